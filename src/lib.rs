@@ -1,0 +1,29 @@
+//! tapstack: a TCP/IP stack that runs inside an ordinary Linux process, over a TAP device.
+//!
+//! The layers, bottom to top, each in its own module:
+//! - [`wire`]: packet formats (Ethernet, ARP, IPv4, ICMPv4, UDP, TCP): zero-copy views and plain
+//!   structs, parse and emit;
+//! - [`device`]: where frames enter and leave: the TAP device, an in-memory link, a pcap recorder;
+//! - [`arp`], [`ipv4`], [`icmp`], [`udp`]: the protocols' state and rules;
+//! - [`stack`]: one object owning the interface, neighbour cache, reassembly and the socket table,
+//!   sans-IO (time is an argument; output is returned, not sent);
+//! - [`runtime`]: drives the stack in a process with a device, a clock and a thread, and offers
+//!   blocking socket calls;
+//! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack.
+//!
+//! [`sys`] holds the stack's own system calls, made so that the preloaded library can never
+//! intercept them.
+
+pub mod arp;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod icmp;
+pub mod ipv4;
+pub mod rand;
+pub mod runtime;
+pub mod stack;
+pub mod sys;
+pub mod time;
+pub mod udp;
+pub mod wire;
