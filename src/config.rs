@@ -1,0 +1,304 @@
+//! Configuration shared by everything that starts a stack: the CLI, the preload shim and the C API.
+//!
+//! Read from `TAPSTACK_*` environment variables; the CLI's flags set the same fields by the same
+//! names, so `--addr 10.77.0.2/24` and `TAPSTACK_ADDR=10.77.0.2/24` are one setting. A bad value is
+//! reported with the variable's name, the value and what was expected — never a panic.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::wire::MacAddr;
+
+/// Every variable this module reads, with what it means and its default, for `--help`.
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("TAPSTACK_IFACE", "TAP interface to attach to", "tap0"),
+    (
+        "TAPSTACK_ADDR",
+        "our IPv4 address and prefix (CIDR)",
+        "10.77.0.2/24",
+    ),
+    (
+        "TAPSTACK_GATEWAY",
+        "default gateway",
+        "first host of the prefix",
+    ),
+    (
+        "TAPSTACK_MAC",
+        "our Ethernet address",
+        "02:74:73 + last three bytes of the address",
+    ),
+    (
+        "TAPSTACK_PCAP",
+        "record every frame in and out to this pcap file",
+        "off",
+    ),
+    (
+        "TAPSTACK_LOG",
+        "log filter, env_logger syntax (e.g. info, tapstack=debug)",
+        "warn",
+    ),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub iface: String,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+    /// `None` only on a /31 or /32 with no gateway given; otherwise the given or default gateway.
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: MacAddr,
+    pub pcap: Option<PathBuf>,
+    pub log: Option<String>,
+}
+
+/// A setting that could not be used: which variable, what it held, what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?}: expected {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The settings as given, before defaults that depend on each other are filled in.
+#[derive(Default)]
+pub struct Settings {
+    iface: Option<String>,
+    addr: Option<(Ipv4Addr, u8)>,
+    gateway: Option<Ipv4Addr>,
+    mac: Option<MacAddr>,
+    pcap: Option<PathBuf>,
+    log: Option<String>,
+}
+
+fn error(var: &str, value: &str, expected: &str) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/').unwrap_or((s, "24"));
+    let ip = Ipv4Addr::from_str(ip).ok()?;
+    let len: u8 = len.parse().ok()?;
+    (len <= 32).then_some((ip, len))
+}
+
+impl Settings {
+    /// Reads every `TAPSTACK_*` variable that is set.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        for (var, _, _) in VARIABLES {
+            if let Some(value) = lookup(var) {
+                settings.set(var, &value)?;
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Sets one variable by name (the CLI's flags come through here too).
+    pub fn set(&mut self, var: &str, value: &str) -> Result<(), ConfigError> {
+        match var {
+            "TAPSTACK_IFACE" => {
+                if value.is_empty() || value.len() >= 16 || value.contains(['/', ' ']) {
+                    return Err(error(var, value, "an interface name of 1 to 15 characters"));
+                }
+                self.iface = Some(value.to_string());
+            }
+            "TAPSTACK_ADDR" => {
+                let cidr =
+                    parse_cidr(value).filter(|(ip, _)| !ip.is_unspecified() && !ip.is_multicast());
+                self.addr = Some(cidr.ok_or_else(|| {
+                    error(
+                        var,
+                        value,
+                        "a unicast IPv4 address with prefix length, like 10.77.0.2/24",
+                    )
+                })?);
+            }
+            "TAPSTACK_GATEWAY" => {
+                let ip = Ipv4Addr::from_str(value)
+                    .ok()
+                    .filter(|ip| !ip.is_unspecified());
+                self.gateway =
+                    Some(ip.ok_or_else(|| error(var, value, "an IPv4 address, like 10.77.0.1"))?);
+            }
+            "TAPSTACK_MAC" => {
+                let mac = MacAddr::from_str(value).ok().filter(|m| m.is_unicast());
+                self.mac = Some(mac.ok_or_else(|| {
+                    error(
+                        var,
+                        value,
+                        "a unicast Ethernet address, like 02:74:73:4d:00:02",
+                    )
+                })?);
+            }
+            "TAPSTACK_PCAP" => {
+                if value.is_empty() {
+                    return Err(error(var, value, "a file path"));
+                }
+                self.pcap = Some(PathBuf::from(value));
+            }
+            "TAPSTACK_LOG" => self.log = Some(value.to_string()),
+            _ => return Err(error(var, value, "a known TAPSTACK_ variable")),
+        }
+        Ok(())
+    }
+
+    /// Fills in the defaults and checks the settings against each other.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let (addr, prefix_len) = self.addr.unwrap_or((Ipv4Addr::new(10, 77, 0, 2), 24));
+        let mask = prefix_mask(prefix_len);
+        let network = u32::from(addr) & mask;
+        let gateway = match self.gateway {
+            Some(gw) => {
+                if u32::from(gw) & mask != network || gw == addr {
+                    return Err(error(
+                        "TAPSTACK_GATEWAY",
+                        &gw.to_string(),
+                        &format!(
+                            "another address inside our prefix {}/{prefix_len}",
+                            Ipv4Addr::from(network)
+                        ),
+                    ));
+                }
+                Some(gw)
+            }
+            None if prefix_len >= 31 => None,
+            None => {
+                let first = Ipv4Addr::from(network + 1);
+                // If we are the first host ourselves, the gateway is the next one.
+                Some(if first == addr {
+                    Ipv4Addr::from(network + 2)
+                } else {
+                    first
+                })
+            }
+        };
+        let [_, b, c, d] = addr.octets();
+        Ok(Config {
+            iface: self.iface.unwrap_or_else(|| "tap0".to_string()),
+            addr,
+            prefix_len,
+            gateway,
+            mac: self.mac.unwrap_or(MacAddr([0x02, 0x74, 0x73, b, c, d])),
+            pcap: self.pcap,
+            log: self.log,
+        })
+    }
+}
+
+impl Config {
+    /// The configuration from the environment, with defaults.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Settings::from_env()?.resolve()
+    }
+
+    /// The network mask of our prefix, as a host-order integer.
+    pub fn netmask(&self) -> u32 {
+        prefix_mask(self.prefix_len)
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "interface  {}", self.iface)?;
+        writeln!(f, "address    {}/{}", self.addr, self.prefix_len)?;
+        match self.gateway {
+            Some(gw) => writeln!(f, "gateway    {gw}")?,
+            None => writeln!(f, "gateway    none")?,
+        }
+        writeln!(f, "mac        {}", self.mac)?;
+        match &self.pcap {
+            Some(p) => write!(f, "pcap       {}", p.display()),
+            None => write!(f, "pcap       off"),
+        }
+    }
+}
+
+pub fn prefix_mask(prefix_len: u8) -> u32 {
+    if prefix_len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix_len.min(32)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Settings::from_lookup(|v| {
+            vars.iter()
+                .find(|(k, _)| *k == v)
+                .map(|(_, x)| x.to_string())
+        })?
+        .resolve()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.iface, "tap0");
+        assert_eq!((c.addr, c.prefix_len), (Ipv4Addr::new(10, 77, 0, 2), 24));
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(10, 77, 0, 1)));
+        assert_eq!(c.mac.to_string(), "02:74:73:4d:00:02");
+        assert!(c.mac.is_locally_administered());
+    }
+
+    #[test]
+    fn explicit_values() {
+        let c = config(&[
+            ("TAPSTACK_ADDR", "192.168.5.1/16"),
+            ("TAPSTACK_MAC", "02-00-00-00-00-09"),
+            ("TAPSTACK_IFACE", "tap7"),
+        ])
+        .unwrap();
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(192, 168, 0, 1)));
+        assert_eq!(c.mac, MacAddr([2, 0, 0, 0, 0, 9]));
+        let c = config(&[("TAPSTACK_ADDR", "10.0.0.1/24")]).unwrap();
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(10, 0, 0, 2)));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("TAPSTACK_ADDR", "10.77.0/24"),
+            ("TAPSTACK_ADDR", "10.77.0.2/33"),
+            ("TAPSTACK_ADDR", "224.0.0.1/24"),
+            ("TAPSTACK_GATEWAY", "gw"),
+            ("TAPSTACK_MAC", "01:00:5e:00:00:01"),
+            ("TAPSTACK_MAC", "zz"),
+            ("TAPSTACK_IFACE", "a-very-long-interface-name"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(e.to_string().starts_with(&format!("{var}=")), "{e}");
+        }
+        let e = config(&[("TAPSTACK_GATEWAY", "10.1.0.1")]).unwrap_err();
+        assert!(
+            e.to_string().contains("inside our prefix 10.77.0.0/24"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! The link layer's edge: where Ethernet frames enter and leave the stack.
+//!
+//! A [`Device`] moves whole Ethernet frames. The TAP device ([`tap`]) is the real one; the in-memory
+//! link ([`memlink`]) joins two stacks in tests; [`pcap::PcapDevice`] wraps any device and records
+//! every frame in and out. The protocol core never calls a device itself: the runtime takes frames
+//! from the device and hands them to the stack, then drains the stack's output into the device.
+//!
+//! Ready for speed work without a rewrite: [`DeviceCaps`] tells the stack what the device does for it
+//! (today: nothing but carry frames of the MTU; later a virtio-net header gives checksum offload and
+//! 64 KiB TSO/GSO frames), and [`Device::recv_burst`] / [`Device::send_burst`] are the batching
+//! entry points, whose default one-frame-at-a-time loops a device overrides when it can do better.
+
+pub mod memlink;
+pub mod pcap;
+pub mod tap;
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::wire::ChecksumMode;
+
+/// What a device does for the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceCaps {
+    /// The IP MTU: the largest IP packet (not counting the Ethernet header) the link carries.
+    pub mtu: usize,
+    /// Whether checksums are computed and verified by the stack (`Full`) or by the device.
+    pub checksum: ChecksumMode,
+}
+
+impl Default for DeviceCaps {
+    fn default() -> Self {
+        DeviceCaps {
+            mtu: 1500,
+            checksum: ChecksumMode::Full,
+        }
+    }
+}
+
+/// A source and sink of Ethernet frames. Nonblocking: receiving when nothing waits gives `Ok(None)`.
+pub trait Device: Send {
+    fn caps(&self) -> DeviceCaps;
+
+    /// Receives one frame into `buf`, returning its length, or `None` when no frame is waiting.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Sends one frame. A frame the device cannot take now is dropped (as a NIC with a full ring
+    /// would); TCP recovers from that like from any other loss.
+    fn send(&mut self, frame: &[u8]) -> io::Result<()>;
+
+    /// A descriptor that becomes readable when frames wait, for the runtime's `poll`; `None` for
+    /// devices that are polled by their owner (the in-memory link).
+    fn raw_fd(&self) -> Option<RawFd>;
+
+    /// Receives up to `max` frames, calling `deliver` on each; returns how many.
+    fn recv_burst(
+        &mut self,
+        buf: &mut [u8],
+        max: usize,
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        while n < max {
+            match self.recv(buf)? {
+                Some(len) => {
+                    deliver(&buf[..len]);
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Sends every frame in order.
+    fn send_burst(&mut self, frames: &mut dyn Iterator<Item = &[u8]>) -> io::Result<()> {
+        for frame in frames {
+            self.send(frame)?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Device + ?Sized> Device for Box<D> {
+    fn caps(&self) -> DeviceCaps {
+        (**self).caps()
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(buf)
+    }
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        (**self).send(frame)
+    }
+    fn raw_fd(&self) -> Option<RawFd> {
+        (**self).raw_fd()
+    }
+}

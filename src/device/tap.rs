@@ -1,0 +1,177 @@
+//! The TAP device: Ethernet frames to and from the Linux kernel through `/dev/net/tun`.
+//!
+//! Opened with `IFF_TAP | IFF_NO_PI` (whole Ethernet frames, no packet-information prefix),
+//! nonblocking, one frame per `read`/`write`. The interface must already exist in the calling thread's
+//! network namespace (`scripts/netns.sh` makes one); the stack does not create interfaces, so a typo in
+//! the name is an error rather than a new, unconfigured device. The MTU is read from the interface.
+//!
+//! Later speed work adds `IFF_VNET_HDR`: a virtio-net header before each frame carries checksum
+//! offload and TSO/GSO, so one syscall moves up to 64 KiB; [`DeviceCaps`] is where that shows.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+
+use super::{Device, DeviceCaps};
+use crate::sys;
+use crate::wire::ChecksumMode;
+
+/// `struct ifreq` with the member this module uses (flags or MTU or index share the union).
+#[repr(C)]
+struct IfReq {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    union: [u8; 24],
+}
+
+impl IfReq {
+    fn new(name: &str) -> io::Result<IfReq> {
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('/') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bad interface name {name:?}: 1 to {} characters, no '/'",
+                    libc::IFNAMSIZ - 1
+                ),
+            ));
+        }
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            union: [0; 24],
+        };
+        for (dst, src) in req.name.iter_mut().zip(name.bytes()) {
+            *dst = src as libc::c_char;
+        }
+        Ok(req)
+    }
+
+    fn int(&self) -> i32 {
+        i32::from_ne_bytes(self.union[..4].try_into().expect("4 bytes"))
+    }
+}
+
+/// Queries the interface `name` in this thread's network namespace: its index and MTU.
+fn interface_info(name: &str) -> io::Result<(i32, usize)> {
+    let sock = sys::Fd::new(sys::socket(
+        libc::AF_INET,
+        libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+        0,
+    )?);
+    let mut req = IfReq::new(name)?;
+    // SAFETY: SIOCGIFINDEX and SIOCGIFMTU read and write a `struct ifreq`, which `IfReq` lays out.
+    unsafe {
+        sys::ioctl(
+            sock.raw(),
+            libc::SIOCGIFINDEX as _,
+            &mut req as *mut IfReq as *mut _,
+        )
+    }
+    .map_err(|e| {
+        if e.raw_os_error() == Some(libc::ENODEV) {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no interface {name} in this network namespace; create the TAP first \
+                         (scripts/netns.sh create NS makes tap0 with 10.77.0.1/24 in namespace NS)"
+                ),
+            )
+        } else {
+            e
+        }
+    })?;
+    let index = req.int();
+    // SAFETY: as above.
+    unsafe {
+        sys::ioctl(
+            sock.raw(),
+            libc::SIOCGIFMTU as _,
+            &mut req as *mut IfReq as *mut _,
+        )
+    }?;
+    Ok((index, req.int().max(68) as usize))
+}
+
+/// An open TAP device.
+pub struct TapDevice {
+    fd: sys::Fd,
+    name: String,
+    mtu: usize,
+}
+
+impl TapDevice {
+    /// Attaches to the existing TAP interface `name`.
+    pub fn open(name: &str) -> io::Result<TapDevice> {
+        let (_, mtu) = interface_info(name)?;
+        let path = CString::new("/dev/net/tun").expect("no NUL");
+        let fd = sys::Fd::new(
+            sys::open(&path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}")))?,
+        );
+        let mut req = IfReq::new(name)?;
+        let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as i16;
+        req.union[..2].copy_from_slice(&flags.to_ne_bytes());
+        // SAFETY: TUNSETIFF reads a `struct ifreq` (name and flags), which `IfReq` lays out.
+        unsafe { sys::ioctl(fd.raw(), libc::TUNSETIFF as _, &mut req as *mut IfReq as *mut _) }.map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(libc::EBUSY) => format!(
+                    "TAP device {name} is already in use by another process (a TAP carries one \
+                     stack at a time): stop that process, or give this one another device with \
+                     TAPSTACK_IFACE / --iface"
+                ),
+                Some(libc::EPERM) => format!(
+                    "not allowed to attach to TAP device {name}: run as root (CAP_NET_ADMIN) or \
+                     create the device owned by this user (ip tuntap add dev {name} mode tap user $USER)"
+                ),
+                Some(libc::EINVAL) => format!("{name} is not a TAP device (TUNSETIFF: {e})"),
+                _ => format!("cannot attach to TAP device {name}: {e}"),
+            };
+            io::Error::new(e.kind(), why)
+        })?;
+        Ok(TapDevice {
+            fd,
+            name: name.to_string(),
+            mtu,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Device for TapDevice {
+    fn caps(&self) -> DeviceCaps {
+        DeviceCaps {
+            mtu: self.mtu,
+            checksum: ChecksumMode::Full,
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match sys::read(self.fd.raw(), buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            match sys::write(self.fd.raw(), frame) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                // The kernel's queue is full: drop the frame, as a NIC with a full ring would.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // The kernel side is down (no carrier): the frame is lost on the wire.
+                Err(e) if e.raw_os_error() == Some(libc::EIO) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(self.fd.raw())
+    }
+}

@@ -1,0 +1,153 @@
+//! The stack's own system calls, made with `syscall(2)` rather than through libc's wrappers.
+//!
+//! When `libtapstack.so` is preloaded it exports `read`, `write`, `close`, `poll`, `socket`,
+//! `ioctl`… to the program, and symbol interposition would send the stack's own calls to those
+//! exports too. Everything the runtime and devices do to the kernel therefore goes through these
+//! thin wrappers, which can never be interposed. Each returns `io::Result` with the kernel's errno.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::RawFd;
+
+fn check(ret: libc::c_long) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+pub fn open(path: &CStr, flags: libc::c_int) -> io::Result<RawFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, 0) };
+    check(ret).map(|fd| fd as RawFd)
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    check(unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) })
+}
+
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the kernel reads at most `buf.len()` bytes from `buf`.
+    check(unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) })
+}
+
+pub fn close(fd: RawFd) -> io::Result<()> {
+    // SAFETY: closing a descriptor has no memory-safety preconditions.
+    check(unsafe { libc::syscall(libc::SYS_close, fd) }).map(drop)
+}
+
+/// `ioctl` with a pointer argument.
+///
+/// # Safety
+/// `arg` must point to memory of the size and layout that `request` expects.
+pub unsafe fn ioctl(
+    fd: RawFd,
+    request: libc::c_ulong,
+    arg: *mut libc::c_void,
+) -> io::Result<usize> {
+    check(libc::syscall(libc::SYS_ioctl, fd, request, arg))
+}
+
+pub fn socket(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<RawFd> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_socket, domain, ty, protocol) }).map(|fd| fd as RawFd)
+}
+
+/// An `eventfd(2)` counter, nonblocking and close-on-exec.
+pub fn eventfd() -> io::Result<RawFd> {
+    let flags = libc::EFD_NONBLOCK | libc::EFD_CLOEXEC;
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_eventfd2, 0, flags) }).map(|fd| fd as RawFd)
+}
+
+/// Adds one to an eventfd counter, waking whoever polls it.
+pub fn eventfd_signal(fd: RawFd) {
+    // EAGAIN only when the counter is about to overflow, which still leaves it readable.
+    let _ = write(fd, &1u64.to_ne_bytes());
+}
+
+/// Resets an eventfd counter to zero.
+pub fn eventfd_drain(fd: RawFd) {
+    let mut buf = [0u8; 8];
+    let _ = read(fd, &mut buf);
+}
+
+/// `poll(2)` with a millisecond timeout (`-1` blocks). EINTR is reported as zero ready descriptors.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    let ts;
+    let ts_ptr = if timeout_ms < 0 {
+        std::ptr::null()
+    } else {
+        ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) as libc::c_long) * 1_000_000,
+        };
+        &ts as *const libc::timespec
+    };
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures; `ts_ptr` is null or valid.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            fds.as_mut_ptr(),
+            fds.len(),
+            ts_ptr,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    match check(ret) {
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
+        other => other,
+    }
+}
+
+/// `getrandom(2)`, for the seeds of the stack's keyed hashes.
+pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`.
+        let ret = unsafe { libc::syscall(libc::SYS_getrandom, rest.as_mut_ptr(), rest.len(), 0) };
+        match check(ret) {
+            Ok(n) => filled += n,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A fresh random 64-bit seed.
+pub fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom(&mut b).is_err() {
+        // No getrandom (very old kernel): fall back to the clock and the address space layout.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        return t ^ (&b as *const _ as u64).rotate_left(32);
+    }
+    u64::from_ne_bytes(b)
+}
+
+/// An owned descriptor closed with the raw `close` syscall on drop.
+#[derive(Debug)]
+pub struct Fd(RawFd);
+
+impl Fd {
+    pub fn new(fd: RawFd) -> Fd {
+        Fd(fd)
+    }
+    pub fn raw(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        let _ = close(self.0);
+    }
+}
