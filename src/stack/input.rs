@@ -1,0 +1,276 @@
+//! The receive path: from an Ethernet frame up to the socket it is for.
+//!
+//! Every header is checked by the wire layer's views before anything reads it; whatever fails is
+//! counted in [`Stats`](super::Stats) and dropped, never panicking. Order of checks follows RFC 1122
+//! §3.2.1 for IP: version, header length, total length, checksum, then "is it for us".
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::Stack;
+use crate::icmp;
+use crate::ipv4::reassembly::{Fragment, FragmentKey, Rejected};
+use crate::time::Instant;
+use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
+use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
+use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
+use crate::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+use crate::wire::udp::{UdpPacket, UdpRepr};
+use crate::wire::WireError;
+
+/// An IP datagram that is for us, whole (reassembled if it came in fragments).
+pub(super) struct Datagram<'a> {
+    pub repr: Ipv4Repr,
+    pub payload: &'a [u8],
+    /// Sent to a broadcast address: never answered with an ICMP error.
+    pub broadcast: bool,
+}
+
+impl Stack {
+    /// Handles one frame from the device.
+    pub fn receive(&mut self, now: Instant, frame: &[u8]) {
+        self.net.stats.frames_in += 1;
+        self.receive_frame(now, frame, false);
+    }
+
+    /// `looped` marks frames we sent to our own address, the only ones allowed to come from it.
+    pub(super) fn receive_frame(&mut self, now: Instant, frame: &[u8], looped: bool) {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            self.net.stats.malformed += 1;
+            return;
+        };
+        let Ok(eth_repr) = EthernetRepr::parse(&eth) else {
+            self.net.stats.malformed += 1;
+            return;
+        };
+        if eth_repr.dst != self.net.iface.mac && !eth_repr.dst.is_broadcast() {
+            self.net.stats.not_for_us += 1;
+            return;
+        }
+        match eth_repr.ethertype {
+            EtherType::ARP => self.receive_arp(now, eth.payload()),
+            EtherType::IPV4 => self.receive_ipv4(now, eth.payload(), looped),
+            _ => self.net.stats.unsupported += 1,
+        }
+    }
+
+    fn count_wire_error(&mut self, e: WireError) {
+        match e {
+            WireError::Checksum => self.net.stats.bad_checksum += 1,
+            WireError::Unsupported => self.net.stats.unsupported += 1,
+            WireError::Truncated | WireError::Malformed => self.net.stats.malformed += 1,
+        }
+    }
+
+    fn receive_arp(&mut self, now: Instant, bytes: &[u8]) {
+        let repr = match ArpPacket::new_checked(bytes).and_then(|p| ArpRepr::parse(&p)) {
+            Ok(r) => r,
+            Err(e) => return self.count_wire_error(e),
+        };
+        self.net.stats.arp_in += 1;
+        if repr.sender_ip == self.net.iface.addr {
+            log::warn!(
+                "ARP: {} claims our address {}",
+                repr.sender_mac,
+                repr.sender_ip
+            );
+            return;
+        }
+        let to_us = repr.target_ip == self.net.iface.addr;
+        // RFC 826 "merge" step: update a known sender; add it if the packet is addressed to us.
+        for mut frame in self
+            .net
+            .neighbours
+            .learn(now, repr.sender_ip, repr.sender_mac, to_us)
+        {
+            frame[0..6].copy_from_slice(&repr.sender_mac.0);
+            self.net.push_frame(frame);
+        }
+        if to_us && repr.operation == ArpOperation::Request {
+            let reply = ArpRepr {
+                operation: ArpOperation::Reply,
+                sender_mac: self.net.iface.mac,
+                sender_ip: self.net.iface.addr,
+                target_mac: repr.sender_mac,
+                target_ip: repr.sender_ip,
+            };
+            self.net.send_arp(repr.sender_mac, &reply);
+            self.net.stats.arp_replies_out += 1;
+        }
+    }
+
+    fn receive_ipv4(&mut self, now: Instant, bytes: &[u8], looped: bool) {
+        let packet = match Ipv4Packet::new_checked(bytes) {
+            Ok(p) => p,
+            Err(e) => return self.count_wire_error(e),
+        };
+        let repr = match Ipv4Repr::parse(&packet, self.net.checksum) {
+            Ok(r) => r,
+            Err(e) => return self.count_wire_error(e),
+        };
+        self.net.stats.ip_in += 1;
+        if !self.net.iface.accepts(repr.dst_addr) {
+            self.net.stats.not_for_us += 1;
+            return;
+        }
+        // Martians: a source that cannot be a single host on this link (RFC 1122 §3.2.1.3).
+        if repr.src_addr == self.net.iface.addr && !looped
+            || repr.src_addr.is_broadcast()
+            || repr.src_addr.is_multicast()
+            || repr.src_addr.is_loopback()
+        {
+            self.net.stats.malformed += 1;
+            return;
+        }
+        let broadcast = repr.dst_addr != self.net.iface.addr;
+        if repr.more_frags || repr.frag_offset != 0 {
+            self.net.stats.ip_fragments_in += 1;
+            let key = FragmentKey {
+                src: repr.src_addr,
+                dst: repr.dst_addr,
+                protocol: repr.protocol.0,
+                ident: repr.ident,
+            };
+            let header_len = packet.header_len() as usize;
+            let fragment = Fragment {
+                offset: usize::from(repr.frag_offset),
+                more_fragments: repr.more_frags,
+                payload: packet.payload(),
+                header: &bytes[..header_len],
+            };
+            match self.reassembly.add(now, key, fragment) {
+                Ok(Some(whole)) => {
+                    self.net.stats.ip_reassembled += 1;
+                    let repr = Ipv4Repr {
+                        payload_len: whole.len(),
+                        more_frags: false,
+                        frag_offset: 0,
+                        ..repr
+                    };
+                    self.receive_datagram(
+                        now,
+                        Datagram {
+                            repr,
+                            payload: &whole,
+                            broadcast,
+                        },
+                    );
+                }
+                Ok(None) => {}
+                Err(Rejected::Malformed) => self.net.stats.malformed += 1,
+                Err(Rejected::NoRoom) => self.net.stats.ip_fragments_dropped += 1,
+            }
+            return;
+        }
+        self.receive_datagram(
+            now,
+            Datagram {
+                repr,
+                payload: packet.payload(),
+                broadcast,
+            },
+        );
+    }
+
+    fn receive_datagram(&mut self, now: Instant, dg: Datagram<'_>) {
+        match dg.repr.protocol {
+            IpProtocol::ICMP => self.receive_icmp(now, &dg),
+            IpProtocol::UDP => self.receive_udp(now, &dg),
+            _ => {
+                self.net.stats.unsupported += 1;
+                self.send_unreachable(now, &dg, DstUnreachable::ProtoUnreachable);
+            }
+        }
+    }
+
+    fn receive_icmp(&mut self, now: Instant, dg: &Datagram<'_>) {
+        let repr = match Icmpv4Packet::new_checked(dg.payload)
+            .and_then(|p| Icmpv4Repr::parse(&p, self.net.checksum))
+        {
+            Ok(r) => r,
+            Err(e) => return self.count_wire_error(e),
+        };
+        self.net.stats.icmp_in += 1;
+        match repr {
+            // Echo to a broadcast address is ignored, as Linux does by default
+            // (`icmp_echo_ignore_broadcasts`), so we are no smurf amplifier.
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } if !dg.broadcast => {
+                let reply = Icmpv4Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                self.net.stats.icmp_echo_replies += 1;
+                let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
+            }
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                header,
+                data,
+            } => {
+                self.net.stats.icmp_errors_in += 1;
+                if header.protocol == IpProtocol::UDP && icmp::is_hard_error(reason) {
+                    self.udp_icmp_error(&header, data, icmp::errno_for_unreachable(reason));
+                }
+            }
+            Icmpv4Repr::TimeExceeded { .. } => self.net.stats.icmp_errors_in += 1,
+            _ => {}
+        }
+    }
+
+    /// A UDP socket hears of an error about a datagram it sent only if it is connected to that
+    /// datagram's destination — Linux's rule without `IP_RECVERR`.
+    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], errno: crate::error::Errno) {
+        let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
+            return;
+        };
+        let src_port = u16::from_be_bytes([src[0], src[1]]);
+        let peer = SocketAddrV4::new(quoted.dst_addr, u16::from_be_bytes([dst[0], dst[1]]));
+        let Some(&h) = self.sockets.udp_ports.get(&src_port) else {
+            return;
+        };
+        if self.sockets.udp(h).is_some_and(|s| s.remote == Some(peer)) {
+            self.report_error(h, errno);
+        }
+    }
+
+    fn receive_udp(&mut self, now: Instant, dg: &Datagram<'_>) {
+        let (src, dst) = (dg.repr.src_addr, dg.repr.dst_addr);
+        let packet = match UdpPacket::new_checked(dg.payload) {
+            Ok(p) => p,
+            Err(e) => return self.count_wire_error(e),
+        };
+        let repr = match UdpRepr::parse(&packet, src, dst, self.net.checksum) {
+            Ok(r) => r,
+            Err(e) => return self.count_wire_error(e),
+        };
+        self.net.stats.udp_in += 1;
+        let from = SocketAddrV4::new(src, repr.src_port);
+        let target = self
+            .sockets
+            .udp_ports
+            .get(&repr.dst_port)
+            .copied()
+            .filter(|&h| {
+                self.sockets.udp(h).is_some_and(|s| {
+                    let bound_ip = s.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+                    let ip_ok = bound_ip.is_unspecified() || bound_ip == dst;
+                    ip_ok && s.remote.is_none_or(|r| r == from)
+                })
+            });
+        let Some(h) = target else {
+            self.net.stats.udp_no_port += 1;
+            self.send_unreachable(now, dg, DstUnreachable::PortUnreachable);
+            return;
+        };
+        let socket = self.sockets.udp_mut(h).expect("filtered above");
+        if socket.deliver(from, packet.payload()) {
+            self.wake(h);
+        } else {
+            self.net.stats.udp_queue_full += 1;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The stack: one object that owns the interface, the neighbour cache, reassembly and the socket
+//! table, and moves packets between the device and the sockets.
+//!
+//! It is sans-IO. The runtime (or a test) drives it with four calls:
+//! - [`Stack::receive`]: a frame arrived at time `now`;
+//! - [`Stack::poll`]: time has reached `now`; run timers (ARP retries, reassembly, TCP);
+//! - [`Stack::pop_frame`]: a frame to hand to the device;
+//! - [`Stack::poll_at`]: when the stack next needs [`Stack::poll`].
+//!
+//! Socket operations (`udp_*`) are methods too; they may queue frames. Sockets whose readiness may
+//! have changed are collected for [`Stack::take_woken`], so the runtime can wake whoever waits on
+//! them. Nothing here reads a clock, sleeps or makes a system call.
+
+mod input;
+mod output;
+pub mod ports;
+pub mod socket_table;
+mod stats;
+mod udp_calls;
+
+use std::collections::VecDeque;
+
+pub use socket_table::{Socket, SocketHandle, SocketTable};
+pub use stats::Stats;
+
+use crate::arp::{ArpConfig, NeighbourCache};
+use crate::device::DeviceCaps;
+use crate::icmp::RateLimit;
+use crate::ipv4::reassembly::Reassembler;
+use crate::ipv4::Interface;
+use crate::rand::Rng;
+use crate::time::{earliest, Instant};
+use crate::wire::{ChecksumMode, MacAddr};
+
+pub struct Stack {
+    net: Net,
+    reassembly: Reassembler,
+    sockets: SocketTable,
+    icmp_limit: RateLimit,
+    rng: Rng,
+    woken: Vec<SocketHandle>,
+}
+
+/// The network side of the stack: addressing, neighbours and the frames going out. Kept apart from
+/// the socket table so a socket can write its output while the table holds it borrowed.
+pub(crate) struct Net {
+    iface: Interface,
+    checksum: ChecksumMode,
+    neighbours: NeighbourCache,
+    ip_ident: u16,
+    /// Frames ready for the device.
+    tx: VecDeque<Vec<u8>>,
+    /// Frames addressed to ourselves, fed back in by the next `poll`.
+    loopback: VecDeque<Vec<u8>>,
+    stats: Stats,
+}
+
+impl Stack {
+    /// A stack with `iface`'s addressing over a device with `caps`; `seed` keys its randomness.
+    pub fn new(iface: Interface, caps: DeviceCaps, seed: u64) -> Stack {
+        let mut rng = Rng::new(seed);
+        let ip_ident = rng.next_u32() as u16;
+        Stack {
+            net: Net {
+                iface: Interface {
+                    mtu: caps.mtu,
+                    ..iface
+                },
+                checksum: caps.checksum,
+                neighbours: NeighbourCache::new(ArpConfig::default()),
+                ip_ident,
+                tx: VecDeque::new(),
+                loopback: VecDeque::new(),
+                stats: Stats::default(),
+            },
+            reassembly: Reassembler::new(),
+            sockets: SocketTable::default(),
+            icmp_limit: RateLimit::default(),
+            rng,
+            woken: Vec::new(),
+        }
+    }
+
+    pub fn iface(&self) -> &Interface {
+        &self.net.iface
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.net.stats
+    }
+
+    /// Neighbours currently resolved, for display.
+    pub fn neighbours(&self) -> Vec<(std::net::Ipv4Addr, MacAddr)> {
+        self.net.neighbours.resolved().collect()
+    }
+
+    /// Runs every timer that is due at `now` and delivers frames we sent to ourselves.
+    pub fn poll(&mut self, now: Instant) {
+        while let Some(frame) = self.net.loopback.pop_front() {
+            self.receive_frame(now, &frame, true);
+        }
+        let arp = self.net.neighbours.poll(now);
+        for ip in arp.requests {
+            self.net.send_arp_request(ip);
+        }
+        for failed in arp.failed {
+            self.net.stats.arp_failures += 1;
+            if let Some(owner) = failed.owner {
+                self.report_error(owner, crate::error::Errno::EHOSTUNREACH);
+            }
+        }
+        for expired in self.reassembly.poll(now) {
+            self.net.stats.ip_reassembly_timeouts += 1;
+            self.send_reassembly_timeout(now, &expired);
+        }
+    }
+
+    /// When [`poll`](Self::poll) must next run; `None` when nothing is pending.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.net.loopback.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        earliest(self.net.neighbours.poll_at(), self.reassembly.poll_at())
+    }
+
+    /// The next frame for the device.
+    pub fn pop_frame(&mut self) -> Option<Vec<u8>> {
+        self.net.tx.pop_front()
+    }
+
+    /// Frames waiting for the device.
+    pub fn frames_pending(&self) -> usize {
+        self.net.tx.len()
+    }
+
+    /// Sockets whose readiness may have changed since the last call.
+    pub fn take_woken(&mut self) -> Vec<SocketHandle> {
+        std::mem::take(&mut self.woken)
+    }
+
+    fn wake(&mut self, h: SocketHandle) {
+        if !self.woken.contains(&h) {
+            self.woken.push(h);
+        }
+    }
+
+    /// Records an asynchronous error on a socket (SO_ERROR) and wakes its waiters.
+    fn report_error(&mut self, h: SocketHandle, e: crate::error::Errno) {
+        match self.sockets.get_mut(h) {
+            Some(Socket::Udp(s)) => s.error = Some(e),
+            None => return,
+        }
+        self.wake(h);
+    }
+}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+//! The send path: from a transport payload down to Ethernet frames for the device.
+//!
+//! [`Stack::send_ip`] routes the packet (RFC 1122 §3.3.1), builds the frame in one buffer (the
+//! payload is written straight into place by the caller's closure), fragments it when it exceeds the
+//! MTU and fragmentation is allowed (RFC 791), and hands it to ARP: sent at once when the next hop's
+//! address is known, held in the neighbour's queue otherwise.
+
+use std::net::Ipv4Addr;
+
+use super::{Net, SocketHandle, Stack};
+use crate::arp::{QueuedFrame, Resolution};
+use crate::error::Errno;
+use crate::icmp::{self, MAX_QUOTE};
+use crate::ipv4::reassembly::Expired;
+use crate::ipv4::NextHop;
+use crate::time::Instant;
+use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
+use crate::wire::ethernet::{self, EtherType, EthernetFrame, EthernetRepr};
+use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
+use crate::wire::ipv4::{self, IpProtocol, Ipv4Packet, Ipv4Repr};
+use crate::wire::MacAddr;
+
+use super::input::Datagram;
+
+/// Per-packet IP settings a socket may change (IP_TTL, IP_TOS; DF for TCP's path MTU discipline).
+#[derive(Clone, Copy, Debug)]
+pub struct IpParams {
+    pub ttl: u8,
+    pub tos: u8,
+    pub dont_frag: bool,
+}
+
+impl Default for IpParams {
+    fn default() -> Self {
+        IpParams {
+            ttl: crate::ipv4::DEFAULT_TTL,
+            tos: 0,
+            dont_frag: false,
+        }
+    }
+}
+
+impl Net {
+    pub(crate) fn push_frame(&mut self, frame: Vec<u8>) {
+        self.stats.frames_out += 1;
+        self.tx.push_back(frame);
+    }
+
+    pub(crate) fn send_arp(&mut self, dst: MacAddr, repr: &ArpRepr) {
+        let mut frame = vec![0u8; ethernet::HEADER_LEN + repr.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src: self.iface.mac,
+            dst,
+            ethertype: EtherType::ARP,
+        }
+        .emit(&mut eth);
+        repr.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+        self.push_frame(frame);
+    }
+
+    pub(crate) fn send_arp_request(&mut self, ip: Ipv4Addr) {
+        let repr = ArpRepr {
+            operation: ArpOperation::Request,
+            sender_mac: self.iface.mac,
+            sender_ip: self.iface.addr,
+            target_mac: MacAddr([0; 6]),
+            target_ip: ip,
+        };
+        self.stats.arp_requests_out += 1;
+        self.send_arp(MacAddr::BROADCAST, &repr);
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    /// Sends an IP packet of `payload_len` bytes, written by `write(payload, src, dst)`.
+    ///
+    /// Errors are those Linux reports at send time: ENETUNREACH (no route), EMSGSIZE (too big to
+    /// send with DF set, or beyond 65535). A next hop that never answers ARP is reported later, as
+    /// EHOSTUNREACH on `owner`.
+    // Each argument is a distinct part of the packet; bundling them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_ip(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        params: IpParams,
+        payload_len: usize,
+        owner: Option<SocketHandle>,
+        write: impl FnOnce(&mut [u8], Ipv4Addr, Ipv4Addr),
+    ) -> Result<(), Errno> {
+        let hop = self.iface.route(dst)?;
+        if ipv4::HEADER_LEN + payload_len > 65535 {
+            return Err(Errno::EMSGSIZE);
+        }
+        let src = self.iface.addr;
+        let mut repr = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol,
+            payload_len,
+            ttl: params.ttl,
+            tos: params.tos,
+            ident: self.next_ident(),
+            dont_frag: params.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+        };
+        if ipv4::HEADER_LEN + payload_len <= self.iface.mtu {
+            let mut frame = self.ip_frame(&repr);
+            write(
+                &mut frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..],
+                src,
+                dst,
+            );
+            return self.dispatch(now, hop, frame, owner);
+        }
+        if params.dont_frag {
+            return Err(Errno::EMSGSIZE);
+        }
+        // RFC 791 fragmentation: every fragment but the last carries a multiple of 8 bytes.
+        let mut payload = vec![0u8; payload_len];
+        write(&mut payload, src, dst);
+        let per_fragment = (self.iface.mtu - ipv4::HEADER_LEN) & !7;
+        for (i, chunk) in payload.chunks(per_fragment).enumerate() {
+            repr.payload_len = chunk.len();
+            repr.frag_offset = (i * per_fragment) as u16;
+            repr.more_frags = (i + 1) * per_fragment < payload_len;
+            let mut frame = self.ip_frame(&repr);
+            frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..].copy_from_slice(chunk);
+            self.stats.ip_fragments_out += 1;
+            self.dispatch(now, hop, frame, owner)?;
+        }
+        Ok(())
+    }
+
+    /// A frame with Ethernet and IP headers written and room for the payload; the Ethernet
+    /// destination is filled in by [`dispatch`](Self::dispatch).
+    fn ip_frame(&self, repr: &Ipv4Repr) -> Vec<u8> {
+        let mut frame = vec![0u8; ethernet::HEADER_LEN + repr.buffer_len()];
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        EthernetRepr {
+            src: self.iface.mac,
+            dst: MacAddr([0; 6]),
+            ethertype: EtherType::IPV4,
+        }
+        .emit(&mut eth);
+        repr.emit(
+            &mut Ipv4Packet::new_unchecked(eth.payload_mut()),
+            self.checksum,
+        );
+        frame
+    }
+
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        hop: NextHop,
+        mut frame: Vec<u8>,
+        owner: Option<SocketHandle>,
+    ) -> Result<(), Errno> {
+        match hop {
+            NextHop::Local => {
+                frame[0..6].copy_from_slice(&self.iface.mac.0);
+                self.loopback.push_back(frame);
+            }
+            NextHop::Broadcast => {
+                frame[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
+                self.push_frame(frame);
+            }
+            NextHop::Neighbour(ip) => {
+                match self
+                    .neighbours
+                    .resolve_or_queue(now, ip, QueuedFrame { frame, owner })
+                {
+                    Resolution::Ready(mac, mut frame) => {
+                        frame[0..6].copy_from_slice(&mac.0);
+                        self.push_frame(frame);
+                    }
+                    Resolution::Queued { ask } => {
+                        if ask {
+                            self.send_arp_request(ip);
+                        }
+                    }
+                    Resolution::Dropped => {
+                        // The neighbour table is full of other hosts: as if the host did not answer.
+                        self.stats.arp_failures += 1;
+                        return Err(Errno::EHOSTUNREACH);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn send_icmp(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        repr: &Icmpv4Repr<'_>,
+        owner: Option<SocketHandle>,
+    ) -> Result<(), Errno> {
+        let checksum = self.checksum;
+        self.send_ip(
+            now,
+            dst,
+            IpProtocol::ICMP,
+            IpParams::default(),
+            repr.buffer_len(),
+            owner,
+            |buf, _, _| repr.emit(&mut Icmpv4Packet::new_unchecked(buf), checksum),
+        )
+    }
+}
+
+impl Stack {
+    /// Sends an ICMP error about `dg`, unless RFC 1122 §3.2.2 forbids it or the rate limit is hit.
+    fn send_icmp_error(
+        &mut self,
+        now: Instant,
+        about: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+        make: impl FnOnce(Ipv4Repr, &[u8]) -> Icmpv4Repr<'_>,
+    ) {
+        let is_error = about.protocol == IpProtocol::ICMP
+            && payload
+                .first()
+                .is_some_and(|&t| !matches!(t, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18));
+        if !icmp::may_send_error_about(about.src_addr, broadcast, is_error, about.frag_offset) {
+            return;
+        }
+        if !self.icmp_limit.allow(now) {
+            self.net.stats.icmp_rate_limited += 1;
+            return;
+        }
+        let quoted = &payload[..payload.len().min(MAX_QUOTE - ipv4::HEADER_LEN)];
+        let repr = make(*about, quoted);
+        self.net.stats.icmp_errors_out += 1;
+        let _ = self.net.send_icmp(now, about.src_addr, &repr, None);
+    }
+
+    pub(super) fn send_unreachable(
+        &mut self,
+        now: Instant,
+        dg: &Datagram<'_>,
+        reason: DstUnreachable,
+    ) {
+        self.send_icmp_error(now, &dg.repr, dg.payload, dg.broadcast, |header, data| {
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                header,
+                data,
+            }
+        });
+    }
+
+    /// ICMP time exceeded, code 1: a datagram's fragments did not all arrive in time (RFC 792).
+    pub(super) fn send_reassembly_timeout(&mut self, now: Instant, expired: &Expired) {
+        let Ok((header, data)) = Ipv4Repr::parse_quoted(&expired.quote) else {
+            return;
+        };
+        // The error is about the whole datagram, which starts at offset 0.
+        let header = Ipv4Repr {
+            frag_offset: 0,
+            ..header
+        };
+        let broadcast = header.dst_addr != self.net.iface.addr;
+        self.send_icmp_error(now, &header, data, broadcast, |header, data| {
+            Icmpv4Repr::TimeExceeded {
+                reason: TimeExceeded::FragReassembly,
+                header,
+                data,
+            }
+        });
+    }
+}

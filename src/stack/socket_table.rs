@@ -1,0 +1,133 @@
+//! The socket table: the control information of every socket, found by handle or by port.
+//!
+//! A program holds a descriptor; the stack holds the socket behind it (addresses, ports, state,
+//! buffers) in this table, and the descriptor layer maps one to the other by [`SocketHandle`].
+//! Handles carry a generation, so a handle kept after its socket was closed never reaches a new
+//! socket that reused the slot.
+
+use std::collections::HashMap;
+
+use crate::udp::UdpSocket;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    index: u32,
+    generation: u32,
+}
+
+impl SocketHandle {
+    /// A small number identifying the socket in logs.
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
+#[derive(Debug)]
+pub enum Socket {
+    Udp(UdpSocket),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    socket: Option<Socket>,
+}
+
+#[derive(Debug, Default)]
+pub struct SocketTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// UDP sockets by local port.
+    pub(crate) udp_ports: HashMap<u16, SocketHandle>,
+}
+
+impl SocketTable {
+    pub fn insert(&mut self, socket: Socket) -> SocketHandle {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.socket = Some(socket);
+                SocketHandle {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                let index = self.slots.len() as u32;
+                self.slots.push(Slot {
+                    generation: 0,
+                    socket: Some(socket),
+                });
+                SocketHandle {
+                    index,
+                    generation: 0,
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, h: SocketHandle) -> Option<&Socket> {
+        self.slots
+            .get(h.index as usize)
+            .filter(|s| s.generation == h.generation)
+            .and_then(|s| s.socket.as_ref())
+    }
+
+    pub fn get_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
+        self.slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation)
+            .and_then(|s| s.socket.as_mut())
+    }
+
+    pub fn remove(&mut self, h: SocketHandle) -> Option<Socket> {
+        let slot = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation)?;
+        let socket = slot.socket.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(h.index);
+        Some(socket)
+    }
+
+    pub fn udp(&self, h: SocketHandle) -> Option<&UdpSocket> {
+        match self.get(h)? {
+            Socket::Udp(s) => Some(s),
+        }
+    }
+
+    pub fn udp_mut(&mut self, h: SocketHandle) -> Option<&mut UdpSocket> {
+        match self.get_mut(h)? {
+            Socket::Udp(s) => Some(s),
+        }
+    }
+
+    /// Number of live sockets.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_handles_miss() {
+        let mut t = SocketTable::default();
+        let a = t.insert(Socket::Udp(UdpSocket::default()));
+        assert!(t.get(a).is_some());
+        assert!(t.remove(a).is_some());
+        let b = t.insert(Socket::Udp(UdpSocket::default()));
+        assert_eq!(a.index(), b.index());
+        assert!(t.get(a).is_none());
+        assert!(t.remove(a).is_none());
+        assert!(t.get(b).is_some());
+        assert_eq!(t.len(), 1);
+    }
+}

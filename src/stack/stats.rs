@@ -1,0 +1,69 @@
+//! Counters of what the stack saw and did, for tests, logs and `tapstack up`'s exit report.
+
+use std::fmt;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_in: u64,
+    pub frames_out: u64,
+    /// Frames or packets whose headers were truncated or inconsistent, at any layer.
+    pub malformed: u64,
+    /// IP headers, ICMP messages, UDP datagrams or TCP segments with a wrong checksum.
+    pub bad_checksum: u64,
+    /// Frames or packets addressed to someone else.
+    pub not_for_us: u64,
+    /// Ethertypes, ARP hardware types or IP protocols this stack does not speak.
+    pub unsupported: u64,
+    pub arp_in: u64,
+    pub arp_requests_out: u64,
+    pub arp_replies_out: u64,
+    pub arp_failures: u64,
+    pub ip_in: u64,
+    pub ip_fragments_in: u64,
+    pub ip_reassembled: u64,
+    pub ip_reassembly_timeouts: u64,
+    pub ip_fragments_dropped: u64,
+    pub ip_fragments_out: u64,
+    pub icmp_in: u64,
+    pub icmp_echo_replies: u64,
+    pub icmp_errors_in: u64,
+    pub icmp_errors_out: u64,
+    pub icmp_rate_limited: u64,
+    pub udp_in: u64,
+    pub udp_out: u64,
+    pub udp_no_port: u64,
+    pub udp_queue_full: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frames in {} out {}; dropped: malformed {}, bad checksum {}, not for us {}, unsupported {}; \
+             arp in {} requests out {} replies out {} failures {}; \
+             ip in {} fragments in {} reassembled {} timeouts {}; \
+             icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}",
+            self.frames_in,
+            self.frames_out,
+            self.malformed,
+            self.bad_checksum,
+            self.not_for_us,
+            self.unsupported,
+            self.arp_in,
+            self.arp_requests_out,
+            self.arp_replies_out,
+            self.arp_failures,
+            self.ip_in,
+            self.ip_fragments_in,
+            self.ip_reassembled,
+            self.ip_reassembly_timeouts,
+            self.icmp_in,
+            self.icmp_echo_replies,
+            self.icmp_errors_in,
+            self.icmp_errors_out,
+            self.udp_in,
+            self.udp_out,
+            self.udp_no_port
+        )
+    }
+}

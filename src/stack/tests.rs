@@ -1,0 +1,410 @@
+//! The stack's behaviour with no device and no clock: frames in, frames out, virtual time.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::*;
+use crate::device::DeviceCaps;
+use crate::error::Errno;
+use crate::rand::Rng;
+use crate::time::{Duration, Instant};
+use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
+use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, HEADER_LEN as ETH_LEN};
+use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
+use crate::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+use crate::wire::udp::{UdpPacket, UdpRepr};
+use crate::wire::{ChecksumMode, MacAddr};
+
+const A_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const B_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const A_MAC: MacAddr = MacAddr([2, 0x74, 0x73, 0x4d, 0, 2]);
+const B_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+fn stack(ip: Ipv4Addr, mac: MacAddr, gateway: Ipv4Addr) -> Stack {
+    let iface = Interface {
+        mac,
+        addr: ip,
+        prefix_len: 24,
+        gateway: Some(gateway),
+        mtu: 1500,
+    };
+    Stack::new(iface, DeviceCaps::default(), 42)
+}
+
+fn ours() -> Stack {
+    stack(A_IP, A_MAC, B_IP)
+}
+
+fn drain(s: &mut Stack) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| s.pop_frame()).collect()
+}
+
+fn eth(dst: MacAddr, ethertype: EtherType, payload_len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; ETH_LEN + payload_len];
+    EthernetRepr {
+        src: B_MAC,
+        dst,
+        ethertype,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    f
+}
+
+fn arp_frame(op: ArpOperation, target_ip: Ipv4Addr) -> Vec<u8> {
+    let repr = ArpRepr {
+        operation: op,
+        sender_mac: B_MAC,
+        sender_ip: B_IP,
+        target_mac: MacAddr([0; 6]),
+        target_ip,
+    };
+    let mut f = eth(MacAddr::BROADCAST, EtherType::ARP, repr.buffer_len());
+    repr.emit(&mut ArpPacket::new_unchecked(&mut f[ETH_LEN..]));
+    f
+}
+
+/// An IPv4 frame from B to `dst` whose payload is written by `fill`.
+fn ip_frame(
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    payload_len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src_addr: B_IP,
+        dst_addr: dst,
+        protocol,
+        payload_len,
+        ttl: 64,
+        tos: 0,
+        ident: 99,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+    };
+    let mut f = eth(A_MAC, EtherType::IPV4, repr.buffer_len());
+    repr.emit(
+        &mut Ipv4Packet::new_unchecked(&mut f[ETH_LEN..]),
+        ChecksumMode::Full,
+    );
+    fill(&mut f[ETH_LEN + 20..]);
+    f
+}
+
+fn udp_frame(dst_port: u16, data: &[u8]) -> Vec<u8> {
+    ip_frame(A_IP, IpProtocol::UDP, 8 + data.len(), |buf| {
+        UdpRepr {
+            src_port: 4444,
+            dst_port,
+        }
+        .emit(
+            &mut UdpPacket::new_unchecked(buf),
+            B_IP,
+            A_IP,
+            data,
+            ChecksumMode::Full,
+        )
+    })
+}
+
+fn ping_frame(data: &[u8]) -> Vec<u8> {
+    let repr = Icmpv4Repr::EchoRequest {
+        ident: 7,
+        seq_no: 1,
+        data,
+    };
+    ip_frame(A_IP, IpProtocol::ICMP, repr.buffer_len(), |buf| {
+        repr.emit(&mut Icmpv4Packet::new_unchecked(buf), ChecksumMode::Full)
+    })
+}
+
+/// Parses a frame we sent as IPv4 and returns (header, payload).
+fn parse_ip(frame: &[u8]) -> (Ipv4Repr, Vec<u8>) {
+    let e = EthernetFrame::new_checked(frame).unwrap();
+    assert_eq!(e.ethertype(), EtherType::IPV4);
+    let p = Ipv4Packet::new_checked(e.payload()).unwrap();
+    let r = Ipv4Repr::parse(&p, ChecksumMode::Full).unwrap();
+    (r, p.payload().to_vec())
+}
+
+/// Makes A know B's MAC by B asking for A.
+fn introduce(a: &mut Stack) {
+    a.receive(Instant::ZERO, &arp_frame(ArpOperation::Request, A_IP));
+    drain(a);
+}
+
+#[test]
+fn answers_arp_for_our_address_only_and_learns_the_asker() {
+    let mut s = ours();
+    s.receive(
+        Instant::ZERO,
+        &arp_frame(ArpOperation::Request, Ipv4Addr::new(10, 77, 0, 3)),
+    );
+    assert!(drain(&mut s).is_empty());
+    assert!(
+        s.neighbours().is_empty(),
+        "a request for someone else teaches nothing new"
+    );
+    s.receive(Instant::ZERO, &arp_frame(ArpOperation::Request, A_IP));
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    let e = EthernetFrame::new_checked(&out[0][..]).unwrap();
+    assert_eq!(
+        (e.dst_addr(), e.src_addr(), e.ethertype()),
+        (B_MAC, A_MAC, EtherType::ARP)
+    );
+    let r = ArpRepr::parse(&ArpPacket::new_checked(e.payload()).unwrap()).unwrap();
+    assert_eq!(r.operation, ArpOperation::Reply);
+    assert_eq!(
+        (r.sender_mac, r.sender_ip, r.target_mac, r.target_ip),
+        (A_MAC, A_IP, B_MAC, B_IP)
+    );
+    assert_eq!(s.neighbours(), vec![(B_IP, B_MAC)]);
+}
+
+#[test]
+fn echo_reply_carries_the_request_data() {
+    let mut s = ours();
+    introduce(&mut s);
+    let data: Vec<u8> = (0..1400).map(|i| i as u8).collect();
+    s.receive(Instant::ZERO, &ping_frame(&data));
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    let (ip, payload) = parse_ip(&out[0]);
+    assert_eq!((ip.src_addr, ip.dst_addr, ip.ttl), (A_IP, B_IP, 64));
+    let icmp = Icmpv4Repr::parse(
+        &Icmpv4Packet::new_checked(&payload[..]).unwrap(),
+        ChecksumMode::Full,
+    )
+    .unwrap();
+    assert_eq!(
+        icmp,
+        Icmpv4Repr::EchoReply {
+            ident: 7,
+            seq_no: 1,
+            data: &data
+        }
+    );
+}
+
+#[test]
+fn first_packet_to_unknown_neighbour_waits_for_arp() {
+    let mut s = ours();
+    let h = s.udp_socket();
+    s.udp_send_to(Instant::ZERO, h, b"hi", Some(SocketAddrV4::new(B_IP, 53)))
+        .unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1, "only the ARP request goes out");
+    assert_eq!(
+        EthernetFrame::new_checked(&out[0][..]).unwrap().ethertype(),
+        EtherType::ARP
+    );
+    let mut reply = arp_frame(ArpOperation::Reply, A_IP);
+    reply[0..6].copy_from_slice(&A_MAC.0);
+    s.receive(Instant::ZERO, &reply);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1, "the queued datagram follows the reply");
+    let (ip, payload) = parse_ip(&out[0]);
+    assert_eq!(ip.protocol, IpProtocol::UDP);
+    assert_eq!(&payload[8..], b"hi");
+}
+
+#[test]
+fn udp_delivery_and_port_unreachable() {
+    let mut s = ours();
+    introduce(&mut s);
+    let h = s.udp_socket();
+    s.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000))
+        .unwrap();
+    s.receive(Instant::ZERO, &udp_frame(5000, b"payload"));
+    assert_eq!(s.take_woken(), vec![h]);
+    let mut buf = [0u8; 64];
+    let r = s.udp_recv_from(h, &mut buf, false).unwrap();
+    assert_eq!(
+        (&buf[..r.copied], r.from),
+        (&b"payload"[..], SocketAddrV4::new(B_IP, 4444))
+    );
+    assert!(drain(&mut s).is_empty());
+
+    // Nobody on 5001: ICMP port unreachable quoting our header and the UDP header.
+    let frame = udp_frame(5001, b"nobody home");
+    s.receive(Instant::ZERO, &frame);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    let (ip, payload) = parse_ip(&out[0]);
+    assert_eq!(ip.dst_addr, B_IP);
+    let icmp = Icmpv4Repr::parse(
+        &Icmpv4Packet::new_checked(&payload[..]).unwrap(),
+        ChecksumMode::Full,
+    )
+    .unwrap();
+    let Icmpv4Repr::DstUnreachable {
+        reason,
+        header,
+        data,
+    } = icmp
+    else {
+        panic!("{icmp:?}")
+    };
+    assert_eq!(reason, DstUnreachable::PortUnreachable);
+    assert_eq!((header.src_addr, header.dst_addr), (B_IP, A_IP));
+    assert_eq!(data, &frame[ETH_LEN + 20..]);
+    assert_eq!(s.stats().udp_no_port, 1);
+
+    // Binding twice, or to an address that is not ours, fails as on Linux.
+    let h2 = s.udp_socket();
+    assert_eq!(
+        s.udp_bind(h2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)),
+        Err(Errno::EADDRINUSE)
+    );
+    assert_eq!(
+        s.udp_bind(h2, SocketAddrV4::new(Ipv4Addr::new(1, 2, 3, 4), 1)),
+        Err(Errno::EADDRNOTAVAIL)
+    );
+    assert_eq!(
+        s.udp_send_to(Instant::ZERO, h2, b"", None),
+        Err(Errno::EDESTADDRREQ)
+    );
+    assert_eq!(
+        s.udp_send_to(
+            Instant::ZERO,
+            h2,
+            &vec![0; 65508],
+            Some(SocketAddrV4::new(B_IP, 1))
+        ),
+        Err(Errno::EMSGSIZE)
+    );
+}
+
+#[test]
+fn connected_udp_socket_learns_port_unreachable() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let h = a.udp_socket();
+    a.udp_connect(h, Some(SocketAddrV4::new(B_IP, 9))).unwrap();
+    a.udp_send_to(Instant::ZERO, h, b"x", None).unwrap();
+    exchange(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(b.stats().udp_no_port, 1);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        a.udp_recv_from(h, &mut buf, false),
+        Err(Errno::ECONNREFUSED)
+    );
+    assert_eq!(a.udp_recv_from(h, &mut buf, false), Err(Errno::EAGAIN));
+}
+
+/// Moves frames between two stacks until both are quiet.
+fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
+    for _ in 0..100 {
+        let fa = drain(a);
+        let fb = drain(b);
+        if fa.is_empty() && fb.is_empty() {
+            return;
+        }
+        fa.iter().for_each(|f| b.receive(now, f));
+        fb.iter().for_each(|f| a.receive(now, f));
+    }
+    panic!("stacks never went quiet");
+}
+
+#[test]
+fn large_datagrams_fragment_and_reassemble_between_two_stacks() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let hb = b.udp_socket();
+    b.udp_bind(hb, SocketAddrV4::new(B_IP, 7)).unwrap();
+    let ha = a.udp_socket();
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+    a.udp_send_to(Instant::ZERO, ha, &data, Some(SocketAddrV4::new(B_IP, 7)))
+        .unwrap();
+    exchange(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(a.stats().ip_fragments_out, 14); // 20008 bytes in 1480-byte pieces
+    let mut buf = vec![0u8; 65536];
+    let r = b.udp_recv_from(hb, &mut buf, false).unwrap();
+    assert_eq!(&buf[..r.copied], &data[..]);
+    assert_eq!(b.stats().ip_reassembled, 1);
+}
+
+#[test]
+fn lone_fragment_times_out_with_time_exceeded() {
+    let mut s = ours();
+    introduce(&mut s);
+    let mut f = udp_frame(5000, &[1u8; 64]);
+    {
+        let mut p = Ipv4Packet::new_unchecked(&mut f[ETH_LEN..]);
+        p.set_more_frags(true);
+        p.fill_checksum();
+    }
+    s.receive(Instant::ZERO, &f);
+    assert!(drain(&mut s).is_empty());
+    let at = s.poll_at().expect("reassembly deadline");
+    assert_eq!(at, Instant::ZERO + Duration::from_secs(30));
+    s.poll(at);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    let (_, payload) = parse_ip(&out[0]);
+    let icmp = Icmpv4Repr::parse(
+        &Icmpv4Packet::new_checked(&payload[..]).unwrap(),
+        ChecksumMode::Full,
+    )
+    .unwrap();
+    assert!(matches!(
+        icmp,
+        Icmpv4Repr::TimeExceeded {
+            reason: TimeExceeded::FragReassembly,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn datagrams_to_ourselves_loop_back() {
+    let mut s = ours();
+    let h = s.udp_socket();
+    s.udp_bind(h, SocketAddrV4::new(A_IP, 6000)).unwrap();
+    let h2 = s.udp_socket();
+    s.udp_send_to(
+        Instant::ZERO,
+        h2,
+        b"me",
+        Some(SocketAddrV4::new(A_IP, 6000)),
+    )
+    .unwrap();
+    assert!(drain(&mut s).is_empty(), "nothing goes on the wire");
+    assert!(s.poll_at().is_some());
+    s.poll(Instant::ZERO);
+    let mut buf = [0u8; 8];
+    let r = s.udp_recv_from(h, &mut buf, false).unwrap();
+    assert_eq!(&buf[..r.copied], b"me");
+    assert_eq!(*r.from.ip(), A_IP);
+}
+
+#[test]
+fn every_truncation_and_random_frame_is_dropped_without_panic() {
+    let mut s = ours();
+    introduce(&mut s);
+    let valid = [
+        arp_frame(ArpOperation::Request, A_IP),
+        ping_frame(b"abcdefgh"),
+        udp_frame(5000, b"data"),
+    ];
+    for frame in &valid {
+        for len in 0..frame.len() {
+            s.receive(Instant::ZERO, &frame[..len]);
+        }
+    }
+    let before = s.stats().clone();
+    assert!(before.malformed > 0);
+    let mut rng = Rng::new(9);
+    for _ in 0..20_000 {
+        let mut f = valid[rng.below(3) as usize].clone();
+        for _ in 0..1 + rng.below(4) {
+            let i = rng.below(f.len() as u64) as usize;
+            f[i] = rng.next_u32() as u8;
+        }
+        s.receive(Instant::ZERO, &f);
+        let mut junk = vec![0u8; rng.below(100) as usize];
+        rng.fill(&mut junk);
+        s.receive(Instant::ZERO, &junk);
+        drain(&mut s);
+    }
+}

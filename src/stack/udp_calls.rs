@@ -1,0 +1,181 @@
+//! The UDP socket calls: what `socket`, `bind`, `connect`, `sendto` and `recvfrom` do to a UDP
+//! socket's control information, with Linux's errno for every misuse.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::output::IpParams;
+use super::{ports, Socket, SocketHandle, Stack};
+use crate::error::{Errno, Result};
+use crate::time::Instant;
+use crate::udp::{self, Received, UdpSocket};
+use crate::wire::ipv4::IpProtocol;
+use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN};
+
+impl Stack {
+    /// A new, unbound UDP socket.
+    pub fn udp_socket(&mut self) -> SocketHandle {
+        self.sockets.insert(Socket::Udp(UdpSocket::default()))
+    }
+
+    fn udp(&mut self, h: SocketHandle) -> Result<&mut UdpSocket> {
+        self.sockets.udp_mut(h).ok_or(Errno::EBADF)
+    }
+
+    /// Binds to `addr` (our address or 0.0.0.0; port 0 picks an ephemeral port).
+    pub fn udp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<()> {
+        if self.udp(h)?.local.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let port = if addr.port() == 0 {
+            let used = &self.sockets.udp_ports;
+            ports::pick_random(&mut self.rng, |p| !used.contains_key(&p))
+                .ok_or(Errno::EADDRINUSE)?
+        } else if self.sockets.udp_ports.contains_key(&addr.port()) {
+            return Err(Errno::EADDRINUSE);
+        } else {
+            addr.port()
+        };
+        self.udp(h)?.local = Some(SocketAddrV4::new(*addr.ip(), port));
+        self.sockets.udp_ports.insert(port, h);
+        Ok(())
+    }
+
+    fn udp_autobind(&mut self, h: SocketHandle) -> Result<SocketAddrV4> {
+        if self.udp(h)?.local.is_none() {
+            self.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        Ok(self.udp(h)?.local.expect("bound above"))
+    }
+
+    /// Sets the default destination and accepts datagrams only from it; `None` (connect to an
+    /// AF_UNSPEC address) dissolves the association, as on Linux.
+    pub fn udp_connect(&mut self, h: SocketHandle, peer: Option<SocketAddrV4>) -> Result<()> {
+        let Some(peer) = peer else {
+            self.udp(h)?.remote = None;
+            return Ok(());
+        };
+        if peer.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.net.iface.route(*peer.ip())?;
+        self.udp_autobind(h)?;
+        let s = self.udp(h)?;
+        s.remote = Some(peer);
+        s.error = None;
+        Ok(())
+    }
+
+    /// Sends one datagram to `to`, or to the connected peer when `to` is `None`.
+    pub fn udp_send_to(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        to: Option<SocketAddrV4>,
+    ) -> Result<usize> {
+        let s = self.udp(h)?;
+        if let Some(e) = s.error.take() {
+            return Err(e);
+        }
+        if s.write_shut {
+            return Err(Errno::EPIPE);
+        }
+        let dst = match (to, s.remote) {
+            (Some(to), _) => to,
+            (None, Some(remote)) => remote,
+            (None, None) => return Err(Errno::EDESTADDRREQ),
+        };
+        if data.len() > udp::MAX_PAYLOAD {
+            return Err(Errno::EMSGSIZE);
+        }
+        if dst.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let params = IpParams {
+            ttl: s.ttl,
+            tos: s.tos,
+            dont_frag: false,
+        };
+        let local = self.udp_autobind(h)?;
+        let repr = UdpRepr {
+            src_port: local.port(),
+            dst_port: dst.port(),
+        };
+        let checksum = self.net.checksum;
+        self.net.send_ip(
+            now,
+            *dst.ip(),
+            IpProtocol::UDP,
+            params,
+            HEADER_LEN + data.len(),
+            Some(h),
+            |buf, src, dst| repr.emit(&mut UdpPacket::new_unchecked(buf), src, dst, data, checksum),
+        )?;
+        self.net.stats.udp_out += 1;
+        Ok(data.len())
+    }
+
+    /// Receives one datagram (EAGAIN when none waits; a pending error first, as Linux reports it).
+    pub fn udp_recv_from(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Received> {
+        self.udp(h)?.recv(buf, peek)
+    }
+
+    pub fn udp_shutdown(&mut self, h: SocketHandle, read: bool, write: bool) -> Result<()> {
+        let s = self.udp(h)?;
+        if s.remote.is_none() {
+            return Err(Errno::ENOTCONN);
+        }
+        s.read_shut |= read;
+        s.write_shut |= write;
+        self.wake(h);
+        Ok(())
+    }
+
+    pub fn udp_readable(&self, h: SocketHandle) -> bool {
+        self.sockets.udp(h).is_some_and(UdpSocket::is_readable)
+    }
+
+    pub fn udp_socket_ref(&self, h: SocketHandle) -> Option<&UdpSocket> {
+        self.sockets.udp(h)
+    }
+
+    pub fn udp_socket_mut(&mut self, h: SocketHandle) -> Option<&mut UdpSocket> {
+        self.sockets.udp_mut(h)
+    }
+
+    /// The address a socket is bound to, as `getsockname` reports it (0.0.0.0:0 when unbound).
+    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4> {
+        match self.sockets.get(h).ok_or(Errno::EBADF)? {
+            Socket::Udp(s) => Ok(s
+                .local
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
+        }
+    }
+
+    /// The connected peer, as `getpeername` reports it.
+    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4> {
+        match self.sockets.get(h).ok_or(Errno::EBADF)? {
+            Socket::Udp(s) => s.remote.ok_or(Errno::ENOTCONN),
+        }
+    }
+
+    /// Releases a socket and its port.
+    pub fn close(&mut self, h: SocketHandle) -> Result<()> {
+        match self.sockets.remove(h).ok_or(Errno::EBADF)? {
+            Socket::Udp(s) => {
+                if let Some(local) = s.local {
+                    self.sockets.udp_ports.remove(&local.port());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! UDP sockets (RFC 768): the control information the stack keeps for each one.
+//!
+//! A UDP socket is its local address (bound explicitly or given an ephemeral port on first use),
+//! an optional connected peer, a bounded queue of received datagrams with each sender's address, and
+//! a pending error. Sending needs no state beyond that: each datagram goes straight to IP. The
+//! stack's socket table owns these and does the demultiplexing.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use crate::error::Errno;
+
+/// Linux's default `net.core.rmem_default`.
+pub const DEFAULT_RCVBUF: usize = 212_992;
+/// What a queued datagram costs beyond its bytes, so many tiny datagrams also fill the buffer
+/// (Linux charges the socket buffer's true size in the same spirit).
+const PER_DATAGRAM_OVERHEAD: usize = 256;
+/// The largest UDP payload over IPv4: 65535 − 20 (IP) − 8 (UDP).
+pub const MAX_PAYLOAD: usize = 65_507;
+
+#[derive(Debug)]
+pub struct Datagram {
+    pub from: SocketAddrV4,
+    pub data: Vec<u8>,
+}
+
+/// What a receive returned: bytes copied, the datagram's real length, and its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub copied: usize,
+    pub len: usize,
+    pub from: SocketAddrV4,
+}
+
+#[derive(Debug)]
+pub struct UdpSocket {
+    /// Bound address; the IP part is 0.0.0.0 for "any of ours".
+    pub local: Option<SocketAddrV4>,
+    pub remote: Option<SocketAddrV4>,
+    queue: VecDeque<Datagram>,
+    queued_bytes: usize,
+    pub rcvbuf: usize,
+    pub error: Option<Errno>,
+    pub ttl: u8,
+    pub tos: u8,
+    pub read_shut: bool,
+    pub write_shut: bool,
+    /// Datagrams dropped because the queue was full.
+    pub drops: u64,
+}
+
+impl Default for UdpSocket {
+    fn default() -> Self {
+        UdpSocket {
+            local: None,
+            remote: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            rcvbuf: DEFAULT_RCVBUF,
+            error: None,
+            ttl: crate::ipv4::DEFAULT_TTL,
+            tos: 0,
+            read_shut: false,
+            write_shut: false,
+            drops: 0,
+        }
+    }
+}
+
+impl UdpSocket {
+    /// Queues a received datagram; false (and counted) when the receive buffer is full.
+    pub fn deliver(&mut self, from: SocketAddrV4, data: &[u8]) -> bool {
+        let cost = data.len() + PER_DATAGRAM_OVERHEAD;
+        if self.read_shut || self.queued_bytes + cost > self.rcvbuf {
+            self.drops += 1;
+            return false;
+        }
+        self.queued_bytes += cost;
+        self.queue.push_back(Datagram {
+            from,
+            data: data.to_vec(),
+        });
+        true
+    }
+
+    /// Takes (or with `peek`, copies) the oldest datagram into `buf`; a datagram longer than `buf` is
+    /// truncated and the rest discarded, as on Linux (`len` tells the full size for MSG_TRUNC).
+    pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> Result<Received, Errno> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let Some(d) = self.queue.front() else {
+            return Err(Errno::EAGAIN);
+        };
+        let copied = d.data.len().min(buf.len());
+        buf[..copied].copy_from_slice(&d.data[..copied]);
+        let got = Received {
+            copied,
+            len: d.data.len(),
+            from: d.from,
+        };
+        if !peek {
+            let d = self.queue.pop_front().expect("front exists");
+            self.queued_bytes -= d.data.len() + PER_DATAGRAM_OVERHEAD;
+        }
+        Ok(got)
+    }
+
+    /// Size of the next datagram (FIONREAD on a UDP socket).
+    pub fn next_len(&self) -> usize {
+        self.queue.front().map_or(0, |d| d.data.len())
+    }
+
+    pub fn is_readable(&self) -> bool {
+        !self.queue.is_empty() || self.error.is_some() || self.read_shut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn queue_is_bounded_and_truncates() {
+        let from = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 9);
+        let mut s = UdpSocket {
+            rcvbuf: 1000,
+            ..UdpSocket::default()
+        };
+        assert!(s.deliver(from, &[1; 400]));
+        assert!(!s.deliver(from, &[2; 400]));
+        assert_eq!(s.drops, 1);
+        let mut small = [0u8; 10];
+        let r = s.recv(&mut small, true).unwrap();
+        assert_eq!((r.copied, r.len, r.from), (10, 400, from));
+        let r = s.recv(&mut small, false).unwrap();
+        assert_eq!(r.len, 400);
+        assert_eq!(s.recv(&mut small, false), Err(Errno::EAGAIN));
+        assert!(s.deliver(from, &[3; 600]));
+        s.error = Some(Errno::ECONNREFUSED);
+        assert_eq!(s.recv(&mut small, false), Err(Errno::ECONNREFUSED));
+        assert_eq!(s.recv(&mut small, false).unwrap().len, 600);
+    }
+}
