@@ -1,0 +1,113 @@
+//! The command line: argument parsing shared by every subcommand, and the dispatch to them.
+//!
+//! Flags that configure the stack mirror the `TAPSTACK_*` variables one for one (`--addr` is
+//! `TAPSTACK_ADDR`), and go through the same validation in [`tapstack::config`]; a flag wins over the
+//! variable.
+
+mod up;
+
+use tapstack::config::{Config, Settings, VARIABLES};
+
+/// The stack flags: `--iface` ↔ `TAPSTACK_IFACE`, and so on.
+const STACK_FLAGS: &[(&str, &str)] = &[
+    ("--iface", "TAPSTACK_IFACE"),
+    ("--addr", "TAPSTACK_ADDR"),
+    ("--gateway", "TAPSTACK_GATEWAY"),
+    ("--mac", "TAPSTACK_MAC"),
+    ("--pcap", "TAPSTACK_PCAP"),
+    ("--log", "TAPSTACK_LOG"),
+];
+
+const USAGE: &str = "\
+tapstack: a TCP/IP stack in a process, over a TAP device
+
+usage: tapstack COMMAND [OPTIONS]
+
+commands:
+  up        run the stack alone in the foreground (answers ARP and ping) until SIGINT/SIGTERM
+  help      show this text, or `tapstack help COMMAND` for one command
+
+Run `tapstack COMMAND --help` for a command's options.";
+
+/// The `--help` text listing the stack flags with their variables and defaults.
+fn stack_flags_help() -> String {
+    let mut s =
+        String::from("stack options (each mirrors an environment variable; the flag wins):\n");
+    for (flag, var) in STACK_FLAGS {
+        let (_, what, default) = VARIABLES.iter().find(|(v, _, _)| v == var).expect("listed");
+        s.push_str(&format!(
+            "  {flag:<10} VALUE  {what} [{var}, default: {default}]\n"
+        ));
+    }
+    s
+}
+
+/// Arguments after the stack flags were taken out.
+pub struct Parsed {
+    pub config: Config,
+    pub rest: Vec<String>,
+}
+
+/// Takes the stack flags out of `args` (as `--flag VALUE` or `--flag=VALUE`) on top of the
+/// environment, leaving everything else in order. Stops at `--`, which stays in `rest`.
+pub fn parse_stack_flags(args: Vec<String>) -> Result<Parsed, String> {
+    let mut settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(it.by_ref());
+            break;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let Some((flag, var)) = STACK_FLAGS.iter().find(|(f, _)| *f == name) else {
+            rest.push(arg);
+            continue;
+        };
+        let value = match inline.or_else(|| it.next()) {
+            Some(v) => v,
+            None => return Err(format!("{flag} needs a value")),
+        };
+        settings
+            .set(var, &value)
+            .map_err(|e| format!("{flag} {value:?}: expected {}", e.expected))?;
+    }
+    let config = settings.resolve().map_err(|e| e.to_string())?;
+    Ok(Parsed { config, rest })
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let Some(command) = args.first().cloned() else {
+        eprintln!("{USAGE}");
+        return 2;
+    };
+    let rest = args[1..].to_vec();
+    match command.as_str() {
+        "up" => up::main(rest),
+        "help" | "--help" | "-h" => match rest.first().map(String::as_str) {
+            Some("up") => up::main(vec!["--help".into()]),
+            _ => {
+                println!("{USAGE}");
+                0
+            }
+        },
+        "--version" | "-V" => {
+            println!("tapstack {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        other => {
+            eprintln!("tapstack: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+/// Reports a usage error the way every subcommand does.
+pub fn usage_error(command: &str, message: &str) -> i32 {
+    eprintln!("tapstack {command}: {message}\nRun `tapstack {command} --help` for usage.");
+    2
+}

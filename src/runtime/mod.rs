@@ -1,0 +1,294 @@
+//! The runtime: drives the sans-IO stack inside a process, with a device, a clock and a thread.
+//!
+//! # Design
+//! One [`Stack`] and its [`Device`] sit together behind one mutex (`Core`). Two kinds of threads take
+//! that lock:
+//! - **the driver thread** (`tapstack-net`), which sleeps in `poll(2)` on the device's descriptor and
+//!   an eventfd until a frame arrives, the stack's next deadline passes, or it is kicked; then, under
+//!   the lock, it reads a burst of frames into the stack, runs due timers and writes the stack's
+//!   output to the device;
+//! - **application threads**, which call socket operations through [`Runtime::with_stack`]: under the
+//!   lock they change a socket, and before unlocking they write any frames the operation produced
+//!   (a `send` goes out on the caller's thread, with no hand-off). If the operation moved the stack's
+//!   next deadline earlier than the one the driver sleeps towards, they kick the driver's eventfd.
+//!
+//! # Wake-ups
+//! A blocked call (receive with no data, connect in progress) waits on one condition variable tied to
+//! the core mutex, with its own timeout (SO_RCVTIMEO). Whenever the stack reports sockets whose
+//! readiness may have changed ([`Stack::take_woken`]), the thread that holds the lock notifies all
+//! waiters; each re-checks its own socket. Waiting costs no CPU: nothing spins, and the driver
+//! sleeps in `poll` with the exact deadline.
+//!
+//! The clock is `CLOCK_MONOTONIC` (std's `Instant`), turned into the stack's [`Instant`] as time
+//! since the runtime started.
+
+pub mod udp;
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::device::pcap::PcapDevice;
+use crate::device::tap::TapDevice;
+use crate::device::Device;
+use crate::error::Errno;
+use crate::ipv4::Interface;
+use crate::stack::Stack;
+use crate::sys;
+use crate::time::Instant;
+
+/// Frames read from the device per lock hold, so application threads get a turn under load.
+const BURST: usize = 64;
+/// With a device that has no descriptor (the in-memory link), how often the driver looks at it.
+const IDLE_POLL: Duration = Duration::from_millis(1);
+
+/// The stack and its device, under the runtime's lock.
+pub struct Core {
+    pub stack: Stack,
+    device: Box<dyn Device>,
+}
+
+impl Core {
+    /// Writes every frame the stack has queued.
+    fn flush(&mut self) {
+        while let Some(frame) = self.stack.pop_frame() {
+            if let Err(e) = self.device.send(&frame) {
+                log::warn!("device send failed: {e}");
+            }
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    core: Mutex<Core>,
+    readiness: Condvar,
+    kick: sys::Fd,
+    /// The deadline the driver sleeps towards, in stack microseconds (`u64::MAX`: none).
+    driver_deadline: AtomicU64,
+    stop: AtomicBool,
+    origin: std::time::Instant,
+}
+
+impl Shared {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
+    /// Work done after any change to the stack, still under the lock: send what it produced, wake
+    /// waiters of sockets that changed, and make sure the driver wakes for the new deadline.
+    fn settle(&self, core: &mut Core) {
+        core.flush();
+        if !core.stack.take_woken().is_empty() {
+            self.readiness.notify_all();
+        }
+        if let Some(at) = core.stack.poll_at() {
+            if at.as_micros() < self.driver_deadline.load(Ordering::Acquire) {
+                sys::eventfd_signal(self.kick.raw());
+            }
+        }
+    }
+}
+
+/// A running stack: create with [`Runtime::start`]; dropping it stops the driver thread.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    driver: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Opens the TAP named in `config` (with a pcap recorder if asked) and starts the stack on it.
+    pub fn start(config: &Config) -> io::Result<Runtime> {
+        let tap = TapDevice::open(&config.iface)?;
+        let device: Box<dyn Device> = match &config.pcap {
+            Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
+                io::Error::new(e.kind(), format!("TAPSTACK_PCAP={}: {e}", path.display()))
+            })?),
+            None => Box::new(tap),
+        };
+        let mtu = device.caps().mtu;
+        Runtime::with_device(
+            device,
+            Interface::from_config(config, mtu),
+            sys::random_seed(),
+        )
+    }
+
+    /// Starts the stack over any device (tests use the in-memory link).
+    pub fn with_device(
+        device: Box<dyn Device>,
+        iface: Interface,
+        seed: u64,
+    ) -> io::Result<Runtime> {
+        let stack = Stack::new(iface, device.caps(), seed);
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core { stack, device }),
+            readiness: Condvar::new(),
+            kick: sys::Fd::new(sys::eventfd()?),
+            driver_deadline: AtomicU64::new(u64::MAX),
+            stop: AtomicBool::new(false),
+            origin: std::time::Instant::now(),
+        });
+        let driver_shared = shared.clone();
+        let driver = std::thread::Builder::new()
+            .name("tapstack-net".into())
+            .spawn(move || drive(&driver_shared))?;
+        Ok(Runtime {
+            shared,
+            driver: Some(driver),
+        })
+    }
+
+    /// The stack's current time.
+    pub fn now(&self) -> Instant {
+        self.shared.now()
+    }
+
+    /// Runs `f` on the stack under the lock, then sends what it produced and wakes whoever must know.
+    pub fn with_stack<R>(&self, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
+        with_stack(&self.shared, f)
+    }
+
+    /// Retries `f` until it stops answering EAGAIN, sleeping between tries until the stack reports a
+    /// change, or until `timeout` passes (then EAGAIN, as a timed-out socket call gives on Linux).
+    pub fn wait_for<R>(
+        &self,
+        timeout: Option<Duration>,
+        f: impl FnMut(&mut Stack, Instant) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        wait_for(&self.shared, timeout, f)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
+    shared.core.lock()
+}
+
+pub(crate) fn with_stack<R>(shared: &Shared, f: impl FnOnce(&mut Stack, Instant) -> R) -> R {
+    let mut core = lock(shared);
+    let now = shared.now();
+    let r = f(&mut core.stack, now);
+    shared.settle(&mut core);
+    r
+}
+
+pub(crate) fn wait_for<R>(
+    shared: &Shared,
+    timeout: Option<Duration>,
+    mut f: impl FnMut(&mut Stack, Instant) -> Result<R, Errno>,
+) -> Result<R, Errno> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut core = lock(shared);
+    loop {
+        let now = shared.now();
+        let r = f(&mut core.stack, now);
+        shared.settle(&mut core);
+        match r {
+            Err(Errno::EAGAIN) => {}
+            r => return r,
+        }
+        match deadline {
+            Some(d) => {
+                if shared.readiness.wait_until(&mut core, d).timed_out() {
+                    let r = f(&mut core.stack, shared.now());
+                    shared.settle(&mut core);
+                    return r;
+                }
+            }
+            None => shared.readiness.wait(&mut core),
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        sys::eventfd_signal(self.shared.kick.raw());
+        if let Some(driver) = self.driver.take() {
+            let _ = driver.join();
+        }
+    }
+}
+
+/// The driver thread's loop.
+fn drive(shared: &Shared) {
+    let device_fd = lock(shared).device.raw_fd();
+    let mut buf = vec![0u8; 65536 + 14];
+    while !shared.stop.load(Ordering::Acquire) {
+        let timeout_ms = {
+            let core = lock(shared);
+            let now = shared.now();
+            let deadline = core.stack.poll_at();
+            shared.driver_deadline.store(
+                deadline.map_or(u64::MAX, Instant::as_micros),
+                Ordering::Release,
+            );
+            let until = deadline.map(|d| d.saturating_since(now));
+            let until = match (until, device_fd) {
+                (Some(u), None) => Some(u.min(IDLE_POLL)),
+                (None, None) => Some(IDLE_POLL),
+                (u, Some(_)) => u,
+            };
+            // Round up, so we never wake a little before the deadline and spin.
+            until.map_or(-1, |u| {
+                u.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+            })
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: shared.kick.raw(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: device_fd.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if let Err(e) = sys::poll(&mut fds, timeout_ms) {
+            log::error!("poll failed: {e}");
+            std::thread::sleep(IDLE_POLL);
+        }
+        if fds[0].revents != 0 {
+            sys::eventfd_drain(shared.kick.raw());
+        }
+        loop {
+            let mut core = lock(shared);
+            let now = shared.now();
+            let Core { stack, device } = &mut *core;
+            let received =
+                device.recv_burst(&mut buf, BURST, &mut |frame| stack.receive(now, frame));
+            if stack.poll_at().is_some_and(|at| at <= now) {
+                stack.poll(now);
+            }
+            shared.settle(&mut core);
+            match received {
+                Ok(n) if n == BURST => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    log::error!("device receive failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Installs the logger once, with `filter` in env_logger syntax (default: warnings).
+pub fn init_logging(filter: Option<&str>) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut builder = env_logger::Builder::new();
+        builder.parse_filters(filter.unwrap_or("warn"));
+        let _ = builder.try_init();
+    });
+}
