@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The test network: a network namespace holding a TAP device whose kernel side is 10.77.0.1/24.
+#
+#   scripts/netns.sh create NAME [KERNEL_CIDR]   make namespace NAME with tap0 (default 10.77.0.1/24)
+#   scripts/netns.sh delete NAME                 delete it (and everything in it); quiet if absent
+#   scripts/netns.sh exec NAME CMD...            run CMD inside it
+#
+# The stack attaches to tap0 from inside the namespace and takes 10.77.0.2. Nothing is routed out of
+# the namespace: it has no other interface but its own loopback. Use a unique NAME per test, so
+# parallel runs never collide, and delete it even when the test fails (trap ... EXIT).
+set -euo pipefail
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+[ $# -ge 2 ] || usage
+cmd=$1 name=$2
+shift 2
+
+case "$cmd" in
+  create)
+    cidr=${1:-10.77.0.1/24}
+    ip netns add "$name"
+    # From here on, a failure must not leave a half-made namespace behind.
+    trap 'ip netns delete "$name" 2>/dev/null || true' ERR
+    ip -n "$name" link set lo up
+    ip -n "$name" tuntap add dev tap0 mode tap
+    ip -n "$name" addr add "$cidr" dev tap0
+    ip -n "$name" link set tap0 up
+    trap - ERR
+    ;;
+  delete)
+    ip netns pids "$name" 2>/dev/null | xargs -r kill -TERM 2>/dev/null || true
+    ip netns delete "$name" 2>/dev/null || true
+    ;;
+  exec)
+    [ $# -ge 1 ] || usage
+    exec ip netns exec "$name" "$@"
+    ;;
+  *) usage ;;
+esac
