@@ -1,0 +1,194 @@
+//! Byte ring buffers for the send and receive queues.
+//!
+//! The storage is allocated on first use (at establishment), so an embryonic connection in
+//! SYN-RECEIVED costs no buffer memory. The send side hands out stored bytes as at most two slices
+//! (`peek`), which the stack copies once into the outgoing frame. The receive side can also write
+//! past the readable end (`write_at`) so out-of-order data is stored in place and only `commit`ted
+//! once the hole before it is filled.
+
+#[derive(Debug, Default)]
+pub struct RingBuffer {
+    storage: Vec<u8>,
+    capacity: usize,
+    /// Index of the first readable byte.
+    head: usize,
+    /// Number of readable bytes.
+    len: usize,
+}
+
+impl RingBuffer {
+    /// A buffer that will hold `capacity` bytes; nothing is allocated yet.
+    pub fn new(capacity: usize) -> RingBuffer {
+        RingBuffer {
+            storage: Vec::new(),
+            capacity,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    fn ensure_allocated(&mut self) {
+        if self.storage.len() != self.capacity {
+            self.storage = vec![0; self.capacity];
+        }
+    }
+
+    /// Allocates the storage now (done at establishment).
+    pub fn allocate(&mut self) {
+        if self.storage.is_empty() && self.len == 0 {
+            self.ensure_allocated();
+        }
+    }
+
+    pub fn is_allocated(&self) -> bool {
+        !self.storage.is_empty() || self.capacity == 0
+    }
+
+    /// Changes the capacity. Only takes effect while empty (as with SO_SNDBUF/SO_RCVBUF set early);
+    /// returns whether it was applied.
+    pub fn set_capacity(&mut self, capacity: usize) -> bool {
+        if self.len != 0 {
+            return false;
+        }
+        let was_allocated = !self.storage.is_empty();
+        self.capacity = capacity;
+        self.head = 0;
+        self.storage = Vec::new();
+        if was_allocated {
+            self.ensure_allocated();
+        }
+        true
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn free(&self) -> usize {
+        self.capacity - self.len
+    }
+
+    /// Appends as much of `data` as fits; returns the count stored.
+    pub fn enqueue(&mut self, data: &[u8]) -> usize {
+        let n = self.write_at(0, data);
+        self.commit(n);
+        n
+    }
+
+    /// Writes `data` starting `offset` bytes after the readable end, without making it readable.
+    /// Returns how many bytes fit.
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) -> usize {
+        if offset >= self.free() || data.is_empty() {
+            return 0;
+        }
+        self.ensure_allocated();
+        let n = data.len().min(self.free() - offset);
+        let start = (self.head + self.len + offset) % self.capacity;
+        let first = n.min(self.capacity - start);
+        self.storage[start..start + first].copy_from_slice(&data[..first]);
+        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        n
+    }
+
+    /// Makes `n` more bytes (previously written with `write_at`) readable.
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(n <= self.free());
+        self.len += n;
+    }
+
+    /// Up to `len` bytes starting `offset` bytes into the readable data, as one or two slices.
+    pub fn peek(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        if offset >= self.len || len == 0 {
+            return (&[], &[]);
+        }
+        let n = len.min(self.len - offset);
+        let start = (self.head + offset) % self.capacity;
+        let first = n.min(self.capacity - start);
+        (
+            &self.storage[start..start + first],
+            &self.storage[..n - first],
+        )
+    }
+
+    /// Copies readable bytes from `offset` into `buf` without consuming; returns the count.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> usize {
+        let (a, b) = self.peek(offset, buf.len());
+        buf[..a.len()].copy_from_slice(a);
+        buf[a.len()..a.len() + b.len()].copy_from_slice(b);
+        a.len() + b.len()
+    }
+
+    /// Drops `n` readable bytes from the front.
+    pub fn discard(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.len -= n;
+        // The head is never reset to 0 when emptied: bytes written ahead (`write_at`) stay put.
+        if n > 0 {
+            self.head = (self.head + n) % self.capacity;
+        }
+    }
+
+    /// Reads and consumes up to `buf.len()` bytes.
+    pub fn dequeue(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.read_at(0, buf);
+        self.discard(n);
+        n
+    }
+
+    /// Frees the storage (on close), keeping the capacity.
+    pub fn release(&mut self) {
+        self.storage = Vec::new();
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_wraps_and_peeks() {
+        let mut b = RingBuffer::new(8);
+        assert!(!b.is_allocated());
+        assert_eq!(b.enqueue(b"abcdef"), 6);
+        assert!(b.is_allocated());
+        let mut out = [0u8; 4];
+        assert_eq!(b.dequeue(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        assert_eq!(b.enqueue(b"ghijklmn"), 6);
+        assert_eq!(b.len(), 8);
+        assert_eq!(b.free(), 0);
+        let (x, y) = b.peek(1, 100);
+        assert_eq!(x, b"fgh");
+        assert_eq!(y, b"ijkl");
+        let mut all = [0u8; 8];
+        assert_eq!(b.read_at(0, &mut all), 8);
+        assert_eq!(&all, b"efghijkl");
+        b.discard(8);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn write_ahead_then_commit() {
+        let mut b = RingBuffer::new(10);
+        assert_eq!(b.write_at(4, b"efg"), 3);
+        assert_eq!(b.len(), 0);
+        assert_eq!(b.write_at(0, b"abcd"), 4);
+        b.commit(7);
+        let mut out = [0u8; 10];
+        assert_eq!(b.dequeue(&mut out), 7);
+        assert_eq!(&out[..7], b"abcdefg");
+        // Writes beyond the free space are clipped.
+        assert_eq!(b.write_at(8, b"xyz"), 2);
+        assert_eq!(b.write_at(10, b"x"), 0);
+        assert!(b.set_capacity(4));
+        assert_eq!(b.enqueue(b"123456"), 4);
+        assert!(!b.set_capacity(8));
+    }
+}

@@ -1,0 +1,67 @@
+//! Per-connection settings: what the socket layer's options and the stack's sysctls map onto.
+//! Defaults follow Linux's effective defaults.
+
+use super::congestion::Algorithm;
+use crate::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Our MSS: the interface MTU minus 40 (IPv4 + TCP headers without options).
+    pub mss: u16,
+    /// SO_SNDBUF-like: bytes of unacknowledged + unsent data held.
+    pub send_buffer: usize,
+    /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window).
+    pub recv_buffer: usize,
+    /// TCP_NODELAY: disables Nagle's algorithm.
+    pub nodelay: bool,
+    pub congestion: Algorithm,
+    /// TIME-WAIT length (2·MSL).
+    pub time_wait: Duration,
+    /// How long an orphaned (closed) connection may stay in FIN-WAIT-2 (tcp_fin_timeout).
+    pub fin_wait2_timeout: Duration,
+    /// SYN (or SYN-ACK) retransmissions before ETIMEDOUT (tcp_syn_retries).
+    pub syn_retries: u32,
+    /// Data retransmissions before ETIMEDOUT (tcp_retries2).
+    pub data_retries: u32,
+    /// SO_KEEPALIVE. Linux leaves it off unless the program asks; the stack may flip it.
+    pub keepalive: bool,
+    pub keepalive_idle: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_count: u32,
+    /// Longest delay of an ACK for in-order data.
+    pub delayed_ack: Duration,
+    pub timestamps: bool,
+    pub sack: bool,
+    pub window_scale: bool,
+    /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with RST. Other values behave like
+    /// `None` in the engine (the stack may block close() for that long).
+    pub linger: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mss: 1460,
+            send_buffer: 64 * 1024,
+            recv_buffer: 128 * 1024,
+            nodelay: false,
+            congestion: Algorithm::Cubic,
+            time_wait: Duration::from_secs(60),
+            fin_wait2_timeout: Duration::from_secs(60),
+            syn_retries: 6,
+            data_retries: 15,
+            keepalive: true,
+            keepalive_idle: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_count: 9,
+            delayed_ack: Duration::from_millis(40),
+            timestamps: true,
+            sack: true,
+            window_scale: true,
+            linger: None,
+        }
+    }
+}
+
+/// Largest buffer accepted from setters (window scale 14 allows up to 1 GiB; keep it sane).
+pub const MAX_BUFFER: usize = 32 * 1024 * 1024;

@@ -1,0 +1,1756 @@
+//! One TCP connection: the RFC 9293 state machine with its send and receive sequence spaces,
+//! timers, reliability, flow control and congestion control. Sans-IO: segments come in through
+//! `input`, go out through `poll_transmit`'s sink, and time is always the caller's `now`.
+//!
+//! Layout of the send sequence space once established: the first byte of `send_buf` sits at
+//! SND.UNA; a queued FIN takes the sequence number right after the last byte. `snd_nxt` is where
+//! the next transmission starts (pulled back to SND.UNA on a retransmission timeout, go-back-N);
+//! `snd_max` is the highest sequence number ever sent.
+
+use super::assembler::Assembler;
+use super::buffer::RingBuffer;
+use super::config::{Config, MAX_BUFFER};
+use super::congestion::Congestion;
+use super::rtt::RttEstimator;
+use super::segment::{OutSegment, Segment};
+use super::seq::SeqNum;
+use crate::error::Errno;
+use crate::time::{earliest, Duration, Instant};
+use crate::wire::tcp::{TcpFlags, TcpOptions};
+
+/// RFC 9293 §3.3.2 connection states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+/// What a poll()/epoll waiter would see.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// EPOLLIN: data, end of file or an error to report.
+    pub readable: bool,
+    /// EPOLLOUT: room in the send buffer (or a write would fail at once).
+    pub writable: bool,
+    /// EPOLLERR: a pending error.
+    pub error: bool,
+    /// EPOLLHUP: both directions shut down or the connection is closed.
+    pub hangup: bool,
+    /// EPOLLRDHUP: the peer's FIN has been received.
+    pub read_closed: bool,
+}
+
+/// Counters and estimates, enough to fill TCP_INFO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpStats {
+    pub state: State,
+    pub srtt: Option<Duration>,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    pub backoff: u32,
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    /// Effective MSS we send with (payload bytes).
+    pub snd_mss: usize,
+    /// MSS we advertised.
+    pub rcv_mss: usize,
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub timeouts: u64,
+    pub bytes_sent: u64,
+    pub bytes_retransmitted: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub peer_window: usize,
+    pub our_window: usize,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub unacked: usize,
+    pub sacked: usize,
+    pub in_recovery: bool,
+}
+
+/// Why a data-bearing segment is being sent (instrumentation and statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendCause {
+    /// First transmission.
+    New,
+    /// Resent after a retransmission timeout (go-back-N from SND.UNA).
+    Timeout,
+    /// Resent during fast recovery (duplicate ACKs / SACK evidence).
+    Recovery,
+    /// First transmission forced by the persist timer (sender SWS override).
+    Forced,
+}
+
+/// Test instrumentation: events the simulation checks protocol properties against.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Trace {
+    Rto {
+        now: Instant,
+        armed_at: Instant,
+        rto: Duration,
+        retries: u32,
+    },
+    Send {
+        seq: SeqNum,
+        len: usize,
+        fin: bool,
+        cause: SendCause,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    seq: SeqNum,
+    len: usize,
+    fin: bool,
+    cause: SendCause,
+}
+
+/// Receives each outgoing segment with its payload as one or two slices of the send buffer.
+pub type Sink<'a> = dyn FnMut(&OutSegment, &[u8], &[u8]) + 'a;
+
+/// Challenge ACKs allowed per second (RFC 5961 §7).
+const CHALLENGE_ACK_LIMIT: u32 = 10;
+/// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option (IPv4).
+const DEFAULT_PEER_MSS: usize = 536;
+/// Bytes of the timestamps option as sent (with two NOPs).
+const TS_OPTION_LEN: usize = 12;
+
+pub struct Connection {
+    state: State,
+    cfg: Config,
+    /// The SYN we sent came from an active open (affects RST in SYN-RECEIVED).
+    active_open: bool,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SeqNum,
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    snd_max: SeqNum,
+    snd_wnd: usize,
+    max_snd_wnd: usize,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    snd_wscale: u8,
+    /// Both sides sent the window scale option.
+    ws_negotiated: bool,
+    send_buf: RingBuffer,
+    /// The user shut down writing: a FIN follows the queued data.
+    fin_queued: bool,
+    fin_acked: bool,
+    /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
+    syn_pending: bool,
+
+    // Receive sequence space.
+    irs: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Right edge of the window we have advertised (never moves left).
+    rcv_adv: SeqNum,
+    rcv_wscale: u8,
+    recv_buf: RingBuffer,
+    assembler: Assembler,
+    /// Sequence number of a FIN received ahead of RCV.NXT.
+    rcv_fin: Option<SeqNum>,
+    fin_received: bool,
+    /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
+    rcv_mss_seen: usize,
+
+    // Options.
+    peer_mss: usize,
+    ts_enabled: bool,
+    ts_offset: u32,
+    ts_recent: u32,
+    last_ack_sent: SeqNum,
+    sack_enabled: bool,
+
+    // ACK generation.
+    ack_now: bool,
+    ack_deadline: Option<Instant>,
+    ack_owed_since: Option<Instant>,
+    unacked_bytes: usize,
+    challenge_window_start: Instant,
+    challenge_count: u32,
+    /// A RST to send: (seq, Some(ack) for RST|ACK).
+    rst_pending: Option<(SeqNum, Option<SeqNum>)>,
+    /// Whether sending the pending RST also ends the connection.
+    rst_closes: bool,
+
+    // Timers.
+    rtx_deadline: Option<Instant>,
+    rtx_armed_at: Instant,
+    retries: u32,
+    persist_deadline: Option<Instant>,
+    persist_backoff: u32,
+    probes_unanswered: u32,
+    force_send: bool,
+    probe_pending: bool,
+    last_rx: Instant,
+    last_tx: Instant,
+    keepalive_probes: u32,
+    close_deadline: Option<Instant>,
+
+    // Reliability and congestion.
+    rtt: RttEstimator,
+    rtt_timing: Option<(SeqNum, Instant)>,
+    cc: Congestion,
+    dupacks: u32,
+    in_recovery: bool,
+    recover: SeqNum,
+    rexmit_next: SeqNum,
+    rexmit_limit: SeqNum,
+    /// Peer's SACKed ranges above SND.UNA (the scoreboard, RFC 6675).
+    sacked: Assembler,
+
+    // Socket-level.
+    error: Option<Errno>,
+    /// The user called close(): the socket is orphaned.
+    user_closed: bool,
+    /// Reads return end of file after a reset/failure once the error has been reported.
+    eof_after_error: bool,
+    stats: TcpStats,
+    #[cfg(test)]
+    pub(crate) trace: Option<Vec<Trace>>,
+}
+
+fn window_scale_for(buffer: usize) -> u8 {
+    let mut ws = 0u8;
+    while ws < 14 && (buffer >> ws) > 65535 {
+        ws += 1;
+    }
+    ws
+}
+
+impl Connection {
+    fn new(now: Instant, config: &Config, iss: u32, ts_offset: u32, active: bool) -> Connection {
+        let mut cfg = config.clone();
+        cfg.send_buffer = cfg.send_buffer.clamp(1, MAX_BUFFER);
+        cfg.recv_buffer = cfg.recv_buffer.clamp(1, MAX_BUFFER);
+        cfg.mss = cfg.mss.max(64);
+        let iss = SeqNum(iss);
+        let rcv_wscale = if cfg.window_scale {
+            window_scale_for(cfg.recv_buffer)
+        } else {
+            0
+        };
+        let mss = cfg.mss as usize;
+        Connection {
+            state: State::Closed,
+            active_open: active,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            snd_wscale: 0,
+            ws_negotiated: false,
+            send_buf: RingBuffer::new(cfg.send_buffer),
+            fin_queued: false,
+            fin_acked: false,
+            syn_pending: true,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_wscale,
+            recv_buf: RingBuffer::new(cfg.recv_buffer),
+            assembler: Assembler::new(),
+            rcv_fin: None,
+            fin_received: false,
+            rcv_mss_seen: 0,
+            peer_mss: DEFAULT_PEER_MSS,
+            ts_enabled: false,
+            ts_offset,
+            ts_recent: 0,
+            last_ack_sent: SeqNum(0),
+            sack_enabled: false,
+            ack_now: false,
+            ack_deadline: None,
+            ack_owed_since: None,
+            unacked_bytes: 0,
+            challenge_window_start: now,
+            challenge_count: 0,
+            rst_pending: None,
+            rst_closes: false,
+            rtx_deadline: None,
+            rtx_armed_at: now,
+            retries: 0,
+            persist_deadline: None,
+            persist_backoff: 0,
+            probes_unanswered: 0,
+            force_send: false,
+            probe_pending: false,
+            last_rx: now,
+            last_tx: now,
+            keepalive_probes: 0,
+            close_deadline: None,
+            rtt: RttEstimator::new(),
+            rtt_timing: None,
+            cc: Congestion::new(cfg.congestion, mss),
+            dupacks: 0,
+            in_recovery: false,
+            recover: iss,
+            rexmit_next: iss,
+            rexmit_limit: iss,
+            sacked: Assembler::new(),
+            error: None,
+            user_closed: false,
+            eof_after_error: false,
+            stats: TcpStats {
+                state: State::Closed,
+                srtt: None,
+                rttvar: Duration::ZERO,
+                rto: Duration::ZERO,
+                backoff: 0,
+                cwnd: 0,
+                ssthresh: 0,
+                snd_mss: 0,
+                rcv_mss: mss,
+                retransmits: 0,
+                fast_retransmits: 0,
+                timeouts: 0,
+                bytes_sent: 0,
+                bytes_retransmitted: 0,
+                bytes_acked: 0,
+                bytes_received: 0,
+                segments_sent: 0,
+                segments_received: 0,
+                peer_window: 0,
+                our_window: 0,
+                snd_wscale: 0,
+                rcv_wscale,
+                unacked: 0,
+                sacked: 0,
+                in_recovery: false,
+            },
+            cfg,
+            #[cfg(test)]
+            trace: None,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): SYN-SENT, with the SYN queued for `poll_transmit`.
+    pub fn connect(now: Instant, config: &Config, iss: u32, ts_offset: u32) -> Connection {
+        let mut c = Connection::new(now, config, iss, ts_offset, true);
+        c.state = State::SynSent;
+        c
+    }
+
+    /// Passive open from a listener's SYN: SYN-RECEIVED, with the SYN-ACK queued.
+    /// The receive and send buffers are not allocated until the handshake completes.
+    pub fn accept(
+        now: Instant,
+        config: &Config,
+        iss: u32,
+        ts_offset: u32,
+        syn: &Segment,
+    ) -> Connection {
+        let mut c = Connection::new(now, config, iss, ts_offset, false);
+        c.state = State::SynReceived;
+        c.take_syn(syn);
+        c.snd_wnd = syn.window as usize; // never scaled in a SYN (RFC 7323 §2.2)
+        c.max_snd_wnd = c.snd_wnd;
+        c.snd_wl1 = syn.seq;
+        c.stats.segments_received += 1;
+        c
+    }
+
+    /// Records the peer's SYN: IRS and option negotiation (RFC 9293 §3.10.7.2/3, RFC 7323, 2018).
+    fn take_syn(&mut self, syn: &Segment) {
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        let o = &syn.options;
+        self.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
+        match o.window_scale {
+            Some(ws) if self.cfg.window_scale => {
+                self.snd_wscale = ws.min(14);
+                self.ws_negotiated = true;
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        self.sack_enabled = self.cfg.sack && o.sack_permitted;
+        match o.timestamps {
+            Some((tsval, _)) if self.cfg.timestamps => {
+                self.ts_enabled = true;
+                self.ts_recent = tsval;
+            }
+            _ => self.ts_enabled = false,
+        }
+        self.cc.set_mss(self.eff_mss());
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Accessors.
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The stack may drop the connection: CLOSED (including an expired TIME-WAIT).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.rst_pending.is_none()
+    }
+
+    /// FIONREAD: bytes ready to read.
+    pub fn recv_queue_len(&self) -> usize {
+        self.recv_buf.len()
+    }
+
+    /// SIOCOUTQ: bytes not yet acknowledged (sent or not).
+    pub fn send_queue_len(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    /// SO_ERROR: the pending error, cleared by reading it.
+    pub fn take_error(&mut self) -> Option<Errno> {
+        self.error.take()
+    }
+
+    pub fn local_iss(&self) -> SeqNum {
+        self.iss
+    }
+
+    pub fn stats(&self) -> TcpStats {
+        let mut s = self.stats;
+        s.state = self.state;
+        s.srtt = self.rtt.srtt();
+        s.rttvar = self.rtt.rttvar();
+        s.rto = self.rtt.rto();
+        s.backoff = self.rtt.backoff_count();
+        s.cwnd = self.cc.cwnd();
+        s.ssthresh = self.cc.ssthresh();
+        s.snd_mss = self.eff_mss();
+        s.peer_window = self.snd_wnd;
+        s.our_window = self.rcv_adv.since(self.rcv_nxt);
+        s.snd_wscale = self.snd_wscale;
+        s.rcv_wscale = self.rcv_wscale;
+        s.unacked = self.snd_max.since(self.snd_una);
+        s.sacked = self.sacked_bytes();
+        s.in_recovery = self.in_recovery;
+        s
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        let send_open = matches!(self.state, State::Established | State::CloseWait);
+        let write_shut = self.fin_queued || self.state == State::Closed;
+        let read_shut = self.fin_received || self.state == State::Closed;
+        let connecting = matches!(self.state, State::SynSent | State::SynReceived);
+        Readiness {
+            readable: !connecting
+                && (!self.recv_buf.is_empty() || read_shut || self.error.is_some()),
+            writable: !connecting
+                && ((send_open
+                    && !self.fin_queued
+                    && self.send_buf.free() > 0
+                    && self.send_buf.free() * 2 >= self.send_buf.len())
+                    || write_shut
+                    || self.error.is_some()),
+            error: self.error.is_some(),
+            hangup: self.state == State::Closed
+                || (self.fin_queued && self.fin_received)
+                || self.state == State::TimeWait,
+            read_closed: self.fin_received || self.state == State::Closed && !connecting,
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Setters (socket options).
+
+    pub fn set_nodelay(&mut self, on: bool) {
+        self.cfg.nodelay = on;
+    }
+
+    pub fn set_keepalive(&mut self, on: bool) {
+        self.cfg.keepalive = on;
+    }
+
+    /// TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT.
+    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u32) {
+        self.cfg.keepalive_idle = idle;
+        self.cfg.keepalive_interval = interval;
+        self.cfg.keepalive_count = count.max(1);
+    }
+
+    pub fn set_linger(&mut self, linger: Option<Duration>) {
+        self.cfg.linger = linger;
+    }
+
+    /// SO_SNDBUF: applied while the buffer is empty (normally before or right after connect).
+    pub fn set_send_buffer(&mut self, bytes: usize) -> bool {
+        let b = bytes.clamp(1, MAX_BUFFER);
+        self.cfg.send_buffer = b;
+        self.send_buf.set_capacity(b)
+    }
+
+    /// SO_RCVBUF: applied before establishment only (the window scale is fixed by the SYN).
+    pub fn set_recv_buffer(&mut self, bytes: usize) -> bool {
+        if self.recv_buf.is_allocated() && self.recv_buf.capacity() > 0 {
+            return false;
+        }
+        let b = bytes.clamp(1, MAX_BUFFER);
+        if self.state == State::SynSent && self.snd_max == self.iss && self.cfg.window_scale {
+            self.rcv_wscale = window_scale_for(b);
+        }
+        let b = b.min(65535 << self.rcv_wscale);
+        self.cfg.recv_buffer = b;
+        self.recv_buf.set_capacity(b)
+    }
+
+    /// A failure reported by the stack (e.g. EHOSTUNREACH from neighbour resolution).
+    pub fn set_error(&mut self, err: Errno) {
+        if self.state != State::Closed {
+            self.fail(err);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Socket calls.
+
+    /// Queues data for sending.
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, Errno> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived if !self.fin_queued => return Err(Errno::EAGAIN),
+            State::Established | State::CloseWait if !self.fin_queued => {}
+            State::Listen => return Err(Errno::ENOTCONN),
+            _ => return Err(Errno::EPIPE),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.send_buf.enqueue(data);
+        if n == 0 {
+            Err(Errno::EAGAIN)
+        } else {
+            Ok(n)
+        }
+    }
+
+    fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
+        if !self.recv_buf.is_empty() {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            if !consume {
+                return Ok(self.recv_buf.read_at(0, buf));
+            }
+            let n = self.recv_buf.dequeue(buf);
+            self.after_read();
+            return Ok(n);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            if consume {
+                self.error = None;
+            }
+            return Err(e);
+        }
+        match self.state {
+            State::Closed if self.eof_after_error => Ok(0),
+            State::Closed | State::Listen => Err(Errno::ENOTCONN),
+            _ => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// Reads received data. Ok(0) is end of file (peer's FIN, or after a reported reset).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.recv_inner(buf, true)
+    }
+
+    /// MSG_PEEK.
+    pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.recv_inner(buf, false)
+    }
+
+    /// The reader freed buffer space: send a window update if it opens the window enough.
+    fn after_read(&mut self) {
+        if !self.is_synchronized() || self.fin_received {
+            return;
+        }
+        let cand = self.rcv_nxt + self.window_room();
+        let opened = cand.since(self.rcv_adv);
+        let threshold = (2 * self.rcv_mss())
+            .min(self.recv_buf.capacity() / 2)
+            .max(1);
+        if opened >= threshold {
+            self.ack_now = true;
+        }
+    }
+
+    /// shutdown(SHUT_WR): FIN after the queued data.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            _ => {}
+        }
+    }
+
+    /// close(): graceful unless unread data remains or SO_LINGER is zero (then RST, as Linux).
+    pub fn close(&mut self) {
+        self.user_closed = true;
+        let unread = !self.recv_buf.is_empty() || !self.assembler.is_empty();
+        if self.cfg.linger == Some(Duration::ZERO) || (unread && self.is_synchronized()) {
+            self.abort();
+            return;
+        }
+        match self.state {
+            State::SynSent | State::Listen => self.enter_closed(),
+            State::SynReceived | State::Established | State::CloseWait => {
+                self.fin_queued = true;
+                let next = if self.state == State::CloseWait {
+                    State::LastAck
+                } else if self.state == State::SynReceived {
+                    // FIN goes out once established (RFC 9293 §3.10.4).
+                    State::SynReceived
+                } else {
+                    State::FinWait1
+                };
+                self.set_state(next);
+            }
+            State::FinWait2 => {
+                self.close_deadline = Some(self.last_rx + self.cfg.fin_wait2_timeout);
+            }
+            _ => {}
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): RST if synchronized, then CLOSED. No error is reported locally.
+    pub fn abort(&mut self) {
+        self.user_closed = true;
+        match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => {
+                self.rst_pending = Some((self.snd_max, None));
+                self.rst_closes = true;
+                self.enter_closed();
+            }
+            _ => self.enter_closed(),
+        }
+    }
+
+    fn is_synchronized(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+
+    fn set_state(&mut self, s: State) {
+        log::trace!("tcp state {:?} -> {:?}", self.state, s);
+        self.state = s;
+    }
+
+    fn enter_closed(&mut self) {
+        self.set_state(State::Closed);
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.ack_deadline = None;
+        self.ack_owed_since = None;
+        self.ack_now = false;
+        self.close_deadline = None;
+        self.syn_pending = false;
+        self.probe_pending = false;
+        self.send_buf.release();
+        self.assembler.clear();
+        self.sacked.clear();
+        if self.user_closed {
+            self.recv_buf.release();
+        }
+    }
+
+    /// The connection failed: report `err` and close.
+    fn fail(&mut self, err: Errno) {
+        self.error = Some(err);
+        self.eof_after_error = true;
+        self.fin_queued = true;
+        self.enter_closed();
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(State::TimeWait);
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.close_deadline = Some(now + self.cfg.time_wait);
+        self.send_buf.release();
+    }
+
+    fn establish(&mut self) {
+        self.set_state(if self.fin_queued {
+            State::FinWait1
+        } else {
+            State::Established
+        });
+        self.send_buf.allocate();
+        self.recv_buf.allocate();
+        self.syn_pending = false;
+        self.retries = 0;
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Derived quantities.
+
+    /// Payload bytes per segment we send (RFC 9293 §3.7.1, RFC 7323 option overhead).
+    fn eff_mss(&self) -> usize {
+        let m = self.peer_mss.min(self.cfg.mss as usize);
+        let opt = if self.ts_enabled { TS_OPTION_LEN } else { 0 };
+        m.saturating_sub(opt).max(32)
+    }
+
+    fn rcv_mss(&self) -> usize {
+        if self.rcv_mss_seen > 0 {
+            self.rcv_mss_seen
+        } else {
+            self.eff_mss()
+        }
+    }
+
+    /// Free receive space we could offer (window), bounded by what the scale can express.
+    fn window_room(&self) -> usize {
+        self.recv_buf.free().min(65535usize << self.rcv_wscale)
+    }
+
+    fn data_end(&self) -> SeqNum {
+        self.snd_una + self.send_buf.len()
+    }
+
+    fn fin_sent(&self) -> bool {
+        self.fin_queued && !self.fin_acked && self.snd_max > self.data_end()
+    }
+
+    fn sacked_bytes(&self) -> usize {
+        self.sacked.ranges().map(|(s, e)| e.since(s)).sum()
+    }
+
+    /// Bytes in [from, to) not covered by SACKed ranges.
+    fn unsacked_in(&self, from: SeqNum, to: SeqNum) -> usize {
+        if to <= from {
+            return 0;
+        }
+        let mut n = to.since(from);
+        for (s, e) in self.sacked.ranges() {
+            let lo = s.max(from);
+            let hi = e.min(to);
+            if hi > lo {
+                n -= hi.since(lo);
+            }
+        }
+        n
+    }
+
+    /// RFC 6675 "pipe": data believed to be in the network.
+    fn pipe(&self) -> usize {
+        let outstanding = self.snd_nxt.since(self.snd_una);
+        if !self.in_recovery {
+            let limited = (self.dupacks.min(2) as usize) * self.eff_mss();
+            return outstanding.saturating_sub(limited);
+        }
+        let sacked = if self.sack_enabled {
+            self.sacked_bytes()
+        } else {
+            (self.dupacks as usize * self.eff_mss()).min(outstanding)
+        };
+        let from = self.rexmit_next.max(self.snd_una);
+        let lost = if self.sack_enabled {
+            self.unsacked_in(from, self.rexmit_limit.min(self.snd_nxt))
+        } else {
+            self.rexmit_limit.min(self.snd_nxt).since(from)
+        };
+        outstanding.saturating_sub(sacked).saturating_sub(lost)
+    }
+
+    /// The next hole to retransmit during recovery: (seq, data len, with FIN).
+    fn next_hole(&self) -> Option<(SeqNum, usize, bool)> {
+        let mut p = self.rexmit_next.max(self.snd_una);
+        let limit = self.rexmit_limit.min(self.snd_max);
+        'outer: loop {
+            if p >= limit {
+                return None;
+            }
+            let mut next_start = limit;
+            for (s, e) in self.sacked.ranges() {
+                if p >= s && p < e {
+                    p = e;
+                    continue 'outer;
+                }
+                if s > p {
+                    next_start = next_start.min(s);
+                    break;
+                }
+            }
+            let end = (p + self.eff_mss()).min(next_start);
+            let data_end = self.data_end();
+            let len = end.min(data_end).since(p);
+            let fin = self.fin_sent() && end > data_end;
+            if len == 0 && !fin {
+                return None;
+            }
+            return Some((p, len, fin));
+        }
+    }
+
+    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`).
+    fn next_send(&self) -> Option<Plan> {
+        if !matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) || self.fin_acked
+        {
+            return None;
+        }
+        let mss = self.eff_mss();
+        let cwnd = self.cc.cwnd();
+        let pipe = self.pipe();
+        if self.in_recovery {
+            if let Some((seq, len, fin)) = self.next_hole() {
+                if cwnd.saturating_sub(pipe) >= len.max(1) {
+                    return Some(Plan {
+                        seq,
+                        len,
+                        fin,
+                        cause: SendCause::Recovery,
+                    });
+                }
+                return None;
+            }
+        }
+        let data_len = self.send_buf.len();
+        let off = self.snd_nxt.since(self.snd_una);
+        if off > data_len {
+            return None; // FIN already sent
+        }
+        let avail = data_len - off;
+        let win_end = self.snd_wl2 + self.snd_wnd; // right edge = SND.WL2 + SND.WND
+        let win_room = win_end.since(self.snd_nxt);
+        let cwnd_room = cwnd.saturating_sub(pipe);
+        let len = avail.min(mss).min(win_room).min(cwnd_room);
+        let fin = self.fin_queued && off + len == data_len;
+        if len == 0 && !fin {
+            return None;
+        }
+        let retransmit = self.snd_nxt < self.snd_max;
+        if !retransmit && !self.force_send && len < mss && len > 0 {
+            if len < avail {
+                // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
+                if len < self.max_snd_wnd / 2 {
+                    return None;
+                }
+            } else if !(self.cfg.nodelay || self.snd_nxt == self.snd_una || fin) {
+                // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
+                return None;
+            }
+        }
+        let cause = if retransmit {
+            SendCause::Timeout
+        } else if self.force_send {
+            SendCause::Forced
+        } else {
+            SendCause::New
+        };
+        Some(Plan {
+            seq: self.snd_nxt,
+            len,
+            fin,
+            cause,
+        })
+    }
+
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        if !self.cfg.keepalive
+            || !matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait2
+            )
+            || self.snd_max != self.snd_una
+            || !self.send_buf.is_empty()
+            || self.rtx_deadline.is_some()
+            || self.persist_deadline.is_some()
+        {
+            return None;
+        }
+        let wait = if self.keepalive_probes == 0 {
+            self.cfg.keepalive_idle
+        } else {
+            self.cfg.keepalive_idle + self.cfg.keepalive_interval * self.keepalive_probes
+        };
+        Some(self.last_rx + wait)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Timers and polling.
+
+    /// When the engine next wants `poll_transmit` (≤ `now` if output is pending).
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
+        if self.rst_pending.is_some() {
+            return Some(now);
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        if self.ack_now
+            || self.probe_pending
+            || (self.syn_pending && matches!(self.state, State::SynSent | State::SynReceived))
+            || self.next_send().is_some()
+        {
+            return Some(now);
+        }
+        let mut t = self.rtx_deadline;
+        t = earliest(t, self.persist_deadline);
+        t = earliest(t, self.ack_deadline);
+        t = earliest(t, self.keepalive_deadline());
+        t = earliest(t, self.close_deadline);
+        t
+    }
+
+    fn arm_rtx(&mut self, now: Instant) {
+        self.rtx_armed_at = now;
+        self.rtx_deadline = Some(now + self.rtt.rto());
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        if let Some(d) = self.close_deadline {
+            if now >= d {
+                // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
+                self.enter_closed();
+                return;
+            }
+        }
+        if let Some(d) = self.rtx_deadline {
+            if now >= d {
+                self.on_rtx_timeout(now);
+                if self.state == State::Closed {
+                    return;
+                }
+            }
+        }
+        if let Some(d) = self.persist_deadline {
+            if now >= d {
+                self.persist_deadline = None;
+                self.probes_unanswered += 1;
+                if self.probes_unanswered > self.cfg.data_retries {
+                    self.fail(Errno::ETIMEDOUT);
+                    return;
+                }
+                if self.snd_wnd == 0 || self.next_send_forced().is_none() {
+                    self.probe_pending = true;
+                } else {
+                    self.force_send = true;
+                }
+                self.persist_backoff += 1;
+            }
+        }
+        if let Some(d) = self.keepalive_deadline() {
+            if now >= d {
+                if self.keepalive_probes >= self.cfg.keepalive_count {
+                    self.fail(Errno::ETIMEDOUT);
+                    return;
+                }
+                self.keepalive_probes += 1;
+                self.probe_pending = true;
+            }
+        }
+        if let Some(d) = self.ack_deadline {
+            if now >= d {
+                self.ack_now = true;
+            }
+        }
+    }
+
+    fn next_send_forced(&mut self) -> Option<Plan> {
+        let saved = self.force_send;
+        self.force_send = true;
+        let p = self.next_send();
+        self.force_send = saved;
+        p
+    }
+
+    /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
+    fn on_rtx_timeout(&mut self, now: Instant) {
+        self.rtx_deadline = None;
+        self.retries += 1;
+        let limit = match self.state {
+            State::SynSent | State::SynReceived => self.cfg.syn_retries,
+            _ => self.cfg.data_retries,
+        };
+        #[cfg(test)]
+        if let Some(t) = self.trace.as_mut() {
+            t.push(Trace::Rto {
+                now,
+                armed_at: self.rtx_armed_at,
+                rto: self.rtt.rto(),
+                retries: self.retries,
+            });
+        }
+        let _ = now;
+        if self.retries > limit {
+            log::debug!("tcp: retransmission limit reached in {:?}", self.state);
+            if self.state == State::SynReceived && !self.active_open {
+                self.enter_closed();
+            } else {
+                self.fail(Errno::ETIMEDOUT);
+            }
+            return;
+        }
+        self.stats.timeouts += 1;
+        self.rtt.backoff();
+        self.rtt_timing = None;
+        match self.state {
+            State::SynSent | State::SynReceived => self.syn_pending = true,
+            _ => {
+                let flight = self.snd_max.since(self.snd_una);
+                if self.retries == 1 {
+                    self.cc.on_rto(flight);
+                } else {
+                    self.cc.set_cwnd(self.eff_mss());
+                }
+                self.snd_nxt = self.snd_una;
+                self.in_recovery = false;
+                self.dupacks = 0;
+                self.recover = self.snd_max;
+                self.sacked.clear();
+            }
+        }
+    }
+
+    /// Emits what is due: RST, SYN/SYN-ACK, data and FIN (within cwnd, peer window, Nagle),
+    /// probes and ACKs, after running expired timers. Each segment's payload is given to `sink`
+    /// as one or two slices of the send buffer.
+    pub fn poll_transmit(&mut self, now: Instant, sink: &mut Sink<'_>) {
+        self.handle_timers(now);
+        if let Some((seq, ack)) = self.rst_pending.take() {
+            let mut flags = TcpFlags::RST;
+            if ack.is_some() {
+                flags.insert(TcpFlags::ACK);
+            }
+            let seg = OutSegment {
+                seq,
+                ack: ack.unwrap_or(SeqNum(0)),
+                flags,
+                window: 0,
+                options: TcpOptions::default(),
+                payload_len: 0,
+            };
+            self.stats.segments_sent += 1;
+            sink(&seg, &[], &[]);
+            if self.rst_closes {
+                self.rst_closes = false;
+                self.enter_closed();
+            }
+        }
+        if self.state == State::Closed {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.syn_pending {
+                    self.syn_pending = false;
+                    let mut flags = TcpFlags::SYN;
+                    if self.state == State::SynReceived {
+                        flags.insert(TcpFlags::ACK);
+                    }
+                    if self.retries > 0 {
+                        self.stats.retransmits += 1;
+                    }
+                    self.emit(now, sink, self.iss, flags, 0, 0);
+                    self.snd_nxt = self.iss + 1;
+                    self.snd_max = self.snd_max.max(self.snd_nxt);
+                    if self.rtx_deadline.is_none() {
+                        self.arm_rtx(now);
+                    }
+                    if self.retries == 0 {
+                        self.rtt_timing = Some((self.iss + 1, now));
+                    }
+                }
+            }
+            _ => self.send_data(now, sink),
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            // Window probe / keepalive: an old sequence number elicits an ACK (RFC 9293 §3.8.4).
+            self.emit(now, sink, self.snd_una - 1, TcpFlags::ACK, 0, 0);
+        }
+        if self.ack_now && self.state != State::Closed {
+            // Pure ACKs carry SND.MAX so they stay acceptable during go-back-N.
+            self.emit(now, sink, self.snd_max, TcpFlags::ACK, 0, 0);
+        }
+        self.update_persist(now);
+    }
+
+    fn send_data(&mut self, now: Instant, sink: &mut Sink<'_>) {
+        while let Some(plan) = self.next_send() {
+            // Restart from the initial window after an idle period (RFC 5681 §4.1).
+            if plan.cause == SendCause::New
+                && self.snd_una == self.snd_max
+                && now.saturating_since(self.last_tx) > self.rtt.rto()
+            {
+                self.cc.on_idle_restart();
+            }
+            let mut flags = TcpFlags::ACK;
+            let off = plan.seq.since(self.snd_una);
+            if plan.fin {
+                flags.insert(TcpFlags::FIN);
+            }
+            if plan.len > 0 && off + plan.len == self.send_buf.len() {
+                flags.insert(TcpFlags::PSH);
+            }
+            self.emit(now, sink, plan.seq, flags, off, plan.len);
+            let end = plan.seq + plan.len + plan.fin as usize;
+            #[cfg(test)]
+            if let Some(t) = self.trace.as_mut() {
+                t.push(Trace::Send {
+                    seq: plan.seq,
+                    len: plan.len,
+                    fin: plan.fin,
+                    cause: plan.cause,
+                });
+            }
+            match plan.cause {
+                SendCause::Recovery => {
+                    self.rexmit_next = end;
+                    self.stats.retransmits += 1;
+                    self.stats.bytes_retransmitted += plan.len as u64;
+                    self.rtt_timing = None;
+                }
+                SendCause::Timeout => {
+                    self.snd_nxt = end;
+                    self.stats.retransmits += 1;
+                    self.stats.bytes_retransmitted += plan.len as u64;
+                }
+                SendCause::New | SendCause::Forced => {
+                    self.force_send = false;
+                    if self.rtt_timing.is_none() && !self.ts_enabled {
+                        self.rtt_timing = Some((end, now));
+                    }
+                    self.snd_nxt = end;
+                    self.stats.bytes_sent += plan.len as u64;
+                }
+            }
+            self.snd_max = self.snd_max.max(self.snd_nxt);
+            if self.rtx_deadline.is_none() {
+                self.arm_rtx(now);
+            }
+            self.persist_deadline = None;
+        }
+    }
+
+    /// Arms or clears the persist timer (zero window / sender SWS override, RFC 9293 §3.8.6.1).
+    fn update_persist(&mut self, now: Instant) {
+        let stalled = self.is_synchronized()
+            && self.rtx_deadline.is_none()
+            && !self.fin_acked
+            && self.snd_nxt < self.data_end()
+            && self.next_send().is_none();
+        if !stalled {
+            self.persist_deadline = None;
+            if self.snd_wnd > 0 {
+                self.persist_backoff = 0;
+            }
+        } else if self.persist_deadline.is_none() {
+            let base = self.rtt.base_rto();
+            let d = base
+                .saturating_mul(1u32 << self.persist_backoff.min(16))
+                .min(super::rtt::RTO_MAX);
+            self.persist_deadline = Some(now + d);
+        }
+    }
+
+    fn advertise_window(&mut self) -> u16 {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            // The window in a SYN is never scaled (RFC 7323 §2.2).
+            let w = self.recv_buf.capacity().min(65535);
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
+            return w as u16;
+        }
+        let room = self.window_room();
+        let cand = self.rcv_nxt + room;
+        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
+        let threshold = self.rcv_mss().min(self.recv_buf.capacity() / 2).max(1);
+        if cand > self.rcv_adv && cand.since(self.rcv_adv) >= threshold {
+            self.rcv_adv = cand;
+        }
+        let win = self.rcv_adv.since(self.rcv_nxt);
+        // Round up so the right edge seen by the peer never moves left (RFC 7323 §2.4).
+        let unit = 1usize << self.rcv_wscale;
+        ((win + unit - 1) >> self.rcv_wscale).min(65535) as u16
+    }
+
+    fn emit(
+        &mut self,
+        now: Instant,
+        sink: &mut Sink<'_>,
+        seq: SeqNum,
+        flags: TcpFlags,
+        off: usize,
+        len: usize,
+    ) {
+        let window = self.advertise_window();
+        let mut options = TcpOptions::default();
+        let syn = flags.contains(TcpFlags::SYN);
+        if syn {
+            options.mss = Some(self.cfg.mss);
+            let synack = flags.contains(TcpFlags::ACK);
+            if self.cfg.window_scale && (!synack || self.ws_negotiated) {
+                options.window_scale = Some(self.rcv_wscale);
+            }
+            options.sack_permitted = self.cfg.sack && (!synack || self.sack_enabled);
+            if self.cfg.timestamps && (!synack || self.ts_enabled) {
+                options.timestamps =
+                    Some((self.ts_now(now), if synack { self.ts_recent } else { 0 }));
+            }
+        } else {
+            if self.ts_enabled {
+                options.timestamps = Some((self.ts_now(now), self.ts_recent));
+            }
+            if self.sack_enabled && !self.assembler.is_empty() {
+                options.sack_blocks =
+                    self.assembler
+                        .sack_blocks(if self.ts_enabled { 3 } else { 4 });
+            }
+        }
+        let ack = if flags.contains(TcpFlags::ACK) {
+            self.rcv_nxt
+        } else {
+            SeqNum(0)
+        };
+        let seg = OutSegment {
+            seq,
+            ack,
+            flags,
+            window,
+            options,
+            payload_len: len,
+        };
+        let (a, b) = self.send_buf.peek(off, len);
+        debug_assert_eq!(a.len() + b.len(), len);
+        sink(&seg, a, b);
+        self.stats.segments_sent += 1;
+        self.last_tx = now;
+        if flags.contains(TcpFlags::ACK) {
+            self.last_ack_sent = self.rcv_nxt;
+            self.ack_now = false;
+            self.ack_deadline = None;
+            self.ack_owed_since = None;
+            self.unacked_bytes = 0;
+        }
+    }
+
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Input.
+
+    fn challenge_ack(&mut self, now: Instant) {
+        // RFC 5961 §7: rate-limit challenge ACKs.
+        if now.saturating_since(self.challenge_window_start) >= Duration::from_secs(1) {
+            self.challenge_window_start = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < CHALLENGE_ACK_LIMIT {
+            self.challenge_count += 1;
+            self.ack_now = true;
+        }
+    }
+
+    /// Processes one received segment (RFC 9293 §3.10.7).
+    pub fn input(&mut self, now: Instant, seg: &Segment) {
+        self.stats.segments_received += 1;
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.input_syn_sent(now, seg),
+            _ => self.input_synchronized(now, seg),
+        }
+        self.update_persist(now);
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn input_syn_sent(&mut self, now: Instant, seg: &Segment) {
+        let f = seg.flags;
+        let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.iss && seg.ack <= self.snd_max;
+        if f.contains(TcpFlags::ACK) && !ack_ok {
+            if !f.contains(TcpFlags::RST) {
+                self.rst_pending = Some((seg.ack, None));
+            }
+            return;
+        }
+        if f.contains(TcpFlags::RST) {
+            if ack_ok {
+                self.fail(Errno::ECONNREFUSED);
+            }
+            return;
+        }
+        if !f.contains(TcpFlags::SYN) {
+            return;
+        }
+        self.take_syn(seg);
+        self.last_rx = now;
+        if ack_ok {
+            // SYN-ACK: our SYN is acknowledged.
+            self.snd_una = seg.ack;
+            self.snd_nxt = self.snd_nxt.max(self.snd_una);
+            self.snd_wnd = seg.window as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.rtx_deadline = None;
+            self.take_rtt_sample(now, seg);
+            self.rtt.reset_backoff();
+            self.establish();
+            self.ack_now = true;
+            // Data carried on the SYN-ACK is not accepted; the peer will resend it.
+        } else {
+            // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.
+            self.set_state(State::SynReceived);
+            self.snd_wnd = seg.window as usize;
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.syn_pending = true;
+            self.rtx_deadline = None;
+        }
+    }
+
+    fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {
+        if self.ts_enabled {
+            if let Some((_, tsecr)) = seg.options.timestamps {
+                if tsecr != 0 {
+                    let ms = self.ts_now(now).wrapping_sub(tsecr);
+                    if ms < 1 << 30 {
+                        self.rtt.sample(Duration::from_millis(ms as u64));
+                        self.rtt_timing = None;
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some((end, sent)) = self.rtt_timing {
+            if seg.ack >= end {
+                self.rtt.sample(now.saturating_since(sent));
+                self.rtt_timing = None;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 for SYN-RECEIVED and the synchronized states.
+    fn input_synchronized(&mut self, now: Instant, seg: &Segment) {
+        let mut f = seg.flags;
+        let mut seq = seg.seq;
+        let mut payload = seg.payload;
+
+        // SYN-RECEIVED: a retransmitted SYN or the peer's SYN-ACK in a simultaneous open.
+        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
+            if !f.contains(TcpFlags::ACK) {
+                self.syn_pending = true;
+                return;
+            }
+            f.remove(TcpFlags::SYN);
+            seq += 1;
+        }
+
+        // PAWS (RFC 7323 §5.3 R1).
+        if self.ts_enabled && !f.contains(TcpFlags::RST) {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.ack_now = true;
+                    return;
+                }
+            }
+        }
+
+        // 1. Sequence number check.
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        let seg_len =
+            payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd),
+            (_, 0) => seq == self.rcv_nxt, // only its ACK/RST are used (RFC 9293 §3.10.7.4)
+            (_, _) => seq < self.rcv_nxt + wnd && seq + seg_len > self.rcv_nxt,
+        };
+        if !acceptable {
+            if !f.contains(TcpFlags::RST) {
+                self.ack_now = true;
+                if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
+                    self.close_deadline = Some(now + self.cfg.time_wait);
+                }
+            }
+            return;
+        }
+
+        // 2. RST (RFC 5961 §3.2): exact match resets, otherwise challenge.
+        if f.contains(TcpFlags::RST) {
+            if seq != self.rcv_nxt {
+                self.challenge_ack(now);
+                return;
+            }
+            match self.state {
+                State::SynReceived if !self.active_open => self.enter_closed(),
+                State::SynReceived => self.fail(Errno::ECONNREFUSED),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    self.fail(Errno::ECONNRESET)
+                }
+                _ => self.enter_closed(),
+            }
+            return;
+        }
+
+        // 4. SYN in a synchronized state (RFC 5961 §4): challenge ACK.
+        if f.contains(TcpFlags::SYN) {
+            self.challenge_ack(now);
+            return;
+        }
+
+        // Trim to the window.
+        if seq < self.rcv_nxt {
+            let cut = self.rcv_nxt.since(seq).min(payload.len());
+            payload = &payload[cut..];
+            seq = self.rcv_nxt;
+            if !payload.is_empty() || f.contains(TcpFlags::FIN) {
+                // Partly duplicate: acknowledge at once.
+                self.ack_now = true;
+            }
+        }
+        let wnd_end = self.rcv_nxt + wnd;
+        if seq + payload.len() > wnd_end {
+            let keep = wnd_end.since(seq);
+            payload = &payload[..keep.min(payload.len())];
+            f.remove(TcpFlags::FIN);
+            self.ack_now = true;
+        }
+
+        // 5. ACK.
+        if !f.contains(TcpFlags::ACK) {
+            return;
+        }
+        self.last_rx = now;
+        self.keepalive_probes = 0;
+        self.probes_unanswered = 0;
+        if self.state == State::SynReceived {
+            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
+                self.snd_una = seg.ack;
+                self.snd_nxt = self.snd_nxt.max(self.snd_una);
+                self.rtx_deadline = None;
+                self.take_rtt_sample(now, seg);
+                self.rtt.reset_backoff();
+                self.snd_wl1 = seq.max(self.snd_wl1) - 1; // force the window update below
+                self.snd_wl2 = seg.ack;
+                self.establish();
+            } else {
+                self.rst_pending = Some((seg.ack, None));
+                return;
+            }
+        }
+        if seg.ack > self.snd_max {
+            self.ack_now = true;
+            return;
+        }
+        // RFC 5961 §5.2: ACKs too far behind are challenged.
+        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+            self.challenge_ack(now);
+            return;
+        }
+        // Timestamp bookkeeping (RFC 7323 §4.3).
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.options.timestamps {
+                if seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                    self.ts_recent = tsval;
+                }
+            }
+        }
+        self.process_ack(now, seg, seq, payload.len(), f);
+        if self.state == State::Closed {
+            return;
+        }
+
+        // 7. Segment text.
+        if !payload.is_empty() || f.contains(TcpFlags::FIN) {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    if self.user_closed && !payload.is_empty() {
+                        // Data for a socket nobody will read: reset (RFC 1122 §4.2.2.13, Linux).
+                        self.rst_pending = Some((self.snd_max, Some(seq + payload.len())));
+                        self.enter_closed();
+                        return;
+                    }
+                    self.process_data(now, seq, payload, f.contains(TcpFlags::FIN));
+                }
+                State::CloseWait | State::Closing | State::LastAck | State::TimeWait
+                    if f.contains(TcpFlags::FIN) =>
+                {
+                    // Already have the peer's FIN; a retransmission of it is acknowledged.
+                    self.ack_now = true;
+                    if self.state == State::TimeWait {
+                        self.close_deadline = Some(now + self.cfg.time_wait);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        seq: SeqNum,
+        data_len: usize,
+        f: TcpFlags,
+    ) {
+        let ack = seg.ack;
+        let old_una = self.snd_una;
+        let window = (seg.window as usize) << self.snd_wscale;
+
+        // SACK scoreboard (RFC 2018 / RFC 6675).
+        if self.sack_enabled {
+            for &(l, r) in seg.options.sack_blocks.iter() {
+                let (l, r) = (SeqNum(l), SeqNum(r));
+                if l < r && l >= ack && r <= self.snd_max && l >= self.snd_una {
+                    self.sacked.add(l, r);
+                }
+            }
+        }
+
+        if ack > self.snd_una {
+            let acked = ack.since(self.snd_una);
+            let data_acked = acked.min(self.send_buf.len());
+            if self.fin_queued && ack > self.data_end() && self.snd_max > self.data_end() {
+                self.fin_acked = true;
+            }
+            self.send_buf.discard(data_acked);
+            self.stats.bytes_acked += data_acked as u64;
+            self.snd_una = ack;
+            self.snd_nxt = self.snd_nxt.max(ack);
+            self.sacked.trim_before(ack);
+            self.take_rtt_sample(now, seg);
+            self.rtt.reset_backoff();
+            self.retries = 0;
+            self.persist_backoff = 0;
+            if self.snd_una == self.snd_max {
+                self.rtx_deadline = None;
+            } else {
+                self.arm_rtx(now);
+            }
+            if self.in_recovery {
+                if ack >= self.recover {
+                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
+                    self.in_recovery = false;
+                    self.dupacks = 0;
+                    self.cc.set_cwnd(self.cc.ssthresh());
+                } else {
+                    // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2 step 4).
+                    self.dupacks = self
+                        .dupacks
+                        .saturating_sub((acked / self.eff_mss().max(1)) as u32);
+                    self.rexmit_next = self.rexmit_next.max(self.snd_una);
+                    self.rexmit_limit = self.rexmit_limit.max(self.snd_una + self.eff_mss());
+                }
+            } else {
+                self.dupacks = 0;
+                self.cc.on_ack(now, acked, self.rtt.srtt());
+            }
+        } else if ack == self.snd_una
+            && data_len == 0
+            && !f.contains(TcpFlags::FIN)
+            && window == self.snd_wnd
+            && self.snd_max > self.snd_una
+        {
+            // Duplicate ACK (RFC 5681 §2).
+            self.dupacks += 1;
+        }
+
+        if self.in_recovery && self.sack_enabled {
+            if let Some(high) = self.sacked.ranges().last().map(|r| r.1) {
+                self.rexmit_limit = self.rexmit_limit.max(high);
+            }
+        }
+
+        // Loss detection: three duplicate ACKs or SACK evidence (RFC 5681 §3.2, RFC 6675 §5).
+        if !self.in_recovery && self.snd_una >= self.recover && self.snd_max > self.snd_una {
+            let mss = self.eff_mss();
+            let sack_lost = self.sack_enabled
+                && self.sacked.ranges().next().is_some()
+                && self.sacked_bytes() > 2 * mss;
+            if self.dupacks >= 3 || sack_lost {
+                self.enter_recovery(now);
+            }
+        }
+
+        // Send window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+            if window > self.snd_wnd && self.snd_wnd == 0 {
+                self.persist_backoff = 0;
+            }
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+        }
+
+        // State transitions driven by our FIN being acknowledged.
+        if self.fin_acked && old_una != self.snd_una {
+            match self.state {
+                State::FinWait1 => {
+                    self.set_state(State::FinWait2);
+                    if self.user_closed {
+                        self.close_deadline = Some(now + self.cfg.fin_wait2_timeout);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => self.enter_closed(),
+                _ => {}
+            }
+        }
+    }
+
+    fn enter_recovery(&mut self, now: Instant) {
+        let _ = now;
+        let flight = self.snd_max.since(self.snd_una);
+        self.cc.on_congestion_event(flight);
+        self.in_recovery = true;
+        self.recover = self.snd_max;
+        self.rexmit_next = self.snd_una;
+        let mut limit = self.snd_una + self.eff_mss();
+        if let Some(high) = self.sacked.ranges().last().map(|r| r.1) {
+            limit = limit.max(high);
+        }
+        self.rexmit_limit = limit;
+        self.rtt_timing = None;
+        self.stats.fast_retransmits += 1;
+    }
+
+    fn process_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8], fin: bool) {
+        self.rcv_mss_seen = self
+            .rcv_mss_seen
+            .max(payload.len())
+            .min(self.cfg.mss as usize);
+        let off = seq.since(self.rcv_nxt);
+        let n = self.recv_buf.write_at(off, payload);
+        let complete = n == payload.len();
+        if fin && complete {
+            self.rcv_fin = Some(seq + payload.len());
+        }
+        self.stats.bytes_received += n as u64;
+        if off == 0 {
+            if n > 0 {
+                self.recv_buf.commit(n);
+                self.rcv_nxt += n;
+            }
+            let had_holes = !self.assembler.is_empty();
+            while let Some(end) = self.assembler.pop_contiguous(self.rcv_nxt) {
+                let more = end.since(self.rcv_nxt);
+                self.recv_buf.commit(more);
+                self.rcv_nxt = end;
+            }
+            if had_holes {
+                // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
+                self.ack_now = true;
+            } else if n > 0 {
+                // Delayed ACK (RFC 1122 §4.2.3.2): every second full segment or the timeout.
+                self.unacked_bytes += n;
+                if self.ack_owed_since.is_none() {
+                    self.ack_owed_since = Some(now);
+                }
+                if self.unacked_bytes >= 2 * self.rcv_mss() {
+                    self.ack_now = true;
+                } else if self.ack_deadline.is_none() {
+                    self.ack_deadline = Some(now + self.cfg.delayed_ack);
+                }
+            }
+        } else {
+            if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
+                self.rcv_fin = None;
+            }
+            // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
+            self.ack_now = true;
+        }
+        if self.rcv_fin == Some(self.rcv_nxt) {
+            self.rcv_fin = None;
+            self.rcv_nxt += 1;
+            self.fin_received = true;
+            self.ack_now = true;
+            self.assembler.clear();
+            match self.state {
+                State::Established => self.set_state(State::CloseWait),
+                State::FinWait1 => {
+                    if self.fin_acked {
+                        self.enter_time_wait(now);
+                    } else {
+                        self.set_state(State::Closing);
+                    }
+                }
+                State::FinWait2 => self.enter_time_wait(now),
+                _ => {}
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Test hooks.
+
+    /// Since when an ACK has been owed for received in-order data.
+    #[cfg(test)]
+    pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
+        self.ack_owed_since
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snd_una(&self) -> SeqNum {
+        self.snd_una
+    }
+
+    #[cfg(test)]
+    pub(crate) fn eff_mss_for_test(&self) -> usize {
+        self.eff_mss()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn nodelay(&self) -> bool {
+        self.cfg.nodelay
+    }
+
+    #[cfg(test)]
+    pub(crate) fn wscales(&self) -> (u8, u8) {
+        (self.snd_wscale, self.rcv_wscale)
+    }
+}

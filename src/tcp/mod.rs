@@ -1,0 +1,31 @@
+//! The TCP engine: a sans-IO implementation of RFC 9293 with the extensions a modern stack needs
+//! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, CUBIC RFC 9438,
+//! RFC 5961 protections, RFC 6528 ISNs).
+//!
+//! The stack owns sockets, demultiplexing, IP output and the clock. It creates a `Connection` with
+//! `Connection::connect` or `Connection::accept`, feeds it received segments with `input`, lets it
+//! emit with `poll_transmit`, sleeps until `poll_at`, and calls the socket-level methods
+//! (`send`, `recv`, `shutdown_write`, `close`, ...). Segments that match no connection get
+//! `reset_for_unmatched`.
+
+pub mod assembler;
+pub mod buffer;
+pub mod config;
+pub mod congestion;
+pub mod connection;
+pub mod isn;
+pub mod rtt;
+pub mod segment;
+pub mod seq;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+pub use config::Config;
+pub use congestion::Algorithm;
+pub use connection::{Connection, Readiness, SendCause, State, TcpStats};
+pub use isn::{ephemeral_port_offset, initial_sequence_number, timestamp_offset, SipKey};
+pub use segment::{reset_for_unmatched, OutSegment, Segment};
+pub use seq::SeqNum;

@@ -1,0 +1,568 @@
+//! State-machine tests: each drives one or two connections by hand, segment by segment.
+
+use super::config::Config;
+use super::connection::{Connection, State};
+use super::segment::{reset_for_unmatched, Segment};
+use super::seq::SeqNum;
+use super::sim::{collect, Packet};
+use crate::error::Errno;
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{TcpFlags, TcpOptions};
+
+fn cfg() -> Config {
+    Config {
+        keepalive: false,
+        ..Config::default()
+    }
+}
+
+fn t(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+fn feed(c: &mut Connection, now: Instant, pkts: &[Packet]) {
+    for p in pkts {
+        c.input(now, &p.as_segment());
+    }
+}
+
+/// Delivers everything instantly back and forth until both are quiet at `now`.
+fn settle(a: &mut Connection, b: &mut Connection, now: Instant) {
+    for _ in 0..100 {
+        let pa = collect(a, now);
+        let pb = collect(b, now);
+        if pa.is_empty() && pb.is_empty() {
+            return;
+        }
+        feed(b, now, &pa);
+        feed(a, now, &pb);
+    }
+    panic!("no quiescence");
+}
+
+fn pair_with(ca: &Config, cb: &Config) -> (Connection, Connection) {
+    let now = t(0);
+    let mut a = Connection::connect(now, ca, 1000, 0);
+    let syn = collect(&mut a, now);
+    assert_eq!(syn.len(), 1);
+    assert_eq!(syn[0].seg.flags, TcpFlags::SYN);
+    let mut b = Connection::accept(now, cb, 5000, 77, &syn[0].as_segment());
+    assert_eq!(b.state(), State::SynReceived);
+    let synack = collect(&mut b, now);
+    assert_eq!(synack[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    feed(&mut a, now, &synack);
+    assert_eq!(a.state(), State::Established);
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    (a, b)
+}
+
+fn pair() -> (Connection, Connection) {
+    pair_with(&cfg(), &cfg())
+}
+
+fn segment(seq: SeqNum, ack: SeqNum, flags: TcpFlags, payload: &[u8]) -> Segment<'_> {
+    Segment {
+        seq,
+        ack,
+        flags,
+        window: 65535,
+        options: TcpOptions::default(),
+        payload,
+    }
+}
+
+fn data_of(p: &[Packet]) -> Vec<u8> {
+    p.iter().flat_map(|p| p.payload.clone()).collect()
+}
+
+#[test]
+fn active_and_passive_open_negotiate_options() {
+    let (a, b) = pair();
+    let (sa, sb) = (a.stats(), b.stats());
+    assert_eq!(sa.rcv_wscale, sb.snd_wscale);
+    assert_eq!(sb.rcv_wscale, sa.snd_wscale);
+    assert_eq!(sa.snd_mss, 1460 - 12); // timestamps on
+    assert!(sa.srtt.is_some() && sb.srtt.is_some());
+    assert!(a.readiness().writable && !a.readiness().readable);
+}
+
+#[test]
+fn data_both_ways_and_delayed_ack() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    assert_eq!(a.send(b"hello").unwrap(), 5);
+    let p = collect(&mut a, now);
+    assert_eq!(data_of(&p), b"hello");
+    feed(&mut b, now, &p);
+    // One small segment: the ACK is delayed.
+    assert!(collect(&mut b, now).is_empty());
+    assert_eq!(b.poll_at(now), Some(now + Duration::from_millis(40)));
+    // A reply rides the ACK.
+    b.send(b"world").unwrap();
+    let p = collect(&mut b, now);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].seg.flags.contains(TcpFlags::ACK));
+    assert_eq!(p[0].seg.ack, SeqNum(1001 + 5));
+    feed(&mut a, now, &p);
+    let mut buf = [0u8; 16];
+    assert_eq!(a.recv(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"world");
+    assert_eq!(b.peek(&mut buf).unwrap(), 5);
+    assert_eq!(b.recv_queue_len(), 5);
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert_eq!(b.recv(&mut buf), Err(Errno::EAGAIN));
+}
+
+#[test]
+fn nagle_holds_small_segment_until_ack() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(b"x").unwrap();
+    let p1 = collect(&mut a, now);
+    assert_eq!(p1.len(), 1);
+    a.send(b"y").unwrap();
+    assert!(collect(&mut a, now).is_empty(), "Nagle must hold");
+    feed(&mut b, now, &p1);
+    let ack = collect(&mut b, t(50)); // delayed ACK fires
+    assert_eq!(ack.len(), 1);
+    feed(&mut a, t(50), &ack);
+    assert_eq!(data_of(&collect(&mut a, t(50))), b"y");
+    a.set_nodelay(true);
+    a.send(b"z").unwrap();
+    assert_eq!(data_of(&collect(&mut a, t(50))), b"z");
+    a.send(b"w").unwrap();
+    assert_eq!(data_of(&collect(&mut a, t(50))), b"w");
+}
+
+#[test]
+fn simultaneous_open() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 100, 0);
+    let mut b = Connection::connect(now, &cfg(), 900, 0);
+    let sa = collect(&mut a, now);
+    let sb = collect(&mut b, now);
+    feed(&mut a, now, &sb);
+    feed(&mut b, now, &sa);
+    assert_eq!(a.state(), State::SynReceived);
+    assert_eq!(b.state(), State::SynReceived);
+    settle(&mut a, &mut b, now);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(b.state(), State::Established);
+    a.send(b"ping").unwrap();
+    settle(&mut a, &mut b, now);
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv(&mut buf).unwrap(), 4);
+}
+
+#[test]
+fn half_close_both_ways_and_time_wait_length() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(b"req").unwrap();
+    a.shutdown_write();
+    assert_eq!(a.state(), State::FinWait1);
+    assert_eq!(a.send(b"more"), Err(Errno::EPIPE));
+    settle(&mut a, &mut b, now);
+    assert_eq!(a.state(), State::FinWait2);
+    assert_eq!(b.state(), State::CloseWait);
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv(&mut buf).unwrap(), 3);
+    assert_eq!(b.recv(&mut buf).unwrap(), 0);
+    assert!(b.readiness().read_closed);
+    // The half-closed side still receives.
+    b.send(b"response").unwrap();
+    settle(&mut a, &mut b, now);
+    assert_eq!(a.recv(&mut buf).unwrap(), 8);
+    b.close();
+    assert_eq!(b.state(), State::LastAck);
+    settle(&mut a, &mut b, now);
+    assert_eq!(b.state(), State::Closed);
+    assert!(b.is_closed());
+    assert_eq!(a.state(), State::TimeWait);
+    assert_eq!(a.recv(&mut buf).unwrap(), 0);
+    a.close();
+    assert_eq!(a.poll_at(now), Some(now + Duration::from_secs(60)));
+    collect(&mut a, now + Duration::from_millis(59_999));
+    assert_eq!(a.state(), State::TimeWait);
+    collect(&mut a, now + Duration::from_secs(60));
+    assert!(a.is_closed());
+}
+
+#[test]
+fn simultaneous_close() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.close();
+    b.close();
+    let fa = collect(&mut a, now);
+    let fb = collect(&mut b, now);
+    feed(&mut a, now, &fb);
+    feed(&mut b, now, &fa);
+    assert_eq!(a.state(), State::Closing);
+    assert_eq!(b.state(), State::Closing);
+    settle(&mut a, &mut b, now);
+    assert_eq!(a.state(), State::TimeWait);
+    assert_eq!(b.state(), State::TimeWait);
+}
+
+#[test]
+fn fin_wait2_timeout_when_orphaned() {
+    let (mut a, mut b) = pair();
+    a.close();
+    settle(&mut a, &mut b, t(10));
+    assert_eq!(a.state(), State::FinWait2);
+    let at = a.poll_at(t(10)).unwrap();
+    assert_eq!(at, t(10) + Duration::from_secs(60));
+    collect(&mut a, at);
+    assert!(a.is_closed());
+}
+
+#[test]
+fn rst_in_each_synchronized_state() {
+    for target in [
+        State::Established,
+        State::FinWait1,
+        State::FinWait2,
+        State::CloseWait,
+    ] {
+        let (mut a, mut b) = pair();
+        let now = t(10);
+        match target {
+            State::FinWait1 => {
+                a.shutdown_write();
+                collect(&mut a, now);
+            }
+            State::FinWait2 => {
+                a.shutdown_write();
+                settle(&mut a, &mut b, now);
+            }
+            State::CloseWait => {
+                b.shutdown_write();
+                settle(&mut a, &mut b, now);
+            }
+            _ => {}
+        }
+        assert_eq!(a.state(), target);
+        b.abort();
+        let rst = collect(&mut b, now);
+        assert!(rst[0].seg.flags.contains(TcpFlags::RST));
+        assert!(b.is_closed());
+        feed(&mut a, now, &rst);
+        assert_eq!(a.state(), State::Closed, "{target:?}");
+        let mut buf = [0u8; 4];
+        if target == State::CloseWait {
+            // EOF was already seen; the reset is still reported once.
+            assert_eq!(a.take_error(), Some(Errno::ECONNRESET));
+        } else {
+            assert_eq!(a.recv(&mut buf), Err(Errno::ECONNRESET));
+            assert_eq!(a.recv(&mut buf), Ok(0));
+        }
+        assert_eq!(a.send(b"x"), Err(Errno::EPIPE));
+        let r = a.readiness();
+        assert!(r.hangup && r.readable && r.writable);
+    }
+    // LAST-ACK and TIME-WAIT: RST just closes, no error.
+    let (mut a, mut b) = pair();
+    b.shutdown_write();
+    settle(&mut a, &mut b, t(10));
+    a.shutdown_write();
+    let fin = collect(&mut a, t(10));
+    assert_eq!(a.state(), State::LastAck);
+    let rst = segment(fin[0].seg.ack, SeqNum(0), TcpFlags::RST, b"");
+    a.input(t(10), &rst);
+    assert!(a.is_closed());
+    assert_eq!(a.take_error(), None);
+}
+
+#[test]
+fn rst_in_syn_received_passive_closes_silently() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    let syn = collect(&mut a, now);
+    let mut b = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    collect(&mut b, now);
+    b.input(now, &segment(SeqNum(1001), SeqNum(0), TcpFlags::RST, b""));
+    assert!(b.is_closed());
+    assert_eq!(b.take_error(), None);
+}
+
+#[test]
+fn rfc5961_challenge_acks() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    b.send(b"abc").unwrap();
+    settle(&mut a, &mut b, now);
+    let rcv_nxt = SeqNum(5001 + 3);
+    // RST in window but not exact: challenge ACK, no reset.
+    a.input(now, &segment(rcv_nxt + 10, SeqNum(0), TcpFlags::RST, b""));
+    assert_eq!(a.state(), State::Established);
+    let ch = collect(&mut a, now);
+    assert_eq!(ch.len(), 1);
+    assert_eq!(ch[0].seg.flags, TcpFlags::ACK);
+    assert_eq!(ch[0].seg.ack, rcv_nxt);
+    // RST out of window: silently dropped.
+    a.input(
+        now,
+        &segment(rcv_nxt + 10_000_000, SeqNum(0), TcpFlags::RST, b""),
+    );
+    assert!(collect(&mut a, now).is_empty());
+    // SYN in a synchronized state: challenge ACK.
+    a.input(now, &segment(rcv_nxt, SeqNum(0), TcpFlags::SYN, b""));
+    assert_eq!(collect(&mut a, now).len(), 1);
+    assert_eq!(a.state(), State::Established);
+    // Exact RST: reset.
+    a.input(now, &segment(rcv_nxt, SeqNum(0), TcpFlags::RST, b""));
+    assert_eq!(a.take_error(), Some(Errno::ECONNRESET));
+}
+
+#[test]
+fn close_with_unread_data_sends_rst() {
+    let (mut a, mut b) = pair();
+    b.send(b"unread").unwrap();
+    settle(&mut a, &mut b, t(10));
+    a.close();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].seg.flags.contains(TcpFlags::RST));
+    assert!(a.is_closed());
+    feed(&mut b, t(10), &p);
+    assert_eq!(b.take_error(), Some(Errno::ECONNRESET));
+}
+
+#[test]
+fn linger_zero_sends_rst() {
+    let (mut a, _b) = pair();
+    a.set_linger(Some(Duration::ZERO));
+    a.close();
+    let p = collect(&mut a, t(10));
+    assert!(p[0].seg.flags.contains(TcpFlags::RST));
+    assert!(a.is_closed());
+}
+
+#[test]
+fn rst_to_syn_is_connection_refused() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    let syn = collect(&mut a, now);
+    let rst = reset_for_unmatched(&syn[0].as_segment()).unwrap();
+    a.input(now, &segment(rst.seq, rst.ack, rst.flags, b""));
+    assert_eq!(a.state(), State::Closed);
+    assert!(a.readiness().error);
+    assert_eq!(a.take_error(), Some(Errno::ECONNREFUSED));
+    assert_eq!(a.take_error(), None);
+}
+
+#[test]
+fn syn_retries_time_out() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    let mut sent = 0;
+    let mut times = vec![];
+    let mut now = now;
+    while let Some(at) = a.poll_at(now) {
+        now = at;
+        let p = collect(&mut a, now);
+        if !p.is_empty() {
+            sent += p.len();
+            times.push(now.as_millis());
+        }
+    }
+    assert_eq!(sent, 7); // SYN + 6 retries
+    assert_eq!(times, vec![0, 1000, 3000, 7000, 15000, 31000, 63000]);
+    assert_eq!(now, t(127_000));
+    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn data_retries_time_out() {
+    let (mut a, _b) = pair();
+    a.send(b"lost forever").unwrap();
+    let mut now = t(10);
+    let mut sends = 0;
+    let mut last_gap = Duration::ZERO;
+    let mut prev = now;
+    while let Some(at) = a.poll_at(now) {
+        now = at;
+        if !collect(&mut a, now).is_empty() {
+            sends += 1;
+            if sends > 2 {
+                let gap = now - prev;
+                assert!(gap >= last_gap, "RTO must not shrink");
+                last_gap = gap;
+            }
+            prev = now;
+        }
+    }
+    assert_eq!(sends, 16); // original + 15 retries
+    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+    assert_eq!(a.send(b"x"), Err(Errno::EPIPE));
+}
+
+#[test]
+fn zero_window_probing() {
+    let mut small = cfg();
+    small.recv_buffer = 3 * 1448;
+    let (mut a, mut b) = pair_with(&cfg(), &small);
+    let now = t(10);
+    let data = vec![7u8; 20_000];
+    assert_eq!(a.send(&data).unwrap(), 20_000);
+    settle(&mut a, &mut b, now);
+    assert_eq!(b.recv_queue_len(), 3 * 1448);
+    assert_eq!(a.stats().peer_window, 0);
+    // Probes back off while the window stays closed; the connection stays up.
+    let mut now = now;
+    let mut probe_times = vec![];
+    for _ in 0..5 {
+        now = a.poll_at(now).unwrap();
+        let p = collect(&mut a, now);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].payload.len(), 0);
+        probe_times.push(now);
+        feed(&mut b, now, &p);
+        let ack = collect(&mut b, now);
+        assert_eq!(ack.len(), 1);
+        feed(&mut a, now, &ack);
+    }
+    for w in probe_times.windows(3) {
+        assert!(w[2] - w[1] > w[1] - w[0]);
+    }
+    // The reader drains; the window update restarts the transfer.
+    let mut buf = vec![0u8; 3 * 1448];
+    assert_eq!(b.recv(&mut buf).unwrap(), 3 * 1448);
+    settle(&mut a, &mut b, now);
+    assert!(b.recv_queue_len() > 0);
+    assert_eq!(a.state(), State::Established);
+}
+
+#[test]
+fn keepalive_times_out_when_unanswered() {
+    let mut c = cfg();
+    c.keepalive = true;
+    let (mut a, _b) = pair_with(&c, &cfg());
+    a.set_keepalive_params(Duration::from_secs(10), Duration::from_secs(2), 3);
+    let mut now = t(0);
+    let mut probes = vec![];
+    while let Some(at) = a.poll_at(now) {
+        now = at;
+        let p = collect(&mut a, now);
+        if !p.is_empty() {
+            probes.push(now.as_millis());
+        }
+    }
+    assert_eq!(probes, vec![10_000, 12_000, 14_000]);
+    assert_eq!(now, t(16_000));
+    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn keepalive_answered_keeps_connection() {
+    let mut c = cfg();
+    c.keepalive = true;
+    c.keepalive_idle = Duration::from_secs(10);
+    let (mut a, mut b) = pair_with(&c, &cfg());
+    let mut now = t(0);
+    for _ in 0..5 {
+        now = a.poll_at(now).unwrap();
+        let p = collect(&mut a, now);
+        assert_eq!(p.len(), 1);
+        feed(&mut b, now, &p);
+        settle(&mut a, &mut b, now);
+    }
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(now, t(50_000));
+}
+
+#[test]
+fn paws_drops_old_timestamp() {
+    let (mut a, mut b) = pair();
+    b.send(b"new").unwrap();
+    let p = collect(&mut b, t(100));
+    let mut old = p[0].clone();
+    let (tsval, tsecr) = old.seg.options.timestamps.unwrap();
+    old.seg.options.timestamps = Some((tsval.wrapping_sub(1000), tsecr));
+    feed(&mut a, t(100), &p);
+    let mut buf = [0u8; 8];
+    assert_eq!(a.recv(&mut buf).unwrap(), 3);
+    // A segment with an older timestamp and otherwise acceptable sequence number is dropped.
+    old.seg.seq += 3;
+    old.payload = b"bad".to_vec();
+    feed(&mut a, t(100), &[old]);
+    assert_eq!(a.recv(&mut buf), Err(Errno::EAGAIN));
+    let ack = collect(&mut a, t(100));
+    assert_eq!(ack.len(), 1, "PAWS drop is acknowledged");
+}
+
+#[test]
+fn out_of_order_data_is_sacked_and_reassembled() {
+    let (mut a, mut b) = pair();
+    a.set_nodelay(true);
+    let data: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(10));
+    assert!(p.len() >= 3);
+    // Deliver all but the first.
+    feed(&mut b, t(10), &p[1..]);
+    let acks = collect(&mut b, t(10));
+    assert!(!acks.is_empty());
+    let last = acks.last().unwrap();
+    assert_eq!(last.seg.ack, SeqNum(1001));
+    assert!(!last.seg.options.sack_blocks.is_empty());
+    feed(&mut b, t(10), &p[..1]);
+    let mut buf = vec![0u8; 8000];
+    assert_eq!(b.recv(&mut buf).unwrap(), 4000);
+    assert_eq!(&buf[..4000], &data[..]);
+}
+
+#[test]
+fn fast_retransmit_on_sack() {
+    let (mut a, mut b) = pair();
+    let data = vec![1u8; 20 * 1448];
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 10); // initial window
+    feed(&mut b, t(10), &p[1..]);
+    let acks = collect(&mut b, t(10));
+    feed(&mut a, t(11), &acks);
+    assert_eq!(a.stats().fast_retransmits, 1);
+    let r = collect(&mut a, t(11));
+    assert_eq!(
+        r[0].seg.seq, p[0].seg.seq,
+        "first hole resent before the RTO"
+    );
+    assert_eq!(a.stats().retransmits, 1);
+}
+
+#[test]
+fn data_after_close_is_answered_with_rst() {
+    let (mut a, mut b) = pair();
+    a.close();
+    settle(&mut a, &mut b, t(10));
+    assert_eq!(a.state(), State::FinWait2);
+    b.send(b"late").unwrap();
+    let p = collect(&mut b, t(10));
+    feed(&mut a, t(10), &p);
+    let rst = collect(&mut a, t(10));
+    assert!(rst[0].seg.flags.contains(TcpFlags::RST));
+    assert!(a.is_closed());
+}
+
+#[test]
+fn set_error_fails_connection() {
+    let mut a = Connection::connect(t(0), &cfg(), 1, 0);
+    collect(&mut a, t(0));
+    a.set_error(Errno::EHOSTUNREACH);
+    assert!(a.is_closed());
+    assert_eq!(a.take_error(), Some(Errno::EHOSTUNREACH));
+}
+
+#[test]
+fn syn_queue_entry_is_small() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    let syn = collect(&mut a, now);
+    let b = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    assert!(std::mem::size_of_val(&b) < 1024);
+    assert_eq!(b.stats().our_window, 0);
+}
