@@ -24,6 +24,7 @@ pub mod rand;
 pub mod runtime;
 pub mod stack;
 pub mod sys;
+pub mod tcp;
 pub mod time;
 pub mod udp;
 pub mod wire;

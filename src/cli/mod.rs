@@ -4,6 +4,7 @@
 //! `TAPSTACK_ADDR`), and go through the same validation in [`tapstack::config`]; a flag wins over the
 //! variable.
 
+mod nc;
 mod up;
 
 use tapstack::config::{Config, Settings, VARIABLES};
@@ -25,6 +26,7 @@ usage: tapstack COMMAND [OPTIONS]
 
 commands:
   up        run the stack alone in the foreground (answers ARP and ping) until SIGINT/SIGTERM
+  nc        a netcat over a stack TCP connection: `nc HOST PORT` or `nc -l [ADDR] PORT`
   help      show this text, or `tapstack help COMMAND` for one command
 
 Run `tapstack COMMAND --help` for a command's options.";
@@ -88,8 +90,10 @@ pub fn main(args: Vec<String>) -> i32 {
     let rest = args[1..].to_vec();
     match command.as_str() {
         "up" => up::main(rest),
+        "nc" => nc::main(rest),
         "help" | "--help" | "-h" => match rest.first().map(String::as_str) {
             Some("up") => up::main(vec!["--help".into()]),
+            Some("nc") => nc::main(vec!["--help".into()]),
             _ => {
                 println!("{USAGE}");
                 0

@@ -22,6 +22,7 @@
 //! The clock is `CLOCK_MONOTONIC` (std's `Instant`), turned into the stack's [`Instant`] as time
 //! since the runtime started.
 
+pub mod tcp;
 pub mod udp;
 
 use std::io;
@@ -82,11 +83,12 @@ impl Shared {
     /// Work done after any change to the stack, still under the lock: send what it produced, wake
     /// waiters of sockets that changed, and make sure the driver wakes for the new deadline.
     fn settle(&self, core: &mut Core) {
+        let now = self.now();
         core.flush();
         if !core.stack.take_woken().is_empty() {
             self.readiness.notify_all();
         }
-        if let Some(at) = core.stack.poll_at() {
+        if let Some(at) = core.stack.poll_at(now) {
             if at.as_micros() < self.driver_deadline.load(Ordering::Acquire) {
                 sys::eventfd_signal(self.kick.raw());
             }
@@ -226,7 +228,7 @@ fn drive(shared: &Shared) {
         let timeout_ms = {
             let core = lock(shared);
             let now = shared.now();
-            let deadline = core.stack.poll_at();
+            let deadline = core.stack.poll_at(now);
             shared.driver_deadline.store(
                 deadline.map_or(u64::MAX, Instant::as_micros),
                 Ordering::Release,
@@ -267,7 +269,7 @@ fn drive(shared: &Shared) {
             let Core { stack, device } = &mut *core;
             let received =
                 device.recv_burst(&mut buf, BURST, &mut |frame| stack.receive(now, frame));
-            if stack.poll_at().is_some_and(|at| at <= now) {
+            if stack.poll_at(now).is_some_and(|at| at <= now) {
                 stack.poll(now);
             }
             shared.settle(&mut core);

@@ -74,6 +74,6 @@ impl UdpSocket {
 
 impl Drop for UdpSocket {
     fn drop(&mut self) {
-        let _ = with_stack(&self.shared, |s, _| s.close(self.handle));
+        let _ = with_stack(&self.shared, |s, now| s.close(now, self.handle));
     }
 }

@@ -53,7 +53,7 @@ impl Stack {
         }
     }
 
-    fn count_wire_error(&mut self, e: WireError) {
+    pub(super) fn count_wire_error(&mut self, e: WireError) {
         match e {
             WireError::Checksum => self.net.stats.bad_checksum += 1,
             WireError::Unsupported => self.net.stats.unsupported += 1,
@@ -175,6 +175,7 @@ impl Stack {
         match dg.repr.protocol {
             IpProtocol::ICMP => self.receive_icmp(now, &dg),
             IpProtocol::UDP => self.receive_udp(now, &dg),
+            IpProtocol::TCP => self.receive_tcp(now, &dg),
             _ => {
                 self.net.stats.unsupported += 1;
                 self.send_unreachable(now, &dg, DstUnreachable::ProtoUnreachable);

@@ -16,12 +16,16 @@ mod output;
 pub mod ports;
 pub mod socket_table;
 mod stats;
+mod tcp_calls;
+mod tcp_io;
+pub mod tcp_socket;
 mod udp_calls;
 
 use std::collections::VecDeque;
 
 pub use socket_table::{Socket, SocketHandle, SocketTable};
 pub use stats::Stats;
+pub use tcp_calls::Shutdown;
 
 use crate::arp::{ArpConfig, NeighbourCache};
 use crate::device::DeviceCaps;
@@ -29,11 +33,18 @@ use crate::icmp::RateLimit;
 use crate::ipv4::reassembly::Reassembler;
 use crate::ipv4::Interface;
 use crate::rand::Rng;
+use crate::tcp;
 use crate::time::{earliest, Instant};
 use crate::wire::{ChecksumMode, MacAddr};
 
 pub struct Stack {
     net: Net,
+    /// The secret behind initial sequence numbers, timestamp offsets and ephemeral ports.
+    tcp_key: tcp::SipKey,
+    /// Options every new TCP socket starts with.
+    tcp_defaults: tcp::Config,
+    /// RFC 6056 algorithm 3's counter.
+    port_counter: u32,
     reassembly: Reassembler,
     sockets: SocketTable,
     icmp_limit: RateLimit,
@@ -60,7 +71,18 @@ impl Stack {
     pub fn new(iface: Interface, caps: DeviceCaps, seed: u64) -> Stack {
         let mut rng = Rng::new(seed);
         let ip_ident = rng.next_u32() as u16;
+        let tcp_key = tcp::SipKey::from_rng(&mut rng);
+        let tcp_defaults = tcp::Config {
+            // MSS from the MTU (RFC 9293 §3.7.1): room for the IPv4 and TCP headers.
+            mss: (caps.mtu - 40).min(u16::MAX as usize) as u16,
+            // Linux leaves keepalive off until the program asks (SO_KEEPALIVE).
+            keepalive: false,
+            ..tcp::Config::default()
+        };
         Stack {
+            tcp_key,
+            tcp_defaults,
+            port_counter: 0,
             net: Net {
                 iface: Interface {
                     mtu: caps.mtu,
@@ -113,14 +135,61 @@ impl Stack {
             self.net.stats.ip_reassembly_timeouts += 1;
             self.send_reassembly_timeout(now, &expired);
         }
+        self.tcp_poll(now);
     }
 
-    /// When [`poll`](Self::poll) must next run; `None` when nothing is pending.
-    pub fn poll_at(&self) -> Option<Instant> {
+    /// When [`poll`](Self::poll) must next run (at or before `now` if it has work already);
+    /// `None` when nothing is pending.
+    pub fn poll_at(&self, now: Instant) -> Option<Instant> {
         if !self.net.loopback.is_empty() {
-            return Some(Instant::ZERO);
+            return Some(now);
         }
-        earliest(self.net.neighbours.poll_at(), self.reassembly.poll_at())
+        let lower = earliest(self.net.neighbours.poll_at(), self.reassembly.poll_at());
+        earliest(lower, self.tcp_poll_at(now))
+    }
+
+    /// The options new TCP sockets start with (tests and tools shorten timers through this).
+    pub fn tcp_defaults_mut(&mut self) -> &mut tcp::Config {
+        &mut self.tcp_defaults
+    }
+
+    /// The address a socket is bound to, as `getsockname` reports it (0.0.0.0:0 when unbound).
+    pub fn local_addr(&self, h: SocketHandle) -> crate::error::Result<std::net::SocketAddrV4> {
+        let local = match self.sockets.get(h).ok_or(crate::error::Errno::EBADF)? {
+            Socket::Udp(s) => s.local,
+            Socket::Tcp(s) => s.local,
+        };
+        Ok(local.unwrap_or(std::net::SocketAddrV4::new(
+            std::net::Ipv4Addr::UNSPECIFIED,
+            0,
+        )))
+    }
+
+    /// The connected peer, as `getpeername` reports it.
+    pub fn peer_addr(&self, h: SocketHandle) -> crate::error::Result<std::net::SocketAddrV4> {
+        match self.sockets.get(h).ok_or(crate::error::Errno::EBADF)? {
+            Socket::Udp(s) => s.remote.ok_or(crate::error::Errno::ENOTCONN),
+            Socket::Tcp(s) => match s.connection().map(tcp::Connection::state) {
+                Some(tcp::State::SynSent | tcp::State::SynReceived | tcp::State::Closed) | None => {
+                    Err(crate::error::Errno::ENOTCONN)
+                }
+                Some(_) => s.remote.ok_or(crate::error::Errno::ENOTCONN),
+            },
+        }
+    }
+
+    /// Releases the program's hold on a socket. UDP sockets go at once; TCP connections finish
+    /// their closing handshake first.
+    pub fn close(&mut self, now: Instant, h: SocketHandle) -> crate::error::Result<()> {
+        match self.sockets.get(h).ok_or(crate::error::Errno::EBADF)? {
+            Socket::Udp(_) => self.udp_close(h),
+            Socket::Tcp(_) => self.tcp_close(now, h),
+        }
+    }
+
+    /// Number of sockets in the table, including connections still closing after `close`.
+    pub fn socket_count(&self) -> usize {
+        self.sockets.len()
     }
 
     /// The next frame for the device.
@@ -148,6 +217,11 @@ impl Stack {
     fn report_error(&mut self, h: SocketHandle, e: crate::error::Errno) {
         match self.sockets.get_mut(h) {
             Some(Socket::Udp(s)) => s.error = Some(e),
+            Some(Socket::Tcp(s)) => {
+                if let Some(c) = s.connection_mut() {
+                    c.set_error(e);
+                }
+            }
             None => return,
         }
         self.wake(h);

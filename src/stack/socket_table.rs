@@ -6,7 +6,9 @@
 //! socket that reused the slot.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
+use super::tcp_socket::TcpSocket;
 use crate::udp::UdpSocket;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,23 +24,36 @@ impl SocketHandle {
     }
 }
 
-#[derive(Debug)]
 pub enum Socket {
     Udp(UdpSocket),
+    Tcp(TcpSocket),
 }
 
-#[derive(Debug)]
+/// A TCP connection's key: our port and the peer's address (our address is the interface's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    pub local_port: u16,
+    pub remote_ip: Ipv4Addr,
+    pub remote_port: u16,
+}
+
 struct Slot {
     generation: u32,
     socket: Option<Socket>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SocketTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// UDP sockets by local port.
     pub(crate) udp_ports: HashMap<u16, SocketHandle>,
+    /// TCP listeners by local port.
+    pub(crate) tcp_listeners: HashMap<u16, SocketHandle>,
+    /// TCP connections (any state after SYN) by their key.
+    pub(crate) tcp_conns: HashMap<ConnKey, SocketHandle>,
+    /// TCP sockets bound to a port but neither listening nor connected: how many per port.
+    pub(crate) tcp_bound: HashMap<u16, u32>,
 }
 
 impl SocketTable {
@@ -94,13 +109,41 @@ impl SocketTable {
     pub fn udp(&self, h: SocketHandle) -> Option<&UdpSocket> {
         match self.get(h)? {
             Socket::Udp(s) => Some(s),
+            _ => None,
         }
     }
 
     pub fn udp_mut(&mut self, h: SocketHandle) -> Option<&mut UdpSocket> {
         match self.get_mut(h)? {
             Socket::Udp(s) => Some(s),
+            _ => None,
         }
+    }
+
+    pub fn tcp(&self, h: SocketHandle) -> Option<&TcpSocket> {
+        match self.get(h)? {
+            Socket::Tcp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn tcp_mut(&mut self, h: SocketHandle) -> Option<&mut TcpSocket> {
+        match self.get_mut(h)? {
+            Socket::Tcp(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Every live socket's handle.
+    pub fn handles(&self) -> impl Iterator<Item = SocketHandle> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.socket.is_some())
+            .map(|(i, s)| SocketHandle {
+                index: i as u32,
+                generation: s.generation,
+            })
     }
 
     /// Number of live sockets.

@@ -33,6 +33,12 @@ pub struct Stats {
     pub udp_out: u64,
     pub udp_no_port: u64,
     pub udp_queue_full: u64,
+    pub tcp_in: u64,
+    pub tcp_out: u64,
+    /// RSTs sent for segments that matched no connection.
+    pub tcp_resets_out: u64,
+    /// SYNs dropped because a listener's queues were full.
+    pub tcp_syns_dropped: u64,
 }
 
 impl fmt::Display for Stats {
@@ -42,7 +48,8 @@ impl fmt::Display for Stats {
             "frames in {} out {}; dropped: malformed {}, bad checksum {}, not for us {}, unsupported {}; \
              arp in {} requests out {} replies out {} failures {}; \
              ip in {} fragments in {} reassembled {} timeouts {}; \
-             icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}",
+             icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
+             tcp in {} out {} resets {} syns dropped {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -63,7 +70,11 @@ impl fmt::Display for Stats {
             self.icmp_errors_out,
             self.udp_in,
             self.udp_out,
-            self.udp_no_port
+            self.udp_no_port,
+            self.tcp_in,
+            self.tcp_out,
+            self.tcp_resets_out,
+            self.tcp_syns_dropped
         )
     }
 }

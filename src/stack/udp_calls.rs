@@ -151,29 +151,11 @@ impl Stack {
         self.sockets.udp_mut(h)
     }
 
-    /// The address a socket is bound to, as `getsockname` reports it (0.0.0.0:0 when unbound).
-    pub fn local_addr(&self, h: SocketHandle) -> Result<SocketAddrV4> {
-        match self.sockets.get(h).ok_or(Errno::EBADF)? {
-            Socket::Udp(s) => Ok(s
-                .local
-                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))),
-        }
-    }
-
-    /// The connected peer, as `getpeername` reports it.
-    pub fn peer_addr(&self, h: SocketHandle) -> Result<SocketAddrV4> {
-        match self.sockets.get(h).ok_or(Errno::EBADF)? {
-            Socket::Udp(s) => s.remote.ok_or(Errno::ENOTCONN),
-        }
-    }
-
-    /// Releases a socket and its port.
-    pub fn close(&mut self, h: SocketHandle) -> Result<()> {
-        match self.sockets.remove(h).ok_or(Errno::EBADF)? {
-            Socket::Udp(s) => {
-                if let Some(local) = s.local {
-                    self.sockets.udp_ports.remove(&local.port());
-                }
+    /// Releases a UDP socket and its port.
+    pub(super) fn udp_close(&mut self, h: SocketHandle) -> Result<()> {
+        if let Some(Socket::Udp(s)) = self.sockets.remove(h) {
+            if let Some(local) = s.local {
+                self.sockets.udp_ports.remove(&local.port());
             }
         }
         Ok(())

@@ -1,0 +1,226 @@
+//! Blocking TCP streams and listeners over a running stack: the socket-level Rust API that the CLI,
+//! tests and the preload shim sit on. Reads and writes implement `std::io::Read`/`Write`.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{wait_for, with_stack, Runtime, Shared};
+use crate::error::{Errno, Result};
+use crate::stack::{Shutdown, SocketHandle, Stack};
+use crate::tcp::{Readiness, TcpStats};
+use crate::time::Instant;
+
+/// Options applied to a socket before it connects or listens.
+pub type Configure<'a> = &'a dyn Fn(&mut Stack, SocketHandle) -> Result<()>;
+
+/// A connected TCP socket.
+pub struct TcpStream {
+    shared: Arc<Shared>,
+    handle: SocketHandle,
+    /// SO_RCVTIMEO / SO_SNDTIMEO: `None` blocks forever.
+    pub read_timeout: Option<Duration>,
+    pub write_timeout: Option<Duration>,
+}
+
+/// A listening TCP socket.
+pub struct TcpListener {
+    shared: Arc<Shared>,
+    handle: SocketHandle,
+}
+
+impl Runtime {
+    /// Connects to `remote`, waiting up to `timeout` (None: until the stack gives up, ETIMEDOUT).
+    pub fn tcp_connect(
+        &self,
+        remote: SocketAddrV4,
+        timeout: Option<Duration>,
+    ) -> Result<TcpStream> {
+        self.tcp_connect_with(remote, timeout, &|_, _| Ok(()))
+    }
+
+    /// As [`tcp_connect`](Self::tcp_connect), with `configure` run on the socket first (options).
+    pub fn tcp_connect_with(
+        &self,
+        remote: SocketAddrV4,
+        timeout: Option<Duration>,
+        configure: Configure<'_>,
+    ) -> Result<TcpStream> {
+        let handle = self.with_stack(|s, now| {
+            let h = s.tcp_socket();
+            let r = configure(s, h).and_then(|()| s.tcp_connect(now, h, remote));
+            if let Err(e) = r {
+                let _ = s.close(now, h);
+                return Err(e);
+            }
+            Ok(h)
+        })?;
+        let stream = TcpStream {
+            shared: self.shared().clone(),
+            handle,
+            read_timeout: None,
+            write_timeout: None,
+        };
+        match wait_for(&self.shared, timeout, |s, _| s.tcp_connect_status(handle)) {
+            Ok(()) => Ok(stream),
+            // A connect that ran out of the caller's time reports ETIMEDOUT, like a timed-out
+            // connect on Linux (the socket is closed when `stream` drops).
+            Err(Errno::EAGAIN) => Err(Errno::ETIMEDOUT),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Binds and listens on `local` with `backlog`.
+    pub fn tcp_listen(&self, local: SocketAddrV4, backlog: usize) -> Result<TcpListener> {
+        self.tcp_listen_with(local, backlog, &|_, _| Ok(()))
+    }
+
+    pub fn tcp_listen_with(
+        &self,
+        local: SocketAddrV4,
+        backlog: usize,
+        configure: Configure<'_>,
+    ) -> Result<TcpListener> {
+        let handle = self.with_stack(|s, now| {
+            let h = s.tcp_socket();
+            let r = configure(s, h)
+                .and_then(|()| s.tcp_bind(h, local))
+                .and_then(|()| s.tcp_listen(h, backlog));
+            if let Err(e) = r {
+                let _ = s.close(now, h);
+                return Err(e);
+            }
+            Ok(h)
+        })?;
+        Ok(TcpListener {
+            shared: self.shared().clone(),
+            handle,
+        })
+    }
+
+    /// Waits until every TCP connection has finished closing (or sits in TIME-WAIT, where only the
+    /// peer's retransmission could still need us), or `limit` passes. Used before a process exits,
+    /// so its last FIN is acknowledged rather than cut off.
+    pub fn linger(&self, limit: Duration) -> bool {
+        wait_for(&self.shared, Some(limit), |s, _| {
+            if s.tcp_all_quiet() {
+                Ok(())
+            } else {
+                Err(Errno::EAGAIN)
+            }
+        })
+        .is_ok()
+    }
+}
+
+impl TcpListener {
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> Result<(TcpStream, SocketAddrV4)> {
+        self.accept_timeout(None)
+    }
+
+    pub fn accept_timeout(&self, timeout: Option<Duration>) -> Result<(TcpStream, SocketAddrV4)> {
+        let (handle, peer) = wait_for(&self.shared, timeout, |s, now| {
+            s.tcp_accept(now, self.handle)
+        })?;
+        Ok((
+            TcpStream {
+                shared: self.shared.clone(),
+                handle,
+                read_timeout: None,
+                write_timeout: None,
+            },
+            peer,
+        ))
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddrV4> {
+        with_stack(&self.shared, |s, _| s.local_addr(self.handle))
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let _ = with_stack(&self.shared, |s, now| s.close(now, self.handle));
+    }
+}
+
+impl TcpStream {
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    /// Reads what has arrived, waiting for at least one byte; Ok(0) is end of file.
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        wait_for(&self.shared, self.read_timeout, |s, now| {
+            s.tcp_recv(now, self.handle, buf, false)
+        })
+    }
+
+    /// Writes as much of `data` as fits, waiting for room for at least one byte.
+    pub fn send(&self, data: &[u8]) -> Result<usize> {
+        wait_for(&self.shared, self.write_timeout, |s, now| {
+            s.tcp_send(now, self.handle, data)
+        })
+    }
+
+    /// Writes all of `data`.
+    pub fn send_all(&self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.send(data)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        with_stack(&self.shared, |s, now| s.tcp_shutdown(now, self.handle, how))
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        with_stack(&self.shared, |s, _| s.tcp_readiness(self.handle))
+    }
+
+    pub fn stats(&self) -> Option<TcpStats> {
+        with_stack(&self.shared, |s, _| s.tcp_stats(self.handle))
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddrV4> {
+        with_stack(&self.shared, |s, _| s.local_addr(self.handle))
+    }
+
+    pub fn peer_addr(&self) -> Result<SocketAddrV4> {
+        with_stack(&self.shared, |s, _| s.peer_addr(self.handle))
+    }
+
+    /// Runs `f` on the stack with this socket's handle (socket options, inspection).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Stack, SocketHandle, Instant) -> R) -> R {
+        with_stack(&self.shared, |s, now| f(s, self.handle, now))
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let _ = with_stack(&self.shared, |s, now| s.close(now, self.handle));
+    }
+}
+
+impl io::Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(self.recv(buf)?)
+    }
+}
+
+impl io::Write for TcpStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        Ok(self.send(data)?)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

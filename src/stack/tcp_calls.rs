@@ -1,0 +1,352 @@
+//! The TCP socket calls: `socket`, `bind`, `listen`, `connect`, `accept`, `send`, `recv`,
+//! `shutdown`, `close`, on the stack's control information, with Linux's errno for every misuse.
+//! All of them are nonblocking; the runtime turns EAGAIN into waiting.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::socket_table::ConnKey;
+use super::tcp_io::tuple_bytes;
+use super::tcp_socket::{Listener, TcpSocket, TcpState};
+use super::{ports, Socket, SocketHandle, Stack};
+use crate::error::{Errno, Result};
+use crate::tcp::{self, Connection, Readiness, State, TcpStats};
+use crate::time::Instant;
+
+/// `shutdown`'s `how`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+impl Stack {
+    /// A new TCP socket with the stack's default options.
+    pub fn tcp_socket(&mut self) -> SocketHandle {
+        let config = self.tcp_defaults.clone();
+        self.sockets.insert(Socket::Tcp(TcpSocket::new(config)))
+    }
+
+    pub(super) fn tcp(&mut self, h: SocketHandle) -> Result<&mut TcpSocket> {
+        self.sockets.tcp_mut(h).ok_or(Errno::EBADF)
+    }
+
+    fn conn(&mut self, h: SocketHandle) -> Result<&mut Connection> {
+        self.tcp(h)?.connection_mut().ok_or(Errno::ENOTCONN)
+    }
+
+    /// The socket's options, to change before it connects or listens (TCP_NODELAY, buffers, …).
+    pub fn tcp_socket_mut(&mut self, h: SocketHandle) -> Result<&mut TcpSocket> {
+        self.tcp(h)
+    }
+
+    pub fn tcp_socket_ref(&self, h: SocketHandle) -> Option<&TcpSocket> {
+        self.sockets.tcp(h)
+    }
+
+    fn tcp_port_in_use(&self, port: u16, reuse: bool) -> bool {
+        // SO_REUSEADDR lets a socket bind a port that only connections (e.g. in TIME-WAIT) use;
+        // a listener or another bound socket on the port always conflicts.
+        self.sockets.tcp_listeners.contains_key(&port)
+            || self.sockets.tcp_bound.contains_key(&port)
+            || (!reuse && self.sockets.tcp_conns.keys().any(|k| k.local_port == port))
+    }
+
+    /// Binds to `addr` (our address or 0.0.0.0; port 0 picks an ephemeral port).
+    pub fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddrV4) -> Result<()> {
+        let sock = self.tcp(h)?;
+        if sock.local.is_some() || !matches!(sock.state, TcpState::Fresh) {
+            return Err(Errno::EINVAL);
+        }
+        let reuse = sock.reuse_addr;
+        if !addr.ip().is_unspecified() && *addr.ip() != self.net.iface.addr {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        let port = if addr.port() == 0 {
+            let offset = self.rng.next_u32();
+            ports::pick_from(offset, |p| !self.tcp_port_in_use(p, false))
+                .ok_or(Errno::EADDRINUSE)?
+        } else if self.tcp_port_in_use(addr.port(), reuse) {
+            return Err(Errno::EADDRINUSE);
+        } else {
+            addr.port()
+        };
+        self.tcp(h)?.local = Some(SocketAddrV4::new(*addr.ip(), port));
+        *self.sockets.tcp_bound.entry(port).or_default() += 1;
+        Ok(())
+    }
+
+    fn tcp_unbind_fresh(&mut self, port: u16) {
+        if let Some(n) = self.sockets.tcp_bound.get_mut(&port) {
+            *n -= 1;
+            if *n == 0 {
+                self.sockets.tcp_bound.remove(&port);
+            }
+        }
+    }
+
+    /// Starts listening with room for `backlog` connections waiting to be accepted.
+    pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> Result<()> {
+        let backlog = backlog.clamp(1, 4096);
+        let sock = self.tcp(h)?;
+        match &mut sock.state {
+            TcpState::Listening(l) => {
+                l.backlog = backlog;
+                return Ok(());
+            }
+            TcpState::Connected(_) => return Err(Errno::EINVAL),
+            TcpState::Fresh => {}
+        }
+        if sock.local.is_none() {
+            self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
+        }
+        let port = self.tcp(h)?.local.expect("bound").port();
+        if self.sockets.tcp_listeners.contains_key(&port) {
+            return Err(Errno::EADDRINUSE);
+        }
+        self.tcp_unbind_fresh(port);
+        self.sockets.tcp_listeners.insert(port, h);
+        self.tcp(h)?.state = TcpState::Listening(Listener {
+            backlog,
+            ..Listener::default()
+        });
+        Ok(())
+    }
+
+    /// Starts connecting to `remote` (the SYN goes out now). Completion is seen through
+    /// [`tcp_connect_status`](Self::tcp_connect_status) or readiness.
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+    ) -> Result<()> {
+        match self.tcp(h)?.state {
+            TcpState::Fresh => {}
+            TcpState::Listening(_) => return Err(Errno::EISCONN),
+            TcpState::Connected(ref c) => {
+                return Err(match c.state() {
+                    State::SynSent | State::SynReceived => Errno::EALREADY,
+                    _ => Errno::EISCONN,
+                })
+            }
+        }
+        if remote.port() == 0 || remote.ip().is_unspecified() {
+            return Err(Errno::ECONNREFUSED);
+        }
+        if remote.ip().is_broadcast() || remote.ip().is_multicast() {
+            return Err(Errno::ENETUNREACH);
+        }
+        self.net.iface.route(*remote.ip())?;
+        let our_ip = self.net.iface.addr;
+        let local = match self.tcp(h)?.local {
+            Some(l) => {
+                let key = ConnKey {
+                    local_port: l.port(),
+                    remote_ip: *remote.ip(),
+                    remote_port: remote.port(),
+                };
+                if self.sockets.tcp_conns.contains_key(&key) {
+                    return Err(Errno::EADDRNOTAVAIL);
+                }
+                self.tcp_unbind_fresh(l.port());
+                SocketAddrV4::new(our_ip, l.port())
+            }
+            None => {
+                // RFC 6056 §3.3.3 (algorithm 3): a keyed hash of the endpoints picks where to start
+                // looking, and a counter moves on for each connection, so ports are hard to guess
+                // yet different peers do not collide.
+                let tuple = tuple_bytes(SocketAddrV4::new(our_ip, 0), remote);
+                let offset = tcp::ephemeral_port_offset(&self.tcp_key, &tuple)
+                    .wrapping_add(self.port_counter);
+                self.port_counter = self.port_counter.wrapping_add(1);
+                let conns = &self.sockets.tcp_conns;
+                let (listeners, bound) = (&self.sockets.tcp_listeners, &self.sockets.tcp_bound);
+                let port = ports::pick_from(offset, |p| {
+                    !listeners.contains_key(&p)
+                        && !bound.contains_key(&p)
+                        && !conns.contains_key(&ConnKey {
+                            local_port: p,
+                            remote_ip: *remote.ip(),
+                            remote_port: remote.port(),
+                        })
+                })
+                .ok_or(Errno::EADDRNOTAVAIL)?;
+                SocketAddrV4::new(our_ip, port)
+            }
+        };
+        let tuple = tuple_bytes(local, remote);
+        let iss = tcp::initial_sequence_number(&self.tcp_key, now, &tuple);
+        let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
+        let sock = self.tcp(h)?;
+        let conn = Connection::connect(now, &sock.config, iss, ts_offset);
+        sock.local = Some(local);
+        sock.remote = Some(remote);
+        sock.state = TcpState::Connected(Box::new(conn));
+        self.sockets.tcp_conns.insert(
+            ConnKey {
+                local_port: local.port(),
+                remote_ip: *remote.ip(),
+                remote_port: remote.port(),
+            },
+            h,
+        );
+        self.tcp_after_event(now, h);
+        Ok(())
+    }
+
+    /// How a connect is going: Ok once established (or later), EAGAIN while the handshake runs,
+    /// or the error that ended it (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH…).
+    pub fn tcp_connect_status(&mut self, h: SocketHandle) -> Result<()> {
+        let conn = self.conn(h)?;
+        if let Some(e) = conn.take_error() {
+            return Err(e);
+        }
+        match conn.state() {
+            State::SynSent | State::SynReceived => Err(Errno::EAGAIN),
+            State::Closed => Err(Errno::ECONNREFUSED),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes an established connection from a listener's queue: its handle and the peer's address.
+    pub fn tcp_accept(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+    ) -> Result<(SocketHandle, SocketAddrV4)> {
+        let listener = self.tcp(h)?.listener_mut().ok_or(Errno::EINVAL)?;
+        let child = listener.accept_queue.pop_front().ok_or(Errno::EAGAIN)?;
+        let sock = self.tcp(child)?;
+        sock.parent = None;
+        let peer = sock.remote.expect("connections have a peer");
+        // The accepted socket may have been reset while it waited; hand it out anyway, as Linux
+        // does: the program learns of it on its first read.
+        self.tcp_after_event(now, child);
+        Ok((child, peer))
+    }
+
+    pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize> {
+        let sock = self.tcp(h)?;
+        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        let r = self.conn(h)?.send(data);
+        self.tcp_after_event(now, h);
+        r
+    }
+
+    pub fn tcp_recv(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<usize> {
+        let sock = self.tcp(h)?;
+        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        if sock.read_shut {
+            return Ok(0);
+        }
+        let conn = self.conn(h)?;
+        let r = if peek { conn.peek(buf) } else { conn.recv(buf) };
+        if !peek {
+            // Reading may open the window: the engine decides whether that is worth an update.
+            self.tcp_after_event(now, h);
+        }
+        r
+    }
+
+    pub fn tcp_shutdown(&mut self, now: Instant, h: SocketHandle, how: Shutdown) -> Result<()> {
+        let sock = self.tcp(h)?;
+        if !matches!(sock.state, TcpState::Connected(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            sock.read_shut = true;
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            self.conn(h)?.shutdown_write();
+        }
+        self.tcp_after_event(now, h);
+        Ok(())
+    }
+
+    /// What poll/epoll would report for the socket.
+    pub fn tcp_readiness(&self, h: SocketHandle) -> Readiness {
+        let Some(sock) = self.sockets.tcp(h) else {
+            return Readiness::default();
+        };
+        match &sock.state {
+            TcpState::Fresh => Readiness {
+                // Linux reports an unconnected TCP socket as writable-less and hung up.
+                hangup: true,
+                writable: true,
+                ..Readiness::default()
+            },
+            TcpState::Listening(l) => Readiness {
+                readable: !l.accept_queue.is_empty(),
+                ..Readiness::default()
+            },
+            TcpState::Connected(c) => {
+                let mut r = c.readiness();
+                if sock.read_shut {
+                    r.readable = true;
+                }
+                r
+            }
+        }
+    }
+
+    pub fn tcp_stats(&self, h: SocketHandle) -> Option<TcpStats> {
+        Some(self.sockets.tcp(h)?.connection()?.stats())
+    }
+
+    /// Closes the program's hold on a TCP socket. A connection goes on (FIN, TIME-WAIT) until it is
+    /// over; a listener resets the connections nobody accepted.
+    pub(super) fn tcp_close(&mut self, now: Instant, h: SocketHandle) -> Result<()> {
+        let sock = self.tcp(h)?;
+        match &mut sock.state {
+            TcpState::Fresh => self.tcp_remove(h),
+            TcpState::Listening(l) => {
+                let pending: Vec<SocketHandle> = l
+                    .syn_queue
+                    .drain(..)
+                    .chain(l.accept_queue.drain(..))
+                    .collect();
+                self.tcp_remove(h);
+                for child in pending {
+                    if let Some(s) = self.sockets.tcp_mut(child) {
+                        s.parent = None;
+                        s.orphan = true;
+                        if let Some(c) = s.connection_mut() {
+                            c.abort();
+                        }
+                    }
+                    self.tcp_after_event(now, child);
+                }
+            }
+            TcpState::Connected(c) => {
+                c.close();
+                sock.orphan = true;
+                self.tcp_after_event(now, h);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Stack {
+    /// True when no TCP connection still has a closing handshake to finish (TIME-WAIT counts as
+    /// finished: only a lost final ACK could still need us there).
+    pub fn tcp_all_quiet(&self) -> bool {
+        self.sockets.tcp_conns.values().all(|&h| {
+            self.sockets
+                .tcp(h)
+                .and_then(TcpSocket::connection)
+                .is_none_or(|c| matches!(c.state(), State::Closed | State::TimeWait))
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! TCP between the wire and the engine: demultiplexing arriving segments to connections and
+//! listeners, answering strays with RST (RFC 9293 §3.10.7.1), completing passive opens into the
+//! listener's queues, and turning the engine's output segments into IP packets.
+
+use std::net::SocketAddrV4;
+
+use super::input::Datagram;
+use super::socket_table::ConnKey;
+use super::tcp_socket::{TcpSocket, TcpState};
+use super::{Net, Socket, SocketHandle, Stack};
+use crate::error::Errno;
+use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
+use crate::time::Instant;
+use crate::wire::ipv4::IpProtocol;
+use crate::wire::tcp::{finish_checksum, TcpFlags, TcpPacket, TcpRepr};
+
+impl Stack {
+    pub(super) fn receive_tcp(&mut self, now: Instant, dg: &Datagram<'_>) {
+        let (src, dst) = (dg.repr.src_addr, dg.repr.dst_addr);
+        let packet = match TcpPacket::new_checked(dg.payload) {
+            Ok(p) => p,
+            Err(e) => return self.count_wire_error(e),
+        };
+        let repr = match TcpRepr::parse(&packet, src, dst, self.net.checksum) {
+            Ok(r) => r,
+            Err(e) => return self.count_wire_error(e),
+        };
+        self.net.stats.tcp_in += 1;
+        // TCP is unicast only (RFC 1122 §4.2.3.10): a segment to a broadcast address is dropped.
+        if dg.broadcast {
+            self.net.stats.not_for_us += 1;
+            return;
+        }
+        let seg = Segment {
+            seq: SeqNum(repr.seq),
+            ack: SeqNum(repr.ack),
+            flags: repr.flags,
+            window: repr.window,
+            options: repr.options,
+            payload: repr.payload,
+        };
+        let key = ConnKey {
+            local_port: repr.dst_port,
+            remote_ip: src,
+            remote_port: repr.src_port,
+        };
+        if let Some(&h) = self.sockets.tcp_conns.get(&key) {
+            if let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
+                conn.input(now, &seg);
+                self.tcp_after_event(now, h);
+                return;
+            }
+        }
+        if let Some(&lh) = self.sockets.tcp_listeners.get(&repr.dst_port) {
+            let syn_only = seg.flags.contains(TcpFlags::SYN)
+                && !seg
+                    .flags
+                    .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+            if syn_only {
+                self.tcp_passive_open(now, lh, key, dst, &seg);
+                return;
+            }
+            // An ACK for a handshake we do not know (or a stray segment) falls through to the
+            // CLOSED-state rules, as on Linux without SYN cookies.
+        }
+        self.net.stats.tcp_resets_out += u64::from(!seg.flags.contains(TcpFlags::RST));
+        if let Some(rst) = tcp::reset_for_unmatched(&seg) {
+            let local = SocketAddrV4::new(dst, repr.dst_port);
+            let remote = SocketAddrV4::new(src, repr.src_port);
+            let params = super::output::IpParams {
+                dont_frag: true,
+                ..Default::default()
+            };
+            let _ = self
+                .net
+                .send_tcp(now, local, remote, params, None, &rst, &[], &[]);
+        }
+    }
+
+    /// A SYN for a listener: a new connection in SYN-RECEIVED, if the queues have room.
+    fn tcp_passive_open(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: ConnKey,
+        our_ip: std::net::Ipv4Addr,
+        syn: &Segment<'_>,
+    ) {
+        let Some(listener_sock) = self.sockets.tcp_mut(lh) else {
+            return;
+        };
+        let config = listener_sock.config.clone();
+        let ip = listener_sock.ip;
+        let Some(listener) = listener_sock.listener_mut() else {
+            return;
+        };
+        // Linux drops the SYN when the accept queue is full or the SYN queue overflows; the
+        // client's SYN retransmission tries again later.
+        if listener.accept_queue.len() >= listener.backlog.max(1)
+            || listener.syn_queue.len() >= listener.syn_limit()
+        {
+            self.net.stats.tcp_syns_dropped += 1;
+            return;
+        }
+        let local = SocketAddrV4::new(our_ip, key.local_port);
+        let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
+        let tuple = tuple_bytes(local, remote);
+        let iss = tcp::initial_sequence_number(&self.tcp_key, now, &tuple);
+        let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
+        let conn = Connection::accept(now, &config, iss, ts_offset, syn);
+        let mut sock = TcpSocket::new(config);
+        sock.local = Some(local);
+        sock.remote = Some(remote);
+        sock.ip = ip;
+        sock.parent = Some(lh);
+        sock.state = TcpState::Connected(Box::new(conn));
+        let h = self.sockets.insert(Socket::Tcp(sock));
+        self.sockets.tcp_conns.insert(key, h);
+        if let Some(l) = self.sockets.tcp_mut(lh).and_then(TcpSocket::listener_mut) {
+            l.syn_queue.push(h);
+        }
+        self.tcp_after_event(now, h);
+    }
+
+    /// After anything happened to connection `h`: send what it has to send, move it from the SYN
+    /// queue to the accept queue once established, delete it when it is over and nobody holds it,
+    /// and wake whoever waits on it.
+    pub(super) fn tcp_after_event(&mut self, now: Instant, h: SocketHandle) {
+        self.tcp_flush(now, h);
+        let Some(sock) = self.sockets.tcp_mut(h) else {
+            return;
+        };
+        let Some(conn) = sock.connection() else {
+            return;
+        };
+        let state = conn.state();
+        let closed = conn.is_closed();
+        if let Some(parent) = sock.parent {
+            if !sock.queued_for_accept && !matches!(state, State::SynReceived | State::Closed) {
+                sock.queued_for_accept = true;
+                if let Some(l) = self
+                    .sockets
+                    .tcp_mut(parent)
+                    .and_then(TcpSocket::listener_mut)
+                {
+                    l.syn_queue.retain(|&c| c != h);
+                    l.accept_queue.push_back(h);
+                }
+                self.wake(parent);
+            } else if closed && !sock.queued_for_accept {
+                // The handshake failed (reset, or SYN-ACK retries ran out): forget it quietly.
+                if let Some(l) = self
+                    .sockets
+                    .tcp_mut(parent)
+                    .and_then(TcpSocket::listener_mut)
+                {
+                    l.syn_queue.retain(|&c| c != h);
+                }
+                self.tcp_remove(h);
+                return;
+            }
+        }
+        let orphan = self.sockets.tcp(h).is_some_and(|s| s.orphan);
+        if closed && orphan {
+            self.tcp_remove(h);
+            return;
+        }
+        self.wake(h);
+    }
+
+    /// Emits whatever connection `h` has to send now (and runs its due timers).
+    pub(super) fn tcp_flush(&mut self, now: Instant, h: SocketHandle) {
+        let Stack { net, sockets, .. } = self;
+        let Some(sock) = sockets.tcp_mut(h) else {
+            return;
+        };
+        let (Some(local), Some(remote)) = (sock.local, sock.remote) else {
+            return;
+        };
+        let params = sock.ip;
+        let Some(conn) = sock.connection_mut() else {
+            return;
+        };
+        let mut failure = None;
+        conn.poll_transmit(now, &mut |seg, a, b| {
+            if let Err(e) = net.send_tcp(now, local, remote, params, Some(h), seg, a, b) {
+                failure = Some(e);
+            }
+        });
+        if let Some(e) = failure {
+            conn.set_error(e);
+        }
+    }
+
+    /// Deletes a TCP socket and its entries in the demultiplexing maps.
+    pub(super) fn tcp_remove(&mut self, h: SocketHandle) {
+        let Some(Socket::Tcp(sock)) = self.sockets.remove(h) else {
+            return;
+        };
+        if let Some(local) = sock.local {
+            match (&sock.state, sock.remote) {
+                (TcpState::Listening(_), _) => {
+                    self.sockets.tcp_listeners.remove(&local.port());
+                }
+                (TcpState::Connected(_), Some(remote)) => {
+                    let key = ConnKey {
+                        local_port: local.port(),
+                        remote_ip: *remote.ip(),
+                        remote_port: remote.port(),
+                    };
+                    if self.sockets.tcp_conns.get(&key) == Some(&h) {
+                        self.sockets.tcp_conns.remove(&key);
+                    }
+                }
+                _ => {
+                    if let Some(n) = self.sockets.tcp_bound.get_mut(&local.port()) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.sockets.tcp_bound.remove(&local.port());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the timers of every connection that is due; returns nothing, output is queued.
+    pub(super) fn tcp_poll(&mut self, now: Instant) {
+        let due: Vec<SocketHandle> = self
+            .sockets
+            .tcp_conns
+            .values()
+            .copied()
+            .filter(|&h| {
+                self.sockets
+                    .tcp(h)
+                    .and_then(TcpSocket::connection)
+                    .and_then(|c| c.poll_at(now))
+                    .is_some_and(|at| at <= now)
+            })
+            .collect();
+        for h in due {
+            self.tcp_after_event(now, h);
+        }
+    }
+
+    /// The earliest deadline among all connections.
+    pub(super) fn tcp_poll_at(&self, now: Instant) -> Option<Instant> {
+        self.sockets
+            .tcp_conns
+            .values()
+            .filter_map(|&h| self.sockets.tcp(h)?.connection()?.poll_at(now))
+            .min()
+    }
+}
+
+impl Net {
+    /// Sends one TCP segment whose payload is `a` followed by `b` (straight from a send buffer).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_tcp(
+        &mut self,
+        now: Instant,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        params: super::output::IpParams,
+        owner: Option<SocketHandle>,
+        seg: &OutSegment,
+        a: &[u8],
+        b: &[u8],
+    ) -> Result<(), Errno> {
+        let repr = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: seg.seq.0,
+            ack: if seg.flags.contains(TcpFlags::ACK) {
+                seg.ack.0
+            } else {
+                0
+            },
+            flags: seg.flags,
+            window: seg.window,
+            urgent: 0,
+            options: seg.options,
+            payload: &[],
+        };
+        let header_len = repr.header_len();
+        let payload_len = a.len() + b.len();
+        let checksum = self.checksum;
+        self.stats.tcp_out += 1;
+        self.send_ip(
+            now,
+            *remote.ip(),
+            IpProtocol::TCP,
+            params,
+            header_len + payload_len,
+            owner,
+            |buf, src, dst| {
+                repr.emit_header(buf, src, dst, payload_len);
+                buf[header_len..header_len + a.len()].copy_from_slice(a);
+                buf[header_len + a.len()..header_len + payload_len].copy_from_slice(b);
+                finish_checksum(&mut buf[..header_len + payload_len], checksum);
+            },
+        )
+    }
+}
+
+/// The connection's endpoints as bytes, the input of the RFC 6528 and RFC 6056 keyed hashes.
+pub(super) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {
+    let mut t = [0u8; 12];
+    t[0..4].copy_from_slice(&local.ip().octets());
+    t[4..6].copy_from_slice(&local.port().to_be_bytes());
+    t[6..10].copy_from_slice(&remote.ip().octets());
+    t[10..12].copy_from_slice(&remote.port().to_be_bytes());
+    t
+}

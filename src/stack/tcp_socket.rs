@@ -1,0 +1,99 @@
+//! A TCP socket's control information as the stack keeps it: its addresses, its options, and what
+//! it is now — a fresh socket, a listener with its queues, or a connection driven by the TCP engine.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use super::output::IpParams;
+use super::SocketHandle;
+use crate::tcp::{self, Connection};
+
+/// A listener's queues (RFC 9293 §3.10.1 passive open; the backlog as Linux applies it).
+#[derive(Debug, Default)]
+pub struct Listener {
+    /// `listen`'s backlog: the most established connections waiting for `accept`.
+    pub backlog: usize,
+    /// Connections still in the handshake (SYN-RECEIVED).
+    pub syn_queue: Vec<SocketHandle>,
+    /// Established connections waiting for `accept`.
+    pub accept_queue: VecDeque<SocketHandle>,
+}
+
+impl Listener {
+    /// Half-open connections allowed: enough for a burst of clients, bounded so a SYN flood costs
+    /// at most this many small SYN-RECEIVED records (their buffers are allocated on establishment).
+    pub fn syn_limit(&self) -> usize {
+        (self.backlog * 2).clamp(16, 1024)
+    }
+}
+
+pub enum TcpState {
+    /// Created, maybe bound; neither listening nor connected.
+    Fresh,
+    Listening(Listener),
+    Connected(Box<Connection>),
+}
+
+pub struct TcpSocket {
+    pub local: Option<SocketAddrV4>,
+    pub remote: Option<SocketAddrV4>,
+    pub state: TcpState,
+    /// Options set on the socket, applied to the connection it makes or accepts.
+    pub config: tcp::Config,
+    pub ip: IpParams,
+    /// SO_REUSEADDR.
+    pub reuse_addr: bool,
+    /// shutdown(SHUT_RD): reads return end of file from now on.
+    pub read_shut: bool,
+    /// The program closed its descriptor; the stack deletes the socket when the connection ends.
+    pub orphan: bool,
+    /// The listener this connection came from, until `accept` hands it out.
+    pub parent: Option<SocketHandle>,
+    /// Established and moved to the parent's accept queue.
+    pub queued_for_accept: bool,
+}
+
+impl TcpSocket {
+    pub fn new(config: tcp::Config) -> TcpSocket {
+        TcpSocket {
+            local: None,
+            remote: None,
+            state: TcpState::Fresh,
+            config,
+            ip: IpParams {
+                dont_frag: true,
+                ..IpParams::default()
+            },
+            reuse_addr: false,
+            read_shut: false,
+            orphan: false,
+            parent: None,
+            queued_for_accept: false,
+        }
+    }
+
+    pub fn connection(&self) -> Option<&Connection> {
+        match &self.state {
+            TcpState::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn connection_mut(&mut self) -> Option<&mut Connection> {
+        match &mut self.state {
+            TcpState::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn listener_mut(&mut self) -> Option<&mut Listener> {
+        match &mut self.state {
+            TcpState::Listening(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn is_listening(&self) -> bool {
+        matches!(self.state, TcpState::Listening(_))
+    }
+}
