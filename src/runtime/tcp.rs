@@ -15,19 +15,37 @@ use crate::time::Instant;
 /// Options applied to a socket before it connects or listens.
 pub type Configure<'a> = &'a dyn Fn(&mut Stack, SocketHandle) -> Result<()>;
 
-/// A connected TCP socket.
+/// A connected (or connecting) TCP socket.
 pub struct TcpStream {
     shared: Arc<Shared>,
     handle: SocketHandle,
     /// SO_RCVTIMEO / SO_SNDTIMEO: `None` blocks forever.
     pub read_timeout: Option<Duration>,
     pub write_timeout: Option<Duration>,
+    /// O_NONBLOCK: calls that would wait give EAGAIN instead.
+    pub nonblocking: bool,
 }
 
 /// A listening TCP socket.
 pub struct TcpListener {
     shared: Arc<Shared>,
     handle: SocketHandle,
+    /// O_NONBLOCK: `accept` gives EAGAIN when no connection waits.
+    pub nonblocking: bool,
+}
+
+/// Runs `f` once if `nonblocking`, or until it stops answering EAGAIN (up to `timeout`) if not.
+fn call<R>(
+    shared: &Shared,
+    nonblocking: bool,
+    timeout: Option<Duration>,
+    f: impl FnMut(&mut Stack, Instant) -> Result<R>,
+) -> Result<R> {
+    if nonblocking {
+        with_stack(shared, f)
+    } else {
+        wait_for(shared, timeout, f)
+    }
 }
 
 impl Runtime {
@@ -61,6 +79,7 @@ impl Runtime {
             handle,
             read_timeout: None,
             write_timeout: None,
+            nonblocking: false,
         };
         match wait_for(&self.shared, timeout, |s, _| s.tcp_connect_status(handle)) {
             Ok(()) => Ok(stream),
@@ -69,6 +88,31 @@ impl Runtime {
             Err(Errno::EAGAIN) => Err(Errno::ETIMEDOUT),
             Err(e) => Err(e),
         }
+    }
+
+    /// Starts connecting and returns at once (a nonblocking `connect`'s EINPROGRESS): the stream
+    /// becomes writable when connected; [`TcpStream::connect_status`] tells how it went.
+    pub fn tcp_connect_nonblocking(
+        &self,
+        remote: SocketAddrV4,
+        configure: Configure<'_>,
+    ) -> Result<TcpStream> {
+        let handle = self.with_stack(|s, now| {
+            let h = s.tcp_socket();
+            let r = configure(s, h).and_then(|()| s.tcp_connect(now, h, remote));
+            if let Err(e) = r {
+                let _ = s.close(now, h);
+                return Err(e);
+            }
+            Ok(h)
+        })?;
+        Ok(TcpStream {
+            shared: self.shared().clone(),
+            handle,
+            read_timeout: None,
+            write_timeout: None,
+            nonblocking: true,
+        })
     }
 
     /// Binds and listens on `local` with `backlog`.
@@ -96,6 +140,7 @@ impl Runtime {
         Ok(TcpListener {
             shared: self.shared().clone(),
             handle,
+            nonblocking: false,
         })
     }
 
@@ -125,7 +170,7 @@ impl TcpListener {
     }
 
     pub fn accept_timeout(&self, timeout: Option<Duration>) -> Result<(TcpStream, SocketAddrV4)> {
-        let (handle, peer) = wait_for(&self.shared, timeout, |s, now| {
+        let (handle, peer) = call(&self.shared, self.nonblocking, timeout, |s, now| {
             s.tcp_accept(now, self.handle)
         })?;
         Ok((
@@ -134,6 +179,7 @@ impl TcpListener {
                 handle,
                 read_timeout: None,
                 write_timeout: None,
+                nonblocking: false,
             },
             peer,
         ))
@@ -157,16 +203,54 @@ impl TcpStream {
 
     /// Reads what has arrived, waiting for at least one byte; Ok(0) is end of file.
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        wait_for(&self.shared, self.read_timeout, |s, now| {
-            s.tcp_recv(now, self.handle, buf, false)
-        })
+        call(
+            &self.shared,
+            self.nonblocking,
+            self.read_timeout,
+            |s, now| s.tcp_recv(now, self.handle, buf, false),
+        )
+    }
+
+    /// Copies what has arrived without consuming it (MSG_PEEK).
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize> {
+        call(
+            &self.shared,
+            self.nonblocking,
+            self.read_timeout,
+            |s, now| s.tcp_recv(now, self.handle, buf, true),
+        )
     }
 
     /// Writes as much of `data` as fits, waiting for room for at least one byte.
     pub fn send(&self, data: &[u8]) -> Result<usize> {
-        wait_for(&self.shared, self.write_timeout, |s, now| {
-            s.tcp_send(now, self.handle, data)
+        call(
+            &self.shared,
+            self.nonblocking,
+            self.write_timeout,
+            |s, now| s.tcp_send(now, self.handle, data),
+        )
+    }
+
+    /// How a connect is going: Ok when connected, EAGAIN (EINPROGRESS) while the handshake runs,
+    /// or why it failed — what `getsockopt(SO_ERROR)` reports after a nonblocking connect.
+    pub fn connect_status(&self) -> Result<()> {
+        with_stack(&self.shared, |s, _| s.tcp_connect_status(self.handle))
+    }
+
+    /// Waits until `ready` says yes of this socket's readiness, or `timeout` passes (false).
+    pub fn wait_ready(
+        &self,
+        timeout: Option<Duration>,
+        ready: impl Fn(&Readiness) -> bool,
+    ) -> bool {
+        wait_for(&self.shared, timeout, |s, _| {
+            if ready(&s.tcp_readiness(self.handle)) {
+                Ok(())
+            } else {
+                Err(Errno::EAGAIN)
+            }
         })
+        .is_ok()
     }
 
     /// Writes all of `data`.
