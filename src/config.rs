@@ -39,6 +39,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "log filter, env_logger syntax (e.g. info, tapstack=debug)",
         "warn",
     ),
+    (
+        "TAPSTACK_DNS",
+        "DNS servers for name lookups, comma-separated IPv4 addresses",
+        "none (lookups not in /etc/hosts fail with EAI_AGAIN)",
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +56,8 @@ pub struct Config {
     pub mac: MacAddr,
     pub pcap: Option<PathBuf>,
     pub log: Option<String>,
+    /// DNS servers, asked in order (port 53). Empty: names not in /etc/hosts cannot be resolved.
+    pub dns: Vec<Ipv4Addr>,
 }
 
 /// A setting that could not be used: which variable, what it held, what was expected.
@@ -82,6 +89,7 @@ pub struct Settings {
     mac: Option<MacAddr>,
     pcap: Option<PathBuf>,
     log: Option<String>,
+    dns: Option<Vec<Ipv4Addr>>,
 }
 
 fn error(var: &str, value: &str, expected: &str) -> ConfigError {
@@ -159,6 +167,25 @@ impl Settings {
                 self.pcap = Some(PathBuf::from(value));
             }
             "TAPSTACK_LOG" => self.log = Some(value.to_string()),
+            "TAPSTACK_DNS" => {
+                let servers: Option<Vec<Ipv4Addr>> = value
+                    .split(',')
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        Ipv4Addr::from_str(s)
+                            .ok()
+                            .filter(|ip| !ip.is_unspecified() && !ip.is_broadcast())
+                    })
+                    .collect();
+                self.dns = Some(servers.ok_or_else(|| {
+                    error(
+                        var,
+                        value,
+                        "comma-separated IPv4 addresses of DNS servers, like 10.77.0.1,10.77.0.3",
+                    )
+                })?);
+            }
             _ => return Err(error(var, value, "a known TAPSTACK_ variable")),
         }
         Ok(())
@@ -203,6 +230,7 @@ impl Settings {
             mac: self.mac.unwrap_or(MacAddr([0x02, 0x74, 0x73, b, c, d])),
             pcap: self.pcap,
             log: self.log,
+            dns: self.dns.unwrap_or_default(),
         })
     }
 }
@@ -229,8 +257,14 @@ impl fmt::Display for Config {
         }
         writeln!(f, "mac        {}", self.mac)?;
         match &self.pcap {
-            Some(p) => write!(f, "pcap       {}", p.display()),
-            None => write!(f, "pcap       off"),
+            Some(p) => writeln!(f, "pcap       {}", p.display())?,
+            None => writeln!(f, "pcap       off")?,
+        }
+        if self.dns.is_empty() {
+            write!(f, "dns        none")
+        } else {
+            let list: Vec<String> = self.dns.iter().map(Ipv4Addr::to_string).collect();
+            write!(f, "dns        {}", list.join(","))
         }
     }
 }
@@ -264,6 +298,30 @@ mod tests {
         assert_eq!(c.gateway, Some(Ipv4Addr::new(10, 77, 0, 1)));
         assert_eq!(c.mac.to_string(), "02:74:73:4d:00:02");
         assert!(c.mac.is_locally_administered());
+        assert!(c.dns.is_empty());
+    }
+
+    #[test]
+    fn dns_servers() {
+        let c = config(&[("TAPSTACK_DNS", "10.77.0.1, 10.77.0.3,")]).unwrap();
+        assert_eq!(
+            c.dns,
+            vec![Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 3)]
+        );
+        assert!(c.to_string().ends_with("dns        10.77.0.1,10.77.0.3"));
+        // Empty: no servers, as if unset.
+        assert!(config(&[("TAPSTACK_DNS", "")]).unwrap().dns.is_empty());
+        for bad in [
+            "10.77.0",
+            "10.77.0.1;10.77.0.2",
+            "0.0.0.0",
+            "255.255.255.255",
+            "ns1",
+        ] {
+            let e = config(&[("TAPSTACK_DNS", bad)]).unwrap_err();
+            assert_eq!(e.var, "TAPSTACK_DNS");
+            assert!(e.to_string().contains("DNS servers"), "{e}");
+        }
     }
 
     #[test]

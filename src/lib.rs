@@ -20,6 +20,7 @@ pub mod device;
 pub mod error;
 pub mod icmp;
 pub mod ipv4;
+pub mod posix;
 pub mod rand;
 pub mod runtime;
 pub mod stack;

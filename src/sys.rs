@@ -18,8 +18,14 @@ fn check(ret: libc::c_long) -> io::Result<usize> {
 }
 
 pub fn open(path: &CStr, flags: libc::c_int) -> io::Result<RawFd> {
+    open_mode(path, flags, 0)
+}
+
+/// `open` with a creation mode.
+pub fn open_mode(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<RawFd> {
     // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
-    let ret = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, 0) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags, mode) };
     check(ret).map(|fd| fd as RawFd)
 }
 
@@ -103,6 +109,31 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
     }
 }
 
+/// `poll(2)` that reports EINTR, for waits a signal must be able to end.
+pub fn poll_interruptible(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    let ts;
+    let ts_ptr = if timeout_ms < 0 {
+        std::ptr::null()
+    } else {
+        ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) as libc::c_long) * 1_000_000,
+        };
+        &ts as *const libc::timespec
+    };
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures; `ts_ptr` is null or valid.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            fds.as_mut_ptr(),
+            fds.len(),
+            ts_ptr,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    })
+}
+
 /// `getrandom(2)`, for the seeds of the stack's keyed hashes.
 pub fn getrandom(buf: &mut [u8]) -> io::Result<()> {
     let mut filled = 0;
@@ -133,21 +164,143 @@ pub fn random_seed() -> u64 {
     u64::from_ne_bytes(b)
 }
 
-/// An owned descriptor closed with the raw `close` syscall on drop.
+/// `fcntl` with an integer argument.
+pub fn fcntl(fd: RawFd, cmd: libc::c_int, arg: libc::c_long) -> io::Result<usize> {
+    // SAFETY: the commands used here take an integer argument.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) })
+}
+
+/// Where the stack's own descriptors live: high, out of the way of the program's numbering, which
+/// starts from the bottom. Computed once from the soft RLIMIT_NOFILE.
+fn private_base() -> RawFd {
+    static BASE: std::sync::OnceLock<RawFd> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `lim` is a valid out pointer.
+        let soft =
+            if unsafe { libc::syscall(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+                lim.rlim_cur.min(1 << 20) as RawFd
+            } else {
+                1024
+            };
+        (soft - 256).max(64)
+    })
+}
+
+/// The stack's own descriptors (TAP, eventfds, capture file), by number, so the preload shim can
+/// keep a program's `close`, `closefrom`, `close_range` and `dup2` away from them.
+static PRIVATE: std::sync::Mutex<Vec<std::sync::Weak<std::sync::atomic::AtomicI32>>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn private_list(
+) -> std::sync::MutexGuard<'static, Vec<std::sync::Weak<std::sync::atomic::AtomicI32>>> {
+    PRIVATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// True if `fd` is one of the stack's own descriptors.
+pub fn is_private(fd: RawFd) -> bool {
+    use std::sync::atomic::Ordering;
+    private_list()
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .any(|a| a.load(Ordering::Acquire) == fd)
+}
+
+/// The stack's own descriptors in `first..=last`.
+pub fn private_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
+    use std::sync::atomic::Ordering;
+    private_list()
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .map(|a| a.load(Ordering::Acquire))
+        .filter(|fd| (first..=last).contains(fd))
+        .collect()
+}
+
+/// Moves the private descriptor numbered `fd` (if it is one) to another number, so the program
+/// can `dup2` onto `fd`. Whoever holds it reads the new number at its next use.
+pub fn relocate_private(fd: RawFd) {
+    use std::sync::atomic::Ordering;
+    let list = private_list();
+    for slot in list.iter().filter_map(|w| w.upgrade()) {
+        if slot.load(Ordering::Acquire) == fd {
+            if let Ok(new) = fcntl(fd, libc::F_DUPFD_CLOEXEC, libc::c_long::from(fd + 1)) {
+                slot.store(new as RawFd, Ordering::Release);
+                let _ = close(fd);
+            }
+        }
+    }
+}
+
+/// Closes every private descriptor: a forked child must not keep the parent's TAP attached.
+pub fn close_all_private() {
+    use std::sync::atomic::Ordering;
+    for slot in private_list().iter().filter_map(|w| w.upgrade()) {
+        let fd = slot.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            let _ = close(fd);
+        }
+    }
+}
+
+/// An owned descriptor of the stack's own, closed with the raw `close` syscall on drop.
+///
+/// On creation it moves to a high number (close-on-exec) and joins the private registry; its number
+/// may change later (see [`relocate_private`]), so users call [`Fd::raw`] at each use.
 #[derive(Debug)]
-pub struct Fd(RawFd);
+pub struct Fd(std::sync::Arc<std::sync::atomic::AtomicI32>);
 
 impl Fd {
     pub fn new(fd: RawFd) -> Fd {
-        Fd(fd)
+        let fd = match fcntl(
+            fd,
+            libc::F_DUPFD_CLOEXEC,
+            libc::c_long::from(private_base()),
+        ) {
+            Ok(high) => {
+                let _ = close(fd);
+                high as RawFd
+            }
+            Err(_) => fd,
+        };
+        let slot = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(fd));
+        let mut list = private_list();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(std::sync::Arc::downgrade(&slot));
+        Fd(slot)
     }
+
     pub fn raw(&self) -> RawFd {
-        self.0
+        self.0.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
 impl Drop for Fd {
     fn drop(&mut self) {
-        let _ = close(self.0);
+        let fd = self.0.swap(-1, std::sync::atomic::Ordering::AcqRel);
+        if fd >= 0 {
+            let _ = close(fd);
+        }
+    }
+}
+
+/// A `Write` over a private descriptor (the pcap recorder's file).
+#[derive(Debug)]
+pub struct FdWriter(pub Fd);
+
+impl io::Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match write(self.0.raw(), buf) {
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                r => return r,
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! variable.
 
 mod nc;
+mod run;
 mod up;
 
 use tapstack::config::{Config, Settings, VARIABLES};
@@ -17,6 +18,7 @@ const STACK_FLAGS: &[(&str, &str)] = &[
     ("--mac", "TAPSTACK_MAC"),
     ("--pcap", "TAPSTACK_PCAP"),
     ("--log", "TAPSTACK_LOG"),
+    ("--dns", "TAPSTACK_DNS"),
 ];
 
 const USAGE: &str = "\
@@ -26,6 +28,7 @@ usage: tapstack COMMAND [OPTIONS]
 
 commands:
   up        run the stack alone in the foreground (answers ARP and ping) until SIGINT/SIGTERM
+  run       run a program with its sockets on the stack: `run [OPTIONS] -- PROGRAM ARGS...`
   nc        a netcat over a stack TCP connection: `nc HOST PORT` or `nc -l [ADDR] PORT`
   help      show this text, or `tapstack help COMMAND` for one command
 
@@ -91,9 +94,11 @@ pub fn main(args: Vec<String>) -> i32 {
     match command.as_str() {
         "up" => up::main(rest),
         "nc" => nc::main(rest),
+        "run" => run::main(rest),
         "help" | "--help" | "-h" => match rest.first().map(String::as_str) {
             Some("up") => up::main(vec!["--help".into()]),
             Some("nc") => nc::main(vec!["--help".into()]),
+            Some("run") => run::main(vec!["--help".into()]),
             _ => {
                 println!("{USAGE}");
                 0

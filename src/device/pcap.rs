@@ -5,13 +5,15 @@
 //! runtime puts one around the TAP when `TAPSTACK_PCAP=path` is set. Frames are recorded whole, so
 //! a capture of a transfer is as large as the transfer.
 
-use std::fs::File;
+use std::ffi::CString;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Device, DeviceCaps};
+use crate::sys;
 
 const MAGIC: u32 = 0xa1b2_c3d4;
 const LINKTYPE_ETHERNET: u32 = 1;
@@ -22,10 +24,15 @@ pub struct PcapWriter<W: Write> {
     out: W,
 }
 
-impl PcapWriter<BufWriter<File>> {
-    /// Creates (or truncates) `path` and writes the file header.
+impl PcapWriter<BufWriter<sys::FdWriter>> {
+    /// Creates (or truncates) `path` and writes the file header. The file is one of the stack's
+    /// private descriptors, so a preloaded program that closes what it does not know keeps it open.
     pub fn create(path: &Path) -> io::Result<Self> {
-        PcapWriter::new(BufWriter::with_capacity(1 << 16, File::create(path)?))
+        let cpath = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+        let fd = sys::Fd::new(sys::open_mode(&cpath, flags, 0o644)?);
+        PcapWriter::new(BufWriter::with_capacity(1 << 16, sys::FdWriter(fd)))
     }
 }
 
@@ -67,7 +74,7 @@ impl<W: Write> PcapWriter<W> {
 /// A device that records every frame passing through it.
 pub struct PcapDevice<D: Device> {
     inner: D,
-    writer: PcapWriter<BufWriter<File>>,
+    writer: PcapWriter<BufWriter<sys::FdWriter>>,
 }
 
 impl<D: Device> PcapDevice<D> {

@@ -26,6 +26,7 @@ pub mod tcp;
 pub mod udp;
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -73,6 +74,9 @@ pub(crate) struct Shared {
     driver_deadline: AtomicU64,
     stop: AtomicBool,
     origin: std::time::Instant,
+    /// Eventfds of threads sleeping in `poll(2)` (the preload shim's waits, which must be
+    /// interruptible by signals and may include kernel descriptors): signalled on every change.
+    waiters: Mutex<Vec<RawFd>>,
 }
 
 impl Shared {
@@ -87,6 +91,9 @@ impl Shared {
         core.flush();
         if !core.stack.take_woken().is_empty() {
             self.readiness.notify_all();
+            for &fd in self.waiters.lock().iter() {
+                sys::eventfd_signal(fd);
+            }
         }
         if let Some(at) = core.stack.poll_at(now) {
             if at.as_micros() < self.driver_deadline.load(Ordering::Acquire) {
@@ -134,6 +141,7 @@ impl Runtime {
             driver_deadline: AtomicU64::new(u64::MAX),
             stop: AtomicBool::new(false),
             origin: std::time::Instant::now(),
+            waiters: Mutex::new(Vec::new()),
         });
         let driver_shared = shared.clone();
         let driver = std::thread::Builder::new()
@@ -167,6 +175,28 @@ impl Runtime {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Adds an eventfd signalled on every readiness change (an epoll shadow's), until removed.
+    pub(crate) fn add_waiter(&self, fd: RawFd) {
+        let mut w = self.shared.waiters.lock();
+        if !w.contains(&fd) {
+            w.push(fd);
+        }
+    }
+
+    pub(crate) fn remove_waiter(&self, fd: RawFd) {
+        self.shared.waiters.lock().retain(|&f| f != fd);
+    }
+
+    /// Locks the stack for a sequence of checks that may end in [`sleep`].
+    pub(crate) fn lock(&self) -> (MutexGuard<'_, Core>, Instant) {
+        (lock(&self.shared), self.shared.now())
+    }
+
+    /// Sends what the stack produced and wakes waiters (after work done under [`Runtime::lock`]).
+    pub(crate) fn settle(&self, core: &mut Core) {
+        self.shared.settle(core);
     }
 }
 
@@ -210,6 +240,59 @@ pub(crate) fn wait_for<R>(
     }
 }
 
+thread_local! {
+    /// This thread's eventfd for [`sleep`]: created on first use, one of the stack's private fds.
+    static WAITER: Option<sys::Fd> = sys::eventfd().ok().map(sys::Fd::new);
+}
+
+/// One interruptible sleep for the preload shim: gives up the lock `core` and sleeps in `ppoll` until
+/// the stack reports any change, one of `fds` (kernel descriptors) is ready, `timeout` passes or a
+/// signal arrives (EINTR). Registration happens before the lock is released, so no change between
+/// the caller's check and the sleep is missed. Returns the number of `fds` ready.
+pub(crate) fn sleep(
+    shared: &Shared,
+    core: MutexGuard<'_, Core>,
+    timeout: Option<Duration>,
+    fds: &mut [libc::pollfd],
+) -> Result<usize, Errno> {
+    WAITER.with(|waiter| {
+        let Some(waiter) = waiter else {
+            // No eventfd to be had (descriptor limit): fall back to a short nap.
+            drop(core);
+            std::thread::sleep(timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL));
+            return Ok(0);
+        };
+        let wfd = waiter.raw();
+        sys::eventfd_drain(wfd);
+        shared.waiters.lock().push(wfd);
+        drop(core);
+        let mut all = Vec::with_capacity(fds.len() + 1);
+        all.push(libc::pollfd {
+            fd: wfd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        all.extend_from_slice(fds);
+        let ms = timeout.map_or(-1, |t| {
+            t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        });
+        let r = sys::poll_interruptible(&mut all, ms);
+        {
+            let mut w = shared.waiters.lock();
+            if let Some(i) = w.iter().position(|&f| f == wfd) {
+                w.swap_remove(i);
+            }
+        }
+        for (dst, src) in fds.iter_mut().zip(&all[1..]) {
+            dst.revents = src.revents;
+        }
+        match r {
+            Ok(_) => Ok(fds.iter().filter(|p| p.revents != 0).count()),
+            Err(e) => Err(Errno(e.raw_os_error().unwrap_or(libc::EINTR))),
+        }
+    })
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
@@ -222,9 +305,10 @@ impl Drop for Runtime {
 
 /// The driver thread's loop.
 fn drive(shared: &Shared) {
-    let device_fd = lock(shared).device.raw_fd();
     let mut buf = vec![0u8; 65536 + 14];
     while !shared.stop.load(Ordering::Acquire) {
+        // Read each time: a preloaded program's dup2 may have moved the device's descriptor.
+        let device_fd = lock(shared).device.raw_fd();
         let timeout_ms = {
             let core = lock(shared);
             let now = shared.now();

@@ -187,6 +187,14 @@ impl Stack {
         }
     }
 
+    /// SO_ERROR: the socket's pending error, cleared by reading it.
+    pub fn take_socket_error(&mut self, h: SocketHandle) -> Option<crate::error::Errno> {
+        match self.sockets.get_mut(h)? {
+            Socket::Udp(u) => u.error.take(),
+            Socket::Tcp(t) => t.connection_mut()?.take_error(),
+        }
+    }
+
     /// Number of sockets in the table, including connections still closing after `close`.
     pub fn socket_count(&self) -> usize {
         self.sockets.len()
@@ -218,8 +226,13 @@ impl Stack {
         match self.sockets.get_mut(h) {
             Some(Socket::Udp(s)) => s.error = Some(e),
             Some(Socket::Tcp(s)) => {
+                // A neighbour that stops answering ends a connection attempt at once, but for an
+                // established connection it is a soft error (RFC 1122 §4.2.3.9): retransmission
+                // goes on and decides, as on Linux.
                 if let Some(c) = s.connection_mut() {
-                    c.set_error(e);
+                    if matches!(c.state(), tcp::State::SynSent | tcp::State::SynReceived) {
+                        c.set_error(e);
+                    }
                 }
             }
             None => return,
@@ -227,5 +240,7 @@ impl Stack {
         self.wake(h);
     }
 }
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

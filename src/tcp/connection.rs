@@ -734,6 +734,24 @@ impl Connection {
         m.saturating_sub(opt).max(32)
     }
 
+    /// The payload that fits in a segment sent now: [`eff_mss`](Self::eff_mss) less the SACK
+    /// blocks `emit` will add while out-of-order data waits, so header and payload still fit the
+    /// MTU (Linux's `tcp_current_mss` subtracts them the same way).
+    fn send_mss(&self) -> usize {
+        if !self.sack_enabled || self.assembler.is_empty() {
+            return self.eff_mss();
+        }
+        let blocks = self.sack_block_count();
+        self.eff_mss().saturating_sub(4 + 8 * blocks).max(32)
+    }
+
+    /// How many SACK blocks `emit` puts in a segment that is not a SYN.
+    fn sack_block_count(&self) -> usize {
+        self.assembler
+            .sack_blocks(if self.ts_enabled { 3 } else { 4 })
+            .len()
+    }
+
     fn rcv_mss(&self) -> usize {
         if self.rcv_mss_seen > 0 {
             self.rcv_mss_seen
@@ -815,7 +833,7 @@ impl Connection {
                     break;
                 }
             }
-            let end = (p + self.eff_mss()).min(next_start);
+            let end = (p + self.send_mss()).min(next_start);
             let data_end = self.data_end();
             let len = end.min(data_end).since(p);
             let fin = self.fin_sent() && end > data_end;
@@ -839,7 +857,7 @@ impl Connection {
         {
             return None;
         }
-        let mss = self.eff_mss();
+        let mss = self.send_mss();
         let cwnd = self.cc.cwnd();
         let pipe = self.pipe();
         if self.in_recovery {
@@ -1741,7 +1759,8 @@ impl Connection {
 
     #[cfg(test)]
     pub(crate) fn eff_mss_for_test(&self) -> usize {
-        self.eff_mss()
+        // What a full-sized segment carries now (less room for pending SACK blocks).
+        self.send_mss()
     }
 
     #[cfg(test)]

@@ -1,0 +1,153 @@
+//! Descriptor calls that touch stack sockets or the stack's own descriptors: `close`,
+//! `close_range`, `closefrom`, `dup`, `dup2`, `dup3`, `fcntl`, `ioctl`.
+//!
+//! The kernel placeholder behind a stack socket is a real descriptor, so these calls mostly do the
+//! real thing and keep the table in step. The stack's private descriptors (TAP, eventfds, capture
+//! file) are kept away from programs that close what they do not know: closing one reports success
+//! and leaves it open; `dup2` onto one first moves it elsewhere.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+
+use super::state::{self, OpenSocket};
+use super::{epoll, io};
+use crate::error::{Errno, Result};
+use crate::sys;
+
+fn real_close(fd: RawFd) -> i32 {
+    match crate::real!(close: fn(i32) -> i32) {
+        // SAFETY: plain descriptor argument.
+        Some(f) => unsafe { f(fd) },
+        None => sys::close(fd).map_or(-1, |_| 0),
+    }
+}
+
+/// close(2).
+pub fn close(fd: RawFd) -> i32 {
+    if sys::is_private(fd) {
+        return 0;
+    }
+    state::remove(fd);
+    epoll::forget(fd);
+    real_close(fd)
+}
+
+/// close_range(2) and closefrom(3): everything in the range but the stack's private descriptors.
+pub fn close_range(first: u32, last: u32, flags: i32, real: impl Fn(u32, u32, i32) -> i32) -> i32 {
+    if first > last {
+        return real(first, last, flags);
+    }
+    let last_fd = last.min(i32::MAX as u32) as RawFd;
+    let mut keep = sys::private_in(first as RawFd, last_fd);
+    keep.sort_unstable();
+    if flags & libc::CLOSE_RANGE_CLOEXEC as i32 == 0 {
+        for fd in state::fds_in(first as RawFd, last_fd) {
+            state::remove(fd);
+            epoll::forget(fd);
+        }
+    }
+    // Close the stretches between the descriptors we keep.
+    let mut from = first;
+    for k in keep {
+        let k = k as u32;
+        if k > from {
+            let r = real(from, k - 1, flags);
+            if r < 0 {
+                return r;
+            }
+        }
+        from = k + 1;
+    }
+    if from <= last {
+        return real(from, last, flags);
+    }
+    0
+}
+
+/// Records that `new` now refers to what `old` does (after a successful real dup).
+pub fn duplicated(old: RawFd, new: RawFd) {
+    if let Some(sock) = state::get(old) {
+        state::insert(new, sock);
+    }
+}
+
+/// Before `dup2`/`dup3` onto `new`: move a private descriptor out of the way and forget whatever
+/// stack socket `new` was.
+pub fn before_dup_onto(new: RawFd) {
+    if sys::is_private(new) {
+        sys::relocate_private(new);
+    }
+    state::remove(new);
+    epoll::forget(new);
+}
+
+/// fcntl(2) on a stack socket: O_NONBLOCK lives in the shared open socket, the rest is the
+/// placeholder's. Returns None when the real call should do it all.
+pub fn fcntl(
+    sock: &OpenSocket,
+    fd: RawFd,
+    cmd: i32,
+    arg: libc::c_ulong,
+    real: impl Fn(i32, i32, libc::c_ulong) -> i32,
+) -> i32 {
+    match cmd {
+        libc::F_GETFL => {
+            let r = real(fd, cmd, arg);
+            if r < 0 {
+                return r;
+            }
+            if sock.is_nonblocking() {
+                r | libc::O_NONBLOCK
+            } else {
+                r & !libc::O_NONBLOCK
+            }
+        }
+        libc::F_SETFL => {
+            let r = real(fd, cmd, arg);
+            if r >= 0 {
+                sock.nonblocking
+                    .store(arg as i32 & libc::O_NONBLOCK != 0, Ordering::Relaxed);
+            }
+            r
+        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            let r = real(fd, cmd, arg);
+            if r >= 0 {
+                duplicated(fd, r);
+            }
+            r
+        }
+        _ => real(fd, cmd, arg),
+    }
+}
+
+/// ioctl(2) requests with meaning for a stack socket; None for the rest (they go to the kernel).
+///
+/// # Safety
+/// `arg` must point to an `int` for the requests handled here.
+pub unsafe fn ioctl(
+    sock: &OpenSocket,
+    request: libc::c_ulong,
+    arg: libc::c_ulong,
+) -> Option<Result<i32>> {
+    let out = arg as *mut libc::c_int;
+    let put = |v: usize| -> Result<i32> {
+        if out.is_null() {
+            return Err(Errno::EFAULT);
+        }
+        *out = v.min(i32::MAX as usize) as i32;
+        Ok(0)
+    };
+    Some(match request {
+        libc::FIONREAD => io::readable_bytes(sock).and_then(put),
+        libc::TIOCOUTQ => io::unsent_bytes(sock).and_then(put),
+        libc::FIONBIO => {
+            if out.is_null() {
+                return Some(Err(Errno::EFAULT));
+            }
+            sock.nonblocking.store(*out != 0, Ordering::Relaxed);
+            Ok(0)
+        }
+        _ => return None,
+    })
+}

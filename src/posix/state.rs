@@ -1,0 +1,271 @@
+//! The shim's process-wide state: the descriptor table, the stack runtime (started on first need),
+//! and what happens across `fork`.
+//!
+//! # Descriptors
+//! A stack socket is reached through a real kernel descriptor that reserves its number: when a
+//! program calls `socket(AF_INET, …)` the shim first makes a real kernel socket of the same type, so
+//! numbering, `close`, `dup2` over it, `FD_SETSIZE`, `fstat` and `exec` all behave as usual. The
+//! table maps that number to an [`OpenSocket`] (shared by `dup`ed numbers, like an open file
+//! description). The socket starts *pending*: the first `bind`/`connect`/`sendto` decides where it
+//! lives. An address in 127.0.0.0/8 leaves it on the kernel (the entry is dropped and every later
+//! call goes straight to libc); anything else attaches it to the stack.
+//!
+//! # The runtime
+//! Started the first time a socket attaches, from the `TAPSTACK_*` variables. If it cannot start
+//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN.
+//!
+//! # fork
+//! A forked child does not share its parent's stack: the stack's private descriptors (the TAP among
+//! them) are closed in the child, so the parent keeps its network. Inherited stack sockets can only be
+//! closed in the child (which leaves the parent's connections untouched); any other use fails with
+//! EOPNOTSUPP. A child that `exec`s starts afresh, and its own sockets start its own stack — which
+//! finds the TAP busy while the parent holds it.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use once_cell::sync::OnceCell;
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Config;
+use crate::error::Errno;
+use crate::runtime::Runtime;
+use crate::stack::SocketHandle;
+
+/// SOCK_STREAM or SOCK_DGRAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Stream,
+    Dgram,
+}
+
+/// Socket options set before the socket attached, applied when it does.
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    pub reuse_addr: bool,
+    pub keepalive: Option<bool>,
+    pub keepidle: Option<Duration>,
+    pub keepintvl: Option<Duration>,
+    pub keepcnt: Option<u32>,
+    pub nodelay: Option<bool>,
+    pub rcvbuf: Option<usize>,
+    pub sndbuf: Option<usize>,
+    pub linger: Option<Option<Duration>>,
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+    pub mss: Option<u16>,
+    pub reno: Option<bool>,
+}
+
+pub enum Attach {
+    Pending(Pending),
+    Stack(SocketHandle),
+}
+
+/// What a descriptor refers to: one stack socket, shared by `dup`s of the descriptor.
+pub struct OpenSocket {
+    pub kind: Kind,
+    pub attach: Mutex<Attach>,
+    pub nonblocking: AtomicBool,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in microseconds; 0 means none.
+    pub rcvtimeo_us: AtomicU64,
+    pub sndtimeo_us: AtomicU64,
+}
+
+impl OpenSocket {
+    pub fn new(kind: Kind, nonblocking: bool) -> OpenSocket {
+        OpenSocket {
+            kind,
+            attach: Mutex::new(Attach::Pending(Pending::default())),
+            nonblocking: AtomicBool::new(nonblocking),
+            rcvtimeo_us: AtomicU64::new(0),
+            sndtimeo_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn attached(kind: Kind, handle: SocketHandle, nonblocking: bool) -> OpenSocket {
+        let s = OpenSocket::new(kind, nonblocking);
+        *s.attach.lock() = Attach::Stack(handle);
+        s
+    }
+
+    pub fn handle(&self) -> Option<SocketHandle> {
+        match &*self.attach.lock() {
+            Attach::Stack(h) => Some(*h),
+            Attach::Pending(_) => None,
+        }
+    }
+
+    pub fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub fn timeout(us: &AtomicU64) -> Option<Duration> {
+        match us.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_micros(n)),
+        }
+    }
+}
+
+impl Drop for OpenSocket {
+    /// The last descriptor is gone: the program is done with the socket.
+    fn drop(&mut self) {
+        if let Attach::Stack(h) = &*self.attach.lock() {
+            if forked() {
+                return;
+            }
+            if let Some(Ok(rt)) = RUNTIME.get() {
+                rt.with_stack(|s, now| {
+                    let _ = s.close(now, *h);
+                });
+            }
+        }
+    }
+}
+
+static TABLE: RwLock<Vec<Option<Arc<OpenSocket>>>> = RwLock::new(Vec::new());
+/// Live entries in TABLE: with none, every call skips the lock.
+static ENTRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// The stack socket behind descriptor `fd`, if it is one.
+pub fn get(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    if fd < 0 || ENTRIES.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    TABLE.read().get(fd as usize).and_then(|e| e.clone())
+}
+
+pub fn insert(fd: RawFd, sock: Arc<OpenSocket>) {
+    let mut t = TABLE.write();
+    let i = fd as usize;
+    if t.len() <= i {
+        t.resize(i + 1, None);
+    }
+    if t[i].replace(sock).is_none() {
+        ENTRIES.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Forgets descriptor `fd`; the socket closes when its last descriptor is gone.
+pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    if fd < 0 || ENTRIES.load(Ordering::Acquire) == 0 {
+        return None;
+    }
+    let taken = TABLE.write().get_mut(fd as usize).and_then(Option::take);
+    if taken.is_some() {
+        ENTRIES.fetch_sub(1, Ordering::AcqRel);
+    }
+    taken
+}
+
+/// Every descriptor in `first..=last` that is a stack socket.
+pub fn fds_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
+    if ENTRIES.load(Ordering::Acquire) == 0 {
+        return Vec::new();
+    }
+    let t = TABLE.read();
+    let end = (last.max(-1) as i64 + 1).min(t.len() as i64).max(0) as usize;
+    (first.max(0) as usize..end)
+        .filter(|&i| t[i].is_some())
+        .map(|i| i as RawFd)
+        .collect()
+}
+
+static RUNTIME: OnceCell<Result<Runtime, String>> = OnceCell::new();
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+pub fn forked() -> bool {
+    FORKED.load(Ordering::Relaxed)
+}
+
+/// The running stack, started on first use.
+pub fn runtime() -> Result<&'static Runtime, Errno> {
+    if forked() {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let r = RUNTIME.get_or_init(|| {
+        let started = Config::from_env()
+            .map_err(|e| e.to_string())
+            .and_then(|config| {
+                crate::runtime::init_logging(config.log.as_deref());
+                Runtime::start(&config).map_err(|e| e.to_string())
+            });
+        match &started {
+            Ok(_) => {
+                // SAFETY: registering a plain extern "C" function.
+                unsafe { libc::atexit(at_exit) };
+            }
+            Err(e) => eprintln!("tapstack: the network stack could not start: {e}"),
+        }
+        started
+    });
+    r.as_ref().map_err(|_| Errno(libc::ENETDOWN))
+}
+
+/// The runtime if it has started; `None` never starts it.
+pub fn runtime_if_started() -> Option<&'static Runtime> {
+    match RUNTIME.get() {
+        Some(Ok(rt)) if !forked() => Some(rt),
+        _ => None,
+    }
+}
+
+/// At exit, as the kernel would for a dying process: close every stack socket still open and give
+/// the closing handshakes a moment to finish, so peers see FIN rather than silence.
+extern "C" fn at_exit() {
+    let fds = fds_in(0, RawFd::MAX - 1);
+    for fd in fds {
+        remove(fd);
+    }
+    if let Some(rt) = runtime_if_started() {
+        rt.linger(Duration::from_secs(2));
+    }
+}
+
+/// Whether `socket()` should hand out stack sockets: yes when preloaded (`tapstack run`, or
+/// LD_PRELOAD naming this library) or asked (TAPSTACK_INTERPOSE=1); a program that links the C API
+/// without preloading keeps the kernel's sockets for plain `socket()` calls.
+pub fn interposing() -> bool {
+    static ON: OnceCell<bool> = OnceCell::new();
+    *ON.get_or_init(|| {
+        let forced = std::env::var("TAPSTACK_INTERPOSE").ok();
+        match forced.as_deref() {
+            Some("1") => true,
+            Some("0") => false,
+            _ => std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("tapstack")),
+        }
+    })
+}
+
+/// Holds the descriptor table across `fork`, so the child never inherits it locked by a thread that
+/// does not exist there.
+extern "C" fn before_fork() {
+    std::mem::forget(TABLE.write());
+}
+
+extern "C" fn in_parent() {
+    // SAFETY: before_fork took the write lock on this thread and forgot the guard.
+    unsafe { TABLE.force_unlock_write() };
+}
+
+extern "C" fn in_child() {
+    // SAFETY: as in `in_parent`: the forking thread (this one) holds the lock.
+    unsafe { TABLE.force_unlock_write() };
+    FORKED.store(true, Ordering::Relaxed);
+    if RUNTIME.get().is_some_and(|r| r.is_ok()) {
+        crate::sys::close_all_private();
+    }
+}
+
+/// Registers the fork handlers when the library is loaded.
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+extern "C" fn init() {
+    // SAFETY: registering plain extern "C" functions.
+    unsafe { libc::pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child)) };
+}
