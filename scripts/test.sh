@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Every test: unit tests, simulations and the tests against the Linux kernel over a real TAP (each in
-# its own network namespace). Needs root, and the tools that .ci/run installs.
+# Every test: unit tests, simulations, the tests against the Linux kernel over a real TAP (each in its
+# own network namespace), and end-to-end runs of real programs (curl, wget, python, servers) through
+# the preloaded library. Needs root, and the tools that .ci/run installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --all-targets
 # Release mode: the simulations push megabytes through thousands of seeded runs.
 cargo test --release --all-targets -- --test-threads="${TEST_THREADS:-2}"
+bash scripts/e2e/run.sh

@@ -1,0 +1,58 @@
+# Shared pieces of the end-to-end tests: a fresh namespace per test, cleanup on any exit, checks.
+# Each test script sources this, calls `setup NAME`, and uses $NS, $WORK, $BIN.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN="$ROOT/target/release/tapstack"
+KERNEL_IP=10.77.0.1
+STACK_IP=10.77.0.2
+
+setup() {
+  NS="e2e-$1-$$"
+  WORK=$(mktemp -d)
+  trap cleanup EXIT
+  bash "$ROOT/scripts/netns.sh" create "$NS"
+}
+
+cleanup() {
+  local rc=$?
+  # Everything started in the namespace goes with it.
+  bash "$ROOT/scripts/netns.sh" delete "$NS" || true
+  rm -rf "$WORK"
+  exit $rc
+}
+
+# Runs a command in the namespace.
+inns() { ip netns exec "$NS" "$@"; }
+
+# Runs a command in the namespace with its sockets on the stack.
+onstack() { ip netns exec "$NS" "$BIN" run "$@"; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Waits (up to 10 s) until a TCP port listens in the namespace: on the kernel (ss shows it) or,
+# for the stack's address, until a connection succeeds.
+wait_port() {
+  local ip=$1 port=$2
+  for _ in $(seq 100); do
+    if [ "$ip" = "$STACK_IP" ]; then
+      inns bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null && return 0
+    else
+      inns ss -Hltn "src $ip:$port" | grep -q . && return 0
+    fi
+    sleep 0.1
+  done
+  fail "nothing listens on $ip:$port"
+}
+
+# Starts the kernel-side HTTP peer (scripts/e2e/http_peer.py) serving $WORK/www on 10.77.0.1:8080.
+start_http_peer() {
+  mkdir -p "$WORK/www"
+  inns timeout 120 python3 "$ROOT/scripts/e2e/http_peer.py" "$KERNEL_IP" 8080 "$WORK/www" "$WORK/peer.log" &
+  wait_port "$KERNEL_IP" 8080
+}
+
+# Proves traffic crossed the TAP: the peer's log names our address as the client.
+peer_saw_stack() {
+  grep -q "CLIENT $STACK_IP $1" "$WORK/peer.log" || fail "the kernel-side peer did not see $STACK_IP do $1: $(cat "$WORK/peer.log")"
+}
