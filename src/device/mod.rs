@@ -52,6 +52,9 @@ pub trait Device: Send {
     /// devices that are polled by their owner (the in-memory link).
     fn raw_fd(&self) -> Option<RawFd>;
 
+    /// Pushes out anything buffered (a capture file) before the process ends.
+    fn flush(&mut self) {}
+
     /// Receives up to `max` frames, calling `deliver` on each; returns how many.
     fn recv_burst(
         &mut self,
@@ -93,5 +96,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn raw_fd(&self) -> Option<RawFd> {
         (**self).raw_fd()
+    }
+    fn flush(&mut self) {
+        (**self).flush()
     }
 }

@@ -122,6 +122,10 @@ impl<D: Device> Device for PcapDevice<D> {
     fn raw_fd(&self) -> Option<RawFd> {
         self.inner.raw_fd()
     }
+
+    fn flush(&mut self) {
+        let _ = self.writer.flush();
+    }
 }
 
 impl<D: Device> Drop for PcapDevice<D> {

@@ -816,8 +816,20 @@ pub unsafe extern "C" fn sendfile64(
 // ---------------------------------------------------------------------------------------------
 // Descriptors.
 
+/// In a vfork child (which shares our memory until it execs) descriptor calls must not touch the
+/// parent's table: they go straight to libc.
+fn vforked() -> bool {
+    state::in_vfork_child()
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if vforked() {
+        return match real!(close: fn(c_int) -> c_int) {
+            Some(f) => f(fd),
+            None => crate::sys::close(fd).map_or(-1, |_| 0),
+        };
+    }
     guard("close", -1, || fds::close(fd))
 }
 
@@ -826,6 +838,9 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     let Some(f) = real!(close_range: fn(c_uint, c_uint, c_int) -> c_int) else {
         no_real!(-1)
     };
+    if vforked() {
+        return f(first, last, flags);
+    }
     guard("close_range", -1, || {
         fds::close_range(first, last, flags, |a, b, fl| f(a, b, fl))
     })
@@ -836,6 +851,10 @@ pub unsafe extern "C" fn closefrom(lowfd: c_int) {
     let Some(f) = real!(close_range: fn(c_uint, c_uint, c_int) -> c_int) else {
         return;
     };
+    if vforked() {
+        f(lowfd.max(0) as c_uint, c_uint::MAX, 0);
+        return;
+    }
     guard("closefrom", 0, || {
         fds::close_range(lowfd.max(0) as c_uint, c_uint::MAX, 0, |a, b, fl| {
             f(a, b, fl)
@@ -848,6 +867,9 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let Some(f) = real!(dup: fn(c_int) -> c_int) else {
         no_real!(-1)
     };
+    if vforked() {
+        return f(fd);
+    }
     let new = f(fd);
     if new >= 0 {
         guard("dup", (), || fds::duplicated(fd, new));
@@ -860,6 +882,9 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     let Some(f) = real!(dup2: fn(c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
+    if vforked() {
+        return f(old, new);
+    }
     if old == new {
         return f(old, new);
     }
@@ -878,6 +903,9 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     let Some(f) = real!(dup3: fn(c_int, c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
+    if vforked() {
+        return f(old, new, flags);
+    }
     if old == new {
         return f(old, new, flags);
     }

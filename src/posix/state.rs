@@ -176,6 +176,21 @@ pub fn fds_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
 
 static RUNTIME: OnceCell<Result<Runtime, String>> = OnceCell::new();
 static FORKED: AtomicBool = AtomicBool::new(false);
+/// This process's id, to recognise a `vfork` child (or `posix_spawn`'s, or `clone(CLONE_VM)`'s):
+/// it runs in our memory before it `exec`s, without the fork handlers, so whatever it closes must
+/// not touch the parent's table.
+static PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+fn raw_getpid() -> i32 {
+    // SAFETY: getpid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
+/// True in a child that shares our memory (vfork): descriptor calls then go straight to libc.
+pub fn in_vfork_child() -> bool {
+    let pid = PID.load(Ordering::Relaxed);
+    pid != 0 && raw_getpid() != pid
+}
 
 pub fn forked() -> bool {
     FORKED.load(Ordering::Relaxed)
@@ -222,6 +237,7 @@ extern "C" fn at_exit() {
     }
     if let Some(rt) = runtime_if_started() {
         rt.linger(Duration::from_secs(2));
+        rt.flush_device();
     }
 }
 
@@ -255,6 +271,7 @@ extern "C" fn in_child() {
     // SAFETY: as in `in_parent`: the forking thread (this one) holds the lock.
     unsafe { TABLE.force_unlock_write() };
     FORKED.store(true, Ordering::Relaxed);
+    PID.store(raw_getpid(), Ordering::Relaxed);
     if RUNTIME.get().is_some_and(|r| r.is_ok()) {
         crate::sys::close_all_private();
     }
@@ -266,6 +283,7 @@ extern "C" fn in_child() {
 static INIT: extern "C" fn() = init;
 
 extern "C" fn init() {
+    PID.store(raw_getpid(), Ordering::Relaxed);
     // SAFETY: registering plain extern "C" functions.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child)) };
 }

@@ -177,6 +177,12 @@ impl Runtime {
         &self.shared
     }
 
+    /// Flushes the device's buffers (the capture file): the process is about to end without
+    /// dropping the runtime.
+    pub fn flush_device(&self) {
+        lock(&self.shared).device.flush();
+    }
+
     /// Adds an eventfd signalled on every readiness change (an epoll shadow's), until removed.
     pub(crate) fn add_waiter(&self, fd: RawFd) {
         let mut w = self.shared.waiters.lock();

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Processes, threads and descriptors under the preload: loopback stays on the kernel; the stack
+# survives a program closing every descriptor it does not know; fork+exec (subprocess) leaves the
+# parent's connection working; threads share the stack; Ctrl-C ends a blocked program; a second
+# process finding the TAP busy gets a clear error.
+source "$(dirname "$0")/lib.sh"
+setup process
+start_http_peer
+echo "page" > "$WORK/www/p.html"
+
+# A kernel-side echo server that logs its clients.
+inns timeout 60 python3 -c "
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('$KERNEL_IP', 9000)); l.listen(16)
+def serve(c, a):
+    open('$WORK/echo.log', 'a').write(a[0] + '\n')
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        c.sendall(d)
+    c.close()
+while True:
+    c, a = l.accept()
+    threading.Thread(target=serve, args=(c, a), daemon=True).start()" &
+for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9000" | grep -q . && break; sleep 0.1; done
+
+out=$(onstack -- python3 -c "
+import os, socket, subprocess, threading, urllib.request
+
+# Loopback stays on the kernel: a server and client on 127.0.0.1 in this namespace.
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b'lo'); assert s.recv(2) == b'lo'
+print('loopback ok')
+
+# A connection through the stack, kept open across everything below.
+conn = socket.create_connection(('$KERNEL_IP', 9000), timeout=10)
+conn.sendall(b'one'); assert conn.recv(3) == b'one'
+
+# fork + exec: a shell command runs; the parent's connection still works afterwards.
+assert subprocess.run(['sh', '-c', 'echo child ran'], capture_output=True).stdout == b'child ran\n'
+conn.sendall(b'two'); assert conn.recv(3) == b'two'
+print('fork+exec ok')
+
+# Threads: eight at once, each with its own connection.
+errors = []
+def worker(i):
+    try:
+        k = socket.create_connection(('$KERNEL_IP', 9000), timeout=10)
+        msg = bytes([i]) * 100000
+        k.sendall(msg); got = b''
+        while len(got) < len(msg):
+            got += k.recv(65536)
+        assert got == msg
+        k.close()
+    except Exception as e:
+        errors.append(repr(e))
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+assert not errors, errors
+print('threads ok')
+
+# Close every descriptor but the standard ones and our connection, as daemons do.
+keep = conn.fileno()
+os.closerange(3, keep); os.closerange(keep + 1, 65536)
+conn.sendall(b'three'); assert conn.recv(5) == b'three'
+body = urllib.request.urlopen('http://$KERNEL_IP:8080/p.html', timeout=10).read()
+assert body == b'page\n', body
+print('closerange ok')
+")
+echo "$out"
+for want in "loopback ok" "fork+exec ok" "threads ok" "closerange ok"; do
+  echo "$out" | grep -qx "$want" || fail "missing: $want"
+done
+[ "$(grep -c "^$STACK_IP$" "$WORK/echo.log")" -ge 9 ] || fail "echo server saw: $(sort "$WORK/echo.log" | uniq -c)"
+
+# Ctrl-C (SIGINT) ends a python program blocked in recv on a silent connection.
+onstack -- python3 -c "
+import socket
+s = socket.create_connection(('$KERNEL_IP', 9000))
+try:
+    s.recv(10)
+except KeyboardInterrupt:
+    print('interrupted')
+" > "$WORK/int.log" 2>&1 &
+victim=$!
+sleep 1
+pid=$(pgrep -f "s.recv\(10\)" | head -1)
+[ -n "$pid" ] || fail "blocked program not found"
+kill -INT "$pid"
+for _ in $(seq 30); do kill -0 "$victim" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$victim" 2>/dev/null && fail "SIGINT did not end the blocked program"
+grep -q interrupted "$WORK/int.log" || fail "no KeyboardInterrupt: $(cat "$WORK/int.log")"
+echo "SIGINT ok"
+
+# While one process holds the TAP, a second one gets a clear error at once.
+inns timeout 20 "$BIN" up > "$WORK/up.log" 2>&1 &
+for _ in $(seq 50); do grep -q "running on" "$WORK/up.log" && break; sleep 0.1; done
+out=$(onstack -- curl -sS --max-time 10 "http://$KERNEL_IP:8080/p.html" 2>&1) && fail "second process got the TAP"
+echo "$out" | grep -q "TAP device tap0 is already in use" || fail "unclear error: $out"
+echo "process: loopback, fork+exec, threads, closerange, SIGINT, TAP busy all behave"
