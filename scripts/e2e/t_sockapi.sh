@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The socket API as a program sees it through the preload: options, fcntl/ioctl, dup, poll, select
+# and epoll (level, edge, one-shot, RDHUP) over a mix of stack sockets and kernel pipes.
+source "$(dirname "$0")/lib.sh"
+setup sockapi
+inns timeout 60 python3 -c "
+import socket, threading, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('$KERNEL_IP', 9000)); l.listen(8)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        if d == b'close':
+            c.close(); return
+        time.sleep(0.2); c.sendall(d)
+    c.close()
+while True:
+    c, a = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()" &
+for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9000" | grep -q . && break; sleep 0.1; done
+
+onstack -- python3 - <<PY
+import errno, fcntl, os, select, socket, struct, termios, time
+
+def expect_errno(code, f):
+    try:
+        f()
+    except OSError as e:
+        assert e.errno == code, (errno.errorcode.get(e.errno), errno.errorcode[code])
+        return
+    raise AssertionError('no error, expected ' + errno.errorcode[code])
+
+s = socket.socket()
+# Options before connecting are kept and reported back.
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 100000)
+assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 200000   # doubled, as Linux
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b'bbr')      # harmless: accepted, logged
+expect_errno(errno.ENOENT, lambda: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b'nosuch'))
+expect_errno(errno.ENOPROTOOPT, lambda: s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, b'\0' * 8))
+expect_errno(errno.EINVAL, lambda: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 0))
+expect_errno(errno.ENOTCONN, lambda: s.getpeername())
+expect_errno(errno.EPIPE, lambda: s.send(b'x'))
+
+# Nonblocking connect: EINPROGRESS, then writable, then SO_ERROR 0.
+s.setblocking(False)
+expect_errno(errno.EINPROGRESS, lambda: s.connect(('$KERNEL_IP', 9000)))
+_, w, _ = select.select([], [s], [], 5)
+assert w == [s]
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+assert s.getpeername() == ('$KERNEL_IP', 9000)
+assert s.getsockname()[0] == '$STACK_IP'
+assert fcntl.fcntl(s, fcntl.F_GETFL) & os.O_NONBLOCK
+expect_errno(errno.EAGAIN, lambda: s.recv(10))
+
+# TCP_INFO comes from the connection's own figures.
+info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+state, snd_mss = info[0], struct.unpack_from('I', info, 16)[0]
+assert state == 1 and snd_mss in (1448, 1460), (state, snd_mss)
+
+# poll and select over a stack socket and a pipe, with timeouts.
+r, wp = os.pipe()
+p = select.poll()
+p.register(s, select.POLLIN)
+p.register(r, select.POLLIN)
+t = time.monotonic(); assert p.poll(300) == []; dt = time.monotonic() - t
+assert 0.28 < dt < 0.6, dt
+os.write(wp, b'x')
+assert p.poll(1000) == [(r, select.POLLIN)]
+os.read(r, 1)
+s.send(b'hello')                      # the server echoes after 0.2 s
+assert select.select([s, r], [], [], 2)[0] == [s]
+n = struct.unpack('i', fcntl.ioctl(s, termios.FIONREAD, b'\0\0\0\0'))[0]
+assert n == 5, n
+assert s.recv(100) == b'hello'
+
+# epoll: level-triggered, edge-triggered, one-shot, on a dup of the socket.
+d = os.dup(s.fileno())
+ep = select.epoll()
+ep.register(d, select.EPOLLIN | select.EPOLLET)
+ep.register(r, select.EPOLLIN)
+assert ep.poll(0.3) == []
+s.send(b'edge')
+ev = ep.poll(2); assert ev == [(d, select.EPOLLIN)], ev
+assert ep.poll(0.3) == [], 'edge-triggered: no second report without new data'
+assert s.recv(100) == b'edge'
+ep.modify(d, select.EPOLLIN | select.EPOLLONESHOT)
+s.send(b'once')
+assert ep.poll(2) == [(d, select.EPOLLIN)]
+assert ep.poll(0.3) == [], 'one-shot: disarmed after one report'
+assert s.recv(100) == b'once'
+os.write(wp, b'y')
+assert ep.poll(1) == [(r, select.EPOLLIN)]
+os.read(r, 1)
+os.close(d)
+
+# The peer closes: EPOLLRDHUP and end of file.
+s2 = socket.create_connection(('$KERNEL_IP', 9000), timeout=5)
+ep.register(s2, select.EPOLLIN | select.EPOLLRDHUP)
+s2.send(b'close')
+ev = ep.poll(3)
+assert ev and ev[0][0] == s2.fileno() and ev[0][1] & select.EPOLLRDHUP, ev
+assert s2.recv(10) == b''
+print('sockapi ok')
+PY
+echo "socket API: options, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave"
