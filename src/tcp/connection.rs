@@ -4,13 +4,16 @@
 //!
 //! Layout of the send sequence space once established: the first byte of `send_buf` sits at
 //! SND.UNA; a queued FIN takes the sequence number right after the last byte. `snd_nxt` is where
-//! the next transmission starts (pulled back to SND.UNA on a retransmission timeout, go-back-N);
-//! `snd_max` is the highest sequence number ever sent.
+//! the next new transmission starts and `snd_max` the highest sequence number ever sent (they only
+//! differ before establishment). Retransmissions are driven by the retransmission queue
+//! (`recovery::RtxQueue`): segments marked lost by RACK, duplicate ACKs or an RTO are resent one by
+//! one, and SACKed ones never are.
 
 use super::assembler::Assembler;
 use super::buffer::RingBuffer;
 use super::config::{Config, MAX_BUFFER};
 use super::congestion::Congestion;
+use super::recovery::RtxQueue;
 use super::rtt::RttEstimator;
 use super::segment::{OutSegment, Segment};
 use super::seq::SeqNum;
@@ -86,12 +89,15 @@ pub struct TcpStats {
 pub enum SendCause {
     /// First transmission.
     New,
-    /// Resent after a retransmission timeout (go-back-N from SND.UNA).
+    /// Resent after a retransmission timeout (a segment not SACKed, from SND.UNA up).
     Timeout,
-    /// Resent during fast recovery (duplicate ACKs / SACK evidence).
+    /// Resent during fast recovery (marked lost by RACK, SACK or duplicate ACKs).
     Recovery,
     /// First transmission forced by the persist timer (sender SWS override).
     Forced,
+    /// Tail loss probe (RFC 8985 §7.3): one new segment, or the last one again, when the PTO
+    /// expires.
+    Probe,
 }
 
 /// Test instrumentation: events the simulation checks protocol properties against.
@@ -110,6 +116,12 @@ pub(crate) enum Trace {
         fin: bool,
         cause: SendCause,
     },
+    /// The tail loss probe timer expired.
+    Pto {
+        now: Instant,
+        armed_at: Instant,
+        pto: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +130,14 @@ struct Plan {
     len: usize,
     fin: bool,
     cause: SendCause,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum LossTimer {
+    /// RACK reordering timer: look for losses again.
+    Rack,
+    /// Tail loss probe timer, armed at that time.
+    Tlp { armed_at: Instant },
 }
 
 /// Receives each outgoing segment with its payload as one or two slices of the send buffer.
@@ -129,6 +149,12 @@ const CHALLENGE_ACK_LIMIT: u32 = 10;
 const DEFAULT_PEER_MSS: usize = 536;
 /// Bytes of the timestamps option as sent (with two NOPs).
 const TS_OPTION_LEN: usize = 12;
+/// RFC 8985 §7.2: worst-case delayed-ACK time, added to the PTO when one segment is in flight.
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// Floor of the PTO (Linux uses two jiffies): below it delayed ACKs would make most probes spurious.
+const PTO_MIN: Duration = Duration::from_millis(10);
+/// RFC 5681 §3.2 DupThresh.
+const DUP_THRESH: usize = 3;
 
 pub struct Connection {
     state: State,
@@ -208,12 +234,18 @@ pub struct Connection {
     rtt_timing: Option<(SeqNum, Instant)>,
     cc: Congestion,
     dupacks: u32,
+    /// In loss recovery: fast recovery, or after an RTO when `rto_recovery`.
     in_recovery: bool,
+    rto_recovery: bool,
     recover: SeqNum,
-    rexmit_next: SeqNum,
-    rexmit_limit: SeqNum,
-    /// Peer's SACKed ranges above SND.UNA (the scoreboard, RFC 6675).
-    sacked: Assembler,
+    /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
+    rtxq: RtxQueue,
+    /// The RACK reordering timer (RFC 8985 §6.3) or the tail loss probe timer (§7.2); never both.
+    loss_timer: Option<(Instant, LossTimer)>,
+    /// The PTO expired: send a probe.
+    tlp_pending: bool,
+    /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
+    tlp_end: Option<(SeqNum, bool)>,
 
     // Socket-level.
     error: Option<Errno>,
@@ -304,10 +336,12 @@ impl Connection {
             cc: Congestion::new(cfg.congestion, mss),
             dupacks: 0,
             in_recovery: false,
+            rto_recovery: false,
             recover: iss,
-            rexmit_next: iss,
-            rexmit_limit: iss,
-            sacked: Assembler::new(),
+            rtxq: RtxQueue::new(),
+            loss_timer: None,
+            tlp_pending: false,
+            tlp_end: None,
             error: None,
             user_closed: false,
             eof_after_error: false,
@@ -690,7 +724,9 @@ impl Connection {
         self.probe_pending = false;
         self.send_buf.release();
         self.assembler.clear();
-        self.sacked.clear();
+        self.rtxq.clear();
+        self.loss_timer = None;
+        self.tlp_pending = false;
         if self.user_closed {
             self.recv_buf.release();
         }
@@ -774,74 +810,83 @@ impl Connection {
     }
 
     fn sacked_bytes(&self) -> usize {
-        self.sacked.ranges().map(|(s, e)| e.since(s)).sum()
+        self.rtxq.sacked_bytes()
     }
 
-    /// Bytes in [from, to) not covered by SACKed ranges.
-    fn unsacked_in(&self, from: SeqNum, to: SeqNum) -> usize {
-        if to <= from {
-            return 0;
-        }
-        let mut n = to.since(from);
-        for (s, e) in self.sacked.ranges() {
-            let lo = s.max(from);
-            let hi = e.min(to);
-            if hi > lo {
-                n -= hi.since(lo);
-            }
-        }
-        n
-    }
-
-    /// RFC 6675 "pipe": data believed to be in the network.
+    /// RFC 6675 "pipe": data believed to be in the network. Outstanding data less what is SACKed
+    /// and what is marked lost and not yet resent (a resent segment counts once). Without SACK,
+    /// each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2, RFC 3042).
     fn pipe(&self) -> usize {
-        let outstanding = self.snd_nxt.since(self.snd_una);
-        if !self.in_recovery {
-            let limited = (self.dupacks.min(2) as usize) * self.eff_mss();
-            return outstanding.saturating_sub(limited);
-        }
+        let outstanding = self.snd_max.since(self.snd_una);
         let sacked = if self.sack_enabled {
             self.sacked_bytes()
         } else {
-            (self.dupacks as usize * self.eff_mss()).min(outstanding)
+            let dup = if self.in_recovery {
+                self.dupacks
+            } else {
+                self.dupacks.min(2)
+            };
+            (dup as usize * self.eff_mss()).min(outstanding)
         };
-        let from = self.rexmit_next.max(self.snd_una);
-        let lost = if self.sack_enabled {
-            self.unsacked_in(from, self.rexmit_limit.min(self.snd_nxt))
-        } else {
-            self.rexmit_limit.min(self.snd_nxt).since(from)
-        };
-        outstanding.saturating_sub(sacked).saturating_sub(lost)
+        outstanding
+            .saturating_sub(sacked)
+            .saturating_sub(self.rtxq.lost_bytes())
     }
 
-    /// The next hole to retransmit during recovery: (seq, data len, with FIN).
-    fn next_hole(&self) -> Option<(SeqNum, usize, bool)> {
-        let mut p = self.rexmit_next.max(self.snd_una);
-        let limit = self.rexmit_limit.min(self.snd_max);
-        'outer: loop {
-            if p >= limit {
-                return None;
-            }
-            let mut next_start = limit;
-            for (s, e) in self.sacked.ranges() {
-                if p >= s && p < e {
-                    p = e;
-                    continue 'outer;
-                }
-                if s > p {
-                    next_start = next_start.min(s);
-                    break;
-                }
-            }
-            let end = (p + self.send_mss()).min(next_start);
-            let data_end = self.data_end();
-            let len = end.min(data_end).since(p);
-            let fin = self.fin_sent() && end > data_end;
-            if len == 0 && !fin {
-                return None;
-            }
-            return Some((p, len, fin));
+    /// The next segment to retransmit: the lowest one marked lost, at most one MSS of it:
+    /// (seq, data len, with FIN).
+    fn next_lost(&self) -> Option<(SeqNum, usize, bool)> {
+        let r = self.rtxq.first_lost()?;
+        let data_end = self.data_end();
+        let len = r.end.min(data_end).since(r.start).min(self.send_mss());
+        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
+        if len == 0 && !fin {
+            return None;
         }
+        Some((r.start, len, fin))
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): a new segment if the peer's window allows one, else
+    /// the last segment sent (unless it is SACKed).
+    fn probe_plan(&self) -> Option<Plan> {
+        let data_len = self.send_buf.len();
+        let off = self.snd_nxt.since(self.snd_una);
+        let win_end = self.snd_wl2 + self.snd_wnd;
+        if off < data_len {
+            let len = (data_len - off)
+                .min(self.send_mss())
+                .min(win_end.since(self.snd_nxt));
+            if len > 0 {
+                return Some(Plan {
+                    seq: self.snd_nxt,
+                    len,
+                    fin: self.fin_queued && off + len == data_len,
+                    cause: SendCause::Probe,
+                });
+            }
+        }
+        let r = self.rtxq.last()?;
+        if r.sacked {
+            return None;
+        }
+        let data_end = self.data_end();
+        let fin = self.fin_sent() && r.end > data_end;
+        let dend = r.end.min(data_end);
+        let seq = if dend.since(r.start) > self.send_mss() {
+            dend - self.send_mss()
+        } else {
+            r.start
+        };
+        let len = dend.since(seq);
+        if len == 0 && !fin {
+            return None;
+        }
+        Some(Plan {
+            seq,
+            len,
+            fin,
+            cause: SendCause::Probe,
+        })
     }
 
     /// Decides the next data/FIN segment, without side effects (shared by `poll_at`).
@@ -860,18 +905,27 @@ impl Connection {
         let mss = self.send_mss();
         let cwnd = self.cc.cwnd();
         let pipe = self.pipe();
-        if self.in_recovery {
-            if let Some((seq, len, fin)) = self.next_hole() {
-                if cwnd.saturating_sub(pipe) >= len.max(1) {
-                    return Some(Plan {
-                        seq,
-                        len,
-                        fin,
-                        cause: SendCause::Recovery,
-                    });
-                }
-                return None;
+        if self.tlp_pending {
+            if let Some(p) = self.probe_plan() {
+                return Some(p);
             }
+        }
+        if let Some((seq, len, fin)) = self.next_lost() {
+            // Lost segments first, as cwnd allows (RFC 6675 §5 NextSeg rule 1).
+            if cwnd.saturating_sub(pipe) >= len.max(1) {
+                let cause = if self.rto_recovery {
+                    SendCause::Timeout
+                } else {
+                    SendCause::Recovery
+                };
+                return Some(Plan {
+                    seq,
+                    len,
+                    fin,
+                    cause,
+                });
+            }
+            return None;
         }
         let data_len = self.send_buf.len();
         let off = self.snd_nxt.since(self.snd_una);
@@ -887,8 +941,7 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        let retransmit = self.snd_nxt < self.snd_max;
-        if !retransmit && !self.force_send && len < mss && len > 0 {
+        if !self.force_send && len < mss && len > 0 {
             if len < avail {
                 // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
                 if len < self.max_snd_wnd / 2 {
@@ -899,9 +952,7 @@ impl Connection {
                 return None;
             }
         }
-        let cause = if retransmit {
-            SendCause::Timeout
-        } else if self.force_send {
+        let cause = if self.force_send {
             SendCause::Forced
         } else {
             SendCause::New
@@ -958,7 +1009,69 @@ impl Connection {
         t = earliest(t, self.ack_deadline);
         t = earliest(t, self.keepalive_deadline());
         t = earliest(t, self.close_deadline);
+        t = earliest(t, self.loss_timer.map(|l| l.0));
         t
+    }
+
+    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
+    /// recovery, with SACK, and no probe is outstanding. PTO = 2·SRTT (plus the worst-case
+    /// delayed ACK with one segment in flight), never later than the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        self.cancel_tlp();
+        let flight = self.snd_max.since(self.snd_una);
+        if !self.sack_enabled
+            || self.in_recovery
+            || self.tlp_end.is_some()
+            || flight == 0
+            || self.loss_timer.is_some()
+            || !self.is_synchronized()
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let mut pto = srtt * 2;
+        if flight <= self.eff_mss() {
+            pto += WC_DEL_ACK;
+        }
+        let pto = pto.max(PTO_MIN);
+        let at = now + pto;
+        if self.rtx_deadline.is_some_and(|r| at >= r) {
+            return;
+        }
+        self.loss_timer = Some((at, LossTimer::Tlp { armed_at: now }));
+    }
+
+    fn cancel_tlp(&mut self) {
+        if matches!(self.loss_timer, Some((_, LossTimer::Tlp { .. }))) {
+            self.loss_timer = None;
+        }
+    }
+
+    fn cancel_rack_timer(&mut self) {
+        if matches!(self.loss_timer, Some((_, LossTimer::Rack))) {
+            self.loss_timer = None;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3: marks lost what RACK finds, re-arms the reordering timer,
+    /// and starts recovery if needed.
+    fn rack_detect(&mut self, now: Instant) {
+        if !self.sack_enabled {
+            return;
+        }
+        let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
+        let reo = self
+            .rtxq
+            .reo_wnd(self.in_recovery, DUP_THRESH * self.eff_mss(), srtt);
+        match self.rtxq.detect_loss(now, reo) {
+            Some(t) => self.loss_timer = Some((t, LossTimer::Rack)),
+            None => self.cancel_rack_timer(),
+        }
+        if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.snd_una >= self.recover {
+            self.enter_recovery(now);
+        }
     }
 
     fn arm_rtx(&mut self, now: Instant) {
@@ -981,6 +1094,28 @@ impl Connection {
                     return;
                 }
             }
+        }
+        match self.loss_timer {
+            Some((d, LossTimer::Rack)) if now >= d => {
+                self.loss_timer = None;
+                self.rack_detect(now);
+            }
+            Some((d, LossTimer::Tlp { armed_at })) if now >= d => {
+                self.loss_timer = None;
+                #[cfg(test)]
+                if let Some(t) = self.trace.as_mut() {
+                    t.push(Trace::Pto {
+                        now,
+                        armed_at,
+                        pto: d.saturating_since(armed_at),
+                    });
+                }
+                let _ = armed_at;
+                if !self.in_recovery && self.snd_max > self.snd_una {
+                    self.tlp_pending = true;
+                }
+            }
+            _ => {}
         }
         if let Some(d) = self.persist_deadline {
             if now >= d {
@@ -1062,11 +1197,21 @@ impl Connection {
                 } else {
                     self.cc.set_cwnd(self.eff_mss());
                 }
-                self.snd_nxt = self.snd_una;
-                self.in_recovery = false;
+                // RFC 2018 §8 lets the receiver discard SACKed data, and RFC 6675 §5.1 relays its
+                // advice to forget SACK information on an RTO. Like Linux, keep it unless the
+                // peer evidently reneged (the segment at SND.UNA is SACKed but not acknowledged),
+                // so SACKed segments are not sent again.
+                if self.rtxq.first().is_some_and(|r| r.sacked) {
+                    self.rtxq.clear_sacks();
+                }
+                self.rtxq.mark_all_lost();
+                self.in_recovery = true;
+                self.rto_recovery = true;
                 self.dupacks = 0;
                 self.recover = self.snd_max;
-                self.sacked.clear();
+                self.loss_timer = None;
+                self.tlp_pending = false;
+                self.tlp_end = None;
             }
         }
     }
@@ -1136,6 +1281,7 @@ impl Connection {
     }
 
     fn send_data(&mut self, now: Instant, sink: &mut Sink<'_>) {
+        let mut sent_new = false;
         while let Some(plan) = self.next_send() {
             // Restart from the initial window after an idle period (RFC 5681 §4.1).
             if plan.cause == SendCause::New
@@ -1163,32 +1309,37 @@ impl Connection {
                     cause: plan.cause,
                 });
             }
-            match plan.cause {
-                SendCause::Recovery => {
-                    self.rexmit_next = end;
-                    self.stats.retransmits += 1;
-                    self.stats.bytes_retransmitted += plan.len as u64;
-                    self.rtt_timing = None;
+            let is_new = plan.seq >= self.snd_max;
+            if plan.cause == SendCause::Probe {
+                // One probe per PTO; then the RTO runs again (RFC 8985 §7.3).
+                self.tlp_pending = false;
+                self.tlp_end = Some((self.snd_max.max(end), !is_new));
+                self.arm_rtx(now);
+            }
+            if is_new {
+                self.force_send = false;
+                if self.rtt_timing.is_none() && !self.ts_enabled {
+                    self.rtt_timing = Some((end, now));
                 }
-                SendCause::Timeout => {
-                    self.snd_nxt = end;
-                    self.stats.retransmits += 1;
-                    self.stats.bytes_retransmitted += plan.len as u64;
-                }
-                SendCause::New | SendCause::Forced => {
-                    self.force_send = false;
-                    if self.rtt_timing.is_none() && !self.ts_enabled {
-                        self.rtt_timing = Some((end, now));
-                    }
-                    self.snd_nxt = end;
-                    self.stats.bytes_sent += plan.len as u64;
-                }
+                self.snd_nxt = end;
+                self.stats.bytes_sent += plan.len as u64;
+                self.rtxq.push(plan.seq, end, now);
+                sent_new |= plan.cause != SendCause::Probe;
+            } else {
+                self.rtxq.on_retransmit(plan.seq, end, now);
+                self.stats.retransmits += 1;
+                self.stats.bytes_retransmitted += plan.len as u64;
+                self.rtt_timing = None;
             }
             self.snd_max = self.snd_max.max(self.snd_nxt);
             if self.rtx_deadline.is_none() {
                 self.arm_rtx(now);
             }
             self.persist_deadline = None;
+        }
+        self.tlp_pending = false;
+        if sent_new {
+            self.arm_tlp(now);
         }
     }
 
@@ -1558,16 +1709,20 @@ impl Connection {
         let ack = seg.ack;
         let old_una = self.snd_una;
         let window = (seg.window as usize) << self.snd_wscale;
-
-        // SACK scoreboard (RFC 2018 / RFC 6675).
-        if self.sack_enabled {
-            for &(l, r) in seg.options.sack_blocks.iter() {
-                let (l, r) = (SeqNum(l), SeqNum(r));
-                if l < r && l >= ack && r <= self.snd_max && l >= self.snd_una {
-                    self.sacked.add(l, r);
-                }
-            }
-        }
+        // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
+        // transmission was caused by an earlier one.
+        let tsecr = seg
+            .options
+            .timestamps
+            .filter(|_| self.ts_enabled)
+            .map(|t| t.1);
+        let ts_offset = self.ts_offset;
+        let echo_predates = move |sent: Instant| {
+            tsecr.is_some_and(|e| {
+                let ts = (sent.as_millis() as u32).wrapping_add(ts_offset);
+                (e.wrapping_sub(ts) as i32) < 0
+            })
+        };
 
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
@@ -1579,7 +1734,7 @@ impl Connection {
             self.stats.bytes_acked += data_acked as u64;
             self.snd_una = ack;
             self.snd_nxt = self.snd_nxt.max(ack);
-            self.sacked.trim_before(ack);
+            self.rtxq.on_ack(ack, now, &echo_predates);
             self.take_rtt_sample(now, seg);
             self.rtt.reset_backoff();
             self.retries = 0;
@@ -1589,19 +1744,30 @@ impl Connection {
             } else {
                 self.arm_rtx(now);
             }
-            if self.in_recovery {
+            if self.in_recovery && self.rto_recovery {
+                // After an RTO, slow start from one segment (RFC 5681 §3.1) until all that was
+                // outstanding at the timeout is acknowledged.
+                self.cc.on_ack(now, acked, self.rtt.srtt());
+                if ack >= self.recover {
+                    self.in_recovery = false;
+                    self.rto_recovery = false;
+                    self.dupacks = 0;
+                }
+            } else if self.in_recovery {
                 if ack >= self.recover {
                     // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
                     self.in_recovery = false;
                     self.dupacks = 0;
                     self.cc.set_cwnd(self.cc.ssthresh());
                 } else {
-                    // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2 step 4).
                     self.dupacks = self
                         .dupacks
                         .saturating_sub((acked / self.eff_mss().max(1)) as u32);
-                    self.rexmit_next = self.rexmit_next.max(self.snd_una);
-                    self.rexmit_limit = self.rexmit_limit.max(self.snd_una + self.eff_mss());
+                    if !self.sack_enabled {
+                        // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2
+                        // step 4). With SACK, RACK decides.
+                        self.rtxq.mark_first_lost();
+                    }
                 }
             } else {
                 self.dupacks = 0;
@@ -1613,25 +1779,68 @@ impl Connection {
             && window == self.snd_wnd
             && self.snd_max > self.snd_una
         {
-            // Duplicate ACK (RFC 5681 §2).
-            self.dupacks += 1;
-        }
-
-        if self.in_recovery && self.sack_enabled {
-            if let Some(high) = self.sacked.ranges().last().map(|r| r.1) {
-                self.rexmit_limit = self.rexmit_limit.max(high);
+            // Duplicate ACK (RFC 5681 §2); after an RTO they only echo the resent segments.
+            if !self.rto_recovery {
+                self.dupacks += 1;
             }
         }
 
-        // Loss detection: three duplicate ACKs or SACK evidence (RFC 5681 §3.2, RFC 6675 §5).
-        if !self.in_recovery && self.snd_una >= self.recover && self.snd_max > self.snd_una {
-            let mss = self.eff_mss();
-            let sack_lost = self.sack_enabled
-                && self.sacked.ranges().next().is_some()
-                && self.sacked_bytes() > 2 * mss;
-            if self.dupacks >= 3 || sack_lost {
-                self.enter_recovery(now);
+        // SACK scoreboard (RFC 2018 / RFC 6675). A first block below the cumulative ACK, or
+        // inside the second block, is a D-SACK (RFC 2883 §4): a duplicate, not new information.
+        let mut dsack = None;
+        if self.sack_enabled {
+            let blocks = seg.options.sack_blocks;
+            let mut it = blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r)));
+            if let Some((l, r)) = it.next() {
+                let second = it.next();
+                if r <= ack || second.is_some_and(|(l2, r2)| l >= l2 && r <= r2) {
+                    dsack = Some((l, r));
+                }
             }
+            for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
+                if l < r && l >= self.snd_una && r <= self.snd_max {
+                    self.rtxq.on_sack(l, r, now, &echo_predates);
+                }
+            }
+        }
+
+        // RFC 8985 §7.4: the ACK for a tail loss probe. A retransmitted probe acknowledged
+        // without a D-SACK for it repaired a loss, which congestion control must hear of.
+        if let Some((end, retrans)) = self.tlp_end {
+            if ack >= end || self.rto_recovery {
+                self.tlp_end = None;
+                let spurious = dsack.is_some_and(|(l, r)| l < end && r >= end);
+                if retrans && !spurious && !self.in_recovery && ack >= end {
+                    self.cc
+                        .on_congestion_event(self.snd_max.since(self.snd_una));
+                    self.recover = self.snd_max;
+                }
+            }
+        }
+
+        // RACK loss detection (RFC 8985 §6.2), which may start recovery.
+        if self.sack_enabled && (self.rtxq.sacked_bytes() > 0 || self.in_recovery) {
+            self.rack_detect(now);
+        } else {
+            self.cancel_rack_timer();
+        }
+
+        // Three duplicate ACKs (RFC 5681 §3.2): the segment at SND.UNA is lost. With SACK this
+        // only matters when the ACKs carry no blocks (RACK needs them).
+        if !self.in_recovery
+            && self.snd_una >= self.recover
+            && self.snd_max > self.snd_una
+            && self.dupacks as usize >= DUP_THRESH
+        {
+            self.rtxq.mark_first_lost();
+            self.enter_recovery(now);
+        }
+
+        // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.
+        if self.snd_una == self.snd_max {
+            self.cancel_tlp();
+        } else if self.snd_una != old_una {
+            self.arm_tlp(now);
         }
 
         // Send window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
@@ -1666,13 +1875,10 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion_event(flight);
         self.in_recovery = true;
+        self.rto_recovery = false;
         self.recover = self.snd_max;
-        self.rexmit_next = self.snd_una;
-        let mut limit = self.snd_una + self.eff_mss();
-        if let Some(high) = self.sacked.ranges().last().map(|r| r.1) {
-            limit = limit.max(high);
-        }
-        self.rexmit_limit = limit;
+        self.cancel_tlp();
+        self.tlp_pending = false;
         self.rtt_timing = None;
         self.stats.fast_retransmits += 1;
     }

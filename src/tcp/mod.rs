@@ -1,5 +1,5 @@
 //! The TCP engine: a sans-IO implementation of RFC 9293 with the extensions a modern stack needs
-//! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, CUBIC RFC 9438,
+//! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, RACK-TLP RFC 8985, CUBIC RFC 9438,
 //! RFC 5961 protections, RFC 6528 ISNs).
 //!
 //! The stack owns sockets, demultiplexing, IP output and the clock. It creates a `Connection` with
@@ -14,6 +14,7 @@ pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod isn;
+pub mod recovery;
 pub mod rtt;
 pub mod segment;
 pub mod seq;

@@ -139,6 +139,8 @@ struct Checker {
     peer_edge: Option<SeqNum>,
     max_peer_wnd: usize,
     last_rto: Option<(u32, Duration)>,
+    /// A tail loss probe timer expired in this poll: one Probe send may follow.
+    probe_allowed: bool,
 }
 
 pub(crate) struct SimResult {
@@ -347,6 +349,19 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                         }
                         ck.last_rto = Some((retries, rto));
                     }
+                    Trace::Pto {
+                        now: fired,
+                        armed_at,
+                        pto,
+                    } => {
+                        if fired < armed_at + pto {
+                            fail(
+                                format!("side {s} PTO fired early {armed_at:?}+{pto:?}"),
+                                now,
+                            );
+                        }
+                        ck.probe_allowed = true;
+                    }
                     Trace::Send {
                         seq,
                         len,
@@ -356,6 +371,11 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                         let end = seq + len + fin as usize;
                         let is_old = ck.max_end.is_some_and(|m| seq < m);
                         match cause {
+                            // A tail loss probe only right after its timer, once per expiry.
+                            SendCause::Probe if !ck.probe_allowed => {
+                                fail(format!("side {s} probe {seq:?} without a PTO"), now)
+                            }
+                            SendCause::Probe => ck.probe_allowed = false,
                             SendCause::New | SendCause::Forced if is_old && len > 0 => fail(
                                 format!(
                                     "side {s} {cause:?} segment {seq:?} below {:?}",
@@ -397,6 +417,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                     }
                 }
             }
+            ck.probe_allowed = false;
             for p in pkts {
                 links[s].send(now, &mut rng, p);
             }

@@ -566,3 +566,108 @@ fn syn_queue_entry_is_small() {
     assert!(std::mem::size_of_val(&b) < 1024);
     assert_eq!(b.stats().our_window, 0);
 }
+
+/// Delivers `pkts` to `c` at `now` and returns what `c` answers.
+fn answer(c: &mut Connection, now: Instant, pkts: &[Packet]) -> Vec<Packet> {
+    feed(c, now, pkts);
+    collect(c, now)
+}
+
+#[test]
+fn rto_keeps_the_scoreboard_and_resends_only_unsacked_data() {
+    let (mut a, mut b) = pair();
+    let data: Vec<u8> = (0..10 * 1448).map(|i| i as u8).collect();
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 10);
+    let sacked = (p[5].seg.seq, p[9].seg.seq + p[9].payload.len());
+    // Segments 5..9 arrive; their SACKs start recovery, whose retransmissions are all lost.
+    let acks = answer(&mut b, t(20), &p[5..]);
+    feed(&mut a, t(30), &acks);
+    let lost = collect(&mut a, t(30));
+    assert!(!lost.is_empty() && lost.iter().all(|q| q.seg.seq < sacked.0));
+    // The RTO then resends from SND.UNA, but never the SACKed segments.
+    let mut now = t(30);
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        now += Duration::from_millis(10);
+        out = collect(&mut a, now);
+        if !out.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(a.stats().timeouts, 1);
+    for _ in 0..20 {
+        for q in &out {
+            let end = q.seg.seq + q.payload.len();
+            assert!(
+                end <= sacked.0 || q.seg.seq >= sacked.1 || q.payload.is_empty(),
+                "resent SACKed data at {:?}",
+                q.seg.seq
+            );
+        }
+        let back = answer(&mut b, now, &out);
+        out = answer(&mut a, now, &back);
+        if out.is_empty() {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; data.len() + 1];
+    assert_eq!(b.recv(&mut buf), Ok(data.len()));
+    assert_eq!(&buf[..data.len()], &data[..]);
+    assert_eq!(a.stats().unacked, 0);
+    assert_eq!(a.stats().bytes_retransmitted, 5 * 1448 * 2);
+}
+
+#[test]
+fn tail_loss_probe_recovers_without_an_rto() {
+    let (mut a, mut b) = pair();
+    // An RTT sample of 20 ms.
+    a.send(&[7u8; 100]).unwrap();
+    let p = collect(&mut a, t(100));
+    let ack = answer(&mut b, t(110), &p);
+    let ack = if ack.is_empty() {
+        collect(&mut b, t(150))
+    } else {
+        ack
+    };
+    feed(&mut a, t(120), &ack);
+    let data = vec![1u8; 6 * 1448];
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(200));
+    assert_eq!(p.len(), 6);
+    // The last two segments are lost; the first four are acknowledged.
+    let mut acks = answer(&mut b, t(210), &p[..4]);
+    acks.extend(collect(&mut b, t(260)));
+    feed(&mut a, t(220), &acks);
+    let mut now = t(220);
+    let probe = loop {
+        now += Duration::from_millis(1);
+        let out = collect(&mut a, now);
+        if !out.is_empty() {
+            break out;
+        }
+        assert!(now < t(1000), "no probe");
+    };
+    // PTO = 2·SRTT after the ACK, long before the RTO (≥ 200 ms).
+    assert!(now < t(300), "probe at {now:?}");
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].seg.seq, p[5].seg.seq, "the last segment probes");
+    // Its SACK shows the hole, which RACK resends once its reordering window has passed.
+    let sack = answer(&mut b, now, &probe);
+    feed(&mut a, now, &sack);
+    let probed_at = now;
+    let resent = loop {
+        let out = collect(&mut a, now);
+        if !out.is_empty() {
+            break out;
+        }
+        now += Duration::from_millis(1);
+        assert!(now < probed_at + Duration::from_millis(150), "no resend");
+    };
+    assert_eq!(resent[0].seg.seq, p[4].seg.seq);
+    let fin = answer(&mut b, now, &resent);
+    feed(&mut a, now, &fin);
+    assert_eq!(a.stats().unacked, 0);
+    assert_eq!(a.stats().timeouts, 0);
+}

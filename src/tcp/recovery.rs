@@ -1,0 +1,455 @@
+//! The retransmission queue and RACK loss detection.
+//!
+//! One record per transmitted segment between SND.UNA and SND.MAX, with the time it was last sent
+//! and its SACKed / lost / retransmitted marks: the RFC 6675 scoreboard, kept per segment so that
+//! RACK (RFC 8985 §6) can declare a segment lost when a segment sent after it has been delivered
+//! and it has not, by more than a reordering window. This detects lost retransmissions without an
+//! RTO. The connection owns the policy (when to recover, what to send); this module only keeps
+//! the books. Memory is bounded: past `MAX_RECORDS`, new data is merged into the last record (which
+//! is then resent an MSS at a time, split as it goes).
+
+use super::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
+
+/// Records kept before new transmissions are merged into the last one.
+pub const MAX_RECORDS: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxRecord {
+    pub start: SeqNum,
+    /// End in sequence space (includes a FIN).
+    pub end: SeqNum,
+    /// Last (re)transmission time.
+    pub sent: Instant,
+    /// First transmission time.
+    pub first_sent: Instant,
+    pub retransmitted: bool,
+    pub lost: bool,
+    pub sacked: bool,
+}
+
+impl TxRecord {
+    /// Sequence space covered.
+    pub fn span(&self) -> usize {
+        self.end.since(self.start)
+    }
+}
+
+/// RFC 8985 §6.2 RACK_sent_after: later send time, or same time and higher sequence.
+fn sent_after(t1: Instant, end1: SeqNum, t2: Instant, end2: SeqNum) -> bool {
+    t1 > t2 || (t1 == t2 && end1 > end2)
+}
+
+/// Compact on purpose: every connection, including those still in the SYN queue, holds one.
+#[derive(Debug, Default)]
+pub struct RtxQueue {
+    recs: VecDeque<TxRecord>,
+    // Byte counts fit: the send buffer is at most `config::MAX_BUFFER`.
+    sacked_bytes: u32,
+    lost_bytes: u32,
+    /// Highest end of any retransmitted record still held (bounds the RACK scan).
+    rexmit_high: SeqNum,
+    // RACK state (RFC 8985 §6.1): RACK.xmit_ts and RACK.end_seq (valid once `rack_valid`),
+    // RACK.rtt, RACK.min_RTT (µs, 0 = none yet), RACK.fack (valid once `fack_valid`).
+    rack_xmit: Instant,
+    rack_end: SeqNum,
+    rack_rtt_us: u32,
+    min_rtt_us: u32,
+    fack: SeqNum,
+    rack_valid: bool,
+    fack_valid: bool,
+    reordering_seen: bool,
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u32::MAX as u128) as u32
+}
+
+impl RtxQueue {
+    pub fn new() -> RtxQueue {
+        RtxQueue::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.recs = VecDeque::new();
+        self.sacked_bytes = 0;
+        self.lost_bytes = 0;
+        self.rack_valid = false;
+        self.fack_valid = false;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    pub fn sacked_bytes(&self) -> usize {
+        self.sacked_bytes as usize
+    }
+
+    pub fn lost_bytes(&self) -> usize {
+        self.lost_bytes as usize
+    }
+
+    pub fn min_rtt(&self) -> Option<Duration> {
+        (self.min_rtt_us > 0).then(|| Duration::from_micros(self.min_rtt_us as u64))
+    }
+
+    pub fn last(&self) -> Option<TxRecord> {
+        self.recs.back().copied()
+    }
+
+    pub fn first(&self) -> Option<TxRecord> {
+        self.recs.front().copied()
+    }
+
+    /// A first transmission of `[start, end)` at `now`.
+    pub fn push(&mut self, start: SeqNum, end: SeqNum, now: Instant) {
+        if end <= start {
+            return;
+        }
+        if self.recs.is_empty() {
+            self.rexmit_high = start;
+        }
+        let full = self.recs.len() >= MAX_RECORDS;
+        if let Some(last) = self.recs.back_mut() {
+            if full && last.end == start && !last.sacked && !last.lost {
+                last.end = end;
+                last.sent = now;
+                return;
+            }
+        }
+        self.recs.push_back(TxRecord {
+            start,
+            end,
+            sent: now,
+            first_sent: now,
+            retransmitted: false,
+            lost: false,
+            sacked: false,
+        });
+    }
+
+    /// Makes a record boundary at `seq`; returns the index of the record starting there.
+    fn split_at(&mut self, seq: SeqNum) -> usize {
+        let i = self.recs.partition_point(|r| r.end <= seq);
+        if i < self.recs.len() && self.recs[i].start < seq {
+            let mut tail = self.recs[i];
+            tail.start = seq;
+            self.recs[i].end = seq;
+            self.recs.insert(i + 1, tail);
+            return i + 1;
+        }
+        i
+    }
+
+    fn mark_lost_at(&mut self, i: usize) {
+        let r = &mut self.recs[i];
+        if !r.lost && !r.sacked {
+            r.lost = true;
+            self.lost_bytes += r.span() as u32;
+        }
+    }
+
+    /// RFC 8985 §6.2 step 2: RACK.rtt and RACK.xmit_ts from a newly delivered segment. When the
+    /// delivery may be of an earlier transmission (timestamp echo or RTT shorter than min_RTT),
+    /// the RFC skips the segment; we instead take its first transmission, the earliest it can
+    /// stand for, which never declares a loss the skipped sample would not have. (Receivers echo
+    /// an old timestamp for out-of-order data, RFC 7323 §4.3, so a SACKed retransmission, such as
+    /// a tail loss probe, is nearly always ambiguous.)
+    fn rack_delivered(
+        &mut self,
+        r: &TxRecord,
+        now: Instant,
+        echo_predates: &dyn Fn(Instant) -> bool,
+    ) {
+        let rtt = micros(now.saturating_since(r.sent)).max(1);
+        if r.retransmitted && (echo_predates(r.sent) || rtt < self.min_rtt_us) {
+            let rtt = micros(now.saturating_since(r.first_sent)).max(1);
+            self.rack_rtt_us = self.rack_rtt_us.max(rtt);
+            if !self.rack_valid || sent_after(r.first_sent, r.end, self.rack_xmit, self.rack_end) {
+                self.rack_xmit = r.first_sent;
+                self.rack_end = r.end;
+                self.rack_valid = true;
+            }
+            return;
+        }
+        if !r.retransmitted {
+            if self.min_rtt_us == 0 || rtt < self.min_rtt_us {
+                self.min_rtt_us = rtt;
+            }
+            // Step 3: an original transmission delivered below the highest SACKed sequence was
+            // reordered, not lost.
+            if self.fack_valid && r.end < self.fack {
+                self.reordering_seen = true;
+            }
+        }
+        self.rack_rtt_us = rtt;
+        if !self.rack_valid || sent_after(r.sent, r.end, self.rack_xmit, self.rack_end) {
+            self.rack_xmit = r.sent;
+            self.rack_end = r.end;
+            self.rack_valid = true;
+        }
+    }
+
+    /// Cumulative acknowledgment up to `ack`: drops the records below it.
+    pub fn on_ack(&mut self, ack: SeqNum, now: Instant, echo_predates: &dyn Fn(Instant) -> bool) {
+        // Keep the hints within the window, where sequence comparisons are meaningful.
+        self.rexmit_high = self.rexmit_high.max(ack);
+        while let Some(&r) = self.recs.front() {
+            if r.start >= ack {
+                break;
+            }
+            if r.end <= ack {
+                self.recs.pop_front();
+                if r.sacked {
+                    self.sacked_bytes -= r.span() as u32;
+                } else {
+                    if r.lost {
+                        self.lost_bytes -= r.span() as u32;
+                    }
+                    self.rack_delivered(&r, now, echo_predates);
+                }
+            } else {
+                // Partly acknowledged.
+                let cut = ack.since(r.start);
+                let f = &mut self.recs[0];
+                f.start = ack;
+                if f.sacked {
+                    self.sacked_bytes -= cut as u32;
+                } else if f.lost {
+                    self.lost_bytes -= cut as u32;
+                }
+                break;
+            }
+        }
+        if self.recs.is_empty() {
+            self.recs = VecDeque::new(); // give the memory back between bursts
+        }
+    }
+
+    /// A SACK block `[l, r)` (RFC 2018), already checked to lie within [SND.UNA, SND.MAX).
+    pub fn on_sack(
+        &mut self,
+        l: SeqNum,
+        r: SeqNum,
+        now: Instant,
+        echo_predates: &dyn Fn(Instant) -> bool,
+    ) {
+        // Cheap test first: already fully marked?
+        let i = self.recs.partition_point(|x| x.end <= l);
+        if self
+            .recs
+            .range(i..)
+            .take_while(|x| x.start < r)
+            .all(|x| x.sacked)
+        {
+            return;
+        }
+        let i = self.split_at(l);
+        let j = self.split_at(r);
+        for k in i..j {
+            let rec = self.recs[k];
+            if rec.sacked {
+                continue;
+            }
+            if rec.lost {
+                self.lost_bytes -= rec.span() as u32;
+                self.recs[k].lost = false;
+            }
+            self.recs[k].sacked = true;
+            self.sacked_bytes += rec.span() as u32;
+            self.rack_delivered(&rec, now, echo_predates);
+            if !self.fack_valid || rec.end > self.fack {
+                self.fack = rec.end;
+                self.fack_valid = true;
+            }
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4 (without the DSACK adaptation): no settling time before reordering
+    /// has been seen if in recovery or DupThresh segments are SACKed; else min_RTT/4, at most SRTT.
+    pub fn reo_wnd(&self, in_recovery: bool, dupthresh_bytes: usize, srtt: Duration) -> Duration {
+        if !self.reordering_seen && (in_recovery || self.sacked_bytes() >= dupthresh_bytes) {
+            return Duration::ZERO;
+        }
+        (self.min_rtt().unwrap_or(srtt) / 4).min(srtt)
+    }
+
+    /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently delivered one
+    /// that is still undelivered after RACK.rtt + reo_wnd. Returns when to look again (the RACK
+    /// reordering timer), if some segment is not yet due.
+    pub fn detect_loss(&mut self, now: Instant, reo_wnd: Duration) -> Option<Instant> {
+        if !self.rack_valid {
+            return None;
+        }
+        let (xt, xend) = (self.rack_xmit, self.rack_end);
+        let rack_rtt = Duration::from_micros(self.rack_rtt_us as u64);
+        let mut again: Option<Instant> = None;
+        for i in 0..self.recs.len() {
+            let r = self.recs[i];
+            if r.sacked || r.lost {
+                continue;
+            }
+            if sent_after(r.sent, r.end, xt, xend) {
+                // Original transmissions go out in sequence order: none further on is older,
+                // except retransmissions.
+                if !r.retransmitted && r.start >= self.rexmit_high {
+                    break;
+                }
+                continue;
+            }
+            let due = r.sent + rack_rtt + reo_wnd;
+            if due <= now {
+                self.mark_lost_at(i);
+            } else {
+                again = Some(again.map_or(due, |a| a.min(due)));
+            }
+        }
+        again
+    }
+
+    /// RFC 6582 / RFC 5681 §3.2 without SACK: the segment at SND.UNA is lost.
+    pub fn mark_first_lost(&mut self) {
+        if !self.recs.is_empty() {
+            self.mark_lost_at(0);
+        }
+    }
+
+    /// A retransmission timeout: everything not SACKed is lost (RFC 5681 §3.1, RFC 6675 §5.1).
+    pub fn mark_all_lost(&mut self) {
+        for i in 0..self.recs.len() {
+            self.mark_lost_at(i);
+        }
+    }
+
+    /// The receiver discarded data it had SACKed (RFC 2018 §8): forget every SACK mark.
+    pub fn clear_sacks(&mut self) {
+        for r in self.recs.iter_mut() {
+            r.sacked = false;
+        }
+        self.sacked_bytes = 0;
+        self.fack_valid = false;
+    }
+
+    /// The lowest record marked lost and not yet retransmitted.
+    pub fn first_lost(&self) -> Option<TxRecord> {
+        if self.lost_bytes == 0 {
+            return None;
+        }
+        self.recs.iter().find(|r| r.lost).copied()
+    }
+
+    /// `[seq, end)` (within one record) was just resent at `now`: the record is split to that
+    /// range and is no longer lost.
+    pub fn on_retransmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
+        let i = self.split_at(seq);
+        self.split_at(end);
+        let Some(r) = self.recs.get_mut(i) else {
+            return;
+        };
+        if r.lost {
+            r.lost = false;
+            self.lost_bytes -= r.span() as u32;
+        }
+        r.retransmitted = true;
+        r.sent = now;
+        let end = r.end;
+        self.rexmit_high = self.rexmit_high.max(end);
+    }
+
+    /// Recomputes the counters (tests).
+    #[cfg(test)]
+    pub fn check(&self) {
+        let s: usize = self
+            .recs
+            .iter()
+            .filter(|r| r.sacked)
+            .map(|r| r.span())
+            .sum();
+        let l: usize = self.recs.iter().filter(|r| r.lost).map(|r| r.span()).sum();
+        assert_eq!((s, l), (self.sacked_bytes(), self.lost_bytes()));
+        for w in self.recs.iter().collect::<Vec<_>>().windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+    fn never(_: Instant) -> bool {
+        false
+    }
+
+    #[test]
+    fn rack_marks_older_undelivered_segments_lost() {
+        let mut q = RtxQueue::new();
+        for i in 0..5u32 {
+            q.push(SeqNum(i * 100), SeqNum(i * 100 + 100), t(i as u64));
+        }
+        // Segment 2 arrives 10 ms later; 0 and 1 do not.
+        q.on_sack(SeqNum(200), SeqNum(300), t(12), &never);
+        q.check();
+        let reo = q.reo_wnd(false, 300, Duration::from_millis(10));
+        assert_eq!(reo, Duration::from_millis(10) / 4);
+        let again = q.detect_loss(t(12), reo);
+        // 0 due at 0 + 10 + 2.5 ms; 1 at 13.5 ms.
+        assert_eq!(q.lost_bytes(), 0);
+        assert_eq!(again, Some(Instant::from_micros(12_500)));
+        q.detect_loss(t(13), reo);
+        assert_eq!(q.lost_bytes(), 100);
+        q.check();
+        let l = q.first_lost().unwrap();
+        assert_eq!(l.start, SeqNum(0));
+        q.on_retransmit(SeqNum(0), SeqNum(50), t(14));
+        q.check();
+        assert_eq!(q.first_lost().unwrap().start, SeqNum(50));
+        // The retransmission is lost too: something sent after it is delivered, so it is due
+        // RACK.rtt + reo_wnd after it was sent, without an RTO.
+        q.detect_loss(t(14), reo);
+        assert_eq!(q.lost_bytes(), 50 + 100);
+        q.on_retransmit(SeqNum(50), SeqNum(100), t(14));
+        q.on_retransmit(SeqNum(100), SeqNum(200), t(15));
+        q.push(SeqNum(500), SeqNum(600), t(16));
+        q.on_sack(SeqNum(500), SeqNum(600), t(20), &never);
+        q.check();
+        q.detect_loss(t(20), Duration::ZERO);
+        assert_eq!(q.first_lost().unwrap().start, SeqNum(0));
+        q.check();
+        q.on_ack(SeqNum(300), t(21), &never);
+        q.check();
+        assert_eq!(q.first().unwrap().start, SeqNum(300));
+    }
+
+    #[test]
+    fn rto_keeps_sacked_segments_and_bounded_records() {
+        let mut q = RtxQueue::new();
+        for i in 0..10u32 {
+            q.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(0));
+        }
+        q.on_sack(SeqNum(35), SeqNum(60), t(5), &never);
+        q.check();
+        assert_eq!(q.sacked_bytes(), 25);
+        q.mark_all_lost();
+        q.check();
+        assert_eq!(q.lost_bytes(), 75);
+        q.clear_sacks();
+        q.mark_all_lost();
+        assert_eq!(q.lost_bytes(), 100);
+        let mut q = RtxQueue::new();
+        for i in 0..(MAX_RECORDS as u32 + 100) {
+            q.push(SeqNum(i), SeqNum(i + 1), t(0));
+        }
+        assert_eq!(q.len(), MAX_RECORDS);
+        q.check();
+    }
+}
