@@ -9,7 +9,10 @@
 //!   sans-IO (time is an argument; output is returned, not sent);
 //! - [`runtime`]: drives the stack in a process with a device, a clock and a thread, and offers
 //!   blocking socket calls;
-//! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack.
+//! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack;
+//! - [`resolver`]: name lookups (`/etc/hosts`, `/etc/services`, DNS over the stack's own UDP);
+//! - [`tcp`]: the TCP engine, sans-IO;
+//! - [`posix`]: the preload shim, libc's calls taken over for unmodified programs.
 //!
 //! [`sys`] holds the stack's own system calls, made so that the preloaded library can never
 //! intercept them.
@@ -22,6 +25,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod posix;
 pub mod rand;
+pub mod resolver;
 pub mod runtime;
 pub mod stack;
 pub mod sys;

@@ -9,6 +9,7 @@
 //! - [`addr`]: `struct sockaddr` in and out;
 //! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves;
 //! - [`readiness`], [`poll`], [`epoll`]: waiting on any mix of stack and kernel descriptors;
+//! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
 //! - [`exports`]: the C symbols.
 
 pub mod addr;
@@ -17,6 +18,8 @@ pub mod exports;
 pub mod fds;
 pub mod hook;
 pub mod io;
+pub mod netdb;
+pub mod netdb_exports;
 pub mod poll;
 pub mod readiness;
 pub mod sockets;

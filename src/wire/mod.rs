@@ -22,6 +22,7 @@ use core::str::FromStr;
 
 pub mod arp;
 pub mod checksum;
+pub mod dns;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
@@ -32,6 +33,7 @@ pub mod udp;
 mod testdata;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use dns::{DnsPacket, DnsRepr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv4Type, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Names through the stack: a host name served by dnsmasq on the kernel side resolves over the stack's
+# own UDP (dnsmasq logs the query from 10.77.0.2); an unknown name makes curl say it could not resolve
+# the host; localhost stays on the kernel.
+source "$(dirname "$0")/lib.sh"
+setup dns
+start_http_peer
+echo "by name" > "$WORK/www/n.html"
+inns timeout 60 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$KERNEL_IP" \
+  --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" --log-queries --log-facility="$WORK/dnsmasq.log" \
+  --pid-file="$WORK/dnsmasq.pid" --user=root &
+for _ in $(seq 50); do inns ss -Hlun "src $KERNEL_IP:53" | grep -q . && break; sleep 0.1; done
+
+out=$(onstack --dns "$KERNEL_IP" -- curl -sS --max-time 10 "http://web.tapstack.test:8080/n.html")
+[ "$out" = "by name" ] || fail "curl by name got: $out"
+peer_saw_stack "GET /n.html"
+grep -q "query\[A\] web.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "dnsmasq log: $(cat "$WORK/dnsmasq.log")"
+
+out=$(onstack --dns "$KERNEL_IP" -- curl -sS --max-time 10 "http://nosuch.tapstack.test:8080/" 2>&1) && fail "unknown name resolved"
+echo "$out" | grep -qi "could not resolve host" || fail "curl on an unknown name said: $out"
+
+out=$(onstack --dns "$KERNEL_IP" -- python3 -c "
+import socket
+print(socket.gethostbyname('web.tapstack.test'))
+print(socket.getaddrinfo('web.tapstack.test', 'http', socket.AF_INET, socket.SOCK_STREAM)[0][4])
+print(socket.getaddrinfo('localhost', 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+try:
+    socket.getaddrinfo('nosuch.tapstack.test', 80)
+except socket.gaierror as e:
+    print('gaierror', e.errno == socket.EAI_NONAME)
+")
+expected="$KERNEL_IP
+('$KERNEL_IP', 80)
+127.0.0.1
+gaierror True"
+[ "$out" = "$expected" ] || fail "python lookups: $out"
+echo "dns: curl and python resolve through the stack; unknown names fail as they should"

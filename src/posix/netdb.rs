@@ -1,0 +1,710 @@
+//! The name-service calls of `<netdb.h>`: `getaddrinfo`, `freeaddrinfo`, `getnameinfo`,
+//! `gethostbyname`, `gethostbyname2`, `gethostbyname_r`, with glibc's semantics and codes, answered
+//! by tapstack's [`crate::resolver`] so that lookups travel through the stack, not the kernel.
+//!
+//! The hook layer exports the symbols and calls these with a [`NameService`]: the resolver (as two
+//! functions, forward and reverse), the parsed `/etc/services`, and glibc's own functions
+//! ([`RealNetdb`]) for what stays on the kernel. This module keeps no state of its own but the
+//! registry of the `addrinfo` lists it allocated, so that [`freeaddrinfo`] can tell its lists from
+//! glibc's, and the thread-local buffer `gethostbyname` returns (per thread, like glibc's).
+//!
+//! # What stays on the kernel
+//! `localhost`, `localhost.` and names under `.localhost` (RFC 6761 §6.3), loopback addresses in
+//! `getnameinfo`, IPv6 literals (`::1`, `fe80::1%eth0`) and non-IPv4 socket addresses go to the
+//! real glibc function: the stack has no loopback and no IPv6, and glibc answers these from
+//! `/etc/hosts` or arithmetic without DNS. Other names that `/etc/hosts` maps into 127.0.0.0/8 are
+//! answered here, from the same file, with the same result glibc would give.
+//!
+//! # IPv4 only
+//! The stack has an IPv4 address and no IPv6 one, so we answer as glibc does on such a host:
+//! `AF_UNSPEC` gives IPv4 entries only (a NULL node too: `0.0.0.0`/`127.0.0.1`, no `::`); `AF_INET6`
+//! with `AI_ADDRCONFIG` is `EAI_NONAME`; `AF_INET6` for a numeric IPv4 address is `EAI_ADDRFAMILY`,
+//! for a name `EAI_NONAME` (no AAAA is asked), unless `AI_V4MAPPED` asks for IPv4-mapped IPv6
+//! addresses (`::ffff:a.b.c.d`), which are given. A NULL node with `AF_INET6` goes to glibc.
+//!
+//! `AI_CANONNAME` gives the node as written: the resolver function hands back addresses only.
+//! `AI_IDN` and friends are accepted and do nothing (names are passed as given).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::mem;
+use std::net::Ipv4Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use libc::{
+    addrinfo, c_char, c_int, hostent, size_t, sockaddr, sockaddr_in, sockaddr_in6, socklen_t,
+};
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+
+use crate::resolver::{parse_numeric, LookupError, Services};
+
+/// glibc's `EAI_ADDRFAMILY` (a GNU extension the `libc` crate does not list).
+pub const EAI_ADDRFAMILY: c_int = -9;
+/// Every `ai_flags` bit glibc accepts: PASSIVE, CANONNAME, NUMERICHOST, V4MAPPED, ALL,
+/// ADDRCONFIG, IDN, CANONIDN, the two deprecated IDN bits, NUMERICSERV.
+const AI_VALID: c_int = 0x07ff;
+/// `NI_*` bits glibc accepts: NUMERICHOST, NUMERICSERV, NOFQDN, NAMEREQD, DGRAM, IDN and its two
+/// deprecated companions.
+const NI_VALID: c_int = 0xff;
+
+/// `h_errno` values (`<netdb.h>`).
+pub const NETDB_INTERNAL: c_int = -1;
+pub const HOST_NOT_FOUND: c_int = 1;
+pub const TRY_AGAIN: c_int = 2;
+pub const NO_RECOVERY: c_int = 3;
+pub const NO_DATA: c_int = 4;
+
+extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// glibc's own functions, for what stays on the kernel and for lists glibc allocated.
+#[derive(Clone, Copy)]
+pub struct RealNetdb {
+    pub getaddrinfo: unsafe extern "C" fn(
+        *const c_char,
+        *const c_char,
+        *const addrinfo,
+        *mut *mut addrinfo,
+    ) -> c_int,
+    pub freeaddrinfo: unsafe extern "C" fn(*mut addrinfo),
+    pub getnameinfo: unsafe extern "C" fn(
+        *const sockaddr,
+        socklen_t,
+        *mut c_char,
+        socklen_t,
+        *mut c_char,
+        socklen_t,
+        c_int,
+    ) -> c_int,
+    pub gethostbyname2: unsafe extern "C" fn(*const c_char, c_int) -> *mut hostent,
+    pub gethostbyname_r: unsafe extern "C" fn(
+        *const c_char,
+        *mut hostent,
+        *mut c_char,
+        size_t,
+        *mut *mut hostent,
+        *mut c_int,
+    ) -> c_int,
+}
+
+/// Where answers come from: the shim builds one from its resolver and the real glibc.
+pub struct NameService<'a> {
+    /// A name's IPv4 addresses (numeric, `/etc/hosts`, DNS).
+    pub forward: &'a dyn Fn(&str) -> Result<Vec<Ipv4Addr>, LookupError>,
+    /// An address's name (`/etc/hosts`, PTR).
+    pub reverse: &'a dyn Fn(Ipv4Addr) -> Result<String, LookupError>,
+    pub services: &'a Services,
+    pub real: &'a RealNetdb,
+}
+
+/// Names answered by the kernel's glibc (RFC 6761 §6.3: `localhost` and below it).
+pub fn stays_on_kernel(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+fn set_h_errno(v: c_int) {
+    // SAFETY: glibc's per-thread h_errno.
+    unsafe { *__h_errno_location() = v };
+}
+
+/// Runs `f`, turning a panic into `fallback` so that none crosses into C.
+fn guard<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+unsafe fn opt_str<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        None
+    } else {
+        // Names that are not UTF-8 cannot be in our files nor sent as we spell names: treat them
+        // as a name that does not exist (the caller maps it).
+        Some(CStr::from_ptr(p).to_str().unwrap_or("\u{0}"))
+    }
+}
+
+// ----- getaddrinfo / freeaddrinfo -----
+
+/// One node of a list we allocate: the `addrinfo` and room for the address it points to.
+#[repr(C)]
+struct Node {
+    ai: addrinfo,
+    addr: sockaddr_in6,
+}
+
+/// Every node we handed out and not yet freed (addresses, as integers).
+static OURS: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+
+/// Whether `ai` is a node of a list this module allocated.
+pub fn is_ours(ai: *const addrinfo) -> bool {
+    OURS.lock().contains(&(ai as usize))
+}
+
+/// A socket type and protocol glibc's table offers over IPv4 (`gaih_inet_typeproto`).
+#[derive(Clone, Copy)]
+struct TypeProto {
+    socktype: c_int,
+    protocol: c_int,
+    name: &'static str,
+    /// SOCK_RAW: any protocol, and no service names.
+    raw: bool,
+}
+
+const TYPES: [TypeProto; 3] = [
+    TypeProto {
+        socktype: libc::SOCK_STREAM,
+        protocol: libc::IPPROTO_TCP,
+        name: "tcp",
+        raw: false,
+    },
+    TypeProto {
+        socktype: libc::SOCK_DGRAM,
+        protocol: libc::IPPROTO_UDP,
+        name: "udp",
+        raw: false,
+    },
+    TypeProto {
+        socktype: libc::SOCK_RAW,
+        protocol: 0,
+        name: "raw",
+        raw: true,
+    },
+];
+
+/// A service as glibc reads it: `strtoul(s, &end, 10)` must consume the whole string (leading
+/// blanks and a sign allowed), and the value is kept in an `int`. `None`: not a number (a name).
+/// `Some(v)`: a number; glibc uses `v` as the port (truncated to 16 bits: `70000` is 4464) when it
+/// is not negative, and otherwise looks the string up as a name (`-1`, overflows).
+fn numeric_service(s: &str) -> Option<i32> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for c in digits.bytes() {
+        // strtoul saturates at ULONG_MAX on overflow.
+        v = v.saturating_mul(10).saturating_add(u64::from(c - b'0'));
+    }
+    if neg && v != u64::MAX {
+        v = v.wrapping_neg();
+    }
+    Some(v as u32 as i32)
+}
+
+/// `getaddrinfo(3)`. Lists for kernel names come from `ns.real.getaddrinfo` and must be freed by
+/// glibc: [`freeaddrinfo`] tells them apart.
+///
+/// # Safety
+/// The arguments as for the libc function: NUL-terminated strings or NULL, `hints` NULL or valid,
+/// `res` valid for a write.
+pub unsafe fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+    ns: &NameService<'_>,
+) -> c_int {
+    guard(libc::EAI_FAIL, || unsafe {
+        getaddrinfo_inner(node, service, hints, res, ns)
+    })
+}
+
+unsafe fn getaddrinfo_inner(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+    ns: &NameService<'_>,
+) -> c_int {
+    if res.is_null() {
+        return libc::EAI_FAIL;
+    }
+    *res = ptr::null_mut();
+    // No hints: glibc's AI_DEFAULT.
+    let (flags, family, socktype, protocol) = if hints.is_null() {
+        (
+            libc::AI_V4MAPPED | libc::AI_ADDRCONFIG,
+            libc::AF_UNSPEC,
+            0,
+            0,
+        )
+    } else {
+        let h = &*hints;
+        (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol)
+    };
+    if node.is_null() && service.is_null() {
+        return libc::EAI_NONAME;
+    }
+    if flags & !AI_VALID != 0 || (flags & libc::AI_CANONNAME != 0 && node.is_null()) {
+        return libc::EAI_BADFLAGS;
+    }
+    if ![libc::AF_UNSPEC, libc::AF_INET, libc::AF_INET6].contains(&family) {
+        return libc::EAI_FAMILY;
+    }
+    // An empty service is no service; a non-numeric one with AI_NUMERICSERV is refused at once.
+    let service_str = opt_str(service).filter(|s| !s.is_empty());
+    let number = service_str.and_then(numeric_service);
+    if flags & libc::AI_NUMERICSERV != 0 && service_str.is_some() && number.is_none() {
+        return libc::EAI_NONAME;
+    }
+    let port_number = number.filter(|v| *v >= 0).map(|v| v as u16);
+    let node_str = opt_str(node);
+    // The kernel's own names and IPv6 literals, and the IPv6 wildcard/loopback: glibc.
+    let to_kernel = match node_str {
+        Some(n) => stays_on_kernel(n) || n.contains(':'),
+        None => family == libc::AF_INET6,
+    };
+    if to_kernel {
+        return (ns.real.getaddrinfo)(node, service, hints, res);
+    }
+    // AI_ADDRCONFIG: we have IPv4 and no IPv6.
+    if flags & libc::AI_ADDRCONFIG != 0 && family == libc::AF_INET6 {
+        return libc::EAI_NONAME;
+    }
+
+    // The socket type and protocol: with either given, the first entry of glibc's table that
+    // fits (SOCK_RAW takes any protocol); with neither, every entry.
+    let chosen: Option<TypeProto> = if socktype != 0 || protocol != 0 {
+        let fits = |t: &&TypeProto| {
+            (socktype == 0 || socktype == t.socktype)
+                && (protocol == 0 || t.raw || protocol == t.protocol)
+        };
+        match TYPES.iter().find(fits) {
+            Some(t) => Some(TypeProto {
+                protocol: if t.raw { protocol } else { t.protocol },
+                ..*t
+            }),
+            None if socktype != 0 => return libc::EAI_SOCKTYPE,
+            None => return libc::EAI_SERVICE,
+        }
+    } else {
+        None
+    };
+    // The service: a port for each socket type, leaving out those it does not exist for.
+    let mut ports: Vec<(TypeProto, u16)> = Vec::new();
+    match (service_str, chosen) {
+        (None, Some(t)) => ports.push((t, 0)),
+        (None, None) => ports.extend(TYPES.iter().map(|t| (*t, 0))),
+        (Some(_), Some(t)) if t.raw => return libc::EAI_SERVICE,
+        (Some(s), Some(t)) => match port_number {
+            Some(port) => ports.push((t, port)),
+            None => match ns.services.port(s, t.name) {
+                Some(port) => ports.push((t, port)),
+                None => return libc::EAI_SERVICE,
+            },
+        },
+        (Some(s), None) => match port_number {
+            Some(port) => ports.extend(TYPES.iter().map(|t| (*t, port))),
+            None => {
+                for t in TYPES.iter().filter(|t| !t.raw) {
+                    if let Some(port) = ns.services.port(s, t.name) {
+                        ports.push((*t, port));
+                    }
+                }
+                if ports.is_empty() {
+                    return libc::EAI_SERVICE;
+                }
+            }
+        },
+    }
+
+    // The host.
+    let mapped = family == libc::AF_INET6;
+    let addrs: Vec<Ipv4Addr> = match node_str {
+        None if flags & libc::AI_PASSIVE != 0 => vec![Ipv4Addr::UNSPECIFIED],
+        None => vec![Ipv4Addr::LOCALHOST],
+        Some(n) => match parse_numeric(n) {
+            Some(_) if mapped && flags & libc::AI_V4MAPPED == 0 => return EAI_ADDRFAMILY,
+            Some(ip) => vec![ip],
+            None if flags & libc::AI_NUMERICHOST != 0 => return libc::EAI_NONAME,
+            // We ask no AAAA: a name has no IPv6 address here.
+            None if mapped && flags & libc::AI_V4MAPPED == 0 => return libc::EAI_NONAME,
+            None => match (ns.forward)(n) {
+                Ok(a) if !a.is_empty() => a,
+                Ok(_) | Err(LookupError::NoName) => return libc::EAI_NONAME,
+                Err(LookupError::Again) => return libc::EAI_AGAIN,
+                Err(LookupError::Fail) => return libc::EAI_FAIL,
+            },
+        },
+    };
+    let canon = match node_str {
+        Some(n) if flags & libc::AI_CANONNAME != 0 => CString::new(n).ok(),
+        _ => None,
+    };
+    *res = build_list(&addrs, &ports, mapped, canon);
+    0
+}
+
+/// Allocates the list: addresses outer, socket types inner, as glibc orders it.
+fn build_list(
+    addrs: &[Ipv4Addr],
+    ports: &[(TypeProto, u16)],
+    mapped: bool,
+    canon: Option<CString>,
+) -> *mut addrinfo {
+    let mut nodes: Vec<*mut Node> = Vec::new();
+    for ip in addrs {
+        for (t, port) in ports {
+            // SAFETY: all-zero is a valid addrinfo (null pointers) and sockaddr_in6.
+            let mut node: Box<Node> = Box::new(unsafe { mem::zeroed() });
+            if mapped {
+                node.addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                node.addr.sin6_port = port.to_be();
+                node.addr.sin6_addr.s6_addr = ip.to_ipv6_mapped().octets();
+                node.ai.ai_family = libc::AF_INET6;
+                node.ai.ai_addrlen = mem::size_of::<sockaddr_in6>() as socklen_t;
+            } else {
+                // SAFETY: a sockaddr_in fits in the sockaddr_in6 field, with its alignment.
+                let sin =
+                    unsafe { &mut *(&mut node.addr as *mut sockaddr_in6 as *mut sockaddr_in) };
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = port.to_be();
+                sin.sin_addr.s_addr = u32::from(*ip).to_be();
+                node.ai.ai_family = libc::AF_INET;
+                node.ai.ai_addrlen = mem::size_of::<sockaddr_in>() as socklen_t;
+            }
+            node.ai.ai_socktype = t.socktype;
+            node.ai.ai_protocol = t.protocol;
+            let raw = Box::into_raw(node);
+            // SAFETY: raw is a live, uniquely owned allocation.
+            unsafe { (*raw).ai.ai_addr = ptr::addr_of_mut!((*raw).addr) as *mut sockaddr };
+            nodes.push(raw);
+        }
+    }
+    for pair in nodes.windows(2) {
+        // SAFETY: both nodes are live allocations owned by this list.
+        unsafe { (*pair[0]).ai.ai_next = pair[1] as *mut addrinfo };
+    }
+    let Some(&head) = nodes.first() else {
+        return ptr::null_mut();
+    };
+    if let Some(c) = canon {
+        // SAFETY: head is live; freed with CString::from_raw in free_ours.
+        unsafe { (*head).ai.ai_canonname = c.into_raw() };
+    }
+    let mut ours = OURS.lock();
+    for n in &nodes {
+        ours.insert(*n as usize);
+    }
+    head as *mut addrinfo
+}
+
+/// `freeaddrinfo(3)`: frees a list from [`getaddrinfo`], or hands one of glibc's to `real_free`.
+///
+/// # Safety
+/// `res` is NULL or a list returned by [`getaddrinfo`] or by glibc, not yet freed.
+pub unsafe fn freeaddrinfo(res: *mut addrinfo, real_free: unsafe extern "C" fn(*mut addrinfo)) {
+    if res.is_null() {
+        return;
+    }
+    if !is_ours(res) {
+        real_free(res);
+        return;
+    }
+    guard((), || {
+        let mut ours = OURS.lock();
+        let mut p = res;
+        // Each node is freed once: it leaves the registry as it goes.
+        while !p.is_null() && ours.remove(&(p as usize)) {
+            // SAFETY: p was made by Box::into_raw in build_list and is removed from the registry.
+            let node = unsafe { Box::from_raw(p as *mut Node) };
+            if !node.ai.ai_canonname.is_null() {
+                // SAFETY: made by CString::into_raw in build_list.
+                drop(unsafe { CString::from_raw(node.ai.ai_canonname) });
+            }
+            p = node.ai.ai_next;
+        }
+    })
+}
+
+// ----- getnameinfo -----
+
+/// Copies `s` and its NUL into `buf` of `len` bytes; `EAI_OVERFLOW` if it does not fit.
+unsafe fn copy_out(s: &str, buf: *mut c_char, len: socklen_t) -> c_int {
+    let bytes = s.as_bytes();
+    if bytes.len() + 1 > len as usize {
+        return libc::EAI_OVERFLOW;
+    }
+    ptr::copy_nonoverlapping(bytes.as_ptr(), buf as *mut u8, bytes.len());
+    *buf.add(bytes.len()) = 0;
+    0
+}
+
+/// `getnameinfo(3)` for IPv4 addresses; other families and loopback go to glibc.
+///
+/// # Safety
+/// As for the libc function: `sa` valid for `salen` bytes; `host`/`serv` NULL or valid for
+/// `hostlen`/`servlen` bytes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn getnameinfo(
+    sa: *const sockaddr,
+    salen: socklen_t,
+    host: *mut c_char,
+    hostlen: socklen_t,
+    serv: *mut c_char,
+    servlen: socklen_t,
+    flags: c_int,
+    ns: &NameService<'_>,
+) -> c_int {
+    guard(libc::EAI_FAIL, || unsafe {
+        if flags & !NI_VALID != 0 {
+            return libc::EAI_BADFLAGS;
+        }
+        if sa.is_null() || (salen as usize) < mem::size_of::<libc::sa_family_t>() {
+            return libc::EAI_FAMILY;
+        }
+        if c_int::from((*sa).sa_family) != libc::AF_INET {
+            return (ns.real.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+        }
+        if (salen as usize) < mem::size_of::<sockaddr_in>() {
+            return libc::EAI_FAMILY;
+        }
+        let sin = ptr::read_unaligned(sa as *const sockaddr_in);
+        let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+        let port = u16::from_be(sin.sin_port);
+        let want_host = !host.is_null() && hostlen > 0;
+        let want_serv = !serv.is_null() && servlen > 0;
+        if !want_host && !want_serv {
+            return libc::EAI_NONAME;
+        }
+        if ip.is_loopback() {
+            return (ns.real.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+        }
+        if want_host {
+            let text = if flags & libc::NI_NUMERICHOST != 0 {
+                ip.to_string()
+            } else {
+                match (ns.reverse)(ip) {
+                    Ok(name) if flags & libc::NI_NOFQDN != 0 => {
+                        name.split('.').next().unwrap_or("").to_string()
+                    }
+                    Ok(name) => name,
+                    Err(LookupError::Again) if flags & libc::NI_NAMEREQD != 0 => {
+                        return libc::EAI_AGAIN
+                    }
+                    Err(_) if flags & libc::NI_NAMEREQD != 0 => return libc::EAI_NONAME,
+                    Err(_) => ip.to_string(),
+                }
+            };
+            let r = copy_out(&text, host, hostlen);
+            if r != 0 {
+                return r;
+            }
+        }
+        if want_serv {
+            let proto = if flags & libc::NI_DGRAM != 0 {
+                "udp"
+            } else {
+                "tcp"
+            };
+            let text = match ns.services.name(port, proto) {
+                Some(name) if flags & libc::NI_NUMERICSERV == 0 => name.to_string(),
+                _ => port.to_string(),
+            };
+            let r = copy_out(&text, serv, servlen);
+            if r != 0 {
+                return r;
+            }
+        }
+        0
+    })
+}
+
+// ----- gethostbyname family -----
+
+/// Lays out a `hostent` for `name` and `addrs` in `buf`: the alias list (empty), the address
+/// list, the addresses, the name. `None` if `buf` is too small.
+unsafe fn fill_hostent(
+    he: *mut hostent,
+    buf: &mut [u8],
+    name: &str,
+    addrs: &[Ipv4Addr],
+) -> Option<()> {
+    let psize = mem::size_of::<*mut c_char>();
+    let base = buf.as_mut_ptr();
+    let skip = base.align_offset(psize);
+    let ptrs = 1 + addrs.len() + 1;
+    let need = skip + ptrs * psize + 4 * addrs.len() + name.len() + 1;
+    if need > buf.len() {
+        return None;
+    }
+    let aliases = base.add(skip) as *mut *mut c_char;
+    let addr_list = aliases.add(1);
+    let data = addr_list.add(addrs.len() + 1) as *mut u8;
+    *aliases = ptr::null_mut();
+    for (i, ip) in addrs.iter().enumerate() {
+        let at = data.add(4 * i);
+        ptr::copy_nonoverlapping(ip.octets().as_ptr(), at, 4);
+        *addr_list.add(i) = at as *mut c_char;
+    }
+    *addr_list.add(addrs.len()) = ptr::null_mut();
+    let name_at = data.add(4 * addrs.len());
+    ptr::copy_nonoverlapping(name.as_ptr(), name_at, name.len());
+    *name_at.add(name.len()) = 0;
+    *he = hostent {
+        h_name: name_at as *mut c_char,
+        h_aliases: aliases,
+        h_addrtype: libc::AF_INET,
+        h_length: 4,
+        h_addr_list: addr_list,
+    };
+    Some(())
+}
+
+/// What a gethostbyname call found: addresses, or an `h_errno` value.
+fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<Vec<Ipv4Addr>, c_int> {
+    if af != libc::AF_INET && af != libc::AF_INET6 {
+        // SAFETY: glibc's per-thread errno.
+        unsafe { *libc::__errno_location() = libc::EAFNOSUPPORT };
+        return Err(NETDB_INTERNAL);
+    }
+    let found = match parse_numeric(name) {
+        // gethostbyname takes only the dotted-quad form for numbers (inet_aton's), like glibc.
+        Some(ip) => Ok(vec![ip]),
+        None if name.contains(':') || name.is_empty() => Err(LookupError::NoName),
+        None => (ns.forward)(name),
+    };
+    match found {
+        // A known name with no IPv6 address.
+        Ok(a) if af == libc::AF_INET6 && !a.is_empty() => Err(NO_DATA),
+        Ok(a) if a.is_empty() => Err(NO_DATA),
+        Ok(a) => Ok(a),
+        Err(LookupError::NoName) => Err(HOST_NOT_FOUND),
+        Err(LookupError::Again) => Err(TRY_AGAIN),
+        Err(LookupError::Fail) => Err(NO_RECOVERY),
+    }
+}
+
+struct HostStorage {
+    he: hostent,
+    buf: Vec<u8>,
+}
+
+thread_local! {
+    static HOST: RefCell<Option<Box<HostStorage>>> = const { RefCell::new(None) };
+}
+
+/// `gethostbyname(3)`: `gethostbyname2(name, AF_INET)`.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+pub unsafe fn gethostbyname(name: *const c_char, ns: &NameService<'_>) -> *mut hostent {
+    gethostbyname2(name, libc::AF_INET, ns)
+}
+
+/// `gethostbyname2(3)`: the result lives in thread-local storage until this thread's next call;
+/// failures set `h_errno`.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+pub unsafe fn gethostbyname2(name: *const c_char, af: c_int, ns: &NameService<'_>) -> *mut hostent {
+    guard(ptr::null_mut(), || unsafe {
+        let Some(n) = opt_str(name) else {
+            set_h_errno(HOST_NOT_FOUND);
+            return ptr::null_mut();
+        };
+        if stays_on_kernel(n) || (af == libc::AF_INET6 && n.contains(':')) {
+            return (ns.real.gethostbyname2)(name, af);
+        }
+        match lookup_host(n, af, ns) {
+            Ok(addrs) => HOST.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let storage = slot.get_or_insert_with(|| {
+                    Box::new(HostStorage {
+                        // SAFETY: all-zero is a valid hostent (null pointers).
+                        he: mem::zeroed(),
+                        buf: Vec::new(),
+                    })
+                });
+                storage.buf =
+                    vec![0u8; 2 * mem::size_of::<usize>() * (addrs.len() + 3) + n.len() + 8];
+                let he = ptr::addr_of_mut!(storage.he);
+                match fill_hostent(he, &mut storage.buf, n, &addrs) {
+                    Some(()) => {
+                        set_h_errno(0);
+                        he
+                    }
+                    None => {
+                        set_h_errno(NO_RECOVERY);
+                        ptr::null_mut()
+                    }
+                }
+            }),
+            Err(code) => {
+                set_h_errno(code);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// `gethostbyname_r(3)` (the GNU form): fills `ret` using `buf`; returns 0 with `*result` set, or
+/// an errno value (`ERANGE`: buffer too small, `ENOENT`: not found, `EAGAIN`: try again) with
+/// `*result` NULL and `*h_errnop` set.
+///
+/// # Safety
+/// As for the libc function: `ret`, `result`, `h_errnop` valid for writes, `buf` for `buflen`
+/// bytes.
+pub unsafe fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    ns: &NameService<'_>,
+) -> c_int {
+    guard(libc::EINVAL, || unsafe {
+        if result.is_null() || ret.is_null() || h_errnop.is_null() {
+            return libc::EINVAL;
+        }
+        *result = ptr::null_mut();
+        let Some(n) = opt_str(name) else {
+            *h_errnop = HOST_NOT_FOUND;
+            return libc::ENOENT;
+        };
+        if stays_on_kernel(n) {
+            return (ns.real.gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
+        }
+        match lookup_host(n, libc::AF_INET, ns) {
+            Ok(addrs) => {
+                let space: &mut [u8] = if buf.is_null() {
+                    &mut []
+                } else {
+                    std::slice::from_raw_parts_mut(buf as *mut u8, buflen)
+                };
+                match fill_hostent(ret, space, n, &addrs) {
+                    Some(()) => {
+                        *result = ret;
+                        *h_errnop = 0;
+                        0
+                    }
+                    None => {
+                        *h_errnop = NETDB_INTERNAL;
+                        libc::ERANGE
+                    }
+                }
+            }
+            Err(code) => {
+                *h_errnop = code;
+                if code == TRY_AGAIN {
+                    libc::EAGAIN
+                } else {
+                    libc::ENOENT
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+//! The exported name-service symbols: `getaddrinfo`, `freeaddrinfo`, `getnameinfo`,
+//! `gethostbyname`, `gethostbyname_r`, `gethostbyname2`.
+//!
+//! glibc's resolver sends its DNS queries through internal socket entry points that the shim never
+//! sees, so under the preload these are answered by [`super::netdb`] with the stack's own resolver:
+//! `/etc/hosts`, then the `TAPSTACK_DNS` servers over the stack's UDP. Without the preload (a
+//! program linking the C API) they stay glibc's; `tapstack_getaddrinfo` is the way in there.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::net::Ipv4Addr;
+
+use libc::{addrinfo, c_char, c_int, hostent, size_t, sockaddr, socklen_t};
+use once_cell::sync::Lazy;
+
+use super::netdb::{self, NameService, RealNetdb};
+use super::state;
+use crate::config::Config;
+use crate::real;
+use crate::resolver::{DnsTransport, LookupError, Resolver, Services};
+
+/// The resolver, configured once from the environment.
+static RESOLVER: Lazy<Resolver> = Lazy::new(|| {
+    let config = Config::from_env().unwrap_or_else(|e| {
+        eprintln!("tapstack: {e}; resolving without DNS servers");
+        crate::config::Settings::default()
+            .resolve()
+            .expect("defaults are valid")
+    });
+    Resolver::from_config(&config)
+});
+static SERVICES: Lazy<Services> = Lazy::new(|| RESOLVER.services());
+
+fn real_netdb() -> Option<RealNetdb> {
+    Some(RealNetdb {
+        getaddrinfo: real!(getaddrinfo: fn(*const c_char, *const c_char, *const addrinfo, *mut *mut addrinfo) -> c_int)?,
+        freeaddrinfo: real!(freeaddrinfo: fn(*mut addrinfo) -> ())?,
+        getnameinfo: real!(getnameinfo: fn(*const sockaddr, socklen_t, *mut c_char, socklen_t, *mut c_char, socklen_t, c_int) -> c_int)?,
+        gethostbyname2: real!(gethostbyname2: fn(*const c_char, c_int) -> *mut hostent)?,
+        gethostbyname_r: real!(gethostbyname_r: fn(*const c_char, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int)?,
+    })
+}
+
+/// A DNS transport that starts the stack only when a query must really go out (a name found in
+/// /etc/hosts needs no network).
+struct StackTransport;
+
+impl DnsTransport for StackTransport {
+    fn exchange(
+        &mut self,
+        server: std::net::SocketAddrV4,
+        query: &[u8],
+        timeout: std::time::Duration,
+        reply: &mut [u8],
+    ) -> Result<usize, LookupError> {
+        let rt = state::runtime().map_err(|_| LookupError::Again)?;
+        crate::resolver::UdpTransport::new(rt).exchange(server, query, timeout, reply)
+    }
+}
+
+/// Runs `f` with the stack's name service.
+pub fn with_service<R>(real: &RealNetdb, f: impl FnOnce(&NameService<'_>) -> R) -> R {
+    let forward = |name: &str| RESOLVER.resolve_v4(name, &mut StackTransport);
+    let reverse = |ip: Ipv4Addr| RESOLVER.reverse_v4(ip, &mut StackTransport);
+    let ns = NameService {
+        forward: &forward,
+        reverse: &reverse,
+        services: &SERVICES,
+        real,
+    };
+    f(&ns)
+}
+
+/// The stack's `getaddrinfo`, whether or not the process is preloaded (the C API uses it).
+pub unsafe fn stack_getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    let Some(real) = real_netdb() else {
+        return libc::EAI_SYSTEM;
+    };
+    with_service(&real, |ns| {
+        netdb::getaddrinfo(node, service, hints, res, ns)
+    })
+}
+
+/// Frees a list from [`stack_getaddrinfo`] (or glibc's).
+pub unsafe fn stack_freeaddrinfo(res: *mut addrinfo) {
+    if let Some(f) = real!(freeaddrinfo: fn(*mut addrinfo) -> ()) {
+        netdb::freeaddrinfo(res, f);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    if !state::interposing() {
+        let Some(f) = real!(getaddrinfo: fn(*const c_char, *const c_char, *const addrinfo, *mut *mut addrinfo) -> c_int)
+        else {
+            return libc::EAI_SYSTEM;
+        };
+        return f(node, service, hints, res);
+    }
+    stack_getaddrinfo(node, service, hints, res)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
+    // Our own lists are recognised whatever the mode; anything else goes to glibc.
+    stack_freeaddrinfo(res)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getnameinfo(
+    sa: *const sockaddr,
+    salen: socklen_t,
+    host: *mut c_char,
+    hostlen: socklen_t,
+    serv: *mut c_char,
+    servlen: socklen_t,
+    flags: c_int,
+) -> c_int {
+    let Some(real) = real_netdb() else {
+        return libc::EAI_SYSTEM;
+    };
+    if !state::interposing() {
+        return (real.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
+    }
+    with_service(&real, |ns| {
+        netdb::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags, ns)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    let Some(real) = real_netdb() else {
+        return std::ptr::null_mut();
+    };
+    if !state::interposing() {
+        return (real.gethostbyname2)(name, libc::AF_INET);
+    }
+    with_service(&real, |ns| netdb::gethostbyname(name, ns))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    let Some(real) = real_netdb() else {
+        return std::ptr::null_mut();
+    };
+    if !state::interposing() {
+        return (real.gethostbyname2)(name, af);
+    }
+    with_service(&real, |ns| netdb::gethostbyname2(name, af, ns))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let Some(real) = real_netdb() else {
+        return libc::ENOSYS;
+    };
+    if !state::interposing() {
+        return (real.gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
+    }
+    with_service(&real, |ns| {
+        netdb::gethostbyname_r(name, ret, buf, buflen, result, h_errnop, ns)
+    })
+}

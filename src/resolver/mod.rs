@@ -1,0 +1,289 @@
+//! The name resolver: what `getaddrinfo` and friends need, answered by tapstack itself.
+//!
+//! glibc's resolver sends its DNS queries through internal socket entry points that the preload
+//! shim cannot intercept, so they would leave through the kernel rather than the stack. tapstack
+//! therefore resolves names on its own, the way glibc's default `hosts: files dns` does:
+//! 1. a numeric address (anything `inet_aton` accepts: `10.1.2.3`, `10.1`, `0x7f.1`) is itself;
+//! 2. [`hosts`]: `/etc/hosts`, read afresh on each lookup as glibc does;
+//! 3. DNS (RFC 1035) over the stack's own UDP, through a [`DnsTransport`]: each configured server
+//!    in turn, `attempts` rounds, each try waiting up to `timeout` (resolv.conf(5)'s defaults: 5 s
+//!    and 2 attempts).
+//!
+//! Each query has a fresh random id; a reply counts only if it comes from the server asked (the
+//! transport checks), carries the id, and echoes the question (RFC 5452 §9.1). Anything else is
+//! ignored and the wait goes on, up to the same deadline.
+//!
+//! Outcomes, as glibc reports them: NXDOMAIN, or an answer with no A record for the name, is
+//! [`LookupError::NoName`]; no usable answer from any server (timeouts, SERVFAIL, REFUSED,
+//! unreachable servers, a truncated reply with no address) is [`LookupError::Again`]. With **no
+//! server configured**, glibc would ask 127.0.0.1; here that would be the kernel's loopback, outside
+//! the stack, so a name not in `/etc/hosts` gives `Again`, the answer glibc gives when nothing
+//! listens there. A name that cannot be put in a query (an empty label, a label over 63 bytes) is
+//! `NoName`, as glibc says for it.
+//!
+//! Not done: search domains and `ndots` (names are asked as given), TCP fallback on a truncated
+//! reply, EDNS, AAAA.
+
+pub mod hosts;
+pub mod services;
+pub mod udp_transport;
+
+use core::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::wire::dns::{self, DnsPacket, DnsRepr, Rcode, Rtype};
+
+pub use hosts::Hosts;
+pub use services::Services;
+pub use udp_transport::UdpTransport;
+
+/// resolv.conf(5): `timeout:5`, `attempts:2`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_ATTEMPTS: u32 = 2;
+/// Replies that do not match the query (wrong id or question) tolerated in one try before giving
+/// up on that server, so a flood of stray datagrams cannot keep a lookup going.
+const MAX_MISMATCHED: usize = 16;
+
+/// Why a lookup has no answer; `getaddrinfo` turns these into `EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LookupError {
+    /// The name does not exist, or has no IPv4 address (or the address no name).
+    NoName,
+    /// No server gave a usable answer in time: worth trying again later.
+    Again,
+    /// A failure that retrying will not fix.
+    Fail,
+}
+
+impl fmt::Display for LookupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LookupError::NoName => "name or service not known",
+            LookupError::Again => "temporary failure in name resolution",
+            LookupError::Fail => "non-recoverable failure in name resolution",
+        })
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+/// Sends one DNS query and returns the first reply from that server.
+pub trait DnsTransport {
+    /// Sends `query` to `server` and waits up to `timeout` for a datagram *from `server`* (others
+    /// are discarded), copied into `reply`; returns its length. `Err(Again)` when nothing came in
+    /// time, `Err(Fail)` when the query could not be sent or the server is unreachable.
+    fn exchange(
+        &mut self,
+        server: SocketAddrV4,
+        query: &[u8],
+        timeout: Duration,
+        reply: &mut [u8],
+    ) -> Result<usize, LookupError>;
+}
+
+/// A forward lookup's answer: the canonical name (the end of any CNAME chain, or the first name
+/// on the hosts line) and the addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostAddrs {
+    pub canonical: String,
+    pub addrs: Vec<Ipv4Addr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolver {
+    /// DNS servers, asked in this order.
+    pub servers: Vec<SocketAddrV4>,
+    /// How long one try waits for its reply.
+    pub timeout: Duration,
+    /// Rounds over all the servers.
+    pub attempts: u32,
+    pub hosts_path: PathBuf,
+    pub services_path: PathBuf,
+}
+
+impl Resolver {
+    /// The servers of `TAPSTACK_DNS` (port 53), resolv.conf's default timing, the system files.
+    pub fn from_config(config: &Config) -> Resolver {
+        Resolver {
+            servers: config
+                .dns
+                .iter()
+                .map(|ip| SocketAddrV4::new(*ip, dns::PORT))
+                .collect(),
+            timeout: DEFAULT_TIMEOUT,
+            attempts: DEFAULT_ATTEMPTS,
+            hosts_path: PathBuf::from("/etc/hosts"),
+            services_path: PathBuf::from("/etc/services"),
+        }
+    }
+
+    pub fn hosts(&self) -> Hosts {
+        Hosts::load(&self.hosts_path)
+    }
+
+    pub fn services(&self) -> Services {
+        Services::load(&self.services_path)
+    }
+
+    /// The IPv4 addresses of `name`: numeric, then `/etc/hosts`, then DNS.
+    pub fn resolve_v4(
+        &self,
+        name: &str,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<Vec<Ipv4Addr>, LookupError> {
+        self.lookup_v4(name, transport).map(|h| h.addrs)
+    }
+
+    /// [`Resolver::resolve_v4`] with the canonical name.
+    pub fn lookup_v4(
+        &self,
+        name: &str,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<HostAddrs, LookupError> {
+        if name.is_empty() {
+            return Err(LookupError::NoName);
+        }
+        if let Some(ip) = parse_numeric(name) {
+            return Ok(HostAddrs {
+                canonical: name.to_string(),
+                addrs: vec![ip],
+            });
+        }
+        if let Some((canonical, addrs)) = self.hosts().lookup(name) {
+            return Ok(HostAddrs {
+                canonical: canonical.to_string(),
+                addrs,
+            });
+        }
+        let response = self.query(name, Rtype::A, transport)?;
+        let (canonical, addrs) = response.addresses(name);
+        if addrs.is_empty() {
+            // A truncated reply may have lost the addresses; without TCP we cannot fetch them.
+            return Err(if response.truncated {
+                LookupError::Again
+            } else {
+                LookupError::NoName
+            });
+        }
+        Ok(HostAddrs { canonical, addrs })
+    }
+
+    /// The name of `addr`, for `getnameinfo`: `/etc/hosts`, then a PTR query.
+    pub fn reverse_v4(
+        &self,
+        addr: Ipv4Addr,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<String, LookupError> {
+        if let Some(name) = self.hosts().name_of(addr) {
+            return Ok(name.to_string());
+        }
+        let qname = dns::reverse_name(addr);
+        let response = self.query(&qname, Rtype::PTR, transport)?;
+        response
+            .ptr_names(&qname)
+            .into_iter()
+            .next()
+            .ok_or(LookupError::NoName)
+    }
+
+    /// Asks the servers in turn until one answers NOERROR (returned) or NXDOMAIN (`NoName`).
+    fn query(
+        &self,
+        name: &str,
+        qtype: Rtype,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<DnsRepr, LookupError> {
+        let mut reply = vec![0u8; dns::MAX_UDP_LEN * 8];
+        for _ in 0..self.attempts.max(1) {
+            for &server in &self.servers {
+                let query = DnsRepr::query(random_id(), name, qtype);
+                let bytes = query.emit().map_err(|_| LookupError::NoName)?;
+                let deadline = Instant::now() + self.timeout;
+                let mut mismatched = 0;
+                while mismatched < MAX_MISMATCHED {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let n = match transport.exchange(server, &bytes, left, &mut reply) {
+                        Ok(n) => n.min(reply.len()),
+                        Err(_) => break,
+                    };
+                    let response = match DnsRepr::parse(&DnsPacket::new_unchecked(&reply[..n])) {
+                        Ok(r) if r.answers_query(&query) => r,
+                        _ => {
+                            mismatched += 1;
+                            continue;
+                        }
+                    };
+                    match response.rcode {
+                        Rcode::NOERROR => return Ok(response),
+                        Rcode::NXDOMAIN => return Err(LookupError::NoName),
+                        // SERVFAIL, REFUSED, NOTIMP, FORMERR: this server cannot help; next.
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Err(LookupError::Again)
+    }
+}
+
+/// A fresh query id from the kernel's random source (RFC 5452 §9.2: ids must not be guessable).
+fn random_id() -> u16 {
+    let mut b = [0u8; 2];
+    if crate::sys::getrandom(&mut b).is_err() {
+        return crate::sys::random_seed() as u16;
+    }
+    u16::from_ne_bytes(b)
+}
+
+/// An IPv4 address in any form `inet_aton(3)` accepts, as glibc's `getaddrinfo` does: one to
+/// four parts separated by dots, each decimal, octal (leading `0`) or hex (`0x`); the last part
+/// fills the remaining bytes (`10.1` is 10.0.0.1). Nothing may follow.
+pub fn parse_numeric(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for part in &parts {
+        let (digits, radix) =
+            if let Some(h) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                (h, 16)
+            } else if part.len() > 1 && part.starts_with('0') {
+                (&part[1..], 8)
+            } else {
+                (*part, 10)
+            };
+        // "0x" alone is 0 for inet_aton; an empty part otherwise is not a number.
+        let v = if digits.is_empty() && radix == 16 {
+            0
+        } else {
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            u32::from_str_radix(digits, radix).ok()?
+        };
+        values.push(v);
+    }
+    let (last, head) = values.split_last()?;
+    if head.iter().any(|&v| v > 255) {
+        return None;
+    }
+    let room = 8 * (4 - head.len() as u32);
+    if room < 32 && *last >> room != 0 {
+        return None;
+    }
+    let mut addr = 0u32;
+    for (i, v) in head.iter().enumerate() {
+        addr |= v << (24 - 8 * i);
+    }
+    Some(Ipv4Addr::from(addr | last))
+}
+
+#[cfg(test)]
+mod tests;

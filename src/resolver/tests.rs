@@ -1,0 +1,330 @@
+//! The resolver's rules against a scripted transport (the real one is tested against dnsmasq in
+//! `tests/resolver_kernel.rs`).
+
+use super::*;
+use crate::wire::dns::{RData, Record, CLASS_IN};
+
+type Answer = Box<dyn FnMut(SocketAddrV4, &DnsRepr) -> Result<Vec<u8>, LookupError>>;
+
+struct Script {
+    asked: Vec<(SocketAddrV4, DnsRepr)>,
+    answer: Answer,
+}
+
+impl Script {
+    fn new(
+        answer: impl FnMut(SocketAddrV4, &DnsRepr) -> Result<Vec<u8>, LookupError> + 'static,
+    ) -> Script {
+        Script {
+            asked: Vec::new(),
+            answer: Box::new(answer),
+        }
+    }
+}
+
+impl DnsTransport for Script {
+    fn exchange(
+        &mut self,
+        server: SocketAddrV4,
+        query: &[u8],
+        _timeout: Duration,
+        reply: &mut [u8],
+    ) -> Result<usize, LookupError> {
+        let q = DnsRepr::parse(&DnsPacket::new_unchecked(query)).expect("a valid query");
+        self.asked.push((server, q.clone()));
+        let bytes = (self.answer)(server, &q)?;
+        reply[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+}
+
+fn server(n: u8) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, n), 53)
+}
+
+fn resolver(servers: &[SocketAddrV4]) -> Resolver {
+    Resolver {
+        servers: servers.to_vec(),
+        timeout: Duration::from_millis(200),
+        attempts: 2,
+        hosts_path: PathBuf::from("/nonexistent/hosts"),
+        services_path: PathBuf::from("/nonexistent/services"),
+    }
+}
+
+/// The response a server would give to `q`, with these answers.
+fn respond(q: &DnsRepr, rcode: Rcode, answers: &[(&str, RData)]) -> Vec<u8> {
+    let mut r = q.clone();
+    r.response = true;
+    r.recursion_available = true;
+    r.rcode = rcode;
+    r.answers = answers
+        .iter()
+        .map(|(name, data)| Record {
+            name: name.to_string(),
+            rtype: match data {
+                RData::A(_) => Rtype::A,
+                RData::Cname(_) => Rtype::CNAME,
+                RData::Ptr(_) => Rtype::PTR,
+                RData::Other(_) => Rtype::AAAA,
+            },
+            class: CLASS_IN,
+            ttl: 60,
+            data: data.clone(),
+        })
+        .collect();
+    r.emit().unwrap()
+}
+
+const WEB: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 50);
+
+#[test]
+fn numeric_forms_like_inet_aton() {
+    for (text, want) in [
+        ("10.77.0.50", Some(WEB)),
+        ("127.1", Some(Ipv4Addr::LOCALHOST)),
+        ("0x7f.1", Some(Ipv4Addr::LOCALHOST)),
+        ("1.2.3", Some(Ipv4Addr::new(1, 2, 0, 3))),
+        ("010.0.0.1", Some(Ipv4Addr::new(8, 0, 0, 1))),
+        ("4294967295", Some(Ipv4Addr::BROADCAST)),
+        ("1.2.3.256", None),
+        ("1.2.3.4.5", None),
+        ("1.2.3.4 ", None),
+        ("4294967296", None),
+        ("1.16777216", None),
+        ("08.1.1.1", None),
+        ("1..2", None),
+        ("", None),
+        ("example.test", None),
+    ] {
+        assert_eq!(parse_numeric(text), want, "{text:?}");
+    }
+}
+
+#[test]
+fn numeric_and_hosts_need_no_dns() {
+    let dir = std::env::temp_dir().join(format!("tapstack-resolver-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "10.77.0.9 db.example db\n").unwrap();
+    let mut r = resolver(&[server(1)]);
+    r.hosts_path = hosts;
+    let mut t = Script::new(|_, _| panic!("no DNS expected"));
+    assert_eq!(r.resolve_v4("10.77.0.50", &mut t), Ok(vec![WEB]));
+    let h = r.lookup_v4("DB", &mut t).unwrap();
+    assert_eq!(
+        (h.canonical.as_str(), h.addrs),
+        ("db.example", vec![Ipv4Addr::new(10, 77, 0, 9)])
+    );
+    assert_eq!(
+        r.reverse_v4(Ipv4Addr::new(10, 77, 0, 9), &mut t),
+        Ok("db.example".into())
+    );
+    assert_eq!(r.resolve_v4("", &mut t), Err(LookupError::NoName));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dns_answer_through_a_cname_chain() {
+    let mut t = Script::new(|_, q| {
+        Ok(respond(
+            q,
+            Rcode::NOERROR,
+            &[
+                ("www.example.test", RData::Cname("web.example.test".into())),
+                ("web.example.test", RData::A(WEB)),
+                ("other.test", RData::A(Ipv4Addr::new(9, 9, 9, 9))),
+            ],
+        ))
+    });
+    let h = resolver(&[server(1)])
+        .lookup_v4("www.example.test", &mut t)
+        .unwrap();
+    assert_eq!(h.canonical, "web.example.test");
+    assert_eq!(h.addrs, vec![WEB]);
+    assert_eq!(t.asked.len(), 1);
+    let (to, q) = &t.asked[0];
+    assert_eq!(*to, server(1));
+    assert!(q.recursion_desired && !q.response);
+    assert_eq!(
+        q.questions,
+        vec![dns::Question::new("www.example.test", Rtype::A)]
+    );
+}
+
+#[test]
+fn nxdomain_and_nodata_are_noname() {
+    let mut t = Script::new(|_, q| Ok(respond(q, Rcode::NXDOMAIN, &[])));
+    assert_eq!(
+        resolver(&[server(1), server(2)]).resolve_v4("nope.test", &mut t),
+        Err(LookupError::NoName)
+    );
+    assert_eq!(
+        t.asked.len(),
+        1,
+        "NXDOMAIN is final: no other server is asked"
+    );
+    let mut t = Script::new(|_, q| {
+        Ok(respond(
+            q,
+            Rcode::NOERROR,
+            &[("x.test", RData::Other(vec![0; 16]))],
+        ))
+    });
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("x.test", &mut t),
+        Err(LookupError::NoName)
+    );
+}
+
+#[test]
+fn failing_servers_are_skipped_and_rounds_repeat() {
+    // Server 1 refuses; server 2 times out the first round and answers the second.
+    let mut round2 = false;
+    let mut t = Script::new(move |to, q| {
+        if to == server(1) {
+            Ok(respond(q, Rcode::REFUSED, &[]))
+        } else if !round2 {
+            round2 = true;
+            Err(LookupError::Again)
+        } else {
+            Ok(respond(q, Rcode::NOERROR, &[("a.test", RData::A(WEB))]))
+        }
+    });
+    assert_eq!(
+        resolver(&[server(1), server(2)]).resolve_v4("a.test", &mut t),
+        Ok(vec![WEB])
+    );
+    let order: Vec<u8> = t.asked.iter().map(|(s, _)| s.ip().octets()[3]).collect();
+    assert_eq!(order, [1, 2, 1, 2]);
+    // Every query has its own id.
+    let mut ids: Vec<u16> = t.asked.iter().map(|(_, q)| q.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert!(ids.len() >= 3, "ids {ids:?}");
+}
+
+#[test]
+fn nothing_answering_is_again() {
+    let mut t = Script::new(|_, _| Err(LookupError::Again));
+    assert_eq!(
+        resolver(&[server(1), server(2)]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+    assert_eq!(t.asked.len(), 4, "2 servers x 2 attempts");
+    let mut t = Script::new(|_, q| Ok(respond(q, Rcode::SERVFAIL, &[])));
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+    let mut t = Script::new(|_, _| Err(LookupError::Fail));
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+    // No servers at all: what glibc gives when nothing listens on 127.0.0.1.
+    let mut t = Script::new(|_, _| panic!("no server to ask"));
+    assert_eq!(
+        resolver(&[]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+}
+
+#[test]
+fn replies_that_do_not_match_are_ignored() {
+    // Wrong id, then wrong question, then a query echoed back, then garbage, then the answer.
+    let mut n = 0;
+    let mut t = Script::new(move |_, q| {
+        n += 1;
+        let mut other = q.clone();
+        match n {
+            1 => other.id = q.id.wrapping_add(1),
+            2 => other.questions[0].name = "b.test".into(),
+            3 => return Ok(q.emit().unwrap()),
+            4 => return Ok(vec![1, 2, 3]),
+            _ => return Ok(respond(q, Rcode::NOERROR, &[("a.test", RData::A(WEB))])),
+        }
+        Ok(respond(
+            &other,
+            Rcode::NOERROR,
+            &[("a.test", RData::A(Ipv4Addr::new(6, 6, 6, 6)))],
+        ))
+    });
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("a.test", &mut t),
+        Ok(vec![WEB])
+    );
+    assert_eq!(t.asked.len(), 5);
+    // A server that only ever sends mismatches is given up on, not waited on forever.
+    let mut t = Script::new(|_, q| {
+        let mut other = q.clone();
+        other.id = q.id.wrapping_add(1);
+        Ok(respond(&other, Rcode::NOERROR, &[]))
+    });
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+    assert_eq!(t.asked.len(), 2 * MAX_MISMATCHED);
+}
+
+#[test]
+fn truncated_without_addresses_is_again() {
+    let mut t = Script::new(|_, q| {
+        let mut r = DnsRepr::parse(&DnsPacket::new_unchecked(
+            &respond(q, Rcode::NOERROR, &[])[..],
+        ))
+        .unwrap();
+        r.truncated = true;
+        Ok(r.emit().unwrap())
+    });
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("a.test", &mut t),
+        Err(LookupError::Again)
+    );
+}
+
+#[test]
+fn unencodable_names_are_noname() {
+    let mut t = Script::new(|_, _| panic!("not sent"));
+    let r = resolver(&[server(1)]);
+    assert_eq!(r.resolve_v4("a..b", &mut t), Err(LookupError::NoName));
+    assert_eq!(
+        r.resolve_v4(&"x".repeat(64), &mut t),
+        Err(LookupError::NoName)
+    );
+}
+
+#[test]
+fn reverse_by_ptr() {
+    let mut t = Script::new(|_, q| {
+        assert_eq!(q.questions[0].qtype, Rtype::PTR);
+        Ok(respond(
+            q,
+            Rcode::NOERROR,
+            &[(
+                "50.0.77.10.in-addr.arpa",
+                RData::Ptr("web.example.test".into()),
+            )],
+        ))
+    });
+    assert_eq!(
+        resolver(&[server(1)]).reverse_v4(WEB, &mut t),
+        Ok("web.example.test".into())
+    );
+    let mut t = Script::new(|_, q| Ok(respond(q, Rcode::NXDOMAIN, &[])));
+    assert_eq!(
+        resolver(&[server(1)]).reverse_v4(WEB, &mut t),
+        Err(LookupError::NoName)
+    );
+}
+
+#[test]
+fn from_config_uses_tapstack_dns() {
+    let mut s = crate::config::Settings::default();
+    s.set("TAPSTACK_DNS", "10.77.0.1,10.77.0.3").unwrap();
+    let r = Resolver::from_config(&s.resolve().unwrap());
+    assert_eq!(r.servers, vec![server(1), server(3)]);
+    assert_eq!((r.timeout, r.attempts), (DEFAULT_TIMEOUT, DEFAULT_ATTEMPTS));
+    assert_eq!(r.hosts_path, PathBuf::from("/etc/hosts"));
+}
