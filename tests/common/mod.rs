@@ -69,17 +69,26 @@ impl TestNet {
         s.resolve().expect("valid test config")
     }
 
-    /// Starts the stack on this namespace's tap0.
+    /// Starts the stack on this namespace's tap0, and waits until the kernel side has carrier (the
+    /// kernel drops what it sends on a TAP whose link is not up yet, which would turn the first ARP
+    /// exchange into a one-second retry and make timing checks flaky).
     pub fn start_stack(&self, extra: &[(&str, &str)]) -> Runtime {
         let config = self.config(extra);
         let ns = PathBuf::from("/var/run/netns").join(&self.name);
-        std::thread::spawn(move || {
+        let rt = std::thread::spawn(move || {
             enter_netns(&ns);
             Runtime::start(&config)
         })
         .join()
         .expect("stack start thread")
-        .expect("start stack")
+        .expect("start stack");
+        let up = eventually(Duration::from_secs(3), || {
+            let out = self.sh("ip -o link show tap0", 5);
+            let link = text(&out.stdout);
+            link.contains("LOWER_UP") && !link.contains("NO-CARRIER")
+        });
+        assert!(up, "tap0 never got carrier");
+        rt
     }
 }
 
