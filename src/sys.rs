@@ -227,9 +227,22 @@ pub fn relocate_private(fd: RawFd) {
     let list = private_list();
     for slot in list.iter().filter_map(|w| w.upgrade()) {
         if slot.load(Ordering::Acquire) == fd {
-            if let Ok(new) = fcntl(fd, libc::F_DUPFD_CLOEXEC, libc::c_long::from(fd + 1)) {
-                slot.store(new as RawFd, Ordering::Release);
-                let _ = close(fd);
+            // Above it if there is room, else wherever a number is free.
+            let moved = fcntl(fd, libc::F_DUPFD_CLOEXEC, libc::c_long::from(fd + 1))
+                .or_else(|_| {
+                    fcntl(
+                        fd,
+                        libc::F_DUPFD_CLOEXEC,
+                        libc::c_long::from(private_base()),
+                    )
+                })
+                .or_else(|_| fcntl(fd, libc::F_DUPFD_CLOEXEC, 3));
+            match moved {
+                Ok(new) => {
+                    slot.store(new as RawFd, Ordering::Release);
+                    let _ = close(fd);
+                }
+                Err(e) => log::error!("tapstack: descriptor {fd} is needed by the program and no other number is free: {e}"),
             }
         }
     }

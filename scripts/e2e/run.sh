@@ -8,7 +8,7 @@ for t in scripts/e2e/t_*.sh; do
   name=$(basename "$t" .sh)
   if timeout 300 bash "$t" > "/tmp/tapstack-$name.log" 2>&1; then
     passed=$((passed + 1))
-    echo "ok    $name: $(tail -n 1 "/tmp/tapstack-$name.log")"
+    echo "ok    $name: $(grep -v -e "Terminated" -e "^dnsmasq" "/tmp/tapstack-$name.log" | tail -n 1)"
   else
     failed=$((failed + 1)) names+=("$name")
     echo "FAIL  $name"

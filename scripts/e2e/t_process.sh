@@ -61,10 +61,24 @@ ts = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
 assert not errors, errors
 print('threads ok')
 
-# Close every descriptor but the standard ones and our connection, as daemons do.
+# Close every descriptor but the standard ones and our connection, as daemons do, then dup2 over
+# every number: the stack's own descriptors (TAP, eventfds) must survive both.
 keep = conn.fileno()
 os.closerange(3, keep); os.closerange(keep + 1, 65536)
 conn.sendall(b'three'); assert conn.recv(5) == b'three'
+body = urllib.request.urlopen('http://$KERNEL_IP:8080/p.html', timeout=10).read()
+assert body == b'page\n', body
+# dup2 over every descriptor that is open (the stack's own among them), then close them all.
+import resource
+limit = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 65536)
+for fd in [int(f) for f in os.listdir('/proc/self/fd')]:
+    if fd > 2 and fd != keep:
+        try:
+            os.dup2(0, fd)
+        except OSError:
+            pass   # the directory listing's own descriptor, already gone
+os.closerange(3, keep); os.closerange(keep + 1, limit)
+conn.sendall(b'four'); assert conn.recv(4) == b'four'
 body = urllib.request.urlopen('http://$KERNEL_IP:8080/p.html', timeout=10).read()
 assert body == b'page\n', body
 print('closerange ok')
