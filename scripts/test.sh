@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 cargo build --release --all-targets
 # Release mode: the simulations push megabytes through thousands of seeded runs.
 cargo test --release --all-targets -- --test-threads="${TEST_THREADS:-2}"
+bash scripts/c-tests.sh
 bash scripts/e2e/run.sh

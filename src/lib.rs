@@ -12,12 +12,14 @@
 //! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack;
 //! - [`resolver`]: name lookups (`/etc/hosts`, `/etc/services`, DNS over the stack's own UDP);
 //! - [`tcp`]: the TCP engine, sans-IO;
-//! - [`posix`]: the preload shim, libc's calls taken over for unmodified programs.
+//! - [`posix`]: the preload shim, libc's calls taken over for unmodified programs;
+//! - [`capi`]: the same stack for C programs that link it (`include/tapstack.h`).
 //!
 //! [`sys`] holds the stack's own system calls, made so that the preloaded library can never
 //! intercept them.
 
 pub mod arp;
+pub mod capi;
 pub mod config;
 pub mod device;
 pub mod error;
