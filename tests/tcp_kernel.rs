@@ -272,15 +272,7 @@ fn half_close_from_the_stack_then_the_kernel_answers() {
         c, a = l.accept(); got = bytearray()\n\
         while True:\n    b = c.recv(65536)\n    if not b: break\n    got += b\n\
         c.sendall(bytes(reversed(got))); c.close(); print('DONE', len(got), a[0], flush=True)\n";
-    let mut child = net
-        .command("timeout")
-        .args(["60", "python3", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, mut out) = python(&net, script);
     let stream = connect(&rt, 9002);
     let msg: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     stream.send_all(&msg).unwrap();
@@ -288,9 +280,7 @@ fn half_close_from_the_stack_then_the_kernel_answers() {
     let back = read_to_end(&stream);
     let expected: Vec<u8> = msg.iter().rev().copied().collect();
     assert!(back == expected, "got {} bytes back", back.len());
-    line.clear();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), format!("DONE 300000 {STACK_IP}"));
+    assert_eq!(line(&mut out), format!("DONE 300000 {STACK_IP}"));
     let _ = child.wait();
 }
 
@@ -318,15 +308,7 @@ fn vanished_peer_ends_in_etimedout_within_the_bound() {
         l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         l.bind(('10.77.0.1', 9003)); l.listen(1); print('READY', flush=True)\n\
         c, a = l.accept(); time.sleep(60)\n";
-    let mut child = net
-        .command("timeout")
-        .args(["90", "python3", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, _out) = python(&net, script);
     // Four retransmissions (RTO 200 ms doubling: 0.2 + 0.4 + 0.8 + 1.6 + 3.2 s) then ETIMEDOUT.
     let stream = rt
         .tcp_connect_with(kernel(9003), Some(Duration::from_secs(10)), &|s, h| {
@@ -411,15 +393,7 @@ fn kernel_sees_the_window_scale_and_mss_we_offered() {
         l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         l.bind(('10.77.0.1', 9005)); l.listen(1); print('READY', flush=True)\n\
         c, a = l.accept(); time.sleep(5)\n";
-    let mut child = net
-        .command("timeout")
-        .args(["30", "python3", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut child, _out) = python(&net, script);
     // An unusual MSS and a large receive buffer, so the kernel's view cannot be a coincidence.
     let stream = rt
         .tcp_connect_with(kernel(9005), Some(Duration::from_secs(10)), &|s, h| {

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::process::{Child, ChildStdout, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,27 +14,6 @@ use tapstack::stack::Shutdown;
 
 fn kernel(port: u16) -> SocketAddrV4 {
     SocketAddrV4::new(KERNEL_IP.parse().unwrap(), port)
-}
-
-/// Runs a python program in the namespace and waits for its first line (READY).
-fn python(net: &TestNet, script: &str) -> (Child, BufReader<ChildStdout>) {
-    let mut child = net
-        .command("timeout")
-        .args(["60", "python3", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "READY");
-    (child, out)
-}
-
-fn line(out: &mut BufReader<ChildStdout>) -> String {
-    let mut l = String::new();
-    out.read_line(&mut l).unwrap();
-    l.trim().to_string()
 }
 
 #[test]

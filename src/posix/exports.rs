@@ -46,18 +46,31 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     fd
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
-    let Some(f) = real!(bind: fn(c_int, *const sockaddr, socklen_t) -> c_int) else {
-        no_real!(-1)
-    };
+type AddrCall = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
+type StackAddrCall = fn(
+    &crate::runtime::Runtime,
+    &state::OpenSocket,
+    crate::stack::SocketHandle,
+    addr::Addr,
+) -> Result<(), Errno>;
+
+/// bind and connect: the address decides kernel (loopback) or stack, then the call is made there.
+unsafe fn addressed(
+    name: &str,
+    real: Option<AddrCall>,
+    on_stack: StackAddrCall,
+    fd: c_int,
+    a: *const sockaddr,
+    len: socklen_t,
+) -> c_int {
+    let Some(f) = real else { no_real!(-1) };
     let Some(sock) = state::get(fd) else {
         return f(fd, a, len);
     };
-    guard("bind", -1, || {
+    guard(name, -1, || {
         let r = addr::read(a, len).and_then(|target| match sockets::route(fd, &sock, &target)? {
             Route::Kernel => Ok(None),
-            Route::Stack(rt, h) => sockets::bind(rt, &sock, h, target).map(Some),
+            Route::Stack(rt, h) => on_stack(rt, &sock, h, target).map(Some),
         });
         match r {
             Ok(None) => f(fd, a, len),
@@ -67,23 +80,15 @@ pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> 
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
+    let real = real!(bind: fn(c_int, *const sockaddr, socklen_t) -> c_int);
+    addressed("bind", real, sockets::bind, fd, a, len)
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
-    let Some(f) = real!(connect: fn(c_int, *const sockaddr, socklen_t) -> c_int) else {
-        no_real!(-1)
-    };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, a, len);
-    };
-    guard("connect", -1, || {
-        let r = addr::read(a, len).and_then(|target| match sockets::route(fd, &sock, &target)? {
-            Route::Kernel => Ok(None),
-            Route::Stack(rt, h) => sockets::connect(rt, &sock, h, target).map(Some),
-        });
-        match r {
-            Ok(None) => f(fd, a, len),
-            r => ret(r.map(|_| 0), -1),
-        }
-    })
+    let real = real!(connect: fn(c_int, *const sockaddr, socklen_t) -> c_int);
+    addressed("connect", real, sockets::connect, fd, a, len)
 }
 
 #[no_mangle]

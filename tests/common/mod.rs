@@ -134,6 +134,37 @@ pub fn require(tool: &str) {
     );
 }
 
+/// Starts a python program in the namespace (bounded to 60 s) and waits for its first line, which
+/// must be READY; returns the child and the rest of its output.
+pub fn python(
+    net: &TestNet,
+    script: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead;
+    let mut child = net
+        .command("timeout")
+        .args(["60", "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python3");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("read from python3");
+    assert_eq!(first.trim(), "READY");
+    (child, out)
+}
+
+/// The next line a program printed, trimmed.
+pub fn line(out: &mut std::io::BufReader<std::process::ChildStdout>) -> String {
+    use std::io::BufRead;
+    let mut l = String::new();
+    out.read_line(&mut l).expect("read a line");
+    l.trim().to_string()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
