@@ -17,7 +17,21 @@ def serve(c):
     c.close()
 while True:
     c, a = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()" &
+# A slow reader on 9001 with a tiny receive buffer: waits a second, then reads everything and
+# reports how much.
+inns timeout 60 python3 -c "
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(('$KERNEL_IP', 9001)); l.listen(1)
+c, a = l.accept(); time.sleep(1); n = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    n += len(d)
+print(n, flush=True)" > "$WORK/slow.log" &
 for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9000" | grep -q . && break; sleep 0.1; done
+for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9001" | grep -q . && break; sleep 0.1; done
 
 onstack -- python3 - <<PY
 import errno, fcntl, os, select, socket, struct, termios, time
@@ -106,6 +120,15 @@ s2.send(b'close')
 ev = ep.poll(3)
 assert ev and ev[0][0] == s2.fileno() and ev[0][1] & select.EPOLLRDHUP, ev
 assert s2.recv(10) == b''
+
+# SO_LINGER with a time: close waits until everything (FIN included) is acknowledged.
+s3 = socket.create_connection(('$KERNEL_IP', 9001), timeout=5)
+s3.settimeout(None)
+s3.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 10))
+s3.sendall(b'z' * 60000)   # fits our send buffer: only close can wait for the reader
+t = time.monotonic(); s3.close(); dt = time.monotonic() - t
+assert 0.5 < dt < 5, 'close with SO_LINGER returned after %.2f s' % dt
 print('sockapi ok')
 PY
-echo "socket API: options, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave"
+[ "$(cat "$WORK/slow.log")" = 60000 ] || fail "slow reader got $(cat "$WORK/slow.log")"
+echo "socket API: options, SO_LINGER, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave"

@@ -27,9 +27,48 @@ pub fn close(fd: RawFd) -> i32 {
     if sys::is_private(fd) {
         return 0;
     }
-    state::remove(fd);
+    let sock = state::remove(fd);
     epoll::forget(fd);
-    real_close(fd)
+    let r = real_close(fd);
+    if let Some(sock) = sock {
+        linger(sock);
+    }
+    r
+}
+
+/// SO_LINGER with a time: closing the last descriptor of a blocking TCP socket waits until the
+/// peer has acknowledged everything, our FIN included, or the time runs out (as Linux's close).
+/// Without it (or with linger 0, an abort), the socket closes in the background.
+fn linger(sock: std::sync::Arc<OpenSocket>) {
+    use crate::tcp::State;
+    if std::sync::Arc::strong_count(&sock) != 1
+        || sock.kind != state::Kind::Stream
+        || sock.is_nonblocking()
+    {
+        return;
+    }
+    let (Some(h), Some(rt)) = (sock.handle(), state::runtime_if_started()) else {
+        return;
+    };
+    let wait = rt.with_stack(|s, _| s.tcp_socket_ref(h).and_then(|t| t.config.linger));
+    let Some(wait) = wait.filter(|d| !d.is_zero()) else {
+        return;
+    };
+    drop(sock); // the stack closes the socket: its FIN follows the queued data
+    let _ = super::sockets::block(rt, false, Some(wait), |s, _| {
+        let pending = s
+            .tcp_socket_ref(h)
+            .and_then(|t| t.connection())
+            .is_some_and(|c| {
+                matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck)
+                    || c.send_queue_len() > 0
+            });
+        if pending {
+            Err(crate::error::Errno::EAGAIN)
+        } else {
+            Ok(())
+        }
+    });
 }
 
 /// close_range(2) and closefrom(3): everything in the range but the stack's private descriptors.
