@@ -49,22 +49,39 @@ pub fn block<R>(
 }
 
 /// The socket's stack handle, creating the stack socket (and starting the stack) if it is pending.
+///
+/// The socket's own lock is never held while the stack's is taken here: a thread polling this socket
+/// holds the stack's lock and then reads the socket's state, so the opposite order could deadlock.
 pub fn attach(sock: &OpenSocket) -> Result<(&'static Runtime, SocketHandle)> {
     let rt = state::runtime()?;
-    let mut a = sock.attach.lock();
-    let pending = match &*a {
-        Attach::Stack(h) => return Ok((rt, *h)),
-        Attach::Pending(p) => p.clone(),
-    };
-    let h = rt.with_stack(|s, _| {
-        let h = match sock.kind {
-            Kind::Stream => s.tcp_socket(),
-            Kind::Dgram => s.udp_socket(),
-        };
-        apply_pending(s, h, &pending);
-        h
+    if let Some(h) = sock.handle() {
+        return Ok((rt, h));
+    }
+    let kind = sock.kind;
+    let h = rt.with_stack(|s, _| match kind {
+        Kind::Stream => s.tcp_socket(),
+        Kind::Dgram => s.udp_socket(),
     });
-    *a = Attach::Stack(h);
+    let pending = {
+        let mut a = sock.attach.lock();
+        match &*a {
+            Attach::Stack(other) => {
+                // Another thread attached it meanwhile: keep theirs.
+                let other = *other;
+                drop(a);
+                rt.with_stack(|s, now| {
+                    let _ = s.close(now, h);
+                });
+                return Ok((rt, other));
+            }
+            Attach::Pending(p) => {
+                let p = p.clone();
+                *a = Attach::Stack(h);
+                p
+            }
+        }
+    };
+    rt.with_stack(|s, _| apply_pending(s, h, &pending));
     Ok((rt, h))
 }
 

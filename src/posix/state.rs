@@ -139,14 +139,21 @@ pub fn get(fd: RawFd) -> Option<Arc<OpenSocket>> {
 }
 
 pub fn insert(fd: RawFd, sock: Arc<OpenSocket>) {
-    let mut t = TABLE.write();
-    let i = fd as usize;
-    if t.len() <= i {
-        t.resize(i + 1, None);
-    }
-    if t[i].replace(sock).is_none() {
-        ENTRIES.fetch_add(1, Ordering::AcqRel);
-    }
+    let old = {
+        let mut t = TABLE.write();
+        let i = fd as usize;
+        if t.len() <= i {
+            t.resize(i + 1, None);
+        }
+        let old = t[i].replace(sock);
+        if old.is_none() {
+            ENTRIES.fetch_add(1, Ordering::AcqRel);
+        }
+        old
+    };
+    // Dropped outside the table's lock: closing a socket takes the stack's lock, and a thread
+    // holding the stack's lock may be waiting to read the table.
+    drop(old);
 }
 
 /// Forgets descriptor `fd`; the socket closes when its last descriptor is gone.
