@@ -339,14 +339,15 @@ impl Stack {
 }
 
 impl Stack {
-    /// True when no TCP connection still has a closing handshake to finish (TIME-WAIT counts as
-    /// finished: only a lost final ACK could still need us there).
+    /// True when every connection the program closed has had its data and FIN acknowledged:
+    /// nothing we sent can still be lost. (FIN-WAIT-2 and TIME-WAIT wait only for the peer, which a
+    /// process about to exit need not do; connections still open are the program's business.)
     pub fn tcp_all_quiet(&self) -> bool {
         self.sockets.tcp_conns.values().all(|&h| {
             self.sockets
                 .tcp(h)
                 .and_then(TcpSocket::connection)
-                .is_none_or(|c| matches!(c.state(), State::Closed | State::TimeWait))
+                .is_none_or(|c| !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck))
         })
     }
 }
