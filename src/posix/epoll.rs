@@ -27,8 +27,10 @@ const WAKE: u64 = 0x7461_7073_7461_636b; // "tapstack"
 struct Interest {
     events: u32,
     data: u64,
-    /// Events reported last time (edge-triggered: only rises are reported).
-    last: u32,
+    /// The socket's wake count when last looked at. Edge-triggered interest reports the socket's
+    /// current events only when it has been woken since, as the kernel's epoll does on each
+    /// wake-up of a file (new data, new write space, a state change).
+    seen: u64,
     disarmed: bool,
 }
 
@@ -119,7 +121,7 @@ pub unsafe fn ctl(epfd: RawFd, op: i32, fd: RawFd, event: *const libc::epoll_eve
                 Interest {
                     events: ev.events,
                     data: ev.u64,
-                    last: 0,
+                    seen: u64::MAX,
                     disarmed: false,
                 },
             );
@@ -132,7 +134,7 @@ pub unsafe fn ctl(epfd: RawFd, op: i32, fd: RawFd, event: *const libc::epoll_eve
             *i = Interest {
                 events: ev.events,
                 data: ev.u64,
-                last: 0,
+                seen: u64::MAX,
                 disarmed: false,
             };
             sys::eventfd_signal(shadow.wake.raw());
@@ -195,11 +197,16 @@ fn stack_ready(epfd: RawFd, out: &mut [libc::epoll_event]) -> usize {
             continue;
         };
         let want = interest.events | (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-        let now = events(guard.as_ref().map(|(c, _)| &c.stack), &sock) & want;
+        let stack = guard.as_ref().map(|(c, _)| &c.stack);
+        let now = events(stack, &sock) & want;
         let report = if interest.events & libc::EPOLLET as u32 != 0 {
-            let rising = now & !interest.last;
-            interest.last = now;
-            if rising != 0 {
+            let wakes = match (stack, sock.handle()) {
+                (Some(s), Some(h)) => s.wake_count(h),
+                _ => 0,
+            };
+            let woken = wakes != interest.seen;
+            interest.seen = wakes;
+            if woken {
                 now
             } else {
                 0

@@ -216,9 +216,15 @@ impl Stack {
     }
 
     fn wake(&mut self, h: SocketHandle) {
+        self.sockets.note_wake(h);
         if !self.woken.contains(&h) {
             self.woken.push(h);
         }
+    }
+
+    /// How many times `h` has been woken: moves whenever its readiness may have changed.
+    pub fn wake_count(&self, h: SocketHandle) -> u64 {
+        self.sockets.wakes(h)
     }
 
     /// Records an asynchronous error on a socket (SO_ERROR) and wakes its waiters.

@@ -40,6 +40,9 @@ pub struct ConnKey {
 struct Slot {
     generation: u32,
     socket: Option<Socket>,
+    /// How many times the socket was woken (its readiness may have changed): edge-triggered
+    /// waiters report an event when this moves, as the kernel's do on each wake-up.
+    wakes: u64,
 }
 
 #[derive(Default)]
@@ -62,6 +65,7 @@ impl SocketTable {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
                 slot.socket = Some(socket);
+                slot.wakes = 0;
                 SocketHandle {
                     index,
                     generation: slot.generation,
@@ -72,6 +76,7 @@ impl SocketTable {
                 self.slots.push(Slot {
                     generation: 0,
                     socket: Some(socket),
+                    wakes: 0,
                 });
                 SocketHandle {
                     index,
@@ -93,6 +98,25 @@ impl SocketTable {
             .get_mut(h.index as usize)
             .filter(|s| s.generation == h.generation)
             .and_then(|s| s.socket.as_mut())
+    }
+
+    /// Counts a wake-up of `h`.
+    pub fn note_wake(&mut self, h: SocketHandle) {
+        if let Some(slot) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.generation == h.generation)
+        {
+            slot.wakes = slot.wakes.wrapping_add(1);
+        }
+    }
+
+    /// How many wake-ups `h` has had.
+    pub fn wakes(&self, h: SocketHandle) -> u64 {
+        self.slots
+            .get(h.index as usize)
+            .filter(|s| s.generation == h.generation)
+            .map_or(0, |s| s.wakes)
     }
 
     pub fn remove(&mut self, h: SocketHandle) -> Option<Socket> {

@@ -347,7 +347,9 @@ impl Stack {
             self.sockets
                 .tcp(h)
                 .and_then(TcpSocket::connection)
-                .is_none_or(|c| !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck))
+                .is_none_or(|c| {
+                    !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck)
+                })
         })
     }
 }
