@@ -165,7 +165,24 @@ impl Stack {
             self.tcp_remove(h);
             return;
         }
-        self.wake(h);
+        // Wake waiters only for what the kernel would wake them for: a change of readiness or of
+        // state, or new data to read. (An ACK that changes nothing wakes nobody, so edge-triggered
+        // epoll reports no phantom events, and busy connections do not stir every waiter.)
+        let readiness = self.tcp_readiness(h);
+        let Some(sock) = self.sockets.tcp_mut(h) else {
+            return;
+        };
+        let Some(conn) = sock.connection() else {
+            return;
+        };
+        let now = (readiness, conn.state(), conn.recv_queue_len());
+        let changed = sock
+            .last_seen
+            .is_none_or(|(r, st, q)| r != now.0 || st != now.1 || now.2 > q);
+        sock.last_seen = Some(now);
+        if changed {
+            self.wake(h);
+        }
     }
 
     /// Emits whatever connection `h` has to send now (and runs its due timers).

@@ -51,6 +51,8 @@ pub struct TcpSocket {
     pub parent: Option<SocketHandle>,
     /// Established and moved to the parent's accept queue.
     pub queued_for_accept: bool,
+    /// Readiness, state and bytes waiting when waiters were last woken (see `tcp_after_event`).
+    pub last_seen: Option<(crate::tcp::Readiness, crate::tcp::State, usize)>,
 }
 
 impl TcpSocket {
@@ -69,6 +71,7 @@ impl TcpSocket {
             orphan: false,
             parent: None,
             queued_for_accept: false,
+            last_seen: None,
         }
     }
 
