@@ -82,28 +82,7 @@ pub fn eventfd_drain(fd: RawFd) {
 
 /// `poll(2)` with a millisecond timeout (`-1` blocks). EINTR is reported as zero ready descriptors.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    let ts;
-    let ts_ptr = if timeout_ms < 0 {
-        std::ptr::null()
-    } else {
-        ts = libc::timespec {
-            tv_sec: (timeout_ms / 1000) as libc::time_t,
-            tv_nsec: ((timeout_ms % 1000) as libc::c_long) * 1_000_000,
-        };
-        &ts as *const libc::timespec
-    };
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures; `ts_ptr` is null or valid.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_ppoll,
-            fds.as_mut_ptr(),
-            fds.len(),
-            ts_ptr,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    match check(ret) {
+    match poll_interruptible(fds, timeout_ms) {
         Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
         other => other,
     }

@@ -65,15 +65,7 @@ impl Runtime {
         timeout: Option<Duration>,
         configure: Configure<'_>,
     ) -> Result<TcpStream> {
-        let handle = self.with_stack(|s, now| {
-            let h = s.tcp_socket();
-            let r = configure(s, h).and_then(|()| s.tcp_connect(now, h, remote));
-            if let Err(e) = r {
-                let _ = s.close(now, h);
-                return Err(e);
-            }
-            Ok(h)
-        })?;
+        let handle = self.start_connect(remote, configure)?;
         let stream = TcpStream {
             shared: self.shared().clone(),
             handle,
@@ -90,14 +82,13 @@ impl Runtime {
         }
     }
 
-    /// Starts connecting and returns at once (a nonblocking `connect`'s EINPROGRESS): the stream
-    /// becomes writable when connected; [`TcpStream::connect_status`] tells how it went.
-    pub fn tcp_connect_nonblocking(
+    /// A new socket, configured, with its SYN on the way; closed again if any step fails.
+    fn start_connect(
         &self,
         remote: SocketAddrV4,
         configure: Configure<'_>,
-    ) -> Result<TcpStream> {
-        let handle = self.with_stack(|s, now| {
+    ) -> Result<SocketHandle> {
+        self.with_stack(|s, now| {
             let h = s.tcp_socket();
             let r = configure(s, h).and_then(|()| s.tcp_connect(now, h, remote));
             if let Err(e) = r {
@@ -105,7 +96,17 @@ impl Runtime {
                 return Err(e);
             }
             Ok(h)
-        })?;
+        })
+    }
+
+    /// Starts connecting and returns at once (a nonblocking `connect`'s EINPROGRESS): the stream
+    /// becomes writable when connected; [`TcpStream::connect_status`] tells how it went.
+    pub fn tcp_connect_nonblocking(
+        &self,
+        remote: SocketAddrV4,
+        configure: Configure<'_>,
+    ) -> Result<TcpStream> {
+        let handle = self.start_connect(remote, configure)?;
         Ok(TcpStream {
             shared: self.shared().clone(),
             handle,
