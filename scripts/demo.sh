@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: build tapstack, start it in a fresh network namespace, talk to it from the kernel side,
-# show the capture, clean up. Needs root (network namespaces) and ping and tcpdump.
+# The demo: build tapstack, start it in a fresh network namespace and ping it from the kernel side,
+# then run an unmodified curl through it (tapstack run) against a web server on the kernel side,
+# show the captures, clean up. Needs root (network namespaces), ping, curl, python3 and tcpdump.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +43,15 @@ sed -n '/stopped by/,$p' "$work/up.log"
 
 echo "== the capture, as tcpdump reads it"
 tcpdump -n -r "$work/demo.pcap" 2>&1
+
+echo "== an unmodified curl through the stack: tapstack run -- curl http://10.77.0.1:8080/hello.txt"
+mkdir -p "$work/www"
+echo "hello from the kernel side of the TAP" > "$work/www/hello.txt"
+(cd "$work/www" && exec ip netns exec "$ns" timeout 30 python3 -m http.server 8080 --bind 10.77.0.1) \
+  > "$work/http.log" 2>&1 &
+for _ in $(seq 50); do ip netns exec "$ns" ss -Hltn "src 10.77.0.1:8080" | grep -q . && break; sleep 0.1; done
+ip netns exec "$ns" "$bin" run --pcap "$work/curl.pcap" -- curl -sS http://10.77.0.1:8080/hello.txt
+echo "== the web server saw the client as:"
+grep "GET /hello.txt" "$work/http.log"
+echo "== the curl run's capture"
+tcpdump -n -r "$work/curl.pcap" 2>&1 | grep -v IP6
