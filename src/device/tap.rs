@@ -3,7 +3,8 @@
 //! Opened with `IFF_TAP | IFF_NO_PI` (whole Ethernet frames, no packet-information prefix),
 //! nonblocking, one frame per `read`/`write`. The interface must already exist in the calling thread's
 //! network namespace (`scripts/netns.sh` makes one); the stack does not create interfaces, so a typo in
-//! the name is an error rather than a new, unconfigured device. The MTU is read from the interface.
+//! the name is an error rather than a new, unconfigured device. The MTU is read from the interface, and
+//! attaching waits until the kernel side is running, so that its first answers are not lost.
 //!
 //! Later speed work adds `IFF_VNET_HDR`: a virtio-net header before each frame carries checksum
 //! offload and TSO/GSO, so one syscall moves up to 64 KiB; [`DeviceCaps`] is where that shows.
@@ -11,6 +12,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::RawFd;
+use std::time::Duration;
 
 use super::{Device, DeviceCaps};
 use crate::sys;
@@ -49,13 +51,18 @@ impl IfReq {
     }
 }
 
-/// Queries the interface `name` in this thread's network namespace: its index and MTU.
-fn interface_info(name: &str) -> io::Result<(i32, usize)> {
-    let sock = sys::Fd::new(sys::socket(
+/// A datagram socket to ask the kernel about interfaces with `ioctl`.
+fn ioctl_socket() -> io::Result<sys::Fd> {
+    Ok(sys::Fd::new(sys::socket(
         libc::AF_INET,
         libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
         0,
-    )?);
+    )?))
+}
+
+/// Queries the interface `name` in this thread's network namespace: its index and MTU.
+fn interface_info(name: &str) -> io::Result<(i32, usize)> {
+    let sock = ioctl_socket()?;
     let mut req = IfReq::new(name)?;
     // SAFETY: SIOCGIFINDEX and SIOCGIFMTU read and write a `struct ifreq`, which `IfReq` lays out.
     unsafe {
@@ -88,6 +95,49 @@ fn interface_info(name: &str) -> io::Result<(i32, usize)> {
         )
     }?;
     Ok((index, req.int().max(68) as usize))
+}
+
+/// The interface's flags (`IFF_UP`, `IFF_RUNNING`, ...).
+fn interface_flags(sock: &sys::Fd, name: &str) -> io::Result<i32> {
+    let mut req = IfReq::new(name)?;
+    // SAFETY: SIOCGIFFLAGS reads and writes a `struct ifreq`, which `IfReq` lays out.
+    unsafe {
+        sys::ioctl(
+            sock.raw(),
+            libc::SIOCGIFFLAGS as _,
+            &mut req as *mut IfReq as *mut _,
+        )
+    }?;
+    Ok(i32::from(u16::from_ne_bytes([req.union[0], req.union[1]])))
+}
+
+/// How long attaching waits for the kernel side to start transmitting.
+const LINK_WAIT: Duration = Duration::from_millis(1500);
+
+/// Waits until the kernel side of the TAP is operationally up (`IFF_RUNNING`), at most [`LINK_WAIT`].
+///
+/// Attaching turns the TAP's carrier on, but the kernel starts its transmit queue only when its link
+/// watcher handles that event, which it does at most once a second per interface: a process that
+/// attaches within a second of the previous one detaching would otherwise see the kernel's first
+/// answers (its ARP reply, its SYN-ACK) dropped, and every first exchange cost a one-second retry.
+fn wait_for_link(name: &str) -> io::Result<()> {
+    let sock = ioctl_socket()?;
+    let start = std::time::Instant::now();
+    loop {
+        let flags = interface_flags(&sock, name)?;
+        if flags & libc::IFF_UP == 0 {
+            log::warn!("{name} is down on the kernel side (ip link set {name} up)");
+            return Ok(());
+        }
+        if flags & libc::IFF_RUNNING != 0 {
+            return Ok(());
+        }
+        if start.elapsed() >= LINK_WAIT {
+            log::warn!("{name}: the kernel side is not running after {LINK_WAIT:?}");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// An open TAP device.
@@ -126,6 +176,7 @@ impl TapDevice {
             };
             io::Error::new(e.kind(), why)
         })?;
+        wait_for_link(name)?;
         Ok(TapDevice {
             fd,
             name: name.to_string(),
