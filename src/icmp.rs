@@ -2,7 +2,8 @@
 //!
 //! The stack answers echo requests (ping) with replies carrying the same data, and reports errors
 //! with destination unreachable (port or protocol) and time exceeded (reassembly). Errors received
-//! from the network are mapped to the errno a socket reports ([`errno_for_unreachable`]).
+//! from the network are mapped to the errno a socket reports and whether it is hard
+//! ([`unreachable_report`]).
 //!
 //! RFC 1122 §3.2.2 says when an error must *not* be sent; [`may_send_error_about`] encodes it, and
 //! [`RateLimit`] bounds how many we send (like Linux's `icmp_msgs_per_sec`), so a port scan cannot
@@ -34,26 +35,52 @@ pub fn may_send_error_about(
         && !src.is_loopback()
 }
 
-/// The errno a socket reports for a destination-unreachable it received (as Linux's `icmp_err_convert`).
-pub fn errno_for_unreachable(reason: DstUnreachable) -> Errno {
-    match reason {
-        DstUnreachable::NetUnreachable => Errno::ENETUNREACH,
-        DstUnreachable::HostUnreachable => Errno::EHOSTUNREACH,
-        DstUnreachable::ProtoUnreachable => Errno(libc::ENOPROTOOPT),
-        DstUnreachable::PortUnreachable => Errno::ECONNREFUSED,
-        DstUnreachable::FragRequired { .. } => Errno::EMSGSIZE,
-        DstUnreachable::Other(_) => Errno::EHOSTUNREACH,
-    }
+/// What an ICMP error received about one of our datagrams means to the socket that sent it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// The errno the socket reports.
+    pub errno: Errno,
+    /// A "hard" error ends a connection attempt at once; a soft one is only remembered, to be
+    /// reported if the connection later times out (RFC 1122 §4.2.3.9).
+    pub hard: bool,
 }
 
-/// True for errors that end a connection attempt at once ("hard" errors, RFC 1122 §4.2.3.9);
-/// the others are only remembered until the connection times out.
-pub fn is_hard_error(reason: DstUnreachable) -> bool {
-    matches!(
-        reason,
-        DstUnreachable::ProtoUnreachable | DstUnreachable::PortUnreachable
-    )
+/// Linux's `icmp_err_convert`, indexed by the destination-unreachable code (RFC 792, RFC 1812
+/// §5.2.7.1): the errno and whether it is hard.
+const UNREACHABLE: [(i32, bool); 16] = [
+    (libc::ENETUNREACH, false),  // 0 net unreachable
+    (libc::EHOSTUNREACH, false), // 1 host unreachable
+    (libc::ENOPROTOOPT, true),   // 2 protocol unreachable
+    (libc::ECONNREFUSED, true),  // 3 port unreachable
+    (libc::EMSGSIZE, false),     // 4 fragmentation needed and DF set
+    (libc::EOPNOTSUPP, false),   // 5 source route failed
+    (libc::ENETUNREACH, true),   // 6 destination network unknown
+    (libc::EHOSTDOWN, true),     // 7 destination host unknown
+    (libc::ENONET, true),        // 8 source host isolated
+    (libc::ENETUNREACH, true),   // 9 network administratively prohibited
+    (libc::EHOSTUNREACH, true),  // 10 host administratively prohibited
+    (libc::ENETUNREACH, false),  // 11 network unreachable for TOS
+    (libc::EHOSTUNREACH, false), // 12 host unreachable for TOS
+    (libc::EHOSTUNREACH, true),  // 13 communication administratively prohibited
+    (libc::EHOSTUNREACH, true),  // 14 host precedence violation
+    (libc::EHOSTUNREACH, true),  // 15 precedence cutoff in effect
+];
+
+/// What a destination-unreachable means, as Linux's `icmp_err_convert` has it; `None` for a code
+/// RFC 1812 does not define (Linux ignores those).
+pub fn unreachable_report(reason: DstUnreachable) -> Option<ErrorReport> {
+    let &(errno, hard) = UNREACHABLE.get(usize::from(reason.code()))?;
+    Some(ErrorReport {
+        errno: Errno(errno),
+        hard,
+    })
 }
+
+/// A time exceeded (TTL or reassembly) is a soft EHOSTUNREACH, as on Linux.
+pub const TIME_EXCEEDED: ErrorReport = ErrorReport {
+    errno: Errno::EHOSTUNREACH,
+    hard: false,
+};
 
 /// A token bucket for ICMP errors we send.
 #[derive(Debug)]
@@ -124,9 +151,28 @@ mod tests {
         assert!(!may_send_error_about(host, false, true, 0));
         assert!(!may_send_error_about(host, false, false, 8));
         assert!(!may_send_error_about(Ipv4Addr::BROADCAST, false, false, 0));
+    }
+
+    #[test]
+    fn unreachable_codes_map_as_on_linux() {
+        let report = |r| unreachable_report(r).expect("defined code");
         assert_eq!(
-            errno_for_unreachable(DstUnreachable::PortUnreachable),
-            Errno::ECONNREFUSED
+            report(DstUnreachable::PortUnreachable),
+            ErrorReport {
+                errno: Errno::ECONNREFUSED,
+                hard: true
+            }
         );
+        assert!(!report(DstUnreachable::HostUnreachable).hard);
+        assert!(!report(DstUnreachable::FragRequired { mtu: 1400 }).hard);
+        // nftables' "reject with icmp type admin-prohibited".
+        assert_eq!(
+            report(DstUnreachable::Other(13)),
+            ErrorReport {
+                errno: Errno::EHOSTUNREACH,
+                hard: true
+            }
+        );
+        assert_eq!(unreachable_report(DstUnreachable::Other(16)), None);
     }
 }

@@ -213,17 +213,44 @@ impl Stack {
                 data,
             } => {
                 self.net.stats.icmp_errors_in += 1;
-                if header.protocol == IpProtocol::UDP && icmp::is_hard_error(reason) {
-                    self.udp_icmp_error(&header, data, icmp::errno_for_unreachable(reason));
+                let path_mtu = match reason {
+                    DstUnreachable::FragRequired { mtu } => Some(mtu),
+                    _ => None,
+                };
+                if let Some(report) = icmp::unreachable_report(reason) {
+                    self.icmp_error(now, &header, data, report, path_mtu);
                 }
             }
-            Icmpv4Repr::TimeExceeded { .. } => self.net.stats.icmp_errors_in += 1,
+            Icmpv4Repr::TimeExceeded { header, data, .. } => {
+                self.net.stats.icmp_errors_in += 1;
+                self.icmp_error(now, &header, data, icmp::TIME_EXCEEDED, None);
+            }
+            _ => {}
+        }
+    }
+
+    /// An ICMP error about a datagram we sent (`quoted` is its IP header, `data` what followed it),
+    /// for the socket that sent it; `path_mtu` for "fragmentation needed".
+    fn icmp_error(
+        &mut self,
+        now: Instant,
+        quoted: &Ipv4Repr,
+        data: &[u8],
+        report: icmp::ErrorReport,
+        path_mtu: Option<u16>,
+    ) {
+        if quoted.src_addr != self.net.iface.addr {
+            return;
+        }
+        match quoted.protocol {
+            IpProtocol::UDP if report.hard => self.udp_icmp_error(quoted, data, report.errno),
+            IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
             _ => {}
         }
     }
 
     /// A UDP socket hears of an error about a datagram it sent only if it is connected to that
-    /// datagram's destination — Linux's rule without `IP_RECVERR`.
+    /// datagram's destination and the error is hard — Linux's rule without `IP_RECVERR`.
     fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], errno: crate::error::Errno) {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
             return;

@@ -238,6 +238,8 @@ impl Stack {
                 if let Some(c) = s.connection_mut() {
                     if matches!(c.state(), tcp::State::SynSent | tcp::State::SynReceived) {
                         c.set_error(e);
+                    } else {
+                        c.set_soft_error(e);
                     }
                 }
             }

@@ -77,6 +77,38 @@ impl Stack {
         }
     }
 
+    /// An ICMP error about a TCP segment we sent: `data` holds at least the first eight bytes of
+    /// its header (ports and sequence number, RFC 792), which find the connection.
+    pub(super) fn tcp_icmp_error(
+        &mut self,
+        now: Instant,
+        quoted: &crate::wire::ipv4::Ipv4Repr,
+        data: &[u8],
+        errno: Errno,
+        path_mtu: Option<u16>,
+    ) {
+        let Some(head) = data.get(..8) else {
+            return;
+        };
+        let key = ConnKey {
+            local_port: u16::from_be_bytes([head[0], head[1]]),
+            remote_ip: quoted.dst_addr,
+            remote_port: u16::from_be_bytes([head[2], head[3]]),
+        };
+        let seq = SeqNum(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
+        let Some(&h) = self.sockets.tcp_conns.get(&key) else {
+            return;
+        };
+        let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) else {
+            return;
+        };
+        match path_mtu {
+            Some(mtu) => conn.path_mtu_reduced(seq, usize::from(mtu)),
+            None => conn.icmp_error(seq, errno),
+        }
+        self.tcp_after_event(now, h);
+    }
+
     /// A SYN for a listener: a new connection in SYN-RECEIVED, if the queues have room.
     fn tcp_passive_open(
         &mut self,

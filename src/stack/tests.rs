@@ -292,6 +292,125 @@ fn connected_udp_socket_learns_port_unreachable() {
     assert_eq!(a.udp_recv_from(h, &mut buf, false), Err(Errno::EAGAIN));
 }
 
+/// An ICMP destination unreachable from B about `frame`, which A sent: it quotes A's IP header and
+/// the first eight bytes after it, as RFC 792 asks.
+fn unreachable_about(frame: &[u8], reason: DstUnreachable) -> Vec<u8> {
+    let (header, payload) = parse_ip(frame);
+    let repr = Icmpv4Repr::DstUnreachable {
+        reason,
+        header,
+        data: &payload[..8],
+    };
+    ip_frame(A_IP, IpProtocol::ICMP, repr.buffer_len(), |buf| {
+        repr.emit(&mut Icmpv4Packet::new_unchecked(buf), ChecksumMode::Full)
+    })
+}
+
+/// An established connection from A (port returned) to a listener on B:80, and its handle on each side.
+fn tcp_pair(a: &mut Stack, b: &mut Stack) -> (SocketHandle, SocketHandle) {
+    let listener = b.tcp_socket();
+    b.tcp_bind(listener, SocketAddrV4::new(B_IP, 80)).unwrap();
+    b.tcp_listen(listener, 4).unwrap();
+    let h = a.tcp_socket();
+    a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    exchange(a, b, Instant::ZERO);
+    a.tcp_connect_status(h).unwrap();
+    let (child, _) = b.tcp_accept(Instant::ZERO, listener).unwrap();
+    (h, child)
+}
+
+#[test]
+fn icmp_unreachable_fails_a_connection_attempt_at_once() {
+    let mut a = ours();
+    introduce(&mut a);
+    let h = a.tcp_socket();
+    a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    let syn = drain(&mut a).pop().expect("a SYN");
+    // An error quoting a sequence number we never sent is forged or stale: ignored (RFC 5927).
+    let mut stale = syn.clone();
+    stale[ETH_LEN + 20 + 4] ^= 0x80;
+    a.receive(
+        Instant::ZERO,
+        &unreachable_about(&stale, DstUnreachable::HostUnreachable),
+    );
+    assert_eq!(a.tcp_connect_status(h), Err(Errno::EAGAIN));
+    // The real one ends the attempt with its errno, as Linux does even for a "soft" code.
+    let t = Instant::from_millis(10);
+    a.receive(t, &unreachable_about(&syn, DstUnreachable::HostUnreachable));
+    assert_eq!(a.tcp_connect_status(h), Err(Errno::EHOSTUNREACH));
+}
+
+#[test]
+fn icmp_soft_error_names_the_timeout_of_an_established_connection() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    a.tcp_defaults_mut().data_retries = 2;
+    let (h, _) = tcp_pair(&mut a, &mut b);
+    a.tcp_send(Instant::ZERO, h, b"hello").unwrap();
+    let data = drain(&mut a).pop().expect("a data segment");
+    a.receive(
+        Instant::ZERO,
+        &unreachable_about(&data, DstUnreachable::HostUnreachable),
+    );
+    // Soft: the connection goes on retransmitting...
+    assert!(a.tcp_readiness(h).writable);
+    // ...and when it gives up, it says why (Linux: "No route to host", not ETIMEDOUT).
+    let mut now = Instant::ZERO;
+    for _ in 0..200 {
+        now += Duration::from_millis(500);
+        a.poll(now);
+        drain(&mut a);
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        a.tcp_recv(now, h, &mut buf, false),
+        Err(Errno::EHOSTUNREACH)
+    );
+}
+
+#[test]
+fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let (h, _) = tcp_pair(&mut a, &mut b);
+    a.tcp_send(Instant::ZERO, h, &[7u8; 4000]).unwrap();
+    let sent = drain(&mut a);
+    assert!(sent.iter().any(|f| f.len() == ETH_LEN + 1500));
+    let big = &sent[0];
+    // A report with an MTU we already fit, or about data not in flight, changes nothing.
+    a.receive(
+        Instant::ZERO,
+        &unreachable_about(big, DstUnreachable::FragRequired { mtu: 1500 }),
+    );
+    assert!(drain(&mut a).is_empty());
+    let t = Instant::from_millis(1);
+    a.receive(
+        t,
+        &unreachable_about(big, DstUnreachable::FragRequired { mtu: 1000 }),
+    );
+    let resent = drain(&mut a);
+    assert!(!resent.is_empty(), "too-large segments resent at once");
+    for f in &resent {
+        let (ip, _) = parse_ip(f);
+        assert!(20 + ip.payload_len <= 1000, "{} bytes", 20 + ip.payload_len);
+    }
+    // A forged tiny MTU cannot shrink segments below Linux's 552-byte floor.
+    a.receive(
+        t,
+        &unreachable_about(&resent[0], DstUnreachable::FragRequired { mtu: 68 }),
+    );
+    a.tcp_send(t, h, &[8u8; 2000]).unwrap();
+    let largest = drain(&mut a)
+        .iter()
+        .map(|f| 20 + parse_ip(f).0.payload_len)
+        .max();
+    assert_eq!(largest, Some(552));
+    // Everything still arrives.
+    exchange(&mut a, &mut b, t);
+}
+
 /// Moves frames between two stacks until both are quiet.
 fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
     for _ in 0..100 {

@@ -155,6 +155,8 @@ const WC_DEL_ACK: Duration = Duration::from_millis(200);
 const PTO_MIN: Duration = Duration::from_millis(10);
 /// RFC 5681 §3.2 DupThresh.
 const DUP_THRESH: usize = 3;
+/// The smallest path MTU an ICMP "fragmentation needed" can set (Linux's `min_pmtu`).
+const MIN_PATH_MTU: usize = 552;
 
 pub struct Connection {
     state: State,
@@ -193,9 +195,11 @@ pub struct Connection {
     rcv_fin: Option<SeqNum>,
     fin_received: bool,
     /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
-    rcv_mss_seen: usize,
+    rcv_mss_seen: u16,
 
     // Options.
+    /// The largest segment the peer takes (its MSS option), lowered when a router on the path
+    /// needs smaller ones (RFC 1191).
     peer_mss: usize,
     ts_enabled: bool,
     ts_offset: u32,
@@ -249,6 +253,9 @@ pub struct Connection {
 
     // Socket-level.
     error: Option<Errno>,
+    /// A soft error from ICMP (RFC 1122 §4.2.3.9): reported if the connection times out, or by
+    /// SO_ERROR when no hard error is pending (Linux's `sk_err_soft`).
+    soft_error: Option<Errno>,
     /// The user called close(): the socket is orphaned.
     user_closed: bool,
     /// Reads return end of file after a reset/failure once the error has been reported.
@@ -343,6 +350,7 @@ impl Connection {
             tlp_pending: false,
             tlp_end: None,
             error: None,
+            soft_error: None,
             user_closed: false,
             eof_after_error: false,
             stats: TcpStats {
@@ -457,7 +465,7 @@ impl Connection {
 
     /// SO_ERROR: the pending error, cleared by reading it.
     pub fn take_error(&mut self) -> Option<Errno> {
-        self.error.take()
+        self.error.take().or_else(|| self.soft_error.take())
     }
 
     pub fn local_iss(&self) -> SeqNum {
@@ -554,6 +562,58 @@ impl Connection {
     pub fn set_error(&mut self, err: Errno) {
         if self.state != State::Closed {
             self.fail(err);
+        }
+    }
+
+    /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
+    /// else is stale or forged and is ignored (RFC 5927 §4.1, as Linux's `tcp_v4_err`).
+    fn quotes_unacked(&self, seq: SeqNum) -> bool {
+        self.state != State::Closed && seq >= self.snd_una && seq <= self.snd_max
+    }
+
+    /// An ICMP error (other than "fragmentation needed") about the segment that started at `seq`.
+    /// A connection being opened fails at once with `err`, as on Linux; an established one keeps
+    /// trying, and reports `err` instead of ETIMEDOUT if it times out (RFC 1122 §4.2.3.9).
+    pub fn icmp_error(&mut self, seq: SeqNum, err: Errno) {
+        if !self.quotes_unacked(seq) {
+            return;
+        }
+        match self.state {
+            State::SynSent => self.fail(err),
+            State::SynReceived if self.active_open => self.fail(err),
+            // A half-open passive connection is dropped quietly when its peer is unreachable
+            // (Linux's `tcp_req_err`); the listener never sees it.
+            State::SynReceived => {
+                if err == Errno::ENETUNREACH || err == Errno::EHOSTUNREACH {
+                    self.enter_closed();
+                }
+            }
+            _ => self.set_soft_error(err),
+        }
+    }
+
+    /// ICMP "fragmentation needed" about the segment that started at `seq`: a router on the path
+    /// takes datagrams of at most `mtu` bytes (RFC 1191 §6.1; zero from routers older than it).
+    /// Segments shrink to fit, and those in flight that are too large are resent at once,
+    /// without counting as congestion (Linux's `tcp_simple_retransmit`).
+    pub fn path_mtu_reduced(&mut self, seq: SeqNum, mtu: usize) {
+        if !self.quotes_unacked(seq) {
+            return;
+        }
+        // Linux's floor (`min_pmtu`): a forged message cannot shrink segments to nothing. A zero
+        // MTU is taken as the floor too.
+        let mss = mtu.max(MIN_PATH_MTU) - 40;
+        if mss >= self.peer_mss.min(self.cfg.mss as usize) {
+            return;
+        }
+        self.peer_mss = mss;
+        self.rtxq.mark_lost_longer_than(self.eff_mss());
+    }
+
+    /// A soft error (RFC 1122 §4.2.3.9): the connection goes on, and reports `err` if it times out.
+    pub fn set_soft_error(&mut self, err: Errno) {
+        if self.state != State::Closed {
+            self.soft_error = Some(err);
         }
     }
 
@@ -740,6 +800,13 @@ impl Connection {
         self.enter_closed();
     }
 
+    /// Retries ran out: fail with ETIMEDOUT, or with the soft error an ICMP message explained the
+    /// silence with (Linux's `tcp_write_err`).
+    fn time_out(&mut self) {
+        let err = self.soft_error.take().unwrap_or(Errno::ETIMEDOUT);
+        self.fail(err);
+    }
+
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
         self.rtx_deadline = None;
@@ -790,7 +857,7 @@ impl Connection {
 
     fn rcv_mss(&self) -> usize {
         if self.rcv_mss_seen > 0 {
-            self.rcv_mss_seen
+            usize::from(self.rcv_mss_seen)
         } else {
             self.eff_mss()
         }
@@ -1122,7 +1189,7 @@ impl Connection {
                 self.persist_deadline = None;
                 self.probes_unanswered += 1;
                 if self.probes_unanswered > self.cfg.data_retries {
-                    self.fail(Errno::ETIMEDOUT);
+                    self.time_out();
                     return;
                 }
                 if self.snd_wnd == 0 || self.next_send_forced().is_none() {
@@ -1136,7 +1203,7 @@ impl Connection {
         if let Some(d) = self.keepalive_deadline() {
             if now >= d {
                 if self.keepalive_probes >= self.cfg.keepalive_count {
-                    self.fail(Errno::ETIMEDOUT);
+                    self.time_out();
                     return;
                 }
                 self.keepalive_probes += 1;
@@ -1181,7 +1248,7 @@ impl Connection {
             if self.state == State::SynReceived && !self.active_open {
                 self.enter_closed();
             } else {
-                self.fail(Errno::ETIMEDOUT);
+                self.time_out();
             }
             return;
         }
@@ -1884,10 +1951,10 @@ impl Connection {
     }
 
     fn process_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8], fin: bool) {
-        self.rcv_mss_seen = self
-            .rcv_mss_seen
+        // At most our MSS, which is a u16.
+        self.rcv_mss_seen = usize::from(self.rcv_mss_seen)
             .max(payload.len())
-            .min(self.cfg.mss as usize);
+            .min(usize::from(self.cfg.mss)) as u16;
         let off = seq.since(self.rcv_nxt);
         let n = self.recv_buf.write_at(off, payload);
         let complete = n == payload.len();

@@ -327,6 +327,15 @@ impl RtxQueue {
         }
     }
 
+    /// The path MTU dropped: every record longer than `mss` is lost (RFC 1191 §6.1).
+    pub fn mark_lost_longer_than(&mut self, mss: usize) {
+        for i in 0..self.recs.len() {
+            if self.recs[i].span() > mss {
+                self.mark_lost_at(i);
+            }
+        }
+    }
+
     /// The receiver discarded data it had SACKed (RFC 2018 §8): forget every SACK mark.
     pub fn clear_sacks(&mut self) {
         for r in self.recs.iter_mut() {

@@ -563,7 +563,11 @@ fn syn_queue_entry_is_small() {
     let mut a = Connection::connect(now, &cfg(), 1000, 0);
     let syn = collect(&mut a, now);
     let b = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
-    assert!(std::mem::size_of_val(&b) < 1024);
+    assert!(
+        std::mem::size_of_val(&b) < 1024,
+        "{}",
+        std::mem::size_of_val(&b)
+    );
     assert_eq!(b.stats().our_window, 0);
 }
 

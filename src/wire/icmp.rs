@@ -67,7 +67,7 @@ pub enum DstUnreachable {
 }
 
 impl DstUnreachable {
-    fn code(self) -> u8 {
+    pub fn code(self) -> u8 {
         match self {
             DstUnreachable::NetUnreachable => 0,
             DstUnreachable::HostUnreachable => 1,
