@@ -106,6 +106,7 @@ fn tcp_config(
             cfg.keepalive_count,
         );
         c.set_linger(cfg.linger);
+        c.set_congestion(cfg.congestion);
     }
     Ok(())
 }

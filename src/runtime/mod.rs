@@ -120,11 +120,18 @@ impl Runtime {
             None => Box::new(tap),
         };
         let mtu = device.caps().mtu;
-        Runtime::with_device(
+        let rt = Runtime::with_device(
             device,
             Interface::from_config(config, mtu),
             sys::random_seed(),
-        )
+        )?;
+        // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056) comes straight
+        // from the kernel's randomness, all 128 bits of it, not from the 64-bit seed.
+        let mut key = [0u8; 16];
+        if sys::getrandom(&mut key).is_ok() {
+            rt.with_stack(|s, _| s.set_secret_key(crate::tcp::SipKey(key)));
+        }
+        Ok(rt)
     }
 
     /// Starts the stack over any device (tests use the in-memory link).

@@ -187,6 +187,12 @@ impl Stack {
         }
     }
 
+    /// Replaces the secret key of the keyed hashes behind initial sequence numbers, timestamp
+    /// offsets and ephemeral ports (by default derived from the seed).
+    pub fn set_secret_key(&mut self, key: tcp::SipKey) {
+        self.tcp_key = key;
+    }
+
     /// SO_ERROR: the socket's pending error, cleared by reading it.
     pub fn take_socket_error(&mut self, h: SocketHandle) -> Option<crate::error::Errno> {
         match self.sockets.get_mut(h)? {

@@ -44,20 +44,33 @@ impl Stack {
             remote_ip: src,
             remote_port: repr.src_port,
         };
+        let listener = self.sockets.tcp_listeners.get(&repr.dst_port).copied();
+        let mut iss = None;
         if let Some(&h) = self.sockets.tcp_conns.get(&key) {
             if let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
-                conn.input(now, &seg);
-                self.tcp_after_event(now, h);
-                return;
+                iss = listener.and_then(|_| conn.time_wait_reuse_isn(&seg));
+                if iss.is_some() {
+                    // The old connection gives way to the new one (RFC 6191).
+                    self.sockets.tcp_conns.remove(&key);
+                    if self.sockets.tcp(h).is_some_and(|s| s.orphan) {
+                        self.tcp_remove(h);
+                    }
+                } else if conn.state() != State::Closed {
+                    conn.input(now, &seg);
+                    self.tcp_after_event(now, h);
+                    return;
+                }
+                // A closed connection the program still holds owns its ports no more: the
+                // segment meets the listener or the CLOSED-state rules, as on Linux.
             }
         }
-        if let Some(&lh) = self.sockets.tcp_listeners.get(&repr.dst_port) {
+        if let Some(lh) = listener {
             let syn_only = seg.flags.contains(TcpFlags::SYN)
                 && !seg
                     .flags
                     .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
             if syn_only {
-                self.tcp_passive_open(now, lh, key, dst, &seg);
+                self.tcp_passive_open(now, lh, key, dst, &seg, iss);
                 return;
             }
             // An ACK for a handshake we do not know (or a stray segment) falls through to the
@@ -109,7 +122,8 @@ impl Stack {
         self.tcp_after_event(now, h);
     }
 
-    /// A SYN for a listener: a new connection in SYN-RECEIVED, if the queues have room.
+    /// A SYN for a listener: a new connection in SYN-RECEIVED, if the queues have room; `iss`
+    /// when it replaces a connection in TIME-WAIT.
     fn tcp_passive_open(
         &mut self,
         now: Instant,
@@ -117,6 +131,7 @@ impl Stack {
         key: ConnKey,
         our_ip: std::net::Ipv4Addr,
         syn: &Segment<'_>,
+        iss: Option<u32>,
     ) {
         let Some(listener_sock) = self.sockets.tcp_mut(lh) else {
             return;
@@ -137,7 +152,7 @@ impl Stack {
         let local = SocketAddrV4::new(our_ip, key.local_port);
         let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
         let tuple = tuple_bytes(local, remote);
-        let iss = tcp::initial_sequence_number(&self.tcp_key, now, &tuple);
+        let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
         let conn = Connection::accept(now, &config, iss, ts_offset, syn);
         let mut sock = TcpSocket::new(config);

@@ -411,6 +411,66 @@ fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
     exchange(&mut a, &mut b, t);
 }
 
+#[test]
+fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let (h, child) = tcp_pair(&mut a, &mut b);
+    let client = a.local_addr(h).unwrap();
+    // The server closes first (as an HTTP/1.0 server does), so it is the one left in TIME-WAIT.
+    let mut now = Instant::from_millis(10);
+    b.close(now, child).unwrap();
+    exchange(&mut a, &mut b, now);
+    a.close(now, h).unwrap();
+    exchange(&mut a, &mut b, now);
+    assert_eq!(
+        b.socket_count(),
+        2,
+        "the listener and the connection in TIME-WAIT"
+    );
+    // The client comes back from the same port a second later: the kernel would accept its SYN
+    // (RFC 6191), and so do we, without a challenge ACK, a RST and a one-second retry.
+    now += Duration::from_secs(1);
+    let again = a.tcp_socket();
+    a.tcp_bind(again, client).unwrap();
+    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    a.tcp_connect_status(again).unwrap();
+    assert_eq!(b.stats().tcp_resets_out, 0);
+    assert!(
+        b.socket_count() == 2,
+        "the old connection gave way to the new one"
+    );
+}
+
+#[test]
+fn a_reset_connection_still_held_does_not_keep_its_ports() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let (h, child) = tcp_pair(&mut a, &mut b);
+    let client = a.local_addr(h).unwrap();
+    // A aborts (SO_LINGER 0): B's connection is reset, but B's program has not closed it yet.
+    let now = Instant::from_millis(10);
+    let conn = a.tcp_socket_mut(h).unwrap().connection_mut().unwrap();
+    conn.set_linger(Some(Duration::ZERO));
+    a.close(now, h).unwrap();
+    exchange(&mut a, &mut b, now);
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        b.tcp_recv(now, child, &mut buf, false),
+        Err(Errno::ECONNRESET)
+    );
+    // A new connection from the same port reaches the listener, as on Linux, where a closed
+    // socket leaves the connection table at once.
+    let again = a.tcp_socket();
+    a.tcp_bind(again, client).unwrap();
+    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, 80))
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    a.tcp_connect_status(again).unwrap();
+}
+
 /// Moves frames between two stacks until both are quiet.
 fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
     for _ in 0..100 {

@@ -63,6 +63,19 @@ impl Congestion {
         }
     }
 
+    /// Switches the growth function under way (`TCP_CONGESTION` on a live connection). As on
+    /// Linux, cwnd and ssthresh carry over and the new algorithm starts from fresh state.
+    pub fn set_algorithm(&mut self, algo: Algorithm) {
+        if algo != self.algo {
+            *self = Congestion {
+                algo,
+                cwnd: self.cwnd,
+                ssthresh: self.ssthresh,
+                ..Congestion::new(algo, self.mss)
+            };
+        }
+    }
+
     pub fn algorithm(&self) -> Algorithm {
         self.algo
     }
@@ -205,6 +218,16 @@ mod tests {
     use super::*;
 
     const MSS: usize = 1000;
+
+    #[test]
+    fn switching_algorithm_keeps_the_window() {
+        let mut c = Congestion::new(Algorithm::Cubic, 1000);
+        c.on_congestion_event(40_000);
+        let (cwnd, ssthresh) = (c.cwnd(), c.ssthresh());
+        c.set_algorithm(Algorithm::Reno);
+        assert_eq!(c.algorithm(), Algorithm::Reno);
+        assert_eq!((c.cwnd(), c.ssthresh()), (cwnd, ssthresh));
+    }
 
     #[test]
     fn reno_slow_start_then_avoidance() {

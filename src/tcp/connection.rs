@@ -522,6 +522,11 @@ impl Connection {
         self.cfg.nodelay = on;
     }
 
+    pub fn set_congestion(&mut self, algo: super::Algorithm) {
+        self.cfg.congestion = algo;
+        self.cc.set_algorithm(algo);
+    }
+
     pub fn set_keepalive(&mut self, on: bool) {
         self.cfg.keepalive = on;
     }
@@ -563,6 +568,28 @@ impl Connection {
         if self.state != State::Closed {
             self.fail(err);
         }
+    }
+
+    /// A SYN arriving in TIME-WAIT that cannot be an old duplicate (a sequence number past this
+    /// connection's, or a newer timestamp) may open a new connection on the same ports (RFC 6191,
+    /// as Linux's `tcp_timewait_state_process`): then this returns the initial sequence number the
+    /// new connection should take, beyond anything this one sent, and TIME-WAIT may end.
+    pub fn time_wait_reuse_isn(&self, seg: &Segment) -> Option<u32> {
+        let syn_only = seg.flags.contains(TcpFlags::SYN)
+            && !seg
+                .flags
+                .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+        if self.state != State::TimeWait || !syn_only {
+            return None;
+        }
+        let ts_age = |tsval: u32| tsval.wrapping_sub(self.ts_recent) as i32;
+        let tsval = seg.options.timestamps.map(|(tsval, _)| tsval);
+        if self.ts_enabled && tsval.is_some_and(|v| ts_age(v) < 0) {
+            return None; // PAWS (RFC 7323 §5.3)
+        }
+        let newer =
+            seg.seq > self.rcv_nxt || (self.ts_enabled && tsval.is_some_and(|v| ts_age(v) > 0));
+        newer.then(|| (self.snd_nxt + 65537).0.max(1))
     }
 
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
