@@ -137,7 +137,9 @@ impl Stack {
                 payload: packet.payload(),
                 header: &bytes[..header_len],
             };
-            match self.reassembly.add(now, key, fragment) {
+            let added = self.reassembly.add(now, key, fragment);
+            self.net.stats.ip_reassembly_evicted += self.reassembly.take_evicted();
+            match added {
                 Ok(Some(whole)) => {
                     self.net.stats.ip_reassembled += 1;
                     let repr = Ipv4Repr {
@@ -157,7 +159,7 @@ impl Stack {
                 }
                 Ok(None) => {}
                 Err(Rejected::Malformed) => self.net.stats.malformed += 1,
-                Err(Rejected::NoRoom) => self.net.stats.ip_fragments_dropped += 1,
+                Err(Rejected::Overlap) => self.net.stats.ip_reassembly_overlaps += 1,
             }
             return;
         }
