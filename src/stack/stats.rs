@@ -18,6 +18,9 @@ pub struct Stats {
     pub arp_requests_out: u64,
     pub arp_replies_out: u64,
     pub arp_failures: u64,
+    /// Frames dropped, oldest first, from a full queue waiting on an unresolved neighbour
+    /// (Linux's `unres_discards`).
+    pub arp_queue_overflows: u64,
     pub ip_in: u64,
     pub ip_fragments_in: u64,
     pub ip_reassembled: u64,
@@ -50,7 +53,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "frames in {} out {}; dropped: malformed {}, bad checksum {}, not for us {}, unsupported {}; \
-             arp in {} requests out {} replies out {} failures {}; \
+             arp in {} requests out {} replies out {} failures {} queue overflows {}; \
              ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {}",
@@ -64,6 +67,7 @@ impl fmt::Display for Stats {
             self.arp_requests_out,
             self.arp_replies_out,
             self.arp_failures,
+            self.arp_queue_overflows,
             self.ip_in,
             self.ip_fragments_in,
             self.ip_reassembled,
