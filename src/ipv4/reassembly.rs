@@ -13,10 +13,11 @@
 //! Bounds keep a flood of fragments from eating memory: at most [`MAX_DATAGRAMS`] at once and
 //! [`MAX_BYTES`] buffered in all (like Linux's `ipfrag_high_thresh`). A new fragment that would pass
 //! either bound evicts the oldest datagrams first, as Linux's evictor did before 4.17, rather than
-//! being refused: otherwise a few dozen bogus first fragments would lock out every real datagram
-//! until they time out. A datagram that does not complete within [`TIMEOUT`] (Linux's
+//! being refused. (Linux since 4.17 refuses past its byte bound instead, but it has no bound on the
+//! count; with ours, refusing would let 64 bogus first fragments lock out every real datagram
+//! until they time out.) A datagram that does not complete within [`TIMEOUT`] (Linux's
 //! `ipfrag_time`) is dropped, and the caller may then send ICMP time exceeded (code 1, RFC 792) if
-//! the first fragment had arrived.
+//! the first fragment had arrived; an evicted one is dropped without a word.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
