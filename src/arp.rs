@@ -9,8 +9,12 @@
 //!   [`ArpConfig::max_tries`] times, [`ArpConfig::retry_interval`] apart; if nobody answers, the
 //!   queued packets are dropped and their sockets learn EHOSTUNREACH;
 //! - entries expire after [`ArpConfig::reachable_time`]; the next packet asks again;
-//! - RFC 826's merge rule: a sender we already know is updated from any ARP packet; a sender that
-//!   addresses us (request or reply) is added, so the kernel's request to us primes our cache.
+//! - RFC 826's merge rule, narrowed as Linux narrows it with `arp_accept=0`: a sender we already
+//!   know (or are resolving) is updated from any ARP packet; an unknown one is added only from a
+//!   request addressed to us, so the kernel's request to us primes our cache while an unsolicited
+//!   reply adds nothing (the stack decides which packets may add);
+//! - when a neighbour's queue is full the oldest waiting frame is dropped without an error, as
+//!   Linux drops it (its `unres_discards`): the socket above retransmits if it cares.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -76,8 +80,9 @@ pub struct ArpActions {
 pub enum Resolution {
     /// The neighbour is known: send the frame to this address now.
     Ready(MacAddr, Vec<u8>),
-    /// Queued; if `ask` is true this is a new neighbour and a request must go out now.
-    Queued { ask: bool },
+    /// Queued; if `ask` is true this is a new neighbour and a request must go out now. If
+    /// `dropped_oldest`, the queue was full and its oldest frame was dropped to make room.
+    Queued { ask: bool, dropped_oldest: bool },
     /// The cache is full of other neighbours; the frame was dropped.
     Dropped,
 }
@@ -86,8 +91,6 @@ pub enum Resolution {
 pub struct NeighbourCache {
     config: ArpConfig,
     entries: HashMap<Ipv4Addr, Entry>,
-    /// Frames dropped because a neighbour's queue overflowed.
-    pub queue_overflows: u64,
 }
 
 impl NeighbourCache {
@@ -95,7 +98,6 @@ impl NeighbourCache {
         NeighbourCache {
             config,
             entries: HashMap::new(),
-            queue_overflows: 0,
         }
     }
 
@@ -144,9 +146,9 @@ impl NeighbourCache {
         else {
             unreachable!("made incomplete above")
         };
-        if queue.len() >= self.config.max_queued {
+        let dropped_oldest = queue.len() >= self.config.max_queued;
+        if dropped_oldest {
             queue.pop_front();
-            self.queue_overflows += 1;
         }
         queue.push_back(frame);
         let ask = *tries == 0;
@@ -154,7 +156,10 @@ impl NeighbourCache {
             *tries = 1;
             *next_try = now + self.config.retry_interval;
         }
-        Resolution::Queued { ask }
+        Resolution::Queued {
+            ask,
+            dropped_oldest,
+        }
     }
 
     /// Records that `ip` is at `mac`. `create` says whether an unknown sender may be added (RFC 826:
@@ -256,11 +261,11 @@ mod tests {
         let t0 = Instant::ZERO;
         assert!(matches!(
             c.resolve_or_queue(t0, IP, frame(1)),
-            Resolution::Queued { ask: true }
+            Resolution::Queued { ask: true, .. }
         ));
         assert!(matches!(
             c.resolve_or_queue(t0, IP, frame(2)),
-            Resolution::Queued { ask: false }
+            Resolution::Queued { ask: false, .. }
         ));
         let released = c.learn(t0, IP, MAC, false);
         assert_eq!(released.len(), 2);
@@ -277,7 +282,7 @@ mod tests {
         let mut now = Instant::ZERO;
         assert!(matches!(
             c.resolve_or_queue(now, IP, frame(1)),
-            Resolution::Queued { ask: true }
+            Resolution::Queued { ask: true, .. }
         ));
         let mut requests = 1;
         for _ in 0..10 {
@@ -319,15 +324,25 @@ mod tests {
             ..ArpConfig::default()
         });
         let t = Instant::ZERO;
-        for i in 0..5 {
-            c.resolve_or_queue(t, IP, frame(i));
-        }
-        assert_eq!(c.queue_overflows, 3);
+        let dropped = (0..5)
+            .filter(|&i| {
+                matches!(
+                    c.resolve_or_queue(t, IP, frame(i)),
+                    Resolution::Queued {
+                        dropped_oldest: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(dropped, 3);
         c.resolve_or_queue(t, Ipv4Addr::new(10, 77, 0, 3), frame(0));
         assert!(matches!(
             c.resolve_or_queue(t, Ipv4Addr::new(10, 77, 0, 4), frame(0)),
             Resolution::Dropped
         ));
-        assert_eq!(c.learn(t, IP, MAC, false).len(), 2);
+        // The two newest waited; the oldest went first.
+        let released = c.learn(t, IP, MAC, false);
+        assert_eq!(released.iter().map(|f| f[0]).collect::<Vec<_>>(), [3, 4]);
     }
 }

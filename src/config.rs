@@ -4,6 +4,7 @@
 //! names, so `--addr 10.77.0.2/24` and `TAPSTACK_ADDR=10.77.0.2/24` are one setting. A bad value is
 //! reported with the variable's name, the value and what was expected — never a panic.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -100,6 +101,37 @@ fn error(var: &str, value: &str, expected: &str) -> ConfigError {
     }
 }
 
+/// What `TAPSTACK_LOG` must look like, for its error message.
+const LOG_SYNTAX: &str =
+    "a log filter in env_logger syntax: comma-separated LEVEL or TARGET=LEVEL \
+     items, LEVEL one of off, error, warn, info, debug, trace (like info or warn,tapstack=debug), \
+     optionally followed by /TEXT to keep only messages containing TEXT";
+
+/// Checks a log filter against the grammar env_logger's `parse_filters` accepts (its `parse_spec`),
+/// which on a bad item only prints a warning and goes on without it: we would rather say so.
+/// A bare word that is not a level is a target name, so `tapstack` alone is valid.
+fn valid_log_filter(spec: &str) -> bool {
+    let mut parts = spec.split('/');
+    let items = parts.next().unwrap_or_default();
+    // Without env_logger's `regex` feature the text after '/' is a plain substring: anything goes.
+    let _text = parts.next();
+    if parts.next().is_some() {
+        return false;
+    }
+    items
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .all(|item| {
+            let mut sides = item.split('=');
+            match (sides.next(), sides.next().map(str::trim), sides.next()) {
+                (Some(_), None, None) | (Some(_), Some(""), None) => true,
+                (Some(_), Some(level), None) => log::LevelFilter::from_str(level).is_ok(),
+                _ => false,
+            }
+        })
+}
+
 fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (ip, len) = s.split_once('/').unwrap_or((s, "24"));
     let ip = Ipv4Addr::from_str(ip).ok()?;
@@ -108,16 +140,25 @@ fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 }
 
 impl Settings {
-    /// Reads every `TAPSTACK_*` variable that is set.
+    /// Reads every `TAPSTACK_*` variable that is set. A value that is not UTF-8 is an error,
+    /// not "unset": a setting must never be dropped without a word.
     pub fn from_env() -> Result<Settings, ConfigError> {
-        Settings::from_lookup(|var| std::env::var(var).ok())
+        Settings::from_os_lookup(|var| std::env::var_os(var))
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        Settings::from_os_lookup(|var| lookup(var).map(OsString::from))
+    }
+
+    fn from_os_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
         for (var, _, _) in VARIABLES {
-            if let Some(value) = lookup(var) {
-                settings.set(var, &value)?;
+            match lookup(var).map(OsString::into_string) {
+                None => {}
+                Some(Ok(value)) => settings.set(var, &value)?,
+                Some(Err(raw)) => {
+                    return Err(error(var, &raw.to_string_lossy(), "a value in UTF-8"));
+                }
             }
         }
         Ok(settings)
@@ -166,7 +207,12 @@ impl Settings {
                 }
                 self.pcap = Some(PathBuf::from(value));
             }
-            "TAPSTACK_LOG" => self.log = Some(value.to_string()),
+            "TAPSTACK_LOG" => {
+                if !valid_log_filter(value) {
+                    return Err(error(var, value, LOG_SYNTAX));
+                }
+                self.log = Some(value.to_string());
+            }
             "TAPSTACK_DNS" => {
                 let servers: Option<Vec<Ipv4Addr>> = value
                     .split(',')
@@ -353,6 +399,59 @@ mod tests {
             assert_eq!(e.var, var);
             assert!(e.to_string().starts_with(&format!("{var}=")), "{e}");
         }
+        let e = config(&[("TAPSTACK_GATEWAY", "10.1.0.1")]).unwrap_err();
+        assert!(
+            e.to_string().contains("inside our prefix 10.77.0.0/24"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_value_not_in_utf8_is_an_error_not_unset() {
+        use std::os::unix::ffi::OsStringExt;
+        let e = Settings::from_os_lookup(|v| {
+            (v == "TAPSTACK_PCAP").then(|| OsString::from_vec(b"/tmp/\xff.pcap".to_vec()))
+        })
+        .err()
+        .expect("refused");
+        assert_eq!(e.var, "TAPSTACK_PCAP");
+        assert_eq!(
+            e.to_string(),
+            "TAPSTACK_PCAP=\"/tmp/\u{fffd}.pcap\": expected a value in UTF-8"
+        );
+    }
+
+    #[test]
+    fn log_filters_are_checked_up_front() {
+        for good in [
+            "",
+            "warn",
+            "INFO",
+            "off",
+            "tapstack",
+            "tapstack=debug",
+            "warn, tapstack::tcp=trace,",
+            "tapstack::arp=",
+            "info/retransmit",
+            "debug/a=b,c",
+        ] {
+            let c = config(&[("TAPSTACK_LOG", good)]).unwrap();
+            assert_eq!(c.log.as_deref(), Some(good));
+        }
+        for bad in [
+            "tapstack=verbose",
+            "tapstack=debug=2",
+            "info/a/b",
+            "tapstack=3",
+        ] {
+            let e = config(&[("TAPSTACK_LOG", bad)]).unwrap_err();
+            assert_eq!(e.var, "TAPSTACK_LOG");
+            assert!(e.to_string().contains("TARGET=LEVEL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn gateway_outside_the_prefix() {
         let e = config(&[("TAPSTACK_GATEWAY", "10.1.0.1")]).unwrap_err();
         assert!(
             e.to_string().contains("inside our prefix 10.77.0.0/24"),

@@ -1,5 +1,6 @@
 //! The lower stack against the Linux kernel over a real TAP: ARP, ICMP echo, UDP, ICMP errors,
-//! fragmentation and the pcap recorder. Each test makes and deletes its own namespace.
+//! fragmentation (overlaps and duplicates included), bad TCP options, and the pcap recorder. Each
+//! test makes and deletes its own namespace.
 
 mod common;
 
@@ -275,4 +276,111 @@ fn unanswered_arp_reports_host_unreachable() {
     );
     let stats = rt.with_stack(|s, _| s.stats().clone());
     assert_eq!(stats.arp_requests_out, 3, "{stats}");
+}
+
+/// Python that writes raw frames onto tap0 from the kernel side, to the stack's MAC `mac`:
+/// `ip(payload, proto, ident, frag)` builds an IPv4 packet from 10.77.0.1, `frag` being the
+/// flags-and-offset field; `send(packet)` sends it in an Ethernet frame.
+fn raw_sender(mac: &str) -> String {
+    format!(
+        r#"
+import socket, struct
+ours = bytes.fromhex('{mac}'.replace(':', ''))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('tap0', 0))
+theirs = s.getsockname()[4]
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return (~t) & 0xffff
+SRC, DST = socket.inet_aton('10.77.0.1'), socket.inet_aton('10.77.0.2')
+def ip(payload, proto, ident=1, frag=0):
+    h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), ident, frag, 64, proto, 0, SRC, DST)
+    return h[:10] + struct.pack('!H', csum(h)) + h[12:] + payload
+def send(packet):
+    s.send(ours + theirs + b'\x08\x00' + packet)
+MF = 0x2000
+"#
+    )
+}
+
+#[test]
+fn overlapping_fragments_from_the_wire_drop_the_datagram_and_duplicates_are_ignored() {
+    require("python3");
+    let net = TestNet::new("overlap");
+    let rt = net.start_stack(&[]);
+    let mac = rt.with_stack(|s, _| s.iface().mac.to_string());
+    let mut sock = rt.udp_socket();
+    sock.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5555))
+        .unwrap();
+    sock.read_timeout = Some(Duration::from_millis(500));
+    // Two 40-byte UDP datagrams (no checksum) in fragments of 16, 16 and 8 bytes (offsets in
+    // units of 8). The first gets a fragment overlapping two others: it must never arrive. The
+    // second gets an exact duplicate with other bytes in it: it arrives once, as first sent.
+    let script = raw_sender(&mac)
+        + r#"
+def datagram(text):
+    body = text.ljust(32, b'.')
+    return struct.pack('!HHHH', 4444, 5555, 40, 0) + body
+a, b = datagram(b'overlapped'), datagram(b'duplicated')
+send(ip(a[0:16], 17, 0x100, MF | 0))
+send(ip(a[8:24], 17, 0x100, MF | 1))
+send(ip(a[16:32], 17, 0x100, MF | 2))
+send(ip(a[32:40], 17, 0x100, 4))
+send(ip(b[0:16], 17, 0x101, MF | 0))
+send(ip(b[16:32], 17, 0x101, MF | 2))
+send(ip(b'X' * 16, 17, 0x101, MF | 2))
+send(ip(b[32:40], 17, 0x101, 4))
+print('sent')
+"#;
+    let out = net
+        .command("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "sent", "{}", text(&out.stderr));
+    let mut buf = [0u8; 64];
+    let r = sock.recv_from(&mut buf).expect("the duplicated datagram");
+    assert_eq!(&buf[..r.copied], b"duplicated......................");
+    assert_eq!(sock.recv_from(&mut buf), Err(Errno::EAGAIN));
+    let stats = rt.with_stack(|s, _| s.stats().clone());
+    assert_eq!(stats.ip_reassembly_overlaps, 1, "{stats}");
+    assert_eq!(stats.ip_reassembled, 1, "{stats}");
+    assert_eq!(stats.malformed, 0, "{stats}");
+}
+
+#[test]
+fn a_tcp_segment_with_a_bad_option_is_still_processed() {
+    require("python3");
+    let net = TestNet::new("tcpopt");
+    let rt = net.start_stack(&[]);
+    let mac = rt.with_stack(|s, _| s.iface().mac.to_string());
+    // A SYN to a closed port whose options are an MSS and then a length running past the option
+    // space. Linux parses up to the bad length and goes on with the segment; so must we: the
+    // closed port answers with a reset instead of the segment being dropped as malformed.
+    let script = raw_sender(&mac)
+        + r#"
+opts = bytes([2, 4, 0x05, 0xb4, 8, 30, 0, 0])
+tcp = struct.pack('!HHIIBBHHH', 40000, 9, 1000, 0, (20 + len(opts)) // 4 << 4, 0x02, 64240, 0, 0) + opts
+pseudo = SRC + DST + struct.pack('!BBH', 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack('!H', csum(pseudo + tcp)) + tcp[18:]
+send(ip(tcp, 6))
+print('sent')
+"#;
+    let out = net
+        .command("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "sent", "{}", text(&out.stderr));
+    assert!(
+        eventually(Duration::from_secs(3), || rt
+            .with_stack(|s, _| s.stats().tcp_resets_out)
+            == 1),
+        "{}",
+        rt.with_stack(|s, _| s.stats().clone())
+    );
+    let stats = rt.with_stack(|s, _| s.stats().clone());
+    assert_eq!((stats.tcp_in, stats.malformed), (1, 0), "{stats}");
 }

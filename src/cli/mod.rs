@@ -32,7 +32,12 @@ commands:
   nc        a netcat over a stack TCP connection: `nc HOST PORT` or `nc -l [ADDR] PORT`
   help      show this text, or `tapstack help COMMAND` for one command
 
-Run `tapstack COMMAND --help` for a command's options.";
+Run `tapstack COMMAND --help` for a command's own options. Every command takes the stack options:";
+
+/// The top-level `--help`: the commands and the stack options they all share.
+fn usage() -> String {
+    format!("{USAGE}\n\n{}", stack_flags_help())
+}
 
 /// The `--help` text listing the stack flags with their variables and defaults.
 fn stack_flags_help() -> String {
@@ -87,7 +92,7 @@ pub fn parse_stack_flags(args: Vec<String>) -> Result<Parsed, String> {
 
 pub fn main(args: Vec<String>) -> i32 {
     let Some(command) = args.first().cloned() else {
-        eprintln!("{USAGE}");
+        eprintln!("{}", usage());
         return 2;
     };
     let rest = args[1..].to_vec();
@@ -100,7 +105,7 @@ pub fn main(args: Vec<String>) -> i32 {
             Some("nc") => nc::main(vec!["--help".into()]),
             Some("run") => run::main(vec!["--help".into()]),
             _ => {
-                println!("{USAGE}");
+                println!("{}", usage());
                 0
             }
         },
@@ -109,7 +114,7 @@ pub fn main(args: Vec<String>) -> i32 {
             0
         }
         other => {
-            eprintln!("tapstack: unknown command {other:?}\n\n{USAGE}");
+            eprintln!("tapstack: unknown command {other:?}\n\n{}", usage());
             2
         }
     }

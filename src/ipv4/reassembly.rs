@@ -4,10 +4,20 @@
 //! under construction keeps a list of holes, starting with one hole from 0 to "infinity"; each
 //! fragment fills part of one or more holes. When the last hole is gone the datagram is whole.
 //!
+//! Overlaps are refused as Linux has refused them since 4.19 ("ip: discard IPv4 datagrams with
+//! overlapping segments", the RFC 5722 rule carried over from IPv6): a fragment lying wholly inside
+//! bytes already received is a duplicate and is ignored, keeping the first copy; one that covers both
+//! received bytes and a hole drops the whole datagram, so no fragment can rewrite what an earlier one
+//! said (the basis of overlap attacks on filters, RFC 1858 §4).
+//!
 //! Bounds keep a flood of fragments from eating memory: at most [`MAX_DATAGRAMS`] at once and
-//! [`MAX_BYTES`] buffered in all (like Linux's `ipfrag_high_thresh`); a datagram that does not
-//! complete within [`TIMEOUT`] (Linux's `ipfrag_time`) is dropped, and the caller may then send ICMP
-//! time exceeded (code 1, RFC 792) if the first fragment had arrived.
+//! [`MAX_BYTES`] buffered in all (like Linux's `ipfrag_high_thresh`). A new fragment that would pass
+//! either bound evicts the oldest datagrams first, as Linux's evictor did before 4.17, rather than
+//! being refused. (Linux since 4.17 refuses past its byte bound instead, but it has no bound on the
+//! count; with ours, refusing would let 64 bogus first fragments lock out every real datagram
+//! until they time out.) A datagram that does not complete within [`TIMEOUT`] (Linux's
+//! `ipfrag_time`) is dropped, and the caller may then send ICMP time exceeded (code 1, RFC 792) if
+//! the first fragment had arrived; an evicted one is dropped without a word.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -46,8 +56,21 @@ struct Datagram {
     /// Known once the fragment without MF arrives.
     total_len: Option<usize>,
     deadline: Instant,
+    /// Creation order, to find the oldest datagram when one must be evicted.
+    seq: u64,
     first_header: Option<Vec<u8>>,
     first_payload_head: Vec<u8>,
+}
+
+impl Datagram {
+    /// How many of the bytes `first..=last` fall into holes (holes are disjoint).
+    fn bytes_in_holes(&self, first: usize, last: usize) -> usize {
+        self.holes
+            .iter()
+            .filter(|&&(h_first, h_last)| first <= h_last && last >= h_first)
+            .map(|&(h_first, h_last)| last.min(h_last) - first.max(h_first) + 1)
+            .sum()
+    }
 }
 
 /// A datagram that timed out after its first fragment arrived: what ICMP needs to quote.
@@ -61,16 +84,28 @@ pub struct Expired {
 /// Why a fragment was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejected {
-    /// Offset plus length beyond 65535, or a middle fragment not a multiple of 8 long.
+    /// Offset plus length beyond 65535, a middle fragment not a multiple of 8 long, or a length
+    /// that contradicts the last fragment's. An existing datagram it contradicts is dropped.
     Malformed,
-    /// Too many datagrams or bytes under reassembly already.
-    NoRoom,
+    /// The fragment overlaps bytes already received without being a duplicate of them: the whole
+    /// datagram was dropped.
+    Overlap,
 }
 
-#[derive(Default)]
 pub struct Reassembler {
     datagrams: HashMap<FragmentKey, Datagram>,
     bytes: usize,
+    max_datagrams: usize,
+    max_bytes: usize,
+    next_seq: u64,
+    /// Datagrams evicted to make room since the last [`Reassembler::take_evicted`].
+    evicted: u64,
+}
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        Self::with_limits(MAX_DATAGRAMS, MAX_BYTES)
+    }
 }
 
 impl Reassembler {
@@ -78,7 +113,21 @@ impl Reassembler {
         Self::default()
     }
 
+    /// A reassembler with other bounds than [`MAX_DATAGRAMS`] and [`MAX_BYTES`]. `max_bytes` is
+    /// raised to at least one largest datagram, so one datagram always fits.
+    pub fn with_limits(max_datagrams: usize, max_bytes: usize) -> Self {
+        Reassembler {
+            datagrams: HashMap::new(),
+            bytes: 0,
+            max_datagrams: max_datagrams.max(1),
+            max_bytes: max_bytes.max(MAX_PAYLOAD),
+            next_seq: 0,
+            evicted: 0,
+        }
+    }
+
     /// Adds a fragment; returns the whole payload when this fragment completed its datagram.
+    /// A duplicate of bytes already received is accepted and ignored.
     pub fn add(
         &mut self,
         now: Instant,
@@ -93,10 +142,44 @@ impl Reassembler {
         {
             return Err(Rejected::Malformed);
         }
-        if !self.datagrams.contains_key(&key) {
-            if self.datagrams.len() >= MAX_DATAGRAMS {
-                return Err(Rejected::NoRoom);
+        // All bytes already received, so not to be written again.
+        let mut duplicate = false;
+        if let Some(dg) = self.datagrams.get(&key) {
+            // Linux's ip_frag_queue: a last fragment ending before bytes already seen, or a second
+            // one disagreeing about the length, or a middle one reaching past the known end,
+            // means the datagram is corrupt: drop it all.
+            let contradicts = if frag.more_fragments {
+                dg.total_len.is_some_and(|t| end > t)
+            } else {
+                dg.total_len.is_some_and(|t| t != end) || end < dg.data.len()
+            };
+            if contradicts {
+                self.remove(&key);
+                return Err(Rejected::Malformed);
             }
+            if !frag.payload.is_empty() {
+                match dg.bytes_in_holes(first, end - 1) {
+                    // A duplicate changes nothing, except that a last fragment may be the first
+                    // to tell where the datagram ends.
+                    0 if frag.more_fragments || dg.total_len.is_some() => return Ok(None),
+                    0 => duplicate = true,
+                    n if n < frag.payload.len() => {
+                        self.remove(&key);
+                        return Err(Rejected::Overlap);
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            // Make room before inserting. One datagram is at most MAX_PAYLOAD bytes, no more than
+            // the byte bound, so evicting every other datagram always makes room.
+            while self.datagrams.len() >= self.max_datagrams || self.bytes + end > self.max_bytes {
+                if !self.evict_oldest(None) {
+                    break;
+                }
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
             self.datagrams.insert(
                 key,
                 Datagram {
@@ -104,28 +187,26 @@ impl Reassembler {
                     holes: vec![(0, usize::MAX)],
                     total_len: None,
                     deadline: now + TIMEOUT,
+                    seq,
                     first_header: None,
                     first_payload_head: Vec::new(),
                 },
             );
         }
-        let dg = self.datagrams.get_mut(&key).expect("inserted above");
-        let grow = end.saturating_sub(dg.data.len());
-        if self.bytes + grow > MAX_BYTES {
-            return Err(Rejected::NoRoom);
-        }
-        // A second "last fragment" that disagrees about the length is corrupt: drop the datagram.
-        if !frag.more_fragments {
-            if dg.total_len.is_some_and(|t| t != end) || end < dg.data.len() {
-                let dg = self.datagrams.remove(&key).expect("present");
-                self.bytes -= dg.data.len();
-                return Err(Rejected::Malformed);
+        let grow = end.saturating_sub(self.datagrams[&key].data.len());
+        while self.bytes + grow > self.max_bytes {
+            if !self.evict_oldest(Some(&key)) {
+                break;
             }
-            dg.total_len = Some(end);
-        } else if dg.total_len.is_some_and(|t| end > t) {
-            return Err(Rejected::Malformed);
         }
-        if frag.offset == 0 {
+        let dg = self
+            .datagrams
+            .get_mut(&key)
+            .expect("present or inserted above");
+        if !frag.more_fragments {
+            dg.total_len = Some(end);
+        }
+        if frag.offset == 0 && !duplicate {
             dg.first_header = Some(frag.header.to_vec());
             dg.first_payload_head = frag.payload[..frag.payload.len().min(8)].to_vec();
         }
@@ -133,7 +214,10 @@ impl Reassembler {
             dg.data.resize(end, 0);
             self.bytes += grow;
         }
-        dg.data[first..end].copy_from_slice(frag.payload);
+        // Only holes are written: the checks above made sure the fragment lies wholly in them.
+        if !duplicate {
+            dg.data[first..end].copy_from_slice(frag.payload);
+        }
 
         // RFC 815 steps 1-8: every hole this fragment touches is replaced by what is left of it.
         let last = end.saturating_sub(1);
@@ -159,11 +243,31 @@ impl Reassembler {
         }
         dg.holes = holes;
         if dg.holes.is_empty() && dg.total_len.is_some() {
-            let dg = self.datagrams.remove(&key).expect("present");
-            self.bytes -= dg.data.len();
-            return Ok(Some(dg.data));
+            return Ok(self.remove(&key).map(|dg| dg.data));
         }
         Ok(None)
+    }
+
+    fn remove(&mut self, key: &FragmentKey) -> Option<Datagram> {
+        let dg = self.datagrams.remove(key)?;
+        self.bytes -= dg.data.len();
+        Some(dg)
+    }
+
+    /// Drops the oldest datagram other than `keep`; false if there was none.
+    fn evict_oldest(&mut self, keep: Option<&FragmentKey>) -> bool {
+        let oldest = self
+            .datagrams
+            .iter()
+            .filter(|(k, _)| Some(*k) != keep)
+            .min_by_key(|(_, dg)| dg.seq)
+            .map(|(k, _)| *k);
+        let Some(key) = oldest else {
+            return false;
+        };
+        self.remove(&key);
+        self.evicted += 1;
+        true
     }
 
     /// Drops datagrams whose time is up; returns those whose first fragment had arrived.
@@ -197,6 +301,12 @@ impl Reassembler {
     /// Bytes currently buffered.
     pub fn buffered(&self) -> usize {
         self.bytes
+    }
+
+    /// How many datagrams were evicted to make room since the last call; evicted datagrams get
+    /// no ICMP time exceeded (they did not time out).
+    pub fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
     }
 }
 
@@ -292,15 +402,7 @@ mod tests {
             header: &[],
         };
         assert_eq!(r.add(Instant::ZERO, KEY, beyond), Err(Rejected::Malformed));
-        for ident in 0..MAX_DATAGRAMS as u16 {
-            let key = FragmentKey { ident, ..KEY };
-            assert_eq!(r.add(Instant::ZERO, key, frag(&data, 8, 8, 64)), Ok(None));
-        }
-        let key = FragmentKey { ident: 999, ..KEY };
-        assert_eq!(
-            r.add(Instant::ZERO, key, frag(&data, 8, 8, 64)),
-            Err(Rejected::NoRoom)
-        );
+        assert_eq!(r.pending(), 0, "a rejected fragment leaves nothing behind");
         // A second last fragment disagreeing on the length drops the datagram.
         let key = FragmentKey { ident: 1, ..KEY };
         assert_eq!(r.add(Instant::ZERO, key, frag(&data, 56, 8, 64)), Ok(None));
@@ -308,5 +410,135 @@ mod tests {
             r.add(Instant::ZERO, key, frag(&data, 96, 8, 104)),
             Err(Rejected::Malformed)
         );
+        assert_eq!(r.pending(), 0);
+        // So does a middle fragment reaching past the known end (Linux: "bits beyond end").
+        assert_eq!(r.add(Instant::ZERO, key, frag(&data, 56, 8, 64)), Ok(None));
+        let past = Fragment {
+            offset: 64,
+            more_fragments: true,
+            payload: &data[..8],
+            header: &[],
+        };
+        assert_eq!(r.add(Instant::ZERO, key, past), Err(Rejected::Malformed));
+        assert_eq!((r.pending(), r.buffered()), (0, 0));
+    }
+
+    #[test]
+    fn overlap_drops_the_whole_datagram() {
+        let data: Vec<u8> = (0..64).collect();
+        let mut r = Reassembler::new();
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 64)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 32, 16, 64)), Ok(None));
+        // Half old bytes, half new: the datagram is gone.
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&data, 8, 16, 64)),
+            Err(Rejected::Overlap)
+        );
+        assert_eq!((r.pending(), r.buffered()), (0, 0));
+        // A fragment spanning a hole and both its neighbours, and a last fragment starting inside
+        // received bytes, overlap too.
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 64)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 24, 8, 64)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&data, 8, 32, 64)),
+            Err(Rejected::Overlap)
+        );
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 64)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&data, 8, 56, 64)),
+            Err(Rejected::Overlap)
+        );
+        assert_eq!(r.pending(), 0);
+        // Fragments that only touch end to end do not overlap.
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 16, 16, 64)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 64)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&data, 32, 32, 64)),
+            Ok(Some(data.clone()))
+        );
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_keep_the_first_copy() {
+        let data: Vec<u8> = (0..48).collect();
+        let other = vec![0xee; 48];
+        let mut r = Reassembler::new();
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 48)), Ok(None));
+        // The same fragment again, with other bytes, and a part of it: nothing changes.
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&other, 0, 16, 48)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&other, 8, 8, 48)), Ok(None));
+        assert_eq!(r.buffered(), 16);
+        assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 16, 16, 48)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&data, 32, 16, 48)),
+            Ok(Some(data.clone()))
+        );
+        // A last fragment repeating bytes sent before with MF set still tells where the end is.
+        let mf = |offset, len| Fragment {
+            offset,
+            more_fragments: true,
+            payload: &data[offset..offset + len],
+            header: &[],
+        };
+        assert_eq!(r.add(Instant::ZERO, KEY, mf(0, 24)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, KEY, mf(24, 24)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, KEY, frag(&other, 24, 24, 48)),
+            Ok(Some(data.clone()))
+        );
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest() {
+        let data = vec![1u8; 64];
+        let mut r = Reassembler::new();
+        // A flood of first fragments that never complete.
+        for ident in 0..MAX_DATAGRAMS as u16 {
+            let key = FragmentKey { ident, ..KEY };
+            assert_eq!(r.add(Instant::ZERO, key, frag(&data, 0, 8, 64)), Ok(None));
+        }
+        assert_eq!(r.take_evicted(), 0);
+        // A real datagram still gets through, at the cost of the oldest.
+        let real = FragmentKey { ident: 999, ..KEY };
+        assert_eq!(r.add(Instant::ZERO, real, frag(&data, 0, 32, 64)), Ok(None));
+        assert_eq!(r.take_evicted(), 1);
+        assert_eq!(r.pending(), MAX_DATAGRAMS);
+        assert_eq!(
+            r.add(Instant::ZERO, real, frag(&data, 32, 32, 64)),
+            Ok(Some(data.clone()))
+        );
+        // Ident 0 went: its last fragment starts a new datagram. Ident 1 is still there.
+        let k0 = FragmentKey { ident: 0, ..KEY };
+        let k1 = FragmentKey { ident: 1, ..KEY };
+        assert_eq!(r.add(Instant::ZERO, k0, frag(&data, 8, 56, 64)), Ok(None));
+        assert_eq!(
+            r.add(Instant::ZERO, k1, frag(&data, 8, 56, 64)),
+            Ok(Some(data.clone()))
+        );
+        assert_eq!(r.take_evicted(), 0);
+        assert_eq!(r.buffered(), (MAX_DATAGRAMS - 2) * 8 + 64);
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_before_inserting() {
+        let data = vec![2u8; 65000];
+        let far = |offset| Fragment {
+            offset,
+            more_fragments: true,
+            payload: &data[..8],
+            header: &[],
+        };
+        let key = |ident| FragmentKey { ident, ..KEY };
+        let mut r = Reassembler::with_limits(MAX_DATAGRAMS, MAX_PAYLOAD);
+        assert_eq!(r.add(Instant::ZERO, key(1), far(30000)), Ok(None));
+        assert_eq!(r.add(Instant::ZERO, key(2), far(30000)), Ok(None));
+        assert_eq!(r.buffered(), 2 * 30008);
+        // A third would pass the bound: the oldest makes room for it first.
+        assert_eq!(r.add(Instant::ZERO, key(3), far(30000)), Ok(None));
+        assert_eq!((r.pending(), r.buffered(), r.take_evicted()), (2, 60016, 1));
+        // Growing a datagram evicts others, never the datagram growing.
+        assert_eq!(r.add(Instant::ZERO, key(2), far(60000)), Ok(None));
+        assert_eq!((r.pending(), r.buffered(), r.take_evicted()), (1, 60008, 1));
+        assert!(r.buffered() <= MAX_PAYLOAD);
     }
 }

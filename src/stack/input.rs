@@ -76,11 +76,15 @@ impl Stack {
             return;
         }
         let to_us = repr.target_ip == self.net.iface.addr;
-        // RFC 826 "merge" step: update a known sender; add it if the packet is addressed to us.
+        // RFC 826 "merge" step: update a known sender (an entry we are resolving included). Add a
+        // new one only from a request to us, as Linux does with arp_accept=0, its default
+        // (net/ipv4/arp.c, arp_process): RFC 826 would add the sender of any packet to us, but
+        // then an unsolicited reply could plant an entry nobody asked for.
+        let create = to_us && repr.operation == ArpOperation::Request;
         for mut frame in self
             .net
             .neighbours
-            .learn(now, repr.sender_ip, repr.sender_mac, to_us)
+            .learn(now, repr.sender_ip, repr.sender_mac, create)
         {
             frame[0..6].copy_from_slice(&repr.sender_mac.0);
             self.net.push_frame(frame);
@@ -137,7 +141,9 @@ impl Stack {
                 payload: packet.payload(),
                 header: &bytes[..header_len],
             };
-            match self.reassembly.add(now, key, fragment) {
+            let added = self.reassembly.add(now, key, fragment);
+            self.net.stats.ip_reassembly_evicted += self.reassembly.take_evicted();
+            match added {
                 Ok(Some(whole)) => {
                     self.net.stats.ip_reassembled += 1;
                     let repr = Ipv4Repr {
@@ -157,7 +163,7 @@ impl Stack {
                 }
                 Ok(None) => {}
                 Err(Rejected::Malformed) => self.net.stats.malformed += 1,
-                Err(Rejected::NoRoom) => self.net.stats.ip_fragments_dropped += 1,
+                Err(Rejected::Overlap) => self.net.stats.ip_reassembly_overlaps += 1,
             }
             return;
         }

@@ -181,7 +181,13 @@ impl Net {
                         frame[0..6].copy_from_slice(&mac.0);
                         self.push_frame(frame);
                     }
-                    Resolution::Queued { ask } => {
+                    Resolution::Queued {
+                        ask,
+                        dropped_oldest,
+                    } => {
+                        if dropped_oldest {
+                            self.stats.arp_queue_overflows += 1;
+                        }
                         if ask {
                             self.send_arp_request(ip);
                         }

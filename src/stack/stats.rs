@@ -18,11 +18,18 @@ pub struct Stats {
     pub arp_requests_out: u64,
     pub arp_replies_out: u64,
     pub arp_failures: u64,
+    /// Frames dropped, oldest first, from a full queue waiting on an unresolved neighbour
+    /// (Linux's `unres_discards`).
+    pub arp_queue_overflows: u64,
     pub ip_in: u64,
     pub ip_fragments_in: u64,
     pub ip_reassembled: u64,
     pub ip_reassembly_timeouts: u64,
-    pub ip_fragments_dropped: u64,
+    /// Datagrams dropped because a fragment overlapped bytes already received (Linux's
+    /// `ReasmOverlaps`).
+    pub ip_reassembly_overlaps: u64,
+    /// Incomplete datagrams dropped to make room for a new one.
+    pub ip_reassembly_evicted: u64,
     pub ip_fragments_out: u64,
     pub icmp_in: u64,
     pub icmp_echo_replies: u64,
@@ -46,8 +53,8 @@ impl fmt::Display for Stats {
         write!(
             f,
             "frames in {} out {}; dropped: malformed {}, bad checksum {}, not for us {}, unsupported {}; \
-             arp in {} requests out {} replies out {} failures {}; \
-             ip in {} fragments in {} reassembled {} timeouts {}; \
+             arp in {} requests out {} replies out {} failures {} queue overflows {}; \
+             ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {}",
             self.frames_in,
@@ -60,10 +67,13 @@ impl fmt::Display for Stats {
             self.arp_requests_out,
             self.arp_replies_out,
             self.arp_failures,
+            self.arp_queue_overflows,
             self.ip_in,
             self.ip_fragments_in,
             self.ip_reassembled,
             self.ip_reassembly_timeouts,
+            self.ip_reassembly_overlaps,
+            self.ip_reassembly_evicted,
             self.icmp_in,
             self.icmp_echo_replies,
             self.icmp_errors_in,

@@ -162,6 +162,46 @@ fn answers_arp_for_our_address_only_and_learns_the_asker() {
 }
 
 #[test]
+fn an_unsolicited_arp_reply_adds_no_neighbour() {
+    // Linux with arp_accept=0: a reply nobody asked for is not cached, even one addressed to us.
+    let mut s = ours();
+    let mut reply = arp_frame(ArpOperation::Reply, A_IP);
+    reply[0..6].copy_from_slice(&A_MAC.0);
+    s.receive(Instant::ZERO, &reply);
+    assert!(drain(&mut s).is_empty());
+    assert!(s.neighbours().is_empty());
+    assert_eq!(s.stats().arp_in, 1);
+    // Once B asks for us it is known, and its replies keep the entry fresh.
+    introduce(&mut s);
+    s.receive(Instant::ZERO, &reply);
+    assert_eq!(s.neighbours(), vec![(B_IP, B_MAC)]);
+}
+
+#[test]
+fn a_full_arp_queue_drops_its_oldest_frame_and_counts_it() {
+    let mut s = ours();
+    let h = s.udp_socket();
+    let to = Some(SocketAddrV4::new(B_IP, 53));
+    for i in 0..=ArpConfig::default().max_queued {
+        s.udp_send_to(Instant::ZERO, h, &[i as u8], to)
+            .expect("queued: no error for the sender");
+    }
+    assert_eq!(s.stats().arp_queue_overflows, 1);
+    assert_eq!(drain(&mut s).len(), 1, "one ARP request");
+    let mut reply = arp_frame(ArpOperation::Reply, A_IP);
+    reply[0..6].copy_from_slice(&A_MAC.0);
+    s.receive(Instant::ZERO, &reply);
+    let out = drain(&mut s);
+    assert_eq!(out.len(), ArpConfig::default().max_queued);
+    assert_eq!(
+        parse_ip(&out[0]).1[8],
+        1,
+        "the first datagram was the one dropped"
+    );
+    assert_eq!(s.take_socket_error(h), None);
+}
+
+#[test]
 fn echo_reply_carries_the_request_data() {
     let mut s = ours();
     introduce(&mut s);

@@ -7,6 +7,11 @@
 //! requires that) and never sent. [`TcpOptionIter`] walks the raw option bytes for anyone who
 //! wants them one by one.
 //!
+//! Bad options never cost the segment, as in Linux's `tcp_parse_options`: a known kind with a
+//! length it cannot have is skipped like an unknown one, and a length byte that is missing, below
+//! 2 or running past the option space ends parsing, keeping the options before it (RFC 9293
+//! §3.1 asks to be prepared for any option, and the segment's data is still good).
+//!
 //! Options are emitted in the order and alignment Linux uses, so that our segments look like
 //! everyone else's to middleboxes and to tcpdump:
 //!
@@ -264,6 +269,8 @@ pub enum TcpOption<'a> {
         tsval: u32,
         tsecr: u32,
     },
+    /// A kind this stack does not know, or a known kind with a length it cannot have (skipped,
+    /// as Linux skips it). Emitted as it came.
     Unknown {
         kind: u8,
         data: &'a [u8],
@@ -272,8 +279,9 @@ pub enum TcpOption<'a> {
 
 impl<'a> TcpOption<'a> {
     /// Parses the option at the start of `bytes` (which must not be empty); returns it and its
-    /// length. Kinds other than 0 and 1 need a length byte of at least 2 that fits in `bytes`,
-    /// and the known kinds their exact length; anything else is `Malformed`.
+    /// length. Kinds other than 0 and 1 need a length byte of at least 2 that fits in `bytes`, or
+    /// they are `Malformed`: nothing after them can be found. A known kind without its exact
+    /// length is returned as [`TcpOption::Unknown`].
     fn parse(bytes: &'a [u8]) -> Result<(TcpOption<'a>, usize)> {
         let (&k, rest) = bytes.split_first().ok_or(WireError::Truncated)?;
         match k {
@@ -301,14 +309,6 @@ impl<'a> TcpOption<'a> {
                 tsval: get_u32(data, 0),
                 tsecr: get_u32(data, 4),
             },
-            (
-                kind::MSS
-                | kind::WINDOW_SCALE
-                | kind::SACK_PERMITTED
-                | kind::SACK
-                | kind::TIMESTAMPS,
-                _,
-            ) => return Err(WireError::Malformed),
             (kind, _) => TcpOption::Unknown { kind, data },
         };
         Ok((option, len))
@@ -374,7 +374,8 @@ impl<'a> TcpOption<'a> {
 }
 
 /// Iterates over raw option bytes, yielding each option (unknown kinds included) or the first
-/// error, and stopping after End of Option List or an error.
+/// error, and stopping after End of Option List or an error. The only error is `Malformed`, for
+/// a length byte that is missing, below 2 or beyond the end.
 #[derive(Debug, Clone)]
 pub struct TcpOptionIter<'a> {
     rest: &'a [u8],
@@ -422,13 +423,14 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
-    /// Gathers the known options from raw option bytes, skipping unknown kinds. A malformed
-    /// option (see [`TcpOptionIter`]) fails the whole segment; of a repeated option, the last
-    /// counts.
-    pub fn parse(bytes: &[u8]) -> Result<TcpOptions> {
+    /// Gathers the known options from raw option bytes, skipping unknown kinds and known kinds
+    /// of the wrong length. A malformed length (see [`TcpOptionIter`]) ends parsing with the
+    /// options found before it, as Linux's `tcp_parse_options` does; of a repeated option, the
+    /// last counts.
+    pub fn parse(bytes: &[u8]) -> TcpOptions {
         let mut out = TcpOptions::default();
-        for option in TcpOptionIter::new(bytes) {
-            match option? {
+        for option in TcpOptionIter::new(bytes).map_while(Result::ok) {
+            match option {
                 TcpOption::MaxSegmentSize(mss) => out.mss = Some(mss),
                 TcpOption::WindowScale(shift) => out.window_scale = Some(shift),
                 TcpOption::SackPermitted => out.sack_permitted = true,
@@ -437,7 +439,7 @@ impl TcpOptions {
                 TcpOption::EndOfList | TcpOption::NoOp | TcpOption::Unknown { .. } => {}
             }
         }
-        Ok(out)
+        out
     }
 
     /// The bytes of everything but SACK blocks, in the layout of the module docs.
@@ -715,7 +717,8 @@ pub struct TcpRepr<'a> {
 }
 
 impl<'a> TcpRepr<'a> {
-    /// Checks the lengths, the checksum (in [`ChecksumMode::Full`]) and the options. `src` and
+    /// Checks the lengths and the checksum (in [`ChecksumMode::Full`]); options are gathered as
+    /// [`TcpOptions::parse`] does, never failing the segment. `src` and
     /// `dst` are the IPv4 addresses, for the pseudo-header. Flag combinations and port numbers
     /// are left to the state machine.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
@@ -736,7 +739,7 @@ impl<'a> TcpRepr<'a> {
             flags: packet.flags(),
             window: packet.window_len(),
             urgent: packet.urgent_at(),
-            options: TcpOptions::parse(packet.options_ref())?,
+            options: TcpOptions::parse(packet.options_ref()),
             payload: packet.into_payload(),
         })
     }
@@ -1069,22 +1072,47 @@ mod tests {
         assert_eq!(ts_only.sack_blocks_sent(), 3);
         let mut buf = [0u8; 40];
         let len = options.emit(&mut buf);
-        let parsed = TcpOptions::parse(&buf[..len]).unwrap();
+        let parsed = TcpOptions::parse(&buf[..len]);
         assert_eq!(parsed.sack_blocks.as_slice(), &[(0, 1), (1, 2)]);
         // Emitted layout: NOP NOP before the SACK option, like Linux.
         assert_eq!(&buf[20..24], &[1, 1, 5, 18]);
     }
 
     #[test]
-    fn option_parser_errors() {
-        let parse = |b: &[u8]| TcpOptions::parse(b);
-        // Option length running past the end, zero, one, and a missing length byte.
-        assert_eq!(parse(&[2, 4, 5]), Err(WireError::Malformed));
-        assert_eq!(parse(&[1, 1, 99, 6, 0, 0]), Err(WireError::Malformed));
-        assert_eq!(parse(&[99, 0, 0, 0]), Err(WireError::Malformed));
-        assert_eq!(parse(&[99, 1, 0, 0]), Err(WireError::Malformed));
-        assert_eq!(parse(&[1, 1, 1, 3]), Err(WireError::Malformed));
-        // Known kinds with the wrong length.
+    fn a_bad_option_length_ends_parsing_keeping_what_came_before() {
+        let parse = TcpOptions::parse;
+        let mss = |o: TcpOptions| o.mss;
+        // Length running past the end, zero, one, and a missing length byte: Linux's
+        // tcp_parse_options returns there, with the options already seen.
+        assert_eq!(mss(parse(&[2, 4, 5, 0xb4, 30, 9, 1, 1])), Some(1460));
+        assert_eq!(mss(parse(&[2, 4, 5, 0xb4, 2, 5, 5, 0xb5])), Some(1460));
+        for bad in [
+            &[2, 4, 5, 0xb4, 99, 0, 3, 3, 7][..],
+            &[2, 4, 5, 0xb4, 99, 1, 3, 3, 7],
+            &[2, 4, 5, 0xb4, 1, 1, 1, 3],
+        ] {
+            let o = parse(bad);
+            assert_eq!((o.mss, o.window_scale), (Some(1460), None), "{bad:?}");
+        }
+        assert_eq!(parse(&[3, 9, 7, 2, 4, 5, 0xb4]), TcpOptions::default());
+        assert_eq!(parse(&[]), TcpOptions::default());
+        // The iterator reports the bad length, and stops after it.
+        let raw: Vec<_> = TcpOptionIter::new(&[1, 2, 9, 1, 1]).collect();
+        assert_eq!(raw, [Ok(TcpOption::NoOp), Err(WireError::Malformed)]);
+        assert_eq!(TcpOptionIter::new(&[30, 0, 1, 1]).count(), 1);
+    }
+
+    #[test]
+    fn a_known_option_of_the_wrong_length_is_skipped() {
+        let ws_after = |bad: &[u8]| {
+            let mut bytes = bad.to_vec();
+            bytes.extend_from_slice(&[1, 3, 3, 7]);
+            TcpOptions::parse(&bytes)
+        };
+        let sack_too_long: &[u8] = &[
+            5, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
         for bad in [
             &[2, 3, 5][..],
             &[2, 5, 5, 0xb4, 0],
@@ -1093,16 +1121,29 @@ mod tests {
             &[4, 3, 0],
             &[5, 2],
             &[5, 9, 0, 0, 0, 0, 0, 0, 0],
-            &[
-                5, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ],
+            sack_too_long,
             &[8, 8, 0, 0, 0, 0, 0, 0],
+            &[8, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0],
         ] {
-            assert_eq!(parse(bad), Err(WireError::Malformed), "{bad:?}");
+            let o = ws_after(bad);
+            // Only the good window scale after it counts.
+            let expect = TcpOptions {
+                window_scale: Some(7),
+                ..TcpOptions::default()
+            };
+            assert_eq!(o, expect, "{bad:?}");
+            // One by one it is an unknown option, which emits back to the same bytes.
+            let raw: Vec<_> = TcpOptionIter::new(bad).collect();
+            let Ok(option @ TcpOption::Unknown { kind, data }) = raw[0] else {
+                panic!("{bad:?}: {raw:?}");
+            };
+            assert_eq!((raw.len(), kind, data), (1, bad[0], &bad[2..]));
+            let mut buf = [0u8; 64];
+            let len = option.emit(&mut buf);
+            assert_eq!(&buf[..len], bad);
         }
         // Unknown kinds are skipped; End of Option List ends parsing (garbage after it is padding).
-        let ok = parse(&[30, 4, 0xaa, 0xbb, 2, 4, 0x05, 0xb4, 0, 0xff, 0xff]).unwrap();
+        let ok = TcpOptions::parse(&[30, 4, 0xaa, 0xbb, 2, 4, 0x05, 0xb4, 0, 0xff, 0xff]);
         assert_eq!(ok.mss, Some(1460));
         let raw: Vec<_> = TcpOptionIter::new(&[30, 4, 0xaa, 0xbb, 0, 9]).collect();
         assert_eq!(
@@ -1115,9 +1156,6 @@ mod tests {
                 Ok(TcpOption::EndOfList)
             ]
         );
-        // The iterator stops after an error.
-        assert_eq!(TcpOptionIter::new(&[2, 9, 1, 1]).count(), 1);
-        assert_eq!(parse(&[]), Ok(TcpOptions::default()));
     }
 
     #[test]
@@ -1189,15 +1227,43 @@ mod tests {
             Err(WireError::Checksum)
         );
 
-        // A malformed option with a valid checksum.
+        // Bad options with a valid checksum: the segment still parses, with the options before
+        // the bad one (here a length running past the option space after MSS and SACK-permitted).
         let mut b = tcp.to_vec();
-        b[21] = 5; // MSS length 5
+        b[27] = 30; // the timestamps option's length
+        let mut p = TcpPacket::new_unchecked(&mut b[..]);
+        p.fill_checksum(A, B);
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        let repr = TcpRepr::parse(&p, A, B, ChecksumMode::Full).unwrap();
+        let good = TcpRepr::parse(
+            &TcpPacket::new_checked(tcp).unwrap(),
+            A,
+            B,
+            ChecksumMode::Full,
+        )
+        .unwrap();
+        let expect = TcpOptions {
+            mss: Some(1460),
+            sack_permitted: true,
+            ..TcpOptions::default()
+        };
+        assert_eq!(repr.options, expect);
+        assert_eq!(
+            TcpRepr {
+                options: good.options,
+                ..repr
+            },
+            good
+        );
+        // An MSS of length 5 is skipped, and parsing goes on from where its length says it ends.
+        b[27] = 10;
+        b[21] = 5;
         let mut p = TcpPacket::new_unchecked(&mut b[..]);
         p.fill_checksum(A, B);
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(
-            TcpRepr::parse(&p, A, B, ChecksumMode::Full),
-            Err(WireError::Malformed)
+            TcpRepr::parse(&p, A, B, ChecksumMode::Full).map(|r| r.options.mss),
+            Ok(None)
         );
     }
 
