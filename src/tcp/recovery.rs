@@ -14,6 +14,10 @@ use std::collections::VecDeque;
 
 /// Records kept before new transmissions are merged into the last one.
 pub const MAX_RECORDS: usize = 4096;
+/// Records past which a SACK no longer splits one, and marks only the records it covers whole:
+/// a peer SACKing single bytes would otherwise make a record per byte in flight, each split an
+/// O(n) insert (the lesson of Linux's CVE-2019-11478).
+const MAX_SPLIT_RECORDS: usize = 2 * MAX_RECORDS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxRecord {
@@ -250,8 +254,14 @@ impl RtxQueue {
         {
             return;
         }
-        let i = self.split_at(l);
-        let j = self.split_at(r);
+        let (i, j) = if self.recs.len() < MAX_SPLIT_RECORDS {
+            (self.split_at(l), self.split_at(r))
+        } else {
+            (
+                self.recs.partition_point(|x| x.start < l),
+                self.recs.partition_point(|x| x.end <= r),
+            )
+        };
         for k in i..j {
             let rec = self.recs[k];
             if rec.sacked {
@@ -397,6 +407,20 @@ mod tests {
     }
     fn never(_: Instant) -> bool {
         false
+    }
+
+    #[test]
+    fn single_byte_sacks_cannot_grow_the_queue_without_bound() {
+        let mut q = RtxQueue::new();
+        for i in 0..64u32 {
+            q.push(SeqNum(i * 1000), SeqNum(i * 1000 + 1000), t(0));
+        }
+        // A hostile receiver SACKs every other byte of 64 kB.
+        for b in (1..64_000u32).step_by(2) {
+            q.on_sack(SeqNum(b), SeqNum(b + 1), t(1), &never);
+        }
+        assert!(q.len() <= MAX_SPLIT_RECORDS + 1, "{} records", q.len());
+        q.check();
     }
 
     #[test]
