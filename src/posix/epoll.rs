@@ -240,6 +240,11 @@ pub fn wait(
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let mut n = stack_ready(epfd, out);
+        if n == out.len() {
+            // Full: the kernel's own events wait for the next call (and a real epoll_wait for
+            // zero events would be EINVAL).
+            return Ok(n);
+        }
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ms = if n > 0 {
             0

@@ -85,9 +85,10 @@ impl Stack {
         }
     }
 
-    /// Starts listening with room for `backlog` connections waiting to be accepted.
+    /// Starts listening with room for `backlog` connections waiting to be accepted (and one more,
+    /// as on Linux, so that a backlog of 0 still takes one).
     pub fn tcp_listen(&mut self, h: SocketHandle, backlog: usize) -> Result<()> {
-        let backlog = backlog.clamp(1, 4096);
+        let backlog = backlog.min(4096);
         let sock = self.tcp(h)?;
         match &mut sock.state {
             TcpState::Listening(l) => {

@@ -141,9 +141,10 @@ impl Stack {
         let Some(listener) = listener_sock.listener_mut() else {
             return;
         };
-        // Linux drops the SYN when the accept queue is full or the SYN queue overflows; the
-        // client's SYN retransmission tries again later.
-        if listener.accept_queue.len() >= listener.backlog.max(1)
+        // Linux drops the SYN when the accept queue is full (it holds one more than the backlog,
+        // `sk_acceptq_is_full`) or the SYN queue overflows; the client's SYN retransmission tries
+        // again later.
+        if listener.accept_queue.len() > listener.backlog
             || listener.syn_queue.len() >= listener.syn_limit()
         {
             self.net.stats.tcp_syns_dropped += 1;

@@ -11,7 +11,7 @@ use crate::tcp::{self, Connection};
 /// A listener's queues (RFC 9293 §3.10.1 passive open; the backlog as Linux applies it).
 #[derive(Debug, Default)]
 pub struct Listener {
-    /// `listen`'s backlog: the most established connections waiting for `accept`.
+    /// `listen`'s backlog: established connections waiting for `accept` may number one more.
     pub backlog: usize,
     /// Connections still in the handshake (SYN-RECEIVED).
     pub syn_queue: Vec<SocketHandle>,
