@@ -445,10 +445,7 @@ impl WireCheck {
             f.peer_edge = Some(f.peer_edge.map_or(edge, |e| e.max(edge)));
         }
         let has_conn = stack.sockets.tcp_conns.contains_key(&key);
-        let syn_only = seg.flags.contains(TcpFlags::SYN)
-            && !seg
-                .flags
-                .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+        let syn_only = seg.flags.is_syn_only();
         let to_listener = syn_only && stack.sockets.tcp_listeners.contains_key(&seg.dst_port);
         if !has_conn && !to_listener {
             let s = tcp::Segment {

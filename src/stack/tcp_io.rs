@@ -65,10 +65,7 @@ impl Stack {
             }
         }
         if let Some(lh) = listener {
-            let syn_only = seg.flags.contains(TcpFlags::SYN)
-                && !seg
-                    .flags
-                    .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+            let syn_only = seg.flags.is_syn_only();
             if syn_only {
                 self.tcp_passive_open(now, lh, key, dst, &seg, iss);
                 return;

@@ -575,10 +575,7 @@ impl Connection {
     /// as Linux's `tcp_timewait_state_process`): then this returns the initial sequence number the
     /// new connection should take, beyond anything this one sent, and TIME-WAIT may end.
     pub fn time_wait_reuse_isn(&self, seg: &Segment) -> Option<u32> {
-        let syn_only = seg.flags.contains(TcpFlags::SYN)
-            && !seg
-                .flags
-                .intersects(TcpFlags::ACK | TcpFlags::RST | TcpFlags::FIN);
+        let syn_only = seg.flags.is_syn_only();
         if self.state != State::TimeWait || !syn_only {
             return None;
         }

@@ -111,6 +111,14 @@ impl TcpFlags {
         self.0 & other.0 != 0
     }
 
+    /// A SYN alone (no ACK, RST or FIN): a connection request.
+    pub const fn is_syn_only(self) -> bool {
+        self.contains(TcpFlags::SYN)
+            && !self.intersects(TcpFlags(
+                TcpFlags::ACK.0 | TcpFlags::RST.0 | TcpFlags::FIN.0,
+            ))
+    }
+
     pub fn insert(&mut self, other: TcpFlags) {
         self.0 |= other.0;
     }
