@@ -258,6 +258,9 @@ struct WireSender {
     ts_sent: std::collections::HashMap<u32, Instant>,
     rcv_next: u64,
     rcv_above: BTreeMap<u64, u64>,
+    /// RFC 7323 TS.Recent and Last.ACK.sent as this side's segments show them.
+    ts_recent: Option<u32>,
+    last_ack_sent: Option<SeqNum>,
 }
 
 impl WireSender {
@@ -276,22 +279,42 @@ impl WireSender {
             ts_sent: std::collections::HashMap::new(),
             rcv_next: 0,
             rcv_above: BTreeMap::new(),
+            ts_recent: None,
+            last_ack_sent: None,
         }
     }
 
     /// A segment delivered to this side: whether its ACK field counts. RFC 9293 §3.10.7.4 drops a
-    /// segment wholly below RCV.NXT, ACK field and all; a pure ACK, or one bringing anything not
-    /// delivered before, is processed.
+    /// segment wholly below RCV.NXT, ACK field and all, and PAWS one with an old timestamp; a pure
+    /// ACK, or one bringing anything not delivered before, is processed.
     fn on_receive(&mut self, seg: &Segment) -> bool {
+        let tsval = seg.options.timestamps.map(|t| t.0);
         if seg.flags.contains(TcpFlags::SYN) {
             self.peer_iss.get_or_insert(seg.seq);
-            self.ts_offered[1] = seg.options.timestamps.is_some();
+            self.ts_offered[1] = tsval.is_some();
+            self.ts_recent = tsval;
         }
-        let len = seg.seq_len() as u64;
         let Some(iss) = self.peer_iss else {
             return true;
         };
+        let ts_on = self.ts_offered == [true, true];
+        // PAWS (RFC 7323 §5.3 R1): a segment with an older TSval than TS.Recent is dropped.
+        if let (true, Some(v), Some(recent)) = (ts_on, tsval, self.ts_recent) {
+            if (v.wrapping_sub(recent) as i32) < 0 {
+                return false;
+            }
+        }
+        // RFC 7323 §4.3 R3: TS.Recent follows segments starting at or below Last.ACK.sent.
+        let update_ts = |w: &mut WireSender| {
+            if let (true, Some(v), Some(last)) = (ts_on, tsval, w.last_ack_sent) {
+                if seg.seq <= last {
+                    w.ts_recent = Some(v);
+                }
+            }
+        };
+        let len = seg.seq_len() as u64;
         if len == 0 {
+            update_ts(self);
             return true;
         }
         let start = seg.seq.since(iss) as u64;
@@ -299,6 +322,7 @@ impl WireSender {
         if end <= self.rcv_next {
             return false;
         }
+        update_ts(self);
         let e = self.rcv_above.entry(start).or_insert(end);
         *e = (*e).max(end);
         while let Some((&s, &e)) = self.rcv_above.first_key_value() {
@@ -309,6 +333,11 @@ impl WireSender {
             self.rcv_above.remove(&s);
         }
         true
+    }
+
+    /// This side sent a segment acknowledging `ack`.
+    fn on_ack_sent(&mut self, ack: SeqNum) {
+        self.last_ack_sent = Some(ack);
     }
 
     fn off(&self, seq: SeqNum) -> u64 {
@@ -814,8 +843,8 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             for p in pkts {
                 if dbg {
                     eprintln!(
-                        "{now:?} from {s}: {:?} seq {:?} len {}",
-                        p.seg.flags, p.seg.seq, p.seg.payload_len
+                        "{now:?} from {s}: {:?} seq {:?} ack {:?} len {}",
+                        p.seg.flags, p.seg.seq, p.seg.ack, p.seg.payload_len
                     );
                 }
                 let w = &mut wire[s];
@@ -860,6 +889,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                 }
                 if p.seg.flags.contains(TcpFlags::ACK) && !p.seg.flags.contains(TcpFlags::RST) {
                     unanswered[s] = None;
+                    wire[s].on_ack_sent(p.seg.ack);
                 }
                 links[s].send(now, &mut rng, s, p);
             }
