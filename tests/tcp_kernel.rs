@@ -207,9 +207,10 @@ fn bulk_64_mib_each_way_then_tshark_finds_no_errors() {
     // counted as DelayedACKLost whatever the options, and (SACK being on) a D-SACK (RFC 2883),
     // counted as TCPDSACKOldSent below rcv_nxt or TCPDSACKOfoSent above it. The namespace is new,
     // so these counters are this connection's alone. The link is loss-free, so a retransmission
-    // can only be genuine if a frame of ours was dropped on its way into the kernel (tap0's RX
-    // drops; a TAP write does not return EAGAIN, so the device drops none before that): we
-    // require no more retransmissions than such drops, which with none means zero. The kernel's
+    // can only be genuine if a frame of ours was dropped on its way into the kernel: tap0's RX
+    // drops, or the device's own on a write failing with EAGAIN, which a TAP write does not do
+    // (its socket's send buffer is unlimited unless TUNSETSNDBUF). We require no more
+    // retransmissions than such drops, which with none means zero. The kernel's
     // own retransmissions (after tap0 TX drops, when we read too slowly) are judged by tshark
     // below, which marks one spurious when the capture shows its bytes already acknowledged.
     let kernel = kernel_counters(&net);
