@@ -5,8 +5,10 @@
 //! Segments cross the link as IPv4 datagrams built and parsed by `crate::wire`, checksums included,
 //! so a corrupted one (a flipped bit or a replaced byte) must be rejected by the same parser the
 //! stack uses. Besides checks against the engine's own trace, a wire checker judges each sender
-//! only by what crossed the link: its own RFC 6298 estimator from Karn-valid RTT samples, the
-//! earliest moment a retransmission timer could have been armed, and when each receiver answered.
+//! only by what crossed the link: its own RFC 6298 estimator from round trips it times there
+//! (Karn's rule, or RFC 7323 timestamps when both SYNs carried them), the earliest moment a
+//! retransmission timer could have been armed (RFC 6298 §5), which ACKs the sender can have
+//! accepted (RFC 9293 §3.10.7.4 and PAWS), and when each receiver answered data.
 //! `TAPSTACK_SIM_DEBUG=SEED` prints every segment of that seed.
 
 use super::config::Config;
@@ -248,7 +250,8 @@ struct WireSender {
     /// Timeout retransmissions since `una` last moved; the time of the last, and the gap before it.
     timeouts: u32,
     last_timeout: Option<(Instant, Duration)>,
-    /// RFC 6298 §2 estimator over Karn-valid samples (RFC 6298 §3): SRTT and RTTVAR in µs.
+    /// RFC 6298 §2 estimator over the samples the wire allows (Karn, RFC 6298 §3, or the echoed
+    /// timestamps of RFC 7323 §4): SRTT and RTTVAR in µs.
     srtt_us: Option<(u64, u64)>,
     /// As a receiver: the peer's ISS, the end of the contiguous data delivered to this side, and
     /// the pieces beyond it, in offsets from the peer's ISS.
