@@ -11,6 +11,7 @@ use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, HEADER_LEN as ETH_LEN};
 use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 use crate::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use crate::wire::udp::{UdpPacket, UdpRepr};
 use crate::wire::{ChecksumMode, MacAddr};
 
@@ -626,4 +627,226 @@ fn every_truncation_and_random_frame_is_dropped_without_panic() {
         s.receive(Instant::ZERO, &junk);
         drain(&mut s);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP between two stacks: SO_ERROR, and hostile segments.
+
+const PORT: u16 = 8080;
+
+/// A connection from A to B's listener: (A, B, A's handle, B's accepted handle).
+fn tcp_pair(retries: u32) -> (Stack, Stack, SocketHandle, SocketHandle) {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 4).unwrap();
+    let ha = a.tcp_socket();
+    a.tcp_socket_mut(ha).unwrap().config.data_retries = retries;
+    a.tcp_connect(Instant::ZERO, ha, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(a.tcp_connect_status(ha), Ok(()));
+    let (hb, _) = b.tcp_accept(Instant::ZERO, l).unwrap();
+    (a, b, ha, hb)
+}
+
+/// B resets the connection: it closes with unread data (RFC 9293 §3.10.4, RFC 2525 §2.17).
+fn reset_by_b(a: &mut Stack, b: &mut Stack, ha: SocketHandle, hb: SocketHandle) {
+    let now = Instant::from_millis(10);
+    a.tcp_send(now, ha, b"unread").unwrap();
+    exchange(a, b, now);
+    b.close(now, hb).unwrap();
+    exchange(a, b, now);
+}
+
+#[test]
+fn so_error_reports_a_reset_once_then_reads_see_end_of_file() {
+    let (mut a, mut b, ha, hb) = tcp_pair(15);
+    reset_by_b(&mut a, &mut b, ha, hb);
+    let r = a.tcp_readiness(ha);
+    assert!(r.error && r.hangup, "{r:?}");
+    // As on Linux: SO_ERROR reports ECONNRESET and clears it; then recv sees EOF, send EPIPE.
+    assert_eq!(a.take_socket_error(ha), Some(Errno::ECONNRESET));
+    assert_eq!(a.take_socket_error(ha), None);
+    let mut buf = [0u8; 8];
+    let now = Instant::from_millis(20);
+    assert_eq!(a.tcp_recv(now, ha, &mut buf, false), Ok(0));
+    assert_eq!(a.tcp_send(now, ha, b"x"), Err(Errno::EPIPE));
+
+    // The other order: recv reports the reset and consumes it, so SO_ERROR is then clear.
+    let (mut a, mut b, ha, hb) = tcp_pair(15);
+    reset_by_b(&mut a, &mut b, ha, hb);
+    assert_eq!(a.tcp_recv(now, ha, &mut buf, false), Err(Errno::ECONNRESET));
+    assert_eq!(a.take_socket_error(ha), None);
+    assert_eq!(a.tcp_recv(now, ha, &mut buf, false), Ok(0));
+}
+
+#[test]
+fn so_error_reports_a_timeout_once() {
+    let (mut a, _b, ha, _hb) = tcp_pair(3);
+    let mut now = Instant::from_millis(10);
+    a.tcp_send(now, ha, &[1u8; 1000]).unwrap();
+    // B has vanished: nothing A sends arrives. RTOs of 0.2, 0.4, 0.8 and 1.6 s, then ETIMEDOUT.
+    for _ in 0..100 {
+        drain(&mut a);
+        if a.tcp_readiness(ha).error {
+            break;
+        }
+        now = a.poll_at(now).expect("a timer runs");
+        a.poll(now);
+    }
+    assert!(a.tcp_readiness(ha).error);
+    assert!(
+        now < Instant::from_millis(10) + Duration::from_secs(5),
+        "{now:?}"
+    );
+    assert_eq!(a.take_socket_error(ha), Some(Errno::ETIMEDOUT));
+    assert_eq!(a.take_socket_error(ha), None);
+    let mut buf = [0u8; 8];
+    assert_eq!(a.tcp_recv(now, ha, &mut buf, false), Ok(0));
+    assert_eq!(a.tcp_send(now, ha, b"x"), Err(Errno::EPIPE));
+}
+
+/// A TCP frame from B's address to A with valid checksums.
+fn tcp_frame(repr: &TcpRepr) -> Vec<u8> {
+    ip_frame(A_IP, IpProtocol::TCP, repr.buffer_len(), |buf| {
+        repr.emit(
+            &mut TcpPacket::new_unchecked(buf),
+            B_IP,
+            A_IP,
+            ChecksumMode::Full,
+        )
+    })
+}
+
+#[test]
+fn hostile_segments_never_panic_and_keep_the_connection_sane() {
+    for seed in 0..20 {
+        hostile_segments(seed);
+    }
+}
+
+/// What A's segments say: the sequence number after the last one (about SND.MAX) and its ACK.
+fn learn(seed: u64, frames: &[Vec<u8>], a_seq: &mut u32, a_ack: &mut u32) {
+    for f in frames {
+        let (ip, payload) = parse_ip(f);
+        assert_eq!(ip.protocol, IpProtocol::TCP, "seed {seed}");
+        let p = TcpPacket::new_checked(&payload[..]).unwrap();
+        let seg = TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, ChecksumMode::Full)
+            .unwrap_or_else(|e| panic!("seed {seed}: A sent a bad segment: {e}"));
+        if !seg.flags.contains(TcpFlags::RST) {
+            *a_seq = seg.seq.wrapping_add(seg.payload.len() as u32);
+            *a_ack = seg.ack;
+        }
+    }
+}
+
+/// 3000 segments with valid checksums and random sequence and acknowledgment numbers (mostly near
+/// the connection's, so many are acceptable), flags, window, SACK blocks and timestamps, into an
+/// established connection with data in flight; a new connection when one ends. The stack must
+/// not panic, and the connection's accounting must stay sane.
+fn hostile_segments(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut payload = vec![0u8; 1500];
+    let mut established = 0;
+    let mut sent = 0;
+    for _connection in 0..100 {
+        let (mut a, mut b, ha, _hb) = tcp_pair(15);
+        let mut now = Instant::from_millis(10);
+        // Data in flight that B never acknowledges, so ACKs and SACKs have something to act on.
+        a.tcp_send(now, ha, &vec![7u8; 60_000]).unwrap();
+        let first = drain(&mut a);
+        drain(&mut b);
+        let a_port = a.tcp_socket_ref(ha).unwrap().local.unwrap().port();
+        let (mut a_seq, mut a_ack) = (0u32, 0u32);
+        learn(seed, &first, &mut a_seq, &mut a_ack);
+        while sent < 3000 {
+            sent += 1;
+            let near = |rng: &mut Rng, base: u32| {
+                if rng.chance(0.2) {
+                    rng.next_u32()
+                } else {
+                    base.wrapping_add(rng.below(140_000) as u32)
+                        .wrapping_sub(70_000)
+                }
+            };
+            let mut options = TcpOptions::default();
+            for _ in 0..rng.below(5) {
+                let left = near(&mut rng, a_seq);
+                options
+                    .sack_blocks
+                    .push(left, left.wrapping_add(rng.below(20_000) as u32));
+            }
+            if rng.chance(0.5) {
+                options.timestamps = Some((rng.next_u32(), rng.next_u32()));
+            }
+            // RST and SYN rarely, or the first exact one ends the connection at once.
+            let mut flags = TcpFlags(rng.next_u32() as u8 & 0x3f);
+            if !rng.chance(0.03) {
+                flags.remove(TcpFlags::RST);
+            }
+            if !rng.chance(0.05) {
+                flags.remove(TcpFlags::SYN);
+            }
+            let len = if rng.chance(0.5) {
+                0
+            } else {
+                rng.below(1400) as usize
+            };
+            rng.fill(&mut payload[..len]);
+            let repr = TcpRepr {
+                src_port: PORT,
+                dst_port: a_port,
+                seq: if rng.chance(0.3) {
+                    a_ack
+                } else {
+                    near(&mut rng, a_ack)
+                },
+                ack: near(&mut rng, a_seq),
+                flags,
+                window: rng.next_u32() as u16,
+                urgent: 0,
+                options,
+                payload: &payload[..len],
+            };
+            a.receive(now, &tcp_frame(&repr));
+            if rng.chance(0.1) {
+                now += Duration::from_millis(rng.below(300));
+            }
+            a.poll(now);
+            let out = drain(&mut a);
+            learn(seed, &out, &mut a_seq, &mut a_ack);
+            let Some(s) = a.tcp_stats(ha) else { break };
+            let what = format!("seed {seed}, segment {sent}: {s:?}");
+            assert!(s.sacked <= s.unacked, "{what}");
+            assert!(s.bytes_acked <= s.bytes_sent, "{what}");
+            assert!(s.unacked <= 60_000 + 2, "{what}");
+            assert!(s.cwnd > 0 && s.snd_mss > 0, "{what}");
+            assert!(
+                s.rto >= Duration::from_millis(200) && s.rto <= Duration::from_secs(120),
+                "{what}"
+            );
+            assert!(s.our_window <= 4 << 20, "{what}");
+            if s.state == crate::tcp::State::Closed {
+                break; // an exact RST, or a SYN in the window: a legitimate end
+            }
+            established += 1;
+        }
+        // Whatever state it is left in, the connection runs its timers to the end.
+        for _ in 0..10_000 {
+            drain(&mut a);
+            let Some(t) = a.poll_at(now) else { break };
+            now = t.max(now);
+            a.poll(now);
+        }
+        if sent >= 3000 {
+            break;
+        }
+    }
+    assert!(
+        established > 1000,
+        "seed {seed}: only {established} segments met a live connection"
+    );
 }

@@ -675,3 +675,225 @@ fn tail_loss_probe_recovers_without_an_rto() {
     assert_eq!(a.stats().unacked, 0);
     assert_eq!(a.stats().timeouts, 0);
 }
+
+/// Collects what `c` sends at the first millisecond after `from` that it sends anything, at most
+/// `limit` later; returns the time and the segments.
+fn next_output(c: &mut Connection, from: Instant, limit: Duration) -> (Instant, Vec<Packet>) {
+    let mut now = from;
+    loop {
+        let out = collect(c, now);
+        if !out.is_empty() {
+            return (now, out);
+        }
+        now += Duration::from_millis(1);
+        assert!(now <= from + limit, "nothing sent by {now:?}");
+    }
+}
+
+#[test]
+fn newreno_fast_recovery_without_sack_resends_at_each_partial_ack() {
+    // RFC 6582: without SACK, the ACK that the first retransmission brings is partial (it stops
+    // at the next hole); the sender resends that hole at once and stays in recovery until all
+    // that was outstanding at the start is acknowledged.
+    let c = Config {
+        sack: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&c, &c);
+    let data: Vec<u8> = (0..10 * 1448).map(|i| (i % 251) as u8).collect();
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 10);
+    // Segments 0 and 3 are lost: eight duplicate ACKs for segment 0.
+    let rest: Vec<Packet> = p
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 0 && *i != 3)
+        .map(|(_, q)| q.clone())
+        .collect();
+    let dups: Vec<Packet> = rest
+        .iter()
+        .flat_map(|q| answer(&mut b, t(20), std::slice::from_ref(q)))
+        .collect();
+    assert!(dups.len() >= 3 && dups.iter().all(|d| d.seg.ack == p[0].seg.seq));
+    assert!(dups.iter().all(|d| d.seg.options.sack_blocks.is_empty()));
+    feed(&mut a, t(30), &dups);
+    let (at, first) = next_output(&mut a, t(30), Duration::from_millis(150));
+    assert_eq!(
+        first[0].seg.seq, p[0].seg.seq,
+        "fast retransmit of the first hole"
+    );
+    assert_eq!(a.stats().fast_retransmits, 1);
+    assert!(a.stats().in_recovery);
+    // The partial ACK: up to segment 3.
+    let partial = answer(&mut b, at, &first[..1]);
+    assert_eq!(partial.last().unwrap().seg.ack, p[3].seg.seq);
+    feed(&mut a, at, &partial);
+    let second = collect(&mut a, at);
+    assert_eq!(
+        second.first().map(|q| q.seg.seq),
+        Some(p[3].seg.seq),
+        "the partial ACK's hole is resent at once"
+    );
+    assert!(a.stats().in_recovery, "a partial ACK does not end recovery");
+    let full = answer(&mut b, at, &second);
+    feed(&mut a, at, &full);
+    let s = a.stats();
+    assert_eq!((s.unacked, s.timeouts, s.retransmits), (0, 0, 2));
+    assert!(!s.in_recovery);
+    let mut buf = vec![0u8; data.len() + 1];
+    assert_eq!(b.recv(&mut buf), Ok(data.len()));
+    assert!(buf[..data.len()] == data[..]);
+}
+
+#[test]
+fn karn_takes_no_rtt_sample_from_a_retransmitted_segment() {
+    // RFC 6298 §3 (Karn): without timestamps an ACK of a resent segment cannot say which
+    // transmission it answers, so it yields no RTT sample.
+    let c = Config {
+        timestamps: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&c, &c);
+    let before = a.stats().srtt;
+    a.send(&[1u8; 100]).unwrap();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 1);
+    let (at, resent) = next_output(&mut a, t(10), Duration::from_secs(2));
+    assert_eq!(a.stats().timeouts, 1);
+    assert_eq!(resent[0].seg.seq, p[0].seg.seq);
+    // The ACK comes 5 ms after the retransmission: 5 ms or 5 ms + RTO would both be wrong.
+    let ack = answer(&mut b, at, &resent);
+    let ack = if ack.is_empty() {
+        collect(&mut b, at + Duration::from_millis(40))
+    } else {
+        ack
+    };
+    feed(&mut a, at + Duration::from_millis(5), &ack);
+    assert_eq!(a.stats().unacked, 0);
+    assert_eq!(a.stats().srtt, before, "no sample from an ambiguous ACK");
+    // A segment sent once is timed again.
+    let now = at + Duration::from_millis(100);
+    a.send(&[2u8; 100]).unwrap();
+    let p = collect(&mut a, now);
+    let ack = answer(&mut b, now, &p);
+    let ack = if ack.is_empty() {
+        collect(&mut b, now + Duration::from_millis(40))
+    } else {
+        ack
+    };
+    feed(&mut a, now + Duration::from_millis(50), &ack);
+    assert_ne!(a.stats().srtt, before);
+}
+
+#[test]
+fn receiver_avoids_silly_windows() {
+    // RFC 1122 §4.2.3.3: the receiver does not move its right edge by less than
+    // min(RCV.BUFF / 2, MSS); reading a few bytes of a full buffer offers nothing.
+    let cb = Config {
+        recv_buffer: 16 * 1024,
+        window_scale: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    a.set_nodelay(true);
+    let data = vec![3u8; 64 * 1024];
+    a.send(&data).unwrap();
+    let mut now = t(10);
+    // Fill b's buffer as far as a sends (its own SWS avoidance may leave a sliver).
+    let mut offered = None;
+    for _ in 0..20 {
+        let p = collect(&mut a, now);
+        if p.is_empty() {
+            break;
+        }
+        let mut acks = answer(&mut b, now, &p);
+        acks.extend(collect(&mut b, now + Duration::from_millis(50)));
+        offered = acks.last().map(|q| q.seg.window).or(offered);
+        feed(&mut a, now, &acks);
+        now += Duration::from_millis(100);
+    }
+    let mss = b.eff_mss_for_test();
+    let w0 = offered.expect("b acknowledged") as usize;
+    assert!(w0 < mss, "the buffer is nearly full: window {w0}");
+    assert_eq!(b.recv_queue_len() + w0, 16 * 1024);
+    // A few bytes read: the right edge does not move, in updates or in any other ACK.
+    let mut buf = vec![0u8; 100];
+    assert_eq!(b.recv(&mut buf), Ok(100));
+    let out = collect(&mut b, now);
+    assert!(out.iter().all(|q| q.seg.window as usize <= w0), "{out:?}");
+    // Provoke an ACK with a duplicate: it must still offer no more.
+    let old = Segment {
+        seq: SeqNum(1001),
+        ack: b.snd_una(),
+        flags: TcpFlags::ACK,
+        window: 65535,
+        options: TcpOptions::default(),
+        payload: &[3u8; 10],
+    };
+    b.input(now, &old);
+    let out = collect(&mut b, now);
+    assert!(!out.is_empty());
+    assert!(out.iter().all(|q| q.seg.window as usize <= w0), "{out:?}");
+    // Once two MSS are free the reader's side sends an update, opening by at least that.
+    let mut big = vec![0u8; 2 * mss];
+    assert_eq!(b.recv(&mut big), Ok(2 * mss));
+    let out = collect(&mut b, now);
+    let w = out.last().expect("a window update").seg.window as usize;
+    assert!(w >= 2 * mss, "window {w}, MSS {mss}");
+}
+
+#[test]
+fn every_second_full_sized_segment_is_acknowledged_at_once() {
+    // RFC 5681 §4.2 / RFC 1122 §4.2.3.2: ACK at least every second full-sized segment.
+    let (mut a, mut b) = pair();
+    let mss = a.eff_mss_for_test();
+    // Leave the start of the connection behind (a receiver may ACK every segment then).
+    let warm = vec![5u8; 40 * mss];
+    a.send(&warm).unwrap();
+    let mut now = t(10);
+    for _ in 0..50 {
+        let p = collect(&mut a, now);
+        let acks = answer(&mut b, now, &p);
+        feed(&mut a, now, &acks);
+        let late = collect(&mut b, now + Duration::from_millis(50));
+        feed(&mut a, now + Duration::from_millis(50), &late);
+        now += Duration::from_millis(100);
+        if a.stats().unacked == 0 && a.send_queue_len() == 0 {
+            break;
+        }
+    }
+    let mut sink = vec![0u8; warm.len()];
+    assert_eq!(b.recv(&mut sink), Ok(warm.len()));
+    // The window update that reading makes.
+    let update = collect(&mut b, now);
+    feed(&mut a, now, &update);
+    a.send(&vec![6u8; 2 * mss]).unwrap();
+    let p = collect(&mut a, now);
+    assert_eq!(p.len(), 2);
+    assert!(p.iter().all(|q| q.payload.len() == mss));
+    assert!(
+        answer(&mut b, now, &p[..1]).is_empty(),
+        "one segment: delayed"
+    );
+    let ack = answer(&mut b, now, &p[1..]);
+    assert_eq!(ack.len(), 1, "the second: at once");
+    assert_eq!(ack[0].seg.ack, p[1].seg.seq + mss);
+}
+
+#[test]
+fn a_segment_filling_a_hole_is_acknowledged_at_once() {
+    // RFC 5681 §4.2: out-of-order data is answered at once (a duplicate ACK), and so is the
+    // segment that fills the hole, with the whole run acknowledged.
+    let (mut a, mut b) = pair();
+    a.set_nodelay(true);
+    a.send(&[9u8; 3000]).unwrap();
+    let p = collect(&mut a, t(10));
+    assert_eq!(p.len(), 3);
+    let dup = answer(&mut b, t(11), &p[1..]);
+    assert!(!dup.is_empty() && dup.iter().all(|d| d.seg.ack == p[0].seg.seq));
+    let ack = answer(&mut b, t(12), &p[..1]);
+    assert_eq!(ack.len(), 1, "filling the hole is answered without delay");
+    assert_eq!(ack[0].seg.ack, p[2].seg.seq + p[2].payload.len());
+    assert!(ack[0].seg.options.sack_blocks.is_empty());
+}
