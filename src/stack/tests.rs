@@ -347,20 +347,6 @@ fn unreachable_about(frame: &[u8], reason: DstUnreachable) -> Vec<u8> {
     })
 }
 
-/// An established connection from A (port returned) to a listener on B:80, and its handle on each side.
-fn tcp_pair(a: &mut Stack, b: &mut Stack) -> (SocketHandle, SocketHandle) {
-    let listener = b.tcp_socket();
-    b.tcp_bind(listener, SocketAddrV4::new(B_IP, 80)).unwrap();
-    b.tcp_listen(listener, 4).unwrap();
-    let h = a.tcp_socket();
-    a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, 80))
-        .unwrap();
-    exchange(a, b, Instant::ZERO);
-    a.tcp_connect_status(h).unwrap();
-    let (child, _) = b.tcp_accept(Instant::ZERO, listener).unwrap();
-    (h, child)
-}
-
 #[test]
 fn icmp_unreachable_fails_a_connection_attempt_at_once() {
     let mut a = ours();
@@ -385,10 +371,7 @@ fn icmp_unreachable_fails_a_connection_attempt_at_once() {
 
 #[test]
 fn icmp_soft_error_names_the_timeout_of_an_established_connection() {
-    let mut a = ours();
-    let mut b = stack(B_IP, B_MAC, A_IP);
-    a.tcp_defaults_mut().data_retries = 2;
-    let (h, _) = tcp_pair(&mut a, &mut b);
+    let (mut a, _b, h, _) = tcp_pair(2);
     a.tcp_send(Instant::ZERO, h, b"hello").unwrap();
     let data = drain(&mut a).pop().expect("a data segment");
     a.receive(
@@ -413,9 +396,7 @@ fn icmp_soft_error_names_the_timeout_of_an_established_connection() {
 
 #[test]
 fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
-    let mut a = ours();
-    let mut b = stack(B_IP, B_MAC, A_IP);
-    let (h, _) = tcp_pair(&mut a, &mut b);
+    let (mut a, mut b, h, _) = tcp_pair(15);
     a.tcp_send(Instant::ZERO, h, &[7u8; 4000]).unwrap();
     let sent = drain(&mut a);
     assert!(sent.iter().any(|f| f.len() == ETH_LEN + 1500));
@@ -454,9 +435,7 @@ fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
 
 #[test]
 fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
-    let mut a = ours();
-    let mut b = stack(B_IP, B_MAC, A_IP);
-    let (h, child) = tcp_pair(&mut a, &mut b);
+    let (mut a, mut b, h, child) = tcp_pair(15);
     let client = a.local_addr(h).unwrap();
     // The server closes first (as an HTTP/1.0 server does), so it is the one left in TIME-WAIT.
     let mut now = Instant::from_millis(10);
@@ -474,7 +453,7 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
     now += Duration::from_secs(1);
     let again = a.tcp_socket();
     a.tcp_bind(again, client).unwrap();
-    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, 80))
+    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
     exchange(&mut a, &mut b, now);
     a.tcp_connect_status(again).unwrap();
@@ -487,9 +466,7 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
 
 #[test]
 fn a_reset_connection_still_held_does_not_keep_its_ports() {
-    let mut a = ours();
-    let mut b = stack(B_IP, B_MAC, A_IP);
-    let (h, child) = tcp_pair(&mut a, &mut b);
+    let (mut a, mut b, h, child) = tcp_pair(15);
     let client = a.local_addr(h).unwrap();
     // A aborts (SO_LINGER 0): B's connection is reset, but B's program has not closed it yet.
     let now = Instant::from_millis(10);
@@ -506,7 +483,7 @@ fn a_reset_connection_still_held_does_not_keep_its_ports() {
     // socket leaves the connection table at once.
     let again = a.tcp_socket();
     a.tcp_bind(again, client).unwrap();
-    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, 80))
+    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
     exchange(&mut a, &mut b, now);
     a.tcp_connect_status(again).unwrap();
