@@ -61,6 +61,16 @@ expect_errno(errno.EINVAL, lambda: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_K
 expect_errno(errno.ENOTCONN, lambda: s.getpeername())
 expect_errno(errno.EPIPE, lambda: s.send(b'x'))
 
+# setblocking(False) (ioctl FIONBIO) on a socket not yet attached reaches its kernel placeholder
+# too: a loopback connect, which the kernel makes, is nonblocking as asked.
+lo = socket.socket(); lo.bind(('127.0.0.1', 0)); lo.listen(1)
+k = socket.socket(); k.setblocking(False)
+expect_errno(errno.EINPROGRESS, lambda: k.connect(lo.getsockname()))
+kc, _ = lo.accept()
+select.select([], [k], [], 5)
+expect_errno(errno.EAGAIN, lambda: k.recv(10))
+k.close(); kc.close(); lo.close()
+
 # Nonblocking connect: EINPROGRESS, then writable, then SO_ERROR 0.
 s.setblocking(False)
 expect_errno(errno.EINPROGRESS, lambda: s.connect(('$KERNEL_IP', 9000)))

@@ -959,9 +959,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
     let Some(sock) = state::get(fd) else {
         return f(fd, request, arg);
     };
-    guard("ioctl", -1, || match fds::ioctl(&sock, request, arg) {
-        Some(r) => ret(r, -1),
-        None => f(fd, request, arg),
+    guard("ioctl", -1, || {
+        match fds::ioctl(&sock, fd, request, arg, |a, b, c| f(a, b, c)) {
+            Some(r) => ret(r, -1),
+            None => f(fd, request, arg),
+        }
     })
 }
 

@@ -161,13 +161,17 @@ pub fn fcntl(
 }
 
 /// ioctl(2) requests with meaning for a stack socket; None for the rest (they go to the kernel).
+/// FIONBIO also goes to the placeholder, as F_SETFL does: a pending socket may yet stay on the
+/// kernel (a loopback connect), and must then be as nonblocking as the program asked.
 ///
 /// # Safety
 /// `arg` must point to an `int` for the requests handled here.
 pub unsafe fn ioctl(
     sock: &OpenSocket,
+    fd: RawFd,
     request: libc::c_ulong,
     arg: libc::c_ulong,
+    real: impl Fn(i32, libc::c_ulong, libc::c_ulong) -> i32,
 ) -> Option<Result<i32>> {
     let out = arg as *mut libc::c_int;
     let put = |v: usize| -> Result<i32> {
@@ -183,6 +187,9 @@ pub unsafe fn ioctl(
         libc::FIONBIO => {
             if out.is_null() {
                 return Some(Err(Errno::EFAULT));
+            }
+            if real(fd, request, arg) < 0 {
+                return Some(Err(Errno(super::hook::errno())));
             }
             sock.nonblocking.store(*out != 0, Ordering::Relaxed);
             Ok(0)
