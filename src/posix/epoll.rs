@@ -102,7 +102,7 @@ pub unsafe fn ctl(epfd: RawFd, op: i32, fd: RawFd, event: *const libc::epoll_eve
             };
             real_ctl(epfd, libc::EPOLL_CTL_ADD, wake.raw(), &mut wev)?;
             if let Some(rt) = state::runtime_if_started() {
-                rt.add_waiter(wake.raw());
+                rt.add_waiter(&wake);
             }
             v.insert(Shadow {
                 wake,
@@ -156,7 +156,7 @@ pub fn forget(fd: RawFd) {
     };
     if let Some(shadow) = shadows.remove(&fd) {
         if let Some(rt) = state::runtime_if_started() {
-            rt.remove_waiter(shadow.wake.raw());
+            rt.remove_waiter(&shadow.wake);
         }
     }
     for s in shadows.values_mut() {
@@ -182,7 +182,7 @@ fn stack_ready(epfd: RawFd, out: &mut [libc::epoll_event]) -> usize {
     let rt = state::runtime_if_started();
     if let Some(rt) = rt {
         // The runtime may have started after the socket was added: make sure it wakes us.
-        rt.add_waiter(shadow.wake.raw());
+        rt.add_waiter(&shadow.wake);
     }
     let mut n = 0;
     let guard = rt.map(|rt| rt.lock());
