@@ -239,6 +239,9 @@ pub fn wait(
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
+        if state::runtime_if_started().is_some_and(|rt| rt.is_dead()) {
+            return Err(Errno::EIO);
+        }
         let mut n = stack_ready(epfd, out);
         let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let ms = if n > 0 {

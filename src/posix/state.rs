@@ -12,7 +12,8 @@
 //!
 //! # The runtime
 //! Started the first time a socket attaches, from the `TAPSTACK_*` variables. If it cannot start
-//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN.
+//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN. If its
+//! network thread dies (it kept panicking), calls fail with EIO.
 //!
 //! # fork
 //! A forked child does not share its parent's stack: the stack's private descriptors (the TAP among
@@ -224,7 +225,12 @@ pub fn runtime() -> Result<&'static Runtime, Errno> {
         }
         started
     });
-    r.as_ref().map_err(|_| Errno(libc::ENETDOWN))
+    match r {
+        // The network thread gave up (it kept failing): nothing would ever answer.
+        Ok(rt) if rt.is_dead() => Err(Errno::EIO),
+        Ok(rt) => Ok(rt),
+        Err(_) => Err(Errno(libc::ENETDOWN)),
+    }
 }
 
 /// The runtime if it has started; `None` never starts it.
