@@ -289,6 +289,24 @@ pub fn relocate_private(fd: RawFd) {
     }
 }
 
+/// This module's locks, held across `fork` (taken in the order the code nests them).
+pub struct ForkGuard {
+    _moving: std::sync::RwLockWriteGuard<'static, ()>,
+    _private: std::sync::MutexGuard<'static, Vec<std::sync::Weak<std::sync::atomic::AtomicI32>>>,
+    _sleepers: std::sync::MutexGuard<'static, Vec<(u64, Vec<RawFd>, RawFd)>>,
+}
+
+/// Takes this module's locks before a `fork`, so the child never inherits one held by a thread
+/// that does not exist there; drop the guard in both parent and child.
+pub fn hold_for_fork() -> ForkGuard {
+    let moving = MOVING.write().unwrap_or_else(|e| e.into_inner());
+    ForkGuard {
+        _moving: moving,
+        _private: private_list(),
+        _sleepers: sleepers(),
+    }
+}
+
 /// Closes every private descriptor: a forked child must not keep the parent's TAP attached.
 pub fn close_all_private() {
     use std::sync::atomic::Ordering;

@@ -41,6 +41,17 @@ struct Shadow {
 
 static SHADOWS: Mutex<Option<HashMap<RawFd, Shadow>>> = Mutex::new(None);
 
+/// The shadows' lock, held across `fork` (see [`state`]'s fork handlers).
+pub struct ForkGuard {
+    _shadows: parking_lot::MutexGuard<'static, Option<HashMap<RawFd, Shadow>>>,
+}
+
+pub fn hold_for_fork() -> ForkGuard {
+    ForkGuard {
+        _shadows: SHADOWS.lock(),
+    }
+}
+
 fn real_ctl(epfd: RawFd, op: i32, fd: RawFd, ev: *mut libc::epoll_event) -> Result<()> {
     let f = crate::real!(epoll_ctl: fn(i32, i32, i32, *mut libc::epoll_event) -> i32)
         .ok_or(Errno(libc::ENOSYS))?;

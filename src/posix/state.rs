@@ -269,20 +269,45 @@ pub fn interposing() -> bool {
     })
 }
 
-/// Holds the descriptor table across `fork`, so the child never inherits it locked by a thread that
-/// does not exist there.
+/// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
+/// parent or the child releases them.
+struct ForkLocks {
+    _shadows: super::epoll::ForkGuard,
+    _table: parking_lot::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
+    _sys: crate::sys::ForkGuard,
+}
+
+thread_local! {
+    static FORK_LOCKS: std::cell::RefCell<Option<ForkLocks>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes every lock a child could need (closing an inherited socket takes the table, the epoll
+/// shadows and the private-descriptor list), in the order the code nests them, so the child never
+/// inherits one held by a thread that does not exist there. The runtime's own locks (the stack,
+/// its waiters) are left alone: a child never touches the parent's runtime.
 extern "C" fn before_fork() {
-    std::mem::forget(TABLE.write());
+    let shadows = super::epoll::hold_for_fork();
+    let table = TABLE.write();
+    let sys = crate::sys::hold_for_fork();
+    let locks = ForkLocks {
+        _shadows: shadows,
+        _table: table,
+        _sys: sys,
+    };
+    let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));
+}
+
+/// Releases what `before_fork` took, on the forking thread (the only one the child has).
+fn release_fork_locks() {
+    let _ = FORK_LOCKS.try_with(|l| l.borrow_mut().take());
 }
 
 extern "C" fn in_parent() {
-    // SAFETY: before_fork took the write lock on this thread and forgot the guard.
-    unsafe { TABLE.force_unlock_write() };
+    release_fork_locks();
 }
 
 extern "C" fn in_child() {
-    // SAFETY: as in `in_parent`: the forking thread (this one) holds the lock.
-    unsafe { TABLE.force_unlock_write() };
+    release_fork_locks();
     FORKED.store(true, Ordering::Relaxed);
     PID.store(raw_getpid(), Ordering::Relaxed);
     if RUNTIME.get().is_some_and(|r| r.is_ok()) {
