@@ -82,6 +82,15 @@ assert s.getsockname()[0] == '$STACK_IP'
 assert fcntl.fcntl(s, fcntl.F_GETFL) & os.O_NONBLOCK
 expect_errno(errno.EAGAIN, lambda: s.recv(10))
 
+# dup2/dup3 from a descriptor that is not open fail with EBADF and leave the target socket alone.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+bad = os.open('/dev/null', os.O_RDONLY); os.close(bad)
+expect_errno(errno.EBADF, lambda: os.dup2(bad, s.fileno()))
+assert libc.dup3(bad, s.fileno(), os.O_CLOEXEC) == -1 and ctypes.get_errno() == errno.EBADF
+assert libc.dup3(bad, s.fileno(), 1) == -1 and ctypes.get_errno() == errno.EINVAL
+assert s.getpeername() == ('$KERNEL_IP', 9000)
+
 # TCP_INFO comes from the connection's own figures.
 info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
 state, snd_mss = info[0], struct.unpack_from('I', info, 16)[0]

@@ -894,7 +894,9 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         return f(old, new);
     }
     guard("dup2", -1, || {
-        fds::before_dup_onto(new);
+        if let Err(e) = fds::before_dup_onto(old, new) {
+            return ret(Err(e), -1);
+        }
         let r = f(old, new);
         if r >= 0 {
             fds::duplicated(old, r);
@@ -915,7 +917,13 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
         return f(old, new, flags);
     }
     guard("dup3", -1, || {
-        fds::before_dup_onto(new);
+        // The kernel checks the flags first.
+        if flags & !libc::O_CLOEXEC != 0 {
+            return ret(Err(Errno::EINVAL), -1);
+        }
+        if let Err(e) = fds::before_dup_onto(old, new) {
+            return ret(Err(e), -1);
+        }
         let r = f(old, new, flags);
         if r >= 0 {
             fds::duplicated(old, r);

@@ -110,14 +110,19 @@ pub fn duplicated(old: RawFd, new: RawFd) {
     }
 }
 
-/// Before `dup2`/`dup3` onto `new`: move a private descriptor out of the way and forget whatever
-/// stack socket `new` was.
-pub fn before_dup_onto(new: RawFd) {
+/// Before `dup2`/`dup3` of `old` onto `new`: move a private descriptor out of the way and forget
+/// whatever stack socket `new` was. Fails as the kernel would (EBADF) when `old` is not open, before
+/// anything of `new` is dropped: the call then changes nothing.
+pub fn before_dup_onto(old: RawFd, new: RawFd) -> Result<()> {
+    if let Err(e) = sys::fcntl(old, libc::F_GETFD, 0) {
+        return Err(Errno(e.raw_os_error().unwrap_or(libc::EBADF)));
+    }
     if sys::is_private(new) {
         sys::relocate_private(new);
     }
     state::remove(new);
     epoll::forget(new);
+    Ok(())
 }
 
 /// fcntl(2) on a stack socket: O_NONBLOCK lives in the shared open socket, the rest is the
