@@ -140,6 +140,35 @@ ev = ep.poll(3)
 assert ev and ev[0][0] == s2.fileno() and ev[0][1] & select.EPOLLRDHUP, ev
 assert s2.recv(10) == b''
 
+# A stack socket closed behind the shim's back (fclose of an fdopen'ed stream closes inside libc)
+# leaves a record of its number; socketpair and epoll_create, which the kernel may give that number,
+# must not inherit it.
+def closed_behind_our_back(fd):
+    libc.fdopen.restype = ctypes.c_void_p
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    assert libc.fclose(libc.fdopen(fd, b'r+')) == 0
+s4 = socket.create_connection(('$KERNEL_IP', 9000), timeout=5)
+n4 = s4.detach(); closed_behind_our_back(n4)
+a, b = socket.socketpair()
+assert n4 in (a.fileno(), b.fileno()), (n4, a.fileno(), b.fileno())
+a.settimeout(2); b.settimeout(2)
+a.sendall(b'pair'); assert b.recv(10) == b'pair'
+b.sendall(b'back'); assert a.recv(10) == b'back'
+a.close(); b.close()
+s5 = socket.create_connection(('$KERNEL_IP', 9000), timeout=5)
+ep5 = select.epoll(); ep5.register(s5, select.EPOLLOUT)
+assert ep5.poll(1) == [(s5.fileno(), select.EPOLLOUT)]
+n5 = ep5.fileno(); closed_behind_our_back(n5)
+ep6 = select.epoll()
+assert ep6.fileno() == n5, (ep6.fileno(), n5)
+assert ep6.poll(0.2) == [], 'a new epoll instance reported the old one\'s socket'
+ep6.close()
+try:
+    ep5.close()   # its number is long gone
+except OSError:
+    pass
+s5.close()
+
 # SO_LINGER with a time: close waits until everything (FIN included) is acknowledged.
 s3 = socket.create_connection(('$KERNEL_IP', 9001), timeout=5)
 s3.settimeout(None)

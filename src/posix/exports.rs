@@ -38,12 +38,37 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         no_real!(-1)
     };
     let fd = f(domain, ty, protocol);
-    if fd >= 0 && domain == libc::AF_INET && state::interposing() {
+    if fd >= 0 && !state::in_vfork_child() {
         guard("socket", (), || {
-            sockets::adopt(fd, ty, protocol);
+            if !(domain == libc::AF_INET
+                && state::interposing()
+                && sockets::adopt(fd, ty, protocol))
+            {
+                fds::fresh(fd);
+            }
         });
     }
     fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    let Some(f) = real!(socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    let r = f(domain, ty, protocol, sv);
+    if r == 0 && !sv.is_null() && !state::in_vfork_child() {
+        guard("socketpair", (), || {
+            fds::fresh(*sv);
+            fds::fresh(*sv.add(1));
+        });
+    }
+    r
 }
 
 type AddrCall = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
@@ -1139,6 +1164,31 @@ pub unsafe extern "C" fn pselect(
         let n = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::select(nfds, r, w, e, t)));
         ret(n.map(|n| n as c_int), -1)
     })
+}
+
+/// A new epoll instance: a stale shadow under its number (an instance closed behind our back) must
+/// not haunt it.
+fn fresh_epoll(fd: c_int) -> c_int {
+    if fd >= 0 && !state::in_vfork_child() {
+        guard("epoll_create", (), || fds::fresh(fd));
+    }
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    let Some(f) = real!(epoll_create: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    fresh_epoll(f(size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    let Some(f) = real!(epoll_create1: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    fresh_epoll(f(flags))
 }
 
 #[no_mangle]

@@ -1,5 +1,7 @@
 //! Descriptor calls that touch stack sockets or the stack's own descriptors: `close`,
-//! `close_range`, `closefrom`, `dup`, `dup2`, `dup3`, `fcntl`, `ioctl`.
+//! `close_range`, `closefrom`, `dup`, `dup2`, `dup3`, `fcntl`, `ioctl`; and the calls that create
+//! descriptors the shim otherwise leaves alone (`socketpair`, `epoll_create`), which clear any stale
+//! record of the new numbers.
 //!
 //! The kernel placeholder behind a stack socket is a real descriptor, so these calls mostly do the
 //! real thing and keep the table in step. The stack's private descriptors (TAP, eventfds, capture
@@ -101,6 +103,16 @@ pub fn close_range(first: u32, last: u32, flags: i32, real: impl Fn(u32, u32, i3
         return real(from, last, flags);
     }
     0
+}
+
+/// A descriptor the kernel just handed out (socketpair, epoll_create…): any record of that number
+/// is stale (a socket closed behind the shim's back, as `fclose` of an `fdopen`ed one does), so
+/// forget it.
+pub fn fresh(fd: RawFd) {
+    if fd >= 0 {
+        state::remove(fd);
+        epoll::forget(fd);
+    }
 }
 
 /// Records that `new` now refers to what `old` does (after a successful real dup).
