@@ -151,7 +151,7 @@ pub fn fcntl(fd: RawFd, cmd: libc::c_int, arg: libc::c_long) -> io::Result<usize
 
 /// Where the stack's own descriptors live: high, out of the way of the program's numbering, which
 /// starts from the bottom. Computed once from the soft RLIMIT_NOFILE.
-fn private_base() -> RawFd {
+pub fn private_base() -> RawFd {
     static BASE: std::sync::OnceLock<RawFd> = std::sync::OnceLock::new();
     *BASE.get_or_init(|| {
         let mut lim = libc::rlimit {

@@ -30,6 +30,12 @@ while True:
     if not d: break
     n += len(d)
 print(n, flush=True)" > "$WORK/slow.log" &
+# A kernel-side UDP receiver on every address (broadcasts included) that logs each sender.
+inns timeout 60 python3 -c "
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 9009))
+while True:
+    d, a = u.recvfrom(100); print(a[0], d.decode(), flush=True)" > "$WORK/udp.log" &
 for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9000" | grep -q . && break; sleep 0.1; done
 for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9001" | grep -q . && break; sleep 0.1; done
 
@@ -91,6 +97,32 @@ assert libc.dup3(bad, s.fileno(), os.O_CLOEXEC) == -1 and ctypes.get_errno() == 
 assert libc.dup3(bad, s.fileno(), 1) == -1 and ctypes.get_errno() == errno.EINVAL
 assert s.getpeername() == ('$KERNEL_IP', 9000)
 
+# getsockopt with a short buffer truncates as Linux does: an int option gets its first bytes, an
+# IP-level one its value as one byte; a negative length is EINVAL.
+def getopt_raw(fd, level, name, n):
+    buf = ctypes.create_string_buffer(b'\xee' * 16); ln = ctypes.c_int32(n)
+    r = libc.getsockopt(fd, level, name, buf, ctypes.byref(ln))
+    return (r, ctypes.get_errno()) if r else (ln.value, buf.raw[:ln.value])
+rcvbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+assert getopt_raw(s.fileno(), socket.SOL_SOCKET, socket.SO_RCVBUF, 2) == (2, struct.pack('i', rcvbuf)[:2])
+assert getopt_raw(s.fileno(), socket.SOL_SOCKET, socket.SO_RCVBUF, 0) == (0, b'')
+assert getopt_raw(s.fileno(), socket.SOL_SOCKET, socket.SO_RCVBUF, 8) == (4, struct.pack('i', rcvbuf))
+assert getopt_raw(s.fileno(), socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1) == (1, bytes([30]))
+assert getopt_raw(s.fileno(), socket.IPPROTO_IP, socket.IP_TTL, 2) == (1, bytes([64]))
+assert getopt_raw(s.fileno(), socket.SOL_SOCKET, socket.SO_RCVBUF, -1) == (-1, errno.EINVAL)
+
+# select with nfds above FD_SETSIZE, as the kernel takes it: bits beyond the descriptor table
+# (FDSize) are ignored and left as they were.
+fdsize = int(open('/proc/self/status').read().split('FDSize:')[1].split()[0])
+nbits = max(fdsize + 256, 8192)
+big_r = ctypes.create_string_buffer(nbits // 8); big_w = ctypes.create_string_buffer(nbits // 8)
+def setbit(b, fd): b[fd // 8] = bytes([b.raw[fd // 8] | 1 << (fd % 8)])
+setbit(big_w, s.fileno()); setbit(big_r, fdsize + 100)
+tv = ctypes.create_string_buffer(struct.pack('ll', 2, 0))
+n = libc.select(nbits, big_r, big_w, None, tv)
+assert n == 1 and big_w.raw[s.fileno() // 8] & 1 << (s.fileno() % 8), (n, ctypes.get_errno())
+assert big_r.raw[(fdsize + 100) // 8] != 0, 'a bit beyond the table was touched'
+
 # TCP_INFO comes from the connection's own figures.
 info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
 state, snd_mss = info[0], struct.unpack_from('I', info, 16)[0]
@@ -140,6 +172,24 @@ ev = ep.poll(3)
 assert ev and ev[0][0] == s2.fileno() and ev[0][1] & select.EPOLLRDHUP, ev
 assert s2.recv(10) == b''
 
+# UDP: a TCP option is ENOPROTOOPT to set and EOPNOTSUPP to get, as on Linux. SO_BROADCAST is kept
+# and decides: a broadcast destination without it is EACCES, with it the datagram goes out.
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(('$KERNEL_IP', 9009))
+expect_errno(errno.ENOPROTOOPT, lambda: u.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
+expect_errno(errno.EOPNOTSUPP, lambda: u.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+u.send(b'unicast')
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+assert b.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 0
+for dst in ('255.255.255.255', '10.77.0.255'):
+    expect_errno(errno.EACCES, lambda: b.sendto(b'refused', (dst, 9009)))
+expect_errno(errno.EACCES, lambda: b.connect(('10.77.0.255', 9009)))
+b.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 5)
+assert b.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
+assert b.sendto(b'limited', ('255.255.255.255', 9009)) == 7
+assert b.sendto(b'directed', ('10.77.0.255', 9009)) == 8
+b.close(); u.close()
+
 # A stack socket closed behind the shim's back (fclose of an fdopen'ed stream closes inside libc)
 # leaves a record of its number; socketpair and epoll_create, which the kernel may give that number,
 # must not inherit it.
@@ -179,4 +229,8 @@ assert 0.5 < dt < 5, 'close with SO_LINGER returned after %.2f s' % dt
 print('sockapi ok')
 PY
 [ "$(cat "$WORK/slow.log")" = 60000 ] || fail "slow reader got $(cat "$WORK/slow.log")"
+for want in unicast limited directed; do
+  grep -qx "$STACK_IP $want" "$WORK/udp.log" || fail "the kernel did not get '$want' from $STACK_IP: $(cat "$WORK/udp.log")"
+done
+grep -q refused "$WORK/udp.log" && fail "a broadcast without SO_BROADCAST went out"
 echo "socket API: options, SO_LINGER, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave"

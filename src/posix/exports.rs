@@ -1099,11 +1099,11 @@ pub unsafe extern "C" fn __ppoll_chk(
     ppoll(fds, nfds, ts, mask)
 }
 
+/// True if a set names a stack socket (below `nfds`, which may exceed FD_SETSIZE, as on Linux).
 unsafe fn select_has_stack(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> bool {
-    let hi = nfds.clamp(0, libc::FD_SETSIZE as c_int);
-    state::fds_in(0, hi - 1)
+    state::fds_in(0, nfds.max(0) - 1)
         .into_iter()
-        .any(|fd| sets.iter().any(|s| !s.is_null() && libc::FD_ISSET(fd, *s)))
+        .any(|fd| sets.iter().any(|&s| poll::isset(s, fd)))
 }
 
 #[no_mangle]

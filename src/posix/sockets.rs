@@ -81,7 +81,13 @@ pub fn attach(sock: &OpenSocket) -> Result<(&'static Runtime, SocketHandle)> {
             }
         }
     };
-    rt.with_stack(|s, _| apply_pending(s, h, &pending));
+    let broadcast = sock.broadcast.load(std::sync::atomic::Ordering::Relaxed);
+    rt.with_stack(|s, _| {
+        apply_pending(s, h, &pending);
+        if let Some(u) = s.udp_socket_mut(h) {
+            u.broadcast = broadcast;
+        }
+    });
     Ok((rt, h))
 }
 

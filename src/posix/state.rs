@@ -73,6 +73,10 @@ pub struct OpenSocket {
     /// SO_RCVTIMEO / SO_SNDTIMEO in microseconds; 0 means none.
     pub rcvtimeo_us: AtomicU64,
     pub sndtimeo_us: AtomicU64,
+    /// SO_BROADCAST as set (a UDP socket's stack socket gets it too: it decides broadcast sends).
+    pub broadcast: AtomicBool,
+    /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
+    pub reuse_port: AtomicBool,
 }
 
 impl OpenSocket {
@@ -83,6 +87,8 @@ impl OpenSocket {
             nonblocking: AtomicBool::new(nonblocking),
             rcvtimeo_us: AtomicU64::new(0),
             sndtimeo_us: AtomicU64::new(0),
+            broadcast: AtomicBool::new(false),
+            reuse_port: AtomicBool::new(false),
         }
     }
 
