@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The socket API as a program sees it through the preload: options, fcntl/ioctl, dup, poll, select
-# and epoll (level, edge, one-shot, RDHUP) over a mix of stack sockets and kernel pipes.
+# The socket API as a program sees it through the preload: options (with Linux's errno, and TOS/TTL
+# checked on the wire), fcntl/ioctl, dup, poll, select and epoll (level, edge, one-shot, RDHUP) over
+# a mix of stack sockets and kernel pipes; every kernel-side peer must see 10.77.0.2.
 source "$(dirname "$0")/lib.sh"
 setup sockapi
 inns timeout 60 python3 -c "
@@ -16,7 +17,16 @@ def serve(c):
         time.sleep(0.2); c.sendall(d)
     c.close()
 while True:
-    c, a = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()" &
+    c, a = l.accept(); open('$WORK/echo.log', 'a').write(a[0] + '\n')
+    threading.Thread(target=serve, args=(c,), daemon=True).start()" &
+# A peer on 9002 that accepts and never reads, with a tiny receive buffer: sends to it block.
+inns timeout 60 python3 -c "
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind(('$KERNEL_IP', 9002)); l.listen(4); cs = []
+while True:
+    c, a = l.accept(); cs.append(c); print(a[0], flush=True)" > "$WORK/stuck.log" &
 # A slow reader on 9001 with a tiny receive buffer: waits a second, then reads everything and
 # reports how much.
 inns timeout 60 python3 -c "
@@ -24,7 +34,7 @@ import socket, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 l.bind(('$KERNEL_IP', 9001)); l.listen(1)
-c, a = l.accept(); time.sleep(1); n = 0
+c, a = l.accept(); print(a[0], flush=True); time.sleep(1); n = 0
 while True:
     d = c.recv(65536)
     if not d: break
@@ -38,8 +48,9 @@ while True:
     d, a = u.recvfrom(100); print(a[0], d.decode(), flush=True)" > "$WORK/udp.log" &
 for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9000" | grep -q . && break; sleep 0.1; done
 for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9001" | grep -q . && break; sleep 0.1; done
+for _ in $(seq 100); do inns ss -Hltn "src $KERNEL_IP:9002" | grep -q . && break; sleep 0.1; done
 
-onstack -- python3 - <<PY
+onstack --pcap "$WORK/sockapi.pcap" -- python3 - <<PY
 import errno, fcntl, os, select, socket, struct, termios, time
 
 def expect_errno(code, f):
@@ -219,6 +230,61 @@ except OSError:
     pass
 s5.close()
 
+# SO_DOMAIN, SO_REUSEPORT (reported back; the bind still works).
+r6 = socket.socket()
+assert r6.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == socket.AF_INET
+assert r6.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0
+r6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+assert r6.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+r6.bind(('$STACK_IP', 0)); assert r6.getsockname()[0] == '$STACK_IP'
+assert r6.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+r6.close()
+
+# IP_TOS and IP_TTL set before connecting are on the wire from the SYN on (checked in the capture);
+# on UDP too.
+t6 = socket.socket()
+t6.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x28)
+t6.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+t6.connect(('$KERNEL_IP', 9000))
+assert t6.getsockopt(socket.IPPROTO_IP, socket.IP_TOS) == 0x28
+assert t6.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 33
+t6.sendall(b'tos'); t6.settimeout(5); assert t6.recv(10) == b'tos'
+t6.close()
+u6 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u6.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)
+u6.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 17)
+u6.sendto(b'ttl', ('$KERNEL_IP', 9009)); u6.close()
+
+# SO_RCVTIMEO and SO_SNDTIMEO set with a struct timeval (not python's own timeout) fire on time.
+tv = lambda secs: struct.pack('ll', int(secs), int(secs % 1 * 1e6))
+r7 = socket.create_connection(('$KERNEL_IP', 9000)); r7.settimeout(None)
+r7.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv(0.7))
+assert r7.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16) == tv(0.7)
+t = time.monotonic(); expect_errno(errno.EAGAIN, lambda: r7.recv(10)); dt = time.monotonic() - t
+assert 0.65 < dt < 1.2, 'SO_RCVTIMEO 0.7 s fired after %.2f s' % dt
+rcv_dt = dt
+r7.close()
+w7 = socket.create_connection(('$KERNEL_IP', 9002)); w7.settimeout(None)
+w7.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv(0.5))
+t = time.monotonic(); sent = 0
+while time.monotonic() - t < 20:
+    t1 = time.monotonic()
+    try:
+        n = w7.send(b'w' * 1000000)
+    except BlockingIOError:
+        break
+    sent += n
+    if n < 1000000:
+        break
+dt = time.monotonic() - t1   # the last send: it filled what was left and then waited the timeout
+assert 0 < sent and 0.45 < dt < 0.9, 'SO_SNDTIMEO 0.5 s: last send took %.2f s after %d bytes' % (dt, sent)
+snd_dt = dt
+c7 = socket.socket(); c7.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv(0.5))
+t = time.monotonic(); expect_errno(errno.EINPROGRESS, lambda: c7.connect(('10.77.0.99', 80))); dt = time.monotonic() - t
+assert 0.45 < dt < 1.2, 'SO_SNDTIMEO 0.5 s on connect fired after %.2f s' % dt
+conn_dt = dt
+w7.close(); c7.close()
+
 # SO_LINGER with a time: close waits until everything (FIN included) is acknowledged.
 s3 = socket.create_connection(('$KERNEL_IP', 9001), timeout=5)
 s3.settimeout(None)
@@ -226,11 +292,21 @@ s3.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 10))
 s3.sendall(b'z' * 60000)   # fits our send buffer: only close can wait for the reader
 t = time.monotonic(); s3.close(); dt = time.monotonic() - t
 assert 0.5 < dt < 5, 'close with SO_LINGER returned after %.2f s' % dt
-print('sockapi ok')
+print('sockapi ok; SO_RCVTIMEO 0.7 s fired at %.2f s, SO_SNDTIMEO 0.5 s at %.2f s (send), %.2f s (connect)' % (rcv_dt, snd_dt, conn_dt))
 PY
-[ "$(cat "$WORK/slow.log")" = 60000 ] || fail "slow reader got $(cat "$WORK/slow.log")"
-for want in unicast limited directed; do
+[ "$(tail -1 "$WORK/slow.log")" = 60000 ] || fail "slow reader got $(tail -1 "$WORK/slow.log")"
+for want in unicast limited directed ttl; do
   grep -qx "$STACK_IP $want" "$WORK/udp.log" || fail "the kernel did not get '$want' from $STACK_IP: $(cat "$WORK/udp.log")"
 done
 grep -q refused "$WORK/udp.log" && fail "a broadcast without SO_BROADCAST went out"
-echo "socket API: options, SO_LINGER, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave"
+# Every kernel-side peer saw the stack's address.
+[ "$(grep -c "^$STACK_IP$" "$WORK/echo.log")" -ge 5 ] || fail "echo server saw: $(sort "$WORK/echo.log" | uniq -c)"
+grep -qv "^$STACK_IP$" "$WORK/echo.log" && fail "echo server saw another client: $(sort "$WORK/echo.log" | uniq -c)"
+[ "$(head -1 "$WORK/stuck.log")" = "$STACK_IP" ] || fail "stuck reader saw: $(cat "$WORK/stuck.log")"
+grep -qx "$STACK_IP" "$WORK/slow.log" || fail "slow reader saw: $(cat "$WORK/slow.log")"
+# IP_TOS and IP_TTL on the wire: the TCP connection's SYN and data, and the UDP datagram.
+wire=$(tcpdump -v -nn -r "$WORK/sockapi.pcap" "src host $STACK_IP and tcp dst port 9000 and tcp[tcpflags] & tcp-syn != 0" 2>/dev/null)
+echo "$wire" | grep -q "tos 0x28, ttl 33," || fail "no SYN with tos 0x28 ttl 33 on the wire: $wire"
+wire=$(tcpdump -v -nn -r "$WORK/sockapi.pcap" "src host $STACK_IP and udp dst port 9009" 2>/dev/null)
+echo "$wire" | grep -q "tos 0x10, ttl 17," || fail "no UDP datagram with tos 0x10 ttl 17 on the wire: $wire"
+echo "socket API: options (TOS/TTL on the wire, SO_BROADCAST, timeouts), SO_LINGER, TCP_INFO, fcntl/ioctl, dup, poll/select/epoll (LT, ET, one-shot, RDHUP) behave; peers saw $STACK_IP"
