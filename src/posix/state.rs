@@ -20,7 +20,8 @@
 //! them) are closed in the child, so the parent keeps its network. Inherited stack sockets can only be
 //! closed in the child (which leaves the parent's connections untouched); any other use fails with
 //! EOPNOTSUPP. A child that `exec`s starts afresh, and its own sockets start its own stack — which
-//! finds the TAP busy while the parent holds it.
+//! finds the TAP busy while the parent holds it. The shim's locks a child may need are held across
+//! the `fork` itself, so none is inherited locked by a thread the child does not have.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
