@@ -89,7 +89,7 @@ for want in "loopback ok" "fork+exec ok" "threads ok" "closerange ok"; do
 done
 [ "$(grep -c "^$STACK_IP$" "$WORK/echo.log")" -ge 9 ] || fail "echo server saw: $(sort "$WORK/echo.log" | uniq -c)"
 
-# A real fork (os.fork, not vfork) while other threads keep the shim's locks busy: each child finds
+# 300 real forks (os.fork, not vfork) while other threads keep the shim's locks busy: each child finds
 # an inherited stack socket unusable (EOPNOTSUPP, as documented) and closes it without hanging; the
 # parent's connection still works afterwards.
 out=$(onstack -- timeout 60 python3 -c "
@@ -104,7 +104,7 @@ def churn():
 ts = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
 [t.start() for t in ts]
 bad = []
-for i in range(100):
+for i in range(300):
     pid = os.fork()
     if pid == 0:
         try:

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use super::forklock::Mutex;
 
 use super::readiness::events;
 use super::state;
@@ -43,7 +43,7 @@ static SHADOWS: Mutex<Option<HashMap<RawFd, Shadow>>> = Mutex::new(None);
 
 /// The shadows' lock, held across `fork` (see [`state`]'s fork handlers).
 pub struct ForkGuard {
-    _shadows: parking_lot::MutexGuard<'static, Option<HashMap<RawFd, Shadow>>>,
+    _shadows: std::sync::MutexGuard<'static, Option<HashMap<RawFd, Shadow>>>,
 }
 
 pub fn hold_for_fork() -> ForkGuard {

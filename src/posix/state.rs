@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::forklock::{Mutex, RwLock};
 use once_cell::sync::OnceCell;
-use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::error::Errno;
@@ -277,29 +277,52 @@ pub fn interposing() -> bool {
 }
 
 /// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
-/// parent or the child releases them.
+/// parent or the child releases them (fields drop in order: the sockets' guards before the sockets).
 struct ForkLocks {
-    _shadows: super::epoll::ForkGuard,
-    _table: parking_lot::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
     _sys: crate::sys::ForkGuard,
+    _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
+    _sockets: Vec<Arc<OpenSocket>>,
+    _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
+    _shadows: super::epoll::ForkGuard,
 }
 
 thread_local! {
     static FORK_LOCKS: std::cell::RefCell<Option<ForkLocks>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Takes every lock a child could need (closing an inherited socket takes the table, the epoll
-/// shadows and the private-descriptor list), in the order the code nests them, so the child never
-/// inherits one held by a thread that does not exist there. The runtime's own locks (the stack,
-/// its waiters) are left alone: a child never touches the parent's runtime.
+/// Takes every lock a child could need (using or closing an inherited socket takes the epoll
+/// shadows, the table, the socket's own lock and the private-descriptor list), in the order the
+/// code nests them, so the child never inherits one held by a thread that does not exist there.
+/// The runtime's own locks (the stack, its waiters) are left alone: a child never touches the
+/// parent's runtime.
 extern "C" fn before_fork() {
     let shadows = super::epoll::hold_for_fork();
     let table = TABLE.write();
+    // Each socket once, though `dup`s share it.
+    let mut sockets: Vec<Arc<OpenSocket>> = table.iter().flatten().cloned().collect();
+    sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
+    sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    let attach = sockets
+        .iter()
+        .map(|s| {
+            let guard = s.attach.lock();
+            // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks drops
+            // after the guards.
+            unsafe {
+                std::mem::transmute::<
+                    std::sync::MutexGuard<'_, Attach>,
+                    std::sync::MutexGuard<'static, Attach>,
+                >(guard)
+            }
+        })
+        .collect();
     let sys = crate::sys::hold_for_fork();
     let locks = ForkLocks {
-        _shadows: shadows,
-        _table: table,
         _sys: sys,
+        _attach: attach,
+        _sockets: sockets,
+        _table: table,
+        _shadows: shadows,
     };
     let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));
 }
