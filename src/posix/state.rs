@@ -279,6 +279,7 @@ pub fn interposing() -> bool {
 /// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
 /// parent or the child releases them (fields drop in order: the sockets' guards before the sockets).
 struct ForkLocks {
+    _netdb: super::netdb::ForkGuard,
     _sys: crate::sys::ForkGuard,
     _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
     _sockets: Vec<Arc<OpenSocket>>,
@@ -291,7 +292,8 @@ thread_local! {
 }
 
 /// Takes every lock a child could need (using or closing an inherited socket takes the epoll
-/// shadows, the table, the socket's own lock and the private-descriptor list), in the order the
+/// shadows, the table, the socket's own lock and the private-descriptor list; freeing an inherited
+/// `getaddrinfo` list, the resolver's registry), in the order the
 /// code nests them, so the child never inherits one held by a thread that does not exist there.
 /// The runtime's own locks (the stack, its waiters) are left alone: a child never touches the
 /// parent's runtime.
@@ -317,7 +319,9 @@ extern "C" fn before_fork() {
         })
         .collect();
     let sys = crate::sys::hold_for_fork();
+    let netdb = super::netdb::hold_for_fork();
     let locks = ForkLocks {
+        _netdb: netdb,
         _sys: sys,
         _attach: attach,
         _sockets: sockets,
