@@ -285,6 +285,25 @@ assert 0.45 < dt < 1.2, 'SO_SNDTIMEO 0.5 s on connect fired after %.2f s' % dt
 conn_dt = dt
 w7.close(); c7.close()
 
+# An accepted socket starts with its listener's SO_RCVTIMEO, SO_SNDTIMEO, SO_BROADCAST and
+# SO_REUSEPORT, as on Linux. The client is a kernel one: a python without the preload.
+import subprocess
+l8 = socket.socket(); l8.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l8.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv(1.5))
+l8.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv(2))
+l8.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+l8.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+l8.bind(('$STACK_IP', 9100)); l8.listen(1)
+kernel_env = {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}
+client = subprocess.Popen(['python3', '-c', "import socket, time; c = socket.create_connection(('$STACK_IP', 9100), timeout=5); time.sleep(1)"], env=kernel_env)
+l8.settimeout(5); a8, peer8 = l8.accept(); a8.settimeout(None)
+assert peer8[0] == '$KERNEL_IP', peer8
+assert a8.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16) == tv(1.5)
+assert a8.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16) == tv(2)
+assert a8.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
+assert a8.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+client.wait(10); a8.close(); l8.close()
+
 # SO_LINGER with a time: close waits until everything (FIN included) is acknowledged.
 s3 = socket.create_connection(('$KERNEL_IP', 9001), timeout=5)
 s3.settimeout(None)
