@@ -151,7 +151,7 @@ pub fn fcntl(fd: RawFd, cmd: libc::c_int, arg: libc::c_long) -> io::Result<usize
 
 /// Where the stack's own descriptors live: high, out of the way of the program's numbering, which
 /// starts from the bottom. Computed once from the soft RLIMIT_NOFILE.
-fn private_base() -> RawFd {
+pub fn private_base() -> RawFd {
     static BASE: std::sync::OnceLock<RawFd> = std::sync::OnceLock::new();
     *BASE.get_or_init(|| {
         let mut lim = libc::rlimit {
@@ -199,10 +199,72 @@ pub fn private_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
         .collect()
 }
 
+/// Held for reading while a private descriptor's number is in use by another thread than its owner
+/// ([`SharedFd::signal`]), for writing while one moves: so a number is never used just after it
+/// moved and the program took it over.
+static MOVING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Threads asleep in `poll(2)` on private descriptors: an id, the numbers they poll, and the
+/// eventfd that wakes them. The kernel looks a polled number up again on every wake-up, so a number
+/// that moves (and is taken over by the program) under a sleeping poll would leave it watching the
+/// program's file: [`relocate_private`] wakes such a thread and waits until it is out first.
+static SLEEPERS: std::sync::Mutex<Vec<(u64, Vec<RawFd>, RawFd)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn sleepers() -> std::sync::MutexGuard<'static, Vec<(u64, Vec<RawFd>, RawFd)>> {
+    SLEEPERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` (a poll) with the current numbers of `private`, the first of which must be an eventfd
+/// that wakes it; none of them moves until `f` returns.
+pub fn sleep_on<R>(private: &[SharedFd], f: impl FnOnce(&[RawFd]) -> R) -> R {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nums: Vec<RawFd> = {
+        let _moving = MOVING.read().unwrap_or_else(|e| e.into_inner());
+        let nums: Vec<RawFd> = private.iter().map(|f| f.raw()).collect();
+        let wake = nums.first().copied().unwrap_or(-1);
+        sleepers().push((id, nums.clone(), wake));
+        nums
+    };
+    let r = f(&nums);
+    sleepers().retain(|(i, _, _)| *i != id);
+    r
+}
+
+/// Wakes every thread asleep on `fd` and waits (up to a second) until none is.
+fn evict_sleepers(fd: RawFd) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let wakes: Vec<RawFd> = sleepers()
+            .iter()
+            .filter(|(_, nums, _)| nums.contains(&fd))
+            .map(|&(_, _, wake)| wake)
+            .collect();
+        if wakes.is_empty() {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            log::warn!("tapstack: a thread still sleeps on descriptor {fd}, which is moving");
+            return;
+        }
+        for w in wakes {
+            eventfd_signal(w);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// Moves the private descriptor numbered `fd` (if it is one) to another number, so the program
 /// can `dup2` onto `fd`. Whoever holds it reads the new number at its next use.
 pub fn relocate_private(fd: RawFd) {
     use std::sync::atomic::Ordering;
+    let _moving = MOVING.write().unwrap_or_else(|e| e.into_inner());
+    if !is_private(fd) {
+        return;
+    }
+    evict_sleepers(fd);
     let list = private_list();
     for slot in list.iter().filter_map(|w| w.upgrade()) {
         if slot.load(Ordering::Acquire) == fd {
@@ -224,6 +286,24 @@ pub fn relocate_private(fd: RawFd) {
                 Err(e) => log::error!("tapstack: descriptor {fd} is needed by the program and no other number is free: {e}"),
             }
         }
+    }
+}
+
+/// This module's locks, held across `fork` (taken in the order the code nests them).
+pub struct ForkGuard {
+    _moving: std::sync::RwLockWriteGuard<'static, ()>,
+    _private: std::sync::MutexGuard<'static, Vec<std::sync::Weak<std::sync::atomic::AtomicI32>>>,
+    _sleepers: std::sync::MutexGuard<'static, Vec<(u64, Vec<RawFd>, RawFd)>>,
+}
+
+/// Takes this module's locks before a `fork`, so the child never inherits one held by a thread
+/// that does not exist there; drop the guard in both parent and child.
+pub fn hold_for_fork() -> ForkGuard {
+    let moving = MOVING.write().unwrap_or_else(|e| e.into_inner());
+    ForkGuard {
+        _moving: moving,
+        _private: private_list(),
+        _sleepers: sleepers(),
     }
 }
 
@@ -268,10 +348,43 @@ impl Fd {
     pub fn raw(&self) -> RawFd {
         self.0.load(std::sync::atomic::Ordering::Acquire)
     }
+
+    /// A handle on this descriptor's number that follows it when it moves, for other threads.
+    pub fn share(&self) -> SharedFd {
+        SharedFd(self.0.clone())
+    }
+}
+
+/// Another thread's view of a private [`Fd`]: reads the current number at each use, and does
+/// nothing once the descriptor is closed. Does not keep it open.
+#[derive(Clone, Debug)]
+pub struct SharedFd(std::sync::Arc<std::sync::atomic::AtomicI32>);
+
+impl SharedFd {
+    /// True if both name the same descriptor.
+    pub fn same(&self, other: &SharedFd) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The descriptor's number now (-1 once closed).
+    pub fn raw(&self) -> RawFd {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Signals the eventfd wherever it now is (see [`eventfd_signal`]).
+    pub fn signal(&self) {
+        let _moving = MOVING.read().unwrap_or_else(|e| e.into_inner());
+        let fd = self.0.load(std::sync::atomic::Ordering::Acquire);
+        if fd >= 0 {
+            eventfd_signal(fd);
+        }
+    }
 }
 
 impl Drop for Fd {
     fn drop(&mut self) {
+        // Not while a [`SharedFd`] is about to use the number.
+        let _moving = MOVING.write().unwrap_or_else(|e| e.into_inner());
         let fd = self.0.swap(-1, std::sync::atomic::Ordering::AcqRel);
         if fd >= 0 {
             let _ = close(fd);

@@ -43,6 +43,8 @@ pub struct UdpSocket {
     pub error: Option<Errno>,
     pub ttl: u8,
     pub tos: u8,
+    /// SO_BROADCAST: without it, sending to a broadcast address is refused (EACCES), as on Linux.
+    pub broadcast: bool,
     pub read_shut: bool,
     pub write_shut: bool,
     /// Datagrams dropped because the queue was full.
@@ -60,6 +62,7 @@ impl Default for UdpSocket {
             error: None,
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
+            broadcast: false,
             read_shut: false,
             write_shut: false,
             drops: 0,

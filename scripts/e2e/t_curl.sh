@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# curl through the stack: 32 MiB down and up, exact; a closed port refused at once; a silent
-# address honouring --connect-timeout.
+# curl through the stack: 32 MiB down and up, exact; a closed port refused at once (the kernel's RST
+# in the capture, "Connection refused" from curl); a silent address honouring --connect-timeout.
 source "$(dirname "$0")/lib.sh"
 setup curl
 start_http_peer
@@ -15,15 +15,23 @@ onstack -- curl -sS --fail -T "$WORK/up.bin" "http://$KERNEL_IP:8080/up.bin"
 cmp "$WORK/up.bin" "$WORK/www/up.bin" || fail "upload differs"
 peer_saw_stack "PUT /up.bin $((32 << 20))"
 
+# The refusal is the kernel's RST crossing the TAP, which curl reports as "Connection refused"
+# (exit code 7, couldn't connect).
 start=$(date +%s%N)
-out=$(onstack -- curl -sS "http://$KERNEL_IP:1/" 2>&1) && fail "curl to a closed port succeeded"
+rc=0
+out=$(onstack --pcap "$WORK/refused.pcap" -- curl -v "http://$KERNEL_IP:1/" 2>&1) || rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-echo "$out" | grep -qi "connection refused\|couldn't connect" || fail "closed port: $out"
+[ "$rc" -eq 7 ] || fail "closed port: curl exit code $rc, not 7: $out"
+echo "$out" | grep -q "Connection refused" || fail "closed port, no 'Connection refused': $out"
 [ "$ms" -lt 1500 ] || fail "refusal took ${ms} ms"
 refused_ms=$ms
+rst=$(tcpdump -nn -r "$WORK/refused.pcap" "src host $KERNEL_IP and src port 1 and dst host $STACK_IP and tcp[tcpflags] & tcp-rst != 0" 2>/dev/null)
+[ -n "$rst" ] || fail "no RST from $KERNEL_IP:1 in the capture: $(tcpdump -nn -r "$WORK/refused.pcap" 2>&1)"
+syn=$(tcpdump -nn -r "$WORK/refused.pcap" "src host $STACK_IP and dst port 1 and tcp[tcpflags] & tcp-syn != 0" 2>/dev/null)
+[ -n "$syn" ] || fail "no SYN from $STACK_IP to port 1 in the capture"
 
 start=$(date +%s%N)
 out=$(onstack -- curl -sS --connect-timeout 2 "http://10.77.0.99:80/" 2>&1) && fail "curl to a silent address succeeded"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$ms" -ge 1800 ] && [ "$ms" -lt 4000 ] || fail "--connect-timeout 2 took ${ms} ms: $out"
-echo "curl: 32 MiB down and up exact; refused in ${refused_ms} ms; --connect-timeout 2 gave up after ${ms} ms"
+echo "curl: 32 MiB down and up exact; refused (RST on the wire) in ${refused_ms} ms; --connect-timeout 2 gave up after ${ms} ms"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Processes, threads and descriptors under the preload: loopback stays on the kernel; the stack
-# survives a program closing every descriptor it does not know; fork+exec (subprocess) leaves the
-# parent's connection working; threads share the stack; Ctrl-C ends a blocked program; a second
-# process finding the TAP busy gets a clear error.
+# survives a program closing every descriptor it does not know; fork+exec (subprocess) and a bare
+# fork leave the parent's connection working; threads share the stack; Ctrl-C ends a blocked
+# program; a second process finding the TAP busy gets a clear error.
 source "$(dirname "$0")/lib.sh"
 setup process
 start_http_peer
@@ -89,6 +89,51 @@ for want in "loopback ok" "fork+exec ok" "threads ok" "closerange ok"; do
 done
 [ "$(grep -c "^$STACK_IP$" "$WORK/echo.log")" -ge 9 ] || fail "echo server saw: $(sort "$WORK/echo.log" | uniq -c)"
 
+# 300 real forks (os.fork, not vfork) while other threads keep the shim's locks busy: each child finds
+# an inherited stack socket unusable (EOPNOTSUPP, as documented) and closes it without hanging; the
+# parent's connection still works afterwards.
+out=$(onstack -- timeout 60 python3 -c "
+import errno, os, select, socket, threading, time
+conn = socket.create_connection(('$KERNEL_IP', 9000), timeout=10)
+conn.sendall(b'one'); assert conn.recv(3) == b'one'
+stop = False
+def churn():
+    while not stop:
+        os.close(os.dup(conn.fileno()))
+        ep = select.epoll(); ep.register(conn, select.EPOLLIN); ep.close()
+ts = [threading.Thread(target=churn, daemon=True) for _ in range(2)]
+[t.start() for t in ts]
+bad = []
+for i in range(300):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            conn.send(b'x')
+            code = 3
+        except OSError as e:
+            code = 0 if e.errno == errno.EOPNOTSUPP else 4
+        conn.close()
+        os._exit(code)
+    deadline = time.monotonic() + 5
+    while True:
+        p, status = os.waitpid(pid, os.WNOHANG)
+        if p:
+            if os.waitstatus_to_exitcode(status) != 0:
+                bad.append((i, os.waitstatus_to_exitcode(status)))
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9); os.waitpid(pid, 0); bad.append((i, 'hung'))
+            break
+        time.sleep(0.001)
+stop = True
+[t.join() for t in ts]
+assert not bad, bad
+conn.sendall(b'two'); assert conn.recv(3) == b'two'
+print('fork ok')
+")
+[ "$out" = "fork ok" ] || fail "fork: $out"
+echo "$out"
+
 # Ctrl-C (SIGINT) ends a python program blocked in recv on a silent connection.
 onstack -- python3 -c "
 import socket
@@ -113,4 +158,4 @@ inns timeout 20 "$BIN" up > "$WORK/up.log" 2>&1 &
 for _ in $(seq 50); do grep -q "running on" "$WORK/up.log" && break; sleep 0.1; done
 out=$(onstack -- curl -sS --max-time 10 "http://$KERNEL_IP:8080/p.html" 2>&1) && fail "second process got the TAP"
 echo "$out" | grep -q "TAP device tap0 is already in use" || fail "unclear error: $out"
-echo "process: loopback, fork+exec, threads, closerange, SIGINT, TAP busy all behave"
+echo "process: loopback, fork+exec, fork, threads, closerange, SIGINT, TAP busy all behave"

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -66,7 +65,7 @@ impl Device for MemDevice {
         Ok(())
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
+    fn poll_fd(&self) -> Option<crate::sys::SharedFd> {
         None
     }
 }

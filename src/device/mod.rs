@@ -15,7 +15,6 @@ pub mod pcap;
 pub mod tap;
 
 use std::io;
-use std::os::fd::RawFd;
 
 use crate::wire::ChecksumMode;
 
@@ -48,9 +47,9 @@ pub trait Device: Send {
     /// would); TCP recovers from that like from any other loss.
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
 
-    /// A descriptor that becomes readable when frames wait, for the runtime's `poll`; `None` for
-    /// devices that are polled by their owner (the in-memory link).
-    fn raw_fd(&self) -> Option<RawFd>;
+    /// A descriptor that becomes readable when frames wait, for the runtime's `poll` (shared, as
+    /// its number may move); `None` for devices that are polled by their owner (the in-memory link).
+    fn poll_fd(&self) -> Option<crate::sys::SharedFd>;
 
     /// Pushes out anything buffered (a capture file) before the process ends.
     fn flush(&mut self) {}
@@ -94,8 +93,8 @@ impl<D: Device + ?Sized> Device for Box<D> {
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
     }
-    fn raw_fd(&self) -> Option<RawFd> {
-        (**self).raw_fd()
+    fn poll_fd(&self) -> Option<crate::sys::SharedFd> {
+        (**self).poll_fd()
     }
     fn flush(&mut self) {
         (**self).flush()

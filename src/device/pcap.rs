@@ -7,7 +7,6 @@
 
 use std::ffi::CString;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -119,8 +118,8 @@ impl<D: Device> Device for PcapDevice<D> {
         self.inner.send(frame)
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
-        self.inner.raw_fd()
+    fn poll_fd(&self) -> Option<crate::sys::SharedFd> {
+        self.inner.poll_fd()
     }
 
     fn flush(&mut self) {

@@ -11,7 +11,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::{Device, DeviceCaps};
@@ -222,7 +221,7 @@ impl Device for TapDevice {
         }
     }
 
-    fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.fd.raw())
+    fn poll_fd(&self) -> Option<sys::SharedFd> {
+        Some(self.fd.share())
     }
 }

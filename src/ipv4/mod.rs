@@ -64,16 +64,21 @@ impl Interface {
         (self.prefix_len < 31).then(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask()))
     }
 
+    /// True if `ip` is the limited broadcast address or our prefix's directed one.
+    pub fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast() || Some(ip) == self.broadcast()
+    }
+
     /// True if a packet to `dst` is for this host: our address or a broadcast we listen to.
     pub fn accepts(&self, dst: Ipv4Addr) -> bool {
-        dst == self.addr || dst.is_broadcast() || Some(dst) == self.broadcast()
+        dst == self.addr || self.is_broadcast(dst)
     }
 
     /// The routing decision for `dst` (RFC 1122 §3.3.1.1).
     pub fn route(&self, dst: Ipv4Addr) -> Result<NextHop, Errno> {
         if dst == self.addr {
             Ok(NextHop::Local)
-        } else if dst.is_broadcast() || Some(dst) == self.broadcast() {
+        } else if self.is_broadcast(dst) {
             Ok(NextHop::Broadcast)
         } else if dst.is_unspecified() || dst.is_multicast() || dst.is_loopback() {
             // Multicast needs group membership, which this stack does not implement; 0.0.0.0 and

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use super::forklock::Mutex;
 
 use super::readiness::events;
 use super::state;
@@ -40,6 +40,17 @@ struct Shadow {
 }
 
 static SHADOWS: Mutex<Option<HashMap<RawFd, Shadow>>> = Mutex::new(None);
+
+/// The shadows' lock, held across `fork` (see [`state`]'s fork handlers).
+pub struct ForkGuard {
+    _shadows: std::sync::MutexGuard<'static, Option<HashMap<RawFd, Shadow>>>,
+}
+
+pub fn hold_for_fork() -> ForkGuard {
+    ForkGuard {
+        _shadows: SHADOWS.lock(),
+    }
+}
 
 fn real_ctl(epfd: RawFd, op: i32, fd: RawFd, ev: *mut libc::epoll_event) -> Result<()> {
     let f = crate::real!(epoll_ctl: fn(i32, i32, i32, *mut libc::epoll_event) -> i32)
@@ -102,7 +113,7 @@ pub unsafe fn ctl(epfd: RawFd, op: i32, fd: RawFd, event: *const libc::epoll_eve
             };
             real_ctl(epfd, libc::EPOLL_CTL_ADD, wake.raw(), &mut wev)?;
             if let Some(rt) = state::runtime_if_started() {
-                rt.add_waiter(wake.raw());
+                rt.add_waiter(&wake);
             }
             v.insert(Shadow {
                 wake,
@@ -156,7 +167,7 @@ pub fn forget(fd: RawFd) {
     };
     if let Some(shadow) = shadows.remove(&fd) {
         if let Some(rt) = state::runtime_if_started() {
-            rt.remove_waiter(shadow.wake.raw());
+            rt.remove_waiter(&shadow.wake);
         }
     }
     for s in shadows.values_mut() {
@@ -182,7 +193,7 @@ fn stack_ready(epfd: RawFd, out: &mut [libc::epoll_event]) -> usize {
     let rt = state::runtime_if_started();
     if let Some(rt) = rt {
         // The runtime may have started after the socket was added: make sure it wakes us.
-        rt.add_waiter(shadow.wake.raw());
+        rt.add_waiter(&shadow.wake);
     }
     let mut n = 0;
     let guard = rt.map(|rt| rt.lock());
@@ -239,6 +250,9 @@ pub fn wait(
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
+        if state::runtime_if_started().is_some_and(|rt| rt.is_dead()) {
+            return Err(Errno::EIO);
+        }
         let mut n = stack_ready(epfd, out);
         if n == out.len() {
             // Full: the kernel's own events wait for the next call (and a real epoll_wait for

@@ -38,12 +38,37 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         no_real!(-1)
     };
     let fd = f(domain, ty, protocol);
-    if fd >= 0 && domain == libc::AF_INET && state::interposing() {
+    if fd >= 0 && !state::in_vfork_child() {
         guard("socket", (), || {
-            sockets::adopt(fd, ty, protocol);
+            if !(domain == libc::AF_INET
+                && state::interposing()
+                && sockets::adopt(fd, ty, protocol))
+            {
+                fds::fresh(fd);
+            }
         });
     }
     fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    let Some(f) = real!(socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    let r = f(domain, ty, protocol, sv);
+    if r == 0 && !sv.is_null() && !state::in_vfork_child() {
+        guard("socketpair", (), || {
+            fds::fresh(*sv);
+            fds::fresh(*sv.add(1));
+        });
+    }
+    r
 }
 
 type AddrCall = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
@@ -894,7 +919,9 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
         return f(old, new);
     }
     guard("dup2", -1, || {
-        fds::before_dup_onto(new);
+        if let Err(e) = fds::before_dup_onto(old, new) {
+            return ret(Err(e), -1);
+        }
         let r = f(old, new);
         if r >= 0 {
             fds::duplicated(old, r);
@@ -915,7 +942,13 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
         return f(old, new, flags);
     }
     guard("dup3", -1, || {
-        fds::before_dup_onto(new);
+        // The kernel checks the flags first.
+        if flags & !libc::O_CLOEXEC != 0 {
+            return ret(Err(Errno::EINVAL), -1);
+        }
+        if let Err(e) = fds::before_dup_onto(old, new) {
+            return ret(Err(e), -1);
+        }
         let r = f(old, new, flags);
         if r >= 0 {
             fds::duplicated(old, r);
@@ -959,9 +992,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
     let Some(sock) = state::get(fd) else {
         return f(fd, request, arg);
     };
-    guard("ioctl", -1, || match fds::ioctl(&sock, request, arg) {
-        Some(r) => ret(r, -1),
-        None => f(fd, request, arg),
+    guard("ioctl", -1, || {
+        match fds::ioctl(&sock, fd, request, arg, |a, b, c| f(a, b, c)) {
+            Some(r) => ret(r, -1),
+            None => f(fd, request, arg),
+        }
     })
 }
 
@@ -1064,11 +1099,11 @@ pub unsafe extern "C" fn __ppoll_chk(
     ppoll(fds, nfds, ts, mask)
 }
 
+/// True if a set names a stack socket (below `nfds`, which may exceed FD_SETSIZE, as on Linux).
 unsafe fn select_has_stack(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> bool {
-    let hi = nfds.clamp(0, libc::FD_SETSIZE as c_int);
-    state::fds_in(0, hi - 1)
+    state::fds_in(0, nfds.max(0) - 1)
         .into_iter()
-        .any(|fd| sets.iter().any(|s| !s.is_null() && libc::FD_ISSET(fd, *s)))
+        .any(|fd| sets.iter().any(|&s| poll::isset(s, fd)))
 }
 
 #[no_mangle]
@@ -1129,6 +1164,31 @@ pub unsafe extern "C" fn pselect(
         let n = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::select(nfds, r, w, e, t)));
         ret(n.map(|n| n as c_int), -1)
     })
+}
+
+/// A new epoll instance: a stale shadow under its number (an instance closed behind our back) must
+/// not haunt it.
+fn fresh_epoll(fd: c_int) -> c_int {
+    if fd >= 0 && !state::in_vfork_child() {
+        guard("epoll_create", (), || fds::fresh(fd));
+    }
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    let Some(f) = real!(epoll_create: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    fresh_epoll(f(size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    let Some(f) = real!(epoll_create1: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    fresh_epoll(f(flags))
 }
 
 #[no_mangle]

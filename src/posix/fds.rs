@@ -1,5 +1,7 @@
 //! Descriptor calls that touch stack sockets or the stack's own descriptors: `close`,
-//! `close_range`, `closefrom`, `dup`, `dup2`, `dup3`, `fcntl`, `ioctl`.
+//! `close_range`, `closefrom`, `dup`, `dup2`, `dup3`, `fcntl`, `ioctl`; and the calls that create
+//! descriptors the shim otherwise leaves alone (`socketpair`, `epoll_create`), which clear any stale
+//! record of the new numbers.
 //!
 //! The kernel placeholder behind a stack socket is a real descriptor, so these calls mostly do the
 //! real thing and keep the table in step. The stack's private descriptors (TAP, eventfds, capture
@@ -103,6 +105,16 @@ pub fn close_range(first: u32, last: u32, flags: i32, real: impl Fn(u32, u32, i3
     0
 }
 
+/// A descriptor the kernel just handed out (socketpair, epoll_create…): any record of that number
+/// is stale (a socket closed behind the shim's back, as `fclose` of an `fdopen`ed one does), so
+/// forget it.
+pub fn fresh(fd: RawFd) {
+    if fd >= 0 {
+        state::remove(fd);
+        epoll::forget(fd);
+    }
+}
+
 /// Records that `new` now refers to what `old` does (after a successful real dup).
 pub fn duplicated(old: RawFd, new: RawFd) {
     if let Some(sock) = state::get(old) {
@@ -110,14 +122,19 @@ pub fn duplicated(old: RawFd, new: RawFd) {
     }
 }
 
-/// Before `dup2`/`dup3` onto `new`: move a private descriptor out of the way and forget whatever
-/// stack socket `new` was.
-pub fn before_dup_onto(new: RawFd) {
+/// Before `dup2`/`dup3` of `old` onto `new`: move a private descriptor out of the way and forget
+/// whatever stack socket `new` was. Fails as the kernel would (EBADF) when `old` is not open, before
+/// anything of `new` is dropped: the call then changes nothing.
+pub fn before_dup_onto(old: RawFd, new: RawFd) -> Result<()> {
+    if let Err(e) = sys::fcntl(old, libc::F_GETFD, 0) {
+        return Err(Errno(e.raw_os_error().unwrap_or(libc::EBADF)));
+    }
     if sys::is_private(new) {
         sys::relocate_private(new);
     }
     state::remove(new);
     epoll::forget(new);
+    Ok(())
 }
 
 /// fcntl(2) on a stack socket: O_NONBLOCK lives in the shared open socket, the rest is the
@@ -161,13 +178,17 @@ pub fn fcntl(
 }
 
 /// ioctl(2) requests with meaning for a stack socket; None for the rest (they go to the kernel).
+/// FIONBIO also goes to the placeholder, as F_SETFL does: a pending socket may yet stay on the
+/// kernel (a loopback connect), and must then be as nonblocking as the program asked.
 ///
 /// # Safety
 /// `arg` must point to an `int` for the requests handled here.
 pub unsafe fn ioctl(
     sock: &OpenSocket,
+    fd: RawFd,
     request: libc::c_ulong,
     arg: libc::c_ulong,
+    real: impl Fn(i32, libc::c_ulong, libc::c_ulong) -> i32,
 ) -> Option<Result<i32>> {
     let out = arg as *mut libc::c_int;
     let put = |v: usize| -> Result<i32> {
@@ -183,6 +204,9 @@ pub unsafe fn ioctl(
         libc::FIONBIO => {
             if out.is_null() {
                 return Some(Err(Errno::EFAULT));
+            }
+            if real(fd, request, arg) < 0 {
+                return Some(Err(Errno(super::hook::errno())));
             }
             sock.nonblocking.store(*out != 0, Ordering::Relaxed);
             Ok(0)

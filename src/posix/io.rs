@@ -59,8 +59,9 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
             // MSG_WAITALL: keep going until the buffer is full, end of file, or an error (which is
             // reported next time if something was already read).
             if flags & libc::MSG_WAITALL != 0 && !peek && !nonblocking {
+                let left = time_left(timeout);
                 while got > 0 && got < buf.len() {
-                    match block(rt, false, timeout, |s, now| {
+                    match block(rt, false, left(), |s, now| {
                         s.tcp_recv(now, h, &mut buf[got..], false)
                     }) {
                         Ok(0) | Err(_) => break,
@@ -87,6 +88,13 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
             })
         }
     }
+}
+
+/// SO_RCVTIMEO/SO_SNDTIMEO bound a whole call, as on Linux, not each wait inside it: the time left
+/// of `timeout` at each call of the returned function.
+fn time_left(timeout: Option<std::time::Duration>) -> impl Fn() -> Option<std::time::Duration> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    move || deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()))
 }
 
 /// Raises SIGPIPE on this thread, as the kernel does for a write to a broken stream.
@@ -134,8 +142,9 @@ pub fn send(
             };
             let rt = super::state::runtime()?;
             let mut sent = 0;
+            let left = time_left(timeout);
             loop {
-                match block(rt, nonblocking, timeout, |s, now| {
+                match block(rt, nonblocking, left(), |s, now| {
                     s.tcp_send(now, h, &data[sent..])
                 }) {
                     Ok(n) => {

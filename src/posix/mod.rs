@@ -5,7 +5,8 @@
 //! descriptor and family (`AF_UNIX`, `AF_NETLINK`, IPv6, 127.0.0.0/8) goes straight to libc.
 //!
 //! - [`hook`]: finding the real functions, panics turned into EIO;
-//! - [`state`]: the descriptor table, the lazily started runtime, fork;
+//! - [`state`]: the descriptor table, the lazily started runtime, fork; [`forklock`]: locks a
+//!   forked child can release;
 //! - [`addr`]: `struct sockaddr` in and out;
 //! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves;
 //! - [`readiness`], [`poll`], [`epoll`]: waiting on any mix of stack and kernel descriptors;
@@ -16,6 +17,7 @@ pub mod addr;
 pub mod epoll;
 pub mod exports;
 pub mod fds;
+pub mod forklock;
 pub mod hook;
 pub mod io;
 pub mod netdb;

@@ -33,11 +33,11 @@ use std::net::Ipv4Addr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
+use super::forklock::Mutex;
 use libc::{
     addrinfo, c_char, c_int, hostent, size_t, sockaddr, sockaddr_in, sockaddr_in6, socklen_t,
 };
 use once_cell::sync::Lazy;
-use parking_lot::Mutex;
 
 use crate::resolver::{parse_numeric, LookupError, Services};
 
@@ -138,6 +138,16 @@ struct Node {
 
 /// Every node we handed out and not yet freed (addresses, as integers).
 static OURS: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+
+/// The registry's lock, held across `fork` (see [`super::state`]'s fork handlers): a child may
+/// free a list it inherited.
+pub struct ForkGuard {
+    _ours: std::sync::MutexGuard<'static, HashSet<usize>>,
+}
+
+pub fn hold_for_fork() -> ForkGuard {
+    ForkGuard { _ours: OURS.lock() }
+}
 
 /// Whether `ai` is a node of a list this module allocated.
 pub fn is_ours(ai: *const addrinfo) -> bool {

@@ -92,10 +92,63 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize
     }
 }
 
-/// select(2) on top of [`poll`]: the three sets become poll events and back.
+/// Bit `fd` of a descriptor set that may be larger than `fd_set` (a program may pass `nfds` above
+/// FD_SETSIZE with sets to match, as the kernel allows).
 ///
 /// # Safety
-/// The set pointers must be null or valid `fd_set`s.
+/// `set` must be null or hold at least `fd + 1` bits.
+pub unsafe fn isset(set: *const libc::fd_set, fd: RawFd) -> bool {
+    const BITS: usize = libc::c_ulong::BITS as usize;
+    let fd = fd as usize;
+    !set.is_null() && *(set as *const libc::c_ulong).add(fd / BITS) >> (fd % BITS) & 1 != 0
+}
+
+unsafe fn set_bit(set: *mut libc::fd_set, fd: RawFd) {
+    const BITS: usize = libc::c_ulong::BITS as usize;
+    let fd = fd as usize;
+    *(set as *mut libc::c_ulong).add(fd / BITS) |= 1 << (fd % BITS);
+}
+
+/// The size of this process's descriptor table (`FDSize` in /proc/self/status), at least
+/// `wanted` if it cannot be read. It only grows, so the largest seen is kept.
+fn fd_table_size(wanted: usize) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // The kernel's table starts with room for BITS_PER_LONG descriptors.
+    static SEEN: AtomicUsize = AtomicUsize::new(libc::c_ulong::BITS as usize);
+    let seen = SEEN.load(Ordering::Relaxed);
+    if wanted <= seen {
+        return seen;
+    }
+    let read = || -> Option<usize> {
+        let fd = crate::sys::open(c"/proc/self/status", libc::O_RDONLY | libc::O_CLOEXEC).ok()?;
+        let mut buf = vec![0u8; 4096];
+        let mut got = 0;
+        while got < buf.len() {
+            match crate::sys::read(fd, &mut buf[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        let _ = crate::sys::close(fd);
+        let text = std::str::from_utf8(&buf[..got]).ok()?;
+        let line = text.lines().find(|l| l.starts_with("FDSize:"))?;
+        line["FDSize:".len()..].trim().parse().ok()
+    };
+    match read() {
+        Some(n) => SEEN.fetch_max(n, Ordering::Relaxed).max(n),
+        None => wanted,
+    }
+}
+
+/// select(2) on top of [`poll`]: the three sets become poll events and back.
+///
+/// As the kernel, `nfds` is cut to the size of the process's descriptor table: bits beyond it are
+/// ignored, however large `nfds` is (FD_SETSIZE is no limit); bits of closed descriptors below it
+/// are EBADF. The table is the kernel's less the stack's own high descriptors, which the program
+/// does not know of: bits at and above them are ignored too.
+///
+/// # Safety
+/// The set pointers must be null or valid sets of at least `nfds` bits.
 pub unsafe fn select(
     nfds: i32,
     read: *mut libc::fd_set,
@@ -103,10 +156,11 @@ pub unsafe fn select(
     except: *mut libc::fd_set,
     timeout: Option<Duration>,
 ) -> Result<usize> {
-    if !(0..=libc::FD_SETSIZE as i32).contains(&nfds) {
+    if nfds < 0 {
         return Err(Errno::EINVAL);
     }
-    let isset = |set: *mut libc::fd_set, fd: RawFd| !set.is_null() && libc::FD_ISSET(fd, set);
+    let table = fd_table_size(nfds as usize).min(crate::sys::private_base() as usize);
+    let nfds = nfds.min(table.min(i32::MAX as usize) as i32);
     let mut fds = Vec::new();
     for fd in 0..nfds {
         let mut events = 0;
@@ -131,9 +185,11 @@ pub unsafe fn select(
     if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
         return Err(Errno::EBADF);
     }
+    // The kernel writes back the sets' first `nfds` bits, in whole words.
+    let words = (nfds as usize).div_ceil(libc::c_ulong::BITS as usize);
     for set in [read, write, except] {
         if !set.is_null() {
-            libc::FD_ZERO(set);
+            std::ptr::write_bytes(set as *mut libc::c_ulong, 0, words);
         }
     }
     let mut count = 0;
@@ -141,15 +197,15 @@ pub unsafe fn select(
         let r = p.revents;
         // As the kernel's select: readable includes hang-up and error; writable includes error.
         if p.events & libc::POLLIN != 0 && r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            libc::FD_SET(p.fd, read);
+            set_bit(read, p.fd);
             count += 1;
         }
         if p.events & libc::POLLOUT != 0 && r & (libc::POLLOUT | libc::POLLERR) != 0 {
-            libc::FD_SET(p.fd, write);
+            set_bit(write, p.fd);
             count += 1;
         }
         if p.events & libc::POLLPRI != 0 && r & libc::POLLPRI != 0 {
-            libc::FD_SET(p.fd, except);
+            set_bit(except, p.fd);
             count += 1;
         }
     }

@@ -81,7 +81,13 @@ pub fn attach(sock: &OpenSocket) -> Result<(&'static Runtime, SocketHandle)> {
             }
         }
     };
-    rt.with_stack(|s, _| apply_pending(s, h, &pending));
+    let broadcast = sock.broadcast.load(std::sync::atomic::Ordering::Relaxed);
+    rt.with_stack(|s, _| {
+        apply_pending(s, h, &pending);
+        if let Some(u) = s.udp_socket_mut(h) {
+            u.broadcast = broadcast;
+        }
+    });
     Ok((rt, h))
 }
 
@@ -253,10 +259,16 @@ pub fn accept(
         }
     };
     let nonblocking = flags & libc::SOCK_NONBLOCK != 0;
-    state::insert(
-        fd,
-        Arc::new(OpenSocket::attached(Kind::Stream, child, nonblocking)),
-    );
+    let new = OpenSocket::attached(Kind::Stream, child, nonblocking);
+    // As Linux's sk_clone: the new socket starts with its listener's socket-level settings.
+    use std::sync::atomic::Ordering::Relaxed;
+    new.rcvtimeo_us
+        .store(sock.rcvtimeo_us.load(Relaxed), Relaxed);
+    new.sndtimeo_us
+        .store(sock.sndtimeo_us.load(Relaxed), Relaxed);
+    new.broadcast.store(sock.broadcast.load(Relaxed), Relaxed);
+    new.reuse_port.store(sock.reuse_port.load(Relaxed), Relaxed);
+    state::insert(fd, Arc::new(new));
     Ok((fd, peer))
 }
 

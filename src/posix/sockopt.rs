@@ -158,11 +158,26 @@ pub unsafe fn set(
             )
         }
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
-            int_arg(val, len)?;
+            let on = int_arg(val, len)? != 0;
+            sock.reuse_port.store(on, Ordering::Relaxed);
             log_once(&LOGGED[0], || {
                 "tapstack: SO_REUSEPORT accepted; each port still belongs to one socket".into()
             });
             Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            let on = int_arg(val, len)? != 0;
+            sock.broadcast.store(on, Ordering::Relaxed);
+            with_socket(
+                sock,
+                |_| {}, // read from the open socket when it attaches
+                |s, h| {
+                    if let Some(u) = s.udp_socket_mut(h) {
+                        u.broadcast = on;
+                    }
+                    Ok(())
+                },
+            )
         }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
             let on = int_arg(val, len)? != 0;
@@ -238,7 +253,7 @@ pub unsafe fn set(
                 |s, h| tcp_config(s, h, |c| c.linger = linger),
             )
         }
-        (libc::SOL_SOCKET, libc::SO_BROADCAST | libc::SO_OOBINLINE | libc::SO_DONTROUTE) => {
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_DONTROUTE) => {
             int_arg(val, len)?;
             Ok(())
         }
@@ -256,7 +271,8 @@ pub unsafe fn set(
             }
             Ok(())
         }
-        (libc::IPPROTO_TCP, _) if !stream => Err(Errno::EOPNOTSUPP),
+        // As Linux: setting a TCP option on a UDP socket is ENOPROTOOPT (getting one, EOPNOTSUPP).
+        (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int_arg(val, len)? != 0;
             with_socket(
@@ -529,21 +545,36 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
     }
 }
 
+/// Copies as much of `bytes` as the caller's buffer takes, as Linux does: `len = min(len, size)`,
+/// a negative length is EINVAL.
 unsafe fn put_bytes(bytes: &[u8], val: *mut libc::c_void, len: *mut libc::socklen_t) -> Result<()> {
-    if val.is_null() || len.is_null() {
+    if len.is_null() {
         return Err(Errno::EFAULT);
     }
+    if (*len as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let n = (*len as usize).min(bytes.len());
+    if n > 0 && val.is_null() {
+        return Err(Errno::EFAULT);
+    }
     std::ptr::copy_nonoverlapping(bytes.as_ptr(), val as *mut u8, n);
     *len = n as libc::socklen_t;
     Ok(())
 }
 
+/// An int option: a buffer shorter than an int gets its first bytes (SOL_SOCKET and TCP options).
 unsafe fn put_int(v: i32, val: *mut libc::c_void, len: *mut libc::socklen_t) -> Result<()> {
-    if !len.is_null() && (*len as usize) < std::mem::size_of::<i32>() {
-        return Err(Errno::EINVAL);
-    }
     put_bytes(&v.to_ne_bytes(), val, len)
+}
+
+/// An IP-level int option: a buffer shorter than an int gets the value as one byte when it fits
+/// one (Linux's do_ip_getsockopt).
+unsafe fn put_ip_int(v: i32, val: *mut libc::c_void, len: *mut libc::socklen_t) -> Result<()> {
+    if !len.is_null() && (1..4).contains(&(*len as i32)) && (0..=255).contains(&v) {
+        return put_bytes(&[v as u8], val, len);
+    }
+    put_int(v, val, len)
 }
 
 /// `getsockopt` on a stack socket.
@@ -703,10 +734,13 @@ pub unsafe fn get(
         (libc::SOL_SOCKET, libc::SO_SNDTIMEO | libc::SO_SNDTIMEO_NEW) => {
             put_bytes(&tv(sock.sndtimeo_us.load(Ordering::Relaxed)), val, len)
         }
-        (
-            libc::SOL_SOCKET,
-            libc::SO_BROADCAST | libc::SO_REUSEPORT | libc::SO_OOBINLINE | libc::SO_PRIORITY,
-        ) => put_int(0, val, len),
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            put_int(sock.broadcast.load(Ordering::Relaxed) as i32, val, len)
+        }
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
+            put_int(sock.reuse_port.load(Ordering::Relaxed) as i32, val, len)
+        }
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_PRIORITY) => put_int(0, val, len),
         (libc::SOL_SOCKET, libc::SO_RCVLOWAT | libc::SO_SNDLOWAT) => put_int(1, val, len),
         (libc::IPPROTO_TCP, _) if !stream => Err(Errno::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => put_int(
@@ -791,7 +825,7 @@ pub unsafe fn get(
             } else {
                 pending(&|p| p.ttl.unwrap_or(crate::ipv4::DEFAULT_TTL) as i32)
             };
-            put_int(v, val, len)
+            put_ip_int(v, val, len)
         }
         (libc::IPPROTO_IP, libc::IP_TOS) => {
             let v = if h.is_some() {
@@ -807,7 +841,7 @@ pub unsafe fn get(
             } else {
                 pending(&|p| p.tos.unwrap_or(0) as i32)
             };
-            put_int(v, val, len)
+            put_ip_int(v, val, len)
         }
         _ => Err(Errno::ENOPROTOOPT),
     }

@@ -12,22 +12,24 @@
 //!
 //! # The runtime
 //! Started the first time a socket attaches, from the `TAPSTACK_*` variables. If it cannot start
-//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN.
+//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN. If its
+//! network thread dies (it kept panicking), calls fail with EIO.
 //!
 //! # fork
 //! A forked child does not share its parent's stack: the stack's private descriptors (the TAP among
 //! them) are closed in the child, so the parent keeps its network. Inherited stack sockets can only be
 //! closed in the child (which leaves the parent's connections untouched); any other use fails with
 //! EOPNOTSUPP. A child that `exec`s starts afresh, and its own sockets start its own stack — which
-//! finds the TAP busy while the parent holds it.
+//! finds the TAP busy while the parent holds it. The shim's locks a child may need are held across
+//! the `fork` itself, so none is inherited locked by a thread the child does not have.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::forklock::{Mutex, RwLock};
 use once_cell::sync::OnceCell;
-use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::error::Errno;
@@ -72,6 +74,10 @@ pub struct OpenSocket {
     /// SO_RCVTIMEO / SO_SNDTIMEO in microseconds; 0 means none.
     pub rcvtimeo_us: AtomicU64,
     pub sndtimeo_us: AtomicU64,
+    /// SO_BROADCAST as set (a UDP socket's stack socket gets it too: it decides broadcast sends).
+    pub broadcast: AtomicBool,
+    /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
+    pub reuse_port: AtomicBool,
 }
 
 impl OpenSocket {
@@ -82,6 +88,8 @@ impl OpenSocket {
             nonblocking: AtomicBool::new(nonblocking),
             rcvtimeo_us: AtomicU64::new(0),
             sndtimeo_us: AtomicU64::new(0),
+            broadcast: AtomicBool::new(false),
+            reuse_port: AtomicBool::new(false),
         }
     }
 
@@ -224,7 +232,12 @@ pub fn runtime() -> Result<&'static Runtime, Errno> {
         }
         started
     });
-    r.as_ref().map_err(|_| Errno(libc::ENETDOWN))
+    match r {
+        // The network thread gave up (it kept failing): nothing would ever answer.
+        Ok(rt) if rt.is_dead() => Err(Errno::EIO),
+        Ok(rt) => Ok(rt),
+        Err(_) => Err(Errno(libc::ENETDOWN)),
+    }
 }
 
 /// The runtime if it has started; `None` never starts it.
@@ -263,20 +276,72 @@ pub fn interposing() -> bool {
     })
 }
 
-/// Holds the descriptor table across `fork`, so the child never inherits it locked by a thread that
-/// does not exist there.
+/// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
+/// parent or the child releases them (fields drop in order: the sockets' guards before the sockets).
+struct ForkLocks {
+    _netdb: super::netdb::ForkGuard,
+    _sys: crate::sys::ForkGuard,
+    _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
+    _sockets: Vec<Arc<OpenSocket>>,
+    _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
+    _shadows: super::epoll::ForkGuard,
+}
+
+thread_local! {
+    static FORK_LOCKS: std::cell::RefCell<Option<ForkLocks>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes every lock a child could need (using or closing an inherited socket takes the epoll
+/// shadows, the table, the socket's own lock and the private-descriptor list; freeing an inherited
+/// `getaddrinfo` list, the resolver's registry), in the order the
+/// code nests them, so the child never inherits one held by a thread that does not exist there.
+/// The runtime's own locks (the stack, its waiters) are left alone: a child never touches the
+/// parent's runtime.
 extern "C" fn before_fork() {
-    std::mem::forget(TABLE.write());
+    let shadows = super::epoll::hold_for_fork();
+    let table = TABLE.write();
+    // Each socket once, though `dup`s share it.
+    let mut sockets: Vec<Arc<OpenSocket>> = table.iter().flatten().cloned().collect();
+    sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
+    sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    let attach = sockets
+        .iter()
+        .map(|s| {
+            let guard = s.attach.lock();
+            // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks drops
+            // after the guards.
+            unsafe {
+                std::mem::transmute::<
+                    std::sync::MutexGuard<'_, Attach>,
+                    std::sync::MutexGuard<'static, Attach>,
+                >(guard)
+            }
+        })
+        .collect();
+    let sys = crate::sys::hold_for_fork();
+    let netdb = super::netdb::hold_for_fork();
+    let locks = ForkLocks {
+        _netdb: netdb,
+        _sys: sys,
+        _attach: attach,
+        _sockets: sockets,
+        _table: table,
+        _shadows: shadows,
+    };
+    let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));
+}
+
+/// Releases what `before_fork` took, on the forking thread (the only one the child has).
+fn release_fork_locks() {
+    let _ = FORK_LOCKS.try_with(|l| l.borrow_mut().take());
 }
 
 extern "C" fn in_parent() {
-    // SAFETY: before_fork took the write lock on this thread and forgot the guard.
-    unsafe { TABLE.force_unlock_write() };
+    release_fork_locks();
 }
 
 extern "C" fn in_child() {
-    // SAFETY: as in `in_parent`: the forking thread (this one) holds the lock.
-    unsafe { TABLE.force_unlock_write() };
+    release_fork_locks();
     FORKED.store(true, Ordering::Relaxed);
     PID.store(raw_getpid(), Ordering::Relaxed);
     if RUNTIME.get().is_some_and(|r| r.is_ok()) {

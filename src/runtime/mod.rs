@@ -19,6 +19,11 @@
 //! waiters; each re-checks its own socket. Waiting costs no CPU: nothing spins, and the driver
 //! sleeps in `poll` with the exact deadline.
 //!
+//! # Failure
+//! A panic in the driver thread is caught and logged, and the next round runs. After a few in a
+//! row the runtime is marked dead: blocked calls are woken and every call fails with EIO, instead of
+//! hanging on a stack that nothing drives any more.
+//!
 //! The clock is `CLOCK_MONOTONIC` (std's `Instant`), turned into the stack's [`Instant`] as time
 //! since the runtime started.
 
@@ -26,7 +31,6 @@ pub mod tcp;
 pub mod udp;
 
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -46,8 +50,16 @@ use crate::time::Instant;
 
 /// Frames read from the device per lock hold, so application threads get a turn under load.
 const BURST: usize = 64;
+/// Driver rounds in a row that may panic before the runtime gives up.
+const MAX_PANICS: u32 = 3;
 /// With a device that has no descriptor (the in-memory link), how often the driver looks at it.
 const IDLE_POLL: Duration = Duration::from_millis(1);
+/// A `poll` entry the kernel skips.
+const NO_FD: libc::pollfd = libc::pollfd {
+    fd: -1,
+    events: 0,
+    revents: 0,
+};
 
 /// The stack and its device, under the runtime's lock.
 pub struct Core {
@@ -73,15 +85,35 @@ pub(crate) struct Shared {
     /// The deadline the driver sleeps towards, in stack microseconds (`u64::MAX`: none).
     driver_deadline: AtomicU64,
     stop: AtomicBool,
+    /// The driver thread gave up (it kept panicking): calls fail with EIO instead of waiting.
+    dead: AtomicBool,
+    #[cfg(test)]
+    fail_driver: AtomicBool,
     origin: std::time::Instant,
     /// Eventfds of threads sleeping in `poll(2)` (the preload shim's waits, which must be
-    /// interruptible by signals and may include kernel descriptors): signalled on every change.
-    waiters: Mutex<Vec<RawFd>>,
+    /// interruptible by signals and may include kernel descriptors) and of epoll shadows: signalled
+    /// on every change. Held as shared slots, not numbers: a program's `dup2` may move one.
+    waiters: Mutex<Vec<sys::SharedFd>>,
 }
 
 impl Shared {
     fn now(&self) -> Instant {
         Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Marks the runtime dead and wakes everyone blocked on it, so they see it.
+    fn die(&self) {
+        self.dead.store(true, Ordering::Release);
+        // Under the lock, so no waiter is between its check and its wait.
+        drop(lock(self));
+        self.readiness.notify_all();
+        for w in self.waiters.lock().iter() {
+            w.signal();
+        }
     }
 
     /// Work done after any change to the stack, still under the lock: send what it produced, wake
@@ -91,8 +123,8 @@ impl Shared {
         core.flush();
         if !core.stack.take_woken().is_empty() {
             self.readiness.notify_all();
-            for &fd in self.waiters.lock().iter() {
-                sys::eventfd_signal(fd);
+            for w in self.waiters.lock().iter() {
+                w.signal();
             }
         }
         if let Some(at) = core.stack.poll_at(now) {
@@ -147,6 +179,9 @@ impl Runtime {
             kick: sys::Fd::new(sys::eventfd()?),
             driver_deadline: AtomicU64::new(u64::MAX),
             stop: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            #[cfg(test)]
+            fail_driver: AtomicBool::new(false),
             origin: std::time::Instant::now(),
             waiters: Mutex::new(Vec::new()),
         });
@@ -158,6 +193,11 @@ impl Runtime {
             shared,
             driver: Some(driver),
         })
+    }
+
+    /// True once the driver thread has given up: calls should fail with EIO.
+    pub fn is_dead(&self) -> bool {
+        self.shared.is_dead()
     }
 
     /// The stack's current time.
@@ -191,15 +231,17 @@ impl Runtime {
     }
 
     /// Adds an eventfd signalled on every readiness change (an epoll shadow's), until removed.
-    pub(crate) fn add_waiter(&self, fd: RawFd) {
+    pub(crate) fn add_waiter(&self, fd: &sys::Fd) {
+        let fd = fd.share();
         let mut w = self.shared.waiters.lock();
-        if !w.contains(&fd) {
+        if !w.iter().any(|f| f.same(&fd)) {
             w.push(fd);
         }
     }
 
-    pub(crate) fn remove_waiter(&self, fd: RawFd) {
-        self.shared.waiters.lock().retain(|&f| f != fd);
+    pub(crate) fn remove_waiter(&self, fd: &sys::Fd) {
+        let fd = fd.share();
+        self.shared.waiters.lock().retain(|f| !f.same(&fd));
     }
 
     /// Locks the stack for a sequence of checks that may end in [`sleep`].
@@ -240,6 +282,9 @@ pub(crate) fn wait_for<R>(
             Err(Errno::EAGAIN) => {}
             r => return r,
         }
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
         match deadline {
             Some(d) => {
                 if shared.readiness.wait_until(&mut core, d).timed_out() {
@@ -275,29 +320,38 @@ pub(crate) fn sleep(
             std::thread::sleep(timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL));
             return Ok(0);
         };
-        let wfd = waiter.raw();
-        sys::eventfd_drain(wfd);
-        shared.waiters.lock().push(wfd);
+        sys::eventfd_drain(waiter.raw());
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
+        let me = waiter.share();
+        shared.waiters.lock().push(me.clone());
         drop(core);
-        let mut all = Vec::with_capacity(fds.len() + 1);
-        all.push(libc::pollfd {
-            fd: wfd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        all.extend_from_slice(fds);
         let ms = timeout.map_or(-1, |t| {
             t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
         });
-        let r = sys::poll_interruptible(&mut all, ms);
+        let mut all = Vec::with_capacity(fds.len() + 1);
+        // The eventfd's number cannot move under the poll (a program's dup2 onto it wakes us first).
+        let r = sys::sleep_on(std::slice::from_ref(&me), |nums| {
+            all.push(libc::pollfd {
+                fd: nums[0],
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            all.extend_from_slice(fds);
+            sys::poll_interruptible(&mut all, ms)
+        });
         {
             let mut w = shared.waiters.lock();
-            if let Some(i) = w.iter().position(|&f| f == wfd) {
+            if let Some(i) = w.iter().position(|f| f.same(&me)) {
                 w.swap_remove(i);
             }
         }
         for (dst, src) in fds.iter_mut().zip(&all[1..]) {
             dst.revents = src.revents;
+        }
+        if shared.is_dead() {
+            return Err(Errno::EIO);
         }
         match r {
             Ok(_) => Ok(fds.iter().filter(|p| p.revents != 0).count()),
@@ -316,67 +370,101 @@ impl Drop for Runtime {
     }
 }
 
-/// The driver thread's loop.
+/// The driver thread's loop. A panic in one round is logged and the next round runs; after
+/// [`MAX_PANICS`] in a row the runtime is dead: blocked calls wake and every call fails with EIO,
+/// rather than hang on a stack nobody drives.
 fn drive(shared: &Shared) {
     let mut buf = vec![0u8; 65536 + 14];
+    let mut panics = 0;
     while !shared.stop.load(Ordering::Acquire) {
-        // Read each time: a preloaded program's dup2 may have moved the device's descriptor.
-        let device_fd = lock(shared).device.raw_fd();
-        let timeout_ms = {
-            let core = lock(shared);
-            let now = shared.now();
-            let deadline = core.stack.poll_at(now);
-            shared.driver_deadline.store(
-                deadline.map_or(u64::MAX, Instant::as_micros),
-                Ordering::Release,
-            );
-            let until = deadline.map(|d| d.saturating_since(now));
-            let until = match (until, device_fd) {
-                (Some(u), None) => Some(u.min(IDLE_POLL)),
-                (None, None) => Some(IDLE_POLL),
-                (u, Some(_)) => u,
-            };
-            // Round up, so we never wake a little before the deadline and spin.
-            until.map_or(-1, |u| {
-                u.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-            })
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drive_once(shared, &mut buf)
+        })) {
+            Ok(()) => panics = 0,
+            Err(p) => {
+                panics += 1;
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                log::error!(
+                    "tapstack: internal error in the network thread ({panics} in a row): {msg}"
+                );
+                if panics >= MAX_PANICS {
+                    log::error!(
+                        "tapstack: the network stack stopped; socket calls now fail with EIO"
+                    );
+                    shared.die();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One round of the driver: sleep until there is work, then do it.
+fn drive_once(shared: &Shared, buf: &mut [u8]) {
+    #[cfg(test)]
+    if shared.fail_driver.load(Ordering::Relaxed) {
+        panic!("injected driver failure");
+    }
+    let device_fd = lock(shared).device.poll_fd();
+    let timeout_ms = {
+        let core = lock(shared);
+        let now = shared.now();
+        let deadline = core.stack.poll_at(now);
+        shared.driver_deadline.store(
+            deadline.map_or(u64::MAX, Instant::as_micros),
+            Ordering::Release,
+        );
+        let until = deadline.map(|d| d.saturating_since(now));
+        let until = match (until, &device_fd) {
+            (Some(u), None) => Some(u.min(IDLE_POLL)),
+            (None, None) => Some(IDLE_POLL),
+            (u, Some(_)) => u,
         };
-        let mut fds = [
-            libc::pollfd {
-                fd: shared.kick.raw(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: device_fd.unwrap_or(-1),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if let Err(e) = sys::poll(&mut fds, timeout_ms) {
+        // Round up, so we never wake a little before the deadline and spin.
+        until.map_or(-1, |u| {
+            u.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        })
+    };
+    // The numbers are read at the poll and cannot move under it: a preloaded program's dup2
+    // onto one wakes us first (see `sys::sleep_on`).
+    let mut private = vec![shared.kick.share()];
+    private.extend(device_fd.clone());
+    let polled = sys::sleep_on(&private, |nums| {
+        let mut fds = nums.iter().map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        let mut fds = [fds.next().unwrap_or(NO_FD), fds.next().unwrap_or(NO_FD)];
+        sys::poll(&mut fds, timeout_ms).map(|_| fds[0].revents != 0)
+    });
+    match polled {
+        Ok(true) => sys::eventfd_drain(shared.kick.raw()),
+        Ok(false) => {}
+        Err(e) => {
             log::error!("poll failed: {e}");
             std::thread::sleep(IDLE_POLL);
         }
-        if fds[0].revents != 0 {
-            sys::eventfd_drain(shared.kick.raw());
+    }
+    loop {
+        let mut core = lock(shared);
+        let now = shared.now();
+        let Core { stack, device } = &mut *core;
+        let received = device.recv_burst(buf, BURST, &mut |frame| stack.receive(now, frame));
+        if stack.poll_at(now).is_some_and(|at| at <= now) {
+            stack.poll(now);
         }
-        loop {
-            let mut core = lock(shared);
-            let now = shared.now();
-            let Core { stack, device } = &mut *core;
-            let received =
-                device.recv_burst(&mut buf, BURST, &mut |frame| stack.receive(now, frame));
-            if stack.poll_at(now).is_some_and(|at| at <= now) {
-                stack.poll(now);
-            }
-            shared.settle(&mut core);
-            match received {
-                Ok(n) if n == BURST => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    log::error!("device receive failed: {e}");
-                    break;
-                }
+        shared.settle(&mut core);
+        match received {
+            Ok(n) if n == BURST => continue,
+            Ok(_) => break,
+            Err(e) => {
+                log::error!("device receive failed: {e}");
+                break;
             }
         }
     }
@@ -390,4 +478,109 @@ pub fn init_logging(filter: Option<&str>) {
         builder.parse_filters(filter.unwrap_or("warn"));
         let _ = builder.try_init();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{memlink, DeviceCaps};
+    use crate::wire::MacAddr;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    fn runtime() -> Runtime {
+        let (dev, _peer) = memlink::pair(DeviceCaps::default());
+        let iface = Interface {
+            mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            addr: Ipv4Addr::new(10, 77, 0, 2),
+            prefix_len: 24,
+            gateway: None,
+            mtu: 1500,
+        };
+        Runtime::with_device(Box::new(dev), iface, 1).unwrap()
+    }
+
+    /// A program's dup2 onto a sleeping thread's eventfd moves the eventfd; the wake-up must follow
+    /// it, and the program's new descriptor must not be written to.
+    #[test]
+    fn waiter_follows_its_eventfd_when_it_moves() {
+        let rt = runtime();
+        let h = rt.with_stack(|s, _| {
+            let h = s.udp_socket();
+            s.udp_connect(h, Some(SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 9)))
+                .unwrap();
+            h
+        });
+        let shared = rt.shared().clone();
+        // Sleeps as the shim's blocking calls do: until the socket is readable, re-checking after
+        // every wake-up.
+        let sleeper = std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                let core = lock(&shared);
+                if core.stack.udp_readable(h) {
+                    break;
+                }
+                sleep(&shared, core, Some(Duration::from_secs(10)), &mut []).unwrap();
+            }
+            t.elapsed()
+        });
+        let mut old = -1;
+        for _ in 0..5000 {
+            if let Some(w) = rt.shared.waiters.lock().first() {
+                old = w.raw();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(old >= 0, "the sleeper never registered");
+        // What the shim does before a program's dup2 onto a private number, then the dup2.
+        sys::relocate_private(old);
+        let mut pipe = [0; 2];
+        // SAFETY: plain descriptor calls on a local array.
+        unsafe {
+            assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_NONBLOCK), 0);
+            assert_eq!(libc::syscall(libc::SYS_dup3, pipe[1], old, 0), old as i64);
+        }
+        rt.with_stack(|s, _| s.udp_shutdown(h, true, false))
+            .unwrap();
+        let slept = sleeper.join().unwrap();
+        assert!(slept < Duration::from_secs(5), "not woken: slept {slept:?}");
+        let mut buf = [0u8; 8];
+        assert!(
+            sys::read(pipe[0], &mut buf).is_err(),
+            "the wake-up was written to the program's descriptor"
+        );
+        for fd in [pipe[0], pipe[1], old] {
+            let _ = sys::close(fd);
+        }
+    }
+
+    /// A driver that keeps panicking ends the runtime: blocked calls wake with EIO, none hangs.
+    #[test]
+    fn a_dying_driver_wakes_blocked_calls_with_eio() {
+        let rt = runtime();
+        let h = rt.with_stack(|s, _| s.udp_socket());
+        let shared = rt.shared().clone();
+        let in_sleep = std::thread::spawn(move || loop {
+            let core = lock(&shared);
+            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut []) {
+                return e;
+            }
+        });
+        let shared = rt.shared().clone();
+        let in_wait = std::thread::spawn(move || {
+            let mut buf = [0u8; 10];
+            wait_for(&shared, Some(Duration::from_secs(20)), |s, _| {
+                s.udp_recv_from(h, &mut buf, false)
+            })
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let t = std::time::Instant::now();
+        rt.shared.fail_driver.store(true, Ordering::Relaxed);
+        sys::eventfd_signal(rt.shared.kick.raw());
+        assert_eq!(in_sleep.join().unwrap(), Errno::EIO);
+        assert_eq!(in_wait.join().unwrap().unwrap_err(), Errno::EIO);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert!(rt.is_dead());
+    }
 }

@@ -1,5 +1,6 @@
 //! The UDP socket calls: what `socket`, `bind`, `connect`, `sendto` and `recvfrom` do to a UDP
-//! socket's control information, with Linux's errno for every misuse.
+//! socket's control information, with Linux's errno for every misuse (a broadcast destination
+//! without SO_BROADCAST is EACCES).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -61,6 +62,9 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         self.net.iface.route(*peer.ip())?;
+        if self.net.iface.is_broadcast(*peer.ip()) && !self.udp(h)?.broadcast {
+            return Err(Errno::EACCES);
+        }
         self.udp_autobind(h)?;
         let s = self.udp(h)?;
         s.remote = Some(peer);
@@ -99,6 +103,10 @@ impl Stack {
             tos: s.tos,
             dont_frag: false,
         };
+        // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
+        if !s.broadcast && self.net.iface.is_broadcast(*dst.ip()) {
+            return Err(Errno::EACCES);
+        }
         let local = self.udp_autobind(h)?;
         let repr = UdpRepr {
             src_port: local.port(),
