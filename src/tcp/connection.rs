@@ -155,6 +155,9 @@ const WC_DEL_ACK: Duration = Duration::from_millis(200);
 const PTO_MIN: Duration = Duration::from_millis(10);
 /// RFC 5681 §3.2 DupThresh.
 const DUP_THRESH: usize = 3;
+/// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
+/// `TCP_PAWS_WINDOW`).
+const PAWS_WINDOW: i32 = 1;
 /// The smallest path MTU an ICMP "fragmentation needed" can set (Linux's `min_pmtu`).
 const MIN_PATH_MTU: usize = 552;
 
@@ -581,7 +584,7 @@ impl Connection {
         }
         let ts_age = |tsval: u32| tsval.wrapping_sub(self.ts_recent) as i32;
         let tsval = seg.options.timestamps.map(|(tsval, _)| tsval);
-        if self.ts_enabled && tsval.is_some_and(|v| ts_age(v) < 0) {
+        if self.ts_enabled && tsval.is_some_and(|v| ts_age(v) < -PAWS_WINDOW) {
             return None; // PAWS (RFC 7323 §5.3)
         }
         let newer =
@@ -1462,17 +1465,21 @@ impl Connection {
             self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
             return w as u16;
         }
-        let room = self.window_room();
+        // Only whole units of the window scale, so the edge we offer never passes the end of the
+        // receive buffer: a window rounded up would invite bytes there is no room for.
+        let unit = 1usize << self.rcv_wscale;
+        let room = self.window_room() & !(unit - 1);
         let cand = self.rcv_nxt + room;
         // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
         let threshold = self.rcv_mss().min(self.recv_buf.capacity() / 2).max(1);
         if cand > self.rcv_adv && cand.since(self.rcv_adv) >= threshold {
             self.rcv_adv = cand;
         }
+        // Rounded down: once RCV.NXT has moved by less than a unit, the edge the peer sees may
+        // sit a few bytes left of one offered before, which RFC 7323 §2.4 calls unavoidable; the
+        // earlier edge (`rcv_adv`) is still honoured.
         let win = self.rcv_adv.since(self.rcv_nxt);
-        // Round up so the right edge seen by the peer never moves left (RFC 7323 §2.4).
-        let unit = 1usize << self.rcv_wscale;
-        ((win + unit - 1) >> self.rcv_wscale).min(65535) as u16
+        (win >> self.rcv_wscale).min(65535) as u16
     }
 
     fn emit(
@@ -1651,7 +1658,9 @@ impl Connection {
         // PAWS (RFC 7323 §5.3 R1).
         if self.ts_enabled && !f.contains(TcpFlags::RST) {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                // One tick of tolerance, as Linux's TCP_PAWS_WINDOW: a segment reordered past
+                // one sent a tick later is not an old duplicate.
+                if (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW {
                     self.ack_now = true;
                     return;
                 }

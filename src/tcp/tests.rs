@@ -492,6 +492,13 @@ fn paws_drops_old_timestamp() {
     assert_eq!(a.recv(&mut buf), Err(Errno::EAGAIN));
     let ack = collect(&mut a, t(100));
     assert_eq!(ack.len(), 1, "PAWS drop is acknowledged");
+    // One tick older passes, as on Linux (TCP_PAWS_WINDOW): reordering, not an old duplicate.
+    let mut late = p[0].clone();
+    late.seg.options.timestamps = Some((tsval.wrapping_sub(1), tsecr));
+    late.seg.seq += 3;
+    late.payload = b"ok".to_vec();
+    feed(&mut a, t(100), &[late]);
+    assert_eq!(a.recv(&mut buf), Ok(2));
 }
 
 #[test]
@@ -896,4 +903,53 @@ fn a_segment_filling_a_hole_is_acknowledged_at_once() {
     assert_eq!(ack.len(), 1, "filling the hole is answered without delay");
     assert_eq!(ack[0].seg.ack, p[2].seg.seq + p[2].payload.len());
     assert!(ack[0].seg.options.sack_blocks.is_empty());
+}
+
+#[test]
+fn a_scaled_window_never_offers_more_than_the_buffer_holds() {
+    // RFC 7323 §2.4: the window field counts units of 2^scale. Rounding it up would offer bytes
+    // past the end of the receive buffer, which would then be dropped and sent again.
+    let cb = Config {
+        recv_buffer: 100_000,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    let (_, ws) = b.wscales();
+    assert!(ws > 0, "the test needs a scaled window");
+    a.set_nodelay(true);
+    let mut now = t(10);
+    let mut sent = 0;
+    for _ in 0..200 {
+        // Odd-sized writes, so RCV.NXT rarely lands on a unit boundary.
+        if sent < 150_000 {
+            sent += a.send(&[9u8; 1001]).unwrap();
+        }
+        let p = collect(&mut a, now);
+        let acks = answer(&mut b, now, &p);
+        for q in &acks {
+            let offered = (q.seg.window as usize) << ws;
+            let free = 100_000 - b.recv_queue_len();
+            assert!(offered <= free, "offered {offered} with {free} free");
+        }
+        feed(&mut a, now, &acks);
+        now += Duration::from_millis(50);
+    }
+    // The reader drains it all: nothing offered was dropped for want of room.
+    let mut got = 0;
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..200 {
+        while let Ok(n) = b.recv(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        settle(&mut a, &mut b, now);
+        now += Duration::from_millis(50);
+        if got == sent {
+            break;
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(a.stats().retransmits, 0);
 }
