@@ -135,7 +135,9 @@ impl Stack {
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(Errno::ECONNREFUSED);
         }
-        if remote.ip().is_broadcast() || remote.ip().is_multicast() {
+        // TCP is unicast (RFC 1122 §4.2.3.10): Linux's route lookup refuses the subnet's broadcast
+        // address as it does 255.255.255.255.
+        if self.net.iface.is_broadcast(*remote.ip()) || remote.ip().is_multicast() {
             return Err(Errno::ENETUNREACH);
         }
         self.net.iface.route(*remote.ip())?;

@@ -348,6 +348,21 @@ fn unreachable_about(frame: &[u8], reason: DstUnreachable) -> Vec<u8> {
 }
 
 #[test]
+fn tcp_connect_to_a_broadcast_address_is_refused_at_once() {
+    let mut a = ours();
+    for ip in [
+        Ipv4Addr::new(10, 77, 0, 255),
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(224, 0, 0, 1),
+    ] {
+        let h = a.tcp_socket();
+        let r = a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(ip, 80));
+        assert_eq!(r, Err(Errno::ENETUNREACH), "{ip}");
+    }
+    assert!(drain(&mut a).is_empty());
+}
+
+#[test]
 fn icmp_unreachable_fails_a_connection_attempt_at_once() {
     let mut a = ours();
     introduce(&mut a);
