@@ -196,41 +196,29 @@ fn malformed_frames_from_the_wire_are_counted_and_dropped() {
     // Frames written raw onto tap0 from the kernel side with a packet socket: each is broken in one
     // way. Afterwards the stack must still answer ping. (A frame shorter than an Ethernet header
     // cannot be sent this way; the stack's unit tests feed those.)
-    let script = format!(
-        r#"
-import socket, struct
-ours = bytes.fromhex('{mac}'.replace(':', ''))
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('tap0', 0))
-theirs = s.getsockname()[4]
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return (~t) & 0xffff
-def ip(payload, proto=17, total=None, ihl=5, good=True):
+    let script = raw_sender(&mac)
+        + r#"
+def ip_as(payload, proto=17, total=None, ihl=5, good=True):
     total = 20 + len(payload) if total is None else total
-    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, total, 1, 0, 64, proto, 0,
-                    socket.inet_aton('10.77.0.1'), socket.inet_aton('10.77.0.2'))
+    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, total, 1, 0, 64, proto, 0, SRC, DST)
     c = csum(h) if good else 0x1234
     return h[:10] + struct.pack('!H', c) + h[12:] + payload
 eth = ours + theirs
 frames = [
     eth + b'\x08\x06' + b'\x00\x01\x08\x00\x06',    # truncated ARP
-    eth + b'\x08\x00' + ip(b'x' * 8)[:12],          # truncated IP header
-    eth + b'\x08\x00' + ip(b'x' * 8, total=400),    # IP total length beyond the frame
-    eth + b'\x08\x00' + ip(b'x' * 8, ihl=15),       # IP header length beyond the frame
-    eth + b'\x08\x00' + ip(b'x' * 8, good=False),   # bad IP header checksum
-    eth + b'\x08\x00' + ip(struct.pack('!HHHH', 5, 6, 400, 0) + b'data'),   # UDP length beyond packet
-    eth + b'\x08\x00' + ip(struct.pack('!HHHH', 5, 6, 12, 0xdead) + b'data'),  # bad UDP checksum
-    eth + b'\x08\x00' + ip(struct.pack('!BBHHH', 8, 0, 0xbeef, 1, 1) + b'ping', proto=1),  # bad ICMP checksum
-    eth + b'\x08\x00' + ip(b'\x08', proto=1),       # truncated ICMP
+    eth + b'\x08\x00' + ip_as(b'x' * 8)[:12],          # truncated IP header
+    eth + b'\x08\x00' + ip_as(b'x' * 8, total=400),    # IP total length beyond the frame
+    eth + b'\x08\x00' + ip_as(b'x' * 8, ihl=15),       # IP header length beyond the frame
+    eth + b'\x08\x00' + ip_as(b'x' * 8, good=False),   # bad IP header checksum
+    eth + b'\x08\x00' + ip_as(struct.pack('!HHHH', 5, 6, 400, 0) + b'data'),   # UDP length beyond packet
+    eth + b'\x08\x00' + ip_as(struct.pack('!HHHH', 5, 6, 12, 0xdead) + b'data'),  # bad UDP checksum
+    eth + b'\x08\x00' + ip_as(struct.pack('!BBHHH', 8, 0, 0xbeef, 1, 1) + b'ping', proto=1),  # bad ICMP checksum
+    eth + b'\x08\x00' + ip_as(b'\x08', proto=1),       # truncated ICMP
 ]
 for f in frames:
     s.send(f)
 print(len(frames))
-"#
-    );
+"#;
     let out = net
         .command("python3")
         .args(["-c", &script])
