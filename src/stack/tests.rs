@@ -448,6 +448,16 @@ fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
     exchange(&mut a, &mut b, t);
 }
 
+/// A connects to B's listener again from the port `client`, and the handshake completes at once.
+fn reconnect_from(a: &mut Stack, b: &mut Stack, client: SocketAddrV4, now: Instant) {
+    let again = a.tcp_socket();
+    a.tcp_bind(again, client).unwrap();
+    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(a, b, now);
+    a.tcp_connect_status(again).unwrap();
+}
+
 #[test]
 fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
     let (mut a, mut b, h, child) = tcp_pair(15);
@@ -466,12 +476,7 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
     // The client comes back from the same port a second later: the kernel would accept its SYN
     // (RFC 6191), and so do we, without a challenge ACK, a RST and a one-second retry.
     now += Duration::from_secs(1);
-    let again = a.tcp_socket();
-    a.tcp_bind(again, client).unwrap();
-    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
-        .unwrap();
-    exchange(&mut a, &mut b, now);
-    a.tcp_connect_status(again).unwrap();
+    reconnect_from(&mut a, &mut b, client, now);
     assert_eq!(b.stats().tcp_resets_out, 0);
     assert!(
         b.socket_count() == 2,
@@ -496,12 +501,7 @@ fn a_reset_connection_still_held_does_not_keep_its_ports() {
     );
     // A new connection from the same port reaches the listener, as on Linux, where a closed
     // socket leaves the connection table at once.
-    let again = a.tcp_socket();
-    a.tcp_bind(again, client).unwrap();
-    a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
-        .unwrap();
-    exchange(&mut a, &mut b, now);
-    a.tcp_connect_status(again).unwrap();
+    reconnect_from(&mut a, &mut b, client, now);
 }
 
 /// Moves frames between two stacks until both are quiet.
