@@ -392,18 +392,36 @@ impl Drop for Fd {
     }
 }
 
+/// [`write`], tried again when a signal interrupts it.
+fn write_restarting(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        match write(fd, buf) {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Standard error written with the raw syscall, for the stack's own log lines.
+#[derive(Debug)]
+pub struct RawStderr;
+
+impl io::Write for RawStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_restarting(libc::STDERR_FILENO, buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A `Write` over a private descriptor (the pcap recorder's file).
 #[derive(Debug)]
 pub struct FdWriter(pub Fd);
 
 impl io::Write for FdWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match write(self.0.raw(), buf) {
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                r => return r,
-            }
-        }
+        write_restarting(self.0.raw(), buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -471,11 +471,16 @@ fn drive_once(shared: &Shared, buf: &mut [u8]) {
 }
 
 /// Installs the logger once, with `filter` in env_logger syntax (default: warnings).
+///
+/// Log lines go to descriptor 2 by the raw `write` syscall, never through the interposed libc
+/// `write`: a program may have put a stack socket on descriptor 2 (inetd-style servers do), and a
+/// line logged with the stack locked would then re-enter the stack, or land in the connection.
 pub fn init_logging(filter: Option<&str>) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let mut builder = env_logger::Builder::new();
         builder.parse_filters(filter.unwrap_or("warn"));
+        builder.target(env_logger::Target::Pipe(Box::new(sys::RawStderr)));
         let _ = builder.try_init();
     });
 }
