@@ -175,6 +175,34 @@ pub fn forget(fd: RawFd) {
     }
 }
 
+/// A pending socket `fd` stayed on the kernel (a loopback bind or connect): its interest in every
+/// shadow moves into the real instance, with the same events and data, so the kernel reports it.
+pub fn to_kernel(fd: RawFd) {
+    let mut all = SHADOWS.lock();
+    let Some(shadows) = all.as_mut() else {
+        return;
+    };
+    for (&epfd, shadow) in shadows.iter_mut() {
+        let Some(i) = shadow.entries.remove(&fd) else {
+            continue;
+        };
+        let mut events = i.events;
+        if i.disarmed {
+            // A fired one-shot keeps only its flags until EPOLL_CTL_MOD, as in the kernel.
+            events &=
+                (libc::EPOLLONESHOT | libc::EPOLLET | libc::EPOLLEXCLUSIVE | libc::EPOLLWAKEUP)
+                    as u32;
+        }
+        let mut ev = libc::epoll_event {
+            events,
+            u64: i.data,
+        };
+        if let Err(e) = real_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) {
+            log::warn!("tapstack: epoll instance {epfd} cannot watch kernel socket {fd}: {e:?}");
+        }
+    }
+}
+
 /// True if `epfd` has stack sockets in it.
 pub fn has_shadow(epfd: RawFd) -> bool {
     SHADOWS

@@ -93,7 +93,7 @@ unsafe fn addressed(
         return f(fd, a, len);
     };
     guard(name, -1, || {
-        let r = addr::read(a, len).and_then(|target| match sockets::route(fd, &sock, &target)? {
+        let r = addr::read(a, len).and_then(|target| match sockets::route(&sock, &target)? {
             Route::Kernel => Ok(None),
             Route::Stack(rt, h) => on_stack(rt, &sock, h, target).map(Some),
         });
@@ -525,7 +525,6 @@ pub unsafe extern "C" fn recvmmsg(
 
 /// Sends one buffer; `Ok(None)` means the real call must do it (a loopback destination).
 unsafe fn send_from(
-    fd: c_int,
     sock: &state::OpenSocket,
     buf: *const c_void,
     len: size_t,
@@ -550,7 +549,7 @@ unsafe fn send_from(
     } else {
         target
     };
-    match io::send(fd, sock, data, flags, target)? {
+    match io::send(sock, data, flags, target)? {
         Sent::Done(n) => Ok(Some(n as ssize_t)),
         Sent::Kernel => Ok(None),
     }
@@ -565,7 +564,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         return f(fd, buf, count);
     };
     guard("write", -1, || {
-        match send_from(fd, &sock, buf, count, 0, None) {
+        match send_from(&sock, buf, count, 0, None) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, count),
             Err(e) => ret(Err(e), -1),
@@ -582,7 +581,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         return f(fd, buf, len, flags);
     };
     guard("send", -1, || {
-        match send_from(fd, &sock, buf, len, flags, None) {
+        match send_from(&sock, buf, len, flags, None) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, len, flags),
             Err(e) => ret(Err(e), -1),
@@ -607,7 +606,7 @@ pub unsafe extern "C" fn sendto(
         return f(fd, buf, len, flags, to, tolen);
     };
     guard("sendto", -1, || {
-        match send_from(fd, &sock, buf, len, flags, Some((to, tolen))) {
+        match send_from(&sock, buf, len, flags, Some((to, tolen))) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, len, flags, to, tolen),
             Err(e) => ret(Err(e), -1),
@@ -652,16 +651,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         if iovcnt < 0 {
             return ret(Err(Errno::EINVAL), -1);
         }
-        let r = gather(iov, iovcnt as usize).and_then(|data| {
-            send_from(
-                fd,
-                &sock,
-                data.as_ptr() as *const c_void,
-                data.len(),
-                0,
-                None,
-            )
-        });
+        let r = gather(iov, iovcnt as usize)
+            .and_then(|data| send_from(&sock, data.as_ptr() as *const c_void, data.len(), 0, None));
         match r {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, iov, iovcnt),
@@ -671,7 +662,6 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
 }
 
 unsafe fn sendmsg_one(
-    fd: c_int,
     sock: &state::OpenSocket,
     msg: *const msghdr,
     flags: c_int,
@@ -682,15 +672,7 @@ unsafe fn sendmsg_one(
     let m = &*msg;
     let data = gather(m.msg_iov, m.msg_iovlen)?;
     let to = (!m.msg_name.is_null()).then_some((m.msg_name as *const sockaddr, m.msg_namelen));
-    Ok(send_from(
-        fd,
-        sock,
-        data.as_ptr() as *const c_void,
-        data.len(),
-        flags,
-        to,
-    )?
-    .map(|n| n as usize))
+    Ok(send_from(sock, data.as_ptr() as *const c_void, data.len(), flags, to)?.map(|n| n as usize))
 }
 
 #[no_mangle]
@@ -701,7 +683,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let Some(sock) = state::get(fd) else {
         return f(fd, msg, flags);
     };
-    guard("sendmsg", -1, || match sendmsg_one(fd, &sock, msg, flags) {
+    guard("sendmsg", -1, || match sendmsg_one(&sock, msg, flags) {
         Ok(Some(n)) => n as ssize_t,
         Ok(None) => f(fd, msg, flags),
         Err(e) => ret(Err(e), -1),
@@ -727,7 +709,7 @@ pub unsafe extern "C" fn sendmmsg(
         }
         let mut n = 0;
         while n < vlen as usize {
-            match sendmsg_one(fd, &sock, &(*msgs.add(n)).msg_hdr, flags) {
+            match sendmsg_one(&sock, &(*msgs.add(n)).msg_hdr, flags) {
                 Ok(Some(len)) => {
                     (*msgs.add(n)).msg_len = len as c_uint;
                     n += 1;
@@ -786,7 +768,7 @@ unsafe fn sendfile_common(
         if n == 0 {
             break;
         }
-        match io::send(out_fd, &sock, &buf[..n as usize], 0, SendTarget::Connected) {
+        match io::send(&sock, &buf[..n as usize], 0, SendTarget::Connected) {
             Ok(Sent::Done(sent)) => {
                 done += sent;
                 if sent < n as usize {

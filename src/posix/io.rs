@@ -122,13 +122,7 @@ pub enum Sent {
 
 /// Sends `data`. A blocking stream send waits until all of it is queued (or a timeout or signal
 /// ends the wait with part of it sent), as Linux does.
-pub fn send(
-    fd: i32,
-    sock: &OpenSocket,
-    data: &[u8],
-    flags: i32,
-    target: SendTarget,
-) -> Result<Sent> {
+pub fn send(sock: &OpenSocket, data: &[u8], flags: i32, target: SendTarget) -> Result<Sent> {
     let nonblocking = sock.is_nonblocking() || flags & libc::MSG_DONTWAIT != 0;
     let timeout = OpenSocket::timeout(&sock.sndtimeo_us);
     let r = match sock.kind {
@@ -160,7 +154,7 @@ pub fn send(
         }
         Kind::Dgram => {
             let (rt, h, to) = match target {
-                SendTarget::To(Addr::V4(to)) => match route(fd, sock, &Addr::V4(to))? {
+                SendTarget::To(Addr::V4(to)) => match route(sock, &Addr::V4(to))? {
                     Route::Kernel => return Ok(Sent::Kernel),
                     Route::Stack(rt, h) => (rt, h, Some(to)),
                 },

@@ -170,12 +170,17 @@ pub enum Route {
 }
 
 /// Decides, for a pending socket, where a bind/connect/sendto to `a` goes; attached sockets stay.
-pub fn route(fd: RawFd, sock: &OpenSocket, a: &Addr) -> Result<Route> {
+pub fn route(sock: &OpenSocket, a: &Addr) -> Result<Route> {
     let pending = matches!(&*sock.attach.lock(), Attach::Pending(_));
     if pending {
         if let Addr::V4(v4) = a {
             if addr::stays_on_kernel(v4) {
-                state::remove(fd);
+                // The placeholder becomes the socket: every number of it (`dup`s too) now goes
+                // straight to libc, and epoll instances it was added to while pending must watch
+                // the kernel socket itself.
+                for fd in state::remove_all(sock) {
+                    super::epoll::to_kernel(fd);
+                }
                 return Ok(Route::Kernel);
             }
         }
