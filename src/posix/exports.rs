@@ -1000,18 +1000,6 @@ unsafe fn ts_timeout(ts: *const libc::timespec) -> Result<Option<Duration>, Errn
     Ok(Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32)))
 }
 
-/// Runs `f` with the thread's signal mask set to `mask` (ppoll, pselect, epoll_pwait), if given.
-unsafe fn with_mask<T>(mask: *const libc::sigset_t, f: impl FnOnce() -> T) -> T {
-    if mask.is_null() {
-        return f();
-    }
-    let mut old: libc::sigset_t = std::mem::zeroed();
-    libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
-    let r = f();
-    libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    r
-}
-
 unsafe fn has_stack_fd(fds: *const libc::pollfd, nfds: libc::nfds_t) -> bool {
     !fds.is_null() && (0..nfds as usize).any(|i| state::get((*fds.add(i)).fd).is_some())
 }
@@ -1027,7 +1015,7 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
     guard("poll", -1, || {
         let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
         ret(
-            poll::poll(slice, ms_timeout(timeout)).map(|n| n as c_int),
+            poll::poll(slice, ms_timeout(timeout), None).map(|n| n as c_int),
             -1,
         )
     })
@@ -1062,7 +1050,7 @@ pub unsafe extern "C" fn ppoll(
     }
     guard("ppoll", -1, || {
         let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
-        let r = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::poll(slice, t)));
+        let r = ts_timeout(ts).and_then(|t| poll::poll(slice, t, mask.as_ref()));
         ret(r.map(|n| n as c_int), -1)
     })
 }
@@ -1115,7 +1103,7 @@ pub unsafe extern "C" fn select(
             )
         };
         let start = std::time::Instant::now();
-        let n = poll::select(nfds, r, w, e, timeout);
+        let n = poll::select(nfds, r, w, e, timeout, None);
         // Linux updates the timeval with the time left.
         if let (Some(t), false) = (timeout, tv.is_null()) {
             let left = t.saturating_sub(start.elapsed());
@@ -1143,7 +1131,7 @@ pub unsafe extern "C" fn pselect(
         return f(nfds, r, w, e, ts, mask);
     }
     guard("pselect", -1, || {
-        let n = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::select(nfds, r, w, e, t)));
+        let n = ts_timeout(ts).and_then(|t| poll::select(nfds, r, w, e, t, mask.as_ref()));
         ret(n.map(|n| n as c_int), -1)
     })
 }
@@ -1196,13 +1184,17 @@ unsafe fn epoll_wait_common(
     events: *mut libc::epoll_event,
     max: c_int,
     timeout: Option<Duration>,
+    mask: *const libc::sigset_t,
 ) -> c_int {
     guard("epoll_wait", -1, || {
         if max <= 0 || events.is_null() {
             return ret(Err(Errno::EINVAL), -1);
         }
         let out = std::slice::from_raw_parts_mut(events, max as usize);
-        ret(epoll::wait(epfd, out, timeout).map(|n| n as c_int), -1)
+        ret(
+            epoll::wait(epfd, out, timeout, mask.as_ref()).map(|n| n as c_int),
+            -1,
+        )
     })
 }
 
@@ -1220,7 +1212,7 @@ pub unsafe extern "C" fn epoll_wait(
     if !epoll::has_shadow(epfd) {
         return f(epfd, events, max, timeout);
     }
-    epoll_wait_common(epfd, events, max, ms_timeout(timeout))
+    epoll_wait_common(epfd, events, max, ms_timeout(timeout), std::ptr::null())
 }
 
 #[no_mangle]
@@ -1238,9 +1230,7 @@ pub unsafe extern "C" fn epoll_pwait(
     if !epoll::has_shadow(epfd) {
         return f(epfd, events, max, timeout, mask);
     }
-    with_mask(mask, || {
-        epoll_wait_common(epfd, events, max, ms_timeout(timeout))
-    })
+    epoll_wait_common(epfd, events, max, ms_timeout(timeout), mask)
 }
 
 #[no_mangle]
@@ -1259,7 +1249,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         return f(epfd, events, max, ts, mask);
     }
     match ts_timeout(ts) {
-        Ok(t) => with_mask(mask, || epoll_wait_common(epfd, events, max, t)),
+        Ok(t) => epoll_wait_common(epfd, events, max, t, mask),
         Err(e) => ret(Err(e), -1),
     }
 }

@@ -44,7 +44,7 @@ pub fn block<R>(
             }
             None => None,
         };
-        sleep(rt.shared(), core, remaining, &mut [])?;
+        sleep(rt.shared(), core, remaining, &mut [], None)?;
     }
 }
 

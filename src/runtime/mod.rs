@@ -306,19 +306,25 @@ thread_local! {
 /// One interruptible sleep for the preload shim: gives up the lock `core` and sleeps in `ppoll` until
 /// the stack reports any change, one of `fds` (kernel descriptors) is ready, `timeout` passes or a
 /// signal arrives (EINTR). Registration happens before the lock is released, so no change between
-/// the caller's check and the sleep is missed. Returns the number of `fds` ready.
+/// the caller's check and the sleep is missed. With `mask` (a program's ppoll, pselect), the thread's
+/// signal mask is `mask` during the sleep only, set atomically by the kernel's ppoll. Returns the
+/// number of `fds` ready.
 pub(crate) fn sleep(
     shared: &Shared,
     core: MutexGuard<'_, Core>,
     timeout: Option<Duration>,
     fds: &mut [libc::pollfd],
+    mask: Option<&libc::sigset_t>,
 ) -> Result<usize, Errno> {
     WAITER.with(|waiter| {
         let Some(waiter) = waiter else {
-            // No eventfd to be had (descriptor limit): fall back to a short nap.
+            // No eventfd to be had (descriptor limit): fall back to a short nap on the kernel
+            // descriptors alone, under the caller's mask all the same.
             drop(core);
-            std::thread::sleep(timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL));
-            return Ok(0);
+            let nap = timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL);
+            let ms = nap.as_micros().div_ceil(1000) as i32;
+            return sys::poll_interruptible(fds, ms, mask)
+                .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINTR)));
         };
         sys::eventfd_drain(waiter.raw());
         if shared.is_dead() {
@@ -339,7 +345,7 @@ pub(crate) fn sleep(
                 revents: 0,
             });
             all.extend_from_slice(fds);
-            sys::poll_interruptible(&mut all, ms)
+            sys::poll_interruptible(&mut all, ms, mask)
         });
         {
             let mut w = shared.waiters.lock();
@@ -520,7 +526,7 @@ mod tests {
                 if core.stack.udp_readable(h) {
                     break;
                 }
-                sleep(&shared, core, Some(Duration::from_secs(10)), &mut []).unwrap();
+                sleep(&shared, core, Some(Duration::from_secs(10)), &mut [], None).unwrap();
             }
             t.elapsed()
         });
@@ -563,7 +569,7 @@ mod tests {
         let shared = rt.shared().clone();
         let in_sleep = std::thread::spawn(move || loop {
             let core = lock(&shared);
-            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut []) {
+            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut [], None) {
                 return e;
             }
         });
