@@ -68,6 +68,13 @@ pub fn eventfd() -> io::Result<RawFd> {
     check(unsafe { libc::syscall(libc::SYS_eventfd2, 0, flags) }).map(|fd| fd as RawFd)
 }
 
+/// An `eventfd(2)` counter whose `read` blocks while it is zero, close-on-exec: a blocked read
+/// fails with ERESTARTSYS on a signal, so the kernel applies SA_RESTART to it.
+pub fn eventfd_blocking() -> io::Result<RawFd> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_eventfd2, 0, libc::EFD_CLOEXEC) }).map(|fd| fd as RawFd)
+}
+
 /// Adds one to an eventfd counter, waking whoever polls it.
 pub fn eventfd_signal(fd: RawFd) {
     // EAGAIN only when the counter is about to overflow, which still leaves it readable.

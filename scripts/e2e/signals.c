@@ -5,6 +5,10 @@
  * kernel's calls do (the mask is set atomically with the sleep); the program's own mask is back
  * afterwards; a NULL mask leaves the blocked signal pending and the wait times out.
  *
+ * restart: a blocking recv or accept on a stack socket is restarted after a handler installed with
+ * SA_RESTART and fails with EINTR after one without, or when SO_RCVTIMEO is set; poll and
+ * epoll_wait always fail with EINTR. Needs the kernel-side peer of t_signals.sh.
+ *
  * Prints one line per check and "PASS <part>" at the end; exits non-zero on the first failure. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,11 +136,121 @@ static void masks(void) {
     printf("PASS masks\n");
 }
 
+/* Arms SIGALRM to fire once in 300 ms. */
+static void alarm_soon(void) {
+    struct itimerval it = {{0, 0}, {0, 300 * 1000}};
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer");
+}
+
+/* A TCP connection to the kernel-side peer, which answers each command byte after a second:
+ * 'r' with "late" on this connection, 'a' by connecting to 10.77.0.2:9101. */
+static int peer(char command) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = addr_of("10.77.0.1", 9100);
+    CHECK(connect(s, (struct sockaddr *)&a, sizeof a) == 0, "connect to the peer");
+    CHECK(send(s, &command, 1, 0) == 1, "send command");
+    return s;
+}
+
+/* recv on a stack socket while SIGALRM arrives; returns what recv returned. */
+static ssize_t recv_through_alarm(int s, char *buf, double *took) {
+    handled = 0;
+    double t0 = now_s();
+    alarm_soon();
+    ssize_t n = recv(s, buf, 16, 0);
+    *took = now_s() - t0;
+    return n;
+}
+
+static void restart(void) {
+    char buf[16];
+    double took;
+    ssize_t n;
+
+    /* SA_RESTART: the handler runs, the recv goes on and gets the data a second later. */
+    handle(SIGALRM, SA_RESTART);
+    int s = peer('r');
+    n = recv_through_alarm(s, buf, &took);
+    printf("recv, SA_RESTART: n=%zd errno=%d handler=%d took=%.3fs\n", n, n < 0 ? errno : 0,
+           (int)handled, took);
+    CHECK(n == 4 && memcmp(buf, "late", 4) == 0, "recv with SA_RESTART was not restarted");
+    CHECK(handled == 1 && took > 0.7, "recv with SA_RESTART: handler %d, %.3fs", (int)handled,
+          took);
+    close(s);
+
+    /* Without SA_RESTART: EINTR at the signal. */
+    handle(SIGALRM, 0);
+    s = peer('r');
+    n = recv_through_alarm(s, buf, &took);
+    printf("recv, no SA_RESTART: n=%zd errno=%d handler=%d took=%.3fs\n", n, n < 0 ? errno : 0,
+           (int)handled, took);
+    CHECK(n == -1 && errno == EINTR && handled == 1 && took < 0.7, "recv without SA_RESTART");
+    close(s);
+
+    /* SA_RESTART with SO_RCVTIMEO set: EINTR all the same, as on Linux. */
+    handle(SIGALRM, SA_RESTART);
+    s = peer('r');
+    struct timeval tv = {5, 0};
+    CHECK(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO");
+    n = recv_through_alarm(s, buf, &took);
+    printf("recv, SA_RESTART and SO_RCVTIMEO: n=%zd errno=%d handler=%d took=%.3fs\n", n,
+           n < 0 ? errno : 0, (int)handled, took);
+    CHECK(n == -1 && errno == EINTR && handled == 1 && took < 0.7,
+          "recv with SA_RESTART and SO_RCVTIMEO");
+    close(s);
+
+    /* accept with SA_RESTART: restarted, gets the peer's connection a second later. */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in la = addr_of("0.0.0.0", 9101);
+    CHECK(bind(l, (struct sockaddr *)&la, sizeof la) == 0 && listen(l, 4) == 0, "listen");
+    s = peer('a');
+    handled = 0;
+    double t0 = now_s();
+    alarm_soon();
+    int c = accept(l, NULL, NULL);
+    took = now_s() - t0;
+    printf("accept, SA_RESTART: fd=%d errno=%d handler=%d took=%.3fs\n", c, c < 0 ? errno : 0,
+           (int)handled, took);
+    CHECK(c >= 0 && handled == 1 && took > 0.7, "accept with SA_RESTART was not restarted");
+    close(c);
+    close(s);
+
+    /* poll and epoll_wait never restart, SA_RESTART or not. */
+    s = peer('r');
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    handled = 0;
+    t0 = now_s();
+    alarm_soon();
+    int r = poll(&p, 1, 5000);
+    printf("poll, SA_RESTART: r=%d errno=%d handler=%d took=%.3fs\n", r, r < 0 ? errno : 0,
+           (int)handled, now_s() - t0);
+    CHECK(r == -1 && errno == EINTR && handled == 1, "poll with SA_RESTART");
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = s}, out[1];
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, "epoll_ctl");
+    handled = 0;
+    t0 = now_s();
+    alarm_soon();
+    r = epoll_wait(ep, out, 1, 5000);
+    printf("epoll_wait, SA_RESTART: r=%d errno=%d handler=%d took=%.3fs\n", r, r < 0 ? errno : 0,
+           (int)handled, now_s() - t0);
+    /* The peer's "late" may have come first on a slow machine; otherwise EINTR. */
+    CHECK((r == -1 && errno == EINTR && handled == 1) || r == 1, "epoll_wait with SA_RESTART");
+    close(ep);
+    close(s);
+    close(l);
+    printf("PASS restart\n");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
-    CHECK(argc == 2, "usage: signals masks");
+    CHECK(argc == 2, "usage: signals masks|restart");
     if (strcmp(argv[1], "masks") == 0)
         masks();
+    else if (strcmp(argv[1], "restart") == 0)
+        restart();
     else
         CHECK(0, "unknown part %s", argv[1]);
     return 0;

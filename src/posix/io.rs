@@ -5,7 +5,7 @@
 use std::net::SocketAddrV4;
 
 use super::addr::Addr;
-use super::sockets::{attach, block, route, Route};
+use super::sockets::{attach, block, route, Route, Signals};
 use super::state::{Kind, OpenSocket};
 use crate::error::{Errno, Result};
 
@@ -53,7 +53,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
                 });
             }
             let rt = super::state::runtime()?;
-            let mut got = block(rt, nonblocking, timeout, |s, now| {
+            let mut got = block(rt, nonblocking, timeout, Signals::Restart, |s, now| {
                 s.tcp_recv(now, h, buf, peek)
             })?;
             // MSG_WAITALL: keep going until the buffer is full, end of file, or an error (which is
@@ -61,7 +61,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
             if flags & libc::MSG_WAITALL != 0 && !peek && !nonblocking {
                 let left = time_left(timeout);
                 while got > 0 && got < buf.len() {
-                    match block(rt, false, left(), |s, now| {
+                    match block(rt, false, left(), Signals::Interrupt, |s, now| {
                         s.tcp_recv(now, h, &mut buf[got..], false)
                     }) {
                         Ok(0) | Err(_) => break,
@@ -78,7 +78,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
         Kind::Dgram => {
             // An unbound UDP socket receives nothing yet: attach it so the wait is a real one.
             let (rt, h) = attach(sock)?;
-            let r = block(rt, nonblocking, timeout, |s, _| {
+            let r = block(rt, nonblocking, timeout, Signals::Restart, |s, _| {
                 s.udp_recv_from(h, buf, peek)
             })?;
             Ok(Got {
@@ -138,7 +138,13 @@ pub fn send(sock: &OpenSocket, data: &[u8], flags: i32, target: SendTarget) -> R
             let mut sent = 0;
             let left = time_left(timeout);
             loop {
-                match block(rt, nonblocking, left(), |s, now| {
+                // After a part is sent a signal ends the call with that part, as on Linux.
+                let signals = if sent == 0 {
+                    Signals::Restart
+                } else {
+                    Signals::Interrupt
+                };
+                match block(rt, nonblocking, left(), signals, |s, now| {
                     s.tcp_send(now, h, &data[sent..])
                 }) {
                     Ok(n) => {

@@ -299,8 +299,58 @@ pub(crate) fn wait_for<R>(
 }
 
 thread_local! {
-    /// This thread's eventfd for [`sleep`]: created on first use, one of the stack's private fds.
-    static WAITER: Option<sys::Fd> = sys::eventfd().ok().map(sys::Fd::new);
+    /// This thread's eventfd for [`sleep`] and [`sleep_restartable`]: created on first use, one of
+    /// the stack's private fds. Its reads block (the restartable sleep is one), so it is only read
+    /// when a poll has seen it signalled, or to wait.
+    static WAITER: Option<sys::Fd> = sys::eventfd_blocking().ok().map(sys::Fd::new);
+}
+
+/// Reads the waiter's counter back to zero after a poll saw it signalled (only its own thread
+/// reads it, so the read cannot block).
+fn clear_waiter(waiter: &sys::Fd, polled: &libc::pollfd) {
+    if polled.revents & libc::POLLIN != 0 {
+        let mut buf = [0u8; 8];
+        let _ = sys::read(waiter.raw(), &mut buf);
+    }
+}
+
+/// The sleep of a blocking socket call with no timeout (no SO_RCVTIMEO/SO_SNDTIMEO): gives up
+/// the lock `core` and waits until the stack reports any change. A signal ends it as it ends the
+/// kernel's own `recv`, `send`, `accept` and `connect`: the wait is a blocking `read(2)` of the
+/// thread's eventfd, which the kernel restarts after a handler installed with SA_RESTART and fails
+/// with EINTR after any other (man 7 signal) — the kernel makes that choice, as it knows which
+/// handler ran. Calls with a timeout use [`sleep`], which always ends with EINTR, as on Linux.
+pub(crate) fn sleep_restartable(shared: &Shared, core: MutexGuard<'_, Core>) -> Result<(), Errno> {
+    WAITER.with(|waiter| {
+        let Some(waiter) = waiter else {
+            return sleep(shared, core, None, &mut [], None).map(|_| ());
+        };
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
+        let me = waiter.share();
+        shared.waiters.lock().push(me.clone());
+        drop(core);
+        // A count left from a wake-up after the last read only makes this return at once: the
+        // caller looks again and sleeps anew.
+        let r = sys::sleep_on(std::slice::from_ref(&me), |nums| {
+            let mut buf = [0u8; 8];
+            sys::read(nums[0], &mut buf)
+        });
+        {
+            let mut w = shared.waiters.lock();
+            if let Some(i) = w.iter().position(|f| f.same(&me)) {
+                w.swap_remove(i);
+            }
+        }
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Errno(e.raw_os_error().unwrap_or(libc::EINTR))),
+        }
+    })
 }
 
 /// One interruptible sleep for the preload shim: gives up the lock `core` and sleeps in `ppoll` until
@@ -326,7 +376,6 @@ pub(crate) fn sleep(
             return sys::poll_interruptible(fds, ms, mask)
                 .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINTR)));
         };
-        sys::eventfd_drain(waiter.raw());
         if shared.is_dead() {
             return Err(Errno::EIO);
         }
@@ -352,6 +401,9 @@ pub(crate) fn sleep(
             if let Some(i) = w.iter().position(|f| f.same(&me)) {
                 w.swap_remove(i);
             }
+        }
+        if let Some(w) = all.first() {
+            clear_waiter(waiter, w);
         }
         for (dst, src) in fds.iter_mut().zip(&all[1..]) {
             dst.revents = src.revents;
