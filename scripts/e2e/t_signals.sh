@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Signals and blocking calls under the preload, with a C program (scripts/e2e/signals.c): the masks
 # of ppoll, pselect and epoll_pwait(2) are set atomically with the sleep; blocking socket calls are
-# restarted after an SA_RESTART handler (EINTR without one, or with a socket timeout), and poll and
-# epoll_wait never are.
+# restarted after an SA_RESTART handler (EINTR without one, or with a socket timeout; a send that
+# sent a part returns it), and poll and epoll_wait never are.
 source "$(dirname "$0")/lib.sh"
 setup signals
 cc -Wall -Werror -O1 -o "$WORK/signals" "$ROOT/scripts/e2e/signals.c" || fail "signals.c does not build"
@@ -11,10 +11,12 @@ out=$(onstack -- timeout 30 "$WORK/signals" masks 2>&1) || fail "masks: $out"
 echo "$out" | grep -q "PASS masks" || fail "masks: $out"
 
 # The peer of the restart part: on each connection to 9100, a second after the command byte, 'r'
-# sends "late" back, 'a' connects to the stack's listener on 9101.
+# sends "late" back, 'a' connects to the stack's listener on 9101, 's' reads nothing (with a small
+# receive buffer, so a big send blocks).
 inns timeout 60 python3 -c "
 import socket, threading, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 l.bind(('$KERNEL_IP', 9100)); l.listen(8)
 def serve(c):
     cmd = c.recv(1); time.sleep(1)
