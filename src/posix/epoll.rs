@@ -203,7 +203,8 @@ pub fn to_kernel(fd: RawFd) {
         };
         let mut events = i.events;
         if i.disarmed {
-            // A fired one-shot keeps only its flags until EPOLL_CTL_MOD, as in the kernel.
+            // A fired one-shot keeps only its flags until EPOLL_CTL_MOD, as in the kernel (which
+            // still adds EPOLLERR|EPOLLHUP to an interest it is given, so those could yet fire once).
             events &=
                 (libc::EPOLLONESHOT | libc::EPOLLET | libc::EPOLLEXCLUSIVE | libc::EPOLLWAKEUP)
                     as u32;
