@@ -68,6 +68,13 @@ pub fn eventfd() -> io::Result<RawFd> {
     check(unsafe { libc::syscall(libc::SYS_eventfd2, 0, flags) }).map(|fd| fd as RawFd)
 }
 
+/// An `eventfd(2)` counter whose `read` blocks while it is zero, close-on-exec: a blocked read
+/// fails with ERESTARTSYS on a signal, so the kernel applies SA_RESTART to it.
+pub fn eventfd_blocking() -> io::Result<RawFd> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_eventfd2, 0, libc::EFD_CLOEXEC) }).map(|fd| fd as RawFd)
+}
+
 /// Adds one to an eventfd counter, waking whoever polls it.
 pub fn eventfd_signal(fd: RawFd) {
     // EAGAIN only when the counter is about to overflow, which still leaves it readable.
@@ -82,14 +89,23 @@ pub fn eventfd_drain(fd: RawFd) {
 
 /// `poll(2)` with a millisecond timeout (`-1` blocks). EINTR is reported as zero ready descriptors.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    match poll_interruptible(fds, timeout_ms) {
+    match poll_interruptible(fds, timeout_ms, None) {
         Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(0),
         other => other,
     }
 }
 
-/// `poll(2)` that reports EINTR, for waits a signal must be able to end.
-pub fn poll_interruptible(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+/// The kernel's signal set size, as `ppoll(2)` and `epoll_pwait(2)` take it (`_NSIG / 8`).
+const KERNEL_SIGSET_SIZE: usize = 8;
+
+/// `poll(2)` that reports EINTR, for waits a signal must be able to end. With `mask`, the thread's
+/// signal mask is `mask` for the sleep alone, swapped in and out by the kernel, so a signal the
+/// mask lets through ends it even if it arrived just before (`ppoll(2)`'s reason to exist).
+pub fn poll_interruptible(
+    fds: &mut [libc::pollfd],
+    timeout_ms: i32,
+    mask: Option<&libc::sigset_t>,
+) -> io::Result<usize> {
     let ts;
     let ts_ptr = if timeout_ms < 0 {
         std::ptr::null()
@@ -100,15 +116,16 @@ pub fn poll_interruptible(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Resu
         };
         &ts as *const libc::timespec
     };
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures; `ts_ptr` is null or valid.
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures; `ts_ptr` and the mask are
+    // null or valid (a sigset_t holds at least the kernel's set).
     check(unsafe {
         libc::syscall(
             libc::SYS_ppoll,
             fds.as_mut_ptr(),
             fds.len(),
             ts_ptr,
-            std::ptr::null::<u8>(),
-            0,
+            mask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t),
+            KERNEL_SIGSET_SIZE,
         )
     })
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Processes, threads and descriptors under the preload: loopback stays on the kernel; the stack
-# survives a program closing every descriptor it does not know; fork+exec (subprocess) and a bare
-# fork leave the parent's connection working; threads share the stack; Ctrl-C ends a blocked
-# program; a second process finding the TAP busy gets a clear error.
+# Processes, threads and descriptors under the preload: loopback stays on the kernel (and epoll
+# follows a socket there that it watched while pending); the stack survives a program closing every
+# descriptor it does not know; fork+exec (subprocess) and a bare fork leave the parent's connection
+# working; threads share the stack; Ctrl-C ends a blocked program; a second process finding the TAP
+# busy gets a clear error.
 source "$(dirname "$0")/lib.sh"
 setup process
 start_http_peer
@@ -33,6 +34,22 @@ l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
 c = socket.create_connection(l.getsockname()); s, _ = l.accept()
 c.sendall(b'lo'); assert s.recv(2) == b'lo'
 print('loopback ok')
+
+# A socket added to epoll (and poll) before its connect decides it stays on the kernel: the kernel
+# socket's events are reported, for it and for a dup made while it was pending.
+import select
+p = socket.socket(); p.setblocking(False); d = p.dup()
+ep = select.epoll(); ep.register(p, select.EPOLLOUT)
+assert p.connect_ex(l.getsockname()) in (0, 115)  # EINPROGRESS
+assert ep.poll(5) == [(p.fileno(), select.EPOLLOUT)], 'epoll missed the kernel socket'
+ep.modify(p, select.EPOLLIN)
+pl = select.poll(); pl.register(d, select.POLLOUT)
+assert pl.poll(5000) == [(d.fileno(), select.POLLOUT)]
+assert d.getpeername() == l.getsockname()
+ps, _ = l.accept(); d.send(b'dup'); assert ps.recv(3) == b'dup'
+assert ep.poll(0) == []; ps.send(b'x'); assert ep.poll(5) == [(p.fileno(), select.EPOLLIN)]
+ep.close(); p.close(); d.close(); ps.close()
+print('late loopback epoll ok')
 
 # A connection through the stack, kept open across everything below.
 conn = socket.create_connection(('$KERNEL_IP', 9000), timeout=10)
@@ -84,7 +101,7 @@ assert body == b'page\n', body
 print('closerange ok')
 ")
 echo "$out"
-for want in "loopback ok" "fork+exec ok" "threads ok" "closerange ok"; do
+for want in "loopback ok" "late loopback epoll ok" "fork+exec ok" "threads ok" "closerange ok"; do
   echo "$out" | grep -qx "$want" || fail "missing: $want"
 done
 [ "$(grep -c "^$STACK_IP$" "$WORK/echo.log")" -ge 9 ] || fail "echo server saw: $(sort "$WORK/echo.log" | uniq -c)"

@@ -62,11 +62,26 @@ fn real_ctl(epfd: RawFd, op: i32, fd: RawFd, ev: *mut libc::epoll_event) -> Resu
     Ok(())
 }
 
-fn real_wait(epfd: RawFd, events: &mut [libc::epoll_event], timeout_ms: i32) -> Result<usize> {
-    let f = crate::real!(epoll_wait: fn(i32, *mut libc::epoll_event, i32, i32) -> i32)
+/// The real `epoll_pwait`: with `mask`, the kernel sets it for the wait alone, atomically.
+fn real_wait(
+    epfd: RawFd,
+    events: &mut [libc::epoll_event],
+    timeout_ms: i32,
+    mask: Option<&libc::sigset_t>,
+) -> Result<usize> {
+    let f = crate::real!(epoll_pwait: fn(i32, *mut libc::epoll_event, i32, i32, *const libc::sigset_t) -> i32)
         .ok_or(Errno(libc::ENOSYS))?;
-    // SAFETY: `events` is valid for its length.
-    let r = unsafe { f(epfd, events.as_mut_ptr(), events.len() as i32, timeout_ms) };
+    let mask = mask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t);
+    // SAFETY: `events` is valid for its length; `mask` is null or valid.
+    let r = unsafe {
+        f(
+            epfd,
+            events.as_mut_ptr(),
+            events.len() as i32,
+            timeout_ms,
+            mask,
+        )
+    };
     if r < 0 {
         Err(Errno(super::hook::errno()))
     } else {
@@ -175,6 +190,35 @@ pub fn forget(fd: RawFd) {
     }
 }
 
+/// A pending socket `fd` stayed on the kernel (a loopback bind or connect): its interest in every
+/// shadow moves into the real instance, with the same events and data, so the kernel reports it.
+pub fn to_kernel(fd: RawFd) {
+    let mut all = SHADOWS.lock();
+    let Some(shadows) = all.as_mut() else {
+        return;
+    };
+    for (&epfd, shadow) in shadows.iter_mut() {
+        let Some(i) = shadow.entries.remove(&fd) else {
+            continue;
+        };
+        let mut events = i.events;
+        if i.disarmed {
+            // A fired one-shot keeps only its flags until EPOLL_CTL_MOD, as in the kernel (which
+            // still adds EPOLLERR|EPOLLHUP to an interest it is given, so those could yet fire once).
+            events &=
+                (libc::EPOLLONESHOT | libc::EPOLLET | libc::EPOLLEXCLUSIVE | libc::EPOLLWAKEUP)
+                    as u32;
+        }
+        let mut ev = libc::epoll_event {
+            events,
+            u64: i.data,
+        };
+        if let Err(e) = real_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) {
+            log::warn!("tapstack: epoll instance {epfd} cannot watch kernel socket {fd}: {e:?}");
+        }
+    }
+}
+
 /// True if `epfd` has stack sockets in it.
 pub fn has_shadow(epfd: RawFd) -> bool {
     SHADOWS
@@ -239,11 +283,13 @@ fn stack_ready(epfd: RawFd, out: &mut [libc::epoll_event]) -> usize {
     n
 }
 
-/// epoll_wait on an instance with a shadow.
+/// epoll_wait on an instance with a shadow. With `mask` (epoll_pwait), the thread's signal mask is
+/// `mask` while it sleeps in the kernel's epoll_pwait, and only then.
 pub fn wait(
     epfd: RawFd,
     out: &mut [libc::epoll_event],
     timeout: Option<Duration>,
+    mask: Option<&libc::sigset_t>,
 ) -> Result<usize> {
     if out.is_empty() {
         return Err(Errno::EINVAL);
@@ -267,7 +313,9 @@ pub fn wait(
                 r.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
             })
         };
-        let got = real_wait(epfd, &mut out[n..], ms)?;
+        // With stack sockets ready, only look, under the program's own mask: a signal the
+        // given mask lets through must not turn their report into EINTR.
+        let got = real_wait(epfd, &mut out[n..], ms, if n > 0 { None } else { mask })?;
         // Keep the kernel's events, minus our wake-up eventfd.
         let mut woke = false;
         let mut k = n;

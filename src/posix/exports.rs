@@ -93,7 +93,7 @@ unsafe fn addressed(
         return f(fd, a, len);
     };
     guard(name, -1, || {
-        let r = addr::read(a, len).and_then(|target| match sockets::route(fd, &sock, &target)? {
+        let r = addr::read(a, len).and_then(|target| match sockets::route(&sock, &target)? {
             Route::Kernel => Ok(None),
             Route::Stack(rt, h) => on_stack(rt, &sock, h, target).map(Some),
         });
@@ -525,7 +525,6 @@ pub unsafe extern "C" fn recvmmsg(
 
 /// Sends one buffer; `Ok(None)` means the real call must do it (a loopback destination).
 unsafe fn send_from(
-    fd: c_int,
     sock: &state::OpenSocket,
     buf: *const c_void,
     len: size_t,
@@ -550,7 +549,7 @@ unsafe fn send_from(
     } else {
         target
     };
-    match io::send(fd, sock, data, flags, target)? {
+    match io::send(sock, data, flags, target)? {
         Sent::Done(n) => Ok(Some(n as ssize_t)),
         Sent::Kernel => Ok(None),
     }
@@ -565,7 +564,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         return f(fd, buf, count);
     };
     guard("write", -1, || {
-        match send_from(fd, &sock, buf, count, 0, None) {
+        match send_from(&sock, buf, count, 0, None) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, count),
             Err(e) => ret(Err(e), -1),
@@ -582,7 +581,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         return f(fd, buf, len, flags);
     };
     guard("send", -1, || {
-        match send_from(fd, &sock, buf, len, flags, None) {
+        match send_from(&sock, buf, len, flags, None) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, len, flags),
             Err(e) => ret(Err(e), -1),
@@ -607,7 +606,7 @@ pub unsafe extern "C" fn sendto(
         return f(fd, buf, len, flags, to, tolen);
     };
     guard("sendto", -1, || {
-        match send_from(fd, &sock, buf, len, flags, Some((to, tolen))) {
+        match send_from(&sock, buf, len, flags, Some((to, tolen))) {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, buf, len, flags, to, tolen),
             Err(e) => ret(Err(e), -1),
@@ -652,16 +651,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         if iovcnt < 0 {
             return ret(Err(Errno::EINVAL), -1);
         }
-        let r = gather(iov, iovcnt as usize).and_then(|data| {
-            send_from(
-                fd,
-                &sock,
-                data.as_ptr() as *const c_void,
-                data.len(),
-                0,
-                None,
-            )
-        });
+        let r = gather(iov, iovcnt as usize)
+            .and_then(|data| send_from(&sock, data.as_ptr() as *const c_void, data.len(), 0, None));
         match r {
             Ok(Some(n)) => n,
             Ok(None) => f(fd, iov, iovcnt),
@@ -671,7 +662,6 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
 }
 
 unsafe fn sendmsg_one(
-    fd: c_int,
     sock: &state::OpenSocket,
     msg: *const msghdr,
     flags: c_int,
@@ -682,15 +672,7 @@ unsafe fn sendmsg_one(
     let m = &*msg;
     let data = gather(m.msg_iov, m.msg_iovlen)?;
     let to = (!m.msg_name.is_null()).then_some((m.msg_name as *const sockaddr, m.msg_namelen));
-    Ok(send_from(
-        fd,
-        sock,
-        data.as_ptr() as *const c_void,
-        data.len(),
-        flags,
-        to,
-    )?
-    .map(|n| n as usize))
+    Ok(send_from(sock, data.as_ptr() as *const c_void, data.len(), flags, to)?.map(|n| n as usize))
 }
 
 #[no_mangle]
@@ -701,7 +683,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let Some(sock) = state::get(fd) else {
         return f(fd, msg, flags);
     };
-    guard("sendmsg", -1, || match sendmsg_one(fd, &sock, msg, flags) {
+    guard("sendmsg", -1, || match sendmsg_one(&sock, msg, flags) {
         Ok(Some(n)) => n as ssize_t,
         Ok(None) => f(fd, msg, flags),
         Err(e) => ret(Err(e), -1),
@@ -727,7 +709,7 @@ pub unsafe extern "C" fn sendmmsg(
         }
         let mut n = 0;
         while n < vlen as usize {
-            match sendmsg_one(fd, &sock, &(*msgs.add(n)).msg_hdr, flags) {
+            match sendmsg_one(&sock, &(*msgs.add(n)).msg_hdr, flags) {
                 Ok(Some(len)) => {
                     (*msgs.add(n)).msg_len = len as c_uint;
                     n += 1;
@@ -786,7 +768,7 @@ unsafe fn sendfile_common(
         if n == 0 {
             break;
         }
-        match io::send(out_fd, &sock, &buf[..n as usize], 0, SendTarget::Connected) {
+        match io::send(&sock, &buf[..n as usize], 0, SendTarget::Connected) {
             Ok(Sent::Done(sent)) => {
                 done += sent;
                 if sent < n as usize {
@@ -1018,18 +1000,6 @@ unsafe fn ts_timeout(ts: *const libc::timespec) -> Result<Option<Duration>, Errn
     Ok(Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32)))
 }
 
-/// Runs `f` with the thread's signal mask set to `mask` (ppoll, pselect, epoll_pwait), if given.
-unsafe fn with_mask<T>(mask: *const libc::sigset_t, f: impl FnOnce() -> T) -> T {
-    if mask.is_null() {
-        return f();
-    }
-    let mut old: libc::sigset_t = std::mem::zeroed();
-    libc::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
-    let r = f();
-    libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    r
-}
-
 unsafe fn has_stack_fd(fds: *const libc::pollfd, nfds: libc::nfds_t) -> bool {
     !fds.is_null() && (0..nfds as usize).any(|i| state::get((*fds.add(i)).fd).is_some())
 }
@@ -1045,7 +1015,7 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
     guard("poll", -1, || {
         let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
         ret(
-            poll::poll(slice, ms_timeout(timeout)).map(|n| n as c_int),
+            poll::poll(slice, ms_timeout(timeout), None).map(|n| n as c_int),
             -1,
         )
     })
@@ -1080,7 +1050,7 @@ pub unsafe extern "C" fn ppoll(
     }
     guard("ppoll", -1, || {
         let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
-        let r = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::poll(slice, t)));
+        let r = ts_timeout(ts).and_then(|t| poll::poll(slice, t, mask.as_ref()));
         ret(r.map(|n| n as c_int), -1)
     })
 }
@@ -1133,7 +1103,7 @@ pub unsafe extern "C" fn select(
             )
         };
         let start = std::time::Instant::now();
-        let n = poll::select(nfds, r, w, e, timeout);
+        let n = poll::select(nfds, r, w, e, timeout, None);
         // Linux updates the timeval with the time left.
         if let (Some(t), false) = (timeout, tv.is_null()) {
             let left = t.saturating_sub(start.elapsed());
@@ -1161,7 +1131,7 @@ pub unsafe extern "C" fn pselect(
         return f(nfds, r, w, e, ts, mask);
     }
     guard("pselect", -1, || {
-        let n = ts_timeout(ts).and_then(|t| with_mask(mask, || poll::select(nfds, r, w, e, t)));
+        let n = ts_timeout(ts).and_then(|t| poll::select(nfds, r, w, e, t, mask.as_ref()));
         ret(n.map(|n| n as c_int), -1)
     })
 }
@@ -1214,13 +1184,17 @@ unsafe fn epoll_wait_common(
     events: *mut libc::epoll_event,
     max: c_int,
     timeout: Option<Duration>,
+    mask: *const libc::sigset_t,
 ) -> c_int {
     guard("epoll_wait", -1, || {
         if max <= 0 || events.is_null() {
             return ret(Err(Errno::EINVAL), -1);
         }
         let out = std::slice::from_raw_parts_mut(events, max as usize);
-        ret(epoll::wait(epfd, out, timeout).map(|n| n as c_int), -1)
+        ret(
+            epoll::wait(epfd, out, timeout, mask.as_ref()).map(|n| n as c_int),
+            -1,
+        )
     })
 }
 
@@ -1238,7 +1212,7 @@ pub unsafe extern "C" fn epoll_wait(
     if !epoll::has_shadow(epfd) {
         return f(epfd, events, max, timeout);
     }
-    epoll_wait_common(epfd, events, max, ms_timeout(timeout))
+    epoll_wait_common(epfd, events, max, ms_timeout(timeout), std::ptr::null())
 }
 
 #[no_mangle]
@@ -1256,9 +1230,7 @@ pub unsafe extern "C" fn epoll_pwait(
     if !epoll::has_shadow(epfd) {
         return f(epfd, events, max, timeout, mask);
     }
-    with_mask(mask, || {
-        epoll_wait_common(epfd, events, max, ms_timeout(timeout))
-    })
+    epoll_wait_common(epfd, events, max, ms_timeout(timeout), mask)
 }
 
 #[no_mangle]
@@ -1277,7 +1249,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         return f(epfd, events, max, ts, mask);
     }
     match ts_timeout(ts) {
-        Ok(t) => with_mask(mask, || epoll_wait_common(epfd, events, max, t)),
+        Ok(t) => epoll_wait_common(epfd, events, max, t, mask),
         Err(e) => ret(Err(e), -1),
     }
 }

@@ -57,7 +57,8 @@ fn linger(sock: std::sync::Arc<OpenSocket>) {
         return;
     };
     drop(sock); // the stack closes the socket: its FIN follows the queued data
-    let _ = super::sockets::block(rt, false, Some(wait), |s, _| {
+    let signals = super::sockets::Signals::Interrupt;
+    let _ = super::sockets::block(rt, false, Some(wait), signals, |s, _| {
         let pending = s
             .tcp_socket_ref(h)
             .and_then(|t| t.connection())

@@ -5,7 +5,7 @@
 use std::net::SocketAddrV4;
 
 use super::addr::Addr;
-use super::sockets::{attach, block, route, Route};
+use super::sockets::{attach, block, route, Route, Signals};
 use super::state::{Kind, OpenSocket};
 use crate::error::{Errno, Result};
 
@@ -53,7 +53,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
                 });
             }
             let rt = super::state::runtime()?;
-            let mut got = block(rt, nonblocking, timeout, |s, now| {
+            let mut got = block(rt, nonblocking, timeout, Signals::Restart, |s, now| {
                 s.tcp_recv(now, h, buf, peek)
             })?;
             // MSG_WAITALL: keep going until the buffer is full, end of file, or an error (which is
@@ -61,7 +61,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
             if flags & libc::MSG_WAITALL != 0 && !peek && !nonblocking {
                 let left = time_left(timeout);
                 while got > 0 && got < buf.len() {
-                    match block(rt, false, left(), |s, now| {
+                    match block(rt, false, left(), Signals::Interrupt, |s, now| {
                         s.tcp_recv(now, h, &mut buf[got..], false)
                     }) {
                         Ok(0) | Err(_) => break,
@@ -78,7 +78,7 @@ pub fn recv(sock: &OpenSocket, buf: &mut [u8], flags: i32) -> Result<Got> {
         Kind::Dgram => {
             // An unbound UDP socket receives nothing yet: attach it so the wait is a real one.
             let (rt, h) = attach(sock)?;
-            let r = block(rt, nonblocking, timeout, |s, _| {
+            let r = block(rt, nonblocking, timeout, Signals::Restart, |s, _| {
                 s.udp_recv_from(h, buf, peek)
             })?;
             Ok(Got {
@@ -122,13 +122,7 @@ pub enum Sent {
 
 /// Sends `data`. A blocking stream send waits until all of it is queued (or a timeout or signal
 /// ends the wait with part of it sent), as Linux does.
-pub fn send(
-    fd: i32,
-    sock: &OpenSocket,
-    data: &[u8],
-    flags: i32,
-    target: SendTarget,
-) -> Result<Sent> {
+pub fn send(sock: &OpenSocket, data: &[u8], flags: i32, target: SendTarget) -> Result<Sent> {
     let nonblocking = sock.is_nonblocking() || flags & libc::MSG_DONTWAIT != 0;
     let timeout = OpenSocket::timeout(&sock.sndtimeo_us);
     let r = match sock.kind {
@@ -144,7 +138,13 @@ pub fn send(
             let mut sent = 0;
             let left = time_left(timeout);
             loop {
-                match block(rt, nonblocking, left(), |s, now| {
+                // After a part is sent a signal ends the call with that part, as on Linux.
+                let signals = if sent == 0 {
+                    Signals::Restart
+                } else {
+                    Signals::Interrupt
+                };
+                match block(rt, nonblocking, left(), signals, |s, now| {
                     s.tcp_send(now, h, &data[sent..])
                 }) {
                     Ok(n) => {
@@ -160,7 +160,7 @@ pub fn send(
         }
         Kind::Dgram => {
             let (rt, h, to) = match target {
-                SendTarget::To(Addr::V4(to)) => match route(fd, sock, &Addr::V4(to))? {
+                SendTarget::To(Addr::V4(to)) => match route(sock, &Addr::V4(to))? {
                     Route::Kernel => return Ok(Sent::Kernel),
                     Route::Stack(rt, h) => (rt, h, Some(to)),
                 },

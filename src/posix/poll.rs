@@ -3,7 +3,9 @@
 //! Stack sockets are checked under the stack's lock; kernel descriptors go to the real `poll`. When
 //! nothing is ready yet, one real `ppoll` sleeps on the kernel descriptors together with this
 //! thread's wake-up eventfd, which the runtime signals whenever a stack socket's readiness may have
-//! changed — so waiting costs no CPU, honours the timeout, and a signal ends it with EINTR.
+//! changed — so waiting costs no CPU, honours the timeout, and a signal ends it with EINTR. The
+//! signal mask of `ppoll`/`pselect` goes into that kernel `ppoll`, so it is set atomically with the
+//! sleep, as the kernel's own calls do.
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -14,11 +16,35 @@ use super::state::{self, OpenSocket};
 use crate::error::{Errno, Result};
 use crate::runtime::sleep;
 
-fn real_poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize> {
-    let f = crate::real!(poll: fn(*mut libc::pollfd, libc::nfds_t, i32) -> i32)
-        .ok_or(Errno(libc::ENOSYS))?;
-    // SAFETY: `fds` is a valid array.
-    let r = unsafe { f(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+/// The real `poll`, or with a signal mask the real `ppoll`, which sets it atomically for the wait.
+fn real_poll(
+    fds: &mut [libc::pollfd],
+    timeout_ms: i32,
+    mask: Option<&libc::sigset_t>,
+) -> Result<usize> {
+    let r = match mask {
+        None => {
+            let f = crate::real!(poll: fn(*mut libc::pollfd, libc::nfds_t, i32) -> i32)
+                .ok_or(Errno(libc::ENOSYS))?;
+            // SAFETY: `fds` is a valid array.
+            unsafe { f(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) }
+        }
+        Some(mask) => {
+            let f = crate::real!(ppoll: fn(*mut libc::pollfd, libc::nfds_t, *const libc::timespec, *const libc::sigset_t) -> i32)
+                .ok_or(Errno(libc::ENOSYS))?;
+            let ts = libc::timespec {
+                tv_sec: (timeout_ms / 1000) as libc::time_t,
+                tv_nsec: (timeout_ms % 1000) as libc::c_long * 1_000_000,
+            };
+            let ts_ptr = if timeout_ms < 0 {
+                std::ptr::null()
+            } else {
+                &ts as *const libc::timespec
+            };
+            // SAFETY: `fds` is a valid array, `ts_ptr` null or valid, `mask` valid.
+            unsafe { f(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, mask) }
+        }
+    };
     if r < 0 {
         Err(Errno(super::hook::errno()))
     } else {
@@ -27,7 +53,13 @@ fn real_poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize> {
 }
 
 /// The shared engine of poll and select: `fds` as poll would take them, `timeout` None = forever.
-pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize> {
+/// With `mask` (ppoll, pselect), the thread's signal mask is `mask` while it sleeps, and only then:
+/// every sleep is one kernel `ppoll` that swaps it in and out atomically.
+pub fn poll(
+    fds: &mut [libc::pollfd],
+    timeout: Option<Duration>,
+    mask: Option<&libc::sigset_t>,
+) -> Result<usize> {
     let stack: Vec<(usize, Arc<OpenSocket>)> = fds
         .iter()
         .enumerate()
@@ -39,7 +71,7 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize
         })
     };
     if stack.is_empty() {
-        return real_poll(fds, ms(timeout));
+        return real_poll(fds, ms(timeout), mask);
     }
     let kernel_idx: Vec<usize> = (0..fds.len())
         .filter(|i| !stack.iter().any(|(j, _)| j == i))
@@ -61,7 +93,7 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize
         let kernel_ready = match (guard, no_wait) {
             (Some((core, _)), false) => {
                 let rt = rt.expect("locked it");
-                sleep(rt.shared(), core, remaining, &mut kernel)?
+                sleep(rt.shared(), core, remaining, &mut kernel, mask)?
             }
             (guard, _) => {
                 drop(guard);
@@ -70,13 +102,11 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> Result<usize
                 } else {
                     remaining
                 };
-                if kernel.is_empty() && !no_wait {
-                    // Nothing but never-attached sockets that can never become ready: just wait.
-                    std::thread::sleep(wait.unwrap_or(Duration::from_secs(3600)));
-                    0
-                } else {
-                    real_poll(&mut kernel, ms(wait))?
-                }
+                // With stack sockets ready, only look: Linux's ppoll then returns them even with a
+                // signal pending, which the mask would deliver here as EINTR. With no kernel
+                // descriptors (only never-attached sockets, which can never become ready) this is a
+                // plain wait that a signal ends, as Linux's poll.
+                real_poll(&mut kernel, ms(wait), if ready > 0 { None } else { mask })?
             }
         };
         for (k, &i) in kernel_idx.iter().enumerate() {
@@ -155,6 +185,7 @@ pub unsafe fn select(
     write: *mut libc::fd_set,
     except: *mut libc::fd_set,
     timeout: Option<Duration>,
+    mask: Option<&libc::sigset_t>,
 ) -> Result<usize> {
     if nfds < 0 {
         return Err(Errno::EINVAL);
@@ -181,7 +212,7 @@ pub unsafe fn select(
             });
         }
     }
-    poll(&mut fds, timeout)?;
+    poll(&mut fds, timeout, mask)?;
     if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
         return Err(Errno::EBADF);
     }

@@ -12,17 +12,31 @@ use std::time::Duration;
 use super::addr::{self, Addr};
 use super::state::{self, Attach, Kind, OpenSocket, Pending};
 use crate::error::{Errno, Result};
-use crate::runtime::{sleep, Runtime};
+use crate::runtime::{sleep, sleep_restartable, Runtime};
 use crate::stack::{Shutdown, SocketHandle, Stack};
 use crate::tcp::Algorithm;
 use crate::time::Instant;
 
+/// How a signal ends a blocking call's wait.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signals {
+    /// As a Linux socket call that has done nothing yet: restarted after a handler installed with
+    /// SA_RESTART, EINTR after any other — unless a timeout (SO_RCVTIMEO/SO_SNDTIMEO) is set,
+    /// which always makes it EINTR (man 7 signal).
+    Restart,
+    /// Always EINTR: the caller has done part of its work (bytes sent or received), and Linux then
+    /// returns that much instead of restarting.
+    Interrupt,
+}
+
 /// Runs `f` on the stack; if it answers EAGAIN and the socket blocks, sleeps until something
-/// changes and tries again, up to `timeout` (then EAGAIN). A signal ends the wait with EINTR.
+/// changes and tries again, up to `timeout` (then EAGAIN). A signal ends the wait with EINTR or
+/// restarts it, as `signals` says.
 pub fn block<R>(
     rt: &Runtime,
     nonblocking: bool,
     timeout: Option<Duration>,
+    signals: Signals,
     mut f: impl FnMut(&mut Stack, Instant) -> Result<R>,
 ) -> Result<R> {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
@@ -44,7 +58,12 @@ pub fn block<R>(
             }
             None => None,
         };
-        sleep(rt.shared(), core, remaining, &mut [])?;
+        match (remaining, signals) {
+            (None, Signals::Restart) => sleep_restartable(rt.shared(), core)?,
+            _ => {
+                sleep(rt.shared(), core, remaining, &mut [], None)?;
+            }
+        }
     }
 }
 
@@ -170,12 +189,17 @@ pub enum Route {
 }
 
 /// Decides, for a pending socket, where a bind/connect/sendto to `a` goes; attached sockets stay.
-pub fn route(fd: RawFd, sock: &OpenSocket, a: &Addr) -> Result<Route> {
+pub fn route(sock: &OpenSocket, a: &Addr) -> Result<Route> {
     let pending = matches!(&*sock.attach.lock(), Attach::Pending(_));
     if pending {
         if let Addr::V4(v4) = a {
             if addr::stays_on_kernel(v4) {
-                state::remove(fd);
+                // The placeholder becomes the socket: every number of it (`dup`s too) now goes
+                // straight to libc, and epoll instances it was added to while pending must watch
+                // the kernel socket itself.
+                for fd in state::remove_all(sock) {
+                    super::epoll::to_kernel(fd);
+                }
                 return Ok(Route::Kernel);
             }
         }
@@ -211,7 +235,9 @@ pub fn connect(rt: &Runtime, sock: &OpenSocket, h: SocketHandle, a: Addr) -> Res
             // SO_SNDTIMEO bounds a blocking connect; when it runs out Linux says EINPROGRESS and the
             // handshake goes on.
             let timeout = OpenSocket::timeout(&sock.sndtimeo_us);
-            match block(rt, false, timeout, |s, _| s.tcp_connect_status(h)) {
+            match block(rt, false, timeout, Signals::Restart, |s, _| {
+                s.tcp_connect_status(h)
+            }) {
                 Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
                 r => r,
             }
@@ -246,9 +272,13 @@ pub fn accept(
     };
     let rt = state::runtime()?;
     let timeout = OpenSocket::timeout(&sock.rcvtimeo_us);
-    let (child, peer) = block(rt, sock.is_nonblocking(), timeout, |s, now| {
-        s.tcp_accept(now, h)
-    })?;
+    let (child, peer) = block(
+        rt,
+        sock.is_nonblocking(),
+        timeout,
+        Signals::Restart,
+        |s, now| s.tcp_accept(now, h),
+    )?;
     let fd = match make_fd(libc::SOCK_STREAM | (flags & libc::SOCK_CLOEXEC)) {
         Ok(fd) => fd,
         Err(e) => {

@@ -7,8 +7,9 @@
 //! numbering, `close`, `dup2` over it, `FD_SETSIZE`, `fstat` and `exec` all behave as usual. The
 //! table maps that number to an [`OpenSocket`] (shared by `dup`ed numbers, like an open file
 //! description). The socket starts *pending*: the first `bind`/`connect`/`sendto` decides where it
-//! lives. An address in 127.0.0.0/8 leaves it on the kernel (the entry is dropped and every later
-//! call goes straight to libc); anything else attaches it to the stack.
+//! lives. An address in 127.0.0.0/8 leaves it on the kernel (its entries, `dup`s' too, are dropped,
+//! epoll interest taken while pending moves into the real instances, and every later call goes
+//! straight to libc); anything else attaches it to the stack.
 //!
 //! # The runtime
 //! Started the first time a socket attaches, from the `TAPSTACK_*` variables. If it cannot start
@@ -174,6 +175,31 @@ pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
         ENTRIES.fetch_sub(1, Ordering::AcqRel);
     }
     taken
+}
+
+/// Forgets every descriptor that refers to `sock` (it and its `dup`s); returns their numbers.
+pub fn remove_all(sock: &OpenSocket) -> Vec<RawFd> {
+    if ENTRIES.load(Ordering::Acquire) == 0 {
+        return Vec::new();
+    }
+    let mut taken = Vec::new();
+    let fds = {
+        let mut t = TABLE.write();
+        let mut fds = Vec::new();
+        for (i, e) in t.iter_mut().enumerate() {
+            if e.as_ref()
+                .is_some_and(|e| std::ptr::eq(Arc::as_ptr(e), sock))
+            {
+                taken.extend(e.take());
+                fds.push(i as RawFd);
+            }
+        }
+        ENTRIES.fetch_sub(fds.len(), Ordering::AcqRel);
+        fds
+    };
+    // Dropped outside the table's lock, as in `insert`.
+    drop(taken);
+    fds
 }
 
 /// Every descriptor in `first..=last` that is a stack socket.

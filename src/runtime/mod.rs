@@ -299,28 +299,83 @@ pub(crate) fn wait_for<R>(
 }
 
 thread_local! {
-    /// This thread's eventfd for [`sleep`]: created on first use, one of the stack's private fds.
-    static WAITER: Option<sys::Fd> = sys::eventfd().ok().map(sys::Fd::new);
+    /// This thread's eventfd for [`sleep`] and [`sleep_restartable`]: created on first use, one of
+    /// the stack's private fds. Its reads block (the restartable sleep is one), so it is only read
+    /// when a poll has seen it signalled, or to wait.
+    static WAITER: Option<sys::Fd> = sys::eventfd_blocking().ok().map(sys::Fd::new);
+}
+
+/// Reads the waiter's counter back to zero after a poll saw it signalled (only its own thread
+/// reads it, so the read cannot block).
+fn clear_waiter(waiter: &sys::Fd, polled: &libc::pollfd) {
+    if polled.revents & libc::POLLIN != 0 {
+        let mut buf = [0u8; 8];
+        let _ = sys::read(waiter.raw(), &mut buf);
+    }
+}
+
+/// The sleep of a blocking socket call with no timeout (no SO_RCVTIMEO/SO_SNDTIMEO): gives up
+/// the lock `core` and waits until the stack reports any change. A signal ends it as it ends the
+/// kernel's own `recv`, `send`, `accept` and `connect`: the wait is a blocking `read(2)` of the
+/// thread's eventfd, which the kernel restarts after a handler installed with SA_RESTART and fails
+/// with EINTR after any other (man 7 signal) — the kernel makes that choice, as it knows which
+/// handler ran. Calls with a timeout use [`sleep`], which always ends with EINTR, as on Linux.
+pub(crate) fn sleep_restartable(shared: &Shared, core: MutexGuard<'_, Core>) -> Result<(), Errno> {
+    WAITER.with(|waiter| {
+        let Some(waiter) = waiter else {
+            return sleep(shared, core, None, &mut [], None).map(|_| ());
+        };
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
+        let me = waiter.share();
+        shared.waiters.lock().push(me.clone());
+        drop(core);
+        // A count left from a wake-up after the last read only makes this return at once: the
+        // caller looks again and sleeps anew.
+        let r = sys::sleep_on(std::slice::from_ref(&me), |nums| {
+            let mut buf = [0u8; 8];
+            sys::read(nums[0], &mut buf)
+        });
+        {
+            let mut w = shared.waiters.lock();
+            if let Some(i) = w.iter().position(|f| f.same(&me)) {
+                w.swap_remove(i);
+            }
+        }
+        if shared.is_dead() {
+            return Err(Errno::EIO);
+        }
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Errno(e.raw_os_error().unwrap_or(libc::EINTR))),
+        }
+    })
 }
 
 /// One interruptible sleep for the preload shim: gives up the lock `core` and sleeps in `ppoll` until
 /// the stack reports any change, one of `fds` (kernel descriptors) is ready, `timeout` passes or a
 /// signal arrives (EINTR). Registration happens before the lock is released, so no change between
-/// the caller's check and the sleep is missed. Returns the number of `fds` ready.
+/// the caller's check and the sleep is missed. With `mask` (a program's ppoll, pselect), the thread's
+/// signal mask is `mask` during the sleep only, set atomically by the kernel's ppoll. Returns the
+/// number of `fds` ready.
 pub(crate) fn sleep(
     shared: &Shared,
     core: MutexGuard<'_, Core>,
     timeout: Option<Duration>,
     fds: &mut [libc::pollfd],
+    mask: Option<&libc::sigset_t>,
 ) -> Result<usize, Errno> {
     WAITER.with(|waiter| {
         let Some(waiter) = waiter else {
-            // No eventfd to be had (descriptor limit): fall back to a short nap.
+            // No eventfd to be had (descriptor limit): fall back to a short nap on the kernel
+            // descriptors alone, under the caller's mask all the same.
             drop(core);
-            std::thread::sleep(timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL));
-            return Ok(0);
+            let nap = timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL);
+            let ms = nap.as_micros().div_ceil(1000) as i32;
+            return sys::poll_interruptible(fds, ms, mask)
+                .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINTR)));
         };
-        sys::eventfd_drain(waiter.raw());
         if shared.is_dead() {
             return Err(Errno::EIO);
         }
@@ -339,13 +394,16 @@ pub(crate) fn sleep(
                 revents: 0,
             });
             all.extend_from_slice(fds);
-            sys::poll_interruptible(&mut all, ms)
+            sys::poll_interruptible(&mut all, ms, mask)
         });
         {
             let mut w = shared.waiters.lock();
             if let Some(i) = w.iter().position(|f| f.same(&me)) {
                 w.swap_remove(i);
             }
+        }
+        if let Some(w) = all.first() {
+            clear_waiter(waiter, w);
         }
         for (dst, src) in fds.iter_mut().zip(&all[1..]) {
             dst.revents = src.revents;
@@ -525,7 +583,7 @@ mod tests {
                 if core.stack.udp_readable(h) {
                     break;
                 }
-                sleep(&shared, core, Some(Duration::from_secs(10)), &mut []).unwrap();
+                sleep(&shared, core, Some(Duration::from_secs(10)), &mut [], None).unwrap();
             }
             t.elapsed()
         });
@@ -568,7 +626,7 @@ mod tests {
         let shared = rt.shared().clone();
         let in_sleep = std::thread::spawn(move || loop {
             let core = lock(&shared);
-            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut []) {
+            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut [], None) {
                 return e;
             }
         });
