@@ -26,35 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(cond, ...)                                                        \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                \
-            fprintf(stderr, __VA_ARGS__);                                       \
-            fprintf(stderr, " (errno %d: %s)\n", errno, strerror(errno));       \
-            exit(1);                                                            \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 static volatile sig_atomic_t handled;
 static void on_signal(int s) {
     (void)s;
     handled++;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static struct sockaddr_in addr_of(const char *ip, int port) {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    return a;
 }
 
 static void handle(int sig, int flags) {
