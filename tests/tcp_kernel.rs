@@ -465,7 +465,19 @@ fn lossy_transfer(percent: u32) {
     let dir = Scratch::new(&format!("loss{percent}"));
     let (to_kernel, up) = dir.file("up.bin", 16 * MIB, 5);
     let (from_kernel, down) = dir.file("down.bin", 16 * MIB, 6);
-    let rt = net.start_stack(&[]);
+    // TAPSTACK_LOG and TAPSTACK_PCAP from the environment reach the stack, to study a run.
+    let extra: Vec<(String, String)> = ["TAPSTACK_LOG", "TAPSTACK_PCAP"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Ok(f) = std::env::var("TAPSTACK_LOG") {
+        tapstack::runtime::init_logging(Some(&f));
+    }
+    let rt = net.start_stack(&extra);
     let (child, out) = start_peer(&net, 9004, &from_kernel, &to_kernel, "both");
     let stream = connect(&rt, 9004);
     drop_frames(&net, percent);
@@ -491,6 +503,24 @@ fn lossy_transfer(percent: u32) {
         s.timeouts,
         s.segments_sent
     );
+    // The kernel's side of the story: its retransmissions, timeouts and probes.
+    let nstat = net.sh("nstat -asz", 5);
+    let kern: Vec<String> = text(&nstat.stdout)
+        .lines()
+        .filter(|l| {
+            [
+                "TcpRetransSegs",
+                "TcpExtTCPTimeouts",
+                "TcpExtTCPLossProbes ",
+                "TcpExtTCPSackRecovery ",
+                "TcpOutSegs",
+            ]
+            .iter()
+            .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    eprintln!("kernel side: {}", kern.join(", "));
     assert!(
         s.retransmits > 0,
         "with loss there must have been retransmissions"
