@@ -657,9 +657,10 @@ pub unsafe fn gethostbyname2(name: *const c_char, af: c_int, ns: &NameService<'_
     })
 }
 
-/// `gethostbyname_r(3)` (the GNU form): fills `ret` using `buf`; returns 0 with `*result` set, or
-/// an errno value (`ERANGE`: buffer too small, `ENOENT`: not found, `EAGAIN`: try again) with
-/// `*result` NULL and `*h_errnop` set.
+/// `gethostbyname_r(3)` (the GNU form): fills `ret` using `buf`; returns 0 with `*result` set, 0
+/// with `*result` NULL for a name not found or without addresses, or an errno value (`ERANGE`:
+/// buffer too small, `EAGAIN`: try again, `ENOENT`: no recovery) with `*result` NULL; `*h_errnop`
+/// is set.
 ///
 /// # Safety
 /// As for the libc function: `ret`, `result`, `h_errnop` valid for writes, `buf` for `buflen`
@@ -706,10 +707,12 @@ pub unsafe fn gethostbyname_r(
             }
             Err(code) => {
                 *h_errnop = code;
-                if code == TRY_AGAIN {
-                    libc::EAGAIN
-                } else {
-                    libc::ENOENT
+                // glibc's NSS returns 0 for NOTFOUND (no name, no address), the code only in
+                // *h_errnop.
+                match code {
+                    HOST_NOT_FOUND | NO_DATA => 0,
+                    TRY_AGAIN => libc::EAGAIN,
+                    _ => libc::ENOENT,
                 }
             }
         }
