@@ -2,8 +2,8 @@
 # Names through the stack: a host name served by dnsmasq on the kernel side resolves over the stack's
 # own UDP (dnsmasq logs the query from 10.77.0.2); an unknown name makes curl say it could not resolve
 # the host; localhost stays on the kernel. python's gethostbyname_ex (gethostbyname_r) and
-# gethostbyaddr (gethostbyaddr_r, a PTR query) are answered over the stack too: dnsmasq sees no query
-# from anywhere else.
+# gethostbyaddr (gethostbyaddr_r, a PTR query), and getent's gethostbyaddr and gethostbyname2, are
+# answered over the stack too: dnsmasq sees no query from anywhere else.
 source "$(dirname "$0")/lib.sh"
 setup dns
 start_http_peer
@@ -54,6 +54,10 @@ expected="('web.tapstack.test', [], ['$KERNEL_IP'])
 herror 1
 True"
 [ "$out" = "$expected" ] || fail "python gethostbyname_ex/gethostbyaddr: $out"
+# getent hosts asks gethostbyaddr for an address, gethostbyname2 for a name.
+out=$(onstack --dns "$KERNEL_IP" -- getent hosts "$KERNEL_IP" web.tapstack.test | tr -s ' ')
+[ "$out" = "$KERNEL_IP peer.tapstack.test
+$KERNEL_IP web.tapstack.test" ] || fail "getent hosts: $out"
 grep -q "query\[PTR\] 1.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR from the stack: $(cat "$WORK/dnsmasq.log")"
 grep -q "query\[PTR\] 99.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR for .99 from the stack: $(cat "$WORK/dnsmasq.log")"
 others=$(grep "query\[" "$WORK/dnsmasq.log" | grep -v "from $STACK_IP\$" || true)
