@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Names through the stack: a host name served by dnsmasq on the kernel side resolves over the stack's
 # own UDP (dnsmasq logs the query from 10.77.0.2); an unknown name makes curl say it could not resolve
-# the host; localhost stays on the kernel.
+# the host; localhost stays on the kernel. python's gethostbyname_ex (gethostbyname_r) and
+# gethostbyaddr (gethostbyaddr_r, a PTR query), and getent's gethostbyaddr and gethostbyname2, are
+# answered over the stack too: dnsmasq sees no query from anywhere else.
 source "$(dirname "$0")/lib.sh"
 setup dns
 start_http_peer
 echo "by name" > "$WORK/www/n.html"
 inns timeout 60 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$KERNEL_IP" \
-  --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" --log-queries --log-facility="$WORK/dnsmasq.log" \
+  --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" \
+  --local=/0.77.10.in-addr.arpa/ --host-record=peer.tapstack.test,"$KERNEL_IP" --log-queries --log-facility="$WORK/dnsmasq.log" \
   --pid-file="$WORK/dnsmasq.pid" --user=root &
 for _ in $(seq 50); do inns ss -Hlun "src $KERNEL_IP:53" | grep -q . && break; sleep 0.1; done
 
@@ -34,4 +37,29 @@ expected="$KERNEL_IP
 127.0.0.1
 gaierror True"
 [ "$out" = "$expected" ] || fail "python lookups: $out"
-echo "dns: curl and python resolve through the stack; unknown names fail as they should"
+
+# --address gives no PTR; --host-record does, and --local answers NXDOMAIN for other addresses.
+out=$(onstack --dns "$KERNEL_IP" -- python3 -c "
+import socket
+print(socket.gethostbyname_ex('web.tapstack.test'))
+print(socket.gethostbyaddr('$KERNEL_IP'))
+try:
+    socket.gethostbyaddr('10.77.0.99')
+except socket.herror as e:
+    print('herror', e.errno)
+print(socket.gethostbyaddr('127.0.0.1')[0] != '')
+")
+expected="('web.tapstack.test', [], ['$KERNEL_IP'])
+('peer.tapstack.test', [], ['$KERNEL_IP'])
+herror 1
+True"
+[ "$out" = "$expected" ] || fail "python gethostbyname_ex/gethostbyaddr: $out"
+# getent hosts asks gethostbyaddr for an address, gethostbyname2 for a name.
+out=$(onstack --dns "$KERNEL_IP" -- getent hosts "$KERNEL_IP" web.tapstack.test | tr -s ' ')
+[ "$out" = "$KERNEL_IP peer.tapstack.test
+$KERNEL_IP web.tapstack.test" ] || fail "getent hosts: $out"
+grep -q "query\[PTR\] 1.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR from the stack: $(cat "$WORK/dnsmasq.log")"
+grep -q "query\[PTR\] 99.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR for .99 from the stack: $(cat "$WORK/dnsmasq.log")"
+others=$(grep "query\[" "$WORK/dnsmasq.log" | grep -v "from $STACK_IP\$" || true)
+[ -z "$others" ] || fail "queries that did not come through the stack: $others"
+echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should"

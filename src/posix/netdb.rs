@@ -1,6 +1,7 @@
 //! The name-service calls of `<netdb.h>`: `getaddrinfo`, `freeaddrinfo`, `getnameinfo`,
-//! `gethostbyname`, `gethostbyname2`, `gethostbyname_r`, with glibc's semantics and codes, answered
-//! by tapstack's [`crate::resolver`] so that lookups travel through the stack, not the kernel.
+//! `gethostbyname`, `gethostbyname2`, `gethostbyname_r`, `gethostbyname2_r`, `gethostbyaddr`,
+//! `gethostbyaddr_r`, with glibc's semantics and codes, answered by tapstack's [`crate::resolver`]
+//! so that lookups travel through the stack, not the kernel.
 //!
 //! The hook layer exports the symbols and calls these with a [`NameService`]: the resolver (as two
 //! functions, forward and reverse), the parsed `/etc/services`, and glibc's own functions
@@ -10,9 +11,10 @@
 //!
 //! # What stays on the kernel
 //! `localhost`, `localhost.` and names under `.localhost` (RFC 6761 §6.3), loopback addresses in
-//! `getnameinfo`, IPv6 literals (`::1`, `fe80::1%eth0`) and non-IPv4 socket addresses go to the
-//! real glibc function: the stack has no loopback and no IPv6, and glibc answers these from
-//! `/etc/hosts` or arithmetic without DNS. Other names that `/etc/hosts` maps into 127.0.0.0/8 are
+//! `getnameinfo` and `gethostbyaddr` (127.0.0.0/8, `::1`), IPv6 literals (`::1`, `fe80::1%eth0`)
+//! and non-IPv4 socket addresses go to the real glibc function: the stack has no loopback and no
+//! IPv6, and glibc answers these from `/etc/hosts` or arithmetic without DNS. `gethostbyaddr` of
+//! any other IPv6 address is `HOST_NOT_FOUND` without a query, as no AAAA is asked for names. Other names that `/etc/hosts` maps into 127.0.0.0/8 are
 //! answered here, from the same file, with the same result glibc would give.
 //!
 //! # IPv4 only
@@ -35,7 +37,8 @@ use std::ptr;
 
 use super::forklock::Mutex;
 use libc::{
-    addrinfo, c_char, c_int, hostent, size_t, sockaddr, sockaddr_in, sockaddr_in6, socklen_t,
+    addrinfo, c_char, c_int, c_void, hostent, size_t, sockaddr, sockaddr_in, sockaddr_in6,
+    socklen_t,
 };
 use once_cell::sync::Lazy;
 
@@ -81,8 +84,20 @@ pub struct RealNetdb {
         c_int,
     ) -> c_int,
     pub gethostbyname2: unsafe extern "C" fn(*const c_char, c_int) -> *mut hostent,
-    pub gethostbyname_r: unsafe extern "C" fn(
+    pub gethostbyname2_r: unsafe extern "C" fn(
         *const c_char,
+        c_int,
+        *mut hostent,
+        *mut c_char,
+        size_t,
+        *mut *mut hostent,
+        *mut c_int,
+    ) -> c_int,
+    pub gethostbyaddr: unsafe extern "C" fn(*const c_void, socklen_t, c_int) -> *mut hostent,
+    pub gethostbyaddr_r: unsafe extern "C" fn(
+        *const c_void,
+        socklen_t,
+        c_int,
         *mut hostent,
         *mut c_char,
         size_t,
@@ -529,7 +544,7 @@ pub unsafe fn getnameinfo(
     })
 }
 
-// ----- gethostbyname family -----
+// ----- gethostbyname / gethostbyaddr family -----
 
 /// Lays out a `hostent` for `name` and `addrs` in `buf`: the alias list (empty), the address
 /// list, the addresses, the name. `None` if `buf` is too small.
@@ -570,6 +585,15 @@ unsafe fn fill_hostent(
     Some(())
 }
 
+/// The `h_errno` value for a resolver error.
+fn h_errno_of(e: LookupError) -> c_int {
+    match e {
+        LookupError::NoName => HOST_NOT_FOUND,
+        LookupError::Again => TRY_AGAIN,
+        LookupError::Fail => NO_RECOVERY,
+    }
+}
+
 /// What a gethostbyname call found: addresses, or an `h_errno` value.
 fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<Vec<Ipv4Addr>, c_int> {
     if af != libc::AF_INET && af != libc::AF_INET6 {
@@ -588,10 +612,53 @@ fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<Vec<Ipv4Ad
         Ok(a) if af == libc::AF_INET6 && !a.is_empty() => Err(NO_DATA),
         Ok(a) if a.is_empty() => Err(NO_DATA),
         Ok(a) => Ok(a),
-        Err(LookupError::NoName) => Err(HOST_NOT_FOUND),
-        Err(LookupError::Again) => Err(TRY_AGAIN),
-        Err(LookupError::Fail) => Err(NO_RECOVERY),
+        Err(e) => Err(h_errno_of(e)),
     }
+}
+
+/// Where a gethostbyaddr call is answered.
+enum AddrLookup {
+    /// By glibc: loopback, answered from `/etc/hosts` like `getnameinfo`'s.
+    Kernel,
+    /// By the resolver: the name, and the address it was asked for.
+    Found(String, Ipv4Addr),
+    /// An `h_errno` value (`errno` set too for `NETDB_INTERNAL`).
+    Failed(c_int),
+}
+
+/// Classifies and answers a gethostbyaddr request. IPv4 goes to the resolver's reverse lookup
+/// (`/etc/hosts`, then PTR over the stack). For IPv6 we ask no `ip6.arpa` PTR, as gethostbyname2
+/// asks no AAAA (the stack has no IPv6): `::1` goes to glibc like 127.0.0.0/8, any other is
+/// `HOST_NOT_FOUND`. A length that does not match the family is glibc's `EAFNOSUPPORT`.
+unsafe fn lookup_addr(
+    addr: *const c_void,
+    len: socklen_t,
+    af: c_int,
+    ns: &NameService<'_>,
+) -> AddrLookup {
+    let fits = |n: usize| len as usize == n && !addr.is_null();
+    if af == libc::AF_INET && fits(4) {
+        let mut b = [0u8; 4];
+        ptr::copy_nonoverlapping(addr as *const u8, b.as_mut_ptr(), 4);
+        let ip = Ipv4Addr::from(b);
+        if ip.is_loopback() {
+            return AddrLookup::Kernel;
+        }
+        return match (ns.reverse)(ip) {
+            Ok(name) => AddrLookup::Found(name, ip),
+            Err(e) => AddrLookup::Failed(h_errno_of(e)),
+        };
+    }
+    if af == libc::AF_INET6 && fits(16) {
+        let mut b = [0u8; 16];
+        ptr::copy_nonoverlapping(addr as *const u8, b.as_mut_ptr(), 16);
+        if std::net::Ipv6Addr::from(b).is_loopback() {
+            return AddrLookup::Kernel;
+        }
+        return AddrLookup::Failed(HOST_NOT_FOUND);
+    }
+    *libc::__errno_location() = libc::EAFNOSUPPORT;
+    AddrLookup::Failed(NETDB_INTERNAL)
 }
 
 struct HostStorage {
@@ -601,6 +668,34 @@ struct HostStorage {
 
 thread_local! {
     static HOST: RefCell<Option<Box<HostStorage>>> = const { RefCell::new(None) };
+}
+
+/// Lays out `name` and `addrs` in this thread's `hostent` (glibc keeps one per thread too, shared
+/// by gethostbyname and gethostbyaddr) and sets `h_errno`.
+fn thread_hostent(name: &str, addrs: &[Ipv4Addr]) -> *mut hostent {
+    HOST.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let storage = slot.get_or_insert_with(|| {
+            Box::new(HostStorage {
+                // SAFETY: all-zero is a valid hostent (null pointers).
+                he: unsafe { mem::zeroed() },
+                buf: Vec::new(),
+            })
+        });
+        storage.buf = vec![0u8; 2 * mem::size_of::<usize>() * (addrs.len() + 3) + name.len() + 8];
+        let he = ptr::addr_of_mut!(storage.he);
+        // SAFETY: he points into the live storage; the buffer is ours.
+        match unsafe { fill_hostent(he, &mut storage.buf, name, addrs) } {
+            Some(()) => {
+                set_h_errno(0);
+                he
+            }
+            None => {
+                set_h_errno(NO_RECOVERY);
+                ptr::null_mut()
+            }
+        }
+    })
 }
 
 /// `gethostbyname(3)`: `gethostbyname2(name, AF_INET)`.
@@ -626,29 +721,7 @@ pub unsafe fn gethostbyname2(name: *const c_char, af: c_int, ns: &NameService<'_
             return (ns.real.gethostbyname2)(name, af);
         }
         match lookup_host(n, af, ns) {
-            Ok(addrs) => HOST.with(|cell| {
-                let mut slot = cell.borrow_mut();
-                let storage = slot.get_or_insert_with(|| {
-                    Box::new(HostStorage {
-                        // SAFETY: all-zero is a valid hostent (null pointers).
-                        he: mem::zeroed(),
-                        buf: Vec::new(),
-                    })
-                });
-                storage.buf =
-                    vec![0u8; 2 * mem::size_of::<usize>() * (addrs.len() + 3) + n.len() + 8];
-                let he = ptr::addr_of_mut!(storage.he);
-                match fill_hostent(he, &mut storage.buf, n, &addrs) {
-                    Some(()) => {
-                        set_h_errno(0);
-                        he
-                    }
-                    None => {
-                        set_h_errno(NO_RECOVERY);
-                        ptr::null_mut()
-                    }
-                }
-            }),
+            Ok(addrs) => thread_hostent(n, &addrs),
             Err(code) => {
                 set_h_errno(code);
                 ptr::null_mut()
@@ -657,9 +730,76 @@ pub unsafe fn gethostbyname2(name: *const c_char, af: c_int, ns: &NameService<'_
     })
 }
 
-/// `gethostbyname_r(3)` (the GNU form): fills `ret` using `buf`; returns 0 with `*result` set, or
-/// an errno value (`ERANGE`: buffer too small, `ENOENT`: not found, `EAGAIN`: try again) with
-/// `*result` NULL and `*h_errnop` set.
+/// `gethostbyaddr(3)`: like [`gethostbyname2`], in the same thread-local storage.
+///
+/// # Safety
+/// `addr` is valid for `len` bytes.
+pub unsafe fn gethostbyaddr(
+    addr: *const c_void,
+    len: socklen_t,
+    af: c_int,
+    ns: &NameService<'_>,
+) -> *mut hostent {
+    guard(ptr::null_mut(), || unsafe {
+        match lookup_addr(addr, len, af, ns) {
+            AddrLookup::Kernel => (ns.real.gethostbyaddr)(addr, len, af),
+            AddrLookup::Found(name, ip) => thread_hostent(&name, &[ip]),
+            AddrLookup::Failed(code) => {
+                set_h_errno(code);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The common end of the `_r` calls: fills `ret` from `found` using the caller's buffer, and
+/// gives glibc's return value. Success is 0 with `*result` set; a buffer too small is `ERANGE`
+/// with `NETDB_INTERNAL`; a name or address that is not found (or has no address) is 0 with
+/// `*result` NULL, as glibc's NSS returns for NOTFOUND; `TRY_AGAIN` is `EAGAIN`, `NO_RECOVERY`
+/// `ENOENT`, a bad family `EAFNOSUPPORT`.
+unsafe fn finish_r(
+    found: Result<(&str, &[Ipv4Addr]), c_int>,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    match found {
+        Ok((name, addrs)) => {
+            let space: &mut [u8] = if buf.is_null() {
+                &mut []
+            } else {
+                std::slice::from_raw_parts_mut(buf as *mut u8, buflen)
+            };
+            match fill_hostent(ret, space, name, addrs) {
+                Some(()) => {
+                    *result = ret;
+                    *h_errnop = 0;
+                    0
+                }
+                None => {
+                    *h_errnop = NETDB_INTERNAL;
+                    libc::ERANGE
+                }
+            }
+        }
+        Err(code) => {
+            *h_errnop = code;
+            // glibc's DNS code also leaves the code in h_errno, and callers read it there
+            // (python's socket module does).
+            set_h_errno(code);
+            match code {
+                HOST_NOT_FOUND | NO_DATA => 0,
+                TRY_AGAIN => libc::EAGAIN,
+                NETDB_INTERNAL => libc::EAFNOSUPPORT,
+                _ => libc::ENOENT,
+            }
+        }
+    }
+}
+
+/// `gethostbyname_r(3)` (the GNU form): `gethostbyname2_r(name, AF_INET, …)`.
 ///
 /// # Safety
 /// As for the libc function: `ret`, `result`, `h_errnop` valid for writes, `buf` for `buflen`
@@ -673,45 +813,74 @@ pub unsafe fn gethostbyname_r(
     h_errnop: *mut c_int,
     ns: &NameService<'_>,
 ) -> c_int {
+    gethostbyname2_r(name, libc::AF_INET, ret, buf, buflen, result, h_errnop, ns)
+}
+
+/// `gethostbyname2_r(3)`: [`gethostbyname2`] into the caller's `ret` and `buf`, with the return
+/// values of [`finish_r`].
+///
+/// # Safety
+/// As for the libc function: `ret`, `result`, `h_errnop` valid for writes, `buf` for `buflen`
+/// bytes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    ns: &NameService<'_>,
+) -> c_int {
     guard(libc::EINVAL, || unsafe {
         if result.is_null() || ret.is_null() || h_errnop.is_null() {
             return libc::EINVAL;
         }
         *result = ptr::null_mut();
         let Some(n) = opt_str(name) else {
-            *h_errnop = HOST_NOT_FOUND;
-            return libc::ENOENT;
+            return finish_r(Err(HOST_NOT_FOUND), ret, buf, buflen, result, h_errnop);
         };
-        if stays_on_kernel(n) {
-            return (ns.real.gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
+        if stays_on_kernel(n) || (af == libc::AF_INET6 && n.contains(':')) {
+            return (ns.real.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
         }
-        match lookup_host(n, libc::AF_INET, ns) {
-            Ok(addrs) => {
-                let space: &mut [u8] = if buf.is_null() {
-                    &mut []
-                } else {
-                    std::slice::from_raw_parts_mut(buf as *mut u8, buflen)
-                };
-                match fill_hostent(ret, space, n, &addrs) {
-                    Some(()) => {
-                        *result = ret;
-                        *h_errnop = 0;
-                        0
-                    }
-                    None => {
-                        *h_errnop = NETDB_INTERNAL;
-                        libc::ERANGE
-                    }
-                }
+        let found = lookup_host(n, af, ns);
+        let found = found.as_ref().map(|a| (n, a.as_slice())).map_err(|c| *c);
+        finish_r(found, ret, buf, buflen, result, h_errnop)
+    })
+}
+
+/// `gethostbyaddr_r(3)`: [`gethostbyaddr`] into the caller's `ret` and `buf`, with the return
+/// values of [`finish_r`].
+///
+/// # Safety
+/// As for the libc function: `addr` valid for `len` bytes, `ret`, `result`, `h_errnop` valid for
+/// writes, `buf` for `buflen` bytes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gethostbyaddr_r(
+    addr: *const c_void,
+    len: socklen_t,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    ns: &NameService<'_>,
+) -> c_int {
+    guard(libc::EINVAL, || unsafe {
+        if result.is_null() || ret.is_null() || h_errnop.is_null() {
+            return libc::EINVAL;
+        }
+        *result = ptr::null_mut();
+        match lookup_addr(addr, len, af, ns) {
+            AddrLookup::Kernel => {
+                (ns.real.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop)
             }
-            Err(code) => {
-                *h_errnop = code;
-                if code == TRY_AGAIN {
-                    libc::EAGAIN
-                } else {
-                    libc::ENOENT
-                }
+            AddrLookup::Found(name, ip) => {
+                finish_r(Ok((&name, &[ip])), ret, buf, buflen, result, h_errnop)
             }
+            AddrLookup::Failed(code) => finish_r(Err(code), ret, buf, buflen, result, h_errnop),
         }
     })
 }

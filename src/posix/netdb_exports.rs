@@ -1,5 +1,6 @@
 //! The exported name-service symbols: `getaddrinfo`, `freeaddrinfo`, `getnameinfo`,
-//! `gethostbyname`, `gethostbyname_r`, `gethostbyname2`.
+//! `gethostbyname`, `gethostbyname_r`, `gethostbyname2`, `gethostbyname2_r`, `gethostbyaddr`,
+//! `gethostbyaddr_r`.
 //!
 //! glibc's resolver sends its DNS queries through internal socket entry points that the shim never
 //! sees, so under the preload these are answered by [`super::netdb`] with the stack's own resolver:
@@ -10,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use libc::{addrinfo, c_char, c_int, hostent, size_t, sockaddr, socklen_t};
+use libc::{addrinfo, c_char, c_int, c_void, hostent, size_t, sockaddr, socklen_t};
 use once_cell::sync::Lazy;
 
 use super::netdb::{self, NameService, RealNetdb};
@@ -37,7 +38,9 @@ fn real_netdb() -> Option<RealNetdb> {
         freeaddrinfo: real!(freeaddrinfo: fn(*mut addrinfo) -> ())?,
         getnameinfo: real!(getnameinfo: fn(*const sockaddr, socklen_t, *mut c_char, socklen_t, *mut c_char, socklen_t, c_int) -> c_int)?,
         gethostbyname2: real!(gethostbyname2: fn(*const c_char, c_int) -> *mut hostent)?,
-        gethostbyname_r: real!(gethostbyname_r: fn(*const c_char, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int)?,
+        gethostbyname2_r: real!(gethostbyname2_r: fn(*const c_char, c_int, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int)?,
+        gethostbyaddr: real!(gethostbyaddr: fn(*const c_void, socklen_t, c_int) -> *mut hostent)?,
+        gethostbyaddr_r: real!(gethostbyaddr_r: fn(*const c_void, socklen_t, c_int, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int)?,
     })
 }
 
@@ -172,9 +175,68 @@ pub unsafe extern "C" fn gethostbyname_r(
         return libc::ENOSYS;
     };
     if !state::interposing() {
-        return (real.gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
+        return (real.gethostbyname2_r)(name, libc::AF_INET, ret, buf, buflen, result, h_errnop);
     }
     with_service(&real, |ns| {
         netdb::gethostbyname_r(name, ret, buf, buflen, result, h_errnop, ns)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let Some(real) = real_netdb() else {
+        return libc::ENOSYS;
+    };
+    if !state::interposing() {
+        return (real.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
+    }
+    with_service(&real, |ns| {
+        netdb::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop, ns)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyaddr(
+    addr: *const c_void,
+    len: socklen_t,
+    af: c_int,
+) -> *mut hostent {
+    let Some(real) = real_netdb() else {
+        return std::ptr::null_mut();
+    };
+    if !state::interposing() {
+        return (real.gethostbyaddr)(addr, len, af);
+    }
+    with_service(&real, |ns| netdb::gethostbyaddr(addr, len, af, ns))
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn gethostbyaddr_r(
+    addr: *const c_void,
+    len: socklen_t,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let Some(real) = real_netdb() else {
+        return libc::ENOSYS;
+    };
+    if !state::interposing() {
+        return (real.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop);
+    }
+    with_service(&real, |ns| {
+        netdb::gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop, ns)
     })
 }

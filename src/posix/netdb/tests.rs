@@ -15,8 +15,20 @@ extern "C" {
         flags: c_int,
     ) -> c_int;
     fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent;
-    fn gethostbyname_r(
+    fn gethostbyname2_r(
         name: *const c_char,
+        af: c_int,
+        ret: *mut hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int;
+    fn gethostbyaddr(addr: *const c_void, len: socklen_t, af: c_int) -> *mut hostent;
+    fn gethostbyaddr_r(
+        addr: *const c_void,
+        len: socklen_t,
+        af: c_int,
         ret: *mut hostent,
         buf: *mut c_char,
         buflen: size_t,
@@ -31,7 +43,9 @@ fn glibc() -> RealNetdb {
         freeaddrinfo: libc::freeaddrinfo,
         getnameinfo,
         gethostbyname2,
-        gethostbyname_r,
+        gethostbyname2_r,
+        gethostbyaddr,
+        gethostbyaddr_r,
     }
 }
 
@@ -562,7 +576,9 @@ fn gethostbyname_r_fills_the_callers_buffer() {
             &mut herr,
             ns,
         );
-        assert_eq!((r, herr), (libc::ENOENT, HOST_NOT_FOUND));
+        // Not found is 0 with no result, as glibc's NSS gives.
+        assert_eq!((r, herr), (0, HOST_NOT_FOUND));
+        assert!(result.is_null());
         let c = CString::new("slow.test").unwrap();
         let r = super::gethostbyname_r(
             c.as_ptr(),
@@ -574,5 +590,265 @@ fn gethostbyname_r_fills_the_callers_buffer() {
             ns,
         );
         assert_eq!((r, herr), (libc::EAGAIN, TRY_AGAIN));
+    });
+}
+
+/// Our gethostbyname2_r into a fresh buffer of `len` bytes: the code, `*h_errnop`, and what the
+/// result holds.
+fn byname2_r(name: &str, af: c_int, len: usize) -> (c_int, c_int, Option<(String, Vec<Ipv4Addr>)>) {
+    let n = CString::new(name).unwrap();
+    with_ns(|ns| unsafe {
+        let mut he: hostent = mem::zeroed();
+        let mut result = ptr::null_mut();
+        let mut herr = 12345;
+        let mut buf = vec![0 as c_char; len];
+        let r = super::gethostbyname2_r(
+            n.as_ptr(),
+            af,
+            &mut he,
+            buf.as_mut_ptr(),
+            len,
+            &mut result,
+            &mut herr,
+            ns,
+        );
+        if r == 0 && !result.is_null() {
+            assert_eq!(result, &mut he as *mut hostent);
+            let range = buf.as_ptr() as usize..buf.as_ptr() as usize + len;
+            assert!(range.contains(&(he.h_name as usize)));
+        }
+        (r, herr, (!result.is_null()).then(|| addrs_of(result)))
+    })
+}
+
+#[test]
+fn gethostbyname2_r_by_family() {
+    let web = Some(("web.test".to_string(), vec![WEB, WEB2]));
+    assert_eq!(byname2_r("web.test", libc::AF_INET, 256), (0, 0, web));
+    // No AAAA is asked: a name with IPv4 addresses has no data for AF_INET6, like gethostbyname2.
+    assert_eq!(
+        byname2_r("web.test", libc::AF_INET6, 256),
+        (0, NO_DATA, None)
+    );
+    assert_eq!(h_errno(), NO_DATA, "h_errno is set too");
+    assert_eq!(
+        byname2_r("nope.test", libc::AF_INET6, 256),
+        (0, HOST_NOT_FOUND, None)
+    );
+    assert_eq!(
+        byname2_r("web.test", 99, 256),
+        (libc::EAFNOSUPPORT, NETDB_INTERNAL, None)
+    );
+    assert_eq!(
+        byname2_r("slow.test", libc::AF_INET, 256),
+        (libc::EAGAIN, TRY_AGAIN, None)
+    );
+    assert_eq!(h_errno(), TRY_AGAIN);
+    assert_eq!(
+        byname2_r("broken.test", libc::AF_INET, 256),
+        (libc::ENOENT, NO_RECOVERY, None)
+    );
+    assert_eq!(
+        byname2_r("empty.test", libc::AF_INET, 256),
+        (0, NO_DATA, None)
+    );
+    for len in 0..40 {
+        assert_eq!(
+            byname2_r("web.test", libc::AF_INET, len),
+            (libc::ERANGE, NETDB_INTERNAL, None),
+            "{len}"
+        );
+    }
+}
+
+#[test]
+fn gethostbyname2_r_numbers_and_localhost_match_glibc() {
+    for (name, af) in [
+        ("10.77.0.50", libc::AF_INET),
+        ("127.1", libc::AF_INET),
+        ("localhost", libc::AF_INET),
+        ("::1", libc::AF_INET6),
+    ] {
+        let n = CString::new(name).unwrap();
+        let theirs = unsafe {
+            let mut he: hostent = mem::zeroed();
+            let mut result = ptr::null_mut();
+            let mut herr = 0;
+            let mut buf = vec![0 as c_char; 512];
+            let r = gethostbyname2_r(
+                n.as_ptr(),
+                af,
+                &mut he,
+                buf.as_mut_ptr(),
+                512,
+                &mut result,
+                &mut herr,
+            );
+            let found = (!result.is_null()).then(|| {
+                let he = &*result;
+                let name = CStr::from_ptr(he.h_name).to_string_lossy().into_owned();
+                let first =
+                    std::slice::from_raw_parts(*he.h_addr_list as *const u8, he.h_length as usize);
+                (name, he.h_addrtype, first.to_vec())
+            });
+            (r, herr, found)
+        };
+        let ours = with_ns(|ns| unsafe {
+            let mut he: hostent = mem::zeroed();
+            let mut result = ptr::null_mut();
+            let mut herr = 0;
+            let mut buf = vec![0 as c_char; 512];
+            let r = super::gethostbyname2_r(
+                n.as_ptr(),
+                af,
+                &mut he,
+                buf.as_mut_ptr(),
+                512,
+                &mut result,
+                &mut herr,
+                ns,
+            );
+            let found = (!result.is_null()).then(|| {
+                let he = &*result;
+                let name = CStr::from_ptr(he.h_name).to_string_lossy().into_owned();
+                let first =
+                    std::slice::from_raw_parts(*he.h_addr_list as *const u8, he.h_length as usize);
+                (name, he.h_addrtype, first.to_vec())
+            });
+            (r, herr, found)
+        });
+        assert_eq!(ours, theirs, "{name}");
+    }
+}
+
+/// Our gethostbyaddr_r of `addr` (`len` bytes of it) into a buffer of `buflen` bytes.
+fn byaddr_r(
+    addr: &[u8],
+    len: socklen_t,
+    af: c_int,
+    buflen: usize,
+) -> (c_int, c_int, Option<(String, Vec<Ipv4Addr>)>) {
+    with_ns(|ns| unsafe {
+        let mut he: hostent = mem::zeroed();
+        let mut result = ptr::null_mut();
+        let mut herr = 12345;
+        let mut buf = vec![0 as c_char; buflen];
+        let r = super::gethostbyaddr_r(
+            addr.as_ptr() as *const c_void,
+            len,
+            af,
+            &mut he,
+            buf.as_mut_ptr(),
+            buflen,
+            &mut result,
+            &mut herr,
+            ns,
+        );
+        (r, herr, (!result.is_null()).then(|| addrs_of(result)))
+    })
+}
+
+#[test]
+fn gethostbyaddr_r_by_reverse_lookup() {
+    let web = Some(("web.test".to_string(), vec![WEB]));
+    assert_eq!(byaddr_r(&WEB.octets(), 4, libc::AF_INET, 256), (0, 0, web));
+    assert_eq!(
+        byaddr_r(&WEB2.octets(), 4, libc::AF_INET, 256),
+        (libc::EAGAIN, TRY_AGAIN, None)
+    );
+    assert_eq!(h_errno(), TRY_AGAIN, "h_errno is set too");
+    // glibc 2.36 gives these (checked with a C program): not found is 0 and no result; a length
+    // that does not fit the family, or an unknown family, EAFNOSUPPORT.
+    assert_eq!(
+        byaddr_r(&[10, 77, 0, 7], 4, libc::AF_INET, 256),
+        (0, HOST_NOT_FOUND, None)
+    );
+    assert_eq!(
+        byaddr_r(&WEB.octets(), 3, libc::AF_INET, 256),
+        (libc::EAFNOSUPPORT, NETDB_INTERNAL, None)
+    );
+    assert_eq!(
+        byaddr_r(&WEB.octets(), 4, 99, 256),
+        (libc::EAFNOSUPPORT, NETDB_INTERNAL, None)
+    );
+    assert_eq!(
+        byaddr_r(&WEB.octets(), 4, libc::AF_INET6, 256),
+        (libc::EAFNOSUPPORT, NETDB_INTERNAL, None)
+    );
+    // An IPv6 address other than ::1: not found, with no ip6.arpa query.
+    let v6 = "fd00::5".parse::<std::net::Ipv6Addr>().unwrap().octets();
+    assert_eq!(
+        byaddr_r(&v6, 16, libc::AF_INET6, 256),
+        (0, HOST_NOT_FOUND, None)
+    );
+    // One address: 3 pointers, 4 bytes, "web.test" and its NUL.
+    for len in 0..37 {
+        assert_eq!(
+            byaddr_r(&WEB.octets(), 4, libc::AF_INET, len),
+            (libc::ERANGE, NETDB_INTERNAL, None),
+            "{len}"
+        );
+    }
+}
+
+#[test]
+fn gethostbyaddr_of_loopback_is_glibcs() {
+    let lo = Ipv4Addr::LOCALHOST.octets();
+    let theirs = unsafe {
+        let mut he: hostent = mem::zeroed();
+        let mut result = ptr::null_mut();
+        let mut herr = 0;
+        let mut buf = vec![0 as c_char; 512];
+        let r = gethostbyaddr_r(
+            lo.as_ptr() as *const c_void,
+            4,
+            libc::AF_INET,
+            &mut he,
+            buf.as_mut_ptr(),
+            512,
+            &mut result,
+            &mut herr,
+        );
+        assert!(!result.is_null(), "/etc/hosts names 127.0.0.1");
+        (r, CStr::from_ptr(he.h_name).to_string_lossy().into_owned())
+    };
+    // On success glibc leaves *h_errnop as it was: only the code and the name are compared.
+    let (r, _, found) = byaddr_r(&lo, 4, libc::AF_INET, 512);
+    assert_eq!((r, found.map(|f| f.0)), (theirs.0, Some(theirs.1.clone())));
+    with_ns(|ns| unsafe {
+        let he = super::gethostbyaddr(lo.as_ptr() as *const c_void, 4, libc::AF_INET, ns);
+        assert!(!he.is_null());
+        assert_eq!(CStr::from_ptr((*he).h_name).to_string_lossy(), theirs.1);
+    });
+}
+
+#[test]
+fn gethostbyaddr_shares_the_thread_hostent() {
+    with_ns(|ns| unsafe {
+        let he = super::gethostbyaddr(WEB.octets().as_ptr() as *const c_void, 4, libc::AF_INET, ns);
+        assert!(!he.is_null());
+        assert_eq!(h_errno(), 0);
+        assert_eq!(addrs_of(he), ("web.test".to_string(), vec![WEB]));
+        let n = CString::new("web.test").unwrap();
+        assert_eq!(
+            super::gethostbyname(n.as_ptr(), ns),
+            he,
+            "one hostent per thread"
+        );
+        for (ip, code) in [
+            (Ipv4Addr::new(10, 77, 0, 7), HOST_NOT_FOUND),
+            (WEB2, TRY_AGAIN),
+        ] {
+            let p =
+                super::gethostbyaddr(ip.octets().as_ptr() as *const c_void, 4, libc::AF_INET, ns);
+            assert!(p.is_null());
+            assert_eq!(h_errno(), code, "{ip}");
+        }
+        assert!(
+            super::gethostbyaddr(WEB.octets().as_ptr() as *const c_void, 3, libc::AF_INET, ns)
+                .is_null()
+        );
+        assert_eq!(h_errno(), NETDB_INTERNAL);
+        assert_eq!(*libc::__errno_location(), libc::EAFNOSUPPORT);
     });
 }
