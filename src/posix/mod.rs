@@ -11,6 +11,7 @@
 //! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves;
 //! - [`readiness`], [`poll`], [`epoll`]: waiting on any mix of stack and kernel descriptors;
 //! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
+//! - [`stdio`]: `fdopen` streams over stack sockets;
 //! - [`exports`]: the C symbols.
 
 pub mod addr;
@@ -27,3 +28,4 @@ pub mod readiness;
 pub mod sockets;
 pub mod sockopt;
 pub mod state;
+pub mod stdio;
