@@ -1252,6 +1252,41 @@ impl Connection {
         p
     }
 
+    /// The sender's state at a retransmission timeout, at debug level: what it takes to tell why
+    /// loss recovery fell back to the timer (scoreboard, cwnd and pipe, timers, first and last
+    /// record in flight).
+    fn log_timeout(&self, now: Instant) {
+        let una = self.snd_una;
+        let f = self.rtxq.first();
+        let l = self.rtxq.last();
+        log::debug!(
+            "tcp: retransmission timeout at {:?}: state={:?} retries={} rto={:?} srtt={:?} una={} flight={} nxt-una={} buflen={} fin_q={} recs={} sacked={} lost={} in_rec={} rto_rec={} cwnd={} pipe={} wnd={} tlp_end={:?} loss_timer={:?} armed_ago={:?} first={:?} last={:?}",
+            now,
+            self.state,
+            self.retries,
+            self.rtt.rto(),
+            self.rtt.srtt(),
+            una.0,
+            self.snd_max.since(una),
+            self.snd_nxt.since(una),
+            self.send_buf.len(),
+            self.fin_queued,
+            self.rtxq.len(),
+            self.rtxq.sacked_bytes(),
+            self.rtxq.lost_bytes(),
+            self.in_recovery,
+            self.rto_recovery,
+            self.cc.cwnd(),
+            self.pipe(),
+            self.snd_wnd,
+            self.tlp_end.map(|(e, r)| (e.since(una), r)),
+            self.loss_timer.map(|(t, k)| (t.saturating_since(now), k)),
+            now.saturating_since(self.rtx_armed_at),
+            f.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
+            l.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
+        );
+    }
+
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
         self.rtx_deadline = None;
@@ -1280,37 +1315,7 @@ impl Connection {
             return;
         }
         self.stats.timeouts += 1;
-        {
-            let una = self.snd_una;
-            let f = self.rtxq.first();
-            let l = self.rtxq.last();
-            log::debug!(
-                "tcp: retransmission timeout at {:?}: state={:?} retries={} rto={:?} srtt={:?} una={} flight={} nxt-una={} buflen={} fin_q={} recs={} sacked={} lost={} in_rec={} rto_rec={} cwnd={} pipe={} wnd={} tlp_end={:?} loss_timer={:?} armed_ago={:?} first={:?} last={:?}",
-                now,
-                self.state,
-                self.retries,
-                self.rtt.rto(),
-                self.rtt.srtt(),
-                una.0,
-                self.snd_max.since(una),
-                self.snd_nxt.since(una),
-                self.send_buf.len(),
-                self.fin_queued,
-                self.rtxq.len(),
-                self.rtxq.sacked_bytes(),
-                self.rtxq.lost_bytes(),
-                self.in_recovery,
-                self.rto_recovery,
-                self.cc.cwnd(),
-                self.pipe(),
-                self.snd_wnd,
-                self.tlp_end.map(|(e, r)| (e.since(una), r)),
-                self.loss_timer.map(|(t, k)| (t.saturating_since(now), k)),
-                now.saturating_since(self.rtx_armed_at),
-                f.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
-                l.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
-            );
-        }
+        self.log_timeout(now);
         self.rtt.backoff();
         self.rtt_timing = None;
         match self.state {
