@@ -74,6 +74,22 @@ pub fn with_service<R>(real: &RealNetdb, f: impl FnOnce(&NameService<'_>) -> R) 
     f(&ns)
 }
 
+/// Runs `ours` with the stack's name service when the shim interposes, `theirs` with glibc's own
+/// functions otherwise (a program linking the C API), and returns `fail` if glibc's cannot be found.
+unsafe fn dispatch<R>(
+    fail: R,
+    theirs: impl FnOnce(&RealNetdb) -> R,
+    ours: impl FnOnce(&NameService<'_>) -> R,
+) -> R {
+    let Some(real) = real_netdb() else {
+        return fail;
+    };
+    if !state::interposing() {
+        return theirs(&real);
+    }
+    with_service(&real, ours)
+}
+
 /// The stack's `getaddrinfo`, whether or not the process is preloaded (the C API uses it).
 pub unsafe fn stack_getaddrinfo(
     node: *const c_char,
@@ -129,37 +145,29 @@ pub unsafe extern "C" fn getnameinfo(
     servlen: socklen_t,
     flags: c_int,
 ) -> c_int {
-    let Some(real) = real_netdb() else {
-        return libc::EAI_SYSTEM;
-    };
-    if !state::interposing() {
-        return (real.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags);
-    }
-    with_service(&real, |ns| {
-        netdb::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags, ns)
-    })
+    dispatch(
+        libc::EAI_SYSTEM,
+        |r| (r.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags),
+        |ns| netdb::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags, ns),
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
-    let Some(real) = real_netdb() else {
-        return std::ptr::null_mut();
-    };
-    if !state::interposing() {
-        return (real.gethostbyname2)(name, libc::AF_INET);
-    }
-    with_service(&real, |ns| netdb::gethostbyname(name, ns))
+    dispatch(
+        std::ptr::null_mut(),
+        |r| (r.gethostbyname2)(name, libc::AF_INET),
+        |ns| netdb::gethostbyname(name, ns),
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
-    let Some(real) = real_netdb() else {
-        return std::ptr::null_mut();
-    };
-    if !state::interposing() {
-        return (real.gethostbyname2)(name, af);
-    }
-    with_service(&real, |ns| netdb::gethostbyname2(name, af, ns))
+    dispatch(
+        std::ptr::null_mut(),
+        |r| (r.gethostbyname2)(name, af),
+        |ns| netdb::gethostbyname2(name, af, ns),
+    )
 }
 
 #[no_mangle]
@@ -171,15 +179,11 @@ pub unsafe extern "C" fn gethostbyname_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    let Some(real) = real_netdb() else {
-        return libc::ENOSYS;
-    };
-    if !state::interposing() {
-        return (real.gethostbyname2_r)(name, libc::AF_INET, ret, buf, buflen, result, h_errnop);
-    }
-    with_service(&real, |ns| {
-        netdb::gethostbyname_r(name, ret, buf, buflen, result, h_errnop, ns)
-    })
+    dispatch(
+        libc::ENOSYS,
+        |r| (r.gethostbyname2_r)(name, libc::AF_INET, ret, buf, buflen, result, h_errnop),
+        |ns| netdb::gethostbyname_r(name, ret, buf, buflen, result, h_errnop, ns),
+    )
 }
 
 #[no_mangle]
@@ -192,15 +196,11 @@ pub unsafe extern "C" fn gethostbyname2_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    let Some(real) = real_netdb() else {
-        return libc::ENOSYS;
-    };
-    if !state::interposing() {
-        return (real.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
-    }
-    with_service(&real, |ns| {
-        netdb::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop, ns)
-    })
+    dispatch(
+        libc::ENOSYS,
+        |r| (r.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop),
+        |ns| netdb::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop, ns),
+    )
 }
 
 #[no_mangle]
@@ -209,13 +209,11 @@ pub unsafe extern "C" fn gethostbyaddr(
     len: socklen_t,
     af: c_int,
 ) -> *mut hostent {
-    let Some(real) = real_netdb() else {
-        return std::ptr::null_mut();
-    };
-    if !state::interposing() {
-        return (real.gethostbyaddr)(addr, len, af);
-    }
-    with_service(&real, |ns| netdb::gethostbyaddr(addr, len, af, ns))
+    dispatch(
+        std::ptr::null_mut(),
+        |r| (r.gethostbyaddr)(addr, len, af),
+        |ns| netdb::gethostbyaddr(addr, len, af, ns),
+    )
 }
 
 #[no_mangle]
@@ -230,13 +228,9 @@ pub unsafe extern "C" fn gethostbyaddr_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    let Some(real) = real_netdb() else {
-        return libc::ENOSYS;
-    };
-    if !state::interposing() {
-        return (real.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop);
-    }
-    with_service(&real, |ns| {
-        netdb::gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop, ns)
-    })
+    dispatch(
+        libc::ENOSYS,
+        |r| (r.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop),
+        |ns| netdb::gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop, ns),
+    )
 }
