@@ -582,14 +582,25 @@ impl Connection {
         if self.state != State::TimeWait || !syn_only {
             return None;
         }
-        let ts_age = |tsval: u32| tsval.wrapping_sub(self.ts_recent) as i32;
-        let tsval = seg.options.timestamps.map(|(tsval, _)| tsval);
-        if self.ts_enabled && tsval.is_some_and(|v| ts_age(v) < -PAWS_WINDOW) {
-            return None; // PAWS (RFC 7323 §5.3)
+        if self.paws_rejects(seg) {
+            return None;
         }
-        let newer =
-            seg.seq > self.rcv_nxt || (self.ts_enabled && tsval.is_some_and(|v| ts_age(v) > 0));
+        let newer_ts = seg.options.timestamps.is_some_and(|(tsval, _)| {
+            self.ts_enabled && (tsval.wrapping_sub(self.ts_recent) as i32) > 0
+        });
+        let newer = seg.seq > self.rcv_nxt || newer_ts;
         newer.then(|| (self.snd_nxt + 65537).0.max(1))
+    }
+
+    /// PAWS (RFC 7323 §5.3 R1): the segment's timestamp is older than TS.Recent, so it is an old
+    /// duplicate. One tick of tolerance, as Linux's `TCP_PAWS_WINDOW`: a segment reordered past one
+    /// sent a tick later is not.
+    fn paws_rejects(&self, seg: &Segment) -> bool {
+        self.ts_enabled
+            && seg
+                .options
+                .timestamps
+                .is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW)
     }
 
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
@@ -1691,16 +1702,9 @@ impl Connection {
             seq += 1;
         }
 
-        // PAWS (RFC 7323 §5.3 R1).
-        if self.ts_enabled && !f.contains(TcpFlags::RST) {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                // One tick of tolerance, as Linux's TCP_PAWS_WINDOW: a segment reordered past
-                // one sent a tick later is not an old duplicate.
-                if (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW {
-                    self.ack_now = true;
-                    return;
-                }
-            }
+        if !f.contains(TcpFlags::RST) && self.paws_rejects(seg) {
+            self.ack_now = true;
+            return;
         }
 
         // 1. Sequence number check.
