@@ -7,8 +7,10 @@
 //! - [`arp`], [`ipv4`], [`icmp`], [`udp`]: the protocols' state and rules;
 //! - [`stack`]: one object owning the interface, neighbour cache, reassembly and the socket table,
 //!   sans-IO (time is an argument; output is returned, not sent);
-//! - [`runtime`]: drives the stack in a process with a device, a clock and a thread, and offers
-//!   blocking socket calls;
+//! - [`service`]: the stack as a service of every program in a network namespace: one process owns
+//!   the TAP and the stack, programs' sockets are socketpairs to it;
+//! - [`runtime`]: drives the stack inside one process with a device, a clock and a thread, with
+//!   blocking socket calls (the integration tests' harness);
 //! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack;
 //! - [`resolver`]: name lookups (`/etc/hosts`, `/etc/services`, DNS over the stack's own UDP);
 //! - [`tcp`]: the TCP engine, sans-IO;
@@ -29,6 +31,7 @@ pub mod posix;
 pub mod rand;
 pub mod resolver;
 pub mod runtime;
+pub mod service;
 pub mod stack;
 pub mod sys;
 pub mod tcp;

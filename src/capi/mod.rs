@@ -16,14 +16,43 @@ use libc::{addrinfo, c_char, c_int, c_void, nfds_t, pollfd, size_t, sockaddr, so
 
 use crate::error::Errno;
 use crate::posix::hook::{guard, ret};
-use crate::posix::{exports, netdb_exports, sockets, state};
+use crate::posix::{exports, netdb_exports, sockets};
+use crate::service::client;
 
 /// Starts the stack now, from the `TAPSTACK_*` environment variables (optional: any other call
 /// starts it when first needed). Returns 0, or -1 with errno ENETDOWN after printing why on stderr.
 /// Calling it again is harmless.
 #[no_mangle]
 pub extern "C" fn tapstack_init() -> c_int {
-    guard("tapstack_init", -1, || ret(state::runtime().map(|_| 0), -1))
+    guard("tapstack_init", -1, || ret(client::ready().map(|_| 0), -1))
+}
+
+/// Sets one setting in code, as the environment variable of that name would (`"TAPSTACK_ADDR"`,
+/// `"10.77.0.2/24"`), before the stack is first used. Returns 0; or -1 with errno EINVAL for an
+/// unknown name or a bad value (the reason printed on stderr), EFAULT for a NULL argument, EBUSY
+/// once the stack is in use.
+#[no_mangle]
+pub unsafe extern "C" fn tapstack_set(name: *const c_char, value: *const c_char) -> c_int {
+    guard("tapstack_set", -1, || {
+        if name.is_null() || value.is_null() {
+            return ret(Err(Errno::EFAULT), -1);
+        }
+        let name = std::ffi::CStr::from_ptr(name).to_string_lossy();
+        let value = std::ffi::CStr::from_ptr(value).to_string_lossy();
+        match client::set(&name, &value) {
+            Ok(()) => 0,
+            Err((e, why)) => {
+                eprintln!("tapstack_set: {why}");
+                ret(Err(e), -1)
+            }
+        }
+    })
+}
+
+/// The library's version, as "MAJOR.MINOR.PATCH" (a static string).
+#[no_mangle]
+pub extern "C" fn tapstack_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
 /// socket(2) on the stack: `AF_INET` with `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP), optionally
@@ -43,7 +72,7 @@ pub unsafe extern "C" fn tapstack_socket(domain: c_int, ty: c_int, protocol: c_i
             return fd;
         }
         if !sockets::adopt(fd, ty, protocol) {
-            crate::posix::fds::close(fd);
+            exports::close(fd);
             return ret(Err(Errno::EPROTONOSUPPORT), -1);
         }
         fd
@@ -154,10 +183,11 @@ pub unsafe extern "C" fn tapstack_close(fd: c_int) -> c_int {
     exports::close(fd)
 }
 
-/// poll(2) over any mix of stack and kernel descriptors.
+/// poll(2) over any mix of stack and kernel descriptors (a stack socket's descriptor is a kernel
+/// object, so this is the kernel's poll).
 #[no_mangle]
 pub unsafe extern "C" fn tapstack_poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    exports::poll(fds, nfds, timeout)
+    libc::poll(fds, nfds, timeout)
 }
 
 /// setsockopt(2).

@@ -6,6 +6,7 @@
 
 mod nc;
 mod run;
+mod service;
 mod up;
 
 use tapstack::config::{Config, Settings, VARIABLES};
@@ -27,7 +28,9 @@ tapstack: a TCP/IP stack in a process, over a TAP device
 usage: tapstack COMMAND [OPTIONS]
 
 commands:
-  up        run the stack alone in the foreground (answers ARP and ping) until SIGINT/SIGTERM
+  up        run the stack service in the foreground (answers ARP and ping, serves programs'
+            sockets) until SIGINT/SIGTERM
+  service   the stack service as programs start it (detached, exits when idle)
   run       run a program with its sockets on the stack: `run [OPTIONS] -- PROGRAM ARGS...`
   nc        a netcat over a stack TCP connection: `nc HOST PORT` or `nc -l [ADDR] PORT`
   help      show this text, or `tapstack help COMMAND` for one command
@@ -100,6 +103,7 @@ pub fn main(args: Vec<String>) -> i32 {
         "up" => up::main(rest),
         "nc" => nc::main(rest),
         "run" => run::main(rest),
+        "service" => service::main(rest),
         "help" | "--help" | "-h" => match rest.first().map(String::as_str) {
             Some("up") => up::main(vec!["--help".into()]),
             Some("nc") => nc::main(vec!["--help".into()]),

@@ -1,39 +1,20 @@
-//! `tapstack up`: the stack alone, answering ARP and ping, until SIGINT or SIGTERM.
+//! `tapstack up`: the stack service in the foreground, until SIGINT or SIGTERM.
 
-use tapstack::runtime::{init_logging, Runtime};
+use tapstack::runtime::init_logging;
+use tapstack::service::{self, Options};
 
 use super::{parse_stack_flags, stack_flags_help, usage_error};
 
 fn help() -> String {
     format!(
         "usage: tapstack up [OPTIONS]\n\n\
-         Attaches the stack to the TAP device and runs it in the foreground: it answers ARP and ICMP\n\
-         echo (ping) from the kernel side and reports port unreachable for UDP, until SIGINT or\n\
-         SIGTERM. Prints its configuration at start and its counters at exit.\n\n{}",
+         Runs the stack service for the TAP device in the foreground: it answers ARP and ICMP echo\n\
+         (ping) from the kernel side, reports port unreachable for UDP, and serves the sockets of\n\
+         every program started with `tapstack run` (or linked with -ltapstack) in this network\n\
+         namespace, until SIGINT or SIGTERM. Prints its configuration at start and its counters at\n\
+         exit. (Programs start the service by themselves when none runs; this is for watching it.)\n\n{}",
         stack_flags_help()
     )
-}
-
-/// Blocks SIGINT and SIGTERM in this thread (and the threads it starts after), so `sigwait` can
-/// take them synchronously instead of a handler interrupting arbitrary code.
-fn block_stop_signals() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; pthread_sigmask only
-    // changes this thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-fn wait_for_stop(set: &libc::sigset_t) -> i32 {
-    let mut sig = 0;
-    // SAFETY: `set` was initialised by block_stop_signals; `sig` is a valid out pointer.
-    unsafe { libc::sigwait(set, &mut sig) };
-    sig
 }
 
 pub fn main(args: Vec<String>) -> i32 {
@@ -50,15 +31,25 @@ pub fn main(args: Vec<String>) -> i32 {
     }
     let config = parsed.config;
     init_logging(config.log.as_deref());
-    let signals = block_stop_signals();
-    let runtime = match Runtime::start(&config) {
-        Ok(r) => r,
+    let opts = Options {
+        config: config.clone(),
+        idle_exit: None,
+    };
+    let service = match service::start(&opts, None) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!(
+                "tapstack up: a stack service already runs for {} in this network namespace",
+                config.iface
+            );
+            return 1;
+        }
         Err(e) => {
             eprintln!("tapstack up: {e}");
             return 1;
         }
     };
-    let mtu = runtime.with_stack(|s, _| s.iface().mtu);
+    let mtu = service.stack().iface().mtu;
     println!(
         "tapstack up: running on {} (pid {})",
         config.iface,
@@ -67,18 +58,16 @@ pub fn main(args: Vec<String>) -> i32 {
     println!("{config}\nmtu        {mtu}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let sig = wait_for_stop(&signals);
-    let (stats, neighbours) = runtime.with_stack(|s, _| (s.stats().clone(), s.neighbours()));
-    drop(runtime);
-    let name = if sig == libc::SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
+    let stopped = service.run();
+    let name = match stopped.signal {
+        Some(libc::SIGINT) => "SIGINT",
+        Some(_) => "SIGTERM",
+        None => "idleness",
     };
     println!("tapstack up: stopped by {name}");
-    for (ip, mac) in neighbours {
+    for (ip, mac) in stopped.neighbours {
         println!("neighbour  {ip} at {mac}");
     }
-    println!("counters   {stats}");
+    println!("counters   {}", stopped.stats);
     0
 }

@@ -1,32 +1,54 @@
 //! The C symbols the preloaded library exports in place of libc's.
 //!
-//! Each one looks up its descriptor: a stack socket goes to this crate's implementation, anything
-//! else goes to the real libc function. Bodies run under [`guard`], so a panic becomes EIO and a log
-//! line, never an unwind into the program. Debian builds programs with `_FORTIFY_SOURCE`, which
-//! calls the checked variants (`__read_chk`, `__recv_chk`, `__poll_chk`…); they are here too.
+//! Each one looks up its descriptor: a socket the shim knows goes to this crate's implementation,
+//! anything else to the real libc function. Bodies run under [`guard`], so a panic becomes EIO and
+//! a log line, never an unwind into the program. Debian builds programs with `_FORTIFY_SOURCE`,
+//! which calls the checked variants (`__read_chk`, `__recv_chk`…); they are here too.
+//!
+//! What is not here, because the kernel does it on a stack socket's descriptor: `poll`, `select`,
+//! `epoll_wait`, `sendfile`, `splice`, stdio, and plain TCP `read`/`write` (only their end of file
+//! is looked at).
 
 #![allow(clippy::missing_safety_doc)]
 
 use std::ffi::c_void;
 use std::os::fd::RawFd;
-use std::time::Duration;
+use std::sync::Arc;
 
 use libc::{c_int, c_uint, c_ulong, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-use super::addr;
+use super::addr::{self, Addr};
 use super::hook::{guard, ret, set_errno};
-use super::io::{self, SendTarget, Sent};
-use super::sockets::{self, Route};
-use super::state::{self, Kind};
-use super::{epoll, fds, poll, sockopt};
+use super::io::{self, TCP_ONLY_FLAGS};
+use super::sockets;
+use super::sockopt::{self, Set};
+use super::state::{self, Attach, OpenSocket};
 use crate::error::Errno;
 use crate::real;
+use crate::service::proto::Kind;
 
 macro_rules! no_real {
     ($fail:expr) => {{
         set_errno(Errno(libc::ENOSYS));
         return $fail;
     }};
+}
+
+/// The socket the shim knows at `fd`, unless this is a vfork child (which must not touch the
+/// parent's table).
+fn known(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    if state::in_vfork_child() {
+        return None;
+    }
+    state::get(fd)
+}
+
+/// A known socket, or a stack socket recognised by its name (inherited, or received).
+fn stack_or_known(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    if state::in_vfork_child() {
+        return None;
+    }
+    state::lookup(fd)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -40,44 +62,17 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let fd = f(domain, ty, protocol);
     if fd >= 0 && !state::in_vfork_child() {
         guard("socket", (), || {
-            if !(domain == libc::AF_INET
-                && state::interposing()
-                && sockets::adopt(fd, ty, protocol))
-            {
-                fds::fresh(fd);
+            state::remove(fd);
+            if domain == libc::AF_INET && state::interposing() {
+                sockets::adopt(fd, ty, protocol);
             }
         });
     }
     fd
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn socketpair(
-    domain: c_int,
-    ty: c_int,
-    protocol: c_int,
-    sv: *mut c_int,
-) -> c_int {
-    let Some(f) = real!(socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int) else {
-        no_real!(-1)
-    };
-    let r = f(domain, ty, protocol, sv);
-    if r == 0 && !sv.is_null() && !state::in_vfork_child() {
-        guard("socketpair", (), || {
-            fds::fresh(*sv);
-            fds::fresh(*sv.add(1));
-        });
-    }
-    r
-}
-
 type AddrCall = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
-type StackAddrCall = fn(
-    &crate::runtime::Runtime,
-    &state::OpenSocket,
-    crate::stack::SocketHandle,
-    addr::Addr,
-) -> Result<(), Errno>;
+type StackAddrCall = fn(&Arc<OpenSocket>, RawFd, Addr) -> Result<(), Errno>;
 
 /// bind and connect: the address decides kernel (loopback) or stack, then the call is made there.
 unsafe fn addressed(
@@ -89,18 +84,13 @@ unsafe fn addressed(
     len: socklen_t,
 ) -> c_int {
     let Some(f) = real else { no_real!(-1) };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = stack_or_known(fd) else {
         return f(fd, a, len);
     };
-    guard(name, -1, || {
-        let r = addr::read(a, len).and_then(|target| match sockets::route(&sock, &target)? {
-            Route::Kernel => Ok(None),
-            Route::Stack(rt, h) => on_stack(rt, &sock, h, target).map(Some),
-        });
-        match r {
-            Ok(None) => f(fd, a, len),
-            r => ret(r.map(|_| 0), -1),
-        }
+    guard(name, -1, || match addr::read(a, len) {
+        Ok(target) if sockets::stays_on_kernel(&sock, &target) => f(fd, a, len),
+        Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
+        Err(e) => ret(Err(e), -1),
     })
 }
 
@@ -121,11 +111,11 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let Some(f) = real!(listen: fn(c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = stack_or_known(fd) else {
         return f(fd, backlog);
     };
     guard("listen", -1, || {
-        ret(sockets::listen(&sock, backlog).map(|_| 0), -1)
+        ret(sockets::listen(&sock, fd, backlog).map(|_| 0), -1)
     })
 }
 
@@ -133,22 +123,18 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
     let Some(f) = real!(accept4: fn(c_int, *mut sockaddr, *mut socklen_t, c_int) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, a, len, flags);
+    let sock = match stack_or_known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => {
+            let nfd = f(fd, a, len, flags);
+            if nfd >= 0 && !state::in_vfork_child() {
+                state::remove(nfd);
+            }
+            return nfd;
+        }
     };
     guard("accept", -1, || {
-        let make_fd = |ty: i32| {
-            let Some(sf) = real!(socket: fn(c_int, c_int, c_int) -> c_int) else {
-                return Err(Errno(libc::ENOSYS));
-            };
-            let nfd = sf(libc::AF_INET, ty, 0);
-            if nfd < 0 {
-                Err(Errno(super::hook::errno()))
-            } else {
-                Ok(nfd)
-            }
-        };
-        let r = sockets::accept(&sock, flags, make_fd).and_then(|(nfd, peer)| {
+        let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
             addr::write(peer, a, len)?;
             Ok(nfd)
         });
@@ -176,13 +162,17 @@ pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut sock
     let Some(f) = real!(getsockname: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, a, len);
+    let sock = match stack_or_known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => return f(fd, a, len),
     };
-    guard("getsockname", -1, || match sockets::local_addr(&sock) {
-        Ok(Some(local)) => ret(addr::write(local, a, len).map(|_| 0), -1),
-        Ok(None) => ret(addr::write(sockets::UNBOUND, a, len).map(|_| 0), -1),
-        Err(e) => ret(Err(e), -1),
+    guard("getsockname", -1, || {
+        ret(
+            sockets::local_addr(&sock, fd)
+                .and_then(|local| addr::write(local, a, len))
+                .map(|_| 0),
+            -1,
+        )
     })
 }
 
@@ -191,12 +181,13 @@ pub unsafe extern "C" fn getpeername(fd: c_int, a: *mut sockaddr, len: *mut sock
     let Some(f) = real!(getpeername: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, a, len);
+    let sock = match stack_or_known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => return f(fd, a, len),
     };
     guard("getpeername", -1, || {
         ret(
-            sockets::peer_addr(&sock)
+            sockets::peer_addr(&sock, fd)
                 .and_then(|p| addr::write(p, a, len))
                 .map(|_| 0),
             -1,
@@ -209,11 +200,12 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     let Some(f) = real!(shutdown: fn(c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, how);
+    let sock = match stack_or_known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => return f(fd, how),
     };
     guard("shutdown", -1, || {
-        ret(sockets::shutdown(&sock, how).map(|_| 0), -1)
+        ret(sockets::shutdown(&sock, fd, how).map(|_| 0), -1)
     })
 }
 
@@ -229,16 +221,31 @@ pub unsafe extern "C" fn setsockopt(
     else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = stack_or_known(fd) else {
         return f(fd, level, name, val, len);
     };
     guard("setsockopt", -1, || {
-        let r = sockopt::set(&sock, level, name, val, len);
-        if r.is_ok() && sock.handle().is_none() {
-            // Still pending: the kernel placeholder gets it too, in case the socket stays there.
-            f(fd, level, name, val, len);
+        if val.is_null() && len > 0 {
+            return ret(Err(Errno::EFAULT), -1);
         }
-        ret(r.map(|_| 0), -1)
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(val as *const u8, len as usize)
+        };
+        let pending = sock.is_pending();
+        if pending {
+            // The kernel socket validates the option first: only what it took is replayed.
+            let r = f(fd, level, name, val, len);
+            if r < 0 {
+                return r;
+            }
+        }
+        match sockopt::set(&sock, fd, level, name, bytes) {
+            Set::Done(r) => ret(r.map(|_| 0), -1),
+            Set::Real if pending => 0,
+            Set::Real => f(fd, level, name, val, len),
+        }
     })
 }
 
@@ -254,49 +261,59 @@ pub unsafe extern "C" fn getsockopt(
     else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = stack_or_known(fd) else {
         return f(fd, level, name, val, len);
     };
     guard("getsockopt", -1, || {
-        ret(sockopt::get(&sock, level, name, val, len).map(|_| 0), -1)
+        if len.is_null() {
+            return ret(Err(Errno::EFAULT), -1);
+        }
+        match sockopt::get(&sock, fd, level, name, *len as usize) {
+            None => f(fd, level, name, val, len),
+            Some(r) => ret(
+                r.and_then(|v| sockopt::put(level, &v, val, len)).map(|_| 0),
+                -1,
+            ),
+        }
     })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
-/// Receives into one buffer; fills the source address if asked. Ok(len) or errno.
-unsafe fn recv_into(
-    sock: &state::OpenSocket,
-    buf: *mut c_void,
-    len: size_t,
+/// What a TCP read that returned `n` should return: end of file after a reset is the reset.
+fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+    if n == 0 {
+        if let Some(e) = sockets::error_at_eof(fd) {
+            set_errno(e);
+            return -1;
+        }
+    }
+    n
+}
+
+/// A receive on a UDP stack socket into `iov`; fills the source address if asked.
+unsafe fn udp_recv_common(
+    fd: RawFd,
+    iov: *const iovec,
+    iovcnt: usize,
     flags: c_int,
     from: *mut sockaddr,
     fromlen: *mut socklen_t,
-) -> Result<ssize_t, Errno> {
-    if buf.is_null() && len > 0 {
-        return Err(Errno::EFAULT);
-    }
-    let slice: &mut [u8] = if len == 0 {
-        &mut []
-    } else {
-        std::slice::from_raw_parts_mut(buf as *mut u8, len)
-    };
-    let got = io::recv(sock, slice, flags)?;
-    if let Some(src) = got.from {
-        if !from.is_null() {
-            addr::write(src, from, fromlen)?;
+    msg_flags: Option<&mut c_int>,
+) -> ssize_t {
+    let r = io::udp_recv(fd, iov, iovcnt, flags).and_then(|got| {
+        if let Some(src) = got.from {
+            if !from.is_null() {
+                addr::write(src, from, fromlen)?;
+            }
         }
-    } else if !fromlen.is_null() {
-        // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
-        *fromlen = 0;
-    }
-    let n = if flags & libc::MSG_TRUNC != 0 && sock.kind == Kind::Dgram {
-        got.full_len
-    } else {
-        got.len
-    };
-    Ok(n as ssize_t)
+        if let Some(mf) = msg_flags {
+            *mf = if got.truncated { libc::MSG_TRUNC } else { 0 };
+        }
+        Ok(got.len as ssize_t)
+    });
+    ret(r, -1)
 }
 
 #[no_mangle]
@@ -304,45 +321,40 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     let Some(f) = real!(read: fn(c_int, *mut c_void, size_t) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, buf, count);
-    };
-    guard("read", -1, || {
-        ret(
-            recv_into(
-                &sock,
-                buf,
-                count,
+    match known(fd) {
+        Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("read", -1, || {
+            let iov = iovec {
+                iov_base: buf,
+                iov_len: count,
+            };
+            udp_recv_common(
+                fd,
+                &iov,
+                1,
                 0,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
-            ),
-            -1,
-        )
-    })
+                None,
+            )
+        }),
+        Some(s) if !s.is_pending() => {
+            let n = f(fd, buf, count);
+            guard("read", -1, || tcp_read_result(fd, n))
+        }
+        _ => f(fd, buf, count),
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
-    let Some(f) = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t) else {
-        no_real!(-1)
-    };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, buf, len, flags);
-    };
-    guard("recv", -1, || {
-        ret(
-            recv_into(
-                &sock,
-                buf,
-                len,
-                flags,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            ),
-            -1,
-        )
-    })
+    recvfrom(
+        fd,
+        buf,
+        len,
+        flags,
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+    )
 }
 
 #[no_mangle]
@@ -358,52 +370,31 @@ pub unsafe extern "C" fn recvfrom(
     else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, buf, len, flags, from, fromlen);
-    };
-    guard("recvfrom", -1, || {
-        ret(recv_into(&sock, buf, len, flags, from, fromlen), -1)
-    })
-}
-
-/// Scatters one receive over an iovec array (readv, recvmsg).
-unsafe fn recv_iov(
-    sock: &state::OpenSocket,
-    iov: *const iovec,
-    iovcnt: usize,
-    flags: c_int,
-    from: *mut sockaddr,
-    fromlen: *mut socklen_t,
-) -> Result<(usize, bool), Errno> {
-    if iov.is_null() && iovcnt > 0 {
-        return Err(Errno::EFAULT);
-    }
-    if iovcnt > libc::UIO_MAXIOV as usize {
-        return Err(Errno::EINVAL);
-    }
-    let iovs = if iovcnt == 0 {
-        &[][..]
-    } else {
-        std::slice::from_raw_parts(iov, iovcnt)
-    };
-    let total: usize = iovs.iter().map(|v| v.iov_len).sum();
-    let mut tmp = vec![0u8; total];
-    let got = io::recv(sock, &mut tmp, flags)?;
-    if let (Some(src), false) = (got.from, from.is_null()) {
-        addr::write(src, from, fromlen)?;
-    } else if !fromlen.is_null() {
-        *fromlen = 0;
-    }
-    let mut off = 0;
-    for v in iovs {
-        if off >= got.len {
-            break;
+    match known(fd) {
+        Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("recvfrom", -1, || {
+            let iov = iovec {
+                iov_base: buf,
+                iov_len: len,
+            };
+            udp_recv_common(fd, &iov, 1, flags, from, fromlen, None)
+        }),
+        Some(s) if !s.is_pending() => {
+            // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
+            let n = f(
+                fd,
+                buf,
+                len,
+                flags,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            if n >= 0 && !fromlen.is_null() {
+                *fromlen = 0;
+            }
+            guard("recvfrom", -1, || tcp_read_result(fd, n))
         }
-        let n = v.iov_len.min(got.len - off);
-        std::ptr::copy_nonoverlapping(tmp.as_ptr().add(off), v.iov_base as *mut u8, n);
-        off += n;
+        _ => f(fd, buf, len, flags, from, fromlen),
     }
-    Ok((got.len, got.full_len > got.len))
 }
 
 #[no_mangle]
@@ -411,59 +402,98 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     let Some(f) = real!(readv: fn(c_int, *const iovec, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, iov, iovcnt);
-    };
-    guard("readv", -1, || {
-        if iovcnt < 0 {
-            return ret(Err(Errno::EINVAL), -1);
-        }
-        ret(
-            recv_iov(
-                &sock,
+    match known(fd) {
+        Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("readv", -1, || {
+            if iovcnt < 0 {
+                return ret(Err(Errno::EINVAL), -1);
+            }
+            udp_recv_common(
+                fd,
                 iov,
                 iovcnt as usize,
                 0,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
+                None,
             )
-            .map(|(n, _)| n as ssize_t),
-            -1,
-        )
-    })
+        }),
+        Some(s) if !s.is_pending() => {
+            let n = f(fd, iov, iovcnt);
+            guard("readv", -1, || tcp_read_result(fd, n))
+        }
+        _ => f(fd, iov, iovcnt),
+    }
 }
 
-unsafe fn recvmsg_one(
-    sock: &state::OpenSocket,
-    msg: *mut msghdr,
-    flags: c_int,
-) -> Result<usize, Errno> {
+unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    let Some(f) = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t) else {
+        no_real!(-1)
+    };
     if msg.is_null() {
-        return Err(Errno::EFAULT);
+        return ret(Err(Errno::EFAULT), -1);
     }
     let m = &mut *msg;
-    let mut namelen = m.msg_namelen;
-    let (n, truncated) = recv_iov(
-        sock,
-        m.msg_iov,
-        m.msg_iovlen,
-        flags,
-        m.msg_name as *mut sockaddr,
-        if m.msg_name.is_null() {
-            std::ptr::null_mut()
-        } else {
-            &mut namelen
-        },
-    )?;
-    if !m.msg_name.is_null() {
-        m.msg_namelen = namelen;
-    } else {
-        m.msg_namelen = 0;
+    if sock.kind == Kind::Dgram {
+        m.msg_controllen = 0;
+        let mut mf = 0;
+        let name = m.msg_name as *mut sockaddr;
+        let mut namelen = m.msg_namelen;
+        let n = udp_recv_common(
+            fd,
+            m.msg_iov,
+            m.msg_iovlen,
+            flags,
+            name,
+            if name.is_null() {
+                std::ptr::null_mut()
+            } else {
+                &mut namelen
+            },
+            Some(&mut mf),
+        );
+        if n >= 0 {
+            m.msg_namelen = if name.is_null() { 0 } else { namelen };
+            m.msg_flags = mf;
+        }
+        return n;
     }
-    // No ancillary data is ever produced.
+    // TCP: no address, and the socketpair's own ancillary data is none of the program's business.
+    let (name, control, controllen) = (m.msg_name, m.msg_control, m.msg_controllen);
+    m.msg_name = std::ptr::null_mut();
+    m.msg_control = std::ptr::null_mut();
     m.msg_controllen = 0;
-    m.msg_flags = if truncated { libc::MSG_TRUNC } else { 0 };
-    Ok(n)
+    let n = f(fd, msg, flags);
+    m.msg_name = name;
+    m.msg_namelen = 0;
+    m.msg_control = control;
+    let _ = controllen;
+    m.msg_controllen = 0;
+    tcp_read_result(fd, n)
+}
+
+/// The descriptors SCM_RIGHTS brought in `msg`: stack sockets among them are recognised.
+unsafe fn note_received(msg: *const msghdr) {
+    if msg.is_null() {
+        return;
+    }
+    let m = &*msg;
+    if m.msg_control.is_null() || m.msg_controllen == 0 {
+        return;
+    }
+    let mut c = libc::CMSG_FIRSTHDR(m);
+    while !c.is_null() {
+        if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+            let data = libc::CMSG_DATA(c) as *const RawFd;
+            let count = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize)
+                / std::mem::size_of::<RawFd>();
+            for i in 0..count {
+                let fd = std::ptr::read_unaligned(data.add(i));
+                state::remove(fd);
+                state::identify(fd);
+            }
+        }
+        c = libc::CMSG_NXTHDR(m, c);
+    }
 }
 
 #[no_mangle]
@@ -471,12 +501,16 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     let Some(f) = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, msg, flags);
-    };
-    guard("recvmsg", -1, || {
-        ret(recvmsg_one(&sock, msg, flags).map(|n| n as ssize_t), -1)
-    })
+    match known(fd) {
+        Some(s) if !s.is_pending() => guard("recvmsg", -1, || recvmsg_one(&s, fd, msg, flags)),
+        _ => {
+            let n = f(fd, msg, flags);
+            if n >= 0 && !state::in_vfork_child() {
+                guard("recvmsg", (), || note_received(msg));
+            }
+            n
+        }
+    }
 }
 
 #[no_mangle]
@@ -492,67 +526,62 @@ pub unsafe extern "C" fn recvmmsg(
     else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = known(fd).filter(|s| !s.is_pending()) else {
         return f(fd, msgs, vlen, flags, timeout);
     };
     guard("recvmmsg", -1, || {
         if msgs.is_null() {
             return ret(Err(Errno::EFAULT), -1);
         }
-        // The first message waits as a recvmsg would; the rest only take what is already there.
-        let mut n = 0;
-        while n < vlen as usize {
-            let fl = if n == 0 {
-                flags & !libc::MSG_WAITFORONE
-            } else {
-                flags | libc::MSG_DONTWAIT
-            };
-            match recvmsg_one(&sock, &mut (*msgs.add(n)).msg_hdr, fl) {
-                Ok(len) => {
-                    (*msgs.add(n)).msg_len = len as c_uint;
-                    n += 1;
+        let mut got = 0;
+        let mut fl = flags & !libc::MSG_WAITFORONE;
+        for i in 0..vlen as usize {
+            let m = &mut *msgs.add(i);
+            let n = recvmsg_one(&sock, fd, &mut m.msg_hdr, fl);
+            if n < 0 {
+                if got == 0 {
+                    return -1;
                 }
-                Err(e) if n == 0 => return ret(Err(e), -1),
-                Err(_) => break,
+                break;
+            }
+            m.msg_len = n as c_uint;
+            got += 1;
+            if flags & libc::MSG_WAITFORONE != 0 {
+                fl |= libc::MSG_DONTWAIT;
             }
         }
-        n as c_int
+        got
     })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Sending.
 
-/// Sends one buffer; `Ok(None)` means the real call must do it (a loopback destination).
-unsafe fn send_from(
-    sock: &state::OpenSocket,
-    buf: *const c_void,
-    len: size_t,
+unsafe fn udp_send_common(
+    sock: &OpenSocket,
+    fd: RawFd,
+    iov: *const iovec,
+    iovcnt: usize,
     flags: c_int,
-    to: Option<(*const sockaddr, socklen_t)>,
-) -> Result<Option<ssize_t>, Errno> {
-    if buf.is_null() && len > 0 {
-        return Err(Errno::EFAULT);
-    }
-    let data: &[u8] = if len == 0 {
-        &[]
-    } else {
-        std::slice::from_raw_parts(buf as *const u8, len)
-    };
-    let target = match to {
-        Some((a, alen)) if !a.is_null() => SendTarget::To(addr::read(a, alen)?),
-        _ => SendTarget::Connected,
-    };
-    // A destination on a stream socket is ignored when connected, as on Linux.
-    let target = if sock.kind == Kind::Stream {
-        SendTarget::Connected
-    } else {
-        target
-    };
-    match io::send(sock, data, flags, target)? {
-        Sent::Done(n) => Ok(Some(n as ssize_t)),
-        Sent::Kernel => Ok(None),
-    }
+    to: *const sockaddr,
+    tolen: socklen_t,
+) -> ssize_t {
+    let r = (|| {
+        let target = if to.is_null() {
+            None
+        } else {
+            match addr::read(to, tolen)? {
+                Addr::V4(a) => Some(a),
+                Addr::Unspec => None,
+            }
+        };
+        if let Some(sock) = state::get(fd).filter(|s| s.is_pending()) {
+            // The first send binds the socket (to an ephemeral port) on the stack.
+            sockets::on_stack(&sock, fd, crate::service::proto::Call::LocalAddr)?;
+        }
+        io::udp_send(sock, fd, iov, iovcnt, flags, target).map(|n| n as ssize_t)
+    })();
+    ret(r, -1)
 }
 
 #[no_mangle]
@@ -560,33 +589,21 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
     let Some(f) = real!(write: fn(c_int, *const c_void, size_t) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, buf, count);
-    };
-    guard("write", -1, || {
-        match send_from(&sock, buf, count, 0, None) {
-            Ok(Some(n)) => n,
-            Ok(None) => f(fd, buf, count),
-            Err(e) => ret(Err(e), -1),
-        }
-    })
+    match known(fd) {
+        Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("write", -1, || {
+            let iov = iovec {
+                iov_base: buf as *mut c_void,
+                iov_len: count,
+            };
+            udp_send_common(&s, fd, &iov, 1, 0, std::ptr::null(), 0)
+        }),
+        _ => f(fd, buf, count),
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
-    let Some(f) = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t) else {
-        no_real!(-1)
-    };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, buf, len, flags);
-    };
-    guard("send", -1, || {
-        match send_from(&sock, buf, len, flags, None) {
-            Ok(Some(n)) => n,
-            Ok(None) => f(fd, buf, len, flags),
-            Err(e) => ret(Err(e), -1),
-        }
-    })
+    sendto(fd, buf, len, flags, std::ptr::null(), 0)
 }
 
 #[no_mangle]
@@ -602,41 +619,37 @@ pub unsafe extern "C" fn sendto(
     else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = known(fd) else {
         return f(fd, buf, len, flags, to, tolen);
     };
-    guard("sendto", -1, || {
-        match send_from(&sock, buf, len, flags, Some((to, tolen))) {
-            Ok(Some(n)) => n,
-            Ok(None) => f(fd, buf, len, flags, to, tolen),
-            Err(e) => ret(Err(e), -1),
+    match sock.kind {
+        Kind::Dgram => guard("sendto", -1, || {
+            let iov = iovec {
+                iov_base: buf as *mut c_void,
+                iov_len: len,
+            };
+            if sock.is_pending() && !to.is_null() {
+                if let Ok(target) = addr::read(to, tolen) {
+                    if sockets::stays_on_kernel(&sock, &target) {
+                        return f(fd, buf, len, flags, to, tolen);
+                    }
+                }
+            }
+            udp_send_common(&sock, fd, &iov, 1, flags, to, tolen)
+        }),
+        Kind::Stream if sock.is_pending() => {
+            if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
+                // Fast Open is not offered: connect, then send, as a kernel without it would.
+                if connect(fd, to, tolen) < 0 {
+                    return -1;
+                }
+                return f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0);
+            }
+            f(fd, buf, len, flags, to, tolen)
         }
-    })
-}
-
-/// Gathers an iovec array into one buffer (a datagram must go out as one).
-unsafe fn gather(iov: *const iovec, iovcnt: usize) -> Result<Vec<u8>, Errno> {
-    if iov.is_null() && iovcnt > 0 {
-        return Err(Errno::EFAULT);
+        // TCP ignores a destination on a connected socket; a UNIX socket would refuse it.
+        Kind::Stream => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
     }
-    if iovcnt > libc::UIO_MAXIOV as usize {
-        return Err(Errno::EINVAL);
-    }
-    let iovs = if iovcnt == 0 {
-        &[][..]
-    } else {
-        std::slice::from_raw_parts(iov, iovcnt)
-    };
-    let mut data = Vec::with_capacity(iovs.iter().map(|v| v.iov_len).sum());
-    for v in iovs {
-        if v.iov_len > 0 {
-            data.extend_from_slice(std::slice::from_raw_parts(
-                v.iov_base as *const u8,
-                v.iov_len,
-            ));
-        }
-    }
-    Ok(data)
 }
 
 #[no_mangle]
@@ -644,35 +657,47 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     let Some(f) = real!(writev: fn(c_int, *const iovec, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, iov, iovcnt);
-    };
-    guard("writev", -1, || {
-        if iovcnt < 0 {
-            return ret(Err(Errno::EINVAL), -1);
-        }
-        let r = gather(iov, iovcnt as usize)
-            .and_then(|data| send_from(&sock, data.as_ptr() as *const c_void, data.len(), 0, None));
-        match r {
-            Ok(Some(n)) => n,
-            Ok(None) => f(fd, iov, iovcnt),
-            Err(e) => ret(Err(e), -1),
-        }
-    })
+    match known(fd) {
+        Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("writev", -1, || {
+            if iovcnt < 0 {
+                return ret(Err(Errno::EINVAL), -1);
+            }
+            udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
+        }),
+        _ => f(fd, iov, iovcnt),
+    }
 }
 
-unsafe fn sendmsg_one(
-    sock: &state::OpenSocket,
-    msg: *const msghdr,
-    flags: c_int,
-) -> Result<Option<usize>, Errno> {
+unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c_int) -> ssize_t {
+    let Some(f) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t) else {
+        no_real!(-1)
+    };
     if msg.is_null() {
-        return Err(Errno::EFAULT);
+        return ret(Err(Errno::EFAULT), -1);
     }
     let m = &*msg;
-    let data = gather(m.msg_iov, m.msg_iovlen)?;
-    let to = (!m.msg_name.is_null()).then_some((m.msg_name as *const sockaddr, m.msg_namelen));
-    Ok(send_from(sock, data.as_ptr() as *const c_void, data.len(), flags, to)?.map(|n| n as usize))
+    if sock.kind == Kind::Dgram {
+        if sock.is_pending() && !m.msg_name.is_null() {
+            if let Ok(target) = addr::read(m.msg_name as *const sockaddr, m.msg_namelen) {
+                if sockets::stays_on_kernel(sock, &target) {
+                    return f(fd, msg, flags);
+                }
+            }
+        }
+        return udp_send_common(
+            sock,
+            fd,
+            m.msg_iov,
+            m.msg_iovlen,
+            flags,
+            m.msg_name as *const sockaddr,
+            m.msg_namelen,
+        );
+    }
+    let mut plain = *m;
+    plain.msg_name = std::ptr::null_mut();
+    plain.msg_namelen = 0;
+    f(fd, &plain, flags & !TCP_ONLY_FLAGS)
 }
 
 #[no_mangle]
@@ -680,14 +705,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let Some(f) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, msg, flags);
-    };
-    guard("sendmsg", -1, || match sendmsg_one(&sock, msg, flags) {
-        Ok(Some(n)) => n as ssize_t,
-        Ok(None) => f(fd, msg, flags),
-        Err(e) => ret(Err(e), -1),
-    })
+    match known(fd) {
+        Some(s) if !s.is_pending() || s.kind == Kind::Dgram => {
+            guard("sendmsg", -1, || sendmsg_one(&s, fd, msg, flags))
+        }
+        _ => f(fd, msg, flags),
+    }
 }
 
 #[no_mangle]
@@ -700,149 +723,46 @@ pub unsafe extern "C" fn sendmmsg(
     let Some(f) = real!(sendmmsg: fn(c_int, *mut libc::mmsghdr, c_uint, c_int) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
+    let Some(sock) = known(fd).filter(|s| !s.is_pending() || s.kind == Kind::Dgram) else {
         return f(fd, msgs, vlen, flags);
     };
     guard("sendmmsg", -1, || {
         if msgs.is_null() {
             return ret(Err(Errno::EFAULT), -1);
         }
-        let mut n = 0;
-        while n < vlen as usize {
-            match sendmsg_one(&sock, &(*msgs.add(n)).msg_hdr, flags) {
-                Ok(Some(len)) => {
-                    (*msgs.add(n)).msg_len = len as c_uint;
-                    n += 1;
+        let mut sent = 0;
+        for i in 0..vlen as usize {
+            let m = &mut *msgs.add(i);
+            let n = sendmsg_one(&sock, fd, &m.msg_hdr, flags);
+            if n < 0 {
+                if sent == 0 {
+                    return -1;
                 }
-                // The socket went to the kernel (loopback): let the kernel send the rest.
-                Ok(None) => {
-                    let r = f(fd, msgs.add(n), vlen - n as c_uint, flags);
-                    return if r < 0 && n == 0 {
-                        r
-                    } else {
-                        n as c_int + r.max(0)
-                    };
-                }
-                Err(e) if n == 0 => return ret(Err(e), -1),
-                Err(_) => break,
-            }
-        }
-        n as c_int
-    })
-}
-
-unsafe fn sendfile_common(
-    out_fd: c_int,
-    in_fd: c_int,
-    offset: *mut libc::off64_t,
-    count: size_t,
-) -> Result<ssize_t, Errno> {
-    let sock = state::get(out_fd).expect("checked by caller");
-    if state::get(in_fd).is_some() {
-        // sendfile needs a file it can map as input.
-        return Err(Errno::EINVAL);
-    }
-    let pread = real!(pread64: fn(c_int, *mut c_void, size_t, libc::off64_t) -> ssize_t)
-        .ok_or(Errno(libc::ENOSYS))?;
-    let rd = real!(read: fn(c_int, *mut c_void, size_t) -> ssize_t).ok_or(Errno(libc::ENOSYS))?;
-    let mut buf = vec![0u8; count.min(256 * 1024)];
-    let mut done = 0usize;
-    while done < count {
-        let want = (count - done).min(buf.len());
-        let n = if offset.is_null() {
-            rd(in_fd, buf.as_mut_ptr() as *mut c_void, want)
-        } else {
-            pread(
-                in_fd,
-                buf.as_mut_ptr() as *mut c_void,
-                want,
-                *offset + done as libc::off64_t,
-            )
-        };
-        if n < 0 {
-            if done > 0 {
                 break;
             }
-            return Err(Errno(super::hook::errno()));
+            m.msg_len = n as c_uint;
+            sent += 1;
         }
-        if n == 0 {
-            break;
-        }
-        match io::send(&sock, &buf[..n as usize], 0, SendTarget::Connected) {
-            Ok(Sent::Done(sent)) => {
-                done += sent;
-                if sent < n as usize {
-                    break;
-                }
-            }
-            Ok(Sent::Kernel) => return Err(Errno::EINVAL),
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    if !offset.is_null() {
-        *offset += done as libc::off64_t;
-    }
-    Ok(done as ssize_t)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendfile(
-    out_fd: c_int,
-    in_fd: c_int,
-    offset: *mut libc::off_t,
-    count: size_t,
-) -> ssize_t {
-    let Some(f) = real!(sendfile: fn(c_int, c_int, *mut libc::off_t, size_t) -> ssize_t) else {
-        no_real!(-1)
-    };
-    if state::get(out_fd).is_none() {
-        return f(out_fd, in_fd, offset, count);
-    }
-    guard("sendfile", -1, || {
-        ret(
-            sendfile_common(out_fd, in_fd, offset as *mut libc::off64_t, count),
-            -1,
-        )
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendfile64(
-    out_fd: c_int,
-    in_fd: c_int,
-    offset: *mut libc::off64_t,
-    count: size_t,
-) -> ssize_t {
-    let Some(f) = real!(sendfile64: fn(c_int, c_int, *mut libc::off64_t, size_t) -> ssize_t) else {
-        no_real!(-1)
-    };
-    if state::get(out_fd).is_none() {
-        return f(out_fd, in_fd, offset, count);
-    }
-    guard("sendfile64", -1, || {
-        ret(sendfile_common(out_fd, in_fd, offset, count), -1)
+        sent
     })
 }
 
 // ---------------------------------------------------------------------------------------------
-// Descriptors.
-
-/// In a vfork child (which shares our memory until it execs) descriptor calls must not touch the
-/// parent's table: they go straight to libc.
-fn vforked() -> bool {
-    state::in_vfork_child()
-}
+// Descriptors: the kernel does the work; the table follows.
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if vforked() {
-        return match real!(close: fn(c_int) -> c_int) {
-            Some(f) => f(fd),
-            None => crate::sys::close(fd).map_or(-1, |_| 0),
-        };
+    let Some(f) = real!(close: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    if !state::in_vfork_child() {
+        if crate::sys::is_private(fd) {
+            // The shim's own connection to the service: a program closing what it does not know.
+            return 0;
+        }
+        state::remove(fd);
     }
-    guard("close", -1, || fds::close(fd))
+    f(fd)
 }
 
 #[no_mangle]
@@ -850,11 +770,11 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     let Some(f) = real!(close_range: fn(c_uint, c_uint, c_int) -> c_int) else {
         no_real!(-1)
     };
-    if vforked() {
+    if state::in_vfork_child() {
         return f(first, last, flags);
     }
     guard("close_range", -1, || {
-        fds::close_range(first, last, flags, |a, b, fl| f(a, b, fl))
+        super::fds::close_range(first, last, flags, |a, b, c| f(a, b, c))
     })
 }
 
@@ -863,15 +783,13 @@ pub unsafe extern "C" fn closefrom(lowfd: c_int) {
     let Some(f) = real!(close_range: fn(c_uint, c_uint, c_int) -> c_int) else {
         return;
     };
-    if vforked() {
+    if state::in_vfork_child() {
         f(lowfd.max(0) as c_uint, c_uint::MAX, 0);
         return;
     }
-    guard("closefrom", 0, || {
-        fds::close_range(lowfd.max(0) as c_uint, c_uint::MAX, 0, |a, b, fl| {
-            f(a, b, fl)
-        })
-    });
+    guard("closefrom", (), || {
+        super::fds::close_range(lowfd.max(0) as c_uint, c_uint::MAX, 0, |a, b, c| f(a, b, c));
+    })
 }
 
 #[no_mangle]
@@ -879,81 +797,58 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     let Some(f) = real!(dup: fn(c_int) -> c_int) else {
         no_real!(-1)
     };
-    if vforked() {
-        return f(fd);
+    let r = f(fd);
+    if r >= 0 && !state::in_vfork_child() {
+        guard("dup", (), || super::fds::duplicated(fd, r));
     }
-    let new = f(fd);
-    if new >= 0 {
-        guard("dup", (), || fds::duplicated(fd, new));
-    }
-    new
+    r
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    let Some(f) = real!(dup2: fn(c_int, c_int) -> c_int) else {
-        no_real!(-1)
-    };
-    if vforked() {
-        return f(old, new);
-    }
-    if old == new {
-        return f(old, new);
-    }
-    guard("dup2", -1, || {
-        if let Err(e) = fds::before_dup_onto(old, new) {
-            return ret(Err(e), -1);
-        }
-        let r = f(old, new);
-        if r >= 0 {
-            fds::duplicated(old, r);
-        }
-        r
-    })
+    dup3_common(old, new, 0, true)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    let Some(f) = real!(dup3: fn(c_int, c_int, c_int) -> c_int) else {
-        no_real!(-1)
+    dup3_common(old, new, flags, false)
+}
+
+unsafe fn dup3_common(old: c_int, new: c_int, flags: c_int, is_dup2: bool) -> c_int {
+    let r = if is_dup2 {
+        let Some(f) = real!(dup2: fn(c_int, c_int) -> c_int) else {
+            no_real!(-1)
+        };
+        if !state::in_vfork_child() && old != new {
+            crate::sys::relocate_private(new);
+        }
+        f(old, new)
+    } else {
+        let Some(f) = real!(dup3: fn(c_int, c_int, c_int) -> c_int) else {
+            no_real!(-1)
+        };
+        if !state::in_vfork_child() && old != new {
+            crate::sys::relocate_private(new);
+        }
+        f(old, new, flags)
     };
-    if vforked() {
-        return f(old, new, flags);
+    if r >= 0 && old != new && !state::in_vfork_child() {
+        guard("dup2", (), || super::fds::duplicated(old, new));
     }
-    if old == new {
-        return f(old, new, flags);
-    }
-    guard("dup3", -1, || {
-        // The kernel checks the flags first.
-        if flags & !libc::O_CLOEXEC != 0 {
-            return ret(Err(Errno::EINVAL), -1);
-        }
-        if let Err(e) = fds::before_dup_onto(old, new) {
-            return ret(Err(e), -1);
-        }
-        let r = f(old, new, flags);
-        if r >= 0 {
-            fds::duplicated(old, r);
-        }
-        r
-    })
+    r
 }
 
 unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_ulong, name: &'static str) -> c_int {
-    let real = if name == "fcntl64" {
-        real!(fcntl64: fn(c_int, c_int, c_ulong) -> c_int)
-    } else {
-        real!(fcntl: fn(c_int, c_int, c_ulong) -> c_int)
+    let f = match name {
+        "fcntl64" => real!(fcntl64: fn(c_int, c_int, c_ulong) -> c_int),
+        _ => real!(fcntl: fn(c_int, c_int, c_ulong) -> c_int),
     };
-    let Some(f) = real else { no_real!(-1) };
-    let Some(sock) = state::get(fd) else {
-        let r = f(fd, cmd, arg);
-        // F_DUPFD of a kernel descriptor needs no record; of a stack socket it does (below).
-        return r;
-    };
-    guard(name, -1, || {
-        fds::fcntl(&sock, fd, cmd, arg, |a, b, c| f(a, b, c))
-    })
+    let Some(f) = f else { no_real!(-1) };
+    let r = f(fd, cmd, arg);
+    if r >= 0 && matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) && !state::in_vfork_child() {
+        guard(name, (), || super::fds::duplicated(fd, r));
+    }
+    r
 }
 
 #[no_mangle]
@@ -971,194 +866,28 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
     let Some(f) = real!(ioctl: fn(c_int, c_ulong, c_ulong) -> c_int) else {
         no_real!(-1)
     };
-    let Some(sock) = state::get(fd) else {
-        return f(fd, request, arg);
+    let sock = match known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => return f(fd, request, arg),
     };
     guard("ioctl", -1, || {
-        match fds::ioctl(&sock, fd, request, arg, |a, b, c| f(a, b, c)) {
-            Some(r) => ret(r, -1),
-            None => f(fd, request, arg),
-        }
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Waiting for readiness.
-
-fn ms_timeout(ms: c_int) -> Option<Duration> {
-    (ms >= 0).then(|| Duration::from_millis(ms as u64))
-}
-
-unsafe fn ts_timeout(ts: *const libc::timespec) -> Result<Option<Duration>, Errno> {
-    if ts.is_null() {
-        return Ok(None);
-    }
-    let t = &*ts;
-    if t.tv_sec < 0 || !(0..1_000_000_000).contains(&t.tv_nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some(Duration::new(t.tv_sec as u64, t.tv_nsec as u32)))
-}
-
-unsafe fn has_stack_fd(fds: *const libc::pollfd, nfds: libc::nfds_t) -> bool {
-    !fds.is_null() && (0..nfds as usize).any(|i| state::get((*fds.add(i)).fd).is_some())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
-    let Some(f) = real!(poll: fn(*mut libc::pollfd, libc::nfds_t, c_int) -> c_int) else {
-        no_real!(-1)
-    };
-    if !has_stack_fd(fds, nfds) {
-        return f(fds, nfds, timeout);
-    }
-    guard("poll", -1, || {
-        let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
+        let out = arg as *mut c_int;
+        let value = match (request, sock.kind) {
+            (libc::FIONREAD, Kind::Dgram) => io::udp_next_len(fd),
+            (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd),
+            _ => return f(fd, request, arg),
+        };
         ret(
-            poll::poll(slice, ms_timeout(timeout), None).map(|n| n as c_int),
+            value.and_then(|v| {
+                if out.is_null() {
+                    return Err(Errno::EFAULT);
+                }
+                *out = v;
+                Ok(0)
+            }),
             -1,
         )
     })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __poll_chk(
-    fds: *mut libc::pollfd,
-    nfds: libc::nfds_t,
-    timeout: c_int,
-    fdslen: size_t,
-) -> c_int {
-    if (fdslen / std::mem::size_of::<libc::pollfd>()) < nfds as usize {
-        chk_fail();
-    }
-    poll(fds, nfds, timeout)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ppoll(
-    fds: *mut libc::pollfd,
-    nfds: libc::nfds_t,
-    ts: *const libc::timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    let Some(f) = real!(ppoll: fn(*mut libc::pollfd, libc::nfds_t, *const libc::timespec, *const libc::sigset_t) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !has_stack_fd(fds, nfds) {
-        return f(fds, nfds, ts, mask);
-    }
-    guard("ppoll", -1, || {
-        let slice = std::slice::from_raw_parts_mut(fds, nfds as usize);
-        let r = ts_timeout(ts).and_then(|t| poll::poll(slice, t, mask.as_ref()));
-        ret(r.map(|n| n as c_int), -1)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(
-    fds: *mut libc::pollfd,
-    nfds: libc::nfds_t,
-    ts: *const libc::timespec,
-    mask: *const libc::sigset_t,
-    fdslen: size_t,
-) -> c_int {
-    if (fdslen / std::mem::size_of::<libc::pollfd>()) < nfds as usize {
-        chk_fail();
-    }
-    ppoll(fds, nfds, ts, mask)
-}
-
-/// True if a set names a stack socket (below `nfds`, which may exceed FD_SETSIZE, as on Linux).
-unsafe fn select_has_stack(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> bool {
-    state::fds_in(0, nfds.max(0) - 1)
-        .into_iter()
-        .any(|fd| sets.iter().any(|&s| poll::isset(s, fd)))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn select(
-    nfds: c_int,
-    r: *mut libc::fd_set,
-    w: *mut libc::fd_set,
-    e: *mut libc::fd_set,
-    tv: *mut libc::timeval,
-) -> c_int {
-    let Some(f) = real!(select: fn(c_int, *mut libc::fd_set, *mut libc::fd_set, *mut libc::fd_set, *mut libc::timeval) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !select_has_stack(nfds, [r, w, e]) {
-        return f(nfds, r, w, e, tv);
-    }
-    guard("select", -1, || {
-        let timeout = if tv.is_null() {
-            None
-        } else if (*tv).tv_sec < 0 || (*tv).tv_usec < 0 {
-            return ret(Err(Errno::EINVAL), -1);
-        } else {
-            Some(
-                Duration::from_secs((*tv).tv_sec as u64)
-                    + Duration::from_micros((*tv).tv_usec as u64),
-            )
-        };
-        let start = std::time::Instant::now();
-        let n = poll::select(nfds, r, w, e, timeout, None);
-        // Linux updates the timeval with the time left.
-        if let (Some(t), false) = (timeout, tv.is_null()) {
-            let left = t.saturating_sub(start.elapsed());
-            (*tv).tv_sec = left.as_secs() as libc::time_t;
-            (*tv).tv_usec = left.subsec_micros() as libc::suseconds_t;
-        }
-        ret(n.map(|n| n as c_int), -1)
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pselect(
-    nfds: c_int,
-    r: *mut libc::fd_set,
-    w: *mut libc::fd_set,
-    e: *mut libc::fd_set,
-    ts: *const libc::timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    let Some(f) = real!(pselect: fn(c_int, *mut libc::fd_set, *mut libc::fd_set, *mut libc::fd_set, *const libc::timespec, *const libc::sigset_t) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !select_has_stack(nfds, [r, w, e]) {
-        return f(nfds, r, w, e, ts, mask);
-    }
-    guard("pselect", -1, || {
-        let n = ts_timeout(ts).and_then(|t| poll::select(nfds, r, w, e, t, mask.as_ref()));
-        ret(n.map(|n| n as c_int), -1)
-    })
-}
-
-/// A new epoll instance: a stale shadow under its number (an instance closed behind our back) must
-/// not haunt it.
-fn fresh_epoll(fd: c_int) -> c_int {
-    if fd >= 0 && !state::in_vfork_child() {
-        guard("epoll_create", (), || fds::fresh(fd));
-    }
-    fd
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
-    let Some(f) = real!(epoll_create: fn(c_int) -> c_int) else {
-        no_real!(-1)
-    };
-    fresh_epoll(f(size))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
-    let Some(f) = real!(epoll_create1: fn(c_int) -> c_int) else {
-        no_real!(-1)
-    };
-    fresh_epoll(f(flags))
 }
 
 #[no_mangle]
@@ -1171,87 +900,22 @@ pub unsafe extern "C" fn epoll_ctl(
     let Some(f) = real!(epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int) else {
         no_real!(-1)
     };
-    if state::get(fd).is_none() {
-        return f(epfd, op, fd, event);
-    }
-    guard("epoll_ctl", -1, || {
-        ret(epoll::ctl(epfd, op, fd, event).map(|_| 0), -1)
-    })
-}
-
-unsafe fn epoll_wait_common(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: Option<Duration>,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    guard("epoll_wait", -1, || {
-        if max <= 0 || events.is_null() {
-            return ret(Err(Errno::EINVAL), -1);
+    let r = f(epfd, op, fd, event);
+    if r == 0 {
+        if let Some(sock) = known(fd) {
+            guard("epoll_ctl", (), || {
+                // Interest in a pending socket must follow it to the stack.
+                if let Attach::Pending(p) = &mut *sock.attach.lock() {
+                    p.epoll.retain(|&(e, _, _)| e != epfd);
+                    if op != libc::EPOLL_CTL_DEL && !event.is_null() {
+                        let ev = std::ptr::read_unaligned(event);
+                        p.epoll.push((epfd, ev.events, ev.u64));
+                    }
+                }
+            });
         }
-        let out = std::slice::from_raw_parts_mut(events, max as usize);
-        ret(
-            epoll::wait(epfd, out, timeout, mask.as_ref()).map(|n| n as c_int),
-            -1,
-        )
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_wait(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: c_int,
-) -> c_int {
-    let Some(f) = real!(epoll_wait: fn(c_int, *mut libc::epoll_event, c_int, c_int) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !epoll::has_shadow(epfd) {
-        return f(epfd, events, max, timeout);
     }
-    epoll_wait_common(epfd, events, max, ms_timeout(timeout), std::ptr::null())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: c_int,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    let Some(f) = real!(epoll_pwait: fn(c_int, *mut libc::epoll_event, c_int, c_int, *const libc::sigset_t) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !epoll::has_shadow(epfd) {
-        return f(epfd, events, max, timeout, mask);
-    }
-    epoll_wait_common(epfd, events, max, ms_timeout(timeout), mask)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait2(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    ts: *const libc::timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    let Some(f) = real!(epoll_pwait2: fn(c_int, *mut libc::epoll_event, c_int, *const libc::timespec, *const libc::sigset_t) -> c_int)
-    else {
-        no_real!(-1)
-    };
-    if !epoll::has_shadow(epfd) {
-        return f(epfd, events, max, ts, mask);
-    }
-    match ts_timeout(ts) {
-        Ok(t) => epoll_wait_common(epfd, events, max, t, mask),
-        Err(e) => ret(Err(e), -1),
-    }
+    r
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1308,7 +972,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
     recvfrom(fd, buf, len, flags, from, fromlen)
 }
 
-/// A descriptor the program closed that the table still thinks is a socket, for tests.
+/// Whether the shim takes `fd` for a stack socket (or a pending one), for tests.
 pub fn is_stack_fd(fd: RawFd) -> bool {
     state::get(fd).is_some()
 }

@@ -887,3 +887,65 @@ pub unsafe fn gethostbyaddr_r(
 
 #[cfg(test)]
 mod tests;
+
+/// One DNS exchange over a fresh stack UDP socket connected to `server` (a fresh one each time,
+/// so a fresh ephemeral port: RFC 5452 §9.2). Datagrams from anyone but the server are discarded;
+/// the wait is bounded by `timeout` however many of them come.
+pub fn exchange_over_stack(
+    server: std::net::SocketAddrV4,
+    query: &[u8],
+    timeout: std::time::Duration,
+    reply: &mut [u8],
+) -> Result<usize, LookupError> {
+    use crate::service::client;
+    use crate::service::proto::{Call, Kind, Target};
+    use std::os::fd::AsRawFd;
+    let target = Target::New {
+        kind: Kind::Dgram,
+        options: Vec::new(),
+    };
+    let (result, fd) = client::call(target, Call::Connect(Some(server)), None, None);
+    let Some(fd) = fd.filter(|_| result.is_ok()) else {
+        return Err(LookupError::Again);
+    };
+    let raw = fd.as_raw_fd();
+    let sock = super::state::OpenSocket::attached(Kind::Dgram);
+    sock.connected
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let iov = libc::iovec {
+        iov_base: query.as_ptr() as *mut libc::c_void,
+        iov_len: query.len(),
+    };
+    // SAFETY: one iovec over `query`.
+    if unsafe { super::io::udp_send(&sock, raw, &iov, 1, 0, None) }.is_err() {
+        return Err(LookupError::Fail);
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(LookupError::Again);
+        }
+        let mut p = [libc::pollfd {
+            fd: raw,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        match crate::sys::poll(&mut p, left.as_millis().max(1) as i32) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(_) => continue,
+        }
+        let iov = libc::iovec {
+            iov_base: reply.as_mut_ptr() as *mut libc::c_void,
+            iov_len: reply.len(),
+        };
+        // SAFETY: one iovec over `reply`.
+        match unsafe { super::io::udp_recv(raw, &iov, 1, libc::MSG_DONTWAIT) } {
+            Ok(got) if got.from == Some(server) => return Ok(got.len.min(reply.len())),
+            Ok(_) => continue,
+            Err(crate::error::Errno::EAGAIN) => continue,
+            Err(_) => return Err(LookupError::Fail),
+        }
+    }
+}

@@ -56,8 +56,7 @@ impl DnsTransport for StackTransport {
         timeout: std::time::Duration,
         reply: &mut [u8],
     ) -> Result<usize, LookupError> {
-        let rt = state::runtime().map_err(|_| LookupError::Again)?;
-        crate::resolver::UdpTransport::new(rt).exchange(server, query, timeout, reply)
+        super::netdb::exchange_over_stack(server, query, timeout, reply)
     }
 }
 

@@ -1,173 +1,120 @@
-//! The socket calls on stack sockets: `socket`, `bind`, `connect`, `listen`, `accept`,
-//! `getsockname`, `getpeername`, `shutdown`, with the kernel-or-stack decision and blocking.
+//! The socket calls on stack sockets: `bind`, `connect`, `listen`, `accept`, `getsockname`,
+//! `getpeername`, with the kernel-or-stack decision. Each is a request to the stack service
+//! ([`crate::service::client`]); waiting happens natively on the socket's own descriptor where the
+//! kernel can do it (a listener's readiness, a connect's end), so blocking, O_NONBLOCK, timeouts and
+//! signals behave exactly as with kernel sockets.
 //!
-//! Every function here takes the already-looked-up [`OpenSocket`] (or creates one) and returns a
-//! `Result` in errno; the exported wrappers in [`super::exports`] turn that into the C convention.
+//! Every function returns a `Result` in errno; the exported wrappers in [`super::exports`] turn
+//! that into the C convention.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::addr::{self, Addr};
-use super::state::{self, Attach, Kind, OpenSocket, Pending};
+use super::state::{self, Attach, OpenSocket, Pending};
 use crate::error::{Errno, Result};
-use crate::runtime::{sleep, sleep_restartable, Runtime};
-use crate::stack::{Shutdown, SocketHandle, Stack};
-use crate::tcp::Algorithm;
-use crate::time::Instant;
+use crate::service::client;
+use crate::service::proto::{Call, Kind, Target, Value};
+use crate::service::uds;
 
-/// How a signal ends a blocking call's wait.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Signals {
-    /// As a Linux socket call that has done nothing yet: restarted after a handler installed with
-    /// SA_RESTART, EINTR after any other — unless a timeout (SO_RCVTIMEO/SO_SNDTIMEO) is set,
-    /// which always makes it EINTR (man 7 signal).
-    Restart,
-    /// Always EINTR: the caller has done part of its work (bytes sent or received), and Linux then
-    /// returns that much instead of restarting.
-    Interrupt,
-}
-
-/// Runs `f` on the stack; if it answers EAGAIN and the socket blocks, sleeps until something
-/// changes and tries again, up to `timeout` (then EAGAIN). A signal ends the wait with EINTR or
-/// restarts it, as `signals` says.
-pub fn block<R>(
-    rt: &Runtime,
-    nonblocking: bool,
-    timeout: Option<Duration>,
-    signals: Signals,
-    mut f: impl FnMut(&mut Stack, Instant) -> Result<R>,
-) -> Result<R> {
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    loop {
-        let (mut core, now) = rt.lock();
-        let r = f(&mut core.stack, now);
-        rt.settle(&mut core);
-        match r {
-            Err(Errno::EAGAIN) if !nonblocking => {}
-            r => return r,
-        }
-        let remaining = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    return Err(Errno::EAGAIN);
-                }
-                Some(left)
-            }
-            None => None,
-        };
-        match (remaining, signals) {
-            (None, Signals::Restart) => sleep_restartable(rt.shared(), core)?,
-            _ => {
-                sleep(rt.shared(), core, remaining, &mut [], None)?;
-            }
-        }
+fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
+    // SAFETY: the commands used here take an integer argument.
+    let r = unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) };
+    if r < 0 {
+        Err(Errno(super::hook::errno()))
+    } else {
+        Ok(r as i32)
     }
 }
 
-/// The socket's stack handle, creating the stack socket (and starting the stack) if it is pending.
-///
-/// The socket's own lock is never held while the stack's is taken here: a thread polling this socket
-/// holds the stack's lock and then reads the socket's state, so the opposite order could deadlock.
-pub fn attach(sock: &OpenSocket) -> Result<(&'static Runtime, SocketHandle)> {
-    let rt = state::runtime()?;
-    if let Some(h) = sock.handle() {
-        return Ok((rt, h));
+/// Sends `call` about the stack socket at `fd`.
+pub fn request(fd: RawFd, call: Call) -> Result<Value> {
+    client::call(Target::Existing, call, Some(fd), None).0
+}
+
+/// A SO_SNDTIMEO or SO_RCVTIMEO of the socket at `fd`, read from the descriptor itself.
+fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
+    let v = uds::get_raw(
+        fd,
+        libc::SOL_SOCKET,
+        name,
+        std::mem::size_of::<libc::timeval>(),
+    )
+    .ok()?;
+    if v.len() < std::mem::size_of::<libc::timeval>() {
+        return None;
     }
-    let kind = sock.kind;
-    let h = rt.with_stack(|s, _| match kind {
-        Kind::Stream => s.tcp_socket(),
-        Kind::Dgram => s.udp_socket(),
-    });
-    let pending = {
-        let mut a = sock.attach.lock();
-        match &*a {
-            Attach::Stack(other) => {
-                // Another thread attached it meanwhile: keep theirs.
-                let other = *other;
-                drop(a);
-                rt.with_stack(|s, now| {
-                    let _ = s.close(now, h);
-                });
-                return Ok((rt, other));
-            }
-            Attach::Pending(p) => {
-                let p = p.clone();
-                *a = Attach::Stack(h);
-                p
-            }
+    // SAFETY: `v` holds a whole timeval.
+    let tv = unsafe { std::ptr::read_unaligned(v.as_ptr() as *const libc::timeval) };
+    let d = Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000);
+    (!d.is_zero()).then_some(d)
+}
+
+/// Puts the service's new descriptor `new` in place of the pending socket's kernel socket at every
+/// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
+/// and moving epoll interest taken while pending.
+fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
+    let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
+    if flags & libc::O_NONBLOCK != 0 {
+        raw_fcntl(
+            new.as_raw_fd(),
+            libc::F_SETFL,
+            (flags & libc::O_NONBLOCK) as libc::c_long,
+        )?;
+    }
+    let mut numbers = state::numbers_of(sock);
+    if !numbers.contains(&fd) {
+        numbers.push(fd);
+    }
+    for n in numbers {
+        let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
+        let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
+        // SAFETY: plain descriptor arguments.
+        let r = unsafe { libc::syscall(libc::SYS_dup3, new.as_raw_fd(), n, dup_flags) };
+        if r < 0 {
+            return Err(Errno(super::hook::errno()));
         }
+        for &(epfd, events, data) in pending.epoll.iter() {
+            let mut ev = libc::epoll_event { events, u64: data };
+            // SAFETY: a valid epoll_event; the old registration went with the old file.
+            unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
+        }
+    }
+    Ok(())
+}
+
+/// Sends the first stack call of a pending socket: the service makes the socket (with the options
+/// set so far) and answers with its descriptor, which takes the kernel socket's place.
+fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
+    let mut a = sock.attach.lock();
+    let Attach::Pending(pending) = &*a else {
+        drop(a);
+        return request(fd, call);
     };
-    let broadcast = sock.broadcast.load(std::sync::atomic::Ordering::Relaxed);
-    rt.with_stack(|s, _| {
-        apply_pending(s, h, &pending);
-        if let Some(u) = s.udp_socket_mut(h) {
-            u.broadcast = broadcast;
-        }
-    });
-    Ok((rt, h))
+    let target = Target::New {
+        kind: sock.kind,
+        options: pending.options.clone(),
+    };
+    let (result, new) = client::call(target, call, None, None);
+    if let Some(new) = new {
+        install(sock, fd, new, pending)?;
+        *a = Attach::Stack;
+    }
+    result
 }
 
-fn apply_pending(s: &mut Stack, h: SocketHandle, p: &Pending) {
-    if let Ok(t) = s.tcp_socket_mut(h) {
-        t.reuse_addr = p.reuse_addr;
-        let c = &mut t.config;
-        if let Some(v) = p.keepalive {
-            c.keepalive = v;
-        }
-        if let Some(v) = p.keepidle {
-            c.keepalive_idle = v;
-        }
-        if let Some(v) = p.keepintvl {
-            c.keepalive_interval = v;
-        }
-        if let Some(v) = p.keepcnt {
-            c.keepalive_count = v;
-        }
-        if let Some(v) = p.nodelay {
-            c.nodelay = v;
-        }
-        if let Some(v) = p.rcvbuf {
-            c.recv_buffer = v;
-        }
-        if let Some(v) = p.sndbuf {
-            c.send_buffer = v;
-        }
-        if let Some(v) = p.linger {
-            c.linger = v;
-        }
-        if let Some(v) = p.mss {
-            c.mss = c.mss.min(v);
-        }
-        if let Some(reno) = p.reno {
-            c.congestion = if reno {
-                Algorithm::Reno
-            } else {
-                Algorithm::Cubic
-            };
-        }
-        if let Some(v) = p.ttl {
-            t.ip.ttl = v;
-        }
-        if let Some(v) = p.tos {
-            t.ip.tos = v;
-        }
-    } else if let Some(u) = s.udp_socket_mut(h) {
-        if let Some(v) = p.rcvbuf {
-            u.rcvbuf = v;
-        }
-        if let Some(v) = p.ttl {
-            u.ttl = v;
-        }
-        if let Some(v) = p.tos {
-            u.tos = v;
-        }
+/// Runs `call` on the socket at `fd`, attaching it first if it is pending.
+pub fn on_stack(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
+    if sock.is_pending() {
+        attach_with(sock, fd, call)
+    } else {
+        request(fd, call)
     }
 }
 
-/// `socket(AF_INET, type, protocol)` for the stack: the caller has made the kernel placeholder `fd`.
+/// `socket(AF_INET, type, protocol)` for the stack: the caller has made the kernel socket `fd`.
 pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
     let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     let kind = match (base, protocol) {
@@ -175,169 +122,165 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Kind::Dgram,
         _ => return false,
     };
-    state::insert(
-        fd,
-        Arc::new(OpenSocket::new(kind, ty & libc::SOCK_NONBLOCK != 0)),
-    );
+    state::insert(fd, Arc::new(OpenSocket::new(kind)));
     true
 }
 
-/// What to do with a call that names an address: the kernel's (loopback) or the stack's.
-pub enum Route {
-    Kernel,
-    Stack(&'static Runtime, SocketHandle),
-}
-
-/// Decides, for a pending socket, where a bind/connect/sendto to `a` goes; attached sockets stay.
-pub fn route(sock: &OpenSocket, a: &Addr) -> Result<Route> {
-    let pending = matches!(&*sock.attach.lock(), Attach::Pending(_));
-    if pending {
-        if let Addr::V4(v4) = a {
-            if addr::stays_on_kernel(v4) {
-                // The placeholder becomes the socket: every number of it (`dup`s too) now goes
-                // straight to libc, and epoll instances it was added to while pending must watch
-                // the kernel socket itself.
-                for fd in state::remove_all(sock) {
-                    super::epoll::to_kernel(fd);
-                }
-                return Ok(Route::Kernel);
-            }
-        }
+/// Whether a call naming `a` on a pending socket stays on the kernel (loopback). A socket that does
+/// is forgotten: every number of it now goes straight to libc.
+pub fn stays_on_kernel(sock: &OpenSocket, a: &Addr) -> bool {
+    if !sock.is_pending() {
+        return false;
     }
-    let (rt, h) = attach(sock)?;
-    Ok(Route::Stack(rt, h))
+    match a {
+        Addr::V4(v4) if addr::stays_on_kernel(v4) => {
+            for fd in state::numbers_of(sock) {
+                state::remove(fd);
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
-pub fn bind(rt: &Runtime, sock: &OpenSocket, h: SocketHandle, a: Addr) -> Result<()> {
+pub fn bind(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     let Addr::V4(a) = a else {
         return Err(Errno::EAFNOSUPPORT);
     };
-    rt.with_stack(|s, _| match sock.kind {
-        Kind::Stream => s.tcp_bind(h, a),
-        Kind::Dgram => s.udp_bind(h, a),
-    })
+    on_stack(sock, fd, Call::Bind(a)).map(drop)
 }
 
-pub fn connect(rt: &Runtime, sock: &OpenSocket, h: SocketHandle, a: Addr) -> Result<()> {
-    match sock.kind {
-        Kind::Dgram => rt.with_stack(|s, _| match a {
-            Addr::V4(a) => s.udp_connect(h, Some(a)),
-            Addr::Unspec => s.udp_connect(h, None),
-        }),
-        Kind::Stream => {
-            let Addr::V4(a) = a else {
-                return Err(Errno::EAFNOSUPPORT);
-            };
-            rt.with_stack(|s, now| s.tcp_connect(now, h, a))?;
-            if sock.is_nonblocking() {
-                return Err(Errno::EINPROGRESS);
-            }
-            // SO_SNDTIMEO bounds a blocking connect; when it runs out Linux says EINPROGRESS and the
-            // handshake goes on.
-            let timeout = OpenSocket::timeout(&sock.sndtimeo_us);
-            match block(rt, false, timeout, Signals::Restart, |s, _| {
-                s.tcp_connect_status(h)
-            }) {
-                Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
-                r => r,
-            }
+pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
+    let target = match a {
+        Addr::V4(a) => Some(a),
+        Addr::Unspec => None,
+    };
+    if sock.kind == Kind::Dgram {
+        let r = on_stack(sock, fd, Call::Connect(target)).map(drop);
+        if r.is_ok() {
+            sock.connected
+                .store(target.is_some(), std::sync::atomic::Ordering::Relaxed);
         }
+        return r;
+    }
+    let Some(target) = target else {
+        return Err(Errno::EAFNOSUPPORT);
+    };
+    match on_stack(sock, fd, Call::Connect(Some(target))) {
+        Err(Errno::EINPROGRESS) => {}
+        r => return r.map(drop),
+    }
+    let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
+    if nonblocking {
+        return Err(Errno::EINPROGRESS);
+    }
+    // A blocking connect waits for the handshake; SO_SNDTIMEO bounds it, and when that runs out
+    // Linux says EINPROGRESS and the handshake goes on.
+    let wait = timeout(fd, libc::SO_SNDTIMEO);
+    match client::call(Target::Existing, Call::WaitConnect, Some(fd), wait).0 {
+        Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
+        r => r.map(drop),
     }
 }
 
-pub fn listen(sock: &OpenSocket, backlog: i32) -> Result<()> {
+pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
     if sock.kind != Kind::Stream {
         return Err(Errno::EOPNOTSUPP);
     }
-    let (rt, h) = attach(sock)?;
-    // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
-    let backlog = if backlog < 0 { 4096 } else { backlog as usize };
-    rt.with_stack(|s, _| s.tcp_listen(h, backlog))
+    on_stack(sock, fd, Call::Listen(backlog)).map(drop)
 }
 
-/// Waits for a connection on a listener; `make_fd` creates the new descriptor's kernel placeholder.
-pub fn accept(
-    sock: &OpenSocket,
-    flags: i32,
-    make_fd: impl FnOnce(i32) -> Result<RawFd>,
-) -> Result<(RawFd, SocketAddrV4)> {
+/// Waits for a connection on a listener: takes a token (natively, so the descriptor's own blocking
+/// mode, SO_RCVTIMEO and signal rules apply), then asks for the connection it stands for.
+pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, SocketAddrV4)> {
     if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
     if sock.kind != Kind::Stream {
         return Err(Errno::EOPNOTSUPP);
     }
-    let Some(h) = sock.handle() else {
+    if sock.is_pending() {
         return Err(Errno::EINVAL);
-    };
-    let rt = state::runtime()?;
-    let timeout = OpenSocket::timeout(&sock.rcvtimeo_us);
-    let (child, peer) = block(
-        rt,
-        sock.is_nonblocking(),
-        timeout,
-        Signals::Restart,
-        |s, now| s.tcp_accept(now, h),
-    )?;
-    let fd = match make_fd(libc::SOCK_STREAM | (flags & libc::SOCK_CLOEXEC)) {
-        Ok(fd) => fd,
-        Err(e) => {
-            rt.with_stack(|s, now| {
-                let _ = s.close(now, child);
-            });
-            return Err(e);
+    }
+    for _ in 0..1_000_000 {
+        let mut token = [0u8; 1];
+        // SAFETY: reading one byte into a local buffer.
+        let r = unsafe { libc::syscall(libc::SYS_read, fd, token.as_mut_ptr(), 1) };
+        if r < 0 {
+            return Err(Errno(super::hook::errno()));
         }
-    };
-    let nonblocking = flags & libc::SOCK_NONBLOCK != 0;
-    let new = OpenSocket::attached(Kind::Stream, child, nonblocking);
-    // As Linux's sk_clone: the new socket starts with its listener's socket-level settings.
-    use std::sync::atomic::Ordering::Relaxed;
-    new.rcvtimeo_us
-        .store(sock.rcvtimeo_us.load(Relaxed), Relaxed);
-    new.sndtimeo_us
-        .store(sock.sndtimeo_us.load(Relaxed), Relaxed);
-    new.broadcast.store(sock.broadcast.load(Relaxed), Relaxed);
-    new.reuse_port.store(sock.reuse_port.load(Relaxed), Relaxed);
-    state::insert(fd, Arc::new(new));
-    Ok((fd, peer))
-}
-
-pub fn local_addr(sock: &OpenSocket) -> Result<Option<SocketAddrV4>> {
-    let Some(h) = sock.handle() else {
-        return Ok(None);
-    };
-    let rt = state::runtime()?;
-    rt.with_stack(|s, _| {
-        let mut a = s.local_addr(h)?;
-        // A connected socket reports the address it uses, not the wildcard it was bound to.
-        if a.ip().is_unspecified() && s.peer_addr(h).is_ok() {
-            a.set_ip(s.iface().addr);
+        if r == 0 {
+            // The service is gone.
+            return Err(Errno::ECONNABORTED);
         }
-        Ok(Some(a))
-    })
+        let (result, new) = client::call(Target::Existing, Call::Accept, Some(fd), None);
+        match (result, new) {
+            (Ok(Value::Addr(peer)), Some(new)) => {
+                if flags & libc::SOCK_NONBLOCK != 0 {
+                    raw_fcntl(
+                        new.as_raw_fd(),
+                        libc::F_SETFL,
+                        libc::O_NONBLOCK as libc::c_long,
+                    )?;
+                }
+                let nfd = if flags & libc::SOCK_CLOEXEC != 0 {
+                    new.into_raw_fd()
+                } else {
+                    let n = new.into_raw_fd();
+                    raw_fcntl(n, libc::F_SETFD, 0)?;
+                    n
+                };
+                state::insert(nfd, Arc::new(OpenSocket::attached(Kind::Stream)));
+                return Ok((nfd, peer));
+            }
+            // The connection went away before we asked: wait for the next.
+            (Err(Errno::EAGAIN), _) => continue,
+            (Err(e), _) => return Err(e),
+            (Ok(_), _) => return Err(Errno::EIO),
+        }
+    }
+    Err(Errno::EAGAIN)
 }
 
-pub fn peer_addr(sock: &OpenSocket) -> Result<SocketAddrV4> {
-    let Some(h) = sock.handle() else {
-        return Err(Errno::ENOTCONN);
-    };
-    state::runtime()?.with_stack(|s, _| s.peer_addr(h))
+pub fn local_addr(sock: &OpenSocket, fd: RawFd) -> Result<SocketAddrV4> {
+    if sock.is_pending() {
+        return Ok(UNBOUND);
+    }
+    match request(fd, Call::LocalAddr)? {
+        Value::Addr(a) => Ok(a),
+        _ => Err(Errno::EIO),
+    }
 }
 
-pub fn shutdown(sock: &OpenSocket, how: i32) -> Result<()> {
-    let how = match how {
-        libc::SHUT_RD => Shutdown::Read,
-        libc::SHUT_WR => Shutdown::Write,
-        libc::SHUT_RDWR => Shutdown::Both,
-        _ => return Err(Errno::EINVAL),
-    };
-    let Some(h) = sock.handle() else {
+pub fn peer_addr(sock: &OpenSocket, fd: RawFd) -> Result<SocketAddrV4> {
+    if sock.is_pending() {
         return Err(Errno::ENOTCONN);
-    };
-    state::runtime()?.with_stack(|s, now| match sock.kind {
-        Kind::Stream => s.tcp_shutdown(now, h, how),
-        Kind::Dgram => s.udp_shutdown(h, how != Shutdown::Write, how != Shutdown::Read),
-    })
+    }
+    match request(fd, Call::PeerAddr)? {
+        Value::Addr(a) => Ok(a),
+        _ => Err(Errno::EIO),
+    }
+}
+
+/// shutdown(2): the socketpair carries it (end of file one way, EPIPE the other), so it is the
+/// kernel's own call on the descriptor.
+pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
+    if !matches!(how, libc::SHUT_RD | libc::SHUT_WR | libc::SHUT_RDWR) {
+        return Err(Errno::EINVAL);
+    }
+    if sock.is_pending() {
+        return Err(Errno::ENOTCONN);
+    }
+    uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+/// The error a read that found end of file on a TCP stack socket should report instead: the
+/// connection's (ECONNRESET after a reset, ETIMEDOUT…), if it has one.
+pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
+    match request(fd, Call::TakeError) {
+        Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
+        _ => None,
+    }
 }
 
 /// The unspecified address, for sockets the stack has not bound.

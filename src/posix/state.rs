@@ -1,137 +1,73 @@
-//! The shim's process-wide state: the descriptor table, the stack runtime (started on first need),
-//! and what happens across `fork`.
+//! The shim's process-wide state: which descriptors are the program's IPv4 sockets, and what it
+//! must remember about them.
 //!
-//! # Descriptors
-//! A stack socket is reached through a real kernel descriptor that reserves its number: when a
-//! program calls `socket(AF_INET, …)` the shim first makes a real kernel socket of the same type, so
-//! numbering, `close`, `dup2` over it, `FD_SETSIZE`, `fstat` and `exec` all behave as usual. The
-//! table maps that number to an [`OpenSocket`] (shared by `dup`ed numbers, like an open file
-//! description). The socket starts *pending*: the first `bind`/`connect`/`sendto` decides where it
-//! lives. An address in 127.0.0.0/8 leaves it on the kernel (its entries, `dup`s' too, are dropped,
-//! epoll interest taken while pending moves into the real instances, and every later call goes
-//! straight to libc); anything else attaches it to the stack.
+//! # Pending sockets
+//! `socket(AF_INET, …)` makes a real kernel socket, so numbering, `close`, `dup2`, `fstat` and
+//! `exec` behave as usual and loopback needs nothing from us. The first `bind`, `connect`, `listen`
+//! or `sendto` decides: an address in 127.0.0.0/8 leaves it on the kernel; anything else sends it
+//! to the stack service, whose reply is the socket's new descriptor (one end of a socketpair), put
+//! in place of the kernel socket at the same number (and at every number `dup`ed from it). Options
+//! set while pending go to the kernel socket (which answers `getsockopt`) and are replayed to the
+//! service; epoll interest taken while pending moves to the new descriptor.
 //!
-//! # The runtime
-//! Started the first time a socket attaches, from the `TAPSTACK_*` variables. If it cannot start
-//! (no TAP, TAP busy), the reason is printed once on stderr and the call fails with ENETDOWN. If its
-//! network thread dies (it kept panicking), calls fail with EIO.
-//!
-//! # fork
-//! A forked child does not share its parent's stack: the stack's private descriptors (the TAP among
-//! them) are closed in the child, so the parent keeps its network. Inherited stack sockets can only be
-//! closed in the child (which leaves the parent's connections untouched); any other use fails with
-//! EOPNOTSUPP. A child that `exec`s starts afresh, and its own sockets start its own stack — which
-//! finds the TAP busy while the parent holds it. The shim's locks a child may need are held across
-//! the `fork` itself, so none is inherited locked by a thread the child does not have.
+//! # Stack sockets
+//! Once on the stack the descriptor is a real kernel object (a UNIX socket), so the kernel handles
+//! `fork`, `dup`, `exec`, SCM_RIGHTS, `close`, `poll` and plain data. The table remembers only what
+//! the shim must act on: that the descriptor is a stack socket, and of which kind (UDP datagrams
+//! carry an address header the shim adds and removes). A process that did not make the socket (after
+//! `exec`, or one received over a UNIX socket) learns it from the socket's name (see
+//! [`identify`]).
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::forklock::{Mutex, RwLock};
-use once_cell::sync::OnceCell;
+use crate::service::proto::{Kind, SetOption};
+use crate::service::server::SOCKET_NAME_PREFIX;
+use crate::service::uds;
 
-use crate::config::Config;
-use crate::error::Errno;
-use crate::runtime::Runtime;
-use crate::stack::SocketHandle;
-
-/// SOCK_STREAM or SOCK_DGRAM.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Stream,
-    Dgram,
-}
-
-/// Socket options set before the socket attached, applied when it does.
+/// What a pending socket carries to the service when it attaches.
 #[derive(Clone, Debug, Default)]
 pub struct Pending {
-    pub reuse_addr: bool,
-    pub keepalive: Option<bool>,
-    pub keepidle: Option<Duration>,
-    pub keepintvl: Option<Duration>,
-    pub keepcnt: Option<u32>,
-    pub nodelay: Option<bool>,
-    pub rcvbuf: Option<usize>,
-    pub sndbuf: Option<usize>,
-    pub linger: Option<Option<Duration>>,
-    pub ttl: Option<u8>,
-    pub tos: Option<u8>,
-    pub mss: Option<u16>,
-    pub reno: Option<bool>,
+    pub options: Vec<SetOption>,
+    /// epoll interest taken while pending: (epoll descriptor, events, data).
+    pub epoll: Vec<(RawFd, u32, u64)>,
 }
 
 pub enum Attach {
     Pending(Pending),
-    Stack(SocketHandle),
+    Stack,
 }
 
-/// What a descriptor refers to: one stack socket, shared by `dup`s of the descriptor.
+/// What a descriptor refers to, shared by `dup`s of it (like an open file description).
 pub struct OpenSocket {
     pub kind: Kind,
     pub attach: Mutex<Attach>,
-    pub nonblocking: AtomicBool,
-    /// SO_RCVTIMEO / SO_SNDTIMEO in microseconds; 0 means none.
-    pub rcvtimeo_us: AtomicU64,
-    pub sndtimeo_us: AtomicU64,
-    /// SO_BROADCAST as set (a UDP socket's stack socket gets it too: it decides broadcast sends).
+    /// A UDP socket with a default peer (sends without an address are allowed).
+    pub connected: AtomicBool,
+    /// SO_BROADCAST, so a send to a broadcast address fails at once as on Linux.
     pub broadcast: AtomicBool,
-    /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
-    pub reuse_port: AtomicBool,
 }
 
 impl OpenSocket {
-    pub fn new(kind: Kind, nonblocking: bool) -> OpenSocket {
+    pub fn new(kind: Kind) -> OpenSocket {
         OpenSocket {
             kind,
             attach: Mutex::new(Attach::Pending(Pending::default())),
-            nonblocking: AtomicBool::new(nonblocking),
-            rcvtimeo_us: AtomicU64::new(0),
-            sndtimeo_us: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
             broadcast: AtomicBool::new(false),
-            reuse_port: AtomicBool::new(false),
         }
     }
 
-    pub fn attached(kind: Kind, handle: SocketHandle, nonblocking: bool) -> OpenSocket {
-        let s = OpenSocket::new(kind, nonblocking);
-        *s.attach.lock() = Attach::Stack(handle);
+    pub fn attached(kind: Kind) -> OpenSocket {
+        let s = OpenSocket::new(kind);
+        *s.attach.lock() = Attach::Stack;
         s
     }
 
-    pub fn handle(&self) -> Option<SocketHandle> {
-        match &*self.attach.lock() {
-            Attach::Stack(h) => Some(*h),
-            Attach::Pending(_) => None,
-        }
-    }
-
-    pub fn is_nonblocking(&self) -> bool {
-        self.nonblocking.load(Ordering::Relaxed)
-    }
-
-    pub fn timeout(us: &AtomicU64) -> Option<Duration> {
-        match us.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(Duration::from_micros(n)),
-        }
-    }
-}
-
-impl Drop for OpenSocket {
-    /// The last descriptor is gone: the program is done with the socket.
-    fn drop(&mut self) {
-        if let Attach::Stack(h) = &*self.attach.lock() {
-            if forked() {
-                return;
-            }
-            if let Some(Ok(rt)) = RUNTIME.get() {
-                rt.with_stack(|s, now| {
-                    let _ = s.close(now, *h);
-                });
-            }
-        }
+    pub fn is_pending(&self) -> bool {
+        matches!(&*self.attach.lock(), Attach::Pending(_))
     }
 }
 
@@ -139,7 +75,7 @@ static TABLE: RwLock<Vec<Option<Arc<OpenSocket>>>> = RwLock::new(Vec::new());
 /// Live entries in TABLE: with none, every call skips the lock.
 static ENTRIES: AtomicUsize = AtomicUsize::new(0);
 
-/// The stack socket behind descriptor `fd`, if it is one.
+/// The socket behind descriptor `fd`, if the shim knows it as one.
 pub fn get(fd: RawFd) -> Option<Arc<OpenSocket>> {
     if fd < 0 || ENTRIES.load(Ordering::Acquire) == 0 {
         return None;
@@ -148,24 +84,20 @@ pub fn get(fd: RawFd) -> Option<Arc<OpenSocket>> {
 }
 
 pub fn insert(fd: RawFd, sock: Arc<OpenSocket>) {
-    let old = {
-        let mut t = TABLE.write();
-        let i = fd as usize;
-        if t.len() <= i {
-            t.resize(i + 1, None);
-        }
-        let old = t[i].replace(sock);
-        if old.is_none() {
-            ENTRIES.fetch_add(1, Ordering::AcqRel);
-        }
-        old
-    };
-    // Dropped outside the table's lock: closing a socket takes the stack's lock, and a thread
-    // holding the stack's lock may be waiting to read the table.
-    drop(old);
+    if fd < 0 {
+        return;
+    }
+    let mut t = TABLE.write();
+    let i = fd as usize;
+    if t.len() <= i {
+        t.resize(i + 1, None);
+    }
+    if t[i].replace(sock).is_none() {
+        ENTRIES.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
-/// Forgets descriptor `fd`; the socket closes when its last descriptor is gone.
+/// Forgets descriptor `fd`.
 pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
     if fd < 0 || ENTRIES.load(Ordering::Acquire) == 0 {
         return None;
@@ -177,32 +109,21 @@ pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
     taken
 }
 
-/// Forgets every descriptor that refers to `sock` (it and its `dup`s); returns their numbers.
-pub fn remove_all(sock: &OpenSocket) -> Vec<RawFd> {
-    if ENTRIES.load(Ordering::Acquire) == 0 {
-        return Vec::new();
-    }
-    let mut taken = Vec::new();
-    let fds = {
-        let mut t = TABLE.write();
-        let mut fds = Vec::new();
-        for (i, e) in t.iter_mut().enumerate() {
-            if e.as_ref()
+/// Every descriptor that refers to `sock` (it and its `dup`s).
+pub fn numbers_of(sock: &OpenSocket) -> Vec<RawFd> {
+    TABLE
+        .read()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            e.as_ref()
                 .is_some_and(|e| std::ptr::eq(Arc::as_ptr(e), sock))
-            {
-                taken.extend(e.take());
-                fds.push(i as RawFd);
-            }
-        }
-        ENTRIES.fetch_sub(fds.len(), Ordering::AcqRel);
-        fds
-    };
-    // Dropped outside the table's lock, as in `insert`.
-    drop(taken);
-    fds
+        })
+        .map(|(i, _)| i as RawFd)
+        .collect()
 }
 
-/// Every descriptor in `first..=last` that is a stack socket.
+/// Every descriptor in `first..=last` the table knows.
 pub fn fds_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
     if ENTRIES.load(Ordering::Acquire) == 0 {
         return Vec::new();
@@ -215,11 +136,50 @@ pub fn fds_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
         .collect()
 }
 
-static RUNTIME: OnceCell<Result<Runtime, String>> = OnceCell::new();
-static FORKED: AtomicBool = AtomicBool::new(false);
+/// Recognises a stack socket the table does not know (inherited over `exec`, received over a UNIX
+/// socket) by its abstract name, and records it.
+pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    let name = uds::abstract_name(fd)?;
+    let rest = name.strip_prefix(SOCKET_NAME_PREFIX)?;
+    let kind = match rest.last() {
+        Some(b't') => Kind::Stream,
+        Some(b'u') => Kind::Dgram,
+        _ => return None,
+    };
+    let sock = Arc::new(OpenSocket::attached(kind));
+    insert(fd, sock.clone());
+    Some(sock)
+}
+
+/// The socket behind `fd`: known, or recognised.
+pub fn lookup(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    get(fd).or_else(|| identify(fd))
+}
+
+/// Records every stack socket among the descriptors this process starts with (after `exec`).
+fn scan_inherited() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        {
+            identify(fd);
+        }
+    }
+}
+
 /// This process's id, to recognise a `vfork` child (or `posix_spawn`'s, or `clone(CLONE_VM)`'s):
-/// it runs in our memory before it `exec`s, without the fork handlers, so whatever it closes must
-/// not touch the parent's table.
+/// it runs in our memory before it `exec`s, without the fork handlers, so whatever it does must not
+/// touch the parent's table.
 static PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 fn raw_getpid() -> i32 {
@@ -233,65 +193,11 @@ pub fn in_vfork_child() -> bool {
     pid != 0 && raw_getpid() != pid
 }
 
-pub fn forked() -> bool {
-    FORKED.load(Ordering::Relaxed)
-}
-
-/// The running stack, started on first use.
-pub fn runtime() -> Result<&'static Runtime, Errno> {
-    if forked() {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    let r = RUNTIME.get_or_init(|| {
-        let started = Config::from_env()
-            .map_err(|e| e.to_string())
-            .and_then(|config| {
-                crate::runtime::init_logging(config.log.as_deref());
-                Runtime::start(&config).map_err(|e| e.to_string())
-            });
-        match &started {
-            Ok(_) => {
-                // SAFETY: registering a plain extern "C" function.
-                unsafe { libc::atexit(at_exit) };
-            }
-            Err(e) => eprintln!("tapstack: the network stack could not start: {e}"),
-        }
-        started
-    });
-    match r {
-        // The network thread gave up (it kept failing): nothing would ever answer.
-        Ok(rt) if rt.is_dead() => Err(Errno::EIO),
-        Ok(rt) => Ok(rt),
-        Err(_) => Err(Errno(libc::ENETDOWN)),
-    }
-}
-
-/// The runtime if it has started; `None` never starts it.
-pub fn runtime_if_started() -> Option<&'static Runtime> {
-    match RUNTIME.get() {
-        Some(Ok(rt)) if !forked() => Some(rt),
-        _ => None,
-    }
-}
-
-/// At exit, as the kernel would for a dying process: close every stack socket still open and give
-/// the closing handshakes a moment to finish, so peers see FIN rather than silence.
-extern "C" fn at_exit() {
-    let fds = fds_in(0, RawFd::MAX - 1);
-    for fd in fds {
-        remove(fd);
-    }
-    if let Some(rt) = runtime_if_started() {
-        rt.linger(Duration::from_secs(2));
-        rt.flush_device();
-    }
-}
-
 /// Whether `socket()` should hand out stack sockets: yes when preloaded (`tapstack run`, or
 /// LD_PRELOAD naming this library) or asked (TAPSTACK_INTERPOSE=1); a program that links the C API
 /// without preloading keeps the kernel's sockets for plain `socket()` calls.
 pub fn interposing() -> bool {
-    static ON: OnceCell<bool> = OnceCell::new();
+    static ON: once_cell::sync::OnceCell<bool> = once_cell::sync::OnceCell::new();
     *ON.get_or_init(|| {
         let forced = std::env::var("TAPSTACK_INTERPOSE").ok();
         match forced.as_deref() {
@@ -303,61 +209,31 @@ pub fn interposing() -> bool {
 }
 
 /// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
-/// parent or the child releases them (fields drop in order: the sockets' guards before the sockets).
+/// parent or the child releases them.
 struct ForkLocks {
     _netdb: super::netdb::ForkGuard,
     _sys: crate::sys::ForkGuard,
-    _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
-    _sockets: Vec<Arc<OpenSocket>>,
     _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
-    _shadows: super::epoll::ForkGuard,
 }
 
 thread_local! {
     static FORK_LOCKS: std::cell::RefCell<Option<ForkLocks>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Takes every lock a child could need (using or closing an inherited socket takes the epoll
-/// shadows, the table, the socket's own lock and the private-descriptor list; freeing an inherited
-/// `getaddrinfo` list, the resolver's registry), in the order the
-/// code nests them, so the child never inherits one held by a thread that does not exist there.
-/// The runtime's own locks (the stack, its waiters) are left alone: a child never touches the
-/// parent's runtime.
+/// Takes every lock a child could need, so it never inherits one held by a thread it does not
+/// have.
 extern "C" fn before_fork() {
-    let shadows = super::epoll::hold_for_fork();
     let table = TABLE.write();
-    // Each socket once, though `dup`s share it.
-    let mut sockets: Vec<Arc<OpenSocket>> = table.iter().flatten().cloned().collect();
-    sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
-    sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
-    let attach = sockets
-        .iter()
-        .map(|s| {
-            let guard = s.attach.lock();
-            // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks drops
-            // after the guards.
-            unsafe {
-                std::mem::transmute::<
-                    std::sync::MutexGuard<'_, Attach>,
-                    std::sync::MutexGuard<'static, Attach>,
-                >(guard)
-            }
-        })
-        .collect();
     let sys = crate::sys::hold_for_fork();
     let netdb = super::netdb::hold_for_fork();
     let locks = ForkLocks {
         _netdb: netdb,
         _sys: sys,
-        _attach: attach,
-        _sockets: sockets,
         _table: table,
-        _shadows: shadows,
     };
     let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));
 }
 
-/// Releases what `before_fork` took, on the forking thread (the only one the child has).
 fn release_fork_locks() {
     let _ = FORK_LOCKS.try_with(|l| l.borrow_mut().take());
 }
@@ -368,14 +244,10 @@ extern "C" fn in_parent() {
 
 extern "C" fn in_child() {
     release_fork_locks();
-    FORKED.store(true, Ordering::Relaxed);
     PID.store(raw_getpid(), Ordering::Relaxed);
-    if RUNTIME.get().is_some_and(|r| r.is_ok()) {
-        crate::sys::close_all_private();
-    }
 }
 
-/// Registers the fork handlers when the library is loaded.
+/// Registers the fork handlers and learns the inherited stack sockets when the library is loaded.
 #[used]
 #[link_section = ".init_array"]
 static INIT: extern "C" fn() = init;
@@ -384,4 +256,7 @@ extern "C" fn init() {
     PID.store(raw_getpid(), Ordering::Relaxed);
     // SAFETY: registering plain extern "C" functions.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child)) };
+    if interposing() {
+        scan_inherited();
+    }
 }

@@ -90,10 +90,6 @@ pub(crate) struct Shared {
     #[cfg(test)]
     fail_driver: AtomicBool,
     origin: std::time::Instant,
-    /// Eventfds of threads sleeping in `poll(2)` (the preload shim's waits, which must be
-    /// interruptible by signals and may include kernel descriptors) and of epoll shadows: signalled
-    /// on every change. Held as shared slots, not numbers: a program's `dup2` may move one.
-    waiters: Mutex<Vec<sys::SharedFd>>,
 }
 
 impl Shared {
@@ -111,9 +107,6 @@ impl Shared {
         // Under the lock, so no waiter is between its check and its wait.
         drop(lock(self));
         self.readiness.notify_all();
-        for w in self.waiters.lock().iter() {
-            w.signal();
-        }
     }
 
     /// Work done after any change to the stack, still under the lock: send what it produced, wake
@@ -123,9 +116,6 @@ impl Shared {
         core.flush();
         if !core.stack.take_woken().is_empty() {
             self.readiness.notify_all();
-            for w in self.waiters.lock().iter() {
-                w.signal();
-            }
         }
         if let Some(at) = core.stack.poll_at(now) {
             if at.as_micros() < self.driver_deadline.load(Ordering::Acquire) {
@@ -183,7 +173,6 @@ impl Runtime {
             #[cfg(test)]
             fail_driver: AtomicBool::new(false),
             origin: std::time::Instant::now(),
-            waiters: Mutex::new(Vec::new()),
         });
         let driver_shared = shared.clone();
         let driver = std::thread::Builder::new()
@@ -229,30 +218,6 @@ impl Runtime {
     pub fn flush_device(&self) {
         lock(&self.shared).device.flush();
     }
-
-    /// Adds an eventfd signalled on every readiness change (an epoll shadow's), until removed.
-    pub(crate) fn add_waiter(&self, fd: &sys::Fd) {
-        let fd = fd.share();
-        let mut w = self.shared.waiters.lock();
-        if !w.iter().any(|f| f.same(&fd)) {
-            w.push(fd);
-        }
-    }
-
-    pub(crate) fn remove_waiter(&self, fd: &sys::Fd) {
-        let fd = fd.share();
-        self.shared.waiters.lock().retain(|f| !f.same(&fd));
-    }
-
-    /// Locks the stack for a sequence of checks that may end in [`sleep`].
-    pub(crate) fn lock(&self) -> (MutexGuard<'_, Core>, Instant) {
-        (lock(&self.shared), self.shared.now())
-    }
-
-    /// Sends what the stack produced and wakes waiters (after work done under [`Runtime::lock`]).
-    pub(crate) fn settle(&self, core: &mut Core) {
-        self.shared.settle(core);
-    }
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, Core> {
@@ -296,126 +261,6 @@ pub(crate) fn wait_for<R>(
             None => shared.readiness.wait(&mut core),
         }
     }
-}
-
-thread_local! {
-    /// This thread's eventfd for [`sleep`] and [`sleep_restartable`]: created on first use, one of
-    /// the stack's private fds. Its reads block (the restartable sleep is one), so it is only read
-    /// when a poll has seen it signalled, or to wait.
-    static WAITER: Option<sys::Fd> = sys::eventfd_blocking().ok().map(sys::Fd::new);
-}
-
-/// Reads the waiter's counter back to zero after a poll saw it signalled (only its own thread
-/// reads it, so the read cannot block).
-fn clear_waiter(waiter: &sys::Fd, polled: &libc::pollfd) {
-    if polled.revents & libc::POLLIN != 0 {
-        let mut buf = [0u8; 8];
-        let _ = sys::read(waiter.raw(), &mut buf);
-    }
-}
-
-/// The sleep of a blocking socket call with no timeout (no SO_RCVTIMEO/SO_SNDTIMEO): gives up
-/// the lock `core` and waits until the stack reports any change. A signal ends it as it ends the
-/// kernel's own `recv`, `send`, `accept` and `connect`: the wait is a blocking `read(2)` of the
-/// thread's eventfd, which the kernel restarts after a handler installed with SA_RESTART and fails
-/// with EINTR after any other (man 7 signal) — the kernel makes that choice, as it knows which
-/// handler ran. Calls with a timeout use [`sleep`], which always ends with EINTR, as on Linux.
-pub(crate) fn sleep_restartable(shared: &Shared, core: MutexGuard<'_, Core>) -> Result<(), Errno> {
-    WAITER.with(|waiter| {
-        let Some(waiter) = waiter else {
-            return sleep(shared, core, None, &mut [], None).map(|_| ());
-        };
-        if shared.is_dead() {
-            return Err(Errno::EIO);
-        }
-        let me = waiter.share();
-        shared.waiters.lock().push(me.clone());
-        drop(core);
-        // A count left from a wake-up after the last read only makes this return at once: the
-        // caller looks again and sleeps anew.
-        let r = sys::sleep_on(std::slice::from_ref(&me), |nums| {
-            let mut buf = [0u8; 8];
-            sys::read(nums[0], &mut buf)
-        });
-        {
-            let mut w = shared.waiters.lock();
-            if let Some(i) = w.iter().position(|f| f.same(&me)) {
-                w.swap_remove(i);
-            }
-        }
-        if shared.is_dead() {
-            return Err(Errno::EIO);
-        }
-        match r {
-            Ok(_) => Ok(()),
-            Err(e) => Err(Errno(e.raw_os_error().unwrap_or(libc::EINTR))),
-        }
-    })
-}
-
-/// One interruptible sleep for the preload shim: gives up the lock `core` and sleeps in `ppoll` until
-/// the stack reports any change, one of `fds` (kernel descriptors) is ready, `timeout` passes or a
-/// signal arrives (EINTR). Registration happens before the lock is released, so no change between
-/// the caller's check and the sleep is missed. With `mask` (a program's ppoll, pselect), the thread's
-/// signal mask is `mask` during the sleep only, set atomically by the kernel's ppoll. Returns the
-/// number of `fds` ready.
-pub(crate) fn sleep(
-    shared: &Shared,
-    core: MutexGuard<'_, Core>,
-    timeout: Option<Duration>,
-    fds: &mut [libc::pollfd],
-    mask: Option<&libc::sigset_t>,
-) -> Result<usize, Errno> {
-    WAITER.with(|waiter| {
-        let Some(waiter) = waiter else {
-            // No eventfd to be had (descriptor limit): fall back to a short nap on the kernel
-            // descriptors alone, under the caller's mask all the same.
-            drop(core);
-            let nap = timeout.unwrap_or(IDLE_POLL).min(IDLE_POLL);
-            let ms = nap.as_micros().div_ceil(1000) as i32;
-            return sys::poll_interruptible(fds, ms, mask)
-                .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EINTR)));
-        };
-        if shared.is_dead() {
-            return Err(Errno::EIO);
-        }
-        let me = waiter.share();
-        shared.waiters.lock().push(me.clone());
-        drop(core);
-        let ms = timeout.map_or(-1, |t| {
-            t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-        });
-        let mut all = Vec::with_capacity(fds.len() + 1);
-        // The eventfd's number cannot move under the poll (a program's dup2 onto it wakes us first).
-        let r = sys::sleep_on(std::slice::from_ref(&me), |nums| {
-            all.push(libc::pollfd {
-                fd: nums[0],
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            all.extend_from_slice(fds);
-            sys::poll_interruptible(&mut all, ms, mask)
-        });
-        {
-            let mut w = shared.waiters.lock();
-            if let Some(i) = w.iter().position(|f| f.same(&me)) {
-                w.swap_remove(i);
-            }
-        }
-        if let Some(w) = all.first() {
-            clear_waiter(waiter, w);
-        }
-        for (dst, src) in fds.iter_mut().zip(&all[1..]) {
-            dst.revents = src.revents;
-        }
-        if shared.is_dead() {
-            return Err(Errno::EIO);
-        }
-        match r {
-            Ok(_) => Ok(fds.iter().filter(|p| p.revents != 0).count()),
-            Err(e) => Err(Errno(e.raw_os_error().unwrap_or(libc::EINTR))),
-        }
-    })
 }
 
 impl Drop for Runtime {
@@ -548,7 +393,7 @@ mod tests {
     use super::*;
     use crate::device::{memlink, DeviceCaps};
     use crate::wire::MacAddr;
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::net::Ipv4Addr;
 
     fn runtime() -> Runtime {
         let (dev, _peer) = memlink::pair(DeviceCaps::default());
@@ -562,74 +407,11 @@ mod tests {
         Runtime::with_device(Box::new(dev), iface, 1).unwrap()
     }
 
-    /// A program's dup2 onto a sleeping thread's eventfd moves the eventfd; the wake-up must follow
-    /// it, and the program's new descriptor must not be written to.
-    #[test]
-    fn waiter_follows_its_eventfd_when_it_moves() {
-        let rt = runtime();
-        let h = rt.with_stack(|s, _| {
-            let h = s.udp_socket();
-            s.udp_connect(h, Some(SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 9)))
-                .unwrap();
-            h
-        });
-        let shared = rt.shared().clone();
-        // Sleeps as the shim's blocking calls do: until the socket is readable, re-checking after
-        // every wake-up.
-        let sleeper = std::thread::spawn(move || {
-            let t = std::time::Instant::now();
-            while t.elapsed() < Duration::from_secs(10) {
-                let core = lock(&shared);
-                if core.stack.udp_readable(h) {
-                    break;
-                }
-                sleep(&shared, core, Some(Duration::from_secs(10)), &mut [], None).unwrap();
-            }
-            t.elapsed()
-        });
-        let mut old = -1;
-        for _ in 0..5000 {
-            if let Some(w) = rt.shared.waiters.lock().first() {
-                old = w.raw();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(old >= 0, "the sleeper never registered");
-        // What the shim does before a program's dup2 onto a private number, then the dup2.
-        sys::relocate_private(old);
-        let mut pipe = [0; 2];
-        // SAFETY: plain descriptor calls on a local array.
-        unsafe {
-            assert_eq!(libc::pipe2(pipe.as_mut_ptr(), libc::O_NONBLOCK), 0);
-            assert_eq!(libc::syscall(libc::SYS_dup3, pipe[1], old, 0), old as i64);
-        }
-        rt.with_stack(|s, _| s.udp_shutdown(h, true, false))
-            .unwrap();
-        let slept = sleeper.join().unwrap();
-        assert!(slept < Duration::from_secs(5), "not woken: slept {slept:?}");
-        let mut buf = [0u8; 8];
-        assert!(
-            sys::read(pipe[0], &mut buf).is_err(),
-            "the wake-up was written to the program's descriptor"
-        );
-        for fd in [pipe[0], pipe[1], old] {
-            let _ = sys::close(fd);
-        }
-    }
-
     /// A driver that keeps panicking ends the runtime: blocked calls wake with EIO, none hangs.
     #[test]
     fn a_dying_driver_wakes_blocked_calls_with_eio() {
         let rt = runtime();
         let h = rt.with_stack(|s, _| s.udp_socket());
-        let shared = rt.shared().clone();
-        let in_sleep = std::thread::spawn(move || loop {
-            let core = lock(&shared);
-            if let Err(e) = sleep(&shared, core, Some(Duration::from_secs(20)), &mut [], None) {
-                return e;
-            }
-        });
         let shared = rt.shared().clone();
         let in_wait = std::thread::spawn(move || {
             let mut buf = [0u8; 10];
@@ -641,7 +423,6 @@ mod tests {
         let t = std::time::Instant::now();
         rt.shared.fail_driver.store(true, Ordering::Relaxed);
         sys::eventfd_signal(rt.shared.kick.raw());
-        assert_eq!(in_sleep.join().unwrap(), Errno::EIO);
         assert_eq!(in_wait.join().unwrap().unwrap_err(), Errno::EIO);
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(rt.is_dead());

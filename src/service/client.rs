@@ -1,0 +1,407 @@
+//! A program's side of the service: its control connections, and starting the service when none
+//! runs.
+//!
+//! Each thread has its own control connection (made on its first request, remade after `fork`), so
+//! a thread blocked in `connect` never holds up another's `accept`. Requests are answered in order;
+//! a reply to an older request (one a signal interrupted) is recognised by its sequence number and
+//! dropped, with any descriptor it carried.
+//!
+//! # Starting the service
+//! When no service answers for the TAP, the first program to notice starts one: it runs
+//! `tapstack service` (found beside `libtapstack.so`, or named by `TAPSTACK_BIN`) without the
+//! preload, detached from the program, and waits for its word on a pipe: `ok`, `busy` (another
+//! program's service won the race, so connect to that one) or the reason it could not start, which
+//! is printed once on stderr; calls then fail with ENETDOWN.
+
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::proto::{Call, Reply, Request, Target, Value, MAX_MESSAGE};
+use super::server::control_name;
+use super::uds;
+use crate::config::Config;
+use crate::error::{Errno, Result};
+use crate::sys;
+
+struct Control {
+    fd: sys::Fd,
+    pid: i32,
+    seq: u32,
+}
+
+thread_local! {
+    static CONTROL: RefCell<Option<Control>> = const { RefCell::new(None) };
+}
+
+fn getpid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
+/// Says why the stack is unavailable, once per process.
+fn report_once(message: &str) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.swap(true, Ordering::Relaxed) {
+        let line = format!("tapstack: {message}\n");
+        let _ = sys::write(2, line.as_bytes());
+    }
+}
+
+/// Settings given in code (`tapstack_set`), on top of the environment.
+static OVERRIDES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+static CONFIG: std::sync::OnceLock<std::result::Result<Config, String>> =
+    std::sync::OnceLock::new();
+
+/// Sets `var` (a `TAPSTACK_*` name) to `value` for this process, as if it were in the
+/// environment: checked now, used when the stack is first needed. After that, EBUSY.
+pub fn set(var: &str, value: &str) -> std::result::Result<(), (Errno, String)> {
+    if CONFIG.get().is_some() {
+        return Err((Errno(libc::EBUSY), "the stack is already in use".into()));
+    }
+    let mut settings = crate::config::Settings::from_lookup(|_| None)
+        .map_err(|e| (Errno::EINVAL, e.to_string()))?;
+    settings
+        .set(var, value)
+        .map_err(|e| (Errno::EINVAL, e.to_string()))?;
+    let mut o = OVERRIDES.lock().unwrap_or_else(|e| e.into_inner());
+    o.retain(|(k, _)| k != var);
+    o.push((var.to_string(), value.to_string()));
+    Ok(())
+}
+
+fn overrides() -> Vec<(String, String)> {
+    OVERRIDES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// The configuration from the environment and [`set`], read once.
+pub fn config() -> Result<&'static Config> {
+    let made = CONFIG.get_or_init(|| {
+        let o = overrides();
+        crate::config::Settings::from_lookup(|var| {
+            o.iter()
+                .rev()
+                .find(|(k, _)| k == var)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(var).ok())
+        })
+        .and_then(|s| s.resolve())
+        .map_err(|e| e.to_string())
+    });
+    match made {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            report_once(&format!("the network stack could not start: {e}"));
+            Err(Errno(libc::ENETDOWN))
+        }
+    }
+}
+
+/// Makes sure this thread can reach the service (starting it if need be).
+pub fn ready() -> Result<()> {
+    match call(Target::Existing, Call::TakeError, None, None).0 {
+        Err(Errno::EBADF) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Sends `call` about `target` (with the socket's descriptor `fd` for an existing one) and waits
+/// for the answer: its value and the descriptor it carried, if any. `timeout` bounds the wait
+/// (then EAGAIN); a signal ends it with EINTR unless its handler has SA_RESTART and no timeout is
+/// set, as for the kernel's own blocking socket calls.
+pub fn call(
+    target: Target,
+    call: Call,
+    fd: Option<RawFd>,
+    timeout: Option<Duration>,
+) -> (Result<Value>, Option<OwnedFd>) {
+    CONTROL.with(|slot| {
+        let mut slot = match slot.try_borrow_mut() {
+            Ok(s) => s,
+            // A signal handler calling into the stack while this thread waits on it.
+            Err(_) => return (Err(Errno::EAGAIN), None),
+        };
+        let pid = getpid();
+        if slot.as_ref().is_some_and(|c| c.pid != pid) {
+            // Inherited over fork: the parent's connection, not ours to use.
+            *slot = None;
+        }
+        if slot.is_none() {
+            match connect() {
+                Ok(fd) => {
+                    *slot = Some(Control {
+                        fd: sys::Fd::new(fd.into_raw_fd()),
+                        pid,
+                        seq: 0,
+                    })
+                }
+                Err(e) => return (Err(e), None),
+            }
+        }
+        let c = slot.as_mut().expect("just made");
+        c.seq = c.seq.wrapping_add(1);
+        let seq = c.seq;
+        let req = Request { seq, target, call };
+        let bytes = req.encode();
+        if let Err(e) = uds::send(c.fd.raw(), &[&bytes], fd, 0) {
+            *slot = None;
+            return (Err(gone(&e)), None);
+        }
+        let set_timeout = |t: Option<Duration>| {
+            let tv = t.map_or(
+                libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 0,
+                },
+                |t| libc::timeval {
+                    tv_sec: t.as_secs() as libc::time_t,
+                    tv_usec: t.subsec_micros().max(1) as libc::suseconds_t,
+                },
+            );
+            // SAFETY: timeval is plain data of its size.
+            let b = unsafe {
+                std::slice::from_raw_parts(
+                    &tv as *const libc::timeval as *const u8,
+                    std::mem::size_of::<libc::timeval>(),
+                )
+            };
+            let _ = uds::set_raw(c.fd.raw(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, b);
+        };
+        if timeout.is_some() {
+            set_timeout(timeout);
+        }
+        let mut buf = [0u8; MAX_MESSAGE];
+        let answer = loop {
+            match uds::recv(c.fd.raw(), &mut buf, 0) {
+                Ok((0, _, _)) => break Err(Errno(libc::ENETDOWN)),
+                Ok((n, _, fd)) => match Reply::decode(&buf[..n]) {
+                    Ok(r) if r.seq == seq => break Ok((r.result, fd)),
+                    // An older request's answer, which nobody waits for now.
+                    Ok(_) => continue,
+                    Err(_) => break Err(Errno::EIO),
+                },
+                Err(e) => {
+                    let code = e.raw_os_error().unwrap_or(libc::EIO);
+                    if code == libc::EAGAIN || code == libc::EINTR {
+                        break Err(Errno(code));
+                    }
+                    break Err(gone(&e));
+                }
+            }
+        };
+        if timeout.is_some() {
+            set_timeout(None);
+        }
+        match answer {
+            Ok((result, fd)) => (result, fd),
+            Err(e) => {
+                if e.0 == libc::ENETDOWN || e.0 == libc::EIO {
+                    *slot = None;
+                }
+                (Err(e), None)
+            }
+        }
+    })
+}
+
+/// The service went away under a request.
+fn gone(e: &std::io::Error) -> Errno {
+    report_once(&format!(
+        "the stack service is gone ({e}); its sockets no longer work"
+    ));
+    Errno(libc::ENETDOWN)
+}
+
+/// A control connection to the service for the configured TAP, starting the service if none runs.
+fn connect() -> Result<OwnedFd> {
+    let config = config()?;
+    let name = control_name(&config.iface);
+    let mut started = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let s = uds::socket(libc::SOCK_SEQPACKET)
+            .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        match uds::connect_abstract(s.as_raw_fd(), &name) {
+            Ok(()) => {
+                // Only a service of our own user (or root) may see our traffic.
+                // SAFETY: getuid cannot fail.
+                let me = unsafe { libc::getuid() };
+                return match uds::peer_cred(s.as_raw_fd()) {
+                    Ok(c) if c.uid == me || c.uid == 0 => Ok(s),
+                    _ => {
+                        report_once(&format!(
+                            "the stack service for {} belongs to another user; refusing it",
+                            config.iface
+                        ));
+                        Err(Errno(libc::ENETDOWN))
+                    }
+                };
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)) => {}
+            Err(e) => {
+                report_once(&format!("cannot reach the stack service: {e}"));
+                return Err(Errno(libc::ENETDOWN));
+            }
+        }
+        if !started {
+            started = true;
+            match start_service() {
+                Ok(()) => continue,
+                Err(message) => {
+                    report_once(&format!("the network stack could not start: {message}"));
+                    return Err(Errno(libc::ENETDOWN));
+                }
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            report_once("the stack service did not answer");
+            return Err(Errno(libc::ENETDOWN));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The `tapstack` program that runs the service: `TAPSTACK_BIN`, or the one beside this library,
+/// or the first on PATH.
+fn service_program() -> Option<CString> {
+    if let Ok(p) = std::env::var("TAPSTACK_BIN") {
+        return CString::new(p).ok();
+    }
+    // SAFETY: dladdr fills `info` for an address inside this library.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let here = service_program as *const libc::c_void;
+    // SAFETY: as above.
+    if unsafe { libc::dladdr(here, &mut info) } != 0 && !info.dli_fname.is_null() {
+        // SAFETY: dladdr returns a NUL-terminated path.
+        let lib = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+        let lib = std::path::Path::new(std::ffi::OsStr::from_bytes(lib.to_bytes()));
+        if let Some(dir) = lib.parent() {
+            let bin = dir.join("tapstack");
+            if bin.is_file() {
+                return CString::new(bin.into_os_string().into_encoded_bytes()).ok();
+            }
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("tapstack"))
+        .find(|p| p.is_file())
+        .and_then(|p| CString::new(p.into_os_string().into_encoded_bytes()).ok())
+}
+
+/// Starts `tapstack service` detached, and waits for its word.
+fn start_service() -> std::result::Result<(), String> {
+    let program = service_program().ok_or_else(|| {
+        "the tapstack program was not found (beside libtapstack.so, TAPSTACK_BIN or PATH)"
+            .to_string()
+    })?;
+    let mut pipe = [0 as libc::c_int; 2];
+    // SAFETY: `pipe` has room for two descriptors.
+    if unsafe { libc::syscall(libc::SYS_pipe2, pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the kernel just returned these descriptors.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let args: Vec<CString> = ["tapstack", "service", "--ready-fd", "3", "--detach"]
+        .iter()
+        .map(|s| CString::new(*s).expect("no NUL"))
+        .collect();
+    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr() as *mut _).collect();
+    argv.push(std::ptr::null_mut());
+    // The service is no program of ours to preload into.
+    let set_in_code = overrides();
+    let env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != "LD_PRELOAD" && !set_in_code.iter().any(|(v, _)| k == v.as_str()))
+        .chain(set_in_code.iter().map(|(k, v)| (k.into(), v.into())))
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|a| a.as_ptr() as *mut _).collect();
+    envp.push(std::ptr::null_mut());
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file actions object is initialised before use and destroyed after; every
+    // pointer passed lives until posix_spawn returns.
+    let r = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        libc::posix_spawn_file_actions_adddup2(&mut fa, write_end.as_raw_fd(), 3);
+        let r = libc::posix_spawn(
+            &mut pid,
+            program.as_ptr(),
+            &fa,
+            std::ptr::null(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+        );
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        r
+    };
+    drop(write_end);
+    if r != 0 {
+        return Err(format!(
+            "cannot run {}: {}",
+            program.to_string_lossy(),
+            std::io::Error::from_raw_os_error(r)
+        ));
+    }
+    // The first process only forks the service off and exits.
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe {
+        libc::syscall(
+            libc::SYS_wait4,
+            pid,
+            &mut status as *mut i32,
+            0,
+            std::ptr::null_mut::<libc::rusage>(),
+        )
+    };
+    let mut word = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err("the stack service did not start within 10 s".into());
+        }
+        let mut p = [libc::pollfd {
+            fd: read_end.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if sys::poll(&mut p, left.as_millis() as i32).is_err() {
+            continue;
+        }
+        match sys::read(read_end.as_raw_fd(), &mut buf) {
+            Ok(0) => break,
+            Ok(n) => word.extend_from_slice(&buf[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(format!("reading the service's word: {e}")),
+        }
+    }
+    let word = String::from_utf8_lossy(&word);
+    let word = word.trim();
+    match word {
+        "ok" | "busy" => Ok(()),
+        "" => Err("the stack service exited without a word".into()),
+        other => Err(other.trim_start_matches("error: ").to_string()),
+    }
+}
+
+/// A connected control connection for tests and tools that speak the protocol directly.
+pub fn connect_raw(iface: &str) -> std::io::Result<OwnedFd> {
+    let s = uds::socket(libc::SOCK_SEQPACKET)?;
+    uds::connect_abstract(s.as_raw_fd(), &control_name(iface))?;
+    Ok(s)
+}

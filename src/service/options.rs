@@ -1,0 +1,492 @@
+//! Socket options, kept where the socket lives: in the service, on the stack socket itself.
+//!
+//! Each option has one home, the stack socket's own field (or, for the few that only the service
+//! needs, its record of the socket), so a value set before `connect` and one set after are the
+//! same value, and a new option is written here once. The preload shim sends every
+//! `setsockopt`/`getsockopt` of a stack socket here, except those the socketpair itself carries
+//! (SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT: the program's blocking calls run on it).
+//!
+//! Options that change nothing for this stack and that no program depends on for correctness are
+//! accepted; those a program would rely on and this stack cannot give fail with ENOPROTOOPT, as on a
+//! kernel without them.
+
+use std::time::Duration;
+
+use super::proto::Kind;
+use crate::error::{Errno, Result};
+use crate::stack::{SocketHandle, Stack};
+use crate::tcp::{Algorithm, State, TcpStats};
+
+/// Linux's SO_RCVBUF/SO_SNDBUF floor (SOCK_MIN_RCVBUF 2304) and ceiling (rmem_max 212992, times
+/// 16 for the FORCE variants), before the doubling.
+const BUF_MIN: usize = 2304;
+const BUF_MAX: usize = 212_992;
+/// Congestion control modules Linux may have: naming one is harmless here.
+const KNOWN_CC: &[&str] = &[
+    "cubic",
+    "reno",
+    "bbr",
+    "bic",
+    "dctcp",
+    "highspeed",
+    "htcp",
+    "hybla",
+    "illinois",
+    "lp",
+    "nv",
+    "scalable",
+    "vegas",
+    "veno",
+    "westwood",
+    "yeah",
+    "cdg",
+];
+
+/// What the service keeps about a socket beside the stack's own fields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extra {
+    /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
+    pub reuse_port: bool,
+}
+
+fn int(val: &[u8]) -> Result<i32> {
+    // Linux takes an int option from a shorter buffer too (a 1-byte IP option, say), as the
+    // value of those bytes.
+    match val.len() {
+        0 => Err(Errno::EINVAL),
+        1..=3 => Ok(val[0] as i32),
+        _ => Ok(i32::from_ne_bytes([val[0], val[1], val[2], val[3]])),
+    }
+}
+
+/// TCP options on a socket's configuration, and on its live connection for those that can change
+/// under way.
+fn tcp_config(
+    s: &mut Stack,
+    h: SocketHandle,
+    f: impl FnOnce(&mut crate::tcp::Config),
+) -> Result<()> {
+    let t = s.tcp_socket_mut(h)?;
+    f(&mut t.config);
+    let cfg = t.config.clone();
+    if let Some(c) = t.connection_mut() {
+        c.set_nodelay(cfg.nodelay);
+        c.set_keepalive(cfg.keepalive);
+        c.set_keepalive_params(
+            cfg.keepalive_idle,
+            cfg.keepalive_interval,
+            cfg.keepalive_count,
+        );
+        c.set_linger(cfg.linger);
+        c.set_congestion(cfg.congestion);
+    }
+    Ok(())
+}
+
+/// `setsockopt(level, name, val)` on stack socket `h`.
+pub fn set(
+    s: &mut Stack,
+    h: SocketHandle,
+    kind: Kind,
+    extra: &mut Extra,
+    level: i32,
+    name: i32,
+    val: &[u8],
+) -> Result<()> {
+    let stream = kind == Kind::Stream;
+    match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
+            let on = int(val)? != 0;
+            if let Ok(t) = s.tcp_socket_mut(h) {
+                t.reuse_addr = on;
+            }
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
+            extra.reuse_port = int(val)? != 0;
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            let on = int(val)? != 0;
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.broadcast = on;
+            }
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
+            let on = int(val)? != 0;
+            if stream {
+                tcp_config(s, h, |c| c.keepalive = on)?;
+            }
+            Ok(())
+        }
+        (
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF | libc::SO_RCVBUFFORCE | libc::SO_SNDBUF | libc::SO_SNDBUFFORCE,
+        ) => {
+            let bytes = (int(val)?.max(0) as usize).clamp(BUF_MIN, BUF_MAX * 16);
+            let rcv = matches!(name, libc::SO_RCVBUF | libc::SO_RCVBUFFORCE);
+            if let Some(u) = s.udp_socket_mut(h) {
+                if rcv {
+                    u.rcvbuf = bytes;
+                }
+                return Ok(());
+            }
+            let t = s.tcp_socket_mut(h)?;
+            if rcv {
+                t.config.recv_buffer = bytes;
+            } else {
+                t.config.send_buffer = bytes;
+            }
+            if let Some(c) = t.connection_mut() {
+                let applied = if rcv {
+                    c.set_recv_buffer(bytes)
+                } else {
+                    c.set_send_buffer(bytes)
+                };
+                if !applied {
+                    log::debug!(
+                        "a buffer size set on an established connection applies to new ones only"
+                    );
+                }
+            }
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            if val.len() < std::mem::size_of::<libc::linger>() {
+                return Err(Errno::EINVAL);
+            }
+            let on = int(&val[0..4])?;
+            let secs = int(&val[4..8])?;
+            let linger = (on != 0).then(|| Duration::from_secs(secs.max(0) as u64));
+            if stream {
+                tcp_config(s, h, |c| c.linger = linger)?;
+            }
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_DONTROUTE) => int(val).map(drop),
+        (
+            libc::SOL_SOCKET,
+            libc::SO_PRIORITY | libc::SO_MARK | libc::SO_INCOMING_CPU | libc::SO_BUSY_POLL,
+        ) => int(val).map(drop),
+        // As Linux: setting a TCP option on a UDP socket is ENOPROTOOPT (getting one, EOPNOTSUPP).
+        (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+            let on = int(val)? != 0;
+            tcp_config(s, h, |c| c.nodelay = on)
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL) => {
+            let v = int(val)?;
+            if !(1..=32767).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            let d = Duration::from_secs(v as u64);
+            let idle = name == libc::TCP_KEEPIDLE;
+            tcp_config(s, h, |c| {
+                if idle {
+                    c.keepalive_idle = d
+                } else {
+                    c.keepalive_interval = d
+                }
+            })
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => {
+            let v = int(val)?;
+            if !(1..=127).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            tcp_config(s, h, |c| c.keepalive_count = v as u32)
+        }
+        (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => {
+            let v = int(val)?;
+            if !(1..=127).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            tcp_config(s, h, |c| c.syn_retries = v as u32)
+        }
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
+            let v = int(val)?;
+            if !(88..=65535).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            tcp_config(s, h, |c| c.mss = c.mss.min(v as u16))
+        }
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            let name = val.split(|&b| b == 0).next().unwrap_or_default();
+            let name = std::str::from_utf8(name).map_err(|_| Errno(libc::ENOENT))?;
+            if !KNOWN_CC.contains(&name) {
+                return Err(Errno(libc::ENOENT));
+            }
+            match name {
+                "reno" => tcp_config(s, h, |c| c.congestion = Algorithm::Reno),
+                "cubic" => tcp_config(s, h, |c| c.congestion = Algorithm::Cubic),
+                other => {
+                    log::debug!("congestion control {other:?} asked; this stack runs CUBIC");
+                    Ok(())
+                }
+            }
+        }
+        (
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK
+            | libc::TCP_DEFER_ACCEPT
+            | libc::TCP_FASTOPEN
+            | libc::TCP_FASTOPEN_CONNECT
+            | libc::TCP_NOTSENT_LOWAT
+            | libc::TCP_CORK
+            | libc::TCP_LINGER2
+            | libc::TCP_WINDOW_CLAMP,
+        ) => int(val).map(drop),
+        (libc::IPPROTO_IP, libc::IP_TTL) => {
+            let v = int(val)?;
+            let ttl = match v {
+                -1 => crate::ipv4::DEFAULT_TTL,
+                1..=255 => v as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.ttl = ttl;
+            } else {
+                s.tcp_socket_mut(h)?.ip.ttl = ttl;
+            }
+            Ok(())
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) => {
+            let tos = (int(val)? & 0xff) as u8;
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.tos = tos;
+            } else {
+                s.tcp_socket_mut(h)?.ip.tos = tos;
+            }
+            Ok(())
+        }
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
+        ) => int(val).map(drop),
+        _ => Err(Errno::ENOPROTOOPT),
+    }
+}
+
+/// Linux's TCP state numbers, as TCP_INFO reports them.
+fn linux_state(s: State) -> u8 {
+    match s {
+        State::Established => 1,
+        State::SynSent => 2,
+        State::SynReceived => 3,
+        State::FinWait1 => 4,
+        State::FinWait2 => 5,
+        State::TimeWait => 6,
+        State::Closed => 7,
+        State::CloseWait => 8,
+        State::LastAck => 9,
+        State::Listen => 10,
+        State::Closing => 11,
+    }
+}
+
+/// `struct tcp_info` as Linux lays it out, up to `tcpi_data_segs_out`.
+#[repr(C)]
+#[derive(Default)]
+struct TcpInfo {
+    state: u8,
+    ca_state: u8,
+    retransmits: u8,
+    probes: u8,
+    backoff: u8,
+    options: u8,
+    wscale: u8,
+    flags: u8,
+    rto: u32,
+    ato: u32,
+    snd_mss: u32,
+    rcv_mss: u32,
+    unacked: u32,
+    sacked: u32,
+    lost: u32,
+    retrans: u32,
+    fackets: u32,
+    last_data_sent: u32,
+    last_ack_sent: u32,
+    last_data_recv: u32,
+    last_ack_recv: u32,
+    pmtu: u32,
+    rcv_ssthresh: u32,
+    rtt: u32,
+    rttvar: u32,
+    snd_ssthresh: u32,
+    snd_cwnd: u32,
+    advmss: u32,
+    reordering: u32,
+    rcv_rtt: u32,
+    rcv_space: u32,
+    total_retrans: u32,
+    pacing_rate: u64,
+    max_pacing_rate: u64,
+    bytes_acked: u64,
+    bytes_received: u64,
+    segs_out: u32,
+    segs_in: u32,
+    notsent_bytes: u32,
+    min_rtt: u32,
+    data_segs_in: u32,
+    data_segs_out: u32,
+}
+
+fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
+    let Some(st) = st else {
+        return TcpInfo {
+            state: if listening { 10 } else { 7 },
+            ..TcpInfo::default()
+        };
+    };
+    let mss = st.snd_mss.max(1);
+    TcpInfo {
+        state: linux_state(st.state),
+        ca_state: if st.in_recovery { 3 } else { 0 },
+        backoff: st.backoff.min(255) as u8,
+        // TCPI_OPT_TIMESTAMPS | SACK | WSCALE as negotiated (wscale shows as non-zero scales).
+        options: 0b011
+            | if st.snd_wscale != 0 || st.rcv_wscale != 0 {
+                0b100
+            } else {
+                0
+            },
+        wscale: (st.snd_wscale & 0xf) | (st.rcv_wscale << 4),
+        rto: st.rto.as_micros() as u32,
+        ato: 40_000,
+        snd_mss: st.snd_mss as u32,
+        rcv_mss: st.rcv_mss as u32,
+        unacked: st.unacked.div_ceil(mss) as u32,
+        sacked: st.sacked.div_ceil(mss) as u32,
+        pmtu: mtu as u32,
+        rcv_ssthresh: st.our_window as u32,
+        rtt: st.srtt.map_or(0, |d| d.as_micros() as u32),
+        rttvar: st.rttvar.as_micros() as u32,
+        snd_ssthresh: (st.ssthresh / mss).min(u32::MAX as usize) as u32,
+        snd_cwnd: (st.cwnd / mss) as u32,
+        advmss: st.rcv_mss as u32,
+        reordering: 3,
+        rcv_space: st.our_window as u32,
+        total_retrans: st.retransmits as u32,
+        bytes_acked: st.bytes_acked,
+        bytes_received: st.bytes_received,
+        segs_out: st.segments_sent as u32,
+        segs_in: st.segments_received as u32,
+        ..TcpInfo::default()
+    }
+}
+
+fn ints(v: i32) -> Vec<u8> {
+    v.to_ne_bytes().to_vec()
+}
+
+/// `getsockopt(level, name)` on stack socket `h`: the whole value; the caller cuts it to the
+/// program's buffer as Linux does.
+pub fn get(
+    s: &mut Stack,
+    h: SocketHandle,
+    kind: Kind,
+    extra: &Extra,
+    level: i32,
+    name: i32,
+) -> Result<Vec<u8>> {
+    let stream = kind == Kind::Stream;
+    let tcp_cfg = |s: &Stack, f: &dyn Fn(&crate::tcp::Config) -> i32| {
+        s.tcp_socket_ref(h).map_or(0, |t| f(&t.config))
+    };
+    Ok(match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_TYPE) => ints(if stream {
+            libc::SOCK_STREAM
+        } else {
+            libc::SOCK_DGRAM
+        }),
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => ints(libc::AF_INET),
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => ints(if stream {
+            libc::IPPROTO_TCP
+        } else {
+            libc::IPPROTO_UDP
+        }),
+        (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
+            ints(s.tcp_socket_ref(h).is_some_and(|t| t.is_listening()) as i32)
+        }
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
+            ints(s.tcp_socket_ref(h).is_some_and(|t| t.reuse_addr) as i32)
+        }
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT) => ints(extra.reuse_port as i32),
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            ints(s.udp_socket_ref(h).is_some_and(|u| u.broadcast) as i32)
+        }
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => ints(tcp_cfg(s, &|c| c.keepalive as i32)),
+        (libc::SOL_SOCKET, libc::SO_RCVBUF | libc::SO_SNDBUF) => {
+            let rcv = name == libc::SO_RCVBUF;
+            let v = match s.udp_socket_ref(h) {
+                Some(u) => u.rcvbuf as i32,
+                None => tcp_cfg(s, &|c| {
+                    (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
+                }),
+            };
+            // Linux reports twice what was set (half is bookkeeping overhead).
+            ints(v.saturating_mul(2))
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => {
+            let linger = s
+                .tcp_socket_ref(h)
+                .and_then(|t| t.config.linger)
+                .map_or(-1, |d| d.as_secs() as i32);
+            let mut v = ints((linger >= 0) as i32);
+            v.extend(ints(linger.max(0)));
+            v
+        }
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_PRIORITY) => ints(0),
+        (libc::SOL_SOCKET, libc::SO_SNDLOWAT) => ints(1),
+        (libc::IPPROTO_TCP, _) if !stream => return Err(Errno::EOPNOTSUPP),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => ints(tcp_cfg(s, &|c| c.nodelay as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => {
+            ints(tcp_cfg(s, &|c| c.keepalive_idle.as_secs() as i32))
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => {
+            ints(tcp_cfg(s, &|c| c.keepalive_interval.as_secs() as i32))
+        }
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => ints(tcp_cfg(s, &|c| c.keepalive_count as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => ints(tcp_cfg(s, &|c| c.syn_retries as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
+            ints(s.tcp_stats(h).map_or(536, |st| st.snd_mss as i32))
+        }
+        (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            let reno = tcp_cfg(s, &|c| (c.congestion == Algorithm::Reno) as i32) != 0;
+            let mut name = vec![0u8; 16];
+            let n = if reno { "reno" } else { "cubic" };
+            name[..n.len()].copy_from_slice(n.as_bytes());
+            name
+        }
+        (libc::IPPROTO_TCP, libc::TCP_INFO) => {
+            let info = tcp_info(
+                s.tcp_stats(h),
+                s.tcp_socket_ref(h).is_some_and(|t| t.is_listening()),
+                s.iface().mtu,
+            );
+            // SAFETY: TcpInfo is plain repr(C) data without padding holes that matter here.
+            unsafe {
+                std::slice::from_raw_parts(
+                    &info as *const TcpInfo as *const u8,
+                    std::mem::size_of::<TcpInfo>(),
+                )
+            }
+            .to_vec()
+        }
+        (libc::IPPROTO_IP, libc::IP_TTL) => ints(
+            s.udp_socket_ref(h)
+                .map(|u| u.ttl)
+                .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.ttl))
+                .unwrap_or(crate::ipv4::DEFAULT_TTL) as i32,
+        ),
+        (libc::IPPROTO_IP, libc::IP_TOS) => ints(
+            s.udp_socket_ref(h)
+                .map(|u| u.tos)
+                .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.tos))
+                .unwrap_or(0) as i32,
+        ),
+        _ => return Err(Errno::ENOPROTOOPT),
+    })
+}

@@ -1,0 +1,461 @@
+//! The control protocol between a program (the preload shim, the C API) and the stack service.
+//!
+//! A closed set of requests and replies, one `SOCK_SEQPACKET` message each, on a control connection
+//! that belongs to one thread of one process. Data never travels here: it flows through the
+//! socketpair that is the socket itself. A request about an existing socket carries that socket's
+//! descriptor beside it (SCM_RIGHTS): the service checks it against the socket it names, so a client
+//! can act only on sockets it holds a descriptor for. A request can also create the socket it acts
+//! on (the first `bind`, `connect`, `listen` or `sendto` of a program's socket); the reply then
+//! carries the new descriptor.
+//!
+//! Encoding: little-endian, fixed fields, lengths checked; anything malformed decodes to an error,
+//! never a panic (clients are not trusted).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::error::Errno;
+
+/// The largest message either side sends or accepts.
+pub const MAX_MESSAGE: usize = 4096;
+/// The most options a new socket may carry.
+const MAX_OPTIONS: usize = 64;
+/// The largest option value.
+pub const MAX_OPTION: usize = 512;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Stream,
+    Dgram,
+}
+
+/// An option set on a socket before it reached the service: `setsockopt(level, name, value)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetOption {
+    pub level: i32,
+    pub name: i32,
+    pub value: Vec<u8>,
+}
+
+/// Which socket a request acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The one whose descriptor comes with the request.
+    Existing,
+    /// A new one, made with these options first.
+    New { kind: Kind, options: Vec<SetOption> },
+}
+
+/// What a request asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    Bind(SocketAddrV4),
+    /// `None`: AF_UNSPEC, which dissolves a UDP socket's association.
+    Connect(Option<SocketAddrV4>),
+    /// Answers when the connect in progress has succeeded or failed.
+    WaitConnect,
+    Listen(i32),
+    Accept,
+    LocalAddr,
+    PeerAddr,
+    SetOption(SetOption),
+    GetOption {
+        level: i32,
+        name: i32,
+        len: u32,
+    },
+    /// SO_ERROR: the pending error, cleared.
+    TakeError,
+    /// SIOCOUTQ: bytes not yet acknowledged by the peer.
+    Unsent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub seq: u32,
+    pub target: Target,
+    pub call: Call,
+}
+
+/// What a reply carries besides its errno.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    None,
+    Addr(SocketAddrV4),
+    Bytes(Vec<u8>),
+    Int(i32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub seq: u32,
+    pub result: Result<Value, Errno>,
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn addr(&mut self, a: SocketAddrV4) {
+        self.0.extend_from_slice(&a.ip().octets());
+        self.0.extend_from_slice(&a.port().to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+}
+
+/// A malformed message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
+        if self.0.len() < n {
+            return Err(Malformed);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, Malformed> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, Malformed> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i32(&mut self) -> Result<i32, Malformed> {
+        Ok(self.u32()? as i32)
+    }
+    fn addr(&mut self) -> Result<SocketAddrV4, Malformed> {
+        let b = self.take(6)?;
+        Ok(SocketAddrV4::new(
+            Ipv4Addr::new(b[0], b[1], b[2], b[3]),
+            u16::from_le_bytes([b[4], b[5]]),
+        ))
+    }
+    fn bytes(&mut self, max: usize) -> Result<Vec<u8>, Malformed> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(Malformed);
+        }
+        Ok(self.take(n)?.to_vec())
+    }
+    fn end(&self) -> Result<(), Malformed> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+}
+
+fn write_option(w: &mut Writer, o: &SetOption) {
+    w.i32(o.level);
+    w.i32(o.name);
+    w.bytes(&o.value);
+}
+
+fn read_option(r: &mut Reader) -> Result<SetOption, Malformed> {
+    Ok(SetOption {
+        level: r.i32()?,
+        name: r.i32()?,
+        value: r.bytes(MAX_OPTION)?,
+    })
+}
+
+impl Request {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(64));
+        w.u32(self.seq);
+        match &self.target {
+            Target::Existing => w.u8(0),
+            Target::New { kind, options } => {
+                w.u8(match kind {
+                    Kind::Stream => 1,
+                    Kind::Dgram => 2,
+                });
+                w.u32(options.len() as u32);
+                for o in options {
+                    write_option(&mut w, o);
+                }
+            }
+        }
+        match &self.call {
+            Call::Bind(a) => {
+                w.u8(1);
+                w.addr(*a);
+            }
+            Call::Connect(a) => {
+                w.u8(2);
+                match a {
+                    Some(a) => {
+                        w.u8(1);
+                        w.addr(*a);
+                    }
+                    None => w.u8(0),
+                }
+            }
+            Call::WaitConnect => w.u8(3),
+            Call::Listen(b) => {
+                w.u8(4);
+                w.i32(*b);
+            }
+            Call::Accept => w.u8(5),
+            Call::LocalAddr => w.u8(6),
+            Call::PeerAddr => w.u8(7),
+            Call::SetOption(o) => {
+                w.u8(8);
+                write_option(&mut w, o);
+            }
+            Call::GetOption { level, name, len } => {
+                w.u8(9);
+                w.i32(*level);
+                w.i32(*name);
+                w.u32(*len);
+            }
+            Call::TakeError => w.u8(10),
+            Call::Unsent => w.u8(11),
+        }
+        w.0
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Request, Malformed> {
+        let mut r = Reader(b);
+        let seq = r.u32()?;
+        let target = match r.u8()? {
+            0 => Target::Existing,
+            k @ (1 | 2) => {
+                let kind = if k == 1 { Kind::Stream } else { Kind::Dgram };
+                let n = r.u32()? as usize;
+                if n > MAX_OPTIONS {
+                    return Err(Malformed);
+                }
+                let options = (0..n)
+                    .map(|_| read_option(&mut r))
+                    .collect::<Result<_, _>>()?;
+                Target::New { kind, options }
+            }
+            _ => return Err(Malformed),
+        };
+        let call = match r.u8()? {
+            1 => Call::Bind(r.addr()?),
+            2 => Call::Connect(match r.u8()? {
+                0 => None,
+                1 => Some(r.addr()?),
+                _ => return Err(Malformed),
+            }),
+            3 => Call::WaitConnect,
+            4 => Call::Listen(r.i32()?),
+            5 => Call::Accept,
+            6 => Call::LocalAddr,
+            7 => Call::PeerAddr,
+            8 => Call::SetOption(read_option(&mut r)?),
+            9 => Call::GetOption {
+                level: r.i32()?,
+                name: r.i32()?,
+                len: r.u32()?,
+            },
+            10 => Call::TakeError,
+            11 => Call::Unsent,
+            _ => return Err(Malformed),
+        };
+        r.end()?;
+        Ok(Request { seq, target, call })
+    }
+}
+
+impl Reply {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(32));
+        w.u32(self.seq);
+        match &self.result {
+            Err(e) => w.i32(e.0),
+            Ok(v) => {
+                w.i32(0);
+                match v {
+                    Value::None => w.u8(0),
+                    Value::Addr(a) => {
+                        w.u8(1);
+                        w.addr(*a);
+                    }
+                    Value::Bytes(b) => {
+                        w.u8(2);
+                        w.bytes(b);
+                    }
+                    Value::Int(i) => {
+                        w.u8(3);
+                        w.i32(*i);
+                    }
+                }
+            }
+        }
+        w.0
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Reply, Malformed> {
+        let mut r = Reader(b);
+        let seq = r.u32()?;
+        let errno = r.i32()?;
+        let result = if errno != 0 {
+            Err(Errno(errno))
+        } else {
+            Ok(match r.u8()? {
+                0 => Value::None,
+                1 => Value::Addr(r.addr()?),
+                2 => Value::Bytes(r.bytes(MAX_MESSAGE)?),
+                3 => Value::Int(r.i32()?),
+                _ => return Err(Malformed),
+            })
+        };
+        r.end()?;
+        Ok(Reply { seq, result })
+    }
+}
+
+/// The header before each datagram on a UDP socket's socketpair: the peer's address (the
+/// destination going out, the source coming in); all zero going out means "the connected peer".
+pub const DGRAM_HEADER: usize = 8;
+
+pub fn dgram_header(a: Option<SocketAddrV4>) -> [u8; DGRAM_HEADER] {
+    let mut h = [0u8; DGRAM_HEADER];
+    if let Some(a) = a {
+        h[0] = 1;
+        h[2..4].copy_from_slice(&a.port().to_be_bytes());
+        h[4..8].copy_from_slice(&a.ip().octets());
+    }
+    h
+}
+
+pub fn parse_dgram_header(h: &[u8]) -> Option<SocketAddrV4> {
+    if h.len() < DGRAM_HEADER || h[0] != 1 {
+        return None;
+    }
+    Some(SocketAddrV4::new(
+        Ipv4Addr::new(h[4], h[5], h[6], h[7]),
+        u16::from_be_bytes([h[2], h[3]]),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a() -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 8080)
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        let calls = [
+            Call::Bind(a()),
+            Call::Connect(Some(a())),
+            Call::Connect(None),
+            Call::WaitConnect,
+            Call::Listen(-1),
+            Call::Accept,
+            Call::LocalAddr,
+            Call::PeerAddr,
+            Call::SetOption(SetOption {
+                level: 6,
+                name: 1,
+                value: vec![1, 0, 0, 0],
+            }),
+            Call::GetOption {
+                level: 1,
+                name: 4,
+                len: 4,
+            },
+            Call::TakeError,
+            Call::Unsent,
+        ];
+        for (i, call) in calls.into_iter().enumerate() {
+            for target in [
+                Target::Existing,
+                Target::New {
+                    kind: Kind::Dgram,
+                    options: vec![SetOption {
+                        level: 1,
+                        name: 2,
+                        value: vec![9],
+                    }],
+                },
+            ] {
+                let r = Request {
+                    seq: i as u32,
+                    target,
+                    call: call.clone(),
+                };
+                assert_eq!(Request::decode(&r.encode()), Ok(r));
+            }
+        }
+    }
+
+    #[test]
+    fn every_reply_round_trips() {
+        for result in [
+            Ok(Value::None),
+            Ok(Value::Addr(a())),
+            Ok(Value::Bytes(vec![1, 2, 3])),
+            Ok(Value::Int(-7)),
+            Err(Errno::ECONNREFUSED),
+        ] {
+            let r = Reply { seq: 9, result };
+            assert_eq!(Reply::decode(&r.encode()), Ok(r));
+        }
+    }
+
+    #[test]
+    fn garbage_and_truncations_are_rejected_not_panicked_on() {
+        let full = Request {
+            seq: 1,
+            target: Target::New {
+                kind: Kind::Stream,
+                options: vec![],
+            },
+            call: Call::Connect(Some(a())),
+        }
+        .encode();
+        for n in 0..full.len() {
+            assert_eq!(Request::decode(&full[..n]), Err(Malformed));
+        }
+        let mut long = full.clone();
+        long.push(0);
+        assert_eq!(Request::decode(&long), Err(Malformed));
+        let mut rng = 0x1234_5678u32;
+        for _ in 0..20_000 {
+            let len = (rng % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 17;
+                    rng ^= rng << 5;
+                    rng as u8
+                })
+                .collect();
+            let _ = Request::decode(&bytes);
+            let _ = Reply::decode(&bytes);
+        }
+        // A huge claimed option count or value length is refused before anything is allocated.
+        let mut huge = vec![0, 0, 0, 0, 1];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Request::decode(&huge), Err(Malformed));
+    }
+
+    #[test]
+    fn datagram_headers_round_trip() {
+        assert_eq!(parse_dgram_header(&dgram_header(Some(a()))), Some(a()));
+        assert_eq!(parse_dgram_header(&dgram_header(None)), None);
+    }
+}

@@ -1,0 +1,1264 @@
+//! The service's event loop: one thread, one `epoll`, the sans-IO stack driven directly.
+//!
+//! What it waits on: the TAP, its control socket (new clients), each client's control connection
+//! (requests), each stack socket's end of its socketpair (the program's data and its last close),
+//! and a signalfd for SIGINT/SIGTERM. The timeout is the stack's next deadline. After every event
+//! it moves data only for the sockets the stack reported as changed ([`Stack::take_woken`]) or
+//! whose socketpair end fired, so an event costs the same with ten or ten thousand connections.
+//!
+//! # A stack socket in a program
+//! Its descriptor is end A of a UNIX socketpair (SOCK_STREAM for TCP, SOCK_DGRAM for UDP); the
+//! service holds end B. The kernel does the rest: `fork`, `dup`, `exec`, SCM_RIGHTS and `exit` all
+//! count references to A, and `read`, `write`, `poll`, `epoll`, `sendfile`, stdio work on it
+//! unchanged. The service learns of the last close as a hang-up on B (confirmed with sock_diag,
+//! since a program's `shutdown` both ways looks the same on B).
+//! - **Data.** TCP: what arrives in order is written into B; what the program writes is read from B
+//!   into the connection, only as fast as the connection takes it. The peer's FIN becomes
+//!   `shutdown(B, SHUT_WR)` (the program reads end of file); the program's `shutdown(SHUT_WR)` or
+//!   last close becomes end of file on B, and so our FIN, after every byte written before it.
+//!   UDP: each datagram on the pair carries an 8-byte address header ([`proto::DGRAM_HEADER`]).
+//! - **A connect in progress** must not look writable to `poll`: the service fills A's small send
+//!   buffer with filler bytes it wrote itself, and drains them once the handshake ends (A becomes
+//!   writable, and the program's poll wakes), restoring A's buffer size.
+//! - **A listener** is readable when connections wait: the service writes one token byte per queued
+//!   connection; `accept` first reads a token (natively, so blocking, O_NONBLOCK, SO_RCVTIMEO and
+//!   signals behave as the kernel's), then asks for the connection. Several processes blocked in
+//!   `accept` or `epoll_wait` on one listener each get their own connections.
+//! - **Unread data at the last close** sets ECONNRESET on B (the kernel's doing): the connection is
+//!   aborted with RST, as Linux's close does.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddrV4;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::options::{self, Extra};
+use super::proto::{self, Call, Kind, Reply, Request, Target, Value};
+use super::uds;
+use crate::config::Config;
+use crate::device::pcap::PcapDevice;
+use crate::device::tap::TapDevice;
+use crate::device::Device;
+use crate::error::{Errno, Result};
+use crate::ipv4::Interface;
+use crate::stack::{Shutdown, SocketHandle, Stack};
+use crate::time::Instant;
+
+/// Frames read from the TAP per round before other work gets a turn.
+const BURST: usize = 64;
+/// One read from a socketpair or from the stack.
+const CHUNK: usize = 65536;
+/// How often sockets whose hang-up was not (yet) a last close are looked at again.
+const RECHECK: Duration = Duration::from_secs(1);
+
+const TAG_TAP: u64 = 1;
+const TAG_CONTROL: u64 = 2;
+const TAG_CLIENT: u64 = 3;
+const TAG_SOCK: u64 = 4;
+const TAG_SIGNAL: u64 = 5;
+
+fn token(tag: u64, index: usize) -> u64 {
+    (tag << 32) | index as u64
+}
+
+/// The name of the service's control socket for TAP `iface`, in the abstract namespace of the
+/// network namespace it runs in.
+pub fn control_name(iface: &str) -> Vec<u8> {
+    format!("tapstack/{iface}").into_bytes()
+}
+
+/// The prefix of the abstract name of every program-side socketpair end, then
+/// `<service pid>/<serial>/<t|u>`.
+pub const SOCKET_NAME_PREFIX: &[u8] = b"tapstack-sock/";
+
+/// How the service runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub config: Config,
+    /// Exit after this long with no client, no socket and no connection still closing
+    /// (`None`: run until a signal, as `tapstack up` does).
+    pub idle_exit: Option<Duration>,
+}
+
+/// What a running service reports when it stops.
+pub struct Stopped {
+    pub signal: Option<i32>,
+    pub stats: String,
+    pub neighbours: Vec<(std::net::Ipv4Addr, crate::wire::MacAddr)>,
+}
+
+struct Client {
+    fd: OwnedFd,
+    generation: u64,
+}
+
+enum Phase {
+    /// Created, not connected or listening.
+    Fresh,
+    /// A TCP connect in progress: `hold` is a descriptor of A, kept to restore its send buffer.
+    Connecting {
+        hold: OwnedFd,
+        filler: usize,
+        sndbuf: i32,
+    },
+    Open,
+    Listening {
+        tokens: usize,
+    },
+}
+
+struct Sock {
+    h: SocketHandle,
+    kind: Kind,
+    b: OwnedFd,
+    ino: u64,
+    extra: Extra,
+    phase: Phase,
+    /// Edge-triggered readiness of B, as last reported.
+    b_readable: bool,
+    b_writable: bool,
+    /// The program has shut its writing (end of file read from B): our FIN is queued.
+    app_eof: bool,
+    /// The peer's FIN was passed on (B's writing shut).
+    eof_sent: bool,
+    /// B was shut both ways by us (an error ended the connection).
+    broken: bool,
+    /// The last descriptor of A is gone.
+    app_gone: bool,
+    /// Received data B did not take yet.
+    inbox: Vec<u8>,
+    /// Data read from B the connection did not take yet.
+    outbox: Vec<u8>,
+    /// The error a program reads as SO_ERROR, or from a read that found end of file.
+    error: Option<Errno>,
+    /// How the last connect ended, for a WaitConnect that comes after.
+    connected: Option<Result<()>>,
+    /// Clients waiting for the connect: (client, its generation, request sequence).
+    waiters: Vec<(usize, u64, u32)>,
+}
+
+pub struct Service {
+    stack: Stack,
+    device: Box<dyn Device>,
+    ep: OwnedFd,
+    control: OwnedFd,
+    signals: Option<OwnedFd>,
+    clients: Vec<Option<Client>>,
+    socks: Vec<Option<Sock>>,
+    by_handle: HashMap<SocketHandle, usize>,
+    by_ino: HashMap<u64, usize>,
+    /// Sockets whose hang-up did not prove the last close: looked at again every [`RECHECK`].
+    doubtful: Vec<usize>,
+    next_recheck: Option<std::time::Instant>,
+    origin: std::time::Instant,
+    scratch: Vec<u8>,
+    uid: u32,
+    serial: u64,
+    generation: u64,
+    idle_exit: Option<Duration>,
+    idle_since: Option<std::time::Instant>,
+}
+
+fn errno_of(e: &io::Error) -> Errno {
+    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn ep_ctl(ep: RawFd, op: i32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: `ev` is a valid epoll_event.
+    let r = unsafe { libc::syscall(libc::SYS_epoll_ctl, ep, op, fd, &mut ev) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Claims the control socket's name: fails with EADDRINUSE if a service already runs for `iface`
+/// in this network namespace.
+pub fn claim_name(iface: &str) -> io::Result<OwnedFd> {
+    let control = uds::socket(libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK)?;
+    uds::bind_abstract(control.as_raw_fd(), &control_name(iface))?;
+    uds::listen(control.as_raw_fd(), 128)?;
+    Ok(control)
+}
+
+impl Service {
+    /// Opens the TAP named in the configuration and makes the service, listening on `control`
+    /// (from [`claim_name`]).
+    pub fn start(opts: &Options, control: OwnedFd) -> io::Result<Service> {
+        let config = &opts.config;
+        let tap = TapDevice::open(&config.iface)?;
+        let device: Box<dyn Device> = match &config.pcap {
+            Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
+                io::Error::new(e.kind(), format!("TAPSTACK_PCAP={}: {e}", path.display()))
+            })?),
+            None => Box::new(tap),
+        };
+        let mtu = device.caps().mtu;
+        let mut stack = Stack::new(
+            Interface::from_config(config, mtu),
+            device.caps(),
+            crate::sys::random_seed(),
+        );
+        // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
+        // it from the kernel.
+        let mut key = [0u8; 16];
+        if crate::sys::getrandom(&mut key).is_ok() {
+            stack.set_secret_key(crate::tcp::SipKey(key));
+        }
+        // SAFETY: plain flags.
+        let ep = unsafe { libc::syscall(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC) };
+        if ep < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor.
+        let ep = unsafe { OwnedFd::from_raw_fd(ep as RawFd) };
+        let signals = stop_signals()?;
+        let tap_fd = device
+            .poll_fd()
+            .ok_or_else(|| io::Error::other("the device has no descriptor to wait on"))?;
+        ep_ctl(
+            ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            tap_fd.raw(),
+            libc::EPOLLIN as u32,
+            token(TAG_TAP, 0),
+        )?;
+        ep_ctl(
+            ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            control.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            token(TAG_CONTROL, 0),
+        )?;
+        ep_ctl(
+            ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            signals.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            token(TAG_SIGNAL, 0),
+        )?;
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        Ok(Service {
+            stack,
+            device,
+            ep,
+            control,
+            signals: Some(signals),
+            clients: Vec::new(),
+            socks: Vec::new(),
+            by_handle: HashMap::new(),
+            by_ino: HashMap::new(),
+            doubtful: Vec::new(),
+            next_recheck: None,
+            origin: std::time::Instant::now(),
+            scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
+            uid,
+            serial: 0,
+            generation: 0,
+            idle_exit: opts.idle_exit,
+            idle_since: None,
+        })
+    }
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+    }
+
+    /// Runs until SIGINT/SIGTERM or, with `idle_exit`, until idle that long.
+    pub fn run(mut self) -> Stopped {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+        let mut frame = vec![0u8; 65536 + 14];
+        let signal = loop {
+            let timeout = self.timeout_ms();
+            // SAFETY: `events` has room for its length.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_wait,
+                    self.ep.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    events.len() as i32,
+                    timeout,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    log::error!("epoll_wait failed: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            let mut stop = None;
+            for ev in &events[..n as usize] {
+                let (tag, index) = (ev.u64 >> 32, (ev.u64 & 0xffff_ffff) as usize);
+                let flags = ev.events;
+                match tag {
+                    TAG_TAP => self.read_tap(&mut frame),
+                    TAG_CONTROL => self.accept_clients(),
+                    TAG_CLIENT => self.serve_client(index, flags),
+                    TAG_SOCK => self.sock_event(index, flags),
+                    TAG_SIGNAL => stop = self.take_signal(),
+                    _ => {}
+                }
+            }
+            self.settle();
+            if let Some(sig) = stop {
+                break Some(sig);
+            }
+            if self.idle_for_long_enough() {
+                log::info!("no client and nothing left to close: the service exits");
+                break None;
+            }
+        };
+        self.device.flush();
+        Stopped {
+            signal,
+            stats: self.stack.stats().to_string(),
+            neighbours: self.stack.neighbours(),
+        }
+    }
+
+    fn timeout_ms(&mut self) -> i32 {
+        let now = self.now();
+        let mut until: Option<Duration> = self.stack.poll_at(now).map(|d| d.saturating_since(now));
+        let wall = std::time::Instant::now();
+        if let Some(at) = self.next_recheck {
+            let d = at.saturating_duration_since(wall);
+            until = Some(until.map_or(d, |u| u.min(d)));
+        }
+        if let (Some(exit), Some(since)) = (self.idle_exit, self.idle_since) {
+            let d = (since + exit).saturating_duration_since(wall);
+            until = Some(until.map_or(d, |u| u.min(d)));
+        }
+        // Rounded up: waking a little early would only spin.
+        until.map_or(-1, |u| {
+            u.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+        })
+    }
+
+    fn idle_for_long_enough(&mut self) -> bool {
+        let Some(exit) = self.idle_exit else {
+            return false;
+        };
+        let idle = self.clients.iter().all(Option::is_none)
+            && self.socks.iter().all(Option::is_none)
+            && self.stack.socket_count() == 0;
+        if !idle {
+            self.idle_since = None;
+            return false;
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        since.elapsed() >= exit
+    }
+
+    fn take_signal(&mut self) -> Option<i32> {
+        let fd = self.signals.as_ref()?.as_raw_fd();
+        // SAFETY: signalfd_siginfo is plain data.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        // SAFETY: reading one siginfo into a buffer of its size.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_read,
+                fd,
+                &mut info as *mut libc::signalfd_siginfo,
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        };
+        (n > 0).then_some(info.ssi_signo as i32)
+    }
+
+    fn read_tap(&mut self, frame: &mut [u8]) {
+        loop {
+            let now = self.now();
+            let Service { stack, device, .. } = self;
+            let got = device.recv_burst(frame, BURST, &mut |f| stack.receive(now, f));
+            self.flush_frames();
+            match got {
+                Ok(n) if n == BURST => self.wake_sockets(),
+                Ok(_) => break,
+                Err(e) => {
+                    log::error!("device receive failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// After any work: due timers, frames out, and the sockets whose state moved.
+    fn settle(&mut self) {
+        let now = self.now();
+        if self.stack.poll_at(now).is_some_and(|at| at <= now) {
+            self.stack.poll(now);
+        }
+        self.wake_sockets();
+        self.flush_frames();
+        if self
+            .next_recheck
+            .is_some_and(|at| at <= std::time::Instant::now())
+        {
+            self.recheck_doubtful();
+        }
+    }
+
+    fn flush_frames(&mut self) {
+        while let Some(frame) = self.stack.pop_frame() {
+            if let Err(e) = self.device.send(&frame) {
+                log::warn!("device send failed: {e}");
+            }
+        }
+    }
+
+    /// Moves data for every socket the stack reported as changed, until none is left (moving data
+    /// can change more).
+    fn wake_sockets(&mut self) {
+        for _ in 0..8 {
+            let woken = self.stack.take_woken();
+            if woken.is_empty() {
+                return;
+            }
+            for h in woken {
+                if let Some(&i) = self.by_handle.get(&h) {
+                    self.pump(i);
+                }
+            }
+            self.flush_frames();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Clients.
+
+    fn accept_clients(&mut self) {
+        loop {
+            let fd = match uds::accept(self.control.as_raw_fd()) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
+                Err(e) => {
+                    log::warn!("accepting a client failed: {e}");
+                    return;
+                }
+            };
+            // Only processes of our own user (root aside) may use this stack.
+            match uds::peer_cred(fd.as_raw_fd()) {
+                Ok(c) if c.uid == self.uid || c.uid == 0 => {}
+                Ok(c) => {
+                    log::warn!("refused a client of user {} (pid {})", c.uid, c.pid);
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("a client's credentials could not be read: {e}");
+                    continue;
+                }
+            }
+            let i = free_slot(&mut self.clients);
+            if ep_ctl(
+                self.ep.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+                token(TAG_CLIENT, i),
+            )
+            .is_err()
+            {
+                continue;
+            }
+            self.generation += 1;
+            self.clients[i] = Some(Client {
+                fd,
+                generation: self.generation,
+            });
+        }
+    }
+
+    fn serve_client(&mut self, ci: usize, flags: u32) {
+        let mut buf = [0u8; proto::MAX_MESSAGE];
+        // Bounded, so one busy client cannot starve the rest.
+        for _ in 0..64 {
+            let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+                return;
+            };
+            match uds::recv(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+                Ok((0, _, _)) => break,
+                Ok((n, truncated, fd)) => {
+                    let reply_to = c.fd.as_raw_fd();
+                    let generation = c.generation;
+                    let (reply, give) = if truncated {
+                        (
+                            Some(Reply {
+                                seq: 0,
+                                result: Err(Errno::EMSGSIZE),
+                            }),
+                            None,
+                        )
+                    } else {
+                        match Request::decode(&buf[..n]) {
+                            Ok(req) => self.handle(ci, generation, req, fd),
+                            Err(_) => (
+                                Some(Reply {
+                                    seq: 0,
+                                    result: Err(Errno::EINVAL),
+                                }),
+                                None,
+                            ),
+                        }
+                    };
+                    if let Some(reply) = reply {
+                        self.send_reply(ci, reply_to, &reply, give.as_ref());
+                    }
+                    self.settle();
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
+                Err(_) => break,
+            }
+        }
+        if flags & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0 {
+            self.drop_client(ci);
+        }
+    }
+
+    fn send_reply(&mut self, ci: usize, fd: RawFd, reply: &Reply, give: Option<&OwnedFd>) {
+        let bytes = reply.encode();
+        if let Err(e) = uds::send(
+            fd,
+            &[&bytes],
+            give.map(|f| f.as_raw_fd()),
+            libc::MSG_DONTWAIT,
+        ) {
+            // A client that does not read its replies (or has gone) loses its connection.
+            log::debug!("reply to a client failed: {e}");
+            self.drop_client(ci);
+        }
+    }
+
+    fn drop_client(&mut self, ci: usize) {
+        if let Some(slot) = self.clients.get_mut(ci) {
+            *slot = None;
+        }
+    }
+
+    /// Answers one request. Returns the reply (None: later, for WaitConnect) and the program's end
+    /// of a socket the request created.
+    fn handle(
+        &mut self,
+        ci: usize,
+        generation: u64,
+        req: Request,
+        fd: Option<OwnedFd>,
+    ) -> (Option<Reply>, Option<OwnedFd>) {
+        let seq = req.seq;
+        let reply = |result| Some(Reply { seq, result });
+        let (i, new_end, held) = match req.target {
+            Target::Existing => {
+                let Some(fd) = fd else {
+                    return (reply(Err(Errno::EBADF)), None);
+                };
+                let Some(i) = uds::inode(fd.as_raw_fd())
+                    .ok()
+                    .and_then(|ino| self.by_ino.get(&ino).copied())
+                else {
+                    // Not a socket of ours: the client holds no descriptor for what it names.
+                    return (reply(Err(Errno::ENOTSOCK)), None);
+                };
+                (i, None, Some(fd))
+            }
+            Target::New { kind, options } => {
+                let (i, a) = match self.new_sock(kind) {
+                    Ok(x) => x,
+                    Err(e) => return (reply(Err(e)), None),
+                };
+                let sock = self.socks[i].as_mut().expect("just made");
+                for o in options {
+                    let _ = options::set(
+                        &mut self.stack,
+                        sock.h,
+                        kind,
+                        &mut sock.extra,
+                        o.level,
+                        o.name,
+                        &o.value,
+                    );
+                }
+                (i, Some(a), None)
+            }
+        };
+        let result = self.call(i, req.call, held, new_end.as_ref(), ci, generation, seq);
+        if let Err(Errno::EAGAIN) = &result {
+            if self.socks[i]
+                .as_ref()
+                .is_some_and(|s| s.waiters.iter().any(|w| w.2 == seq && w.0 == ci))
+            {
+                // A WaitConnect: answered when the handshake ends.
+                return (None, None);
+            }
+        }
+        let result = match result {
+            Ok(Called::Value(v)) => Ok(v),
+            Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
+            Err(e) => Err(e),
+        };
+        match new_end {
+            // A new socket whose first call failed (other than a connect under way) is not kept:
+            // the program's descriptor stays what it was.
+            Some(_) if result.is_err() && result != Err(Errno::EINPROGRESS) => {
+                self.release(i, true);
+                (reply(result), None)
+            }
+            a => (reply(result), a),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Sockets.
+
+    /// A new stack socket and its socketpair; returns its index and the program's end.
+    fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
+        let ty = match kind {
+            Kind::Stream => libc::SOCK_STREAM,
+            // Not SOCK_DGRAM: a datagram pair tells one end nothing when the other is closed.
+            Kind::Dgram => libc::SOCK_SEQPACKET,
+        };
+        let (a, b) = uds::pair(ty).map_err(|e| errno_of(&e))?;
+        self.serial += 1;
+        let mut name = SOCKET_NAME_PREFIX.to_vec();
+        name.extend_from_slice(
+            format!(
+                "{}/{}/{}",
+                std::process::id(),
+                self.serial,
+                if kind == Kind::Stream { 't' } else { 'u' }
+            )
+            .as_bytes(),
+        );
+        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        uds::set_nonblocking(b.as_raw_fd(), true).map_err(|e| errno_of(&e))?;
+        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        let h = match kind {
+            Kind::Stream => self.stack.tcp_socket(),
+            Kind::Dgram => self.stack.udp_socket(),
+        };
+        let i = free_slot(&mut self.socks);
+        if let Err(e) = ep_ctl(
+            self.ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            b.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            token(TAG_SOCK, i),
+        ) {
+            let now = self.now();
+            let _ = self.stack.close(now, h);
+            return Err(errno_of(&e));
+        }
+        self.socks[i] = Some(Sock {
+            h,
+            kind,
+            b,
+            ino,
+            extra: Extra::default(),
+            phase: Phase::Fresh,
+            b_readable: false,
+            b_writable: true,
+            app_eof: false,
+            eof_sent: false,
+            broken: false,
+            app_gone: false,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            error: None,
+            connected: None,
+            waiters: Vec::new(),
+        });
+        self.by_handle.insert(h, i);
+        self.by_ino.insert(ino, i);
+        Ok((i, a))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        i: usize,
+        call: Call,
+        held: Option<OwnedFd>,
+        new_end: Option<&OwnedFd>,
+        ci: usize,
+        generation: u64,
+        seq: u32,
+    ) -> Result<Called> {
+        let now = self.now();
+        let sock = self.socks[i].as_mut().ok_or(Errno::EBADF)?;
+        let (h, kind) = (sock.h, sock.kind);
+        let none = Ok(Called::Value(Value::None));
+        match call {
+            Call::Bind(a) => {
+                match kind {
+                    Kind::Stream => self.stack.tcp_bind(h, a)?,
+                    Kind::Dgram => self.stack.udp_bind(h, a)?,
+                }
+                none
+            }
+            Call::Connect(a) => match kind {
+                Kind::Dgram => {
+                    self.stack.udp_connect(h, a)?;
+                    none
+                }
+                Kind::Stream => {
+                    let a = a.ok_or(Errno::EAFNOSUPPORT)?;
+                    if matches!(sock.phase, Phase::Connecting { .. }) {
+                        return Err(Errno::EALREADY);
+                    }
+                    if matches!(sock.phase, Phase::Open) {
+                        return Err(Errno::EISCONN);
+                    }
+                    // The program's end, to fill and later restore: the one it sent, or the new one.
+                    let hold = match (held, new_end) {
+                        (Some(h), _) => h,
+                        (None, Some(a)) => a.try_clone().map_err(|e| errno_of(&e))?,
+                        (None, None) => return Err(Errno::EBADF),
+                    };
+                    self.stack.tcp_connect(now, h, a)?;
+                    let (filler, sndbuf) = fill(&hold);
+                    let sock = self.socks[i].as_mut().expect("present");
+                    sock.connected = None;
+                    sock.phase = Phase::Connecting {
+                        hold,
+                        filler,
+                        sndbuf,
+                    };
+                    Err(Errno::EINPROGRESS)
+                }
+            },
+            Call::WaitConnect => {
+                if let Some(r) = sock.connected.take() {
+                    return r.map(|_| Called::Value(Value::None));
+                }
+                match sock.phase {
+                    Phase::Connecting { .. } => {
+                        sock.waiters.push((ci, generation, seq));
+                        Err(Errno::EAGAIN)
+                    }
+                    Phase::Open => none,
+                    _ => Err(sock.error.take().unwrap_or(Errno::ENOTCONN)),
+                }
+            }
+            Call::Listen(backlog) => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
+                let backlog = if backlog < 0 { 4096 } else { backlog as usize };
+                self.stack.tcp_listen(h, backlog)?;
+                let sock = self.socks[i].as_mut().expect("present");
+                if !matches!(sock.phase, Phase::Listening { .. }) {
+                    sock.phase = Phase::Listening { tokens: 0 };
+                }
+                none
+            }
+            Call::Accept => {
+                let Phase::Listening { tokens } = &mut sock.phase else {
+                    return Err(Errno::EINVAL);
+                };
+                // The caller read a token for this connection.
+                *tokens = tokens.saturating_sub(1);
+                let (child, peer) = self.stack.tcp_accept(now, h)?;
+                let (ci2, a) = match self.adopt_accepted(child) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = self.stack.close(now, child);
+                        return Err(e);
+                    }
+                };
+                self.pump(ci2);
+                Ok(Called::Accepted(a, peer))
+            }
+            Call::LocalAddr => {
+                let mut a = self.stack.local_addr(h)?;
+                // A connected socket reports the address it uses, not the wildcard it was bound to.
+                if a.ip().is_unspecified() && self.stack.peer_addr(h).is_ok() {
+                    a.set_ip(self.stack.iface().addr);
+                }
+                Ok(Called::Value(Value::Addr(a)))
+            }
+            Call::PeerAddr => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
+            Call::SetOption(o) => {
+                options::set(
+                    &mut self.stack,
+                    h,
+                    kind,
+                    &mut sock.extra,
+                    o.level,
+                    o.name,
+                    &o.value,
+                )?;
+                none
+            }
+            Call::GetOption { level, name, len } => {
+                if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) {
+                    let e = sock
+                        .error
+                        .take()
+                        .or_else(|| self.stack.take_socket_error(h));
+                    return Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))));
+                }
+                let mut v = options::get(&mut self.stack, h, kind, &sock.extra, level, name)?;
+                v.truncate((len as usize).min(proto::MAX_OPTION));
+                Ok(Called::Value(Value::Bytes(v)))
+            }
+            Call::TakeError => {
+                let e = sock
+                    .error
+                    .take()
+                    .or_else(|| self.stack.take_socket_error(h));
+                Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))))
+            }
+            Call::Unsent => {
+                let n = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .map_or(0, |c| c.send_queue_len());
+                Ok(Called::Value(Value::Int(
+                    (n + sock.outbox.len()).min(i32::MAX as usize) as i32,
+                )))
+            }
+        }
+    }
+
+    /// Gives an accepted connection its socketpair.
+    fn adopt_accepted(&mut self, child: SocketHandle) -> Result<(usize, OwnedFd)> {
+        let (i, a) = self.new_sock(Kind::Stream)?;
+        // new_sock made a fresh stack socket; the accepted connection takes its place.
+        let sock = self.socks[i].as_mut().expect("just made");
+        let fresh = std::mem::replace(&mut sock.h, child);
+        sock.phase = Phase::Open;
+        self.by_handle.remove(&fresh);
+        self.by_handle.insert(child, i);
+        let now = self.now();
+        let _ = self.stack.close(now, fresh);
+        Ok((i, a))
+    }
+
+    fn sock_event(&mut self, i: usize, flags: u32) {
+        let Some(sock) = self.socks.get_mut(i).and_then(Option::as_mut) else {
+            return;
+        };
+        if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
+            sock.b_readable = true;
+        }
+        if flags & libc::EPOLLOUT as u32 != 0 {
+            sock.b_writable = true;
+        }
+        if flags & libc::EPOLLHUP as u32 != 0 && !sock.app_gone {
+            if uds::unix_socket_alive(sock.ino) {
+                // Shut both ways but still held (a program's shutdown(SHUT_RDWR), or our own after
+                // an error): look again later.
+                if !self.doubtful.contains(&i) {
+                    self.doubtful.push(i);
+                }
+                self.next_recheck
+                    .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
+            } else {
+                sock.app_gone = true;
+            }
+        }
+        self.pump(i);
+    }
+
+    fn recheck_doubtful(&mut self) {
+        let list = std::mem::take(&mut self.doubtful);
+        for i in list {
+            let Some(sock) = self.socks.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            if uds::unix_socket_alive(sock.ino) {
+                self.doubtful.push(i);
+            } else {
+                sock.app_gone = true;
+                self.pump(i);
+            }
+        }
+        self.next_recheck =
+            (!self.doubtful.is_empty()).then(|| std::time::Instant::now() + RECHECK);
+    }
+
+    /// Moves whatever can move for socket `i`, and ends it when the program is gone.
+    fn pump(&mut self, i: usize) {
+        let Some(sock) = self.socks.get(i).and_then(Option::as_ref) else {
+            return;
+        };
+        match (&sock.phase, sock.kind) {
+            (Phase::Connecting { .. }, _) => self.check_connect(i),
+            (Phase::Listening { .. }, _) => self.pump_listener(i),
+            (Phase::Open, Kind::Stream) => self.pump_tcp(i),
+            (_, Kind::Dgram) => self.pump_udp(i),
+            (Phase::Fresh, Kind::Stream) => self.discard_app_writes(i),
+        }
+        let Some(sock) = self.socks.get(i).and_then(Option::as_ref) else {
+            return;
+        };
+        if sock.app_gone {
+            let drained = sock.app_eof && sock.outbox.is_empty();
+            let reset = uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
+                .is_ok_and(|e| e == libc::ECONNRESET);
+            let done = match (&sock.phase, sock.kind) {
+                (Phase::Open, Kind::Stream) => drained || reset || sock.broken,
+                _ => true,
+            };
+            if done {
+                self.release(i, reset);
+            }
+        }
+    }
+
+    /// Data written on a socket that is not connected goes nowhere.
+    fn discard_app_writes(&mut self, i: usize) {
+        let Service { socks, scratch, .. } = self;
+        let Some(sock) = socks[i].as_mut() else {
+            return;
+        };
+        while sock.b_readable && !sock.app_eof {
+            match uds::read(sock.b.as_raw_fd(), scratch) {
+                Ok(0) => sock.app_eof = true,
+                Ok(_) => {}
+                Err(_) => sock.b_readable = false,
+            }
+        }
+    }
+
+    fn check_connect(&mut self, i: usize) {
+        let sock = self.socks[i].as_mut().expect("present");
+        let status = self.stack.tcp_connect_status(sock.h);
+        if status == Err(Errno::EAGAIN) {
+            return;
+        }
+        let Phase::Connecting {
+            hold,
+            filler,
+            sndbuf,
+        } = std::mem::replace(&mut sock.phase, Phase::Fresh)
+        else {
+            return;
+        };
+        // Take the filler back: A becomes writable, and the program's poll wakes.
+        let mut left = filler;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let n = left.min(buf.len());
+            match uds::read(sock.b.as_raw_fd(), &mut buf[..n]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => left -= k,
+            }
+        }
+        // setsockopt doubles what it is given; getsockopt reported the doubled value.
+        let _ = uds::set_int(
+            hold.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            sndbuf / 2,
+        );
+        drop(hold);
+        let waiters = std::mem::take(&mut sock.waiters);
+        match status {
+            Ok(()) => {
+                sock.phase = Phase::Open;
+                sock.connected = Some(Ok(()));
+            }
+            Err(e) => {
+                // As the kernel: SO_ERROR holds the error, the socket polls as writable and hung
+                // up; a blocking connect returns the error.
+                sock.error = Some(e);
+                sock.connected = Some(Err(e));
+                sock.broken = true;
+                let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+            }
+        }
+        let answer = sock.connected.clone().expect("just set");
+        if !waiters.is_empty() {
+            sock.connected = None;
+            if let Err(e) = answer {
+                if sock.error == Some(e) {
+                    sock.error = None;
+                }
+            }
+        }
+        for (ci, generation, seq) in waiters {
+            let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+                continue;
+            };
+            if c.generation != generation {
+                continue;
+            }
+            let fd = c.fd.as_raw_fd();
+            let reply = Reply {
+                seq,
+                result: answer.map(|_| Value::None),
+            };
+            self.send_reply(ci, fd, &reply, None);
+        }
+        if answer.is_ok() {
+            self.pump_tcp(i);
+        }
+    }
+
+    fn pump_listener(&mut self, i: usize) {
+        let sock = self.socks[i].as_mut().expect("present");
+        let queued = self
+            .stack
+            .tcp_socket_ref(sock.h)
+            .and_then(|t| match &t.state {
+                crate::stack::tcp_socket::TcpState::Listening(l) => Some(l.accept_queue.len()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        let Phase::Listening { tokens } = &mut sock.phase else {
+            return;
+        };
+        while *tokens < queued {
+            match uds::write(sock.b.as_raw_fd(), &[1]) {
+                Ok(_) => *tokens += 1,
+                Err(_) => break,
+            }
+        }
+        // Whatever the program writes on a listener goes nowhere.
+        if sock.b_readable {
+            self.discard_app_writes(i);
+        }
+    }
+
+    fn pump_tcp(&mut self, i: usize) {
+        let now = self.now();
+        let Service {
+            socks,
+            stack,
+            scratch,
+            ..
+        } = self;
+        let Some(sock) = socks[i].as_mut() else {
+            return;
+        };
+        let h = sock.h;
+        let b = sock.b.as_raw_fd();
+        // The network to the program.
+        for _ in 0..64 {
+            if !sock.inbox.is_empty() {
+                if !sock.b_writable {
+                    break;
+                }
+                match uds::write(b, &sock.inbox) {
+                    Ok(n) => {
+                        sock.inbox.drain(..n);
+                        if !sock.inbox.is_empty() {
+                            continue;
+                        }
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                        sock.b_writable = false;
+                        break;
+                    }
+                    // The program shut its reading: what arrives is dropped.
+                    Err(_) => sock.inbox.clear(),
+                }
+            }
+            if sock.eof_sent || sock.broken {
+                break;
+            }
+            match stack.tcp_recv(now, h, scratch, false) {
+                Ok(0) => {
+                    let _ = uds::shutdown(b, libc::SHUT_WR);
+                    sock.eof_sent = true;
+                    break;
+                }
+                Ok(n) => {
+                    let sent = if sock.b_writable {
+                        match uds::write(b, &scratch[..n]) {
+                            Ok(k) => k,
+                            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                                sock.b_writable = false;
+                                0
+                            }
+                            Err(_) => n,
+                        }
+                    } else {
+                        0
+                    };
+                    if sent < n {
+                        sock.inbox.extend_from_slice(&scratch[sent..n]);
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    // Reset or timed out: reads find end of file (the shim turns it into this
+                    // error), writes EPIPE.
+                    sock.error = Some(e);
+                    sock.broken = true;
+                    let _ = uds::shutdown(b, libc::SHUT_RDWR);
+                    break;
+                }
+            }
+        }
+        // The program to the network.
+        for _ in 0..64 {
+            if !sock.outbox.is_empty() {
+                match stack.tcp_send(now, h, &sock.outbox) {
+                    Ok(n) if n > 0 => {
+                        sock.outbox.drain(..n);
+                        if !sock.outbox.is_empty() {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(Errno::EAGAIN) => break,
+                    Err(_) => sock.outbox.clear(),
+                }
+            }
+            if sock.app_eof || !sock.b_readable || sock.broken {
+                break;
+            }
+            match uds::read(b, scratch) {
+                Ok(0) => {
+                    sock.app_eof = true;
+                    let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
+                }
+                Ok(n) => match stack.tcp_send(now, h, &scratch[..n]) {
+                    Ok(k) if k < n => sock.outbox.extend_from_slice(&scratch[k..n]),
+                    Ok(_) => {}
+                    Err(Errno::EAGAIN) => sock.outbox.extend_from_slice(&scratch[..n]),
+                    Err(_) => {}
+                },
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.b_readable = false,
+                Err(_) => {
+                    sock.b_readable = false;
+                    sock.app_eof = true;
+                }
+            }
+        }
+    }
+
+    fn pump_udp(&mut self, i: usize) {
+        let now = self.now();
+        let Service {
+            socks,
+            stack,
+            scratch,
+            ..
+        } = self;
+        let Some(sock) = socks[i].as_mut() else {
+            return;
+        };
+        let (h, b) = (sock.h, sock.b.as_raw_fd());
+        // Out: each message is a header and a datagram.
+        for _ in 0..256 {
+            if !sock.b_readable {
+                break;
+            }
+            match uds::recv(b, scratch, libc::MSG_DONTWAIT) {
+                Ok((n, _, _)) if n >= proto::DGRAM_HEADER => {
+                    let to = proto::parse_dgram_header(&scratch[..proto::DGRAM_HEADER]);
+                    if let Err(e) = stack.udp_send_to(now, h, &scratch[proto::DGRAM_HEADER..n], to)
+                    {
+                        log::debug!("a datagram from a program was not sent: {}", e.name());
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.b_readable = false,
+                Err(_) => sock.b_readable = false,
+            }
+        }
+        // In: a datagram the program's queue cannot take is dropped, as a full receive buffer
+        // drops it.
+        for _ in 0..256 {
+            match stack.udp_recv_from(h, &mut scratch[proto::DGRAM_HEADER..], false) {
+                Ok(r) => {
+                    let header = proto::dgram_header(Some(r.from));
+                    let payload = &scratch[proto::DGRAM_HEADER..proto::DGRAM_HEADER + r.copied];
+                    if uds::send(b, &[&header, payload], None, libc::MSG_DONTWAIT).is_err() {
+                        log::debug!("a datagram was dropped: the program's queue is full");
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    sock.error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Ends the service's hold on socket `i`: the stack closes it (FIN after queued data, or RST
+    /// with `abort`), and its socketpair end is closed.
+    fn release(&mut self, i: usize, abort: bool) {
+        let Some(sock) = self.socks.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let now = self.now();
+        if abort {
+            if let Ok(t) = self.stack.tcp_socket_mut(sock.h) {
+                t.config.linger = Some(Duration::ZERO);
+                if let Some(c) = t.connection_mut() {
+                    c.set_linger(Some(Duration::ZERO));
+                }
+            }
+        }
+        let _ = self.stack.close(now, sock.h);
+        self.by_handle.remove(&sock.h);
+        self.by_ino.remove(&sock.ino);
+        self.doubtful.retain(|&d| d != i);
+        drop(sock);
+        self.flush_frames();
+    }
+}
+
+enum Called {
+    Value(Value),
+    Accepted(OwnedFd, SocketAddrV4),
+}
+
+/// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
+/// Returns the filler's length and A's send buffer size before.
+fn fill(a: &OwnedFd) -> (usize, i32) {
+    let fd = a.as_raw_fd();
+    let sndbuf = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap_or(212_992);
+    let _ = uds::set_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 0);
+    let chunk = [0u8; 2048];
+    let mut filled = 0;
+    for _ in 0..64 {
+        match uds::write(fd, &chunk) {
+            Ok(n) => filled += n,
+            Err(_) => break,
+        }
+    }
+    (filled, sndbuf)
+}
+
+fn free_slot<T>(v: &mut Vec<Option<T>>) -> usize {
+    match v.iter().position(Option::is_none) {
+        Some(i) => i,
+        None => {
+            v.push(None);
+            v.len() - 1
+        }
+    }
+}
+
+/// Blocks SIGINT and SIGTERM and returns a signalfd that reads them.
+fn stop_signals() -> io::Result<OwnedFd> {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only touch this
+    // thread's mask and a new descriptor.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}

@@ -1,0 +1,440 @@
+//! UNIX-domain sockets between the stack service and its clients, by raw system calls.
+//!
+//! Both sides use these: the service, and the preload shim inside programs, where a call through
+//! libc's wrappers would land in the shim's own exported `sendmsg`, `close`, `read`… So, as in
+//! [`crate::sys`], every call here is `syscall(2)`.
+//!
+//! What they carry: requests and replies as `SOCK_SEQPACKET` messages on a client's control
+//! connection, a descriptor beside a message (SCM_RIGHTS), and the socketpairs whose one end is a
+//! program's stack socket.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_long) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Takes ownership of a descriptor a system call just returned.
+fn owned(fd: usize) -> OwnedFd {
+    // SAFETY: the kernel just handed us this descriptor; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+}
+
+/// An abstract-namespace address (`sun_path[0] == 0`). Abstract names belong to the network
+/// namespace, which is exactly the scope of a TAP device and so of its service.
+fn abstract_addr(name: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: sockaddr_un is plain data; zero is a valid value.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let n = name.len().min(a.sun_path.len() - 1);
+    for (d, s) in a.sun_path[1..=n].iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + n;
+    (a, len as libc::socklen_t)
+}
+
+/// A socket of `ty` (SOCK_SEQPACKET, SOCK_STREAM…) in AF_UNIX, close-on-exec.
+pub fn socket(ty: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_socket, libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) })
+        .map(owned)
+}
+
+/// A connected pair of `ty`, both close-on-exec.
+pub fn pair(ty: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut sv = [0 as libc::c_int; 2];
+    // SAFETY: `sv` has room for the two descriptors.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_socketpair,
+            libc::AF_UNIX,
+            ty | libc::SOCK_CLOEXEC,
+            0,
+            sv.as_mut_ptr(),
+        )
+    })?;
+    Ok((owned(sv[0] as usize), owned(sv[1] as usize)))
+}
+
+pub fn bind_abstract(fd: RawFd, name: &[u8]) -> io::Result<()> {
+    let (a, len) = abstract_addr(name);
+    // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
+    check(unsafe { libc::syscall(libc::SYS_bind, fd, &a as *const libc::sockaddr_un, len) })
+        .map(drop)
+}
+
+pub fn connect_abstract(fd: RawFd, name: &[u8]) -> io::Result<()> {
+    let (a, len) = abstract_addr(name);
+    // SAFETY: as in bind_abstract.
+    check(unsafe { libc::syscall(libc::SYS_connect, fd, &a as *const libc::sockaddr_un, len) })
+        .map(drop)
+}
+
+pub fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_listen, fd, backlog) }).map(drop)
+}
+
+pub fn accept(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_accept4,
+            fd,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    })
+    .map(owned)
+}
+
+/// The abstract name a socket is bound to (without the leading NUL), or None if it is not an
+/// AF_UNIX socket with an abstract name.
+pub fn abstract_name(fd: RawFd) -> Option<Vec<u8>> {
+    // SAFETY: plain data, zero is valid.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `a` has `len` bytes of room.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getsockname,
+            fd,
+            &mut a as *mut libc::sockaddr_un,
+            &mut len,
+        )
+    };
+    let fam = std::mem::size_of::<libc::sa_family_t>();
+    if r < 0 || a.sun_family != libc::AF_UNIX as libc::sa_family_t || (len as usize) < fam + 2 {
+        return None;
+    }
+    if a.sun_path[0] != 0 {
+        return None;
+    }
+    let n = len as usize - fam - 1;
+    Some(a.sun_path[1..=n].iter().map(|&c| c as u8).collect())
+}
+
+/// The credentials of the process that created the other end (SO_PEERCRED).
+pub fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {
+    let mut c = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `c` has `len` bytes of room.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut c as *mut libc::ucred,
+            &mut len,
+        )
+    })?;
+    Ok(c)
+}
+
+pub fn get_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` has `len` bytes of room.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            level,
+            name,
+            &mut v as *mut libc::c_int,
+            &mut len,
+        )
+    })?;
+    Ok(v)
+}
+
+pub fn set_int(fd: RawFd, level: i32, name: i32, v: i32) -> io::Result<()> {
+    set_raw(fd, level, name, &v.to_ne_bytes())
+}
+
+pub fn set_raw(fd: RawFd, level: i32, name: i32, v: &[u8]) -> io::Result<()> {
+    // SAFETY: the kernel reads `v.len()` bytes.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_setsockopt,
+            fd,
+            level,
+            name,
+            v.as_ptr(),
+            v.len() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// getsockopt into a buffer of `len` bytes; returns what the kernel wrote.
+pub fn get_raw(fd: RawFd, level: i32, name: i32, len: usize) -> io::Result<Vec<u8>> {
+    let mut v = vec![0u8; len];
+    let mut l = len as libc::socklen_t;
+    // SAFETY: `v` has `l` bytes of room.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            level,
+            name,
+            v.as_mut_ptr(),
+            &mut l,
+        )
+    })?;
+    v.truncate(l as usize);
+    Ok(v)
+}
+
+pub fn shutdown(fd: RawFd, how: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_shutdown, fd, how) }).map(drop)
+}
+
+/// The inode number of an open descriptor: what names a socket to the kernel.
+pub fn inode(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: plain data, zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out pointer.
+    check(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
+    Ok(st.st_ino)
+}
+
+/// Sends one message with `data`, and `fd` beside it if given. Never raises SIGPIPE.
+pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::Result<usize> {
+    let mut iov: Vec<libc::iovec> = data
+        .iter()
+        .map(|d| libc::iovec {
+            iov_base: d.as_ptr() as *mut libc::c_void,
+            iov_len: d.len(),
+        })
+        .collect();
+    // Room for one descriptor, aligned as cmsghdr wants.
+    let mut control = [0u64; 4];
+    // SAFETY: plain data, zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len();
+    if let Some(fd) = fd {
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: msg_control points to `space` bytes (<= 32) we own; the macros stay inside.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+        }
+    }
+    // SAFETY: msg points to live buffers for the duration of the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sendmsg,
+            sock,
+            &msg as *const libc::msghdr,
+            flags | libc::MSG_NOSIGNAL,
+        )
+    })
+}
+
+/// Receives one message into `buf`; returns its length, whether it was cut short, and the
+/// descriptors that came with it (close-on-exec; extra ones beyond the first are closed).
+pub fn recv(sock: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, bool, Option<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 8];
+    // SAFETY: plain data, zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points to live buffers for the duration of the call.
+    let n = check(unsafe {
+        libc::syscall(
+            libc::SYS_recvmsg,
+            sock,
+            &mut msg as *mut libc::msghdr,
+            flags | libc::MSG_CMSG_CLOEXEC,
+        )
+    })?;
+    let mut first = None;
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsgs; the macros walk
+    // them without leaving the buffer.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const RawFd;
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    if first.is_none() {
+                        first = Some(owned(fd as usize));
+                    } else {
+                        drop(owned(fd as usize));
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, msg.msg_flags & libc::MSG_TRUNC != 0, first))
+}
+
+/// Bytes waiting to be read on `fd` (SIOCINQ).
+pub fn queued(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_ioctl,
+            fd,
+            libc::FIONREAD,
+            &mut n as *mut libc::c_int,
+        )
+    })?;
+    Ok(n.max(0) as usize)
+}
+
+pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL take integers.
+    let fl = check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) })? as libc::c_long;
+    let fl = if on {
+        fl | libc::O_NONBLOCK as libc::c_long
+    } else {
+        fl & !(libc::O_NONBLOCK as libc::c_long)
+    };
+    // SAFETY: as above.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, fl) }).map(drop)
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    crate::sys::read(fd, buf)
+}
+
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // Not write(2): a socket whose other end is gone must give EPIPE, not kill us with SIGPIPE.
+    send(fd, &[buf], None, libc::MSG_DONTWAIT)
+}
+
+/// Whether the UNIX socket with inode `ino` still exists in this network namespace, asked of the
+/// kernel's sock_diag (the socket is unhashed when its last descriptor is closed). Errors other
+/// than "no such socket" answer true: never release a socket on a doubt.
+pub fn unix_socket_alive(ino: u64) -> bool {
+    #[repr(C)]
+    struct Req {
+        nlh: libc::nlmsghdr,
+        family: u8,
+        protocol: u8,
+        pad: u16,
+        states: u32,
+        ino: u32,
+        show: u32,
+        cookie: [u32; 2],
+    }
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    let Ok(sock) = (|| -> io::Result<OwnedFd> {
+        // SAFETY: plain integer arguments.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_socket,
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        })
+        .map(owned)
+    })() else {
+        return true;
+    };
+    let req = Req {
+        nlh: libc::nlmsghdr {
+            nlmsg_len: std::mem::size_of::<Req>() as u32,
+            nlmsg_type: SOCK_DIAG_BY_FAMILY,
+            nlmsg_flags: libc::NLM_F_REQUEST as u16,
+            nlmsg_seq: 1,
+            nlmsg_pid: 0,
+        },
+        family: libc::AF_UNIX as u8,
+        protocol: 0,
+        pad: 0,
+        states: u32::MAX,
+        ino: ino as u32,
+        show: 0,
+        cookie: [u32::MAX, u32::MAX],
+    };
+    // SAFETY: `req` is plain data of its size.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(&req as *const Req as *const u8, std::mem::size_of::<Req>())
+    };
+    if send(sock.as_raw_fd(), &[bytes], None, 0).is_err() {
+        return true;
+    }
+    let mut buf = [0u8; 1024];
+    let Ok((n, _, _)) = recv(sock.as_raw_fd(), &mut buf, 0) else {
+        return true;
+    };
+    if n < std::mem::size_of::<libc::nlmsghdr>() + 4 {
+        return true;
+    }
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    if ty == libc::NLMSG_ERROR as u16 {
+        let hdr = std::mem::size_of::<libc::nlmsghdr>();
+        let err = i32::from_ne_bytes([buf[hdr], buf[hdr + 1], buf[hdr + 2], buf[hdr + 3]]);
+        return err != -libc::ENOENT;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_descriptor_travels_beside_a_message_and_diag_sees_its_end() {
+        let (a, b) = pair(libc::SOCK_SEQPACKET).unwrap();
+        let (x, y) = pair(libc::SOCK_STREAM).unwrap();
+        let ino = inode(x.as_raw_fd()).unwrap();
+        send(a.as_raw_fd(), &[b"hi"], Some(x.as_raw_fd()), 0).unwrap();
+        drop(x);
+        let mut buf = [0u8; 16];
+        let (n, cut, fd) = recv(b.as_raw_fd(), &mut buf, 0).unwrap();
+        assert_eq!((&buf[..n], cut), (&b"hi"[..], false));
+        let fd = fd.expect("a descriptor came along");
+        assert_eq!(inode(fd.as_raw_fd()).unwrap(), ino);
+        assert!(unix_socket_alive(ino));
+        drop(fd);
+        assert!(
+            !unix_socket_alive(ino),
+            "the end is gone once its last descriptor is"
+        );
+        drop(y);
+    }
+
+    #[test]
+    fn abstract_names_read_back() {
+        let s = socket(libc::SOCK_STREAM).unwrap();
+        let name = format!("tapstack-test/{}", std::process::id());
+        bind_abstract(s.as_raw_fd(), name.as_bytes()).unwrap();
+        assert_eq!(abstract_name(s.as_raw_fd()).unwrap(), name.as_bytes());
+    }
+}
