@@ -20,6 +20,19 @@ extern "C" {
 int tapstack_init(void);
 
 /*
+ Sets one setting in code, as the environment variable of that name would (`"TAPSTACK_ADDR"`,
+ `"10.77.0.2/24"`), before the stack is first used. Returns 0; or -1 with errno EINVAL for an
+ unknown name or a bad value (the reason printed on stderr), EFAULT for a NULL argument, EBUSY
+ once the stack is in use.
+ */
+int tapstack_set(const char *name, const char *value);
+
+/*
+ The library's version, as "MAJOR.MINOR.PATCH" (a static string).
+ */
+const char *tapstack_version(void);
+
+/*
  socket(2) on the stack: `AF_INET` with `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP), optionally
  with `SOCK_NONBLOCK | SOCK_CLOEXEC`. Other families fail with EAFNOSUPPORT, other types with
  EPROTONOSUPPORT. The descriptor is a real one (its number reserved by a kernel socket).
@@ -97,7 +110,8 @@ int tapstack_shutdown(int fd, int how);
 int tapstack_close(int fd);
 
 /*
- poll(2) over any mix of stack and kernel descriptors.
+ poll(2) over any mix of stack and kernel descriptors (a stack socket's descriptor is a kernel
+ object, so this is the kernel's poll).
  */
 int tapstack_poll(struct pollfd *fds, nfds_t nfds, int timeout);
 

@@ -35,7 +35,12 @@ run() {
 peer_saw_stack() { grep -q "10.77.0.2" "$1/$2.peer"; }
 check_client() { peer_saw_stack "$1" tcp_client; }
 check_poll() { peer_saw_stack "$1" poll_mixed; }
-check_server() { grep -q "echo ok" "$1/tcp_server.peer"; }
+# The server's last bytes and FIN may still be on their way when it exits (as with kernel sockets):
+# give the peer a moment to report.
+check_server() {
+  for _ in $(seq 50); do grep -q "echo ok" "$1/tcp_server.peer" && return 0; sleep 0.1; done
+  return 1
+}
 
 run tcp_client "python3 -c \"
 import socket

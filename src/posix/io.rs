@@ -142,6 +142,13 @@ pub unsafe fn udp_recv(fd: i32, iov: *const libc::iovec, iovcnt: usize, flags: i
         // The service is gone: nothing will ever come.
         return Err(Errno::ECONNABORTED);
     }
+    if let Some(e) = proto::parse_dgram_error(&header) {
+        if flags & libc::MSG_PEEK != 0 {
+            // Reported once: take it off the queue.
+            let _ = libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, libc::MSG_DONTWAIT);
+        }
+        return Err(e);
+    }
     Ok(Got {
         len: n.saturating_sub(DGRAM_HEADER),
         from: proto::parse_dgram_header(&header),

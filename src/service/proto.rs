@@ -338,6 +338,23 @@ pub fn dgram_header(a: Option<SocketAddrV4>) -> [u8; DGRAM_HEADER] {
     h
 }
 
+/// A header that stands for an error instead of a datagram (ECONNREFUSED after an ICMP port
+/// unreachable, say): the receive that meets it fails with that errno, as Linux reports it.
+pub fn dgram_error(e: Errno) -> [u8; DGRAM_HEADER] {
+    let mut h = [0u8; DGRAM_HEADER];
+    h[0] = 2;
+    h[4..8].copy_from_slice(&e.0.to_le_bytes());
+    h
+}
+
+/// The errno an error header carries.
+pub fn parse_dgram_error(h: &[u8]) -> Option<Errno> {
+    if h.len() < DGRAM_HEADER || h[0] != 2 {
+        return None;
+    }
+    Some(Errno(i32::from_le_bytes([h[4], h[5], h[6], h[7]])))
+}
+
 pub fn parse_dgram_header(h: &[u8]) -> Option<SocketAddrV4> {
     if h.len() < DGRAM_HEADER || h[0] != 1 {
         return None;

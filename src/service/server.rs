@@ -1182,7 +1182,8 @@ impl Service {
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => {
-                    sock.error = Some(e);
+                    // The program's next receive reports it.
+                    let _ = uds::send(b, &[&proto::dgram_error(e)], None, libc::MSG_DONTWAIT);
                     break;
                 }
             }
