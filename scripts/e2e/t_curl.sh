@@ -17,10 +17,16 @@ peer_saw_stack "PUT /up.bin $((32 << 20))"
 
 # The refusal is the kernel's RST crossing the TAP, which curl reports as "Connection refused"
 # (exit code 7, couldn't connect).
+# The stack service may already be running (with the settings of the program that started it), so
+# the capture is taken on the kernel side of the TAP.
+inns timeout 20 tcpdump -i tap0 --immediate-mode -U -w "$WORK/refused.pcap" "tcp port 1" 2>/dev/null &
+capture=$!
+for _ in $(seq 50); do [ -s "$WORK/refused.pcap" ] && break; sleep 0.1; done
 start=$(date +%s%N)
 rc=0
-out=$(onstack --pcap "$WORK/refused.pcap" -- curl -v "http://$KERNEL_IP:1/" 2>&1) || rc=$?
+out=$(onstack -- curl -v "http://$KERNEL_IP:1/" 2>&1) || rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
+sleep 1; kill "$capture" 2>/dev/null; wait "$capture" 2>/dev/null || true
 [ "$rc" -eq 7 ] || fail "closed port: curl exit code $rc, not 7: $out"
 echo "$out" | grep -q "Connection refused" || fail "closed port, no 'Connection refused': $out"
 [ "$ms" -lt 1500 ] || fail "refusal took ${ms} ms"

@@ -73,7 +73,7 @@ assert s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 200000   # doubled, 
 assert s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b'bbr')      # harmless: accepted, logged
 expect_errno(errno.ENOENT, lambda: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b'nosuch'))
-expect_errno(errno.ENOPROTOOPT, lambda: s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, b'\0' * 8))
+expect_errno(errno.EPROTO, lambda: s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, b'\0' * 8))
 expect_errno(errno.EINVAL, lambda: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 0))
 expect_errno(errno.ENOTCONN, lambda: s.getpeername())
 expect_errno(errno.EPIPE, lambda: s.send(b'x'))

@@ -43,12 +43,26 @@ fn known(fd: RawFd) -> Option<Arc<OpenSocket>> {
     state::get(fd)
 }
 
-/// A known socket, or a stack socket recognised by its name (inherited, or received).
+/// A known socket, or a stack socket recognised by its name (inherited, or received). A record
+/// of a stack socket is checked against the descriptor first: one closed behind the shim's back
+/// (inside libc, as `fclose` does) may have left its number to another file.
 fn stack_or_known(fd: RawFd) -> Option<Arc<OpenSocket>> {
     if state::in_vfork_child() {
         return None;
     }
-    state::lookup(fd)
+    match state::get(fd) {
+        Some(s) if s.is_pending() => Some(s),
+        Some(s) => {
+            let ours = crate::service::uds::abstract_name(fd)
+                .is_some_and(|n| n.starts_with(crate::service::server::SOCKET_NAME_PREFIX));
+            if ours {
+                return Some(s);
+            }
+            state::remove(fd);
+            None
+        }
+        None => state::identify(fd),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,6 +82,51 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
             }
         });
     }
+    fd
+}
+
+/// A descriptor the kernel just made that the shim leaves alone: any record of its number is stale.
+fn fresh(fd: RawFd) {
+    if fd >= 0 && !state::in_vfork_child() {
+        state::remove(fd);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
+    let Some(f) = real!(socketpair: fn(c_int, c_int, c_int, *mut c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    let r = f(domain, ty, protocol, sv);
+    if r == 0 && !sv.is_null() {
+        fresh(*sv);
+        fresh(*sv.add(1));
+    }
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    let Some(f) = real!(epoll_create: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    let fd = f(size);
+    fresh(fd);
+    fd
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    let Some(f) = real!(epoll_create1: fn(c_int) -> c_int) else {
+        no_real!(-1)
+    };
+    let fd = f(flags);
+    fresh(fd);
     fd
 }
 
@@ -240,6 +299,28 @@ pub unsafe extern "C" fn setsockopt(
             if r < 0 {
                 return r;
             }
+        }
+        if level == libc::SOL_SOCKET
+            && matches!(name, libc::SO_SNDTIMEO | libc::SO_SNDTIMEO_NEW)
+            && bytes.len() >= std::mem::size_of::<libc::timeval>()
+        {
+            let tv = std::ptr::read_unaligned(val as *const libc::timeval);
+            let us = if tv.tv_sec < 0 {
+                0
+            } else {
+                tv.tv_sec as u64 * 1_000_000 + tv.tv_usec.max(0) as u64
+            };
+            sock.sndtimeo_us
+                .store(us, std::sync::atomic::Ordering::Relaxed);
+        }
+        if level == libc::SOL_SOCKET
+            && name == libc::SO_LINGER
+            && bytes.len() >= std::mem::size_of::<libc::linger>()
+        {
+            let l = std::ptr::read_unaligned(val as *const libc::linger);
+            let secs = if l.l_onoff != 0 { l.l_linger.max(0) as u64 } else { 0 };
+            sock.linger_secs
+                .store(secs, std::sync::atomic::Ordering::Relaxed);
         }
         match sockopt::set(&sock, fd, level, name, bytes) {
             Set::Done(r) => ret(r.map(|_| 0), -1),
@@ -597,6 +678,16 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
             };
             udp_send_common(&s, fd, &iov, 1, 0, std::ptr::null(), 0)
         }),
+        Some(s) if !s.is_pending() => match io::send_timeout(&s, fd, 0) {
+            Some(t) => guard("write", -1, || {
+                let iov = iovec {
+                    iov_base: buf as *mut c_void,
+                    iov_len: count,
+                };
+                ret(io::send_bounded(fd, &[iov], 0, t).map(|n| n as ssize_t), -1)
+            }),
+            None => f(fd, buf, count),
+        },
         _ => f(fd, buf, count),
     }
 }
@@ -648,7 +739,16 @@ pub unsafe extern "C" fn sendto(
             f(fd, buf, len, flags, to, tolen)
         }
         // TCP ignores a destination on a connected socket; a UNIX socket would refuse it.
-        Kind::Stream => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
+        Kind::Stream => match io::send_timeout(&sock, fd, flags) {
+            Some(t) => guard("sendto", -1, || {
+                let iov = iovec {
+                    iov_base: buf as *mut c_void,
+                    iov_len: len,
+                };
+                ret(io::send_bounded(fd, &[iov], flags, t).map(|n| n as ssize_t), -1)
+            }),
+            None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
+        },
     }
 }
 
@@ -664,6 +764,15 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             }
             udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
         }),
+        Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            match io::send_timeout(&s, fd, 0) {
+                Some(t) => guard("writev", -1, || {
+                    let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
+                    ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
+                }),
+                None => f(fd, iov, iovcnt),
+            }
+        }
         _ => f(fd, iov, iovcnt),
     }
 }
@@ -693,6 +802,12 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
             m.msg_name as *const sockaddr,
             m.msg_namelen,
         );
+    }
+    if let Some(t) = io::send_timeout(sock, fd, flags) {
+        if !m.msg_iov.is_null() && m.msg_control.is_null() {
+            let parts = std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen);
+            return ret(io::send_bounded(fd, parts, flags, t).map(|n| n as ssize_t), -1);
+        }
     }
     let mut plain = *m;
     plain.msg_name = std::ptr::null_mut();
@@ -760,7 +875,11 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
             // The shim's own connection to the service: a program closing what it does not know.
             return 0;
         }
-        state::remove(fd);
+        if let Some(sock) = state::remove(fd) {
+            if let Some(wait) = super::sockets::linger_time(&sock, fd) {
+                return guard("close", -1, || super::sockets::close_lingering(fd, wait, || f(fd)));
+            }
+        }
     }
     f(fd)
 }

@@ -162,3 +162,85 @@ pub fn udp_next_len(fd: i32) -> Result<i32> {
         .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     Ok(n.saturating_sub(DGRAM_HEADER) as i32)
 }
+
+/// A blocking send on a TCP stack socket with SO_SNDTIMEO: the whole call is bounded by the
+/// timeout, as Linux's `tcp_sendmsg` bounds it (the socketpair would wait that long for each piece).
+/// Returns what was sent; EAGAIN if nothing was when the time ran out; EINTR if a signal came
+/// first (a timeout makes it EINTR whatever SA_RESTART says, man 7 signal).
+///
+/// # Safety
+/// `iov` must be valid iovecs.
+pub unsafe fn send_bounded(
+    fd: i32,
+    iov: &[libc::iovec],
+    flags: i32,
+    timeout: std::time::Duration,
+) -> Result<usize> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut parts: Vec<libc::iovec> = iov.iter().copied().filter(|v| v.iov_len > 0).collect();
+    let total: usize = parts.iter().map(|v| v.iov_len).sum();
+    let mut sent = 0;
+    while sent < total {
+        // SAFETY: plain data, zero is valid.
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = parts.as_mut_ptr();
+        msg.msg_iovlen = parts.len();
+        let r = libc::syscall(
+            libc::SYS_sendmsg,
+            fd,
+            &msg as *const libc::msghdr,
+            (flags & !TCP_ONLY_FLAGS) | libc::MSG_DONTWAIT,
+        );
+        if r > 0 {
+            let mut n = r as usize;
+            sent += n;
+            while n > 0 {
+                let first = &mut parts[0];
+                if n >= first.iov_len {
+                    n -= first.iov_len;
+                    parts.remove(0);
+                } else {
+                    first.iov_base = (first.iov_base as *mut u8).add(n).cast();
+                    first.iov_len -= n;
+                    n = 0;
+                }
+            }
+            continue;
+        }
+        let e = super::hook::errno();
+        if r < 0 && e != libc::EAGAIN {
+            return if sent > 0 { Ok(sent) } else { Err(Errno(e)) };
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut p = [libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        }];
+        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        if libc::syscall(libc::SYS_poll, p.as_mut_ptr(), 1, ms) < 0 && super::hook::errno() == libc::EINTR {
+            return if sent > 0 { Ok(sent) } else { Err(Errno::EINTR) };
+        }
+    }
+    if sent == 0 && total > 0 {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(sent)
+}
+
+/// The SO_SNDTIMEO a blocking send on `sock` must honour itself, if any.
+pub fn send_timeout(sock: &OpenSocket, fd: i32, flags: i32) -> Option<std::time::Duration> {
+    let us = sock.sndtimeo_us.load(Ordering::Relaxed);
+    if us == 0 || flags & libc::MSG_DONTWAIT != 0 {
+        return None;
+    }
+    // SAFETY: F_GETFL takes no argument.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    if fl < 0 || fl as i32 & libc::O_NONBLOCK != 0 {
+        return None;
+    }
+    Some(std::time::Duration::from_micros(us))
+}

@@ -64,6 +64,8 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
             (flags & libc::O_NONBLOCK) as libc::c_long,
         )?;
     }
+    // The options the descriptor itself carries move from the kernel socket to the new one.
+    copy_descriptor_options(fd, new.as_raw_fd());
     let mut numbers = state::numbers_of(sock);
     if !numbers.contains(&fd) {
         numbers.push(fd);
@@ -83,6 +85,15 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
         }
     }
     Ok(())
+}
+
+/// SO_RCVTIMEO, SO_SNDTIMEO and SO_RCVLOWAT from descriptor `from` to `to`.
+fn copy_descriptor_options(from: RawFd, to: RawFd) {
+    for name in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT] {
+        if let Ok(v) = uds::get_raw(from, libc::SOL_SOCKET, name, std::mem::size_of::<libc::timeval>()) {
+            let _ = uds::set_raw(to, libc::SOL_SOCKET, name, &v);
+        }
+    }
 }
 
 /// Sends the first stack call of a pending socket: the service makes the socket (with the options
@@ -216,6 +227,8 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
         let (result, new) = client::call(Target::Existing, Call::Accept, Some(fd), None);
         match (result, new) {
             (Ok(Value::Addr(peer)), Some(new)) => {
+                // As Linux's sk_clone: the new socket starts with its listener's timeouts.
+                copy_descriptor_options(fd, new.as_raw_fd());
                 if flags & libc::SOCK_NONBLOCK != 0 {
                     raw_fcntl(
                         new.as_raw_fd(),
@@ -230,7 +243,12 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
                     raw_fcntl(n, libc::F_SETFD, 0)?;
                     n
                 };
-                state::insert(nfd, Arc::new(OpenSocket::attached(Kind::Stream)));
+                let accepted = OpenSocket::attached(Kind::Stream);
+                accepted.sndtimeo_us.store(
+                    sock.sndtimeo_us.load(std::sync::atomic::Ordering::Relaxed),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                state::insert(nfd, Arc::new(accepted));
                 return Ok((nfd, peer));
             }
             // The connection went away before we asked: wait for the next.
@@ -285,3 +303,35 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
 
 /// The unspecified address, for sockets the stack has not bound.
 pub const UNBOUND: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+
+/// How long a close of `fd` must wait under SO_LINGER: set with a time, a blocking TCP stack
+/// socket, and this the process's last number for it (the table already forgot `fd`).
+pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
+    let secs = sock.linger_secs.load(std::sync::atomic::Ordering::Relaxed);
+
+    if secs == 0 || sock.kind != Kind::Stream || sock.is_pending() {
+        return None;
+    }
+    if !state::numbers_of(sock).is_empty() {
+        return None;
+    }
+    let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK != 0;
+    (!nonblocking).then(|| Duration::from_secs(secs))
+}
+
+/// SO_LINGER's close: asks the service to answer once everything is acknowledged, closes, and
+/// waits for that answer up to `wait` (as Linux's close, which then returns anyway).
+pub fn close_lingering(fd: RawFd, wait: Duration, close: impl FnOnce() -> i32) -> i32 {
+    let mut closed = 0;
+    let (result, _) = client::call_then(Target::Existing, Call::Linger, Some(fd), Some(wait), || {
+        closed = close();
+    });
+    if closed == 0 {
+        if let Err(e) = result {
+            if e != Errno::EAGAIN {
+                log::debug!("lingering close: {}", e.name());
+            }
+        }
+    }
+    closed
+}

@@ -48,6 +48,12 @@ pub struct OpenSocket {
     pub connected: AtomicBool,
     /// SO_BROADCAST, so a send to a broadcast address fails at once as on Linux.
     pub broadcast: AtomicBool,
+    /// SO_SNDTIMEO in microseconds (0: none), as set through this process: a blocking send on the
+    /// socketpair would wait that long for each piece, where Linux bounds the whole call.
+    pub sndtimeo_us: std::sync::atomic::AtomicU64,
+    /// SO_LINGER's time in seconds when on with a time (0: off, or an abort), as set through this
+    /// process: a blocking close then waits.
+    pub linger_secs: std::sync::atomic::AtomicU64,
 }
 
 impl OpenSocket {
@@ -57,6 +63,8 @@ impl OpenSocket {
             attach: Mutex::new(Attach::Pending(Pending::default())),
             connected: AtomicBool::new(false),
             broadcast: AtomicBool::new(false),
+            sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
+            linger_secs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -119,6 +119,17 @@ pub fn call(
     fd: Option<RawFd>,
     timeout: Option<Duration>,
 ) -> (Result<Value>, Option<OwnedFd>) {
+    call_then(target, call, fd, timeout, || {})
+}
+
+/// [`call`], running `between` once the request is sent and before the answer is awaited.
+pub fn call_then(
+    target: Target,
+    call: Call,
+    fd: Option<RawFd>,
+    timeout: Option<Duration>,
+    between: impl FnOnce(),
+) -> (Result<Value>, Option<OwnedFd>) {
     CONTROL.with(|slot| {
         let mut slot = match slot.try_borrow_mut() {
             Ok(s) => s,
@@ -151,6 +162,7 @@ pub fn call(
             *slot = None;
             return (Err(gone(&e)), None);
         }
+        between();
         let set_timeout = |t: Option<Duration>| {
             let tv = t.map_or(
                 libc::timeval {

@@ -47,6 +47,9 @@ const KNOWN_CC: &[&str] = &[
 pub struct Extra {
     /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
     pub reuse_port: bool,
+    /// SO_BROADCAST as set on a TCP socket (where it changes nothing but is reported back, and
+    /// passed on to accepted sockets as Linux does); a UDP socket keeps its own.
+    pub broadcast: bool,
 }
 
 fn int(val: &[u8]) -> Result<i32> {
@@ -108,6 +111,7 @@ pub fn set(
         }
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
             let on = int(val)? != 0;
+            extra.broadcast = on;
             if let Some(u) = s.udp_socket_mut(h) {
                 u.broadcast = on;
             }
@@ -414,9 +418,10 @@ pub fn get(
             ints(s.tcp_socket_ref(h).is_some_and(|t| t.reuse_addr) as i32)
         }
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => ints(extra.reuse_port as i32),
-        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
-            ints(s.udp_socket_ref(h).is_some_and(|u| u.broadcast) as i32)
-        }
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => ints(
+            s.udp_socket_ref(h)
+                .map_or(extra.broadcast, |u| u.broadcast) as i32,
+        ),
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => ints(tcp_cfg(s, &|c| c.keepalive as i32)),
         (libc::SOL_SOCKET, libc::SO_RCVBUF | libc::SO_SNDBUF) => {
             let rcv = name == libc::SO_RCVBUF;

@@ -67,6 +67,9 @@ pub enum Call {
     TakeError,
     /// SIOCOUTQ: bytes not yet acknowledged by the peer.
     Unsent,
+    /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
+    /// acknowledged everything, our FIN included.
+    Linger,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,6 +230,7 @@ impl Request {
             }
             Call::TakeError => w.u8(10),
             Call::Unsent => w.u8(11),
+            Call::Linger => w.u8(12),
         }
         w.0
     }
@@ -269,6 +273,7 @@ impl Request {
             },
             10 => Call::TakeError,
             11 => Call::Unsent,
+            12 => Call::Linger,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -396,6 +401,7 @@ mod tests {
             },
             Call::TakeError,
             Call::Unsent,
+            Call::Linger,
         ];
         for (i, call) in calls.into_iter().enumerate() {
             for target in [

@@ -136,6 +136,8 @@ struct Sock {
     connected: Option<Result<()>>,
     /// Clients waiting for the connect: (client, its generation, request sequence).
     waiters: Vec<(usize, u64, u32)>,
+    /// Clients closing with SO_LINGER, waiting for everything to be acknowledged.
+    lingerers: Vec<(usize, u64, u32)>,
 }
 
 pub struct Service {
@@ -150,6 +152,8 @@ pub struct Service {
     by_ino: HashMap<u64, usize>,
     /// Sockets whose hang-up did not prove the last close: looked at again every [`RECHECK`].
     doubtful: Vec<usize>,
+    /// Connections closed by programs waiting in SO_LINGER's close, with their waiters.
+    lingering: Vec<(SocketHandle, Vec<(usize, u64, u32)>)>,
     next_recheck: Option<std::time::Instant>,
     origin: std::time::Instant,
     scratch: Vec<u8>,
@@ -253,6 +257,7 @@ impl Service {
             by_handle: HashMap::new(),
             by_ino: HashMap::new(),
             doubtful: Vec::new(),
+            lingering: Vec::new(),
             next_recheck: None,
             origin: std::time::Instant::now(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
@@ -400,11 +405,44 @@ impl Service {
         }
         self.wake_sockets();
         self.flush_frames();
+        if !self.lingering.is_empty() {
+            self.answer_lingerers();
+        }
         if self
             .next_recheck
             .is_some_and(|at| at <= std::time::Instant::now())
         {
             self.recheck_doubtful();
+        }
+    }
+
+    /// Answers SO_LINGER closes whose connection has had everything acknowledged (or is gone).
+    fn answer_lingerers(&mut self) {
+        use crate::tcp::State;
+        let stack = &self.stack;
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lingering)
+            .into_iter()
+            .partition(|(h, _)| {
+                stack.tcp_socket_ref(*h).and_then(|t| t.connection()).is_none_or(|c| {
+                    !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck)
+                        && c.send_queue_len() == 0
+                })
+            });
+        self.lingering = waiting;
+        for (_, waiters) in done {
+            for (ci, generation, seq) in waiters {
+                let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if c.generation == generation {
+                    let fd = c.fd.as_raw_fd();
+                    let reply = Reply {
+                        seq,
+                        result: Ok(Value::None),
+                    };
+                    self.send_reply(ci, fd, &reply, None);
+                }
+            }
         }
     }
 
@@ -591,11 +629,12 @@ impl Service {
         };
         let result = self.call(i, req.call, held, new_end.as_ref(), ci, generation, seq);
         if let Err(Errno::EAGAIN) = &result {
+            let waiting = |w: &(usize, u64, u32)| w.2 == seq && w.0 == ci;
             if self.socks[i]
                 .as_ref()
-                .is_some_and(|s| s.waiters.iter().any(|w| w.2 == seq && w.0 == ci))
+                .is_some_and(|s| s.waiters.iter().any(waiting) || s.lingerers.iter().any(waiting))
             {
-                // A WaitConnect: answered when the handshake ends.
+                // A WaitConnect or a Linger: answered when the handshake or the close ends.
                 return (None, None);
             }
         }
@@ -674,6 +713,7 @@ impl Service {
             error: None,
             connected: None,
             waiters: Vec::new(),
+            lingerers: Vec::new(),
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -767,7 +807,8 @@ impl Service {
                 // The caller read a token for this connection.
                 *tokens = tokens.saturating_sub(1);
                 let (child, peer) = self.stack.tcp_accept(now, h)?;
-                let (ci2, a) = match self.adopt_accepted(child) {
+                let listener_extra = sock.extra;
+                let (ci2, a) = match self.adopt_accepted(child, listener_extra) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = self.stack.close(now, child);
@@ -798,7 +839,7 @@ impl Service {
                 )?;
                 none
             }
-            Call::GetOption { level, name, len } => {
+            Call::GetOption { level, name, .. } => {
                 if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) {
                     let e = sock
                         .error
@@ -806,8 +847,9 @@ impl Service {
                         .or_else(|| self.stack.take_socket_error(h));
                     return Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))));
                 }
+                // Whole: the program's side cuts it to its buffer as Linux does.
                 let mut v = options::get(&mut self.stack, h, kind, &sock.extra, level, name)?;
-                v.truncate((len as usize).min(proto::MAX_OPTION));
+                v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
             }
             Call::TakeError => {
@@ -816,6 +858,10 @@ impl Service {
                     .take()
                     .or_else(|| self.stack.take_socket_error(h));
                 Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))))
+            }
+            Call::Linger => {
+                sock.lingerers.push((ci, generation, seq));
+                Err(Errno::EAGAIN)
             }
             Call::Unsent => {
                 let n = self
@@ -831,10 +877,12 @@ impl Service {
     }
 
     /// Gives an accepted connection its socketpair.
-    fn adopt_accepted(&mut self, child: SocketHandle) -> Result<(usize, OwnedFd)> {
+    fn adopt_accepted(&mut self, child: SocketHandle, extra: Extra) -> Result<(usize, OwnedFd)> {
         let (i, a) = self.new_sock(Kind::Stream)?;
-        // new_sock made a fresh stack socket; the accepted connection takes its place.
+        // new_sock made a fresh stack socket; the accepted connection takes its place, with its
+        // listener's socket-level settings as Linux's sk_clone gives them.
         let sock = self.socks[i].as_mut().expect("just made");
+        sock.extra = extra;
         let fresh = std::mem::replace(&mut sock.h, child);
         sock.phase = Phase::Open;
         self.by_handle.remove(&fresh);
@@ -1206,6 +1254,9 @@ impl Service {
             }
         }
         let _ = self.stack.close(now, sock.h);
+        if !sock.lingerers.is_empty() {
+            self.lingering.push((sock.h, sock.lingerers.clone()));
+        }
         self.by_handle.remove(&sock.h);
         self.by_ino.remove(&sock.ino);
         self.doubtful.retain(|&d| d != i);
