@@ -17,6 +17,7 @@ use super::recovery::RtxQueue;
 use super::rtt::RttEstimator;
 use super::segment::{OutSegment, Segment};
 use super::seq::SeqNum;
+use super::timers::{TimerKind, Timers};
 use crate::error::Errno;
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::tcp::{TcpFlags, TcpOptions};
@@ -132,14 +133,6 @@ struct Plan {
     cause: SendCause,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum LossTimer {
-    /// RACK reordering timer: look for losses again.
-    Rack,
-    /// Tail loss probe timer, armed at that time.
-    Tlp { armed_at: Instant },
-}
-
 /// Receives each outgoing segment with its payload as one or two slices of the send buffer.
 pub type Sink<'a> = dyn FnMut(&OutSegment, &[u8], &[u8]) + 'a;
 
@@ -212,7 +205,6 @@ pub struct Connection {
 
     // ACK generation.
     ack_now: bool,
-    ack_deadline: Option<Instant>,
     ack_owed_since: Option<Instant>,
     unacked_bytes: usize,
     challenge_window_start: Instant,
@@ -222,11 +214,9 @@ pub struct Connection {
     /// Whether sending the pending RST also ends the connection.
     rst_closes: bool,
 
-    // Timers.
-    rtx_deadline: Option<Instant>,
-    rtx_armed_at: Instant,
+    /// Every timer's deadline: retransmission, persist, delayed ACK, close, RACK and TLP.
+    timers: Timers,
     retries: u32,
-    persist_deadline: Option<Instant>,
     persist_backoff: u32,
     probes_unanswered: u32,
     force_send: bool,
@@ -234,7 +224,6 @@ pub struct Connection {
     last_rx: Instant,
     last_tx: Instant,
     keepalive_probes: u32,
-    close_deadline: Option<Instant>,
 
     // Reliability and congestion.
     rtt: RttEstimator,
@@ -247,8 +236,6 @@ pub struct Connection {
     recover: SeqNum,
     /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
     rtxq: RtxQueue,
-    /// The RACK reordering timer (RFC 8985 §6.3) or the tail loss probe timer (§7.2); never both.
-    loss_timer: Option<(Instant, LossTimer)>,
     /// The PTO expired: send a probe.
     tlp_pending: bool,
     /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
@@ -322,17 +309,14 @@ impl Connection {
             last_ack_sent: SeqNum(0),
             sack_enabled: false,
             ack_now: false,
-            ack_deadline: None,
             ack_owed_since: None,
             unacked_bytes: 0,
             challenge_window_start: now,
             challenge_count: 0,
             rst_pending: None,
             rst_closes: false,
-            rtx_deadline: None,
-            rtx_armed_at: now,
+            timers: Timers::new(now),
             retries: 0,
-            persist_deadline: None,
             persist_backoff: 0,
             probes_unanswered: 0,
             force_send: false,
@@ -340,7 +324,6 @@ impl Connection {
             last_rx: now,
             last_tx: now,
             keepalive_probes: 0,
-            close_deadline: None,
             rtt: RttEstimator::new(),
             rtt_timing: None,
             cc: Congestion::new(cfg.congestion, mss),
@@ -349,7 +332,6 @@ impl Connection {
             rto_recovery: false,
             recover: iss,
             rtxq: RtxQueue::new(),
-            loss_timer: None,
             tlp_pending: false,
             tlp_end: None,
             error: None,
@@ -775,7 +757,8 @@ impl Connection {
                 self.set_state(next);
             }
             State::FinWait2 => {
-                self.close_deadline = Some(self.last_rx + self.cfg.fin_wait2_timeout);
+                self.timers
+                    .set(TimerKind::Close, self.last_rx + self.cfg.fin_wait2_timeout);
             }
             _ => {}
         }
@@ -812,18 +795,18 @@ impl Connection {
 
     fn enter_closed(&mut self) {
         self.set_state(State::Closed);
-        self.rtx_deadline = None;
-        self.persist_deadline = None;
-        self.ack_deadline = None;
+        self.timers.stop(TimerKind::Retransmit);
+        self.timers.stop(TimerKind::Persist);
+        self.timers.stop(TimerKind::DelayedAck);
         self.ack_owed_since = None;
         self.ack_now = false;
-        self.close_deadline = None;
+        self.timers.stop(TimerKind::Close);
         self.syn_pending = false;
         self.probe_pending = false;
         self.send_buf.release();
         self.assembler.clear();
         self.rtxq.clear();
-        self.loss_timer = None;
+        self.timers.stop_loss_detection();
         self.tlp_pending = false;
         if self.user_closed {
             self.recv_buf.release();
@@ -847,9 +830,9 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
-        self.rtx_deadline = None;
-        self.persist_deadline = None;
-        self.close_deadline = Some(now + self.cfg.time_wait);
+        self.timers.stop(TimerKind::Retransmit);
+        self.timers.stop(TimerKind::Persist);
+        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
         self.send_buf.release();
     }
 
@@ -1078,8 +1061,8 @@ impl Connection {
             )
             || self.snd_max != self.snd_una
             || !self.send_buf.is_empty()
-            || self.rtx_deadline.is_some()
-            || self.persist_deadline.is_some()
+            || self.timers.is_armed(TimerKind::Retransmit)
+            || self.timers.is_armed(TimerKind::Persist)
         {
             return None;
         }
@@ -1109,13 +1092,7 @@ impl Connection {
         {
             return Some(now);
         }
-        let mut t = self.rtx_deadline;
-        t = earliest(t, self.persist_deadline);
-        t = earliest(t, self.ack_deadline);
-        t = earliest(t, self.keepalive_deadline());
-        t = earliest(t, self.close_deadline);
-        t = earliest(t, self.loss_timer.map(|l| l.0));
-        t
+        earliest(self.timers.next_deadline(), self.keepalive_deadline())
     }
 
     /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
@@ -1128,7 +1105,7 @@ impl Connection {
             || self.in_recovery
             || self.tlp_end.is_some()
             || flight == 0
-            || self.loss_timer.is_some()
+            || self.timers.loss_detection_armed()
             || !self.is_synchronized()
         {
             return;
@@ -1142,22 +1119,22 @@ impl Connection {
         }
         let pto = pto.max(PTO_MIN);
         let at = now + pto;
-        if self.rtx_deadline.is_some_and(|r| at >= r) {
+        if self
+            .timers
+            .deadline(TimerKind::Retransmit)
+            .is_some_and(|r| at >= r)
+        {
             return;
         }
-        self.loss_timer = Some((at, LossTimer::Tlp { armed_at: now }));
+        self.timers.start_tail_loss_probe(now, at);
     }
 
     fn cancel_tlp(&mut self) {
-        if matches!(self.loss_timer, Some((_, LossTimer::Tlp { .. }))) {
-            self.loss_timer = None;
-        }
+        self.timers.stop(TimerKind::TailLossProbe);
     }
 
     fn cancel_rack_timer(&mut self) {
-        if matches!(self.loss_timer, Some((_, LossTimer::Rack))) {
-            self.loss_timer = None;
-        }
+        self.timers.stop(TimerKind::RackReorder);
     }
 
     /// RFC 8985 §6.2 step 5 and §6.3: marks lost what RACK finds, re-arms the reordering timer,
@@ -1171,7 +1148,7 @@ impl Connection {
             .rtxq
             .reo_wnd(self.in_recovery, DUP_THRESH * self.eff_mss(), srtt);
         match self.rtxq.detect_loss(now, reo) {
-            Some(t) => self.loss_timer = Some((t, LossTimer::Rack)),
+            Some(t) => self.timers.set_rack_reorder(t),
             None => self.cancel_rack_timer(),
         }
         if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.snd_una >= self.recover {
@@ -1180,63 +1157,57 @@ impl Connection {
     }
 
     fn arm_rtx(&mut self, now: Instant) {
-        self.rtx_armed_at = now;
-        self.rtx_deadline = Some(now + self.rtt.rto());
+        self.timers
+            .start(TimerKind::Retransmit, now, now + self.rtt.rto());
     }
 
     fn handle_timers(&mut self, now: Instant) {
-        if let Some(d) = self.close_deadline {
-            if now >= d {
-                // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
-                self.enter_closed();
+        if self.timers.expired(TimerKind::Close, now) {
+            // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
+            self.enter_closed();
+            return;
+        }
+        if self.timers.expired(TimerKind::Retransmit, now) {
+            self.on_rtx_timeout(now);
+            if self.state == State::Closed {
                 return;
             }
         }
-        if let Some(d) = self.rtx_deadline {
-            if now >= d {
-                self.on_rtx_timeout(now);
-                if self.state == State::Closed {
-                    return;
-                }
-            }
-        }
-        match self.loss_timer {
-            Some((d, LossTimer::Rack)) if now >= d => {
-                self.loss_timer = None;
+        match self.timers.loss_detection() {
+            Some((TimerKind::RackReorder, d)) if now >= d => {
+                self.timers.stop(TimerKind::RackReorder);
                 self.rack_detect(now);
             }
-            Some((d, LossTimer::Tlp { armed_at })) if now >= d => {
-                self.loss_timer = None;
+            Some((TimerKind::TailLossProbe, d)) if now >= d => {
+                self.timers.stop(TimerKind::TailLossProbe);
                 #[cfg(test)]
                 if let Some(t) = self.trace.as_mut() {
+                    let armed_at = self.timers.armed_at(TimerKind::TailLossProbe);
                     t.push(Trace::Pto {
                         now,
                         armed_at,
                         pto: d.saturating_since(armed_at),
                     });
                 }
-                let _ = armed_at;
                 if !self.in_recovery && self.snd_max > self.snd_una {
                     self.tlp_pending = true;
                 }
             }
             _ => {}
         }
-        if let Some(d) = self.persist_deadline {
-            if now >= d {
-                self.persist_deadline = None;
-                self.probes_unanswered += 1;
-                if self.probes_unanswered > self.cfg.data_retries {
-                    self.time_out();
-                    return;
-                }
-                if self.snd_wnd == 0 || self.next_send_forced().is_none() {
-                    self.probe_pending = true;
-                } else {
-                    self.force_send = true;
-                }
-                self.persist_backoff += 1;
+        if self.timers.expired(TimerKind::Persist, now) {
+            self.timers.stop(TimerKind::Persist);
+            self.probes_unanswered += 1;
+            if self.probes_unanswered > self.cfg.data_retries {
+                self.time_out();
+                return;
             }
+            if self.snd_wnd == 0 || self.next_send_forced().is_none() {
+                self.probe_pending = true;
+            } else {
+                self.force_send = true;
+            }
+            self.persist_backoff += 1;
         }
         if let Some(d) = self.keepalive_deadline() {
             if now >= d {
@@ -1248,10 +1219,8 @@ impl Connection {
                 self.probe_pending = true;
             }
         }
-        if let Some(d) = self.ack_deadline {
-            if now >= d {
-                self.ack_now = true;
-            }
+        if self.timers.expired(TimerKind::DelayedAck, now) {
+            self.ack_now = true;
         }
     }
 
@@ -1291,8 +1260,10 @@ impl Connection {
             self.pipe(),
             self.snd_wnd,
             self.tlp_end.map(|(e, r)| (e.since(una), r)),
-            self.loss_timer.map(|(t, k)| (t.saturating_since(now), k)),
-            now.saturating_since(self.rtx_armed_at),
+            self.timers
+                .loss_detection()
+                .map(|(k, t)| (t.saturating_since(now), k)),
+            now.saturating_since(self.timers.armed_at(TimerKind::Retransmit)),
             f.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
             l.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
         );
@@ -1300,7 +1271,7 @@ impl Connection {
 
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
-        self.rtx_deadline = None;
+        self.timers.stop(TimerKind::Retransmit);
         self.retries += 1;
         let limit = match self.state {
             State::SynSent | State::SynReceived => self.cfg.syn_retries,
@@ -1310,7 +1281,7 @@ impl Connection {
         if let Some(t) = self.trace.as_mut() {
             t.push(Trace::Rto {
                 now,
-                armed_at: self.rtx_armed_at,
+                armed_at: self.timers.armed_at(TimerKind::Retransmit),
                 rto: self.rtt.rto(),
                 retries: self.retries,
             });
@@ -1350,7 +1321,7 @@ impl Connection {
                 self.rto_recovery = true;
                 self.dupacks = 0;
                 self.recover = self.snd_max;
-                self.loss_timer = None;
+                self.timers.stop_loss_detection();
                 self.tlp_pending = false;
                 self.tlp_end = None;
             }
@@ -1399,7 +1370,7 @@ impl Connection {
                     self.emit(now, sink, self.iss, flags, 0, 0);
                     self.snd_nxt = self.iss + 1;
                     self.snd_max = self.snd_max.max(self.snd_nxt);
-                    if self.rtx_deadline.is_none() {
+                    if !self.timers.is_armed(TimerKind::Retransmit) {
                         self.arm_rtx(now);
                     }
                     if self.retries == 0 {
@@ -1473,10 +1444,10 @@ impl Connection {
                 self.rtt_timing = None;
             }
             self.snd_max = self.snd_max.max(self.snd_nxt);
-            if self.rtx_deadline.is_none() {
+            if !self.timers.is_armed(TimerKind::Retransmit) {
                 self.arm_rtx(now);
             }
-            self.persist_deadline = None;
+            self.timers.stop(TimerKind::Persist);
         }
         self.tlp_pending = false;
         if sent_new {
@@ -1487,21 +1458,21 @@ impl Connection {
     /// Arms or clears the persist timer (zero window / sender SWS override, RFC 9293 §3.8.6.1).
     fn update_persist(&mut self, now: Instant) {
         let stalled = self.is_synchronized()
-            && self.rtx_deadline.is_none()
+            && !self.timers.is_armed(TimerKind::Retransmit)
             && !self.fin_acked
             && self.snd_nxt < self.data_end()
             && self.next_send().is_none();
         if !stalled {
-            self.persist_deadline = None;
+            self.timers.stop(TimerKind::Persist);
             if self.snd_wnd > 0 {
                 self.persist_backoff = 0;
             }
-        } else if self.persist_deadline.is_none() {
+        } else if !self.timers.is_armed(TimerKind::Persist) {
             let base = self.rtt.base_rto();
             let d = base
                 .saturating_mul(1u32 << self.persist_backoff.min(16))
                 .min(super::rtt::RTO_MAX);
-            self.persist_deadline = Some(now + d);
+            self.timers.set(TimerKind::Persist, now + d);
         }
     }
 
@@ -1583,7 +1554,7 @@ impl Connection {
         if flags.contains(TcpFlags::ACK) {
             self.last_ack_sent = self.rcv_nxt;
             self.ack_now = false;
-            self.ack_deadline = None;
+            self.timers.stop(TimerKind::DelayedAck);
             self.ack_owed_since = None;
             self.unacked_bytes = 0;
         }
@@ -1648,7 +1619,7 @@ impl Connection {
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
-            self.rtx_deadline = None;
+            self.timers.stop(TimerKind::Retransmit);
             self.take_rtt_sample(now, seg);
             self.rtt.reset_backoff();
             self.establish();
@@ -1661,7 +1632,7 @@ impl Connection {
             self.max_snd_wnd = self.snd_wnd;
             self.snd_wl1 = seg.seq;
             self.syn_pending = true;
-            self.rtx_deadline = None;
+            self.timers.stop(TimerKind::Retransmit);
         }
     }
 
@@ -1721,7 +1692,7 @@ impl Connection {
             if !f.contains(TcpFlags::RST) {
                 self.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.close_deadline = Some(now + self.cfg.time_wait);
+                    self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                 }
             }
             return;
@@ -1779,7 +1750,7 @@ impl Connection {
             if seg.ack > self.snd_una && seg.ack <= self.snd_max {
                 self.snd_una = seg.ack;
                 self.snd_nxt = self.snd_nxt.max(self.snd_una);
-                self.rtx_deadline = None;
+                self.timers.stop(TimerKind::Retransmit);
                 self.take_rtt_sample(now, seg);
                 self.rtt.reset_backoff();
                 self.snd_wl1 = seq.max(self.snd_wl1) - 1; // force the window update below
@@ -1830,7 +1801,7 @@ impl Connection {
                     // Already have the peer's FIN; a retransmission of it is acknowledged.
                     self.ack_now = true;
                     if self.state == State::TimeWait {
-                        self.close_deadline = Some(now + self.cfg.time_wait);
+                        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                     }
                 }
                 _ => {}
@@ -1880,7 +1851,7 @@ impl Connection {
             self.retries = 0;
             self.persist_backoff = 0;
             if self.snd_una == self.snd_max {
-                self.rtx_deadline = None;
+                self.timers.stop(TimerKind::Retransmit);
             } else {
                 self.arm_rtx(now);
             }
@@ -2000,7 +1971,8 @@ impl Connection {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
                     if self.user_closed {
-                        self.close_deadline = Some(now + self.cfg.fin_wait2_timeout);
+                        self.timers
+                            .set(TimerKind::Close, now + self.cfg.fin_wait2_timeout);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -2057,8 +2029,9 @@ impl Connection {
                 }
                 if self.unacked_bytes >= 2 * self.rcv_mss() {
                     self.ack_now = true;
-                } else if self.ack_deadline.is_none() {
-                    self.ack_deadline = Some(now + self.cfg.delayed_ack);
+                } else if !self.timers.is_armed(TimerKind::DelayedAck) {
+                    self.timers
+                        .set(TimerKind::DelayedAck, now + self.cfg.delayed_ack);
                 }
             }
         } else {

@@ -18,6 +18,7 @@ pub mod recovery;
 pub mod rtt;
 pub mod segment;
 pub mod seq;
+mod timers;
 
 #[cfg(test)]
 mod sim;
