@@ -9,11 +9,11 @@
 //! (`recovery::RtxQueue`): segments marked lost by RACK, duplicate ACKs or an RTO are resent one by
 //! one, and SACKed ones never are.
 
-use super::assembler::Assembler;
 use super::buffer::RingBuffer;
 use super::config::{Config, MAX_BUFFER};
 use super::congestion::Congestion;
 use super::recovery::RtxQueue;
+use super::recv::Receiver;
 use super::rtt::RttEstimator;
 use super::segment::{OutSegment, Segment};
 use super::seq::SeqNum;
@@ -136,8 +136,6 @@ struct Plan {
 /// Receives each outgoing segment with its payload as one or two slices of the send buffer.
 pub type Sink<'a> = dyn FnMut(&OutSegment, &[u8], &[u8]) + 'a;
 
-/// Challenge ACKs allowed per second (RFC 5961 §7).
-const CHALLENGE_ACK_LIMIT: u32 = 10;
 /// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option (IPv4).
 const DEFAULT_PEER_MSS: usize = 536;
 /// Bytes of the timestamps option as sent (with two NOPs).
@@ -148,9 +146,6 @@ const WC_DEL_ACK: Duration = Duration::from_millis(200);
 const PTO_MIN: Duration = Duration::from_millis(10);
 /// RFC 5681 §3.2 DupThresh.
 const DUP_THRESH: usize = 3;
-/// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
-/// `TCP_PAWS_WINDOW`).
-const PAWS_WINDOW: i32 = 1;
 /// The smallest path MTU an ICMP "fragmentation needed" can set (Linux's `min_pmtu`).
 const MIN_PATH_MTU: usize = 552;
 
@@ -179,19 +174,8 @@ pub struct Connection {
     /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
     syn_pending: bool,
 
-    // Receive sequence space.
-    irs: SeqNum,
-    rcv_nxt: SeqNum,
-    /// Right edge of the window we have advertised (never moves left).
-    rcv_adv: SeqNum,
-    rcv_wscale: u8,
-    recv_buf: RingBuffer,
-    assembler: Assembler,
-    /// Sequence number of a FIN received ahead of RCV.NXT.
-    rcv_fin: Option<SeqNum>,
-    fin_received: bool,
-    /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
-    rcv_mss_seen: u16,
+    /// The receive half: RCV.*, reassembly, ACK policy.
+    rcv: Receiver,
 
     // Options.
     /// The largest segment the peer takes (its MSS option), lowered when a router on the path
@@ -199,16 +183,8 @@ pub struct Connection {
     peer_mss: usize,
     ts_enabled: bool,
     ts_offset: u32,
-    ts_recent: u32,
-    last_ack_sent: SeqNum,
     sack_enabled: bool,
 
-    // ACK generation.
-    ack_now: bool,
-    ack_owed_since: Option<Instant>,
-    unacked_bytes: usize,
-    challenge_window_start: Instant,
-    challenge_count: u32,
     /// A RST to send: (seq, Some(ack) for RST|ACK).
     rst_pending: Option<(SeqNum, Option<SeqNum>)>,
     /// Whether sending the pending RST also ends the connection.
@@ -293,26 +269,11 @@ impl Connection {
             fin_queued: false,
             fin_acked: false,
             syn_pending: true,
-            irs: SeqNum(0),
-            rcv_nxt: SeqNum(0),
-            rcv_adv: SeqNum(0),
-            rcv_wscale,
-            recv_buf: RingBuffer::new(cfg.recv_buffer),
-            assembler: Assembler::new(),
-            rcv_fin: None,
-            fin_received: false,
-            rcv_mss_seen: 0,
+            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
             peer_mss: DEFAULT_PEER_MSS,
             ts_enabled: false,
             ts_offset,
-            ts_recent: 0,
-            last_ack_sent: SeqNum(0),
             sack_enabled: false,
-            ack_now: false,
-            ack_owed_since: None,
-            unacked_bytes: 0,
-            challenge_window_start: now,
-            challenge_count: 0,
             rst_pending: None,
             rst_closes: false,
             timers: Timers::new(now),
@@ -399,10 +360,7 @@ impl Connection {
 
     /// Records the peer's SYN: IRS and option negotiation (RFC 9293 §3.10.7.2/3, RFC 7323, 2018).
     fn take_syn(&mut self, syn: &Segment) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.rcv_adv = self.rcv_nxt;
-        self.last_ack_sent = self.rcv_nxt;
+        self.rcv.on_syn(syn.seq);
         let o = &syn.options;
         self.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
         match o.window_scale {
@@ -412,14 +370,14 @@ impl Connection {
             }
             _ => {
                 self.snd_wscale = 0;
-                self.rcv_wscale = 0;
+                self.rcv.wscale = 0;
             }
         }
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
         match o.timestamps {
             Some((tsval, _)) if self.cfg.timestamps => {
                 self.ts_enabled = true;
-                self.ts_recent = tsval;
+                self.rcv.ts_recent = tsval;
             }
             _ => self.ts_enabled = false,
         }
@@ -440,7 +398,7 @@ impl Connection {
 
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue_len(&self) -> usize {
-        self.recv_buf.len()
+        self.rcv.buf.len()
     }
 
     /// SIOCOUTQ: bytes not yet acknowledged (sent or not).
@@ -468,9 +426,10 @@ impl Connection {
         s.ssthresh = self.cc.ssthresh();
         s.snd_mss = self.eff_mss();
         s.peer_window = self.snd_wnd;
-        s.our_window = self.rcv_adv.since(self.rcv_nxt);
+        s.our_window = self.rcv.window();
+        s.bytes_received = self.rcv.bytes_received;
         s.snd_wscale = self.snd_wscale;
-        s.rcv_wscale = self.rcv_wscale;
+        s.rcv_wscale = self.rcv.wscale;
         s.unacked = self.snd_max.since(self.snd_una);
         s.sacked = self.sacked_bytes();
         s.in_recovery = self.in_recovery;
@@ -480,11 +439,11 @@ impl Connection {
     pub fn readiness(&self) -> Readiness {
         let send_open = matches!(self.state, State::Established | State::CloseWait);
         let write_shut = self.fin_queued || self.state == State::Closed;
-        let read_shut = self.fin_received || self.state == State::Closed;
+        let read_shut = self.rcv.fin_received || self.state == State::Closed;
         let connecting = matches!(self.state, State::SynSent | State::SynReceived);
         Readiness {
             readable: !connecting
-                && (!self.recv_buf.is_empty() || read_shut || self.error.is_some()),
+                && (!self.rcv.buf.is_empty() || read_shut || self.error.is_some()),
             writable: !connecting
                 && ((send_open
                     && !self.fin_queued
@@ -494,9 +453,9 @@ impl Connection {
                     || self.error.is_some()),
             error: self.error.is_some(),
             hangup: self.state == State::Closed
-                || (self.fin_queued && self.fin_received)
+                || (self.fin_queued && self.rcv.fin_received)
                 || self.state == State::TimeWait,
-            read_closed: self.fin_received || self.state == State::Closed && !connecting,
+            read_closed: self.rcv.fin_received || self.state == State::Closed && !connecting,
         }
     }
 
@@ -536,16 +495,16 @@ impl Connection {
 
     /// SO_RCVBUF: applied before establishment only (the window scale is fixed by the SYN).
     pub fn set_recv_buffer(&mut self, bytes: usize) -> bool {
-        if self.recv_buf.is_allocated() && self.recv_buf.capacity() > 0 {
+        if self.rcv.buf.is_allocated() && self.rcv.buf.capacity() > 0 {
             return false;
         }
         let b = bytes.clamp(1, MAX_BUFFER);
         if self.state == State::SynSent && self.snd_max == self.iss && self.cfg.window_scale {
-            self.rcv_wscale = window_scale_for(b);
+            self.rcv.wscale = window_scale_for(b);
         }
-        let b = b.min(65535 << self.rcv_wscale);
+        let b = b.min(65535 << self.rcv.wscale);
         self.cfg.recv_buffer = b;
-        self.recv_buf.set_capacity(b)
+        self.rcv.buf.set_capacity(b)
     }
 
     /// A failure reported by the stack (e.g. EHOSTUNREACH from neighbour resolution).
@@ -568,21 +527,16 @@ impl Connection {
             return None;
         }
         let newer_ts = seg.options.timestamps.is_some_and(|(tsval, _)| {
-            self.ts_enabled && (tsval.wrapping_sub(self.ts_recent) as i32) > 0
+            self.ts_enabled && (tsval.wrapping_sub(self.rcv.ts_recent) as i32) > 0
         });
-        let newer = seg.seq > self.rcv_nxt || newer_ts;
+        let newer = seg.seq > self.rcv.nxt || newer_ts;
         newer.then(|| (self.snd_nxt + 65537).0.max(1))
     }
 
-    /// PAWS (RFC 7323 §5.3 R1): the segment's timestamp is older than TS.Recent, so it is an old
-    /// duplicate. One tick of tolerance, as Linux's `TCP_PAWS_WINDOW`: a segment reordered past one
-    /// sent a tick later is not.
+    /// PAWS (RFC 7323 §5.3 R1), by the receive half's TS.Recent.
     fn paws_rejects(&self, seg: &Segment) -> bool {
-        self.ts_enabled
-            && seg
-                .options
-                .timestamps
-                .is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW)
+        self.rcv
+            .paws_rejects(self.ts_enabled, seg.options.timestamps)
     }
 
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
@@ -663,18 +617,18 @@ impl Connection {
     }
 
     fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
-        if !self.recv_buf.is_empty() {
+        if !self.rcv.buf.is_empty() {
             if buf.is_empty() {
                 return Ok(0);
             }
             if !consume {
-                return Ok(self.recv_buf.read_at(0, buf));
+                return Ok(self.rcv.buf.read_at(0, buf));
             }
-            let n = self.recv_buf.dequeue(buf);
+            let n = self.rcv.buf.dequeue(buf);
             self.after_read();
             return Ok(n);
         }
-        if self.fin_received {
+        if self.rcv.fin_received {
             return Ok(0);
         }
         if let Some(e) = self.error {
@@ -702,16 +656,11 @@ impl Connection {
 
     /// The reader freed buffer space: send a window update if it opens the window enough.
     fn after_read(&mut self) {
-        if !self.is_synchronized() || self.fin_received {
+        if !self.is_synchronized() || self.rcv.fin_received {
             return;
         }
-        let cand = self.rcv_nxt + self.window_room();
-        let opened = cand.since(self.rcv_adv);
-        let threshold = (2 * self.rcv_mss())
-            .min(self.recv_buf.capacity() / 2)
-            .max(1);
-        if opened >= threshold {
-            self.ack_now = true;
+        if self.rcv.window_update_due(self.eff_mss()) {
+            self.rcv.ack_now = true;
         }
     }
 
@@ -737,7 +686,7 @@ impl Connection {
     /// close(): graceful unless unread data remains or SO_LINGER is zero (then RST, as Linux).
     pub fn close(&mut self) {
         self.user_closed = true;
-        let unread = !self.recv_buf.is_empty() || !self.assembler.is_empty();
+        let unread = !self.rcv.buf.is_empty() || !self.rcv.assembler.is_empty();
         if self.cfg.linger == Some(Duration::ZERO) || (unread && self.is_synchronized()) {
             self.abort();
             return;
@@ -798,18 +747,18 @@ impl Connection {
         self.timers.stop(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Persist);
         self.timers.stop(TimerKind::DelayedAck);
-        self.ack_owed_since = None;
-        self.ack_now = false;
+        self.rcv.ack_owed_since = None;
+        self.rcv.ack_now = false;
         self.timers.stop(TimerKind::Close);
         self.syn_pending = false;
         self.probe_pending = false;
         self.send_buf.release();
-        self.assembler.clear();
+        self.rcv.assembler.clear();
         self.rtxq.clear();
         self.timers.stop_loss_detection();
         self.tlp_pending = false;
         if self.user_closed {
-            self.recv_buf.release();
+            self.rcv.buf.release();
         }
     }
 
@@ -843,7 +792,7 @@ impl Connection {
             State::Established
         });
         self.send_buf.allocate();
-        self.recv_buf.allocate();
+        self.rcv.buf.allocate();
         self.syn_pending = false;
         self.retries = 0;
     }
@@ -862,7 +811,7 @@ impl Connection {
     /// blocks `emit` will add while out-of-order data waits, so header and payload still fit the
     /// MTU (Linux's `tcp_current_mss` subtracts them the same way).
     fn send_mss(&self) -> usize {
-        if !self.sack_enabled || self.assembler.is_empty() {
+        if !self.sack_enabled || self.rcv.assembler.is_empty() {
             return self.eff_mss();
         }
         let blocks = self.sack_block_count();
@@ -871,22 +820,7 @@ impl Connection {
 
     /// How many SACK blocks `emit` puts in a segment that is not a SYN.
     fn sack_block_count(&self) -> usize {
-        self.assembler
-            .sack_blocks(if self.ts_enabled { 3 } else { 4 })
-            .len()
-    }
-
-    fn rcv_mss(&self) -> usize {
-        if self.rcv_mss_seen > 0 {
-            usize::from(self.rcv_mss_seen)
-        } else {
-            self.eff_mss()
-        }
-    }
-
-    /// Free receive space we could offer (window), bounded by what the scale can express.
-    fn window_room(&self) -> usize {
-        self.recv_buf.free().min(65535usize << self.rcv_wscale)
+        self.rcv.sack_blocks(self.ts_enabled).len()
     }
 
     fn data_end(&self) -> SeqNum {
@@ -1085,7 +1019,7 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        if self.ack_now
+        if self.rcv.ack_now
             || self.probe_pending
             || (self.syn_pending && matches!(self.state, State::SynSent | State::SynReceived))
             || self.next_send().is_some()
@@ -1220,7 +1154,7 @@ impl Connection {
             }
         }
         if self.timers.expired(TimerKind::DelayedAck, now) {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
         }
     }
 
@@ -1385,7 +1319,7 @@ impl Connection {
             // Window probe / keepalive: an old sequence number elicits an ACK (RFC 9293 §3.8.4).
             self.emit(now, sink, self.snd_una - 1, TcpFlags::ACK, 0, 0);
         }
-        if self.ack_now && self.state != State::Closed {
+        if self.rcv.ack_now && self.state != State::Closed {
             // Pure ACKs carry SND.MAX so they stay acceptable during go-back-N.
             self.emit(now, sink, self.snd_max, TcpFlags::ACK, 0, 0);
         }
@@ -1476,30 +1410,6 @@ impl Connection {
         }
     }
 
-    fn advertise_window(&mut self) -> u16 {
-        if matches!(self.state, State::SynSent | State::SynReceived) {
-            // The window in a SYN is never scaled (RFC 7323 §2.2).
-            let w = self.recv_buf.capacity().min(65535);
-            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
-            return w as u16;
-        }
-        // Only whole units of the window scale, so the edge we offer never passes the end of the
-        // receive buffer: a window rounded up would invite bytes there is no room for.
-        let unit = 1usize << self.rcv_wscale;
-        let room = self.window_room() & !(unit - 1);
-        let cand = self.rcv_nxt + room;
-        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
-        let threshold = self.rcv_mss().min(self.recv_buf.capacity() / 2).max(1);
-        if cand > self.rcv_adv && cand.since(self.rcv_adv) >= threshold {
-            self.rcv_adv = cand;
-        }
-        // Rounded down: once RCV.NXT has moved by less than a unit, the edge the peer sees may
-        // sit a few bytes left of one offered before, which RFC 7323 §2.4 calls unavoidable; the
-        // earlier edge (`rcv_adv`) is still honoured.
-        let win = self.rcv_adv.since(self.rcv_nxt);
-        (win >> self.rcv_wscale).min(65535) as u16
-    }
-
     fn emit(
         &mut self,
         now: Instant,
@@ -1509,32 +1419,33 @@ impl Connection {
         off: usize,
         len: usize,
     ) {
-        let window = self.advertise_window();
+        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        let window = self.rcv.advertise_window(in_handshake, self.eff_mss());
         let mut options = TcpOptions::default();
         let syn = flags.contains(TcpFlags::SYN);
         if syn {
             options.mss = Some(self.cfg.mss);
             let synack = flags.contains(TcpFlags::ACK);
             if self.cfg.window_scale && (!synack || self.ws_negotiated) {
-                options.window_scale = Some(self.rcv_wscale);
+                options.window_scale = Some(self.rcv.wscale);
             }
             options.sack_permitted = self.cfg.sack && (!synack || self.sack_enabled);
             if self.cfg.timestamps && (!synack || self.ts_enabled) {
-                options.timestamps =
-                    Some((self.ts_now(now), if synack { self.ts_recent } else { 0 }));
+                options.timestamps = Some((
+                    self.ts_now(now),
+                    if synack { self.rcv.ts_recent } else { 0 },
+                ));
             }
         } else {
             if self.ts_enabled {
-                options.timestamps = Some((self.ts_now(now), self.ts_recent));
+                options.timestamps = Some((self.ts_now(now), self.rcv.ts_recent));
             }
-            if self.sack_enabled && !self.assembler.is_empty() {
-                options.sack_blocks =
-                    self.assembler
-                        .sack_blocks(if self.ts_enabled { 3 } else { 4 });
+            if self.sack_enabled && !self.rcv.assembler.is_empty() {
+                options.sack_blocks = self.rcv.sack_blocks(self.ts_enabled);
             }
         }
         let ack = if flags.contains(TcpFlags::ACK) {
-            self.rcv_nxt
+            self.rcv.nxt
         } else {
             SeqNum(0)
         };
@@ -1552,11 +1463,7 @@ impl Connection {
         self.stats.segments_sent += 1;
         self.last_tx = now;
         if flags.contains(TcpFlags::ACK) {
-            self.last_ack_sent = self.rcv_nxt;
-            self.ack_now = false;
-            self.timers.stop(TimerKind::DelayedAck);
-            self.ack_owed_since = None;
-            self.unacked_bytes = 0;
+            self.rcv.on_ack_sent(&mut self.timers);
         }
     }
 
@@ -1566,18 +1473,6 @@ impl Connection {
 
     // ----------------------------------------------------------------------------------------
     // Input.
-
-    fn challenge_ack(&mut self, now: Instant) {
-        // RFC 5961 §7: rate-limit challenge ACKs.
-        if now.saturating_since(self.challenge_window_start) >= Duration::from_secs(1) {
-            self.challenge_window_start = now;
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < CHALLENGE_ACK_LIMIT {
-            self.challenge_count += 1;
-            self.ack_now = true;
-        }
-    }
 
     /// Processes one received segment (RFC 9293 §3.10.7).
     pub fn input(&mut self, now: Instant, seg: &Segment) {
@@ -1623,7 +1518,7 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.rtt.reset_backoff();
             self.establish();
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             // Data carried on the SYN-ACK is not accepted; the peer will resend it.
         } else {
             // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.
@@ -1661,10 +1556,10 @@ impl Connection {
     fn input_synchronized(&mut self, now: Instant, seg: &Segment) {
         let mut f = seg.flags;
         let mut seq = seg.seq;
-        let mut payload = seg.payload;
+        let payload = seg.payload;
 
         // SYN-RECEIVED: a retransmitted SYN or the peer's SYN-ACK in a simultaneous open.
-        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
+        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.rcv.irs {
             if !f.contains(TcpFlags::ACK) {
                 self.syn_pending = true;
                 return;
@@ -1674,23 +1569,16 @@ impl Connection {
         }
 
         if !f.contains(TcpFlags::RST) && self.paws_rejects(seg) {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             return;
         }
 
         // 1. Sequence number check.
-        let wnd = self.rcv_adv.since(self.rcv_nxt);
         let seg_len =
             payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
-        let acceptable = match (seg_len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
-            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd),
-            (_, 0) => seq == self.rcv_nxt, // only its ACK/RST are used (RFC 9293 §3.10.7.4)
-            (_, _) => seq < self.rcv_nxt + wnd && seq + seg_len > self.rcv_nxt,
-        };
-        if !acceptable {
+        if !self.rcv.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
-                self.ack_now = true;
+                self.rcv.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                 }
@@ -1700,8 +1588,8 @@ impl Connection {
 
         // 2. RST (RFC 5961 §3.2): exact match resets, otherwise challenge.
         if f.contains(TcpFlags::RST) {
-            if seq != self.rcv_nxt {
-                self.challenge_ack(now);
+            if seq != self.rcv.nxt {
+                self.rcv.challenge_ack(now);
                 return;
             }
             match self.state {
@@ -1717,27 +1605,12 @@ impl Connection {
 
         // 4. SYN in a synchronized state (RFC 5961 §4): challenge ACK.
         if f.contains(TcpFlags::SYN) {
-            self.challenge_ack(now);
+            self.rcv.challenge_ack(now);
             return;
         }
 
         // Trim to the window.
-        if seq < self.rcv_nxt {
-            let cut = self.rcv_nxt.since(seq).min(payload.len());
-            payload = &payload[cut..];
-            seq = self.rcv_nxt;
-            if !payload.is_empty() || f.contains(TcpFlags::FIN) {
-                // Partly duplicate: acknowledge at once.
-                self.ack_now = true;
-            }
-        }
-        let wnd_end = self.rcv_nxt + wnd;
-        if seq + payload.len() > wnd_end {
-            let keep = wnd_end.since(seq);
-            payload = &payload[..keep.min(payload.len())];
-            f.remove(TcpFlags::FIN);
-            self.ack_now = true;
-        }
+        let (seq, payload, f) = self.rcv.trim_to_window(seq, payload, f);
 
         // 5. ACK.
         if !f.contains(TcpFlags::ACK) {
@@ -1762,21 +1635,17 @@ impl Connection {
             }
         }
         if seg.ack > self.snd_max {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             return;
         }
         // RFC 5961 §5.2: ACKs too far behind are challenged.
         if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.challenge_ack(now);
+            self.rcv.challenge_ack(now);
             return;
         }
         // Timestamp bookkeeping (RFC 7323 §4.3).
         if self.ts_enabled {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                if seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                    self.ts_recent = tsval;
-                }
-            }
+            self.rcv.update_ts_recent(seq, seg.options.timestamps);
         }
         self.process_ack(now, seg, seq, payload.len(), f);
         if self.state == State::Closed {
@@ -1799,7 +1668,7 @@ impl Connection {
                     if f.contains(TcpFlags::FIN) =>
                 {
                     // Already have the peer's FIN; a retransmission of it is acknowledged.
-                    self.ack_now = true;
+                    self.rcv.ack_now = true;
                     if self.state == State::TimeWait {
                         self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                     }
@@ -1996,57 +1865,18 @@ impl Connection {
     }
 
     fn process_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8], fin: bool) {
-        // At most our MSS, which is a u16.
-        self.rcv_mss_seen = usize::from(self.rcv_mss_seen)
-            .max(payload.len())
-            .min(usize::from(self.cfg.mss)) as u16;
-        let off = seq.since(self.rcv_nxt);
-        let n = self.recv_buf.write_at(off, payload);
-        let complete = n == payload.len();
-        if fin && complete {
-            self.rcv_fin = Some(seq + payload.len());
-        }
-        self.stats.bytes_received += n as u64;
-        if off == 0 {
-            if n > 0 {
-                self.recv_buf.commit(n);
-                self.rcv_nxt += n;
-            }
-            let had_holes = !self.assembler.is_empty();
-            while let Some(end) = self.assembler.pop_contiguous(self.rcv_nxt) {
-                let more = end.since(self.rcv_nxt);
-                self.recv_buf.commit(more);
-                self.rcv_nxt = end;
-            }
-            if had_holes {
-                // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
-                self.ack_now = true;
-            } else if n > 0 {
-                // Delayed ACK (RFC 1122 §4.2.3.2): every second full segment or the timeout.
-                self.unacked_bytes += n;
-                if self.ack_owed_since.is_none() {
-                    self.ack_owed_since = Some(now);
-                }
-                if self.unacked_bytes >= 2 * self.rcv_mss() {
-                    self.ack_now = true;
-                } else if !self.timers.is_armed(TimerKind::DelayedAck) {
-                    self.timers
-                        .set(TimerKind::DelayedAck, now + self.cfg.delayed_ack);
-                }
-            }
-        } else {
-            if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
-                self.rcv_fin = None;
-            }
-            // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
-            self.ack_now = true;
-        }
-        if self.rcv_fin == Some(self.rcv_nxt) {
-            self.rcv_fin = None;
-            self.rcv_nxt += 1;
-            self.fin_received = true;
-            self.ack_now = true;
-            self.assembler.clear();
+        let outcome = self.rcv.on_data(
+            now,
+            seq,
+            payload,
+            fin,
+            self.cfg.mss,
+            self.eff_mss(),
+            self.cfg.delayed_ack,
+            &mut self.timers,
+        );
+        if outcome.fin_reached {
+            // The peer's FIN, in order (RFC 9293 §3.10.7.4, eighth step).
             match self.state {
                 State::Established => self.set_state(State::CloseWait),
                 State::FinWait1 => {
@@ -2068,7 +1898,7 @@ impl Connection {
     /// Since when an ACK has been owed for received in-order data.
     #[cfg(test)]
     pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
-        self.ack_owed_since
+        self.rcv.ack_owed_since
     }
 
     #[cfg(test)]
@@ -2089,6 +1919,6 @@ impl Connection {
 
     #[cfg(test)]
     pub(crate) fn wscales(&self) -> (u8, u8) {
-        (self.snd_wscale, self.rcv_wscale)
+        (self.snd_wscale, self.rcv.wscale)
     }
 }

@@ -15,6 +15,7 @@ pub mod congestion;
 pub mod connection;
 pub mod isn;
 pub mod recovery;
+mod recv;
 pub mod rtt;
 pub mod segment;
 pub mod seq;
