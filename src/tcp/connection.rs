@@ -1,21 +1,15 @@
-//! One TCP connection: the RFC 9293 state machine with its send and receive sequence spaces,
-//! timers, reliability, flow control and congestion control. Sans-IO: segments come in through
+//! One TCP connection: the RFC 9293 state machine, composed of its send half
+//! ([`Sender`](super::send::Sender): SND.*, retransmission, recovery, congestion control), its
+//! receive half ([`Receiver`](super::recv::Receiver): RCV.*, reassembly, ACK policy) and its
+//! timer table ([`Timers`](super::timers::Timers)). The connection negotiates the options,
+//! decides what each segment means in each state, builds the segments that go out, and runs the
+//! timers; the halves keep the books of each direction. Sans-IO: segments come in through
 //! `input`, go out through `poll_transmit`'s sink, and time is always the caller's `now`.
-//!
-//! Layout of the send sequence space once established: the first byte of `send_buf` sits at
-//! SND.UNA; a queued FIN takes the sequence number right after the last byte. `snd_nxt` is where
-//! the next new transmission starts and `snd_max` the highest sequence number ever sent (they only
-//! differ before establishment). Retransmissions are driven by the retransmission queue
-//! (`recovery::RtxQueue`): segments marked lost by RACK, duplicate ACKs or an RTO are resent one by
-//! one, and SACKed ones never are.
 
-use super::buffer::RingBuffer;
 use super::config::{Config, MAX_BUFFER};
-use super::congestion::Congestion;
-use super::recovery::RtxQueue;
 use super::recv::Receiver;
-use super::rtt::RttEstimator;
 use super::segment::{OutSegment, Segment};
+use super::send::{timestamp_at, Plan, SendContext, Sender, DEFAULT_PEER_MSS};
 use super::seq::SeqNum;
 use super::timers::{TimerKind, Timers};
 use crate::error::Errno;
@@ -125,27 +119,11 @@ pub(crate) enum Trace {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Plan {
-    seq: SeqNum,
-    len: usize,
-    fin: bool,
-    cause: SendCause,
-}
-
 /// Receives each outgoing segment with its payload as one or two slices of the send buffer.
 pub type Sink<'a> = dyn FnMut(&OutSegment, &[u8], &[u8]) + 'a;
 
-/// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option (IPv4).
-const DEFAULT_PEER_MSS: usize = 536;
 /// Bytes of the timestamps option as sent (with two NOPs).
 const TS_OPTION_LEN: usize = 12;
-/// RFC 8985 §7.2: worst-case delayed-ACK time, added to the PTO when one segment is in flight.
-const WC_DEL_ACK: Duration = Duration::from_millis(200);
-/// Floor of the PTO (Linux uses two jiffies): below it delayed ACKs would make most probes spurious.
-const PTO_MIN: Duration = Duration::from_millis(10);
-/// RFC 5681 §3.2 DupThresh.
-const DUP_THRESH: usize = 3;
 /// The smallest path MTU an ICMP "fragmentation needed" can set (Linux's `min_pmtu`).
 const MIN_PATH_MTU: usize = 552;
 
@@ -155,32 +133,17 @@ pub struct Connection {
     /// The SYN we sent came from an active open (affects RST in SYN-RECEIVED).
     active_open: bool,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    iss: SeqNum,
-    snd_una: SeqNum,
-    snd_nxt: SeqNum,
-    snd_max: SeqNum,
-    snd_wnd: usize,
-    max_snd_wnd: usize,
-    snd_wl1: SeqNum,
-    snd_wl2: SeqNum,
-    snd_wscale: u8,
-    /// Both sides sent the window scale option.
-    ws_negotiated: bool,
-    send_buf: RingBuffer,
-    /// The user shut down writing: a FIN follows the queued data.
-    fin_queued: bool,
-    fin_acked: bool,
     /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
     syn_pending: bool,
 
+    /// The send half: SND.*, retransmission queue, recovery, congestion control, persist, TLP.
+    snd: Sender,
     /// The receive half: RCV.*, reassembly, ACK policy.
     rcv: Receiver,
 
-    // Options.
-    /// The largest segment the peer takes (its MSS option), lowered when a router on the path
-    /// needs smaller ones (RFC 1191).
-    peer_mss: usize,
+    // Options negotiated in the handshake.
+    /// Both sides sent the window scale option.
+    ws_negotiated: bool,
     ts_enabled: bool,
     ts_offset: u32,
     sack_enabled: bool,
@@ -192,30 +155,11 @@ pub struct Connection {
 
     /// Every timer's deadline: retransmission, persist, delayed ACK, close, RACK and TLP.
     timers: Timers,
-    retries: u32,
-    persist_backoff: u32,
-    probes_unanswered: u32,
-    force_send: bool,
+    /// Send a window probe or keepalive: a segment with an old sequence number.
     probe_pending: bool,
     last_rx: Instant,
     last_tx: Instant,
     keepalive_probes: u32,
-
-    // Reliability and congestion.
-    rtt: RttEstimator,
-    rtt_timing: Option<(SeqNum, Instant)>,
-    cc: Congestion,
-    dupacks: u32,
-    /// In loss recovery: fast recovery, or after an RTO when `rto_recovery`.
-    in_recovery: bool,
-    rto_recovery: bool,
-    recover: SeqNum,
-    /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
-    rtxq: RtxQueue,
-    /// The PTO expired: send a probe.
-    tlp_pending: bool,
-    /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
-    tlp_end: Option<(SeqNum, bool)>,
 
     // Socket-level.
     error: Option<Errno>,
@@ -226,7 +170,9 @@ pub struct Connection {
     user_closed: bool,
     /// Reads return end of file after a reset/failure once the error has been reported.
     eof_after_error: bool,
-    stats: TcpStats,
+    /// Segments sent and received, for TCP_INFO (the other counters are kept by the halves).
+    segments_sent: u64,
+    segments_received: u64,
     #[cfg(test)]
     pub(crate) trace: Option<Vec<Trace>>,
 }
@@ -255,77 +201,26 @@ impl Connection {
         Connection {
             state: State::Closed,
             active_open: active,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            snd_wnd: 0,
-            max_snd_wnd: 0,
-            snd_wl1: SeqNum(0),
-            snd_wl2: iss,
-            snd_wscale: 0,
-            ws_negotiated: false,
-            send_buf: RingBuffer::new(cfg.send_buffer),
-            fin_queued: false,
-            fin_acked: false,
             syn_pending: true,
+            snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
             rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
-            peer_mss: DEFAULT_PEER_MSS,
+            ws_negotiated: false,
             ts_enabled: false,
             ts_offset,
             sack_enabled: false,
             rst_pending: None,
             rst_closes: false,
             timers: Timers::new(now),
-            retries: 0,
-            persist_backoff: 0,
-            probes_unanswered: 0,
-            force_send: false,
             probe_pending: false,
             last_rx: now,
             last_tx: now,
             keepalive_probes: 0,
-            rtt: RttEstimator::new(),
-            rtt_timing: None,
-            cc: Congestion::new(cfg.congestion, mss),
-            dupacks: 0,
-            in_recovery: false,
-            rto_recovery: false,
-            recover: iss,
-            rtxq: RtxQueue::new(),
-            tlp_pending: false,
-            tlp_end: None,
             error: None,
             soft_error: None,
             user_closed: false,
             eof_after_error: false,
-            stats: TcpStats {
-                state: State::Closed,
-                srtt: None,
-                rttvar: Duration::ZERO,
-                rto: Duration::ZERO,
-                backoff: 0,
-                cwnd: 0,
-                ssthresh: 0,
-                snd_mss: 0,
-                rcv_mss: mss,
-                retransmits: 0,
-                fast_retransmits: 0,
-                timeouts: 0,
-                bytes_sent: 0,
-                bytes_retransmitted: 0,
-                bytes_acked: 0,
-                bytes_received: 0,
-                segments_sent: 0,
-                segments_received: 0,
-                peer_window: 0,
-                our_window: 0,
-                snd_wscale: 0,
-                rcv_wscale,
-                unacked: 0,
-                sacked: 0,
-                in_recovery: false,
-            },
+            segments_sent: 0,
+            segments_received: 0,
             cfg,
             #[cfg(test)]
             trace: None,
@@ -351,10 +246,8 @@ impl Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, false);
         c.state = State::SynReceived;
         c.take_syn(syn);
-        c.snd_wnd = syn.window as usize; // never scaled in a SYN (RFC 7323 §2.2)
-        c.max_snd_wnd = c.snd_wnd;
-        c.snd_wl1 = syn.seq;
-        c.stats.segments_received += 1;
+        c.snd.take_syn_window(syn.seq, syn.window);
+        c.segments_received += 1;
         c
     }
 
@@ -362,14 +255,14 @@ impl Connection {
     fn take_syn(&mut self, syn: &Segment) {
         self.rcv.on_syn(syn.seq);
         let o = &syn.options;
-        self.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
+        self.snd.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
         match o.window_scale {
             Some(ws) if self.cfg.window_scale => {
-                self.snd_wscale = ws.min(14);
+                self.snd.wscale = ws.min(14);
                 self.ws_negotiated = true;
             }
             _ => {
-                self.snd_wscale = 0;
+                self.snd.wscale = 0;
                 self.rcv.wscale = 0;
             }
         }
@@ -381,7 +274,7 @@ impl Connection {
             }
             _ => self.ts_enabled = false,
         }
-        self.cc.set_mss(self.eff_mss());
+        self.snd.cc.set_mss(self.eff_mss());
     }
 
     // ----------------------------------------------------------------------------------------
@@ -403,7 +296,7 @@ impl Connection {
 
     /// SIOCOUTQ: bytes not yet acknowledged (sent or not).
     pub fn send_queue_len(&self) -> usize {
-        self.send_buf.len()
+        self.snd.buf.len()
     }
 
     /// SO_ERROR: the pending error, cleared by reading it.
@@ -412,33 +305,42 @@ impl Connection {
     }
 
     pub fn local_iss(&self) -> SeqNum {
-        self.iss
+        self.snd.iss
     }
 
     pub fn stats(&self) -> TcpStats {
-        let mut s = self.stats;
-        s.state = self.state;
-        s.srtt = self.rtt.srtt();
-        s.rttvar = self.rtt.rttvar();
-        s.rto = self.rtt.rto();
-        s.backoff = self.rtt.backoff_count();
-        s.cwnd = self.cc.cwnd();
-        s.ssthresh = self.cc.ssthresh();
-        s.snd_mss = self.eff_mss();
-        s.peer_window = self.snd_wnd;
-        s.our_window = self.rcv.window();
-        s.bytes_received = self.rcv.bytes_received;
-        s.snd_wscale = self.snd_wscale;
-        s.rcv_wscale = self.rcv.wscale;
-        s.unacked = self.snd_max.since(self.snd_una);
-        s.sacked = self.sacked_bytes();
-        s.in_recovery = self.in_recovery;
-        s
+        TcpStats {
+            state: self.state,
+            srtt: self.snd.rtt.srtt(),
+            rttvar: self.snd.rtt.rttvar(),
+            rto: self.snd.rtt.rto(),
+            backoff: self.snd.rtt.backoff_count(),
+            cwnd: self.snd.cc.cwnd(),
+            ssthresh: self.snd.cc.ssthresh(),
+            snd_mss: self.eff_mss(),
+            rcv_mss: self.cfg.mss as usize,
+            retransmits: self.snd.retransmits,
+            fast_retransmits: self.snd.fast_retransmits,
+            timeouts: self.snd.timeouts,
+            bytes_sent: self.snd.bytes_sent,
+            bytes_retransmitted: self.snd.bytes_retransmitted,
+            bytes_acked: self.snd.bytes_acked,
+            bytes_received: self.rcv.bytes_received,
+            segments_sent: self.segments_sent,
+            segments_received: self.segments_received,
+            peer_window: self.snd.wnd,
+            our_window: self.rcv.window(),
+            snd_wscale: self.snd.wscale,
+            rcv_wscale: self.rcv.wscale,
+            unacked: self.snd.flight(),
+            sacked: self.snd.rtxq.sacked_bytes(),
+            in_recovery: self.snd.in_recovery,
+        }
     }
 
     pub fn readiness(&self) -> Readiness {
         let send_open = matches!(self.state, State::Established | State::CloseWait);
-        let write_shut = self.fin_queued || self.state == State::Closed;
+        let write_shut = self.snd.fin_queued || self.state == State::Closed;
         let read_shut = self.rcv.fin_received || self.state == State::Closed;
         let connecting = matches!(self.state, State::SynSent | State::SynReceived);
         Readiness {
@@ -446,14 +348,14 @@ impl Connection {
                 && (!self.rcv.buf.is_empty() || read_shut || self.error.is_some()),
             writable: !connecting
                 && ((send_open
-                    && !self.fin_queued
-                    && self.send_buf.free() > 0
-                    && self.send_buf.free() * 2 >= self.send_buf.len())
+                    && !self.snd.fin_queued
+                    && self.snd.buf.free() > 0
+                    && self.snd.buf.free() * 2 >= self.snd.buf.len())
                     || write_shut
                     || self.error.is_some()),
             error: self.error.is_some(),
             hangup: self.state == State::Closed
-                || (self.fin_queued && self.rcv.fin_received)
+                || (self.snd.fin_queued && self.rcv.fin_received)
                 || self.state == State::TimeWait,
             read_closed: self.rcv.fin_received || self.state == State::Closed && !connecting,
         }
@@ -468,7 +370,7 @@ impl Connection {
 
     pub fn set_congestion(&mut self, algo: super::Algorithm) {
         self.cfg.congestion = algo;
-        self.cc.set_algorithm(algo);
+        self.snd.cc.set_algorithm(algo);
     }
 
     pub fn set_keepalive(&mut self, on: bool) {
@@ -490,7 +392,7 @@ impl Connection {
     pub fn set_send_buffer(&mut self, bytes: usize) -> bool {
         let b = bytes.clamp(1, MAX_BUFFER);
         self.cfg.send_buffer = b;
-        self.send_buf.set_capacity(b)
+        self.snd.buf.set_capacity(b)
     }
 
     /// SO_RCVBUF: applied before establishment only (the window scale is fixed by the SYN).
@@ -499,7 +401,7 @@ impl Connection {
             return false;
         }
         let b = bytes.clamp(1, MAX_BUFFER);
-        if self.state == State::SynSent && self.snd_max == self.iss && self.cfg.window_scale {
+        if self.state == State::SynSent && self.snd.max == self.snd.iss && self.cfg.window_scale {
             self.rcv.wscale = window_scale_for(b);
         }
         let b = b.min(65535 << self.rcv.wscale);
@@ -530,7 +432,7 @@ impl Connection {
             self.ts_enabled && (tsval.wrapping_sub(self.rcv.ts_recent) as i32) > 0
         });
         let newer = seg.seq > self.rcv.nxt || newer_ts;
-        newer.then(|| (self.snd_nxt + 65537).0.max(1))
+        newer.then(|| (self.snd.nxt + 65537).0.max(1))
     }
 
     /// PAWS (RFC 7323 §5.3 R1), by the receive half's TS.Recent.
@@ -542,7 +444,7 @@ impl Connection {
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
     /// else is stale or forged and is ignored (RFC 5927 §4.1, as Linux's `tcp_v4_err`).
     fn quotes_unacked(&self, seq: SeqNum) -> bool {
-        self.state != State::Closed && seq >= self.snd_una && seq <= self.snd_max
+        self.state != State::Closed && seq >= self.snd.una && seq <= self.snd.max
     }
 
     /// An ICMP error (other than "fragmentation needed") about the segment that started at `seq`.
@@ -577,11 +479,11 @@ impl Connection {
         // Linux's floor (`min_pmtu`): a forged message cannot shrink segments to nothing. A zero
         // MTU is taken as the floor too.
         let mss = mtu.max(MIN_PATH_MTU) - 40;
-        if mss >= self.peer_mss.min(self.cfg.mss as usize) {
+        if mss >= self.snd.peer_mss.min(self.cfg.mss as usize) {
             return;
         }
-        self.peer_mss = mss;
-        self.rtxq.mark_lost_longer_than(self.eff_mss());
+        self.snd.peer_mss = mss;
+        self.snd.rtxq.mark_lost_longer_than(self.eff_mss());
     }
 
     /// A soft error (RFC 1122 §4.2.3.9): the connection goes on, and reports `err` if it times out.
@@ -600,15 +502,17 @@ impl Connection {
             return Err(e);
         }
         match self.state {
-            State::SynSent | State::SynReceived if !self.fin_queued => return Err(Errno::EAGAIN),
-            State::Established | State::CloseWait if !self.fin_queued => {}
+            State::SynSent | State::SynReceived if !self.snd.fin_queued => {
+                return Err(Errno::EAGAIN)
+            }
+            State::Established | State::CloseWait if !self.snd.fin_queued => {}
             State::Listen => return Err(Errno::ENOTCONN),
             _ => return Err(Errno::EPIPE),
         }
         if data.is_empty() {
             return Ok(0);
         }
-        let n = self.send_buf.enqueue(data);
+        let n = self.snd.buf.enqueue(data);
         if n == 0 {
             Err(Errno::EAGAIN)
         } else {
@@ -666,17 +570,17 @@ impl Connection {
 
     /// shutdown(SHUT_WR): FIN after the queued data.
     pub fn shutdown_write(&mut self) {
-        if self.fin_queued {
+        if self.snd.fin_queued {
             return;
         }
         match self.state {
-            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
             State::Established => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::LastAck);
             }
             _ => {}
@@ -694,7 +598,7 @@ impl Connection {
         match self.state {
             State::SynSent | State::Listen => self.enter_closed(),
             State::SynReceived | State::Established | State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 let next = if self.state == State::CloseWait {
                     State::LastAck
                 } else if self.state == State::SynReceived {
@@ -722,7 +626,7 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                self.rst_pending = Some((self.snd_max, None));
+                self.rst_pending = Some((self.snd.max, None));
                 self.rst_closes = true;
                 self.enter_closed();
             }
@@ -752,11 +656,11 @@ impl Connection {
         self.timers.stop(TimerKind::Close);
         self.syn_pending = false;
         self.probe_pending = false;
-        self.send_buf.release();
+        self.snd.buf.release();
         self.rcv.assembler.clear();
-        self.rtxq.clear();
+        self.snd.rtxq.clear();
         self.timers.stop_loss_detection();
-        self.tlp_pending = false;
+        self.snd.tlp_pending = false;
         if self.user_closed {
             self.rcv.buf.release();
         }
@@ -766,7 +670,7 @@ impl Connection {
     fn fail(&mut self, err: Errno) {
         self.error = Some(err);
         self.eof_after_error = true;
-        self.fin_queued = true;
+        self.snd.fin_queued = true;
         self.enter_closed();
     }
 
@@ -782,19 +686,19 @@ impl Connection {
         self.timers.stop(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Persist);
         self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
-        self.send_buf.release();
+        self.snd.buf.release();
     }
 
     fn establish(&mut self) {
-        self.set_state(if self.fin_queued {
+        self.set_state(if self.snd.fin_queued {
             State::FinWait1
         } else {
             State::Established
         });
-        self.send_buf.allocate();
+        self.snd.buf.allocate();
         self.rcv.buf.allocate();
         self.syn_pending = false;
-        self.retries = 0;
+        self.snd.retries = 0;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -802,7 +706,7 @@ impl Connection {
 
     /// Payload bytes per segment we send (RFC 9293 §3.7.1, RFC 7323 option overhead).
     fn eff_mss(&self) -> usize {
-        let m = self.peer_mss.min(self.cfg.mss as usize);
+        let m = self.snd.peer_mss.min(self.cfg.mss as usize);
         let opt = if self.ts_enabled { TS_OPTION_LEN } else { 0 };
         m.saturating_sub(opt).max(32)
     }
@@ -823,95 +727,21 @@ impl Connection {
         self.rcv.sack_blocks(self.ts_enabled).len()
     }
 
-    fn data_end(&self) -> SeqNum {
-        self.snd_una + self.send_buf.len()
-    }
-
-    fn fin_sent(&self) -> bool {
-        self.fin_queued && !self.fin_acked && self.snd_max > self.data_end()
-    }
-
-    fn sacked_bytes(&self) -> usize {
-        self.rtxq.sacked_bytes()
-    }
-
-    /// RFC 6675 "pipe": data believed to be in the network. Outstanding data less what is SACKed
-    /// and what is marked lost and not yet resent (a resent segment counts once). Without SACK,
-    /// each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2, RFC 3042).
-    fn pipe(&self) -> usize {
-        let outstanding = self.snd_max.since(self.snd_una);
-        let sacked = if self.sack_enabled {
-            self.sacked_bytes()
-        } else {
-            let dup = if self.in_recovery {
-                self.dupacks
-            } else {
-                self.dupacks.min(2)
-            };
-            (dup as usize * self.eff_mss()).min(outstanding)
-        };
-        outstanding
-            .saturating_sub(sacked)
-            .saturating_sub(self.rtxq.lost_bytes())
-    }
-
-    /// The next segment to retransmit: the lowest one marked lost, at most one MSS of it:
-    /// (seq, data len, with FIN).
-    fn next_lost(&self) -> Option<(SeqNum, usize, bool)> {
-        let r = self.rtxq.first_lost()?;
-        let data_end = self.data_end();
-        let len = r.end.min(data_end).since(r.start).min(self.send_mss());
-        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
-        if len == 0 && !fin {
-            return None;
+    /// What the send half needs to know of the rest of the connection now.
+    fn send_context(&self) -> SendContext {
+        SendContext {
+            eff_mss: self.eff_mss(),
+            send_mss: self.send_mss(),
+            sack_enabled: self.sack_enabled,
+            ts_enabled: self.ts_enabled,
+            ts_offset: self.ts_offset,
+            nodelay: self.cfg.nodelay,
+            synchronized: self.is_synchronized(),
         }
-        Some((r.start, len, fin))
     }
 
-    /// The tail loss probe (RFC 8985 §7.3): a new segment if the peer's window allows one, else
-    /// the last segment sent (unless it is SACKed).
-    fn probe_plan(&self) -> Option<Plan> {
-        let data_len = self.send_buf.len();
-        let off = self.snd_nxt.since(self.snd_una);
-        let win_end = self.snd_wl2 + self.snd_wnd;
-        if off < data_len {
-            let len = (data_len - off)
-                .min(self.send_mss())
-                .min(win_end.since(self.snd_nxt));
-            if len > 0 {
-                return Some(Plan {
-                    seq: self.snd_nxt,
-                    len,
-                    fin: self.fin_queued && off + len == data_len,
-                    cause: SendCause::Probe,
-                });
-            }
-        }
-        let r = self.rtxq.last()?;
-        if r.sacked {
-            return None;
-        }
-        let data_end = self.data_end();
-        let fin = self.fin_sent() && r.end > data_end;
-        let dend = r.end.min(data_end);
-        let seq = if dend.since(r.start) > self.send_mss() {
-            dend - self.send_mss()
-        } else {
-            r.start
-        };
-        let len = dend.since(seq);
-        if len == 0 && !fin {
-            return None;
-        }
-        Some(Plan {
-            seq,
-            len,
-            fin,
-            cause: SendCause::Probe,
-        })
-    }
-
-    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`).
+    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`): only in
+    /// the states where data or a FIN may be sent.
     fn next_send(&self) -> Option<Plan> {
         if !matches!(
             self.state,
@@ -920,71 +750,10 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) || self.fin_acked
-        {
+        ) {
             return None;
         }
-        let mss = self.send_mss();
-        let cwnd = self.cc.cwnd();
-        let pipe = self.pipe();
-        if self.tlp_pending {
-            if let Some(p) = self.probe_plan() {
-                return Some(p);
-            }
-        }
-        if let Some((seq, len, fin)) = self.next_lost() {
-            // Lost segments first, as cwnd allows (RFC 6675 §5 NextSeg rule 1).
-            if cwnd.saturating_sub(pipe) >= len.max(1) {
-                let cause = if self.rto_recovery {
-                    SendCause::Timeout
-                } else {
-                    SendCause::Recovery
-                };
-                return Some(Plan {
-                    seq,
-                    len,
-                    fin,
-                    cause,
-                });
-            }
-            return None;
-        }
-        let data_len = self.send_buf.len();
-        let off = self.snd_nxt.since(self.snd_una);
-        if off > data_len {
-            return None; // FIN already sent
-        }
-        let avail = data_len - off;
-        let win_end = self.snd_wl2 + self.snd_wnd; // right edge = SND.WL2 + SND.WND
-        let win_room = win_end.since(self.snd_nxt);
-        let cwnd_room = cwnd.saturating_sub(pipe);
-        let len = avail.min(mss).min(win_room).min(cwnd_room);
-        let fin = self.fin_queued && off + len == data_len;
-        if len == 0 && !fin {
-            return None;
-        }
-        if !self.force_send && len < mss && len > 0 {
-            if len < avail {
-                // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
-                if len < self.max_snd_wnd / 2 {
-                    return None;
-                }
-            } else if !(self.cfg.nodelay || self.snd_nxt == self.snd_una || fin) {
-                // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
-                return None;
-            }
-        }
-        let cause = if self.force_send {
-            SendCause::Forced
-        } else {
-            SendCause::New
-        };
-        Some(Plan {
-            seq: self.snd_nxt,
-            len,
-            fin,
-            cause,
-        })
+        self.snd.next_segment(&self.send_context())
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -993,8 +762,8 @@ impl Connection {
                 self.state,
                 State::Established | State::CloseWait | State::FinWait2
             )
-            || self.snd_max != self.snd_una
-            || !self.send_buf.is_empty()
+            || self.snd.max != self.snd.una
+            || !self.snd.buf.is_empty()
             || self.timers.is_armed(TimerKind::Retransmit)
             || self.timers.is_armed(TimerKind::Persist)
         {
@@ -1029,70 +798,8 @@ impl Connection {
         earliest(self.timers.next_deadline(), self.keepalive_deadline())
     }
 
-    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
-    /// recovery, with SACK, and no probe is outstanding. PTO = 2·SRTT (plus the worst-case
-    /// delayed ACK with one segment in flight), never later than the RTO.
-    fn arm_tlp(&mut self, now: Instant) {
-        self.cancel_tlp();
-        let flight = self.snd_max.since(self.snd_una);
-        if !self.sack_enabled
-            || self.in_recovery
-            || self.tlp_end.is_some()
-            || flight == 0
-            || self.timers.loss_detection_armed()
-            || !self.is_synchronized()
-        {
-            return;
-        }
-        let Some(srtt) = self.rtt.srtt() else {
-            return;
-        };
-        let mut pto = srtt * 2;
-        if flight <= self.eff_mss() {
-            pto += WC_DEL_ACK;
-        }
-        let pto = pto.max(PTO_MIN);
-        let at = now + pto;
-        if self
-            .timers
-            .deadline(TimerKind::Retransmit)
-            .is_some_and(|r| at >= r)
-        {
-            return;
-        }
-        self.timers.start_tail_loss_probe(now, at);
-    }
-
-    fn cancel_tlp(&mut self) {
-        self.timers.stop(TimerKind::TailLossProbe);
-    }
-
-    fn cancel_rack_timer(&mut self) {
-        self.timers.stop(TimerKind::RackReorder);
-    }
-
-    /// RFC 8985 §6.2 step 5 and §6.3: marks lost what RACK finds, re-arms the reordering timer,
-    /// and starts recovery if needed.
-    fn rack_detect(&mut self, now: Instant) {
-        if !self.sack_enabled {
-            return;
-        }
-        let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
-        let reo = self
-            .rtxq
-            .reo_wnd(self.in_recovery, DUP_THRESH * self.eff_mss(), srtt);
-        match self.rtxq.detect_loss(now, reo) {
-            Some(t) => self.timers.set_rack_reorder(t),
-            None => self.cancel_rack_timer(),
-        }
-        if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.snd_una >= self.recover {
-            self.enter_recovery(now);
-        }
-    }
-
     fn arm_rtx(&mut self, now: Instant) {
-        self.timers
-            .start(TimerKind::Retransmit, now, now + self.rtt.rto());
+        self.snd.arm_rtx(now, &mut self.timers);
     }
 
     fn handle_timers(&mut self, now: Instant) {
@@ -1110,7 +817,8 @@ impl Connection {
         match self.timers.loss_detection() {
             Some((TimerKind::RackReorder, d)) if now >= d => {
                 self.timers.stop(TimerKind::RackReorder);
-                self.rack_detect(now);
+                let ctx = self.send_context();
+                self.snd.rack_detect(now, &ctx, &mut self.timers);
             }
             Some((TimerKind::TailLossProbe, d)) if now >= d => {
                 self.timers.stop(TimerKind::TailLossProbe);
@@ -1123,25 +831,25 @@ impl Connection {
                         pto: d.saturating_since(armed_at),
                     });
                 }
-                if !self.in_recovery && self.snd_max > self.snd_una {
-                    self.tlp_pending = true;
+                if !self.snd.in_recovery && self.snd.max > self.snd.una {
+                    self.snd.tlp_pending = true;
                 }
             }
             _ => {}
         }
         if self.timers.expired(TimerKind::Persist, now) {
             self.timers.stop(TimerKind::Persist);
-            self.probes_unanswered += 1;
-            if self.probes_unanswered > self.cfg.data_retries {
+            self.snd.probes_unanswered += 1;
+            if self.snd.probes_unanswered > self.cfg.data_retries {
                 self.time_out();
                 return;
             }
-            if self.snd_wnd == 0 || self.next_send_forced().is_none() {
+            if self.snd.wnd == 0 || self.next_send_forced().is_none() {
                 self.probe_pending = true;
             } else {
-                self.force_send = true;
+                self.snd.force_send = true;
             }
-            self.persist_backoff += 1;
+            self.snd.persist_backoff += 1;
         }
         if let Some(d) = self.keepalive_deadline() {
             if now >= d {
@@ -1159,10 +867,10 @@ impl Connection {
     }
 
     fn next_send_forced(&mut self) -> Option<Plan> {
-        let saved = self.force_send;
-        self.force_send = true;
+        let saved = self.snd.force_send;
+        self.snd.force_send = true;
         let p = self.next_send();
-        self.force_send = saved;
+        self.snd.force_send = saved;
         p
     }
 
@@ -1170,30 +878,30 @@ impl Connection {
     /// loss recovery fell back to the timer (scoreboard, cwnd and pipe, timers, first and last
     /// record in flight).
     fn log_timeout(&self, now: Instant) {
-        let una = self.snd_una;
-        let f = self.rtxq.first();
-        let l = self.rtxq.last();
+        let una = self.snd.una;
+        let f = self.snd.rtxq.first();
+        let l = self.snd.rtxq.last();
         log::debug!(
             "tcp: retransmission timeout at {:?}: state={:?} retries={} rto={:?} srtt={:?} una={} flight={} nxt-una={} buflen={} fin_q={} recs={} sacked={} lost={} in_rec={} rto_rec={} cwnd={} pipe={} wnd={} tlp_end={:?} loss_timer={:?} armed_ago={:?} first={:?} last={:?}",
             now,
             self.state,
-            self.retries,
-            self.rtt.rto(),
-            self.rtt.srtt(),
+            self.snd.retries,
+            self.snd.rtt.rto(),
+            self.snd.rtt.srtt(),
             una.0,
-            self.snd_max.since(una),
-            self.snd_nxt.since(una),
-            self.send_buf.len(),
-            self.fin_queued,
-            self.rtxq.len(),
-            self.rtxq.sacked_bytes(),
-            self.rtxq.lost_bytes(),
-            self.in_recovery,
-            self.rto_recovery,
-            self.cc.cwnd(),
-            self.pipe(),
-            self.snd_wnd,
-            self.tlp_end.map(|(e, r)| (e.since(una), r)),
+            self.snd.max.since(una),
+            self.snd.nxt.since(una),
+            self.snd.buf.len(),
+            self.snd.fin_queued,
+            self.snd.rtxq.len(),
+            self.snd.rtxq.sacked_bytes(),
+            self.snd.rtxq.lost_bytes(),
+            self.snd.in_recovery,
+            self.snd.rto_recovery,
+            self.snd.cc.cwnd(),
+            self.snd.pipe(&self.send_context()),
+            self.snd.wnd,
+            self.snd.tlp_end.map(|(e, r)| (e.since(una), r)),
             self.timers
                 .loss_detection()
                 .map(|(k, t)| (t.saturating_since(now), k)),
@@ -1206,7 +914,7 @@ impl Connection {
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
         self.timers.stop(TimerKind::Retransmit);
-        self.retries += 1;
+        self.snd.retries += 1;
         let limit = match self.state {
             State::SynSent | State::SynReceived => self.cfg.syn_retries,
             _ => self.cfg.data_retries,
@@ -1216,12 +924,12 @@ impl Connection {
             t.push(Trace::Rto {
                 now,
                 armed_at: self.timers.armed_at(TimerKind::Retransmit),
-                rto: self.rtt.rto(),
-                retries: self.retries,
+                rto: self.snd.rtt.rto(),
+                retries: self.snd.retries,
             });
         }
         let _ = now;
-        if self.retries > limit {
+        if self.snd.retries > limit {
             log::debug!("tcp: retransmission limit reached in {:?}", self.state);
             if self.state == State::SynReceived && !self.active_open {
                 self.enter_closed();
@@ -1230,34 +938,15 @@ impl Connection {
             }
             return;
         }
-        self.stats.timeouts += 1;
+        self.snd.timeouts += 1;
         self.log_timeout(now);
-        self.rtt.backoff();
-        self.rtt_timing = None;
+        self.snd.rtt.backoff();
+        self.snd.rtt_timing = None;
         match self.state {
             State::SynSent | State::SynReceived => self.syn_pending = true,
             _ => {
-                let flight = self.snd_max.since(self.snd_una);
-                if self.retries == 1 {
-                    self.cc.on_rto(flight);
-                } else {
-                    self.cc.set_cwnd(self.eff_mss());
-                }
-                // RFC 2018 §8 lets the receiver discard SACKed data, and RFC 6675 §5.1 relays its
-                // advice to forget SACK information on an RTO. Like Linux, keep it unless the
-                // peer evidently reneged (the segment at SND.UNA is SACKed but not acknowledged),
-                // so SACKed segments are not sent again.
-                if self.rtxq.first().is_some_and(|r| r.sacked) {
-                    self.rtxq.clear_sacks();
-                }
-                self.rtxq.mark_all_lost();
-                self.in_recovery = true;
-                self.rto_recovery = true;
-                self.dupacks = 0;
-                self.recover = self.snd_max;
-                self.timers.stop_loss_detection();
-                self.tlp_pending = false;
-                self.tlp_end = None;
+                let eff_mss = self.eff_mss();
+                self.snd.on_rto(eff_mss, &mut self.timers);
             }
         }
     }
@@ -1280,7 +969,7 @@ impl Connection {
                 options: TcpOptions::default(),
                 payload_len: 0,
             };
-            self.stats.segments_sent += 1;
+            self.segments_sent += 1;
             sink(&seg, &[], &[]);
             if self.rst_closes {
                 self.rst_closes = false;
@@ -1298,17 +987,17 @@ impl Connection {
                     if self.state == State::SynReceived {
                         flags.insert(TcpFlags::ACK);
                     }
-                    if self.retries > 0 {
-                        self.stats.retransmits += 1;
+                    if self.snd.retries > 0 {
+                        self.snd.retransmits += 1;
                     }
-                    self.emit(now, sink, self.iss, flags, 0, 0);
-                    self.snd_nxt = self.iss + 1;
-                    self.snd_max = self.snd_max.max(self.snd_nxt);
+                    self.emit(now, sink, self.snd.iss, flags, 0, 0);
+                    self.snd.nxt = self.snd.iss + 1;
+                    self.snd.max = self.snd.max.max(self.snd.nxt);
                     if !self.timers.is_armed(TimerKind::Retransmit) {
                         self.arm_rtx(now);
                     }
-                    if self.retries == 0 {
-                        self.rtt_timing = Some((self.iss + 1, now));
+                    if self.snd.retries == 0 {
+                        self.snd.rtt_timing = Some((self.snd.iss + 1, now));
                     }
                 }
             }
@@ -1317,11 +1006,11 @@ impl Connection {
         if self.probe_pending {
             self.probe_pending = false;
             // Window probe / keepalive: an old sequence number elicits an ACK (RFC 9293 §3.8.4).
-            self.emit(now, sink, self.snd_una - 1, TcpFlags::ACK, 0, 0);
+            self.emit(now, sink, self.snd.una - 1, TcpFlags::ACK, 0, 0);
         }
         if self.rcv.ack_now && self.state != State::Closed {
             // Pure ACKs carry SND.MAX so they stay acceptable during go-back-N.
-            self.emit(now, sink, self.snd_max, TcpFlags::ACK, 0, 0);
+            self.emit(now, sink, self.snd.max, TcpFlags::ACK, 0, 0);
         }
         self.update_persist(now);
     }
@@ -1331,17 +1020,17 @@ impl Connection {
         while let Some(plan) = self.next_send() {
             // Restart from the initial window after an idle period (RFC 5681 §4.1).
             if plan.cause == SendCause::New
-                && self.snd_una == self.snd_max
-                && now.saturating_since(self.last_tx) > self.rtt.rto()
+                && self.snd.una == self.snd.max
+                && now.saturating_since(self.last_tx) > self.snd.rtt.rto()
             {
-                self.cc.on_idle_restart();
+                self.snd.cc.on_idle_restart();
             }
             let mut flags = TcpFlags::ACK;
-            let off = plan.seq.since(self.snd_una);
+            let off = plan.seq.since(self.snd.una);
             if plan.fin {
                 flags.insert(TcpFlags::FIN);
             }
-            if plan.len > 0 && off + plan.len == self.send_buf.len() {
+            if plan.len > 0 && off + plan.len == self.snd.buf.len() {
                 flags.insert(TcpFlags::PSH);
             }
             self.emit(now, sink, plan.seq, flags, off, plan.len);
@@ -1355,59 +1044,23 @@ impl Connection {
                     cause: plan.cause,
                 });
             }
-            let is_new = plan.seq >= self.snd_max;
-            if plan.cause == SendCause::Probe {
-                // One probe per PTO; then the RTO runs again (RFC 8985 §7.3).
-                self.tlp_pending = false;
-                self.tlp_end = Some((self.snd_max.max(end), !is_new));
-                self.arm_rtx(now);
-            }
-            if is_new {
-                self.force_send = false;
-                if self.rtt_timing.is_none() && !self.ts_enabled {
-                    self.rtt_timing = Some((end, now));
-                }
-                self.snd_nxt = end;
-                self.stats.bytes_sent += plan.len as u64;
-                self.rtxq.push(plan.seq, end, now);
-                sent_new |= plan.cause != SendCause::Probe;
-            } else {
-                self.rtxq.on_retransmit(plan.seq, end, now);
-                self.stats.retransmits += 1;
-                self.stats.bytes_retransmitted += plan.len as u64;
-                self.rtt_timing = None;
-            }
-            self.snd_max = self.snd_max.max(self.snd_nxt);
-            if !self.timers.is_armed(TimerKind::Retransmit) {
-                self.arm_rtx(now);
-            }
-            self.timers.stop(TimerKind::Persist);
+            sent_new |= self
+                .snd
+                .on_sent(&plan, end, now, self.ts_enabled, &mut self.timers);
         }
-        self.tlp_pending = false;
+        self.snd.tlp_pending = false;
         if sent_new {
-            self.arm_tlp(now);
+            let ctx = self.send_context();
+            self.snd.arm_tlp(now, &ctx, &mut self.timers);
         }
     }
 
     /// Arms or clears the persist timer (zero window / sender SWS override, RFC 9293 §3.8.6.1).
     fn update_persist(&mut self, now: Instant) {
         let stalled = self.is_synchronized()
-            && !self.timers.is_armed(TimerKind::Retransmit)
-            && !self.fin_acked
-            && self.snd_nxt < self.data_end()
+            && self.snd.may_stall(&self.timers)
             && self.next_send().is_none();
-        if !stalled {
-            self.timers.stop(TimerKind::Persist);
-            if self.snd_wnd > 0 {
-                self.persist_backoff = 0;
-            }
-        } else if !self.timers.is_armed(TimerKind::Persist) {
-            let base = self.rtt.base_rto();
-            let d = base
-                .saturating_mul(1u32 << self.persist_backoff.min(16))
-                .min(super::rtt::RTO_MAX);
-            self.timers.set(TimerKind::Persist, now + d);
-        }
+        self.snd.update_persist(now, stalled, &mut self.timers);
     }
 
     fn emit(
@@ -1457,10 +1110,10 @@ impl Connection {
             options,
             payload_len: len,
         };
-        let (a, b) = self.send_buf.peek(off, len);
+        let (a, b) = self.snd.buf.peek(off, len);
         debug_assert_eq!(a.len() + b.len(), len);
         sink(&seg, a, b);
-        self.stats.segments_sent += 1;
+        self.segments_sent += 1;
         self.last_tx = now;
         if flags.contains(TcpFlags::ACK) {
             self.rcv.on_ack_sent(&mut self.timers);
@@ -1468,7 +1121,7 @@ impl Connection {
     }
 
     fn ts_now(&self, now: Instant) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+        timestamp_at(now, self.ts_offset)
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1476,7 +1129,7 @@ impl Connection {
 
     /// Processes one received segment (RFC 9293 §3.10.7).
     pub fn input(&mut self, now: Instant, seg: &Segment) {
-        self.stats.segments_received += 1;
+        self.segments_received += 1;
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -1488,7 +1141,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.3.
     fn input_syn_sent(&mut self, now: Instant, seg: &Segment) {
         let f = seg.flags;
-        let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.iss && seg.ack <= self.snd_max;
+        let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.snd.iss && seg.ack <= self.snd.max;
         if f.contains(TcpFlags::ACK) && !ack_ok {
             if !f.contains(TcpFlags::RST) {
                 self.rst_pending = Some((seg.ack, None));
@@ -1508,48 +1161,28 @@ impl Connection {
         self.last_rx = now;
         if ack_ok {
             // SYN-ACK: our SYN is acknowledged.
-            self.snd_una = seg.ack;
-            self.snd_nxt = self.snd_nxt.max(self.snd_una);
-            self.snd_wnd = seg.window as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
+            self.snd.una = seg.ack;
+            self.snd.nxt = self.snd.nxt.max(self.snd.una);
+            self.snd.take_syn_window(seg.seq, seg.window);
+            self.snd.wl2 = seg.ack;
             self.timers.stop(TimerKind::Retransmit);
             self.take_rtt_sample(now, seg);
-            self.rtt.reset_backoff();
+            self.snd.rtt.reset_backoff();
             self.establish();
             self.rcv.ack_now = true;
             // Data carried on the SYN-ACK is not accepted; the peer will resend it.
         } else {
             // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.
             self.set_state(State::SynReceived);
-            self.snd_wnd = seg.window as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
+            self.snd.take_syn_window(seg.seq, seg.window);
             self.syn_pending = true;
             self.timers.stop(TimerKind::Retransmit);
         }
     }
 
     fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {
-        if self.ts_enabled {
-            if let Some((_, tsecr)) = seg.options.timestamps {
-                if tsecr != 0 {
-                    let ms = self.ts_now(now).wrapping_sub(tsecr);
-                    if ms < 1 << 30 {
-                        self.rtt.sample(Duration::from_millis(ms as u64));
-                        self.rtt_timing = None;
-                        return;
-                    }
-                }
-            }
-        }
-        if let Some((end, sent)) = self.rtt_timing {
-            if seg.ack >= end {
-                self.rtt.sample(now.saturating_since(sent));
-                self.rtt_timing = None;
-            }
-        }
+        let ctx = self.send_context();
+        self.snd.take_rtt_sample(now, seg, &ctx);
     }
 
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED and the synchronized states.
@@ -1618,28 +1251,28 @@ impl Connection {
         }
         self.last_rx = now;
         self.keepalive_probes = 0;
-        self.probes_unanswered = 0;
+        self.snd.probes_unanswered = 0;
         if self.state == State::SynReceived {
-            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
-                self.snd_una = seg.ack;
-                self.snd_nxt = self.snd_nxt.max(self.snd_una);
+            if seg.ack > self.snd.una && seg.ack <= self.snd.max {
+                self.snd.una = seg.ack;
+                self.snd.nxt = self.snd.nxt.max(self.snd.una);
                 self.timers.stop(TimerKind::Retransmit);
                 self.take_rtt_sample(now, seg);
-                self.rtt.reset_backoff();
-                self.snd_wl1 = seq.max(self.snd_wl1) - 1; // force the window update below
-                self.snd_wl2 = seg.ack;
+                self.snd.rtt.reset_backoff();
+                self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below
+                self.snd.wl2 = seg.ack;
                 self.establish();
             } else {
                 self.rst_pending = Some((seg.ack, None));
                 return;
             }
         }
-        if seg.ack > self.snd_max {
+        if seg.ack > self.snd.max {
             self.rcv.ack_now = true;
             return;
         }
         // RFC 5961 §5.2: ACKs too far behind are challenged.
-        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
+        if seg.ack < self.snd.una - self.snd.max_wnd.max(1) {
             self.rcv.challenge_ack(now);
             return;
         }
@@ -1658,7 +1291,7 @@ impl Connection {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if self.user_closed && !payload.is_empty() {
                         // Data for a socket nobody will read: reset (RFC 1122 §4.2.2.13, Linux).
-                        self.rst_pending = Some((self.snd_max, Some(seq + payload.len())));
+                        self.rst_pending = Some((self.snd.max, Some(seq + payload.len())));
                         self.enter_closed();
                         return;
                     }
@@ -1686,156 +1319,13 @@ impl Connection {
         data_len: usize,
         f: TcpFlags,
     ) {
-        let ack = seg.ack;
-        let old_una = self.snd_una;
-        let window = (seg.window as usize) << self.snd_wscale;
-        // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
-        // transmission was caused by an earlier one.
-        let tsecr = seg
-            .options
-            .timestamps
-            .filter(|_| self.ts_enabled)
-            .map(|t| t.1);
-        let ts_offset = self.ts_offset;
-        let echo_predates = move |sent: Instant| {
-            tsecr.is_some_and(|e| {
-                let ts = (sent.as_millis() as u32).wrapping_add(ts_offset);
-                (e.wrapping_sub(ts) as i32) < 0
-            })
-        };
-
-        if ack > self.snd_una {
-            let acked = ack.since(self.snd_una);
-            let data_acked = acked.min(self.send_buf.len());
-            if self.fin_queued && ack > self.data_end() && self.snd_max > self.data_end() {
-                self.fin_acked = true;
-            }
-            self.send_buf.discard(data_acked);
-            self.stats.bytes_acked += data_acked as u64;
-            self.snd_una = ack;
-            self.snd_nxt = self.snd_nxt.max(ack);
-            self.rtxq.on_ack(ack, now, &echo_predates);
-            self.take_rtt_sample(now, seg);
-            self.rtt.reset_backoff();
-            self.retries = 0;
-            self.persist_backoff = 0;
-            if self.snd_una == self.snd_max {
-                self.timers.stop(TimerKind::Retransmit);
-            } else {
-                self.arm_rtx(now);
-            }
-            if self.in_recovery && self.rto_recovery {
-                // After an RTO, slow start from one segment (RFC 5681 §3.1) until all that was
-                // outstanding at the timeout is acknowledged.
-                self.cc.on_ack(now, acked, self.rtt.srtt());
-                if ack >= self.recover {
-                    self.in_recovery = false;
-                    self.rto_recovery = false;
-                    self.dupacks = 0;
-                }
-            } else if self.in_recovery {
-                if ack >= self.recover {
-                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
-                    self.in_recovery = false;
-                    self.dupacks = 0;
-                    self.cc.set_cwnd(self.cc.ssthresh());
-                } else {
-                    self.dupacks = self
-                        .dupacks
-                        .saturating_sub((acked / self.eff_mss().max(1)) as u32);
-                    if !self.sack_enabled {
-                        // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2
-                        // step 4). With SACK, RACK decides.
-                        self.rtxq.mark_first_lost();
-                    }
-                }
-            } else {
-                self.dupacks = 0;
-                self.cc.on_ack(now, acked, self.rtt.srtt());
-            }
-        } else if ack == self.snd_una
-            && data_len == 0
-            && !f.contains(TcpFlags::FIN)
-            && window == self.snd_wnd
-            && self.snd_max > self.snd_una
-        {
-            // Duplicate ACK (RFC 5681 §2); after an RTO they only echo the resent segments.
-            if !self.rto_recovery {
-                self.dupacks += 1;
-            }
-        }
-
-        // SACK scoreboard (RFC 2018 / RFC 6675). A first block below the cumulative ACK, or
-        // inside the second block, is a D-SACK (RFC 2883 §4): a duplicate, not new information.
-        let mut dsack = None;
-        if self.sack_enabled {
-            let blocks = seg.options.sack_blocks;
-            let mut it = blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r)));
-            if let Some((l, r)) = it.next() {
-                let second = it.next();
-                if r <= ack || second.is_some_and(|(l2, r2)| l >= l2 && r <= r2) {
-                    dsack = Some((l, r));
-                }
-            }
-            for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
-                if l < r && l >= self.snd_una && r <= self.snd_max {
-                    self.rtxq.on_sack(l, r, now, &echo_predates);
-                }
-            }
-        }
-
-        // RFC 8985 §7.4: the ACK for a tail loss probe. A retransmitted probe acknowledged
-        // without a D-SACK for it repaired a loss, which congestion control must hear of.
-        if let Some((end, retrans)) = self.tlp_end {
-            if ack >= end || self.rto_recovery {
-                self.tlp_end = None;
-                let spurious = dsack.is_some_and(|(l, r)| l < end && r >= end);
-                if retrans && !spurious && !self.in_recovery && ack >= end {
-                    self.cc
-                        .on_congestion_event(self.snd_max.since(self.snd_una));
-                    self.recover = self.snd_max;
-                }
-            }
-        }
-
-        // RACK loss detection (RFC 8985 §6.2), which may start recovery.
-        if self.sack_enabled && (self.rtxq.sacked_bytes() > 0 || self.in_recovery) {
-            self.rack_detect(now);
-        } else {
-            self.cancel_rack_timer();
-        }
-
-        // Three duplicate ACKs (RFC 5681 §3.2): the segment at SND.UNA is lost. With SACK this
-        // only matters when the ACKs carry no blocks (RACK needs them).
-        if !self.in_recovery
-            && self.snd_una >= self.recover
-            && self.snd_max > self.snd_una
-            && self.dupacks as usize >= DUP_THRESH
-        {
-            self.rtxq.mark_first_lost();
-            self.enter_recovery(now);
-        }
-
-        // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.
-        if self.snd_una == self.snd_max {
-            self.cancel_tlp();
-        } else if self.snd_una != old_una {
-            self.arm_tlp(now);
-        }
-
-        // Send window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
-        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
-            if window > self.snd_wnd && self.snd_wnd == 0 {
-                self.persist_backoff = 0;
-            }
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seq;
-            self.snd_wl2 = ack;
-        }
+        let old_una = self.snd.una;
+        let ctx = self.send_context();
+        self.snd
+            .on_ack(now, seg, seq, data_len, f, &ctx, &mut self.timers);
 
         // State transitions driven by our FIN being acknowledged.
-        if self.fin_acked && old_una != self.snd_una {
+        if self.snd.fin_acked && old_una != self.snd.una {
             match self.state {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
@@ -1849,19 +1339,6 @@ impl Connection {
                 _ => {}
             }
         }
-    }
-
-    fn enter_recovery(&mut self, now: Instant) {
-        let _ = now;
-        let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_congestion_event(flight);
-        self.in_recovery = true;
-        self.rto_recovery = false;
-        self.recover = self.snd_max;
-        self.cancel_tlp();
-        self.tlp_pending = false;
-        self.rtt_timing = None;
-        self.stats.fast_retransmits += 1;
     }
 
     fn process_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8], fin: bool) {
@@ -1880,7 +1357,7 @@ impl Connection {
             match self.state {
                 State::Established => self.set_state(State::CloseWait),
                 State::FinWait1 => {
-                    if self.fin_acked {
+                    if self.snd.fin_acked {
                         self.enter_time_wait(now);
                     } else {
                         self.set_state(State::Closing);
@@ -1903,7 +1380,7 @@ impl Connection {
 
     #[cfg(test)]
     pub(crate) fn snd_una(&self) -> SeqNum {
-        self.snd_una
+        self.snd.una
     }
 
     #[cfg(test)]
@@ -1919,6 +1396,6 @@ impl Connection {
 
     #[cfg(test)]
     pub(crate) fn wscales(&self) -> (u8, u8) {
-        (self.snd_wscale, self.rcv.wscale)
+        (self.snd.wscale, self.rcv.wscale)
     }
 }

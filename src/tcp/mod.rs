@@ -18,6 +18,7 @@ pub mod recovery;
 mod recv;
 pub mod rtt;
 pub mod segment;
+mod send;
 pub mod seq;
 mod timers;
 
