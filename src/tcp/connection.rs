@@ -648,18 +648,14 @@ impl Connection {
 
     fn enter_closed(&mut self) {
         self.set_state(State::Closed);
-        self.timers.stop(TimerKind::Retransmit);
-        self.timers.stop(TimerKind::Persist);
-        self.timers.stop(TimerKind::DelayedAck);
+        self.timers.stop_all();
         self.rcv.ack_owed_since = None;
         self.rcv.ack_now = false;
-        self.timers.stop(TimerKind::Close);
         self.syn_pending = false;
         self.probe_pending = false;
         self.snd.buf.release();
         self.rcv.assembler.clear();
         self.snd.rtxq.clear();
-        self.timers.stop_loss_detection();
         self.snd.tlp_pending = false;
         if self.user_closed {
             self.rcv.buf.release();

@@ -307,3 +307,118 @@ impl Receiver {
         self.unacked_bytes = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Past the peer's SYN at 999, with a 1000-byte buffer and window offered.
+    fn receiver() -> Receiver {
+        let mut r = Receiver::new(t(0), 1000, 0);
+        r.on_syn(SeqNum(999));
+        r.buf.allocate();
+        r.advertise_window(false, 100);
+        r
+    }
+
+    #[test]
+    fn acceptability_follows_rfc9293_table() {
+        let mut r = receiver();
+        assert_eq!(r.window(), 1000);
+        assert!(r.acceptable(SeqNum(1000), 0));
+        assert!(r.acceptable(SeqNum(990), 20), "overlaps RCV.NXT");
+        assert!(!r.acceptable(SeqNum(980), 20), "wholly old");
+        assert!(!r.acceptable(SeqNum(2000), 10), "past the window");
+        r.adv = r.nxt; // a zero window: only RCV.NXT is acceptable
+        assert!(r.acceptable(SeqNum(1000), 0));
+        assert!(r.acceptable(SeqNum(1000), 10));
+        assert!(!r.acceptable(SeqNum(1001), 0));
+    }
+
+    #[test]
+    fn trimming_owes_an_ack_and_drops_a_fin_past_the_window() {
+        let mut r = receiver();
+        let data = [7u8; 30];
+        let (seq, payload, _) = r.trim_to_window(SeqNum(990), &data, TcpFlags::ACK);
+        assert_eq!((seq, payload.len()), (SeqNum(1000), 20));
+        assert!(r.ack_now);
+        r.ack_now = false;
+        let fin = TcpFlags::ACK | TcpFlags::FIN;
+        let (seq, payload, flags) = r.trim_to_window(SeqNum(1990), &data, fin);
+        assert_eq!((seq, payload.len()), (SeqNum(1990), 10));
+        assert!(!flags.contains(TcpFlags::FIN));
+        assert!(r.ack_now);
+    }
+
+    #[test]
+    fn a_hole_filled_reaches_the_fin_and_acks_at_once() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        let delack = Duration::from_millis(40);
+        let out = r.on_data(
+            t(1),
+            SeqNum(1010),
+            &[2; 10],
+            true,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(!out.fin_reached);
+        assert!(r.ack_now, "out of order: duplicate ACK at once");
+        r.on_ack_sent(&mut timers);
+        let out = r.on_data(
+            t(2),
+            SeqNum(1000),
+            &[1; 10],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(out.fin_reached);
+        assert!(r.fin_received && r.ack_now);
+        assert_eq!(r.nxt, SeqNum(1021));
+        assert_eq!(r.buf.len(), 20);
+    }
+
+    #[test]
+    fn one_small_segment_waits_for_the_delayed_ack_timer() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        let delack = Duration::from_millis(40);
+        r.on_data(
+            t(5),
+            SeqNum(1000),
+            &[1; 50],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(!r.ack_now);
+        assert_eq!(timers.deadline(TimerKind::DelayedAck), Some(t(45)));
+        assert_eq!(r.ack_owed_since, Some(t(5)));
+        r.on_data(
+            t(6),
+            SeqNum(1050),
+            &[1; 50],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(
+            r.ack_now,
+            "a second full-sized segment is acknowledged at once"
+        );
+    }
+}

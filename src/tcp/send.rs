@@ -690,3 +690,79 @@ impl Sender {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> SendContext {
+        SendContext {
+            eff_mss: 100,
+            send_mss: 100,
+            sack_enabled: false,
+            ts_enabled: false,
+            ts_offset: 0,
+            nodelay: false,
+            synchronized: true,
+        }
+    }
+
+    /// Established with ISS 0 (SND.UNA 1), `queued` bytes to send and a 10 000-byte peer window.
+    fn sender(queued: usize) -> Sender {
+        let mut s = Sender::new(SeqNum(0), 10_000, 100, Algorithm::default());
+        s.una = SeqNum(1);
+        s.nxt = SeqNum(1);
+        s.max = SeqNum(1);
+        s.wl2 = SeqNum(1);
+        s.wnd = 10_000;
+        s.max_wnd = 10_000;
+        s.buf.allocate();
+        assert_eq!(s.buf.enqueue(&vec![0; queued]), queued);
+        s
+    }
+
+    fn send_next(s: &mut Sender, now: Instant, timers: &mut Timers) -> Option<Plan> {
+        let plan = s.next_segment(&ctx())?;
+        let end = plan.seq + plan.len + plan.fin as usize;
+        s.on_sent(&plan, end, now, false, timers);
+        Some(plan)
+    }
+
+    #[test]
+    fn nagle_holds_a_small_tail_while_data_is_unacknowledged() {
+        let mut s = sender(150);
+        let mut timers = Timers::new(Instant::ZERO);
+        let first = send_next(&mut s, Instant::ZERO, &mut timers).unwrap();
+        assert_eq!(
+            (first.seq, first.len, first.cause),
+            (SeqNum(1), 100, SendCause::New)
+        );
+        assert!(timers.is_armed(TimerKind::Retransmit));
+        assert!(
+            s.next_segment(&ctx()).is_none(),
+            "50 bytes wait for the ACK"
+        );
+        let nodelay = SendContext {
+            nodelay: true,
+            ..ctx()
+        };
+        assert_eq!(s.next_segment(&nodelay).map(|p| p.len), Some(50));
+    }
+
+    #[test]
+    fn without_sack_duplicate_acks_leave_the_pipe() {
+        let mut s = sender(1000);
+        let mut timers = Timers::new(Instant::ZERO);
+        while send_next(&mut s, Instant::ZERO, &mut timers).is_some() {}
+        let flight = s.flight();
+        assert!(flight > 0);
+        s.dupacks = 5;
+        assert_eq!(
+            s.pipe(&ctx()),
+            flight - 200,
+            "at most two before recovery (RFC 3042)"
+        );
+        s.in_recovery = true;
+        assert_eq!(s.pipe(&ctx()), flight - 500);
+    }
+}

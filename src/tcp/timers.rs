@@ -114,6 +114,11 @@ impl Timers {
         self.armed &= !kind.bit();
     }
 
+    /// Stops every timer (the connection is closed).
+    pub(crate) fn stop_all(&mut self) {
+        self.armed = 0;
+    }
+
     /// The RACK reordering timer and the tail loss probe share the loss-detection slot of RFC
     /// 8985 (§6.3, §7.2): at most one of them runs.
     pub(crate) fn loss_detection_armed(&self) -> bool {
