@@ -1,22 +1,17 @@
-//! One TCP connection: the RFC 9293 state machine with its send and receive sequence spaces,
-//! timers, reliability, flow control and congestion control. Sans-IO: segments come in through
+//! One TCP connection: the RFC 9293 state machine, composed of its send half
+//! ([`Sender`](super::send::Sender): SND.*, retransmission, recovery, congestion control), its
+//! receive half ([`Receiver`](super::recv::Receiver): RCV.*, reassembly, ACK policy) and its
+//! timer table ([`Timers`](super::timers::Timers)). The connection negotiates the options,
+//! decides what each segment means in each state, builds the segments that go out, and runs the
+//! timers; the halves keep the books of each direction. Sans-IO: segments come in through
 //! `input`, go out through `poll_transmit`'s sink, and time is always the caller's `now`.
-//!
-//! Layout of the send sequence space once established: the first byte of `send_buf` sits at
-//! SND.UNA; a queued FIN takes the sequence number right after the last byte. `snd_nxt` is where
-//! the next new transmission starts and `snd_max` the highest sequence number ever sent (they only
-//! differ before establishment). Retransmissions are driven by the retransmission queue
-//! (`recovery::RtxQueue`): segments marked lost by RACK, duplicate ACKs or an RTO are resent one by
-//! one, and SACKed ones never are.
 
-use super::assembler::Assembler;
-use super::buffer::RingBuffer;
 use super::config::{Config, MAX_BUFFER};
-use super::congestion::Congestion;
-use super::recovery::RtxQueue;
-use super::rtt::RttEstimator;
+use super::recv::Receiver;
 use super::segment::{OutSegment, Segment};
+use super::send::{timestamp_at, Plan, SendContext, Sender, DEFAULT_PEER_MSS};
 use super::seq::SeqNum;
+use super::timers::{TimerKind, Timers};
 use crate::error::Errno;
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::tcp::{TcpFlags, TcpOptions};
@@ -124,40 +119,11 @@ pub(crate) enum Trace {
     },
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Plan {
-    seq: SeqNum,
-    len: usize,
-    fin: bool,
-    cause: SendCause,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum LossTimer {
-    /// RACK reordering timer: look for losses again.
-    Rack,
-    /// Tail loss probe timer, armed at that time.
-    Tlp { armed_at: Instant },
-}
-
 /// Receives each outgoing segment with its payload as one or two slices of the send buffer.
 pub type Sink<'a> = dyn FnMut(&OutSegment, &[u8], &[u8]) + 'a;
 
-/// Challenge ACKs allowed per second (RFC 5961 §7).
-const CHALLENGE_ACK_LIMIT: u32 = 10;
-/// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option (IPv4).
-const DEFAULT_PEER_MSS: usize = 536;
 /// Bytes of the timestamps option as sent (with two NOPs).
 const TS_OPTION_LEN: usize = 12;
-/// RFC 8985 §7.2: worst-case delayed-ACK time, added to the PTO when one segment is in flight.
-const WC_DEL_ACK: Duration = Duration::from_millis(200);
-/// Floor of the PTO (Linux uses two jiffies): below it delayed ACKs would make most probes spurious.
-const PTO_MIN: Duration = Duration::from_millis(10);
-/// RFC 5681 §3.2 DupThresh.
-const DUP_THRESH: usize = 3;
-/// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
-/// `TCP_PAWS_WINDOW`).
-const PAWS_WINDOW: i32 = 1;
 /// The smallest path MTU an ICMP "fragmentation needed" can set (Linux's `min_pmtu`).
 const MIN_PATH_MTU: usize = 552;
 
@@ -167,92 +133,33 @@ pub struct Connection {
     /// The SYN we sent came from an active open (affects RST in SYN-RECEIVED).
     active_open: bool,
 
-    // Send sequence space (RFC 9293 §3.3.1).
-    iss: SeqNum,
-    snd_una: SeqNum,
-    snd_nxt: SeqNum,
-    snd_max: SeqNum,
-    snd_wnd: usize,
-    max_snd_wnd: usize,
-    snd_wl1: SeqNum,
-    snd_wl2: SeqNum,
-    snd_wscale: u8,
-    /// Both sides sent the window scale option.
-    ws_negotiated: bool,
-    send_buf: RingBuffer,
-    /// The user shut down writing: a FIN follows the queued data.
-    fin_queued: bool,
-    fin_acked: bool,
     /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
     syn_pending: bool,
 
-    // Receive sequence space.
-    irs: SeqNum,
-    rcv_nxt: SeqNum,
-    /// Right edge of the window we have advertised (never moves left).
-    rcv_adv: SeqNum,
-    rcv_wscale: u8,
-    recv_buf: RingBuffer,
-    assembler: Assembler,
-    /// Sequence number of a FIN received ahead of RCV.NXT.
-    rcv_fin: Option<SeqNum>,
-    fin_received: bool,
-    /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
-    rcv_mss_seen: u16,
+    /// The send half: SND.*, retransmission queue, recovery, congestion control, persist, TLP.
+    snd: Sender,
+    /// The receive half: RCV.*, reassembly, ACK policy.
+    rcv: Receiver,
 
-    // Options.
-    /// The largest segment the peer takes (its MSS option), lowered when a router on the path
-    /// needs smaller ones (RFC 1191).
-    peer_mss: usize,
+    // Options negotiated in the handshake.
+    /// Both sides sent the window scale option.
+    ws_negotiated: bool,
     ts_enabled: bool,
     ts_offset: u32,
-    ts_recent: u32,
-    last_ack_sent: SeqNum,
     sack_enabled: bool,
 
-    // ACK generation.
-    ack_now: bool,
-    ack_deadline: Option<Instant>,
-    ack_owed_since: Option<Instant>,
-    unacked_bytes: usize,
-    challenge_window_start: Instant,
-    challenge_count: u32,
     /// A RST to send: (seq, Some(ack) for RST|ACK).
     rst_pending: Option<(SeqNum, Option<SeqNum>)>,
     /// Whether sending the pending RST also ends the connection.
     rst_closes: bool,
 
-    // Timers.
-    rtx_deadline: Option<Instant>,
-    rtx_armed_at: Instant,
-    retries: u32,
-    persist_deadline: Option<Instant>,
-    persist_backoff: u32,
-    probes_unanswered: u32,
-    force_send: bool,
+    /// Every timer's deadline: retransmission, persist, delayed ACK, close, RACK and TLP.
+    timers: Timers,
+    /// Send a window probe or keepalive: a segment with an old sequence number.
     probe_pending: bool,
     last_rx: Instant,
     last_tx: Instant,
     keepalive_probes: u32,
-    close_deadline: Option<Instant>,
-
-    // Reliability and congestion.
-    rtt: RttEstimator,
-    rtt_timing: Option<(SeqNum, Instant)>,
-    cc: Congestion,
-    dupacks: u32,
-    /// In loss recovery: fast recovery, or after an RTO when `rto_recovery`.
-    in_recovery: bool,
-    rto_recovery: bool,
-    recover: SeqNum,
-    /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
-    rtxq: RtxQueue,
-    /// The RACK reordering timer (RFC 8985 §6.3) or the tail loss probe timer (§7.2); never both.
-    loss_timer: Option<(Instant, LossTimer)>,
-    /// The PTO expired: send a probe.
-    tlp_pending: bool,
-    /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
-    tlp_end: Option<(SeqNum, bool)>,
 
     // Socket-level.
     error: Option<Errno>,
@@ -263,7 +170,9 @@ pub struct Connection {
     user_closed: bool,
     /// Reads return end of file after a reset/failure once the error has been reported.
     eof_after_error: bool,
-    stats: TcpStats,
+    /// Segments sent and received, for TCP_INFO (the other counters are kept by the halves).
+    segments_sent: u64,
+    segments_received: u64,
     #[cfg(test)]
     pub(crate) trace: Option<Vec<Trace>>,
 }
@@ -292,97 +201,26 @@ impl Connection {
         Connection {
             state: State::Closed,
             active_open: active,
-            iss,
-            snd_una: iss,
-            snd_nxt: iss,
-            snd_max: iss,
-            snd_wnd: 0,
-            max_snd_wnd: 0,
-            snd_wl1: SeqNum(0),
-            snd_wl2: iss,
-            snd_wscale: 0,
-            ws_negotiated: false,
-            send_buf: RingBuffer::new(cfg.send_buffer),
-            fin_queued: false,
-            fin_acked: false,
             syn_pending: true,
-            irs: SeqNum(0),
-            rcv_nxt: SeqNum(0),
-            rcv_adv: SeqNum(0),
-            rcv_wscale,
-            recv_buf: RingBuffer::new(cfg.recv_buffer),
-            assembler: Assembler::new(),
-            rcv_fin: None,
-            fin_received: false,
-            rcv_mss_seen: 0,
-            peer_mss: DEFAULT_PEER_MSS,
+            snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
+            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
+            ws_negotiated: false,
             ts_enabled: false,
             ts_offset,
-            ts_recent: 0,
-            last_ack_sent: SeqNum(0),
             sack_enabled: false,
-            ack_now: false,
-            ack_deadline: None,
-            ack_owed_since: None,
-            unacked_bytes: 0,
-            challenge_window_start: now,
-            challenge_count: 0,
             rst_pending: None,
             rst_closes: false,
-            rtx_deadline: None,
-            rtx_armed_at: now,
-            retries: 0,
-            persist_deadline: None,
-            persist_backoff: 0,
-            probes_unanswered: 0,
-            force_send: false,
+            timers: Timers::new(now),
             probe_pending: false,
             last_rx: now,
             last_tx: now,
             keepalive_probes: 0,
-            close_deadline: None,
-            rtt: RttEstimator::new(),
-            rtt_timing: None,
-            cc: Congestion::new(cfg.congestion, mss),
-            dupacks: 0,
-            in_recovery: false,
-            rto_recovery: false,
-            recover: iss,
-            rtxq: RtxQueue::new(),
-            loss_timer: None,
-            tlp_pending: false,
-            tlp_end: None,
             error: None,
             soft_error: None,
             user_closed: false,
             eof_after_error: false,
-            stats: TcpStats {
-                state: State::Closed,
-                srtt: None,
-                rttvar: Duration::ZERO,
-                rto: Duration::ZERO,
-                backoff: 0,
-                cwnd: 0,
-                ssthresh: 0,
-                snd_mss: 0,
-                rcv_mss: mss,
-                retransmits: 0,
-                fast_retransmits: 0,
-                timeouts: 0,
-                bytes_sent: 0,
-                bytes_retransmitted: 0,
-                bytes_acked: 0,
-                bytes_received: 0,
-                segments_sent: 0,
-                segments_received: 0,
-                peer_window: 0,
-                our_window: 0,
-                snd_wscale: 0,
-                rcv_wscale,
-                unacked: 0,
-                sacked: 0,
-                in_recovery: false,
-            },
+            segments_sent: 0,
+            segments_received: 0,
             cfg,
             #[cfg(test)]
             trace: None,
@@ -408,40 +246,35 @@ impl Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, false);
         c.state = State::SynReceived;
         c.take_syn(syn);
-        c.snd_wnd = syn.window as usize; // never scaled in a SYN (RFC 7323 §2.2)
-        c.max_snd_wnd = c.snd_wnd;
-        c.snd_wl1 = syn.seq;
-        c.stats.segments_received += 1;
+        c.snd.take_syn_window(syn.seq, syn.window);
+        c.segments_received += 1;
         c
     }
 
     /// Records the peer's SYN: IRS and option negotiation (RFC 9293 §3.10.7.2/3, RFC 7323, 2018).
     fn take_syn(&mut self, syn: &Segment) {
-        self.irs = syn.seq;
-        self.rcv_nxt = syn.seq + 1;
-        self.rcv_adv = self.rcv_nxt;
-        self.last_ack_sent = self.rcv_nxt;
+        self.rcv.on_syn(syn.seq);
         let o = &syn.options;
-        self.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
+        self.snd.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
         match o.window_scale {
             Some(ws) if self.cfg.window_scale => {
-                self.snd_wscale = ws.min(14);
+                self.snd.wscale = ws.min(14);
                 self.ws_negotiated = true;
             }
             _ => {
-                self.snd_wscale = 0;
-                self.rcv_wscale = 0;
+                self.snd.wscale = 0;
+                self.rcv.wscale = 0;
             }
         }
         self.sack_enabled = self.cfg.sack && o.sack_permitted;
         match o.timestamps {
             Some((tsval, _)) if self.cfg.timestamps => {
                 self.ts_enabled = true;
-                self.ts_recent = tsval;
+                self.rcv.ts_recent = tsval;
             }
             _ => self.ts_enabled = false,
         }
-        self.cc.set_mss(self.eff_mss());
+        self.snd.cc.set_mss(self.eff_mss());
     }
 
     // ----------------------------------------------------------------------------------------
@@ -458,12 +291,12 @@ impl Connection {
 
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue_len(&self) -> usize {
-        self.recv_buf.len()
+        self.rcv.buf.len()
     }
 
     /// SIOCOUTQ: bytes not yet acknowledged (sent or not).
     pub fn send_queue_len(&self) -> usize {
-        self.send_buf.len()
+        self.snd.buf.len()
     }
 
     /// SO_ERROR: the pending error, cleared by reading it.
@@ -472,49 +305,59 @@ impl Connection {
     }
 
     pub fn local_iss(&self) -> SeqNum {
-        self.iss
+        self.snd.iss
     }
 
     pub fn stats(&self) -> TcpStats {
-        let mut s = self.stats;
-        s.state = self.state;
-        s.srtt = self.rtt.srtt();
-        s.rttvar = self.rtt.rttvar();
-        s.rto = self.rtt.rto();
-        s.backoff = self.rtt.backoff_count();
-        s.cwnd = self.cc.cwnd();
-        s.ssthresh = self.cc.ssthresh();
-        s.snd_mss = self.eff_mss();
-        s.peer_window = self.snd_wnd;
-        s.our_window = self.rcv_adv.since(self.rcv_nxt);
-        s.snd_wscale = self.snd_wscale;
-        s.rcv_wscale = self.rcv_wscale;
-        s.unacked = self.snd_max.since(self.snd_una);
-        s.sacked = self.sacked_bytes();
-        s.in_recovery = self.in_recovery;
-        s
+        TcpStats {
+            state: self.state,
+            srtt: self.snd.rtt.srtt(),
+            rttvar: self.snd.rtt.rttvar(),
+            rto: self.snd.rtt.rto(),
+            backoff: self.snd.rtt.backoff_count(),
+            cwnd: self.snd.cc.cwnd(),
+            ssthresh: self.snd.cc.ssthresh(),
+            snd_mss: self.eff_mss(),
+            rcv_mss: self.cfg.mss as usize,
+            retransmits: self.snd.retransmits,
+            fast_retransmits: self.snd.fast_retransmits,
+            timeouts: self.snd.timeouts,
+            bytes_sent: self.snd.bytes_sent,
+            bytes_retransmitted: self.snd.bytes_retransmitted,
+            bytes_acked: self.snd.bytes_acked,
+            bytes_received: self.rcv.bytes_received,
+            segments_sent: self.segments_sent,
+            segments_received: self.segments_received,
+            peer_window: self.snd.wnd,
+            our_window: self.rcv.window(),
+            snd_wscale: self.snd.wscale,
+            rcv_wscale: self.rcv.wscale,
+            unacked: self.snd.flight(),
+            sacked: self.snd.rtxq.sacked_bytes(),
+            in_recovery: self.snd.in_recovery,
+        }
     }
 
     pub fn readiness(&self) -> Readiness {
         let send_open = matches!(self.state, State::Established | State::CloseWait);
-        let write_shut = self.fin_queued || self.state == State::Closed;
-        let read_shut = self.fin_received || self.state == State::Closed;
+        let write_shut = self.snd.fin_queued || self.state == State::Closed;
+        let read_shut = self.rcv.fin_received || self.state == State::Closed;
         let connecting = matches!(self.state, State::SynSent | State::SynReceived);
         Readiness {
             readable: !connecting
-                && (!self.recv_buf.is_empty() || read_shut || self.error.is_some()),
+                && (!self.rcv.buf.is_empty() || read_shut || self.error.is_some()),
             writable: !connecting
                 && ((send_open
-                    && !self.fin_queued
-                    && self.send_buf.free() > 0
-                    && self.send_buf.free() * 2 >= self.send_buf.len())
+                    && !self.snd.fin_queued
+                    && self.snd.buf.free() > 0
+                    && self.snd.buf.free() * 2 >= self.snd.buf.len())
                     || write_shut
                     || self.error.is_some()),
             error: self.error.is_some(),
             hangup: self.state == State::Closed
-                || (self.fin_queued && self.fin_received)
+                || (self.snd.fin_queued && self.rcv.fin_received)
                 || self.state == State::TimeWait,
-            read_closed: self.fin_received || self.state == State::Closed && !connecting,
+            read_closed: self.rcv.fin_received || self.state == State::Closed && !connecting,
         }
     }
 
@@ -527,7 +370,7 @@ impl Connection {
 
     pub fn set_congestion(&mut self, algo: super::Algorithm) {
         self.cfg.congestion = algo;
-        self.cc.set_algorithm(algo);
+        self.snd.cc.set_algorithm(algo);
     }
 
     pub fn set_keepalive(&mut self, on: bool) {
@@ -549,21 +392,21 @@ impl Connection {
     pub fn set_send_buffer(&mut self, bytes: usize) -> bool {
         let b = bytes.clamp(1, MAX_BUFFER);
         self.cfg.send_buffer = b;
-        self.send_buf.set_capacity(b)
+        self.snd.buf.set_capacity(b)
     }
 
     /// SO_RCVBUF: applied before establishment only (the window scale is fixed by the SYN).
     pub fn set_recv_buffer(&mut self, bytes: usize) -> bool {
-        if self.recv_buf.is_allocated() && self.recv_buf.capacity() > 0 {
+        if self.rcv.buf.is_allocated() && self.rcv.buf.capacity() > 0 {
             return false;
         }
         let b = bytes.clamp(1, MAX_BUFFER);
-        if self.state == State::SynSent && self.snd_max == self.iss && self.cfg.window_scale {
-            self.rcv_wscale = window_scale_for(b);
+        if self.state == State::SynSent && self.snd.max == self.snd.iss && self.cfg.window_scale {
+            self.rcv.wscale = window_scale_for(b);
         }
-        let b = b.min(65535 << self.rcv_wscale);
+        let b = b.min(65535 << self.rcv.wscale);
         self.cfg.recv_buffer = b;
-        self.recv_buf.set_capacity(b)
+        self.rcv.buf.set_capacity(b)
     }
 
     /// A failure reported by the stack (e.g. EHOSTUNREACH from neighbour resolution).
@@ -586,27 +429,22 @@ impl Connection {
             return None;
         }
         let newer_ts = seg.options.timestamps.is_some_and(|(tsval, _)| {
-            self.ts_enabled && (tsval.wrapping_sub(self.ts_recent) as i32) > 0
+            self.ts_enabled && (tsval.wrapping_sub(self.rcv.ts_recent) as i32) > 0
         });
-        let newer = seg.seq > self.rcv_nxt || newer_ts;
-        newer.then(|| (self.snd_nxt + 65537).0.max(1))
+        let newer = seg.seq > self.rcv.nxt || newer_ts;
+        newer.then(|| (self.snd.nxt + 65537).0.max(1))
     }
 
-    /// PAWS (RFC 7323 §5.3 R1): the segment's timestamp is older than TS.Recent, so it is an old
-    /// duplicate. One tick of tolerance, as Linux's `TCP_PAWS_WINDOW`: a segment reordered past one
-    /// sent a tick later is not.
+    /// PAWS (RFC 7323 §5.3 R1), by the receive half's TS.Recent.
     fn paws_rejects(&self, seg: &Segment) -> bool {
-        self.ts_enabled
-            && seg
-                .options
-                .timestamps
-                .is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW)
+        self.rcv
+            .paws_rejects(self.ts_enabled, seg.options.timestamps)
     }
 
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
     /// else is stale or forged and is ignored (RFC 5927 §4.1, as Linux's `tcp_v4_err`).
     fn quotes_unacked(&self, seq: SeqNum) -> bool {
-        self.state != State::Closed && seq >= self.snd_una && seq <= self.snd_max
+        self.state != State::Closed && seq >= self.snd.una && seq <= self.snd.max
     }
 
     /// An ICMP error (other than "fragmentation needed") about the segment that started at `seq`.
@@ -641,11 +479,11 @@ impl Connection {
         // Linux's floor (`min_pmtu`): a forged message cannot shrink segments to nothing. A zero
         // MTU is taken as the floor too.
         let mss = mtu.max(MIN_PATH_MTU) - 40;
-        if mss >= self.peer_mss.min(self.cfg.mss as usize) {
+        if mss >= self.snd.peer_mss.min(self.cfg.mss as usize) {
             return;
         }
-        self.peer_mss = mss;
-        self.rtxq.mark_lost_longer_than(self.eff_mss());
+        self.snd.peer_mss = mss;
+        self.snd.rtxq.mark_lost_longer_than(self.eff_mss());
     }
 
     /// A soft error (RFC 1122 §4.2.3.9): the connection goes on, and reports `err` if it times out.
@@ -664,15 +502,17 @@ impl Connection {
             return Err(e);
         }
         match self.state {
-            State::SynSent | State::SynReceived if !self.fin_queued => return Err(Errno::EAGAIN),
-            State::Established | State::CloseWait if !self.fin_queued => {}
+            State::SynSent | State::SynReceived if !self.snd.fin_queued => {
+                return Err(Errno::EAGAIN)
+            }
+            State::Established | State::CloseWait if !self.snd.fin_queued => {}
             State::Listen => return Err(Errno::ENOTCONN),
             _ => return Err(Errno::EPIPE),
         }
         if data.is_empty() {
             return Ok(0);
         }
-        let n = self.send_buf.enqueue(data);
+        let n = self.snd.buf.enqueue(data);
         if n == 0 {
             Err(Errno::EAGAIN)
         } else {
@@ -681,18 +521,18 @@ impl Connection {
     }
 
     fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
-        if !self.recv_buf.is_empty() {
+        if !self.rcv.buf.is_empty() {
             if buf.is_empty() {
                 return Ok(0);
             }
             if !consume {
-                return Ok(self.recv_buf.read_at(0, buf));
+                return Ok(self.rcv.buf.read_at(0, buf));
             }
-            let n = self.recv_buf.dequeue(buf);
+            let n = self.rcv.buf.dequeue(buf);
             self.after_read();
             return Ok(n);
         }
-        if self.fin_received {
+        if self.rcv.fin_received {
             return Ok(0);
         }
         if let Some(e) = self.error {
@@ -720,32 +560,27 @@ impl Connection {
 
     /// The reader freed buffer space: send a window update if it opens the window enough.
     fn after_read(&mut self) {
-        if !self.is_synchronized() || self.fin_received {
+        if !self.is_synchronized() || self.rcv.fin_received {
             return;
         }
-        let cand = self.rcv_nxt + self.window_room();
-        let opened = cand.since(self.rcv_adv);
-        let threshold = (2 * self.rcv_mss())
-            .min(self.recv_buf.capacity() / 2)
-            .max(1);
-        if opened >= threshold {
-            self.ack_now = true;
+        if self.rcv.window_update_due(self.eff_mss()) {
+            self.rcv.ack_now = true;
         }
     }
 
     /// shutdown(SHUT_WR): FIN after the queued data.
     pub fn shutdown_write(&mut self) {
-        if self.fin_queued {
+        if self.snd.fin_queued {
             return;
         }
         match self.state {
-            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
             State::Established => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::FinWait1);
             }
             State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 self.set_state(State::LastAck);
             }
             _ => {}
@@ -755,7 +590,7 @@ impl Connection {
     /// close(): graceful unless unread data remains or SO_LINGER is zero (then RST, as Linux).
     pub fn close(&mut self) {
         self.user_closed = true;
-        let unread = !self.recv_buf.is_empty() || !self.assembler.is_empty();
+        let unread = !self.rcv.buf.is_empty() || !self.rcv.assembler.is_empty();
         if self.cfg.linger == Some(Duration::ZERO) || (unread && self.is_synchronized()) {
             self.abort();
             return;
@@ -763,7 +598,7 @@ impl Connection {
         match self.state {
             State::SynSent | State::Listen => self.enter_closed(),
             State::SynReceived | State::Established | State::CloseWait => {
-                self.fin_queued = true;
+                self.snd.fin_queued = true;
                 let next = if self.state == State::CloseWait {
                     State::LastAck
                 } else if self.state == State::SynReceived {
@@ -775,7 +610,8 @@ impl Connection {
                 self.set_state(next);
             }
             State::FinWait2 => {
-                self.close_deadline = Some(self.last_rx + self.cfg.fin_wait2_timeout);
+                self.timers
+                    .set(TimerKind::Close, self.last_rx + self.cfg.fin_wait2_timeout);
             }
             _ => {}
         }
@@ -790,7 +626,7 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                self.rst_pending = Some((self.snd_max, None));
+                self.rst_pending = Some((self.snd.max, None));
                 self.rst_closes = true;
                 self.enter_closed();
             }
@@ -812,21 +648,17 @@ impl Connection {
 
     fn enter_closed(&mut self) {
         self.set_state(State::Closed);
-        self.rtx_deadline = None;
-        self.persist_deadline = None;
-        self.ack_deadline = None;
-        self.ack_owed_since = None;
-        self.ack_now = false;
-        self.close_deadline = None;
+        self.timers.stop_all();
+        self.rcv.ack_owed_since = None;
+        self.rcv.ack_now = false;
         self.syn_pending = false;
         self.probe_pending = false;
-        self.send_buf.release();
-        self.assembler.clear();
-        self.rtxq.clear();
-        self.loss_timer = None;
-        self.tlp_pending = false;
+        self.snd.buf.release();
+        self.rcv.assembler.clear();
+        self.snd.rtxq.clear();
+        self.snd.tlp_pending = false;
         if self.user_closed {
-            self.recv_buf.release();
+            self.rcv.buf.release();
         }
     }
 
@@ -834,7 +666,7 @@ impl Connection {
     fn fail(&mut self, err: Errno) {
         self.error = Some(err);
         self.eof_after_error = true;
-        self.fin_queued = true;
+        self.snd.fin_queued = true;
         self.enter_closed();
     }
 
@@ -847,22 +679,22 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.set_state(State::TimeWait);
-        self.rtx_deadline = None;
-        self.persist_deadline = None;
-        self.close_deadline = Some(now + self.cfg.time_wait);
-        self.send_buf.release();
+        self.timers.stop(TimerKind::Retransmit);
+        self.timers.stop(TimerKind::Persist);
+        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+        self.snd.buf.release();
     }
 
     fn establish(&mut self) {
-        self.set_state(if self.fin_queued {
+        self.set_state(if self.snd.fin_queued {
             State::FinWait1
         } else {
             State::Established
         });
-        self.send_buf.allocate();
-        self.recv_buf.allocate();
+        self.snd.buf.allocate();
+        self.rcv.buf.allocate();
         self.syn_pending = false;
-        self.retries = 0;
+        self.snd.retries = 0;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -870,7 +702,7 @@ impl Connection {
 
     /// Payload bytes per segment we send (RFC 9293 §3.7.1, RFC 7323 option overhead).
     fn eff_mss(&self) -> usize {
-        let m = self.peer_mss.min(self.cfg.mss as usize);
+        let m = self.snd.peer_mss.min(self.cfg.mss as usize);
         let opt = if self.ts_enabled { TS_OPTION_LEN } else { 0 };
         m.saturating_sub(opt).max(32)
     }
@@ -879,7 +711,7 @@ impl Connection {
     /// blocks `emit` will add while out-of-order data waits, so header and payload still fit the
     /// MTU (Linux's `tcp_current_mss` subtracts them the same way).
     fn send_mss(&self) -> usize {
-        if !self.sack_enabled || self.assembler.is_empty() {
+        if !self.sack_enabled || self.rcv.assembler.is_empty() {
             return self.eff_mss();
         }
         let blocks = self.sack_block_count();
@@ -888,113 +720,24 @@ impl Connection {
 
     /// How many SACK blocks `emit` puts in a segment that is not a SYN.
     fn sack_block_count(&self) -> usize {
-        self.assembler
-            .sack_blocks(if self.ts_enabled { 3 } else { 4 })
-            .len()
+        self.rcv.sack_blocks(self.ts_enabled).len()
     }
 
-    fn rcv_mss(&self) -> usize {
-        if self.rcv_mss_seen > 0 {
-            usize::from(self.rcv_mss_seen)
-        } else {
-            self.eff_mss()
+    /// What the send half needs to know of the rest of the connection now.
+    fn send_context(&self) -> SendContext {
+        SendContext {
+            eff_mss: self.eff_mss(),
+            send_mss: self.send_mss(),
+            sack_enabled: self.sack_enabled,
+            ts_enabled: self.ts_enabled,
+            ts_offset: self.ts_offset,
+            nodelay: self.cfg.nodelay,
+            synchronized: self.is_synchronized(),
         }
     }
 
-    /// Free receive space we could offer (window), bounded by what the scale can express.
-    fn window_room(&self) -> usize {
-        self.recv_buf.free().min(65535usize << self.rcv_wscale)
-    }
-
-    fn data_end(&self) -> SeqNum {
-        self.snd_una + self.send_buf.len()
-    }
-
-    fn fin_sent(&self) -> bool {
-        self.fin_queued && !self.fin_acked && self.snd_max > self.data_end()
-    }
-
-    fn sacked_bytes(&self) -> usize {
-        self.rtxq.sacked_bytes()
-    }
-
-    /// RFC 6675 "pipe": data believed to be in the network. Outstanding data less what is SACKed
-    /// and what is marked lost and not yet resent (a resent segment counts once). Without SACK,
-    /// each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2, RFC 3042).
-    fn pipe(&self) -> usize {
-        let outstanding = self.snd_max.since(self.snd_una);
-        let sacked = if self.sack_enabled {
-            self.sacked_bytes()
-        } else {
-            let dup = if self.in_recovery {
-                self.dupacks
-            } else {
-                self.dupacks.min(2)
-            };
-            (dup as usize * self.eff_mss()).min(outstanding)
-        };
-        outstanding
-            .saturating_sub(sacked)
-            .saturating_sub(self.rtxq.lost_bytes())
-    }
-
-    /// The next segment to retransmit: the lowest one marked lost, at most one MSS of it:
-    /// (seq, data len, with FIN).
-    fn next_lost(&self) -> Option<(SeqNum, usize, bool)> {
-        let r = self.rtxq.first_lost()?;
-        let data_end = self.data_end();
-        let len = r.end.min(data_end).since(r.start).min(self.send_mss());
-        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
-        if len == 0 && !fin {
-            return None;
-        }
-        Some((r.start, len, fin))
-    }
-
-    /// The tail loss probe (RFC 8985 §7.3): a new segment if the peer's window allows one, else
-    /// the last segment sent (unless it is SACKed).
-    fn probe_plan(&self) -> Option<Plan> {
-        let data_len = self.send_buf.len();
-        let off = self.snd_nxt.since(self.snd_una);
-        let win_end = self.snd_wl2 + self.snd_wnd;
-        if off < data_len {
-            let len = (data_len - off)
-                .min(self.send_mss())
-                .min(win_end.since(self.snd_nxt));
-            if len > 0 {
-                return Some(Plan {
-                    seq: self.snd_nxt,
-                    len,
-                    fin: self.fin_queued && off + len == data_len,
-                    cause: SendCause::Probe,
-                });
-            }
-        }
-        let r = self.rtxq.last()?;
-        if r.sacked {
-            return None;
-        }
-        let data_end = self.data_end();
-        let fin = self.fin_sent() && r.end > data_end;
-        let dend = r.end.min(data_end);
-        let seq = if dend.since(r.start) > self.send_mss() {
-            dend - self.send_mss()
-        } else {
-            r.start
-        };
-        let len = dend.since(seq);
-        if len == 0 && !fin {
-            return None;
-        }
-        Some(Plan {
-            seq,
-            len,
-            fin,
-            cause: SendCause::Probe,
-        })
-    }
-
-    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`).
+    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`): only in
+    /// the states where data or a FIN may be sent.
     fn next_send(&self) -> Option<Plan> {
         if !matches!(
             self.state,
@@ -1003,71 +746,10 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) || self.fin_acked
-        {
+        ) {
             return None;
         }
-        let mss = self.send_mss();
-        let cwnd = self.cc.cwnd();
-        let pipe = self.pipe();
-        if self.tlp_pending {
-            if let Some(p) = self.probe_plan() {
-                return Some(p);
-            }
-        }
-        if let Some((seq, len, fin)) = self.next_lost() {
-            // Lost segments first, as cwnd allows (RFC 6675 §5 NextSeg rule 1).
-            if cwnd.saturating_sub(pipe) >= len.max(1) {
-                let cause = if self.rto_recovery {
-                    SendCause::Timeout
-                } else {
-                    SendCause::Recovery
-                };
-                return Some(Plan {
-                    seq,
-                    len,
-                    fin,
-                    cause,
-                });
-            }
-            return None;
-        }
-        let data_len = self.send_buf.len();
-        let off = self.snd_nxt.since(self.snd_una);
-        if off > data_len {
-            return None; // FIN already sent
-        }
-        let avail = data_len - off;
-        let win_end = self.snd_wl2 + self.snd_wnd; // right edge = SND.WL2 + SND.WND
-        let win_room = win_end.since(self.snd_nxt);
-        let cwnd_room = cwnd.saturating_sub(pipe);
-        let len = avail.min(mss).min(win_room).min(cwnd_room);
-        let fin = self.fin_queued && off + len == data_len;
-        if len == 0 && !fin {
-            return None;
-        }
-        if !self.force_send && len < mss && len > 0 {
-            if len < avail {
-                // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
-                if len < self.max_snd_wnd / 2 {
-                    return None;
-                }
-            } else if !(self.cfg.nodelay || self.snd_nxt == self.snd_una || fin) {
-                // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
-                return None;
-            }
-        }
-        let cause = if self.force_send {
-            SendCause::Forced
-        } else {
-            SendCause::New
-        };
-        Some(Plan {
-            seq: self.snd_nxt,
-            len,
-            fin,
-            cause,
-        })
+        self.snd.next_segment(&self.send_context())
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
@@ -1076,10 +758,10 @@ impl Connection {
                 self.state,
                 State::Established | State::CloseWait | State::FinWait2
             )
-            || self.snd_max != self.snd_una
-            || !self.send_buf.is_empty()
-            || self.rtx_deadline.is_some()
-            || self.persist_deadline.is_some()
+            || self.snd.max != self.snd.una
+            || !self.snd.buf.is_empty()
+            || self.timers.is_armed(TimerKind::Retransmit)
+            || self.timers.is_armed(TimerKind::Persist)
         {
             return None;
         }
@@ -1102,141 +784,68 @@ impl Connection {
         if self.state == State::Closed {
             return None;
         }
-        if self.ack_now
+        if self.rcv.ack_now
             || self.probe_pending
             || (self.syn_pending && matches!(self.state, State::SynSent | State::SynReceived))
             || self.next_send().is_some()
         {
             return Some(now);
         }
-        let mut t = self.rtx_deadline;
-        t = earliest(t, self.persist_deadline);
-        t = earliest(t, self.ack_deadline);
-        t = earliest(t, self.keepalive_deadline());
-        t = earliest(t, self.close_deadline);
-        t = earliest(t, self.loss_timer.map(|l| l.0));
-        t
-    }
-
-    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
-    /// recovery, with SACK, and no probe is outstanding. PTO = 2·SRTT (plus the worst-case
-    /// delayed ACK with one segment in flight), never later than the RTO.
-    fn arm_tlp(&mut self, now: Instant) {
-        self.cancel_tlp();
-        let flight = self.snd_max.since(self.snd_una);
-        if !self.sack_enabled
-            || self.in_recovery
-            || self.tlp_end.is_some()
-            || flight == 0
-            || self.loss_timer.is_some()
-            || !self.is_synchronized()
-        {
-            return;
-        }
-        let Some(srtt) = self.rtt.srtt() else {
-            return;
-        };
-        let mut pto = srtt * 2;
-        if flight <= self.eff_mss() {
-            pto += WC_DEL_ACK;
-        }
-        let pto = pto.max(PTO_MIN);
-        let at = now + pto;
-        if self.rtx_deadline.is_some_and(|r| at >= r) {
-            return;
-        }
-        self.loss_timer = Some((at, LossTimer::Tlp { armed_at: now }));
-    }
-
-    fn cancel_tlp(&mut self) {
-        if matches!(self.loss_timer, Some((_, LossTimer::Tlp { .. }))) {
-            self.loss_timer = None;
-        }
-    }
-
-    fn cancel_rack_timer(&mut self) {
-        if matches!(self.loss_timer, Some((_, LossTimer::Rack))) {
-            self.loss_timer = None;
-        }
-    }
-
-    /// RFC 8985 §6.2 step 5 and §6.3: marks lost what RACK finds, re-arms the reordering timer,
-    /// and starts recovery if needed.
-    fn rack_detect(&mut self, now: Instant) {
-        if !self.sack_enabled {
-            return;
-        }
-        let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
-        let reo = self
-            .rtxq
-            .reo_wnd(self.in_recovery, DUP_THRESH * self.eff_mss(), srtt);
-        match self.rtxq.detect_loss(now, reo) {
-            Some(t) => self.loss_timer = Some((t, LossTimer::Rack)),
-            None => self.cancel_rack_timer(),
-        }
-        if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.snd_una >= self.recover {
-            self.enter_recovery(now);
-        }
+        earliest(self.timers.next_deadline(), self.keepalive_deadline())
     }
 
     fn arm_rtx(&mut self, now: Instant) {
-        self.rtx_armed_at = now;
-        self.rtx_deadline = Some(now + self.rtt.rto());
+        self.snd.arm_rtx(now, &mut self.timers);
     }
 
     fn handle_timers(&mut self, now: Instant) {
-        if let Some(d) = self.close_deadline {
-            if now >= d {
-                // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
-                self.enter_closed();
+        if self.timers.expired(TimerKind::Close, now) {
+            // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
+            self.enter_closed();
+            return;
+        }
+        if self.timers.expired(TimerKind::Retransmit, now) {
+            self.on_rtx_timeout(now);
+            if self.state == State::Closed {
                 return;
             }
         }
-        if let Some(d) = self.rtx_deadline {
-            if now >= d {
-                self.on_rtx_timeout(now);
-                if self.state == State::Closed {
-                    return;
-                }
+        match self.timers.loss_detection() {
+            Some((TimerKind::RackReorder, d)) if now >= d => {
+                self.timers.stop(TimerKind::RackReorder);
+                let ctx = self.send_context();
+                self.snd.rack_detect(now, &ctx, &mut self.timers);
             }
-        }
-        match self.loss_timer {
-            Some((d, LossTimer::Rack)) if now >= d => {
-                self.loss_timer = None;
-                self.rack_detect(now);
-            }
-            Some((d, LossTimer::Tlp { armed_at })) if now >= d => {
-                self.loss_timer = None;
+            Some((TimerKind::TailLossProbe, d)) if now >= d => {
+                self.timers.stop(TimerKind::TailLossProbe);
                 #[cfg(test)]
                 if let Some(t) = self.trace.as_mut() {
+                    let armed_at = self.timers.armed_at(TimerKind::TailLossProbe);
                     t.push(Trace::Pto {
                         now,
                         armed_at,
                         pto: d.saturating_since(armed_at),
                     });
                 }
-                let _ = armed_at;
-                if !self.in_recovery && self.snd_max > self.snd_una {
-                    self.tlp_pending = true;
+                if !self.snd.in_recovery && self.snd.max > self.snd.una {
+                    self.snd.tlp_pending = true;
                 }
             }
             _ => {}
         }
-        if let Some(d) = self.persist_deadline {
-            if now >= d {
-                self.persist_deadline = None;
-                self.probes_unanswered += 1;
-                if self.probes_unanswered > self.cfg.data_retries {
-                    self.time_out();
-                    return;
-                }
-                if self.snd_wnd == 0 || self.next_send_forced().is_none() {
-                    self.probe_pending = true;
-                } else {
-                    self.force_send = true;
-                }
-                self.persist_backoff += 1;
+        if self.timers.expired(TimerKind::Persist, now) {
+            self.timers.stop(TimerKind::Persist);
+            self.snd.probes_unanswered += 1;
+            if self.snd.probes_unanswered > self.cfg.data_retries {
+                self.time_out();
+                return;
             }
+            if self.snd.wnd == 0 || self.next_send_forced().is_none() {
+                self.probe_pending = true;
+            } else {
+                self.snd.force_send = true;
+            }
+            self.snd.persist_backoff += 1;
         }
         if let Some(d) = self.keepalive_deadline() {
             if now >= d {
@@ -1248,18 +857,16 @@ impl Connection {
                 self.probe_pending = true;
             }
         }
-        if let Some(d) = self.ack_deadline {
-            if now >= d {
-                self.ack_now = true;
-            }
+        if self.timers.expired(TimerKind::DelayedAck, now) {
+            self.rcv.ack_now = true;
         }
     }
 
     fn next_send_forced(&mut self) -> Option<Plan> {
-        let saved = self.force_send;
-        self.force_send = true;
+        let saved = self.snd.force_send;
+        self.snd.force_send = true;
         let p = self.next_send();
-        self.force_send = saved;
+        self.snd.force_send = saved;
         p
     }
 
@@ -1267,32 +874,34 @@ impl Connection {
     /// loss recovery fell back to the timer (scoreboard, cwnd and pipe, timers, first and last
     /// record in flight).
     fn log_timeout(&self, now: Instant) {
-        let una = self.snd_una;
-        let f = self.rtxq.first();
-        let l = self.rtxq.last();
+        let una = self.snd.una;
+        let f = self.snd.rtxq.first();
+        let l = self.snd.rtxq.last();
         log::debug!(
             "tcp: retransmission timeout at {:?}: state={:?} retries={} rto={:?} srtt={:?} una={} flight={} nxt-una={} buflen={} fin_q={} recs={} sacked={} lost={} in_rec={} rto_rec={} cwnd={} pipe={} wnd={} tlp_end={:?} loss_timer={:?} armed_ago={:?} first={:?} last={:?}",
             now,
             self.state,
-            self.retries,
-            self.rtt.rto(),
-            self.rtt.srtt(),
+            self.snd.retries,
+            self.snd.rtt.rto(),
+            self.snd.rtt.srtt(),
             una.0,
-            self.snd_max.since(una),
-            self.snd_nxt.since(una),
-            self.send_buf.len(),
-            self.fin_queued,
-            self.rtxq.len(),
-            self.rtxq.sacked_bytes(),
-            self.rtxq.lost_bytes(),
-            self.in_recovery,
-            self.rto_recovery,
-            self.cc.cwnd(),
-            self.pipe(),
-            self.snd_wnd,
-            self.tlp_end.map(|(e, r)| (e.since(una), r)),
-            self.loss_timer.map(|(t, k)| (t.saturating_since(now), k)),
-            now.saturating_since(self.rtx_armed_at),
+            self.snd.max.since(una),
+            self.snd.nxt.since(una),
+            self.snd.buf.len(),
+            self.snd.fin_queued,
+            self.snd.rtxq.len(),
+            self.snd.rtxq.sacked_bytes(),
+            self.snd.rtxq.lost_bytes(),
+            self.snd.in_recovery,
+            self.snd.rto_recovery,
+            self.snd.cc.cwnd(),
+            self.snd.pipe(&self.send_context()),
+            self.snd.wnd,
+            self.snd.tlp_end.map(|(e, r)| (e.since(una), r)),
+            self.timers
+                .loss_detection()
+                .map(|(k, t)| (t.saturating_since(now), k)),
+            now.saturating_since(self.timers.armed_at(TimerKind::Retransmit)),
             f.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
             l.map(|r| (r.start.since(una), r.span(), now.saturating_since(r.sent), r.retransmitted, r.lost, r.sacked)),
         );
@@ -1300,8 +909,8 @@ impl Connection {
 
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
-        self.rtx_deadline = None;
-        self.retries += 1;
+        self.timers.stop(TimerKind::Retransmit);
+        self.snd.retries += 1;
         let limit = match self.state {
             State::SynSent | State::SynReceived => self.cfg.syn_retries,
             _ => self.cfg.data_retries,
@@ -1310,13 +919,13 @@ impl Connection {
         if let Some(t) = self.trace.as_mut() {
             t.push(Trace::Rto {
                 now,
-                armed_at: self.rtx_armed_at,
-                rto: self.rtt.rto(),
-                retries: self.retries,
+                armed_at: self.timers.armed_at(TimerKind::Retransmit),
+                rto: self.snd.rtt.rto(),
+                retries: self.snd.retries,
             });
         }
         let _ = now;
-        if self.retries > limit {
+        if self.snd.retries > limit {
             log::debug!("tcp: retransmission limit reached in {:?}", self.state);
             if self.state == State::SynReceived && !self.active_open {
                 self.enter_closed();
@@ -1325,34 +934,15 @@ impl Connection {
             }
             return;
         }
-        self.stats.timeouts += 1;
+        self.snd.timeouts += 1;
         self.log_timeout(now);
-        self.rtt.backoff();
-        self.rtt_timing = None;
+        self.snd.rtt.backoff();
+        self.snd.rtt_timing = None;
         match self.state {
             State::SynSent | State::SynReceived => self.syn_pending = true,
             _ => {
-                let flight = self.snd_max.since(self.snd_una);
-                if self.retries == 1 {
-                    self.cc.on_rto(flight);
-                } else {
-                    self.cc.set_cwnd(self.eff_mss());
-                }
-                // RFC 2018 §8 lets the receiver discard SACKed data, and RFC 6675 §5.1 relays its
-                // advice to forget SACK information on an RTO. Like Linux, keep it unless the
-                // peer evidently reneged (the segment at SND.UNA is SACKed but not acknowledged),
-                // so SACKed segments are not sent again.
-                if self.rtxq.first().is_some_and(|r| r.sacked) {
-                    self.rtxq.clear_sacks();
-                }
-                self.rtxq.mark_all_lost();
-                self.in_recovery = true;
-                self.rto_recovery = true;
-                self.dupacks = 0;
-                self.recover = self.snd_max;
-                self.loss_timer = None;
-                self.tlp_pending = false;
-                self.tlp_end = None;
+                let eff_mss = self.eff_mss();
+                self.snd.on_rto(eff_mss, &mut self.timers);
             }
         }
     }
@@ -1375,7 +965,7 @@ impl Connection {
                 options: TcpOptions::default(),
                 payload_len: 0,
             };
-            self.stats.segments_sent += 1;
+            self.segments_sent += 1;
             sink(&seg, &[], &[]);
             if self.rst_closes {
                 self.rst_closes = false;
@@ -1393,17 +983,17 @@ impl Connection {
                     if self.state == State::SynReceived {
                         flags.insert(TcpFlags::ACK);
                     }
-                    if self.retries > 0 {
-                        self.stats.retransmits += 1;
+                    if self.snd.retries > 0 {
+                        self.snd.retransmits += 1;
                     }
-                    self.emit(now, sink, self.iss, flags, 0, 0);
-                    self.snd_nxt = self.iss + 1;
-                    self.snd_max = self.snd_max.max(self.snd_nxt);
-                    if self.rtx_deadline.is_none() {
+                    self.emit(now, sink, self.snd.iss, flags, 0, 0);
+                    self.snd.nxt = self.snd.iss + 1;
+                    self.snd.max = self.snd.max.max(self.snd.nxt);
+                    if !self.timers.is_armed(TimerKind::Retransmit) {
                         self.arm_rtx(now);
                     }
-                    if self.retries == 0 {
-                        self.rtt_timing = Some((self.iss + 1, now));
+                    if self.snd.retries == 0 {
+                        self.snd.rtt_timing = Some((self.snd.iss + 1, now));
                     }
                 }
             }
@@ -1412,11 +1002,11 @@ impl Connection {
         if self.probe_pending {
             self.probe_pending = false;
             // Window probe / keepalive: an old sequence number elicits an ACK (RFC 9293 §3.8.4).
-            self.emit(now, sink, self.snd_una - 1, TcpFlags::ACK, 0, 0);
+            self.emit(now, sink, self.snd.una - 1, TcpFlags::ACK, 0, 0);
         }
-        if self.ack_now && self.state != State::Closed {
+        if self.rcv.ack_now && self.state != State::Closed {
             // Pure ACKs carry SND.MAX so they stay acceptable during go-back-N.
-            self.emit(now, sink, self.snd_max, TcpFlags::ACK, 0, 0);
+            self.emit(now, sink, self.snd.max, TcpFlags::ACK, 0, 0);
         }
         self.update_persist(now);
     }
@@ -1426,17 +1016,17 @@ impl Connection {
         while let Some(plan) = self.next_send() {
             // Restart from the initial window after an idle period (RFC 5681 §4.1).
             if plan.cause == SendCause::New
-                && self.snd_una == self.snd_max
-                && now.saturating_since(self.last_tx) > self.rtt.rto()
+                && self.snd.una == self.snd.max
+                && now.saturating_since(self.last_tx) > self.snd.rtt.rto()
             {
-                self.cc.on_idle_restart();
+                self.snd.cc.on_idle_restart();
             }
             let mut flags = TcpFlags::ACK;
-            let off = plan.seq.since(self.snd_una);
+            let off = plan.seq.since(self.snd.una);
             if plan.fin {
                 flags.insert(TcpFlags::FIN);
             }
-            if plan.len > 0 && off + plan.len == self.send_buf.len() {
+            if plan.len > 0 && off + plan.len == self.snd.buf.len() {
                 flags.insert(TcpFlags::PSH);
             }
             self.emit(now, sink, plan.seq, flags, off, plan.len);
@@ -1450,83 +1040,23 @@ impl Connection {
                     cause: plan.cause,
                 });
             }
-            let is_new = plan.seq >= self.snd_max;
-            if plan.cause == SendCause::Probe {
-                // One probe per PTO; then the RTO runs again (RFC 8985 §7.3).
-                self.tlp_pending = false;
-                self.tlp_end = Some((self.snd_max.max(end), !is_new));
-                self.arm_rtx(now);
-            }
-            if is_new {
-                self.force_send = false;
-                if self.rtt_timing.is_none() && !self.ts_enabled {
-                    self.rtt_timing = Some((end, now));
-                }
-                self.snd_nxt = end;
-                self.stats.bytes_sent += plan.len as u64;
-                self.rtxq.push(plan.seq, end, now);
-                sent_new |= plan.cause != SendCause::Probe;
-            } else {
-                self.rtxq.on_retransmit(plan.seq, end, now);
-                self.stats.retransmits += 1;
-                self.stats.bytes_retransmitted += plan.len as u64;
-                self.rtt_timing = None;
-            }
-            self.snd_max = self.snd_max.max(self.snd_nxt);
-            if self.rtx_deadline.is_none() {
-                self.arm_rtx(now);
-            }
-            self.persist_deadline = None;
+            sent_new |= self
+                .snd
+                .on_sent(&plan, end, now, self.ts_enabled, &mut self.timers);
         }
-        self.tlp_pending = false;
+        self.snd.tlp_pending = false;
         if sent_new {
-            self.arm_tlp(now);
+            let ctx = self.send_context();
+            self.snd.arm_tlp(now, &ctx, &mut self.timers);
         }
     }
 
     /// Arms or clears the persist timer (zero window / sender SWS override, RFC 9293 §3.8.6.1).
     fn update_persist(&mut self, now: Instant) {
         let stalled = self.is_synchronized()
-            && self.rtx_deadline.is_none()
-            && !self.fin_acked
-            && self.snd_nxt < self.data_end()
+            && self.snd.may_stall(&self.timers)
             && self.next_send().is_none();
-        if !stalled {
-            self.persist_deadline = None;
-            if self.snd_wnd > 0 {
-                self.persist_backoff = 0;
-            }
-        } else if self.persist_deadline.is_none() {
-            let base = self.rtt.base_rto();
-            let d = base
-                .saturating_mul(1u32 << self.persist_backoff.min(16))
-                .min(super::rtt::RTO_MAX);
-            self.persist_deadline = Some(now + d);
-        }
-    }
-
-    fn advertise_window(&mut self) -> u16 {
-        if matches!(self.state, State::SynSent | State::SynReceived) {
-            // The window in a SYN is never scaled (RFC 7323 §2.2).
-            let w = self.recv_buf.capacity().min(65535);
-            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + w);
-            return w as u16;
-        }
-        // Only whole units of the window scale, so the edge we offer never passes the end of the
-        // receive buffer: a window rounded up would invite bytes there is no room for.
-        let unit = 1usize << self.rcv_wscale;
-        let room = self.window_room() & !(unit - 1);
-        let cand = self.rcv_nxt + room;
-        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
-        let threshold = self.rcv_mss().min(self.recv_buf.capacity() / 2).max(1);
-        if cand > self.rcv_adv && cand.since(self.rcv_adv) >= threshold {
-            self.rcv_adv = cand;
-        }
-        // Rounded down: once RCV.NXT has moved by less than a unit, the edge the peer sees may
-        // sit a few bytes left of one offered before, which RFC 7323 §2.4 calls unavoidable; the
-        // earlier edge (`rcv_adv`) is still honoured.
-        let win = self.rcv_adv.since(self.rcv_nxt);
-        (win >> self.rcv_wscale).min(65535) as u16
+        self.snd.update_persist(now, stalled, &mut self.timers);
     }
 
     fn emit(
@@ -1538,32 +1068,33 @@ impl Connection {
         off: usize,
         len: usize,
     ) {
-        let window = self.advertise_window();
+        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        let window = self.rcv.advertise_window(in_handshake, self.eff_mss());
         let mut options = TcpOptions::default();
         let syn = flags.contains(TcpFlags::SYN);
         if syn {
             options.mss = Some(self.cfg.mss);
             let synack = flags.contains(TcpFlags::ACK);
             if self.cfg.window_scale && (!synack || self.ws_negotiated) {
-                options.window_scale = Some(self.rcv_wscale);
+                options.window_scale = Some(self.rcv.wscale);
             }
             options.sack_permitted = self.cfg.sack && (!synack || self.sack_enabled);
             if self.cfg.timestamps && (!synack || self.ts_enabled) {
-                options.timestamps =
-                    Some((self.ts_now(now), if synack { self.ts_recent } else { 0 }));
+                options.timestamps = Some((
+                    self.ts_now(now),
+                    if synack { self.rcv.ts_recent } else { 0 },
+                ));
             }
         } else {
             if self.ts_enabled {
-                options.timestamps = Some((self.ts_now(now), self.ts_recent));
+                options.timestamps = Some((self.ts_now(now), self.rcv.ts_recent));
             }
-            if self.sack_enabled && !self.assembler.is_empty() {
-                options.sack_blocks =
-                    self.assembler
-                        .sack_blocks(if self.ts_enabled { 3 } else { 4 });
+            if self.sack_enabled && !self.rcv.assembler.is_empty() {
+                options.sack_blocks = self.rcv.sack_blocks(self.ts_enabled);
             }
         }
         let ack = if flags.contains(TcpFlags::ACK) {
-            self.rcv_nxt
+            self.rcv.nxt
         } else {
             SeqNum(0)
         };
@@ -1575,42 +1106,26 @@ impl Connection {
             options,
             payload_len: len,
         };
-        let (a, b) = self.send_buf.peek(off, len);
+        let (a, b) = self.snd.buf.peek(off, len);
         debug_assert_eq!(a.len() + b.len(), len);
         sink(&seg, a, b);
-        self.stats.segments_sent += 1;
+        self.segments_sent += 1;
         self.last_tx = now;
         if flags.contains(TcpFlags::ACK) {
-            self.last_ack_sent = self.rcv_nxt;
-            self.ack_now = false;
-            self.ack_deadline = None;
-            self.ack_owed_since = None;
-            self.unacked_bytes = 0;
+            self.rcv.on_ack_sent(&mut self.timers);
         }
     }
 
     fn ts_now(&self, now: Instant) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+        timestamp_at(now, self.ts_offset)
     }
 
     // ----------------------------------------------------------------------------------------
     // Input.
 
-    fn challenge_ack(&mut self, now: Instant) {
-        // RFC 5961 §7: rate-limit challenge ACKs.
-        if now.saturating_since(self.challenge_window_start) >= Duration::from_secs(1) {
-            self.challenge_window_start = now;
-            self.challenge_count = 0;
-        }
-        if self.challenge_count < CHALLENGE_ACK_LIMIT {
-            self.challenge_count += 1;
-            self.ack_now = true;
-        }
-    }
-
     /// Processes one received segment (RFC 9293 §3.10.7).
     pub fn input(&mut self, now: Instant, seg: &Segment) {
-        self.stats.segments_received += 1;
+        self.segments_received += 1;
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -1622,7 +1137,7 @@ impl Connection {
     /// RFC 9293 §3.10.7.3.
     fn input_syn_sent(&mut self, now: Instant, seg: &Segment) {
         let f = seg.flags;
-        let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.iss && seg.ack <= self.snd_max;
+        let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.snd.iss && seg.ack <= self.snd.max;
         if f.contains(TcpFlags::ACK) && !ack_ok {
             if !f.contains(TcpFlags::RST) {
                 self.rst_pending = Some((seg.ack, None));
@@ -1642,58 +1157,38 @@ impl Connection {
         self.last_rx = now;
         if ack_ok {
             // SYN-ACK: our SYN is acknowledged.
-            self.snd_una = seg.ack;
-            self.snd_nxt = self.snd_nxt.max(self.snd_una);
-            self.snd_wnd = seg.window as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.rtx_deadline = None;
+            self.snd.una = seg.ack;
+            self.snd.nxt = self.snd.nxt.max(self.snd.una);
+            self.snd.take_syn_window(seg.seq, seg.window);
+            self.snd.wl2 = seg.ack;
+            self.timers.stop(TimerKind::Retransmit);
             self.take_rtt_sample(now, seg);
-            self.rtt.reset_backoff();
+            self.snd.rtt.reset_backoff();
             self.establish();
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             // Data carried on the SYN-ACK is not accepted; the peer will resend it.
         } else {
             // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.
             self.set_state(State::SynReceived);
-            self.snd_wnd = seg.window as usize;
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
+            self.snd.take_syn_window(seg.seq, seg.window);
             self.syn_pending = true;
-            self.rtx_deadline = None;
+            self.timers.stop(TimerKind::Retransmit);
         }
     }
 
     fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {
-        if self.ts_enabled {
-            if let Some((_, tsecr)) = seg.options.timestamps {
-                if tsecr != 0 {
-                    let ms = self.ts_now(now).wrapping_sub(tsecr);
-                    if ms < 1 << 30 {
-                        self.rtt.sample(Duration::from_millis(ms as u64));
-                        self.rtt_timing = None;
-                        return;
-                    }
-                }
-            }
-        }
-        if let Some((end, sent)) = self.rtt_timing {
-            if seg.ack >= end {
-                self.rtt.sample(now.saturating_since(sent));
-                self.rtt_timing = None;
-            }
-        }
+        let ctx = self.send_context();
+        self.snd.take_rtt_sample(now, seg, &ctx);
     }
 
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED and the synchronized states.
     fn input_synchronized(&mut self, now: Instant, seg: &Segment) {
         let mut f = seg.flags;
         let mut seq = seg.seq;
-        let mut payload = seg.payload;
+        let payload = seg.payload;
 
         // SYN-RECEIVED: a retransmitted SYN or the peer's SYN-ACK in a simultaneous open.
-        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.irs {
+        if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.rcv.irs {
             if !f.contains(TcpFlags::ACK) {
                 self.syn_pending = true;
                 return;
@@ -1703,25 +1198,18 @@ impl Connection {
         }
 
         if !f.contains(TcpFlags::RST) && self.paws_rejects(seg) {
-            self.ack_now = true;
+            self.rcv.ack_now = true;
             return;
         }
 
         // 1. Sequence number check.
-        let wnd = self.rcv_adv.since(self.rcv_nxt);
         let seg_len =
             payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
-        let acceptable = match (seg_len, wnd) {
-            (0, 0) => seq == self.rcv_nxt,
-            (0, _) => seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd),
-            (_, 0) => seq == self.rcv_nxt, // only its ACK/RST are used (RFC 9293 §3.10.7.4)
-            (_, _) => seq < self.rcv_nxt + wnd && seq + seg_len > self.rcv_nxt,
-        };
-        if !acceptable {
+        if !self.rcv.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
-                self.ack_now = true;
+                self.rcv.ack_now = true;
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.close_deadline = Some(now + self.cfg.time_wait);
+                    self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                 }
             }
             return;
@@ -1729,8 +1217,8 @@ impl Connection {
 
         // 2. RST (RFC 5961 §3.2): exact match resets, otherwise challenge.
         if f.contains(TcpFlags::RST) {
-            if seq != self.rcv_nxt {
-                self.challenge_ack(now);
+            if seq != self.rcv.nxt {
+                self.rcv.challenge_ack(now);
                 return;
             }
             match self.state {
@@ -1746,27 +1234,12 @@ impl Connection {
 
         // 4. SYN in a synchronized state (RFC 5961 §4): challenge ACK.
         if f.contains(TcpFlags::SYN) {
-            self.challenge_ack(now);
+            self.rcv.challenge_ack(now);
             return;
         }
 
         // Trim to the window.
-        if seq < self.rcv_nxt {
-            let cut = self.rcv_nxt.since(seq).min(payload.len());
-            payload = &payload[cut..];
-            seq = self.rcv_nxt;
-            if !payload.is_empty() || f.contains(TcpFlags::FIN) {
-                // Partly duplicate: acknowledge at once.
-                self.ack_now = true;
-            }
-        }
-        let wnd_end = self.rcv_nxt + wnd;
-        if seq + payload.len() > wnd_end {
-            let keep = wnd_end.since(seq);
-            payload = &payload[..keep.min(payload.len())];
-            f.remove(TcpFlags::FIN);
-            self.ack_now = true;
-        }
+        let (seq, payload, f) = self.rcv.trim_to_window(seq, payload, f);
 
         // 5. ACK.
         if !f.contains(TcpFlags::ACK) {
@@ -1774,38 +1247,34 @@ impl Connection {
         }
         self.last_rx = now;
         self.keepalive_probes = 0;
-        self.probes_unanswered = 0;
+        self.snd.probes_unanswered = 0;
         if self.state == State::SynReceived {
-            if seg.ack > self.snd_una && seg.ack <= self.snd_max {
-                self.snd_una = seg.ack;
-                self.snd_nxt = self.snd_nxt.max(self.snd_una);
-                self.rtx_deadline = None;
+            if seg.ack > self.snd.una && seg.ack <= self.snd.max {
+                self.snd.una = seg.ack;
+                self.snd.nxt = self.snd.nxt.max(self.snd.una);
+                self.timers.stop(TimerKind::Retransmit);
                 self.take_rtt_sample(now, seg);
-                self.rtt.reset_backoff();
-                self.snd_wl1 = seq.max(self.snd_wl1) - 1; // force the window update below
-                self.snd_wl2 = seg.ack;
+                self.snd.rtt.reset_backoff();
+                self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below
+                self.snd.wl2 = seg.ack;
                 self.establish();
             } else {
                 self.rst_pending = Some((seg.ack, None));
                 return;
             }
         }
-        if seg.ack > self.snd_max {
-            self.ack_now = true;
+        if seg.ack > self.snd.max {
+            self.rcv.ack_now = true;
             return;
         }
         // RFC 5961 §5.2: ACKs too far behind are challenged.
-        if seg.ack < self.snd_una - self.max_snd_wnd.max(1) {
-            self.challenge_ack(now);
+        if seg.ack < self.snd.una - self.snd.max_wnd.max(1) {
+            self.rcv.challenge_ack(now);
             return;
         }
         // Timestamp bookkeeping (RFC 7323 §4.3).
         if self.ts_enabled {
-            if let Some((tsval, _)) = seg.options.timestamps {
-                if seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                    self.ts_recent = tsval;
-                }
-            }
+            self.rcv.update_ts_recent(seq, seg.options.timestamps);
         }
         self.process_ack(now, seg, seq, payload.len(), f);
         if self.state == State::Closed {
@@ -1818,7 +1287,7 @@ impl Connection {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if self.user_closed && !payload.is_empty() {
                         // Data for a socket nobody will read: reset (RFC 1122 §4.2.2.13, Linux).
-                        self.rst_pending = Some((self.snd_max, Some(seq + payload.len())));
+                        self.rst_pending = Some((self.snd.max, Some(seq + payload.len())));
                         self.enter_closed();
                         return;
                     }
@@ -1828,9 +1297,9 @@ impl Connection {
                     if f.contains(TcpFlags::FIN) =>
                 {
                     // Already have the peer's FIN; a retransmission of it is acknowledged.
-                    self.ack_now = true;
+                    self.rcv.ack_now = true;
                     if self.state == State::TimeWait {
-                        self.close_deadline = Some(now + self.cfg.time_wait);
+                        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                     }
                 }
                 _ => {}
@@ -1846,161 +1315,19 @@ impl Connection {
         data_len: usize,
         f: TcpFlags,
     ) {
-        let ack = seg.ack;
-        let old_una = self.snd_una;
-        let window = (seg.window as usize) << self.snd_wscale;
-        // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
-        // transmission was caused by an earlier one.
-        let tsecr = seg
-            .options
-            .timestamps
-            .filter(|_| self.ts_enabled)
-            .map(|t| t.1);
-        let ts_offset = self.ts_offset;
-        let echo_predates = move |sent: Instant| {
-            tsecr.is_some_and(|e| {
-                let ts = (sent.as_millis() as u32).wrapping_add(ts_offset);
-                (e.wrapping_sub(ts) as i32) < 0
-            })
-        };
-
-        if ack > self.snd_una {
-            let acked = ack.since(self.snd_una);
-            let data_acked = acked.min(self.send_buf.len());
-            if self.fin_queued && ack > self.data_end() && self.snd_max > self.data_end() {
-                self.fin_acked = true;
-            }
-            self.send_buf.discard(data_acked);
-            self.stats.bytes_acked += data_acked as u64;
-            self.snd_una = ack;
-            self.snd_nxt = self.snd_nxt.max(ack);
-            self.rtxq.on_ack(ack, now, &echo_predates);
-            self.take_rtt_sample(now, seg);
-            self.rtt.reset_backoff();
-            self.retries = 0;
-            self.persist_backoff = 0;
-            if self.snd_una == self.snd_max {
-                self.rtx_deadline = None;
-            } else {
-                self.arm_rtx(now);
-            }
-            if self.in_recovery && self.rto_recovery {
-                // After an RTO, slow start from one segment (RFC 5681 §3.1) until all that was
-                // outstanding at the timeout is acknowledged.
-                self.cc.on_ack(now, acked, self.rtt.srtt());
-                if ack >= self.recover {
-                    self.in_recovery = false;
-                    self.rto_recovery = false;
-                    self.dupacks = 0;
-                }
-            } else if self.in_recovery {
-                if ack >= self.recover {
-                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
-                    self.in_recovery = false;
-                    self.dupacks = 0;
-                    self.cc.set_cwnd(self.cc.ssthresh());
-                } else {
-                    self.dupacks = self
-                        .dupacks
-                        .saturating_sub((acked / self.eff_mss().max(1)) as u32);
-                    if !self.sack_enabled {
-                        // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2
-                        // step 4). With SACK, RACK decides.
-                        self.rtxq.mark_first_lost();
-                    }
-                }
-            } else {
-                self.dupacks = 0;
-                self.cc.on_ack(now, acked, self.rtt.srtt());
-            }
-        } else if ack == self.snd_una
-            && data_len == 0
-            && !f.contains(TcpFlags::FIN)
-            && window == self.snd_wnd
-            && self.snd_max > self.snd_una
-        {
-            // Duplicate ACK (RFC 5681 §2); after an RTO they only echo the resent segments.
-            if !self.rto_recovery {
-                self.dupacks += 1;
-            }
-        }
-
-        // SACK scoreboard (RFC 2018 / RFC 6675). A first block below the cumulative ACK, or
-        // inside the second block, is a D-SACK (RFC 2883 §4): a duplicate, not new information.
-        let mut dsack = None;
-        if self.sack_enabled {
-            let blocks = seg.options.sack_blocks;
-            let mut it = blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r)));
-            if let Some((l, r)) = it.next() {
-                let second = it.next();
-                if r <= ack || second.is_some_and(|(l2, r2)| l >= l2 && r <= r2) {
-                    dsack = Some((l, r));
-                }
-            }
-            for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
-                if l < r && l >= self.snd_una && r <= self.snd_max {
-                    self.rtxq.on_sack(l, r, now, &echo_predates);
-                }
-            }
-        }
-
-        // RFC 8985 §7.4: the ACK for a tail loss probe. A retransmitted probe acknowledged
-        // without a D-SACK for it repaired a loss, which congestion control must hear of.
-        if let Some((end, retrans)) = self.tlp_end {
-            if ack >= end || self.rto_recovery {
-                self.tlp_end = None;
-                let spurious = dsack.is_some_and(|(l, r)| l < end && r >= end);
-                if retrans && !spurious && !self.in_recovery && ack >= end {
-                    self.cc
-                        .on_congestion_event(self.snd_max.since(self.snd_una));
-                    self.recover = self.snd_max;
-                }
-            }
-        }
-
-        // RACK loss detection (RFC 8985 §6.2), which may start recovery.
-        if self.sack_enabled && (self.rtxq.sacked_bytes() > 0 || self.in_recovery) {
-            self.rack_detect(now);
-        } else {
-            self.cancel_rack_timer();
-        }
-
-        // Three duplicate ACKs (RFC 5681 §3.2): the segment at SND.UNA is lost. With SACK this
-        // only matters when the ACKs carry no blocks (RACK needs them).
-        if !self.in_recovery
-            && self.snd_una >= self.recover
-            && self.snd_max > self.snd_una
-            && self.dupacks as usize >= DUP_THRESH
-        {
-            self.rtxq.mark_first_lost();
-            self.enter_recovery(now);
-        }
-
-        // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.
-        if self.snd_una == self.snd_max {
-            self.cancel_tlp();
-        } else if self.snd_una != old_una {
-            self.arm_tlp(now);
-        }
-
-        // Send window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
-        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
-            if window > self.snd_wnd && self.snd_wnd == 0 {
-                self.persist_backoff = 0;
-            }
-            self.snd_wnd = window;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            self.snd_wl1 = seq;
-            self.snd_wl2 = ack;
-        }
+        let old_una = self.snd.una;
+        let ctx = self.send_context();
+        self.snd
+            .on_ack(now, seg, seq, data_len, f, &ctx, &mut self.timers);
 
         // State transitions driven by our FIN being acknowledged.
-        if self.fin_acked && old_una != self.snd_una {
+        if self.snd.fin_acked && old_una != self.snd.una {
             match self.state {
                 State::FinWait1 => {
                     self.set_state(State::FinWait2);
                     if self.user_closed {
-                        self.close_deadline = Some(now + self.cfg.fin_wait2_timeout);
+                        self.timers
+                            .set(TimerKind::Close, now + self.cfg.fin_wait2_timeout);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -2010,74 +1337,23 @@ impl Connection {
         }
     }
 
-    fn enter_recovery(&mut self, now: Instant) {
-        let _ = now;
-        let flight = self.snd_max.since(self.snd_una);
-        self.cc.on_congestion_event(flight);
-        self.in_recovery = true;
-        self.rto_recovery = false;
-        self.recover = self.snd_max;
-        self.cancel_tlp();
-        self.tlp_pending = false;
-        self.rtt_timing = None;
-        self.stats.fast_retransmits += 1;
-    }
-
     fn process_data(&mut self, now: Instant, seq: SeqNum, payload: &[u8], fin: bool) {
-        // At most our MSS, which is a u16.
-        self.rcv_mss_seen = usize::from(self.rcv_mss_seen)
-            .max(payload.len())
-            .min(usize::from(self.cfg.mss)) as u16;
-        let off = seq.since(self.rcv_nxt);
-        let n = self.recv_buf.write_at(off, payload);
-        let complete = n == payload.len();
-        if fin && complete {
-            self.rcv_fin = Some(seq + payload.len());
-        }
-        self.stats.bytes_received += n as u64;
-        if off == 0 {
-            if n > 0 {
-                self.recv_buf.commit(n);
-                self.rcv_nxt += n;
-            }
-            let had_holes = !self.assembler.is_empty();
-            while let Some(end) = self.assembler.pop_contiguous(self.rcv_nxt) {
-                let more = end.since(self.rcv_nxt);
-                self.recv_buf.commit(more);
-                self.rcv_nxt = end;
-            }
-            if had_holes {
-                // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
-                self.ack_now = true;
-            } else if n > 0 {
-                // Delayed ACK (RFC 1122 §4.2.3.2): every second full segment or the timeout.
-                self.unacked_bytes += n;
-                if self.ack_owed_since.is_none() {
-                    self.ack_owed_since = Some(now);
-                }
-                if self.unacked_bytes >= 2 * self.rcv_mss() {
-                    self.ack_now = true;
-                } else if self.ack_deadline.is_none() {
-                    self.ack_deadline = Some(now + self.cfg.delayed_ack);
-                }
-            }
-        } else {
-            if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
-                self.rcv_fin = None;
-            }
-            // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
-            self.ack_now = true;
-        }
-        if self.rcv_fin == Some(self.rcv_nxt) {
-            self.rcv_fin = None;
-            self.rcv_nxt += 1;
-            self.fin_received = true;
-            self.ack_now = true;
-            self.assembler.clear();
+        let outcome = self.rcv.on_data(
+            now,
+            seq,
+            payload,
+            fin,
+            self.cfg.mss,
+            self.eff_mss(),
+            self.cfg.delayed_ack,
+            &mut self.timers,
+        );
+        if outcome.fin_reached {
+            // The peer's FIN, in order (RFC 9293 §3.10.7.4, eighth step).
             match self.state {
                 State::Established => self.set_state(State::CloseWait),
                 State::FinWait1 => {
-                    if self.fin_acked {
+                    if self.snd.fin_acked {
                         self.enter_time_wait(now);
                     } else {
                         self.set_state(State::Closing);
@@ -2095,12 +1371,12 @@ impl Connection {
     /// Since when an ACK has been owed for received in-order data.
     #[cfg(test)]
     pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
-        self.ack_owed_since
+        self.rcv.ack_owed_since
     }
 
     #[cfg(test)]
     pub(crate) fn snd_una(&self) -> SeqNum {
-        self.snd_una
+        self.snd.una
     }
 
     #[cfg(test)]
@@ -2116,6 +1392,6 @@ impl Connection {
 
     #[cfg(test)]
     pub(crate) fn wscales(&self) -> (u8, u8) {
-        (self.snd_wscale, self.rcv_wscale)
+        (self.snd.wscale, self.rcv.wscale)
     }
 }

@@ -7,6 +7,10 @@
 //! emit with `poll_transmit`, sleeps until `poll_at`, and calls the socket-level methods
 //! (`send`, `recv`, `shutdown_write`, `close`, ...). Segments that match no connection get
 //! `reset_for_unmatched`.
+//!
+//! Inside, `connection` holds the state machine and composes the send half (`send`: SND.*,
+//! retransmission, recovery, congestion control), the receive half (`recv`: RCV.*, reassembly,
+//! ACK policy) and the table of timers (`timers`).
 
 pub mod assembler;
 pub mod buffer;
@@ -15,9 +19,12 @@ pub mod congestion;
 pub mod connection;
 pub mod isn;
 pub mod recovery;
+mod recv;
 pub mod rtt;
 pub mod segment;
+mod send;
 pub mod seq;
+mod timers;
 
 #[cfg(test)]
 mod sim;

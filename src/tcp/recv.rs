@@ -1,0 +1,424 @@
+//! The receive half of a TCP connection: the receive sequence space (RCV.NXT, the advertised
+//! window, IRS), the receive buffer with its reassembly of out-of-order data, and the policy of
+//! when to acknowledge (delayed ACKs, immediate ACKs, rate-limited challenge ACKs).
+//!
+//! Part of the sans-IO TCP engine. `Connection` owns the state machine and decides what a
+//! segment means; it hands the receive half the sequence-number checks, the payload to store and
+//! the window to advertise, and tells it when an ACK went out. The delayed-ACK deadline lives in
+//! the connection's timer table, which the methods that arm or clear it are given.
+
+use super::assembler::Assembler;
+use super::buffer::RingBuffer;
+use super::seq::SeqNum;
+use super::timers::{TimerKind, Timers};
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::{SackBlocks, TcpFlags};
+
+/// Challenge ACKs allowed per second (RFC 5961 §7).
+const CHALLENGE_ACK_LIMIT: u32 = 10;
+/// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
+/// `TCP_PAWS_WINDOW`).
+const PAWS_WINDOW: i32 = 1;
+
+/// RCV.* and what hangs off them (RFC 9293 §3.3.1).
+pub(crate) struct Receiver {
+    /// IRS: the peer's initial sequence number.
+    pub(crate) irs: SeqNum,
+    /// RCV.NXT.
+    pub(crate) nxt: SeqNum,
+    /// Right edge of the window we have advertised (never moves left).
+    pub(crate) adv: SeqNum,
+    /// Our window scale shift (RFC 7323 §2), zero unless both sides sent the option.
+    pub(crate) wscale: u8,
+    /// Received bytes: in order up to RCV.NXT, and out of order beyond it where `assembler` says.
+    pub(crate) buf: RingBuffer,
+    /// The out-of-order ranges held in `buf` past RCV.NXT (what SACK blocks report).
+    pub(crate) assembler: Assembler,
+    /// Sequence number of a FIN received ahead of RCV.NXT.
+    pub(crate) fin_at: Option<SeqNum>,
+    /// The peer's FIN has been reached in order.
+    pub(crate) fin_received: bool,
+    /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
+    pub(crate) mss_seen: u16,
+    /// Payload bytes stored, counted for TCP_INFO.
+    pub(crate) bytes_received: u64,
+
+    // Timestamps (RFC 7323 §4.3).
+    /// TS.Recent: the peer's timestamp to echo.
+    pub(crate) ts_recent: u32,
+    /// Last.ACK.sent: the RCV.NXT our last ACK carried.
+    pub(crate) last_ack_sent: SeqNum,
+
+    // ACK policy.
+    /// An ACK is owed now.
+    pub(crate) ack_now: bool,
+    /// Since when an ACK has been owed for received in-order data.
+    pub(crate) ack_owed_since: Option<Instant>,
+    /// In-order bytes received since the last ACK (RFC 1122 §4.2.3.2: every second segment).
+    pub(crate) unacked_bytes: usize,
+    challenge_window_start: Instant,
+    challenge_count: u32,
+}
+
+/// What storing a segment's payload did that the state machine must act on.
+pub(crate) struct DataOutcome {
+    /// The peer's FIN was reached in order: RCV.NXT has passed it.
+    pub(crate) fin_reached: bool,
+}
+
+impl Receiver {
+    /// Before the peer's SYN: nothing received, the buffer not yet allocated.
+    pub(crate) fn new(now: Instant, buffer: usize, wscale: u8) -> Receiver {
+        Receiver {
+            irs: SeqNum(0),
+            nxt: SeqNum(0),
+            adv: SeqNum(0),
+            wscale,
+            buf: RingBuffer::new(buffer),
+            assembler: Assembler::new(),
+            fin_at: None,
+            fin_received: false,
+            mss_seen: 0,
+            bytes_received: 0,
+            ts_recent: 0,
+            last_ack_sent: SeqNum(0),
+            ack_now: false,
+            ack_owed_since: None,
+            unacked_bytes: 0,
+            challenge_window_start: now,
+            challenge_count: 0,
+        }
+    }
+
+    /// The peer's SYN at `seq` fixes IRS; RCV.NXT is just past it (RFC 9293 §3.10.7.2/3).
+    pub(crate) fn on_syn(&mut self, seq: SeqNum) {
+        self.irs = seq;
+        self.nxt = seq + 1;
+        self.adv = self.nxt;
+        self.last_ack_sent = self.nxt;
+    }
+
+    /// The window the peer may still fill: from RCV.NXT to the advertised edge.
+    pub(crate) fn window(&self) -> usize {
+        self.adv.since(self.nxt)
+    }
+
+    /// Free receive space we could offer (window), bounded by what the scale can express.
+    pub(crate) fn window_room(&self) -> usize {
+        self.buf.free().min(65535usize << self.wscale)
+    }
+
+    /// The peer's segment size as seen so far, or `fallback` before any data arrived.
+    pub(crate) fn mss(&self, fallback: usize) -> usize {
+        if self.mss_seen > 0 {
+            usize::from(self.mss_seen)
+        } else {
+            fallback
+        }
+    }
+
+    /// The SACK blocks to report (RFC 2018 §4), as many as fit beside the other options.
+    pub(crate) fn sack_blocks(&self, ts_enabled: bool) -> SackBlocks {
+        self.assembler.sack_blocks(if ts_enabled { 3 } else { 4 })
+    }
+
+    /// PAWS (RFC 7323 §5.3 R1): the segment's timestamp is older than TS.Recent, so it is an old
+    /// duplicate. One tick of tolerance, as Linux's `TCP_PAWS_WINDOW`: a segment reordered past
+    /// one sent a tick later is not.
+    pub(crate) fn paws_rejects(&self, ts_enabled: bool, timestamps: Option<(u32, u32)>) -> bool {
+        ts_enabled
+            && timestamps
+                .is_some_and(|(tsval, _)| (self.ts_recent.wrapping_sub(tsval) as i32) > PAWS_WINDOW)
+    }
+
+    /// RFC 7323 §4.3: TS.Recent follows the segments that cover Last.ACK.sent.
+    pub(crate) fn update_ts_recent(&mut self, seq: SeqNum, timestamps: Option<(u32, u32)>) {
+        if let Some((tsval, _)) = timestamps {
+            if seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 first check: does a segment of `seg_len` (payload, SYN and FIN) at
+    /// `seq` overlap the receive window?
+    pub(crate) fn acceptable(&self, seq: SeqNum, seg_len: usize) -> bool {
+        let wnd = self.window();
+        match (seg_len, wnd) {
+            (0, 0) => seq == self.nxt,
+            (0, _) => seq.in_range(self.nxt, self.nxt + wnd),
+            (_, 0) => seq == self.nxt, // only its ACK/RST are used (RFC 9293 §3.10.7.4)
+            (_, _) => seq < self.nxt + wnd && seq + seg_len > self.nxt,
+        }
+    }
+
+    /// Cuts an acceptable segment to the receive window: what lies before RCV.NXT, and what lies
+    /// past the window's right edge (with a FIN there). Either cut owes the peer an ACK at once.
+    pub(crate) fn trim_to_window<'a>(
+        &mut self,
+        mut seq: SeqNum,
+        mut payload: &'a [u8],
+        mut flags: TcpFlags,
+    ) -> (SeqNum, &'a [u8], TcpFlags) {
+        let wnd_end = self.nxt + self.window();
+        if seq < self.nxt {
+            let cut = self.nxt.since(seq).min(payload.len());
+            payload = &payload[cut..];
+            seq = self.nxt;
+            if !payload.is_empty() || flags.contains(TcpFlags::FIN) {
+                // Partly duplicate: acknowledge at once.
+                self.ack_now = true;
+            }
+        }
+        if seq + payload.len() > wnd_end {
+            let keep = wnd_end.since(seq);
+            payload = &payload[..keep.min(payload.len())];
+            flags.remove(TcpFlags::FIN);
+            self.ack_now = true;
+        }
+        (seq, payload, flags)
+    }
+
+    /// RFC 5961 §7: a challenge ACK, rate-limited.
+    pub(crate) fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_since(self.challenge_window_start) >= Duration::from_secs(1) {
+            self.challenge_window_start = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < CHALLENGE_ACK_LIMIT {
+            self.challenge_count += 1;
+            self.ack_now = true;
+        }
+    }
+
+    /// Stores an in-window payload at `seq` (trimmed to the window), with the peer's FIN after it
+    /// if `fin`, and decides when to acknowledge. `max_mss` caps the segment size remembered
+    /// (our MSS), `fallback_mss` stands for it before any data came.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_data(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        payload: &[u8],
+        fin: bool,
+        max_mss: u16,
+        fallback_mss: usize,
+        delayed_ack: Duration,
+        timers: &mut Timers,
+    ) -> DataOutcome {
+        // At most our MSS, which is a u16.
+        self.mss_seen = usize::from(self.mss_seen)
+            .max(payload.len())
+            .min(usize::from(max_mss)) as u16;
+        let off = seq.since(self.nxt);
+        let n = self.buf.write_at(off, payload);
+        let complete = n == payload.len();
+        if fin && complete {
+            self.fin_at = Some(seq + payload.len());
+        }
+        self.bytes_received += n as u64;
+        if off == 0 {
+            if n > 0 {
+                self.buf.commit(n);
+                self.nxt += n;
+            }
+            let had_holes = !self.assembler.is_empty();
+            while let Some(end) = self.assembler.pop_contiguous(self.nxt) {
+                let more = end.since(self.nxt);
+                self.buf.commit(more);
+                self.nxt = end;
+            }
+            if had_holes {
+                // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
+                self.ack_now = true;
+            } else if n > 0 {
+                // Delayed ACK (RFC 1122 §4.2.3.2): every second full segment or the timeout.
+                self.unacked_bytes += n;
+                if self.ack_owed_since.is_none() {
+                    self.ack_owed_since = Some(now);
+                }
+                if self.unacked_bytes >= 2 * self.mss(fallback_mss) {
+                    self.ack_now = true;
+                } else if !timers.is_armed(TimerKind::DelayedAck) {
+                    timers.set(TimerKind::DelayedAck, now + delayed_ack);
+                }
+            }
+        } else {
+            if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
+                self.fin_at = None;
+            }
+            // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
+            self.ack_now = true;
+        }
+        let fin_reached = self.fin_at == Some(self.nxt);
+        if fin_reached {
+            self.fin_at = None;
+            self.nxt += 1;
+            self.fin_received = true;
+            self.ack_now = true;
+            self.assembler.clear();
+        }
+        DataOutcome { fin_reached }
+    }
+
+    /// The reader freed buffer space: is the window it opens worth an update now? At least two
+    /// segments or half the buffer.
+    pub(crate) fn window_update_due(&self, fallback_mss: usize) -> bool {
+        let cand = self.nxt + self.window_room();
+        let opened = cand.since(self.adv);
+        let threshold = (2 * self.mss(fallback_mss))
+            .min(self.buf.capacity() / 2)
+            .max(1);
+        opened >= threshold
+    }
+
+    /// The window field of a segment sent now, moving the advertised edge when that is useful.
+    /// `in_handshake`: the segment is a SYN or SYN-ACK.
+    pub(crate) fn advertise_window(&mut self, in_handshake: bool, fallback_mss: usize) -> u16 {
+        if in_handshake {
+            // The window in a SYN is never scaled (RFC 7323 §2.2).
+            let w = self.buf.capacity().min(65535);
+            self.adv = self.adv.max(self.nxt + w);
+            return w as u16;
+        }
+        // Only whole units of the window scale, so the edge we offer never passes the end of the
+        // receive buffer: a window rounded up would invite bytes there is no room for.
+        let unit = 1usize << self.wscale;
+        let room = self.window_room() & !(unit - 1);
+        let cand = self.nxt + room;
+        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
+        let threshold = self.mss(fallback_mss).min(self.buf.capacity() / 2).max(1);
+        if cand > self.adv && cand.since(self.adv) >= threshold {
+            self.adv = cand;
+        }
+        // Rounded down: once RCV.NXT has moved by less than a unit, the edge the peer sees may
+        // sit a few bytes left of one offered before, which RFC 7323 §2.4 calls unavoidable; the
+        // earlier edge (`adv`) is still honoured.
+        let win = self.window();
+        (win >> self.wscale).min(65535) as u16
+    }
+
+    /// A segment carrying an ACK of RCV.NXT went out: nothing is owed any more.
+    pub(crate) fn on_ack_sent(&mut self, timers: &mut Timers) {
+        self.last_ack_sent = self.nxt;
+        self.ack_now = false;
+        timers.stop(TimerKind::DelayedAck);
+        self.ack_owed_since = None;
+        self.unacked_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Past the peer's SYN at 999, with a 1000-byte buffer and window offered.
+    fn receiver() -> Receiver {
+        let mut r = Receiver::new(t(0), 1000, 0);
+        r.on_syn(SeqNum(999));
+        r.buf.allocate();
+        r.advertise_window(false, 100);
+        r
+    }
+
+    #[test]
+    fn acceptability_follows_rfc9293_table() {
+        let mut r = receiver();
+        assert_eq!(r.window(), 1000);
+        assert!(r.acceptable(SeqNum(1000), 0));
+        assert!(r.acceptable(SeqNum(990), 20), "overlaps RCV.NXT");
+        assert!(!r.acceptable(SeqNum(980), 20), "wholly old");
+        assert!(!r.acceptable(SeqNum(2000), 10), "past the window");
+        r.adv = r.nxt; // a zero window: only RCV.NXT is acceptable
+        assert!(r.acceptable(SeqNum(1000), 0));
+        assert!(r.acceptable(SeqNum(1000), 10));
+        assert!(!r.acceptable(SeqNum(1001), 0));
+    }
+
+    #[test]
+    fn trimming_owes_an_ack_and_drops_a_fin_past_the_window() {
+        let mut r = receiver();
+        let data = [7u8; 30];
+        let (seq, payload, _) = r.trim_to_window(SeqNum(990), &data, TcpFlags::ACK);
+        assert_eq!((seq, payload.len()), (SeqNum(1000), 20));
+        assert!(r.ack_now);
+        r.ack_now = false;
+        let fin = TcpFlags::ACK | TcpFlags::FIN;
+        let (seq, payload, flags) = r.trim_to_window(SeqNum(1990), &data, fin);
+        assert_eq!((seq, payload.len()), (SeqNum(1990), 10));
+        assert!(!flags.contains(TcpFlags::FIN));
+        assert!(r.ack_now);
+    }
+
+    #[test]
+    fn a_hole_filled_reaches_the_fin_and_acks_at_once() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        let delack = Duration::from_millis(40);
+        let out = r.on_data(
+            t(1),
+            SeqNum(1010),
+            &[2; 10],
+            true,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(!out.fin_reached);
+        assert!(r.ack_now, "out of order: duplicate ACK at once");
+        r.on_ack_sent(&mut timers);
+        let out = r.on_data(
+            t(2),
+            SeqNum(1000),
+            &[1; 10],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(out.fin_reached);
+        assert!(r.fin_received && r.ack_now);
+        assert_eq!(r.nxt, SeqNum(1021));
+        assert_eq!(r.buf.len(), 20);
+    }
+
+    #[test]
+    fn one_small_segment_waits_for_the_delayed_ack_timer() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        let delack = Duration::from_millis(40);
+        r.on_data(
+            t(5),
+            SeqNum(1000),
+            &[1; 50],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(!r.ack_now);
+        assert_eq!(timers.deadline(TimerKind::DelayedAck), Some(t(45)));
+        assert_eq!(r.ack_owed_since, Some(t(5)));
+        r.on_data(
+            t(6),
+            SeqNum(1050),
+            &[1; 50],
+            false,
+            1460,
+            100,
+            delack,
+            &mut timers,
+        );
+        assert!(
+            r.ack_now,
+            "a second full-sized segment is acknowledged at once"
+        );
+    }
+}

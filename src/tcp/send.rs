@@ -1,0 +1,768 @@
+//! The send half of a TCP connection: the send sequence space (SND.UNA, SND.NXT, SND.MAX, the
+//! peer's window and SND.WL1/WL2), the send buffer, the retransmission queue, loss detection and
+//! recovery (RFC 6675 with RACK-TLP, RFC 8985; NewReno without SACK, RFC 6582), the congestion
+//! control hooks, RTT measurement, and the persist and tail-loss-probe state.
+//!
+//! Part of the sans-IO TCP engine. `Connection` owns the state machine and the wire: it asks the
+//! send half what to send next ([`Sender::next_segment`]), emits it, and reports back what went
+//! out and what the peer acknowledged. The retransmission, persist, RACK and TLP deadlines live
+//! in the connection's timer table, which the methods that arm or clear them are given.
+//!
+//! Layout of the send sequence space once established: the first byte of `buf` sits at SND.UNA;
+//! a queued FIN takes the sequence number right after the last byte. `nxt` is where the next new
+//! transmission starts and `max` the highest sequence number ever sent (they only differ before
+//! establishment). Retransmissions are driven by the retransmission queue (`recovery::RtxQueue`):
+//! segments marked lost by RACK, duplicate ACKs or an RTO are resent one by one, and SACKed ones
+//! never are.
+
+use super::buffer::RingBuffer;
+use super::congestion::{Algorithm, Congestion};
+use super::connection::SendCause;
+use super::recovery::RtxQueue;
+use super::rtt::RttEstimator;
+use super::segment::Segment;
+use super::seq::SeqNum;
+use super::timers::{TimerKind, Timers};
+use crate::time::{Duration, Instant};
+use crate::wire::tcp::TcpFlags;
+
+/// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option (IPv4).
+pub(crate) const DEFAULT_PEER_MSS: usize = 536;
+/// RFC 8985 §7.2: worst-case delayed-ACK time, added to the PTO when one segment is in flight.
+const WC_DEL_ACK: Duration = Duration::from_millis(200);
+/// Floor of the PTO (Linux uses two jiffies): below it delayed ACKs would make most probes spurious.
+const PTO_MIN: Duration = Duration::from_millis(10);
+/// RFC 5681 §3.2 DupThresh.
+const DUP_THRESH: usize = 3;
+
+/// Our timestamp clock (RFC 7323 §5.4): milliseconds, offset per connection (RFC 7323 §7.1).
+pub(crate) fn timestamp_at(now: Instant, offset: u32) -> u32 {
+    (now.as_millis() as u32).wrapping_add(offset)
+}
+
+/// One segment the send half wants sent: where it starts, its payload length, whether a FIN
+/// follows the payload, and why.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub(crate) seq: SeqNum,
+    pub(crate) len: usize,
+    pub(crate) fin: bool,
+    pub(crate) cause: SendCause,
+}
+
+/// What the send half needs to know of the rest of the connection, copied in for each decision:
+/// the negotiated options and the segment sizes they leave room for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendContext {
+    /// Payload bytes per full segment (the peer's MSS less our options).
+    pub(crate) eff_mss: usize,
+    /// Payload bytes that fit in a segment sent now (less the SACK blocks it will carry).
+    pub(crate) send_mss: usize,
+    pub(crate) sack_enabled: bool,
+    pub(crate) ts_enabled: bool,
+    /// Our timestamp offset, to read the peer's echoes.
+    pub(crate) ts_offset: u32,
+    /// TCP_NODELAY: Nagle is off.
+    pub(crate) nodelay: bool,
+    /// The connection is past the handshake.
+    pub(crate) synchronized: bool,
+}
+
+/// SND.* and what hangs off them (RFC 9293 §3.3.1).
+pub(crate) struct Sender {
+    /// ISS: our initial sequence number.
+    pub(crate) iss: SeqNum,
+    /// SND.UNA: the oldest unacknowledged sequence number.
+    pub(crate) una: SeqNum,
+    /// SND.NXT: where the next new transmission starts.
+    pub(crate) nxt: SeqNum,
+    /// The highest sequence number ever sent.
+    pub(crate) max: SeqNum,
+    /// SND.WND: the peer's window, scaled.
+    pub(crate) wnd: usize,
+    /// The largest window the peer has offered (sender SWS avoidance, RFC 1122 §4.2.3.4).
+    pub(crate) max_wnd: usize,
+    /// SND.WL1 and SND.WL2: the segment that last updated the window.
+    pub(crate) wl1: SeqNum,
+    pub(crate) wl2: SeqNum,
+    /// The peer's window scale shift (RFC 7323 §2).
+    pub(crate) wscale: u8,
+    /// The largest segment the peer takes (its MSS option), lowered when a router on the path
+    /// needs smaller ones (RFC 1191).
+    pub(crate) peer_mss: usize,
+    /// Data from SND.UNA on: sent and unacknowledged, then not yet sent.
+    pub(crate) buf: RingBuffer,
+    /// The user shut down writing: a FIN follows the queued data.
+    pub(crate) fin_queued: bool,
+    pub(crate) fin_acked: bool,
+
+    // Reliability and congestion.
+    /// Retransmission timeouts in a row (and SYN retransmissions).
+    pub(crate) retries: u32,
+    pub(crate) rtt: RttEstimator,
+    /// A segment timed for an RTT sample when timestamps are off: (end, sent at).
+    pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
+    pub(crate) cc: Congestion,
+    pub(crate) dupacks: u32,
+    /// In loss recovery: fast recovery, or after an RTO when `rto_recovery`.
+    pub(crate) in_recovery: bool,
+    pub(crate) rto_recovery: bool,
+    /// RFC 6582 `recover`: SND.MAX when recovery started.
+    pub(crate) recover: SeqNum,
+    /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
+    pub(crate) rtxq: RtxQueue,
+    /// The PTO expired: send a probe.
+    pub(crate) tlp_pending: bool,
+    /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
+    pub(crate) tlp_end: Option<(SeqNum, bool)>,
+
+    // Persist (RFC 9293 §3.8.6.1).
+    pub(crate) persist_backoff: u32,
+    pub(crate) probes_unanswered: u32,
+    /// The persist timer expired with data that fits the window: send it even if small.
+    pub(crate) force_send: bool,
+
+    // Counters for TCP_INFO.
+    pub(crate) retransmits: u64,
+    pub(crate) fast_retransmits: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_retransmitted: u64,
+    pub(crate) bytes_acked: u64,
+}
+
+impl Sender {
+    /// Nothing sent yet: SND.UNA = SND.NXT = ISS, the buffer not yet allocated.
+    pub(crate) fn new(iss: SeqNum, buffer: usize, mss: usize, algorithm: Algorithm) -> Sender {
+        Sender {
+            iss,
+            una: iss,
+            nxt: iss,
+            max: iss,
+            wnd: 0,
+            max_wnd: 0,
+            wl1: SeqNum(0),
+            wl2: iss,
+            wscale: 0,
+            peer_mss: DEFAULT_PEER_MSS,
+            buf: RingBuffer::new(buffer),
+            fin_queued: false,
+            fin_acked: false,
+            retries: 0,
+            rtt: RttEstimator::new(),
+            rtt_timing: None,
+            cc: Congestion::new(algorithm, mss),
+            dupacks: 0,
+            in_recovery: false,
+            rto_recovery: false,
+            recover: iss,
+            rtxq: RtxQueue::new(),
+            tlp_pending: false,
+            tlp_end: None,
+            persist_backoff: 0,
+            probes_unanswered: 0,
+            force_send: false,
+            retransmits: 0,
+            fast_retransmits: 0,
+            timeouts: 0,
+            bytes_sent: 0,
+            bytes_retransmitted: 0,
+            bytes_acked: 0,
+        }
+    }
+
+    /// The peer's window from its SYN or SYN-ACK at `seq`, never scaled (RFC 7323 §2.2).
+    pub(crate) fn take_syn_window(&mut self, seq: SeqNum, window: u16) {
+        self.wnd = window as usize;
+        self.max_wnd = self.wnd;
+        self.wl1 = seq;
+    }
+
+    /// Sequence space sent and not yet acknowledged.
+    pub(crate) fn flight(&self) -> usize {
+        self.max.since(self.una)
+    }
+
+    /// The sequence number just past the last queued data byte (where a FIN goes).
+    pub(crate) fn data_end(&self) -> SeqNum {
+        self.una + self.buf.len()
+    }
+
+    pub(crate) fn fin_sent(&self) -> bool {
+        self.fin_queued && !self.fin_acked && self.max > self.data_end()
+    }
+
+    /// Right edge of the peer's window: SND.WL2 + SND.WND.
+    fn window_end(&self) -> SeqNum {
+        self.wl2 + self.wnd
+    }
+
+    /// RFC 6675 "pipe": data believed to be in the network. Outstanding data less what is SACKed
+    /// and what is marked lost and not yet resent (a resent segment counts once). Without SACK,
+    /// each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2, RFC 3042).
+    pub(crate) fn pipe(&self, ctx: &SendContext) -> usize {
+        let outstanding = self.flight();
+        let sacked = if ctx.sack_enabled {
+            self.rtxq.sacked_bytes()
+        } else {
+            let dup = if self.in_recovery {
+                self.dupacks
+            } else {
+                self.dupacks.min(2)
+            };
+            (dup as usize * ctx.eff_mss).min(outstanding)
+        };
+        outstanding
+            .saturating_sub(sacked)
+            .saturating_sub(self.rtxq.lost_bytes())
+    }
+
+    /// The next segment to retransmit: the lowest one marked lost, at most one MSS of it:
+    /// (seq, data len, with FIN).
+    fn next_lost(&self, ctx: &SendContext) -> Option<(SeqNum, usize, bool)> {
+        let r = self.rtxq.first_lost()?;
+        let data_end = self.data_end();
+        let len = r.end.min(data_end).since(r.start).min(ctx.send_mss);
+        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
+        if len == 0 && !fin {
+            return None;
+        }
+        Some((r.start, len, fin))
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): a new segment if the peer's window allows one, else
+    /// the last segment sent (unless it is SACKed).
+    fn probe_plan(&self, ctx: &SendContext) -> Option<Plan> {
+        let data_len = self.buf.len();
+        let off = self.nxt.since(self.una);
+        if off < data_len {
+            let len = (data_len - off)
+                .min(ctx.send_mss)
+                .min(self.window_end().since(self.nxt));
+            if len > 0 {
+                return Some(Plan {
+                    seq: self.nxt,
+                    len,
+                    fin: self.fin_queued && off + len == data_len,
+                    cause: SendCause::Probe,
+                });
+            }
+        }
+        let r = self.rtxq.last()?;
+        if r.sacked {
+            return None;
+        }
+        let data_end = self.data_end();
+        let fin = self.fin_sent() && r.end > data_end;
+        let dend = r.end.min(data_end);
+        let seq = if dend.since(r.start) > ctx.send_mss {
+            dend - ctx.send_mss
+        } else {
+            r.start
+        };
+        let len = dend.since(seq);
+        if len == 0 && !fin {
+            return None;
+        }
+        Some(Plan {
+            seq,
+            len,
+            fin,
+            cause: SendCause::Probe,
+        })
+    }
+
+    /// Decides the next data/FIN segment, without side effects (shared by `poll_at`), in a state
+    /// where data may be sent: a pending probe, then lost segments, then new data as the peer's
+    /// window, cwnd, sender SWS avoidance and Nagle allow.
+    pub(crate) fn next_segment(&self, ctx: &SendContext) -> Option<Plan> {
+        if self.fin_acked {
+            return None;
+        }
+        let mss = ctx.send_mss;
+        let cwnd = self.cc.cwnd();
+        let pipe = self.pipe(ctx);
+        if self.tlp_pending {
+            if let Some(p) = self.probe_plan(ctx) {
+                return Some(p);
+            }
+        }
+        if let Some((seq, len, fin)) = self.next_lost(ctx) {
+            // Lost segments first, as cwnd allows (RFC 6675 §5 NextSeg rule 1).
+            if cwnd.saturating_sub(pipe) >= len.max(1) {
+                let cause = if self.rto_recovery {
+                    SendCause::Timeout
+                } else {
+                    SendCause::Recovery
+                };
+                return Some(Plan {
+                    seq,
+                    len,
+                    fin,
+                    cause,
+                });
+            }
+            return None;
+        }
+        let data_len = self.buf.len();
+        let off = self.nxt.since(self.una);
+        if off > data_len {
+            return None; // FIN already sent
+        }
+        let avail = data_len - off;
+        let win_room = self.window_end().since(self.nxt);
+        let cwnd_room = cwnd.saturating_sub(pipe);
+        let len = avail.min(mss).min(win_room).min(cwnd_room);
+        let fin = self.fin_queued && off + len == data_len;
+        if len == 0 && !fin {
+            return None;
+        }
+        if !self.force_send && len < mss && len > 0 {
+            if len < avail {
+                // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
+                if len < self.max_wnd / 2 {
+                    return None;
+                }
+            } else if !(ctx.nodelay || self.nxt == self.una || fin) {
+                // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
+                return None;
+            }
+        }
+        let cause = if self.force_send {
+            SendCause::Forced
+        } else {
+            SendCause::New
+        };
+        Some(Plan {
+            seq: self.nxt,
+            len,
+            fin,
+            cause,
+        })
+    }
+
+    /// A planned segment ending at `end` (in sequence space) went out at `now`: advance SND.NXT
+    /// and SND.MAX, book it in the retransmission queue, start the RTO if it is not running.
+    /// Returns whether it was new data other than a probe (which re-arms the PTO).
+    pub(crate) fn on_sent(
+        &mut self,
+        plan: &Plan,
+        end: SeqNum,
+        now: Instant,
+        ts_enabled: bool,
+        timers: &mut Timers,
+    ) -> bool {
+        let mut sent_new = false;
+        let is_new = plan.seq >= self.max;
+        if plan.cause == SendCause::Probe {
+            // One probe per PTO; then the RTO runs again (RFC 8985 §7.3).
+            self.tlp_pending = false;
+            self.tlp_end = Some((self.max.max(end), !is_new));
+            self.arm_rtx(now, timers);
+        }
+        if is_new {
+            self.force_send = false;
+            if self.rtt_timing.is_none() && !ts_enabled {
+                self.rtt_timing = Some((end, now));
+            }
+            self.nxt = end;
+            self.bytes_sent += plan.len as u64;
+            self.rtxq.push(plan.seq, end, now);
+            sent_new = plan.cause != SendCause::Probe;
+        } else {
+            self.rtxq.on_retransmit(plan.seq, end, now);
+            self.retransmits += 1;
+            self.bytes_retransmitted += plan.len as u64;
+            // Karn: no RTT sample from a retransmitted segment.
+            self.rtt_timing = None;
+        }
+        self.max = self.max.max(self.nxt);
+        if !timers.is_armed(TimerKind::Retransmit) {
+            self.arm_rtx(now, timers);
+        }
+        timers.stop(TimerKind::Persist);
+        sent_new
+    }
+
+    /// RFC 6298 §5.1/5.3: (re)starts the retransmission timer for one RTO.
+    pub(crate) fn arm_rtx(&self, now: Instant, timers: &mut Timers) {
+        timers.start(TimerKind::Retransmit, now, now + self.rtt.rto());
+    }
+
+    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
+    /// recovery, with SACK, and no probe is outstanding. PTO = 2·SRTT (plus the worst-case
+    /// delayed ACK with one segment in flight), never later than the RTO.
+    pub(crate) fn arm_tlp(&self, now: Instant, ctx: &SendContext, timers: &mut Timers) {
+        timers.stop(TimerKind::TailLossProbe);
+        let flight = self.flight();
+        if !ctx.sack_enabled
+            || self.in_recovery
+            || self.tlp_end.is_some()
+            || flight == 0
+            || timers.loss_detection_armed()
+            || !ctx.synchronized
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let mut pto = srtt * 2;
+        if flight <= ctx.eff_mss {
+            pto += WC_DEL_ACK;
+        }
+        let pto = pto.max(PTO_MIN);
+        let at = now + pto;
+        if timers
+            .deadline(TimerKind::Retransmit)
+            .is_some_and(|r| at >= r)
+        {
+            return;
+        }
+        timers.start_tail_loss_probe(now, at);
+    }
+
+    /// RFC 8985 §6.2 step 5 and §6.3: marks lost what RACK finds, re-arms the reordering timer,
+    /// and starts recovery if needed.
+    pub(crate) fn rack_detect(&mut self, now: Instant, ctx: &SendContext, timers: &mut Timers) {
+        if !ctx.sack_enabled {
+            return;
+        }
+        let srtt = self.rtt.srtt().unwrap_or(Duration::from_millis(100));
+        let reo = self
+            .rtxq
+            .reo_wnd(self.in_recovery, DUP_THRESH * ctx.eff_mss, srtt);
+        match self.rtxq.detect_loss(now, reo) {
+            Some(t) => timers.set_rack_reorder(t),
+            None => timers.stop(TimerKind::RackReorder),
+        }
+        if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.una >= self.recover {
+            self.enter_recovery(timers);
+        }
+    }
+
+    /// Fast recovery starts (RFC 6675 §5, RFC 6582 §3.2): congestion control reacts once, and
+    /// `recover` marks its end.
+    fn enter_recovery(&mut self, timers: &mut Timers) {
+        let flight = self.flight();
+        self.cc.on_congestion_event(flight);
+        self.in_recovery = true;
+        self.rto_recovery = false;
+        self.recover = self.max;
+        timers.stop(TimerKind::TailLossProbe);
+        self.tlp_pending = false;
+        self.rtt_timing = None;
+        self.fast_retransmits += 1;
+    }
+
+    /// RFC 6298 §5.5-5.7 and RFC 5681 §3.1 for data on a retransmission timeout (after the
+    /// backoff): cwnd falls, everything outstanding not SACKed is lost, and recovery runs until
+    /// all of it is acknowledged.
+    pub(crate) fn on_rto(&mut self, eff_mss: usize, timers: &mut Timers) {
+        let flight = self.flight();
+        if self.retries == 1 {
+            self.cc.on_rto(flight);
+        } else {
+            self.cc.set_cwnd(eff_mss);
+        }
+        // RFC 2018 §8 lets the receiver discard SACKed data, and RFC 6675 §5.1 relays its
+        // advice to forget SACK information on an RTO. Like Linux, keep it unless the
+        // peer evidently reneged (the segment at SND.UNA is SACKed but not acknowledged),
+        // so SACKed segments are not sent again.
+        if self.rtxq.first().is_some_and(|r| r.sacked) {
+            self.rtxq.clear_sacks();
+        }
+        self.rtxq.mark_all_lost();
+        self.in_recovery = true;
+        self.rto_recovery = true;
+        self.dupacks = 0;
+        self.recover = self.max;
+        timers.stop_loss_detection();
+        self.tlp_pending = false;
+        self.tlp_end = None;
+    }
+
+    /// An RTT sample from the ACK `seg`: from its timestamp echo (RFC 7323 §4.1), else from the
+    /// timed segment if the ACK covers it (RFC 6298 §3).
+    pub(crate) fn take_rtt_sample(&mut self, now: Instant, seg: &Segment, ctx: &SendContext) {
+        if ctx.ts_enabled {
+            if let Some((_, tsecr)) = seg.options.timestamps {
+                if tsecr != 0 {
+                    let ms = timestamp_at(now, ctx.ts_offset).wrapping_sub(tsecr);
+                    if ms < 1 << 30 {
+                        self.rtt.sample(Duration::from_millis(ms as u64));
+                        self.rtt_timing = None;
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some((end, sent)) = self.rtt_timing {
+            if seg.ack >= end {
+                self.rtt.sample(now.saturating_since(sent));
+                self.rtt_timing = None;
+            }
+        }
+    }
+
+    /// The acknowledgment in `seg` (whose sequence number, trimmed, is `seq`, with `data_len`
+    /// bytes of payload and flags `f`): cumulative ACK, duplicate ACKs, SACK scoreboard, TLP
+    /// outcome, RACK, recovery, timers and the send window (RFC 9293 §3.10.7.4 fifth step).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        seq: SeqNum,
+        data_len: usize,
+        f: TcpFlags,
+        ctx: &SendContext,
+        timers: &mut Timers,
+    ) {
+        let ack = seg.ack;
+        let old_una = self.una;
+        let window = (seg.window as usize) << self.wscale;
+        // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
+        // transmission was caused by an earlier one.
+        let tsecr = seg
+            .options
+            .timestamps
+            .filter(|_| ctx.ts_enabled)
+            .map(|t| t.1);
+        let ts_offset = ctx.ts_offset;
+        let echo_predates = move |sent: Instant| {
+            tsecr.is_some_and(|e| {
+                let ts = timestamp_at(sent, ts_offset);
+                (e.wrapping_sub(ts) as i32) < 0
+            })
+        };
+
+        if ack > self.una {
+            let acked = ack.since(self.una);
+            let data_acked = acked.min(self.buf.len());
+            if self.fin_queued && ack > self.data_end() && self.max > self.data_end() {
+                self.fin_acked = true;
+            }
+            self.buf.discard(data_acked);
+            self.bytes_acked += data_acked as u64;
+            self.una = ack;
+            self.nxt = self.nxt.max(ack);
+            self.rtxq.on_ack(ack, now, &echo_predates);
+            self.take_rtt_sample(now, seg, ctx);
+            self.rtt.reset_backoff();
+            self.retries = 0;
+            self.persist_backoff = 0;
+            if self.una == self.max {
+                timers.stop(TimerKind::Retransmit);
+            } else {
+                self.arm_rtx(now, timers);
+            }
+            if self.in_recovery && self.rto_recovery {
+                // After an RTO, slow start from one segment (RFC 5681 §3.1) until all that was
+                // outstanding at the timeout is acknowledged.
+                self.cc.on_ack(now, acked, self.rtt.srtt());
+                if ack >= self.recover {
+                    self.in_recovery = false;
+                    self.rto_recovery = false;
+                    self.dupacks = 0;
+                }
+            } else if self.in_recovery {
+                if ack >= self.recover {
+                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
+                    self.in_recovery = false;
+                    self.dupacks = 0;
+                    self.cc.set_cwnd(self.cc.ssthresh());
+                } else {
+                    self.dupacks = self
+                        .dupacks
+                        .saturating_sub((acked / ctx.eff_mss.max(1)) as u32);
+                    if !ctx.sack_enabled {
+                        // Partial acknowledgment: the next hole is lost too (RFC 6582 §3.2
+                        // step 4). With SACK, RACK decides.
+                        self.rtxq.mark_first_lost();
+                    }
+                }
+            } else {
+                self.dupacks = 0;
+                self.cc.on_ack(now, acked, self.rtt.srtt());
+            }
+        } else if ack == self.una
+            && data_len == 0
+            && !f.contains(TcpFlags::FIN)
+            && window == self.wnd
+            && self.max > self.una
+        {
+            // Duplicate ACK (RFC 5681 §2); after an RTO they only echo the resent segments.
+            if !self.rto_recovery {
+                self.dupacks += 1;
+            }
+        }
+
+        // SACK scoreboard (RFC 2018 / RFC 6675). A first block below the cumulative ACK, or
+        // inside the second block, is a D-SACK (RFC 2883 §4): a duplicate, not new information.
+        let mut dsack = None;
+        if ctx.sack_enabled {
+            let blocks = seg.options.sack_blocks;
+            let mut it = blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r)));
+            if let Some((l, r)) = it.next() {
+                let second = it.next();
+                if r <= ack || second.is_some_and(|(l2, r2)| l >= l2 && r <= r2) {
+                    dsack = Some((l, r));
+                }
+            }
+            for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
+                if l < r && l >= self.una && r <= self.max {
+                    self.rtxq.on_sack(l, r, now, &echo_predates);
+                }
+            }
+        }
+
+        // RFC 8985 §7.4: the ACK for a tail loss probe. A retransmitted probe acknowledged
+        // without a D-SACK for it repaired a loss, which congestion control must hear of.
+        if let Some((end, retrans)) = self.tlp_end {
+            if ack >= end || self.rto_recovery {
+                self.tlp_end = None;
+                let spurious = dsack.is_some_and(|(l, r)| l < end && r >= end);
+                if retrans && !spurious && !self.in_recovery && ack >= end {
+                    self.cc.on_congestion_event(self.flight());
+                    self.recover = self.max;
+                }
+            }
+        }
+
+        // RACK loss detection (RFC 8985 §6.2), which may start recovery.
+        if ctx.sack_enabled && (self.rtxq.sacked_bytes() > 0 || self.in_recovery) {
+            self.rack_detect(now, ctx, timers);
+        } else {
+            timers.stop(TimerKind::RackReorder);
+        }
+
+        // Three duplicate ACKs (RFC 5681 §3.2): the segment at SND.UNA is lost. With SACK this
+        // only matters when the ACKs carry no blocks (RACK needs them).
+        if !self.in_recovery
+            && self.una >= self.recover
+            && self.max > self.una
+            && self.dupacks as usize >= DUP_THRESH
+        {
+            self.rtxq.mark_first_lost();
+            self.enter_recovery(timers);
+        }
+
+        // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.
+        if self.una == self.max {
+            timers.stop(TimerKind::TailLossProbe);
+        } else if self.una != old_una {
+            self.arm_tlp(now, ctx, timers);
+        }
+
+        // Send window update (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2).
+        if self.wl1 < seq || (self.wl1 == seq && self.wl2 <= ack) {
+            if window > self.wnd && self.wnd == 0 {
+                self.persist_backoff = 0;
+            }
+            self.wnd = window;
+            self.max_wnd = self.max_wnd.max(window);
+            self.wl1 = seq;
+            self.wl2 = ack;
+        }
+    }
+
+    /// Data waits that the peer's window (or the sender SWS rule) keeps back: what the persist
+    /// timer is for, unless the RTO already runs.
+    pub(crate) fn may_stall(&self, timers: &Timers) -> bool {
+        !timers.is_armed(TimerKind::Retransmit) && !self.fin_acked && self.nxt < self.data_end()
+    }
+
+    /// Arms or clears the persist timer (zero window / sender SWS override, RFC 9293 §3.8.6.1):
+    /// `stalled` says data waits and nothing can be sent.
+    pub(crate) fn update_persist(&mut self, now: Instant, stalled: bool, timers: &mut Timers) {
+        if !stalled {
+            timers.stop(TimerKind::Persist);
+            if self.wnd > 0 {
+                self.persist_backoff = 0;
+            }
+        } else if !timers.is_armed(TimerKind::Persist) {
+            let base = self.rtt.base_rto();
+            let d = base
+                .saturating_mul(1u32 << self.persist_backoff.min(16))
+                .min(super::rtt::RTO_MAX);
+            timers.set(TimerKind::Persist, now + d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> SendContext {
+        SendContext {
+            eff_mss: 100,
+            send_mss: 100,
+            sack_enabled: false,
+            ts_enabled: false,
+            ts_offset: 0,
+            nodelay: false,
+            synchronized: true,
+        }
+    }
+
+    /// Established with ISS 0 (SND.UNA 1), `queued` bytes to send and a 10 000-byte peer window.
+    fn sender(queued: usize) -> Sender {
+        let mut s = Sender::new(SeqNum(0), 10_000, 100, Algorithm::default());
+        s.una = SeqNum(1);
+        s.nxt = SeqNum(1);
+        s.max = SeqNum(1);
+        s.wl2 = SeqNum(1);
+        s.wnd = 10_000;
+        s.max_wnd = 10_000;
+        s.buf.allocate();
+        assert_eq!(s.buf.enqueue(&vec![0; queued]), queued);
+        s
+    }
+
+    fn send_next(s: &mut Sender, now: Instant, timers: &mut Timers) -> Option<Plan> {
+        let plan = s.next_segment(&ctx())?;
+        let end = plan.seq + plan.len + plan.fin as usize;
+        s.on_sent(&plan, end, now, false, timers);
+        Some(plan)
+    }
+
+    #[test]
+    fn nagle_holds_a_small_tail_while_data_is_unacknowledged() {
+        let mut s = sender(150);
+        let mut timers = Timers::new(Instant::ZERO);
+        let first = send_next(&mut s, Instant::ZERO, &mut timers).unwrap();
+        assert_eq!(
+            (first.seq, first.len, first.cause),
+            (SeqNum(1), 100, SendCause::New)
+        );
+        assert!(timers.is_armed(TimerKind::Retransmit));
+        assert!(
+            s.next_segment(&ctx()).is_none(),
+            "50 bytes wait for the ACK"
+        );
+        let nodelay = SendContext {
+            nodelay: true,
+            ..ctx()
+        };
+        assert_eq!(s.next_segment(&nodelay).map(|p| p.len), Some(50));
+    }
+
+    #[test]
+    fn without_sack_duplicate_acks_leave_the_pipe() {
+        let mut s = sender(1000);
+        let mut timers = Timers::new(Instant::ZERO);
+        while send_next(&mut s, Instant::ZERO, &mut timers).is_some() {}
+        let flight = s.flight();
+        assert!(flight > 0);
+        s.dupacks = 5;
+        assert_eq!(
+            s.pipe(&ctx()),
+            flight - 200,
+            "at most two before recovery (RFC 3042)"
+        );
+        s.in_recovery = true;
+        assert_eq!(s.pipe(&ctx()), flight - 500);
+    }
+}
