@@ -147,7 +147,7 @@ unsafe fn addressed(
         return f(fd, a, len);
     };
     guard(name, -1, || match addr::read(a, len) {
-        Ok(target) if sockets::stays_on_kernel(&sock, &target) => f(fd, a, len),
+        Ok(target) if sockets::stays_on_kernel(&sock, fd, &target) => f(fd, a, len),
         Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
         Err(e) => ret(Err(e), -1),
     })
@@ -721,7 +721,7 @@ pub unsafe extern "C" fn sendto(
             };
             if sock.is_pending() && !to.is_null() {
                 if let Ok(target) = addr::read(to, tolen) {
-                    if sockets::stays_on_kernel(&sock, &target) {
+                    if sockets::stays_on_kernel(&sock, fd, &target) {
                         return f(fd, buf, len, flags, to, tolen);
                     }
                 }
@@ -788,7 +788,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     if sock.kind == Kind::Dgram {
         if sock.is_pending() && !m.msg_name.is_null() {
             if let Ok(target) = addr::read(m.msg_name as *const sockaddr, m.msg_namelen) {
-                if sockets::stays_on_kernel(sock, &target) {
+                if sockets::stays_on_kernel(sock, fd, &target) {
                     return f(fd, msg, flags);
                 }
             }

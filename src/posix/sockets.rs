@@ -66,10 +66,7 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
     }
     // The options the descriptor itself carries move from the kernel socket to the new one.
     copy_descriptor_options(fd, new.as_raw_fd());
-    let mut numbers = state::numbers_of(sock);
-    if !numbers.contains(&fd) {
-        numbers.push(fd);
-    }
+    let numbers = state::numbers_of(sock, fd);
     for n in numbers {
         let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
         let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
@@ -139,14 +136,14 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
 
 /// Whether a call naming `a` on a pending socket stays on the kernel (loopback). A socket that does
 /// is forgotten: every number of it now goes straight to libc.
-pub fn stays_on_kernel(sock: &OpenSocket, a: &Addr) -> bool {
+pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr) -> bool {
     if !sock.is_pending() {
         return false;
     }
     match a {
         Addr::V4(v4) if addr::stays_on_kernel(v4) => {
-            for fd in state::numbers_of(sock) {
-                state::remove(fd);
+            for n in state::numbers_of(sock, fd) {
+                state::remove(n);
             }
             true
         }
@@ -312,7 +309,7 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
     if secs == 0 || sock.kind != Kind::Stream || sock.is_pending() {
         return None;
     }
-    if !state::numbers_of(sock).is_empty() {
+    if state::count_of(sock) > 0 {
         return None;
     }
     let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK != 0;

@@ -54,6 +54,8 @@ pub struct OpenSocket {
     /// SO_LINGER's time in seconds when on with a time (0: off, or an abort), as set through this
     /// process: a blocking close then waits.
     pub linger_secs: std::sync::atomic::AtomicU64,
+    /// How many of this process's descriptor numbers refer to it (the table's entries).
+    numbers: AtomicUsize,
 }
 
 impl OpenSocket {
@@ -65,6 +67,7 @@ impl OpenSocket {
             broadcast: AtomicBool::new(false),
             sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
             linger_secs: std::sync::atomic::AtomicU64::new(0),
+            numbers: AtomicUsize::new(0),
         }
     }
 
@@ -100,8 +103,14 @@ pub fn insert(fd: RawFd, sock: Arc<OpenSocket>) {
     if t.len() <= i {
         t.resize(i + 1, None);
     }
-    if t[i].replace(sock).is_none() {
-        ENTRIES.fetch_add(1, Ordering::AcqRel);
+    sock.numbers.fetch_add(1, Ordering::AcqRel);
+    match t[i].replace(sock) {
+        None => {
+            ENTRIES.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(old) => {
+            old.numbers.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -111,14 +120,24 @@ pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
         return None;
     }
     let taken = TABLE.write().get_mut(fd as usize).and_then(Option::take);
-    if taken.is_some() {
+    if let Some(s) = &taken {
         ENTRIES.fetch_sub(1, Ordering::AcqRel);
+        s.numbers.fetch_sub(1, Ordering::AcqRel);
     }
     taken
 }
 
-/// Every descriptor that refers to `sock` (it and its `dup`s).
-pub fn numbers_of(sock: &OpenSocket) -> Vec<RawFd> {
+/// How many descriptors of this process refer to `sock`.
+pub fn count_of(sock: &OpenSocket) -> usize {
+    sock.numbers.load(Ordering::Acquire)
+}
+
+/// Every descriptor that refers to `sock` (it and its `dup`s), `fd` among them: without a `dup`,
+/// that is `fd` alone, found without a look through the table.
+pub fn numbers_of(sock: &OpenSocket, fd: RawFd) -> Vec<RawFd> {
+    if count_of(sock) <= 1 {
+        return vec![fd];
+    }
     TABLE
         .read()
         .iter()

@@ -146,8 +146,8 @@ pub struct Service {
     ep: OwnedFd,
     control: OwnedFd,
     signals: Option<OwnedFd>,
-    clients: Vec<Option<Client>>,
-    socks: Vec<Option<Sock>>,
+    clients: Slots<Client>,
+    socks: Slots<Sock>,
     by_handle: HashMap<SocketHandle, usize>,
     by_ino: HashMap<u64, usize>,
     /// Sockets whose hang-up did not prove the last close: looked at again every [`RECHECK`].
@@ -252,8 +252,8 @@ impl Service {
             ep,
             control,
             signals: Some(signals),
-            clients: Vec::new(),
-            socks: Vec::new(),
+            clients: Slots::new(),
+            socks: Slots::new(),
             by_handle: HashMap::new(),
             by_ino: HashMap::new(),
             doubtful: Vec::new(),
@@ -353,8 +353,8 @@ impl Service {
         let Some(exit) = self.idle_exit else {
             return false;
         };
-        let idle = self.clients.iter().all(Option::is_none)
-            && self.socks.iter().all(Option::is_none)
+        let idle = self.clients.is_empty()
+            && self.socks.is_empty()
             && self.stack.socket_count() == 0;
         if !idle {
             self.idle_since = None;
@@ -431,7 +431,7 @@ impl Service {
         self.lingering = waiting;
         for (_, waiters) in done {
             for (ci, generation, seq) in waiters {
-                let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+                let Some(c) = self.clients.get(ci) else {
                     continue;
                 };
                 if c.generation == generation {
@@ -496,7 +496,7 @@ impl Service {
                     continue;
                 }
             }
-            let i = free_slot(&mut self.clients);
+            let i = self.clients.next_index();
             if ep_ctl(
                 self.ep.as_raw_fd(),
                 libc::EPOLL_CTL_ADD,
@@ -509,7 +509,7 @@ impl Service {
                 continue;
             }
             self.generation += 1;
-            self.clients[i] = Some(Client {
+            self.clients.insert(Client {
                 fd,
                 generation: self.generation,
             });
@@ -520,7 +520,7 @@ impl Service {
         let mut buf = [0u8; proto::MAX_MESSAGE];
         // Bounded, so one busy client cannot starve the rest.
         for _ in 0..64 {
-            let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+            let Some(c) = self.clients.get(ci) else {
                 return;
             };
             match uds::recv(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
@@ -577,9 +577,7 @@ impl Service {
     }
 
     fn drop_client(&mut self, ci: usize) {
-        if let Some(slot) = self.clients.get_mut(ci) {
-            *slot = None;
-        }
+        self.clients.remove(ci);
     }
 
     /// Answers one request. Returns the reply (None: later, for WaitConnect) and the program's end
@@ -612,7 +610,7 @@ impl Service {
                     Ok(x) => x,
                     Err(e) => return (reply(Err(e)), None),
                 };
-                let sock = self.socks[i].as_mut().expect("just made");
+                let sock = self.socks.get_mut(i).expect("just made");
                 for o in options {
                     let _ = options::set(
                         &mut self.stack,
@@ -630,8 +628,8 @@ impl Service {
         let result = self.call(i, req.call, held, new_end.as_ref(), ci, generation, seq);
         if let Err(Errno::EAGAIN) = &result {
             let waiting = |w: &(usize, u64, u32)| w.2 == seq && w.0 == ci;
-            if self.socks[i]
-                .as_ref()
+            if self.socks
+                .get(i)
                 .is_some_and(|s| s.waiters.iter().any(waiting) || s.lingerers.iter().any(waiting))
             {
                 // A WaitConnect or a Linger: answered when the handshake or the close ends.
@@ -683,7 +681,7 @@ impl Service {
             Kind::Stream => self.stack.tcp_socket(),
             Kind::Dgram => self.stack.udp_socket(),
         };
-        let i = free_slot(&mut self.socks);
+        let i = self.socks.next_index();
         if let Err(e) = ep_ctl(
             self.ep.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
@@ -695,7 +693,7 @@ impl Service {
             let _ = self.stack.close(now, h);
             return Err(errno_of(&e));
         }
-        self.socks[i] = Some(Sock {
+        self.socks.insert(Sock {
             h,
             kind,
             b,
@@ -732,7 +730,7 @@ impl Service {
         seq: u32,
     ) -> Result<Called> {
         let now = self.now();
-        let sock = self.socks[i].as_mut().ok_or(Errno::EBADF)?;
+        let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
         let (h, kind) = (sock.h, sock.kind);
         let none = Ok(Called::Value(Value::None));
         match call {
@@ -764,7 +762,7 @@ impl Service {
                     };
                     self.stack.tcp_connect(now, h, a)?;
                     let (filler, sndbuf) = fill(&hold);
-                    let sock = self.socks[i].as_mut().expect("present");
+                    let sock = self.socks.get_mut(i).expect("present");
                     sock.connected = None;
                     sock.phase = Phase::Connecting {
                         hold,
@@ -794,7 +792,7 @@ impl Service {
                 // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
                 let backlog = if backlog < 0 { 4096 } else { backlog as usize };
                 self.stack.tcp_listen(h, backlog)?;
-                let sock = self.socks[i].as_mut().expect("present");
+                let sock = self.socks.get_mut(i).expect("present");
                 if !matches!(sock.phase, Phase::Listening { .. }) {
                     sock.phase = Phase::Listening { tokens: 0 };
                 }
@@ -881,7 +879,7 @@ impl Service {
         let (i, a) = self.new_sock(Kind::Stream)?;
         // new_sock made a fresh stack socket; the accepted connection takes its place, with its
         // listener's socket-level settings as Linux's sk_clone gives them.
-        let sock = self.socks[i].as_mut().expect("just made");
+        let sock = self.socks.get_mut(i).expect("just made");
         sock.extra = extra;
         let fresh = std::mem::replace(&mut sock.h, child);
         sock.phase = Phase::Open;
@@ -893,7 +891,7 @@ impl Service {
     }
 
     fn sock_event(&mut self, i: usize, flags: u32) {
-        let Some(sock) = self.socks.get_mut(i).and_then(Option::as_mut) else {
+        let Some(sock) = self.socks.get_mut(i) else {
             return;
         };
         if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
@@ -921,7 +919,7 @@ impl Service {
     fn recheck_doubtful(&mut self) {
         let list = std::mem::take(&mut self.doubtful);
         for i in list {
-            let Some(sock) = self.socks.get_mut(i).and_then(Option::as_mut) else {
+            let Some(sock) = self.socks.get_mut(i) else {
                 continue;
             };
             if uds::unix_socket_alive(sock.ino) {
@@ -937,7 +935,7 @@ impl Service {
 
     /// Moves whatever can move for socket `i`, and ends it when the program is gone.
     fn pump(&mut self, i: usize) {
-        let Some(sock) = self.socks.get(i).and_then(Option::as_ref) else {
+        let Some(sock) = self.socks.get(i) else {
             return;
         };
         match (&sock.phase, sock.kind) {
@@ -947,7 +945,7 @@ impl Service {
             (_, Kind::Dgram) => self.pump_udp(i),
             (Phase::Fresh, Kind::Stream) => self.discard_app_writes(i),
         }
-        let Some(sock) = self.socks.get(i).and_then(Option::as_ref) else {
+        let Some(sock) = self.socks.get(i) else {
             return;
         };
         if sock.app_gone {
@@ -967,7 +965,7 @@ impl Service {
     /// Data written on a socket that is not connected goes nowhere.
     fn discard_app_writes(&mut self, i: usize) {
         let Service { socks, scratch, .. } = self;
-        let Some(sock) = socks[i].as_mut() else {
+        let Some(sock) = socks.get_mut(i) else {
             return;
         };
         while sock.b_readable && !sock.app_eof {
@@ -980,7 +978,7 @@ impl Service {
     }
 
     fn check_connect(&mut self, i: usize) {
-        let sock = self.socks[i].as_mut().expect("present");
+        let sock = self.socks.get_mut(i).expect("present");
         let status = self.stack.tcp_connect_status(sock.h);
         if status == Err(Errno::EAGAIN) {
             return;
@@ -1036,7 +1034,7 @@ impl Service {
             }
         }
         for (ci, generation, seq) in waiters {
-            let Some(c) = self.clients.get(ci).and_then(Option::as_ref) else {
+            let Some(c) = self.clients.get(ci) else {
                 continue;
             };
             if c.generation != generation {
@@ -1055,7 +1053,7 @@ impl Service {
     }
 
     fn pump_listener(&mut self, i: usize) {
-        let sock = self.socks[i].as_mut().expect("present");
+        let sock = self.socks.get_mut(i).expect("present");
         let queued = self
             .stack
             .tcp_socket_ref(sock.h)
@@ -1087,7 +1085,7 @@ impl Service {
             scratch,
             ..
         } = self;
-        let Some(sock) = socks[i].as_mut() else {
+        let Some(sock) = socks.get_mut(i) else {
             return;
         };
         let h = sock.h;
@@ -1195,7 +1193,7 @@ impl Service {
             scratch,
             ..
         } = self;
-        let Some(sock) = socks[i].as_mut() else {
+        let Some(sock) = socks.get_mut(i) else {
             return;
         };
         let (h, b) = (sock.h, sock.b.as_raw_fd());
@@ -1241,7 +1239,7 @@ impl Service {
     /// Ends the service's hold on socket `i`: the stack closes it (FIN after queued data, or RST
     /// with `abort`), and its socketpair end is closed.
     fn release(&mut self, i: usize, abort: bool) {
-        let Some(sock) = self.socks.get_mut(i).and_then(Option::take) else {
+        let Some(sock) = self.socks.remove(i) else {
             return;
         };
         let now = self.now();
@@ -1287,13 +1285,60 @@ fn fill(a: &OwnedFd) -> (usize, i32) {
     (filled, sndbuf)
 }
 
-fn free_slot<T>(v: &mut Vec<Option<T>>) -> usize {
-    match v.iter().position(Option::is_none) {
-        Some(i) => i,
-        None => {
-            v.push(None);
-            v.len() - 1
+/// Values under small reusable numbers (the epoll tokens name them), with the free numbers kept,
+/// so adding and counting cost the same whatever the number of sockets.
+struct Slots<T> {
+    items: Vec<Option<T>>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+impl<T> Slots<T> {
+    fn new() -> Slots<T> {
+        Slots {
+            items: Vec::new(),
+            free: Vec::new(),
+            live: 0,
         }
+    }
+
+    /// The number the next [`Slots::insert`] will use.
+    fn next_index(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.items.len())
+    }
+
+    fn insert(&mut self, v: T) -> usize {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.items.push(None);
+                self.items.len() - 1
+            }
+        };
+        self.items[i] = Some(v);
+        self.live += 1;
+        i
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn remove(&mut self, i: usize) -> Option<T> {
+        let v = self.items.get_mut(i).and_then(Option::take);
+        if v.is_some() {
+            self.free.push(i);
+            self.live -= 1;
+        }
+        v
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
     }
 }
 

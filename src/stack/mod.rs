@@ -19,6 +19,7 @@ mod stats;
 mod tcp_calls;
 mod tcp_io;
 pub mod tcp_socket;
+mod timers;
 mod udp_calls;
 
 use std::collections::VecDeque;
@@ -49,7 +50,12 @@ pub struct Stack {
     sockets: SocketTable,
     icmp_limit: RateLimit,
     rng: Rng,
+    /// Sockets whose readiness may have changed, in order, and the same as a set (so marking one
+    /// again costs nothing whatever their number).
     woken: Vec<SocketHandle>,
+    woken_set: std::collections::HashSet<SocketHandle>,
+    /// The TCP connections' deadlines, in order.
+    timers: timers::TimerQueue,
 }
 
 /// The network side of the stack: addressing, neighbours and the frames going out. Kept apart from
@@ -100,6 +106,8 @@ impl Stack {
             icmp_limit: RateLimit::default(),
             rng,
             woken: Vec::new(),
+            woken_set: std::collections::HashSet::new(),
+            timers: timers::TimerQueue::default(),
         }
     }
 
@@ -218,12 +226,13 @@ impl Stack {
 
     /// Sockets whose readiness may have changed since the last call.
     pub fn take_woken(&mut self) -> Vec<SocketHandle> {
+        self.woken_set.clear();
         std::mem::take(&mut self.woken)
     }
 
     fn wake(&mut self, h: SocketHandle) {
         self.sockets.note_wake(h);
-        if !self.woken.contains(&h) {
+        if self.woken_set.insert(h) {
             self.woken.push(h);
         }
     }

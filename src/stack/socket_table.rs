@@ -22,6 +22,14 @@ impl SocketHandle {
     pub fn index(self) -> u32 {
         self.index
     }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(index: u32) -> SocketHandle {
+        SocketHandle {
+            index,
+            generation: 0,
+        }
+    }
 }
 
 pub enum Socket {

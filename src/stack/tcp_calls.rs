@@ -36,7 +36,9 @@ impl Stack {
     }
 
     /// The socket's options, to change before it connects or listens (TCP_NODELAY, buffers, …).
+    /// The socket itself, to change: its connection's deadline may move, so it is looked at again.
     pub fn tcp_socket_mut(&mut self, h: SocketHandle) -> Result<&mut TcpSocket> {
+        self.timers.mark(h);
         self.tcp(h)
     }
 

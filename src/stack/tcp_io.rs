@@ -171,6 +171,12 @@ impl Stack {
     /// queue to the accept queue once established, delete it when it is over and nobody holds it,
     /// and wake whoever waits on it.
     pub(super) fn tcp_after_event(&mut self, now: Instant, h: SocketHandle) {
+        self.tcp_settle(now, h);
+        // Whatever happened may have moved its deadline (or ended it).
+        self.tcp_file_timer(now, h);
+    }
+
+    fn tcp_settle(&mut self, now: Instant, h: SocketHandle) {
         self.tcp_flush(now, h);
         let Some(sock) = self.sockets.tcp_mut(h) else {
             return;
@@ -288,31 +294,35 @@ impl Stack {
 
     /// Runs the timers of every connection that is due; returns nothing, output is queued.
     pub(super) fn tcp_poll(&mut self, now: Instant) {
-        let due: Vec<SocketHandle> = self
-            .sockets
-            .tcp_conns
-            .values()
-            .copied()
-            .filter(|&h| {
-                self.sockets
-                    .tcp(h)
-                    .and_then(TcpSocket::connection)
-                    .and_then(|c| c.poll_at(now))
-                    .is_some_and(|at| at <= now)
-            })
-            .collect();
-        for h in due {
+        for h in self.timers.take_marked() {
+            self.tcp_file_timer(now, h);
+        }
+        for h in self.timers.take_due(now) {
             self.tcp_after_event(now, h);
         }
     }
 
     /// The earliest deadline among all connections.
     pub(super) fn tcp_poll_at(&self, now: Instant) -> Option<Instant> {
-        self.sockets
-            .tcp_conns
-            .values()
-            .filter_map(|&h| self.sockets.tcp(h)?.connection()?.poll_at(now))
-            .min()
+        let marked = self
+            .timers
+            .marked()
+            .filter_map(|h| self.sockets.tcp(h)?.connection()?.poll_at(now))
+            .min();
+        match (self.timers.first(), marked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Files connection `h` under its deadline now (or takes it out, if it has none or is gone).
+    pub(super) fn tcp_file_timer(&mut self, now: Instant, h: SocketHandle) {
+        let at = self
+            .sockets
+            .tcp(h)
+            .and_then(TcpSocket::connection)
+            .and_then(|c| c.poll_at(now));
+        self.timers.set(h, at);
     }
 }
 
