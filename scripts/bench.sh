@@ -145,7 +145,7 @@ notes=()
 cols=(kernel "${names[@]}")
 # set_cell ROW COLUMN VALUE; fail_cell ROW COLUMN REASON (the reason goes to the notes).
 set_cell() { cell[$1,$2]=$3; }
-fail_cell() { cell[$1,$2]=failed; notes+=("$2, $(row_label "$1"): $3"); }
+fail_cell() { cell[$1,$2]=failed; [ -z "${3:-}" ] || notes+=("$2, $(row_label "$1"): $3"); }
 note() { notes+=("$1"); }
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
@@ -178,26 +178,29 @@ iperf_one() {
   disown $!
   wait_listen "$sns" "$addr" 5201 || { echo "iperf3 server did not listen" >"$log"; return 1; }
   # shellcheck disable=SC2086 # $pre is empty or the preload command
-  ip netns exec "$cns" timeout -k 2 $((secs + 15)) $pre iperf3 -J -c "$addr" -t "$secs" "$@" >"$log" 2>&1
+  ip netns exec "$cns" timeout -k 2 $((secs + 15)) $pre iperf3 -J -c "$addr" -t "$secs" "$@" >"$log" 2>"$log.err"
   val=$(gbits "$log") && [ -n "$val" ]
 }
-iperf_reason() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('error','no result'))" "$1" 2>/dev/null || last_line "$1"; }
+iperf_reason() {
+  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['error'])" "$1" 2>/dev/null \
+    || { [ -s "$1.err" ] && last_line "$1.err"; } || last_line "$1" | grep . || echo "iperf3 gave no result"
+}
 
 bench_iperf() {
   if new_veth iperf; then
     if iperf_one "$nsa" "$nsb" "$vb" "$work/iperf-k.json" ""; then
       set_cell tx kernel "$val"; set_cell rx kernel "$val"
     else
-      fail_cell tx kernel "$(iperf_reason "$work/iperf-k.json")"; fail_cell rx kernel "see above"
+      fail_cell tx kernel "$(iperf_reason "$work/iperf-k.json")"; fail_cell rx kernel
     fi
     drop_ns "$nsa"; drop_ns "$nsb"
   else
-    fail_cell tx kernel "could not make the veth namespaces"; fail_cell rx kernel "the same"
+    fail_cell tx kernel "could not make the veth namespaces"; fail_cell rx kernel
   fi
   local i n
   for i in "${!names[@]}"; do
     n=${names[$i]}
-    if ! new_tap iperf; then fail_cell tx "$n" "could not make the namespace"; fail_cell rx "$n" "the same"; continue; fi
+    if ! new_tap iperf; then fail_cell tx "$n" "could not make the namespace"; fail_cell rx "$n"; continue; fi
     if iperf_one "$ns" "$ns" "$kernel_ip" "$work/iperf-tx-$i.json" "${dirs[$i]}/tapstack run --"; then
       set_cell tx "$n" "$val"
     else
@@ -219,34 +222,35 @@ sockperf_one() {
   avg="" med=""
   ip netns exec "$sns" timeout $((secs + 30)) sockperf server --tcp -i "$addr" -p 11111 >/dev/null 2>&1 &
   disown $!
-  wait_listen "$sns" "$addr" 11111 || { echo "sockperf server did not listen" >"$log"; return 1; }
+  why="the sockperf server did not listen"
+  wait_listen "$sns" "$addr" 11111 || return 1
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" timeout -k 2 $((secs + 20)) $pre sockperf ping-pong --tcp -i "$addr" -p 11111 \
     -m 64 -t "$secs" >"$log" 2>&1
   local rc=$?
   sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+  why="exit $rc: $(last_line "$log")"
   avg=$(sed -n 's/.*avg-latency=\([0-9.]*\).*/\1/p' "$log" | tail -1)
   med=$(sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p' "$log" | tail -1)
-  if [ -z "$avg" ] || [ -z "$med" ]; then
-    [ $rc -eq 0 ] || echo "sockperf exited with $rc" >>"$log"
-    return 1
-  fi
+  [ -n "$avg" ] && [ -n "$med" ]
 }
 
 bench_sockperf() {
+  why="could not make the veth namespaces"
   if new_veth lat && sockperf_one "$nsa" "$nsb" "$vb" "$work/sockperf-k.log" ""; then
     set_cell lat_avg kernel "$(printf %.2f "$avg")"; set_cell lat_med kernel "$(printf %.2f "$med")"
   else
-    fail_cell lat_avg kernel "$(last_line "$work/sockperf-k.log")"; fail_cell lat_med kernel "see above"
+    fail_cell lat_avg kernel "$why"; fail_cell lat_med kernel
   fi
   drop_ns "$nsa"; drop_ns "$nsb"
   local i n
   for i in "${!names[@]}"; do
     n=${names[$i]}
+    why="could not make the namespace"
     if new_tap lat && sockperf_one "$ns" "$ns" "$kernel_ip" "$work/sockperf-$i.log" "${dirs[$i]}/tapstack run --"; then
       set_cell lat_avg "$n" "$(printf %.2f "$avg")"; set_cell lat_med "$n" "$(printf %.2f "$med")"
     else
-      fail_cell lat_avg "$n" "$(last_line "$work/sockperf-$i.log")"; fail_cell lat_med "$n" "see above"
+      fail_cell lat_avg "$n" "$why"; fail_cell lat_med "$n"
     fi
     drop_ns "$ns"
   done
@@ -285,34 +289,38 @@ ab_one() {
   ip netns exec "$sns" timeout 120 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
     >"$dir/nginx.out" 2>&1 &
   disown $!
-  wait_listen "$sns" "$addr" 8080 || { echo "nginx did not listen: $(last_line "$dir/logs/error.log")" >"$dir/ab.log"; return 1; }
+  why="nginx did not listen"
+  wait_listen "$sns" "$addr" 8080 || { why="$why: $(last_line "$dir/logs/error.log")"; return 1; }
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" timeout -k 2 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" >"$dir/ab.log" 2>&1 \
-    || { echo "ab exited with $?" >>"$dir/ab.log"; return 1; }
+    || { why="exit $?: $(last_line "$dir/ab.log")"; return 1; }
   val=$(awk '/^Requests per second/ {printf "%.0f", $4}' "$dir/ab.log")
   local complete failed
   complete=$(awk '/^Complete requests/ {print $3}' "$dir/ab.log")
   failed=$(awk '/^Failed requests/ {print $3}' "$dir/ab.log")
   if [ "${failed:-0}" != 0 ] || [ "${complete:-0}" != 5000 ]; then ab_note="$complete complete, $failed failed"; fi
+  why="no figure in ab's output"
   [ -n "$val" ]
 }
 
 bench_ab() {
   ab_note=""
+  why="could not make the veth namespaces"
   if new_veth ab && ab_one "$nsa" "$nsb" "$vb" "$work/ab-k" ""; then
     set_cell cps kernel "$val"
   else
-    fail_cell cps kernel "$(last_line "$work/ab-k/ab.log")"
+    fail_cell cps kernel "$why"
   fi
   [ -z "$ab_note" ] || note "kernel, ab: $ab_note"
   drop_ns "$nsa"; drop_ns "$nsb"
   local i n
   for i in "${!names[@]}"; do
     n=${names[$i]} ab_note=""
+    why="could not make the namespace"
     if new_tap ab && ab_one "$ns" "$ns" "$kernel_ip" "$work/ab-$i" "${dirs[$i]}/tapstack run --"; then
       set_cell cps "$n" "$val"
     else
-      fail_cell cps "$n" "$(last_line "$work/ab-$i/ab.log")"
+      fail_cell cps "$n" "$why"
     fi
     [ -z "$ab_note" ] || note "$n, ab: $ab_note"
     drop_ns "$ns"
@@ -341,11 +349,15 @@ rss_kib() {
   done
   echo "$sum"
 }
-# wait_line FILE PATTERN SECONDS: until a line of FILE matches.
+# wait_line FILE PATTERN SECONDS [PID]: until a line of FILE matches (or process PID has ended).
 wait_line() {
   local _
-  for _ in $(seq $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  return 1
+  for _ in $(seq $(($3 * 10))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    [ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$2" "$1" 2>/dev/null
 }
 
 # poke FIFO: one line to the opener (bounded: a FIFO whose reader is gone would block the writer).
@@ -360,7 +372,7 @@ conns_one() {
   ip netns exec "$hns" timeout $((conns_limit + 60)) "$work/conns" hold "$addr" 9000 >"$hlog" 2>&1 &
   local holder=$!
   disown "$holder"
-  if ! wait_line "$hlog" '^listening pid=' 5; then
+  if ! wait_line "$hlog" '^listening pid=' 5 "$holder"; then
     fail_cell conn_n "$col" "the holder did not listen: $(last_line "$hlog")"; return
   fi
   holder=$(sed -n 's/^listening pid=//p' "$hlog")
@@ -369,14 +381,14 @@ conns_one() {
     "$conns_target" "$conns_limit" "$fifo" >"$log" 2>&1 &
   local opener=$!
   disown "$opener"
-  if ! wait_line "$log" '^base$' 20; then
+  if ! wait_line "$log" '^base$' 20 "$opener"; then
     fail_cell conn_n "$col" "the first connection did not open: $(last_line "$log")"; return
   fi
   sleep 0.5
   local base
   base=$(rss_kib "$ons" "$holder")
   poke "$fifo"
-  if ! wait_line "$log" '^opened=' $((conns_limit + 15)); then
+  if ! wait_line "$log" '^opened=' $((conns_limit + 15)) "$opener"; then
     fail_cell conn_n "$col" "no report within $((conns_limit + 15)) s: $(last_line "$log")"; return
   fi
   local kv opened=0 secs_taken=0 failed=0 err=none
@@ -449,7 +461,7 @@ ratio() {
   local a=${cell[$1,$2]:-} b=${cell[$1,$3]:-}
   [[ $a =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ ]] || { echo "-"; return; }
   [ "$(row_sense "$1")" = hi ] || { local t=$a; a=$b; b=$t; }
-  awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'
+  awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "-"; else if (a / b < 0.1) printf "%.2g", a / b; else printf "%.2f", a / b }'
 }
 
 header=("kernel" "${names[@]}")
