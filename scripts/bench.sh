@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The benchmark: one run, one table, each row side by side with the Linux kernel over veth.
 #
-#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [SECONDS]
+#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [SECONDS]
 #
 # Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
 # relative to where you run it). Without --builds: this tree's target/release, built or brought up to
 # date with cargo first. SECONDS (default 5) is the length of each iperf3 and sockperf measurement.
+# --rounds N (default 1) repeats the iperf3, sockperf and ab rows N times, kernel and builds taking
+# turns, and shows each cell's median (the rounds listed below the table): on a busy machine one
+# round of the same build can differ from the next by 2x.
 #
 # Rows, measured for the kernel (two namespaces over a veth pair) and for every build (a program
 # preloaded with `tapstack run` in a namespace with tap0, talking to the kernel side of the TAP):
@@ -13,10 +16,11 @@
 #   - sockperf ping-pong --tcp -m 64: one-way latency, average and median, sockperf server on the kernel;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
 #   - 10 000 connections opened one after another by one program (scripts/bench/conns.c) to a kernel
-#     listener that keeps them: how many open within 60 s and how long it took; then, all idle for
-#     5 s, the CPU time of every process in the namespace(s) in that window, and the resident memory
-#     each connection added to the processes on the opening side (the kernel's sockets live outside
-#     any process, so it has no figure there).
+#     listener that keeps them: how many open within 60 s, how long that took, and the CPU time of
+#     every process in the namespace(s) meanwhile; then, with all of them idle for 5 s, the CPU time
+#     of every process in the namespace(s) in that window, and the resident memory each connection
+#     added to the processes on the opening side (the kernel's sockets live outside any process, so
+#     it has no figure there).
 # Ratios are speed relative to the kernel (build/kernel for rates, kernel/build for times), so below
 # 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
@@ -30,19 +34,22 @@ caller_dir=$(pwd)
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-secs=5 builds_arg=""
+secs=5 builds_arg="" rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
     --builds=*) builds_arg=${1#--builds=}; shift ;;
+    --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
+    --rounds=*) rounds=${1#--rounds=}; shift ;;
     -h|--help) usage ;;
     *[!0-9]*|"") echo "bench: unknown argument '$1'" >&2; usage ;;
     *) secs=$1; shift ;;
   esac
 done
 [ "$secs" -ge 1 ] || { echo "bench: SECONDS must be at least 1" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "bench: --rounds takes 1 to 99" >&2; exit 2; }
 
 # The 10 000-connection row.
 conns_target=${BENCH_CONNS:-10000} conns_limit=${BENCH_CONNS_LIMIT:-60} conns_idle=5
@@ -140,17 +147,30 @@ wait_listen() {
 }
 
 # ---- results ---------------------------------------------------------------------------------------
-declare -A cell     # cell[ROW,COLUMN]: the figure, or "failed"
+declare -A vals     # vals[ROW,COLUMN]: the figure of each round, space-separated
+declare -A cell     # cell[ROW,COLUMN]: their median, "-" where there is none, or "failed"
 notes=()
 cols=(kernel "${names[@]}")
-# set_cell ROW COLUMN VALUE; fail_cell ROW COLUMN REASON (the reason goes to the notes).
-set_cell() { cell[$1,$2]=$3; }
-fail_cell() { cell[$1,$2]=failed; [ -z "${3:-}" ] || notes+=("$2, $(row_label "$1"): $3"); }
+round=1
+# set_cell ROW COLUMN VALUE; fail_cell ROW COLUMN [REASON] (the reason goes to the notes).
+set_cell() { vals[$1,$2]+=" $3"; }
+fail_cell() {
+  local in=""
+  [ "$rounds" -eq 1 ] || [ -z "$round" ] || in=" (round $round)"
+  [ -z "${3:-}" ] || notes+=("$2, $(row_label "$1")$in: $3")
+}
+# median VALUES: the middle one (the mean of the middle two), with the first's decimals.
+median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 }
+    END { d = index(v[1], ".") ? length(v[1]) - index(v[1], ".") : 0
+          m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%." d "f\n", m }'
+}
 note() { notes+=("$1"); }
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med cps conn_n conn_t conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med cps conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -160,12 +180,13 @@ row_label() {
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
+    conn_ocpu) echo "  CPU of all processes while opening (s)" ;;
     conn_cpu) echo "  then idle ${conns_idle} s: CPU of all processes (ms)" ;;
     conn_rss) echo "  then idle: resident memory per conn. (KiB)" ;;
   esac
 }
 # Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
-row_sense() { case $1 in lat_* | conn_t | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+row_sense() { case $1 in lat_* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
 
 # ---- row 1: one iperf3 stream each way -------------------------------------------------------------
 gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
@@ -203,11 +224,13 @@ bench_iperf() {
     if ! new_tap iperf; then fail_cell tx "$n" "could not make the namespace"; fail_cell rx "$n"; continue; fi
     if iperf_one "$ns" "$ns" "$kernel_ip" "$work/iperf-tx-$i.json" "${dirs[$i]}/tapstack run --"; then
       set_cell tx "$n" "$val"
+      [ ! -s "$work/iperf-tx-$i.json.err" ] || note "$n, iperf3 sending: stderr said: $(head -1 "$work/iperf-tx-$i.json.err" | cut -c1-120)"
     else
       fail_cell tx "$n" "$(iperf_reason "$work/iperf-tx-$i.json")"
     fi
     if iperf_one "$ns" "$ns" "$kernel_ip" "$work/iperf-rx-$i.json" "${dirs[$i]}/tapstack run --" -R; then
       set_cell rx "$n" "$val"
+      [ ! -s "$work/iperf-rx-$i.json.err" ] || note "$n, iperf3 receiving: stderr said: $(head -1 "$work/iperf-rx-$i.json.err" | cut -c1-120)"
     else
       fail_cell rx "$n" "$(iperf_reason "$work/iperf-rx-$i.json")"
     fi
@@ -385,8 +408,11 @@ conns_one() {
     fail_cell conn_n "$col" "the first connection did not open: $(last_line "$log")"; return
   fi
   sleep 0.5
-  local base
+  local base pid t namespaces=("$ons")
+  local -A t0
+  [ "$hns" = "$ons" ] || namespaces+=("$hns")
   base=$(rss_kib "$ons" "$holder")
+  while read -r pid t; do t0[$pid]=$t; done < <(cpu_ticks "${namespaces[@]}")
   poke "$fifo"
   if ! wait_line "$log" '^opened=' $((conns_limit + 15)) "$opener"; then
     fail_cell conn_n "$col" "no report within $((conns_limit + 15)) s: $(last_line "$log")"; return
@@ -403,13 +429,12 @@ conns_one() {
   [ "$opened" = "$conns_target" ] || note "$col: opened $opened of $conns_target in $(printf %.1f "$secs_taken") s"
   [ "$failed" = 0 ] || note "$col: $failed connects failed while opening (first: ${err//_/ })"
 
-  # Idle: every process's CPU in the namespaces over the window.
-  local -A t0
-  local pid t namespaces=("$ons")
-  [ "$hns" = "$ons" ] || namespaces+=("$hns")
-  while read -r pid t; do t0[$pid]=$t; done < <(cpu_ticks "${namespaces[@]}")
-  sleep "$conns_idle"
+  # Every process's CPU in the namespaces while opening, then over the idle window.
   local ticks=0 rss
+  while read -r pid t; do ticks=$((ticks + t - ${t0[$pid]:-0})); t0[$pid]=$t; done < <(cpu_ticks "${namespaces[@]}")
+  set_cell conn_ocpu "$col" "$(awk -v t="$ticks" -v h="$tck" 'BEGIN {printf "%.2f", t / h}')"
+  sleep "$conns_idle"
+  ticks=0
   while read -r pid t; do ticks=$((ticks + t - ${t0[$pid]:-0})); done < <(cpu_ticks "${namespaces[@]}")
   rss=$(rss_kib "$ons" "$holder")
   set_cell conn_cpu "$col" $((ticks * 1000 / tck))
@@ -419,6 +444,9 @@ conns_one() {
     set_cell conn_rss "$col" "$(awk -v a="$rss" -v b="$base" -v n="$opened" 'BEGIN {printf "%.1f", (a - b) / (n - 1)}')"
   fi
   if ! kill -0 "$opener" 2>/dev/null; then note "$col: the opening program had exited before the idle window ended: $(last_line "$log")"; fi
+  local said
+  said=$(grep -cv '^base$\|^opened=' "$log")
+  [ "$said" = 0 ] || note "$col: the opening program wrote $said other lines, the first: $(grep -v '^base$\|^opened=' "$log" | head -1 | cut -c1-120)"
   poke "$fifo"
 }
 
@@ -450,11 +478,30 @@ bench_conns() {
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 step() { printf 'bench: %-10s (%3d s)\n' "$1" "$SECONDS" >&2; }
-step iperf3; bench_iperf
-step sockperf; bench_sockperf
-step ab; bench_ab
+for round in $(seq "$rounds"); do
+  [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
+  step iperf3; bench_iperf
+  step sockperf; bench_sockperf
+  step ab; bench_ab
+done
+round=""
 step conns; bench_conns
 step finished
+
+# Each cell: the median of its rounds; their range aside when there were several.
+spread=()
+for r in "${rows[@]}"; do
+  for c in "${cols[@]}"; do
+    v=${vals[$r,$c]:-}
+    if [ -z "$v" ]; then cell[$r,$c]=failed
+    elif [ "$v" = " -" ]; then cell[$r,$c]=-
+    else
+      cell[$r,$c]=$(median "$v")
+      read -r -a each <<<"$v"
+      [ ${#each[@]} -le 1 ] || spread+=("$c, $(row_label "$r"): ${#each[@]} rounds,$v")
+    fi
+  done
+done
 
 # ratio ROW NUMERATOR_COLUMN DENOMINATOR_COLUMN: oriented by row_sense, "-" where it has no meaning.
 ratio() {
@@ -472,7 +519,7 @@ width=10
 for h in "${header[@]}"; do [ ${#h} -lt $width ] || width=$((${#h} + 1)); done
 
 echo
-echo "tapstack benchmark, $started: ${secs} s per stream and latency run; $(nproc) CPUs, load $load at start"
+echo "tapstack benchmark, $started: ${secs} s per stream and latency run, $rounds round(s); $(nproc) CPUs, load $load at start"
 for i in "${!names[@]}"; do
   commit=""
   [ -f "${dirs[$i]}/COMMIT" ] && commit=" (commit $(head -c 12 "${dirs[$i]}/COMMIT"))"
@@ -484,12 +531,16 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 for r in "${rows[@]}"; do
   printf '%-50s' "$(row_label "$r")"
-  for c in "${cols[@]}"; do printf " %${width}s" "${cell[$r,$c]:-failed}"; done
+  for c in "${cols[@]}"; do printf " %${width}s" "${cell[$r,$c]}"; done
   for n in "${names[@]}"; do printf " %${width}s" "$(ratio "$r" "$n" kernel)"; done
   [ "$last" -eq 0 ] || printf " %${width}s" "$(ratio "$r" "${names[$last]}" "${names[0]}")"
   echo
 done
 echo "(ratios: above 1 is faster or smaller than the divisor; the kernel's iperf3 figure is one stream a->b, used for both directions)"
+if [ ${#spread[@]} -gt 0 ]; then
+  echo "each round (the table shows the median):"
+  for n in "${spread[@]}"; do echo "  - $n"; done
+fi
 if [ ${#notes[@]} -gt 0 ]; then
   echo "notes:"
   for n in "${notes[@]}"; do echo "  - $n"; done
