@@ -69,7 +69,7 @@ fi
 names=() dirs=()
 if [ -z "$builds_arg" ]; then
   cargo build --release --quiet || { echo "bench: cargo build --release failed" >&2; exit 1; }
-  names=(current) dirs=("$root/target/release")
+  names=(current) dirs=("${CARGO_TARGET_DIR:-$root/target}/release")
 else
   IFS=, read -r -a pairs <<<"$builds_arg"
   for pair in "${pairs[@]}"; do
