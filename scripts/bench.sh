@@ -428,6 +428,10 @@ conns_one() {
   set_cell conn_t "$col" "$(printf %.2f "$secs_taken")"
   [ "$opened" = "$conns_target" ] || note "$col: opened $opened of $conns_target in $(printf %.1f "$secs_taken") s"
   [ "$failed" = 0 ] || note "$col: $failed connects failed while opening (first: ${err//_/ })"
+  # The kernel side's own count: the holder's established connections.
+  local seen
+  seen=$(ip netns exec "$hns" ss -Htn state established "( sport = :9000 )" 2>/dev/null | wc -l)
+  [ "$seen" = "$opened" ] || note "$col: opened $opened, but the kernel side holds $seen established connections"
 
   # Every process's CPU in the namespaces while opening, then over the idle window.
   local ticks=0 rss
