@@ -1,41 +1,551 @@
 #!/usr/bin/env bash
-# Throughput, side by side with the kernel: one iperf3 TCP stream for SECONDS (default 5)
-#   kernel -> kernel over a veth pair between two namespaces (the kernel's own speed here),
-#   stack sending to the kernel over the TAP (iperf3 preloaded with tapstack run),
-#   kernel sending to the stack over the TAP (iperf3 -R).
-# Needs root and iperf3. Prints a table; not a test (timing belongs in benchmarks, not assertions).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-secs=${1:-5}
-command -v iperf3 >/dev/null || { echo "bench: iperf3 is needed (apt-get install iperf3)"; exit 1; }
-cargo build --release --quiet
-bin=target/release/tapstack
-a="bench-a-$$" b="bench-b-$$" t="bench-t-$$"
+# The benchmark: one run, one table, each row side by side with the Linux kernel over veth.
+#
+#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [SECONDS]
+#
+# Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
+# relative to where you run it). Without --builds: this tree's target/release, built or brought up to
+# date with cargo first. SECONDS (default 5) is the length of each iperf3 and sockperf measurement.
+# --rounds N (default 1) repeats the iperf3, sockperf and ab rows N times, kernel and builds taking
+# turns, and shows each cell's median (the rounds listed below the table): on a busy machine one
+# round of the same build can differ from the next by 2x.
+#
+# Rows, measured for the kernel (two namespaces over a veth pair) and for every build (a program
+# preloaded with `tapstack run` in a namespace with tap0, talking to the kernel side of the TAP):
+#   - one iperf3 TCP stream, stack sending and stack receiving (the kernel's: one stream over veth);
+#   - sockperf ping-pong --tcp -m 64: one-way latency, average and median, sockperf server on the kernel;
+#   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
+#   - 10 000 connections opened one after another by one program (scripts/bench/conns.c) to a kernel
+#     listener that keeps them: how many open within 60 s, how long that took, and the CPU time of
+#     every process in the namespace(s) meanwhile; then, with all of them idle for 5 s, the CPU time
+#     of every process in the namespace(s) in that window, and the resident memory each connection
+#     added to the processes on the opening side (the kernel's sockets live outside any process, so
+#     it has no figure there).
+# Ratios are speed relative to the kernel (build/kernel for rates, kernel/build for times), so below
+# 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
+# A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
+# of its own (bench-*-PID), deleted when it ends and on any exit, Ctrl-C included.
+# BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows.
+# Needs root, iperf3, sockperf, nginx, ab (apache2-utils), cc, python3. A benchmark, not a test:
+# it prints figures and asserts nothing about them.
+set -uo pipefail
+
+caller_dir=$(pwd)
+cd "$(dirname "$0")/.." || exit 1
+root=$(pwd)
+
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+secs=5 builds_arg="" rounds=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
+    --builds=*) builds_arg=${1#--builds=}; shift ;;
+    --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
+    --rounds=*) rounds=${1#--rounds=}; shift ;;
+    -h|--help) usage ;;
+    *[!0-9]*|"") echo "bench: unknown argument '$1'" >&2; usage ;;
+    *) secs=$1; shift ;;
+  esac
+done
+[ "$secs" -ge 1 ] || { echo "bench: SECONDS must be at least 1" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "bench: --rounds takes 1 to 99" >&2; exit 2; }
+
+# The 10 000-connection row.
+conns_target=${BENCH_CONNS:-10000} conns_limit=${BENCH_CONNS_LIMIT:-60} conns_idle=5
+
+# ---- what it needs ---------------------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
+missing=()
+for tool in ip ss timeout iperf3 sockperf nginx ab cc python3; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: missing: ${missing[*]} (Debian: apt-get install iproute2 iperf3 sockperf nginx-light apache2-utils gcc python3)" >&2
+  exit 1
+fi
+
+# ---- the builds under test -------------------------------------------------------------------------
+names=() dirs=()
+if [ -z "$builds_arg" ]; then
+  cargo build --release --quiet || { echo "bench: cargo build --release failed" >&2; exit 1; }
+  names=(current) dirs=("${CARGO_TARGET_DIR:-$root/target}/release")
+else
+  IFS=, read -r -a pairs <<<"$builds_arg"
+  for pair in "${pairs[@]}"; do
+    name=${pair%%=*} dir=${pair#*=}
+    if [ "$name" = "$pair" ] || [ -z "$name" ] || [ -z "$dir" ] || [[ $name = *[!A-Za-z0-9._-]* ]]; then
+      echo "bench: a build is NAME=DIR (NAME of letters, digits, . _ -), not '$pair'" >&2; exit 2
+    fi
+    case "$dir" in /*) ;; *) dir="$caller_dir/$dir" ;; esac
+    for n in "${names[@]}"; do [ "$n" != "$name" ] || { echo "bench: build '$name' named twice" >&2; exit 2; }; done
+    names+=("$name") dirs+=("$dir")
+  done
+fi
+for i in "${!names[@]}"; do
+  d=${dirs[$i]}
+  if ! [ -x "$d/tapstack" ] || ! [ -f "$d/libtapstack.so" ]; then
+    echo "bench: ${names[$i]}: $d must hold tapstack and libtapstack.so" >&2; exit 1
+  fi
+done
+
+# ---- namespaces, and their end on any exit ---------------------------------------------------------
+work=$(mktemp -d /tmp/bench.XXXXXX)
+made_ns=()
+kernel_ip=10.77.0.1 va=10.77.9.1 vb=10.77.9.2
+
+# Ends every process in namespace $1 (all started by this script), then deletes it.
+drop_ns() {
+  local ns=$1 pids try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    pids=$(ip netns pids "$ns" 2>/dev/null) || break
+    [ -n "$pids" ] || break
+    # shellcheck disable=SC2086 # one pid a word
+    if [ "$try" -le 5 ]; then kill -TERM $pids 2>/dev/null; else kill -KILL $pids 2>/dev/null; fi
+    sleep 0.2
+  done
+  ip netns delete "$ns" 2>/dev/null || true
+}
 cleanup() {
-  for ns in "$a" "$b" "$t"; do bash scripts/netns.sh delete "$ns"; done
+  trap - EXIT INT TERM HUP
+  local ns
+  for ns in "${made_ns[@]}"; do drop_ns "$ns"; done
+  rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
-gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(sys.stdin)['end']['sum_received']['bits_per_second'] / 1e9))"; }
+ns_seq=0
+# new_tap TAG: a new namespace with tap0 at 10.77.0.1/24; its name in $ns.
+new_tap() {
+  ns_seq=$((ns_seq + 1)); ns="bench-$1-$ns_seq-$$"
+  made_ns+=("$ns")
+  bash scripts/netns.sh create "$ns" >/dev/null 2>&1
+}
+# new_veth TAG: two new namespaces joined by a veth pair, $va in $nsa and $vb in $nsb.
+new_veth() {
+  ns_seq=$((ns_seq + 1)); nsa="bench-$1-$ns_seq-a-$$" nsb="bench-$1-$ns_seq-b-$$"
+  local link="vb$ns_seq-$$"
+  made_ns+=("$nsa" "$nsb")
+  ip netns add "$nsa" && ip netns add "$nsb" \
+    && ip link add "$link" netns "$nsa" type veth peer name "$link" netns "$nsb" \
+    && ip -n "$nsa" link set lo up && ip -n "$nsb" link set lo up \
+    && ip -n "$nsa" addr add "$va/24" dev "$link" && ip -n "$nsa" link set "$link" up \
+    && ip -n "$nsb" addr add "$vb/24" dev "$link" && ip -n "$nsb" link set "$link" up
+}
 
-# The kernel's own TCP between two namespaces over veth.
-ip netns add "$a"; ip netns add "$b"
-ip link add "vb$$" netns "$a" type veth peer name "vb$$" netns "$b"
-ip -n "$a" addr add 10.77.9.1/24 dev "vb$$"; ip -n "$a" link set "vb$$" up
-ip -n "$b" addr add 10.77.9.2/24 dev "vb$$"; ip -n "$b" link set "vb$$" up
-ip netns exec "$b" timeout $((secs + 20)) iperf3 -s -1 -B 10.77.9.2 >/dev/null &
-sleep 0.5
-kernel=$(ip netns exec "$a" iperf3 -J -c 10.77.9.2 -t "$secs" | gbits)
+# wait_listen NS ADDR PORT: until a kernel socket listens there (up to 5 s).
+wait_listen() {
+  local _
+  for _ in $(seq 50); do
+    ip netns exec "$1" ss -Hltn "src $2:$3" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
 
-# The stack over the TAP, each way.
-bash scripts/netns.sh create "$t"
-ip netns exec "$t" timeout $((secs + 20)) iperf3 -s -1 -B 10.77.0.1 >/dev/null &
-sleep 0.5
-send=$(ip netns exec "$t" "$bin" run -- iperf3 -J -c 10.77.0.1 -t "$secs" | gbits)
-ip netns exec "$t" timeout $((secs + 20)) iperf3 -s -1 -B 10.77.0.1 >/dev/null &
-sleep 0.5
-recv=$(ip netns exec "$t" "$bin" run -- iperf3 -J -c 10.77.0.1 -t "$secs" -R | gbits)
+# ---- results ---------------------------------------------------------------------------------------
+declare -A vals     # vals[ROW,COLUMN]: the figure of each round, space-separated
+declare -A cell     # cell[ROW,COLUMN]: their median, "-" where there is none, or "failed"
+notes=()
+cols=(kernel "${names[@]}")
+round=1
+# set_cell ROW COLUMN VALUE; fail_cell ROW COLUMN [REASON] (the reason goes to the notes).
+set_cell() { vals[$1,$2]+=" $3"; }
+fail_cell() {
+  local in=""
+  [ "$rounds" -eq 1 ] || [ -z "$round" ] || in=" (round $round)"
+  [ -z "${3:-}" ] || notes+=("$2, $(row_label "$1")$in: $3")
+}
+# median VALUES: the middle one (the mean of the middle two), with the first's decimals.
+median() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 }
+    END { d = index(v[1], ".") ? length(v[1]) - index(v[1], ".") : 0
+          m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%." d "f\n", m }'
+}
+note() { notes+=("$1"); }
+# last_line FILE: its last non-empty line, cut short, for a failure's reason.
+last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-printf '%-44s %8s Gbit/s\n' "kernel TCP over veth (one stream)" "$kernel" \
-  "tapstack sending over the TAP (one stream)" "$send" \
-  "tapstack receiving over the TAP (one stream)" "$recv"
+rows=(tx rx lat_avg lat_med cps conn_n conn_t conn_ocpu conn_cpu conn_rss)
+row_label() {
+  case $1 in
+    tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
+    rx) echo "iperf3 one stream, stack receiving (Gbit/s)" ;;
+    lat_avg) echo "sockperf TCP 64 B one-way latency, avg (us)" ;;
+    lat_med) echo "sockperf TCP 64 B one-way latency, median (us)" ;;
+    cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
+    conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
+    conn_t) echo "$conns_target connections: time to open them (s)" ;;
+    conn_ocpu) echo "  CPU of all processes while opening (s)" ;;
+    conn_cpu) echo "  then idle ${conns_idle} s: CPU of all processes (ms)" ;;
+    conn_rss) echo "  then idle: resident memory per conn. (KiB)" ;;
+  esac
+}
+# Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
+row_sense() { case $1 in lat_* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+
+# ---- row 1: one iperf3 stream each way -------------------------------------------------------------
+gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
+
+# iperf_one OUT_NS SERVER_NS SERVER_ADDR LOG [PRELOAD] [-R]: one stream; the figure in $val.
+iperf_one() {
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5; shift 5
+  val=""
+  ip netns exec "$sns" timeout $((secs + 20)) iperf3 -s -1 -B "$addr" >/dev/null 2>&1 &
+  disown $!
+  wait_listen "$sns" "$addr" 5201 || { echo "iperf3 server did not listen" >"$log"; return 1; }
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$cns" timeout -k 2 $((secs + 15)) $pre iperf3 -J -c "$addr" -t "$secs" "$@" >"$log" 2>"$log.err"
+  val=$(gbits "$log") && [ -n "$val" ]
+}
+iperf_reason() {
+  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['error'])" "$1" 2>/dev/null \
+    || { [ -s "$1.err" ] && last_line "$1.err"; } || last_line "$1" | grep . || echo "iperf3 gave no result"
+}
+
+bench_iperf() {
+  if new_veth iperf; then
+    if iperf_one "$nsa" "$nsb" "$vb" "$work/iperf-k.json" ""; then
+      set_cell tx kernel "$val"; set_cell rx kernel "$val"
+    else
+      fail_cell tx kernel "$(iperf_reason "$work/iperf-k.json")"; fail_cell rx kernel
+    fi
+    drop_ns "$nsa"; drop_ns "$nsb"
+  else
+    fail_cell tx kernel "could not make the veth namespaces"; fail_cell rx kernel
+  fi
+  local i n
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    if ! new_tap iperf; then fail_cell tx "$n" "could not make the namespace"; fail_cell rx "$n"; continue; fi
+    if iperf_one "$ns" "$ns" "$kernel_ip" "$work/iperf-tx-$i.json" "${dirs[$i]}/tapstack run --"; then
+      set_cell tx "$n" "$val"
+      [ ! -s "$work/iperf-tx-$i.json.err" ] || note "$n, iperf3 sending: stderr said: $(head -1 "$work/iperf-tx-$i.json.err" | cut -c1-120)"
+    else
+      fail_cell tx "$n" "$(iperf_reason "$work/iperf-tx-$i.json")"
+    fi
+    if iperf_one "$ns" "$ns" "$kernel_ip" "$work/iperf-rx-$i.json" "${dirs[$i]}/tapstack run --" -R; then
+      set_cell rx "$n" "$val"
+      [ ! -s "$work/iperf-rx-$i.json.err" ] || note "$n, iperf3 receiving: stderr said: $(head -1 "$work/iperf-rx-$i.json.err" | cut -c1-120)"
+    else
+      fail_cell rx "$n" "$(iperf_reason "$work/iperf-rx-$i.json")"
+    fi
+    drop_ns "$ns"
+  done
+}
+
+# ---- row 2: sockperf ping-pong latency -------------------------------------------------------------
+# sockperf_one CLIENT_NS SERVER_NS ADDR LOG [PRELOAD]: the figures in $avg and $med.
+sockperf_one() {
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5
+  avg="" med=""
+  ip netns exec "$sns" timeout $((secs + 30)) sockperf server --tcp -i "$addr" -p 11111 >/dev/null 2>&1 &
+  disown $!
+  why="the sockperf server did not listen"
+  wait_listen "$sns" "$addr" 11111 || return 1
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$cns" timeout -k 2 $((secs + 20)) $pre sockperf ping-pong --tcp -i "$addr" -p 11111 \
+    -m 64 -t "$secs" >"$log" 2>&1
+  local rc=$?
+  sed -i 's/\x1b\[[0-9;]*m//g' "$log"
+  why="exit $rc: $(last_line "$log")"
+  avg=$(sed -n 's/.*avg-latency=\([0-9.]*\).*/\1/p' "$log" | tail -1)
+  med=$(sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p' "$log" | tail -1)
+  [ -n "$avg" ] && [ -n "$med" ]
+}
+
+bench_sockperf() {
+  why="could not make the veth namespaces"
+  if new_veth lat && sockperf_one "$nsa" "$nsb" "$vb" "$work/sockperf-k.log" ""; then
+    set_cell lat_avg kernel "$(printf %.2f "$avg")"; set_cell lat_med kernel "$(printf %.2f "$med")"
+  else
+    fail_cell lat_avg kernel "$why"; fail_cell lat_med kernel
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
+  local i n
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    why="could not make the namespace"
+    if new_tap lat && sockperf_one "$ns" "$ns" "$kernel_ip" "$work/sockperf-$i.log" "${dirs[$i]}/tapstack run --"; then
+      set_cell lat_avg "$n" "$(printf %.2f "$avg")"; set_cell lat_med "$n" "$(printf %.2f "$med")"
+    else
+      fail_cell lat_avg "$n" "$why"; fail_cell lat_med "$n"
+    fi
+    drop_ns "$ns"
+  done
+}
+
+# ---- row 3: new connections per second, ab against nginx ------------------------------------------
+# nginx_conf ADDR DIR: a one-worker nginx serving a small file at /small on ADDR:8080, all under DIR.
+nginx_conf() {
+  mkdir -p "$2/html" "$2/logs"
+  head -c 128 /dev/zero | tr '\0' x >"$2/html/small"
+  cat >"$2/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $2/logs/error.log warn;
+pid $2/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_timeout 0;
+  client_body_temp_path $2/tmp-body;
+  proxy_temp_path $2/tmp-proxy;
+  fastcgi_temp_path $2/tmp-fastcgi;
+  uwsgi_temp_path $2/tmp-uwsgi;
+  scgi_temp_path $2/tmp-scgi;
+  server { listen $1:8080 backlog=4096; root $2/html; }
+}
+CONF
+}
+
+# ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val.
+ab_one() {
+  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5
+  val=""
+  nginx_conf "$addr" "$dir"
+  ip netns exec "$sns" timeout 120 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
+    >"$dir/nginx.out" 2>&1 &
+  disown $!
+  why="nginx did not listen"
+  wait_listen "$sns" "$addr" 8080 || { why="$why: $(last_line "$dir/logs/error.log")"; return 1; }
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$cns" timeout -k 2 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" >"$dir/ab.log" 2>&1 \
+    || { why="exit $?: $(last_line "$dir/ab.log")"; return 1; }
+  val=$(awk '/^Requests per second/ {printf "%.0f", $4}' "$dir/ab.log")
+  local complete failed
+  complete=$(awk '/^Complete requests/ {print $3}' "$dir/ab.log")
+  failed=$(awk '/^Failed requests/ {print $3}' "$dir/ab.log")
+  if [ "${failed:-0}" != 0 ] || [ "${complete:-0}" != 5000 ]; then ab_note="$complete complete, $failed failed"; fi
+  why="no figure in ab's output"
+  [ -n "$val" ]
+}
+
+bench_ab() {
+  ab_note=""
+  why="could not make the veth namespaces"
+  if new_veth ab && ab_one "$nsa" "$nsb" "$vb" "$work/ab-k" ""; then
+    set_cell cps kernel "$val"
+  else
+    fail_cell cps kernel "$why"
+  fi
+  [ -z "$ab_note" ] || note "kernel, ab: $ab_note"
+  drop_ns "$nsa"; drop_ns "$nsb"
+  local i n
+  for i in "${!names[@]}"; do
+    n=${names[$i]} ab_note=""
+    why="could not make the namespace"
+    if new_tap ab && ab_one "$ns" "$ns" "$kernel_ip" "$work/ab-$i" "${dirs[$i]}/tapstack run --"; then
+      set_cell cps "$n" "$val"
+    else
+      fail_cell cps "$n" "$why"
+    fi
+    [ -z "$ab_note" ] || note "$n, ab: $ab_note"
+    drop_ns "$ns"
+  done
+}
+
+# ---- row 4: 10 000 connections, opened then idle ---------------------------------------------------
+tck=$(getconf CLK_TCK)
+# cpu_ticks NS...: "PID TICKS" (utime + stime) of every process in the namespaces.
+cpu_ticks() {
+  local ns pid
+  for ns in "$@"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      # Fields after the command name, which is in parentheses and may hold spaces.
+      sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk -v p="$pid" '{print p, $12 + $13}'
+    done
+  done
+}
+# rss_kib NS [EXCEPT_PID]: the resident memory of the namespace's processes, in KiB.
+rss_kib() {
+  local pid sum=0 kib
+  for pid in $(ip netns pids "$1" 2>/dev/null); do
+    [ "$pid" != "${2:-}" ] || continue
+    kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+    sum=$((sum + ${kib:-0}))
+  done
+  echo "$sum"
+}
+# wait_line FILE PATTERN SECONDS [PID]: until a line of FILE matches (or process PID has ended).
+wait_line() {
+  local _
+  for _ in $(seq $(($3 * 10))); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    [ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$2" "$1" 2>/dev/null
+}
+
+# poke FIFO: one line to the opener (bounded: a FIFO whose reader is gone would block the writer).
+# shellcheck disable=SC2016 # $1 is the inner shell's
+poke() { timeout 2 bash -c 'echo go >"$1"' _ "$1"; }
+
+# conns_one COL OPEN_NS HOLD_NS ADDR TAG [PRELOAD]: fills the four conn_* cells of COL.
+conns_one() {
+  local col=$1 ons=$2 hns=$3 addr=$4 tag=$5 pre=$6
+  local log="$work/conns-$tag.log" hlog="$work/hold-$tag.log" fifo="$work/conns-$tag.fifo"
+  mkfifo "$fifo"
+  ip netns exec "$hns" timeout $((conns_limit + 60)) "$work/conns" hold "$addr" 9000 >"$hlog" 2>&1 &
+  local holder=$!
+  disown "$holder"
+  if ! wait_line "$hlog" '^listening pid=' 5 "$holder"; then
+    fail_cell conn_n "$col" "the holder did not listen: $(last_line "$hlog")"; return
+  fi
+  holder=$(sed -n 's/^listening pid=//p' "$hlog")
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$ons" timeout -k 2 $((conns_limit + 60)) $pre "$work/conns" open "$addr" 9000 \
+    "$conns_target" "$conns_limit" "$fifo" >"$log" 2>&1 &
+  local opener=$!
+  disown "$opener"
+  if ! wait_line "$log" '^base$' 20 "$opener"; then
+    fail_cell conn_n "$col" "the first connection did not open: $(last_line "$log")"; return
+  fi
+  sleep 0.5
+  local base pid t namespaces=("$ons")
+  local -A t0
+  [ "$hns" = "$ons" ] || namespaces+=("$hns")
+  base=$(rss_kib "$ons" "$holder")
+  while read -r pid t; do t0[$pid]=$t; done < <(cpu_ticks "${namespaces[@]}")
+  poke "$fifo"
+  if ! wait_line "$log" '^opened=' $((conns_limit + 15)) "$opener"; then
+    fail_cell conn_n "$col" "no report within $((conns_limit + 15)) s: $(last_line "$log")"; return
+  fi
+  local kv opened=0 secs_taken=0 failed=0 err=none
+  for kv in $(grep '^opened=' "$log" | tail -1); do
+    case $kv in
+      opened=*) opened=${kv#*=} ;; secs=*) secs_taken=${kv#*=} ;;
+      failed=*) failed=${kv#*=} ;; error=*) err=${kv#*=} ;;
+    esac
+  done
+  set_cell conn_n "$col" "$opened"
+  set_cell conn_t "$col" "$(printf %.2f "$secs_taken")"
+  [ "$opened" = "$conns_target" ] || note "$col: opened $opened of $conns_target in $(printf %.1f "$secs_taken") s"
+  [ "$failed" = 0 ] || note "$col: $failed connects failed while opening (first: ${err//_/ })"
+  # The kernel side's own count: the holder's established connections.
+  local seen
+  seen=$(ip netns exec "$hns" ss -Htn state established "( sport = :9000 )" 2>/dev/null | wc -l)
+  [ "$seen" = "$opened" ] || note "$col: opened $opened, but the kernel side holds $seen established connections"
+
+  # Every process's CPU in the namespaces while opening, then over the idle window.
+  local ticks=0 rss
+  while read -r pid t; do ticks=$((ticks + t - ${t0[$pid]:-0})); t0[$pid]=$t; done < <(cpu_ticks "${namespaces[@]}")
+  set_cell conn_ocpu "$col" "$(awk -v t="$ticks" -v h="$tck" 'BEGIN {printf "%.2f", t / h}')"
+  sleep "$conns_idle"
+  ticks=0
+  while read -r pid t; do ticks=$((ticks + t - ${t0[$pid]:-0})); done < <(cpu_ticks "${namespaces[@]}")
+  rss=$(rss_kib "$ons" "$holder")
+  set_cell conn_cpu "$col" $((ticks * 1000 / tck))
+  if [ "$col" = kernel ]; then
+    set_cell conn_rss "$col" "-"
+  elif [ "$opened" -gt 1 ]; then
+    set_cell conn_rss "$col" "$(awk -v a="$rss" -v b="$base" -v n="$opened" 'BEGIN {printf "%.1f", (a - b) / (n - 1)}')"
+  fi
+  if ! kill -0 "$opener" 2>/dev/null; then note "$col: the opening program had exited before the idle window ended: $(last_line "$log")"; fi
+  local said
+  said=$(grep -cv '^base$\|^opened=' "$log")
+  [ "$said" = 0 ] || note "$col: the opening program wrote $said other lines, the first: $(grep -v '^base$\|^opened=' "$log" | head -1 | cut -c1-120)"
+  poke "$fifo"
+}
+
+bench_conns() {
+  if ! cc -O2 -Wall -o "$work/conns" scripts/bench/conns.c 2>"$work/cc.log"; then
+    local c
+    for c in "${cols[@]}"; do fail_cell conn_n "$c" "cc scripts/bench/conns.c: $(last_line "$work/cc.log")"; done
+    return
+  fi
+  if new_veth conns; then
+    conns_one kernel "$nsa" "$nsb" "$vb" k ""
+  else
+    fail_cell conn_n kernel "could not make the veth namespaces"
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
+  local i n
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    if new_tap conns; then
+      conns_one "$n" "$ns" "$ns" "$kernel_ip" "$i" "${dirs[$i]}/tapstack run --"
+    else
+      fail_cell conn_n "$n" "could not make the namespace"
+    fi
+    drop_ns "$ns"
+  done
+}
+
+# ---- the run and the table -------------------------------------------------------------------------
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+step() { printf 'bench: %-10s (%3d s)\n' "$1" "$SECONDS" >&2; }
+for round in $(seq "$rounds"); do
+  [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
+  step iperf3; bench_iperf
+  step sockperf; bench_sockperf
+  step ab; bench_ab
+done
+round=""
+step conns; bench_conns
+step finished
+
+# Each cell: the median of its rounds; their range aside when there were several.
+spread=()
+for r in "${rows[@]}"; do
+  for c in "${cols[@]}"; do
+    v=${vals[$r,$c]:-}
+    if [ -z "$v" ]; then cell[$r,$c]=failed
+    elif [ "$v" = " -" ]; then cell[$r,$c]=-
+    else
+      cell[$r,$c]=$(median "$v")
+      read -r -a each <<<"$v"
+      [ ${#each[@]} -le 1 ] || spread+=("$c, $(row_label "$r"): ${#each[@]} rounds,$v")
+    fi
+  done
+done
+
+# ratio ROW NUMERATOR_COLUMN DENOMINATOR_COLUMN: oriented by row_sense, "-" where it has no meaning.
+ratio() {
+  local a=${cell[$1,$2]:-} b=${cell[$1,$3]:-}
+  [[ $a =~ ^[0-9.]+$ && $b =~ ^[0-9.]+$ ]] || { echo "-"; return; }
+  [ "$(row_sense "$1")" = hi ] || { local t=$a; a=$b; b=$t; }
+  awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "-"; else if (a / b < 0.1) printf "%.2g", a / b; else printf "%.2f", a / b }'
+}
+
+header=("kernel" "${names[@]}")
+for n in "${names[@]}"; do header+=("$n/kernel"); done
+last=$((${#names[@]} - 1))
+[ "$last" -eq 0 ] || header+=("${names[$last]}/${names[0]}")
+width=10
+for h in "${header[@]}"; do [ ${#h} -lt $width ] || width=$((${#h} + 1)); done
+
+echo
+echo "tapstack benchmark, $started: ${secs} s per stream and latency run, $rounds round(s); $(nproc) CPUs, load $load at start"
+for i in "${!names[@]}"; do
+  commit=""
+  [ -f "${dirs[$i]}/COMMIT" ] && commit=" (commit $(head -c 12 "${dirs[$i]}/COMMIT"))"
+  echo "  ${names[$i]} = ${dirs[$i]}$commit"
+done
+echo "  kernel = the same programs, no preload, between two namespaces over veth"
+printf '%-50s' ""
+for h in "${header[@]}"; do printf " %${width}s" "$h"; done
+echo
+for r in "${rows[@]}"; do
+  printf '%-50s' "$(row_label "$r")"
+  for c in "${cols[@]}"; do printf " %${width}s" "${cell[$r,$c]}"; done
+  for n in "${names[@]}"; do printf " %${width}s" "$(ratio "$r" "$n" kernel)"; done
+  [ "$last" -eq 0 ] || printf " %${width}s" "$(ratio "$r" "${names[$last]}" "${names[0]}")"
+  echo
+done
+echo "(ratios: above 1 is faster or smaller than the divisor; the kernel's iperf3 figure is one stream a->b, used for both directions)"
+if [ ${#spread[@]} -gt 0 ]; then
+  echo "each round (the table shows the median):"
+  for n in "${spread[@]}"; do echo "  - $n"; done
+fi
+if [ ${#notes[@]} -gt 0 ]; then
+  echo "notes:"
+  for n in "${notes[@]}"; do echo "  - $n"; done
+fi
