@@ -193,6 +193,7 @@ impl Service {
     /// (from [`claim_name`]).
     pub fn start(opts: &Options, control: OwnedFd) -> io::Result<Service> {
         let config = &opts.config;
+        raise_descriptor_limit();
         let tap = TapDevice::open(&config.iface)?;
         let device: Box<dyn Device> = match &config.pcap {
             Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
@@ -1339,6 +1340,22 @@ impl<T> Slots<T> {
 
     fn is_empty(&self) -> bool {
         self.live == 0
+    }
+}
+
+/// The service holds a descriptor for every socket of every program: it takes all the descriptors
+/// its hard limit allows.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid in/out pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 
