@@ -85,3 +85,12 @@ start_http_peer() {
 peer_saw_stack() {
   grep -q "CLIENT $STACK_IP $1" "$WORK/peer.log" || fail "the kernel-side peer did not see $STACK_IP do $1: $(cat "$WORK/peer.log")"
 }
+
+# Starts the process-model tests' kernel-side peer (scripts/e2e/pm_peer.py) on 10.77.0.1: echo on
+# 9000, the blob $WORK/blob ([SIZE] random bytes, 4 MiB by default) on 9002 and 9003, control on
+# 9009; it logs to $WORK/peer.log.
+start_pm_peer() {
+  head -c "${1:-$((4 << 20))}" /dev/urandom > "$WORK/blob"
+  inns timeout 120 python3 "$ROOT/scripts/e2e/pm_peer.py" "$KERNEL_IP" "$WORK/peer.log" "$WORK/blob" &
+  for port in 9000 9002 9003 9009; do wait_port "$KERNEL_IP" "$port"; done
+}
