@@ -62,10 +62,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # Waits (up to 10 s) until a TCP port listens in the namespace: on the kernel (ss shows it) or,
 # for the stack's address, until a connection succeeds.
 wait_port() {
-  local ip=$1 port=$2
-  for _ in $(seq 100); do
+  local ip=$1 port=$2 end=$((SECONDS + 10))
+  while [ "$SECONDS" -lt "$end" ]; do
     if [ "$ip" = "$STACK_IP" ]; then
-      inns bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null && return 0
+      inns timeout 1 bash -c "exec 3<>/dev/tcp/$ip/$port" 2>/dev/null && return 0
     else
       inns ss -Hltn "src $ip:$port" | grep -q . && return 0
     fi
@@ -93,4 +93,15 @@ start_pm_peer() {
   head -c "${1:-$((4 << 20))}" /dev/urandom > "$WORK/blob"
   inns timeout 120 python3 "$ROOT/scripts/e2e/pm_peer.py" "$KERNEL_IP" "$WORK/peer.log" "$WORK/blob" &
   for port in 9000 9002 9003 9009; do wait_port "$KERNEL_IP" "$port"; done
+}
+
+# Ends a background job and everything it started (by process id, children first found from the
+# top): `onstack … &` leaves a subshell whose child is the program, so killing $! alone is not enough.
+killtree() {
+  local sig=${2:-TERM} kids
+  kids=$(pgrep -P "$1" || true)
+  kill -STOP "$1" 2>/dev/null || true
+  for k in $kids; do killtree "$k" "$sig"; done
+  kill -"$sig" "$1" 2>/dev/null || true
+  kill -CONT "$1" 2>/dev/null || true
 }
