@@ -40,8 +40,11 @@ for i in $(seq 16); do
 done
 for _ in $(seq 50); do [ -s "$WORK/nginx.pid" ] && break; sleep 0.1; done
 master=$(cat "$WORK/nginx.pid")
-mapfile -t workers < <(pgrep -P "$master")
+# The workers by name: the master may have another child (a stack service it started).
+mapfile -t workers < <(pgrep -P "$master" -f "nginx: worker process")
 [ "${#workers[@]}" -eq 2 ] || fail "nginx master $master has ${#workers[@]} workers: ${workers[*]}"
+# A worker left stopped would ignore the cleanup's SIGTERM: continue both on any exit.
+trap 'rc=$?; kill -CONT "${workers[@]}" 2>/dev/null; (exit $rc); cleanup' EXIT
 for k in 0 1; do
   stopped=${workers[$k]} running=${workers[$((1 - k))]}
   before=$(grep -c "^$KERNEL_IP $running \"GET /big.bin HTTP/1.1\" 200 $((3 << 20))$" "$WORK/logs/access.log" || true)
