@@ -126,6 +126,9 @@ struct Sock {
     broken: bool,
     /// The last descriptor of A is gone.
     app_gone: bool,
+    /// A was closed with data it had not read (the kernel reports ECONNRESET on B): the
+    /// connection ends with RST, as Linux's close does.
+    app_reset: bool,
     /// Received data B did not take yet.
     inbox: Vec<u8>,
     /// Data read from B the connection did not take yet.
@@ -707,6 +710,7 @@ impl Service {
             eof_sent: false,
             broken: false,
             app_gone: false,
+            app_reset: false,
             inbox: Vec::new(),
             outbox: Vec::new(),
             error: None,
@@ -951,8 +955,9 @@ impl Service {
         };
         if sock.app_gone {
             let drained = sock.app_eof && sock.outbox.is_empty();
-            let reset = uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
-                .is_ok_and(|e| e == libc::ECONNRESET);
+            let reset = sock.app_reset
+                || uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
+                    .is_ok_and(|e| e == libc::ECONNRESET);
             let done = match (&sock.phase, sock.kind) {
                 (Phase::Open, Kind::Stream) => drained || reset || sock.broken,
                 _ => true,
@@ -1108,8 +1113,11 @@ impl Service {
                         sock.b_writable = false;
                         break;
                     }
-                    // The program shut its reading: what arrives is dropped.
-                    Err(_) => sock.inbox.clear(),
+                    // The program shut its reading (or is gone): what arrives is dropped.
+                    Err(e) => {
+                        sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
+                        sock.inbox.clear();
+                    }
                 }
             }
             if sock.eof_sent || sock.broken {
@@ -1129,7 +1137,11 @@ impl Service {
                                 sock.b_writable = false;
                                 0
                             }
-                            Err(_) => n,
+                            // Dropped: the program shut its reading, or is gone.
+                            Err(e) => {
+                                sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
+                                n
+                            }
                         }
                     } else {
                         0
@@ -1178,7 +1190,8 @@ impl Service {
                     Err(_) => {}
                 },
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.b_readable = false,
-                Err(_) => {
+                Err(e) => {
+                    sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
                     sock.b_readable = false;
                     sock.app_eof = true;
                 }
