@@ -318,7 +318,11 @@ pub unsafe extern "C" fn setsockopt(
             && bytes.len() >= std::mem::size_of::<libc::linger>()
         {
             let l = std::ptr::read_unaligned(val as *const libc::linger);
-            let secs = if l.l_onoff != 0 { l.l_linger.max(0) as u64 } else { 0 };
+            let secs = if l.l_onoff != 0 {
+                l.l_linger.max(0) as u64
+            } else {
+                0
+            };
             sock.linger_secs
                 .store(secs, std::sync::atomic::Ordering::Relaxed);
         }
@@ -745,7 +749,10 @@ pub unsafe extern "C" fn sendto(
                     iov_base: buf as *mut c_void,
                     iov_len: len,
                 };
-                ret(io::send_bounded(fd, &[iov], flags, t).map(|n| n as ssize_t), -1)
+                ret(
+                    io::send_bounded(fd, &[iov], flags, t).map(|n| n as ssize_t),
+                    -1,
+                )
             }),
             None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
         },
@@ -806,7 +813,10 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     if let Some(t) = io::send_timeout(sock, fd, flags) {
         if !m.msg_iov.is_null() && m.msg_control.is_null() {
             let parts = std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen);
-            return ret(io::send_bounded(fd, parts, flags, t).map(|n| n as ssize_t), -1);
+            return ret(
+                io::send_bounded(fd, parts, flags, t).map(|n| n as ssize_t),
+                -1,
+            );
         }
     }
     let mut plain = *m;
@@ -877,7 +887,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         }
         if let Some(sock) = state::remove(fd) {
             if let Some(wait) = super::sockets::linger_time(&sock, fd) {
-                return guard("close", -1, || super::sockets::close_lingering(fd, wait, || f(fd)));
+                return guard("close", -1, || {
+                    super::sockets::close_lingering(fd, wait, || f(fd))
+                });
             }
         }
     }

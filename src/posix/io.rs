@@ -145,7 +145,12 @@ pub unsafe fn udp_recv(fd: i32, iov: *const libc::iovec, iovcnt: usize, flags: i
     if let Some(e) = proto::parse_dgram_error(&header) {
         if flags & libc::MSG_PEEK != 0 {
             // Reported once: take it off the queue.
-            let _ = libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, libc::MSG_DONTWAIT);
+            let _ = libc::syscall(
+                libc::SYS_recvmsg,
+                fd,
+                &mut msg as *mut libc::msghdr,
+                libc::MSG_DONTWAIT,
+            );
         }
         return Err(e);
     }
@@ -221,8 +226,14 @@ pub unsafe fn send_bounded(
             revents: 0,
         }];
         let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        if libc::syscall(libc::SYS_poll, p.as_mut_ptr(), 1, ms) < 0 && super::hook::errno() == libc::EINTR {
-            return if sent > 0 { Ok(sent) } else { Err(Errno::EINTR) };
+        if libc::syscall(libc::SYS_poll, p.as_mut_ptr(), 1, ms) < 0
+            && super::hook::errno() == libc::EINTR
+        {
+            return if sent > 0 {
+                Ok(sent)
+            } else {
+                Err(Errno::EINTR)
+            };
         }
     }
     if sent == 0 && total > 0 {

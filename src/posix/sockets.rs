@@ -87,7 +87,12 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
 /// SO_RCVTIMEO, SO_SNDTIMEO and SO_RCVLOWAT from descriptor `from` to `to`.
 fn copy_descriptor_options(from: RawFd, to: RawFd) {
     for name in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT] {
-        if let Ok(v) = uds::get_raw(from, libc::SOL_SOCKET, name, std::mem::size_of::<libc::timeval>()) {
+        if let Ok(v) = uds::get_raw(
+            from,
+            libc::SOL_SOCKET,
+            name,
+            std::mem::size_of::<libc::timeval>(),
+        ) {
             let _ = uds::set_raw(to, libc::SOL_SOCKET, name, &v);
         }
     }
@@ -320,9 +325,10 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
 /// waits for that answer up to `wait` (as Linux's close, which then returns anyway).
 pub fn close_lingering(fd: RawFd, wait: Duration, close: impl FnOnce() -> i32) -> i32 {
     let mut closed = 0;
-    let (result, _) = client::call_then(Target::Existing, Call::Linger, Some(fd), Some(wait), || {
-        closed = close();
-    });
+    let (result, _) =
+        client::call_then(Target::Existing, Call::Linger, Some(fd), Some(wait), || {
+            closed = close();
+        });
     if closed == 0 {
         if let Err(e) = result {
             if e != Errno::EAGAIN {

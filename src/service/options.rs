@@ -418,10 +418,9 @@ pub fn get(
             ints(s.tcp_socket_ref(h).is_some_and(|t| t.reuse_addr) as i32)
         }
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => ints(extra.reuse_port as i32),
-        (libc::SOL_SOCKET, libc::SO_BROADCAST) => ints(
-            s.udp_socket_ref(h)
-                .map_or(extra.broadcast, |u| u.broadcast) as i32,
-        ),
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
+            ints(s.udp_socket_ref(h).map_or(extra.broadcast, |u| u.broadcast) as i32)
+        }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => ints(tcp_cfg(s, &|c| c.keepalive as i32)),
         (libc::SOL_SOCKET, libc::SO_RCVBUF | libc::SO_SNDBUF) => {
             let rcv = name == libc::SO_RCVBUF;

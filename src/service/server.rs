@@ -88,6 +88,10 @@ pub struct Stopped {
     pub neighbours: Vec<(std::net::Ipv4Addr, crate::wire::MacAddr)>,
 }
 
+/// A client waiting for an answer: its slot, the slot's generation (a slot is reused), and the
+/// sequence number of its request.
+type Waiter = (usize, u64, u32);
+
 struct Client {
     fd: OwnedFd,
     generation: u64,
@@ -138,9 +142,9 @@ struct Sock {
     /// How the last connect ended, for a WaitConnect that comes after.
     connected: Option<Result<()>>,
     /// Clients waiting for the connect: (client, its generation, request sequence).
-    waiters: Vec<(usize, u64, u32)>,
+    waiters: Vec<Waiter>,
     /// Clients closing with SO_LINGER, waiting for everything to be acknowledged.
-    lingerers: Vec<(usize, u64, u32)>,
+    lingerers: Vec<Waiter>,
 }
 
 pub struct Service {
@@ -156,7 +160,7 @@ pub struct Service {
     /// Sockets whose hang-up did not prove the last close: looked at again every [`RECHECK`].
     doubtful: Vec<usize>,
     /// Connections closed by programs waiting in SO_LINGER's close, with their waiters.
-    lingering: Vec<(SocketHandle, Vec<(usize, u64, u32)>)>,
+    lingering: Vec<(SocketHandle, Vec<Waiter>)>,
     next_recheck: Option<std::time::Instant>,
     origin: std::time::Instant,
     scratch: Vec<u8>,
@@ -357,9 +361,8 @@ impl Service {
         let Some(exit) = self.idle_exit else {
             return false;
         };
-        let idle = self.clients.is_empty()
-            && self.socks.is_empty()
-            && self.stack.socket_count() == 0;
+        let idle =
+            self.clients.is_empty() && self.socks.is_empty() && self.stack.socket_count() == 0;
         if !idle {
             self.idle_since = None;
             return false;
@@ -427,10 +430,13 @@ impl Service {
         let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lingering)
             .into_iter()
             .partition(|(h, _)| {
-                stack.tcp_socket_ref(*h).and_then(|t| t.connection()).is_none_or(|c| {
-                    !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck)
-                        && c.send_queue_len() == 0
-                })
+                stack
+                    .tcp_socket_ref(*h)
+                    .and_then(|t| t.connection())
+                    .is_none_or(|c| {
+                        !matches!(c.state(), State::FinWait1 | State::Closing | State::LastAck)
+                            && c.send_queue_len() == 0
+                    })
             });
         self.lingering = waiting;
         for (_, waiters) in done {
@@ -631,8 +637,9 @@ impl Service {
         };
         let result = self.call(i, req.call, held, new_end.as_ref(), ci, generation, seq);
         if let Err(Errno::EAGAIN) = &result {
-            let waiting = |w: &(usize, u64, u32)| w.2 == seq && w.0 == ci;
-            if self.socks
+            let waiting = |w: &Waiter| w.2 == seq && w.0 == ci;
+            if self
+                .socks
                 .get(i)
                 .is_some_and(|s| s.waiters.iter().any(waiting) || s.lingerers.iter().any(waiting))
             {
@@ -1030,7 +1037,7 @@ impl Service {
                 let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
             }
         }
-        let answer = sock.connected.clone().expect("just set");
+        let answer = sock.connected.expect("just set");
         if !waiters.is_empty() {
             sock.connected = None;
             if let Err(e) = answer {

@@ -352,18 +352,16 @@ pub fn unix_socket_alive(ino: u64) -> bool {
         cookie: [u32; 2],
     }
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    let Ok(sock) = (|| -> io::Result<OwnedFd> {
-        // SAFETY: plain integer arguments.
-        check(unsafe {
-            libc::syscall(
-                libc::SYS_socket,
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_SOCK_DIAG,
-            )
-        })
-        .map(owned)
-    })() else {
+    // SAFETY: plain integer arguments.
+    let sock = check(unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    });
+    let Ok(sock) = sock.map(owned) else {
         return true;
     };
     let req = Req {
