@@ -34,12 +34,9 @@ macro_rules! no_real {
     }};
 }
 
-/// The socket the shim knows at `fd`, unless this is a vfork child (which must not touch the
-/// parent's table).
+/// The socket the shim knows at `fd`.
 fn known(fd: RawFd) -> Option<Arc<OpenSocket>> {
-    if state::in_vfork_child() {
-        return None;
-    }
+    // (A vfork child may read the table: it shares our memory, and reading changes nothing.)
     state::get(fd)
 }
 

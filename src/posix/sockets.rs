@@ -65,7 +65,9 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
         )?;
     }
     // The options the descriptor itself carries move from the kernel socket to the new one.
-    copy_descriptor_options(fd, new.as_raw_fd());
+    if pending.descriptor_options {
+        copy_descriptor_options(fd, new.as_raw_fd());
+    }
     let numbers = state::numbers_of(sock, fd);
     for n in numbers {
         let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
@@ -179,9 +181,33 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     let Some(target) = target else {
         return Err(Errno::EAFNOSUPPORT);
     };
+    if sock
+        .connect_started
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        // Connecting again, as event loops do to learn how it went: the descriptor tells, unless
+        // it hung up (the attempt failed, and the service has its error).
+        let ev = poll_now(fd);
+        if ev & libc::POLLHUP == 0 {
+            return Err(if ev & libc::POLLOUT != 0 {
+                Errno::EISCONN
+            } else {
+                Errno::EALREADY
+            });
+        }
+    }
     match on_stack(sock, fd, Call::Connect(Some(target))) {
-        Err(Errno::EINPROGRESS) => {}
-        r => return r.map(drop),
+        Err(Errno::EINPROGRESS) => {
+            sock.connect_started
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r => {
+            if r.is_ok() {
+                sock.connect_started
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            return r.map(drop);
+        }
     }
     let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
     if nonblocking {
@@ -297,10 +323,29 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
 /// The error a read that found end of file on a TCP stack socket should report instead: the
 /// connection's (ECONNRESET after a reset, ETIMEDOUT…), if it has one.
 pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
+    // The service shuts the socketpair both ways when an error ends the connection, and only its
+    // own way after a clean FIN: without a hang-up there is nothing to ask.
+    if poll_now(fd) & libc::POLLHUP == 0 {
+        return None;
+    }
     match request(fd, Call::TakeError) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
         _ => None,
     }
+}
+
+/// What `poll` says of `fd` right now.
+fn poll_now(fd: RawFd) -> i16 {
+    let mut p = [libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    }];
+    // SAFETY: one pollfd, no wait.
+    if unsafe { libc::syscall(libc::SYS_poll, p.as_mut_ptr(), 1, 0) } < 0 {
+        return 0;
+    }
+    p[0].revents
 }
 
 /// The unspecified address, for sockets the stack has not bound.

@@ -46,7 +46,9 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
     match &mut *a {
         Attach::Pending(p) => {
             // The kernel socket validates it; recorded once it took it (see exports).
-            if !on_descriptor(level, name) {
+            if on_descriptor(level, name) {
+                p.descriptor_options = true;
+            } else {
                 p.options.retain(|o| (o.level, o.name) != (level, name));
                 p.options.push(SetOption {
                     level,

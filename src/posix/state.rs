@@ -33,6 +33,9 @@ pub struct Pending {
     pub options: Vec<SetOption>,
     /// epoll interest taken while pending: (epoll descriptor, events, data).
     pub epoll: Vec<(RawFd, u32, u64)>,
+    /// Options the descriptor itself carries (timeouts, SO_RCVLOWAT) were set: they move to the
+    /// new descriptor.
+    pub descriptor_options: bool,
 }
 
 pub enum Attach {
@@ -56,6 +59,9 @@ pub struct OpenSocket {
     pub linger_secs: std::sync::atomic::AtomicU64,
     /// How many of this process's descriptor numbers refer to it (the table's entries).
     numbers: AtomicUsize,
+    /// This process started a TCP connect on it: a second `connect` can be answered from the
+    /// descriptor's state.
+    pub connect_started: AtomicBool,
 }
 
 impl OpenSocket {
@@ -68,6 +74,7 @@ impl OpenSocket {
             sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),
+            connect_started: AtomicBool::new(false),
         }
     }
 
@@ -240,6 +247,8 @@ pub fn interposing() -> bool {
 struct ForkLocks {
     _netdb: super::netdb::ForkGuard,
     _sys: crate::sys::ForkGuard,
+    _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
+    _sockets: Vec<Arc<OpenSocket>>,
     _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
 }
 
@@ -251,11 +260,32 @@ thread_local! {
 /// have.
 extern "C" fn before_fork() {
     let table = TABLE.write();
+    // Each socket's own lock too (a thread may be adding epoll interest to a pending one), each
+    // once though `dup`s share it, in one order.
+    let mut sockets: Vec<Arc<OpenSocket>> = table.iter().flatten().cloned().collect();
+    sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
+    sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    let attach = sockets
+        .iter()
+        .map(|s| {
+            let guard = s.attach.lock();
+            // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks drops
+            // after the guards (fields drop in order).
+            unsafe {
+                std::mem::transmute::<
+                    std::sync::MutexGuard<'_, Attach>,
+                    std::sync::MutexGuard<'static, Attach>,
+                >(guard)
+            }
+        })
+        .collect();
     let sys = crate::sys::hold_for_fork();
     let netdb = super::netdb::hold_for_fork();
     let locks = ForkLocks {
         _netdb: netdb,
         _sys: sys,
+        _attach: attach,
+        _sockets: sockets,
         _table: table,
     };
     let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));

@@ -169,6 +169,8 @@ pub struct Service {
     generation: u64,
     idle_exit: Option<Duration>,
     idle_since: Option<std::time::Instant>,
+    /// The sock_diag socket that tells whether a program's end is gone.
+    diag: Option<OwnedFd>,
 }
 
 fn errno_of(e: &io::Error) -> Errno {
@@ -274,6 +276,7 @@ impl Service {
             generation: 0,
             idle_exit: opts.idle_exit,
             idle_since: None,
+            diag: uds::diag_socket().ok(),
         })
     }
 
@@ -766,6 +769,11 @@ impl Service {
                     if matches!(sock.phase, Phase::Open) {
                         return Err(Errno::EISCONN);
                     }
+                    if sock.broken {
+                        // A connect that failed reports its error to the next connect, once (as
+                        // Linux's inet_stream_connect); after that the socket is done.
+                        return Err(sock.error.take().unwrap_or(Errno::ECONNABORTED));
+                    }
                     // The program's end, to fill and later restore: the one it sent, or the new one.
                     let hold = match (held, new_end) {
                         (Some(h), _) => h,
@@ -913,7 +921,8 @@ impl Service {
             sock.b_writable = true;
         }
         if flags & libc::EPOLLHUP as u32 != 0 && !sock.app_gone {
-            if uds::unix_socket_alive(sock.ino) {
+            let ino = sock.ino;
+            if self.alive(ino) {
                 // Shut both ways but still held (a program's shutdown(SHUT_RDWR), or our own after
                 // an error): look again later.
                 if !self.doubtful.contains(&i) {
@@ -921,22 +930,29 @@ impl Service {
                 }
                 self.next_recheck
                     .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
-            } else {
+            } else if let Some(sock) = self.socks.get_mut(i) {
                 sock.app_gone = true;
             }
         }
         self.pump(i);
     }
 
+    /// Whether a program's end (inode `ino`) is still held by anyone.
+    fn alive(&self, ino: u64) -> bool {
+        self.diag
+            .as_ref()
+            .is_none_or(|d| uds::unix_socket_alive(d, ino))
+    }
+
     fn recheck_doubtful(&mut self) {
         let list = std::mem::take(&mut self.doubtful);
         for i in list {
-            let Some(sock) = self.socks.get_mut(i) else {
+            let Some(ino) = self.socks.get(i).map(|s| s.ino) else {
                 continue;
             };
-            if uds::unix_socket_alive(sock.ino) {
+            if self.alive(ino) {
                 self.doubtful.push(i);
-            } else {
+            } else if let Some(sock) = self.socks.get_mut(i) {
                 sock.app_gone = true;
                 self.pump(i);
             }

@@ -336,10 +336,25 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     send(fd, &[buf], None, libc::MSG_DONTWAIT)
 }
 
+/// A netlink socket for sock_diag queries ([`unix_socket_alive`]).
+pub fn diag_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    })
+    .map(owned)
+}
+
 /// Whether the UNIX socket with inode `ino` still exists in this network namespace, asked of the
-/// kernel's sock_diag (the socket is unhashed when its last descriptor is closed). Errors other
-/// than "no such socket" answer true: never release a socket on a doubt.
-pub fn unix_socket_alive(ino: u64) -> bool {
+/// kernel's sock_diag over `diag` (from [`diag_socket`]); the socket is unhashed when its last
+/// descriptor is closed. Errors other than "no such socket" answer true: never release a socket on
+/// a doubt.
+pub fn unix_socket_alive(diag: &OwnedFd, ino: u64) -> bool {
     #[repr(C)]
     struct Req {
         nlh: libc::nlmsghdr,
@@ -352,18 +367,7 @@ pub fn unix_socket_alive(ino: u64) -> bool {
         cookie: [u32; 2],
     }
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    // SAFETY: plain integer arguments.
-    let sock = check(unsafe {
-        libc::syscall(
-            libc::SYS_socket,
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::NETLINK_SOCK_DIAG,
-        )
-    });
-    let Ok(sock) = sock.map(owned) else {
-        return true;
-    };
+    let sock = diag;
     let req = Req {
         nlh: libc::nlmsghdr {
             nlmsg_len: std::mem::size_of::<Req>() as u32,
