@@ -423,10 +423,11 @@ mod tests {
         assert_eq!((&buf[..n], cut), (&b"hi"[..], false));
         let fd = fd.expect("a descriptor came along");
         assert_eq!(inode(fd.as_raw_fd()).unwrap(), ino);
-        assert!(unix_socket_alive(ino));
+        let diag = diag_socket().unwrap();
+        assert!(unix_socket_alive(&diag, ino));
         drop(fd);
         assert!(
-            !unix_socket_alive(ino),
+            !unix_socket_alive(&diag, ino),
             "the end is gone once its last descriptor is"
         );
         drop(y);
