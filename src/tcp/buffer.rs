@@ -1,13 +1,18 @@
 //! Byte ring buffers for the send and receive queues.
 //!
-//! The storage is allocated on first use (at establishment), so an embryonic connection in
-//! SYN-RECEIVED costs no buffer memory. The send side hands out stored bytes as at most two slices
+//! The storage grows with what it holds: a small piece at establishment, doubled as data needs
+//! room, up to the capacity (SO_SNDBUF/SO_RCVBUF). An embryonic connection in SYN-RECEIVED costs no
+//! buffer memory and an idle one a few KiB, whatever the buffer sizes it may grow to. The send side hands out stored bytes as at most two slices
 //! (`peek`), which the stack copies once into the outgoing frame. The receive side can also write
 //! past the readable end (`write_at`) so out-of-order data is stored in place and only `commit`ted
 //! once the hole before it is filled.
 
+/// The storage a buffer starts with when it is allocated.
+const INITIAL: usize = 2048;
+
 #[derive(Debug, Default)]
 pub struct RingBuffer {
+    /// The bytes, as a ring over the whole vector (its length is the size grown to so far).
     storage: Vec<u8>,
     capacity: usize,
     /// Index of the first readable byte.
@@ -27,17 +32,31 @@ impl RingBuffer {
         }
     }
 
-    fn ensure_allocated(&mut self) {
-        if self.storage.len() != self.capacity {
-            self.storage = vec![0; self.capacity];
+    /// Makes the storage at least `need` bytes long (at most the capacity), keeping every byte
+    /// stored, readable or written ahead: the old ring is laid out again from the head.
+    fn grow(&mut self, need: usize) {
+        let size = self.storage.len();
+        if need <= size {
+            return;
+        }
+        let new_size = need.max(size * 2).max(INITIAL).min(self.capacity);
+        let mut grown = vec![0u8; new_size];
+        grown[..size - self.head].copy_from_slice(&self.storage[self.head..]);
+        grown[size - self.head..size].copy_from_slice(&self.storage[..self.head]);
+        self.storage = grown;
+        self.head = 0;
+    }
+
+    /// Allocates the first piece of storage now (done at establishment).
+    pub fn allocate(&mut self) {
+        if self.storage.is_empty() && self.len == 0 {
+            self.grow(INITIAL.min(self.capacity));
         }
     }
 
-    /// Allocates the storage now (done at establishment).
-    pub fn allocate(&mut self) {
-        if self.storage.is_empty() && self.len == 0 {
-            self.ensure_allocated();
-        }
+    /// The size the storage has grown to.
+    pub fn allocated(&self) -> usize {
+        self.storage.len()
     }
 
     pub fn is_allocated(&self) -> bool {
@@ -55,7 +74,7 @@ impl RingBuffer {
         self.head = 0;
         self.storage = Vec::new();
         if was_allocated {
-            self.ensure_allocated();
+            self.allocate();
         }
         true
     }
@@ -86,10 +105,11 @@ impl RingBuffer {
         if offset >= self.free() || data.is_empty() {
             return 0;
         }
-        self.ensure_allocated();
         let n = data.len().min(self.free() - offset);
-        let start = (self.head + self.len + offset) % self.capacity;
-        let first = n.min(self.capacity - start);
+        self.grow(self.len + offset + n);
+        let size = self.storage.len();
+        let start = (self.head + self.len + offset) % size;
+        let first = n.min(size - start);
         self.storage[start..start + first].copy_from_slice(&data[..first]);
         self.storage[..n - first].copy_from_slice(&data[first..n]);
         n
@@ -107,8 +127,9 @@ impl RingBuffer {
             return (&[], &[]);
         }
         let n = len.min(self.len - offset);
-        let start = (self.head + offset) % self.capacity;
-        let first = n.min(self.capacity - start);
+        let size = self.storage.len();
+        let start = (self.head + offset) % size;
+        let first = n.min(size - start);
         (
             &self.storage[start..start + first],
             &self.storage[..n - first],
@@ -129,7 +150,7 @@ impl RingBuffer {
         self.len -= n;
         // The head is never reset to 0 when emptied: bytes written ahead (`write_at`) stay put.
         if n > 0 {
-            self.head = (self.head + n) % self.capacity;
+            self.head = (self.head + n) % self.storage.len();
         }
     }
 
@@ -172,6 +193,32 @@ mod tests {
         assert_eq!(&all, b"efghijkl");
         b.discard(8);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn grows_with_its_data_keeping_what_was_written_ahead() {
+        let mut b = RingBuffer::new(100_000);
+        b.allocate();
+        assert_eq!(b.allocated(), INITIAL);
+        let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+        // Wrap the small ring first, then write ahead past its end, then fill the hole.
+        assert_eq!(b.enqueue(&data[..1500]), 1500);
+        b.discard(1000);
+        assert_eq!(b.write_at(5000, &data[6500..20_000]), 13_500);
+        assert_eq!(b.write_at(0, &data[1500..6500]), 5000);
+        b.commit(18_500);
+        assert!(
+            b.allocated() >= 19_000 && b.allocated() < 100_000,
+            "{}",
+            b.allocated()
+        );
+        let mut out = vec![0u8; 19_000];
+        assert_eq!(b.dequeue(&mut out), 19_000);
+        assert_eq!(&out[..], &data[1000..20_000]);
+        assert_eq!(b.enqueue(&data), 60_000);
+        assert_eq!(b.read_at(0, &mut out), 19_000);
+        assert_eq!(&out[..], &data[..19_000]);
+        assert!(b.allocated() <= 100_000);
     }
 
     #[test]
