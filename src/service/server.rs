@@ -133,10 +133,8 @@ struct Sock {
     /// A was closed with data it had not read (the kernel reports ECONNRESET on B): the
     /// connection ends with RST, as Linux's close does.
     app_reset: bool,
-    /// Received data B did not take yet.
-    inbox: Vec<u8>,
-    /// Data read from B the connection did not take yet.
-    outbox: Vec<u8>,
+    /// The program shut its reading (or is gone): received data is dropped.
+    app_rd_shut: bool,
     /// The error a program reads as SO_ERROR, or from a read that found end of file.
     error: Option<Errno>,
     /// How the last connect ended, for a WaitConnect that comes after.
@@ -721,8 +719,7 @@ impl Service {
             broken: false,
             app_gone: false,
             app_reset: false,
-            inbox: Vec::new(),
-            outbox: Vec::new(),
+            app_rd_shut: false,
             error: None,
             connected: None,
             waiters: Vec::new(),
@@ -888,7 +885,8 @@ impl Service {
                     .and_then(|t| t.connection())
                     .map_or(0, |c| c.send_queue_len());
                 Ok(Called::Value(Value::Int(
-                    (n + sock.outbox.len()).min(i32::MAX as usize) as i32,
+                    (n + uds::queued(sock.b.as_raw_fd()).unwrap_or(0)).min(i32::MAX as usize)
+                        as i32,
                 )))
             }
         }
@@ -977,7 +975,7 @@ impl Service {
             return;
         };
         if sock.app_gone {
-            let drained = sock.app_eof && sock.outbox.is_empty();
+            let drained = sock.app_eof;
             let reset = sock.app_reset
                 || uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
                     .is_ok_and(|e| e == libc::ECONNRESET);
@@ -1119,105 +1117,89 @@ impl Service {
         };
         let h = sock.h;
         let b = sock.b.as_raw_fd();
-        // The network to the program.
+        // The network to the program: written from the receive buffer straight into B.
         for _ in 0..64 {
-            if !sock.inbox.is_empty() {
-                if !sock.b_writable {
-                    break;
-                }
-                match uds::write(b, &sock.inbox) {
-                    Ok(n) => {
-                        sock.inbox.drain(..n);
-                        if !sock.inbox.is_empty() {
-                            continue;
-                        }
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                        sock.b_writable = false;
-                        break;
-                    }
-                    // The program shut its reading (or is gone): what arrives is dropped.
-                    Err(e) => {
-                        sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
-                        sock.inbox.clear();
-                    }
-                }
-            }
-            if sock.eof_sent || sock.broken {
+            if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {
                 break;
             }
-            match stack.tcp_recv(now, h, scratch, false) {
-                Ok(0) => {
+            let mut wrote = None;
+            let r = if sock.app_rd_shut {
+                // The program shut its reading (or is gone): what arrives is dropped.
+                stack.tcp_recv(now, h, scratch, false)
+            } else {
+                stack.tcp_recv_with(now, h, |x, y| {
+                    let w = uds::send(b, &[x, y], None, libc::MSG_DONTWAIT);
+                    let n = *w.as_ref().unwrap_or(&0);
+                    wrote = Some(w);
+                    n
+                })
+            };
+            match (r, wrote) {
+                (Ok(_), Some(Err(e))) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    sock.b_writable = false;
+                }
+                (Ok(_), Some(Err(e))) => {
+                    sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
+                    sock.app_rd_shut = true;
+                }
+                (Ok(_), Some(Ok(_))) => {}
+                (Ok(0), None) if !sock.app_rd_shut => {
+                    // End of file: the peer's FIN, after everything it sent.
                     let _ = uds::shutdown(b, libc::SHUT_WR);
                     sock.eof_sent = true;
-                    break;
                 }
-                Ok(n) => {
-                    let sent = if sock.b_writable {
-                        match uds::write(b, &scratch[..n]) {
-                            Ok(k) => k,
-                            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                                sock.b_writable = false;
-                                0
-                            }
-                            // Dropped: the program shut its reading, or is gone.
-                            Err(e) => {
-                                sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
-                                n
-                            }
-                        }
-                    } else {
-                        0
-                    };
-                    if sent < n {
-                        sock.inbox.extend_from_slice(&scratch[sent..n]);
-                    }
-                }
-                Err(Errno::EAGAIN) => break,
-                Err(e) => {
+                (Ok(0), None) => sock.eof_sent = true,
+                (Ok(_), None) => {}
+                (Err(Errno::EAGAIN), _) => break,
+                (Err(e), _) => {
                     // Reset or timed out: reads find end of file (the shim turns it into this
                     // error), writes EPIPE.
                     sock.error = Some(e);
                     sock.broken = true;
                     let _ = uds::shutdown(b, libc::SHUT_RDWR);
-                    break;
                 }
             }
         }
-        // The program to the network.
+        // The program to the network: read from B straight into the send buffer, only as much as
+        // it has room for.
         for _ in 0..64 {
-            if !sock.outbox.is_empty() {
-                match stack.tcp_send(now, h, &sock.outbox) {
-                    Ok(n) if n > 0 => {
-                        sock.outbox.drain(..n);
-                        if !sock.outbox.is_empty() {
-                            break;
-                        }
-                    }
-                    Ok(_) | Err(Errno::EAGAIN) => break,
-                    Err(_) => sock.outbox.clear(),
-                }
-            }
-            if sock.app_eof || !sock.b_readable || sock.broken {
+            if sock.app_eof || !sock.b_readable {
                 break;
             }
-            match uds::read(b, scratch) {
-                Ok(0) => {
+            if sock.broken {
+                // Nowhere to send: whatever the program writes is dropped.
+                match uds::read(b, scratch) {
+                    Ok(0) => sock.app_eof = true,
+                    Ok(_) => continue,
+                    Err(_) => sock.b_readable = false,
+                }
+                break;
+            }
+            let mut got = None;
+            let r = stack.tcp_send_with(now, h, CHUNK, |x, y| {
+                let g = uds::read_into(b, x, y);
+                let n = *g.as_ref().unwrap_or(&0);
+                got = Some(g);
+                n
+            });
+            match (r, got) {
+                (_, Some(Ok(0))) => {
                     sock.app_eof = true;
                     let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
                 }
-                Ok(n) => match stack.tcp_send(now, h, &scratch[..n]) {
-                    Ok(k) if k < n => sock.outbox.extend_from_slice(&scratch[k..n]),
-                    Ok(_) => {}
-                    Err(Errno::EAGAIN) => sock.outbox.extend_from_slice(&scratch[..n]),
-                    Err(_) => {}
-                },
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.b_readable = false,
-                Err(e) => {
+                (_, Some(Ok(_))) => {}
+                (_, Some(Err(e))) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    sock.b_readable = false;
+                }
+                (_, Some(Err(e))) => {
                     sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
                     sock.b_readable = false;
                     sock.app_eof = true;
                 }
+                // Full: the connection wakes the socket when it has room again.
+                (Err(Errno::EAGAIN), None) => break,
+                (Err(_), None) => sock.broken = true,
+                (Ok(_), None) => break,
             }
         }
     }

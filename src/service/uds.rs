@@ -300,6 +300,33 @@ pub fn recv(sock: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, bool,
     Ok((n, msg.msg_flags & libc::MSG_TRUNC != 0, first))
 }
 
+/// Reads what is waiting on `fd` into `a` then `b` without waiting (one recvmsg).
+pub fn read_into(fd: RawFd, a: &mut [u8], b: &mut [u8]) -> io::Result<usize> {
+    let mut iov = [
+        libc::iovec {
+            iov_base: a.as_mut_ptr().cast(),
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        },
+    ];
+    // SAFETY: plain data, zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = if b.is_empty() { 1 } else { 2 };
+    // SAFETY: msg points to live buffers for the duration of the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_recvmsg,
+            fd,
+            &mut msg as *mut libc::msghdr,
+            libc::MSG_DONTWAIT,
+        )
+    })
+}
+
 /// Bytes waiting to be read on `fd` (SIOCINQ).
 pub fn queued(fd: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;

@@ -36,7 +36,7 @@ impl Stack {
     }
 
     /// The socket's options, to change before it connects or listens (TCP_NODELAY, buffers, …).
-    /// The socket itself, to change: its connection's deadline may move, so it is looked at again.
+    /// Its connection's deadline may move, so it is looked at again.
     pub fn tcp_socket_mut(&mut self, h: SocketHandle) -> Result<&mut TcpSocket> {
         self.timers.mark(h);
         self.tcp(h)
@@ -229,6 +229,43 @@ impl Stack {
         // does: the program learns of it on its first read.
         self.tcp_after_event(now, child);
         Ok((child, peer))
+    }
+
+    /// [`Connection::send_with`] on socket `h`: a program's data read straight into the send
+    /// buffer.
+    pub fn tcp_send_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize> {
+        let sock = self.tcp(h)?;
+        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        let r = self.conn(h)?.send_with(max, fill);
+        self.tcp_after_event(now, h);
+        r
+    }
+
+    /// [`Connection::recv_with`] on socket `h`: received data written straight to the program.
+    pub fn tcp_recv_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        drain: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize> {
+        let sock = self.tcp(h)?;
+        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        if sock.read_shut {
+            return Ok(0);
+        }
+        let r = self.conn(h)?.recv_with(drain);
+        self.tcp_after_event(now, h);
+        r
     }
 
     pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize> {

@@ -115,6 +115,21 @@ impl RingBuffer {
         n
     }
 
+    /// Up to `max` bytes of free space at the readable end, as one or two slices to fill (then
+    /// [`RingBuffer::commit`] what was written).
+    pub fn free_slices(&mut self, max: usize) -> (&mut [u8], &mut [u8]) {
+        let n = max.min(self.free());
+        if n == 0 {
+            return (&mut [], &mut []);
+        }
+        self.grow(self.len + n);
+        let size = self.storage.len();
+        let start = (self.head + self.len) % size;
+        let first = n.min(size - start);
+        let (wrapped, rest) = self.storage.split_at_mut(start);
+        (&mut rest[..first], &mut wrapped[..n - first])
+    }
+
     /// Makes `n` more bytes (previously written with `write_at`) readable.
     pub fn commit(&mut self, n: usize) {
         debug_assert!(n <= self.free());

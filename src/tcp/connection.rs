@@ -520,6 +520,40 @@ impl Connection {
         }
     }
 
+    /// Sends what `fill` writes into up to `max` bytes of the send buffer's free space (one or two
+    /// pieces, so a socket's data can be read straight into it); returns what it wrote. EAGAIN when
+    /// the buffer is full (`fill` is not called).
+    pub fn send_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize, Errno> {
+        self.send(&[])?;
+        let (a, b) = self.snd.buf.free_slices(max);
+        if a.is_empty() {
+            return Err(Errno::EAGAIN);
+        }
+        let n = fill(a, b);
+        self.snd.buf.commit(n);
+        Ok(n)
+    }
+
+    /// Hands the readable data to `drain` (one or two pieces, so it can be written straight to a
+    /// socket); what it returns is consumed. Ok(0) with `drain` not called is end of file; the rest
+    /// as [`Connection::recv`].
+    pub fn recv_with(&mut self, drain: impl FnOnce(&[u8], &[u8]) -> usize) -> Result<usize, Errno> {
+        if !self.rcv.buf.is_empty() {
+            let (a, b) = self.rcv.buf.peek(0, self.rcv.buf.len());
+            let n = drain(a, b);
+            self.rcv.buf.discard(n);
+            if n > 0 {
+                self.after_read();
+            }
+            return Ok(n);
+        }
+        self.recv_inner(&mut [], true)
+    }
+
     fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
         if !self.rcv.buf.is_empty() {
             if buf.is_empty() {
