@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Process model: the stack service against hostile clients. While a preloaded program holds a
+# connection, a program that speaks to the service's control socket directly sends garbage, cut and
+# oversized messages, requests naming no socket or a forged one (a pipe, a UNIX socket of its own),
+# a flood of requests it never reads the answers to; a process of another user tries to connect.
+# Each gets an error or loses its connection; the service stays up (same pid), the first program's
+# connection still echoes, and a new preloaded program works.
+source "$(dirname "$0")/lib.sh"
+setup pmhostile
+start_pm_peer
+
+# The victim: a preloaded program with a live connection, echoing on demand.
+cat > "$WORK/victim.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 9000), timeout=10)
+s.sendall(b'before'); assert s.recv(6) == b'before'
+open(sys.argv[2], 'w').write('ready\n')
+deadline = time.monotonic() + 40
+import os
+while time.monotonic() < deadline and not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+s.sendall(b'after'); got = s.recv(5)
+print('victim', got.decode(), flush=True)
+PY
+onstack -- timeout 60 python3 "$WORK/victim.py" "$KERNEL_IP" "$WORK/ready" "$WORK/go" > "$WORK/victim.out" 2>&1 &
+victim=$!
+for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
+[ -s "$WORK/ready" ] || fail "the victim did not connect: $(cat "$WORK/victim.out")"
+svc=$(inns pgrep -f "tapstack service" | head -1)
+[ -n "$svc" ] || fail "no stack service is running"
+
+# The hostile client speaks the control protocol by hand (src/service/proto.rs): a request is
+# seq (u32 LE), target (0: the socket whose descriptor comes along), call; a reply is seq, errno.
+cat > "$WORK/hostile.py" <<'PY'
+import errno, os, random, socket, struct, sys
+NAME = b'\0tapstack/tap0'
+def conn():
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    c.settimeout(5)
+    c.connect(NAME)
+    return c
+def ask(c, payload, fds=()):
+    socket.send_fds(c, [payload], list(fds)) if fds else c.send(payload)
+    r = c.recv(4096)
+    seq, err = struct.unpack_from('<Ii', r)
+    return seq, err
+TAKE_ERROR = 10
+c = conn()
+# Garbage of every length: each answered EINVAL, never a crash.
+rng = random.Random(7)
+for n in range(0, 200):
+    seq, err = ask(c, bytes(rng.getrandbits(8) for _ in range(n % 64 + 1)))
+    assert err in (errno.EINVAL, 0, errno.EBADF, errno.ENOTSOCK), (n, err)
+print('garbage answered')
+# Cut short and too long.
+assert ask(c, struct.pack('<IB', 1, 0))[1] == errno.EINVAL
+assert ask(c, b'\1' * 5000)[1] == errno.EMSGSIZE
+# A request about an existing socket with no descriptor, or a forged one: refused.
+req = struct.pack('<IBB', 2, 0, TAKE_ERROR)
+assert ask(c, req) == (2, errno.EBADF)
+r, w = os.pipe()
+assert ask(c, req, [r]) == (2, errno.ENOTSOCK), 'a pipe passed for a socket'
+a, b = socket.socketpair()
+assert ask(c, req, [a.fileno()]) == (2, errno.ENOTSOCK), 'a socketpair of its own'
+# A new socket with more options than allowed.
+big = struct.pack('<IBI', 3, 1, 100000) + bytes(100)
+assert ask(c, big)[1] == errno.EINVAL
+print('forged requests refused')
+# A flood it never reads: the service drops this client rather than block on it.
+f = conn()
+f.setblocking(False)
+sent = 0
+for i in range(200000):
+    try:
+        f.send(struct.pack('<IBB', i, 0, TAKE_ERROR))
+        sent += 1
+    except BlockingIOError:
+        break
+print('flooded', sent)
+f.close()
+# The first connection is still served.
+assert ask(c, struct.pack('<IBB', 9, 0, TAKE_ERROR)) == (9, errno.EBADF)
+print('hostile done')
+PY
+inns timeout 60 python3 "$WORK/hostile.py" > "$WORK/hostile.out" 2>&1 || fail "hostile client: $(cat "$WORK/hostile.out")"
+grep -q "hostile done" "$WORK/hostile.out" || fail "hostile client: $(cat "$WORK/hostile.out")"
+
+# Another user is refused (SO_PEERCRED): the connection is closed at once.
+cat > "$WORK/other.py" <<'PY'
+import socket, struct
+c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.settimeout(5)
+c.connect(b'\0tapstack/tap0')
+try:
+    c.send(struct.pack('<IBB', 1, 0, 10))
+    r = c.recv(4096)
+except OSError as e:
+    r = b''
+print('refused' if r == b'' else 'answered %r' % r)
+PY
+# (Debian's python, which any user may run; the script comes on standard input, as $WORK is root's.)
+py=/usr/bin/python3; [ -x "$py" ] || py=python3
+inns timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$py" - < "$WORK/other.py" > "$WORK/other.out" 2>&1
+grep -qx refused "$WORK/other.out" || fail "another user's client: $(cat "$WORK/other.out")"
+
+now=$(inns pgrep -f "tapstack service" | head -1)
+[ "$now" = "$svc" ] || fail "the service changed from pid $svc to ${now:-none}"
+touch "$WORK/go"
+wait "$victim" || true
+grep -qx "victim after" "$WORK/victim.out" || fail "the victim's connection: $(cat "$WORK/victim.out")"
+onstack -- timeout 20 python3 -c "
+import socket
+s = socket.create_connection(('$KERNEL_IP', 9000), timeout=5); s.sendall(b'new'); assert s.recv(3) == b'new'
+print('new ok')" > "$WORK/new.out" 2>&1
+grep -qx "new ok" "$WORK/new.out" || fail "a new program after the attacks: $(cat "$WORK/new.out")"
+echo "pm hostile: garbage, cut/oversized and forged requests refused, a flooding client dropped ($(grep flooded "$WORK/hostile.out" | cut -d' ' -f2) requests), another user refused; the service (pid $svc) and its clients carried on"
