@@ -1,11 +1,21 @@
 /* TCP client on the stack: connect to the kernel-side echo at 10.77.0.1:7000, send a message,
- * half-close, read the echo back until end of file, compare. */
+ * half-close, read the echo back until end of file, compare. The settings come from tapstack_set
+ * (bad ones refused), and tapstack_version answers. */
 #include <unistd.h>
 
 #include "common.h"
 
 int main(void) {
+    /* Settings in code instead of the environment: checked at once, used by tapstack_init. */
+    CHECK(strlen(tapstack_version()) >= 5, "tapstack_version");
+    CHECK(tapstack_set("TAPSTACK_ADDR", "not-an-address") == -1 && errno == EINVAL, "bad value refused");
+    CHECK(tapstack_set("TAPSTACK_NOSUCH", "1") == -1 && errno == EINVAL, "unknown setting refused");
+    CHECK(tapstack_set(NULL, "1") == -1 && errno == EFAULT, "NULL refused");
+    CHECK(tapstack_set("TAPSTACK_IDLE_EXIT", "forever") == -1 && errno == EINVAL, "bad idle exit");
+    CHECK(tapstack_set("TAPSTACK_IDLE_EXIT", "5") == 0, "idle exit");
+    CHECK(tapstack_set("TAPSTACK_ADDR", "10.77.0.2/24") == 0, "tapstack_set");
     CHECK(tapstack_init() == 0, "tapstack_init");
+    CHECK(tapstack_set("TAPSTACK_ADDR", "10.77.0.2/24") == -1 && errno == EBUSY, "set after init");
     int fd = tapstack_socket(AF_INET, SOCK_STREAM, 0);
     CHECK(fd >= 0, "tapstack_socket");
     struct sockaddr_in to = addr_of("10.77.0.1", 7000);

@@ -62,11 +62,20 @@ pub fn set(var: &str, value: &str) -> std::result::Result<(), (Errno, String)> {
     if CONFIG.get().is_some() {
         return Err((Errno(libc::EBUSY), "the stack is already in use".into()));
     }
-    let mut settings = crate::config::Settings::from_lookup(|_| None)
-        .map_err(|e| (Errno::EINVAL, e.to_string()))?;
-    settings
-        .set(var, value)
-        .map_err(|e| (Errno::EINVAL, e.to_string()))?;
+    match var {
+        // The service's own settings, passed to it when this process starts it.
+        "TAPSTACK_IDLE_EXIT" => {
+            super::parse_idle_exit(value).map_err(|e| (Errno::EINVAL, e))?;
+        }
+        "TAPSTACK_SERVICE_LOG" | "TAPSTACK_BIN" if !value.is_empty() => {}
+        _ => {
+            let mut settings = crate::config::Settings::from_lookup(|_| None)
+                .map_err(|e| (Errno::EINVAL, e.to_string()))?;
+            settings
+                .set(var, value)
+                .map_err(|e| (Errno::EINVAL, e.to_string()))?;
+        }
+    }
     let mut o = OVERRIDES.lock().unwrap_or_else(|e| e.into_inner());
     o.retain(|(k, _)| k != var);
     o.push((var.to_string(), value.to_string()));
@@ -282,7 +291,12 @@ fn connect() -> Result<OwnedFd> {
 /// The `tapstack` program that runs the service: `TAPSTACK_BIN`, or the one beside this library,
 /// or the first on PATH.
 fn service_program() -> Option<CString> {
-    if let Ok(p) = std::env::var("TAPSTACK_BIN") {
+    let set_in_code = overrides()
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "TAPSTACK_BIN")
+        .map(|(_, v)| v);
+    if let Some(p) = set_in_code.or_else(|| std::env::var("TAPSTACK_BIN").ok()) {
         return CString::new(p).ok();
     }
     // SAFETY: dladdr fills `info` for an address inside this library.

@@ -37,14 +37,18 @@ pub const DEFAULT_IDLE_EXIT: Duration = Duration::from_secs(2);
 pub fn idle_exit_from_env() -> std::result::Result<Duration, String> {
     match std::env::var("TAPSTACK_IDLE_EXIT") {
         Err(_) => Ok(DEFAULT_IDLE_EXIT),
-        Ok(v) => v
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("TAPSTACK_IDLE_EXIT={v:?}: expected seconds, from 0 to 86400")),
+        Ok(v) => parse_idle_exit(&v),
     }
+}
+
+/// A `TAPSTACK_IDLE_EXIT` value: seconds from 0 to 86400.
+pub fn parse_idle_exit(v: &str) -> std::result::Result<Duration, String> {
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("TAPSTACK_IDLE_EXIT={v:?}: expected seconds, from 0 to 86400"))
 }
 
 /// Writes the service's word to the program that started it, and closes the pipe.
