@@ -30,7 +30,8 @@ svc=$(inns pgrep -f "tapstack service" | head -1)
 [ -n "$svc" ] || fail "no stack service is running"
 
 # The hostile client speaks the control protocol by hand (src/service/proto.rs): a request is
-# seq (u32 LE), target (0: the socket whose descriptor comes along), call; a reply is seq, errno.
+# seq (u32 LE), quiet (0: answer wanted), target (0: the socket whose descriptor comes along, 3: a
+# socketpair the client made, both ends along), call; a reply is seq, errno.
 cat > "$WORK/hostile.py" <<'PY'
 import errno, os, random, socket, struct, sys
 NAME = b'\0tapstack/tap0'
@@ -56,15 +57,23 @@ print('garbage answered')
 assert ask(c, struct.pack('<IB', 1, 0))[1] == errno.EINVAL
 assert ask(c, b'\1' * 5000)[1] == errno.EMSGSIZE
 # A request about an existing socket with no descriptor, or a forged one: refused.
-req = struct.pack('<IBB', 2, 0, TAKE_ERROR)
+req = struct.pack('<IBBB', 2, 0, 0, TAKE_ERROR)
 assert ask(c, req) == (2, errno.EBADF)
 r, w = os.pipe()
 assert ask(c, req, [r]) == (2, errno.ENOTSOCK), 'a pipe passed for a socket'
 a, b = socket.socketpair()
 assert ask(c, req, [a.fileno()]) == (2, errno.ENOTSOCK), 'a socketpair of its own'
 # A new socket with more options than allowed.
-big = struct.pack('<IBI', 3, 1, 100000) + bytes(100)
+big = struct.pack('<IBBI', 3, 0, 1, 100000) + bytes(100)
 assert ask(c, big)[1] == errno.EINVAL
+# "Its own socketpair" that is no pair of a stack socket: two pipe ends, an unnamed pair.
+CONNECT_FILLED = 13
+given = struct.pack('<IBBI', 4, 0, 3, 0) + struct.pack('<B4sHI', CONNECT_FILLED, bytes([10, 77, 0, 1]), 80, 0)
+assert ask(c, given, [r, w]) == (4, errno.EINVAL), 'pipes given for a socketpair'
+x, y = socket.socketpair()
+assert ask(c, given, [x.fileno(), y.fileno()]) == (4, errno.EINVAL), 'an unnamed pair'
+assert ask(c, given, [x.fileno()]) == (4, errno.EBADF), 'one end only'
+
 print('forged requests refused')
 # A flood it never reads: the service drops this client rather than block on it.
 f = conn()
@@ -72,14 +81,14 @@ f.setblocking(False)
 sent = 0
 for i in range(200000):
     try:
-        f.send(struct.pack('<IBB', i, 0, TAKE_ERROR))
+        f.send(struct.pack('<IBBB', i, 0, 0, TAKE_ERROR))
         sent += 1
-    except BlockingIOError:
-        break
+    except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+        break   # full, or already dropped by the service
 print('flooded', sent)
 f.close()
 # The first connection is still served.
-assert ask(c, struct.pack('<IBB', 9, 0, TAKE_ERROR)) == (9, errno.EBADF)
+assert ask(c, struct.pack('<IBBB', 9, 0, 0, TAKE_ERROR)) == (9, errno.EBADF)
 print('hostile done')
 PY
 inns timeout 60 python3 "$WORK/hostile.py" > "$WORK/hostile.out" 2>&1 || fail "hostile client: $(cat "$WORK/hostile.out")"
@@ -91,7 +100,7 @@ import socket, struct
 c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.settimeout(5)
 c.connect(b'\0tapstack/tap0')
 try:
-    c.send(struct.pack('<IBB', 1, 0, 10))
+    c.send(struct.pack('<IBBB', 1, 0, 0, 10))
     r = c.recv(4096)
 except OSError as e:
     r = b''

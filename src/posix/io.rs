@@ -34,7 +34,7 @@ pub const TCP_ONLY_FLAGS: i32 =
 const MAX_UDP: usize = 65_507;
 
 /// Whether `ip` is a broadcast address for the configured interface.
-fn is_broadcast(ip: &std::net::Ipv4Addr) -> bool {
+pub(super) fn is_broadcast(ip: &std::net::Ipv4Addr) -> bool {
     if ip.is_broadcast() {
         return true;
     }

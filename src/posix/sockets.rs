@@ -56,13 +56,10 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
 /// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
 /// and moving epoll interest taken while pending.
 fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
+    // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
-    if flags & libc::O_NONBLOCK != 0 {
-        raw_fcntl(
-            new.as_raw_fd(),
-            libc::F_SETFL,
-            (flags & libc::O_NONBLOCK) as libc::c_long,
-        )?;
+    if flags & libc::O_NONBLOCK == 0 {
+        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
     }
     // The options the descriptor itself carries move from the kernel socket to the new one.
     if pending.descriptor_options {
@@ -196,6 +193,9 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
             });
         }
     }
+    if let Some(r) = connect_quietly(sock, fd, target) {
+        return r;
+    }
     match on_stack(sock, fd, Call::Connect(Some(target))) {
         Err(Errno::EINPROGRESS) => {
             sock.connect_started
@@ -220,6 +220,51 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
         r => r.map(drop),
     }
+}
+
+/// A non-blocking connect of a pending TCP socket, without a round trip: the program makes the
+/// socketpair itself (its end named and filled, so it polls as not writable until the handshake
+/// ends), hands both ends to the service with the request, and returns EINPROGRESS at once, as the
+/// kernel does. How the handshake went, the socket tells (writable, or hung up with SO_ERROR set).
+/// `None`: not such a case (blocking, broadcast, not pending…); the usual request does it.
+fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Option<Result<()>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    if sock.kind != Kind::Stream || super::io::is_broadcast(target.ip()) {
+        return None;
+    }
+    if raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK == 0 {
+        return None;
+    }
+    let mut a = sock.attach.lock();
+    let Attach::Pending(pending) = &*a else {
+        return None;
+    };
+    let (mine, theirs) = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).ok()?;
+    let mut name = crate::service::server::SOCKET_NAME_PREFIX.to_vec();
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    name.extend_from_slice(format!("c{}/{serial}/t", state::pid()).as_bytes());
+    uds::bind_abstract(mine.as_raw_fd(), &name).ok()?;
+    let filler = crate::service::server::fill_end(mine.as_raw_fd());
+    let target_socket = Target::Given {
+        kind: Kind::Stream,
+        options: pending.options.clone(),
+    };
+    let call = Call::ConnectFilled {
+        addr: target,
+        filler: filler as u32,
+    };
+    if let Err(e) = client::tell(target_socket, call, &[mine.as_raw_fd(), theirs.as_raw_fd()]) {
+        return Some(Err(e));
+    }
+    drop(theirs);
+    if let Err(e) = install(sock, fd, mine, pending) {
+        return Some(Err(e));
+    }
+    *a = Attach::Stack;
+    sock.connect_started
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    Some(Err(Errno::EINPROGRESS))
 }
 
 pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
@@ -257,12 +302,9 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
             (Ok(Value::Addr(peer)), Some(new)) => {
                 // As Linux's sk_clone: the new socket starts with its listener's timeouts.
                 copy_descriptor_options(fd, new.as_raw_fd());
-                if flags & libc::SOCK_NONBLOCK != 0 {
-                    raw_fcntl(
-                        new.as_raw_fd(),
-                        libc::F_SETFL,
-                        libc::O_NONBLOCK as libc::c_long,
-                    )?;
+                // It comes non-blocking from the service.
+                if flags & libc::SOCK_NONBLOCK == 0 {
+                    raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
                 }
                 let nfd = if flags & libc::SOCK_CLOEXEC != 0 {
                     new.into_raw_fd()

@@ -221,6 +221,14 @@ fn raw_getpid() -> i32 {
     unsafe { libc::syscall(libc::SYS_getpid) as i32 }
 }
 
+/// This process's id (kept across fork by the fork handler).
+pub fn pid() -> i32 {
+    match PID.load(Ordering::Relaxed) {
+        0 => raw_getpid(),
+        pid => pid,
+    }
+}
+
 /// True in a child that shares our memory (vfork): descriptor calls then go straight to libc.
 pub fn in_vfork_child() -> bool {
     let pid = PID.load(Ordering::Relaxed);

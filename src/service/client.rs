@@ -131,11 +131,32 @@ pub fn call(
     call_then(target, call, fd, timeout, || {})
 }
 
+/// Sends `call` about `target` with descriptors `fds` and goes on at once: no answer comes (the
+/// socket itself reports how it went).
+pub fn tell(target: Target, call: Call, fds: &[RawFd]) -> Result<()> {
+    exchange(target, call, fds, true, None, || {}).0.map(drop)
+}
+
 /// [`call`], running `between` once the request is sent and before the answer is awaited.
 pub fn call_then(
     target: Target,
     call: Call,
     fd: Option<RawFd>,
+    timeout: Option<Duration>,
+    between: impl FnOnce(),
+) -> (Result<Value>, Option<OwnedFd>) {
+    let fds: &[RawFd] = match &fd {
+        Some(fd) => std::slice::from_ref(fd),
+        None => &[],
+    };
+    exchange(target, call, fds, false, timeout, between)
+}
+
+fn exchange(
+    target: Target,
+    call: Call,
+    fds: &[RawFd],
+    quiet: bool,
     timeout: Option<Duration>,
     between: impl FnOnce(),
 ) -> (Result<Value>, Option<OwnedFd>) {
@@ -165,11 +186,19 @@ pub fn call_then(
         let c = slot.as_mut().expect("just made");
         c.seq = c.seq.wrapping_add(1);
         let seq = c.seq;
-        let req = Request { seq, target, call };
+        let req = Request {
+            seq,
+            quiet,
+            target,
+            call,
+        };
         let bytes = req.encode();
-        if let Err(e) = uds::send(c.fd.raw(), &[&bytes], fd, 0) {
+        if let Err(e) = uds::send_fds(c.fd.raw(), &[&bytes], fds, 0) {
             *slot = None;
             return (Err(gone(&e)), None);
+        }
+        if quiet {
+            return (Ok(Value::None), None);
         }
         between();
         let set_timeout = |t: Option<Duration>| {

@@ -43,6 +43,9 @@ pub enum Target {
     Existing,
     /// A new one, made with these options first.
     New { kind: Kind, options: Vec<SetOption> },
+    /// A new one whose socketpair the program made and sends along: its own end (a copy, which
+    /// names the socket) then the service's. Options as for `New`.
+    Given { kind: Kind, options: Vec<SetOption> },
 }
 
 /// What a request asks.
@@ -70,11 +73,19 @@ pub enum Call {
     /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
     /// acknowledged everything, our FIN included.
     Linger,
+    /// A connect on a [`Target::Given`] socketpair whose program end the program has already
+    /// filled with `filler` bytes (so it polls as not writable until the handshake ends).
+    ConnectFilled {
+        addr: SocketAddrV4,
+        filler: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub seq: u32,
+    /// No answer is wanted: the program has gone on (its errors reach it through the socket).
+    pub quiet: bool,
     pub target: Target,
     pub call: Call,
 }
@@ -182,12 +193,16 @@ impl Request {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(64));
         w.u32(self.seq);
+        w.u8(self.quiet as u8);
         match &self.target {
             Target::Existing => w.u8(0),
-            Target::New { kind, options } => {
-                w.u8(match kind {
-                    Kind::Stream => 1,
-                    Kind::Dgram => 2,
+            Target::New { kind, options } | Target::Given { kind, options } => {
+                let given = matches!(self.target, Target::Given { .. });
+                w.u8(match (kind, given) {
+                    (Kind::Stream, false) => 1,
+                    (Kind::Dgram, false) => 2,
+                    (Kind::Stream, true) => 3,
+                    (Kind::Dgram, true) => 4,
                 });
                 w.u32(options.len() as u32);
                 for o in options {
@@ -231,6 +246,11 @@ impl Request {
             Call::TakeError => w.u8(10),
             Call::Unsent => w.u8(11),
             Call::Linger => w.u8(12),
+            Call::ConnectFilled { addr, filler } => {
+                w.u8(13);
+                w.addr(*addr);
+                w.u32(*filler);
+            }
         }
         w.0
     }
@@ -238,10 +258,19 @@ impl Request {
     pub fn decode(b: &[u8]) -> Result<Request, Malformed> {
         let mut r = Reader(b);
         let seq = r.u32()?;
+        let quiet = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(Malformed),
+        };
         let target = match r.u8()? {
             0 => Target::Existing,
-            k @ (1 | 2) => {
-                let kind = if k == 1 { Kind::Stream } else { Kind::Dgram };
+            k @ 1..=4 => {
+                let kind = if k % 2 == 1 {
+                    Kind::Stream
+                } else {
+                    Kind::Dgram
+                };
                 let n = r.u32()? as usize;
                 if n > MAX_OPTIONS {
                     return Err(Malformed);
@@ -249,7 +278,11 @@ impl Request {
                 let options = (0..n)
                     .map(|_| read_option(&mut r))
                     .collect::<Result<_, _>>()?;
-                Target::New { kind, options }
+                if k <= 2 {
+                    Target::New { kind, options }
+                } else {
+                    Target::Given { kind, options }
+                }
             }
             _ => return Err(Malformed),
         };
@@ -274,10 +307,19 @@ impl Request {
             10 => Call::TakeError,
             11 => Call::Unsent,
             12 => Call::Linger,
+            13 => Call::ConnectFilled {
+                addr: r.addr()?,
+                filler: r.u32()?,
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
-        Ok(Request { seq, target, call })
+        Ok(Request {
+            seq,
+            quiet,
+            target,
+            call,
+        })
     }
 }
 
@@ -402,21 +444,31 @@ mod tests {
             Call::TakeError,
             Call::Unsent,
             Call::Linger,
+            Call::ConnectFilled {
+                addr: a(),
+                filler: 5248,
+            },
         ];
         for (i, call) in calls.into_iter().enumerate() {
+            let options = vec![SetOption {
+                level: 1,
+                name: 2,
+                value: vec![9],
+            }];
             for target in [
                 Target::Existing,
                 Target::New {
                     kind: Kind::Dgram,
-                    options: vec![SetOption {
-                        level: 1,
-                        name: 2,
-                        value: vec![9],
-                    }],
+                    options: options.clone(),
+                },
+                Target::Given {
+                    kind: Kind::Stream,
+                    options: options.clone(),
                 },
             ] {
                 let r = Request {
                     seq: i as u32,
+                    quiet: i % 2 == 0,
                     target,
                     call: call.clone(),
                 };
@@ -443,6 +495,7 @@ mod tests {
     fn garbage_and_truncations_are_rejected_not_panicked_on() {
         let full = Request {
             seq: 1,
+            quiet: false,
             target: Target::New {
                 kind: Kind::Stream,
                 options: vec![],
@@ -471,7 +524,7 @@ mod tests {
             let _ = Reply::decode(&bytes);
         }
         // A huge claimed option count or value length is refused before anything is allocated.
-        let mut huge = vec![0, 0, 0, 0, 1];
+        let mut huge = vec![0, 0, 0, 0, 0, 1];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Request::decode(&huge), Err(Malformed));
     }

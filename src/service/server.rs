@@ -534,9 +534,9 @@ impl Service {
             let Some(c) = self.clients.get(ci) else {
                 return;
             };
-            match uds::recv(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+            match uds::recv_fds(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
                 Ok((0, _, _)) => break,
-                Ok((n, truncated, fd)) => {
+                Ok((n, truncated, fds)) => {
                     let reply_to = c.fd.as_raw_fd();
                     let generation = c.generation;
                     let (reply, give) = if truncated {
@@ -549,7 +549,7 @@ impl Service {
                         )
                     } else {
                         match Request::decode(&buf[..n]) {
-                            Ok(req) => self.handle(ci, generation, req, fd),
+                            Ok(req) => self.handle(ci, generation, req, fds),
                             Err(_) => (
                                 Some(Reply {
                                     seq: 0,
@@ -598,13 +598,14 @@ impl Service {
         ci: usize,
         generation: u64,
         req: Request,
-        fd: Option<OwnedFd>,
+        fds: Vec<OwnedFd>,
     ) -> (Option<Reply>, Option<OwnedFd>) {
         let seq = req.seq;
-        let reply = |result| Some(Reply { seq, result });
+        let quiet = req.quiet;
+        let reply = |result| (!quiet).then_some(Reply { seq, result });
         let (i, new_end, held) = match req.target {
             Target::Existing => {
-                let Some(fd) = fd else {
+                let Some(fd) = fds.into_iter().next() else {
                     return (reply(Err(Errno::EBADF)), None);
                 };
                 let Some(i) = uds::inode(fd.as_raw_fd())
@@ -635,8 +636,40 @@ impl Service {
                 }
                 (i, Some(a), None)
             }
+            Target::Given { kind, options } => {
+                let mut fds = fds.into_iter();
+                let (Some(a), Some(b)) = (fds.next(), fds.next()) else {
+                    return (reply(Err(Errno::EBADF)), None);
+                };
+                let i = match self.adopt_given(kind, &a, b) {
+                    Ok(i) => i,
+                    Err(e) => return (reply(Err(e)), None),
+                };
+                let sock = self.socks.get_mut(i).expect("just made");
+                for o in options {
+                    let _ = options::set(
+                        &mut self.stack,
+                        sock.h,
+                        kind,
+                        &mut sock.extra,
+                        o.level,
+                        o.name,
+                        &o.value,
+                    );
+                }
+                (i, None, Some(a))
+            }
         };
         let result = self.call(i, req.call, held, new_end.as_ref(), ci, generation, seq);
+        if quiet {
+            if let Err(e) = result {
+                if e != Errno::EINPROGRESS {
+                    // Nobody waits for this answer: the program learns it from its socket.
+                    self.fail_quietly(i, e);
+                }
+            }
+            return (None, None);
+        }
         if let Err(Errno::EAGAIN) = &result {
             let waiting = |w: &Waiter| w.2 == seq && w.0 == ci;
             if self
@@ -674,7 +707,8 @@ impl Service {
             // Not SOCK_DGRAM: a datagram pair tells one end nothing when the other is closed.
             Kind::Dgram => libc::SOCK_SEQPACKET,
         };
-        let (a, b) = uds::pair(ty).map_err(|e| errno_of(&e))?;
+        // Both ends start non-blocking: B always is; the program's side sets A as its socket was.
+        let (a, b) = uds::pair(ty | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
         self.serial += 1;
         let mut name = SOCKET_NAME_PREFIX.to_vec();
         name.extend_from_slice(
@@ -687,8 +721,35 @@ impl Service {
             .as_bytes(),
         );
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        let i = self.register(kind, ino, b)?;
+        Ok((i, a))
+    }
+
+    /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
+    /// `b` ours. They must be a pair: `b`'s peer is the name `a` bears.
+    fn adopt_given(&mut self, kind: Kind, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
+        let name = uds::abstract_name(a.as_raw_fd()).ok_or(Errno::EINVAL)?;
+        let ty = match kind {
+            Kind::Stream => libc::SOCK_STREAM,
+            Kind::Dgram => libc::SOCK_SEQPACKET,
+        };
+        let ours = name.starts_with(SOCKET_NAME_PREFIX)
+            && uds::abstract_peer_name(b.as_raw_fd()).as_deref() == Some(&name[..])
+            && uds::get_int(b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TYPE).ok() == Some(ty);
+        if !ours {
+            return Err(Errno::EINVAL);
+        }
         uds::set_nonblocking(b.as_raw_fd(), true).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        if self.by_ino.contains_key(&ino) {
+            return Err(Errno::EINVAL);
+        }
+        self.register(kind, ino, b)
+    }
+
+    /// Makes the stack socket behind socketpair end `b` (the program's end has inode `ino`).
+    fn register(&mut self, kind: Kind, ino: u64, b: OwnedFd) -> Result<usize> {
         let h = match kind {
             Kind::Stream => self.stack.tcp_socket(),
             Kind::Dgram => self.stack.udp_socket(),
@@ -727,7 +788,25 @@ impl Service {
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
-        Ok((i, a))
+        Ok(i)
+    }
+
+    /// A request nobody waits for failed: the socket reports it as a failed connect does (the
+    /// error in SO_ERROR, writable and hung up).
+    fn fail_quietly(&mut self, i: usize, e: Errno) {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return;
+        };
+        if let Phase::Connecting { hold, filler, .. } =
+            std::mem::replace(&mut sock.phase, Phase::Fresh)
+        {
+            drain(sock.b.as_raw_fd(), filler);
+            drop(hold);
+        }
+        sock.error = Some(e);
+        sock.connected = Some(Err(e));
+        sock.broken = true;
+        let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -789,6 +868,21 @@ impl Service {
                     Err(Errno::EINPROGRESS)
                 }
             },
+            Call::ConnectFilled { addr, filler } => {
+                if kind != Kind::Stream || !matches!(sock.phase, Phase::Fresh) {
+                    return Err(Errno::EINVAL);
+                }
+                let hold = held.ok_or(Errno::EBADF)?;
+                // Connecting from here, so a failure below takes the filler back too.
+                sock.connected = None;
+                sock.phase = Phase::Connecting {
+                    hold,
+                    filler: filler as usize,
+                    sndbuf: default_sndbuf(),
+                };
+                self.stack.tcp_connect(now, h, addr)?;
+                Err(Errno::EINPROGRESS)
+            }
             Call::WaitConnect => {
                 if let Some(r) = sock.connected.take() {
                     return r.map(|_| Called::Value(Value::None));
@@ -1019,15 +1113,7 @@ impl Service {
             return;
         };
         // Take the filler back: A becomes writable, and the program's poll wakes.
-        let mut left = filler;
-        let mut buf = [0u8; 4096];
-        while left > 0 {
-            let n = left.min(buf.len());
-            match uds::read(sock.b.as_raw_fd(), &mut buf[..n]) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => left -= k,
-            }
-        }
+        drain(sock.b.as_raw_fd(), filler);
         // setsockopt doubles what it is given; getsockopt reported the doubled value.
         let _ = uds::set_int(
             hold.as_raw_fd(),
@@ -1290,18 +1376,40 @@ enum Called {
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
 /// Returns the filler's length and A's send buffer size before.
 fn fill(a: &OwnedFd) -> (usize, i32) {
-    let fd = a.as_raw_fd();
-    let sndbuf = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF).unwrap_or(212_992);
+    (fill_end(a.as_raw_fd()), default_sndbuf())
+}
+
+/// Shrinks the send buffer of a program's end `fd` and fills it: it polls as not writable until
+/// the filler is read. Returns the filler's length. (The program's side does the same when it
+/// makes the socketpair itself.)
+pub fn fill_end(fd: RawFd) -> usize {
     let _ = uds::set_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 0);
-    let chunk = [0u8; 2048];
-    let mut filled = 0;
-    for _ in 0..64 {
-        match uds::write(fd, &chunk) {
-            Ok(n) => filled += n,
-            Err(_) => break,
+    // One write: the kernel takes what fits the (now smallest) buffer and stops there.
+    let filler = [0u8; 8192];
+    uds::write(fd, &filler).unwrap_or(0)
+}
+
+/// What a new socketpair end's send buffer is (net.core.wmem_default), read once.
+fn default_sndbuf() -> i32 {
+    static DEFAULT: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        uds::pair(libc::SOCK_STREAM)
+            .ok()
+            .and_then(|(a, _)| uds::get_int(a.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF).ok())
+            .unwrap_or(212_992)
+    })
+}
+
+/// Reads and drops `n` bytes (the filler) from `fd`.
+fn drain(fd: RawFd, n: usize) {
+    let mut left = n;
+    let mut buf = [0u8; 8192];
+    while left > 0 {
+        match uds::read(fd, &mut buf[..left.min(8192)]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => left -= k,
         }
     }
-    (filled, sndbuf)
 }
 
 /// Values under small reusable numbers (the epoll tokens name them), with the free numbers kept,

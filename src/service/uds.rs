@@ -98,18 +98,21 @@ pub fn accept(fd: RawFd) -> io::Result<OwnedFd> {
 /// The abstract name a socket is bound to (without the leading NUL), or None if it is not an
 /// AF_UNIX socket with an abstract name.
 pub fn abstract_name(fd: RawFd) -> Option<Vec<u8>> {
+    name_from(libc::SYS_getsockname, fd)
+}
+
+/// The abstract name the other end of a connected socket is bound to, if any.
+pub fn abstract_peer_name(fd: RawFd) -> Option<Vec<u8>> {
+    name_from(libc::SYS_getpeername, fd)
+}
+
+/// getsockname or getpeername (`call`), as an abstract name.
+fn name_from(call: libc::c_long, fd: RawFd) -> Option<Vec<u8>> {
     // SAFETY: plain data, zero is valid.
     let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: `a` has `len` bytes of room.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_getsockname,
-            fd,
-            &mut a as *mut libc::sockaddr_un,
-            &mut len,
-        )
-    };
+    let r = unsafe { libc::syscall(call, fd, &mut a as *mut libc::sockaddr_un, &mut len) };
     let fam = std::mem::size_of::<libc::sa_family_t>();
     if r < 0 || a.sun_family != libc::AF_UNIX as libc::sa_family_t || (len as usize) < fam + 2 {
         return None;
@@ -214,6 +217,19 @@ pub fn inode(fd: RawFd) -> io::Result<u64> {
 
 /// Sends one message with `data`, and `fd` beside it if given. Never raises SIGPIPE.
 pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::Result<usize> {
+    match fd {
+        Some(fd) => send_fds(sock, data, &[fd], flags),
+        None => send_fds(sock, data, &[], flags),
+    }
+}
+
+/// The most descriptors one message carries.
+pub const MAX_FDS: usize = 2;
+
+/// Sends one message with `data`, and `fds` (at most [`MAX_FDS`]) beside it. Never raises
+/// SIGPIPE.
+pub fn send_fds(sock: RawFd, data: &[&[u8]], fds: &[RawFd], flags: i32) -> io::Result<usize> {
+    assert!(fds.len() <= MAX_FDS);
     let mut iov: Vec<libc::iovec> = data
         .iter()
         .map(|d| libc::iovec {
@@ -221,15 +237,16 @@ pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::R
             iov_len: d.len(),
         })
         .collect();
-    // Room for one descriptor, aligned as cmsghdr wants.
+    // Room for the descriptors, aligned as cmsghdr wants.
     let mut control = [0u64; 4];
     // SAFETY: plain data, zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
     msg.msg_iovlen = iov.len();
-    if let Some(fd) = fd {
+    if !fds.is_empty() {
+        let bytes = std::mem::size_of_val(fds) as u32;
         // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+        let space = unsafe { libc::CMSG_SPACE(bytes) } as usize;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = space;
         // SAFETY: msg_control points to `space` bytes (<= 32) we own; the macros stay inside.
@@ -237,8 +254,10 @@ pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::R
             let c = libc::CMSG_FIRSTHDR(&msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+            (*c).cmsg_len = libc::CMSG_LEN(bytes) as usize;
+            for (k, fd) in fds.iter().enumerate() {
+                std::ptr::write_unaligned((libc::CMSG_DATA(c) as *mut RawFd).add(k), *fd);
+            }
         }
     }
     // SAFETY: msg points to live buffers for the duration of the call.
@@ -252,9 +271,20 @@ pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::R
     })
 }
 
-/// Receives one message into `buf`; returns its length, whether it was cut short, and the
-/// descriptors that came with it (close-on-exec; extra ones beyond the first are closed).
+/// Receives one message into `buf`; returns its length, whether it was cut short, and the first
+/// descriptor that came with it (close-on-exec; any others are closed).
 pub fn recv(sock: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, bool, Option<OwnedFd>)> {
+    let (n, cut, fds) = recv_fds(sock, buf, flags)?;
+    Ok((n, cut, fds.into_iter().next()))
+}
+
+/// Receives one message into `buf`; returns its length, whether it was cut short, and the
+/// descriptors that came with it (close-on-exec; beyond [`MAX_FDS`] they are closed).
+pub fn recv_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+    flags: i32,
+) -> io::Result<(usize, bool, Vec<OwnedFd>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -275,7 +305,7 @@ pub fn recv(sock: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, bool,
             flags | libc::MSG_CMSG_CLOEXEC,
         )
     })?;
-    let mut first = None;
+    let mut fds = Vec::new();
     // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsgs; the macros walk
     // them without leaving the buffer.
     unsafe {
@@ -286,18 +316,16 @@ pub fn recv(sock: RawFd, buf: &mut [u8], flags: i32) -> io::Result<(usize, bool,
                 let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
                     / std::mem::size_of::<RawFd>();
                 for i in 0..count {
-                    let fd = std::ptr::read_unaligned(data.add(i));
-                    if first.is_none() {
-                        first = Some(owned(fd as usize));
-                    } else {
-                        drop(owned(fd as usize));
+                    let fd = owned(std::ptr::read_unaligned(data.add(i)) as usize);
+                    if fds.len() < MAX_FDS {
+                        fds.push(fd);
                     }
                 }
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n, msg.msg_flags & libc::MSG_TRUNC != 0, first))
+    Ok((n, msg.msg_flags & libc::MSG_TRUNC != 0, fds))
 }
 
 /// Reads what is waiting on `fd` into `a` then `b` without waiting (one recvmsg).
