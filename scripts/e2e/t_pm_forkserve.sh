@@ -49,7 +49,7 @@ server=$!
 failures=()
 if ! (wait_port "$STACK_IP" 7000); then failures+=("socat: $(tail -n 2 "$WORK/socat.log")")
 elif out=$(clients 7000 20 1); then echo "socat fork: 20 sequential clients served exactly"
-else failures+=("socat fork: $(echo "$out" | tail -n 1 | cut -c1-300); socat says: $(grep " E " "$WORK/socat.log" | tail -n 2)"); fi
+else failures+=("socat fork: $(echo "$out" | tail -n 1 | cut -c1-300); socat says: $(grep " E " "$WORK/socat.log" | tail -n 2 || true)"); fi
 # Each server ends before the next starts.
 killtree "$server"; wait "$server" || true
 
@@ -63,7 +63,7 @@ socketserver.ForkingTCPServer(('$STACK_IP', 7001), H).serve_forever()" > "$WORK/
 server=$!
 if ! (wait_port "$STACK_IP" 7001); then failures+=("ForkingTCPServer: $(tail -n 2 "$WORK/forking.log")")
 elif out=$(clients 7001 20 1); then echo "ForkingTCPServer: 20 sequential clients served exactly"
-else failures+=("ForkingTCPServer: $(echo "$out" | tail -n 1 | cut -c1-300); server says: $(grep Error "$WORK/forking.log" | tail -n 2)"); fi
+else failures+=("ForkingTCPServer: $(echo "$out" | tail -n 1 | cut -c1-300); server says: $(grep Error "$WORK/forking.log" | tail -n 2 || true)"); fi
 killtree "$server"; wait "$server" || true
 
 onstack -- timeout 50 "$WORK/pm_prefork" "$STACK_IP" 7002 3 > "$WORK/prefork.log" 2>&1 &

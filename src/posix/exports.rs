@@ -34,6 +34,13 @@ macro_rules! no_real {
     }};
 }
 
+/// Whether a call on descriptors `a` and `b` must update the table: one of them is in it, and this
+/// is no vfork child (which shares our memory and must leave the parent's table alone). The table
+/// is looked at first: the vfork check costs a system call.
+fn table_has(a: RawFd, b: RawFd) -> bool {
+    (state::get(a).is_some() || state::get(b).is_some()) && !state::in_vfork_child()
+}
+
 /// The socket the shim knows at `fd`.
 fn known(fd: RawFd) -> Option<Arc<OpenSocket>> {
     // (A vfork child may read the table: it shares our memory, and reading changes nothing.)
@@ -71,11 +78,14 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         no_real!(-1)
     };
     let fd = f(domain, ty, protocol);
-    if fd >= 0 && !state::in_vfork_child() {
+    if fd >= 0 {
         guard("socket", (), || {
-            state::remove(fd);
-            if domain == libc::AF_INET && state::interposing() {
-                sockets::adopt(fd, ty, protocol);
+            let ours = domain == libc::AF_INET && state::interposing();
+            if (ours || state::get(fd).is_some()) && !state::in_vfork_child() {
+                state::remove(fd);
+                if ours {
+                    sockets::adopt(fd, ty, protocol);
+                }
             }
         });
     }
@@ -84,7 +94,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 
 /// A descriptor the kernel just made that the shim leaves alone: any record of its number is stale.
 fn fresh(fd: RawFd) {
-    if fd >= 0 && !state::in_vfork_child() {
+    if fd >= 0 && table_has(fd, fd) {
         state::remove(fd);
     }
 }
@@ -183,7 +193,7 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
         Some(s) if !s.is_pending() => s,
         _ => {
             let nfd = f(fd, a, len, flags);
-            if nfd >= 0 && !state::in_vfork_child() {
+            if nfd >= 0 && table_has(nfd, nfd) {
                 state::remove(nfd);
             }
             return nfd;
@@ -587,7 +597,8 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         Some(s) if !s.is_pending() => guard("recvmsg", -1, || recvmsg_one(&s, fd, msg, flags)),
         _ => {
             let n = f(fd, msg, flags);
-            if n >= 0 && !state::in_vfork_child() {
+            let control = !msg.is_null() && (*msg).msg_controllen > 0;
+            if n >= 0 && control && !state::in_vfork_child() {
                 guard("recvmsg", (), || note_received(msg));
             }
             n
@@ -877,11 +888,11 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let Some(f) = real!(close: fn(c_int) -> c_int) else {
         no_real!(-1)
     };
-    if !state::in_vfork_child() {
-        if crate::sys::is_private(fd) {
-            // The shim's own connection to the service: a program closing what it does not know.
-            return 0;
-        }
+    if crate::sys::is_private(fd) && !state::in_vfork_child() {
+        // The shim's own connection to the service: a program closing what it does not know.
+        return 0;
+    }
+    if table_has(fd, fd) {
         if let Some(sock) = state::remove(fd) {
             if let Some(wait) = super::sockets::linger_time(&sock, fd) {
                 return guard("close", -1, || {
@@ -926,7 +937,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
         no_real!(-1)
     };
     let r = f(fd);
-    if r >= 0 && !state::in_vfork_child() {
+    if r >= 0 && table_has(fd, r) {
         guard("dup", (), || super::fds::duplicated(fd, r));
     }
     r
@@ -947,7 +958,7 @@ unsafe fn dup3_common(old: c_int, new: c_int, flags: c_int, is_dup2: bool) -> c_
         let Some(f) = real!(dup2: fn(c_int, c_int) -> c_int) else {
             no_real!(-1)
         };
-        if !state::in_vfork_child() && old != new {
+        if old != new && crate::sys::is_private(new) && !state::in_vfork_child() {
             crate::sys::relocate_private(new);
         }
         f(old, new)
@@ -955,12 +966,12 @@ unsafe fn dup3_common(old: c_int, new: c_int, flags: c_int, is_dup2: bool) -> c_
         let Some(f) = real!(dup3: fn(c_int, c_int, c_int) -> c_int) else {
             no_real!(-1)
         };
-        if !state::in_vfork_child() && old != new {
+        if old != new && crate::sys::is_private(new) && !state::in_vfork_child() {
             crate::sys::relocate_private(new);
         }
         f(old, new, flags)
     };
-    if r >= 0 && old != new && !state::in_vfork_child() {
+    if r >= 0 && old != new && table_has(old, new) {
         guard("dup2", (), || super::fds::duplicated(old, new));
     }
     r
@@ -973,7 +984,7 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_ulong, name: &'static str) 
     };
     let Some(f) = f else { no_real!(-1) };
     let r = f(fd, cmd, arg);
-    if r >= 0 && matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) && !state::in_vfork_child() {
+    if r >= 0 && matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) && table_has(fd, r) {
         guard(name, (), || super::fds::duplicated(fd, r));
     }
     r

@@ -37,11 +37,6 @@ thread_local! {
     static CONTROL: RefCell<Option<Control>> = const { RefCell::new(None) };
 }
 
-fn getpid() -> i32 {
-    // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
-}
-
 /// Says why the stack is unavailable, once per process.
 fn report_once(message: &str) {
     static SAID: AtomicBool = AtomicBool::new(false);
@@ -166,7 +161,7 @@ fn exchange(
             // A signal handler calling into the stack while this thread waits on it.
             Err(_) => return (Err(Errno::EAGAIN), None),
         };
-        let pid = getpid();
+        let pid = crate::posix::state::pid();
         if slot.as_ref().is_some_and(|c| c.pid != pid) {
             // Inherited over fork: the parent's connection, not ours to use.
             *slot = None;
@@ -186,6 +181,9 @@ fn exchange(
         let c = slot.as_mut().expect("just made");
         c.seq = c.seq.wrapping_add(1);
         let seq = c.seq;
+        // Only the waits of a blocking connect and of a lingering close end with a signal, as
+        // the kernel's own do.
+        let interruptible = matches!(call, Call::WaitConnect | Call::Linger);
         let req = Request {
             seq,
             quiet,
@@ -236,6 +234,11 @@ fn exchange(
                 },
                 Err(e) => {
                     let code = e.raw_os_error().unwrap_or(libc::EIO);
+                    if code == libc::EINTR && !interruptible {
+                        // A signal during a call Linux never interrupts (getpeername, bind,
+                        // setsockopt…): the request is on its way; keep waiting for its answer.
+                        continue;
+                    }
                     if code == libc::EAGAIN || code == libc::EINTR {
                         break Err(Errno(code));
                     }

@@ -740,7 +740,18 @@ impl Service {
         if !ours {
             return Err(Errno::EINVAL);
         }
-        uds::set_nonblocking(b.as_raw_fd(), true).map_err(|e| errno_of(&e))?;
+        // SAFETY: F_SETFL takes an integer; a socket has no other status flag worth keeping.
+        if unsafe {
+            libc::syscall(
+                libc::SYS_fcntl,
+                b.as_raw_fd(),
+                libc::F_SETFL,
+                libc::O_NONBLOCK,
+            )
+        } < 0
+        {
+            return Err(errno_of(&io::Error::last_os_error()));
+        }
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         if self.by_ino.contains_key(&ino) {
             return Err(Errno::EINVAL);
@@ -916,6 +927,7 @@ impl Service {
                 // The caller read a token for this connection.
                 *tokens = tokens.saturating_sub(1);
                 let (child, peer) = self.stack.tcp_accept(now, h)?;
+                log::debug!("accept on {h:?}: {child:?} from {peer}");
                 let listener_extra = sock.extra;
                 let (ci2, a) = match self.adopt_accepted(child, listener_extra) {
                     Ok(x) => x,
@@ -1181,9 +1193,13 @@ impl Service {
         while *tokens < queued {
             match uds::write(sock.b.as_raw_fd(), &[1]) {
                 Ok(_) => *tokens += 1,
-                Err(_) => break,
+                Err(e) => {
+                    log::debug!("token for {:?} not written: {e}", sock.h);
+                    break;
+                }
             }
         }
+
         // Whatever the program writes on a listener goes nowhere.
         if sock.b_readable {
             self.discard_app_writes(i);

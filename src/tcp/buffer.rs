@@ -116,13 +116,17 @@ impl RingBuffer {
     }
 
     /// Up to `max` bytes of free space at the readable end, as one or two slices to fill (then
-    /// [`RingBuffer::commit`] what was written).
+    /// [`RingBuffer::commit`] what was written). The storage grows (doubling) only when what it has is full, so a reader offered room that
+    /// finds nothing to read costs no memory.
     pub fn free_slices(&mut self, max: usize) -> (&mut [u8], &mut [u8]) {
-        let n = max.min(self.free());
+        let mut n = max.min(self.free());
         if n == 0 {
             return (&mut [], &mut []);
         }
-        self.grow(self.len + n);
+        if self.storage.len() <= self.len {
+            self.grow(self.len + 1);
+        }
+        n = n.min(self.storage.len() - self.len);
         let size = self.storage.len();
         let start = (self.head + self.len) % size;
         let first = n.min(size - start);
@@ -234,6 +238,26 @@ mod tests {
         assert_eq!(b.read_at(0, &mut out), 19_000);
         assert_eq!(&out[..], &data[..19_000]);
         assert!(b.allocated() <= 100_000);
+    }
+
+    #[test]
+    fn offered_room_grows_only_when_filled() {
+        let mut b = RingBuffer::new(65_536);
+        b.allocate();
+        for _ in 0..3 {
+            let (x, y) = b.free_slices(65_536);
+            assert_eq!(
+                x.len() + y.len(),
+                INITIAL,
+                "room offered and not used must not grow it"
+            );
+        }
+        let (x, _) = b.free_slices(65_536);
+        x.fill(7);
+        b.commit(INITIAL);
+        let (x, y) = b.free_slices(65_536);
+        assert_eq!(x.len() + y.len(), INITIAL, "full: doubled");
+        assert_eq!(b.allocated(), 2 * INITIAL);
     }
 
     #[test]
