@@ -1,0 +1,3 @@
+//! The checks behind tapstack's fuzz targets, one function per target (see README.md).
+
+pub mod wire;
