@@ -80,7 +80,7 @@ pub fn ipv4(data: &[u8]) {
         return;
     };
     let header_len = packet.header_len() as usize;
-    assert!(header_len >= 20 && header_len <= 60 && header_len <= data.len());
+    assert!((20..=60).contains(&header_len) && header_len <= data.len());
     assert_eq!(packet.options().len(), header_len - 20);
     assert_eq!(packet.payload().len(), repr.payload_len);
     assert_eq!(Ipv4Repr::parse_quoted(data).unwrap().0, repr);
@@ -271,7 +271,10 @@ pub fn tcp(data: &[u8]) {
 
 fn check_options(options: &TcpOptions) {
     let len = options.buffer_len();
-    assert!(len <= 40 && len % 4 == 0, "options take {len} bytes");
+    assert!(
+        len <= 40 && len.is_multiple_of(4),
+        "options take {len} bytes"
+    );
     let mut buf = [0u8; 40];
     assert_eq!(options.emit(&mut buf), len);
     let again = TcpOptions::parse(&buf[..len]);
