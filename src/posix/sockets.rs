@@ -29,9 +29,13 @@ fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
     }
 }
 
-/// Sends `call` about the stack socket at `fd`.
+/// Sends `call` about the stack socket at `fd`. A service that does not know the socket is not
+/// the one that made it (that one is gone): ENETDOWN.
 pub fn request(fd: RawFd, call: Call) -> Result<Value> {
-    client::call(Target::Existing, call, Some(fd), None).0
+    match client::call(Target::Existing, call, Some(fd), None).0 {
+        Err(Errno::ENOTSOCK) => Err(Errno(libc::ENETDOWN)),
+        r => r,
+    }
 }
 
 /// A SO_SNDTIMEO or SO_RCVTIMEO of the socket at `fd`, read from the descriptor itself.
