@@ -223,19 +223,27 @@ pub unsafe extern "C" fn accept4(
     accept_common(fd, a, len, flags)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    let Some(f) = real!(getsockname: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
-        no_real!(-1)
-    };
+type NameCall = unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int;
+
+/// getsockname and getpeername: the service's answer for a stack socket, the kernel's for the rest
+/// (pending sockets included: they are kernel sockets until they attach).
+unsafe fn name_call(
+    name: &str,
+    real: Option<NameCall>,
+    on_stack: fn(&OpenSocket, RawFd) -> Result<std::net::SocketAddrV4, Errno>,
+    fd: c_int,
+    a: *mut sockaddr,
+    len: *mut socklen_t,
+) -> c_int {
+    let Some(f) = real else { no_real!(-1) };
     let sock = match stack_or_known(fd) {
         Some(s) if !s.is_pending() => s,
         _ => return f(fd, a, len),
     };
-    guard("getsockname", -1, || {
+    guard(name, -1, || {
         ret(
-            sockets::local_addr(&sock, fd)
-                .and_then(|local| addr::write(local, a, len))
+            on_stack(&sock, fd)
+                .and_then(|found| addr::write(found, a, len))
                 .map(|_| 0),
             -1,
         )
@@ -243,22 +251,15 @@ pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut sock
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let real = real!(getsockname: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int);
+    name_call("getsockname", real, sockets::local_addr, fd, a, len)
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn getpeername(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    let Some(f) = real!(getpeername: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int) else {
-        no_real!(-1)
-    };
-    let sock = match stack_or_known(fd) {
-        Some(s) if !s.is_pending() => s,
-        _ => return f(fd, a, len),
-    };
-    guard("getpeername", -1, || {
-        ret(
-            sockets::peer_addr(&sock, fd)
-                .and_then(|p| addr::write(p, a, len))
-                .map(|_| 0),
-            -1,
-        )
-    })
+    let real = real!(getpeername: fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int);
+    name_call("getpeername", real, sockets::peer_addr, fd, a, len)
 }
 
 #[no_mangle]

@@ -622,18 +622,7 @@ impl Service {
                     Ok(x) => x,
                     Err(e) => return (reply(Err(e)), None),
                 };
-                let sock = self.socks.get_mut(i).expect("just made");
-                for o in options {
-                    let _ = options::set(
-                        &mut self.stack,
-                        sock.h,
-                        kind,
-                        &mut sock.extra,
-                        o.level,
-                        o.name,
-                        &o.value,
-                    );
-                }
+                self.apply_options(i, &options);
                 (i, Some(a), None)
             }
             Target::Given { kind, options } => {
@@ -645,18 +634,7 @@ impl Service {
                     Ok(i) => i,
                     Err(e) => return (reply(Err(e)), None),
                 };
-                let sock = self.socks.get_mut(i).expect("just made");
-                for o in options {
-                    let _ = options::set(
-                        &mut self.stack,
-                        sock.h,
-                        kind,
-                        &mut sock.extra,
-                        o.level,
-                        o.name,
-                        &o.value,
-                    );
-                }
+                self.apply_options(i, &options);
                 (i, None, Some(a))
             }
         };
@@ -724,6 +702,25 @@ impl Service {
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         let i = self.register(kind, ino, b)?;
         Ok((i, a))
+    }
+
+    /// The options a program set on a socket before it reached the service. The kernel socket it
+    /// was then took them already, so an error here is not the program's to hear.
+    fn apply_options(&mut self, i: usize, options: &[proto::SetOption]) {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return;
+        };
+        for o in options {
+            let _ = options::set(
+                &mut self.stack,
+                sock.h,
+                sock.kind,
+                &mut sock.extra,
+                o.level,
+                o.name,
+                &o.value,
+            );
+        }
     }
 
     /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
