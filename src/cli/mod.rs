@@ -93,6 +93,33 @@ pub fn parse_stack_flags(args: Vec<String>) -> Result<Parsed, String> {
     Ok(Parsed { config, rest })
 }
 
+/// A resolved configuration as the `TAPSTACK_*` variables that say it (what `tapstack run` passes
+/// to its program, and `tapstack nc` to the service).
+pub fn config_env(config: &Config) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("TAPSTACK_IFACE".to_string(), config.iface.clone()),
+        (
+            "TAPSTACK_ADDR".to_string(),
+            format!("{}/{}", config.addr, config.prefix_len),
+        ),
+        ("TAPSTACK_MAC".to_string(), config.mac.to_string()),
+    ];
+    if let Some(gw) = config.gateway {
+        vars.push(("TAPSTACK_GATEWAY".into(), gw.to_string()));
+    }
+    if let Some(p) = &config.pcap {
+        vars.push(("TAPSTACK_PCAP".into(), p.display().to_string()));
+    }
+    if let Some(l) = &config.log {
+        vars.push(("TAPSTACK_LOG".into(), l.clone()));
+    }
+    if !config.dns.is_empty() {
+        let list: Vec<String> = config.dns.iter().map(|d| d.to_string()).collect();
+        vars.push(("TAPSTACK_DNS".into(), list.join(",")));
+    }
+    vars
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     let Some(command) = args.first().cloned() else {
         eprintln!("{}", usage());

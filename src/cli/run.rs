@@ -66,25 +66,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let mut cmd = std::process::Command::new(&program);
     cmd.args(rest);
     // The resolved configuration travels in the variables every stack reads.
-    cmd.env("TAPSTACK_IFACE", &config.iface);
-    cmd.env(
-        "TAPSTACK_ADDR",
-        format!("{}/{}", config.addr, config.prefix_len),
-    );
-    if let Some(gw) = config.gateway {
-        cmd.env("TAPSTACK_GATEWAY", gw.to_string());
-    }
-    cmd.env("TAPSTACK_MAC", config.mac.to_string());
-    if let Some(p) = &config.pcap {
-        cmd.env("TAPSTACK_PCAP", p);
-    }
-    if let Some(l) = &config.log {
-        cmd.env("TAPSTACK_LOG", l);
-    }
-    if !config.dns.is_empty() {
-        let list: Vec<String> = config.dns.iter().map(|d| d.to_string()).collect();
-        cmd.env("TAPSTACK_DNS", list.join(","));
-    }
+    cmd.envs(super::config_env(&config));
     let preload = match std::env::var("LD_PRELOAD") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", lib.display()),
         _ => lib.display().to_string(),

@@ -346,6 +346,13 @@ fn service_program() -> Option<CString> {
             }
         }
     }
+    // A program that has the library linked in (the tapstack program itself): beside it.
+    if let Ok(exe) = std::env::current_exe() {
+        let bin = exe.with_file_name("tapstack");
+        if bin.is_file() {
+            return CString::new(bin.into_os_string().into_encoded_bytes()).ok();
+        }
+    }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join("tapstack"))
