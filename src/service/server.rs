@@ -121,6 +121,8 @@ struct Sock {
     phase: Phase,
     /// Edge-triggered readiness of B, as last reported.
     b_readable: bool,
+    /// B reported the program's end shut (RDHUP or HUP): its end of file is still to be read.
+    b_shut_seen: bool,
     b_writable: bool,
     /// The program has shut its writing (end of file read from B): our FIN is queued.
     app_eof: bool,
@@ -782,6 +784,7 @@ impl Service {
             extra: Extra::default(),
             phase: Phase::Fresh,
             b_readable: false,
+            b_shut_seen: false,
             b_writable: true,
             app_eof: false,
             eof_sent: false,
@@ -1020,6 +1023,9 @@ impl Service {
         }
         if flags & libc::EPOLLOUT as u32 != 0 {
             sock.b_writable = true;
+        }
+        if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
+            sock.b_shut_seen = true;
         }
         if flags & libc::EPOLLHUP as u32 != 0 && !sock.app_gone {
             let ino = sock.ino;
@@ -1275,7 +1281,9 @@ impl Service {
                 break;
             }
             let mut got = None;
+            let mut offered = 0;
             let r = stack.tcp_send_with(now, h, CHUNK, |x, y| {
+                offered = x.len() + y.len();
                 let g = uds::read_into(b, x, y);
                 let n = *g.as_ref().unwrap_or(&0);
                 got = Some(g);
@@ -1286,6 +1294,9 @@ impl Service {
                     sock.app_eof = true;
                     let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
                 }
+                // Less than offered: B had no more (a stream read stops only at the end of what
+                // is queued); more data will be an edge of its own, so no read is spent on EAGAIN.
+                (_, Some(Ok(n))) if n < offered && !sock.b_shut_seen => sock.b_readable = false,
                 (_, Some(Ok(_))) => {}
                 (_, Some(Err(e))) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     sock.b_readable = false;
