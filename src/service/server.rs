@@ -7,7 +7,7 @@
 //! whose socketpair end fired, so an event costs the same with ten or ten thousand connections.
 //!
 //! # A stack socket in a program
-//! Its descriptor is end A of a UNIX socketpair (SOCK_STREAM for TCP, SOCK_DGRAM for UDP); the
+//! Its descriptor is end A of a UNIX socketpair (SOCK_STREAM for TCP, SOCK_SEQPACKET for UDP); the
 //! service holds end B. The kernel does the rest: `fork`, `dup`, `exec`, SCM_RIGHTS and `exit` all
 //! count references to A, and `read`, `write`, `poll`, `epoll`, `sendfile`, stdio work on it
 //! unchanged. The service learns of the last close as a hang-up on B (confirmed with sock_diag,
@@ -17,8 +17,9 @@
 //!   `shutdown(B, SHUT_WR)` (the program reads end of file); the program's `shutdown(SHUT_WR)` or
 //!   last close becomes end of file on B, and so our FIN, after every byte written before it.
 //!   UDP: each datagram on the pair carries an 8-byte address header ([`proto::DGRAM_HEADER`]).
-//! - **A connect in progress** must not look writable to `poll`: the service fills A's small send
-//!   buffer with filler bytes it wrote itself, and drains them once the handshake ends (A becomes
+//! - **A connect in progress** must not look writable to `poll`: A's send buffer is made small and
+//!   filled with filler bytes (by the service, or by the program when it made the socketpair itself
+//!   for a non-blocking connect), which the service drains once the handshake ends (A becomes
 //!   writable, and the program's poll wakes), restoring A's buffer size.
 //! - **A listener** is readable when connections wait: the service writes one token byte per queued
 //!   connection; `accept` first reads a token (natively, so blocking, O_NONBLOCK, SO_RCVTIMEO and
