@@ -10,7 +10,6 @@ use super::sockets;
 use super::state::{Attach, OpenSocket};
 use crate::error::{Errno, Result};
 use crate::service::proto::{Call, SetOption, Value, MAX_OPTION};
-use crate::service::uds;
 
 /// Options the socketpair end itself carries.
 fn on_descriptor(level: i32, name: i32) -> bool {
@@ -142,9 +141,4 @@ pub fn unsent(fd: i32) -> Result<i32> {
         Value::Int(n) => Ok(n),
         _ => Err(Errno::EIO),
     }
-}
-
-/// Whether the descriptor is still the kernel socket (a pending one): used to read its type.
-pub fn descriptor_type(fd: i32) -> Option<i32> {
-    uds::get_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()
 }

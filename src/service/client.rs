@@ -463,10 +463,3 @@ fn start_service() -> std::result::Result<(), String> {
         other => Err(other.trim_start_matches("error: ").to_string()),
     }
 }
-
-/// A connected control connection for tests and tools that speak the protocol directly.
-pub fn connect_raw(iface: &str) -> std::io::Result<OwnedFd> {
-    let s = uds::socket(libc::SOCK_SEQPACKET)?;
-    uds::connect_abstract(s.as_raw_fd(), &control_name(iface))?;
-    Ok(s)
-}

@@ -370,18 +370,6 @@ pub fn queued(fd: RawFd) -> io::Result<usize> {
     Ok(n.max(0) as usize)
 }
 
-pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL take integers.
-    let fl = check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) })? as libc::c_long;
-    let fl = if on {
-        fl | libc::O_NONBLOCK as libc::c_long
-    } else {
-        fl & !(libc::O_NONBLOCK as libc::c_long)
-    };
-    // SAFETY: as above.
-    check(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, fl) }).map(drop)
-}
-
 pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     crate::sys::read(fd, buf)
 }
