@@ -45,6 +45,40 @@ pub(super) fn is_broadcast(ip: &std::net::Ipv4Addr) -> bool {
     c.prefix_len < 31 && u32::from(*ip) == (u32::from(c.addr) & mask) | !mask
 }
 
+/// The program's `iovcnt` iovecs at `iov`, behind one for the datagram header at `header`: what
+/// travels on the socketpair as one message.
+///
+/// # Safety
+/// `iov` must point to `iovcnt` valid iovecs (or be null with none); `header` to
+/// [`DGRAM_HEADER`] bytes that outlive the result's use.
+unsafe fn behind_header(
+    header: *mut u8,
+    iov: *const libc::iovec,
+    iovcnt: usize,
+) -> Result<Vec<libc::iovec>> {
+    let mut all = Vec::with_capacity(iovcnt + 1);
+    all.push(libc::iovec {
+        iov_base: header.cast(),
+        iov_len: DGRAM_HEADER,
+    });
+    if iovcnt > 0 {
+        if iov.is_null() {
+            return Err(Errno::EFAULT);
+        }
+        all.extend_from_slice(std::slice::from_raw_parts(iov, iovcnt));
+    }
+    Ok(all)
+}
+
+/// A message over `iov` (no address, no ancillary data).
+fn message(iov: &mut [libc::iovec]) -> libc::msghdr {
+    // SAFETY: plain data, zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len();
+    msg
+}
+
 /// Sends one datagram gathered from `iov` to `to` (or the connected peer).
 ///
 /// # Safety
@@ -57,15 +91,9 @@ pub unsafe fn udp_send(
     flags: i32,
     to: Option<SocketAddrV4>,
 ) -> Result<usize> {
-    let parts = if iovcnt == 0 {
-        &[][..]
-    } else {
-        if iov.is_null() {
-            return Err(Errno::EFAULT);
-        }
-        std::slice::from_raw_parts(iov, iovcnt)
-    };
-    let len: usize = parts.iter().map(|v| v.iov_len).sum();
+    let header = proto::dgram_header(to);
+    let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
+    let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
     if len > MAX_UDP {
         return Err(Errno::EMSGSIZE);
     }
@@ -77,17 +105,7 @@ pub unsafe fn udp_send(
         }
         _ => {}
     }
-    let header = proto::dgram_header(to);
-    let mut all = Vec::with_capacity(parts.len() + 1);
-    all.push(libc::iovec {
-        iov_base: header.as_ptr() as *mut libc::c_void,
-        iov_len: DGRAM_HEADER,
-    });
-    all.extend_from_slice(parts);
-    // SAFETY: plain data, zero is valid.
-    let mut msg: libc::msghdr = std::mem::zeroed();
-    msg.msg_iov = all.as_mut_ptr();
-    msg.msg_iovlen = all.len();
+    let msg = message(&mut all);
     let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
     check(libc::syscall(
         libc::SYS_sendmsg,
@@ -112,25 +130,9 @@ pub struct Got {
 /// # Safety
 /// `iov` must point to `iovcnt` valid iovecs.
 pub unsafe fn udp_recv(fd: i32, iov: *const libc::iovec, iovcnt: usize, flags: i32) -> Result<Got> {
-    let parts = if iovcnt == 0 {
-        &[][..]
-    } else {
-        if iov.is_null() {
-            return Err(Errno::EFAULT);
-        }
-        std::slice::from_raw_parts(iov, iovcnt)
-    };
     let mut header = [0u8; DGRAM_HEADER];
-    let mut all = Vec::with_capacity(parts.len() + 1);
-    all.push(libc::iovec {
-        iov_base: header.as_mut_ptr() as *mut libc::c_void,
-        iov_len: DGRAM_HEADER,
-    });
-    all.extend_from_slice(parts);
-    // SAFETY: plain data, zero is valid.
-    let mut msg: libc::msghdr = std::mem::zeroed();
-    msg.msg_iov = all.as_mut_ptr();
-    msg.msg_iovlen = all.len();
+    let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
+    let mut msg = message(&mut all);
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     let n = check(libc::syscall(
         libc::SYS_recvmsg,
