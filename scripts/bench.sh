@@ -14,6 +14,10 @@
 # preloaded with `tapstack run` in a namespace with tap0, talking to the kernel side of the TAP):
 #   - one iperf3 TCP stream, stack sending and stack receiving (the kernel's: one stream over veth);
 #   - sockperf ping-pong --tcp -m 64: one-way latency, average and median, sockperf server on the kernel;
+#     and the median again with every process of the run on CPU 0 (taskset; a build's service, started
+#     by the client, inherits it). On a VM whose idle vCPUs halt, a wake-up on the other CPU costs tens
+#     of microseconds and where the scheduler puts each process decides the first figure; the pinned
+#     one is what the stacks themselves cost;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
 #   - 10 000 connections opened one after another by one program (scripts/bench/conns.c) to a kernel
 #     listener that keeps them: how many open within 60 s, how long that took, and the CPU time of
@@ -57,7 +61,7 @@ conns_target=${BENCH_CONNS:-10000} conns_limit=${BENCH_CONNS_LIMIT:-60} conns_id
 # ---- what it needs ---------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 missing=()
-for tool in ip ss timeout iperf3 sockperf nginx ab cc python3; do
+for tool in ip ss timeout taskset iperf3 sockperf nginx ab cc python3; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -170,13 +174,14 @@ note() { notes+=("$1"); }
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med cps conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin cps conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
     rx) echo "iperf3 one stream, stack receiving (Gbit/s)" ;;
     lat_avg) echo "sockperf TCP 64 B one-way latency, avg (us)" ;;
     lat_med) echo "sockperf TCP 64 B one-way latency, median (us)" ;;
+    lat_pin) echo "  the same, every process on CPU 0, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
@@ -239,16 +244,18 @@ bench_iperf() {
 }
 
 # ---- row 2: sockperf ping-pong latency -------------------------------------------------------------
-# sockperf_one CLIENT_NS SERVER_NS ADDR LOG [PRELOAD]: the figures in $avg and $med.
+# sockperf_one CLIENT_NS SERVER_NS ADDR LOG PRELOAD [PIN]: the figures in $avg and $med; PIN is a
+# command both sides run under (taskset -c 0).
 sockperf_one() {
-  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5 pin=${6:-}
   avg="" med=""
-  ip netns exec "$sns" timeout $((secs + 30)) sockperf server --tcp -i "$addr" -p 11111 >/dev/null 2>&1 &
+  # shellcheck disable=SC2086 # $pin is empty or the taskset command
+  ip netns exec "$sns" $pin timeout $((secs + 30)) sockperf server --tcp -i "$addr" -p 11111 >/dev/null 2>&1 &
   disown $!
   why="the sockperf server did not listen"
   wait_listen "$sns" "$addr" 11111 || return 1
   # shellcheck disable=SC2086 # $pre is empty or the preload command
-  ip netns exec "$cns" timeout -k 2 $((secs + 20)) $pre sockperf ping-pong --tcp -i "$addr" -p 11111 \
+  ip netns exec "$cns" $pin timeout -k 2 $((secs + 20)) $pre sockperf ping-pong --tcp -i "$addr" -p 11111 \
     -m 64 -t "$secs" >"$log" 2>&1
   local rc=$?
   sed -i 's/\x1b\[[0-9;]*m//g' "$log"
@@ -266,6 +273,13 @@ bench_sockperf() {
     fail_cell lat_avg kernel "$why"; fail_cell lat_med kernel
   fi
   drop_ns "$nsa"; drop_ns "$nsb"
+  why="could not make the veth namespaces"
+  if new_veth lat && sockperf_one "$nsa" "$nsb" "$vb" "$work/sockperf-k-pin.log" "" "taskset -c 0"; then
+    set_cell lat_pin kernel "$(printf %.2f "$med")"
+  else
+    fail_cell lat_pin kernel "$why"
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
   local i n
   for i in "${!names[@]}"; do
     n=${names[$i]}
@@ -274,6 +288,13 @@ bench_sockperf() {
       set_cell lat_avg "$n" "$(printf %.2f "$avg")"; set_cell lat_med "$n" "$(printf %.2f "$med")"
     else
       fail_cell lat_avg "$n" "$why"; fail_cell lat_med "$n"
+    fi
+    drop_ns "$ns"
+    why="could not make the namespace"
+    if new_tap lat && sockperf_one "$ns" "$ns" "$kernel_ip" "$work/sockperf-$i-pin.log" "${dirs[$i]}/tapstack run --" "taskset -c 0"; then
+      set_cell lat_pin "$n" "$(printf %.2f "$med")"
+    else
+      fail_cell lat_pin "$n" "$why"
     fi
     drop_ns "$ns"
   done

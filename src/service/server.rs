@@ -163,6 +163,11 @@ pub struct Service {
     /// Connections closed by programs waiting in SO_LINGER's close, with their waiters.
     lingering: Vec<(SocketHandle, Vec<Waiter>)>,
     next_recheck: Option<std::time::Instant>,
+    /// Epoll rounds in a row that found the TAP readable. The TAP is level-triggered, so a round
+    /// may read one frame and leave the rest to the next `epoll_wait`: with request/response
+    /// traffic (one frame per wake-up) that saves the read that would find the TAP empty; once
+    /// frames keep coming, a round reads a burst until the TAP is empty.
+    tap_streak: u32,
     origin: std::time::Instant,
     scratch: Vec<u8>,
     uid: u32,
@@ -270,6 +275,7 @@ impl Service {
             doubtful: Vec::new(),
             lingering: Vec::new(),
             next_recheck: None,
+            tap_streak: 0,
             origin: std::time::Instant::now(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
             uid,
@@ -314,7 +320,13 @@ impl Service {
                 continue;
             }
             let mut stop = None;
-            for ev in &events[..n as usize] {
+            let events = &events[..n as usize];
+            if events.iter().any(|ev| ev.u64 >> 32 == TAG_TAP) {
+                self.tap_streak = self.tap_streak.saturating_add(1);
+            } else {
+                self.tap_streak = 0;
+            }
+            for ev in events {
                 let (tag, index) = (ev.u64 >> 32, (ev.u64 & 0xffff_ffff) as usize);
                 let flags = ev.events;
                 match tag {
@@ -392,13 +404,20 @@ impl Service {
     }
 
     fn read_tap(&mut self, frame: &mut [u8]) {
+        let max = if self.tap_streak >= 2 { BURST } else { 1 };
         loop {
             let now = self.now();
             let Service { stack, device, .. } = self;
-            let got = device.recv_burst(frame, BURST, &mut |f| stack.receive(now, f));
+            let got = device.recv_burst(frame, max, &mut |f| stack.receive(now, f));
             self.flush_frames();
             match got {
-                Ok(n) if n == BURST => self.wake_sockets(),
+                Ok(n) if n == max && max == 1 => break,
+                Ok(n) if n == max => self.wake_sockets(),
+                // A burst that found one frame: the TAP is not backed up; back to one a round.
+                Ok(n) if n <= 1 => {
+                    self.tap_streak = 0;
+                    break;
+                }
                 Ok(_) => break,
                 Err(e) => {
                     log::error!("device receive failed: {e}");
