@@ -11,7 +11,8 @@
 //!   the TAP and the stack, programs' sockets are socketpairs to it;
 //! - [`runtime`]: drives the stack inside one process with a device, a clock and a thread, with
 //!   blocking socket calls (the integration tests' harness);
-//! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack;
+//! - [`config`]: the `TAPSTACK_*` settings shared by everything that starts a stack, and [`host`]:
+//!   the defaults the host's TCP sysctls give;
 //! - [`resolver`]: name lookups (`/etc/hosts`, `/etc/services`, DNS over the stack's own UDP);
 //! - [`tcp`]: the TCP engine, sans-IO;
 //! - [`posix`]: the preload shim, libc's calls taken over for unmodified programs;
@@ -25,6 +26,7 @@ pub mod capi;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod host;
 pub mod icmp;
 pub mod ipv4;
 pub mod posix;

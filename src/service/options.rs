@@ -74,6 +74,7 @@ fn tcp_config(
     let cfg = t.config.clone();
     if let Some(c) = t.connection_mut() {
         c.set_nodelay(cfg.nodelay);
+        c.set_cork(cfg.cork);
         c.set_keepalive(cfg.keepalive);
         c.set_keepalive_params(
             cfg.keepalive_idle,
@@ -179,6 +180,17 @@ pub fn set(
             let on = int(val)? != 0;
             tcp_config(s, h, |c| c.nodelay = on)
         }
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+            let on = int(val)? != 0;
+            tcp_config(s, h, |c| c.cork = on)
+        }
+        (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
+            let on = int(val)? != 0;
+            if let Some(c) = s.tcp_socket_mut(h)?.connection_mut() {
+                c.set_quick_ack(on);
+            }
+            Ok(())
+        }
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL) => {
             let v = int(val)?;
             if !(1..=32767).contains(&v) {
@@ -232,12 +244,10 @@ pub fn set(
         }
         (
             libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK
-            | libc::TCP_DEFER_ACCEPT
+            libc::TCP_DEFER_ACCEPT
             | libc::TCP_FASTOPEN
             | libc::TCP_FASTOPEN_CONNECT
             | libc::TCP_NOTSENT_LOWAT
-            | libc::TCP_CORK
             | libc::TCP_LINGER2
             | libc::TCP_WINDOW_CLAMP,
         ) => int(val).map(drop),
@@ -446,6 +456,12 @@ pub fn get(
         (libc::SOL_SOCKET, libc::SO_SNDLOWAT) => ints(1),
         (libc::IPPROTO_TCP, _) if !stream => return Err(Errno::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => ints(tcp_cfg(s, &|c| c.nodelay as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => ints(tcp_cfg(s, &|c| c.cork as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => ints(
+            s.tcp_socket_ref(h)
+                .and_then(|t| t.connection())
+                .is_none_or(|c| c.quick_ack()) as i32,
+        ),
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => {
             ints(tcp_cfg(s, &|c| c.keepalive_idle.as_secs() as i32))
         }

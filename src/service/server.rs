@@ -222,6 +222,7 @@ impl Service {
             device.caps(),
             crate::sys::random_seed(),
         );
+        crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
         // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
         // it from the kernel.
         let mut key = [0u8; 16];

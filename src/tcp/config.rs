@@ -14,6 +14,9 @@ pub struct Config {
     pub recv_buffer: usize,
     /// TCP_NODELAY: disables Nagle's algorithm.
     pub nodelay: bool,
+    /// TCP_CORK: no partial segment leaves until uncorked, or until the persist timer (at least
+    /// the RTO, ~200 ms) finds nothing else in flight, as Linux's zero-window probe timer does.
+    pub cork: bool,
     pub congestion: Algorithm,
     /// TIME-WAIT length (2·MSL).
     pub time_wait: Duration,
@@ -33,6 +36,10 @@ pub struct Config {
     pub timestamps: bool,
     pub sack: bool,
     pub window_scale: bool,
+    /// The largest receive space the host allows (the larger of `tcp_rmem[2]` and `rmem_max`): the
+    /// window scale a SYN offers covers it, as Linux's `tcp_select_initial_window` does, so the
+    /// window can grow that far later whatever the buffer is at the start.
+    pub window_space: usize,
     /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with RST. Other values behave like
     /// `None` in the engine (the stack may block close() for that long).
     pub linger: Option<Duration>,
@@ -45,6 +52,7 @@ impl Default for Config {
             send_buffer: 64 * 1024,
             recv_buffer: 128 * 1024,
             nodelay: false,
+            cork: false,
             congestion: Algorithm::Cubic,
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Duration::from_secs(60),
@@ -58,6 +66,8 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             window_scale: true,
+            // Linux's built-in tcp_rmem[2].
+            window_space: 6 * 1024 * 1024,
             linger: None,
         }
     }

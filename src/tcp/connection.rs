@@ -193,7 +193,7 @@ impl Connection {
         cfg.mss = cfg.mss.max(64);
         let iss = SeqNum(iss);
         let rcv_wscale = if cfg.window_scale {
-            window_scale_for(cfg.recv_buffer)
+            window_scale_for(cfg.recv_buffer.max(cfg.window_space))
         } else {
             0
         };
@@ -368,6 +368,25 @@ impl Connection {
         self.cfg.nodelay = on;
     }
 
+    /// TCP_CORK. Uncorking sends what waits at once, Nagle or not (Linux's TCP_NAGLE_PUSH).
+    pub fn set_cork(&mut self, on: bool) {
+        let was = std::mem::replace(&mut self.cfg.cork, on);
+        if was && !on && self.snd.nxt < self.snd.data_end() {
+            self.snd.force_send = true;
+        }
+    }
+
+    /// TCP_QUICKACK (Linux's): on, ACKs go out at once for now and an owed one is sent; off,
+    /// they wait to ride on data.
+    pub fn set_quick_ack(&mut self, on: bool) {
+        self.rcv.set_quick_ack(on);
+    }
+
+    /// What getsockopt(TCP_QUICKACK) reports: not in interactive (delayed-ACK) mode.
+    pub fn quick_ack(&self) -> bool {
+        !self.rcv.pingpong
+    }
+
     pub fn set_congestion(&mut self, algo: super::Algorithm) {
         self.cfg.congestion = algo;
         self.snd.cc.set_algorithm(algo);
@@ -402,7 +421,7 @@ impl Connection {
         }
         let b = bytes.clamp(1, MAX_BUFFER);
         if self.state == State::SynSent && self.snd.max == self.snd.iss && self.cfg.window_scale {
-            self.rcv.wscale = window_scale_for(b);
+            self.rcv.wscale = window_scale_for(b.max(self.cfg.window_space));
         }
         let b = b.min(65535 << self.rcv.wscale);
         self.cfg.recv_buffer = b;
@@ -766,6 +785,7 @@ impl Connection {
             ts_enabled: self.ts_enabled,
             ts_offset: self.ts_offset,
             nodelay: self.cfg.nodelay,
+            cork: self.cfg.cork,
             synchronized: self.is_synchronized(),
         }
     }
@@ -892,6 +912,7 @@ impl Connection {
             }
         }
         if self.timers.expired(TimerKind::DelayedAck, now) {
+            self.rcv.on_delayed_ack_timeout(self.snd.rtt.rto());
             self.rcv.ack_now = true;
         }
     }
@@ -1145,6 +1166,9 @@ impl Connection {
         sink(&seg, a, b);
         self.segments_sent += 1;
         self.last_tx = now;
+        if len > 0 {
+            self.rcv.on_data_sent(now);
+        }
         if flags.contains(TcpFlags::ACK) {
             self.rcv.on_ack_sent(&mut self.timers);
         }
@@ -1380,6 +1404,7 @@ impl Connection {
             self.cfg.mss,
             self.eff_mss(),
             self.cfg.delayed_ack,
+            self.snd.rtt.rto(),
             &mut self.timers,
         );
         if outcome.fin_reached {

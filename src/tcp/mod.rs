@@ -31,7 +31,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-pub use config::Config;
+pub use config::{Config, MAX_BUFFER};
 pub use congestion::Algorithm;
 pub use connection::{Connection, Readiness, SendCause, State, TcpStats};
 pub use isn::{ephemeral_port_offset, initial_sequence_number, timestamp_offset, SipKey};

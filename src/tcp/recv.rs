@@ -14,6 +14,11 @@ use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{SackBlocks, TcpFlags};
 
+/// Linux's `TCP_ATO_MIN`: the smallest ACK timeout estimate.
+const ATO_MIN: Duration = Duration::from_millis(40);
+/// Linux's `TCP_MAX_QUICKACKS`: at most this many ACKs at once in quick-ACK mode.
+const MAX_QUICK_ACKS: usize = 16;
+
 /// Challenge ACKs allowed per second (RFC 5961 §7).
 const CHALLENGE_ACK_LIMIT: u32 = 10;
 /// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
@@ -56,6 +61,21 @@ pub(crate) struct Receiver {
     pub(crate) ack_owed_since: Option<Instant>,
     /// In-order bytes received since the last ACK (RFC 1122 §4.2.3.2: every second segment).
     pub(crate) unacked_bytes: usize,
+    /// Linux's quick-ACK mode (RFC 1122 §4.2.3.2 allows delaying; Linux does not at first): ACKs
+    /// still to send at once, one per data segment, at the start of a connection and after a
+    /// silence longer than the RTO (`tcp_incr_quickack`), so slow start is not held back.
+    quick_acks: usize,
+    /// Linux's ACK timeout estimate (`icsk_ack.ato`), from the gaps between data segments; `None`
+    /// until data first arrives.
+    ato: Option<Duration>,
+    /// When in-order data last arrived.
+    last_data_at: Instant,
+    /// Interactive ("ping-pong") mode: our data followed the peer's within the ACK timeout, so
+    /// ACKs wait to ride on replies, and quick-ACK mode is off (Linux's pingpong mode, which
+    /// TCP_QUICKACK also sets and clears). Left when the delayed-ACK timer fires.
+    pub(crate) pingpong: bool,
+    /// Data arrived that no ACK has covered yet (Linux's `inet_csk_ack_scheduled`).
+    ack_scheduled: bool,
     challenge_window_start: Instant,
     challenge_count: u32,
 }
@@ -85,6 +105,11 @@ impl Receiver {
             ack_now: false,
             ack_owed_since: None,
             unacked_bytes: 0,
+            quick_acks: 0,
+            ato: None,
+            last_data_at: now,
+            pingpong: false,
+            ack_scheduled: false,
             challenge_window_start: now,
             challenge_count: 0,
         }
@@ -204,6 +229,7 @@ impl Receiver {
         max_mss: u16,
         fallback_mss: usize,
         delayed_ack: Duration,
+        rto: Duration,
         timers: &mut Timers,
     ) -> DataOutcome {
         // At most our MSS, which is a u16.
@@ -217,10 +243,14 @@ impl Receiver {
             self.fin_at = Some(seq + payload.len());
         }
         self.bytes_received += n as u64;
+        if n > 0 {
+            self.ack_scheduled = true;
+        }
         if off == 0 {
             if n > 0 {
                 self.buf.commit(n);
                 self.nxt += n;
+                self.data_arrived(now, rto, fallback_mss);
             }
             let had_holes = !self.assembler.is_empty();
             while let Some(end) = self.assembler.pop_contiguous(self.nxt) {
@@ -232,12 +262,14 @@ impl Receiver {
                 // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
                 self.ack_now = true;
             } else if n > 0 {
-                // Delayed ACK (RFC 1122 §4.2.3.2): every second full segment or the timeout.
+                // Delayed ACK (RFC 1122 §4.2.3.2): at once in quick-ACK mode; otherwise once more
+                // than a full segment is owed (Linux's reading of "every second segment"), or at
+                // the timeout.
                 self.unacked_bytes += n;
                 if self.ack_owed_since.is_none() {
                     self.ack_owed_since = Some(now);
                 }
-                if self.unacked_bytes >= 2 * self.mss(fallback_mss) {
+                if self.in_quick_ack_mode() || self.unacked_bytes > self.mss(fallback_mss) {
                     self.ack_now = true;
                 } else if !timers.is_armed(TimerKind::DelayedAck) {
                     timers.set(TimerKind::DelayedAck, now + delayed_ack);
@@ -298,8 +330,76 @@ impl Receiver {
         (win >> self.wscale).min(65535) as u16
     }
 
+    /// In-order data arrived: Linux's `tcp_event_data_recv`, which keeps the ACK timeout estimate
+    /// and enters quick-ACK mode at the first data and after a silence longer than the RTO.
+    fn data_arrived(&mut self, now: Instant, rto: Duration, fallback_mss: usize) {
+        let gap = now.saturating_since(self.last_data_at);
+        self.last_data_at = now;
+        match self.ato {
+            None => {
+                self.enter_quick_ack_mode(fallback_mss);
+                self.ato = Some(ATO_MIN);
+            }
+            Some(ato) if gap <= ATO_MIN / 2 => self.ato = Some(ato / 2 + ATO_MIN / 2),
+            Some(ato) if gap < ato => self.ato = Some((ato / 2 + gap).min(rto)),
+            Some(_) if gap > rto => self.enter_quick_ack_mode(fallback_mss),
+            Some(_) => {}
+        }
+    }
+
+    /// Linux's `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments,
+    /// at least two, at most 16.
+    fn enter_quick_ack_mode(&mut self, fallback_mss: usize) {
+        let n = (self.window().max(self.window_room()) / (2 * self.mss(fallback_mss).max(1)))
+            .clamp(2, MAX_QUICK_ACKS);
+        self.quick_acks = self.quick_acks.max(n);
+    }
+
+    fn in_quick_ack_mode(&self) -> bool {
+        self.quick_acks > 0 && !self.pingpong
+    }
+
+    /// We sent data: a reply within the ACK timeout of the peer's data makes the connection
+    /// interactive (Linux's `tcp_event_data_sent`).
+    pub(crate) fn on_data_sent(&mut self, now: Instant) {
+        if self
+            .ato
+            .is_some_and(|ato| now.saturating_since(self.last_data_at) < ato)
+        {
+            self.pingpong = true;
+        }
+    }
+
+    /// The delayed-ACK timer fired with an ACK owed: the peer waited for it, so stop waiting for
+    /// replies to carry ACKs (Linux's `tcp_delack_timer_handler`).
+    pub(crate) fn on_delayed_ack_timeout(&mut self, rto: Duration) {
+        if !self.ack_scheduled {
+            return;
+        }
+        if self.pingpong {
+            self.pingpong = false;
+            self.ato = Some(ATO_MIN);
+        } else {
+            self.ato = self.ato.map(|a| (a * 2).min(rto));
+        }
+    }
+
+    /// TCP_QUICKACK: on leaves interactive mode and sends an owed ACK at once; off enters it.
+    pub(crate) fn set_quick_ack(&mut self, on: bool) {
+        self.pingpong = !on;
+        if on && self.ack_scheduled {
+            self.ack_now = true;
+        }
+    }
+
     /// A segment carrying an ACK of RCV.NXT went out: nothing is owed any more.
     pub(crate) fn on_ack_sent(&mut self, timers: &mut Timers) {
+        if std::mem::take(&mut self.ack_scheduled) && self.quick_acks > 0 {
+            self.quick_acks -= 1;
+            if self.quick_acks == 0 {
+                self.ato = self.ato.map(|_| ATO_MIN);
+            }
+        }
         self.last_ack_sent = self.nxt;
         self.ack_now = false;
         timers.stop(TimerKind::DelayedAck);
@@ -317,6 +417,8 @@ mod tests {
     }
 
     /// Past the peer's SYN at 999, with a 1000-byte buffer and window offered.
+    const RTO: Duration = Duration::from_secs(1);
+
     fn receiver() -> Receiver {
         let mut r = Receiver::new(t(0), 1000, 0);
         r.on_syn(SeqNum(999));
@@ -367,6 +469,7 @@ mod tests {
             1460,
             100,
             delack,
+            RTO,
             &mut timers,
         );
         assert!(!out.fin_reached);
@@ -380,6 +483,7 @@ mod tests {
             1460,
             100,
             delack,
+            RTO,
             &mut timers,
         );
         assert!(out.fin_reached);
@@ -388,37 +492,70 @@ mod tests {
         assert_eq!(r.buf.len(), 20);
     }
 
-    #[test]
-    fn one_small_segment_waits_for_the_delayed_ack_timer() {
-        let mut r = receiver();
-        let mut timers = Timers::new(t(0));
+    /// In-order data of `len` bytes at `seq`, at `ms`.
+    fn data(r: &mut Receiver, timers: &mut Timers, ms: u64, seq: u32, len: usize) {
         let delack = Duration::from_millis(40);
         r.on_data(
-            t(5),
-            SeqNum(1000),
-            &[1; 50],
+            t(ms),
+            SeqNum(seq),
+            &vec![1; len],
             false,
             1460,
             100,
             delack,
-            &mut timers,
+            RTO,
+            timers,
         );
-        assert!(!r.ack_now);
-        assert_eq!(timers.deadline(TimerKind::DelayedAck), Some(t(45)));
-        assert_eq!(r.ack_owed_since, Some(t(5)));
-        r.on_data(
-            t(6),
-            SeqNum(1050),
-            &[1; 50],
-            false,
-            1460,
-            100,
-            delack,
-            &mut timers,
-        );
+    }
+
+    #[test]
+    fn the_first_segments_are_acknowledged_at_once_then_acks_wait() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        // Quick-ACK mode at the first data (Linux's tcp_incr_quickack): an ACK per segment, as
+        // many as half the window holds segments when data starts, at most 16 (here the window is
+        // 950 bytes once the first 50 are in: 950 / (2 * 50) = 9).
+        for i in 0..9u32 {
+            data(&mut r, &mut timers, 5 + u64::from(i), 1000 + 50 * i, 50);
+            assert!(r.ack_now, "segment {i} in quick-ACK mode");
+            r.on_ack_sent(&mut timers);
+        }
+        data(&mut r, &mut timers, 20, 1450, 50);
+        assert!(!r.ack_now, "quick ACKs used up: one small segment waits");
+        assert_eq!(timers.deadline(TimerKind::DelayedAck), Some(t(60)));
+        assert_eq!(r.ack_owed_since, Some(t(20)));
+        data(&mut r, &mut timers, 21, 1500, 60);
         assert!(
             r.ack_now,
-            "a second full-sized segment is acknowledged at once"
+            "more than a full segment owed is acknowledged at once"
         );
+    }
+
+    #[test]
+    fn replies_make_acks_wait_for_them_and_a_silence_brings_quick_acks_back() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        data(&mut r, &mut timers, 5, 1000, 10);
+        assert!(r.ack_now);
+        // Our reply within the ACK timeout: interactive mode, the next ACK rides on data.
+        r.on_data_sent(t(6));
+        r.on_ack_sent(&mut timers);
+        assert!(r.pingpong);
+        data(&mut r, &mut timers, 10, 1010, 10);
+        assert!(!r.ack_now, "interactive: the ACK waits for a reply");
+        // Nobody replied: the timer fires, and interactive mode ends.
+        r.on_delayed_ack_timeout(RTO);
+        assert!(!r.pingpong);
+        r.on_ack_sent(&mut timers);
+        // After a silence longer than the RTO, quick-ACK mode again.
+        data(&mut r, &mut timers, 5000, 1020, 10);
+        assert!(r.ack_now, "after idle, at once");
+        // TCP_QUICKACK off holds ACKs; on sends the owed one.
+        r.on_ack_sent(&mut timers);
+        r.set_quick_ack(false);
+        data(&mut r, &mut timers, 5001, 1030, 10);
+        assert!(!r.ack_now);
+        r.set_quick_ack(true);
+        assert!(r.ack_now);
     }
 }

@@ -64,6 +64,8 @@ pub(crate) struct SendContext {
     pub(crate) ts_offset: u32,
     /// TCP_NODELAY: Nagle is off.
     pub(crate) nodelay: bool,
+    /// TCP_CORK or MSG_MORE: partial segments wait (Linux's TCP_NAGLE_CORK).
+    pub(crate) cork: bool,
     /// The connection is past the handshake.
     pub(crate) synchronized: bool,
 }
@@ -323,6 +325,9 @@ impl Sender {
                 if len < self.max_wnd / 2 {
                     return None;
                 }
+            } else if ctx.cork && !fin {
+                // Corked: a partial segment waits for more data, whatever Nagle would say.
+                return None;
             } else if !(ctx.nodelay || self.nxt == self.una || fin) {
                 // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
                 return None;
@@ -703,6 +708,7 @@ mod tests {
             ts_enabled: false,
             ts_offset: 0,
             nodelay: false,
+            cork: false,
             synchronized: true,
         }
     }

@@ -92,6 +92,8 @@ fn active_and_passive_open_negotiate_options() {
 fn data_both_ways_and_delayed_ack() {
     let (mut a, mut b) = pair();
     let now = t(10);
+    // Interactive mode (TCP_QUICKACK off), or the first segments would be acknowledged at once.
+    b.set_quick_ack(false);
     assert_eq!(a.send(b"hello").unwrap(), 5);
     let p = collect(&mut a, now);
     assert_eq!(data_of(&p), b"hello");
@@ -875,6 +877,8 @@ fn every_second_full_sized_segment_is_acknowledged_at_once() {
     // The window update that reading makes.
     let update = collect(&mut b, now);
     feed(&mut a, now, &update);
+    // Past quick-ACK mode (TCP_QUICKACK off ends it at once).
+    b.set_quick_ack(false);
     a.send(&vec![6u8; 2 * mss]).unwrap();
     let p = collect(&mut a, now);
     assert_eq!(p.len(), 2);

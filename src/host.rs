@@ -1,0 +1,96 @@
+//! What the host's Linux says a stack's defaults are: the TCP sysctls of the network namespace the
+//! stack runs in, so the options a SYN carries and the buffers a socket starts with are the ones the
+//! kernel next door would use. Read once when a stack starts (this is I/O, kept out of the sans-IO
+//! core); a value that cannot be read keeps Linux's built-in default.
+
+use crate::tcp;
+
+/// Linux's built-in values, for hosts where `/proc/sys` cannot be read.
+const RMEM: [usize; 3] = [4096, 131_072, 6_291_456];
+const WMEM: [usize; 3] = [4096, 16_384, 4_194_304];
+const RMEM_MAX: usize = 212_992;
+
+/// The sysctls that shape a TCP socket's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTcp {
+    /// `net.ipv4.tcp_rmem`: min, default, max receive buffer.
+    pub rmem: [usize; 3],
+    /// `net.ipv4.tcp_wmem`: min, default, max send buffer.
+    pub wmem: [usize; 3],
+    /// `net.core.rmem_max`: the most SO_RCVBUF may ask for.
+    pub rmem_max: usize,
+}
+
+impl Default for HostTcp {
+    fn default() -> HostTcp {
+        HostTcp {
+            rmem: RMEM,
+            wmem: WMEM,
+            rmem_max: RMEM_MAX,
+        }
+    }
+}
+
+impl HostTcp {
+    /// The values of this network namespace, each falling back to Linux's default.
+    pub fn read() -> HostTcp {
+        let file = |name: &str| std::fs::read_to_string(format!("/proc/sys/net/{name}")).ok();
+        let d = HostTcp::default();
+        HostTcp {
+            rmem: file("ipv4/tcp_rmem")
+                .and_then(|s| triple(&s))
+                .unwrap_or(d.rmem),
+            wmem: file("ipv4/tcp_wmem")
+                .and_then(|s| triple(&s))
+                .unwrap_or(d.wmem),
+            rmem_max: file("core/rmem_max")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.rmem_max),
+        }
+    }
+
+    /// Sets the defaults of new TCP sockets from these values.
+    pub fn apply(&self, cfg: &mut tcp::Config) {
+        // A socket's receive buffer starts at tcp_rmem's default, as Linux's (which then grows it).
+        cfg.recv_buffer = self.rmem[1].clamp(1, tcp::MAX_BUFFER);
+        // The window scale of a SYN covers the largest buffer the host allows
+        // (tcp_select_initial_window: the larger of tcp_rmem[2] and rmem_max).
+        cfg.window_space = self.rmem[2].max(self.rmem_max);
+    }
+}
+
+/// Three numbers, as `tcp_rmem` and `tcp_wmem` print them.
+fn triple(s: &str) -> Option<[usize; 3]> {
+    let mut it = s.split_whitespace().map(|w| w.parse::<usize>().ok());
+    let v = [it.next()??, it.next()??, it.next()??];
+    (it.next().is_none() && v[0] <= v[1] && v[1] <= v[2]).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_triples() {
+        assert_eq!(
+            triple("4096\t131072\t33554432\n"),
+            Some([4096, 131_072, 33_554_432])
+        );
+        assert_eq!(triple("4096 131072"), None);
+        assert_eq!(triple("1 2 3 4"), None);
+        assert_eq!(triple("9 2 3"), None);
+        assert_eq!(triple("a b c"), None);
+    }
+
+    #[test]
+    fn the_window_space_is_the_larger_maximum() {
+        let mut c = tcp::Config::default();
+        HostTcp {
+            rmem: [4096, 131_072, 33_554_432],
+            wmem: WMEM,
+            rmem_max: 4_194_304,
+        }
+        .apply(&mut c);
+        assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
+    }
+}
