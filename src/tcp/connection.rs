@@ -148,8 +148,8 @@ pub struct Connection {
     ts_offset: u32,
     sack_enabled: bool,
 
-    /// A RST to send: (seq, Some(ack) for RST|ACK).
-    rst_pending: Option<(SeqNum, Option<SeqNum>)>,
+    /// A RST to send.
+    rst_pending: Option<Reset>,
     /// Whether sending the pending RST also ends the connection.
     rst_closes: bool,
 
@@ -175,6 +175,18 @@ pub struct Connection {
     segments_received: u64,
     #[cfg(test)]
     pub(crate) trace: Option<Vec<Trace>>,
+}
+
+/// The two kinds of RST a connection sends, shaped as Linux's.
+#[derive(Clone, Copy, Debug)]
+enum Reset {
+    /// The answer to a segment that has no place here (RFC 9293 §3.10.7): at the sequence number
+    /// its ACK field names, bare (Linux's `tcp_v4_send_reset`).
+    Reply(SeqNum),
+    /// We abort the connection (close with unread data, SO_LINGER 0): RST|ACK at SND.MAX and
+    /// RCV.NXT with the timestamp option and the window, as any segment of the connection
+    /// (Linux's `tcp_send_active_reset`).
+    Abort,
 }
 
 fn window_scale_for(buffer: usize) -> u8 {
@@ -679,7 +691,7 @@ impl Connection {
             | State::FinWait1
             | State::FinWait2
             | State::CloseWait => {
-                self.rst_pending = Some((self.snd.max, None));
+                self.rst_pending = Some(Reset::Abort);
                 self.rst_closes = true;
                 self.enter_closed();
             }
@@ -1007,18 +1019,29 @@ impl Connection {
     /// as one or two slices of the send buffer.
     pub fn poll_transmit(&mut self, now: Instant, sink: &mut Sink<'_>) {
         self.handle_timers(now);
-        if let Some((seq, ack)) = self.rst_pending.take() {
-            let mut flags = TcpFlags::RST;
-            if ack.is_some() {
-                flags.insert(TcpFlags::ACK);
-            }
-            let seg = OutSegment {
-                seq,
-                ack: ack.unwrap_or(SeqNum(0)),
-                flags,
-                window: 0,
-                options: TcpOptions::default(),
-                payload_len: 0,
+        if let Some(reset) = self.rst_pending.take() {
+            let seg = match reset {
+                Reset::Reply(seq) => OutSegment {
+                    seq,
+                    ack: SeqNum(0),
+                    flags: TcpFlags::RST,
+                    window: 0,
+                    options: TcpOptions::default(),
+                    payload_len: 0,
+                },
+                Reset::Abort => OutSegment {
+                    seq: self.snd.max,
+                    ack: self.rcv.nxt,
+                    flags: TcpFlags::RST | TcpFlags::ACK,
+                    window: (self.rcv.window() >> self.rcv.wscale).min(65535) as u16,
+                    options: TcpOptions {
+                        timestamps: self
+                            .ts_enabled
+                            .then(|| (self.ts_now(now), self.rcv.ts_recent)),
+                        ..TcpOptions::default()
+                    },
+                    payload_len: 0,
+                },
             };
             self.segments_sent += 1;
             sink(&seg, &[], &[]);
@@ -1198,7 +1221,7 @@ impl Connection {
         let ack_ok = f.contains(TcpFlags::ACK) && seg.ack > self.snd.iss && seg.ack <= self.snd.max;
         if f.contains(TcpFlags::ACK) && !ack_ok {
             if !f.contains(TcpFlags::RST) {
-                self.rst_pending = Some((seg.ack, None));
+                self.rst_pending = Some(Reset::Reply(seg.ack));
             }
             return;
         }
@@ -1317,16 +1340,20 @@ impl Connection {
                 self.snd.wl2 = seg.ack;
                 self.establish();
             } else {
-                self.rst_pending = Some((seg.ack, None));
+                self.rst_pending = Some(Reset::Reply(seg.ack));
                 return;
             }
         }
         if seg.ack > self.snd.max {
-            self.rcv.ack_now = true;
+            // An ACK of data never sent: RFC 9293 §3.10.7.4 answers it with an ACK; Linux drops
+            // it silently (tcp_ack: "ACK of unsent data"), and so do we, so a blind attacker
+            // learns nothing from it.
             return;
         }
-        // RFC 5961 §5.2: ACKs too far behind are challenged.
-        if seg.ack < self.snd.una - self.snd.max_wnd.max(1) {
+        // RFC 5961 §5.2: ACKs too far behind are challenged; "too far" is the largest window
+        // the peer offered, or what it has acknowledged so far if less (Linux's tcp_ack).
+        let acked = self.snd.una.since(self.snd.iss);
+        if seg.ack < self.snd.una - self.snd.max_wnd.min(acked).max(1) {
             self.rcv.challenge_ack(now);
             return;
         }
@@ -1345,7 +1372,7 @@ impl Connection {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if self.user_closed && !payload.is_empty() {
                         // Data for a socket nobody will read: reset (RFC 1122 §4.2.2.13, Linux).
-                        self.rst_pending = Some((self.snd.max, Some(seq + payload.len())));
+                        self.rst_pending = Some(Reset::Reply(seg.ack));
                         self.enter_closed();
                         return;
                     }
