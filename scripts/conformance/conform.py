@@ -118,7 +118,7 @@ class Test:
             ack = self.rcv_nxt or 0
         seg = Tcp(pkt.PEER_IP, pkt.TARGET_IP, self.port, self.tport, seq, ack, flags,
                   PEER_WIN if win is None else win, opts, payload, ecn=ecn)
-        seg.time = time.monotonic()
+        seg.time = time.time()
         self.link.send_tcp(seg)
         return seg
 

@@ -20,6 +20,7 @@ ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 PACKET_OUTGOING = 4  # sll_pkttype of the frames we send ourselves: the link skips them
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # the kernel's receive time of each frame
 
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x100
 FLAG_NAMES = [(SYN, "S"), (FIN, "F"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"), (AE, "A")]
@@ -133,7 +134,7 @@ class Tcp:
         self.seq, self.ack, self.flags, self.win = seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, flags, win
         self.opts, self.payload, self.urg = list(opts), payload, urg
         self.ecn, self.ttl, self.ip_id, self.df = ecn, ttl, ip_id, df
-        self.time = None  # when the link received it (time.monotonic)
+        self.time = None  # when the link received or sent it (time.time, the kernel's clock)
         self.csum_ok = True
 
     def opt(self, name):
@@ -229,6 +230,8 @@ class Link:
         self.ifname = ifname
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock.bind((ifname, 0))
+        # Frame times come from the kernel, so a runner slow to wake adds nothing to a measured delay.
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.mac = {}  # IP -> MAC, learnt from ARP requests and the frames seen
         self.others = []  # TCP frames from anyone but the side under test (the namespace's own kernel)
         self.early = []  # frames from the side under test that resolve() read: recv() returns them first
@@ -280,8 +283,12 @@ class Link:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
                 return None
-            frame, addr = self.sock.recvfrom(65536)
-            now = time.monotonic()
+            frame, anc, _, addr = self.sock.recvmsg(65536, 64)
+            now = time.time()
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                    sec, nsec = struct.unpack("qq", data[:16])
+                    now = sec + nsec / 1e9
             if addr[2] == PACKET_OUTGOING:
                 continue
             self._log(frame)
