@@ -169,10 +169,13 @@ def cork(t):
 
 
 def msg_more(t):
-    """10. send(MSG_MORE) holds its data for the next send: 100 with MSG_MORE then 100 go out as one
-    segment of 200."""
+    """10. send(MSG_MORE) holds its data for the next send: nothing goes out after 100 with MSG_MORE;
+    then 100 more without it go out as one segment of 200."""
     t.passive_open()
     t.agent("send 100 MORE", 100)
+    # Held, not merely slow: without this wait a stack that ignores MSG_MORE may still send 200 in
+    # one segment when both sends happen to reach it at once.
+    t.quiet(100, "MSG_MORE holds the data for the next send")
     t.agent("send 100", 100)
     seg = t.expect("one segment of 200 bytes")
     t.check(len(seg.payload) == 200 and seg.seq == t.rcv_nxt, seg, "one segment seq %d len 200" % t.rcv_nxt)
