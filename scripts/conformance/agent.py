@@ -1,0 +1,109 @@
+"""The conformance runner's agent: the program on the side under test whose socket calls the cases
+drive. It runs on the stack (`tapstack run -- python3 agent.py`) or on the kernel's own sockets
+(`ip netns exec NS-s python3 agent.py`), reads one command a line on stdin and prints one result
+line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET...).
+
+  socket                      a new TCP socket; it becomes the current one
+  listen PORT                 a new socket bound to 0.0.0.0:PORT, listening (backlog 8)
+  accept                      accept on the listener (blocks); the connection becomes current
+  connect IP PORT             connect the current socket (or a new one) (blocks)
+  write N                     write(2) N bytes of a fixed pattern
+  send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
+  read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
+  shutdown RD|WR|RDWR
+  setsockopt NAME VALUE       an integer option: TCP_CORK, TCP_NODELAY, SO_RCVBUF, ...
+  getsockopt NAME
+  close                       close the current socket
+  closelistener
+"""
+
+import errno
+import os
+import socket
+import sys
+
+OPTS = {
+    "TCP_CORK": (socket.IPPROTO_TCP, socket.TCP_CORK),
+    "TCP_NODELAY": (socket.IPPROTO_TCP, socket.TCP_NODELAY),
+    "TCP_QUICKACK": (socket.IPPROTO_TCP, socket.TCP_QUICKACK),
+    "TCP_MAXSEG": (socket.IPPROTO_TCP, socket.TCP_MAXSEG),
+    "SO_RCVBUF": (socket.SOL_SOCKET, socket.SO_RCVBUF),
+    "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF),
+    "SO_ERROR": (socket.SOL_SOCKET, socket.SO_ERROR),
+    "SO_LINGER": (socket.SOL_SOCKET, socket.SO_LINGER),
+}
+
+PATTERN = bytes(range(97, 123)) * 4000  # 104 000 bytes of "abc...z"
+
+
+def flags_of(words):
+    f = 0
+    for w in words:
+        for name in w.split("|"):
+            f |= getattr(socket, "MSG_" + name)
+    return f
+
+
+def run(cmd, state):
+    w = cmd.split()
+    op = w[0]
+    if op == "socket":
+        state["cur"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        return 0
+    if op == "listen":
+        ls = state.get("ls") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        state["ls"] = ls
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("0.0.0.0", int(w[1])))
+        ls.listen(8)
+        return 0
+    if op == "accept":
+        c, _ = state["ls"].accept()
+        state["cur"] = c
+        return 0
+    if op == "closelistener":
+        state.pop("ls").close()
+        return 0
+    if op == "connect":
+        s = state.get("cur") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        state["cur"] = s
+        rc = s.connect_ex((w[1], int(w[2])))
+        return errno.errorcode.get(rc, rc) if rc else 0
+    s = state["cur"]
+    if op == "write":
+        return os.write(s.fileno(), PATTERN[: int(w[1])])
+    if op == "send":
+        return s.send(PATTERN[: int(w[1])], flags_of(w[2:]))
+    if op == "read":
+        return len(s.recv(int(w[1]), flags_of(w[2:])))
+    if op == "shutdown":
+        s.shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])
+        return 0
+    if op == "setsockopt":
+        s.setsockopt(*OPTS[w[1]], int(w[2]))
+        return 0
+    if op == "getsockopt":
+        return s.getsockopt(*OPTS[w[1]])
+    if op == "close":
+        state.pop("cur").close()
+        return 0
+    return "EBADCMD"
+
+
+def main():
+    state = {}
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            res = run(line, state)
+        except OSError as e:
+            res = errno.errorcode.get(e.errno, str(e.errno))
+        except Exception as e:  # a broken command: say so on the result line, keep going
+            res = "EXC %s: %s" % (type(e).__name__, e)
+        print(res, flush=True)
+
+
+if __name__ == "__main__":
+    main()
