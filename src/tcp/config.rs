@@ -26,6 +26,10 @@ pub struct Config {
     pub syn_retries: u32,
     /// Data retransmissions before ETIMEDOUT (tcp_retries2).
     pub data_retries: u32,
+    /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay unacknowledged, or window probes
+    /// and keepalive probes unanswered, before the connection fails with ETIMEDOUT, whatever the
+    /// retry counts say. Zero: off (the counts decide).
+    pub user_timeout: Duration,
     /// SO_KEEPALIVE. Linux leaves it off unless the program asks; the stack may flip it.
     pub keepalive: bool,
     pub keepalive_idle: Duration,
@@ -58,6 +62,7 @@ impl Default for Config {
             fin_wait2_timeout: Duration::from_secs(60),
             syn_retries: 6,
             data_retries: 15,
+            user_timeout: Duration::ZERO,
             keepalive: true,
             keepalive_idle: Duration::from_secs(7200),
             keepalive_interval: Duration::from_secs(75),

@@ -415,6 +415,11 @@ impl Connection {
         self.cfg.keepalive_count = count.max(1);
     }
 
+    /// TCP_USER_TIMEOUT; zero turns it off.
+    pub fn set_user_timeout(&mut self, limit: Duration) {
+        self.cfg.user_timeout = limit;
+    }
+
     pub fn set_linger(&mut self, linger: Option<Duration>) {
         self.cfg.linger = linger;
     }
@@ -760,6 +765,7 @@ impl Connection {
         self.rcv.buf.allocate();
         self.syn_pending = false;
         self.snd.retries = 0;
+        self.snd.give_up_at = None;
     }
 
     // ----------------------------------------------------------------------------------------
@@ -864,6 +870,17 @@ impl Connection {
         self.snd.arm_rtx(now, &mut self.timers);
     }
 
+    /// TCP_USER_TIMEOUT at a retransmission or probe timeout: the episode started when the timer
+    /// was first armed (the oldest unanswered segment went out); has it lasted too long?
+    fn user_timeout_passed(&mut self, now: Instant, episode_start: Instant) -> bool {
+        let limit = self.cfg.user_timeout;
+        if limit.is_zero() {
+            return false;
+        }
+        let end = *self.snd.give_up_at.get_or_insert(episode_start + limit);
+        now >= end
+    }
+
     fn handle_timers(&mut self, now: Instant) {
         if self.timers.expired(TimerKind::Close, now) {
             // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
@@ -902,7 +919,10 @@ impl Connection {
         if self.timers.expired(TimerKind::Persist, now) {
             self.timers.stop(TimerKind::Persist);
             self.snd.probes_unanswered += 1;
-            if self.snd.probes_unanswered > self.cfg.data_retries {
+            let first_probe = self.last_rx.max(self.last_tx);
+            if self.snd.probes_unanswered > self.cfg.data_retries && self.cfg.user_timeout.is_zero()
+                || self.user_timeout_passed(now, first_probe)
+            {
                 self.time_out();
                 return;
             }
@@ -915,7 +935,14 @@ impl Connection {
         }
         if let Some(d) = self.keepalive_deadline() {
             if now >= d {
-                if self.keepalive_probes >= self.cfg.keepalive_count {
+                // With TCP_USER_TIMEOUT the silence's length decides, not the count (Linux).
+                let ut = self.cfg.user_timeout;
+                let expired = if ut.is_zero() {
+                    self.keepalive_probes >= self.cfg.keepalive_count
+                } else {
+                    self.keepalive_probes > 0 && now.saturating_since(self.last_rx) >= ut
+                };
+                if expired {
                     self.time_out();
                     return;
                 }
@@ -976,8 +1003,14 @@ impl Connection {
 
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
+        let armed_at = self.timers.armed_at(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Retransmit);
         self.snd.retries += 1;
+        if self.user_timeout_passed(now, armed_at) {
+            log::debug!("tcp: TCP_USER_TIMEOUT passed in {:?}", self.state);
+            self.time_out();
+            return;
+        }
         let limit = match self.state {
             State::SynSent | State::SynReceived => self.cfg.syn_retries,
             _ => self.cfg.data_retries,
@@ -1345,14 +1378,14 @@ impl Connection {
             }
         }
         if seg.ack > self.snd.max {
-            // An ACK of data never sent: RFC 9293 §3.10.7.4 answers it with an ACK; Linux drops
-            // it silently (tcp_ack: "ACK of unsent data"), and so do we, so a blind attacker
-            // learns nothing from it.
+            // An ACK of data never sent: dropped, and answered with an ACK (RFC 9293 §3.10.7.4),
+            // rate-limited as a challenge ACK (RFC 5961 §5.2), as Linux since 6.10 does.
+            self.rcv.challenge_ack(now);
             return;
         }
         // RFC 5961 §5.2: ACKs too far behind are challenged; "too far" is the largest window
         // the peer offered, or what it has acknowledged so far if less (Linux's tcp_ack).
-        let acked = self.snd.una.since(self.snd.iss);
+        let acked = usize::try_from(self.snd.bytes_acked).unwrap_or(usize::MAX);
         if seg.ack < self.snd.una - self.snd.max_wnd.min(acked).max(1) {
             self.rcv.challenge_ack(now);
             return;

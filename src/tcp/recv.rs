@@ -293,15 +293,16 @@ impl Receiver {
         DataOutcome { fin_reached }
     }
 
-    /// The reader freed buffer space: is the window it opens worth an update now? At least two
-    /// segments or half the buffer.
+    /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
+    /// (`__tcp_cleanup_rbuf`): when the window on offer has fallen to half the buffer or less and
+    /// the one we could offer is at least twice it, and at least a segment (RFC 1122 §4.2.3.3).
+    /// Otherwise the new edge rides on the next ACK.
     pub(crate) fn window_update_due(&self, fallback_mss: usize) -> bool {
-        let cand = self.nxt + self.window_room();
-        let opened = cand.since(self.adv);
-        let threshold = (2 * self.mss(fallback_mss))
-            .min(self.buf.capacity() / 2)
-            .max(1);
-        opened >= threshold
+        let offered = self.window();
+        let unit = 1usize << self.wscale;
+        let could = self.window_room() & !(unit - 1);
+        let segment = self.mss(fallback_mss).min(self.buf.capacity() / 2);
+        2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }
 
     /// The window field of a segment sent now, moving the advertised edge when that is useful.

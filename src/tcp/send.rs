@@ -123,6 +123,9 @@ pub(crate) struct Sender {
     pub(crate) probes_unanswered: u32,
     /// The persist timer expired with data that fits the window: send it even if small.
     pub(crate) force_send: bool,
+    /// With TCP_USER_TIMEOUT: when the connection fails if the oldest data in flight (or the
+    /// window probes) are still unanswered. Set at the first timeout of an episode.
+    pub(crate) give_up_at: Option<Instant>,
 
     // Counters for TCP_INFO.
     pub(crate) retransmits: u64,
@@ -164,6 +167,7 @@ impl Sender {
             persist_backoff: 0,
             probes_unanswered: 0,
             force_send: false,
+            give_up_at: None,
             retransmits: 0,
             fast_retransmits: 0,
             timeouts: 0,
@@ -389,9 +393,14 @@ impl Sender {
         sent_new
     }
 
-    /// RFC 6298 §5.1/5.3: (re)starts the retransmission timer for one RTO.
+    /// RFC 6298 §5.1/5.3: (re)starts the retransmission timer for one RTO, or less if
+    /// TCP_USER_TIMEOUT ends the connection sooner (Linux's tcp_clamp_rto_to_user_timeout).
     pub(crate) fn arm_rtx(&self, now: Instant, timers: &mut Timers) {
-        timers.start(TimerKind::Retransmit, now, now + self.rtt.rto());
+        let mut at = now + self.rtt.rto();
+        if let Some(end) = self.give_up_at {
+            at = at.min(end.max(now));
+        }
+        timers.start(TimerKind::Retransmit, now, at);
     }
 
     /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
@@ -556,6 +565,7 @@ impl Sender {
             self.take_rtt_sample(now, seg, ctx);
             self.rtt.reset_backoff();
             self.retries = 0;
+            self.give_up_at = None;
             self.persist_backoff = 0;
             if self.una == self.max {
                 timers.stop(TimerKind::Retransmit);

@@ -403,6 +403,28 @@ fn data_retries_time_out() {
 }
 
 #[test]
+fn the_user_timeout_ends_retransmission_on_time() {
+    // TCP_USER_TIMEOUT (RFC 5482) of 3 s: the connection fails 3 s after the lost data first went
+    // out, the last RTO shortened to end there (Linux's tcp_clamp_rto_to_user_timeout), long before
+    // the 15 retries would.
+    let (mut a, _b) = pair();
+    a.set_user_timeout(Duration::from_secs(3));
+    a.send(b"lost forever").unwrap();
+    let start = t(10);
+    let mut now = start;
+    let mut sends = 0;
+    while let Some(at) = a.poll_at(now) {
+        now = at;
+        if !collect(&mut a, now).is_empty() {
+            sends += 1;
+        }
+        assert!(sends < 16, "still retrying at {now:?}");
+    }
+    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+    assert_eq!(now.saturating_since(start), Duration::from_secs(3));
+}
+
+#[test]
 fn zero_window_probing() {
     let mut small = cfg();
     small.recv_buffer = 3 * 1448;
