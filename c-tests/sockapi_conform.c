@@ -1,0 +1,1230 @@
+/* sockapi_conform: the socket API called with good and bad arguments, one line per call, for
+ * comparing the stack (under the preload) with the Linux kernel, by scripts/sockapi_conform.sh.
+ *
+ * Each line is "NN.MM what: result", where result is the return value and errno name, or the
+ * value read back; only what a correct stack must reproduce exactly is printed (no addresses,
+ * system-chosen ports, descriptor numbers or timings). Each numbered check runs in a child process
+ * with an alarm, so a crash or a hang in one shows as a line ("killed by SIGSEGV", "SIGALRM")
+ * and the others still run.
+ *
+ * Needs the kernel-side peer of the runner on 10.77.0.1: 9000 echo; 9001 sends the 20 bytes
+ * "0123456789abcdefghij" then reads until end of file; 9002 records what it receives until end
+ * of file; 9003 answers with everything 9002 recorded (once the recorders are done); 9004 reads a
+ * port number and connects back to the caller on it (for accept cases). Nothing listens on 9999.
+ * The program's own listeners are on 10.77.0.2. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY 60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY 0x4000000
+#endif
+#ifndef SO_EE_ORIGIN_ZEROCOPY
+#define SO_EE_ORIGIN_ZEROCOPY 5
+#endif
+
+#define KERNEL_IP "10.77.0.1"
+#define STACK_IP "10.77.0.2"
+#define ECHO 9000
+#define SENDER 9001 /* sends SENDER_DATA, then reads until end of file */
+#define SENDER_DATA "0123456789abcdefghij"
+#define RECORDER 9002
+#define RECORDED 9003
+#define CALLBACK 9004
+#define CLOSED_PORT 9999
+#define LISTEN_BASE 7400 /* the program's listener in check N is on LISTEN_BASE + N */
+
+static int checkno, sub;
+/* NULL, hidden from the compiler (which refuses a literal NULL where a buffer must be). */
+static void *volatile nullp;
+#define NUL ((void *)nullp)
+static char *noaccess; /* a page mapped PROT_NONE */
+static char *lastpage; /* the readable page just before it: lastpage + 4096 - k straddles */
+
+/* ---- output ---- */
+
+static const char *ename(int e) {
+    const char *n = strerrorname_np(e);
+    return n ? n : "E?";
+}
+
+static void line(const char *what, const char *fmt, ...) {
+    va_list ap;
+    printf("%02d.%02d %s: ", checkno, ++sub, what);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* A name built with printf: one at a time (a static buffer). */
+static const char *N(const char *fmt, ...) {
+    static char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+static void report(const char *what, long r, int e, int is_fd) {
+    if (r < 0)
+        line(what, "%ld %s", r, ename(e));
+    else if (is_fd)
+        line(what, "fd");
+    else
+        line(what, "%ld", r);
+}
+
+/* R: a call returning a count or 0/-1; RFD: one returning a descriptor (printed as "fd"). Both
+ * evaluate to the return value and leave errno as the call set it. */
+#define R(what, expr)                                                                            \
+    ({                                                                                           \
+        errno = 0;                                                                               \
+        long r_ = (long)(expr);                                                                  \
+        int e_ = errno;                                                                          \
+        report(what, r_, e_, 0);                                                                 \
+        errno = e_;                                                                              \
+        r_;                                                                                      \
+    })
+#define RFD(what, expr)                                                                          \
+    ({                                                                                           \
+        errno = 0;                                                                               \
+        long r_ = (long)(expr);                                                                  \
+        int e_ = errno;                                                                          \
+        report(what, r_, e_, 1);                                                                 \
+        errno = e_;                                                                              \
+        (int)r_;                                                                                 \
+    })
+
+/* RX: like R, for a call that may crash the caller (bad pointers): made in a child process, so a
+ * crash is a line ("killed by SIGSEGV") and the check goes on. The child shares the descriptors. */
+#define RX(what, expr)                                                                           \
+    do {                                                                                         \
+        fflush(stdout);                                                                          \
+        pid_t px_ = fork();                                                                      \
+        need(px_ >= 0, "fork");                                                                  \
+        if (px_ == 0) {                                                                          \
+            alarm(10);                                                                           \
+            R(what, expr);                                                                       \
+            fflush(stdout);                                                                      \
+            _exit(0);                                                                            \
+        }                                                                                        \
+        int st_;                                                                                 \
+        while (waitpid(px_, &st_, 0) < 0 && errno == EINTR) {                                    \
+        }                                                                                        \
+        if (WIFSIGNALED(st_))                                                                    \
+            line(what, "killed by %s", sigabbrev_np(WTERMSIG(st_)));                             \
+        else                                                                                     \
+            sub++;                                                                               \
+    } while (0)
+
+/* A step the check needs but does not test: on failure, a line and the end of this check. */
+static void need(int ok, const char *what) {
+    if (!ok) {
+        line(N("setup %s", what), "failed %s", ename(errno));
+        exit(3);
+    }
+}
+
+/* Printable bytes. */
+static const char *show(const void *p, long n) {
+    static char buf[512];
+    const unsigned char *b = p;
+    size_t o = 0;
+    if (n < 0) return "-";
+    for (long i = 0; i < n && o + 5 < sizeof buf; i++)
+        o += (size_t)snprintf(buf + o, sizeof buf - o, (b[i] >= 32 && b[i] < 127 && b[i] != '\\') ? "%c" : "\\x%02x", b[i]);
+    buf[o] = 0;
+    return buf;
+}
+
+static const char *hex(const void *p, size_t n) {
+    static char buf[128];
+    const unsigned char *b = p;
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 3 < sizeof buf; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%02x", b[i]);
+    buf[o] = 0;
+    return buf;
+}
+
+/* ---- helpers ---- */
+
+static struct sockaddr_in kaddr(int port) { return addr_of(KERNEL_IP, port); }
+static struct sockaddr_in saddr(int port) { return addr_of(STACK_IP, port); }
+#define SA(a) ((struct sockaddr *)&(a))
+
+static int tcp(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    need(fd >= 0, "socket");
+    return fd;
+}
+
+static int udp(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    need(fd >= 0, "socket udp");
+    return fd;
+}
+
+static void timeouts(int fd) {
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static void connect_to(int fd, int port) {
+    struct sockaddr_in a = kaddr(port);
+    need(connect(fd, SA(a), sizeof a) == 0, N("connect to %d", port));
+    timeouts(fd);
+}
+
+static int conn(int port) {
+    int fd = tcp();
+    connect_to(fd, port);
+    return fd;
+}
+
+/* Waits until fd is readable, then a little more, so that all a peer sent in one go is there. */
+static void wait_readable(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    need(poll(&p, 1, 5000) == 1, "poll readable");
+    usleep(100000);
+}
+
+/* Reads what arrives within a second or until n bytes (or end of file). */
+static long recv_some(int fd, char *buf, long n) {
+    long got = 0;
+    double end = now_s() + 2;
+    while (got < n && now_s() < end) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 200) != 1) continue;
+        ssize_t k = recv(fd, buf + got, (size_t)(n - got), MSG_DONTWAIT);
+        if (k < 0 && errno == EAGAIN) { /* readable for an error-queue event only */
+            usleep(50000);
+            continue;
+        }
+        if (k <= 0) break;
+        got += k;
+    }
+    return got;
+}
+
+static int listener(void) {
+    int fd = tcp();
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    need(bind(fd, SA(a), sizeof a) == 0, "bind listener");
+    need(listen(fd, 8) == 0, "listen");
+    return fd;
+}
+
+/* Has the peer connect to our listener, and waits until the connection is there to accept. The
+ * control connection stays open (the peer holds its connection while it is). */
+static void pending(int lfd) {
+    int c = conn(CALLBACK);
+    dprintf(c, "%d\n", LISTEN_BASE + checkno);
+    wait_readable(lfd);
+}
+
+static void geti(int fd, int level, int opt, const char *what) {
+    int v = -12345;
+    socklen_t len = sizeof v;
+    errno = 0;
+    int r = getsockopt(fd, level, opt, &v, &len);
+    if (r < 0)
+        line(what, "%d %s", r, ename(errno));
+    else
+        line(what, "%d val=%d len=%u", r, v, len);
+}
+
+static int seti(int fd, int level, int opt, int v, const char *what) {
+    return (int)R(what, setsockopt(fd, level, opt, &v, sizeof v));
+}
+
+/* ---- the checks ---- */
+
+static void c_user_timeout(void) {
+    int fd = tcp();
+    seti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000, "setsockopt(TCP_USER_TIMEOUT, 5000)");
+    geti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "getsockopt(TCP_USER_TIMEOUT)");
+    seti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, -1, "setsockopt(TCP_USER_TIMEOUT, -1)");
+    char c = 7;
+    R("setsockopt(TCP_USER_TIMEOUT, 1-byte optlen)", setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &c, 1));
+    seti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 0, "setsockopt(TCP_USER_TIMEOUT, 0)");
+    geti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "getsockopt(TCP_USER_TIMEOUT) after 0");
+    connect_to(fd, ECHO);
+    seti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3000, "connected: setsockopt(TCP_USER_TIMEOUT, 3000)");
+    geti(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, "connected: getsockopt(TCP_USER_TIMEOUT)");
+}
+
+static void recvmsg_inq(int fd, size_t n, const char *what) {
+    char data[64];
+    union {
+        char buf[CMSG_SPACE(sizeof(int)) * 4];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {data, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    errno = 0;
+    ssize_t r = recvmsg(fd, &m, 0);
+    if (r < 0) {
+        line(what, "%zd %s", r, ename(errno));
+        return;
+    }
+    char cm[200] = "";
+    size_t o = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        int v = -1;
+        if (c->cmsg_len >= CMSG_LEN(sizeof v)) memcpy(&v, CMSG_DATA(c), sizeof v);
+        o += (size_t)snprintf(cm + o, sizeof cm - o, " cmsg(level=%d type=%d len=%zu val=%d)", c->cmsg_level,
+                              c->cmsg_type, (size_t)c->cmsg_len, v);
+    }
+    line(what, "%zd \"%s\" flags=%#x%s", r, show(data, r), m.msg_flags, o ? cm : " no cmsg");
+}
+
+static void c_inq(void) {
+    int fd = tcp();
+    geti(fd, IPPROTO_TCP, TCP_INQ, "getsockopt(TCP_INQ) initially");
+    seti(fd, IPPROTO_TCP, TCP_INQ, 2, "setsockopt(TCP_INQ, 2)");
+    seti(fd, IPPROTO_TCP, TCP_INQ, 1, "setsockopt(TCP_INQ, 1)");
+    geti(fd, IPPROTO_TCP, TCP_INQ, "getsockopt(TCP_INQ)");
+    connect_to(fd, SENDER);
+    wait_readable(fd);
+    geti(fd, IPPROTO_TCP, TCP_INQ, "connected: getsockopt(TCP_INQ)");
+    recvmsg_inq(fd, 5, "recvmsg 5 of 20 bytes with TCP_INQ");
+    recvmsg_inq(fd, 64, "recvmsg the rest with TCP_INQ");
+    seti(fd, IPPROTO_TCP, TCP_INQ, 0, "setsockopt(TCP_INQ, 0)");
+    int fd2 = conn(SENDER);
+    wait_readable(fd2);
+    recvmsg_inq(fd2, 5, "recvmsg without TCP_INQ");
+}
+
+static void c_notsent_lowat(void) {
+    int fd = tcp();
+    geti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "getsockopt(TCP_NOTSENT_LOWAT) initially");
+    seti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, "setsockopt(TCP_NOTSENT_LOWAT, 16384)");
+    geti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "getsockopt(TCP_NOTSENT_LOWAT)");
+    connect_to(fd, ECHO);
+    geti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "connected: getsockopt(TCP_NOTSENT_LOWAT)");
+    seti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 1, "connected: setsockopt(TCP_NOTSENT_LOWAT, 1)");
+    geti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, "connected: getsockopt(TCP_NOTSENT_LOWAT) after 1");
+}
+
+static void c_maxseg(void) {
+    int fd = tcp();
+    geti(fd, IPPROTO_TCP, TCP_MAXSEG, "getsockopt(TCP_MAXSEG) initially");
+    seti(fd, IPPROTO_TCP, TCP_MAXSEG, 10, "setsockopt(TCP_MAXSEG, 10)");
+    seti(fd, IPPROTO_TCP, TCP_MAXSEG, 70000, "setsockopt(TCP_MAXSEG, 70000)");
+    seti(fd, IPPROTO_TCP, TCP_MAXSEG, 1100, "setsockopt(TCP_MAXSEG, 1100)");
+    geti(fd, IPPROTO_TCP, TCP_MAXSEG, "getsockopt(TCP_MAXSEG) before connect");
+    connect_to(fd, ECHO);
+    geti(fd, IPPROTO_TCP, TCP_MAXSEG, "getsockopt(TCP_MAXSEG) after connect");
+    int fd2 = conn(ECHO);
+    geti(fd2, IPPROTO_TCP, TCP_MAXSEG, "getsockopt(TCP_MAXSEG) connected, not set");
+}
+
+/* An int option set with optlen 1, 0, 3 and 4096 (the buffer holds the int, then zeros), each on
+ * a fresh socket, then read back. */
+static void int_optlens(int level, int opt, const char *name, int val) {
+    static const socklen_t lens[] = {1, 0, 3, 4, 4096};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        int fd = tcp();
+        static int buf[1024];
+        memset(buf, 0, sizeof buf);
+        buf[0] = val;
+        R(N("setsockopt(%s, %d, optlen %u)", name, val, lens[i]), setsockopt(fd, level, opt, buf, lens[i]));
+        geti(fd, level, opt, N("  then getsockopt(%s)", name));
+        close(fd);
+    }
+}
+
+static void c_optlen_mtu(void) { int_optlens(IPPROTO_IP, IP_MTU_DISCOVER, "IP_MTU_DISCOVER", IP_PMTUDISC_DO); }
+static void c_optlen_keepalive(void) { int_optlens(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1); }
+static void c_optlen_nodelay(void) { int_optlens(IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", 1); }
+static void c_optlen_tos(void) { int_optlens(IPPROTO_IP, IP_TOS, "IP_TOS", 0x10); }
+
+/* getsockopt of an int option with optlen 0, 1, 2, 3, -1 and 8: the return, the length written
+ * back and the bytes written (the buffer is 0xaa before). */
+static void get_optlens(int level, int opt, const char *name, int val) {
+    static const int lens[] = {0, 1, 2, 3, -1, 8};
+    int fd = tcp();
+    if (val >= 0) seti(fd, level, opt, val, N("setsockopt(%s, %d)", name, val));
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        unsigned char buf[8];
+        memset(buf, 0xaa, sizeof buf);
+        socklen_t len = (socklen_t)lens[i];
+        errno = 0;
+        int r = getsockopt(fd, level, opt, buf, &len);
+        const char *what = N("getsockopt(%s, optlen %d)", name, lens[i]);
+        if (r < 0)
+            line(what, "%d %s len=%d", r, ename(errno), (int)len);
+        else
+            line(what, "%d len=%d bytes=%s", r, (int)len, hex(buf, sizeof buf));
+    }
+}
+
+static void c_getlen_keepalive(void) { get_optlens(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1); }
+static void c_getlen_nodelay(void) { get_optlens(IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", 1); }
+static void c_getlen_tos(void) { get_optlens(IPPROTO_IP, IP_TOS, "IP_TOS", 0x10); }
+static void c_getlen_type(void) { get_optlens(SOL_SOCKET, SO_TYPE, "SO_TYPE", -1); }
+
+static void cc_info(int fd, const char *what) {
+    unsigned char buf[64];
+    socklen_t len = sizeof buf;
+    errno = 0;
+    int r = getsockopt(fd, IPPROTO_TCP, TCP_CC_INFO, buf, &len);
+    if (r < 0)
+        line(what, "%d %s", r, ename(errno));
+    else
+        line(what, "%d len=%u", r, len);
+}
+
+static void getcong(int fd, socklen_t size, const char *what) {
+    char name[32];
+    memset(name, 0, sizeof name);
+    socklen_t len = size;
+    errno = 0;
+    int r = getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len);
+    if (r < 0)
+        line(what, "%d %s", r, ename(errno));
+    else
+        line(what, "%d \"%s\" len=%u", r, show(name, len), len);
+}
+
+static void setcong(int fd, const char *name, socklen_t len) {
+    R(N("setsockopt(TCP_CONGESTION, \"%s\", optlen %u)", name, len), setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, len));
+}
+
+static void c_congestion(void) {
+    int fd = tcp();
+    cc_info(fd, "getsockopt(TCP_CC_INFO) unconnected");
+    getcong(fd, 16, "getsockopt(TCP_CONGESTION, 16) initially");
+    setcong(fd, "cubic", 5);
+    getcong(fd, 16, "getsockopt(TCP_CONGESTION, 16)");
+    cc_info(fd, "getsockopt(TCP_CC_INFO) cubic");
+    setcong(fd, "reno", 4);
+    getcong(fd, 16, "getsockopt(TCP_CONGESTION, 16)");
+    getcong(fd, 3, "getsockopt(TCP_CONGESTION, 3)");
+    setcong(fd, "nosuchcc", 8);
+    setcong(fd, "cubic", 0);
+    setcong(fd, "cubic", 6); /* with its NUL */
+    getcong(fd, 16, "getsockopt(TCP_CONGESTION, 16)");
+    connect_to(fd, ECHO);
+    cc_info(fd, "connected: getsockopt(TCP_CC_INFO) cubic");
+    setcong(fd, "reno", 4);
+    getcong(fd, 16, "connected: getsockopt(TCP_CONGESTION, 16)");
+    cc_info(fd, "connected: getsockopt(TCP_CC_INFO) reno");
+}
+
+static void c_zerocopy(void) {
+    int fd = tcp();
+    geti(fd, SOL_SOCKET, SO_ZEROCOPY, "getsockopt(SO_ZEROCOPY) initially");
+    seti(fd, SOL_SOCKET, SO_ZEROCOPY, 2, "setsockopt(SO_ZEROCOPY, 2)");
+    seti(fd, SOL_SOCKET, SO_ZEROCOPY, 1, "setsockopt(SO_ZEROCOPY, 1)");
+    geti(fd, SOL_SOCKET, SO_ZEROCOPY, "getsockopt(SO_ZEROCOPY)");
+    connect_to(fd, ECHO);
+    char msg[100], back[200];
+    memset(msg, 'z', sizeof msg);
+    R("send(100, MSG_ZEROCOPY) with SO_ZEROCOPY", send(fd, msg, sizeof msg, MSG_ZEROCOPY));
+    line("  echo of it", "%ld bytes", recv_some(fd, back, 100));
+    struct pollfd p = {.fd = fd, .events = 0};
+    int pr = poll(&p, 1, 2000);
+    line("  poll for the completion", "%d revents&POLLERR=%d", pr, (p.revents & POLLERR) != 0);
+    union {
+        char buf[256];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    errno = 0;
+    ssize_t r = recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (r < 0) {
+        line("  recvmsg(MSG_ERRQUEUE)", "%zd %s", r, ename(errno));
+    } else {
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        if (!c) {
+            line("  recvmsg(MSG_ERRQUEUE)", "%zd no cmsg", r);
+        } else {
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            line("  recvmsg(MSG_ERRQUEUE)", "%zd cmsg(level=%d type=%d) ee_errno=%u ee_origin=%u ee_info=%u ee_data=%u", r,
+                 c->cmsg_level, c->cmsg_type, ee.ee_errno, ee.ee_origin, ee.ee_info, ee.ee_data);
+        }
+    }
+    int fd2 = conn(ECHO);
+    R("send(100, MSG_ZEROCOPY) without SO_ZEROCOPY", send(fd2, msg, sizeof msg, MSG_ZEROCOPY));
+    line("  echo of it", "%ld bytes", recv_some(fd2, back, 100));
+    int u = udp();
+    seti(u, SOL_SOCKET, SO_ZEROCOPY, 1, "udp: setsockopt(SO_ZEROCOPY, 1)");
+}
+
+static void c_timestamping(void) {
+    int fd = tcp();
+    geti(fd, SOL_SOCKET, SO_TIMESTAMPING, "getsockopt(SO_TIMESTAMPING) initially");
+    int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    seti(fd, SOL_SOCKET, SO_TIMESTAMPING, flags, "setsockopt(SO_TIMESTAMPING, RX_SOFTWARE|SOFTWARE)");
+    geti(fd, SOL_SOCKET, SO_TIMESTAMPING, "getsockopt(SO_TIMESTAMPING)");
+    seti(fd, SOL_SOCKET, SO_TIMESTAMPING, 1 << 30, "setsockopt(SO_TIMESTAMPING, 1<<30)");
+    seti(fd, SOL_SOCKET, SO_TIMESTAMP, 1, "setsockopt(SO_TIMESTAMP, 1)");
+    geti(fd, SOL_SOCKET, SO_TIMESTAMP, "getsockopt(SO_TIMESTAMP)");
+    connect_to(fd, SENDER);
+    wait_readable(fd);
+    char data[64];
+    union {
+        char buf[512];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    errno = 0;
+    ssize_t r = recvmsg(fd, &m, 0);
+    char cm[200] = "";
+    size_t o = 0;
+    if (r >= 0)
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+            o += (size_t)snprintf(cm + o, sizeof cm - o, " cmsg(level=%d type=%d)", c->cmsg_level, c->cmsg_type);
+    if (r < 0)
+        line("recvmsg with timestamps on", "%zd %s", r, ename(errno));
+    else
+        line("recvmsg with timestamps on", "%zd%s", r, o ? cm : " no cmsg");
+}
+
+static void c_cork_quickack(void) {
+    int fd = tcp();
+    geti(fd, IPPROTO_TCP, TCP_CORK, "getsockopt(TCP_CORK) initially");
+    seti(fd, IPPROTO_TCP, TCP_CORK, 1, "setsockopt(TCP_CORK, 1)");
+    geti(fd, IPPROTO_TCP, TCP_CORK, "getsockopt(TCP_CORK)");
+    seti(fd, IPPROTO_TCP, TCP_CORK, 5, "setsockopt(TCP_CORK, 5)");
+    geti(fd, IPPROTO_TCP, TCP_CORK, "getsockopt(TCP_CORK)");
+    seti(fd, IPPROTO_TCP, TCP_CORK, 0, "setsockopt(TCP_CORK, 0)");
+    geti(fd, IPPROTO_TCP, TCP_CORK, "getsockopt(TCP_CORK)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "getsockopt(TCP_QUICKACK) initially");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 0, "setsockopt(TCP_QUICKACK, 0)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "getsockopt(TCP_QUICKACK)");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 1, "setsockopt(TCP_QUICKACK, 1)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "getsockopt(TCP_QUICKACK)");
+    connect_to(fd, ECHO);
+    seti(fd, IPPROTO_TCP, TCP_CORK, 1, "connected: setsockopt(TCP_CORK, 1)");
+    geti(fd, IPPROTO_TCP, TCP_CORK, "connected: getsockopt(TCP_CORK)");
+    R("connected: send 5 corked", send(fd, "hello", 5, 0));
+    seti(fd, IPPROTO_TCP, TCP_CORK, 0, "connected: setsockopt(TCP_CORK, 0)");
+    char back[16];
+    line("  echo after uncork", "%ld bytes", recv_some(fd, back, 5));
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 0, "connected: setsockopt(TCP_QUICKACK, 0)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "connected: getsockopt(TCP_QUICKACK)");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 1, "connected: setsockopt(TCP_QUICKACK, 1)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "connected: getsockopt(TCP_QUICKACK)");
+}
+
+static void c_bufs(void) {
+    static const int vals[] = {4096, 1, 0, -1, 100000, 1 << 30};
+    static const struct {
+        int opt;
+        const char *name;
+    } opts[] = {{SO_RCVBUF, "SO_RCVBUF"}, {SO_SNDBUF, "SO_SNDBUF"}};
+    for (size_t o = 0; o < 2; o++)
+        for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+            int fd = tcp();
+            seti(fd, SOL_SOCKET, opts[o].opt, vals[i], N("setsockopt(%s, %d)", opts[o].name, vals[i]));
+            geti(fd, SOL_SOCKET, opts[o].opt, N("  then getsockopt(%s)", opts[o].name));
+            close(fd);
+        }
+    int u = udp();
+    seti(u, SOL_SOCKET, SO_RCVBUF, 4096, "udp: setsockopt(SO_RCVBUF, 4096)");
+    geti(u, SOL_SOCKET, SO_RCVBUF, "udp: getsockopt(SO_RCVBUF)");
+    seti(u, SOL_SOCKET, SO_SNDBUF, 1, "udp: setsockopt(SO_SNDBUF, 1)");
+    geti(u, SOL_SOCKET, SO_SNDBUF, "udp: getsockopt(SO_SNDBUF)");
+}
+
+static void c_linger(void) {
+    int fd = tcp();
+    struct linger l = {1, 5};
+    R("setsockopt(SO_LINGER, optlen 4)", setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, 4));
+    R("setsockopt(SO_LINGER, optlen 0)", setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, 0));
+    R("setsockopt(SO_LINGER, optlen 7)", setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, 7));
+    R("setsockopt(SO_LINGER, {1,5})", setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l));
+    struct linger big[2] = {{1, 7}, {0, 0}};
+    R("setsockopt(SO_LINGER, {1,7}, optlen 16)", setsockopt(fd, SOL_SOCKET, SO_LINGER, big, sizeof big));
+    struct linger g[2];
+    memset(g, 0xaa, sizeof g);
+    socklen_t len = sizeof g[0];
+    errno = 0;
+    int r = getsockopt(fd, SOL_SOCKET, SO_LINGER, g, &len);
+    line("getsockopt(SO_LINGER)", "%d%s len=%u onoff=%d linger=%d", r, r < 0 ? N(" %s", ename(errno)) : "", len, g[0].l_onoff,
+         g[0].l_linger);
+    memset(g, 0xaa, sizeof g);
+    len = 4;
+    errno = 0;
+    r = getsockopt(fd, SOL_SOCKET, SO_LINGER, g, &len);
+    line("getsockopt(SO_LINGER, optlen 4)", "%d%s len=%u bytes=%s", r, r < 0 ? N(" %s", ename(errno)) : "", len, hex(g, 8));
+    memset(g, 0xaa, sizeof g);
+    len = sizeof g;
+    errno = 0;
+    r = getsockopt(fd, SOL_SOCKET, SO_LINGER, g, &len);
+    line("getsockopt(SO_LINGER, optlen 16)", "%d%s len=%u bytes=%s", r, r < 0 ? N(" %s", ename(errno)) : "", len, hex(g, 16));
+    l.l_onoff = 0;
+    R("setsockopt(SO_LINGER, {0,5})", setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l));
+    len = sizeof g[0];
+    r = getsockopt(fd, SOL_SOCKET, SO_LINGER, g, &len);
+    line("getsockopt(SO_LINGER)", "%d len=%u onoff=%d linger=%d", r, len, g[0].l_onoff, g[0].l_linger);
+}
+
+/* What the recorder on 9002 got, once every connection to it has ended. */
+static void recorded(const char *what) {
+    int c = conn(RECORDED);
+    char buf[256];
+    long n = recv_some(c, buf, sizeof buf);
+    line(what, "\"%s\"", show(buf, n));
+    close(c);
+}
+
+/* sendto(MSG_FASTOPEN) in a grandchild with SIGPIPE at its default: how it ended, and what the
+ * listener got. */
+static void c_fastopen(void) {
+    fflush(stdout);
+    pid_t p = fork();
+    need(p >= 0, "fork");
+    if (p == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        alarm(10);
+        int fd = tcp();
+        struct sockaddr_in a = kaddr(RECORDER);
+        R("unconnected: sendto(\"fastopen-data\", MSG_FASTOPEN)", sendto(fd, "fastopen-data", 13, MSG_FASTOPEN, SA(a), sizeof a));
+        usleep(300000);
+        R("  then send(\"+more\")", send(fd, "+more", 5, 0));
+        usleep(300000);
+        close(fd);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    sub += 2;
+    if (WIFSIGNALED(st))
+        line("  the child", "killed by %s", sigabbrev_np(WTERMSIG(st)));
+    else
+        line("  the child", "exited %d", WEXITSTATUS(st));
+    recorded("  the listener got");
+
+    int fd = conn(ECHO);
+    struct sockaddr_in a = kaddr(ECHO);
+    R("connected: sendto(\"x\", MSG_FASTOPEN)", sendto(fd, "x", 1, MSG_FASTOPEN, SA(a), sizeof a));
+    int fd2 = tcp();
+    R("unconnected: sendto(\"x\", MSG_FASTOPEN) without address", sendto(fd2, "x", 1, MSG_FASTOPEN, NULL, 0));
+    int fd3 = tcp();
+    struct sockaddr_in closed = kaddr(CLOSED_PORT);
+    R("unconnected: sendto(\"x\", MSG_FASTOPEN) to a closed port", sendto(fd3, "x", 1, MSG_FASTOPEN, SA(closed), sizeof closed));
+    usleep(300000);
+    int err = -1;
+    socklen_t len = sizeof err;
+    getsockopt(fd3, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  then SO_ERROR", "%s", err ? ename(err) : "0");
+    int u = udp();
+    R("udp: sendto(\"x\", MSG_FASTOPEN)", sendto(u, "x", 1, MSG_FASTOPEN, SA(closed), sizeof closed));
+}
+
+static void c_splice(void) {
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    int p[2];
+    need(pipe(p) == 0, "pipe");
+    R("splice(socket -> pipe, 100)", splice(fd, NULL, p[1], NULL, 100, 0));
+    char buf[128];
+    long n = read(p[0], buf, sizeof buf);
+    line("  the pipe holds", "\"%s\"", show(buf, n));
+    R("splice(socket -> pipe, 100, SPLICE_F_NONBLOCK) with nothing to read", splice(fd, NULL, p[1], NULL, 100, SPLICE_F_NONBLOCK));
+    int e = conn(ECHO);
+    need(write(p[1], "spliced-data", 12) == 12, "write pipe");
+    R("splice(pipe -> socket, 12)", splice(p[0], NULL, e, NULL, 12, 0));
+    n = recv_some(e, buf, 12);
+    line("  the echo", "\"%s\"", show(buf, n));
+    loff_t off = 0;
+    R("splice(socket -> pipe) with an offset", splice(e, &off, p[1], NULL, 10, SPLICE_F_NONBLOCK));
+    R("splice(socket -> socket)", splice(fd, NULL, e, NULL, 10, SPLICE_F_NONBLOCK));
+}
+
+/* ---- bad arguments ---- */
+
+static void c_null_send(void) {
+    int fd = conn(ECHO);
+    RX("send(NULL, 10)", send(fd, NUL, 10, 0));
+    RX("send(NULL, 0)", send(fd, NULL, 0, 0));
+    RX("sendto(NULL, 10, no address)", sendto(fd, NUL, 10, 0, NULL, 0));
+    RX("write(NULL, 10)", write(fd, NUL, 10));
+    RX("send(unmapped page, 10)", send(fd, noaccess, 10, 0));
+    RX("write(unmapped page, 10)", write(fd, noaccess, 10));
+    RX("send(huge length from a 10-byte buffer at the end of a page)", send(fd, lastpage + 4096 - 10, 1 << 20, MSG_DONTWAIT));
+    char back[64];
+    line("  the echo of all that", "%ld bytes", recv_some(fd, back, sizeof back));
+}
+
+static void c_straddle_send(void) {
+    int fd = conn(ECHO);
+    memset(lastpage + 4096 - 10, 's', 10);
+    RX("send(20 bytes, the last 10 unmapped)", send(fd, lastpage + 4096 - 10, 20, 0));
+    char back[64];
+    line("  the echo", "%ld bytes", recv_some(fd, back, sizeof back));
+}
+
+static void c_null_recv(void) {
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    RX("recv(NULL, 10) with data waiting", recv(fd, NUL, 10, 0));
+    RX("read(NULL, 10)", read(fd, NUL, 10));
+    RX("recv(unmapped page, 10)", recv(fd, noaccess, 10, 0));
+    RX("read(unmapped page, 10)", read(fd, noaccess, 10));
+    RX("recv(NULL, 0)", recv(fd, NULL, 0, MSG_DONTWAIT));
+    char buf[64];
+    long n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    line("  then recv(64)", "%ld \"%s\"", n, show(buf, n));
+}
+
+static void c_straddle_recv(void) {
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    RX("recv(20 into 10 mapped bytes then an unmapped page)", recv(fd, lastpage + 4096 - 10, 20, 0));
+    char buf[64];
+    long n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    line("  then recv(64)", "%ld \"%s\"", n, show(buf, n));
+}
+
+static void c_msg_hostile(void) {
+    int fd = conn(ECHO);
+    RX("sendmsg(NULL msghdr)", sendmsg(fd, NULL, 0));
+    struct msghdr m = {.msg_iov = NULL, .msg_iovlen = 1};
+    RX("sendmsg(iov NULL, iovlen 1)", sendmsg(fd, &m, 0));
+    struct iovec iov = {NULL, 10};
+    m.msg_iov = &iov;
+    RX("sendmsg(iov {NULL, 10})", sendmsg(fd, &m, 0));
+    static struct iovec many[1025];
+    for (int i = 0; i < 1025; i++) many[i] = (struct iovec){(void *)"m", 1};
+    m.msg_iov = many;
+    m.msg_iovlen = 1025;
+    R("sendmsg(iovlen 1025)", sendmsg(fd, &m, 0));
+    m.msg_iovlen = 1024;
+    R("sendmsg(iovlen 1024)", sendmsg(fd, &m, 0));
+    m.msg_iovlen = 1;
+    m.msg_control = noaccess;
+    m.msg_controllen = 64;
+    RX("sendmsg(control in an unmapped page)", sendmsg(fd, &m, 0));
+    m.msg_control = NULL;
+    m.msg_controllen = 0;
+    m.msg_iov = (struct iovec *)noaccess;
+    RX("sendmsg(iov in an unmapped page)", sendmsg(fd, &m, 0));
+    char back[2048];
+    line("  the echo of all that", "%ld bytes", recv_some(fd, back, sizeof back));
+    RX("recvmsg(NULL msghdr)", recvmsg(fd, NULL, MSG_DONTWAIT));
+    struct msghdr r = {.msg_iov = NULL, .msg_iovlen = 1};
+    RX("recvmsg(iov NULL, iovlen 1) nothing waiting", recvmsg(fd, &r, MSG_DONTWAIT));
+    RX("recvmsg(msghdr in an unmapped page)", recvmsg(fd, (struct msghdr *)noaccess, MSG_DONTWAIT));
+}
+
+static void c_addr_connect(void) {
+    struct sockaddr_in a = kaddr(ECHO);
+    RX("connect(NULL, 16)", connect(tcp(), NULL, sizeof a));
+    R("connect(addr, 4)", connect(tcp(), SA(a), 4));
+    R("connect(addr, 0)", connect(tcp(), SA(a), 0));
+    R("connect(addr, -1)", connect(tcp(), SA(a), (socklen_t)-1));
+    R("connect(addr, 1000)", connect(tcp(), SA(a), 1000));
+    RX("connect(unmapped page, 16)", connect(tcp(), (struct sockaddr *)noaccess, 16));
+    struct sockaddr_in u = a;
+    u.sin_family = AF_UNIX;
+    R("connect(family AF_UNIX, 16)", connect(tcp(), SA(u), sizeof u));
+    u.sin_family = AF_INET6;
+    R("connect(family AF_INET6, 16)", connect(tcp(), SA(u), sizeof u));
+    u.sin_family = AF_UNSPEC;
+    R("connect(family AF_UNSPEC) unconnected", connect(tcp(), SA(u), sizeof u));
+    struct sockaddr_storage big;
+    memset(&big, 0, sizeof big);
+    memcpy(&big, &a, sizeof a);
+    int fd = tcp();
+    R("connect(addr, 128)", connect(fd, SA(big), sizeof big));
+    R("connect again", connect(fd, SA(a), sizeof a));
+    R("connect(family AF_UNSPEC) connected", connect(fd, SA(u), sizeof u));
+    struct sockaddr_in z = kaddr(0);
+    R("connect(port 0)", connect(tcp(), SA(z), sizeof z));
+    struct sockaddr_in any = addr_of("0.0.0.0", ECHO);
+    R("connect(0.0.0.0)", connect(tcp(), SA(any), sizeof any));
+}
+
+static void c_connect_progress(void) {
+    int fd = tcp();
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    struct sockaddr_in none = addr_of("10.77.0.5", ECHO); /* nobody answers ARP */
+    R("nonblocking connect(no such host)", connect(fd, SA(none), sizeof none));
+    R("  connect again", connect(fd, SA(none), sizeof none));
+    struct sockaddr_in a = kaddr(ECHO);
+    R("  connect elsewhere", connect(fd, SA(a), sizeof a));
+    R("  send", send(fd, "x", 1, 0));
+    int err = -1;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  SO_ERROR", "%s", err ? ename(err) : "0");
+}
+
+static void c_refused(void) {
+    struct sockaddr_in a = kaddr(CLOSED_PORT);
+    int fd = tcp();
+    R("connect(closed port)", connect(fd, SA(a), sizeof a));
+    R("  same socket again", connect(fd, SA(a), sizeof a));
+    R("  send", send(fd, "x", 1, 0));
+    int err = -1;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  SO_ERROR", "%s", err ? ename(err) : "0");
+    R("connect(closed port) fresh socket", connect(tcp(), SA(a), sizeof a));
+    fd = tcp();
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    R("nonblocking connect(closed port)", connect(fd, SA(a), sizeof a));
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int pr = poll(&p, 1, 5000);
+    line("  poll", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  SO_ERROR", "%s", err ? ename(err) : "0");
+    len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  SO_ERROR again", "%s", err ? ename(err) : "0");
+    R("  connect again", connect(fd, SA(a), sizeof a));
+    usleep(300000);
+    R("  and again", connect(fd, SA(a), sizeof a));
+    struct sockaddr_in e = kaddr(ECHO);
+    fd = tcp();
+    connect(fd, SA(a), sizeof a);
+    R("refused socket: connect(echo)", connect(fd, SA(e), sizeof e));
+}
+
+static void c_addr_bind(void) {
+    /* The bad cases on a port of their own: one the stack wrongly accepts must not take the port
+     * of the good ones. */
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno + 100);
+    RX("bind(NULL, 16)", bind(tcp(), NULL, sizeof a));
+    R("bind(addr, 4)", bind(tcp(), SA(a), 4));
+    R("bind(addr, 0)", bind(tcp(), SA(a), 0));
+    R("bind(addr, -1)", bind(tcp(), SA(a), (socklen_t)-1));
+    RX("bind(unmapped page, 16)", bind(tcp(), (struct sockaddr *)noaccess, 16));
+    struct sockaddr_in u = a;
+    u.sin_family = AF_UNIX;
+    R("bind(family AF_UNIX)", bind(tcp(), SA(u), sizeof u));
+    u.sin_family = AF_UNSPEC;
+    R("bind(family AF_UNSPEC, 10.77.0.2)", bind(tcp(), SA(u), sizeof u));
+    struct sockaddr_in other = addr_of("10.77.0.99", 0);
+    R("bind(10.77.0.99)", bind(tcp(), SA(other), sizeof other));
+    a = saddr(LISTEN_BASE + checkno);
+    int fd = tcp();
+    R("bind(10.77.0.2:port)", bind(fd, SA(a), sizeof a));
+    R("  again", bind(fd, SA(a), sizeof a));
+    R("bind(the same port) another socket", bind(tcp(), SA(a), sizeof a));
+    struct sockaddr_in any = addr_of("0.0.0.0", LISTEN_BASE + checkno);
+    R("bind(0.0.0.0:the same port) another socket", bind(tcp(), SA(any), sizeof any));
+    struct sockaddr_storage big;
+    memset(&big, 0, sizeof big);
+    struct sockaddr_in b = saddr(LISTEN_BASE + checkno + 50);
+    memcpy(&big, &b, sizeof b);
+    R("bind(addr, 128)", bind(tcp(), SA(big), sizeof big));
+    struct sockaddr_in bc = addr_of("10.77.0.255", 0);
+    R("bind(10.77.0.255)", bind(tcp(), SA(bc), sizeof bc));
+    int c = conn(ECHO);
+    R("bind a connected socket", bind(c, SA(any), sizeof any));
+}
+
+static void c_addr_sendto(void) {
+    struct sockaddr_in a = kaddr(9009);
+    int u = udp();
+    R("udp: sendto(addr, 16)", sendto(u, "hello", 5, 0, SA(a), sizeof a));
+    R("udp: sendto(addr, 4)", sendto(u, "hello", 5, 0, SA(a), 4));
+    R("udp: sendto(addr, 0)", sendto(u, "hello", 5, 0, SA(a), 0));
+    R("udp: sendto(addr, -1)", sendto(u, "hello", 5, 0, SA(a), (socklen_t)-1));
+    R("udp: sendto(addr, 1000)", sendto(u, "hello", 5, 0, SA(a), 1000));
+    RX("udp: sendto(NULL, 16) unconnected", sendto(udp(), "hello", 5, 0, NULL, sizeof a));
+    RX("udp: sendto(unmapped page, 16)", sendto(u, "hello", 5, 0, (struct sockaddr *)noaccess, 16));
+    struct sockaddr_in x = a;
+    x.sin_family = AF_UNIX;
+    R("udp: sendto(family AF_UNIX)", sendto(u, "hello", 5, 0, SA(x), sizeof x));
+    x.sin_family = AF_UNSPEC;
+    R("udp: sendto(family AF_UNSPEC)", sendto(u, "hello", 5, 0, SA(x), sizeof x));
+    struct sockaddr_in z = kaddr(0);
+    R("udp: sendto(port 0)", sendto(u, "hello", 5, 0, SA(z), sizeof z));
+    RX("udp: sendto(NULL buffer, 5)", sendto(u, NUL, 5, 0, SA(a), sizeof a));
+    RX("udp: sendto(unmapped buffer, 5)", sendto(u, noaccess, 5, 0, SA(a), sizeof a));
+    int t = conn(ECHO);
+    R("tcp connected: sendto(addr, 4)", sendto(t, "hello", 5, 0, SA(a), 4));
+    RX("tcp connected: sendto(NULL, 16)", sendto(t, "hello", 5, 0, NULL, 16));
+    R("tcp connected: sendto(addr, -1)", sendto(t, "hello", 5, 0, SA(a), (socklen_t)-1));
+    RX("tcp connected: sendto(unmapped page, 16)", sendto(t, "hello", 5, 0, (struct sockaddr *)noaccess, 16));
+    R("tcp connected: sendto(another address, 16)", sendto(t, "hello", 5, 0, SA(a), sizeof a));
+    R("tcp unconnected: sendto(addr, 16)", sendto(tcp(), "hello", 5, 0, SA(a), sizeof a));
+    char back[64];
+    line("  the echo", "%ld bytes", recv_some(t, back, sizeof back));
+}
+
+/* accept with one argument case, each on a fresh pending connection; then whether the
+ * connection is still there to accept. */
+static void accept_case(int lfd, const char *what, struct sockaddr *addr, socklen_t *len) {
+    pending(lfd);
+    fflush(stdout);
+    pid_t p = fork(); /* the accept in a child: bad pointers may crash it */
+    need(p >= 0, "fork");
+    if (p == 0) {
+        alarm(10);
+        socklen_t before = len && (void *)len != (void *)noaccess ? *len : 0;
+        int r = RFD(what, accept(lfd, addr, len));
+        if (len && (void *)len != (void *)noaccess)
+            line("  addrlen", "%d -> %d%s", (int)before, (int)*len,
+                 addr && r >= 0 && *len > 0 && (void *)addr != (void *)noaccess
+                     ? N(" family=%d", ((struct sockaddr_in *)addr)->sin_family)
+                     : "");
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st)) {
+        line(what, "killed by %s", sigabbrev_np(WTERMSIG(st)));
+        if (len && (void *)len != (void *)noaccess) sub++;
+    } else {
+        sub += 1 + (len && (void *)len != (void *)noaccess);
+    }
+    int again = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    line("  the connection again (nonblocking accept)", "%s", again >= 0 ? "fd" : ename(errno));
+    if (again >= 0) close(again);
+}
+
+static void c_addr_accept(void) {
+    int lfd = listener();
+    fcntl(lfd, F_SETFL, O_NONBLOCK);
+    R("accept nothing pending (nonblocking)", accept(lfd, NULL, NULL));
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len = 4;
+    accept_case(lfd, "accept(addr, len 4)", SA(ss), &len);
+    len = 16;
+    accept_case(lfd, "accept(NULL, len 16)", NULL, &len);
+    accept_case(lfd, "accept(addr, NULL len)", SA(ss), NULL);
+    len = (socklen_t)-1;
+    accept_case(lfd, "accept(addr, len -1)", SA(ss), &len);
+    len = 1000;
+    accept_case(lfd, "accept(addr, len 1000)", SA(ss), &len);
+    len = 0;
+    accept_case(lfd, "accept(addr, len 0)", SA(ss), &len);
+    len = 16;
+    accept_case(lfd, "accept(unmapped addr, len 16)", (struct sockaddr *)noaccess, &len);
+    accept_case(lfd, "accept(addr, len in an unmapped page)", SA(ss), (socklen_t *)noaccess);
+    pending(lfd);
+    RX("accept4(bad flags)", accept4(lfd, NULL, NULL, 0x40000000));
+    int fd = RFD("  then accept4(SOCK_NONBLOCK|SOCK_CLOEXEC)", accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (fd >= 0)
+        line("  its flags", "nonblock=%d cloexec=%d", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0,
+             (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    R("accept on an unlistening socket", accept(tcp(), NULL, NULL));
+    R("accept on a connected socket", accept(conn(ECHO), NULL, NULL));
+    R("accept on a udp socket", accept(udp(), NULL, NULL));
+}
+
+/* getsockname or getpeername (peer != 0) with each bad argument. */
+static void names(int fd, int peer, const char *call) {
+    int (*f)(int, struct sockaddr *, socklen_t *) = peer ? getpeername : getsockname;
+    static const int lens[] = {16, 4, 0, -1, 1000};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        unsigned char buf[32];
+        memset(buf, 0xaa, sizeof buf);
+        socklen_t len = (socklen_t)lens[i];
+        errno = 0;
+        int r = f(fd, (struct sockaddr *)buf, &len);
+        const char *what = N("%s(addr, len %d)", call, lens[i]);
+        if (r < 0)
+            line(what, "%d %s len=%d", r, ename(errno), (int)len);
+        else /* the family, the port and the address, and what follows */
+            line(what, "%d len=%d bytes=%s", r, (int)len, hex(buf, 20));
+    }
+    socklen_t len = 16;
+    RX(N("%s(NULL, &16)", call), f(fd, NULL, &len));
+    unsigned char buf[32];
+    RX(N("%s(addr, NULL)", call), f(fd, (struct sockaddr *)buf, NULL));
+    RX(N("%s(unmapped, &16)", call), f(fd, (struct sockaddr *)noaccess, &len));
+    RX(N("%s(addr, unmapped len)", call), f(fd, (struct sockaddr *)buf, (socklen_t *)noaccess));
+}
+
+static void c_names(void) {
+    int fd = tcp();
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    need(bind(fd, SA(a), sizeof a) == 0, "bind");
+    names(fd, 0, "bound: getsockname");
+    R("bound: getpeername", getpeername(fd, SA(a), &(socklen_t){sizeof a}));
+    int u = tcp();
+    unsigned char buf[20];
+    memset(buf, 0xaa, sizeof buf);
+    socklen_t len = 16;
+    int r = getsockname(u, (struct sockaddr *)buf, &len);
+    line("unbound: getsockname", "%d len=%d bytes=%s", r, (int)len, hex(buf, 20));
+    int c = conn(ECHO);
+    names(c, 1, "connected: getpeername");
+}
+
+/* Every socket call on a descriptor that is no socket. */
+static void badfd(int fd, const char *kind) {
+    struct sockaddr_in a = kaddr(ECHO);
+    socklen_t len = sizeof a;
+    int v = 1;
+    char buf[16];
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    R(N("connect(%s)", kind), connect(fd, SA(a), sizeof a));
+    R(N("bind(%s)", kind), bind(fd, SA(a), sizeof a));
+    R(N("listen(%s)", kind), listen(fd, 1));
+    R(N("accept(%s)", kind), accept(fd, NULL, NULL));
+    RX(N("accept4(%s)", kind), accept4(fd, NULL, NULL, SOCK_NONBLOCK));
+    R(N("send(%s)", kind), send(fd, "x", 1, MSG_DONTWAIT));
+    R(N("recv(%s)", kind), recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    R(N("sendto(%s)", kind), sendto(fd, "x", 1, MSG_DONTWAIT, SA(a), sizeof a));
+    R(N("recvfrom(%s)", kind), recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, SA(a), &len));
+    R(N("sendmsg(%s)", kind), sendmsg(fd, &m, MSG_DONTWAIT));
+    R(N("recvmsg(%s)", kind), recvmsg(fd, &m, MSG_DONTWAIT));
+    R(N("setsockopt(%s)", kind), setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v));
+    len = sizeof v;
+    R(N("getsockopt(%s)", kind), getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len));
+    R(N("shutdown(%s)", kind), shutdown(fd, SHUT_RDWR));
+    len = sizeof a;
+    R(N("getsockname(%s)", kind), getsockname(fd, SA(a), &len));
+    len = sizeof a;
+    R(N("getpeername(%s)", kind), getpeername(fd, SA(a), &len));
+}
+
+static void c_badfd_minus1(void) { badfd(-1, "fd -1"); }
+static void c_badfd_unopened(void) { badfd(1000, "fd 1000, never opened"); }
+static void c_badfd_closed(void) {
+    int fd = tcp();
+    close(fd);
+    badfd(fd, "a closed socket");
+}
+static void c_badfd_pipe(void) {
+    int p[2];
+    need(pipe(p) == 0, "pipe");
+    badfd(p[0], "a pipe");
+}
+static void c_badfd_file(void) {
+    FILE *f = tmpfile();
+    need(f != NULL, "tmpfile");
+    badfd(fileno(f), "a regular file");
+}
+
+static void c_shutdown(void) {
+    int u = tcp();
+    R("unconnected: shutdown(SHUT_RDWR)", shutdown(u, SHUT_RDWR));
+    R("unconnected: shutdown(3)", shutdown(u, 3));
+    int fd = conn(ECHO);
+    R("shutdown(3)", shutdown(fd, 3));
+    R("shutdown(-1)", shutdown(fd, -1));
+    R("shutdown(100)", shutdown(fd, 100));
+    R("shutdown(INT_MIN)", shutdown(fd, INT_MIN));
+    R("shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    R("shutdown(SHUT_WR) again", shutdown(fd, SHUT_WR));
+    R("send after SHUT_WR", send(fd, "x", 1, 0));
+    char buf[8];
+    R("recv after SHUT_WR (the echo closes)", recv(fd, buf, sizeof buf, 0));
+    R("shutdown(SHUT_RD)", shutdown(fd, SHUT_RD));
+    R("recv after SHUT_RD", recv(fd, buf, sizeof buf, 0));
+    R("shutdown(SHUT_RDWR)", shutdown(fd, SHUT_RDWR));
+    int l = listener();
+    R("listening: shutdown(SHUT_RDWR)", shutdown(l, SHUT_RDWR));
+    RX("  then accept (nonblocking)", accept4(l, NULL, NULL, SOCK_NONBLOCK));
+    int d = udp();
+    R("udp unconnected: shutdown(SHUT_RD)", shutdown(d, SHUT_RD));
+}
+
+static void c_listen(void) {
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    int fd = tcp();
+    need(bind(fd, SA(a), sizeof a) == 0, "bind");
+    R("listen(-1)", listen(fd, -1));
+    R("listen(INT_MIN) again", listen(fd, INT_MIN));
+    R("listen(INT_MAX) again", listen(fd, INT_MAX));
+    R("listen(0) unbound", listen(tcp(), 0));
+    R("listen on a connected socket", listen(conn(ECHO), 1));
+    R("listen on a udp socket", listen(udp(), 1));
+    int c = tcp();
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    struct sockaddr_in none = addr_of("10.77.0.5", ECHO);
+    connect(c, SA(none), sizeof none);
+    R("listen on a connecting socket", listen(c, 1));
+    struct sockaddr_in k = kaddr(ECHO);
+    int l = tcp();
+    listen(l, 1);
+    R("connect on a listening socket", connect(l, SA(k), sizeof k));
+}
+
+static void c_opt_null(void) {
+    int fd = tcp();
+    RX("setsockopt(SO_KEEPALIVE, NULL, 4)", setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, NULL, 4));
+    RX("setsockopt(SO_KEEPALIVE, NULL, 0)", setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, NULL, 0));
+    RX("setsockopt(TCP_NODELAY, NULL, 4)", setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, NULL, 4));
+    RX("setsockopt(IP_TOS, NULL, 4)", setsockopt(fd, IPPROTO_IP, IP_TOS, NULL, 4));
+    RX("setsockopt(TCP_CONGESTION, NULL, 5)", setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, NULL, 5));
+    RX("setsockopt(SO_LINGER, NULL, 8)", setsockopt(fd, SOL_SOCKET, SO_LINGER, NULL, 8));
+    RX("setsockopt(SO_RCVTIMEO, NULL, 16)", setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, NULL, 16));
+    RX("setsockopt(SO_KEEPALIVE, unmapped, 4)", setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, noaccess, 4));
+    R("setsockopt(SO_KEEPALIVE, optlen -1)", setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &(int){1}, (socklen_t)-1));
+    R("setsockopt(level 999)", setsockopt(fd, 999, 1, &(int){1}, 4));
+    R("setsockopt(SOL_SOCKET, 9999)", setsockopt(fd, SOL_SOCKET, 9999, &(int){1}, 4));
+    R("setsockopt(IPPROTO_TCP, 9999)", setsockopt(fd, IPPROTO_TCP, 9999, &(int){1}, 4));
+    R("setsockopt(IPPROTO_IP, 9999)", setsockopt(fd, IPPROTO_IP, 9999, &(int){1}, 4));
+    R("setsockopt(IPPROTO_UDP level on tcp)", setsockopt(fd, IPPROTO_UDP, 1, &(int){1}, 4));
+    int v;
+    socklen_t len = 4;
+    RX("getsockopt(SO_KEEPALIVE, optlen NULL)", getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, NULL));
+    RX("getsockopt(SO_KEEPALIVE, NULL, &4)", getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, NULL, &len));
+    len = 4;
+    RX("getsockopt(TCP_NODELAY, NULL, &4)", getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, NULL, &len));
+    RX("getsockopt(TCP_NODELAY, optlen NULL)", getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, NULL));
+    RX("getsockopt(IP_TOS, optlen NULL)", getsockopt(fd, IPPROTO_IP, IP_TOS, &v, NULL));
+    RX("getsockopt(SO_KEEPALIVE, optlen unmapped)", getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, (socklen_t *)noaccess));
+    len = 4;
+    RX("getsockopt(SO_KEEPALIVE, unmapped, &4)", getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, noaccess, &len));
+    len = 4;
+    R("getsockopt(level 999)", getsockopt(fd, 999, 1, &v, &len));
+    len = 4;
+    R("getsockopt(SOL_SOCKET, 9999)", getsockopt(fd, SOL_SOCKET, 9999, &v, &len));
+    len = 4;
+    R("getsockopt(IPPROTO_TCP, 9999)", getsockopt(fd, IPPROTO_TCP, 9999, &v, &len));
+    len = 4;
+    R("getsockopt(IPPROTO_IP, 9999)", getsockopt(fd, IPPROTO_IP, 9999, &v, &len));
+    len = 4;
+    RX("getsockopt(SO_ERROR, NULL, &4)", getsockopt(fd, SOL_SOCKET, SO_ERROR, NULL, &len));
+}
+
+static void c_socket(void) {
+    RFD("socket(AF_INET, SOCK_STREAM, 0)", socket(AF_INET, SOCK_STREAM, 0));
+    RFD("socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)", socket(AF_INET, SOCK_STREAM, IPPROTO_TCP));
+    RFD("socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP)", socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP));
+    RFD("socket(12345, SOCK_STREAM, 0)", socket(12345, SOCK_STREAM, 0));
+    RFD("socket(-1, SOCK_STREAM, 0)", socket(-1, SOCK_STREAM, 0));
+    RFD("socket(AF_INET, 12345, 0)", socket(AF_INET, 12345, 0));
+    RFD("socket(AF_INET, -1, 0)", socket(AF_INET, -1, 0));
+    RFD("socket(AF_INET, 0, 0)", socket(AF_INET, 0, 0));
+    RFD("socket(AF_INET, SOCK_STREAM, IPPROTO_UDP)", socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
+    RFD("socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP)", socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP));
+    RFD("socket(AF_INET, SOCK_STREAM, 9999)", socket(AF_INET, SOCK_STREAM, 9999));
+    RFD("socket(AF_INET, SOCK_STREAM, -1)", socket(AF_INET, SOCK_STREAM, -1));
+    RFD("socket(AF_INET, SOCK_SEQPACKET, 0)", socket(AF_INET, SOCK_SEQPACKET, 0));
+    RFD("socket(AF_INET, SOCK_STREAM | 0x100000, 0)", socket(AF_INET, SOCK_STREAM | 0x100000, 0));
+    int fd = RFD("socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0)",
+                 socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (fd >= 0) {
+        line("  its flags", "nonblock=%d cloexec=%d", (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0,
+             (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+        geti(fd, SOL_SOCKET, SO_TYPE, "  getsockopt(SO_TYPE)");
+        geti(fd, SOL_SOCKET, SO_PROTOCOL, "  getsockopt(SO_PROTOCOL)");
+        geti(fd, SOL_SOCKET, SO_DOMAIN, "  getsockopt(SO_DOMAIN)");
+        geti(fd, SOL_SOCKET, SO_ACCEPTCONN, "  getsockopt(SO_ACCEPTCONN)");
+    }
+    int p[2];
+    R("socketpair(AF_INET, SOCK_STREAM)", socketpair(AF_INET, SOCK_STREAM, 0, p));
+}
+
+typedef void (*check_fn)(void);
+
+static void run(const char *title, check_fn f) {
+    checkno++;
+    sub = 0;
+    fflush(stdout);
+    pid_t p = fork();
+    if (p < 0) {
+        printf("%02d.-- %s: fork failed %s\n", checkno, title, ename(errno));
+        return;
+    }
+    if (p == 0) {
+        alarm(20);
+        f();
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st))
+        printf("%02d.-- %s: killed by %s\n", checkno, title, sigabbrev_np(WTERMSIG(st)));
+    else if (WEXITSTATUS(st) != 0)
+        printf("%02d.-- %s: exit %d\n", checkno, title, WEXITSTATUS(st));
+    fflush(stdout);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pages != MAP_FAILED, "mmap");
+    CHECK(mprotect(pages + 4096, 4096, PROT_NONE) == 0, "mprotect");
+    lastpage = pages;
+    noaccess = pages + 4096;
+
+    /* Options and calls */
+    run("TCP_USER_TIMEOUT", c_user_timeout);
+    run("TCP_INQ", c_inq);
+    run("TCP_NOTSENT_LOWAT", c_notsent_lowat);
+    run("TCP_MAXSEG", c_maxseg);
+    run("IP_MTU_DISCOVER optlen", c_optlen_mtu);
+    run("SO_KEEPALIVE optlen", c_optlen_keepalive);
+    run("TCP_NODELAY optlen", c_optlen_nodelay);
+    run("IP_TOS optlen", c_optlen_tos);
+    run("getsockopt SO_KEEPALIVE optlen", c_getlen_keepalive);
+    run("getsockopt TCP_NODELAY optlen", c_getlen_nodelay);
+    run("getsockopt IP_TOS optlen", c_getlen_tos);
+    run("getsockopt SO_TYPE optlen", c_getlen_type);
+    run("TCP_CONGESTION and TCP_CC_INFO", c_congestion);
+    run("SO_ZEROCOPY", c_zerocopy);
+    run("SO_TIMESTAMPING", c_timestamping);
+    run("TCP_CORK and TCP_QUICKACK", c_cork_quickack);
+    run("SO_RCVBUF and SO_SNDBUF", c_bufs);
+    run("SO_LINGER", c_linger);
+    run("MSG_FASTOPEN", c_fastopen);
+    run("splice", c_splice);
+    /* Bad arguments */
+    run("send NULL", c_null_send);
+    run("send straddling", c_straddle_send);
+    run("recv NULL", c_null_recv);
+    run("recv straddling", c_straddle_recv);
+    run("sendmsg/recvmsg", c_msg_hostile);
+    run("connect addresses", c_addr_connect);
+    run("connect in progress", c_connect_progress);
+    run("connection refused", c_refused);
+    run("bind addresses", c_addr_bind);
+    run("sendto addresses", c_addr_sendto);
+    run("accept addresses", c_addr_accept);
+    run("getsockname/getpeername", c_names);
+    run("bad fd -1", c_badfd_minus1);
+    run("bad fd unopened", c_badfd_unopened);
+    run("bad fd closed", c_badfd_closed);
+    run("bad fd pipe", c_badfd_pipe);
+    run("bad fd file", c_badfd_file);
+    run("shutdown", c_shutdown);
+    run("listen", c_listen);
+    run("options NULL", c_opt_null);
+    run("socket", c_socket);
+    printf("done: %d checks\n", checkno);
+    return 0;
+}
