@@ -20,6 +20,7 @@ pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<
     if addr.is_null() {
         return Err(Errno::EFAULT);
     }
+    check_len(addr, len)?;
     if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
         return Err(Errno::EINVAL);
     }
@@ -38,6 +39,18 @@ pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<
         Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
         u16::from_be(sin.sin_port),
     )))
+}
+
+/// The checks Linux makes of any address argument before a call looks at it
+/// (`move_addr_to_kernel`): its length, then that it can be read.
+///
+/// # Safety
+/// None beyond a pointer's validity being checked here.
+pub unsafe fn check_len(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<(), Errno> {
+    if (len as i32) < 0 || len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+        return Err(Errno::EINVAL);
+    }
+    super::user::check_read(addr.cast(), len as usize)
 }
 
 /// Writes `a` the way the kernel does: as much as fits in `*len`, and `*len` set to the full size.
@@ -64,8 +77,14 @@ pub unsafe fn write(
         },
         sin_zero: [0; 8],
     };
+    super::user::check_write_of(len)?;
+    // Linux's move_addr_to_user: a negative length is EINVAL.
+    if (*len as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
     let full = std::mem::size_of::<libc::sockaddr_in>();
     let room = (*len as usize).min(full);
+    super::user::check_write(out.cast(), room)?;
     std::ptr::copy_nonoverlapping(&sin as *const _ as *const u8, out as *mut u8, room);
     *len = full as libc::socklen_t;
     Ok(())

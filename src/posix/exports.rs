@@ -201,7 +201,10 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
     };
     guard("accept", -1, || {
         let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
-            addr::write(peer, a, len)?;
+            // A null address asks for none, whatever the length says (Linux's accept4).
+            if !a.is_null() {
+                addr::write(peer, a, len)?;
+            }
             Ok(nfd)
         });
         ret(r, -1)
@@ -358,8 +361,8 @@ pub unsafe extern "C" fn getsockopt(
         return f(fd, level, name, val, len);
     };
     guard("getsockopt", -1, || {
-        if len.is_null() {
-            return ret(Err(Errno::EFAULT), -1);
+        if let Err(e) = super::user::check_write_of(len) {
+            return ret(Err(e), -1);
         }
         match sockopt::get(&sock, fd, level, name, *len as usize) {
             None => f(fd, level, name, val, len),
@@ -522,8 +525,8 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     let Some(f) = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    if msg.is_null() {
-        return ret(Err(Errno::EFAULT), -1);
+    if let Err(e) = super::user::check_write_of(msg) {
+        return ret(Err(e), -1);
     }
     let m = &mut *msg;
     if sock.kind == Kind::Dgram {
@@ -751,7 +754,12 @@ pub unsafe extern "C" fn sendto(
             }
             f(fd, buf, len, flags, to, tolen)
         }
-        // TCP ignores a destination on a connected socket; a UNIX socket would refuse it.
+        // TCP ignores a destination on a connected socket (after the kernel's checks of it); a
+        // UNIX socket would refuse it. Fast Open on a connected socket is EISCONN.
+        Kind::Stream if flags & libc::MSG_FASTOPEN != 0 => ret(Err(Errno::EISCONN), -1),
+        Kind::Stream if !to.is_null() && addr::check_len(to, tolen).is_err() => {
+            ret(addr::check_len(to, tolen).map(|_| 0), -1)
+        }
         Kind::Stream => match io::send_timeout(&sock, fd, flags) {
             Some(t) => guard("sendto", -1, || {
                 let iov = iovec {
@@ -783,6 +791,10 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
             match io::send_timeout(&s, fd, 0) {
                 Some(t) => guard("writev", -1, || {
+                    let size = iovcnt as usize * std::mem::size_of::<iovec>();
+                    if let Err(e) = super::user::check_read(iov.cast(), size) {
+                        return ret(Err(e), -1);
+                    }
                     let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
                     ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
                 }),
@@ -797,8 +809,8 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     let Some(f) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
-    if msg.is_null() {
-        return ret(Err(Errno::EFAULT), -1);
+    if let Err(e) = super::user::check_read_of(msg) {
+        return ret(Err(e), -1);
     }
     let m = &*msg;
     if sock.kind == Kind::Dgram {
@@ -821,6 +833,10 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     }
     if let Some(t) = io::send_timeout(sock, fd, flags) {
         if !m.msg_iov.is_null() && m.msg_control.is_null() {
+            let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
+            if let Err(e) = super::user::check_read(m.msg_iov.cast(), size) {
+                return ret(Err(e), -1);
+            }
             let parts = std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen);
             return ret(
                 io::send_bounded(fd, parts, flags, t).map(|n| n as ssize_t),

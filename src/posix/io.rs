@@ -62,9 +62,10 @@ unsafe fn behind_header(
         iov_len: DGRAM_HEADER,
     });
     if iovcnt > 0 {
-        if iov.is_null() {
-            return Err(Errno::EFAULT);
-        }
+        super::user::check_read(
+            iov.cast(),
+            iovcnt.saturating_mul(std::mem::size_of::<libc::iovec>()),
+        )?;
         all.extend_from_slice(std::slice::from_raw_parts(iov, iovcnt));
     }
     Ok(all)

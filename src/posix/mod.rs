@@ -25,3 +25,4 @@ pub mod netdb_exports;
 pub mod sockets;
 pub mod sockopt;
 pub mod state;
+pub mod user;

@@ -38,9 +38,9 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         sock.broadcast
             .store(val[0] != 0, std::sync::atomic::Ordering::Relaxed);
     }
-    if val.len() > MAX_OPTION {
-        return Set::Done(Err(Errno::EINVAL));
-    }
+    // Linux reads what an option needs from a longer buffer and ignores the rest; no option
+    // this stack takes needs more than MAX_OPTION bytes.
+    let val = &val[..val.len().min(MAX_OPTION)];
     let mut a = sock.attach.lock();
     match &mut *a {
         Attach::Pending(p) => {
@@ -108,13 +108,12 @@ pub unsafe fn put(
     val: *mut libc::c_void,
     len: *mut libc::socklen_t,
 ) -> Result<()> {
-    if len.is_null() {
-        return Err(Errno::EFAULT);
-    }
+    super::user::check_write_of(len)?;
     if (*len as i32) < 0 {
         return Err(Errno::EINVAL);
     }
     let want = *len as usize;
+    super::user::check_write(val.cast(), want.min(bytes.len()))?;
     if level == libc::IPPROTO_IP && (1..4).contains(&want) && bytes.len() == 4 {
         let v = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         if (0..=255).contains(&v) {

@@ -1,0 +1,134 @@
+//! Memory the program hands the shim (addresses, lengths, message headers), checked the way the
+//! kernel checks it: a pointer into memory the program cannot read or write is EFAULT, never a
+//! crash inside the program (the kernel's `copy_from_user` fails where a plain load would fault).
+//!
+//! The check asks the kernel itself: `process_vm_readv`/`process_vm_writev` on our own process
+//! fail with EFAULT for an address that is not mapped so. It costs a system call, so it guards the
+//! socket calls that parse what the program passed, not the data path.
+
+use crate::error::{Errno, Result};
+
+/// The most a check copies at once; larger spans are checked piece by piece.
+const CHUNK: usize = 256;
+
+/// Copies `len` bytes at `remote` (in this process) to `local`, or fails with the kernel's errno.
+fn vm(write: bool, local: *mut u8, remote: *mut u8, len: usize) -> Result<()> {
+    let l = libc::iovec {
+        iov_base: local.cast(),
+        iov_len: len,
+    };
+    let r = libc::iovec {
+        iov_base: remote.cast(),
+        iov_len: len,
+    };
+    let call = if write {
+        libc::SYS_process_vm_writev
+    } else {
+        libc::SYS_process_vm_readv
+    };
+    // SAFETY: both iovecs describe `len` bytes; the kernel checks `remote` and reports EFAULT.
+    // Every argument a full register wide: a variadic int would leave the upper half undefined.
+    let pid = super::state::pid() as libc::c_long;
+    let (one, flags): (libc::c_ulong, libc::c_ulong) = (1, 0);
+    let n = unsafe {
+        libc::syscall(
+            call,
+            pid,
+            &l as *const libc::iovec,
+            one,
+            &r as *const libc::iovec,
+            one,
+            flags,
+        )
+    };
+    match n {
+        n if n == len as libc::c_long => Ok(()),
+        n if n >= 0 => Err(Errno::EFAULT),
+        _ => match super::hook::errno() {
+            // Not our memory to judge (a seccomp filter, an old kernel): let the caller go on.
+            libc::ENOSYS | libc::EPERM => Ok(()),
+            e => Err(Errno(e)),
+        },
+    }
+}
+
+/// `len` bytes at `ptr` may be read: EFAULT for a null or unmapped pointer.
+pub fn check_read(ptr: *const u8, len: usize) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    if ptr.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    let mut buf = [0u8; CHUNK];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(CHUNK);
+        vm(false, buf.as_mut_ptr(), ptr.wrapping_add(off) as *mut u8, n)?;
+        off += n;
+    }
+    Ok(())
+}
+
+/// `len` bytes at `ptr` may be written: each piece is read and written back unchanged.
+pub fn check_write(ptr: *mut u8, len: usize) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    if ptr.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    let mut buf = [0u8; CHUNK];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(CHUNK);
+        let at = ptr.wrapping_add(off);
+        vm(false, buf.as_mut_ptr(), at, n)?;
+        vm(true, buf.as_mut_ptr(), at, n)?;
+        off += n;
+    }
+    Ok(())
+}
+
+/// A value of type `T` at `ptr` may be read.
+pub fn check_read_of<T>(ptr: *const T) -> Result<()> {
+    check_read(ptr.cast(), std::mem::size_of::<T>())
+}
+
+/// A value of type `T` at `ptr` may be written.
+pub fn check_write_of<T>(ptr: *mut T) -> Result<()> {
+    check_write(ptr.cast(), std::mem::size_of::<T>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmapped_memory_is_efault_and_mapped_memory_passes() {
+        // SAFETY: a fresh anonymous mapping, then an inaccessible one.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as *mut u8;
+        assert_ne!(page as *mut libc::c_void, libc::MAP_FAILED);
+        assert_eq!(check_read(page, 16), Err(Errno::EFAULT));
+        assert_eq!(check_write(page, 16), Err(Errno::EFAULT));
+        assert_eq!(check_read(std::ptr::null(), 4), Err(Errno::EFAULT));
+        let mut v = [7u8; 600];
+        assert_eq!(check_read(v.as_ptr(), v.len()), Ok(()));
+        assert_eq!(check_write(v.as_mut_ptr(), v.len()), Ok(()));
+        assert_eq!(v, [7u8; 600], "written back unchanged");
+        static RO: [u8; 4] = [1, 2, 3, 4];
+        assert_eq!(check_read(RO.as_ptr(), 4), Ok(()));
+        assert_eq!(check_write(RO.as_ptr() as *mut u8, 4), Err(Errno::EFAULT));
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(page.cast(), 4096) };
+    }
+}
