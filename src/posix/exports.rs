@@ -760,19 +760,24 @@ pub unsafe extern "C" fn sendto(
         Kind::Stream if !to.is_null() && addr::check_len(to, tolen).is_err() => {
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }
-        Kind::Stream => match io::send_timeout(&sock, fd, flags) {
-            Some(t) => guard("sendto", -1, || {
-                let iov = iovec {
-                    iov_base: buf as *mut c_void,
-                    iov_len: len,
-                };
-                ret(
-                    io::send_bounded(fd, &[iov], flags, t).map(|n| n as ssize_t),
-                    -1,
-                )
-            }),
-            None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
-        },
+        Kind::Stream => {
+            io::more_before(&sock, fd, flags);
+            let n = match io::send_timeout(&sock, fd, flags) {
+                Some(t) => guard("sendto", -1, || {
+                    let iov = iovec {
+                        iov_base: buf as *mut c_void,
+                        iov_len: len,
+                    };
+                    ret(
+                        io::send_bounded(fd, &[iov], flags, t).map(|n| n as ssize_t),
+                        -1,
+                    )
+                }),
+                None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
+            };
+            io::more_after(&sock, fd, flags);
+            n
+        }
     }
 }
 
@@ -831,6 +836,20 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
             m.msg_namelen,
         );
     }
+    io::more_before(sock, fd, flags);
+    let n = stream_sendmsg(sock, fd, m, flags, f);
+    io::more_after(sock, fd, flags);
+    n
+}
+
+/// `sendmsg` on a TCP stack socket: the socketpair's own, bounded by SO_SNDTIMEO if set.
+unsafe fn stream_sendmsg(
+    sock: &OpenSocket,
+    fd: RawFd,
+    m: &msghdr,
+    flags: c_int,
+    f: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t,
+) -> ssize_t {
     if let Some(t) = io::send_timeout(sock, fd, flags) {
         if !m.msg_iov.is_null() && m.msg_control.is_null() {
             let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());

@@ -30,6 +30,27 @@ fn check(r: libc::c_long) -> Result<usize> {
 pub const TCP_ONLY_FLAGS: i32 =
     libc::MSG_MORE | libc::MSG_CONFIRM | libc::MSG_EOR | libc::MSG_FASTOPEN;
 
+/// MSG_MORE on a TCP stack socket, before its data goes on the socketpair (where flags do not
+/// travel): the first such send of a run asks the service to hold partial segments. The request
+/// is quiet and goes before the data, so the service reads it first.
+pub fn more_before(sock: &OpenSocket, fd: i32, flags: i32) {
+    if flags & libc::MSG_MORE != 0 && !sock.more.swap(true, Ordering::Relaxed) {
+        let _ = client::tell(proto::Target::Existing, proto::Call::SendMore(true), &[fd]);
+    }
+}
+
+/// After a send without MSG_MORE that follows a run of them: the run is over, what waits goes
+/// out (as Linux pushes at the end of that call). A plain `write` does not pass here; the
+/// persist timer then sends what waits, as it bounds TCP_CORK.
+pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
+    if flags & libc::MSG_MORE == 0
+        && sock.more.load(Ordering::Relaxed)
+        && sock.more.swap(false, Ordering::Relaxed)
+    {
+        let _ = client::tell(proto::Target::Existing, proto::Call::SendMore(false), &[fd]);
+    }
+}
+
 /// The largest UDP payload over IPv4.
 const MAX_UDP: usize = 65_507;
 

@@ -62,6 +62,9 @@ pub struct OpenSocket {
     /// This process started a TCP connect on it: a second `connect` can be answered from the
     /// descriptor's state.
     pub connect_started: AtomicBool,
+    /// A send with MSG_MORE went through this process and no send without it since: the
+    /// service holds the socket corked.
+    pub more: AtomicBool,
 }
 
 impl OpenSocket {
@@ -75,6 +78,7 @@ impl OpenSocket {
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),
             connect_started: AtomicBool::new(false),
+            more: AtomicBool::new(false),
         }
     }
 

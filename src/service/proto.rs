@@ -79,6 +79,9 @@ pub enum Call {
         addr: SocketAddrV4,
         filler: u32,
     },
+    /// MSG_MORE: the data the program writes next is followed by more (true), or that run has
+    /// ended (false). Sent quietly before (after) the data on the socket.
+    SendMore(bool),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,6 +254,10 @@ impl Request {
                 w.addr(*addr);
                 w.u32(*filler);
             }
+            Call::SendMore(on) => {
+                w.u8(14);
+                w.u8(*on as u8);
+            }
         }
         w.0
     }
@@ -311,6 +318,11 @@ impl Request {
                 addr: r.addr()?,
                 filler: r.u32()?,
             },
+            14 => Call::SendMore(match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(Malformed),
+            }),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -444,6 +456,8 @@ mod tests {
             Call::TakeError,
             Call::Unsent,
             Call::Linger,
+            Call::SendMore(true),
+            Call::SendMore(false),
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

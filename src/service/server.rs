@@ -1005,6 +1005,12 @@ impl Service {
                 sock.lingerers.push((ci, generation, seq));
                 Err(Errno::EAGAIN)
             }
+            Call::SendMore(on) => {
+                if let Some(c) = self.stack.tcp_socket_mut(h)?.connection_mut() {
+                    c.set_more(on);
+                }
+                none
+            }
             Call::Unsent => {
                 let n = self
                     .stack

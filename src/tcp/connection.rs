@@ -150,6 +150,8 @@ pub struct Connection {
 
     /// A RST to send.
     rst_pending: Option<Reset>,
+    /// MSG_MORE is holding partial segments (beside TCP_CORK in `cfg`).
+    more: bool,
     /// Whether sending the pending RST also ends the connection.
     rst_closes: bool,
 
@@ -221,6 +223,7 @@ impl Connection {
             ts_offset,
             sack_enabled: false,
             rst_pending: None,
+            more: false,
             rst_closes: false,
             timers: Timers::new(now),
             probe_pending: false,
@@ -384,6 +387,15 @@ impl Connection {
     pub fn set_cork(&mut self, on: bool) {
         let was = std::mem::replace(&mut self.cfg.cork, on);
         if was && !on && self.snd.nxt < self.snd.data_end() {
+            self.snd.force_send = true;
+        }
+    }
+
+    /// MSG_MORE: corked for the data that follows until the program's next send without it
+    /// (Linux corks the one call); the end of the run pushes what waits.
+    pub fn set_more(&mut self, on: bool) {
+        let was = std::mem::replace(&mut self.more, on);
+        if was && !on && !self.cfg.cork && self.snd.nxt < self.snd.data_end() {
             self.snd.force_send = true;
         }
     }
@@ -803,7 +815,7 @@ impl Connection {
             ts_enabled: self.ts_enabled,
             ts_offset: self.ts_offset,
             nodelay: self.cfg.nodelay,
-            cork: self.cfg.cork,
+            cork: self.cfg.cork || self.more,
             synchronized: self.is_synchronized(),
         }
     }
