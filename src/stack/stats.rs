@@ -46,6 +46,8 @@ pub struct Stats {
     pub tcp_resets_out: u64,
     /// SYNs dropped because a listener's queues were full.
     pub tcp_syns_dropped: u64,
+    /// Handshakes held back (their last ACK dropped) because the accept queue was full.
+    pub tcp_listen_overflows: u64,
 }
 
 impl fmt::Display for Stats {
@@ -56,7 +58,7 @@ impl fmt::Display for Stats {
              arp in {} requests out {} replies out {} failures {} queue overflows {}; \
              ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
-             tcp in {} out {} resets {} syns dropped {}",
+             tcp in {} out {} resets {} syns dropped {} listen overflows {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -84,7 +86,8 @@ impl fmt::Display for Stats {
             self.tcp_in,
             self.tcp_out,
             self.tcp_resets_out,
-            self.tcp_syns_dropped
+            self.tcp_syns_dropped,
+            self.tcp_listen_overflows
         )
     }
 }

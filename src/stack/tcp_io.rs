@@ -56,6 +56,18 @@ impl Stack {
                         self.tcp_remove(h);
                     }
                 } else if conn.state() != State::Closed {
+                    if conn.state() == State::SynReceived && self.tcp_accept_queue_full(h) {
+                        // The accept queue is full: the segment that would complete the
+                        // handshake is dropped, the connection stays half-open and its SYN-ACK
+                        // retransmission invites the client to try again (Linux's listen
+                        // overflow, tcp_abort_on_overflow off). The queue never passes its bound.
+                        self.net.stats.tcp_listen_overflows += 1;
+                        return;
+                    }
+                    let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut)
+                    else {
+                        return;
+                    };
                     conn.input(now, &seg);
                     self.tcp_after_event(now, h);
                     return;
@@ -117,6 +129,17 @@ impl Stack {
             None => conn.icmp_error(seq, errno),
         }
         self.tcp_after_event(now, h);
+    }
+
+    /// Whether half-open connection `h`'s listener has no room left to queue it for `accept`:
+    /// it holds one more than the backlog (Linux's `sk_acceptq_is_full`).
+    fn tcp_accept_queue_full(&self, h: SocketHandle) -> bool {
+        self.sockets
+            .tcp(h)
+            .and_then(|s| s.parent)
+            .and_then(|p| self.sockets.tcp(p))
+            .and_then(TcpSocket::listener)
+            .is_some_and(|l| l.accept_queue.len() > l.backlog)
     }
 
     /// A SYN for a listener: a new connection in SYN-RECEIVED, if the queues have room; `iss`

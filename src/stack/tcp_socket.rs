@@ -89,6 +89,13 @@ impl TcpSocket {
         }
     }
 
+    pub fn listener(&self) -> Option<&Listener> {
+        match &self.state {
+            TcpState::Listening(l) => Some(l),
+            _ => None,
+        }
+    }
+
     pub fn listener_mut(&mut self) -> Option<&mut Listener> {
         match &mut self.state {
             TcpState::Listening(l) => Some(l),

@@ -842,3 +842,55 @@ fn hostile_segments(seed: u64) {
         "seed {seed}: only {established} segments met a live connection"
     );
 }
+
+#[test]
+fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
+    // Backlog 1: the accept queue holds two (Linux's sk_acceptq_is_full). Four clients connect;
+    // the last two handshakes are held half-open (their final ACK dropped, counted), never queued
+    // past the bound; each accept makes room, and a SYN-ACK retransmission brings the next in.
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 1).unwrap();
+    let now = Instant::ZERO;
+    let clients: Vec<SocketHandle> = (0..4)
+        .map(|_| {
+            let h = a.tcp_socket();
+            a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+                .unwrap();
+            h
+        })
+        .collect();
+    exchange(&mut a, &mut b, now);
+    let queued = |b: &Stack| {
+        b.tcp_socket_ref(l)
+            .and_then(super::tcp_socket::TcpSocket::listener)
+            .map(|q| (q.accept_queue.len(), q.syn_queue.len()))
+            .unwrap()
+    };
+    assert_eq!(
+        queued(&b),
+        (2, 2),
+        "two queued for accept, two held half-open"
+    );
+    assert!(b.stats().tcp_listen_overflows >= 2);
+    let mut accepted = 0;
+    let mut now = now;
+    for _ in 0..20 {
+        while b.tcp_accept(now, l).is_ok() {
+            accepted += 1;
+        }
+        if accepted == clients.len() {
+            break;
+        }
+        // Time for a SYN-ACK retransmission.
+        now += Duration::from_secs(2);
+        a.poll(now);
+        b.poll(now);
+        exchange(&mut a, &mut b, now);
+        assert!(queued(&b).0 <= 2, "the accept queue stays within its bound");
+    }
+    assert_eq!(accepted, clients.len(), "every client got in, in turn");
+}
