@@ -9,4 +9,7 @@ cargo build --release --all-targets
 # Release mode: the simulations push megabytes through thousands of seeded runs.
 cargo test --release --all-targets -- --test-threads="${TEST_THREADS:-2}"
 bash scripts/c-tests.sh
+# The socket API and TCP on the wire beside the Linux kernel, call by call and frame by frame.
+bash scripts/sockapi_conform.sh
+bash scripts/conformance/run.sh --both
 bash scripts/e2e/run.sh

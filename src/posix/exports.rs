@@ -669,9 +669,20 @@ unsafe fn udp_send_common(
         } else {
             match addr::read(to, tolen)? {
                 Addr::V4(a) => Some(a),
+                // Linux's udp_sendmsg reads an AF_UNSPEC destination as an AF_INET one.
+                Addr::Unspec if tolen as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+                    let sin = std::ptr::read_unaligned(to as *const libc::sockaddr_in);
+                    Some(std::net::SocketAddrV4::new(
+                        u32::from_be(sin.sin_addr.s_addr).into(),
+                        u16::from_be(sin.sin_port),
+                    ))
+                }
                 Addr::Unspec => None,
             }
         };
+        if target.is_some_and(|a| a.port() == 0) {
+            return Err(Errno::EINVAL);
+        }
         if let Some(sock) = state::get(fd).filter(|s| s.is_pending()) {
             // The first send binds the socket (to an ephemeral port) on the stack.
             sockets::on_stack(&sock, fd, crate::service::proto::Call::LocalAddr)?;

@@ -9,6 +9,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,7 +181,13 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         return r;
     }
     let Some(target) = target else {
-        return Err(Errno::EAFNOSUPPORT);
+        // AF_UNSPEC dissolves a TCP socket's association (Linux's tcp_disconnect): nothing to
+        // dissolve on one that never connected. A connected one is not taken apart here.
+        return if sock.is_pending() {
+            Ok(())
+        } else {
+            Err(Errno::EAFNOSUPPORT)
+        };
     };
     if sock
         .connect_started
@@ -275,7 +282,38 @@ pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
     if sock.kind != Kind::Stream {
         return Err(Errno::EOPNOTSUPP);
     }
-    on_stack(sock, fd, Call::Listen(backlog)).map(drop)
+    on_stack(sock, fd, Call::Listen(backlog))?;
+    sock.listening
+        .store(state::LISTENING_YES, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether a stack socket listens: known in this process, or asked of the service once.
+fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
+    match sock.listening.load(Ordering::Relaxed) {
+        state::LISTENING_YES => true,
+        state::LISTENING_NO => false,
+        _ if sock.connect_started.load(Ordering::Relaxed) => false,
+        _ => {
+            let call = Call::GetOption {
+                level: libc::SOL_SOCKET,
+                name: libc::SO_ACCEPTCONN,
+                len: 4,
+            };
+            let yes = match request(fd, call) {
+                Ok(Value::Bytes(b)) => b.first().is_some_and(|&v| v != 0),
+                Ok(Value::Int(v)) => v != 0,
+                _ => return true, // let the accept itself report what is wrong
+            };
+            let v = if yes {
+                state::LISTENING_YES
+            } else {
+                state::LISTENING_NO
+            };
+            sock.listening.store(v, Ordering::Relaxed);
+            yes
+        }
+    }
 }
 
 /// Waits for a connection on a listener: takes a token (natively, so the descriptor's own blocking
@@ -287,7 +325,9 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
     if sock.kind != Kind::Stream {
         return Err(Errno::EOPNOTSUPP);
     }
-    if sock.is_pending() {
+    // Linux's inet_accept: only a listener accepts (and a connected socket's data is not a
+    // listener's tokens to read).
+    if sock.is_pending() || !is_listener(sock, fd) {
         return Err(Errno::EINVAL);
     }
     for _ in 0..1_000_000 {
@@ -318,10 +358,12 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
                     n
                 };
                 let accepted = OpenSocket::attached(Kind::Stream);
-                accepted.sndtimeo_us.store(
-                    sock.sndtimeo_us.load(std::sync::atomic::Ordering::Relaxed),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                accepted
+                    .sndtimeo_us
+                    .store(sock.sndtimeo_us.load(Ordering::Relaxed), Ordering::Relaxed);
+                accepted
+                    .listening
+                    .store(state::LISTENING_NO, Ordering::Relaxed);
                 state::insert(nfd, Arc::new(accepted));
                 return Ok((nfd, peer));
             }
@@ -363,7 +405,14 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if sock.is_pending() {
         return Err(Errno::ENOTCONN);
     }
-    uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
+    // shutdown is still recorded. The service hangs the socketpair up exactly then.
+    let over = poll_now(fd) & libc::POLLHUP != 0;
+    uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    if over {
+        return Err(Errno::ENOTCONN);
+    }
+    Ok(())
 }
 
 /// The error a read that found end of file on a TCP stack socket should report instead: the

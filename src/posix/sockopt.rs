@@ -38,6 +38,11 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         sock.broadcast
             .store(val[0] != 0, std::sync::atomic::Ordering::Relaxed);
     }
+    // Zero-copy sends need the kernel to pin the program's pages; the socketpair copies, so the
+    // option is refused as a kernel socket without the feature refuses it.
+    if (level, name) == (libc::SOL_SOCKET, libc::SO_ZEROCOPY) {
+        return Set::Done(Err(Errno::EOPNOTSUPP));
+    }
     // Linux reads what an option needs from a longer buffer and ignores the rest; no option
     // this stack takes needs more than MAX_OPTION bytes.
     let val = &val[..val.len().min(MAX_OPTION)];

@@ -65,7 +65,15 @@ pub struct OpenSocket {
     /// A send with MSG_MORE went through this process and no send without it since: the
     /// service holds the socket corked.
     pub more: AtomicBool,
+    /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
+    /// the service said (a socket inherited or received may be either).
+    pub listening: std::sync::atomic::AtomicU8,
 }
+
+/// Values of [`OpenSocket::listening`].
+pub const LISTENING_UNKNOWN: u8 = 0;
+pub const LISTENING_NO: u8 = 1;
+pub const LISTENING_YES: u8 = 2;
 
 impl OpenSocket {
     pub fn new(kind: Kind) -> OpenSocket {
@@ -79,6 +87,7 @@ impl OpenSocket {
             numbers: AtomicUsize::new(0),
             connect_started: AtomicBool::new(false),
             more: AtomicBool::new(false),
+            listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
         }
     }
 

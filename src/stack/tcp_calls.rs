@@ -61,7 +61,9 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let reuse = sock.reuse_addr;
-        if !addr.ip().is_unspecified() && *addr.ip() != self.net.iface.addr {
+        // Linux binds a TCP socket to any local address, broadcast ones included (inet_bind);
+        // a connection still leaves from the interface's own address.
+        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let port = if addr.port() == 0 {
