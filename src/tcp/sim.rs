@@ -301,9 +301,11 @@ impl WireSender {
             return true;
         };
         let ts_on = self.ts_offered == [true, true];
-        // PAWS (RFC 7323 §5.3 R1): a segment with an older TSval than TS.Recent is dropped.
+        // PAWS (RFC 7323 §5.3 R1): a segment with an older TSval than TS.Recent is dropped, with
+        // the one tick of tolerance Linux allows (TCP_PAWS_WINDOW) and the engine too: without
+        // it this model would drop a segment the receiver took, and lose track of what it holds.
         if let (true, Some(v), Some(recent)) = (ts_on, tsval, self.ts_recent) {
-            if (v.wrapping_sub(recent) as i32) < 0 {
+            if (recent.wrapping_sub(v) as i32) > 1 {
                 return false;
             }
         }
@@ -317,6 +319,12 @@ impl WireSender {
         };
         let len = seg.seq_len() as u64;
         if len == 0 {
+            // RFC 9293 §3.10.7.4: an empty segment is acceptable at RCV.NXT or beyond; one before
+            // it (a keepalive or window probe at SND.UNA - 1) is answered and dropped, its ACK
+            // field unread, by the engine as by Linux (tcp_sequence).
+            if seg.seq < iss + self.rcv_next as usize {
+                return false;
+            }
             update_ts(self);
             return true;
         }
@@ -492,8 +500,10 @@ impl WireSender {
             super::rtt::RTO_MIN + min_rtt
         };
         let floor = base.saturating_mul(1 << k.min(20)).min(super::rtt::RTO_MAX);
-        // One millisecond for timestamp-clock rounding of the engine's RTT samples.
-        if waited + Duration::from_millis(1) < floor {
+        // One millisecond for timestamp-clock rounding of the engine's RTT samples, which goes
+        // into its SRTT and so is doubled with the RTO on each retry.
+        let rounding = Duration::from_millis(1).saturating_mul(1 << k.min(20));
+        if waited + rounding < floor {
             return Err(format!(
                 "timeout retransmission {waited:?} after the timer could start; retry {} needs {floor:?}",
                 k + 1
