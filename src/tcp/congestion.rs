@@ -95,8 +95,10 @@ impl Congestion {
             return;
         }
         if self.in_slow_start() {
-            // RFC 5681 §3.1 with appropriate byte counting (RFC 3465, L = 2 SMSS).
-            self.cwnd += acked.min(2 * self.mss);
+            // RFC 5681 §3.1 with byte counting (RFC 3465) as Linux applies it (tcp_slow_start):
+            // every byte an ACK covers opens the window, with no L limit, so a stretch ACK of ten
+            // segments lets twenty out (RFC 3465 §2.3's L = 2 would let twelve).
+            self.cwnd += acked;
             if self.cwnd > self.ssthresh {
                 self.cwnd = self.ssthresh.max(2 * self.mss);
             }
@@ -236,8 +238,9 @@ mod tests {
         assert_eq!(c.cwnd(), 10 * MSS);
         c.on_ack(now, MSS, None);
         assert_eq!(c.cwnd(), 11 * MSS);
-        c.on_ack(now, 10 * MSS, None); // ABC: at most 2 SMSS per ACK
-        assert_eq!(c.cwnd(), 13 * MSS);
+        // A stretch ACK: every segment it covers counts, as Linux's tcp_slow_start.
+        c.on_ack(now, 10 * MSS, None);
+        assert_eq!(c.cwnd(), 21 * MSS);
         c.on_congestion_event(20 * MSS);
         assert_eq!(c.ssthresh(), 10 * MSS);
         assert_eq!(c.cwnd(), 10 * MSS);
