@@ -19,6 +19,8 @@ pub struct HostTcp {
     pub wmem: [usize; 3],
     /// `net.core.rmem_max`: the most SO_RCVBUF may ask for.
     pub rmem_max: usize,
+    /// `net.ipv4.tcp_syncookies`: 0 never, 1 when a SYN queue overflows, 2 always.
+    pub syncookies: u8,
 }
 
 impl Default for HostTcp {
@@ -27,6 +29,7 @@ impl Default for HostTcp {
             rmem: RMEM,
             wmem: WMEM,
             rmem_max: RMEM_MAX,
+            syncookies: 1,
         }
     }
 }
@@ -46,6 +49,10 @@ impl HostTcp {
             rmem_max: file("core/rmem_max")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.rmem_max),
+            syncookies: file("ipv4/tcp_syncookies")
+                .and_then(|s| s.trim().parse().ok())
+                .filter(|&v| v <= 2)
+                .unwrap_or(d.syncookies),
         }
     }
 
@@ -56,6 +63,7 @@ impl HostTcp {
         // The window scale of a SYN covers the largest buffer the host allows
         // (tcp_select_initial_window: the larger of tcp_rmem[2] and rmem_max).
         cfg.window_space = self.rmem[2].max(self.rmem_max);
+        cfg.syncookies = self.syncookies;
     }
 }
 
@@ -89,6 +97,7 @@ mod tests {
             rmem: [4096, 131_072, 33_554_432],
             wmem: WMEM,
             rmem_max: 4_194_304,
+            syncookies: 1,
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));

@@ -300,6 +300,8 @@ struct Counts {
     corrupted: [[u64; 5]; 9],
     conn_resets: u64,
     stray_resets: u64,
+    /// SYN-ACKs sent for no connection: SYN cookies.
+    cookies: u64,
 }
 
 impl Counts {
@@ -367,6 +369,11 @@ struct WireCheck {
     ever: [HashSet<ConnKey>; 2],
     /// RSTs each stack may send: the RFC 9293 §3.10.7.1 replies to strays it received.
     allowed_rst: [Vec<(ConnKey, u32, u32, u8)>; 2],
+    /// SYN-ACKs each stack may send for no connection: SYN cookies (RFC 4987 §3.6) answering a
+    /// SYN to a listener, by (connection, the ACK they must carry), one per SYN delivered.
+    allowed_cookie: [Vec<(ConnKey, u32)>; 2],
+    /// Connections each stack has answered with a cookie SYN-ACK.
+    cookie_sent: [HashSet<ConnKey>; 2],
     /// Whether a spoofed peer (SYN flood) may appear: skips the "to" check for other addresses.
     spoofing: bool,
 }
@@ -448,6 +455,9 @@ impl WireCheck {
         let has_conn = stack.sockets.tcp_conns.contains_key(&key);
         let syn_only = seg.flags.is_syn_only();
         let to_listener = syn_only && stack.sockets.tcp_listeners.contains_key(&seg.dst_port);
+        if !has_conn && to_listener {
+            self.allowed_cookie[to].push((key, seg.seq.wrapping_add(1)));
+        }
         if !has_conn && !to_listener {
             let s = tcp::Segment {
                 seq: SeqNum(seg.seq),
@@ -574,6 +584,19 @@ impl WireCheck {
                 "RST for no connection and no stray: {what} {local}->{remote}"
             ));
         }
+        let cookie = (!has_conn && seg.flags.contains(TcpFlags::SYN | TcpFlags::ACK))
+            .then(|| {
+                self.allowed_cookie[s]
+                    .iter()
+                    .position(|c| *c == (key, seg.ack))
+            })
+            .flatten();
+        if let Some(i) = cookie {
+            self.allowed_cookie[s].swap_remove(i);
+            counts.cookies += 1;
+            self.cookie_sent[s].insert(key);
+            return Ok(());
+        }
         if !has_conn {
             return Err(format!(
                 "segment from a port with no connection: {what} {local}->{remote}"
@@ -589,7 +612,9 @@ impl WireCheck {
                 .contains_key(&remote.port());
             let known = self.ever[peer].contains(&rkey)
                 || stacks[peer].sockets.tcp_conns.contains_key(&rkey);
-            if !(known || syn && listening) {
+            // Or the handshake of a SYN cookie the peer sent, which it keeps no record of.
+            let cookie = listening && self.cookie_sent[peer].contains(&rkey);
+            if !(known || syn && listening || cookie) {
                 return Err(format!(
                     "segment to a port with no connection: {what} {local}->{remote}"
                 ));
@@ -1296,6 +1321,7 @@ fn syn_flood_seed(seed: u64) {
     let mut next_syn = w.now;
     let mut sent = 0;
     let mut client: Option<SocketHandle> = None;
+    let mut client_started = false;
     let mut accepted: Option<SocketHandle> = None;
     let mut got = Vec::new();
     let mut max_sockets = 0;
@@ -1306,6 +1332,7 @@ fn syn_flood_seed(seed: u64) {
         // The flood goes straight to B's input, as if from the wire.
         while sent < flood && now >= next_syn {
             let f = spoofed_syn(&mut rng, server);
+            w.check.on_deliver(1, &w.stacks[1], &f);
             w.stacks[1].receive(now, &f);
             sent += 1;
             next_syn += gap;
@@ -1318,12 +1345,14 @@ fn syn_flood_seed(seed: u64) {
         if w.stacks[1].frames_pending() > 4 * syn_limit + 64 {
             w.fail("frames pile up under a SYN flood");
         }
-        // Once the flood is over and the half-open connections have timed out, a real client
-        // connects and is served.
-        if client.is_none() && sent == flood && now >= flood_end && n == 1 {
+        // Halfway through the flood, with the SYN queue full of it, a real client connects and
+        // is served: its SYN gets a cookie (RFC 4987 §3.6), and the ACK that returns it makes
+        // the connection.
+        if client.is_none() && !client_started && sent >= flood / 2 {
             let h = w.stacks[0].tcp_socket();
             w.stacks[0].tcp_connect(now, h, server).unwrap();
             client = Some(h);
+            client_started = true;
         }
         if let Some(h) = client {
             match w.stacks[0].tcp_connect_status(h) {
@@ -1332,8 +1361,6 @@ fn syn_flood_seed(seed: u64) {
                         w.stacks[0].tcp_shutdown(now, h, Shutdown::Write).unwrap();
                         w.stacks[0].close(now, h).unwrap();
                         client = None;
-                        // Never connect again.
-                        sent = flood + 1;
                     }
                 }
                 Err(Errno::EAGAIN) => {}
@@ -1359,6 +1386,11 @@ fn syn_flood_seed(seed: u64) {
                     assert_eq!(got, message);
                     w.stacks[1].close(now, h).unwrap();
                     w.transmit();
+                    if now >= flood_end {
+                        w.fail(format!(
+                            "the client was served only at {now:?}, after the flood"
+                        ));
+                    }
                     break;
                 }
                 Ok(k) => got.extend_from_slice(&b[..k]),
@@ -1372,16 +1404,17 @@ fn syn_flood_seed(seed: u64) {
             w.fail("stuck after the flood");
         }
     }
+    let st = w.stacks[1].stats();
+    assert!(st.tcp_syncookies_sent > 0, "the flood filled the SYN queue");
     assert!(
-        w.stacks[1].stats().tcp_syns_dropped > 0,
-        "the flood filled the queue"
+        st.tcp_syncookies_recv >= 1,
+        "the client came in on a cookie"
     );
     assert!(max_sockets > syn_limit, "the flood filled the SYN queue");
     eprintln!(
-        "syn flood seed {seed}: {flood} SYNs, {} dropped, at most {max_sockets} sockets (bound \
+        "syn flood seed {seed}: {sent} SYNs, {} cookies, at most {max_sockets} sockets (bound \
          {bound}), client served at {:?}",
-        w.stacks[1].stats().tcp_syns_dropped,
-        w.now
+        st.tcp_syncookies_sent, w.now
     );
 }
 

@@ -48,6 +48,11 @@ pub struct Stats {
     pub tcp_syns_dropped: u64,
     /// Handshakes held back (their last ACK dropped) because the accept queue was full.
     pub tcp_listen_overflows: u64,
+    /// SYNs answered with a cookie, and cookies returned valid and not (Linux's SyncookiesSent,
+    /// SyncookiesRecv, SyncookiesFailed).
+    pub tcp_syncookies_sent: u64,
+    pub tcp_syncookies_recv: u64,
+    pub tcp_syncookies_failed: u64,
 }
 
 impl fmt::Display for Stats {
@@ -58,7 +63,8 @@ impl fmt::Display for Stats {
              arp in {} requests out {} replies out {} failures {} queue overflows {}; \
              ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
-             tcp in {} out {} resets {} syns dropped {} listen overflows {}",
+             tcp in {} out {} resets {} syns dropped {} listen overflows {}; \
+             syncookies sent {} recv {} failed {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -87,7 +93,10 @@ impl fmt::Display for Stats {
             self.tcp_out,
             self.tcp_resets_out,
             self.tcp_syns_dropped,
-            self.tcp_listen_overflows
+            self.tcp_listen_overflows,
+            self.tcp_syncookies_sent,
+            self.tcp_syncookies_recv,
+            self.tcp_syncookies_failed
         )
     }
 }

@@ -111,10 +111,10 @@ impl Stack {
         }
         self.tcp_unbind_fresh(port);
         self.sockets.tcp_listeners.insert(port, h);
-        self.tcp(h)?.state = TcpState::Listening(Listener {
+        self.tcp(h)?.state = TcpState::Listening(Box::new(Listener {
             backlog,
             ..Listener::default()
-        });
+        }));
         Ok(())
     }
 

@@ -82,8 +82,11 @@ impl Stack {
                 self.tcp_passive_open(now, lh, key, dst, &seg, iss);
                 return;
             }
-            // An ACK for a handshake we do not know (or a stray segment) falls through to the
-            // CLOSED-state rules, as on Linux without SYN cookies.
+            // An ACK for a handshake we do not know may return a SYN cookie; if not (or a stray
+            // segment), the CLOSED-state rules answer it.
+            if self.tcp_cookie_ack(now, lh, key, dst, &seg) {
+                return;
+            }
         }
         self.net.stats.tcp_resets_out += u64::from(!seg.flags.contains(TcpFlags::RST));
         if let Some(rst) = tcp::reset_for_unmatched(&seg) {
@@ -162,20 +165,104 @@ impl Stack {
             return;
         };
         // Linux drops the SYN when the accept queue is full (it holds one more than the backlog,
-        // `sk_acceptq_is_full`) or the SYN queue overflows; the client's SYN retransmission tries
-        // again later.
-        if listener.accept_queue.len() > listener.backlog
-            || listener.syn_queue.len() >= listener.syn_limit()
-        {
+        // `sk_acceptq_is_full`); the client's SYN retransmission tries again later. When the SYN
+        // queue is full, a SYN cookie answers instead (tcp_syncookies 1), or always (2).
+        let local = SocketAddrV4::new(our_ip, key.local_port);
+        let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
+        let tuple = tuple_bytes(local, remote);
+        if listener.accept_queue.len() > listener.backlog {
             self.net.stats.tcp_syns_dropped += 1;
             return;
+        }
+        let queue_full = listener.syn_queue.len() >= listener.syn_limit();
+        if iss.is_none() && (config.syncookies == 2 || (queue_full && config.syncookies == 1)) {
+            listener.cookie_sent_at = Some(now);
+            let mss = syn.options.mss.unwrap_or(536);
+            let cookie = tcp::syncookie::make(&self.tcp_key, now, &tuple, syn.seq.0, mss);
+            let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
+            let seg = Connection::cookie_syn_ack(now, &config, cookie, ts_offset, syn);
+            self.net.stats.tcp_syncookies_sent += 1;
+            let _ = self
+                .net
+                .send_tcp(now, local, remote, ip, None, &seg, &[], &[]);
+            return;
+        }
+        if queue_full {
+            self.net.stats.tcp_syns_dropped += 1;
+            return;
+        }
+        let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
+        let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
+        let conn = Connection::accept(now, &config, iss, ts_offset, syn);
+        self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
+    }
+
+    /// An ACK to listener `lh` that matched no connection: if it returns a SYN cookie we sent in
+    /// the last two minutes, the connection it stands for, established and queued for `accept`
+    /// (unless the accept queue is full: then dropped, the client retries). Whether it was one.
+    fn tcp_cookie_ack(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: ConnKey,
+        our_ip: std::net::Ipv4Addr,
+        seg: &Segment<'_>,
+    ) -> bool {
+        let f = seg.flags;
+        if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
+            return false;
+        }
+        let Some(listener_sock) = self.sockets.tcp(lh) else {
+            return false;
+        };
+        let (config, ip) = (listener_sock.config.clone(), listener_sock.ip);
+        let Some(listener) = listener_sock.listener() else {
+            return false;
+        };
+        let recent = listener
+            .cookie_sent_at
+            .is_some_and(|t| now.saturating_since(t) < crate::time::Duration::from_secs(128));
+        if !recent {
+            return false;
         }
         let local = SocketAddrV4::new(our_ip, key.local_port);
         let remote = SocketAddrV4::new(key.remote_ip, key.remote_port);
         let tuple = tuple_bytes(local, remote);
-        let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
+        let cookie = seg.ack.0.wrapping_sub(1);
+        let client_isn = seg.seq.0.wrapping_sub(1);
+        let Some(mss) = tcp::syncookie::check(&self.tcp_key, now, &tuple, client_isn, cookie)
+        else {
+            self.net.stats.tcp_syncookies_failed += 1;
+            return false;
+        };
+        self.net.stats.tcp_syncookies_recv += 1;
+        if listener.accept_queue.len() > listener.backlog {
+            self.net.stats.tcp_listen_overflows += 1;
+            return true;
+        }
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
-        let conn = Connection::accept(now, &config, iss, ts_offset, syn);
+        let conn = Connection::from_cookie(now, &config, cookie, ts_offset, seg, mss);
+        let h = self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
+        if let Some(c) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
+            c.input(now, seg);
+        }
+        self.tcp_after_event(now, h);
+        true
+    }
+
+    /// A new connection of listener `lh`, in its SYN queue until established.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_add_child(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        key: ConnKey,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        ip: super::output::IpParams,
+        config: tcp::Config,
+        conn: Connection,
+    ) -> SocketHandle {
         let mut sock = TcpSocket::new(config);
         sock.local = Some(local);
         sock.remote = Some(remote);
@@ -188,6 +275,7 @@ impl Stack {
             l.syn_queue.push(h);
         }
         self.tcp_after_event(now, h);
+        h
     }
 
     /// After anything happened to connection `h`: send what it has to send, move it from the SYN

@@ -17,6 +17,10 @@ pub struct Listener {
     pub syn_queue: Vec<SocketHandle>,
     /// Established connections waiting for `accept`.
     pub accept_queue: VecDeque<SocketHandle>,
+    /// When a SYN was last answered with a cookie: only for two minutes after it are ACKs that
+    /// match no connection checked as returning cookies (Linux's tcp_synq_no_recent_overflow),
+    /// so a blind guesser has no standing target.
+    pub cookie_sent_at: Option<crate::time::Instant>,
 }
 
 impl Listener {
@@ -30,7 +34,7 @@ impl Listener {
 pub enum TcpState {
     /// Created, maybe bound; neither listening nor connected.
     Fresh,
-    Listening(Listener),
+    Listening(Box<Listener>),
     Connected(Box<Connection>),
 }
 

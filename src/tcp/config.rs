@@ -44,6 +44,9 @@ pub struct Config {
     /// window scale a SYN offers covers it, as Linux's `tcp_select_initial_window` does, so the
     /// window can grow that far later whatever the buffer is at the start.
     pub window_space: usize,
+    /// Linux's tcp_syncookies: 0 never, 1 when a listener's SYN queue is full (the default),
+    /// 2 always.
+    pub syncookies: u8,
     /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with RST. Other values behave like
     /// `None` in the engine (the stack may block close() for that long).
     pub linger: Option<Duration>,
@@ -73,6 +76,7 @@ impl Default for Config {
             window_scale: true,
             // Linux's built-in tcp_rmem[2].
             window_space: 6 * 1024 * 1024,
+            syncookies: 1,
             linger: None,
         }
     }

@@ -266,6 +266,73 @@ impl Connection {
         c
     }
 
+    /// The SYN-ACK a listener sends for `syn` when its SYN queue is full (RFC 4987 §3.6): its ISN
+    /// the cookie `iss`, the client's window scale and SACK in the low bits of its timestamp, and
+    /// neither offered without timestamps (there would be nowhere to keep them), as Linux does.
+    /// Nothing of the SYN is kept.
+    pub fn cookie_syn_ack(
+        now: Instant,
+        config: &Config,
+        iss: u32,
+        ts_offset: u32,
+        syn: &Segment,
+    ) -> OutSegment {
+        let mut options = syn.options;
+        if options.timestamps.is_none() {
+            options.window_scale = None;
+            options.sack_permitted = false;
+        }
+        let syn = Segment { options, ..*syn };
+        let mut c = Connection::accept(now, config, iss, ts_offset, &syn);
+        let mut out = None;
+        c.poll_transmit(now, &mut |seg, _, _| {
+            out.get_or_insert(*seg);
+        });
+        let mut seg = out.expect("a connection in SYN-RECEIVED sends its SYN-ACK");
+        if let Some((tsval, ecr)) = seg.options.timestamps {
+            let ws = syn.options.window_scale.filter(|_| config.window_scale);
+            let sack = syn.options.sack_permitted && config.sack;
+            seg.options.timestamps =
+                Some((super::syncookie::encode_timestamp(tsval, ws, sack), ecr));
+        }
+        seg
+    }
+
+    /// The connection a valid cookie stands for, on the `ack` that returned it (which the caller
+    /// then gives to [`Connection::input`]): as if its SYN-ACK, ISN `iss`, had just been sent.
+    pub fn from_cookie(
+        now: Instant,
+        config: &Config,
+        iss: u32,
+        ts_offset: u32,
+        ack: &Segment,
+        mss: u16,
+    ) -> Connection {
+        let (wscale, sack) = match ack.options.timestamps {
+            Some((_, tsecr)) => super::syncookie::decode_timestamp(tsecr),
+            None => (None, false),
+        };
+        let syn = Segment {
+            seq: ack.seq - 1,
+            ack: SeqNum(0),
+            flags: TcpFlags::SYN,
+            window: ack.window,
+            options: TcpOptions {
+                mss: Some(mss),
+                window_scale: wscale,
+                sack_permitted: sack,
+                sack_blocks: Default::default(),
+                timestamps: ack.options.timestamps.map(|(tsval, _)| (tsval, 0)),
+            },
+            payload: &[],
+        };
+        let mut c = Connection::accept(now, config, iss, ts_offset, &syn);
+        c.syn_pending = false;
+        c.snd.nxt = c.snd.iss + 1;
+        c.snd.max = c.snd.nxt;
+        c
+    }
+
     /// Records the peer's SYN: IRS and option negotiation (RFC 9293 §3.10.7.2/3, RFC 7323, 2018).
     fn take_syn(&mut self, syn: &Segment) {
         self.rcv.on_syn(syn.seq);

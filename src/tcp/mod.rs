@@ -1,6 +1,6 @@
 //! The TCP engine: a sans-IO implementation of RFC 9293 with the extensions a modern stack needs
 //! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, RACK-TLP RFC 8985, CUBIC RFC 9438,
-//! RFC 5961 protections, RFC 6528 ISNs).
+//! RFC 5961 protections, RFC 6528 ISNs, SYN cookies RFC 4987).
 //!
 //! The stack owns sockets, demultiplexing, IP output and the clock. It creates a `Connection` with
 //! `Connection::connect` or `Connection::accept`, feeds it received segments with `input`, lets it
@@ -24,6 +24,7 @@ pub mod rtt;
 pub mod segment;
 mod send;
 pub mod seq;
+pub mod syncookie;
 mod timers;
 
 #[cfg(test)]
