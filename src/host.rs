@@ -21,6 +21,10 @@ pub struct HostTcp {
     pub rmem_max: usize,
     /// `net.ipv4.tcp_syncookies`: 0 never, 1 when a SYN queue overflows, 2 always.
     pub syncookies: u8,
+    /// `net.ipv4.tcp_invalid_ratelimit`, in milliseconds.
+    pub invalid_ratelimit_ms: u64,
+    /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs a second, host-wide.
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for HostTcp {
@@ -30,6 +34,8 @@ impl Default for HostTcp {
             wmem: WMEM,
             rmem_max: RMEM_MAX,
             syncookies: 1,
+            invalid_ratelimit_ms: 500,
+            challenge_ack_limit: i32::MAX as u32,
         }
     }
 }
@@ -53,6 +59,12 @@ impl HostTcp {
                 .and_then(|s| s.trim().parse().ok())
                 .filter(|&v| v <= 2)
                 .unwrap_or(d.syncookies),
+            invalid_ratelimit_ms: file("ipv4/tcp_invalid_ratelimit")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.invalid_ratelimit_ms),
+            challenge_ack_limit: file("ipv4/tcp_challenge_ack_limit")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.challenge_ack_limit),
         }
     }
 
@@ -64,6 +76,11 @@ impl HostTcp {
         // (tcp_select_initial_window: the larger of tcp_rmem[2] and rmem_max).
         cfg.window_space = self.rmem[2].max(self.rmem_max);
         cfg.syncookies = self.syncookies;
+        cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
+        cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
+            self.challenge_ack_limit,
+            crate::sys::random_seed() as u32,
+        ));
     }
 }
 
@@ -98,6 +115,8 @@ mod tests {
             wmem: WMEM,
             rmem_max: 4_194_304,
             syncookies: 1,
+            invalid_ratelimit_ms: 500,
+            challenge_ack_limit: 1000,
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));

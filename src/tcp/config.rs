@@ -1,8 +1,67 @@
 //! Per-connection settings: what the socket layer's options and the stack's sysctls map onto.
 //! Defaults follow Linux's effective defaults.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
 use super::congestion::Algorithm;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
+
+/// The host-wide budget of RFC 5961 challenge ACKs a second (Linux's tcp_challenge_ack_limit),
+/// shared by every connection of a stack. Linux's default, `i32::MAX`, is no limit: the
+/// per-connection limit does the work. A finite limit gives a count drawn anew each second between
+/// half the limit and one and a half times it, so an attacker cannot learn from the count how many
+/// challenges others caused (CVE-2016-5696).
+#[derive(Debug)]
+pub struct ChallengeBudget {
+    limit: u32,
+    /// The second the count is for, and the count left (packed: second << 32 | count).
+    state: AtomicU64,
+    seed: AtomicU32,
+}
+
+impl ChallengeBudget {
+    pub fn new(limit: u32, seed: u32) -> ChallengeBudget {
+        ChallengeBudget {
+            limit,
+            state: AtomicU64::new(u64::MAX),
+            seed: AtomicU32::new(seed | 1),
+        }
+    }
+
+    pub fn unlimited() -> ChallengeBudget {
+        ChallengeBudget::new(i32::MAX as u32, 1)
+    }
+
+    /// One challenge ACK at `now`, if the budget allows.
+    pub fn take(&self, now: Instant) -> bool {
+        if self.limit >= i32::MAX as u32 {
+            return true;
+        }
+        let second = now.as_micros() / 1_000_000;
+        let state = self.state.load(Ordering::Relaxed);
+        let count = if state >> 32 == second & 0xffff_ffff {
+            state & 0xffff_ffff
+        } else {
+            // xorshift: a fresh draw each second.
+            let mut x = self.seed.load(Ordering::Relaxed);
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.seed.store(x, Ordering::Relaxed);
+            let half = self.limit.div_ceil(2);
+            u64::from(half + x % self.limit.max(1))
+        };
+        if count == 0 {
+            return false;
+        }
+        self.state.store(
+            ((second & 0xffff_ffff) << 32) | (count - 1),
+            Ordering::Relaxed,
+        );
+        true
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -44,6 +103,11 @@ pub struct Config {
     /// window scale a SYN offers covers it, as Linux's `tcp_select_initial_window` does, so the
     /// window can grow that far later whatever the buffer is at the start.
     pub window_space: usize,
+    /// Linux's tcp_invalid_ratelimit: the least time between two answers to invalid segments
+    /// (challenge ACKs, duplicate ACKs for out-of-window ones) on a connection.
+    pub invalid_ratelimit: Duration,
+    /// Linux's tcp_challenge_ack_limit, shared by the stack's connections.
+    pub challenge_budget: Arc<ChallengeBudget>,
     /// Linux's tcp_syncookies: 0 never, 1 when a listener's SYN queue is full (the default),
     /// 2 always.
     pub syncookies: u8,
@@ -77,6 +141,8 @@ impl Default for Config {
             // Linux's built-in tcp_rmem[2].
             window_space: 6 * 1024 * 1024,
             syncookies: 1,
+            invalid_ratelimit: Duration::from_millis(500),
+            challenge_budget: Arc::new(ChallengeBudget::unlimited()),
             linger: None,
         }
     }
@@ -84,3 +150,20 @@ impl Default for Config {
 
 /// Largest buffer accepted from setters (window scale 14 allows up to 1 GiB; keep it sane).
 pub const MAX_BUFFER: usize = 32 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_challenge_budget_is_drawn_each_second_around_the_limit() {
+        let b = ChallengeBudget::new(10, 12345);
+        for s in 0..20u64 {
+            let at = Instant::from_millis(s * 1000 + 1);
+            let n = (0..100).take_while(|_| b.take(at)).count();
+            assert!((5..15).contains(&n), "second {s}: {n}");
+        }
+        let u = ChallengeBudget::unlimited();
+        assert!((0..10_000).all(|_| u.take(Instant::ZERO)));
+    }
+}

@@ -960,6 +960,23 @@ impl Connection {
         now >= end
     }
 
+    /// RFC 5961 §7: a challenge ACK, within Linux's limits.
+    fn challenge(&mut self, now: Instant) {
+        let (interval, budget) = (self.cfg.invalid_ratelimit, &self.cfg.challenge_budget);
+        self.rcv.challenge_ack(now, interval, budget);
+    }
+
+    /// A duplicate ACK for a segment out of the window or failing PAWS (RFC 9293 §3.10.7.4),
+    /// rate-limited as Linux's when the segment carries no data.
+    fn answer_invalid(&mut self, now: Instant, has_data: bool) {
+        if self
+            .rcv
+            .may_answer_invalid(now, has_data, self.cfg.invalid_ratelimit)
+        {
+            self.rcv.ack_now = true;
+        }
+    }
+
     fn handle_timers(&mut self, now: Instant) {
         if self.timers.expired(TimerKind::Close, now) {
             // TIME-WAIT over, or orphaned FIN-WAIT-2 timed out.
@@ -1391,7 +1408,7 @@ impl Connection {
         }
 
         if !f.contains(TcpFlags::RST) && self.paws_rejects(seg) {
-            self.rcv.ack_now = true;
+            self.answer_invalid(now, !payload.is_empty());
             return;
         }
 
@@ -1400,7 +1417,7 @@ impl Connection {
             payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
         if !self.rcv.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
-                self.rcv.ack_now = true;
+                self.answer_invalid(now, !payload.is_empty());
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                 }
@@ -1411,7 +1428,7 @@ impl Connection {
         // 2. RST (RFC 5961 §3.2): exact match resets, otherwise challenge.
         if f.contains(TcpFlags::RST) {
             if seq != self.rcv.nxt {
-                self.rcv.challenge_ack(now);
+                self.challenge(now);
                 return;
             }
             match self.state {
@@ -1427,7 +1444,7 @@ impl Connection {
 
         // 4. SYN in a synchronized state (RFC 5961 §4): challenge ACK.
         if f.contains(TcpFlags::SYN) {
-            self.rcv.challenge_ack(now);
+            self.challenge(now);
             return;
         }
 
@@ -1459,14 +1476,14 @@ impl Connection {
         if seg.ack > self.snd.max {
             // An ACK of data never sent: dropped, and answered with an ACK (RFC 9293 §3.10.7.4),
             // rate-limited as a challenge ACK (RFC 5961 §5.2), as Linux since 6.10 does.
-            self.rcv.challenge_ack(now);
+            self.challenge(now);
             return;
         }
         // RFC 5961 §5.2: ACKs too far behind are challenged; "too far" is the largest window
         // the peer offered, or what it has acknowledged so far if less (Linux's tcp_ack).
         let acked = usize::try_from(self.snd.bytes_acked).unwrap_or(usize::MAX);
         if seg.ack < self.snd.una - self.snd.max_wnd.min(acked).max(1) {
-            self.rcv.challenge_ack(now);
+            self.challenge(now);
             return;
         }
         // Timestamp bookkeeping (RFC 7323 §4.3).

@@ -19,8 +19,6 @@ const ATO_MIN: Duration = Duration::from_millis(40);
 /// Linux's `TCP_MAX_QUICKACKS`: at most this many ACKs at once in quick-ACK mode.
 const MAX_QUICK_ACKS: usize = 16;
 
-/// Challenge ACKs allowed per second (RFC 5961 §7).
-const CHALLENGE_ACK_LIMIT: u32 = 10;
 /// How many timestamp ticks older than TS.Recent a segment may be and still pass PAWS (Linux's
 /// `TCP_PAWS_WINDOW`).
 const PAWS_WINDOW: i32 = 1;
@@ -76,8 +74,9 @@ pub(crate) struct Receiver {
     pub(crate) pingpong: bool,
     /// Data arrived that no ACK has covered yet (Linux's `inet_csk_ack_scheduled`).
     ack_scheduled: bool,
-    challenge_window_start: Instant,
-    challenge_count: u32,
+    /// When an answer to an invalid segment (a challenge ACK, or a duplicate ACK for one out of
+    /// the window) last went out: Linux's `last_oow_ack_time`.
+    last_oow_ack: Option<Instant>,
 }
 
 /// What storing a segment's payload did that the state machine must act on.
@@ -110,8 +109,7 @@ impl Receiver {
             last_data_at: now,
             pingpong: false,
             ack_scheduled: false,
-            challenge_window_start: now,
-            challenge_count: 0,
+            last_oow_ack: None,
         }
     }
 
@@ -204,14 +202,38 @@ impl Receiver {
         (seq, payload, flags)
     }
 
-    /// RFC 5961 §7: a challenge ACK, rate-limited.
-    pub(crate) fn challenge_ack(&mut self, now: Instant) {
-        if now.saturating_since(self.challenge_window_start) >= Duration::from_secs(1) {
-            self.challenge_window_start = now;
-            self.challenge_count = 0;
+    /// Linux's `tcp_oow_rate_limited`: a segment without data that is out of the window, fails
+    /// PAWS or calls for a challenge is answered at most once per `interval` on a connection
+    /// (tcp_invalid_ratelimit), so a blind attacker cannot make it flood the network; a segment
+    /// with data always is. Whether to answer now.
+    pub(crate) fn may_answer_invalid(
+        &mut self,
+        now: Instant,
+        has_data: bool,
+        interval: Duration,
+    ) -> bool {
+        if has_data {
+            return true;
         }
-        if self.challenge_count < CHALLENGE_ACK_LIMIT {
-            self.challenge_count += 1;
+        if self
+            .last_oow_ack
+            .is_some_and(|t| now.saturating_since(t) < interval)
+        {
+            return false;
+        }
+        self.last_oow_ack = Some(now);
+        true
+    }
+
+    /// RFC 5961 §7: a challenge ACK, rate-limited as Linux's tcp_send_challenge_ack: once per
+    /// `interval` on the connection, then within the host-wide budget.
+    pub(crate) fn challenge_ack(
+        &mut self,
+        now: Instant,
+        interval: Duration,
+        budget: &super::config::ChallengeBudget,
+    ) {
+        if self.may_answer_invalid(now, false, interval) && budget.take(now) {
             self.ack_now = true;
         }
     }
