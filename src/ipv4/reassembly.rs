@@ -18,6 +18,12 @@
 //! until they time out.) A datagram that does not complete within [`TIMEOUT`] (Linux's
 //! `ipfrag_time`) is dropped, and the caller may then send ICMP time exceeded (code 1, RFC 792) if
 //! the first fragment had arrived; an evicted one is dropped without a word.
+//!
+//! A datagram may have at most [`MAX_HOLES`] holes at once: the "FragmentSmack" shape
+//! (CVE-2018-5391), thousands of tiny fragments that each leave a hole, would otherwise cost time
+//! growing with the square of their number. Past it the datagram is dropped, as Linux drops one
+//! whose fragments are too many (its rbtree keeps the cost down, `ipfrag_max_dist` the count). A
+//! real datagram, cut at the MTU, has a few dozen fragments at most.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -27,6 +33,8 @@ use crate::time::{Duration, Instant};
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_DATAGRAMS: usize = 64;
 pub const MAX_BYTES: usize = 4 << 20;
+/// Holes a datagram under construction may have at once.
+pub const MAX_HOLES: usize = 128;
 /// The largest IP payload: 65535 minus the smallest header.
 const MAX_PAYLOAD: usize = 65535 - 20;
 
@@ -90,6 +98,8 @@ pub enum Rejected {
     /// The fragment overlaps bytes already received without being a duplicate of them: the whole
     /// datagram was dropped.
     Overlap,
+    /// The datagram would have more than [`MAX_HOLES`] holes: it was dropped.
+    TooFragmented,
 }
 
 pub struct Reassembler {
@@ -242,6 +252,10 @@ impl Reassembler {
             });
         }
         dg.holes = holes;
+        if dg.holes.len() > MAX_HOLES {
+            self.remove(&key);
+            return Err(Rejected::TooFragmented);
+        }
         if dg.holes.is_empty() && dg.total_len.is_some() {
             return Ok(self.remove(&key).map(|dg| dg.data));
         }
@@ -329,6 +343,39 @@ mod tests {
             payload: &data[offset..offset + len],
             header: &[0x45; 20],
         }
+    }
+
+    #[test]
+    fn thousands_of_tiny_fragments_each_leaving_a_hole_end_the_datagram() {
+        // FragmentSmack: 8-byte fragments at every other slot of a 64 KiB datagram.
+        let data = vec![1u8; 65_000];
+        let mut r = Reassembler::new();
+        let mut refused = None;
+        for (i, offset) in (0..64_000).step_by(16).enumerate() {
+            match r.add(Instant::ZERO, KEY, frag(&data, offset, 8, 65_000)) {
+                Ok(None) => {}
+                Err(e) => {
+                    refused = Some((i, e));
+                    break;
+                }
+                Ok(Some(_)) => panic!("reassembled from half its bytes"),
+            }
+        }
+        assert_eq!(refused, Some((MAX_HOLES, Rejected::TooFragmented)));
+        assert_eq!(r.buffered(), 0, "the datagram is gone");
+        // An honest datagram in MTU-sized pieces is unaffected.
+        let pieces: Vec<_> = (0..65_000).step_by(1480).collect();
+        let mut whole = None;
+        for &o in pieces.iter().rev() {
+            whole = r
+                .add(
+                    Instant::ZERO,
+                    KEY,
+                    frag(&data, o, 1480.min(65_000 - o), 65_000),
+                )
+                .unwrap();
+        }
+        assert_eq!(whole.map(|d| d.len()), Some(65_000));
     }
 
     #[test]
