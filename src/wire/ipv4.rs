@@ -273,6 +273,40 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// The ECN field (RFC 3168 §5): the two low bits of the TOS byte, below the DSCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Ecn {
+    /// Not-ECT: the sender's transport does not take ECN.
+    #[default]
+    NotEct = 0b00,
+    /// ECT(1).
+    Ect1 = 0b01,
+    /// ECT(0): what an ECN-capable TCP sets (RFC 3168 §6.1.2).
+    Ect0 = 0b10,
+    /// CE: a router on the path marked congestion instead of dropping.
+    Ce = 0b11,
+}
+
+impl Ecn {
+    /// The bits of the TOS byte that hold the field.
+    pub const MASK: u8 = 0b11;
+
+    /// The field of a TOS byte.
+    pub fn from_tos(tos: u8) -> Ecn {
+        match tos & Ecn::MASK {
+            0b00 => Ecn::NotEct,
+            0b01 => Ecn::Ect1,
+            0b10 => Ecn::Ect0,
+            _ => Ecn::Ce,
+        }
+    }
+
+    /// `tos` (its DSCP, the upper six bits) with this field.
+    pub fn with_tos(self, tos: u8) -> u8 {
+        (tos & !Ecn::MASK) | self as u8
+    }
+}
+
 /// The meaning of an IPv4 header (options aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
@@ -402,6 +436,16 @@ mod tests {
     use super::super::{EtherType, EthernetFrame};
     use super::*;
     use crate::rand::Rng;
+
+    #[test]
+    fn ecn_field_is_the_low_two_bits_of_tos() {
+        assert_eq!(Ecn::from_tos(0xb8), Ecn::NotEct);
+        assert_eq!(Ecn::from_tos(0x02), Ecn::Ect0);
+        assert_eq!(Ecn::from_tos(0x29), Ecn::Ect1);
+        assert_eq!(Ecn::from_tos(0xff), Ecn::Ce);
+        assert_eq!(Ecn::Ect0.with_tos(0x2b), 0x2a);
+        assert_eq!(Ecn::NotEct.with_tos(0x13), 0x10);
+    }
 
     fn ip_of(frame: &[u8]) -> &[u8] {
         let eth = EthernetFrame::new_checked(frame).unwrap();

@@ -36,7 +36,7 @@ pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use dns::{DnsPacket, DnsRepr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr};
 pub use icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, Icmpv4Type, TimeExceeded};
-pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use ipv4::{Ecn, IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use tcp::{SackBlocks, TcpFlags, TcpOption, TcpOptionIter, TcpOptions, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 
