@@ -1,7 +1,7 @@
 //! What the host's Linux says a stack's defaults are: the TCP sysctls of the network namespace the
-//! stack runs in, so the options a SYN carries and the buffers a socket starts with are the ones the
-//! kernel next door would use. Read once when a stack starts (this is I/O, kept out of the sans-IO
-//! core); a value that cannot be read keeps Linux's built-in default.
+//! stack runs in, so the options a SYN carries (ECN's flags included) and the buffers a socket
+//! starts with are the ones the kernel next door would use. Read once when a stack starts (this is
+//! I/O, kept out of the sans-IO core); a value that cannot be read keeps Linux's built-in default.
 
 use crate::tcp;
 
@@ -25,6 +25,8 @@ pub struct HostTcp {
     pub invalid_ratelimit_ms: u64,
     /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs a second, host-wide.
     pub challenge_ack_limit: u32,
+    /// `net.ipv4.tcp_ecn`: whether connections ask for ECN, or only accept it (RFC 3168).
+    pub ecn: tcp::EcnMode,
 }
 
 impl Default for HostTcp {
@@ -36,6 +38,7 @@ impl Default for HostTcp {
             syncookies: 1,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: i32::MAX as u32,
+            ecn: tcp::EcnMode::default(),
         }
     }
 }
@@ -65,6 +68,10 @@ impl HostTcp {
             challenge_ack_limit: file("ipv4/tcp_challenge_ack_limit")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.challenge_ack_limit),
+            ecn: file("ipv4/tcp_ecn")
+                .and_then(|s| s.trim().parse().ok())
+                .and_then(tcp::EcnMode::from_sysctl)
+                .unwrap_or(d.ecn),
         }
     }
 
@@ -81,6 +88,7 @@ impl HostTcp {
             self.challenge_ack_limit,
             crate::sys::random_seed() as u32,
         ));
+        cfg.ecn = self.ecn;
     }
 }
 
@@ -117,8 +125,10 @@ mod tests {
             syncookies: 1,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: 1000,
+            ecn: tcp::EcnMode::On,
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
+        assert_eq!(c.ecn, tcp::EcnMode::On);
     }
 }

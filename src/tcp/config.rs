@@ -114,6 +114,43 @@ pub struct Config {
     /// SO_LINGER: `Some(Duration::ZERO)` makes close() abort with RST. Other values behave like
     /// `None` in the engine (the stack may block close() for that long).
     pub linger: Option<Duration>,
+    /// Explicit Congestion Notification (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.
+    pub ecn: EcnMode,
+}
+
+/// When a connection uses ECN (RFC 3168 §6.1.1): Linux's `tcp_ecn` values 0, 1 and 2.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EcnMode {
+    /// 0: never; a SYN asking for ECN is answered without it.
+    Off,
+    /// 1: ask for it on outgoing connections, and accept it on incoming ones.
+    On,
+    /// 2, Linux's default: accept it when the peer asks, never ask.
+    #[default]
+    Passive,
+}
+
+impl EcnMode {
+    /// The mode a `tcp_ecn` value names; `None` for values this stack does not know (Linux 6.18's
+    /// AccECN modes among them).
+    pub fn from_sysctl(v: u32) -> Option<EcnMode> {
+        match v {
+            0 => Some(EcnMode::Off),
+            1 => Some(EcnMode::On),
+            2 => Some(EcnMode::Passive),
+            _ => None,
+        }
+    }
+
+    /// A SYN we send asks for ECN.
+    pub fn requests(self) -> bool {
+        self == EcnMode::On
+    }
+
+    /// A SYN that asks for ECN gets it.
+    pub fn accepts(self) -> bool {
+        self != EcnMode::Off
+    }
 }
 
 impl Default for Config {
@@ -144,6 +181,7 @@ impl Default for Config {
             invalid_ratelimit: Duration::from_millis(500),
             challenge_budget: Arc::new(ChallengeBudget::unlimited()),
             linger: None,
+            ecn: EcnMode::Passive,
         }
     }
 }

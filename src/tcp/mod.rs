@@ -1,6 +1,7 @@
 //! The TCP engine: a sans-IO implementation of RFC 9293 with the extensions a modern stack needs
-//! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, RACK-TLP RFC 8985, CUBIC RFC 9438,
-//! RFC 5961 protections, RFC 6528 ISNs, SYN cookies RFC 4987).
+//! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, RACK-TLP RFC 8985,
+//! CUBIC RFC 9438, ECN RFC 3168 as Linux does it, RFC 5961 protections, RFC 6528 ISNs, SYN cookies
+//! RFC 4987).
 //!
 //! The stack owns sockets, demultiplexing, IP output and the clock. It creates a `Connection` with
 //! `Connection::connect` or `Connection::accept`, feeds it received segments with `input`, lets it
@@ -32,7 +33,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, MAX_BUFFER};
+pub use config::{Config, EcnMode, MAX_BUFFER};
 pub use congestion::Algorithm;
 pub use connection::{Connection, Readiness, SendCause, State, TcpStats};
 pub use isn::{ephemeral_port_offset, initial_sequence_number, timestamp_offset, SipKey};
