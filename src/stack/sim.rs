@@ -466,6 +466,7 @@ impl WireCheck {
                 window: seg.window,
                 options: seg.options,
                 payload: seg.payload,
+                ecn: crate::wire::ipv4::Ecn::NotEct,
             };
             if let Some(rst) = tcp::reset_for_unmatched(&s) {
                 let ack = if rst.flags.contains(TcpFlags::ACK) {

@@ -11,7 +11,7 @@ use super::{Net, Socket, SocketHandle, Stack};
 use crate::error::Errno;
 use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
 use crate::time::Instant;
-use crate::wire::ipv4::IpProtocol;
+use crate::wire::ipv4::{Ecn, IpProtocol};
 use crate::wire::tcp::{finish_checksum, TcpFlags, TcpPacket, TcpRepr};
 
 impl Stack {
@@ -38,6 +38,7 @@ impl Stack {
             window: repr.window,
             options: repr.options,
             payload: repr.payload,
+            ecn: Ecn::from_tos(dg.repr.tos),
         };
         let key = ConnKey {
             local_port: repr.dst_port,
@@ -470,6 +471,11 @@ impl Net {
         let payload_len = a.len() + b.len();
         let checksum = self.checksum;
         self.stats.tcp_out += 1;
+        // The engine sets the ECN field (RFC 3168 §6.1); IP_TOS gives the DSCP above it.
+        let params = super::output::IpParams {
+            tos: seg.ecn.with_tos(params.tos),
+            ..params
+        };
         self.send_ip(
             now,
             *remote.ip(),

@@ -5,6 +5,10 @@
 //! decides what each segment means in each state, builds the segments that go out, and runs the
 //! timers; the halves keep the books of each direction. Sans-IO: segments come in through
 //! `input`, go out through `poll_transmit`'s sink, and time is always the caller's `now`.
+//!
+//! ECN (RFC 3168) is done as Linux does it: negotiated by ECE and CWR in the SYN and SYN-ACK
+//! (§6.1.1), ECT(0) on new data only (`tcp_ecn_send`), ECE echoed by the receive half after a CE
+//! mark until CWR (§6.1.3), and the send half's once-per-window reduction on ECE (§6.1.2).
 
 use super::config::{Config, MAX_BUFFER};
 use super::recv::Receiver;
@@ -14,6 +18,7 @@ use super::seq::SeqNum;
 use super::timers::{TimerKind, Timers};
 use crate::error::Errno;
 use crate::time::{earliest, Duration, Instant};
+use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{TcpFlags, TcpOptions};
 
 /// RFC 9293 §3.3.2 connection states.
@@ -77,6 +82,10 @@ pub struct TcpStats {
     pub unacked: usize,
     pub sacked: usize,
     pub in_recovery: bool,
+    /// ECN was negotiated (TCPI_OPT_ECN).
+    pub ecn: bool,
+    /// Data marked ECT or CE has arrived (TCPI_OPT_ECN_SEEN).
+    pub ecn_seen: bool,
 }
 
 /// Why a data-bearing segment is being sent (instrumentation and statistics).
@@ -147,6 +156,9 @@ pub struct Connection {
     ts_enabled: bool,
     ts_offset: u32,
     sack_enabled: bool,
+    /// ECN (RFC 3168): asked for in our SYN and not yet refused, or agreed (Linux's
+    /// `TCP_ECN_OK`).
+    ecn: bool,
 
     /// A RST to send.
     rst_pending: Option<Reset>,
@@ -222,6 +234,7 @@ impl Connection {
             ts_enabled: false,
             ts_offset,
             sack_enabled: false,
+            ecn: false,
             rst_pending: None,
             more: false,
             rst_closes: false,
@@ -246,6 +259,8 @@ impl Connection {
     pub fn connect(now: Instant, config: &Config, iss: u32, ts_offset: u32) -> Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, true);
         c.state = State::SynSent;
+        // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) with tcp_ecn 1 only.
+        c.ecn = c.cfg.ecn.requests();
         c
     }
 
@@ -261,6 +276,13 @@ impl Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, false);
         c.state = State::SynReceived;
         c.take_syn(syn);
+        // RFC 3168 §6.1.1: an ECN-setup SYN gets an ECN-setup SYN-ACK (ECE only) unless tcp_ecn
+        // is 0. Linux also refuses a SYN that is itself ECT (`tcp_ecn_create_request`): SYNs
+        // must be Not-ECT (§6.1.1), and a mark there means a confused path or peer.
+        let f = syn.flags;
+        c.ecn = c.cfg.ecn.accepts()
+            && f.contains(TcpFlags::ECE | TcpFlags::CWR)
+            && syn.ecn == Ecn::NotEct;
         c.snd.take_syn_window(syn.seq, syn.window);
         c.segments_received += 1;
         c
@@ -325,6 +347,7 @@ impl Connection {
                 timestamps: ack.options.timestamps.map(|(tsval, _)| (tsval, 0)),
             },
             payload: &[],
+            ecn: Ecn::NotEct,
         };
         let mut c = Connection::accept(now, config, iss, ts_offset, &syn);
         c.syn_pending = false;
@@ -417,6 +440,8 @@ impl Connection {
             unacked: self.snd.flight(),
             sacked: self.snd.rtxq.sacked_bytes(),
             in_recovery: self.snd.in_recovery,
+            ecn: self.ecn && self.is_synchronized(),
+            ecn_seen: self.rcv.ecn_seen,
         }
     }
 
@@ -884,6 +909,7 @@ impl Connection {
             nodelay: self.cfg.nodelay,
             cork: self.cfg.cork || self.more,
             synchronized: self.is_synchronized(),
+            ecn: self.ecn,
         }
     }
 
@@ -1157,11 +1183,17 @@ impl Connection {
                     window: 0,
                     options: TcpOptions::default(),
                     payload_len: 0,
+                    ecn: Ecn::NotEct,
                 },
                 Reset::Abort => OutSegment {
                     seq: self.snd.max,
                     ack: self.rcv.nxt,
-                    flags: TcpFlags::RST | TcpFlags::ACK,
+                    // As any segment of the connection, ECE while an echo is owed (Linux).
+                    flags: if self.ecn && self.rcv.ece_pending {
+                        TcpFlags::RST | TcpFlags::ACK | TcpFlags::ECE
+                    } else {
+                        TcpFlags::RST | TcpFlags::ACK
+                    },
                     window: (self.rcv.window() >> self.rcv.wscale).min(65535) as u16,
                     options: TcpOptions {
                         timestamps: self
@@ -1170,6 +1202,7 @@ impl Connection {
                         ..TcpOptions::default()
                     },
                     payload_len: 0,
+                    ecn: Ecn::NotEct,
                 },
             };
             self.segments_sent += 1;
@@ -1271,7 +1304,7 @@ impl Connection {
         now: Instant,
         sink: &mut Sink<'_>,
         seq: SeqNum,
-        flags: TcpFlags,
+        mut flags: TcpFlags,
         off: usize,
         len: usize,
     ) {
@@ -1300,6 +1333,7 @@ impl Connection {
                 options.sack_blocks = self.rcv.sack_blocks(self.ts_enabled);
             }
         }
+        let ecn = self.ecn_mark(seq, &mut flags, len);
         let ack = if flags.contains(TcpFlags::ACK) {
             self.rcv.nxt
         } else {
@@ -1312,6 +1346,7 @@ impl Connection {
             window,
             options,
             payload_len: len,
+            ecn,
         };
         let (a, b) = self.snd.buf.peek(off, len);
         debug_assert_eq!(a.len() + b.len(), len);
@@ -1324,6 +1359,41 @@ impl Connection {
         if flags.contains(TcpFlags::ACK) {
             self.rcv.on_ack_sent(&mut self.timers);
         }
+    }
+
+    /// ECN's part of a segment about to go out at `seq` with `len` bytes of payload (RFC 3168
+    /// §6.1): its flags, and the IP header's ECN field, returned.
+    fn ecn_mark(&mut self, seq: SeqNum, flags: &mut TcpFlags, len: usize) -> Ecn {
+        if !self.ecn {
+            return Ecn::NotEct;
+        }
+        if flags.contains(TcpFlags::SYN) {
+            if flags.contains(TcpFlags::ACK) {
+                // An ECN-setup SYN-ACK: ECE, not CWR (§6.1.1).
+                flags.insert(TcpFlags::ECE);
+            } else if self.snd.retries == 0 {
+                // An ECN-setup SYN: ECE and CWR. Not on a retransmission: the SYN may have been
+                // dropped for them (§6.1.1.1; Linux's tcp_ecn_clear_syn, tcp_ecn_fallback 1).
+                flags.insert(TcpFlags::ECE | TcpFlags::CWR);
+            }
+            // SYNs and SYN-ACKs are Not-ECT (§6.1.1).
+            return Ecn::NotEct;
+        }
+        // Only new data is ECT (Linux's tcp_ecn_send: a payload, and not before SND.NXT); pure
+        // ACKs, window probes and retransmissions are not (§6.1.5 and §6.1.6 allow no more), and
+        // the CWR that follows a reduction rides on that new data (§6.1.2).
+        let mut ecn = Ecn::NotEct;
+        if len > 0 && seq >= self.snd.max {
+            ecn = Ecn::Ect0;
+            if std::mem::take(&mut self.snd.cwr_pending) {
+                flags.insert(TcpFlags::CWR);
+            }
+        }
+        // Every segment echoes congestion until the peer's CWR (§6.1.3).
+        if self.rcv.ece_pending {
+            flags.insert(TcpFlags::ECE);
+        }
+        ecn
     }
 
     fn ts_now(&self, now: Instant) -> u32 {
@@ -1365,6 +1435,10 @@ impl Connection {
         }
         self.take_syn(seg);
         self.last_rx = now;
+        // RFC 3168 §6.1.1: ECN only if the peer's SYN-ACK has ECE and not CWR (Linux's
+        // tcp_ecn_rcv_synack), or, in a simultaneous open, its SYN has both (tcp_ecn_rcv_syn).
+        let (ece, cwr) = (f.contains(TcpFlags::ECE), f.contains(TcpFlags::CWR));
+        self.ecn &= if ack_ok { ece && !cwr } else { ece && cwr };
         if ack_ok {
             // SYN-ACK: our SYN is acknowledged.
             self.snd.una = seg.ack;
@@ -1504,6 +1578,11 @@ impl Connection {
                         self.rst_pending = Some(Reset::Reply(seg.ack));
                         self.enter_closed();
                         return;
+                    }
+                    if self.ecn {
+                        let cwr = f.contains(TcpFlags::CWR);
+                        let mss = self.eff_mss();
+                        self.rcv.on_ecn(seg.ecn, cwr, !payload.is_empty(), mss);
                     }
                     self.process_data(now, seq, payload, f.contains(TcpFlags::FIN));
                 }

@@ -1,6 +1,7 @@
 //! The receive half of a TCP connection: the receive sequence space (RCV.NXT, the advertised
 //! window, IRS), the receive buffer with its reassembly of out-of-order data, and the policy of
-//! when to acknowledge (delayed ACKs, immediate ACKs, rate-limited challenge ACKs).
+//! when to acknowledge (delayed ACKs, immediate ACKs, rate-limited challenge ACKs), and the
+//! receiver's part of ECN (RFC 3168 §6.1.3): echoing congestion marks with ECE until CWR.
 //!
 //! Part of the sans-IO TCP engine. `Connection` owns the state machine and decides what a
 //! segment means; it hands the receive half the sequence-number checks, the payload to store and
@@ -12,6 +13,7 @@ use super::buffer::RingBuffer;
 use super::seq::SeqNum;
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{SackBlocks, TcpFlags};
 
 /// Linux's `TCP_ATO_MIN`: the smallest ACK timeout estimate.
@@ -77,6 +79,12 @@ pub(crate) struct Receiver {
     /// When an answer to an invalid segment (a challenge ACK, or a duplicate ACK for one out of
     /// the window) last went out: Linux's `last_oow_ack_time`.
     last_oow_ack: Option<Instant>,
+
+    // ECN (RFC 3168 §6.1.3), when negotiated.
+    /// A CE mark arrived and no CWR since: every ACK carries ECE (Linux's `TCP_ECN_DEMAND_CWR`).
+    pub(crate) ece_pending: bool,
+    /// Data marked ECT or CE has arrived (Linux's `TCP_ECN_SEEN`).
+    pub(crate) ecn_seen: bool,
 }
 
 /// What storing a segment's payload did that the state machine must act on.
@@ -110,6 +118,8 @@ impl Receiver {
             pingpong: false,
             ack_scheduled: false,
             last_oow_ack: None,
+            ece_pending: false,
+            ecn_seen: false,
         }
     }
 
@@ -360,22 +370,65 @@ impl Receiver {
         self.last_data_at = now;
         match self.ato {
             None => {
-                self.enter_quick_ack_mode(fallback_mss);
+                self.incr_quick_acks(fallback_mss, MAX_QUICK_ACKS);
                 self.ato = Some(ATO_MIN);
             }
             Some(ato) if gap <= ATO_MIN / 2 => self.ato = Some(ato / 2 + ATO_MIN / 2),
             Some(ato) if gap < ato => self.ato = Some((ato / 2 + gap).min(rto)),
-            Some(_) if gap > rto => self.enter_quick_ack_mode(fallback_mss),
+            Some(_) if gap > rto => self.incr_quick_acks(fallback_mss, MAX_QUICK_ACKS),
             Some(_) => {}
         }
     }
 
     /// Linux's `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments,
-    /// at least two, at most 16.
-    fn enter_quick_ack_mode(&mut self, fallback_mss: usize) {
+    /// at least two, at most `max`.
+    fn incr_quick_acks(&mut self, fallback_mss: usize, max: usize) {
         let n = (self.window().max(self.window_room()) / (2 * self.mss(fallback_mss).max(1)))
-            .clamp(2, MAX_QUICK_ACKS);
+            .clamp(2, max.max(2));
         self.quick_acks = self.quick_acks.max(n);
+    }
+
+    /// Linux's `tcp_enter_quickack_mode`: up to `max` immediate ACKs from now, out of
+    /// interactive mode, the ACK timeout estimate back to its least (before the first data it
+    /// stays unset, so that data still starts quick-ACK mode in full).
+    fn enter_quick_ack_mode(&mut self, fallback_mss: usize, max: usize) {
+        self.incr_quick_acks(fallback_mss, max);
+        self.pingpong = false;
+        if self.ato.is_some() {
+            self.ato = Some(ATO_MIN);
+        }
+    }
+
+    /// ECN for an acceptable segment that occupies sequence space, before its data is stored, on
+    /// a connection that negotiated ECN: `ecn` is its IP header's field, `cwr` its CWR flag,
+    /// `data` whether it brings new payload. Linux's `tcp_ecn_accept_cwr` and `tcp_ecn_check_ce`.
+    pub(crate) fn on_ecn(&mut self, ecn: Ecn, cwr: bool, data: bool, fallback_mss: usize) {
+        if cwr {
+            // RFC 3168 §6.1.3: the sender has reduced its window; stop echoing. Its window may
+            // now be small, so acknowledge at once (Linux, since 5.3).
+            self.ece_pending = false;
+            self.ack_now = true;
+        }
+        if !data {
+            return;
+        }
+        match ecn {
+            Ecn::Ce => {
+                // Congestion on the path: ECE on every ACK until CWR (RFC 3168 §6.1.3). The
+                // sender's window may be very small, so ACKs do not wait (Linux enters quick-ACK
+                // mode for two ACKs when the echo starts).
+                if !self.ece_pending {
+                    self.enter_quick_ack_mode(fallback_mss, 2);
+                    self.ece_pending = true;
+                }
+                self.ecn_seen = true;
+            }
+            // Linux: an unmarked segment after marked ones is probably a retransmission (those
+            // are Not-ECT), so a loss: acknowledge quickly.
+            Ecn::NotEct if self.ecn_seen => self.enter_quick_ack_mode(fallback_mss, 2),
+            Ecn::NotEct => {}
+            Ecn::Ect0 | Ecn::Ect1 => self.ecn_seen = true,
+        }
     }
 
     fn in_quick_ack_mode(&self) -> bool {

@@ -1,7 +1,9 @@
 //! Segments as the engine sees them: the header fields it needs, parsed options and the payload.
-//! Ports, addresses and checksums belong to the stack.
+//! Ports, addresses and checksums belong to the stack; the one field of the IP header TCP reads
+//! and writes, ECN (RFC 3168 §6.1), travels with the segment.
 
 use super::seq::SeqNum;
+use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{TcpFlags, TcpOptions};
 
 /// A received segment (after checksum validation and demultiplexing).
@@ -14,6 +16,8 @@ pub struct Segment<'a> {
     pub window: u16,
     pub options: TcpOptions,
     pub payload: &'a [u8],
+    /// The ECN field of the IP header it came in.
+    pub ecn: Ecn,
 }
 
 impl Segment<'_> {
@@ -36,6 +40,8 @@ pub struct OutSegment {
     pub window: u16,
     pub options: TcpOptions,
     pub payload_len: usize,
+    /// The ECN field for the IP header: ECT(0) on new data when ECN is on, else Not-ECT.
+    pub ecn: Ecn,
 }
 
 impl OutSegment {
@@ -60,6 +66,7 @@ pub fn reset_for_unmatched(seg: &Segment) -> Option<OutSegment> {
             window: 0,
             options: TcpOptions::default(),
             payload_len: 0,
+            ecn: Ecn::NotEct,
         }
     } else {
         OutSegment {
@@ -69,6 +76,7 @@ pub fn reset_for_unmatched(seg: &Segment) -> Option<OutSegment> {
             window: 0,
             options: TcpOptions::default(),
             payload_len: 0,
+            ecn: Ecn::NotEct,
         }
     };
     Some(out)
@@ -86,6 +94,7 @@ mod tests {
             window: 1000,
             options: TcpOptions::default(),
             payload,
+            ecn: Ecn::NotEct,
         }
     }
 

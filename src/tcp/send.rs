@@ -1,7 +1,8 @@
 //! The send half of a TCP connection: the send sequence space (SND.UNA, SND.NXT, SND.MAX, the
 //! peer's window and SND.WL1/WL2), the send buffer, the retransmission queue, loss detection and
 //! recovery (RFC 6675 with RACK-TLP, RFC 8985; NewReno without SACK, RFC 6582), the congestion
-//! control hooks, RTT measurement, and the persist and tail-loss-probe state.
+//! control hooks and the sender's response to ECN (RFC 3168 §6.1.2), RTT measurement, and the
+//! persist and tail-loss-probe state.
 //!
 //! Part of the sans-IO TCP engine. `Connection` owns the state machine and the wire: it asks the
 //! send half what to send next ([`Sender::next_segment`]), emits it, and reports back what went
@@ -68,6 +69,8 @@ pub(crate) struct SendContext {
     pub(crate) cork: bool,
     /// The connection is past the handshake.
     pub(crate) synchronized: bool,
+    /// ECN was negotiated (RFC 3168 §6.1.1): ECE in an ACK means congestion.
+    pub(crate) ecn: bool,
 }
 
 /// SND.* and what hangs off them (RFC 9293 §3.3.1).
@@ -117,6 +120,13 @@ pub(crate) struct Sender {
     pub(crate) tlp_pending: bool,
     /// RFC 8985 §7.4: TLP.end_seq of the outstanding probe, and whether it was a retransmission.
     pub(crate) tlp_end: Option<(SeqNum, bool)>,
+    /// ECN's window of reduced cwnd (Linux's `TCP_CA_CWR` state and its `high_seq`): cwnd fell on
+    /// an ECE, and neither falls again nor grows until an ACK passes this (SND.NXT then), so the
+    /// reduction is once per window of data (RFC 3168 §6.1.2).
+    pub(crate) cwr_high: Option<SeqNum>,
+    /// cwnd was reduced: the next new data segment carries CWR (RFC 3168 §6.1.2; Linux's
+    /// `TCP_ECN_QUEUE_CWR`, which every reduction sets, for loss as for ECE).
+    pub(crate) cwr_pending: bool,
 
     // Persist (RFC 9293 §3.8.6.1).
     pub(crate) persist_backoff: u32,
@@ -164,6 +174,8 @@ impl Sender {
             rtxq: RtxQueue::new(),
             tlp_pending: false,
             tlp_end: None,
+            cwr_high: None,
+            cwr_pending: false,
             persist_backoff: 0,
             probes_unanswered: 0,
             force_send: false,
@@ -459,7 +471,11 @@ impl Sender {
     /// `recover` marks its end.
     fn enter_recovery(&mut self, timers: &mut Timers) {
         let flight = self.flight();
-        self.cc.on_congestion_event(flight);
+        // Already reduced for an ECE in this window: as Linux's tcp_enter_recovery, not again.
+        if self.cwr_high.take().is_none() {
+            self.cc.on_congestion_event(flight);
+            self.cwr_pending = true;
+        }
         self.in_recovery = true;
         self.rto_recovery = false;
         self.recover = self.max;
@@ -489,6 +505,9 @@ impl Sender {
         self.rtxq.mark_all_lost();
         self.in_recovery = true;
         self.rto_recovery = true;
+        // Linux's tcp_enter_loss: the timeout ends an ECN reduction and announces its own.
+        self.cwr_high = None;
+        self.cwr_pending = true;
         self.dupacks = 0;
         self.recover = self.max;
         timers.stop_loss_detection();
@@ -536,6 +555,7 @@ impl Sender {
         let ack = seg.ack;
         let old_una = self.una;
         let window = (seg.window as usize) << self.wscale;
+        self.ecn_on_ack(seg, ctx);
         // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
         // transmission was caused by an earlier one.
         let tsecr = seg
@@ -599,7 +619,10 @@ impl Sender {
                 }
             } else {
                 self.dupacks = 0;
-                self.cc.on_ack(now, acked, self.rtt.srtt());
+                // cwnd holds while an ECN reduction lasts (Linux's tcp_cong_control).
+                if self.cwr_high.is_none() {
+                    self.cc.on_ack(now, acked, self.rtt.srtt());
+                }
             }
         } else if ack == self.una
             && data_len == 0
@@ -641,6 +664,7 @@ impl Sender {
                 if retrans && !spurious && !self.in_recovery && ack >= end {
                     self.cc.on_congestion_event(self.flight());
                     self.recover = self.max;
+                    self.cwr_pending = true;
                 }
             }
         }
@@ -682,6 +706,29 @@ impl Sender {
         }
     }
 
+    /// RFC 3168 §6.1.2, as Linux's tcp_ack and tcp_try_to_open: an ACK with ECE, on a connection
+    /// that negotiated ECN, reduces cwnd as fast recovery would (ssthresh and cwnd alike), with
+    /// nothing retransmitted, once per window of data: not while a reduction for ECE or loss
+    /// lasts, nor with nothing in flight, nor for an old ACK. The reduction lasts until an ACK
+    /// passes SND.NXT as it was (Linux keeps it until an ACK is beyond it, so that the CWR sent
+    /// at that sequence number has reached the peer).
+    fn ecn_on_ack(&mut self, seg: &Segment, ctx: &SendContext) {
+        if self.cwr_high.is_some_and(|high| seg.ack > high) {
+            self.cwr_high = None;
+        }
+        let ece =
+            ctx.ecn && seg.flags.contains(TcpFlags::ECE) && !seg.flags.contains(TcpFlags::SYN);
+        if !ece || seg.ack < self.una || self.max == self.una {
+            return;
+        }
+        if self.in_recovery || self.cwr_high.is_some() {
+            return;
+        }
+        self.cc.on_congestion_event(self.flight());
+        self.cwr_high = Some(self.nxt.max(self.una));
+        self.cwr_pending = true;
+    }
+
     /// Data waits that the peer's window (or the sender SWS rule) keeps back: what the persist
     /// timer is for, unless the RTO already runs.
     pub(crate) fn may_stall(&self, timers: &Timers) -> bool {
@@ -720,6 +767,7 @@ mod tests {
             nodelay: false,
             cork: false,
             synchronized: true,
+            ecn: false,
         }
     }
 

@@ -20,7 +20,9 @@ use crate::error::Errno;
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::TcpFlags;
-use crate::wire::{ChecksumMode, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, WireError};
+use crate::wire::{
+    ChecksumMode, Ecn, IpProtocol, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, WireError,
+};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::net::Ipv4Addr;
@@ -41,6 +43,7 @@ impl Packet {
             window: self.seg.window,
             options: self.seg.options,
             payload: &self.payload,
+            ecn: self.seg.ecn,
         }
     }
 }
@@ -80,7 +83,7 @@ fn to_wire(s: usize, pkt: &Packet, ident: u16) -> Vec<u8> {
         protocol: IpProtocol::TCP,
         payload_len: tcp.buffer_len(),
         ttl: 64,
-        tos: 0,
+        tos: pkt.seg.ecn.with_tos(0),
         ident,
         dont_frag: true,
         more_frags: false,
@@ -111,6 +114,7 @@ fn from_wire(bytes: &[u8]) -> Result<Segment<'_>, WireError> {
         window: t.window,
         options: t.options,
         payload: t.payload,
+        ecn: Ecn::from_tos(ip_repr.tos),
     })
 }
 

@@ -7,6 +7,7 @@ use super::seq::SeqNum;
 use super::sim::{collect, Packet};
 use crate::error::Errno;
 use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{TcpFlags, TcpOptions};
 
 fn cfg() -> Config {
@@ -70,6 +71,7 @@ fn segment(seq: SeqNum, ack: SeqNum, flags: TcpFlags, payload: &[u8]) -> Segment
         window: 65535,
         options: TcpOptions::default(),
         payload,
+        ecn: Ecn::NotEct,
     }
 }
 
@@ -875,6 +877,7 @@ fn receiver_avoids_silly_windows() {
         window: 65535,
         options: TcpOptions::default(),
         payload: &[3u8; 10],
+        ecn: Ecn::NotEct,
     };
     b.input(now, &old);
     let out = collect(&mut b, now);
