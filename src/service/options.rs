@@ -296,7 +296,9 @@ pub fn set(
             if let Some(u) = s.udp_socket_mut(h) {
                 u.tos = tos;
             } else {
-                s.tcp_socket_mut(h)?.ip.tos = tos;
+                // TCP owns the ECN bits (RFC 3168 §6.1); Linux drops them from IP_TOS on a
+                // stream socket (__ip_sock_set_tos).
+                s.tcp_socket_mut(h)?.ip.tos = tos & !crate::wire::ipv4::Ecn::MASK;
             }
             Ok(())
         }
@@ -385,13 +387,16 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
         state: linux_state(st.state),
         ca_state: if st.in_recovery { 3 } else { 0 },
         backoff: st.backoff.min(255) as u8,
-        // TCPI_OPT_TIMESTAMPS | SACK | WSCALE as negotiated (wscale shows as non-zero scales).
+        // TCPI_OPT_TIMESTAMPS | SACK | WSCALE as negotiated (wscale shows as non-zero scales),
+        // TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN.
         options: 0b011
             | if st.snd_wscale != 0 || st.rcv_wscale != 0 {
                 0b100
             } else {
                 0
-            },
+            }
+            | if st.ecn { 0b1000 } else { 0 }
+            | if st.ecn_seen { 0b1_0000 } else { 0 },
         wscale: (st.snd_wscale & 0xf) | (st.rcv_wscale << 4),
         rto: st.rto.as_micros() as u32,
         ato: 40_000,
