@@ -1,6 +1,6 @@
 //! State-machine tests: each drives one or two connections by hand, segment by segment.
 
-use super::config::Config;
+use super::config::{Config, EcnMode};
 use super::connection::{Connection, State};
 use super::segment::{reset_for_unmatched, Segment};
 use super::seq::SeqNum;
@@ -995,4 +995,306 @@ fn a_scaled_window_never_offers_more_than_the_buffer_holds() {
     }
     assert_eq!(got, sent);
     assert_eq!(a.stats().retransmits, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECN (RFC 3168), as Linux does it.
+
+fn ecn_cfg(mode: EcnMode) -> Config {
+    Config { ecn: mode, ..cfg() }
+}
+
+/// The handshake between an active side `ca` and a passive side `cb`: (a, b, SYN, SYN-ACK).
+fn ecn_pair(ca: &Config, cb: &Config) -> (Connection, Connection, Packet, Packet) {
+    let now = t(0);
+    let mut a = Connection::connect(now, ca, 1000, 0);
+    let syn = collect(&mut a, now).remove(0);
+    let mut b = Connection::accept(now, cb, 5000, 77, &syn.as_segment());
+    let synack = collect(&mut b, now).remove(0);
+    feed(&mut a, now, std::slice::from_ref(&synack));
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(
+        (a.state(), b.state()),
+        (State::Established, State::Established)
+    );
+    (a, b, syn, synack)
+}
+
+const ECE_CWR: TcpFlags = TcpFlags(TcpFlags::ECE.bits() | TcpFlags::CWR.bits());
+
+#[test]
+fn ecn_is_negotiated_as_rfc3168_and_tcp_ecn_say() {
+    use EcnMode::*;
+    // (active, passive) → SYN asks, SYN-ACK agrees, ECN on.
+    for (ma, mb, asks, agrees) in [
+        (On, Passive, true, true),
+        (On, On, true, true),
+        (On, Off, true, false),
+        (Passive, On, false, false),
+        (Passive, Passive, false, false),
+        (Off, On, false, false),
+    ] {
+        let (a, b, syn, synack) = ecn_pair(&ecn_cfg(ma), &ecn_cfg(mb));
+        let what = format!("{ma:?} to {mb:?}");
+        let want_syn = if asks {
+            TcpFlags::SYN | ECE_CWR
+        } else {
+            TcpFlags::SYN
+        };
+        assert_eq!(syn.seg.flags, want_syn, "{what}: SYN");
+        let want_synack = if agrees {
+            TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE
+        } else {
+            TcpFlags::SYN | TcpFlags::ACK
+        };
+        assert_eq!(synack.seg.flags, want_synack, "{what}: SYN-ACK");
+        // The SYN and SYN-ACK themselves are Not-ECT (§6.1.1).
+        assert_eq!((syn.seg.ecn, synack.seg.ecn), (Ecn::NotEct, Ecn::NotEct));
+        assert_eq!((a.stats().ecn, b.stats().ecn), (agrees, agrees), "{what}");
+    }
+}
+
+#[test]
+fn ecn_needs_a_proper_syn_ack_and_a_not_ect_syn() {
+    let now = t(0);
+    // A SYN-ACK with ECE and CWR both (a reflecting middlebox) does not turn ECN on (§6.1.1).
+    let mut a = Connection::connect(now, &ecn_cfg(EcnMode::On), 1000, 0);
+    collect(&mut a, now);
+    let mut sa = segment(
+        SeqNum(5000),
+        SeqNum(1001),
+        TcpFlags::SYN | TcpFlags::ACK,
+        b"",
+    );
+    sa.flags.insert(ECE_CWR);
+    a.input(now, &sa);
+    assert_eq!(a.state(), State::Established);
+    assert!(!a.stats().ecn);
+    // Neither does one without ECE.
+    let mut a = Connection::connect(now, &ecn_cfg(EcnMode::On), 1000, 0);
+    collect(&mut a, now);
+    let sa = segment(
+        SeqNum(5000),
+        SeqNum(1001),
+        TcpFlags::SYN | TcpFlags::ACK,
+        b"",
+    );
+    a.input(now, &sa);
+    assert!(!a.stats().ecn);
+    // A SYN asking for ECN but itself marked ECT is refused, as Linux does.
+    let mut syn = segment(SeqNum(4000), SeqNum(0), TcpFlags::SYN | ECE_CWR, b"");
+    syn.ecn = Ecn::Ect0;
+    let mut b = Connection::accept(now, &cfg(), 9000, 0, &syn);
+    assert_eq!(
+        collect(&mut b, now)[0].seg.flags,
+        TcpFlags::SYN | TcpFlags::ACK
+    );
+    // A retransmitted SYN no longer asks (§6.1.1.1, Linux's tcp_ecn_fallback); a SYN-ACK that
+    // agrees still turns ECN on.
+    let mut a = Connection::connect(now, &ecn_cfg(EcnMode::On), 1000, 0);
+    assert_eq!(collect(&mut a, now)[0].seg.flags, TcpFlags::SYN | ECE_CWR);
+    let later = t(1000);
+    let again = collect(&mut a, later);
+    assert_eq!(again[0].seg.flags, TcpFlags::SYN, "the retransmission");
+    let sa = segment(
+        SeqNum(5000),
+        SeqNum(1001),
+        TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE,
+        b"",
+    );
+    a.input(later, &sa);
+    assert!(a.stats().ecn);
+}
+
+/// An established pair with ECN on (a asked, b agreed).
+fn ecn_on_pair() -> (Connection, Connection) {
+    let (a, b, _, _) = ecn_pair(&ecn_cfg(EcnMode::On), &ecn_cfg(EcnMode::Passive));
+    assert!(a.stats().ecn && b.stats().ecn);
+    (a, b)
+}
+
+#[test]
+fn only_new_data_is_ect() {
+    let (mut a, mut b) = ecn_on_pair();
+    a.set_nodelay(true);
+    let now = t(10);
+    a.send(&[1u8; 3000]).unwrap();
+    let p = collect(&mut a, now);
+    assert!(p.len() >= 2);
+    assert!(
+        p.iter().all(|q| q.seg.ecn == Ecn::Ect0),
+        "new data is ECT(0)"
+    );
+    // The receiver's pure ACKs are Not-ECT.
+    feed(&mut b, now, &p);
+    let acks = collect(&mut b, now);
+    assert!(!acks.is_empty());
+    assert!(acks
+        .iter()
+        .all(|q| q.payload.is_empty() && q.seg.ecn == Ecn::NotEct));
+    feed(&mut a, now, &acks);
+    // A retransmission (after a timeout) is Not-ECT.
+    a.send(&[2u8; 100]).unwrap();
+    let lost = collect(&mut a, now);
+    assert_eq!(lost[0].seg.ecn, Ecn::Ect0);
+    let rto = a.stats().rto;
+    let re = collect(&mut a, now + rto);
+    assert_eq!(re.len(), 1);
+    assert_eq!(
+        (re[0].seg.seq, re[0].seg.ecn),
+        (lost[0].seg.seq, Ecn::NotEct)
+    );
+    // The FIN (no payload) is Not-ECT too.
+    feed(&mut b, now + rto, &re);
+    feed(&mut a, now + rto, &collect(&mut b, now + rto));
+    a.shutdown_write();
+    let fin = collect(&mut a, now + rto);
+    assert!(fin[0].seg.flags.contains(TcpFlags::FIN) && fin[0].payload.is_empty());
+    assert_eq!(fin[0].seg.ecn, Ecn::NotEct);
+    // Without ECN, nothing is ECT.
+    let (mut a, _) = pair();
+    a.send(&[1u8; 100]).unwrap();
+    assert_eq!(collect(&mut a, now)[0].seg.ecn, Ecn::NotEct);
+}
+
+/// `p` as if a router on the path had marked every datagram of it CE.
+fn marked_ce(p: &[Packet]) -> Vec<Packet> {
+    p.iter()
+        .cloned()
+        .map(|mut q| {
+            q.seg.ecn = Ecn::Ce;
+            q
+        })
+        .collect()
+}
+
+#[test]
+fn ce_is_echoed_with_ece_at_once_until_cwr() {
+    let (mut a, mut b) = ecn_on_pair();
+    let now = t(10);
+    a.set_nodelay(true);
+    // Interactive mode, so that ACKs would otherwise wait.
+    b.set_quick_ack(false);
+    a.send(&[1u8; 100]).unwrap();
+    let p = collect(&mut a, now);
+    feed(&mut b, now, &marked_ce(&p));
+    let ack = collect(&mut b, now);
+    assert_eq!(ack.len(), 1, "a CE mark is acknowledged at once");
+    assert!(ack[0].seg.flags.contains(TcpFlags::ECE));
+    assert!(b.stats().ecn_seen);
+    // Every segment echoes it until the sender's CWR, data included (§6.1.3).
+    b.send(b"reply").unwrap();
+    let reply = collect(&mut b, now);
+    assert!(reply[0].seg.flags.contains(TcpFlags::ECE));
+    assert_eq!(reply[0].seg.ecn, Ecn::Ect0);
+    // The sender reacts, and its next new data carries CWR.
+    feed(&mut a, now, &ack);
+    a.send(&[2u8; 100]).unwrap();
+    let p = collect(&mut a, now);
+    assert!(p[0].seg.flags.contains(TcpFlags::CWR));
+    assert!(!p[0].seg.flags.contains(TcpFlags::ECE));
+    feed(&mut b, now, &p);
+    let ack = collect(&mut b, now);
+    assert_eq!(ack.len(), 1, "CWR is acknowledged at once");
+    assert!(
+        !ack[0].seg.flags.contains(TcpFlags::ECE),
+        "echo ends at CWR"
+    );
+    // Unmarked data after that: no echo.
+    a.send(&[3u8; 100]).unwrap();
+    let p = collect(&mut a, now);
+    assert!(!p[0].seg.flags.contains(TcpFlags::CWR), "CWR only once");
+    feed(&mut b, now, &p);
+    let later = collect(&mut b, t(500));
+    assert!(later.iter().all(|q| !q.seg.flags.contains(TcpFlags::ECE)));
+}
+
+#[test]
+fn ece_reduces_cwnd_once_per_window() {
+    let (mut a, mut b) = ecn_on_pair();
+    a.set_nodelay(true);
+    let mut now = t(10);
+    // Grow the window a little, then fill it.
+    a.send(&[1u8; 20_000]).unwrap();
+    settle(&mut a, &mut b, now);
+    let mut buf = vec![0u8; 65536];
+    while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+    now += Duration::from_millis(10);
+    let cwnd0 = a.stats().cwnd;
+    let mss = a.stats().snd_mss;
+    assert!(a.send(&vec![2u8; 200_000]).unwrap() > cwnd0);
+    let flight = collect(&mut a, now);
+    assert!(flight.len() >= 4);
+    assert_eq!(a.stats().cwnd, cwnd0);
+    // The receiver sees every one of them marked: ECE on each ACK until CWR.
+    let acks: Vec<Packet> = marked_ce(&flight)
+        .iter()
+        .flat_map(|q| {
+            feed(&mut b, now, std::slice::from_ref(q));
+            collect(&mut b, now)
+        })
+        .collect();
+    assert!(acks.len() >= 2);
+    assert!(acks.iter().all(|q| q.seg.flags.contains(TcpFlags::ECE)));
+    // The first ECE halves (Reno) or cuts by β (CUBIC) cwnd, as a loss would, and nothing is
+    // retransmitted; the later ones in the same window change nothing.
+    feed(&mut a, now, &acks[..1]);
+    let st = a.stats();
+    assert!(st.cwnd < cwnd0, "{} after {cwnd0}", st.cwnd);
+    assert_eq!(st.ssthresh, st.cwnd);
+    assert!(st.cwnd >= 2 * mss);
+    let reduced = st.cwnd;
+    feed(&mut a, now, &acks[1..]);
+    assert_eq!(a.stats().cwnd, reduced, "once per window");
+    let out = collect(&mut a, now);
+    assert_eq!(a.stats().retransmits, 0);
+    assert!(!out.is_empty());
+    let first_new = out.iter().find(|q| !q.payload.is_empty()).unwrap();
+    assert!(
+        first_new.seg.flags.contains(TcpFlags::CWR),
+        "CWR on the next data"
+    );
+    assert!(out
+        .iter()
+        .filter(|q| q.seg.seq != first_new.seg.seq)
+        .all(|q| !q.seg.flags.contains(TcpFlags::CWR)));
+    // Past the window that was in flight at the ECE, a new ECE reduces again.
+    feed(&mut b, now, &out);
+    let acks = collect(&mut b, now);
+    assert!(acks.iter().all(|q| !q.seg.flags.contains(TcpFlags::ECE)));
+    feed(&mut a, now, &acks);
+    let out = collect(&mut a, now);
+    feed(&mut b, now, &marked_ce(&out));
+    let acks = collect(&mut b, now);
+    assert!(acks[0].seg.flags.contains(TcpFlags::ECE));
+    let before = a.stats().cwnd;
+    feed(&mut a, now, &acks);
+    assert!(
+        a.stats().cwnd < before,
+        "a second window, a second reduction"
+    );
+    assert_eq!(a.stats().retransmits, 0);
+}
+
+#[test]
+fn ece_is_ignored_without_ecn() {
+    let (mut a, mut b) = pair();
+    a.set_nodelay(true);
+    let now = t(10);
+    a.send(&[1u8; 5000]).unwrap();
+    let p = collect(&mut a, now);
+    feed(&mut b, now, &p);
+    let mut acks = collect(&mut b, now);
+    let cwnd = a.stats().cwnd;
+    for q in &mut acks {
+        q.seg.flags.insert(TcpFlags::ECE);
+    }
+    feed(&mut a, now, &acks);
+    assert!(a.stats().cwnd >= cwnd);
+    // And CE marks are not echoed.
+    a.send(&[1u8; 100]).unwrap();
+    feed(&mut b, now, &marked_ce(&collect(&mut a, now)));
+    let acks = collect(&mut b, t(100));
+    assert!(acks.iter().all(|q| !q.seg.flags.contains(TcpFlags::ECE)));
 }
