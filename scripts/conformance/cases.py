@@ -10,7 +10,7 @@ of 64240 << 7, so the side under test is never bound by it.
 import time
 
 from conform import Fail, linux_wscale
-from pkt import ACK, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN
+from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN
 
 SYN_KINDS = {"mss", "sackOK", "TS", "wscale"}
 MSS = 1460 - 12  # the peer's MSS less the timestamp option
@@ -201,6 +201,43 @@ def ecn_passive(t):
     t.check(not ack.payload and ack.ecn == NOT_ECT, ack, "a pure ACK that is Not-ECT")
 
 
+def ecn_ce_echo(t):
+    """13. ECN after the handshake (RFC 3168 6.1.2-6.1.3). As receiver: data marked CE is ACKed at
+    once with ECE, and every ACK carries ECE until a segment with CWR, which is itself ACKed at once
+    without it. As sender: an ACK with ECE makes the next new data carry CWR (once), ECT(0)."""
+    sa = t.passive_open(syn_flags=SYN | ECE | CWR)
+    t.check(sa.flags == SYN | ACK | ECE, sa, "flags S.E (ECN accepted)")
+    seg = t.data(100, ecn=CE)
+    ack = t.expect("an ACK of the CE-marked data")
+    t.check(not ack.payload and ack.ack == t.snd_nxt and ack.flags & ECE, ack, "ACK with ECE ack %d" % t.snd_nxt)
+    t.check(ack.time - seg.time < QUICK, ack, "it at once (within %d ms)" % (QUICK * 1000))
+    t.data(100, ecn=ECT0)
+    ack = t.expect("an ACK of the next data")
+    t.check(ack.ack == t.snd_nxt and ack.flags & ECE, ack, "ACK with ECE ack %d: the echo goes on until CWR" % t.snd_nxt)
+    seg = t.data(100, flags=ACK | PSH | CWR, ecn=ECT0)
+    ack = t.expect("an ACK of the data with CWR")
+    t.check(ack.ack == t.snd_nxt and not ack.flags & ECE, ack, "ACK ack %d without ECE: CWR ends the echo" % t.snd_nxt)
+    t.check(ack.time - seg.time < QUICK, ack, "it at once (within %d ms)" % (QUICK * 1000))
+    # The other way: an ECE on the ACK of our data.
+    t.agent("write 100", 100)
+    seg = t.expect("the data")
+    t.check(len(seg.payload) == 100 and seg.ecn == ECT0 and not seg.flags & (CWR | ECE), seg,
+            "100 bytes, ECT(0), no CWR or ECE")
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.send(ACK | ECE)
+    t.agent("write 100", 100)
+    seg = t.expect("the data after an ECE")
+    t.check(len(seg.payload) == 100 and seg.ecn == ECT0 and seg.flags & CWR, seg,
+            "100 bytes, ECT(0), with CWR (cwnd was reduced)")
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.send(ACK)
+    t.agent("write 100", 100)
+    seg = t.expect("more data")
+    t.check(len(seg.payload) == 100 and seg.ecn == ECT0 and not seg.flags & CWR, seg, "no CWR again")
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.send(ACK)
+
+
 def _burst(t, gap):
     """The data segments sent back to back: until none comes for gap seconds (at most 200)."""
     segs = []
@@ -245,4 +282,5 @@ CASES = {
     "msg_more": msg_more,
     "ecn_passive": ecn_passive,
     "stretch_ack": stretch_ack,
+    "ecn_ce_echo": ecn_ce_echo,
 }
