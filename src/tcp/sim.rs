@@ -9,6 +9,9 @@
 //! (Karn's rule, or RFC 7323 timestamps when both SYNs carried them), the earliest moment a
 //! retransmission timer could have been armed (RFC 6298 §5), which ACKs the sender can have
 //! accepted (RFC 9293 §3.10.7.4 and PAWS), and when each receiver answered data.
+//! In a third of the seeds the client asks for ECN (RFC 3168) and the links mark ECT datagrams CE
+//! once their queue is half full, so ECE, CWR and the reductions they cause run under the same
+//! checks.
 //! `TAPSTACK_SIM_DEBUG=SEED` prints every segment of that seed.
 
 use super::config::Config;
@@ -158,6 +161,8 @@ impl Ord for InFlight {
 }
 
 struct Link {
+    /// Marks ECT datagrams CE (RFC 3168 §5) instead of queueing them past half the limit.
+    ecn_mark: bool,
     delay: Duration,
     bytes_per_sec: u64,
     queue_limit: Duration,
@@ -168,15 +173,21 @@ struct Link {
     busy_until: Instant,
     heap: BinaryHeap<Reverse<InFlight>>,
     next_id: u64,
+    ce_marked: u64,
 }
 
 impl Link {
     /// Side `s` sends `pkt`.
-    fn send(&mut self, now: Instant, rng: &mut Rng, s: usize, pkt: Packet) {
+    fn send(&mut self, now: Instant, rng: &mut Rng, s: usize, mut pkt: Packet) {
         let size = pkt.payload.len() as u64 + 60;
         let start = self.busy_until.max(now);
-        if start.saturating_since(now) > self.queue_limit {
+        let queued = start.saturating_since(now);
+        if queued > self.queue_limit {
             return; // tail drop
+        }
+        if self.ecn_mark && queued > self.queue_limit / 2 && pkt.seg.ecn != Ecn::NotEct {
+            pkt.seg.ecn = Ecn::Ce;
+            self.ce_marked += 1;
         }
         self.busy_until = start + Duration::from_micros(size * 1_000_000 / self.bytes_per_sec);
         if rng.chance(self.loss) {
@@ -542,6 +553,9 @@ pub(crate) struct SimResult {
     pub timeouts: u64,
     /// Bytes delivered, both directions.
     pub bytes: u64,
+    /// Datagrams the links marked CE, and segments that crossed them with CWR.
+    pub ce_marked: u64,
+    pub cwr_seen: u64,
 }
 
 fn pattern(rng: &mut Rng) -> Vec<u8> {
@@ -554,7 +568,10 @@ fn pattern(rng: &mut Rng) -> Vec<u8> {
 
 pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
     let mut rng = Rng::new(seed);
+    // ECN's choices come from a stream of their own, so the other seeds' worlds stay as they were.
+    let ecn = Rng::new(seed ^ 0x3168_3168_3168_3168).chance(1.0 / 3.0);
     let link = |rng: &mut Rng| Link {
+        ecn_mark: ecn,
         delay: Duration::from_micros(500 + rng.below(30_000)),
         bytes_per_sec: (10 + rng.below(190)) * 1_000_000 / 8,
         queue_limit: Duration::from_millis(5 + rng.below(50)),
@@ -569,6 +586,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         busy_until: Instant::ZERO,
         heap: BinaryHeap::new(),
         next_id: 0,
+        ce_marked: 0,
     };
     let mut links = [link(&mut rng), link(&mut rng)];
     let cfg = |rng: &mut Rng| Config {
@@ -586,7 +604,10 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         window_scale: !rng.chance(0.1),
         ..Config::default()
     };
-    let cfgs = [cfg(&mut rng), cfg(&mut rng)];
+    let mut cfgs = [cfg(&mut rng), cfg(&mut rng)];
+    if ecn {
+        cfgs[0].ecn = super::config::EcnMode::On;
+    }
     let delayed_ack = cfgs[0].delayed_ack;
     let now0 = Instant::from_millis(1000);
     let mut conns = [
@@ -616,6 +637,10 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
     // Since when each side has had data it has not answered with any ACK-bearing segment.
     let mut unanswered: [Option<Instant>; 2] = [None, None];
     let (mut corrupted, mut timeouts, mut min_rto_ratio) = (0u64, 0u64, f64::INFINITY);
+    let mut cwr_seen = 0u64;
+    // The end of the sequence space each side has sent (where new data starts).
+    let mut ecn_high: [Option<SeqNum>; 2] = [None, None];
+    let (mut syn_sent, mut ecn_agreed) = (false, false);
     let dbg = std::env::var("TAPSTACK_SIM_DEBUG").is_ok_and(|v| v == seed.to_string());
     let mut now = now0;
     let mut spins = 0u32;
@@ -637,7 +662,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                     Err(e) => fail(format!("a clean datagram was rejected: {e}"), now),
                 };
                 if to == 1 && !server_born {
-                    if seg.flags == TcpFlags::SYN {
+                    if seg.flags.is_syn_only() {
                         conns[1] =
                             Connection::accept(now, &cfgs[1], rng.next_u32(), rng.next_u32(), &seg);
                         conns[1].trace = Some(Vec::new());
@@ -648,6 +673,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                 }
                 // Track the window the receiving side (as a sender) has been offered.
                 if seg.flags.contains(TcpFlags::ACK) && !seg.flags.contains(TcpFlags::RST) {
+                    cwr_seen += u64::from(seg.flags.contains(TcpFlags::CWR) && seg.seq_len() > 0);
                     let shift = if seg.flags.contains(TcpFlags::SYN) {
                         0
                     } else {
@@ -908,6 +934,44 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                     unanswered[s] = None;
                     wire[s].on_ack_sent(p.seg.ack);
                 }
+                // RFC 3168 §6.1 as Linux's tcp_ecn_send: ECT(0) on new data and nothing else,
+                // and only when the SYNs agreed: the client asks in its first SYN (not in a
+                // retransmission), and the server's SYN-ACK says whether it agreed.
+                let f = p.seg.flags;
+                if f.contains(TcpFlags::SYN) {
+                    let asks = f.contains(TcpFlags::ECE | TcpFlags::CWR);
+                    if s == 0 && asks != (ecn && !syn_sent) {
+                        fail(format!("side 0: SYN {f:?} (ECN {ecn})"), now);
+                    }
+                    syn_sent |= s == 0;
+                    if s == 1 {
+                        ecn_agreed = f.contains(TcpFlags::ECE);
+                        if f.contains(TcpFlags::CWR) || (ecn_agreed && !ecn) {
+                            fail(format!("side 1: SYN-ACK {f:?} (ECN {ecn})"), now);
+                        }
+                    }
+                }
+                let end = p.seg.seq + p.seg.seq_len();
+                let new_data = p.seg.payload_len > 0
+                    && ecn_high[s].is_none_or(|h| p.seg.seq >= h)
+                    && !p.seg.flags.contains(TcpFlags::SYN);
+                let want = if ecn_agreed && new_data {
+                    Ecn::Ect0
+                } else {
+                    Ecn::NotEct
+                };
+                if p.seg.ecn != want {
+                    fail(
+                        format!(
+                            "side {s}: {:?} on {:?}, expected {want:?}",
+                            p.seg.ecn, p.seg
+                        ),
+                        now,
+                    );
+                }
+                if !p.seg.flags.contains(TcpFlags::RST) && p.seg.seq_len() > 0 {
+                    ecn_high[s] = Some(ecn_high[s].map_or(end, |h| h.max(end)));
+                }
                 links[s].send(now, &mut rng, s, p);
             }
             // RFC 9293 §3.8.6.3 / RFC 1122 §4.2.3.2: data is answered within the delayed-ACK
@@ -1007,6 +1071,8 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         min_rto_ratio,
         timeouts,
         bytes: (totals[0] + totals[1]) as u64,
+        ce_marked: links[0].ce_marked + links[1].ce_marked,
+        cwr_seen,
     }
 }
 
@@ -1041,14 +1107,19 @@ fn simulation_many_seeds() {
         .fold(f64::INFINITY, f64::min);
     eprintln!(
         "{seeds} seeds in {:?} wall: {:.0} MiB delivered (both ways), {} corrupted datagrams \
-         rejected, {} retransmissions, {} timeouts (least wait / wire-estimated RTO {ratio:.2})",
+         rejected, {} retransmissions, {} timeouts (least wait / wire-estimated RTO {ratio:.2}), \
+         {} datagrams marked CE, {} segments with CWR",
         started.elapsed(),
         sum(|r| r.bytes) as f64 / (1 << 20) as f64,
         sum(|r| r.corrupted),
         sum(|r| r.retransmits),
         sum(|r| r.timeouts),
+        sum(|r| r.ce_marked),
+        sum(|r| r.cwr_seen),
     );
     assert!(sum(|r| r.corrupted) > 0, "the link corrupted nothing");
+    assert!(sum(|r| r.ce_marked) > 0, "the links marked nothing CE");
+    assert!(sum(|r| r.cwr_seen) > 0, "no sender answered ECE with CWR");
 }
 
 #[test]
