@@ -290,8 +290,8 @@ impl Connection {
 
     /// The SYN-ACK a listener sends for `syn` when its SYN queue is full (RFC 4987 §3.6): its ISN
     /// the cookie `iss`, the client's window scale and SACK in the low bits of its timestamp, and
-    /// neither offered without timestamps (there would be nowhere to keep them), as Linux does.
-    /// Nothing of the SYN is kept.
+    /// neither offered without timestamps (there would be nowhere to keep them), as Linux does;
+    /// ECN likewise (Linux's tcp_conn_request). Nothing of the SYN is kept.
     pub fn cookie_syn_ack(
         now: Instant,
         config: &Config,
@@ -300,11 +300,17 @@ impl Connection {
         syn: &Segment,
     ) -> OutSegment {
         let mut options = syn.options;
+        let mut flags = syn.flags;
         if options.timestamps.is_none() {
             options.window_scale = None;
             options.sack_permitted = false;
+            flags.remove(TcpFlags::ECE | TcpFlags::CWR);
         }
-        let syn = Segment { options, ..*syn };
+        let syn = Segment {
+            options,
+            flags,
+            ..*syn
+        };
         let mut c = Connection::accept(now, config, iss, ts_offset, &syn);
         let mut out = None;
         c.poll_transmit(now, &mut |seg, _, _| {
@@ -314,8 +320,11 @@ impl Connection {
         if let Some((tsval, ecr)) = seg.options.timestamps {
             let ws = syn.options.window_scale.filter(|_| config.window_scale);
             let sack = syn.options.sack_permitted && config.sack;
-            seg.options.timestamps =
-                Some((super::syncookie::encode_timestamp(tsval, ws, sack), ecr));
+            let ecn = seg.flags.contains(TcpFlags::ECE);
+            seg.options.timestamps = Some((
+                super::syncookie::encode_timestamp(tsval, ws, sack, ecn),
+                ecr,
+            ));
         }
         seg
     }
@@ -330,14 +339,19 @@ impl Connection {
         ack: &Segment,
         mss: u16,
     ) -> Connection {
-        let (wscale, sack) = match ack.options.timestamps {
+        let (wscale, sack, ecn) = match ack.options.timestamps {
             Some((_, tsecr)) => super::syncookie::decode_timestamp(tsecr),
-            None => (None, false),
+            None => (None, false, false),
         };
         let syn = Segment {
             seq: ack.seq - 1,
             ack: SeqNum(0),
-            flags: TcpFlags::SYN,
+            // The SYN asked for ECN if the cookie's SYN-ACK agreed to it.
+            flags: if ecn {
+                TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR
+            } else {
+                TcpFlags::SYN
+            },
             window: ack.window,
             options: TcpOptions {
                 mss: Some(mss),

@@ -6,9 +6,9 @@
 //! The cookie, 32 bits: a 6-bit time slot (64 s each; a cookie is good for the slot it was made
 //! in and the next, about two minutes as Linux's MAX_SYNCOOKIE_AGE), a 2-bit index into a table of
 //! MSS values (the largest not above the client's), and 24 bits of keyed hash over the connection's
-//! addresses and ports, the client's ISN, the slot and the index. What does not fit — window scale
-//! and SACK — rides, as in Linux, in the low bits of the SYN-ACK's timestamp, which the client
-//! echoes; without timestamps a cookie connection has neither.
+//! addresses and ports, the client's ISN, the slot and the index. What does not fit — window scale,
+//! SACK and ECN — rides, as in Linux, in the low bits of the SYN-ACK's timestamp, which the client
+//! echoes; without timestamps a cookie connection has none of them.
 //!
 //! Sans-IO: time and the key are arguments.
 
@@ -19,8 +19,9 @@ use crate::time::Instant;
 const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 /// Seconds per time slot.
 const SLOT_SECS: u64 = 64;
-/// Low timestamp bits that carry the options: window scale (4 bits, 15 for none) and SACK (1).
-pub const TS_OPTION_BITS: u32 = 5;
+/// Low timestamp bits that carry the options: window scale (4 bits, 15 for none), SACK (1) and
+/// ECN (1), as Linux's TSBITS.
+pub const TS_OPTION_BITS: u32 = 6;
 const TS_MASK: u32 = (1 << TS_OPTION_BITS) - 1;
 const NO_WSCALE: u32 = 0xf;
 
@@ -74,16 +75,20 @@ pub fn check(
     Some(MSS_TABLE[index as usize])
 }
 
-/// Our timestamp `tsval` with the SYN's options in its low bits.
-pub fn encode_timestamp(tsval: u32, wscale: Option<u8>, sack: bool) -> u32 {
+/// Our timestamp `tsval` with the SYN's options in its low bits (`ecn`: the SYN-ACK agreed to it).
+pub fn encode_timestamp(tsval: u32, wscale: Option<u8>, sack: bool, ecn: bool) -> u32 {
     let ws = wscale.map_or(NO_WSCALE, |w| u32::from(w.min(14)));
-    (tsval & !TS_MASK) | ws | (u32::from(sack) << 4)
+    (tsval & !TS_MASK) | ws | (u32::from(sack) << 4) | (u32::from(ecn) << 5)
 }
 
-/// What an echoed timestamp says of the SYN's options: (window scale, SACK).
-pub fn decode_timestamp(tsecr: u32) -> (Option<u8>, bool) {
+/// What an echoed timestamp says of the SYN's options: (window scale, SACK, ECN).
+pub fn decode_timestamp(tsecr: u32) -> (Option<u8>, bool, bool) {
     let ws = tsecr & NO_WSCALE;
-    ((ws != NO_WSCALE).then_some(ws as u8), tsecr & 0x10 != 0)
+    (
+        (ws != NO_WSCALE).then_some(ws as u8),
+        tsecr & 0x10 != 0,
+        tsecr & 0x20 != 0,
+    )
 }
 
 #[cfg(test)]
@@ -134,9 +139,11 @@ mod tests {
     fn options_ride_in_the_timestamp() {
         for ws in [None, Some(0), Some(7), Some(14)] {
             for sack in [false, true] {
-                let ts = encode_timestamp(0xdead_beef, ws, sack);
-                assert_eq!(ts & !TS_MASK, 0xdead_beef & !TS_MASK);
-                assert_eq!(decode_timestamp(ts), (ws, sack));
+                for ecn in [false, true] {
+                    let ts = encode_timestamp(0xdead_beef, ws, sack, ecn);
+                    assert_eq!(ts & !TS_MASK, 0xdead_beef & !TS_MASK);
+                    assert_eq!(decode_timestamp(ts), (ws, sack, ecn));
+                }
             }
         }
     }

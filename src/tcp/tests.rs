@@ -1298,3 +1298,29 @@ fn ece_is_ignored_without_ecn() {
     let acks = collect(&mut b, t(100));
     assert!(acks.iter().all(|q| !q.seg.flags.contains(TcpFlags::ECE)));
 }
+
+#[test]
+fn ecn_rides_in_a_syn_cookie_timestamp_as_linux_keeps_it() {
+    for timestamps in [true, false] {
+        let now = t(0);
+        let ca = Config {
+            timestamps,
+            ..ecn_cfg(EcnMode::On)
+        };
+        let mut a = Connection::connect(now, &ca, 1000, 0);
+        let syn = collect(&mut a, now).remove(0);
+        let sa = Connection::cookie_syn_ack(now, &cfg(), 5000, 77, &syn.as_segment());
+        // Without timestamps there is nowhere to keep it: the cookie's SYN-ACK refuses ECN.
+        assert_eq!(sa.flags.contains(TcpFlags::ECE), timestamps);
+        let sa = Packet {
+            seg: sa,
+            payload: Vec::new(),
+        };
+        feed(&mut a, now, &[sa]);
+        let ack = collect(&mut a, now).remove(0);
+        let mut b = Connection::from_cookie(now, &cfg(), 5000, 77, &ack.as_segment(), 1460);
+        b.input(now, &ack.as_segment());
+        assert_eq!(b.state(), State::Established);
+        assert_eq!((a.stats().ecn, b.stats().ecn), (timestamps, timestamps));
+    }
+}
