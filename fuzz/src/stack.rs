@@ -455,6 +455,19 @@ impl Harness {
         }
         // The listener bounds what the peer can make it hold: half-open connections and
         // established ones waiting for accept, besides everything the program has or had.
+        // The accept queue itself holds at most backlog + 1, as Linux's (a handshake past it is
+        // held back half-open).
+        if let Some(l) = self
+            .stack
+            .tcp_socket_ref(self.listener)
+            .and_then(|t| t.listener())
+        {
+            assert!(
+                l.accept_queue.len() <= BACKLOG + 1,
+                "{} waiting for accept, backlog {BACKLOG}",
+                l.accept_queue.len()
+            );
+        }
         let bound = 1 + 1 + self.conns.len() + 16 + BACKLOG + 1;
         assert!(
             self.stack.socket_count() <= bound,
