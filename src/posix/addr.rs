@@ -42,7 +42,9 @@ pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<
 }
 
 /// The checks Linux makes of any address argument before a call looks at it
-/// (`move_addr_to_kernel`): its length, then that it can be read.
+/// (`move_addr_to_kernel`): its length, then that it can be read. For an address passed on every
+/// call of a hot path (a connected socket's `sendto`), the readability of the one passed last is
+/// remembered ([`super::user::check_read_again`]).
 ///
 /// # Safety
 /// None beyond a pointer's validity being checked here.
@@ -50,7 +52,7 @@ pub unsafe fn check_len(addr: *const libc::sockaddr, len: libc::socklen_t) -> Re
     if (len as i32) < 0 || len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
         return Err(Errno::EINVAL);
     }
-    super::user::check_read(addr.cast(), len as usize)
+    super::user::check_read_again(addr.cast(), len as usize)
 }
 
 /// Writes `a` the way the kernel does: as much as fits in `*len`, and `*len` set to the full size.

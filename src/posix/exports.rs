@@ -525,46 +525,45 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     let Some(f) = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
+    if sock.kind == Kind::Stream {
+        // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
+        // a socketpair end has no address; nothing of the header is touched before it has.
+        let n = f(fd, msg, flags);
+        if n >= 0 {
+            // TCP gives no address, and the socketpair's own ancillary data is none of the
+            // program's business.
+            (*msg).msg_namelen = 0;
+            (*msg).msg_controllen = 0;
+        }
+        return tcp_read_result(fd, n);
+    }
     if let Err(e) = super::user::check_write_of(msg) {
         return ret(Err(e), -1);
     }
+    // UDP.
     let m = &mut *msg;
-    if sock.kind == Kind::Dgram {
-        m.msg_controllen = 0;
-        let mut mf = 0;
-        let name = m.msg_name as *mut sockaddr;
-        let mut namelen = m.msg_namelen;
-        let n = udp_recv_common(
-            fd,
-            m.msg_iov,
-            m.msg_iovlen,
-            flags,
-            name,
-            if name.is_null() {
-                std::ptr::null_mut()
-            } else {
-                &mut namelen
-            },
-            Some(&mut mf),
-        );
-        if n >= 0 {
-            m.msg_namelen = if name.is_null() { 0 } else { namelen };
-            m.msg_flags = mf;
-        }
-        return n;
+    m.msg_controllen = 0;
+    let mut mf = 0;
+    let name = m.msg_name as *mut sockaddr;
+    let mut namelen = m.msg_namelen;
+    let n = udp_recv_common(
+        fd,
+        m.msg_iov,
+        m.msg_iovlen,
+        flags,
+        name,
+        if name.is_null() {
+            std::ptr::null_mut()
+        } else {
+            &mut namelen
+        },
+        Some(&mut mf),
+    );
+    if n >= 0 {
+        m.msg_namelen = if name.is_null() { 0 } else { namelen };
+        m.msg_flags = mf;
     }
-    // TCP: no address, and the socketpair's own ancillary data is none of the program's business.
-    let (name, control, controllen) = (m.msg_name, m.msg_control, m.msg_controllen);
-    m.msg_name = std::ptr::null_mut();
-    m.msg_control = std::ptr::null_mut();
-    m.msg_controllen = 0;
-    let n = f(fd, msg, flags);
-    m.msg_name = name;
-    m.msg_namelen = 0;
-    m.msg_control = control;
-    let _ = controllen;
-    m.msg_controllen = 0;
-    tcp_read_result(fd, n)
+    n
 }
 
 /// The descriptors SCM_RIGHTS brought in `msg`: stack sockets among them are recognised.
@@ -825,11 +824,17 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     let Some(f) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t) else {
         no_real!(-1)
     };
+    if sock.kind == Kind::Stream {
+        io::more_before(sock, fd, flags);
+        let n = stream_sendmsg(sock, fd, msg, flags, f);
+        io::more_after(sock, fd, flags);
+        return n;
+    }
     if let Err(e) = super::user::check_read_of(msg) {
         return ret(Err(e), -1);
     }
     let m = &*msg;
-    if sock.kind == Kind::Dgram {
+    {
         if sock.is_pending() && !m.msg_name.is_null() {
             if let Ok(target) = addr::read(m.msg_name as *const sockaddr, m.msg_namelen) {
                 if sockets::stays_on_kernel(sock, fd, &target) {
@@ -837,7 +842,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
                 }
             }
         }
-        return udp_send_common(
+        udp_send_common(
             sock,
             fd,
             m.msg_iov,
@@ -845,23 +850,36 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
             flags,
             m.msg_name as *const sockaddr,
             m.msg_namelen,
-        );
+        )
     }
-    io::more_before(sock, fd, flags);
-    let n = stream_sendmsg(sock, fd, m, flags, f);
-    io::more_after(sock, fd, flags);
-    n
 }
 
 /// `sendmsg` on a TCP stack socket: the socketpair's own, bounded by SO_SNDTIMEO if set.
 unsafe fn stream_sendmsg(
     sock: &OpenSocket,
     fd: RawFd,
-    m: &msghdr,
+    msg: *const msghdr,
     flags: c_int,
     f: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t,
 ) -> ssize_t {
-    if let Some(t) = io::send_timeout(sock, fd, flags) {
+    let Some(t) = io::send_timeout(sock, fd, flags) else {
+        // The kernel reads the program's header itself (EFAULT if it cannot). A destination,
+        // which TCP ignores on a connected socket, a socketpair refuses (EISCONN): the header is
+        // read then, the kernel having shown it readable, and sent again without it.
+        let n = f(fd, msg, flags & !TCP_ONLY_FLAGS);
+        if n < 0 && super::hook::errno() == libc::EISCONN && !(*msg).msg_name.is_null() {
+            let mut plain = *msg;
+            plain.msg_name = std::ptr::null_mut();
+            plain.msg_namelen = 0;
+            return f(fd, &plain, flags & !TCP_ONLY_FLAGS);
+        }
+        return n;
+    };
+    if let Err(e) = super::user::check_read_of(msg) {
+        return ret(Err(e), -1);
+    }
+    let m = &*msg;
+    {
         if !m.msg_iov.is_null() && m.msg_control.is_null() {
             let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
             if let Err(e) = super::user::check_read(m.msg_iov.cast(), size) {
