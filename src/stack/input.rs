@@ -81,10 +81,13 @@ impl Stack {
         // (net/ipv4/arp.c, arp_process): RFC 826 would add the sender of any packet to us, but
         // then an unsolicited reply could plant an entry nobody asked for.
         let create = to_us && repr.operation == ArpOperation::Request;
-        for mut frame in self
-            .net
-            .neighbours
-            .learn(now, repr.sender_ip, repr.sender_mac, create)
+        // A reply to us proves the neighbour hears us (REACHABLE); a request only says where it
+        // is (STALE), as Linux's arp_process.
+        let confirmed = to_us && repr.operation == ArpOperation::Reply;
+        for mut frame in
+            self.net
+                .neighbours
+                .learn(now, repr.sender_ip, repr.sender_mac, create, confirmed)
         {
             frame[0..6].copy_from_slice(&repr.sender_mac.0);
             self.net.push_frame(frame);

@@ -131,7 +131,10 @@ impl Stack {
         }
         let arp = self.net.neighbours.poll(now);
         for ip in arp.requests {
-            self.net.send_arp_request(ip);
+            self.net.send_arp_request(ip, MacAddr::BROADCAST);
+        }
+        for (ip, mac) in arp.probes {
+            self.net.send_arp_request(ip, mac);
         }
         for failed in arp.failed {
             self.net.stats.arp_failures += 1;

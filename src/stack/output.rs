@@ -59,7 +59,16 @@ impl Net {
         self.push_frame(frame);
     }
 
-    pub(crate) fn send_arp_request(&mut self, ip: Ipv4Addr) {
+    /// An upper layer's proof that `peer` hears us: its next hop's entry is REACHABLE again.
+    pub(crate) fn confirm_neighbour(&mut self, now: Instant, peer: Ipv4Addr) {
+        if let Ok(NextHop::Neighbour(hop)) = self.iface.route(peer) {
+            self.neighbours.confirm(now, hop);
+        }
+    }
+
+    /// An ARP request for `ip`, to `to`: broadcast to resolve, or the address we know to re-probe
+    /// an entry (Linux's unicast solicitation).
+    pub(crate) fn send_arp_request(&mut self, ip: Ipv4Addr, to: MacAddr) {
         let repr = ArpRepr {
             operation: ArpOperation::Request,
             sender_mac: self.iface.mac,
@@ -68,7 +77,7 @@ impl Net {
             target_ip: ip,
         };
         self.stats.arp_requests_out += 1;
-        self.send_arp(MacAddr::BROADCAST, &repr);
+        self.send_arp(to, &repr);
     }
 
     fn next_ident(&mut self) -> u16 {
@@ -189,7 +198,7 @@ impl Net {
                             self.stats.arp_queue_overflows += 1;
                         }
                         if ask {
-                            self.send_arp_request(ip);
+                            self.send_arp_request(ip, MacAddr::BROADCAST);
                         }
                     }
                     Resolution::Dropped => {

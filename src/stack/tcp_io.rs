@@ -69,7 +69,13 @@ impl Stack {
                     else {
                         return;
                     };
+                    let una = conn.snd_una();
                     conn.input(now, &seg);
+                    if conn.snd_una() != una {
+                        // New data acknowledged: the peer hears us, so does its next hop
+                        // (Linux's dst_confirm from tcp_ack).
+                        self.net.confirm_neighbour(now, src);
+                    }
                     self.tcp_after_event(now, h);
                     return;
                 }

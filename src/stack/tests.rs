@@ -894,3 +894,24 @@ fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
     }
     assert_eq!(accepted, clients.len(), "every client got in, in turn");
 }
+
+#[test]
+fn a_live_connection_keeps_its_neighbour_without_asking_again() {
+    // TCP acknowledging new data confirms the neighbour (Linux's dst_confirm), so for minutes of
+    // traffic the entry stays REACHABLE: no request of any kind, no frame held back.
+    let (mut a, mut b, ha, hb) = tcp_pair(15);
+    let asked = a.stats().arp_requests_out;
+    let mut now = Instant::from_millis(10);
+    let mut buf = [0u8; 64];
+    for i in 0..30u8 {
+        a.tcp_send(now, ha, &[i; 10]).unwrap();
+        exchange(&mut a, &mut b, now);
+        assert_eq!(b.tcp_recv(now, hb, &mut buf, false), Ok(10));
+        exchange(&mut a, &mut b, now);
+        now += Duration::from_secs(10);
+        a.poll(now);
+        b.poll(now);
+        exchange(&mut a, &mut b, now);
+    }
+    assert_eq!(a.stats().arp_requests_out, asked, "five minutes, no ARP");
+}

@@ -1682,8 +1682,8 @@ impl Connection {
         self.rcv.ack_owed_since
     }
 
-    #[cfg(test)]
-    pub(crate) fn snd_una(&self) -> SeqNum {
+    /// SND.UNA: the stack watches it move to confirm the peer's neighbour entry.
+    pub fn snd_una(&self) -> SeqNum {
         self.snd.una
     }
 
