@@ -544,6 +544,19 @@ fn five_percent_loss_each_way_16_mib_exact() {
     lossy_transfer(5);
 }
 
+/// Any loss rate, for measuring (not in the test command: at high rates it takes minutes):
+/// `TAPSTACK_LOSS=15 cargo test --release --test tcp_kernel loss_from_the_environment -- --ignored
+/// --nocapture`; `scripts/kernel_loss.sh 15 tap` gives the kernel's time for the same transfer.
+#[test]
+#[ignore]
+fn loss_from_the_environment() {
+    let percent = std::env::var("TAPSTACK_LOSS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    lossy_transfer(percent);
+}
+
 #[test]
 fn kernel_sees_the_window_scale_and_mss_we_offered() {
     require("python3");
