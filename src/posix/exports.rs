@@ -528,12 +528,25 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     if sock.kind == Kind::Stream {
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
         // a socketpair end has no address; nothing of the header is touched before it has.
+        // With TCP_INQ the control buffer's size is needed after the call, which overwrites it.
+        let inq = sock.inq.load(std::sync::atomic::Ordering::Relaxed);
+        let room = if inq {
+            if let Err(e) = super::user::check_write_of(msg) {
+                return ret(Err(e), -1);
+            }
+            (*msg).msg_controllen
+        } else {
+            0
+        };
         let n = f(fd, msg, flags);
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the
             // program's business.
             (*msg).msg_namelen = 0;
             (*msg).msg_controllen = 0;
+            if inq {
+                io::put_inq(fd, msg, room);
+            }
         }
         return tcp_read_result(fd, n);
     }

@@ -51,6 +51,33 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
     }
 }
 
+/// TCP_INQ's control message after a `recvmsg` (Linux's TCP_CM_INQ): the bytes left to read, as
+/// far as the socketpair holds them, in the program's control buffer of `room` bytes if it fits
+/// (else MSG_CTRUNC).
+///
+/// # Safety
+/// `msg` must be the header the kernel has just filled.
+pub unsafe fn put_inq(fd: i32, msg: *mut libc::msghdr, room: usize) {
+    let space = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+    let m = &mut *msg;
+    if m.msg_control.is_null() || room < space {
+        m.msg_flags |= libc::MSG_CTRUNC;
+        return;
+    }
+    if super::user::check_write(m.msg_control.cast(), space).is_err() {
+        return;
+    }
+    let mut left: i32 = 0;
+    // SAFETY: FIONREAD writes one int.
+    libc::syscall(libc::SYS_ioctl, fd, libc::FIONREAD, &mut left as *mut i32);
+    m.msg_controllen = space;
+    let c = libc::CMSG_FIRSTHDR(m);
+    (*c).cmsg_level = libc::SOL_TCP;
+    (*c).cmsg_type = libc::TCP_CM_INQ;
+    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
+    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, left.max(0));
+}
+
 /// The largest UDP payload over IPv4.
 const MAX_UDP: usize = 65_507;
 

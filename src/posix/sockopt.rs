@@ -38,6 +38,10 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         sock.broadcast
             .store(val[0] != 0, std::sync::atomic::Ordering::Relaxed);
     }
+    if (level, name) == (libc::IPPROTO_TCP, libc::TCP_INQ) && !val.is_empty() {
+        sock.inq
+            .store(val[0] == 1, std::sync::atomic::Ordering::Relaxed);
+    }
     // Zero-copy sends need the kernel to pin the program's pages; the socketpair copies, so the
     // option is refused as a kernel socket without the feature refuses it.
     if (level, name) == (libc::SOL_SOCKET, libc::SO_ZEROCOPY) {

@@ -68,6 +68,8 @@ pub struct OpenSocket {
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
     pub listening: std::sync::atomic::AtomicU8,
+    /// TCP_INQ, as set through this process: `recvmsg` then reports the bytes left to read.
+    pub inq: AtomicBool,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -88,6 +90,7 @@ impl OpenSocket {
             connect_started: AtomicBool::new(false),
             more: AtomicBool::new(false),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
+            inq: AtomicBool::new(false),
         }
     }
 

@@ -53,6 +53,8 @@ pub struct Extra {
     /// TCP_NOTSENT_LOWAT as set, reported back. What it changes on Linux — when a socket polls
     /// writable — is the socketpair's business here, which this does not reach.
     pub notsent_lowat: Option<i32>,
+    /// TCP_INQ as set: reported back (the program's side adds the control message).
+    pub inq: bool,
 }
 
 fn int(val: &[u8]) -> Result<i32> {
@@ -255,6 +257,14 @@ pub fn set(
         }
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
             extra.notsent_lowat = Some(int(val)?);
+            Ok(())
+        }
+        (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+            let v = int(val)?;
+            if !(0..=1).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            extra.inq = v == 1;
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_LINGER2) => {
@@ -489,6 +499,7 @@ pub fn get(
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => ints(tcp_cfg(s, &|c| c.nodelay as i32)),
         (libc::IPPROTO_TCP, libc::TCP_CORK) => ints(tcp_cfg(s, &|c| c.cork as i32)),
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => ints(extra.notsent_lowat.unwrap_or(0)),
+        (libc::IPPROTO_TCP, libc::TCP_INQ) => ints(extra.inq as i32),
         (libc::IPPROTO_TCP, libc::TCP_LINGER2) => {
             ints(tcp_cfg(s, &|c| c.fin_wait2_timeout.as_secs() as i32))
         }
