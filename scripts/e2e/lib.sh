@@ -45,6 +45,10 @@ cleanup() {
 # Runs a command in the namespace.
 inns() { ip netns exec "$NS" "$@"; }
 
+# The processes in the namespace whose command line matches PATTERN (pgrep -f), and only those:
+# the process table is shared, so a plain pgrep would also find another test's service.
+ns_pgrep() { inns sh -c 'exec pgrep --nslist net --ns $$ -f "$1"' _ "$1"; }
+
 # Runs a command in the namespace with its sockets on the stack.
 # With E2E_KERNEL=1: on the kernel's sockets in the second namespace (flags before `--` dropped).
 onstack() {

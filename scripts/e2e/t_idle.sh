@@ -14,7 +14,7 @@ s = socket.create_connection(('$KERNEL_IP', 9000))
 s.recv(10)" &
 client=$!
 sleep 1
-pid=$(pgrep -f "create_connection\(\('$KERNEL_IP', 9000" | head -1)
+pid=$(ns_pgrep "create_connection\(\('$KERNEL_IP', 9000" | head -1)
 [ -n "$pid" ] || fail "blocked client not found"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 before=$(ticks "$pid")

@@ -26,7 +26,7 @@ onstack -- timeout 60 python3 "$WORK/victim.py" "$KERNEL_IP" "$WORK/ready" "$WOR
 victim=$!
 for _ in $(seq 100); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
 [ -s "$WORK/ready" ] || fail "the victim did not connect: $(cat "$WORK/victim.out")"
-svc=$(inns pgrep -f "tapstack service" | head -1)
+svc=$(ns_pgrep "tapstack service" | head -1)
 [ -n "$svc" ] || fail "no stack service is running"
 
 # The hostile client speaks the control protocol by hand (src/service/proto.rs): a request is
@@ -111,7 +111,7 @@ py=/usr/bin/python3; [ -x "$py" ] || py=python3
 inns timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups "$py" - < "$WORK/other.py" > "$WORK/other.out" 2>&1
 grep -qx refused "$WORK/other.out" || fail "another user's client: $(cat "$WORK/other.out")"
 
-now=$(inns pgrep -f "tapstack service" | head -1)
+now=$(ns_pgrep "tapstack service" | head -1)
 [ "$now" = "$svc" ] || fail "the service changed from pid $svc to ${now:-none}"
 touch "$WORK/go"
 wait "$victim" || true

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 setup pmlife
 start_pm_peer
 
-service_pids() { inns pgrep -f "^tapstack service" || true; }
+service_pids() { ns_pgrep "^tapstack service" || true; }
 [ -z "$(service_pids)" ] || fail "a service runs before any program: $(service_pids)"
 
 # A program with an idle connection: the service starts with it, and both sleep at no CPU cost.
@@ -46,7 +46,7 @@ onstack -- timeout 30 python3 -c "
 import errno, os, socket, subprocess, time
 s = socket.create_connection(('$KERNEL_IP', 9000), timeout=5)
 s.sendall(b'hi'); assert s.recv(2) == b'hi'
-pid = subprocess.run(['pgrep', '-f', '^tapstack service'], capture_output=True, text=True).stdout.split()[0]
+pid = subprocess.run(['pgrep', '--nslist', 'net', '--ns', str(os.getpid()), '-f', '^tapstack service'], capture_output=True, text=True).stdout.split()[0]
 os.kill(int(pid), 9)
 time.sleep(0.3)
 t = time.monotonic()

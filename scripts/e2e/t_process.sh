@@ -161,7 +161,7 @@ except KeyboardInterrupt:
 " > "$WORK/int.log" 2>&1 &
 victim=$!
 sleep 1
-pid=$(pgrep -f "s.recv\(10\)" | head -1)
+pid=$(ns_pgrep "s.recv\(10\)" | head -1)
 [ -n "$pid" ] || fail "blocked program not found"
 kill -INT "$pid"
 for _ in $(seq 30); do kill -0 "$victim" 2>/dev/null || break; sleep 0.1; done
