@@ -122,15 +122,7 @@ run_stack() {
 
 # run_kernel OUT: the program on the kernel's sockets, in $NS-s, over a veth to $NS.
 run_kernel() {
-  ip netns add "$NS"
-  ip netns add "$NS-s"
-  ip -n "$NS" link set lo up
-  ip -n "$NS-s" link set lo up
-  ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS-s"
-  ip -n "$NS" addr add "$KERNEL_IP/24" dev veth0
-  ip -n "$NS-s" addr add "$STACK_IP/24" dev veth1
-  ip -n "$NS" link set veth0 up
-  ip -n "$NS-s" link set veth1 up
+  bash "$ROOT/scripts/netns.sh" reference "$NS"
   ip netns exec "$NS" timeout 300 python3 "$WORK/peer.py" "$KERNEL_IP" > "$WORK/peer-kernel.log" 2>&1 &
   wait_peer
   ip netns exec "$NS-s" timeout 300 "$WORK/sockapi_conform" > "$1" 2> "$WORK/kernel.err" \

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The kernel's veth must send real segments (offloads off), or its frames are not what a wire carries.
+command -v ethtool >/dev/null || { echo "conformance: ethtool is needed" >&2; exit 1; }
 ROOT=$(cd "$HERE/../.." && pwd)
 BIN=${TAPSTACK_BIN:-$ROOT/target/release/tapstack}
 
@@ -54,16 +56,7 @@ mkns() {
     bash "$ROOT/scripts/netns.sh" create "$NS"
     IFACE=tap0
   else
-    ip netns add "$NS"
-    ip netns add "$NS-s"
-    ip -n "$NS" link set lo up
-    ip -n "$NS-s" link set lo up
-    ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS-s"
-    ip -n "$NS" addr add 10.77.0.1/24 dev veth0
-    ip -n "$NS-s" addr add 10.77.0.2/24 dev veth1
-    ip netns exec "$NS-s" ethtool -K veth1 tso off gso off gro off tx off >/dev/null 2>&1
-    ip -n "$NS" link set veth0 up
-    ip -n "$NS-s" link set veth1 up
+    bash "$ROOT/scripts/netns.sh" reference "$NS"
     IFACE=veth0
   fi
   # IPv6 has nothing to do here, and its neighbour discovery would only add frames to skip.

@@ -19,15 +19,7 @@ setup() {
   WORK=$(mktemp -d)
   trap cleanup EXIT
   if [ -n "$E2E_KERNEL" ]; then
-    ip netns add "$NS"
-    ip netns add "$NS-s"
-    ip -n "$NS" link set lo up
-    ip -n "$NS-s" link set lo up
-    ip -n "$NS" link add veth0 type veth peer name veth1 netns "$NS-s"
-    ip -n "$NS" addr add "$KERNEL_IP/24" dev veth0
-    ip -n "$NS-s" addr add "$STACK_IP/24" dev veth1
-    ip -n "$NS" link set veth0 up
-    ip -n "$NS-s" link set veth1 up
+    bash "$ROOT/scripts/netns.sh" reference "$NS"
   else
     bash "$ROOT/scripts/netns.sh" create "$NS"
   fi

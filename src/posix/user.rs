@@ -54,6 +54,12 @@ fn vm(write: bool, local: *mut u8, remote: *mut u8, len: usize) -> Result<()> {
 
 /// `len` bytes at `ptr` may be read: EFAULT for a null or unmapped pointer.
 pub fn check_read(ptr: *const u8, len: usize) -> Result<()> {
+    check(ptr as *mut u8, len, false)
+}
+
+/// `len` bytes at `ptr` may be read, and written if `write` (each piece is read and written back
+/// unchanged).
+fn check(ptr: *mut u8, len: usize, write: bool) -> Result<()> {
     if len == 0 {
         return Ok(());
     }
@@ -64,7 +70,11 @@ pub fn check_read(ptr: *const u8, len: usize) -> Result<()> {
     let mut off = 0;
     while off < len {
         let n = (len - off).min(CHUNK);
-        vm(false, buf.as_mut_ptr(), ptr.wrapping_add(off) as *mut u8, n)?;
+        let at = ptr.wrapping_add(off);
+        vm(false, buf.as_mut_ptr(), at, n)?;
+        if write {
+            vm(true, buf.as_mut_ptr(), at, n)?;
+        }
         off += n;
     }
     Ok(())
@@ -89,22 +99,7 @@ pub fn check_read_again(ptr: *const u8, len: usize) -> Result<()> {
 
 /// `len` bytes at `ptr` may be written: each piece is read and written back unchanged.
 pub fn check_write(ptr: *mut u8, len: usize) -> Result<()> {
-    if len == 0 {
-        return Ok(());
-    }
-    if ptr.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    let mut buf = [0u8; CHUNK];
-    let mut off = 0;
-    while off < len {
-        let n = (len - off).min(CHUNK);
-        let at = ptr.wrapping_add(off);
-        vm(false, buf.as_mut_ptr(), at, n)?;
-        vm(true, buf.as_mut_ptr(), at, n)?;
-        off += n;
-    }
-    Ok(())
+    check(ptr, len, true)
 }
 
 /// A value of type `T` at `ptr` may be read.
