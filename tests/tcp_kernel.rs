@@ -544,6 +544,65 @@ fn five_percent_loss_each_way_16_mib_exact() {
     lossy_transfer(5);
 }
 
+#[test]
+fn a_two_second_blackhole_mid_transfer_is_survived_exact() {
+    // nftables drops every frame both ways for 2 s while 64 MiB go each way; the transfer must
+    // carry on from where it stopped (retransmission timer, backed off) and finish exact.
+    require("python3");
+    require("nft");
+    let net = TestNet::new("blackhole");
+    let dir = Scratch::new("blackhole");
+    let (to_kernel, up) = dir.file("up.bin", 64 * MIB, 7);
+    let (from_kernel, down) = dir.file("down.bin", 64 * MIB, 8);
+    let rt = net.start_stack(&[]);
+    let (child, out) = start_peer(&net, 9006, &from_kernel, &to_kernel, "both");
+    let stream = connect(&rt, 9006);
+    let ns = net.name.clone();
+    let hole = std::thread::spawn(move || {
+        let nft = |script: &str| {
+            std::process::Command::new("ip")
+                .args(["netns", "exec", &ns, "timeout", "10", "sh", "-c", script])
+                .status()
+                .expect("nft")
+                .success()
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let drop_all = "nft -f - <<'NFT'\ntable netdev hole {\n  chain in { type filter hook \
+                        ingress device \"tap0\" priority 0; drop; }\n  chain out { type filter \
+                        hook egress device \"tap0\" priority 0; drop; }\n}\nNFT";
+        assert!(nft(drop_all), "nft: the blackhole");
+        let opened = Instant::now();
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            nft("nft delete table netdev hole"),
+            "nft: ending the blackhole"
+        );
+        opened
+    });
+    let start = Instant::now();
+    let got = exchange(&stream, &up);
+    let took = start.elapsed();
+    let opened = hole.join().expect("blackhole thread");
+    assert!(
+        got == down,
+        "received {} bytes, not what the kernel sent",
+        got.len()
+    );
+    assert_eq!(
+        peer_verdict(child, out),
+        format!("OK {} {STACK_IP}", 64 * MIB)
+    );
+    let s = stream.stats().unwrap();
+    assert!(
+        took > opened.saturating_duration_since(start) + Duration::from_secs(2),
+        "the transfer ended ({took:?}) before the blackhole did: it tested nothing"
+    );
+    eprintln!(
+        "2 s blackhole: 64 MiB each way in {took:.2?}; our retransmits {} (timeouts {})",
+        s.retransmits, s.timeouts
+    );
+}
+
 /// Any loss rate, for measuring (not in the test command: at high rates it takes minutes):
 /// `TAPSTACK_LOSS=15 cargo test --release --test tcp_kernel loss_from_the_environment -- --ignored
 /// --nocapture`; `scripts/kernel_loss.sh 15 tap` gives the kernel's time for the same transfer.
