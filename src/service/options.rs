@@ -500,6 +500,9 @@ pub fn get(
         (libc::IPPROTO_TCP, libc::TCP_CORK) => ints(tcp_cfg(s, &|c| c.cork as i32)),
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => ints(extra.notsent_lowat.unwrap_or(0)),
         (libc::IPPROTO_TCP, libc::TCP_INQ) => ints(extra.inq as i32),
+        // Congestion-control details (Linux's tcp_cc_info): CUBIC and Reno report none, and
+        // those are the stack's two, so nothing is written, as Linux writes nothing for them.
+        (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => Vec::new(),
         (libc::IPPROTO_TCP, libc::TCP_LINGER2) => {
             ints(tcp_cfg(s, &|c| c.fin_wait2_timeout.as_secs() as i32))
         }
