@@ -1323,7 +1323,14 @@ impl Connection {
         len: usize,
     ) {
         let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
-        let window = self.rcv.advertise_window(in_handshake, self.eff_mss());
+        // A SYN's window is counted in our own segments (our MSS less the timestamp option once
+        // agreed), as Linux's; later windows use the peer's segment size for SWS avoidance.
+        let seg_mss = if in_handshake {
+            usize::from(self.cfg.mss) - if self.ts_enabled { 12 } else { 0 }
+        } else {
+            self.eff_mss()
+        };
+        let window = self.rcv.advertise_window(in_handshake, seg_mss);
         let mut options = TcpOptions::default();
         let syn = flags.contains(TcpFlags::SYN);
         if syn {

@@ -341,8 +341,12 @@ impl Receiver {
     /// `in_handshake`: the segment is a SYN or SYN-ACK.
     pub(crate) fn advertise_window(&mut self, in_handshake: bool, fallback_mss: usize) -> u16 {
         if in_handshake {
-            // The window in a SYN is never scaled (RFC 7323 §2.2).
-            let w = self.buf.capacity().min(65535);
+            // The window in a SYN is never scaled (RFC 7323 §2.2); Linux rounds it down to whole
+            // segments (tcp_select_initial_window): 64 240 for an MSS of 1 460, 65 160 for 1 448.
+            let mut w = self.buf.capacity().min(65535);
+            if w > fallback_mss {
+                w -= w % fallback_mss.max(1);
+            }
             self.adv = self.adv.max(self.nxt + w);
             return w as u16;
         }
