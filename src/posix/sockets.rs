@@ -8,7 +8,7 @@
 //! that into the C convention.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -203,6 +203,12 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
                 Errno::EALREADY
             });
         }
+        // A non-blocking attempt that failed: this call reports it (its error if not yet read,
+        // else ECONNABORTED, as Linux's __inet_stream_connect) and leaves the socket unconnected,
+        // so the next connect starts anew.
+        let e = take_pending_error(fd).unwrap_or(Errno::ECONNABORTED);
+        unconnect(sock, fd);
+        return Err(e);
     }
     if let Some(r) = connect_quietly(sock, fd, target) {
         return r;
@@ -229,8 +235,56 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     let wait = timeout(fd, libc::SO_SNDTIMEO);
     match client::call(Target::Existing, Call::WaitConnect, Some(fd), wait).0 {
         Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
+        Err(e) => {
+            // A blocking connect that failed leaves the socket unconnected (Linux's
+            // SS_UNCONNECTED): connecting again tries anew.
+            if e != Errno::EINTR {
+                unconnect(sock, fd);
+            }
+            Err(e)
+        }
         r => r.map(drop),
     }
+}
+
+/// A TCP socket whose connect failed becomes as a fresh one, pending as a new socket is: a kernel
+/// TCP socket takes the descriptor's numbers (the stack socket goes with its socketpair end), with
+/// the descriptor's flags and the options it carries, and the next connect attaches it anew.
+fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
+    // SAFETY: plain arguments.
+    let k = unsafe {
+        libc::syscall(
+            libc::SYS_socket,
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if k < 0 {
+        return;
+    }
+    // SAFETY: the kernel just returned this descriptor.
+    let k = unsafe { OwnedFd::from_raw_fd(k as RawFd) };
+    if let Ok(flags) = raw_fcntl(fd, libc::F_GETFL, 0) {
+        let _ = raw_fcntl(
+            k.as_raw_fd(),
+            libc::F_SETFL,
+            i64::from(flags & libc::O_NONBLOCK),
+        );
+    }
+    copy_descriptor_options(fd, k.as_raw_fd());
+    for n in state::numbers_of(sock, fd) {
+        let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
+        let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
+        // SAFETY: plain descriptor arguments.
+        unsafe { libc::syscall(libc::SYS_dup3, k.as_raw_fd(), n, dup_flags) };
+    }
+    *sock.attach.lock() = Attach::Pending(Pending {
+        descriptor_options: true,
+        ..Pending::default()
+    });
+    sock.connect_started
+        .store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A non-blocking connect of a pending TCP socket, without a round trip: the program makes the
@@ -423,6 +477,15 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
     if poll_now(fd) & libc::POLLHUP == 0 {
         return None;
     }
+    match request(fd, Call::TakeError) {
+        Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
+        _ => None,
+    }
+}
+
+/// SO_ERROR of a stack socket whose connection is over, if it still holds one not yet reported:
+/// then a new connect must first report it (as Linux's connect does with sk_err).
+fn take_pending_error(fd: RawFd) -> Option<Errno> {
     match request(fd, Call::TakeError) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
         _ => None,
