@@ -162,6 +162,23 @@ fn drop_frames(net: &TestNet, percent: u32) {
     assert!(out.status.success(), "nft: {}", text(&out.stderr));
 }
 
+/// Both ways exact: what we received is what the kernel sent, and the peer says it received
+/// `size` bytes from us, exact.
+fn assert_exact(
+    got: &[u8],
+    down: &[u8],
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+    size: usize,
+) {
+    assert!(
+        got == down,
+        "received {} bytes, not what the kernel sent",
+        got.len()
+    );
+    assert_eq!(peer_verdict(child, out), format!("OK {size} {STACK_IP}"));
+}
+
 fn connect(rt: &Runtime, port: u16) -> TcpStream {
     rt.tcp_connect(kernel(port), Some(Duration::from_secs(10)))
         .expect("connect")
@@ -186,15 +203,7 @@ fn bulk_64_mib_each_way_then_tshark_finds_no_errors() {
     let stream = connect(&rt, 47000);
     let got = exchange(&stream, &up);
     let took = start.elapsed();
-    assert!(
-        got == down,
-        "received {} bytes, not what the kernel sent",
-        got.len()
-    );
-    assert_eq!(
-        peer_verdict(child, out),
-        format!("OK {} {STACK_IP}", 64 * MIB)
-    );
+    assert_exact(&got, &down, child, out, 64 * MIB);
     let stats = stream.stats().unwrap();
     eprintln!(
         "64 MiB each way at once in {took:.2?} ({} each way); retransmits {} (fast {}, timeouts \
@@ -491,15 +500,7 @@ fn lossy_transfer(percent: u32) {
     let start = Instant::now();
     let got = exchange(&stream, &up);
     let took = start.elapsed();
-    assert!(
-        got == down,
-        "received {} bytes, not what the kernel sent",
-        got.len()
-    );
-    assert_eq!(
-        peer_verdict(child, out),
-        format!("OK {} {STACK_IP}", 16 * MIB)
-    );
+    assert_exact(&got, &down, child, out, 16 * MIB);
     let s = stream.stats().unwrap();
     eprintln!(
         "{percent}% loss each way: 16 MiB each way in {took:.2?} ({}); our retransmits {} \
@@ -583,15 +584,7 @@ fn a_two_second_blackhole_mid_transfer_is_survived_exact() {
     let got = exchange(&stream, &up);
     let took = start.elapsed();
     let opened = hole.join().expect("blackhole thread");
-    assert!(
-        got == down,
-        "received {} bytes, not what the kernel sent",
-        got.len()
-    );
-    assert_eq!(
-        peer_verdict(child, out),
-        format!("OK {} {STACK_IP}", 64 * MIB)
-    );
+    assert_exact(&got, &down, child, out, 64 * MIB);
     let s = stream.stats().unwrap();
     assert!(
         took > opened.saturating_duration_since(start) + Duration::from_secs(2),

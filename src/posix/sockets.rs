@@ -72,18 +72,23 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
     }
     let numbers = state::numbers_of(sock, fd);
     for n in numbers {
-        let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
-        let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
-        // SAFETY: plain descriptor arguments.
-        let r = unsafe { libc::syscall(libc::SYS_dup3, new.as_raw_fd(), n, dup_flags) };
-        if r < 0 {
-            return Err(Errno(super::hook::errno()));
-        }
+        replace_at(n, new.as_raw_fd())?;
         for &(epfd, events, data) in pending.epoll.iter() {
             let mut ev = libc::epoll_event { events, u64: data };
             // SAFETY: a valid epoll_event; the old registration went with the old file.
             unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
         }
+    }
+    Ok(())
+}
+
+/// Puts the file of `new` at descriptor number `n`, which keeps its close-on-exec flag.
+fn replace_at(n: RawFd, new: RawFd) -> Result<()> {
+    let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
+    let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: plain descriptor arguments.
+    if unsafe { libc::syscall(libc::SYS_dup3, new, n, dup_flags) } < 0 {
+        return Err(Errno(super::hook::errno()));
     }
     Ok(())
 }
@@ -274,10 +279,7 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
     }
     copy_descriptor_options(fd, k.as_raw_fd());
     for n in state::numbers_of(sock, fd) {
-        let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
-        let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
-        // SAFETY: plain descriptor arguments.
-        unsafe { libc::syscall(libc::SYS_dup3, k.as_raw_fd(), n, dup_flags) };
+        let _ = replace_at(n, k.as_raw_fd());
     }
     *sock.attach.lock() = Attach::Pending(Pending {
         descriptor_options: true,
