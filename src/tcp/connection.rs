@@ -1190,15 +1190,7 @@ impl Connection {
         self.handle_timers(now);
         if let Some(reset) = self.rst_pending.take() {
             let seg = match reset {
-                Reset::Reply(seq) => OutSegment {
-                    seq,
-                    ack: SeqNum(0),
-                    flags: TcpFlags::RST,
-                    window: 0,
-                    options: TcpOptions::default(),
-                    payload_len: 0,
-                    ecn: Ecn::NotEct,
-                },
+                Reset::Reply(seq) => OutSegment::reset_at(seq),
                 Reset::Abort => OutSegment {
                     seq: self.snd.max,
                     ack: self.rcv.nxt,

@@ -45,6 +45,19 @@ pub struct OutSegment {
 }
 
 impl OutSegment {
+    /// A bare RST at `seq`, answering a segment whose ACK field named it (RFC 9293 §3.10.7.1).
+    pub fn reset_at(seq: SeqNum) -> OutSegment {
+        OutSegment {
+            seq,
+            ack: SeqNum(0),
+            flags: TcpFlags::RST,
+            window: 0,
+            options: TcpOptions::default(),
+            payload_len: 0,
+            ecn: Ecn::NotEct,
+        }
+    }
+
     pub fn seq_len(&self) -> usize {
         self.payload_len
             + self.flags.contains(TcpFlags::SYN) as usize
@@ -59,15 +72,7 @@ pub fn reset_for_unmatched(seg: &Segment) -> Option<OutSegment> {
         return None;
     }
     let out = if seg.flags.contains(TcpFlags::ACK) {
-        OutSegment {
-            seq: seg.ack,
-            ack: SeqNum(0),
-            flags: TcpFlags::RST,
-            window: 0,
-            options: TcpOptions::default(),
-            payload_len: 0,
-            ecn: Ecn::NotEct,
-        }
+        OutSegment::reset_at(seg.ack)
     } else {
         OutSegment {
             seq: SeqNum(0),
