@@ -7,7 +7,6 @@ use crate::tcp;
 
 /// Linux's built-in values, for hosts where `/proc/sys` cannot be read.
 const RMEM: [usize; 3] = [4096, 131_072, 6_291_456];
-const WMEM: [usize; 3] = [4096, 16_384, 4_194_304];
 const RMEM_MAX: usize = 212_992;
 
 /// The sysctls that shape a TCP socket's defaults.
@@ -15,8 +14,6 @@ const RMEM_MAX: usize = 212_992;
 pub struct HostTcp {
     /// `net.ipv4.tcp_rmem`: min, default, max receive buffer.
     pub rmem: [usize; 3],
-    /// `net.ipv4.tcp_wmem`: min, default, max send buffer.
-    pub wmem: [usize; 3],
     /// `net.core.rmem_max`: the most SO_RCVBUF may ask for.
     pub rmem_max: usize,
     /// `net.ipv4.tcp_syncookies`: 0 never, 1 when a SYN queue overflows, 2 always.
@@ -33,7 +30,6 @@ impl Default for HostTcp {
     fn default() -> HostTcp {
         HostTcp {
             rmem: RMEM,
-            wmem: WMEM,
             rmem_max: RMEM_MAX,
             syncookies: 1,
             invalid_ratelimit_ms: 500,
@@ -52,9 +48,6 @@ impl HostTcp {
             rmem: file("ipv4/tcp_rmem")
                 .and_then(|s| triple(&s))
                 .unwrap_or(d.rmem),
-            wmem: file("ipv4/tcp_wmem")
-                .and_then(|s| triple(&s))
-                .unwrap_or(d.wmem),
             rmem_max: file("core/rmem_max")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.rmem_max),
@@ -92,7 +85,7 @@ impl HostTcp {
     }
 }
 
-/// Three numbers, as `tcp_rmem` and `tcp_wmem` print them.
+/// Three numbers, as `tcp_rmem` prints them.
 fn triple(s: &str) -> Option<[usize; 3]> {
     let mut it = s.split_whitespace().map(|w| w.parse::<usize>().ok());
     let v = [it.next()??, it.next()??, it.next()??];
@@ -120,7 +113,6 @@ mod tests {
         let mut c = tcp::Config::default();
         HostTcp {
             rmem: [4096, 131_072, 33_554_432],
-            wmem: WMEM,
             rmem_max: 4_194_304,
             syncookies: 1,
             invalid_ratelimit_ms: 500,
