@@ -71,5 +71,5 @@ ip netns exec "$A" timeout 120 python3 "$DIR/peer.py" client
 wait
 grep -v READY "$DIR/server.out"
 for ns in "$A" "$B"; do
-    echo "$ns: $(ip netns exec "$ns" nstat -asz | awk '/^(TcpOutSegs|TcpRetransSegs|TcpExtTCPTimeouts|TcpExtTCPLossProbes|TcpExtTCPSackRecovery) /{printf "%s %s  ", $1, $2}')"
+    echo "$ns: $(ip netns exec "$ns" nstat -asz | awk '/^(TcpOutSegs|TcpRetransSegs|TcpExtTCPTimeouts|TcpExtTCPLossProbes|TcpExtTCPSackRecovery|TcpExtTCP[A-Za-z]*Undo|TcpExtTCPLostRetransmit|TcpExtTCPSpuriousRTOs|TcpExtTCPDSACKRecv|TcpExtTCPSACKReorder|TcpExtTCPFastRetrans|TcpExtTCPLossFailures|TcpExtTCPSackFailures|TcpExtTCPDelivered) /{printf "%s %s  ", $1, $2}')"
 done

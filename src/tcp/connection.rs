@@ -1007,7 +1007,7 @@ impl Connection {
     }
 
     /// A duplicate ACK for a segment out of the window or failing PAWS (RFC 9293 §3.10.7.4),
-    /// rate-limited as Linux's when the segment carries no data.
+    /// rate-limited as Linux's when the segment takes no sequence space.
     fn answer_invalid(&mut self, now: Instant, has_data: bool) {
         if self
             .rcv
@@ -1046,7 +1046,7 @@ impl Connection {
                         pto: d.saturating_since(armed_at),
                     });
                 }
-                if !self.snd.in_recovery && self.snd.max > self.snd.una {
+                if !self.snd.rto_recovery && self.snd.max > self.snd.una {
                     self.snd.tlp_pending = true;
                 }
             }
@@ -1494,8 +1494,11 @@ impl Connection {
             seq += 1;
         }
 
+        // Linux's tcp_oow_rate_limited never holds back the answer to a segment that takes
+        // sequence space (data or a FIN): a resent FIN is answered however soon it comes.
+        let occupies = !payload.is_empty() || f.contains(TcpFlags::FIN);
         if !f.contains(TcpFlags::RST) && self.paws_rejects(seg) {
-            self.answer_invalid(now, !payload.is_empty());
+            self.answer_invalid(now, occupies);
             return;
         }
 
@@ -1504,7 +1507,7 @@ impl Connection {
             payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
         if !self.rcv.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
-                self.answer_invalid(now, !payload.is_empty());
+                self.answer_invalid(now, occupies);
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
                 }

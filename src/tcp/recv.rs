@@ -214,8 +214,8 @@ impl Receiver {
 
     /// Linux's `tcp_oow_rate_limited`: a segment without data that is out of the window, fails
     /// PAWS or calls for a challenge is answered at most once per `interval` on a connection
-    /// (tcp_invalid_ratelimit), so a blind attacker cannot make it flood the network; a segment
-    /// with data always is. Whether to answer now.
+    /// (tcp_invalid_ratelimit), so a blind attacker cannot make it flood the network; one that
+    /// takes sequence space (data or a FIN) always is. Whether to answer now.
     pub(crate) fn may_answer_invalid(
         &mut self,
         now: Instant,

@@ -51,6 +51,14 @@ pub(crate) struct Plan {
     pub(crate) cause: SendCause,
 }
 
+/// RFC 6937 state: see [`Sender::prr`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Prr {
+    recover_fs: u32,
+    delivered: u32,
+    out: u32,
+}
+
 /// What the send half needs to know of the rest of the connection, copied in for each decision:
 /// the negotiated options and the segment sizes they leave room for.
 #[derive(Clone, Copy, Debug)]
@@ -114,6 +122,10 @@ pub(crate) struct Sender {
     pub(crate) rto_recovery: bool,
     /// RFC 6582 `recover`: SND.MAX when recovery started.
     pub(crate) recover: SeqNum,
+    /// Proportional Rate Reduction (RFC 6937 §3) for the length of a fast recovery: the flight
+    /// when it began (RecoverFS), the bytes the peer has received since (prr_delivered) and the
+    /// bytes sent since (prr_out). u32: the send buffer is at most `config::MAX_BUFFER`.
+    pub(crate) prr: Prr,
     /// Every segment in flight with its send time and SACK/lost marks (RFC 6675 scoreboard, RACK).
     pub(crate) rtxq: RtxQueue,
     /// The PTO expired: send a probe.
@@ -169,6 +181,7 @@ impl Sender {
             cc: Congestion::new(algorithm, mss),
             dupacks: 0,
             in_recovery: false,
+            prr: Prr::default(),
             rto_recovery: false,
             recover: iss,
             rtxq: RtxQueue::new(),
@@ -248,9 +261,36 @@ impl Sender {
         Some((r.start, len, fin))
     }
 
-    /// The tail loss probe (RFC 8985 §7.3): a new segment if the peer's window allows one, else
-    /// the last segment sent (unless it is SACKed).
+    /// The tail loss probe: the last segment sent again, unless it is SACKed; else a new
+    /// segment if the peer's window allows one.
+    ///
+    /// RFC 8985 §7.3 prefers new data. We resend first because of how Linux receivers answer:
+    /// a new in-order segment may wait for the delayed-ACK timer (40 ms at least), while a
+    /// duplicate is answered at once with a D-SACK (RFC 2883) and puts the receiver in quick-ACK
+    /// mode. The probe is needed mostly when the one stretch ACK for a burst was lost, and then
+    /// only the duplicate gets its answer within an RTT. Measured on the TAP against the kernel
+    /// at 2% loss each way: each lost stretch ACK cost 10 ms of PTO and 40 ms more with new
+    /// data, against the PTO alone with the resend.
     fn probe_plan(&self, ctx: &SendContext) -> Option<Plan> {
+        if let Some(r) = self.rtxq.last().filter(|r| !r.sacked) {
+            let data_end = self.data_end();
+            let fin = self.fin_sent() && r.end > data_end;
+            let dend = r.end.min(data_end);
+            let seq = if dend.since(r.start) > ctx.send_mss {
+                dend - ctx.send_mss
+            } else {
+                r.start
+            };
+            let len = dend.since(seq);
+            if len > 0 || fin {
+                return Some(Plan {
+                    seq,
+                    len,
+                    fin,
+                    cause: SendCause::Probe,
+                });
+            }
+        }
         let data_len = self.buf.len();
         let off = self.nxt.since(self.una);
         if off < data_len {
@@ -266,28 +306,7 @@ impl Sender {
                 });
             }
         }
-        let r = self.rtxq.last()?;
-        if r.sacked {
-            return None;
-        }
-        let data_end = self.data_end();
-        let fin = self.fin_sent() && r.end > data_end;
-        let dend = r.end.min(data_end);
-        let seq = if dend.since(r.start) > ctx.send_mss {
-            dend - ctx.send_mss
-        } else {
-            r.start
-        };
-        let len = dend.since(seq);
-        if len == 0 && !fin {
-            return None;
-        }
-        Some(Plan {
-            seq,
-            len,
-            fin,
-            cause: SendCause::Probe,
-        })
+        None
     }
 
     /// Decides the next data/FIN segment, without side effects (shared by `poll_at`), in a state
@@ -364,7 +383,8 @@ impl Sender {
 
     /// A planned segment ending at `end` (in sequence space) went out at `now`: advance SND.NXT
     /// and SND.MAX, book it in the retransmission queue, start the RTO if it is not running.
-    /// Returns whether it was new data other than a probe (which re-arms the PTO).
+    /// Returns whether the PTO is to be re-armed: new data other than a probe, or a fast
+    /// recovery's retransmission.
     pub(crate) fn on_sent(
         &mut self,
         plan: &Plan,
@@ -373,8 +393,11 @@ impl Sender {
         ts_enabled: bool,
         timers: &mut Timers,
     ) -> bool {
-        let mut sent_new = false;
         let is_new = plan.seq >= self.max;
+        let rearm_pto;
+        if self.in_recovery && !self.rto_recovery {
+            self.prr.out = self.prr.out.saturating_add(end.since(plan.seq) as u32);
+        }
         if plan.cause == SendCause::Probe {
             // One probe per PTO; then the RTO runs again (RFC 8985 §7.3).
             self.tlp_pending = false;
@@ -389,9 +412,10 @@ impl Sender {
             self.nxt = end;
             self.bytes_sent += plan.len as u64;
             self.rtxq.push(plan.seq, end, now);
-            sent_new = plan.cause != SendCause::Probe;
+            rearm_pto = plan.cause != SendCause::Probe;
         } else {
             self.rtxq.on_retransmit(plan.seq, end, now);
+            rearm_pto = plan.cause == SendCause::Recovery;
             self.retransmits += 1;
             self.bytes_retransmitted += plan.len as u64;
             // Karn: no RTT sample from a retransmitted segment.
@@ -402,7 +426,7 @@ impl Sender {
             self.arm_rtx(now, timers);
         }
         timers.stop(TimerKind::Persist);
-        sent_new
+        rearm_pto
     }
 
     /// RFC 6298 §5.1/5.3: (re)starts the retransmission timer for one RTO, or less if
@@ -415,14 +439,21 @@ impl Sender {
         timers.start(TimerKind::Retransmit, now, at);
     }
 
-    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, when not in
-    /// recovery, with SACK, and no probe is outstanding. PTO = 2·SRTT (plus the worst-case
-    /// delayed ACK with one segment in flight), never later than the RTO.
+    /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, with SACK, when
+    /// no probe is outstanding. PTO = 2·SRTT (plus the worst-case delayed ACK with one segment in
+    /// flight), never later than the RTO.
+    ///
+    /// Unlike RFC 8985 (and Linux), the PTO also runs in fast recovery, as QUIC's does (RFC 9002
+    /// §6.2): a receiver that acknowledges a burst with one stretch ACK leaves a small window
+    /// with nothing more to come when that ACK is lost, most often the one for a repaired hole,
+    /// and only a probe gets an answer sooner than the RTO. Measured on the TAP against the
+    /// kernel at 5% loss each way (tests/tcp_kernel.rs): from 7 timeouts in a 16 MiB transfer to
+    /// none. Not after an RTO, whose own retransmissions are the probes.
     pub(crate) fn arm_tlp(&self, now: Instant, ctx: &SendContext, timers: &mut Timers) {
         timers.stop(TimerKind::TailLossProbe);
         let flight = self.flight();
         if !ctx.sack_enabled
-            || self.in_recovery
+            || self.rto_recovery
             || self.tlp_end.is_some()
             || flight == 0
             || timers.loss_detection_armed()
@@ -464,7 +495,36 @@ impl Sender {
         }
         if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.una >= self.recover {
             self.enter_recovery(timers);
+            // Entered from the reordering timer, with no ACK: the fast retransmit still goes.
+            self.prr_on_ack(0, ctx);
         }
+    }
+
+    /// RFC 6937 §3.1 (PRR with slow-start reduction bound), on an ACK during fast recovery that
+    /// reported `delivered` bytes: sets cwnd to what may be in flight now. Above ssthresh, sending
+    /// follows deliveries in the ratio ssthresh/RecoverFS; at or below, it rebuilds towards
+    /// ssthresh no faster than slow start would. The first retransmission of an episode goes
+    /// whatever cwnd says (RFC 6675 §5 step 4.3; Linux's tcp_cwnd_reduction does the same):
+    /// holding it back until more ACKs come stalls a small window until the RTO.
+    fn prr_on_ack(&mut self, delivered: usize, ctx: &SendContext) {
+        let mss = ctx.eff_mss.max(1);
+        let prr = &mut self.prr;
+        prr.delivered = prr.delivered.saturating_add(delivered as u32);
+        let pipe = self.pipe(ctx);
+        let prr = self.prr;
+        let ssthresh = self.cc.ssthresh();
+        let mut sndcnt = if pipe > ssthresh {
+            let target =
+                (prr.delivered as u64 * ssthresh as u64).div_ceil(prr.recover_fs.max(1) as u64);
+            (target as usize).saturating_sub(prr.out as usize)
+        } else {
+            let limit = (prr.delivered.saturating_sub(prr.out) as usize).max(delivered) + mss;
+            (ssthresh - pipe).min(limit)
+        };
+        if prr.out == 0 && self.rtxq.lost_bytes() > 0 {
+            sndcnt = sndcnt.max(mss);
+        }
+        self.cc.set_cwnd(pipe + sndcnt);
     }
 
     /// Fast recovery starts (RFC 6675 §5, RFC 6582 §3.2): congestion control reacts once, and
@@ -479,6 +539,11 @@ impl Sender {
         self.in_recovery = true;
         self.rto_recovery = false;
         self.recover = self.max;
+        self.prr = Prr {
+            recover_fs: flight.min(u32::MAX as usize) as u32,
+            delivered: 0,
+            out: 0,
+        };
         timers.stop(TimerKind::TailLossProbe);
         self.tlp_pending = false;
         self.rtt_timing = None;
@@ -554,6 +619,7 @@ impl Sender {
     ) {
         let ack = seg.ack;
         let old_una = self.una;
+        let old_sacked = self.rtxq.sacked_bytes();
         let window = (seg.window as usize) << self.wscale;
         self.ecn_on_ack(seg, ctx);
         // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
@@ -685,6 +751,13 @@ impl Sender {
         {
             self.rtxq.mark_first_lost();
             self.enter_recovery(timers);
+        }
+
+        // RFC 6937 §3: DeliveredData is the advance of SND.UNA plus the change in SACKed bytes.
+        if self.in_recovery && !self.rto_recovery {
+            let delivered =
+                (ack.since(old_una) + self.rtxq.sacked_bytes()).saturating_sub(old_sacked);
+            self.prr_on_ack(delivered, ctx);
         }
 
         // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.

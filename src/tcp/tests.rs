@@ -1330,3 +1330,51 @@ fn ecn_rides_in_a_syn_cookie_timestamp_as_linux_keeps_it() {
         assert_eq!((a.stats().ecn, b.stats().ecn), (timestamps, timestamps));
     }
 }
+
+#[test]
+fn a_resent_fin_is_answered_at_once_every_time() {
+    // Linux's tcp_oow_rate_limited holds back answers to segments without sequence space only:
+    // a FIN sent again, as a tail loss probe does, is acknowledged however soon it comes.
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    b.shutdown_write();
+    let fin = collect(&mut b, now);
+    assert!(fin[0].seg.flags.contains(TcpFlags::FIN));
+    feed(&mut a, now, &fin);
+    assert_eq!(a.state(), State::CloseWait);
+    let first = collect(&mut a, now);
+    assert_eq!(first.len(), 1);
+    for ms in [11, 12, 13] {
+        feed(&mut a, t(ms), &fin);
+        let again = collect(&mut a, t(ms));
+        assert_eq!(again.len(), 1, "no answer to the FIN resent at {ms} ms");
+        assert_eq!(again[0].seg.ack, fin[0].seg.seq + 1);
+    }
+}
+
+#[test]
+fn the_fast_retransmit_goes_even_when_cwnd_is_full() {
+    // RFC 6675 §5 step 4.3 and RFC 6937: the first retransmission of a recovery episode does not
+    // wait for cwnd; a small window whose later ACKs are lost would otherwise sit until the RTO.
+    let (mut a, mut b) = pair();
+    a.set_congestion(super::Algorithm::Reno);
+    let data = vec![3u8; 10 * 1448];
+    a.send(&data).unwrap();
+    let p = collect(&mut a, t(20));
+    assert_eq!(p.len(), 10, "the initial window");
+    // The first segment is lost and only the SACKs for the next three arrive: ssthresh falls to
+    // five segments while six are still in flight.
+    let acks: Vec<Packet> = p[1..4]
+        .iter()
+        .flat_map(|s| answer(&mut b, t(21), std::slice::from_ref(s)))
+        .collect();
+    assert_eq!(acks.len(), 3);
+    feed(&mut a, t(22), &acks);
+    let out = collect(&mut a, t(22));
+    assert_eq!(
+        out.first().map(|p| p.seg.seq),
+        Some(p[0].seg.seq),
+        "{out:?}"
+    );
+    assert_eq!(a.stats().timeouts, 0);
+}
