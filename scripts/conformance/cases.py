@@ -268,6 +268,27 @@ def stretch_ack(t):
     t.send(ACK)
 
 
+def nagle_minshall(t):
+    """14. Nagle in Minshall's form (Linux's tcp_nagle_check): the partial tail of a write follows its
+    full segment at once, unacknowledged; a small write waits only while another small segment is
+    unacknowledged, and goes with the ACK of that one."""
+    t.passive_open()
+    t.agent("write 2000", 2000)
+    segs = _read_segments(t, 2000, "a full segment and the tail, with no ACK between")
+    t.check(len(segs) == 2 and len(segs[1].payload) == 2000 - MSS, segs[-1], "segments of %d and %d" % (MSS, 2000 - MSS))
+    t.agent("write 100", 100)
+    seg = t.expect("the small write, nothing being unacknowledged")
+    t.check(seg.seq == t.rcv_nxt and len(seg.payload) == 100, seg, "100 bytes at seq %d" % t.rcv_nxt)
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.agent("write 100", 100)
+    t.quiet(100, "a small write behind an unacknowledged small segment")
+    t.send(ACK)
+    seg = t.expect("the held write after the ACK")
+    t.check(seg.seq == t.rcv_nxt and len(seg.payload) == 100, seg, "100 bytes at seq %d" % t.rcv_nxt)
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.send(ACK)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -283,4 +304,5 @@ CASES = {
     "ecn_passive": ecn_passive,
     "stretch_ack": stretch_ack,
     "ecn_ce_echo": ecn_ce_echo,
+    "nagle_minshall": nagle_minshall,
 }

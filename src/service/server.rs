@@ -1293,7 +1293,8 @@ impl Service {
             }
         }
         // The program to the network: read from B straight into the send buffer, only as much as
-        // it has room for.
+        // it has room for, and send once all of it is in.
+        let mut queued = false;
         for _ in 0..64 {
             if sock.app_eof || !sock.b_readable {
                 break;
@@ -1309,13 +1310,14 @@ impl Service {
             }
             let mut got = None;
             let mut offered = 0;
-            let r = stack.tcp_send_with(now, h, CHUNK, |x, y| {
+            let r = stack.tcp_send_with(h, CHUNK, |x, y| {
                 offered = x.len() + y.len();
                 let g = uds::read_into(b, x, y);
                 let n = *g.as_ref().unwrap_or(&0);
                 got = Some(g);
                 n
             });
+            queued |= matches!(r, Ok(n) if n > 0);
             match (r, got) {
                 (_, Some(Ok(0))) => {
                     sock.app_eof = true;
@@ -1338,6 +1340,9 @@ impl Service {
                 (Err(_), None) => sock.broken = true,
                 (Ok(_), None) => break,
             }
+        }
+        if queued {
+            stack.tcp_push(now, h);
         }
     }
 

@@ -234,10 +234,11 @@ impl Stack {
     }
 
     /// [`Connection::send_with`] on socket `h`: a program's data read straight into the send
-    /// buffer.
+    /// buffer. Nothing is sent yet: the caller reads all the program has written, in as many
+    /// calls as the buffer takes it, then calls [`Stack::tcp_push`]. (One `write` can come in
+    /// pieces; sent piece by piece, its tail would be a partial segment in the middle of it.)
     pub fn tcp_send_with(
         &mut self,
-        now: Instant,
         h: SocketHandle,
         max: usize,
         fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
@@ -246,9 +247,14 @@ impl Stack {
         if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
             return Err(Errno::ENOTCONN);
         }
-        let r = self.conn(h)?.send_with(max, fill);
-        self.tcp_after_event(now, h);
-        r
+        self.conn(h)?.send_with(max, fill)
+    }
+
+    /// Sends what [`Stack::tcp_send_with`] queued on socket `h`, as the connection allows.
+    pub fn tcp_push(&mut self, now: Instant, h: SocketHandle) {
+        if self.sockets.tcp_mut(h).is_some() {
+            self.tcp_after_event(now, h);
+        }
     }
 
     /// [`Connection::recv_with`] on socket `h`: received data written straight to the program.

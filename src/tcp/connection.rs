@@ -1286,9 +1286,10 @@ impl Connection {
                     cause: plan.cause,
                 });
             }
+            let mss = self.eff_mss();
             sent_new |= self
                 .snd
-                .on_sent(&plan, end, now, self.ts_enabled, &mut self.timers);
+                .on_sent(&plan, end, now, self.ts_enabled, mss, &mut self.timers);
         }
         self.snd.tlp_pending = false;
         if sent_new {

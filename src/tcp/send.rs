@@ -105,6 +105,9 @@ pub(crate) struct Sender {
     pub(crate) peer_mss: usize,
     /// Data from SND.UNA on: sent and unacknowledged, then not yet sent.
     pub(crate) buf: RingBuffer,
+    /// The end of the last segment shorter than the MSS sent (Linux's `snd_sml`): Nagle holds
+    /// back a partial segment only while such a one is unacknowledged.
+    pub(crate) sml: SeqNum,
     /// The user shut down writing: a FIN follows the queued data.
     pub(crate) fin_queued: bool,
     pub(crate) fin_acked: bool,
@@ -173,6 +176,7 @@ impl Sender {
             wscale: 0,
             peer_mss: DEFAULT_PEER_MSS,
             buf: RingBuffer::new(buffer),
+            sml: iss,
             fin_queued: false,
             fin_acked: false,
             retries: 0,
@@ -363,8 +367,10 @@ impl Sender {
             } else if ctx.cork && !fin {
                 // Corked: a partial segment waits for more data, whatever Nagle would say.
                 return None;
-            } else if !(ctx.nodelay || self.nxt == self.una || fin) {
-                // Nagle (RFC 896 / RFC 1122 §4.2.3.4).
+            } else if !(ctx.nodelay || self.nxt == self.una || fin || !self.small_unacked()) {
+                // Nagle (RFC 896 / RFC 1122 §4.2.3.4) in Minshall's form, as Linux's
+                // tcp_nagle_check: a partial segment waits only while another partial one is
+                // unacknowledged, so the tail of a write goes out behind its full segments.
                 return None;
             }
         }
@@ -381,6 +387,11 @@ impl Sender {
         })
     }
 
+    /// A segment shorter than the MSS is in flight (Linux's tcp_minshall_check).
+    fn small_unacked(&self) -> bool {
+        self.sml > self.una && self.sml <= self.nxt
+    }
+
     /// A planned segment ending at `end` (in sequence space) went out at `now`: advance SND.NXT
     /// and SND.MAX, book it in the retransmission queue, start the RTO if it is not running.
     /// Returns whether the PTO is to be re-armed: new data other than a probe, or a fast
@@ -391,6 +402,7 @@ impl Sender {
         end: SeqNum,
         now: Instant,
         ts_enabled: bool,
+        mss: usize,
         timers: &mut Timers,
     ) -> bool {
         let is_new = plan.seq >= self.max;
@@ -410,6 +422,9 @@ impl Sender {
                 self.rtt_timing = Some((end, now));
             }
             self.nxt = end;
+            if plan.len < mss {
+                self.sml = end;
+            }
             self.bytes_sent += plan.len as u64;
             self.rtxq.push(plan.seq, end, now);
             rearm_pto = plan.cause != SendCause::Probe;
@@ -861,12 +876,13 @@ mod tests {
     fn send_next(s: &mut Sender, now: Instant, timers: &mut Timers) -> Option<Plan> {
         let plan = s.next_segment(&ctx())?;
         let end = plan.seq + plan.len + plan.fin as usize;
-        s.on_sent(&plan, end, now, false, timers);
+        s.on_sent(&plan, end, now, false, 100, timers);
         Some(plan)
     }
 
     #[test]
-    fn nagle_holds_a_small_tail_while_data_is_unacknowledged() {
+    fn nagle_holds_a_small_segment_only_behind_another_small_one() {
+        // Minshall's form, as Linux: the tail of a write follows its full segments at once...
         let mut s = sender(150);
         let mut timers = Timers::new(Instant::ZERO);
         let first = send_next(&mut s, Instant::ZERO, &mut timers).unwrap();
@@ -875,15 +891,19 @@ mod tests {
             (SeqNum(1), 100, SendCause::New)
         );
         assert!(timers.is_armed(TimerKind::Retransmit));
+        let tail = send_next(&mut s, Instant::ZERO, &mut timers).unwrap();
+        assert_eq!((tail.seq, tail.len), (SeqNum(101), 50));
+        // ...but the next small one waits while that one is unacknowledged.
+        assert_eq!(s.buf.enqueue(&[0u8; 30]), 30);
         assert!(
             s.next_segment(&ctx()).is_none(),
-            "50 bytes wait for the ACK"
+            "30 bytes wait for the ACK"
         );
         let nodelay = SendContext {
             nodelay: true,
             ..ctx()
         };
-        assert_eq!(s.next_segment(&nodelay).map(|p| p.len), Some(50));
+        assert_eq!(s.next_segment(&nodelay).map(|p| p.len), Some(30));
     }
 
     #[test]

@@ -249,6 +249,8 @@ struct Checker {
     last_rto: Option<(u32, Duration)>,
     /// A tail loss probe timer expired in this poll: one Probe send may follow.
     probe_allowed: bool,
+    /// The end of the last new segment shorter than the MSS (Minshall's Nagle).
+    small_end: Option<SeqNum>,
 }
 
 /// One sender as the wire shows it, in offsets from its initial sequence number, knowing nothing
@@ -860,13 +862,16 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                                 ),
                             }
                         }
-                        // Nagle: no small new segment while data is unacknowledged.
+                        // Nagle in Minshall's form (Linux's tcp_nagle_check): no small new
+                        // segment while another small one is unacknowledged.
+                        let small_unacked = ck.small_end.is_some_and(|e| e > una && e <= seq);
                         if cause == SendCause::New
                             && !nodelay
                             && !fin
                             && len < mss
                             && len < ck.max_peer_wnd / 2
                             && seq != una
+                            && small_unacked
                         {
                             fail(
                                 format!(
@@ -874,6 +879,9 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                                 ),
                                 now,
                             );
+                        }
+                        if !is_old && len < mss {
+                            ck.small_end = Some(end);
                         }
                         ck.max_end = Some(ck.max_end.map_or(end, |m| m.max(end)));
                     }
