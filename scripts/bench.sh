@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: one run, one table, each row side by side with the Linux kernel over veth.
 #
-#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [SECONDS]
+#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [--only ROW[,ROW...]] [SECONDS]
 #
 # Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
 # relative to where you run it). Without --builds: this tree's target/release, built or brought up to
@@ -29,7 +29,8 @@
 # 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
 # of its own (bench-*-PID), deleted when it ends and on any exit, Ctrl-C included.
-# BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows.
+# BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows. --only runs some
+# rows alone: iperf3, sockperf, ab, conns.
 # Needs root, iperf3, sockperf, nginx, ab (apache2-utils), cc, python3. A benchmark, not a test:
 # it prints figures and asserts nothing about them.
 set -uo pipefail
@@ -40,13 +41,15 @@ root=$(pwd)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-secs=5 builds_arg="" rounds=1
+secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,conns
 while [ $# -gt 0 ]; do
   case "$1" in
     --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
     --builds=*) builds_arg=${1#--builds=}; shift ;;
     --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
     --rounds=*) rounds=${1#--rounds=}; shift ;;
+    --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
+    --only=*) only=${1#--only=}; shift ;;
     -h|--help) usage ;;
     *[!0-9]*|"") echo "bench: unknown argument '$1'" >&2; usage ;;
     *) secs=$1; shift ;;
@@ -502,15 +505,16 @@ bench_conns() {
 # ---- the run and the table -------------------------------------------------------------------------
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+wants() { [[ ",$only," == *",$1,"* ]]; }
 step() { printf 'bench: %-10s (%3d s)\n' "$1" "$SECONDS" >&2; }
 for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
-  step iperf3; bench_iperf
-  step sockperf; bench_sockperf
-  step ab; bench_ab
+  wants iperf3 && { step iperf3; bench_iperf; }
+  wants sockperf && { step sockperf; bench_sockperf; }
+  wants ab && { step ab; bench_ab; }
 done
 round=""
-step conns; bench_conns
+wants conns && { step conns; bench_conns; }
 step finished
 
 # Each cell: the median of its rounds; their range aside when there were several.
@@ -554,7 +558,12 @@ echo "  kernel = the same programs, no preload, between two namespaces over veth
 printf '%-50s' ""
 for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
+# The rows of the groups --only left out are not shown.
+row_group() {
+  case $1 in tx|rx) echo iperf3 ;; lat_*) echo sockperf ;; cps) echo ab ;; *) echo conns ;; esac
+}
 for r in "${rows[@]}"; do
+  wants "$(row_group "$r")" || continue
   printf '%-50s' "$(row_label "$r")"
   for c in "${cols[@]}"; do printf " %${width}s" "${cell[$r,$c]}"; done
   for n in "${names[@]}"; do printf " %${width}s" "$(ratio "$r" "$n" kernel)"; done

@@ -16,7 +16,8 @@ fn help() -> String {
      foreground). --ready-fd N: write `ok`, `busy` or `error: WHY` on descriptor N once started.\n\
      --detach: run in a new session, in the background, standard streams on /dev/null.\n\
      TAPSTACK_IDLE_EXIT: seconds with no client, socket or closing connection before exiting\n\
-     (default 2). TAPSTACK_SERVICE_LOG: a file for its log lines."
+     (default 2). TAPSTACK_BUSY_POLL: microseconds to keep polling after an event before sleeping\n\
+     (default 200). TAPSTACK_SERVICE_LOG: a file for its log lines."
         .to_string()
 }
 
@@ -89,6 +90,16 @@ pub fn main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
+    let busy_poll = match service::busy_poll_from_env() {
+        Ok(d) => d,
+        Err(e) => {
+            if let Some(fd) = ready {
+                let _ = tapstack::sys::write(fd, format!("error: {e}\n").as_bytes());
+            }
+            eprintln!("tapstack service: {e}");
+            return 2;
+        }
+    };
     if background {
         if let Err(e) = detach(ready) {
             eprintln!("tapstack service: {e}");
@@ -100,6 +111,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let opts = Options {
         config,
         idle_exit: Some(idle_exit),
+        busy_poll,
     };
     match service::start(&opts, ready) {
         Ok(Some(s)) => {

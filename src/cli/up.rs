@@ -29,11 +29,19 @@ pub fn main(args: Vec<String>) -> i32 {
     if let Some(extra) = parsed.rest.first() {
         return usage_error("up", &format!("unexpected argument {extra:?}"));
     }
+    let busy_poll = match service::busy_poll_from_env() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tapstack up: {e}");
+            return 2;
+        }
+    };
     let config = parsed.config;
     init_logging(config.log.as_deref());
     let opts = Options {
         config: config.clone(),
         idle_exit: None,
+        busy_poll,
     };
     let service = match service::start(&opts, None) {
         Ok(Some(s)) => s,

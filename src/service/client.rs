@@ -62,6 +62,9 @@ pub fn set(var: &str, value: &str) -> std::result::Result<(), (Errno, String)> {
         "TAPSTACK_IDLE_EXIT" => {
             super::parse_idle_exit(value).map_err(|e| (Errno::EINVAL, e))?;
         }
+        "TAPSTACK_BUSY_POLL" => {
+            super::parse_busy_poll(value).map_err(|e| (Errno::EINVAL, e))?;
+        }
         "TAPSTACK_SERVICE_LOG" | "TAPSTACK_BIN" if !value.is_empty() => {}
         _ => {
             let mut settings = crate::config::Settings::from_lookup(|_| None)

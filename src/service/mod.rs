@@ -51,6 +51,28 @@ pub fn parse_idle_exit(v: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| format!("TAPSTACK_IDLE_EXIT={v:?}: expected seconds, from 0 to 86400"))
 }
 
+/// How long the service keeps polling after an event before it sleeps, by default: long enough
+/// for the answer to a request it just passed on to find it awake (README: what it costs).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
+
+/// Reads `TAPSTACK_BUSY_POLL` (microseconds).
+pub fn busy_poll_from_env() -> std::result::Result<Duration, String> {
+    match std::env::var("TAPSTACK_BUSY_POLL") {
+        Err(_) => Ok(DEFAULT_BUSY_POLL),
+        Ok(v) => parse_busy_poll(&v),
+    }
+}
+
+/// A `TAPSTACK_BUSY_POLL` value: microseconds from 0 to 100000.
+pub fn parse_busy_poll(v: &str) -> std::result::Result<Duration, String> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|us| *us <= 100_000)
+        .map(Duration::from_micros)
+        .ok_or_else(|| format!("TAPSTACK_BUSY_POLL={v:?}: expected microseconds, from 0 to 100000"))
+}
+
 /// Writes the service's word to the program that started it, and closes the pipe.
 fn tell(ready: Option<RawFd>, word: &str) {
     if let Some(fd) = ready {

@@ -80,6 +80,9 @@ pub struct Options {
     /// Exit after this long with no client, no socket and no connection still closing
     /// (`None`: run until a signal, as `tapstack up` does).
     pub idle_exit: Option<Duration>,
+    /// After an event, keep looking for the next one this long before sleeping
+    /// (`TAPSTACK_BUSY_POLL`; zero: sleep at once).
+    pub busy_poll: Duration,
 }
 
 /// What a running service reports when it stops.
@@ -177,6 +180,8 @@ pub struct Service {
     idle_since: Option<std::time::Instant>,
     /// The sock_diag socket that tells whether a program's end is gone.
     diag: Option<OwnedFd>,
+    /// How long to keep polling without sleeping after an event (TAPSTACK_BUSY_POLL).
+    busy_poll: Duration,
 }
 
 fn errno_of(e: &io::Error) -> Errno {
@@ -285,6 +290,7 @@ impl Service {
             idle_exit: opts.idle_exit,
             idle_since: None,
             diag: uds::diag_socket().ok(),
+            busy_poll: opts.busy_poll,
         })
     }
 
@@ -300,8 +306,19 @@ impl Service {
     pub fn run(mut self) -> Stopped {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut frame = vec![0u8; 65536 + 14];
+        let mut busy_until: Option<std::time::Instant> = None;
         let signal = loop {
-            let timeout = self.timeout_ms();
+            let mut timeout = self.timeout_ms();
+            // Busy polling: right after an event, look again without sleeping, so that the
+            // answer to what was just sent finds this process running (waking a halted CPU costs
+            // tens of microseconds on a VM). Bounded: idle, the service sleeps.
+            if let Some(until) = busy_until {
+                if std::time::Instant::now() < until {
+                    timeout = 0;
+                } else {
+                    busy_until = None;
+                }
+            }
             // SAFETY: `events` has room for its length.
             let n = unsafe {
                 libc::syscall(
@@ -319,6 +336,19 @@ impl Service {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 continue;
+            }
+            if n > 0 && !self.busy_poll.is_zero() {
+                busy_until = Some(std::time::Instant::now() + self.busy_poll);
+            }
+            if n == 0 && timeout == 0 && busy_until.is_some() {
+                std::hint::spin_loop();
+                if self
+                    .stack
+                    .poll_at(self.now())
+                    .is_none_or(|d| d > self.now())
+                {
+                    continue;
+                }
             }
             let mut stop = None;
             let events = &events[..n as usize];
