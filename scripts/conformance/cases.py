@@ -258,9 +258,11 @@ def stretch_ack(t):
     # Room for all of it at once: the flights are then bound by the congestion window alone.
     t.agent("setsockopt SO_SNDBUF 1048576", 0)
     t.agent("write 100000", 100000)
-    n1 = len(_burst(t, 0.002))
+    # A burst ends after 1 ms of quiet: its segments come microseconds apart, and a tail loss
+    # probe may come 2 ms after the last (Linux at HZ=1000: 2·SRTT plus two jiffies).
+    n1 = len(_burst(t, 0.001))
     t.send(ACK)
-    second = _burst(t, 0.002)
+    second = _burst(t, 0.001)
     # If the runner was slow to ACK, Linux's tail loss probe may have sent one segment beyond the
     # window (after ~5 ms here): that one is not in the window the ACK grows, so 2N-1 then.
     t.check(2 * n1 - 1 <= len(second) <= 2 * n1, second[-1],

@@ -1034,6 +1034,10 @@ impl Connection {
                 self.timers.stop(TimerKind::RackReorder);
                 let ctx = self.send_context();
                 self.snd.rack_detect(now, &ctx, &mut self.timers);
+                // The reordering timer stood in for the PTO (one loss-detection timer at a
+                // time): with nothing left for it, the PTO runs again, or an unanswered flight
+                // would wait for the RTO.
+                self.snd.arm_tlp(now, &ctx, &mut self.timers);
             }
             Some((TimerKind::TailLossProbe, d)) if now >= d => {
                 self.timers.stop(TimerKind::TailLossProbe);

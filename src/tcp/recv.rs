@@ -174,12 +174,14 @@ impl Receiver {
     }
 
     /// RFC 9293 §3.10.7.4 first check: does a segment of `seg_len` (payload, SYN and FIN) at
-    /// `seq` overlap the receive window?
+    /// `seq` overlap the receive window? An empty segment may sit at the right edge itself, as
+    /// Linux's tcp_sequence allows: it is the pure ACK of a peer that has filled the window, and
+    /// dropping it would throw its acknowledgment away.
     pub(crate) fn acceptable(&self, seq: SeqNum, seg_len: usize) -> bool {
         let wnd = self.window();
         match (seg_len, wnd) {
             (0, 0) => seq == self.nxt,
-            (0, _) => seq.in_range(self.nxt, self.nxt + wnd),
+            (0, _) => seq.in_range(self.nxt, self.nxt + wnd + 1),
             (_, 0) => seq == self.nxt, // only its ACK/RST are used (RFC 9293 §3.10.7.4)
             (_, _) => seq < self.nxt + wnd && seq + seg_len > self.nxt,
         }
@@ -515,6 +517,12 @@ mod tests {
         assert!(r.acceptable(SeqNum(990), 20), "overlaps RCV.NXT");
         assert!(!r.acceptable(SeqNum(980), 20), "wholly old");
         assert!(!r.acceptable(SeqNum(2000), 10), "past the window");
+        // A pure ACK from a peer that filled the window sits at its right edge (Linux takes it).
+        assert!(
+            r.acceptable(SeqNum(2000), 0),
+            "an empty segment at the right edge"
+        );
+        assert!(!r.acceptable(SeqNum(2001), 0));
         r.adv = r.nxt; // a zero window: only RCV.NXT is acceptable
         assert!(r.acceptable(SeqNum(1000), 0));
         assert!(r.acceptable(SeqNum(1000), 10));
