@@ -39,6 +39,44 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     check(unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) })
 }
 
+/// `readv` into two buffers: a header, then the rest.
+pub fn read2(fd: RawFd, head: &mut [u8], rest: &mut [u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: rest.as_mut_ptr().cast(),
+            iov_len: rest.len(),
+        },
+    ];
+    // SAFETY: the kernel writes at most each buffer's length into it.
+    check(unsafe { libc::syscall(libc::SYS_readv, fd, iov.as_ptr(), 2) })
+}
+
+/// `writev` of two buffers: a header, then the rest.
+pub fn write2(fd: RawFd, head: &[u8], rest: &[u8]) -> io::Result<usize> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_ptr() as *mut _,
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: rest.as_ptr() as *mut _,
+            iov_len: rest.len(),
+        },
+    ];
+    // SAFETY: the kernel only reads the buffers, within their lengths.
+    check(unsafe { libc::syscall(libc::SYS_writev, fd, iov.as_ptr(), 2) })
+}
+
+/// `ioctl` with an integer argument.
+pub fn ioctl_int(fd: RawFd, request: libc::c_ulong, arg: libc::c_ulong) -> io::Result<usize> {
+    // SAFETY: the argument is a plain integer.
+    check(unsafe { libc::syscall(libc::SYS_ioctl, fd, request, arg) })
+}
+
 pub fn close(fd: RawFd) -> io::Result<()> {
     // SAFETY: closing a descriptor has no memory-safety preconditions.
     check(unsafe { libc::syscall(libc::SYS_close, fd) }).map(drop)

@@ -18,6 +18,27 @@ use std::io;
 
 use crate::wire::ChecksumMode;
 
+/// What the device says of a frame it received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxMeta {
+    /// What is left to check of its checksums: `Full`, or `Offloaded` when the device vouches
+    /// for them (or carries a TCP/UDP sum it has not finished, as the kernel does for its own
+    /// frames with checksum offload).
+    pub checksum: ChecksumMode,
+    /// An unfinished TCP/UDP checksum: summing from the first offset to the end of the frame and
+    /// storing the result at the second finishes it (virtio-net's `csum_start`, `csum_offset`).
+    pub partial_checksum: Option<(usize, usize)>,
+}
+
+impl Default for RxMeta {
+    fn default() -> Self {
+        RxMeta {
+            checksum: ChecksumMode::Full,
+            partial_checksum: None,
+        }
+    }
+}
+
 /// What a device does for the stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeviceCaps {
@@ -43,6 +64,11 @@ pub trait Device: Send {
     /// Receives one frame into `buf`, returning its length, or `None` when no frame is waiting.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>>;
 
+    /// As [`Device::recv`], with what the device says of the frame.
+    fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+        Ok(self.recv(buf)?.map(|n| (n, RxMeta::default())))
+    }
+
     /// Sends one frame. A frame the device cannot take now is dropped (as a NIC with a full ring
     /// would); TCP recovers from that like from any other loss.
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
@@ -54,18 +80,19 @@ pub trait Device: Send {
     /// Pushes out anything buffered (a capture file) before the process ends.
     fn flush(&mut self) {}
 
-    /// Receives up to `max` frames, calling `deliver` on each; returns how many.
+    /// Receives up to `max` frames, calling `deliver` on each (with what is left to check of
+    /// its checksums); returns how many.
     fn recv_burst(
         &mut self,
         buf: &mut [u8],
         max: usize,
-        deliver: &mut dyn FnMut(&[u8]),
+        deliver: &mut dyn FnMut(&[u8], ChecksumMode),
     ) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            match self.recv(buf)? {
-                Some(len) => {
-                    deliver(&buf[..len]);
+            match self.recv_frame(buf)? {
+                Some((len, meta)) => {
+                    deliver(&buf[..len], meta.checksum);
                     n += 1;
                 }
                 None => break,
@@ -89,6 +116,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(buf)
+    }
+    fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+        (**self).recv_frame(buf)
     }
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)

@@ -11,8 +11,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Device, DeviceCaps};
+use super::{Device, DeviceCaps, RxMeta};
 use crate::sys;
+use crate::wire::checksum;
 
 const MAGIC: u32 = 0xa1b2_c3d4;
 const LINKTYPE_ETHERNET: u32 = 1;
@@ -102,9 +103,22 @@ impl<D: Device> Device for PcapDevice<D> {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let got = self.inner.recv(buf)?;
+        Ok(self.recv_frame(buf)?.map(|(n, _)| n))
+    }
+
+    fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+        let got = self.inner.recv_frame(buf)?;
         match got {
-            Some(n) => self.record(&buf[..n]),
+            Some((n, meta)) => match meta.partial_checksum {
+                // The capture shows the frame as the wire would carry it: with its checksum.
+                Some((start, at)) if start < n && at + 2 <= n => {
+                    let mut copy = buf[..n].to_vec();
+                    let sum = checksum::finish(checksum::sum(&copy[start..]));
+                    copy[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+                    self.record(&copy);
+                }
+                _ => self.record(&buf[..n]),
+            },
             // Nothing more to read: a good moment to push the capture to disk.
             None => {
                 let _ = self.writer.flush();

@@ -357,7 +357,9 @@ fn drive_once(shared: &Shared, buf: &mut [u8]) {
         let mut core = lock(shared);
         let now = shared.now();
         let Core { stack, device } = &mut *core;
-        let received = device.recv_burst(buf, BURST, &mut |frame| stack.receive(now, frame));
+        let received = device.recv_burst(buf, BURST, &mut |frame, checksum| {
+            stack.receive_checked(now, frame, checksum)
+        });
         if stack.poll_at(now).is_some_and(|at| at <= now) {
             stack.poll(now);
         }

@@ -439,7 +439,9 @@ impl Service {
         loop {
             let now = self.now();
             let Service { stack, device, .. } = self;
-            let got = device.recv_burst(frame, max, &mut |f| stack.receive(now, f));
+            let got = device.recv_burst(frame, max, &mut |f, checksum| {
+                stack.receive_checked(now, f, checksum)
+            });
             self.flush_frames();
             match got {
                 Ok(n) if n == max && max == 1 => break,

@@ -15,6 +15,7 @@ use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
 use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
 use crate::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::{UdpPacket, UdpRepr};
+use crate::wire::ChecksumMode;
 use crate::wire::WireError;
 
 /// An IP datagram that is for us, whole (reassembled if it came in fragments).
@@ -28,8 +29,16 @@ pub(super) struct Datagram<'a> {
 impl Stack {
     /// Handles one frame from the device.
     pub fn receive(&mut self, now: Instant, frame: &[u8]) {
+        self.receive_checked(now, frame, self.net.checksum);
+    }
+
+    /// Handles one frame from the device, whose checksums are left to check as `checksum` says
+    /// ([`crate::device::Device::recv_frame`]).
+    pub fn receive_checked(&mut self, now: Instant, frame: &[u8], checksum: ChecksumMode) {
         self.net.stats.frames_in += 1;
+        self.net.rx_checksum = checksum;
         self.receive_frame(now, frame, false);
+        self.net.rx_checksum = self.net.checksum;
     }
 
     /// `looped` marks frames we sent to our own address, the only ones allowed to come from it.
@@ -110,7 +119,7 @@ impl Stack {
             Ok(p) => p,
             Err(e) => return self.count_wire_error(e),
         };
-        let repr = match Ipv4Repr::parse(&packet, self.net.checksum) {
+        let repr = match Ipv4Repr::parse(&packet, self.net.rx_checksum) {
             Ok(r) => r,
             Err(e) => return self.count_wire_error(e),
         };
@@ -195,7 +204,7 @@ impl Stack {
 
     fn receive_icmp(&mut self, now: Instant, dg: &Datagram<'_>) {
         let repr = match Icmpv4Packet::new_checked(dg.payload)
-            .and_then(|p| Icmpv4Repr::parse(&p, self.net.checksum))
+            .and_then(|p| Icmpv4Repr::parse(&p, self.net.rx_checksum))
         {
             Ok(r) => r,
             Err(e) => return self.count_wire_error(e),
@@ -281,7 +290,7 @@ impl Stack {
             Ok(p) => p,
             Err(e) => return self.count_wire_error(e),
         };
-        let repr = match UdpRepr::parse(&packet, src, dst, self.net.checksum) {
+        let repr = match UdpRepr::parse(&packet, src, dst, self.net.rx_checksum) {
             Ok(r) => r,
             Err(e) => return self.count_wire_error(e),
         };

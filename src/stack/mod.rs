@@ -63,6 +63,9 @@ pub struct Stack {
 pub(crate) struct Net {
     iface: Interface,
     checksum: ChecksumMode,
+    /// What is left to check of the checksums of the frame being received (the device may
+    /// vouch for them, frame by frame).
+    rx_checksum: ChecksumMode,
     neighbours: NeighbourCache,
     ip_ident: u16,
     /// Frames ready for the device.
@@ -95,6 +98,7 @@ impl Stack {
                     ..iface
                 },
                 checksum: caps.checksum,
+                rx_checksum: caps.checksum,
                 neighbours: NeighbourCache::new(ArpConfig::default()),
                 ip_ident,
                 tx: VecDeque::new(),

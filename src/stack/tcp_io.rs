@@ -21,7 +21,7 @@ impl Stack {
             Ok(p) => p,
             Err(e) => return self.count_wire_error(e),
         };
-        let repr = match TcpRepr::parse(&packet, src, dst, self.net.checksum) {
+        let repr = match TcpRepr::parse(&packet, src, dst, self.net.rx_checksum) {
             Ok(r) => r,
             Err(e) => return self.count_wire_error(e),
         };

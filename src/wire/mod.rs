@@ -15,7 +15,7 @@
 //! Parsing never panics on any input: all failures are a [`WireError`].
 //!
 //! Checksums (RFC 1071) are computed or verified according to a [`ChecksumMode`], so that a
-//! device that offloads them (a virtio-net header, later) can skip the work.
+//! device that offloads them (the TAP's virtio-net header, [`vnet`]) can skip the work.
 
 use core::fmt;
 use core::str::FromStr;
@@ -28,6 +28,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
+pub mod vnet;
 
 #[cfg(test)]
 mod testdata;
