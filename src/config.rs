@@ -45,6 +45,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "DNS servers for name lookups, comma-separated IPv4 addresses",
         "none (lookups not in /etc/hosts fail with EAI_AGAIN)",
     ),
+    (
+        "TAPSTACK_OFFLOAD",
+        "on: TCP segments of up to 64 KiB and unfinished checksums cross the TAP (virtio-net \
+         header), cut and checked by the kernel; off: one MTU-sized frame at a time",
+        "on",
+    ),
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +65,8 @@ pub struct Config {
     pub log: Option<String>,
     /// DNS servers, asked in order (port 53). Empty: names not in /etc/hosts cannot be resolved.
     pub dns: Vec<Ipv4Addr>,
+    /// Checksum and segmentation offload on the TAP (`TAPSTACK_OFFLOAD`).
+    pub offload: bool,
 }
 
 /// A setting that could not be used: which variable, what it held, what was expected.
@@ -91,6 +99,7 @@ pub struct Settings {
     pcap: Option<PathBuf>,
     log: Option<String>,
     dns: Option<Vec<Ipv4Addr>>,
+    offload: Option<bool>,
 }
 
 fn error(var: &str, value: &str, expected: &str) -> ConfigError {
@@ -232,6 +241,13 @@ impl Settings {
                     )
                 })?);
             }
+            "TAPSTACK_OFFLOAD" => {
+                self.offload = Some(match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(error(var, value, "on or off")),
+                });
+            }
             _ => return Err(error(var, value, "a known TAPSTACK_ variable")),
         }
         Ok(())
@@ -277,6 +293,7 @@ impl Settings {
             pcap: self.pcap,
             log: self.log,
             dns: self.dns.unwrap_or_default(),
+            offload: self.offload.unwrap_or(true),
         })
     }
 }
@@ -306,6 +323,7 @@ impl fmt::Display for Config {
             Some(p) => writeln!(f, "pcap       {}", p.display())?,
             None => writeln!(f, "pcap       off")?,
         }
+        writeln!(f, "offload    {}", if self.offload { "on" } else { "off" })?;
         if self.dns.is_empty() {
             write!(f, "dns        none")
         } else {

@@ -245,7 +245,10 @@ def main():
     link = pkt.Link(a.iface, os.path.join(out, tag + ".pcap"))
     argv = [sys.executable, os.path.join(HERE, "agent.py")]
     if a.target == "stack":
-        argv = [a.bin, "run", "--"] + argv
+        # Offload off, as on the kernel's reference veth (tso, gso off): the peer reads tap0,
+        # where a TSO super-frame is still whole (as tcpdump on a TSO device shows it), and
+        # judges the segments a wire would carry.
+        argv = [a.bin, "run", "--offload", "off", "--"] + argv
     else:
         argv = ["ip", "netns", "exec", a.agent_ns] + argv
     agent = Agent(argv, open(os.path.join(out, tag + ".agent.log"), "w"))

@@ -20,6 +20,7 @@ const STACK_FLAGS: &[(&str, &str)] = &[
     ("--pcap", "TAPSTACK_PCAP"),
     ("--log", "TAPSTACK_LOG"),
     ("--dns", "TAPSTACK_DNS"),
+    ("--offload", "TAPSTACK_OFFLOAD"),
 ];
 
 const USAGE: &str = "\
@@ -116,6 +117,9 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
     if !config.dns.is_empty() {
         let list: Vec<String> = config.dns.iter().map(|d| d.to_string()).collect();
         vars.push(("TAPSTACK_DNS".into(), list.join(",")));
+    }
+    if !config.offload {
+        vars.push(("TAPSTACK_OFFLOAD".into(), "off".into()));
     }
     vars
 }

@@ -46,6 +46,10 @@ pub struct DeviceCaps {
     pub mtu: usize,
     /// Whether checksums are computed and verified by the stack (`Full`) or by the device.
     pub checksum: ChecksumMode,
+    /// TCP segmentation offload: the device takes an IPv4 TCP frame longer than the MTU (up to
+    /// 64 KiB of IP packet, its TCP checksum left as the pseudo-header sum) and cuts it into
+    /// segments that fill the MTU, each behind a copy of its TCP header.
+    pub tso: bool,
 }
 
 impl Default for DeviceCaps {
@@ -53,6 +57,7 @@ impl Default for DeviceCaps {
         DeviceCaps {
             mtu: 1500,
             checksum: ChecksumMode::Full,
+            tso: false,
         }
     }
 }

@@ -18,8 +18,33 @@ use std::time::Duration;
 
 use super::{Device, DeviceCaps, RxMeta};
 use crate::sys;
-use crate::wire::vnet::{VnetHeader, F_NEEDS_CSUM, VNET_HDR_LEN};
+use crate::wire::vnet::{VnetHeader, F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, VNET_HDR_LEN};
 use crate::wire::ChecksumMode;
+
+/// The virtio-net header for `frame` if it is an IPv4 TCP super-frame (longer than the MTU):
+/// segments that fill the MTU, the TCP checksum finished by the kernel in each (the frame's field
+/// holds the pseudo-header sum), CWR kept on the first segment only (RFC 3168 §6.1.2).
+fn tso_header(frame: &[u8], mtu: usize) -> Option<VnetHeader> {
+    const ETH: usize = 14;
+    if frame.len() <= ETH + mtu || frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
+    if frame[ETH + 9] != 6 || frame.len() < ETH + ihl + 20 {
+        return None;
+    }
+    let tcp = ETH + ihl;
+    let thl = usize::from(frame[tcp + 12] >> 4) * 4;
+    let cwr = frame[tcp + 13] & 0x80 != 0;
+    Some(VnetHeader {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4 | if cwr { GSO_ECN } else { 0 },
+        hdr_len: (tcp + thl) as u16,
+        gso_size: mtu.checked_sub(ihl + thl)? as u16,
+        csum_start: tcp as u16,
+        csum_offset: 16,
+    })
+}
 
 /// `TUN_F_TSO_ECN` (include/uapi/linux/if_tun.h): super-frames may carry CWR.
 const TUN_F_TSO_ECN: libc::c_uint = 0x08;
@@ -151,14 +176,18 @@ pub struct TapDevice {
     fd: sys::Fd,
     name: String,
     mtu: usize,
+    /// Frames cross behind a virtio-net header (`TAPSTACK_OFFLOAD=on`).
+    vnet: bool,
     /// The kernel took `TUNSETOFFLOAD`: frames may come with unfinished checksums and as TCP
     /// super-frames.
     offload: bool,
 }
 
 impl TapDevice {
-    /// Attaches to the existing TAP interface `name`.
-    pub fn open(name: &str) -> io::Result<TapDevice> {
+    /// Attaches to the existing TAP interface `name`, with checksum and segmentation offload
+    /// (the virtio-net header) if `offload`.
+    pub fn open(name: &str, offload: bool) -> io::Result<TapDevice> {
+        let vnet = offload;
         let (_, mtu) = interface_info(name)?;
         let path = CString::new("/dev/net/tun").expect("no NUL");
         let fd = sys::Fd::new(
@@ -166,7 +195,8 @@ impl TapDevice {
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}")))?,
         );
         let mut req = IfReq::new(name)?;
-        let flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as i16;
+        let flags =
+            (libc::IFF_TAP | libc::IFF_NO_PI | if vnet { libc::IFF_VNET_HDR } else { 0 }) as i16;
         req.union[..2].copy_from_slice(&flags.to_ne_bytes());
         // SAFETY: TUNSETIFF reads a `struct ifreq` (name and flags), which `IfReq` lays out.
         unsafe { sys::ioctl(fd.raw(), libc::TUNSETIFF as _, &mut req as *mut IfReq as *mut _) }.map_err(|e| {
@@ -185,20 +215,27 @@ impl TapDevice {
             };
             io::Error::new(e.kind(), why)
         })?;
-        // The header's fields in little-endian order (already so on little-endian hosts).
-        let _ = sys::ioctl_int(fd.raw(), libc::TUNSETVNETLE as _, 1);
-        let offload = sys::ioctl_int(
-            fd.raw(),
-            libc::TUNSETOFFLOAD as _,
-            (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | TUN_F_TSO_ECN) as _,
-        )
-        .map_err(|e| log::warn!("{name}: no checksum or segmentation offload ({e})"))
-        .is_ok();
+        let offload = vnet && {
+            // The header's fields in little-endian order (already so on little-endian hosts).
+            let _ = sys::ioctl_int(fd.raw(), libc::TUNSETVNETLE as _, 1);
+            sys::ioctl_int(
+                fd.raw(),
+                libc::TUNSETOFFLOAD as _,
+                (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | TUN_F_TSO_ECN) as _,
+            )
+            .map_err(|e| log::warn!("{name}: the kernel sends plain frames ({e})"))
+            .is_ok()
+        };
+        if !vnet {
+            // A previous attachment may have switched the kernel side to offloaded frames.
+            let _ = sys::ioctl_int(fd.raw(), libc::TUNSETOFFLOAD as _, 0);
+        }
         wait_for_link(name)?;
         Ok(TapDevice {
             fd,
             name: name.to_string(),
             mtu,
+            vnet,
             offload,
         })
     }
@@ -206,6 +243,18 @@ impl TapDevice {
     /// Whether the kernel sends checksum-offloaded and TSO frames.
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// One frame with no header before it.
+    fn recv_plain(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match sys::read(self.fd.raw(), buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -218,6 +267,8 @@ impl Device for TapDevice {
         DeviceCaps {
             mtu: self.mtu,
             checksum: ChecksumMode::Full,
+            // Writing GSO frames needs only the header; TUNSETOFFLOAD is about reading.
+            tso: self.vnet,
         }
     }
 
@@ -226,6 +277,9 @@ impl Device for TapDevice {
     }
 
     fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
+        if !self.vnet {
+            return Ok(self.recv_plain(buf)?.map(|n| (n, RxMeta::default())));
+        }
         let mut head = [0u8; VNET_HDR_LEN];
         loop {
             match sys::read2(self.fd.raw(), &mut head, buf) {
@@ -249,10 +303,15 @@ impl Device for TapDevice {
     }
 
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        // A plain frame, checksums done: an all-zero header.
-        let head = [0u8; VNET_HDR_LEN];
+        // A plain frame, checksums done: an all-zero header. A TCP super-frame: cut by the
+        // kernel (DeviceCaps::tso).
+        let mut head = [0u8; VNET_HDR_LEN];
+        if let Some(h) = tso_header(frame, self.mtu) {
+            h.emit(&mut head);
+        }
+        let head = if self.vnet { &head[..] } else { &[][..] };
         loop {
-            match sys::write2(self.fd.raw(), &head, frame) {
+            match sys::write2(self.fd.raw(), head, frame) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 // The kernel's queue is full: drop the frame, as a NIC with a full ring would.

@@ -134,7 +134,7 @@ pub struct Runtime {
 impl Runtime {
     /// Opens the TAP named in `config` (with a pcap recorder if asked) and starts the stack on it.
     pub fn start(config: &Config) -> io::Result<Runtime> {
-        let tap = TapDevice::open(&config.iface)?;
+        let tap = TapDevice::open(&config.iface, config.offload)?;
         let device: Box<dyn Device> = match &config.pcap {
             Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
                 io::Error::new(e.kind(), format!("TAPSTACK_PCAP={}: {e}", path.display()))

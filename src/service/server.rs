@@ -214,7 +214,7 @@ impl Service {
     pub fn start(opts: &Options, control: OwnedFd) -> io::Result<Service> {
         let config = &opts.config;
         raise_descriptor_limit();
-        let tap = TapDevice::open(&config.iface)?;
+        let tap = TapDevice::open(&config.iface, config.offload)?;
         let device: Box<dyn Device> = match &config.pcap {
             Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
                 io::Error::new(e.kind(), format!("TAPSTACK_PCAP={}: {e}", path.display()))

@@ -28,6 +28,8 @@ pub struct IpParams {
     pub ttl: u8,
     pub tos: u8,
     pub dont_frag: bool,
+    /// A TCP super-segment for a device that cuts it (`DeviceCaps::tso`): one frame however long.
+    pub segmented_by_device: bool,
 }
 
 impl Default for IpParams {
@@ -36,6 +38,7 @@ impl Default for IpParams {
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
             dont_frag: false,
+            segmented_by_device: false,
         }
     }
 }
@@ -119,7 +122,7 @@ impl Net {
             more_frags: false,
             frag_offset: 0,
         };
-        if ipv4::HEADER_LEN + payload_len <= self.iface.mtu {
+        if ipv4::HEADER_LEN + payload_len <= self.iface.mtu || params.segmented_by_device {
             let mut frame = self.ip_frame(&repr);
             write(
                 &mut frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..],

@@ -302,11 +302,14 @@ struct Counts {
     stray_resets: u64,
     /// SYN-ACKs sent for no connection: SYN cookies.
     cookies: u64,
+    /// TCP super-frames the link cut into segments, as a TSO device does.
+    super_frames: u64,
 }
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
         self.frames += o.frames;
+        self.super_frames += o.super_frames;
         self.lost += o.lost;
         self.tail_drops += o.tail_drops;
         self.duplicated += o.duplicated;
@@ -321,9 +324,11 @@ impl Counts {
 
     fn report(&self, what: &str) -> String {
         let mut s = format!(
-            "{what}: {} frames, {} lost, {} tail-dropped, {} duplicated, \
-             RSTs: {} from connections, {} to strays\ncorrupted frames by where the flip landed:",
+            "{what}: {} frames ({} super-frames cut, as TSO), {} lost, {} tail-dropped, \
+             {} duplicated, RSTs: {} from connections, {} to strays\ncorrupted frames by where \
+             the flip landed:",
             self.frames,
+            self.super_frames,
             self.lost,
             self.tail_drops,
             self.duplicated,
@@ -653,6 +658,54 @@ impl WireCheck {
 // ---------------------------------------------------------------------------------------------
 // The harness.
 
+/// What a TSO device does with a TCP super-frame (`DeviceCaps::tso`, Linux's tcp_gso_segment):
+/// segments that fill the MTU, each behind a copy of the headers with its own sequence number,
+/// IP total length and identification, PSH and FIN on the last only, CWR on the first only, and
+/// both checksums computed (the super-frame's TCP field holds the pseudo-header sum).
+fn tso_cut(frame: &[u8], mtu: usize) -> Vec<Vec<u8>> {
+    use crate::wire::checksum;
+    let ip = ETH_LEN;
+    let ihl = usize::from(frame[ip] & 0x0f) * 4;
+    let tcp = ip + ihl;
+    let thl = usize::from(frame[tcp + 12] >> 4) * 4;
+    let hdr = tcp + thl;
+    let mss = mtu - ihl - thl;
+    let be32 = |at: usize| u32::from_be_bytes(frame[at..at + 4].try_into().expect("4 bytes"));
+    let (seq0, id0) = (
+        be32(tcp + 4),
+        u16::from_be_bytes([frame[ip + 4], frame[ip + 5]]),
+    );
+    let (src, dst) = (Ipv4Addr::from(be32(ip + 12)), Ipv4Addr::from(be32(ip + 16)));
+    let payload = &frame[hdr..];
+    let n = payload.len().div_ceil(mss);
+    (0..n)
+        .map(|i| {
+            let chunk = &payload[i * mss..((i + 1) * mss).min(payload.len())];
+            let mut f = frame[..hdr].to_vec();
+            f.extend_from_slice(chunk);
+            let total = (ihl + thl + chunk.len()) as u16;
+            f[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
+            f[ip + 4..ip + 6].copy_from_slice(&id0.wrapping_add(i as u16).to_be_bytes());
+            f[ip + 10..ip + 12].fill(0);
+            let c = checksum::checksum(&f[ip..tcp]);
+            f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+            let seq = seq0.wrapping_add((i * mss) as u32);
+            f[tcp + 4..tcp + 8].copy_from_slice(&seq.to_be_bytes());
+            if i + 1 < n {
+                f[tcp + 13] &= !(TcpFlags::FIN.bits() | TcpFlags::PSH.bits());
+            }
+            if i > 0 {
+                f[tcp + 13] &= !TcpFlags::CWR.bits();
+            }
+            f[tcp + 16..tcp + 18].fill(0);
+            let pseudo = checksum::pseudo_header(src, dst, 6, (thl + chunk.len()) as u32);
+            let c = checksum::finish(checksum::combine(pseudo, checksum::sum(&f[tcp..])));
+            f[tcp + 16..tcp + 18].copy_from_slice(&c.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
 fn make_stack(s: usize, mtu: usize, seed: u64) -> Stack {
     let iface = Interface {
         mac: MACS[s],
@@ -666,6 +719,7 @@ fn make_stack(s: usize, mtu: usize, seed: u64) -> Stack {
         DeviceCaps {
             mtu,
             checksum: ChecksumMode::Full,
+            tso: false,
         },
         seed,
     )
@@ -686,6 +740,7 @@ struct World {
     spins: u32,
     /// `TAPSTACK_SIM_DEBUG=SEED`: print every frame of that seed.
     debug: bool,
+    mtu: usize,
 }
 
 impl World {
@@ -706,6 +761,7 @@ impl World {
             iterations: 0,
             spins: 0,
             debug: std::env::var("TAPSTACK_SIM_DEBUG").is_ok_and(|v| v == seed.to_string()),
+            mtu,
         }
     }
 
@@ -766,18 +822,27 @@ impl World {
     fn transmit(&mut self) {
         for s in 0..2 {
             self.check.learn_keys(s, &self.stacks[s]);
-            while let Some(frame) = self.stacks[s].pop_frame() {
-                if self.debug {
-                    eprintln!("{:?} from {s}: {}", self.now, summary(&frame));
+            while let Some(emitted) = self.stacks[s].pop_frame() {
+                // A super-frame (DeviceCaps::tso) becomes what the device puts on the wire.
+                let frames = if emitted.len() > ETH_LEN + self.mtu {
+                    self.counts.super_frames += 1;
+                    tso_cut(&emitted, self.mtu)
+                } else {
+                    vec![emitted]
+                };
+                for frame in frames {
+                    if self.debug {
+                        eprintln!("{:?} from {s}: {}", self.now, summary(&frame));
+                    }
+                    self.counts.frames += 1;
+                    if let Err(e) = self
+                        .check
+                        .on_emit(s, &self.stacks, &frame, &mut self.counts)
+                    {
+                        self.fail(format!("stack {s} emitted a bad frame: {e}: {frame:02x?}"));
+                    }
+                    self.links[s].send(self.now, &mut self.rng, frame, &mut self.counts);
                 }
-                self.counts.frames += 1;
-                if let Err(e) = self
-                    .check
-                    .on_emit(s, &self.stacks, &frame, &mut self.counts)
-                {
-                    self.fail(format!("stack {s} emitted a bad frame: {e}: {frame:02x?}"));
-                }
-                self.links[s].send(self.now, &mut self.rng, frame, &mut self.counts);
             }
         }
     }
@@ -895,6 +960,8 @@ fn tcp_config(rng: &mut Rng, c: &mut tcp::Config) {
     c.timestamps = !rng.chance(0.2);
     c.window_scale = !rng.chance(0.1);
     c.time_wait = Duration::from_millis(500 + rng.below(2000));
+    // Half the seeds send through a device that cuts super-segments.
+    c.tso = rng.chance(0.5);
 }
 
 /// Runs one seed; returns the virtual time it took and the link counts.
@@ -1088,6 +1155,10 @@ fn tcp_both_ways_over_a_lossy_corrupting_link() {
         "{}\nlongest run {longest:?} virtual, {:?} wall",
         counts.report(&format!("tcp, {seeds} seeds")),
         started.elapsed()
+    );
+    assert!(
+        seeds < 50 || counts.super_frames > 0,
+        "no seed sent a super-frame: TSO went untested"
     );
 }
 

@@ -13,6 +13,7 @@ use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::{Ecn, IpProtocol};
 use crate::wire::tcp::{finish_checksum, TcpFlags, TcpPacket, TcpRepr};
+use crate::wire::ChecksumMode;
 
 impl Stack {
     pub(super) fn receive_tcp(&mut self, now: Instant, dg: &Datagram<'_>) {
@@ -475,11 +476,19 @@ impl Net {
         };
         let header_len = repr.header_len();
         let payload_len = a.len() + b.len();
-        let checksum = self.checksum;
+        // Longer than the MTU: a super-segment the device cuts (the engine makes them only for
+        // a device with TSO), its checksum finished by the device in each segment.
+        let segmented_by_device = 20 + header_len + payload_len > self.iface.mtu;
+        let checksum = if segmented_by_device {
+            ChecksumMode::Offloaded
+        } else {
+            self.checksum
+        };
         self.stats.tcp_out += 1;
         // The engine sets the ECN field (RFC 3168 §6.1); IP_TOS gives the DSCP above it.
         let params = super::output::IpParams {
             tos: seg.ecn.with_tos(params.tos),
+            segmented_by_device,
             ..params
         };
         self.send_ip(

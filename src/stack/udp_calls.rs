@@ -101,7 +101,7 @@ impl Stack {
         let params = IpParams {
             ttl: s.ttl,
             tos: s.tos,
-            dont_frag: false,
+            ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
         if !s.broadcast && self.net.iface.is_broadcast(*dst.ip()) {

@@ -67,6 +67,9 @@ impl ChallengeBudget {
 pub struct Config {
     /// Our MSS: the interface MTU minus 40 (IPv4 + TCP headers without options).
     pub mss: u16,
+    /// The device cuts super-segments (`DeviceCaps::tso`): new data may go out as one segment
+    /// of up to 64 KiB when the peer takes segments that fill our MTU.
+    pub tso: bool,
     /// SO_SNDBUF-like: bytes of unacknowledged + unsent data held.
     pub send_buffer: usize,
     /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window).
@@ -157,6 +160,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             mss: 1460,
+            tso: false,
             send_buffer: 64 * 1024,
             recv_buffer: 128 * 1024,
             nodelay: false,

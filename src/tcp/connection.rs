@@ -924,7 +924,19 @@ impl Connection {
             cork: self.cfg.cork || self.more,
             synchronized: self.is_synchronized(),
             ecn: self.ecn,
+            tso_segs: self.tso_segs(),
         }
+    }
+
+    /// How many segments one segment of new data may stand for. With a device that cuts
+    /// super-segments into segments filling the MTU, as many as fit 64 KiB of IP packet, if the
+    /// peer takes segments that fill our MTU (its MSS and the path allow ours); else one.
+    fn tso_segs(&self) -> usize {
+        if !self.cfg.tso || self.snd.peer_mss < usize::from(self.cfg.mss) {
+            return 1;
+        }
+        // The IP packet's 64 KiB less its header and the largest TCP header.
+        ((65_535 - 20 - 60) / self.send_mss()).clamp(1, 44)
     }
 
     /// Decides the next data/FIN segment, without side effects (shared by `poll_at`): only in
@@ -1290,7 +1302,7 @@ impl Connection {
                     cause: plan.cause,
                 });
             }
-            let mss = self.eff_mss();
+            let mss = self.send_mss();
             sent_new |= self
                 .snd
                 .on_sent(&plan, end, now, self.ts_enabled, mss, &mut self.timers);

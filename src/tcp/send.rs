@@ -85,6 +85,9 @@ pub(crate) struct SendContext {
     pub(crate) synchronized: bool,
     /// ECN was negotiated (RFC 3168 §6.1.1): ECE in an ACK means congestion.
     pub(crate) ecn: bool,
+    /// Segments of `send_mss` that one segment of new data may stand for: more than one when
+    /// the device cuts super-segments (TSO).
+    pub(crate) tso_segs: usize,
 }
 
 /// SND.* and what hangs off them (RFC 9293 §3.3.1).
@@ -362,26 +365,37 @@ impl Sender {
         let avail = data_len - off;
         let win_room = self.window_end().since(self.nxt);
         let cwnd_room = cwnd.saturating_sub(pipe);
-        let len = avail.min(mss).min(win_room).min(cwnd_room);
-        let fin = self.fin_queued && off + len == data_len;
-        if len == 0 && !fin {
-            return None;
-        }
-        if !self.force_send && len < mss && len > 0 {
-            if len < avail {
+        let mut len = avail
+            .min(mss * ctx.tso_segs.max(1))
+            .min(win_room)
+            .min(cwnd_room);
+        // A partial segment, alone or as the tail of a super-segment (which then goes without
+        // it, as Linux's tcp_mss_split_point cuts it).
+        let partial = len % mss;
+        if !self.force_send && partial > 0 {
+            let fin = self.fin_queued && off + len == data_len;
+            let may_go = if len < avail {
                 // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
-                if len < self.max_wnd / 2 {
-                    return None;
-                }
+                len < mss && len >= self.max_wnd / 2
             } else if ctx.cork && !fin {
                 // Corked: a partial segment waits for more data, whatever Nagle would say.
-                return None;
-            } else if !(ctx.nodelay || self.nxt == self.una || fin || !self.small_unacked()) {
+                false
+            } else {
                 // Nagle (RFC 896 / RFC 1122 §4.2.3.4) in Minshall's form, as Linux's
                 // tcp_nagle_check: a partial segment waits only while another partial one is
                 // unacknowledged, so the tail of a write goes out behind its full segments.
-                return None;
+                ctx.nodelay || self.nxt == self.una || fin || !self.small_unacked()
+            };
+            if !may_go {
+                if len < mss {
+                    return None;
+                }
+                len -= partial;
             }
+        }
+        let fin = self.fin_queued && off + len == data_len;
+        if len == 0 && !fin {
+            return None;
         }
         let cause = if self.force_send {
             SendCause::Forced
@@ -432,7 +446,7 @@ impl Sender {
                 self.rtt_timing = Some((end, now));
             }
             self.nxt = end;
-            if plan.len < mss {
+            if !plan.len.is_multiple_of(mss.max(1)) {
                 self.sml = end;
             }
             self.bytes_sent += plan.len as u64;
@@ -871,6 +885,7 @@ mod tests {
             cork: false,
             synchronized: true,
             ecn: false,
+            tso_segs: 1,
         }
     }
 
