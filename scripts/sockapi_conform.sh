@@ -57,7 +57,12 @@ def echo(c, a):
     try:
         while True:
             d = c.recv(65536)
-            if not d: break
+            if not d:
+                # A moment before closing in turn: calls right after the program's own
+                # shutdown (a second SHUT_WR) then meet a connection still half-open on both
+                # targets, rather than racing this FIN.
+                time.sleep(0.05)
+                break
             c.sendall(d)
     except OSError: pass
     c.close()
