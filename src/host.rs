@@ -8,6 +8,7 @@ use crate::tcp;
 /// Linux's built-in values, for hosts where `/proc/sys` cannot be read.
 const RMEM: [usize; 3] = [4096, 131_072, 6_291_456];
 const RMEM_MAX: usize = 212_992;
+const WMEM: [usize; 3] = [4096, 16_384, 4_194_304];
 
 /// The sysctls that shape a TCP socket's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct HostTcp {
     pub rmem: [usize; 3],
     /// `net.core.rmem_max`: the most SO_RCVBUF may ask for.
     pub rmem_max: usize,
+    /// `net.ipv4.tcp_wmem`: min, default, max send buffer (the max bounds autotuning).
+    pub wmem: [usize; 3],
     /// `net.ipv4.tcp_syncookies`: 0 never, 1 when a SYN queue overflows, 2 always.
     pub syncookies: u8,
     /// `net.ipv4.tcp_invalid_ratelimit`, in milliseconds.
@@ -31,6 +34,7 @@ impl Default for HostTcp {
         HostTcp {
             rmem: RMEM,
             rmem_max: RMEM_MAX,
+            wmem: WMEM,
             syncookies: 1,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: i32::MAX as u32,
@@ -51,6 +55,9 @@ impl HostTcp {
             rmem_max: file("core/rmem_max")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.rmem_max),
+            wmem: file("ipv4/tcp_wmem")
+                .and_then(|s| triple(&s))
+                .unwrap_or(d.wmem),
             syncookies: file("ipv4/tcp_syncookies")
                 .and_then(|s| s.trim().parse().ok())
                 .filter(|&v| v <= 2)
@@ -75,6 +82,9 @@ impl HostTcp {
         // The window scale of a SYN covers the largest buffer the host allows
         // (tcp_select_initial_window: the larger of tcp_rmem[2] and rmem_max).
         cfg.window_space = self.rmem[2].max(self.rmem_max);
+        // The send buffer grows with cwnd up to tcp_wmem[2] (it starts at our own default,
+        // 64 KiB, rather than Linux's 16 KiB: that size needs no growing for most exchanges).
+        cfg.send_buffer_max = self.wmem[2].clamp(cfg.send_buffer, tcp::MAX_BUFFER) as u32;
         cfg.syncookies = self.syncookies;
         cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
         cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
@@ -114,6 +124,7 @@ mod tests {
         HostTcp {
             rmem: [4096, 131_072, 33_554_432],
             rmem_max: 4_194_304,
+            wmem: [4096, 16_384, 8_388_608],
             syncookies: 1,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: 1000,
@@ -121,6 +132,7 @@ mod tests {
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
+        assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
     }
 }

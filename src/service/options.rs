@@ -148,6 +148,7 @@ pub fn set(
                 t.config.recv_buffer = bytes;
             } else {
                 t.config.send_buffer = bytes;
+                t.config.send_buffer_locked = true;
             }
             if let Some(c) = t.connection_mut() {
                 let applied = if rcv {

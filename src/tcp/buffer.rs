@@ -82,6 +82,11 @@ impl RingBuffer {
     pub fn capacity(&self) -> usize {
         self.capacity
     }
+
+    /// Lets the buffer hold more, keeping what it holds; the storage grows when it is needed.
+    pub fn raise_capacity(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
     pub fn len(&self) -> usize {
         self.len
     }

@@ -70,8 +70,13 @@ pub struct Config {
     /// The device cuts super-segments (`DeviceCaps::tso`): new data may go out as one segment
     /// of up to 64 KiB when the peer takes segments that fill our MTU.
     pub tso: bool,
-    /// SO_SNDBUF-like: bytes of unacknowledged + unsent data held.
+    /// SO_SNDBUF-like: bytes of unacknowledged + unsent data held, to begin with.
     pub send_buffer: usize,
+    /// What the send buffer may grow to as cwnd does (Linux's tcp_wmem[2]), unless
+    /// `send_buffer_locked`. (u32: at most `MAX_BUFFER`; every connection holds a copy.)
+    pub send_buffer_max: u32,
+    /// SO_SNDBUF was set: the send buffer keeps that size (Linux's SOCK_SNDBUF_LOCK).
+    pub send_buffer_locked: bool,
     /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window).
     pub recv_buffer: usize,
     /// TCP_NODELAY: disables Nagle's algorithm.
@@ -162,6 +167,9 @@ impl Default for Config {
             mss: 1460,
             tso: false,
             send_buffer: 64 * 1024,
+            // Linux's built-in tcp_wmem[2].
+            send_buffer_max: 4 * 1024 * 1024,
+            send_buffer_locked: false,
             recv_buffer: 128 * 1024,
             nodelay: false,
             cork: false,

@@ -542,11 +542,32 @@ impl Connection {
         self.cfg.linger = linger;
     }
 
-    /// SO_SNDBUF: applied while the buffer is empty (normally before or right after connect).
+    /// SO_SNDBUF: applied while the buffer is empty (normally before or right after connect);
+    /// the buffer keeps that size from then on.
     pub fn set_send_buffer(&mut self, bytes: usize) -> bool {
         let b = bytes.clamp(1, MAX_BUFFER);
         self.cfg.send_buffer = b;
+        self.cfg.send_buffer_locked = true;
         self.snd.buf.set_capacity(b)
+    }
+
+    /// Send-buffer autotuning, as Linux's tcp_sndbuf_expand: room for two congestion windows
+    /// of data (one in flight, one queued behind it, so the program keeps the pipe full while
+    /// ACKs come back), up to `send_buffer_max`, unless SO_SNDBUF fixed the size.
+    fn expand_send_buffer(&mut self) {
+        if self.cfg.send_buffer_locked {
+            return;
+        }
+        let want = self
+            .snd
+            .cc
+            .cwnd()
+            .saturating_mul(2)
+            .min((self.cfg.send_buffer_max as usize).min(MAX_BUFFER));
+        if want > self.snd.buf.capacity() {
+            self.snd.buf.raise_capacity(want);
+            self.cfg.send_buffer = want;
+        }
     }
 
     /// SO_RCVBUF: applied before establishment only (the window scale is fixed by the SYN).
@@ -1645,6 +1666,9 @@ impl Connection {
         let ctx = self.send_context();
         self.snd
             .on_ack(now, seg, seq, data_len, f, &ctx, &mut self.timers);
+        if self.snd.una != old_una {
+            self.expand_send_buffer();
+        }
 
         // State transitions driven by our FIN being acknowledged.
         if self.snd.fin_acked && old_una != self.snd.una {
@@ -1710,6 +1734,11 @@ impl Connection {
     pub(crate) fn eff_mss_for_test(&self) -> usize {
         // What a full-sized segment carries now (less room for pending SACK blocks).
         self.send_mss()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn send_buffer_capacity(&self) -> usize {
+        self.snd.buf.capacity()
     }
 
     #[cfg(test)]

@@ -31,11 +31,12 @@ use crate::wire::tcp::TcpFlags;
 pub(crate) const DEFAULT_PEER_MSS: usize = 536;
 /// RFC 8985 §7.2: worst-case delayed-ACK time, added to the PTO when one segment is in flight.
 const WC_DEL_ACK: Duration = Duration::from_millis(200);
-/// Added to 2·SRTT in the PTO, as Linux's tcp_schedule_loss_probe adds two jiffies (2 ms at
-/// HZ=1000): on a path of tens of microseconds, time for a receiver busy reading to answer.
-/// With 10 ms, a flight whose one stretch ACK was lost waited five times longer (16 MiB each way
-/// at 5% loss against the kernel: 0.75-1.4 s, against 0.25-0.46 s).
-const PTO_EXTRA: Duration = Duration::from_millis(2);
+/// Added to 2·SRTT in the PTO, as Linux's tcp_schedule_loss_probe adds two jiffies (8 ms at
+/// HZ=250, this host's kernel): time for a receiver busy reading, or a host busy with other
+/// work, to answer. 2 ms made the loss tests quicker (16 MiB each way at 5% loss: 0.27-0.60 s
+/// against 0.64-1.4 s) but, on a loaded two-CPU host, probed loss-free transfers spuriously
+/// (tests/tcp_kernel.rs bulk_64_mib: a D-SACK in three runs of four).
+const PTO_EXTRA: Duration = Duration::from_millis(8);
 /// Tail loss probes sent before the RTO is left to act, each after twice the wait of the one
 /// before (RFC 8985 sends one; see [`Sender::arm_tlp`]).
 const MAX_PROBES: u8 = 2;

@@ -1378,3 +1378,30 @@ fn the_fast_retransmit_goes_even_when_cwnd_is_full() {
     );
     assert_eq!(a.stats().timeouts, 0);
 }
+
+#[test]
+fn the_send_buffer_grows_with_cwnd_unless_so_sndbuf_fixed_it() {
+    // Linux's tcp_sndbuf_expand: room for two windows, up to tcp_wmem[2]; SO_SNDBUF locks it.
+    for locked in [false, true] {
+        let (mut a, mut b) = pair();
+        if locked {
+            assert!(a.set_send_buffer(64 * 1024));
+        }
+        let start = a.send_buffer_capacity();
+        let mut now = t(10);
+        let mut buf = vec![0u8; 256 * 1024];
+        for _ in 0..200 {
+            while a.send(&[5u8; 16 * 1024]).is_ok_and(|n| n > 0) {}
+            settle(&mut a, &mut b, now);
+            while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+            settle(&mut a, &mut b, now);
+            now += Duration::from_millis(1);
+        }
+        let end = a.send_buffer_capacity();
+        if locked {
+            assert_eq!(end, start, "SO_SNDBUF fixed the size");
+        } else {
+            assert!(end > start && end <= 4 * 1024 * 1024, "{start} -> {end}");
+        }
+    }
+}
