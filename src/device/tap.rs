@@ -223,7 +223,7 @@ impl TapDevice {
                 libc::TUNSETOFFLOAD as _,
                 (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | TUN_F_TSO_ECN) as _,
             )
-            .map_err(|e| log::warn!("{name}: the kernel sends plain frames ({e})"))
+            .map_err(|e| log::debug!("{name}: the kernel sends plain frames ({e})"))
             .is_ok()
         };
         if !vnet {
