@@ -341,7 +341,10 @@ impl Service {
                 busy_until = Some(std::time::Instant::now() + self.busy_poll);
             }
             if n == 0 && timeout == 0 && busy_until.is_some() {
-                std::hint::spin_loop();
+                // Polling must not keep a program that shares this CPU from running: a
+                // program woken here (the one about to answer) gets the CPU at once.
+                // SAFETY: no arguments.
+                unsafe { libc::syscall(libc::SYS_sched_yield) };
                 if self
                     .stack
                     .poll_at(self.now())
