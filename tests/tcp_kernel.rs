@@ -535,8 +535,9 @@ fn lossy_transfer(percent: u32) {
         .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
         .collect();
     eprintln!("kernel side: {}", kern.join(", "));
+    // TAPSTACK_LOSS=0 measures the same transfer without loss, the floor of the others.
     assert!(
-        s.retransmits > 0,
+        s.retransmits > 0 || percent == 0,
         "with loss there must have been retransmissions"
     );
 }
