@@ -80,26 +80,18 @@ pub fn main(args: Vec<String>) -> i32 {
             other => return usage_error("service", &format!("unexpected argument {other:?}")),
         }
     }
-    let idle_exit = match service::idle_exit_from_env() {
-        Ok(d) => d,
-        Err(e) => {
-            if let Some(fd) = ready {
-                let _ = tapstack::sys::write(fd, format!("error: {e}\n").as_bytes());
+    // The service's own settings; a bad one is told to the program that started it too.
+    let (idle_exit, busy_poll) =
+        match service::idle_exit_from_env().and_then(|i| Ok((i, service::busy_poll_from_env()?))) {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(fd) = ready {
+                    let _ = tapstack::sys::write(fd, format!("error: {e}\n").as_bytes());
+                }
+                eprintln!("tapstack service: {e}");
+                return 2;
             }
-            eprintln!("tapstack service: {e}");
-            return 2;
-        }
-    };
-    let busy_poll = match service::busy_poll_from_env() {
-        Ok(d) => d,
-        Err(e) => {
-            if let Some(fd) = ready {
-                let _ = tapstack::sys::write(fd, format!("error: {e}\n").as_bytes());
-            }
-            eprintln!("tapstack service: {e}");
-            return 2;
-        }
-    };
+        };
     if background {
         if let Err(e) = detach(ready) {
             eprintln!("tapstack service: {e}");

@@ -18,6 +18,17 @@ use std::io;
 
 use crate::wire::ChecksumMode;
 
+/// Where the TCP header starts in `frame` if it is an IPv4 TCP super-frame for a device that cuts
+/// it (`DeviceCaps::tso`): longer than the MTU, its checksum left for the device to finish.
+pub(crate) fn super_frame_tcp(frame: &[u8], mtu: usize) -> Option<usize> {
+    const ETH: usize = 14;
+    if frame.len() <= ETH + mtu || frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let tcp = ETH + usize::from(frame[ETH] & 0x0f) * 4;
+    (frame[ETH + 9] == 6 && frame.len() >= tcp + 20).then_some(tcp)
+}
+
 /// What the device says of a frame it received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxMeta {

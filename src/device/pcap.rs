@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Device, DeviceCaps, RxMeta};
+use super::{super_frame_tcp, Device, DeviceCaps, RxMeta};
 use crate::sys;
 use crate::wire::checksum;
 
@@ -97,6 +97,22 @@ impl<D: Device> PcapDevice<D> {
     }
 }
 
+impl<D: Device> PcapDevice<D> {
+    /// Records `frame`, its TCP/UDP checksum finished first when it was left partial: summed
+    /// from the first offset to the end, stored at the second (virtio-net's csum_start/offset).
+    fn record_finished(&mut self, frame: &[u8], partial: Option<(usize, usize)>) {
+        match partial {
+            Some((start, at)) if start < frame.len() && at + 2 <= frame.len() => {
+                let mut copy = frame.to_vec();
+                let sum = checksum::finish(checksum::sum(&copy[start..]));
+                copy[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+                self.record(&copy);
+            }
+            _ => self.record(frame),
+        }
+    }
+}
+
 impl<D: Device> Device for PcapDevice<D> {
     fn caps(&self) -> DeviceCaps {
         self.inner.caps()
@@ -109,16 +125,8 @@ impl<D: Device> Device for PcapDevice<D> {
     fn recv_frame(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, RxMeta)>> {
         let got = self.inner.recv_frame(buf)?;
         match got {
-            Some((n, meta)) => match meta.partial_checksum {
-                // The capture shows the frame as the wire would carry it: with its checksum.
-                Some((start, at)) if start < n && at + 2 <= n => {
-                    let mut copy = buf[..n].to_vec();
-                    let sum = checksum::finish(checksum::sum(&copy[start..]));
-                    copy[at..at + 2].copy_from_slice(&sum.to_be_bytes());
-                    self.record(&copy);
-                }
-                _ => self.record(&buf[..n]),
-            },
+            // The capture shows the frame as the wire would carry it: with its checksum.
+            Some((n, meta)) => self.record_finished(&buf[..n], meta.partial_checksum),
             // Nothing more to read: a good moment to push the capture to disk.
             None => {
                 let _ = self.writer.flush();
@@ -130,18 +138,8 @@ impl<D: Device> Device for PcapDevice<D> {
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         // A TCP super-frame for the device to cut (DeviceCaps::tso) is recorded whole, as a
         // capture on the kernel's side of a TSO device shows it, with its checksum finished.
-        let mtu = self.inner.caps().mtu;
-        if frame.len() > 14 + mtu && frame.len() >= 34 && frame[23] == 6 {
-            let start = 14 + usize::from(frame[14] & 0x0f) * 4;
-            if frame.len() >= start + 20 {
-                let mut copy = frame.to_vec();
-                let sum = checksum::finish(checksum::sum(&copy[start..]));
-                copy[start + 16..start + 18].copy_from_slice(&sum.to_be_bytes());
-                self.record(&copy);
-                return self.inner.send(frame);
-            }
-        }
-        self.record(frame);
+        let partial = super_frame_tcp(frame, self.inner.caps().mtu).map(|tcp| (tcp, tcp + 16));
+        self.record_finished(frame, partial);
         self.inner.send(frame)
     }
 

@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::io;
 use std::time::Duration;
 
-use super::{Device, DeviceCaps, RxMeta};
+use super::{super_frame_tcp, Device, DeviceCaps, RxMeta};
 use crate::sys;
 use crate::wire::vnet::{VnetHeader, F_NEEDS_CSUM, GSO_ECN, GSO_TCPV4, VNET_HDR_LEN};
 use crate::wire::ChecksumMode;
@@ -25,15 +25,8 @@ use crate::wire::ChecksumMode;
 /// segments that fill the MTU, the TCP checksum finished by the kernel in each (the frame's field
 /// holds the pseudo-header sum), CWR kept on the first segment only (RFC 3168 §6.1.2).
 fn tso_header(frame: &[u8], mtu: usize) -> Option<VnetHeader> {
-    const ETH: usize = 14;
-    if frame.len() <= ETH + mtu || frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
-    if frame[ETH + 9] != 6 || frame.len() < ETH + ihl + 20 {
-        return None;
-    }
-    let tcp = ETH + ihl;
+    let tcp = super_frame_tcp(frame, mtu)?;
+    let ihl = tcp - 14;
     let thl = usize::from(frame[tcp + 12] >> 4) * 4;
     let cwr = frame[tcp + 13] & 0x80 != 0;
     Some(VnetHeader {

@@ -33,12 +33,18 @@ pub use server::{Options, Service, Stopped};
 /// How long a service started on demand stays with nothing to do, by default.
 pub const DEFAULT_IDLE_EXIT: Duration = Duration::from_secs(2);
 
+/// A service setting from the environment: `default` when unset, else what `parse` makes of it.
+fn setting_from_env(
+    var: &str,
+    default: Duration,
+    parse: fn(&str) -> std::result::Result<Duration, String>,
+) -> std::result::Result<Duration, String> {
+    std::env::var(var).map_or(Ok(default), |v| parse(&v))
+}
+
 /// Reads `TAPSTACK_IDLE_EXIT` (seconds, fractions allowed).
 pub fn idle_exit_from_env() -> std::result::Result<Duration, String> {
-    match std::env::var("TAPSTACK_IDLE_EXIT") {
-        Err(_) => Ok(DEFAULT_IDLE_EXIT),
-        Ok(v) => parse_idle_exit(&v),
-    }
+    setting_from_env("TAPSTACK_IDLE_EXIT", DEFAULT_IDLE_EXIT, parse_idle_exit)
 }
 
 /// A `TAPSTACK_IDLE_EXIT` value: seconds from 0 to 86400.
@@ -57,10 +63,7 @@ pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// Reads `TAPSTACK_BUSY_POLL` (microseconds).
 pub fn busy_poll_from_env() -> std::result::Result<Duration, String> {
-    match std::env::var("TAPSTACK_BUSY_POLL") {
-        Err(_) => Ok(DEFAULT_BUSY_POLL),
-        Ok(v) => parse_busy_poll(&v),
-    }
+    setting_from_env("TAPSTACK_BUSY_POLL", DEFAULT_BUSY_POLL, parse_busy_poll)
 }
 
 /// A `TAPSTACK_BUSY_POLL` value: microseconds from 0 to 100000.

@@ -345,11 +345,8 @@ impl Service {
                 // program woken here (the one about to answer) gets the CPU at once.
                 // SAFETY: no arguments.
                 unsafe { libc::syscall(libc::SYS_sched_yield) };
-                if self
-                    .stack
-                    .poll_at(self.now())
-                    .is_none_or(|d| d > self.now())
-                {
+                let now = self.now();
+                if self.stack.poll_at(now).is_none_or(|d| d > now) {
                     continue;
                 }
             }
