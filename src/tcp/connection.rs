@@ -69,6 +69,8 @@ pub struct TcpStats {
     pub retransmits: u64,
     pub fast_retransmits: u64,
     pub timeouts: u64,
+    /// Tail loss probes sent (RFC 8985 §7), new data or the last segment again.
+    pub probes: u64,
     pub bytes_sent: u64,
     pub bytes_retransmitted: u64,
     pub bytes_acked: u64,
@@ -440,7 +442,8 @@ impl Connection {
             rcv_mss: self.cfg.mss as usize,
             retransmits: self.snd.retransmits,
             fast_retransmits: self.snd.fast_retransmits,
-            timeouts: self.snd.timeouts,
+            timeouts: self.snd.timeouts.into(),
+            probes: self.snd.probes.into(),
             bytes_sent: self.snd.bytes_sent,
             bytes_retransmitted: self.snd.bytes_retransmitted,
             bytes_acked: self.snd.bytes_acked,
@@ -1207,7 +1210,7 @@ impl Connection {
             }
             return;
         }
-        self.snd.timeouts += 1;
+        self.snd.timeouts = self.snd.timeouts.saturating_add(1);
         self.log_timeout(now);
         self.snd.rtt.backoff();
         self.snd.rtt_timing = None;

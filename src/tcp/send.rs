@@ -167,7 +167,9 @@ pub(crate) struct Sender {
     // Counters for TCP_INFO.
     pub(crate) retransmits: u64,
     pub(crate) fast_retransmits: u64,
-    pub(crate) timeouts: u64,
+    /// These two are u32 where the other counters are u64: a SYN-queue entry must stay under 1 KiB.
+    pub(crate) timeouts: u32,
+    pub(crate) probes: u32,
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_retransmitted: u64,
     pub(crate) bytes_acked: u64,
@@ -213,6 +215,7 @@ impl Sender {
             retransmits: 0,
             fast_retransmits: 0,
             timeouts: 0,
+            probes: 0,
             bytes_sent: 0,
             bytes_retransmitted: 0,
             bytes_acked: 0,
@@ -439,6 +442,7 @@ impl Sender {
             self.tlp_pending = false;
             self.tlp_end = Some((self.max.max(end), !is_new));
             self.tlp_probes = self.tlp_probes.saturating_add(1);
+            self.probes += 1;
             self.arm_rtx(now, timers);
         }
         if is_new {
