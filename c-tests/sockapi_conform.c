@@ -483,7 +483,46 @@ static void c_zerocopy(void) {
     seti(u, SOL_SOCKET, SO_ZEROCOPY, 1, "udp: setsockopt(SO_ZEROCOPY, 1)");
 }
 
+static double real_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A receive with a control buffer of `room` bytes: the control messages' types, each with
+ * whether its time lies between `before` and the call's return, and MSG_CTRUNC. */
+static void stamped_recv(const char *what, int fd, double before, size_t room, int flags) {
+    char data[64];
+    union {
+        char buf[512];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {data, sizeof data};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = room};
+    errno = 0;
+    ssize_t r = recvmsg(fd, &m, flags);
+    double after = real_s();
+    if (r < 0) {
+        line(what, "%zd %s", r, ename(errno));
+        return;
+    }
+    char cm[300] = "";
+    size_t o = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c && o < sizeof cm; c = CMSG_NXTHDR(&m, c)) {
+        /* Every form is two 64-bit words at first: seconds, then micro- or nanoseconds. */
+        long long w[2] = {0, 0};
+        if (c->cmsg_len >= CMSG_LEN(sizeof w)) memcpy(w, CMSG_DATA(c), sizeof w);
+        int micro = c->cmsg_type == SO_TIMESTAMP || c->cmsg_type == 63 /* SO_TIMESTAMP_NEW */;
+        double t = (double)w[0] + (double)w[1] / (micro ? 1e6 : 1e9);
+        int in_time = t >= before - 0.001 && t <= after + 0.001;
+        o += (size_t)snprintf(cm + o, sizeof cm - o, " cmsg(level=%d type=%d %s)", c->cmsg_level,
+                              c->cmsg_type, in_time ? "in time" : "OUT OF TIME");
+    }
+    line(what, "%zd%s%s", r, o ? cm : " no cmsg", m.msg_flags & MSG_CTRUNC ? " MSG_CTRUNC" : "");
+}
+
 static void c_timestamping(void) {
+    double before = real_s();
     int fd = tcp();
     geti(fd, SOL_SOCKET, SO_TIMESTAMPING, "getsockopt(SO_TIMESTAMPING) initially");
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
@@ -512,6 +551,52 @@ static void c_timestamping(void) {
         line("recvmsg with timestamps on", "%zd %s", r, ename(errno));
     else
         line("recvmsg with timestamps on", "%zd%s", r, o ? cm : " no cmsg");
+
+    /* The values, set on a connected socket, in nanoseconds and the new format. */
+    int fd2 = conn(ECHO);
+    seti(fd2, SOL_SOCKET, SO_TIMESTAMPNS, 1, "connected: setsockopt(SO_TIMESTAMPNS, 1)");
+    geti(fd2, SOL_SOCKET, SO_TIMESTAMP, "connected: getsockopt(SO_TIMESTAMP)");
+    geti(fd2, SOL_SOCKET, SO_TIMESTAMPNS, "connected: getsockopt(SO_TIMESTAMPNS)");
+    R("connected: send", send(fd2, "abc", 3, 0));
+    wait_readable(fd2);
+    stamped_recv("connected: recvmsg with SO_TIMESTAMPNS", fd2, before, 512, 0);
+    seti(fd2, SOL_SOCKET, 65 /* SO_TIMESTAMPING_NEW */, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE,
+         "connected: setsockopt(SO_TIMESTAMPING_NEW, RX_SOFTWARE|SOFTWARE)");
+    seti(fd2, SOL_SOCKET, 63 /* SO_TIMESTAMP_NEW */, 1, "connected: setsockopt(SO_TIMESTAMP_NEW, 1)");
+    R("connected: send", send(fd2, "def", 3, 0));
+    wait_readable(fd2);
+    stamped_recv("connected: recvmsg, SO_TIMESTAMP_NEW and SO_TIMESTAMPING_NEW", fd2, before, 512, 0);
+    seti(fd2, SOL_SOCKET, SO_TIMESTAMP, 0, "connected: setsockopt(SO_TIMESTAMP, 0)");
+    R("connected: send", send(fd2, "ghi", 3, 0));
+    wait_readable(fd2);
+    stamped_recv("connected: recvmsg, 20 bytes of control room", fd2, before, 20, 0);
+    stamped_recv("connected: recvmsg, nothing to read", fd2, before, 512, MSG_DONTWAIT);
+    seti(fd2, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE,
+         "connected: setsockopt(SO_TIMESTAMPING, TX_SOFTWARE|SOFTWARE)");
+
+    /* Inherited by an accepted connection from its listener. */
+    int lfd = listener();
+    seti(lfd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "listener: setsockopt(SO_TIMESTAMPNS, 1)");
+    pending(lfd);
+    int afd = accept(lfd, NULL, NULL);
+    geti(afd, SOL_SOCKET, SO_TIMESTAMPNS, "accepted: getsockopt(SO_TIMESTAMPNS)");
+
+    /* UDP: a datagram to itself. */
+    int u = udp();
+    struct sockaddr_in a = saddr(0);
+    socklen_t alen = sizeof a;
+    need(bind(u, SA(a), sizeof a) == 0 && getsockname(u, SA(a), &alen) == 0, "bind udp");
+    seti(u, SOL_SOCKET, SO_TIMESTAMPNS, 1, "udp: setsockopt(SO_TIMESTAMPNS, 1)");
+    seti(u, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE,
+         "udp: setsockopt(SO_TIMESTAMPING, RX_SOFTWARE|SOFTWARE)");
+    for (int i = 0; i < 2; i++) R("udp: sendto itself", sendto(u, "stamp", 5, 0, SA(a), sizeof a));
+    wait_readable(u);
+    stamped_recv("udp: recvmsg", u, before, 512, 0);
+    stamped_recv("udp: recvmsg, 20 bytes of control room", u, before, 20, 0);
+    close(u);
+    close(afd);
+    close(lfd);
+    close(fd2);
 }
 
 static void c_cork_quickack(void) {

@@ -22,6 +22,7 @@ use super::hook::{guard, ret, set_errno};
 use super::io::{self, TCP_ONLY_FLAGS};
 use super::sockets;
 use super::sockopt::{self, Set};
+use super::stamps;
 use super::state::{self, Attach, OpenSocket};
 use crate::error::Errno;
 use crate::real;
@@ -303,6 +304,9 @@ pub unsafe extern "C" fn setsockopt(
         } else {
             std::slice::from_raw_parts(val as *const u8, len as usize)
         };
+        if let Err(e) = stamps::refused(level, name, bytes) {
+            return ret(Err(e), -1);
+        }
         let pending = sock.is_pending();
         if pending {
             // The kernel socket validates the option first: only what it took is replayed.
@@ -398,7 +402,7 @@ unsafe fn udp_recv_common(
     fromlen: *mut socklen_t,
     msg_flags: Option<&mut c_int>,
 ) -> ssize_t {
-    let r = io::udp_recv(fd, iov, iovcnt, flags).and_then(|got| {
+    let r = io::udp_recv(fd, iov, iovcnt, flags, None).and_then(|got| {
         if let Some(src) = got.from {
             if !from.is_null() {
                 addr::write(src, from, fromlen)?;
@@ -528,12 +532,14 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     if sock.kind == Kind::Stream {
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
         // a socketpair end has no address; nothing of the header is touched before it has.
-        // With TCP_INQ the control buffer's size is needed after the call, which overwrites it.
+        // The control buffer's size is needed after the call, which overwrites it: TCP_INQ and
+        // receive timestamps are written there.
         let inq = sock.inq.load(std::sync::atomic::Ordering::Relaxed);
-        let room = if inq {
-            if let Err(e) = super::user::check_write_of(msg) {
-                return ret(Err(e), -1);
-            }
+        let header = super::user::check_write_of(msg);
+        if let (true, Err(e)) = (inq, header) {
+            return ret(Err(e), -1);
+        }
+        let room = if header.is_ok() && !(*msg).msg_control.is_null() {
             (*msg).msg_controllen
         } else {
             0
@@ -544,8 +550,12 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
             // program's business.
             (*msg).msg_namelen = 0;
             (*msg).msg_controllen = 0;
+            let mut out = stamps::ControlOut::new(msg, room);
+            if room > 0 {
+                stamps::put_tcp(fd, n, &mut out);
+            }
             if inq {
-                io::put_inq(fd, msg, room);
+                io::put_inq(fd, &mut out);
             }
         }
         return tcp_read_result(fd, n);
@@ -553,30 +563,33 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     if let Err(e) = super::user::check_write_of(msg) {
         return ret(Err(e), -1);
     }
-    // UDP.
+    // UDP: the kernel's receive timestamps on the socketpair pass through as they are.
     let m = &mut *msg;
+    let control = (!m.msg_control.is_null() && m.msg_controllen > 0)
+        .then_some((m.msg_control, m.msg_controllen));
     m.msg_controllen = 0;
-    let mut mf = 0;
     let name = m.msg_name as *mut sockaddr;
     let mut namelen = m.msg_namelen;
-    let n = udp_recv_common(
-        fd,
-        m.msg_iov,
-        m.msg_iovlen,
-        flags,
-        name,
-        if name.is_null() {
-            std::ptr::null_mut()
-        } else {
-            &mut namelen
-        },
-        Some(&mut mf),
-    );
-    if n >= 0 {
-        m.msg_namelen = if name.is_null() { 0 } else { namelen };
-        m.msg_flags = mf;
+    let r = io::udp_recv(fd, m.msg_iov, m.msg_iovlen, flags, control).and_then(|got| {
+        if let (Some(src), false) = (got.from, name.is_null()) {
+            addr::write(src, name, &mut namelen)?;
+        }
+        Ok(got)
+    });
+    match r {
+        Ok(got) => {
+            m.msg_namelen = if name.is_null() { 0 } else { namelen };
+            m.msg_controllen = got.control_len;
+            m.msg_flags = if got.truncated { libc::MSG_TRUNC } else { 0 }
+                | if got.control_truncated {
+                    libc::MSG_CTRUNC
+                } else {
+                    0
+                };
+            got.len as ssize_t
+        }
+        Err(e) => ret(Err(e), -1),
     }
-    n
 }
 
 /// The descriptors SCM_RIGHTS brought in `msg`: stack sockets among them are recognised.

@@ -52,30 +52,15 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
 }
 
 /// TCP_INQ's control message after a `recvmsg` (Linux's TCP_CM_INQ): the bytes left to read, as
-/// far as the socketpair holds them, in the program's control buffer of `room` bytes if it fits
-/// (else MSG_CTRUNC).
+/// far as the socketpair holds them.
 ///
 /// # Safety
-/// `msg` must be the header the kernel has just filled.
-pub unsafe fn put_inq(fd: i32, msg: *mut libc::msghdr, room: usize) {
-    let space = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
-    let m = &mut *msg;
-    if m.msg_control.is_null() || room < space {
-        m.msg_flags |= libc::MSG_CTRUNC;
-        return;
-    }
-    if super::user::check_write(m.msg_control.cast(), space).is_err() {
-        return;
-    }
+/// As [`super::stamps::ControlOut::put`].
+pub unsafe fn put_inq(fd: i32, out: &mut super::stamps::ControlOut) {
     let mut left: i32 = 0;
     // SAFETY: FIONREAD writes one int.
     libc::syscall(libc::SYS_ioctl, fd, libc::FIONREAD, &mut left as *mut i32);
-    m.msg_controllen = space;
-    let c = libc::CMSG_FIRSTHDR(m);
-    (*c).cmsg_level = libc::SOL_TCP;
-    (*c).cmsg_type = libc::TCP_CM_INQ;
-    (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
-    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut i32, left.max(0));
+    out.put(libc::SOL_TCP, libc::TCP_CM_INQ, &left.max(0).to_ne_bytes());
 }
 
 /// The largest UDP payload over IPv4.
@@ -172,16 +157,31 @@ pub struct Got {
     pub from: Option<SocketAddrV4>,
     /// The datagram was longer than the buffers.
     pub truncated: bool,
+    /// Bytes of control messages (the kernel's receive timestamps, [`super::stamps`]) written
+    /// into the control buffer given, and whether some did not fit.
+    pub control_len: usize,
+    pub control_truncated: bool,
 }
 
-/// Receives one datagram into `iov`.
+/// Receives one datagram into `iov`, and the socketpair's control messages into `control`
+/// (pointer and size) if given.
 ///
 /// # Safety
 /// `iov` must point to `iovcnt` valid iovecs.
-pub unsafe fn udp_recv(fd: i32, iov: *const libc::iovec, iovcnt: usize, flags: i32) -> Result<Got> {
+pub unsafe fn udp_recv(
+    fd: i32,
+    iov: *const libc::iovec,
+    iovcnt: usize,
+    flags: i32,
+    control: Option<(*mut libc::c_void, usize)>,
+) -> Result<Got> {
     let mut header = [0u8; DGRAM_HEADER];
     let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
     let mut msg = message(&mut all);
+    if let Some((at, len)) = control {
+        msg.msg_control = at;
+        msg.msg_controllen = len;
+    }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     let n = check(libc::syscall(
         libc::SYS_recvmsg,
@@ -209,6 +209,12 @@ pub unsafe fn udp_recv(fd: i32, iov: *const libc::iovec, iovcnt: usize, flags: i
         len: n.saturating_sub(DGRAM_HEADER),
         from: proto::parse_dgram_header(&header),
         truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        control_len: if control.is_some() {
+            msg.msg_controllen
+        } else {
+            0
+        },
+        control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
     })
 }
 

@@ -24,5 +24,6 @@ pub mod netdb;
 pub mod netdb_exports;
 pub mod sockets;
 pub mod sockopt;
+pub mod stamps;
 pub mod state;
 pub mod user;

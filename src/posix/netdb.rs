@@ -941,7 +941,7 @@ pub fn exchange_over_stack(
             iov_len: reply.len(),
         };
         // SAFETY: one iovec over `reply`.
-        match unsafe { super::io::udp_recv(raw, &iov, 1, libc::MSG_DONTWAIT) } {
+        match unsafe { super::io::udp_recv(raw, &iov, 1, libc::MSG_DONTWAIT, None) } {
             Ok(got) if got.from == Some(server) => return Ok(got.len.min(reply.len())),
             Ok(_) => continue,
             Err(crate::error::Errno::EAGAIN) => continue,

@@ -93,8 +93,10 @@ fn replace_at(n: RawFd, new: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// SO_RCVTIMEO, SO_SNDTIMEO and SO_RCVLOWAT from descriptor `from` to `to`.
+/// SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT and the receive timestamps from descriptor `from` to
+/// `to`.
 fn copy_descriptor_options(from: RawFd, to: RawFd) {
+    super::stamps::Stamping::copy(from, to);
     for name in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT] {
         if let Ok(v) = uds::get_raw(
             from,

@@ -11,9 +11,10 @@ use super::state::{Attach, OpenSocket};
 use crate::error::{Errno, Result};
 use crate::service::proto::{Call, SetOption, Value, MAX_OPTION};
 
-/// Options the socketpair end itself carries.
+/// Options the socketpair end itself carries: the timeouts and low-water mark the program
+/// blocks by, and the receive timestamps ([`super::stamps`]).
 fn on_descriptor(level: i32, name: i32) -> bool {
-    level == libc::SOL_SOCKET
+    (level == libc::SOL_SOCKET
         && matches!(
             name,
             libc::SO_RCVTIMEO
@@ -21,7 +22,8 @@ fn on_descriptor(level: i32, name: i32) -> bool {
                 | libc::SO_SNDTIMEO
                 | libc::SO_SNDTIMEO_NEW
                 | libc::SO_RCVLOWAT
-        )
+        ))
+        || super::stamps::is_stamp_option(level, name)
 }
 
 /// What `setsockopt` should do after the shim's part.

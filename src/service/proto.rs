@@ -82,6 +82,10 @@ pub enum Call {
     /// MSG_MORE: the data the program writes next is followed by more (true), or that run has
     /// ended (false). Sent quietly before (after) the data on the socket.
     SendMore(bool),
+    /// When data last became readable on the socket (the service wrote it into the program's
+    /// socketpair), as nanoseconds since the epoch, 0 if never: the receive timestamp that
+    /// SO_TIMESTAMP and its kin give a TCP read.
+    DeliveredAt,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,6 +262,7 @@ impl Request {
                 w.u8(14);
                 w.u8(*on as u8);
             }
+            Call::DeliveredAt => w.u8(15),
         }
         w.0
     }
@@ -323,6 +328,7 @@ impl Request {
                 1 => true,
                 _ => return Err(Malformed),
             }),
+            15 => Call::DeliveredAt,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -458,6 +464,7 @@ mod tests {
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),
+            Call::DeliveredAt,
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

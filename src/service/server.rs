@@ -149,6 +149,8 @@ struct Sock {
     waiters: Vec<Waiter>,
     /// Clients closing with SO_LINGER, waiting for everything to be acknowledged.
     lingerers: Vec<Waiter>,
+    /// When data was last written into B: a TCP read's receive timestamp ([`Call::DeliveredAt`]).
+    delivered_at: Option<std::time::SystemTime>,
 }
 
 pub struct Service {
@@ -849,6 +851,7 @@ impl Service {
             connected: None,
             waiters: Vec::new(),
             lingerers: Vec::new(),
+            delivered_at: None,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -1042,6 +1045,13 @@ impl Service {
                     c.set_more(on);
                 }
                 none
+            }
+            Call::DeliveredAt => {
+                let ns = sock
+                    .delivered_at
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos() as u64);
+                Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
             }
             Call::Unsent => {
                 let n = self
@@ -1306,7 +1316,11 @@ impl Service {
                     sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
                     sock.app_rd_shut = true;
                 }
-                (Ok(_), Some(Ok(_))) => {}
+                (Ok(_), Some(Ok(n))) => {
+                    if n > 0 {
+                        sock.delivered_at = Some(std::time::SystemTime::now());
+                    }
+                }
                 (Ok(0), None) if !sock.app_rd_shut => {
                     // End of file: the peer's FIN, after everything it sent.
                     let _ = uds::shutdown(b, libc::SHUT_WR);
