@@ -1516,7 +1516,7 @@ impl Connection {
 
     fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {
         let ctx = self.send_context();
-        self.snd.take_rtt_sample(now, seg, &ctx);
+        self.snd.take_rtt_sample(now, seg, &ctx, true);
     }
 
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED and the synchronized states.

@@ -200,13 +200,23 @@ impl RtxQueue {
         }
     }
 
-    /// Cumulative acknowledgment up to `ack`: drops the records below it.
-    pub fn on_ack(&mut self, ack: SeqNum, now: Instant, echo_predates: &dyn Fn(Instant) -> bool) {
+    /// Cumulative acknowledgment up to `ack`: drops the records below it. Returns the latest
+    /// (re)transmission time among the records it newly delivers (those not SACKed before).
+    pub fn on_ack(
+        &mut self,
+        ack: SeqNum,
+        now: Instant,
+        echo_predates: &dyn Fn(Instant) -> bool,
+    ) -> Option<Instant> {
         // Keep the hints within the window, where sequence comparisons are meaningful.
         self.rexmit_high = self.rexmit_high.max(ack);
+        let mut newest: Option<Instant> = None;
         while let Some(&r) = self.recs.front() {
             if r.start >= ack {
                 break;
+            }
+            if !r.sacked {
+                newest = Some(newest.map_or(r.sent, |t| t.max(r.sent)));
             }
             if r.end <= ack {
                 self.recs.pop_front();
@@ -234,6 +244,7 @@ impl RtxQueue {
         if self.recs.is_empty() {
             self.recs = VecDeque::new(); // give the memory back between bursts
         }
+        newest
     }
 
     /// A SACK block `[l, r)` (RFC 2018), already checked to lie within [SND.UNA, SND.MAX).
@@ -458,7 +469,7 @@ mod tests {
         q.detect_loss(t(20), Duration::ZERO);
         assert_eq!(q.first_lost().unwrap().start, SeqNum(0));
         q.check();
-        q.on_ack(SeqNum(300), t(21), &never);
+        let _ = q.on_ack(SeqNum(300), t(21), &never);
         q.check();
         assert_eq!(q.first().unwrap().start, SeqNum(300));
     }

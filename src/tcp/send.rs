@@ -630,8 +630,17 @@ impl Sender {
 
     /// An RTT sample from the ACK `seg`: from its timestamp echo (RFC 7323 §4.1), else from the
     /// timed segment if the ACK covers it (RFC 6298 §3).
-    pub(crate) fn take_rtt_sample(&mut self, now: Instant, seg: &Segment, ctx: &SendContext) {
+    pub(crate) fn take_rtt_sample(
+        &mut self,
+        now: Instant,
+        seg: &Segment,
+        ctx: &SendContext,
+        echo_fits: bool,
+    ) {
         if ctx.ts_enabled {
+            if !echo_fits {
+                return;
+            }
             if let Some((_, tsecr)) = seg.options.timestamps {
                 if tsecr != 0 {
                     let ms = timestamp_at(now, ctx.ts_offset).wrapping_sub(tsecr);
@@ -695,8 +704,16 @@ impl Sender {
             self.bytes_acked += data_acked as u64;
             self.una = ack;
             self.nxt = self.nxt.max(ack);
-            self.rtxq.on_ack(ack, now, &echo_predates);
-            self.take_rtt_sample(now, seg, ctx);
+            let last_sent = self.rtxq.on_ack(ack, now, &echo_predates);
+            // An ACK echoing a timestamp older than the last sending of the data it newly
+            // acknowledges answers a retransmission with the receiver's old TS.Recent: a wholly
+            // duplicate segment, resent because the ACK of the original was lost, is dropped
+            // before TS.Recent is updated (RFC 7323 §4.3 and Appendix D; Linux's tcp_sequence).
+            // Its echo dates the original, and now minus that measures the timeout, not a round
+            // trip: with each backoff the "sample" doubles, and SRTT climbs to seconds. No sample
+            // then, as RACK takes no delivery from it (RFC 8985 §6.2 step 2).
+            let echo_fits = last_sent.is_none_or(|t| !echo_predates(t));
+            self.take_rtt_sample(now, seg, ctx, echo_fits);
             self.rtt.reset_backoff();
             self.retries = 0;
             self.tlp_probes = 0;

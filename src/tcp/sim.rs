@@ -257,8 +257,11 @@ struct Checker {
 /// of the engine's state: what it sent when, which cumulative ACKs reached it, and when.
 struct WireSender {
     iss: Option<SeqNum>,
-    /// First transmissions by start offset: end, when sent, and whether any of it was sent again.
-    first: BTreeMap<u64, (u64, Instant, bool)>,
+    /// First transmissions by start offset: end, when sent, whether any of it was sent again,
+    /// and the TSval it carried.
+    first: BTreeMap<u64, (u64, Instant, bool, Option<u32>)>,
+    /// Data retransmissions not yet acknowledged: start and end offsets, the TSval carried.
+    resends: Vec<(u64, u64, Option<u32>)>,
     /// The end of the highest sequence number sent.
     max_end: u64,
     /// The highest cumulative ACK that reached this sender, and when it last moved.
@@ -288,6 +291,7 @@ impl WireSender {
         WireSender {
             iss: None,
             first: BTreeMap::new(),
+            resends: Vec::new(),
             max_end: 0,
             una: 0,
             una_at: now,
@@ -384,7 +388,7 @@ impl WireSender {
     }
 
     /// The first transmission holding offset `o`.
-    fn first_of(&self, o: u64) -> Option<(u64, Instant, bool)> {
+    fn first_of(&self, o: u64) -> Option<(u64, Instant, bool, Option<u32>)> {
         self.first
             .range(..=o)
             .next_back()
@@ -427,10 +431,17 @@ impl WireSender {
             for k in hit {
                 self.first.get_mut(&k).expect("present").2 = true;
             }
+            // The engine judges its SYN's round trip apart (one sample, whatever the echo).
+            if !seg.flags.contains(TcpFlags::SYN) {
+                self.resends
+                    .push((start, end, seg.options.timestamps.map(|t| t.0)));
+            }
         }
         if end > self.max_end {
-            self.first
-                .insert(start.max(self.max_end), (end, now, false));
+            self.first.insert(
+                start.max(self.max_end),
+                (end, now, false, seg.options.timestamps.map(|t| t.0)),
+            );
             self.max_end = end;
         }
         Ok(resent)
@@ -454,11 +465,26 @@ impl WireSender {
             .take_while(|(_, v)| v.0 > self.una)
             .any(|(_, v)| v.2);
         // With timestamps, RFC 7323 §4.1: the echoed TSval dates the segment that caused it, so
-        // retransmitted ones count too (a TSval first sent then).
+        // retransmitted ones count too (a TSval first sent then). An echo older than the last
+        // sending of the bytes this ACK newly covers is the receiver's old TS.Recent answering a
+        // duplicate (RFC 7323 §4.3): it measures the timeout, not a round trip, and gives no
+        // sample. Compared as the engine compares them, in timestamp ticks.
+        let ts_on = self.ts_offered == [true, true];
         let echoed = tsecr
-            .filter(|_| self.ts_offered == [true, true])
+            .filter(|_| ts_on)
             .and_then(|e| self.ts_sent.get(&e).copied());
+        let last_tsval = self
+            .resends
+            .iter()
+            .filter(|r| r.1 > self.una && r.0 < a)
+            .filter_map(|r| r.2)
+            .max_by_key(|&v| v.wrapping_sub(tsecr.unwrap_or(0)) as i32);
+        let stale = tsecr
+            .filter(|_| echoed.is_some())
+            .zip(last_tsval)
+            .is_some_and(|(e, v)| (e.wrapping_sub(v) as i32) < 0);
         let sent = match echoed {
+            Some(_) if stale => None,
             Some(t) => Some(t),
             None if !resent => self.first_of(a - 1).map(|f| f.1),
             None => None,
@@ -471,6 +497,7 @@ impl WireSender {
             });
         }
         self.una = a;
+        self.resends.retain(|r| r.1 > a);
         self.una_at = now;
         self.timeouts = 0;
         self.last_timeout = None;

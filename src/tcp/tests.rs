@@ -1405,3 +1405,42 @@ fn the_send_buffer_grows_with_cwnd_unless_so_sndbuf_fixed_it() {
         }
     }
 }
+
+/// The ACK of a segment is lost, the timeout resends it, and the receiver answers the duplicate
+/// with its TS.Recent of the original (RFC 7323 Appendix D drops a wholly old segment before
+/// updating it): that echo dates from before the retransmission it acknowledges, measures the
+/// timeout rather than a round trip, and must not reach SRTT.
+#[test]
+fn an_echo_from_before_the_retransmission_gives_no_rtt_sample() {
+    let (mut a, mut b) = pair();
+    // One measured round trip of 10 ms.
+    a.send(&[7u8; 100]).unwrap();
+    let first = collect(&mut a, t(10));
+    feed(&mut a, t(20), &answer(&mut b, t(15), &first));
+    let srtt = a.stats().srtt;
+    assert!(srtt.is_some());
+    // The next segment arrives, but its ACK is lost; the timeout resends it.
+    a.send(&[8u8; 1000]).unwrap();
+    let p = collect(&mut a, t(30));
+    let lost = answer(&mut b, t(35), &p);
+    assert!(!lost.is_empty());
+    let mut now = t(35);
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        now += Duration::from_millis(10);
+        out = collect(&mut a, now);
+        if !out.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(a.stats().timeouts, 1, "the timeout resent the data");
+    let answers = answer(&mut b, now + Duration::from_millis(5), &out);
+    let echo = answers[0].seg.options.timestamps.map(|t| t.1);
+    assert!(
+        echo.is_some() && echo < out[0].seg.options.timestamps.map(|t| t.0),
+        "the receiver echoes a timestamp from before the retransmission"
+    );
+    feed(&mut a, now + Duration::from_millis(10), &answers);
+    assert_eq!(a.stats().unacked, 0);
+    assert_eq!(a.stats().srtt, srtt, "no sample from the stale echo");
+}
