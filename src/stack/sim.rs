@@ -56,8 +56,13 @@ struct LinkParams {
     loss: f64,
     dup: f64,
     reorder: f64,
+    /// How much later than its turn a reordered frame may arrive.
+    reorder_spread: Duration,
     corrupt: f64,
 }
+
+/// The share of seeds whose links are harsh ([`LinkParams::harsh`]).
+const HARSH_SHARE: f64 = 0.25;
 
 impl LinkParams {
     fn random(rng: &mut Rng) -> LinkParams {
@@ -72,7 +77,23 @@ impl LinkParams {
             },
             dup: rng.below(20) as f64 / 1000.0,
             reorder: rng.below(50) as f64 / 1000.0,
+            reorder_spread: Duration::from_millis(5),
             corrupt: rng.below(30) as f64 / 1000.0,
+        }
+    }
+
+    /// A link past what the other seeds see: loss 5 to 15% (the hostile-network issue's
+    /// transfers must survive 15% each way), duplication 2 to 10%, reordering of 5 to 25% of
+    /// frames by up to 20 ms, corruption of 3 to 10%. Drawn from a stream of its own (`rng`), so
+    /// that choosing it leaves the rest of a seed's world as it was.
+    fn harsh(self, rng: &mut Rng) -> LinkParams {
+        LinkParams {
+            loss: (50 + rng.below(101)) as f64 / 1000.0,
+            dup: (20 + rng.below(81)) as f64 / 1000.0,
+            reorder: (50 + rng.below(201)) as f64 / 1000.0,
+            reorder_spread: Duration::from_millis(20),
+            corrupt: (30 + rng.below(71)) as f64 / 1000.0,
+            ..self
         }
     }
 
@@ -147,7 +168,7 @@ impl Link {
         for _ in 0..copies {
             let mut at = self.busy_until + self.p.delay;
             if rng.chance(self.p.reorder) {
-                at += Duration::from_micros(rng.below(5000));
+                at += Duration::from_micros(rng.below(self.p.reorder_spread.as_micros() as u64));
             }
             let mut frame = bytes.clone();
             let corrupted = (rng.chance(self.p.corrupt) && self.may_corrupt(&frame))
@@ -304,12 +325,15 @@ struct Counts {
     cookies: u64,
     /// TCP super-frames the link cut into segments, as a TSO device does.
     super_frames: u64,
+    /// Seeds run over harsh links.
+    harsh_seeds: u64,
 }
 
 impl Counts {
     fn add(&mut self, o: &Counts) {
         self.frames += o.frames;
         self.super_frames += o.super_frames;
+        self.harsh_seeds += o.harsh_seeds;
         self.lost += o.lost;
         self.tail_drops += o.tail_drops;
         self.duplicated += o.duplicated;
@@ -324,9 +348,10 @@ impl Counts {
 
     fn report(&self, what: &str) -> String {
         let mut s = format!(
-            "{what}: {} frames ({} super-frames cut, as TSO), {} lost, {} tail-dropped, \
-             {} duplicated, RSTs: {} from connections, {} to strays\ncorrupted frames by where \
-             the flip landed:",
+            "{what} ({} over harsh links): {} frames ({} super-frames cut, as TSO), {} lost, {} \
+             tail-dropped, {} duplicated, RSTs: {} from connections, {} to strays\ncorrupted \
+             frames by where the flip landed:",
+            self.harsh_seeds,
             self.frames,
             self.super_frames,
             self.lost,
@@ -457,7 +482,16 @@ impl WireCheck {
             let f = self.flows.entry((receiver, sender)).or_default();
             f.peer_edge = Some(f.peer_edge.map_or(edge, |e| e.max(edge)));
         }
-        let has_conn = stack.sockets.tcp_conns.contains_key(&key);
+        // A connection that reached CLOSED while its program still holds it owns the 4-tuple no
+        // more: the segment meets the CLOSED-state rules (a late duplicate after LAST-ACK is
+        // answered with RST, as Linux answers it once the socket is unhashed).
+        let has_conn = stack.sockets.tcp_conns.get(&key).is_some_and(|&h| {
+            stack
+                .sockets
+                .tcp(h)
+                .and_then(|s| s.connection())
+                .is_some_and(|c| c.state() != tcp::State::Closed)
+        });
         let syn_only = seg.flags.is_syn_only();
         let to_listener = syn_only && stack.sockets.tcp_listeners.contains_key(&seg.dst_port);
         if !has_conn && to_listener {
@@ -967,9 +1001,15 @@ fn tcp_config(rng: &mut Rng, c: &mut tcp::Config) {
 /// Runs one seed; returns the virtual time it took and the link counts.
 fn tcp_seed(seed: u64, min_bytes: usize, max_bytes: usize) -> (Duration, Counts) {
     let mut rng = Rng::new(seed);
-    let params = [LinkParams::random(&mut rng), LinkParams::random(&mut rng)];
+    let mut params = [LinkParams::random(&mut rng), LinkParams::random(&mut rng)];
+    let mut harsh_rng = Rng::new(seed ^ 0x4841_5253_4841_5253);
+    let harsh = harsh_rng.chance(HARSH_SHARE);
+    if harsh {
+        params = params.map(|p| p.harsh(&mut harsh_rng));
+    }
     let mtu = [576, 1000, 1280, 1500][rng.below(4) as usize];
     let mut w = World::new(seed, &mut rng, params, mtu);
+    w.counts.harsh_seeds = harsh as u64;
     for s in 0..2 {
         tcp_config(&mut rng, w.stacks[s].tcp_defaults_mut());
     }
