@@ -150,6 +150,40 @@ pub fn call_then(
     exchange(target, call, fds, false, timeout, between)
 }
 
+/// This thread's control connection, made if need be.
+fn ensure(slot: &mut Option<Control>) -> Result<&mut Control> {
+    let pid = crate::posix::state::pid();
+    if slot.as_ref().is_some_and(|c| c.pid != pid) {
+        // Inherited over fork: the parent's connection, not ours to use.
+        *slot = None;
+    }
+    if slot.is_none() {
+        let fd = connect()?;
+        *slot = Some(Control {
+            fd: sys::Fd::new(fd.into_raw_fd()),
+            pid,
+            seq: 0,
+        });
+    }
+    Ok(slot.as_mut().expect("just made"))
+}
+
+/// Holds the lowest free descriptor number (a duplicate of this thread's control connection, made
+/// first if need be) for a call whose answer brings a descriptor: the kernel puts a received
+/// descriptor at the lowest free number, and drops it if there is none, so the caller learns
+/// beforehand that the table is full (EMFILE) and frees the number just before the answer comes.
+/// Linux's `accept` likewise takes its number before it waits.
+pub fn reserve_number() -> Result<OwnedFd> {
+    CONTROL.with(|slot| {
+        let mut slot = slot.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+        let c = ensure(&mut slot)?;
+        let n = sys::fcntl(c.fd.raw(), libc::F_DUPFD_CLOEXEC, 0)
+            .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EMFILE)))?;
+        // SAFETY: the kernel just made this descriptor, and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(n as RawFd) })
+    })
+}
+
 fn exchange(
     target: Target,
     call: Call,
@@ -164,24 +198,10 @@ fn exchange(
             // A signal handler calling into the stack while this thread waits on it.
             Err(_) => return (Err(Errno::EAGAIN), None),
         };
-        let pid = crate::posix::state::pid();
-        if slot.as_ref().is_some_and(|c| c.pid != pid) {
-            // Inherited over fork: the parent's connection, not ours to use.
-            *slot = None;
-        }
-        if slot.is_none() {
-            match connect() {
-                Ok(fd) => {
-                    *slot = Some(Control {
-                        fd: sys::Fd::new(fd.into_raw_fd()),
-                        pid,
-                        seq: 0,
-                    })
-                }
-                Err(e) => return (Err(e), None),
-            }
-        }
-        let c = slot.as_mut().expect("just made");
+        let c = match ensure(&mut slot) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), None),
+        };
         c.seq = c.seq.wrapping_add(1);
         let seq = c.seq;
         // Only the waits of a blocking connect and of a lingering close end with a signal, as
