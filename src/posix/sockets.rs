@@ -439,6 +439,11 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
     if sock.kind != Kind::Stream || super::io::is_broadcast(target.ip()) {
         return None;
     }
+    // A thread's first request waits for its answer, which tells whether the service took its
+    // connection (one out of descriptors answers ENFILE and lets it go).
+    if !client::admitted() {
+        return None;
+    }
     if raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK == 0 {
         return None;
     }

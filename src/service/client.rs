@@ -31,6 +31,9 @@ struct Control {
     fd: sys::Fd,
     pid: i32,
     seq: u32,
+    /// The service has answered on this connection: it was admitted (a service out of
+    /// descriptors answers a new connection's first request with ENFILE and closes it).
+    admitted: bool,
 }
 
 thread_local! {
@@ -129,6 +132,17 @@ pub fn call(
     call_then(target, call, fd, timeout, || {})
 }
 
+/// Whether this thread's control connection has had an answer: until then a request that gets
+/// none ([`tell`]) could be lost unanswered with a connection the service refused.
+pub fn admitted() -> bool {
+    CONTROL.with(|slot| {
+        slot.try_borrow().is_ok_and(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.admitted && c.pid == crate::posix::state::pid())
+        })
+    })
+}
+
 /// Sends `call` about `target` with descriptors `fds` and goes on at once: no answer comes (the
 /// socket itself reports how it went).
 pub fn tell(target: Target, call: Call, fds: &[RawFd]) -> Result<()> {
@@ -163,6 +177,7 @@ fn ensure(slot: &mut Option<Control>) -> Result<&mut Control> {
             fd: sys::Fd::new(fd.into_raw_fd()),
             pid,
             seq: 0,
+            admitted: false,
         });
     }
     Ok(slot.as_mut().expect("just made"))
@@ -215,8 +230,9 @@ fn exchange(
         };
         let bytes = req.encode();
         if let Err(e) = uds::send_fds(c.fd.raw(), &[&bytes], fds, 0) {
+            let why = refusal(c.fd.raw()).unwrap_or_else(|| gone(&e));
             *slot = None;
-            return (Err(gone(&e)), None);
+            return (Err(why), None);
         }
         if quiet {
             return (Ok(Value::None), None);
@@ -250,7 +266,17 @@ fn exchange(
             match uds::recv(c.fd.raw(), &mut buf, 0) {
                 Ok((0, _, _)) => break Err(Errno(libc::ENETDOWN)),
                 Ok((n, _, fd)) => match Reply::decode(&buf[..n]) {
-                    Ok(r) if r.seq == seq => break Ok((r.result, fd)),
+                    Ok(r) if r.seq == seq => {
+                        c.admitted = true;
+                        break Ok((r.result, fd));
+                    }
+                    // About the connection, not one request: the service could not take it
+                    // (ENFILE, out of descriptors, and it lets the connection go) or could not
+                    // read what came on it. The request in flight fails so.
+                    Ok(Reply {
+                        seq: 0,
+                        result: Err(e),
+                    }) => break Err(e),
                     // An older request's answer, which nobody waits for now.
                     Ok(_) => continue,
                     Err(_) => break Err(Errno::EIO),
@@ -265,7 +291,9 @@ fn exchange(
                     if code == libc::EAGAIN || code == libc::EINTR {
                         break Err(Errno(code));
                     }
-                    break Err(gone(&e));
+                    // A connection closed with our request unread reports the reset first,
+                    // then the refusal queued before it.
+                    break Err(refusal(c.fd.raw()).unwrap_or_else(|| gone(&e)));
                 }
             }
         };
@@ -275,13 +303,29 @@ fn exchange(
         match answer {
             Ok((result, fd)) => (result, fd),
             Err(e) => {
-                if e.0 == libc::ENETDOWN || e.0 == libc::EIO {
+                if matches!(e.0, libc::ENETDOWN | libc::EIO | libc::ENFILE) {
                     *slot = None;
                 }
                 (Err(e), None)
             }
         }
     })
+}
+
+/// Why the service closed a new control connection, if it said so before closing it: ENFILE,
+/// out of descriptors (it may do so before the first request is even sent).
+fn refusal(fd: RawFd) -> Option<Errno> {
+    let mut buf = [0u8; MAX_MESSAGE];
+    match uds::recv(fd, &mut buf, libc::MSG_DONTWAIT) {
+        Ok((n, _, _)) => match Reply::decode(&buf[..n]) {
+            Ok(Reply {
+                seq: 0,
+                result: Err(e),
+            }) => Some(e),
+            _ => None,
+        },
+        Err(_) => None,
+    }
 }
 
 /// The service went away under a request.
