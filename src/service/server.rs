@@ -252,6 +252,7 @@ impl Service {
             crate::sys::random_seed(),
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
+        stack.set_max_sockets(config.max_sockets);
         // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
         // it from the kernel.
         let mut key = [0u8; 16];
@@ -833,17 +834,16 @@ impl Service {
                 let (Some(a), Some(b)) = (fds.next(), fds.next()) else {
                     return (reply(Err(Errno::EBADF)), None);
                 };
-                let full = self.full;
-                let i = match self.adopt_given(kind, &a, b) {
-                    Ok(i) => i,
+                let (i, failed) = match self.adopt_given(kind, &a, b) {
+                    Ok(x) => x,
                     Err(e) => return (reply(Err(e)), None),
                 };
                 self.check_room();
-                if full {
-                    // No room for another socket: it fails as a connect would, with ENFILE in
-                    // SO_ERROR (it holds its descriptor until the program closes it).
-                    self.fail_quietly(i, Errno::ENFILE);
-                    return (reply(Err(Errno::ENFILE)), None);
+                if let Some(e) = failed {
+                    // No room for another socket: it fails as a connect would, with the reason
+                    // in SO_ERROR (it holds its descriptor until the program closes it).
+                    self.fail_quietly(i, e);
+                    return (reply(Err(e)), None);
                 }
                 self.apply_options(i, &options);
                 (i, None, Some(a))
@@ -891,6 +891,14 @@ impl Service {
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
     fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
+        let (a, b, ino) = self.new_pair(kind)?;
+        let i = self.register(kind, ino, b, None)?;
+        Ok((i, a))
+    }
+
+    /// A new socketpair for a socket of `kind`: the program's end (named), ours, and the inode
+    /// of the program's end.
+    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64)> {
         if self.full {
             return Err(Errno::ENFILE);
         }
@@ -919,9 +927,8 @@ impl Service {
         );
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
-        let i = self.register(kind, ino, b)?;
         self.check_room();
-        Ok((i, a))
+        Ok((a, b, ino))
     }
 
     /// The options a program set on a socket before it reached the service. The kernel socket it
@@ -945,7 +952,15 @@ impl Service {
 
     /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
     /// `b` ours. They must be a pair: `b`'s peer is the name `a` bears.
-    fn adopt_given(&mut self, kind: Kind, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
+    /// Also returns why the socket failed at once, if it did: no room for it (ENFILE with the
+    /// descriptor table full, ENOBUFS at the stack's bound on sockets). It is registered all the
+    /// same, with no stack socket behind it, so that the program hears why from it.
+    fn adopt_given(
+        &mut self,
+        kind: Kind,
+        a: &OwnedFd,
+        b: OwnedFd,
+    ) -> Result<(usize, Option<Errno>)> {
         let name = uds::abstract_name(a.as_raw_fd()).ok_or(Errno::EINVAL)?;
         let ty = match kind {
             Kind::Stream => libc::SOCK_STREAM,
@@ -973,14 +988,37 @@ impl Service {
         if self.by_ino.contains_key(&ino) {
             return Err(Errno::EINVAL);
         }
-        self.register(kind, ino, b)
+        let made = if self.full {
+            Err(Errno::ENFILE)
+        } else {
+            match kind {
+                Kind::Stream => self.stack.tcp_socket(),
+                Kind::Dgram => self.stack.udp_socket(),
+            }
+        };
+        match made {
+            Ok(h) => Ok((self.register(kind, ino, b, Some(h))?, None)),
+            Err(e) => Ok((
+                self.register(kind, ino, b, Some(SocketHandle::NONE))?,
+                Some(e),
+            )),
+        }
     }
 
-    /// Makes the stack socket behind socketpair end `b` (the program's end has inode `ino`).
-    fn register(&mut self, kind: Kind, ino: u64, b: OwnedFd) -> Result<usize> {
-        let h = match kind {
-            Kind::Stream => self.stack.tcp_socket(),
-            Kind::Dgram => self.stack.udp_socket(),
+    /// Puts the stack socket `h` (or a new one) behind socketpair end `b` (the program's end has
+    /// inode `ino`).
+    fn register(
+        &mut self,
+        kind: Kind,
+        ino: u64,
+        b: OwnedFd,
+        h: Option<SocketHandle>,
+    ) -> Result<usize> {
+        let h = match (h, kind) {
+            (Some(h), _) => h,
+            // ENOBUFS at the stack's bound on sockets.
+            (None, Kind::Stream) => self.stack.tcp_socket()?,
+            (None, Kind::Dgram) => self.stack.udp_socket()?,
         };
         let i = self.socks.next_index();
         if let Err(e) = ep_ctl(
@@ -1016,7 +1054,9 @@ impl Service {
             lingerers: Vec::new(),
             delivered_at: None,
         });
-        self.by_handle.insert(h, i);
+        if h != SocketHandle::NONE {
+            self.by_handle.insert(h, i);
+        }
         self.by_ino.insert(ino, i);
         Ok(i)
     }
@@ -1152,22 +1192,21 @@ impl Service {
                 // The socketpair first, as Linux allocates the new socket before it dequeues:
                 // without one (ENFILE) the connection stays queued, and its token is written
                 // again for a later accept.
-                let (ni, a) = match self.new_sock(Kind::Stream) {
+                let (a, b, ino) = match self.new_pair(Kind::Stream) {
                     Ok(x) => x,
                     Err(e) => {
                         self.pump_listener(i);
                         return Err(e);
                     }
                 };
-                let (child, peer) = match self.stack.tcp_accept(now, h) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        self.release(ni, true);
-                        return Err(e);
-                    }
-                };
+                let (child, peer) = self.stack.tcp_accept(now, h)?;
                 log::debug!("accept on {h:?}: {child:?} from {peer}");
-                self.adopt_accepted(ni, child, listener_extra);
+                let ni = self.register(Kind::Stream, ino, b, Some(child))?;
+                // The accepted connection takes its listener's socket-level settings, as Linux's
+                // sk_clone gives them.
+                let sock = self.socks.get_mut(ni).expect("just made");
+                sock.extra = listener_extra;
+                sock.phase = Phase::Open;
                 self.pump(ni);
                 Ok(Called::Accepted(a, peer))
             }
@@ -1241,20 +1280,6 @@ impl Service {
                 )))
             }
         }
-    }
-
-    /// Gives an accepted connection the socketpair of socket `i`, just made by [`Self::new_sock`].
-    fn adopt_accepted(&mut self, i: usize, child: SocketHandle, extra: Extra) {
-        // new_sock made a fresh stack socket; the accepted connection takes its place, with its
-        // listener's socket-level settings as Linux's sk_clone gives them.
-        let sock = self.socks.get_mut(i).expect("just made");
-        sock.extra = extra;
-        let fresh = std::mem::replace(&mut sock.h, child);
-        sock.phase = Phase::Open;
-        self.by_handle.remove(&fresh);
-        self.by_handle.insert(child, i);
-        let now = self.now();
-        let _ = self.stack.close(now, fresh);
     }
 
     fn sock_event(&mut self, i: usize, flags: u32) {
