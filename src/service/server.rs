@@ -52,6 +52,8 @@ const BURST: usize = 64;
 const CHUNK: usize = 65536;
 /// Descriptors the service keeps in reserve: as many as a request carries at most.
 const SPARES: usize = 2;
+/// How many sockets refused at birth are remembered, to tell their programs why.
+const REFUSED: usize = 256;
 /// How often sockets whose hang-up was not (yet) a last close are looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -172,6 +174,9 @@ pub struct Service {
     control_paused: bool,
     /// When running out of descriptors was last logged.
     full_warned: Option<std::time::Instant>,
+    /// Sockets a program made itself (a non-blocking connect) that found no room here, by the
+    /// inode of the program's end, with why: the last [`REFUSED`] (see `refused_answer`).
+    refused: std::collections::VecDeque<(u64, Errno)>,
     signals: Option<OwnedFd>,
     clients: Slots<Client>,
     socks: Slots<Sock>,
@@ -304,6 +309,7 @@ impl Service {
             control,
             control_paused: false,
             full_warned: None,
+            refused: std::collections::VecDeque::new(),
             signals: Some(signals),
             clients: Slots::new(),
             socks: Slots::new(),
@@ -776,6 +782,7 @@ impl Service {
             self.check_room();
         }
         if self.control_paused
+            && !self.spares.is_empty()
             && ep_ctl(
                 self.ep.as_raw_fd(),
                 libc::EPOLL_CTL_MOD,
@@ -812,10 +819,11 @@ impl Service {
                     };
                     return (reply(Err(e)), None);
                 };
-                let Some(i) = uds::inode(fd.as_raw_fd())
-                    .ok()
-                    .and_then(|ino| self.by_ino.get(&ino).copied())
-                else {
+                let ino = uds::inode(fd.as_raw_fd()).ok();
+                let Some(i) = ino.and_then(|ino| self.by_ino.get(&ino).copied()) else {
+                    if let Some(r) = ino.and_then(|ino| self.refused_answer(ino, &req.call)) {
+                        return (reply(r), None);
+                    }
                     // Not a socket of ours: the client holds no descriptor for what it names.
                     return (reply(Err(Errno::ENOTSOCK)), None);
                 };
@@ -834,17 +842,20 @@ impl Service {
                 let (Some(a), Some(b)) = (fds.next(), fds.next()) else {
                     return (reply(Err(Errno::EBADF)), None);
                 };
-                let (i, failed) = match self.adopt_given(kind, &a, b) {
-                    Ok(x) => x,
-                    Err(e) => return (reply(Err(e)), None),
+                let i = match self.adopt_given(kind, &a, b) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        if matches!(e, Errno::ENFILE | Errno::ENOBUFS) {
+                            // No room for it: the program's end hangs up (ours is gone) and
+                            // its SO_ERROR says why, as after a failed connect.
+                            if let Ok(ino) = uds::inode(a.as_raw_fd()) {
+                                self.refuse_socket(ino, e);
+                            }
+                        }
+                        return (reply(Err(e)), None);
+                    }
                 };
                 self.check_room();
-                if let Some(e) = failed {
-                    // No room for another socket: it fails as a connect would, with the reason
-                    // in SO_ERROR (it holds its descriptor until the program closes it).
-                    self.fail_quietly(i, e);
-                    return (reply(Err(e)), None);
-                }
                 self.apply_options(i, &options);
                 (i, None, Some(a))
             }
@@ -952,15 +963,8 @@ impl Service {
 
     /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
     /// `b` ours. They must be a pair: `b`'s peer is the name `a` bears.
-    /// Also returns why the socket failed at once, if it did: no room for it (ENFILE with the
-    /// descriptor table full, ENOBUFS at the stack's bound on sockets). It is registered all the
-    /// same, with no stack socket behind it, so that the program hears why from it.
-    fn adopt_given(
-        &mut self,
-        kind: Kind,
-        a: &OwnedFd,
-        b: OwnedFd,
-    ) -> Result<(usize, Option<Errno>)> {
+    /// ENFILE with the descriptor table full, ENOBUFS at the stack's bound on sockets.
+    fn adopt_given(&mut self, kind: Kind, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
         let name = uds::abstract_name(a.as_raw_fd()).ok_or(Errno::EINVAL)?;
         let ty = match kind {
             Kind::Stream => libc::SOCK_STREAM,
@@ -988,21 +992,49 @@ impl Service {
         if self.by_ino.contains_key(&ino) {
             return Err(Errno::EINVAL);
         }
-        let made = if self.full {
-            Err(Errno::ENFILE)
-        } else {
-            match kind {
-                Kind::Stream => self.stack.tcp_socket(),
-                Kind::Dgram => self.stack.udp_socket(),
-            }
-        };
-        match made {
-            Ok(h) => Ok((self.register(kind, ino, b, Some(h))?, None)),
-            Err(e) => Ok((
-                self.register(kind, ino, b, Some(SocketHandle::NONE))?,
-                Some(e),
-            )),
+        if self.full {
+            return Err(Errno::ENFILE);
         }
+        self.register(kind, ino, b, None)
+    }
+
+    /// Remembers, for a while, that the socket whose program end has inode `ino` could not be
+    /// made, and why.
+    fn refuse_socket(&mut self, ino: u64, e: Errno) {
+        if self.refused.len() >= REFUSED {
+            self.refused.pop_front();
+        }
+        self.refused.push_back((ino, e));
+    }
+
+    /// The answer to `call` about a socket refused at birth, if `ino` is one: its error, once,
+    /// as SO_ERROR or a connect's outcome; after that it is a socket that never connected.
+    fn refused_answer(&mut self, ino: u64, call: &Call) -> Option<Result<Value>> {
+        let at = self.refused.iter().position(|&(i, _)| i == ino)?;
+        let e = self.refused[at].1;
+        let so_error = matches!(
+            call,
+            Call::GetOption {
+                level: libc::SOL_SOCKET,
+                name: libc::SO_ERROR,
+                ..
+            }
+        );
+        Some(match call {
+            Call::TakeError => {
+                self.refused.remove(at);
+                Ok(Value::Int(e.0))
+            }
+            _ if so_error => {
+                self.refused.remove(at);
+                Ok(Value::Int(e.0))
+            }
+            Call::WaitConnect => {
+                self.refused.remove(at);
+                Err(e)
+            }
+            _ => Err(Errno::ENOTCONN),
+        })
     }
 
     /// Puts the stack socket `h` (or a new one) behind socketpair end `b` (the program's end has
@@ -1054,9 +1086,7 @@ impl Service {
             lingerers: Vec::new(),
             delivered_at: None,
         });
-        if h != SocketHandle::NONE {
-            self.by_handle.insert(h, i);
-        }
+        self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
         Ok(i)
     }
@@ -1442,6 +1472,10 @@ impl Service {
                 result: answer.map(|_| Value::None),
             };
             self.send_reply(ci, fd, &reply, None);
+        }
+        if self.spares.len() < SPARES {
+            // A spare's number may have been what held A during the connect.
+            self.regain_spare();
         }
         if answer.is_ok() {
             self.pump_tcp(i);

@@ -18,13 +18,6 @@ pub struct SocketHandle {
 }
 
 impl SocketHandle {
-    /// A handle that names no socket (every call with it fails with EBADF): for a socket the
-    /// service keeps only to report why it could not be made.
-    pub const NONE: SocketHandle = SocketHandle {
-        index: u32::MAX,
-        generation: u32::MAX,
-    };
-
     /// A small number identifying the socket in logs.
     pub fn index(self) -> u32 {
         self.index
