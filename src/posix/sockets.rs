@@ -123,7 +123,7 @@ fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
         return request(fd, call);
     };
     // The answer brings the socket's new descriptor, which needs a free number.
-    match client::reserve_number() {
+    match client::reserve_number(fd, true) {
         Ok(_) => {} // freed at once, for the answer
         Err(Errno::EMFILE) => {
             let (result, attached) = attach_in_place(sock, fd, call, pending);
@@ -185,11 +185,17 @@ fn attach_in_place(
         kind: sock.kind,
         options: pending.options.clone(),
     };
+    let mut closed = false;
     let (result, new) = client::call_then(target, call, None, None, || {
         // SAFETY: the kernel socket's number, which the new descriptor replaces.
         unsafe { libc::syscall(libc::SYS_close, fd) };
+        closed = true;
     });
     let Some(new) = new else {
+        if !closed {
+            // The request never left (no control connection to be had): nothing was given up.
+            return (result.and(Err(Errno::EMFILE)), false);
+        }
         // The kernel socket back at `fd`: still held at another number, or a fresh one.
         let back = match others.first() {
             Some(&o) => replace_at_with(fd, o, cloexec).is_ok(),
@@ -533,7 +539,8 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
     for _ in 0..1_000_000 {
         // The new descriptor's number is taken before the wait, as Linux's accept4 does: with
         // none free, EMFILE at once, and the connection stays queued for a later accept.
-        let number = client::reserve_number()?;
+        // (The listener's service is not started anew for it: if it is gone, the read says so.)
+        let number = client::reserve_number(fd, false)?;
         let mut token = [0u8; 1];
         // SAFETY: reading one byte into a local buffer.
         let r = unsafe { libc::syscall(libc::SYS_read, fd, token.as_mut_ptr(), 1) };

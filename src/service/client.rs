@@ -164,15 +164,16 @@ pub fn call_then(
     exchange(target, call, fds, false, timeout, between)
 }
 
-/// This thread's control connection, made if need be.
-fn ensure(slot: &mut Option<Control>) -> Result<&mut Control> {
+/// This thread's control connection, made if need be (starting the service if none runs and
+/// `may_start`).
+fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
     let pid = crate::posix::state::pid();
     if slot.as_ref().is_some_and(|c| c.pid != pid) {
         // Inherited over fork: the parent's connection, not ours to use.
         *slot = None;
     }
     if slot.is_none() {
-        let fd = connect()?;
+        let fd = connect(may_start)?;
         *slot = Some(Control {
             fd: sys::Fd::new(fd.into_raw_fd()),
             pid,
@@ -187,12 +188,18 @@ fn ensure(slot: &mut Option<Control>) -> Result<&mut Control> {
 /// first if need be) for a call whose answer brings a descriptor: the kernel puts a received
 /// descriptor at the lowest free number, and drops it if there is none, so the caller learns
 /// beforehand that the table is full (EMFILE) and frees the number just before the answer comes.
-/// Linux's `accept` likewise takes its number before it waits.
-pub fn reserve_number() -> Result<OwnedFd> {
+/// Linux's `accept` likewise takes its number before it waits. Without `may_start`, no service
+/// is started for it: with none to reach, the number is held with a duplicate of `near`.
+pub fn reserve_number(near: RawFd, may_start: bool) -> Result<OwnedFd> {
     CONTROL.with(|slot| {
         let mut slot = slot.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
-        let c = ensure(&mut slot)?;
-        let n = sys::fcntl(c.fd.raw(), libc::F_DUPFD_CLOEXEC, 0)
+        let base = match ensure(&mut slot, may_start) {
+            Ok(c) => c.fd.raw(),
+            Err(Errno::EMFILE) => return Err(Errno::EMFILE),
+            Err(_) if !may_start => near,
+            Err(e) => return Err(e),
+        };
+        let n = sys::fcntl(base, libc::F_DUPFD_CLOEXEC, 0)
             .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EMFILE)))?;
         // SAFETY: the kernel just made this descriptor, and nothing else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(n as RawFd) })
@@ -213,7 +220,7 @@ fn exchange(
             // A signal handler calling into the stack while this thread waits on it.
             Err(_) => return (Err(Errno::EAGAIN), None),
         };
-        let c = match ensure(&mut slot) {
+        let c = match ensure(&mut slot, true) {
             Ok(c) => c,
             Err(e) => return (Err(e), None),
         };
@@ -336,8 +343,9 @@ fn gone(e: &std::io::Error) -> Errno {
     Errno(libc::ENETDOWN)
 }
 
-/// A control connection to the service for the configured TAP, starting the service if none runs.
-fn connect() -> Result<OwnedFd> {
+/// A control connection to the service for the configured TAP, starting the service if none runs
+/// and `may_start` (else ENETDOWN, quietly).
+fn connect(may_start: bool) -> Result<OwnedFd> {
     let config = config()?;
     let name = control_name(&config.iface);
     let mut started = false;
@@ -367,6 +375,9 @@ fn connect() -> Result<OwnedFd> {
                 report_once(&format!("cannot reach the stack service: {e}"));
                 return Err(Errno(libc::ENETDOWN));
             }
+        }
+        if !may_start {
+            return Err(Errno(libc::ENETDOWN));
         }
         if !started {
             started = true;
