@@ -5,8 +5,8 @@
  * lowers RLIMIT_NOFILE and opens sockets until socket() fails, then checks that each call needing a
  * new descriptor fails with EMFILE: socket, socketpair, dup, F_DUPFD, accept and accept4 (at once,
  * before any connection waits, as Linux reserves the number first); dup2 onto a number in use still
- * works, and so do bind, listen and connect on a socket it already has (one whose bind fails stays
- * usable). Then it prints "FULL", and
+ * works, and so do bind, listen, connect (blocking or not) and a first sendto on a socket it already
+ * has (one whose bind fails stays usable). Then it prints "FULL", and
  * the script's client connects to PORT and sends a line. An accept then still fails with EMFILE
  * and leaves the connection queued: once a descriptor is closed, accept returns it with its line
  * intact. Closing more lets it carry on: new sockets, connected and echoing.
@@ -79,6 +79,10 @@ int main(int argc, char **argv) {
     lim.rlim_cur = LIMIT;
     CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit");
 
+    /* A UDP socket, not yet used. */
+    int d = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(d >= 0, "socket(SOCK_DGRAM)");
+
     /* Fill the table with sockets not yet bound or connected. */
     int fill[LIMIT];
     int n = 0;
@@ -121,6 +125,22 @@ int main(int argc, char **argv) {
     CHECK(connect(u, (struct sockaddr *)&e, sizeof e) == 0, "connect after a failed bind at the limit");
     echo(u, "after a failed bind");
     printf("ok a failed bind at the limit leaves the socket usable\n");
+    /* A non-blocking connect, and a UDP socket's first sendto, at the limit. */
+    int nb = fill[--n];
+    CHECK(fcntl(nb, F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+    CHECK(connect(nb, (struct sockaddr *)&e, sizeof e) == -1 && errno == EINPROGRESS,
+          "a non-blocking connect at the limit");
+    struct pollfd w = {nb, POLLOUT, 0};
+    CHECK(poll(&w, 1, 5000) == 1 && (w.revents & POLLOUT), "the non-blocking connect completes");
+    int soerr = -1;
+    socklen_t sl = sizeof soerr;
+    CHECK(getsockopt(nb, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0, "SO_ERROR %d", soerr);
+    CHECK(fcntl(nb, F_SETFL, 0) == 0, "blocking again");
+    echo(nb, "non-blocking at the limit");
+    struct sockaddr_in nowhere = addr_of(ip, 9999);
+    CHECK(sendto(d, "hello", 5, 0, (struct sockaddr *)&nowhere, sizeof nowhere) == 5,
+          "a UDP socket's first sendto at the limit");
+    printf("ok a non-blocking connect and a first sendto at the limit\n");
     expect_emfile(socket(AF_INET, SOCK_STREAM, 0), "socket, still full");
 
     /* A connection arrives while the table is full. */
