@@ -51,7 +51,16 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
          header), cut and checked by the kernel; off: one MTU-sized frame at a time",
         "on",
     ),
+    (
+        "TAPSTACK_MAX_SOCKETS",
+        "the most sockets the stack holds (connections closing and in TIME-WAIT included); past \
+         it a new socket gets ENOBUFS and a SYN to a listener a SYN cookie or nothing",
+        "65536",
+    ),
 ];
+
+/// `TAPSTACK_MAX_SOCKETS` by default.
+pub const DEFAULT_MAX_SOCKETS: usize = 65_536;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -67,6 +76,8 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     /// Checksum and segmentation offload on the TAP (`TAPSTACK_OFFLOAD`).
     pub offload: bool,
+    /// The bound on the stack's socket table (`TAPSTACK_MAX_SOCKETS`).
+    pub max_sockets: usize,
 }
 
 /// A setting that could not be used: which variable, what it held, what was expected.
@@ -100,6 +111,7 @@ pub struct Settings {
     log: Option<String>,
     dns: Option<Vec<Ipv4Addr>>,
     offload: Option<bool>,
+    max_sockets: Option<usize>,
 }
 
 fn error(var: &str, value: &str, expected: &str) -> ConfigError {
@@ -248,6 +260,13 @@ impl Settings {
                     _ => return Err(error(var, value, "on or off")),
                 });
             }
+            "TAPSTACK_MAX_SOCKETS" => {
+                let n = value.trim().parse::<usize>().ok();
+                self.max_sockets = Some(
+                    n.filter(|n| (1..=1 << 24).contains(n))
+                        .ok_or_else(|| error(var, value, "a number of sockets, 1 to 16777216"))?,
+                );
+            }
             _ => return Err(error(var, value, "a known TAPSTACK_ variable")),
         }
         Ok(())
@@ -294,6 +313,7 @@ impl Settings {
             log: self.log,
             dns: self.dns.unwrap_or_default(),
             offload: self.offload.unwrap_or(true),
+            max_sockets: self.max_sockets.unwrap_or(DEFAULT_MAX_SOCKETS),
         })
     }
 }
@@ -324,6 +344,7 @@ impl fmt::Display for Config {
             None => writeln!(f, "pcap       off")?,
         }
         writeln!(f, "offload    {}", if self.offload { "on" } else { "off" })?;
+        writeln!(f, "sockets    {} at most", self.max_sockets)?;
         if self.dns.is_empty() {
             write!(f, "dns        none")
         } else {
@@ -363,6 +384,19 @@ mod tests {
         assert_eq!(c.mac.to_string(), "02:74:73:4d:00:02");
         assert!(c.mac.is_locally_administered());
         assert!(c.dns.is_empty());
+        assert_eq!(c.max_sockets, DEFAULT_MAX_SOCKETS);
+    }
+
+    #[test]
+    fn the_bound_on_sockets() {
+        let c = config(&[("TAPSTACK_MAX_SOCKETS", "100")]).unwrap();
+        assert_eq!(c.max_sockets, 100);
+        assert!(c.to_string().contains("sockets    100 at most"));
+        for bad in ["0", "-1", "lots", "16777217"] {
+            let e = config(&[("TAPSTACK_MAX_SOCKETS", bad)]).unwrap_err();
+            assert_eq!(e.var, "TAPSTACK_MAX_SOCKETS");
+            assert!(e.to_string().contains("1 to 16777216"), "{e}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ impl Errno {
     pub const EFAULT: Errno = Errno(libc::EFAULT);
     pub const EINVAL: Errno = Errno(libc::EINVAL);
     pub const EMFILE: Errno = Errno(libc::EMFILE);
+    pub const ENFILE: Errno = Errno(libc::ENFILE);
     pub const ENOBUFS: Errno = Errno(libc::ENOBUFS);
     pub const EPIPE: Errno = Errno(libc::EPIPE);
     pub const EMSGSIZE: Errno = Errno(libc::EMSGSIZE);
@@ -63,6 +64,7 @@ impl Errno {
             EFAULT,
             EINVAL,
             EMFILE,
+            ENFILE,
             ENOBUFS,
             EPIPE,
             EMSGSIZE,

@@ -48,7 +48,7 @@ fn connected_udp_hears_of_an_administratively_prohibited_port() {
     let net = TestNet::new("icmpudp");
     reject_rules(&net);
     let rt = net.start_stack(&[]);
-    let mut sock = rt.udp_socket();
+    let mut sock = rt.udp_socket().unwrap();
     sock.connect(SocketAddrV4::new(KERNEL_IP.parse().unwrap(), 9201))
         .unwrap();
     sock.read_timeout = Some(Duration::from_secs(3));

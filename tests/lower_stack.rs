@@ -57,7 +57,7 @@ fn udp_round_trip_through_kernel_echo() {
         .args(["-T", "10", "UDP4-RECVFROM:7777,fork,reuseaddr", "EXEC:cat"])
         .spawn()
         .unwrap();
-    let mut sock = rt.udp_socket();
+    let mut sock = rt.udp_socket().unwrap();
     sock.read_timeout = Some(Duration::from_millis(500));
     let mut buf = [0u8; 2048];
     let mut got = None;
@@ -115,7 +115,7 @@ fn fragmented_datagrams_are_reassembled_and_sent_fragmented() {
     require("python3");
     let net = TestNet::new("frag");
     let rt = net.start_stack(&[]);
-    let mut sock = rt.udp_socket();
+    let mut sock = rt.udp_socket().unwrap();
     sock.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000))
         .unwrap();
     sock.read_timeout = Some(Duration::from_secs(5));
@@ -248,7 +248,7 @@ print(len(frames))
 fn unanswered_arp_reports_host_unreachable() {
     let net = TestNet::new("arpfail");
     let rt = net.start_stack(&[]);
-    let mut sock = rt.udp_socket();
+    let mut sock = rt.udp_socket().unwrap();
     sock.read_timeout = Some(Duration::from_secs(6));
     // Nobody has 10.77.0.99: three requests a second apart, then the socket learns of it.
     let peer = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9);
@@ -299,7 +299,7 @@ fn overlapping_fragments_from_the_wire_drop_the_datagram_and_duplicates_are_igno
     let net = TestNet::new("overlap");
     let rt = net.start_stack(&[]);
     let mac = rt.with_stack(|s, _| s.iface().mac.to_string());
-    let mut sock = rt.udp_socket();
+    let mut sock = rt.udp_socket().unwrap();
     sock.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5555))
         .unwrap();
     sock.read_timeout = Some(Duration::from_millis(500));

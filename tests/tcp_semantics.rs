@@ -69,7 +69,7 @@ fn calls_on_unconnected_sockets_fail_like_linux() {
     let net = TestNet::new("notconn");
     let rt = net.start_stack(&[]);
     rt.with_stack(|s, now| {
-        let h = s.tcp_socket();
+        let h = s.tcp_socket().unwrap();
         assert_eq!(s.tcp_send(now, h, b"x"), Err(Errno::ENOTCONN));
         let mut buf = [0u8; 4];
         assert_eq!(s.tcp_recv(now, h, &mut buf, false), Err(Errno::ENOTCONN));
@@ -81,7 +81,7 @@ fn calls_on_unconnected_sockets_fail_like_linux() {
         assert_eq!(s.tcp_accept(now, h).err(), Some(Errno::EINVAL));
         s.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080))
             .unwrap();
-        let h2 = s.tcp_socket();
+        let h2 = s.tcp_socket().unwrap();
         assert_eq!(
             s.tcp_bind(h2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)),
             Err(Errno::EADDRINUSE)

@@ -188,7 +188,7 @@ impl Harness {
         cfg.timestamps = profile & 2 == 0;
         cfg.sack = profile & 4 == 0;
         cfg.window_scale = profile & 8 == 0;
-        let listener = stack.tcp_socket();
+        let listener = stack.tcp_socket().unwrap();
         stack
             .tcp_bind(
                 listener,
@@ -196,7 +196,7 @@ impl Harness {
             )
             .unwrap();
         stack.tcp_listen(listener, BACKLOG).unwrap();
-        let udp = stack.udp_socket();
+        let udp = stack.udp_socket().unwrap();
         stack
             .udp_bind(udp, SocketAddrV4::new(A_IP, UDP_PORT))
             .unwrap();
@@ -596,7 +596,7 @@ impl Harness {
 
     /// A connection we open to the peer; `answer` is its SYN-ACK's ISN and options, if it answers.
     fn active(&mut self, port: u16, answer: Option<(u32, TcpOptions)>) -> usize {
-        let handle = self.stack.tcp_socket();
+        let handle = self.stack.tcp_socket().unwrap();
         let peer = SocketAddrV4::new(B_IP, port);
         self.stack.tcp_connect(self.now, handle, peer).unwrap();
         let c = self.add_conn(handle);
@@ -1254,7 +1254,10 @@ impl Harness {
             3 => SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, r.u8()), r.u16()),
             _ => SocketAddrV4::new(Ipv4Addr::new(r.u8(), r.u8(), r.u8(), r.u8()), r.u16()),
         };
-        let handle = self.stack.tcp_socket();
+        // At the bound on sockets, refused (ENOBUFS): nothing to do.
+        let Ok(handle) = self.stack.tcp_socket() else {
+            return;
+        };
         match self.stack.tcp_connect(self.now, handle, to) {
             Ok(()) => {
                 let c = self.add_conn(handle);

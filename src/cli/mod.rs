@@ -21,6 +21,7 @@ const STACK_FLAGS: &[(&str, &str)] = &[
     ("--log", "TAPSTACK_LOG"),
     ("--dns", "TAPSTACK_DNS"),
     ("--offload", "TAPSTACK_OFFLOAD"),
+    ("--max-sockets", "TAPSTACK_MAX_SOCKETS"),
 ];
 
 const USAGE: &str = "\

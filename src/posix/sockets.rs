@@ -85,7 +85,12 @@ fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -
 /// Puts the file of `new` at descriptor number `n`, which keeps its close-on-exec flag.
 fn replace_at(n: RawFd, new: RawFd) -> Result<()> {
     let cloexec = raw_fcntl(n, libc::F_GETFD, 0).map_or(0, |f| f & libc::FD_CLOEXEC);
-    let dup_flags = if cloexec != 0 { libc::O_CLOEXEC } else { 0 };
+    replace_at_with(n, new, cloexec != 0)
+}
+
+/// Puts the file of `new` at descriptor number `n`, close-on-exec or not.
+fn replace_at_with(n: RawFd, new: RawFd, cloexec: bool) -> Result<()> {
+    let dup_flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     // SAFETY: plain descriptor arguments.
     if unsafe { libc::syscall(libc::SYS_dup3, new, n, dup_flags) } < 0 {
         return Err(Errno(super::hook::errno()));
@@ -117,16 +122,154 @@ fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
         drop(a);
         return request(fd, call);
     };
+    // The answer brings the socket's new descriptor, which needs a free number.
+    match client::reserve_number(fd, true) {
+        Ok(_) => {} // freed at once, for the answer
+        Err(Errno::EMFILE) => {
+            let (result, attached) = attach_in_place(sock, fd, call, pending);
+            if attached {
+                *a = Attach::Stack;
+            }
+            return result;
+        }
+        Err(e) => return Err(e),
+    }
     let target = Target::New {
         kind: sock.kind,
         options: pending.options.clone(),
     };
-    let (result, new) = client::call(target, call, None, None);
-    if let Some(new) = new {
-        install(sock, fd, new, pending)?;
-        *a = Attach::Stack;
+    match client::call(target, call, None, None) {
+        (result, Some(new)) => {
+            install(sock, fd, new, pending)?;
+            *a = Attach::Stack;
+            result
+        }
+        // A new socket's answer carries its descriptor: none, and the table filled up since the
+        // number was checked (the kernel dropped it; the service lets the socket go).
+        (Ok(_), None) => Err(Errno::EMFILE),
+        (result, None) => result,
     }
-    result
+}
+
+/// The first stack call of a pending socket when the descriptor table is full, which Linux's
+/// `bind`, `connect` or `listen` would not notice: the kernel socket's number `fd` is freed once
+/// the request is on its way, so the new descriptor lands there. Should the call fail, the kernel
+/// socket comes back at `fd` (from another number of it, or made anew with the options the program
+/// set). Returns the call's result and whether the socket is now on the stack.
+fn attach_in_place(
+    sock: &Arc<OpenSocket>,
+    fd: RawFd,
+    call: Call,
+    pending: &Pending,
+) -> (Result<Value>, bool) {
+    let flags = raw_fcntl(fd, libc::F_GETFL, 0).unwrap_or(0);
+    let cloexec = raw_fcntl(fd, libc::F_GETFD, 0).unwrap_or(0) & libc::FD_CLOEXEC != 0;
+    let kept: Vec<(i32, Vec<u8>)> = [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT]
+        .into_iter()
+        .filter_map(|name| {
+            uds::get_raw(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                std::mem::size_of::<libc::timeval>(),
+            )
+            .ok()
+            .map(|v| (name, v))
+        })
+        .collect();
+    let others: Vec<RawFd> = state::numbers_of(sock, fd)
+        .into_iter()
+        .filter(|&n| n != fd)
+        .collect();
+    let target = Target::New {
+        kind: sock.kind,
+        options: pending.options.clone(),
+    };
+    let mut closed = false;
+    let (result, new) = client::call_then(target, call, None, None, || {
+        // SAFETY: the kernel socket's number, which the new descriptor replaces.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+        closed = true;
+    });
+    let Some(new) = new else {
+        if !closed {
+            // The request never left (no control connection to be had): nothing was given up.
+            return (result.and(Err(Errno::EMFILE)), false);
+        }
+        // The kernel socket back at `fd`: still held at another number, or a fresh one.
+        let back = match others.first() {
+            Some(&o) => replace_at_with(fd, o, cloexec).is_ok(),
+            None => fresh_kernel_socket(sock.kind).is_ok_and(|k| {
+                let _ = raw_fcntl(k.as_raw_fd(), libc::F_SETFL, i64::from(flags));
+                for o in &pending.options {
+                    let _ = uds::set_raw(k.as_raw_fd(), o.level, o.name, &o.value);
+                }
+                for (name, v) in &kept {
+                    let _ = uds::set_raw(k.as_raw_fd(), libc::SOL_SOCKET, *name, v);
+                }
+                if k.as_raw_fd() == fd {
+                    let keep = i64::from(cloexec) * i64::from(libc::FD_CLOEXEC);
+                    let _ = raw_fcntl(fd, libc::F_SETFD, keep);
+                    let _ = k.into_raw_fd();
+                    true
+                } else {
+                    replace_at_with(fd, k.as_raw_fd(), cloexec).is_ok()
+                }
+            }),
+        };
+        if !back {
+            log::debug!("a pending socket lost its number {fd} in a full descriptor table");
+        }
+        return (result.and(Err(Errno::EMFILE)), false);
+    };
+    // The new end, as the kernel socket was: blocking mode, timeouts, close-on-exec.
+    if flags & libc::O_NONBLOCK == 0 {
+        let _ = raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0);
+    }
+    for (name, v) in &kept {
+        let _ = uds::set_raw(new.as_raw_fd(), libc::SOL_SOCKET, *name, v);
+    }
+    let placed = if new.as_raw_fd() == fd {
+        let _ = raw_fcntl(
+            fd,
+            libc::F_SETFD,
+            i64::from(cloexec) * i64::from(libc::FD_CLOEXEC),
+        );
+        let _ = new.into_raw_fd();
+        Ok(())
+    } else {
+        // Another number came free meanwhile: the new end moves to `fd` all the same.
+        replace_at_with(fd, new.as_raw_fd(), cloexec)
+    };
+    if placed.is_err() {
+        return (Err(Errno::EMFILE), false);
+    }
+    for &n in &others {
+        let _ = replace_at(n, fd);
+    }
+    for n in std::iter::once(fd).chain(others) {
+        for &(epfd, events, data) in pending.epoll.iter() {
+            let mut ev = libc::epoll_event { events, u64: data };
+            // SAFETY: a valid epoll_event; the old registration went with the old file.
+            unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
+        }
+    }
+    (result, true)
+}
+
+/// A new kernel socket of `kind`, close-on-exec.
+fn fresh_kernel_socket(kind: Kind) -> Result<OwnedFd> {
+    let ty = match kind {
+        Kind::Stream => libc::SOCK_STREAM,
+        Kind::Dgram => libc::SOCK_DGRAM,
+    };
+    // SAFETY: plain arguments.
+    let k = unsafe { libc::syscall(libc::SYS_socket, libc::AF_INET, ty | libc::SOCK_CLOEXEC, 0) };
+    if k < 0 {
+        return Err(Errno(super::hook::errno()));
+    }
+    // SAFETY: the kernel just returned this descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(k as RawFd) })
 }
 
 /// Runs `call` on the socket at `fd`, attaching it first if it is pending.
@@ -302,6 +445,11 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
     if sock.kind != Kind::Stream || super::io::is_broadcast(target.ip()) {
         return None;
     }
+    // A thread's first request waits for its answer, which tells whether the service took its
+    // connection (one out of descriptors answers ENFILE and lets it go).
+    if !client::admitted() {
+        return None;
+    }
     if raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK == 0 {
         return None;
     }
@@ -389,6 +537,10 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
         return Err(Errno::EINVAL);
     }
     for _ in 0..1_000_000 {
+        // The new descriptor's number is taken before the wait, as Linux's accept4 does: with
+        // none free, EMFILE at once, and the connection stays queued for a later accept.
+        // (The listener's service is not started anew for it: if it is gone, the read says so.)
+        let number = client::reserve_number(fd, false)?;
         let mut token = [0u8; 1];
         // SAFETY: reading one byte into a local buffer.
         let r = unsafe { libc::syscall(libc::SYS_read, fd, token.as_mut_ptr(), 1) };
@@ -399,6 +551,8 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
             // The service is gone.
             return Err(Errno::ECONNABORTED);
         }
+        // Freed for the descriptor the answer brings.
+        drop(number);
         let (result, new) = client::call(Target::Existing, Call::Accept, Some(fd), None);
         match (result, new) {
             (Ok(Value::Addr(peer)), Some(new)) => {
@@ -428,6 +582,9 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
             // The connection went away before we asked: wait for the next.
             (Err(Errno::EAGAIN), _) => continue,
             (Err(e), _) => return Err(e),
+            // The answer's descriptor found no free number: another thread took the one this
+            // call had held (the connection is lost with the descriptor the kernel dropped).
+            (Ok(Value::Addr(_)), None) => return Err(Errno::EMFILE),
             (Ok(_), _) => return Err(Errno::EIO),
         }
     }

@@ -29,7 +29,10 @@ impl DnsTransport for UdpTransport<'_> {
         timeout: Duration,
         reply: &mut [u8],
     ) -> Result<usize, LookupError> {
-        let mut sock = self.runtime.udp_socket();
+        let mut sock = self.runtime.udp_socket().map_err(|e| {
+            log::debug!("dns query to {server}: {}", e.name());
+            LookupError::Fail
+        })?;
         sock.send_to(query, server).map_err(|e| {
             log::debug!("dns query to {server}: {}", e.name());
             LookupError::Fail

@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn a_dying_driver_wakes_blocked_calls_with_eio() {
         let rt = runtime();
-        let h = rt.with_stack(|s, _| s.udp_socket());
+        let h = rt.with_stack(|s, _| s.udp_socket()).unwrap();
         let shared = rt.shared().clone();
         let in_wait = std::thread::spawn(move || {
             let mut buf = [0u8; 10];

@@ -89,7 +89,7 @@ impl Runtime {
         configure: Configure<'_>,
     ) -> Result<SocketHandle> {
         self.with_stack(|s, now| {
-            let h = s.tcp_socket();
+            let h = s.tcp_socket()?;
             let r = configure(s, h).and_then(|()| s.tcp_connect(now, h, remote));
             if let Err(e) = r {
                 let _ = s.close(now, h);
@@ -128,7 +128,7 @@ impl Runtime {
         configure: Configure<'_>,
     ) -> Result<TcpListener> {
         let handle = self.with_stack(|s, now| {
-            let h = s.tcp_socket();
+            let h = s.tcp_socket()?;
             let r = configure(s, h)
                 .and_then(|()| s.tcp_bind(h, local))
                 .and_then(|()| s.tcp_listen(h, backlog));

@@ -19,14 +19,14 @@ pub struct UdpSocket {
 }
 
 impl Runtime {
-    pub fn udp_socket(&self) -> UdpSocket {
-        let handle = self.with_stack(|s, _| s.udp_socket());
-        UdpSocket {
+    pub fn udp_socket(&self) -> Result<UdpSocket> {
+        let handle = self.with_stack(|s, _| s.udp_socket())?;
+        Ok(UdpSocket {
             shared: self.shared().clone(),
             handle,
             read_timeout: None,
             nonblocking: false,
-        }
+        })
     }
 }
 

@@ -31,6 +31,9 @@ struct Control {
     fd: sys::Fd,
     pid: i32,
     seq: u32,
+    /// The service has answered on this connection: it was admitted (a service out of
+    /// descriptors answers a new connection's first request with ENFILE and closes it).
+    admitted: bool,
 }
 
 thread_local! {
@@ -129,6 +132,17 @@ pub fn call(
     call_then(target, call, fd, timeout, || {})
 }
 
+/// Whether this thread's control connection has had an answer: until then a request that gets
+/// none ([`tell`]) could be lost unanswered with a connection the service refused.
+pub fn admitted() -> bool {
+    CONTROL.with(|slot| {
+        slot.try_borrow().is_ok_and(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.admitted && c.pid == crate::posix::state::pid())
+        })
+    })
+}
+
 /// Sends `call` about `target` with descriptors `fds` and goes on at once: no answer comes (the
 /// socket itself reports how it went).
 pub fn tell(target: Target, call: Call, fds: &[RawFd]) -> Result<()> {
@@ -150,6 +164,48 @@ pub fn call_then(
     exchange(target, call, fds, false, timeout, between)
 }
 
+/// This thread's control connection, made if need be (starting the service if none runs and
+/// `may_start`).
+fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
+    let pid = crate::posix::state::pid();
+    if slot.as_ref().is_some_and(|c| c.pid != pid) {
+        // Inherited over fork: the parent's connection, not ours to use.
+        *slot = None;
+    }
+    if slot.is_none() {
+        let fd = connect(may_start)?;
+        *slot = Some(Control {
+            fd: sys::Fd::new(fd.into_raw_fd()),
+            pid,
+            seq: 0,
+            admitted: false,
+        });
+    }
+    Ok(slot.as_mut().expect("just made"))
+}
+
+/// Holds the lowest free descriptor number (a duplicate of this thread's control connection, made
+/// first if need be) for a call whose answer brings a descriptor: the kernel puts a received
+/// descriptor at the lowest free number, and drops it if there is none, so the caller learns
+/// beforehand that the table is full (EMFILE) and frees the number just before the answer comes.
+/// Linux's `accept` likewise takes its number before it waits. Without `may_start`, no service
+/// is started for it: with none to reach, the number is held with a duplicate of `near`.
+pub fn reserve_number(near: RawFd, may_start: bool) -> Result<OwnedFd> {
+    CONTROL.with(|slot| {
+        let mut slot = slot.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
+        let base = match ensure(&mut slot, may_start) {
+            Ok(c) => c.fd.raw(),
+            Err(Errno::EMFILE) => return Err(Errno::EMFILE),
+            Err(_) if !may_start => near,
+            Err(e) => return Err(e),
+        };
+        let n = sys::fcntl(base, libc::F_DUPFD_CLOEXEC, 0)
+            .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EMFILE)))?;
+        // SAFETY: the kernel just made this descriptor, and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(n as RawFd) })
+    })
+}
+
 fn exchange(
     target: Target,
     call: Call,
@@ -164,24 +220,10 @@ fn exchange(
             // A signal handler calling into the stack while this thread waits on it.
             Err(_) => return (Err(Errno::EAGAIN), None),
         };
-        let pid = crate::posix::state::pid();
-        if slot.as_ref().is_some_and(|c| c.pid != pid) {
-            // Inherited over fork: the parent's connection, not ours to use.
-            *slot = None;
-        }
-        if slot.is_none() {
-            match connect() {
-                Ok(fd) => {
-                    *slot = Some(Control {
-                        fd: sys::Fd::new(fd.into_raw_fd()),
-                        pid,
-                        seq: 0,
-                    })
-                }
-                Err(e) => return (Err(e), None),
-            }
-        }
-        let c = slot.as_mut().expect("just made");
+        let c = match ensure(&mut slot, true) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), None),
+        };
         c.seq = c.seq.wrapping_add(1);
         let seq = c.seq;
         // Only the waits of a blocking connect and of a lingering close end with a signal, as
@@ -195,8 +237,9 @@ fn exchange(
         };
         let bytes = req.encode();
         if let Err(e) = uds::send_fds(c.fd.raw(), &[&bytes], fds, 0) {
+            let why = refusal(c.fd.raw()).unwrap_or_else(|| gone(&e));
             *slot = None;
-            return (Err(gone(&e)), None);
+            return (Err(why), None);
         }
         if quiet {
             return (Ok(Value::None), None);
@@ -230,7 +273,17 @@ fn exchange(
             match uds::recv(c.fd.raw(), &mut buf, 0) {
                 Ok((0, _, _)) => break Err(Errno(libc::ENETDOWN)),
                 Ok((n, _, fd)) => match Reply::decode(&buf[..n]) {
-                    Ok(r) if r.seq == seq => break Ok((r.result, fd)),
+                    Ok(r) if r.seq == seq => {
+                        c.admitted = true;
+                        break Ok((r.result, fd));
+                    }
+                    // About the connection, not one request: the service could not take it
+                    // (ENFILE, out of descriptors, and it lets the connection go) or could not
+                    // read what came on it. The request in flight fails so.
+                    Ok(Reply {
+                        seq: 0,
+                        result: Err(e),
+                    }) => break Err(e),
                     // An older request's answer, which nobody waits for now.
                     Ok(_) => continue,
                     Err(_) => break Err(Errno::EIO),
@@ -245,7 +298,9 @@ fn exchange(
                     if code == libc::EAGAIN || code == libc::EINTR {
                         break Err(Errno(code));
                     }
-                    break Err(gone(&e));
+                    // A connection closed with our request unread reports the reset first,
+                    // then the refusal queued before it.
+                    break Err(refusal(c.fd.raw()).unwrap_or_else(|| gone(&e)));
                 }
             }
         };
@@ -255,13 +310,29 @@ fn exchange(
         match answer {
             Ok((result, fd)) => (result, fd),
             Err(e) => {
-                if e.0 == libc::ENETDOWN || e.0 == libc::EIO {
+                if matches!(e.0, libc::ENETDOWN | libc::EIO | libc::ENFILE) {
                     *slot = None;
                 }
                 (Err(e), None)
             }
         }
     })
+}
+
+/// Why the service closed a new control connection, if it said so before closing it: ENFILE,
+/// out of descriptors (it may do so before the first request is even sent).
+fn refusal(fd: RawFd) -> Option<Errno> {
+    let mut buf = [0u8; MAX_MESSAGE];
+    match uds::recv(fd, &mut buf, libc::MSG_DONTWAIT) {
+        Ok((n, _, _)) => match Reply::decode(&buf[..n]) {
+            Ok(Reply {
+                seq: 0,
+                result: Err(e),
+            }) => Some(e),
+            _ => None,
+        },
+        Err(_) => None,
+    }
 }
 
 /// The service went away under a request.
@@ -272,8 +343,9 @@ fn gone(e: &std::io::Error) -> Errno {
     Errno(libc::ENETDOWN)
 }
 
-/// A control connection to the service for the configured TAP, starting the service if none runs.
-fn connect() -> Result<OwnedFd> {
+/// A control connection to the service for the configured TAP, starting the service if none runs
+/// and `may_start` (else ENETDOWN, quietly).
+fn connect(may_start: bool) -> Result<OwnedFd> {
     let config = config()?;
     let name = control_name(&config.iface);
     let mut started = false;
@@ -303,6 +375,9 @@ fn connect() -> Result<OwnedFd> {
                 report_once(&format!("cannot reach the stack service: {e}"));
                 return Err(Errno(libc::ENETDOWN));
             }
+        }
+        if !may_start {
+            return Err(Errno(libc::ENETDOWN));
         }
         if !started {
             started = true;

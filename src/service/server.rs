@@ -50,6 +50,10 @@ use crate::time::Instant;
 const BURST: usize = 64;
 /// One read from a socketpair or from the stack.
 const CHUNK: usize = 65536;
+/// Descriptors the service keeps in reserve: as many as a request carries at most.
+const SPARES: usize = 2;
+/// How many sockets refused at birth are remembered, to tell their programs why.
+const REFUSED: usize = 256;
 /// How often sockets whose hang-up was not (yet) a last close are looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -158,6 +162,21 @@ pub struct Service {
     device: Box<dyn Device>,
     ep: OwnedFd,
     control: OwnedFd,
+    /// Descriptors held in reserve ([`SPARES`]), so a full table still leaves room to serve: to
+    /// receive the descriptors a request carries, and to accept a new client just long enough to
+    /// tell it ENFILE rather than leave it waiting.
+    spares: Vec<OwnedFd>,
+    /// The descriptor table, spares aside, is (nearly) full: no new socket is made (ENFILE), and
+    /// the spares are given up for each request's descriptors and taken back after.
+    full: bool,
+    /// The control socket is out of the epoll set: the table was full and no spare was left (so
+    /// its level-triggered readiness would spin). Back in once a descriptor is freed.
+    control_paused: bool,
+    /// When running out of descriptors was last logged.
+    full_warned: Option<std::time::Instant>,
+    /// Sockets a program made itself (a non-blocking connect) that found no room here, by the
+    /// inode of the program's end, with why: the last [`REFUSED`] (see `refused_answer`).
+    refused: std::collections::VecDeque<(u64, Errno)>,
     signals: Option<OwnedFd>,
     clients: Slots<Client>,
     socks: Slots<Sock>,
@@ -186,8 +205,16 @@ pub struct Service {
     busy_poll: Duration,
 }
 
+/// The errno a program hears for a system call of the service's that failed. The service's own
+/// descriptor table is, to a program, the system's: when it is full, ENFILE, as Linux's `socket`
+/// and `accept` say when they cannot allocate a socket (never EMFILE, which is about the program's
+/// own table).
 fn errno_of(e: &io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => Errno::ENFILE,
+        Some(n) => Errno(n),
+        None => Errno::EIO,
+    }
 }
 
 fn ep_ctl(ep: RawFd, op: i32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
@@ -230,6 +257,7 @@ impl Service {
             crate::sys::random_seed(),
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
+        stack.set_max_sockets(config.max_sockets);
         // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
         // it from the kernel.
         let mut key = [0u8; 16];
@@ -274,7 +302,14 @@ impl Service {
             stack,
             device,
             ep,
+            spares: (0..SPARES)
+                .filter_map(|_| control.try_clone().ok())
+                .collect(),
+            full: false,
             control,
+            control_paused: false,
+            full_warned: None,
+            refused: std::collections::VecDeque::new(),
             signals: Some(signals),
             clients: Slots::new(),
             socks: Slots::new(),
@@ -547,6 +582,12 @@ impl Service {
             let fd = match uds::accept(self.control.as_raw_fd()) {
                 Ok(fd) => fd,
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    if !self.refuse_client() {
+                        return;
+                    }
+                    continue;
+                }
                 Err(e) => {
                     log::warn!("accepting a client failed: {e}");
                     return;
@@ -581,16 +622,24 @@ impl Service {
                 fd,
                 generation: self.generation,
             });
+            self.check_room();
         }
     }
 
     fn serve_client(&mut self, ci: usize, flags: u32) {
         let mut buf = [0u8; proto::MAX_MESSAGE];
+        // Nothing more to read yet (the client stays).
+        let mut waiting = false;
         // Bounded, so one busy client cannot starve the rest.
         for _ in 0..64 {
             let Some(c) = self.clients.get(ci) else {
                 return;
             };
+            if self.full {
+                // Room for the descriptors the request carries (the kernel drops those it
+                // cannot place); taken back once it is answered.
+                self.spares.clear();
+            }
             match uds::recv_fds(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
                 Ok((0, _, _)) => break,
                 Ok((n, truncated, fds)) => {
@@ -621,9 +670,18 @@ impl Service {
                     }
                     self.settle();
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    waiting = true;
+                    break;
+                }
                 Err(_) => break,
             }
+        }
+        if self.spares.len() < SPARES {
+            self.regain_spare();
+        }
+        if waiting {
+            return;
         }
         if flags & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0 {
             self.drop_client(ci);
@@ -645,7 +703,97 @@ impl Service {
     }
 
     fn drop_client(&mut self, ci: usize) {
-        self.clients.remove(ci);
+        if self.clients.remove(ci).is_some() {
+            self.regain_spare();
+        }
+    }
+
+    /// With the descriptor table full, a client waiting to connect is accepted on a spare
+    /// descriptor, told ENFILE (a reply for whatever it asks first) and let go, and the spare is
+    /// taken back. Without a spare, the control socket leaves the epoll set until a descriptor is
+    /// freed. Returns whether a client was refused (more may wait).
+    fn refuse_client(&mut self) -> bool {
+        self.note_full();
+        if let Some(spare) = self.spares.pop() {
+            drop(spare);
+            let refused = uds::accept(self.control.as_raw_fd()).map(|fd| {
+                let reply = Reply {
+                    seq: 0,
+                    result: Err(Errno::ENFILE),
+                };
+                let _ = uds::send(fd.as_raw_fd(), &[&reply.encode()], None, libc::MSG_DONTWAIT);
+            });
+            self.spares.extend(self.control.try_clone().ok());
+            if refused.is_ok() {
+                log::debug!("out of descriptors: a new client was refused (ENFILE)");
+                return true;
+            }
+        }
+        if self.spares.is_empty() && !self.control_paused {
+            log::warn!("out of descriptors: new clients wait until one is freed");
+            let _ = ep_ctl(
+                self.ep.as_raw_fd(),
+                libc::EPOLL_CTL_MOD,
+                self.control.as_raw_fd(),
+                0,
+                token(TAG_CONTROL, 0),
+            );
+            self.control_paused = true;
+        }
+        false
+    }
+
+    /// Whether, spares aside, the table still has room for a request's descriptors (probed by
+    /// taking that many); marks it full if not.
+    fn check_room(&mut self) {
+        if !self.full {
+            let probes: Vec<_> = (0..SPARES).map(|_| self.control.try_clone()).collect();
+            if probes.iter().any(|p| p.is_err()) {
+                self.note_full();
+            }
+        }
+    }
+
+    /// The table is full: no new socket until a descriptor is freed.
+    fn note_full(&mut self) {
+        self.full = true;
+        // Once a minute at most: at the limit, each socket closed and made flips it.
+        let now = std::time::Instant::now();
+        if self
+            .full_warned
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            self.full_warned = Some(now);
+            log::warn!("the service is out of descriptors: new sockets get ENFILE");
+        }
+    }
+
+    /// After descriptors were freed: the spares taken again, the table no longer full if there
+    /// is room beyond them, and new clients accepted again if they had to wait.
+    fn regain_spare(&mut self) {
+        while self.spares.len() < SPARES {
+            match self.control.try_clone() {
+                Ok(fd) => self.spares.push(fd),
+                Err(_) => break,
+            }
+        }
+        if self.full && self.spares.len() == SPARES {
+            self.full = false;
+            self.check_room();
+        }
+        if self.control_paused
+            && !self.spares.is_empty()
+            && ep_ctl(
+                self.ep.as_raw_fd(),
+                libc::EPOLL_CTL_MOD,
+                self.control.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                token(TAG_CONTROL, 0),
+            )
+            .is_ok()
+        {
+            self.control_paused = false;
+        }
     }
 
     /// Answers one request. Returns the reply (None: later, for WaitConnect) and the program's end
@@ -663,12 +811,19 @@ impl Service {
         let (i, new_end, held) = match req.target {
             Target::Existing => {
                 let Some(fd) = fds.into_iter().next() else {
-                    return (reply(Err(Errno::EBADF)), None);
+                    // With the table full, the kernel may have dropped the descriptor it carried.
+                    let e = if self.full {
+                        Errno::ENFILE
+                    } else {
+                        Errno::EBADF
+                    };
+                    return (reply(Err(e)), None);
                 };
-                let Some(i) = uds::inode(fd.as_raw_fd())
-                    .ok()
-                    .and_then(|ino| self.by_ino.get(&ino).copied())
-                else {
+                let ino = uds::inode(fd.as_raw_fd()).ok();
+                let Some(i) = ino.and_then(|ino| self.by_ino.get(&ino).copied()) else {
+                    if let Some(r) = ino.and_then(|ino| self.refused_answer(ino, &req.call)) {
+                        return (reply(r), None);
+                    }
                     // Not a socket of ours: the client holds no descriptor for what it names.
                     return (reply(Err(Errno::ENOTSOCK)), None);
                 };
@@ -689,8 +844,18 @@ impl Service {
                 };
                 let i = match self.adopt_given(kind, &a, b) {
                     Ok(i) => i,
-                    Err(e) => return (reply(Err(e)), None),
+                    Err(e) => {
+                        if matches!(e, Errno::ENFILE | Errno::ENOBUFS) {
+                            // No room for it: the program's end hangs up (ours is gone) and
+                            // its SO_ERROR says why, as after a failed connect.
+                            if let Ok(ino) = uds::inode(a.as_raw_fd()) {
+                                self.refuse_socket(ino, e);
+                            }
+                        }
+                        return (reply(Err(e)), None);
+                    }
                 };
+                self.check_room();
                 self.apply_options(i, &options);
                 (i, None, Some(a))
             }
@@ -737,13 +902,29 @@ impl Service {
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
     fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
+        let (a, b, ino) = self.new_pair(kind)?;
+        let i = self.register(kind, ino, b, None)?;
+        Ok((i, a))
+    }
+
+    /// A new socketpair for a socket of `kind`: the program's end (named), ours, and the inode
+    /// of the program's end.
+    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64)> {
+        if self.full {
+            return Err(Errno::ENFILE);
+        }
         let ty = match kind {
             Kind::Stream => libc::SOCK_STREAM,
             // Not SOCK_DGRAM: a datagram pair tells one end nothing when the other is closed.
             Kind::Dgram => libc::SOCK_SEQPACKET,
         };
         // Both ends start non-blocking: B always is; the program's side sets A as its socket was.
-        let (a, b) = uds::pair(ty | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        let (a, b) = uds::pair(ty | libc::SOCK_NONBLOCK).map_err(|e| {
+            if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                self.note_full();
+            }
+            errno_of(&e)
+        })?;
         self.serial += 1;
         let mut name = SOCKET_NAME_PREFIX.to_vec();
         name.extend_from_slice(
@@ -757,8 +938,8 @@ impl Service {
         );
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
-        let i = self.register(kind, ino, b)?;
-        Ok((i, a))
+        self.check_room();
+        Ok((a, b, ino))
     }
 
     /// The options a program set on a socket before it reached the service. The kernel socket it
@@ -782,6 +963,7 @@ impl Service {
 
     /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
     /// `b` ours. They must be a pair: `b`'s peer is the name `a` bears.
+    /// ENFILE with the descriptor table full, ENOBUFS at the stack's bound on sockets.
     fn adopt_given(&mut self, kind: Kind, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
         let name = uds::abstract_name(a.as_raw_fd()).ok_or(Errno::EINVAL)?;
         let ty = match kind {
@@ -810,14 +992,65 @@ impl Service {
         if self.by_ino.contains_key(&ino) {
             return Err(Errno::EINVAL);
         }
-        self.register(kind, ino, b)
+        if self.full {
+            return Err(Errno::ENFILE);
+        }
+        self.register(kind, ino, b, None)
     }
 
-    /// Makes the stack socket behind socketpair end `b` (the program's end has inode `ino`).
-    fn register(&mut self, kind: Kind, ino: u64, b: OwnedFd) -> Result<usize> {
-        let h = match kind {
-            Kind::Stream => self.stack.tcp_socket(),
-            Kind::Dgram => self.stack.udp_socket(),
+    /// Remembers, for a while, that the socket whose program end has inode `ino` could not be
+    /// made, and why.
+    fn refuse_socket(&mut self, ino: u64, e: Errno) {
+        if self.refused.len() >= REFUSED {
+            self.refused.pop_front();
+        }
+        self.refused.push_back((ino, e));
+    }
+
+    /// The answer to `call` about a socket refused at birth, if `ino` is one: its error, once,
+    /// as SO_ERROR or a connect's outcome; after that it is a socket that never connected.
+    fn refused_answer(&mut self, ino: u64, call: &Call) -> Option<Result<Value>> {
+        let at = self.refused.iter().position(|&(i, _)| i == ino)?;
+        let e = self.refused[at].1;
+        let so_error = matches!(
+            call,
+            Call::GetOption {
+                level: libc::SOL_SOCKET,
+                name: libc::SO_ERROR,
+                ..
+            }
+        );
+        Some(match call {
+            Call::TakeError => {
+                self.refused.remove(at);
+                Ok(Value::Int(e.0))
+            }
+            _ if so_error => {
+                self.refused.remove(at);
+                Ok(Value::Int(e.0))
+            }
+            Call::WaitConnect => {
+                self.refused.remove(at);
+                Err(e)
+            }
+            _ => Err(Errno::ENOTCONN),
+        })
+    }
+
+    /// Puts the stack socket `h` (or a new one) behind socketpair end `b` (the program's end has
+    /// inode `ino`).
+    fn register(
+        &mut self,
+        kind: Kind,
+        ino: u64,
+        b: OwnedFd,
+        h: Option<SocketHandle>,
+    ) -> Result<usize> {
+        let h = match (h, kind) {
+            (Some(h), _) => h,
+            // ENOBUFS at the stack's bound on sockets.
+            (None, Kind::Stream) => self.stack.tcp_socket()?,
+            (None, Kind::Dgram) => self.stack.udp_socket()?,
         };
         let i = self.socks.next_index();
         if let Err(e) = ep_ctl(
@@ -920,7 +1153,10 @@ impl Service {
                     // The program's end, to fill and later restore: the one it sent, or the new one.
                     let hold = match (held, new_end) {
                         (Some(h), _) => h,
-                        (None, Some(a)) => a.try_clone().map_err(|e| errno_of(&e))?,
+                        (None, Some(a)) => a.try_clone().map_err(|e| {
+                            self.note_full();
+                            errno_of(&e)
+                        })?,
                         (None, None) => return Err(Errno::EBADF),
                     };
                     self.stack.tcp_connect(now, h, a)?;
@@ -982,17 +1218,26 @@ impl Service {
                 };
                 // The caller read a token for this connection.
                 *tokens = tokens.saturating_sub(1);
-                let (child, peer) = self.stack.tcp_accept(now, h)?;
-                log::debug!("accept on {h:?}: {child:?} from {peer}");
                 let listener_extra = sock.extra;
-                let (ci2, a) = match self.adopt_accepted(child, listener_extra) {
+                // The socketpair first, as Linux allocates the new socket before it dequeues:
+                // without one (ENFILE) the connection stays queued, and its token is written
+                // again for a later accept.
+                let (a, b, ino) = match self.new_pair(Kind::Stream) {
                     Ok(x) => x,
                     Err(e) => {
-                        let _ = self.stack.close(now, child);
+                        self.pump_listener(i);
                         return Err(e);
                     }
                 };
-                self.pump(ci2);
+                let (child, peer) = self.stack.tcp_accept(now, h)?;
+                log::debug!("accept on {h:?}: {child:?} from {peer}");
+                let ni = self.register(Kind::Stream, ino, b, Some(child))?;
+                // The accepted connection takes its listener's socket-level settings, as Linux's
+                // sk_clone gives them.
+                let sock = self.socks.get_mut(ni).expect("just made");
+                sock.extra = listener_extra;
+                sock.phase = Phase::Open;
+                self.pump(ni);
                 Ok(Called::Accepted(a, peer))
             }
             Call::LocalAddr => {
@@ -1065,22 +1310,6 @@ impl Service {
                 )))
             }
         }
-    }
-
-    /// Gives an accepted connection its socketpair.
-    fn adopt_accepted(&mut self, child: SocketHandle, extra: Extra) -> Result<(usize, OwnedFd)> {
-        let (i, a) = self.new_sock(Kind::Stream)?;
-        // new_sock made a fresh stack socket; the accepted connection takes its place, with its
-        // listener's socket-level settings as Linux's sk_clone gives them.
-        let sock = self.socks.get_mut(i).expect("just made");
-        sock.extra = extra;
-        let fresh = std::mem::replace(&mut sock.h, child);
-        sock.phase = Phase::Open;
-        self.by_handle.remove(&fresh);
-        self.by_handle.insert(child, i);
-        let now = self.now();
-        let _ = self.stack.close(now, fresh);
-        Ok((i, a))
     }
 
     fn sock_event(&mut self, i: usize, flags: u32) {
@@ -1243,6 +1472,10 @@ impl Service {
                 result: answer.map(|_| Value::None),
             };
             self.send_reply(ci, fd, &reply, None);
+        }
+        if self.spares.len() < SPARES {
+            // A spare's number may have been what held A during the connect.
+            self.regain_spare();
         }
         if answer.is_ok() {
             self.pump_tcp(i);
@@ -1466,6 +1699,7 @@ impl Service {
         self.by_ino.remove(&sock.ino);
         self.doubtful.retain(|&d| d != i);
         drop(sock);
+        self.regain_spare();
         self.flush_frames();
     }
 }

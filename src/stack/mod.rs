@@ -56,6 +56,8 @@ pub struct Stack {
     woken_set: std::collections::HashSet<SocketHandle>,
     /// The TCP connections' deadlines, in order.
     timers: timers::TimerQueue,
+    /// The most sockets the table holds ([`Stack::set_max_sockets`]).
+    max_sockets: usize,
 }
 
 /// The network side of the stack: addressing, neighbours and the frames going out. Kept apart from
@@ -113,6 +115,43 @@ impl Stack {
             woken: Vec::new(),
             woken_set: std::collections::HashSet::new(),
             timers: timers::TimerQueue::default(),
+            max_sockets: crate::config::DEFAULT_MAX_SOCKETS,
+        }
+    }
+
+    /// Bounds the socket table (`TAPSTACK_MAX_SOCKETS`): every socket counts, a program's, a
+    /// connection waiting to be accepted or still closing. Past it a new socket gets ENOBUFS (as
+    /// Linux's `socket` when it cannot allocate one) and a SYN to a listener is answered as when
+    /// its SYN queue is full (a cookie, or nothing); a connection in TIME-WAIT makes room.
+    pub fn set_max_sockets(&mut self, n: usize) {
+        self.max_sockets = n.max(1);
+    }
+
+    /// Whether the table can take one more socket, after ending a connection in TIME-WAIT if it
+    /// is at its bound (Linux keeps no more TIME-WAIT than `tcp_max_tw_buckets`, and ends the
+    /// one past it at once). Counts the refusal if not.
+    fn room_for_socket(&mut self) -> bool {
+        if self.sockets.len() < self.max_sockets {
+            return true;
+        }
+        // Only at the bound, so the scan costs nothing in ordinary running.
+        let waiting = self.sockets.handles().find(|&h| {
+            self.sockets.tcp(h).is_some_and(|t| {
+                t.orphan
+                    && t.connection()
+                        .is_some_and(|c| c.state() == tcp::State::TimeWait)
+            })
+        });
+        match waiting {
+            Some(h) => {
+                self.tcp_remove(h);
+                self.net.stats.tcp_time_wait_recycled += 1;
+                true
+            }
+            None => {
+                self.net.stats.sockets_refused += 1;
+                false
+            }
         }
     }
 

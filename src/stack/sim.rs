@@ -1020,7 +1020,7 @@ fn tcp_seed(seed: u64, min_bytes: usize, max_bytes: usize) -> (Duration, Counts)
         Program::new(&mut rng, total, now)
     });
     let server = SocketAddrV4::new(IPS[1], 5001);
-    let listener = w.stacks[1].tcp_socket();
+    let listener = w.stacks[1].tcp_socket().unwrap();
     w.stacks[1]
         .tcp_bind(listener, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5001))
         .unwrap();
@@ -1039,7 +1039,7 @@ fn tcp_seed(seed: u64, min_bytes: usize, max_bytes: usize) -> (Duration, Counts)
             if connects > 20 {
                 w.fail("could not connect 20 times");
             }
-            let h = w.stacks[0].tcp_socket();
+            let h = w.stacks[0].tcp_socket().unwrap();
             w.stacks[0].tcp_connect(now, h, server).unwrap();
             progs[0].h = Some(h);
         }
@@ -1243,7 +1243,7 @@ fn udp_seed(seed: u64) -> (Duration, Counts) {
     let count = 100 + rng.below(100);
     let keys = [rng.next_u64(), rng.next_u64()];
     let h = [0, 1].map(|s| {
-        let h = w.stacks[s].udp_socket();
+        let h = w.stacks[s].udp_socket().unwrap();
         w.stacks[s]
             .udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7000 + s as u16))
             .unwrap();
@@ -1417,7 +1417,7 @@ fn syn_flood_seed(seed: u64) {
     w.check.spoofing = true;
     let server = SocketAddrV4::new(IPS[1], 80);
     let backlog = 8;
-    let listener = w.stacks[1].tcp_socket();
+    let listener = w.stacks[1].tcp_socket().unwrap();
     w.stacks[1].tcp_bind(listener, server).unwrap();
     w.stacks[1].tcp_listen(listener, backlog).unwrap();
     let syn_limit = w.stacks[1]
@@ -1461,7 +1461,7 @@ fn syn_flood_seed(seed: u64) {
         // is served: its SYN gets a cookie (RFC 4987 §3.6), and the ACK that returns it makes
         // the connection.
         if client.is_none() && !client_started && sent >= flood / 2 {
-            let h = w.stacks[0].tcp_socket();
+            let h = w.stacks[0].tcp_socket().unwrap();
             w.stacks[0].tcp_connect(now, h, server).unwrap();
             client = Some(h);
             client_started = true;

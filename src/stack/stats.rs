@@ -53,6 +53,12 @@ pub struct Stats {
     pub tcp_syncookies_sent: u64,
     pub tcp_syncookies_recv: u64,
     pub tcp_syncookies_failed: u64,
+    /// New sockets refused (ENOBUFS), and SYNs or returning cookies turned away, at the bound on
+    /// the socket table.
+    pub sockets_refused: u64,
+    /// Connections in TIME-WAIT ended early to make room at that bound (as Linux ends them past
+    /// `tcp_max_tw_buckets`, its TCPTimeWaitOverflow).
+    pub tcp_time_wait_recycled: u64,
 }
 
 impl fmt::Display for Stats {
@@ -64,7 +70,8 @@ impl fmt::Display for Stats {
              ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {} listen overflows {}; \
-             syncookies sent {} recv {} failed {}",
+             syncookies sent {} recv {} failed {}; \
+             sockets refused {} time-wait recycled {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -96,7 +103,9 @@ impl fmt::Display for Stats {
             self.tcp_listen_overflows,
             self.tcp_syncookies_sent,
             self.tcp_syncookies_recv,
-            self.tcp_syncookies_failed
+            self.tcp_syncookies_failed,
+            self.sockets_refused,
+            self.tcp_time_wait_recycled
         )
     }
 }

@@ -22,9 +22,12 @@ pub enum Shutdown {
 
 impl Stack {
     /// A new TCP socket with the stack's default options.
-    pub fn tcp_socket(&mut self) -> SocketHandle {
+    pub fn tcp_socket(&mut self) -> Result<SocketHandle> {
+        if !self.room_for_socket() {
+            return Err(Errno::ENOBUFS);
+        }
         let config = self.tcp_defaults.clone();
-        self.sockets.insert(Socket::Tcp(TcpSocket::new(config)))
+        Ok(self.sockets.insert(Socket::Tcp(TcpSocket::new(config))))
     }
 
     pub(super) fn tcp(&mut self, h: SocketHandle) -> Result<&mut TcpSocket> {

@@ -164,6 +164,8 @@ impl Stack {
         syn: &Segment<'_>,
         iss: Option<u32>,
     ) {
+        // At the bound on sockets the SYN is answered as when the SYN queue is full.
+        let table_full = !self.room_for_socket();
         let Some(listener_sock) = self.sockets.tcp_mut(lh) else {
             return;
         };
@@ -182,7 +184,7 @@ impl Stack {
             self.net.stats.tcp_syns_dropped += 1;
             return;
         }
-        let queue_full = listener.syn_queue.len() >= listener.syn_limit();
+        let queue_full = listener.syn_queue.len() >= listener.syn_limit() || table_full;
         if iss.is_none() && (config.syncookies == 2 || (queue_full && config.syncookies == 1)) {
             listener.cookie_sent_at = Some(now);
             let mss = syn.options.mss.unwrap_or(536);
@@ -246,6 +248,11 @@ impl Stack {
         self.net.stats.tcp_syncookies_recv += 1;
         if listener.accept_queue.len() > listener.backlog {
             self.net.stats.tcp_listen_overflows += 1;
+            return true;
+        }
+        // No room for the connection: dropped as when the accept queue is full; the client's
+        // retransmission finds room once a socket is freed.
+        if !self.room_for_socket() {
             return true;
         }
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);

@@ -181,7 +181,7 @@ fn an_unsolicited_arp_reply_adds_no_neighbour() {
 #[test]
 fn a_full_arp_queue_drops_its_oldest_frame_and_counts_it() {
     let mut s = ours();
-    let h = s.udp_socket();
+    let h = s.udp_socket().unwrap();
     let to = Some(SocketAddrV4::new(B_IP, 53));
     for i in 0..=ArpConfig::default().max_queued {
         s.udp_send_to(Instant::ZERO, h, &[i as u8], to)
@@ -230,7 +230,7 @@ fn echo_reply_carries_the_request_data() {
 #[test]
 fn first_packet_to_unknown_neighbour_waits_for_arp() {
     let mut s = ours();
-    let h = s.udp_socket();
+    let h = s.udp_socket().unwrap();
     s.udp_send_to(Instant::ZERO, h, b"hi", Some(SocketAddrV4::new(B_IP, 53)))
         .unwrap();
     let out = drain(&mut s);
@@ -253,7 +253,7 @@ fn first_packet_to_unknown_neighbour_waits_for_arp() {
 fn udp_delivery_and_port_unreachable() {
     let mut s = ours();
     introduce(&mut s);
-    let h = s.udp_socket();
+    let h = s.udp_socket().unwrap();
     s.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000))
         .unwrap();
     s.receive(Instant::ZERO, &udp_frame(5000, b"payload"));
@@ -292,7 +292,7 @@ fn udp_delivery_and_port_unreachable() {
     assert_eq!(s.stats().udp_no_port, 1);
 
     // Binding twice, or to an address that is not ours, fails as on Linux.
-    let h2 = s.udp_socket();
+    let h2 = s.udp_socket().unwrap();
     assert_eq!(
         s.udp_bind(h2, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000)),
         Err(Errno::EADDRINUSE)
@@ -320,7 +320,7 @@ fn udp_delivery_and_port_unreachable() {
 fn connected_udp_socket_learns_port_unreachable() {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let h = a.udp_socket();
+    let h = a.udp_socket().unwrap();
     a.udp_connect(h, Some(SocketAddrV4::new(B_IP, 9))).unwrap();
     a.udp_send_to(Instant::ZERO, h, b"x", None).unwrap();
     exchange(&mut a, &mut b, Instant::ZERO);
@@ -355,7 +355,7 @@ fn tcp_connect_to_a_broadcast_address_is_refused_at_once() {
         Ipv4Addr::BROADCAST,
         Ipv4Addr::new(224, 0, 0, 1),
     ] {
-        let h = a.tcp_socket();
+        let h = a.tcp_socket().unwrap();
         let r = a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(ip, 80));
         assert_eq!(r, Err(Errno::ENETUNREACH), "{ip}");
     }
@@ -366,7 +366,7 @@ fn tcp_connect_to_a_broadcast_address_is_refused_at_once() {
 fn icmp_unreachable_fails_a_connection_attempt_at_once() {
     let mut a = ours();
     introduce(&mut a);
-    let h = a.tcp_socket();
+    let h = a.tcp_socket().unwrap();
     a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, 80))
         .unwrap();
     let syn = drain(&mut a).pop().expect("a SYN");
@@ -450,7 +450,7 @@ fn fragmentation_needed_shrinks_segments_and_resends_at_once() {
 
 /// A connects to B's listener again from the port `client`, and the handshake completes at once.
 fn reconnect_from(a: &mut Stack, b: &mut Stack, client: SocketAddrV4, now: Instant) {
-    let again = a.tcp_socket();
+    let again = a.tcp_socket().unwrap();
     a.tcp_bind(again, client).unwrap();
     a.tcp_connect(now, again, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
@@ -522,9 +522,9 @@ fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
 fn large_datagrams_fragment_and_reassemble_between_two_stacks() {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let hb = b.udp_socket();
+    let hb = b.udp_socket().unwrap();
     b.udp_bind(hb, SocketAddrV4::new(B_IP, 7)).unwrap();
-    let ha = a.udp_socket();
+    let ha = a.udp_socket().unwrap();
     let data: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
     a.udp_send_to(Instant::ZERO, ha, &data, Some(SocketAddrV4::new(B_IP, 7)))
         .unwrap();
@@ -571,9 +571,9 @@ fn lone_fragment_times_out_with_time_exceeded() {
 #[test]
 fn datagrams_to_ourselves_loop_back() {
     let mut s = ours();
-    let h = s.udp_socket();
+    let h = s.udp_socket().unwrap();
     s.udp_bind(h, SocketAddrV4::new(A_IP, 6000)).unwrap();
-    let h2 = s.udp_socket();
+    let h2 = s.udp_socket().unwrap();
     s.udp_send_to(
         Instant::ZERO,
         h2,
@@ -630,11 +630,11 @@ const PORT: u16 = 8080;
 fn tcp_pair(retries: u32) -> (Stack, Stack, SocketHandle, SocketHandle) {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket();
+    let l = b.tcp_socket().unwrap();
     b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
         .unwrap();
     b.tcp_listen(l, 4).unwrap();
-    let ha = a.tcp_socket();
+    let ha = a.tcp_socket().unwrap();
     a.tcp_socket_mut(ha).unwrap().config.data_retries = retries;
     a.tcp_connect(Instant::ZERO, ha, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
@@ -850,14 +850,14 @@ fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
     // past the bound; each accept makes room, and a SYN-ACK retransmission brings the next in.
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket();
+    let l = b.tcp_socket().unwrap();
     b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
         .unwrap();
     b.tcp_listen(l, 1).unwrap();
     let now = Instant::ZERO;
     let clients: Vec<SocketHandle> = (0..4)
         .map(|_| {
-            let h = a.tcp_socket();
+            let h = a.tcp_socket().unwrap();
             a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
                 .unwrap();
             h
@@ -914,4 +914,73 @@ fn a_live_connection_keeps_its_neighbour_without_asking_again() {
         exchange(&mut a, &mut b, now);
     }
     assert_eq!(a.stats().arp_requests_out, asked, "five minutes, no ARP");
+}
+
+#[test]
+fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait() {
+    // B holds at most three sockets: a listener, a UDP socket and one accepted connection.
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    b.set_max_sockets(3);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 8).unwrap();
+    let u = b.udp_socket().unwrap();
+    let mut now = Instant::ZERO;
+    let first = a.tcp_socket().unwrap();
+    a.tcp_connect(now, first, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    let child = b.tcp_accept(now, l).unwrap().0;
+    assert_eq!(b.socket_count(), 3);
+    // At the bound: a program's new socket gets ENOBUFS, as Linux's socket() when it cannot
+    // allocate one.
+    assert_eq!(b.tcp_socket(), Err(Errno::ENOBUFS));
+    assert_eq!(b.udp_socket(), Err(Errno::ENOBUFS));
+    // A SYN is answered with a cookie, which holds nothing; the ACK that returns it finds no room
+    // and is dropped.
+    let second = a.tcp_socket().unwrap();
+    a.tcp_connect(now, second, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    assert_eq!(b.stats().tcp_syncookies_sent, 1);
+    assert_eq!(b.socket_count(), 3, "nothing held past the bound");
+    assert!(b.stats().sockets_refused >= 3);
+    assert!(b.tcp_accept(now, l).is_err());
+    // Room again: the client's data carries the cookie's ACK once more, and the connection is
+    // made from it, its data taken.
+    b.close(now, u).unwrap();
+    a.tcp_send(now, second, b"late").unwrap();
+    exchange(&mut a, &mut b, now);
+    let (late, _) = b
+        .tcp_accept(now, l)
+        .expect("the cookie's connection, once there is room");
+    let mut buf = [0u8; 8];
+    assert_eq!(b.tcp_recv(now, late, &mut buf, false), Ok(4));
+    assert_eq!(&buf[..4], b"late");
+    // B closes its first connection first: TIME-WAIT, an orphan, still in the table. At the
+    // bound, a new socket ends it early instead of being refused.
+    b.close(now, child).unwrap();
+    exchange(&mut a, &mut b, now);
+    a.close(now, first).unwrap();
+    exchange(&mut a, &mut b, now);
+    now += Duration::from_millis(10);
+    b.poll(now);
+    assert_eq!(
+        b.socket_count(),
+        3,
+        "the listener, a connection, one in TIME-WAIT"
+    );
+    let refused = b.stats().sockets_refused;
+    let fresh = b.udp_socket().expect("room made by ending TIME-WAIT");
+    assert_eq!(b.stats().tcp_time_wait_recycled, 1);
+    assert_eq!(b.stats().sockets_refused, refused);
+    assert_eq!(b.socket_count(), 3);
+    assert_eq!(
+        b.tcp_socket(),
+        Err(Errno::ENOBUFS),
+        "nothing left to recycle"
+    );
+    let _ = fresh;
 }

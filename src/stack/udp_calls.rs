@@ -14,8 +14,11 @@ use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN};
 
 impl Stack {
     /// A new, unbound UDP socket.
-    pub fn udp_socket(&mut self) -> SocketHandle {
-        self.sockets.insert(Socket::Udp(UdpSocket::default()))
+    pub fn udp_socket(&mut self) -> Result<SocketHandle> {
+        if !self.room_for_socket() {
+            return Err(Errno::ENOBUFS);
+        }
+        Ok(self.sockets.insert(Socket::Udp(UdpSocket::default())))
     }
 
     fn udp(&mut self, h: SocketHandle) -> Result<&mut UdpSocket> {

@@ -369,6 +369,10 @@ impl Connection {
         c.syn_pending = false;
         c.snd.nxt = c.snd.iss + 1;
         c.snd.max = c.snd.nxt;
+        // The window the cookie's SYN-ACK offered (the same config and options made it), so data
+        // on the ACK that returns the cookie is within it and taken.
+        let seg_mss = usize::from(c.cfg.mss) - if c.ts_enabled { 12 } else { 0 };
+        let _ = c.rcv.advertise_window(true, seg_mss);
         c
     }
 

@@ -1332,6 +1332,41 @@ fn ecn_rides_in_a_syn_cookie_timestamp_as_linux_keeps_it() {
 }
 
 #[test]
+fn data_on_the_ack_that_returns_a_cookie_is_taken() {
+    // Linux's cookie child processes the returning ACK whole (tcp_get_cookie_sock, then
+    // tcp_child_process): its data lands within the window the cookie's SYN-ACK offered.
+    for timestamps in [true, false] {
+        let now = t(0);
+        let ca = Config {
+            timestamps,
+            ..cfg()
+        };
+        let mut a = Connection::connect(now, &ca, 1000, 0);
+        let syn = collect(&mut a, now).remove(0);
+        let sa = Connection::cookie_syn_ack(now, &cfg(), 5000, 77, &syn.as_segment());
+        feed(
+            &mut a,
+            now,
+            &[Packet {
+                seg: sa,
+                payload: Vec::new(),
+            }],
+        );
+        // The bare ACK is lost; the first data carries the cookie back.
+        let _ = collect(&mut a, now);
+        a.send(b"hello").unwrap();
+        let data = collect(&mut a, now).remove(0);
+        assert_eq!(data.payload, b"hello");
+        let mut b = Connection::from_cookie(now, &cfg(), 5000, 77, &data.as_segment(), 1460);
+        b.input(now, &data.as_segment());
+        assert_eq!(b.state(), State::Established);
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv(&mut buf), Ok(5), "timestamps {timestamps}");
+        assert_eq!(&buf[..5], b"hello");
+    }
+}
+
+#[test]
 fn a_resent_fin_is_answered_at_once_every_time() {
     // Linux's tcp_oow_rate_limited holds back answers to segments without sequence space only:
     // a FIN sent again, as a tail loss probe does, is acknowledged however soon it comes.
