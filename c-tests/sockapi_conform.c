@@ -817,6 +817,28 @@ static void c_refused(void) {
     fd = tcp();
     connect(fd, SA(a), sizeof a);
     R("refused socket: connect(echo)", connect(fd, SA(e), sizeof e));
+    /* What a refused non-blocking connect leaves: a read reports the error once, then end of
+     * file; SO_ERROR reports it once; once reported, poll says POLLERR no more. */
+    char buf[8];
+    for (int how = 0; how < 2; how++) {
+        fd = tcp();
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        connect(fd, SA(a), sizeof a);
+        p = (struct pollfd){.fd = fd, .events = POLLIN | POLLOUT};
+        poll(&p, 1, 5000);
+        if (how == 0) {
+            R("refused, nonblocking: read", read(fd, buf, sizeof buf));
+            R("  read again", read(fd, buf, sizeof buf));
+        } else {
+            len = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            line("refused, nonblocking: SO_ERROR", "%s", err ? ename(err) : "0");
+            R("  read", read(fd, buf, sizeof buf));
+        }
+        p.revents = 0;
+        pr = poll(&p, 1, 0);
+        line("  poll then", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    }
 }
 
 static void c_addr_bind(void) {

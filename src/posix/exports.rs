@@ -377,8 +377,23 @@ pub unsafe extern "C" fn getsockopt(
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
-/// What a TCP read that returned `n` should return: end of file after a reset is the reset.
+/// What a TCP read that returned `n` should return: end of file after a reset is the reset; the
+/// ECONNRESET of a program's end whose connect failed is that connect's error, or end of file
+/// once SO_ERROR has given it ([`sockets::error_at_reset`]).
 fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+    if n < 0 && super::hook::errno() == libc::ECONNRESET {
+        return match sockets::error_at_reset(fd) {
+            Some(Some(e)) => {
+                set_errno(e);
+                -1
+            }
+            Some(None) => 0,
+            None => {
+                set_errno(Errno::ECONNRESET);
+                -1
+            }
+        };
+    }
     if n == 0 {
         if let Some(e) = sockets::error_at_eof(fd) {
             set_errno(e);
@@ -484,10 +499,13 @@ pub unsafe extern "C" fn recvfrom(
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
-            if n >= 0 && !fromlen.is_null() {
-                *fromlen = 0;
-            }
-            guard("recvfrom", -1, || tcp_read_result(fd, n))
+            guard("recvfrom", -1, || {
+                let r = tcp_read_result(fd, n);
+                if r >= 0 && !fromlen.is_null() {
+                    *fromlen = 0;
+                }
+                r
+            })
         }
         _ => f(fd, buf, len, flags, from, fromlen),
     }
@@ -538,7 +556,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         } else {
             0
         };
-        let n = f(fd, msg, flags);
+        let n = tcp_read_result(fd, f(fd, msg, flags));
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the
             // program's business.
@@ -548,7 +566,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
                 io::put_inq(fd, msg, room);
             }
         }
-        return tcp_read_result(fd, n);
+        return n;
     }
     if let Err(e) = super::user::check_write_of(msg) {
         return ret(Err(e), -1);

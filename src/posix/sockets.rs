@@ -485,6 +485,27 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
     }
 }
 
+/// What a read that met ECONNRESET on a TCP stack socket's descriptor should report instead.
+/// The service ends a failed connect by closing its end with bytes still queued, so that the
+/// program's end polls POLLERR as Linux's socket does; the kernel then reports ECONNRESET on the
+/// program's end once. Linux's tcp_recvmsg reports the connection's error while SO_ERROR holds
+/// it, then end of file: `Some(Some(e))`, `Some(None)`. `None`: the service does not know the
+/// socket (it is gone), and the reset stands.
+pub fn error_at_reset(fd: RawFd) -> Option<Option<Errno>> {
+    match request(fd, Call::TakeError) {
+        Ok(Value::Int(0)) => Some(None),
+        Ok(Value::Int(e)) => Some(Some(Errno(e))),
+        _ => None,
+    }
+}
+
+/// Clears the error the kernel holds on a TCP stack socket's descriptor (the ECONNRESET of a
+/// failed connect's hang-up, see [`error_at_reset`]) once the program has had the connection's
+/// error through SO_ERROR: as on Linux, `poll` then stops reporting POLLERR.
+pub fn clear_descriptor_error(fd: RawFd) {
+    let _ = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR);
+}
+
 /// SO_ERROR of a stack socket whose connection is over, if it still holds one not yet reported:
 /// then a new connect must first report it (as Linux's connect does with sk_err).
 fn take_pending_error(fd: RawFd) -> Option<Errno> {

@@ -20,7 +20,10 @@
 //! - **A connect in progress** must not look writable to `poll`: A's send buffer is made small and
 //!   filled with filler bytes (by the service, or by the program when it made the socketpair itself
 //!   for a non-blocking connect), which the service drains once the handshake ends (A becomes
-//!   writable, and the program's poll wakes), restoring A's buffer size.
+//!   writable, and the program's poll wakes), restoring A's buffer size. A connect that fails
+//!   leaves the filler where it is and closes B instead: the kernel then sets ECONNRESET on A and
+//!   shuts it, so the program's poll sees POLLERR with the hang-up, as on a kernel socket (the shim
+//!   reads that ECONNRESET as the connect's error).
 //! - **A listener** is readable when connections wait: the service writes one token byte per queued
 //!   connection; `accept` first reads a token (natively, so blocking, O_NONBLOCK, SO_RCVTIMEO and
 //!   signals behave as the kernel's), then asks for the connection. Several processes blocked in
@@ -861,16 +864,53 @@ impl Service {
         let Some(sock) = self.socks.get_mut(i) else {
             return;
         };
-        if let Phase::Connecting { hold, filler, .. } =
-            std::mem::replace(&mut sock.phase, Phase::Fresh)
-        {
-            drain(sock.b.as_raw_fd(), filler);
-            drop(hold);
-        }
         sock.error = Some(e);
         sock.connected = Some(Err(e));
         sock.broken = true;
-        let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+        if let Phase::Connecting { hold, filler, .. } =
+            std::mem::replace(&mut sock.phase, Phase::Fresh)
+        {
+            self.hang_up_failed(i, hold, filler);
+        } else {
+            let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+
+    /// Ends a connect that failed as Linux's socket shows it: `poll` reports POLLERR, POLLHUP,
+    /// POLLIN and POLLOUT at once, from one wake-up. The kernel does it for us: closing our end B
+    /// while its queue holds bytes the program's end A wrote (the filler) sets ECONNRESET on A
+    /// and shuts it both ways (af_unix's unix_release_sock), and the same close frees the filler,
+    /// so A is writable too. Taking the filler back first would wake a poll with POLLOUT alone
+    /// before the hang-up. The shim turns what A then reports (ECONNRESET on a read) into the
+    /// connection's error. B gives way to a dead end, and the program's last close of A is found
+    /// by the recheck, as no hang-up on B can tell it any more.
+    fn hang_up_failed(&mut self, i: usize, hold: OwnedFd, filler: usize) {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return;
+        };
+        // A filler of nothing (the program could not write it): one byte, from A, does.
+        let queued = filler > 0 || uds::write(hold.as_raw_fd(), &[0]).is_ok_and(|n| n == 1);
+        drop(hold);
+        let dead = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map(|(end, _)| end);
+        match dead {
+            Ok(dead) if queued => {
+                drop(std::mem::replace(&mut sock.b, dead));
+                sock.b_readable = false;
+                sock.b_writable = false;
+                sock.app_eof = true;
+                sock.eof_sent = true;
+                if !self.doubtful.contains(&i) {
+                    self.doubtful.push(i);
+                }
+                self.next_recheck
+                    .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
+            }
+            _ => {
+                // Without a spare descriptor: hung up, though without POLLERR.
+                drain(sock.b.as_raw_fd(), filler);
+                let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1186,31 +1226,32 @@ impl Service {
         else {
             return;
         };
-        // Take the filler back: A becomes writable, and the program's poll wakes.
-        drain(sock.b.as_raw_fd(), filler);
-        // setsockopt doubles what it is given; getsockopt reported the doubled value.
-        let _ = uds::set_int(
-            hold.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            sndbuf / 2,
-        );
-        drop(hold);
         let waiters = std::mem::take(&mut sock.waiters);
         match status {
             Ok(()) => {
+                // Take the filler back: A becomes writable, and the program's poll wakes.
+                drain(sock.b.as_raw_fd(), filler);
+                // setsockopt doubles what it is given; getsockopt reported the doubled value.
+                let _ = uds::set_int(
+                    hold.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    sndbuf / 2,
+                );
+                drop(hold);
                 sock.phase = Phase::Open;
                 sock.connected = Some(Ok(()));
             }
             Err(e) => {
-                // As the kernel: SO_ERROR holds the error, the socket polls as writable and hung
-                // up; a blocking connect returns the error.
+                // As the kernel: SO_ERROR holds the error, the socket polls as in error, writable
+                // and hung up; a blocking connect returns the error.
                 sock.error = Some(e);
                 sock.connected = Some(Err(e));
                 sock.broken = true;
-                let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+                self.hang_up_failed(i, hold, filler);
             }
         }
+        let sock = self.socks.get_mut(i).expect("present");
         let answer = sock.connected.expect("just set");
         if !waiters.is_empty() {
             sock.connected = None;
