@@ -770,6 +770,31 @@ static void c_addr_connect(void) {
     R("connect(port 0)", connect(tcp(), SA(z), sizeof z));
     struct sockaddr_in any = addr_of("0.0.0.0", ECHO);
     R("connect(0.0.0.0)", connect(tcp(), SA(any), sizeof any));
+    /* What connect(AF_UNSPEC) left of the connected socket (Linux's tcp_disconnect): the reset
+     * connection's error once, no peer, no port, and it connects anew. */
+    int err = -1;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  then SO_ERROR", "%s", err ? ename(err) : "0");
+    len = sizeof big;
+    R("  then getpeername", getpeername(fd, SA(big), &len));
+    struct sockaddr_in me;
+    len = sizeof me;
+    getsockname(fd, SA(me), &len);
+    line("  then getsockname", "port %s", me.sin_port ? "nonzero" : "0");
+    R("  then connect(echo)", connect(fd, SA(a), sizeof a));
+    R("  and send", send(fd, "ping", 4, 0));
+    char buf[8];
+    R("  and read the echo", recv_some(fd, buf, 4));
+    /* UDP: AF_UNSPEC dissolves the association. */
+    int d = udp();
+    R("udp: connect(AF_UNSPEC) unconnected", connect(d, SA(u), sizeof u));
+    R("udp: connect", connect(d, SA(a), sizeof a));
+    R("udp: connect(AF_UNSPEC)", connect(d, SA(u), sizeof u));
+    len = sizeof big;
+    R("  then getpeername", getpeername(d, SA(big), &len));
+    R("  then send", send(d, "x", 1, 0));
+    R("  then sendto", sendto(d, "x", 1, 0, SA(a), sizeof a));
 }
 
 static void c_connect_progress(void) {

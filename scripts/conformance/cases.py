@@ -7,6 +7,7 @@ The peer (the runner, conform.Test) offers MSS 1460, SACK, timestamps and window
 of 64240 << 7, so the side under test is never bound by it.
 """
 
+import errno
 import time
 
 from conform import Fail, linux_wscale
@@ -291,6 +292,29 @@ def nagle_minshall(t):
     t.send(ACK)
 
 
+def disconnect_rst(t):
+    """15. connect(AF_UNSPEC) on an established connection (Linux's tcp_disconnect) sends RST|ACK at
+    once, acking all the peer sent, with the timestamp option, and nothing more; SO_ERROR then says
+    ECONNRESET once, and the same socket connects anew."""
+    t.active_open()
+    t.data(100)
+    ack = t.expect("an ACK of the data")
+    t.check(ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    t.agent("disconnect", 0)
+    rst = t.expect("RST|ACK")
+    want = "R. seq %d ack %d <nop,nop,TS val * ecr *> len 0" % (t.rcv_nxt, t.snd_nxt)
+    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
+            rst, want)
+    t.check(rst.opt("TS") is not None, rst, want)
+    t.quiet(300, "the connection is gone")
+    t.agent("getsockopt SO_ERROR", errno.ECONNRESET)
+    t.agent("getsockopt SO_ERROR", 0)
+    t.active_open(port=8081, new_socket=False)
+    t.data(10)
+    ack = t.expect("an ACK of data on the new connection")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -307,4 +331,5 @@ CASES = {
     "stretch_ack": stretch_ack,
     "ecn_ce_echo": ecn_ce_echo,
     "nagle_minshall": nagle_minshall,
+    "disconnect_rst": disconnect_rst,
 }

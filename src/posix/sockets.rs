@@ -187,11 +187,11 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     }
     let Some(target) = target else {
         // AF_UNSPEC dissolves a TCP socket's association (Linux's tcp_disconnect): nothing to
-        // dissolve on one that never connected. A connected one is not taken apart here.
+        // dissolve on one that never connected.
         return if sock.is_pending() {
             Ok(())
         } else {
-            Err(Errno::EAFNOSUPPORT)
+            disconnect(sock, fd)
         };
     };
     if sock
@@ -250,6 +250,30 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         }
         r => r.map(drop),
     }
+}
+
+/// Linux's tcp_disconnect on a TCP stack socket: the service aborts its connection (or ends its
+/// listening) and answers with the socket's new descriptor, fresh, which takes the old one's place
+/// at every number, with the descriptor's flags and the options it carries.
+fn disconnect(sock: &OpenSocket, fd: RawFd) -> Result<()> {
+    let new = match client::call(Target::Existing, Call::Disconnect, Some(fd), None) {
+        (Err(Errno::ENOTSOCK), _) => return Err(Errno(libc::ENETDOWN)),
+        (Err(e), _) => return Err(e),
+        (Ok(_), Some(new)) => new,
+        (Ok(_), None) => return Err(Errno::EIO),
+    };
+    // The service's end comes non-blocking; it becomes as the program's socket was.
+    if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
+        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
+    }
+    copy_descriptor_options(fd, new.as_raw_fd());
+    for n in state::numbers_of(sock, fd) {
+        replace_at(n, new.as_raw_fd())?;
+    }
+    sock.connect_started.store(false, Ordering::Relaxed);
+    sock.more.store(false, Ordering::Relaxed);
+    sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
+    Ok(())
 }
 
 /// A TCP socket whose connect failed becomes as a fresh one, pending as a new socket is: a kernel

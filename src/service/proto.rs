@@ -82,6 +82,11 @@ pub enum Call {
     /// MSG_MORE: the data the program writes next is followed by more (true), or that run has
     /// ended (false). Sent quietly before (after) the data on the socket.
     SendMore(bool),
+    /// Linux's tcp_disconnect (`connect` with AF_UNSPEC; `shutdown` of a listener's reading):
+    /// the connection is aborted (RST when synchronized) or the listening ends, and the socket
+    /// starts anew with its options and the address it was bound to. The reply carries its new
+    /// descriptor, to take the place of the old one.
+    Disconnect,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,6 +263,7 @@ impl Request {
                 w.u8(14);
                 w.u8(*on as u8);
             }
+            Call::Disconnect => w.u8(15),
         }
         w.0
     }
@@ -323,6 +329,7 @@ impl Request {
                 1 => true,
                 _ => return Err(Malformed),
             }),
+            15 => Call::Disconnect,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -458,6 +465,7 @@ mod tests {
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),
+            Call::Disconnect,
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

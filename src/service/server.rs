@@ -152,6 +152,12 @@ struct Sock {
     waiters: Vec<Waiter>,
     /// Clients closing with SO_LINGER, waiting for everything to be acknowledged.
     lingerers: Vec<Waiter>,
+    /// The address a `bind` with a port gave it: it keeps that through a disconnect (Linux's
+    /// SOCK_BINDPORT_LOCK), where a port the stack chose is given back.
+    bound: Option<SocketAddrV4>,
+    /// The port a disconnect gave back: `getsockname` still names it until the socket has a port
+    /// again, as Linux's does (tcp_disconnect frees the port but leaves inet_sport).
+    stale_port: u16,
 }
 
 pub struct Service {
@@ -720,6 +726,7 @@ impl Service {
         let result = match result {
             Ok(Called::Value(v)) => Ok(v),
             Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
+            Ok(Called::Renewed(a)) => return (reply(Ok(Value::None)), Some(a)),
             Err(e) => Err(e),
         };
         match new_end {
@@ -738,6 +745,14 @@ impl Service {
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
     fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
+        let (a, b, ino) = self.new_pair(kind)?;
+        let i = self.register(kind, ino, b)?;
+        Ok((i, a))
+    }
+
+    /// A socketpair for a stack socket: the program's end A (named as ours), the service's end B,
+    /// and A's inode.
+    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64)> {
         let ty = match kind {
             Kind::Stream => libc::SOCK_STREAM,
             // Not SOCK_DGRAM: a datagram pair tells one end nothing when the other is closed.
@@ -758,8 +773,111 @@ impl Service {
         );
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
-        let i = self.register(kind, ino, b)?;
-        Ok((i, a))
+        Ok((a, b, ino))
+    }
+
+    /// Linux's tcp_disconnect on TCP socket `i`: a connection is aborted (RST in the states
+    /// tcp_need_reset names, which are those [`crate::tcp::Connection::abort`] resets), a listener
+    /// stops (resetting the connections nobody accepted), and the socket is fresh again: a new
+    /// stack socket with the old one's options, bound where a `bind` put it, on a new socketpair
+    /// (the old one has carried end of file and data that must not reach the new life). SO_ERROR
+    /// then says ECONNRESET if a connection was reset or a SYN was outstanding, as Linux's does.
+    /// Returns the program's new end. A process that holds the old descriptor still (after a
+    /// `fork`) sees it hang up.
+    fn disconnect(&mut self, i: usize) -> Result<OwnedFd> {
+        use crate::tcp::State;
+        let now = self.now();
+        let sock = self.socks.get(i).ok_or(Errno::EBADF)?;
+        let (old, kind, bound) = (sock.h, sock.kind, sock.bound);
+        let t = self.stack.tcp_socket_ref(old).ok_or(Errno::EBADF)?;
+        let reset = t.connection().is_some_and(|c| {
+            matches!(
+                c.state(),
+                State::SynSent
+                    | State::SynReceived
+                    | State::Established
+                    | State::FinWait1
+                    | State::FinWait2
+                    | State::CloseWait
+            )
+        });
+        let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
+        let old_port = t.local.map_or(0, |l| l.port());
+        let (a, b, ino) = self.new_pair(kind)?;
+        if let Err(e) = ep_ctl(
+            self.ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            b.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            token(TAG_SOCK, i),
+        ) {
+            return Err(errno_of(&e));
+        }
+        // The old socket goes as a close with SO_LINGER zero does (the same tcp_disconnect on
+        // Linux), before the new one binds its port.
+        if let Ok(t) = self.stack.tcp_socket_mut(old) {
+            t.config.linger = Some(Duration::ZERO);
+            if let Some(c) = t.connection_mut() {
+                c.set_linger(Some(Duration::ZERO));
+            }
+        }
+        let _ = self.stack.close(now, old);
+        self.flush_frames();
+        let h = self.stack.tcp_socket();
+        if let Ok(t) = self.stack.tcp_socket_mut(h) {
+            t.config = config;
+            t.ip = ip;
+            t.reuse_addr = reuse_addr;
+        }
+        if let Some(addr) = bound {
+            if let Err(e) = self.stack.tcp_bind(h, addr) {
+                log::debug!(
+                    "{h:?} could not keep {addr} through a disconnect: {}",
+                    e.name()
+                );
+            }
+        }
+        let sock = self.socks.get_mut(i).expect("present");
+        let old_ino = std::mem::replace(&mut sock.ino, ino);
+        // Closing the old B ends the old descriptor (its epoll registration goes with it).
+        drop(std::mem::replace(&mut sock.b, b));
+        sock.h = h;
+        sock.stale_port = old_port;
+        sock.phase = Phase::Fresh;
+        sock.b_readable = false;
+        sock.b_shut_seen = false;
+        sock.b_writable = true;
+        sock.app_eof = false;
+        sock.eof_sent = false;
+        sock.broken = false;
+        sock.app_gone = false;
+        sock.app_reset = false;
+        sock.app_rd_shut = false;
+        sock.connected = None;
+        if reset {
+            sock.error = Some(Errno::ECONNRESET);
+        }
+        let waiters = std::mem::take(&mut sock.waiters);
+        self.by_handle.remove(&old);
+        self.by_handle.insert(h, i);
+        self.by_ino.remove(&old_ino);
+        self.by_ino.insert(ino, i);
+        self.doubtful.retain(|&d| d != i);
+        // A blocking connect still waiting on another thread ends as the connection did.
+        for (ci, generation, seq) in waiters {
+            let Some(c) = self.clients.get(ci) else {
+                continue;
+            };
+            if c.generation == generation {
+                let fd = c.fd.as_raw_fd();
+                let reply = Reply {
+                    seq,
+                    result: Err(Errno::ECONNRESET),
+                };
+                self.send_reply(ci, fd, &reply, None);
+            }
+        }
+        Ok(a)
     }
 
     /// The options a program set on a socket before it reached the service. The kernel socket it
@@ -852,6 +970,8 @@ impl Service {
             connected: None,
             waiters: Vec::new(),
             lingerers: Vec::new(),
+            bound: None,
+            stale_port: 0,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -934,8 +1054,18 @@ impl Service {
                     Kind::Stream => self.stack.tcp_bind(h, a)?,
                     Kind::Dgram => self.stack.udp_bind(h, a)?,
                 }
+                if a.port() != 0 {
+                    sock.bound = Some(a);
+                }
                 none
             }
+            Call::Disconnect => match kind {
+                Kind::Stream => self.disconnect(i).map(Called::Renewed),
+                Kind::Dgram => {
+                    self.stack.udp_connect(h, None)?;
+                    none
+                }
+            },
             Call::Connect(a) => match kind {
                 Kind::Dgram => {
                     self.stack.udp_connect(h, a)?;
@@ -1037,6 +1167,9 @@ impl Service {
                 // A connected socket reports the address it uses, not the wildcard it was bound to.
                 if a.ip().is_unspecified() && self.stack.peer_addr(h).is_ok() {
                     a.set_ip(self.stack.iface().addr);
+                }
+                if a.port() == 0 {
+                    a.set_port(sock.stale_port);
                 }
                 Ok(Called::Value(Value::Addr(a)))
             }
@@ -1500,6 +1633,8 @@ impl Service {
 enum Called {
     Value(Value),
     Accepted(OwnedFd, SocketAddrV4),
+    /// The socket's new program end, after a disconnect.
+    Renewed(OwnedFd),
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
