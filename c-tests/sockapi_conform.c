@@ -1103,6 +1103,17 @@ static void c_shutdown(void) {
     RX("  then accept (nonblocking)", accept4(l, NULL, NULL, SOCK_NONBLOCK));
     int d = udp();
     R("udp unconnected: shutdown(SHUT_RD)", shutdown(d, SHUT_RD));
+    /* The listener shut down is a closed socket still bound to its port (Linux's inet_shutdown
+     * disconnects it): it listens again and accepts. */
+    R("listener shut down: getsockopt(SO_ACCEPTCONN)", ({
+          int v = -1;
+          socklen_t vl = sizeof v;
+          getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl);
+          v;
+      }));
+    R("  listen again", listen(l, 8));
+    pending(l);
+    RFD("  accept", accept(l, NULL, NULL));
 }
 
 static void c_listen(void) {

@@ -485,6 +485,11 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if sock.is_pending() {
         return Err(Errno::ENOTCONN);
     }
+    // Linux's inet_shutdown: shutting a listener's reading disconnects it (it listens no more,
+    // and accept says EINVAL).
+    if sock.kind == Kind::Stream && how != libc::SHUT_WR && is_listener(sock, fd) {
+        return disconnect(sock, fd);
+    }
     // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
     let over = poll_now(fd) & libc::POLLHUP != 0;
