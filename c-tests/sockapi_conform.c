@@ -810,6 +810,21 @@ static void c_connect_progress(void) {
     socklen_t len = sizeof err;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     line("  SO_ERROR", "%s", err ? ename(err) : "0");
+    /* A shutdown of a connect in progress takes the socket apart (Linux's inet_shutdown calls
+     * tcp_disconnect in SYN-SENT): the connect's error is ECONNRESET, and it connects anew. */
+    fd = tcp();
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    connect(fd, SA(none), sizeof none);
+    R("connecting: shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  then SO_ERROR", "%s", err ? ename(err) : "0");
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int pr = poll(&p, 1, 0);
+    line("  then poll", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    fcntl(fd, F_SETFL, 0);
+    struct sockaddr_in c = kaddr(CLOSED_PORT);
+    R("  then connect(closed port)", connect(fd, SA(c), sizeof c));
 }
 
 static void c_refused(void) {

@@ -57,10 +57,10 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
-/// Puts the service's new descriptor `new` in place of the pending socket's kernel socket at every
-/// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
-/// and moving epoll interest taken while pending.
-fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
+/// Puts the service's new descriptor `new` in place of the pending socket's kernel socket (or of a
+/// disconnected socket's old descriptor) at every number that refers to it, keeping each number's
+/// close-on-exec flag and the socket's O_NONBLOCK, and moving epoll interest taken while pending.
+fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
     // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
     if flags & libc::O_NONBLOCK == 0 {
@@ -191,7 +191,7 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         return if sock.is_pending() {
             Ok(())
         } else {
-            disconnect(sock, fd)
+            disconnect(sock, fd, false)
         };
     };
     if sock
@@ -254,22 +254,22 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
 
 /// Linux's tcp_disconnect on a TCP stack socket: the service aborts its connection (or ends its
 /// listening) and answers with the socket's new descriptor, fresh, which takes the old one's place
-/// at every number, with the descriptor's flags and the options it carries.
-fn disconnect(sock: &OpenSocket, fd: RawFd) -> Result<()> {
-    let new = match client::call(Target::Existing, Call::Disconnect, Some(fd), None) {
+/// at every number, with the descriptor's flags and the options it carries. `connecting`: only if
+/// a connect is in progress (SYN-SENT), else EISCONN.
+fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
+    let call = Call::Disconnect { connecting };
+    let new = match client::call(Target::Existing, call, Some(fd), None) {
         (Err(Errno::ENOTSOCK), _) => return Err(Errno(libc::ENETDOWN)),
         (Err(e), _) => return Err(e),
         (Ok(_), Some(new)) => new,
         (Ok(_), None) => return Err(Errno::EIO),
     };
-    // The service's end comes non-blocking; it becomes as the program's socket was.
-    if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
-        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
-    }
-    copy_descriptor_options(fd, new.as_raw_fd());
-    for n in state::numbers_of(sock, fd) {
-        replace_at(n, new.as_raw_fd())?;
-    }
+    // As a pending socket's attach puts the service's descriptor in place of the kernel's.
+    let carried = Pending {
+        descriptor_options: true,
+        ..Pending::default()
+    };
+    install(sock, fd, new, &carried)?;
     sock.connect_started.store(false, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
     sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
@@ -486,9 +486,19 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
         return Err(Errno::ENOTCONN);
     }
     // Linux's inet_shutdown: shutting a listener's reading disconnects it (it listens no more,
-    // and accept says EINVAL).
+    // and accept says EINVAL), and so does any shutdown of a connect in progress (SYN-SENT: the
+    // descriptor, still filled, is neither writable nor hung up).
     if sock.kind == Kind::Stream && how != libc::SHUT_WR && is_listener(sock, fd) {
-        return disconnect(sock, fd);
+        return disconnect(sock, fd, false);
+    }
+    if sock.kind == Kind::Stream
+        && sock.connect_started.load(Ordering::Relaxed)
+        && poll_now(fd) & (libc::POLLOUT | libc::POLLHUP) == 0
+    {
+        match disconnect(sock, fd, true) {
+            Err(Errno::EISCONN) => {} // established meanwhile: an ordinary shutdown
+            r => return r,
+        }
     }
     // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
     // shutdown is still recorded. The service hangs the socketpair up exactly then.

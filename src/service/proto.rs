@@ -82,11 +82,14 @@ pub enum Call {
     /// MSG_MORE: the data the program writes next is followed by more (true), or that run has
     /// ended (false). Sent quietly before (after) the data on the socket.
     SendMore(bool),
-    /// Linux's tcp_disconnect (`connect` with AF_UNSPEC; `shutdown` of a listener's reading):
-    /// the connection is aborted (RST when synchronized) or the listening ends, and the socket
-    /// starts anew with its options and the address it was bound to. The reply carries its new
-    /// descriptor, to take the place of the old one.
-    Disconnect,
+    /// Linux's tcp_disconnect (`connect` with AF_UNSPEC; `shutdown` of a listener's reading or of
+    /// a connect in progress): the connection is aborted (RST when synchronized) or the listening
+    /// ends, and the socket starts anew with its options and the address it was bound to. The
+    /// reply carries its new descriptor, to take the place of the old one. `connecting`: only if
+    /// the socket is in SYN-SENT (else EISCONN, and nothing changes).
+    Disconnect {
+        connecting: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,7 +266,10 @@ impl Request {
                 w.u8(14);
                 w.u8(*on as u8);
             }
-            Call::Disconnect => w.u8(15),
+            Call::Disconnect { connecting } => {
+                w.u8(15);
+                w.u8(*connecting as u8);
+            }
         }
         w.0
     }
@@ -329,7 +335,13 @@ impl Request {
                 1 => true,
                 _ => return Err(Malformed),
             }),
-            15 => Call::Disconnect,
+            15 => Call::Disconnect {
+                connecting: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(Malformed),
+                },
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -465,7 +477,8 @@ mod tests {
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),
-            Call::Disconnect,
+            Call::Disconnect { connecting: false },
+            Call::Disconnect { connecting: true },
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

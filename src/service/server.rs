@@ -1059,8 +1059,18 @@ impl Service {
                 }
                 none
             }
-            Call::Disconnect => match kind {
-                Kind::Stream => self.disconnect(i).map(Called::Renewed),
+            Call::Disconnect { connecting } => match kind {
+                Kind::Stream => {
+                    let syn_sent = self
+                        .stack
+                        .tcp_socket_ref(h)
+                        .and_then(|t| t.connection())
+                        .is_some_and(|c| c.state() == crate::tcp::State::SynSent);
+                    if connecting && !syn_sent {
+                        return Err(Errno::EISCONN);
+                    }
+                    self.disconnect(i).map(Called::Renewed)
+                }
                 Kind::Dgram => {
                     self.stack.udp_connect(h, None)?;
                     none
