@@ -16,6 +16,7 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   getsockopt NAME
   close                       close the current socket
   closelistener
+  shutdownlistener RD|WR|RDWR
 """
 
 import ctypes
@@ -65,6 +66,9 @@ def run(cmd, state):
         return 0
     if op == "closelistener":
         state.pop("ls").close()
+        return 0
+    if op == "shutdownlistener":
+        state["ls"].shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])
         return 0
     if op == "connect":
         s = state.get("cur") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
