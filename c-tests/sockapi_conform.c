@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -1220,6 +1221,44 @@ static void c_socket(void) {
     R("socketpair(AF_INET, SOCK_STREAM)", socketpair(AF_INET, SOCK_STREAM, 0, p));
 }
 
+/* One epoll_wait of up to 2 s, its first event shown. */
+static void epoll_line(int ep, const char *what) {
+    struct epoll_event ev;
+    int n = epoll_wait(ep, &ev, 1, 2000);
+    if (n == 1)
+        line(what, "1 data=%llu events=%#x", (unsigned long long)ev.data.u64, ev.events);
+    else
+        line(what, "%d", n);
+}
+
+/* A socket taken apart, or whose connect failed, is still the one epoll watches (one file on
+ * Linux): the interest holds through the next connection. */
+static void c_reconnect_epoll(void) {
+    int ep = epoll_create1(0);
+    need(ep >= 0, "epoll_create1");
+    struct sockaddr_in a = kaddr(ECHO), c = kaddr(CLOSED_PORT), u = {.sin_family = AF_UNSPEC};
+    int fd = conn(ECHO);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 42};
+    R("epoll_ctl(ADD, connected)", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    R("connect(AF_UNSPEC)", connect(fd, SA(u), sizeof u));
+    R("  connect(echo) again", connect(fd, SA(a), sizeof a));
+    R("  send", send(fd, "x", 1, 0));
+    epoll_line(ep, "  epoll_wait");
+    R("  epoll_ctl(ADD) again", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    char buf[8];
+    recv_some(fd, buf, 1);
+    int s = tcp();
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    struct epoll_event o = {.events = EPOLLOUT, .data.u64 = 7};
+    R("nonblocking connect(closed port)", connect(s, SA(c), sizeof c));
+    R("  epoll_ctl(ADD)", epoll_ctl(ep, EPOLL_CTL_ADD, s, &o));
+    epoll_line(ep, "  epoll_wait");
+    R("  connect again", connect(s, SA(c), sizeof c));
+    R("  connect(echo)", connect(s, SA(a), sizeof a));
+    epoll_line(ep, "  epoll_wait");
+    R("  epoll_ctl(ADD) again", epoll_ctl(ep, EPOLL_CTL_ADD, s, &o));
+}
+
 typedef void (*check_fn)(void);
 
 static void run(const char *title, check_fn f) {
@@ -1298,6 +1337,7 @@ int main(void) {
     run("listen", c_listen);
     run("options NULL", c_opt_null);
     run("socket", c_socket);
+    run("epoll through a reconnect", c_reconnect_epoll);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -57,9 +57,9 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
-/// Puts the service's new descriptor `new` in place of the pending socket's kernel socket (or of a
-/// disconnected socket's old descriptor) at every number that refers to it, keeping each number's
-/// close-on-exec flag and the socket's O_NONBLOCK, and moving epoll interest taken while pending.
+/// Puts the service's new descriptor `new` in place of the pending socket's kernel socket at every
+/// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
+/// and moving epoll interest taken while pending.
 fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
     // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
@@ -91,6 +91,90 @@ fn replace_at(n: RawFd, new: RawFd) -> Result<()> {
         return Err(Errno(super::hook::errno()));
     }
     Ok(())
+}
+
+/// This process's epoll interest in descriptor number `n` while it refers to the file with inode
+/// `ino`: (epoll descriptor, events, data) for each epoll instance that watches it, as the kernel
+/// lists them in /proc/self/fdinfo (eventpoll's ep_show_fdinfo).
+fn epoll_interest(n: RawFd, ino: u64) -> Vec<(RawFd, u32, u64)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(epfd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|v| v.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if !std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.as_os_str() == "anon_inode:[eventpoll]")
+        {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")) else {
+            continue;
+        };
+        // "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x"
+        for line in info.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let field = |i: usize| w.get(i).copied().unwrap_or("");
+            if field(0) != "tfd:" || field(1).parse::<RawFd>().ok() != Some(n) {
+                continue;
+            }
+            let events = u32::from_str_radix(field(3), 16);
+            let data = u64::from_str_radix(field(5), 16);
+            let same_file = w
+                .iter()
+                .find_map(|f| f.strip_prefix("ino:"))
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+                == Some(ino);
+            if let (Ok(events), Ok(data), true) = (events, data, same_file) {
+                out.push((epfd, events, data));
+            }
+        }
+    }
+    out
+}
+
+/// Puts `new` at every number of `sock` (as [`replace_at`]), keeping this process's epoll
+/// interest in each: Linux's socket stays one file through a disconnect or a failed connect, so
+/// its registrations stay; here the file changes, and a registration belongs to the file it was
+/// made on. Returns the interest carried over.
+fn replace_keeping_interest(
+    sock: &OpenSocket,
+    fd: RawFd,
+    new: RawFd,
+) -> Result<Vec<(RawFd, u32, u64)>> {
+    let ino = uds::inode(fd).ok();
+    let mut carried = Vec::new();
+    for n in state::numbers_of(sock, fd) {
+        let interest = ino.map(|i| epoll_interest(n, i)).unwrap_or_default();
+        for &(epfd, _, _) in &interest {
+            // Taken out first: while another process holds the old file, its registration would
+            // report that file's hang-up under this number.
+            // SAFETY: DEL takes no event.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_ctl,
+                    epfd,
+                    libc::EPOLL_CTL_DEL,
+                    n,
+                    std::ptr::null_mut::<libc::epoll_event>(),
+                )
+            };
+        }
+        replace_at(n, new)?;
+        for &(epfd, events, data) in &interest {
+            let mut ev = libc::epoll_event { events, u64: data };
+            // SAFETY: a valid epoll_event.
+            unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
+        }
+        carried.extend(interest);
+    }
+    Ok(carried)
 }
 
 /// SO_RCVTIMEO, SO_SNDTIMEO and SO_RCVLOWAT from descriptor `from` to `to`.
@@ -264,12 +348,12 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
         (Ok(_), Some(new)) => new,
         (Ok(_), None) => return Err(Errno::EIO),
     };
-    // As a pending socket's attach puts the service's descriptor in place of the kernel's.
-    let carried = Pending {
-        descriptor_options: true,
-        ..Pending::default()
-    };
-    install(sock, fd, new, &carried)?;
+    // The service's end comes non-blocking; it becomes as the program's socket was.
+    if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
+        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
+    }
+    copy_descriptor_options(fd, new.as_raw_fd());
+    replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
     sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
@@ -302,11 +386,11 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
         );
     }
     copy_descriptor_options(fd, k.as_raw_fd());
-    for n in state::numbers_of(sock, fd) {
-        let _ = replace_at(n, k.as_raw_fd());
-    }
+    // The interest follows the socket again when it attaches.
+    let epoll = replace_keeping_interest(sock, fd, k.as_raw_fd()).unwrap_or_default();
     *sock.attach.lock() = Attach::Pending(Pending {
         descriptor_options: true,
+        epoll,
         ..Pending::default()
     });
     sock.connect_started
