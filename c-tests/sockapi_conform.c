@@ -859,9 +859,10 @@ static void c_refused(void) {
     connect(fd, SA(a), sizeof a);
     R("refused socket: connect(echo)", connect(fd, SA(e), sizeof e));
     /* What a refused non-blocking connect leaves: a read reports the error once, then end of
-     * file; SO_ERROR reports it once; once reported, poll says POLLERR no more. */
+     * file; SO_ERROR reports it once; a send reports it once without SIGPIPE, then EPIPE with
+     * it; once reported, poll says POLLERR no more. */
     char buf[8];
-    for (int how = 0; how < 2; how++) {
+    for (int how = 0; how < 3; how++) {
         fd = tcp();
         fcntl(fd, F_SETFL, O_NONBLOCK);
         connect(fd, SA(a), sizeof a);
@@ -870,11 +871,16 @@ static void c_refused(void) {
         if (how == 0) {
             R("refused, nonblocking: read", read(fd, buf, sizeof buf));
             R("  read again", read(fd, buf, sizeof buf));
-        } else {
+        } else if (how == 1) {
             len = sizeof err;
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
             line("refused, nonblocking: SO_ERROR", "%s", err ? ename(err) : "0");
             R("  read", read(fd, buf, sizeof buf));
+        } else {
+            RX("refused, nonblocking: send, SIGPIPE not ignored",
+               (signal(SIGPIPE, SIG_DFL), send(fd, "x", 1, 0)));
+            RX("  send again", (signal(SIGPIPE, SIG_DFL), send(fd, "x", 1, 0)));
+            R("  send(MSG_NOSIGNAL)", send(fd, "x", 1, MSG_NOSIGNAL));
         }
         p.revents = 0;
         pr = poll(&p, 1, 0);

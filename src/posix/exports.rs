@@ -743,7 +743,23 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                 };
                 ret(io::send_bounded(fd, &[iov], 0, t).map(|n| n as ssize_t), -1)
             }),
-            None => f(fd, buf, count),
+            // A send, which write(2) on a socket is, with MSG_NOSIGNAL (see io::tcp_send_flags).
+            None => {
+                let n = libc::syscall(
+                    libc::SYS_sendto,
+                    fd,
+                    buf,
+                    count,
+                    io::tcp_send_flags(0),
+                    std::ptr::null::<sockaddr>(),
+                    0,
+                ) as ssize_t;
+                if n < 0 && super::hook::errno() == libc::ENOTSOCK {
+                    // Not a socket after all (the table outlived it: closed inside libc).
+                    return f(fd, buf, count);
+                }
+                guard("write", -1, || io::tcp_send_result(fd, 0, n))
+            }
         },
         _ => f(fd, buf, count),
     }
@@ -814,7 +830,10 @@ pub unsafe extern "C" fn sendto(
                         -1,
                     )
                 }),
-                None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
+                None => {
+                    let n = f(fd, buf, len, io::tcp_send_flags(flags), std::ptr::null(), 0);
+                    guard("sendto", -1, || io::tcp_send_result(fd, flags, n))
+                }
             };
             io::more_after(&sock, fd, flags);
             n
@@ -844,6 +863,25 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                     let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
                     ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
                 }),
+                // A sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
+                // io::tcp_send_flags); past IOV_MAX, writev's own EINVAL.
+                None if iovcnt <= libc::UIO_MAXIOV => {
+                    // SAFETY: plain data, zero is valid.
+                    let mut msg: msghdr = std::mem::zeroed();
+                    msg.msg_iov = iov as *mut iovec;
+                    msg.msg_iovlen = iovcnt as usize;
+                    let n = libc::syscall(
+                        libc::SYS_sendmsg,
+                        fd,
+                        &msg as *const msghdr,
+                        io::tcp_send_flags(0),
+                    ) as ssize_t;
+                    if n < 0 && super::hook::errno() == libc::ENOTSOCK {
+                        // Not a socket after all (the table outlived it: closed inside libc).
+                        return f(fd, iov, iovcnt);
+                    }
+                    guard("writev", -1, || io::tcp_send_result(fd, 0, n))
+                }
                 None => f(fd, iov, iovcnt),
             }
         }
@@ -897,14 +935,15 @@ unsafe fn stream_sendmsg(
         // The kernel reads the program's header itself (EFAULT if it cannot). A destination,
         // which TCP ignores on a connected socket, a socketpair refuses (EISCONN): the header is
         // read then, the kernel having shown it readable, and sent again without it.
-        let n = f(fd, msg, flags & !TCP_ONLY_FLAGS);
+        let n = f(fd, msg, io::tcp_send_flags(flags));
         if n < 0 && super::hook::errno() == libc::EISCONN && !(*msg).msg_name.is_null() {
             let mut plain = *msg;
             plain.msg_name = std::ptr::null_mut();
             plain.msg_namelen = 0;
-            return f(fd, &plain, flags & !TCP_ONLY_FLAGS);
+            let n = f(fd, &plain, io::tcp_send_flags(flags));
+            return io::tcp_send_result(fd, flags, n);
         }
-        return n;
+        return io::tcp_send_result(fd, flags, n);
     };
     if let Err(e) = super::user::check_read_of(msg) {
         return ret(Err(e), -1);
@@ -926,7 +965,8 @@ unsafe fn stream_sendmsg(
     let mut plain = *m;
     plain.msg_name = std::ptr::null_mut();
     plain.msg_namelen = 0;
-    f(fd, &plain, flags & !TCP_ONLY_FLAGS)
+    let n = f(fd, &plain, io::tcp_send_flags(flags));
+    io::tcp_send_result(fd, flags, n)
 }
 
 #[no_mangle]

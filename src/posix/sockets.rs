@@ -631,7 +631,7 @@ pub fn clear_descriptor_error(fd: RawFd) {
 
 /// SO_ERROR of a stack socket whose connection is over, if it still holds one not yet reported:
 /// then a new connect must first report it (as Linux's connect does with sk_err).
-fn take_pending_error(fd: RawFd) -> Option<Errno> {
+pub fn take_pending_error(fd: RawFd) -> Option<Errno> {
     match request(fd, Call::TakeError) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
         _ => None,
