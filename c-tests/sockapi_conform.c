@@ -783,9 +783,14 @@ static void c_addr_connect(void) {
     len = sizeof me;
     getsockname(fd, SA(me), &len);
     line("  then getsockname", "port %s", me.sin_port ? "nonzero" : "0");
+    char buf[8];
+    R("  then recv", recv(fd, buf, sizeof buf, 0));
+    R("  then send", send(fd, "x", 1, 0));
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int pr = poll(&p, 1, 0);
+    line("  then poll", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
     R("  then connect(echo)", connect(fd, SA(a), sizeof a));
     R("  and send", send(fd, "ping", 4, 0));
-    char buf[8];
     R("  and read the echo", recv_some(fd, buf, 4));
     /* UDP: AF_UNSPEC dissolves the association. */
     int d = udp();

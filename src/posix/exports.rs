@@ -381,6 +381,16 @@ pub unsafe extern "C" fn getsockopt(
 /// ECONNRESET of a program's end whose connect failed is that connect's error, or end of file
 /// once SO_ERROR has given it ([`sockets::error_at_reset`]).
 fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+    if n < 0 && super::hook::errno() == libc::EINVAL {
+        if sockets::unpaired(fd) {
+            // A socket taken apart, not connected again (an unconnected UNIX socket refuses
+            // reads with EINVAL): Linux's tcp_recvmsg says the pending error, else ENOTCONN.
+            set_errno(sockets::take_pending_error(fd).unwrap_or(Errno::ENOTCONN));
+        } else {
+            set_errno(Errno::EINVAL);
+        }
+        return -1;
+    }
     if n < 0 && super::hook::errno() == libc::ECONNRESET {
         return match sockets::error_at_reset(fd) {
             Some(Some(e)) => {

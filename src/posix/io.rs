@@ -75,9 +75,11 @@ pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
 }
 
 /// `n`, from a kernel send on a TCP stack socket made with [`tcp_send_flags`], as the program must
-/// see it (the caller's own `flags`).
+/// see it (the caller's own `flags`). ENOTCONN comes from a socket taken apart and not connected
+/// again (an unconnected UNIX socket), where Linux's tcp_sendmsg says EPIPE as for any socket
+/// not connected.
 pub fn tcp_send_result(fd: i32, flags: i32, n: isize) -> isize {
-    if n < 0 && super::hook::errno() == libc::EPIPE {
+    if n < 0 && matches!(super::hook::errno(), libc::EPIPE | libc::ENOTCONN) {
         super::hook::set_errno(tcp_send_error(fd, flags));
     }
     n
@@ -298,7 +300,7 @@ pub unsafe fn send_bounded(
         let e = super::hook::errno();
         if r < 0 && e != libc::EAGAIN {
             return match (sent, e) {
-                (0, libc::EPIPE) => Err(tcp_send_error(fd, flags)),
+                (0, libc::EPIPE | libc::ENOTCONN) => Err(tcp_send_error(fd, flags)),
                 (0, _) => Err(Errno(e)),
                 _ => Ok(sent),
             };

@@ -622,6 +622,24 @@ pub fn error_at_reset(fd: RawFd) -> Option<Option<Errno>> {
     }
 }
 
+/// Whether a TCP stack socket's descriptor is unconnected: the socket was taken apart
+/// (tcp_disconnect) and has not connected or listened since.
+pub fn unpaired(fd: RawFd) -> bool {
+    // SAFETY: plain data, zero is valid.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `a` has `len` bytes of room.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getpeername,
+            fd,
+            &mut a as *mut libc::sockaddr_un,
+            &mut len,
+        )
+    };
+    r < 0 && super::hook::errno() == libc::ENOTCONN
+}
+
 /// Clears the error the kernel holds on a TCP stack socket's descriptor (the ECONNRESET of a
 /// failed connect's hang-up, see [`error_at_reset`]) once the program has had the connection's
 /// error through SO_ERROR: as on Linux, `poll` then stops reporting POLLERR.

@@ -158,6 +158,9 @@ struct Sock {
     /// The port a disconnect gave back: `getsockname` still names it until the socket has a port
     /// again, as Linux's does (tcp_disconnect frees the port but leaves inet_sport).
     stale_port: u16,
+    /// Taken apart by a disconnect: the program's end is an unconnected UNIX socket (it polls as
+    /// Linux's closed TCP socket does) and `b` a dead end, until a connect or listen pairs it up.
+    unpaired: bool,
 }
 
 pub struct Service {
@@ -760,6 +763,14 @@ impl Service {
         };
         // Both ends start non-blocking: B always is; the program's side sets A as its socket was.
         let (a, b) = uds::pair(ty | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        let name = self.socket_name(kind);
+        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        Ok((a, b, ino))
+    }
+
+    /// A new name for a program's end: [`SOCKET_NAME_PREFIX`], then `<pid>/<serial>/<t|u>`.
+    fn socket_name(&mut self, kind: Kind) -> Vec<u8> {
         self.serial += 1;
         let mut name = SOCKET_NAME_PREFIX.to_vec();
         name.extend_from_slice(
@@ -771,19 +782,19 @@ impl Service {
             )
             .as_bytes(),
         );
-        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
-        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
-        Ok((a, b, ino))
+        name
     }
 
     /// Linux's tcp_disconnect on TCP socket `i`: a connection is aborted (RST in the states
     /// tcp_need_reset names, which are those [`crate::tcp::Connection::abort`] resets), a listener
     /// stops (resetting the connections nobody accepted), and the socket is fresh again: a new
-    /// stack socket with the old one's options, bound where a `bind` put it, on a new socketpair
-    /// (the old one has carried end of file and data that must not reach the new life). SO_ERROR
-    /// then says ECONNRESET if a connection was reset or a SYN was outstanding, as Linux's does.
-    /// Returns the program's new end. A process that holds the old descriptor still (after a
-    /// `fork`) sees it hang up.
+    /// stack socket with the old one's options, bound where a `bind` put it. Its program end is
+    /// new too (the old one has carried end of file and data that must not reach the new life):
+    /// an unconnected UNIX stream socket, which polls POLLOUT|POLLHUP as Linux's closed socket
+    /// does and refuses reads and writes, paired up with a new end of ours when the socket
+    /// connects or listens ([`Service::pair_up`]). SO_ERROR then says ECONNRESET if a connection
+    /// was reset or a SYN was outstanding, as Linux's does. Returns the program's new end. A
+    /// process that holds the old descriptor still (after a `fork`) sees it hang up.
     fn disconnect(&mut self, i: usize) -> Result<OwnedFd> {
         use crate::tcp::State;
         let now = self.now();
@@ -803,16 +814,11 @@ impl Service {
         });
         let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
         let old_port = t.local.map_or(0, |l| l.port());
-        let (a, b, ino) = self.new_pair(kind)?;
-        if let Err(e) = ep_ctl(
-            self.ep.as_raw_fd(),
-            libc::EPOLL_CTL_ADD,
-            b.as_raw_fd(),
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-            token(TAG_SOCK, i),
-        ) {
-            return Err(errno_of(&e));
-        }
+        let a = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        uds::bind_abstract(a.as_raw_fd(), &self.socket_name(kind)).map_err(|e| errno_of(&e))?;
+        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        let (b, _) =
+            uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
         // The old socket goes as a close with SO_LINGER zero does (the same tcp_disconnect on
         // Linux), before the new one binds its port.
         if let Ok(t) = self.stack.tcp_socket_mut(old) {
@@ -839,14 +845,16 @@ impl Service {
         }
         let sock = self.socks.get_mut(i).expect("present");
         let old_ino = std::mem::replace(&mut sock.ino, ino);
-        // Closing the old B ends the old descriptor (its epoll registration goes with it).
+        // Closing the old B ends the old descriptor (its epoll registration goes with it); a dead
+        // end stands in until the socket is paired up again.
         drop(std::mem::replace(&mut sock.b, b));
+        sock.unpaired = true;
         sock.h = h;
         sock.stale_port = old_port;
         sock.phase = Phase::Fresh;
         sock.b_readable = false;
         sock.b_shut_seen = false;
-        sock.b_writable = true;
+        sock.b_writable = false;
         sock.app_eof = false;
         sock.eof_sent = false;
         sock.broken = false;
@@ -862,7 +870,12 @@ impl Service {
         self.by_handle.insert(h, i);
         self.by_ino.remove(&old_ino);
         self.by_ino.insert(ino, i);
-        self.doubtful.retain(|&d| d != i);
+        // No B to hang up when the program closes its end: the recheck finds it.
+        if !self.doubtful.contains(&i) {
+            self.doubtful.push(i);
+        }
+        self.next_recheck
+            .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
         // A blocking connect still waiting on another thread ends as the connection did.
         for (ci, generation, seq) in waiters {
             let Some(c) = self.clients.get(ci) else {
@@ -878,6 +891,37 @@ impl Service {
             }
         }
         Ok(a)
+    }
+
+    /// Pairs up socket `i`, taken apart by a disconnect, as it connects or listens: its program end
+    /// `a` (the request's descriptor) is connected to a new end B of ours, through a listener of
+    /// the moment, so the program's descriptor stays the same file.
+    fn pair_up(&mut self, i: usize, a: &OwnedFd) -> Result<()> {
+        self.serial += 1;
+        let name = format!("tapstack-pairing/{}/{}", std::process::id(), self.serial).into_bytes();
+        let l = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        uds::bind_abstract(l.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        uds::listen(l.as_raw_fd(), 1).map_err(|e| errno_of(&e))?;
+        uds::connect_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        let b = uds::accept(l.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        // Anyone in the namespace may connect to the listener: B must face the program's end.
+        if uds::abstract_peer_name(b.as_raw_fd()) != uds::abstract_name(a.as_raw_fd()) {
+            return Err(Errno::EIO);
+        }
+        ep_ctl(
+            self.ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            b.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            token(TAG_SOCK, i),
+        )
+        .map_err(|e| errno_of(&e))?;
+        let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
+        sock.b = b;
+        sock.unpaired = false;
+        sock.b_writable = true;
+        self.doubtful.retain(|&d| d != i);
+        Ok(())
     }
 
     /// The options a program set on a socket before it reached the service. The kernel socket it
@@ -972,6 +1016,7 @@ impl Service {
             lingerers: Vec::new(),
             bound: None,
             stale_port: 0,
+            unpaired: false,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -1045,6 +1090,11 @@ impl Service {
         seq: u32,
     ) -> Result<Called> {
         let now = self.now();
+        if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
+            && self.socks.get(i).is_some_and(|s| s.unpaired)
+        {
+            self.pair_up(i, held.as_ref().ok_or(Errno::EBADF)?)?;
+        }
         let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
         let (h, kind) = (sock.h, sock.kind);
         let none = Ok(Called::Value(Value::None));
