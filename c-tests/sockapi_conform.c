@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1108,6 +1109,17 @@ static void c_badfd_file(void) {
     badfd(fileno(f), "a regular file");
 }
 
+struct waiter {
+    int fd, *got, *err;
+};
+
+static void *accept_waiter(void *arg) {
+    struct waiter *w = arg;
+    *w->got = accept(w->fd, NULL, NULL);
+    *w->err = errno;
+    return NULL;
+}
+
 static void c_shutdown(void) {
     int u = tcp();
     R("unconnected: shutdown(SHUT_RDWR)", shutdown(u, SHUT_RDWR));
@@ -1141,6 +1153,15 @@ static void c_shutdown(void) {
     R("  listen again", listen(l, 8));
     pending(l);
     RFD("  accept", accept(l, NULL, NULL));
+    /* An accept waiting on another thread when the listener is shut down. */
+    pthread_t t;
+    int got = -2, e = 0;
+    struct waiter w = {l, &got, &e};
+    need(pthread_create(&t, NULL, accept_waiter, &w) == 0, "pthread_create");
+    usleep(200000);
+    R("listener shut down under a waiting accept", shutdown(l, SHUT_RD));
+    pthread_join(t, NULL);
+    line("  the waiting accept", "%d %s", got < 0 ? got : 0, got < 0 ? ename(e) : "");
 }
 
 static void c_listen(void) {

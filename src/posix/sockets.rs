@@ -342,11 +342,19 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
 /// a connect is in progress (SYN-SENT), else EISCONN.
 fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     let call = Call::Disconnect { connecting };
+    // Not listening from before the service closes the old end: an accept waiting on another
+    // thread, woken by that, must know why.
+    let listening = sock.listening.swap(state::LISTENING_NO, Ordering::Relaxed);
     let new = match client::call(Target::Existing, call, Some(fd), None) {
-        (Err(Errno::ENOTSOCK), _) => return Err(Errno(libc::ENETDOWN)),
-        (Err(e), _) => return Err(e),
         (Ok(_), Some(new)) => new,
-        (Ok(_), None) => return Err(Errno::EIO),
+        (r, _) => {
+            sock.listening.store(listening, Ordering::Relaxed);
+            return Err(match r {
+                Err(Errno::ENOTSOCK) => Errno(libc::ENETDOWN),
+                Err(e) => e,
+                Ok(_) => Errno::EIO,
+            });
+        }
     };
     // The service's end comes non-blocking; it becomes as the program's socket was.
     if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
@@ -502,7 +510,11 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
             return Err(Errno(super::hook::errno()));
         }
         if r == 0 {
-            // The service is gone.
+            // The listener was taken apart while this waited (its old end is closed): Linux's
+            // inet_csk_accept then says EINVAL. Else the service is gone.
+            if sock.listening.load(Ordering::Relaxed) == state::LISTENING_NO {
+                return Err(Errno::EINVAL);
+            }
             return Err(Errno::ECONNABORTED);
         }
         let (result, new) = client::call(Target::Existing, Call::Accept, Some(fd), None);
