@@ -1188,6 +1188,10 @@ pub unsafe extern "C" fn epoll_ctl(
     let r = f(epfd, op, fd, event);
     if r == 0 {
         if let Some(sock) = known(fd) {
+            if op != libc::EPOLL_CTL_DEL {
+                sock.watched
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             guard("epoll_ctl", (), || {
                 // Interest in a pending socket must follow it to the stack.
                 if let Attach::Pending(p) = &mut *sock.attach.lock() {

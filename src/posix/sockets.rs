@@ -148,7 +148,10 @@ fn replace_keeping_interest(
     fd: RawFd,
     new: RawFd,
 ) -> Result<Vec<(RawFd, u32, u64)>> {
-    let ino = uds::inode(fd).ok();
+    // Looked for only where some was taken: the look reads every descriptor's link.
+    let ino = uds::inode(fd)
+        .ok()
+        .filter(|_| sock.watched.load(Ordering::Relaxed));
     let mut carried = Vec::new();
     for n in state::numbers_of(sock, fd) {
         let interest = ino.map(|i| epoll_interest(n, i)).unwrap_or_default();
