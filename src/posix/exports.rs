@@ -753,17 +753,14 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                 };
                 ret(io::send_bounded(fd, &[iov], 0, t).map(|n| n as ssize_t), -1)
             }),
-            // A send, which write(2) on a socket is, with MSG_NOSIGNAL (see io::tcp_send_flags).
+            // libc's send, which write(2) on a socket is (a cancellation point too), with
+            // MSG_NOSIGNAL (see io::tcp_send_flags).
             None => {
-                let n = libc::syscall(
-                    libc::SYS_sendto,
-                    fd,
-                    buf,
-                    count,
-                    io::tcp_send_flags(0),
-                    std::ptr::null::<sockaddr>(),
-                    0,
-                ) as ssize_t;
+                let Some(send) = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t)
+                else {
+                    return f(fd, buf, count);
+                };
+                let n = send(fd, buf, count, io::tcp_send_flags(0));
                 if n < 0 && super::hook::errno() == libc::ENOTSOCK {
                     // Not a socket after all (the table outlived it: closed inside libc).
                     return f(fd, buf, count);
@@ -873,19 +870,18 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                     let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
                     ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
                 }),
-                // A sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
+                // libc's sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
                 // io::tcp_send_flags); past IOV_MAX, writev's own EINVAL.
                 None if iovcnt <= libc::UIO_MAXIOV => {
+                    let Some(sendmsg) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t)
+                    else {
+                        return f(fd, iov, iovcnt);
+                    };
                     // SAFETY: plain data, zero is valid.
                     let mut msg: msghdr = std::mem::zeroed();
                     msg.msg_iov = iov as *mut iovec;
                     msg.msg_iovlen = iovcnt as usize;
-                    let n = libc::syscall(
-                        libc::SYS_sendmsg,
-                        fd,
-                        &msg as *const msghdr,
-                        io::tcp_send_flags(0),
-                    ) as ssize_t;
+                    let n = sendmsg(fd, &msg, io::tcp_send_flags(0));
                     if n < 0 && super::hook::errno() == libc::ENOTSOCK {
                         // Not a socket after all (the table outlived it: closed inside libc).
                         return f(fd, iov, iovcnt);
