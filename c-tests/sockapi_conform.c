@@ -22,11 +22,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -523,6 +525,13 @@ static void stamped_recv(const char *what, int fd, double before, size_t room, i
 
 static void c_timestamping(void) {
     double before = real_s();
+    /* Linux stamps arriving packets only once some socket asked for it, and turns that on in a
+     * deferred work item: a socket that asks first, and a moment for the work to run, so the
+     * kernel's own run never misses a stamp on data that arrives right after the connect. */
+    int enabler = socket(AF_INET, SOCK_DGRAM, 0);
+    int on = 1;
+    setsockopt(enabler, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
+    usleep(50000);
     int fd = tcp();
     geti(fd, SOL_SOCKET, SO_TIMESTAMPING, "getsockopt(SO_TIMESTAMPING) initially");
     int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
@@ -597,6 +606,7 @@ static void c_timestamping(void) {
     close(afd);
     close(lfd);
     close(fd2);
+    close(enabler);
 }
 
 static void c_cork_quickack(void) {
@@ -855,6 +865,36 @@ static void c_addr_connect(void) {
     R("connect(port 0)", connect(tcp(), SA(z), sizeof z));
     struct sockaddr_in any = addr_of("0.0.0.0", ECHO);
     R("connect(0.0.0.0)", connect(tcp(), SA(any), sizeof any));
+    /* What connect(AF_UNSPEC) left of the connected socket (Linux's tcp_disconnect): the reset
+     * connection's error once, no peer, no port, and it connects anew. */
+    int err = -1;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  then SO_ERROR", "%s", err ? ename(err) : "0");
+    len = sizeof big;
+    R("  then getpeername", getpeername(fd, SA(big), &len));
+    struct sockaddr_in me;
+    len = sizeof me;
+    getsockname(fd, SA(me), &len);
+    line("  then getsockname", "port %s", me.sin_port ? "nonzero" : "0");
+    char buf[8];
+    R("  then recv", recv(fd, buf, sizeof buf, 0));
+    R("  then send", send(fd, "x", 1, 0));
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int pr = poll(&p, 1, 0);
+    line("  then poll", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    R("  then connect(echo)", connect(fd, SA(a), sizeof a));
+    R("  and send", send(fd, "ping", 4, 0));
+    R("  and read the echo", recv_some(fd, buf, 4));
+    /* UDP: AF_UNSPEC dissolves the association. */
+    int d = udp();
+    R("udp: connect(AF_UNSPEC) unconnected", connect(d, SA(u), sizeof u));
+    R("udp: connect", connect(d, SA(a), sizeof a));
+    R("udp: connect(AF_UNSPEC)", connect(d, SA(u), sizeof u));
+    len = sizeof big;
+    R("  then getpeername", getpeername(d, SA(big), &len));
+    R("  then send", send(d, "x", 1, 0));
+    R("  then sendto", sendto(d, "x", 1, 0, SA(a), sizeof a));
 }
 
 static void c_connect_progress(void) {
@@ -870,6 +910,21 @@ static void c_connect_progress(void) {
     socklen_t len = sizeof err;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     line("  SO_ERROR", "%s", err ? ename(err) : "0");
+    /* A shutdown of a connect in progress takes the socket apart (Linux's inet_shutdown calls
+     * tcp_disconnect in SYN-SENT): the connect's error is ECONNRESET, and it connects anew. */
+    fd = tcp();
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    connect(fd, SA(none), sizeof none);
+    R("connecting: shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    line("  then SO_ERROR", "%s", err ? ename(err) : "0");
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLOUT};
+    int pr = poll(&p, 1, 0);
+    line("  then poll", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    fcntl(fd, F_SETFL, 0);
+    struct sockaddr_in c = kaddr(CLOSED_PORT);
+    R("  then connect(closed port)", connect(fd, SA(c), sizeof c));
 }
 
 static void c_refused(void) {
@@ -902,6 +957,34 @@ static void c_refused(void) {
     fd = tcp();
     connect(fd, SA(a), sizeof a);
     R("refused socket: connect(echo)", connect(fd, SA(e), sizeof e));
+    /* What a refused non-blocking connect leaves: a read reports the error once, then end of
+     * file; SO_ERROR reports it once; a send reports it once without SIGPIPE, then EPIPE with
+     * it; once reported, poll says POLLERR no more. */
+    char buf[8];
+    for (int how = 0; how < 3; how++) {
+        fd = tcp();
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        connect(fd, SA(a), sizeof a);
+        p = (struct pollfd){.fd = fd, .events = POLLIN | POLLOUT};
+        poll(&p, 1, 5000);
+        if (how == 0) {
+            R("refused, nonblocking: read", read(fd, buf, sizeof buf));
+            R("  read again", read(fd, buf, sizeof buf));
+        } else if (how == 1) {
+            len = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            line("refused, nonblocking: SO_ERROR", "%s", err ? ename(err) : "0");
+            R("  read", read(fd, buf, sizeof buf));
+        } else {
+            RX("refused, nonblocking: send, SIGPIPE not ignored",
+               (signal(SIGPIPE, SIG_DFL), send(fd, "x", 1, 0)));
+            RX("  send again", (signal(SIGPIPE, SIG_DFL), send(fd, "x", 1, 0)));
+            R("  send(MSG_NOSIGNAL)", send(fd, "x", 1, MSG_NOSIGNAL));
+        }
+        p.revents = 0;
+        pr = poll(&p, 1, 0);
+        line("  poll then", "%d revents=%#x", pr, p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP));
+    }
 }
 
 static void c_addr_bind(void) {
@@ -1119,6 +1202,17 @@ static void c_badfd_file(void) {
     badfd(fileno(f), "a regular file");
 }
 
+struct waiter {
+    int fd, *got, *err;
+};
+
+static void *accept_waiter(void *arg) {
+    struct waiter *w = arg;
+    *w->got = accept(w->fd, NULL, NULL);
+    *w->err = errno;
+    return NULL;
+}
+
 static void c_shutdown(void) {
     int u = tcp();
     R("unconnected: shutdown(SHUT_RDWR)", shutdown(u, SHUT_RDWR));
@@ -1141,6 +1235,26 @@ static void c_shutdown(void) {
     RX("  then accept (nonblocking)", accept4(l, NULL, NULL, SOCK_NONBLOCK));
     int d = udp();
     R("udp unconnected: shutdown(SHUT_RD)", shutdown(d, SHUT_RD));
+    /* The listener shut down is a closed socket still bound to its port (Linux's inet_shutdown
+     * disconnects it): it listens again and accepts. */
+    R("listener shut down: getsockopt(SO_ACCEPTCONN)", ({
+          int v = -1;
+          socklen_t vl = sizeof v;
+          getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl);
+          v;
+      }));
+    R("  listen again", listen(l, 8));
+    pending(l);
+    RFD("  accept", accept(l, NULL, NULL));
+    /* An accept waiting on another thread when the listener is shut down. */
+    pthread_t t;
+    int got = -2, e = 0;
+    struct waiter w = {l, &got, &e};
+    need(pthread_create(&t, NULL, accept_waiter, &w) == 0, "pthread_create");
+    usleep(200000);
+    R("listener shut down under a waiting accept", shutdown(l, SHUT_RD));
+    pthread_join(t, NULL);
+    line("  the waiting accept", "%d %s", got < 0 ? got : 0, got < 0 ? ename(e) : "");
 }
 
 static void c_listen(void) {
@@ -1232,6 +1346,44 @@ static void c_socket(void) {
     R("socketpair(AF_INET, SOCK_STREAM)", socketpair(AF_INET, SOCK_STREAM, 0, p));
 }
 
+/* One epoll_wait of up to 2 s, its first event shown. */
+static void epoll_line(int ep, const char *what) {
+    struct epoll_event ev;
+    int n = epoll_wait(ep, &ev, 1, 2000);
+    if (n == 1)
+        line(what, "1 data=%llu events=%#x", (unsigned long long)ev.data.u64, ev.events);
+    else
+        line(what, "%d", n);
+}
+
+/* A socket taken apart, or whose connect failed, is still the one epoll watches (one file on
+ * Linux): the interest holds through the next connection. */
+static void c_reconnect_epoll(void) {
+    int ep = epoll_create1(0);
+    need(ep >= 0, "epoll_create1");
+    struct sockaddr_in a = kaddr(ECHO), c = kaddr(CLOSED_PORT), u = {.sin_family = AF_UNSPEC};
+    int fd = conn(ECHO);
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = 42};
+    R("epoll_ctl(ADD, connected)", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    R("connect(AF_UNSPEC)", connect(fd, SA(u), sizeof u));
+    R("  connect(echo) again", connect(fd, SA(a), sizeof a));
+    R("  send", send(fd, "x", 1, 0));
+    epoll_line(ep, "  epoll_wait");
+    R("  epoll_ctl(ADD) again", epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e));
+    char buf[8];
+    recv_some(fd, buf, 1);
+    int s = tcp();
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    struct epoll_event o = {.events = EPOLLOUT, .data.u64 = 7};
+    R("nonblocking connect(closed port)", connect(s, SA(c), sizeof c));
+    R("  epoll_ctl(ADD)", epoll_ctl(ep, EPOLL_CTL_ADD, s, &o));
+    epoll_line(ep, "  epoll_wait");
+    R("  connect again", connect(s, SA(c), sizeof c));
+    R("  connect(echo)", connect(s, SA(a), sizeof a));
+    epoll_line(ep, "  epoll_wait");
+    R("  epoll_ctl(ADD) again", epoll_ctl(ep, EPOLL_CTL_ADD, s, &o));
+}
+
 typedef void (*check_fn)(void);
 
 static void run(const char *title, check_fn f) {
@@ -1310,6 +1462,7 @@ int main(void) {
     run("listen", c_listen);
     run("options NULL", c_opt_null);
     run("socket", c_socket);
+    run("epoll through a reconnect", c_reconnect_epoll);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -7,6 +7,7 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   listen PORT                 a new socket bound to 0.0.0.0:PORT, listening (backlog 8)
   accept                      accept on the listener (blocks); the connection becomes current
   connect IP PORT             connect the current socket (or a new one) (blocks)
+  disconnect                  connect(2) the current socket to AF_UNSPEC (Linux's tcp_disconnect)
   write N                     write(2) N bytes of a fixed pattern
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
@@ -15,8 +16,10 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   getsockopt NAME
   close                       close the current socket
   closelistener
+  shutdownlistener RD|WR|RDWR
 """
 
+import ctypes
 import errno
 import os
 import socket
@@ -64,12 +67,24 @@ def run(cmd, state):
     if op == "closelistener":
         state.pop("ls").close()
         return 0
+    if op == "shutdownlistener":
+        state["ls"].shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])
+        return 0
     if op == "connect":
         s = state.get("cur") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         state["cur"] = s
         rc = s.connect_ex((w[1], int(w[2])))
         return errno.errorcode.get(rc, rc) if rc else 0
     s = state["cur"]
+    if op == "disconnect":
+        # Python's connect takes no AF_UNSPEC address: libc's own (the preload's, on the stack),
+        # with a sockaddr of family 0.
+        libc = ctypes.CDLL(None, use_errno=True)
+        unspec = (ctypes.c_ubyte * 16)()
+        if libc.connect(s.fileno(), unspec, 16) != 0:
+            e = ctypes.get_errno()
+            return errno.errorcode.get(e, e)
+        return 0
     if op == "write":
         return os.write(s.fileno(), PATTERN[: int(w[1])])
     if op == "send":

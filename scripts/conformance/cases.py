@@ -7,8 +7,10 @@ The peer (the runner, conform.Test) offers MSS 1460, SACK, timestamps and window
 of 64240 << 7, so the side under test is never bound by it.
 """
 
+import errno
 import time
 
+import pkt
 from conform import Fail, linux_wscale
 from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN
 
@@ -291,6 +293,67 @@ def nagle_minshall(t):
     t.send(ACK)
 
 
+def disconnect_rst(t):
+    """15. connect(AF_UNSPEC) on an established connection (Linux's tcp_disconnect) sends RST|ACK at
+    once, acking all the peer sent, with the timestamp option, and nothing more; SO_ERROR then says
+    ECONNRESET once, and the same socket connects anew."""
+    t.active_open()
+    t.data(100)
+    ack = t.expect("an ACK of the data")
+    t.check(ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    t.agent("disconnect", 0)
+    rst = t.expect("RST|ACK")
+    want = "R. seq %d ack %d <nop,nop,TS val * ecr *> len 0" % (t.rcv_nxt, t.snd_nxt)
+    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
+            rst, want)
+    t.check(rst.opt("TS") is not None, rst, want)
+    t.quiet(300, "the connection is gone")
+    t.agent("getsockopt SO_ERROR", errno.ECONNRESET)
+    t.agent("getsockopt SO_ERROR", 0)
+    t.active_open(port=8081, new_socket=False)
+    t.data(10)
+    ack = t.expect("an ACK of data on the new connection")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+
+
+def disconnect_close_wait(t):
+    """16. connect(AF_UNSPEC) after the peer's FIN (CLOSE-WAIT, Linux's tcp_need_reset) sends RST|ACK
+    acking the FIN too, and nothing more."""
+    t.passive_open()
+    t.send(ACK | FIN)
+    ack = t.expect("an ACK of the FIN")
+    t.check(ack.ack == t.snd_nxt and not ack.flags & (FIN | RST), ack, "ACK ack %d" % t.snd_nxt)
+    t.agent("read 10", 0)
+    t.agent("disconnect", 0)
+    rst = t.expect("RST|ACK")
+    want = "R. seq %d ack %d len 0" % (t.rcv_nxt, t.snd_nxt)
+    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
+            rst, want)
+    t.quiet(300, "the connection is gone")
+
+
+def listener_shutdown_rst(t):
+    """17. shutdown(SHUT_RD) of a listener (Linux's inet_shutdown, then tcp_disconnect and
+    inet_csk_listen_stop) resets a connection nobody accepted yet with RST|ACK, and nothing more."""
+    t.agent("listen 8000", 0)
+    t.tport = 8000
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+    t.send(SYN, opts=t.syn_opts())
+    sa = t.expect("SYN-ACK")
+    t.check(sa.flags & (SYN | ACK | RST) == SYN | ACK, sa, "SYN-ACK")
+    t.irs, t.rcv_nxt = sa.seq, (sa.seq + 1) & M
+    t.ts_ok = bool(sa.opt("TS"))
+    t.send(ACK)
+    t.quiet(100, "an established connection waits for accept")
+    t.agent("shutdownlistener RD", 0)
+    rst = t.expect("RST|ACK")
+    want = "R. seq %d ack %d len 0" % (t.rcv_nxt, t.snd_nxt)
+    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
+            rst, want)
+    t.quiet(300, "the connection is gone")
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -307,4 +370,7 @@ CASES = {
     "stretch_ack": stretch_ack,
     "ecn_ce_echo": ecn_ce_echo,
     "nagle_minshall": nagle_minshall,
+    "disconnect_rst": disconnect_rst,
+    "disconnect_close_wait": disconnect_close_wait,
+    "listener_shutdown_rst": listener_shutdown_rst,
 }

@@ -186,9 +186,16 @@ class Test:
             raise Fail("agent: accept returned %s; expected a connection" % res)
         return sa
 
-    def active_open(self, port=8080):
-        """connect from the agent; the peer answers as Linux would; returns the SYN."""
-        self.agent("socket", 0)
+    def active_open(self, port=8080, new_socket=True):
+        """connect from the agent (a new socket, or the current one again); the peer answers as
+        Linux would; returns the SYN."""
+        if new_socket:
+            self.agent("socket", 0)
+        else:
+            # A new connection: its own sequence space, and whatever port the agent's side picks.
+            self.tport = None
+            self.iss = self.snd_nxt = random.randrange(1 << 32)
+            self.ts_recent = 0
         self.port = port
         self.agent.start("connect %s %d" % (pkt.PEER_IP, port))
         syn = self.expect("SYN")

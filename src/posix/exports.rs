@@ -381,8 +381,33 @@ pub unsafe extern "C" fn getsockopt(
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
-/// What a TCP read that returned `n` should return: end of file after a reset is the reset.
+/// What a TCP read that returned `n` should return: end of file after a reset is the reset; the
+/// ECONNRESET of a program's end whose connect failed is that connect's error, or end of file
+/// once SO_ERROR has given it ([`sockets::error_at_reset`]).
 fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+    if n < 0 && super::hook::errno() == libc::EINVAL {
+        if sockets::unpaired(fd) {
+            // A socket taken apart, not connected again (an unconnected UNIX socket refuses
+            // reads with EINVAL): Linux's tcp_recvmsg says the pending error, else ENOTCONN.
+            set_errno(sockets::take_pending_error(fd).unwrap_or(Errno::ENOTCONN));
+        } else {
+            set_errno(Errno::EINVAL);
+        }
+        return -1;
+    }
+    if n < 0 && super::hook::errno() == libc::ECONNRESET {
+        return match sockets::error_at_reset(fd) {
+            Some(Some(e)) => {
+                set_errno(e);
+                -1
+            }
+            Some(None) => 0,
+            None => {
+                set_errno(Errno::ECONNRESET);
+                -1
+            }
+        };
+    }
     if n == 0 {
         if let Some(e) = sockets::error_at_eof(fd) {
             set_errno(e);
@@ -488,10 +513,13 @@ pub unsafe extern "C" fn recvfrom(
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
-            if n >= 0 && !fromlen.is_null() {
-                *fromlen = 0;
-            }
-            guard("recvfrom", -1, || tcp_read_result(fd, n))
+            guard("recvfrom", -1, || {
+                let r = tcp_read_result(fd, n);
+                if r >= 0 && !fromlen.is_null() {
+                    *fromlen = 0;
+                }
+                r
+            })
         }
         _ => f(fd, buf, len, flags, from, fromlen),
     }
@@ -544,7 +572,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         } else {
             0
         };
-        let n = f(fd, msg, flags);
+        let n = tcp_read_result(fd, f(fd, msg, flags));
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the
             // program's business.
@@ -558,7 +586,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
                 io::put_inq(fd, &mut out);
             }
         }
-        return tcp_read_result(fd, n);
+        return n;
     }
     if let Err(e) = super::user::check_write_of(msg) {
         return ret(Err(e), -1);
@@ -738,7 +766,20 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                 };
                 ret(io::send_bounded(fd, &[iov], 0, t).map(|n| n as ssize_t), -1)
             }),
-            None => f(fd, buf, count),
+            // libc's send, which write(2) on a socket is (a cancellation point too), with
+            // MSG_NOSIGNAL (see io::tcp_send_flags).
+            None => {
+                let Some(send) = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t)
+                else {
+                    return f(fd, buf, count);
+                };
+                let n = send(fd, buf, count, io::tcp_send_flags(0));
+                if n < 0 && super::hook::errno() == libc::ENOTSOCK {
+                    // Not a socket after all (the table outlived it: closed inside libc).
+                    return f(fd, buf, count);
+                }
+                guard("write", -1, || io::tcp_send_result(fd, 0, n))
+            }
         },
         _ => f(fd, buf, count),
     }
@@ -809,7 +850,10 @@ pub unsafe extern "C" fn sendto(
                         -1,
                     )
                 }),
-                None => f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0),
+                None => {
+                    let n = f(fd, buf, len, io::tcp_send_flags(flags), std::ptr::null(), 0);
+                    guard("sendto", -1, || io::tcp_send_result(fd, flags, n))
+                }
             };
             io::more_after(&sock, fd, flags);
             n
@@ -839,6 +883,24 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                     let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
                     ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
                 }),
+                // libc's sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
+                // io::tcp_send_flags); past IOV_MAX, writev's own EINVAL.
+                None if iovcnt <= libc::UIO_MAXIOV => {
+                    let Some(sendmsg) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t)
+                    else {
+                        return f(fd, iov, iovcnt);
+                    };
+                    // SAFETY: plain data, zero is valid.
+                    let mut msg: msghdr = std::mem::zeroed();
+                    msg.msg_iov = iov as *mut iovec;
+                    msg.msg_iovlen = iovcnt as usize;
+                    let n = sendmsg(fd, &msg, io::tcp_send_flags(0));
+                    if n < 0 && super::hook::errno() == libc::ENOTSOCK {
+                        // Not a socket after all (the table outlived it: closed inside libc).
+                        return f(fd, iov, iovcnt);
+                    }
+                    guard("writev", -1, || io::tcp_send_result(fd, 0, n))
+                }
                 None => f(fd, iov, iovcnt),
             }
         }
@@ -892,14 +954,15 @@ unsafe fn stream_sendmsg(
         // The kernel reads the program's header itself (EFAULT if it cannot). A destination,
         // which TCP ignores on a connected socket, a socketpair refuses (EISCONN): the header is
         // read then, the kernel having shown it readable, and sent again without it.
-        let n = f(fd, msg, flags & !TCP_ONLY_FLAGS);
+        let n = f(fd, msg, io::tcp_send_flags(flags));
         if n < 0 && super::hook::errno() == libc::EISCONN && !(*msg).msg_name.is_null() {
             let mut plain = *msg;
             plain.msg_name = std::ptr::null_mut();
             plain.msg_namelen = 0;
-            return f(fd, &plain, flags & !TCP_ONLY_FLAGS);
+            let n = f(fd, &plain, io::tcp_send_flags(flags));
+            return io::tcp_send_result(fd, flags, n);
         }
-        return n;
+        return io::tcp_send_result(fd, flags, n);
     };
     if let Err(e) = super::user::check_read_of(msg) {
         return ret(Err(e), -1);
@@ -921,7 +984,8 @@ unsafe fn stream_sendmsg(
     let mut plain = *m;
     plain.msg_name = std::ptr::null_mut();
     plain.msg_namelen = 0;
-    f(fd, &plain, flags & !TCP_ONLY_FLAGS)
+    let n = f(fd, &plain, io::tcp_send_flags(flags));
+    io::tcp_send_result(fd, flags, n)
 }
 
 #[no_mangle]
@@ -1133,6 +1197,10 @@ pub unsafe extern "C" fn epoll_ctl(
     let r = f(epfd, op, fd, event);
     if r == 0 {
         if let Some(sock) = known(fd) {
+            if op != libc::EPOLL_CTL_DEL {
+                sock.watched
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             guard("epoll_ctl", (), || {
                 // Interest in a pending socket must follow it to the stack.
                 if let Attach::Pending(p) = &mut *sock.attach.lock() {

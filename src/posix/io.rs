@@ -51,6 +51,40 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
     }
 }
 
+/// The flags of the kernel's send on a TCP stack socket: TCP's own taken off, MSG_NOSIGNAL put
+/// on, so that an EPIPE is looked at before the program has its SIGPIPE ([`tcp_send_error`]).
+pub fn tcp_send_flags(flags: i32) -> i32 {
+    (flags & !TCP_ONLY_FLAGS) | libc::MSG_NOSIGNAL
+}
+
+/// What a send on a TCP stack socket that met EPIPE reports. The socketpair says EPIPE as soon as
+/// the connection is over, where Linux's tcp_sendmsg first reports the connection's error while
+/// SO_ERROR holds it (sk_stream_error: ECONNREFUSED after a refused connect, ECONNRESET after a
+/// reset), without SIGPIPE; after that, EPIPE, with SIGPIPE unless the caller said MSG_NOSIGNAL.
+pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
+    if let Some(e) = super::sockets::take_pending_error(fd) {
+        // Reported: a failed connect's descriptor stops polling POLLERR, as Linux's socket.
+        super::sockets::clear_descriptor_error(fd);
+        return e;
+    }
+    if flags & libc::MSG_NOSIGNAL == 0 {
+        // SAFETY: a signal to the calling thread, as the kernel's send_sig(SIGPIPE, current).
+        unsafe { libc::raise(libc::SIGPIPE) };
+    }
+    Errno::EPIPE
+}
+
+/// `n`, from a kernel send on a TCP stack socket made with [`tcp_send_flags`], as the program must
+/// see it (the caller's own `flags`). ENOTCONN comes from a socket taken apart and not connected
+/// again (an unconnected UNIX socket), where Linux's tcp_sendmsg says EPIPE as for any socket
+/// not connected.
+pub fn tcp_send_result(fd: i32, flags: i32, n: isize) -> isize {
+    if n < 0 && matches!(super::hook::errno(), libc::EPIPE | libc::ENOTCONN) {
+        super::hook::set_errno(tcp_send_error(fd, flags));
+    }
+    n
+}
+
 /// TCP_INQ's control message after a `recvmsg` (Linux's TCP_CM_INQ): the bytes left to read, as
 /// far as the socketpair holds them.
 ///
@@ -251,7 +285,7 @@ pub unsafe fn send_bounded(
             libc::SYS_sendmsg,
             fd,
             &msg as *const libc::msghdr,
-            (flags & !TCP_ONLY_FLAGS) | libc::MSG_DONTWAIT,
+            tcp_send_flags(flags) | libc::MSG_DONTWAIT,
         );
         if r > 0 {
             let mut n = r as usize;
@@ -271,7 +305,11 @@ pub unsafe fn send_bounded(
         }
         let e = super::hook::errno();
         if r < 0 && e != libc::EAGAIN {
-            return if sent > 0 { Ok(sent) } else { Err(Errno(e)) };
+            return match (sent, e) {
+                (0, libc::EPIPE | libc::ENOTCONN) => Err(tcp_send_error(fd, flags)),
+                (0, _) => Err(Errno(e)),
+                _ => Ok(sent),
+            };
         }
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {

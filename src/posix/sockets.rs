@@ -60,7 +60,7 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
 /// Puts the service's new descriptor `new` in place of the pending socket's kernel socket at every
 /// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
 /// and moving epoll interest taken while pending.
-fn install(sock: &Arc<OpenSocket>, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
+fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
     // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
     if flags & libc::O_NONBLOCK == 0 {
@@ -96,6 +96,93 @@ fn replace_at_with(n: RawFd, new: RawFd, cloexec: bool) -> Result<()> {
         return Err(Errno(super::hook::errno()));
     }
     Ok(())
+}
+
+/// This process's epoll interest in descriptor number `n` while it refers to the file with inode
+/// `ino`: (epoll descriptor, events, data) for each epoll instance that watches it, as the kernel
+/// lists them in /proc/self/fdinfo (eventpoll's ep_show_fdinfo).
+fn epoll_interest(n: RawFd, ino: u64) -> Vec<(RawFd, u32, u64)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Some(epfd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|v| v.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if !std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.as_os_str() == "anon_inode:[eventpoll]")
+        {
+            continue;
+        }
+        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")) else {
+            continue;
+        };
+        // "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x"
+        for line in info.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            let field = |i: usize| w.get(i).copied().unwrap_or("");
+            if field(0) != "tfd:" || field(1).parse::<RawFd>().ok() != Some(n) {
+                continue;
+            }
+            let events = u32::from_str_radix(field(3), 16);
+            let data = u64::from_str_radix(field(5), 16);
+            let same_file = w
+                .iter()
+                .find_map(|f| f.strip_prefix("ino:"))
+                .and_then(|v| u64::from_str_radix(v, 16).ok())
+                == Some(ino);
+            if let (Ok(events), Ok(data), true) = (events, data, same_file) {
+                out.push((epfd, events, data));
+            }
+        }
+    }
+    out
+}
+
+/// Puts `new` at every number of `sock` (as [`replace_at`]), keeping this process's epoll
+/// interest in each: Linux's socket stays one file through a disconnect or a failed connect, so
+/// its registrations stay; here the file changes, and a registration belongs to the file it was
+/// made on. Returns the interest carried over.
+fn replace_keeping_interest(
+    sock: &OpenSocket,
+    fd: RawFd,
+    new: RawFd,
+) -> Result<Vec<(RawFd, u32, u64)>> {
+    // Looked for only where some was taken: the look reads every descriptor's link.
+    let ino = uds::inode(fd)
+        .ok()
+        .filter(|_| sock.watched.load(Ordering::Relaxed));
+    let mut carried = Vec::new();
+    for n in state::numbers_of(sock, fd) {
+        let interest = ino.map(|i| epoll_interest(n, i)).unwrap_or_default();
+        for &(epfd, _, _) in &interest {
+            // Taken out first: while another process holds the old file, its registration would
+            // report that file's hang-up under this number.
+            // SAFETY: DEL takes no event.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_epoll_ctl,
+                    epfd,
+                    libc::EPOLL_CTL_DEL,
+                    n,
+                    std::ptr::null_mut::<libc::epoll_event>(),
+                )
+            };
+        }
+        replace_at(n, new)?;
+        for &(epfd, events, data) in &interest {
+            let mut ev = libc::epoll_event { events, u64: data };
+            // SAFETY: a valid epoll_event.
+            unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
+        }
+        carried.extend(interest);
+    }
+    Ok(carried)
 }
 
 /// SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT and the receive timestamps from descriptor `from` to
@@ -332,11 +419,11 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     }
     let Some(target) = target else {
         // AF_UNSPEC dissolves a TCP socket's association (Linux's tcp_disconnect): nothing to
-        // dissolve on one that never connected. A connected one is not taken apart here.
+        // dissolve on one that never connected.
         return if sock.is_pending() {
             Ok(())
         } else {
-            Err(Errno::EAFNOSUPPORT)
+            disconnect(sock, fd, false)
         };
     };
     if sock
@@ -397,6 +484,38 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     }
 }
 
+/// Linux's tcp_disconnect on a TCP stack socket: the service aborts its connection (or ends its
+/// listening) and answers with the socket's new descriptor, fresh, which takes the old one's place
+/// at every number, with the descriptor's flags and the options it carries. `connecting`: only if
+/// a connect is in progress (SYN-SENT), else EISCONN.
+fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
+    let call = Call::Disconnect { connecting };
+    // Not listening from before the service closes the old end: an accept waiting on another
+    // thread, woken by that, must know why.
+    let listening = sock.listening.swap(state::LISTENING_NO, Ordering::Relaxed);
+    let new = match client::call(Target::Existing, call, Some(fd), None) {
+        (Ok(_), Some(new)) => new,
+        (r, _) => {
+            sock.listening.store(listening, Ordering::Relaxed);
+            return Err(match r {
+                Err(Errno::ENOTSOCK) => Errno(libc::ENETDOWN),
+                Err(e) => e,
+                Ok(_) => Errno::EIO,
+            });
+        }
+    };
+    // The service's end comes non-blocking; it becomes as the program's socket was.
+    if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
+        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
+    }
+    copy_descriptor_options(fd, new.as_raw_fd());
+    replace_keeping_interest(sock, fd, new.as_raw_fd())?;
+    sock.connect_started.store(false, Ordering::Relaxed);
+    sock.more.store(false, Ordering::Relaxed);
+    sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
+    Ok(())
+}
+
 /// A TCP socket whose connect failed becomes as a fresh one, pending as a new socket is: a kernel
 /// TCP socket takes the descriptor's numbers (the stack socket goes with its socketpair end), with
 /// the descriptor's flags and the options it carries, and the next connect attaches it anew.
@@ -423,11 +542,11 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
         );
     }
     copy_descriptor_options(fd, k.as_raw_fd());
-    for n in state::numbers_of(sock, fd) {
-        let _ = replace_at(n, k.as_raw_fd());
-    }
+    // The interest follows the socket again when it attaches.
+    let epoll = replace_keeping_interest(sock, fd, k.as_raw_fd()).unwrap_or_default();
     *sock.attach.lock() = Attach::Pending(Pending {
         descriptor_options: true,
+        epoll,
         ..Pending::default()
     });
     sock.connect_started
@@ -548,7 +667,11 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
             return Err(Errno(super::hook::errno()));
         }
         if r == 0 {
-            // The service is gone.
+            // The listener was taken apart while this waited (its old end is closed): Linux's
+            // inet_csk_accept then says EINVAL. Else the service is gone.
+            if sock.listening.load(Ordering::Relaxed) == state::LISTENING_NO {
+                return Err(Errno::EINVAL);
+            }
             return Err(Errno::ECONNABORTED);
         }
         // Freed for the descriptor the answer brings.
@@ -620,6 +743,21 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if sock.is_pending() {
         return Err(Errno::ENOTCONN);
     }
+    // Linux's inet_shutdown: shutting a listener's reading disconnects it (it listens no more,
+    // and accept says EINVAL), and so does any shutdown of a connect in progress (SYN-SENT: the
+    // descriptor, still filled, is neither writable nor hung up).
+    if sock.kind == Kind::Stream && how != libc::SHUT_WR && is_listener(sock, fd) {
+        return disconnect(sock, fd, false);
+    }
+    if sock.kind == Kind::Stream
+        && sock.connect_started.load(Ordering::Relaxed)
+        && poll_now(fd) & (libc::POLLOUT | libc::POLLHUP) == 0
+    {
+        match disconnect(sock, fd, true) {
+            Err(Errno::EISCONN) => {} // established meanwhile: an ordinary shutdown
+            r => return r,
+        }
+    }
     // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
     let over = poll_now(fd) & libc::POLLHUP != 0;
@@ -644,9 +782,48 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
     }
 }
 
+/// What a read that met ECONNRESET on a TCP stack socket's descriptor should report instead.
+/// The service ends a failed connect by closing its end with bytes still queued, so that the
+/// program's end polls POLLERR as Linux's socket does; the kernel then reports ECONNRESET on the
+/// program's end once. Linux's tcp_recvmsg reports the connection's error while SO_ERROR holds
+/// it, then end of file: `Some(Some(e))`, `Some(None)`. `None`: the service does not know the
+/// socket (it is gone), and the reset stands.
+pub fn error_at_reset(fd: RawFd) -> Option<Option<Errno>> {
+    match request(fd, Call::TakeError) {
+        Ok(Value::Int(0)) => Some(None),
+        Ok(Value::Int(e)) => Some(Some(Errno(e))),
+        _ => None,
+    }
+}
+
+/// Whether a TCP stack socket's descriptor is unconnected: the socket was taken apart
+/// (tcp_disconnect) and has not connected or listened since.
+pub fn unpaired(fd: RawFd) -> bool {
+    // SAFETY: plain data, zero is valid.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `a` has `len` bytes of room.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getpeername,
+            fd,
+            &mut a as *mut libc::sockaddr_un,
+            &mut len,
+        )
+    };
+    r < 0 && super::hook::errno() == libc::ENOTCONN
+}
+
+/// Clears the error the kernel holds on a TCP stack socket's descriptor (the ECONNRESET of a
+/// failed connect's hang-up, see [`error_at_reset`]) once the program has had the connection's
+/// error through SO_ERROR: as on Linux, `poll` then stops reporting POLLERR.
+pub fn clear_descriptor_error(fd: RawFd) {
+    let _ = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_ERROR);
+}
+
 /// SO_ERROR of a stack socket whose connection is over, if it still holds one not yet reported:
 /// then a new connect must first report it (as Linux's connect does with sk_err).
-fn take_pending_error(fd: RawFd) -> Option<Errno> {
+pub fn take_pending_error(fd: RawFd) -> Option<Errno> {
     match request(fd, Call::TakeError) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
         _ => None,

@@ -9,7 +9,7 @@
 use super::sockets;
 use super::state::{Attach, OpenSocket};
 use crate::error::{Errno, Result};
-use crate::service::proto::{Call, SetOption, Value, MAX_OPTION};
+use crate::service::proto::{Call, Kind, SetOption, Value, MAX_OPTION};
 
 /// Options the socketpair end itself carries: the timeouts and low-water mark the program
 /// blocks by, and the receive timestamps ([`super::stamps`]).
@@ -99,7 +99,11 @@ pub fn get(
         name,
         len: len.min(MAX_OPTION) as u32,
     };
-    Some(match sockets::request(fd, call) {
+    let r = sockets::request(fd, call);
+    if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && sock.kind == Kind::Stream {
+        sockets::clear_descriptor_error(fd);
+    }
+    Some(match r {
         Ok(Value::Bytes(b)) => Ok(b),
         Ok(Value::Int(i)) => Ok(i.to_ne_bytes().to_vec()),
         Ok(_) => Err(Errno::EIO),

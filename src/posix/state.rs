@@ -70,6 +70,9 @@ pub struct OpenSocket {
     pub listening: std::sync::atomic::AtomicU8,
     /// TCP_INQ, as set through this process: `recvmsg` then reports the bytes left to read.
     pub inq: AtomicBool,
+    /// Epoll interest was taken in it through this process: when its descriptor is replaced, the
+    /// interest is looked for, to follow it (see `sockets::replace_keeping_interest`).
+    pub watched: AtomicBool,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -91,6 +94,7 @@ impl OpenSocket {
             more: AtomicBool::new(false),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
             inq: AtomicBool::new(false),
+            watched: AtomicBool::new(false),
         }
     }
 

@@ -82,6 +82,14 @@ pub enum Call {
     /// MSG_MORE: the data the program writes next is followed by more (true), or that run has
     /// ended (false). Sent quietly before (after) the data on the socket.
     SendMore(bool),
+    /// Linux's tcp_disconnect (`connect` with AF_UNSPEC; `shutdown` of a listener's reading or of
+    /// a connect in progress): the connection is aborted (RST when synchronized) or the listening
+    /// ends, and the socket starts anew with its options and the address it was bound to. The
+    /// reply carries its new descriptor, to take the place of the old one. `connecting`: only if
+    /// the socket is in SYN-SENT (else EISCONN, and nothing changes).
+    Disconnect {
+        connecting: bool,
+    },
     /// When data last became readable on the socket (the service wrote it into the program's
     /// socketpair), as nanoseconds since the epoch, 0 if never: the receive timestamp that
     /// SO_TIMESTAMP and its kin give a TCP read.
@@ -262,7 +270,11 @@ impl Request {
                 w.u8(14);
                 w.u8(*on as u8);
             }
-            Call::DeliveredAt => w.u8(15),
+            Call::Disconnect { connecting } => {
+                w.u8(15);
+                w.u8(*connecting as u8);
+            }
+            Call::DeliveredAt => w.u8(16),
         }
         w.0
     }
@@ -328,7 +340,14 @@ impl Request {
                 1 => true,
                 _ => return Err(Malformed),
             }),
-            15 => Call::DeliveredAt,
+            15 => Call::Disconnect {
+                connecting: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(Malformed),
+                },
+            },
+            16 => Call::DeliveredAt,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -464,6 +483,8 @@ mod tests {
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),
+            Call::Disconnect { connecting: false },
+            Call::Disconnect { connecting: true },
             Call::DeliveredAt,
             Call::ConnectFilled {
                 addr: a(),

@@ -20,7 +20,10 @@
 //! - **A connect in progress** must not look writable to `poll`: A's send buffer is made small and
 //!   filled with filler bytes (by the service, or by the program when it made the socketpair itself
 //!   for a non-blocking connect), which the service drains once the handshake ends (A becomes
-//!   writable, and the program's poll wakes), restoring A's buffer size.
+//!   writable, and the program's poll wakes), restoring A's buffer size. A connect that fails
+//!   leaves the filler where it is and closes B instead: the kernel then sets ECONNRESET on A and
+//!   shuts it, so the program's poll sees POLLERR with the hang-up, as on a kernel socket (the shim
+//!   reads that ECONNRESET as the connect's error).
 //! - **A listener** is readable when connections wait: the service writes one token byte per queued
 //!   connection; `accept` first reads a token (natively, so blocking, O_NONBLOCK, SO_RCVTIMEO and
 //!   signals behave as the kernel's), then asks for the connection. Several processes blocked in
@@ -155,6 +158,15 @@ struct Sock {
     lingerers: Vec<Waiter>,
     /// When data was last written into B: a TCP read's receive timestamp ([`Call::DeliveredAt`]).
     delivered_at: Option<std::time::SystemTime>,
+    /// The address a `bind` with a port gave it: it keeps that through a disconnect (Linux's
+    /// SOCK_BINDPORT_LOCK), where a port the stack chose is given back.
+    bound: Option<SocketAddrV4>,
+    /// The port a disconnect gave back: `getsockname` still names it until the socket has a port
+    /// again, as Linux's does (tcp_disconnect frees the port but leaves inet_sport).
+    stale_port: u16,
+    /// Taken apart by a disconnect: the program's end is an unconnected UNIX socket (it polls as
+    /// Linux's closed TCP socket does) and `b` a dead end, until a connect or listen pairs it up.
+    unpaired: bool,
 }
 
 pub struct Service {
@@ -884,6 +896,7 @@ impl Service {
         let result = match result {
             Ok(Called::Value(v)) => Ok(v),
             Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
+            Ok(Called::Renewed(a)) => return (reply(Ok(Value::None)), Some(a)),
             Err(e) => Err(e),
         };
         match new_end {
@@ -907,8 +920,8 @@ impl Service {
         Ok((i, a))
     }
 
-    /// A new socketpair for a socket of `kind`: the program's end (named), ours, and the inode
-    /// of the program's end.
+    /// A socketpair for a stack socket: the program's end A (named as ours), the service's end B,
+    /// and A's inode.
     fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64)> {
         if self.full {
             return Err(Errno::ENFILE);
@@ -925,6 +938,15 @@ impl Service {
             }
             errno_of(&e)
         })?;
+        let name = self.socket_name(kind);
+        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        self.check_room();
+        Ok((a, b, ino))
+    }
+
+    /// A new name for a program's end: [`SOCKET_NAME_PREFIX`], then `<pid>/<serial>/<t|u>`.
+    fn socket_name(&mut self, kind: Kind) -> Vec<u8> {
         self.serial += 1;
         let mut name = SOCKET_NAME_PREFIX.to_vec();
         name.extend_from_slice(
@@ -936,10 +958,147 @@ impl Service {
             )
             .as_bytes(),
         );
-        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        name
+    }
+
+    /// Linux's tcp_disconnect on TCP socket `i`: a connection is aborted (RST in the states
+    /// tcp_need_reset names, which are those [`crate::tcp::Connection::abort`] resets), a listener
+    /// stops (resetting the connections nobody accepted), and the socket is fresh again: a new
+    /// stack socket with the old one's options, bound where a `bind` put it. Its program end is
+    /// new too (the old one has carried end of file and data that must not reach the new life):
+    /// an unconnected UNIX stream socket, which polls POLLOUT|POLLHUP as Linux's closed socket
+    /// does and refuses reads and writes, paired up with a new end of ours when the socket
+    /// connects or listens ([`Service::pair_up`]). SO_ERROR then says ECONNRESET if a connection
+    /// was reset or a SYN was outstanding, as Linux's does. Returns the program's new end. A
+    /// process that holds the old descriptor still (after a `fork`) sees it hang up.
+    fn disconnect(&mut self, i: usize) -> Result<OwnedFd> {
+        use crate::tcp::State;
+        let now = self.now();
+        let sock = self.socks.get(i).ok_or(Errno::EBADF)?;
+        let (old, kind, bound) = (sock.h, sock.kind, sock.bound);
+        let t = self.stack.tcp_socket_ref(old).ok_or(Errno::EBADF)?;
+        let reset = t.connection().is_some_and(|c| {
+            matches!(
+                c.state(),
+                State::SynSent
+                    | State::SynReceived
+                    | State::Established
+                    | State::FinWait1
+                    | State::FinWait2
+                    | State::CloseWait
+            )
+        });
+        let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
+        let old_port = t.local.map_or(0, |l| l.port());
+        let a = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        uds::bind_abstract(a.as_raw_fd(), &self.socket_name(kind)).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
-        self.check_room();
-        Ok((a, b, ino))
+        let (b, _) =
+            uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        // The old socket goes as a close with SO_LINGER zero does (the same tcp_disconnect on
+        // Linux), before the new one binds its port.
+        if let Ok(t) = self.stack.tcp_socket_mut(old) {
+            t.config.linger = Some(Duration::ZERO);
+            if let Some(c) = t.connection_mut() {
+                c.set_linger(Some(Duration::ZERO));
+            }
+        }
+        let _ = self.stack.close(now, old);
+        self.flush_frames();
+        // The old socket just gave back its place under the socket bound.
+        let h = self.stack.tcp_socket()?;
+        if let Ok(t) = self.stack.tcp_socket_mut(h) {
+            t.config = config;
+            t.ip = ip;
+            t.reuse_addr = reuse_addr;
+        }
+        if let Some(addr) = bound {
+            if let Err(e) = self.stack.tcp_bind(h, addr) {
+                log::debug!(
+                    "{h:?} could not keep {addr} through a disconnect: {}",
+                    e.name()
+                );
+            }
+        }
+        let sock = self.socks.get_mut(i).expect("present");
+        let old_ino = std::mem::replace(&mut sock.ino, ino);
+        // Closing the old B ends the old descriptor (its epoll registration goes with it); a dead
+        // end stands in until the socket is paired up again.
+        drop(std::mem::replace(&mut sock.b, b));
+        sock.unpaired = true;
+        sock.h = h;
+        sock.stale_port = old_port;
+        sock.phase = Phase::Fresh;
+        sock.b_readable = false;
+        sock.b_shut_seen = false;
+        sock.b_writable = false;
+        sock.app_eof = false;
+        sock.eof_sent = false;
+        sock.broken = false;
+        sock.app_gone = false;
+        sock.app_reset = false;
+        sock.app_rd_shut = false;
+        sock.connected = None;
+        if reset {
+            sock.error = Some(Errno::ECONNRESET);
+        }
+        let waiters = std::mem::take(&mut sock.waiters);
+        self.by_handle.remove(&old);
+        self.by_handle.insert(h, i);
+        self.by_ino.remove(&old_ino);
+        self.by_ino.insert(ino, i);
+        // No B to hang up when the program closes its end: the recheck finds it.
+        if !self.doubtful.contains(&i) {
+            self.doubtful.push(i);
+        }
+        self.next_recheck
+            .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
+        // A blocking connect still waiting on another thread ends as the connection did.
+        for (ci, generation, seq) in waiters {
+            let Some(c) = self.clients.get(ci) else {
+                continue;
+            };
+            if c.generation == generation {
+                let fd = c.fd.as_raw_fd();
+                let reply = Reply {
+                    seq,
+                    result: Err(Errno::ECONNRESET),
+                };
+                self.send_reply(ci, fd, &reply, None);
+            }
+        }
+        Ok(a)
+    }
+
+    /// Pairs up socket `i`, taken apart by a disconnect, as it connects or listens: its program end
+    /// `a` (the request's descriptor) is connected to a new end B of ours, through a listener of
+    /// the moment, so the program's descriptor stays the same file.
+    fn pair_up(&mut self, i: usize, a: &OwnedFd) -> Result<()> {
+        self.serial += 1;
+        let name = format!("tapstack-pairing/{}/{}", std::process::id(), self.serial).into_bytes();
+        let l = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
+        uds::bind_abstract(l.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        uds::listen(l.as_raw_fd(), 1).map_err(|e| errno_of(&e))?;
+        uds::connect_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
+        let b = uds::accept(l.as_raw_fd()).map_err(|e| errno_of(&e))?;
+        // Anyone in the namespace may connect to the listener: B must face the program's end.
+        if uds::abstract_peer_name(b.as_raw_fd()) != uds::abstract_name(a.as_raw_fd()) {
+            return Err(Errno::EIO);
+        }
+        ep_ctl(
+            self.ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            b.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            token(TAG_SOCK, i),
+        )
+        .map_err(|e| errno_of(&e))?;
+        let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
+        sock.b = b;
+        sock.unpaired = false;
+        sock.b_writable = true;
+        self.doubtful.retain(|&d| d != i);
+        Ok(())
     }
 
     /// The options a program set on a socket before it reached the service. The kernel socket it
@@ -1085,6 +1244,9 @@ impl Service {
             waiters: Vec::new(),
             lingerers: Vec::new(),
             delivered_at: None,
+            bound: None,
+            stale_port: 0,
+            unpaired: false,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -1097,16 +1259,53 @@ impl Service {
         let Some(sock) = self.socks.get_mut(i) else {
             return;
         };
-        if let Phase::Connecting { hold, filler, .. } =
-            std::mem::replace(&mut sock.phase, Phase::Fresh)
-        {
-            drain(sock.b.as_raw_fd(), filler);
-            drop(hold);
-        }
         sock.error = Some(e);
         sock.connected = Some(Err(e));
         sock.broken = true;
-        let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+        if let Phase::Connecting { hold, filler, .. } =
+            std::mem::replace(&mut sock.phase, Phase::Fresh)
+        {
+            self.hang_up_failed(i, hold, filler);
+        } else {
+            let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+        }
+    }
+
+    /// Ends a connect that failed as Linux's socket shows it: `poll` reports POLLERR, POLLHUP,
+    /// POLLIN and POLLOUT at once, from one wake-up. The kernel does it for us: closing our end B
+    /// while its queue holds bytes the program's end A wrote (the filler) sets ECONNRESET on A
+    /// and shuts it both ways (af_unix's unix_release_sock), and the same close frees the filler,
+    /// so A is writable too. Taking the filler back first would wake a poll with POLLOUT alone
+    /// before the hang-up. The shim turns what A then reports (ECONNRESET on a read) into the
+    /// connection's error. B gives way to a dead end, and the program's last close of A is found
+    /// by the recheck, as no hang-up on B can tell it any more.
+    fn hang_up_failed(&mut self, i: usize, hold: OwnedFd, filler: usize) {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return;
+        };
+        // A filler of nothing (the program could not write it): one byte, from A, does.
+        let queued = filler > 0 || uds::write(hold.as_raw_fd(), &[0]).is_ok_and(|n| n == 1);
+        drop(hold);
+        let dead = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map(|(end, _)| end);
+        match dead {
+            Ok(dead) if queued => {
+                drop(std::mem::replace(&mut sock.b, dead));
+                sock.b_readable = false;
+                sock.b_writable = false;
+                sock.app_eof = true;
+                sock.eof_sent = true;
+                if !self.doubtful.contains(&i) {
+                    self.doubtful.push(i);
+                }
+                self.next_recheck
+                    .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
+            }
+            _ => {
+                // Without a spare descriptor: hung up, though without POLLERR.
+                drain(sock.b.as_raw_fd(), filler);
+                let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1121,6 +1320,11 @@ impl Service {
         seq: u32,
     ) -> Result<Called> {
         let now = self.now();
+        if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
+            && self.socks.get(i).is_some_and(|s| s.unpaired)
+        {
+            self.pair_up(i, held.as_ref().ok_or(Errno::EBADF)?)?;
+        }
         let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
         let (h, kind) = (sock.h, sock.kind);
         let none = Ok(Called::Value(Value::None));
@@ -1130,8 +1334,28 @@ impl Service {
                     Kind::Stream => self.stack.tcp_bind(h, a)?,
                     Kind::Dgram => self.stack.udp_bind(h, a)?,
                 }
+                if a.port() != 0 {
+                    sock.bound = Some(a);
+                }
                 none
             }
+            Call::Disconnect { connecting } => match kind {
+                Kind::Stream => {
+                    let syn_sent = self
+                        .stack
+                        .tcp_socket_ref(h)
+                        .and_then(|t| t.connection())
+                        .is_some_and(|c| c.state() == crate::tcp::State::SynSent);
+                    if connecting && !syn_sent {
+                        return Err(Errno::EISCONN);
+                    }
+                    self.disconnect(i).map(Called::Renewed)
+                }
+                Kind::Dgram => {
+                    self.stack.udp_connect(h, None)?;
+                    none
+                }
+            },
             Call::Connect(a) => match kind {
                 Kind::Dgram => {
                     self.stack.udp_connect(h, a)?;
@@ -1245,6 +1469,9 @@ impl Service {
                 // A connected socket reports the address it uses, not the wildcard it was bound to.
                 if a.ip().is_unspecified() && self.stack.peer_addr(h).is_ok() {
                     a.set_ip(self.stack.iface().addr);
+                }
+                if a.port() == 0 {
+                    a.set_port(sock.stale_port);
                 }
                 Ok(Called::Value(Value::Addr(a)))
             }
@@ -1425,31 +1652,32 @@ impl Service {
         else {
             return;
         };
-        // Take the filler back: A becomes writable, and the program's poll wakes.
-        drain(sock.b.as_raw_fd(), filler);
-        // setsockopt doubles what it is given; getsockopt reported the doubled value.
-        let _ = uds::set_int(
-            hold.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            sndbuf / 2,
-        );
-        drop(hold);
         let waiters = std::mem::take(&mut sock.waiters);
         match status {
             Ok(()) => {
+                // Take the filler back: A becomes writable, and the program's poll wakes.
+                drain(sock.b.as_raw_fd(), filler);
+                // setsockopt doubles what it is given; getsockopt reported the doubled value.
+                let _ = uds::set_int(
+                    hold.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    sndbuf / 2,
+                );
+                drop(hold);
                 sock.phase = Phase::Open;
                 sock.connected = Some(Ok(()));
             }
             Err(e) => {
-                // As the kernel: SO_ERROR holds the error, the socket polls as writable and hung
-                // up; a blocking connect returns the error.
+                // As the kernel: SO_ERROR holds the error, the socket polls as in error, writable
+                // and hung up; a blocking connect returns the error.
                 sock.error = Some(e);
                 sock.connected = Some(Err(e));
                 sock.broken = true;
-                let _ = uds::shutdown(sock.b.as_raw_fd(), libc::SHUT_RDWR);
+                self.hang_up_failed(i, hold, filler);
             }
         }
+        let sock = self.socks.get_mut(i).expect("present");
         let answer = sock.connected.expect("just set");
         if !waiters.is_empty() {
             sock.connected = None;
@@ -1707,6 +1935,8 @@ impl Service {
 enum Called {
     Value(Value),
     Accepted(OwnedFd, SocketAddrV4),
+    /// The socket's new program end, after a disconnect.
+    Renewed(OwnedFd),
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
