@@ -361,6 +361,7 @@ impl Connection {
                 sack_permitted: sack,
                 sack_blocks: Default::default(),
                 timestamps: ack.options.timestamps.map(|(tsval, _)| (tsval, 0)),
+                fast_open: None,
             },
             payload: &[],
             ecn: Ecn::NotEct,
