@@ -53,6 +53,10 @@ pub struct Stats {
     pub tcp_syncookies_sent: u64,
     pub tcp_syncookies_recv: u64,
     pub tcp_syncookies_failed: u64,
+    /// Passive opens whose SYN's Fast Open cookie was good (Linux's TCPFastOpenPassive).
+    pub tcp_fastopen_passive: u64,
+    /// Active opens whose SYN carried data (Linux's TCPFastOpenActive).
+    pub tcp_fastopen_active: u64,
 }
 
 impl fmt::Display for Stats {
@@ -64,7 +68,7 @@ impl fmt::Display for Stats {
              ip in {} fragments in {} reassembled {} timeouts {} overlaps {} evicted {}; \
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {} listen overflows {}; \
-             syncookies sent {} recv {} failed {}",
+             syncookies sent {} recv {} failed {}; fastopen passive {} active {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -96,7 +100,9 @@ impl fmt::Display for Stats {
             self.tcp_listen_overflows,
             self.tcp_syncookies_sent,
             self.tcp_syncookies_recv,
-            self.tcp_syncookies_failed
+            self.tcp_syncookies_failed,
+            self.tcp_fastopen_passive,
+            self.tcp_fastopen_active
         )
     }
 }
