@@ -782,11 +782,24 @@ pub unsafe extern "C" fn sendto(
         }),
         Kind::Stream if sock.is_pending() => {
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
-                // Fast Open is not offered: connect, then send, as a kernel without it would.
-                if connect(fd, to, tolen) < 0 {
-                    return -1;
+                // Fast Open (RFC 7413): connect with it, then the data goes as a send would
+                // (riding on the SYN when a cookie is at hand). Never a SIGPIPE for it.
+                let target = match addr::read(to, tolen) {
+                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t) => {
+                        return f(fd, buf, len, flags, to, tolen)
+                    }
+                    Ok(Addr::V4(t)) => t,
+                    Ok(Addr::Unspec) => return ret(Err(Errno::EAFNOSUPPORT), -1),
+                    Err(e) => return ret(Err(e), -1),
+                };
+                let connected = guard("sendto", Err(Errno::EIO), || {
+                    sockets::connect_fast_open(&sock, fd, target)
+                });
+                if let Err(e) = connected {
+                    return ret(Err(e), -1);
                 }
-                return f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0);
+                let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
+                return sendto(fd, buf, len, flags, std::ptr::null(), 0);
             }
             f(fd, buf, len, flags, to, tolen)
         }
