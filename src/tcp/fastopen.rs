@@ -120,6 +120,21 @@ mod tests {
         assert_eq!(server_verdict(on | 0x200, true, None, true, valid), Accept);
     }
 
+    /// A kernel listener given the key 00 01 .. 0f with TCP_FASTOPEN_KEY answered 10.77.0.1's
+    /// cookie request to 10.77.0.2 with this cookie (tcpdump, tcp_fastopen=3 both sides).
+    #[test]
+    fn cookies_are_linux_cookies_for_the_same_key() {
+        let mut key = [0u8; 16];
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let c = cookie(&SipKey(key), [10, 77, 0, 1], [10, 77, 0, 2]);
+        assert_eq!(
+            c.as_bytes(),
+            [0xbc, 0x5a, 0xe6, 0x27, 0x9f, 0xdc, 0x51, 0xc7]
+        );
+    }
+
     #[test]
     fn cookies_depend_on_key_and_addresses() {
         let k = SipKey([3; 16]);
