@@ -763,6 +763,20 @@ static void c_fastopen(void) {
     int g = tcp();
     fcntl(g, F_SETFL, O_NONBLOCK);
     R("non-blocking sendto(\"x\", MSG_FASTOPEN), no cookie", sendto(g, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    struct sockaddr_in unspec = {.sin_family = AF_UNSPEC};
+    int h = tcp();
+    R("sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
+    /* A socket bound first (on the stack, no longer pending). */
+    struct sockaddr_in any = saddr(0);
+    need(bind(h, SA(any), sizeof any) == 0, "bind");
+    R("bound: sendto(\"x\", MSG_FASTOPEN) without address", sendto(h, "x", 1, MSG_FASTOPEN, NULL, 0));
+    R("bound: sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
+    R("bound: sendto(\"bound-data\", MSG_FASTOPEN)", sendto(h, "bound-data", 10, MSG_FASTOPEN, SA(e), sizeof e));
+    char echo[32];
+    long n = recv_some(h, echo, 10);
+    line("  then the echo", "\"%s\"", show(echo, n));
+    R("  then sendto(\"x\", MSG_FASTOPEN) again", sendto(h, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    R("listening: sendto(\"x\", MSG_FASTOPEN)", sendto(l, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
 }
 
 static void c_splice(void) {

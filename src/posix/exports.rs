@@ -789,7 +789,8 @@ pub unsafe extern "C" fn sendto(
                         return f(fd, buf, len, flags, to, tolen)
                     }
                     Ok(Addr::V4(t)) => t,
-                    Ok(Addr::Unspec) => return ret(Err(Errno::EAFNOSUPPORT), -1),
+                    // Linux's tcp_sendmsg_fastopen refuses AF_UNSPEC so.
+                    Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                     Err(e) => return ret(Err(e), -1),
                 };
                 let connected = guard("sendto", Err(Errno::EIO), || {
@@ -803,9 +804,30 @@ pub unsafe extern "C" fn sendto(
             }
             f(fd, buf, len, flags, to, tolen)
         }
-        // TCP ignores a destination on a connected socket (after the kernel's checks of it); a
-        // UNIX socket would refuse it. Fast Open on a connected socket is EISCONN.
-        Kind::Stream if flags & libc::MSG_FASTOPEN != 0 => ret(Err(Errno::EISCONN), -1),
+        // A socket on the stack that never connected (bound, say) opens with Fast Open as a
+        // pending one does; on one that did, Fast Open is EISCONN (the service says so for a
+        // listener or an accepted socket).
+        Kind::Stream if flags & libc::MSG_FASTOPEN != 0 => {
+            let connecting = sock
+                .connect_started
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let target = match addr::read(to, tolen) {
+                _ if connecting => return ret(Err(Errno::EISCONN), -1),
+                // No address: tcp_v4_connect's EINVAL.
+                _ if to.is_null() => return ret(Err(Errno::EINVAL), -1),
+                Ok(Addr::V4(t)) => t,
+                Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
+                Err(e) => return ret(Err(e), -1),
+            };
+            let connected = guard("sendto", Err(Errno::EIO), || {
+                sockets::connect_fast_open(&sock, fd, target)
+            });
+            if let Err(e) = connected {
+                return ret(Err(e), -1);
+            }
+            let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
+            sendto(fd, buf, len, flags, std::ptr::null(), 0)
+        }
         Kind::Stream if !to.is_null() && addr::check_len(to, tolen).is_err() => {
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }

@@ -355,14 +355,27 @@ fn fast_open_asked(pending: &Pending) -> bool {
 /// non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one, and the data
 /// is not taken, as on Linux.
 pub fn connect_fast_open(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Result<()> {
-    if let Attach::Pending(p) = &mut *sock.attach.lock() {
-        if !fast_open_asked(p) {
-            p.options.push(crate::service::proto::SetOption {
-                level: libc::IPPROTO_TCP,
-                name: libc::TCP_FASTOPEN_CONNECT,
-                value: 1i32.to_ne_bytes().to_vec(),
-            });
+    let option = crate::service::proto::SetOption {
+        level: libc::IPPROTO_TCP,
+        name: libc::TCP_FASTOPEN_CONNECT,
+        value: 1i32.to_ne_bytes().to_vec(),
+    };
+    let on_stack = {
+        let mut a = sock.attach.lock();
+        match &mut *a {
+            Attach::Pending(p) => {
+                if !fast_open_asked(p) {
+                    p.options.push(option.clone());
+                }
+                false
+            }
+            Attach::Stack => true,
         }
+    };
+    if on_stack {
+        // Refused where the socket cannot take it (connected, listening): the connect below then
+        // says why.
+        let _ = request(fd, Call::SetOption(option));
     }
     connect(sock, fd, Addr::V4(target))
 }
