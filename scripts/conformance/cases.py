@@ -306,8 +306,8 @@ def _new_peer_connection(t):
 def tfo_server(t):
     """15. Fast Open server (RFC 7413 4.2), with tcp_fastopen=3 and TCP_FASTOPEN on the listener: a
     cookie request gets a cookie in the SYN-ACK; a SYN with that cookie and data gets a SYN-ACK that
-    acknowledges the data (and no cookie), and the connection is accepted and read before the
-    handshake's last ACK; a SYN with a wrong cookie and data gets the right cookie and an ACK of the
+    acknowledges the data (and no cookie), and the connection is accepted, read and written before
+    the handshake's last ACK; a SYN with a wrong cookie and data gets the right cookie and an ACK of the
     SYN alone, and the data sent again after the handshake is read."""
     t.agent("listen 8000 fastopen 5", 0)
     t.tport = 8000
@@ -342,8 +342,14 @@ def tfo_server(t):
     t.check(res == "0", sa, "accept to return before the handshake's last ACK (it said %s)" % res)
     res = t.agent("read 100")
     t.check(res == str(len(data)), sa, "the SYN's %d bytes read before the last ACK (read said %s)" % (len(data), res))
+    t.agent("write 10", 10)
+    reply = t.expect("the reply, before the handshake's last ACK")
+    want = (sa.seq + 1) & M
+    t.check(reply.flags & (SYN | RST | FIN) == 0 and reply.seq == want and len(reply.payload) == 10, reply,
+            "10 bytes at seq %d at once" % want)
+    t.rcv_nxt = (want + 10) & M
     t.send(ACK)
-    t.quiet(100, "nothing owed: the SYN-ACK acknowledged the data")
+    t.quiet(100, "nothing owed: the SYN-ACK acknowledged the data, the ACK the reply")
     t.send(RST | ACK)
     t.agent("close", 0)
     # 3. A cookie that is not the listener's: the data is not acknowledged, the right cookie comes back.

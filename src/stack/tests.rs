@@ -961,6 +961,24 @@ fn fast_open_between_two_stacks() {
         // B's side: with the data in the SYN taken, the connection is ready, data and all,
         // before A's final ACK; otherwise after the handshake.
         let early = b.tcp_accept(now, l).ok();
+        if let Some((child, _)) = early {
+            // Read and answered before the handshake ends: the reply leaves at once.
+            let mut buf = [0u8; 64];
+            let n = b.tcp_recv(now, child, &mut buf, false).unwrap();
+            assert_eq!(&buf[..n], msg);
+            b.tcp_send(now, child, b"reply").unwrap();
+            let replies = drain(b);
+            assert!(
+                replies.iter().any(|f| {
+                    let (_, payload) = parse_ip(f);
+                    TcpPacket::new_checked(&payload[..]).is_ok_and(|p| p.payload() == b"reply")
+                }),
+                "the reply goes before the handshake's last ACK"
+            );
+            replies.iter().for_each(|f| a.receive(now, f));
+            exchange(a, b, now);
+            return (carried, true);
+        }
         exchange(a, b, now);
         let (child, _) = early
             .or_else(|| b.tcp_accept(now, l).ok())

@@ -413,6 +413,13 @@ impl Connection {
         self.state == State::SynReceived && self.fast_open.as_ref().is_some_and(|f| f.passive)
     }
 
+    /// A Fast Open child whose SYN-ACK has gone: it sends data before the handshake's last ACK
+    /// (Linux's, RFC 7413 §4.2.2 leaves it to the server). The SYN-ACK's place is then out of the
+    /// send books (SND.UNA past it), so the data's offsets are those of an open connection.
+    fn sends_early(&self) -> bool {
+        self.is_fast_open_child() && self.snd.una != self.snd.iss
+    }
+
     /// Server: the SYN-ACK carries `cookie`, for a SYN that asked for one or brought a cookie that
     /// is not ours (RFC 7413 §4.2.2: the handshake goes on as an ordinary one).
     pub fn offer_fast_open_cookie(&mut self, cookie: FastOpenCookie) {
@@ -555,12 +562,14 @@ impl Connection {
     }
 
     pub fn readiness(&self) -> Readiness {
-        let send_open = matches!(self.state, State::Established | State::CloseWait);
+        // A Fast Open child reads and writes before its handshake ends, as Linux's.
+        let child = self.is_fast_open_child();
+        let send_open = matches!(self.state, State::Established | State::CloseWait) || child;
         let write_shut = self.snd.fin_queued || self.state == State::Closed;
         let read_shut = self.rcv.fin_received || self.state == State::Closed;
-        let connecting = matches!(self.state, State::SynSent | State::SynReceived);
+        let connecting = matches!(self.state, State::SynSent | State::SynReceived) && !child;
         Readiness {
-            readable: (!connecting || self.is_fast_open_child())
+            readable: !connecting
                 && (!self.rcv.buf.is_empty() || read_shut || self.error.is_some()),
             writable: (self.syn_held() && self.snd.buf.free() > 0)
                 || !connecting
@@ -775,6 +784,7 @@ impl Connection {
         match self.state {
             // A Fast Open client's first write: the data rides on the SYN (RFC 7413 §3).
             State::SynSent if self.syn_held() => {}
+            State::SynReceived if self.is_fast_open_child() && !self.snd.fin_queued => {}
             State::SynSent | State::SynReceived if !self.snd.fin_queued => {
                 return Err(Errno::EAGAIN)
             }
@@ -1077,7 +1087,8 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) {
+        ) && !self.sends_early()
+        {
             return None;
         }
         self.snd.next_segment(&self.send_context())
@@ -1307,7 +1318,7 @@ impl Connection {
         let _ = now;
         if self.snd.retries > limit {
             log::debug!("tcp: retransmission limit reached in {:?}", self.state);
-            if self.state == State::SynReceived && !self.active_open {
+            if self.state == State::SynReceived && !self.active_open && !self.is_fast_open_child() {
                 self.enter_closed();
             } else {
                 self.time_out();
@@ -1319,7 +1330,14 @@ impl Connection {
         self.snd.rtt.backoff();
         self.snd.rtt_timing = None;
         match self.state {
-            State::SynSent | State::SynReceived => self.syn_pending = true,
+            State::SynSent | State::SynReceived => {
+                self.syn_pending = true;
+                // A Fast Open child's data in flight goes again too, after the SYN-ACK.
+                if self.sends_early() && self.snd.max > self.snd.una {
+                    let eff_mss = self.eff_mss();
+                    self.snd.on_rto(eff_mss, &mut self.timers);
+                }
+            }
             _ => {
                 let eff_mss = self.eff_mss();
                 self.snd.on_rto(eff_mss, &mut self.timers);
@@ -1389,14 +1407,26 @@ impl Connection {
                     if let Some(f) = self.fast_open.as_deref_mut() {
                         f.syn_data = f.syn_data.max(data);
                     }
-                    self.snd.nxt = self.snd.iss + 1 + data;
-                    self.snd.max = self.snd.max.max(self.snd.nxt);
+                    if self.is_fast_open_child() {
+                        // Data may follow at once; a SYN-ACK sent again leaves it where it is.
+                        if self.snd.una == self.snd.iss {
+                            self.snd.una = self.snd.iss + 1;
+                            self.snd.nxt = self.snd.una;
+                            self.snd.max = self.snd.una;
+                        }
+                    } else {
+                        self.snd.nxt = self.snd.iss + 1 + data;
+                        self.snd.max = self.snd.max.max(self.snd.nxt);
+                    }
                     if !self.timers.is_armed(TimerKind::Retransmit) {
                         self.arm_rtx(now);
                     }
                     if self.snd.retries == 0 {
                         self.snd.rtt_timing = Some((self.snd.iss + 1, now));
                     }
+                }
+                if self.sends_early() {
+                    self.send_data(now, sink);
                 }
             }
             _ => self.send_data(now, sink),
@@ -1471,7 +1501,10 @@ impl Connection {
         off: usize,
         len: usize,
     ) {
-        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        // (A Fast Open child's data in SYN-RECEIVED is no handshake segment: its window is
+        // scaled, RFC 7323 §2.2.)
+        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived)
+            && (flags.contains(TcpFlags::SYN) || !self.sends_early());
         // A SYN's window is counted in our own segments (our MSS less the timestamp option once
         // agreed), as Linux's; later windows use the peer's segment size for SWS avoidance.
         let seg_mss = if in_handshake {
@@ -1612,7 +1645,10 @@ impl Connection {
         let (ece, cwr) = (f.contains(TcpFlags::ECE), f.contains(TcpFlags::CWR));
         self.ecn &= if ack_ok { ece && !cwr } else { ece && cwr };
         if ack_ok {
-            // SYN-ACK: our SYN is acknowledged.
+            // SYN-ACK: our SYN is acknowledged. The window our SYN offered is open from RCV.NXT
+            // now, before any ACK of ours says it again: data may follow the SYN-ACK at once (a
+            // Fast Open server's reply does).
+            self.rcv.advertise_window(true, usize::from(self.cfg.mss));
             self.snd.una = seg.ack;
             self.fast_open_syn_acked(seg);
             self.snd.nxt = self.snd.nxt.max(self.snd.una);
@@ -1702,6 +1738,8 @@ impl Connection {
                 return;
             }
             match self.state {
+                // A Fast Open child is the program's already: it learns of the reset.
+                State::SynReceived if self.is_fast_open_child() => self.fail(Errno::ECONNRESET),
                 State::SynReceived if !self.active_open => self.enter_closed(),
                 State::SynReceived => self.fail(Errno::ECONNREFUSED),
                 State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
@@ -1728,7 +1766,24 @@ impl Connection {
         self.last_rx = now;
         self.keepalive_probes = 0;
         self.snd.probes_unanswered = 0;
-        if self.state == State::SynReceived {
+        if self.sends_early() {
+            // The SYN-ACK's place is already out of the books: any ACK of it (and maybe of some
+            // data, which the ACK processing below takes) completes the handshake.
+            if seg.ack >= self.snd.una && seg.ack <= self.snd.max {
+                if self.snd.max == self.snd.una {
+                    self.timers.stop(TimerKind::Retransmit);
+                }
+                self.take_rtt_sample(now, seg);
+                self.snd.rtt.reset_backoff();
+                self.snd.retries = 0;
+                self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below
+                self.snd.wl2 = self.snd.una;
+                self.establish();
+            } else {
+                self.rst_pending = Some(Reset::Reply(seg.ack));
+                return;
+            }
+        } else if self.state == State::SynReceived {
             if seg.ack > self.snd.una && seg.ack <= self.snd.max {
                 self.snd.una = seg.ack;
                 self.snd.nxt = self.snd.nxt.max(self.snd.una);

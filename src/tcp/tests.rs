@@ -1459,6 +1459,12 @@ fn fast_open_data_in_the_syn_is_taken_and_acknowledged() {
     feed(&mut b, now, &ack);
     assert_eq!(b.state(), State::Established);
     assert!(!b.is_fast_open_child());
+    let extra = collect(&mut b, now);
+    assert!(
+        extra.is_empty(),
+        "nothing owed: {:?}",
+        extra.iter().map(|p| p.seg).collect::<Vec<_>>()
+    );
     // The connection goes on as any other.
     a.send(b"more").unwrap();
     let p = collect(&mut a, now);
@@ -1564,4 +1570,95 @@ fn a_fast_open_child_is_small_too() {
     let (_, syn) = fast_open_client(b"hi");
     let b = Connection::accept_fast_open(t(0), &cfg(), 5000, 0, &syn[0].as_segment());
     assert!(std::mem::size_of_val(&b) < 1024);
+}
+
+#[test]
+fn a_fast_open_child_answers_before_the_handshake_ends() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    assert_eq!(synack.len(), 1);
+    // The program reads the request and answers at once, as on Linux: the reply follows the
+    // SYN-ACK without waiting for the handshake's last ACK.
+    assert!(b.readiness().writable);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert_eq!(b.send(b"200 OK").unwrap(), 6);
+    let reply = collect(&mut b, now);
+    assert_eq!(reply.len(), 1);
+    assert_eq!(reply[0].seg.seq, SeqNum(5001));
+    assert_eq!(reply[0].payload, b"200 OK");
+    assert_eq!(reply[0].seg.flags & TcpFlags::SYN, TcpFlags::empty());
+    assert_eq!(b.state(), State::SynReceived);
+    feed(&mut a, now, &synack);
+    feed(&mut a, now, &reply);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.recv(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"200 OK");
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.send_queue_len(), 0, "the reply is acknowledged");
+    settle(&mut a, &mut b, now);
+}
+
+#[test]
+fn a_fast_open_child_sends_its_syn_ack_and_reply_again_when_both_are_lost() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    b.send(b"200 OK").unwrap();
+    let lost = collect(&mut b, now);
+    assert_eq!(lost.len(), 2, "SYN-ACK and reply, both lost");
+    // At the retransmission timeout: the SYN-ACK again, then the reply.
+    let at = b.poll_at(now).unwrap();
+    assert!(at >= t(900) && at <= t(1100), "{at:?}");
+    let again = collect(&mut b, at);
+    assert_eq!(again[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(data_of(&again), b"200 OK");
+    feed(&mut a, at, &again);
+    assert_eq!(a.state(), State::Established);
+    let mut buf = [0u8; 16];
+    assert_eq!(a.recv(&mut buf).unwrap(), 6);
+    settle(&mut a, &mut b, at);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.send_queue_len(), 0);
+}
+
+#[test]
+fn a_fast_open_child_reset_before_the_last_ack_reports_it() {
+    let now = t(0);
+    let (_, syn) = fast_open_client(b"hi");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    collect(&mut b, now);
+    b.input(
+        now,
+        &segment(SeqNum(1001 + 2), SeqNum(0), TcpFlags::RST, b""),
+    );
+    assert_eq!(b.state(), State::Closed);
+    let mut buf = [0u8; 4];
+    assert_eq!(b.recv(&mut buf).unwrap(), 2, "what came is still read");
+    assert_eq!(b.recv(&mut buf), Err(Errno::ECONNRESET));
+}
+
+#[test]
+fn a_fast_open_child_read_before_the_last_ack_owes_nothing_after_it() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert!(collect(&mut b, now).is_empty());
+    feed(&mut a, now, &synack);
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    let extra = collect(&mut b, now);
+    assert!(
+        extra.is_empty(),
+        "{:?}",
+        extra.iter().map(|p| p.seg).collect::<Vec<_>>()
+    );
 }
