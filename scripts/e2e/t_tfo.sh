@@ -58,12 +58,13 @@ for i in (1, 2):
         if not d:
             break
         data += d
+    syn_data = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[5] & 0x20 != 0
     c.close()
-    print(n, data.split(b'\r\n')[0].decode(), len(data.split(b'\r\n\r\n', 1)[1]))
+    print(n, data.split(b'\r\n')[0].decode(), len(data.split(b'\r\n\r\n', 1)[1]), int(syn_data))
     time.sleep(0.2)
 ")
 size=$(stat -c %s "$WORK/www/page.txt")
-[ "$out" = "$(printf '26 HTTP/1.0 200 OK %s\n26 HTTP/1.0 200 OK %s' "$size" "$size")" ] || fail "sendto(MSG_FASTOPEN): $out"
+[ "$out" = "$(printf '26 HTTP/1.0 200 OK %s 0\n26 HTTP/1.0 200 OK %s 1' "$size" "$size")" ] || fail "sendto(MSG_FASTOPEN): $out"
 
 # (a) curl, twice.
 for i in 1 2; do
@@ -83,7 +84,9 @@ print("listening", flush=True)
 for _ in range(2):
     c, a = l.accept()
     data = c.recv(100)
-    print("got", data.decode(), flush=True)
+    # TCP_INFO's tcpi_options: TCPI_OPT_SYN_DATA (0x20) when the SYN's data was taken.
+    syn_data = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[5] & 0x20 != 0
+    print("got", data.decode(), "syn_data=%d" % syn_data, flush=True)
     c.sendall(b"re:" + data)
     c.close()
 EOF
@@ -102,7 +105,9 @@ for i in (1, 2):
 ")
 [ "$out" = "$(printf 're:hello1\nre:hello2')" ] || fail "kernel client got: $out"
 wait "$server" || fail "the server on the stack failed: $(cat "$WORK/stack_server.log")"
-[ "$(grep -c '^got hello[12]$' "$WORK/stack_server.log")" = 2 ] || fail "server read: $(cat "$WORK/stack_server.log")"
+[ "$(grep -c '^got hello[12] ' "$WORK/stack_server.log")" = 2 ] || fail "server read: $(cat "$WORK/stack_server.log")"
+grep -q '^got hello1 syn_data=0$' "$WORK/stack_server.log" && grep -q '^got hello2 syn_data=1$' "$WORK/stack_server.log" \
+  || fail "TCPI_OPT_SYN_DATA on the server: $(cat "$WORK/stack_server.log")"
 
 sleep 0.5; kill "$capture" 2>/dev/null; wait "$capture" 2>/dev/null || true
 

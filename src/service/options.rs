@@ -434,7 +434,7 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
         ca_state: if st.in_recovery { 3 } else { 0 },
         backoff: st.backoff.min(255) as u8,
         // TCPI_OPT_TIMESTAMPS | SACK | WSCALE as negotiated (wscale shows as non-zero scales),
-        // TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN.
+        // TCPI_OPT_ECN, TCPI_OPT_ECN_SEEN and TCPI_OPT_SYN_DATA.
         options: 0b011
             | if st.snd_wscale != 0 || st.rcv_wscale != 0 {
                 0b100
@@ -442,7 +442,8 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
                 0
             }
             | if st.ecn { 0b1000 } else { 0 }
-            | if st.ecn_seen { 0b1_0000 } else { 0 },
+            | if st.ecn_seen { 0b1_0000 } else { 0 }
+            | if st.syn_data { 0b10_0000 } else { 0 },
         wscale: (st.snd_wscale & 0xf) | (st.rcv_wscale << 4),
         rto: st.rto.as_micros() as u32,
         ato: 40_000,

@@ -55,7 +55,8 @@ pub struct Stats {
     pub tcp_syncookies_failed: u64,
     /// Passive opens whose SYN's Fast Open cookie was good (Linux's TCPFastOpenPassive).
     pub tcp_fastopen_passive: u64,
-    /// Active opens whose SYN carried data (Linux's TCPFastOpenActive).
+    /// Active opens with a cookie, their SYN held to carry the first write (near Linux's
+    /// TCPFastOpenActive, which counts those whose data the SYN-ACK acknowledged).
     pub tcp_fastopen_active: u64,
 }
 

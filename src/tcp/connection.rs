@@ -94,6 +94,8 @@ pub struct TcpStats {
     pub ecn: bool,
     /// Data marked ECT or CE has arrived (TCPI_OPT_ECN_SEEN).
     pub ecn_seen: bool,
+    /// Fast Open: the SYN's data was acknowledged by the SYN-ACK (TCPI_OPT_SYN_DATA).
+    pub syn_data: bool,
 }
 
 /// Why a data-bearing segment is being sent (instrumentation and statistics).
@@ -397,6 +399,7 @@ impl Connection {
         let mut c = Connection::accept(now, config, iss, ts_offset, syn);
         c.fast_open = Some(Box::new(FastOpen {
             passive: true,
+            syn_data_acked: !syn.payload.is_empty(),
             ..FastOpen::default()
         }));
         c.rcv.buf.allocate();
@@ -558,6 +561,7 @@ impl Connection {
             in_recovery: self.snd.in_recovery,
             ecn: self.ecn && self.is_synchronized(),
             ecn_seen: self.rcv.ecn_seen,
+            syn_data: self.fast_open.as_ref().is_some_and(|f| f.syn_data_acked),
         }
     }
 
@@ -1686,7 +1690,7 @@ impl Connection {
             self.snd.nxt = self.snd.una;
             self.snd.max = self.snd.una;
         }
-        f.syn_data = 0;
+        f.syn_data_acked = f.syn_data > 0 && acked >= f.syn_data;
     }
 
     fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {

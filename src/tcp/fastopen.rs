@@ -89,6 +89,9 @@ pub(crate) struct FastOpen {
     pub syn_data: usize,
     /// Client: the cookie the server's SYN-ACK gave, for the stack to remember.
     pub received: Option<FastOpenCookie>,
+    /// The SYN's data (ours, or the peer's we took) was acknowledged by the SYN-ACK: TCP_INFO's
+    /// `TCPI_OPT_SYN_DATA`.
+    pub syn_data_acked: bool,
     /// Server: the SYN's cookie was good; the connection is handed to `accept` before the
     /// handshake ends, as Linux's.
     pub passive: bool,

@@ -1451,6 +1451,10 @@ fn fast_open_data_in_the_syn_is_taken_and_acknowledged() {
     feed(&mut a, now, &synack);
     assert_eq!(a.state(), State::Established);
     assert_eq!(a.send_queue_len(), 0, "the SYN's data is acknowledged");
+    assert!(
+        a.stats().syn_data && b.stats().syn_data,
+        "TCPI_OPT_SYN_DATA both ends"
+    );
     assert_eq!(a.take_fast_open_cookie(), None);
     let ack = collect(&mut a, now);
     assert_eq!(ack.len(), 1);
@@ -1492,6 +1496,7 @@ fn fast_open_data_not_acknowledged_is_sent_after_the_handshake() {
     assert_eq!(a.state(), State::Established);
     assert_eq!(a.take_fast_open_cookie(), Some(fresh));
     assert_eq!(a.take_fast_open_cookie(), None, "taken once");
+    assert!(!a.stats().syn_data && !b.stats().syn_data);
     let p = collect(&mut a, now);
     assert_eq!(data_of(&p), b"hello", "sent again after the handshake");
     assert_eq!(p[0].seg.seq, SeqNum(1001));
