@@ -741,6 +741,52 @@ static void c_fastopen(void) {
     line("  then SO_ERROR", "%s", err ? ename(err) : "0");
     int u = udp();
     R("udp: sendto(\"x\", MSG_FASTOPEN)", sendto(u, "x", 1, MSG_FASTOPEN, SA(closed), sizeof closed));
+
+    /* The Fast Open options, as Linux checks them (tcp_fastopen 1 here: the client side only). */
+    int five = 5, seven = 7, minus = -1, one = 1, two = 2;
+    int l = tcp();
+    R("setsockopt(TCP_FASTOPEN, 5) before listen", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &five, sizeof five));
+    R("setsockopt(TCP_FASTOPEN, -1)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &minus, sizeof minus));
+    struct sockaddr_in la = saddr(LISTEN_BASE + checkno);
+    need(bind(l, SA(la), sizeof la) == 0 && listen(l, 8) == 0, "bind and listen");
+    geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN) listening");
+    R("  setsockopt(TCP_FASTOPEN, 7) listening", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &seven, sizeof seven));
+    geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN)");
+    unsigned char key[16], got[32];
+    for (int i = 0; i < 16; i++) key[i] = (unsigned char)i;
+    R("  setsockopt(TCP_FASTOPEN_KEY, 15 bytes)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, key, 15));
+    R("  setsockopt(TCP_FASTOPEN_KEY, 16 bytes)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, key, 16));
+    socklen_t glen = sizeof got;
+    int gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
+    line("  then getsockopt(TCP_FASTOPEN_KEY)", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    int c = conn(ECHO);
+    R("connected: setsockopt(TCP_FASTOPEN, 5)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN, &five, sizeof five));
+    R("connected: setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
+    geti(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
+    geti(c, IPPROTO_TCP, TCP_FASTOPEN, "  getsockopt(TCP_FASTOPEN)");
+    int f = tcp();
+    R("setsockopt(TCP_FASTOPEN_CONNECT, 2)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &two, sizeof two));
+    R("setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
+    fcntl(f, F_SETFL, O_NONBLOCK);
+    struct sockaddr_in e = kaddr(ECHO);
+    R("  then a non-blocking connect (no cookie: the SYN asks for one)", connect(f, SA(e), sizeof e));
+    int g = tcp();
+    fcntl(g, F_SETFL, O_NONBLOCK);
+    R("non-blocking sendto(\"x\", MSG_FASTOPEN), no cookie", sendto(g, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    struct sockaddr_in unspec = {.sin_family = AF_UNSPEC};
+    int h = tcp();
+    R("sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
+    /* A socket bound first (on the stack, no longer pending). */
+    struct sockaddr_in any = saddr(0);
+    need(bind(h, SA(any), sizeof any) == 0, "bind");
+    R("bound: sendto(\"x\", MSG_FASTOPEN) without address", sendto(h, "x", 1, MSG_FASTOPEN, NULL, 0));
+    R("bound: sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
+    R("bound: sendto(\"bound-data\", MSG_FASTOPEN)", sendto(h, "bound-data", 10, MSG_FASTOPEN, SA(e), sizeof e));
+    char echo[32];
+    long n = recv_some(h, echo, 10);
+    line("  then the echo", "\"%s\"", show(echo, n));
+    R("  then sendto(\"x\", MSG_FASTOPEN) again", sendto(h, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    R("listening: sendto(\"x\", MSG_FASTOPEN)", sendto(l, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
 }
 
 static void c_splice(void) {

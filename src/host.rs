@@ -27,6 +27,9 @@ pub struct HostTcp {
     pub challenge_ack_limit: u32,
     /// `net.ipv4.tcp_ecn`: whether connections ask for ECN, or only accept it (RFC 3168).
     pub ecn: tcp::EcnMode,
+    /// `net.ipv4.tcp_fastopen`: which sides may use Fast Open (RFC 7413; Linux's default 1,
+    /// clients only).
+    pub fastopen: u16,
 }
 
 impl Default for HostTcp {
@@ -39,6 +42,7 @@ impl Default for HostTcp {
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
+            fastopen: tcp::fastopen::sysctl::DEFAULT,
         }
     }
 }
@@ -72,6 +76,9 @@ impl HostTcp {
                 .and_then(|s| s.trim().parse().ok())
                 .and_then(tcp::EcnMode::from_sysctl)
                 .unwrap_or(d.ecn),
+            fastopen: file("ipv4/tcp_fastopen")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.fastopen),
         }
     }
 
@@ -92,6 +99,7 @@ impl HostTcp {
             crate::sys::random_seed() as u32,
         ));
         cfg.ecn = self.ecn;
+        cfg.fastopen = self.fastopen;
     }
 }
 
@@ -129,10 +137,12 @@ mod tests {
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
+            fastopen: 3,
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
+        assert_eq!(c.fastopen, 3);
     }
 }

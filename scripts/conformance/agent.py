@@ -4,10 +4,12 @@ drive. It runs on the stack (`tapstack run -- python3 agent.py`) or on the kerne
 line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET...).
 
   socket                      a new TCP socket; it becomes the current one
-  listen PORT                 a new socket bound to 0.0.0.0:PORT, listening (backlog 8)
+  listen PORT [fastopen QLEN]  a new socket bound to 0.0.0.0:PORT, listening (backlog 8), with
+                              TCP_FASTOPEN set to QLEN first if asked
   accept                      accept on the listener (blocks); the connection becomes current
   connect IP PORT             connect the current socket (or a new one) (blocks)
   disconnect                  connect(2) the current socket to AF_UNSPEC (Linux's tcp_disconnect)
+  fastopen IP PORT N          a new socket: sendto(2) N bytes with MSG_FASTOPEN to IP:PORT (blocks)
   write N                     write(2) N bytes of a fixed pattern
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
@@ -57,6 +59,8 @@ def run(cmd, state):
         ls = state.get("ls") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         state["ls"] = ls
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if w[2:3] == ["fastopen"]:
+            ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, int(w[3]))
         ls.bind(("0.0.0.0", int(w[1])))
         ls.listen(8)
         return 0
@@ -75,6 +79,10 @@ def run(cmd, state):
         state["cur"] = s
         rc = s.connect_ex((w[1], int(w[2])))
         return errno.errorcode.get(rc, rc) if rc else 0
+    if op == "fastopen":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        state["cur"] = s
+        return s.sendto(PATTERN[: int(w[3])], socket.MSG_FASTOPEN, (w[1], int(w[2])))
     s = state["cur"]
     if op == "disconnect":
         # Python's connect takes no AF_UNSPEC address: libc's own (the preload's, on the stack),

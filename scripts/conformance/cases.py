@@ -8,10 +8,11 @@ of 64240 << 7, so the side under test is never bound by it.
 """
 
 import errno
+import random
 import time
 
 import pkt
-from conform import Fail, linux_wscale
+from conform import PEER_WSCALE, Fail, linux_wscale
 from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN
 
 SYN_KINDS = {"mss", "sackOK", "TS", "wscale"}
@@ -352,6 +353,151 @@ def listener_shutdown_rst(t):
     t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
             rst, want)
     t.quiet(300, "the connection is gone")
+FASTOPEN = 34  # the TCP option kind (RFC 7413 4.1.1)
+
+
+def _new_peer_connection(t):
+    """The peer starts a new connection to the same listener: a new port and ISN."""
+    t.port = random.randrange(40000, 60000)
+    t.iss = random.randrange(1 << 32)
+    t.snd_nxt, t.rcv_nxt = t.iss, None
+
+
+def tfo_server(t):
+    """15. Fast Open server (RFC 7413 4.2), with tcp_fastopen=3 and TCP_FASTOPEN on the listener: a
+    cookie request gets a cookie in the SYN-ACK; a SYN with that cookie and data gets a SYN-ACK that
+    acknowledges the data (and no cookie), and the connection is accepted, read and written before
+    the handshake's last ACK; a SYN with a wrong cookie and data gets the right cookie and an ACK of the
+    SYN alone, and the data sent again after the handshake is read."""
+    t.agent("listen 8000 fastopen 5", 0)
+    t.tport = 8000
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+    # 1. The cookie request, on a connection that then completes and is reset.
+    t.agent.start("accept")
+    t.send(SYN, opts=t.syn_opts() + [(FASTOPEN, b"")])
+    sa = t.expect("SYN-ACK with a cookie")
+    cookie = sa.opt(FASTOPEN)
+    t.check(sa.flags & (SYN | ACK | RST | FIN) == SYN | ACK and sa.ack == t.snd_nxt, sa, "SYN-ACK ack %d" % t.snd_nxt)
+    t.check(cookie is not None and 4 <= len(cookie[1]) <= 16 and len(cookie[1]) % 2 == 0, sa,
+            "a Fast Open cookie of 4 to 16 bytes (an even number) in the SYN-ACK")
+    cookie = cookie[1]
+    t.rcv_nxt = (sa.seq + 1) & M
+    t.send(ACK)
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return the connection (it said %s)" % res)
+    t.send(RST | ACK)
+    t.agent("close", 0)
+    # 2. The cookie and data: acknowledged by the SYN-ACK, accepted and read at once.
+    _new_peer_connection(t)
+    data = b"hello, fast open"
+    t.agent.start("accept")
+    t.send(SYN, payload=data, opts=t.syn_opts() + [(FASTOPEN, cookie)])
+    sa = t.expect("SYN-ACK acknowledging the data")
+    t.check(sa.flags & (SYN | ACK | RST | FIN) == SYN | ACK and sa.ack == t.snd_nxt, sa,
+            "SYN-ACK ack %d: the SYN and its %d bytes" % (t.snd_nxt, len(data)))
+    t.check(sa.opt(FASTOPEN) is None, sa, "no cookie in the SYN-ACK of a good one")
+    t.rcv_nxt = (sa.seq + 1) & M
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return before the handshake's last ACK (it said %s)" % res)
+    res = t.agent("read 100")
+    t.check(res == str(len(data)), sa, "the SYN's %d bytes read before the last ACK (read said %s)" % (len(data), res))
+    t.agent("write 10", 10)
+    reply = t.expect("the reply, before the handshake's last ACK")
+    want = (sa.seq + 1) & M
+    t.check(reply.flags & (SYN | RST | FIN) == 0 and reply.seq == want and len(reply.payload) == 10, reply,
+            "10 bytes at seq %d at once" % want)
+    t.rcv_nxt = (want + 10) & M
+    t.send(ACK)
+    t.quiet(100, "nothing owed: the SYN-ACK acknowledged the data, the ACK the reply")
+    t.send(RST | ACK)
+    t.agent("close", 0)
+    # 3. A cookie that is not the listener's: the data is not acknowledged, the right cookie comes back.
+    _new_peer_connection(t)
+    wrong = bytes(b ^ 0x55 for b in cookie)
+    t.agent.start("accept")
+    syn = t.send(SYN, payload=data, opts=t.syn_opts() + [(FASTOPEN, wrong)])
+    sa = t.expect("SYN-ACK with a fresh cookie")
+    want = (syn.seq + 1) & M
+    t.check(sa.flags & (SYN | ACK | RST | FIN) == SYN | ACK and sa.ack == want, sa,
+            "SYN-ACK ack %d: the SYN alone, its data ignored" % want)
+    t.check(sa.opt(FASTOPEN) == (FASTOPEN, cookie), sa, "the listener's cookie for us in the SYN-ACK")
+    t.rcv_nxt = (sa.seq + 1) & M
+    t.snd_nxt = want
+    t.send(ACK)
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return the connection (it said %s)" % res)
+    t.data(len(data))
+    ack = t.expect("an ACK of the data sent again")
+    t.check(ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    res = t.agent("read 100")
+    t.check(res == str(len(data)), ack, "the data read after the handshake (read said %s)" % res)
+
+
+tfo_server.sysctls = {"net.ipv4.tcp_fastopen": "3"}
+
+
+def _fastopen_syn(t, what):
+    """The agent's sendto(MSG_FASTOPEN) of 20 bytes to the peer; its SYN (checked to be one)."""
+    t.port, t.tport = 8080, None
+    t.iss = random.randrange(1 << 32)
+    t.snd_nxt, t.rcv_nxt = t.iss, None
+    t.agent.start("fastopen %s %d 20" % (pkt.PEER_IP, t.port))
+    syn = t.expect(what)
+    t.check(syn.flags & (SYN | ACK | RST | FIN) == SYN, syn, what)
+    t.tport, t.irs = syn.sport, syn.seq
+    return syn
+
+
+def _fastopen_syn_ack(t, syn, acked, cookie=None):
+    """The peer's SYN-ACK to syn, acknowledging `acked` bytes of its data, with `cookie` if any."""
+    t.rcv_nxt = (syn.seq + 1 + acked) & M
+    opts = [("mss", 1460), ("sackOK",), ("TS", t.tsval(), syn.opt("TS")[1]), ("nop",), ("wscale", PEER_WSCALE)]
+    if cookie is not None:
+        opts += [(FASTOPEN, cookie)]
+    t.send(SYN | ACK, opts=opts, win=64240)
+
+
+def tfo_client(t):
+    """16. Fast Open client (RFC 7413 4.1, Linux's default tcp_fastopen=1): sendto(MSG_FASTOPEN)
+    with no cookie sends a SYN with a cookie request and no data, the data after the handshake;
+    with the cookie the SYN-ACK gave, the next SYN carries cookie and data; data the SYN-ACK does
+    not acknowledge is sent again at once after it, and data it does is not."""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    syn = _fastopen_syn(t, "a SYN asking for a cookie")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, b"") and not syn.payload, syn, "a SYN with a cookie request, no data")
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    seg = t.expect("the data after the handshake")
+    if not seg.payload:
+        seg = t.expect("the data after the handshake's ACK")
+    want = (t.irs + 1) & M
+    t.check(seg.seq == want and len(seg.payload) == 20 and seg.ack == t.snd_nxt, seg, "20 bytes at seq %d" % want)
+    t.check(t.agent.result() == "20", seg, "sendto to return 20")
+    t.send(RST | ACK, ack=(want + 20) & M)
+    t.agent("close", 0)
+    # The cookie now rides with the data; this SYN-ACK acknowledges the SYN alone.
+    syn = _fastopen_syn(t, "a SYN with the cookie and the data")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, cookie) and len(syn.payload) == 20, syn, "a SYN with cookie %s and 20 bytes" % cookie.hex())
+    _fastopen_syn_ack(t, syn, 0)
+    want = (t.irs + 1) & M
+    seg = t.expect("the SYN's data sent again")
+    if not seg.payload:
+        seg = t.expect("the SYN's data sent again, after the ACK")
+    t.check(seg.seq == want and len(seg.payload) == 20, seg, "the 20 bytes again at seq %d" % want)
+    t.check(seg.time - syn.time < 1.0, seg, "at once, not after a retransmission timeout")
+    t.check(t.agent.result() == "20", seg, "sendto to return 20")
+    t.send(RST | ACK, ack=(want + 20) & M)
+    t.agent("close", 0)
+    # This SYN-ACK acknowledges the data too: nothing is sent again.
+    syn = _fastopen_syn(t, "a SYN with the cookie and the data, again")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, cookie) and len(syn.payload) == 20, syn, "a SYN with cookie and 20 bytes")
+    _fastopen_syn_ack(t, syn, 20)
+    ack = t.expect("the handshake's ACK")
+    want = (t.irs + 21) & M
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want and not ack.payload and ack.ack == t.snd_nxt, ack,
+            "ACK seq %d ack %d, no data" % (want, t.snd_nxt))
+    t.check(t.agent.result() == "20", ack, "sendto to return 20")
+    t.quiet(300, "the SYN's data was acknowledged")
 
 
 # In the issue's priority order; run.sh runs them in this order.
@@ -373,4 +519,6 @@ CASES = {
     "disconnect_rst": disconnect_rst,
     "disconnect_close_wait": disconnect_close_wait,
     "listener_shutdown_rst": listener_shutdown_rst,
+    "tfo_server": tfo_server,
+    "tfo_client": tfo_client,
 }

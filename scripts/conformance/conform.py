@@ -258,6 +258,14 @@ def main():
         argv = [a.bin, "run", "--offload", "off", "--"] + argv
     else:
         argv = ["ip", "netns", "exec", a.agent_ns] + argv
+    # A case may need sysctls of the side under test, set before it starts: in this namespace for
+    # the stack (its service reads them when it starts), in the agent's for the kernel.
+    for key, value in getattr(fn, "sysctls", {}).items():
+        if a.target == "stack":
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                f.write(value)
+        else:
+            subprocess.run(["ip", "netns", "exec", a.agent_ns, "sysctl", "-qw", "%s=%s" % (key, value)], check=True)
     agent = Agent(argv, open(os.path.join(out, tag + ".agent.log"), "w"))
     t = Test(a.target, link, agent)
     try:

@@ -19,7 +19,7 @@ use libc::{c_int, c_uint, c_ulong, iovec, msghdr, size_t, sockaddr, socklen_t, s
 
 use super::addr::{self, Addr};
 use super::hook::{guard, ret, set_errno};
-use super::io::{self, TCP_ONLY_FLAGS};
+use super::io;
 use super::sockets;
 use super::sockopt::{self, Set};
 use super::stamps;
@@ -823,17 +823,52 @@ pub unsafe extern "C" fn sendto(
         }),
         Kind::Stream if sock.is_pending() => {
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
-                // Fast Open is not offered: connect, then send, as a kernel without it would.
-                if connect(fd, to, tolen) < 0 {
-                    return -1;
+                // Fast Open (RFC 7413): connect with it, then the data goes as a send would
+                // (riding on the SYN when a cookie is at hand). Never a SIGPIPE for it.
+                let target = match addr::read(to, tolen) {
+                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t) => {
+                        return f(fd, buf, len, flags, to, tolen)
+                    }
+                    Ok(Addr::V4(t)) => t,
+                    // Linux's tcp_sendmsg_fastopen refuses AF_UNSPEC so.
+                    Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
+                    Err(e) => return ret(Err(e), -1),
+                };
+                let connected = guard("sendto", Err(Errno::EIO), || {
+                    sockets::connect_fast_open(&sock, fd, target)
+                });
+                if let Err(e) = connected {
+                    return ret(Err(e), -1);
                 }
-                return f(fd, buf, len, flags & !TCP_ONLY_FLAGS, std::ptr::null(), 0);
+                let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
+                return sendto(fd, buf, len, flags, std::ptr::null(), 0);
             }
             f(fd, buf, len, flags, to, tolen)
         }
-        // TCP ignores a destination on a connected socket (after the kernel's checks of it); a
-        // UNIX socket would refuse it. Fast Open on a connected socket is EISCONN.
-        Kind::Stream if flags & libc::MSG_FASTOPEN != 0 => ret(Err(Errno::EISCONN), -1),
+        // A socket on the stack that never connected (bound, say) opens with Fast Open as a
+        // pending one does; on one that did, Fast Open is EISCONN (the service says so for a
+        // listener or an accepted socket).
+        Kind::Stream if flags & libc::MSG_FASTOPEN != 0 => {
+            let connecting = sock
+                .connect_started
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let target = match addr::read(to, tolen) {
+                _ if connecting => return ret(Err(Errno::EISCONN), -1),
+                // No address: tcp_v4_connect's EINVAL.
+                _ if to.is_null() => return ret(Err(Errno::EINVAL), -1),
+                Ok(Addr::V4(t)) => t,
+                Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
+                Err(e) => return ret(Err(e), -1),
+            };
+            let connected = guard("sendto", Err(Errno::EIO), || {
+                sockets::connect_fast_open(&sock, fd, target)
+            });
+            if let Err(e) = connected {
+                return ret(Err(e), -1);
+            }
+            let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
+            sendto(fd, buf, len, flags, std::ptr::null(), 0)
+        }
         Kind::Stream if !to.is_null() && addr::check_len(to, tolen).is_err() => {
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }

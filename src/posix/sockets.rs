@@ -576,6 +576,11 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
     let Attach::Pending(pending) = &*a else {
         return None;
     };
+    // With Fast Open the service decides: a connect it defers (a cookie is at hand) succeeds at
+    // once, as Linux's, and only its answer can say so.
+    if fast_open_asked(pending) {
+        return None;
+    }
     let (mine, theirs) = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).ok()?;
     let mut name = crate::service::server::SOCKET_NAME_PREFIX.to_vec();
     let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
@@ -601,6 +606,45 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
     sock.connect_started
         .store(true, std::sync::atomic::Ordering::Relaxed);
     Some(Err(Errno::EINPROGRESS))
+}
+
+/// Whether a pending socket's options ask for Fast Open on connect (TCP_FASTOPEN_CONNECT).
+fn fast_open_asked(pending: &Pending) -> bool {
+    pending.options.iter().any(|o| {
+        (o.level, o.name) == (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT)
+            && o.value.iter().any(|&b| b != 0)
+    })
+}
+
+/// The connect of `sendto(MSG_FASTOPEN)` on a pending TCP socket (RFC 7413): a connect with Fast
+/// Open, as `TCP_FASTOPEN_CONNECT` would make it (the option stays set on the socket, the one
+/// difference from Linux). Ok: connected, or deferred until the data the caller sends next; a
+/// non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one, and the data
+/// is not taken, as on Linux.
+pub fn connect_fast_open(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Result<()> {
+    let option = crate::service::proto::SetOption {
+        level: libc::IPPROTO_TCP,
+        name: libc::TCP_FASTOPEN_CONNECT,
+        value: 1i32.to_ne_bytes().to_vec(),
+    };
+    let on_stack = {
+        let mut a = sock.attach.lock();
+        match &mut *a {
+            Attach::Pending(p) => {
+                if !fast_open_asked(p) {
+                    p.options.push(option.clone());
+                }
+                false
+            }
+            Attach::Stack => true,
+        }
+    };
+    if on_stack {
+        // Refused where the socket cannot take it (connected, listening): the connect below then
+        // says why.
+        let _ = request(fd, Call::SetOption(option));
+    }
+    connect(sock, fd, Addr::V4(target))
 }
 
 pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {

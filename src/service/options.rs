@@ -276,14 +276,49 @@ pub fn set(
             let secs = if v == 0 { 60 } else { v.clamp(0, 120) as u64 };
             tcp_config(s, h, |c| c.fin_wait2_timeout = Duration::from_secs(secs))
         }
-        // Not built: deferred accept, Fast Open (RFC 7413) and a window clamp. Refused, as an
-        // unknown option is, so a program does not count on them (curl, nginx go on without).
+        // Fast Open (RFC 7413), with Linux's rules: the queue length on a socket not yet
+        // connected (before or after listen), at most SOMAXCONN.
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => {
+            let v = int(val)?;
+            let t = s.tcp_socket_mut(h)?;
+            if v < 0 || t.connection().is_some() {
+                return Err(Errno::EINVAL);
+            }
+            t.fast_open.qlen = (v as u32).min(4096);
+            Ok(())
+        }
+        // Only where the host's tcp_fastopen lets clients use it (EOPNOTSUPP), and before connect.
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => {
+            let v = int(val)?;
+            if !(0..=1).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            let t = s.tcp_socket_mut(h)?;
+            if t.config.fastopen & crate::tcp::fastopen::sysctl::CLIENT_ENABLE == 0 {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if !matches!(t.state, crate::stack::tcp_socket::TcpState::Fresh) {
+                return Err(Errno::EINVAL);
+            }
+            t.fast_open.connect = v == 1;
+            Ok(())
+        }
+        // The listener's own cookie key: 16 bytes, or 32 (a primary and a backup key, of which
+        // this stack keeps the primary: cookies made under the backup are not taken).
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => {
+            if val.len() != 16 && val.len() != 32 {
+                return Err(Errno::EINVAL);
+            }
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&val[..16]);
+            s.tcp_socket_mut(h)?.fast_open.key = Some(crate::tcp::SipKey(key));
+            Ok(())
+        }
+        // Not built: deferred accept, Fast Open without cookies and a window clamp. Refused, as
+        // an unknown option is, so a program does not count on them (curl, nginx go on without).
         (
             libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT
-            | libc::TCP_FASTOPEN
-            | libc::TCP_FASTOPEN_CONNECT
-            | libc::TCP_WINDOW_CLAMP,
+            libc::TCP_DEFER_ACCEPT | libc::TCP_FASTOPEN_NO_COOKIE | libc::TCP_WINDOW_CLAMP,
         ) => {
             log::debug!("TCP option {name} is not supported by this stack");
             Err(Errno::ENOPROTOOPT)
@@ -399,7 +434,7 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
         ca_state: if st.in_recovery { 3 } else { 0 },
         backoff: st.backoff.min(255) as u8,
         // TCPI_OPT_TIMESTAMPS | SACK | WSCALE as negotiated (wscale shows as non-zero scales),
-        // TCPI_OPT_ECN and TCPI_OPT_ECN_SEEN.
+        // TCPI_OPT_ECN, TCPI_OPT_ECN_SEEN and TCPI_OPT_SYN_DATA.
         options: 0b011
             | if st.snd_wscale != 0 || st.rcv_wscale != 0 {
                 0b100
@@ -407,7 +442,8 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
                 0
             }
             | if st.ecn { 0b1000 } else { 0 }
-            | if st.ecn_seen { 0b1_0000 } else { 0 },
+            | if st.ecn_seen { 0b1_0000 } else { 0 }
+            | if st.syn_data { 0b10_0000 } else { 0 },
         wscale: (st.snd_wscale & 0xf) | (st.rcv_wscale << 4),
         rto: st.rto.as_micros() as u32,
         ato: 40_000,
@@ -501,6 +537,18 @@ pub fn get(
         (libc::IPPROTO_TCP, libc::TCP_CORK) => ints(tcp_cfg(s, &|c| c.cork as i32)),
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => ints(extra.notsent_lowat.unwrap_or(0)),
         (libc::IPPROTO_TCP, libc::TCP_INQ) => ints(extra.inq as i32),
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN) => ints(
+            s.tcp_socket_ref(h)
+                .map_or(0, |t| t.fast_open.qlen.min(i32::MAX as u32) as i32),
+        ),
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => {
+            ints(s.tcp_socket_ref(h).is_some_and(|t| t.fast_open.connect) as i32)
+        }
+        // The socket's own key, else the stack's (Linux: the namespace's).
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => {
+            let own = s.tcp_socket_ref(h).and_then(|t| t.fast_open.key);
+            own.unwrap_or_else(|| s.fast_open_key()).0.to_vec()
+        }
         // Congestion-control details (Linux's tcp_cc_info): CUBIC and Reno report none, and
         // those are the stack's two, so nothing is written, as Linux writes nothing for them.
         (libc::IPPROTO_TCP, libc::TCP_CC_INFO) => Vec::new(),

@@ -1384,6 +1384,14 @@ impl Service {
                         (None, None) => return Err(Errno::EBADF),
                     };
                     self.stack.tcp_connect(now, h, a)?;
+                    if self.stack.tcp_connect_deferred(h) {
+                        // Fast Open with a cookie: connected at once, the SYN waits for the
+                        // program's first write (Linux's TCP_FASTOPEN_CONNECT).
+                        let sock = self.socks.get_mut(i).expect("present");
+                        sock.connected = None;
+                        sock.phase = Phase::Open;
+                        return none;
+                    }
                     let (filler, sndbuf) = fill(&hold);
                     let sock = self.socks.get_mut(i).expect("present");
                     sock.connected = None;

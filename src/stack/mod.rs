@@ -44,6 +44,11 @@ pub struct Stack {
     tcp_key: tcp::SipKey,
     /// Options every new TCP socket starts with.
     tcp_defaults: tcp::Config,
+    /// Fast Open (RFC 7413): the key of our listeners' cookies (unless a listener has its own),
+    /// and the cookies servers gave us, by server address (Linux keeps them in its TCP metrics).
+    fast_open_key: tcp::SipKey,
+    fast_open_cookies:
+        std::collections::HashMap<std::net::Ipv4Addr, crate::wire::tcp::FastOpenCookie>,
     /// RFC 6056 algorithm 3's counter.
     port_counter: u32,
     reassembly: Reassembler,
@@ -83,6 +88,7 @@ impl Stack {
         let mut rng = Rng::new(seed);
         let ip_ident = rng.next_u32() as u16;
         let tcp_key = tcp::SipKey::from_rng(&mut rng);
+        let fast_open_key = tcp::SipKey::from_rng(&mut rng);
         let tcp_defaults = tcp::Config {
             // MSS from the MTU (RFC 9293 §3.7.1): room for the IPv4 and TCP headers.
             mss: (caps.mtu - 40).min(u16::MAX as usize) as u16,
@@ -94,6 +100,8 @@ impl Stack {
         Stack {
             tcp_key,
             tcp_defaults,
+            fast_open_key,
+            fast_open_cookies: std::collections::HashMap::new(),
             port_counter: 0,
             net: Net {
                 iface: Interface {
@@ -250,6 +258,16 @@ impl Stack {
     /// offsets and ephemeral ports (by default derived from the seed).
     pub fn set_secret_key(&mut self, key: tcp::SipKey) {
         self.tcp_key = key;
+    }
+
+    /// The key of Fast Open cookies for listeners without their own (Linux's
+    /// `net.ipv4.tcp_fastopen_key`); by default drawn from the seed.
+    pub fn fast_open_key(&self) -> tcp::SipKey {
+        self.fast_open_key
+    }
+
+    pub fn set_fast_open_key(&mut self, key: tcp::SipKey) {
+        self.fast_open_key = key;
     }
 
     /// SO_ERROR: the socket's pending error, cleared by reading it.

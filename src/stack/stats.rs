@@ -59,6 +59,11 @@ pub struct Stats {
     /// Connections in TIME-WAIT ended early to make room at that bound (as Linux ends them past
     /// `tcp_max_tw_buckets`, its TCPTimeWaitOverflow).
     pub tcp_time_wait_recycled: u64,
+    /// Passive opens whose SYN's Fast Open cookie was good (Linux's TCPFastOpenPassive).
+    pub tcp_fastopen_passive: u64,
+    /// Active opens with a cookie, their SYN held to carry the first write (near Linux's
+    /// TCPFastOpenActive, which counts those whose data the SYN-ACK acknowledged).
+    pub tcp_fastopen_active: u64,
 }
 
 impl fmt::Display for Stats {
@@ -71,7 +76,7 @@ impl fmt::Display for Stats {
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {} listen overflows {}; \
              syncookies sent {} recv {} failed {}; \
-             sockets refused {} time-wait recycled {}",
+             sockets refused {} time-wait recycled {}; fastopen passive {} active {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -105,7 +110,9 @@ impl fmt::Display for Stats {
             self.tcp_syncookies_recv,
             self.tcp_syncookies_failed,
             self.sockets_refused,
-            self.tcp_time_wait_recycled
+            self.tcp_time_wait_recycled,
+            self.tcp_fastopen_passive,
+            self.tcp_fastopen_active
         )
     }
 }

@@ -188,8 +188,17 @@ impl Stack {
         let tuple = tuple_bytes(local, remote);
         let iss = tcp::initial_sequence_number(&self.tcp_key, now, &tuple);
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
+        // Fast Open (RFC 7413 §3), if the program asked and the host's tcp_fastopen lets clients:
+        // with a cookie from this server, the SYN waits for the first write to carry it;
+        // without, it asks for one.
+        let cookie = self.fast_open_cookie_for(*remote.ip());
         let sock = self.tcp(h)?;
-        let conn = Connection::connect(now, &sock.config, iss, ts_offset);
+        let mut conn = Connection::connect(now, &sock.config, iss, ts_offset);
+        let fast_open = sock.fast_open.connect
+            && sock.config.fastopen & tcp::fastopen::sysctl::CLIENT_ENABLE != 0;
+        if fast_open {
+            conn.set_fast_open(cookie);
+        }
         sock.local = Some(local);
         sock.remote = Some(remote);
         sock.state = TcpState::Connected(Box::new(conn));
@@ -201,8 +210,20 @@ impl Stack {
             },
             h,
         );
+        if fast_open && cookie.is_some() {
+            self.net.stats.tcp_fastopen_active += 1;
+        }
         self.tcp_after_event(now, h);
         Ok(())
+    }
+
+    /// Whether socket `h` connected with Fast Open and a cookie, its SYN waiting for the
+    /// program's first write: its `connect` has succeeded at once, as Linux's does.
+    pub fn tcp_connect_deferred(&self, h: SocketHandle) -> bool {
+        self.sockets
+            .tcp(h)
+            .and_then(TcpSocket::connection)
+            .is_some_and(Connection::syn_held)
     }
 
     /// How a connect is going: Ok once established (or later), EAGAIN while the handshake runs,
@@ -213,6 +234,7 @@ impl Stack {
             return Err(e);
         }
         match conn.state() {
+            State::SynSent if conn.syn_held() => Ok(()),
             State::SynSent | State::SynReceived => Err(Errno::EAGAIN),
             State::Closed => Err(Errno::ECONNREFUSED),
             _ => Ok(()),

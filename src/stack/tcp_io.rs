@@ -9,10 +9,11 @@ use super::socket_table::ConnKey;
 use super::tcp_socket::{TcpSocket, TcpState};
 use super::{Net, Socket, SocketHandle, Stack};
 use crate::error::Errno;
+use crate::tcp::fastopen::{sysctl, ServerVerdict};
 use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::{Ecn, IpProtocol};
-use crate::wire::tcp::{finish_checksum, TcpFlags, TcpPacket, TcpRepr};
+use crate::wire::tcp::{finish_checksum, FastOpenCookie, TcpFlags, TcpPacket, TcpRepr};
 use crate::wire::ChecksumMode;
 
 impl Stack {
@@ -72,10 +73,14 @@ impl Stack {
                     };
                     let una = conn.snd_una();
                     conn.input(now, &seg);
+                    let cookie = conn.take_fast_open_cookie();
                     if conn.snd_una() != una {
                         // New data acknowledged: the peer hears us, so does its next hop
                         // (Linux's dst_confirm from tcp_ack).
                         self.net.confirm_neighbour(now, src);
+                    }
+                    if let Some(c) = cookie {
+                        self.remember_fast_open_cookie(src, c);
                     }
                     self.tcp_after_event(now, h);
                     return;
@@ -144,9 +149,11 @@ impl Stack {
 
     /// Whether half-open connection `h`'s listener has no room left to queue it for `accept`:
     /// it holds one more than the backlog (Linux's `sk_acceptq_is_full`).
+    /// (A Fast Open connection already queued is not held back.)
     fn tcp_accept_queue_full(&self, h: SocketHandle) -> bool {
         self.sockets
             .tcp(h)
+            .filter(|s| !s.queued_for_accept)
             .and_then(|s| s.parent)
             .and_then(|p| self.sockets.tcp(p))
             .and_then(TcpSocket::listener)
@@ -201,10 +208,85 @@ impl Stack {
             self.net.stats.tcp_syns_dropped += 1;
             return;
         }
+        let verdict = self.fast_open_verdict(lh, our_ip, key.remote_ip, syn);
         let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
-        let conn = Connection::accept(now, &config, iss, ts_offset, syn);
+        let conn = match verdict {
+            ServerVerdict::Accept => {
+                self.net.stats.tcp_fastopen_passive += 1;
+                Connection::accept_fast_open(now, &config, iss, ts_offset, syn)
+            }
+            ServerVerdict::Offer(cookie) => {
+                let mut c = Connection::accept(now, &config, iss, ts_offset, syn);
+                c.offer_fast_open_cookie(cookie);
+                c
+            }
+            ServerVerdict::None => Connection::accept(now, &config, iss, ts_offset, syn),
+        };
         self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
+    }
+
+    /// What listener `lh` makes of a SYN's Fast Open option (RFC 7413 §4.2.2), by Linux's rule:
+    /// the host's `tcp_fastopen` must have the server bit, and the listener `TCP_FASTOPEN` set
+    /// (or the host the bit that stands for it), with room among its Fast Open connections still
+    /// in their handshake.
+    fn fast_open_verdict(
+        &self,
+        lh: SocketHandle,
+        our_ip: std::net::Ipv4Addr,
+        client: std::net::Ipv4Addr,
+        syn: &Segment<'_>,
+    ) -> ServerVerdict {
+        let Some(sock) = self.sockets.tcp(lh) else {
+            return ServerVerdict::None;
+        };
+        if syn.options.fast_open.is_none() && syn.payload.is_empty() {
+            return ServerVerdict::None;
+        }
+        let Some(listener) = sock.listener() else {
+            return ServerVerdict::None;
+        };
+        let bits = sock.config.fastopen;
+        let mut qlen = sock.fast_open.qlen as usize;
+        if qlen == 0 && bits & sysctl::SERVER_WO_SOCKOPT1 != 0 {
+            qlen = listener.backlog;
+        }
+        let pending = listener
+            .syn_queue
+            .iter()
+            .chain(listener.accept_queue.iter())
+            .filter(|&&c| {
+                self.sockets
+                    .tcp(c)
+                    .and_then(TcpSocket::connection)
+                    .is_some_and(Connection::is_fast_open_child)
+            })
+            .count();
+        let key = sock.fast_open.key.unwrap_or(self.fast_open_key);
+        let valid = tcp::fastopen::cookie(&key, client.octets(), our_ip.octets());
+        tcp::fastopen::server_verdict(
+            bits,
+            pending < qlen,
+            syn.options.fast_open,
+            !syn.payload.is_empty(),
+            valid,
+        )
+    }
+
+    /// Keeps the cookie server `ip` gave us, for our next Fast Open to it (RFC 7413 §4.1.3). The
+    /// cache is bounded: full, it starts over.
+    fn remember_fast_open_cookie(&mut self, ip: std::net::Ipv4Addr, cookie: FastOpenCookie) {
+        const MAX_COOKIES: usize = 1024;
+        if self.fast_open_cookies.len() >= MAX_COOKIES && !self.fast_open_cookies.contains_key(&ip)
+        {
+            self.fast_open_cookies.clear();
+        }
+        self.fast_open_cookies.insert(ip, cookie);
+    }
+
+    /// The cookie server `ip` gave us, if any.
+    pub(super) fn fast_open_cookie_for(&self, ip: std::net::Ipv4Addr) -> Option<FastOpenCookie> {
+        self.fast_open_cookies.get(&ip).copied()
     }
 
     /// An ACK to listener `lh` that matched no connection: if it returns a SYN cookie we sent in
@@ -312,8 +394,12 @@ impl Stack {
         };
         let state = conn.state();
         let closed = conn.is_closed();
+        // A Fast Open connection is ready for accept before its handshake ends (Linux).
+        let early = conn.is_fast_open_child();
         if let Some(parent) = sock.parent {
-            if !sock.queued_for_accept && !matches!(state, State::SynReceived | State::Closed) {
+            if !sock.queued_for_accept
+                && (early || !matches!(state, State::SynReceived | State::Closed))
+            {
                 sock.queued_for_accept = true;
                 if let Some(l) = self
                     .sockets

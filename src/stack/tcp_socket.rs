@@ -31,6 +31,18 @@ impl Listener {
     }
 }
 
+/// A socket's Fast Open options (RFC 7413, as Linux's socket options).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SocketFastOpen {
+    /// `TCP_FASTOPEN`: a listener takes data in SYNs, at most this many connections at a time
+    /// still in their handshake (Linux's `fastopenq.max_qlen`); 0 is off.
+    pub qlen: u32,
+    /// `TCP_FASTOPEN_KEY`: the listener's own cookie key, else the stack's.
+    pub key: Option<crate::tcp::SipKey>,
+    /// `TCP_FASTOPEN_CONNECT`: `connect` opens with Fast Open.
+    pub connect: bool,
+}
+
 pub enum TcpState {
     /// Created, maybe bound; neither listening nor connected.
     Fresh,
@@ -57,6 +69,7 @@ pub struct TcpSocket {
     pub queued_for_accept: bool,
     /// Readiness, state and bytes waiting when waiters were last woken (see `tcp_after_event`).
     pub last_seen: Option<(crate::tcp::Readiness, crate::tcp::State, usize)>,
+    pub fast_open: SocketFastOpen,
 }
 
 impl TcpSocket {
@@ -76,6 +89,7 @@ impl TcpSocket {
             parent: None,
             queued_for_accept: false,
             last_seen: None,
+            fast_open: SocketFastOpen::default(),
         }
     }
 

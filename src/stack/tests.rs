@@ -984,3 +984,109 @@ fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait()
     );
     let _ = fresh;
 }
+
+/// changed) costs the data in the SYN, not the connection.
+#[test]
+fn fast_open_between_two_stacks() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    a.tcp_defaults_mut().fastopen = 3;
+    b.tcp_defaults_mut().fastopen = 3;
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 8).unwrap();
+    b.tcp_socket_mut(l).unwrap().fast_open.qlen = 8;
+    let now = Instant::ZERO;
+    // A frame from A to B: whether it is a SYN with data.
+    let syn_data = |f: &Vec<u8>| {
+        let (ip, payload) = parse_ip(f);
+        ip.protocol == IpProtocol::TCP && {
+            let p = TcpPacket::new_checked(&payload[..]).unwrap();
+            p.flags().contains(TcpFlags::SYN) && !p.payload().is_empty()
+        }
+    };
+    let round = |a: &mut Stack, b: &mut Stack, msg: &[u8]| -> (bool, bool) {
+        let h = a.tcp_socket().unwrap();
+        a.tcp_socket_mut(h).unwrap().fast_open.connect = true;
+        a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+            .unwrap();
+        let deferred = a.tcp_connect_deferred(h);
+        if !deferred {
+            exchange(a, b, now);
+        }
+        assert_eq!(a.tcp_connect_status(h), Ok(()));
+        a.tcp_send(now, h, msg).unwrap();
+        let frames = drain(a);
+        let carried = frames.iter().any(syn_data);
+        assert_eq!(
+            carried, deferred,
+            "data rides the SYN exactly when held back for it"
+        );
+        frames.iter().for_each(|f| b.receive(now, f));
+        // B's side: with the data in the SYN taken, the connection is ready, data and all,
+        // before A's final ACK; otherwise after the handshake.
+        let early = b.tcp_accept(now, l).ok();
+        if let Some((child, _)) = early {
+            // Read and answered before the handshake ends: the reply leaves at once.
+            let mut buf = [0u8; 64];
+            let n = b.tcp_recv(now, child, &mut buf, false).unwrap();
+            assert_eq!(&buf[..n], msg);
+            b.tcp_send(now, child, b"reply").unwrap();
+            let replies = drain(b);
+            assert!(
+                replies.iter().any(|f| {
+                    let (_, payload) = parse_ip(f);
+                    TcpPacket::new_checked(&payload[..]).is_ok_and(|p| p.payload() == b"reply")
+                }),
+                "the reply goes before the handshake's last ACK"
+            );
+            replies.iter().for_each(|f| a.receive(now, f));
+            exchange(a, b, now);
+            return (carried, true);
+        }
+        exchange(a, b, now);
+        let (child, _) = early
+            .or_else(|| b.tcp_accept(now, l).ok())
+            .expect("accepted");
+        let mut buf = [0u8; 64];
+        let n = b.tcp_recv(now, child, &mut buf, false).unwrap();
+        assert_eq!(&buf[..n], msg);
+        (carried, early.is_some())
+    };
+    // (The first handshake is over before the write: accepted at once too.)
+    assert_eq!(round(&mut a, &mut b, b"first"), (false, true));
+    assert_eq!(a.fast_open_cookies.len(), 1, "B's cookie is kept");
+    assert_eq!(round(&mut a, &mut b, b"second"), (true, true));
+    assert_eq!(b.stats().tcp_fastopen_passive, 1);
+    // B's key changes: A's cookie is refused, its data sent again after the handshake, and a
+    // fresh cookie makes the next SYN carry data again.
+    b.set_fast_open_key(crate::tcp::SipKey([5; 16]));
+    assert_eq!(round(&mut a, &mut b, b"third"), (true, false));
+    assert_eq!(b.stats().tcp_fastopen_passive, 1);
+    assert_eq!(round(&mut a, &mut b, b"fourth"), (true, true));
+    assert_eq!(b.stats().tcp_fastopen_passive, 2);
+}
+
+/// Without the server bit of tcp_fastopen, or without TCP_FASTOPEN on the listener, a SYN's
+/// cookie request goes unanswered and its data unacknowledged (Linux's rule).
+#[test]
+fn fast_open_needs_the_sysctl_and_the_socket_option() {
+    for (bits, qlen) in [(1u16, 8u32), (3, 0)] {
+        let mut a = ours();
+        let mut b = stack(B_IP, B_MAC, A_IP);
+        b.tcp_defaults_mut().fastopen = bits;
+        let l = b.tcp_socket().unwrap();
+        b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+            .unwrap();
+        b.tcp_socket_mut(l).unwrap().fast_open.qlen = qlen;
+        b.tcp_listen(l, 8).unwrap();
+        let h = a.tcp_socket().unwrap();
+        a.tcp_socket_mut(h).unwrap().fast_open.connect = true;
+        a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, PORT))
+            .unwrap();
+        exchange(&mut a, &mut b, Instant::ZERO);
+        assert_eq!(a.tcp_connect_status(h), Ok(()));
+        assert!(a.fast_open_cookies.is_empty(), "{bits} {qlen}");
+    }
+}

@@ -124,6 +124,8 @@ pub struct Config {
     pub linger: Option<Duration>,
     /// Explicit Congestion Notification (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.
     pub ecn: EcnMode,
+    /// Fast Open (RFC 7413): Linux's `net.ipv4.tcp_fastopen` bits ([`super::fastopen::sysctl`]).
+    pub fastopen: u16,
 }
 
 /// When a connection uses ECN (RFC 3168 §6.1.1): Linux's `tcp_ecn` values 0, 1 and 2.
@@ -194,6 +196,7 @@ impl Default for Config {
             challenge_budget: Arc::new(ChallengeBudget::unlimited()),
             linger: None,
             ecn: EcnMode::Passive,
+            fastopen: super::fastopen::sysctl::DEFAULT,
         }
     }
 }

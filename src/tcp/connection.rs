@@ -9,8 +9,14 @@
 //! ECN (RFC 3168) is done as Linux does it: negotiated by ECE and CWR in the SYN and SYN-ACK
 //! (§6.1.1), ECT(0) on new data only (`tcp_ecn_send`), ECE echoed by the receive half after a CE
 //! mark until CWR (§6.1.3), and the send half's once-per-window reduction on ECE (§6.1.2).
+//!
+//! Fast Open (RFC 7413) changes only the handshake: a client's SYN carries a cookie request, or a
+//! cookie and the first data; a server's SYN-ACK carries a fresh cookie, or acknowledges the data
+//! of a SYN whose cookie the stack found good. The stack holds keys and cookies
+//! ([`super::fastopen`]); the connection only carries them.
 
 use super::config::{Config, MAX_BUFFER};
+use super::fastopen::FastOpen;
 use super::recv::Receiver;
 use super::segment::{OutSegment, Segment};
 use super::send::{timestamp_at, Plan, SendContext, Sender, DEFAULT_PEER_MSS};
@@ -19,7 +25,7 @@ use super::timers::{TimerKind, Timers};
 use crate::error::Errno;
 use crate::time::{earliest, Duration, Instant};
 use crate::wire::ipv4::Ecn;
-use crate::wire::tcp::{TcpFlags, TcpOptions};
+use crate::wire::tcp::{FastOpenCookie, TcpFlags, TcpOptions};
 
 /// RFC 9293 §3.3.2 connection states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +94,8 @@ pub struct TcpStats {
     pub ecn: bool,
     /// Data marked ECT or CE has arrived (TCPI_OPT_ECN_SEEN).
     pub ecn_seen: bool,
+    /// Fast Open: the SYN's data was acknowledged by the SYN-ACK (TCPI_OPT_SYN_DATA).
+    pub syn_data: bool,
 }
 
 /// Why a data-bearing segment is being sent (instrumentation and statistics).
@@ -187,8 +195,11 @@ pub struct Connection {
     /// Reads return end of file after a reset/failure once the error has been reported.
     eof_after_error: bool,
     /// Segments sent and received, for TCP_INFO (the other counters are kept by the halves).
-    segments_sent: u64,
-    segments_received: u64,
+    /// 32 bits wrapping, as Linux's `segs_out`/`segs_in` (and half the room in a SYN queue entry).
+    segments_sent: u32,
+    segments_received: u32,
+    /// Fast Open (RFC 7413), out of line: most connections never use it.
+    fast_open: Option<Box<FastOpen>>,
     #[cfg(test)]
     pub(crate) trace: Option<Vec<Trace>>,
 }
@@ -251,6 +262,7 @@ impl Connection {
             eof_after_error: false,
             segments_sent: 0,
             segments_received: 0,
+            fast_open: None,
             cfg,
             #[cfg(test)]
             trace: None,
@@ -361,6 +373,7 @@ impl Connection {
                 sack_permitted: sack,
                 sack_blocks: Default::default(),
                 timestamps: ack.options.timestamps.map(|(tsval, _)| (tsval, 0)),
+                fast_open: None,
             },
             payload: &[],
             ecn: Ecn::NotEct,
@@ -374,6 +387,95 @@ impl Connection {
         let seg_mss = usize::from(c.cfg.mss) - if c.ts_enabled { 12 } else { 0 };
         let _ = c.rcv.advertise_window(true, seg_mss);
         c
+    }
+
+    /// Passive open from a SYN whose Fast Open cookie the stack found good (RFC 7413 §4.2.2): its
+    /// data is taken now and acknowledged by the SYN-ACK, and the connection may be handed to
+    /// `accept` before the handshake completes, as Linux's (`tcp_fastopen_create_child`). A FIN
+    /// on the SYN is left for the client to send again.
+    pub fn accept_fast_open(
+        now: Instant,
+        config: &Config,
+        iss: u32,
+        ts_offset: u32,
+        syn: &Segment,
+    ) -> Connection {
+        let mut c = Connection::accept(now, config, iss, ts_offset, syn);
+        c.fast_open = Some(Box::new(FastOpen {
+            passive: true,
+            syn_data_acked: !syn.payload.is_empty(),
+            ..FastOpen::default()
+        }));
+        c.rcv.buf.allocate();
+        c.snd.buf.allocate();
+        if !syn.payload.is_empty() {
+            c.process_data(now, syn.seq + 1, syn.payload, false);
+        }
+        c
+    }
+
+    /// A passive open on a good Fast Open cookie, its handshake not yet complete: it is ready for
+    /// `accept` all the same.
+    pub fn is_fast_open_child(&self) -> bool {
+        self.state == State::SynReceived && self.fast_open.as_ref().is_some_and(|f| f.passive)
+    }
+
+    /// A Fast Open child whose SYN-ACK has gone: it sends data before the handshake's last ACK
+    /// (Linux's, RFC 7413 §4.2.2 leaves it to the server). The SYN-ACK's place is then out of the
+    /// send books (SND.UNA past it), so the data's offsets are those of an open connection.
+    fn sends_early(&self) -> bool {
+        self.is_fast_open_child() && self.snd.una != self.snd.iss
+    }
+
+    /// Server: the SYN-ACK carries `cookie`, for a SYN that asked for one or brought a cookie that
+    /// is not ours (RFC 7413 §4.2.2: the handshake goes on as an ordinary one).
+    pub fn offer_fast_open_cookie(&mut self, cookie: FastOpenCookie) {
+        self.fast_open.get_or_insert_default().send = Some(cookie);
+    }
+
+    /// Client, before the SYN goes: open with Fast Open (RFC 7413 §3). With a `cookie`, the SYN
+    /// waits for the program's first write (connect returns at once, as Linux's
+    /// `TCP_FASTOPEN_CONNECT`) and carries the cookie and as much of the data as fits; without,
+    /// it carries a cookie request and the data follows the handshake.
+    pub fn set_fast_open(&mut self, cookie: Option<FastOpenCookie>) {
+        if self.state != State::SynSent || self.snd.max != self.snd.iss {
+            return;
+        }
+        let fo = self.fast_open.get_or_insert_default();
+        match cookie {
+            Some(c) if !c.is_request() => {
+                fo.send = Some(c);
+                fo.syn_held = true;
+                self.syn_pending = false;
+                self.snd.buf.allocate();
+            }
+            _ => fo.send = Some(FastOpenCookie::request()),
+        }
+    }
+
+    /// Client: the SYN waits for the first write.
+    pub fn syn_held(&self) -> bool {
+        self.fast_open.as_ref().is_some_and(|f| f.syn_held)
+    }
+
+    /// The held SYN goes now.
+    fn release_syn(&mut self) {
+        if let Some(f) = self.fast_open.as_mut() {
+            if std::mem::take(&mut f.syn_held) {
+                self.syn_pending = true;
+            }
+        }
+    }
+
+    /// Client: the cookie the server's SYN-ACK gave (once), for the stack's cache.
+    pub fn take_fast_open_cookie(&mut self) -> Option<FastOpenCookie> {
+        self.fast_open.as_mut()?.received.take()
+    }
+
+    /// The most data a SYN carries: Linux's, the MSS less the whole option space
+    /// (`tcp_send_syn_data`), so the SYN fits whatever options it has.
+    fn syn_data_room(&self) -> usize {
+        usize::from(self.cfg.mss).saturating_sub(crate::wire::tcp::MAX_OPTIONS_LEN)
     }
 
     /// Records the peer's SYN: IRS and option negotiation (RFC 9293 §3.10.7.2/3, RFC 7323, 2018).
@@ -452,8 +554,8 @@ impl Connection {
             bytes_retransmitted: self.snd.bytes_retransmitted,
             bytes_acked: self.snd.bytes_acked,
             bytes_received: self.rcv.bytes_received,
-            segments_sent: self.segments_sent,
-            segments_received: self.segments_received,
+            segments_sent: u64::from(self.segments_sent),
+            segments_received: u64::from(self.segments_received),
             peer_window: self.snd.wnd,
             our_window: self.rcv.window(),
             snd_wscale: self.snd.wscale,
@@ -463,24 +565,28 @@ impl Connection {
             in_recovery: self.snd.in_recovery,
             ecn: self.ecn && self.is_synchronized(),
             ecn_seen: self.rcv.ecn_seen,
+            syn_data: self.fast_open.as_ref().is_some_and(|f| f.syn_data_acked),
         }
     }
 
     pub fn readiness(&self) -> Readiness {
-        let send_open = matches!(self.state, State::Established | State::CloseWait);
+        // A Fast Open child reads and writes before its handshake ends, as Linux's.
+        let child = self.is_fast_open_child();
+        let send_open = matches!(self.state, State::Established | State::CloseWait) || child;
         let write_shut = self.snd.fin_queued || self.state == State::Closed;
         let read_shut = self.rcv.fin_received || self.state == State::Closed;
-        let connecting = matches!(self.state, State::SynSent | State::SynReceived);
+        let connecting = matches!(self.state, State::SynSent | State::SynReceived) && !child;
         Readiness {
             readable: !connecting
                 && (!self.rcv.buf.is_empty() || read_shut || self.error.is_some()),
-            writable: !connecting
-                && ((send_open
-                    && !self.snd.fin_queued
-                    && self.snd.buf.free() > 0
-                    && self.snd.buf.free() * 2 >= self.snd.buf.len())
-                    || write_shut
-                    || self.error.is_some()),
+            writable: (self.syn_held() && self.snd.buf.free() > 0)
+                || !connecting
+                    && ((send_open
+                        && !self.snd.fin_queued
+                        && self.snd.buf.free() > 0
+                        && self.snd.buf.free() * 2 >= self.snd.buf.len())
+                        || write_shut
+                        || self.error.is_some()),
             error: self.error.is_some(),
             hangup: self.state == State::Closed
                 || (self.snd.fin_queued && self.rcv.fin_received)
@@ -684,6 +790,9 @@ impl Connection {
             return Err(e);
         }
         match self.state {
+            // A Fast Open client's first write: the data rides on the SYN (RFC 7413 §3).
+            State::SynSent if self.syn_held() => {}
+            State::SynReceived if self.is_fast_open_child() && !self.snd.fin_queued => {}
             State::SynSent | State::SynReceived if !self.snd.fin_queued => {
                 return Err(Errno::EAGAIN)
             }
@@ -695,6 +804,9 @@ impl Connection {
             return Ok(0);
         }
         let n = self.snd.buf.enqueue(data);
+        if n > 0 {
+            self.release_syn();
+        }
         if n == 0 {
             Err(Errno::EAGAIN)
         } else {
@@ -717,6 +829,9 @@ impl Connection {
         }
         let n = fill(a, b);
         self.snd.buf.commit(n);
+        if n > 0 {
+            self.release_syn();
+        }
         Ok(n)
     }
 
@@ -790,7 +905,10 @@ impl Connection {
             return;
         }
         match self.state {
-            State::SynSent | State::SynReceived => self.snd.fin_queued = true,
+            State::SynSent | State::SynReceived => {
+                self.snd.fin_queued = true;
+                self.release_syn();
+            }
             State::Established => {
                 self.snd.fin_queued = true;
                 self.set_state(State::FinWait1);
@@ -977,7 +1095,8 @@ impl Connection {
                 | State::FinWait1
                 | State::Closing
                 | State::LastAck
-        ) {
+        ) && !self.sends_early()
+        {
             return None;
         }
         self.snd.next_segment(&self.send_context())
@@ -1207,7 +1326,7 @@ impl Connection {
         let _ = now;
         if self.snd.retries > limit {
             log::debug!("tcp: retransmission limit reached in {:?}", self.state);
-            if self.state == State::SynReceived && !self.active_open {
+            if self.state == State::SynReceived && !self.active_open && !self.is_fast_open_child() {
                 self.enter_closed();
             } else {
                 self.time_out();
@@ -1219,7 +1338,14 @@ impl Connection {
         self.snd.rtt.backoff();
         self.snd.rtt_timing = None;
         match self.state {
-            State::SynSent | State::SynReceived => self.syn_pending = true,
+            State::SynSent | State::SynReceived => {
+                self.syn_pending = true;
+                // A Fast Open child's data in flight goes again too, after the SYN-ACK.
+                if self.sends_early() && self.snd.max > self.snd.una {
+                    let eff_mss = self.eff_mss();
+                    self.snd.on_rto(eff_mss, &mut self.timers);
+                }
+            }
             _ => {
                 let eff_mss = self.eff_mss();
                 self.snd.on_rto(eff_mss, &mut self.timers);
@@ -1255,7 +1381,7 @@ impl Connection {
                     ecn: Ecn::NotEct,
                 },
             };
-            self.segments_sent += 1;
+            self.segments_sent = self.segments_sent.wrapping_add(1);
             sink(&seg, &[], &[]);
             if self.rst_closes {
                 self.rst_closes = false;
@@ -1276,15 +1402,39 @@ impl Connection {
                     if self.snd.retries > 0 {
                         self.snd.retransmits += 1;
                     }
-                    self.emit(now, sink, self.snd.iss, flags, 0, 0);
-                    self.snd.nxt = self.snd.iss + 1;
-                    self.snd.max = self.snd.max.max(self.snd.nxt);
+                    // A Fast Open cookie in our first SYN takes data with it (RFC 7413 §3);
+                    // a retransmitted SYN goes bare, the data after the handshake (Linux).
+                    let data = match self.fast_open.as_deref() {
+                        Some(f) if self.state == State::SynSent && self.snd.retries == 0 => f
+                            .send
+                            .filter(|c| !c.is_request())
+                            .map_or(0, |_| self.snd.buf.len().min(self.syn_data_room())),
+                        _ => 0,
+                    };
+                    self.emit(now, sink, self.snd.iss, flags, 0, data);
+                    if let Some(f) = self.fast_open.as_deref_mut() {
+                        f.syn_data = f.syn_data.max(data);
+                    }
+                    if self.is_fast_open_child() {
+                        // Data may follow at once; a SYN-ACK sent again leaves it where it is.
+                        if self.snd.una == self.snd.iss {
+                            self.snd.una = self.snd.iss + 1;
+                            self.snd.nxt = self.snd.una;
+                            self.snd.max = self.snd.una;
+                        }
+                    } else {
+                        self.snd.nxt = self.snd.iss + 1 + data;
+                        self.snd.max = self.snd.max.max(self.snd.nxt);
+                    }
                     if !self.timers.is_armed(TimerKind::Retransmit) {
                         self.arm_rtx(now);
                     }
                     if self.snd.retries == 0 {
                         self.snd.rtt_timing = Some((self.snd.iss + 1, now));
                     }
+                }
+                if self.sends_early() {
+                    self.send_data(now, sink);
                 }
             }
             _ => self.send_data(now, sink),
@@ -1359,7 +1509,10 @@ impl Connection {
         off: usize,
         len: usize,
     ) {
-        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived);
+        // (A Fast Open child's data in SYN-RECEIVED is no handshake segment: its window is
+        // scaled, RFC 7323 §2.2.)
+        let in_handshake = matches!(self.state, State::SynSent | State::SynReceived)
+            && (flags.contains(TcpFlags::SYN) || !self.sends_early());
         // A SYN's window is counted in our own segments (our MSS less the timestamp option once
         // agreed), as Linux's; later windows use the peer's segment size for SWS avoidance.
         let seg_mss = if in_handshake {
@@ -1383,6 +1536,8 @@ impl Connection {
                     if synack { self.rcv.ts_recent } else { 0 },
                 ));
             }
+            // Fast Open's option goes once, on the first SYN or SYN-ACK.
+            options.fast_open = self.fast_open.as_mut().and_then(|f| f.send.take());
         } else {
             if self.ts_enabled {
                 options.timestamps = Some((self.ts_now(now), self.rcv.ts_recent));
@@ -1409,7 +1564,7 @@ impl Connection {
         let (a, b) = self.snd.buf.peek(off, len);
         debug_assert_eq!(a.len() + b.len(), len);
         sink(&seg, a, b);
-        self.segments_sent += 1;
+        self.segments_sent = self.segments_sent.wrapping_add(1);
         self.last_tx = now;
         if len > 0 {
             self.rcv.on_data_sent(now);
@@ -1463,7 +1618,7 @@ impl Connection {
 
     /// Processes one received segment (RFC 9293 §3.10.7).
     pub fn input(&mut self, now: Instant, seg: &Segment) {
-        self.segments_received += 1;
+        self.segments_received = self.segments_received.wrapping_add(1);
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.input_syn_sent(now, seg),
@@ -1498,8 +1653,12 @@ impl Connection {
         let (ece, cwr) = (f.contains(TcpFlags::ECE), f.contains(TcpFlags::CWR));
         self.ecn &= if ack_ok { ece && !cwr } else { ece && cwr };
         if ack_ok {
-            // SYN-ACK: our SYN is acknowledged.
+            // SYN-ACK: our SYN is acknowledged. The window our SYN offered is open from RCV.NXT
+            // now, before any ACK of ours says it again: data may follow the SYN-ACK at once (a
+            // Fast Open server's reply does).
+            self.rcv.advertise_window(true, usize::from(self.cfg.mss));
             self.snd.una = seg.ack;
+            self.fast_open_syn_acked(seg);
             self.snd.nxt = self.snd.nxt.max(self.snd.una);
             self.snd.take_syn_window(seg.seq, seg.window);
             self.snd.wl2 = seg.ack;
@@ -1516,6 +1675,26 @@ impl Connection {
             self.syn_pending = true;
             self.timers.stop(TimerKind::Retransmit);
         }
+    }
+
+    /// A Fast Open client's SYN-ACK (RFC 7413 §4.2.3, Linux's `tcp_rcv_fastopen_synack`): the
+    /// cookie it brings is kept for the stack; the SYN's data it acknowledges leaves the buffer,
+    /// and what it does not is sent again once established, as new data.
+    fn fast_open_syn_acked(&mut self, seg: &Segment) {
+        let Some(f) = self.fast_open.as_deref_mut() else {
+            return;
+        };
+        if let Some(c) = seg.options.fast_open.filter(|c| !c.is_request()) {
+            f.received = Some(c);
+        }
+        let acked = self.snd.una.since(self.snd.iss + 1).min(self.snd.buf.len());
+        self.snd.buf.discard(acked);
+        self.snd.bytes_acked += acked as u64;
+        if self.snd.una < self.snd.max {
+            self.snd.nxt = self.snd.una;
+            self.snd.max = self.snd.una;
+        }
+        f.syn_data_acked = f.syn_data > 0 && acked >= f.syn_data;
     }
 
     fn take_rtt_sample(&mut self, now: Instant, seg: &Segment) {
@@ -1567,6 +1746,8 @@ impl Connection {
                 return;
             }
             match self.state {
+                // A Fast Open child is the program's already: it learns of the reset.
+                State::SynReceived if self.is_fast_open_child() => self.fail(Errno::ECONNRESET),
                 State::SynReceived if !self.active_open => self.enter_closed(),
                 State::SynReceived => self.fail(Errno::ECONNREFUSED),
                 State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
@@ -1593,7 +1774,24 @@ impl Connection {
         self.last_rx = now;
         self.keepalive_probes = 0;
         self.snd.probes_unanswered = 0;
-        if self.state == State::SynReceived {
+        if self.sends_early() {
+            // The SYN-ACK's place is already out of the books: any ACK of it (and maybe of some
+            // data, which the ACK processing below takes) completes the handshake.
+            if seg.ack >= self.snd.una && seg.ack <= self.snd.max {
+                if self.snd.max == self.snd.una {
+                    self.timers.stop(TimerKind::Retransmit);
+                }
+                self.take_rtt_sample(now, seg);
+                self.snd.rtt.reset_backoff();
+                self.snd.retries = 0;
+                self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below
+                self.snd.wl2 = self.snd.una;
+                self.establish();
+            } else {
+                self.rst_pending = Some(Reset::Reply(seg.ack));
+                return;
+            }
+        } else if self.state == State::SynReceived {
             if seg.ack > self.snd.una && seg.ack <= self.snd.max {
                 self.snd.una = seg.ack;
                 self.snd.nxt = self.snd.nxt.max(self.snd.una);

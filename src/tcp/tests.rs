@@ -1479,3 +1479,265 @@ fn an_echo_from_before_the_retransmission_gives_no_rtt_sample() {
     assert_eq!(a.stats().unacked, 0);
     assert_eq!(a.stats().srtt, srtt, "no sample from the stale echo");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fast Open (RFC 7413).
+
+fn cookie() -> crate::wire::tcp::FastOpenCookie {
+    crate::wire::tcp::FastOpenCookie::new(&[0xc0, 0x0c, 1, 2, 3, 4, 5, 6]).unwrap()
+}
+
+/// A client with `cookie`, its first write `data`: connect succeeds at once (writable, SYN held),
+/// and the write sends the SYN with the cookie and the data.
+fn fast_open_client(data: &[u8]) -> (Connection, Vec<Packet>) {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    a.set_fast_open(Some(cookie()));
+    assert!(a.syn_held());
+    assert!(collect(&mut a, now).is_empty(), "the SYN waits for data");
+    assert!(a.readiness().writable && !a.readiness().readable);
+    assert_eq!(a.send(data).unwrap(), data.len());
+    let syn = collect(&mut a, now);
+    assert_eq!(syn.len(), 1);
+    assert_eq!(syn[0].seg.flags, TcpFlags::SYN);
+    assert_eq!(syn[0].seg.options.fast_open, Some(cookie()));
+    (a, syn)
+}
+
+#[test]
+fn fast_open_data_in_the_syn_is_taken_and_acknowledged() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(syn[0].payload, b"GET / HTTP/1.0\r\n\r\n");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    // Ready for accept and read before the handshake ends.
+    assert_eq!(b.state(), State::SynReceived);
+    assert!(b.is_fast_open_child());
+    assert!(b.readiness().readable);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf).unwrap(), 18);
+    assert_eq!(&buf[..18], b"GET / HTTP/1.0\r\n\r\n");
+    let synack = collect(&mut b, now);
+    assert_eq!(synack.len(), 1, "the SYN-ACK alone acknowledges the data");
+    assert_eq!(synack[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(synack[0].seg.ack, SeqNum(1001 + 18));
+    assert_eq!(synack[0].seg.options.fast_open, None);
+    feed(&mut a, now, &synack);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.send_queue_len(), 0, "the SYN's data is acknowledged");
+    assert!(
+        a.stats().syn_data && b.stats().syn_data,
+        "TCPI_OPT_SYN_DATA both ends"
+    );
+    assert_eq!(a.take_fast_open_cookie(), None);
+    let ack = collect(&mut a, now);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].seg.seq, SeqNum(1001 + 18));
+    assert!(ack[0].payload.is_empty(), "nothing sent again");
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    assert!(!b.is_fast_open_child());
+    let extra = collect(&mut b, now);
+    assert!(
+        extra.is_empty(),
+        "nothing owed: {:?}",
+        extra.iter().map(|p| p.seg).collect::<Vec<_>>()
+    );
+    // The connection goes on as any other.
+    a.send(b"more").unwrap();
+    let p = collect(&mut a, now);
+    feed(&mut b, now, &p);
+    assert_eq!(b.recv(&mut buf).unwrap(), 4);
+}
+
+#[test]
+fn fast_open_data_not_acknowledged_is_sent_after_the_handshake() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"hello");
+    // A server that refuses the cookie: an ordinary handshake, a fresh cookie in the SYN-ACK.
+    let mut b = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let fresh = crate::wire::tcp::FastOpenCookie::new(&[9; 8]).unwrap();
+    b.offer_fast_open_cookie(fresh);
+    assert!(!b.readiness().readable);
+    let synack = collect(&mut b, now);
+    assert_eq!(
+        synack[0].seg.ack,
+        SeqNum(1001),
+        "the SYN's data is not acknowledged"
+    );
+    assert_eq!(synack[0].seg.options.fast_open, Some(fresh));
+    feed(&mut a, now, &synack);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.take_fast_open_cookie(), Some(fresh));
+    assert_eq!(a.take_fast_open_cookie(), None, "taken once");
+    assert!(!a.stats().syn_data && !b.stats().syn_data);
+    let p = collect(&mut a, now);
+    assert_eq!(data_of(&p), b"hello", "sent again after the handshake");
+    assert_eq!(p[0].seg.seq, SeqNum(1001));
+    feed(&mut b, now, &p);
+    assert_eq!(b.state(), State::Established);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+    settle(&mut a, &mut b, now);
+    assert_eq!(a.send_queue_len(), 0);
+}
+
+#[test]
+fn fast_open_partial_ack_and_a_retransmitted_syn() {
+    let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let (mut a, syn) = fast_open_client(&data);
+    // As much as fits beside every option (Linux: the MSS less 40).
+    assert_eq!(syn[0].payload.len(), 1460 - 40);
+    assert_eq!(a.send_queue_len(), 3000);
+    // The SYN is lost: the retransmission goes bare.
+    let later = t(1500);
+    let again = collect(&mut a, later);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].seg.flags, TcpFlags::SYN);
+    assert!(again[0].payload.is_empty());
+    assert_eq!(again[0].seg.options.fast_open, None);
+    let mut b = Connection::accept(later, &cfg(), 5000, 0, &again[0].as_segment());
+    let synack = collect(&mut b, later);
+    feed(&mut a, later, &synack);
+    assert_eq!(a.state(), State::Established);
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        let p = collect(&mut a, later);
+        feed(&mut b, later, &p);
+        feed(&mut a, later, &collect(&mut b, later));
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = b.recv(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(got, data, "every byte once, in order");
+}
+
+#[test]
+fn fast_open_without_a_cookie_asks_for_one() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    a.set_fast_open(None);
+    assert!(!a.syn_held());
+    assert_eq!(
+        a.send(b"x"),
+        Err(Errno::EAGAIN),
+        "no data before the handshake"
+    );
+    let syn = collect(&mut a, now);
+    assert_eq!(
+        syn[0].seg.options.fast_open,
+        Some(crate::wire::tcp::FastOpenCookie::request())
+    );
+    assert!(syn[0].payload.is_empty());
+    let mut b = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    b.offer_fast_open_cookie(cookie());
+    feed(&mut a, now, &collect(&mut b, now));
+    assert_eq!(a.take_fast_open_cookie(), Some(cookie()));
+    // A SYN-ACK retransmission carries no cookie (Linux's).
+    let mut b2 = Connection::accept(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    b2.offer_fast_open_cookie(cookie());
+    assert!(collect(&mut b2, now)[0].seg.options.fast_open.is_some());
+    let rtx = collect(&mut b2, t(1200));
+    assert_eq!(rtx[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(rtx[0].seg.options.fast_open, None);
+}
+
+#[test]
+fn a_fast_open_child_is_small_too() {
+    let (_, syn) = fast_open_client(b"hi");
+    let b = Connection::accept_fast_open(t(0), &cfg(), 5000, 0, &syn[0].as_segment());
+    assert!(std::mem::size_of_val(&b) < 1024);
+}
+
+#[test]
+fn a_fast_open_child_answers_before_the_handshake_ends() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    assert_eq!(synack.len(), 1);
+    // The program reads the request and answers at once, as on Linux: the reply follows the
+    // SYN-ACK without waiting for the handshake's last ACK.
+    assert!(b.readiness().writable);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert_eq!(b.send(b"200 OK").unwrap(), 6);
+    let reply = collect(&mut b, now);
+    assert_eq!(reply.len(), 1);
+    assert_eq!(reply[0].seg.seq, SeqNum(5001));
+    assert_eq!(reply[0].payload, b"200 OK");
+    assert_eq!(reply[0].seg.flags & TcpFlags::SYN, TcpFlags::empty());
+    assert_eq!(b.state(), State::SynReceived);
+    feed(&mut a, now, &synack);
+    feed(&mut a, now, &reply);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.recv(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b"200 OK");
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.send_queue_len(), 0, "the reply is acknowledged");
+    settle(&mut a, &mut b, now);
+}
+
+#[test]
+fn a_fast_open_child_sends_its_syn_ack_and_reply_again_when_both_are_lost() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    b.send(b"200 OK").unwrap();
+    let lost = collect(&mut b, now);
+    assert_eq!(lost.len(), 2, "SYN-ACK and reply, both lost");
+    // At the retransmission timeout: the SYN-ACK again, then the reply.
+    let at = b.poll_at(now).unwrap();
+    assert!(at >= t(900) && at <= t(1100), "{at:?}");
+    let again = collect(&mut b, at);
+    assert_eq!(again[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(data_of(&again), b"200 OK");
+    feed(&mut a, at, &again);
+    assert_eq!(a.state(), State::Established);
+    let mut buf = [0u8; 16];
+    assert_eq!(a.recv(&mut buf).unwrap(), 6);
+    settle(&mut a, &mut b, at);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.send_queue_len(), 0);
+}
+
+#[test]
+fn a_fast_open_child_reset_before_the_last_ack_reports_it() {
+    let now = t(0);
+    let (_, syn) = fast_open_client(b"hi");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    collect(&mut b, now);
+    b.input(
+        now,
+        &segment(SeqNum(1001 + 2), SeqNum(0), TcpFlags::RST, b""),
+    );
+    assert_eq!(b.state(), State::Closed);
+    let mut buf = [0u8; 4];
+    assert_eq!(b.recv(&mut buf).unwrap(), 2, "what came is still read");
+    assert_eq!(b.recv(&mut buf), Err(Errno::ECONNRESET));
+}
+
+#[test]
+fn a_fast_open_child_read_before_the_last_ack_owes_nothing_after_it() {
+    let now = t(0);
+    let (mut a, syn) = fast_open_client(b"GET /");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(&mut buf).unwrap(), 5);
+    assert!(collect(&mut b, now).is_empty());
+    feed(&mut a, now, &synack);
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(b.state(), State::Established);
+    let extra = collect(&mut b, now);
+    assert!(
+        extra.is_empty(),
+        "{:?}",
+        extra.iter().map(|p| p.seg).collect::<Vec<_>>()
+    );
+}

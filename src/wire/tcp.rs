@@ -1,6 +1,6 @@
 //! TCP segments (RFC 9293 §3.1), carried in IPv4 (protocol 6), with the options this stack
 //! speaks: MSS (RFC 9293 §3.2), window scale and timestamps (RFC 7323), SACK-permitted and SACK
-//! blocks (RFC 2018).
+//! blocks (RFC 2018), and the Fast Open cookie (RFC 7413 §4.1.1).
 //!
 //! [`TcpRepr`] is a segment's header as the state machine sees it, with its options gathered
 //! into [`TcpOptions`]; options this stack does not know are skipped on parse (RFC 9293 §3.1
@@ -17,12 +17,17 @@
 //!
 //! ```text
 //! MSS | [SACK-permitted] Timestamps or NOP NOP Timestamps | NOP NOP SACK-permitted (no timestamps)
-//!     | NOP Window-scale | NOP NOP SACK blocks
+//!     | NOP Window-scale | Fast-Open [NOP NOP] | NOP NOP SACK blocks
 //! ```
 //!
-//! Every group is a multiple of 4 bytes, so no padding is ever needed. The option space is 40
-//! bytes; SACK blocks are the only thing that can overflow it, and only as many as fit are sent
-//! (RFC 2018 §3: with timestamps, at most 3).
+//! Every group is a multiple of 4 bytes (a Fast Open option of 2, 6, 10, 14 or 18 bytes is
+//! followed by two NOPs, as Linux pads it), so no padding is ever needed. The option space is 40
+//! bytes; a SYN with every option and the longest cookie fills it exactly; SACK blocks are the only
+//! thing that can overflow it, and only as many as fit are sent (RFC 2018 §3: with timestamps, at
+//! most 3).
+//!
+//! Fast Open is kind 34 (RFC 7413 §4.1.1); Linux also reads the form that predates the kind's
+//! assignment, kind 254 with the magic 0xF989 (RFC 6994), so we parse it too, and never send it.
 //!
 //! # Emitting without copying the payload
 //!
@@ -73,7 +78,13 @@ mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    pub const FAST_OPEN: u8 = 34;
+    /// RFC 6994's shared experimental kind; Fast Open's magic follows it.
+    pub const EXPERIMENTAL: u8 = 254;
 }
+
+/// The experiment identifier of Fast Open under kind 254 (RFC 7413 §4.1.1, RFC 6994).
+const FAST_OPEN_MAGIC: u16 = 0xF989;
 
 /// The control bits (byte 13 of the header).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -262,6 +273,73 @@ impl<'b> IntoIterator for &'b SackBlocks {
     }
 }
 
+/// A Fast Open cookie (RFC 7413 §4.1.1): 4 to 16 bytes, an even number; empty is a cookie
+/// request. Inline, so options stay `Copy`.
+#[derive(Clone, Copy, Default)]
+pub struct FastOpenCookie {
+    bytes: [u8; FastOpenCookie::MAX],
+    len: u8,
+}
+
+impl FastOpenCookie {
+    pub const MIN: usize = 4;
+    pub const MAX: usize = 16;
+
+    /// The empty cookie: a request for one.
+    pub const fn request() -> FastOpenCookie {
+        FastOpenCookie {
+            bytes: [0; FastOpenCookie::MAX],
+            len: 0,
+        }
+    }
+
+    /// A cookie of `bytes`, if its length is one RFC 7413 §4.1.1 allows (or zero: a request).
+    pub fn new(bytes: &[u8]) -> Option<FastOpenCookie> {
+        let n = bytes.len();
+        if n != 0 && (!(Self::MIN..=Self::MAX).contains(&n) || !n.is_multiple_of(2)) {
+            return None;
+        }
+        let mut c = FastOpenCookie::request();
+        c.bytes[..n].copy_from_slice(bytes);
+        c.len = n as u8;
+        Some(c)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    pub fn is_request(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes on the wire as kind 34, with Linux's two NOPs when the length is 2 mod 4.
+    fn padded_len(&self) -> usize {
+        (2 + self.len as usize).next_multiple_of(4)
+    }
+}
+
+// Unused bytes are not part of the value.
+impl PartialEq for FastOpenCookie {
+    fn eq(&self, other: &FastOpenCookie) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for FastOpenCookie {}
+
+impl fmt::Debug for FastOpenCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_request() {
+            return f.write_str("cookie request");
+        }
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// One TCP option as it appears on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpOption<'a> {
@@ -277,6 +355,8 @@ pub enum TcpOption<'a> {
         tsval: u32,
         tsecr: u32,
     },
+    /// Kind 34, or kind 254 with Fast Open's magic (parsed only: emitted as kind 34).
+    FastOpen(FastOpenCookie),
     /// A kind this stack does not know, or a known kind with a length it cannot have (skipped,
     /// as Linux skips it). Emitted as it came.
     Unknown {
@@ -317,6 +397,16 @@ impl<'a> TcpOption<'a> {
                 tsval: get_u32(data, 0),
                 tsecr: get_u32(data, 4),
             },
+            (kind::FAST_OPEN, _) => match FastOpenCookie::new(data) {
+                Some(c) => TcpOption::FastOpen(c),
+                None => TcpOption::Unknown { kind: k, data },
+            },
+            (kind::EXPERIMENTAL, n) if n >= 2 && get_u16(data, 0) == FAST_OPEN_MAGIC => {
+                match FastOpenCookie::new(&data[2..]) {
+                    Some(c) => TcpOption::FastOpen(c),
+                    None => TcpOption::Unknown { kind: k, data },
+                }
+            }
             (kind, _) => TcpOption::Unknown { kind, data },
         };
         Ok((option, len))
@@ -331,6 +421,7 @@ impl<'a> TcpOption<'a> {
             TcpOption::SackPermitted => 2,
             TcpOption::SackRange(blocks) => 2 + 8 * blocks.len(),
             TcpOption::Timestamps { .. } => 10,
+            TcpOption::FastOpen(c) => 2 + c.as_bytes().len(),
             TcpOption::Unknown { data, .. } => 2 + data.len(),
         }
     }
@@ -367,6 +458,10 @@ impl<'a> TcpOption<'a> {
                 k[0] = kind::TIMESTAMPS;
                 put_u32(data, 1, tsval);
                 put_u32(data, 5, tsecr);
+            }
+            TcpOption::FastOpen(c) => {
+                k[0] = kind::FAST_OPEN;
+                data[1..].copy_from_slice(c.as_bytes());
             }
             TcpOption::Unknown { kind, data: d } => {
                 assert!(d.len() <= 253, "TCP option data too long");
@@ -428,6 +523,8 @@ pub struct TcpOptions {
     pub sack_blocks: SackBlocks,
     /// `(tsval, tsecr)`.
     pub timestamps: Option<(u32, u32)>,
+    /// Fast Open (RFC 7413): a cookie, or a request for one (an empty cookie).
+    pub fast_open: Option<FastOpenCookie>,
 }
 
 impl TcpOptions {
@@ -444,6 +541,7 @@ impl TcpOptions {
                 TcpOption::SackPermitted => out.sack_permitted = true,
                 TcpOption::SackRange(blocks) => out.sack_blocks = blocks,
                 TcpOption::Timestamps { tsval, tsecr } => out.timestamps = Some((tsval, tsecr)),
+                TcpOption::FastOpen(c) => out.fast_open = Some(c),
                 TcpOption::EndOfList | TcpOption::NoOp | TcpOption::Unknown { .. } => {}
             }
         }
@@ -463,6 +561,9 @@ impl TcpOptions {
         }
         if self.window_scale.is_some() {
             len += 4;
+        }
+        if let Some(c) = self.fast_open {
+            len += c.padded_len();
         }
         len
     }
@@ -512,6 +613,13 @@ impl TcpOptions {
         if let Some(shift) = self.window_scale {
             put(TcpOption::NoOp, buf);
             put(TcpOption::WindowScale(shift), buf);
+        }
+        if let Some(c) = self.fast_open {
+            put(TcpOption::FastOpen(c), buf);
+            if c.padded_len() != 2 + c.as_bytes().len() {
+                put(TcpOption::NoOp, buf);
+                put(TcpOption::NoOp, buf);
+            }
         }
         let n = self.sack_blocks_sent();
         if n > 0 {
@@ -876,6 +984,7 @@ mod tests {
                 sack_permitted: true,
                 sack_blocks: SackBlocks::new(),
                 timestamps: Some((490063577, 0)),
+                fast_open: None,
             }
         );
         assert!(syn.payload.is_empty());
@@ -898,6 +1007,86 @@ mod tests {
                 TcpOption::WindowScale(10),
             ]
         );
+    }
+
+    const C: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+    const D: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+
+    #[test]
+    fn captured_fast_open() {
+        let cookie =
+            FastOpenCookie::new(&[0xcd, 0x4c, 0xc8, 0x75, 0x1e, 0x2c, 0x2e, 0x54]).unwrap();
+        let linux_syn = |ts, fast_open| TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(10),
+            sack_permitted: true,
+            sack_blocks: SackBlocks::new(),
+            timestamps: Some((ts, 0)),
+            fast_open,
+        };
+
+        let req = parse_and_reemit(&testdata::TCP_SYN_TFO_REQUEST, C, D);
+        assert_eq!(req.flags, TcpFlags::SYN);
+        assert_eq!(
+            req.options,
+            linux_syn(2473752946, Some(FastOpenCookie::request()))
+        );
+        assert!(req.options.fast_open.unwrap().is_request());
+        assert!(req.payload.is_empty());
+        // Kind 34, length 2, then Linux's two NOPs.
+        let raw: Vec<_> = TcpOptionIter::new(&testdata::TCP_SYN_TFO_REQUEST[54..])
+            .map(|o| o.unwrap())
+            .collect();
+        assert_eq!(
+            &raw[5..],
+            [
+                TcpOption::FastOpen(FastOpenCookie::request()),
+                TcpOption::NoOp,
+                TcpOption::NoOp
+            ]
+        );
+
+        let syn_ack = parse_and_reemit(&testdata::TCP_SYN_ACK_TFO_COOKIE, D, C);
+        assert_eq!(syn_ack.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(syn_ack.options.fast_open, Some(cookie));
+        assert_eq!(format!("{cookie:?}"), "cd4cc8751e2c2e54");
+
+        let data = parse_and_reemit(&testdata::TCP_SYN_TFO_DATA, C, D);
+        assert_eq!(data.options, linux_syn(1819099256, Some(cookie)));
+        assert_eq!(data.payload, b"hello1");
+        assert_eq!(data.segment_len(), 7);
+    }
+
+    #[test]
+    fn fast_open_cookie_lengths() {
+        for n in 0..=20usize {
+            let ok = n == 0 || ((4..=16).contains(&n) && n % 2 == 0);
+            let bytes: Vec<u8> = (0..n as u8).collect();
+            assert_eq!(FastOpenCookie::new(&bytes).is_some(), ok, "{n}");
+            // On the wire, a cookie of a length RFC 7413 does not allow is an unknown option.
+            let mut opt = vec![34, 2 + n as u8];
+            opt.extend(&bytes);
+            let parsed = TcpOptionIter::new(&opt).next().unwrap().unwrap();
+            assert_eq!(matches!(parsed, TcpOption::FastOpen(_)), ok, "{n}");
+            assert_eq!(TcpOptions::parse(&opt).fast_open.is_some(), ok);
+        }
+        // Linux's experimental form: kind 254, magic 0xF989, then the cookie; read, never sent.
+        let exp = [254, 8, 0xf9, 0x89, 1, 2, 3, 4];
+        let c = FastOpenCookie::new(&[1, 2, 3, 4]).unwrap();
+        assert_eq!(TcpOptions::parse(&exp).fast_open, Some(c));
+        assert_eq!(
+            TcpOptions::parse(&[254, 4, 0xf9, 0x89]).fast_open,
+            Some(FastOpenCookie::request())
+        );
+        // Another experiment under 254 is not Fast Open.
+        assert_eq!(TcpOptions::parse(&[254, 4, 0x12, 0x34]).fast_open, None);
+        let mut buf = [0u8; 8];
+        let o = TcpOptions {
+            fast_open: Some(c),
+            ..TcpOptions::default()
+        };
+        assert_eq!(o.emit(&mut buf), 8);
+        assert_eq!(buf, [34, 6, 1, 2, 3, 4, 1, 1]);
     }
 
     #[test]
@@ -1011,6 +1200,26 @@ mod tests {
                 sack_blocks: blocks.truncated(1),
                 timestamps: Some((5, 6)),
                 window_scale: Some(0),
+                ..none
+            },
+            TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                fast_open: Some(FastOpenCookie::request()),
+                ..none
+            },
+            // Everything a SYN can carry, with the longest cookie: exactly 40 bytes.
+            TcpOptions {
+                mss: Some(1460),
+                sack_permitted: true,
+                window_scale: Some(14),
+                timestamps: Some((1, 2)),
+                fast_open: FastOpenCookie::new(&[7; 16]),
+                ..none
+            },
+            TcpOptions {
+                timestamps: Some((1, 2)),
+                fast_open: FastOpenCookie::new(&[9; 6]),
                 ..none
             },
         ]
