@@ -257,9 +257,12 @@ fn help_lists_every_flag_and_variable() {
         let help = text(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {help}");
         for (var, _, _) in VARIABLES {
+            // TAPSTACK_MAX_SOCKETS is --max-sockets.
             let flag = format!(
                 "--{}",
-                var.trim_start_matches("TAPSTACK_").to_ascii_lowercase()
+                var.trim_start_matches("TAPSTACK_")
+                    .to_ascii_lowercase()
+                    .replace('_', "-")
             );
             assert!(help.contains(var), "{args:?} lacks {var}:\n{help}");
             assert!(help.contains(&flag), "{args:?} lacks {flag}:\n{help}");
