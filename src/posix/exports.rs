@@ -790,6 +790,27 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     sendto(fd, buf, len, flags, std::ptr::null(), 0)
 }
 
+/// `sendto(MSG_FASTOPEN)` to `target` on a TCP socket not yet connected: connect with Fast Open,
+/// then the data goes as a send would (riding on the SYN when a cookie is at hand), never with a
+/// SIGPIPE for it.
+unsafe fn fast_open_send(
+    sock: &std::sync::Arc<OpenSocket>,
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    target: std::net::SocketAddrV4,
+) -> ssize_t {
+    let connected = guard("sendto", Err(Errno::EIO), || {
+        sockets::connect_fast_open(sock, fd, target)
+    });
+    if let Err(e) = connected {
+        return ret(Err(e), -1);
+    }
+    let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
+    sendto(fd, buf, len, flags, std::ptr::null(), 0)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
@@ -834,14 +855,7 @@ pub unsafe extern "C" fn sendto(
                     Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                     Err(e) => return ret(Err(e), -1),
                 };
-                let connected = guard("sendto", Err(Errno::EIO), || {
-                    sockets::connect_fast_open(&sock, fd, target)
-                });
-                if let Err(e) = connected {
-                    return ret(Err(e), -1);
-                }
-                let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
-                return sendto(fd, buf, len, flags, std::ptr::null(), 0);
+                return fast_open_send(&sock, fd, buf, len, flags, target);
             }
             f(fd, buf, len, flags, to, tolen)
         }
@@ -860,14 +874,7 @@ pub unsafe extern "C" fn sendto(
                 Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                 Err(e) => return ret(Err(e), -1),
             };
-            let connected = guard("sendto", Err(Errno::EIO), || {
-                sockets::connect_fast_open(&sock, fd, target)
-            });
-            if let Err(e) = connected {
-                return ret(Err(e), -1);
-            }
-            let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
-            sendto(fd, buf, len, flags, std::ptr::null(), 0)
+            fast_open_send(&sock, fd, buf, len, flags, target)
         }
         Kind::Stream if !to.is_null() && addr::check_len(to, tolen).is_err() => {
             ret(addr::check_len(to, tolen).map(|_| 0), -1)

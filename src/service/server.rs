@@ -545,18 +545,24 @@ impl Service {
             });
         self.lingering = waiting;
         for (_, waiters) in done {
-            for (ci, generation, seq) in waiters {
-                let Some(c) = self.clients.get(ci) else {
-                    continue;
+            self.answer_waiters(waiters, Ok(Value::None));
+        }
+    }
+
+    /// Answers each client still waiting (the same client, not one that took its slot since) with
+    /// `result`.
+    fn answer_waiters(&mut self, waiters: Vec<Waiter>, result: Result<Value>) {
+        for (ci, generation, seq) in waiters {
+            let Some(c) = self.clients.get(ci) else {
+                continue;
+            };
+            if c.generation == generation {
+                let fd = c.fd.as_raw_fd();
+                let reply = Reply {
+                    seq,
+                    result: result.clone(),
                 };
-                if c.generation == generation {
-                    let fd = c.fd.as_raw_fd();
-                    let reply = Reply {
-                        seq,
-                        result: Ok(Value::None),
-                    };
-                    self.send_reply(ci, fd, &reply, None);
-                }
+                self.send_reply(ci, fd, &reply, None);
             }
         }
     }
@@ -1054,19 +1060,7 @@ impl Service {
         self.next_recheck
             .get_or_insert_with(|| std::time::Instant::now() + RECHECK);
         // A blocking connect still waiting on another thread ends as the connection did.
-        for (ci, generation, seq) in waiters {
-            let Some(c) = self.clients.get(ci) else {
-                continue;
-            };
-            if c.generation == generation {
-                let fd = c.fd.as_raw_fd();
-                let reply = Reply {
-                    seq,
-                    result: Err(Errno::ECONNRESET),
-                };
-                self.send_reply(ci, fd, &reply, None);
-            }
-        }
+        self.answer_waiters(waiters, Err(Errno::ECONNRESET));
         Ok(a)
     }
 
@@ -1695,20 +1689,7 @@ impl Service {
                 }
             }
         }
-        for (ci, generation, seq) in waiters {
-            let Some(c) = self.clients.get(ci) else {
-                continue;
-            };
-            if c.generation != generation {
-                continue;
-            }
-            let fd = c.fd.as_raw_fd();
-            let reply = Reply {
-                seq,
-                result: answer.map(|_| Value::None),
-            };
-            self.send_reply(ci, fd, &reply, None);
-        }
+        self.answer_waiters(waiters, answer.map(|_| Value::None));
         if self.spares.len() < SPARES {
             // A spare's number may have been what held A during the connect.
             self.regain_spare();
