@@ -463,6 +463,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
             )
         }),
         Some(s) if !s.is_pending() => {
+            io::spin_before_read(fd, 0);
             let n = f(fd, buf, count);
             guard("read", -1, || tcp_read_result(fd, n))
         }
@@ -505,6 +506,7 @@ pub unsafe extern "C" fn recvfrom(
         }),
         Some(s) if !s.is_pending() => {
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
+            io::spin_before_read(fd, flags);
             let n = f(
                 fd,
                 buf,
@@ -546,6 +548,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             )
         }),
         Some(s) if !s.is_pending() => {
+            io::spin_before_read(fd, 0);
             let n = f(fd, iov, iovcnt);
             guard("readv", -1, || tcp_read_result(fd, n))
         }
@@ -572,6 +575,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         } else {
             0
         };
+        io::spin_before_read(fd, flags);
         let n = tcp_read_result(fd, f(fd, msg, flags));
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the

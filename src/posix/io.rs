@@ -350,3 +350,68 @@ pub fn send_timeout(sock: &OpenSocket, fd: i32, flags: i32) -> Option<std::time:
     }
     Some(std::time::Duration::from_micros(us))
 }
+
+/// How long a blocking read on a TCP stack socket looks for data before it sleeps, by default.
+/// The answer to a request is often a few microseconds away (the service busy-polls the TAP); a
+/// thread that finds it awake skips a sleep and a wake-up (Linux's SO_BUSY_POLL / busy_read for
+/// a device queue; here the socketpair is the queue).
+pub const DEFAULT_BUSY_READ: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// `TAPSTACK_BUSY_READ` (microseconds, 0 to 100000; 0 turns it off), read once, at the first
+/// blocking read. A bad value in the environment is said once on standard error, and the default
+/// used (`tapstack_set` refuses one at once).
+fn busy_read() -> std::time::Duration {
+    static BUSY_READ: once_cell::sync::Lazy<std::time::Duration> =
+        once_cell::sync::Lazy::new(|| {
+            let Some(v) = client::setting("TAPSTACK_BUSY_READ") else {
+                return DEFAULT_BUSY_READ;
+            };
+            crate::service::parse_busy_read(&v).unwrap_or_else(|e| {
+                use std::io::Write;
+                let _ = writeln!(
+                    crate::sys::RawStderr,
+                    "tapstack: {e}; using {} µs",
+                    DEFAULT_BUSY_READ.as_micros()
+                );
+                DEFAULT_BUSY_READ
+            })
+        });
+    *BUSY_READ
+}
+
+/// Before a blocking read on TCP stack socket `fd` (with `flags`): looks for something to read
+/// without sleeping, for up to [`busy_read`], giving the CPU away between looks so that a
+/// process sharing it (the service with the answer) runs. Returns at once for a non-blocking
+/// read, when data, end of file or an error is there, or when the time is up; the read that
+/// follows then sleeps as before, so an idle socket costs no CPU past that moment.
+pub fn spin_before_read(fd: i32, flags: i32) {
+    let budget = busy_read();
+    if budget.is_zero() || flags & libc::MSG_DONTWAIT != 0 {
+        return;
+    }
+    let ready = || {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, no wait.
+        unsafe { libc::syscall(libc::SYS_poll, &mut p as *mut libc::pollfd, 1, 0) > 0 }
+    };
+    if ready() {
+        return;
+    }
+    // SAFETY: F_GETFL takes no argument.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    if fl < 0 || fl as i32 & libc::O_NONBLOCK != 0 {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < budget {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_sched_yield) };
+        if ready() {
+            return;
+        }
+    }
+}

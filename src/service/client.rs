@@ -68,6 +68,10 @@ pub fn set(var: &str, value: &str) -> std::result::Result<(), (Errno, String)> {
         "TAPSTACK_BUSY_POLL" => {
             super::parse_busy_poll(value).map_err(|e| (Errno::EINVAL, e))?;
         }
+        // This process's own: how long its blocking reads spin (crate::posix::io).
+        "TAPSTACK_BUSY_READ" => {
+            super::parse_busy_read(value).map_err(|e| (Errno::EINVAL, e))?;
+        }
         "TAPSTACK_SERVICE_LOG" | "TAPSTACK_BIN" if !value.is_empty() => {}
         _ => {
             let mut settings = crate::config::Settings::from_lookup(|_| None)
@@ -81,6 +85,16 @@ pub fn set(var: &str, value: &str) -> std::result::Result<(), (Errno, String)> {
     o.retain(|(k, _)| k != var);
     o.push((var.to_string(), value.to_string()));
     Ok(())
+}
+
+/// `var` as set in code ([`set`]) or else in the environment.
+pub fn setting(var: &str) -> Option<String> {
+    let set = overrides()
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == var)
+        .map(|(_, v)| v);
+    set.or_else(|| std::env::var(var).ok())
 }
 
 fn overrides() -> Vec<(String, String)> {

@@ -76,6 +76,17 @@ pub fn parse_busy_poll(v: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| format!("TAPSTACK_BUSY_POLL={v:?}: expected microseconds, from 0 to 100000"))
 }
 
+/// A `TAPSTACK_BUSY_READ` value: microseconds from 0 to 100000 (the shim's read-side spin,
+/// [`crate::posix::io::spin_before_read`]).
+pub fn parse_busy_read(v: &str) -> std::result::Result<Duration, String> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|us| *us <= 100_000)
+        .map(Duration::from_micros)
+        .ok_or_else(|| format!("TAPSTACK_BUSY_READ={v:?}: expected microseconds, from 0 to 100000"))
+}
+
 /// Writes the service's word to the program that started it, and closes the pipe.
 fn tell(ready: Option<RawFd>, word: &str) {
     if let Some(fd) = ready {
@@ -109,5 +120,25 @@ pub fn start(opts: &Options, ready: Option<RawFd>) -> std::result::Result<Option
             tell(ready, &format!("error: {e}"));
             Err(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_settings_take_microseconds_up_to_a_tenth_of_a_second() {
+        for parse in [parse_busy_poll, parse_busy_read] {
+            assert_eq!(parse("0"), Ok(Duration::ZERO));
+            assert_eq!(parse(" 50 "), Ok(Duration::from_micros(50)));
+            assert_eq!(parse("100000"), Ok(Duration::from_millis(100)));
+            for bad in ["100001", "-1", "1.5", "fast", ""] {
+                assert!(parse(bad).is_err(), "{bad:?}");
+            }
+        }
+        assert!(parse_busy_read("x")
+            .unwrap_err()
+            .contains("TAPSTACK_BUSY_READ"));
     }
 }
