@@ -156,8 +156,9 @@ struct Sock {
     waiters: Vec<Waiter>,
     /// Clients closing with SO_LINGER, waiting for everything to be acknowledged.
     lingerers: Vec<Waiter>,
-    /// When data was last written into B: a TCP read's receive timestamp ([`Call::DeliveredAt`]).
-    delivered_at: Option<std::time::SystemTime>,
+    /// When data was last written into B (the service's clock): a TCP read's receive timestamp
+    /// ([`Call::DeliveredAt`]).
+    delivered_at: Option<Instant>,
     /// The address a `bind` with a port gave it: it keeps that through a disconnect (Linux's
     /// SOCK_BINDPORT_LOCK), where a port the stack chose is given back.
     bound: Option<SocketAddrV4>,
@@ -1521,8 +1522,11 @@ impl Service {
                 none
             }
             Call::DeliveredAt => {
+                // Kept on the service's monotonic clock, given as wall-clock time: now less its age.
                 let ns = sock
                     .delivered_at
+                    .map(|t| now.saturating_since(t))
+                    .and_then(|age| std::time::SystemTime::now().checked_sub(age))
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_nanos() as u64);
                 Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
@@ -1768,7 +1772,7 @@ impl Service {
                 }
                 (Ok(_), Some(Ok(n))) => {
                     if n > 0 {
-                        sock.delivered_at = Some(std::time::SystemTime::now());
+                        sock.delivered_at = Some(now);
                     }
                 }
                 (Ok(0), None) if !sock.app_rd_shut => {
