@@ -384,7 +384,7 @@ impl Connection {
         c.snd.max = c.snd.nxt;
         // The window the cookie's SYN-ACK offered (the same config and options made it), so data
         // on the ACK that returns the cookie is within it and taken.
-        let seg_mss = usize::from(c.cfg.mss) - if c.ts_enabled { 12 } else { 0 };
+        let seg_mss = c.own_segment_size();
         let _ = c.rcv.advertise_window(true, seg_mss);
         c
     }
@@ -1035,6 +1035,12 @@ impl Connection {
     // ----------------------------------------------------------------------------------------
     // Derived quantities.
 
+    /// Our own segment's payload: the MSS we offer less the timestamp option once agreed. A SYN's
+    /// window is counted in it, as Linux's.
+    fn own_segment_size(&self) -> usize {
+        usize::from(self.cfg.mss) - if self.ts_enabled { TS_OPTION_LEN } else { 0 }
+    }
+
     /// Payload bytes per segment we send (RFC 9293 §3.7.1, RFC 7323 option overhead).
     fn eff_mss(&self) -> usize {
         let m = self.snd.peer_mss.min(self.cfg.mss as usize);
@@ -1516,7 +1522,7 @@ impl Connection {
         // A SYN's window is counted in our own segments (our MSS less the timestamp option once
         // agreed), as Linux's; later windows use the peer's segment size for SWS avoidance.
         let seg_mss = if in_handshake {
-            usize::from(self.cfg.mss) - if self.ts_enabled { 12 } else { 0 }
+            self.own_segment_size()
         } else {
             self.eff_mss()
         };
