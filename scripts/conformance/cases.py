@@ -83,6 +83,17 @@ def ooo_sack(t):
     t.check(ack.time - seg.time < QUICK, ack, "it at once (within %d ms)" % (QUICK * 1000))
 
 
+def expect_rst_ack(t, seq, ts):
+    """The RST|ACK that aborts a connection: sequence number `seq`, acknowledging all the peer
+    sent, no data, and the timestamp option if `ts` (as Linux's tcp_send_active_reset)."""
+    rst = t.expect("RST|ACK")
+    want = "R. seq %d ack %d %slen 0" % (seq & M, t.snd_nxt, "<nop,nop,TS val * ecr *> " if ts else "")
+    t.check(rst.flags == RST | ACK and rst.seq == seq & M and rst.ack == t.snd_nxt and not rst.payload,
+            rst, want)
+    if ts:
+        t.check(rst.opt("TS") is not None, rst, want)
+
+
 def close_unread_rst(t):
     """6. close() with data unread sends RST|ACK (RFC 2525 2.17), acking all the peer sent, with the
     timestamp option, as Linux's tcp_send_active_reset does; then nothing more."""
@@ -92,10 +103,7 @@ def close_unread_rst(t):
     t.check(ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
     time.sleep(0.05)
     t.agent("close", 0)
-    rst = t.expect("RST|ACK")
-    want = "R. seq %d ack %d <nop,nop,TS val * ecr *> len 0" % (t.irs + 1, t.snd_nxt)
-    t.check(rst.flags == RST | ACK and rst.ack == t.snd_nxt and rst.seq == (t.irs + 1) & M and not rst.payload, rst, want)
-    t.check(rst.opt("TS") is not None, rst, want)
+    expect_rst_ack(t, t.irs + 1, ts=True)
     t.quiet(300, "the connection is gone")
 
 
@@ -303,11 +311,7 @@ def disconnect_rst(t):
     ack = t.expect("an ACK of the data")
     t.check(ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
     t.agent("disconnect", 0)
-    rst = t.expect("RST|ACK")
-    want = "R. seq %d ack %d <nop,nop,TS val * ecr *> len 0" % (t.rcv_nxt, t.snd_nxt)
-    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
-            rst, want)
-    t.check(rst.opt("TS") is not None, rst, want)
+    expect_rst_ack(t, t.rcv_nxt, ts=True)
     t.quiet(300, "the connection is gone")
     t.agent("getsockopt SO_ERROR", errno.ECONNRESET)
     t.agent("getsockopt SO_ERROR", 0)
@@ -326,10 +330,7 @@ def disconnect_close_wait(t):
     t.check(ack.ack == t.snd_nxt and not ack.flags & (FIN | RST), ack, "ACK ack %d" % t.snd_nxt)
     t.agent("read 10", 0)
     t.agent("disconnect", 0)
-    rst = t.expect("RST|ACK")
-    want = "R. seq %d ack %d len 0" % (t.rcv_nxt, t.snd_nxt)
-    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
-            rst, want)
+    expect_rst_ack(t, t.rcv_nxt, ts=False)
     t.quiet(300, "the connection is gone")
 
 
@@ -348,10 +349,7 @@ def listener_shutdown_rst(t):
     t.send(ACK)
     t.quiet(100, "an established connection waits for accept")
     t.agent("shutdownlistener RD", 0)
-    rst = t.expect("RST|ACK")
-    want = "R. seq %d ack %d len 0" % (t.rcv_nxt, t.snd_nxt)
-    t.check(rst.flags == RST | ACK and rst.seq == t.rcv_nxt and rst.ack == t.snd_nxt and not rst.payload,
-            rst, want)
+    expect_rst_ack(t, t.rcv_nxt, ts=False)
     t.quiet(300, "the connection is gone")
 FASTOPEN = 34  # the TCP option kind (RFC 7413 4.1.1)
 
