@@ -542,24 +542,7 @@ static void c_timestamping(void) {
     geti(fd, SOL_SOCKET, SO_TIMESTAMP, "getsockopt(SO_TIMESTAMP)");
     connect_to(fd, SENDER);
     wait_readable(fd);
-    char data[64];
-    union {
-        char buf[512];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {data, sizeof data};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
-    errno = 0;
-    ssize_t r = recvmsg(fd, &m, 0);
-    char cm[200] = "";
-    size_t o = 0;
-    if (r >= 0)
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-            o += (size_t)snprintf(cm + o, sizeof cm - o, " cmsg(level=%d type=%d)", c->cmsg_level, c->cmsg_type);
-    if (r < 0)
-        line("recvmsg with timestamps on", "%zd %s", r, ename(errno));
-    else
-        line("recvmsg with timestamps on", "%zd%s", r, o ? cm : " no cmsg");
+    stamped_recv("recvmsg with timestamps on", fd, before, 512, 0);
 
     /* The values, set on a connected socket, in nanoseconds and the new format. */
     int fd2 = conn(ECHO);
