@@ -30,6 +30,9 @@ pub struct HostTcp {
     /// `net.ipv4.tcp_fastopen`: which sides may use Fast Open (RFC 7413; Linux's default 1,
     /// clients only).
     pub fastopen: u16,
+    /// `net.ipv4.tcp_congestion_control`, when it names an algorithm this stack has (reno,
+    /// cubic, bbr); CUBIC, Linux's built-in default, otherwise.
+    pub congestion: tcp::Algorithm,
 }
 
 impl Default for HostTcp {
@@ -43,6 +46,7 @@ impl Default for HostTcp {
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
             fastopen: tcp::fastopen::sysctl::DEFAULT,
+            congestion: tcp::Algorithm::Cubic,
         }
     }
 }
@@ -79,6 +83,16 @@ impl HostTcp {
             fastopen: file("ipv4/tcp_fastopen")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.fastopen),
+            congestion: file("ipv4/tcp_congestion_control")
+                .and_then(|s| {
+                    let name = s.trim().to_string();
+                    let algo = tcp::Algorithm::from_name(&name);
+                    if algo.is_none() {
+                        log::debug!("the host's congestion control {name:?} is not ours: CUBIC");
+                    }
+                    algo
+                })
+                .unwrap_or(d.congestion),
         }
     }
 
@@ -100,6 +114,7 @@ impl HostTcp {
         ));
         cfg.ecn = self.ecn;
         cfg.fastopen = self.fastopen;
+        cfg.congestion = self.congestion;
     }
 }
 
@@ -138,11 +153,13 @@ mod tests {
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
             fastopen: 3,
+            congestion: tcp::Algorithm::Bbr,
         }
         .apply(&mut c);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
         assert_eq!(c.fastopen, 3);
+        assert_eq!(c.congestion, tcp::Algorithm::Bbr);
     }
 }

@@ -534,16 +534,57 @@ fn lossy_transfer(percent: u32) {
     }
     let rt = net.start_stack(&extra);
     let (child, out) = start_peer(&net, 9004, &from_kernel, &to_kernel, "both");
-    let stream = connect(&rt, 9004);
+    // TAPSTACK_CONGESTION=bbr|cubic|reno picks our algorithm (CUBIC otherwise), to compare with
+    // `scripts/kernel_loss.sh P tap ALGORITHM`.
+    let algo = std::env::var("TAPSTACK_CONGESTION")
+        .ok()
+        .map(|n| tapstack::tcp::Algorithm::from_name(&n).expect("reno, cubic or bbr"))
+        .unwrap_or_default();
+    let stream = rt
+        .tcp_connect_with(kernel(9004), Some(Duration::from_secs(10)), &|s, h| {
+            s.tcp_socket_mut(h)?.config.congestion = algo;
+            Ok(())
+        })
+        .expect("connect");
     drop_frames(&net, percent);
     let start = Instant::now();
-    let got = exchange(&stream, &up);
+    // TAPSTACK_LOSS_TRACE=FILE samples our side every millisecond into a CSV (time, cwnd,
+    // ssthresh, unacked, SACKed, in recovery, srtt), for the benchmark's plot of a lossy transfer.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let got = std::thread::scope(|scope| {
+        if let Ok(path) = std::env::var("TAPSTACK_LOSS_TRACE") {
+            let (stream, done) = (&stream, &done);
+            scope.spawn(move || {
+                let mut csv = String::from("ms,cwnd,ssthresh,unacked,sacked,recovery,srtt_us\n");
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Some(s) = stream.stats() {
+                        csv += &format!(
+                            "{:.1},{},{},{},{},{},{}\n",
+                            start.elapsed().as_secs_f64() * 1e3,
+                            s.cwnd,
+                            s.ssthresh.min(1 << 30),
+                            s.unacked,
+                            s.sacked,
+                            s.in_recovery as u8,
+                            s.srtt.map_or(0, |d| d.as_micros())
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::fs::write(path, csv).expect("write the trace");
+            });
+        }
+        let got = exchange(&stream, &up);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        got
+    });
     let took = start.elapsed();
     assert_exact(&got, &down, child, out, 16 * MIB);
     let s = stream.stats().unwrap();
     eprintln!(
-        "{percent}% loss each way: 16 MiB each way in {took:.2?} ({}); our retransmits {} \
+        "{percent}% loss each way, {}: 16 MiB each way in {took:.2?} ({}); our retransmits {} \
          (fast {}, timeouts {}), segments sent {}",
+        algo.name(),
         rate(16 * MIB, took),
         s.retransmits,
         s.fast_retransmits,

@@ -247,11 +247,10 @@ pub fn set(
             if !KNOWN_CC.contains(&name) {
                 return Err(Errno(libc::ENOENT));
             }
-            match name {
-                "reno" => tcp_config(s, h, |c| c.congestion = Algorithm::Reno),
-                "cubic" => tcp_config(s, h, |c| c.congestion = Algorithm::Cubic),
-                other => {
-                    log::debug!("congestion control {other:?} asked; this stack runs CUBIC");
+            match Algorithm::from_name(name) {
+                Some(algo) => tcp_config(s, h, |c| c.congestion = algo),
+                None => {
+                    log::debug!("congestion control {name:?} asked; this stack runs CUBIC");
                     Ok(())
                 }
             }
@@ -575,9 +574,11 @@ pub fn get(
             ints(s.tcp_stats(h).map_or(536, |st| st.snd_mss as i32))
         }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
-            let reno = tcp_cfg(s, &|c| (c.congestion == Algorithm::Reno) as i32) != 0;
+            let algo = s
+                .tcp_socket_ref(h)
+                .map_or(Algorithm::default(), |t| t.config.congestion);
             let mut name = vec![0u8; 16];
-            let n = if reno { "reno" } else { "cubic" };
+            let n = algo.name();
             name[..n.len()].copy_from_slice(n.as_bytes());
             name
         }

@@ -1010,8 +1010,13 @@ fn tcp_seed(seed: u64, min_bytes: usize, max_bytes: usize) -> (Duration, Counts)
     let mtu = [576, 1000, 1280, 1500][rng.below(4) as usize];
     let mut w = World::new(seed, &mut rng, params, mtu);
     w.counts.harsh_seeds = harsh as u64;
+    // BBR for a third of the stacks, from a stream of its own (the other seeds' worlds stay).
+    let mut bbr = Rng::new(seed ^ 0xbb12_bb12_bb12_bb12);
     for s in 0..2 {
         tcp_config(&mut rng, w.stacks[s].tcp_defaults_mut());
+        if bbr.chance(1.0 / 3.0) {
+            w.stacks[s].tcp_defaults_mut().congestion = Algorithm::Bbr;
+        }
     }
     let now = w.now;
     let span = (max_bytes - min_bytes) as u64 + 1;

@@ -1,10 +1,14 @@
 //! Congestion window control: slow start and congestion avoidance (RFC 5681) with either CUBIC
-//! (RFC 9438, the default as on Linux) or Reno growth.
+//! (RFC 9438, Linux's built-in default) or Reno growth, or the model-based BBR ([`super::bbr`]).
 //!
 //! This module only owns cwnd/ssthresh and the growth function. Loss detection and the recovery
 //! episode itself (fast retransmit, NewReno/SACK recovery, RTO) live in the connection, which
-//! calls `on_congestion_event` once per episode and `on_rto` on a retransmission timeout.
+//! calls `on_congestion_event` once per episode and `on_rto` on a retransmission timeout. CUBIC
+//! and Reno cut the window there and the connection's PRR (RFC 6937) walks it down; BBR only
+//! remembers the window, and sets it itself from each ACK's delivery-rate sample
+//! ([`Congestion::on_ack_sample`]), as Linux lets a module with its own `cong_control` do.
 
+use super::bbr::{AckSample, Bbr};
 use crate::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -12,6 +16,27 @@ pub enum Algorithm {
     Reno,
     #[default]
     Cubic,
+    Bbr,
+}
+
+impl Algorithm {
+    /// The name `TCP_CONGESTION` and `net.ipv4.tcp_congestion_control` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Reno => "reno",
+            Algorithm::Cubic => "cubic",
+            Algorithm::Bbr => "bbr",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        match name {
+            "reno" => Some(Algorithm::Reno),
+            "cubic" => Some(Algorithm::Cubic),
+            "bbr" => Some(Algorithm::Bbr),
+            _ => None,
+        }
+    }
 }
 
 /// RFC 9438 §4.6: multiplicative decrease factor.
@@ -28,13 +53,18 @@ pub struct Congestion {
     cwnd: usize,
     ssthresh: usize,
     /// Reno congestion avoidance: bytes acknowledged since the last increase.
-    acked_accum: usize,
+    acked_accum: u32,
     // CUBIC state, in segments.
     w_max: f64,
     k: f64,
-    epoch_start: Option<Instant>,
+    /// When the current epoch began, if one is under way (`epoch_started`). Two fields where an
+    /// `Option` would take sixteen bytes: every connection in a SYN queue holds this.
+    epoch_start: Instant,
+    epoch_started: bool,
     w_est: f64,
     cwnd_at_epoch: f64,
+    /// BBR's model, boxed: most connections run CUBIC, and every one in a SYN queue holds this.
+    bbr: Option<Box<Bbr>>,
 }
 
 impl Congestion {
@@ -48,10 +78,34 @@ impl Congestion {
             acked_accum: 0,
             w_max: 0.0,
             k: 0.0,
-            epoch_start: None,
+            epoch_start: Instant::ZERO,
+            epoch_started: false,
             w_est: 0.0,
             cwnd_at_epoch: 0.0,
+            bbr: (algo == Algorithm::Bbr).then(|| Box::new(Bbr::new(mss as u32))),
         }
+    }
+
+    /// BBR's model, when it is the algorithm.
+    pub fn bbr(&self) -> Option<&Bbr> {
+        self.bbr.as_deref()
+    }
+
+    /// The algorithm sets the window from delivery-rate samples, not from losses (BBR): the
+    /// connection's loss responses (PRR, the window at the end of recovery) do not apply.
+    pub fn is_model_based(&self) -> bool {
+        self.bbr.is_some()
+    }
+
+    /// One ACK's sample, for BBR (the others grow in `on_ack`). Returns whether the sender is to
+    /// count itself application-limited.
+    pub fn on_ack_sample(&mut self, now: Instant, s: &AckSample, srtt: Option<Duration>) -> bool {
+        let Some(bbr) = self.bbr.as_mut() else {
+            return false;
+        };
+        let (cwnd, app_limited) = bbr.on_ack(now, s, self.cwnd, self.mss, srtt);
+        self.cwnd = cwnd.max(self.mss);
+        app_limited
     }
 
     pub fn set_mss(&mut self, mss: usize) {
@@ -70,7 +124,11 @@ impl Congestion {
             *self = Congestion {
                 algo,
                 cwnd: self.cwnd,
-                ssthresh: self.ssthresh,
+                ssthresh: if algo == Algorithm::Bbr {
+                    usize::MAX
+                } else {
+                    self.ssthresh
+                },
                 ..Congestion::new(algo, self.mss)
             };
         }
@@ -91,7 +149,7 @@ impl Congestion {
 
     /// New data acknowledged outside loss recovery.
     pub fn on_ack(&mut self, now: Instant, acked: usize, srtt: Option<Duration>) {
-        if acked == 0 {
+        if acked == 0 || self.bbr.is_some() {
             return;
         }
         if self.in_slow_start() {
@@ -107,14 +165,16 @@ impl Congestion {
         match self.algo {
             Algorithm::Reno => self.reno_avoidance(acked),
             Algorithm::Cubic => self.cubic_avoidance(now, acked, srtt),
+            Algorithm::Bbr => {}
         }
     }
 
     fn reno_avoidance(&mut self, acked: usize) {
         // RFC 5681 §3.1: about one SMSS per RTT, counted in bytes.
-        self.acked_accum += acked;
-        if self.acked_accum >= self.cwnd {
-            self.acked_accum -= self.cwnd;
+        // Within u32: at most the send buffer is acknowledged at once (config::MAX_BUFFER).
+        self.acked_accum = self.acked_accum.saturating_add(acked as u32);
+        if self.acked_accum as usize >= self.cwnd {
+            self.acked_accum -= self.cwnd as u32;
             self.cwnd += self.mss;
         }
     }
@@ -122,11 +182,12 @@ impl Congestion {
     fn cubic_avoidance(&mut self, now: Instant, acked: usize, srtt: Option<Duration>) {
         let mss = self.mss as f64;
         let cwnd_seg = self.cwnd as f64 / mss;
-        let epoch = match self.epoch_start {
+        let epoch = match self.epoch_started.then_some(self.epoch_start) {
             Some(t) => t,
             None => {
                 // RFC 9438 §4.2: a new congestion-avoidance epoch.
-                self.epoch_start = Some(now);
+                self.epoch_start = now;
+                self.epoch_started = true;
                 self.cwnd_at_epoch = cwnd_seg;
                 if self.w_max < cwnd_seg {
                     self.k = 0.0;
@@ -173,6 +234,13 @@ impl Congestion {
                 self.cubic_reduce();
                 ((self.cwnd as f64 * BETA_CUBIC) as usize).max(2 * mss)
             }
+            Algorithm::Bbr => {
+                // Linux's bbr_ssthresh: the window is remembered, nothing is cut here.
+                if let Some(bbr) = self.bbr.as_mut() {
+                    bbr.save_cwnd(self.cwnd);
+                }
+                return;
+            }
         };
         self.cwnd = self.ssthresh;
         self.acked_accum = 0;
@@ -186,7 +254,7 @@ impl Congestion {
         } else {
             cwnd_seg
         };
-        self.epoch_start = None;
+        self.epoch_started = false;
     }
 
     /// Retransmission timeout (RFC 5681 eq. (4) and the loss window of one segment).
@@ -198,6 +266,15 @@ impl Congestion {
                 self.cubic_reduce();
                 ((self.cwnd as f64 * BETA_CUBIC) as usize).max(2 * mss)
             }
+            Algorithm::Bbr => {
+                // As Linux's tcp_enter_loss with BBR: one segment out, the old window kept
+                // to return to, and Startup's bandwidth check begun again.
+                if let Some(bbr) = self.bbr.as_mut() {
+                    bbr.save_cwnd(self.cwnd);
+                    bbr.on_timeout();
+                }
+                self.ssthresh
+            }
         };
         self.cwnd = mss;
         self.acked_accum = 0;
@@ -206,7 +283,7 @@ impl Congestion {
     /// Restart after idle (RFC 5681 §4.1): cwnd back to at most the initial window.
     pub fn on_idle_restart(&mut self) {
         self.cwnd = self.cwnd.min(INITIAL_WINDOW_SEGMENTS * self.mss);
-        self.epoch_start = None;
+        self.epoch_started = false;
     }
 
     /// Sets cwnd directly (used when leaving recovery).

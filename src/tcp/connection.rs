@@ -633,6 +633,9 @@ impl Connection {
     pub fn set_congestion(&mut self, algo: super::Algorithm) {
         self.cfg.congestion = algo;
         self.snd.cc.set_algorithm(algo);
+        if self.snd.cc.is_model_based() {
+            self.snd.rtxq.enable_rate();
+        }
     }
 
     pub fn set_keepalive(&mut self, on: bool) {
@@ -799,6 +802,11 @@ impl Connection {
             State::Established | State::CloseWait if !self.snd.fin_queued => {}
             State::Listen => return Err(Errno::ENOTCONN),
             _ => return Err(Errno::EPIPE),
+        }
+        // Before the data joins the queue (`send_with` comes through here with none).
+        if self.is_synchronized() {
+            let ctx = self.send_context();
+            self.snd.check_app_limited(&ctx);
         }
         if data.is_empty() {
             return Ok(0);

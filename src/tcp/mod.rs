@@ -1,7 +1,7 @@
 //! The TCP engine: a sans-IO implementation of RFC 9293 with the extensions a modern stack needs
 //! (window scaling and timestamps RFC 7323, SACK RFC 2018/6675, NewReno RFC 6582, RACK-TLP RFC 8985,
-//! CUBIC RFC 9438, ECN RFC 3168 as Linux does it, RFC 5961 protections, RFC 6528 ISNs, SYN cookies
-//! RFC 4987, Fast Open RFC 7413).
+//! CUBIC RFC 9438, BBR v1 as Linux runs it, ECN RFC 3168 as Linux does it, RFC 5961 protections,
+//! RFC 6528 ISNs, SYN cookies RFC 4987, Fast Open RFC 7413).
 //!
 //! The stack owns sockets, demultiplexing, IP output and the clock. It creates a `Connection` with
 //! `Connection::connect` or `Connection::accept`, feeds it received segments with `input`, lets it
@@ -14,12 +14,14 @@
 //! ACK policy) and the table of timers (`timers`).
 
 pub mod assembler;
+pub mod bbr;
 pub mod buffer;
 pub mod config;
 pub mod congestion;
 pub mod connection;
 pub mod fastopen;
 pub mod isn;
+pub mod rate;
 pub mod recovery;
 mod recv;
 pub mod rtt;

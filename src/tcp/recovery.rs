@@ -5,9 +5,11 @@
 //! RACK (RFC 8985 §6) can declare a segment lost when a segment sent after it has been delivered
 //! and it has not, by more than a reordering window. This detects lost retransmissions without an
 //! RTO. The connection owns the policy (when to recover, what to send); this module only keeps
-//! the books. Memory is bounded: past `MAX_RECORDS`, new data is merged into the last record (which
+//! the books, and the delivery-rate estimate ([`super::rate`]) that needs the same per-segment
+//! records. Memory is bounded: past `MAX_RECORDS`, new data is merged into the last record (which
 //! is then resent an MSS at a time, split as it goes).
 
+use super::rate::{RateEstimator, RateSampler, TxSnapshot};
 use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
@@ -31,6 +33,8 @@ pub struct TxRecord {
     pub retransmitted: bool,
     pub lost: bool,
     pub sacked: bool,
+    /// The delivery count when it was last sent, for the rate estimate.
+    pub tx: TxSnapshot,
 }
 
 impl TxRecord {
@@ -64,6 +68,9 @@ pub struct RtxQueue {
     rack_valid: bool,
     fack_valid: bool,
     reordering_seen: bool,
+    /// The delivery-rate estimate, kept only for a congestion control that uses it (BBR): every
+    /// connection in a SYN queue holds this queue.
+    rate: Option<Box<RateEstimator>>,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -81,6 +88,15 @@ impl RtxQueue {
         self.lost_bytes = 0;
         self.rack_valid = false;
         self.fack_valid = false;
+    }
+
+    /// Starts estimating the delivery rate from the next transmission on.
+    pub fn enable_rate(&mut self) {
+        self.rate.get_or_insert_with(Box::default);
+    }
+
+    pub fn rate_mut(&mut self) -> Option<&mut RateEstimator> {
+        self.rate.as_deref_mut()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,6 +135,11 @@ impl RtxQueue {
         if self.recs.is_empty() {
             self.rexmit_high = start;
         }
+        let empty = self.recs.is_empty();
+        let tx = self
+            .rate
+            .as_mut()
+            .map_or(TxSnapshot::default(), |r| r.on_send(now, empty));
         let full = self.recs.len() >= MAX_RECORDS;
         if let Some(last) = self.recs.back_mut() {
             if full && last.end == start && !last.sacked && !last.lost {
@@ -135,6 +156,7 @@ impl RtxQueue {
             retransmitted: false,
             lost: false,
             sacked: false,
+            tx,
         });
     }
 
@@ -207,6 +229,7 @@ impl RtxQueue {
         ack: SeqNum,
         now: Instant,
         echo_predates: &dyn Fn(Instant) -> bool,
+        rs: &mut RateSampler,
     ) -> Option<Instant> {
         // Keep the hints within the window, where sequence comparisons are meaningful.
         self.rexmit_high = self.rexmit_high.max(ack);
@@ -226,6 +249,9 @@ impl RtxQueue {
                     if r.lost {
                         self.lost_bytes -= r.span() as u32;
                     }
+                    if let Some(rate) = self.rate.as_mut() {
+                        rate.on_delivered(rs, now, &r.tx, r.sent, r.end, r.span(), r.retransmitted);
+                    }
                     self.rack_delivered(&r, now, echo_predates);
                 }
             } else {
@@ -235,8 +261,13 @@ impl RtxQueue {
                 f.start = ack;
                 if f.sacked {
                     self.sacked_bytes -= cut as u32;
-                } else if f.lost {
-                    self.lost_bytes -= cut as u32;
+                } else {
+                    if f.lost {
+                        self.lost_bytes -= cut as u32;
+                    }
+                    if let Some(rate) = self.rate.as_mut() {
+                        rate.on_delivered(rs, now, &r.tx, r.sent, ack, cut, r.retransmitted);
+                    }
                 }
                 break;
             }
@@ -254,6 +285,7 @@ impl RtxQueue {
         r: SeqNum,
         now: Instant,
         echo_predates: &dyn Fn(Instant) -> bool,
+        rs: &mut RateSampler,
     ) {
         // Cheap test first: already fully marked?
         let i = self.recs.partition_point(|x| x.end <= l);
@@ -284,6 +316,10 @@ impl RtxQueue {
             }
             self.recs[k].sacked = true;
             self.sacked_bytes += rec.span() as u32;
+            if let Some(rate) = self.rate.as_mut() {
+                let (span, again) = (rec.span(), rec.retransmitted);
+                rate.on_delivered(rs, now, &rec.tx, rec.sent, rec.end, span, again);
+            }
             self.rack_delivered(&rec, now, echo_predates);
             if !self.fack_valid || rec.end > self.fack {
                 self.fack = rec.end;
@@ -379,9 +415,14 @@ impl RtxQueue {
     pub fn on_retransmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
         let i = self.split_at(seq);
         self.split_at(end);
+        let tx = self
+            .rate
+            .as_mut()
+            .map_or(TxSnapshot::default(), |r| r.on_send(now, false));
         let Some(r) = self.recs.get_mut(i) else {
             return;
         };
+        r.tx = tx;
         if r.lost {
             r.lost = false;
             self.lost_bytes -= r.span() as u32;
@@ -428,7 +469,13 @@ mod tests {
         }
         // A hostile receiver SACKs every other byte of 64 kB.
         for b in (1..64_000u32).step_by(2) {
-            q.on_sack(SeqNum(b), SeqNum(b + 1), t(1), &never);
+            q.on_sack(
+                SeqNum(b),
+                SeqNum(b + 1),
+                t(1),
+                &never,
+                &mut RateSampler::default(),
+            );
         }
         assert!(q.len() <= MAX_SPLIT_RECORDS + 1, "{} records", q.len());
         q.check();
@@ -441,7 +488,13 @@ mod tests {
             q.push(SeqNum(i * 100), SeqNum(i * 100 + 100), t(i as u64));
         }
         // Segment 2 arrives 10 ms later; 0 and 1 do not.
-        q.on_sack(SeqNum(200), SeqNum(300), t(12), &never);
+        q.on_sack(
+            SeqNum(200),
+            SeqNum(300),
+            t(12),
+            &never,
+            &mut RateSampler::default(),
+        );
         q.check();
         let reo = q.reo_wnd(false, 300, Duration::from_millis(10));
         assert_eq!(reo, Duration::from_millis(10) / 4);
@@ -464,12 +517,18 @@ mod tests {
         q.on_retransmit(SeqNum(50), SeqNum(100), t(14));
         q.on_retransmit(SeqNum(100), SeqNum(200), t(15));
         q.push(SeqNum(500), SeqNum(600), t(16));
-        q.on_sack(SeqNum(500), SeqNum(600), t(20), &never);
+        q.on_sack(
+            SeqNum(500),
+            SeqNum(600),
+            t(20),
+            &never,
+            &mut RateSampler::default(),
+        );
         q.check();
         q.detect_loss(t(20), Duration::ZERO);
         assert_eq!(q.first_lost().unwrap().start, SeqNum(0));
         q.check();
-        let _ = q.on_ack(SeqNum(300), t(21), &never);
+        let _ = q.on_ack(SeqNum(300), t(21), &never, &mut RateSampler::default());
         q.check();
         assert_eq!(q.first().unwrap().start, SeqNum(300));
     }
@@ -480,7 +539,13 @@ mod tests {
         for i in 0..10u32 {
             q.push(SeqNum(i * 10), SeqNum(i * 10 + 10), t(0));
         }
-        q.on_sack(SeqNum(35), SeqNum(60), t(5), &never);
+        q.on_sack(
+            SeqNum(35),
+            SeqNum(60),
+            t(5),
+            &never,
+            &mut RateSampler::default(),
+        );
         q.check();
         assert_eq!(q.sacked_bytes(), 25);
         q.mark_all_lost();

@@ -16,9 +16,11 @@
 //! segments marked lost by RACK, duplicate ACKs or an RTO are resent one by one, and SACKed ones
 //! never are.
 
+use super::bbr::{AckSample, LossState};
 use super::buffer::RingBuffer;
 use super::congestion::{Algorithm, Congestion};
 use super::connection::SendCause;
+use super::rate::RateSampler;
 use super::recovery::RtxQueue;
 use super::rtt::RttEstimator;
 use super::segment::Segment;
@@ -178,6 +180,10 @@ pub(crate) struct Sender {
 impl Sender {
     /// Nothing sent yet: SND.UNA = SND.NXT = ISS, the buffer not yet allocated.
     pub(crate) fn new(iss: SeqNum, buffer: usize, mss: usize, algorithm: Algorithm) -> Sender {
+        let mut rtxq = RtxQueue::new();
+        if algorithm == Algorithm::Bbr {
+            rtxq.enable_rate();
+        }
         Sender {
             iss,
             una: iss,
@@ -202,7 +208,7 @@ impl Sender {
             prr: Prr::default(),
             rto_recovery: false,
             recover: iss,
-            rtxq: RtxQueue::new(),
+            rtxq,
             tlp_pending: false,
             tlp_end: None,
             tlp_probes: 0,
@@ -543,7 +549,9 @@ impl Sender {
         if self.rtxq.lost_bytes() > 0 && !self.in_recovery && self.una >= self.recover {
             self.enter_recovery(timers);
             // Entered from the reordering timer, with no ACK: the fast retransmit still goes.
-            self.prr_on_ack(0, ctx);
+            if !self.cc.is_model_based() {
+                self.prr_on_ack(0, ctx);
+            }
         }
     }
 
@@ -677,6 +685,8 @@ impl Sender {
         let ack = seg.ack;
         let old_una = self.una;
         let old_sacked = self.rtxq.sacked_bytes();
+        let prior_in_flight = self.pipe(ctx);
+        let mut sampler = RateSampler::default();
         let window = (seg.window as usize) << self.wscale;
         self.ecn_on_ack(seg, ctx);
         // RFC 8985 §6.2 step 2: an ACK echoing a timestamp older than a segment's last
@@ -704,7 +714,7 @@ impl Sender {
             self.bytes_acked += data_acked as u64;
             self.una = ack;
             self.nxt = self.nxt.max(ack);
-            let last_sent = self.rtxq.on_ack(ack, now, &echo_predates);
+            let last_sent = self.rtxq.on_ack(ack, now, &echo_predates, &mut sampler);
             // An ACK echoing a timestamp older than the last sending of the data it newly
             // acknowledges answers a retransmission with the receiver's old TS.Recent: a wholly
             // duplicate segment, resent because the ACK of the original was lost, is dropped
@@ -735,10 +745,13 @@ impl Sender {
                 }
             } else if self.in_recovery {
                 if ack >= self.recover {
-                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3).
+                    // Full acknowledgment: recovery is over (RFC 6582 §3.2 step 3). BBR
+                    // restores its own window from the sample below.
                     self.in_recovery = false;
                     self.dupacks = 0;
-                    self.cc.set_cwnd(self.cc.ssthresh());
+                    if !self.cc.is_model_based() {
+                        self.cc.set_cwnd(self.cc.ssthresh());
+                    }
                 } else {
                     self.dupacks = self
                         .dupacks
@@ -782,7 +795,7 @@ impl Sender {
             }
             for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
                 if l < r && l >= self.una && r <= self.max {
-                    self.rtxq.on_sack(l, r, now, &echo_predates);
+                    self.rtxq.on_sack(l, r, now, &echo_predates, &mut sampler);
                 }
             }
         }
@@ -801,7 +814,9 @@ impl Sender {
             }
         }
 
-        // RACK loss detection (RFC 8985 §6.2), which may start recovery.
+        // RACK loss detection (RFC 8985 §6.2), which may start recovery. Only marks are added
+        // from here on: what this ACK found lost is the growth of the lost bytes.
+        let lost_before = self.rtxq.lost_bytes();
         if ctx.sack_enabled && (self.rtxq.sacked_bytes() > 0 || self.in_recovery) {
             self.rack_detect(now, ctx, timers);
         } else {
@@ -820,10 +835,27 @@ impl Sender {
         }
 
         // RFC 6937 §3: DeliveredData is the advance of SND.UNA plus the change in SACKed bytes.
-        if self.in_recovery && !self.rto_recovery {
-            let delivered =
-                (ack.since(old_una) + self.rtxq.sacked_bytes()).saturating_sub(old_sacked);
+        let delivered = (ack.since(old_una) + self.rtxq.sacked_bytes()).saturating_sub(old_sacked);
+        if self.in_recovery && !self.rto_recovery && !self.cc.is_model_based() {
             self.prr_on_ack(delivered, ctx);
+        }
+        let lost = self.rtxq.lost_bytes().saturating_sub(lost_before);
+        let min_rtt = self.rtxq.min_rtt();
+        let in_flight = self.pipe(ctx);
+        let state = self.loss_state();
+        if let Some(est) = self.rtxq.rate_mut() {
+            let sample = AckSample {
+                rate: est.end_ack(&sampler, now, min_rtt),
+                acked: delivered,
+                lost,
+                prior_in_flight,
+                in_flight,
+                delivered: est.delivered,
+                state,
+            };
+            if self.cc.on_ack_sample(now, &sample, self.rtt.srtt()) {
+                est.mark_app_limited(in_flight);
+            }
         }
 
         // RFC 8985 §7.2: restart the PTO on an ACK of new data; none when nothing is in flight.
@@ -842,6 +874,29 @@ impl Sender {
             self.max_wnd = self.max_wnd.max(window);
             self.wl1 = seq;
             self.wl2 = ack;
+        }
+    }
+
+    /// The recovery state as the congestion module sees it.
+    fn loss_state(&self) -> LossState {
+        match (self.in_recovery, self.rto_recovery) {
+            (false, _) => LossState::Open,
+            (true, false) => LossState::Recovery,
+            (true, true) => LossState::Timeout,
+        }
+    }
+
+    /// The program is writing: if the sender has less than a segment waiting, room in cwnd and
+    /// no lost data to resend, what is delivered next measures the program, not the path
+    /// (draft-cheng-iccrg-delivery-rate-estimation §3.4; Linux's tcp_rate_check_app_limited,
+    /// called from tcp_sendmsg as here).
+    pub(crate) fn check_app_limited(&mut self, ctx: &SendContext) {
+        let unsent = self.data_end().since(self.nxt.min(self.data_end()));
+        let pipe = self.pipe(ctx);
+        if unsent < ctx.eff_mss && pipe < self.cc.cwnd() && self.rtxq.lost_bytes() == 0 {
+            if let Some(est) = self.rtxq.rate_mut() {
+                est.mark_app_limited(pipe);
+            }
         }
     }
 

@@ -634,6 +634,13 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         ..Config::default()
     };
     let mut cfgs = [cfg(&mut rng), cfg(&mut rng)];
+    // BBR for a third of the senders, from a stream of its own (the other seeds' worlds stay).
+    let mut bbr = Rng::new(seed ^ 0xbb12_bb12_bb12_bb12);
+    for c in cfgs.iter_mut() {
+        if bbr.chance(1.0 / 3.0) {
+            c.congestion = Algorithm::Bbr;
+        }
+    }
     if ecn {
         cfgs[0].ecn = super::config::EcnMode::On;
     }
@@ -725,12 +732,13 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                 }
                 if dbg {
                     eprintln!(
-                        "{now:?} to {to}: {:?} seq {:?} ack {:?} len {} una-before {:?}",
+                        "{now:?} to {to}: {:?} seq {:?} ack {:?} len {} una-before {:?} ts {:?}",
                         seg.flags,
                         seg.seq,
                         seg.ack,
                         seg.payload.len(),
-                        conns[to].snd_una()
+                        conns[to].snd_una(),
+                        seg.options.timestamps
                     );
                 }
                 conns[to].input(now, &seg);
@@ -1155,6 +1163,18 @@ fn simulation_many_seeds() {
     assert!(sum(|r| r.corrupted) > 0, "the link corrupted nothing");
     assert!(sum(|r| r.ce_marked) > 0, "the links marked nothing CE");
     assert!(sum(|r| r.cwr_seen) > 0, "no sender answered ECE with CWR");
+}
+
+/// `TAPSTACK_SIM_SEED=N` runs that one seed of `simulation_many_seeds` (with
+/// `TAPSTACK_SIM_DEBUG=N` to print its segments); nothing without it.
+#[test]
+fn simulation_one_seed() {
+    if let Some(seed) = std::env::var("TAPSTACK_SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        run_seed(seed, 2 * 1024 * 1024);
+    }
 }
 
 #[test]
