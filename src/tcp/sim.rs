@@ -14,6 +14,7 @@
 //! checks.
 //! `TAPSTACK_SIM_DEBUG=SEED` prints every segment of that seed.
 
+use super::assembler::MAX_RANGES;
 use super::config::Config;
 use super::congestion::Algorithm;
 use super::connection::{Connection, SendCause, State, Trace};
@@ -355,6 +356,12 @@ impl WireSender {
             return false;
         }
         update_ts(self);
+        // The engine's reassembly holds at most MAX_RANGES disjoint ranges above RCV.NXT and
+        // refuses a segment that would need another (its ACK field still counts).
+        if start > self.rcv_next && self.needs_new_range(start, end) && self.ranges() >= MAX_RANGES
+        {
+            return true;
+        }
         let e = self.rcv_above.entry(start).or_insert(end);
         *e = (*e).max(end);
         while let Some((&s, &e)) = self.rcv_above.first_key_value() {
@@ -365,6 +372,27 @@ impl WireSender {
             self.rcv_above.remove(&s);
         }
         true
+    }
+
+    /// Disjoint, non-adjacent ranges received above RCV.NXT (as the engine's assembler keeps them).
+    fn ranges(&self) -> usize {
+        let mut n = 0;
+        let mut end = None;
+        for (&s, &e) in &self.rcv_above {
+            match end {
+                Some(x) if s <= x => end = Some(e.max(x)),
+                _ => {
+                    n += 1;
+                    end = Some(e);
+                }
+            }
+        }
+        n
+    }
+
+    /// `[start, end)` touches no range received above RCV.NXT.
+    fn needs_new_range(&self, start: u64, end: u64) -> bool {
+        !self.rcv_above.iter().any(|(&s, &e)| s <= end && start <= e)
     }
 
     /// This side sent a segment acknowledging `ack`.
