@@ -402,6 +402,11 @@ impl RtxQueue {
         self.fack_valid = false;
     }
 
+    /// The lowest record not SACKed.
+    pub fn first_unsacked(&self) -> Option<TxRecord> {
+        self.recs.iter().find(|r| !r.sacked).copied()
+    }
+
     /// The lowest record marked lost and not yet retransmitted.
     pub fn first_lost(&self) -> Option<TxRecord> {
         if self.lost_bytes == 0 {

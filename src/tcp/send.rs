@@ -332,7 +332,21 @@ impl Sender {
                 });
             }
         }
-        None
+        // The last segment is SACKed and nothing new may go (the send buffer or the peer's
+        // window is full of data in flight): RFC 8985 §7.3 would resend that last segment, which
+        // the receiver holds. The lowest segment not SACKed is where the receiver waits; when its
+        // retransmission was lost, nothing sent after it remains for RACK to see delivered, and
+        // only this probe (or the RTO, 200 ms at least) repairs it.
+        let r = self.rtxq.first_unsacked()?;
+        let data_end = self.data_end();
+        let len = r.end.min(data_end).since(r.start).min(ctx.send_mss);
+        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
+        (len > 0 || fin).then_some(Plan {
+            seq: r.start,
+            len,
+            fin,
+            cause: SendCause::Probe,
+        })
     }
 
     /// Decides the next data/FIN segment, without side effects (shared by `poll_at`), in a state
