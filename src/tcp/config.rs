@@ -77,8 +77,12 @@ pub struct Config {
     pub send_buffer_max: u32,
     /// SO_SNDBUF was set: the send buffer keeps that size (Linux's SOCK_SNDBUF_LOCK).
     pub send_buffer_locked: bool,
-    /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window).
+    /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window), to begin with:
+    /// it grows with what the reader takes per round trip up to `window_space`, unless
+    /// `recv_buffer_locked`.
     pub recv_buffer: usize,
+    /// SO_RCVBUF was set: the receive buffer keeps that size (Linux's SOCK_RCVBUF_LOCK).
+    pub recv_buffer_locked: bool,
     /// TCP_NODELAY: disables Nagle's algorithm.
     pub nodelay: bool,
     /// TCP_CORK: no partial segment leaves until uncorked, or until the persist timer (at least
@@ -172,6 +176,7 @@ impl Default for Config {
             // Linux's built-in tcp_wmem[2].
             send_buffer_max: 4 * 1024 * 1024,
             send_buffer_locked: false,
+            recv_buffer_locked: false,
             recv_buffer: 128 * 1024,
             nodelay: false,
             cork: false,

@@ -10,6 +10,7 @@
 
 use super::assembler::Assembler;
 use super::buffer::RingBuffer;
+use super::config::MAX_BUFFER;
 use super::seq::SeqNum;
 use super::timers::{TimerKind, Timers};
 use crate::time::{Duration, Instant};
@@ -85,6 +86,12 @@ pub(crate) struct Receiver {
     pub(crate) ece_pending: bool,
     /// Data marked ECT or CE has arrived (Linux's `TCP_ECN_SEEN`).
     pub(crate) ecn_seen: bool,
+
+    // Receive-buffer autotuning (Linux's `rcvq_space`): what the reader took in the last
+    // measured round trip, what it has taken since `space_since`. u32: at most `MAX_BUFFER`.
+    space: u32,
+    space_copied: u32,
+    space_since: Instant,
 }
 
 /// What storing a segment's payload did that the state machine must act on.
@@ -120,7 +127,44 @@ impl Receiver {
             last_oow_ack: None,
             ece_pending: false,
             ecn_seen: false,
+            space: 0,
+            space_copied: 0,
+            space_since: now,
         }
+    }
+
+    /// The reader took `n` bytes; `now` is when the connection last heard from the peer (reads
+    /// carry no clock; Linux's tcp_rcv_space_adjust uses its last packet's time the same way).
+    /// Once a round trip `rtt` has passed since the last measurement, the buffer grows to twice
+    /// what the reader took in it (the sender may double its window in slow start) plus sixteen
+    /// segments, and by the growth since the last round again, up to `max`: a window that keeps
+    /// up with the flow, where a fixed 128 KiB one closes under a fast sender and waits on the
+    /// sender's persist timer when the update that reopens it is lost.
+    pub(crate) fn adjust_space(
+        &mut self,
+        n: usize,
+        now: Instant,
+        rtt: Duration,
+        max: usize,
+        fallback_mss: usize,
+    ) {
+        self.space_copied = self.space_copied.saturating_add(n as u32);
+        if now.saturating_since(self.space_since) < rtt {
+            return;
+        }
+        let mss = self.mss(fallback_mss).max(1);
+        let copied = self.space_copied as usize;
+        let space = (self.space as usize).max(10 * mss);
+        if copied > space {
+            let want = (2 * copied + 16 * mss) as u64;
+            let grow = want * (copied - space) as u64 / space as u64;
+            let want = (want + 2 * grow).min(max.min(MAX_BUFFER).min(65535 << self.wscale) as u64);
+            let want = want as usize;
+            self.buf.raise_capacity(want);
+            self.space = copied as u32;
+        }
+        self.space_copied = 0;
+        self.space_since = now;
     }
 
     /// The peer's SYN at `seq` fixes IRS; RCV.NXT is just past it (RFC 9293 §3.10.7.2/3).

@@ -680,7 +680,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         Connection::connect(now0, &cfgs[1], 0, 0),
     ];
     let mut server_born = false;
-    conns[0].trace = Some(Vec::new());
+    conns[0].trace = Some(Box::default());
     let mut apps = [0, 1].map(|_| App {
         total: bytes_each_way / 2 + rng.below(bytes_each_way as u64 / 2 + 1) as usize,
         pattern: pattern(&mut rng),
@@ -729,7 +729,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                     if seg.flags.is_syn_only() {
                         conns[1] =
                             Connection::accept(now, &cfgs[1], rng.next_u32(), rng.next_u32(), &seg);
-                        conns[1].trace = Some(Vec::new());
+                        conns[1].trace = Some(Box::default());
                         wire[1].on_receive(&seg);
                         server_born = true;
                     }
@@ -851,7 +851,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             let mss = conns[s].eff_mss_for_test();
             let nodelay = conns[s].nodelay();
             let pkts = collect(&mut conns[s], now);
-            let trace = std::mem::take(conns[s].trace.as_mut().unwrap());
+            let trace = std::mem::take(&mut **conns[s].trace.as_mut().unwrap());
             let ck = &mut checkers[s];
             let rto_fired = trace.iter().any(|t| matches!(t, Trace::Rto { .. }));
             for t in trace {

@@ -1755,3 +1755,49 @@ fn a_fast_open_child_read_before_the_last_ack_owes_nothing_after_it() {
         extra.iter().map(|p| p.seg).collect::<Vec<_>>()
     );
 }
+
+/// Receive-buffer autotuning (Linux's tcp_rcv_space_adjust): a reader that keeps up lets the
+/// window grow past the buffer it started with; SO_RCVBUF (Linux's SOCK_RCVBUF_LOCK) fixes it.
+#[test]
+fn the_receive_window_grows_with_the_reader_unless_so_rcvbuf_fixed_it() {
+    for locked in [false, true] {
+        let cb = Config {
+            recv_buffer: 64 * 1024,
+            recv_buffer_locked: locked,
+            ..cfg()
+        };
+        let (mut a, mut b) = pair_with(&cfg(), &cb);
+        let data = vec![7u8; 8 * 1024 * 1024];
+        let mut sent = 0;
+        let mut got = 0;
+        let mut widest = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut now = t(1);
+        for _ in 0..2000 {
+            if sent < data.len() {
+                sent += a.send(&data[sent..]).unwrap_or(0);
+            }
+            now += Duration::from_millis(1);
+            let out = collect(&mut a, now);
+            let back = answer(&mut b, now, &out);
+            while let Ok(n) = b.recv(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            widest = widest.max(b.stats().our_window);
+            feed(&mut a, now, &back);
+            feed(&mut a, now, &collect(&mut b, now));
+            if got == data.len() {
+                break;
+            }
+        }
+        assert_eq!(got, data.len(), "locked {locked}");
+        if locked {
+            assert!(widest <= 64 * 1024, "{widest}");
+        } else {
+            assert!(widest > 256 * 1024, "the window stayed at {widest}");
+        }
+    }
+}
