@@ -6,7 +6,7 @@
 # Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
 # relative to where you run it). Without --builds: this tree's target/release, built or brought up to
 # date with cargo first. SECONDS (default 5) is the length of each iperf3 and sockperf measurement.
-# --rounds N (default 1) repeats the iperf3, sockperf and ab rows N times, kernel and builds taking
+# --rounds N (default 1) repeats the iperf3, sockperf, ab and loss rows N times, kernel and builds taking
 # turns, and shows each cell's median (the rounds listed below the table): on a busy machine one
 # round of the same build can differ from the next by 2x.
 #
@@ -19,6 +19,12 @@
 #     of microseconds and where the scheduler puts each process decides the first figure; the pinned
 #     one is what the stacks themselves cost;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
+#   - 16 MiB each way at once (python3 on both ends, the stack's side timing it) with 2%, 5% and 15% of
+#     frames dropped each way by nftables on the kernel's end (tap0, or the server's veth for the
+#     kernel, offloads off on both so that a dropped frame is one segment; the stack with
+#     TAPSTACK_OFFLOAD=off likewise; the kernel's client pings first, so that its neighbour entry
+#     is not left to the lossy link). Both sides run their host's default congestion control (the
+#     kernel's net.ipv4.tcp_congestion_control, which the stack takes from the host too);
 #   - 10 000 connections opened one after another by one program (scripts/bench/conns.c) to a kernel
 #     listener that keeps them: how many open within 60 s, how long that took, and the CPU time of
 #     every process in the namespace(s) meanwhile; then, with all of them idle for 5 s, the CPU time
@@ -30,8 +36,8 @@
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
 # of its own (bench-*-PID), deleted when it ends and on any exit, Ctrl-C included.
 # BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows. --only runs some
-# rows alone: iperf3, sockperf, ab, conns.
-# Needs root, iperf3, sockperf, nginx, ab (apache2-utils), cc, python3. A benchmark, not a test:
+# rows alone: iperf3, sockperf, ab, loss, conns.
+# Needs root, iperf3, sockperf, nginx, ab (apache2-utils), nft, ethtool, cc, python3. A benchmark, not a test:
 # it prints figures and asserts nothing about them.
 set -uo pipefail
 
@@ -41,7 +47,7 @@ root=$(pwd)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,conns
+secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,loss,conns
 while [ $# -gt 0 ]; do
   case "$1" in
     --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
@@ -64,11 +70,11 @@ conns_target=${BENCH_CONNS:-10000} conns_limit=${BENCH_CONNS_LIMIT:-60} conns_id
 # ---- what it needs ---------------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (network namespaces)" >&2; exit 1; }
 missing=()
-for tool in ip ss timeout taskset iperf3 sockperf nginx ab cc python3; do
+for tool in ip ss timeout taskset iperf3 sockperf nginx ab nft ethtool cc python3; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "bench: missing: ${missing[*]} (Debian: apt-get install iproute2 iperf3 sockperf nginx-light apache2-utils gcc python3)" >&2
+  echo "bench: missing: ${missing[*]} (Debian: apt-get install iproute2 iperf3 sockperf nginx-light apache2-utils nftables ethtool gcc python3)" >&2
   exit 1
 fi
 
@@ -177,7 +183,7 @@ note() { notes+=("$1"); }
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin cps conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin cps loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -186,6 +192,7 @@ row_label() {
     lat_med) echo "sockperf TCP 64 B one-way latency, median (us)" ;;
     lat_pin) echo "  the same, every process on CPU 0, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
+    loss*) echo "16 MiB each way, ${1#loss}% of frames lost each way (s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
     conn_ocpu) echo "  CPU of all processes while opening (s)" ;;
@@ -194,7 +201,7 @@ row_label() {
   esac
 }
 # Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
-row_sense() { case $1 in lat_* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+row_sense() { case $1 in lat_* | loss* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
 
 # ---- row 1: one iperf3 stream each way -------------------------------------------------------------
 gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
@@ -374,7 +381,93 @@ bench_ab() {
   done
 }
 
-# ---- row 4: 10 000 connections, opened then idle ---------------------------------------------------
+# ---- row 4: 16 MiB each way through loss -----------------------------------------------------------
+cat >"$work/lossy.py" <<'PY'
+import os, socket, sys, threading, time
+N = 16 << 20
+role, host = sys.argv[1], sys.argv[2]
+if role == 'server':
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((host, 9100))
+    l.listen(1)
+    print('READY', flush=True)
+    s, _ = l.accept()
+else:
+    s = socket.create_connection((host, 9100), timeout=10)
+    s.settimeout(None)
+data = os.urandom(N)
+got = [0]
+def rx():
+    while got[0] < N:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got[0] += len(b)
+t0 = time.monotonic()
+th = threading.Thread(target=rx)
+th.start()
+s.sendall(data)
+th.join(timeout=100)
+took = time.monotonic() - t0
+s.close()
+print('%.3f' % took if got[0] == N else 'short %d' % got[0], flush=True)
+PY
+# drop_both NS DEV PERCENT: nftables drops PERCENT% of the frames DEV receives and sends.
+drop_both() {
+  local rule="numgen random mod 100 < $3 drop"
+  ip netns exec "$1" nft -f - <<NFT
+table netdev loss {
+  chain in  { type filter hook ingress device "$2" priority 0; $rule; }
+  chain out { type filter hook egress  device "$2" priority 0; $rule; }
+}
+NFT
+}
+# loss_one CLIENT_NS SERVER_NS ADDR LOG [PRELOAD]: the client's time in $val (the rules are set).
+loss_one() {
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5
+  val=""
+  ip netns exec "$sns" timeout 120 python3 "$work/lossy.py" server "$addr" >"$log.server" 2>&1 &
+  disown $!
+  why="the server did not listen"
+  wait_listen "$sns" "$addr" 9100 || return 1
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$cns" env TAPSTACK_OFFLOAD=off timeout -k 2 100 $pre python3 "$work/lossy.py" client "$addr" \
+    >"$log" 2>&1 || { why="exit $?: $(last_line "$log")"; return 1; }
+  val=$(tail -1 "$log")
+  why="$val"
+  [[ $val =~ ^[0-9.]+$ ]]
+}
+
+bench_loss() {
+  local p i n veth
+  for p in 2 5 15; do
+    why="could not make the veth namespaces"
+    veth="vb$((ns_seq + 1))-$$"
+    if new_veth loss && ip netns exec "$nsa" ethtool -K "$veth" tso off gso off gro off tx off >/dev/null 2>&1 \
+      && ip netns exec "$nsb" ethtool -K "$veth" tso off gso off gro off tx off >/dev/null 2>&1 \
+      && ip netns exec "$nsa" ping -c 1 -W 2 "$vb" >/dev/null 2>&1 \
+      && drop_both "$nsb" "$veth" "$p" && loss_one "$nsa" "$nsb" "$vb" "$work/loss-k-$p.log" ""; then
+      set_cell "loss$p" kernel "$val"
+    else
+      fail_cell "loss$p" kernel "$why"
+    fi
+    drop_ns "$nsa"; drop_ns "$nsb"
+    for i in "${!names[@]}"; do
+      n=${names[$i]}
+      why="could not make the namespace"
+      if new_tap loss && drop_both "$ns" tap0 "$p" \
+        && loss_one "$ns" "$ns" "$kernel_ip" "$work/loss-$i-$p.log" "${dirs[$i]}/tapstack run --"; then
+        set_cell "loss$p" "$n" "$val"
+      else
+        fail_cell "loss$p" "$n" "$why"
+      fi
+      drop_ns "$ns"
+    done
+  done
+}
+
+# ---- row 5: 10 000 connections, opened then idle ---------------------------------------------------
 tck=$(getconf CLK_TCK)
 # cpu_ticks NS...: "PID TICKS" (utime + stime) of every process in the namespaces.
 cpu_ticks() {
@@ -512,6 +605,7 @@ for round in $(seq "$rounds"); do
   wants iperf3 && { step iperf3; bench_iperf; }
   wants sockperf && { step sockperf; bench_sockperf; }
   wants ab && { step ab; bench_ab; }
+  wants loss && { step loss; bench_loss; }
 done
 round=""
 wants conns && { step conns; bench_conns; }
@@ -560,7 +654,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_*) echo sockperf ;; cps) echo ab ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_*) echo sockperf ;; cps) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue
