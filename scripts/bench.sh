@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark: one run, one table, each row side by side with the Linux kernel over veth.
 #
-#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [--only ROW[,ROW...]] [SECONDS]
+#   bash scripts/bench.sh [--builds NAME=DIR[,NAME=DIR...]] [--rounds N] [--only ROW[,ROW...]]
+#                         [--plots DIR] [SECONDS]
 #
 # Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
 # relative to where you run it). Without --builds: this tree's target/release, built or brought up to
@@ -37,6 +38,9 @@
 # of its own (bench-*-PID), deleted when it ends and on any exit, Ctrl-C included.
 # BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows. --only runs some
 # rows alone: iperf3, sockperf, ab, loss, conns.
+# The 5% transfers of the first round are also drawn (scripts/bench/plot.py): sending rate, cwnd and
+# RTT over time, as each sender's TCP_INFO gives them, into DIR/loss5.svg (--plots, default
+# bench-plots, relative to where you run it).
 # Needs root, iperf3, sockperf, nginx, ab (apache2-utils), nft, ethtool, cc, python3. A benchmark, not a test:
 # it prints figures and asserts nothing about them.
 set -uo pipefail
@@ -47,7 +51,7 @@ root=$(pwd)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,loss,conns
+secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,loss,conns plots=bench-plots
 while [ $# -gt 0 ]; do
   case "$1" in
     --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
@@ -55,6 +59,7 @@ while [ $# -gt 0 ]; do
     --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
     --rounds=*) rounds=${1#--rounds=}; shift ;;
     --only) [ $# -ge 2 ] || usage; only=$2; shift 2 ;;
+    --plots) [ $# -ge 2 ] || usage; plots=$2; shift 2 ;;
     --only=*) only=${1#--only=}; shift ;;
     -h|--help) usage ;;
     *[!0-9]*|"") echo "bench: unknown argument '$1'" >&2; usage ;;
@@ -63,6 +68,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$secs" -ge 1 ] || { echo "bench: SECONDS must be at least 1" >&2; exit 2; }
 [[ $rounds =~ ^[1-9][0-9]?$ ]] || { echo "bench: --rounds takes 1 to 99" >&2; exit 2; }
+case "$plots" in /*) ;; *) plots="$caller_dir/$plots" ;; esac
 
 # The 10 000-connection row.
 conns_target=${BENCH_CONNS:-10000} conns_limit=${BENCH_CONNS_LIMIT:-60} conns_idle=5
@@ -383,9 +389,10 @@ bench_ab() {
 
 # ---- row 4: 16 MiB each way through loss -----------------------------------------------------------
 cat >"$work/lossy.py" <<'PY'
-import os, socket, sys, threading, time
+import os, socket, struct, sys, threading, time
 N = 16 << 20
 role, host = sys.argv[1], sys.argv[2]
+trace = sys.argv[3] if len(sys.argv) > 3 else None
 if role == 'server':
     l = socket.socket()
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -404,12 +411,35 @@ def rx():
         if not b:
             break
         got[0] += len(b)
+done = [False]
+def sample():
+    # TCP_INFO every 2 ms: tcpi_rtt (offset 68), snd_mss (16), snd_cwnd (80), bytes_acked (120).
+    rows = ['ms,bytes_acked,cwnd_bytes,rtt_us']
+    while not done[0]:
+        try:
+            i = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 136)
+        except OSError:
+            break
+        if len(i) >= 128:
+            mss, = struct.unpack_from('I', i, 16)
+            rtt, = struct.unpack_from('I', i, 68)
+            cwnd, = struct.unpack_from('I', i, 80)
+            acked, = struct.unpack_from('Q', i, 120)
+            rows.append('%.1f,%d,%d,%d' % ((time.monotonic() - t0) * 1e3, acked, cwnd * mss, rtt))
+        time.sleep(0.002)
+    open(trace, 'w').write('\n'.join(rows) + '\n')
 t0 = time.monotonic()
 th = threading.Thread(target=rx)
 th.start()
+if trace:
+    st = threading.Thread(target=sample)
+    st.start()
 s.sendall(data)
 th.join(timeout=100)
 took = time.monotonic() - t0
+done[0] = True
+if trace:
+    st.join()
 s.close()
 print('%.3f' % took if got[0] == N else 'short %d' % got[0], flush=True)
 PY
@@ -423,9 +453,10 @@ table netdev loss {
 }
 NFT
 }
-# loss_one CLIENT_NS SERVER_NS ADDR LOG [PRELOAD]: the client's time in $val (the rules are set).
+# loss_one CLIENT_NS SERVER_NS ADDR LOG PRELOAD [TRACE]: the client's time in $val (the rules are
+# set); with TRACE, the client's TCP_INFO samples go there.
 loss_one() {
-  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=$5 trace=${6:-}
   val=""
   ip netns exec "$sns" timeout 120 python3 "$work/lossy.py" server "$addr" >"$log.server" 2>&1 &
   disown $!
@@ -433,11 +464,14 @@ loss_one() {
   wait_listen "$sns" "$addr" 9100 || return 1
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" env TAPSTACK_OFFLOAD=off timeout -k 2 100 $pre python3 "$work/lossy.py" client "$addr" \
-    >"$log" 2>&1 || { why="exit $?: $(last_line "$log")"; return 1; }
+    $trace >"$log" 2>&1 || { why="exit $?: $(last_line "$log")"; return 1; }
   val=$(tail -1 "$log")
   why="$val"
   [[ $val =~ ^[0-9.]+$ ]]
 }
+
+# trace_for PERCENT NAME: where the transfer's samples go, for the 5% transfers of the first round.
+trace_for() { if [ "$1" = 5 ] && [ "${round:-1}" = 1 ]; then echo "$work/trace-$2.csv"; fi; }
 
 bench_loss() {
   local p i n veth
@@ -447,7 +481,7 @@ bench_loss() {
     if new_veth loss && ip netns exec "$nsa" ethtool -K "$veth" tso off gso off gro off tx off >/dev/null 2>&1 \
       && ip netns exec "$nsb" ethtool -K "$veth" tso off gso off gro off tx off >/dev/null 2>&1 \
       && ip netns exec "$nsa" ping -c 1 -W 2 "$vb" >/dev/null 2>&1 \
-      && drop_both "$nsb" "$veth" "$p" && loss_one "$nsa" "$nsb" "$vb" "$work/loss-k-$p.log" ""; then
+      && drop_both "$nsb" "$veth" "$p" && loss_one "$nsa" "$nsb" "$vb" "$work/loss-k-$p.log" "" "$(trace_for "$p" kernel)"; then
       set_cell "loss$p" kernel "$val"
     else
       fail_cell "loss$p" kernel "$why"
@@ -457,7 +491,7 @@ bench_loss() {
       n=${names[$i]}
       why="could not make the namespace"
       if new_tap loss && drop_both "$ns" tap0 "$p" \
-        && loss_one "$ns" "$ns" "$kernel_ip" "$work/loss-$i-$p.log" "${dirs[$i]}/tapstack run --"; then
+        && loss_one "$ns" "$ns" "$kernel_ip" "$work/loss-$i-$p.log" "${dirs[$i]}/tapstack run --" "$(trace_for "$p" "$i")"; then
         set_cell "loss$p" "$n" "$val"
       else
         fail_cell "loss$p" "$n" "$why"
@@ -609,6 +643,13 @@ for round in $(seq "$rounds"); do
 done
 round=""
 wants conns && { step conns; bench_conns; }
+if wants loss && [ -f "$work/trace-kernel.csv" ]; then
+  traces=("kernel=$work/trace-kernel.csv")
+  for i in "${!names[@]}"; do traces+=("${names[$i]}=$work/trace-$i.csv"); done
+  mkdir -p "$plots" && python3 scripts/bench/plot.py "$plots/loss5.svg" \
+    "16 MiB each way, 5% of frames lost each way: the sender's view (TCP_INFO every 2 ms)" "${traces[@]}" \
+    && note "plot of the 5% transfers: $plots/loss5.svg"
+fi
 step finished
 
 # Each cell: the median of its rounds; their range aside when there were several.
