@@ -183,10 +183,13 @@ impl RtxQueue {
 
     /// RFC 8985 §6.2 step 2: RACK.rtt and RACK.xmit_ts from a newly delivered segment. When the
     /// delivery may be of an earlier transmission (timestamp echo or RTT shorter than min_RTT),
-    /// the RFC skips the segment; we instead take its first transmission, the earliest it can
-    /// stand for, which never declares a loss the skipped sample would not have. (Receivers echo
-    /// an old timestamp for out-of-order data, RFC 7323 §4.3, so a SACKed retransmission, such as
-    /// a tail loss probe, is nearly always ambiguous.)
+    /// the RFC skips the segment; we instead take its first transmission as RACK.xmit_ts, the
+    /// earliest it can stand for, which never declares a loss the skipped sample would not have,
+    /// and leave RACK.rtt as the last unambiguous delivery set it. (Receivers echo an old
+    /// timestamp for out-of-order data, RFC 7323 §4.3, so a SACKed retransmission, such as a tail
+    /// loss probe, is nearly always ambiguous.) Taking the time since that first transmission as
+    /// RACK.rtt, as this did once, made it as long as the recovery had lasted: at 15% loss a lost
+    /// retransmission at SND.UNA then waited for the RTO instead of RACK.rtt.
     fn rack_delivered(
         &mut self,
         r: &TxRecord,
@@ -195,8 +198,10 @@ impl RtxQueue {
     ) {
         let rtt = micros(now.saturating_since(r.sent)).max(1);
         if r.retransmitted && (echo_predates(r.sent) || rtt < self.min_rtt_us) {
-            let rtt = micros(now.saturating_since(r.first_sent)).max(1);
-            self.rack_rtt_us = self.rack_rtt_us.max(rtt);
+            if self.rack_rtt_us == 0 {
+                // No delivery has measured one yet: the longest this one can have taken.
+                self.rack_rtt_us = micros(now.saturating_since(r.first_sent)).max(1);
+            }
             if !self.rack_valid || sent_after(r.first_sent, r.end, self.rack_xmit, self.rack_end) {
                 self.rack_xmit = r.first_sent;
                 self.rack_end = r.end;
@@ -536,6 +541,24 @@ mod tests {
         let _ = q.on_ack(SeqNum(300), t(21), &never, &mut RateSampler::default());
         q.check();
         assert_eq!(q.first().unwrap().start, SeqNum(300));
+    }
+
+    #[test]
+    fn an_ambiguous_delivery_leaves_rack_rtt_as_it_was() {
+        let mut q = RtxQueue::new();
+        for i in 0..4u32 {
+            q.push(SeqNum(i * 100), SeqNum(i * 100 + 100), t(0));
+        }
+        let rs = &mut RateSampler::default();
+        q.on_sack(SeqNum(300), SeqNum(400), t(10), &never, rs);
+        assert_eq!(q.rack_rtt_us, 10_000);
+        // Segment 1, first sent at 0 and resent at 500, is SACKed with an echo older than the
+        // resend: it may be the first transmission that arrived. RACK.rtt must not become 501 ms,
+        // or a lost retransmission would wait that long to be found.
+        q.on_retransmit(SeqNum(100), SeqNum(200), t(500));
+        q.on_sack(SeqNum(100), SeqNum(200), t(501), &|_| true, rs);
+        assert_eq!(q.rack_rtt_us, 10_000);
+        q.check();
     }
 
     #[test]
