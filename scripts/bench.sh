@@ -32,6 +32,10 @@
 #     of every process in the namespace(s) in that window, and the resident memory each connection
 #     added to the processes on the opening side (the kernel's sockets live outside any process, so
 #     it has no figure there).
+# A smoltcp column runs the rows that need no particular program (the two streams and the loss rows)
+# with examples/smoltcp_peer.rs, smoltcp on the same tap0 and MTU talking to the same kernel side
+# (python3 sink and source for the streams, since it cannot run iperf3); BENCH_SMOLTCP=0 leaves it
+# out. Its other rows show "-".
 # Ratios are speed relative to the kernel (build/kernel for rates, kernel/build for times), so below
 # 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
@@ -169,7 +173,18 @@ wait_listen() {
 declare -A vals     # vals[ROW,COLUMN]: the figure of each round, space-separated
 declare -A cell     # cell[ROW,COLUMN]: their median, "-" where there is none, or "failed"
 notes=()
-cols=(kernel "${names[@]}")
+# The smoltcp comparator, built from this tree (a dev-dependency of the tests, never of the stack).
+smol=""
+if [ "${BENCH_SMOLTCP:-1}" != 0 ]; then
+  if (cd "$root" && cargo build --release --quiet --example smoltcp_peer) >"$work/smoltcp-build.log" 2>&1; then
+    smol="${CARGO_TARGET_DIR:-$root/target}/release/examples/smoltcp_peer"
+  else
+    smol_fail="no smoltcp column: cargo build --example smoltcp_peer failed (see its log)"
+  fi
+fi
+cols=(kernel)
+[ -z "$smol" ] || cols+=(smoltcp)
+cols+=("${names[@]}")
 round=1
 # set_cell ROW COLUMN VALUE; fail_cell ROW COLUMN [REASON] (the reason goes to the notes).
 set_cell() { vals[$1,$2]+=" $3"; }
@@ -186,6 +201,7 @@ median() {
           printf "%." d "f\n", m }'
 }
 note() { notes+=("$1"); }
+[ -z "${smol_fail:-}" ] || note "$smol_fail"
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
@@ -257,6 +273,54 @@ bench_iperf() {
     fi
     drop_ns "$ns"
   done
+  [ -n "$smol" ] || return 0
+  local dir mode
+  for dir in tx rx; do
+    mode=sink; [ "$dir" = tx ] || mode=source
+    why="could not make the namespace"
+    if new_tap smol && smol_stream "$ns" "$dir" "$mode"; then
+      set_cell "$dir" smoltcp "$val"
+    else
+      fail_cell "$dir" smoltcp "$why"
+    fi
+    drop_ns "$ns"
+  done
+}
+
+cat >"$work/stream.py" <<'PY'
+import os, socket, sys
+mode, addr, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((addr, port))
+l.listen(1)
+s, _ = l.accept()
+if mode == 'sink':
+    while s.recv(1 << 20):
+        pass
+else:
+    b = os.urandom(1 << 20)
+    try:
+        while True:
+            s.sendall(b)
+    except OSError:
+        pass
+PY
+# smol_stream NS tx|rx sink|source: smoltcp's stream rate (Gbit/s) in $val, against a python3
+# sink or source on the kernel side of tap0.
+smol_stream() {
+  local ns=$1 dir=$2 mode=$3 out="$work/smol-$2.log"
+  val=""
+  ip netns exec "$ns" timeout $((secs + 40)) python3 "$work/stream.py" "$mode" "$kernel_ip" 9300 >/dev/null 2>&1 &
+  disown $!
+  why="the kernel's $mode did not listen"
+  wait_listen "$ns" "$kernel_ip" 9300 || return 1
+  local m=send; [ "$dir" = tx ] || m=recv
+  ip netns exec "$ns" timeout -k 2 $((secs + 35)) "$smol" "$m" 9300 "$secs" >"$out" 2>&1 \
+    || { why="exit $?: $(last_line "$out")"; return 1; }
+  val=$(tail -1 "$out")
+  why="$val"
+  [[ $val =~ ^[0-9.]+$ ]]
 }
 
 # ---- row 2: sockperf ping-pong latency -------------------------------------------------------------
@@ -498,7 +562,28 @@ bench_loss() {
       fi
       drop_ns "$ns"
     done
+    [ -n "$smol" ] || continue
+    why="could not make the namespace"
+    if new_tap smol && drop_both "$ns" tap0 "$p" && smol_loss "$ns" "$work/loss-smol-$p.log"; then
+      set_cell "loss$p" smoltcp "$val"
+    else
+      fail_cell "loss$p" smoltcp "$why"
+    fi
+    drop_ns "$ns"
   done
+}
+
+# smol_loss NS LOG: smoltcp's time for 16 MiB each way with lossy.py's server, in $val.
+smol_loss() {
+  val=""
+  ip netns exec "$1" timeout 130 python3 "$work/lossy.py" server "$kernel_ip" >"$2.server" 2>&1 &
+  disown $!
+  why="the server did not listen"
+  wait_listen "$1" "$kernel_ip" 9100 || return 1
+  ip netns exec "$1" timeout -k 2 125 "$smol" both 9100 >"$2" 2>&1 || { why="exit $?: $(last_line "$2")"; return 1; }
+  val=$(tail -1 "$2")
+  why="$val"
+  [[ $val =~ ^[0-9.]+$ ]]
 }
 
 # ---- row 5: 10 000 connections, opened then idle ---------------------------------------------------
@@ -657,7 +742,8 @@ spread=()
 for r in "${rows[@]}"; do
   for c in "${cols[@]}"; do
     v=${vals[$r,$c]:-}
-    if [ -z "$v" ]; then cell[$r,$c]=failed
+    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|loss.*)$ ]]; then cell[$r,$c]=-
+    elif [ -z "$v" ]; then cell[$r,$c]=failed
     elif [ "$v" = " -" ]; then cell[$r,$c]=-
     else
       cell[$r,$c]=$(median "$v")
@@ -675,9 +761,10 @@ ratio() {
   awk -v a="$a" -v b="$b" 'BEGIN { if (b == 0) print "-"; else if (a / b < 0.1) printf "%.2g", a / b; else printf "%.2f", a / b }'
 }
 
-header=("kernel" "${names[@]}")
+header=("${cols[@]}")
 for n in "${names[@]}"; do header+=("$n/kernel"); done
 last=$((${#names[@]} - 1))
+[ -z "$smol" ] || header+=("${names[$last]}/smoltcp")
 [ "$last" -eq 0 ] || header+=("${names[$last]}/${names[0]}")
 width=10
 for h in "${header[@]}"; do [ ${#h} -lt $width ] || width=$((${#h} + 1)); done
@@ -702,6 +789,7 @@ for r in "${rows[@]}"; do
   printf '%-50s' "$(row_label "$r")"
   for c in "${cols[@]}"; do printf " %${width}s" "${cell[$r,$c]}"; done
   for n in "${names[@]}"; do printf " %${width}s" "$(ratio "$r" "$n" kernel)"; done
+  [ -z "$smol" ] || printf " %${width}s" "$(ratio "$r" "${names[$last]}" smoltcp)"
   [ "$last" -eq 0 ] || printf " %${width}s" "$(ratio "$r" "${names[$last]}" "${names[0]}")"
   echo
 done
