@@ -442,6 +442,9 @@ static void c_congestion(void) {
     setcong(fd, "reno", 4);
     getcong(fd, 16, "connected: getsockopt(TCP_CONGESTION, 16)");
     cc_info(fd, "connected: getsockopt(TCP_CC_INFO) reno");
+    setcong(fd, "bbr", 3);
+    getcong(fd, 16, "connected: getsockopt(TCP_CONGESTION, 16)");
+    cc_info(fd, "connected: getsockopt(TCP_CC_INFO) bbr");
 }
 
 static void c_zerocopy(void) {

@@ -198,6 +198,11 @@ impl Bbr {
         self.min_rtt
     }
 
+    /// The pacing and window gains of the current mode.
+    pub fn gains(&self) -> (f64, f64) {
+        (self.pacing_gain, self.cwnd_gain)
+    }
+
     /// Remembers the window before a reduction the connection makes (a recovery, a timeout, an
     /// ECN or loss-probe event): what the window returns to when it ends (Linux's bbr_save_cwnd).
     pub fn save_cwnd(&mut self, cwnd: usize) {

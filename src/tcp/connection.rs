@@ -633,6 +633,22 @@ impl Connection {
         !self.rcv.pingpong
     }
 
+    /// BBR's model for TCP_CC_INFO: bandwidth (bytes/s), least RTT (µs), pacing and window
+    /// gains (in 1/256), as Linux's bbr_get_info; `None` for the other algorithms.
+    pub fn bbr_info(&self) -> Option<(u64, u32, u32, u32)> {
+        let b = self.snd.cc.bbr()?;
+        let rtt = b
+            .min_rtt()
+            .map_or(0, |d| d.as_micros().min(u32::MAX as u128) as u32);
+        let (pacing, cwnd) = b.gains();
+        Some((
+            b.bandwidth(),
+            rtt,
+            (pacing * 256.0) as u32,
+            (cwnd * 256.0) as u32,
+        ))
+    }
+
     pub fn set_congestion(&mut self, algo: super::Algorithm) {
         self.cfg.congestion = algo;
         self.snd.cc.set_algorithm(algo);
