@@ -19,6 +19,9 @@
 #     by the client, inherits it). On a VM whose idle vCPUs halt, a wake-up on the other CPU costs tens
 #     of microseconds and where the scheduler puts each process decides the first figure; the pinned
 #     one is what the stacks themselves cost;
+#   - the same exchange as a plain program (scripts/bench/pingpong.c: 64 bytes out, 64 back, one at a
+#     time, against its own echo server on the kernel side), one-way average and median: the row the
+#     smoltcp comparator runs too, as it cannot run sockperf;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
 #   - 16 MiB each way at once (python3 on both ends, the stack's side timing it) with 2%, 5% and 15% of
 #     frames dropped each way by nftables on the kernel's end (tap0, or the server's veth for the
@@ -32,10 +35,11 @@
 #     of every process in the namespace(s) in that window, and the resident memory each connection
 #     added to the processes on the opening side (the kernel's sockets live outside any process, so
 #     it has no figure there).
-# A smoltcp column runs the rows that need no particular program (the two streams and the loss rows)
+# A smoltcp column runs the rows that need no particular program (the streams, the echo ping-pong, the
+# requests to nginx, the loss rows)
 # with examples/smoltcp_peer.rs, smoltcp on the same tap0 and MTU talking to the same kernel side
-# (python3 sink and source for the streams, since it cannot run iperf3); BENCH_SMOLTCP=0 leaves it
-# out. Its other rows show "-".
+# (python3 sink and source for the streams, since it cannot run iperf3; HTTP/1.0 requests of its own,
+# 8 at a time, in place of ab); BENCH_SMOLTCP=0 leaves it out. Its other rows show "-".
 # Ratios are speed relative to the kernel (build/kernel for rates, kernel/build for times), so below
 # 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
@@ -205,7 +209,7 @@ note() { notes+=("$1"); }
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin cps loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -213,6 +217,8 @@ row_label() {
     lat_avg) echo "sockperf TCP 64 B one-way latency, avg (us)" ;;
     lat_med) echo "sockperf TCP 64 B one-way latency, median (us)" ;;
     lat_pin) echo "  the same, every process on CPU 0, median (us)" ;;
+    echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
+    echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     loss*) echo "16 MiB each way, ${1#loss}% of frames lost each way (s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
@@ -223,7 +229,7 @@ row_label() {
   esac
 }
 # Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
-row_sense() { case $1 in lat_* | loss* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+row_sense() { case $1 in lat_* | echo_* | loss* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
 
 # ---- row 1: one iperf3 stream each way -------------------------------------------------------------
 gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
@@ -380,6 +386,56 @@ bench_sockperf() {
   done
 }
 
+# echo_one CLIENT_NS SERVER_NS ADDR LOG CLIENT...: pingpong.c's server on SERVER_NS, CLIENT... (the
+# ping) on CLIENT_NS; the one-way average and median in $avg and $med.
+echo_one() {
+  local cns=$1 sns=$2 addr=$3 log=$4
+  shift 4
+  avg="" med=""
+  ip netns exec "$sns" timeout $((secs + 30)) "$work/pingpong" serve "$addr" 9400 >"$log.server" 2>&1 &
+  disown $!
+  why="the echo server did not listen"
+  wait_listen "$sns" "$addr" 9400 || return 1
+  ip netns exec "$cns" timeout -k 2 $((secs + 25)) "$@" >"$log" 2>&1 || { why="exit $?: $(last_line "$log")"; return 1; }
+  read -r avg med < <(tail -1 "$log")
+  why="no figures: $(last_line "$log")"
+  [[ $avg =~ ^[0-9.]+$ && $med =~ ^[0-9.]+$ ]]
+}
+
+bench_echo() {
+  local i n
+  if ! cc -O2 -Wall -o "$work/pingpong" scripts/bench/pingpong.c 2>"$work/cc-pingpong.log"; then
+    for c in "${cols[@]}"; do fail_cell echo_avg "$c" "cc scripts/bench/pingpong.c: $(last_line "$work/cc-pingpong.log")"; fail_cell echo_med "$c"; done
+    return
+  fi
+  why="could not make the veth namespaces"
+  if new_veth echo && echo_one "$nsa" "$nsb" "$vb" "$work/echo-k.log" "$work/pingpong" ping "$vb" 9400 "$secs"; then
+    set_cell echo_avg kernel "$avg"; set_cell echo_med kernel "$med"
+  else
+    fail_cell echo_avg kernel "$why"; fail_cell echo_med kernel
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    why="could not make the namespace"
+    if new_tap echo && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-$i.log" \
+      "${dirs[$i]}/tapstack" run -- "$work/pingpong" ping "$kernel_ip" 9400 "$secs"; then
+      set_cell echo_avg "$n" "$avg"; set_cell echo_med "$n" "$med"
+    else
+      fail_cell echo_avg "$n" "$why"; fail_cell echo_med "$n"
+    fi
+    drop_ns "$ns"
+  done
+  [ -n "$smol" ] || return 0
+  why="could not make the namespace"
+  if new_tap smol && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-smol.log" "$smol" ping 9400 "$secs"; then
+    set_cell echo_avg smoltcp "$avg"; set_cell echo_med smoltcp "$med"
+  else
+    fail_cell echo_avg smoltcp "$why"; fail_cell echo_med smoltcp
+  fi
+  drop_ns "$ns"
+}
+
 # ---- row 3: new connections per second, ab against nginx ------------------------------------------
 # nginx_conf ADDR DIR: a one-worker nginx serving a small file at /small on ADDR:8080, all under DIR.
 nginx_conf() {
@@ -449,6 +505,31 @@ bench_ab() {
     [ -z "$ab_note" ] || note "$n, ab: $ab_note"
     drop_ns "$ns"
   done
+  [ -n "$smol" ] || return 0
+  why="could not make the namespace"
+  if new_tap smol && smol_http "$ns" "$work/ab-smol"; then
+    set_cell cps smoltcp "$val"
+  else
+    fail_cell cps smoltcp "$why"
+  fi
+  drop_ns "$ns"
+}
+
+# smol_http NS DIR: smoltcp's connections per second against nginx on the kernel side, in $val.
+smol_http() {
+  local ns=$1 dir=$2
+  val=""
+  nginx_conf "$kernel_ip" "$dir"
+  ip netns exec "$ns" timeout 150 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
+    >"$dir/nginx.out" 2>&1 &
+  disown $!
+  why="nginx did not listen"
+  wait_listen "$ns" "$kernel_ip" 8080 || return 1
+  ip netns exec "$ns" timeout -k 2 130 "$smol" http 8080 5000 8 >"$dir/smol.log" 2>&1 \
+    || { why="exit $?: $(last_line "$dir/smol.log")"; return 1; }
+  val=$(tail -1 "$dir/smol.log")
+  why="$val"
+  [[ $val =~ ^[0-9.]+$ ]]
 }
 
 # ---- row 4: 16 MiB each way through loss -----------------------------------------------------------
@@ -722,7 +803,7 @@ step() { printf 'bench: %-10s (%3d s)\n' "$1" "$SECONDS" >&2; }
 for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
   wants iperf3 && { step iperf3; bench_iperf; }
-  wants sockperf && { step sockperf; bench_sockperf; }
+  wants sockperf && { step sockperf; bench_sockperf; bench_echo; }
   wants ab && { step ab; bench_ab; }
   wants loss && { step loss; bench_loss; }
 done
@@ -742,7 +823,7 @@ spread=()
 for r in "${rows[@]}"; do
   for c in "${cols[@]}"; do
     v=${vals[$r,$c]:-}
-    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|loss.*)$ ]]; then cell[$r,$c]=-
+    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|cps|loss.*)$ ]]; then cell[$r,$c]=-
     elif [ -z "$v" ]; then cell[$r,$c]=failed
     elif [ "$v" = " -" ]; then cell[$r,$c]=-
     else
@@ -782,7 +863,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_*) echo sockperf ;; cps) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue
