@@ -197,11 +197,9 @@ fn main() {
                     println!("{:.2} {:.2}", avg / 2.0, rtts[rtts.len() / 2] / 2.0);
                     return;
                 }
-                if ping_at.is_none() && elapsed < run {
-                    if s.send_slice(&data[..64]) == Ok(64) {
-                        ping_at = Some(StdInstant::now());
-                        got = 0;
-                    }
+                if ping_at.is_none() && elapsed < run && s.send_slice(&data[..64]) == Ok(64) {
+                    ping_at = Some(StdInstant::now());
+                    got = 0;
                 }
                 while s.can_recv() {
                     match s.recv(|b| (b.len(), b.len())) {
