@@ -461,16 +461,21 @@ http {
 CONF
 }
 
+# start_nginx NS ADDR DIR: nginx_conf's server running in NS (for up to 150 s), listening.
+start_nginx() {
+  nginx_conf "$2" "$3"
+  ip netns exec "$1" timeout 150 nginx -c "$3/nginx.conf" -p "$3" -e "$3/logs/error.log" \
+    >"$3/nginx.out" 2>&1 &
+  disown $!
+  why="nginx did not listen"
+  wait_listen "$1" "$2" 8080 || { why="$why: $(last_line "$3/logs/error.log")"; return 1; }
+}
+
 # ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val.
 ab_one() {
   local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5
   val=""
-  nginx_conf "$addr" "$dir"
-  ip netns exec "$sns" timeout 120 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
-    >"$dir/nginx.out" 2>&1 &
-  disown $!
-  why="nginx did not listen"
-  wait_listen "$sns" "$addr" 8080 || { why="$why: $(last_line "$dir/logs/error.log")"; return 1; }
+  start_nginx "$sns" "$addr" "$dir" || return 1
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" timeout -k 2 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" >"$dir/ab.log" 2>&1 \
     || { why="exit $?: $(last_line "$dir/ab.log")"; return 1; }
@@ -519,12 +524,7 @@ bench_ab() {
 smol_http() {
   local ns=$1 dir=$2
   val=""
-  nginx_conf "$kernel_ip" "$dir"
-  ip netns exec "$ns" timeout 150 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/logs/error.log" \
-    >"$dir/nginx.out" 2>&1 &
-  disown $!
-  why="nginx did not listen"
-  wait_listen "$ns" "$kernel_ip" 8080 || return 1
+  start_nginx "$ns" "$kernel_ip" "$dir" || return 1
   ip netns exec "$ns" timeout -k 2 130 "$smol" http 8080 5000 8 >"$dir/smol.log" 2>&1 \
     || { why="exit $?: $(last_line "$dir/smol.log")"; return 1; }
   val=$(tail -1 "$dir/smol.log")

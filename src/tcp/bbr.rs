@@ -45,7 +45,7 @@ const FULL_BW_ROUNDS: u8 = 3;
 /// The pacing rate is set this much below the estimate, to drain queues slowly.
 const PACING_MARGIN: f64 = 0.99;
 /// The initial window (segments), also the BDP assumed before any RTT is known.
-const INITIAL_CWND_SEGMENTS: usize = 10;
+use super::congestion::INITIAL_WINDOW_SEGMENTS as INITIAL_CWND_SEGMENTS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
