@@ -20,6 +20,8 @@
 //! Part of the sans-IO TCP engine: [`super::congestion::Congestion`] owns one when the algorithm is
 //! BBR and feeds it one [`AckSample`] per ACK; it returns the window.
 
+// The initial window (segments) is also the BDP assumed before any RTT is known.
+use super::congestion::INITIAL_WINDOW_SEGMENTS as INITIAL_CWND_SEGMENTS;
 use super::rate::RateSample;
 use crate::time::{Duration, Instant};
 
@@ -44,8 +46,6 @@ const FULL_BW_GROWTH: f64 = 1.25;
 const FULL_BW_ROUNDS: u8 = 3;
 /// The pacing rate is set this much below the estimate, to drain queues slowly.
 const PACING_MARGIN: f64 = 0.99;
-/// The initial window (segments), also the BDP assumed before any RTT is known.
-use super::congestion::INITIAL_WINDOW_SEGMENTS as INITIAL_CWND_SEGMENTS;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
