@@ -824,7 +824,9 @@ impl Connection {
             _ => return Err(Errno::EPIPE),
         }
         // Before the data joins the queue (`send_with` comes through here with none).
-        if self.is_synchronized() {
+        // Only a model-based congestion control reads the delivery rate (the check costs a
+        // SendContext on every write otherwise).
+        if self.is_synchronized() && self.snd.cc.is_model_based() {
             let ctx = self.send_context();
             self.snd.check_app_limited(&ctx);
         }

@@ -99,6 +99,13 @@ impl RtxQueue {
         self.rate.as_deref_mut()
     }
 
+    /// The rate estimate's record of a (re)transmission at `now` (nothing without one).
+    fn snapshot(&mut self, now: Instant, flight_empty: bool) -> TxSnapshot {
+        self.rate
+            .as_mut()
+            .map_or(TxSnapshot::default(), |r| r.on_send(now, flight_empty))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.recs.is_empty()
     }
@@ -135,11 +142,7 @@ impl RtxQueue {
         if self.recs.is_empty() {
             self.rexmit_high = start;
         }
-        let empty = self.recs.is_empty();
-        let tx = self
-            .rate
-            .as_mut()
-            .map_or(TxSnapshot::default(), |r| r.on_send(now, empty));
+        let tx = self.snapshot(now, self.recs.is_empty());
         let full = self.recs.len() >= MAX_RECORDS;
         if let Some(last) = self.recs.back_mut() {
             if full && last.end == start && !last.sacked && !last.lost {
@@ -425,10 +428,7 @@ impl RtxQueue {
     pub fn on_retransmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
         let i = self.split_at(seq);
         self.split_at(end);
-        let tx = self
-            .rate
-            .as_mut()
-            .map_or(TxSnapshot::default(), |r| r.on_send(now, false));
+        let tx = self.snapshot(now, false);
         let Some(r) = self.recs.get_mut(i) else {
             return;
         };

@@ -21,7 +21,7 @@ use super::buffer::RingBuffer;
 use super::congestion::{Algorithm, Congestion};
 use super::connection::SendCause;
 use super::rate::RateSampler;
-use super::recovery::RtxQueue;
+use super::recovery::{RtxQueue, TxRecord};
 use super::rtt::RttEstimator;
 use super::segment::Segment;
 use super::seq::SeqNum;
@@ -277,14 +277,16 @@ impl Sender {
     /// The next segment to retransmit: the lowest one marked lost, at most one MSS of it:
     /// (seq, data len, with FIN).
     fn next_lost(&self, ctx: &SendContext) -> Option<(SeqNum, usize, bool)> {
-        let r = self.rtxq.first_lost()?;
+        self.resend_of(&self.rtxq.first_lost()?, ctx)
+    }
+
+    /// Resending record `r`: at most one MSS from its start, with the FIN if that reaches it:
+    /// (seq, data len, with FIN); none if there is nothing left to send of it.
+    fn resend_of(&self, r: &TxRecord, ctx: &SendContext) -> Option<(SeqNum, usize, bool)> {
         let data_end = self.data_end();
         let len = r.end.min(data_end).since(r.start).min(ctx.send_mss);
         let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
-        if len == 0 && !fin {
-            return None;
-        }
-        Some((r.start, len, fin))
+        (len > 0 || fin).then_some((r.start, len, fin))
     }
 
     /// The tail loss probe: the last segment sent again, unless it is SACKed; else a new
@@ -337,12 +339,9 @@ impl Sender {
         // the receiver holds. The lowest segment not SACKed is where the receiver waits; when its
         // retransmission was lost, nothing sent after it remains for RACK to see delivered, and
         // only this probe (or the RTO, 200 ms at least) repairs it.
-        let r = self.rtxq.first_unsacked()?;
-        let data_end = self.data_end();
-        let len = r.end.min(data_end).since(r.start).min(ctx.send_mss);
-        let fin = self.fin_sent() && r.end > data_end && r.start + len == data_end;
-        (len > 0 || fin).then_some(Plan {
-            seq: r.start,
+        let (seq, len, fin) = self.resend_of(&self.rtxq.first_unsacked()?, ctx)?;
+        Some(Plan {
+            seq,
             len,
             fin,
             cause: SendCause::Probe,
