@@ -206,6 +206,12 @@ median() {
 }
 note() { notes+=("$1"); }
 [ -z "${smol_fail:-}" ] || note "$smol_fail"
+# figure FILE: FILE's last line, a number, in $val (else that line is the reason, in $why).
+figure() {
+  val=$(tail -1 "$1")
+  why="$val"
+  [[ $val =~ ^[0-9.]+$ ]]
+}
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
@@ -324,9 +330,7 @@ smol_stream() {
   local m=send; [ "$dir" = tx ] || m=recv
   ip netns exec "$ns" timeout -k 2 $((secs + 35)) "$smol" "$m" 9300 "$secs" >"$out" 2>&1 \
     || { why="exit $?: $(last_line "$out")"; return 1; }
-  val=$(tail -1 "$out")
-  why="$val"
-  [[ $val =~ ^[0-9.]+$ ]]
+  figure "$out"
 }
 
 # ---- row 2: sockperf ping-pong latency -------------------------------------------------------------
@@ -527,9 +531,7 @@ smol_http() {
   start_nginx "$ns" "$kernel_ip" "$dir" || return 1
   ip netns exec "$ns" timeout -k 2 130 "$smol" http 8080 5000 8 >"$dir/smol.log" 2>&1 \
     || { why="exit $?: $(last_line "$dir/smol.log")"; return 1; }
-  val=$(tail -1 "$dir/smol.log")
-  why="$val"
-  [[ $val =~ ^[0-9.]+$ ]]
+  figure "$dir/smol.log"
 }
 
 # ---- row 4: 16 MiB each way through loss -----------------------------------------------------------
@@ -610,9 +612,7 @@ loss_one() {
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" env TAPSTACK_OFFLOAD=off timeout -k 2 100 $pre python3 "$work/lossy.py" client "$addr" \
     $trace >"$log" 2>&1 || { why="exit $?: $(last_line "$log")"; return 1; }
-  val=$(tail -1 "$log")
-  why="$val"
-  [[ $val =~ ^[0-9.]+$ ]]
+  figure "$log"
 }
 
 # trace_for PERCENT NAME: where the transfer's samples go, for the 5% transfers of the first round.
@@ -662,9 +662,7 @@ smol_loss() {
   why="the server did not listen"
   wait_listen "$1" "$kernel_ip" 9100 || return 1
   ip netns exec "$1" timeout -k 2 125 "$smol" both 9100 >"$2" 2>&1 || { why="exit $?: $(last_line "$2")"; return 1; }
-  val=$(tail -1 "$2")
-  why="$val"
-  [[ $val =~ ^[0-9.]+$ ]]
+  figure "$2"
 }
 
 # ---- row 5: 10 000 connections, opened then idle ---------------------------------------------------
