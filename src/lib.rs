@@ -18,6 +18,8 @@
 //! - [`posix`]: the preload shim, libc's calls taken over for unmodified programs;
 //! - [`capi`]: the same stack for C programs that link it (`include/tapstack.h`).
 //!
+//! [`memory`] keeps a reserve so that running out of memory never aborts the program.
+//!
 //! [`sys`] holds the stack's own system calls, made so that the preloaded library can never
 //! intercept them.
 
@@ -29,6 +31,7 @@ pub mod error;
 pub mod host;
 pub mod icmp;
 pub mod ipv4;
+pub mod memory;
 pub mod posix;
 pub mod rand;
 pub mod resolver;
@@ -40,3 +43,8 @@ pub mod tcp;
 pub mod time;
 pub mod udp;
 pub mod wire;
+
+/// Every allocation of the process goes through the stack's allocator, so that running out of
+/// memory sheds load rather than aborting the program (see [`memory`]).
+#[global_allocator]
+static ALLOCATOR: memory::Allocator = memory::Allocator;

@@ -74,7 +74,12 @@ impl UdpSocket {
     /// Queues a received datagram; false (and counted) when the receive buffer is full.
     pub fn deliver(&mut self, from: SocketAddrV4, data: &[u8]) -> bool {
         let cost = data.len() + PER_DATAGRAM_OVERHEAD;
-        if self.read_shut || self.queued_bytes + cost > self.rcvbuf {
+        // Short of memory the datagram is dropped as when the buffer is full (Linux's
+        // UDP_MIB_RCVBUFERRORS under `udp_mem`).
+        if self.read_shut
+            || self.queued_bytes + cost > self.rcvbuf
+            || crate::memory::under_pressure()
+        {
             self.drops += 1;
             return false;
         }

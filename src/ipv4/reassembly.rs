@@ -100,6 +100,9 @@ pub enum Rejected {
     Overlap,
     /// The datagram would have more than [`MAX_HOLES`] holes: it was dropped.
     TooFragmented,
+    /// The first fragment of a new datagram came under memory pressure ([`crate::memory`]): not
+    /// started (Linux's ip_frag_queue likewise fails to allocate the queue).
+    NoMemory,
 }
 
 pub struct Reassembler {
@@ -181,6 +184,9 @@ impl Reassembler {
                 }
             }
         } else {
+            if crate::memory::under_pressure() {
+                return Err(Rejected::NoMemory);
+            }
             // Make room before inserting. One datagram is at most MAX_PAYLOAD bytes, no more than
             // the byte bound, so evicting every other datagram always makes room.
             while self.datagrams.len() >= self.max_datagrams || self.bytes + end > self.max_bytes {

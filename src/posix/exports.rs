@@ -78,6 +78,12 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let Some(f) = real!(socket: fn(c_int, c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
+    if domain == libc::AF_INET && crate::memory::under_pressure() && state::interposing() {
+        // The program is out of memory: the socket would hold some of it in this process, so
+        // ENOMEM, as Linux's socket() when it cannot allocate one. Its other sockets go on.
+        set_errno(Errno::ENOMEM);
+        return -1;
+    }
     let fd = f(domain, ty, protocol);
     if fd >= 0 {
         guard("socket", (), || {
@@ -201,6 +207,10 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
         }
     };
     guard("accept", -1, || {
+        if crate::memory::under_pressure() {
+            // Out of memory: the connection stays queued for an accept once there is some.
+            return ret(Err(Errno::ENOMEM), -1);
+        }
         let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
             // A null address asks for none, whatever the length says (Linux's accept4).
             if !a.is_null() {

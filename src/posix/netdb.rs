@@ -122,7 +122,7 @@ pub fn stays_on_kernel(name: &str) -> bool {
     name == "localhost" || name.ends_with(".localhost")
 }
 
-fn set_h_errno(v: c_int) {
+pub(super) fn set_h_errno(v: c_int) {
     // SAFETY: glibc's per-thread h_errno.
     unsafe { *__h_errno_location() = v };
 }

@@ -75,8 +75,10 @@ pub fn with_service<R>(real: &RealNetdb, f: impl FnOnce(&NameService<'_>) -> R) 
 
 /// Runs `ours` with the stack's name service when the shim interposes, `theirs` with glibc's own
 /// functions otherwise (a program linking the C API), and returns `fail` if glibc's cannot be found.
+/// `short` answers instead when memory is short (see [`short_of_memory`]).
 unsafe fn dispatch<R>(
     fail: R,
+    short: impl FnOnce() -> R,
     theirs: impl FnOnce(&RealNetdb) -> R,
     ours: impl FnOnce(&NameService<'_>) -> R,
 ) -> R {
@@ -86,8 +88,49 @@ unsafe fn dispatch<R>(
     if !state::interposing() {
         return theirs(&real);
     }
+    if short_of_memory() {
+        return short();
+    }
     with_service(&real, ours)
 }
+
+/// A lookup may need more memory than the reserve serves ([`crate::memory`]: loading
+/// /etc/services, a DNS answer): without the headroom, it fails as glibc's does when it cannot
+/// allocate (EAI_SYSTEM or EAI_MEMORY, or NETDB_INTERNAL, with errno ENOMEM) rather than abort
+/// the program.
+fn short_of_memory() -> bool {
+    // The first lookup loads /etc/services and the resolver's configuration, in many small pieces
+    // that must not fall to the reserve: it wants room for all of them.
+    let loaded = Lazy::get(&SERVICES).is_some() && Lazy::get(&RESOLVER).is_some();
+    let need = if loaded {
+        crate::memory::HEADROOM
+    } else {
+        FIRST_LOOKUP
+    };
+    if crate::memory::has_headroom(need) {
+        return false;
+    }
+    super::hook::set_errno(crate::error::Errno::ENOMEM);
+    true
+}
+
+/// The `_r` functions' answer when memory is short.
+unsafe fn short_r(result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+    if !result.is_null() {
+        *result = std::ptr::null_mut();
+    }
+    if !h_errnop.is_null() {
+        *h_errnop = NETDB_INTERNAL;
+    }
+    libc::ENOMEM
+}
+
+/// The memory the first lookup wants free, with its tables to load (/etc/services parses into
+/// about 100 KiB).
+const FIRST_LOOKUP: usize = 1 << 20;
+
+/// glibc's h_errno for "see errno".
+const NETDB_INTERNAL: c_int = -1;
 
 /// The stack's `getaddrinfo`, whether or not the process is preloaded (the C API uses it).
 pub unsafe fn stack_getaddrinfo(
@@ -99,6 +142,10 @@ pub unsafe fn stack_getaddrinfo(
     let Some(real) = real_netdb() else {
         return libc::EAI_SYSTEM;
     };
+    if short_of_memory() {
+        // glibc's getaddrinfo when it cannot allocate: EAI_SYSTEM, errno ENOMEM.
+        return libc::EAI_SYSTEM;
+    }
     with_service(&real, |ns| {
         netdb::getaddrinfo(node, service, hints, res, ns)
     })
@@ -146,6 +193,7 @@ pub unsafe extern "C" fn getnameinfo(
 ) -> c_int {
     dispatch(
         libc::EAI_SYSTEM,
+        || libc::EAI_MEMORY,
         |r| (r.getnameinfo)(sa, salen, host, hostlen, serv, servlen, flags),
         |ns| netdb::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags, ns),
     )
@@ -155,6 +203,10 @@ pub unsafe extern "C" fn getnameinfo(
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     dispatch(
         std::ptr::null_mut(),
+        || {
+            netdb::set_h_errno(NETDB_INTERNAL);
+            std::ptr::null_mut()
+        },
         |r| (r.gethostbyname2)(name, libc::AF_INET),
         |ns| netdb::gethostbyname(name, ns),
     )
@@ -164,6 +216,10 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     dispatch(
         std::ptr::null_mut(),
+        || {
+            netdb::set_h_errno(NETDB_INTERNAL);
+            std::ptr::null_mut()
+        },
         |r| (r.gethostbyname2)(name, af),
         |ns| netdb::gethostbyname2(name, af, ns),
     )
@@ -180,6 +236,7 @@ pub unsafe extern "C" fn gethostbyname_r(
 ) -> c_int {
     dispatch(
         libc::ENOSYS,
+        || short_r(result, h_errnop),
         |r| (r.gethostbyname2_r)(name, libc::AF_INET, ret, buf, buflen, result, h_errnop),
         |ns| netdb::gethostbyname_r(name, ret, buf, buflen, result, h_errnop, ns),
     )
@@ -197,6 +254,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
 ) -> c_int {
     dispatch(
         libc::ENOSYS,
+        || short_r(result, h_errnop),
         |r| (r.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop),
         |ns| netdb::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop, ns),
     )
@@ -210,6 +268,10 @@ pub unsafe extern "C" fn gethostbyaddr(
 ) -> *mut hostent {
     dispatch(
         std::ptr::null_mut(),
+        || {
+            netdb::set_h_errno(NETDB_INTERNAL);
+            std::ptr::null_mut()
+        },
         |r| (r.gethostbyaddr)(addr, len, af),
         |ns| netdb::gethostbyaddr(addr, len, af, ns),
     )
@@ -229,6 +291,7 @@ pub unsafe extern "C" fn gethostbyaddr_r(
 ) -> c_int {
     dispatch(
         libc::ENOSYS,
+        || short_r(result, h_errnop),
         |r| (r.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop),
         |ns| netdb::gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop, ns),
     )

@@ -232,6 +232,9 @@ pub(crate) fn with_stack<R>(shared: &Shared, f: impl FnOnce(&mut Stack, Instant)
     r
 }
 
+/// How long a wait lasts at most while memory is short, before trying again.
+const MEMORY_RETRY: Duration = Duration::from_millis(200);
+
 pub(crate) fn wait_for<R>(
     shared: &Shared,
     timeout: Option<Duration>,
@@ -249,6 +252,14 @@ pub(crate) fn wait_for<R>(
         }
         if shared.is_dead() {
             return Err(Errno::EIO);
+        }
+        // Under memory pressure nothing may wake a writer starved of memory: look again soon.
+        if crate::memory::under_pressure() {
+            let soon = std::time::Instant::now() + MEMORY_RETRY;
+            if deadline.is_none_or(|d| soon < d) {
+                shared.readiness.wait_until(&mut core, soon);
+                continue;
+            }
         }
         match deadline {
             Some(d) => {

@@ -228,7 +228,12 @@ impl TcpStream {
             &self.shared,
             self.nonblocking,
             self.write_timeout,
-            |s, now| s.tcp_send(now, self.handle, data),
+            // Short of memory a writer waits as for room (Linux's sk_stream_wait_memory; EAGAIN
+            // when nonblocking); the wait is bounded while under pressure, so it tries again.
+            |s, now| match s.tcp_send(now, self.handle, data) {
+                Err(Errno::ENOMEM) => Err(Errno::EAGAIN),
+                r => r,
+            },
         )
     }
 

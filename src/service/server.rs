@@ -59,6 +59,9 @@ const SPARES: usize = 2;
 const REFUSED: usize = 256;
 /// How often sockets whose hang-up was not (yet) a last close are looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
+/// How long a writer starved of memory waits before trying again (Linux's sk_stream_wait_memory
+/// waits up to a fifth of a second for memory to come back).
+const MEMORY_RETRY_MS: u64 = 200;
 
 const TAG_TAP: u64 = 1;
 const TAG_CONTROL: u64 = 2;
@@ -200,6 +203,10 @@ pub struct Service {
     /// Connections closed by programs waiting in SO_LINGER's close, with their waiters.
     lingering: Vec<(SocketHandle, Vec<Waiter>)>,
     next_recheck: Option<std::time::Instant>,
+    /// Sockets whose data waits in B for memory to grow the send buffer into
+    /// ([`crate::memory`]), tried again at `starved_retry`.
+    starved: Vec<usize>,
+    starved_retry: Option<std::time::Instant>,
     /// Epoll rounds in a row that found the TAP readable. The TAP is level-triggered, so a round
     /// may read one frame and leave the rest to the next `epoll_wait`: with request/response
     /// traffic (one frame per wake-up) that saves the read that would find the TAP empty; once
@@ -331,6 +338,8 @@ impl Service {
             doubtful: Vec::new(),
             lingering: Vec::new(),
             next_recheck: None,
+            starved: Vec::new(),
+            starved_retry: None,
             tap_streak: 0,
             origin: std::time::Instant::now(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
@@ -440,7 +449,10 @@ impl Service {
         let now = self.now();
         let mut until: Option<Duration> = self.stack.poll_at(now).map(|d| d.saturating_since(now));
         let wall = std::time::Instant::now();
-        if let Some(at) = self.next_recheck {
+        for at in [self.next_recheck, self.starved_retry]
+            .into_iter()
+            .flatten()
+        {
             let d = at.saturating_duration_since(wall);
             until = Some(until.map_or(d, |u| u.min(d)));
         }
@@ -526,6 +538,16 @@ impl Service {
             .is_some_and(|at| at <= std::time::Instant::now())
         {
             self.recheck_doubtful();
+        }
+        if self
+            .starved_retry
+            .is_some_and(|at| at <= std::time::Instant::now())
+        {
+            self.starved_retry = None;
+            for i in std::mem::take(&mut self.starved) {
+                self.pump(i);
+            }
+            self.flush_frames();
         }
     }
 
@@ -864,7 +886,7 @@ impl Service {
                 let i = match self.adopt_given(kind, &a, b) {
                     Ok(i) => i,
                     Err(e) => {
-                        if matches!(e, Errno::ENFILE | Errno::ENOBUFS) {
+                        if matches!(e, Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) {
                             // No room for it: the program's end hangs up (ours is gone) and
                             // its SO_ERROR says why, as after a failed connect.
                             if let Ok(ino) = uds::inode(a.as_raw_fd()) {
@@ -919,6 +941,19 @@ impl Service {
 
     // -----------------------------------------------------------------------------------------
     // Sockets.
+
+    /// Room for one more socket in the service's tables, reserved so that adding it cannot abort
+    /// for memory: ENOMEM when it cannot be had (crate::memory).
+    fn make_room(&mut self) -> Result<()> {
+        let ok = self.socks.try_reserve_one()
+            && self.by_handle.try_reserve(1).is_ok()
+            && self.by_ino.try_reserve(1).is_ok();
+        if ok {
+            Ok(())
+        } else {
+            Err(Errno::ENOMEM)
+        }
+    }
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
     fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
@@ -1200,6 +1235,7 @@ impl Service {
         b: OwnedFd,
         h: Option<SocketHandle>,
     ) -> Result<usize> {
+        self.make_room()?;
         let h = match (h, kind) {
             (Some(h), _) => h,
             // ENOBUFS at the stack's bound on sockets.
@@ -1449,7 +1485,8 @@ impl Service {
                 // The socketpair first, as Linux allocates the new socket before it dequeues:
                 // without one (ENFILE) the connection stays queued, and its token is written
                 // again for a later accept.
-                let (a, b, ino) = match self.new_pair(Kind::Stream) {
+                let (a, b, ino) = match self.make_room().and_then(|()| self.new_pair(Kind::Stream))
+                {
                     Ok(x) => x,
                     Err(e) => {
                         self.pump_listener(i);
@@ -1795,6 +1832,7 @@ impl Service {
         // The program to the network: read from B straight into the send buffer, only as much as
         // it has room for, and send once all of it is in.
         let mut queued = false;
+        let mut starved = false;
         for _ in 0..64 {
             if sock.app_eof || !sock.b_readable {
                 break;
@@ -1837,12 +1875,26 @@ impl Service {
                 }
                 // Full: the connection wakes the socket when it has room again.
                 (Err(Errno::EAGAIN), None) => break,
+                // Room, but no memory to use it: tried again a little later, as Linux's writer
+                // waits in sk_stream_wait_memory.
+                (Err(Errno::ENOMEM), None) => {
+                    starved = true;
+                    break;
+                }
                 (Err(_), None) => sock.broken = true,
                 (Ok(_), None) => break,
             }
         }
         if queued {
             stack.tcp_push(now, h);
+        }
+        if starved {
+            if !self.starved.contains(&i) {
+                self.starved.push(i);
+            }
+            self.starved_retry.get_or_insert_with(|| {
+                std::time::Instant::now() + Duration::from_millis(MEMORY_RETRY_MS)
+            });
         }
     }
 
@@ -1991,6 +2043,16 @@ impl<T> Slots<T> {
     /// The number the next [`Slots::insert`] will use.
     fn next_index(&self) -> usize {
         self.free.last().copied().unwrap_or(self.items.len())
+    }
+
+    /// Room for one more value (and its number on the free list once removed); false when the
+    /// memory cannot be had.
+    fn try_reserve_one(&mut self) -> bool {
+        (!self.free.is_empty() || self.items.try_reserve(1).is_ok())
+            && self
+                .free
+                .try_reserve((self.items.len() + 1).saturating_sub(self.free.len()))
+                .is_ok()
     }
 
     fn insert(&mut self, v: T) -> usize {

@@ -176,7 +176,9 @@ impl Stack {
                 Ok(None) => {}
                 Err(Rejected::Malformed) => self.net.stats.malformed += 1,
                 Err(Rejected::Overlap) => self.net.stats.ip_reassembly_overlaps += 1,
-                Err(Rejected::TooFragmented) => self.net.stats.ip_reassembly_evicted += 1,
+                Err(Rejected::TooFragmented | Rejected::NoMemory) => {
+                    self.net.stats.ip_reassembly_evicted += 1
+                }
             }
             return;
         }

@@ -135,6 +135,32 @@ impl Stack {
         self.max_sockets = n.max(1);
     }
 
+    /// Whether a program may have a new socket: ENOMEM under memory pressure (as Linux's
+    /// `socket` when it cannot allocate one), ENOBUFS at the bound on sockets.
+    fn admit_socket(&mut self) -> Result<(), crate::error::Errno> {
+        if !self.memory_for_socket() {
+            return Err(crate::error::Errno::ENOMEM);
+        }
+        if !self.room_for_socket() {
+            return Err(crate::error::Errno::ENOBUFS);
+        }
+        Ok(())
+    }
+
+    /// Whether there is memory for one more socket: not under pressure, and its place in the
+    /// tables reserved (their growth is the one large allocation a new socket may cause). Counts
+    /// the refusal if not.
+    pub(super) fn memory_for_socket(&mut self) -> bool {
+        if !crate::memory::under_pressure()
+            && self.sockets.try_reserve_one()
+            && self.timers.try_reserve_one()
+        {
+            return true;
+        }
+        self.net.stats.sockets_refused_memory += 1;
+        false
+    }
+
     /// Whether the table can take one more socket, after ending a connection in TIME-WAIT if it
     /// is at its bound (Linux keeps no more TIME-WAIT than `tcp_max_tw_buckets`, and ends the
     /// one past it at once). Counts the refusal if not.

@@ -13,6 +13,7 @@ use crate::error::Errno;
 use crate::icmp::{self, MAX_QUOTE};
 use crate::ipv4::reassembly::Expired;
 use crate::ipv4::NextHop;
+use crate::memory;
 use crate::time::Instant;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame, EthernetRepr};
@@ -50,7 +51,10 @@ impl Net {
     }
 
     pub(crate) fn send_arp(&mut self, dst: MacAddr, repr: &ArpRepr) {
-        let mut frame = vec![0u8; ethernet::HEADER_LEN + repr.buffer_len()];
+        let Some(mut frame) = memory::try_frame(ethernet::HEADER_LEN + repr.buffer_len()) else {
+            // Out of memory: lost as a frame a full NIC drops; ARP asks again.
+            return;
+        };
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         EthernetRepr {
             src: self.iface.mac,
@@ -123,7 +127,7 @@ impl Net {
             frag_offset: 0,
         };
         if ipv4::HEADER_LEN + payload_len <= self.iface.mtu || params.segmented_by_device {
-            let mut frame = self.ip_frame(&repr);
+            let mut frame = self.ip_frame(&repr)?;
             write(
                 &mut frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..],
                 src,
@@ -135,14 +139,14 @@ impl Net {
             return Err(Errno::EMSGSIZE);
         }
         // RFC 791 fragmentation: every fragment but the last carries a multiple of 8 bytes.
-        let mut payload = vec![0u8; payload_len];
+        let mut payload = memory::try_frame(payload_len).ok_or(Errno::ENOBUFS)?;
         write(&mut payload, src, dst);
         let per_fragment = (self.iface.mtu - ipv4::HEADER_LEN) & !7;
         for (i, chunk) in payload.chunks(per_fragment).enumerate() {
             repr.payload_len = chunk.len();
             repr.frag_offset = (i * per_fragment) as u16;
             repr.more_frags = (i + 1) * per_fragment < payload_len;
-            let mut frame = self.ip_frame(&repr);
+            let mut frame = self.ip_frame(&repr)?;
             frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..].copy_from_slice(chunk);
             self.stats.ip_fragments_out += 1;
             self.dispatch(now, hop, frame, owner)?;
@@ -151,9 +155,11 @@ impl Net {
     }
 
     /// A frame with Ethernet and IP headers written and room for the payload; the Ethernet
-    /// destination is filled in by [`dispatch`](Self::dispatch).
-    fn ip_frame(&self, repr: &Ipv4Repr) -> Vec<u8> {
-        let mut frame = vec![0u8; ethernet::HEADER_LEN + repr.buffer_len()];
+    /// destination is filled in by [`dispatch`](Self::dispatch). ENOBUFS when there is no memory
+    /// for it (Linux's answer when it cannot allocate the packet; TCP sends it again later).
+    fn ip_frame(&self, repr: &Ipv4Repr) -> Result<Vec<u8>, Errno> {
+        let mut frame =
+            memory::try_frame(ethernet::HEADER_LEN + repr.buffer_len()).ok_or(Errno::ENOBUFS)?;
         let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
         EthernetRepr {
             src: self.iface.mac,
@@ -165,7 +171,7 @@ impl Net {
             &mut Ipv4Packet::new_unchecked(eth.payload_mut()),
             self.checksum,
         );
-        frame
+        Ok(frame)
     }
 
     fn dispatch(

@@ -68,6 +68,20 @@ pub struct SocketTable {
 }
 
 impl SocketTable {
+    /// Makes room for one more socket in every table it may join, so that adding it cannot fail
+    /// for memory; false when the memory cannot be had.
+    pub fn try_reserve_one(&mut self) -> bool {
+        (!self.free.is_empty() || self.slots.try_reserve(1).is_ok())
+            && self
+                .free
+                .try_reserve((self.slots.len() + 1).saturating_sub(self.free.len()))
+                .is_ok()
+            && self.tcp_conns.try_reserve(1).is_ok()
+            && self.udp_ports.try_reserve(1).is_ok()
+            && self.tcp_listeners.try_reserve(1).is_ok()
+            && self.tcp_bound.try_reserve(1).is_ok()
+    }
+
     pub fn insert(&mut self, socket: Socket) -> SocketHandle {
         match self.free.pop() {
             Some(index) => {

@@ -56,6 +56,8 @@ pub struct Stats {
     /// New sockets refused (ENOBUFS), and SYNs or returning cookies turned away, at the bound on
     /// the socket table.
     pub sockets_refused: u64,
+    /// New sockets refused (ENOMEM) under memory pressure ([`crate::memory`]).
+    pub sockets_refused_memory: u64,
     /// Connections in TIME-WAIT ended early to make room at that bound (as Linux ends them past
     /// `tcp_max_tw_buckets`, its TCPTimeWaitOverflow).
     pub tcp_time_wait_recycled: u64,
@@ -76,7 +78,7 @@ impl fmt::Display for Stats {
              icmp in {} echo replies {} errors in {} out {}; udp in {} out {} no port {}; \
              tcp in {} out {} resets {} syns dropped {} listen overflows {}; \
              syncookies sent {} recv {} failed {}; \
-             sockets refused {} time-wait recycled {}; fastopen passive {} active {}",
+             sockets refused {} for memory {} time-wait recycled {}; fastopen passive {} active {}",
             self.frames_in,
             self.frames_out,
             self.malformed,
@@ -110,6 +112,7 @@ impl fmt::Display for Stats {
             self.tcp_syncookies_recv,
             self.tcp_syncookies_failed,
             self.sockets_refused,
+            self.sockets_refused_memory,
             self.tcp_time_wait_recycled,
             self.tcp_fastopen_passive,
             self.tcp_fastopen_active

@@ -23,9 +23,7 @@ pub enum Shutdown {
 impl Stack {
     /// A new TCP socket with the stack's default options.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle> {
-        if !self.room_for_socket() {
-            return Err(Errno::ENOBUFS);
-        }
+        self.admit_socket()?;
         let config = self.tcp_defaults.clone();
         Ok(self.sockets.insert(Socket::Tcp(TcpSocket::new(config))))
     }

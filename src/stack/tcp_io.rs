@@ -171,8 +171,9 @@ impl Stack {
         syn: &Segment<'_>,
         iss: Option<u32>,
     ) {
-        // At the bound on sockets the SYN is answered as when the SYN queue is full.
-        let table_full = !self.room_for_socket();
+        // At the bound on sockets, or short of memory, the SYN is answered as when the SYN queue
+        // is full (a cookie holds no memory).
+        let table_full = !self.memory_for_socket() || !self.room_for_socket();
         let Some(listener_sock) = self.sockets.tcp_mut(lh) else {
             return;
         };
@@ -332,9 +333,9 @@ impl Stack {
             self.net.stats.tcp_listen_overflows += 1;
             return true;
         }
-        // No room for the connection: dropped as when the accept queue is full; the client's
-        // retransmission finds room once a socket is freed.
-        if !self.room_for_socket() {
+        // No room or memory for the connection: dropped as when the accept queue is full; the
+        // client's retransmission finds room once a socket is freed.
+        if !self.memory_for_socket() || !self.room_for_socket() {
             return true;
         }
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
@@ -463,8 +464,11 @@ impl Stack {
         };
         let mut failure = None;
         conn.poll_transmit(now, &mut |seg, a, b| {
-            if let Err(e) = net.send_tcp(now, local, remote, params, Some(h), seg, a, b) {
-                failure = Some(e);
+            match net.send_tcp(now, local, remote, params, Some(h), seg, a, b) {
+                // No memory for the frame: lost like a frame a full NIC drops, and sent again
+                // as a lost one is (Linux leaves an skb it could not transmit queued).
+                Err(Errno::ENOBUFS) | Ok(()) => {}
+                Err(e) => failure = Some(e),
             }
         });
         if let Some(e) = failure {

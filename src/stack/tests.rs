@@ -985,6 +985,95 @@ fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait()
     let _ = fresh;
 }
 
+/// One round of `exchange` in which B works short of memory (`memory::force_pressure` acts on
+/// this thread only, so A is spared by lifting it while A works).
+fn exchange_b_starved(a: &mut Stack, b: &mut Stack, now: Instant) {
+    for _ in 0..100 {
+        let fa = drain(a);
+        crate::memory::force_pressure(true);
+        let fb = drain(b);
+        fa.iter().for_each(|f| b.receive(now, f));
+        let fb2 = drain(b);
+        crate::memory::force_pressure(false);
+        if fa.is_empty() && fb.is_empty() && fb2.is_empty() {
+            return;
+        }
+        fb.iter().chain(&fb2).for_each(|f| a.receive(now, f));
+    }
+    panic!("stacks never went quiet");
+}
+
+#[test]
+fn short_of_memory_the_stack_refuses_new_sockets_and_keeps_its_connections_exact() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 8).unwrap();
+    let mut now = Instant::ZERO;
+    let c = a.tcp_socket().unwrap();
+    a.tcp_connect(now, c, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(&mut a, &mut b, now);
+    let (s, _) = b.tcp_accept(now, l).unwrap();
+
+    // Under pressure: no new socket (ENOMEM, as Linux's socket()), a SYN gets a cookie, no
+    // datagram is queued.
+    crate::memory::force_pressure(true);
+    assert_eq!(b.tcp_socket(), Err(Errno::ENOMEM));
+    assert_eq!(b.udp_socket(), Err(Errno::ENOMEM));
+    crate::memory::force_pressure(false);
+    assert_eq!(b.stats().sockets_refused_memory, 2);
+    let other = a.tcp_socket().unwrap();
+    a.tcp_connect(now, other, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange_b_starved(&mut a, &mut b, now);
+    assert_eq!(b.stats().tcp_syncookies_sent, 1);
+
+    // 40 KB sent to a receive buffer that cannot grow past its first piece: what does not fit
+    // is dropped and sent again, and everything arrives exact once B reads.
+    let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..2000 {
+        if sent < data.len() {
+            sent += a.tcp_send(now, c, &data[sent..]).unwrap_or(0);
+        }
+        exchange_b_starved(&mut a, &mut b, now);
+        crate::memory::force_pressure(true);
+        let allocated = b
+            .tcp_socket_ref(s)
+            .unwrap()
+            .connection()
+            .unwrap()
+            .buffers_allocated()
+            .0;
+        if let Ok(n) = b.tcp_recv(now, s, &mut buf, false) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        // B's writes wait for memory too: its send buffer, full, cannot grow.
+        let refused = b.tcp_send(now, s, &[7u8; 8192]);
+        crate::memory::force_pressure(false);
+        assert!(
+            allocated <= 2048,
+            "the receive buffer grew under pressure: {allocated}"
+        );
+        assert!(matches!(refused, Ok(_) | Err(Errno::ENOMEM)), "{refused:?}");
+        if got.len() == data.len() {
+            break;
+        }
+        now += Duration::from_millis(50);
+        a.poll(now);
+        b.poll(now);
+    }
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the bytes differ");
+    // Memory back: sockets again.
+    assert!(b.udp_socket().is_ok());
+}
+
 /// changed) costs the data in the SYN, not the connection.
 #[test]
 fn fast_open_between_two_stacks() {

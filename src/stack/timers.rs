@@ -21,6 +21,12 @@ pub struct TimerQueue {
 }
 
 impl TimerQueue {
+    /// Makes room for one more connection's entries (the ordered set's nodes are small and come
+    /// as needed); false when the memory cannot be had.
+    pub fn try_reserve_one(&mut self) -> bool {
+        self.at.try_reserve(1).is_ok() && self.marked.try_reserve(1).is_ok()
+    }
+
     /// Files `h` under `deadline` (none: not at all).
     pub fn set(&mut self, h: SocketHandle, deadline: Option<Instant>) {
         self.marked.remove(&h);

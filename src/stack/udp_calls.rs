@@ -15,9 +15,7 @@ use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN};
 impl Stack {
     /// A new, unbound UDP socket.
     pub fn udp_socket(&mut self) -> Result<SocketHandle> {
-        if !self.room_for_socket() {
-            return Err(Errno::ENOBUFS);
-        }
+        self.admit_socket()?;
         Ok(self.sockets.insert(Socket::Udp(UdpSocket::default())))
     }
 

@@ -33,18 +33,29 @@ impl RingBuffer {
     }
 
     /// Makes the storage at least `need` bytes long (at most the capacity), keeping every byte
-    /// stored, readable or written ahead: the old ring is laid out again from the head.
-    fn grow(&mut self, need: usize) {
+    /// stored, readable or written ahead: the old ring is laid out again from the head. Returns
+    /// whether it could: under memory pressure ([`crate::memory`]) a buffer keeps the storage it
+    /// has, as Linux's socket buffers stop growing above `tcp_mem`, and a buffer that has none
+    /// gets its first piece only if the system can give it (never from the reserve, which is for
+    /// passing needs): a connection established before the pressure makes progress in what it
+    /// holds.
+    fn grow(&mut self, need: usize) -> bool {
         let size = self.storage.len();
         if need <= size {
-            return;
+            return true;
         }
         let new_size = need.max(size * 2).max(INITIAL).min(self.capacity);
-        let mut grown = vec![0u8; new_size];
+        if size > 0 && crate::memory::under_pressure() {
+            return false;
+        }
+        let Some(mut grown) = crate::memory::try_buffer(new_size) else {
+            return false;
+        };
         grown[..size - self.head].copy_from_slice(&self.storage[self.head..]);
         grown[size - self.head..size].copy_from_slice(&self.storage[..self.head]);
         self.storage = grown;
         self.head = 0;
+        true
     }
 
     /// Allocates the first piece of storage now (done at establishment).
@@ -52,6 +63,12 @@ impl RingBuffer {
         if self.storage.is_empty() && self.len == 0 {
             self.grow(INITIAL.min(self.capacity));
         }
+    }
+
+    /// Whether the buffer has room by its capacity that its storage could not grow into (memory
+    /// pressure): a writer should wait and try again, not be told the buffer is full.
+    pub fn starved(&self) -> bool {
+        self.free() > 0 && self.storage.len() <= self.len
     }
 
     /// The size the storage has grown to.
@@ -110,8 +127,14 @@ impl RingBuffer {
         if offset >= self.free() || data.is_empty() {
             return 0;
         }
-        let n = data.len().min(self.free() - offset);
-        self.grow(self.len + offset + n);
+        let mut n = data.len().min(self.free() - offset);
+        if !self.grow(self.len + offset + n) {
+            // As much as the storage it has can take.
+            n = n.min(self.storage.len().saturating_sub(self.len + offset));
+            if n == 0 {
+                return 0;
+            }
+        }
         let size = self.storage.len();
         let start = (self.head + self.len + offset) % size;
         let first = n.min(size - start);
@@ -128,8 +151,8 @@ impl RingBuffer {
         if n == 0 {
             return (&mut [], &mut []);
         }
-        if self.storage.len() <= self.len {
-            self.grow(self.len + 1);
+        if self.storage.len() <= self.len && !self.grow(self.len + 1) {
+            return (&mut [], &mut []);
         }
         n = n.min(self.storage.len() - self.len);
         let size = self.storage.len();
@@ -196,6 +219,33 @@ impl RingBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_of_memory_a_buffer_keeps_the_storage_it_has() {
+        let mut b = RingBuffer::new(1 << 16);
+        b.allocate();
+        crate::memory::force_pressure(true);
+        assert_eq!(b.allocated(), INITIAL);
+        assert_eq!(
+            b.enqueue(&[1u8; 3000]),
+            INITIAL,
+            "only what the storage holds"
+        );
+        assert!(b.starved(), "room by capacity, none in storage");
+        assert_eq!(b.write_at(0, &[2u8; 10]), 0);
+        assert_eq!(b.free_slices(100).0.len(), 0);
+        let mut out = [0u8; 1000];
+        assert_eq!(b.dequeue(&mut out), 1000);
+        assert!(!b.starved());
+        assert_eq!(
+            b.enqueue(&[3u8; 3000]),
+            1000,
+            "the ring reuses what was read"
+        );
+        crate::memory::force_pressure(false);
+        assert_eq!(b.enqueue(&[4u8; 3000]), 3000, "memory back: it grows again");
+        assert!(b.allocated() > INITIAL);
+    }
 
     #[test]
     fn lazy_wraps_and_peeks() {

@@ -519,6 +519,11 @@ impl Connection {
         self.state == State::Closed && self.rst_pending.is_none()
     }
 
+    /// The memory the receive and send buffers hold now (they grow with their data).
+    pub fn buffers_allocated(&self) -> (usize, usize) {
+        (self.rcv.buf.allocated(), self.snd.buf.allocated())
+    }
+
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue_len(&self) -> usize {
         self.rcv.buf.len()
@@ -837,10 +842,14 @@ impl Connection {
         if n > 0 {
             self.release_syn();
         }
-        if n == 0 {
-            Err(Errno::EAGAIN)
-        } else {
+        if n > 0 {
             Ok(n)
+        } else if self.snd.buf.starved() {
+            // Room by the buffer's size, but no memory to grow into (crate::memory): the writer
+            // waits and tries again, as Linux's sk_stream_wait_memory.
+            Err(Errno::ENOMEM)
+        } else {
+            Err(Errno::EAGAIN)
         }
     }
 
@@ -855,7 +864,11 @@ impl Connection {
         self.send(&[])?;
         let (a, b) = self.snd.buf.free_slices(max);
         if a.is_empty() {
-            return Err(Errno::EAGAIN);
+            return Err(if self.snd.buf.starved() {
+                Errno::ENOMEM
+            } else {
+                Errno::EAGAIN
+            });
         }
         let n = fill(a, b);
         self.snd.buf.commit(n);

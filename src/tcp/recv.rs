@@ -317,6 +317,11 @@ impl Receiver {
         let off = seq.since(self.nxt);
         let n = self.buf.write_at(off, payload);
         let complete = n == payload.len();
+        if !complete && off + payload.len() <= self.buf.free() {
+            // Dropped for want of memory, not of window (crate::memory): say at once what we
+            // hold, as Linux acknowledges a segment it had no memory for (ICSK_ACK_NOMEM).
+            self.ack_now = true;
+        }
         if fin && complete {
             self.fin_at = Some(seq + payload.len());
         }
