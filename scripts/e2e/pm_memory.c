@@ -11,7 +11,8 @@
  * `pm_memory service KERNEL_IP BLOBFILE MAX`: the stack's service runs short of memory (the
  * script limits its address space once this prints READY and creates the file GO). Connections
  * to the peer's "give" port (9002, the blob then a close) are opened one by one, none read, until
- * a connect fails (ENOMEM from a stack short of memory) or MAX are open. Then every connection is
+ * a connect fails (ENOMEM from a stack short of memory) or MAX are open. Then 128 KiB go through the
+ * echo connection (its send buffer cannot grow: they move as acknowledgements make room), every connection is
  * read to its end and compared with the blob (exact), and closed; then a new connection gets the
  * blob whole. Prints "REFUSED after N: ERRNO" or "NEVER REFUSED after N", then "PASS service". */
 #define _GNU_SOURCE
@@ -230,6 +231,23 @@ static int service_test(const char *blobfile, int max) {
         printf("NEVER REFUSED after %d\n", n);
     fflush(stdout);
     CHECK(echo(c, "during") == 0, "echo while the service is short of memory");
+    /* Writes through a service short of memory: its send buffer cannot grow, so the data moves
+     * in what the buffer holds, as acknowledgements make room. */
+    double t0 = now_s();
+    static char chunk[16384], back[16384];
+    for (int k = 0; k < 8; k++) {
+        for (size_t j = 0; j < sizeof chunk; j++)
+            chunk[j] = (char)('a' + (j * 7 + (size_t)k) % 26);
+        CHECK(write(c, chunk, sizeof chunk) == (ssize_t)sizeof chunk, "write chunk %d", k);
+        size_t got = 0;
+        while (got < sizeof back) {
+            ssize_t r = read(c, back + got, sizeof back - got);
+            CHECK(r > 0, "read the echo of chunk %d", k);
+            got += (size_t)r;
+        }
+        CHECK(memcmp(chunk, back, sizeof chunk) == 0, "echo of chunk %d differs", k);
+    }
+    printf("128 KiB echoed exact while short of memory in %.2f s\n", now_s() - t0);
     for (int i = 0; i < n; i++) {
         size_t got = read_exact(conns[i], blob, blob_len);
         CHECK(got == blob_len, "connection %d ended after %zu of %zu bytes", i, got, blob_len);

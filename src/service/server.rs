@@ -1885,7 +1885,9 @@ impl Service {
                 (Ok(_), None) => break,
             }
         }
-        if queued {
+        // Starved, it is looked at again too: it no longer polls writable, so the acknowledgement
+        // that makes room in what its buffer holds wakes it.
+        if queued || starved {
             stack.tcp_push(now, h);
         }
         if starved {

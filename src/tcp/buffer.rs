@@ -10,11 +10,19 @@
 /// The storage a buffer starts with when it is allocated.
 const INITIAL: usize = 2048;
 
+fn clamp(capacity: usize) -> u32 {
+    capacity.min(u32::MAX as usize) as u32
+}
+
 #[derive(Debug, Default)]
 pub struct RingBuffer {
     /// The bytes, as a ring over the whole vector (its length is the size grown to so far).
     storage: Vec<u8>,
-    capacity: usize,
+    /// The most it may hold (socket buffers are at most 32 MiB, so 32 bits).
+    capacity: u32,
+    /// Its storage could not grow when it needed to (memory pressure): until it grows again, it
+    /// takes only what the storage it has can hold.
+    stunted: bool,
     /// Index of the first readable byte.
     head: usize,
     /// Number of readable bytes.
@@ -26,7 +34,8 @@ impl RingBuffer {
     pub fn new(capacity: usize) -> RingBuffer {
         RingBuffer {
             storage: Vec::new(),
-            capacity,
+            capacity: clamp(capacity),
+            stunted: false,
             head: 0,
             len: 0,
         }
@@ -44,13 +53,16 @@ impl RingBuffer {
         if need <= size {
             return true;
         }
-        let new_size = need.max(size * 2).max(INITIAL).min(self.capacity);
+        let new_size = need.max(size * 2).max(INITIAL).min(self.capacity());
         if size > 0 && crate::memory::under_pressure() {
+            self.stunted = true;
             return false;
         }
         let Some(mut grown) = crate::memory::try_buffer(new_size) else {
+            self.stunted = true;
             return false;
         };
+        self.stunted = false;
         grown[..size - self.head].copy_from_slice(&self.storage[self.head..]);
         grown[size - self.head..size].copy_from_slice(&self.storage[..self.head]);
         self.storage = grown;
@@ -61,7 +73,7 @@ impl RingBuffer {
     /// Allocates the first piece of storage now (done at establishment).
     pub fn allocate(&mut self) {
         if self.storage.is_empty() && self.len == 0 {
-            self.grow(INITIAL.min(self.capacity));
+            self.grow(INITIAL.min(self.capacity()));
         }
     }
 
@@ -69,6 +81,31 @@ impl RingBuffer {
     /// pressure): a writer should wait and try again, not be told the buffer is full.
     pub fn starved(&self) -> bool {
         self.free() > 0 && self.storage.len() <= self.len
+    }
+
+    /// The room a peer may be offered: the free space, or while the storage cannot grow only what
+    /// it has free, so that the window stops inviting data there is no memory for (Linux clamps
+    /// its window under memory pressure likewise).
+    pub fn room(&self) -> usize {
+        if self.stunted {
+            self.storage.len().saturating_sub(self.len).min(self.free())
+        } else {
+            self.free()
+        }
+    }
+
+    /// Once the pressure is over, lets the buffer grow again (a stunted receive buffer is offered
+    /// no more than it holds, so it would never need to grow and find out).
+    pub fn recover(&mut self) {
+        if self.stunted && !crate::memory::under_pressure() {
+            self.stunted = false;
+        }
+    }
+
+    /// Whether a write now would store something: always, unless the storage could not grow and
+    /// is full (a writer then waits for what it holds to drain, or for memory).
+    pub fn takes_more(&self) -> bool {
+        !self.stunted || self.storage.len() > self.len
     }
 
     /// The size the storage has grown to.
@@ -87,7 +124,7 @@ impl RingBuffer {
             return false;
         }
         let was_allocated = !self.storage.is_empty();
-        self.capacity = capacity;
+        self.capacity = clamp(capacity);
         self.head = 0;
         self.storage = Vec::new();
         if was_allocated {
@@ -97,12 +134,12 @@ impl RingBuffer {
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     /// Lets the buffer hold more, keeping what it holds; the storage grows when it is needed.
     pub fn raise_capacity(&mut self, capacity: usize) {
-        self.capacity = self.capacity.max(capacity);
+        self.capacity = self.capacity.max(clamp(capacity));
     }
     pub fn len(&self) -> usize {
         self.len
@@ -111,7 +148,7 @@ impl RingBuffer {
         self.len == 0
     }
     pub fn free(&self) -> usize {
-        self.capacity - self.len
+        self.capacity() - self.len
     }
 
     /// Appends as much of `data` as fits; returns the count stored.
@@ -232,11 +269,13 @@ mod tests {
             "only what the storage holds"
         );
         assert!(b.starved(), "room by capacity, none in storage");
+        assert!(!b.takes_more());
         assert_eq!(b.write_at(0, &[2u8; 10]), 0);
         assert_eq!(b.free_slices(100).0.len(), 0);
         let mut out = [0u8; 1000];
         assert_eq!(b.dequeue(&mut out), 1000);
         assert!(!b.starved());
+        assert!(b.takes_more(), "what was read made room");
         assert_eq!(
             b.enqueue(&[3u8; 3000]),
             1000,

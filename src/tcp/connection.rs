@@ -592,7 +592,9 @@ impl Connection {
                     && ((send_open
                         && !self.snd.fin_queued
                         && self.snd.buf.free() > 0
-                        && self.snd.buf.free() * 2 >= self.snd.buf.len())
+                        && self.snd.buf.free() * 2 >= self.snd.buf.len()
+                        // Short of memory: writable again when acknowledged data makes room.
+                        && self.snd.buf.takes_more())
                         || write_shut
                         || self.error.is_some()),
             error: self.error.is_some(),

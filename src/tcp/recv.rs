@@ -182,7 +182,7 @@ impl Receiver {
 
     /// Free receive space we could offer (window), bounded by what the scale can express.
     pub(crate) fn window_room(&self) -> usize {
-        self.buf.free().min(65535usize << self.wscale)
+        self.buf.room().min(65535usize << self.wscale)
     }
 
     /// The peer's segment size as seen so far, or `fallback` before any data arrived.
@@ -401,6 +401,7 @@ impl Receiver {
             self.adv = self.adv.max(self.nxt + w);
             return w as u16;
         }
+        self.buf.recover();
         // Only whole units of the window scale, so the edge we offer never passes the end of the
         // receive buffer: a window rounded up would invite bytes there is no room for.
         let unit = 1usize << self.wscale;
