@@ -796,7 +796,9 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 
 /// `sendto(MSG_FASTOPEN)` to `target` on a TCP socket not yet connected: connect with Fast Open,
 /// then the data goes as a send would (riding on the SYN when a cookie is at hand), never with a
-/// SIGPIPE for it.
+/// SIGPIPE for it. A non-blocking one whose SYN waits for the data gives it only what the SYN
+/// carries and says so, as Linux's tcp_sendmsg_locked returns tcp_send_syn_data's count when the
+/// connect is in progress; the rest is the program's to send again.
 unsafe fn fast_open_send(
     sock: &std::sync::Arc<OpenSocket>,
     fd: c_int,
@@ -808,9 +810,16 @@ unsafe fn fast_open_send(
     let connected = guard("sendto", Err(Errno::EIO), || {
         sockets::connect_fast_open(sock, fd, target)
     });
-    if let Err(e) = connected {
-        return ret(Err(e), -1);
-    }
+    let room = match connected {
+        Ok(room) => room,
+        Err(e) => return ret(Err(e), -1),
+    };
+    let nonblocking = flags & libc::MSG_DONTWAIT != 0
+        || sockets::raw_fcntl(fd, libc::F_GETFL, 0).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
+    let len = match room {
+        Some(room) if nonblocking => len.min(room),
+        _ => len,
+    };
     let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
     sendto(fd, buf, len, flags, std::ptr::null(), 0)
 }

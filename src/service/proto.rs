@@ -94,6 +94,11 @@ pub enum Call {
     /// socketpair), as nanoseconds since the epoch, 0 if never: the receive timestamp that
     /// SO_TIMESTAMP and its kin give a TCP read.
     DeliveredAt,
+    /// The connect of `sendto(MSG_FASTOPEN)` (RFC 7413 §3): a TCP connect with Fast Open, whatever
+    /// `TCP_FASTOPEN_CONNECT` says, which it leaves as it was. Answered as a connect is, except
+    /// that one whose SYN waits for the data (a cookie at hand) answers with how many bytes that
+    /// SYN can carry.
+    FastOpenConnect(SocketAddrV4),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +280,10 @@ impl Request {
                 w.u8(*connecting as u8);
             }
             Call::DeliveredAt => w.u8(16),
+            Call::FastOpenConnect(a) => {
+                w.u8(17);
+                w.addr(*a);
+            }
         }
         w.0
     }
@@ -348,6 +357,7 @@ impl Request {
                 },
             },
             16 => Call::DeliveredAt,
+            17 => Call::FastOpenConnect(r.addr()?),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -463,6 +473,7 @@ mod tests {
             Call::Bind(a()),
             Call::Connect(Some(a())),
             Call::Connect(None),
+            Call::FastOpenConnect(a()),
             Call::WaitConnect,
             Call::Listen(-1),
             Call::Accept,

@@ -1315,6 +1315,11 @@ impl Service {
         seq: u32,
     ) -> Result<Called> {
         let now = self.now();
+        // sendto(MSG_FASTOPEN)'s connect is a connect, with Fast Open.
+        let (call, fast_open) = match call {
+            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true),
+            call => (call, false),
+        };
         if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
             && self.socks.get(i).is_some_and(|s| s.unpaired)
         {
@@ -1378,14 +1383,30 @@ impl Service {
                         })?,
                         (None, None) => return Err(Errno::EBADF),
                     };
-                    self.stack.tcp_connect(now, h, a)?;
+                    if fast_open {
+                        self.stack.tcp_connect_fast_open(now, h, a)?;
+                    } else {
+                        self.stack.tcp_connect(now, h, a)?;
+                    }
                     if self.stack.tcp_connect_deferred(h) {
                         // Fast Open with a cookie: connected at once, the SYN waits for the
-                        // program's first write (Linux's TCP_FASTOPEN_CONNECT).
+                        // program's first write (Linux's TCP_FASTOPEN_CONNECT); sendto learns
+                        // how much of its data the SYN takes.
+                        let room = self
+                            .stack
+                            .tcp_socket_ref(h)
+                            .and_then(|t| t.connection())
+                            .map_or(0, |c| c.syn_data_room());
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
                         sock.phase = Phase::Open;
-                        return none;
+                        return if fast_open {
+                            Ok(Called::Value(
+                                Value::Int(room.min(i32::MAX as usize) as i32),
+                            ))
+                        } else {
+                            none
+                        };
                     }
                     let (filler, sndbuf) = fill(&hold);
                     let sock = self.socks.get_mut(i).expect("present");
@@ -1531,6 +1552,8 @@ impl Service {
                     .map_or(0, |d| d.as_nanos() as u64);
                 Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
             }
+            // Made a Connect above.
+            Call::FastOpenConnect(_) => Err(Errno::EINVAL),
             Call::Unsent => {
                 let n = self
                     .stack
