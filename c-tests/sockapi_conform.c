@@ -745,11 +745,26 @@ static void c_fastopen(void) {
     socklen_t glen = sizeof got;
     int gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
     line("  then getsockopt(TCP_FASTOPEN_KEY)", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    /* 32 bytes: a primary and a backup key, both read back. */
+    unsigned char key2[32];
+    for (int i = 0; i < 32; i++) key2[i] = (unsigned char)(0xa0 + i);
+    R("  setsockopt(TCP_FASTOPEN_KEY, 32 bytes)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, key2, 32));
+    glen = sizeof got;
+    gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
+    line("  then getsockopt(TCP_FASTOPEN_KEY)", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    glen = 20;
+    gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
+    line("  then getsockopt(TCP_FASTOPEN_KEY) into 20 bytes", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    R("  setsockopt(TCP_FASTOPEN_NO_COOKIE, 2)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &two, sizeof two));
+    R("  setsockopt(TCP_FASTOPEN_NO_COOKIE, 1)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof one));
+    geti(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, "  then getsockopt(TCP_FASTOPEN_NO_COOKIE)");
     int c = conn(ECHO);
     R("connected: setsockopt(TCP_FASTOPEN, 5)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN, &five, sizeof five));
     R("connected: setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
     geti(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     geti(c, IPPROTO_TCP, TCP_FASTOPEN, "  getsockopt(TCP_FASTOPEN)");
+    R("connected: setsockopt(TCP_FASTOPEN_NO_COOKIE, 1)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof one));
+    geti(c, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, "  then getsockopt(TCP_FASTOPEN_NO_COOKIE)");
     int f = tcp();
     R("setsockopt(TCP_FASTOPEN_CONNECT, 2)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &two, sizeof two));
     R("setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
@@ -759,6 +774,7 @@ static void c_fastopen(void) {
     int g = tcp();
     fcntl(g, F_SETFL, O_NONBLOCK);
     R("non-blocking sendto(\"x\", MSG_FASTOPEN), no cookie", sendto(g, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    geti(g, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     struct sockaddr_in unspec = {.sin_family = AF_UNSPEC};
     int h = tcp();
     R("sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
@@ -768,6 +784,7 @@ static void c_fastopen(void) {
     R("bound: sendto(\"x\", MSG_FASTOPEN) without address", sendto(h, "x", 1, MSG_FASTOPEN, NULL, 0));
     R("bound: sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
     R("bound: sendto(\"bound-data\", MSG_FASTOPEN)", sendto(h, "bound-data", 10, MSG_FASTOPEN, SA(e), sizeof e));
+    geti(h, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     char echo[32];
     long n = recv_some(h, echo, 10);
     line("  then the echo", "\"%s\"", show(echo, n));
