@@ -1284,6 +1284,19 @@ static void c_shutdown(void) {
     RX("  then accept (nonblocking)", accept4(l, NULL, NULL, SOCK_NONBLOCK));
     int d = udp();
     R("udp unconnected: shutdown(SHUT_RD)", shutdown(d, SHUT_RD));
+    /* Reading shut while the echo has yet to answer: what arrives after is still read (Linux
+     * queues it), end of file only once nothing is queued, and poll says readable all along. */
+    int es = conn(ECHO);
+    R("echo: shutdown(SHUT_RD)", shutdown(es, SHUT_RD));
+    struct pollfd ep = {.fd = es, .events = POLLIN | POLLOUT | POLLRDHUP};
+    R("  then poll (POLLIN|POLLOUT|POLLRDHUP)", ({ int pr = poll(&ep, 1, 0); pr == 1 ? ep.revents : -pr; }));
+    R("  then recv (nothing queued)", recv(es, buf, sizeof buf, MSG_DONTWAIT));
+    R("  then send(\"later\")", send(es, "later", 5, 0));
+    usleep(300000);
+    long egot = recv(es, buf, sizeof buf, 0);
+    line("  then recv (the echo)", "%ld \"%s\"", egot, egot > 0 ? show(buf, egot) : "");
+    R("  then recv again", recv(es, buf, sizeof buf, 0));
+    close(es);
     /* The listener shut down is a closed socket still bound to its port (Linux's inet_shutdown
      * disconnects it): it listens again and accepts. */
     R("listener shut down: getsockopt(SO_ACCEPTCONN)", ({

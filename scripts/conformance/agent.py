@@ -20,6 +20,8 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
   shutdown RD|WR|RDWR
+  poll                        poll(2) the current socket for POLLIN|POLLRDHUP|POLLOUT, at once;
+                              prints the events seen (IN|RDHUP|OUT...), or 0
   setsockopt NAME VALUE       an integer option: TCP_CORK, TCP_NODELAY, SO_RCVBUF, ...
   getsockopt NAME
   close                       close the current socket
@@ -119,6 +121,15 @@ def run(cmd, state):
         return s.send(PATTERN[: int(w[1])], flags_of(w[2:]))
     if op == "read":
         return len(s.recv(int(w[1]), flags_of(w[2:])))
+    if op == "poll":
+        import select
+        p = select.poll()
+        p.register(s, select.POLLIN | select.POLLRDHUP | select.POLLOUT)
+        ev = p.poll(0)
+        got = ev[0][1] if ev else 0
+        names = [n for n, b in (("IN", select.POLLIN), ("OUT", select.POLLOUT), ("RDHUP", select.POLLRDHUP),
+                                ("HUP", select.POLLHUP), ("ERR", select.POLLERR)) if got & b]
+        return "|".join(names) or 0
     if op == "shutdown":
         s.shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])
         return 0

@@ -155,13 +155,27 @@ def psh(t):
 
 def shutdown_rd_read(t):
     """8. After shutdown(SHUT_RD), data the peer sends is still ACKed, and read() returns it (Linux
-    queues it; read returns 0 only once the queue is empty)."""
+    queues it; read returns 0 only once the queue is empty, at once, never waiting). Data queued
+    before the shutdown is read first, and one read takes it with what came after; poll says
+    POLLIN|POLLRDHUP throughout, data or not (tcp_poll's RCV_SHUTDOWN)."""
     t.passive_open()
+    t.data(50)
+    ack = t.expect("an ACK of the data before the shutdown")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
     t.agent("shutdown RD", 0)
+    t.agent("poll", "IN|OUT|RDHUP")
+    t.agent("read 30", 30)
     t.data(100)
     ack = t.expect("an ACK of the data")
     t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
-    t.agent("read 1000", 100)
+    t.agent("read 1000", 120)
+    t.agent("poll", "IN|OUT|RDHUP")
+    t.agent("read 1000", 0)
+    t.data(10)
+    ack = t.expect("an ACK of more data")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    t.agent("read 5 PEEK", 5)
+    t.agent("read 1000", 10)
 
 
 def cork(t):

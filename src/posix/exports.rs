@@ -381,10 +381,24 @@ pub unsafe extern "C" fn getsockopt(
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
-/// What a TCP read that returned `n` should return: end of file after a reset is the reset; the
-/// ECONNRESET of a program's end whose connect failed is that connect's error, or end of file
-/// once SO_ERROR has given it ([`sockets::error_at_reset`]).
-fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+/// What a TCP read into `iov` with `flags` that returned `n` should return: after
+/// shutdown(SHUT_RD), also what arrived since, as room allows ([`tcp_read_held`]); end of file
+/// after a reset is the reset; the ECONNRESET of a program's end whose connect failed is that
+/// connect's error, or end of file once SO_ERROR has given it ([`sockets::error_at_reset`]).
+unsafe fn tcp_read_result(
+    sock: &OpenSocket,
+    fd: RawFd,
+    n: ssize_t,
+    iov: &[iovec],
+    flags: c_int,
+) -> ssize_t {
+    if n >= 0 && sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed) {
+        match tcp_read_held(sock, fd, iov, n as usize, flags) {
+            Ok(0) => {}
+            Ok(more) => return n + more as ssize_t,
+            Err(e) => return ret(Err(e), -1),
+        }
+    }
     if n < 0 && super::hook::errno() == libc::EINVAL {
         if sockets::unpaired(fd) {
             // A socket taken apart, not connected again (an unconnected UNIX socket refuses
@@ -415,6 +429,52 @@ fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
         }
     }
     n
+}
+
+/// After shutdown(SHUT_RD), the data that arrived since, copied into `iov` after the `done`
+/// bytes the read already put there (MSG_PEEK leaves it held): Linux's read takes all that is
+/// queued, up to its length. How many bytes were added (0: none held, the read stands).
+unsafe fn tcp_read_held(
+    sock: &OpenSocket,
+    fd: RawFd,
+    iov: &[iovec],
+    done: usize,
+    flags: c_int,
+) -> Result<usize, Errno> {
+    let want = iov
+        .iter()
+        .map(|v| v.iov_len)
+        .sum::<usize>()
+        .saturating_sub(done);
+    let held = sockets::read_held(sock, fd, want, flags & libc::MSG_PEEK != 0);
+    let (mut skip, mut at) = (done, 0);
+    for v in iov {
+        if at == held.len() {
+            break;
+        }
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        let n = (v.iov_len - skip).min(held.len() - at);
+        let to = v.iov_base.cast::<u8>().wrapping_add(skip);
+        super::user::check_write(to, n)?;
+        std::ptr::copy_nonoverlapping(held[at..].as_ptr(), to, n);
+        at += n;
+        skip = 0;
+    }
+    Ok(at)
+}
+
+/// The iovecs of a message header the kernel has just read (empty if they cannot be read).
+unsafe fn iovecs_of<'a>(msg: *const msghdr) -> &'a [iovec] {
+    let m = &*msg;
+    let n = m.msg_iovlen;
+    let bytes = n.saturating_mul(std::mem::size_of::<iovec>());
+    if m.msg_iov.is_null() || super::user::check_read(m.msg_iov.cast(), bytes).is_err() {
+        return &[];
+    }
+    std::slice::from_raw_parts(m.msg_iov, n)
 }
 
 /// A receive on a UDP stack socket into `iov`; fills the source address if asked.
@@ -465,7 +525,11 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         Some(s) if !s.is_pending() => {
             io::spin_before_read(fd, 0);
             let n = f(fd, buf, count);
-            guard("read", -1, || tcp_read_result(fd, n))
+            let iov = [iovec {
+                iov_base: buf,
+                iov_len: count,
+            }];
+            guard("read", -1, || tcp_read_result(&s, fd, n, &iov, 0))
         }
         _ => f(fd, buf, count),
     }
@@ -515,8 +579,12 @@ pub unsafe extern "C" fn recvfrom(
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
+            let iov = [iovec {
+                iov_base: buf,
+                iov_len: len,
+            }];
             guard("recvfrom", -1, || {
-                let r = tcp_read_result(fd, n);
+                let r = tcp_read_result(&s, fd, n, &iov, flags);
                 if r >= 0 && !fromlen.is_null() {
                     *fromlen = 0;
                 }
@@ -550,7 +618,14 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         Some(s) if !s.is_pending() => {
             io::spin_before_read(fd, 0);
             let n = f(fd, iov, iovcnt);
-            guard("readv", -1, || tcp_read_result(fd, n))
+            guard("readv", -1, || {
+                let iovs = if n >= 0 && !iov.is_null() && iovcnt > 0 {
+                    std::slice::from_raw_parts(iov, iovcnt as usize)
+                } else {
+                    &[]
+                };
+                tcp_read_result(&s, fd, n, iovs, 0)
+            })
         }
         _ => f(fd, iov, iovcnt),
     }
@@ -576,7 +651,10 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
             0
         };
         io::spin_before_read(fd, flags);
-        let n = tcp_read_result(fd, f(fd, msg, flags));
+        let n = f(fd, msg, flags);
+        let shut = sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed);
+        let iov = if n >= 0 && shut { iovecs_of(msg) } else { &[] };
+        let n = tcp_read_result(sock, fd, n, iov, flags);
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the
             // program's business.

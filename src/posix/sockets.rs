@@ -533,6 +533,7 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     copy_descriptor_options(fd, new.as_raw_fd());
     replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
+    sock.rd_shut.store(false, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
     sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
     Ok(())
@@ -810,10 +811,34 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
     let over = poll_now(fd) & libc::POLLHUP != 0;
     uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // The socketpair's end now reads what is queued, then end of file at once, and polls
+    // POLLIN|POLLRDHUP, as Linux's socket after SHUT_RD; what arrives later the service holds,
+    // for reads to take (read_held).
+    if sock.kind == Kind::Stream && how != libc::SHUT_WR {
+        sock.rd_shut.store(true, Ordering::Relaxed);
+    }
     if over {
         return Err(Errno::ENOTCONN);
     }
     Ok(())
+}
+
+/// After shutdown(SHUT_RD), a TCP read that found the socketpair's end of file takes up to `len`
+/// bytes of what arrived since, which the service holds (it can no longer write it into the
+/// socketpair): Linux still queues data after SHUT_RD, and a read returns it, reading end of file
+/// only when nothing is queued (tcp_recvmsg checks RCV_SHUTDOWN only then). Empty: nothing held.
+pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8> {
+    if !sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
+        return Vec::new();
+    }
+    let call = Call::ReadHeld {
+        len: len.min(1 << 16) as u32,
+        peek,
+    };
+    match request(fd, call) {
+        Ok(Value::Bytes(b)) => b,
+        _ => Vec::new(),
+    }
 }
 
 /// The error a read that found end of file on a TCP stack socket should report instead: the

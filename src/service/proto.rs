@@ -99,6 +99,13 @@ pub enum Call {
     /// that one whose SYN waits for the data (a cookie at hand) answers with how many bytes that
     /// SYN can carry.
     FastOpenConnect(SocketAddrV4),
+    /// After the program shut its reading, up to `len` bytes of what arrived since, which the
+    /// service holds instead of writing it into the socketpair (its reading end is shut), or
+    /// none; `peek` leaves them there (MSG_PEEK).
+    ReadHeld {
+        len: u32,
+        peek: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,6 +291,11 @@ impl Request {
                 w.u8(17);
                 w.addr(*a);
             }
+            Call::ReadHeld { len, peek } => {
+                w.u8(18);
+                w.u32(*len);
+                w.u8(*peek as u8);
+            }
         }
         w.0
     }
@@ -358,6 +370,14 @@ impl Request {
             },
             16 => Call::DeliveredAt,
             17 => Call::FastOpenConnect(r.addr()?),
+            18 => Call::ReadHeld {
+                len: r.u32()?,
+                peek: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(Malformed),
+                },
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -474,6 +494,10 @@ mod tests {
             Call::Connect(Some(a())),
             Call::Connect(None),
             Call::FastOpenConnect(a()),
+            Call::ReadHeld {
+                len: 1000,
+                peek: true,
+            },
             Call::WaitConnect,
             Call::Listen(-1),
             Call::Accept,

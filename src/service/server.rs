@@ -146,7 +146,9 @@ struct Sock {
     /// A was closed with data it had not read (the kernel reports ECONNRESET on B): the
     /// connection ends with RST, as Linux's close does.
     app_reset: bool,
-    /// The program shut its reading (or is gone): received data is dropped.
+    /// The program shut its reading (or is gone): received data is held in the stack for reads
+    /// to take ([`Call::ReadHeld`], as Linux queues it after SHUT_RD), and dropped once the
+    /// program is gone.
     app_rd_shut: bool,
     /// The error a program reads as SO_ERROR, or from a read that found end of file.
     error: Option<Errno>,
@@ -1554,6 +1556,18 @@ impl Service {
             }
             // Made a Connect above.
             Call::FastOpenConnect(_) => Err(Errno::EINVAL),
+            Call::ReadHeld { len, peek } => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // The program's end is shut for reading: nothing more can go into it, and what
+                // the stack has is all that came after what it read there.
+                sock.app_rd_shut = true;
+                let mut buf = vec![0u8; (len as usize).min(1 << 16)];
+                let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
+                buf.truncate(n);
+                Ok(Called::Value(Value::Bytes(buf)))
+            }
             Call::Unsent => {
                 let n = self
                     .stack
@@ -1773,9 +1787,14 @@ impl Service {
             if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {
                 break;
             }
+            if sock.app_rd_shut && !sock.app_gone {
+                // The program shut its reading: what arrives waits in the stack (acknowledged,
+                // in the window) for its reads, as on Linux.
+                break;
+            }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
-                // The program shut its reading (or is gone): what arrives is dropped.
+                // The program is gone: what arrives is dropped.
                 stack.tcp_recv(now, h, scratch, false)
             } else {
                 stack.tcp_recv_with(now, h, |x, y| {
