@@ -736,6 +736,10 @@ static void c_fastopen(void) {
     struct sockaddr_in la = saddr(LISTEN_BASE + checkno);
     need(bind(l, SA(la), sizeof la) == 0 && listen(l, 8) == 0, "bind and listen");
     geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN) listening");
+    unsigned char none[32];
+    socklen_t nlen = sizeof none;
+    int nr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, none, &nlen);
+    line("  getsockopt(TCP_FASTOPEN_KEY) without a key of its own", "%d len=%u", nr, nlen);
     R("  setsockopt(TCP_FASTOPEN, 7) listening", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &seven, sizeof seven));
     geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN)");
     unsigned char key[16], got[32];

@@ -522,17 +522,13 @@ pub fn get(
         (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_NO_COOKIE) => {
             ints(s.tcp_socket_ref(h).is_some_and(|t| t.fast_open.no_cookie) as i32)
         }
-        // The socket's own keys, primary then backup, else the stack's key (Linux: the
-        // namespace's).
-        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => {
-            match s
-                .tcp_socket_ref(h)
-                .and_then(|t| t.fast_open.keys.as_deref())
-            {
-                Some(keys) => keys.to_bytes(),
-                None => s.fast_open_key().0.to_vec(),
-            }
-        }
+        // The socket's own keys, primary then backup; nothing for a socket without (Linux's
+        // tcp_fastopen_get_cipher reads the socket's alone, though its cookies then come from
+        // the namespace's key).
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => s
+            .tcp_socket_ref(h)
+            .and_then(|t| t.fast_open.keys.as_deref())
+            .map_or_else(Vec::new, |k| k.to_bytes()),
         // Congestion-control details (Linux's tcp_cc_info): CUBIC and Reno report none, so
         // nothing is written for them, as Linux writes nothing; BBR reports its model as
         // `struct tcp_bbr_info` (bandwidth in bytes per second as two halves, least RTT in µs,
