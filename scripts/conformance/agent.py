@@ -18,6 +18,7 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
                               unless DONTWAIT)
   write N                     write(2) N bytes of a fixed pattern
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
+  sendmsg N [FLAG|FLAG...]    sendmsg(2) of N bytes in two iovecs (1000 bytes, then the rest)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
   shutdown RD|WR|RDWR
   poll                        poll(2) the current socket for POLLIN|POLLRDHUP|POLLOUT, at once;
@@ -119,6 +120,9 @@ def run(cmd, state):
         return os.write(s.fileno(), PATTERN[: int(w[1])])
     if op == "send":
         return s.send(PATTERN[: int(w[1])], flags_of(w[2:]))
+    if op == "sendmsg":
+        n = int(w[1])
+        return s.sendmsg([PATTERN[: min(n, 1000)], PATTERN[min(n, 1000) : n]], [], flags_of(w[2:]))
     if op == "read":
         return len(s.recv(int(w[1]), flags_of(w[2:])))
     if op == "poll":

@@ -696,6 +696,47 @@ def tfo_client_nonblock(t):
     t.quiet(300, "sendto's data was all in the SYN")
 
 
+def tfo_connect_nonblock(t):
+    """22. TCP_FASTOPEN_CONNECT with a cookie at hand: connect returns 0 at once and sends
+    nothing; the first non-blocking send then goes as sendto(MSG_FASTOPEN) does (tcp_sendmsg_locked
+    calls tcp_sendmsg_fastopen while the connect is deferred): the SYN carries the cookie and as
+    much as fits (1420 here, across the message's two iovecs), and sendmsg returns that much, not
+    the whole length; the next send is an ordinary one."""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    t.port, t.tport = 8080, None
+    t.agent("socket", 0)
+    t.agent("setsockopt TCP_FASTOPEN_CONNECT 1", 0)
+    t.agent.start("connect %s %d" % (pkt.PEER_IP, t.port))
+    syn = t.expect("a SYN asking for a cookie")
+    t.check(syn.flags & (SYN | ACK) == SYN and syn.opt(FASTOPEN) == (FASTOPEN, b""), syn, "a SYN with a cookie request")
+    t.tport, t.irs = syn.sport, syn.seq
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    t.expect("the handshake's ACK")
+    t.check(t.agent.result() == "0", syn, "connect to return 0")
+    t.send(RST | ACK, ack=(t.irs + 1) & M)
+    t.agent("close", 0)
+    t.tport, t.iss = None, random.randrange(1 << 32)
+    t.snd_nxt, t.rcv_nxt = t.iss, None
+    t.agent("socket", 0)
+    t.agent("setsockopt TCP_FASTOPEN_CONNECT 1", 0)
+    t.agent("connect %s %d" % (pkt.PEER_IP, t.port), 0)
+    t.quiet(100, "the SYN waits for the first send")
+    room = MSS + 12 - 40
+    t.agent.start("sendmsg 3000 DONTWAIT")
+    syn = t.expect("a SYN with the cookie and what fits of 3000 bytes")
+    t.tport, t.irs = syn.sport, syn.seq
+    t.check(syn.flags & (SYN | ACK) == SYN and syn.opt(FASTOPEN) == (FASTOPEN, cookie) and len(syn.payload) == room,
+            syn, "a SYN with the cookie and %d bytes" % room)
+    res = t.agent.result()
+    t.check(res == str(room), syn, "sendmsg to return %d (it said %s)" % (room, res))
+    _fastopen_syn_ack(t, syn, room)
+    ack = t.expect("the handshake's ACK")
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and not ack.payload, ack, "an ACK, no data")
+    t.agent("send 2000 DONTWAIT", 2000)
+    segs = _read_segments(t, 2000, "the next send's data")
+    t.check(segs[0].seq == (t.irs + 1 + room) & M, segs[0], "data at seq %d" % ((t.irs + 1 + room) & M))
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -722,4 +763,5 @@ CASES = {
     "tfo_no_cookie_client": tfo_no_cookie_client,
     "tfo_backup_key": tfo_backup_key,
     "tfo_client_nonblock": tfo_client_nonblock,
+    "tfo_connect_nonblock": tfo_connect_nonblock,
 }

@@ -875,8 +875,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 /// `sendto(MSG_FASTOPEN)` to `target` on a TCP socket not yet connected: connect with Fast Open,
 /// then the data goes as a send would (riding on the SYN when a cookie is at hand), never with a
 /// SIGPIPE for it. A non-blocking one whose SYN waits for the data gives it only what the SYN
-/// carries and says so, as Linux's tcp_sendmsg_locked returns tcp_send_syn_data's count when the
-/// connect is in progress; the rest is the program's to send again.
+/// carries and says so (see `io::syn_share`); the rest is the program's to send again.
 unsafe fn fast_open_send(
     sock: &std::sync::Arc<OpenSocket>,
     fd: c_int,
@@ -888,16 +887,9 @@ unsafe fn fast_open_send(
     let connected = guard("sendto", Err(Errno::EIO), || {
         sockets::connect_fast_open(sock, fd, target)
     });
-    let room = match connected {
-        Ok(room) => room,
-        Err(e) => return ret(Err(e), -1),
-    };
-    let nonblocking = flags & libc::MSG_DONTWAIT != 0
-        || sockets::raw_fcntl(fd, libc::F_GETFL, 0).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
-    let len = match room {
-        Some(room) if nonblocking => len.min(room),
-        _ => len,
-    };
+    if let Err(e) = connected {
+        return ret(Err(e), -1);
+    }
     let flags = (flags & !libc::MSG_FASTOPEN) | libc::MSG_NOSIGNAL;
     sendto(fd, buf, len, flags, std::ptr::null(), 0)
 }
@@ -971,6 +963,7 @@ pub unsafe extern "C" fn sendto(
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }
         Kind::Stream => {
+            let len = io::syn_share(&sock, fd, flags).map_or(len, |room| len.min(room));
             io::more_before(&sock, fd, flags);
             let n = match io::send_timeout(&sock, fd, flags) {
                 Some(t) => guard("sendto", -1, || {
@@ -1007,6 +1000,14 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
         }),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            if let Some(room) = io::syn_share(&s, fd, 0) {
+                let size = iovcnt as usize * std::mem::size_of::<iovec>();
+                if super::user::check_read(iov.cast(), size).is_ok() {
+                    let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
+                    let clipped = io::clip_iov(parts, room);
+                    return writev(fd, clipped.as_ptr(), clipped.len() as c_int);
+                }
+            }
             match io::send_timeout(&s, fd, 0) {
                 Some(t) => guard("writev", -1, || {
                     let size = iovcnt as usize * std::mem::size_of::<iovec>();
@@ -1083,6 +1084,22 @@ unsafe fn stream_sendmsg(
     flags: c_int,
     f: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t,
 ) -> ssize_t {
+    // The header and its iovecs are checked before they are read (a bad one is then the real
+    // call's EFAULT, unshortened).
+    if let Some(room) =
+        io::syn_share(sock, fd, flags).filter(|_| super::user::check_read_of(msg).is_ok())
+    {
+        let m = &*msg;
+        let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
+        if !m.msg_iov.is_null() && super::user::check_read(m.msg_iov.cast(), size).is_ok() {
+            let mut clipped =
+                io::clip_iov(std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen), room);
+            let mut short = *m;
+            short.msg_iov = clipped.as_mut_ptr();
+            short.msg_iovlen = clipped.len();
+            return stream_sendmsg(sock, fd, &short, flags, f);
+        }
+    }
     let Some(t) = io::send_timeout(sock, fd, flags) else {
         // The kernel reads the program's header itself (EFAULT if it cannot). A destination,
         // which TCP ignores on a connected socket, a socketpair refuses (EISCONN): the header is

@@ -430,8 +430,8 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
 }
 
 /// A TCP connect to `target`; `fast_open`: the connect of `sendto(MSG_FASTOPEN)`. Some(n): it
-/// succeeded at once, its SYN waiting for the data, of which it takes n bytes (only said for
-/// `fast_open`).
+/// succeeded at once, its SYN waiting for the data, of which it takes n bytes (kept for the first
+/// send, `io::syn_share`).
 fn tcp_connect(
     sock: &Arc<OpenSocket>,
     fd: RawFd,
@@ -479,10 +479,14 @@ fn tcp_connect(
                 sock.connect_started
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            return r.map(|v| match v {
+            let room = r.map(|v| match v {
                 Value::Int(n) => Some(n.max(0) as usize),
                 _ => None,
-            });
+            })?;
+            if let Some(n) = room {
+                sock.syn_room.store(n, Ordering::Relaxed);
+            }
+            return Ok(room);
         }
     }
     let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
@@ -534,6 +538,7 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
     sock.rd_shut.store(false, Ordering::Relaxed);
+    sock.syn_room.store(usize::MAX, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
     sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
     Ok(())
@@ -642,8 +647,9 @@ fn fast_open_asked(pending: &Pending) -> bool {
 /// The connect of `sendto(MSG_FASTOPEN)` on a TCP socket not yet connected (RFC 7413): a connect
 /// with Fast Open, leaving `TCP_FASTOPEN_CONNECT` as it was (Linux's tcp_sendmsg_fastopen sets
 /// no option). Ok(Some(n)): deferred until the data the caller sends next, of which the SYN
-/// takes n bytes; Ok(None): connected; a non-blocking socket without a cookie gets EINPROGRESS,
-/// its SYN asking for one, and the data is not taken, as on Linux.
+/// takes n bytes (a non-blocking send then returns that much, `io::syn_share`); Ok(None):
+/// connected; a non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one,
+/// and the data is not taken, as on Linux.
 pub fn connect_fast_open(
     sock: &Arc<OpenSocket>,
     fd: RawFd,

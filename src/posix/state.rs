@@ -77,6 +77,9 @@ pub struct OpenSocket {
     /// socketpair's end of file asks the service for what arrived since (see
     /// `sockets::read_held`).
     pub rd_shut: AtomicBool,
+    /// A TCP connect with Fast Open that succeeded at once, its SYN waiting for the first send:
+    /// how many bytes that SYN carries (`usize::MAX`: no SYN waits). See `io::syn_share`.
+    pub syn_room: AtomicUsize,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -100,6 +103,7 @@ impl OpenSocket {
             inq: AtomicBool::new(false),
             watched: AtomicBool::new(false),
             rd_shut: AtomicBool::new(false),
+            syn_room: AtomicUsize::new(usize::MAX),
         }
     }
 

@@ -95,9 +95,8 @@ pub enum Call {
     /// SO_TIMESTAMP and its kin give a TCP read.
     DeliveredAt,
     /// The connect of `sendto(MSG_FASTOPEN)` (RFC 7413 §3): a TCP connect with Fast Open, whatever
-    /// `TCP_FASTOPEN_CONNECT` says, which it leaves as it was. Answered as a connect is, except
-    /// that one whose SYN waits for the data (a cookie at hand) answers with how many bytes that
-    /// SYN can carry.
+    /// `TCP_FASTOPEN_CONNECT` says, which it leaves as it was. Answered as a connect is (one whose
+    /// SYN waits for the data, a cookie at hand, answers with how many bytes that SYN carries).
     FastOpenConnect(SocketAddrV4),
     /// After the program shut its reading, up to `len` bytes of what arrived since, which the
     /// service holds instead of writing it into the socketpair (its reading end is shut), or

@@ -1392,8 +1392,8 @@ impl Service {
                     }
                     if self.stack.tcp_connect_deferred(h) {
                         // Fast Open with a cookie: connected at once, the SYN waits for the
-                        // program's first write (Linux's TCP_FASTOPEN_CONNECT); sendto learns
-                        // how much of its data the SYN takes.
+                        // program's first write (Linux's TCP_FASTOPEN_CONNECT); the shim learns
+                        // how much of it the SYN takes.
                         let room = self
                             .stack
                             .tcp_socket_ref(h)
@@ -1402,13 +1402,9 @@ impl Service {
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
                         sock.phase = Phase::Open;
-                        return if fast_open {
-                            Ok(Called::Value(
-                                Value::Int(room.min(i32::MAX as usize) as i32),
-                            ))
-                        } else {
-                            none
-                        };
+                        return Ok(Called::Value(
+                            Value::Int(room.min(i32::MAX as usize) as i32),
+                        ));
                     }
                     let (filler, sndbuf) = fill(&hold);
                     let sock = self.socks.get_mut(i).expect("present");
