@@ -736,6 +736,10 @@ static void c_fastopen(void) {
     struct sockaddr_in la = saddr(LISTEN_BASE + checkno);
     need(bind(l, SA(la), sizeof la) == 0 && listen(l, 8) == 0, "bind and listen");
     geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN) listening");
+    unsigned char none[32];
+    socklen_t nlen = sizeof none;
+    int nr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, none, &nlen);
+    line("  getsockopt(TCP_FASTOPEN_KEY) without a key of its own", "%d len=%u", nr, nlen);
     R("  setsockopt(TCP_FASTOPEN, 7) listening", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &seven, sizeof seven));
     geti(l, IPPROTO_TCP, TCP_FASTOPEN, "  then getsockopt(TCP_FASTOPEN)");
     unsigned char key[16], got[32];
@@ -745,11 +749,26 @@ static void c_fastopen(void) {
     socklen_t glen = sizeof got;
     int gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
     line("  then getsockopt(TCP_FASTOPEN_KEY)", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    /* 32 bytes: a primary and a backup key, both read back. */
+    unsigned char key2[32];
+    for (int i = 0; i < 32; i++) key2[i] = (unsigned char)(0xa0 + i);
+    R("  setsockopt(TCP_FASTOPEN_KEY, 32 bytes)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, key2, 32));
+    glen = sizeof got;
+    gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
+    line("  then getsockopt(TCP_FASTOPEN_KEY)", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    glen = 20;
+    gr = getsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_KEY, got, &glen);
+    line("  then getsockopt(TCP_FASTOPEN_KEY) into 20 bytes", "%d len=%u %s", gr, glen, gr == 0 ? hex(got, glen) : ename(errno));
+    R("  setsockopt(TCP_FASTOPEN_NO_COOKIE, 2)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &two, sizeof two));
+    R("  setsockopt(TCP_FASTOPEN_NO_COOKIE, 1)", setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof one));
+    geti(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, "  then getsockopt(TCP_FASTOPEN_NO_COOKIE)");
     int c = conn(ECHO);
     R("connected: setsockopt(TCP_FASTOPEN, 5)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN, &five, sizeof five));
     R("connected: setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
     geti(c, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     geti(c, IPPROTO_TCP, TCP_FASTOPEN, "  getsockopt(TCP_FASTOPEN)");
+    R("connected: setsockopt(TCP_FASTOPEN_NO_COOKIE, 1)", setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof one));
+    geti(c, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, "  then getsockopt(TCP_FASTOPEN_NO_COOKIE)");
     int f = tcp();
     R("setsockopt(TCP_FASTOPEN_CONNECT, 2)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &two, sizeof two));
     R("setsockopt(TCP_FASTOPEN_CONNECT, 1)", setsockopt(f, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one));
@@ -759,6 +778,7 @@ static void c_fastopen(void) {
     int g = tcp();
     fcntl(g, F_SETFL, O_NONBLOCK);
     R("non-blocking sendto(\"x\", MSG_FASTOPEN), no cookie", sendto(g, "x", 1, MSG_FASTOPEN, SA(e), sizeof e));
+    geti(g, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     struct sockaddr_in unspec = {.sin_family = AF_UNSPEC};
     int h = tcp();
     R("sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
@@ -768,6 +788,7 @@ static void c_fastopen(void) {
     R("bound: sendto(\"x\", MSG_FASTOPEN) without address", sendto(h, "x", 1, MSG_FASTOPEN, NULL, 0));
     R("bound: sendto(\"x\", MSG_FASTOPEN) to AF_UNSPEC", sendto(h, "x", 1, MSG_FASTOPEN, SA(unspec), sizeof unspec));
     R("bound: sendto(\"bound-data\", MSG_FASTOPEN)", sendto(h, "bound-data", 10, MSG_FASTOPEN, SA(e), sizeof e));
+    geti(h, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, "  then getsockopt(TCP_FASTOPEN_CONNECT)");
     char echo[32];
     long n = recv_some(h, echo, 10);
     line("  then the echo", "\"%s\"", show(echo, n));
@@ -1267,6 +1288,19 @@ static void c_shutdown(void) {
     RX("  then accept (nonblocking)", accept4(l, NULL, NULL, SOCK_NONBLOCK));
     int d = udp();
     R("udp unconnected: shutdown(SHUT_RD)", shutdown(d, SHUT_RD));
+    /* Reading shut while the echo has yet to answer: what arrives after is still read (Linux
+     * queues it), end of file only once nothing is queued, and poll says readable all along. */
+    int es = conn(ECHO);
+    R("echo: shutdown(SHUT_RD)", shutdown(es, SHUT_RD));
+    struct pollfd ep = {.fd = es, .events = POLLIN | POLLOUT | POLLRDHUP};
+    R("  then poll (POLLIN|POLLOUT|POLLRDHUP)", ({ int pr = poll(&ep, 1, 0); pr == 1 ? ep.revents : -pr; }));
+    R("  then recv (nothing queued)", recv(es, buf, sizeof buf, MSG_DONTWAIT));
+    R("  then send(\"later\")", send(es, "later", 5, 0));
+    usleep(300000);
+    long egot = recv(es, buf, sizeof buf, 0);
+    line("  then recv (the echo)", "%ld \"%s\"", egot, egot > 0 ? show(buf, egot) : "");
+    R("  then recv again", recv(es, buf, sizeof buf, 0));
+    close(es);
     /* The listener shut down is a closed socket still bound to its port (Linux's inet_shutdown
      * disconnects it): it listens again and accepts. */
     R("listener shut down: getsockopt(SO_ACCEPTCONN)", ({

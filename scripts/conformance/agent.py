@@ -4,16 +4,25 @@ drive. It runs on the stack (`tapstack run -- python3 agent.py`) or on the kerne
 line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET...).
 
   socket                      a new TCP socket; it becomes the current one
-  listen PORT [fastopen QLEN]  a new socket bound to 0.0.0.0:PORT, listening (backlog 8), with
-                              TCP_FASTOPEN set to QLEN first if asked
+  listen PORT [fastopen QLEN] [nocookie] [key HEX]
+                              a new socket bound to 0.0.0.0:PORT, listening (backlog 8), with
+                              TCP_FASTOPEN set to QLEN, TCP_FASTOPEN_NO_COOKIE to 1 and
+                              TCP_FASTOPEN_KEY to HEX's bytes first if asked
+  listenkey HEX               TCP_FASTOPEN_KEY on the listener, listening
   accept                      accept on the listener (blocks); the connection becomes current
   connect IP PORT             connect the current socket (or a new one) (blocks)
   disconnect                  connect(2) the current socket to AF_UNSPEC (Linux's tcp_disconnect)
-  fastopen IP PORT N          a new socket: sendto(2) N bytes with MSG_FASTOPEN to IP:PORT (blocks)
+  fastopen IP PORT N [nocookie] [DONTWAIT]
+                              a new socket (with TCP_FASTOPEN_NO_COOKIE if asked): sendto(2) N
+                              bytes with MSG_FASTOPEN (and MSG_DONTWAIT) to IP:PORT (blocks
+                              unless DONTWAIT)
   write N                     write(2) N bytes of a fixed pattern
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
+  sendmsg N [FLAG|FLAG...]    sendmsg(2) of N bytes in two iovecs (1000 bytes, then the rest)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
   shutdown RD|WR|RDWR
+  poll                        poll(2) the current socket for POLLIN|POLLRDHUP|POLLOUT, at once;
+                              prints the events seen (IN|RDHUP|OUT...), or 0
   setsockopt NAME VALUE       an integer option: TCP_CORK, TCP_NODELAY, SO_RCVBUF, ...
   getsockopt NAME
   close                       close the current socket
@@ -36,7 +45,11 @@ OPTS = {
     "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF),
     "SO_ERROR": (socket.SOL_SOCKET, socket.SO_ERROR),
     "SO_LINGER": (socket.SOL_SOCKET, socket.SO_LINGER),
+    # Linux's numbers (include/uapi/linux/tcp.h): not every Python names them.
+    "TCP_FASTOPEN_CONNECT": (socket.IPPROTO_TCP, 30),
+    "TCP_FASTOPEN_NO_COOKIE": (socket.IPPROTO_TCP, 34),
 }
+TCP_FASTOPEN_KEY = 33
 
 PATTERN = bytes(range(97, 123)) * 4000  # 104 000 bytes of "abc...z"
 
@@ -59,14 +72,21 @@ def run(cmd, state):
         ls = state.get("ls") or socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         state["ls"] = ls
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if w[2:3] == ["fastopen"]:
-            ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, int(w[3]))
+        if "fastopen" in w:
+            ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, int(w[w.index("fastopen") + 1]))
+        if "nocookie" in w:
+            ls.setsockopt(*OPTS["TCP_FASTOPEN_NO_COOKIE"], 1)
+        if "key" in w:
+            ls.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_KEY, bytes.fromhex(w[w.index("key") + 1]))
         ls.bind(("0.0.0.0", int(w[1])))
         ls.listen(8)
         return 0
     if op == "accept":
         c, _ = state["ls"].accept()
         state["cur"] = c
+        return 0
+    if op == "listenkey":
+        state["ls"].setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_KEY, bytes.fromhex(w[1]))
         return 0
     if op == "closelistener":
         state.pop("ls").close()
@@ -82,7 +102,10 @@ def run(cmd, state):
     if op == "fastopen":
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         state["cur"] = s
-        return s.sendto(PATTERN[: int(w[3])], socket.MSG_FASTOPEN, (w[1], int(w[2])))
+        if "nocookie" in w[4:]:
+            s.setsockopt(*OPTS["TCP_FASTOPEN_NO_COOKIE"], 1)
+        flags = socket.MSG_FASTOPEN | (socket.MSG_DONTWAIT if "DONTWAIT" in w[4:] else 0)
+        return s.sendto(PATTERN[: int(w[3])], flags, (w[1], int(w[2])))
     s = state["cur"]
     if op == "disconnect":
         # Python's connect takes no AF_UNSPEC address: libc's own (the preload's, on the stack),
@@ -97,8 +120,20 @@ def run(cmd, state):
         return os.write(s.fileno(), PATTERN[: int(w[1])])
     if op == "send":
         return s.send(PATTERN[: int(w[1])], flags_of(w[2:]))
+    if op == "sendmsg":
+        n = int(w[1])
+        return s.sendmsg([PATTERN[: min(n, 1000)], PATTERN[min(n, 1000) : n]], [], flags_of(w[2:]))
     if op == "read":
         return len(s.recv(int(w[1]), flags_of(w[2:])))
+    if op == "poll":
+        import select
+        p = select.poll()
+        p.register(s, select.POLLIN | select.POLLRDHUP | select.POLLOUT)
+        ev = p.poll(0)
+        got = ev[0][1] if ev else 0
+        names = [n for n, b in (("IN", select.POLLIN), ("OUT", select.POLLOUT), ("RDHUP", select.POLLRDHUP),
+                                ("HUP", select.POLLHUP), ("ERR", select.POLLERR)) if got & b]
+        return "|".join(names) or 0
     if op == "shutdown":
         s.shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])
         return 0

@@ -155,13 +155,27 @@ def psh(t):
 
 def shutdown_rd_read(t):
     """8. After shutdown(SHUT_RD), data the peer sends is still ACKed, and read() returns it (Linux
-    queues it; read returns 0 only once the queue is empty)."""
+    queues it; read returns 0 only once the queue is empty, at once, never waiting). Data queued
+    before the shutdown is read first, and one read takes it with what came after; poll says
+    POLLIN|POLLRDHUP throughout, data or not (tcp_poll's RCV_SHUTDOWN)."""
     t.passive_open()
+    t.data(50)
+    ack = t.expect("an ACK of the data before the shutdown")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
     t.agent("shutdown RD", 0)
+    t.agent("poll", "IN|OUT|RDHUP")
+    t.agent("read 30", 30)
     t.data(100)
     ack = t.expect("an ACK of the data")
     t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
-    t.agent("read 1000", 100)
+    t.agent("read 1000", 120)
+    t.agent("poll", "IN|OUT|RDHUP")
+    t.agent("read 1000", 0)
+    t.data(10)
+    ack = t.expect("an ACK of more data")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    t.agent("read 5 PEEK", 5)
+    t.agent("read 1000", 10)
 
 
 def cork(t):
@@ -435,12 +449,13 @@ def tfo_server(t):
 tfo_server.sysctls = {"net.ipv4.tcp_fastopen": "3"}
 
 
-def _fastopen_syn(t, what):
-    """The agent's sendto(MSG_FASTOPEN) of 20 bytes to the peer; its SYN (checked to be one)."""
+def _fastopen_syn(t, what, n=20, extra=""):
+    """The agent's sendto(MSG_FASTOPEN) of n bytes to the peer (agent.py's fastopen command, with
+    extra words); its SYN (checked to be one)."""
     t.port, t.tport = 8080, None
     t.iss = random.randrange(1 << 32)
     t.snd_nxt, t.rcv_nxt = t.iss, None
-    t.agent.start("fastopen %s %d 20" % (pkt.PEER_IP, t.port))
+    t.agent.start(("fastopen %s %d %d %s" % (pkt.PEER_IP, t.port, n, extra)).strip())
     syn = t.expect(what)
     t.check(syn.flags & (SYN | ACK | RST | FIN) == SYN, syn, what)
     t.tport, t.irs = syn.sport, syn.seq
@@ -498,6 +513,230 @@ def tfo_client(t):
     t.quiet(300, "the SYN's data was acknowledged")
 
 
+EXP, MAGIC = 254, b"\xf9\x89"  # Fast Open's experimental form: kind 254, magic 0xF989 (RFC 6994)
+
+
+def _tfo_listen(t, how):
+    """listen on 8000 with Fast Open (agent.py's listen words), the peer ready to send."""
+    t.agent("listen 8000 " + how, 0)
+    t.tport = 8000
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+
+
+def _tfo_syn(t, opts, data=b""):
+    """A new connection from the peer: a SYN with these extra options and data, accept started;
+    returns the SYN-ACK (checked to be one, for the SYN alone or with its data as `acked` says
+    in the caller), with rcv_nxt set from it."""
+    _new_peer_connection(t)
+    t.agent.start("accept")
+    syn = t.send(SYN, payload=data, opts=t.syn_opts() + opts)
+    sa = t.expect("SYN-ACK")
+    t.check(sa.flags & (SYN | ACK | RST | FIN) == SYN | ACK, sa, "a SYN-ACK")
+    t.rcv_nxt = (sa.seq + 1) & M
+    return syn, sa
+
+
+def _tfo_taken(t, sa, data):
+    """The SYN's data was taken (its SYN-ACK checked by the caller): accept returns before the
+    handshake's last ACK and the data is read; the connection is then reset and closed."""
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return before the handshake's last ACK (it said %s)" % res)
+    res = t.agent("read 100")
+    t.check(res == str(len(data)), sa, "the SYN's %d bytes read (read said %s)" % (len(data), res))
+    t.send(RST | ACK)
+    t.agent("close", 0)
+
+
+def _tfo_not_taken(t, syn, sa):
+    """A SYN-ACK of the SYN alone: the handshake completes, accept returns; then reset."""
+    t.snd_nxt = (syn.seq + 1) & M
+    t.send(ACK)
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return the connection (it said %s)" % res)
+    t.send(RST | ACK)
+    t.agent("close", 0)
+
+
+def tfo_exp(t):
+    """17. Fast Open's experimental form, kind 254 with magic 0xF989 (RFC 7413 4.1.1, RFC 6994),
+    which Linux still reads, at a listener with TCP_FASTOPEN (tcp_fastopen=3): a cookie request in it
+    gets the cookie in it, in kind 34's place (after window scale; 12 bytes, no padding), never as
+    kind 34; a SYN with that cookie and data is accepted, its data acknowledged and no cookie given;
+    a wrong cookie in it gets the right one in it."""
+    _tfo_listen(t, "fastopen 5")
+    syn, sa = _tfo_syn(t, [(EXP, MAGIC)])
+    want = "SYN-ACK ack %d <mss,sackOK,TS,nop,wscale,exp-tfo 0xf989 cookie>" % t.snd_nxt
+    o = sa.opt(EXP)
+    t.check(sa.ack == t.snd_nxt and o is not None and o[1][:2] == MAGIC and len(o[1]) == 2 + 8, sa, want)
+    t.check(sa.opt(FASTOPEN) is None and sa.kinds() == ["mss", "sackOK", "TS", "wscale", EXP], sa, want)
+    cookie = o[1][2:]
+    _tfo_not_taken(t, syn, sa)
+    data = b"hello, experiment"
+    syn, sa = _tfo_syn(t, [(EXP, MAGIC + cookie)], data)
+    t.check(sa.ack == t.snd_nxt and sa.opt(EXP) is None and sa.opt(FASTOPEN) is None, sa,
+            "SYN-ACK ack %d (the SYN and its data), no cookie" % t.snd_nxt)
+    _tfo_taken(t, sa, data)
+    syn, sa = _tfo_syn(t, [(EXP, MAGIC + bytes(b ^ 0x55 for b in cookie))], data)
+    t.check(sa.ack == (syn.seq + 1) & M and sa.opt(EXP) == (EXP, MAGIC + cookie) and sa.opt(FASTOPEN) is None,
+            sa, "SYN-ACK ack %d (the SYN alone) with the right cookie under kind 254" % ((syn.seq + 1) & M))
+    _tfo_not_taken(t, syn, sa)
+
+
+tfo_exp.sysctls = {"net.ipv4.tcp_fastopen": "3"}
+
+
+def tfo_no_cookie_server(t):
+    """18. TCP_FASTOPEN_NO_COOKIE on a listener with TCP_FASTOPEN (Linux's, beyond RFC 7413;
+    tcp_fastopen=3): a SYN with data and no Fast Open option has its data taken, acknowledged by a
+    SYN-ACK with no cookie, and is accepted and read before the handshake's last ACK; so is a
+    cookie request without data (accepted at once, no cookie given); a SYN with neither is an
+    ordinary one."""
+    _tfo_listen(t, "fastopen 5 nocookie")
+    data = b"no cookie needed"
+    syn, sa = _tfo_syn(t, [], data)
+    t.check(sa.ack == t.snd_nxt and sa.opt(FASTOPEN) is None, sa,
+            "SYN-ACK ack %d (the SYN and its data), no cookie" % t.snd_nxt)
+    _tfo_taken(t, sa, data)
+    syn, sa = _tfo_syn(t, [(FASTOPEN, b"")])
+    t.check(sa.ack == t.snd_nxt and sa.opt(FASTOPEN) is None, sa, "SYN-ACK ack %d, no cookie" % t.snd_nxt)
+    res = t.agent.result()
+    t.check(res == "0", sa, "accept to return before the handshake's last ACK (it said %s)" % res)
+    t.send(RST | ACK)
+    t.agent("close", 0)
+    syn, sa = _tfo_syn(t, [])
+    t.check(sa.ack == t.snd_nxt and sa.opt(FASTOPEN) is None, sa, "SYN-ACK ack %d, no cookie" % t.snd_nxt)
+    t.quiet(100, "an ordinary handshake: accept waits for the last ACK")
+    _tfo_not_taken(t, syn, sa)
+
+
+tfo_no_cookie_server.sysctls = {"net.ipv4.tcp_fastopen": "3"}
+
+
+def tfo_no_cookie_client(t):
+    """19. TCP_FASTOPEN_NO_COOKIE on a client socket (Linux's, beyond RFC 7413; tcp_fastopen=1):
+    sendto(MSG_FASTOPEN) puts the data in the SYN with no Fast Open option at all; a SYN-ACK that
+    acknowledges it gets a bare ACK; sendto returns all it was given. After it the option reads 1
+    and TCP_FASTOPEN_CONNECT 0 (sendto set none)."""
+    syn = _fastopen_syn(t, "a SYN with the data and no Fast Open option", extra="nocookie")
+    t.check(syn.opt(FASTOPEN) is None and syn.opt(EXP) is None and len(syn.payload) == 20, syn,
+            "a SYN with 20 bytes and no Fast Open option")
+    _fastopen_syn_ack(t, syn, 20)
+    ack = t.expect("the handshake's ACK")
+    want = (t.irs + 21) & M
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want and not ack.payload and ack.ack == t.snd_nxt, ack,
+            "ACK seq %d ack %d, no data" % (want, t.snd_nxt))
+    t.check(t.agent.result() == "20", ack, "sendto to return 20")
+    t.agent("getsockopt TCP_FASTOPEN_NO_COOKIE", 1)
+    t.agent("getsockopt TCP_FASTOPEN_CONNECT", 0)
+    t.quiet(300, "the SYN's data was acknowledged")
+
+
+def tfo_backup_key(t):
+    """20. A listener's 32-byte TCP_FASTOPEN_KEY, a primary and a backup key (Linux since 5.3,
+    tcp_fastopen=3): a cookie made with the backup is good, its SYN's data acknowledged, and the
+    SYN-ACK gives the client the primary's cookie; that one is good too (no cookie given); once the
+    backup is gone (a 16-byte key), the old cookie is refused and the primary's offered."""
+    k1, k2 = bytes(range(16)), bytes(range(16, 32))
+    _tfo_listen(t, "fastopen 5 key " + k1.hex())
+    syn, sa = _tfo_syn(t, [(FASTOPEN, b"")])
+    old = sa.opt(FASTOPEN)
+    t.check(old is not None and len(old[1]) == 8, sa, "a cookie of 8 bytes")
+    old = old[1]
+    _tfo_not_taken(t, syn, sa)
+    t.agent("listenkey " + (k2 + k1).hex(), 0)
+    data = b"a cookie of the backup key"
+    syn, sa = _tfo_syn(t, [(FASTOPEN, old)], data)
+    new = sa.opt(FASTOPEN)
+    t.check(sa.ack == t.snd_nxt and new is not None and len(new[1]) == 8 and new[1] != old, sa,
+            "SYN-ACK ack %d (the SYN and its data) with a new cookie, the primary key's" % t.snd_nxt)
+    new = new[1]
+    _tfo_taken(t, sa, data)
+    syn, sa = _tfo_syn(t, [(FASTOPEN, new)], data)
+    t.check(sa.ack == t.snd_nxt and sa.opt(FASTOPEN) is None, sa,
+            "SYN-ACK ack %d (the SYN and its data), no cookie" % t.snd_nxt)
+    _tfo_taken(t, sa, data)
+    t.agent("listenkey " + k2.hex(), 0)
+    syn, sa = _tfo_syn(t, [(FASTOPEN, old)], data)
+    t.check(sa.ack == (syn.seq + 1) & M and sa.opt(FASTOPEN) == (FASTOPEN, new), sa,
+            "SYN-ACK ack %d (the SYN alone) with the primary's cookie" % ((syn.seq + 1) & M))
+    _tfo_not_taken(t, syn, sa)
+
+
+tfo_backup_key.sysctls = {"net.ipv4.tcp_fastopen": "3"}
+
+
+def tfo_client_nonblock(t):
+    """21. A non-blocking sendto(MSG_FASTOPEN) with a cookie at hand (Linux's tcp_sendmsg_fastopen
+    and tcp_send_syn_data): the SYN carries as much as fits, the MSS less the 40 bytes of option
+    space (1420 here), and sendto returns that much, not the whole length (the connect is in
+    progress; the rest is the program's to send). TCP_FASTOPEN_CONNECT reads 0 after it."""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    syn = _fastopen_syn(t, "a SYN asking for a cookie")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, b""), syn, "a SYN with a cookie request")
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    seg = t.expect("the data after the handshake")
+    if not seg.payload:
+        seg = t.expect("the data after the handshake's ACK")
+    t.check(t.agent.result() == "20", seg, "sendto to return 20")
+    t.send(RST | ACK, ack=(t.irs + 21) & M)
+    t.agent("close", 0)
+    room = MSS + 12 - 40
+    syn = _fastopen_syn(t, "a SYN with the cookie and what fits of 3000 bytes", n=3000, extra="DONTWAIT")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, cookie) and len(syn.payload) == room, syn,
+            "a SYN with the cookie and %d bytes" % room)
+    res = t.agent.result()
+    t.check(res == str(room), syn, "sendto to return %d (it said %s)" % (room, res))
+    _fastopen_syn_ack(t, syn, room)
+    ack = t.expect("the handshake's ACK")
+    want = (t.irs + 1 + room) & M
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want and not ack.payload, ack,
+            "ACK seq %d, no data" % want)
+    t.agent("getsockopt TCP_FASTOPEN_CONNECT", 0)
+    t.quiet(300, "sendto's data was all in the SYN")
+
+
+def tfo_connect_nonblock(t):
+    """22. TCP_FASTOPEN_CONNECT with a cookie at hand: connect returns 0 at once and sends
+    nothing; the first non-blocking send then goes as sendto(MSG_FASTOPEN) does (tcp_sendmsg_locked
+    calls tcp_sendmsg_fastopen while the connect is deferred): the SYN carries the cookie and as
+    much as fits (1420 here, across the message's two iovecs), and sendmsg returns that much, not
+    the whole length; the next send is an ordinary one."""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    t.port, t.tport = 8080, None
+    t.agent("socket", 0)
+    t.agent("setsockopt TCP_FASTOPEN_CONNECT 1", 0)
+    t.agent.start("connect %s %d" % (pkt.PEER_IP, t.port))
+    syn = t.expect("a SYN asking for a cookie")
+    t.check(syn.flags & (SYN | ACK) == SYN and syn.opt(FASTOPEN) == (FASTOPEN, b""), syn, "a SYN with a cookie request")
+    t.tport, t.irs = syn.sport, syn.seq
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    t.expect("the handshake's ACK")
+    t.check(t.agent.result() == "0", syn, "connect to return 0")
+    t.send(RST | ACK, ack=(t.irs + 1) & M)
+    t.agent("close", 0)
+    t.tport, t.iss = None, random.randrange(1 << 32)
+    t.snd_nxt, t.rcv_nxt = t.iss, None
+    t.agent("socket", 0)
+    t.agent("setsockopt TCP_FASTOPEN_CONNECT 1", 0)
+    t.agent("connect %s %d" % (pkt.PEER_IP, t.port), 0)
+    t.quiet(100, "the SYN waits for the first send")
+    room = MSS + 12 - 40
+    t.agent.start("sendmsg 3000 DONTWAIT")
+    syn = t.expect("a SYN with the cookie and what fits of 3000 bytes")
+    t.tport, t.irs = syn.sport, syn.seq
+    t.check(syn.flags & (SYN | ACK) == SYN and syn.opt(FASTOPEN) == (FASTOPEN, cookie) and len(syn.payload) == room,
+            syn, "a SYN with the cookie and %d bytes" % room)
+    res = t.agent.result()
+    t.check(res == str(room), syn, "sendmsg to return %d (it said %s)" % (room, res))
+    _fastopen_syn_ack(t, syn, room)
+    ack = t.expect("the handshake's ACK")
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and not ack.payload, ack, "an ACK, no data")
+    t.agent("send 2000 DONTWAIT", 2000)
+    segs = _read_segments(t, 2000, "the next send's data")
+    t.check(segs[0].seq == (t.irs + 1 + room) & M, segs[0], "data at seq %d" % ((t.irs + 1 + room) & M))
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -519,4 +758,10 @@ CASES = {
     "listener_shutdown_rst": listener_shutdown_rst,
     "tfo_server": tfo_server,
     "tfo_client": tfo_client,
+    "tfo_exp": tfo_exp,
+    "tfo_no_cookie_server": tfo_no_cookie_server,
+    "tfo_no_cookie_client": tfo_no_cookie_client,
+    "tfo_backup_key": tfo_backup_key,
+    "tfo_client_nonblock": tfo_client_nonblock,
+    "tfo_connect_nonblock": tfo_connect_nonblock,
 }

@@ -391,10 +391,24 @@ pub unsafe extern "C" fn getsockopt(
 // ---------------------------------------------------------------------------------------------
 // Receiving.
 
-/// What a TCP read that returned `n` should return: end of file after a reset is the reset; the
-/// ECONNRESET of a program's end whose connect failed is that connect's error, or end of file
-/// once SO_ERROR has given it ([`sockets::error_at_reset`]).
-fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
+/// What a TCP read into `iov` with `flags` that returned `n` should return: after
+/// shutdown(SHUT_RD), also what arrived since, as room allows ([`tcp_read_held`]); end of file
+/// after a reset is the reset; the ECONNRESET of a program's end whose connect failed is that
+/// connect's error, or end of file once SO_ERROR has given it ([`sockets::error_at_reset`]).
+unsafe fn tcp_read_result(
+    sock: &OpenSocket,
+    fd: RawFd,
+    n: ssize_t,
+    iov: &[iovec],
+    flags: c_int,
+) -> ssize_t {
+    if n >= 0 && sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed) {
+        match tcp_read_held(sock, fd, iov, n as usize, flags) {
+            Ok(0) => {}
+            Ok(more) => return n + more as ssize_t,
+            Err(e) => return ret(Err(e), -1),
+        }
+    }
     if n < 0 && super::hook::errno() == libc::EINVAL {
         if sockets::unpaired(fd) {
             // A socket taken apart, not connected again (an unconnected UNIX socket refuses
@@ -425,6 +439,52 @@ fn tcp_read_result(fd: RawFd, n: ssize_t) -> ssize_t {
         }
     }
     n
+}
+
+/// After shutdown(SHUT_RD), the data that arrived since, copied into `iov` after the `done`
+/// bytes the read already put there (MSG_PEEK leaves it held): Linux's read takes all that is
+/// queued, up to its length. How many bytes were added (0: none held, the read stands).
+unsafe fn tcp_read_held(
+    sock: &OpenSocket,
+    fd: RawFd,
+    iov: &[iovec],
+    done: usize,
+    flags: c_int,
+) -> Result<usize, Errno> {
+    let want = iov
+        .iter()
+        .map(|v| v.iov_len)
+        .sum::<usize>()
+        .saturating_sub(done);
+    let held = sockets::read_held(sock, fd, want, flags & libc::MSG_PEEK != 0);
+    let (mut skip, mut at) = (done, 0);
+    for v in iov {
+        if at == held.len() {
+            break;
+        }
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        let n = (v.iov_len - skip).min(held.len() - at);
+        let to = v.iov_base.cast::<u8>().wrapping_add(skip);
+        super::user::check_write(to, n)?;
+        std::ptr::copy_nonoverlapping(held[at..].as_ptr(), to, n);
+        at += n;
+        skip = 0;
+    }
+    Ok(at)
+}
+
+/// The iovecs of a message header the kernel has just read (empty if they cannot be read).
+unsafe fn iovecs_of<'a>(msg: *const msghdr) -> &'a [iovec] {
+    let m = &*msg;
+    let n = m.msg_iovlen;
+    let bytes = n.saturating_mul(std::mem::size_of::<iovec>());
+    if m.msg_iov.is_null() || super::user::check_read(m.msg_iov.cast(), bytes).is_err() {
+        return &[];
+    }
+    std::slice::from_raw_parts(m.msg_iov, n)
 }
 
 /// A receive on a UDP stack socket into `iov`; fills the source address if asked.
@@ -475,7 +535,11 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         Some(s) if !s.is_pending() => {
             io::spin_before_read(fd, 0);
             let n = f(fd, buf, count);
-            guard("read", -1, || tcp_read_result(fd, n))
+            let iov = [iovec {
+                iov_base: buf,
+                iov_len: count,
+            }];
+            guard("read", -1, || tcp_read_result(&s, fd, n, &iov, 0))
         }
         _ => f(fd, buf, count),
     }
@@ -525,8 +589,12 @@ pub unsafe extern "C" fn recvfrom(
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
+            let iov = [iovec {
+                iov_base: buf,
+                iov_len: len,
+            }];
             guard("recvfrom", -1, || {
-                let r = tcp_read_result(fd, n);
+                let r = tcp_read_result(&s, fd, n, &iov, flags);
                 if r >= 0 && !fromlen.is_null() {
                     *fromlen = 0;
                 }
@@ -560,7 +628,14 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         Some(s) if !s.is_pending() => {
             io::spin_before_read(fd, 0);
             let n = f(fd, iov, iovcnt);
-            guard("readv", -1, || tcp_read_result(fd, n))
+            guard("readv", -1, || {
+                let iovs = if n >= 0 && !iov.is_null() && iovcnt > 0 {
+                    std::slice::from_raw_parts(iov, iovcnt as usize)
+                } else {
+                    &[]
+                };
+                tcp_read_result(&s, fd, n, iovs, 0)
+            })
         }
         _ => f(fd, iov, iovcnt),
     }
@@ -586,7 +661,10 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
             0
         };
         io::spin_before_read(fd, flags);
-        let n = tcp_read_result(fd, f(fd, msg, flags));
+        let n = f(fd, msg, flags);
+        let shut = sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed);
+        let iov = if n >= 0 && shut { iovecs_of(msg) } else { &[] };
+        let n = tcp_read_result(sock, fd, n, iov, flags);
         if n >= 0 {
             // TCP gives no address, and the socketpair's own ancillary data is none of the
             // program's business.
@@ -806,7 +884,8 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 
 /// `sendto(MSG_FASTOPEN)` to `target` on a TCP socket not yet connected: connect with Fast Open,
 /// then the data goes as a send would (riding on the SYN when a cookie is at hand), never with a
-/// SIGPIPE for it.
+/// SIGPIPE for it. A non-blocking one whose SYN waits for the data gives it only what the SYN
+/// carries and says so (see `io::syn_share`); the rest is the program's to send again.
 unsafe fn fast_open_send(
     sock: &std::sync::Arc<OpenSocket>,
     fd: c_int,
@@ -894,6 +973,7 @@ pub unsafe extern "C" fn sendto(
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }
         Kind::Stream => {
+            let len = io::syn_share(&sock, fd, flags).map_or(len, |room| len.min(room));
             io::more_before(&sock, fd, flags);
             let n = match io::send_timeout(&sock, fd, flags) {
                 Some(t) => guard("sendto", -1, || {
@@ -930,6 +1010,14 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
         }),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            if let Some(room) = io::syn_share(&s, fd, 0) {
+                let size = iovcnt as usize * std::mem::size_of::<iovec>();
+                if super::user::check_read(iov.cast(), size).is_ok() {
+                    let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
+                    let clipped = io::clip_iov(parts, room);
+                    return writev(fd, clipped.as_ptr(), clipped.len() as c_int);
+                }
+            }
             match io::send_timeout(&s, fd, 0) {
                 Some(t) => guard("writev", -1, || {
                     let size = iovcnt as usize * std::mem::size_of::<iovec>();
@@ -1006,6 +1094,22 @@ unsafe fn stream_sendmsg(
     flags: c_int,
     f: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t,
 ) -> ssize_t {
+    // The header and its iovecs are checked before they are read (a bad one is then the real
+    // call's EFAULT, unshortened).
+    if let Some(room) =
+        io::syn_share(sock, fd, flags).filter(|_| super::user::check_read_of(msg).is_ok())
+    {
+        let m = &*msg;
+        let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
+        if !m.msg_iov.is_null() && super::user::check_read(m.msg_iov.cast(), size).is_ok() {
+            let mut clipped =
+                io::clip_iov(std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen), room);
+            let mut short = *m;
+            short.msg_iov = clipped.as_mut_ptr();
+            short.msg_iovlen = clipped.len();
+            return stream_sendmsg(sock, fd, &short, flags, f);
+        }
+    }
     let Some(t) = io::send_timeout(sock, fd, flags) else {
         // The kernel reads the program's header itself (EFAULT if it cannot). A destination,
         // which TCP ignores on a connected socket, a socketpair refuses (EISCONN): the header is

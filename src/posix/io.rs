@@ -337,6 +337,41 @@ pub unsafe fn send_bounded(
     Ok(sent)
 }
 
+/// The first send on a socket whose Fast Open SYN waits for it (a connect deferred with a cookie at
+/// hand, or without one in no-cookie mode): if it does not block, it gives the SYN only what the
+/// SYN carries and returns that (`Some(room)`), as Linux's tcp_sendmsg_locked returns
+/// tcp_send_syn_data's count while the connect is in progress; a blocking one sends all, the rest
+/// after the handshake. Any later send is an ordinary one.
+pub fn syn_share(sock: &OpenSocket, fd: i32, flags: i32) -> Option<usize> {
+    if sock.syn_room.load(Ordering::Relaxed) == usize::MAX {
+        return None;
+    }
+    let room = sock.syn_room.swap(usize::MAX, Ordering::Relaxed);
+    // SAFETY: F_GETFL takes no argument.
+    let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    let nonblocking =
+        flags & libc::MSG_DONTWAIT != 0 || (fl >= 0 && fl as i32 & libc::O_NONBLOCK != 0);
+    (room != usize::MAX && nonblocking).then_some(room)
+}
+
+/// The first `room` bytes of `iov`.
+pub fn clip_iov(iov: &[libc::iovec], room: usize) -> Vec<libc::iovec> {
+    let mut left = room;
+    let mut out = Vec::new();
+    for v in iov {
+        if left == 0 {
+            break;
+        }
+        let n = v.iov_len.min(left);
+        out.push(libc::iovec {
+            iov_base: v.iov_base,
+            iov_len: n,
+        });
+        left -= n;
+    }
+    out
+}
+
 /// The SO_SNDTIMEO a blocking send on `sock` must honour itself, if any.
 pub fn send_timeout(sock: &OpenSocket, fd: i32, flags: i32) -> Option<std::time::Duration> {
     let us = sock.sndtimeo_us.load(Ordering::Relaxed);

@@ -20,7 +20,7 @@ use crate::service::client;
 use crate::service::proto::{Call, Kind, Target, Value};
 use crate::service::uds;
 
-fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
+pub(super) fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
     // SAFETY: the commands used here take an integer argument.
     let r = unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) };
     if r < 0 {
@@ -426,6 +426,18 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
             disconnect(sock, fd, false)
         };
     };
+    tcp_connect(sock, fd, target, false).map(drop)
+}
+
+/// A TCP connect to `target`; `fast_open`: the connect of `sendto(MSG_FASTOPEN)`. Some(n): it
+/// succeeded at once, its SYN waiting for the data, of which it takes n bytes (kept for the first
+/// send, `io::syn_share`).
+fn tcp_connect(
+    sock: &Arc<OpenSocket>,
+    fd: RawFd,
+    target: SocketAddrV4,
+    fast_open: bool,
+) -> Result<Option<usize>> {
     if sock
         .connect_started
         .load(std::sync::atomic::Ordering::Relaxed)
@@ -447,10 +459,17 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         unconnect(sock, fd);
         return Err(e);
     }
-    if let Some(r) = connect_quietly(sock, fd, target) {
-        return r;
+    if !fast_open {
+        if let Some(r) = connect_quietly(sock, fd, target) {
+            return r.map(|_| None);
+        }
     }
-    match on_stack(sock, fd, Call::Connect(Some(target))) {
+    let call = if fast_open {
+        Call::FastOpenConnect(target)
+    } else {
+        Call::Connect(Some(target))
+    };
+    match on_stack(sock, fd, call) {
         Err(Errno::EINPROGRESS) => {
             sock.connect_started
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -460,7 +479,14 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
                 sock.connect_started
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            return r.map(drop);
+            let room = r.map(|v| match v {
+                Value::Int(n) => Some(n.max(0) as usize),
+                _ => None,
+            })?;
+            if let Some(n) = room {
+                sock.syn_room.store(n, Ordering::Relaxed);
+            }
+            return Ok(room);
         }
     }
     let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
@@ -480,7 +506,7 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
             }
             Err(e)
         }
-        r => r.map(drop),
+        r => r.map(|_| None),
     }
 }
 
@@ -511,6 +537,8 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     copy_descriptor_options(fd, new.as_raw_fd());
     replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
+    sock.rd_shut.store(false, Ordering::Relaxed);
+    sock.syn_room.store(usize::MAX, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
     sock.listening.store(state::LISTENING_NO, Ordering::Relaxed);
     Ok(())
@@ -616,35 +644,18 @@ fn fast_open_asked(pending: &Pending) -> bool {
     })
 }
 
-/// The connect of `sendto(MSG_FASTOPEN)` on a pending TCP socket (RFC 7413): a connect with Fast
-/// Open, as `TCP_FASTOPEN_CONNECT` would make it (the option stays set on the socket, the one
-/// difference from Linux). Ok: connected, or deferred until the data the caller sends next; a
-/// non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one, and the data
-/// is not taken, as on Linux.
-pub fn connect_fast_open(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Result<()> {
-    let option = crate::service::proto::SetOption {
-        level: libc::IPPROTO_TCP,
-        name: libc::TCP_FASTOPEN_CONNECT,
-        value: 1i32.to_ne_bytes().to_vec(),
-    };
-    let on_stack = {
-        let mut a = sock.attach.lock();
-        match &mut *a {
-            Attach::Pending(p) => {
-                if !fast_open_asked(p) {
-                    p.options.push(option.clone());
-                }
-                false
-            }
-            Attach::Stack => true,
-        }
-    };
-    if on_stack {
-        // Refused where the socket cannot take it (connected, listening): the connect below then
-        // says why.
-        let _ = request(fd, Call::SetOption(option));
-    }
-    connect(sock, fd, Addr::V4(target))
+/// The connect of `sendto(MSG_FASTOPEN)` on a TCP socket not yet connected (RFC 7413): a connect
+/// with Fast Open, leaving `TCP_FASTOPEN_CONNECT` as it was (Linux's tcp_sendmsg_fastopen sets
+/// no option). Ok(Some(n)): deferred until the data the caller sends next, of which the SYN
+/// takes n bytes (a non-blocking send then returns that much, `io::syn_share`); Ok(None):
+/// connected; a non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one,
+/// and the data is not taken, as on Linux.
+pub fn connect_fast_open(
+    sock: &Arc<OpenSocket>,
+    fd: RawFd,
+    target: SocketAddrV4,
+) -> Result<Option<usize>> {
+    tcp_connect(sock, fd, target, true)
 }
 
 pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
@@ -806,10 +817,34 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
     let over = poll_now(fd) & libc::POLLHUP != 0;
     uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // The socketpair's end now reads what is queued, then end of file at once, and polls
+    // POLLIN|POLLRDHUP, as Linux's socket after SHUT_RD; what arrives later the service holds,
+    // for reads to take (read_held).
+    if sock.kind == Kind::Stream && how != libc::SHUT_WR {
+        sock.rd_shut.store(true, Ordering::Relaxed);
+    }
     if over {
         return Err(Errno::ENOTCONN);
     }
     Ok(())
+}
+
+/// After shutdown(SHUT_RD), a TCP read that found the socketpair's end of file takes up to `len`
+/// bytes of what arrived since, which the service holds (it can no longer write it into the
+/// socketpair): Linux still queues data after SHUT_RD, and a read returns it, reading end of file
+/// only when nothing is queued (tcp_recvmsg checks RCV_SHUTDOWN only then). Empty: nothing held.
+pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8> {
+    if !sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
+        return Vec::new();
+    }
+    let call = Call::ReadHeld {
+        len: len.min(1 << 16) as u32,
+        peek,
+    };
+    match request(fd, call) {
+        Ok(Value::Bytes(b)) => b,
+        _ => Vec::new(),
+    }
 }
 
 /// The error a read that found end of file on a TCP stack socket should report instead: the

@@ -73,6 +73,13 @@ pub struct OpenSocket {
     /// Epoll interest was taken in it through this process: when its descriptor is replaced, the
     /// interest is looked for, to follow it (see `sockets::replace_keeping_interest`).
     pub watched: AtomicBool,
+    /// A TCP socket whose reading was shut through this process: a read that finds the
+    /// socketpair's end of file asks the service for what arrived since (see
+    /// `sockets::read_held`).
+    pub rd_shut: AtomicBool,
+    /// A TCP connect with Fast Open that succeeded at once, its SYN waiting for the first send:
+    /// how many bytes that SYN carries (`usize::MAX`: no SYN waits). See `io::syn_share`.
+    pub syn_room: AtomicUsize,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -95,6 +102,8 @@ impl OpenSocket {
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
             inq: AtomicBool::new(false),
             watched: AtomicBool::new(false),
+            rd_shut: AtomicBool::new(false),
+            syn_room: AtomicUsize::new(usize::MAX),
         }
     }
 

@@ -275,23 +275,26 @@ pub fn set(
             t.fast_open.connect = v == 1;
             Ok(())
         }
-        // The listener's own cookie key: 16 bytes, or 32 (a primary and a backup key, of which
-        // this stack keeps the primary: cookies made under the backup are not taken).
+        // The listener's own cookie keys: 16 bytes, or 32 (a primary and a backup key: cookies
+        // of either are taken, new ones made with the primary), in any state, as Linux's.
         (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => {
-            if val.len() != 16 && val.len() != 32 {
-                return Err(Errno::EINVAL);
-            }
-            let mut key = [0u8; 16];
-            key.copy_from_slice(&val[..16]);
-            s.tcp_socket_mut(h)?.fast_open.key = Some(crate::tcp::SipKey(key));
+            let keys = crate::tcp::fastopen::Keys::from_bytes(val).ok_or(Errno::EINVAL)?;
+            s.tcp_socket_mut(h)?.fast_open.keys = Some(Box::new(keys));
             Ok(())
         }
-        // Not built: deferred accept, Fast Open without cookies and a window clamp. Refused, as
-        // an unknown option is, so a program does not count on them (curl, nginx go on without).
-        (
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT | libc::TCP_FASTOPEN_NO_COOKIE | libc::TCP_WINDOW_CLAMP,
-        ) => {
+        // Linux's, beyond RFC 7413: 0 or 1, on a socket not yet connected or listening.
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_NO_COOKIE) => {
+            let v = int(val)?;
+            let t = s.tcp_socket_mut(h)?;
+            if !(0..=1).contains(&v) || t.connection().is_some() {
+                return Err(Errno::EINVAL);
+            }
+            t.fast_open.no_cookie = v == 1;
+            Ok(())
+        }
+        // Not built: deferred accept and a window clamp. Refused, as an unknown option is, so a
+        // program does not count on them (curl, nginx go on without).
+        (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT | libc::TCP_WINDOW_CLAMP) => {
             log::debug!("TCP option {name} is not supported by this stack");
             Err(Errno::ENOPROTOOPT)
         }
@@ -516,11 +519,16 @@ pub fn get(
         (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_CONNECT) => {
             ints(s.tcp_socket_ref(h).is_some_and(|t| t.fast_open.connect) as i32)
         }
-        // The socket's own key, else the stack's (Linux: the namespace's).
-        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => {
-            let own = s.tcp_socket_ref(h).and_then(|t| t.fast_open.key);
-            own.unwrap_or_else(|| s.fast_open_key()).0.to_vec()
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_NO_COOKIE) => {
+            ints(s.tcp_socket_ref(h).is_some_and(|t| t.fast_open.no_cookie) as i32)
         }
+        // The socket's own keys, primary then backup; nothing for a socket without (Linux's
+        // tcp_fastopen_get_cipher reads the socket's alone, though its cookies then come from
+        // the namespace's key).
+        (libc::IPPROTO_TCP, libc::TCP_FASTOPEN_KEY) => s
+            .tcp_socket_ref(h)
+            .and_then(|t| t.fast_open.keys.as_deref())
+            .map_or_else(Vec::new, |k| k.to_bytes()),
         // Congestion-control details (Linux's tcp_cc_info): CUBIC and Reno report none, so
         // nothing is written for them, as Linux writes nothing; BBR reports its model as
         // `struct tcp_bbr_info` (bandwidth in bytes per second as two halves, least RTT in µs,

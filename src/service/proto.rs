@@ -94,6 +94,17 @@ pub enum Call {
     /// socketpair), as nanoseconds since the epoch, 0 if never: the receive timestamp that
     /// SO_TIMESTAMP and its kin give a TCP read.
     DeliveredAt,
+    /// The connect of `sendto(MSG_FASTOPEN)` (RFC 7413 §3): a TCP connect with Fast Open, whatever
+    /// `TCP_FASTOPEN_CONNECT` says, which it leaves as it was. Answered as a connect is (one whose
+    /// SYN waits for the data, a cookie at hand, answers with how many bytes that SYN carries).
+    FastOpenConnect(SocketAddrV4),
+    /// After the program shut its reading, up to `len` bytes of what arrived since, which the
+    /// service holds instead of writing it into the socketpair (its reading end is shut), or
+    /// none; `peek` leaves them there (MSG_PEEK).
+    ReadHeld {
+        len: u32,
+        peek: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +286,15 @@ impl Request {
                 w.u8(*connecting as u8);
             }
             Call::DeliveredAt => w.u8(16),
+            Call::FastOpenConnect(a) => {
+                w.u8(17);
+                w.addr(*a);
+            }
+            Call::ReadHeld { len, peek } => {
+                w.u8(18);
+                w.u32(*len);
+                w.u8(*peek as u8);
+            }
         }
         w.0
     }
@@ -348,6 +368,15 @@ impl Request {
                 },
             },
             16 => Call::DeliveredAt,
+            17 => Call::FastOpenConnect(r.addr()?),
+            18 => Call::ReadHeld {
+                len: r.u32()?,
+                peek: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(Malformed),
+                },
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -463,6 +492,11 @@ mod tests {
             Call::Bind(a()),
             Call::Connect(Some(a())),
             Call::Connect(None),
+            Call::FastOpenConnect(a()),
+            Call::ReadHeld {
+                len: 1000,
+                peek: true,
+            },
             Call::WaitConnect,
             Call::Listen(-1),
             Call::Accept,

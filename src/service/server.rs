@@ -149,7 +149,9 @@ struct Sock {
     /// A was closed with data it had not read (the kernel reports ECONNRESET on B): the
     /// connection ends with RST, as Linux's close does.
     app_reset: bool,
-    /// The program shut its reading (or is gone): received data is dropped.
+    /// The program shut its reading (or is gone): received data is held in the stack for reads
+    /// to take ([`Call::ReadHeld`], as Linux queues it after SHUT_RD), and dropped once the
+    /// program is gone.
     app_rd_shut: bool,
     /// The error a program reads as SO_ERROR, or from a read that found end of file.
     error: Option<Errno>,
@@ -1351,6 +1353,11 @@ impl Service {
         seq: u32,
     ) -> Result<Called> {
         let now = self.now();
+        // sendto(MSG_FASTOPEN)'s connect is a connect, with Fast Open.
+        let (call, fast_open) = match call {
+            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true),
+            call => (call, false),
+        };
         if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
             && self.socks.get(i).is_some_and(|s| s.unpaired)
         {
@@ -1414,14 +1421,26 @@ impl Service {
                         })?,
                         (None, None) => return Err(Errno::EBADF),
                     };
-                    self.stack.tcp_connect(now, h, a)?;
+                    if fast_open {
+                        self.stack.tcp_connect_fast_open(now, h, a)?;
+                    } else {
+                        self.stack.tcp_connect(now, h, a)?;
+                    }
                     if self.stack.tcp_connect_deferred(h) {
                         // Fast Open with a cookie: connected at once, the SYN waits for the
-                        // program's first write (Linux's TCP_FASTOPEN_CONNECT).
+                        // program's first write (Linux's TCP_FASTOPEN_CONNECT); the shim learns
+                        // how much of it the SYN takes.
+                        let room = self
+                            .stack
+                            .tcp_socket_ref(h)
+                            .and_then(|t| t.connection())
+                            .map_or(0, |c| c.syn_data_room());
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
                         sock.phase = Phase::Open;
-                        return none;
+                        return Ok(Called::Value(
+                            Value::Int(room.min(i32::MAX as usize) as i32),
+                        ));
                     }
                     let (filler, sndbuf) = fill(&hold);
                     let sock = self.socks.get_mut(i).expect("present");
@@ -1567,6 +1586,20 @@ impl Service {
                     .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_nanos() as u64);
                 Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
+            }
+            // Made a Connect above.
+            Call::FastOpenConnect(_) => Err(Errno::EINVAL),
+            Call::ReadHeld { len, peek } => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // The program's end is shut for reading: nothing more can go into it, and what
+                // the stack has is all that came after what it read there.
+                sock.app_rd_shut = true;
+                let mut buf = vec![0u8; (len as usize).min(1 << 16)];
+                let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
+                buf.truncate(n);
+                Ok(Called::Value(Value::Bytes(buf)))
             }
             Call::Unsent => {
                 let n = self
@@ -1787,9 +1820,14 @@ impl Service {
             if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {
                 break;
             }
+            if sock.app_rd_shut && !sock.app_gone {
+                // The program shut its reading: what arrives waits in the stack (acknowledged,
+                // in the window) for its reads, as on Linux.
+                break;
+            }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
-                // The program shut its reading (or is gone): what arrives is dropped.
+                // The program is gone: what arrives is dropped.
                 stack.tcp_recv(now, h, scratch, false)
             } else {
                 stack.tcp_recv_with(now, h, |x, y| {

@@ -127,6 +127,28 @@ impl Stack {
         h: SocketHandle,
         remote: SocketAddrV4,
     ) -> Result<()> {
+        let fast_open = self.tcp(h)?.fast_open.connect;
+        self.tcp_connect_as(now, h, remote, fast_open)
+    }
+
+    /// The connect of `sendto(MSG_FASTOPEN)`: with Fast Open whatever `TCP_FASTOPEN_CONNECT` says,
+    /// and leaving the option as it was (Linux's tcp_sendmsg_fastopen sets no option).
+    pub fn tcp_connect_fast_open(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+    ) -> Result<()> {
+        self.tcp_connect_as(now, h, remote, true)
+    }
+
+    fn tcp_connect_as(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        remote: SocketAddrV4,
+        fast_open: bool,
+    ) -> Result<()> {
         match self.tcp(h)?.state {
             TcpState::Fresh => {}
             TcpState::Listening(_) => return Err(Errno::EISCONN),
@@ -188,13 +210,18 @@ impl Stack {
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
         // Fast Open (RFC 7413 §3), if the program asked and the host's tcp_fastopen lets clients:
         // with a cookie from this server, the SYN waits for the first write to carry it;
-        // without, it asks for one.
+        // without, it asks for one. Linux's no-cookie mode (the socket's TCP_FASTOPEN_NO_COOKIE
+        // or the sysctl's 0x4) holds the SYN for the data as a cookie does, and sends none.
         let cookie = self.fast_open_cookie_for(*remote.ip());
         let sock = self.tcp(h)?;
         let mut conn = Connection::connect(now, &sock.config, iss, ts_offset);
-        let fast_open = sock.fast_open.connect
-            && sock.config.fastopen & tcp::fastopen::sysctl::CLIENT_ENABLE != 0;
-        if fast_open {
+        let bits = sock.config.fastopen;
+        let fast_open = fast_open && bits & tcp::fastopen::sysctl::CLIENT_ENABLE != 0;
+        let no_cookie =
+            sock.fast_open.no_cookie || bits & tcp::fastopen::sysctl::CLIENT_NO_COOKIE != 0;
+        if fast_open && no_cookie {
+            conn.set_fast_open_no_cookie();
+        } else if fast_open {
             conn.set_fast_open(cookie);
         }
         sock.local = Some(local);
@@ -208,7 +235,7 @@ impl Stack {
             },
             h,
         );
-        if fast_open && cookie.is_some() {
+        if fast_open && (cookie.is_some() || no_cookie) {
             self.net.stats.tcp_fastopen_active += 1;
         }
         self.tcp_after_event(now, h);

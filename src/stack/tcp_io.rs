@@ -213,9 +213,13 @@ impl Stack {
         let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
         let conn = match verdict {
-            ServerVerdict::Accept => {
+            ServerVerdict::Accept(fresh) => {
                 self.net.stats.tcp_fastopen_passive += 1;
-                Connection::accept_fast_open(now, &config, iss, ts_offset, syn)
+                let mut c = Connection::accept_fast_open(now, &config, iss, ts_offset, syn);
+                if let Some(cookie) = fresh {
+                    c.offer_fast_open_cookie(cookie);
+                }
+                c
             }
             ServerVerdict::Offer(cookie) => {
                 let mut c = Connection::accept(now, &config, iss, ts_offset, syn);
@@ -230,7 +234,7 @@ impl Stack {
     /// What listener `lh` makes of a SYN's Fast Open option (RFC 7413 §4.2.2), by Linux's rule:
     /// the host's `tcp_fastopen` must have the server bit, and the listener `TCP_FASTOPEN` set
     /// (or the host the bit that stands for it), with room among its Fast Open connections still
-    /// in their handshake.
+    /// in their handshake; `TCP_FASTOPEN_NO_COOKIE` on it takes data without a cookie.
     fn fast_open_verdict(
         &self,
         lh: SocketHandle,
@@ -263,15 +267,24 @@ impl Stack {
                     .is_some_and(Connection::is_fast_open_child)
             })
             .count();
-        let key = sock.fast_open.key.unwrap_or(self.fast_open_key);
-        let valid = tcp::fastopen::cookie(&key, client.octets(), our_ip.octets());
-        tcp::fastopen::server_verdict(
-            bits,
-            pending < qlen,
-            syn.options.fast_open,
-            !syn.payload.is_empty(),
+        let keys = sock
+            .fast_open
+            .keys
+            .as_deref()
+            .copied()
+            .unwrap_or(tcp::fastopen::Keys {
+                primary: self.fast_open_key,
+                backup: None,
+            });
+        let (valid, backup) = keys.cookies(client.octets(), our_ip.octets());
+        let at = tcp::fastopen::Listener {
+            sysctl_bits: bits,
+            no_cookie: sock.fast_open.no_cookie,
+            queue_open: pending < qlen,
             valid,
-        )
+            backup,
+        };
+        tcp::fastopen::server_verdict(&at, syn.options.fast_open, !syn.payload.is_empty())
     }
 
     /// Keeps the cookie server `ip` gave us, for our next Fast Open to it (RFC 7413 §4.1.3). The

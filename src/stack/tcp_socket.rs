@@ -32,15 +32,19 @@ impl Listener {
 }
 
 /// A socket's Fast Open options (RFC 7413, as Linux's socket options).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SocketFastOpen {
     /// `TCP_FASTOPEN`: a listener takes data in SYNs, at most this many connections at a time
     /// still in their handshake (Linux's `fastopenq.max_qlen`); 0 is off.
     pub qlen: u32,
-    /// `TCP_FASTOPEN_KEY`: the listener's own cookie key, else the stack's.
-    pub key: Option<crate::tcp::SipKey>,
+    /// `TCP_FASTOPEN_KEY`: the listener's own cookie keys, else the stack's key (boxed: few
+    /// sockets have them).
+    pub keys: Option<Box<crate::tcp::fastopen::Keys>>,
     /// `TCP_FASTOPEN_CONNECT`: `connect` opens with Fast Open.
     pub connect: bool,
+    /// `TCP_FASTOPEN_NO_COOKIE` (Linux's, beyond RFC 7413): a client's SYN carries data without a
+    /// cookie; a listener takes a SYN's data without one.
+    pub no_cookie: bool,
 }
 
 pub enum TcpState {

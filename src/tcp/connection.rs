@@ -456,6 +456,21 @@ impl Connection {
         }
     }
 
+    /// Client, before the SYN goes: open with Fast Open without a cookie (Linux's
+    /// `TCP_FASTOPEN_NO_COOKIE`, beyond RFC 7413 §3): the SYN waits for the program's first write
+    /// as with a cookie, and carries its data with no Fast Open option at all.
+    pub fn set_fast_open_no_cookie(&mut self) {
+        if self.state != State::SynSent || self.snd.max != self.snd.iss {
+            return;
+        }
+        let fo = self.fast_open.get_or_insert_default();
+        fo.send = None;
+        fo.no_cookie = true;
+        fo.syn_held = true;
+        self.syn_pending = false;
+        self.snd.buf.allocate();
+    }
+
     /// Client: the SYN waits for the first write.
     pub fn syn_held(&self) -> bool {
         self.fast_open.as_ref().is_some_and(|f| f.syn_held)
@@ -477,7 +492,7 @@ impl Connection {
 
     /// The most data a SYN carries: Linux's, the MSS less the whole option space
     /// (`tcp_send_syn_data`), so the SYN fits whatever options it has.
-    fn syn_data_room(&self) -> usize {
+    pub fn syn_data_room(&self) -> usize {
         usize::from(self.cfg.mss).saturating_sub(crate::wire::tcp::MAX_OPTIONS_LEN)
     }
 
@@ -1463,13 +1478,17 @@ impl Connection {
                     if self.snd.retries > 0 {
                         self.snd.retransmits += 1;
                     }
-                    // A Fast Open cookie in our first SYN takes data with it (RFC 7413 §3);
-                    // a retransmitted SYN goes bare, the data after the handshake (Linux).
+                    // A Fast Open cookie in our first SYN takes data with it (RFC 7413 §3), as
+                    // does Linux's SYN without one; a retransmitted SYN goes bare, the data
+                    // after the handshake (Linux).
                     let data = match self.fast_open.as_deref() {
-                        Some(f) if self.state == State::SynSent && self.snd.retries == 0 => f
-                            .send
-                            .filter(|c| !c.is_request())
-                            .map_or(0, |_| self.snd.buf.len().min(self.syn_data_room())),
+                        Some(f)
+                            if self.state == State::SynSent
+                                && self.snd.retries == 0
+                                && (f.no_cookie || f.send.is_some_and(|c| !c.is_request())) =>
+                        {
+                            self.snd.buf.len().min(self.syn_data_room())
+                        }
                         _ => 0,
                     };
                     self.emit(now, sink, self.snd.iss, flags, 0, data);

@@ -1658,6 +1658,38 @@ fn fast_open_without_a_cookie_asks_for_one() {
     assert_eq!(rtx[0].seg.options.fast_open, None);
 }
 
+/// Linux's TCP_FASTOPEN_NO_COOKIE (beyond RFC 7413): the SYN waits for the first write as with a
+/// cookie and carries its data with no Fast Open option; a server that takes it acknowledges it.
+#[test]
+fn fast_open_without_a_cookie_in_no_cookie_mode_sends_data_bare() {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    a.set_fast_open_no_cookie();
+    assert!(a.syn_held());
+    assert!(collect(&mut a, now).is_empty(), "the SYN waits for data");
+    assert_eq!(a.syn_data_room(), 1460 - 40);
+    assert_eq!(a.send(b"no cookie").unwrap(), 9);
+    let syn = collect(&mut a, now);
+    assert_eq!(syn.len(), 1);
+    assert_eq!(syn[0].seg.flags, TcpFlags::SYN);
+    assert_eq!(syn[0].seg.options.fast_open, None);
+    assert_eq!(syn[0].payload, b"no cookie");
+    let mut b = Connection::accept_fast_open(now, &cfg(), 5000, 0, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    assert_eq!(synack[0].seg.ack, SeqNum(1001 + 9));
+    feed(&mut a, now, &synack);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.send_queue_len(), 0, "the SYN's data is acknowledged");
+    assert!(a.stats().syn_data);
+    // A retransmitted SYN goes bare, as with a cookie.
+    let mut c = Connection::connect(now, &cfg(), 1000, 0);
+    c.set_fast_open_no_cookie();
+    c.send(b"lost").unwrap();
+    assert_eq!(collect(&mut c, now)[0].payload, b"lost");
+    let again = collect(&mut c, t(1500));
+    assert!(again[0].payload.is_empty() && again[0].seg.options.fast_open.is_none());
+}
+
 #[test]
 fn a_fast_open_child_is_small_too() {
     let (_, syn) = fast_open_client(b"hi");

@@ -21,13 +21,15 @@
 //! ```
 //!
 //! Every group is a multiple of 4 bytes (a Fast Open option of 2, 6, 10, 14 or 18 bytes is
-//! followed by two NOPs, as Linux pads it), so no padding is ever needed. The option space is 40
+//! followed by two NOPs, as Linux pads it, in either form), so no padding is ever needed. The option space is 40
 //! bytes; a SYN with every option and the longest cookie fills it exactly; SACK blocks are the only
 //! thing that can overflow it, and only as many as fit are sent (RFC 2018 §3: with timestamps, at
 //! most 3).
 //!
 //! Fast Open is kind 34 (RFC 7413 §4.1.1); Linux also reads the form that predates the kind's
-//! assignment, kind 254 with the magic 0xF989 (RFC 6994), so we parse it too, and never send it.
+//! assignment, kind 254 with the magic 0xF989 (RFC 6994), and answers a cookie asked or brought in
+//! that form in the same form. The cookie remembers which form it came in
+//! ([`FastOpenCookie::is_experimental`]) and is emitted in it.
 //!
 //! # Emitting without copying the payload
 //!
@@ -274,11 +276,14 @@ impl<'b> IntoIterator for &'b SackBlocks {
 }
 
 /// A Fast Open cookie (RFC 7413 §4.1.1): 4 to 16 bytes, an even number; empty is a cookie
-/// request. Inline, so options stay `Copy`.
+/// request. Inline, so options stay `Copy`. It also says in which form it travels: kind 34, or the
+/// experimental kind 254 with Fast Open's magic (Linux's `tcp_fastopen_cookie.exp`); two cookies
+/// of the same bytes are equal whatever their form.
 #[derive(Clone, Copy, Default)]
 pub struct FastOpenCookie {
     bytes: [u8; FastOpenCookie::MAX],
     len: u8,
+    experimental: bool,
 }
 
 impl FastOpenCookie {
@@ -290,6 +295,7 @@ impl FastOpenCookie {
         FastOpenCookie {
             bytes: [0; FastOpenCookie::MAX],
             len: 0,
+            experimental: false,
         }
     }
 
@@ -313,9 +319,26 @@ impl FastOpenCookie {
         self.len == 0
     }
 
-    /// Bytes on the wire as kind 34, with Linux's two NOPs when the length is 2 mod 4.
+    /// Carried under kind 254 with Fast Open's magic (RFC 6994) rather than kind 34.
+    pub fn is_experimental(&self) -> bool {
+        self.experimental
+    }
+
+    /// The same cookie in the experimental form (true) or as kind 34 (false).
+    pub fn in_form(mut self, experimental: bool) -> FastOpenCookie {
+        self.experimental = experimental;
+        self
+    }
+
+    /// The option's own bytes: kind and length, the magic in the experimental form, the cookie.
+    fn option_len(&self) -> usize {
+        let base = if self.experimental { 4 } else { 2 };
+        base + self.len as usize
+    }
+
+    /// Bytes on the wire, with Linux's two NOPs when the option's length is 2 mod 4.
     fn padded_len(&self) -> usize {
-        (2 + self.len as usize).next_multiple_of(4)
+        self.option_len().next_multiple_of(4)
     }
 }
 
@@ -355,7 +378,7 @@ pub enum TcpOption<'a> {
         tsval: u32,
         tsecr: u32,
     },
-    /// Kind 34, or kind 254 with Fast Open's magic (parsed only: emitted as kind 34).
+    /// Kind 34, or kind 254 with Fast Open's magic (the cookie says which).
     FastOpen(FastOpenCookie),
     /// A kind this stack does not know, or a known kind with a length it cannot have (skipped,
     /// as Linux skips it). Emitted as it came.
@@ -403,7 +426,7 @@ impl<'a> TcpOption<'a> {
             },
             (kind::EXPERIMENTAL, n) if n >= 2 && get_u16(data, 0) == FAST_OPEN_MAGIC => {
                 match FastOpenCookie::new(&data[2..]) {
-                    Some(c) => TcpOption::FastOpen(c),
+                    Some(c) => TcpOption::FastOpen(c.in_form(true)),
                     None => TcpOption::Unknown { kind: k, data },
                 }
             }
@@ -421,7 +444,7 @@ impl<'a> TcpOption<'a> {
             TcpOption::SackPermitted => 2,
             TcpOption::SackRange(blocks) => 2 + 8 * blocks.len(),
             TcpOption::Timestamps { .. } => 10,
-            TcpOption::FastOpen(c) => 2 + c.as_bytes().len(),
+            TcpOption::FastOpen(c) => c.option_len(),
             TcpOption::Unknown { data, .. } => 2 + data.len(),
         }
     }
@@ -458,6 +481,11 @@ impl<'a> TcpOption<'a> {
                 k[0] = kind::TIMESTAMPS;
                 put_u32(data, 1, tsval);
                 put_u32(data, 5, tsecr);
+            }
+            TcpOption::FastOpen(c) if c.is_experimental() => {
+                k[0] = kind::EXPERIMENTAL;
+                put_u16(data, 1, FAST_OPEN_MAGIC);
+                data[3..].copy_from_slice(c.as_bytes());
             }
             TcpOption::FastOpen(c) => {
                 k[0] = kind::FAST_OPEN;
@@ -616,7 +644,7 @@ impl TcpOptions {
         }
         if let Some(c) = self.fast_open {
             put(TcpOption::FastOpen(c), buf);
-            if c.padded_len() != 2 + c.as_bytes().len() {
+            if c.padded_len() != c.option_len() {
                 put(TcpOption::NoOp, buf);
                 put(TcpOption::NoOp, buf);
             }
@@ -1070,14 +1098,33 @@ mod tests {
             assert_eq!(matches!(parsed, TcpOption::FastOpen(_)), ok, "{n}");
             assert_eq!(TcpOptions::parse(&opt).fast_open.is_some(), ok);
         }
-        // Linux's experimental form: kind 254, magic 0xF989, then the cookie; read, never sent.
+        // Linux's experimental form: kind 254, magic 0xF989, then the cookie; read, and sent
+        // again in that form.
         let exp = [254, 8, 0xf9, 0x89, 1, 2, 3, 4];
         let c = FastOpenCookie::new(&[1, 2, 3, 4]).unwrap();
-        assert_eq!(TcpOptions::parse(&exp).fast_open, Some(c));
-        assert_eq!(
-            TcpOptions::parse(&[254, 4, 0xf9, 0x89]).fast_open,
-            Some(FastOpenCookie::request())
-        );
+        let parsed = TcpOptions::parse(&exp).fast_open.unwrap();
+        assert_eq!(parsed, c);
+        assert!(parsed.is_experimental() && !c.is_experimental());
+        let mut buf = [0u8; 8];
+        let o = TcpOptions {
+            fast_open: Some(parsed),
+            ..TcpOptions::default()
+        };
+        assert_eq!(o.emit(&mut buf), 8);
+        assert_eq!(buf, exp);
+        // 4 + 6 bytes: two NOPs after it, as after kind 34 of 2 + 8.
+        let c6 = FastOpenCookie::new(&[1, 2, 3, 4, 5, 6])
+            .unwrap()
+            .in_form(true);
+        let mut buf = [0u8; 12];
+        let o = TcpOptions {
+            fast_open: Some(c6),
+            ..TcpOptions::default()
+        };
+        assert_eq!(o.emit(&mut buf), 12);
+        assert_eq!(buf, [254, 10, 0xf9, 0x89, 1, 2, 3, 4, 5, 6, 1, 1]);
+        let req = TcpOptions::parse(&[254, 4, 0xf9, 0x89]).fast_open.unwrap();
+        assert!(req.is_request() && req.is_experimental());
         // Another experiment under 254 is not Fast Open.
         assert_eq!(TcpOptions::parse(&[254, 4, 0x12, 0x34]).fast_open, None);
         let mut buf = [0u8; 8];
