@@ -847,6 +847,19 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
     }
 }
 
+/// After shutdown(SHUT_RD), how many bytes the service holds for reads to take ([`read_held`]);
+/// 0 on a socket whose reading is not shut. SIOCINQ and TCP_INQ add them to what the socketpair
+/// holds, as Linux's tcp_inq counts everything queued.
+pub fn held_len(sock: &OpenSocket, fd: RawFd) -> usize {
+    if !sock.rd_shut.load(Ordering::Relaxed) {
+        return 0;
+    }
+    match request(fd, Call::HeldLen) {
+        Ok(Value::Int(n)) => n.max(0) as usize,
+        _ => 0,
+    }
+}
+
 /// The error a read that found end of file on a TCP stack socket should report instead: the
 /// connection's (ECONNRESET after a reset, ETIMEDOUT…), if it has one.
 pub fn error_at_eof(fd: RawFd) -> Option<Errno> {

@@ -105,6 +105,10 @@ pub enum Call {
         len: u32,
         peek: bool,
     },
+    /// After the program shut its reading, how many bytes the service holds for it (what
+    /// [`Call::ReadHeld`] would give): SIOCINQ and TCP_INQ count them, as Linux's tcp_inq counts
+    /// all that is queued.
+    HeldLen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +299,7 @@ impl Request {
                 w.u32(*len);
                 w.u8(*peek as u8);
             }
+            Call::HeldLen => w.u8(19),
         }
         w.0
     }
@@ -377,6 +382,7 @@ impl Request {
                     _ => return Err(Malformed),
                 },
             },
+            19 => Call::HeldLen,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -497,6 +503,7 @@ mod tests {
                 len: 1000,
                 peek: true,
             },
+            Call::HeldLen,
             Call::WaitConnect,
             Call::Listen(-1),
             Call::Accept,

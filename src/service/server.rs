@@ -1601,6 +1601,17 @@ impl Service {
                 buf.truncate(n);
                 Ok(Called::Value(Value::Bytes(buf)))
             }
+            Call::HeldLen => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let n = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .map_or(0, |c| c.recv_queue_len());
+                Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
+            }
             Call::Unsent => {
                 let n = self
                     .stack
