@@ -178,6 +178,21 @@ def shutdown_rd_read(t):
     t.agent("read 1000", 10)
 
 
+def shutdown_rd_close_rst(t):
+    """23. After shutdown(SHUT_RD) the data the peer sends is still queued; close() with it unread
+    sends RST|ACK, not FIN, as for any data unread at close (RFC 2525 2.17; Linux's tcp_close counts
+    the receive queue whatever the shutdown), acking all the peer sent; then nothing more."""
+    t.passive_open()
+    t.agent("shutdown RD", 0)
+    t.data(100)
+    ack = t.expect("an ACK of the data")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    time.sleep(0.05)
+    t.agent("close", 0)
+    expect_rst_ack(t, t.irs + 1, ts=True)
+    t.quiet(300, "the connection is gone")
+
+
 def cork(t):
     """9. TCP_CORK holds partial segments: two writes of 100 bytes send nothing while corked; uncorking
     sends them as one segment of 200."""
@@ -764,4 +779,5 @@ CASES = {
     "tfo_backup_key": tfo_backup_key,
     "tfo_client_nonblock": tfo_client_nonblock,
     "tfo_connect_nonblock": tfo_connect_nonblock,
+    "shutdown_rd_close_rst": shutdown_rd_close_rst,
 }

@@ -1819,6 +1819,7 @@ impl Service {
             socks,
             stack,
             scratch,
+            diag,
             ..
         } = self;
         let Some(sock) = socks.get_mut(i) else {
@@ -1838,8 +1839,12 @@ impl Service {
             }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
-                // The program is gone: what arrives is dropped.
-                stack.tcp_recv(now, h, scratch, false)
+                // The program is gone: what arrives is dropped. Data it had not read (held after
+                // its shutdown(SHUT_RD), or come before the service saw it go) makes its close
+                // a reset, as Linux's tcp_close does for any data left unread (RFC 2525 §2.17).
+                let r = stack.tcp_recv(now, h, scratch, false);
+                sock.app_reset |= matches!(r, Ok(n) if n > 0);
+                r
             } else {
                 stack.tcp_recv_with(now, h, |x, y| {
                     let w = uds::send(b, &[x, y], None, libc::MSG_DONTWAIT);
@@ -1908,7 +1913,25 @@ impl Service {
             match (r, got) {
                 (_, Some(Ok(0))) => {
                     sock.app_eof = true;
-                    let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
+                    // The program's end gone with data it never read (what came after its
+                    // shutdown(SHUT_RD), still in the stack or dropped above): its close, which
+                    // ends the connection with RST and no FIN, as Linux's tcp_close (RFC 2525
+                    // §2.17).
+                    let unread = sock.app_reset
+                        || stack
+                            .tcp_socket_ref(h)
+                            .and_then(|t| t.connection())
+                            .is_some_and(|c| c.recv_queue_len() > 0);
+                    let ino = sock.ino;
+                    if unread
+                        && (sock.app_gone
+                            || !diag.as_ref().is_none_or(|d| uds::unix_socket_alive(d, ino)))
+                    {
+                        sock.app_gone = true;
+                        sock.app_reset = true;
+                    } else {
+                        let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
+                    }
                 }
                 // Less than offered: B had no more (a stream read stops only at the end of what
                 // is queued); more data will be an edge of its own, so no read is spent on EAGAIN.
