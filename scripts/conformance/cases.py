@@ -752,6 +752,43 @@ def tfo_connect_nonblock(t):
     t.check(segs[0].seq == (t.irs + 1 + room) & M, segs[0], "data at seq %d" % ((t.irs + 1 + room) & M))
 
 
+def tfo_client_empty(t):
+    """24. A zero-length sendto(MSG_FASTOPEN) with a cookie at hand (Linux's tcp_sendmsg_fastopen;
+    tcp_send_syn_data, with nothing to copy, sends the cookie alone): the SYN goes at once with the
+    cookie and no data, never waiting for a write. Non-blocking (MSG_DONTWAIT), sendto says
+    EINPROGRESS and the socket polls as a connect in progress; blocking, it returns 0 once the
+    handshake is done."""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    syn = _fastopen_syn(t, "a SYN asking for a cookie")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, b""), syn, "a SYN with a cookie request")
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    seg = t.expect("the data after the handshake")
+    if not seg.payload:
+        seg = t.expect("the data after the handshake's ACK")
+    t.check(t.agent.result() == "20", seg, "sendto to return 20")
+    t.send(RST | ACK, ack=(t.irs + 21) & M)
+    t.agent("close", 0)
+    for extra, want in (("DONTWAIT", "EINPROGRESS"), ("", "0")):
+        what = "a SYN with the cookie and no data (%s)" % (extra or "blocking")
+        syn = _fastopen_syn(t, what, n=0, extra=extra)
+        t.check(syn.opt(FASTOPEN) == (FASTOPEN, cookie) and not syn.payload, syn, what)
+        if extra:
+            res = t.agent.result()
+            t.check(res == want, syn, "sendto to say %s (it said %s)" % (want, res))
+            t.agent("poll", "0")
+        _fastopen_syn_ack(t, syn, 0)
+        ack = t.expect("the handshake's ACK")
+        want_seq = (t.irs + 1) & M
+        t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want_seq and not ack.payload, ack,
+                "ACK seq %d, no data" % want_seq)
+        if not extra:
+            res = t.agent.result()
+            t.check(res == want, ack, "sendto to return %s (it said %s)" % (want, res))
+        t.agent("poll", "OUT")
+        t.send(RST | ACK, ack=want_seq)
+        t.agent("close", 0)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -780,4 +817,5 @@ CASES = {
     "tfo_client_nonblock": tfo_client_nonblock,
     "tfo_connect_nonblock": tfo_connect_nonblock,
     "shutdown_rd_close_rst": shutdown_rd_close_rst,
+    "tfo_client_empty": tfo_client_empty,
 }

@@ -895,7 +895,8 @@ unsafe fn fast_open_send(
     target: std::net::SocketAddrV4,
 ) -> ssize_t {
     let connected = guard("sendto", Err(Errno::EIO), || {
-        sockets::connect_fast_open(sock, fd, target)
+        let dontwait = flags & libc::MSG_DONTWAIT != 0;
+        sockets::connect_fast_open(sock, fd, target, len == 0, dontwait)
     });
     if let Err(e) = connected {
         return ret(Err(e), -1);

@@ -1354,9 +1354,11 @@ impl Service {
     ) -> Result<Called> {
         let now = self.now();
         // sendto(MSG_FASTOPEN)'s connect is a connect, with Fast Open.
-        let (call, fast_open) = match call {
-            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true),
-            call => (call, false),
+        // A zero-length one sends its SYN at once (`bare`).
+        let (call, fast_open, bare) = match call {
+            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true, false),
+            Call::FastOpenConnectEmpty(a) => (Call::Connect(Some(a)), true, true),
+            call => (call, false, false),
         };
         if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
             && self.socks.get(i).is_some_and(|s| s.unpaired)
@@ -1425,6 +1427,9 @@ impl Service {
                         self.stack.tcp_connect_fast_open(now, h, a)?;
                     } else {
                         self.stack.tcp_connect(now, h, a)?;
+                    }
+                    if bare {
+                        self.stack.tcp_send_held_syn(now, h)?;
                     }
                     if self.stack.tcp_connect_deferred(h) {
                         // Fast Open with a cookie: connected at once, the SYN waits for the
@@ -1588,7 +1593,7 @@ impl Service {
                 Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
             }
             // Made a Connect above.
-            Call::FastOpenConnect(_) => Err(Errno::EINVAL),
+            Call::FastOpenConnect(_) | Call::FastOpenConnectEmpty(_) => Err(Errno::EINVAL),
             Call::ReadHeld { len, peek } => {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
