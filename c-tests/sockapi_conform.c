@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/errqueue.h>
+#include <linux/sockios.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -325,6 +327,19 @@ static void c_inq(void) {
     int fd2 = conn(SENDER);
     wait_readable(fd2);
     recvmsg_inq(fd2, 5, "recvmsg without TCP_INQ");
+    /* Reading shut, what arrives is still queued (Linux's tcp_inq counts it all): SIOCINQ and
+     * TCP_INQ's count include it. */
+    int es = conn(ECHO);
+    seti(es, IPPROTO_TCP, TCP_INQ, 1, "echo: setsockopt(TCP_INQ, 1)");
+    R("  then shutdown(SHUT_RD)", shutdown(es, SHUT_RD));
+    R("  then send(\"later, more\")", send(es, "later, more", 11, 0));
+    usleep(300000);
+    R("  then ioctl(FIONREAD)", ({ int v = -1; ioctl(es, FIONREAD, &v) < 0 ? -1 : v; }));
+    recvmsg_inq(es, 5, "  then recvmsg 5 with TCP_INQ");
+    R("  then ioctl(SIOCINQ)", ({ int v = -1; ioctl(es, SIOCINQ, &v) < 0 ? -1 : v; }));
+    recvmsg_inq(es, 64, "  then recvmsg the rest with TCP_INQ");
+    R("  then ioctl(SIOCINQ), nothing queued", ({ int v = -1; ioctl(es, SIOCINQ, &v) < 0 ? -1 : v; }));
+    close(es);
 }
 
 static void c_notsent_lowat(void) {

@@ -178,6 +178,21 @@ def shutdown_rd_read(t):
     t.agent("read 1000", 10)
 
 
+def shutdown_rd_close_rst(t):
+    """23. After shutdown(SHUT_RD) the data the peer sends is still queued; close() with it unread
+    sends RST|ACK, not FIN, as for any data unread at close (RFC 2525 2.17; Linux's tcp_close counts
+    the receive queue whatever the shutdown), acking all the peer sent; then nothing more."""
+    t.passive_open()
+    t.agent("shutdown RD", 0)
+    t.data(100)
+    ack = t.expect("an ACK of the data")
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    time.sleep(0.05)
+    t.agent("close", 0)
+    expect_rst_ack(t, t.irs + 1, ts=True)
+    t.quiet(300, "the connection is gone")
+
+
 def cork(t):
     """9. TCP_CORK holds partial segments: two writes of 100 bytes send nothing while corked; uncorking
     sends them as one segment of 200."""
@@ -737,6 +752,46 @@ def tfo_connect_nonblock(t):
     t.check(segs[0].seq == (t.irs + 1 + room) & M, segs[0], "data at seq %d" % ((t.irs + 1 + room) & M))
 
 
+def tfo_client_empty(t):
+    """24. A zero-length sendto(MSG_FASTOPEN) with a cookie at hand (Linux's tcp_sendmsg_fastopen;
+    tcp_send_syn_data, with nothing to copy, sends the cookie alone): the SYN goes at once with the
+    cookie and no data, never waiting for a write. Non-blocking (MSG_DONTWAIT), sendto says
+    EINPROGRESS and the socket polls as a connect in progress; blocking, it returns 0 once the
+    handshake is done. (First, with no cookie yet, MSG_DONTWAIT makes the connect non-blocking too:
+    EINPROGRESS, the SYN asking for a cookie, the data not taken.)"""
+    cookie = bytes.fromhex("c0ffee0123456789")
+    syn = _fastopen_syn(t, "a SYN asking for a cookie", extra="DONTWAIT")
+    t.check(syn.opt(FASTOPEN) == (FASTOPEN, b"") and not syn.payload, syn, "a SYN with a cookie request, no data")
+    res = t.agent.result()
+    t.check(res == "EINPROGRESS", syn, "sendto to say EINPROGRESS (it said %s)" % res)
+    _fastopen_syn_ack(t, syn, 0, cookie)
+    ack = t.expect("the handshake's ACK")
+    want_seq = (t.irs + 1) & M
+    t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want_seq and not ack.payload, ack,
+            "ACK seq %d, no data (sendto's was not taken)" % want_seq)
+    t.send(RST | ACK, ack=want_seq)
+    t.agent("close", 0)
+    for extra, want in (("DONTWAIT", "EINPROGRESS"), ("", "0")):
+        what = "a SYN with the cookie and no data (%s)" % (extra or "blocking")
+        syn = _fastopen_syn(t, what, n=0, extra=extra)
+        t.check(syn.opt(FASTOPEN) == (FASTOPEN, cookie) and not syn.payload, syn, what)
+        if extra:
+            res = t.agent.result()
+            t.check(res == want, syn, "sendto to say %s (it said %s)" % (want, res))
+            t.agent("poll", "0")
+        _fastopen_syn_ack(t, syn, 0)
+        ack = t.expect("the handshake's ACK")
+        want_seq = (t.irs + 1) & M
+        t.check(ack.flags & (SYN | RST | FIN) == 0 and ack.seq == want_seq and not ack.payload, ack,
+                "ACK seq %d, no data" % want_seq)
+        if not extra:
+            res = t.agent.result()
+            t.check(res == want, ack, "sendto to return %s (it said %s)" % (want, res))
+        t.agent("poll", "OUT")
+        t.send(RST | ACK, ack=want_seq)
+        t.agent("close", 0)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -764,4 +819,6 @@ CASES = {
     "tfo_backup_key": tfo_backup_key,
     "tfo_client_nonblock": tfo_client_nonblock,
     "tfo_connect_nonblock": tfo_connect_nonblock,
+    "shutdown_rd_close_rst": shutdown_rd_close_rst,
+    "tfo_client_empty": tfo_client_empty,
 }

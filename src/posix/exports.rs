@@ -675,7 +675,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
                 stamps::put_tcp(fd, n, &mut out);
             }
             if inq {
-                io::put_inq(fd, &mut out);
+                io::put_inq(sock, fd, &mut out);
             }
         }
         return n;
@@ -895,7 +895,8 @@ unsafe fn fast_open_send(
     target: std::net::SocketAddrV4,
 ) -> ssize_t {
     let connected = guard("sendto", Err(Errno::EIO), || {
-        sockets::connect_fast_open(sock, fd, target)
+        let dontwait = flags & libc::MSG_DONTWAIT != 0;
+        sockets::connect_fast_open(sock, fd, target, len == 0, dontwait)
     });
     if let Err(e) = connected {
         return ret(Err(e), -1);
@@ -1328,6 +1329,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         let out = arg as *mut c_int;
         let value = match (request, sock.kind) {
             (libc::FIONREAD, Kind::Dgram) => io::udp_next_len(fd),
+            (libc::FIONREAD, Kind::Stream)
+                if sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                io::tcp_inq(&sock, fd)
+            }
             (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd),
             _ => return f(fd, request, arg),
         };

@@ -85,16 +85,27 @@ pub fn tcp_send_result(fd: i32, flags: i32, n: isize) -> isize {
     n
 }
 
-/// TCP_INQ's control message after a `recvmsg` (Linux's TCP_CM_INQ): the bytes left to read, as
-/// far as the socketpair holds them.
+/// TCP_INQ's control message after a `recvmsg` (Linux's TCP_CM_INQ): the bytes left to read
+/// ([`tcp_inq`]).
 ///
 /// # Safety
 /// As [`super::stamps::ControlOut::put`].
-pub unsafe fn put_inq(fd: i32, out: &mut super::stamps::ControlOut) {
-    let mut left: i32 = 0;
+pub unsafe fn put_inq(sock: &OpenSocket, fd: i32, out: &mut super::stamps::ControlOut) {
+    let left = tcp_inq(sock, fd).unwrap_or(0);
+    out.put(libc::SOL_TCP, libc::TCP_CM_INQ, &left.to_ne_bytes());
+}
+
+/// SIOCINQ (FIONREAD) on a TCP stack socket: the bytes left to read, those in the socketpair and,
+/// after shutdown(SHUT_RD), those the service holds (`sockets::held_len`), as Linux's tcp_inq.
+pub fn tcp_inq(sock: &OpenSocket, fd: i32) -> Result<i32> {
+    let mut queued: i32 = 0;
     // SAFETY: FIONREAD writes one int.
-    libc::syscall(libc::SYS_ioctl, fd, libc::FIONREAD, &mut left as *mut i32);
-    out.put(libc::SOL_TCP, libc::TCP_CM_INQ, &left.max(0).to_ne_bytes());
+    let r = unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::FIONREAD, &mut queued as *mut i32) };
+    if r < 0 {
+        return Err(Errno(super::hook::errno()));
+    }
+    let held = super::sockets::held_len(sock, fd);
+    Ok((queued.max(0) as usize + held).min(i32::MAX as usize) as i32)
 }
 
 /// The largest UDP payload over IPv4.

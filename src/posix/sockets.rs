@@ -426,7 +426,16 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
             disconnect(sock, fd, false)
         };
     };
-    tcp_connect(sock, fd, target, false).map(drop)
+    tcp_connect(sock, fd, target, None).map(drop)
+}
+
+/// The connect of `sendto(MSG_FASTOPEN)`: `empty`, of zero bytes (its SYN goes at once);
+/// `dontwait`, with MSG_DONTWAIT (a connect in progress is not waited for, as Linux's
+/// tcp_sendmsg_fastopen connects with O_NONBLOCK then).
+#[derive(Clone, Copy)]
+struct FastOpen {
+    empty: bool,
+    dontwait: bool,
 }
 
 /// A TCP connect to `target`; `fast_open`: the connect of `sendto(MSG_FASTOPEN)`. Some(n): it
@@ -436,7 +445,7 @@ fn tcp_connect(
     sock: &Arc<OpenSocket>,
     fd: RawFd,
     target: SocketAddrV4,
-    fast_open: bool,
+    fast_open: Option<FastOpen>,
 ) -> Result<Option<usize>> {
     if sock
         .connect_started
@@ -459,15 +468,15 @@ fn tcp_connect(
         unconnect(sock, fd);
         return Err(e);
     }
-    if !fast_open {
+    if fast_open.is_none() {
         if let Some(r) = connect_quietly(sock, fd, target) {
             return r.map(|_| None);
         }
     }
-    let call = if fast_open {
-        Call::FastOpenConnect(target)
-    } else {
-        Call::Connect(Some(target))
+    let call = match fast_open {
+        Some(FastOpen { empty: true, .. }) => Call::FastOpenConnectEmpty(target),
+        Some(_) => Call::FastOpenConnect(target),
+        None => Call::Connect(Some(target)),
     };
     match on_stack(sock, fd, call) {
         Err(Errno::EINPROGRESS) => {
@@ -490,7 +499,7 @@ fn tcp_connect(
         }
     }
     let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
-    if nonblocking {
+    if nonblocking || fast_open.is_some_and(|f| f.dontwait) {
         return Err(Errno::EINPROGRESS);
     }
     // A blocking connect waits for the handshake; SO_SNDTIMEO bounds it, and when that runs out
@@ -649,13 +658,18 @@ fn fast_open_asked(pending: &Pending) -> bool {
 /// no option). Ok(Some(n)): deferred until the data the caller sends next, of which the SYN
 /// takes n bytes (a non-blocking send then returns that much, `io::syn_share`); Ok(None):
 /// connected; a non-blocking socket without a cookie gets EINPROGRESS, its SYN asking for one,
-/// and the data is not taken, as on Linux.
+/// and the data is not taken, as on Linux. `empty` (a zero-length send): the SYN never waits,
+/// it goes at once (with the cookie, if at hand) and the connect is as any other (EINPROGRESS
+/// when non-blocking, else waited for), as Linux's. `dontwait`: MSG_DONTWAIT, which makes the
+/// connect non-blocking as O_NONBLOCK does.
 pub fn connect_fast_open(
     sock: &Arc<OpenSocket>,
     fd: RawFd,
     target: SocketAddrV4,
+    empty: bool,
+    dontwait: bool,
 ) -> Result<Option<usize>> {
-    tcp_connect(sock, fd, target, true)
+    tcp_connect(sock, fd, target, Some(FastOpen { empty, dontwait }))
 }
 
 pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
@@ -844,6 +858,19 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
     match request(fd, call) {
         Ok(Value::Bytes(b)) => b,
         _ => Vec::new(),
+    }
+}
+
+/// After shutdown(SHUT_RD), how many bytes the service holds for reads to take ([`read_held`]);
+/// 0 on a socket whose reading is not shut. SIOCINQ and TCP_INQ add them to what the socketpair
+/// holds, as Linux's tcp_inq counts everything queued.
+pub fn held_len(sock: &OpenSocket, fd: RawFd) -> usize {
+    if !sock.rd_shut.load(Ordering::Relaxed) {
+        return 0;
+    }
+    match request(fd, Call::HeldLen) {
+        Ok(Value::Int(n)) => n.max(0) as usize,
+        _ => 0,
     }
 }
 

@@ -98,6 +98,10 @@ pub enum Call {
     /// `TCP_FASTOPEN_CONNECT` says, which it leaves as it was. Answered as a connect is (one whose
     /// SYN waits for the data, a cookie at hand, answers with how many bytes that SYN carries).
     FastOpenConnect(SocketAddrV4),
+    /// The connect of a zero-length `sendto(MSG_FASTOPEN)`: as [`Call::FastOpenConnect`], but a
+    /// SYN that would wait for the data goes at once with the cookie and no data (Linux's
+    /// tcp_send_syn_data with nothing to copy), and the connect is in progress (EINPROGRESS).
+    FastOpenConnectEmpty(SocketAddrV4),
     /// After the program shut its reading, up to `len` bytes of what arrived since, which the
     /// service holds instead of writing it into the socketpair (its reading end is shut), or
     /// none; `peek` leaves them there (MSG_PEEK).
@@ -105,6 +109,10 @@ pub enum Call {
         len: u32,
         peek: bool,
     },
+    /// After the program shut its reading, how many bytes the service holds for it (what
+    /// [`Call::ReadHeld`] would give): SIOCINQ and TCP_INQ count them, as Linux's tcp_inq counts
+    /// all that is queued.
+    HeldLen,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +303,11 @@ impl Request {
                 w.u32(*len);
                 w.u8(*peek as u8);
             }
+            Call::HeldLen => w.u8(19),
+            Call::FastOpenConnectEmpty(a) => {
+                w.u8(20);
+                w.addr(*a);
+            }
         }
         w.0
     }
@@ -377,6 +390,8 @@ impl Request {
                     _ => return Err(Malformed),
                 },
             },
+            19 => Call::HeldLen,
+            20 => Call::FastOpenConnectEmpty(r.addr()?),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -497,6 +512,8 @@ mod tests {
                 len: 1000,
                 peek: true,
             },
+            Call::HeldLen,
+            Call::FastOpenConnectEmpty(a()),
             Call::WaitConnect,
             Call::Listen(-1),
             Call::Accept,

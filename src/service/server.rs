@@ -1354,9 +1354,11 @@ impl Service {
     ) -> Result<Called> {
         let now = self.now();
         // sendto(MSG_FASTOPEN)'s connect is a connect, with Fast Open.
-        let (call, fast_open) = match call {
-            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true),
-            call => (call, false),
+        // A zero-length one sends its SYN at once (`bare`).
+        let (call, fast_open, bare) = match call {
+            Call::FastOpenConnect(a) => (Call::Connect(Some(a)), true, false),
+            Call::FastOpenConnectEmpty(a) => (Call::Connect(Some(a)), true, true),
+            call => (call, false, false),
         };
         if matches!(call, Call::Connect(Some(_)) | Call::Listen(_))
             && self.socks.get(i).is_some_and(|s| s.unpaired)
@@ -1425,6 +1427,9 @@ impl Service {
                         self.stack.tcp_connect_fast_open(now, h, a)?;
                     } else {
                         self.stack.tcp_connect(now, h, a)?;
+                    }
+                    if bare {
+                        self.stack.tcp_send_held_syn(now, h)?;
                     }
                     if self.stack.tcp_connect_deferred(h) {
                         // Fast Open with a cookie: connected at once, the SYN waits for the
@@ -1588,7 +1593,7 @@ impl Service {
                 Ok(Called::Value(Value::Bytes(ns.to_ne_bytes().to_vec())))
             }
             // Made a Connect above.
-            Call::FastOpenConnect(_) => Err(Errno::EINVAL),
+            Call::FastOpenConnect(_) | Call::FastOpenConnectEmpty(_) => Err(Errno::EINVAL),
             Call::ReadHeld { len, peek } => {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
@@ -1600,6 +1605,17 @@ impl Service {
                 let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
                 buf.truncate(n);
                 Ok(Called::Value(Value::Bytes(buf)))
+            }
+            Call::HeldLen => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let n = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .map_or(0, |c| c.recv_queue_len());
+                Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
             }
             Call::Unsent => {
                 let n = self
@@ -1808,6 +1824,7 @@ impl Service {
             socks,
             stack,
             scratch,
+            diag,
             ..
         } = self;
         let Some(sock) = socks.get_mut(i) else {
@@ -1827,8 +1844,12 @@ impl Service {
             }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
-                // The program is gone: what arrives is dropped.
-                stack.tcp_recv(now, h, scratch, false)
+                // The program is gone: what arrives is dropped. Data it had not read (held after
+                // its shutdown(SHUT_RD), or come before the service saw it go) makes its close
+                // a reset, as Linux's tcp_close does for any data left unread (RFC 2525 §2.17).
+                let r = stack.tcp_recv(now, h, scratch, false);
+                sock.app_reset |= matches!(r, Ok(n) if n > 0);
+                r
             } else {
                 stack.tcp_recv_with(now, h, |x, y| {
                     let w = uds::send(b, &[x, y], None, libc::MSG_DONTWAIT);
@@ -1897,7 +1918,25 @@ impl Service {
             match (r, got) {
                 (_, Some(Ok(0))) => {
                     sock.app_eof = true;
-                    let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
+                    // The program's end gone with data it never read (what came after its
+                    // shutdown(SHUT_RD), still in the stack or dropped above): its close, which
+                    // ends the connection with RST and no FIN, as Linux's tcp_close (RFC 2525
+                    // §2.17).
+                    let unread = sock.app_reset
+                        || stack
+                            .tcp_socket_ref(h)
+                            .and_then(|t| t.connection())
+                            .is_some_and(|c| c.recv_queue_len() > 0);
+                    let ino = sock.ino;
+                    if unread
+                        && (sock.app_gone
+                            || !diag.as_ref().is_none_or(|d| uds::unix_socket_alive(d, ino)))
+                    {
+                        sock.app_gone = true;
+                        sock.app_reset = true;
+                    } else {
+                        let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
+                    }
                 }
                 // Less than offered: B had no more (a stream read stops only at the end of what
                 // is queued); more data will be an edge of its own, so no read is spent on EAGAIN.

@@ -242,6 +242,14 @@ impl Stack {
         Ok(())
     }
 
+    /// The SYN that socket `h` holds for the program's first write goes now, with no data
+    /// ([`Connection::send_held_syn`]); nothing if none waits.
+    pub fn tcp_send_held_syn(&mut self, now: Instant, h: SocketHandle) -> Result<()> {
+        self.conn(h)?.send_held_syn();
+        self.tcp_after_event(now, h);
+        Ok(())
+    }
+
     /// Whether socket `h` connected with Fast Open and a cookie, its SYN waiting for the
     /// program's first write: its `connect` has succeeded at once, as Linux's does.
     pub fn tcp_connect_deferred(&self, h: SocketHandle) -> bool {

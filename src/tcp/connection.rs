@@ -485,6 +485,13 @@ impl Connection {
         }
     }
 
+    /// Client: the SYN held for the first write goes now, with no data (a zero-length
+    /// sendto(MSG_FASTOPEN): Linux's tcp_send_syn_data, with nothing to copy, sends the cookie
+    /// alone); the connect is then in progress as any.
+    pub fn send_held_syn(&mut self) {
+        self.release_syn();
+    }
+
     /// Client: the cookie the server's SYN-ACK gave (once), for the stack's cache.
     pub fn take_fast_open_cookie(&mut self) -> Option<FastOpenCookie> {
         self.fast_open.as_mut()?.received.take()

@@ -1519,6 +1519,24 @@ fn fast_open_client(data: &[u8]) -> (Connection, Vec<Packet>) {
 }
 
 #[test]
+fn a_held_fast_open_syn_sent_without_data_carries_the_cookie_alone() {
+    // A zero-length sendto(MSG_FASTOPEN): Linux's tcp_send_syn_data sends the cookie, no data.
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    a.set_fast_open(Some(cookie()));
+    assert!(a.syn_held());
+    a.send_held_syn();
+    assert!(!a.syn_held());
+    let syn = collect(&mut a, now);
+    assert_eq!(syn.len(), 1);
+    assert_eq!(syn[0].seg.flags, TcpFlags::SYN);
+    assert_eq!(syn[0].seg.options.fast_open, Some(cookie()));
+    assert!(syn[0].payload.is_empty());
+    assert_eq!(a.state(), State::SynSent);
+    assert!(!a.readiness().writable, "a connect in progress");
+}
+
+#[test]
 fn fast_open_data_in_the_syn_is_taken_and_acknowledged() {
     let now = t(0);
     let (mut a, syn) = fast_open_client(b"GET / HTTP/1.0\r\n\r\n");
