@@ -1322,6 +1322,11 @@ impl Service {
         let dead = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map(|(end, _)| end);
         match dead {
             Ok(dead) if queued => {
+                // All but a byte of the filler read first: closing B with that byte unread gives
+                // A its ECONNRESET (POLLERR), and A, no longer charged for the rest, polls writable
+                // as the kernel's failed socket does, already when the close wakes it (the kernel
+                // frees B's queue only after waking A).
+                drain(sock.b.as_raw_fd(), filler.saturating_sub(1));
                 drop(std::mem::replace(&mut sock.b, dead));
                 sock.b_readable = false;
                 sock.b_writable = false;
