@@ -131,6 +131,8 @@ struct Sock {
     kind: Kind,
     b: OwnedFd,
     ino: u64,
+    /// The abstract name the program's end is bound to: while a socket holds it, that end lives.
+    name: Vec<u8>,
     extra: Extra,
     phase: Phase,
     /// Edge-triggered readiness of B, as last reported.
@@ -959,14 +961,14 @@ impl Service {
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
     fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
-        let (a, b, ino) = self.new_pair(kind)?;
-        let i = self.register(kind, ino, b, None)?;
+        let (a, b, ino, name) = self.new_pair(kind)?;
+        let i = self.register(kind, ino, name, b, None)?;
         Ok((i, a))
     }
 
     /// A socketpair for a stack socket: the program's end A (named as ours), the service's end B,
-    /// and A's inode.
-    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64)> {
+    /// A's inode and its name.
+    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64, Vec<u8>)> {
         if self.full {
             return Err(Errno::ENFILE);
         }
@@ -986,7 +988,7 @@ impl Service {
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         self.check_room();
-        Ok((a, b, ino))
+        Ok((a, b, ino, name))
     }
 
     /// A new name for a program's end: [`SOCKET_NAME_PREFIX`], then `<pid>/<serial>/<t|u>`.
@@ -1035,7 +1037,8 @@ impl Service {
         let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
         let old_port = t.local.map_or(0, |l| l.port());
         let a = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
-        uds::bind_abstract(a.as_raw_fd(), &self.socket_name(kind)).map_err(|e| errno_of(&e))?;
+        let name = self.socket_name(kind);
+        uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         let (b, _) =
             uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
@@ -1066,6 +1069,7 @@ impl Service {
         }
         let sock = self.socks.get_mut(i).expect("present");
         let old_ino = std::mem::replace(&mut sock.ino, ino);
+        sock.name = name;
         // Closing the old B ends the old descriptor (its epoll registration goes with it); a dead
         // end stands in until the socket is paired up again.
         drop(std::mem::replace(&mut sock.b, b));
@@ -1186,7 +1190,7 @@ impl Service {
         if self.full {
             return Err(Errno::ENFILE);
         }
-        self.register(kind, ino, b, None)
+        self.register(kind, ino, name, b, None)
     }
 
     /// Remembers, for a while, that the socket whose program end has inode `ino` could not be
@@ -1229,11 +1233,12 @@ impl Service {
     }
 
     /// Puts the stack socket `h` (or a new one) behind socketpair end `b` (the program's end has
-    /// inode `ino`).
+    /// inode `ino` and is bound to `name`).
     fn register(
         &mut self,
         kind: Kind,
         ino: u64,
+        name: Vec<u8>,
         b: OwnedFd,
         h: Option<SocketHandle>,
     ) -> Result<usize> {
@@ -1261,6 +1266,7 @@ impl Service {
             kind,
             b,
             ino,
+            name,
             extra: Extra::default(),
             phase: Phase::Fresh,
             b_readable: false,
@@ -1514,17 +1520,17 @@ impl Service {
                 // The socketpair first, as Linux allocates the new socket before it dequeues:
                 // without one (ENFILE) the connection stays queued, and its token is written
                 // again for a later accept.
-                let (a, b, ino) = match self.make_room().and_then(|()| self.new_pair(Kind::Stream))
-                {
-                    Ok(x) => x,
-                    Err(e) => {
-                        self.pump_listener(i);
-                        return Err(e);
-                    }
-                };
+                let (a, b, ino, name) =
+                    match self.make_room().and_then(|()| self.new_pair(Kind::Stream)) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            self.pump_listener(i);
+                            return Err(e);
+                        }
+                    };
                 let (child, peer) = self.stack.tcp_accept(now, h)?;
                 log::debug!("accept on {h:?}: {child:?} from {peer}");
-                let ni = self.register(Kind::Stream, ino, b, Some(child))?;
+                let ni = self.register(Kind::Stream, ino, name, b, Some(child))?;
                 // The accepted connection takes its listener's socket-level settings, as Linux's
                 // sk_clone gives them.
                 let sock = self.socks.get_mut(ni).expect("just made");
@@ -1650,8 +1656,7 @@ impl Service {
             sock.b_shut_seen = true;
         }
         if flags & libc::EPOLLHUP as u32 != 0 && !sock.app_gone {
-            let ino = sock.ino;
-            if self.alive(ino) {
+            if self.alive(i) {
                 // Shut both ways but still held (a program's shutdown(SHUT_RDWR), or our own after
                 // an error): look again later.
                 if !self.doubtful.contains(&i) {
@@ -1666,20 +1671,34 @@ impl Service {
         self.pump(i);
     }
 
-    /// Whether a program's end (inode `ino`) is still held by anyone.
-    fn alive(&self, ino: u64) -> bool {
+    /// Whether the program's end of socket `i` is still held by anyone. Its name tells first, and
+    /// cheaply: the kernel frees it with the end's last descriptor, so a name free to bind means
+    /// the end is gone. A name still taken is asked of sock_diag by inode, which no other socket
+    /// bearing the name could fool (sock_diag's lookup walks every UNIX socket of the namespace,
+    /// so it is kept for that rarer answer: a shutdown both ways, not a close).
+    fn alive(&self, i: usize) -> bool {
+        let Some(sock) = self.socks.get(i) else {
+            return false;
+        };
+        let ty = match sock.kind {
+            Kind::Stream => libc::SOCK_STREAM,
+            Kind::Dgram => libc::SOCK_SEQPACKET,
+        };
+        if !sock.name.is_empty() && uds::abstract_name_free(ty, &sock.name).unwrap_or(false) {
+            return false;
+        }
         self.diag
             .as_ref()
-            .is_none_or(|d| uds::unix_socket_alive(d, ino))
+            .is_none_or(|d| uds::unix_socket_alive(d, sock.ino))
     }
 
     fn recheck_doubtful(&mut self) {
         let list = std::mem::take(&mut self.doubtful);
         for i in list {
-            let Some(ino) = self.socks.get(i).map(|s| s.ino) else {
+            if self.socks.get(i).is_none() {
                 continue;
-            };
-            if self.alive(ino) {
+            }
+            if self.alive(i) {
                 self.doubtful.push(i);
             } else if let Some(sock) = self.socks.get_mut(i) {
                 sock.app_gone = true;
