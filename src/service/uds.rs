@@ -383,10 +383,17 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 /// a socket of that type binds it, and lets it go at once. (The kernel frees a name when the
 /// socket bearing it is released, with its last descriptor.)
 pub fn abstract_name_free(ty: i32, name: &[u8]) -> io::Result<bool> {
+    claim_abstract_name(ty, name).map(|probe| probe.is_some())
+}
+
+/// A new UNIX socket of type `ty` bound to the abstract `name`, if no socket of that type in this
+/// network namespace bears it (`None` if one does): the probe of [`abstract_name_free`], kept,
+/// for a caller that closes it later.
+pub fn claim_abstract_name(ty: i32, name: &[u8]) -> io::Result<Option<OwnedFd>> {
     let probe = socket(ty)?;
     match bind_abstract(probe.as_raw_fd(), name) {
-        Ok(()) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(false),
+        Ok(()) => Ok(Some(probe)),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(None),
         Err(e) => Err(e),
     }
 }
