@@ -803,9 +803,10 @@ impl Service {
     }
 
     /// Whether, spares aside, the table still has room for a request's descriptors (probed by
-    /// taking that many); marks it full if not.
+    /// taking that many, unless far from the limit by [`Service::far_from_limit`]'s count); marks
+    /// it full if not.
     fn check_room(&mut self) {
-        if !self.full {
+        if !self.full && !self.far_from_limit() {
             let room = |control: &OwnedFd| {
                 let probes: Vec<_> = (0..SPARES).map(|_| control.try_clone()).collect();
                 probes.iter().all(|p| p.is_ok())
