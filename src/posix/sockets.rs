@@ -468,17 +468,22 @@ fn tcp_connect(
         unconnect(sock, fd);
         return Err(e);
     }
-    if fast_open.is_none() {
-        if let Some(r) = connect_quietly(sock, fd, target) {
-            return r.map(|_| None);
-        }
-    }
     let call = match fast_open {
         Some(FastOpen { empty: true, .. }) => Call::FastOpenConnectEmpty(target),
         Some(_) => Call::FastOpenConnect(target),
         None => Call::Connect(Some(target)),
     };
-    match on_stack(sock, fd, call) {
+    let quietly = match fast_open {
+        None => connect_quietly(sock, fd, target),
+        Some(_) => None,
+    };
+    let started = match quietly {
+        // Under way: a non-blocking connect says so, a blocking one waits below.
+        Some(Err(Errno::EINPROGRESS)) => Err(Errno::EINPROGRESS),
+        Some(r) => return r.map(|_| None),
+        None => on_stack(sock, fd, call),
+    };
+    match started {
         Err(Errno::EINPROGRESS) => {
             sock.connect_started
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -590,11 +595,13 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
         .store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// A non-blocking connect of a pending TCP socket, without a round trip: the program makes the
+/// The connect of a pending TCP socket, started without a round trip: the program makes the
 /// socketpair itself (its end named and filled, so it polls as not writable until the handshake
-/// ends), hands both ends to the service with the request, and returns EINPROGRESS at once, as the
-/// kernel does. How the handshake went, the socket tells (writable, or hung up with SO_ERROR set).
-/// `None`: not such a case (blocking, broadcast, not pending…); the usual request does it.
+/// ends), hands both ends to the service with the request, and has EINPROGRESS at once, as the
+/// kernel's non-blocking connect. How the handshake went, the socket tells (writable, or hung up
+/// with SO_ERROR set); a blocking connect asks the service to answer when it ends (WaitConnect),
+/// its one round trip where it took two. `None`: not such a case (broadcast, Fast Open, not
+/// pending…); the usual request does it.
 fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Option<Result<()>> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SERIAL: AtomicU64 = AtomicU64::new(0);
@@ -604,9 +611,6 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
     // A thread's first request waits for its answer, which tells whether the service took its
     // connection (one out of descriptors answers ENFILE and lets it go).
     if !client::admitted() {
-        return None;
-    }
-    if raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK == 0 {
         return None;
     }
     let mut a = sock.attach.lock();

@@ -379,6 +379,25 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     send(fd, &[buf], None, libc::MSG_DONTWAIT)
 }
 
+/// Whether no UNIX socket of type `ty` in this network namespace is bound to the abstract `name`:
+/// a socket of that type binds it, and lets it go at once. (The kernel frees a name when the
+/// socket bearing it is released, with its last descriptor.)
+pub fn abstract_name_free(ty: i32, name: &[u8]) -> io::Result<bool> {
+    claim_abstract_name(ty, name).map(|probe| probe.is_some())
+}
+
+/// A new UNIX socket of type `ty` bound to the abstract `name`, if no socket of that type in this
+/// network namespace bears it (`None` if one does): the probe of [`abstract_name_free`], kept,
+/// for a caller that closes it later.
+pub fn claim_abstract_name(ty: i32, name: &[u8]) -> io::Result<Option<OwnedFd>> {
+    let probe = socket(ty)?;
+    match bind_abstract(probe.as_raw_fd(), name) {
+        Ok(()) => Ok(Some(probe)),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A netlink socket for sock_diag queries ([`unix_socket_alive`]).
 pub fn diag_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain integer arguments.
@@ -474,6 +493,29 @@ mod tests {
             "the end is gone once its last descriptor is"
         );
         drop(y);
+    }
+
+    #[test]
+    fn a_name_is_free_once_its_last_descriptor_is_closed() {
+        let name = format!("tapstack-test/free/{}", std::process::id());
+        let (a, b) = pair(libc::SOCK_STREAM).unwrap();
+        bind_abstract(a.as_raw_fd(), name.as_bytes()).unwrap();
+        let copy = a.try_clone().unwrap();
+        assert!(!abstract_name_free(libc::SOCK_STREAM, name.as_bytes()).unwrap());
+        drop(a);
+        assert!(
+            !abstract_name_free(libc::SOCK_STREAM, name.as_bytes()).unwrap(),
+            "another descriptor still holds the end"
+        );
+        // SAFETY: plain arguments.
+        unsafe { libc::syscall(libc::SYS_shutdown, copy.as_raw_fd(), libc::SHUT_RDWR) };
+        assert!(
+            !abstract_name_free(libc::SOCK_STREAM, name.as_bytes()).unwrap(),
+            "a shutdown both ways is not a close"
+        );
+        drop(copy);
+        assert!(abstract_name_free(libc::SOCK_STREAM, name.as_bytes()).unwrap());
+        drop(b);
     }
 
     #[test]

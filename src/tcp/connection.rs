@@ -1985,6 +1985,7 @@ impl Connection {
             seq,
             payload,
             fin,
+            self.state == State::Established,
             self.cfg.mss,
             self.eff_mss(),
             self.cfg.delayed_ack,

@@ -296,7 +296,8 @@ impl Receiver {
 
     /// Stores an in-window payload at `seq` (trimmed to the window), with the peer's FIN after it
     /// if `fin`, and decides when to acknowledge. `max_mss` caps the segment size remembered
-    /// (our MSS), `fallback_mss` stands for it before any data came.
+    /// (our MSS), `fallback_mss` stands for it before any data came. `fin_waits`: the FIN, once
+    /// reached, takes the connection to CLOSE-WAIT, where its ACK may wait for our reply.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_data(
         &mut self,
@@ -304,6 +305,7 @@ impl Receiver {
         seq: SeqNum,
         payload: &[u8],
         fin: bool,
+        fin_waits: bool,
         max_mss: u16,
         fallback_mss: usize,
         delayed_ack: Duration,
@@ -341,6 +343,9 @@ impl Receiver {
                 self.buf.commit(more);
                 self.nxt = end;
             }
+            // The FIN is reached with this segment and enters interactive mode (below): as in
+            // Linux, whose ACK check comes after tcp_fin, quick-ACK mode no longer holds.
+            let closing = fin_waits && self.fin_at == Some(self.nxt);
             if had_holes {
                 // Filled (part of) a hole: ACK at once (RFC 5681 §4.2).
                 self.ack_now = true;
@@ -352,7 +357,9 @@ impl Receiver {
                 if self.ack_owed_since.is_none() {
                     self.ack_owed_since = Some(now);
                 }
-                if self.in_quick_ack_mode() || self.unacked_bytes > self.mss(fallback_mss) {
+                if (self.in_quick_ack_mode() && !closing)
+                    || self.unacked_bytes > self.mss(fallback_mss)
+                {
                     self.ack_now = true;
                 } else if !timers.is_armed(TimerKind::DelayedAck) {
                     timers.set(TimerKind::DelayedAck, now + delayed_ack);
@@ -370,7 +377,19 @@ impl Receiver {
             self.fin_at = None;
             self.nxt += 1;
             self.fin_received = true;
-            self.ack_now = true;
+            if fin_waits {
+                // Linux's tcp_fin in ESTABLISHED: interactive mode, and the ACK is delayed, so
+                // that the FIN our close sends carries it (one segment, not two, when a
+                // program closes as soon as it reads the end).
+                self.pingpong = true;
+                self.ack_scheduled = true;
+                self.ack_owed_since.get_or_insert(now);
+                if !self.ack_now && !timers.is_armed(TimerKind::DelayedAck) {
+                    timers.set(TimerKind::DelayedAck, now + delayed_ack);
+                }
+            } else {
+                self.ack_now = true;
+            }
             self.assembler.clear();
         }
         DataOutcome { fin_reached }
@@ -604,6 +623,7 @@ mod tests {
             SeqNum(1010),
             &[2; 10],
             true,
+            false,
             1460,
             100,
             delack,
@@ -617,6 +637,7 @@ mod tests {
             t(2),
             SeqNum(1000),
             &[1; 10],
+            false,
             false,
             1460,
             100,
@@ -637,6 +658,7 @@ mod tests {
             t(ms),
             SeqNum(seq),
             &vec![1; len],
+            false,
             false,
             1460,
             100,

@@ -169,6 +169,12 @@ fn half_close_both_ways_and_time_wait_length() {
     assert_eq!(a.state(), State::FinWait1);
     assert_eq!(a.send(b"more"), Err(Errno::EPIPE));
     settle(&mut a, &mut b, now);
+    // The FIN's ACK waits for a reply, up to the delayed-ACK timeout (Linux's tcp_fin: CLOSE-WAIT
+    // is interactive).
+    assert_eq!(a.state(), State::FinWait1);
+    assert_eq!(b.state(), State::CloseWait);
+    let now = now + cfg().delayed_ack;
+    settle(&mut a, &mut b, now);
     assert_eq!(a.state(), State::FinWait2);
     assert_eq!(b.state(), State::CloseWait);
     let mut buf = [0u8; 8];
@@ -216,9 +222,12 @@ fn fin_wait2_timeout_when_orphaned() {
     let (mut a, mut b) = pair();
     a.close();
     settle(&mut a, &mut b, t(10));
+    // The peer's ACK of our FIN comes at its delayed-ACK timeout.
+    let acked = t(10) + cfg().delayed_ack;
+    settle(&mut a, &mut b, acked);
     assert_eq!(a.state(), State::FinWait2);
-    let at = a.poll_at(t(10)).unwrap();
-    assert_eq!(at, t(10) + Duration::from_secs(60));
+    let at = a.poll_at(acked).unwrap();
+    assert_eq!(at, acked + Duration::from_secs(60));
     collect(&mut a, at);
     assert!(a.is_closed());
 }
@@ -232,7 +241,8 @@ fn rst_in_each_synchronized_state() {
         State::CloseWait,
     ] {
         let (mut a, mut b) = pair();
-        let now = t(10);
+        // Late enough for the ACK of a FIN, which waits for the delayed-ACK timeout.
+        let now = t(10) + cfg().delayed_ack;
         match target {
             State::FinWait1 => {
                 a.shutdown_write();
@@ -240,6 +250,7 @@ fn rst_in_each_synchronized_state() {
             }
             State::FinWait2 => {
                 a.shutdown_write();
+                settle(&mut a, &mut b, t(10));
                 settle(&mut a, &mut b, now);
             }
             State::CloseWait => {
@@ -586,11 +597,13 @@ fn data_after_close_is_answered_with_rst() {
     let (mut a, mut b) = pair();
     a.close();
     settle(&mut a, &mut b, t(10));
+    let now = t(10) + cfg().delayed_ack;
+    settle(&mut a, &mut b, now);
     assert_eq!(a.state(), State::FinWait2);
     b.send(b"late").unwrap();
-    let p = collect(&mut b, t(10));
-    feed(&mut a, t(10), &p);
-    let rst = collect(&mut a, t(10));
+    let p = collect(&mut b, now);
+    feed(&mut a, now, &p);
+    let rst = collect(&mut a, now);
     assert!(rst[0].seg.flags.contains(TcpFlags::RST));
     assert!(a.is_closed());
 }
@@ -1391,8 +1404,9 @@ fn a_resent_fin_is_answered_at_once_every_time() {
     assert!(fin[0].seg.flags.contains(TcpFlags::FIN));
     feed(&mut a, now, &fin);
     assert_eq!(a.state(), State::CloseWait);
+    // The first waits to ride on a reply (Linux's tcp_fin); the FIN sent again is answered.
     let first = collect(&mut a, now);
-    assert_eq!(first.len(), 1);
+    assert!(first.is_empty());
     for ms in [11, 12, 13] {
         feed(&mut a, t(ms), &fin);
         let again = collect(&mut a, t(ms));
@@ -1850,4 +1864,46 @@ fn the_receive_window_grows_with_the_reader_unless_so_rcvbuf_fixed_it() {
             assert!(widest > 256 * 1024, "the window stayed at {widest}");
         }
     }
+}
+
+#[test]
+fn a_fin_in_established_is_acknowledged_by_our_fin_or_at_the_delayed_ack_timeout() {
+    // Linux's tcp_fin: the peer's FIN takes ESTABLISHED to CLOSE-WAIT in interactive mode, so its
+    // ACK waits to ride on what the program sends next, typically the FIN of its close.
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    b.send(b"response").unwrap();
+    b.shutdown_write();
+    let p = collect(&mut b, now);
+    feed(&mut a, now, &p);
+    assert_eq!(a.state(), State::CloseWait);
+    assert!(collect(&mut a, now).is_empty(), "the FIN's ACK waits");
+    assert!(
+        !a.quick_ack(),
+        "interactive mode, as TCP_QUICKACK reports it on Linux"
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(a.recv(&mut buf), Ok(8));
+    assert!(
+        collect(&mut a, now).is_empty(),
+        "reading opens no window worth an update"
+    );
+    a.close();
+    let fin = collect(&mut a, t(11));
+    assert_eq!(fin.len(), 1, "one segment: our FIN carries the ACK");
+    assert!(fin[0].seg.flags.contains(TcpFlags::FIN | TcpFlags::ACK));
+    assert_eq!(
+        fin[0].seg.ack,
+        p.last().unwrap().seg.seq + p.last().unwrap().seg.seq_len()
+    );
+
+    // Without a reply, the ACK goes at the delayed-ACK timeout.
+    let (mut a, mut b) = pair();
+    b.shutdown_write();
+    let p = collect(&mut b, now);
+    feed(&mut a, now, &p);
+    assert!(collect(&mut a, t(49)).is_empty());
+    let ack = collect(&mut a, now + cfg().delayed_ack);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].seg.ack, p[0].seg.seq + 1);
 }
