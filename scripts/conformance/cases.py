@@ -83,6 +83,13 @@ def ooo_sack(t):
     t.check(ack.time - seg.time < QUICK, ack, "it at once (within %d ms)" % (QUICK * 1000))
 
 
+def expect_plain_ack(t, what):
+    """An ACK of all the peer sent, with neither FIN nor RST."""
+    ack = t.expect(what)
+    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    return ack
+
+
 def expect_rst_ack(t, seq, ts):
     """The RST|ACK that aborts a connection: sequence number `seq`, acknowledging all the peer
     sent, no data, and the timestamp option if `ts` (as Linux's tcp_send_active_reset)."""
@@ -160,20 +167,17 @@ def shutdown_rd_read(t):
     POLLIN|POLLRDHUP throughout, data or not (tcp_poll's RCV_SHUTDOWN)."""
     t.passive_open()
     t.data(50)
-    ack = t.expect("an ACK of the data before the shutdown")
-    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of the data before the shutdown")
     t.agent("shutdown RD", 0)
     t.agent("poll", "IN|OUT|RDHUP")
     t.agent("read 30", 30)
     t.data(100)
-    ack = t.expect("an ACK of the data")
-    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of the data")
     t.agent("read 1000", 120)
     t.agent("poll", "IN|OUT|RDHUP")
     t.agent("read 1000", 0)
     t.data(10)
-    ack = t.expect("an ACK of more data")
-    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of more data")
     t.agent("read 5 PEEK", 5)
     t.agent("read 1000", 10)
 
@@ -185,8 +189,7 @@ def shutdown_rd_close_rst(t):
     t.passive_open()
     t.agent("shutdown RD", 0)
     t.data(100)
-    ack = t.expect("an ACK of the data")
-    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of the data")
     time.sleep(0.05)
     t.agent("close", 0)
     expect_rst_ack(t, t.irs + 1, ts=True)
@@ -346,8 +349,7 @@ def disconnect_rst(t):
     t.agent("getsockopt SO_ERROR", 0)
     t.active_open(port=8081, new_socket=False)
     t.data(10)
-    ack = t.expect("an ACK of data on the new connection")
-    t.check(ack.flags & (RST | FIN) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of data on the new connection")
 
 
 def disconnect_close_wait(t):
@@ -355,8 +357,7 @@ def disconnect_close_wait(t):
     acking the FIN too, and nothing more."""
     t.passive_open()
     t.send(ACK | FIN)
-    ack = t.expect("an ACK of the FIN")
-    t.check(ack.ack == t.snd_nxt and not ack.flags & (FIN | RST), ack, "ACK ack %d" % t.snd_nxt)
+    expect_plain_ack(t, "an ACK of the FIN")
     t.agent("read 10", 0)
     t.agent("disconnect", 0)
     expect_rst_ack(t, t.rcv_nxt, ts=False)
