@@ -55,6 +55,18 @@ onstack() {
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# Waits (up to SECONDS, in tenths) until the file FILE has the line LINE, while the background job
+# PID runs; fails with MESSAGE (after printing FILE) if it never comes.
+wait_line() {
+  local file=$1 want=$2 pid=$3 seconds=$4 message=$5
+  for _ in $(seq $((seconds * 10))); do
+    grep -qx "$want" "$file" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -qx "$want" "$file" || { cat "$file"; fail "$message"; }
+}
+
 # Waits (up to 10 s) until a TCP port listens in the namespace: on the kernel (ss shows it) or,
 # for the stack's address, until a connection succeeds.
 wait_port() {

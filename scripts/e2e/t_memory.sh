@@ -17,12 +17,7 @@ grep -qx "PASS self" "$WORK/self" || fail "the program short of memory: $(grep F
 
 cd "$WORK"
 onstack -- timeout 120 "$WORK/pm_memory" service "$KERNEL_IP" "$WORK/blob" 300 > "$WORK/service" 2>&1 & prog=$!
-for _ in $(seq 300); do
-  grep -qx READY "$WORK/service" && break
-  kill -0 "$prog" 2>/dev/null || break
-  sleep 0.1
-done
-grep -qx READY "$WORK/service" || { cat "$WORK/service"; fail "the program did not get ready"; }
+wait_line "$WORK/service" READY "$prog" 30 "the program did not get ready"
 svc=$(ns_pgrep "tapstack service" | head -1)
 [ -n "$svc" ] || fail "no service process"
 vm=$(awk '/^VmSize/ {print $2}' "/proc/$svc/status")

@@ -11,12 +11,7 @@ cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_limits" "$ROOT/scripts/e2e/p
 start_pm_peer $((64 << 10))
 port=9100
 onstack -- timeout 30 "$WORK/pm_limits" "$KERNEL_IP" "$port" > "$WORK/out" 2>&1 & prog=$!
-for _ in $(seq 200); do
-  grep -qx FULL "$WORK/out" && break
-  kill -0 "$prog" 2>/dev/null || break
-  sleep 0.1
-done
-grep -qx FULL "$WORK/out" || { cat "$WORK/out"; fail "the program did not reach its limit"; }
+wait_line "$WORK/out" FULL "$prog" 20 "the program did not reach its limit"
 # A client on the kernel side: its line must be read by the program once it can accept.
 inns timeout 20 python3 -c '
 import socket, sys
