@@ -506,13 +506,21 @@ fn a_reset_connection_still_held_does_not_keep_its_ports() {
 
 /// Moves frames between two stacks until both are quiet.
 fn exchange(a: &mut Stack, b: &mut Stack, now: Instant) {
+    exchange_with(a, b, now, false);
+}
+
+/// As [`exchange`]; with `b_short`, B takes its frames short of memory (`memory::force_pressure`
+/// acts on this thread only, so it is lifted while A works).
+fn exchange_with(a: &mut Stack, b: &mut Stack, now: Instant, b_short: bool) {
     for _ in 0..100 {
         let fa = drain(a);
         let fb = drain(b);
         if fa.is_empty() && fb.is_empty() {
             return;
         }
+        crate::memory::force_pressure(b_short);
         fa.iter().for_each(|f| b.receive(now, f));
+        crate::memory::force_pressure(false);
         fb.iter().for_each(|f| a.receive(now, f));
     }
     panic!("stacks never went quiet");
@@ -985,24 +993,6 @@ fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait()
     let _ = fresh;
 }
 
-/// One round of `exchange` in which B works short of memory (`memory::force_pressure` acts on
-/// this thread only, so A is spared by lifting it while A works).
-fn exchange_b_starved(a: &mut Stack, b: &mut Stack, now: Instant) {
-    for _ in 0..100 {
-        let fa = drain(a);
-        crate::memory::force_pressure(true);
-        let fb = drain(b);
-        fa.iter().for_each(|f| b.receive(now, f));
-        let fb2 = drain(b);
-        crate::memory::force_pressure(false);
-        if fa.is_empty() && fb.is_empty() && fb2.is_empty() {
-            return;
-        }
-        fb.iter().chain(&fb2).for_each(|f| a.receive(now, f));
-    }
-    panic!("stacks never went quiet");
-}
-
 #[test]
 fn short_of_memory_the_stack_refuses_new_sockets_and_keeps_its_connections_exact() {
     let mut a = ours();
@@ -1028,7 +1018,7 @@ fn short_of_memory_the_stack_refuses_new_sockets_and_keeps_its_connections_exact
     let other = a.tcp_socket().unwrap();
     a.tcp_connect(now, other, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
-    exchange_b_starved(&mut a, &mut b, now);
+    exchange_with(&mut a, &mut b, now, true);
     assert_eq!(b.stats().tcp_syncookies_sent, 1);
 
     // 40 KB sent to a receive buffer that cannot grow past its first piece: what does not fit
@@ -1041,7 +1031,7 @@ fn short_of_memory_the_stack_refuses_new_sockets_and_keeps_its_connections_exact
         if sent < data.len() {
             sent += a.tcp_send(now, c, &data[sent..]).unwrap_or(0);
         }
-        exchange_b_starved(&mut a, &mut b, now);
+        exchange_with(&mut a, &mut b, now, true);
         crate::memory::force_pressure(true);
         let allocated = b
             .tcp_socket_ref(s)
