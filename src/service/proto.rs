@@ -179,6 +179,14 @@ impl Reader<'_> {
     fn u8(&mut self) -> Result<u8, Malformed> {
         Ok(self.take(1)?[0])
     }
+    /// A flag: 0 or 1, anything else malformed.
+    fn bool(&mut self) -> Result<bool, Malformed> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(Malformed),
+        }
+    }
     fn u32(&mut self) -> Result<u32, Malformed> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -315,11 +323,7 @@ impl Request {
     pub fn decode(b: &[u8]) -> Result<Request, Malformed> {
         let mut r = Reader(b);
         let seq = r.u32()?;
-        let quiet = match r.u8()? {
-            0 => false,
-            1 => true,
-            _ => return Err(Malformed),
-        };
+        let quiet = r.bool()?;
         let target = match r.u8()? {
             0 => Target::Existing,
             k @ 1..=4 => {
@@ -368,27 +372,15 @@ impl Request {
                 addr: r.addr()?,
                 filler: r.u32()?,
             },
-            14 => Call::SendMore(match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(Malformed),
-            }),
+            14 => Call::SendMore(r.bool()?),
             15 => Call::Disconnect {
-                connecting: match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(Malformed),
-                },
+                connecting: r.bool()?,
             },
             16 => Call::DeliveredAt,
             17 => Call::FastOpenConnect(r.addr()?),
             18 => Call::ReadHeld {
                 len: r.u32()?,
-                peek: match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(Malformed),
-                },
+                peek: r.bool()?,
             },
             19 => Call::HeldLen,
             20 => Call::FastOpenConnectEmpty(r.addr()?),
