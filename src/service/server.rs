@@ -1639,7 +1639,9 @@ impl Service {
                 // The program's end is shut for reading: nothing more can go into it, and what
                 // the stack has is all that came after what it read there.
                 sock.app_rd_shut = true;
-                let mut buf = vec![0u8; (len as usize).min(1 << 16)];
+                // Fallible: a service short of memory answers ENOMEM, as recvmsg may.
+                let mut buf =
+                    crate::memory::try_buffer((len as usize).min(1 << 16)).ok_or(Errno::ENOMEM)?;
                 let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
                 buf.truncate(n);
                 Ok(Called::Value(Value::Bytes(buf)))
@@ -1896,7 +1898,6 @@ impl Service {
             socks,
             stack,
             scratch,
-            diag,
             ..
         } = self;
         let Some(sock) = socks.get_mut(i) else {
@@ -1964,6 +1965,7 @@ impl Service {
         // it has room for, and send once all of it is in.
         let mut queued = false;
         let mut starved = false;
+        let mut eof_unread = false;
         for _ in 0..64 {
             if sock.app_eof || !sock.b_readable {
                 break;
@@ -1999,13 +2001,9 @@ impl Service {
                             .tcp_socket_ref(h)
                             .and_then(|t| t.connection())
                             .is_some_and(|c| c.recv_queue_len() > 0);
-                    let ino = sock.ino;
-                    if unread
-                        && (sock.app_gone
-                            || !diag.as_ref().is_none_or(|d| uds::unix_socket_alive(d, ino)))
-                    {
-                        sock.app_gone = true;
-                        sock.app_reset = true;
+                    if unread {
+                        // Whether the end is gone is asked below, once `self` is free again.
+                        eof_unread = true;
                     } else {
                         let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
                     }
@@ -2034,10 +2032,21 @@ impl Service {
                 (Ok(_), None) => break,
             }
         }
+        if eof_unread {
+            let gone = self.socks.get(i).is_some_and(|s| s.app_gone) || !self.alive(i);
+            if gone {
+                if let Some(sock) = self.socks.get_mut(i) {
+                    sock.app_gone = true;
+                    sock.app_reset = true;
+                }
+            } else {
+                let _ = self.stack.tcp_shutdown(now, h, Shutdown::Write);
+            }
+        }
         // Starved, it is looked at again too: it no longer polls writable, so the acknowledgement
         // that makes room in what its buffer holds wakes it.
         if queued || starved {
-            stack.tcp_push(now, h);
+            self.stack.tcp_push(now, h);
         }
         if starved {
             if !self.starved.contains(&i) {
