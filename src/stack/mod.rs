@@ -325,6 +325,11 @@ impl Stack {
         std::mem::take(&mut self.woken)
     }
 
+    /// The sockets woken since the last [`Stack::take_woken`], left in place.
+    pub fn woken(&self) -> &[SocketHandle] {
+        &self.woken
+    }
+
     fn wake(&mut self, h: SocketHandle) {
         self.sockets.note_wake(h);
         if self.woken_set.insert(h) {
