@@ -141,6 +141,9 @@ struct Sock {
     b_readable: bool,
     /// B reported the program's end shut (RDHUP or HUP): its end of file is still to be read.
     b_shut_seen: bool,
+    /// B reported an error (EPOLLERR): the program's end went with our data unread, and
+    /// SO_ERROR holds ECONNRESET. Only then is SO_ERROR worth a system call.
+    b_err_seen: bool,
     b_writable: bool,
     /// The program has shut its writing (end of file read from B): our FIN is queued.
     app_eof: bool,
@@ -1130,6 +1133,7 @@ impl Service {
         sock.phase = Phase::Fresh;
         sock.b_readable = false;
         sock.b_shut_seen = false;
+        sock.b_err_seen = false;
         sock.b_writable = false;
         sock.app_eof = false;
         sock.eof_sent = false;
@@ -1322,6 +1326,7 @@ impl Service {
             phase: Phase::Fresh,
             b_readable: false,
             b_shut_seen: false,
+            b_err_seen: false,
             b_writable: true,
             app_eof: false,
             eof_sent: false,
@@ -1708,6 +1713,9 @@ impl Service {
         if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
             sock.b_shut_seen = true;
         }
+        if flags & libc::EPOLLERR as u32 != 0 {
+            sock.b_err_seen = true;
+        }
         if flags & libc::EPOLLHUP as u32 != 0 && !sock.app_gone {
             if self.alive(i) {
                 // Shut both ways but still held (a program's shutdown(SHUT_RDWR), or our own after
@@ -1801,8 +1809,9 @@ impl Service {
         if sock.app_gone {
             let drained = sock.app_eof;
             let reset = sock.app_reset
-                || uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
-                    .is_ok_and(|e| e == libc::ECONNRESET);
+                || (sock.b_err_seen
+                    && uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
+                        .is_ok_and(|e| e == libc::ECONNRESET));
             let done = match (&sock.phase, sock.kind) {
                 (Phase::Open, Kind::Stream) => drained || reset || sock.broken,
                 _ => true,
