@@ -104,6 +104,16 @@ impl Drop for Locked {
     }
 }
 
+/// The reserve's lock, held by the forking thread from the preload shim's fork handler until the
+/// parent's or the child's handler: a child never starts with the reserve locked by a thread it
+/// does not have (fork copies one thread). Taken last and let go first by the handler, as
+/// anything it allocates or frees in between may need the reserve.
+pub struct ForkGuard(#[allow(dead_code)] Locked);
+
+pub fn hold_for_fork() -> ForkGuard {
+    ForkGuard(Locked::take())
+}
+
 /// A block of the reserve for `layout`, or null when it has none.
 fn reserve_alloc(layout: Layout) -> *mut u8 {
     let Some(k) = class_of(layout) else {
@@ -347,6 +357,49 @@ mod tests {
         // Another test may have taken `a` meanwhile; then `b` is a block of the same class.
         assert_eq!(b as usize % 1024, 0);
         unsafe { reserve_free(b, l) };
+    }
+
+    #[test]
+    fn a_child_forked_while_another_thread_holds_the_reserve_can_use_it() {
+        // The fork handler (posix::state) waits for the reserve's lock, so the child never
+        // inherits it held by the thread that fork leaves behind.
+        let (held, release) = (
+            std::sync::Arc::new(std::sync::Barrier::new(2)),
+            std::time::Duration::from_millis(200),
+        );
+        let h = held.clone();
+        let holder = std::thread::spawn(move || {
+            let guard = Locked::take();
+            h.wait();
+            std::thread::sleep(release);
+            drop(guard);
+        });
+        held.wait();
+        // SAFETY: the child only uses the reserve and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let l = Layout::from_size_align(64, 8).unwrap();
+            let ok = !reserve_alloc(l).is_null();
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        assert!(pid > 0, "fork failed");
+        holder.join().unwrap();
+        let mut status = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            // SAFETY: plain arguments.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                panic!("the child hung on the reserve's lock");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     }
 
     #[test]

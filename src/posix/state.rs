@@ -282,6 +282,8 @@ pub fn interposing() -> bool {
 /// The shim's locks, held by the forking thread from `before_fork` until the fork handler of the
 /// parent or the child releases them.
 struct ForkLocks {
+    // First, so it is let go first: dropping the rest frees memory, which may be the reserve's.
+    _memory: crate::memory::ForkGuard,
     _netdb: super::netdb::ForkGuard,
     _sys: crate::sys::ForkGuard,
     _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
@@ -296,6 +298,9 @@ thread_local! {
 /// Takes every lock a child could need, so it never inherits one held by a thread it does not
 /// have.
 extern "C" fn before_fork() {
+    // This thread's slot for the locks, set up now if it is the thread's first fork: that may
+    // allocate, which must not happen once the reserve is held (below).
+    let _ = FORK_LOCKS.try_with(|_| ());
     let table = TABLE.write();
     // Each socket's own lock too (a thread may be adding epoll interest to a pending one), each
     // once though `dup`s share it, in one order.
@@ -319,6 +324,8 @@ extern "C" fn before_fork() {
     let sys = crate::sys::hold_for_fork();
     let netdb = super::netdb::hold_for_fork();
     let locks = ForkLocks {
+        // Last: nothing above may allocate once the reserve is held.
+        _memory: crate::memory::hold_for_fork(),
         _netdb: netdb,
         _sys: sys,
         _attach: attach,
