@@ -89,12 +89,12 @@ pub(crate) struct Shared {
     dead: AtomicBool,
     #[cfg(test)]
     fail_driver: AtomicBool,
-    origin: std::time::Instant,
 }
 
 impl Shared {
+    /// The monotonic clock since boot, not since this process began (see [`crate::sys::monotonic_now`]).
     fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+        sys::monotonic_now()
     }
 
     fn is_dead(&self) -> bool {
@@ -172,7 +172,6 @@ impl Runtime {
             dead: AtomicBool::new(false),
             #[cfg(test)]
             fail_driver: AtomicBool::new(false),
-            origin: std::time::Instant::now(),
         });
         let driver_shared = shared.clone();
         let driver = std::thread::Builder::new()

@@ -218,7 +218,6 @@ pub struct Service {
     /// traffic (one frame per wake-up) that saves the read that would find the TAP empty; once
     /// frames keep coming, a round reads a burst until the TAP is empty.
     tap_streak: u32,
-    origin: std::time::Instant,
     scratch: Vec<u8>,
     uid: u32,
     serial: u64,
@@ -354,7 +353,6 @@ impl Service {
             starved: Vec::new(),
             starved_retry: None,
             tap_streak: 0,
-            origin: std::time::Instant::now(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
             uid,
             serial: 0,
@@ -371,8 +369,9 @@ impl Service {
         &self.stack
     }
 
+    /// The monotonic clock since boot, not since this process began (see [`crate::sys::monotonic_now`]).
     fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+        crate::sys::monotonic_now()
     }
 
     /// Runs until SIGINT/SIGTERM or, with `idle_exit`, until idle that long.
