@@ -290,12 +290,10 @@ impl Service {
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
         stack.set_max_sockets(config.max_sockets);
-        // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
-        // it from the kernel.
-        let mut key = [0u8; 16];
-        if crate::sys::getrandom(&mut key).is_ok() {
-            stack.set_secret_key(crate::tcp::SipKey(key));
-        }
+        // The key behind initial sequence numbers, timestamp offsets and ports (RFC 6528 §3,
+        // RFC 7323 §5.4, RFC 6056) and Fast Open cookies: the one this user's earlier services had,
+        // so a peer's TIME-WAIT lets our SYNs in after a restart ([`super::secret`]).
+        super::secret::keys().apply(&mut stack);
         // SAFETY: plain flags.
         let ep = unsafe { libc::syscall(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC) };
         if ep < 0 {
