@@ -104,7 +104,10 @@ impl RateLimit {
     /// Takes a token if one is left.
     pub fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_since(self.last);
-        let refill = (elapsed.as_micros() * u128::from(self.per_second) / 1_000_000) as u32;
+        // At most a full bucket: the first call may come days after `last` (zero at first, and
+        // the runtime's clock counts from boot), where the product would not fit a u32.
+        let refill = (elapsed.as_micros() * u128::from(self.per_second) / 1_000_000)
+            .min(u128::from(self.burst)) as u32;
         if refill > 0 {
             self.tokens = (self.tokens + refill).min(self.burst);
             // Only advance by the time actually converted into tokens, so slow refills still add up.
@@ -141,6 +144,18 @@ mod tests {
         assert!(!r.allow(t + Duration::from_millis(50)));
         assert!(r.allow(t + Duration::from_millis(100)));
         assert!(!r.allow(t + Duration::from_millis(100)));
+    }
+
+    /// The first call comes long after the bucket was made (the runtime's clock counts from boot):
+    /// the bucket is full, no more.
+    #[test]
+    fn rate_limit_first_used_days_later_holds_a_full_burst() {
+        let mut r = RateLimit::new(1000, 3);
+        // 49.7 days at 1000 tokens a second: u32::MAX tokens, which overflowed the count.
+        let t = Instant::from_millis(u64::from(u32::MAX));
+        assert!(r.allow(t) && r.allow(t) && r.allow(t));
+        assert!(!r.allow(t));
+        assert!(r.allow(t + Duration::from_millis(1)));
     }
 
     #[test]

@@ -198,6 +198,29 @@ pub fn random_seed() -> u64 {
     u64::from_ne_bytes(b)
 }
 
+/// The stack's clock for a runtime or service: CLOCK_MONOTONIC, in microseconds since boot.
+///
+/// Absolute rather than counted from the process's start, because two values depend on where it
+/// stands and must keep moving forward when one service gives way to the next: the ISN timer M of
+/// RFC 6528 §3 and the timestamp clock of RFC 7323 §5.4. A new service that reuses a 4-tuple the
+/// peer still holds in TIME-WAIT is let in only if its SYN's sequence number or TSval is after the
+/// old connection's (RFC 6191; Linux's `tcp_timewait_state_process`), so a clock that restarted
+/// from zero would be turned away. CLOCK_MONOTONIC never steps; it is the clock
+/// `std::time::Instant` reads, so deadlines stay comparable with the runtime's own waits.
+pub fn monotonic_now() -> crate::time::Instant {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel (or the vDSO) fills `ts`; CLOCK_MONOTONIC always exists on Linux.
+    let ret = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(ret, 0);
+    let micros = (ts.tv_sec as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(ts.tv_nsec as u64 / 1000);
+    crate::time::Instant::from_micros(micros)
+}
+
 /// `fcntl` with an integer argument.
 pub fn fcntl(fd: RawFd, cmd: libc::c_int, arg: libc::c_long) -> io::Result<usize> {
     // SAFETY: the commands used here take an integer argument.

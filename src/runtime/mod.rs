@@ -89,12 +89,12 @@ pub(crate) struct Shared {
     dead: AtomicBool,
     #[cfg(test)]
     fail_driver: AtomicBool,
-    origin: std::time::Instant,
 }
 
 impl Shared {
+    /// The monotonic clock since boot, not since this process began (see [`crate::sys::monotonic_now`]).
     fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+        sys::monotonic_now()
     }
 
     fn is_dead(&self) -> bool {
@@ -147,12 +147,12 @@ impl Runtime {
             Interface::from_config(config, mtu),
             sys::random_seed(),
         )?;
-        // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056) comes straight
-        // from the kernel's randomness, all 128 bits of it, not from the 64-bit seed.
-        let mut key = [0u8; 16];
-        if sys::getrandom(&mut key).is_ok() {
-            rt.with_stack(|s, _| s.set_secret_key(crate::tcp::SipKey(key)));
-        }
+        // The key behind initial sequence numbers, timestamp offsets and ports (RFC 6528 §3,
+        // RFC 7323 §5.4, RFC 6056) and Fast Open cookies: 128 bits from the kernel's randomness,
+        // not from the 64-bit seed, shared with this user's services until reboot so a peer's
+        // TIME-WAIT lets our SYNs in when a stack follows another ([`crate::service::secret`]).
+        let keys = crate::service::secret::keys();
+        rt.with_stack(|s, _| keys.apply(s));
         Ok(rt)
     }
 
@@ -172,7 +172,6 @@ impl Runtime {
             dead: AtomicBool::new(false),
             #[cfg(test)]
             fail_driver: AtomicBool::new(false),
-            origin: std::time::Instant::now(),
         });
         let driver_shared = shared.clone();
         let driver = std::thread::Builder::new()

@@ -12,6 +12,7 @@
 //! - [`proto`]: the closed set of requests and replies between programs and the service;
 //! - [`client`]: a program's side (control connections, starting the service on first need);
 //! - [`options`]: socket options, kept on the stack socket;
+//! - [`secret`]: the TCP key every service of this user shares until reboot;
 //! - [`uds`]: UNIX-socket system calls (raw, so the preload shim never intercepts them).
 //!
 //! The service starts with the first program that needs it (`tapstack run`, a C program linked
@@ -22,6 +23,7 @@
 pub mod client;
 pub mod options;
 pub mod proto;
+pub mod secret;
 pub mod server;
 pub mod uds;
 

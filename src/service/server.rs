@@ -221,7 +221,6 @@ pub struct Service {
     /// traffic (one frame per wake-up) that saves the read that would find the TAP empty; once
     /// frames keep coming, a round reads a burst until the TAP is empty.
     tap_streak: u32,
-    origin: std::time::Instant,
     scratch: Vec<u8>,
     uid: u32,
     serial: u64,
@@ -294,12 +293,10 @@ impl Service {
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
         stack.set_max_sockets(config.max_sockets);
-        // The key behind initial sequence numbers and ports (RFC 6528, RFC 6056), all 128 bits of
-        // it from the kernel.
-        let mut key = [0u8; 16];
-        if crate::sys::getrandom(&mut key).is_ok() {
-            stack.set_secret_key(crate::tcp::SipKey(key));
-        }
+        // The key behind initial sequence numbers, timestamp offsets and ports (RFC 6528 §3,
+        // RFC 7323 §5.4, RFC 6056) and Fast Open cookies: the one this user's earlier services had,
+        // so a peer's TIME-WAIT lets our SYNs in after a restart ([`super::secret`]).
+        super::secret::keys().apply(&mut stack);
         // SAFETY: plain flags.
         let ep = unsafe { libc::syscall(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC) };
         if ep < 0 {
@@ -357,7 +354,6 @@ impl Service {
             starved: Vec::new(),
             starved_retry: None,
             tap_streak: 0,
-            origin: std::time::Instant::now(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
             uid,
             serial: 0,
@@ -374,8 +370,9 @@ impl Service {
         &self.stack
     }
 
+    /// The monotonic clock since boot, not since this process began (see [`crate::sys::monotonic_now`]).
     fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros() as u64)
+        crate::sys::monotonic_now()
     }
 
     /// Runs until SIGINT/SIGTERM or, with `idle_exit`, until idle that long.

@@ -484,6 +484,92 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
     );
 }
 
+/// A stack that follows another on the same address (a service restarted: `service::secret`
+/// gives it the same key, the runtime's clock has gone on) picks the ports the first picked, in the
+/// same order (RFC 6056 §3.3.3, the counter starting again), and its SYNs carry an ISN after the
+/// first one's (RFC 6528 §3: the same F, a later M) and a later TSval (RFC 7323 §5.4: the same
+/// offset, a later clock). That is what lets them through a peer that still holds those 4-tuples
+/// in TIME-WAIT (RFC 6191, Linux's `tcp_timewait_state_process`), without an ACK, our RST and a
+/// one-second SYN retry.
+#[test]
+fn a_stack_with_the_same_key_started_later_reuses_ports_with_later_isns_and_timestamps() {
+    let keys = crate::service::secret::Keys::from_secret(&[9; 16]);
+    let client = |seed: u64| {
+        let iface = Interface {
+            mac: A_MAC,
+            addr: A_IP,
+            prefix_len: 24,
+            gateway: Some(B_IP),
+            mtu: 1500,
+        };
+        let mut a = Stack::new(iface, DeviceCaps::default(), seed);
+        keys.apply(&mut a);
+        a
+    };
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 16).unwrap();
+    let after = |x: u32, y: u32| (x.wrapping_sub(y) as i32) > 0;
+    // Opens `n` connections at `now`, each ended by B first (B keeps it in TIME-WAIT): their
+    // SYNs' (port, ISN, TSval).
+    let connect_all = |a: &mut Stack, b: &mut Stack, now: Instant| -> Vec<(u16, u32, u32)> {
+        a.receive(now, &arp_frame(ArpOperation::Request, A_IP));
+        drain(a);
+        (0..4)
+            .map(|_| {
+                let h = a.tcp_socket().unwrap();
+                a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+                    .unwrap();
+                let frames = drain(a);
+                let (ip, payload) = parse_ip(&frames[0]);
+                let p = TcpPacket::new_checked(&payload[..]).unwrap();
+                let syn = TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, ChecksumMode::Full).unwrap();
+                assert!(syn.flags.contains(TcpFlags::SYN));
+                frames.iter().for_each(|f| b.receive(now, f));
+                exchange(a, b, now);
+                assert_eq!(a.tcp_connect_status(h), Ok(()));
+                let (hb, _) = b.tcp_accept(now, l).unwrap();
+                b.close(now, hb).unwrap();
+                exchange(a, b, now);
+                a.close(now, h).unwrap();
+                exchange(a, b, now);
+                (syn.src_port, syn.seq, syn.options.timestamps.unwrap().0)
+            })
+            .collect()
+    };
+    // Days after boot, as the runtime's clock reads; the second stack two seconds later.
+    let t0 = Instant::from_millis(3 * 86_400_000 + 123);
+    let first = connect_all(&mut client(1), &mut b, t0);
+    assert_eq!(
+        b.socket_count(),
+        1 + first.len(),
+        "B holds each in TIME-WAIT"
+    );
+    let resets = b.stats().tcp_resets_out;
+    let second = connect_all(&mut client(2), &mut b, t0 + Duration::from_secs(2));
+    for (old, new) in first.iter().zip(&second) {
+        assert_eq!(new.0, old.0, "the same port: {first:?} then {second:?}");
+        assert!(after(new.1, old.1), "a later ISN: {old:?} then {new:?}");
+        assert!(after(new.2, old.2), "a later TSval: {old:?} then {new:?}");
+    }
+    assert_eq!(
+        b.stats().tcp_resets_out,
+        resets,
+        "B let every SYN through TIME-WAIT"
+    );
+    // Another key (the old behaviour, one per service) starts elsewhere in the port range.
+    let mut other = ours();
+    other.receive(t0, &arp_frame(ArpOperation::Request, A_IP));
+    drain(&mut other);
+    let h = other.tcp_socket().unwrap();
+    other
+        .tcp_connect(t0, h, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    assert_ne!(other.local_addr(h).unwrap().port(), first[0].0);
+}
+
 #[test]
 fn a_reset_connection_still_held_does_not_keep_its_ports() {
     let (mut a, mut b, h, child) = tcp_pair(15);

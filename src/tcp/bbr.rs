@@ -342,7 +342,11 @@ impl Bbr {
     /// Keeps the least RTT, and runs ProbeRtt when it is ten seconds old. Returns whether the
     /// sender is to count itself application-limited.
     fn update_min_rtt(&mut self, now: Instant, s: &AckSample, cwnd: usize, mss: usize) -> bool {
-        let expired = now.saturating_since(self.min_rtt_at) > MIN_RTT_WINDOW;
+        // Only a minimum once measured can go stale: before the first sample `min_rtt_at` is
+        // just the zero it started at, and the runtime's clock counts from boot (Linux stamps
+        // `min_rtt_stamp` at bbr_init for the same reason).
+        let expired =
+            self.min_rtt.is_some() && now.saturating_since(self.min_rtt_at) > MIN_RTT_WINDOW;
         if let Some(rtt) = s.rate.rtt {
             if self.min_rtt.is_none_or(|m| rtt < m || expired) {
                 self.min_rtt = Some(rtt);
@@ -518,6 +522,26 @@ mod tests {
             b.bandwidth()
         );
         assert!((200 * MSS..=260 * MSS).contains(&cwnd), "{cwnd}");
+    }
+
+    /// The runtime's clock counts from boot, so a connection's first ACK may come days after
+    /// `Instant::ZERO`: with no RTT measured yet, that is not a minimum gone stale.
+    #[test]
+    fn a_first_sample_days_after_zero_does_not_start_probe_rtt() {
+        let mut b = Bbr::new(3);
+        let now = Instant::from_millis(3 * 86_400_000);
+        let s = AckSample {
+            rate: sample(10_000, 0, 10_000, 10_000),
+            acked: 10_000,
+            lost: 0,
+            prior_in_flight: 10 * MSS,
+            in_flight: 0,
+            delivered: 10_000,
+            state: LossState::Open,
+        };
+        let (cwnd, _) = b.on_ack(now, &s, 10 * MSS, MSS, None);
+        assert_eq!(b.mode(), Mode::Startup);
+        assert!(cwnd >= 10 * MSS, "{cwnd}");
     }
 
     #[test]

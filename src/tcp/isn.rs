@@ -1,6 +1,8 @@
 //! Initial sequence numbers (RFC 6528), per-connection timestamp offsets (RFC 7323 §5.4) and
 //! ephemeral port offsets (RFC 6056 algorithm 3), all from a keyed SipHash-2-4 of the connection's
-//! identity. The secret key is the caller's (drawn once per stack from its seeded `Rng`).
+//! identity. The secret key is the caller's: drawn from its seeded `Rng` in simulations, and in a
+//! runtime or service the one this user's stacks share until reboot (`service::secret`), so that
+//! with a clock counted from boot a stack that follows another continues its ISNs and timestamps.
 //!
 //! The engine never sees addresses: the caller passes the 4-tuple as bytes (any fixed encoding,
 //! e.g. local address, local port, remote address, remote port in network order).
