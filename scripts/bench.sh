@@ -22,7 +22,9 @@
 #   - the same exchange as a plain program (scripts/bench/pingpong.c: 64 bytes out, 64 back, one at a
 #     time, against its own echo server on the kernel side), one-way average and median: the row the
 #     smoltcp comparator runs too, as it cannot run sockperf;
-#   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side;
+#   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side,
+#     and the CPU the whole machine spent per connection meanwhile (/proc/stat: every process and
+#     kernel thread the connections make work, so the columns compare what each way costs in all);
 #   - 16 MiB each way at once (python3 on both ends, the stack's side timing it) with 2%, 5% and 15% of
 #     frames dropped each way by nftables on the kernel's end (tap0, or the server's veth for the
 #     kernel, offloads off on both so that a dropped frame is one segment; the stack with
@@ -215,7 +217,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -226,6 +228,7 @@ row_label() {
     echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
+    cps_cpu) echo "  CPU of the machine per connection (us)" ;;
     loss*) echo "16 MiB each way, ${1#loss}% of frames lost each way (s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
@@ -235,7 +238,7 @@ row_label() {
   esac
 }
 # Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
-row_sense() { case $1 in lat_* | echo_* | loss* | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+row_sense() { case $1 in lat_* | echo_* | loss* | cps_cpu | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
 
 # ---- row 1: one iperf3 stream each way -------------------------------------------------------------
 gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
@@ -475,14 +478,24 @@ start_nginx() {
   wait_listen "$1" "$2" 8080 || { why="$why: $(last_line "$3/logs/error.log")"; return 1; }
 }
 
-# ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val.
+# busy_ticks: the CPU time the whole machine has spent busy (user, nice, system, irq, softirq,
+# steal), in clock ticks: every process and kernel thread that a run of connections makes work
+# (the service, the kernel's TCP, its workers), where no one process's count would show them all.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+# per_conn_us TICKS N: microseconds of CPU per connection, in $cpu_val.
+per_conn_us() { cpu_val=$(awk -v t="$1" -v h="$tck" -v n="$2" 'BEGIN {printf "%.0f", t * 1e6 / h / n}'); }
+
+# ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val, the machine's CPU
+# per connection in $cpu_val.
 ab_one() {
-  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5
-  val=""
+  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5 t0
+  val="" cpu_val=""
   start_nginx "$sns" "$addr" "$dir" || return 1
+  t0=$(busy_ticks)
   # shellcheck disable=SC2086 # $pre is empty or the preload command
   ip netns exec "$cns" timeout -k 2 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" >"$dir/ab.log" 2>&1 \
     || { why="exit $?: $(last_line "$dir/ab.log")"; return 1; }
+  per_conn_us $(($(busy_ticks) - t0)) 5000
   val=$(awk '/^Requests per second/ {printf "%.0f", $4}' "$dir/ab.log")
   local complete failed
   complete=$(awk '/^Complete requests/ {print $3}' "$dir/ab.log")
@@ -496,7 +509,7 @@ bench_ab() {
   ab_note=""
   why="could not make the veth namespaces"
   if new_veth ab && ab_one "$nsa" "$nsb" "$vb" "$work/ab-k" ""; then
-    set_cell cps kernel "$val"
+    set_cell cps kernel "$val"; set_cell cps_cpu kernel "$cpu_val"
   else
     fail_cell cps kernel "$why"
   fi
@@ -507,7 +520,7 @@ bench_ab() {
     n=${names[$i]} ab_note=""
     why="could not make the namespace"
     if new_tap ab && ab_one "$ns" "$ns" "$kernel_ip" "$work/ab-$i" "${dirs[$i]}/tapstack run --"; then
-      set_cell cps "$n" "$val"
+      set_cell cps "$n" "$val"; set_cell cps_cpu "$n" "$cpu_val"
     else
       fail_cell cps "$n" "$why"
     fi
@@ -517,7 +530,7 @@ bench_ab() {
   [ -n "$smol" ] || return 0
   why="could not make the namespace"
   if new_tap smol && smol_http "$ns" "$work/ab-smol"; then
-    set_cell cps smoltcp "$val"
+    set_cell cps smoltcp "$val"; set_cell cps_cpu smoltcp "$cpu_val"
   else
     fail_cell cps smoltcp "$why"
   fi
@@ -526,11 +539,13 @@ bench_ab() {
 
 # smol_http NS DIR: smoltcp's connections per second against nginx on the kernel side, in $val.
 smol_http() {
-  local ns=$1 dir=$2
-  val=""
+  local ns=$1 dir=$2 t0
+  val="" cpu_val=""
   start_nginx "$ns" "$kernel_ip" "$dir" || return 1
+  t0=$(busy_ticks)
   ip netns exec "$ns" timeout -k 2 130 "$smol" http 8080 5000 8 >"$dir/smol.log" 2>&1 \
     || { why="exit $?: $(last_line "$dir/smol.log")"; return 1; }
+  per_conn_us $(($(busy_ticks) - t0)) 5000
   figure "$dir/smol.log"
 }
 
@@ -821,7 +836,7 @@ spread=()
 for r in "${rows[@]}"; do
   for c in "${cols[@]}"; do
     v=${vals[$r,$c]:-}
-    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|cps|loss.*)$ ]]; then cell[$r,$c]=-
+    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|cps.*|loss.*)$ ]]; then cell[$r,$c]=-
     elif [ -z "$v" ]; then cell[$r,$c]=failed
     elif [ "$v" = " -" ]; then cell[$r,$c]=-
     else
@@ -861,7 +876,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue
