@@ -113,3 +113,21 @@ killtree() {
   kill -"$sig" "$1" 2>/dev/null || true
   kill -CONT "$1" 2>/dev/null || true
 }
+
+# nginx_conf HTTP [CONNECTIONS] [MAIN]: $WORK/nginx.conf for an nginx in the foreground whose files
+# (logs, pid) are all under $WORK, with HTTP as its http block's body, CONNECTIONS per worker (128),
+# and MAIN as its main-context lines (one worker, no master process).
+nginx_conf() {
+  mkdir -p "$WORK/html" "$WORK/logs"
+  cat > "$WORK/nginx.conf" <<CONF
+daemon off;
+${3:-master_process off;
+worker_processes 1;}
+error_log $WORK/logs/error.log warn;
+pid $WORK/nginx.pid;
+events { worker_connections ${2:-128}; }
+http {
+$1
+}
+CONF
+}

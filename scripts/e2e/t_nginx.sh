@@ -4,21 +4,10 @@
 source "$(dirname "$0")/lib.sh"
 setup nginx
 command -v nginx >/dev/null || fail "nginx is not installed (apt-get install nginx-light)"
-mkdir -p "$WORK/html" "$WORK/logs"
-head -c $((3 << 20)) /dev/urandom > "$WORK/html/big.bin"
-cat > "$WORK/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $WORK/logs/error.log warn;
-pid $WORK/nginx.pid;
-events { worker_connections 128; }
-http {
-  access_log $WORK/logs/access.log;
+nginx_conf "  access_log $WORK/logs/access.log;
   sendfile on;
-  server { listen $STACK_IP:8081; root $WORK/html; }
-}
-CONF
+  server { listen $STACK_IP:8081; root $WORK/html; }"
+head -c $((3 << 20)) /dev/urandom > "$WORK/html/big.bin"
 inns timeout 60 "$BIN" run -- nginx -c "$WORK/nginx.conf" -p "$WORK" > "$WORK/nginx.out" 2>&1 &
 wait_port "$STACK_IP" 8081
 pids=()

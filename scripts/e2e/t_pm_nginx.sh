@@ -8,24 +8,14 @@
 source "$(dirname "$0")/lib.sh"
 setup pmnginx
 command -v nginx >/dev/null || fail "nginx is not installed (apt-get install nginx-light)"
-mkdir -p "$WORK/html" "$WORK/logs"
-head -c $((3 << 20)) /dev/urandom > "$WORK/html/big.bin"
-want=$(sha256sum < "$WORK/html/big.bin" | cut -d' ' -f1)
-cat > "$WORK/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes 2;
-user root;
-error_log $WORK/logs/error.log warn;
-pid $WORK/nginx.pid;
-events { worker_connections 128; }
-http {
-  log_format withpid '\$remote_addr \$pid "\$request" \$status \$body_bytes_sent';
+nginx_conf "  log_format withpid '\$remote_addr \$pid \"\$request\" \$status \$body_bytes_sent';
   access_log $WORK/logs/access.log withpid;
   sendfile on;
-  server { listen $STACK_IP:8081; root $WORK/html; }
-}
-CONF
+  server { listen $STACK_IP:8081; root $WORK/html; }" 128 "master_process on;
+worker_processes 2;
+user root;"
+head -c $((3 << 20)) /dev/urandom > "$WORK/html/big.bin"
+want=$(sha256sum < "$WORK/html/big.bin" | cut -d' ' -f1)
 onstack -- timeout 60 nginx -c "$WORK/nginx.conf" -p "$WORK" > "$WORK/nginx.out" 2>&1 &
 wait_port "$STACK_IP" 8081
 pids=()

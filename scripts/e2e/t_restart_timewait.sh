@@ -13,21 +13,10 @@ source "$(dirname "$0")/lib.sh"
 setup restart_tw
 command -v ab >/dev/null || fail "ab is not installed (apache2-utils)"
 command -v nginx >/dev/null || fail "nginx is not installed (apt-get install nginx-light)"
-mkdir -p "$WORK/html" "$WORK/logs"
-printf 'small\n' > "$WORK/html/small"
-cat > "$WORK/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $WORK/logs/error.log warn;
-pid $WORK/nginx.pid;
-events { worker_connections 256; }
-http {
-  access_log off;
+nginx_conf "  access_log off;
   keepalive_timeout 0;
-  server { listen $KERNEL_IP:8080; root $WORK/html; }
-}
-CONF
+  server { listen $KERNEL_IP:8080; root $WORK/html; }" 256
+printf 'small\n' > "$WORK/html/small"
 inns timeout 200 nginx -c "$WORK/nginx.conf" -p "$WORK" > "$WORK/nginx.out" 2>&1 &
 wait_port "$KERNEL_IP" 8080
 
