@@ -21,6 +21,10 @@ const A_MAC: MacAddr = MacAddr([2, 0x74, 0x73, 0x4d, 0, 2]);
 const B_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
 
 fn stack(ip: Ipv4Addr, mac: MacAddr, gateway: Ipv4Addr) -> Stack {
+    seeded_stack(ip, mac, gateway, 42)
+}
+
+fn seeded_stack(ip: Ipv4Addr, mac: MacAddr, gateway: Ipv4Addr, seed: u64) -> Stack {
     let iface = Interface {
         mac,
         addr: ip,
@@ -28,7 +32,7 @@ fn stack(ip: Ipv4Addr, mac: MacAddr, gateway: Ipv4Addr) -> Stack {
         gateway: Some(gateway),
         mtu: 1500,
     };
-    Stack::new(iface, DeviceCaps::default(), 42)
+    Stack::new(iface, DeviceCaps::default(), seed)
 }
 
 fn ours() -> Stack {
@@ -495,14 +499,7 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
 fn a_stack_with_the_same_key_started_later_reuses_ports_with_later_isns_and_timestamps() {
     let keys = crate::service::secret::Keys::from_secret(&[9; 16]);
     let client = |seed: u64| {
-        let iface = Interface {
-            mac: A_MAC,
-            addr: A_IP,
-            prefix_len: 24,
-            gateway: Some(B_IP),
-            mtu: 1500,
-        };
-        let mut a = Stack::new(iface, DeviceCaps::default(), seed);
+        let mut a = seeded_stack(A_IP, A_MAC, B_IP, seed);
         keys.apply(&mut a);
         a
     };
