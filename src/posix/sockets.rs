@@ -940,6 +940,15 @@ pub fn take_pending_error(fd: RawFd) -> Option<Errno> {
     }
 }
 
+/// Whether SO_ERROR of TCP stack socket `fd` is 0 for sure, without asking the service (which
+/// costs the program a round trip, and every event loop asks it after each connect). The
+/// service hangs the socketpair up with every hard error (a failed connect, a reset, a timeout),
+/// and names its end once the connection holds a soft error (an ICMP error while established,
+/// which Linux's SO_ERROR also reports, from sk_err_soft): neither, and there is none.
+pub fn no_error_pending(fd: RawFd) -> bool {
+    poll_now(fd) & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) == 0 && uds::peer_unnamed(fd)
+}
+
 /// What `poll` says of `fd` right now.
 fn poll_now(fd: RawFd) -> i16 {
     let mut p = [libc::pollfd {

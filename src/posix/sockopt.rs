@@ -94,13 +94,17 @@ pub fn get(
     if sock.is_pending() || on_descriptor(level, name) {
         return None;
     }
+    let so_error = (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && sock.kind == Kind::Stream;
+    if so_error && sockets::no_error_pending(fd) {
+        return Some(Ok(0i32.to_ne_bytes().to_vec()));
+    }
     let call = Call::GetOption {
         level,
         name,
         len: len.min(MAX_OPTION) as u32,
     };
     let r = sockets::request(fd, call);
-    if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && sock.kind == Kind::Stream {
+    if so_error {
         sockets::clear_descriptor_error(fd);
     }
     Some(match r {
@@ -116,14 +120,13 @@ pub fn get(
 /// (Linux's do_ip_getsockopt).
 ///
 /// # Safety
-/// `val` must have `*len` writable bytes; `len` must be valid or null.
+/// `len` must be valid: checked by the caller, which read it already (`getsockopt`).
 pub unsafe fn put(
     level: i32,
     bytes: &[u8],
     val: *mut libc::c_void,
     len: *mut libc::socklen_t,
 ) -> Result<()> {
-    super::user::check_write_of(len)?;
     if (*len as i32) < 0 {
         return Err(Errno::EINVAL);
     }

@@ -85,6 +85,12 @@ pub fn control_name(iface: &str) -> Vec<u8> {
 /// `<service pid>/<serial>/<t|u>`.
 pub const SOCKET_NAME_PREFIX: &[u8] = b"tapstack-sock/";
 
+/// The prefix of the name our end (B) of a TCP socket's socketpair takes once its connection holds
+/// a soft error. B is unnamed until then, and the program's end sees its peer's name: SO_ERROR is
+/// 0 without asking while the program's end is neither hung up nor facing a named peer
+/// (`posix::sockopt::get`).
+pub const SOFT_ERROR_NAME_PREFIX: &[u8] = b"tapstack-soft/";
+
 /// How the service runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -144,6 +150,8 @@ struct Sock {
     /// B reported an error (EPOLLERR): the program's end went with our data unread, and
     /// SO_ERROR holds ECONNRESET. Only then is SO_ERROR worth a system call.
     b_err_seen: bool,
+    /// B bears a name ([`SOFT_ERROR_NAME_PREFIX`]): the connection has held a soft error.
+    b_named: bool,
     b_writable: bool,
     /// The program has shut its writing (end of file read from B): our FIN is queued.
     app_eof: bool,
@@ -1131,6 +1139,7 @@ impl Service {
         sock.b_readable = false;
         sock.b_shut_seen = false;
         sock.b_err_seen = false;
+        sock.b_named = false;
         sock.b_writable = false;
         sock.app_eof = false;
         sock.eof_sent = false;
@@ -1183,6 +1192,7 @@ impl Service {
         .map_err(|e| errno_of(&e))?;
         let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
         sock.b = b;
+        sock.b_named = false;
         sock.unpaired = false;
         sock.b_writable = true;
         self.doubtful.retain(|&d| d != i);
@@ -1324,6 +1334,7 @@ impl Service {
             b_readable: false,
             b_shut_seen: false,
             b_err_seen: false,
+            b_named: false,
             b_writable: true,
             app_eof: false,
             eof_sent: false,
@@ -1793,6 +1804,12 @@ impl Service {
         let Some(sock) = self.socks.get(i) else {
             return;
         };
+        if sock.kind == Kind::Stream && !sock.b_named && self.stack.tcp_soft_error_pending(sock.h) {
+            self.mark_soft_error(i);
+        }
+        let Some(sock) = self.socks.get(i) else {
+            return;
+        };
         match (&sock.phase, sock.kind) {
             (Phase::Connecting { .. }, _) => self.check_connect(i),
             (Phase::Listening { .. }, _) => self.pump_listener(i),
@@ -1816,6 +1833,23 @@ impl Service {
             if done {
                 self.release(i, reset);
             }
+        }
+    }
+
+    /// Names B once socket `i`'s connection holds a soft error, so that the program's SO_ERROR,
+    /// which answers 0 by itself while B is unnamed, asks the service (a socket binds once: B
+    /// stays named, and later SO_ERROR calls always ask).
+    fn mark_soft_error(&mut self, i: usize) {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return;
+        };
+        self.serial += 1;
+        let mut name = SOFT_ERROR_NAME_PREFIX.to_vec();
+        name.extend_from_slice(format!("{}/{}", std::process::id(), self.serial).as_bytes());
+        sock.b_named = uds::bind_abstract(sock.b.as_raw_fd(), &name).is_ok();
+        if !sock.b_named {
+            log::warn!("a socket's soft error could not be marked: SO_ERROR may miss it");
+            sock.b_named = true;
         }
     }
 

@@ -106,6 +106,23 @@ pub fn abstract_peer_name(fd: RawFd) -> Option<Vec<u8>> {
     name_from(libc::SYS_getpeername, fd)
 }
 
+/// Whether `fd` is connected to a socket that bears no name (getpeername gives the family alone).
+pub fn peer_unnamed(fd: RawFd) -> bool {
+    // SAFETY: plain data, zero is valid.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `a` has `len` bytes of room.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_getpeername,
+            fd,
+            &mut a as *mut libc::sockaddr_un,
+            &mut len,
+        )
+    };
+    r == 0 && len as usize <= std::mem::size_of::<libc::sa_family_t>()
+}
+
 /// getsockname or getpeername (`call`), as an abstract name.
 fn name_from(call: libc::c_long, fd: RawFd) -> Option<Vec<u8>> {
     // SAFETY: plain data, zero is valid.

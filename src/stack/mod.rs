@@ -304,6 +304,15 @@ impl Stack {
         }
     }
 
+    /// Whether TCP socket `h`'s connection holds a soft error (an ICMP error while established),
+    /// which SO_ERROR reports once though the connection goes on.
+    pub fn tcp_soft_error_pending(&self, h: SocketHandle) -> bool {
+        self.sockets
+            .tcp(h)
+            .and_then(|t| t.connection())
+            .is_some_and(|c| c.has_soft_error())
+    }
+
     /// Number of sockets in the table, including connections still closing after `close`.
     pub fn socket_count(&self) -> usize {
         self.sockets.len()

@@ -145,6 +145,8 @@ impl Stack {
             None => conn.icmp_error(seq, errno),
         }
         self.tcp_after_event(now, h);
+        // Woken even when nothing else moved: a soft error is news for SO_ERROR.
+        self.wake(h);
     }
 
     /// Whether half-open connection `h`'s listener has no room left to queue it for `accept`:

@@ -556,6 +556,11 @@ impl Connection {
         self.snd.buf.len()
     }
 
+    /// A soft error is held (RFC 1122 §4.2.3.9): SO_ERROR would report it.
+    pub fn has_soft_error(&self) -> bool {
+        self.soft_error.is_some()
+    }
+
     /// SO_ERROR: the pending error, cleared by reading it.
     pub fn take_error(&mut self) -> Option<Errno> {
         self.error.take().or_else(|| self.soft_error.take())
