@@ -25,6 +25,9 @@
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side,
 #     and the CPU the whole machine spent per connection meanwhile (/proc/stat: every process and
 #     kernel thread the connections make work, so the columns compare what each way costs in all);
+#   - the same with one client for all: smoltcp's own loop (HTTP/1.0 requests, 8 at a time, each on a
+#     new connection), and that loop written against the socket API (scripts/bench/connloop.c) on
+#     the kernel and through each build, with the machine's CPU per connection likewise;
 #   - 16 MiB each way at once (python3 on both ends, the stack's side timing it) with 2%, 5% and 15% of
 #     frames dropped each way by nftables on the kernel's end (tap0, or the server's veth for the
 #     kernel, offloads off on both so that a dropped frame is one segment; the stack with
@@ -38,10 +41,10 @@
 #     added to the processes on the opening side (the kernel's sockets live outside any process, so
 #     it has no figure there).
 # A smoltcp column runs the rows that need no particular program (the streams, the echo ping-pong, the
-# requests to nginx, the loss rows)
+# client loop to nginx, the loss rows)
 # with examples/smoltcp_peer.rs, smoltcp on the same tap0 and MTU talking to the same kernel side
-# (python3 sink and source for the streams, since it cannot run iperf3; HTTP/1.0 requests of its own,
-# 8 at a time, in place of ab); BENCH_SMOLTCP=0 leaves it out. Its other rows show "-".
+# (python3 sink and source for the streams, since it cannot run iperf3; its own HTTP/1.0 loop, as it
+# cannot run ab); BENCH_SMOLTCP=0 leaves it out. Its other rows show "-".
 # Ratios are speed relative to the kernel (build/kernel for rates, kernel/build for times), so below
 # 1 is slower than the kernel; with two builds or more, the last is also compared with the first.
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
@@ -217,7 +220,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loop loop_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -228,7 +231,8 @@ row_label() {
     echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
-    cps_cpu) echo "  CPU of the machine per connection (us)" ;;
+    cps_cpu | loop_cpu) echo "  CPU of the machine per connection (us)" ;;
+    loop) echo "one client loop, 8 at a time, to nginx (conn/s)" ;;
     loss*) echo "16 MiB each way, ${1#loss}% of frames lost each way (s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
@@ -238,7 +242,7 @@ row_label() {
   esac
 }
 # Whether more is better (hi) or less (lo): ratios are oriented so that above 1 is faster.
-row_sense() { case $1 in lat_* | echo_* | loss* | cps_cpu | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
+row_sense() { case $1 in lat_* | echo_* | loss* | *_cpu | conn_t | conn_ocpu | conn_cpu | conn_rss) echo lo ;; *) echo hi ;; esac; }
 
 # ---- row 1: one iperf3 stream each way -------------------------------------------------------------
 gbits() { python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$1" 2>/dev/null; }
@@ -527,12 +531,54 @@ bench_ab() {
     [ -z "$ab_note" ] || note "$n, ab: $ab_note"
     drop_ns "$ns"
   done
+}
+
+# loop_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: scripts/bench/connloop.c's connections per second
+# in $val, the machine's CPU per connection in $cpu_val.
+loop_one() {
+  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5 t0
+  val="" cpu_val=""
+  start_nginx "$sns" "$addr" "$dir" || return 1
+  t0=$(busy_ticks)
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$cns" timeout -k 2 130 $pre "$work/connloop" "$addr" 8080 5000 8 >"$dir/loop.log" 2>&1 \
+    || { why="exit $?: $(last_line "$dir/loop.log")"; return 1; }
+  per_conn_us $(($(busy_ticks) - t0)) 5000
+  figure "$dir/loop.log"
+}
+
+# The connection rate with one client for all: smoltcp cannot run ab (it has no socket API a
+# preload could drive), so its own loop (smoltcp_peer http) is the figure, and the same loop written
+# against the socket API (connloop.c) runs on the kernel and through each build.
+bench_loop() {
+  if ! cc -O2 -Wall -o "$work/connloop" scripts/bench/connloop.c 2>"$work/cc-connloop.log"; then
+    for c in "${cols[@]}"; do fail_cell loop "$c" "cc scripts/bench/connloop.c: $(last_line "$work/cc-connloop.log")"; done
+    return 0
+  fi
+  why="could not make the veth namespaces"
+  if new_veth loop && loop_one "$nsa" "$nsb" "$vb" "$work/loop-k" ""; then
+    set_cell loop kernel "$val"; set_cell loop_cpu kernel "$cpu_val"
+  else
+    fail_cell loop kernel "$why"
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
+  local i n
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    why="could not make the namespace"
+    if new_tap loop && loop_one "$ns" "$ns" "$kernel_ip" "$work/loop-$i" "${dirs[$i]}/tapstack run --"; then
+      set_cell loop "$n" "$val"; set_cell loop_cpu "$n" "$cpu_val"
+    else
+      fail_cell loop "$n" "$why"
+    fi
+    drop_ns "$ns"
+  done
   [ -n "$smol" ] || return 0
   why="could not make the namespace"
-  if new_tap smol && smol_http "$ns" "$work/ab-smol"; then
-    set_cell cps smoltcp "$val"; set_cell cps_cpu smoltcp "$cpu_val"
+  if new_tap smol && smol_http "$ns" "$work/loop-smol"; then
+    set_cell loop smoltcp "$val"; set_cell loop_cpu smoltcp "$cpu_val"
   else
-    fail_cell cps smoltcp "$why"
+    fail_cell loop smoltcp "$why"
   fi
   drop_ns "$ns"
 }
@@ -817,7 +863,7 @@ for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
   wants iperf3 && { step iperf3; bench_iperf; }
   wants sockperf && { step sockperf; bench_sockperf; bench_echo; }
-  wants ab && { step ab; bench_ab; }
+  wants ab && { step ab; bench_ab; bench_loop; }
   wants loss && { step loss; bench_loss; }
 done
 round=""
@@ -836,7 +882,7 @@ spread=()
 for r in "${rows[@]}"; do
   for c in "${cols[@]}"; do
     v=${vals[$r,$c]:-}
-    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|cps.*|loss.*)$ ]]; then cell[$r,$c]=-
+    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|loop.*|loss.*)$ ]]; then cell[$r,$c]=-
     elif [ -z "$v" ]; then cell[$r,$c]=failed
     elif [ "$v" = " -" ]; then cell[$r,$c]=-
     else
@@ -876,7 +922,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps* | loop*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue
