@@ -489,63 +489,75 @@ busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/sta
 # per_conn_us TICKS N: microseconds of CPU per connection, in $cpu_val.
 per_conn_us() { cpu_val=$(awk -v t="$1" -v h="$tck" -v n="$2" 'BEGIN {printf "%.0f", t * 1e6 / h / n}'); }
 
-# ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val, the machine's CPU
-# per connection in $cpu_val.
-ab_one() {
-  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5 t0
-  val="" cpu_val=""
+# client_run CLIENT_NS SERVER_NS ADDR DIR LOG SECONDS COMMAND...: nginx (start_nginx) on SERVER_NS,
+# then COMMAND (5000 connections to it) on CLIENT_NS for up to SECONDS, its output in LOG; the
+# machine's CPU per connection meanwhile in $cpu_val. COMMAND starts with the preload, if any.
+client_run() {
+  local cns=$1 sns=$2 addr=$3 dir=$4 log=$5 secs=$6 t0
+  shift 6
+  cpu_val=""
   start_nginx "$sns" "$addr" "$dir" || return 1
   t0=$(busy_ticks)
-  # shellcheck disable=SC2086 # $pre is empty or the preload command
-  ip netns exec "$cns" timeout -k 2 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" >"$dir/ab.log" 2>&1 \
-    || { why="exit $?: $(last_line "$dir/ab.log")"; return 1; }
+  ip netns exec "$cns" timeout -k 2 "$secs" "$@" >"$log" 2>&1 \
+    || { why="exit $?: $(last_line "$log")"; return 1; }
   per_conn_us $(($(busy_ticks) - t0)) 5000
+}
+
+# ab_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: connections per second in $val, the machine's CPU
+# per connection in $cpu_val; $client_note says what failed, if any requests did.
+ab_one() {
+  local addr=$3 dir=$4 pre=$5
+  val=""
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  client_run "$1" "$2" "$addr" "$dir" "$dir/ab.log" 90 $pre ab -q -n 5000 -c 8 "http://$addr:8080/small" \
+    || return 1
   val=$(awk '/^Requests per second/ {printf "%.0f", $4}' "$dir/ab.log")
   local complete failed
   complete=$(awk '/^Complete requests/ {print $3}' "$dir/ab.log")
   failed=$(awk '/^Failed requests/ {print $3}' "$dir/ab.log")
-  if [ "${failed:-0}" != 0 ] || [ "${complete:-0}" != 5000 ]; then ab_note="$complete complete, $failed failed"; fi
+  if [ "${failed:-0}" != 0 ] || [ "${complete:-0}" != 5000 ]; then client_note="$complete complete, $failed failed"; fi
   why="no figure in ab's output"
   [ -n "$val" ]
-}
-
-bench_ab() {
-  ab_note=""
-  why="could not make the veth namespaces"
-  if new_veth ab && ab_one "$nsa" "$nsb" "$vb" "$work/ab-k" ""; then
-    set_cell cps kernel "$val"; set_cell cps_cpu kernel "$cpu_val"
-  else
-    fail_cell cps kernel "$why"
-  fi
-  [ -z "$ab_note" ] || note "kernel, ab: $ab_note"
-  drop_ns "$nsa"; drop_ns "$nsb"
-  local i n
-  for i in "${!names[@]}"; do
-    n=${names[$i]} ab_note=""
-    why="could not make the namespace"
-    if new_tap ab && ab_one "$ns" "$ns" "$kernel_ip" "$work/ab-$i" "${dirs[$i]}/tapstack run --"; then
-      set_cell cps "$n" "$val"; set_cell cps_cpu "$n" "$cpu_val"
-    else
-      fail_cell cps "$n" "$why"
-    fi
-    [ -z "$ab_note" ] || note "$n, ab: $ab_note"
-    drop_ns "$ns"
-  done
 }
 
 # loop_one CLIENT_NS SERVER_NS ADDR DIR [PRELOAD]: scripts/bench/connloop.c's connections per second
 # in $val, the machine's CPU per connection in $cpu_val.
 loop_one() {
-  local cns=$1 sns=$2 addr=$3 dir=$4 pre=$5 t0
-  val="" cpu_val=""
-  start_nginx "$sns" "$addr" "$dir" || return 1
-  t0=$(busy_ticks)
+  local addr=$3 dir=$4 pre=$5
+  val=""
   # shellcheck disable=SC2086 # $pre is empty or the preload command
-  ip netns exec "$cns" timeout -k 2 130 $pre "$work/connloop" "$addr" 8080 5000 8 >"$dir/loop.log" 2>&1 \
-    || { why="exit $?: $(last_line "$dir/loop.log")"; return 1; }
-  per_conn_us $(($(busy_ticks) - t0)) 5000
+  client_run "$1" "$2" "$addr" "$dir" "$dir/loop.log" 130 $pre "$work/connloop" "$addr" 8080 5000 8 \
+    || return 1
   figure "$dir/loop.log"
 }
+
+# client_rows ROW ONE: ROW and ROW_cpu for the kernel (over veth) and each build, from ONE (ab_one
+# or loop_one), with a note for a column whose client saw failures.
+client_rows() {
+  local row=$1 one=$2 i n
+  client_note=""
+  why="could not make the veth namespaces"
+  if new_veth "$row" && "$one" "$nsa" "$nsb" "$vb" "$work/$row-k" ""; then
+    set_cell "$row" kernel "$val"; set_cell "${row}_cpu" kernel "$cpu_val"
+  else
+    fail_cell "$row" kernel "$why"
+  fi
+  [ -z "$client_note" ] || note "kernel, $(row_label "$row"): $client_note"
+  drop_ns "$nsa"; drop_ns "$nsb"
+  for i in "${!names[@]}"; do
+    n=${names[$i]} client_note=""
+    why="could not make the namespace"
+    if new_tap "$row" && "$one" "$ns" "$ns" "$kernel_ip" "$work/$row-$i" "${dirs[$i]}/tapstack run --"; then
+      set_cell "$row" "$n" "$val"; set_cell "${row}_cpu" "$n" "$cpu_val"
+    else
+      fail_cell "$row" "$n" "$why"
+    fi
+    [ -z "$client_note" ] || note "$n, $(row_label "$row"): $client_note"
+    drop_ns "$ns"
+  done
+}
+
+bench_ab() { client_rows cps ab_one; }
 
 # The connection rate with one client for all: smoltcp cannot run ab (it has no socket API a
 # preload could drive), so its own loop (smoltcp_peer http) is the figure, and the same loop written
@@ -555,24 +567,7 @@ bench_loop() {
     for c in "${cols[@]}"; do fail_cell loop "$c" "cc scripts/bench/connloop.c: $(last_line "$work/cc-connloop.log")"; done
     return 0
   fi
-  why="could not make the veth namespaces"
-  if new_veth loop && loop_one "$nsa" "$nsb" "$vb" "$work/loop-k" ""; then
-    set_cell loop kernel "$val"; set_cell loop_cpu kernel "$cpu_val"
-  else
-    fail_cell loop kernel "$why"
-  fi
-  drop_ns "$nsa"; drop_ns "$nsb"
-  local i n
-  for i in "${!names[@]}"; do
-    n=${names[$i]}
-    why="could not make the namespace"
-    if new_tap loop && loop_one "$ns" "$ns" "$kernel_ip" "$work/loop-$i" "${dirs[$i]}/tapstack run --"; then
-      set_cell loop "$n" "$val"; set_cell loop_cpu "$n" "$cpu_val"
-    else
-      fail_cell loop "$n" "$why"
-    fi
-    drop_ns "$ns"
-  done
+  client_rows loop loop_one
   [ -n "$smol" ] || return 0
   why="could not make the namespace"
   if new_tap smol && smol_http "$ns" "$work/loop-smol"; then
@@ -583,15 +578,12 @@ bench_loop() {
   drop_ns "$ns"
 }
 
-# smol_http NS DIR: smoltcp's connections per second against nginx on the kernel side, in $val.
+# smol_http NS DIR: smoltcp's connections per second against nginx on the kernel side, in $val,
+# and the machine's CPU per connection in $cpu_val.
 smol_http() {
-  local ns=$1 dir=$2 t0
-  val="" cpu_val=""
-  start_nginx "$ns" "$kernel_ip" "$dir" || return 1
-  t0=$(busy_ticks)
-  ip netns exec "$ns" timeout -k 2 130 "$smol" http 8080 5000 8 >"$dir/smol.log" 2>&1 \
-    || { why="exit $?: $(last_line "$dir/smol.log")"; return 1; }
-  per_conn_us $(($(busy_ticks) - t0)) 5000
+  local ns=$1 dir=$2
+  val=""
+  client_run "$ns" "$ns" "$kernel_ip" "$dir" "$dir/smol.log" 130 "$smol" http 8080 5000 8 || return 1
   figure "$dir/smol.log"
 }
 
