@@ -909,19 +909,7 @@ pub fn error_at_reset(fd: RawFd) -> Option<Option<Errno>> {
 /// Whether a TCP stack socket's descriptor is unconnected: the socket was taken apart
 /// (tcp_disconnect) and has not connected or listened since.
 pub fn unpaired(fd: RawFd) -> bool {
-    // SAFETY: plain data, zero is valid.
-    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    // SAFETY: `a` has `len` bytes of room.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_getpeername,
-            fd,
-            &mut a as *mut libc::sockaddr_un,
-            &mut len,
-        )
-    };
-    r < 0 && super::hook::errno() == libc::ENOTCONN
+    uds::not_connected(fd)
 }
 
 /// Clears the error the kernel holds on a TCP stack socket's descriptor (the ECONNRESET of a

@@ -108,36 +108,36 @@ pub fn abstract_peer_name(fd: RawFd) -> Option<Vec<u8>> {
 
 /// Whether `fd` is connected to a socket that bears no name (getpeername gives the family alone).
 pub fn peer_unnamed(fd: RawFd) -> bool {
+    raw_name(libc::SYS_getpeername, fd)
+        .is_ok_and(|(_, len)| len <= std::mem::size_of::<libc::sa_family_t>())
+}
+
+/// Whether `fd` is a UNIX stream socket connected to nothing (getpeername says ENOTCONN).
+pub fn not_connected(fd: RawFd) -> bool {
+    matches!(raw_name(libc::SYS_getpeername, fd), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+}
+
+/// getsockname or getpeername (`call`): the address and its length.
+fn raw_name(call: libc::c_long, fd: RawFd) -> io::Result<(libc::sockaddr_un, usize)> {
     // SAFETY: plain data, zero is valid.
     let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: `a` has `len` bytes of room.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_getpeername,
-            fd,
-            &mut a as *mut libc::sockaddr_un,
-            &mut len,
-        )
-    };
-    r == 0 && len as usize <= std::mem::size_of::<libc::sa_family_t>()
+    check(unsafe { libc::syscall(call, fd, &mut a as *mut libc::sockaddr_un, &mut len) })?;
+    Ok((a, len as usize))
 }
 
 /// getsockname or getpeername (`call`), as an abstract name.
 fn name_from(call: libc::c_long, fd: RawFd) -> Option<Vec<u8>> {
-    // SAFETY: plain data, zero is valid.
-    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    // SAFETY: `a` has `len` bytes of room.
-    let r = unsafe { libc::syscall(call, fd, &mut a as *mut libc::sockaddr_un, &mut len) };
+    let (a, len) = raw_name(call, fd).ok()?;
     let fam = std::mem::size_of::<libc::sa_family_t>();
-    if r < 0 || a.sun_family != libc::AF_UNIX as libc::sa_family_t || (len as usize) < fam + 2 {
+    if a.sun_family != libc::AF_UNIX as libc::sa_family_t || len < fam + 2 {
         return None;
     }
     if a.sun_path[0] != 0 {
         return None;
     }
-    let n = len as usize - fam - 1;
+    let n = len - fam - 1;
     Some(a.sun_path[1..=n].iter().map(|&c| c as u8).collect())
 }
 
