@@ -1801,12 +1801,7 @@ impl Service {
 
     /// Moves whatever can move for socket `i`, and ends it when the program is gone.
     fn pump(&mut self, i: usize) {
-        let Some(sock) = self.socks.get(i) else {
-            return;
-        };
-        if sock.kind == Kind::Stream && !sock.b_named && self.stack.tcp_soft_error_pending(sock.h) {
-            self.mark_soft_error(i);
-        }
+        self.mark_soft_error(i);
         let Some(sock) = self.socks.get(i) else {
             return;
         };
@@ -1843,14 +1838,17 @@ impl Service {
         let Some(sock) = self.socks.get_mut(i) else {
             return;
         };
+        if sock.kind != Kind::Stream || sock.b_named || !self.stack.tcp_soft_error_pending(sock.h) {
+            return;
+        }
         self.serial += 1;
         let mut name = SOFT_ERROR_NAME_PREFIX.to_vec();
         name.extend_from_slice(format!("{}/{}", std::process::id(), self.serial).as_bytes());
-        sock.b_named = uds::bind_abstract(sock.b.as_raw_fd(), &name).is_ok();
-        if !sock.b_named {
+        if uds::bind_abstract(sock.b.as_raw_fd(), &name).is_err() {
             log::warn!("a socket's soft error could not be marked: SO_ERROR may miss it");
-            sock.b_named = true;
         }
+        // Tried once either way: a bind that failed would fail again.
+        sock.b_named = true;
     }
 
     /// Data written on a socket that is not connected goes nowhere.
