@@ -9,7 +9,8 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
-fn check(ret: libc::c_long) -> io::Result<usize> {
+/// A raw system call's return: the value, or the error errno names.
+pub(crate) fn check(ret: libc::c_long) -> io::Result<usize> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {

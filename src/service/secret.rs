@@ -155,7 +155,7 @@ fn create(path: &Path) -> io::Result<()> {
     let written = (|| {
         // The umask may have taken bits away; it cannot be trusted to leave 0600 either way.
         // SAFETY: plain arguments.
-        check(unsafe { libc::syscall(libc::SYS_fchmod, fd, 0o600) })?;
+        sys::check(unsafe { libc::syscall(libc::SYS_fchmod, fd, 0o600) })?;
         let secret = fresh();
         let mut done = 0;
         while done < SECRET_LEN {
@@ -182,7 +182,7 @@ fn create(path: &Path) -> io::Result<()> {
                 0,
             )
         };
-        match check(ret) {
+        match sys::check(ret) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             other => other.map(drop),
         }
@@ -242,14 +242,6 @@ fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
 }
 
-fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| invalid("a NUL in the path"))
 }
@@ -263,7 +255,7 @@ fn fstat(fd: i32) -> io::Result<libc::stat> {
     // SAFETY: an all-zero `stat` is a valid value for the kernel to overwrite.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: the kernel writes one `struct stat` into `st`.
-    check(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
+    sys::check(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
     Ok(st)
 }
 
@@ -272,7 +264,7 @@ fn stat_path(path: &Path) -> io::Result<libc::stat> {
     // SAFETY: as in `fstat`.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path; the kernel writes one `struct stat` into `st`.
-    check(unsafe {
+    sys::check(unsafe {
         libc::syscall(
             libc::SYS_newfstatat,
             libc::AT_FDCWD,
