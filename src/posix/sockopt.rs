@@ -120,7 +120,8 @@ pub fn get(
 /// (Linux's do_ip_getsockopt).
 ///
 /// # Safety
-/// `len` must be valid: checked by the caller, which read it already (`getsockopt`).
+/// `len` must be readable: checked by the caller, which read it already (`getsockopt`); whether
+/// `val` and `len` can be written is found by writing them.
 pub unsafe fn put(
     level: i32,
     bytes: &[u8],
@@ -131,25 +132,22 @@ pub unsafe fn put(
         return Err(Errno::EINVAL);
     }
     let want = *len as usize;
-    super::user::check_write(val.cast(), want.min(bytes.len()))?;
     if level == libc::IPPROTO_IP && (1..4).contains(&want) && bytes.len() == 4 {
         let v = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         if (0..=255).contains(&v) {
-            if val.is_null() {
-                return Err(Errno::EFAULT);
-            }
-            *(val as *mut u8) = v as u8;
-            *len = 1;
-            return Ok(());
+            return super::user::write_answer(val.cast(), &[v as u8], len, 1);
         }
     }
     let n = want.min(bytes.len());
-    if n > 0 && val.is_null() {
-        return Err(Errno::EFAULT);
+    if n > 256 {
+        // Longer than any one answer's check: checked piece by piece, then written.
+        super::user::check_write(val.cast(), n)?;
+        super::user::check_write_of(len)?;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), val as *mut u8, n);
+        *len = n as libc::socklen_t;
+        return Ok(());
     }
-    std::ptr::copy_nonoverlapping(bytes.as_ptr(), val as *mut u8, n);
-    *len = n as libc::socklen_t;
-    Ok(())
+    super::user::write_answer(val.cast(), &bytes[..n], len, n as libc::socklen_t)
 }
 
 /// SIOCOUTQ on a stack socket: bytes the peer has not acknowledged yet.

@@ -102,6 +102,70 @@ pub fn check_write(ptr: *mut u8, len: usize) -> Result<()> {
     check(ptr, len, true)
 }
 
+/// Writes `value` (at most 256 bytes) to `val` and then `n` to `len`, as a getsockopt's answer,
+/// in one system call that is also the check: EFAULT if either cannot be written (`val` first,
+/// as Linux copies the value before it puts the length).
+///
+/// # Safety
+/// `value` and `n` are ours; `val` and `len` are the program's, unchecked (the kernel checks them).
+pub unsafe fn write_answer(
+    val: *mut u8,
+    value: &[u8],
+    len: *mut libc::socklen_t,
+    n: libc::socklen_t,
+) -> Result<()> {
+    if value.len() > CHUNK || (!value.is_empty() && val.is_null()) || len.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    let mut buf = [0u8; CHUNK + 4];
+    buf[..value.len()].copy_from_slice(value);
+    buf[value.len()..value.len() + 4].copy_from_slice(&n.to_ne_bytes());
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: value.len() + 4,
+    };
+    let remote = [
+        libc::iovec {
+            iov_base: val.cast(),
+            iov_len: value.len(),
+        },
+        libc::iovec {
+            iov_base: len.cast(),
+            iov_len: 4,
+        },
+    ];
+    let skip = usize::from(value.is_empty());
+    let pid = super::state::pid() as libc::c_long;
+    let (one, count, flags): (libc::c_ulong, libc::c_ulong, libc::c_ulong) =
+        (1, (2 - skip) as libc::c_ulong, 0);
+    // SAFETY: `local` describes our buffer; the kernel checks the remote spans and stops at the
+    // first it cannot write. Every argument a full register wide.
+    let w = libc::syscall(
+        libc::SYS_process_vm_writev,
+        pid,
+        &local as *const libc::iovec,
+        one,
+        remote[skip..].as_ptr(),
+        count,
+        flags,
+    );
+    match w {
+        w if w == local.iov_len as libc::c_long => Ok(()),
+        w if w >= 0 => Err(Errno::EFAULT),
+        _ => match super::hook::errno() {
+            // Not allowed to look (a seccomp filter, an old kernel): check, then write plainly.
+            libc::ENOSYS | libc::EPERM => {
+                check_write(val, value.len())?;
+                check_write_of(len)?;
+                std::ptr::copy_nonoverlapping(value.as_ptr(), val, value.len());
+                *len = n;
+                Ok(())
+            }
+            e => Err(Errno(e)),
+        },
+    }
+}
+
 /// A value of type `T` at `ptr` may be read.
 pub fn check_read_of<T>(ptr: *const T) -> Result<()> {
     check_read(ptr.cast(), std::mem::size_of::<T>())
@@ -142,5 +206,46 @@ mod tests {
         assert_eq!(check_write(RO.as_ptr() as *mut u8, 4), Err(Errno::EFAULT));
         // SAFETY: the mapping made above.
         unsafe { libc::munmap(page.cast(), 4096) };
+    }
+
+    #[test]
+    fn an_answer_is_written_whole_or_efault_with_the_length_untouched() {
+        // SAFETY: a fresh anonymous mapping, made inaccessible.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as *mut u8;
+        assert_ne!(page as *mut libc::c_void, libc::MAP_FAILED);
+        let mut val = [0u8; 8];
+        let mut len: libc::socklen_t = 8;
+        // SAFETY: our own buffers, or the inaccessible page (the kernel refuses it).
+        unsafe {
+            assert_eq!(
+                write_answer(val.as_mut_ptr(), &[1, 2, 3, 4], &mut len, 4),
+                Ok(())
+            );
+            assert_eq!((val, len), ([1, 2, 3, 4, 0, 0, 0, 0], 4));
+            len = 8;
+            assert_eq!(write_answer(page, &[9; 4], &mut len, 4), Err(Errno::EFAULT));
+            assert_eq!(len, 8, "the length is not written when the value cannot be");
+            assert_eq!(
+                write_answer(val.as_mut_ptr(), &[5; 4], page.cast(), 4),
+                Err(Errno::EFAULT)
+            );
+            assert_eq!(
+                val[..4],
+                [5; 4],
+                "the value went first, as Linux's copy does"
+            );
+            assert_eq!(write_answer(std::ptr::null_mut(), &[], &mut len, 0), Ok(()));
+            assert_eq!(len, 0);
+            libc::munmap(page.cast(), 4096);
+        }
     }
 }
