@@ -375,7 +375,8 @@ pub unsafe extern "C" fn getsockopt(
         return f(fd, level, name, val, len);
     };
     guard("getsockopt", -1, || {
-        if let Err(e) = super::user::check_write_of(len) {
+        // Read here; whether it can be written, the answer's write finds (sockopt::put).
+        if let Err(e) = super::user::check_read_of(len) {
             return ret(Err(e), -1);
         }
         match sockopt::get(&sock, fd, level, name, *len as usize) {
@@ -533,7 +534,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
             )
         }),
         Some(s) if !s.is_pending() => {
-            io::spin_before_read(fd, 0);
+            io::spin_before_read(&s, fd, 0);
             let n = f(fd, buf, count);
             let iov = [iovec {
                 iov_base: buf,
@@ -580,7 +581,7 @@ pub unsafe extern "C" fn recvfrom(
         }),
         Some(s) if !s.is_pending() => {
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
-            io::spin_before_read(fd, flags);
+            io::spin_before_read(&s, fd, flags);
             let n = f(
                 fd,
                 buf,
@@ -626,7 +627,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             )
         }),
         Some(s) if !s.is_pending() => {
-            io::spin_before_read(fd, 0);
+            io::spin_before_read(&s, fd, 0);
             let n = f(fd, iov, iovcnt);
             guard("readv", -1, || {
                 let iovs = if n >= 0 && !iov.is_null() && iovcnt > 0 {
@@ -660,7 +661,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         } else {
             0
         };
-        io::spin_before_read(fd, flags);
+        io::spin_before_read(sock, fd, flags);
         let n = f(fd, msg, flags);
         let shut = sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed);
         let iov = if n >= 0 && shut { iovecs_of(msg) } else { &[] };
@@ -1303,6 +1304,13 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: c_ulong, name: &'static str) 
     if r >= 0 && matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) && table_has(fd, r) {
         guard(name, (), || super::fds::duplicated(fd, r));
     }
+    if r >= 0 && cmd == libc::F_SETFL {
+        if let Some(s) = known(fd) {
+            let on = arg as c_int & libc::O_NONBLOCK != 0;
+            s.nonblocking_hint
+                .store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     r
 }
 
@@ -1316,6 +1324,15 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     fcntl_common(fd, cmd, arg, "fcntl64")
 }
 
+/// FIONBIO that succeeded sets the socket's O_NONBLOCK, as F_SETFL does: the hint follows.
+unsafe fn note_fionbio(sock: &OpenSocket, request: c_ulong, arg: c_ulong, r: c_int) {
+    let on = arg as *const c_int;
+    if request == libc::FIONBIO && r == 0 && !on.is_null() {
+        sock.nonblocking_hint
+            .store(*on != 0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     let Some(f) = real!(ioctl: fn(c_int, c_ulong, c_ulong) -> c_int) else {
@@ -1323,8 +1340,18 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
     };
     let sock = match known(fd) {
         Some(s) if !s.is_pending() => s,
+        Some(s) => {
+            let r = f(fd, request, arg);
+            note_fionbio(&s, request, arg, r);
+            return r;
+        }
         _ => return f(fd, request, arg),
     };
+    if request == libc::FIONBIO {
+        let r = f(fd, request, arg);
+        note_fionbio(&sock, request, arg, r);
+        return r;
+    }
     guard("ioctl", -1, || {
         let out = arg as *mut c_int;
         let value = match (request, sock.kind) {

@@ -430,9 +430,12 @@ fn busy_read() -> std::time::Duration {
 /// process sharing it (the service with the answer) runs. Returns at once for a non-blocking
 /// read, when data, end of file or an error is there, or when the time is up; the read that
 /// follows then sleeps as before, so an idle socket costs no CPU past that moment.
-pub fn spin_before_read(fd: i32, flags: i32) {
+pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
     let budget = busy_read();
-    if budget.is_zero() || flags & libc::MSG_DONTWAIT != 0 {
+    if budget.is_zero()
+        || flags & libc::MSG_DONTWAIT != 0
+        || sock.nonblocking_hint.load(Ordering::Relaxed)
+    {
         return;
     }
     let ready = || {
@@ -449,7 +452,11 @@ pub fn spin_before_read(fd: i32, flags: i32) {
     }
     // SAFETY: F_GETFL takes no argument.
     let fl = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
-    if fl < 0 || fl as i32 & libc::O_NONBLOCK != 0 {
+    if fl < 0 {
+        return;
+    }
+    if fl as i32 & libc::O_NONBLOCK != 0 {
+        sock.nonblocking_hint.store(true, Ordering::Relaxed);
         return;
     }
     let start = std::time::Instant::now();

@@ -59,13 +59,15 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
 
 /// Puts the service's new descriptor `new` in place of the pending socket's kernel socket at every
 /// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
-/// and moving epoll interest taken while pending.
-fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<()> {
+/// and moving epoll interest taken while pending. Returns whether the socket is non-blocking.
+fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<bool> {
     // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
-    if flags & libc::O_NONBLOCK == 0 {
+    let nonblocking = flags & libc::O_NONBLOCK != 0;
+    if !nonblocking {
         raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
     }
+    sock.nonblocking_hint.store(nonblocking, Ordering::Relaxed);
     // The options the descriptor itself carries move from the kernel socket to the new one.
     if pending.descriptor_options {
         copy_descriptor_options(fd, new.as_raw_fd());
@@ -79,7 +81,7 @@ fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Res
             unsafe { libc::syscall(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, n, &mut ev) };
         }
     }
-    Ok(())
+    Ok(nonblocking)
 }
 
 /// Puts the file of `new` at descriptor number `n`, which keeps its close-on-exec flag.
@@ -376,7 +378,10 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Kind::Dgram,
         _ => return false,
     };
-    state::insert(fd, Arc::new(OpenSocket::new(kind)));
+    let sock = OpenSocket::new(kind);
+    sock.nonblocking_hint
+        .store(ty & libc::SOCK_NONBLOCK != 0, Ordering::Relaxed);
+    state::insert(fd, Arc::new(sock));
     true
 }
 
@@ -477,10 +482,15 @@ fn tcp_connect(
         None => connect_quietly(sock, fd, target),
         Some(_) => None,
     };
+    // Whether the socket is non-blocking, when the quiet connect has just seen it.
+    let mut seen_nonblocking = None;
     let started = match quietly {
         // Under way: a non-blocking connect says so, a blocking one waits below.
-        Some(Err(Errno::EINPROGRESS)) => Err(Errno::EINPROGRESS),
-        Some(r) => return r.map(|_| None),
+        Some(Ok(nonblocking)) => {
+            seen_nonblocking = Some(nonblocking);
+            Err(Errno::EINPROGRESS)
+        }
+        Some(Err(e)) => return Err(e),
         None => on_stack(sock, fd, call),
     };
     match started {
@@ -503,7 +513,10 @@ fn tcp_connect(
             return Ok(room);
         }
     }
-    let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
+    let nonblocking = match seen_nonblocking {
+        Some(nb) => nb,
+        None => raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0,
+    };
     if nonblocking || fast_open.is_some_and(|f| f.dontwait) {
         return Err(Errno::EINPROGRESS);
     }
@@ -601,8 +614,13 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
 /// kernel's non-blocking connect. How the handshake went, the socket tells (writable, or hung up
 /// with SO_ERROR set); a blocking connect asks the service to answer when it ends (WaitConnect),
 /// its one round trip where it took two. `None`: not such a case (broadcast, Fast Open, not
-/// pending…); the usual request does it.
-fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> Option<Result<()>> {
+/// pending…); the usual request does it. `Some(Ok(nonblocking))`: under way (EINPROGRESS for a
+/// non-blocking socket), the descriptor's O_NONBLOCK as just read.
+fn connect_quietly(
+    sock: &Arc<OpenSocket>,
+    fd: RawFd,
+    target: SocketAddrV4,
+) -> Option<Result<bool>> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SERIAL: AtomicU64 = AtomicU64::new(0);
     if sock.kind != Kind::Stream || super::io::is_broadcast(target.ip()) {
@@ -640,13 +658,14 @@ fn connect_quietly(sock: &Arc<OpenSocket>, fd: RawFd, target: SocketAddrV4) -> O
         return Some(Err(e));
     }
     drop(theirs);
-    if let Err(e) = install(sock, fd, mine, pending) {
-        return Some(Err(e));
-    }
+    let nonblocking = match install(sock, fd, mine, pending) {
+        Ok(nb) => nb,
+        Err(e) => return Some(Err(e)),
+    };
     *a = Attach::Stack;
     sock.connect_started
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    Some(Err(Errno::EINPROGRESS))
+    Some(Ok(nonblocking))
 }
 
 /// Whether a pending socket's options ask for Fast Open on connect (TCP_FASTOPEN_CONNECT).

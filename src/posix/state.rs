@@ -80,6 +80,10 @@ pub struct OpenSocket {
     /// A TCP connect with Fast Open that succeeded at once, its SYN waiting for the first send:
     /// how many bytes that SYN carries (`usize::MAX`: no SYN waits). See `io::syn_share`.
     pub syn_room: AtomicUsize,
+    /// O_NONBLOCK as this process last set or saw it: a hint for the busy read, which need not
+    /// look before a non-blocking read (another process sharing the file may have changed the flag
+    /// since; then a blocking read only goes without its spin).
+    pub nonblocking_hint: AtomicBool,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -104,6 +108,7 @@ impl OpenSocket {
             watched: AtomicBool::new(false),
             rd_shut: AtomicBool::new(false),
             syn_room: AtomicUsize::new(usize::MAX),
+            nonblocking_hint: AtomicBool::new(false),
         }
     }
 
