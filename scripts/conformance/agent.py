@@ -23,6 +23,10 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   shutdown RD|WR|RDWR
   poll                        poll(2) the current socket for POLLIN|POLLRDHUP|POLLOUT, at once;
                               prints the events seen (IN|RDHUP|OUT...), or 0
+  epollet                     an edge-triggered epoll instance watching the current socket for
+                              EPOLLIN|EPOLLRDHUP
+  epollwait MS                epoll_wait on it for up to MS ms; prints the events of the edge
+                              reported (IN|RDHUP...), or 0 when none came
   setsockopt NAME VALUE       an integer option: TCP_CORK, TCP_NODELAY, SO_RCVBUF, ...
   getsockopt NAME
   close                       close the current socket
@@ -133,6 +137,19 @@ def run(cmd, state):
         got = ev[0][1] if ev else 0
         names = [n for n, b in (("IN", select.POLLIN), ("OUT", select.POLLOUT), ("RDHUP", select.POLLRDHUP),
                                 ("HUP", select.POLLHUP), ("ERR", select.POLLERR)) if got & b]
+        return "|".join(names) or 0
+    if op == "epollet":
+        import select
+        ep = select.epoll()
+        ep.register(s, select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLET)
+        state["ep"] = ep
+        return 0
+    if op == "epollwait":
+        import select
+        ev = state["ep"].poll(int(w[1]) / 1000)
+        got = ev[0][1] if ev else 0
+        names = [n for n, b in (("IN", select.EPOLLIN), ("OUT", select.EPOLLOUT), ("RDHUP", select.EPOLLRDHUP),
+                                ("HUP", select.EPOLLHUP), ("ERR", select.EPOLLERR)) if got & b]
         return "|".join(names) or 0
     if op == "shutdown":
         s.shutdown({"RD": socket.SHUT_RD, "WR": socket.SHUT_WR, "RDWR": socket.SHUT_RDWR}[w[1]])

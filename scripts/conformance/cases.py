@@ -182,6 +182,31 @@ def shutdown_rd_read(t):
     t.agent("read 1000", 10)
 
 
+def shutdown_rd_epoll_edge(t):
+    """28. After shutdown(SHUT_RD), each arrival still wakes the socket: edge-triggered epoll reports
+    an edge (IN|RDHUP) for the shutdown, none while nothing comes, and a new one when the peer's data
+    arrives, and again for its FIN (Linux's tcp_data_queue and tcp_fin wake the socket whatever its
+    shutdown); the data is read whole after each."""
+    t.passive_open()
+    t.agent("epollet", 0)
+    t.agent("shutdown RD", 0)
+    t.agent("epollwait 0", "IN|RDHUP")
+    t.agent("epollwait 50", 0)
+    t.data(100)
+    expect_plain_ack(t, "an ACK of the data")
+    t.agent("epollwait 500", "IN|RDHUP")
+    t.agent("epollwait 50", 0)
+    t.agent("read 1000", 100)
+    t.data(30)
+    expect_plain_ack(t, "an ACK of more data")
+    t.agent("epollwait 500", "IN|RDHUP")
+    t.agent("read 1000", 30)
+    t.send(FIN | ACK)
+    expect_plain_ack(t, "an ACK of the FIN")
+    t.agent("epollwait 500", "IN|RDHUP")
+    t.agent("read 1000", 0)
+
+
 def shutdown_rd_close_rst(t):
     """23. After shutdown(SHUT_RD) the data the peer sends is still queued; close() with it unread
     sends RST|ACK, not FIN, as for any data unread at close (RFC 2525 2.17; Linux's tcp_close counts
@@ -821,5 +846,6 @@ CASES = {
     "tfo_client_nonblock": tfo_client_nonblock,
     "tfo_connect_nonblock": tfo_connect_nonblock,
     "shutdown_rd_close_rst": shutdown_rd_close_rst,
+    "shutdown_rd_epoll_edge": shutdown_rd_epoll_edge,
     "tfo_client_empty": tfo_client_empty,
 }

@@ -168,6 +168,9 @@ struct Sock {
     /// to take ([`Call::ReadHeld`], as Linux queues it after SHUT_RD), and dropped once the
     /// program is gone.
     app_rd_shut: bool,
+    /// RCV.NXT when the program's end was last woken for what arrived after its shutdown(SHUT_RD)
+    /// (see [`Service::pump_tcp`]).
+    held_woken_at: Option<u32>,
     /// The error a program reads as SO_ERROR, or from a read that found end of file.
     error: Option<Errno>,
     /// How the last connect ended, for a WaitConnect that comes after.
@@ -1147,6 +1150,7 @@ impl Service {
         sock.app_gone = false;
         sock.app_reset = false;
         sock.app_rd_shut = false;
+        sock.held_woken_at = None;
         sock.connected = None;
         if reset {
             sock.error = Some(Errno::ECONNRESET);
@@ -1342,6 +1346,7 @@ impl Service {
             app_gone: false,
             app_reset: false,
             app_rd_shut: false,
+            held_woken_at: None,
             error: None,
             connected: None,
             waiters: Vec::new(),
@@ -1974,7 +1979,19 @@ impl Service {
             }
             if sock.app_rd_shut && !sock.app_gone {
                 // The program shut its reading: what arrives waits in the stack (acknowledged,
-                // in the window) for its reads, as on Linux.
+                // in the window) for its reads, as on Linux. Each arrival in order (data or FIN)
+                // still wakes the program's end, as Linux's tcp_data_queue does whatever the
+                // shutdown, so that edge-triggered epoll reports it: shutting B's sending again
+                // changes nothing (A's reading is shut already) but wakes A (af_unix's
+                // unix_shutdown calls the peer's sk_state_change).
+                let mark = stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .map(|c| c.rcv_nxt().0);
+                if mark.is_some() && mark != sock.held_woken_at {
+                    sock.held_woken_at = mark;
+                    let _ = uds::shutdown(b, libc::SHUT_WR);
+                }
                 break;
             }
             let mut wrote = None;

@@ -546,6 +546,12 @@ impl Connection {
         (self.rcv.buf.allocated(), self.snd.buf.allocated())
     }
 
+    /// RCV.NXT: it moves with every byte, and the FIN, that arrives in order, which is what wakes
+    /// a reader (data out of order does not).
+    pub fn rcv_nxt(&self) -> SeqNum {
+        self.rcv.nxt
+    }
+
     /// FIONREAD: bytes ready to read.
     pub fn recv_queue_len(&self) -> usize {
         self.rcv.buf.len()
