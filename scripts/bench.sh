@@ -28,6 +28,13 @@
 #   - the same with one client for all: smoltcp's own loop (HTTP/1.0 requests, 8 at a time, each on a
 #     new connection), and that loop written against the socket API (scripts/bench/connloop.c) on
 #     the kernel and through each build, with the machine's CPU per connection likewise;
+#   - the same loop with the stack in the program, on its own API: examples/tapstack_peer.rs drives
+#     a build's sans-IO stack in one process and thread as smoltcp's loop drives smoltcp, where
+#     connloop's every socket call crosses to the service: this row is the engine's cost, its gap
+#     to the row above the hand-off's. A build column runs DIR/examples/tapstack_peer, "-" where DIR has none (a
+#     build from before it; this tree's is built with cargo, so the default build has it); the
+#     kernel's cell is "-", and smoltcp's is its loop's figure from the row above (one run, shown
+#     in both rows, so that the last ratio compares the two stacks in the same program);
 #   - 16 MiB each way at once (python3 on both ends, the stack's side timing it) with 2%, 5% and 15% of
 #     frames dropped each way by nftables on the kernel's end (tap0, or the server's veth for the
 #     kernel, offloads off on both so that a dropped frame is one segment; the stack with
@@ -41,7 +48,7 @@
 #     added to the processes on the opening side (the kernel's sockets live outside any process, so
 #     it has no figure there).
 # A smoltcp column runs the rows that need no particular program (the streams, the echo ping-pong, the
-# client loop to nginx, the loss rows)
+# client loop to nginx, shown in both of its rows, the loss rows)
 # with examples/smoltcp_peer.rs, smoltcp on the same tap0 and MTU talking to the same kernel side
 # (python3 sink and source for the streams, since it cannot run iperf3; its own HTTP/1.0 loop, as it
 # cannot run ab); BENCH_SMOLTCP=0 leaves it out. Its other rows show "-".
@@ -191,6 +198,11 @@ if [ "${BENCH_SMOLTCP:-1}" != 0 ]; then
     smol_fail="no smoltcp column: cargo build --example smoltcp_peer failed (see its log)"
   fi
 fi
+# The stack's own loop (examples/tapstack_peer.rs), built from this tree into its target/release, the
+# default build; a build given with --builds has it in DIR/examples if it is recent enough.
+if ! (cd "$root" && cargo build --release --quiet --example tapstack_peer) >"$work/tapstack-peer-build.log" 2>&1; then
+  peer_fail="cargo build --example tapstack_peer failed (see its log): the default build has no figure in the row of the stack in the program"
+fi
 cols=(kernel)
 [ -z "$smol" ] || cols+=(smoltcp)
 cols+=("${names[@]}")
@@ -211,6 +223,7 @@ median() {
 }
 note() { notes+=("$1"); }
 [ -z "${smol_fail:-}" ] || note "$smol_fail"
+[ -z "${peer_fail:-}" ] || note "$peer_fail"
 # figure FILE: FILE's last line, a number, in $val (else that line is the reason, in $why).
 figure() {
   val=$(tail -1 "$1")
@@ -220,7 +233,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loop loop_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -231,8 +244,9 @@ row_label() {
     echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
-    cps_cpu | loop_cpu) echo "  CPU of the machine per connection (us)" ;;
+    cps_cpu | loop_cpu | peer_cpu) echo "  CPU of the machine per connection (us)" ;;
     loop) echo "one client loop, 8 at a time, to nginx (conn/s)" ;;
+    peer) echo "the same loop, the stack in the program (conn/s)" ;;
     loss*) echo "16 MiB each way, ${1#loss}% of frames lost each way (s)" ;;
     conn_n) echo "$conns_target connections: opened within ${conns_limit} s" ;;
     conn_t) echo "$conns_target connections: time to open them (s)" ;;
@@ -570,21 +584,46 @@ bench_loop() {
   client_rows loop loop_one
   [ -n "$smol" ] || return 0
   why="could not make the namespace"
-  if new_tap smol && smol_http "$ns" "$work/loop-smol"; then
+  # The same program as the row of the stack in the program, so its one figure serves both rows.
+  if new_tap smol && peer_http "$ns" "$work/loop-smol" "$smol"; then
     set_cell loop smoltcp "$val"; set_cell loop_cpu smoltcp "$cpu_val"
+    set_cell peer smoltcp "$val"; set_cell peer_cpu smoltcp "$cpu_val"
   else
-    fail_cell loop smoltcp "$why"
+    fail_cell loop smoltcp "$why"; fail_cell peer smoltcp
   fi
   drop_ns "$ns"
 }
 
-# smol_http NS DIR: smoltcp's connections per second against nginx on the kernel side, in $val,
-# and the machine's CPU per connection in $cpu_val.
-smol_http() {
-  local ns=$1 dir=$2
+# peer_http NS DIR PROGRAM: PROGRAM's own HTTP loop (smoltcp_peer or tapstack_peer, `http`) against
+# nginx on the kernel side: connections per second in $val, the machine's CPU per connection in
+# $cpu_val.
+peer_http() {
+  local ns=$1 dir=$2 prog=$3
   val=""
-  client_run "$ns" "$ns" "$kernel_ip" "$dir" "$dir/smol.log" 130 "$smol" http 8080 5000 8 || return 1
-  figure "$dir/smol.log"
+  client_run "$ns" "$ns" "$kernel_ip" "$dir" "$dir/peer.log" 130 "$prog" http 8080 5000 8 || return 1
+  figure "$dir/peer.log"
+}
+
+# The loop with each build's stack in the program (examples/tapstack_peer.rs), no service between:
+# beside the loop through the preload, it shows what the engine costs and what the hand-off does.
+# smoltcp's cell is filled by bench_loop; the kernel has no such program.
+bench_peer() {
+  local i n prog
+  set_cell peer kernel "-"; set_cell peer_cpu kernel "-"
+  for i in "${!names[@]}"; do
+    n=${names[$i]} prog="${dirs[$i]}/examples/tapstack_peer"
+    if ! [ -x "$prog" ]; then
+      set_cell peer "$n" "-"; set_cell peer_cpu "$n" "-"
+      continue
+    fi
+    why="could not make the namespace"
+    if new_tap peer && peer_http "$ns" "$work/peer-$i" "$prog"; then
+      set_cell peer "$n" "$val"; set_cell peer_cpu "$n" "$cpu_val"
+    else
+      fail_cell peer "$n" "$why"
+    fi
+    drop_ns "$ns"
+  done
 }
 
 # ---- row 4: 16 MiB each way through loss -----------------------------------------------------------
@@ -855,7 +894,7 @@ for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
   wants iperf3 && { step iperf3; bench_iperf; }
   wants sockperf && { step sockperf; bench_sockperf; bench_echo; }
-  wants ab && { step ab; bench_ab; bench_loop; }
+  wants ab && { step ab; bench_ab; bench_loop; bench_peer; }
   wants loss && { step loss; bench_loss; }
 done
 round=""
@@ -874,9 +913,9 @@ spread=()
 for r in "${rows[@]}"; do
   for c in "${cols[@]}"; do
     v=${vals[$r,$c]:-}
-    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|loop.*|loss.*)$ ]]; then cell[$r,$c]=-
+    if [ "$c" = smoltcp ] && [[ ! $r =~ ^(tx|rx|echo_.*|loop.*|peer.*|loss.*)$ ]]; then cell[$r,$c]=-
     elif [ -z "$v" ]; then cell[$r,$c]=failed
-    elif [ "$v" = " -" ]; then cell[$r,$c]=-
+    elif [[ $v =~ ^( -)+$ ]]; then cell[$r,$c]=-
     else
       cell[$r,$c]=$(median "$v")
       read -r -a each <<<"$v"
@@ -914,7 +953,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps* | loop*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps* | loop* | peer*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue
