@@ -216,7 +216,7 @@ pub struct Service {
     signals: Option<OwnedFd>,
     clients: Slots<Client>,
     socks: Slots<Sock>,
-    by_handle: HashMap<SocketHandle, usize>,
+    by_handle: crate::stack::socket_table::HandleMap<usize>,
     by_ino: HashMap<u64, usize>,
     /// Sockets whose hang-up did not prove the last close: looked at again every [`RECHECK`].
     doubtful: Vec<usize>,
@@ -357,7 +357,7 @@ impl Service {
             signals: Some(signals),
             clients: Slots::new(),
             socks: Slots::new(),
-            by_handle: HashMap::new(),
+            by_handle: Default::default(),
             by_ino: HashMap::new(),
             doubtful: Vec::new(),
             lingering: Vec::new(),

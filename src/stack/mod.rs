@@ -58,7 +58,7 @@ pub struct Stack {
     /// Sockets whose readiness may have changed, in order, and the same as a set (so marking one
     /// again costs nothing whatever their number).
     woken: Vec<SocketHandle>,
-    woken_set: std::collections::HashSet<SocketHandle>,
+    woken_set: socket_table::HandleSet,
     /// The TCP connections' deadlines, in order.
     timers: timers::TimerQueue,
     /// The most sockets the table holds ([`Stack::set_max_sockets`]).
@@ -121,7 +121,7 @@ impl Stack {
             icmp_limit: RateLimit::default(),
             rng,
             woken: Vec::new(),
-            woken_set: std::collections::HashSet::new(),
+            woken_set: socket_table::HandleSet::default(),
             timers: timers::TimerQueue::default(),
             max_sockets: crate::config::DEFAULT_MAX_SOCKETS,
         }

@@ -17,6 +17,42 @@ pub struct SocketHandle {
     generation: u32,
 }
 
+/// Hashing for maps keyed by [`SocketHandle`]: handles are numbers the stack hands out itself, so
+/// nobody on the network can pick them to collide, and the keyed SipHash of `std`'s maps (there
+/// for keys an attacker chooses, as a connection's addresses) would only cost time on every timer
+/// and wake-up. A multiply-and-rotate mix of the words written (index, generation), as rustc's
+/// own maps use for trusted keys.
+#[derive(Default, Clone, Copy)]
+pub struct HandleHasher(u64);
+
+impl std::hash::Hasher for HandleHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        self.0 = (self.0.rotate_left(26) ^ v).wrapping_mul(K);
+    }
+}
+
+/// A map keyed by socket handles ([`HandleHasher`]).
+pub type HandleMap<V> = std::collections::HashMap<SocketHandle, V, HandleHashing>;
+/// A set of socket handles ([`HandleHasher`]).
+pub type HandleSet = std::collections::HashSet<SocketHandle, HandleHashing>;
+/// [`HandleHasher`]'s builder.
+pub type HandleHashing = std::hash::BuildHasherDefault<HandleHasher>;
+
 impl SocketHandle {
     /// A small number identifying the socket in logs.
     pub fn index(self) -> u32 {
@@ -38,11 +74,23 @@ pub enum Socket {
 }
 
 /// A TCP connection's key: our port and the peer's address (our address is the interface's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnKey {
     pub local_port: u16,
     pub remote_ip: Ipv4Addr,
     pub remote_port: u16,
+}
+
+/// The whole key in one word, so the table's keyed SipHash (the peer chooses its address and
+/// port) takes one write where the fields would take four.
+impl std::hash::Hash for ConnKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(
+            u64::from(self.local_port) << 48
+                | u64::from(self.remote_port) << 32
+                | u64::from(u32::from(self.remote_ip)),
+        );
+    }
 }
 
 struct Slot {

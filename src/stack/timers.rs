@@ -8,16 +8,17 @@
 //! directly until the next poll re-files it, so a missed re-filing can make a timer early, never
 //! late.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
+use super::socket_table::{HandleMap, HandleSet};
 use super::SocketHandle;
 use crate::time::Instant;
 
 #[derive(Default)]
 pub struct TimerQueue {
     order: BTreeSet<(Instant, SocketHandle)>,
-    at: HashMap<SocketHandle, Instant>,
-    marked: HashSet<SocketHandle>,
+    at: HandleMap<Instant>,
+    marked: HandleSet,
 }
 
 impl TimerQueue {
@@ -29,13 +30,25 @@ impl TimerQueue {
 
     /// Files `h` under `deadline` (none: not at all).
     pub fn set(&mut self, h: SocketHandle, deadline: Option<Instant>) {
-        self.marked.remove(&h);
-        if let Some(old) = self.at.remove(&h) {
-            self.order.remove(&(old, h));
+        if !self.marked.is_empty() {
+            self.marked.remove(&h);
         }
-        if let Some(at) = deadline {
-            self.at.insert(h, at);
-            self.order.insert((at, h));
+        match deadline {
+            Some(at) => match self.at.insert(h, at) {
+                // Filed there already: the order stands (most events move no deadline).
+                Some(old) if old == at => {}
+                old => {
+                    if let Some(old) = old {
+                        self.order.remove(&(old, h));
+                    }
+                    self.order.insert((at, h));
+                }
+            },
+            None => {
+                if let Some(old) = self.at.remove(&h) {
+                    self.order.remove(&(old, h));
+                }
+            }
         }
     }
 
