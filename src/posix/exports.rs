@@ -652,7 +652,9 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         // The control buffer's size is needed after the call, which overwrites it: TCP_INQ and
         // receive timestamps are written there.
         let inq = sock.inq.load(std::sync::atomic::Ordering::Relaxed);
-        let header = super::user::check_write_of(msg);
+        // Read here; the kernel's recvmsg writes the header back (EFAULT if it cannot), and only
+        // after it has are its fields written again.
+        let header = super::user::check_read_of(msg);
         if let (true, Err(e)) = (inq, header) {
             return ret(Err(e), -1);
         }
