@@ -180,9 +180,9 @@ pub fn check_write_of<T>(ptr: *mut T) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unmapped_memory_is_efault_and_mapped_memory_passes() {
-        // SAFETY: a fresh anonymous mapping, then an inaccessible one.
+    /// A page of this process that can be neither read nor written (munmap it after).
+    fn inaccessible_page() -> *mut u8 {
+        // SAFETY: a fresh anonymous mapping, of no access.
         let page = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -194,6 +194,12 @@ mod tests {
             )
         } as *mut u8;
         assert_ne!(page as *mut libc::c_void, libc::MAP_FAILED);
+        page
+    }
+
+    #[test]
+    fn unmapped_memory_is_efault_and_mapped_memory_passes() {
+        let page = inaccessible_page();
         assert_eq!(check_read(page, 16), Err(Errno::EFAULT));
         assert_eq!(check_write(page, 16), Err(Errno::EFAULT));
         assert_eq!(check_read(std::ptr::null(), 4), Err(Errno::EFAULT));
@@ -210,18 +216,7 @@ mod tests {
 
     #[test]
     fn an_answer_is_written_whole_or_efault_with_the_length_untouched() {
-        // SAFETY: a fresh anonymous mapping, made inaccessible.
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        } as *mut u8;
-        assert_ne!(page as *mut libc::c_void, libc::MAP_FAILED);
+        let page = inaccessible_page();
         let mut val = [0u8; 8];
         let mut len: libc::socklen_t = 8;
         // SAFETY: our own buffers, or the inaccessible page (the kernel refuses it).
