@@ -4,10 +4,13 @@ drive. It runs on the stack (`tapstack run -- python3 agent.py`) or on the kerne
 line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET...).
 
   socket                      a new TCP socket; it becomes the current one
-  listen PORT [fastopen QLEN] [nocookie] [key HEX]
+  listen PORT [fastopen QLEN] [nocookie] [key HEX] [defer SECS]
                               a new socket bound to 0.0.0.0:PORT, listening (backlog 8), with
-                              TCP_FASTOPEN set to QLEN, TCP_FASTOPEN_NO_COOKIE to 1 and
-                              TCP_FASTOPEN_KEY to HEX's bytes first if asked
+                              TCP_FASTOPEN set to QLEN, TCP_FASTOPEN_NO_COOKIE to 1,
+                              TCP_FASTOPEN_KEY to HEX's bytes and TCP_DEFER_ACCEPT to SECS first
+                              if asked
+  pollaccept MS               poll(2) the listener for POLLIN up to MS ms: IN, or 0
+  getlistener NAME            getsockopt of an integer option on the listener
   listenkey HEX               TCP_FASTOPEN_KEY on the listener, listening
   accept                      accept on the listener (blocks); the connection becomes current
   connect IP PORT             connect the current socket (or a new one) (blocks)
@@ -49,6 +52,7 @@ OPTS = {
     "SO_SNDBUF": (socket.SOL_SOCKET, socket.SO_SNDBUF),
     "SO_ERROR": (socket.SOL_SOCKET, socket.SO_ERROR),
     "SO_LINGER": (socket.SOL_SOCKET, socket.SO_LINGER),
+    "TCP_DEFER_ACCEPT": (socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT),
     # Linux's numbers (include/uapi/linux/tcp.h): not every Python names them.
     "TCP_FASTOPEN_CONNECT": (socket.IPPROTO_TCP, 30),
     "TCP_FASTOPEN_NO_COOKIE": (socket.IPPROTO_TCP, 34),
@@ -80,6 +84,8 @@ def run(cmd, state):
             ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, int(w[w.index("fastopen") + 1]))
         if "nocookie" in w:
             ls.setsockopt(*OPTS["TCP_FASTOPEN_NO_COOKIE"], 1)
+        if "defer" in w:
+            ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, int(w[w.index("defer") + 1]))
         if "key" in w:
             ls.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_KEY, bytes.fromhex(w[w.index("key") + 1]))
         ls.bind(("0.0.0.0", int(w[1])))
@@ -92,6 +98,13 @@ def run(cmd, state):
     if op == "listenkey":
         state["ls"].setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_KEY, bytes.fromhex(w[1]))
         return 0
+    if op == "pollaccept":
+        import select
+        p = select.poll()
+        p.register(state["ls"], select.POLLIN)
+        return "IN" if p.poll(int(w[1])) else 0
+    if op == "getlistener":
+        return state["ls"].getsockopt(*OPTS[w[1]])
     if op == "closelistener":
         state.pop("ls").close()
         return 0

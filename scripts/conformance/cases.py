@@ -207,6 +207,36 @@ def shutdown_rd_epoll_edge(t):
     t.agent("read 1000", 0)
 
 
+def defer_accept_data(t):
+    """29. TCP_DEFER_ACCEPT (5 s asked: Linux keeps it as SYN-ACK retransmissions, 3, and getsockopt
+    says what those last, 7 s): the bare ACK that ends the handshake is dropped (nothing answers
+    it, and accept finds nothing), and the first data completes the connection: ACKed at once, and
+    accept returns it with the data to read (Linux's tcp_check_req)."""
+    t.passive_open(listen="defer 5", accept=False)
+    t.agent("getlistener TCP_DEFER_ACCEPT", 7)
+    t.agent("pollaccept 300", 0)
+    t.quiet(100, "the bare ACK is dropped")
+    t.data(10)
+    expect_plain_ack(t, "an ACK of the data that completes the connection")
+    t.agent("pollaccept 500", "IN")
+    t.agent("accept", 0)
+    t.agent("read 100", 10)
+
+
+def defer_accept_last_chance(t):
+    """30. TCP_DEFER_ACCEPT of 1 s (one SYN-ACK retransmission) and no data: when the deferring
+    ends, the SYN-ACK goes again as the last chance (Linux's syn_ack_recalc), and the bare ACK that
+    answers it is taken: accept returns the connection, with nothing to read."""
+    sa = t.passive_open(listen="defer 1", accept=False)
+    t.agent("pollaccept 300", 0)
+    again = t.expect("the SYN-ACK again when the deferring ends", timeout=3)
+    t.check(again.flags & (SYN | ACK) == SYN | ACK and again.seq == sa.seq, again, "the SYN-ACK again")
+    t.send(ACK)
+    t.agent("pollaccept 500", "IN")
+    t.agent("accept", 0)
+    t.agent("read 100 DONTWAIT", "EAGAIN")
+
+
 def shutdown_rd_close_rst(t):
     """23. After shutdown(SHUT_RD) the data the peer sends is still queued; close() with it unread
     sends RST|ACK, not FIN, as for any data unread at close (RFC 2525 2.17; Linux's tcp_close counts
@@ -847,5 +877,7 @@ CASES = {
     "tfo_connect_nonblock": tfo_connect_nonblock,
     "shutdown_rd_close_rst": shutdown_rd_close_rst,
     "shutdown_rd_epoll_edge": shutdown_rd_epoll_edge,
+    "defer_accept_data": defer_accept_data,
+    "defer_accept_last_chance": defer_accept_last_chance,
     "tfo_client_empty": tfo_client_empty,
 }

@@ -165,10 +165,13 @@ class Test:
     def syn_opts(self):
         return [("mss", 1460), ("sackOK",), ("TS", self.tsval(), 0), ("nop",), ("wscale", PEER_WSCALE)]
 
-    def passive_open(self, port=8000, syn_opts=None, syn_flags=SYN, check_synack=True):
-        """listen, accept, and the three-way handshake from the peer; returns the SYN-ACK."""
-        self.agent("listen %d" % port, 0)
-        self.agent.start("accept")
+    def passive_open(self, port=8000, syn_opts=None, syn_flags=SYN, check_synack=True, listen="",
+                     accept=True):
+        """listen (with `listen`'s extra words), accept, and the three-way handshake from the peer;
+        returns the SYN-ACK. Without `accept`, nobody accepts: the handshake alone."""
+        self.agent(("listen %d %s" % (port, listen)).strip(), 0)
+        if accept:
+            self.agent.start("accept")
         self.tport = port
         if not self.link.resolve(pkt.TARGET_IP):
             raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
@@ -181,6 +184,8 @@ class Test:
         self.rcv_nxt = (sa.seq + 1) & 0xFFFFFFFF
         self.ts_ok = bool(sa.opt("TS")) and self.syn_sent.opt("TS") is not None
         self.send(ACK)
+        if not accept:
+            return sa
         res = self.agent.result()
         if res != "0":
             raise Fail("agent: accept returned %s; expected a connection" % res)

@@ -211,7 +211,7 @@ pub fn set(
             if !(1..=127).contains(&v) {
                 return Err(Errno::EINVAL);
             }
-            tcp_config(s, h, |c| c.syn_retries = v as u32)
+            tcp_config(s, h, |c| c.syn_retries = v as u8)
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             let v = int(val)?;
@@ -292,9 +292,15 @@ pub fn set(
             t.fast_open.no_cookie = v == 1;
             Ok(())
         }
-        // Not built: deferred accept and a window clamp. Refused, as an unknown option is, so a
-        // program does not count on them (curl, nginx go on without).
-        (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT | libc::TCP_WINDOW_CLAMP) => {
+        // Seconds, kept as Linux keeps them: SYN-ACK retransmissions (any value is taken; zero or
+        // less turns it off). A listener's connections wait for data before accept sees them.
+        (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => {
+            let count = crate::tcp::config::defer_accept_retransmissions(int(val)?);
+            tcp_config(s, h, |c| c.defer_accept = count)
+        }
+        // Not built: a window clamp. Refused, as an unknown option is, so a program does not
+        // count on it.
+        (libc::IPPROTO_TCP, libc::TCP_WINDOW_CLAMP) => {
             log::debug!("TCP option {name} is not supported by this stack");
             Err(Errno::ENOPROTOOPT)
         }
@@ -562,6 +568,9 @@ pub fn get(
         }
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => ints(tcp_cfg(s, &|c| c.keepalive_count as i32)),
         (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => ints(tcp_cfg(s, &|c| c.syn_retries as i32)),
+        (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT) => ints(tcp_cfg(s, &|c| {
+            crate::tcp::config::defer_accept_seconds(c.defer_accept)
+        })),
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             ints(s.tcp_stats(h).map_or(536, |st| st.snd_mss as i32))
         }

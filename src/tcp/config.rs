@@ -93,8 +93,12 @@ pub struct Config {
     pub time_wait: Duration,
     /// How long an orphaned (closed) connection may stay in FIN-WAIT-2 (tcp_fin_timeout).
     pub fin_wait2_timeout: Duration,
-    /// SYN (or SYN-ACK) retransmissions before ETIMEDOUT (tcp_syn_retries).
-    pub syn_retries: u32,
+    /// SYN (or SYN-ACK) retransmissions before ETIMEDOUT (tcp_syn_retries; TCP_SYNCNT, 1 to 127).
+    pub syn_retries: u8,
+    /// TCP_DEFER_ACCEPT, as Linux keeps it: a number of SYN-ACK retransmissions (see
+    /// [`defer_accept_retransmissions`]) during which a passive connection waits for data, the
+    /// bare ACK that ends its handshake dropped; 0: off.
+    pub defer_accept: u8,
     /// Data retransmissions before ETIMEDOUT (tcp_retries2).
     pub data_retries: u32,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay unacknowledged, or window probes
@@ -184,6 +188,7 @@ impl Default for Config {
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Duration::from_secs(60),
             syn_retries: 6,
+            defer_accept: 0,
             data_retries: 15,
             user_timeout: Duration::ZERO,
             keepalive: true,
@@ -208,6 +213,35 @@ impl Default for Config {
 
 /// Largest buffer accepted from setters (window scale 14 allows up to 1 GiB; keep it sane).
 pub const MAX_BUFFER: usize = 32 * 1024 * 1024;
+
+/// TCP_DEFER_ACCEPT's seconds as Linux keeps them (`secs_to_retrans`): the fewest SYN-ACK
+/// retransmissions whose timeouts (1 s, doubling up to 120 s) add up to at least `secs`, at most
+/// 255; 0 (or less) turns it off.
+pub fn defer_accept_retransmissions(secs: i32) -> u8 {
+    if secs <= 0 {
+        return 0;
+    }
+    let (mut count, mut timeout, mut period) = (1u8, 1i64, 1i64);
+    while i64::from(secs) > period && count < u8::MAX {
+        count += 1;
+        timeout = (timeout * 2).min(120);
+        period += timeout;
+    }
+    count
+}
+
+/// What getsockopt(TCP_DEFER_ACCEPT) reports for `count` retransmissions (`retrans_to_secs`): the
+/// seconds they last, which may be more than were asked.
+pub fn defer_accept_seconds(count: u8) -> i32 {
+    let (mut timeout, mut period) = (1i32, 0i32);
+    for i in 0..count {
+        if i > 0 {
+            timeout = (timeout * 2).min(120);
+        }
+        period += timeout;
+    }
+    period
+}
 
 #[cfg(test)]
 mod tests {

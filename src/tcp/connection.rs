@@ -151,6 +151,9 @@ pub struct Connection {
     cfg: Config,
     /// The SYN we sent came from an active open (affects RST in SYN-RECEIVED).
     active_open: bool,
+    /// TCP_DEFER_ACCEPT: the peer's bare ACK of our SYN-ACK came and was dropped, the connection
+    /// waiting for data (Linux's `inet_rsk(req)->acked`).
+    handshake_acked: bool,
 
     /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
     syn_pending: bool,
@@ -243,6 +246,7 @@ impl Connection {
         Connection {
             state: State::Closed,
             active_open: active,
+            handshake_acked: false,
             syn_pending: true,
             snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
             rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
@@ -1394,6 +1398,16 @@ impl Connection {
         );
     }
 
+    /// Whether TCP_DEFER_ACCEPT holds this passive connection in SYN-RECEIVED now, for a bare
+    /// ACK (`bare`: no data, no FIN) that would complete it: set, and fewer SYN-ACK timeouts so
+    /// far than it allows.
+    fn defers(&self, bare: bool) -> bool {
+        bare && self.state == State::SynReceived
+            && !self.active_open
+            && !self.is_fast_open_child()
+            && self.snd.retries < u32::from(self.cfg.defer_accept)
+    }
+
     /// RFC 6298 §5.4-5.7 and RFC 5681 §3.1 on a retransmission timeout.
     fn on_rtx_timeout(&mut self, now: Instant) {
         let armed_at = self.timers.armed_at(TimerKind::Retransmit);
@@ -1405,9 +1419,15 @@ impl Connection {
             return;
         }
         let limit = match self.state {
-            State::SynSent | State::SynReceived => self.cfg.syn_retries,
+            State::SynSent | State::SynReceived => u32::from(self.cfg.syn_retries),
             _ => self.cfg.data_retries,
         };
+        // TCP_DEFER_ACCEPT once the peer's ACK came (Linux's syn_ack_recalc, with the timeouts
+        // before this one as its num_timeout): the connection lives until the deferring is over,
+        // and the SYN-ACK goes again only at its end, the peer's last chance to send data or ACK.
+        let deferring = self.handshake_acked && self.defers(true);
+        let defer = u32::from(self.cfg.defer_accept);
+        let before = self.snd.retries - 1;
         #[cfg(test)]
         if let Some(t) = self.trace.as_mut() {
             t.push(Trace::Rto {
@@ -1418,7 +1438,12 @@ impl Connection {
             });
         }
         let _ = now;
-        if self.snd.retries > limit {
+        let expired = if self.handshake_acked {
+            before >= limit && before >= defer
+        } else {
+            self.snd.retries > limit
+        };
+        if expired {
             log::debug!("tcp: retransmission limit reached in {:?}", self.state);
             if self.state == State::SynReceived && !self.active_open && !self.is_fast_open_child() {
                 self.enter_closed();
@@ -1432,6 +1457,10 @@ impl Connection {
         self.snd.rtt.backoff();
         self.snd.rtt_timing = None;
         match self.state {
+            State::SynReceived if deferring && before + 1 < defer => {
+                // Waiting for data after the ACK: no SYN-ACK, the timer alone goes on.
+                self.arm_rtx(now);
+            }
             State::SynSent | State::SynReceived => {
                 self.syn_pending = true;
                 // A Fast Open child's data in flight goes again too, after the SYN-ACK.
@@ -1891,6 +1920,16 @@ impl Connection {
             }
         } else if self.state == State::SynReceived {
             if seg.ack > self.snd.una && seg.ack <= self.snd.max {
+                if self.defers(payload.is_empty() && !f.contains(TcpFlags::FIN)) {
+                    // TCP_DEFER_ACCEPT (Linux's tcp_check_req): while the deferring lasts, the
+                    // bare ACK ending the handshake is dropped (its timestamp kept), and the
+                    // connection waits in SYN-RECEIVED for data to complete it.
+                    if self.ts_enabled {
+                        self.rcv.update_ts_recent(seq, seg.options.timestamps);
+                    }
+                    self.handshake_acked = true;
+                    return;
+                }
                 self.snd.una = seg.ack;
                 self.snd.nxt = self.snd.nxt.max(self.snd.una);
                 self.timers.stop(TimerKind::Retransmit);

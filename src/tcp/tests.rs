@@ -1907,3 +1907,91 @@ fn a_fin_in_established_is_acknowledged_by_our_fin_or_at_the_delayed_ack_timeout
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0].seg.ack, p[0].seg.seq + 1);
 }
+
+/// A passive connection with TCP_DEFER_ACCEPT of `count` SYN-ACK retransmissions, the peer's SYN
+/// and SYN-ACK exchanged: (peer, listener's connection).
+fn deferred_pair(count: u8) -> (Connection, Connection) {
+    let now = t(0);
+    let mut a = Connection::connect(now, &cfg(), 1000, 0);
+    let syn = collect(&mut a, now);
+    let deferring = Config {
+        defer_accept: count,
+        ..cfg()
+    };
+    let mut b = Connection::accept(now, &deferring, 5000, 77, &syn[0].as_segment());
+    let synack = collect(&mut b, now);
+    feed(&mut a, now, &synack);
+    assert_eq!(a.state(), State::Established);
+    (a, b)
+}
+
+#[test]
+fn a_deferred_accept_drops_the_bare_ack_and_data_completes_the_connection() {
+    let (mut a, mut b) = deferred_pair(3);
+    let ack = collect(&mut a, t(0));
+    assert!(ack[0].payload.is_empty());
+    feed(&mut b, t(0), &ack);
+    assert_eq!(b.state(), State::SynReceived, "the bare ACK is dropped");
+    assert!(collect(&mut b, t(0)).is_empty(), "and not answered");
+    // The first timeout after the ACK sends nothing: the connection waits for data.
+    assert!(collect(&mut b, t(1000)).is_empty());
+    a.send(b"GET /").unwrap();
+    let data = collect(&mut a, t(1500));
+    feed(&mut b, t(1500), &data);
+    assert_eq!(b.state(), State::Established);
+    let mut got = [0u8; 16];
+    assert_eq!(b.recv(&mut got), Ok(5));
+}
+
+#[test]
+fn a_deferred_accept_sends_the_syn_ack_again_at_its_end_and_then_takes_the_ack() {
+    // 3 retransmissions' worth (1 + 2 + 4 s): silent at the first two timeouts, the SYN-ACK again
+    // at the third, then the bare ACK completes the connection.
+    let (mut a, mut b) = deferred_pair(3);
+    let ack = collect(&mut a, t(0));
+    feed(&mut b, t(0), &ack);
+    let (mut now, mut sent) = (t(0), vec![]);
+    while sent.is_empty() {
+        now = b.poll_at(now).expect("a timer runs");
+        assert!(now <= t(10_000), "no SYN-ACK by {now:?}");
+        sent = collect(&mut b, now);
+    }
+    assert_eq!(now, t(7000), "after 1 + 2 + 4 s");
+    assert_eq!(sent[0].seg.flags, TcpFlags::SYN | TcpFlags::ACK);
+    feed(&mut a, now, &sent);
+    let ack = collect(&mut a, now);
+    feed(&mut b, now, &ack);
+    assert_eq!(
+        b.state(),
+        State::Established,
+        "the last chance's ACK is taken"
+    );
+}
+
+#[test]
+fn a_deferred_accept_without_an_ack_times_out_as_any_handshake() {
+    let (_, mut b) = deferred_pair(1);
+    let mut now = t(0);
+    let mut synacks = 0;
+    while let Some(at) = b.poll_at(now) {
+        now = at;
+        synacks += collect(&mut b, now).len();
+        assert!(now <= t(200_000));
+    }
+    assert_eq!(synacks, 6, "each timeout resends, up to tcp_syn_retries");
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn defer_accept_seconds_are_kept_as_linux_keeps_them() {
+    use super::config::{defer_accept_retransmissions as count, defer_accept_seconds as secs};
+    let asked = [-5, 0, 1, 2, 3, 4, 5, 7, 8, 30, 31, 32, 1000, i32::MAX];
+    let kept: Vec<u8> = asked.iter().map(|&s| count(s)).collect();
+    assert_eq!(kept, [0, 0, 1, 2, 2, 3, 3, 3, 4, 5, 5, 6, 15, 255]);
+    let said: Vec<i32> = [0u8, 1, 2, 3, 4, 5, 6, 7, 8].map(secs).to_vec();
+    assert_eq!(said, [0, 1, 3, 7, 15, 31, 63, 127, 247]);
+}
+#[test]
+fn zz_sizes() {
+    eprintln!("config {} conn {}", std::mem::size_of::<Config>(), std::mem::size_of::<Connection>());
+}
