@@ -1438,7 +1438,7 @@ impl Connection {
             });
         }
         let _ = now;
-        let expired = if self.handshake_acked {
+        let expired = if self.handshake_acked && self.state == State::SynReceived {
             before >= limit && before >= defer
         } else {
             self.snd.retries > limit
