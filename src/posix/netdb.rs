@@ -673,7 +673,7 @@ thread_local! {
 /// Lays out `name` and `addrs` in this thread's `hostent` (glibc keeps one per thread too, shared
 /// by gethostbyname and gethostbyaddr) and sets `h_errno`.
 fn thread_hostent(name: &str, addrs: &[Ipv4Addr]) -> *mut hostent {
-    HOST.with(|cell| {
+    let answer = HOST.try_with(|cell| {
         let mut slot = cell.borrow_mut();
         let storage = slot.get_or_insert_with(|| {
             Box::new(HostStorage {
@@ -695,6 +695,12 @@ fn thread_hostent(name: &str, addrs: &[Ipv4Addr]) -> *mut hostent {
                 ptr::null_mut()
             }
         }
+    });
+    // The thread is exiting (an `atexit` handler runs after glibc destroyed the main thread's
+    // thread-locals): no storage to lay the answer out in.
+    answer.unwrap_or_else(|_| {
+        set_h_errno(NO_RECOVERY);
+        ptr::null_mut()
     })
 }
 

@@ -40,6 +40,17 @@ thread_local! {
     static CONTROL: RefCell<Option<Control>> = const { RefCell::new(None) };
 }
 
+/// Runs `f` on this thread's control connection. While the thread exits that is gone (glibc runs
+/// the main thread's thread-local destructors before the `atexit` handlers, which may still close
+/// or shut down sockets): `f` then gets a connection of its own, closed when it returns.
+fn with_control<R>(f: impl FnOnce(&RefCell<Option<Control>>) -> R) -> R {
+    let mut f = Some(f);
+    match CONTROL.try_with(|slot| (f.take().expect("called once"))(slot)) {
+        Ok(r) => r,
+        Err(_) => (f.take().expect("not called"))(&RefCell::new(None)),
+    }
+}
+
 /// Says why the stack is unavailable, once per process.
 fn report_once(message: &str) {
     static SAID: AtomicBool = AtomicBool::new(false);
@@ -149,7 +160,7 @@ pub fn call(
 /// Whether this thread's control connection has had an answer: until then a request that gets
 /// none ([`tell`]) could be lost unanswered with a connection the service refused.
 pub fn admitted() -> bool {
-    CONTROL.with(|slot| {
+    with_control(|slot| {
         slot.try_borrow().is_ok_and(|c| {
             c.as_ref()
                 .is_some_and(|c| c.admitted && c.pid == crate::posix::state::pid())
@@ -205,7 +216,7 @@ fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
 /// Linux's `accept` likewise takes its number before it waits. Without `may_start`, no service
 /// is started for it: with none to reach, the number is held with a duplicate of `near`.
 pub fn reserve_number(near: RawFd, may_start: bool) -> Result<OwnedFd> {
-    CONTROL.with(|slot| {
+    with_control(|slot| {
         let mut slot = slot.try_borrow_mut().map_err(|_| Errno::EAGAIN)?;
         let base = match ensure(&mut slot, may_start) {
             Ok(c) => c.fd.raw(),
@@ -228,7 +239,7 @@ fn exchange(
     timeout: Option<Duration>,
     between: impl FnOnce(),
 ) -> (Result<Value>, Option<OwnedFd>) {
-    CONTROL.with(|slot| {
+    with_control(|slot| {
         let mut slot = match slot.try_borrow_mut() {
             Ok(s) => s,
             // A signal handler calling into the stack while this thread waits on it.
