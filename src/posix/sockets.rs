@@ -907,6 +907,9 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
     }
     match request(fd, Call::TakeError) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
+        // The service is gone (killed, or it crashed), and the connection with it: its hang-up is
+        // no end of the peer's data, and a clean end of file would pass a cut stream off as whole.
+        Err(e) if e.0 == libc::ENETDOWN => Some(e),
         _ => None,
     }
 }
