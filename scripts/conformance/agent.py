@@ -32,6 +32,7 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
                               reported (IN|RDHUP...), or 0 when none came
   setsockopt NAME VALUE       an integer option: TCP_CORK, TCP_NODELAY, SO_RCVBUF, ...
   getsockopt NAME
+  linger ON SECS              SO_LINGER {ON, SECS}
   close                       close the current socket
   closelistener
   shutdownlistener RD|WR|RDWR
@@ -169,6 +170,10 @@ def run(cmd, state):
         return 0
     if op == "setsockopt":
         s.setsockopt(*OPTS[w[1]], int(w[2]))
+        return 0
+    if op == "linger":
+        import struct
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", int(w[1]), int(w[2])))
         return 0
     if op == "getsockopt":
         return s.getsockopt(*OPTS[w[1]])

@@ -207,6 +207,20 @@ def shutdown_rd_epoll_edge(t):
     t.agent("read 1000", 0)
 
 
+def linger_zero_close_rst(t):
+    """31. close() under SO_LINGER {1, 0} aborts: one RST|ACK (with timestamps) and no FIN before
+    it, the data the peer sent acknowledged, then nothing (Linux's tcp_close with a zero linger
+    time calls tcp_disconnect)."""
+    t.passive_open()
+    t.data(20)
+    expect_plain_ack(t, "an ACK of the data")
+    t.agent("read 100", 20)
+    t.agent("linger 1 0", 0)
+    t.agent("close", 0)
+    expect_rst_ack(t, t.irs + 1, ts=True)
+    t.quiet(300, "the connection is gone")
+
+
 def defer_accept_data(t):
     """29. TCP_DEFER_ACCEPT (5 s asked: Linux keeps it as SYN-ACK retransmissions, 3, and getsockopt
     says what those last, 7 s): the bare ACK that ends the handshake is dropped (nothing answers
@@ -878,6 +892,7 @@ CASES = {
     "shutdown_rd_close_rst": shutdown_rd_close_rst,
     "shutdown_rd_epoll_edge": shutdown_rd_epoll_edge,
     "defer_accept_data": defer_accept_data,
+    "linger_zero_close_rst": linger_zero_close_rst,
     "defer_accept_last_chance": defer_accept_last_chance,
     "tfo_client_empty": tfo_client_empty,
 }

@@ -2044,7 +2044,7 @@ impl Service {
         // it has room for, and send once all of it is in.
         let mut queued = false;
         let mut starved = false;
-        let mut eof_unread = false;
+        let mut eof_may_abort = false;
         for _ in 0..64 {
             if sock.app_eof || !sock.b_readable {
                 break;
@@ -2080,9 +2080,15 @@ impl Service {
                             .tcp_socket_ref(h)
                             .and_then(|t| t.connection())
                             .is_some_and(|c| c.recv_queue_len() > 0);
-                    if unread {
+                    // So does a close under SO_LINGER {on, 0}: RST alone, no FIN first (Linux's
+                    // tcp_close with a zero linger time disconnects). A shutdown(SHUT_WR) under it
+                    // still sends its FIN.
+                    let abortive = stack
+                        .tcp_socket_ref(h)
+                        .is_some_and(|t| t.config.linger == Some(Duration::ZERO));
+                    if unread || abortive {
                         // Whether the end is gone is asked below, once `self` is free again.
-                        eof_unread = true;
+                        eof_may_abort = true;
                     } else {
                         let _ = stack.tcp_shutdown(now, h, Shutdown::Write);
                     }
@@ -2111,7 +2117,7 @@ impl Service {
                 (Ok(_), None) => break,
             }
         }
-        if eof_unread {
+        if eof_may_abort {
             let gone = self.socks.get(i).is_some_and(|s| s.app_gone) || !self.alive(i);
             if gone {
                 if let Some(sock) = self.socks.get_mut(i) {

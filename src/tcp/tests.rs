@@ -1993,5 +1993,9 @@ fn defer_accept_seconds_are_kept_as_linux_keeps_them() {
 }
 #[test]
 fn zz_sizes() {
-    eprintln!("config {} conn {}", std::mem::size_of::<Config>(), std::mem::size_of::<Connection>());
+    eprintln!(
+        "config {} conn {}",
+        std::mem::size_of::<Config>(),
+        std::mem::size_of::<Connection>()
+    );
 }
