@@ -460,11 +460,17 @@ fn tcp_connect(
         // it hung up (the attempt failed, and the service has its error).
         let ev = poll_now(fd);
         if ev & libc::POLLHUP == 0 {
-            return Err(if ev & libc::POLLOUT != 0 {
-                Errno::EISCONN
-            } else {
-                Errno::EALREADY
-            });
+            if ev & libc::POLLOUT != 0 {
+                return Err(Errno::EISCONN);
+            }
+            // Under way. Linux's __inet_stream_connect has a blocking socket wait for the
+            // handshake here too (EALREADY only when SO_SNDTIMEO runs out): a connect retried
+            // after EINTR, as TEMP_FAILURE_RETRY does, ends as the first would have.
+            let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
+            if nonblocking || fast_open.is_some() {
+                return Err(Errno::EALREADY);
+            }
+            return wait_connect(sock, fd, Errno::EALREADY);
         }
         // A non-blocking attempt that failed: this call reports it (its error if not yet read,
         // else ECONNABORTED, as Linux's __inet_stream_connect) and leaves the socket unconnected,
@@ -522,9 +528,16 @@ fn tcp_connect(
     }
     // A blocking connect waits for the handshake; SO_SNDTIMEO bounds it, and when that runs out
     // Linux says EINPROGRESS and the handshake goes on.
+    wait_connect(sock, fd, Errno::EINPROGRESS)
+}
+
+/// A blocking connect's wait for the handshake of the socket at `fd`, bounded by SO_SNDTIMEO
+/// (then `unfinished`: EINPROGRESS for the first connect, EALREADY for one repeated while the
+/// handshake goes on, as Linux's).
+fn wait_connect(sock: &Arc<OpenSocket>, fd: RawFd, unfinished: Errno) -> Result<Option<usize>> {
     let wait = timeout(fd, libc::SO_SNDTIMEO);
     match client::call(Target::Existing, Call::WaitConnect, Some(fd), wait).0 {
-        Err(Errno::EAGAIN) => Err(Errno::EINPROGRESS),
+        Err(Errno::EAGAIN) => Err(unfinished),
         Err(e) => {
             // A blocking connect that failed leaves the socket unconnected (Linux's
             // SS_UNCONNECTED): connecting again tries anew.
