@@ -75,10 +75,18 @@ pub fn check(
     Some(MSS_TABLE[index as usize])
 }
 
-/// Our timestamp `tsval` with the SYN's options in its low bits (`ecn`: the SYN-ACK agreed to it).
+/// Our timestamp `tsval` with the SYN's options in its low bits (`ecn`: the SYN-ACK agreed to it),
+/// never after `tsval` itself: the bits could put it up to 63 ticks ahead of the clock, and then
+/// the TSvals that follow it would look older to the peer, whose PAWS check (RFC 7323 §5) drops
+/// them until the clock catches up. A step of 64 back, as Linux's cookie_init_timestamp takes.
 pub fn encode_timestamp(tsval: u32, wscale: Option<u8>, sack: bool, ecn: bool) -> u32 {
     let ws = wscale.map_or(NO_WSCALE, |w| u32::from(w.min(14)));
-    (tsval & !TS_MASK) | ws | (u32::from(sack) << 4) | (u32::from(ecn) << 5)
+    let ts = (tsval & !TS_MASK) | ws | (u32::from(sack) << 4) | (u32::from(ecn) << 5);
+    if (ts.wrapping_sub(tsval) as i32) > 0 {
+        ts.wrapping_sub(TS_MASK + 1)
+    } else {
+        ts
+    }
 }
 
 /// What an echoed timestamp says of the SYN's options: (window scale, SACK, ECN).
@@ -96,6 +104,22 @@ mod tests {
     use super::*;
 
     const TUPLE: &[u8] = &[10, 77, 0, 2, 0, 80, 10, 77, 0, 9, 0x9c, 0x40];
+
+    #[test]
+    fn a_cookie_timestamp_is_never_ahead_of_the_clock() {
+        for tsval in [0u32, 1, 63, 64, 1000, 0xffff_ffc0, 0xffff_ffff, 0x8000_0000] {
+            for (ws, sack, ecn) in [
+                (None, true, true),
+                (Some(7), false, false),
+                (Some(0), true, false),
+            ] {
+                let ts = encode_timestamp(tsval, ws, sack, ecn);
+                let behind = tsval.wrapping_sub(ts);
+                assert!(behind < 64, "{tsval:#x}: {ts:#x} is {behind} behind");
+                assert_eq!(decode_timestamp(ts), (ws, sack, ecn));
+            }
+        }
+    }
 
     #[test]
     fn a_cookie_checks_out_for_two_minutes_with_its_mss_and_not_after() {
@@ -141,7 +165,7 @@ mod tests {
             for sack in [false, true] {
                 for ecn in [false, true] {
                     let ts = encode_timestamp(0xdead_beef, ws, sack, ecn);
-                    assert_eq!(ts & !TS_MASK, 0xdead_beef & !TS_MASK);
+                    assert!(0xdead_beef_u32.wrapping_sub(ts) < 64, "at most a step back");
                     assert_eq!(decode_timestamp(ts), (ws, sack, ecn));
                 }
             }
