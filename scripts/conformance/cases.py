@@ -13,7 +13,7 @@ import time
 
 import pkt
 from conform import PEER_WSCALE, Fail, linux_wscale
-from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN
+from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN, URG
 
 SYN_KINDS = {"mss", "sackOK", "TS", "wscale"}
 MSS = 1460 - 12  # the peer's MSS less the timestamp option
@@ -205,6 +205,23 @@ def shutdown_rd_epoll_edge(t):
     expect_plain_ack(t, "an ACK of the FIN")
     t.agent("epollwait 500", "IN|RDHUP")
     t.agent("read 1000", 0)
+
+
+def listener_drops_strays(t):
+    """32. A listening port drops what carries neither SYN nor ACK (a FIN alone, no flag at all,
+    FIN|PSH|URG) and SYN|FIN, unanswered (RFC 9293 3.10.7.2, "fourth, other data or control";
+    Linux's tcp_rcv_state_process in LISTEN); a bare ACK that returns no cookie gets RST, its
+    sequence number the ACK's."""
+    t.agent("listen 8000", 0)
+    t.tport = 8000
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+    for flags, what in ((FIN, "FIN"), (0, "no flag"), (FIN | PSH | URG, "FIN|PSH|URG"), (SYN | FIN, "SYN|FIN")):
+        t.send(flags, seq=1000, ack=0)
+        t.quiet(200, "a listener drops " + what)
+    t.send(ACK, seq=1000, ack=123456)
+    rst = t.expect("RST to a stray ACK")
+    t.check(rst.flags & RST and rst.seq == 123456, rst, "RST seq 123456")
 
 
 def linger_zero_close_rst(t):
@@ -893,6 +910,7 @@ CASES = {
     "shutdown_rd_epoll_edge": shutdown_rd_epoll_edge,
     "defer_accept_data": defer_accept_data,
     "linger_zero_close_rst": linger_zero_close_rst,
+    "listener_drops_strays": listener_drops_strays,
     "defer_accept_last_chance": defer_accept_last_chance,
     "tfo_client_empty": tfo_client_empty,
 }

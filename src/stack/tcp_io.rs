@@ -95,9 +95,15 @@ impl Stack {
                 self.tcp_passive_open(now, lh, key, dst, &seg, iss);
                 return;
             }
-            // An ACK for a handshake we do not know may return a SYN cookie; if not (or a stray
-            // segment), the CLOSED-state rules answer it.
+            // An ACK for a handshake we do not know may return a SYN cookie; if not, the
+            // CLOSED-state rules answer it.
             if self.tcp_cookie_ack(now, lh, key, dst, &seg) {
+                return;
+            }
+            // Neither SYN nor ACK (a FIN, nothing, FIN|PSH|URG) or SYN|FIN: dropped unanswered
+            // (RFC 9293 §3.10.7.2, "fourth, other data or control"; Linux's tcp_rcv_state_process
+            // in LISTEN), so a FIN or Xmas scan learns no more of a listening port than Linux's.
+            if !seg.flags.contains(TcpFlags::ACK) {
                 return;
             }
         }
