@@ -37,6 +37,7 @@ pub mod rand;
 pub mod resolver;
 pub mod runtime;
 pub mod service;
+pub mod spin;
 pub mod stack;
 pub mod sys;
 pub mod tcp;

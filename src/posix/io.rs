@@ -459,12 +459,18 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
         sock.nonblocking_hint.store(true, Ordering::Relaxed);
         return;
     }
+    // Not while the CPUs are contended (crate::spin): then spinning delays the answer.
+    if !crate::spin::allowed() {
+        return;
+    }
     let start = std::time::Instant::now();
     while start.elapsed() < budget {
-        // SAFETY: no arguments.
-        unsafe { libc::syscall(libc::SYS_sched_yield) };
-        if ready() {
+        if !crate::spin::give_way() {
             return;
         }
+        if ready() {
+            break;
+        }
     }
+    crate::spin::ended_in_peace();
 }

@@ -401,6 +401,7 @@ impl Service {
                     timeout = 0;
                 } else {
                     busy_until = None;
+                    crate::spin::ended_in_peace();
                 }
             }
             if timeout != 0 && !self.graveyard.is_empty() {
@@ -426,13 +427,22 @@ impl Service {
                 continue;
             }
             if n > 0 && !self.busy_poll.is_zero() {
-                busy_until = Some(std::time::Instant::now() + self.busy_poll);
+                if busy_until.is_some() {
+                    // Found by the spin.
+                    crate::spin::ended_in_peace();
+                }
+                // Not while the CPUs are contended (crate::spin): then spinning delays the work
+                // it waits for.
+                busy_until =
+                    crate::spin::allowed().then(|| std::time::Instant::now() + self.busy_poll);
             }
             if n == 0 && timeout == 0 && busy_until.is_some() {
                 // Polling must not keep a program that shares this CPU from running: a
-                // program woken here (the one about to answer) gets the CPU at once.
-                // SAFETY: no arguments.
-                unsafe { libc::syscall(libc::SYS_sched_yield) };
+                // program woken here (the one about to answer) gets the CPU at once, and a yield
+                // that met another task that wanted the CPU ends the polling.
+                if !crate::spin::give_way() {
+                    busy_until = None;
+                }
                 let now = self.now();
                 if self.stack.poll_at(now).is_none_or(|d| d > now) {
                     continue;
