@@ -6,7 +6,8 @@
 //! spins itself, more runnable work than CPUs), a spinner keeps a CPU from the very task it waits
 //! for, and each answer waits for a time slice: a steady load of 20 000 requests a second through
 //! a server on the stack took 1.1 ms a request where sleeping took 40 µs. A yield shows it: one
-//! that hands the CPU to another task for long ([`CONTENDED`]) means someone needed it. Then the
+//! that hands the CPU to another task for long ([`CONTENDED`]) after which nothing has come means
+//! someone else needed it (a long yield that brought the answer is the spin working). Then the
 //! spin stops at once and spinning stays off for a while, longer each time in a row (up to
 //! [`MOST_OFF`]), until a spin ends without meeting anyone. The state is the process's: every
 //! thread of it sees the same CPUs.
@@ -39,20 +40,22 @@ pub fn allowed() -> bool {
     now_ns() >= OFF_UNTIL_NS.load(Ordering::Relaxed)
 }
 
-/// Gives the CPU away for one look. False: the yield met contention, spinning is now paused, and
-/// the caller stops spinning and sleeps.
+/// Gives the CPU away for one look of a spin. True: the yield handed the CPU to another task for
+/// long ([`CONTENDED`]). That is the spin doing its job when the task was the one it waits for
+/// (it ran, answered and slept), and contention when, back on the CPU, the spinner finds nothing
+/// come: then the caller calls [`pause`] and sleeps.
 pub fn give_way() -> bool {
     let before = now_ns();
     // SAFETY: no arguments.
     unsafe { libc::syscall(libc::SYS_sched_yield) };
-    let after = now_ns();
-    if after.saturating_sub(before) < CONTENDED.as_nanos() as u64 {
-        return true;
-    }
+    now_ns().saturating_sub(before) >= CONTENDED.as_nanos() as u64
+}
+
+/// Contention met: spinning is off for a while, longer each time in a row.
+pub fn pause() {
     let off = NEXT_OFF_NS.load(Ordering::Relaxed);
-    OFF_UNTIL_NS.store(after + off, Ordering::Relaxed);
+    OFF_UNTIL_NS.store(now_ns() + off, Ordering::Relaxed);
     NEXT_OFF_NS.store((off * 2).min(MOST_OFF.as_nanos() as u64), Ordering::Relaxed);
-    false
 }
 
 /// A spin ended (it found what it waited for, or its time ran out) without meeting contention:
@@ -97,8 +100,9 @@ mod tests {
         let t0 = std::time::Instant::now();
         let mut met = false;
         while t0.elapsed() < Duration::from_secs(3) {
-            if !give_way() {
+            if give_way() {
                 met = true;
+                pause();
                 break;
             }
         }

@@ -465,11 +465,14 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
     }
     let start = std::time::Instant::now();
     while start.elapsed() < budget {
-        if !crate::spin::give_way() {
-            return;
-        }
+        let handed_over = crate::spin::give_way();
         if ready() {
             break;
+        }
+        if handed_over {
+            // Another task had the CPU and the answer did not come: contention.
+            crate::spin::pause();
+            return;
         }
     }
     crate::spin::ended_in_peace();

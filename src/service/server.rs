@@ -391,6 +391,8 @@ impl Service {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
         let mut frame = vec![0u8; 65536 + 14];
         let mut busy_until: Option<std::time::Instant> = None;
+        // The spin's last yield handed the CPU over for long (crate::spin::give_way).
+        let mut handed_over = false;
         let signal = loop {
             let mut timeout = self.timeout_ms();
             // Busy polling: right after an event, look again without sleeping, so that the
@@ -426,6 +428,9 @@ impl Service {
                 }
                 continue;
             }
+            if n > 0 {
+                handed_over = false;
+            }
             if n > 0 && !self.busy_poll.is_zero() {
                 if busy_until.is_some() {
                     // Found by the spin.
@@ -440,8 +445,13 @@ impl Service {
                 // Polling must not keep a program that shares this CPU from running: a
                 // program woken here (the one about to answer) gets the CPU at once, and a yield
                 // that met another task that wanted the CPU ends the polling.
-                if !crate::spin::give_way() {
+                if handed_over {
+                    // Nothing came while another task had the CPU: contention.
+                    crate::spin::pause();
                     busy_until = None;
+                    handed_over = false;
+                } else {
+                    handed_over = crate::spin::give_way();
                 }
                 let now = self.now();
                 if self.stack.poll_at(now).is_none_or(|d| d > now) {
