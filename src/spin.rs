@@ -21,23 +21,17 @@ pub const CONTENDED: Duration = Duration::from_micros(30);
 const FIRST_OFF: Duration = Duration::from_millis(20);
 const MOST_OFF: Duration = Duration::from_secs(1);
 
-/// Until when spinning is off (CLOCK_MONOTONIC, ns), and the pause the next contention brings.
-static OFF_UNTIL_NS: AtomicU64 = AtomicU64::new(0);
-static NEXT_OFF_NS: AtomicU64 = AtomicU64::new(FIRST_OFF.as_nanos() as u64);
+/// Until when spinning is off (the monotonic clock, µs), and the pause the next contention brings.
+static OFF_UNTIL_US: AtomicU64 = AtomicU64::new(0);
+static NEXT_OFF_US: AtomicU64 = AtomicU64::new(FIRST_OFF.as_micros() as u64);
 
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill; CLOCK_MONOTONIC cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+fn now_us() -> u64 {
+    crate::sys::monotonic_now().as_micros()
 }
 
 /// Whether a spin may start now (not paused after contention).
 pub fn allowed() -> bool {
-    now_ns() >= OFF_UNTIL_NS.load(Ordering::Relaxed)
+    now_us() >= OFF_UNTIL_US.load(Ordering::Relaxed)
 }
 
 /// Gives the CPU away for one look of a spin. True: the yield handed the CPU to another task for
@@ -45,23 +39,26 @@ pub fn allowed() -> bool {
 /// (it ran, answered and slept), and contention when, back on the CPU, the spinner finds nothing
 /// come: then the caller calls [`pause`] and sleeps.
 pub fn give_way() -> bool {
-    let before = now_ns();
+    let before = now_us();
     // SAFETY: no arguments.
     unsafe { libc::syscall(libc::SYS_sched_yield) };
-    now_ns().saturating_sub(before) >= CONTENDED.as_nanos() as u64
+    now_us().saturating_sub(before) >= CONTENDED.as_micros() as u64
 }
 
 /// Contention met: spinning is off for a while, longer each time in a row.
 pub fn pause() {
-    let off = NEXT_OFF_NS.load(Ordering::Relaxed);
-    OFF_UNTIL_NS.store(now_ns() + off, Ordering::Relaxed);
-    NEXT_OFF_NS.store((off * 2).min(MOST_OFF.as_nanos() as u64), Ordering::Relaxed);
+    let off = NEXT_OFF_US.load(Ordering::Relaxed);
+    OFF_UNTIL_US.store(now_us() + off, Ordering::Relaxed);
+    NEXT_OFF_US.store(
+        (off * 2).min(MOST_OFF.as_micros() as u64),
+        Ordering::Relaxed,
+    );
 }
 
 /// A spin ended (it found what it waited for, or its time ran out) without meeting contention:
 /// the next contention pauses spinning for the shortest time again.
 pub fn ended_in_peace() {
-    NEXT_OFF_NS.store(FIRST_OFF.as_nanos() as u64, Ordering::Relaxed);
+    NEXT_OFF_US.store(FIRST_OFF.as_micros() as u64, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -82,7 +79,7 @@ mod tests {
     #[test]
     fn a_yield_to_a_busy_task_pauses_spinning_and_a_peaceful_spin_resets_the_pause() {
         ended_in_peace();
-        OFF_UNTIL_NS.store(0, Ordering::Relaxed);
+        OFF_UNTIL_US.store(0, Ordering::Relaxed);
         assert!(allowed());
         // A task that wants the CPU this thread spins on: a yield hands it the CPU for a while.
         pin_to_cpu0();
@@ -111,15 +108,15 @@ mod tests {
         assert!(met, "no yield met the busy task in 3 s");
         assert!(!allowed(), "spinning paused after contention");
         assert_eq!(
-            NEXT_OFF_NS.load(Ordering::Relaxed),
-            2 * FIRST_OFF.as_nanos() as u64,
+            NEXT_OFF_US.load(Ordering::Relaxed),
+            2 * FIRST_OFF.as_micros() as u64,
             "the next pause is longer"
         );
         ended_in_peace();
         assert_eq!(
-            NEXT_OFF_NS.load(Ordering::Relaxed),
-            FIRST_OFF.as_nanos() as u64
+            NEXT_OFF_US.load(Ordering::Relaxed),
+            FIRST_OFF.as_micros() as u64
         );
-        OFF_UNTIL_NS.store(0, Ordering::Relaxed);
+        OFF_UNTIL_US.store(0, Ordering::Relaxed);
     }
 }
