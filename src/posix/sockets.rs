@@ -30,6 +30,11 @@ pub(super) fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
     }
 }
 
+/// Whether the descriptor `fd` is in non-blocking mode (O_NONBLOCK).
+fn is_nonblocking(fd: RawFd) -> Result<bool> {
+    Ok(raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0)
+}
+
 /// Sends `call` about the stack socket at `fd`. A service that does not know the socket is not
 /// the one that made it (that one is gone): ENETDOWN.
 pub fn request(fd: RawFd, call: Call) -> Result<Value> {
@@ -466,8 +471,7 @@ fn tcp_connect(
             // Under way. Linux's __inet_stream_connect has a blocking socket wait for the
             // handshake here too (EALREADY only when SO_SNDTIMEO runs out): a connect retried
             // after EINTR, as TEMP_FAILURE_RETRY does, ends as the first would have.
-            let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0;
-            if nonblocking || fast_open.is_some() {
+            if is_nonblocking(fd)? || fast_open.is_some() {
                 return Err(Errno::EALREADY);
             }
             return wait_connect(sock, fd, Errno::EALREADY);
@@ -521,7 +525,7 @@ fn tcp_connect(
     }
     let nonblocking = match seen_nonblocking {
         Some(nb) => nb,
-        None => raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0,
+        None => is_nonblocking(fd)?,
     };
     if nonblocking || fast_open.is_some_and(|f| f.dontwait) {
         return Err(Errno::EINPROGRESS);
@@ -571,7 +575,7 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
         }
     };
     // The service's end comes non-blocking; it becomes as the program's socket was.
-    if raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK == 0 {
+    if !is_nonblocking(fd)? {
         raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
     }
     copy_descriptor_options(fd, new.as_raw_fd());
@@ -1000,7 +1004,7 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
     if state::count_of(sock) > 0 {
         return None;
     }
-    let nonblocking = raw_fcntl(fd, libc::F_GETFL, 0).ok()? & libc::O_NONBLOCK != 0;
+    let nonblocking = is_nonblocking(fd).ok()?;
     (!nonblocking).then(|| Duration::from_secs(secs))
 }
 
