@@ -1326,34 +1326,26 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     fcntl_common(fd, cmd, arg, "fcntl64")
 }
 
-/// FIONBIO that succeeded sets the socket's O_NONBLOCK, as F_SETFL does: the hint follows.
-unsafe fn note_fionbio(sock: &OpenSocket, request: c_ulong, arg: c_ulong, r: c_int) {
-    let on = arg as *const c_int;
-    if request == libc::FIONBIO && r == 0 && !on.is_null() {
-        sock.nonblocking_hint
-            .store(*on != 0, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     let Some(f) = real!(ioctl: fn(c_int, c_ulong, c_ulong) -> c_int) else {
         no_real!(-1)
     };
-    let sock = match known(fd) {
-        Some(s) if !s.is_pending() => s,
-        Some(s) => {
-            let r = f(fd, request, arg);
-            note_fionbio(&s, request, arg, r);
-            return r;
-        }
-        _ => return f(fd, request, arg),
-    };
     if request == libc::FIONBIO {
+        // The kernel's own, on a pending or a stack socket alike; the shim's hint of the
+        // socket's O_NONBLOCK follows it, as for F_SETFL.
         let r = f(fd, request, arg);
-        note_fionbio(&sock, request, arg, r);
+        let on = arg as *const c_int;
+        if let (0, Some(s), false) = (r, known(fd), on.is_null()) {
+            s.nonblocking_hint
+                .store(*on != 0, std::sync::atomic::Ordering::Relaxed);
+        }
         return r;
     }
+    let sock = match known(fd) {
+        Some(s) if !s.is_pending() => s,
+        _ => return f(fd, request, arg),
+    };
     guard("ioctl", -1, || {
         let out = arg as *mut c_int;
         let value = match (request, sock.kind) {
