@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tapstack::resolver::{LookupError, Resolver, UdpTransport};
+use tapstack::resolver::{LookupError, Resolver, RuntimeTransport};
 
 /// dnsmasq in the namespace, killed when dropped; its query log in a file of its own.
 struct Dnsmasq {
@@ -24,6 +24,12 @@ impl Dnsmasq {
             std::env::temp_dir().join(format!("tapstack-dns-{}-{}", net.name, std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("dnsmasq.log");
+        // 40 addresses for one name: more than a 512-byte UDP reply holds.
+        let many = dir.join("many.hosts");
+        let lines: String = (1..=40)
+            .map(|i| format!("10.77.1.{i} many.test\n"))
+            .collect();
+        std::fs::write(&many, lines).unwrap();
         let child = net
             .command("dnsmasq")
             .args([
@@ -36,6 +42,7 @@ impl Dnsmasq {
                 "--no-hosts",
                 "--local=/test/",
                 "--host-record=tapstack.test,10.77.0.50",
+                &format!("--addn-hosts={}", many.display()),
                 "--log-queries",
                 &format!("--log-facility={}", log.display()),
                 "--pid-file=",
@@ -92,7 +99,7 @@ fn names_resolve_through_the_stack_to_dnsmasq() {
     assert_eq!(r.servers, vec![kernel_dns()]);
     r.timeout = Duration::from_secs(2);
     r.hosts_path = PathBuf::from("/nonexistent/hosts");
-    let mut transport = UdpTransport::new(&rt);
+    let mut transport = RuntimeTransport::new(&rt);
 
     assert_eq!(
         r.resolve_v4("tapstack.test", &mut transport),
@@ -125,6 +132,12 @@ fn names_resolve_through_the_stack_to_dnsmasq() {
     assert!(dns
         .log_text()
         .contains("query[PTR] 50.0.77.10.in-addr.arpa"));
+    // dnsmasq cuts the answer for 40 addresses at 512 bytes (TC): the resolver asks again over
+    // TCP and has them all.
+    let mut many = r.resolve_v4("many.test", &mut transport).unwrap();
+    many.sort();
+    let want: Vec<Ipv4Addr> = (1..=40).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect();
+    assert_eq!(many, want);
     // Numeric names never reach the server.
     let queries = dns.log_text().matches("query[").count();
     assert_eq!(
@@ -138,7 +151,7 @@ fn names_resolve_through_the_stack_to_dnsmasq() {
 fn no_server_answering_is_again_within_the_timeout() {
     let net = TestNet::new("dnsmute");
     let rt = net.start_stack(&[]);
-    let mut transport = UdpTransport::new(&rt);
+    let mut transport = RuntimeTransport::new(&rt);
     // Nothing listens on port 5353 of the kernel side, and 10.77.0.99 does not exist.
     let closed = SocketAddrV4::new(KERNEL_IP.parse().unwrap(), 5353);
     let silent = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 53);

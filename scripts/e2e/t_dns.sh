@@ -8,8 +8,10 @@ source "$(dirname "$0")/lib.sh"
 setup dns
 start_http_peer
 echo "by name" > "$WORK/www/n.html"
+# 40 addresses for one name: their answer (some 670 bytes) does not fit in a UDP reply of 512.
+for i in $(seq 40); do echo "10.77.1.$i many.tapstack.test"; done > "$WORK/many.hosts"
 inns timeout 60 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$KERNEL_IP" \
-  --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" \
+  --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" --addn-hosts="$WORK/many.hosts" \
   --local=/0.77.10.in-addr.arpa/ --host-record=peer.tapstack.test,"$KERNEL_IP" --log-queries --log-facility="$WORK/dnsmasq.log" \
   --pid-file="$WORK/dnsmasq.pid" --user=root &
 for _ in $(seq 50); do inns ss -Hlun "src $KERNEL_IP:53" | grep -q . && break; sleep 0.1; done
@@ -60,6 +62,24 @@ out=$(onstack --dns "$KERNEL_IP" -- getent hosts "$KERNEL_IP" web.tapstack.test 
 $KERNEL_IP web.tapstack.test" ] || fail "getent hosts: $out"
 grep -q "query\[PTR\] 1.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR from the stack: $(cat "$WORK/dnsmasq.log")"
 grep -q "query\[PTR\] 99.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR for .99 from the stack: $(cat "$WORK/dnsmasq.log")"
+# A reply cut at 512 bytes (TC) is asked again over TCP, as glibc does: all 40 addresses, in
+# dnsmasq's order, and the capture shows the stack's TCP connection to port 53.
+inns timeout 30 tcpdump -i tap0 -nn --immediate-mode -U -w "$WORK/dns-tcp.pcap" 'tcp port 53' 2>/dev/null &
+dump=$!
+for _ in $(seq 50); do [ -s "$WORK/dns-tcp.pcap" ] && break; sleep 0.1; done
+out=$(onstack --dns "$KERNEL_IP" -- python3 -c "
+import socket
+name, aliases, addrs = socket.gethostbyname_ex('many.tapstack.test')
+print(len(addrs), len(set(addrs)), sorted(addrs, key=socket.inet_aton) == ['10.77.1.%d' % i for i in range(1, 41)])
+print(len({a[4][0] for a in socket.getaddrinfo('many.tapstack.test', 80, socket.AF_INET, socket.SOCK_STREAM)}))
+")
+sleep 0.3
+kill "$dump" 2>/dev/null; wait "$dump" 2>/dev/null || true
+[ "$out" = "40 40 True
+40" ] || fail "a name with 40 addresses gave: $out"
+syns=$(tcpdump -r "$WORK/dns-tcp.pcap" -nn 2>/dev/null | grep -c "$STACK_IP\.[0-9]* > $KERNEL_IP\.53: Flags \[S\]" || true)
+[ "$syns" -ge 1 ] || fail "no TCP connection to port 53 from the stack: $(tcpdump -r "$WORK/dns-tcp.pcap" -nn 2>&1 | head)"
+
 others=$(grep "query\[" "$WORK/dnsmasq.log" | grep -v "from $STACK_IP\$" || true)
 [ -z "$others" ] || fail "queries that did not come through the stack: $others"
-echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should"
+echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should; a truncated reply is asked again over TCP"

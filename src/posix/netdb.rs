@@ -955,3 +955,113 @@ pub fn exchange_over_stack(
         }
     }
 }
+
+/// A TCP connection to a DNS server through the service, for a reply that came truncated: a stack
+/// socket of this process's own (never in the program's table), its socketpair end read and
+/// written directly. Closing it (drop) is the socket's last close.
+pub fn connect_tcp_over_stack(
+    server: std::net::SocketAddrV4,
+    deadline: std::time::Instant,
+) -> Result<Box<dyn crate::resolver::DnsStream>, LookupError> {
+    use crate::error::Errno;
+    use crate::service::client;
+    use crate::service::proto::{Call, Kind, Target};
+    use std::os::fd::AsRawFd;
+    let target = Target::New {
+        kind: Kind::Stream,
+        options: Vec::new(),
+    };
+    let (result, fd) = client::call(target, Call::Connect(Some(server)), None, None);
+    let Some(fd) = fd else {
+        return Err(LookupError::Again);
+    };
+    match result {
+        Ok(_) => {}
+        Err(Errno::EINPROGRESS) => {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let wait = client::call(
+                Target::Existing,
+                Call::WaitConnect,
+                Some(fd.as_raw_fd()),
+                Some(left),
+            );
+            match wait.0 {
+                Ok(_) => {}
+                Err(Errno::EAGAIN) => return Err(LookupError::Again),
+                Err(e) => {
+                    log::debug!("dns over TCP to {server}: {}", e.name());
+                    return Err(LookupError::Fail);
+                }
+            }
+        }
+        Err(e) => {
+            log::debug!("dns over TCP to {server}: {}", e.name());
+            return Err(LookupError::Fail);
+        }
+    }
+    Ok(Box::new(ServiceStream { fd }))
+}
+
+/// The program's end of a stack TCP socket's socketpair, used as the stream it carries.
+struct ServiceStream {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl ServiceStream {
+    /// Waits until the end is ready for `events` or `deadline` passes (`Again`).
+    fn wait(&self, events: i16, deadline: std::time::Instant) -> Result<(), LookupError> {
+        use std::os::fd::AsRawFd;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(LookupError::Again);
+            }
+            let mut p = [libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events,
+                revents: 0,
+            }];
+            // Hang-ups and errors wake it too: the read or write then says what happened.
+            if let Ok(1..) =
+                crate::sys::poll(&mut p, left.as_millis().clamp(1, i32::MAX as u128) as i32)
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl crate::resolver::DnsStream for ServiceStream {
+    fn send_all(
+        &mut self,
+        mut data: &[u8],
+        deadline: std::time::Instant,
+    ) -> Result<(), LookupError> {
+        use std::os::fd::AsRawFd;
+        while !data.is_empty() {
+            self.wait(libc::POLLOUT, deadline)?;
+            match crate::service::uds::write(self.fd.as_raw_fd(), data) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(LookupError::Fail),
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], deadline: std::time::Instant) -> Result<usize, LookupError> {
+        use std::os::fd::AsRawFd;
+        loop {
+            self.wait(libc::POLLIN, deadline)?;
+            // The end is non-blocking (the service makes it so), and the poll said there is
+            // something: data, end of file, or an error.
+            match crate::service::uds::read(self.fd.as_raw_fd(), buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(LookupError::Fail),
+            }
+        }
+    }
+}

@@ -4,8 +4,9 @@
 //!
 //! glibc's resolver sends its DNS queries through internal socket entry points that the shim never
 //! sees, so under the preload these are answered by [`super::netdb`] with the stack's own resolver:
-//! `/etc/hosts`, then the `TAPSTACK_DNS` servers over the stack's UDP. Without the preload (a
-//! program linking the C API) they stay glibc's; `tapstack_getaddrinfo` is the way in there.
+//! `/etc/hosts`, then the `TAPSTACK_DNS` servers over the stack's UDP (and TCP for a reply cut
+//! short). Without the preload (a program linking the C API) they stay glibc's;
+//! `tapstack_getaddrinfo` is the way in there.
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -57,6 +58,14 @@ impl DnsTransport for StackTransport {
         reply: &mut [u8],
     ) -> Result<usize, LookupError> {
         super::netdb::exchange_over_stack(server, query, timeout, reply)
+    }
+
+    fn connect_tcp(
+        &mut self,
+        server: std::net::SocketAddrV4,
+        deadline: std::time::Instant,
+    ) -> Result<Box<dyn crate::resolver::DnsStream>, LookupError> {
+        super::netdb::connect_tcp_over_stack(server, deadline)
     }
 }
 

@@ -13,6 +13,10 @@
 //! transport checks), carries the id, and echoes the question (RFC 5452 §9.1). Anything else is
 //! ignored and the wait goes on, up to the same deadline.
 //!
+//! A UDP reply with the TC bit (its answer cut at 512 bytes) is asked again of the same server over
+//! TCP (RFC 1035 §4.2.2 framing, RFC 7766 §5), as glibc's `res_send` does; when that connection
+//! fails, the next server is asked, and the truncated reply is not used.
+//!
 //! Outcomes, as glibc reports them: NXDOMAIN, or an answer with no A record for the name, is
 //! [`LookupError::NoName`]; no usable answer from any server (timeouts, SERVFAIL, REFUSED,
 //! unreachable servers, a truncated reply with no address) is [`LookupError::Again`]. With **no
@@ -21,12 +25,11 @@
 //! listens there. A name that cannot be put in a query (an empty label, a label over 63 bytes) is
 //! `NoName`, as glibc says for it.
 //!
-//! Not done: search domains and `ndots` (names are asked as given), TCP fallback on a truncated
-//! reply, EDNS, AAAA.
+//! Not done: search domains and `ndots` (names are asked as given), EDNS, AAAA.
 
 pub mod hosts;
+pub mod runtime_transport;
 pub mod services;
-pub mod udp_transport;
 
 use core::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -37,8 +40,8 @@ use crate::config::Config;
 use crate::wire::dns::{self, DnsPacket, DnsRepr, Rcode, Rtype};
 
 pub use hosts::Hosts;
+pub use runtime_transport::RuntimeTransport;
 pub use services::Services;
-pub use udp_transport::UdpTransport;
 
 /// resolv.conf(5): `timeout:5`, `attempts:2`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,6 +85,79 @@ pub trait DnsTransport {
         timeout: Duration,
         reply: &mut [u8],
     ) -> Result<usize, LookupError>;
+
+    /// Opens a TCP connection to `server`, for a query whose UDP reply came truncated; waits until
+    /// `deadline` for the handshake. `Err(Again)` when it did not end in time, `Err(Fail)` when it
+    /// was refused or could not be made.
+    fn connect_tcp(
+        &mut self,
+        server: SocketAddrV4,
+        deadline: Instant,
+    ) -> Result<Box<dyn DnsStream>, LookupError>;
+}
+
+/// A TCP connection to a DNS server, as a transport opens it.
+pub trait DnsStream {
+    /// Writes all of `data`, waiting until `deadline` for room.
+    fn send_all(&mut self, data: &[u8], deadline: Instant) -> Result<(), LookupError>;
+    /// Reads what has come, at most `buf.len()` bytes, waiting until `deadline` for some; 0 at the
+    /// end of the stream.
+    fn recv(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, LookupError>;
+}
+
+/// One query over a DNS stream: the message behind its two-byte length, then the reply's length
+/// and the reply (RFC 1035 §4.2.2), all by `deadline`. Returns the reply's length in `reply`.
+fn exchange_over_stream(
+    stream: &mut dyn DnsStream,
+    query: &[u8],
+    reply: &mut [u8],
+    deadline: Instant,
+) -> Result<usize, LookupError> {
+    let len = u16::try_from(query.len()).map_err(|_| LookupError::Fail)?;
+    let mut message = Vec::with_capacity(2 + query.len());
+    message.extend_from_slice(&len.to_be_bytes());
+    message.extend_from_slice(query);
+    stream.send_all(&message, deadline)?;
+    let mut len = [0u8; 2];
+    recv_exact(stream, &mut len, deadline)?;
+    let len = usize::from(u16::from_be_bytes(len));
+    let body = reply.get_mut(..len).ok_or(LookupError::Fail)?;
+    recv_exact(stream, body, deadline)?;
+    Ok(len)
+}
+
+/// Fills `buf` from `stream` by `deadline`; an end of stream before that is a failure.
+fn recv_exact(
+    stream: &mut dyn DnsStream,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<(), LookupError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.recv(&mut buf[got..], deadline)? {
+            0 => return Err(LookupError::Fail),
+            n => got += n,
+        }
+    }
+    Ok(())
+}
+
+/// What a server's reply to a query settles.
+enum Verdict {
+    /// NOERROR: the answer.
+    Answer(DnsRepr),
+    /// NXDOMAIN: no such name, whoever is asked.
+    NoName,
+    /// SERVFAIL, REFUSED, NOTIMP, FORMERR: this server cannot help; ask the next.
+    NextServer,
+}
+
+fn judge(response: DnsRepr) -> Verdict {
+    match response.rcode {
+        Rcode::NOERROR => Verdict::Answer(response),
+        Rcode::NXDOMAIN => Verdict::NoName,
+        _ => Verdict::NextServer,
+    }
 }
 
 /// A forward lookup's answer: the canonical name (the end of any CNAME chain, or the first name
@@ -219,16 +295,50 @@ impl Resolver {
                             continue;
                         }
                     };
-                    match response.rcode {
-                        Rcode::NOERROR => return Ok(response),
-                        Rcode::NXDOMAIN => return Err(LookupError::NoName),
-                        // SERVFAIL, REFUSED, NOTIMP, FORMERR: this server cannot help; next.
-                        _ => break,
+                    // A reply cut short: the whole of it over TCP, from this server or from
+                    // none (glibc's res_send moves on to the next server when TCP fails).
+                    let verdict = if response.truncated {
+                        match self.query_tcp(server, &query, &bytes, transport) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                log::debug!("dns: {name} over TCP to {server}: {e}");
+                                break;
+                            }
+                        }
+                    } else {
+                        judge(response)
+                    };
+                    match verdict {
+                        Verdict::Answer(r) => return Ok(r),
+                        Verdict::NoName => return Err(LookupError::NoName),
+                        Verdict::NextServer => break,
                     }
                 }
             }
         }
         Err(LookupError::Again)
+    }
+}
+
+impl Resolver {
+    /// `query` (its message `bytes`) asked of `server` over TCP, given `timeout` for the whole
+    /// exchange. A reply that does not answer the query fails it: one query goes on the
+    /// connection, so nothing else may come back.
+    fn query_tcp(
+        &self,
+        server: SocketAddrV4,
+        query: &DnsRepr,
+        bytes: &[u8],
+        transport: &mut dyn DnsTransport,
+    ) -> Result<Verdict, LookupError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut stream = transport.connect_tcp(server, deadline)?;
+        let mut reply = vec![0u8; usize::from(u16::MAX)];
+        let n = exchange_over_stream(stream.as_mut(), bytes, &mut reply, deadline)?;
+        match DnsRepr::parse(&DnsPacket::new_unchecked(&reply[..n])) {
+            Ok(r) if r.answers_query(query) => Ok(judge(r)),
+            _ => Err(LookupError::Fail),
+        }
     }
 }
 

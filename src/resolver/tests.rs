@@ -1,6 +1,9 @@
 //! The resolver's rules against a scripted transport (the real one is tested against dnsmasq in
 //! `tests/resolver_kernel.rs`).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::*;
 use crate::wire::dns::{RData, Record, CLASS_IN};
 
@@ -9,6 +12,9 @@ type Answer = Box<dyn FnMut(SocketAddrV4, &DnsRepr) -> Result<Vec<u8>, LookupErr
 struct Script {
     asked: Vec<(SocketAddrV4, DnsRepr)>,
     answer: Answer,
+    /// How servers answer over TCP (none: every connection is refused), and what they were asked.
+    tcp: Option<Rc<RefCell<Answer>>>,
+    asked_tcp: Rc<RefCell<Vec<(SocketAddrV4, DnsRepr)>>>,
 }
 
 impl Script {
@@ -18,7 +24,49 @@ impl Script {
         Script {
             asked: Vec::new(),
             answer: Box::new(answer),
+            tcp: None,
+            asked_tcp: Rc::default(),
         }
+    }
+
+    fn with_tcp(
+        mut self,
+        answer: impl FnMut(SocketAddrV4, &DnsRepr) -> Result<Vec<u8>, LookupError> + 'static,
+    ) -> Script {
+        self.tcp = Some(Rc::new(RefCell::new(Box::new(answer))));
+        self
+    }
+}
+
+/// A scripted server's end of a TCP connection: it takes the framed query, answers it framed,
+/// and hands the answer out a few bytes per read (as a stream may).
+struct ScriptStream {
+    server: SocketAddrV4,
+    answer: Rc<RefCell<Answer>>,
+    asked: Rc<RefCell<Vec<(SocketAddrV4, DnsRepr)>>>,
+    sent: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl DnsStream for ScriptStream {
+    fn send_all(&mut self, data: &[u8], _deadline: Instant) -> Result<(), LookupError> {
+        self.sent.extend_from_slice(data);
+        let len = usize::from(u16::from_be_bytes([self.sent[0], self.sent[1]]));
+        if self.sent.len() == 2 + len {
+            let q = DnsRepr::parse(&DnsPacket::new_unchecked(&self.sent[2..])).expect("a query");
+            self.asked.borrow_mut().push((self.server, q.clone()));
+            let bytes = (self.answer.borrow_mut())(self.server, &q)?;
+            self.out = (bytes.len() as u16).to_be_bytes().to_vec();
+            self.out.extend_from_slice(&bytes);
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8], _deadline: Instant) -> Result<usize, LookupError> {
+        let n = self.out.len().min(buf.len()).min(7);
+        buf[..n].copy_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        Ok(n)
     }
 }
 
@@ -35,6 +83,21 @@ impl DnsTransport for Script {
         let bytes = (self.answer)(server, &q)?;
         reply[..bytes.len()].copy_from_slice(&bytes);
         Ok(bytes.len())
+    }
+
+    fn connect_tcp(
+        &mut self,
+        server: SocketAddrV4,
+        _deadline: Instant,
+    ) -> Result<Box<dyn DnsStream>, LookupError> {
+        let answer = self.tcp.clone().ok_or(LookupError::Fail)?;
+        Ok(Box::new(ScriptStream {
+            server,
+            answer,
+            asked: self.asked_tcp.clone(),
+            sent: Vec::new(),
+            out: Vec::new(),
+        }))
     }
 }
 
@@ -282,6 +345,83 @@ fn truncated_without_addresses_is_again() {
         resolver(&[server(1)]).resolve_v4("a.test", &mut t),
         Err(LookupError::Again)
     );
+}
+
+/// The reply to `q` with `addrs` for its name, the TC bit set as given.
+fn addresses_reply(q: &DnsRepr, addrs: &[Ipv4Addr], truncated: bool) -> Vec<u8> {
+    let name = q.questions[0].name.clone();
+    let answers: Vec<(&str, RData)> = addrs
+        .iter()
+        .map(|a| (name.as_str(), RData::A(*a)))
+        .collect();
+    let mut r = DnsRepr::parse(&DnsPacket::new_unchecked(
+        &respond(q, Rcode::NOERROR, &answers)[..],
+    ))
+    .unwrap();
+    r.truncated = truncated;
+    r.emit().unwrap()
+}
+
+fn many() -> Vec<Ipv4Addr> {
+    (1..=40).map(|i| Ipv4Addr::new(10, 77, 1, i)).collect()
+}
+
+#[test]
+fn a_truncated_reply_is_asked_again_over_tcp_of_the_same_server() {
+    let mut t = Script::new(|_, q| Ok(addresses_reply(q, &many()[..3], true)))
+        .with_tcp(|_, q| Ok(addresses_reply(q, &many(), false)));
+    let r = resolver(&[server(1), server(2)]);
+    assert_eq!(r.resolve_v4("many.test", &mut t), Ok(many()));
+    assert_eq!(t.asked.len(), 1);
+    let tcp = t.asked_tcp.borrow();
+    assert_eq!(tcp.len(), 1);
+    // The same question of the same server, under the same id.
+    assert_eq!(tcp[0].0, server(1));
+    assert_eq!(tcp[0].1, t.asked[0].1);
+}
+
+#[test]
+fn tcp_failing_moves_on_to_the_next_server_not_to_the_cut_reply() {
+    // Server 1 cuts its reply and refuses TCP; server 2 answers whole over UDP.
+    let mut t = Script::new(|s, q| {
+        if s == server(1) {
+            Ok(addresses_reply(q, &many()[..3], true))
+        } else {
+            Ok(addresses_reply(q, &many()[..5], false))
+        }
+    });
+    let r = resolver(&[server(1), server(2)]);
+    assert_eq!(r.resolve_v4("many.test", &mut t), Ok(many()[..5].to_vec()));
+    assert_eq!(
+        t.asked.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [server(1), server(2)]
+    );
+}
+
+#[test]
+fn a_tcp_reply_to_another_query_is_not_taken() {
+    let mut t = Script::new(|_, q| Ok(addresses_reply(q, &many()[..3], true))).with_tcp(|_, q| {
+        let mut other = q.clone();
+        other.id = q.id.wrapping_add(1);
+        Ok(addresses_reply(&other, &many(), false))
+    });
+    assert_eq!(
+        resolver(&[server(1)]).resolve_v4("many.test", &mut t),
+        Err(LookupError::Again)
+    );
+    // Each round asked once over UDP and once over TCP.
+    assert_eq!((t.asked.len(), t.asked_tcp.borrow().len()), (2, 2));
+}
+
+#[test]
+fn nxdomain_over_tcp_is_noname() {
+    let mut t = Script::new(|_, q| Ok(addresses_reply(q, &[], true)))
+        .with_tcp(|_, q| Ok(respond(q, Rcode::NXDOMAIN, &[])));
+    assert_eq!(
+        resolver(&[server(1), server(2)]).resolve_v4("gone.test", &mut t),
+        Err(LookupError::NoName)
+    );
+    assert_eq!(t.asked_tcp.borrow().len(), 1);
 }
 
 #[test]
