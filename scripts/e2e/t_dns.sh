@@ -12,7 +12,8 @@ echo "by name" > "$WORK/www/n.html"
 for i in $(seq 40); do echo "10.77.1.$i many.tapstack.test"; done > "$WORK/many.hosts"
 inns timeout 60 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$KERNEL_IP" \
   --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" --addn-hosts="$WORK/many.hosts" \
-  --local=/0.77.10.in-addr.arpa/ --host-record=peer.tapstack.test,"$KERNEL_IP" --log-queries --log-facility="$WORK/dnsmasq.log" \
+  --local=/0.77.10.in-addr.arpa/ --host-record=peer.tapstack.test,"$KERNEL_IP" \
+  --cname=alias.tapstack.test,mid.tapstack.test --cname=mid.tapstack.test,peer.tapstack.test --log-queries --log-facility="$WORK/dnsmasq.log" \
   --pid-file="$WORK/dnsmasq.pid" --user=root &
 for _ in $(seq 50); do inns ss -Hlun "src $KERNEL_IP:53" | grep -q . && break; sleep 0.1; done
 
@@ -62,6 +63,19 @@ out=$(onstack --dns "$KERNEL_IP" -- getent hosts "$KERNEL_IP" web.tapstack.test 
 $KERNEL_IP web.tapstack.test" ] || fail "getent hosts: $out"
 grep -q "query\[PTR\] 1.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR from the stack: $(cat "$WORK/dnsmasq.log")"
 grep -q "query\[PTR\] 99.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR for .99 from the stack: $(cat "$WORK/dnsmasq.log")"
+# A CNAME chain: the canonical name is its end, the names before it are its aliases, as glibc
+# reports them (checked against glibc 2.36 with this dnsmasq: the same three lines).
+out=$(onstack --dns "$KERNEL_IP" -- python3 -c "
+import socket
+print(socket.gethostbyname_ex('alias.tapstack.test'))
+print(socket.getaddrinfo('alias.tapstack.test', 80, socket.AF_INET, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)[0][3])
+")
+expected="('peer.tapstack.test', ['alias.tapstack.test', 'mid.tapstack.test'], ['$KERNEL_IP'])
+peer.tapstack.test"
+[ "$out" = "$expected" ] || fail "a CNAME chain: $out"
+out=$(onstack --dns "$KERNEL_IP" -- getent hosts alias.tapstack.test | tr -s ' ')
+[ "$out" = "$KERNEL_IP peer.tapstack.test alias.tapstack.test mid.tapstack.test" ] || fail "getent hosts through a CNAME chain: $out"
+
 # A reply cut at 512 bytes (TC) is asked again over TCP, as glibc does: all 40 addresses, in
 # dnsmasq's order, and the capture shows the stack's TCP connection to port 53.
 inns timeout 30 tcpdump -i tap0 -nn --immediate-mode -U -w "$WORK/dns-tcp.pcap" 'tcp port 53' 2>/dev/null &

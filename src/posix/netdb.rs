@@ -42,7 +42,7 @@ use libc::{
 };
 use once_cell::sync::Lazy;
 
-use crate::resolver::{parse_numeric, LookupError, Services};
+use crate::resolver::{parse_numeric, HostAddrs, LookupError, Services};
 
 /// glibc's `EAI_ADDRFAMILY` (a GNU extension the `libc` crate does not list).
 pub const EAI_ADDRFAMILY: c_int = -9;
@@ -108,8 +108,8 @@ pub struct RealNetdb {
 
 /// Where answers come from: the shim builds one from its resolver and the real glibc.
 pub struct NameService<'a> {
-    /// A name's IPv4 addresses (numeric, `/etc/hosts`, DNS).
-    pub forward: &'a dyn Fn(&str) -> Result<Vec<Ipv4Addr>, LookupError>,
+    /// A name's IPv4 addresses, canonical name and aliases (numeric, `/etc/hosts`, DNS).
+    pub forward: &'a dyn Fn(&str) -> Result<HostAddrs, LookupError>,
     /// An address's name (`/etc/hosts`, PTR).
     pub reverse: &'a dyn Fn(Ipv4Addr) -> Result<String, LookupError>,
     pub services: &'a Services,
@@ -342,7 +342,9 @@ unsafe fn getaddrinfo_inner(
         },
     }
 
-    // The host.
+    // The host, and its canonical name when it is a name (glibc's ai_canonname: the end of a
+    // CNAME chain, the first name of a hosts line; a number is its own).
+    let mut canonical = None;
     let mapped = family == libc::AF_INET6;
     let addrs: Vec<Ipv4Addr> = match node_str {
         None if flags & libc::AI_PASSIVE != 0 => vec![Ipv4Addr::UNSPECIFIED],
@@ -354,7 +356,10 @@ unsafe fn getaddrinfo_inner(
             // We ask no AAAA: a name has no IPv6 address here.
             None if mapped && flags & libc::AI_V4MAPPED == 0 => return libc::EAI_NONAME,
             None => match (ns.forward)(n) {
-                Ok(a) if !a.is_empty() => a,
+                Ok(h) if !h.addrs.is_empty() => {
+                    canonical = Some(h.canonical);
+                    h.addrs
+                }
                 Ok(_) | Err(LookupError::NoName) => return libc::EAI_NONAME,
                 Err(LookupError::Again) => return libc::EAI_AGAIN,
                 Err(LookupError::Fail) => return libc::EAI_FAIL,
@@ -362,7 +367,9 @@ unsafe fn getaddrinfo_inner(
         },
     };
     let canon = match node_str {
-        Some(n) if flags & libc::AI_CANONNAME != 0 => CString::new(n).ok(),
+        Some(n) if flags & libc::AI_CANONNAME != 0 => {
+            CString::new(canonical.unwrap_or_else(|| n.to_string())).ok()
+        }
         _ => None,
     };
     *res = build_list(&addrs, &ports, mapped, canon);
@@ -546,35 +553,72 @@ pub unsafe fn getnameinfo(
 
 // ----- gethostbyname / gethostbyaddr family -----
 
-/// Lays out a `hostent` for `name` and `addrs` in `buf`: the alias list (empty), the address
-/// list, the addresses, the name. `None` if `buf` is too small.
-unsafe fn fill_hostent(
-    he: *mut hostent,
-    buf: &mut [u8],
-    name: &str,
-    addrs: &[Ipv4Addr],
-) -> Option<()> {
+/// What a `hostent` says: the official name, its aliases, the addresses.
+#[derive(Clone, Copy)]
+struct Host<'a> {
+    name: &'a str,
+    aliases: &'a [String],
+    addrs: &'a [Ipv4Addr],
+}
+
+impl<'a> Host<'a> {
+    fn of(found: &'a HostAddrs) -> Host<'a> {
+        Host {
+            name: &found.canonical,
+            aliases: &found.aliases,
+            addrs: &found.addrs,
+        }
+    }
+
+    /// The bytes [`fill_hostent`] needs, alignment aside.
+    fn size(&self) -> usize {
+        let psize = mem::size_of::<*mut c_char>();
+        let strings: usize = self.aliases.iter().map(|a| a.len() + 1).sum();
+        (self.aliases.len() + 1 + self.addrs.len() + 1) * psize
+            + 4 * self.addrs.len()
+            + strings
+            + self.name.len()
+            + 1
+    }
+}
+
+/// Lays out a `hostent` for `host` in `buf`: the alias list, the address list, the addresses, the
+/// name, the aliases. `None` if `buf` is too small.
+unsafe fn fill_hostent(he: *mut hostent, buf: &mut [u8], host: Host<'_>) -> Option<()> {
+    let Host {
+        name,
+        aliases: names,
+        addrs,
+    } = host;
     let psize = mem::size_of::<*mut c_char>();
     let base = buf.as_mut_ptr();
     let skip = base.align_offset(psize);
-    let ptrs = 1 + addrs.len() + 1;
-    let need = skip + ptrs * psize + 4 * addrs.len() + name.len() + 1;
-    if need > buf.len() {
+    if skip + host.size() > buf.len() {
         return None;
     }
     let aliases = base.add(skip) as *mut *mut c_char;
-    let addr_list = aliases.add(1);
+    let addr_list = aliases.add(names.len() + 1);
     let data = addr_list.add(addrs.len() + 1) as *mut u8;
-    *aliases = ptr::null_mut();
     for (i, ip) in addrs.iter().enumerate() {
         let at = data.add(4 * i);
         ptr::copy_nonoverlapping(ip.octets().as_ptr(), at, 4);
         *addr_list.add(i) = at as *mut c_char;
     }
     *addr_list.add(addrs.len()) = ptr::null_mut();
-    let name_at = data.add(4 * addrs.len());
-    ptr::copy_nonoverlapping(name.as_ptr(), name_at, name.len());
-    *name_at.add(name.len()) = 0;
+    // The strings, each NUL-terminated, after the addresses.
+    let mut at = data.add(4 * addrs.len());
+    let mut put = |text: &str| {
+        let start = at;
+        ptr::copy_nonoverlapping(text.as_ptr(), at, text.len());
+        *at.add(text.len()) = 0;
+        at = at.add(text.len() + 1);
+        start as *mut c_char
+    };
+    let name_at = put(name);
+    for (i, alias) in names.iter().enumerate() {
+        *aliases.add(i) = put(alias);
+    }
+    *aliases.add(names.len()) = ptr::null_mut();
     *he = hostent {
         h_name: name_at as *mut c_char,
         h_aliases: aliases,
@@ -594,8 +638,8 @@ fn h_errno_of(e: LookupError) -> c_int {
     }
 }
 
-/// What a gethostbyname call found: addresses, or an `h_errno` value.
-fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<Vec<Ipv4Addr>, c_int> {
+/// What a gethostbyname call found (a number is its own name), or an `h_errno` value.
+fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<HostAddrs, c_int> {
     if af != libc::AF_INET && af != libc::AF_INET6 {
         // SAFETY: glibc's per-thread errno.
         unsafe { *libc::__errno_location() = libc::EAFNOSUPPORT };
@@ -603,15 +647,19 @@ fn lookup_host(name: &str, af: c_int, ns: &NameService<'_>) -> Result<Vec<Ipv4Ad
     }
     let found = match parse_numeric(name) {
         // gethostbyname takes only the dotted-quad form for numbers (inet_aton's), like glibc.
-        Some(ip) => Ok(vec![ip]),
+        Some(ip) => Ok(HostAddrs {
+            canonical: name.to_string(),
+            aliases: Vec::new(),
+            addrs: vec![ip],
+        }),
         None if name.contains(':') || name.is_empty() => Err(LookupError::NoName),
         None => (ns.forward)(name),
     };
     match found {
         // A known name with no IPv6 address.
-        Ok(a) if af == libc::AF_INET6 && !a.is_empty() => Err(NO_DATA),
-        Ok(a) if a.is_empty() => Err(NO_DATA),
-        Ok(a) => Ok(a),
+        Ok(h) if af == libc::AF_INET6 && !h.addrs.is_empty() => Err(NO_DATA),
+        Ok(h) if h.addrs.is_empty() => Err(NO_DATA),
+        Ok(h) => Ok(h),
         Err(e) => Err(h_errno_of(e)),
     }
 }
@@ -670,9 +718,9 @@ thread_local! {
     static HOST: RefCell<Option<Box<HostStorage>>> = const { RefCell::new(None) };
 }
 
-/// Lays out `name` and `addrs` in this thread's `hostent` (glibc keeps one per thread too, shared
-/// by gethostbyname and gethostbyaddr) and sets `h_errno`.
-fn thread_hostent(name: &str, addrs: &[Ipv4Addr]) -> *mut hostent {
+/// Lays out `host` in this thread's `hostent` (glibc keeps one per thread too, shared by
+/// gethostbyname and gethostbyaddr) and sets `h_errno`.
+fn thread_hostent(host: Host<'_>) -> *mut hostent {
     let answer = HOST.try_with(|cell| {
         let mut slot = cell.borrow_mut();
         let storage = slot.get_or_insert_with(|| {
@@ -682,10 +730,10 @@ fn thread_hostent(name: &str, addrs: &[Ipv4Addr]) -> *mut hostent {
                 buf: Vec::new(),
             })
         });
-        storage.buf = vec![0u8; 2 * mem::size_of::<usize>() * (addrs.len() + 3) + name.len() + 8];
+        storage.buf = vec![0u8; host.size() + mem::size_of::<usize>()];
         let he = ptr::addr_of_mut!(storage.he);
         // SAFETY: he points into the live storage; the buffer is ours.
-        match unsafe { fill_hostent(he, &mut storage.buf, name, addrs) } {
+        match unsafe { fill_hostent(he, &mut storage.buf, host) } {
             Some(()) => {
                 set_h_errno(0);
                 he
@@ -727,7 +775,7 @@ pub unsafe fn gethostbyname2(name: *const c_char, af: c_int, ns: &NameService<'_
             return (ns.real.gethostbyname2)(name, af);
         }
         match lookup_host(n, af, ns) {
-            Ok(addrs) => thread_hostent(n, &addrs),
+            Ok(found) => thread_hostent(Host::of(&found)),
             Err(code) => {
                 set_h_errno(code);
                 ptr::null_mut()
@@ -749,7 +797,11 @@ pub unsafe fn gethostbyaddr(
     guard(ptr::null_mut(), || unsafe {
         match lookup_addr(addr, len, af, ns) {
             AddrLookup::Kernel => (ns.real.gethostbyaddr)(addr, len, af),
-            AddrLookup::Found(name, ip) => thread_hostent(&name, &[ip]),
+            AddrLookup::Found(name, ip) => thread_hostent(Host {
+                name: &name,
+                aliases: &[],
+                addrs: &[ip],
+            }),
             AddrLookup::Failed(code) => {
                 set_h_errno(code);
                 ptr::null_mut()
@@ -764,7 +816,7 @@ pub unsafe fn gethostbyaddr(
 /// `*result` NULL, as glibc's NSS returns for NOTFOUND; `TRY_AGAIN` is `EAGAIN`, `NO_RECOVERY`
 /// `ENOENT`, a bad family `EAFNOSUPPORT`.
 unsafe fn finish_r(
-    found: Result<(&str, &[Ipv4Addr]), c_int>,
+    found: Result<Host<'_>, c_int>,
     ret: *mut hostent,
     buf: *mut c_char,
     buflen: size_t,
@@ -772,13 +824,13 @@ unsafe fn finish_r(
     h_errnop: *mut c_int,
 ) -> c_int {
     match found {
-        Ok((name, addrs)) => {
+        Ok(host) => {
             let space: &mut [u8] = if buf.is_null() {
                 &mut []
             } else {
                 std::slice::from_raw_parts_mut(buf as *mut u8, buflen)
             };
-            match fill_hostent(ret, space, name, addrs) {
+            match fill_hostent(ret, space, host) {
                 Some(()) => {
                     *result = ret;
                     *h_errnop = 0;
@@ -851,8 +903,14 @@ pub unsafe fn gethostbyname2_r(
             return (ns.real.gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
         }
         let found = lookup_host(n, af, ns);
-        let found = found.as_ref().map(|a| (n, a.as_slice())).map_err(|c| *c);
-        finish_r(found, ret, buf, buflen, result, h_errnop)
+        finish_r(
+            found.as_ref().map(Host::of).map_err(|c| *c),
+            ret,
+            buf,
+            buflen,
+            result,
+            h_errnop,
+        )
     })
 }
 
@@ -884,7 +942,12 @@ pub unsafe fn gethostbyaddr_r(
                 (ns.real.gethostbyaddr_r)(addr, len, af, ret, buf, buflen, result, h_errnop)
             }
             AddrLookup::Found(name, ip) => {
-                finish_r(Ok((&name, &[ip])), ret, buf, buflen, result, h_errnop)
+                let host = Host {
+                    name: &name,
+                    aliases: &[],
+                    addrs: &[ip],
+                };
+                finish_r(Ok(host), ret, buf, buflen, result, h_errnop)
             }
             AddrLookup::Failed(code) => finish_r(Err(code), ret, buf, buflen, result, h_errnop),
         }

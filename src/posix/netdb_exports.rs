@@ -71,7 +71,7 @@ impl DnsTransport for StackTransport {
 
 /// Runs `f` with the stack's name service.
 pub fn with_service<R>(real: &RealNetdb, f: impl FnOnce(&NameService<'_>) -> R) -> R {
-    let forward = |name: &str| RESOLVER.resolve_v4(name, &mut StackTransport);
+    let forward = |name: &str| RESOLVER.lookup_v4(name, &mut StackTransport);
     let reverse = |ip: Ipv4Addr| RESOLVER.reverse_v4(ip, &mut StackTransport);
     let ns = NameService {
         forward: &forward,

@@ -57,18 +57,28 @@ impl Hosts {
     }
 
     /// Every address of `name` (canonical name or alias, any case), in file order, without
-    /// repeats (glibc with `multi on`, Debian's default, returns them all), and the canonical name
-    /// of the first matching line.
-    pub fn lookup(&self, name: &str) -> Option<(&str, Vec<Ipv4Addr>)> {
-        let mut canonical = None;
-        let mut addrs = Vec::new();
-        for e in self.entries.iter().filter(|e| e.has_name(name)) {
-            canonical.get_or_insert(e.canonical.as_str());
-            if !addrs.contains(&e.addr) {
-                addrs.push(e.addr);
+    /// repeats (glibc with `multi on`, Debian's default, returns them all); the canonical name of
+    /// the first matching line; and the aliases as glibc's files source merges them: the first
+    /// line's aliases, then for each later matching line its aliases and, if it differs, its own
+    /// canonical name (repeats and all).
+    pub fn lookup(&self, name: &str) -> Option<super::HostAddrs> {
+        let mut lines = self.entries.iter().filter(|e| e.has_name(name));
+        let first = lines.next()?;
+        let mut found = super::HostAddrs {
+            canonical: first.canonical.clone(),
+            aliases: first.aliases.clone(),
+            addrs: vec![first.addr],
+        };
+        for e in lines {
+            if !found.addrs.contains(&e.addr) {
+                found.addrs.push(e.addr);
+            }
+            found.aliases.extend(e.aliases.iter().cloned());
+            if e.canonical != found.canonical {
+                found.aliases.push(e.canonical.clone());
             }
         }
-        canonical.map(|c| (c, addrs))
+        Some(found)
     }
 
     /// The canonical name of the first line with `addr`.
@@ -102,25 +112,61 @@ not-an-address name
     fn forward() {
         let h = Hosts::parse(TEXT);
         assert_eq!(h.entries.len(), 5);
+        let found = |name: &str| {
+            h.lookup(name)
+                .map(|f| (f.canonical, f.aliases, f.addrs))
+                .expect(name)
+        };
         assert_eq!(
-            h.lookup("localhost"),
-            Some(("localhost", vec![Ipv4Addr::LOCALHOST]))
+            found("localhost"),
+            ("localhost".into(), vec![], vec![Ipv4Addr::LOCALHOST])
         );
         assert_eq!(
-            h.lookup("BOX"),
-            Some(("box.example.org", vec![Ipv4Addr::new(127, 0, 1, 1)]))
+            found("BOX"),
+            (
+                "box.example.org".into(),
+                vec!["box".into()],
+                vec![Ipv4Addr::new(127, 0, 1, 1)]
+            )
         );
+        // Two lines for db: the first line's aliases, then the second's (none, and its name is
+        // the same canonical name), as glibc's files source merges them.
         assert_eq!(
-            h.lookup("db."),
-            Some((
-                "db",
+            found("db."),
+            (
+                "db".into(),
+                vec!["db-primary".into()],
                 vec![Ipv4Addr::new(10, 77, 0, 9), Ipv4Addr::new(10, 77, 0, 10)]
-            ))
+            )
         );
-        assert_eq!(h.lookup("db-primary").unwrap().1.len(), 1);
+        assert_eq!(found("db-primary").2.len(), 1);
         assert_eq!(h.lookup("ip6-localhost"), None);
         assert_eq!(h.lookup("name"), None);
         assert_eq!(h.lookup("this"), None, "comments are not names");
+    }
+
+    /// What glibc 2.36's gethostbyname gave for `h1` with these lines (python's
+    /// gethostbyname_ex through glibc): the first line's aliases, then each later line's aliases
+    /// and its own canonical name, repeats kept.
+    #[test]
+    fn aliases_merge_as_glibc_merges_them() {
+        let h = Hosts::parse(
+            "10.77.0.7 h1.tapstack.test h1 h1-alias\n\
+             10.77.0.8 h1.tapstack.test h1-other\n\
+             10.77.0.9 other h1\n",
+        );
+        let f = h.lookup("h1").unwrap();
+        assert_eq!(f.canonical, "h1.tapstack.test");
+        assert_eq!(f.aliases, ["h1", "h1-alias", "h1", "other"]);
+        assert_eq!(
+            f.addrs,
+            [Ipv4Addr::new(10, 77, 0, 7), Ipv4Addr::new(10, 77, 0, 9)]
+        );
+        let f = h.lookup("h1-other").unwrap();
+        assert_eq!(
+            (f.canonical.as_str(), f.aliases),
+            ("h1.tapstack.test", vec!["h1-other".to_string()])
+        );
     }
 
     #[test]

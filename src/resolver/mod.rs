@@ -160,11 +160,13 @@ fn judge(response: DnsRepr) -> Verdict {
     }
 }
 
-/// A forward lookup's answer: the canonical name (the end of any CNAME chain, or the first name
-/// on the hosts line) and the addresses.
+/// A forward lookup's answer, as `gethostbyname` gives it: the canonical name (the end of any
+/// CNAME chain, or the first name on the hosts line), its aliases (the CNAME chain's other names,
+/// or the hosts lines' other names), and the addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostAddrs {
     pub canonical: String,
+    pub aliases: Vec<String>,
     pub addrs: Vec<Ipv4Addr>,
 }
 
@@ -225,17 +227,16 @@ impl Resolver {
         if let Some(ip) = parse_numeric(name) {
             return Ok(HostAddrs {
                 canonical: name.to_string(),
+                aliases: Vec::new(),
                 addrs: vec![ip],
             });
         }
-        if let Some((canonical, addrs)) = self.hosts().lookup(name) {
-            return Ok(HostAddrs {
-                canonical: canonical.to_string(),
-                addrs,
-            });
+        if let Some(found) = self.hosts().lookup(name) {
+            return Ok(found);
         }
         let response = self.query(name, Rtype::A, transport)?;
         let (canonical, addrs) = response.addresses(name);
+        let aliases = response.cname_aliases(name);
         if addrs.is_empty() {
             // A truncated reply may have lost the addresses; without TCP we cannot fetch them.
             return Err(if response.truncated {
@@ -244,7 +245,11 @@ impl Resolver {
                 LookupError::NoName
             });
         }
-        Ok(HostAddrs { canonical, addrs })
+        Ok(HostAddrs {
+            canonical,
+            aliases,
+            addrs,
+        })
     }
 
     /// The name of `addr`, for `getnameinfo`: `/etc/hosts`, then a PTR query.

@@ -204,6 +204,7 @@ fn dns_answer_through_a_cname_chain() {
         .lookup_v4("www.example.test", &mut t)
         .unwrap();
     assert_eq!(h.canonical, "web.example.test");
+    assert_eq!(h.aliases, ["www.example.test"]);
     assert_eq!(h.addrs, vec![WEB]);
     assert_eq!(t.asked.len(), 1);
     let (to, q) = &t.asked[0];

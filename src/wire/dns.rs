@@ -502,23 +502,7 @@ impl DnsRepr {
     /// end (the canonical name) and the records of type `rtype` owned by it, in order. The chain is
     /// at most as long as the answer section, so a CNAME loop ends.
     pub fn follow(&self, name: &str, rtype: Rtype) -> (String, Vec<&RData>) {
-        let mut current = name.strip_suffix('.').unwrap_or(name).to_string();
-        for _ in 0..=self.answers.len() {
-            let next = self.answers.iter().find_map(|r| match &r.data {
-                RData::Cname(target)
-                    if r.rtype == Rtype::CNAME
-                        && r.class == CLASS_IN
-                        && names_equal(&r.name, &current) =>
-                {
-                    Some(target.clone())
-                }
-                _ => None,
-            });
-            match next {
-                Some(target) if rtype != Rtype::CNAME => current = target,
-                _ => break,
-            }
-        }
+        let (current, _) = self.walk_cnames(name, rtype);
         let found = self
             .answers
             .iter()
@@ -526,6 +510,40 @@ impl DnsRepr {
             .map(|r| &r.data)
             .collect();
         (current, found)
+    }
+
+    /// The owner names of the CNAME records followed from `name`, in order (the name asked, as
+    /// the answer spells it, first): what glibc's `gethostbyname` lists as the aliases of the
+    /// canonical name.
+    pub fn cname_aliases(&self, name: &str) -> Vec<String> {
+        self.walk_cnames(name, Rtype::A).1
+    }
+
+    /// The end of the CNAME chain from `name` (none followed when asking for CNAMEs), and the
+    /// owner names of the records followed.
+    fn walk_cnames(&self, name: &str, rtype: Rtype) -> (String, Vec<String>) {
+        let mut current = name.strip_suffix('.').unwrap_or(name).to_string();
+        let mut owners = Vec::new();
+        for _ in 0..=self.answers.len() {
+            let next = self.answers.iter().find_map(|r| match &r.data {
+                RData::Cname(target)
+                    if r.rtype == Rtype::CNAME
+                        && r.class == CLASS_IN
+                        && names_equal(&r.name, &current) =>
+                {
+                    Some((r.name.clone(), target.clone()))
+                }
+                _ => None,
+            });
+            match next {
+                Some((owner, target)) if rtype != Rtype::CNAME => {
+                    owners.push(owner.strip_suffix('.').unwrap_or(&owner).to_string());
+                    current = target;
+                }
+                _ => break,
+            }
+        }
+        (current, owners)
     }
 
     /// The IPv4 addresses of `name` in the answers, through any CNAME chain, and its canonical name.

@@ -52,12 +52,21 @@ fn glibc() -> RealNetdb {
 const WEB: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 50);
 const WEB2: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 51);
 
-fn forward(name: &str) -> Result<Vec<Ipv4Addr>, LookupError> {
+fn forward(name: &str) -> Result<HostAddrs, LookupError> {
+    let found = |canonical: &str, aliases: &[&str], addrs: Vec<Ipv4Addr>| {
+        Ok(HostAddrs {
+            canonical: canonical.into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            addrs,
+        })
+    };
     match name {
-        "web.test" => Ok(vec![WEB, WEB2]),
+        "web.test" => found("web.test", &[], vec![WEB, WEB2]),
+        // A CNAME chain alias.test -> mid.test -> web.test.
+        "alias.test" => found("web.test", &["alias.test", "mid.test"], vec![WEB]),
         "slow.test" => Err(LookupError::Again),
         "broken.test" => Err(LookupError::Fail),
-        "empty.test" => Ok(vec![]),
+        "empty.test" => found("empty.test", &[], vec![]),
         _ => Err(LookupError::NoName),
     }
 }
@@ -477,9 +486,9 @@ fn getnameinfo_by_resolver_and_services() {
 }
 
 unsafe fn addrs_of(he: *const hostent) -> (String, Vec<Ipv4Addr>) {
+    assert!(aliases_of(he).is_empty());
     let he = &*he;
     assert_eq!((he.h_addrtype, he.h_length), (libc::AF_INET, 4));
-    assert!((*he.h_aliases).is_null());
     let mut out = Vec::new();
     let mut p = he.h_addr_list;
     while !(*p).is_null() {
@@ -491,6 +500,74 @@ unsafe fn addrs_of(he: *const hostent) -> (String, Vec<Ipv4Addr>) {
         CStr::from_ptr(he.h_name).to_string_lossy().into_owned(),
         out,
     )
+}
+
+unsafe fn aliases_of(he: *const hostent) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut p = (*he).h_aliases;
+    while !(*p).is_null() {
+        out.push(CStr::from_ptr(*p).to_string_lossy().into_owned());
+        p = p.add(1);
+    }
+    out
+}
+
+#[test]
+fn a_cname_chain_names_the_canonical_name_and_its_aliases() {
+    with_ns(|ns| unsafe {
+        let n = CString::new("alias.test").unwrap();
+        // gethostbyname: h_name is the end of the chain, the names before it are aliases.
+        let he = super::gethostbyname(n.as_ptr(), ns);
+        assert!(!he.is_null());
+        assert_eq!(CStr::from_ptr((*he).h_name).to_string_lossy(), "web.test");
+        assert_eq!(aliases_of(he), ["alias.test", "mid.test"]);
+        // The same in the caller's buffer, and ERANGE for every buffer too small.
+        let mut ret: hostent = mem::zeroed();
+        let mut result = ptr::null_mut();
+        let mut herr = 0;
+        let mut buf = vec![0 as c_char; 256];
+        let r = super::gethostbyname_r(
+            n.as_ptr(),
+            &mut ret,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+            &mut herr,
+            ns,
+        );
+        assert_eq!((r, herr), (0, 0));
+        assert_eq!(aliases_of(result), ["alias.test", "mid.test"]);
+        let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
+        for &a in [*ret.h_aliases, *ret.h_aliases.add(1), ret.h_name].iter() {
+            assert!(range.contains(&(a as usize)));
+        }
+        for len in 0..80 {
+            let mut small = vec![0 as c_char; len];
+            let r = super::gethostbyname_r(
+                n.as_ptr(),
+                &mut ret,
+                small.as_mut_ptr(),
+                small.len(),
+                &mut result,
+                &mut herr,
+                ns,
+            );
+            assert!(r == libc::ERANGE || r == 0, "{len}: {r}");
+            if r == 0 {
+                assert_eq!(aliases_of(result), ["alias.test", "mid.test"]);
+            }
+        }
+        // getaddrinfo's AI_CANONNAME: the canonical name, on the first entry.
+        let mut res = ptr::null_mut();
+        let h = hints(libc::AI_CANONNAME, libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert_eq!(
+            super::getaddrinfo(n.as_ptr(), ptr::null(), &h, &mut res, ns),
+            0
+        );
+        let entries = walk(res);
+        super::freeaddrinfo(res, libc::freeaddrinfo);
+        assert_eq!(entries[0].canon.as_deref(), Some("web.test"));
+    })
 }
 
 fn h_errno() -> c_int {
