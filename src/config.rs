@@ -46,6 +46,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "none (lookups not in /etc/hosts fail with EAI_AGAIN)",
     ),
     (
+        "TAPSTACK_DNS_SEARCH",
+        "search domains, comma-separated: a name with no dot is asked with each in turn, then as \
+         given (resolv.conf's search, ndots:1); a name with a dot is asked as given first",
+        "none",
+    ),
+    (
         "TAPSTACK_OFFLOAD",
         "on: TCP segments of up to 64 KiB and unfinished checksums cross the TAP (virtio-net \
          header), cut and checked by the kernel; off: one MTU-sized frame at a time",
@@ -74,6 +80,8 @@ pub struct Config {
     pub log: Option<String>,
     /// DNS servers, asked in order (port 53). Empty: names not in /etc/hosts cannot be resolved.
     pub dns: Vec<Ipv4Addr>,
+    /// Search domains (`TAPSTACK_DNS_SEARCH`), without trailing dots.
+    pub dns_search: Vec<String>,
     /// Checksum and segmentation offload on the TAP (`TAPSTACK_OFFLOAD`).
     pub offload: bool,
     /// The bound on the stack's socket table (`TAPSTACK_MAX_SOCKETS`).
@@ -110,6 +118,7 @@ pub struct Settings {
     pcap: Option<PathBuf>,
     log: Option<String>,
     dns: Option<Vec<Ipv4Addr>>,
+    dns_search: Option<Vec<String>>,
     offload: Option<bool>,
     max_sockets: Option<usize>,
 }
@@ -120,6 +129,18 @@ fn error(var: &str, value: &str, expected: &str) -> ConfigError {
         value: value.to_string(),
         expected: expected.to_string(),
     }
+}
+
+/// The most search domains, as glibc's resolver takes (MAXDNSRCH).
+const MAX_SEARCH: usize = 6;
+
+/// A search domain as given (a trailing dot allowed), if it is a name a query can carry.
+fn search_domain(s: &str) -> Option<String> {
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let labels_fit = name
+        .split('.')
+        .all(|l| (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_graphic()));
+    (labels_fit && name.len() <= 253).then(|| name.to_string())
 }
 
 /// What `TAPSTACK_LOG` must look like, for its error message.
@@ -253,6 +274,23 @@ impl Settings {
                     )
                 })?);
             }
+            "TAPSTACK_DNS_SEARCH" => {
+                let domains: Option<Vec<String>> = value
+                    .split(',')
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(search_domain)
+                    .collect();
+                self.dns_search =
+                    Some(domains.filter(|d| d.len() <= MAX_SEARCH).ok_or_else(|| {
+                        error(
+                        var,
+                        value,
+                        "at most 6 comma-separated domain names (dot-separated labels of 1 to 63 \
+                         bytes, 253 bytes in all), like corp.example,example.org",
+                    )
+                    })?);
+            }
             "TAPSTACK_OFFLOAD" => {
                 self.offload = Some(match value {
                     "on" => true,
@@ -312,6 +350,7 @@ impl Settings {
             pcap: self.pcap,
             log: self.log,
             dns: self.dns.unwrap_or_default(),
+            dns_search: self.dns_search.unwrap_or_default(),
             offload: self.offload.unwrap_or(true),
             max_sockets: self.max_sockets.unwrap_or(DEFAULT_MAX_SOCKETS),
         })
@@ -346,11 +385,15 @@ impl fmt::Display for Config {
         writeln!(f, "offload    {}", if self.offload { "on" } else { "off" })?;
         writeln!(f, "sockets    {} at most", self.max_sockets)?;
         if self.dns.is_empty() {
-            write!(f, "dns        none")
+            write!(f, "dns        none")?;
         } else {
             let list: Vec<String> = self.dns.iter().map(Ipv4Addr::to_string).collect();
-            write!(f, "dns        {}", list.join(","))
+            write!(f, "dns        {}", list.join(","))?;
         }
+        if !self.dns_search.is_empty() {
+            write!(f, "\nsearch     {}", self.dns_search.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -396,6 +439,20 @@ mod tests {
             let e = config(&[("TAPSTACK_MAX_SOCKETS", bad)]).unwrap_err();
             assert_eq!(e.var, "TAPSTACK_MAX_SOCKETS");
             assert!(e.to_string().contains("1 to 16777216"), "{e}");
+        }
+    }
+
+    #[test]
+    fn dns_search_domains() {
+        let c = config(&[("TAPSTACK_DNS_SEARCH", "corp.example., example.org,")]).unwrap();
+        assert_eq!(c.dns_search, ["corp.example", "example.org"]);
+        assert!(c
+            .to_string()
+            .ends_with("search     corp.example,example.org"));
+        assert!(config(&[]).unwrap().dns_search.is_empty());
+        for bad in ["a..b", ".", &"x".repeat(64), "a,b,c,d,e,f,g", "bad name"] {
+            let e = config(&[("TAPSTACK_DNS_SEARCH", bad)]).unwrap_err();
+            assert_eq!(e.var, "TAPSTACK_DNS_SEARCH", "{bad}");
         }
     }
 

@@ -63,6 +63,13 @@ out=$(onstack --dns "$KERNEL_IP" -- getent hosts "$KERNEL_IP" web.tapstack.test 
 $KERNEL_IP web.tapstack.test" ] || fail "getent hosts: $out"
 grep -q "query\[PTR\] 1.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR from the stack: $(cat "$WORK/dnsmasq.log")"
 grep -q "query\[PTR\] 99.0.77.10.in-addr.arpa from $STACK_IP" "$WORK/dnsmasq.log" || fail "no PTR for .99 from the stack: $(cat "$WORK/dnsmasq.log")"
+# Search domains: a name with no dot is asked with each domain in turn (dnsmasq's --local answers
+# NXDOMAIN for none.tapstack.test, so the next domain is asked).
+out=$(onstack --dns "$KERNEL_IP" --dns-search none.tapstack.test,tapstack.test -- curl -sS --max-time 10 "http://web:8080/n.html")
+[ "$out" = "by name" ] || fail "curl with search domains got: $out"
+grep -q "query\[A\] web.none.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "the first search domain was not asked: $(cat "$WORK/dnsmasq.log")"
+grep -q "query\[A\] web.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "the second search domain was not asked"
+
 # A CNAME chain: the canonical name is its end, the names before it are its aliases, as glibc
 # reports them (checked against glibc 2.36 with this dnsmasq: the same three lines).
 out=$(onstack --dns "$KERNEL_IP" -- python3 -c "
@@ -96,4 +103,4 @@ syns=$(tcpdump -r "$WORK/dns-tcp.pcap" -nn 2>/dev/null | grep -c "$STACK_IP\.[0-
 
 others=$(grep "query\[" "$WORK/dnsmasq.log" | grep -v "from $STACK_IP\$" || true)
 [ -z "$others" ] || fail "queries that did not come through the stack: $others"
-echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should; a truncated reply is asked again over TCP"
+echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should; a truncated reply is asked again over TCP; search domains and CNAME chains as glibc"

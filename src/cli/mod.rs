@@ -20,6 +20,7 @@ const STACK_FLAGS: &[(&str, &str)] = &[
     ("--pcap", "TAPSTACK_PCAP"),
     ("--log", "TAPSTACK_LOG"),
     ("--dns", "TAPSTACK_DNS"),
+    ("--dns-search", "TAPSTACK_DNS_SEARCH"),
     ("--offload", "TAPSTACK_OFFLOAD"),
     ("--max-sockets", "TAPSTACK_MAX_SOCKETS"),
 ];
@@ -118,6 +119,9 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
     if !config.dns.is_empty() {
         let list: Vec<String> = config.dns.iter().map(|d| d.to_string()).collect();
         vars.push(("TAPSTACK_DNS".into(), list.join(",")));
+    }
+    if !config.dns_search.is_empty() {
+        vars.push(("TAPSTACK_DNS_SEARCH".into(), config.dns_search.join(",")));
     }
     if !config.offload {
         vars.push(("TAPSTACK_OFFLOAD".into(), "off".into()));

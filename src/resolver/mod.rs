@@ -25,7 +25,14 @@
 //! listens there. A name that cannot be put in a query (an empty label, a label over 63 bytes) is
 //! `NoName`, as glibc says for it.
 //!
-//! Not done: search domains and `ndots` (names are asked as given), EDNS, AAAA.
+//! Search domains (`TAPSTACK_DNS_SEARCH`) are applied as glibc's `res_search` applies resolv.conf's
+//! `search` with the default `ndots:1`: a name ending in a dot is asked as given only; a name with
+//! a dot is asked as given first, then with each domain; a name without one with each domain
+//! first, then as given. A name that does not exist (or has no address) moves on to the next
+//! candidate; a lookup that cannot get an answer (`Again`, `Fail`) ends the search there, as
+//! glibc's does on a timeout. `/etc/hosts` is matched as given, never with a domain.
+//!
+//! Not done: `ndots` other than 1, EDNS, AAAA.
 
 pub mod hosts;
 pub mod runtime_transport;
@@ -178,6 +185,8 @@ pub struct Resolver {
     pub timeout: Duration,
     /// Rounds over all the servers.
     pub attempts: u32,
+    /// Search domains, in order.
+    pub search: Vec<String>,
     pub hosts_path: PathBuf,
     pub services_path: PathBuf,
 }
@@ -193,6 +202,7 @@ impl Resolver {
                 .collect(),
             timeout: DEFAULT_TIMEOUT,
             attempts: DEFAULT_ATTEMPTS,
+            search: config.dns_search.clone(),
             hosts_path: PathBuf::from("/etc/hosts"),
             services_path: PathBuf::from("/etc/services"),
         }
@@ -234,11 +244,39 @@ impl Resolver {
         if let Some(found) = self.hosts().lookup(name) {
             return Ok(found);
         }
+        for candidate in self.candidates(name) {
+            match self.lookup_dns(&candidate, transport) {
+                Err(LookupError::NoName) => continue,
+                r => return r,
+            }
+        }
+        Err(LookupError::NoName)
+    }
+
+    /// The names a lookup of `name` asks DNS, in order (see the module's doc).
+    pub fn candidates(&self, name: &str) -> Vec<String> {
+        if let Some(absolute) = name.strip_suffix('.') {
+            return vec![absolute.to_string()];
+        }
+        let searched = self.search.iter().map(|d| format!("{name}.{d}"));
+        if name.contains('.') {
+            std::iter::once(name.to_string()).chain(searched).collect()
+        } else {
+            searched.chain(std::iter::once(name.to_string())).collect()
+        }
+    }
+
+    /// `name`'s addresses by DNS alone.
+    fn lookup_dns(
+        &self,
+        name: &str,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<HostAddrs, LookupError> {
         let response = self.query(name, Rtype::A, transport)?;
         let (canonical, addrs) = response.addresses(name);
         let aliases = response.cname_aliases(name);
         if addrs.is_empty() {
-            // A truncated reply may have lost the addresses; without TCP we cannot fetch them.
+            // A reply cut short even over TCP may have lost the addresses.
             return Err(if response.truncated {
                 LookupError::Again
             } else {

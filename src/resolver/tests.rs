@@ -110,6 +110,7 @@ fn resolver(servers: &[SocketAddrV4]) -> Resolver {
         servers: servers.to_vec(),
         timeout: Duration::from_millis(200),
         attempts: 2,
+        search: Vec::new(),
         hosts_path: PathBuf::from("/nonexistent/hosts"),
         services_path: PathBuf::from("/nonexistent/services"),
     }
@@ -423,6 +424,56 @@ fn nxdomain_over_tcp_is_noname() {
         Err(LookupError::NoName)
     );
     assert_eq!(t.asked_tcp.borrow().len(), 1);
+}
+
+/// A server that knows `web.b.test` only, and times out on `slow.test` names.
+fn search_server(q: &DnsRepr) -> Result<Vec<u8>, LookupError> {
+    match q.questions[0].name.as_str() {
+        "web.b.test" => Ok(respond(q, Rcode::NOERROR, &[("web.b.test", RData::A(WEB))])),
+        n if n.ends_with("slow.test") => Err(LookupError::Again),
+        _ => Ok(respond(q, Rcode::NXDOMAIN, &[])),
+    }
+}
+
+fn asked_names(t: &Script) -> Vec<String> {
+    t.asked
+        .iter()
+        .map(|(_, q)| q.questions[0].name.clone())
+        .collect()
+}
+
+#[test]
+fn search_domains_as_glibc_applies_them_with_ndots_1() {
+    let mut r = resolver(&[server(1)]);
+    r.search = vec!["a.test".into(), "b.test".into(), "c.test".into()];
+    // No dot: the domains first, in order, until one has the name.
+    let mut t = Script::new(|_, q| search_server(q));
+    let h = r.lookup_v4("web", &mut t).unwrap();
+    assert_eq!((h.canonical.as_str(), h.addrs), ("web.b.test", vec![WEB]));
+    assert_eq!(asked_names(&t), ["web.a.test", "web.b.test"]);
+    // Nowhere: every domain, then the name as given.
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("nope", &mut t), Err(LookupError::NoName));
+    assert_eq!(
+        asked_names(&t),
+        ["nope.a.test", "nope.b.test", "nope.c.test", "nope"]
+    );
+    // A dot: as given first, then the domains.
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web.b", &mut t), Err(LookupError::NoName));
+    assert_eq!(
+        asked_names(&t),
+        ["web.b", "web.b.a.test", "web.b.b.test", "web.b.c.test"]
+    );
+    // A trailing dot: as given only.
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web.", &mut t), Err(LookupError::NoName));
+    assert_eq!(asked_names(&t), ["web"]);
+    // No answer in time ends the search: the next domain is not asked.
+    r.search = vec!["slow.test".into(), "b.test".into()];
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web", &mut t), Err(LookupError::Again));
+    assert!(asked_names(&t).iter().all(|n| n == "web.slow.test"));
 }
 
 #[test]
