@@ -1,8 +1,8 @@
-//! ICMP errors from the Linux kernel reaching the stack's sockets: a rejected connection attempt
-//! fails at once with the errno Linux would report, a connected UDP socket hears of an
-//! administratively prohibited port, and a router's "fragmentation needed" shrinks TCP segments so a
-//! transfer through a narrower link completes (RFC 1191). Each test makes and deletes its own
-//! namespaces.
+//! ICMP between the Linux kernel and the stack: a rejected connection attempt fails at once with
+//! the errno Linux would report, a connected UDP socket hears of an administratively prohibited
+//! port, a router's "fragmentation needed" shrinks TCP segments so a transfer through a narrower
+//! link completes (RFC 1191), and a timestamp request is answered as Linux answers it. Each test
+//! makes and deletes its own namespaces.
 
 mod common;
 
@@ -55,6 +55,47 @@ fn connected_udp_hears_of_an_administratively_prohibited_port() {
     sock.send(b"anyone?").unwrap();
     let mut buf = [0u8; 64];
     assert_eq!(sock.recv_from(&mut buf).err(), Some(Errno::EHOSTUNREACH));
+}
+
+/// The kernel asks the stack's time (RFC 792 timestamp, through a raw socket on its side of the
+/// TAP): the reply carries its originate time back and the stack's wall clock, in milliseconds
+/// since midnight UT, as Linux's answer does.
+#[test]
+fn a_timestamp_request_is_answered_with_the_wall_clock() {
+    require("python3");
+    let net = TestNet::new("icmpts");
+    let _rt = net.start_stack(&[]);
+    let script = r#"
+import socket, struct, time
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+def now_ms():
+    t = time.time()
+    return int((t % 86400) * 1000)
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(5)
+org = now_ms()
+msg = struct.pack('!BBHHHIII', 13, 0, 0, 0x4242, 7, org, 0, 0)
+msg = msg[:2] + struct.pack('!H', csum(msg)) + msg[4:]
+s.sendto(msg, ('10.77.0.2', 0))
+while True:
+    pkt, peer = s.recvfrom(256)
+    icmp = pkt[(pkt[0] & 15) * 4:]
+    if peer[0] == '10.77.0.2' and icmp[0] == 14:
+        break
+t, code, _, ident, seq, o, r, x = struct.unpack('!BBHHHIII', icmp[:20])
+print(len(icmp), code, ident, seq, o == org, r == x, abs(r - now_ms()) < 2000, csum(icmp) == 0)
+"#;
+    let out = net
+        .command("timeout")
+        .args(["10", "python3", "-c", script])
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "python: {}", text(&out.stderr));
+    // 20 bytes, code 0, our id and sequence, originate echoed, receive = transmit = now.
+    assert_eq!(text(&out.stdout).trim(), "20 0 16962 7 True True True True");
 }
 
 /// A second namespace, `far`, behind the test namespace's kernel, which routes between them.

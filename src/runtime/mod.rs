@@ -162,7 +162,12 @@ impl Runtime {
         iface: Interface,
         seed: u64,
     ) -> io::Result<Runtime> {
-        let stack = Stack::new(iface, device.caps(), seed);
+        let mut stack = Stack::new(iface, device.caps(), seed);
+        // The wall clock once, for ICMP timestamps (a runtime lives as long as its test or tool).
+        if let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+        {
+            stack.set_wall_clock(sys::monotonic_now(), since_epoch);
+        }
         let shared = Arc::new(Shared {
             core: Mutex::new(Core { stack, device }),
             readiness: Condvar::new(),

@@ -64,6 +64,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 const MEMORY_RETRY_MS: u64 = 200;
 /// How many released sockets' ends wait to be closed together ([`Service::bury`]).
 const GRAVEYARD: usize = 32;
+/// How often the stack is given the wall clock again.
+const WALL_CLOCK_SYNC: Duration = Duration::from_secs(10);
 
 const TAG_TAP: u64 = 1;
 const TAG_CONTROL: u64 = 2;
@@ -210,6 +212,8 @@ pub struct Service {
     control_paused: bool,
     /// When running out of descriptors was last logged.
     full_warned: Option<std::time::Instant>,
+    /// When the stack was last given the wall clock ([`Service::sync_wall_clock`]).
+    wall_synced: Option<Instant>,
     /// Sockets a program made itself (a non-blocking connect) that found no room here, by the
     /// inode of the program's end, with why: the last [`REFUSED`] (see `refused_answer`).
     refused: std::collections::VecDeque<(u64, Errno)>,
@@ -353,6 +357,7 @@ impl Service {
             control,
             control_paused: false,
             full_warned: None,
+            wall_synced: None,
             refused: std::collections::VecDeque::new(),
             signals: Some(signals),
             clients: Slots::new(),
@@ -384,6 +389,23 @@ impl Service {
     /// The monotonic clock since boot, not since this process began (see [`crate::sys::monotonic_now`]).
     fn now(&self) -> Instant {
         crate::sys::monotonic_now()
+    }
+
+    /// Gives the stack the wall clock (for ICMP timestamps) when it has not had it for
+    /// [`WALL_CLOCK_SYNC`], so a step of the system clock shows within that time.
+    fn sync_wall_clock(&mut self) {
+        let now = self.now();
+        if self
+            .wall_synced
+            .is_some_and(|at| now.saturating_since(at) < WALL_CLOCK_SYNC)
+        {
+            return;
+        }
+        if let Ok(since_epoch) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+        {
+            self.stack.set_wall_clock(now, since_epoch);
+            self.wall_synced = Some(now);
+        }
     }
 
     /// Runs until SIGINT/SIGTERM or, with `idle_exit`, until idle that long.
@@ -547,6 +569,7 @@ impl Service {
 
     fn read_tap(&mut self, frame: &mut [u8]) {
         let max = if self.tap_streak >= 2 { BURST } else { 1 };
+        self.sync_wall_clock();
         loop {
             let now = self.now();
             let Service { stack, device, .. } = self;

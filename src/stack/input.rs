@@ -12,7 +12,7 @@ use crate::ipv4::reassembly::{Fragment, FragmentKey, Rejected};
 use crate::time::Instant;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
-use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
+use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, Timestamps};
 use crate::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 use crate::wire::udp::{UdpPacket, UdpRepr};
 use crate::wire::ChecksumMode;
@@ -226,6 +226,26 @@ impl Stack {
                     data,
                 };
                 self.net.stats.icmp_echo_replies += 1;
+                let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
+            }
+            // Linux's icmp_timestamp: the asker's originate time back, our time as both receive
+            // and transmit. To a broadcast address it is ignored as echo is (RFC 1122 §3.2.2.8
+            // allows it, Linux does it with `icmp_echo_ignore_broadcasts`).
+            Icmpv4Repr::TimestampRequest {
+                ident,
+                seq_no,
+                times,
+            } if !dg.broadcast => {
+                let t = self.icmp_timestamp(now);
+                let reply = Icmpv4Repr::TimestampReply {
+                    ident,
+                    seq_no,
+                    times: Timestamps {
+                        originate: times.originate,
+                        receive: t,
+                        transmit: t,
+                    },
+                };
                 let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
             }
             Icmpv4Repr::DstUnreachable {

@@ -63,6 +63,9 @@ pub struct Stack {
     timers: timers::TimerQueue,
     /// The most sockets the table holds ([`Stack::set_max_sockets`]).
     max_sockets: usize,
+    /// The wall clock as the driver last gave it: an instant of ours and the time since the Unix
+    /// epoch then ([`Stack::set_wall_clock`]).
+    wall_clock: Option<(Instant, std::time::Duration)>,
 }
 
 /// The network side of the stack: addressing, neighbours and the frames going out. Kept apart from
@@ -124,6 +127,7 @@ impl Stack {
             woken_set: socket_table::HandleSet::default(),
             timers: timers::TimerQueue::default(),
             max_sockets: crate::config::DEFAULT_MAX_SOCKETS,
+            wall_clock: None,
         }
     }
 
@@ -326,6 +330,27 @@ impl Stack {
     /// Frames waiting for the device.
     pub fn frames_pending(&self) -> usize {
         self.net.tx.len()
+    }
+
+    /// Tells the stack the wall-clock time (`since_epoch`, from CLOCK_REALTIME) at its instant
+    /// `now`: ICMP timestamp replies carry it. The core reads no clock of its own, so the driver
+    /// gives it, and again now and then to follow adjustments of the system clock.
+    pub fn set_wall_clock(&mut self, now: Instant, since_epoch: std::time::Duration) {
+        self.wall_clock = Some((now, since_epoch));
+    }
+
+    /// An ICMP timestamp for `now` (RFC 792): milliseconds since midnight UT, as Linux's
+    /// `inet_current_timestamp`; without a wall clock, our own milliseconds with the high bit
+    /// set, RFC 792's mark of a time not counted from midnight UT.
+    fn icmp_timestamp(&self, now: Instant) -> u32 {
+        const DAY_MS: u128 = 86_400_000;
+        match self.wall_clock {
+            Some((at, since_epoch)) => {
+                let wall = since_epoch + now.saturating_since(at);
+                (wall.as_millis() % DAY_MS) as u32
+            }
+            None => (now.as_millis() as u32) | 0x8000_0000,
+        }
     }
 
     /// Sockets whose readiness may have changed since the last call.

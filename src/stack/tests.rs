@@ -231,6 +231,78 @@ fn echo_reply_carries_the_request_data() {
     );
 }
 
+/// A timestamp request with `data` after the ICMP header (RFC 792: 12 bytes, the originate time
+/// first).
+fn timestamp_frame(data: &[u8]) -> Vec<u8> {
+    ip_frame(A_IP, IpProtocol::ICMP, 8 + data.len(), |buf| {
+        buf[..8].copy_from_slice(&[13, 0, 0, 0, 0x12, 0x34, 0, 9]);
+        buf[8..].copy_from_slice(data);
+        Icmpv4Packet::new_unchecked(buf).fill_checksum();
+    })
+}
+
+/// A timestamp reply's identifier, sequence number and times.
+fn timestamp_reply(out: &[u8]) -> (u16, u16, crate::wire::icmp::Timestamps) {
+    let (_, payload) = parse_ip(out);
+    match Icmpv4Repr::parse(
+        &Icmpv4Packet::new_checked(&payload[..]).unwrap(),
+        ChecksumMode::Full,
+    ) {
+        Ok(Icmpv4Repr::TimestampReply {
+            ident,
+            seq_no,
+            times,
+        }) => (ident, seq_no, times),
+        other => panic!("not a timestamp reply: {other:?}"),
+    }
+}
+
+#[test]
+fn timestamp_reply_carries_the_wall_clock_as_linux_does() {
+    use crate::wire::icmp::Timestamps;
+    let mut s = ours();
+    introduce(&mut s);
+    // 2026-12-03 19:01:34.221 UT at our instant 5 s; asked 2.5 s later.
+    let since_epoch = std::time::Duration::from_millis(1_796_324_494_221);
+    s.set_wall_clock(Instant::from_millis(5_000), since_epoch);
+    let request = [0x04, 0x15, 0x23, 0x8d, 0, 0, 0, 0, 0, 0, 0, 0];
+    s.receive(Instant::from_millis(7_500), &timestamp_frame(&request));
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    let (ip, _) = parse_ip(&out[0]);
+    assert_eq!((ip.src_addr, ip.dst_addr, ip.ttl), (A_IP, B_IP, 64));
+    let at = (19 * 3600 + 60 + 36) * 1000 + 721; // 19:01:36.721
+    assert_eq!(
+        timestamp_reply(&out[0]),
+        (
+            0x1234,
+            9,
+            Timestamps {
+                originate: 0x0415_238d,
+                receive: at,
+                transmit: at
+            }
+        )
+    );
+    // Cut after the originate time: answered all the same (Linux needs those 4 bytes only);
+    // shorter, not answered.
+    s.receive(Instant::from_millis(7_500), &timestamp_frame(&request[..4]));
+    assert_eq!(drain(&mut s).len(), 1);
+    s.receive(Instant::from_millis(7_500), &timestamp_frame(&request[..3]));
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
+fn timestamp_without_a_wall_clock_is_marked_not_from_midnight() {
+    let mut s = ours();
+    introduce(&mut s);
+    s.receive(Instant::from_millis(1234), &timestamp_frame(&[0; 12]));
+    let out = drain(&mut s);
+    let (_, _, times) = timestamp_reply(&out[0]);
+    // RFC 792: any time, with the high bit set.
+    assert_eq!(times.receive, 0x8000_0000 | 1234);
+}
+
 #[test]
 fn first_packet_to_unknown_neighbour_waits_for_arp() {
     let mut s = ours();

@@ -1,6 +1,7 @@
 //! ICMPv4 (RFC 792): IPv4's control messages, carried in IPv4 (protocol 1). The stack answers
-//! echo requests and sends and receives the errors that concern its sockets: destination
-//! unreachable (with RFC 1191's next-hop MTU for path MTU discovery) and time exceeded.
+//! echo and timestamp requests and sends and receives the errors that concern its sockets:
+//! destination unreachable (with RFC 1191's next-hop MTU for path MTU discovery) and time
+//! exceeded.
 //!
 //! Every message has a 4-byte header (type, code, checksum over the whole message), 4 bytes whose
 //! meaning depends on the type, and data. An error's data quotes the IP header and at least the
@@ -34,6 +35,8 @@ impl Icmpv4Type {
     pub const DST_UNREACHABLE: Icmpv4Type = Icmpv4Type(3);
     pub const ECHO_REQUEST: Icmpv4Type = Icmpv4Type(8);
     pub const TIME_EXCEEDED: Icmpv4Type = Icmpv4Type(11);
+    pub const TIMESTAMP: Icmpv4Type = Icmpv4Type(13);
+    pub const TIMESTAMP_REPLY: Icmpv4Type = Icmpv4Type(14);
 }
 
 impl fmt::Debug for Icmpv4Type {
@@ -43,6 +46,8 @@ impl fmt::Debug for Icmpv4Type {
             Icmpv4Type::DST_UNREACHABLE => f.write_str("destination unreachable"),
             Icmpv4Type::ECHO_REQUEST => f.write_str("echo request"),
             Icmpv4Type::TIME_EXCEEDED => f.write_str("time exceeded"),
+            Icmpv4Type::TIMESTAMP => f.write_str("timestamp"),
+            Icmpv4Type::TIMESTAMP_REPLY => f.write_str("timestamp reply"),
             Icmpv4Type(t) => write!(f, "type {t}"),
         }
     }
@@ -227,6 +232,57 @@ pub enum Icmpv4Repr<'a> {
         header: Ipv4Repr,
         data: &'a [u8],
     },
+    /// RFC 792's timestamp request: `originate` is the asker's time of sending, the other two are
+    /// zero. Linux answers a request with as little as the originate timestamp after the header
+    /// (`icmp_timestamp`), so the other two parse as zero when absent.
+    TimestampRequest {
+        ident: u16,
+        seq_no: u16,
+        times: Timestamps,
+    },
+    TimestampReply {
+        ident: u16,
+        seq_no: u16,
+        times: Timestamps,
+    },
+}
+
+/// A timestamp message's three times: milliseconds since midnight UT, or any other count with the
+/// high bit set (RFC 792).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timestamps {
+    pub originate: u32,
+    pub receive: u32,
+    pub transmit: u32,
+}
+
+/// The three timestamps' length.
+pub const TIMESTAMPS_LEN: usize = 12;
+
+impl Timestamps {
+    /// From a message's data: the originate timestamp at least (`Truncated` without it), the
+    /// others zero if cut off; `whole` asks for all three.
+    fn parse(data: &[u8], whole: bool) -> Result<Timestamps> {
+        let need = if whole { TIMESTAMPS_LEN } else { 4 };
+        if data.len() < need {
+            return Err(WireError::Truncated);
+        }
+        let at = |i: usize| {
+            data.get(i..i + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        Ok(Timestamps {
+            originate: at(0),
+            receive: at(4),
+            transmit: at(8),
+        })
+    }
+
+    fn emit(&self, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&self.originate.to_be_bytes());
+        out[4..8].copy_from_slice(&self.receive.to_be_bytes());
+        out[8..12].copy_from_slice(&self.transmit.to_be_bytes());
+    }
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -244,9 +300,21 @@ impl<'a> Icmpv4Repr<'a> {
         let data = packet.into_data();
         let code = packet.msg_code();
         match packet.msg_type() {
-            Icmpv4Type::ECHO_REQUEST | Icmpv4Type::ECHO_REPLY if code != 0 => {
+            // A request's code is not looked at: Linux's icmp_echo and icmp_timestamp answer
+            // whatever it is, with code 0.
+            Icmpv4Type::ECHO_REPLY | Icmpv4Type::TIMESTAMP_REPLY if code != 0 => {
                 Err(WireError::Malformed)
             }
+            Icmpv4Type::TIMESTAMP => Ok(Icmpv4Repr::TimestampRequest {
+                ident: packet.echo_ident(),
+                seq_no: packet.echo_seq_no(),
+                times: Timestamps::parse(data, false)?,
+            }),
+            Icmpv4Type::TIMESTAMP_REPLY => Ok(Icmpv4Repr::TimestampReply {
+                ident: packet.echo_ident(),
+                seq_no: packet.echo_seq_no(),
+                times: Timestamps::parse(data, true)?,
+            }),
             Icmpv4Type::ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest {
                 ident: packet.echo_ident(),
                 seq_no: packet.echo_seq_no(),
@@ -300,6 +368,9 @@ impl<'a> Icmpv4Repr<'a> {
             }
             Icmpv4Repr::DstUnreachable { data, .. } | Icmpv4Repr::TimeExceeded { data, .. } => {
                 HEADER_LEN + ipv4::HEADER_LEN + data.len()
+            }
+            Icmpv4Repr::TimestampRequest { .. } | Icmpv4Repr::TimestampReply { .. } => {
+                HEADER_LEN + TIMESTAMPS_LEN
             }
         }
     }
@@ -365,6 +436,26 @@ impl<'a> Icmpv4Repr<'a> {
                     TimeExceeded::FragReassembly => 1,
                 });
                 emit_quoted(packet.data_mut(), &header, data);
+            }
+            Icmpv4Repr::TimestampRequest {
+                ident,
+                seq_no,
+                times,
+            }
+            | Icmpv4Repr::TimestampReply {
+                ident,
+                seq_no,
+                times,
+            } => {
+                let t = match self {
+                    Icmpv4Repr::TimestampRequest { .. } => Icmpv4Type::TIMESTAMP,
+                    _ => Icmpv4Type::TIMESTAMP_REPLY,
+                };
+                packet.set_msg_type(t);
+                packet.set_msg_code(0);
+                packet.set_echo_ident(ident);
+                packet.set_echo_seq_no(seq_no);
+                times.emit(packet.data_mut());
             }
         }
         match mode {
@@ -546,6 +637,44 @@ mod tests {
         }
     }
 
+    /// hping3 --icmp-ts to 127.0.0.1 and Linux 6.18's answer, captured on lo: the ICMP messages.
+    #[test]
+    fn captured_timestamp_query_and_linux_reply() {
+        let query = [
+            0x0d, 0x00, 0xc9, 0x1b, 0x02, 0x42, 0x00, 0x00, 0x04, 0x15, 0x23, 0x8d, 0, 0, 0, 0, 0,
+            0, 0, 0,
+        ];
+        let reply = [
+            0x0e, 0x00, 0x78, 0xd7, 0x02, 0x42, 0x00, 0x00, 0x04, 0x15, 0x23, 0x8d, 0x04, 0x15,
+            0x23, 0x8d, 0x04, 0x15, 0x23, 0x8d,
+        ];
+        let at = 0x0415_238d; // 19:01:34.221 UT, in ms since midnight
+        assert_eq!(
+            reemit(&query),
+            Icmpv4Repr::TimestampRequest {
+                ident: 0x0242,
+                seq_no: 0,
+                times: Timestamps {
+                    originate: at,
+                    receive: 0,
+                    transmit: 0
+                }
+            }
+        );
+        assert_eq!(
+            reemit(&reply),
+            Icmpv4Repr::TimestampReply {
+                ident: 0x0242,
+                seq_no: 0,
+                times: Timestamps {
+                    originate: at,
+                    receive: at,
+                    transmit: at
+                }
+            }
+        );
+    }
+
     #[test]
     fn round_trips() {
         let quoted = [0xd3, 0xa1, 0x27, 0x0f, 0x03, 0xf0, 0x12, 0x34, 0xff];
@@ -584,6 +713,24 @@ mod tests {
                 reason: TimeExceeded::FragReassembly,
                 header: quoted_header(),
                 data: &quoted[..8],
+            },
+            Icmpv4Repr::TimestampRequest {
+                ident: 7,
+                seq_no: 8,
+                times: Timestamps {
+                    originate: 86_399_999,
+                    receive: 0,
+                    transmit: 0,
+                },
+            },
+            Icmpv4Repr::TimestampReply {
+                ident: 0xffff,
+                seq_no: 1,
+                times: Timestamps {
+                    originate: 1,
+                    receive: 0x8000_0002,
+                    transmit: 3,
+                },
             },
         ];
         for repr in reprs {
@@ -666,9 +813,34 @@ mod tests {
         fn parse(b: &[u8]) -> Result<Icmpv4Repr<'_>> {
             Icmpv4Repr::parse(&Icmpv4Packet::new_checked(b).unwrap(), ChecksumMode::Full)
         }
-        assert_eq!(parse(&build(13, 0, &[])), Err(WireError::Unsupported)); // timestamp
-        assert_eq!(parse(&build(8, 1, &[])), Err(WireError::Malformed));
+        assert_eq!(parse(&build(17, 0, &[])), Err(WireError::Unsupported)); // address mask
+                                                                            // A request's code is ignored (Linux answers it); a reply's must be 0.
+        assert_eq!(
+            parse(&build(8, 1, &[])),
+            Ok(Icmpv4Repr::EchoRequest {
+                ident: 0,
+                seq_no: 0,
+                data: &[]
+            })
+        );
+        assert_eq!(parse(&build(0, 1, &[])), Err(WireError::Malformed));
+        assert_eq!(parse(&build(14, 1, &[0; 12])), Err(WireError::Malformed));
         assert_eq!(parse(&build(11, 2, &[])), Err(WireError::Malformed));
+        // A timestamp request needs its originate time, a reply all three.
+        assert_eq!(parse(&build(13, 0, &[1, 2, 3])), Err(WireError::Truncated));
+        assert_eq!(
+            parse(&build(13, 5, &[1, 2, 3, 4])),
+            Ok(Icmpv4Repr::TimestampRequest {
+                ident: 0,
+                seq_no: 0,
+                times: Timestamps {
+                    originate: 0x0102_0304,
+                    receive: 0,
+                    transmit: 0
+                }
+            })
+        );
+        assert_eq!(parse(&build(14, 0, &[0; 11])), Err(WireError::Truncated));
 
         // Errors whose quoted header is short or bad.
         let mut quoted = vec![0u8; 28];
@@ -714,7 +886,7 @@ mod tests {
                 let mut b = vec![0u8; rng.below(64) as usize];
                 rng.fill(&mut b);
                 if b.len() >= 21 && i % 4 == 0 {
-                    b[0] = [0, 3, 8, 11][rng.below(4) as usize];
+                    b[0] = [0, 3, 8, 11, 13, 14][rng.below(6) as usize];
                     b[8] = 0x45;
                 }
                 b
@@ -726,7 +898,10 @@ mod tests {
                 let p = Icmpv4Packet::new_unchecked(&buf[..]);
                 if let Ok(repr) = Icmpv4Repr::parse(&p, mode) {
                     parsed += 1;
-                    assert!(repr.buffer_len() <= buf.len());
+                    // Never longer than what was parsed, but for a timestamp request cut after
+                    // its originate time (answered, as Linux does), which re-emits whole.
+                    let cut_request = matches!(repr, Icmpv4Repr::TimestampRequest { .. });
+                    assert!(repr.buffer_len() <= buf.len() || cut_request);
                     let mut out = vec![0u8; repr.buffer_len()];
                     repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out), mode);
                 }
