@@ -131,9 +131,6 @@ fn error(var: &str, value: &str, expected: &str) -> ConfigError {
     }
 }
 
-/// The most search domains, as glibc's resolver takes (MAXDNSRCH).
-const MAX_SEARCH: usize = 6;
-
 /// A search domain as given (a trailing dot allowed), if it is a name a query can carry.
 fn search_domain(s: &str) -> Option<String> {
     let name = s.strip_suffix('.').unwrap_or(s);
@@ -281,15 +278,14 @@ impl Settings {
                     .filter(|s| !s.is_empty())
                     .map(search_domain)
                     .collect();
-                self.dns_search =
-                    Some(domains.filter(|d| d.len() <= MAX_SEARCH).ok_or_else(|| {
-                        error(
+                self.dns_search = Some(domains.ok_or_else(|| {
+                    error(
                         var,
                         value,
-                        "at most 6 comma-separated domain names (dot-separated labels of 1 to 63 \
-                         bytes, 253 bytes in all), like corp.example,example.org",
+                        "comma-separated domain names (dot-separated labels of 1 to 63 bytes, 253 \
+                         bytes in all), like corp.example,example.org",
                     )
-                    })?);
+                })?);
             }
             "TAPSTACK_OFFLOAD" => {
                 self.offload = Some(match value {
@@ -450,7 +446,7 @@ mod tests {
             .to_string()
             .ends_with("search     corp.example,example.org"));
         assert!(config(&[]).unwrap().dns_search.is_empty());
-        for bad in ["a..b", ".", &"x".repeat(64), "a,b,c,d,e,f,g", "bad name"] {
+        for bad in ["a..b", ".", &"x".repeat(64), "bad name"] {
             let e = config(&[("TAPSTACK_DNS_SEARCH", bad)]).unwrap_err();
             assert_eq!(e.var, "TAPSTACK_DNS_SEARCH", "{bad}");
         }

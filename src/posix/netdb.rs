@@ -592,8 +592,9 @@ unsafe fn fill_hostent(he: *mut hostent, buf: &mut [u8], host: Host<'_>) -> Opti
     } = host;
     let psize = mem::size_of::<*mut c_char>();
     let base = buf.as_mut_ptr();
-    let skip = base.align_offset(psize);
-    if skip + host.size() > buf.len() {
+    // The bytes up to the next pointer-aligned address.
+    let skip = (psize - base as usize % psize) % psize;
+    if skip.checked_add(host.size())? > buf.len() {
         return None;
     }
     let aliases = base.add(skip) as *mut *mut c_char;
@@ -1040,8 +1041,11 @@ pub fn connect_tcp_over_stack(
     };
     match result {
         Ok(_) => {}
-        Err(Errno::EINPROGRESS) => {
+        Err(Errno::EINPROGRESS) => loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(LookupError::Again);
+            }
             let wait = client::call(
                 Target::Existing,
                 Call::WaitConnect,
@@ -1049,14 +1053,16 @@ pub fn connect_tcp_over_stack(
                 Some(left),
             );
             match wait.0 {
-                Ok(_) => {}
+                Ok(_) => break,
                 Err(Errno::EAGAIN) => return Err(LookupError::Again),
+                // A signal the program handles: the wait goes on (glibc's connect is restarted).
+                Err(Errno::EINTR) => continue,
                 Err(e) => {
                     log::debug!("dns over TCP to {server}: {}", e.name());
                     return Err(LookupError::Fail);
                 }
             }
-        }
+        },
         Err(e) => {
             log::debug!("dns over TCP to {server}: {}", e.name());
             return Err(LookupError::Fail);

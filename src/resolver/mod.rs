@@ -15,7 +15,7 @@
 //!
 //! A UDP reply with the TC bit (its answer cut at 512 bytes) is asked again of the same server over
 //! TCP (RFC 1035 §4.2.2 framing, RFC 7766 §5), as glibc's `res_send` does; when that connection
-//! fails, the next server is asked, and the truncated reply is not used.
+//! fails, the next server is asked over TCP, and the truncated reply is not used.
 //!
 //! Outcomes, as glibc reports them: NXDOMAIN, or an answer with no A record for the name, is
 //! [`LookupError::NoName`]; no usable answer from any server (timeouts, SERVFAIL, REFUSED,
@@ -28,9 +28,11 @@
 //! Search domains (`TAPSTACK_DNS_SEARCH`) are applied as glibc's `res_search` applies resolv.conf's
 //! `search` with the default `ndots:1`: a name ending in a dot is asked as given only; a name with
 //! a dot is asked as given first, then with each domain; a name without one with each domain
-//! first, then as given. A name that does not exist (or has no address) moves on to the next
-//! candidate; a lookup that cannot get an answer (`Again`, `Fail`) ends the search there, as
-//! glibc's does on a timeout. `/etc/hosts` is matched as given, never with a domain.
+//! first, then as given. Through the domains, "no such name", "no data" and SERVFAIL go on to the
+//! next, a timeout or a refusal stops there (the name as given is still asked), no server reached
+//! at all ends the lookup; a reply with records ends it, address or not ([`Resolver::search_dns`]
+//! has the error reported). `/etc/hosts` is matched as given, never with a domain. A reply cut
+//! short (TC) switches the rest of the round to TCP, one try per server, as `res_send` does.
 //!
 //! Not done: `ndots` other than 1, EDNS, AAAA.
 
@@ -113,13 +115,13 @@ pub trait DnsStream {
 }
 
 /// One query over a DNS stream: the message behind its two-byte length, then the reply's length
-/// and the reply (RFC 1035 §4.2.2), all by `deadline`. Returns the reply's length in `reply`.
+/// and the reply (RFC 1035 §4.2.2), all by `deadline`. The reply's room is taken once its length
+/// is known, and not at all if memory is short (`Again`, rather than abort the program).
 fn exchange_over_stream(
     stream: &mut dyn DnsStream,
     query: &[u8],
-    reply: &mut [u8],
     deadline: Instant,
-) -> Result<usize, LookupError> {
+) -> Result<Vec<u8>, LookupError> {
     let len = u16::try_from(query.len()).map_err(|_| LookupError::Fail)?;
     let mut message = Vec::with_capacity(2 + query.len());
     message.extend_from_slice(&len.to_be_bytes());
@@ -128,9 +130,16 @@ fn exchange_over_stream(
     let mut len = [0u8; 2];
     recv_exact(stream, &mut len, deadline)?;
     let len = usize::from(u16::from_be_bytes(len));
-    let body = reply.get_mut(..len).ok_or(LookupError::Fail)?;
-    recv_exact(stream, body, deadline)?;
-    Ok(len)
+    if !crate::memory::has_headroom(len) {
+        return Err(LookupError::Again);
+    }
+    let mut reply = Vec::new();
+    reply
+        .try_reserve_exact(len)
+        .map_err(|_| LookupError::Again)?;
+    reply.resize(len, 0);
+    recv_exact(stream, &mut reply, deadline)?;
+    Ok(reply)
 }
 
 /// Fills `buf` from `stream` by `deadline`; an end of stream before that is a failure.
@@ -149,21 +158,49 @@ fn recv_exact(
     Ok(())
 }
 
-/// What a server's reply to a query settles.
-enum Verdict {
-    /// NOERROR: the answer.
-    Answer(DnsRepr),
-    /// NXDOMAIN: no such name, whoever is asked.
-    NoName,
-    /// SERVFAIL, REFUSED, NOTIMP, FORMERR: this server cannot help; ask the next.
-    NextServer,
+/// Why asking the servers about one name brought no answer, told apart as glibc's `res_search`
+/// tells them apart (by `h_errno` and the last reply's rcode) to decide whether to go on through
+/// the search domains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NoAnswer {
+    /// NXDOMAIN: the name does not exist. The search goes on.
+    NxDomain,
+    /// NOERROR with no answer records: the name has nothing of this type. The search goes on.
+    NoData,
+    /// Answer records, but none an address of the name (a CNAME to nothing): glibc's search
+    /// stops at a reply with records, and finds nothing in it.
+    NoAddress,
+    /// The last reply said SERVFAIL. The search goes on.
+    ServFail,
+    /// The last reply said REFUSED, NOTIMP or FORMERR, or nothing came in time: the search
+    /// stops (the name as given is still asked).
+    Stopped,
+    /// No server could be asked at all (each send failed, or an ICMP error refused it): the
+    /// lookup ends at once (glibc's ECONNREFUSED).
+    Unreachable,
+    /// The name cannot be put in a query.
+    BadName,
 }
 
-fn judge(response: DnsRepr) -> Verdict {
+impl NoAnswer {
+    fn error(self) -> LookupError {
+        match self {
+            NoAnswer::NxDomain | NoAnswer::NoData | NoAnswer::NoAddress | NoAnswer::BadName => {
+                LookupError::NoName
+            }
+            NoAnswer::ServFail | NoAnswer::Stopped | NoAnswer::Unreachable => LookupError::Again,
+        }
+    }
+}
+
+/// What a reply that answers the query settles: an answer (NOERROR with records), or why none.
+fn judge(response: DnsRepr) -> Result<DnsRepr, NoAnswer> {
     match response.rcode {
-        Rcode::NOERROR => Verdict::Answer(response),
-        Rcode::NXDOMAIN => Verdict::NoName,
-        _ => Verdict::NextServer,
+        Rcode::NOERROR if response.answers.is_empty() => Err(NoAnswer::NoData),
+        Rcode::NOERROR => Ok(response),
+        Rcode::NXDOMAIN => Err(NoAnswer::NxDomain),
+        Rcode::SERVFAIL => Err(NoAnswer::ServFail),
+        _ => Err(NoAnswer::Stopped),
     }
 }
 
@@ -244,16 +281,68 @@ impl Resolver {
         if let Some(found) = self.hosts().lookup(name) {
             return Ok(found);
         }
-        for candidate in self.candidates(name) {
-            match self.lookup_dns(&candidate, transport) {
-                Err(LookupError::NoName) => continue,
-                r => return r,
-            }
-        }
-        Err(LookupError::NoName)
+        self.search_dns(name, transport)
     }
 
-    /// The names a lookup of `name` asks DNS, in order (see the module's doc).
+    /// `name` through DNS with the search domains, as glibc's `__res_context_search` goes with
+    /// `ndots:1`: a name with a dot (or ending in one) as given first; then, unless it ends in a
+    /// dot, with each domain while the answers say the name is not there (NXDOMAIN, no data,
+    /// SERVFAIL); then as given if not yet asked. An answer ends it (even one without an address
+    /// for the name: glibc's search stops at the first reply with records). Without one, the
+    /// error of the first query if the name was asked as given first, else "no name" if some
+    /// domain had the name without an address, else "again" if some server failed, else the
+    /// last error.
+    fn search_dns(
+        &self,
+        name: &str,
+        transport: &mut dyn DnsTransport,
+    ) -> Result<HostAddrs, LookupError> {
+        let (bare, absolute) = match name.strip_suffix('.') {
+            Some(b) => (b, true),
+            None => (name, false),
+        };
+        let dotted = bare.contains('.');
+        let mut first = None;
+        if dotted || absolute {
+            match self.lookup_dns(bare, transport) {
+                Err(why) if !absolute && why != NoAnswer::NoAddress => first = Some(why),
+                r => return r.map_err(NoAnswer::error),
+            }
+        }
+        let (mut no_data, mut serv_fail, mut last) = (false, false, None);
+        if !absolute {
+            for domain in &self.search {
+                let why = match self.lookup_dns(&format!("{bare}.{domain}"), transport) {
+                    Err(why) if why != NoAnswer::NoAddress => why,
+                    answer => return answer.map_err(NoAnswer::error),
+                };
+                last = Some(why);
+                match why {
+                    NoAnswer::Unreachable => return Err(LookupError::Again),
+                    NoAnswer::NoData => no_data = true,
+                    NoAnswer::ServFail => serv_fail = true,
+                    NoAnswer::NxDomain => {}
+                    NoAnswer::Stopped | NoAnswer::BadName | NoAnswer::NoAddress => break,
+                }
+            }
+        }
+        if first.is_none() {
+            match self.lookup_dns(bare, transport) {
+                Err(why) if why != NoAnswer::NoAddress => last = Some(why),
+                answer => return answer.map_err(NoAnswer::error),
+            }
+        }
+        let why = match (first, no_data, serv_fail) {
+            (Some(why), _, _) => why,
+            (None, true, _) => NoAnswer::NoData,
+            (None, false, true) => NoAnswer::ServFail,
+            (None, false, false) => last.unwrap_or(NoAnswer::NxDomain),
+        };
+        Err(why.error())
+    }
+
+    /// The names a lookup of `name` may ask DNS, in the order it would ask them while each says
+    /// the name is not there (see [`Resolver::search_dns`]).
     pub fn candidates(&self, name: &str) -> Vec<String> {
         if let Some(absolute) = name.strip_suffix('.') {
             return vec![absolute.to_string()];
@@ -271,17 +360,13 @@ impl Resolver {
         &self,
         name: &str,
         transport: &mut dyn DnsTransport,
-    ) -> Result<HostAddrs, LookupError> {
+    ) -> Result<HostAddrs, NoAnswer> {
         let response = self.query(name, Rtype::A, transport)?;
         let (canonical, addrs) = response.addresses(name);
         let aliases = response.cname_aliases(name);
         if addrs.is_empty() {
-            // A reply cut short even over TCP may have lost the addresses.
-            return Err(if response.truncated {
-                LookupError::Again
-            } else {
-                LookupError::NoName
-            });
+            // Records, but no address for the name (a CNAME to nothing, another type).
+            return Err(NoAnswer::NoAddress);
         }
         Ok(HostAddrs {
             canonical,
@@ -300,7 +385,9 @@ impl Resolver {
             return Ok(name.to_string());
         }
         let qname = dns::reverse_name(addr);
-        let response = self.query(&qname, Rtype::PTR, transport)?;
+        let response = self
+            .query(&qname, Rtype::PTR, transport)
+            .map_err(NoAnswer::error)?;
         response
             .ptr_names(&qname)
             .into_iter()
@@ -308,18 +395,35 @@ impl Resolver {
             .ok_or(LookupError::NoName)
     }
 
-    /// Asks the servers in turn until one answers NOERROR (returned) or NXDOMAIN (`NoName`).
+    /// Asks the servers in turn, `attempts` rounds, as glibc's `res_send`: a reply that answers
+    /// the query settles it unless it says SERVFAIL, NOTIMP or REFUSED (then the next server is
+    /// asked); a reply cut short (TC) is asked again over TCP of the same server, and from then on
+    /// every server left in the round over TCP, once each, with no further round. Without an
+    /// answer: why, from the last reply that came (SERVFAIL, or another refusal), else a timeout
+    /// if some server could be asked, else unreachable.
     fn query(
         &self,
         name: &str,
         qtype: Rtype,
         transport: &mut dyn DnsTransport,
-    ) -> Result<DnsRepr, LookupError> {
+    ) -> Result<DnsRepr, NoAnswer> {
         let mut reply = vec![0u8; dns::MAX_UDP_LEN * 8];
+        let mut last_refusal = None;
+        let mut reached = false;
+        let mut over_tcp = false;
         for _ in 0..self.attempts.max(1) {
             for &server in &self.servers {
                 let query = DnsRepr::query(random_id(), name, qtype);
-                let bytes = query.emit().map_err(|_| LookupError::NoName)?;
+                let bytes = query.emit().map_err(|_| NoAnswer::BadName)?;
+                if over_tcp {
+                    match self.query_tcp(server, &query, &bytes, transport) {
+                        Ok(r) => return judge(r),
+                        Err(e) => {
+                            reached |= e == LookupError::Again;
+                            continue;
+                        }
+                    }
+                }
                 let deadline = Instant::now() + self.timeout;
                 let mut mismatched = 0;
                 while mismatched < MAX_MISMATCHED {
@@ -329,8 +433,12 @@ impl Resolver {
                     }
                     let n = match transport.exchange(server, &bytes, left, &mut reply) {
                         Ok(n) => n.min(reply.len()),
-                        Err(_) => break,
+                        Err(e) => {
+                            reached |= e == LookupError::Again;
+                            break;
+                        }
                     };
+                    reached = true;
                     let response = match DnsRepr::parse(&DnsPacket::new_unchecked(&reply[..n])) {
                         Ok(r) if r.answers_query(&query) => r,
                         _ => {
@@ -338,28 +446,36 @@ impl Resolver {
                             continue;
                         }
                     };
-                    // A reply cut short: the whole of it over TCP, from this server or from
-                    // none (glibc's res_send moves on to the next server when TCP fails).
-                    let verdict = if response.truncated {
-                        match self.query_tcp(server, &query, &bytes, transport) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                log::debug!("dns: {name} over TCP to {server}: {e}");
-                                break;
-                            }
-                        }
-                    } else {
-                        judge(response)
-                    };
-                    match verdict {
-                        Verdict::Answer(r) => return Ok(r),
-                        Verdict::NoName => return Err(LookupError::NoName),
-                        Verdict::NextServer => break,
+                    // This server cannot help (checked before TC, as send_dg does): the next.
+                    if matches!(
+                        response.rcode,
+                        Rcode::SERVFAIL | Rcode::NOTIMP | Rcode::REFUSED
+                    ) {
+                        last_refusal = Some(response.rcode);
+                        break;
                     }
+                    if !response.truncated {
+                        return judge(response);
+                    }
+                    // Cut short: the whole of it over TCP, from here on.
+                    over_tcp = true;
+                    match self.query_tcp(server, &query, &bytes, transport) {
+                        Ok(r) => return judge(r),
+                        Err(e) => log::debug!("dns: {name} over TCP to {server}: {e}"),
+                    }
+                    break;
                 }
             }
+            if over_tcp {
+                break;
+            }
         }
-        Err(LookupError::Again)
+        Err(match last_refusal {
+            Some(Rcode::SERVFAIL) => NoAnswer::ServFail,
+            Some(_) => NoAnswer::Stopped,
+            None if reached => NoAnswer::Stopped,
+            None => NoAnswer::Unreachable,
+        })
     }
 }
 
@@ -373,13 +489,12 @@ impl Resolver {
         query: &DnsRepr,
         bytes: &[u8],
         transport: &mut dyn DnsTransport,
-    ) -> Result<Verdict, LookupError> {
+    ) -> Result<DnsRepr, LookupError> {
         let deadline = Instant::now() + self.timeout;
         let mut stream = transport.connect_tcp(server, deadline)?;
-        let mut reply = vec![0u8; usize::from(u16::MAX)];
-        let n = exchange_over_stream(stream.as_mut(), bytes, &mut reply, deadline)?;
-        match DnsRepr::parse(&DnsPacket::new_unchecked(&reply[..n])) {
-            Ok(r) if r.answers_query(query) => Ok(judge(r)),
+        let reply = exchange_over_stream(stream.as_mut(), bytes, deadline)?;
+        match DnsRepr::parse(&DnsPacket::new_unchecked(&reply[..])) {
+            Ok(r) if r.answers_query(query) => Ok(r),
             _ => Err(LookupError::Fail),
         }
     }

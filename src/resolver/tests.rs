@@ -383,21 +383,42 @@ fn a_truncated_reply_is_asked_again_over_tcp_of_the_same_server() {
 }
 
 #[test]
-fn tcp_failing_moves_on_to_the_next_server_not_to_the_cut_reply() {
-    // Server 1 cuts its reply and refuses TCP; server 2 answers whole over UDP.
-    let mut t = Script::new(|s, q| {
+fn tcp_failing_moves_on_to_the_next_server_over_tcp_not_to_the_cut_reply() {
+    // Server 1 cuts its reply and fails over TCP; from then on the servers are asked over TCP
+    // (glibc's res_send keeps v_circuit), and server 2 answers there.
+    let mut t = Script::new(|_, q| Ok(addresses_reply(q, &many()[..3], true))).with_tcp(|s, q| {
         if s == server(1) {
-            Ok(addresses_reply(q, &many()[..3], true))
+            Err(LookupError::Fail)
         } else {
             Ok(addresses_reply(q, &many()[..5], false))
         }
     });
     let r = resolver(&[server(1), server(2)]);
     assert_eq!(r.resolve_v4("many.test", &mut t), Ok(many()[..5].to_vec()));
-    assert_eq!(
-        t.asked.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-        [server(1), server(2)]
-    );
+    let servers =
+        |asked: &[(SocketAddrV4, DnsRepr)]| asked.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+    assert_eq!(servers(&t.asked), [server(1)]);
+    assert_eq!(servers(&t.asked_tcp.borrow()), [server(1), server(2)]);
+}
+
+#[test]
+fn a_cut_servfail_is_not_asked_over_tcp() {
+    // SERVFAIL is looked at before TC, as send_dg does: the next server, over UDP.
+    let mut t = Script::new(|s, q| {
+        if s == server(1) {
+            let mut r = DnsRepr::parse(&DnsPacket::new_unchecked(
+                &respond(q, Rcode::SERVFAIL, &[])[..],
+            ))
+            .unwrap();
+            r.truncated = true;
+            Ok(r.emit().unwrap())
+        } else {
+            Ok(addresses_reply(q, &[WEB], false))
+        }
+    })
+    .with_tcp(|_, _| panic!("no TCP"));
+    let r = resolver(&[server(1), server(2)]);
+    assert_eq!(r.resolve_v4("web.test", &mut t), Ok(vec![WEB]));
 }
 
 #[test]
@@ -411,8 +432,9 @@ fn a_tcp_reply_to_another_query_is_not_taken() {
         resolver(&[server(1)]).resolve_v4("many.test", &mut t),
         Err(LookupError::Again)
     );
-    // Each round asked once over UDP and once over TCP.
-    assert_eq!((t.asked.len(), t.asked_tcp.borrow().len()), (2, 2));
+    // Once over UDP and once over TCP: after TCP no further round (glibc: at most one TCP try
+    // per server).
+    assert_eq!((t.asked.len(), t.asked_tcp.borrow().len()), (1, 1));
 }
 
 #[test]
@@ -426,11 +448,20 @@ fn nxdomain_over_tcp_is_noname() {
     assert_eq!(t.asked_tcp.borrow().len(), 1);
 }
 
-/// A server that knows `web.b.test` only, and times out on `slow.test` names.
+/// A server that knows `web.b.test` only, times out on `slow.test` names, fails `sf.test` ones
+/// (SERVFAIL), has `web.nodata.test` without an address, and `web.dangling.test` as a CNAME to
+/// nothing.
 fn search_server(q: &DnsRepr) -> Result<Vec<u8>, LookupError> {
     match q.questions[0].name.as_str() {
         "web.b.test" => Ok(respond(q, Rcode::NOERROR, &[("web.b.test", RData::A(WEB))])),
+        "web.nodata.test" => Ok(respond(q, Rcode::NOERROR, &[])),
+        "web.dangling.test" => Ok(respond(
+            q,
+            Rcode::NOERROR,
+            &[("web.dangling.test", RData::Cname("gone.test".into()))],
+        )),
         n if n.ends_with("slow.test") => Err(LookupError::Again),
+        n if n.ends_with("sf.test") => Ok(respond(q, Rcode::SERVFAIL, &[])),
         _ => Ok(respond(q, Rcode::NXDOMAIN, &[])),
     }
 }
@@ -469,11 +500,61 @@ fn search_domains_as_glibc_applies_them_with_ndots_1() {
     let mut t = Script::new(|_, q| search_server(q));
     assert_eq!(r.resolve_v4("web.", &mut t), Err(LookupError::NoName));
     assert_eq!(asked_names(&t), ["web"]);
-    // No answer in time ends the search: the next domain is not asked.
+    // SERVFAIL and no data go on to the next domain (glibc's got_servfail, got_nodata).
+    r.search = vec!["sf.test".into(), "nodata.test".into(), "b.test".into()];
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web", &mut t), Ok(vec![WEB]));
+    assert_eq!(
+        asked_names(&t),
+        [
+            "web.sf.test",
+            "web.sf.test",
+            "web.nodata.test",
+            "web.b.test"
+        ]
+    );
+    // No answer in time stops going through the domains, but the name is still asked as given;
+    // the error is then that last query's.
     r.search = vec!["slow.test".into(), "b.test".into()];
     let mut t = Script::new(|_, q| search_server(q));
-    assert_eq!(r.resolve_v4("web", &mut t), Err(LookupError::Again));
-    assert!(asked_names(&t).iter().all(|n| n == "web.slow.test"));
+    assert_eq!(r.resolve_v4("web", &mut t), Err(LookupError::NoName));
+    assert_eq!(asked_names(&t), ["web.slow.test", "web.slow.test", "web"]);
+    // A name with a dot that times out as given: the domains are still asked, and the first
+    // query's error is the answer if none has the name.
+    r.search = vec!["a.test".into()];
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("x.slow.test", &mut t), Err(LookupError::Again));
+    assert_eq!(
+        asked_names(&t),
+        ["x.slow.test", "x.slow.test", "x.slow.test.a.test"]
+    );
+    // A reply with records but no address (a CNAME to nothing) ends the search.
+    r.search = vec!["dangling.test".into(), "b.test".into()];
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web", &mut t), Err(LookupError::NoName));
+    assert_eq!(asked_names(&t), ["web.dangling.test"]);
+}
+
+#[test]
+fn a_cname_loop_lists_each_name_once() {
+    let mut t = Script::new(|_, q| {
+        Ok(respond(
+            q,
+            Rcode::NOERROR,
+            &[
+                ("a.test", RData::Cname("b.test".into())),
+                ("b.test", RData::Cname("a.test".into())),
+                ("a.test", RData::A(WEB)),
+                ("bad\\032name.test", RData::Cname("a.test".into())),
+            ],
+        ))
+    });
+    let h = resolver(&[server(1)]).lookup_v4("a.test", &mut t).unwrap();
+    // The chain ends where it began (where glibc, reading the records in order, finds the
+    // address); its names are listed once.
+    assert_eq!(h.canonical, "a.test");
+    assert_eq!(h.aliases, ["a.test", "b.test"]);
+    assert_eq!(h.addrs, [WEB]);
 }
 
 #[test]

@@ -312,6 +312,20 @@ pub fn names_equal(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// Whether `name` is a host name as glibc's `res_hnok` checks it: labels of letters, digits,
+/// hyphens and underscores, none starting with a hyphen (RFC 952, RFC 1123 §2.1).
+pub fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// The name a PTR query asks about for `addr` (RFC 1035 §3.5): `4.3.2.1.in-addr.arpa`.
 pub fn reverse_name(addr: Ipv4Addr) -> String {
     let [a, b, c, d] = addr.octets();
@@ -513,18 +527,30 @@ impl DnsRepr {
     }
 
     /// The owner names of the CNAME records followed from `name`, in order (the name asked, as
-    /// the answer spells it, first): what glibc's `gethostbyname` lists as the aliases of the
-    /// canonical name.
+    /// the answer spells it, first), each once and only if it is a host name (glibc's
+    /// `getanswer_r` keeps those that pass `res_hnok`): what `gethostbyname` lists as the aliases
+    /// of the canonical name.
     pub fn cname_aliases(&self, name: &str) -> Vec<String> {
-        self.walk_cnames(name, Rtype::A).1
+        let mut aliases: Vec<String> = Vec::new();
+        for owner in self.walk_cnames(name, Rtype::A).1 {
+            if is_host_name(&owner) && !aliases.iter().any(|a| names_equal(a, &owner)) {
+                aliases.push(owner);
+            }
+        }
+        aliases
     }
 
     /// The end of the CNAME chain from `name` (none followed when asking for CNAMEs), and the
     /// owner names of the records followed.
     fn walk_cnames(&self, name: &str, rtype: Rtype) -> (String, Vec<String>) {
         let mut current = name.strip_suffix('.').unwrap_or(name).to_string();
-        let mut owners = Vec::new();
+        let mut owners: Vec<String> = Vec::new();
         for _ in 0..=self.answers.len() {
+            // Back at a name already passed (a CNAME loop): the chain ends here, where glibc's
+            // reading of the records in order ends too.
+            if owners.iter().any(|o| names_equal(o, &current)) {
+                break;
+            }
             let next = self.answers.iter().find_map(|r| match &r.data {
                 RData::Cname(target)
                     if r.rtype == Rtype::CNAME
@@ -617,6 +643,24 @@ fn parse_record(msg: &[u8], at: usize) -> Result<(Record, usize)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_names_as_res_hnok_sees_them() {
+        for good in ["a", "web.example.test", "a-b.c_d.", "1.2.3.in-addr.arpa"] {
+            assert!(super::is_host_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "-a.test",
+            "a..b",
+            "a b.test",
+            "a\\032b.test",
+            "é.test",
+        ] {
+            assert!(!super::is_host_name(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
