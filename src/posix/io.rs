@@ -57,11 +57,17 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
 /// Under a seccomp filter ([`super::hook::sandboxed`]) the program's own flags go as they are, so
 /// that the kernel's EPIPE comes with its own SIGPIPE: the filter may not allow asking the service
 /// for the connection's error, nor raising the signal.
+///
+/// MSG_OOB is taken off too: urgent data is not built (no URG goes out), so its byte goes in
+/// line, as a peer with SO_OOBINLINE reads it from Linux. Left on, it would reach the socketpair,
+/// where a UNIX stream socket keeps it apart as its own out-of-band byte, which the service's
+/// reads skip: the byte was lost from the stream.
 pub fn tcp_send_flags(flags: i32) -> i32 {
+    let flags = flags & !(TCP_ONLY_FLAGS | libc::MSG_OOB);
     if super::hook::sandboxed() {
-        return flags & !TCP_ONLY_FLAGS;
+        return flags;
     }
-    (flags & !TCP_ONLY_FLAGS) | libc::MSG_NOSIGNAL
+    flags | libc::MSG_NOSIGNAL
 }
 
 /// What a send on a TCP stack socket that met EPIPE reports. The socketpair says EPIPE as soon as
