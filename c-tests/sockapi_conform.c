@@ -462,6 +462,33 @@ static void c_congestion(void) {
     cc_info(fd, "connected: getsockopt(TCP_CC_INFO) bbr");
 }
 
+/* SO_BINDTODEVICE read back on a socket bound to no device: nothing, length 0, whatever the
+ * buffer (OpenSSH's sshd asks it of every connection, for its VRF, and logs an error if refused). */
+static void getdev(int fd, socklen_t size, const char *what) {
+    char name[32];
+    memset(name, 'x', sizeof name);
+    socklen_t len = size;
+    errno = 0;
+    int r = getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, &len);
+    if (r < 0)
+        line(what, "%d %s", r, ename(errno));
+    else
+        line(what, "%d \"%s\" len=%u", r, show(name, len), len);
+}
+
+static void c_bindtodevice(void) {
+    int fd = tcp();
+    connect_to(fd, ECHO);
+    getdev(fd, 16, "connected: getsockopt(SO_BINDTODEVICE, 16)");
+    getdev(fd, 4, "connected: getsockopt(SO_BINDTODEVICE, 4)");
+    geti(fd, SOL_SOCKET, SO_BINDTOIFINDEX, "connected: getsockopt(SO_BINDTOIFINDEX)");
+    int u = udp();
+    struct sockaddr_in a = kaddr(ECHO);
+    need(connect(u, SA(a), sizeof a) == 0, "connect udp");
+    getdev(u, 16, "udp: getsockopt(SO_BINDTODEVICE, 16)");
+    geti(u, SOL_SOCKET, SO_BINDTOIFINDEX, "udp: getsockopt(SO_BINDTOIFINDEX)");
+}
+
 static void c_zerocopy(void) {
     int fd = tcp();
     geti(fd, SOL_SOCKET, SO_ZEROCOPY, "getsockopt(SO_ZEROCOPY) initially");
@@ -1544,6 +1571,7 @@ int main(void) {
     run("options NULL", c_opt_null);
     run("socket", c_socket);
     run("epoll through a reconnect", c_reconnect_epoll);
+    run("SO_BINDTODEVICE", c_bindtodevice);
     printf("done: %d checks\n", checkno);
     return 0;
 }

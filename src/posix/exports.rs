@@ -853,6 +853,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
             };
             udp_send_common(&s, fd, &iov, 1, 0, std::ptr::null(), 0)
         }),
+        // Under a seccomp filter, the program's own write (see hook::sandboxed).
+        Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, buf, count),
         Some(s) if !s.is_pending() => match io::send_timeout(&s, fd, 0) {
             Some(t) => guard("write", -1, || {
                 let iov = iovec {
@@ -1013,6 +1015,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             }
             udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
         }),
+        // Under a seccomp filter, the program's own writev (see hook::sandboxed).
+        Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
             if let Some(room) = io::syn_share(&s, fd, 0) {
                 let size = iovcnt as usize * std::mem::size_of::<iovec>();
@@ -1324,6 +1328,27 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     fcntl_common(fd, cmd, arg, "fcntl64")
+}
+
+/// Variadic `prctl(option, ...)`, exported with four fixed arguments as `fcntl` is (see
+/// [`super::hook`]): the real one runs unchanged; a seccomp filter it installs is noted, after which
+/// the shim adds no system call to a stack socket's reads and writes ([`super::hook::sandboxed`]).
+#[no_mangle]
+pub unsafe extern "C" fn prctl(
+    option: c_int,
+    a2: c_ulong,
+    a3: c_ulong,
+    a4: c_ulong,
+    a5: c_ulong,
+) -> c_int {
+    let Some(f) = real!(prctl: fn(c_int, c_ulong, c_ulong, c_ulong, c_ulong) -> c_int) else {
+        no_real!(-1)
+    };
+    let r = f(option, a2, a3, a4, a5);
+    if r == 0 && option == libc::PR_SET_SECCOMP {
+        super::hook::note_sandboxed();
+    }
+    r
 }
 
 #[no_mangle]

@@ -91,3 +91,22 @@ pub fn log_once(flag: &AtomicBool, message: impl FnOnce() -> String) {
         log::warn!("{}", message());
     }
 }
+
+/// Set once the program has put itself under a seccomp filter (`prctl(PR_SET_SECCOMP)`), as
+/// OpenSSH's pre-authentication child does: a filter lists the system calls the program itself
+/// makes (`read`, `write`, `poll`…) and kills it for any other, so from then on a stack socket's
+/// reads and writes make exactly the program's own call on the socketpair and nothing more (no
+/// busy-read `poll`, no `sendto` standing for a `write`). A filter inherited across `exec` was
+/// written for whatever runs there, and is not seen.
+static SANDBOXED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the program has installed a seccomp filter ([`SANDBOXED`]).
+pub fn sandboxed() -> bool {
+    SANDBOXED.load(Ordering::Relaxed)
+}
+
+/// Notes that the program installed a seccomp filter (it holds for every thread: the flag is the
+/// process's, the cautious reading of a filter set on one thread).
+pub fn note_sandboxed() {
+    SANDBOXED.store(true, Ordering::Relaxed);
+}

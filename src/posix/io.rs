@@ -53,8 +53,21 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
 
 /// The flags of the kernel's send on a TCP stack socket: TCP's own taken off, MSG_NOSIGNAL put
 /// on, so that an EPIPE is looked at before the program has its SIGPIPE ([`tcp_send_error`]).
+///
+/// Under a seccomp filter ([`super::hook::sandboxed`]) the program's own flags go as they are, so
+/// that the kernel's EPIPE comes with its own SIGPIPE: the filter may not allow asking the service
+/// for the connection's error, nor raising the signal.
+///
+/// MSG_OOB is taken off too: urgent data is not built (no URG goes out), so its byte goes in
+/// line, as a peer with SO_OOBINLINE reads it from Linux. Left on, it would reach the socketpair,
+/// where a UNIX stream socket keeps it apart as its own out-of-band byte, which the service's
+/// reads skip: the byte was lost from the stream.
 pub fn tcp_send_flags(flags: i32) -> i32 {
-    (flags & !TCP_ONLY_FLAGS) | libc::MSG_NOSIGNAL
+    let flags = flags & !(TCP_ONLY_FLAGS | libc::MSG_OOB);
+    if super::hook::sandboxed() {
+        return flags;
+    }
+    flags | libc::MSG_NOSIGNAL
 }
 
 /// What a send on a TCP stack socket that met EPIPE reports. The socketpair says EPIPE as soon as
@@ -79,6 +92,10 @@ pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
 /// again (an unconnected UNIX socket), where Linux's tcp_sendmsg says EPIPE as for any socket
 /// not connected.
 pub fn tcp_send_result(fd: i32, flags: i32, n: isize) -> isize {
+    if n < 0 && super::hook::sandboxed() {
+        // The kernel's answer stands (see tcp_send_flags).
+        return n;
+    }
     if n < 0 && matches!(super::hook::errno(), libc::EPIPE | libc::ENOTCONN) {
         super::hook::set_errno(tcp_send_error(fd, flags));
     }
@@ -433,6 +450,7 @@ fn busy_read() -> std::time::Duration {
 pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
     let budget = busy_read();
     if budget.is_zero()
+        || super::hook::sandboxed()
         || flags & libc::MSG_DONTWAIT != 0
         || sock.nonblocking_hint.load(Ordering::Relaxed)
     {

@@ -255,18 +255,78 @@ fn raw_getpid() -> i32 {
     unsafe { libc::syscall(libc::SYS_getpid) as i32 }
 }
 
-/// This process's id (kept across fork by the fork handler).
+/// This process's id (kept across fork by the fork handler, or learnt by [`in_vfork_child`] in a
+/// child the handler did not see).
 pub fn pid() -> i32 {
+    // A child made by a raw clone(2) is told from a vfork child here, and takes its own id.
+    let _ = in_vfork_child();
     match PID.load(Ordering::Relaxed) {
         0 => raw_getpid(),
         pid => pid,
     }
 }
 
+/// The address of a page holding 1 that the kernel empties in any child given its own copy of our
+/// memory (MADV_WIPEONFORK, Linux 4.14), and leaves as it is for a child that shares it (vfork,
+/// `posix_spawn`, clone(CLONE_VM)); 0 if the kernel cannot. So a child the fork handlers did not
+/// see — a raw clone(2) without CLONE_VM, as vsftpd makes for each session to put it in new
+/// namespaces — is known for what it is, a forked process, not taken for a vfork child that must
+/// leave every socket call to libc (its stack sockets then looked like the UNIX sockets they are).
+static FORK_MARK: AtomicUsize = AtomicUsize::new(0);
+
+fn init_fork_mark() {
+    // SAFETY: a fresh private anonymous page, ours for the life of the process.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        if libc::madvise(p, 4096, libc::MADV_WIPEONFORK) != 0 {
+            libc::munmap(p, 4096);
+            return;
+        }
+        std::ptr::write_volatile(p as *mut u8, 1);
+        FORK_MARK.store(p as usize, Ordering::Relaxed);
+    }
+}
+
+/// Sets the mark again in a child whose copy of the page the kernel emptied.
+fn renew_fork_mark() {
+    let p = FORK_MARK.load(Ordering::Relaxed);
+    if p != 0 {
+        // SAFETY: the page mapped by init_fork_mark, never unmapped.
+        unsafe { std::ptr::write_volatile(p as *mut u8, 1) };
+    }
+}
+
 /// True in a child that shares our memory (vfork): descriptor calls then go straight to libc.
+/// A child with its own copy of our memory that the fork handlers did not see ([`FORK_MARK`]
+/// emptied) is a forked process like any other: it takes its own id here, and is not one.
 pub fn in_vfork_child() -> bool {
     let pid = PID.load(Ordering::Relaxed);
-    pid != 0 && raw_getpid() != pid
+    if pid == 0 {
+        return false;
+    }
+    let now = raw_getpid();
+    if now == pid {
+        return false;
+    }
+    let mark = FORK_MARK.load(Ordering::Relaxed);
+    // SAFETY: the page mapped by init_fork_mark, never unmapped.
+    if mark == 0 || unsafe { std::ptr::read_volatile(mark as *const u8) } != 0 {
+        // Our memory, shared (or no way to tell, where the kernel lacks MADV_WIPEONFORK).
+        return true;
+    }
+    renew_fork_mark();
+    PID.store(now, Ordering::Relaxed);
+    false
 }
 
 /// Whether `socket()` should hand out stack sockets: yes when preloaded (`tapstack run`, or
@@ -350,6 +410,7 @@ extern "C" fn in_parent() {
 
 extern "C" fn in_child() {
     release_fork_locks();
+    renew_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
 }
 
@@ -359,6 +420,7 @@ extern "C" fn in_child() {
 static INIT: extern "C" fn() = init;
 
 extern "C" fn init() {
+    init_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
     // SAFETY: registering plain extern "C" functions.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child)) };

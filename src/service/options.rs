@@ -513,6 +513,10 @@ pub fn get(
         }
         (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_PRIORITY) => ints(0),
         (libc::SOL_SOCKET, libc::SO_SNDLOWAT) => ints(1),
+        // Bound to no device (setting one is refused): Linux's sock_getbindtodevice then says
+        // nothing, length 0, and SO_BINDTOIFINDEX index 0. sshd asks it of every connection.
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => Vec::new(),
+        (libc::SOL_SOCKET, libc::SO_BINDTOIFINDEX) => ints(0),
         (libc::IPPROTO_TCP, _) if !stream => return Err(Errno::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => ints(tcp_cfg(s, &|c| c.nodelay as i32)),
         (libc::IPPROTO_TCP, libc::TCP_CORK) => ints(tcp_cfg(s, &|c| c.cork as i32)),
