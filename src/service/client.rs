@@ -308,7 +308,7 @@ fn exchange(
                     Ok(Reply {
                         seq: 0,
                         result: Err(e),
-                    }) => break Err(e),
+                    }) => break Err(refused(e)),
                     // An older request's answer, which nobody waits for now.
                     Ok(_) => continue,
                     Err(_) => break Err(Errno::EIO),
@@ -325,7 +325,7 @@ fn exchange(
                     }
                     // A connection closed with our request unread reports the reset first,
                     // then the refusal queued before it.
-                    break Err(refusal(c.fd.raw()).unwrap_or_else(|| gone(&e)));
+                    break Err(refusal(c.fd.raw()).map_or_else(|| gone(&e), refused));
                 }
             }
         };
@@ -335,7 +335,10 @@ fn exchange(
         match answer {
             Ok((result, fd)) => (result, fd),
             Err(e) => {
-                if matches!(e.0, libc::ENETDOWN | libc::EIO | libc::ENFILE) {
+                if matches!(
+                    e.0,
+                    libc::ENETDOWN | libc::EIO | libc::ENFILE | libc::EACCES
+                ) {
                     *slot = None;
                 }
                 (Err(e), None)
@@ -358,6 +361,20 @@ fn refusal(fd: RawFd) -> Option<Errno> {
         },
         Err(_) => None,
     }
+}
+
+/// A refusal of the connection by the service, said once on stderr when it is about this
+/// program's user (EACCES: a service not of root's admits only its own user's programs).
+fn refused(e: Errno) -> Errno {
+    if e == Errno::EACCES {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        report_once(&format!(
+            "the stack service refused this program: it serves only its own user's programs, \
+             and this one runs as uid {uid}"
+        ));
+    }
+    e
 }
 
 /// The service went away under a request.

@@ -119,6 +119,9 @@ type Waiter = (usize, u64, u32);
 struct Client {
     fd: OwnedFd,
     generation: u64,
+    /// It may bind ports below `ip_unprivileged_port_start`: root, or CAP_NET_BIND_SERVICE
+    /// in its effective set when it connected (as Linux's inet_bind asks of the binding task).
+    may_bind_privileged: bool,
 }
 
 enum Phase {
@@ -214,6 +217,9 @@ pub struct Service {
     full_warned: Option<std::time::Instant>,
     /// When the stack was last given the wall clock ([`Service::sync_wall_clock`]).
     wall_synced: Option<Instant>,
+    /// The first port a client without CAP_NET_BIND_SERVICE may bind (the namespace's
+    /// `net.ipv4.ip_unprivileged_port_start`, read at start).
+    unprivileged_port_start: u16,
     /// Sockets a program made itself (a non-blocking connect) that found no room here, by the
     /// inode of the program's end, with why: the last [`REFUSED`] (see `refused_answer`).
     refused: std::collections::VecDeque<(u64, Errno)>,
@@ -358,6 +364,7 @@ impl Service {
             control_paused: false,
             full_warned: None,
             wall_synced: None,
+            unprivileged_port_start: unprivileged_port_start(),
             refused: std::collections::VecDeque::new(),
             signals: Some(signals),
             clients: Slots::new(),
@@ -730,18 +737,27 @@ impl Service {
                     return;
                 }
             };
-            // Only processes of our own user (root aside) may use this stack.
-            match uds::peer_cred(fd.as_raw_fd()) {
-                Ok(c) if c.uid == self.uid || c.uid == 0 => {}
+            // Processes of our own user (root aside) may use this stack; a service of root's, as
+            // the kernel, serves every user (a root program that forks workers which drop
+            // privileges keeps its sockets working), and keeps the privileged ports to those
+            // allowed them.
+            let cred = match uds::peer_cred(fd.as_raw_fd()) {
+                Ok(c) if c.uid == self.uid || c.uid == 0 || self.uid == 0 => c,
                 Ok(c) => {
                     log::warn!("refused a client of user {} (pid {})", c.uid, c.pid);
+                    // Said before closing, so the program can tell why (not "gone").
+                    let reply = Reply {
+                        seq: 0,
+                        result: Err(Errno::EACCES),
+                    };
+                    let _ = uds::send(fd.as_raw_fd(), &[&reply.encode()], None, libc::MSG_DONTWAIT);
                     continue;
                 }
                 Err(e) => {
                     log::warn!("a client's credentials could not be read: {e}");
                     continue;
                 }
-            }
+            };
             let i = self.clients.next_index();
             if ep_ctl(
                 self.ep.as_raw_fd(),
@@ -758,6 +774,7 @@ impl Service {
             self.clients.insert(Client {
                 fd,
                 generation: self.generation,
+                may_bind_privileged: cred.uid == 0 || may_bind_privileged(cred.pid),
             });
             self.check_room();
         }
@@ -1493,6 +1510,14 @@ impl Service {
         let none = Ok(Called::Value(Value::None));
         match call {
             Call::Bind(a) => {
+                // Linux's inet_bind: a port below ip_unprivileged_port_start wants
+                // CAP_NET_BIND_SERVICE (EACCES).
+                if a.port() != 0
+                    && a.port() < self.unprivileged_port_start
+                    && !self.clients.get(ci).is_some_and(|c| c.may_bind_privileged)
+                {
+                    return Err(Errno::EACCES);
+                }
                 match kind {
                     Kind::Stream => self.stack.tcp_bind(h, a)?,
                     Kind::Dgram => self.stack.udp_bind(h, a)?,
@@ -2293,6 +2318,28 @@ enum Called {
     Accepted(OwnedFd, SocketAddrV4),
     /// The socket's new program end, after a disconnect.
     Renewed(OwnedFd),
+}
+
+/// The namespace's `net.ipv4.ip_unprivileged_port_start` (Linux 4.11), 1024 where it cannot be
+/// read.
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map_or(1024, |p| p.min(u32::from(u16::MAX)) as u16)
+}
+
+/// Whether process `pid` has CAP_NET_BIND_SERVICE in its effective set (`CapEff` in
+/// /proc/PID/status); no, if that cannot be read.
+fn may_bind_privileged(pid: i32) -> bool {
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(caps.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
