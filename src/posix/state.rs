@@ -258,8 +258,13 @@ fn raw_getpid() -> i32 {
 /// This process's id (kept across fork by the fork handler, or learnt by [`in_vfork_child`] in a
 /// child the handler did not see).
 pub fn pid() -> i32 {
-    // A child made by a raw clone(2) is told from a vfork child here, and takes its own id.
-    let _ = in_vfork_child();
+    // A child made by a raw clone(2) (its copy of the mark emptied) takes its own id here; the
+    // mark is read from memory, so the usual case makes no system call.
+    let mark = FORK_MARK.load(Ordering::Relaxed);
+    // SAFETY: the page mapped by init_fork_mark, never unmapped.
+    if mark != 0 && unsafe { std::ptr::read_volatile(mark as *const u8) } == 0 {
+        let _ = in_vfork_child();
+    }
     match PID.load(Ordering::Relaxed) {
         0 => raw_getpid(),
         pid => pid,
