@@ -131,3 +131,8 @@ $1
 }
 CONF
 }
+
+# Builds scripts/e2e/NAME.c into $WORK/NAME (warnings are errors), or fails the test.
+build_c() {
+  cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/$1" "$ROOT/scripts/e2e/$1.c" || fail "$1.c does not build"
+}

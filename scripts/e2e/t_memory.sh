@@ -7,7 +7,7 @@
 # sockets (the second needs the stack's service).
 source "$(dirname "$0")/lib.sh"
 setup memory
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_memory" "$ROOT/scripts/e2e/pm_memory.c" || fail "pm_memory.c does not build"
+build_c pm_memory
 start_pm_peer $((1 << 20))
 
 onstack -- timeout 60 "$WORK/pm_memory" self "$KERNEL_IP" > "$WORK/self" 2>&1 || true

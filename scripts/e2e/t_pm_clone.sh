@@ -5,7 +5,7 @@
 # sockets answer getpeername and socket options as stack sockets, and the parent carries on.
 source "$(dirname "$0")/lib.sh"
 setup pmclone
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_clone" "$ROOT/scripts/e2e/pm_clone.c" || fail "pm_clone.c does not build"
+build_c pm_clone
 start_pm_peer
 onstack -- timeout 30 "$WORK/pm_clone" "$KERNEL_IP" > "$WORK/out" 2>&1 || true
 cat "$WORK/out"

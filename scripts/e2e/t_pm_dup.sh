@@ -6,7 +6,7 @@
 # sockets.
 source "$(dirname "$0")/lib.sh"
 setup pmdup
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_fds" "$ROOT/scripts/e2e/pm_fds.c" || fail "pm_fds.c does not build"
+build_c pm_fds
 start_pm_peer
 failures=()
 for part in dups range; do

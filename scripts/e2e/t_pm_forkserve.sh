@@ -6,7 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 setup pmforkserve
 command -v socat >/dev/null || fail "socat is not installed"
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_prefork" "$ROOT/scripts/e2e/pm_prefork.c" || fail "pm_prefork.c does not build"
+build_c pm_prefork
 
 # COUNT kernel-side clients of STACK_IP:PORT, PARALLEL at a time: each sends "hello N\n" and reads
 # to EOF; every reply must end with "reply:hello N\n". Prints the replies.

@@ -7,7 +7,7 @@
 # kernel's sockets.
 source "$(dirname "$0")/lib.sh"
 setup pmlimits
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_limits" "$ROOT/scripts/e2e/pm_limits.c" || fail "pm_limits.c does not build"
+build_c pm_limits
 start_pm_peer $((64 << 10))
 port=9100
 onstack -- timeout 30 "$WORK/pm_limits" "$KERNEL_IP" "$port" > "$WORK/out" 2>&1 & prog=$!

@@ -7,7 +7,7 @@
 # parent's connection carries on after.
 source "$(dirname "$0")/lib.sh"
 setup pmsec
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/pm_seccomp" "$ROOT/scripts/e2e/pm_seccomp.c" || fail "pm_seccomp.c does not build"
+build_c pm_seccomp
 start_pm_peer
 onstack -- timeout 30 "$WORK/pm_seccomp" "$KERNEL_IP" > "$WORK/out" 2>&1 || true
 cat "$WORK/out"

@@ -5,7 +5,7 @@
 # sent a part returns it), and poll and epoll_wait never are.
 source "$(dirname "$0")/lib.sh"
 setup signals
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/signals" "$ROOT/scripts/e2e/signals.c" || fail "signals.c does not build"
+build_c signals
 
 out=$(onstack -- timeout 30 "$WORK/signals" masks 2>&1) || fail "masks: $out"
 echo "$out" | grep -q "PASS masks" || fail "masks: $out"

@@ -5,7 +5,7 @@
 # kernel socket (one end of a socketpair the stack service holds).
 source "$(dirname "$0")/lib.sh"
 setup stdio
-cc -Wall -Werror -O1 -I"$ROOT/c-tests" -o "$WORK/stdio" "$ROOT/scripts/e2e/stdio.c" || fail "stdio.c does not build"
+build_c stdio
 inns timeout 30 socat TCP4-LISTEN:7300,bind="$KERNEL_IP",reuseaddr,fork EXEC:cat &
 wait_port "$KERNEL_IP" 7300
 onstack -- timeout 20 "$WORK/stdio" > "$WORK/out" 2>&1 || fail "$(cat "$WORK/out")"
