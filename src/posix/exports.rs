@@ -78,7 +78,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let Some(f) = real!(socket: fn(c_int, c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
-    if domain == libc::AF_INET && crate::memory::under_pressure() && state::interposing() {
+    if for_stack(domain, ty) && crate::memory::under_pressure() && state::interposing() {
         // The program is out of memory: the socket would hold some of it in this process, so
         // ENOMEM, as Linux's socket() when it cannot allocate one. Its other sockets go on.
         set_errno(Errno::ENOMEM);
@@ -87,16 +87,24 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let fd = f(domain, ty, protocol);
     if fd >= 0 {
         guard("socket", (), || {
-            let ours = domain == libc::AF_INET && state::interposing();
+            let ours = for_stack(domain, ty) && state::interposing();
             if (ours || state::get(fd).is_some()) && !state::in_vfork_child() {
                 state::remove(fd);
                 if ours {
-                    sockets::adopt(fd, ty, protocol);
+                    sockets::adopt(fd, ty, protocol, domain == libc::AF_INET6);
                 }
             }
         });
     }
     fd
+}
+
+/// Whether `socket(domain, ty, …)` may be a stack socket: AF_INET, and AF_INET6 for TCP (a
+/// dual-stack socket whose traffic may be IPv4; its first `bind`, `connect` or `listen` decides,
+/// see [`sockets::stays_on_kernel`]). AF_INET6 UDP is not done: it stays on the kernel.
+fn for_stack(domain: c_int, ty: c_int) -> bool {
+    let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    domain == libc::AF_INET || (domain == libc::AF_INET6 && base == libc::SOCK_STREAM)
 }
 
 /// A descriptor the kernel just made that the shim leaves alone: any record of its number is stale.
@@ -160,8 +168,9 @@ unsafe fn addressed(
     let Some(sock) = stack_or_known(fd) else {
         return f(fd, a, len);
     };
-    guard(name, -1, || match addr::read(a, len) {
-        Ok(target) if sockets::stays_on_kernel(&sock, fd, &target) => f(fd, a, len),
+    let binding = name == "bind";
+    guard(name, -1, || match addr::read_for(sock.inet6, a, len) {
+        Ok(target) if sockets::stays_on_kernel(&sock, fd, &target, binding) => f(fd, a, len),
         Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
         Err(e) => ret(Err(e), -1),
     })
@@ -187,6 +196,9 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let Some(sock) = stack_or_known(fd) else {
         return f(fd, backlog);
     };
+    if sockets::listen_stays_on_kernel(&sock, fd) {
+        return f(fd, backlog);
+    }
     guard("listen", -1, || {
         ret(sockets::listen(&sock, fd, backlog).map(|_| 0), -1)
     })
@@ -214,7 +226,7 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
         let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
             // A null address asks for none, whatever the length says (Linux's accept4).
             if !a.is_null() {
-                addr::write(peer, a, len)?;
+                addr::write_for(sock.inet6, peer, a, len)?;
             }
             Ok(nfd)
         });
@@ -257,7 +269,7 @@ unsafe fn name_call(
     guard(name, -1, || {
         ret(
             on_stack(&sock, fd)
-                .and_then(|found| addr::write(found, a, len))
+                .and_then(|found| addr::write_for(sock.inet6, found, a, len))
                 .map(|_| 0),
             -1,
         )
@@ -826,6 +838,8 @@ unsafe fn udp_send_common(
                     ))
                 }
                 Addr::Unspec => None,
+                // (Not from an AF_INET socket's address, which is all UDP has.)
+                Addr::V6(_) => return Err(Errno::EAFNOSUPPORT),
             }
         };
         if target.is_some_and(|a| a.port() == 0) {
@@ -934,7 +948,7 @@ pub unsafe extern "C" fn sendto(
             };
             if sock.is_pending() && !to.is_null() {
                 if let Ok(target) = addr::read(to, tolen) {
-                    if sockets::stays_on_kernel(&sock, fd, &target) {
+                    if sockets::stays_on_kernel(&sock, fd, &target, false) {
                         return f(fd, buf, len, flags, to, tolen);
                     }
                 }
@@ -945,11 +959,13 @@ pub unsafe extern "C" fn sendto(
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
                 // Fast Open (RFC 7413): connect with it, then the data goes as a send would
                 // (riding on the SYN when a cookie is at hand). Never a SIGPIPE for it.
-                let target = match addr::read(to, tolen) {
-                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t) => {
+                let target = match addr::read_for(sock.inet6, to, tolen) {
+                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t, false) => {
                         return f(fd, buf, len, flags, to, tolen)
                     }
                     Ok(Addr::V4(t)) => t,
+                    // (Every IPv6 one stayed on the kernel above.)
+                    Ok(Addr::V6(_)) => return ret(Err(Errno(libc::ENETUNREACH)), -1),
                     // Linux's tcp_sendmsg_fastopen refuses AF_UNSPEC so.
                     Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                     Err(e) => return ret(Err(e), -1),
@@ -965,11 +981,13 @@ pub unsafe extern "C" fn sendto(
             let connecting = sock
                 .connect_started
                 .load(std::sync::atomic::Ordering::Relaxed);
-            let target = match addr::read(to, tolen) {
+            let target = match addr::read_for(sock.inet6, to, tolen) {
                 _ if connecting => return ret(Err(Errno::EISCONN), -1),
                 // No address: tcp_v4_connect's EINVAL.
                 _ if to.is_null() => return ret(Err(Errno::EINVAL), -1),
                 Ok(Addr::V4(t)) => t,
+                // This stack has no IPv6 route (as `connect` says).
+                Ok(Addr::V6(_)) => return ret(Err(Errno(libc::ENETUNREACH)), -1),
                 Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                 Err(e) => return ret(Err(e), -1),
             };
@@ -1077,7 +1095,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     {
         if sock.is_pending() && !m.msg_name.is_null() {
             if let Ok(target) = addr::read(m.msg_name as *const sockaddr, m.msg_namelen) {
-                if sockets::stays_on_kernel(sock, fd, &target) {
+                if sockets::stays_on_kernel(sock, fd, &target, false) {
                     return f(fd, msg, flags);
                 }
             }
