@@ -226,3 +226,70 @@ unsafe fn write_bytes(
 pub fn stays_on_kernel(a: &SocketAddrV4) -> bool {
     a.ip().is_loopback()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sin6(ip: &str, port: u16) -> libc::sockaddr_in6 {
+        // SAFETY: a plain C struct, all zeroes valid.
+        let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        a.sin6_port = port.to_be();
+        a.sin6_addr.s6_addr = ip.parse::<Ipv6Addr>().unwrap().octets();
+        a
+    }
+
+    fn read_of(a: &libc::sockaddr_in6, len: usize) -> Result<Addr, Errno> {
+        // SAFETY: `a` has at least `len` bytes (checked by the callers' sizes).
+        unsafe {
+            read6(
+                a as *const _ as *const libc::sockaddr,
+                len as libc::socklen_t,
+            )
+        }
+    }
+
+    #[test]
+    fn a_mapped_address_reads_as_the_ipv4_one_and_others_as_ipv6() {
+        let v4 = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 80);
+        assert_eq!(read_of(&sin6("::ffff:10.77.0.1", 80), 28), Ok(Addr::V4(v4)));
+        // SIN6_LEN_RFC2133, without the scope id, is taken too.
+        assert_eq!(read_of(&sin6("::ffff:10.77.0.1", 80), 24), Ok(Addr::V4(v4)));
+        assert!(matches!(read_of(&sin6("::", 80), 28), Ok(Addr::V6(a)) if a.ip().is_unspecified()));
+        assert!(matches!(read_of(&sin6("::1", 80), 28), Ok(Addr::V6(_))));
+        assert_eq!(read_of(&sin6("::", 80), 23), Err(Errno::EINVAL));
+        let mut inet = sin6("::", 80);
+        inet.sin6_family = libc::AF_INET as libc::sa_family_t;
+        assert_eq!(read_of(&inet, 28), Err(Errno::EAFNOSUPPORT));
+        inet.sin6_family = libc::AF_UNSPEC as libc::sa_family_t;
+        assert_eq!(read_of(&inet, 16), Ok(Addr::Unspec));
+    }
+
+    #[test]
+    fn an_address_goes_out_as_linux_gives_an_af_inet6_socket_its_own() {
+        let mut out = [0xaau8; 32];
+        let mut len: libc::socklen_t = 28;
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 2), 0x1234);
+        // SAFETY: `out` has 32 bytes.
+        unsafe { write6(a, out.as_mut_ptr().cast(), &mut len) }.unwrap();
+        assert_eq!(len, 28);
+        assert_eq!(&out[..2], &(libc::AF_INET6 as u16).to_ne_bytes());
+        assert_eq!(&out[2..4], &[0x12, 0x34]);
+        assert_eq!(&out[4..8], &[0; 4]);
+        assert_eq!(
+            &out[8..24],
+            &"::ffff:10.77.0.2".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(&out[24..32], &[0, 0, 0, 0, 0xaa, 0xaa, 0xaa, 0xaa]);
+        // The wildcard is ::, and a short buffer takes what fits, the full length said.
+        let mut out = [0xaau8; 32];
+        let mut len: libc::socklen_t = 10;
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 80);
+        // SAFETY: `out` has 32 bytes.
+        unsafe { write6(any, out.as_mut_ptr().cast(), &mut len) }.unwrap();
+        assert_eq!(len, 28);
+        assert_eq!(&out[4..10], &[0; 6]);
+        assert_eq!(out[10], 0xaa);
+    }
+}

@@ -475,8 +475,17 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     let target = match a {
         Addr::V4(a) => Some(a),
         // An IPv6 destination for a socket whose traffic is IPv4 (bound or listening on the
-        // stack already): this stack has no IPv6 route.
-        Addr::V6(_) => return Err(Errno(libc::ENETUNREACH)),
+        // stack already). A connected or listening one says EISCONN first, as Linux's
+        // __inet_stream_connect; else this stack has no IPv6 route.
+        Addr::V6(_) => {
+            let busy = sock.kind == Kind::Stream
+                && (sock.connect_started.load(Ordering::Relaxed) || is_listener(sock, fd));
+            return Err(if busy {
+                Errno::EISCONN
+            } else {
+                Errno(libc::ENETUNREACH)
+            });
+        }
         Addr::Unspec => None,
     };
     if sock.kind == Kind::Dgram {

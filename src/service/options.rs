@@ -39,6 +39,9 @@ pub struct Extra {
     /// ([`set_ipv6`], [`get_ipv6`]); accepted connections take it from their listener, as
     /// Linux's sk_clone keeps the family.
     pub inet6: bool,
+    /// IPV6_TCLASS of an AF_INET6 socket, reported back: as on Linux it marks IPv6 packets only,
+    /// and this socket's are IPv4 (IP_TOS marks those).
+    pub tclass: u8,
 }
 
 fn int(val: &[u8]) -> Result<i32> {
@@ -89,7 +92,7 @@ pub fn set(
 ) -> Result<()> {
     let stream = kind == Kind::Stream;
     if level == libc::IPPROTO_IPV6 && extra.inet6 {
-        return set_ipv6(s, h, name, val);
+        return set_ipv6(s, h, kind, extra, name, val);
     }
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
@@ -351,11 +354,37 @@ pub fn set(
 /// IPV6_V6ONLY as Linux's do_ipv6_setsockopt (net/ipv6/ipv6_sockglue.c): EINVAL for a value
 /// shorter than an int or on a socket with a local port (`inet_num`); on one without, 0 is what
 /// it is already. Turning it on is refused with EINVAL here, where Linux would take it: the socket
-/// is on the stack because it carries IPv4, and a V6ONLY socket carries none. Every other IPv6
-/// option is about IPv6 packets, which this stack does not send: ENOPROTOOPT, so that a program
-/// relying on one learns it is not there.
-fn set_ipv6(s: &mut Stack, h: SocketHandle, name: i32, val: &[u8]) -> Result<()> {
+/// is on the stack because it carries IPv4, and a V6ONLY socket carries none. IPV6_TCLASS is
+/// kept and reported as Linux keeps it (-1 for 0, RFC 3542 §6.5; a stream socket's ECN bits
+/// left to TCP), changing nothing on IPv4 packets there either. Every other IPv6 option is about
+/// IPv6 packets, which this stack does not send: ENOPROTOOPT, so that a program relying on one
+/// learns it is not there.
+fn set_ipv6(
+    s: &mut Stack,
+    h: SocketHandle,
+    kind: Kind,
+    extra: &mut Extra,
+    name: i32,
+    val: &[u8],
+) -> Result<()> {
     match name {
+        libc::IPV6_TCLASS => {
+            let v = if val.len() < std::mem::size_of::<i32>() {
+                return Err(Errno::EINVAL);
+            } else {
+                int(val)?
+            };
+            if !(-1..=0xff).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            let v = v.max(0) as u8;
+            extra.tclass = if kind == Kind::Stream {
+                v & !crate::wire::ipv4::Ecn::MASK
+            } else {
+                v
+            };
+            Ok(())
+        }
         libc::IPV6_V6ONLY => {
             if val.len() < std::mem::size_of::<i32>() || s.local_addr(h)?.port() != 0 {
                 return Err(Errno::EINVAL);
@@ -372,11 +401,12 @@ fn set_ipv6(s: &mut Stack, h: SocketHandle, name: i32, val: &[u8]) -> Result<()>
     }
 }
 
-/// `getsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket: IPV6_V6ONLY is 0 (see
-/// [`set_ipv6`]); every other IPv6 option ENOPROTOOPT.
-fn get_ipv6(name: i32) -> Result<Vec<u8>> {
+/// `getsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket: IPV6_V6ONLY is 0 and
+/// IPV6_TCLASS as set (see [`set_ipv6`]); every other IPv6 option ENOPROTOOPT.
+fn get_ipv6(extra: &Extra, name: i32) -> Result<Vec<u8>> {
     match name {
         libc::IPV6_V6ONLY => Ok(ints(0)),
+        libc::IPV6_TCLASS => Ok(ints(i32::from(extra.tclass))),
         _ => Err(Errno::ENOPROTOOPT),
     }
 }
@@ -523,7 +553,7 @@ pub fn get(
         } else {
             libc::AF_INET
         }),
-        (libc::IPPROTO_IPV6, _) if extra.inet6 => get_ipv6(name)?,
+        (libc::IPPROTO_IPV6, _) if extra.inet6 => get_ipv6(extra, name)?,
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => ints(if stream {
             libc::IPPROTO_TCP
         } else {
