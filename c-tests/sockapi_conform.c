@@ -1648,6 +1648,47 @@ static void c_inet6(void) {
     R("V6ONLY: bind(::ffff:" STACK_IP ")", bind(o2, SA(mapped_self), sizeof mapped_self));
 }
 
+/* AF_INET6 UDP carrying IPv4: udpv6_sendmsg's and ip6_datagram_connect's argument checks (which
+ * take AF_INET addresses too), and the addresses read back. Nothing answers the datagrams. */
+static void c_inet6_udp(void) {
+    int port = LISTEN_BASE + checkno;
+    struct sockaddr_in k4 = kaddr(CLOSED_PORT);
+    struct sockaddr_in6 k6 = addr6("::ffff:" KERNEL_IP, CLOSED_PORT);
+    struct sockaddr_in6 unspec = {.sin6_family = AF_UNSPEC};
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    need(u >= 0, "socket AF_INET6 udp");
+    R("sendto(AF_INET6, 20)", sendto(u, "x", 1, 0, SA(k6), 20));
+    struct sockaddr_in6 unix6 = k6;
+    unix6.sin6_family = AF_UNIX;
+    R("sendto(family AF_UNIX, 28)", sendto(u, "x", 1, 0, SA(unix6), sizeof unix6));
+    R("sendto(AF_UNSPEC) unconnected", sendto(u, "x", 1, 0, SA(unspec), sizeof unspec));
+    struct sockaddr_in6 zero = addr6("::ffff:" KERNEL_IP, 0);
+    R("sendto(port 0)", sendto(u, "x", 1, 0, SA(zero), sizeof zero));
+    R("sendto(sockaddr_in, 16)", sendto(u, "x", 1, 0, SA(k4), sizeof k4));
+    name6(u, 0, 28, 1, "after sendto: getsockname");
+    geti(u, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+    geti(u, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY");
+    R("sendto(::ffff:" KERNEL_IP ")", sendto(u, "x", 1, 0, SA(k6), sizeof k6));
+    R("sendto(AF_INET, 8)", sendto(u, "x", 1, 0, SA(k4), 8));
+    R("connect(sockaddr_in, 16)", connect(u, SA(k4), sizeof k4));
+    name6(u, 1, 28, 0, "connected: getpeername");
+    R("send connected", send(u, "x", 1, 0));
+    R("connect(family AF_UNIX, 16)", connect(u, SA(unix6), 16));
+    R("connect(family AF_UNIX, 28)", connect(u, SA(unix6), sizeof unix6));
+    R("connect(::ffff:" KERNEL_IP ")", connect(u, SA(k6), sizeof k6));
+    name6(u, 1, 28, 0, "connected again: getpeername");
+    R("connect(AF_UNSPEC)", connect(u, SA(unspec), sizeof unspec));
+    name6(u, 1, 28, 0, "dissolved: getpeername");
+    int b = socket(AF_INET6, SOCK_DGRAM, 0);
+    need(b >= 0, "socket AF_INET6 udp");
+    struct sockaddr_in6 any = addr6("::", port);
+    R("bind([::])", bind(b, SA(any), sizeof any));
+    name6(b, 0, 28, 0, "bound: getsockname");
+    R("bound: sendto(::ffff:" KERNEL_IP ")", sendto(b, "x", 1, 0, SA(k6), sizeof k6));
+    unsigned char buf[8];
+    R("bound: recv nothing", recv(b, buf, sizeof buf, MSG_DONTWAIT));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1702,6 +1743,7 @@ int main(void) {
     run("epoll through a reconnect", c_reconnect_epoll);
     run("SO_BINDTODEVICE", c_bindtodevice);
     run("AF_INET6 carrying IPv4", c_inet6);
+    run("AF_INET6 UDP carrying IPv4", c_inet6_udp);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -1,6 +1,7 @@
 # The program side of t_inet6: AF_INET6 sockets as dual-stack programs make them, printing every
 # address and option answer, so the stack's output can be compared line for line with the kernel's
-# (E2E_KERNEL=1). `server PORT`: a `[::]` listener; `client IP PORT`: a connect to ::ffff:IP.
+# (E2E_KERNEL=1). `server PORT`: a `[::]` listener; `client IP PORT`: a connect to ::ffff:IP;
+# `udpserver PORT`, `udpclient IP PORT`: the same with UDP.
 import ctypes, errno, socket, sys
 
 def err(f):
@@ -59,6 +60,35 @@ if mode == 'server':
     print('short getpeername', r, 'len', ln.value, 'family',
           int.from_bytes(bytes(b2)[0:2], 'little'), 'rest', bytes(b2)[8:12].hex(), flush=True)
     libc.close(fd)
+elif mode == 'udpserver':
+    port = int(sys.argv[2])
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.bind(('::', port))
+    print('udp server name', u.getsockname(), flush=True)
+    opts(u, 'udp server')
+    print('ready', flush=True)
+    data, a = u.recvfrom(100)
+    print('udp server got', data.decode(), 'from', host(a), flush=True)
+    u.sendto(b'pong ' + data, a)
+    data, anc, fl, a = u.recvmsg(100)
+    print('udp server recvmsg', data.decode(), 'from', host(a), flush=True)
+    u.sendto(b'pong ' + data, a)
+elif mode == 'udpclient':
+    ip, port = sys.argv[2], int(sys.argv[3])
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.settimeout(2)
+    for i in range(5):
+        u.sendto(b'ping', ('::ffff:' + ip, port))
+        try:
+            data, a = u.recvfrom(100)
+            break
+        except socket.timeout:
+            pass
+    print('udp client got', data.decode().split()[0], 'from', a, 'name', host(u.getsockname()),
+          flush=True)
+    opts(u, 'udp client')
+    u.connect(('::ffff:' + ip, port))
+    print('udp connected peer', u.getpeername(), flush=True)
 else:
     ip, port = sys.argv[2], int(sys.argv[3])
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)

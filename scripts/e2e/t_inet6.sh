@@ -52,6 +52,38 @@ want "$C" "v6only listener :: v4 connect ECONNREFUSED"
 for _ in $(seq 50); do [ -s "$WORK/kserver.log" ] && break; sleep 0.1; done
 want "$WORK/kserver.log" "$STACK_IP"
 
+# UDP: a [::] server on the stack answers the kernel side at 10.77.0.2; a client's datagrams to
+# ::ffff:10.77.0.1 come from 10.77.0.2.
+onstack -- timeout 30 python3 "$PEER" udpserver 9103 > "$WORK/udpserver.log" 2>&1 &
+server=$!
+wait_line "$WORK/udpserver.log" ready "$server" 10 "the AF_INET6 UDP server did not start"
+inns timeout 10 python3 -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+for m in (b'one', b'two'):
+    s.sendto(m, ('$STACK_IP', 9103))
+    d, a = s.recvfrom(100)
+    print(d.decode(), a[0], a[1])
+" > "$WORK/kudp.log" || { cat "$WORK/kudp.log" "$WORK/udpserver.log"; fail "kernel side got no answer from [::]:9103 at $STACK_IP"; }
+wait "$server" || { cat "$WORK/udpserver.log"; fail "the UDP server failed"; }
+cat "$WORK/udpserver.log" "$WORK/kudp.log"
+U="$WORK/udpserver.log"
+want "$U" "udp server name ('::', 9103, 0, 0)"
+want "$U" "udp server domain True v6only 0 set-v6only-1 EINVAL set-v6only-0 EINVAL"
+want "$U" "udp server got one from ('::ffff:$KERNEL_IP', 0, 0)"
+want "$U" "udp server recvmsg two from ('::ffff:$KERNEL_IP', 0, 0)"
+want "$WORK/kudp.log" "pong one $STACK_IP 9103"
+want "$WORK/kudp.log" "pong two $STACK_IP 9103"
+inns timeout 30 socat UDP4-RECVFROM:7777,fork,reuseaddr SYSTEM:'echo "$SOCAT_PEERADDR"; cat' &
+sleep 0.5
+onstack -- timeout 20 python3 "$PEER" udpclient "$KERNEL_IP" 7777 > "$WORK/udpclient.log" 2>&1 \
+  || { cat "$WORK/udpclient.log"; fail "the AF_INET6 UDP client failed"; }
+cat "$WORK/udpclient.log"
+U="$WORK/udpclient.log"
+want "$U" "udp client got $STACK_IP from ('::ffff:$KERNEL_IP', 7777, 0, 0) name ('::', 0, 0)"
+want "$U" "udp client domain True v6only 0 set-v6only-1 EINVAL set-v6only-0 EINVAL"
+want "$U" "udp connected peer ('::ffff:$KERNEL_IP', 7777, 0, 0)"
+
 # node: listen(port) with no host binds [::] dual-stack; the kernel side reaches it at 10.77.0.2.
 start_http_peer
 echo "hello node" > "$WORK/www/index.html"
@@ -76,4 +108,4 @@ out=$(inns timeout 10 curl -s "http://$STACK_IP:9102/") || fail "kernel side cou
 [ "$out" = "node ::ffff:$KERNEL_IP ::ffff:$STACK_IP IPv6" ] || fail "node answered: $out"
 wait "$node" || { cat "$WORK/node.log"; fail "node failed"; }
 peer_saw_stack "GET /index.html"
-echo "inet6: [::] listener and ::ffff: client on the stack, addresses as Linux's; node ($out)"
+echo "inet6: [::] listener and ::ffff: client on the stack (TCP and UDP), addresses as Linux's; node ($out)"

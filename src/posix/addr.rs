@@ -96,6 +96,36 @@ pub unsafe fn read6(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result
     })
 }
 
+/// Reads the address of a `sendto` (`sending`) or `connect` on an AF_INET6 UDP socket, which
+/// takes more than a TCP one: an AF_INET address is an IPv4 destination (udpv6_sendmsg goes to
+/// udp_sendmsg with it, ip6_datagram_connect to __ip4_datagram_connect, each with its own checks:
+/// [`read`]), and AF_UNSPEC no address; an AF_INET6 one is read by [`read6`]. Another family is
+/// EINVAL for a send (udpv6_sendmsg), and for a connect EINVAL under SIN6_LEN_RFC2133 bytes,
+/// else EAFNOSUPPORT (ip6_datagram_connect).
+///
+/// # Safety
+/// As [`read`].
+pub unsafe fn read6_dgram(
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+    sending: bool,
+) -> Result<Addr, Errno> {
+    if addr.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    check_len(addr, len)?;
+    if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
+        return Err(Errno::EINVAL);
+    }
+    match (*addr).sa_family as i32 {
+        libc::AF_UNSPEC => Ok(Addr::Unspec),
+        libc::AF_INET => read(addr, len),
+        libc::AF_INET6 => read6(addr, len),
+        _ if sending || (len as usize) < 24 => Err(Errno::EINVAL),
+        _ => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
 /// Reads an address argument for a socket of the family `inet6` says ([`read`], [`read6`]).
 ///
 /// # Safety

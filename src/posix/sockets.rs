@@ -389,13 +389,13 @@ pub fn on_stack(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> 
 
 /// `socket(AF_INET, type, protocol)` for the stack: the caller has made the kernel socket `fd`.
 /// `inet6`: it was `socket(AF_INET6, …)`, pending like an AF_INET one until its first `bind`,
-/// `connect` or `listen` says whether its traffic is IPv4 (the stack's) or IPv6 (the kernel's),
-/// see [`stays_on_kernel`]. Only TCP so far: an AF_INET6 UDP socket stays on the kernel.
+/// `connect`, `listen` or `sendto` says whether its traffic is IPv4 (the stack's) or IPv6 (the
+/// kernel's), see [`stays_on_kernel`].
 pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
     let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     let kind = match (base, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Kind::Stream,
-        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) if !inet6 => Kind::Dgram,
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Kind::Dgram,
         _ => return false,
     };
     let sock = OpenSocket::new(kind, inet6);
