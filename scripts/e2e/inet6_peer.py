@@ -38,6 +38,12 @@ if mode == 'server':
     print('accepted from', host(a), 'name', c.getsockname(), 'peer', host(c.getpeername()),
           flush=True)
     opts(c, 'accepted')
+    # Another program (after exec) given the socket learns its family from it, as python's
+    # socket(fileno=) does with SO_DOMAIN.
+    import subprocess
+    subprocess.run([sys.executable, '-c', 'import socket, sys; s = socket.socket(fileno=%d); '
+                    'print("exec child", s.family.name, s.getpeername()[0], s.getsockname(), flush=True)'
+                    % c.fileno()], pass_fds=(c.fileno(),), check=True)
     c.sendall(b'hello over v6 socket\n')
     c.close()
     # The second accept through libc's own accept(2), with a buffer too short for the whole

@@ -30,6 +30,7 @@ want "$S" "listener name ('::', 9100, 0, 0)"
 want "$S" "listener domain True v6only 0 set-v6only-1 EINVAL set-v6only-0 EINVAL"
 want "$S" "accepted from ('::ffff:$KERNEL_IP', 0, 0) name ('::ffff:$STACK_IP', 9100, 0, 0) peer ('::ffff:$KERNEL_IP', 0, 0)"
 want "$S" "accepted domain True v6only 0 set-v6only-1 EINVAL set-v6only-0 EINVAL"
+want "$S" "exec child AF_INET6 ::ffff:$KERNEL_IP ('::ffff:$STACK_IP', 9100, 0, 0)"
 want "$S" "short accept len 28 family 10 flow 00000000 addr ::ffff:$KERNEL_IP rest aaaaaaaa"
 want "$S" "short getpeername 0 len 28 family 10 rest aaaaaaaa"
 
