@@ -1519,6 +1519,176 @@ static void run(const char *title, check_fn f) {
     fflush(stdout);
 }
 
+/* AF_INET6 sockets carrying IPv4 (dual-stack, IPV6_V6ONLY off): addresses as sockaddr_in6 with
+ * IPv4-mapped addresses, the argument checks of inet6_bind and tcp_v6_connect, the IPV6 level.
+ * Ephemeral ports are left out of what is printed (bytes 2 and 3 of a sockaddr_in6). */
+static struct sockaddr_in6 addr6(const char *ip, int port) {
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_port = htons((unsigned short)port);
+    need(inet_pton(AF_INET6, ip, &a.sin6_addr) == 1, "inet_pton");
+    return a;
+}
+
+static int tcp6(void) {
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    need(fd >= 0, "socket AF_INET6");
+    return fd;
+}
+
+/* A sockaddr_in6 read back into a buffer of `room` bytes (of 0xaa): return value, length, and the
+ * bytes with the port blanked out when it is `ephemeral`. */
+static void name6(int fd, int peer, socklen_t room, int ephemeral, const char *what) {
+    unsigned char buf[32];
+    memset(buf, 0xaa, sizeof buf);
+    socklen_t len = room;
+    errno = 0;
+    int r = peer ? getpeername(fd, (struct sockaddr *)buf, &len) : getsockname(fd, (struct sockaddr *)buf, &len);
+    if (r < 0) {
+        line(what, "%d %s", r, ename(errno));
+        return;
+    }
+    if (ephemeral && room > 2) buf[2] = 0xee;
+    if (ephemeral && room > 3) buf[3] = 0xee;
+    line(what, "%d len=%u bytes=%s", r, len, hex(buf, 30));
+}
+
+static void c_inet6(void) {
+    int port = LISTEN_BASE + checkno;
+    /* Argument checks on a pending AF_INET6 socket. */
+    int p = tcp6();
+    struct sockaddr_in v4 = saddr(port);
+    R("bind(sockaddr_in, 16)", bind(p, SA(v4), sizeof v4));
+    struct sockaddr_in6 any = addr6("::", port);
+    struct sockaddr_in6 fam = any;
+    fam.sin6_family = AF_INET;
+    R("bind(family AF_INET, 28)", bind(p, SA(fam), sizeof fam));
+    R("bind(addr, 23)", bind(p, SA(any), 23));
+    struct sockaddr_in6 k = addr6("::ffff:" KERNEL_IP, ECHO);
+    struct sockaddr_in6 lo6 = addr6("::1", ECHO);
+    R("connect(sockaddr_in, 16)", connect(p, SA(v4), sizeof v4));
+    R("connect(family AF_INET, 28)", connect(p, SA(fam), sizeof fam));
+    struct sockaddr_in6 unspec = {.sin6_family = AF_UNSPEC};
+    R("connect(AF_UNSPEC) unconnected", connect(p, SA(unspec), sizeof unspec));
+    geti(p, SOL_SOCKET, SO_DOMAIN, "pending: SO_DOMAIN");
+    geti(p, IPPROTO_IPV6, IPV6_V6ONLY, "pending: IPV6_V6ONLY");
+    name6(p, 0, 28, 0, "pending: getsockname");
+
+    /* A [::] listener: on the stack, 0.0.0.0 on its port, shown as ::. */
+    int l = tcp6();
+    int one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    R("bind([::])", bind(l, SA(any), 24));
+    R("bind again", bind(l, SA(any), sizeof any));
+    R("listen", listen(l, 8));
+    name6(l, 0, 28, 0, "listener: getsockname");
+    name6(l, 0, 10, 0, "listener: getsockname(10)");
+    name6(l, 0, 0, 0, "listener: getsockname(0)");
+    name6(l, 1, 28, 0, "listener: getpeername");
+    geti(l, SOL_SOCKET, SO_DOMAIN, "listener: SO_DOMAIN");
+    geti(l, IPPROTO_IPV6, IPV6_V6ONLY, "listener: IPV6_V6ONLY");
+    {
+        unsigned char b[4] = {0xaa, 0xaa, 0xaa, 0xaa};
+        socklen_t len = 1;
+        int r = getsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, b, &len);
+        line("listener: IPV6_V6ONLY(1)", "%d len=%u bytes=%s", r, len, hex(b, 4));
+    }
+    R("listener: set IPV6_V6ONLY 1", setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+    R("listener: set IPV6_V6ONLY 0", setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, sizeof(int)));
+    R("listener: set IPV6_V6ONLY short", setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, 2));
+    R("listener: set IPV6_TCLASS 0x2b", setsockopt(l, IPPROTO_IPV6, IPV6_TCLASS, &(int){0x2b}, sizeof(int)));
+    geti(l, IPPROTO_IPV6, IPV6_TCLASS, "listener: IPV6_TCLASS");
+    R("listener: set IPV6_TCLASS 256", setsockopt(l, IPPROTO_IPV6, IPV6_TCLASS, &(int){256}, sizeof(int)));
+    R("listener: set IP_TOS", setsockopt(l, IPPROTO_IP, IP_TOS, &(int){0x10}, sizeof(int)));
+    geti(l, IPPROTO_IP, IP_TOS, "listener: IP_TOS");
+    R("listener: connect(::1)", connect(l, SA(lo6), sizeof lo6));
+
+    /* An accepted connection, its peer's address cut to 10 bytes, then whole. */
+    pending(l);
+    unsigned char buf[32];
+    memset(buf, 0xaa, sizeof buf);
+    socklen_t len = 10;
+    int a = accept(l, (struct sockaddr *)buf, &len);
+    buf[2] = buf[3] = 0xee;
+    line("accept(10)", "%s len=%u bytes=%s", a >= 0 ? "fd" : ename(errno), len, hex(buf, 12));
+    if (a >= 0) {
+        name6(a, 0, 28, 0, "accepted: getsockname");
+        name6(a, 1, 28, 1, "accepted: getpeername");
+        name6(a, 1, 20, 1, "accepted: getpeername(20)");
+        geti(a, SOL_SOCKET, SO_DOMAIN, "accepted: SO_DOMAIN");
+        geti(a, IPPROTO_IPV6, IPV6_V6ONLY, "accepted: IPV6_V6ONLY");
+        geti(a, IPPROTO_IPV6, IPV6_TCLASS, "accepted: IPV6_TCLASS");
+    }
+
+    /* A client to ::ffff:10.77.0.1. */
+    int c = tcp6();
+    R("connect(::ffff:" KERNEL_IP ")", connect(c, SA(k), sizeof k));
+    timeouts(c);
+    name6(c, 0, 28, 1, "client: getsockname");
+    name6(c, 1, 28, 0, "client: getpeername");
+    R("client: send", send(c, "ping6", 5, 0));
+    char got[8] = {0};
+    R("client: recv", recv_some(c, got, 5));
+    line("client: echoed", "%s", show(got, 5));
+    R("client: connect again", connect(c, SA(k), sizeof k));
+    R("client: connect(::1)", connect(c, SA(lo6), sizeof lo6));
+    R("client: set IPV6_V6ONLY 0", setsockopt(c, IPPROTO_IPV6, IPV6_V6ONLY, &(int){0}, sizeof(int)));
+    geti(c, SOL_SOCKET, SO_DOMAIN, "client: SO_DOMAIN");
+
+    /* IPv6 traffic stays on the kernel: a documentation address has no route; V6ONLY [::]. */
+    struct sockaddr_in6 doc = addr6("2001:db8::1", ECHO);
+    R("connect(2001:db8::1)", connect(tcp6(), SA(doc), sizeof doc));
+    int o = tcp6();
+    setsockopt(o, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    R("V6ONLY: connect(::ffff:" KERNEL_IP ")", connect(o, SA(k), sizeof k));
+    int o2 = tcp6();
+    setsockopt(o2, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_in6 mapped_self = addr6("::ffff:" STACK_IP, 0);
+    R("V6ONLY: bind(::ffff:" STACK_IP ")", bind(o2, SA(mapped_self), sizeof mapped_self));
+}
+
+/* AF_INET6 UDP carrying IPv4: udpv6_sendmsg's and ip6_datagram_connect's argument checks (which
+ * take AF_INET addresses too), and the addresses read back. Nothing answers the datagrams. */
+static void c_inet6_udp(void) {
+    int port = LISTEN_BASE + checkno;
+    struct sockaddr_in k4 = kaddr(CLOSED_PORT);
+    struct sockaddr_in6 k6 = addr6("::ffff:" KERNEL_IP, CLOSED_PORT);
+    struct sockaddr_in6 unspec = {.sin6_family = AF_UNSPEC};
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    need(u >= 0, "socket AF_INET6 udp");
+    R("sendto(AF_INET6, 20)", sendto(u, "x", 1, 0, SA(k6), 20));
+    struct sockaddr_in6 unix6 = k6;
+    unix6.sin6_family = AF_UNIX;
+    R("sendto(family AF_UNIX, 28)", sendto(u, "x", 1, 0, SA(unix6), sizeof unix6));
+    R("sendto(AF_UNSPEC) unconnected", sendto(u, "x", 1, 0, SA(unspec), sizeof unspec));
+    struct sockaddr_in6 zero = addr6("::ffff:" KERNEL_IP, 0);
+    R("sendto(port 0)", sendto(u, "x", 1, 0, SA(zero), sizeof zero));
+    R("sendto(sockaddr_in, 16)", sendto(u, "x", 1, 0, SA(k4), sizeof k4));
+    name6(u, 0, 28, 1, "after sendto: getsockname");
+    geti(u, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN");
+    geti(u, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY");
+    R("sendto(::ffff:" KERNEL_IP ")", sendto(u, "x", 1, 0, SA(k6), sizeof k6));
+    R("sendto(AF_INET, 8)", sendto(u, "x", 1, 0, SA(k4), 8));
+    R("connect(sockaddr_in, 16)", connect(u, SA(k4), sizeof k4));
+    name6(u, 1, 28, 0, "connected: getpeername");
+    R("send connected", send(u, "x", 1, 0));
+    R("connect(family AF_UNIX, 16)", connect(u, SA(unix6), 16));
+    R("connect(family AF_UNIX, 28)", connect(u, SA(unix6), sizeof unix6));
+    R("connect(::ffff:" KERNEL_IP ")", connect(u, SA(k6), sizeof k6));
+    name6(u, 1, 28, 0, "connected again: getpeername");
+    R("connect(AF_UNSPEC)", connect(u, SA(unspec), sizeof unspec));
+    name6(u, 1, 28, 0, "dissolved: getpeername");
+    int b = socket(AF_INET6, SOCK_DGRAM, 0);
+    need(b >= 0, "socket AF_INET6 udp");
+    struct sockaddr_in6 any = addr6("::", port);
+    R("bind([::])", bind(b, SA(any), sizeof any));
+    name6(b, 0, 28, 0, "bound: getsockname");
+    R("bound: sendto(::ffff:" KERNEL_IP ")", sendto(b, "x", 1, 0, SA(k6), sizeof k6));
+    unsigned char buf[8];
+    R("bound: recv nothing", recv(b, buf, sizeof buf, MSG_DONTWAIT));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1572,6 +1742,8 @@ int main(void) {
     run("socket", c_socket);
     run("epoll through a reconnect", c_reconnect_epoll);
     run("SO_BINDTODEVICE", c_bindtodevice);
+    run("AF_INET6 carrying IPv4", c_inet6);
+    run("AF_INET6 UDP carrying IPv4", c_inet6_udp);
     printf("done: %d checks\n", checkno);
     return 0;
 }

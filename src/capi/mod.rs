@@ -71,7 +71,7 @@ pub unsafe extern "C" fn tapstack_socket(domain: c_int, ty: c_int, protocol: c_i
         if fd < 0 {
             return fd;
         }
-        if !sockets::adopt(fd, ty, protocol) {
+        if !sockets::adopt(fd, ty, protocol, false) {
             exports::close(fd);
             return ret(Err(Errno::EPROTONOSUPPORT), -1);
         }

@@ -78,7 +78,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let Some(f) = real!(socket: fn(c_int, c_int, c_int) -> c_int) else {
         no_real!(-1)
     };
-    if domain == libc::AF_INET && crate::memory::under_pressure() && state::interposing() {
+    if for_stack(domain) && crate::memory::under_pressure() && state::interposing() {
         // The program is out of memory: the socket would hold some of it in this process, so
         // ENOMEM, as Linux's socket() when it cannot allocate one. Its other sockets go on.
         set_errno(Errno::ENOMEM);
@@ -87,16 +87,38 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let fd = f(domain, ty, protocol);
     if fd >= 0 {
         guard("socket", (), || {
-            let ours = domain == libc::AF_INET && state::interposing();
+            let ours = for_stack(domain) && state::interposing();
             if (ours || state::get(fd).is_some()) && !state::in_vfork_child() {
                 state::remove(fd);
                 if ours {
-                    sockets::adopt(fd, ty, protocol);
+                    sockets::adopt(fd, ty, protocol, domain == libc::AF_INET6);
                 }
             }
         });
     }
     fd
+}
+
+/// Whether `socket(domain, …)` may be a stack socket: AF_INET, and AF_INET6 (a dual-stack socket
+/// whose traffic may be IPv4; its first `bind`, `connect`, `listen` or `sendto` decides, see
+/// [`sockets::stays_on_kernel`]).
+fn for_stack(domain: c_int) -> bool {
+    domain == libc::AF_INET || domain == libc::AF_INET6
+}
+
+/// Reads the address a `connect` or `sendto` (`sending`) names, as the socket's family reads it:
+/// an AF_INET6 UDP socket also takes AF_INET and AF_UNSPEC ones ([`addr::read6_dgram`]).
+unsafe fn destination(
+    sock: &OpenSocket,
+    a: *const sockaddr,
+    len: socklen_t,
+    sending: bool,
+) -> Result<Addr, Errno> {
+    if sock.inet6 && sock.kind == Kind::Dgram {
+        addr::read6_dgram(a, len, sending)
+    } else {
+        addr::read_for(sock.inet6, a, len)
+    }
 }
 
 /// A descriptor the kernel just made that the shim leaves alone: any record of its number is stale.
@@ -160,8 +182,16 @@ unsafe fn addressed(
     let Some(sock) = stack_or_known(fd) else {
         return f(fd, a, len);
     };
-    guard(name, -1, || match addr::read(a, len) {
-        Ok(target) if sockets::stays_on_kernel(&sock, fd, &target) => f(fd, a, len),
+    let binding = name == "bind";
+    let read = |a, len| {
+        if binding {
+            addr::read_for(sock.inet6, a, len)
+        } else {
+            destination(&sock, a, len, false)
+        }
+    };
+    guard(name, -1, || match read(a, len) {
+        Ok(target) if sockets::stays_on_kernel(&sock, fd, &target, binding) => f(fd, a, len),
         Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
         Err(e) => ret(Err(e), -1),
     })
@@ -187,6 +217,9 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let Some(sock) = stack_or_known(fd) else {
         return f(fd, backlog);
     };
+    if sockets::listen_stays_on_kernel(&sock, fd) {
+        return f(fd, backlog);
+    }
     guard("listen", -1, || {
         ret(sockets::listen(&sock, fd, backlog).map(|_| 0), -1)
     })
@@ -214,7 +247,7 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
         let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
             // A null address asks for none, whatever the length says (Linux's accept4).
             if !a.is_null() {
-                addr::write(peer, a, len)?;
+                addr::write_for(sock.inet6, peer, a, len)?;
             }
             Ok(nfd)
         });
@@ -257,7 +290,7 @@ unsafe fn name_call(
     guard(name, -1, || {
         ret(
             on_stack(&sock, fd)
-                .and_then(|found| addr::write(found, a, len))
+                .and_then(|found| addr::write_for(sock.inet6, found, a, len))
                 .map(|_| 0),
             -1,
         )
@@ -488,8 +521,11 @@ unsafe fn iovecs_of<'a>(msg: *const msghdr) -> &'a [iovec] {
     std::slice::from_raw_parts(m.msg_iov, n)
 }
 
-/// A receive on a UDP stack socket into `iov`; fills the source address if asked.
+/// A receive on a UDP stack socket into `iov`; fills the source address if asked, as a
+/// `sockaddr_in6` for an AF_INET6 socket (`inet6`).
+#[allow(clippy::too_many_arguments)]
 unsafe fn udp_recv_common(
+    inet6: bool,
     fd: RawFd,
     iov: *const iovec,
     iovcnt: usize,
@@ -501,7 +537,7 @@ unsafe fn udp_recv_common(
     let r = io::udp_recv(fd, iov, iovcnt, flags, None).and_then(|got| {
         if let Some(src) = got.from {
             if !from.is_null() {
-                addr::write(src, from, fromlen)?;
+                addr::write_for(inet6, src, from, fromlen)?;
             }
         }
         if let Some(mf) = msg_flags {
@@ -524,6 +560,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
                 iov_len: count,
             };
             udp_recv_common(
+                s.inet6,
                 fd,
                 &iov,
                 1,
@@ -577,7 +614,7 @@ pub unsafe extern "C" fn recvfrom(
                 iov_base: buf,
                 iov_len: len,
             };
-            udp_recv_common(fd, &iov, 1, flags, from, fromlen, None)
+            udp_recv_common(s.inet6, fd, &iov, 1, flags, from, fromlen, None)
         }),
         Some(s) if !s.is_pending() => {
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
@@ -617,6 +654,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
                 return ret(Err(Errno::EINVAL), -1);
             }
             udp_recv_common(
+                s.inet6,
                 fd,
                 iov,
                 iovcnt as usize,
@@ -695,7 +733,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     let mut namelen = m.msg_namelen;
     let r = io::udp_recv(fd, m.msg_iov, m.msg_iovlen, flags, control).and_then(|got| {
         if let (Some(src), false) = (got.from, name.is_null()) {
-            addr::write(src, name, &mut namelen)?;
+            addr::write_for(sock.inet6, src, name, &mut namelen)?;
         }
         Ok(got)
     });
@@ -814,6 +852,15 @@ unsafe fn udp_send_common(
     let r = (|| {
         let target = if to.is_null() {
             None
+        } else if sock.inet6 {
+            match destination(sock, to, tolen, true)? {
+                Addr::V4(a) => Some(a),
+                // udpv6_sendmsg: no address, as a send on a connected socket.
+                Addr::Unspec => None,
+                // An IPv6 destination from a socket on the stack (bound, or sending already):
+                // this stack has no IPv6 route. (A pending socket's went to the kernel.)
+                Addr::V6(_) => return Err(Errno(libc::ENETUNREACH)),
+            }
         } else {
             match addr::read(to, tolen)? {
                 Addr::V4(a) => Some(a),
@@ -826,6 +873,8 @@ unsafe fn udp_send_common(
                     ))
                 }
                 Addr::Unspec => None,
+                // (Not from an AF_INET socket's address, which is all UDP has.)
+                Addr::V6(_) => return Err(Errno::EAFNOSUPPORT),
             }
         };
         if target.is_some_and(|a| a.port() == 0) {
@@ -933,8 +982,8 @@ pub unsafe extern "C" fn sendto(
                 iov_len: len,
             };
             if sock.is_pending() && !to.is_null() {
-                if let Ok(target) = addr::read(to, tolen) {
-                    if sockets::stays_on_kernel(&sock, fd, &target) {
+                if let Ok(target) = destination(&sock, to, tolen, true) {
+                    if sockets::stays_on_kernel(&sock, fd, &target, false) {
                         return f(fd, buf, len, flags, to, tolen);
                     }
                 }
@@ -945,11 +994,13 @@ pub unsafe extern "C" fn sendto(
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
                 // Fast Open (RFC 7413): connect with it, then the data goes as a send would
                 // (riding on the SYN when a cookie is at hand). Never a SIGPIPE for it.
-                let target = match addr::read(to, tolen) {
-                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t) => {
+                let target = match addr::read_for(sock.inet6, to, tolen) {
+                    Ok(t) if sockets::stays_on_kernel(&sock, fd, &t, false) => {
                         return f(fd, buf, len, flags, to, tolen)
                     }
                     Ok(Addr::V4(t)) => t,
+                    // (Every IPv6 one stayed on the kernel above.)
+                    Ok(Addr::V6(_)) => return ret(Err(Errno(libc::ENETUNREACH)), -1),
                     // Linux's tcp_sendmsg_fastopen refuses AF_UNSPEC so.
                     Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                     Err(e) => return ret(Err(e), -1),
@@ -965,11 +1016,13 @@ pub unsafe extern "C" fn sendto(
             let connecting = sock
                 .connect_started
                 .load(std::sync::atomic::Ordering::Relaxed);
-            let target = match addr::read(to, tolen) {
+            let target = match addr::read_for(sock.inet6, to, tolen) {
                 _ if connecting => return ret(Err(Errno::EISCONN), -1),
                 // No address: tcp_v4_connect's EINVAL.
                 _ if to.is_null() => return ret(Err(Errno::EINVAL), -1),
                 Ok(Addr::V4(t)) => t,
+                // This stack has no IPv6 route (as `connect` says).
+                Ok(Addr::V6(_)) => return ret(Err(Errno(libc::ENETUNREACH)), -1),
                 Ok(Addr::Unspec) => return ret(Err(Errno::EOPNOTSUPP), -1),
                 Err(e) => return ret(Err(e), -1),
             };
@@ -1076,8 +1129,10 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
     let m = &*msg;
     {
         if sock.is_pending() && !m.msg_name.is_null() {
-            if let Ok(target) = addr::read(m.msg_name as *const sockaddr, m.msg_namelen) {
-                if sockets::stays_on_kernel(sock, fd, &target) {
+            if let Ok(target) =
+                destination(sock, m.msg_name as *const sockaddr, m.msg_namelen, true)
+            {
+                if sockets::stays_on_kernel(sock, fd, &target, false) {
                     return f(fd, msg, flags);
                 }
             }

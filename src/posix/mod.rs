@@ -2,7 +2,8 @@
 //!
 //! With `libtapstack.so` in `LD_PRELOAD` (as `tapstack run` sets it), the exported symbols in
 //! [`exports`] shadow libc's. IPv4 sockets (other than loopback) go to the stack service
-//! ([`crate::service`]); every other descriptor and family (`AF_UNIX`, `AF_NETLINK`, IPv6,
+//! ([`crate::service`]), and so do AF_INET6 TCP sockets whose traffic is IPv4 (dual-stack, see
+//! [`addr`]); every other descriptor and family (`AF_UNIX`, `AF_NETLINK`, IPv6 traffic,
 //! 127.0.0.0/8) goes straight to libc. A stack socket's descriptor is a real kernel object (one end
 //! of a socketpair the service holds), so most calls on it are the kernel's own.
 //!

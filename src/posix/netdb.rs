@@ -973,13 +973,14 @@ pub fn exchange_over_stack(
     let target = Target::New {
         kind: Kind::Dgram,
         options: Vec::new(),
+        inet6: false,
     };
     let (result, fd) = client::call(target, Call::Connect(Some(server)), None, None);
     let Some(fd) = fd.filter(|_| result.is_ok()) else {
         return Err(LookupError::Again);
     };
     let raw = fd.as_raw_fd();
-    let sock = super::state::OpenSocket::attached(Kind::Dgram);
+    let sock = super::state::OpenSocket::attached(Kind::Dgram, false);
     sock.connected
         .store(true, std::sync::atomic::Ordering::Relaxed);
     let iov = libc::iovec {
@@ -1034,6 +1035,7 @@ pub fn connect_tcp_over_stack(
     let target = Target::New {
         kind: Kind::Stream,
         options: Vec::new(),
+        inet6: false,
     };
     let (result, fd) = client::call(target, Call::Connect(Some(server)), None, None);
     let Some(fd) = fd else {

@@ -231,6 +231,7 @@ fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
     let target = Target::New {
         kind: sock.kind,
         options: pending.options.clone(),
+        inet6: sock.inet6,
     };
     match client::call(target, call, None, None) {
         (result, Some(new)) => {
@@ -278,6 +279,7 @@ fn attach_in_place(
     let target = Target::New {
         kind: sock.kind,
         options: pending.options.clone(),
+        inet6: sock.inet6,
     };
     let mut closed = false;
     let (result, new) = client::call_then(target, call, None, None, || {
@@ -293,7 +295,7 @@ fn attach_in_place(
         // The kernel socket back at `fd`: still held at another number, or a fresh one.
         let back = match others.first() {
             Some(&o) => replace_at_with(fd, o, cloexec).is_ok(),
-            None => fresh_kernel_socket(sock.kind).is_ok_and(|k| {
+            None => fresh_kernel_socket(sock.kind, sock.inet6).is_ok_and(|k| {
                 let _ = raw_fcntl(k.as_raw_fd(), libc::F_SETFL, i64::from(flags));
                 for o in &pending.options {
                     let _ = uds::set_raw(k.as_raw_fd(), o.level, o.name, &o.value);
@@ -351,14 +353,24 @@ fn attach_in_place(
     (result, true)
 }
 
-/// A new kernel socket of `kind`, close-on-exec.
-fn fresh_kernel_socket(kind: Kind) -> Result<OwnedFd> {
+/// The address family a kernel socket standing in for `sock` is made with.
+fn family_of(sock: &OpenSocket) -> i32 {
+    if sock.inet6 {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    }
+}
+
+/// A new kernel socket of `kind`, AF_INET6 if `inet6` (else AF_INET), close-on-exec.
+fn fresh_kernel_socket(kind: Kind, inet6: bool) -> Result<OwnedFd> {
     let ty = match kind {
         Kind::Stream => libc::SOCK_STREAM,
         Kind::Dgram => libc::SOCK_DGRAM,
     };
+    let family = if inet6 { libc::AF_INET6 } else { libc::AF_INET };
     // SAFETY: plain arguments.
-    let k = unsafe { libc::syscall(libc::SYS_socket, libc::AF_INET, ty | libc::SOCK_CLOEXEC, 0) };
+    let k = unsafe { libc::syscall(libc::SYS_socket, family, ty | libc::SOCK_CLOEXEC, 0) };
     if k < 0 {
         return Err(Errno(super::hook::errno()));
     }
@@ -376,14 +388,17 @@ pub fn on_stack(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> 
 }
 
 /// `socket(AF_INET, type, protocol)` for the stack: the caller has made the kernel socket `fd`.
-pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
+/// `inet6`: it was `socket(AF_INET6, …)`, pending like an AF_INET one until its first `bind`,
+/// `connect`, `listen` or `sendto` says whether its traffic is IPv4 (the stack's) or IPv6 (the
+/// kernel's), see [`stays_on_kernel`].
+pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
     let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
     let kind = match (base, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Kind::Stream,
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Kind::Dgram,
         _ => return false,
     };
-    let sock = OpenSocket::new(kind);
+    let sock = OpenSocket::new(kind, inet6);
     sock.nonblocking_hint
         .store(ty & libc::SOCK_NONBLOCK != 0, Ordering::Relaxed);
     state::insert(fd, Arc::new(sock));
@@ -391,25 +406,67 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32) -> bool {
 }
 
 /// Whether a call naming `a` on a pending socket stays on the kernel (loopback). A socket that does
-/// is forgotten: every number of it now goes straight to libc.
-pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr) -> bool {
+/// is forgotten: every number of it now goes straight to libc. `binding`: the call is `bind`.
+///
+/// An AF_INET6 socket goes to the stack exactly when its traffic is IPv4, as Linux decides it
+/// (net/ipv6/af_inet6.c's __inet6_bind, tcp_ipv6.c's tcp_v6_connect): an IPv4-mapped address
+/// (read as the IPv4 one, which then goes by the AF_INET rules), or a bind to `::` on a socket
+/// that is not IPV6_V6ONLY (which Linux makes dual-stack). Any other IPv6 address (`::1`, a real
+/// one; a connect to `::`, which Linux makes one to `::1`) and anything on a V6ONLY socket stays
+/// on the kernel, which answers as Linux does (a mapped address on a V6ONLY socket is refused).
+pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr, binding: bool) -> bool {
     if !sock.is_pending() {
         return false;
     }
-    match a {
-        Addr::V4(v4) if addr::stays_on_kernel(v4) => {
-            for n in state::numbers_of(sock, fd) {
-                state::remove(n);
-            }
-            true
-        }
-        _ => false,
+    let kernel = match a {
+        _ if sock.inet6 && v6only(fd) => true,
+        Addr::V4(v4) => addr::stays_on_kernel(v4),
+        Addr::V6(v6) => !(binding && v6.ip().is_unspecified()),
+        Addr::Unspec => false,
+    };
+    if kernel {
+        forget(sock, fd);
+    }
+    kernel
+}
+
+/// Leaves a pending socket to the kernel: every number of it now goes straight to libc.
+fn forget(sock: &OpenSocket, fd: RawFd) {
+    for n in state::numbers_of(sock, fd) {
+        state::remove(n);
     }
 }
 
+/// IPV6_V6ONLY of the pending AF_INET6 socket `fd`, as its kernel placeholder holds it (set by the
+/// program, or net.ipv6.bindv6only's default).
+fn v6only(fd: RawFd) -> bool {
+    uds::get_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).is_ok_and(|v| v != 0)
+}
+
+/// Whether `listen` on the pending socket `fd` stays on the kernel: an AF_INET6 socket that is
+/// IPV6_V6ONLY, whose autobound listener (Linux's inet_autobind) would take IPv6 only. Any other
+/// pending socket listens on the stack, at 0.0.0.0 and a port of its own, as an AF_INET one does;
+/// an AF_INET6 one is then the dual-stack `[::]` listener Linux makes. A socket that stays is
+/// forgotten.
+pub fn listen_stays_on_kernel(sock: &OpenSocket, fd: RawFd) -> bool {
+    if !sock.inet6 || !sock.is_pending() || !v6only(fd) {
+        return false;
+    }
+    forget(sock, fd);
+    true
+}
+
 pub fn bind(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
-    let Addr::V4(a) = a else {
-        return Err(Errno::EAFNOSUPPORT);
+    let a = match a {
+        Addr::V4(a) => a,
+        // `::` on a dual-stack socket: every IPv4 address (stays_on_kernel let it through).
+        Addr::V6(v6) if v6.ip().is_unspecified() => {
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, v6.port())
+        }
+        // Another IPv6 address for a socket on the stack already, and so bound: Linux's
+        // __inet6_bind says EINVAL for a bound socket first.
+        Addr::V6(_) => return Err(Errno::EINVAL),
+        Addr::Unspec => return Err(Errno::EAFNOSUPPORT),
     };
     on_stack(sock, fd, Call::Bind(a)).map(drop)
 }
@@ -417,6 +474,18 @@ pub fn bind(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
 pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
     let target = match a {
         Addr::V4(a) => Some(a),
+        // An IPv6 destination for a socket whose traffic is IPv4 (bound or listening on the
+        // stack already). A connected or listening one says EISCONN first, as Linux's
+        // __inet_stream_connect; else this stack has no IPv6 route.
+        Addr::V6(_) => {
+            let busy = sock.kind == Kind::Stream
+                && (sock.connect_started.load(Ordering::Relaxed) || is_listener(sock, fd));
+            return Err(if busy {
+                Errno::EISCONN
+            } else {
+                Errno(libc::ENETUNREACH)
+            });
+        }
         Addr::Unspec => None,
     };
     if sock.kind == Kind::Dgram {
@@ -596,7 +665,7 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
     let k = unsafe {
         libc::syscall(
             libc::SYS_socket,
-            libc::AF_INET,
+            family_of(sock),
             libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
             0,
         )
@@ -660,12 +729,15 @@ fn connect_quietly(
     let (mine, theirs) = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).ok()?;
     let mut name = crate::service::server::SOCKET_NAME_PREFIX.to_vec();
     let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
-    name.extend_from_slice(format!("c{}/{serial}/t", state::pid()).as_bytes());
+    // Named as the service names its sockets, a `6` marking an AF_INET6 one (state::identify).
+    let six = if sock.inet6 { "6" } else { "" };
+    name.extend_from_slice(format!("c{}/{serial}/{six}t", state::pid()).as_bytes());
     uds::bind_abstract(mine.as_raw_fd(), &name).ok()?;
     let filler = crate::service::server::fill_end(mine.as_raw_fd());
     let target_socket = Target::Given {
         kind: Kind::Stream,
         options: pending.options.clone(),
+        inet6: sock.inet6,
     };
     let call = Call::ConnectFilled {
         addr: target,
@@ -801,7 +873,8 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
                     raw_fcntl(n, libc::F_SETFD, 0)?;
                     n
                 };
-                let accepted = OpenSocket::attached(Kind::Stream);
+                // Of its listener's family, as Linux's sk_clone makes it.
+                let accepted = OpenSocket::attached(Kind::Stream, sock.inet6);
                 accepted
                     .sndtimeo_us
                     .store(sock.sndtimeo_us.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -46,6 +46,9 @@ pub enum Attach {
 /// What a descriptor refers to, shared by `dup`s of it (like an open file description).
 pub struct OpenSocket {
     pub kind: Kind,
+    /// Made with AF_INET6: a dual-stack socket whose traffic is IPv4 (IPV6_V6ONLY off), so the
+    /// program sees `sockaddr_in6` with IPv4-mapped addresses (see [`super::addr`]).
+    pub inet6: bool,
     pub attach: Mutex<Attach>,
     /// A UDP socket with a default peer (sends without an address are allowed).
     pub connected: AtomicBool,
@@ -92,9 +95,10 @@ pub const LISTENING_NO: u8 = 1;
 pub const LISTENING_YES: u8 = 2;
 
 impl OpenSocket {
-    pub fn new(kind: Kind) -> OpenSocket {
+    pub fn new(kind: Kind, inet6: bool) -> OpenSocket {
         OpenSocket {
             kind,
+            inet6,
             attach: Mutex::new(Attach::Pending(Pending::default())),
             connected: AtomicBool::new(false),
             broadcast: AtomicBool::new(false),
@@ -112,8 +116,8 @@ impl OpenSocket {
         }
     }
 
-    pub fn attached(kind: Kind) -> OpenSocket {
-        let s = OpenSocket::new(kind);
+    pub fn attached(kind: Kind, inet6: bool) -> OpenSocket {
+        let s = OpenSocket::new(kind, inet6);
         *s.attach.lock() = Attach::Stack;
         s
     }
@@ -205,7 +209,8 @@ pub fn fds_in(first: RawFd, last: RawFd) -> Vec<RawFd> {
 }
 
 /// Recognises a stack socket the table does not know (inherited over `exec`, received over a UNIX
-/// socket) by its abstract name, and records it.
+/// socket) by its abstract name, and records it: the name ends in `t` or `u` for its kind, after
+/// a `6` for an AF_INET6 socket.
 pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
     let name = uds::abstract_name(fd)?;
     let rest = name.strip_prefix(SOCKET_NAME_PREFIX)?;
@@ -214,7 +219,8 @@ pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
         Some(b'u') => Kind::Dgram,
         _ => return None,
     };
-    let sock = Arc::new(OpenSocket::attached(kind));
+    let inet6 = rest.len() >= 2 && rest[rest.len() - 2] == b'6';
+    let sock = Arc::new(OpenSocket::attached(kind, inet6));
     insert(fd, sock.clone());
     Some(sock)
 }

@@ -34,6 +34,14 @@ pub struct Extra {
     pub notsent_lowat: Option<i32>,
     /// TCP_INQ as set: reported back (the program's side adds the control message).
     pub inq: bool,
+    /// The program made it AF_INET6: a dual-stack socket whose traffic is IPv4, its addresses
+    /// IPv4-mapped (RFC 4291 §2.5.5.2). SO_DOMAIN says AF_INET6 and the IPV6 level is its own
+    /// ([`set_ipv6`], [`get_ipv6`]); accepted connections take it from their listener, as
+    /// Linux's sk_clone keeps the family.
+    pub inet6: bool,
+    /// IPV6_TCLASS of an AF_INET6 socket, reported back: as on Linux it marks IPv6 packets only,
+    /// and this socket's are IPv4 (IP_TOS marks those).
+    pub tclass: u8,
 }
 
 fn int(val: &[u8]) -> Result<i32> {
@@ -83,6 +91,9 @@ pub fn set(
     val: &[u8],
 ) -> Result<()> {
     let stream = kind == Kind::Stream;
+    if level == libc::IPPROTO_IPV6 && extra.inet6 {
+        return set_ipv6(s, h, kind, extra, name, val);
+    }
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
             let on = int(val)? != 0;
@@ -337,6 +348,69 @@ pub fn set(
     }
 }
 
+/// `setsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket, which carries IPv4 only (a
+/// socket whose traffic would be IPv6 stays on the kernel).
+///
+/// IPV6_V6ONLY as Linux's do_ipv6_setsockopt (net/ipv6/ipv6_sockglue.c): EINVAL for a value
+/// shorter than an int or on a socket with a local port (`inet_num`); on one without, 0 is what
+/// it is already. Turning it on is refused with EINVAL here, where Linux would take it: the socket
+/// is on the stack because it carries IPv4, and a V6ONLY socket carries none. IPV6_TCLASS is
+/// kept and reported as Linux keeps it (-1 for 0, RFC 3542 §6.5; a stream socket's ECN bits
+/// left to TCP), changing nothing on IPv4 packets there either. Every other IPv6 option is about
+/// IPv6 packets, which this stack does not send: ENOPROTOOPT, so that a program relying on one
+/// learns it is not there.
+fn set_ipv6(
+    s: &mut Stack,
+    h: SocketHandle,
+    kind: Kind,
+    extra: &mut Extra,
+    name: i32,
+    val: &[u8],
+) -> Result<()> {
+    match name {
+        libc::IPV6_TCLASS => {
+            let v = if val.len() < std::mem::size_of::<i32>() {
+                return Err(Errno::EINVAL);
+            } else {
+                int(val)?
+            };
+            if !(-1..=0xff).contains(&v) {
+                return Err(Errno::EINVAL);
+            }
+            let v = v.max(0) as u8;
+            extra.tclass = if kind == Kind::Stream {
+                v & !crate::wire::ipv4::Ecn::MASK
+            } else {
+                v
+            };
+            Ok(())
+        }
+        libc::IPV6_V6ONLY => {
+            if val.len() < std::mem::size_of::<i32>() || s.local_addr(h)?.port() != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if int(val)? != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(())
+        }
+        _ => {
+            log::debug!("IPv6 option {name} is not supported on a stack socket");
+            Err(Errno::ENOPROTOOPT)
+        }
+    }
+}
+
+/// `getsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket: IPV6_V6ONLY is 0 and
+/// IPV6_TCLASS as set (see [`set_ipv6`]); every other IPv6 option ENOPROTOOPT.
+fn get_ipv6(extra: &Extra, name: i32) -> Result<Vec<u8>> {
+    match name {
+        libc::IPV6_V6ONLY => Ok(ints(0)),
+        libc::IPV6_TCLASS => Ok(ints(i32::from(extra.tclass))),
+        _ => Err(Errno::ENOPROTOOPT),
+    }
+}
+
 /// Linux's TCP state numbers, as TCP_INFO reports them.
 fn linux_state(s: State) -> u8 {
     match s {
@@ -474,7 +548,12 @@ pub fn get(
         } else {
             libc::SOCK_DGRAM
         }),
-        (libc::SOL_SOCKET, libc::SO_DOMAIN) => ints(libc::AF_INET),
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => ints(if extra.inet6 {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        }),
+        (libc::IPPROTO_IPV6, _) if extra.inet6 => get_ipv6(extra, name)?,
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => ints(if stream {
             libc::IPPROTO_TCP
         } else {

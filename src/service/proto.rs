@@ -41,11 +41,21 @@ pub struct SetOption {
 pub enum Target {
     /// The one whose descriptor comes with the request.
     Existing,
-    /// A new one, made with these options first.
-    New { kind: Kind, options: Vec<SetOption> },
+    /// A new one, made with these options first. `inet6`: the program made it AF_INET6 (a
+    /// dual-stack socket carrying IPv4, see [`crate::posix::addr`]): it reports that family and
+    /// its accepted connections are AF_INET6 too.
+    New {
+        kind: Kind,
+        options: Vec<SetOption>,
+        inet6: bool,
+    },
     /// A new one whose socketpair the program made and sends along: its own end (a copy, which
-    /// names the socket) then the service's. Options as for `New`.
-    Given { kind: Kind, options: Vec<SetOption> },
+    /// names the socket) then the service's. Options and family as for `New`.
+    Given {
+        kind: Kind,
+        options: Vec<SetOption>,
+        inet6: bool,
+    },
 }
 
 /// What a request asks.
@@ -238,14 +248,24 @@ impl Request {
         w.u8(self.quiet as u8);
         match &self.target {
             Target::Existing => w.u8(0),
-            Target::New { kind, options } | Target::Given { kind, options } => {
+            Target::New {
+                kind,
+                options,
+                inet6,
+            }
+            | Target::Given {
+                kind,
+                options,
+                inet6,
+            } => {
                 let given = matches!(self.target, Target::Given { .. });
-                w.u8(match (kind, given) {
+                let k = match (kind, given) {
                     (Kind::Stream, false) => 1,
                     (Kind::Dgram, false) => 2,
                     (Kind::Stream, true) => 3,
                     (Kind::Dgram, true) => 4,
-                });
+                };
+                w.u8(if *inet6 { k + 4 } else { k });
                 w.u32(options.len() as u32);
                 for o in options {
                     write_option(&mut w, o);
@@ -326,7 +346,9 @@ impl Request {
         let quiet = r.bool()?;
         let target = match r.u8()? {
             0 => Target::Existing,
-            k @ 1..=4 => {
+            k @ 1..=8 => {
+                let inet6 = k > 4;
+                let k = if inet6 { k - 4 } else { k };
                 let kind = if k % 2 == 1 {
                     Kind::Stream
                 } else {
@@ -340,9 +362,17 @@ impl Request {
                     .map(|_| read_option(&mut r))
                     .collect::<Result<_, _>>()?;
                 if k <= 2 {
-                    Target::New { kind, options }
+                    Target::New {
+                        kind,
+                        options,
+                        inet6,
+                    }
                 } else {
-                    Target::Given { kind, options }
+                    Target::Given {
+                        kind,
+                        options,
+                        inet6,
+                    }
                 }
             }
             _ => return Err(Malformed),
@@ -545,10 +575,22 @@ mod tests {
                 Target::New {
                     kind: Kind::Dgram,
                     options: options.clone(),
+                    inet6: false,
                 },
                 Target::Given {
                     kind: Kind::Stream,
                     options: options.clone(),
+                    inet6: false,
+                },
+                Target::New {
+                    kind: Kind::Stream,
+                    options: options.clone(),
+                    inet6: true,
+                },
+                Target::Given {
+                    kind: Kind::Stream,
+                    options: options.clone(),
+                    inet6: true,
                 },
             ] {
                 let r = Request {
@@ -584,6 +626,7 @@ mod tests {
             target: Target::New {
                 kind: Kind::Stream,
                 options: vec![],
+                inet6: false,
             },
             call: Call::Connect(Some(a())),
         }

@@ -996,20 +996,28 @@ impl Service {
                 };
                 (i, None, Some(fd))
             }
-            Target::New { kind, options } => {
-                let (i, a) = match self.new_sock(kind) {
+            Target::New {
+                kind,
+                options,
+                inet6,
+            } => {
+                let (i, a) = match self.new_sock(kind, inet6) {
                     Ok(x) => x,
                     Err(e) => return (reply(Err(e)), None),
                 };
                 self.apply_options(i, &options);
                 (i, Some(a), None)
             }
-            Target::Given { kind, options } => {
+            Target::Given {
+                kind,
+                options,
+                inet6,
+            } => {
                 let mut fds = fds.into_iter();
                 let (Some(a), Some(b)) = (fds.next(), fds.next()) else {
                     return (reply(Err(Errno::EBADF)), None);
                 };
-                let i = match self.adopt_given(kind, &a, b) {
+                let i = match self.adopt_given(kind, inet6, &a, b) {
                     Ok(i) => i,
                     Err(e) => {
                         if matches!(e, Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) {
@@ -1082,15 +1090,16 @@ impl Service {
     }
 
     /// A new stack socket and its socketpair; returns its index and the program's end.
-    fn new_sock(&mut self, kind: Kind) -> Result<(usize, OwnedFd)> {
-        let (a, b, ino, name) = self.new_pair(kind)?;
+    fn new_sock(&mut self, kind: Kind, inet6: bool) -> Result<(usize, OwnedFd)> {
+        let (a, b, ino, name) = self.new_pair(kind, inet6)?;
         let i = self.register(kind, ino, name, b, None)?;
+        self.socks.get_mut(i).expect("just made").extra.inet6 = inet6;
         Ok((i, a))
     }
 
     /// A socketpair for a stack socket: the program's end A (named as ours), the service's end B,
     /// A's inode and its name.
-    fn new_pair(&mut self, kind: Kind) -> Result<(OwnedFd, OwnedFd, u64, Vec<u8>)> {
+    fn new_pair(&mut self, kind: Kind, inet6: bool) -> Result<(OwnedFd, OwnedFd, u64, Vec<u8>)> {
         if self.full {
             return Err(Errno::ENFILE);
         }
@@ -1106,22 +1115,26 @@ impl Service {
             }
             errno_of(&e)
         })?;
-        let name = self.socket_name(kind);
+        let name = self.socket_name(kind, inet6);
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         self.check_room();
         Ok((a, b, ino, name))
     }
 
-    /// A new name for a program's end: [`SOCKET_NAME_PREFIX`], then `<pid>/<serial>/<t|u>`.
-    fn socket_name(&mut self, kind: Kind) -> Vec<u8> {
+    /// A new name for a program's end: [`SOCKET_NAME_PREFIX`], then `<pid>/<serial>/<t|u>`, or
+    /// `<pid>/<serial>/6<t|u>` for an AF_INET6 socket: a process that did not make the socket
+    /// (after `exec`, or given it over SCM_RIGHTS) learns its kind and family from the name
+    /// ([`crate::posix::state::identify`]).
+    fn socket_name(&mut self, kind: Kind, inet6: bool) -> Vec<u8> {
         self.serial += 1;
         let mut name = SOCKET_NAME_PREFIX.to_vec();
         name.extend_from_slice(
             format!(
-                "{}/{}/{}",
+                "{}/{}/{}{}",
                 std::process::id(),
                 self.serial,
+                if inet6 { "6" } else { "" },
                 if kind == Kind::Stream { 't' } else { 'u' }
             )
             .as_bytes(),
@@ -1159,7 +1172,8 @@ impl Service {
         let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
         let old_port = t.local.map_or(0, |l| l.port());
         let a = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
-        let name = self.socket_name(kind);
+        let inet6 = sock.extra.inet6;
+        let name = self.socket_name(kind, inet6);
         uds::bind_abstract(a.as_raw_fd(), &name).map_err(|e| errno_of(&e))?;
         let ino = uds::inode(a.as_raw_fd()).map_err(|e| errno_of(&e))?;
         let (b, _) =
@@ -1270,7 +1284,7 @@ impl Service {
             return;
         };
         for o in options {
-            let _ = options::set(
+            let r = options::set(
                 &mut self.stack,
                 sock.h,
                 sock.kind,
@@ -1279,13 +1293,22 @@ impl Service {
                 o.name,
                 &o.value,
             );
+            if let (Err(e), libc::IPPROTO_IPV6) = (r, o.level) {
+                // Taken by the kernel socket that stood in while the socket was pending, but
+                // about IPv6 packets, which a stack socket never sends: said, not kept.
+                log::warn!(
+                    "IPv6 option {} set before the socket went to the stack is dropped: {}",
+                    o.name,
+                    e.name()
+                );
+            }
         }
     }
 
     /// A new stack socket on a socketpair the program made: `a` its end (bound to a socket name),
     /// `b` ours. They must be a pair: `b`'s peer is the name `a` bears.
     /// ENFILE with the descriptor table full, ENOBUFS at the stack's bound on sockets.
-    fn adopt_given(&mut self, kind: Kind, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
+    fn adopt_given(&mut self, kind: Kind, inet6: bool, a: &OwnedFd, b: OwnedFd) -> Result<usize> {
         let name = uds::abstract_name(a.as_raw_fd()).ok_or(Errno::EINVAL)?;
         let ty = match kind {
             Kind::Stream => libc::SOCK_STREAM,
@@ -1316,7 +1339,9 @@ impl Service {
         if self.full {
             return Err(Errno::ENFILE);
         }
-        self.register(kind, ino, name, b, None)
+        let i = self.register(kind, ino, name, b, None)?;
+        self.socks.get_mut(i).expect("just made").extra.inet6 = inet6;
+        Ok(i)
     }
 
     /// Remembers, for a while, that the socket whose program end has inode `ino` could not be
@@ -1657,14 +1682,16 @@ impl Service {
                 // The socketpair first, as Linux allocates the new socket before it dequeues:
                 // without one (ENFILE) the connection stays queued, and its token is written
                 // again for a later accept.
-                let (a, b, ino, name) =
-                    match self.make_room().and_then(|()| self.new_pair(Kind::Stream)) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            self.pump_listener(i);
-                            return Err(e);
-                        }
-                    };
+                let (a, b, ino, name) = match self
+                    .make_room()
+                    .and_then(|()| self.new_pair(Kind::Stream, listener_extra.inet6))
+                {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.pump_listener(i);
+                        return Err(e);
+                    }
+                };
                 let (child, peer) = self.stack.tcp_accept(now, h)?;
                 log::debug!("accept on {h:?}: {child:?} from {peer}");
                 let ni = self.register(Kind::Stream, ino, name, b, Some(child))?;
