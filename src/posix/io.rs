@@ -237,47 +237,56 @@ pub unsafe fn udp_recv(
     flags: i32,
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
-    let mut header = [0u8; DGRAM_HEADER];
-    let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
-    let mut msg = message(&mut all);
-    if let Some((at, len)) = control {
-        msg.msg_control = at;
-        msg.msg_controllen = len;
-    }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
-    let n = check(libc::syscall(
-        libc::SYS_recvmsg,
-        fd,
-        &mut msg as *mut libc::msghdr,
-        flags & !libc::MSG_WAITALL,
-    ))?;
-    if n == 0 {
-        // The service is gone: nothing will ever come.
-        return Err(Errno::ECONNABORTED);
-    }
-    if let Some(e) = proto::parse_dgram_error(&header) {
-        if flags & libc::MSG_PEEK != 0 {
-            // Reported once: take it off the queue.
-            let _ = libc::syscall(
-                libc::SYS_recvmsg,
-                fd,
-                &mut msg as *mut libc::msghdr,
-                libc::MSG_DONTWAIT,
-            );
+    loop {
+        let mut header = [0u8; DGRAM_HEADER];
+        let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
+        let mut msg = message(&mut all);
+        if let Some((at, len)) = control {
+            msg.msg_control = at;
+            msg.msg_controllen = len;
         }
-        return Err(e);
+        let n = check(libc::syscall(
+            libc::SYS_recvmsg,
+            fd,
+            &mut msg as *mut libc::msghdr,
+            flags & !libc::MSG_WAITALL,
+        ))?;
+        if n == 0 {
+            // The service is gone: nothing will ever come.
+            return Err(Errno::ECONNABORTED);
+        }
+        if let Some(e) = proto::parse_dgram_error(&header) {
+            if flags & libc::MSG_PEEK != 0 {
+                // Reported once: take it off the queue.
+                let _ = libc::syscall(
+                    libc::SYS_recvmsg,
+                    fd,
+                    &mut msg as *mut libc::msghdr,
+                    libc::MSG_DONTWAIT,
+                );
+            }
+            // The service holds the error as Linux's sk_err, which SO_ERROR may have taken since
+            // this header was queued: report it only if still pending (sock_error clears it for
+            // whichever call reads it first), else go on to the next datagram.
+            match super::sockets::request(fd, proto::Call::TakeError) {
+                Ok(proto::Value::Int(0)) => continue,
+                Ok(proto::Value::Int(e)) => return Err(Errno(e)),
+                _ => return Err(e),
+            }
+        }
+        return Ok(Got {
+            len: n.saturating_sub(DGRAM_HEADER),
+            from: proto::parse_dgram_header(&header),
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            control_len: if control.is_some() {
+                msg.msg_controllen
+            } else {
+                0
+            },
+            control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
+        });
     }
-    Ok(Got {
-        len: n.saturating_sub(DGRAM_HEADER),
-        from: proto::parse_dgram_header(&header),
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-        control_len: if control.is_some() {
-            msg.msg_controllen
-        } else {
-            0
-        },
-        control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
-    })
 }
 
 /// FIONREAD on a UDP stack socket: the next datagram's length (the kernel counts our header).
