@@ -237,6 +237,12 @@ pub unsafe fn udp_recv(
     flags: i32,
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        // The stack keeps no error queue (IP_RECVERR's ICMP reports are not queued), and Linux's
+        // ip_recv_error answers an empty one with EAGAIN at once: never a datagram from the
+        // receive queue, which the socketpair would hand over for this flag.
+        return Err(Errno::EAGAIN);
+    }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {
         let mut header = [0u8; DGRAM_HEADER];
