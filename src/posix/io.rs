@@ -190,17 +190,16 @@ pub unsafe fn udp_send(
     let header = proto::dgram_header(to);
     let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
+    if sock.kind == proto::Kind::Dgram {
+        let mut cork = sock.udp_cork.lock();
+        if cork.is_some() || flags & libc::MSG_MORE != 0 {
+            return udp_cork(&mut cork, &all[1..], len, to, fd, flags, sock);
+        }
+    }
     if len > MAX_UDP {
         return Err(Errno::EMSGSIZE);
     }
-    match to {
-        None if !sock.connected.load(Ordering::Relaxed) => return Err(Errno::EDESTADDRREQ),
-        Some(a) if a.port() == 0 => return Err(Errno::EINVAL),
-        Some(a) if is_broadcast(a.ip()) && !sock.broadcast.load(Ordering::Relaxed) => {
-            return Err(Errno::EACCES)
-        }
-        _ => {}
-    }
+    udp_check_destination(sock, to)?;
     let msg = message(&mut all);
     let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
     check(libc::syscall(
@@ -210,6 +209,74 @@ pub unsafe fn udp_send(
         flags,
     ))?;
     Ok(len)
+}
+
+/// A send with MSG_MORE, or one after it: Linux's udp_sendmsg appends to the pending datagram
+/// (the first send's address is the datagram's; later ones' are not looked at) and sends it whole
+/// with the first send without the flag. Past 65 507 bytes the pending datagram is dropped and
+/// the send fails with EMSGSIZE, as ip_append_data's error flushes it.
+///
+/// # Safety
+/// `parts` must be the caller's iovecs.
+unsafe fn udp_cork(
+    cork: &mut Option<(Option<SocketAddrV4>, Vec<u8>)>,
+    parts: &[libc::iovec],
+    len: usize,
+    to: Option<SocketAddrV4>,
+    fd: i32,
+    flags: i32,
+    sock: &OpenSocket,
+) -> Result<usize> {
+    if cork.is_none() {
+        udp_check_destination(sock, to)?;
+    }
+    let (_, held) = cork.get_or_insert_with(|| (to, Vec::new()));
+    if held.len() + len > MAX_UDP {
+        *cork = None;
+        return Err(Errno::EMSGSIZE);
+    }
+    for part in parts.iter().filter(|p| p.iov_len > 0) {
+        if let Err(e) = super::user::check_read(part.iov_base.cast(), part.iov_len) {
+            *cork = None;
+            return Err(e);
+        }
+        held.extend_from_slice(std::slice::from_raw_parts(
+            part.iov_base.cast(),
+            part.iov_len,
+        ));
+    }
+    if flags & libc::MSG_MORE != 0 {
+        return Ok(len);
+    }
+    let (to, data) = cork.take().expect("held above");
+    let header = proto::dgram_header(to);
+    let whole = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut all = behind_header(header.as_ptr() as *mut u8, &whole, 1)?;
+    let msg = message(&mut all);
+    let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
+    check(libc::syscall(
+        libc::SYS_sendmsg,
+        fd,
+        &msg as *const libc::msghdr,
+        flags,
+    ))?;
+    Ok(len)
+}
+
+/// Linux's checks of a datagram's destination, made before anything is queued.
+fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<()> {
+    match to {
+        None if !sock.connected.load(Ordering::Relaxed) => return Err(Errno::EDESTADDRREQ),
+        Some(a) if a.port() == 0 => return Err(Errno::EINVAL),
+        Some(a) if is_broadcast(a.ip()) && !sock.broadcast.load(Ordering::Relaxed) => {
+            return Err(Errno::EACCES)
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// What a datagram receive found.
