@@ -45,6 +45,8 @@ pub struct UdpSocket {
     pub tos: u8,
     /// SO_BROADCAST: without it, sending to a broadcast address is refused (EACCES), as on Linux.
     pub broadcast: bool,
+    /// SO_REUSEADDR: sockets that all set it may bind the same port (Linux's sk_reuse for UDP).
+    pub reuse_addr: bool,
     pub read_shut: bool,
     pub write_shut: bool,
     /// Datagrams dropped because the queue was full.
@@ -63,6 +65,7 @@ impl Default for UdpSocket {
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
             broadcast: false,
+            reuse_addr: false,
             read_shut: false,
             write_shut: false,
             drops: 0,

@@ -190,17 +190,16 @@ pub unsafe fn udp_send(
     let header = proto::dgram_header(to);
     let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
+    if sock.kind == proto::Kind::Dgram {
+        let mut cork = sock.udp_cork.lock();
+        if cork.is_some() || flags & libc::MSG_MORE != 0 {
+            return udp_cork(&mut cork, &all[1..], len, to, fd, flags, sock);
+        }
+    }
     if len > MAX_UDP {
         return Err(Errno::EMSGSIZE);
     }
-    match to {
-        None if !sock.connected.load(Ordering::Relaxed) => return Err(Errno::EDESTADDRREQ),
-        Some(a) if a.port() == 0 => return Err(Errno::EINVAL),
-        Some(a) if is_broadcast(a.ip()) && !sock.broadcast.load(Ordering::Relaxed) => {
-            return Err(Errno::EACCES)
-        }
-        _ => {}
-    }
+    udp_check_destination(sock, to)?;
     let msg = message(&mut all);
     let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
     check(libc::syscall(
@@ -210,6 +209,74 @@ pub unsafe fn udp_send(
         flags,
     ))?;
     Ok(len)
+}
+
+/// A send with MSG_MORE, or one after it: Linux's udp_sendmsg appends to the pending datagram
+/// (the first send's address is the datagram's; later ones' are not looked at) and sends it whole
+/// with the first send without the flag. Past 65 507 bytes the pending datagram is dropped and
+/// the send fails with EMSGSIZE, as ip_append_data's error flushes it.
+///
+/// # Safety
+/// `parts` must be the caller's iovecs.
+unsafe fn udp_cork(
+    cork: &mut Option<(Option<SocketAddrV4>, Vec<u8>)>,
+    parts: &[libc::iovec],
+    len: usize,
+    to: Option<SocketAddrV4>,
+    fd: i32,
+    flags: i32,
+    sock: &OpenSocket,
+) -> Result<usize> {
+    if cork.is_none() {
+        udp_check_destination(sock, to)?;
+    }
+    let (_, held) = cork.get_or_insert_with(|| (to, Vec::new()));
+    if held.len() + len > MAX_UDP {
+        *cork = None;
+        return Err(Errno::EMSGSIZE);
+    }
+    for part in parts.iter().filter(|p| p.iov_len > 0) {
+        if let Err(e) = super::user::check_read(part.iov_base.cast(), part.iov_len) {
+            *cork = None;
+            return Err(e);
+        }
+        held.extend_from_slice(std::slice::from_raw_parts(
+            part.iov_base.cast(),
+            part.iov_len,
+        ));
+    }
+    if flags & libc::MSG_MORE != 0 {
+        return Ok(len);
+    }
+    let (to, data) = cork.take().expect("held above");
+    let header = proto::dgram_header(to);
+    let whole = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut all = behind_header(header.as_ptr() as *mut u8, &whole, 1)?;
+    let msg = message(&mut all);
+    let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
+    check(libc::syscall(
+        libc::SYS_sendmsg,
+        fd,
+        &msg as *const libc::msghdr,
+        flags,
+    ))?;
+    Ok(len)
+}
+
+/// Linux's checks of a datagram's destination, made before anything is queued.
+fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<()> {
+    match to {
+        None if !sock.connected.load(Ordering::Relaxed) => return Err(Errno::EDESTADDRREQ),
+        Some(a) if a.port() == 0 => return Err(Errno::EINVAL),
+        Some(a) if is_broadcast(a.ip()) && !sock.broadcast.load(Ordering::Relaxed) => {
+            return Err(Errno::EACCES)
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// What a datagram receive found.
@@ -237,47 +304,62 @@ pub unsafe fn udp_recv(
     flags: i32,
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
-    let mut header = [0u8; DGRAM_HEADER];
-    let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
-    let mut msg = message(&mut all);
-    if let Some((at, len)) = control {
-        msg.msg_control = at;
-        msg.msg_controllen = len;
+    if flags & libc::MSG_ERRQUEUE != 0 {
+        // The stack keeps no error queue (IP_RECVERR's ICMP reports are not queued), and Linux's
+        // ip_recv_error answers an empty one with EAGAIN at once: never a datagram from the
+        // receive queue, which the socketpair would hand over for this flag.
+        return Err(Errno::EAGAIN);
     }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
-    let n = check(libc::syscall(
-        libc::SYS_recvmsg,
-        fd,
-        &mut msg as *mut libc::msghdr,
-        flags & !libc::MSG_WAITALL,
-    ))?;
-    if n == 0 {
-        // The service is gone: nothing will ever come.
-        return Err(Errno::ECONNABORTED);
-    }
-    if let Some(e) = proto::parse_dgram_error(&header) {
-        if flags & libc::MSG_PEEK != 0 {
-            // Reported once: take it off the queue.
-            let _ = libc::syscall(
-                libc::SYS_recvmsg,
-                fd,
-                &mut msg as *mut libc::msghdr,
-                libc::MSG_DONTWAIT,
-            );
+    loop {
+        let mut header = [0u8; DGRAM_HEADER];
+        let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
+        let mut msg = message(&mut all);
+        if let Some((at, len)) = control {
+            msg.msg_control = at;
+            msg.msg_controllen = len;
         }
-        return Err(e);
+        let n = check(libc::syscall(
+            libc::SYS_recvmsg,
+            fd,
+            &mut msg as *mut libc::msghdr,
+            flags & !libc::MSG_WAITALL,
+        ))?;
+        if n == 0 {
+            // The service is gone: nothing will ever come.
+            return Err(Errno::ECONNABORTED);
+        }
+        if let Some(e) = proto::parse_dgram_error(&header) {
+            if flags & libc::MSG_PEEK != 0 {
+                // Reported once: take it off the queue.
+                let _ = libc::syscall(
+                    libc::SYS_recvmsg,
+                    fd,
+                    &mut msg as *mut libc::msghdr,
+                    libc::MSG_DONTWAIT,
+                );
+            }
+            // The service holds the error as Linux's sk_err, which SO_ERROR may have taken since
+            // this header was queued: report it only if still pending (sock_error clears it for
+            // whichever call reads it first), else go on to the next datagram.
+            match super::sockets::request(fd, proto::Call::TakeError) {
+                Ok(proto::Value::Int(0)) => continue,
+                Ok(proto::Value::Int(e)) => return Err(Errno(e)),
+                _ => return Err(e),
+            }
+        }
+        return Ok(Got {
+            len: n.saturating_sub(DGRAM_HEADER),
+            from: proto::parse_dgram_header(&header),
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            control_len: if control.is_some() {
+                msg.msg_controllen
+            } else {
+                0
+            },
+            control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
+        });
     }
-    Ok(Got {
-        len: n.saturating_sub(DGRAM_HEADER),
-        from: proto::parse_dgram_header(&header),
-        truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-        control_len: if control.is_some() {
-            msg.msg_controllen
-        } else {
-            0
-        },
-        control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
-    })
 }
 
 /// FIONREAD on a UDP stack socket: the next datagram's length (the kernel counts our header).

@@ -11,7 +11,8 @@
 //! - [`state`]: the descriptor table, pending sockets, fork; [`forklock`]: locks a forked child can
 //!   release;
 //! - [`addr`]: `struct sockaddr` in and out;
-//! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves;
+//! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves; [`raw`]: `syscall(2)` for
+//!   the calls some programs make by number (libuv's `sendmmsg`, `recvmmsg`);
 //! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
 //! - [`exports`]: the C symbols.
 
@@ -23,6 +24,7 @@ pub mod hook;
 pub mod io;
 pub mod netdb;
 pub mod netdb_exports;
+pub mod raw;
 pub mod sockets;
 pub mod sockopt;
 pub mod stamps;

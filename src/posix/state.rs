@@ -68,6 +68,9 @@ pub struct OpenSocket {
     /// A send with MSG_MORE went through this process and no send without it since: the
     /// service holds the socket corked.
     pub more: AtomicBool,
+    /// A UDP socket's corked datagram (sends with MSG_MORE), with the address of the send that
+    /// began it, as Linux's udp_sendmsg holds it pending until a send without the flag.
+    pub udp_cork: Mutex<Option<(Option<std::net::SocketAddrV4>, Vec<u8>)>>,
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
     pub listening: std::sync::atomic::AtomicU8,
@@ -107,6 +110,7 @@ impl OpenSocket {
             numbers: AtomicUsize::new(0),
             connect_started: AtomicBool::new(false),
             more: AtomicBool::new(false),
+            udp_cork: Mutex::new(None),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
             inq: AtomicBool::new(false),
             watched: AtomicBool::new(false),

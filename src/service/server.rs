@@ -2250,6 +2250,12 @@ impl Service {
             return;
         };
         let (h, b) = (sock.h, sock.b.as_raw_fd());
+        // A pending error (ECONNREFUSED from an ICMP port unreachable) moves to this side before
+        // the program's datagrams go out: sending would take it, for nobody (Linux's sendmsg
+        // reports it to the caller, which here has already returned).
+        if let Some(e) = stack.take_socket_error(h) {
+            Self::post_udp_error(sock, e);
+        }
         // Out: each message is a header and a datagram.
         for _ in 0..256 {
             if !sock.b_readable {
@@ -2281,12 +2287,20 @@ impl Service {
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => {
-                    // The program's next receive reports it.
-                    let _ = uds::send(b, &[&proto::dgram_error(e)], None, libc::MSG_DONTWAIT);
+                    Self::post_udp_error(sock, e);
                     break;
                 }
             }
         }
+    }
+
+    /// A UDP socket's error, held as Linux's sk_err: SO_ERROR takes it, and an error header in the
+    /// pair makes the program's next receive ask for it ([`crate::posix::io::udp_recv`]), so that
+    /// whichever comes first reports it, once. A later error replaces an earlier one unreported.
+    fn post_udp_error(sock: &mut Sock, e: Errno) {
+        sock.error = Some(e);
+        let b = sock.b.as_raw_fd();
+        let _ = uds::send(b, &[&proto::dgram_error(e)], None, libc::MSG_DONTWAIT);
     }
 
     /// Ends the service's hold on socket `i`: the stack closes it (FIN after queued data, or RST

@@ -298,10 +298,15 @@ impl Stack {
         };
         let src_port = u16::from_be_bytes([src[0], src[1]]);
         let peer = SocketAddrV4::new(quoted.dst_addr, u16::from_be_bytes([dst[0], dst[1]]));
-        let Some(&h) = self.sockets.udp_ports.get(&src_port) else {
+        let Some(holders) = self.sockets.udp_ports.get(&src_port) else {
             return;
         };
-        if self.sockets.udp(h).is_some_and(|s| s.remote == Some(peer)) {
+        let connected = holders
+            .iter()
+            .rev()
+            .copied()
+            .find(|&h| self.sockets.udp(h).is_some_and(|s| s.remote == Some(peer)));
+        if let Some(h) = connected {
             self.report_error(h, errno);
         }
     }
@@ -318,25 +323,52 @@ impl Stack {
         };
         self.net.stats.udp_in += 1;
         let from = SocketAddrV4::new(src, repr.src_port);
-        let target = self
-            .sockets
-            .udp_ports
-            .get(&repr.dst_port)
-            .copied()
-            .filter(|&h| {
-                self.sockets.udp(h).is_some_and(|s| {
-                    let bound_ip = s.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
-                    let ip_ok = bound_ip.is_unspecified() || bound_ip == dst;
-                    ip_ok && s.remote.is_none_or(|r| r == from)
-                })
-            });
-        let Some(h) = target else {
+        // Each socket on the port that may take the datagram, with Linux's score (compute_score):
+        // a bound address that matches counts 4, a connected peer that matches 8.
+        let holders = self.sockets.udp_ports.get(&repr.dst_port);
+        let sockets = &self.sockets;
+        let matches = holders.into_iter().flatten().copied().filter_map(|h| {
+            let s = sockets.udp(h)?;
+            let bound_ip = s.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+            let ip_ok = bound_ip.is_unspecified() || bound_ip == dst;
+            if !ip_ok || s.remote.is_some_and(|r| r != from) {
+                return None;
+            }
+            let score = 4 * u8::from(!bound_ip.is_unspecified()) + 8 * u8::from(s.remote.is_some());
+            Some((h, score))
+        });
+        if self.net.iface.is_broadcast(dst) {
+            // A broadcast goes to every socket that may take it (__udp4_lib_mcast_deliver).
+            let targets: Vec<_> = matches.map(|(h, _)| h).collect();
+            if targets.is_empty() {
+                self.net.stats.udp_no_port += 1;
+                self.send_unreachable(now, dg, DstUnreachable::PortUnreachable);
+                return;
+            }
+            for h in targets {
+                self.udp_deliver(h, from, packet.payload());
+            }
+            return;
+        }
+        // Unicast goes to the best; among equals, the one that bound last (Linux adds sockets at
+        // the head of the port's chain and keeps the first of the highest score).
+        let mut best: Option<(_, u8)> = None;
+        for (h, score) in matches {
+            if best.is_none_or(|(_, b)| score >= b) {
+                best = Some((h, score));
+            }
+        }
+        let Some((h, _)) = best else {
             self.net.stats.udp_no_port += 1;
             self.send_unreachable(now, dg, DstUnreachable::PortUnreachable);
             return;
         };
-        let socket = self.sockets.udp_mut(h).expect("filtered above");
-        if socket.deliver(from, packet.payload()) {
+        self.udp_deliver(h, from, packet.payload());
+    }
+
+    fn udp_deliver(&mut self, h: super::SocketHandle, from: SocketAddrV4, payload: &[u8]) {
+        let socket = self.sockets.udp_mut(h).expect("a UDP socket on its port");
+        if socket.deliver(from, payload) {
             self.wake(h);
         } else {
             self.net.stats.udp_queue_full += 1;

@@ -105,8 +105,9 @@ struct Slot {
 pub struct SocketTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// UDP sockets by local port.
-    pub(crate) udp_ports: HashMap<u16, SocketHandle>,
+    /// UDP sockets by local port, in the order they bound it (more than one only when all set
+    /// SO_REUSEADDR).
+    pub(crate) udp_ports: HashMap<u16, Vec<SocketHandle>>,
     /// TCP listeners by local port.
     pub(crate) tcp_listeners: HashMap<u16, SocketHandle>,
     /// TCP connections (any state after SYN) by their key.

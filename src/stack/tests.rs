@@ -96,15 +96,16 @@ fn ip_frame(
 }
 
 fn udp_frame(dst_port: u16, data: &[u8]) -> Vec<u8> {
-    ip_frame(A_IP, IpProtocol::UDP, 8 + data.len(), |buf| {
-        UdpRepr {
-            src_port: 4444,
-            dst_port,
-        }
-        .emit(
+    udp_frame_between(4444, A_IP, dst_port, data)
+}
+
+/// A UDP datagram from B's port `src_port` to `dst`:`dst_port`.
+fn udp_frame_between(src_port: u16, dst: Ipv4Addr, dst_port: u16, data: &[u8]) -> Vec<u8> {
+    ip_frame(dst, IpProtocol::UDP, 8 + data.len(), |buf| {
+        UdpRepr { src_port, dst_port }.emit(
             &mut UdpPacket::new_unchecked(buf),
             B_IP,
-            A_IP,
+            dst,
             data,
             ChecksumMode::Full,
         )
@@ -390,6 +391,83 @@ fn udp_delivery_and_port_unreachable() {
         ),
         Err(Errno::EMSGSIZE)
     );
+}
+
+/// Linux lets UDP sockets share a port when every one of them set SO_REUSEADDR
+/// (udp_lib_lport_inuse), and picks the receiver by score (compute_score): iperf3's UDP server
+/// connects its listening socket to the client and binds a new one to the same port.
+#[test]
+fn udp_sockets_with_so_reuseaddr_share_a_port() {
+    let mut s = ours();
+    introduce(&mut s);
+    let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    let reusing = |s: &mut Stack| {
+        let h = s.udp_socket().unwrap();
+        s.udp_socket_mut(h).unwrap().reuse_addr = true;
+        h
+    };
+    let first = reusing(&mut s);
+    s.udp_bind(first, any(5000)).unwrap();
+    let plain = s.udp_socket().unwrap();
+    assert_eq!(s.udp_bind(plain, any(5000)), Err(Errno::EADDRINUSE));
+    assert_eq!(
+        s.udp_bind(plain, SocketAddrV4::new(A_IP, 5000)),
+        Err(Errno::EADDRINUSE)
+    );
+
+    s.udp_connect(first, Some(SocketAddrV4::new(B_IP, 4444)))
+        .unwrap();
+    let second = reusing(&mut s);
+    s.udp_bind(second, any(5000)).unwrap();
+    // The client's datagram goes to the socket connected to it; another sender's to the new one.
+    let mut buf = [0u8; 16];
+    s.receive(
+        Instant::ZERO,
+        &udp_frame_between(4444, A_IP, 5000, b"client"),
+    );
+    s.receive(
+        Instant::ZERO,
+        &udp_frame_between(4445, A_IP, 5000, b"other"),
+    );
+    let r = s.udp_recv_from(first, &mut buf, false).unwrap();
+    assert_eq!(&buf[..r.copied], b"client");
+    let r = s.udp_recv_from(second, &mut buf, false).unwrap();
+    assert_eq!((&buf[..r.copied], r.from.port()), (&b"other"[..], 4445));
+    assert_eq!(s.udp_recv_from(first, &mut buf, false), Err(Errno::EAGAIN));
+
+    // Of two unconnected sockets, a specific address wins over 0.0.0.0, and among equals the one
+    // that bound last; a broadcast goes to each.
+    let third = reusing(&mut s);
+    s.udp_bind(third, any(5000)).unwrap();
+    s.receive(Instant::ZERO, &udp_frame_between(4445, A_IP, 5000, b"last"));
+    assert_eq!(s.udp_recv_from(third, &mut buf, false).unwrap().copied, 4);
+    assert_eq!(s.udp_recv_from(second, &mut buf, false), Err(Errno::EAGAIN));
+    let specific = reusing(&mut s);
+    s.udp_bind(specific, SocketAddrV4::new(A_IP, 5000)).unwrap();
+    s.receive(Instant::ZERO, &udp_frame_between(4445, A_IP, 5000, b"spec"));
+    assert_eq!(
+        s.udp_recv_from(specific, &mut buf, false).unwrap().copied,
+        4
+    );
+    let bcast = Ipv4Addr::new(10, 77, 0, 255);
+    s.receive(Instant::ZERO, &udp_frame_between(4445, bcast, 5000, b"all"));
+    for h in [second, third] {
+        assert_eq!(s.udp_recv_from(h, &mut buf, false).unwrap().copied, 3);
+    }
+    assert_eq!(
+        s.udp_recv_from(specific, &mut buf, false),
+        Err(Errno::EAGAIN)
+    );
+    assert_eq!(s.udp_recv_from(first, &mut buf, false), Err(Errno::EAGAIN));
+
+    // The port stays taken until the last of them closes.
+    for h in [first, second, third] {
+        s.close(Instant::ZERO, h).unwrap();
+        assert_eq!(s.udp_bind(plain, any(5000)), Err(Errno::EADDRINUSE));
+    }
+    s.close(Instant::ZERO, specific).unwrap();
+    s.udp_bind(plain, any(5000)).unwrap();
+    assert!(drain(&mut s).is_empty(), "no ICMP error was sent");
 }
 
 #[test]

@@ -31,18 +31,38 @@ impl Stack {
         if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
+        let reuse = self.udp(h)?.reuse_addr;
         let port = if addr.port() == 0 {
             let used = &self.sockets.udp_ports;
             ports::pick_random(&mut self.rng, |p| !used.contains_key(&p))
                 .ok_or(Errno::EADDRINUSE)?
-        } else if self.sockets.udp_ports.contains_key(&addr.port()) {
+        } else if self.udp_port_conflict(addr, reuse) {
             return Err(Errno::EADDRINUSE);
         } else {
             addr.port()
         };
+        let holders = self.sockets.udp_ports.entry(port).or_default();
+        holders.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        holders.push(h);
         self.udp(h)?.local = Some(SocketAddrV4::new(*addr.ip(), port));
-        self.sockets.udp_ports.insert(port, h);
         Ok(())
+    }
+
+    /// Whether binding `addr` clashes with a socket holding its port (Linux's
+    /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and not
+    /// both sockets set SO_REUSEADDR.
+    fn udp_port_conflict(&self, addr: SocketAddrV4, reuse: bool) -> bool {
+        let Some(holders) = self.sockets.udp_ports.get(&addr.port()) else {
+            return false;
+        };
+        holders.iter().any(|&other| {
+            self.sockets.udp(other).is_some_and(|o| {
+                let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+                let overlap =
+                    theirs.is_unspecified() || addr.ip().is_unspecified() || theirs == *addr.ip();
+                overlap && !(reuse && o.reuse_addr)
+            })
+        })
     }
 
     fn udp_autobind(&mut self, h: SocketHandle) -> Result<SocketAddrV4> {
@@ -164,7 +184,13 @@ impl Stack {
     pub(super) fn udp_close(&mut self, h: SocketHandle) -> Result<()> {
         if let Some(Socket::Udp(s)) = self.sockets.remove(h) {
             if let Some(local) = s.local {
-                self.sockets.udp_ports.remove(&local.port());
+                let port = local.port();
+                if let Some(holders) = self.sockets.udp_ports.get_mut(&port) {
+                    holders.retain(|&x| x != h);
+                    if holders.is_empty() {
+                        self.sockets.udp_ports.remove(&port);
+                    }
+                }
             }
         }
         Ok(())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A connected UDP socket's error (ECONNREFUSED after an ICMP port unreachable) is held as Linux's
+# sk_err: the first of a receive or SO_ERROR reports it, once. SO_ERROR used to say 0 (the error had
+# already been queued for the next receive), and that receive reported it later all the same.
+# (Linux's send also reports it; a stack socket's does not: the datagram is on its way by then.)
+source "$(dirname "$0")/lib.sh"
+setup udperr
+out=$(onstack -- timeout 20 python3 -c "
+import socket, time
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(('$KERNEL_IP', 9999))  # nothing listens: the kernel answers port unreachable
+def recv():
+    try:
+        return c.recv(10, socket.MSG_DONTWAIT)
+    except OSError as e:
+        return e.errno
+def settle():
+    time.sleep(0.5)
+c.send(b'1'); settle()
+print('recv', recv() == 111, 'then', recv() == 11)
+c.send(b'2'); settle()
+print('SO_ERROR', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 111, 'then recv', recv() == 11,
+      'SO_ERROR', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+c.send(b'5'); settle()
+def peek():
+    try:
+        return c.recv(10, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError as e:
+        return e.errno
+print('peek', peek() == 111, 'then', recv() == 11)
+c.setblocking(False)
+c.send(b'6'); settle()
+print('SO_ERROR', c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 111, 'non-blocking recv', recv() == 11)
+" 2>&1)
+echo "$out"
+expected="recv True then True
+SO_ERROR True then recv True SO_ERROR 0
+peek True then True
+SO_ERROR True non-blocking recv True"
+[ "$out" = "$expected" ] || fail "UDP error reporting differs from Linux's"
+echo "udp error: ECONNREFUSED from a port unreachable is reported once, by a receive or by SO_ERROR"
