@@ -161,12 +161,16 @@ pub fn icmp(data: &[u8]) {
         (a, b) => assert_eq!(a, b),
     }
     // Echo messages carry no hidden state: they re-emit byte for byte, but for the checksum,
-    // where a received 0xffff and the computed 0x0000 are both zero in one's complement.
+    // where a received 0xffff and the computed 0x0000 are both zero in one's complement, and a
+    // request's code, which is not looked at (Linux answers whatever it is) and emits as 0.
     if matches!(
         repr,
         Icmpv4Repr::EchoRequest { .. } | Icmpv4Repr::EchoReply { .. }
     ) {
-        assert_eq!(out[..2], data[..2]);
+        assert_eq!(out[0], data[0]);
+        if matches!(repr, Icmpv4Repr::EchoReply { .. }) {
+            assert_eq!(out[1], data[1]);
+        }
         assert_eq!(out[4..len], data[4..len]);
     }
     let mut off = vec![0u8; len];
