@@ -24,11 +24,19 @@ pub enum Addr {
     Unspec,
 }
 
-/// Reads an address argument.
+/// SIN6_LEN_RFC2133: a sockaddr_in6 without sin6_scope_id, which Linux still takes.
+const SIN6_LEN_RFC2133: usize = 24;
+
+/// The family of an address argument, `None` for AF_UNSPEC, after the checks every family's
+/// reading starts with: EFAULT for a null or unreadable address, EINVAL for one too short to
+/// hold a family.
 ///
 /// # Safety
 /// `addr` must be null or point to `len` readable bytes.
-pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<Addr, Errno> {
+unsafe fn family_of(
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> Result<Option<i32>, Errno> {
     if addr.is_null() {
         return Err(Errno::EFAULT);
     }
@@ -36,10 +44,20 @@ pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<
     if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
         return Err(Errno::EINVAL);
     }
-    let family = (*addr).sa_family as i32;
-    if family == libc::AF_UNSPEC {
+    Ok(match (*addr).sa_family as i32 {
+        libc::AF_UNSPEC => None,
+        family => Some(family),
+    })
+}
+
+/// Reads an address argument.
+///
+/// # Safety
+/// `addr` must be null or point to `len` readable bytes.
+pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<Addr, Errno> {
+    let Some(family) = family_of(addr, len)? else {
         return Ok(Addr::Unspec);
-    }
+    };
     if family != libc::AF_INET {
         return Err(Errno::EAFNOSUPPORT);
     }
@@ -61,19 +79,9 @@ pub unsafe fn read(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<
 /// # Safety
 /// `addr` must be null or point to `len` readable bytes.
 pub unsafe fn read6(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<Addr, Errno> {
-    /// SIN6_LEN_RFC2133: a sockaddr_in6 without sin6_scope_id, which Linux still takes.
-    const SIN6_LEN_RFC2133: usize = 24;
-    if addr.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    check_len(addr, len)?;
-    if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
-        return Err(Errno::EINVAL);
-    }
-    let family = (*addr).sa_family as i32;
-    if family == libc::AF_UNSPEC {
+    let Some(family) = family_of(addr, len)? else {
         return Ok(Addr::Unspec);
-    }
+    };
     if (len as usize) < SIN6_LEN_RFC2133 {
         return Err(Errno::EINVAL);
     }
@@ -110,18 +118,11 @@ pub unsafe fn read6_dgram(
     len: libc::socklen_t,
     sending: bool,
 ) -> Result<Addr, Errno> {
-    if addr.is_null() {
-        return Err(Errno::EFAULT);
-    }
-    check_len(addr, len)?;
-    if (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
-        return Err(Errno::EINVAL);
-    }
-    match (*addr).sa_family as i32 {
-        libc::AF_UNSPEC => Ok(Addr::Unspec),
-        libc::AF_INET => read(addr, len),
-        libc::AF_INET6 => read6(addr, len),
-        _ if sending || (len as usize) < 24 => Err(Errno::EINVAL),
+    match family_of(addr, len)? {
+        None => Ok(Addr::Unspec),
+        Some(libc::AF_INET) => read(addr, len),
+        Some(libc::AF_INET6) => read6(addr, len),
+        _ if sending || (len as usize) < SIN6_LEN_RFC2133 => Err(Errno::EINVAL),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }

@@ -200,14 +200,7 @@ pub unsafe fn udp_send(
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, to)?;
-    let msg = message(&mut all);
-    let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
-    check(libc::syscall(
-        libc::SYS_sendmsg,
-        fd,
-        &msg as *const libc::msghdr,
-        flags,
-    ))?;
+    send_datagram(fd, &mut all, flags)?;
     Ok(len)
 }
 
@@ -255,7 +248,14 @@ unsafe fn udp_cork(
         iov_len: data.len(),
     };
     let mut all = behind_header(header.as_ptr() as *mut u8, &whole, 1)?;
-    let msg = message(&mut all);
+    send_datagram(fd, &mut all, flags)?;
+    Ok(len)
+}
+
+/// Sends `all` (the datagram header, then the data) to the socketpair as one message, with the
+/// program's MSG_DONTWAIT and never SIGPIPE.
+unsafe fn send_datagram(fd: i32, all: &mut [libc::iovec], flags: i32) -> Result<()> {
+    let msg = message(all);
     let flags = (flags & (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)) | libc::MSG_NOSIGNAL;
     check(libc::syscall(
         libc::SYS_sendmsg,
@@ -263,7 +263,7 @@ unsafe fn udp_cork(
         &msg as *const libc::msghdr,
         flags,
     ))?;
-    Ok(len)
+    Ok(())
 }
 
 /// Linux's checks of a datagram's destination, made before anything is queued.
