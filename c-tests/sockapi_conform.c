@@ -1386,6 +1386,37 @@ static void c_listen(void) {
     R("connect on a listening socket", connect(l, SA(k), sizeof k));
 }
 
+/* Port sharing (inet_bind_conflict): SO_REUSEADDR lets sockets only bound share a port, never a
+ * listener's; SO_REUSEPORT lets one user's listeners share it. */
+static void c_port_sharing(void) {
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    int one = 1;
+    int r1 = tcp(), r2 = tcp(), plain = tcp();
+    setsockopt(r1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(r2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    R("bind SO_REUSEADDR", bind(r1, SA(a), sizeof a));
+    R("bind SO_REUSEADDR beside it", bind(r2, SA(a), sizeof a));
+    R("bind without beside them", bind(plain, SA(a), sizeof a));
+    R("listen the first", listen(r1, 4));
+    R("listen the second", listen(r2, 4));
+    int r3 = tcp();
+    setsockopt(r3, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    R("bind SO_REUSEADDR beside a listener", bind(r3, SA(a), sizeof a));
+    struct sockaddr_in b = saddr(LISTEN_BASE + checkno + 100);
+    int p1 = tcp(), p2 = tcp(), p3 = tcp();
+    setsockopt(p1, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    setsockopt(p2, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    R("bind SO_REUSEPORT", bind(p1, SA(b), sizeof b));
+    R("listen SO_REUSEPORT", listen(p1, 4));
+    R("bind SO_REUSEPORT beside a listener of the group", bind(p2, SA(b), sizeof b));
+    R("listen SO_REUSEPORT beside it", listen(p2, 4));
+    R("bind without beside the group", bind(p3, SA(b), sizeof b));
+    int v = 0;
+    socklen_t len = sizeof v;
+    R("getsockopt SO_REUSEPORT", getsockopt(p2, SOL_SOCKET, SO_REUSEPORT, &v, &len));
+    line("SO_REUSEPORT value", "%d", v);
+}
+
 static void c_opt_null(void) {
     int fd = tcp();
     RX("setsockopt(SO_KEEPALIVE, NULL, 4)", setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, NULL, 4));
@@ -1738,6 +1769,7 @@ int main(void) {
     run("bad fd file", c_badfd_file);
     run("shutdown", c_shutdown);
     run("listen", c_listen);
+    run("port sharing", c_port_sharing);
     run("options NULL", c_opt_null);
     run("socket", c_socket);
     run("epoll through a reconnect", c_reconnect_epoll);

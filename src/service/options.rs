@@ -24,7 +24,8 @@ const BUF_MAX: usize = 212_992;
 /// What the service keeps about a socket beside the stack's own fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Extra {
-    /// SO_REUSEPORT as set, reported back; each port still belongs to one socket.
+    /// SO_REUSEPORT as set, reported back (a TCP socket's is the stack's too, which lets
+    /// listeners of one owner share a port).
     pub reuse_port: bool,
     /// SO_BROADCAST as set on a TCP socket (where it changes nothing but is reported back, and
     /// passed on to accepted sockets as Linux does); a UDP socket keeps its own.
@@ -103,7 +104,11 @@ pub fn set(
             Ok(())
         }
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
-            extra.reuse_port = int(val)? != 0;
+            let on = int(val)? != 0;
+            extra.reuse_port = on;
+            if let Ok(t) = s.tcp_socket_mut(h) {
+                t.reuse_port = on;
+            }
             Ok(())
         }
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => {

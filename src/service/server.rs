@@ -122,6 +122,8 @@ struct Client {
     /// It may bind ports below `ip_unprivileged_port_start`: root, or CAP_NET_BIND_SERVICE
     /// in its effective set when it connected (as Linux's inet_bind asks of the binding task).
     may_bind_privileged: bool,
+    /// Its user, the owner of the sockets it makes (a SO_REUSEPORT group is one user's).
+    uid: u32,
 }
 
 enum Phase {
@@ -775,6 +777,7 @@ impl Service {
                 fd,
                 generation: self.generation,
                 may_bind_privileged: cred.uid == 0 || may_bind_privileged(cred.pid),
+                uid: cred.uid,
             });
             self.check_room();
         }
@@ -1005,6 +1008,7 @@ impl Service {
                     Ok(x) => x,
                     Err(e) => return (reply(Err(e)), None),
                 };
+                self.set_owner(i, ci);
                 self.apply_options(i, &options);
                 (i, Some(a), None)
             }
@@ -1031,6 +1035,7 @@ impl Service {
                     }
                 };
                 self.check_room();
+                self.set_owner(i, ci);
                 self.apply_options(i, &options);
                 (i, None, Some(a))
             }
@@ -1169,7 +1174,8 @@ impl Service {
                     | State::CloseWait
             )
         });
-        let (config, ip, reuse_addr) = (t.config.clone(), t.ip, t.reuse_addr);
+        let (config, ip) = (t.config.clone(), t.ip);
+        let (reuse_addr, reuse_port, owner) = (t.reuse_addr, t.reuse_port, t.owner);
         let old_port = t.local.map_or(0, |l| l.port());
         let a = uds::socket(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).map_err(|e| errno_of(&e))?;
         let inet6 = sock.extra.inet6;
@@ -1194,6 +1200,8 @@ impl Service {
             t.config = config;
             t.ip = ip;
             t.reuse_addr = reuse_addr;
+            t.reuse_port = reuse_port;
+            t.owner = owner;
         }
         if let Some(addr) = bound {
             if let Err(e) = self.stack.tcp_bind(h, addr) {
@@ -1342,6 +1350,18 @@ impl Service {
         let i = self.register(kind, ino, name, b, None)?;
         self.socks.get_mut(i).expect("just made").extra.inet6 = inet6;
         Ok(i)
+    }
+
+    /// Makes the user of client `ci` the owner of the new TCP socket `i`.
+    fn set_owner(&mut self, i: usize, ci: usize) {
+        let Some(uid) = self.clients.get(ci).map(|c| c.uid) else {
+            return;
+        };
+        if let Some(h) = self.socks.get(i).map(|s| s.h) {
+            if let Ok(t) = self.stack.tcp_socket_mut(h) {
+                t.owner = uid;
+            }
+        }
     }
 
     /// Remembers, for a while, that the socket whose program end has inode `ino` could not be

@@ -108,12 +108,13 @@ pub struct SocketTable {
     /// UDP sockets by local port, in the order they bound it (more than one only when all set
     /// SO_REUSEADDR).
     pub(crate) udp_ports: HashMap<u16, Vec<SocketHandle>>,
-    /// TCP listeners by local port.
-    pub(crate) tcp_listeners: HashMap<u16, SocketHandle>,
+    /// TCP listeners by local port: one, or a SO_REUSEPORT group in the order they listened.
+    pub(crate) tcp_listeners: HashMap<u16, Vec<SocketHandle>>,
     /// TCP connections (any state after SYN) by their key.
     pub(crate) tcp_conns: HashMap<ConnKey, SocketHandle>,
-    /// TCP sockets bound to a port but neither listening nor connected: how many per port.
-    pub(crate) tcp_bound: HashMap<u16, u32>,
+    /// TCP sockets bound to a port but neither listening nor connected, by port (more than one
+    /// only as SO_REUSEADDR or SO_REUSEPORT let them share it).
+    pub(crate) tcp_bound: HashMap<u16, Vec<SocketHandle>>,
 }
 
 impl SocketTable {

@@ -20,6 +20,32 @@ pub enum Shutdown {
     Both,
 }
 
+/// How a socket may share its port ([`Stack::tcp_bind`]): its SO_REUSEADDR, SO_REUSEPORT and
+/// owner.
+#[derive(Clone, Copy)]
+struct Sharing {
+    reuse_addr: bool,
+    reuse_port: bool,
+    owner: u32,
+}
+
+impl Sharing {
+    /// Shares with no one: an ephemeral port is a free one.
+    const NONE: Sharing = Sharing {
+        reuse_addr: false,
+        reuse_port: false,
+        owner: 0,
+    };
+
+    fn of(sock: &TcpSocket) -> Sharing {
+        Sharing {
+            reuse_addr: sock.reuse_addr,
+            reuse_port: sock.reuse_port,
+            owner: sock.owner,
+        }
+    }
+}
+
 impl Stack {
     /// A new TCP socket with the stack's default options.
     pub fn tcp_socket(&mut self) -> Result<SocketHandle> {
@@ -47,12 +73,26 @@ impl Stack {
         self.sockets.tcp(h)
     }
 
-    fn tcp_port_in_use(&self, port: u16, reuse: bool) -> bool {
-        // SO_REUSEADDR lets a socket bind a port that only connections (e.g. in TIME-WAIT) use;
-        // a listener or another bound socket on the port always conflicts.
-        self.sockets.tcp_listeners.contains_key(&port)
-            || self.sockets.tcp_bound.contains_key(&port)
-            || (!reuse && self.sockets.tcp_conns.keys().any(|k| k.local_port == port))
+    /// Whether a socket sharing as `me` says may bind `port` beside the sockets already on it,
+    /// as Linux's inet_bind_conflict decides (our one address and the wildcard always overlap):
+    /// a socket only bound shares with SO_REUSEADDR on both sides; a listener shares with no one
+    /// but its SO_REUSEPORT group; connections, TIME-WAIT ones among them, let a socket with
+    /// SO_REUSEADDR through (a server restarting on its port). SO_REUSEPORT on both sides, of
+    /// one owner, shares with any of them.
+    fn tcp_port_free_for(&self, port: u16, me: Sharing) -> bool {
+        let shares = |other: SocketHandle, addr_too: bool| {
+            self.sockets.tcp(other).is_some_and(|o| {
+                (addr_too && me.reuse_addr && o.reuse_addr)
+                    || (me.reuse_port && o.reuse_port && me.owner == o.owner)
+            })
+        };
+        let listeners = self.sockets.tcp_listeners.get(&port);
+        let bound = self.sockets.tcp_bound.get(&port);
+        listeners.is_none_or(|l| l.iter().all(|&o| shares(o, false)))
+            && bound.is_none_or(|b| b.iter().all(|&o| shares(o, true)))
+            && (me.reuse_addr
+                || me.reuse_port
+                || !self.sockets.tcp_conns.keys().any(|k| k.local_port == port))
     }
 
     /// Binds to `addr` (our address or 0.0.0.0; port 0 picks an ephemeral port).
@@ -61,30 +101,34 @@ impl Stack {
         if sock.local.is_some() || !matches!(sock.state, TcpState::Fresh) {
             return Err(Errno::EINVAL);
         }
-        let reuse = sock.reuse_addr;
+        let me = Sharing::of(sock);
         // Linux binds a TCP socket to any local address, broadcast ones included (inet_bind);
         // a connection still leaves from the interface's own address.
         if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let port = if addr.port() == 0 {
+            // An ephemeral port is one nobody uses (Linux's inet_csk_find_open_port).
             let offset = self.rng.next_u32();
-            ports::pick_from(offset, |p| !self.tcp_port_in_use(p, false))
+            ports::pick_from(offset, |p| self.tcp_port_free_for(p, Sharing::NONE))
                 .ok_or(Errno::EADDRINUSE)?
-        } else if self.tcp_port_in_use(addr.port(), reuse) {
+        } else if !self.tcp_port_free_for(addr.port(), me) {
             return Err(Errno::EADDRINUSE);
         } else {
             addr.port()
         };
+        let bound = self.sockets.tcp_bound.entry(port).or_default();
+        bound.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        bound.push(h);
         self.tcp(h)?.local = Some(SocketAddrV4::new(*addr.ip(), port));
-        *self.sockets.tcp_bound.entry(port).or_default() += 1;
         Ok(())
     }
 
-    fn tcp_unbind_fresh(&mut self, port: u16) {
-        if let Some(n) = self.sockets.tcp_bound.get_mut(&port) {
-            *n -= 1;
-            if *n == 0 {
+    /// Takes the bound socket `h` off `port`'s list (it listens or connects now, or is gone).
+    pub(super) fn tcp_unbind_fresh(&mut self, h: SocketHandle, port: u16) {
+        if let Some(bound) = self.sockets.tcp_bound.get_mut(&port) {
+            bound.retain(|&o| o != h);
+            if bound.is_empty() {
                 self.sockets.tcp_bound.remove(&port);
             }
         }
@@ -106,12 +150,26 @@ impl Stack {
         if sock.local.is_none() {
             self.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
-        let port = self.tcp(h)?.local.expect("bound").port();
-        if self.sockets.tcp_listeners.contains_key(&port) {
+        let sock = self.tcp(h)?;
+        let port = sock.local.expect("bound").port();
+        let me = Sharing::of(sock);
+        // Another listener on the port: only a SO_REUSEPORT group of one owner shares it
+        // (Linux's inet_csk_get_port, run again by listen).
+        let group = self.sockets.tcp_listeners.get(&port);
+        let joins = group.is_none_or(|g| {
+            g.iter().all(|&o| {
+                self.sockets
+                    .tcp(o)
+                    .is_some_and(|o| me.reuse_port && o.reuse_port && me.owner == o.owner)
+            })
+        });
+        if !joins {
             return Err(Errno::EADDRINUSE);
         }
-        self.tcp_unbind_fresh(port);
-        self.sockets.tcp_listeners.insert(port, h);
+        let group = self.sockets.tcp_listeners.entry(port).or_default();
+        group.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        group.push(h);
+        self.tcp_unbind_fresh(h, port);
         self.tcp(h)?.state = TcpState::Listening(Box::new(Listener {
             backlog,
             ..Listener::default()
@@ -179,7 +237,7 @@ impl Stack {
                 if self.sockets.tcp_conns.contains_key(&key) {
                     return Err(Errno::EADDRNOTAVAIL);
                 }
-                self.tcp_unbind_fresh(l.port());
+                self.tcp_unbind_fresh(h, l.port());
                 SocketAddrV4::new(our_ip, l.port())
             }
             None => {

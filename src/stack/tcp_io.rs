@@ -47,7 +47,7 @@ impl Stack {
             remote_ip: src,
             remote_port: repr.src_port,
         };
-        let listener = self.sockets.tcp_listeners.get(&repr.dst_port).copied();
+        let listener = self.tcp_listener_for(&key);
         let mut iss = None;
         if let Some(&h) = self.sockets.tcp_conns.get(&key) {
             if let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
@@ -387,6 +387,10 @@ impl Stack {
         sock.remote = Some(remote);
         sock.ip = ip;
         sock.parent = Some(lh);
+        // A child takes its listener's port sharing and owner, as Linux's sk_clone copies them.
+        if let Some(l) = self.sockets.tcp(lh) {
+            (sock.reuse_addr, sock.reuse_port, sock.owner) = (l.reuse_addr, l.reuse_port, l.owner);
+        }
         sock.state = TcpState::Connected(Box::new(conn));
         let h = self.sockets.insert(Socket::Tcp(sock));
         self.sockets.tcp_conns.insert(key, h);
@@ -497,6 +501,24 @@ impl Stack {
         }
     }
 
+    /// The listener a segment of connection `key` belongs to, if its port has one: of a
+    /// SO_REUSEPORT group, the one a keyed hash of the peer's address and port picks, so each
+    /// connection stays with one listener (its SYN cookie's ACK included) and a peer cannot
+    /// choose which (Linux's reuseport_select_sock, by the flow's hash).
+    fn tcp_listener_for(&self, key: &ConnKey) -> Option<SocketHandle> {
+        match self.sockets.tcp_listeners.get(&key.local_port)?.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            group => {
+                let peer = SocketAddrV4::new(key.remote_ip, key.remote_port);
+                let tuple =
+                    tuple_bytes(SocketAddrV4::new(self.net.iface.addr, key.local_port), peer);
+                let pick = tcp::reuseport_hash(&self.tcp_key, &tuple) as usize % group.len();
+                Some(group[pick])
+            }
+        }
+    }
+
     /// Deletes a TCP socket and its entries in the demultiplexing maps.
     pub(super) fn tcp_remove(&mut self, h: SocketHandle) {
         let Some(Socket::Tcp(sock)) = self.sockets.remove(h) else {
@@ -505,7 +527,12 @@ impl Stack {
         if let Some(local) = sock.local {
             match (&sock.state, sock.remote) {
                 (TcpState::Listening(_), _) => {
-                    self.sockets.tcp_listeners.remove(&local.port());
+                    if let Some(group) = self.sockets.tcp_listeners.get_mut(&local.port()) {
+                        group.retain(|&o| o != h);
+                        if group.is_empty() {
+                            self.sockets.tcp_listeners.remove(&local.port());
+                        }
+                    }
                 }
                 (TcpState::Connected(_), Some(remote)) => {
                     let key = ConnKey {
@@ -517,14 +544,7 @@ impl Stack {
                         self.sockets.tcp_conns.remove(&key);
                     }
                 }
-                _ => {
-                    if let Some(n) = self.sockets.tcp_bound.get_mut(&local.port()) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.sockets.tcp_bound.remove(&local.port());
-                        }
-                    }
-                }
+                _ => self.tcp_unbind_fresh(h, local.port()),
             }
         }
     }

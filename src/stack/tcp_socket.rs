@@ -63,6 +63,11 @@ pub struct TcpSocket {
     pub ip: IpParams,
     /// SO_REUSEADDR.
     pub reuse_addr: bool,
+    /// SO_REUSEPORT: listeners of one owner on one port share its connections.
+    pub reuse_port: bool,
+    /// Who made the socket (a user id; Linux's sk_uid): a SO_REUSEPORT group has one owner, so
+    /// another user cannot take part of a port's connections.
+    pub owner: u32,
     /// shutdown(SHUT_RD): reads return end of file from now on.
     pub read_shut: bool,
     /// The program closed its descriptor; the stack deletes the socket when the connection ends.
@@ -88,6 +93,8 @@ impl TcpSocket {
                 ..IpParams::default()
             },
             reuse_addr: false,
+            reuse_port: false,
+            owner: 0,
             read_shut: false,
             orphan: false,
             parent: None,

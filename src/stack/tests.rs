@@ -1402,3 +1402,101 @@ fn fast_open_needs_the_sysctl_and_the_socket_option() {
         assert!(a.fast_open_cookies.is_empty(), "{bits} {qlen}");
     }
 }
+
+/// A listener on B's `PORT` with SO_REUSEPORT (and SO_REUSEADDR) as given, made by `owner`.
+fn sharing_listener(
+    b: &mut Stack,
+    reuse_port: bool,
+    reuse_addr: bool,
+    owner: u32,
+) -> crate::error::Result<SocketHandle> {
+    let l = b.tcp_socket().unwrap();
+    let t = b.tcp_socket_mut(l).unwrap();
+    (t.reuse_port, t.reuse_addr, t.owner) = (reuse_port, reuse_addr, owner);
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))?;
+    b.tcp_listen(l, 64)?;
+    Ok(l)
+}
+
+#[test]
+fn so_reuseport_listeners_of_one_owner_share_a_port_and_its_connections() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let group: Vec<SocketHandle> = (0..3)
+        .map(|_| sharing_listener(&mut b, true, false, 1000).unwrap())
+        .collect();
+    // Linux's inet_bind_conflict: without SO_REUSEPORT, or as another user, the port is taken;
+    // SO_REUSEADDR does not let a socket in beside a listener.
+    for (reuse_port, reuse_addr, owner) in [
+        (false, false, 1000),
+        (false, true, 1000),
+        (true, true, 1001),
+    ] {
+        let e = sharing_listener(&mut b, reuse_port, reuse_addr, owner).unwrap_err();
+        assert_eq!(
+            e,
+            Errno::EADDRINUSE,
+            "reuse_port {reuse_port}, owner {owner}"
+        );
+    }
+    // Each connection goes to one listener of the group, picked by the flow, and every listener
+    // gets some.
+    let now = Instant::ZERO;
+    let clients: Vec<SocketHandle> = (0..48)
+        .map(|_| {
+            let h = a.tcp_socket().unwrap();
+            a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+                .unwrap();
+            h
+        })
+        .collect();
+    exchange(&mut a, &mut b, now);
+    let mut per_listener = Vec::new();
+    for &l in &group {
+        let mut n = 0;
+        while b.tcp_accept(now, l).is_ok() {
+            n += 1;
+        }
+        per_listener.push(n);
+    }
+    assert_eq!(
+        per_listener.iter().sum::<usize>(),
+        clients.len(),
+        "{per_listener:?}"
+    );
+    assert!(per_listener.iter().all(|&n| n > 0), "{per_listener:?}");
+    for &h in &clients {
+        a.tcp_connect_status(h).unwrap();
+    }
+    // One leaving takes only its own place: the others still listen, and a newcomer of the same
+    // owner joins.
+    b.close(now, group[0]).unwrap();
+    let newcomer = sharing_listener(&mut b, true, false, 1000).unwrap();
+    assert_eq!(
+        b.sockets.tcp_listeners[&PORT],
+        vec![group[1], group[2], newcomer]
+    );
+}
+
+#[test]
+fn bound_sockets_share_a_port_as_linux_lets_them() {
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let bound = |b: &mut Stack, reuse_addr: bool, reuse_port: bool| {
+        let h = b.tcp_socket().unwrap();
+        let t = b.tcp_socket_mut(h).unwrap();
+        (t.reuse_addr, t.reuse_port) = (reuse_addr, reuse_port);
+        b.tcp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+            .map(|()| h)
+    };
+    let first = bound(&mut b, true, false).unwrap();
+    // SO_REUSEADDR on both: two sockets bound, neither listening, share the port.
+    let second = bound(&mut b, true, false).unwrap();
+    assert_eq!(bound(&mut b, false, false), Err(Errno::EADDRINUSE));
+    // One of them listens; the other then cannot (a listener shares with its group only).
+    b.tcp_listen(first, 8).unwrap();
+    assert_eq!(b.tcp_listen(second, 8), Err(Errno::EADDRINUSE));
+    assert_eq!(bound(&mut b, true, false), Err(Errno::EADDRINUSE));
+    // Closing the bound one gives its place back.
+    b.close(Instant::ZERO, second).unwrap();
+    assert!(!b.sockets.tcp_bound.contains_key(&PORT));
+}

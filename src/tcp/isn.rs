@@ -68,7 +68,7 @@ pub fn siphash24(key: &SipKey, data: &[u8]) -> u64 {
     v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
-/// Derives a sub-key so the three uses below give unrelated values for the same tuple.
+/// Derives a sub-key so the uses below give unrelated values for the same tuple.
 fn subkey(key: &SipKey, purpose: u8) -> SipKey {
     let mut k = key.0;
     k[15] ^= purpose;
@@ -91,6 +91,12 @@ pub fn timestamp_offset(key: &SipKey, tuple: &[u8]) -> u32 {
 /// `tuple` should not include the local port (it is what is being chosen).
 pub fn ephemeral_port_offset(key: &SipKey, tuple: &[u8]) -> u32 {
     siphash24(&subkey(key, 3), tuple) as u32
+}
+
+/// Which listener of a SO_REUSEPORT group takes the connection of `tuple`: a keyed hash, so that
+/// a peer cannot choose (Linux hashes the flow with a boot-time secret likewise).
+pub fn reuseport_hash(key: &SipKey, tuple: &[u8]) -> u32 {
+    siphash24(&subkey(key, 4), tuple) as u32
 }
 
 #[cfg(test)]

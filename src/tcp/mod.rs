@@ -39,6 +39,8 @@ mod tests;
 pub use config::{Config, EcnMode, MAX_BUFFER};
 pub use congestion::Algorithm;
 pub use connection::{Connection, Readiness, SendCause, State, TcpStats};
-pub use isn::{ephemeral_port_offset, initial_sequence_number, timestamp_offset, SipKey};
+pub use isn::{
+    ephemeral_port_offset, initial_sequence_number, reuseport_hash, timestamp_offset, SipKey,
+};
 pub use segment::{reset_for_unmatched, OutSegment, Segment};
 pub use seq::SeqNum;
