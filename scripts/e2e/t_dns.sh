@@ -13,7 +13,8 @@ for i in $(seq 40); do echo "10.77.1.$i many.tapstack.test"; done > "$WORK/many.
 inns timeout 60 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address="$KERNEL_IP" \
   --local=/tapstack.test/ --address=/web.tapstack.test/"$KERNEL_IP" --addn-hosts="$WORK/many.hosts" \
   --local=/0.77.10.in-addr.arpa/ --host-record=peer.tapstack.test,"$KERNEL_IP" \
-  --cname=alias.tapstack.test,mid.tapstack.test --cname=mid.tapstack.test,peer.tapstack.test --log-queries --log-facility="$WORK/dnsmasq.log" \
+  --cname=alias.tapstack.test,mid.tapstack.test --cname=mid.tapstack.test,peer.tapstack.test \
+  --txt-record=txtonly.tapstack.test,hello --log-queries --log-facility="$WORK/dnsmasq.log" \
   --pid-file="$WORK/dnsmasq.pid" --user=root &
 for _ in $(seq 50); do inns ss -Hlun "src $KERNEL_IP:53" | grep -q . && break; sleep 0.1; done
 
@@ -34,11 +35,17 @@ try:
     socket.getaddrinfo('nosuch.tapstack.test', 80)
 except socket.gaierror as e:
     print('gaierror', e.errno == socket.EAI_NONAME)
+try:
+    socket.getaddrinfo('txtonly.tapstack.test', 80)
+except socket.gaierror as e:
+    print('gaierror', e.errno == socket.EAI_NODATA, e.strerror)
 ")
+# A name with a record but no address is glibc's EAI_NODATA, not EAI_NONAME.
 expected="$KERNEL_IP
 ('$KERNEL_IP', 80)
 127.0.0.1
-gaierror True"
+gaierror True
+gaierror True No address associated with hostname"
 [ "$out" = "$expected" ] || fail "python lookups: $out"
 
 # --address gives no PTR; --host-record does, and --local answers NXDOMAIN for other addresses.

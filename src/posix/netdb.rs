@@ -361,6 +361,7 @@ unsafe fn getaddrinfo_inner(
                     h.addrs
                 }
                 Ok(_) | Err(LookupError::NoName) => return libc::EAI_NONAME,
+                Err(LookupError::NoData) => return libc::EAI_NODATA,
                 Err(LookupError::Again) => return libc::EAI_AGAIN,
                 Err(LookupError::Fail) => return libc::EAI_FAIL,
             },
@@ -634,6 +635,7 @@ unsafe fn fill_hostent(he: *mut hostent, buf: &mut [u8], host: Host<'_>) -> Opti
 fn h_errno_of(e: LookupError) -> c_int {
     match e {
         LookupError::NoName => HOST_NOT_FOUND,
+        LookupError::NoData => NO_DATA,
         LookupError::Again => TRY_AGAIN,
         LookupError::Fail => NO_RECOVERY,
     }

@@ -18,7 +18,8 @@
 //! fails, the next server is asked over TCP, and the truncated reply is not used.
 //!
 //! Outcomes, as glibc reports them: NXDOMAIN, or an answer with no A record for the name, is
-//! [`LookupError::NoName`]; no usable answer from any server (timeouts, SERVFAIL, REFUSED,
+//! [`LookupError::NoName`]; a name with records but none of them an address (NOERROR, no answer)
+//! is [`LookupError::NoData`]; no usable answer from any server (timeouts, SERVFAIL, REFUSED,
 //! unreachable servers, a truncated reply with no address) is [`LookupError::Again`]. With **no
 //! server configured**, glibc would ask 127.0.0.1; here that would be the kernel's loopback, outside
 //! the stack, so a name not in `/etc/hosts` gives `Again`, the answer glibc gives when nothing
@@ -59,11 +60,15 @@ pub const DEFAULT_ATTEMPTS: u32 = 2;
 /// up on that server, so a flood of stray datagrams cannot keep a lookup going.
 const MAX_MISMATCHED: usize = 16;
 
-/// Why a lookup has no answer; `getaddrinfo` turns these into `EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`.
+/// Why a lookup has no answer; `getaddrinfo` turns these into `EAI_NONAME`, `EAI_NODATA`,
+/// `EAI_AGAIN`, `EAI_FAIL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LookupError {
     /// The name does not exist, or has no IPv4 address (or the address no name).
     NoName,
+    /// The name exists, with records of other types but no address (a reply of NOERROR and no
+    /// answer: glibc's NO_DATA, `EAI_NODATA`).
+    NoData,
     /// No server gave a usable answer in time: worth trying again later.
     Again,
     /// A failure that retrying will not fix.
@@ -74,6 +79,7 @@ impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             LookupError::NoName => "name or service not known",
+            LookupError::NoData => "no address associated with hostname",
             LookupError::Again => "temporary failure in name resolution",
             LookupError::Fail => "non-recoverable failure in name resolution",
         })
@@ -185,9 +191,8 @@ enum NoAnswer {
 impl NoAnswer {
     fn error(self) -> LookupError {
         match self {
-            NoAnswer::NxDomain | NoAnswer::NoData | NoAnswer::NoAddress | NoAnswer::BadName => {
-                LookupError::NoName
-            }
+            NoAnswer::NoData => LookupError::NoData,
+            NoAnswer::NxDomain | NoAnswer::NoAddress | NoAnswer::BadName => LookupError::NoName,
             NoAnswer::ServFail | NoAnswer::Stopped | NoAnswer::Unreachable => LookupError::Again,
         }
     }
