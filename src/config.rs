@@ -52,6 +52,13 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "none",
     ),
     (
+        "TAPSTACK_DNS_OPTIONS",
+        "resolver options, as resolv.conf's options line: ndots:N (0 to 15; a name with fewer \
+         dots is asked with the search domains first), timeout:SECONDS (1 to 30, per try), \
+         attempts:N (1 to 5 rounds over the servers)",
+        "ndots:1 timeout:5 attempts:2",
+    ),
+    (
         "TAPSTACK_OFFLOAD",
         "on: TCP segments of up to 64 KiB and unfinished checksums cross the TAP (virtio-net \
          header), cut and checked by the kernel; off: one MTU-sized frame at a time",
@@ -82,6 +89,8 @@ pub struct Config {
     pub dns: Vec<Ipv4Addr>,
     /// Search domains (`TAPSTACK_DNS_SEARCH`), without trailing dots.
     pub dns_search: Vec<String>,
+    /// The resolver's options (`TAPSTACK_DNS_OPTIONS`).
+    pub dns_options: DnsOptions,
     /// Checksum and segmentation offload on the TAP (`TAPSTACK_OFFLOAD`).
     pub offload: bool,
     /// The bound on the stack's socket table (`TAPSTACK_MAX_SOCKETS`).
@@ -119,6 +128,7 @@ pub struct Settings {
     log: Option<String>,
     dns: Option<Vec<Ipv4Addr>>,
     dns_search: Option<Vec<String>>,
+    dns_options: Option<DnsOptions>,
     offload: Option<bool>,
     max_sockets: Option<usize>,
 }
@@ -132,6 +142,62 @@ fn error(var: &str, value: &str, expected: &str) -> ConfigError {
 }
 
 /// A search domain as given (a trailing dot allowed), if it is a name a query can carry.
+/// The resolver's options, as resolv.conf(5) names them (glibc's defaults and bounds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DnsOptions {
+    /// A name with at least this many dots is asked as given before the search domains.
+    pub ndots: u8,
+    /// How long one try waits for its reply, in seconds.
+    pub timeout_secs: u8,
+    /// Rounds over all the servers.
+    pub attempts: u8,
+}
+
+impl Default for DnsOptions {
+    fn default() -> DnsOptions {
+        DnsOptions {
+            ndots: 1,
+            timeout_secs: 5,
+            attempts: 2,
+        }
+    }
+}
+
+impl DnsOptions {
+    /// `ndots:N timeout:S attempts:N`, separated by spaces or commas, each at most once; what
+    /// is not given keeps its default. None for anything else (glibc's RES_OPTIONS ignores what
+    /// it does not know; a setting of ours says so instead).
+    fn parse(value: &str) -> Option<DnsOptions> {
+        let mut o = DnsOptions::default();
+        let mut seen = Vec::new();
+        for item in value.split([' ', ',', '\t']).filter(|i| !i.is_empty()) {
+            let (name, n) = item.split_once(':')?;
+            let n: u8 = n.parse().ok()?;
+            if seen.contains(&name) {
+                return None;
+            }
+            seen.push(name);
+            match name {
+                "ndots" if n <= 15 => o.ndots = n,
+                "timeout" if (1..=30).contains(&n) => o.timeout_secs = n,
+                "attempts" if (1..=5).contains(&n) => o.attempts = n,
+                _ => return None,
+            }
+        }
+        Some(o)
+    }
+}
+
+impl fmt::Display for DnsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ndots:{} timeout:{} attempts:{}",
+            self.ndots, self.timeout_secs, self.attempts
+        )
+    }
+}
+
 fn search_domain(s: &str) -> Option<String> {
     let name = s.strip_suffix('.').unwrap_or(s);
     let labels_fit = name
@@ -287,6 +353,16 @@ impl Settings {
                     )
                 })?);
             }
+            "TAPSTACK_DNS_OPTIONS" => {
+                self.dns_options = Some(DnsOptions::parse(value).ok_or_else(|| {
+                    error(
+                        var,
+                        value,
+                        "resolver options like ndots:2 timeout:1 attempts:3 (ndots 0 to 15, \
+                         timeout 1 to 30 seconds, attempts 1 to 5), each at most once",
+                    )
+                })?);
+            }
             "TAPSTACK_OFFLOAD" => {
                 self.offload = Some(match value {
                     "on" => true,
@@ -347,6 +423,7 @@ impl Settings {
             log: self.log,
             dns: self.dns.unwrap_or_default(),
             dns_search: self.dns_search.unwrap_or_default(),
+            dns_options: self.dns_options.unwrap_or_default(),
             offload: self.offload.unwrap_or(true),
             max_sockets: self.max_sockets.unwrap_or(DEFAULT_MAX_SOCKETS),
         })
@@ -388,6 +465,9 @@ impl fmt::Display for Config {
         }
         if !self.dns_search.is_empty() {
             write!(f, "\nsearch     {}", self.dns_search.join(","))?;
+        }
+        if self.dns_options != DnsOptions::default() {
+            write!(f, "\noptions    {}", self.dns_options)?;
         }
         Ok(())
     }
@@ -449,6 +529,41 @@ mod tests {
         for bad in ["a..b", ".", &"x".repeat(64), "bad name"] {
             let e = config(&[("TAPSTACK_DNS_SEARCH", bad)]).unwrap_err();
             assert_eq!(e.var, "TAPSTACK_DNS_SEARCH", "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_options_as_resolv_conf_names_them() {
+        assert_eq!(config(&[]).unwrap().dns_options, DnsOptions::default());
+        let c = config(&[("TAPSTACK_DNS_OPTIONS", "ndots:5, timeout:1 attempts:3")]).unwrap();
+        let want = DnsOptions {
+            ndots: 5,
+            timeout_secs: 1,
+            attempts: 3,
+        };
+        assert_eq!(c.dns_options, want);
+        assert!(c
+            .to_string()
+            .ends_with("options    ndots:5 timeout:1 attempts:3"));
+        let c = config(&[("TAPSTACK_DNS_OPTIONS", "ndots:0")]).unwrap();
+        assert_eq!(c.dns_options.ndots, 0);
+        assert_eq!(
+            c.dns_options.attempts, 2,
+            "what is not given keeps its default"
+        );
+        for bad in [
+            "ndots:16",
+            "timeout:0",
+            "attempts:6",
+            "ndots",
+            "ndots:-1",
+            "rotate",
+            "edns0",
+            "ndots:1 ndots:2",
+        ] {
+            let e = config(&[("TAPSTACK_DNS_OPTIONS", bad)]).unwrap_err();
+            assert_eq!(e.var, "TAPSTACK_DNS_OPTIONS", "{bad}");
+            assert!(e.to_string().contains("ndots 0 to 15"), "{e}");
         }
     }
 

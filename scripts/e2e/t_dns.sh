@@ -76,6 +76,12 @@ out=$(onstack --dns "$KERNEL_IP" --dns-search none.tapstack.test,tapstack.test -
 [ "$out" = "by name" ] || fail "curl with search domains got: $out"
 grep -q "query\[A\] web.none.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "the first search domain was not asked: $(cat "$WORK/dnsmasq.log")"
 grep -q "query\[A\] web.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "the second search domain was not asked"
+# ndots:2: a name with one dot goes through the search domains first, and is found there without
+# being asked as given (dnsmasq's --address covers x.web.tapstack.test).
+out=$(onstack --dns "$KERNEL_IP" --dns-search tapstack.test --dns-options ndots:2 -- curl -sS --max-time 10 "http://x.web:8080/n.html")
+[ "$out" = "by name" ] || fail "curl with ndots:2 got: $out"
+grep -q "query\[A\] x.web.tapstack.test from $STACK_IP" "$WORK/dnsmasq.log" || fail "ndots:2 did not search: $(cat "$WORK/dnsmasq.log")"
+grep -q "query\[A\] x.web from" "$WORK/dnsmasq.log" && fail "ndots:2 asked a one-dot name as given"
 
 # A CNAME chain: the canonical name is its end, the names before it are its aliases, as glibc
 # reports them (checked against glibc 2.36 with this dnsmasq: the same three lines).
@@ -110,4 +116,4 @@ syns=$(tcpdump -r "$WORK/dns-tcp.pcap" -nn 2>/dev/null | grep -c "$STACK_IP\.[0-
 
 others=$(grep "query\[" "$WORK/dnsmasq.log" | grep -v "from $STACK_IP\$" || true)
 [ -z "$others" ] || fail "queries that did not come through the stack: $others"
-echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should; a truncated reply is asked again over TCP; search domains and CNAME chains as glibc"
+echo "dns: curl and python (getaddrinfo, gethostbyname_ex, gethostbyaddr) resolve through the stack; unknown names fail as they should; ndots; a truncated reply is asked again over TCP; search domains and CNAME chains as glibc"

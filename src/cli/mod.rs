@@ -9,7 +9,7 @@ mod run;
 mod service;
 mod up;
 
-use tapstack::config::{Config, Settings, VARIABLES};
+use tapstack::config::{Config, DnsOptions, Settings, VARIABLES};
 
 /// The stack flags: `--iface` ↔ `TAPSTACK_IFACE`, and so on.
 const STACK_FLAGS: &[(&str, &str)] = &[
@@ -21,6 +21,7 @@ const STACK_FLAGS: &[(&str, &str)] = &[
     ("--log", "TAPSTACK_LOG"),
     ("--dns", "TAPSTACK_DNS"),
     ("--dns-search", "TAPSTACK_DNS_SEARCH"),
+    ("--dns-options", "TAPSTACK_DNS_OPTIONS"),
     ("--offload", "TAPSTACK_OFFLOAD"),
     ("--max-sockets", "TAPSTACK_MAX_SOCKETS"),
 ];
@@ -122,6 +123,12 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
     }
     if !config.dns_search.is_empty() {
         vars.push(("TAPSTACK_DNS_SEARCH".into(), config.dns_search.join(",")));
+    }
+    if config.dns_options != DnsOptions::default() {
+        vars.push((
+            "TAPSTACK_DNS_OPTIONS".into(),
+            config.dns_options.to_string(),
+        ));
     }
     if !config.offload {
         vars.push(("TAPSTACK_OFFLOAD".into(), "off".into()));

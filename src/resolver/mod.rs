@@ -27,15 +27,15 @@
 //! `NoName`, as glibc says for it.
 //!
 //! Search domains (`TAPSTACK_DNS_SEARCH`) are applied as glibc's `res_search` applies resolv.conf's
-//! `search` with the default `ndots:1`: a name ending in a dot is asked as given only; a name with
-//! a dot is asked as given first, then with each domain; a name without one with each domain
-//! first, then as given. Through the domains, "no such name", "no data" and SERVFAIL go on to the
+//! `search`, with its `ndots` (`TAPSTACK_DNS_OPTIONS`, 1 by default): a name ending in a dot is
+//! asked as given only; a name with `ndots` dots or more is asked as given first, then with each
+//! domain; one with fewer with each domain first, then as given. Through the domains, "no such name", "no data" and SERVFAIL go on to the
 //! next, a timeout or a refusal stops there (the name as given is still asked), no server reached
 //! at all ends the lookup; a reply with records ends it, address or not ([`Resolver::search_dns`]
 //! has the error reported). `/etc/hosts` is matched as given, never with a domain. A reply cut
 //! short (TC) switches the rest of the round to TCP, one try per server, as `res_send` does.
 //!
-//! Not done: `ndots` other than 1, EDNS, AAAA.
+//! Not done: EDNS, AAAA, resolv.conf's other options (`rotate`, `use-vc`, …).
 
 pub mod hosts;
 pub mod runtime_transport;
@@ -229,6 +229,8 @@ pub struct Resolver {
     pub attempts: u32,
     /// Search domains, in order.
     pub search: Vec<String>,
+    /// A name with at least this many dots is asked as given before the search domains.
+    pub ndots: u8,
     pub hosts_path: PathBuf,
     pub services_path: PathBuf,
 }
@@ -242,9 +244,10 @@ impl Resolver {
                 .iter()
                 .map(|ip| SocketAddrV4::new(*ip, dns::PORT))
                 .collect(),
-            timeout: DEFAULT_TIMEOUT,
-            attempts: DEFAULT_ATTEMPTS,
+            timeout: Duration::from_secs(config.dns_options.timeout_secs.into()),
+            attempts: config.dns_options.attempts.into(),
             search: config.dns_search.clone(),
+            ndots: config.dns_options.ndots,
             hosts_path: PathBuf::from("/etc/hosts"),
             services_path: PathBuf::from("/etc/services"),
         }
@@ -289,12 +292,12 @@ impl Resolver {
         self.search_dns(name, transport)
     }
 
-    /// `name` through DNS with the search domains, as glibc's `__res_context_search` goes with
-    /// `ndots:1`: a name with a dot (or ending in one) as given first; then, unless it ends in a
-    /// dot, with each domain while the answers say the name is not there (NXDOMAIN, no data,
+    /// `name` through DNS with the search domains, as glibc's `__res_context_search` goes: a
+    /// name with `ndots` dots or more (or ending in one) as given first; then, unless it ends in
+    /// a dot, with each domain while the answers say the name is not there (NXDOMAIN, no data,
     /// SERVFAIL); then as given if not yet asked. An answer ends it (even one without an address
     /// for the name: glibc's search stops at the first reply with records). Without one, the
-    /// error of the first query if the name was asked as given first, else "no name" if some
+    /// error of the first query if the name was asked as given first, else "no data" if some
     /// domain had the name without an address, else "again" if some server failed, else the
     /// last error.
     fn search_dns(
@@ -306,9 +309,8 @@ impl Resolver {
             Some(b) => (b, true),
             None => (name, false),
         };
-        let dotted = bare.contains('.');
         let mut first = None;
-        if dotted || absolute {
+        if absolute || self.asked_as_given_first(bare) {
             match self.lookup_dns(bare, transport) {
                 Err(why) if !absolute && why != NoAnswer::NoAddress => first = Some(why),
                 r => return r.map_err(NoAnswer::error),
@@ -346,6 +348,12 @@ impl Resolver {
         Err(why.error())
     }
 
+    /// Whether `name` (no trailing dot) has dots enough to be asked as given before the search
+    /// domains: `ndots` of them (resolv.conf's `options ndots:N`).
+    fn asked_as_given_first(&self, name: &str) -> bool {
+        name.bytes().filter(|&b| b == b'.').count() >= usize::from(self.ndots)
+    }
+
     /// The names a lookup of `name` may ask DNS, in the order it would ask them while each says
     /// the name is not there (see [`Resolver::search_dns`]).
     pub fn candidates(&self, name: &str) -> Vec<String> {
@@ -353,7 +361,7 @@ impl Resolver {
             return vec![absolute.to_string()];
         }
         let searched = self.search.iter().map(|d| format!("{name}.{d}"));
-        if name.contains('.') {
+        if self.asked_as_given_first(name) {
             std::iter::once(name.to_string()).chain(searched).collect()
         } else {
             searched.chain(std::iter::once(name.to_string())).collect()

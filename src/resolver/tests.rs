@@ -111,6 +111,7 @@ fn resolver(servers: &[SocketAddrV4]) -> Resolver {
         timeout: Duration::from_millis(200),
         attempts: 2,
         search: Vec::new(),
+        ndots: 1,
         hosts_path: PathBuf::from("/nonexistent/hosts"),
         services_path: PathBuf::from("/nonexistent/services"),
     }
@@ -536,6 +537,34 @@ fn search_domains_as_glibc_applies_them_with_ndots_1() {
 }
 
 #[test]
+fn ndots_sets_how_many_dots_ask_a_name_as_given_first() {
+    let mut r = resolver(&[server(1)]);
+    r.search = vec!["a.test".into(), "b.test".into()];
+    // ndots:2 (Kubernetes sets 5): a name with one dot goes through the domains first.
+    r.ndots = 2;
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web.x", &mut t), Err(LookupError::NoName));
+    assert_eq!(asked_names(&t), ["web.x.a.test", "web.x.b.test", "web.x"]);
+    assert_eq!(r.candidates("web.x"), asked_names(&t));
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web.x.y", &mut t), Err(LookupError::NoName));
+    assert_eq!(
+        asked_names(&t),
+        ["web.x.y", "web.x.y.a.test", "web.x.y.b.test"]
+    );
+    // ndots:0: even a name without a dot is asked as given first.
+    r.ndots = 0;
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web", &mut t), Ok(vec![WEB]));
+    assert_eq!(asked_names(&t), ["web", "web.a.test", "web.b.test"]);
+    // A name found with no address in one domain and nowhere else: glibc's NO_DATA.
+    r.ndots = 1;
+    r.search = vec!["nodata.test".into(), "a.test".into()];
+    let mut t = Script::new(|_, q| search_server(q));
+    assert_eq!(r.resolve_v4("web", &mut t), Err(LookupError::NoData));
+}
+
+#[test]
 fn a_cname_loop_lists_each_name_once() {
     let mut t = Script::new(|_, q| {
         Ok(respond(
@@ -599,5 +628,14 @@ fn from_config_uses_tapstack_dns() {
     let r = Resolver::from_config(&s.resolve().unwrap());
     assert_eq!(r.servers, vec![server(1), server(3)]);
     assert_eq!((r.timeout, r.attempts), (DEFAULT_TIMEOUT, DEFAULT_ATTEMPTS));
+    assert_eq!(r.ndots, 1);
     assert_eq!(r.hosts_path, PathBuf::from("/etc/hosts"));
+    let mut s = crate::config::Settings::default();
+    s.set("TAPSTACK_DNS_OPTIONS", "ndots:5 timeout:1 attempts:3")
+        .unwrap();
+    let r = Resolver::from_config(&s.resolve().unwrap());
+    assert_eq!(
+        (r.ndots, r.timeout, r.attempts),
+        (5, Duration::from_secs(1), 3)
+    );
 }
