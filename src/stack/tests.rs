@@ -1084,6 +1084,20 @@ fn hostile_segments(seed: u64) {
     );
 }
 
+/// `n` connections from A to B's listener on `PORT`, their frames exchanged.
+fn connect_many(a: &mut Stack, b: &mut Stack, now: Instant, n: usize) -> Vec<SocketHandle> {
+    let clients = (0..n)
+        .map(|_| {
+            let h = a.tcp_socket().unwrap();
+            a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+                .unwrap();
+            h
+        })
+        .collect();
+    exchange(a, b, now);
+    clients
+}
+
 #[test]
 fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
     // Backlog 1: the accept queue holds two (Linux's sk_acceptq_is_full). Four clients connect;
@@ -1096,15 +1110,7 @@ fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
         .unwrap();
     b.tcp_listen(l, 1).unwrap();
     let now = Instant::ZERO;
-    let clients: Vec<SocketHandle> = (0..4)
-        .map(|_| {
-            let h = a.tcp_socket().unwrap();
-            a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
-                .unwrap();
-            h
-        })
-        .collect();
-    exchange(&mut a, &mut b, now);
+    let clients = connect_many(&mut a, &mut b, now, 4);
     let queued = |b: &Stack| {
         b.tcp_socket_ref(l)
             .and_then(super::tcp_socket::TcpSocket::listener)
@@ -1442,15 +1448,7 @@ fn so_reuseport_listeners_of_one_owner_share_a_port_and_its_connections() {
     // Each connection goes to one listener of the group, picked by the flow, and every listener
     // gets some.
     let now = Instant::ZERO;
-    let clients: Vec<SocketHandle> = (0..48)
-        .map(|_| {
-            let h = a.tcp_socket().unwrap();
-            a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
-                .unwrap();
-            h
-        })
-        .collect();
-    exchange(&mut a, &mut b, now);
+    let clients = connect_many(&mut a, &mut b, now, 48);
     let mut per_listener = Vec::new();
     for &l in &group {
         let mut n = 0;
