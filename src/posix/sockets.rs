@@ -405,8 +405,8 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
     true
 }
 
-/// Whether a call naming `a` on a pending socket stays on the kernel (loopback). A socket that does
-/// is forgotten: every number of it now goes straight to libc. `binding`: the call is `bind`.
+/// Whether a call naming `a` on a pending socket stays on the kernel (loopback, and 0.0.0.0 as a
+/// destination: [`addr::stays_on_kernel`]). A socket that does is forgotten: every number of it now goes straight to libc. `binding`: the call is `bind`.
 ///
 /// An AF_INET6 socket goes to the stack exactly when its traffic is IPv4, as Linux decides it
 /// (net/ipv6/af_inet6.c's __inet6_bind, tcp_ipv6.c's tcp_v6_connect): an IPv4-mapped address
@@ -420,7 +420,7 @@ pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr, binding: bool) ->
     }
     let kernel = match a {
         _ if sock.inet6 && v6only(fd) => true,
-        Addr::V4(v4) => addr::stays_on_kernel(v4),
+        Addr::V4(v4) => addr::stays_on_kernel(v4, binding),
         Addr::V6(v6) => !(binding && v6.ip().is_unspecified()),
         Addr::Unspec => false,
     };
