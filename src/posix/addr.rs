@@ -229,7 +229,7 @@ fn as_bytes<T>(v: &T) -> &[u8] {
 ///
 /// # Safety
 /// As [`write`].
-unsafe fn write_bytes(
+pub unsafe fn write_bytes(
     full: &[u8],
     out: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
