@@ -406,7 +406,8 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
 }
 
 /// Whether a call naming `a` on a pending socket stays on the kernel (loopback, and 0.0.0.0 as a
-/// destination: [`addr::stays_on_kernel`]). A socket that does is forgotten: every number of it now goes straight to libc. `binding`: the call is `bind`.
+/// destination: [`addr::stays_on_kernel`]). A socket that does is forgotten: every number of it
+/// now goes straight to libc. `binding`: the call is `bind`.
 ///
 /// An AF_INET6 socket goes to the stack exactly when its traffic is IPv4, as Linux decides it
 /// (net/ipv6/af_inet6.c's __inet6_bind, tcp_ipv6.c's tcp_v6_connect): an IPv4-mapped address
