@@ -1720,6 +1720,91 @@ static void c_inet6_udp(void) {
     R("bound: recv nothing", recv(b, buf, sizeof buf, MSG_DONTWAIT));
 }
 
+/* A wildcard listener is reached on loopback, as on Linux: at 127.0.0.1 and at 0.0.0.0 (the local
+ * host as a destination), `[::]` at ::ffff:127.0.0.1 and ::1 too. The accepted socket is the
+ * kernel's own: its addresses, SO_DOMAIN, accept4's flags, data both ways. Ephemeral ports are
+ * blanked out. Once the listener is closed, loopback is refused. */
+static int loop_accept(int l, socklen_t room, int flags, const char *what) {
+    struct pollfd p = {.fd = l, .events = POLLIN};
+    need(poll(&p, 1, 5000) == 1, "poll the listener");
+    unsigned char buf[32];
+    memset(buf, 0xaa, sizeof buf);
+    socklen_t len = room;
+    int a = RFD(what, accept4(l, (struct sockaddr *)buf, &len, flags));
+    if (room > 2) buf[2] = 0xee;
+    if (room > 3) buf[3] = 0xee;
+    line("  the peer", "len=%u bytes=%s", len, hex(buf, 30));
+    if (a < 0) return a;
+    line("  its flags", "nonblock=%d cloexec=%d", (fcntl(a, F_GETFL) & O_NONBLOCK) != 0,
+         (fcntl(a, F_GETFD) & FD_CLOEXEC) != 0);
+    geti(a, SOL_SOCKET, SO_DOMAIN, "  SO_DOMAIN");
+    name6(a, 0, 32, 0, "  getsockname");
+    name6(a, 1, 32, 1, "  getpeername");
+    return a;
+}
+
+static void loop_data(int a, int c) {
+    timeouts(a);
+    timeouts(c);
+    char b[8];
+    R("  write to the client", write(a, "ping", 4));
+    R("  the client reads", recv(c, b, sizeof b, 0));
+    R("  the client writes", write(c, "pong", 4));
+    R("  read", recv(a, b, sizeof b, 0));
+}
+
+static void c_loopback(void) {
+    int port = LISTEN_BASE + checkno;
+    int one = 1;
+    int l = tcp();
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in any = addr_of("0.0.0.0", port), lo = addr_of("127.0.0.1", port);
+    need(bind(l, SA(any), sizeof any) == 0, "bind 0.0.0.0");
+    need(listen(l, 8) == 0, "listen");
+    int c = tcp();
+    R("connect 127.0.0.1", connect(c, SA(lo), sizeof lo));
+    int a = loop_accept(l, 4, SOCK_NONBLOCK | SOCK_CLOEXEC, "accept4(addr, len 4, NONBLOCK|CLOEXEC)");
+    if (a >= 0) {
+        fcntl(a, F_SETFL, 0);
+        loop_data(a, c);
+        close(a);
+    }
+    close(c);
+    c = tcp();
+    R("connect 0.0.0.0", connect(c, SA(any), sizeof any));
+    name6(c, 1, 32, 0, "  getpeername");
+    a = loop_accept(l, 16, 0, "accept4(addr, len 16, 0)");
+    if (a >= 0) {
+        loop_data(a, c);
+        close(a);
+    }
+    close(c);
+    close(l);
+    usleep(300000); /* the service learns of the listener's last close a moment later */
+    R("connect 127.0.0.1 after the close", connect(tcp(), SA(lo), sizeof lo));
+
+    port += 100;
+    int l6 = tcp6();
+    setsockopt(l6, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in6 any6 = addr6("::", port), lo6 = addr6("::1", port);
+    need(bind(l6, (struct sockaddr *)&any6, sizeof any6) == 0, "bind [::]");
+    need(listen(l6, 8) == 0, "listen [::]");
+    lo = addr_of("127.0.0.1", port);
+    c = tcp();
+    R("[::] listener: connect 127.0.0.1", connect(c, SA(lo), sizeof lo));
+    a = loop_accept(l6, 28, 0, "  accept4(addr, len 28, 0)");
+    if (a >= 0) {
+        loop_data(a, c);
+        close(a);
+    }
+    close(c);
+    c = tcp6();
+    R("[::] listener: connect ::1", connect(c, (struct sockaddr *)&lo6, sizeof lo6));
+    a = loop_accept(l6, 28, SOCK_CLOEXEC, "  accept4(addr, len 28, CLOEXEC)");
+    if (a >= 0) close(a);
+    close(c);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1776,6 +1861,7 @@ int main(void) {
     run("SO_BINDTODEVICE", c_bindtodevice);
     run("AF_INET6 carrying IPv4", c_inet6);
     run("AF_INET6 UDP carrying IPv4", c_inet6_udp);
+    run("loopback to a wildcard listener", c_loopback);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -229,7 +229,7 @@ fn as_bytes<T>(v: &T) -> &[u8] {
 ///
 /// # Safety
 /// As [`write`].
-unsafe fn write_bytes(
+pub unsafe fn write_bytes(
     full: &[u8],
     out: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
@@ -253,9 +253,13 @@ unsafe fn write_bytes(
     Ok(())
 }
 
-/// True for addresses that stay on the kernel: the loopback network.
-pub fn stays_on_kernel(a: &SocketAddrV4) -> bool {
-    a.ip().is_loopback()
+/// True for addresses that stay on the kernel: the loopback network; and, as a destination
+/// (`binding` false), the wildcard 0.0.0.0, which Linux takes for the local host
+/// (ip_route_output_key_hash_rcu makes a destination of 0 one of 127.0.0.1, on the loopback
+/// device). A wildcard listener on the stack is there too, by its twin on loopback
+/// ([`crate::service::loopback`]).
+pub fn stays_on_kernel(a: &SocketAddrV4, binding: bool) -> bool {
+    a.ip().is_loopback() || (!binding && a.ip().is_unspecified())
 }
 
 #[cfg(test)]
@@ -295,6 +299,17 @@ mod tests {
         assert_eq!(read_of(&inet, 28), Err(Errno::EAFNOSUPPORT));
         inet.sin6_family = libc::AF_UNSPEC as libc::sa_family_t;
         assert_eq!(read_of(&inet, 16), Ok(Addr::Unspec));
+    }
+
+    #[test]
+    fn loopback_and_the_wildcard_as_a_destination_stay_on_the_kernel() {
+        let at = |ip: [u8; 4]| SocketAddrV4::new(Ipv4Addr::from(ip), 80);
+        assert!(stays_on_kernel(&at([127, 0, 0, 1]), false));
+        assert!(stays_on_kernel(&at([127, 9, 9, 9]), true));
+        assert!(stays_on_kernel(&at([0, 0, 0, 0]), false));
+        // Bound to the wildcard, a socket takes every address: the stack's.
+        assert!(!stays_on_kernel(&at([0, 0, 0, 0]), true));
+        assert!(!stays_on_kernel(&at([10, 77, 0, 1]), false));
     }
 
     #[test]

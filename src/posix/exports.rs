@@ -247,7 +247,10 @@ unsafe fn accept_common(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags:
         let r = sockets::accept(&sock, fd, flags).and_then(|(nfd, peer)| {
             // A null address asks for none, whatever the length says (Linux's accept4).
             if !a.is_null() {
-                addr::write_for(sock.inet6, peer, a, len)?;
+                match peer {
+                    sockets::Peer::Stack(peer) => addr::write_for(sock.inet6, peer, a, len)?,
+                    sockets::Peer::Kernel(peer) => addr::write_bytes(&peer, a, len)?,
+                }
             }
             Ok(nfd)
         });

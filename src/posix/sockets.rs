@@ -405,8 +405,9 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
     true
 }
 
-/// Whether a call naming `a` on a pending socket stays on the kernel (loopback). A socket that does
-/// is forgotten: every number of it now goes straight to libc. `binding`: the call is `bind`.
+/// Whether a call naming `a` on a pending socket stays on the kernel (loopback, and 0.0.0.0 as a
+/// destination: [`addr::stays_on_kernel`]). A socket that does is forgotten: every number of it
+/// now goes straight to libc. `binding`: the call is `bind`.
 ///
 /// An AF_INET6 socket goes to the stack exactly when its traffic is IPv4, as Linux decides it
 /// (net/ipv6/af_inet6.c's __inet6_bind, tcp_ipv6.c's tcp_v6_connect): an IPv4-mapped address
@@ -420,7 +421,7 @@ pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr, binding: bool) ->
     }
     let kernel = match a {
         _ if sock.inet6 && v6only(fd) => true,
-        Addr::V4(v4) => addr::stays_on_kernel(v4),
+        Addr::V4(v4) => addr::stays_on_kernel(v4, binding),
         Addr::V6(v6) => !(binding && v6.ip().is_unspecified()),
         Addr::Unspec => false,
     };
@@ -822,9 +823,20 @@ fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
     }
 }
 
+/// Whom an accepted connection is from.
+pub enum Peer {
+    /// A stack connection, from this address.
+    Stack(SocketAddrV4),
+    /// A connection on loopback, taken by the listener's twin there (see
+    /// [`crate::service::loopback`]): the descriptor is the kernel's own socket, left to libc
+    /// from now on; its peer's address as the kernel's accept gave it (a `sockaddr_in`, or a
+    /// `sockaddr_in6` for an AF_INET6 listener).
+    Kernel(Vec<u8>),
+}
+
 /// Waits for a connection on a listener: takes a token (natively, so the descriptor's own blocking
 /// mode, SO_RCVTIMEO and signal rules apply), then asks for the connection it stands for.
-pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, SocketAddrV4)> {
+pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)> {
     if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -858,21 +870,29 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
         // Freed for the descriptor the answer brings.
         drop(number);
         let (result, new) = client::call(Target::Existing, Call::Accept, Some(fd), None);
+        // The new descriptor as accept4's flags ask (it comes non-blocking and close-on-exec
+        // from the service), with its listener's timeouts, as Linux's sk_clone gives them.
+        let settle = |new: OwnedFd| -> Result<RawFd> {
+            copy_descriptor_options(fd, new.as_raw_fd());
+            if flags & libc::SOCK_NONBLOCK == 0 {
+                raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
+            }
+            let n = new.into_raw_fd();
+            if flags & libc::SOCK_CLOEXEC == 0 {
+                raw_fcntl(n, libc::F_SETFD, 0)?;
+            }
+            Ok(n)
+        };
         match (result, new) {
+            (Ok(Value::Kernel(peer)), Some(new)) => {
+                let nfd = settle(new)?;
+                // A kernel socket: nothing for the shim to remember (a record of an earlier
+                // socket at this number is stale).
+                state::remove(nfd);
+                return Ok((nfd, Peer::Kernel(peer)));
+            }
             (Ok(Value::Addr(peer)), Some(new)) => {
-                // As Linux's sk_clone: the new socket starts with its listener's timeouts.
-                copy_descriptor_options(fd, new.as_raw_fd());
-                // It comes non-blocking from the service.
-                if flags & libc::SOCK_NONBLOCK == 0 {
-                    raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
-                }
-                let nfd = if flags & libc::SOCK_CLOEXEC != 0 {
-                    new.into_raw_fd()
-                } else {
-                    let n = new.into_raw_fd();
-                    raw_fcntl(n, libc::F_SETFD, 0)?;
-                    n
-                };
+                let nfd = settle(new)?;
                 // Of its listener's family, as Linux's sk_clone makes it.
                 let accepted = OpenSocket::attached(Kind::Stream, sock.inet6);
                 accepted
@@ -882,14 +902,14 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Socket
                     .listening
                     .store(state::LISTENING_NO, Ordering::Relaxed);
                 state::insert(nfd, Arc::new(accepted));
-                return Ok((nfd, peer));
+                return Ok((nfd, Peer::Stack(peer)));
             }
             // The connection went away before we asked: wait for the next.
             (Err(Errno::EAGAIN), _) => continue,
             (Err(e), _) => return Err(e),
             // The answer's descriptor found no free number: another thread took the one this
             // call had held (the connection is lost with the descriptor the kernel dropped).
-            (Ok(Value::Addr(_)), None) => return Err(Errno::EMFILE),
+            (Ok(Value::Addr(_) | Value::Kernel(_)), None) => return Err(Errno::EMFILE),
             (Ok(_), _) => return Err(Errno::EIO),
         }
     }

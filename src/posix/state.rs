@@ -4,9 +4,10 @@
 //! # Pending sockets
 //! `socket(AF_INET, …)` makes a real kernel socket, so numbering, `close`, `dup2`, `fstat` and
 //! `exec` behave as usual and loopback needs nothing from us. The first `bind`, `connect`, `listen`
-//! or `sendto` decides: an address in 127.0.0.0/8 leaves it on the kernel; anything else sends it
-//! to the stack service, whose reply is the socket's new descriptor (one end of a socketpair), put
-//! in place of the kernel socket at the same number (and at every number `dup`ed from it). Options
+//! or `sendto` decides: an address in 127.0.0.0/8 (or 0.0.0.0 as a destination, the local host to
+//! Linux) leaves it on the kernel; anything else sends it to the stack service, whose reply is the
+//! socket's new descriptor (one end of a socketpair), put in place of the kernel socket at the
+//! same number (and at every number `dup`ed from it). Options
 //! set while pending go to the kernel socket (which answers `getsockopt`) and are replayed to the
 //! service; epoll interest taken while pending moves to the new descriptor.
 //!

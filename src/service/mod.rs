@@ -11,6 +11,7 @@
 //! - [`server`]: the event loop, the sockets and their data;
 //! - [`proto`]: the closed set of requests and replies between programs and the service;
 //! - [`client`]: a program's side (control connections, starting the service on first need);
+//! - [`loopback`]: a wildcard listener's twin on the kernel's loopback;
 //! - [`options`]: socket options, kept on the stack socket;
 //! - [`secret`]: the TCP key every service of this user shares until reboot;
 //! - [`uds`]: UNIX-socket system calls (raw, so the preload shim never intercepts them).
@@ -21,6 +22,7 @@
 //! `TAPSTACK_IDLE_EXIT` seconds.
 
 pub mod client;
+pub mod loopback;
 pub mod options;
 pub mod proto;
 pub mod secret;

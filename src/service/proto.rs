@@ -141,6 +141,10 @@ pub enum Value {
     Addr(SocketAddrV4),
     Bytes(Vec<u8>),
     Int(i32),
+    /// The descriptor beside the reply is a kernel socket (an `accept` that met a connection on
+    /// loopback, [`super::loopback`]), with its peer's address as the kernel gave it: a
+    /// `sockaddr_in` or `sockaddr_in6`.
+    Kernel(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -448,6 +452,10 @@ impl Reply {
                         w.u8(3);
                         w.i32(*i);
                     }
+                    Value::Kernel(a) => {
+                        w.u8(4);
+                        w.bytes(a);
+                    }
                 }
             }
         }
@@ -466,6 +474,7 @@ impl Reply {
                 1 => Value::Addr(r.addr()?),
                 2 => Value::Bytes(r.bytes(MAX_MESSAGE)?),
                 3 => Value::Int(r.i32()?),
+                4 => Value::Kernel(r.bytes(std::mem::size_of::<libc::sockaddr_storage>())?),
                 _ => return Err(Malformed),
             })
         };
@@ -611,6 +620,7 @@ mod tests {
             Ok(Value::Addr(a())),
             Ok(Value::Bytes(vec![1, 2, 3])),
             Ok(Value::Int(-7)),
+            Ok(Value::Kernel(vec![2, 0, 0x1f, 0x40, 127, 0, 0, 1])),
             Err(Errno::ECONNREFUSED),
         ] {
             let r = Reply { seq: 9, result };

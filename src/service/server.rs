@@ -28,6 +28,9 @@
 //!   connection; `accept` first reads a token (natively, so blocking, O_NONBLOCK, SO_RCVTIMEO and
 //!   signals behave as the kernel's), then asks for the connection. Several processes blocked in
 //!   `accept` or `epoll_wait` on one listener each get their own connections.
+//! - **A listener on the wildcard** (0.0.0.0, or `[::]`) has a twin on the kernel's loopback
+//!   ([`super::loopback`]): the connections it takes count in the tokens, and an `accept` that
+//!   meets one gets the kernel's socket itself.
 //! - **Unread data at the last close** sets ECONNRESET on B (the kernel's doing): the connection is
 //!   aborted with RST, as Linux's close does.
 
@@ -37,6 +40,7 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::loopback;
 use super::options::{self, Extra};
 use super::proto::{self, Call, Kind, Reply, Request, Target, Value};
 use super::uds;
@@ -72,6 +76,7 @@ const TAG_CONTROL: u64 = 2;
 const TAG_CLIENT: u64 = 3;
 const TAG_SOCK: u64 = 4;
 const TAG_SIGNAL: u64 = 5;
+const TAG_LOOPBACK: u64 = 6;
 
 fn token(tag: u64, index: usize) -> u64 {
     (tag << 32) | index as u64
@@ -198,6 +203,9 @@ struct Sock {
     /// Taken apart by a disconnect: the program's end is an unconnected UNIX socket (it polls as
     /// Linux's closed TCP socket does) and `b` a dead end, until a connect or listen pairs it up.
     unpaired: bool,
+    /// A listener on the wildcard: its twin on the kernel's loopback ([`loopback`]), if one could
+    /// be had.
+    twin: Option<Box<loopback::Twin>>,
 }
 
 pub struct Service {
@@ -505,6 +513,7 @@ impl Service {
                     TAG_CLIENT => self.serve_client(index, flags),
                     TAG_SOCK => self.sock_event(index, flags),
                     TAG_SIGNAL => stop = self.take_signal(),
+                    TAG_LOOPBACK => self.take_loopback(index),
                     _ => {}
                 }
             }
@@ -1064,6 +1073,7 @@ impl Service {
         let result = match result {
             Ok(Called::Value(v)) => Ok(v),
             Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
+            Ok(Called::AcceptedKernel(w)) => return (reply(Ok(Value::Kernel(w.peer))), Some(w.fd)),
             Ok(Called::Renewed(a)) => return (reply(Ok(Value::None)), Some(a)),
             Err(e) => Err(e),
         };
@@ -1221,6 +1231,8 @@ impl Service {
         sock.h = h;
         sock.stale_port = old_port;
         sock.phase = Phase::Fresh;
+        // A listener's twin ends with its listening.
+        sock.twin = None;
         sock.b_readable = false;
         sock.b_shut_seen = false;
         sock.b_err_seen = false;
@@ -1460,6 +1472,7 @@ impl Service {
             bound: None,
             stale_port: 0,
             unpaired: false,
+            twin: None,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -1684,12 +1697,14 @@ impl Service {
                     return Err(Errno::EOPNOTSUPP);
                 }
                 // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
+                let asked = backlog;
                 let backlog = if backlog < 0 { 4096 } else { backlog as usize };
                 self.stack.tcp_listen(h, backlog)?;
                 let sock = self.socks.get_mut(i).expect("present");
                 if !matches!(sock.phase, Phase::Listening { .. }) {
                     sock.phase = Phase::Listening { tokens: 0 };
                 }
+                self.open_twin(i, asked);
                 none
             }
             Call::Accept => {
@@ -1698,7 +1713,21 @@ impl Service {
                 };
                 // The caller read a token for this connection.
                 *tokens = tokens.saturating_sub(1);
+                // The oldest connection first, whichever queue holds it.
+                let on_loopback = sock
+                    .twin
+                    .as_mut()
+                    .and_then(|t| t.next(accept_queue_len(&self.stack, h)));
+                if let Some(w) = on_loopback {
+                    log::debug!("accept on {h:?}: a kernel connection on loopback");
+                    self.take_loopback(i);
+                    return Ok(Called::AcceptedKernel(w));
+                }
+                let behind = sock.twin.as_ref().is_some_and(|t| t.behind);
                 let listener_extra = sock.extra;
+                if behind {
+                    self.take_loopback(i);
+                }
                 // The socketpair first, as Linux allocates the new socket before it dequeues:
                 // without one (ENFILE) the connection stays queued, and its token is written
                 // again for a later accept.
@@ -1745,6 +1774,9 @@ impl Service {
                     o.name,
                     &o.value,
                 )?;
+                if let Some(twin) = &sock.twin {
+                    twin.set_option(&o);
+                }
                 none
             }
             Call::GetOption { level, name, .. } => {
@@ -2047,14 +2079,12 @@ impl Service {
 
     fn pump_listener(&mut self, i: usize) {
         let sock = self.socks.get_mut(i).expect("present");
-        let queued = self
-            .stack
-            .tcp_socket_ref(sock.h)
-            .and_then(|t| match &t.state {
-                crate::stack::tcp_socket::TcpState::Listening(l) => Some(l.accept_queue.len()),
-                _ => None,
-            })
-            .unwrap_or(0);
+        let stack_queued = accept_queue_len(&self.stack, sock.h);
+        let mut queued = stack_queued;
+        if let Some(twin) = sock.twin.as_mut() {
+            twin.count_stack(stack_queued);
+            queued += twin.waiting.len();
+        }
         let Phase::Listening { tokens } = &mut sock.phase else {
             return;
         };
@@ -2071,6 +2101,94 @@ impl Service {
         // Whatever the program writes on a listener goes nowhere.
         if sock.b_readable {
             self.discard_app_writes(i);
+        }
+    }
+
+    /// Gives listener `i`, listening on the wildcard, its twin on the kernel's loopback, or a
+    /// new backlog to the one it has (a second `listen`). A listener on one address has none: on
+    /// Linux it takes no loopback connection either.
+    fn open_twin(&mut self, i: usize, backlog: i32) {
+        let Some(sock) = self.socks.get(i) else {
+            return;
+        };
+        if let Some(twin) = &sock.twin {
+            twin.relisten(backlog);
+            return;
+        }
+        let Ok(local) = self.stack.local_addr(sock.h) else {
+            return;
+        };
+        if !local.ip().is_unspecified() || self.full {
+            return;
+        }
+        let options: Vec<proto::SetOption> = loopback::INHERITED
+            .iter()
+            .filter_map(|&(level, name)| {
+                let value =
+                    options::get(&mut self.stack, sock.h, sock.kind, &sock.extra, level, name);
+                value
+                    .ok()
+                    .map(|value| proto::SetOption { level, name, value })
+            })
+            .collect();
+        let twin = match loopback::Twin::open(sock.extra.inet6, local.port(), backlog, &options) {
+            Ok(t) => t,
+            Err(e) => {
+                // A kernel program has the port on loopback (or the namespace no loopback).
+                log::debug!(
+                    "{:?} has no twin on loopback port {}: {e}",
+                    sock.h,
+                    local.port()
+                );
+                self.check_room();
+                return;
+            }
+        };
+        for fd in twin.listeners() {
+            if let Err(e) = ep_ctl(
+                self.ep.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd,
+                (libc::EPOLLIN | libc::EPOLLET) as u32,
+                token(TAG_LOOPBACK, i),
+            ) {
+                log::debug!("{:?}'s twin on loopback cannot be watched: {e}", sock.h);
+                return;
+            }
+        }
+        if let Some(sock) = self.socks.get_mut(i) {
+            sock.twin = Some(Box::new(twin));
+        }
+        self.check_room();
+    }
+
+    /// Takes the connections listener `i`'s twin on loopback has accepted (up to
+    /// [`loopback::HELD`]) and counts them in its tokens.
+    fn take_loopback(&mut self, i: usize) {
+        let full = self.full;
+        let Some(twin) = self.socks.get_mut(i).and_then(|s| s.twin.as_mut()) else {
+            return;
+        };
+        if full {
+            // Taken once a descriptor is free: at the next accept or connection.
+            twin.behind = true;
+            return;
+        }
+        let before = twin.waiting.len();
+        let stopped = twin.take();
+        let took = twin.waiting.len() > before;
+        twin.behind = false;
+        if let Some(e) = stopped {
+            if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                twin.behind = true;
+                self.note_full();
+            } else {
+                log::debug!("accepting on a twin on loopback failed: {e}");
+            }
+        }
+        if took {
+            self.check_room();
+            self.pump_listener(i);
         }
     }
 
@@ -2374,9 +2492,22 @@ impl Service {
     }
 }
 
+/// How many connections wait in the accept queue of stack listener `h`.
+fn accept_queue_len(stack: &Stack, h: SocketHandle) -> usize {
+    stack
+        .tcp_socket_ref(h)
+        .and_then(|t| match &t.state {
+            crate::stack::tcp_socket::TcpState::Listening(l) => Some(l.accept_queue.len()),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
 enum Called {
     Value(Value),
     Accepted(OwnedFd, SocketAddrV4),
+    /// A connection from the listener's twin on loopback: the kernel's socket itself.
+    AcceptedKernel(loopback::Waiting),
     /// The socket's new program end, after a disconnect.
     Renewed(OwnedFd),
 }
