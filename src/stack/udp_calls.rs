@@ -12,6 +12,13 @@ use crate::udp::{self, Received, UdpSocket};
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN};
 
+/// What one datagram sets for itself beside the socket's options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerDatagram {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+}
+
 impl Stack {
     /// A new, unbound UDP socket.
     pub fn udp_socket(&mut self) -> Result<SocketHandle> {
@@ -31,7 +38,10 @@ impl Stack {
         if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        let reuse = self.udp(h)?.reuse_addr;
+        let reuse = {
+            let s = self.udp(h)?;
+            (s.reuse_addr, s.reuse_port)
+        };
         let port = if addr.port() == 0 {
             let used = &self.sockets.udp_ports;
             ports::pick_random(&mut self.rng, |p| !used.contains_key(&p))
@@ -49,9 +59,14 @@ impl Stack {
     }
 
     /// Whether binding `addr` clashes with a socket holding its port (Linux's
-    /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and not
-    /// both sockets set SO_REUSEADDR.
-    fn udp_port_conflict(&self, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and
+    /// neither both sockets set SO_REUSEADDR nor both SO_REUSEPORT. (Linux also asks reuseport
+    /// sockets to belong to one user; the service's programs are its own user's.)
+    fn udp_port_conflict(
+        &self,
+        addr: SocketAddrV4,
+        (reuse_addr, reuse_port): (bool, bool),
+    ) -> bool {
         let Some(holders) = self.sockets.udp_ports.get(&addr.port()) else {
             return false;
         };
@@ -60,7 +75,7 @@ impl Stack {
                 let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
                 let overlap =
                     theirs.is_unspecified() || addr.ip().is_unspecified() || theirs == *addr.ip();
-                overlap && !(reuse && o.reuse_addr)
+                overlap && !(reuse_addr && o.reuse_addr) && !(reuse_port && o.reuse_port)
             })
         })
     }
@@ -101,6 +116,19 @@ impl Stack {
         data: &[u8],
         to: Option<SocketAddrV4>,
     ) -> Result<usize> {
+        self.udp_send_with(now, h, data, to, PerDatagram::default())
+    }
+
+    /// [`Stack::udp_send_to`] with this datagram's own TTL or TOS in place of the socket's (the
+    /// IP_TTL and IP_TOS control messages of Linux's `sendmsg`, ip_cmsg_send).
+    pub fn udp_send_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        to: Option<SocketAddrV4>,
+        own: PerDatagram,
+    ) -> Result<usize> {
         let s = self.udp(h)?;
         if let Some(e) = s.error.take() {
             return Err(e);
@@ -120,8 +148,8 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let params = IpParams {
-            ttl: s.ttl,
-            tos: s.tos,
+            ttl: own.ttl.unwrap_or(s.ttl),
+            tos: own.tos.unwrap_or(s.tos),
             ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
