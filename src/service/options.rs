@@ -360,7 +360,9 @@ pub fn set(
         ) => int(val).map(drop),
         (libc::IPPROTO_IP, _) if report_bit(name).is_some() => {
             let bit = report_bit(name).expect("matched");
-            if int(val)? != 0 {
+            // do_ip_setsockopt reads an int, or one byte, and leaves 0 for a zero length.
+            let on = !val.is_empty() && int(val)? != 0;
+            if on {
                 extra.report |= bit;
             } else {
                 extra.report &= !bit;
