@@ -617,6 +617,9 @@ pub unsafe extern "C" fn recvfrom(
             udp_recv_common(s.inet6, fd, &iov, 1, flags, from, fromlen, None)
         }),
         Some(s) if !s.is_pending() => {
+            if flags & libc::MSG_ERRQUEUE != 0 {
+                return ret(Err(io::ERRQUEUE_EMPTY), -1);
+            }
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
             io::spin_before_read(&s, fd, flags);
             let n = f(
@@ -685,6 +688,9 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         no_real!(-1)
     };
     if sock.kind == Kind::Stream {
+        if flags & libc::MSG_ERRQUEUE != 0 {
+            return ret(Err(io::ERRQUEUE_EMPTY), -1);
+        }
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
         // a socketpair end has no address; nothing of the header is touched before it has.
         // The control buffer's size is needed after the call, which overwrites it: TCP_INQ and

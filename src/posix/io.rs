@@ -282,6 +282,12 @@ fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<
     Ok(())
 }
 
+/// What a receive with MSG_ERRQUEUE gets on a stack socket, TCP or UDP: the stack keeps no error
+/// queue (IP_RECVERR's ICMP reports are not queued), and Linux's ip_recv_error answers an empty
+/// one with EAGAIN at once, blocking or not. Never data from the receive queue, which the
+/// socketpair would hand over for this flag.
+pub const ERRQUEUE_EMPTY: Errno = Errno::EAGAIN;
+
 /// What a datagram receive found.
 pub struct Got {
     /// Bytes copied (or, with MSG_TRUNC, the datagram's whole length).
@@ -310,10 +316,7 @@ pub unsafe fn udp_recv(
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
     if flags & libc::MSG_ERRQUEUE != 0 {
-        // The stack keeps no error queue (IP_RECVERR's ICMP reports are not queued), and Linux's
-        // ip_recv_error answers an empty one with EAGAIN at once: never a datagram from the
-        // receive queue, which the socketpair would hand over for this flag.
-        return Err(Errno::EAGAIN);
+        return Err(ERRQUEUE_EMPTY);
     }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {
