@@ -593,8 +593,8 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
 /// `ipi_spec_dst`, which must be ours or 0.0.0.0, and the interface `ipi_ifindex`, which must
 /// exist; the stack has one of each, so the datagram goes as it would without), IP_TTL and
 /// IP_TOS (this datagram's own). Other SOL_IP and SOL_SOCKET messages are EINVAL, except the
-/// SOL_SOCKET ones Linux takes and that change nothing here; other levels are passed over, as
-/// Linux passes them over.
+/// SOL_SOCKET ones Linux takes and that change nothing here, and so is UDP_SEGMENT (not built);
+/// other levels are passed over, as Linux passes them over.
 ///
 /// # Safety
 /// `msg` must be a readable `msghdr`; its control buffer is checked before it is read.
@@ -658,6 +658,12 @@ pub unsafe fn send_control(msg: &libc::msghdr) -> Result<proto::Outgoing> {
                 libc::SCM_RIGHTS | libc::SCM_CREDENTIALS | libc::SO_MARK | libc::SO_PRIORITY,
             ) => {}
             (libc::SOL_SOCKET, _) => return Err(Errno::EINVAL),
+            // Segmentation offload (udp_cmsg_send) is not built: refused rather than one big
+            // datagram sent where the program asked for many.
+            (libc::SOL_UDP, libc::UDP_SEGMENT) => {
+                log::debug!("UDP_SEGMENT is not supported by this stack");
+                return Err(Errno::EINVAL);
+            }
             _ => {}
         }
         c = libc::CMSG_NXTHDR(msg, c);
