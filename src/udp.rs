@@ -71,9 +71,11 @@ pub struct UdpSocket {
     pub broadcast: bool,
     /// SO_REUSEADDR: sockets that all set it may bind the same port (Linux's sk_reuse for UDP).
     pub reuse_addr: bool,
-    /// SO_REUSEPORT: sockets that all set it may bind the same port, and unicast to it is spread
-    /// among them by the sender's address (Linux's sk_reuseport group).
+    /// SO_REUSEPORT: sockets of one owner that all set it may bind the same port, and unicast to
+    /// it is spread among them by the sender's address (Linux's sk_reuseport group).
     pub reuse_port: bool,
+    /// Who made the socket (a user id; Linux's sk_uid): a SO_REUSEPORT group has one owner.
+    pub owner: u32,
     pub read_shut: bool,
     pub write_shut: bool,
     /// Datagrams dropped because the queue was full.
@@ -94,6 +96,7 @@ impl Default for UdpSocket {
             broadcast: false,
             reuse_addr: false,
             reuse_port: false,
+            owner: 0,
             read_shut: false,
             write_shut: false,
             drops: 0,

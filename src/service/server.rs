@@ -1358,13 +1358,15 @@ impl Service {
         Ok(i)
     }
 
-    /// Makes the user of client `ci` the owner of the new TCP socket `i`.
+    /// Makes the user of client `ci` the owner of the new socket `i`.
     fn set_owner(&mut self, i: usize, ci: usize) {
         let Some(uid) = self.clients.get(ci).map(|c| c.uid) else {
             return;
         };
         if let Some(h) = self.socks.get(i).map(|s| s.h) {
-            if let Ok(t) = self.stack.tcp_socket_mut(h) {
+            if let Some(u) = self.stack.udp_socket_mut(h) {
+                u.owner = uid;
+            } else if let Ok(t) = self.stack.tcp_socket_mut(h) {
                 t.owner = uid;
             }
         }

@@ -369,24 +369,24 @@ impl Stack {
             self.send_unreachable(now, dg, DstUnreachable::PortUnreachable);
             return;
         };
-        // The best is one of a SO_REUSEPORT group (those bound to the same address with the
-        // option): the group shares the port, each sender always reaching the same member
-        // (Linux's lookup_reuseport hashes the addresses and ports over the group).
+        // The best is one of a SO_REUSEPORT group (those of one owner bound to the same address
+        // with the option): the group shares the port, a keyed hash of the sender picking the
+        // member, so each sender always reaches the same one and cannot choose which (Linux's
+        // lookup_reuseport hashes the flow with a boot-time secret likewise).
         let group_of = |x: super::SocketHandle| {
             sockets
                 .udp(x)
                 .filter(|s| s.reuse_port)
-                .map(|s| s.local.map(|l| *l.ip()))
+                .map(|s| (s.local.map(|l| *l.ip()), s.owner))
         };
         if let Some(group) = group_of(h) {
             let members: Vec<_> = matches
                 .filter(|&(x, score)| score == best_score && group_of(x) == Some(group))
                 .map(|(x, _)| x)
                 .collect();
-            let key = (u64::from(u32::from(src)) << 16) | u64::from(repr.src_port);
-            // A multiplicative hash (Knuth's), so neighbouring senders spread.
-            let spread = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
-            if let Some(&chosen) = members.get(spread % members.len().max(1)) {
+            let tuple = super::tcp_io::tuple_bytes(SocketAddrV4::new(dst, repr.dst_port), from);
+            let pick = crate::tcp::reuseport_hash(&self.tcp_key, &tuple) as usize;
+            if let Some(&chosen) = members.get(pick % members.len().max(1)) {
                 h = chosen;
             }
         }

@@ -393,8 +393,9 @@ fn udp_delivery_and_port_unreachable() {
     );
 }
 
-/// SO_REUSEPORT (Linux's udp_lib_lport_inuse and lookup_reuseport): sockets that all set it
-/// share a port, others (even with SO_REUSEADDR alone) are refused; unicast is spread over the
+/// SO_REUSEPORT (Linux's udp_lib_lport_inuse and lookup_reuseport): sockets of one owner that all
+/// set it share a port, others (with SO_REUSEADDR alone, or another user's) are refused; unicast
+/// is spread over the
 /// group by sender, each sender always reaching the same socket; a broadcast reaches each. A
 /// datagram tells where it was sent, its TTL and its TOS (what IP_PKTINFO, IP_RECVTTL and
 /// IP_RECVTOS report).
@@ -414,6 +415,10 @@ fn udp_sockets_with_so_reuseport_share_a_port_by_sender() {
     let reuse_addr_only = s.udp_socket().unwrap();
     s.udp_socket_mut(reuse_addr_only).unwrap().reuse_addr = true;
     assert_eq!(s.udp_bind(reuse_addr_only, any), Err(Errno::EADDRINUSE));
+    let another_users = s.udp_socket().unwrap();
+    let u = s.udp_socket_mut(another_users).unwrap();
+    (u.reuse_port, u.owner) = (true, 1000);
+    assert_eq!(s.udp_bind(another_users, any), Err(Errno::EADDRINUSE));
 
     let mut buf = [0u8; 16];
     let mut got_by = [0usize; 2];

@@ -38,15 +38,15 @@ impl Stack {
         if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        let reuse = {
+        let me = {
             let s = self.udp(h)?;
-            (s.reuse_addr, s.reuse_port)
+            (s.reuse_addr, s.reuse_port, s.owner)
         };
         let port = if addr.port() == 0 {
             let used = &self.sockets.udp_ports;
             ports::pick_random(&mut self.rng, |p| !used.contains_key(&p))
                 .ok_or(Errno::EADDRINUSE)?
-        } else if self.udp_port_conflict(addr, reuse) {
+        } else if self.udp_port_conflict(addr, me) {
             return Err(Errno::EADDRINUSE);
         } else {
             addr.port()
@@ -60,12 +60,11 @@ impl Stack {
 
     /// Whether binding `addr` clashes with a socket holding its port (Linux's
     /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and
-    /// neither both sockets set SO_REUSEADDR nor both SO_REUSEPORT. (Linux also asks reuseport
-    /// sockets to belong to one user; the service's programs are its own user's.)
+    /// neither both sockets set SO_REUSEADDR nor both, of one owner, SO_REUSEPORT.
     fn udp_port_conflict(
         &self,
         addr: SocketAddrV4,
-        (reuse_addr, reuse_port): (bool, bool),
+        (reuse_addr, reuse_port, owner): (bool, bool, u32),
     ) -> bool {
         let Some(holders) = self.sockets.udp_ports.get(&addr.port()) else {
             return false;
@@ -75,7 +74,9 @@ impl Stack {
                 let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
                 let overlap =
                     theirs.is_unspecified() || addr.ip().is_unspecified() || theirs == *addr.ip();
-                overlap && !(reuse_addr && o.reuse_addr) && !(reuse_port && o.reuse_port)
+                let shared = (reuse_addr && o.reuse_addr)
+                    || (reuse_port && o.reuse_port && owner == o.owner);
+                overlap && !shared
             })
         })
     }
