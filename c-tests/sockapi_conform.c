@@ -1550,6 +1550,132 @@ static void run(const char *title, check_fn f) {
     fflush(stdout);
 }
 
+/* The IP options asking for control messages with each datagram (IP_PKTINFO, IP_RECVTTL,
+ * IP_RECVTOS, IP_RECVORIGDSTADDR), before and after bind, as an int and as one byte, on UDP and
+ * TCP; then sendmsg with IP_PKTINFO, IP_TTL and IP_TOS control messages (ip_cmsg_send and the
+ * route lookup's errnos). */
+static void send_cmsg(int u, int level, int type, const void *data, size_t len, const char *what) {
+    union {
+        char buf[CMSG_SPACE(64)];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof c);
+    struct sockaddr_in to = kaddr(CLOSED_PORT);
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = c.buf, .msg_controllen = CMSG_SPACE(len)};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = level;
+    h->cmsg_type = type;
+    h->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(h), data, len);
+    R(what, sendmsg(u, &m, 0));
+}
+
+static void pktinfo(int u, int ifindex, const char *spec, const char *what) {
+    struct in_pktinfo i = {.ipi_ifindex = ifindex};
+    inet_pton(AF_INET, spec, &i.ipi_spec_dst);
+    send_cmsg(u, IPPROTO_IP, IP_PKTINFO, &i, sizeof i, what);
+}
+
+static void c_ip_recv_options(void) {
+    static const struct { int opt; const char *name; } opts[] = {
+        {IP_PKTINFO, "IP_PKTINFO"}, {IP_RECVTTL, "IP_RECVTTL"}, {IP_RECVTOS, "IP_RECVTOS"},
+        {IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR"}};
+    int u = udp();
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    geti(u, IPPROTO_IP, IP_PKTINFO, "unbound: IP_PKTINFO");
+    need(bind(u, SA(a), sizeof a) == 0, "bind udp");
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        geti(u, IPPROTO_IP, opts[i].opt, N("bound: get %s", opts[i].name));
+        seti(u, IPPROTO_IP, opts[i].opt, 5, N("bound: set %s 5", opts[i].name));
+        geti(u, IPPROTO_IP, opts[i].opt, N("bound: get %s", opts[i].name));
+        char zero = 0;
+        R(N("bound: set %s one byte 0", opts[i].name),
+          setsockopt(u, IPPROTO_IP, opts[i].opt, &zero, 1));
+        geti(u, IPPROTO_IP, opts[i].opt, N("bound: get %s", opts[i].name));
+        R(N("bound: set %s length 0", opts[i].name), setsockopt(u, IPPROTO_IP, opts[i].opt, &zero, 0));
+    }
+    int t = conn(ECHO);
+    seti(t, IPPROTO_IP, IP_PKTINFO, 1, "tcp: set IP_PKTINFO");
+    geti(t, IPPROTO_IP, IP_PKTINFO, "tcp: get IP_PKTINFO");
+    seti(t, IPPROTO_IP, IP_RECVTOS, 1, "tcp: set IP_RECVTOS");
+    geti(t, IPPROTO_IP, IP_RECVTOS, "tcp: get IP_RECVTOS");
+
+    pktinfo(u, 0, "0.0.0.0", "sendmsg IP_PKTINFO 0.0.0.0");
+    pktinfo(u, 0, STACK_IP, "sendmsg IP_PKTINFO ours");
+    pktinfo(u, 0, KERNEL_IP, "sendmsg IP_PKTINFO the peer's");
+    pktinfo(u, 0, "127.0.0.1", "sendmsg IP_PKTINFO loopback");
+    pktinfo(u, 0, "224.0.0.1", "sendmsg IP_PKTINFO multicast");
+    pktinfo(u, 0, "255.255.255.255", "sendmsg IP_PKTINFO broadcast");
+    pktinfo(u, 99999, "0.0.0.0", "sendmsg IP_PKTINFO no such interface");
+    pktinfo(u, 1, "0.0.0.0", "sendmsg IP_PKTINFO interface 1");
+    send_cmsg(u, IPPROTO_IP, IP_PKTINFO, "short", 5, "sendmsg IP_PKTINFO short");
+    int v = 0;
+    send_cmsg(u, IPPROTO_IP, IP_TTL, &v, sizeof v, "sendmsg IP_TTL 0");
+    v = 256;
+    send_cmsg(u, IPPROTO_IP, IP_TTL, &v, sizeof v, "sendmsg IP_TTL 256");
+    v = 9;
+    send_cmsg(u, IPPROTO_IP, IP_TTL, &v, sizeof v, "sendmsg IP_TTL 9");
+    send_cmsg(u, IPPROTO_IP, IP_TTL, &v, 1, "sendmsg IP_TTL one byte");
+    v = 0x10;
+    send_cmsg(u, IPPROTO_IP, IP_TOS, &v, sizeof v, "sendmsg IP_TOS int");
+    send_cmsg(u, IPPROTO_IP, IP_TOS, &v, 1, "sendmsg IP_TOS one byte");
+    v = 300;
+    send_cmsg(u, IPPROTO_IP, IP_TOS, &v, sizeof v, "sendmsg IP_TOS 300");
+    v = 1;
+    send_cmsg(u, IPPROTO_IP, IP_RECVTTL, &v, sizeof v, "sendmsg IP_RECVTTL");
+    send_cmsg(u, SOL_SOCKET, 99, &v, sizeof v, "sendmsg SOL_SOCKET 99");
+    send_cmsg(u, IPPROTO_TCP, 1, &v, sizeof v, "sendmsg IPPROTO_TCP level");
+}
+
+/* UDP sockets sharing a port (udp_lib_lport_inuse): both with SO_REUSEADDR, or both with
+ * SO_REUSEPORT; never a socket without either, nor one with the other option only. */
+static int udp_bound(int reuseaddr, int reuseport, const char *ip, int port, const char *what) {
+    int u = udp();
+    if (reuseaddr) seti(u, SOL_SOCKET, SO_REUSEADDR, 1, N("%s: SO_REUSEADDR", what));
+    if (reuseport) seti(u, SOL_SOCKET, SO_REUSEPORT, 1, N("%s: SO_REUSEPORT", what));
+    struct sockaddr_in a = addr_of(ip, port);
+    R(N("%s: bind", what), bind(u, SA(a), sizeof a));
+    return u;
+}
+
+static void c_udp_reuse(void) {
+    int port = LISTEN_BASE + checkno, port2 = port + 100;
+    int a = udp_bound(1, 0, "0.0.0.0", port, "reuseaddr 1");
+    geti(a, SOL_SOCKET, SO_REUSEADDR, "reuseaddr 1: get SO_REUSEADDR");
+    udp_bound(1, 0, "0.0.0.0", port, "reuseaddr 2");
+    udp_bound(1, 0, STACK_IP, port, "reuseaddr, ours");
+    udp_bound(0, 0, "0.0.0.0", port, "plain");
+    udp_bound(0, 0, STACK_IP, port, "plain, ours");
+    udp_bound(0, 1, "0.0.0.0", port, "reuseport");
+    int p = udp_bound(0, 1, "0.0.0.0", port2, "reuseport 1");
+    geti(p, SOL_SOCKET, SO_REUSEPORT, "reuseport 1: get SO_REUSEPORT");
+    udp_bound(0, 1, "0.0.0.0", port2, "reuseport 2");
+    udp_bound(0, 1, STACK_IP, port2, "reuseport, ours");
+    udp_bound(1, 0, "0.0.0.0", port2, "reuseaddr among reuseport");
+    udp_bound(1, 1, "0.0.0.0", port2, "both among reuseport");
+}
+
+/* recv and recvmsg with MSG_ERRQUEUE on a TCP socket whose error queue is empty: EAGAIN at once
+ * (ip_recv_error), blocking or not, and the stream's data stays for the next read. */
+static void c_tcp_errqueue(void) {
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    char buf[64];
+    R("recv MSG_ERRQUEUE|MSG_DONTWAIT", recv(fd, buf, sizeof buf, MSG_ERRQUEUE | MSG_DONTWAIT));
+    R("recv MSG_ERRQUEUE", recv(fd, buf, sizeof buf, MSG_ERRQUEUE));
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    char control[64];
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                       .msg_controllen = sizeof control};
+    R("recvmsg MSG_ERRQUEUE", recvmsg(fd, &m, MSG_ERRQUEUE));
+    long n = R("then recv", recv_some(fd, buf, 20));
+    line("then recv data", "%s", show(buf, n));
+    int l = listener();
+    R("listener: recv MSG_ERRQUEUE", recv(l, buf, sizeof buf, MSG_ERRQUEUE | MSG_DONTWAIT));
+}
+
 /* AF_INET6 sockets carrying IPv4 (dual-stack, IPV6_V6ONLY off): addresses as sockaddr_in6 with
  * IPv4-mapped addresses, the argument checks of inet6_bind and tcp_v6_connect, the IPV6 level.
  * Ephemeral ports are left out of what is printed (bytes 2 and 3 of a sockaddr_in6). */
@@ -1862,6 +1988,9 @@ int main(void) {
     run("AF_INET6 carrying IPv4", c_inet6);
     run("AF_INET6 UDP carrying IPv4", c_inet6_udp);
     run("loopback to a wildcard listener", c_loopback);
+    run("IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR", c_ip_recv_options);
+    run("UDP SO_REUSEADDR and SO_REUSEPORT", c_udp_reuse);
+    run("MSG_ERRQUEUE on TCP", c_tcp_errqueue);
     printf("done: %d checks\n", checkno);
     return 0;
 }

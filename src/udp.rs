@@ -6,7 +6,7 @@
 //! stack's socket table owns these and does the demultiplexing.
 
 use std::collections::VecDeque;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::Errno;
 
@@ -21,15 +21,39 @@ pub const MAX_PAYLOAD: usize = 65_507;
 #[derive(Debug)]
 pub struct Datagram {
     pub from: SocketAddrV4,
+    pub arrival: Arrival,
     pub data: Vec<u8>,
 }
 
-/// What a receive returned: bytes copied, the datagram's real length, and its sender.
+/// What the IP header of a received datagram said beside its sender: what Linux's
+/// `ip_cmsg_recv` reports to a socket that asked (IP_PKTINFO, IP_RECVTTL, IP_RECVTOS,
+/// IP_RECVORIGDSTADDR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// The destination address: ours, or a broadcast address.
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub tos: u8,
+}
+
+impl Default for Arrival {
+    fn default() -> Self {
+        Arrival {
+            dst: Ipv4Addr::UNSPECIFIED,
+            ttl: crate::ipv4::DEFAULT_TTL,
+            tos: 0,
+        }
+    }
+}
+
+/// What a receive returned: bytes copied, the datagram's real length, its sender and how it
+/// arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Received {
     pub copied: usize,
     pub len: usize,
     pub from: SocketAddrV4,
+    pub arrival: Arrival,
 }
 
 #[derive(Debug)]
@@ -47,6 +71,11 @@ pub struct UdpSocket {
     pub broadcast: bool,
     /// SO_REUSEADDR: sockets that all set it may bind the same port (Linux's sk_reuse for UDP).
     pub reuse_addr: bool,
+    /// SO_REUSEPORT: sockets of one owner that all set it may bind the same port, and unicast to
+    /// it is spread among them by the sender's address (Linux's sk_reuseport group).
+    pub reuse_port: bool,
+    /// Who made the socket (a user id; Linux's sk_uid): a SO_REUSEPORT group has one owner.
+    pub owner: u32,
     pub read_shut: bool,
     pub write_shut: bool,
     /// Datagrams dropped because the queue was full.
@@ -66,6 +95,8 @@ impl Default for UdpSocket {
             tos: 0,
             broadcast: false,
             reuse_addr: false,
+            reuse_port: false,
+            owner: 0,
             read_shut: false,
             write_shut: false,
             drops: 0,
@@ -75,7 +106,7 @@ impl Default for UdpSocket {
 
 impl UdpSocket {
     /// Queues a received datagram; false (and counted) when the receive buffer is full.
-    pub fn deliver(&mut self, from: SocketAddrV4, data: &[u8]) -> bool {
+    pub fn deliver(&mut self, from: SocketAddrV4, arrival: Arrival, data: &[u8]) -> bool {
         let cost = data.len() + PER_DATAGRAM_OVERHEAD;
         // Short of memory the datagram is dropped as when the buffer is full (Linux's
         // UDP_MIB_RCVBUFERRORS under `udp_mem`).
@@ -89,6 +120,7 @@ impl UdpSocket {
         self.queued_bytes += cost;
         self.queue.push_back(Datagram {
             from,
+            arrival,
             data: data.to_vec(),
         });
         true
@@ -109,6 +141,7 @@ impl UdpSocket {
             copied,
             len: d.data.len(),
             from: d.from,
+            arrival: d.arrival,
         };
         if !peek {
             let d = self.queue.pop_front().expect("front exists");
@@ -130,7 +163,6 @@ impl UdpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
     #[test]
     fn queue_is_bounded_and_truncates() {
@@ -139,8 +171,8 @@ mod tests {
             rcvbuf: 1000,
             ..UdpSocket::default()
         };
-        assert!(s.deliver(from, &[1; 400]));
-        assert!(!s.deliver(from, &[2; 400]));
+        assert!(s.deliver(from, Arrival::default(), &[1; 400]));
+        assert!(!s.deliver(from, Arrival::default(), &[2; 400]));
         assert_eq!(s.drops, 1);
         let mut small = [0u8; 10];
         let r = s.recv(&mut small, true).unwrap();
@@ -148,7 +180,7 @@ mod tests {
         let r = s.recv(&mut small, false).unwrap();
         assert_eq!(r.len, 400);
         assert_eq!(s.recv(&mut small, false), Err(Errno::EAGAIN));
-        assert!(s.deliver(from, &[3; 600]));
+        assert!(s.deliver(from, Arrival::default(), &[3; 600]));
         s.error = Some(Errno::ECONNREFUSED);
         assert_eq!(s.recv(&mut small, false), Err(Errno::ECONNREFUSED));
         assert_eq!(s.recv(&mut small, false).unwrap().len, 600);

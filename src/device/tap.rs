@@ -168,6 +168,8 @@ fn wait_for_link(name: &str) -> io::Result<()> {
 pub struct TapDevice {
     fd: sys::Fd,
     name: String,
+    /// The interface's index in its namespace (what `if_nametoindex` gives a program there).
+    index: u32,
     mtu: usize,
     /// Frames cross behind a virtio-net header (`TAPSTACK_OFFLOAD=on`).
     vnet: bool,
@@ -181,7 +183,7 @@ impl TapDevice {
     /// (the virtio-net header) if `offload`.
     pub fn open(name: &str, offload: bool) -> io::Result<TapDevice> {
         let vnet = offload;
-        let (_, mtu) = interface_info(name)?;
+        let (index, mtu) = interface_info(name)?;
         let path = CString::new("/dev/net/tun").expect("no NUL");
         let fd = sys::Fd::new(
             sys::open(&path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -227,6 +229,7 @@ impl TapDevice {
         Ok(TapDevice {
             fd,
             name: name.to_string(),
+            index: index as u32,
             mtu,
             vnet,
             offload,
@@ -252,6 +255,11 @@ impl TapDevice {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interface's index: the one a datagram arrives by (IP_PKTINFO's `ipi_ifindex`).
+    pub fn index(&self) -> u32 {
+        self.index
     }
 }
 

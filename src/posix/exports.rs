@@ -620,6 +620,9 @@ pub unsafe extern "C" fn recvfrom(
             udp_recv_common(s.inet6, fd, &iov, 1, flags, from, fromlen, None)
         }),
         Some(s) if !s.is_pending() => {
+            if flags & libc::MSG_ERRQUEUE != 0 {
+                return ret(Err(io::ERRQUEUE_EMPTY), -1);
+            }
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
             io::spin_before_read(&s, fd, flags);
             let n = f(
@@ -688,6 +691,9 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         no_real!(-1)
     };
     if sock.kind == Kind::Stream {
+        if flags & libc::MSG_ERRQUEUE != 0 {
+            return ret(Err(io::ERRQUEUE_EMPTY), -1);
+        }
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
         // a socketpair end has no address; nothing of the header is touched before it has.
         // The control buffer's size is needed after the call, which overwrites it: TCP_INQ and
@@ -727,7 +733,8 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     if let Err(e) = super::user::check_write_of(msg) {
         return ret(Err(e), -1);
     }
-    // UDP: the kernel's receive timestamps on the socketpair pass through as they are.
+    // UDP: the kernel's receive timestamps on the socketpair pass through as they are; the IP
+    // control messages follow them.
     let m = &mut *msg;
     let control = (!m.msg_control.is_null() && m.msg_controllen > 0)
         .then_some((m.msg_control, m.msg_controllen));
@@ -750,6 +757,11 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
                 } else {
                     0
                 };
+            if let Some(inc) = got.incoming.filter(|i| i.report != 0) {
+                let room = control.map_or(0, |(_, len)| len);
+                let mut out = stamps::ControlOut::after(msg, room, got.control_len);
+                io::put_ip_control(&inc, &mut out);
+            }
             got.len as ssize_t
         }
         Err(e) => ret(Err(e), -1),
@@ -849,8 +861,8 @@ unsafe fn udp_send_common(
     iov: *const iovec,
     iovcnt: usize,
     flags: c_int,
-    to: *const sockaddr,
-    tolen: socklen_t,
+    (to, tolen): (*const sockaddr, socklen_t),
+    control: Option<&msghdr>,
 ) -> ssize_t {
     let r = (|| {
         let target = if to.is_null() {
@@ -883,11 +895,17 @@ unsafe fn udp_send_common(
         if target.is_some_and(|a| a.port() == 0) {
             return Err(Errno::EINVAL);
         }
+        // After the destination, as udp_sendmsg reads them.
+        let out = match control {
+            Some(m) => io::send_control(m)?,
+            None => Default::default(),
+        };
+        let out = crate::service::proto::Outgoing { to: target, ..out };
         if let Some(sock) = state::get(fd).filter(|s| s.is_pending()) {
             // The first send binds the socket (to an ephemeral port) on the stack.
             sockets::on_stack(&sock, fd, crate::service::proto::Call::LocalAddr)?;
         }
-        io::udp_send(sock, fd, iov, iovcnt, flags, target).map(|n| n as ssize_t)
+        io::udp_send(sock, fd, iov, iovcnt, flags, out).map(|n| n as ssize_t)
     })();
     ret(r, -1)
 }
@@ -903,7 +921,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                 iov_base: buf as *mut c_void,
                 iov_len: count,
             };
-            udp_send_common(&s, fd, &iov, 1, 0, std::ptr::null(), 0)
+            udp_send_common(&s, fd, &iov, 1, 0, (std::ptr::null(), 0), None)
         }),
         // Under a seccomp filter, the program's own write (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, buf, count),
@@ -991,7 +1009,7 @@ pub unsafe extern "C" fn sendto(
                     }
                 }
             }
-            udp_send_common(&sock, fd, &iov, 1, flags, to, tolen)
+            udp_send_common(&sock, fd, &iov, 1, flags, (to, tolen), None)
         }),
         Kind::Stream if sock.is_pending() => {
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
@@ -1069,7 +1087,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             if iovcnt < 0 {
                 return ret(Err(Errno::EINVAL), -1);
             }
-            udp_send_common(&s, fd, iov, iovcnt as usize, 0, std::ptr::null(), 0)
+            udp_send_common(&s, fd, iov, iovcnt as usize, 0, (std::ptr::null(), 0), None)
         }),
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
@@ -1146,8 +1164,8 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
             m.msg_iov,
             m.msg_iovlen,
             flags,
-            m.msg_name as *const sockaddr,
-            m.msg_namelen,
+            (m.msg_name as *const sockaddr, m.msg_namelen),
+            Some(m),
         )
     }
 }

@@ -6,9 +6,11 @@
 //! keep from the socketpair what a UNIX socket would refuse but TCP takes (an address on `sendto`,
 //! MSG_MORE).
 //!
-//! UDP datagrams carry the peer's address in an 8-byte header on the socketpair
-//! ([`crate::service::proto::DGRAM_HEADER`]): the shim adds it on the way out and takes it off on
-//! the way in, so every send and receive call on a UDP stack socket comes through here.
+//! UDP datagrams carry a header on the socketpair ([`crate::service::proto::DGRAM_HEADER`]): the
+//! shim adds it on the way out (the destination, and what a `sendmsg`'s IP control messages set,
+//! [`send_control`]) and takes it off on the way in (the sender, and the IP control messages the
+//! socket asked for, [`put_ip_control`]), so every send and receive call on a UDP stack socket
+//! comes through here.
 
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
@@ -175,7 +177,7 @@ fn message(iov: &mut [libc::iovec]) -> libc::msghdr {
     msg
 }
 
-/// Sends one datagram gathered from `iov` to `to` (or the connected peer).
+/// Sends one datagram gathered from `iov` to `out.to` (or the connected peer).
 ///
 /// # Safety
 /// `iov` must point to `iovcnt` valid iovecs.
@@ -185,15 +187,16 @@ pub unsafe fn udp_send(
     iov: *const libc::iovec,
     iovcnt: usize,
     flags: i32,
-    to: Option<SocketAddrV4>,
+    out: proto::Outgoing,
 ) -> Result<usize> {
-    let header = proto::dgram_header(to);
+    let to = out.to;
+    let header = out.header();
     let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
     if sock.kind == proto::Kind::Dgram {
         let mut cork = sock.udp_cork.lock();
         if cork.is_some() || flags & libc::MSG_MORE != 0 {
-            return udp_cork(&mut cork, &all[1..], len, to, fd, flags, sock);
+            return udp_cork(&mut cork, &all[1..], len, out, fd, flags, sock);
         }
     }
     if len > MAX_UDP {
@@ -212,18 +215,18 @@ pub unsafe fn udp_send(
 /// # Safety
 /// `parts` must be the caller's iovecs.
 unsafe fn udp_cork(
-    cork: &mut Option<(Option<SocketAddrV4>, Vec<u8>)>,
+    cork: &mut Option<(proto::Outgoing, Vec<u8>)>,
     parts: &[libc::iovec],
     len: usize,
-    to: Option<SocketAddrV4>,
+    out: proto::Outgoing,
     fd: i32,
     flags: i32,
     sock: &OpenSocket,
 ) -> Result<usize> {
     if cork.is_none() {
-        udp_check_destination(sock, to)?;
+        udp_check_destination(sock, out.to)?;
     }
-    let (_, held) = cork.get_or_insert_with(|| (to, Vec::new()));
+    let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
     if held.len() + len > MAX_UDP {
         *cork = None;
         return Err(Errno::EMSGSIZE);
@@ -241,8 +244,8 @@ unsafe fn udp_cork(
     if flags & libc::MSG_MORE != 0 {
         return Ok(len);
     }
-    let (to, data) = cork.take().expect("held above");
-    let header = proto::dgram_header(to);
+    let (out, data) = cork.take().expect("held above");
+    let header = out.header();
     let whole = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -279,11 +282,19 @@ fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<
     Ok(())
 }
 
+/// What a receive with MSG_ERRQUEUE gets on a stack socket, TCP or UDP: the stack keeps no error
+/// queue (IP_RECVERR's ICMP reports are not queued), and Linux's ip_recv_error answers an empty
+/// one with EAGAIN at once, blocking or not. Never data from the receive queue, which the
+/// socketpair would hand over for this flag.
+pub const ERRQUEUE_EMPTY: Errno = Errno::EAGAIN;
+
 /// What a datagram receive found.
 pub struct Got {
     /// Bytes copied (or, with MSG_TRUNC, the datagram's whole length).
     pub len: usize,
     pub from: Option<SocketAddrV4>,
+    /// The datagram's header, for the IP control messages ([`put_ip_control`]).
+    pub incoming: Option<proto::Incoming>,
     /// The datagram was longer than the buffers.
     pub truncated: bool,
     /// Bytes of control messages (the kernel's receive timestamps, [`super::stamps`]) written
@@ -305,10 +316,7 @@ pub unsafe fn udp_recv(
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
     if flags & libc::MSG_ERRQUEUE != 0 {
-        // The stack keeps no error queue (IP_RECVERR's ICMP reports are not queued), and Linux's
-        // ip_recv_error answers an empty one with EAGAIN at once: never a datagram from the
-        // receive queue, which the socketpair would hand over for this flag.
-        return Err(Errno::EAGAIN);
+        return Err(ERRQUEUE_EMPTY);
     }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {
@@ -348,9 +356,11 @@ pub unsafe fn udp_recv(
                 _ => return Err(e),
             }
         }
+        let incoming = proto::Incoming::parse(&header);
         return Ok(Got {
             len: n.saturating_sub(DGRAM_HEADER),
-            from: proto::parse_dgram_header(&header),
+            from: incoming.map(|i| i.from),
+            incoming,
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
             control_len: if control.is_some() {
                 msg.msg_controllen
@@ -576,4 +586,186 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
         }
     }
     crate::spin::ended_in_peace();
+}
+
+/// What a UDP `sendmsg`'s control messages ask of its datagram, checked as Linux's
+/// `ip_cmsg_send` and the route lookup after it check them: IP_PKTINFO (the source address
+/// `ipi_spec_dst`, which must be ours or 0.0.0.0, and the interface `ipi_ifindex`, which must
+/// exist; the stack has one of each, so the datagram goes as it would without), IP_TTL and
+/// IP_TOS (this datagram's own). Other SOL_IP and SOL_SOCKET messages are EINVAL, except the
+/// SOL_SOCKET ones Linux takes and that change nothing here, and so is UDP_SEGMENT (not built);
+/// other levels are passed over, as Linux passes them over.
+///
+/// # Safety
+/// `msg` must be a readable `msghdr`; its control buffer is checked before it is read.
+pub unsafe fn send_control(msg: &libc::msghdr) -> Result<proto::Outgoing> {
+    let mut own = proto::Outgoing::default();
+    if msg.msg_control.is_null() || msg.msg_controllen == 0 {
+        return Ok(own);
+    }
+    super::user::check_read(msg.msg_control.cast(), msg.msg_controllen)?;
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let end = msg.msg_control as usize + msg.msg_controllen;
+    let mut source = None;
+    let mut ifindex = 0u32;
+    let mut c = libc::CMSG_FIRSTHDR(msg);
+    while !c.is_null() {
+        let head = std::ptr::read_unaligned(c);
+        // Linux's CMSG_OK: a whole header, and no longer than what is left.
+        if head.cmsg_len < header || head.cmsg_len > end - c as usize {
+            return Err(Errno::EINVAL);
+        }
+        let data = std::slice::from_raw_parts(libc::CMSG_DATA(c), head.cmsg_len - header);
+        let exact = |n: usize| head.cmsg_len == libc::CMSG_LEN(n as u32) as usize;
+        let int = |d: &[u8]| i32::from_ne_bytes([d[0], d[1], d[2], d[3]]);
+        match (head.cmsg_level, head.cmsg_type) {
+            (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                if !exact(std::mem::size_of::<libc::in_pktinfo>()) {
+                    return Err(Errno::EINVAL);
+                }
+                let i = std::ptr::read_unaligned(data.as_ptr() as *const libc::in_pktinfo);
+                if i.ipi_ifindex != 0 {
+                    ifindex = i.ipi_ifindex as u32;
+                }
+                source = Some(std::net::Ipv4Addr::from(u32::from_be(
+                    i.ipi_spec_dst.s_addr,
+                )));
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) => {
+                if !exact(4) || !(1..=255).contains(&int(data)) {
+                    return Err(Errno::EINVAL);
+                }
+                own.ttl = Some(int(data) as u8);
+            }
+            (libc::IPPROTO_IP, libc::IP_TOS) => {
+                let v = if exact(4) {
+                    int(data)
+                } else if exact(1) {
+                    i32::from(data[0])
+                } else {
+                    return Err(Errno::EINVAL);
+                };
+                if !(0..=255).contains(&v) {
+                    return Err(Errno::EINVAL);
+                }
+                own.tos = Some(v as u8);
+            }
+            (libc::IPPROTO_IP, _) => return Err(Errno::EINVAL),
+            // __sock_cmsg_send: these are taken (SCM_RIGHTS and SCM_CREDENTIALS mean nothing to
+            // an IP socket); any other is EINVAL.
+            (
+                libc::SOL_SOCKET,
+                libc::SCM_RIGHTS | libc::SCM_CREDENTIALS | libc::SO_MARK | libc::SO_PRIORITY,
+            ) => {}
+            (libc::SOL_SOCKET, _) => return Err(Errno::EINVAL),
+            // Segmentation offload (udp_cmsg_send) is not built: refused rather than one big
+            // datagram sent where the program asked for many.
+            (libc::SOL_UDP, libc::UDP_SEGMENT) => {
+                log::debug!("UDP_SEGMENT is not supported by this stack");
+                return Err(Errno::EINVAL);
+            }
+            _ => {}
+        }
+        c = libc::CMSG_NXTHDR(msg, c);
+    }
+    if let Some(ip) = source.filter(|ip| !ip.is_unspecified()) {
+        // ip_route_output_key_hash_rcu: a source that can be no one's is EINVAL, one that is
+        // not ours ENETUNREACH; then an interface that does not exist, ENODEV.
+        let first = ip.octets()[0];
+        if ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() || first == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if client::config().map_or(true, |c| c.addr != ip) {
+            return Err(Errno(libc::ENETUNREACH));
+        }
+    }
+    if ifindex != 0 && !interface_exists(ifindex) {
+        return Err(Errno(libc::ENODEV));
+    }
+    Ok(own)
+}
+
+/// Whether the namespace has an interface with index `ifindex` (SIOCGIFNAME on a kernel socket
+/// of the shim's own, made and closed here).
+fn interface_exists(ifindex: u32) -> bool {
+    // SAFETY: plain system calls; the request is a zeroed `struct ifreq` the kernel fills.
+    unsafe {
+        let s = libc::syscall(
+            libc::SYS_socket,
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if s < 0 {
+            // Cannot tell: let the datagram go, as it would without the interface named.
+            return true;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_ifru.ifru_ifindex = ifindex as i32;
+        let r = libc::syscall(
+            libc::SYS_ioctl,
+            s,
+            libc::SIOCGIFNAME,
+            &mut req as *mut libc::ifreq,
+        );
+        libc::syscall(libc::SYS_close, s);
+        r == 0
+    }
+}
+
+/// The IP control messages of a received datagram that its socket asked for, after the
+/// kernel's (the receive timestamps), in the order of Linux's `ip_cmsg_recv_offset`: IP_PKTINFO
+/// (`ipi_addr` the datagram's destination; `ipi_spec_dst` that, or our address for a broadcast,
+/// as fib_compute_spec_dst gives it), IP_TTL (an int), IP_TOS (one byte), IP_ORIGDSTADDR (a
+/// `sockaddr_in`).
+///
+/// # Safety
+/// As [`super::stamps::ControlOut::put`].
+pub unsafe fn put_ip_control(inc: &proto::Incoming, out: &mut super::stamps::ControlOut) {
+    use proto::report;
+    let dst = *inc.dst.ip();
+    if inc.report & report::PKTINFO != 0 {
+        let spec_dst = if is_broadcast(&dst) {
+            client::config().map_or(dst, |c| c.addr)
+        } else {
+            dst
+        };
+        let info = libc::in_pktinfo {
+            ipi_ifindex: inc.ifindex as i32,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(spec_dst).to_be(),
+            },
+            ipi_addr: libc::in_addr {
+                s_addr: u32::from(dst).to_be(),
+            },
+        };
+        out.put(libc::IPPROTO_IP, libc::IP_PKTINFO, bytes_of(&info));
+    }
+    if inc.report & report::TTL != 0 {
+        out.put(
+            libc::IPPROTO_IP,
+            libc::IP_TTL,
+            &i32::from(inc.ttl).to_ne_bytes(),
+        );
+    }
+    if inc.report & report::TOS != 0 {
+        out.put(libc::IPPROTO_IP, libc::IP_TOS, &[inc.tos]);
+    }
+    if inc.report & report::ORIGDSTADDR != 0 {
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: inc.dst.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(dst).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        out.put(libc::IPPROTO_IP, libc::IP_ORIGDSTADDR, bytes_of(&sin));
+    }
+}
+
+/// The bytes of a plain C struct.
+fn bytes_of<T>(v: &T) -> &[u8] {
+    // SAFETY: the structs passed here are plain data with no padding.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
 }

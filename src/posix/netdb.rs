@@ -990,7 +990,7 @@ pub fn exchange_over_stack(
         iov_len: query.len(),
     };
     // SAFETY: one iovec over `query`.
-    if unsafe { super::io::udp_send(&sock, raw, &iov, 1, 0, None) }.is_err() {
+    if unsafe { super::io::udp_send(&sock, raw, &iov, 1, 0, Default::default()) }.is_err() {
         return Err(LookupError::Fail);
     }
     let deadline = std::time::Instant::now() + timeout;

@@ -170,6 +170,14 @@ impl ControlOut {
         ControlOut { msg, room, used: 0 }
     }
 
+    /// One that goes on after the `used` bytes the kernel wrote (the control length says so).
+    ///
+    /// # Safety
+    /// As [`ControlOut::new`], with the control length left as the kernel set it.
+    pub unsafe fn after(msg: *mut libc::msghdr, room: usize, used: usize) -> ControlOut {
+        ControlOut { msg, room, used }
+    }
+
     /// Appends one control message.
     ///
     /// # Safety

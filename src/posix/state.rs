@@ -71,7 +71,7 @@ pub struct OpenSocket {
     pub more: AtomicBool,
     /// A UDP socket's corked datagram (sends with MSG_MORE), with the address of the send that
     /// began it, as Linux's udp_sendmsg holds it pending until a send without the flag.
-    pub udp_cork: Mutex<Option<(Option<std::net::SocketAddrV4>, Vec<u8>)>>,
+    pub udp_cork: Mutex<Option<(crate::service::proto::Outgoing, Vec<u8>)>>,
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
     pub listening: std::sync::atomic::AtomicU8,

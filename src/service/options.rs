@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::proto::Kind;
+use super::proto::{self, Kind};
 use crate::error::{Errno, Result};
 use crate::stack::{SocketHandle, Stack};
 use crate::tcp::{Algorithm, State, TcpStats};
@@ -24,9 +24,13 @@ const BUF_MAX: usize = 212_992;
 /// What the service keeps about a socket beside the stack's own fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Extra {
-    /// SO_REUSEPORT as set, reported back (a TCP socket's is the stack's too, which lets
-    /// listeners of one owner share a port).
+    /// SO_REUSEPORT as set, reported back (a TCP or UDP socket's is the stack's too, which lets
+    /// sockets of one owner share a port).
     pub reuse_port: bool,
+    /// The control messages a UDP socket's datagrams come with ([`proto::report`] bits: IP_PKTINFO,
+    /// IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR), which the program's side writes. Any IPv4
+    /// socket takes the options at any time and reports them back, as Linux's does.
+    pub report: u8,
     /// SO_BROADCAST as set on a TCP socket (where it changes nothing but is reported back, and
     /// passed on to accepted sockets as Linux does); a UDP socket keeps its own.
     pub broadcast: bool,
@@ -96,9 +100,12 @@ pub fn set(
         return set_ipv6(s, h, kind, extra, name, val);
     }
     match (level, name) {
+        // Looked at when the socket binds, as Linux's sk_reuse and sk_reuseport are.
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
             let on = int(val)? != 0;
-            if let Ok(t) = s.tcp_socket_mut(h) {
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.reuse_addr = on;
+            } else if let Ok(t) = s.tcp_socket_mut(h) {
                 t.reuse_addr = on;
             }
             Ok(())
@@ -106,7 +113,9 @@ pub fn set(
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => {
             let on = int(val)? != 0;
             extra.reuse_port = on;
-            if let Ok(t) = s.tcp_socket_mut(h) {
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.reuse_port = on;
+            } else if let Ok(t) = s.tcp_socket_mut(h) {
                 t.reuse_port = on;
             }
             Ok(())
@@ -349,7 +358,30 @@ pub fn set(
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
         ) => int(val).map(drop),
+        (libc::IPPROTO_IP, _) if report_bit(name).is_some() => {
+            let bit = report_bit(name).expect("matched");
+            // do_ip_setsockopt reads an int, or one byte, and leaves 0 for a zero length.
+            let on = !val.is_empty() && int(val)? != 0;
+            if on {
+                extra.report |= bit;
+            } else {
+                extra.report &= !bit;
+            }
+            Ok(())
+        }
         _ => Err(Errno::ENOPROTOOPT),
+    }
+}
+
+/// The control message an IP-level option asks for (Linux's do_ip_setsockopt sets these bits of
+/// `inet->cmsg_flags`).
+fn report_bit(name: i32) -> Option<u8> {
+    match name {
+        libc::IP_PKTINFO => Some(proto::report::PKTINFO),
+        libc::IP_RECVTTL => Some(proto::report::TTL),
+        libc::IP_RECVTOS => Some(proto::report::TOS),
+        libc::IP_RECVORIGDSTADDR => Some(proto::report::ORIGDSTADDR),
+        _ => None,
     }
 }
 
@@ -567,9 +599,10 @@ pub fn get(
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
             ints(s.tcp_socket_ref(h).is_some_and(|t| t.is_listening()) as i32)
         }
-        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
-            ints(s.tcp_socket_ref(h).is_some_and(|t| t.reuse_addr) as i32)
-        }
+        (libc::SOL_SOCKET, libc::SO_REUSEADDR) => ints(s.udp_socket_ref(h).map_or_else(
+            || s.tcp_socket_ref(h).is_some_and(|t| t.reuse_addr),
+            |u| u.reuse_addr,
+        ) as i32),
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => ints(extra.reuse_port as i32),
         (libc::SOL_SOCKET, libc::SO_BROADCAST) => {
             ints(s.udp_socket_ref(h).map_or(extra.broadcast, |u| u.broadcast) as i32)
@@ -698,6 +731,9 @@ pub fn get(
                 .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.tos))
                 .unwrap_or(0) as i32,
         ),
+        (libc::IPPROTO_IP, _) if report_bit(name).is_some() => ints(i32::from(
+            extra.report & report_bit(name).expect("matched") != 0,
+        )),
         _ => return Err(Errno::ENOPROTOOPT),
     })
 }

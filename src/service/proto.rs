@@ -483,18 +483,128 @@ impl Reply {
     }
 }
 
-/// The header before each datagram on a UDP socket's socketpair: the peer's address (the
-/// destination going out, the source coming in); all zero going out means "the connected peer".
-pub const DGRAM_HEADER: usize = 8;
+/// The header before each datagram on a UDP socket's socketpair, both ways. Going out
+/// ([`Outgoing`]): the destination (all zero for "the connected peer") and the datagram's own TTL
+/// or TOS if its `sendmsg` gave them. Coming in ([`Incoming`]): the sender, and what the IP
+/// header said that the program may ask to see as control messages. Or, in place of a
+/// datagram, an error ([`dgram_error`]).
+pub const DGRAM_HEADER: usize = 20;
 
-pub fn dgram_header(a: Option<SocketAddrV4>) -> [u8; DGRAM_HEADER] {
-    let mut h = [0u8; DGRAM_HEADER];
-    if let Some(a) = a {
-        h[0] = 1;
-        h[2..4].copy_from_slice(&a.port().to_be_bytes());
-        h[4..8].copy_from_slice(&a.ip().octets());
+/// Which control messages an incoming datagram comes with: the socket's IP_PKTINFO,
+/// IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR as they were when the service passed it on
+/// (Linux's IP_CMSG_* bits in `inet->cmsg_flags`, the same numbers).
+pub mod report {
+    pub const PKTINFO: u8 = 1;
+    pub const TTL: u8 = 2;
+    pub const TOS: u8 = 4;
+    pub const ORIGDSTADDR: u8 = 64;
+}
+
+/// A datagram from the program: where to, and what its own control messages set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: Option<SocketAddrV4>,
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+}
+
+/// A datagram for the program: its sender, where it was sent (our address or a broadcast one,
+/// and the port), its TTL and TOS, the interface it came in by, and which control messages the
+/// socket asked for ([`report`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    pub from: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub ttl: u8,
+    pub tos: u8,
+    pub ifindex: u32,
+    pub report: u8,
+}
+
+const OUT_TTL: u8 = 1;
+const OUT_TOS: u8 = 2;
+
+fn put_addr(h: &mut [u8], a: SocketAddrV4) {
+    h[0..2].copy_from_slice(&a.port().to_be_bytes());
+    h[2..6].copy_from_slice(&a.ip().octets());
+}
+
+fn get_addr(h: &[u8]) -> SocketAddrV4 {
+    SocketAddrV4::new(
+        Ipv4Addr::new(h[2], h[3], h[4], h[5]),
+        u16::from_be_bytes([h[0], h[1]]),
+    )
+}
+
+impl Outgoing {
+    pub fn to(to: Option<SocketAddrV4>) -> Outgoing {
+        Outgoing {
+            to,
+            ..Outgoing::default()
+        }
     }
-    h
+
+    pub fn header(&self) -> [u8; DGRAM_HEADER] {
+        let mut h = [0u8; DGRAM_HEADER];
+        if let Some(a) = self.to {
+            h[0] = 1;
+            put_addr(&mut h[2..8], a);
+        }
+        if let Some(ttl) = self.ttl {
+            h[1] |= OUT_TTL;
+            h[14] = ttl;
+        }
+        if let Some(tos) = self.tos {
+            h[1] |= OUT_TOS;
+            h[15] = tos;
+        }
+        h
+    }
+
+    /// `None` for a header that is not one of a datagram going out.
+    pub fn parse(h: &[u8]) -> Option<Outgoing> {
+        if h.len() < DGRAM_HEADER || h[0] > 1 {
+            return None;
+        }
+        Some(Outgoing {
+            to: (h[0] == 1).then(|| get_addr(&h[2..8])),
+            ttl: (h[1] & OUT_TTL != 0).then_some(h[14]),
+            tos: (h[1] & OUT_TOS != 0).then_some(h[15]),
+        })
+    }
+}
+
+impl Incoming {
+    pub fn header(&self) -> [u8; DGRAM_HEADER] {
+        let mut h = [0u8; DGRAM_HEADER];
+        h[0] = 1;
+        h[1] = self.report;
+        put_addr(&mut h[2..8], self.from);
+        h[8..12].copy_from_slice(&self.dst.ip().octets());
+        h[12..14].copy_from_slice(&self.dst.port().to_be_bytes());
+        h[14] = self.ttl;
+        h[15] = self.tos;
+        h[16..20].copy_from_slice(&self.ifindex.to_le_bytes());
+        h
+    }
+
+    /// `None` for a header that is not one of a datagram (an error's, or a short one).
+    pub fn parse(h: &[u8]) -> Option<Incoming> {
+        if h.len() < DGRAM_HEADER || h[0] != 1 {
+            return None;
+        }
+        Some(Incoming {
+            from: get_addr(&h[2..8]),
+            dst: SocketAddrV4::new(
+                Ipv4Addr::new(h[8], h[9], h[10], h[11]),
+                u16::from_be_bytes([h[12], h[13]]),
+            ),
+            ttl: h[14],
+            tos: h[15],
+            ifindex: u32::from_le_bytes([h[16], h[17], h[18], h[19]]),
+            report: h[1],
+        })
+    }
 }
 
 /// A header that stands for an error instead of a datagram (ECONNREFUSED after an ICMP port
@@ -512,16 +622,6 @@ pub fn parse_dgram_error(h: &[u8]) -> Option<Errno> {
         return None;
     }
     Some(Errno(i32::from_le_bytes([h[4], h[5], h[6], h[7]])))
-}
-
-pub fn parse_dgram_header(h: &[u8]) -> Option<SocketAddrV4> {
-    if h.len() < DGRAM_HEADER || h[0] != 1 {
-        return None;
-    }
-    Some(SocketAddrV4::new(
-        Ipv4Addr::new(h[4], h[5], h[6], h[7]),
-        u16::from_be_bytes([h[2], h[3]]),
-    ))
 }
 
 #[cfg(test)]
@@ -669,7 +769,36 @@ mod tests {
 
     #[test]
     fn datagram_headers_round_trip() {
-        assert_eq!(parse_dgram_header(&dgram_header(Some(a()))), Some(a()));
-        assert_eq!(parse_dgram_header(&dgram_header(None)), None);
+        for out in [
+            Outgoing::to(Some(a())),
+            Outgoing::to(None),
+            Outgoing {
+                to: Some(a()),
+                ttl: Some(7),
+                tos: Some(0x10),
+            },
+            Outgoing {
+                to: None,
+                ttl: None,
+                tos: Some(0),
+            },
+        ] {
+            assert_eq!(Outgoing::parse(&out.header()), Some(out));
+        }
+        let inc = Incoming {
+            from: a(),
+            dst: SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 255), 53),
+            ttl: 64,
+            tos: 0x28,
+            ifindex: 7,
+            report: report::PKTINFO | report::ORIGDSTADDR,
+        };
+        assert_eq!(Incoming::parse(&inc.header()), Some(inc));
+        assert_eq!(Incoming::parse(&inc.header()[..DGRAM_HEADER - 1]), None);
+        let err = dgram_error(Errno::ECONNREFUSED);
+        assert_eq!(parse_dgram_error(&err), Some(Errno::ECONNREFUSED));
+        assert_eq!(Incoming::parse(&err), None);
+        assert_eq!(Outgoing::parse(&err), None);
+        assert_eq!(parse_dgram_error(&inc.header()), None);
     }
 }

@@ -16,7 +16,9 @@
 //!   into the connection, only as fast as the connection takes it. The peer's FIN becomes
 //!   `shutdown(B, SHUT_WR)` (the program reads end of file); the program's `shutdown(SHUT_WR)` or
 //!   last close becomes end of file on B, and so our FIN, after every byte written before it.
-//!   UDP: each datagram on the pair carries an 8-byte address header ([`proto::DGRAM_HEADER`]).
+//!   UDP: each datagram on the pair carries a header ([`proto::DGRAM_HEADER`]): going out its
+//!   destination (and a `sendmsg`'s own TTL or TOS), coming in its sender and what the program's
+//!   IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR report.
 //! - **A connect in progress** must not look writable to `poll`: A's send buffer is made small and
 //!   filled with filler bytes (by the service, or by the program when it made the socketpair itself
 //!   for a non-blocking connect), which the service drains once the handshake ends (A becomes
@@ -50,7 +52,7 @@ use crate::device::tap::TapDevice;
 use crate::device::Device;
 use crate::error::{Errno, Result};
 use crate::ipv4::Interface;
-use crate::stack::{Shutdown, SocketHandle, Stack};
+use crate::stack::{PerDatagram, Shutdown, SocketHandle, Stack};
 use crate::time::Instant;
 
 /// Frames read from the TAP per round before other work gets a turn.
@@ -253,6 +255,8 @@ pub struct Service {
     /// frames keep coming, a round reads a burst until the TAP is empty.
     tap_streak: u32,
     scratch: Vec<u8>,
+    /// The TAP's interface index, the one datagrams arrive by (IP_PKTINFO).
+    ifindex: u32,
     uid: u32,
     serial: u64,
     generation: u64,
@@ -310,6 +314,7 @@ impl Service {
         let config = &opts.config;
         raise_descriptor_limit();
         let tap = TapDevice::open(&config.iface, config.offload)?;
+        let ifindex = tap.index();
         let device: Box<dyn Device> = match &config.pcap {
             Some(path) => Box::new(PcapDevice::new(tap, path).map_err(|e| {
                 io::Error::new(e.kind(), format!("TAPSTACK_PCAP={}: {e}", path.display()))
@@ -363,6 +368,7 @@ impl Service {
         // SAFETY: getuid cannot fail.
         let uid = unsafe { libc::getuid() };
         Ok(Service {
+            ifindex,
             stack,
             device,
             ep,
@@ -1364,13 +1370,15 @@ impl Service {
         Ok(i)
     }
 
-    /// Makes the user of client `ci` the owner of the new TCP socket `i`.
+    /// Makes the user of client `ci` the owner of the new socket `i`.
     fn set_owner(&mut self, i: usize, ci: usize) {
         let Some(uid) = self.clients.get(ci).map(|c| c.uid) else {
             return;
         };
         if let Some(h) = self.socks.get(i).map(|s| s.h) {
-            if let Ok(t) = self.stack.tcp_socket_mut(h) {
+            if let Some(u) = self.stack.udp_socket_mut(h) {
+                u.owner = uid;
+            } else if let Ok(t) = self.stack.tcp_socket_mut(h) {
                 t.owner = uid;
             }
         }
@@ -2382,6 +2390,7 @@ impl Service {
             socks,
             stack,
             scratch,
+            ifindex,
             ..
         } = self;
         let Some(sock) = socks.get_mut(i) else {
@@ -2401,9 +2410,15 @@ impl Service {
             }
             match uds::recv(b, scratch, libc::MSG_DONTWAIT) {
                 Ok((n, _, _)) if n >= proto::DGRAM_HEADER => {
-                    let to = proto::parse_dgram_header(&scratch[..proto::DGRAM_HEADER]);
-                    if let Err(e) = stack.udp_send_to(now, h, &scratch[proto::DGRAM_HEADER..n], to)
-                    {
+                    let Some(out) = proto::Outgoing::parse(&scratch[..proto::DGRAM_HEADER]) else {
+                        continue;
+                    };
+                    let own = PerDatagram {
+                        ttl: out.ttl,
+                        tos: out.tos,
+                    };
+                    let data = &scratch[proto::DGRAM_HEADER..n];
+                    if let Err(e) = stack.udp_send_with(now, h, data, out.to, own) {
                         log::debug!("a datagram from a program was not sent: {}", e.name());
                     }
                 }
@@ -2417,7 +2432,16 @@ impl Service {
         for _ in 0..256 {
             match stack.udp_recv_from(h, &mut scratch[proto::DGRAM_HEADER..], false) {
                 Ok(r) => {
-                    let header = proto::dgram_header(Some(r.from));
+                    let local_port = stack.local_addr(h).map_or(0, |a| a.port());
+                    let header = proto::Incoming {
+                        from: r.from,
+                        dst: SocketAddrV4::new(r.arrival.dst, local_port),
+                        ttl: r.arrival.ttl,
+                        tos: r.arrival.tos,
+                        ifindex: *ifindex,
+                        report: sock.extra.report,
+                    }
+                    .header();
                     let payload = &scratch[proto::DGRAM_HEADER..proto::DGRAM_HEADER + r.copied];
                     if uds::send(b, &[&header, payload], None, libc::MSG_DONTWAIT).is_err() {
                         log::debug!("a datagram was dropped: the program's queue is full");

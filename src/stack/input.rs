@@ -10,6 +10,7 @@ use super::Stack;
 use crate::icmp;
 use crate::ipv4::reassembly::{Fragment, FragmentKey, Rejected};
 use crate::time::Instant;
+use crate::udp::Arrival;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
 use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, Timestamps};
@@ -323,6 +324,11 @@ impl Stack {
         };
         self.net.stats.udp_in += 1;
         let from = SocketAddrV4::new(src, repr.src_port);
+        let arrival = Arrival {
+            dst,
+            ttl: dg.repr.ttl,
+            tos: dg.repr.tos,
+        };
         // Each socket on the port that may take the datagram, with Linux's score (compute_score):
         // a bound address that matches counts 4, a connected peer that matches 8.
         let holders = self.sockets.udp_ports.get(&repr.dst_port);
@@ -346,29 +352,56 @@ impl Stack {
                 return;
             }
             for h in targets {
-                self.udp_deliver(h, from, packet.payload());
+                self.udp_deliver(h, from, arrival, packet.payload());
             }
             return;
         }
         // Unicast goes to the best; among equals, the one that bound last (Linux adds sockets at
         // the head of the port's chain and keeps the first of the highest score).
         let mut best: Option<(_, u8)> = None;
-        for (h, score) in matches {
+        for (h, score) in matches.clone() {
             if best.is_none_or(|(_, b)| score >= b) {
                 best = Some((h, score));
             }
         }
-        let Some((h, _)) = best else {
+        let Some((mut h, best_score)) = best else {
             self.net.stats.udp_no_port += 1;
             self.send_unreachable(now, dg, DstUnreachable::PortUnreachable);
             return;
         };
-        self.udp_deliver(h, from, packet.payload());
+        // The best is one of a SO_REUSEPORT group (those of one owner bound to the same address
+        // with the option): the group shares the port, a keyed hash of the sender picking the
+        // member, so each sender always reaches the same one and cannot choose which (Linux's
+        // lookup_reuseport hashes the flow with a boot-time secret likewise).
+        let group_of = |x: super::SocketHandle| {
+            sockets
+                .udp(x)
+                .filter(|s| s.reuse_port)
+                .map(|s| (s.local.map(|l| *l.ip()), s.owner))
+        };
+        if let Some(group) = group_of(h) {
+            let members: Vec<_> = matches
+                .filter(|&(x, score)| score == best_score && group_of(x) == Some(group))
+                .map(|(x, _)| x)
+                .collect();
+            let tuple = super::tcp_io::tuple_bytes(SocketAddrV4::new(dst, repr.dst_port), from);
+            let pick = crate::tcp::reuseport_hash(&self.tcp_key, &tuple) as usize;
+            if let Some(&chosen) = members.get(pick % members.len().max(1)) {
+                h = chosen;
+            }
+        }
+        self.udp_deliver(h, from, arrival, packet.payload());
     }
 
-    fn udp_deliver(&mut self, h: super::SocketHandle, from: SocketAddrV4, payload: &[u8]) {
+    fn udp_deliver(
+        &mut self,
+        h: super::SocketHandle,
+        from: SocketAddrV4,
+        arrival: Arrival,
+        payload: &[u8],
+    ) {
         let socket = self.sockets.udp_mut(h).expect("a UDP socket on its port");
-        if socket.deliver(from, payload) {
+        if socket.deliver(from, arrival, payload) {
             self.wake(h);
         } else {
             self.net.stats.udp_queue_full += 1;

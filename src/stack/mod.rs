@@ -27,6 +27,7 @@ use std::collections::VecDeque;
 pub use socket_table::{Socket, SocketHandle, SocketTable};
 pub use stats::Stats;
 pub use tcp_calls::Shutdown;
+pub use udp_calls::PerDatagram;
 
 use crate::arp::{ArpConfig, NeighbourCache};
 use crate::device::DeviceCaps;

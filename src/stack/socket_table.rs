@@ -106,7 +106,7 @@ pub struct SocketTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// UDP sockets by local port, in the order they bound it (more than one only when all set
-    /// SO_REUSEADDR).
+    /// SO_REUSEADDR, or all of one owner SO_REUSEPORT).
     pub(crate) udp_ports: HashMap<u16, Vec<SocketHandle>>,
     /// TCP listeners by local port: one, or a SO_REUSEPORT group in the order they listened.
     pub(crate) tcp_listeners: HashMap<u16, Vec<SocketHandle>>,

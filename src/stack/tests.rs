@@ -393,6 +393,65 @@ fn udp_delivery_and_port_unreachable() {
     );
 }
 
+/// SO_REUSEPORT (Linux's udp_lib_lport_inuse and lookup_reuseport): sockets of one owner that all
+/// set it share a port, others (with SO_REUSEADDR alone, or another user's) are refused; unicast
+/// is spread over the
+/// group by sender, each sender always reaching the same socket; a broadcast reaches each. A
+/// datagram tells where it was sent, its TTL and its TOS (what IP_PKTINFO, IP_RECVTTL and
+/// IP_RECVTOS report).
+#[test]
+fn udp_sockets_with_so_reuseport_share_a_port_by_sender() {
+    let mut s = ours();
+    introduce(&mut s);
+    let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 6000);
+    let group: Vec<_> = (0..2)
+        .map(|_| {
+            let h = s.udp_socket().unwrap();
+            s.udp_socket_mut(h).unwrap().reuse_port = true;
+            s.udp_bind(h, any).unwrap();
+            h
+        })
+        .collect();
+    let reuse_addr_only = s.udp_socket().unwrap();
+    s.udp_socket_mut(reuse_addr_only).unwrap().reuse_addr = true;
+    assert_eq!(s.udp_bind(reuse_addr_only, any), Err(Errno::EADDRINUSE));
+    let another_users = s.udp_socket().unwrap();
+    let u = s.udp_socket_mut(another_users).unwrap();
+    (u.reuse_port, u.owner) = (true, 1000);
+    assert_eq!(s.udp_bind(another_users, any), Err(Errno::EADDRINUSE));
+
+    let mut buf = [0u8; 16];
+    let mut got_by = [0usize; 2];
+    for port in 7000..7032u16 {
+        let mut taker = None;
+        for _ in 0..2 {
+            s.receive(Instant::ZERO, &udp_frame_between(port, A_IP, 6000, b"q"));
+            let who = group
+                .iter()
+                .position(|&h| s.udp_recv_from(h, &mut buf, false).is_ok())
+                .expect("one of the group took it");
+            assert_eq!(*taker.get_or_insert(who), who, "sender {port} moved");
+        }
+        got_by[taker.unwrap()] += 1;
+    }
+    assert!(got_by.iter().all(|&n| n > 0), "spread: {got_by:?}");
+
+    let bcast = Ipv4Addr::new(10, 77, 0, 255);
+    s.receive(Instant::ZERO, &udp_frame_between(7000, bcast, 6000, b"all"));
+    for &h in &group {
+        let r = s.udp_recv_from(h, &mut buf, false).unwrap();
+        assert_eq!(
+            r.arrival,
+            crate::udp::Arrival {
+                dst: bcast,
+                ttl: 64,
+                tos: 0
+            }
+        );
+    }
+    assert!(drain(&mut s).is_empty(), "no ICMP error was sent");
+}
+
 /// Linux lets UDP sockets share a port when every one of them set SO_REUSEADDR
 /// (udp_lib_lport_inuse), and picks the receiver by score (compute_score): iperf3's UDP server
 /// connects its listening socket to the client and binds a new one to the same port.

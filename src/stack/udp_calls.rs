@@ -12,6 +12,13 @@ use crate::udp::{self, Received, UdpSocket};
 use crate::wire::ipv4::IpProtocol;
 use crate::wire::udp::{UdpPacket, UdpRepr, HEADER_LEN};
 
+/// What one datagram sets for itself beside the socket's options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerDatagram {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+}
+
 impl Stack {
     /// A new, unbound UDP socket.
     pub fn udp_socket(&mut self) -> Result<SocketHandle> {
@@ -31,12 +38,15 @@ impl Stack {
         if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        let reuse = self.udp(h)?.reuse_addr;
+        let me = {
+            let s = self.udp(h)?;
+            (s.reuse_addr, s.reuse_port, s.owner)
+        };
         let port = if addr.port() == 0 {
             let used = &self.sockets.udp_ports;
             ports::pick_random(&mut self.rng, |p| !used.contains_key(&p))
                 .ok_or(Errno::EADDRINUSE)?
-        } else if self.udp_port_conflict(addr, reuse) {
+        } else if self.udp_port_conflict(addr, me) {
             return Err(Errno::EADDRINUSE);
         } else {
             addr.port()
@@ -49,9 +59,13 @@ impl Stack {
     }
 
     /// Whether binding `addr` clashes with a socket holding its port (Linux's
-    /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and not
-    /// both sockets set SO_REUSEADDR.
-    fn udp_port_conflict(&self, addr: SocketAddrV4, reuse: bool) -> bool {
+    /// udp_lib_lport_inuse): the addresses overlap (either is 0.0.0.0, or both are the same) and
+    /// neither both sockets set SO_REUSEADDR nor both, of one owner, SO_REUSEPORT.
+    fn udp_port_conflict(
+        &self,
+        addr: SocketAddrV4,
+        (reuse_addr, reuse_port, owner): (bool, bool, u32),
+    ) -> bool {
         let Some(holders) = self.sockets.udp_ports.get(&addr.port()) else {
             return false;
         };
@@ -60,7 +74,9 @@ impl Stack {
                 let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
                 let overlap =
                     theirs.is_unspecified() || addr.ip().is_unspecified() || theirs == *addr.ip();
-                overlap && !(reuse && o.reuse_addr)
+                let shared = (reuse_addr && o.reuse_addr)
+                    || (reuse_port && o.reuse_port && owner == o.owner);
+                overlap && !shared
             })
         })
     }
@@ -101,6 +117,19 @@ impl Stack {
         data: &[u8],
         to: Option<SocketAddrV4>,
     ) -> Result<usize> {
+        self.udp_send_with(now, h, data, to, PerDatagram::default())
+    }
+
+    /// [`Stack::udp_send_to`] with this datagram's own TTL or TOS in place of the socket's (the
+    /// IP_TTL and IP_TOS control messages of Linux's `sendmsg`, ip_cmsg_send).
+    pub fn udp_send_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        data: &[u8],
+        to: Option<SocketAddrV4>,
+        own: PerDatagram,
+    ) -> Result<usize> {
         let s = self.udp(h)?;
         if let Some(e) = s.error.take() {
             return Err(e);
@@ -120,8 +149,8 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let params = IpParams {
-            ttl: s.ttl,
-            tos: s.tos,
+            ttl: own.ttl.unwrap_or(s.ttl),
+            tos: own.tos.unwrap_or(s.tos),
             ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
