@@ -21,6 +21,8 @@ pub struct HostTcp {
     pub wmem: [usize; 3],
     /// `net.ipv4.tcp_syncookies`: 0 never, 1 when a SYN queue overflows, 2 always.
     pub syncookies: u8,
+    /// `net.ipv4.tcp_min_snd_mss`: the smallest segment sent whatever the peer's MSS.
+    pub min_snd_mss: u16,
     /// `net.ipv4.tcp_invalid_ratelimit`, in milliseconds.
     pub invalid_ratelimit_ms: u64,
     /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs a second, host-wide.
@@ -42,6 +44,7 @@ impl Default for HostTcp {
             rmem_max: RMEM_MAX,
             wmem: WMEM,
             syncookies: 1,
+            min_snd_mss: tcp::config::MIN_SND_MSS,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
@@ -70,6 +73,11 @@ impl HostTcp {
                 .and_then(|s| s.trim().parse().ok())
                 .filter(|&v| v <= 2)
                 .unwrap_or(d.syncookies),
+            // Linux bounds it to 48..=4095 (proc_dointvec_minmax).
+            min_snd_mss: file("ipv4/tcp_min_snd_mss")
+                .and_then(|s| s.trim().parse().ok())
+                .filter(|v| (tcp::config::MIN_SND_MSS..=4095).contains(v))
+                .unwrap_or(d.min_snd_mss),
             invalid_ratelimit_ms: file("ipv4/tcp_invalid_ratelimit")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.invalid_ratelimit_ms),
@@ -107,6 +115,7 @@ impl HostTcp {
         // 64 KiB, rather than Linux's 16 KiB: that size needs no growing for most exchanges).
         cfg.send_buffer_max = self.wmem[2].clamp(cfg.send_buffer, tcp::MAX_BUFFER) as u32;
         cfg.syncookies = self.syncookies;
+        cfg.min_snd_mss = self.min_snd_mss;
         cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
         cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
             self.challenge_ack_limit,
@@ -149,6 +158,7 @@ mod tests {
             rmem_max: 4_194_304,
             wmem: [4096, 16_384, 8_388_608],
             syncookies: 1,
+            min_snd_mss: 536,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
@@ -159,6 +169,7 @@ mod tests {
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
+        assert_eq!(c.min_snd_mss, 536);
         assert_eq!(c.fastopen, 3);
         assert_eq!(c.congestion, tcp::Algorithm::Bbr);
     }

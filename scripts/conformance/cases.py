@@ -160,6 +160,17 @@ def psh(t):
     t.check(seg.flags & PSH, seg, "PSH on the one segment of a small write")
 
 
+def tiny_mss(t):
+    """A peer announcing an MSS of 1 gets segments of tcp_min_snd_mss (48) less the timestamp
+    option, 36 bytes, not byte-sized ones (Linux's __tcp_mtu_to_mss floor, the fix for the
+    resource exhaustion of CVE-2019-11479)."""
+    t.passive_open(syn_opts=[("mss", 1), ("sackOK",), ("TS", t.tsval(), 0), ("nop",), ("wscale", PEER_WSCALE)])
+    t.agent("write 200", 200)
+    segs = _read_segments(t, 200, "the write's data")
+    for s in segs[:-1]:
+        t.check(len(s.payload) == 36, s, "segments of 36 bytes (48 less the timestamp option)")
+
+
 def shutdown_rd_read(t):
     """8. After shutdown(SHUT_RD), data the peer sends is still ACKed, and read() returns it (Linux
     queues it; read returns 0 only once the queue is empty, at once, never waiting). Data queued
@@ -888,6 +899,7 @@ CASES = {
     "close_unread_rst": close_unread_rst,
     "ack_unsent": ack_unsent,
     "psh": psh,
+    "tiny_mss": tiny_mss,
     "shutdown_rd_read": shutdown_rd_read,
     "cork": cork,
     "msg_more": msg_more,

@@ -63,6 +63,9 @@ impl ChallengeBudget {
     }
 }
 
+/// Linux's default and least tcp_min_snd_mss (TCP_MIN_SND_MSS).
+pub const MIN_SND_MSS: u16 = 48;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Our MSS: the interface MTU minus 40 (IPv4 + TCP headers without options).
@@ -119,6 +122,10 @@ pub struct Config {
     /// window scale a SYN offers covers it, as Linux's `tcp_select_initial_window` does, so the
     /// window can grow that far later whatever the buffer is at the start.
     pub window_space: usize,
+    /// Linux's tcp_min_snd_mss: the smallest segment we send, whatever MSS the peer asks for (a
+    /// peer announcing a tiny MSS would otherwise have us cut data into byte-sized segments, the
+    /// resource exhaustion of CVE-2019-11479).
+    pub min_snd_mss: u16,
     /// Linux's tcp_invalid_ratelimit: the least time between two answers to invalid segments
     /// (challenge ACKs, duplicate ACKs for out-of-window ones) on a connection.
     pub invalid_ratelimit: Duration,
@@ -202,6 +209,7 @@ impl Default for Config {
             // Linux's built-in tcp_rmem[2].
             window_space: 6 * 1024 * 1024,
             syncookies: 1,
+            min_snd_mss: MIN_SND_MSS,
             invalid_ratelimit: Duration::from_millis(500),
             challenge_budget: Arc::new(ChallengeBudget::unlimited()),
             linger: None,

@@ -511,7 +511,11 @@ impl Connection {
     fn take_syn(&mut self, syn: &Segment) {
         self.rcv.on_syn(syn.seq);
         let o = &syn.options;
-        self.snd.peer_mss = o.mss.map_or(DEFAULT_PEER_MSS, |m| m as usize).max(64);
+        // Not below tcp_min_snd_mss, as Linux's tcp_mtu_to_mss floors it.
+        self.snd.peer_mss = o
+            .mss
+            .map_or(DEFAULT_PEER_MSS, |m| m as usize)
+            .max(usize::from(self.cfg.min_snd_mss));
         match o.window_scale {
             Some(ws) if self.cfg.window_scale => {
                 self.snd.wscale = ws.min(14);
