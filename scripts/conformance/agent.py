@@ -54,6 +54,10 @@ OPTS = {
     "SO_ERROR": (socket.SOL_SOCKET, socket.SO_ERROR),
     "SO_LINGER": (socket.SOL_SOCKET, socket.SO_LINGER),
     "TCP_DEFER_ACCEPT": (socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT),
+    "SO_KEEPALIVE": (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+    "TCP_KEEPIDLE": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+    "TCP_KEEPINTVL": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+    "TCP_KEEPCNT": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
     # Linux's numbers (include/uapi/linux/tcp.h): not every Python names them.
     "TCP_FASTOPEN_CONNECT": (socket.IPPROTO_TCP, 30),
     "TCP_FASTOPEN_NO_COOKIE": (socket.IPPROTO_TCP, 34),

@@ -171,6 +171,61 @@ def tiny_mss(t):
         t.check(len(s.payload) == 36, s, "segments of 36 bytes (48 less the timestamp option)")
 
 
+def keepalive_probe(t):
+    """A keepalive probe is a bare ACK one below SND.NXT (Linux's tcp_xmit_probe_skb, RFC 9293
+    3.8.4's "no data" form), sent after TCP_KEEPIDLE and again after TCP_KEEPINTVL when the
+    peer's answer (an ACK) came; not a byte of garbage as some stacks send."""
+    t.passive_open()
+    for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL"):
+        t.agent("setsockopt %s 1" % name, 0)
+    t.agent("setsockopt SO_KEEPALIVE 1", 0)
+    want = "ACK seq %d ack %d len 0" % (t.irs, t.snd_nxt)
+    for i in range(2):
+        probe = t.expect("keepalive probe %d" % (i + 1), timeout=2.5)
+        t.check(probe.flags & (SYN | FIN | RST | PSH) == 0 and probe.seq == t.irs and probe.ack == t.snd_nxt
+                and not probe.payload, probe, want)
+        t.send(ACK)
+
+
+def zero_window_probe(t):
+    """Data waiting behind a zero window: the persist timer sends a bare ACK one below SND.UNA
+    (Linux's tcp_send_probe0 by tcp_xmit_probe_skb), not the next byte; once the window opens
+    the data goes."""
+    t.passive_open()
+    t.send(ACK, win=0)
+    time.sleep(0.05)
+    t.agent("write 100", 100)
+    probe = t.expect("a zero-window probe", timeout=3)
+    want = "ACK seq %d ack %d len 0" % (t.irs, t.snd_nxt)
+    t.check(probe.flags & (SYN | FIN | RST) == 0 and probe.seq == t.irs and not probe.payload, probe, want)
+    t.send(ACK)
+    _read_segments(t, 100, "the data once the window opens")
+
+
+def rst_in_window_challenge(t):
+    """An RST in the window but not at RCV.NXT gets a challenge ACK and changes nothing (RFC 5961
+    3.2, Linux's tcp_validate_incoming); the connection carries on."""
+    t.passive_open()
+    t.send(RST | ACK, seq=(t.snd_nxt + 1000) & M)
+    ack = t.expect("a challenge ACK")
+    t.check(ack.flags & (SYN | FIN | RST) == 0 and ack.seq == (t.irs + 1) & M and ack.ack == t.snd_nxt,
+            ack, "ACK seq %d ack %d" % ((t.irs + 1) & M, t.snd_nxt))
+    t.agent("write 10", 10)
+    _read_segments(t, 10, "data after it")
+
+
+def syn_in_established_challenge(t):
+    """A SYN on an established connection gets a challenge ACK (RFC 5961 4.2, as Linux answers
+    it) and no reset; the connection carries on."""
+    t.passive_open()
+    t.send(SYN, seq=(t.snd_nxt + 500) & M, opts=t.syn_opts())
+    ack = t.expect("a challenge ACK")
+    t.check(ack.flags & (SYN | FIN | RST) == 0 and ack.seq == (t.irs + 1) & M and ack.ack == t.snd_nxt,
+            ack, "ACK seq %d ack %d" % ((t.irs + 1) & M, t.snd_nxt))
+    t.agent("write 10", 10)
+    _read_segments(t, 10, "data after it")
+
+
 def shutdown_rd_read(t):
     """8. After shutdown(SHUT_RD), data the peer sends is still ACKed, and read() returns it (Linux
     queues it; read returns 0 only once the queue is empty, at once, never waiting). Data queued
@@ -900,6 +955,10 @@ CASES = {
     "ack_unsent": ack_unsent,
     "psh": psh,
     "tiny_mss": tiny_mss,
+    "keepalive_probe": keepalive_probe,
+    "zero_window_probe": zero_window_probe,
+    "rst_in_window_challenge": rst_in_window_challenge,
+    "syn_in_established_challenge": syn_in_established_challenge,
     "shutdown_rd_read": shutdown_rd_read,
     "cork": cork,
     "msg_more": msg_more,

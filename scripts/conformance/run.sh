@@ -77,7 +77,7 @@ for c in "${cases[@]}"; do
     elif [[ "$res" == PASS* && "$tgt" == stack && -n "$why" ]]; then
       res="PASS (now matches Linux: take it out of scripts/conformance/known)"
     fi
-    printf '%-18s %-7s %s\n' "$c" "$tgt" "$res"
+    printf '%-30s %-7s %s\n' "$c" "$tgt" "$res"
     [[ "$res" == PASS* || "$res" == KNOWN* ]] || failed=1
     teardown
   done
