@@ -23,6 +23,14 @@ pub struct HostTcp {
     pub syncookies: u8,
     /// `net.ipv4.tcp_min_snd_mss`: the smallest segment sent whatever the peer's MSS.
     pub min_snd_mss: u16,
+    /// `net.ipv4.tcp_syn_retries`: how long a SYN goes unanswered before the connect fails.
+    pub syn_retries: u8,
+    /// `net.ipv4.tcp_synack_retries`: SYN-ACK retransmissions before a half-open connection
+    /// is dropped.
+    pub synack_retries: u8,
+    /// `net.ipv4.tcp_syn_linear_timeouts` (Linux 6.5 on): a SYN's timeouts that keep the
+    /// initial RTO; 0 on a kernel without it (the classic doubling).
+    pub syn_linear_timeouts: u8,
     /// `net.ipv4.tcp_invalid_ratelimit`, in milliseconds.
     pub invalid_ratelimit_ms: u64,
     /// `net.ipv4.tcp_challenge_ack_limit`: challenge ACKs a second, host-wide.
@@ -45,6 +53,9 @@ impl Default for HostTcp {
             wmem: WMEM,
             syncookies: 1,
             min_snd_mss: tcp::config::MIN_SND_MSS,
+            syn_retries: 6,
+            synack_retries: 5,
+            syn_linear_timeouts: tcp::config::SYN_LINEAR_TIMEOUTS,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
@@ -78,6 +89,20 @@ impl HostTcp {
                 .and_then(|s| s.trim().parse().ok())
                 .filter(|v| (tcp::config::MIN_SND_MSS..=4095).contains(v))
                 .unwrap_or(d.min_snd_mss),
+            syn_retries: file("ipv4/tcp_syn_retries")
+                .and_then(|s| s.trim().parse().ok())
+                .filter(|v| (1..=127).contains(v))
+                .unwrap_or(d.syn_retries),
+            synack_retries: file("ipv4/tcp_synack_retries")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.synack_retries),
+            // A kernel that has tcp_syn_retries but not this sysctl predates it: no linear
+            // timeouts there.
+            syn_linear_timeouts: match file("ipv4/tcp_syn_linear_timeouts") {
+                Some(v) => v.trim().parse().unwrap_or(d.syn_linear_timeouts),
+                None if file("ipv4/tcp_syn_retries").is_some() => 0,
+                None => d.syn_linear_timeouts,
+            },
             invalid_ratelimit_ms: file("ipv4/tcp_invalid_ratelimit")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.invalid_ratelimit_ms),
@@ -110,12 +135,16 @@ impl HostTcp {
         cfg.recv_buffer = self.rmem[1].clamp(1, tcp::MAX_BUFFER);
         // The window scale of a SYN covers the largest buffer the host allows
         // (tcp_select_initial_window: the larger of tcp_rmem[2] and rmem_max).
-        cfg.window_space = self.rmem[2].max(self.rmem_max);
+        // Bounded as the window itself is (65535 << 14, RFC 7323 §2.3).
+        cfg.window_space = self.rmem[2].max(self.rmem_max).min(65_535 << 14) as u32;
         // The send buffer grows with cwnd up to tcp_wmem[2] (it starts at our own default,
         // 64 KiB, rather than Linux's 16 KiB: that size needs no growing for most exchanges).
         cfg.send_buffer_max = self.wmem[2].clamp(cfg.send_buffer, tcp::MAX_BUFFER) as u32;
         cfg.syncookies = self.syncookies;
         cfg.min_snd_mss = self.min_snd_mss;
+        cfg.syn_retries = self.syn_retries;
+        cfg.synack_retries = self.synack_retries;
+        cfg.syn_linear_timeouts = self.syn_linear_timeouts;
         cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
         cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
             self.challenge_ack_limit,
@@ -159,6 +188,9 @@ mod tests {
             wmem: [4096, 16_384, 8_388_608],
             syncookies: 1,
             min_snd_mss: 536,
+            syn_retries: 3,
+            synack_retries: 2,
+            syn_linear_timeouts: 0,
             invalid_ratelimit_ms: 500,
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
@@ -166,10 +198,14 @@ mod tests {
             congestion: tcp::Algorithm::Bbr,
         }
         .apply(&mut c);
-        assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432));
+        assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432u32));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
         assert_eq!(c.min_snd_mss, 536);
+        assert_eq!(
+            (c.syn_retries, c.synack_retries, c.syn_linear_timeouts),
+            (3, 2, 0)
+        );
         assert_eq!(c.fastopen, 3);
         assert_eq!(c.congestion, tcp::Algorithm::Bbr);
     }

@@ -12,7 +12,7 @@ import random
 import time
 
 import pkt
-from conform import PEER_WSCALE, Fail, linux_wscale
+from conform import PEER_WIN, PEER_WSCALE, Fail, linux_wscale
 from pkt import ACK, CE, CWR, ECE, ECT0, FIN, NOT_ECT, PSH, RST, SYN, URG
 
 SYN_KINDS = {"mss", "sackOK", "TS", "wscale"}
@@ -224,6 +224,71 @@ def syn_in_established_challenge(t):
             ack, "ACK seq %d ack %d" % ((t.irs + 1) & M, t.snd_nxt))
     t.agent("write 10", 10)
     _read_segments(t, 10, "data after it")
+
+
+def _syn_linear_timeouts():
+    try:
+        return int(open("/proc/sys/net/ipv4/tcp_syn_linear_timeouts").read())
+    except OSError:
+        return 0  # a kernel before 6.5: doubling from the first timeout
+
+
+def syn_retransmit(t):
+    """An unanswered SYN is sent again after the initial RTO of 1 s (RFC 6298 2.1, Linux's
+    TCP_TIMEOUT_INIT), the same SYN each time; the wait stays 1 s for tcp_syn_linear_timeouts
+    more timeouts (Linux 6.5 on, 4 by default), then doubles (RFC 6298 5.5)."""
+    linear = _syn_linear_timeouts()
+    gaps = [1.0] * (linear + 1) + [2.0]
+    t.agent("socket", 0)
+    t.port = 8080
+    t.agent.start("connect %s %d" % (pkt.PEER_IP, 8080))
+    first = t.expect("SYN")
+    t.tport = first.sport
+    prev = first
+    for gap in gaps:
+        again = t.expect("the SYN again", timeout=gap + 1)
+        t.check(again.flags == SYN and again.seq == first.seq and again.kinds() == first.kinds(), again,
+                "the same SYN")
+        took = again.time - prev.time
+        t.check(abs(took - gap) < 0.25, again, "it %.1f s after the last (it came after %.2f s)" % (gap, took))
+        prev = again
+    t.send(RST | ACK, seq=0, ack=(first.seq + 1) & M)
+    res = t.agent.result()
+    t.check(res == "ECONNREFUSED", again, "connect to fail with ECONNREFUSED (agent said %s)" % res)
+
+
+def synack_retransmit(t):
+    """An unanswered SYN-ACK is sent again after 1 s, the same SYN-ACK (Linux's
+    inet_csk_reqsk_queue_hash_add timer, TCP_TIMEOUT_INIT); the handshake then completes."""
+    t.agent("listen 8000", 0)
+    t.agent.start("accept")
+    t.tport = 8000
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+    t.send(SYN, opts=t.syn_opts(), win=PEER_WIN)
+    sa = t.expect("SYN-ACK")
+    again = t.expect("the SYN-ACK again", timeout=2)
+    t.check(again.flags == SYN | ACK and again.seq == sa.seq and again.ack == sa.ack, again, "the same SYN-ACK")
+    took = again.time - sa.time
+    t.check(abs(took - 1.0) < 0.25, again, "it 1 s after the first (it came after %.2f s)" % took)
+    t.irs, t.rcv_nxt = sa.seq, (sa.seq + 1) & M
+    t.send(ACK)
+    res = t.agent.result()
+    t.check(res == "0", again, "accept to return the connection (agent said %s)" % res)
+
+
+def closed_port_rst(t):
+    """A SYN to a port nobody listens on gets RST|ACK, seq 0, acknowledging the SYN (RFC 9293
+    3.10.7.1, Linux's tcp_v4_send_reset), without options."""
+    t.agent("listen 8000", 0)  # another port: the side under test is up
+    t.tport = 8001
+    if not t.link.resolve(pkt.TARGET_IP):
+        raise Fail("no ARP reply from %s" % pkt.TARGET_IP)
+    syn = t.send(SYN, opts=t.syn_opts(), win=PEER_WIN)
+    rst = t.expect("RST|ACK")
+    want = "R. seq 0 ack %d len 0, no options" % ((syn.seq + 1) & M)
+    t.check(rst.flags == RST | ACK and rst.seq == 0 and rst.ack == (syn.seq + 1) & M and not rst.payload
+            and not rst.kinds() and rst.win == 0, rst, want)
 
 
 def shutdown_rd_read(t):
@@ -955,6 +1020,9 @@ CASES = {
     "ack_unsent": ack_unsent,
     "psh": psh,
     "tiny_mss": tiny_mss,
+    "syn_retransmit": syn_retransmit,
+    "synack_retransmit": synack_retransmit,
+    "closed_port_rst": closed_port_rst,
     "keepalive_probe": keepalive_probe,
     "zero_window_probe": zero_window_probe,
     "rst_in_window_challenge": rst_in_window_challenge,

@@ -236,7 +236,11 @@ pub fn set(
             if !(1..=127).contains(&v) {
                 return Err(Errno::EINVAL);
             }
-            tcp_config(s, h, |c| c.syn_retries = v as u8)
+            // A connecting socket's SYNs, a listener's SYN-ACKs (Linux's icsk_syn_retries).
+            tcp_config(s, h, |c| {
+                c.syn_retries = v as u8;
+                c.synack_retries = v as u8;
+            })
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             let v = int(val)?;

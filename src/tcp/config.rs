@@ -63,6 +63,9 @@ impl ChallengeBudget {
     }
 }
 
+/// Linux's default tcp_syn_linear_timeouts.
+pub const SYN_LINEAR_TIMEOUTS: u8 = 4;
+
 /// Linux's default and least tcp_min_snd_mss (TCP_MIN_SND_MSS).
 pub const MIN_SND_MSS: u16 = 48;
 
@@ -97,7 +100,16 @@ pub struct Config {
     /// How long an orphaned (closed) connection may stay in FIN-WAIT-2 (tcp_fin_timeout).
     pub fin_wait2_timeout: Duration,
     /// SYN (or SYN-ACK) retransmissions before ETIMEDOUT (tcp_syn_retries; TCP_SYNCNT, 1 to 127).
+    /// For a SYN, as Linux counts it: the time 1, 2, 4… seconds of backoff would take for that
+    /// many, not the number sent (see `syn_linear_timeouts`).
     pub syn_retries: u8,
+    /// Linux's tcp_syn_linear_timeouts (6.5 on; 4 by default): a SYN's first timeouts that keep
+    /// the initial RTO instead of doubling it, so that the SYN goes again each second for a while
+    /// (macOS's schedule); 0 gives the classic doubling from the first.
+    pub syn_linear_timeouts: u8,
+    /// SYN-ACK retransmissions before a passive connection is dropped (tcp_synack_retries, 5);
+    /// a listener's TCP_SYNCNT sets it as it sets `syn_retries`.
+    pub synack_retries: u8,
     /// TCP_DEFER_ACCEPT, as Linux keeps it: a number of SYN-ACK retransmissions (see
     /// [`defer_accept_retransmissions`]) during which a passive connection waits for data, the
     /// bare ACK that ends its handshake dropped; 0: off.
@@ -121,7 +133,7 @@ pub struct Config {
     /// The largest receive space the host allows (the larger of `tcp_rmem[2]` and `rmem_max`): the
     /// window scale a SYN offers covers it, as Linux's `tcp_select_initial_window` does, so the
     /// window can grow that far later whatever the buffer is at the start.
-    pub window_space: usize,
+    pub window_space: u32,
     /// Linux's tcp_min_snd_mss: the smallest segment we send, whatever MSS the peer asks for (a
     /// peer announcing a tiny MSS would otherwise have us cut data into byte-sized segments, the
     /// resource exhaustion of CVE-2019-11479).
@@ -195,6 +207,8 @@ impl Default for Config {
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Duration::from_secs(60),
             syn_retries: 6,
+            syn_linear_timeouts: SYN_LINEAR_TIMEOUTS,
+            synack_retries: 5,
             defer_accept: 0,
             data_retries: 15,
             user_timeout: Duration::ZERO,

@@ -123,6 +123,8 @@ pub(crate) enum Trace {
         armed_at: Instant,
         rto: Duration,
         retries: u32,
+        /// A SYN's timeout that kept the initial RTO (Linux's tcp_syn_linear_timeouts).
+        linear: bool,
     },
     Send {
         seq: SeqNum,
@@ -238,7 +240,7 @@ impl Connection {
         cfg.mss = cfg.mss.max(64);
         let iss = SeqNum(iss);
         let rcv_wscale = if cfg.window_scale {
-            window_scale_for(cfg.recv_buffer.max(cfg.window_space))
+            window_scale_for(cfg.recv_buffer.max(cfg.window_space as usize))
         } else {
             0
         };
@@ -760,7 +762,7 @@ impl Connection {
         }
         let b = bytes.clamp(1, MAX_BUFFER);
         if self.state == State::SynSent && self.snd.max == self.snd.iss && self.cfg.window_scale {
-            self.rcv.wscale = window_scale_for(b.max(self.cfg.window_space));
+            self.rcv.wscale = window_scale_for(b.max(self.cfg.window_space as usize));
         }
         let b = b.min(65535 << self.rcv.wscale);
         self.cfg.recv_buffer = b;
@@ -985,7 +987,7 @@ impl Connection {
             if let Some(rtt) = self.snd.rtt.srtt() {
                 // Linux bounds autotuning by tcp_rmem[2]; `window_space` is the larger of that and
                 // rmem_max, which on a default host is tcp_rmem[2].
-                let (max, mss) = (self.cfg.window_space, self.eff_mss());
+                let (max, mss) = (self.cfg.window_space as usize, self.eff_mss());
                 self.rcv.adjust_space(n, self.last_rx, rtt, max, mss);
                 self.cfg.recv_buffer = self.rcv.buf.capacity();
             }
@@ -1423,7 +1425,10 @@ impl Connection {
             return;
         }
         let limit = match self.state {
-            State::SynSent | State::SynReceived => u32::from(self.cfg.syn_retries),
+            State::SynSent => u32::from(self.cfg.syn_retries),
+            // Linux's reqsk_timer_handler: the listener's TCP_SYNCNT, else tcp_synack_retries.
+            State::SynReceived if !self.active_open => u32::from(self.cfg.synack_retries),
+            State::SynReceived => u32::from(self.cfg.syn_retries),
             _ => self.cfg.data_retries,
         };
         // TCP_DEFER_ACCEPT once the peer's ACK came (Linux's syn_ack_recalc, with the timeouts
@@ -1439,11 +1444,20 @@ impl Connection {
                 armed_at: self.timers.armed_at(TimerKind::Retransmit),
                 rto: self.snd.rtt.rto(),
                 retries: self.snd.retries,
+                linear: self.state == State::SynSent
+                    && self.snd.retries <= u32::from(self.cfg.syn_linear_timeouts) + 1,
             });
         }
         let _ = now;
         let expired = if self.handshake_acked && self.state == State::SynReceived {
             before >= limit && before >= defer
+        } else if self.state == State::SynSent {
+            // Linux's retransmits_timed_out for a SYN: its limit is a time, what 1, 2, 4…
+            // seconds of backoff from the first SYN take for `limit` retransmissions, checked
+            // at each timeout once one has been sent; TCP_USER_TIMEOUT, when set, replaces it.
+            before > 0
+                && self.cfg.user_timeout.is_zero()
+                && now.saturating_since(armed_at) >= syn_time_limit(limit)
         } else {
             self.snd.retries > limit
         };
@@ -1458,7 +1472,13 @@ impl Connection {
         }
         self.snd.timeouts = self.snd.timeouts.saturating_add(1);
         self.log_timeout(now);
-        self.snd.rtt.backoff();
+        // A SYN's first tcp_syn_linear_timeouts timeouts keep the initial RTO (Linux 6.5's
+        // tcp_retransmit_timer, by its total_rto); every other doubles it.
+        if self.state != State::SynSent
+            || self.snd.retries > u32::from(self.cfg.syn_linear_timeouts)
+        {
+            self.snd.rtt.backoff();
+        }
         self.snd.rtt_timing = None;
         match self.state {
             State::SynReceived if deferring && before + 1 < defer => {
@@ -1558,7 +1578,11 @@ impl Connection {
                         self.snd.max = self.snd.max.max(self.snd.nxt);
                     }
                     if !self.timers.is_armed(TimerKind::Retransmit) {
-                        self.arm_rtx(now);
+                        if self.snd.retries == 0 {
+                            self.arm_rtx(now);
+                        } else {
+                            self.snd.rearm_rtx(now, &mut self.timers);
+                        }
                     }
                     if self.snd.retries == 0 {
                         self.snd.rtt_timing = Some((self.snd.iss + 1, now));
@@ -2097,4 +2121,17 @@ impl Connection {
     pub(crate) fn wscales(&self) -> (u8, u8) {
         (self.snd.wscale, self.rcv.wscale)
     }
+}
+
+/// How long a SYN may go unanswered before the connect fails, for `retries` retransmissions:
+/// what doubling from the initial RTO (1 s) would take, the doubling stopping at TCP_RTO_MAX
+/// (120 s) (Linux's tcp_model_timeout with TCP_TIMEOUT_INIT as its base).
+fn syn_time_limit(retries: u32) -> Duration {
+    const DOUBLINGS: u32 = 6; // ilog2(TCP_RTO_MAX / TCP_TIMEOUT_INIT)
+    let secs = if retries <= DOUBLINGS {
+        (2u64 << retries) - 1
+    } else {
+        (2u64 << DOUBLINGS) - 1 + u64::from(retries - DOUBLINGS) * 120
+    };
+    Duration::from_secs(secs)
 }

@@ -495,11 +495,21 @@ impl Sender {
     /// RFC 6298 §5.1/5.3: (re)starts the retransmission timer for one RTO, or less if
     /// TCP_USER_TIMEOUT ends the connection sooner (Linux's tcp_clamp_rto_to_user_timeout).
     pub(crate) fn arm_rtx(&self, now: Instant, timers: &mut Timers) {
-        let mut at = now + self.rtt.rto();
-        if let Some(end) = self.give_up_at {
-            at = at.min(end.max(now));
+        timers.start(TimerKind::Retransmit, now, self.rtx_deadline(now));
+    }
+
+    /// [`arm_rtx`](Self::arm_rtx) for a retransmission after a timeout: the timer keeps the time
+    /// its episode started (the first transmission), which a SYN's time limit counts from.
+    pub(crate) fn rearm_rtx(&self, now: Instant, timers: &mut Timers) {
+        timers.set(TimerKind::Retransmit, self.rtx_deadline(now));
+    }
+
+    fn rtx_deadline(&self, now: Instant) -> Instant {
+        let at = now + self.rtt.rto();
+        match self.give_up_at {
+            Some(end) => at.min(end.max(now)),
+            None => at,
         }
-        timers.start(TimerKind::Retransmit, now, at);
     }
 
     /// RFC 8985 §7.2: (re)arms the PTO after new data is sent or acknowledged, with SACK.

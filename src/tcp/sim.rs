@@ -571,10 +571,19 @@ impl WireSender {
         } else {
             super::rtt::RTO_MIN + min_rtt
         };
-        let floor = base.saturating_mul(1 << k.min(20)).min(super::rtt::RTO_MAX);
+        // A SYN's first timeouts may keep the initial RTO (Linux's tcp_syn_linear_timeouts,
+        // macOS's schedule): a departure from §5.5 that shortens no wait below the first one.
+        let syn = seg.flags.contains(TcpFlags::SYN) && !seg.flags.contains(TcpFlags::ACK);
+        let linear = if syn {
+            u32::from(super::config::SYN_LINEAR_TIMEOUTS)
+        } else {
+            0
+        };
+        let doublings = k.saturating_sub(linear).min(20);
+        let floor = base.saturating_mul(1 << doublings).min(super::rtt::RTO_MAX);
         // One millisecond for timestamp-clock rounding of the engine's RTT samples, which goes
         // into its SRTT and so is doubled with the RTO on each retry.
-        let rounding = Duration::from_millis(1).saturating_mul(1 << k.min(20));
+        let rounding = Duration::from_millis(1).saturating_mul(1 << doublings);
         if waited + rounding < floor {
             return Err(format!(
                 "timeout retransmission {waited:?} after the timer could start; retry {} needs {floor:?}",
@@ -584,7 +593,11 @@ impl WireSender {
         // From the third in a row the gaps are exact: each timer starts at the previous timeout.
         if let Some((t, prev_gap)) = self.last_timeout {
             let gap = now.saturating_since(t);
-            let want = prev_gap.saturating_mul(2).min(super::rtt::RTO_MAX);
+            let want = if k <= linear {
+                prev_gap
+            } else {
+                prev_gap.saturating_mul(2).min(super::rtt::RTO_MAX)
+            };
             if k >= 2 && gap.abs_diff(want) > Duration::from_millis(1) {
                 return Err(format!(
                     "timeout gaps {prev_gap:?} then {gap:?}: the RTO did not double"
@@ -594,7 +607,7 @@ impl WireSender {
         self.last_timeout = Some((now, waited));
         let expected = self
             .rto()
-            .saturating_mul(1 << k.min(20))
+            .saturating_mul(1 << doublings)
             .min(super::rtt::RTO_MAX);
         Ok((waited, expected))
     }
@@ -861,6 +874,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                         armed_at,
                         rto,
                         retries,
+                        linear,
                     } => {
                         if fired < armed_at + rto {
                             fail(
@@ -869,7 +883,13 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                             );
                         }
                         if let Some((r, prev)) = ck.last_rto {
-                            let want = (prev * 2).min(super::rtt::RTO_MAX);
+                            // RFC 6298 §5.5 doubles it; Linux keeps a SYN's first few
+                            // (tcp_syn_linear_timeouts, after macOS).
+                            let want = if linear {
+                                prev
+                            } else {
+                                (prev * 2).min(super::rtt::RTO_MAX)
+                            };
                             if retries == r + 1 && retries > 1 && rto != want {
                                 fail(format!("side {s} RTO {rto:?} after {prev:?}"), now);
                             }

@@ -388,10 +388,60 @@ fn syn_retries_time_out() {
             times.push(now.as_millis());
         }
     }
-    assert_eq!(sent, 7); // SYN + 6 retries
+    // As Linux 6.5 on (measured against 6.18 with TCP_SYNCNT 1, 2 and 3): the SYN goes again
+    // each second for tcp_syn_linear_timeouts (4) more timeouts, then the wait doubles; the
+    // connect fails at the first timeout at least 127 s (1 + 2 + … + 64, tcp_syn_retries 6's
+    // classic schedule) after the first SYN.
+    assert_eq!(
+        times,
+        vec![0, 1000, 2000, 3000, 4000, 5000, 7000, 11000, 19000, 35000, 67000]
+    );
+    assert_eq!(sent, times.len());
+    assert_eq!(now, t(131_000));
+    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+}
+
+#[test]
+fn syn_time_limit_follows_tcp_syncnt_as_linux_counts_it() {
+    // TCP_SYNCNT 1, 2, 3 on Linux 6.18: SYNs at 0,1,2 then ETIMEDOUT at 3 s; 0..5 then 7 s;
+    // 0..5, 7, 11 then 19 s.
+    for (syncnt, want_times, want_end) in [
+        (1u8, vec![0, 1000, 2000], 3000),
+        (2, vec![0, 1000, 2000, 3000, 4000, 5000], 7000),
+        (3, vec![0, 1000, 2000, 3000, 4000, 5000, 7000, 11000], 19000),
+    ] {
+        let mut c = cfg();
+        c.syn_retries = syncnt;
+        let mut now = t(0);
+        let mut a = Connection::connect(now, &c, 1000, 0);
+        let mut times = vec![];
+        while let Some(at) = a.poll_at(now) {
+            now = at;
+            if !collect(&mut a, now).is_empty() {
+                times.push(now.as_millis());
+            }
+        }
+        assert_eq!(
+            (times, now),
+            (want_times, t(want_end)),
+            "TCP_SYNCNT {syncnt}"
+        );
+        assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
+    }
+    // With tcp_syn_linear_timeouts 0, the classic doubling from the first timeout.
+    let mut c = cfg();
+    c.syn_linear_timeouts = 0;
+    let mut now = t(0);
+    let mut a = Connection::connect(now, &c, 1000, 0);
+    let mut times = vec![];
+    while let Some(at) = a.poll_at(now) {
+        now = at;
+        if !collect(&mut a, now).is_empty() {
+            times.push(now.as_millis());
+        }
+    }
     assert_eq!(times, vec![0, 1000, 3000, 7000, 15000, 31000, 63000]);
     assert_eq!(now, t(127_000));
-    assert_eq!(a.take_error(), Some(Errno::ETIMEDOUT));
 }
 
 #[test]
@@ -1978,7 +2028,7 @@ fn a_deferred_accept_without_an_ack_times_out_as_any_handshake() {
         synacks += collect(&mut b, now).len();
         assert!(now <= t(200_000));
     }
-    assert_eq!(synacks, 6, "each timeout resends, up to tcp_syn_retries");
+    assert_eq!(synacks, 5, "each timeout resends, up to tcp_synack_retries");
     assert_eq!(b.state(), State::Closed);
 }
 
