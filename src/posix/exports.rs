@@ -192,6 +192,14 @@ unsafe fn addressed(
     };
     guard(name, -1, || match read(a, len) {
         Ok(target) if sockets::stays_on_kernel(&sock, fd, &target, binding) => f(fd, a, len),
+        // A TCP socket on the stack (bound there) connecting to loopback: on the kernel.
+        Ok(target) if !binding && sock.kind == Kind::Stream => {
+            match sockets::leaves_for_loopback(&sock, fd, &target) {
+                Ok(true) => f(fd, a, len),
+                Ok(false) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
+                Err(e) => ret(Err(e), -1),
+            }
+        }
         Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
         Err(e) => ret(Err(e), -1),
     })
