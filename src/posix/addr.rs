@@ -279,8 +279,8 @@ pub unsafe fn write_bytes(
 /// True for addresses that stay on the kernel: the loopback network; and, as a destination
 /// (`binding` false), the wildcard 0.0.0.0, which Linux takes for the local host
 /// (ip_route_output_key_hash_rcu makes a destination of 0 one of 127.0.0.1, on the loopback
-/// device). A wildcard listener on the stack is there too, by its twin on loopback
-/// ([`crate::service::loopback`]).
+/// device). A wildcard listener or UDP socket on the stack is there too, by its twin on loopback
+/// ([`crate::service::loopback`], [`crate::service::udp_loopback`]).
 pub fn stays_on_kernel(a: &SocketAddrV4, binding: bool) -> bool {
     a.ip().is_loopback() || (!binding && a.ip().is_unspecified())
 }
