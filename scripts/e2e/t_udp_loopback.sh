@@ -7,7 +7,7 @@
 # Sockets a bind put on the stack first talk to loopback: UDP ones bound to 0.0.0.0 (port 0 or a
 # fixed one) send to 127.0.0.1, or connect there; an AF_INET6 one bound to [::] sends to ::1. An
 # AF_INET6 [::] server is reached at ::1 and 127.0.0.1. A server that ends leaves 127.0.0.1 and
-# its port free again. A TCP client bound to ('0.0.0.0', 0), or
+# its port free again. One connected to the kernel side takes nothing from loopback. A TCP client bound to ('0.0.0.0', 0), or
 # to a fixed port, then connecting to a kernel server on 127.0.0.1 gets its page, the server
 # seeing that port. With E2E_KERNEL=1 the same runs on the kernel.
 source "$(dirname "$0")/lib.sh"
@@ -42,6 +42,12 @@ c six1 6 ::1 9501 six1
 pc six1plain 6 ::1 9501 six1plain
 c six4 4 127.0.0.1 9501 six4
 c sixbound 6 ::1 9501 sixbound :: 0
+# Connected to a peer on the kernel side, a socket on the wildcard takes nothing from loopback.
+timeout 10 python3 "$PY" quiet 9561 $KERNEL_IP > "$WORK/c.quiet" 2>&1 &
+quiet=\$!
+for _ in \$(seq 50); do grep -q ready "$WORK/c.quiet" 2>/dev/null && break; sleep 0.1; done
+plain python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stray", ("127.0.0.1", 9561))'
+wait \$quiet
 t() { local n=\$1; shift; timeout 10 python3 "$PY" tcpclient "\$@" > "$WORK/c.\$n" 2>&1 || echo "client \$n failed"; }
 t tcpany 0.0.0.0 0 127.0.0.1 9580
 t tcpfixed 0.0.0.0 9570 127.0.0.1 9580
@@ -81,6 +87,7 @@ seen "GOT sixbound FROM ::1 DST - IF -" s6.log
 seen "GOT six4 FROM ::ffff:127.0.0.1 DST 127.0.0.1 IF 1" s6.log
 grep -qx "PAGE page FROM [0-9]*" "$WORK/c.tcpany" || fail "tcpany: $(cat "$WORK/c.tcpany")"
 seen "PAGE page FROM 9570" c.tcpfixed
+seen "NOTHING" c.quiet
 seen "PEER 127.0.0.1 9570" tcp.log
 echo "$out" | grep -qx "after close: yes" || fail "a closed server's port stayed taken on loopback"
 echo "udp loopback: a 0.0.0.0 UDP server on the stack answers 127.0.0.1, 0.0.0.0, $STACK_IP and the kernel side, with the senders' addresses and IP_PKTINFO as Linux's; sockets bound on the stack reach loopback (UDP sendto/connect, [::] to ::1, TCP connect)"

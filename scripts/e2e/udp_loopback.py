@@ -9,6 +9,9 @@ talk to loopback after a bind put them on the stack).
   udp_loopback.py client FAMILY HOST PORT DATA [BIND_HOST BIND_PORT [connect]]
       sends DATA (bound first if BIND_HOST is given; with `connect`, connected first) and
       prints "REPLY <data> FROM <ip> <port>" (and for a connected one "NAME <ip> PEER <ip> <port>").
+  udp_loopback.py quiet PORT PEER
+      a UDP socket bound to 0.0.0.0:PORT and connected to PEER:9; prints "ready", then what
+      comes within two seconds: "GOT <data> FROM <ip>" or "NOTHING".
   udp_loopback.py tcpserver HOST PORT LOG SECONDS
       a TCP server that logs "PEER <ip> <port>" and sends "page" to each client.
   udp_loopback.py tcpclient BIND_HOST BIND_PORT HOST PORT
@@ -67,6 +70,19 @@ def client(fam, host, port, data, bind_host=None, bind_port=None, how=None):
     print(f"REPLY {reply.decode()} FROM {peer[0]} {peer[1]}", flush=True)
 
 
+def quiet(port, peer):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", int(port)))
+    s.connect((peer, 9))
+    print("ready", flush=True)
+    s.settimeout(2)
+    try:
+        data, frm = s.recvfrom(2048)
+        print(f"GOT {data.decode()} FROM {frm[0]}", flush=True)
+    except socket.timeout:
+        print("NOTHING", flush=True)
+
+
 def tcpserver(host, port, log, seconds):
     l = socket.socket()
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -104,4 +120,4 @@ def tcpclient(bind_host, bind_port, host, port):
 
 if __name__ == "__main__":
     what, args = sys.argv[1], sys.argv[2:]
-    {"server": server, "client": client, "tcpserver": tcpserver, "tcpclient": tcpclient}[what](*args)
+    {"server": server, "client": client, "tcpserver": tcpserver, "tcpclient": tcpclient, "quiet": quiet}[what](*args)

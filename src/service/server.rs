@@ -2334,10 +2334,16 @@ impl Service {
     }
 
     /// Passes what UDP socket `i`'s twin on loopback received into its socketpair, as datagrams
-    /// from their senders (one connected to loopback takes only its peer's). A datagram the
-    /// program's queue cannot take is dropped, as a full receive buffer drops it.
+    /// from their senders (one connected to loopback takes only its peer's, one connected to a
+    /// peer on the stack none). A datagram the program's queue cannot take is dropped, as a full
+    /// receive buffer drops it.
     fn pump_udp_twin(&mut self, i: usize) {
-        let Service { socks, scratch, .. } = self;
+        let Service {
+            socks,
+            stack,
+            scratch,
+            ..
+        } = self;
         let Some(sock) = socks.get_mut(i) else {
             return;
         };
@@ -2345,14 +2351,18 @@ impl Service {
             return;
         };
         let b = sock.b.as_raw_fd();
+        let stack_peer = stack.peer_addr(sock.h).is_ok();
         // Level-triggered: what is left waits for the next round.
         for _ in 0..256 {
             let Some(got) = twin.recv(&mut scratch[proto::DGRAM_HEADER..]) else {
                 break;
             };
-            if sock
-                .loop_peer
-                .is_some_and(|peer| got.from_ipv6_loopback || got.from != peer)
+            // Linux's connected socket takes only its peer's datagrams (__udp4_lib_lookup scores
+            // a connected socket's peer).
+            if stack_peer
+                || sock
+                    .loop_peer
+                    .is_some_and(|peer| got.from_ipv6_loopback || got.from != peer)
             {
                 continue;
             }
