@@ -1879,6 +1879,70 @@ static void loop_data(int a, int c) {
     R("  read", recv(a, b, sizeof b, 0));
 }
 
+/* The address in a sockaddr_in, and whether its port is `port` (ephemeral ones vary). */
+static const char *where(struct sockaddr_in a, int port) {
+    return N("%s port %s", inet_ntoa(a.sin_addr), ntohs(a.sin_port) == port ? "same" : "other");
+}
+
+/* Sockets a bind to the wildcard put on the stack that then talk to loopback, which Linux
+ * reaches over lo: a UDP one receives from a kernel socket at 127.0.0.1 and answers it (from
+ * 127.0.0.1 and its port), then connects there; a TCP one bound to port 0 connects to a kernel
+ * listener on 127.0.0.1. */
+static void c_loopback_after_bind(void) {
+    int port = LISTEN_BASE + checkno;
+    struct sockaddr_in any = addr_of("0.0.0.0", port), lo = addr_of("127.0.0.1", port);
+    int u = udp();
+    need(bind(u, SA(any), sizeof any) == 0, "bind 0.0.0.0");
+    int k = udp();
+    R("kernel socket: sendto 127.0.0.1", sendto(k, "ping", 4, 0, SA(lo), sizeof lo));
+    wait_readable(u);
+    struct sockaddr_in from = {0};
+    socklen_t len = sizeof from;
+    char buf[16];
+    long n = recvfrom(u, buf, sizeof buf, MSG_DONTWAIT, SA(from), &len);
+    line("wildcard: recvfrom", "%ld %s len=%d from %s", n, show(buf, n), (int)len, inet_ntoa(from.sin_addr));
+    R("wildcard: sendto the sender", sendto(u, "pong", 4, 0, SA(from), len));
+    wait_readable(k);
+    struct sockaddr_in back = {0};
+    len = sizeof back;
+    n = recvfrom(k, buf, sizeof buf, MSG_DONTWAIT, SA(back), &len);
+    line("kernel socket: recvfrom", "%ld %s from %s", n, show(buf, n), where(back, port));
+    R("wildcard: connect the sender", connect(u, SA(from), sizeof from));
+    struct sockaddr_in name = {0};
+    len = sizeof name;
+    R("  getsockname", getsockname(u, SA(name), &len));
+    line("  its address", "%s", where(name, port));
+    R("  send", send(u, "again", 5, 0));
+    wait_readable(k);
+    n = recv(k, buf, sizeof buf, MSG_DONTWAIT);
+    line("kernel socket: recv", "%ld %s", n, show(buf, n));
+
+    int one = 1;
+    int l = tcp();
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    need(bind(l, SA(lo), sizeof lo) == 0, "bind 127.0.0.1");
+    need(listen(l, 8) == 0, "listen");
+    int c = tcp();
+    struct sockaddr_in any0 = addr_of("0.0.0.0", 0);
+    need(bind(c, SA(any0), sizeof any0) == 0, "bind 0.0.0.0:0");
+    R("tcp bound to port 0: connect 127.0.0.1", connect(c, SA(lo), sizeof lo));
+    len = sizeof name;
+    R("  getpeername", getpeername(c, SA(name), &len));
+    line("  its peer", "%s", where(name, port));
+    int a = accept(l, NULL, NULL);
+    line("  accepted", "%s", a >= 0 ? "yes" : ename(errno));
+    if (a >= 0) {
+        R("  send", send(c, "hello", 5, 0));
+        n = recv_some(a, buf, 5);
+        line("  the listener's side", "%ld %s", n, show(buf, n));
+        close(a);
+    }
+    close(c);
+    close(l);
+    close(k);
+    close(u);
+}
+
 static void c_loopback(void) {
     int port = LISTEN_BASE + checkno;
     int one = 1;
@@ -1991,6 +2055,7 @@ int main(void) {
     run("IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IP_RECVORIGDSTADDR", c_ip_recv_options);
     run("UDP SO_REUSEADDR and SO_REUSEPORT", c_udp_reuse);
     run("MSG_ERRQUEUE on TCP", c_tcp_errqueue);
+    run("loopback after a bind to the wildcard", c_loopback_after_bind);
     printf("done: %d checks\n", checkno);
     return 0;
 }

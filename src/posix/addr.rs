@@ -218,6 +218,29 @@ pub unsafe fn write_for(
     }
 }
 
+/// Writes the sender of a datagram that a socket of the family `inet6` says received, as
+/// [`write_for`]; one from IPv6's loopback (`ipv6_loopback`, which only an AF_INET6 socket's twin
+/// on `::1` receives, see [`crate::service::udp_loopback`]) as `[::1]` and `a`'s port.
+///
+/// # Safety
+/// As [`write`].
+pub unsafe fn write_sender(
+    inet6: bool,
+    a: SocketAddrV4,
+    ipv6_loopback: bool,
+    out: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> Result<(), Errno> {
+    if !ipv6_loopback {
+        return write_for(inet6, a, out, len);
+    }
+    let mut sin6: libc::sockaddr_in6 = std::mem::zeroed();
+    sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    sin6.sin6_port = a.port().to_be();
+    sin6.sin6_addr.s6_addr = Ipv6Addr::LOCALHOST.octets();
+    write_bytes(as_bytes(&sin6), out, len)
+}
+
 /// A plain C struct's bytes.
 fn as_bytes<T>(v: &T) -> &[u8] {
     // SAFETY: the sockaddr structs are plain data, wholly initialised (zeroed first, or every
@@ -256,8 +279,8 @@ pub unsafe fn write_bytes(
 /// True for addresses that stay on the kernel: the loopback network; and, as a destination
 /// (`binding` false), the wildcard 0.0.0.0, which Linux takes for the local host
 /// (ip_route_output_key_hash_rcu makes a destination of 0 one of 127.0.0.1, on the loopback
-/// device). A wildcard listener on the stack is there too, by its twin on loopback
-/// ([`crate::service::loopback`]).
+/// device). A wildcard listener or UDP socket on the stack is there too, by its twin on loopback
+/// ([`crate::service::loopback`], [`crate::service::udp_loopback`]).
 pub fn stays_on_kernel(a: &SocketAddrV4, binding: bool) -> bool {
     a.ip().is_loopback() || (!binding && a.ip().is_unspecified())
 }

@@ -192,6 +192,14 @@ unsafe fn addressed(
     };
     guard(name, -1, || match read(a, len) {
         Ok(target) if sockets::stays_on_kernel(&sock, fd, &target, binding) => f(fd, a, len),
+        // A TCP socket on the stack (bound there) connecting to loopback: on the kernel.
+        Ok(target) if !binding && sock.kind == Kind::Stream => {
+            match sockets::leaves_for_loopback(&sock, fd, &target) {
+                Ok(true) => f(fd, a, len),
+                Ok(false) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
+                Err(e) => ret(Err(e), -1),
+            }
+        }
         Ok(target) => ret(on_stack(&sock, fd, target).map(|_| 0), -1),
         Err(e) => ret(Err(e), -1),
     })
@@ -540,7 +548,7 @@ unsafe fn udp_recv_common(
     let r = io::udp_recv(fd, iov, iovcnt, flags, None).and_then(|got| {
         if let Some(src) = got.from {
             if !from.is_null() {
-                addr::write_for(inet6, src, from, fromlen)?;
+                addr::write_sender(inet6, src, got.from_ipv6_loopback(), from, fromlen)?;
             }
         }
         if let Some(mf) = msg_flags {
@@ -743,7 +751,8 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     let mut namelen = m.msg_namelen;
     let r = io::udp_recv(fd, m.msg_iov, m.msg_iovlen, flags, control).and_then(|got| {
         if let (Some(src), false) = (got.from, name.is_null()) {
-            addr::write_for(sock.inet6, src, name, &mut namelen)?;
+            let six = got.from_ipv6_loopback();
+            addr::write_sender(sock.inet6, src, six, name, &mut namelen)?;
         }
         Ok(got)
     });
@@ -865,6 +874,7 @@ unsafe fn udp_send_common(
     control: Option<&msghdr>,
 ) -> ssize_t {
     let r = (|| {
+        let mut to_ipv6_loopback = false;
         let target = if to.is_null() {
             None
         } else if sock.inet6 {
@@ -872,6 +882,15 @@ unsafe fn udp_send_common(
                 Addr::V4(a) => Some(a),
                 // udpv6_sendmsg: no address, as a send on a connected socket.
                 Addr::Unspec => None,
+                // IPv6's loopback (`::`, as a destination, is `::1` to Linux's ip6_datagram
+                // routing): the socket's twin there carries it, if it has one.
+                Addr::V6(v6) if v6.ip().is_loopback() || v6.ip().is_unspecified() => {
+                    to_ipv6_loopback = true;
+                    Some(std::net::SocketAddrV4::new(
+                        std::net::Ipv4Addr::LOCALHOST,
+                        v6.port(),
+                    ))
+                }
                 // An IPv6 destination from a socket on the stack (bound, or sending already):
                 // this stack has no IPv6 route. (A pending socket's went to the kernel.)
                 Addr::V6(_) => return Err(Errno(libc::ENETUNREACH)),
@@ -900,7 +919,11 @@ unsafe fn udp_send_common(
             Some(m) => io::send_control(m)?,
             None => Default::default(),
         };
-        let out = crate::service::proto::Outgoing { to: target, ..out };
+        let out = crate::service::proto::Outgoing {
+            to: target,
+            to_ipv6_loopback,
+            ..out
+        };
         if let Some(sock) = state::get(fd).filter(|s| s.is_pending()) {
             // The first send binds the socket (to an ephemeral port) on the stack.
             sockets::on_stack(&sock, fd, crate::service::proto::Call::LocalAddr)?;

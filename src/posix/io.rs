@@ -372,6 +372,13 @@ pub unsafe fn udp_recv(
     }
 }
 
+impl Got {
+    /// The sender is IPv6's loopback `[::1]` (and `from`'s port).
+    pub fn from_ipv6_loopback(&self) -> bool {
+        self.incoming.is_some_and(|i| i.from_ipv6_loopback)
+    }
+}
+
 /// FIONREAD on a UDP stack socket: the next datagram's length (the kernel counts our header).
 pub fn udp_next_len(fd: i32) -> Result<i32> {
     let n = crate::service::uds::queued(fd)

@@ -469,7 +469,129 @@ pub fn bind(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         Addr::V6(_) => return Err(Errno::EINVAL),
         Addr::Unspec => return Err(Errno::EAFNOSUPPORT),
     };
-    on_stack(sock, fd, Call::Bind(a)).map(drop)
+    on_stack(sock, fd, Call::Bind(a))?;
+    if a.port() != 0 {
+        sock.port_given.store(true, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// The options a TCP stack socket takes with it when it leaves for loopback
+/// ([`leaves_for_loopback`]): those of its own the program may have set that shape a connection.
+const CARRIED_TO_KERNEL: &[(i32, i32)] = &[
+    (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+    (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+    (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+    (libc::SOL_SOCKET, libc::SO_LINGER),
+    (libc::SOL_SOCKET, libc::SO_PRIORITY),
+    (libc::IPPROTO_IP, libc::IP_TOS),
+    (libc::IPPROTO_IP, libc::IP_TTL),
+    (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+    (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT),
+];
+
+/// Whether `connect` to `a` takes the TCP stack socket at `fd` off the stack first, to connect
+/// on the kernel: a socket a `bind` put on the stack (Python's and C clients' `bind(('0.0.0.0',
+/// 0))` or a fixed port before `connect`), neither connected nor listening, whose destination
+/// is loopback (127.x, or 0.0.0.0, or for an AF_INET6 one `::1` or `::`). Linux connects it over
+/// `lo`; loopback here is the kernel's, so a kernel socket takes its place at every number of it
+/// (as a failed connect's does, [`unconnect`]), with its options and descriptor flags, bound to
+/// the wildcard and its port: the port the program gave, or the kernel's EADDRINUSE if a kernel
+/// program has it; one the stack chose is kept if the kernel has it free. The stack socket goes
+/// with its last descriptor, and the socket is left to libc from then on. Not Linux's: one bound
+/// to the stack's own address connects from 127.0.0.1 (that address is not the kernel's).
+pub fn leaves_for_loopback(sock: &Arc<OpenSocket>, fd: RawFd, a: &Addr) -> Result<bool> {
+    if sock.kind != Kind::Stream || sock.is_pending() {
+        return Ok(false);
+    }
+    let to_loopback = match a {
+        Addr::V4(v4) => addr::stays_on_kernel(v4, false),
+        Addr::V6(v6) => sock.inet6 && (v6.ip().is_loopback() || v6.ip().is_unspecified()),
+        Addr::Unspec => false,
+    };
+    // A connected or listening socket answers as the stack's does (EISCONN, EINVAL…).
+    if !to_loopback
+        || sock.connect_started.load(Ordering::Relaxed)
+        || is_listener(sock, fd)
+        || peer_addr(sock, fd).is_ok()
+    {
+        return Ok(false);
+    }
+    let local = local_addr(sock, fd)?;
+    let k = fresh_kernel_socket(Kind::Stream, sock.inet6)?;
+    let raw = k.as_raw_fd();
+    for &(level, name) in CARRIED_TO_KERNEL {
+        let call = Call::GetOption {
+            level,
+            name,
+            len: crate::service::proto::MAX_OPTION as u32,
+        };
+        if let Ok(Value::Bytes(v)) = request(fd, call) {
+            let _ = uds::set_raw(raw, level, name, &v);
+        }
+    }
+    if local.port() != 0 {
+        if let Err(e) = bind_wildcard(raw, sock.inet6, local.port()) {
+            if sock.port_given.load(Ordering::Relaxed) {
+                return Err(e);
+            }
+            // A port the stack chose: the kernel's connect chooses another.
+            log::debug!(
+                "port {} is not free on the kernel: {}",
+                local.port(),
+                e.name()
+            );
+        }
+    }
+    let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
+    raw_fcntl(raw, libc::F_SETFL, i64::from(flags & libc::O_NONBLOCK))?;
+    copy_descriptor_options(fd, raw);
+    replace_keeping_interest(sock, fd, raw)?;
+    forget(sock, fd);
+    Ok(true)
+}
+
+/// Binds kernel socket `fd` to the wildcard (`[::]`, dual-stack, for an AF_INET6 one) and `port`.
+fn bind_wildcard(fd: RawFd, inet6: bool, port: u16) -> Result<()> {
+    let r = if inet6 {
+        let _ = uds::set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
+        // SAFETY: plain data, all zeroes valid (the address ::).
+        let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sin6.sin6_port = port.to_be();
+        // SAFETY: a whole sockaddr_in6.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bind,
+                fd,
+                &sin6 as *const libc::sockaddr_in6,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    } else {
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr { s_addr: 0 },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: a whole sockaddr_in.
+        unsafe {
+            libc::syscall(
+                libc::SYS_bind,
+                fd,
+                &sin as *const libc::sockaddr_in,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+    };
+    if r < 0 {
+        return Err(Errno(super::hook::errno()));
+    }
+    Ok(())
 }
 
 pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {

@@ -91,6 +91,9 @@ pub struct OpenSocket {
     /// look before a non-blocking read (another process sharing the file may have changed the flag
     /// since; then a blocking read only goes without its spin).
     pub nonblocking_hint: AtomicBool,
+    /// The program's `bind` named a port (not 0): a TCP socket that leaves for loopback keeps it
+    /// or fails (`sockets::leaves_for_loopback`), where a port the stack chose may change.
+    pub port_given: AtomicBool,
 }
 
 /// Values of [`OpenSocket::listening`].
@@ -118,6 +121,7 @@ impl OpenSocket {
             rd_shut: AtomicBool::new(false),
             syn_room: AtomicUsize::new(usize::MAX),
             nonblocking_hint: AtomicBool::new(false),
+            port_given: AtomicBool::new(false),
         }
     }
 

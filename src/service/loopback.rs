@@ -72,7 +72,7 @@ pub struct Twin {
     pub behind: bool,
 }
 
-fn check(ret: libc::c_long) -> io::Result<usize> {
+pub(super) fn check(ret: libc::c_long) -> io::Result<usize> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -96,7 +96,7 @@ fn tcp_socket(family: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-fn bind_raw<T>(fd: RawFd, addr: &T) -> io::Result<()> {
+pub(super) fn bind_raw<T>(fd: RawFd, addr: &T) -> io::Result<()> {
     // SAFETY: `addr` is a whole sockaddr of its size.
     check(unsafe {
         libc::syscall(

@@ -12,6 +12,7 @@
 //! - [`proto`]: the closed set of requests and replies between programs and the service;
 //! - [`client`]: a program's side (control connections, starting the service on first need);
 //! - [`loopback`]: a wildcard listener's twin on the kernel's loopback;
+//! - [`udp_loopback`]: a wildcard UDP socket's twin there;
 //! - [`options`]: socket options, kept on the stack socket;
 //! - [`secret`]: the TCP key every service of this user shares until reboot;
 //! - [`uds`]: UNIX-socket system calls (raw, so the preload shim never intercepts them).
@@ -27,6 +28,7 @@ pub mod options;
 pub mod proto;
 pub mod secret;
 pub mod server;
+pub mod udp_loopback;
 pub mod uds;
 
 use std::os::fd::RawFd;

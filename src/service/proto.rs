@@ -506,6 +506,9 @@ pub struct Outgoing {
     pub to: Option<SocketAddrV4>,
     pub ttl: Option<u8>,
     pub tos: Option<u8>,
+    /// The destination is IPv6's loopback `[::1]` and `to`'s port (an AF_INET6 socket's send to
+    /// `::1` or `::`), carried by the socket's twin on loopback ([`super::udp_loopback`]).
+    pub to_ipv6_loopback: bool,
 }
 
 /// A datagram for the program: its sender, where it was sent (our address or a broadcast one,
@@ -519,10 +522,17 @@ pub struct Incoming {
     pub tos: u8,
     pub ifindex: u32,
     pub report: u8,
+    /// The sender is `[::1]` and `from`'s port: a datagram to an AF_INET6 socket's twin on IPv6
+    /// loopback ([`super::udp_loopback`]).
+    pub from_ipv6_loopback: bool,
 }
 
 const OUT_TTL: u8 = 1;
 const OUT_TOS: u8 = 2;
+const OUT_IPV6_LOOPBACK: u8 = 4;
+/// The first byte of an incoming datagram's header: from an IPv4 sender, or from `[::1]`.
+const IN_DATAGRAM: u8 = 1;
+const IN_DATAGRAM_IPV6_LOOPBACK: u8 = 3;
 
 fn put_addr(h: &mut [u8], a: SocketAddrV4) {
     h[0..2].copy_from_slice(&a.port().to_be_bytes());
@@ -558,6 +568,9 @@ impl Outgoing {
             h[1] |= OUT_TOS;
             h[15] = tos;
         }
+        if self.to_ipv6_loopback {
+            h[1] |= OUT_IPV6_LOOPBACK;
+        }
         h
     }
 
@@ -570,6 +583,7 @@ impl Outgoing {
             to: (h[0] == 1).then(|| get_addr(&h[2..8])),
             ttl: (h[1] & OUT_TTL != 0).then_some(h[14]),
             tos: (h[1] & OUT_TOS != 0).then_some(h[15]),
+            to_ipv6_loopback: h[1] & OUT_IPV6_LOOPBACK != 0,
         })
     }
 }
@@ -577,7 +591,11 @@ impl Outgoing {
 impl Incoming {
     pub fn header(&self) -> [u8; DGRAM_HEADER] {
         let mut h = [0u8; DGRAM_HEADER];
-        h[0] = 1;
+        h[0] = if self.from_ipv6_loopback {
+            IN_DATAGRAM_IPV6_LOOPBACK
+        } else {
+            IN_DATAGRAM
+        };
         h[1] = self.report;
         put_addr(&mut h[2..8], self.from);
         h[8..12].copy_from_slice(&self.dst.ip().octets());
@@ -590,7 +608,7 @@ impl Incoming {
 
     /// `None` for a header that is not one of a datagram (an error's, or a short one).
     pub fn parse(h: &[u8]) -> Option<Incoming> {
-        if h.len() < DGRAM_HEADER || h[0] != 1 {
+        if h.len() < DGRAM_HEADER || !matches!(h[0], IN_DATAGRAM | IN_DATAGRAM_IPV6_LOOPBACK) {
             return None;
         }
         Some(Incoming {
@@ -603,6 +621,7 @@ impl Incoming {
             tos: h[15],
             ifindex: u32::from_le_bytes([h[16], h[17], h[18], h[19]]),
             report: h[1],
+            from_ipv6_loopback: h[0] == IN_DATAGRAM_IPV6_LOOPBACK,
         })
     }
 }
@@ -776,11 +795,19 @@ mod tests {
                 to: Some(a()),
                 ttl: Some(7),
                 tos: Some(0x10),
+                to_ipv6_loopback: false,
             },
             Outgoing {
                 to: None,
                 ttl: None,
                 tos: Some(0),
+                to_ipv6_loopback: false,
+            },
+            Outgoing {
+                to: Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53)),
+                ttl: None,
+                tos: None,
+                to_ipv6_loopback: true,
             },
         ] {
             assert_eq!(Outgoing::parse(&out.header()), Some(out));
@@ -792,8 +819,14 @@ mod tests {
             tos: 0x28,
             ifindex: 7,
             report: report::PKTINFO | report::ORIGDSTADDR,
+            from_ipv6_loopback: false,
         };
         assert_eq!(Incoming::parse(&inc.header()), Some(inc));
+        let from_six = Incoming {
+            from_ipv6_loopback: true,
+            ..inc
+        };
+        assert_eq!(Incoming::parse(&from_six.header()), Some(from_six));
         assert_eq!(Incoming::parse(&inc.header()[..DGRAM_HEADER - 1]), None);
         let err = dgram_error(Errno::ECONNREFUSED);
         assert_eq!(parse_dgram_error(&err), Some(Errno::ECONNREFUSED));

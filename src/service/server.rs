@@ -33,6 +33,9 @@
 //! - **A listener on the wildcard** (0.0.0.0, or `[::]`) has a twin on the kernel's loopback
 //!   ([`super::loopback`]): the connections it takes count in the tokens, and an `accept` that
 //!   meets one gets the kernel's socket itself.
+//! - **A UDP socket on the wildcard** has a twin on the kernel's loopback
+//!   ([`super::udp_loopback`]): what arrives there goes into B as any datagram, and the program's
+//!   datagrams to loopback go out through it.
 //! - **Unread data at the last close** sets ECONNRESET on B (the kernel's doing): the connection is
 //!   aborted with RST, as Linux's close does.
 
@@ -45,6 +48,7 @@ use std::time::Duration;
 use super::loopback;
 use super::options::{self, Extra};
 use super::proto::{self, Call, Kind, Reply, Request, Target, Value};
+use super::udp_loopback::{self, UdpTwin};
 use super::uds;
 use crate::config::Config;
 use crate::device::pcap::PcapDevice;
@@ -79,6 +83,7 @@ const TAG_CLIENT: u64 = 3;
 const TAG_SOCK: u64 = 4;
 const TAG_SIGNAL: u64 = 5;
 const TAG_LOOPBACK: u64 = 6;
+const TAG_UDP_LOOPBACK: u64 = 7;
 
 fn token(tag: u64, index: usize) -> u64 {
     (tag << 32) | index as u64
@@ -208,6 +213,13 @@ struct Sock {
     /// A listener on the wildcard: its twin on the kernel's loopback ([`loopback`]), if one could
     /// be had.
     twin: Option<Box<loopback::Twin>>,
+    /// A UDP socket on the wildcard: its twin on the kernel's loopback ([`udp_loopback`]), if one
+    /// could be had.
+    udp_twin: Option<Box<UdpTwin>>,
+    /// A UDP socket connected to a loopback peer (through its twin): the stack socket is not
+    /// connected, and what it receives from the TAP is dropped, as Linux's connected socket
+    /// takes only its peer's datagrams.
+    loop_peer: Option<SocketAddrV4>,
 }
 
 pub struct Service {
@@ -520,6 +532,7 @@ impl Service {
                     TAG_SOCK => self.sock_event(index, flags),
                     TAG_SIGNAL => stop = self.take_signal(),
                     TAG_LOOPBACK => self.take_loopback(index),
+                    TAG_UDP_LOOPBACK => self.pump_udp_twin(index),
                     _ => {}
                 }
             }
@@ -1481,6 +1494,8 @@ impl Service {
             stale_port: 0,
             unpaired: false,
             twin: None,
+            udp_twin: None,
+            loop_peer: None,
         });
         self.by_handle.insert(h, i);
         self.by_ino.insert(ino, i);
@@ -1591,6 +1606,9 @@ impl Service {
                 if a.port() != 0 {
                     sock.bound = Some(a);
                 }
+                if kind == Kind::Dgram && a.ip().is_unspecified() {
+                    self.open_udp_twin(i);
+                }
                 none
             }
             Call::Disconnect { connecting } => match kind {
@@ -1607,14 +1625,22 @@ impl Service {
                 }
                 Kind::Dgram => {
                     self.stack.udp_connect(h, None)?;
+                    sock.loop_peer = None;
                     none
                 }
             },
             Call::Connect(a) => match kind {
-                Kind::Dgram => {
-                    self.stack.udp_connect(h, a)?;
-                    none
-                }
+                Kind::Dgram => match a {
+                    Some(peer) if peer.ip().is_loopback() || peer.ip().is_unspecified() => {
+                        self.connect_loopback(i, peer)?;
+                        none
+                    }
+                    _ => {
+                        self.stack.udp_connect(h, a)?;
+                        sock.loop_peer = None;
+                        none
+                    }
+                },
                 Kind::Stream => {
                     let a = a.ok_or(Errno::EAFNOSUPPORT)?;
                     if matches!(sock.phase, Phase::Connecting { .. }) {
@@ -1762,6 +1788,10 @@ impl Service {
             }
             Call::LocalAddr => {
                 let mut a = self.stack.local_addr(h)?;
+                // Connected to loopback: Linux's socket then has 127.0.0.1 as its source.
+                if sock.loop_peer.is_some() {
+                    a.set_ip(std::net::Ipv4Addr::LOCALHOST);
+                }
                 // A connected socket reports the address it uses, not the wildcard it was bound to.
                 if a.ip().is_unspecified() && self.stack.peer_addr(h).is_ok() {
                     a.set_ip(self.stack.iface().addr);
@@ -1771,7 +1801,10 @@ impl Service {
                 }
                 Ok(Called::Value(Value::Addr(a)))
             }
-            Call::PeerAddr => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
+            Call::PeerAddr => match sock.loop_peer {
+                Some(peer) => Ok(Called::Value(Value::Addr(peer))),
+                None => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
+            },
             Call::SetOption(o) => {
                 options::set(
                     &mut self.stack,
@@ -1783,6 +1816,9 @@ impl Service {
                     &o.value,
                 )?;
                 if let Some(twin) = &sock.twin {
+                    twin.set_option(&o);
+                }
+                if let Some(twin) = &sock.udp_twin {
                     twin.set_option(&o);
                 }
                 none
@@ -2200,6 +2236,159 @@ impl Service {
         }
     }
 
+    /// Gives UDP socket `i`, bound to the wildcard, its twin on the kernel's loopback unless it
+    /// has one. Returns whether it has one now (a socket bound to one address has none: on Linux
+    /// it takes no loopback datagram either).
+    fn open_udp_twin(&mut self, i: usize) -> bool {
+        let Some(sock) = self.socks.get_mut(i) else {
+            return false;
+        };
+        let had = sock.udp_twin.is_some();
+        let has = Self::udp_twin_for(&mut self.stack, self.ep.as_raw_fd(), self.full, sock, i);
+        if has && !had {
+            self.check_room();
+        }
+        has
+    }
+
+    /// [`Service::open_udp_twin`] on socket `sock` (at `i`), for a caller that holds it.
+    fn udp_twin_for(stack: &mut Stack, ep: RawFd, full: bool, sock: &mut Sock, i: usize) -> bool {
+        if sock.udp_twin.is_some() {
+            return true;
+        }
+        let Ok(local) = stack.local_addr(sock.h) else {
+            return false;
+        };
+        if !local.ip().is_unspecified() || local.port() == 0 || full {
+            return false;
+        }
+        let options: Vec<proto::SetOption> = udp_loopback::INHERITED
+            .iter()
+            .filter_map(|&(level, name)| {
+                let value = options::get(stack, sock.h, sock.kind, &sock.extra, level, name);
+                value
+                    .ok()
+                    .map(|value| proto::SetOption { level, name, value })
+            })
+            .collect();
+        let twin = match UdpTwin::open(sock.extra.inet6, local.port(), &options) {
+            Ok(t) => t,
+            Err(e) => {
+                // A kernel program has the port on loopback (or the namespace no loopback).
+                log::debug!(
+                    "{:?} has no UDP twin on loopback port {}: {e}",
+                    sock.h,
+                    local.port()
+                );
+                return false;
+            }
+        };
+        for fd in twin.sockets() {
+            if let Err(e) = ep_ctl(
+                ep,
+                libc::EPOLL_CTL_ADD,
+                fd,
+                libc::EPOLLIN as u32,
+                token(TAG_UDP_LOOPBACK, i),
+            ) {
+                log::debug!("{:?}'s UDP twin on loopback cannot be watched: {e}", sock.h);
+                return false;
+            }
+        }
+        sock.udp_twin = Some(Box::new(twin));
+        true
+    }
+
+    /// Connects UDP socket `i` to `peer` on loopback (127.x, or 0.0.0.0 for the local host, which
+    /// Linux's connect makes 127.0.0.1): through its twin there, which a socket on the wildcard
+    /// has or now gets. The stack socket itself is left unconnected. One bound to the stack's own
+    /// address cannot (Linux would send from that address over `lo`, which the kernel here does
+    /// not have): ENETUNREACH, as the stack answers for loopback; one whose port on loopback is a
+    /// kernel program's, EADDRINUSE.
+    fn connect_loopback(&mut self, i: usize, peer: SocketAddrV4) -> Result<()> {
+        if peer.port() == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let peer = if peer.ip().is_unspecified() {
+            SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, peer.port())
+        } else {
+            peer
+        };
+        let h = self.socks.get(i).ok_or(Errno::EBADF)?.h;
+        if !self.open_udp_twin(i) {
+            let wildcard = self
+                .stack
+                .local_addr(h)
+                .is_ok_and(|a| a.ip().is_unspecified());
+            return Err(if wildcard {
+                Errno::EADDRINUSE
+            } else {
+                Errno::ENETUNREACH
+            });
+        }
+        self.stack.udp_connect(h, None)?;
+        if let Some(sock) = self.socks.get_mut(i) {
+            sock.loop_peer = Some(peer);
+        }
+        Ok(())
+    }
+
+    /// Passes what UDP socket `i`'s twin on loopback received into its socketpair, as datagrams
+    /// from their senders (one connected to loopback takes only its peer's, one connected to a
+    /// peer on the stack none). A datagram the program's queue cannot take is dropped, as a full
+    /// receive buffer drops it.
+    fn pump_udp_twin(&mut self, i: usize) {
+        let Service {
+            socks,
+            stack,
+            scratch,
+            ..
+        } = self;
+        let Some(sock) = socks.get_mut(i) else {
+            return;
+        };
+        let Some(twin) = sock.udp_twin.as_ref() else {
+            return;
+        };
+        let b = sock.b.as_raw_fd();
+        let stack_peer = stack.peer_addr(sock.h).is_ok();
+        // Level-triggered: what is left waits for the next round.
+        for _ in 0..256 {
+            let Some(got) = twin.recv(&mut scratch[proto::DGRAM_HEADER..]) else {
+                break;
+            };
+            // Linux's connected socket takes only its peer's datagrams (__udp4_lib_lookup scores
+            // a connected socket's peer).
+            if stack_peer
+                || sock
+                    .loop_peer
+                    .is_some_and(|peer| got.from_ipv6_loopback || got.from != peer)
+            {
+                continue;
+            }
+            let header = proto::Incoming {
+                from: got.from,
+                dst: SocketAddrV4::new(got.dst, twin.port()),
+                ttl: got.ttl,
+                tos: got.tos,
+                ifindex: got.ifindex,
+                // IPv6's datagrams come with none of IPv4's control messages (Linux's
+                // udpv6_recvmsg gives them for IPv4 traffic only).
+                report: if got.from_ipv6_loopback {
+                    0
+                } else {
+                    sock.extra.report
+                },
+                from_ipv6_loopback: got.from_ipv6_loopback,
+            }
+            .header();
+            let payload = &scratch[proto::DGRAM_HEADER..proto::DGRAM_HEADER + got.len];
+            if uds::send(b, &[&header, payload], None, libc::MSG_DONTWAIT).is_err() {
+                log::debug!("a datagram on loopback was dropped: the program's queue is full");
+            }
+        }
+    }
+
     fn pump_tcp(&mut self, i: usize) {
         let now = self.now();
         let Service {
@@ -2391,8 +2580,12 @@ impl Service {
             stack,
             scratch,
             ifindex,
+            ep,
+            full,
             ..
         } = self;
+        let ep = ep.as_raw_fd();
+        let mut opened_twin = false;
         let Some(sock) = socks.get_mut(i) else {
             return;
         };
@@ -2418,6 +2611,30 @@ impl Service {
                         tos: out.tos,
                     };
                     let data = &scratch[proto::DGRAM_HEADER..n];
+                    // To loopback (given, or the peer connected there): through the twin, so
+                    // from 127.0.0.1 (or ::1) and our port, as Linux's would go.
+                    let to_loopback = out
+                        .to
+                        .map(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+                        .unwrap_or(sock.loop_peer.is_some())
+                        || out.to_ipv6_loopback;
+                    if to_loopback {
+                        let to = out.to.or(sock.loop_peer).expect("a loopback destination");
+                        let had = sock.udp_twin.is_some();
+                        if Self::udp_twin_for(stack, ep, *full, sock, i) && !had {
+                            opened_twin = true;
+                        }
+                        let sent = match &sock.udp_twin {
+                            Some(t) => t
+                                .send(to, out.to_ipv6_loopback, data, out.ttl, out.tos)
+                                .map_err(|e| e.to_string()),
+                            None => Err("no twin on loopback".into()),
+                        };
+                        if let Err(e) = sent {
+                            log::debug!("a datagram from a program to {to} was not sent: {e}");
+                        }
+                        continue;
+                    }
                     if let Err(e) = stack.udp_send_with(now, h, data, out.to, own) {
                         log::debug!("a datagram from a program was not sent: {}", e.name());
                     }
@@ -2431,6 +2648,8 @@ impl Service {
         // drops it.
         for _ in 0..256 {
             match stack.udp_recv_from(h, &mut scratch[proto::DGRAM_HEADER..], false) {
+                // Connected to loopback: nothing from the TAP is its peer's.
+                Ok(_) if sock.loop_peer.is_some() => {}
                 Ok(r) => {
                     let local_port = stack.local_addr(h).map_or(0, |a| a.port());
                     let header = proto::Incoming {
@@ -2440,6 +2659,7 @@ impl Service {
                         tos: r.arrival.tos,
                         ifindex: *ifindex,
                         report: sock.extra.report,
+                        from_ipv6_loopback: false,
                     }
                     .header();
                     let payload = &scratch[proto::DGRAM_HEADER..proto::DGRAM_HEADER + r.copied];
@@ -2453,6 +2673,9 @@ impl Service {
                     break;
                 }
             }
+        }
+        if opened_twin {
+            self.check_room();
         }
     }
 
