@@ -25,6 +25,9 @@ pub struct HostTcp {
     pub min_snd_mss: u16,
     /// `net.ipv4.tcp_syn_retries`: how long a SYN goes unanswered before the connect fails.
     pub syn_retries: u8,
+    /// `net.ipv4.tcp_retries2`: how many times unacknowledged data is sent again before the
+    /// connection fails.
+    pub retries2: u8,
     /// `net.ipv4.tcp_synack_retries`: SYN-ACK retransmissions before a half-open connection
     /// is dropped.
     pub synack_retries: u8,
@@ -54,6 +57,7 @@ impl Default for HostTcp {
             syncookies: 1,
             min_snd_mss: tcp::config::MIN_SND_MSS,
             syn_retries: 6,
+            retries2: 15,
             synack_retries: 5,
             syn_linear_timeouts: tcp::config::SYN_LINEAR_TIMEOUTS,
             invalid_ratelimit_ms: 500,
@@ -93,6 +97,9 @@ impl HostTcp {
                 .and_then(|s| s.trim().parse().ok())
                 .filter(|v| (1..=127).contains(v))
                 .unwrap_or(d.syn_retries),
+            retries2: file("ipv4/tcp_retries2")
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(d.retries2),
             synack_retries: file("ipv4/tcp_synack_retries")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.synack_retries),
@@ -144,6 +151,7 @@ impl HostTcp {
         cfg.min_snd_mss = self.min_snd_mss;
         cfg.syn_retries = self.syn_retries;
         cfg.synack_retries = self.synack_retries;
+        cfg.data_retries = u32::from(self.retries2);
         cfg.syn_linear_timeouts = self.syn_linear_timeouts;
         cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
         cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
@@ -189,6 +197,7 @@ mod tests {
             syncookies: 1,
             min_snd_mss: 536,
             syn_retries: 3,
+            retries2: 8,
             synack_retries: 2,
             syn_linear_timeouts: 0,
             invalid_ratelimit_ms: 500,
@@ -202,6 +211,7 @@ mod tests {
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);
         assert_eq!(c.min_snd_mss, 536);
+        assert_eq!(c.data_retries, 8);
         assert_eq!(
             (c.syn_retries, c.synack_retries, c.syn_linear_timeouts),
             (3, 2, 0)
