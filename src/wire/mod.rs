@@ -25,6 +25,7 @@ pub mod checksum;
 pub mod dns;
 pub mod ethernet;
 pub mod icmp;
+pub mod igmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
