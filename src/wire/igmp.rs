@@ -461,7 +461,7 @@ mod tests {
             Err(WireError::Checksum)
         );
         // A record count beyond the bytes.
-        let mut short = vec![0u8; 8];
+        let mut short = [0u8; 8];
         short[0] = TYPE_V3_REPORT;
         short[7] = 3;
         IgmpPacket::new_unchecked(&mut short[..]).fill_checksum();
@@ -471,7 +471,7 @@ mod tests {
             Err(WireError::Truncated)
         );
         assert!(IgmpPacket::new_checked(&[0x11u8, 0, 0][..]).is_err());
-        let mut ten = vec![0x11u8, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut ten = [0x11u8, 1, 0, 0, 0, 0, 0, 0, 0, 0];
         IgmpPacket::new_unchecked(&mut ten[..]).fill_checksum();
         let p = IgmpPacket::new_checked(&ten[..]).unwrap();
         assert_eq!(
