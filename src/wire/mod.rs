@@ -106,6 +106,13 @@ impl MacAddr {
         self.0[0] & 0x01 != 0
     }
 
+    /// The Ethernet address of IPv4 multicast group `group`: 01:00:5e and the group's low 23 bits
+    /// (RFC 1112 §6.4).
+    pub fn ipv4_multicast(group: std::net::Ipv4Addr) -> MacAddr {
+        let o = group.octets();
+        MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
+    }
+
     pub fn is_unicast(&self) -> bool {
         !self.is_multicast()
     }

@@ -1,0 +1,58 @@
+"""Multicast peers of t_multicast.sh, one program for both sides.
+
+  recv GROUP PORT IFADDR OUT   join GROUP on the interface with address IFADDR, bound to 0.0.0.0:PORT
+                              (SO_REUSEADDR, so two processes share it), write READY to OUT, then a
+                              line per datagram ("DATA TTL"), until "end" or 20 s
+  send GROUP PORT IFADDR [TTL] [LOOP] WORD...   send each WORD to GROUP:PORT through IFADDR
+"""
+import socket
+import struct
+import sys
+import time
+
+IP_RECVTTL = 12
+
+
+def recv(group, port, ifaddr, out):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", port))
+    mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(ifaddr))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+    s.settimeout(1)
+    with open(out, "a") as f:
+        f.write("READY\n")
+        f.flush()
+        end = time.time() + 20
+        while time.time() < end:
+            try:
+                data, anc, _, src = s.recvmsg(2048, 64)
+            except socket.timeout:
+                continue
+            ttl = next((struct.unpack("i", d)[0] for lv, ty, d in anc if ty == socket.IP_TTL), -1)
+            f.write("%s %d %s\n" % (data.decode(), ttl, src[0]))
+            f.flush()
+            if data == b"end":
+                break
+    s.close()
+
+
+def send(group, port, ifaddr, ttl, loop, words):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
+    if ttl != "-":
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, int(ttl))
+    if loop != "-":
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(loop))
+    print("ttl", s.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL),
+          "loop", s.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP))
+    for w in words:
+        s.sendto(w.encode(), (group, port))
+        time.sleep(0.05)
+
+
+if sys.argv[1] == "recv":
+    recv(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+else:
+    send(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:])
