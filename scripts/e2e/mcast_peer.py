@@ -4,6 +4,7 @@
                               (SO_REUSEADDR, so two processes share it), write READY to OUT, then a
                               line per datagram ("DATA TTL"), until "end" or 20 s
   send GROUP PORT IFADDR [TTL] [LOOP] WORD...   send each WORD to GROUP:PORT through IFADDR
+  query IFADDR                 send an IGMPv3 general query (Max Resp Time 1 s) to 224.0.0.1
 """
 import socket
 import struct
@@ -52,7 +53,21 @@ def send(group, port, ifaddr, ttl, loop, words):
         time.sleep(0.05)
 
 
+def query(ifaddr):
+    msg = bytearray(struct.pack("!BBH4sBBH", 0x11, 10, 0, bytes(4), 2, 125, 0))
+    total = sum(struct.unpack("!6H", bytes(msg)))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    msg[2:4] = struct.pack("!H", ~total & 0xFFFF)
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IGMP)
+    r.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    r.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
+    r.sendto(bytes(msg), ("224.0.0.1", 0))
+
+
 if sys.argv[1] == "recv":
     recv(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+elif sys.argv[1] == "query":
+    query(sys.argv[2])
 else:
     send(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:])

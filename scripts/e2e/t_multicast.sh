@@ -4,7 +4,7 @@
 # sends to the group; a preloaded sender's datagram to a group the kernel side joined arrives with
 # TTL 1, then 5 after IP_MULTICAST_TTL=5; IP_MULTICAST_LOOP brings a preloaded sender's datagram
 # back to the member sockets of other preloaded processes (and not when turned off); when the
-# receivers close, a report leaving the group goes out.
+# receivers close, a report leaving the group goes out; a general query is answered.
 source "$(dirname "$0")/lib.sh"
 setup mcast
 PEER=$ROOT/scripts/e2e/mcast_peer.py
@@ -24,6 +24,9 @@ r2=$!
 wait_line "$WORK/k.txt" READY "$kpid" 10 "the kernel-side receiver did not join"
 wait_line "$WORK/r1.txt" READY "$r1" 10 "receiver 1 did not join on the stack"
 wait_line "$WORK/r2.txt" READY "$r2" 10 "receiver 2 did not join on the stack"
+
+# A general query (from a raw socket on the kernel side) is answered within its 1 s.
+inns timeout 10 python3 "$PEER" query "$KERNEL_IP"
 
 # Kernel -> stack members.
 inns timeout 10 python3 "$PEER" send 239.1.1.1 5000 "$KERNEL_IP" - 0 from-kernel > /dev/null
@@ -52,4 +55,6 @@ grep -B1 "$STACK_IP > 224.0.0.22: igmp v3 report.*gaddr 239.1.1.1 to_ex" "$WORK/
   || { cat "$WORK/igmp.txt"; fail "no IGMPv3 join report for 239.1.1.1 with TTL 1 and Router Alert"; }
 grep -q "$STACK_IP > 224.0.0.22: igmp v3 report.*gaddr 239.1.1.1 to_in" "$WORK/igmp.txt" \
   || { cat "$WORK/igmp.txt"; fail "no IGMPv3 leave report for 239.1.1.1"; }
-echo "multicast: two processes joined 239.1.1.1 and got the kernel's datagram and a looped one (not with IP_MULTICAST_LOOP=0); the kernel's member got TTL 1 then 5; IGMPv3 join and leave reports seen"
+grep -q "$STACK_IP > 224.0.0.22: igmp v3 report.*gaddr 239.1.1.1 is_ex" "$WORK/igmp.txt" \
+  || { cat "$WORK/igmp.txt"; fail "no answer to the general query"; }
+echo "multicast: two processes joined 239.1.1.1 and got the kernel's datagram and a looped one (not with IP_MULTICAST_LOOP=0); the kernel's member got TTL 1 then 5; IGMPv3 join, query answer and leave reports seen"
