@@ -238,7 +238,7 @@ impl Stack {
             }
         }
         let reports = self.net.igmp.poll(now, &mut self.rng);
-        self.net.send_igmp(now, reports);
+        self.net.send_igmp(reports);
         for expired in self.reassembly.poll(now) {
             self.net.stats.ip_reassembly_timeouts += 1;
             self.send_reassembly_timeout(now, &expired);

@@ -36,7 +36,7 @@ const TOS_INTERNETCONTROL: u8 = 0xc0;
 impl Net {
     /// Sends IGMP messages the way Linux does: TTL 1 (RFC 2236 §2, RFC 3376 §4), TOS 0xc0, DF,
     /// IP id 0, and Router Alert, to the group's Ethernet address.
-    pub(crate) fn send_igmp(&mut self, _now: Instant, messages: Vec<Outgoing>) {
+    pub(crate) fn send_igmp(&mut self, messages: Vec<Outgoing>) {
         for Outgoing { dst, message } in messages {
             let header_len = ipv4::HEADER_LEN + ROUTER_ALERT.len();
             let len = message.buffer_len();
@@ -114,7 +114,7 @@ impl Stack {
             .map_err(|_| Errno::ENOMEM)?;
         s.multicast.groups.push(group);
         let reports = self.net.igmp.join(now, &mut self.rng, group);
-        self.net.send_igmp(now, reports);
+        self.net.send_igmp(reports);
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl Stack {
         for &g in groups {
             self.net.igmp.leave(now, &mut self.rng, g, &mut out);
         }
-        self.net.send_igmp(now, out);
+        self.net.send_igmp(out);
     }
 
     /// The groups the interface is a member of (all-hosts aside), for display and tests.
