@@ -1703,3 +1703,61 @@ fn multicast_join_receive_send_query_and_leave() {
     );
     assert!(s.multicast_groups().is_empty());
 }
+
+/// The IGMP the stack sends is byte for byte what Linux sent for the same membership from the
+/// same address (src/wire/testdata.rs, captured from the kernel at 10.77.0.2): the v3 join, the
+/// answer to the kernel-captured v3 query, the v3 leave; then, after a v2 query, the v2 report and
+/// the v2 leave.
+#[test]
+fn igmp_packets_are_the_kernels_bytes() {
+    use crate::wire::testdata;
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    let here = GroupInterface {
+        addr: A_IP,
+        ifindex: 0,
+    };
+    let mut s = ours();
+    let mut now = Instant::from_micros(1_000_000);
+    let ip_of = |frame: &[u8]| frame[ETH_LEN..].to_vec();
+    let h = s.udp_socket().unwrap();
+    s.udp_join(now, h, group, here).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(&out[0][0..6], &testdata::IGMPV3_REPORT_JOIN[0..6]);
+    assert_eq!(ip_of(&out[0]), ip_of(&testdata::IGMPV3_REPORT_JOIN));
+    now = s.poll_at(now).unwrap();
+    s.poll(now);
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_JOIN)
+    );
+
+    now += Duration::from_secs(5);
+    s.receive(now, &testdata::IGMPV3_QUERY);
+    now = s.poll_at(now).unwrap();
+    s.poll(now);
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_CURRENT)
+    );
+
+    let h2 = s.udp_socket().unwrap();
+    s.udp_leave(now, h, group, here).unwrap();
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_LEAVE)
+    );
+    while let Some(at) = s.poll_at(now) {
+        now = at;
+        s.poll(now);
+    }
+    drain(&mut s);
+
+    // A v2 querier: v2 messages from then on.
+    s.receive(now, &testdata::IGMPV2_QUERY);
+    s.udp_join(now, h2, group, here).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(&out[0][0..6], &testdata::IGMPV2_REPORT[0..6]);
+    assert_eq!(ip_of(&out[0]), ip_of(&testdata::IGMPV2_REPORT));
+    s.close(now, h2).unwrap();
+    assert_eq!(ip_of(&drain(&mut s)[0]), ip_of(&testdata::IGMPV2_LEAVE));
+}

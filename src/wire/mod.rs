@@ -32,7 +32,7 @@ pub mod udp;
 pub mod vnet;
 
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use dns::{DnsPacket, DnsRepr};
