@@ -1,6 +1,7 @@
 """Multicast peers of t_multicast.sh, one program for both sides.
 
-  recv GROUP PORT IFADDR OUT   join GROUP on the interface with address IFADDR, bound to 0.0.0.0:PORT
+  recv GROUP PORT IFADDR OUT   join GROUP on the interface with address IFADDR (if:NAME: with an
+                              ip_mreqn naming interface NAME by index), bound to 0.0.0.0:PORT
                               (SO_REUSEADDR, so two processes share it), write READY to OUT, then a
                               line per datagram ("DATA TTL"), until "end" or 20 s
   send GROUP PORT IFADDR [TTL] [LOOP] WORD...   send each WORD to GROUP:PORT through IFADDR
@@ -18,7 +19,12 @@ def recv(group, port, ifaddr, out):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("", port))
-    mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(ifaddr))
+    if ifaddr.startswith("if:"):
+        # struct ip_mreqn naming the interface by its index.
+        index = socket.if_nametoindex(ifaddr[3:])
+        mreq = struct.pack("4s4si", socket.inet_aton(group), bytes(4), index)
+    else:
+        mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(ifaddr))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
     s.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
     s.settimeout(1)

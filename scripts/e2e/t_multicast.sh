@@ -4,11 +4,13 @@
 # sends to the group; a preloaded sender's datagram to a group the kernel side joined arrives with
 # TTL 1, then 5 after IP_MULTICAST_TTL=5; IP_MULTICAST_LOOP brings a preloaded sender's datagram
 # back to the member sockets of other preloaded processes (and not when turned off); when the
-# receivers close, a report leaving the group goes out; a general query is answered.
+# receivers close, a report leaving the group goes out; a general query is answered. One receiver
+# joins with struct ip_mreq and our address, the other with struct ip_mreqn and the link's index.
 source "$(dirname "$0")/lib.sh"
 setup mcast
 PEER=$ROOT/scripts/e2e/mcast_peer.py
-if [ -n "$E2E_KERNEL" ]; then IFACE=veth0; else IFACE=tap0; fi
+# The link as the kernel side sees it, and as the programs on the stack side see it.
+if [ -n "$E2E_KERNEL" ]; then IFACE=veth0 STACK_IFACE=veth1; else IFACE=tap0 STACK_IFACE=tap0; fi
 
 inns timeout 40 tcpdump -i "$IFACE" -n -l -v igmp > "$WORK/igmp.txt" 2>/dev/null &
 sleep 1
@@ -19,7 +21,7 @@ inns timeout 30 python3 "$PEER" recv 239.1.1.2 5001 "$KERNEL_IP" "$WORK/k.txt" &
 kpid=$!
 onstack -- timeout 30 python3 "$PEER" recv 239.1.1.1 5000 "$STACK_IP" "$WORK/r1.txt" &
 r1=$!
-onstack -- timeout 30 python3 "$PEER" recv 239.1.1.1 5000 "$STACK_IP" "$WORK/r2.txt" &
+onstack -- timeout 30 python3 "$PEER" recv 239.1.1.1 5000 "if:$STACK_IFACE" "$WORK/r2.txt" &
 r2=$!
 wait_line "$WORK/k.txt" READY "$kpid" 10 "the kernel-side receiver did not join"
 wait_line "$WORK/r1.txt" READY "$r1" 10 "receiver 1 did not join on the stack"
