@@ -30,7 +30,7 @@ pub struct Datagram {
 /// IP_RECVORIGDSTADDR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arrival {
-    /// The destination address: ours, or a broadcast address.
+    /// The destination address: ours, a broadcast address or a multicast group.
     pub dst: Ipv4Addr,
     pub ttl: u8,
     pub tos: u8,
