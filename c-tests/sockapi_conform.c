@@ -1995,6 +1995,121 @@ static void c_loopback(void) {
     close(c);
 }
 
+/* IPv4 multicast options (do_ip_setsockopt, ip_mc_join_group, ip_mc_leave_group): defaults, int
+ * and one-byte values, ranges, ip_mreq and ip_mreqn, errors; on a bound UDP socket, a fresh one
+ * (joining takes it to the stack) and a bound TCP socket. */
+static void mreq_set(int fd, int opt, const char *group, const char *ifaddr, int ifindex, socklen_t len,
+                     const char *what) {
+    struct ip_mreqn m = {.imr_ifindex = ifindex};
+    inet_pton(AF_INET, group, &m.imr_multiaddr);
+    inet_pton(AF_INET, ifaddr, &m.imr_address);
+    R(what, setsockopt(fd, IPPROTO_IP, opt, &m, len));
+}
+
+static void get_mcif(int fd, const char *what) {
+    unsigned char v[12];
+    memset(v, 0xaa, sizeof v);
+    socklen_t len = sizeof v;
+    errno = 0;
+    int r = getsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, v, &len);
+    if (r < 0)
+        line(what, "%d %s", r, ename(errno));
+    else
+        line(what, "%d len=%u %s", r, len, hex(v, len));
+}
+
+static void c_multicast(void) {
+    int port = LISTEN_BASE + checkno;
+    int u = udp();
+    struct sockaddr_in any = addr_of("0.0.0.0", port);
+    need(bind(u, SA(any), sizeof any) == 0, "bind udp");
+    geti(u, IPPROTO_IP, IP_MULTICAST_TTL, "udp: IP_MULTICAST_TTL");
+    geti(u, IPPROTO_IP, IP_MULTICAST_LOOP, "udp: IP_MULTICAST_LOOP");
+    geti(u, IPPROTO_IP, IP_MULTICAST_ALL, "udp: IP_MULTICAST_ALL");
+    get_mcif(u, "udp: IP_MULTICAST_IF");
+    seti(u, IPPROTO_IP, IP_MULTICAST_TTL, 5, "set TTL 5");
+    geti(u, IPPROTO_IP, IP_MULTICAST_TTL, "  get");
+    unsigned char seven = 7;
+    R("set TTL 7 as one byte", setsockopt(u, IPPROTO_IP, IP_MULTICAST_TTL, &seven, 1));
+    geti(u, IPPROTO_IP, IP_MULTICAST_TTL, "  get");
+    seti(u, IPPROTO_IP, IP_MULTICAST_TTL, -1, "set TTL -1");
+    geti(u, IPPROTO_IP, IP_MULTICAST_TTL, "  get");
+    seti(u, IPPROTO_IP, IP_MULTICAST_TTL, 256, "set TTL 256");
+    seti(u, IPPROTO_IP, IP_MULTICAST_TTL, -2, "set TTL -2");
+    seti(u, IPPROTO_IP, IP_MULTICAST_TTL, 0, "set TTL 0");
+    R("set TTL, optlen 0", setsockopt(u, IPPROTO_IP, IP_MULTICAST_TTL, &seven, 0));
+    seti(u, IPPROTO_IP, IP_MULTICAST_LOOP, 0, "set LOOP 0");
+    geti(u, IPPROTO_IP, IP_MULTICAST_LOOP, "  get");
+    R("set LOOP 7 as one byte", setsockopt(u, IPPROTO_IP, IP_MULTICAST_LOOP, &seven, 1));
+    geti(u, IPPROTO_IP, IP_MULTICAST_LOOP, "  get");
+    seti(u, IPPROTO_IP, IP_MULTICAST_ALL, 2, "set ALL 2");
+    seti(u, IPPROTO_IP, IP_MULTICAST_ALL, 0, "set ALL 0");
+    geti(u, IPPROTO_IP, IP_MULTICAST_ALL, "  get");
+    struct in_addr ours, other, zero = {0};
+    inet_pton(AF_INET, STACK_IP, &ours);
+    inet_pton(AF_INET, "10.77.0.9", &other);
+    R("set IF ours (in_addr)", setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &ours, sizeof ours));
+    get_mcif(u, "  get");
+    R("set IF 10.77.0.9", setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &other, sizeof other));
+    R("set IF, optlen 2", setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &ours, 2));
+    mreq_set(u, IP_MULTICAST_IF, "239.1.1.1", "0.0.0.0", 9999, sizeof(struct ip_mreqn), "set IF ifindex 9999");
+    mreq_set(u, IP_MULTICAST_IF, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "set IF ip_mreq ours");
+    get_mcif(u, "  get");
+    R("set IF 0.0.0.0", setsockopt(u, IPPROTO_IP, IP_MULTICAST_IF, &zero, sizeof zero));
+    get_mcif(u, "  get");
+
+    mreq_set(u, IP_ADD_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, 4, "join, optlen 4");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "10.0.0.1", STACK_IP, 0, sizeof(struct ip_mreq), "join 10.0.0.1");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "239.1.1.1", "10.77.0.9", 0, sizeof(struct ip_mreq), "join on 10.77.0.9");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "join 239.1.1.1 (ip_mreq)");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "  again");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "239.1.1.2", STACK_IP, 0, sizeof(struct ip_mreqn), "join 239.1.1.2 (ip_mreqn)");
+    mreq_set(u, IP_ADD_MEMBERSHIP, "224.0.0.1", STACK_IP, 0, sizeof(struct ip_mreq), "join 224.0.0.1");
+    geti(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, "get IP_ADD_MEMBERSHIP");
+    mreq_set(u, IP_DROP_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "drop 239.1.1.1");
+    mreq_set(u, IP_DROP_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "  again");
+    mreq_set(u, IP_DROP_MEMBERSHIP, "239.9.9.9", STACK_IP, 0, sizeof(struct ip_mreq), "drop 239.9.9.9, never joined");
+    mreq_set(u, IP_DROP_MEMBERSHIP, "10.0.0.1", STACK_IP, 0, sizeof(struct ip_mreq), "drop 10.0.0.1");
+    mreq_set(u, IP_DROP_MEMBERSHIP, "239.1.1.2", STACK_IP, 0, 4, "drop, optlen 4");
+
+    int f = udp();
+    mreq_set(f, IP_ADD_MEMBERSHIP, "239.1.1.3", STACK_IP, 0, sizeof(struct ip_mreq), "fresh socket: join");
+    for (int i = 1; i <= 20; i++) {
+        struct ip_mreq m;
+        m.imr_multiaddr.s_addr = htonl(0xef020000u + (unsigned)i);
+        m.imr_interface = ours;
+        if (setsockopt(f, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0) {
+            line(N("  join number %d", i + 1), "-1 %s", ename(errno));
+            break;
+        }
+    }
+
+    int t = tcp();
+    struct sockaddr_in tb = saddr(port);
+    need(bind(t, SA(tb), sizeof tb) == 0, "bind tcp");
+    geti(t, IPPROTO_IP, IP_MULTICAST_TTL, "tcp: IP_MULTICAST_TTL");
+    geti(t, IPPROTO_IP, IP_MULTICAST_LOOP, "tcp: IP_MULTICAST_LOOP");
+    seti(t, IPPROTO_IP, IP_MULTICAST_TTL, 5, "tcp: set TTL 5");
+    seti(t, IPPROTO_IP, IP_MULTICAST_LOOP, 0, "tcp: set LOOP 0");
+    geti(t, IPPROTO_IP, IP_MULTICAST_LOOP, "  get");
+    seti(t, IPPROTO_IP, IP_MULTICAST_ALL, 0, "tcp: set ALL 0");
+    geti(t, IPPROTO_IP, IP_MULTICAST_ALL, "  get");
+    R("tcp: set IF ours", setsockopt(t, IPPROTO_IP, IP_MULTICAST_IF, &ours, sizeof ours));
+    mreq_set(t, IP_ADD_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "tcp: join");
+    mreq_set(t, IP_DROP_MEMBERSHIP, "239.1.1.1", STACK_IP, 0, sizeof(struct ip_mreq), "tcp: drop");
+
+    /* Not built: source-specific and protocol-independent forms. */
+    struct ip_mreq_source ms;
+    inet_pton(AF_INET, "232.1.1.1", &ms.imr_multiaddr);
+    ms.imr_interface = ours;
+    inet_pton(AF_INET, KERNEL_IP, &ms.imr_sourceaddr);
+    R("IP_ADD_SOURCE_MEMBERSHIP", setsockopt(u, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &ms, sizeof ms));
+    struct group_req gr = {.gr_interface = 0};
+    struct sockaddr_in g = addr_of("239.1.1.5", 0);
+    memcpy(&gr.gr_group, &g, sizeof g);
+    R("MCAST_JOIN_GROUP", setsockopt(u, IPPROTO_IP, MCAST_JOIN_GROUP, &gr, sizeof gr));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2056,6 +2171,7 @@ int main(void) {
     run("UDP SO_REUSEADDR and SO_REUSEPORT", c_udp_reuse);
     run("MSG_ERRQUEUE on TCP", c_tcp_errqueue);
     run("loopback after a bind to the wildcard", c_loopback_after_bind);
+    run("IPv4 multicast options", c_multicast);
     printf("done: %d checks\n", checkno);
     return 0;
 }

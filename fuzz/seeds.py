@@ -60,7 +60,7 @@ def layers(frame):
 
 
 def main():
-    seeds = {t: {} for t in ("wire_ethernet", "wire_arp", "wire_ipv4", "wire_icmp", "wire_udp",
+    seeds = {t: {} for t in ("wire_ethernet", "wire_arp", "wire_ipv4", "wire_icmp", "wire_igmp", "wire_udp",
                               "wire_tcp", "wire_dns", "stack_input")}
 
     def add(target, data):
@@ -78,6 +78,8 @@ def main():
         add("wire_ipv4", b"\x00" + ip)
         if proto == 1:
             add("wire_icmp", b"\x00" + l4)
+        elif proto == 2:
+            add("wire_igmp", b"\x00" + l4)
         elif proto == 17:
             add("wire_udp", b"\x00" + src + dst + l4)
             if len(l4) > 8 and 53 in struct.unpack(">HH", l4[:4]):

@@ -32,6 +32,8 @@ impl Errno {
     pub const EADDRINUSE: Errno = Errno(libc::EADDRINUSE);
     pub const EADDRNOTAVAIL: Errno = Errno(libc::EADDRNOTAVAIL);
     pub const ENETUNREACH: Errno = Errno(libc::ENETUNREACH);
+    pub const ENODEV: Errno = Errno(libc::ENODEV);
+    pub const EPROTO: Errno = Errno(libc::EPROTO);
     pub const ECONNABORTED: Errno = Errno(libc::ECONNABORTED);
     pub const ECONNRESET: Errno = Errno(libc::ECONNRESET);
     pub const EISCONN: Errno = Errno(libc::EISCONN);

@@ -30,6 +30,7 @@ pub mod device;
 pub mod error;
 pub mod host;
 pub mod icmp;
+pub mod igmp;
 pub mod ipv4;
 pub mod memory;
 pub mod posix;

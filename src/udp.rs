@@ -30,7 +30,7 @@ pub struct Datagram {
 /// IP_RECVORIGDSTADDR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arrival {
-    /// The destination address: ours, or a broadcast address.
+    /// The destination address: ours, a broadcast address or a multicast group.
     pub dst: Ipv4Addr,
     pub ttl: u8,
     pub tos: u8,
@@ -80,6 +80,47 @@ pub struct UdpSocket {
     pub write_shut: bool,
     /// Datagrams dropped because the queue was full.
     pub drops: u64,
+    /// The multicast options and the groups this socket joined.
+    pub multicast: Multicast,
+}
+
+/// Linux's `igmp_max_memberships`: the most groups one socket may join (ENOBUFS beyond).
+pub const MAX_MEMBERSHIPS: usize = 20;
+
+/// A socket's multicast settings, Linux's defaults (inet_create): TTL 1, loop on, `mc_all` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Multicast {
+    /// IP_MULTICAST_TTL: the TTL of datagrams to a group (RFC 1112 §6.1: 1 unless asked).
+    pub ttl: u8,
+    /// IP_MULTICAST_LOOP: a copy of what this socket sends to a group we are a member of comes
+    /// back to our own member sockets (Linux's ip_mc_output).
+    pub loop_back: bool,
+    /// IP_MULTICAST_IF as set: the address given (0.0.0.0 or ours), read back as it was set.
+    pub iface_addr: std::net::Ipv4Addr,
+    /// IP_MULTICAST_ALL: the socket takes datagrams to any group the interface joined, not only
+    /// its own (Linux's inet->mc_all, ip_mc_sf_allow).
+    pub all: bool,
+    /// The groups joined through this socket (IP_ADD_MEMBERSHIP), left when it closes.
+    pub groups: Vec<std::net::Ipv4Addr>,
+}
+
+impl Default for Multicast {
+    fn default() -> Self {
+        Multicast {
+            ttl: 1,
+            loop_back: true,
+            iface_addr: std::net::Ipv4Addr::UNSPECIFIED,
+            all: true,
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl Multicast {
+    /// Whether a datagram to `group` (the interface being a member) is for this socket.
+    pub fn takes(&self, group: std::net::Ipv4Addr) -> bool {
+        self.all || self.groups.contains(&group)
+    }
 }
 
 impl Default for UdpSocket {
@@ -100,6 +141,7 @@ impl Default for UdpSocket {
             read_shut: false,
             write_shut: false,
             drops: 0,
+            multicast: Multicast::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use tapstack::wire::arp::{ArpPacket, ArpRepr};
 use tapstack::wire::dns::{self, DnsPacket, DnsRepr};
 use tapstack::wire::ethernet::{EthernetFrame, EthernetRepr, HEADER_LEN as ETH_LEN};
 use tapstack::wire::icmp::{Icmpv4Packet, Icmpv4Repr};
+use tapstack::wire::igmp::{IgmpPacket, IgmpRepr};
 use tapstack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use tapstack::wire::tcp::{TcpOptionIter, TcpOptions, TcpPacket, TcpRepr};
 use tapstack::wire::udp::{UdpPacket, UdpRepr};
@@ -103,6 +104,32 @@ pub fn ipv4(data: &[u8]) {
             assert_eq!(Ipv4Repr::parse(&p, ChecksumMode::Full).unwrap(), repr);
         }
     }
+}
+
+pub fn igmp(data: &[u8]) {
+    let Some((mode, data)) = mode_and_rest(data) else {
+        return;
+    };
+    let Ok(packet) = IgmpPacket::new_checked(data) else {
+        return;
+    };
+    let Ok(repr) = IgmpRepr::parse(&packet, mode) else {
+        return;
+    };
+    let len = repr.buffer_len();
+    // Some slack after the message: emit must write only its own bytes.
+    let mut out = vec![0xa5u8; len + 7];
+    repr.emit(&mut IgmpPacket::new_unchecked(&mut out[..len]));
+    assert!(
+        out[len..].iter().all(|&b| b == 0xa5),
+        "emit wrote past buffer_len"
+    );
+    let p = IgmpPacket::new_checked(&out[..len]).unwrap();
+    let again = IgmpRepr::parse(&p, ChecksumMode::Full).expect("emitted message parses");
+    assert_eq!(again, repr);
+    let mut twice = vec![0u8; len];
+    again.emit(&mut IgmpPacket::new_unchecked(&mut twice[..]));
+    assert_eq!(twice, out[..len], "re-emitting gives the same bytes");
 }
 
 pub fn icmp(data: &[u8]) {

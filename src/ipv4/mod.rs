@@ -37,6 +37,9 @@ pub enum NextHop {
     Broadcast,
     /// A neighbour to resolve with ARP: the destination itself or the gateway.
     Neighbour(Ipv4Addr),
+    /// A multicast group, sent to its Ethernet group address (RFC 1112 §6.4): `loop_back` when
+    /// a copy is for our own member sockets, `wire` unless the TTL is 0.
+    Multicast { loop_back: bool, wire: bool },
 }
 
 impl Interface {
@@ -81,8 +84,9 @@ impl Interface {
         } else if self.is_broadcast(dst) {
             Ok(NextHop::Broadcast)
         } else if dst.is_unspecified() || dst.is_multicast() || dst.is_loopback() {
-            // Multicast needs group membership, which this stack does not implement; 0.0.0.0 and
-            // loopback are never valid on the wire (RFC 1122 §3.2.1.3).
+            // Multicast is no unicast route (IP output sends it to the group's Ethernet address,
+            // and TCP refuses it); 0.0.0.0 and loopback are never valid on the wire (RFC 1122
+            // §3.2.1.3).
             Err(Errno::ENETUNREACH)
         } else if self.is_on_link(dst) {
             Ok(NextHop::Neighbour(dst))

@@ -361,6 +361,9 @@ pub unsafe extern "C" fn setsockopt(
         if let Err(e) = stamps::refused(level, name, bytes) {
             return ret(Err(e), -1);
         }
+        if let Some(r) = sockopt::attach_for_multicast(&sock, fd, level, name, bytes) {
+            return ret(r, -1);
+        }
         let pending = sock.is_pending();
         if pending {
             // The kernel socket validates the option first: only what it took is replayed.

@@ -210,7 +210,7 @@ fn copy_descriptor_options(from: RawFd, to: RawFd) {
 
 /// Sends the first stack call of a pending socket: the service makes the socket (with the options
 /// set so far) and answers with its descriptor, which takes the kernel socket's place.
-fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
+pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
     let mut a = sock.attach.lock();
     let Attach::Pending(pending) = &*a else {
         drop(a);

@@ -26,6 +26,34 @@ fn on_descriptor(level: i32, name: i32) -> bool {
         || super::stamps::is_stamp_option(level, name)
 }
 
+/// IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF on a pending AF_INET UDP socket:
+/// they name the stack's interface (its address 10.77.0.2, or the TAP), which the kernel socket
+/// standing in would refuse as none of its own, and a group's datagrams arrive on the stack. So
+/// the socket goes to the stack with the option as its first call, as a `bind` would take it
+/// there. `None`: not such a call.
+pub fn attach_for_multicast(
+    sock: &std::sync::Arc<OpenSocket>,
+    fd: i32,
+    level: i32,
+    name: i32,
+    val: &[u8],
+) -> Option<Result<i32>> {
+    let multicast = level == libc::IPPROTO_IP
+        && matches!(
+            name,
+            libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP | libc::IP_MULTICAST_IF
+        );
+    if !multicast || !sock.is_pending() || sock.kind != Kind::Dgram || sock.inet6 {
+        return None;
+    }
+    let o = SetOption {
+        level,
+        name,
+        value: val[..val.len().min(MAX_OPTION)].to_vec(),
+    };
+    Some(sockets::attach_with(sock, fd, Call::SetOption(o)).map(|_| 0))
+}
+
 /// What `setsockopt` should do after the shim's part.
 pub enum Set {
     /// Done (or failed) here.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::proto::{self, Kind};
 use crate::error::{Errno, Result};
-use crate::stack::{SocketHandle, Stack};
+use crate::stack::{GroupInterface, SocketHandle, Stack};
 use crate::tcp::{Algorithm, State, TcpStats};
 
 /// Linux's SO_RCVBUF/SO_SNDBUF floor (SOCK_MIN_RCVBUF 2304) and ceiling (rmem_max 212992, times
@@ -47,6 +47,139 @@ pub struct Extra {
     /// IPV6_TCLASS of an AF_INET6 socket, reported back: as on Linux it marks IPv6 packets only,
     /// and this socket's are IPv4 (IP_TOS marks those).
     pub tclass: u8,
+    /// IP_MULTICAST_LOOP and IP_MULTICAST_ALL of a TCP socket, which Linux takes and reports
+    /// back though they change nothing there; a UDP socket keeps its own ([`crate::udp::Multicast`]).
+    pub tcp_multicast_loop_off: bool,
+    pub tcp_multicast_all_off: bool,
+}
+
+/// A `struct ip_mreqn` (12 bytes: group, address, interface index) or `struct ip_mreq` (8 bytes:
+/// group, address), as Linux's do_ip_setsockopt tells them apart by length; shorter is EINVAL.
+fn membership(val: &[u8]) -> Result<(std::net::Ipv4Addr, GroupInterface)> {
+    if val.len() < 8 {
+        return Err(Errno::EINVAL);
+    }
+    let addr = |at: usize| std::net::Ipv4Addr::new(val[at], val[at + 1], val[at + 2], val[at + 3]);
+    let ifindex = if val.len() >= 12 {
+        i32::from_ne_bytes([val[8], val[9], val[10], val[11]]) as u32
+    } else {
+        0
+    };
+    Ok((
+        addr(0),
+        GroupInterface {
+            addr: addr(4),
+            ifindex,
+        },
+    ))
+}
+
+/// IP_MULTICAST_IF's value: an `ip_mreqn`, an `ip_mreq` (its second address) or an `in_addr`,
+/// by length (do_ip_setsockopt); under 4 bytes is EINVAL.
+fn multicast_if(val: &[u8]) -> Result<GroupInterface> {
+    let addr = |at: usize| std::net::Ipv4Addr::new(val[at], val[at + 1], val[at + 2], val[at + 3]);
+    match val.len() {
+        0..4 => Err(Errno::EINVAL),
+        4..8 => Ok(GroupInterface {
+            addr: addr(0),
+            ifindex: 0,
+        }),
+        8..12 => Ok(GroupInterface {
+            addr: addr(4),
+            ifindex: 0,
+        }),
+        _ => membership(val).map(|(_, i)| i),
+    }
+}
+
+/// The multicast options of IPPROTO_IP (Linux's do_ip_setsockopt): on a TCP socket
+/// IP_ADD_MEMBERSHIP and IP_DROP_MEMBERSHIP are EPROTO, IP_MULTICAST_TTL and IP_MULTICAST_IF
+/// EINVAL, IP_MULTICAST_LOOP and IP_MULTICAST_ALL kept. `None`: not one of them.
+fn set_multicast(
+    s: &mut Stack,
+    h: SocketHandle,
+    stream: bool,
+    extra: &mut Extra,
+    name: i32,
+    val: &[u8],
+) -> Option<Result<()>> {
+    let r = match name {
+        libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP => {
+            if stream {
+                return Some(Err(Errno::EPROTO));
+            }
+            let (group, iface) = match membership(val) {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
+            let now = crate::sys::monotonic_now();
+            if name == libc::IP_ADD_MEMBERSHIP {
+                s.udp_join(now, h, group, iface)
+            } else {
+                s.udp_leave(now, h, group, iface)
+            }
+        }
+        libc::IP_MULTICAST_TTL => (|| {
+            if stream {
+                return Err(Errno::EINVAL);
+            }
+            let ttl = match int(val)? {
+                -1 => 1,
+                v @ 0..=255 => v as u8,
+                _ => return Err(Errno::EINVAL),
+            };
+            s.udp_socket_mut(h).ok_or(Errno::EBADF)?.multicast.ttl = ttl;
+            Ok(())
+        })(),
+        libc::IP_MULTICAST_LOOP => int(val).map(|v| match s.udp_socket_mut(h) {
+            Some(u) => u.multicast.loop_back = v != 0,
+            None => extra.tcp_multicast_loop_off = v == 0,
+        }),
+        libc::IP_MULTICAST_ALL => int(val).and_then(|v| {
+            if v != 0 && v != 1 {
+                return Err(Errno::EINVAL);
+            }
+            match s.udp_socket_mut(h) {
+                Some(u) => u.multicast.all = v == 1,
+                None => extra.tcp_multicast_all_off = v == 0,
+            }
+            Ok(())
+        }),
+        libc::IP_MULTICAST_IF => (|| {
+            if stream {
+                return Err(Errno::EINVAL);
+            }
+            let iface = multicast_if(val)?;
+            // 0.0.0.0 and index 0 undo the choice, which names_our_interface takes.
+            if !s.multicast_if_ok(iface) {
+                return Err(Errno::EADDRNOTAVAIL);
+            }
+            s.udp_socket_mut(h)
+                .ok_or(Errno::EBADF)?
+                .multicast
+                .iface_addr = iface.addr;
+            Ok(())
+        })(),
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// getsockopt of the multicast options; `None`: not one of them.
+fn get_multicast(s: &Stack, h: SocketHandle, extra: &Extra, name: i32) -> Option<Vec<u8>> {
+    let m = s.udp_socket_ref(h).map(|u| &u.multicast);
+    Some(match name {
+        libc::IP_MULTICAST_TTL => ints(m.map_or(1, |m| i32::from(m.ttl))),
+        libc::IP_MULTICAST_LOOP => {
+            ints(m.map_or(!extra.tcp_multicast_loop_off, |m| m.loop_back) as i32)
+        }
+        libc::IP_MULTICAST_ALL => ints(m.map_or(!extra.tcp_multicast_all_off, |m| m.all) as i32),
+        libc::IP_MULTICAST_IF => m
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |m| m.iface_addr)
+            .octets()
+            .to_vec(),
+        _ => return None,
+    })
 }
 
 fn int(val: &[u8]) -> Result<i32> {
@@ -362,6 +495,9 @@ pub fn set(
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
         ) => int(val).map(drop),
+        (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
+            set_multicast(s, h, stream, extra, name, val).expect("a multicast option")
+        }
         (libc::IPPROTO_IP, _) if report_bit(name).is_some() => {
             let bit = report_bit(name).expect("matched");
             // do_ip_setsockopt reads an int, or one byte, and leaves 0 for a zero length.
@@ -375,6 +511,20 @@ pub fn set(
         }
         _ => Err(Errno::ENOPROTOOPT),
     }
+}
+
+/// The multicast options built (source-specific ones, IP_ADD_SOURCE_MEMBERSHIP, IP_MSFILTER and
+/// the MCAST_* protocol-independent forms, are not: ENOPROTOOPT).
+fn set_multicast_named(name: i32) -> bool {
+    matches!(
+        name,
+        libc::IP_ADD_MEMBERSHIP
+            | libc::IP_DROP_MEMBERSHIP
+            | libc::IP_MULTICAST_TTL
+            | libc::IP_MULTICAST_LOOP
+            | libc::IP_MULTICAST_ALL
+            | libc::IP_MULTICAST_IF
+    )
 }
 
 /// The control message an IP-level option asks for (Linux's do_ip_setsockopt sets these bits of
@@ -735,6 +885,13 @@ pub fn get(
                 .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.tos))
                 .unwrap_or(0) as i32,
         ),
+        (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
+            match get_multicast(s, h, extra, name) {
+                Some(v) => v,
+                // Linux's do_ip_getsockopt does not answer the membership options.
+                None => return Err(Errno::ENOPROTOOPT),
+            }
+        }
         (libc::IPPROTO_IP, _) if report_bit(name).is_some() => ints(i32::from(
             extra.report & report_bit(name).expect("matched") != 0,
         )),

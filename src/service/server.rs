@@ -340,6 +340,7 @@ impl Service {
             crate::sys::random_seed(),
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
+        stack.set_ifindex(ifindex);
         stack.set_max_sockets(config.max_sockets);
         // The key behind initial sequence numbers, timestamp offsets and ports (RFC 6528 §3,
         // RFC 7323 §5.4, RFC 6056) and Fast Open cookies: the one this user's earlier services had,

@@ -52,7 +52,10 @@ impl Stack {
             self.net.stats.malformed += 1;
             return;
         };
-        if eth_repr.dst != self.net.iface.mac && !eth_repr.dst.is_broadcast() {
+        if eth_repr.dst != self.net.iface.mac
+            && !eth_repr.dst.is_broadcast()
+            && !(eth_repr.dst.is_multicast() && self.accepts_multicast_mac(eth_repr.dst))
+        {
             self.net.stats.not_for_us += 1;
             return;
         }
@@ -125,7 +128,7 @@ impl Stack {
             Err(e) => return self.count_wire_error(e),
         };
         self.net.stats.ip_in += 1;
-        if !self.net.iface.accepts(repr.dst_addr) {
+        if !self.net.iface.accepts(repr.dst_addr) && !self.is_member(repr.dst_addr) {
             self.net.stats.not_for_us += 1;
             return;
         }
@@ -198,6 +201,7 @@ impl Stack {
             IpProtocol::ICMP => self.receive_icmp(now, &dg),
             IpProtocol::UDP => self.receive_udp(now, &dg),
             IpProtocol::TCP => self.receive_tcp(now, &dg),
+            IpProtocol::IGMP => self.receive_igmp(now, &dg),
             _ => {
                 self.net.stats.unsupported += 1;
                 self.send_unreachable(now, &dg, DstUnreachable::ProtoUnreachable);
@@ -343,6 +347,18 @@ impl Stack {
             let score = 4 * u8::from(!bound_ip.is_unspecified()) + 8 * u8::from(s.remote.is_some());
             Some((h, score))
         });
+        if dst.is_multicast() {
+            // To a group: every member socket gets it; nobody, and it is dropped without an
+            // ICMP error (RFC 1122 §3.2.2).
+            let targets = self.udp_multicast_targets(dst, repr.dst_port, from);
+            if targets.is_empty() {
+                self.net.stats.udp_no_port += 1;
+            }
+            for h in targets {
+                self.udp_deliver(h, from, arrival, packet.payload());
+            }
+            return;
+        }
         if self.net.iface.is_broadcast(dst) {
             // A broadcast goes to every socket that may take it (__udp4_lib_mcast_deliver).
             let targets: Vec<_> = matches.map(|(h, _)| h).collect();

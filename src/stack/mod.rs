@@ -12,6 +12,7 @@
 //! them. Nothing here reads a clock, sleeps or makes a system call.
 
 mod input;
+mod multicast;
 mod output;
 pub mod ports;
 pub mod socket_table;
@@ -24,6 +25,7 @@ mod udp_calls;
 
 use std::collections::VecDeque;
 
+pub use multicast::GroupInterface;
 pub use socket_table::{Socket, SocketHandle, SocketTable};
 pub use stats::Stats;
 pub use tcp_calls::Shutdown;
@@ -64,6 +66,8 @@ pub struct Stack {
     timers: timers::TimerQueue,
     /// The most sockets the table holds ([`Stack::set_max_sockets`]).
     max_sockets: usize,
+    /// The OS's index of the interface ([`Stack::set_ifindex`]).
+    ifindex: u32,
     /// The wall clock as the driver last gave it: an instant of ours and the time since the Unix
     /// epoch then ([`Stack::set_wall_clock`]).
     wall_clock: Option<(Instant, std::time::Duration)>,
@@ -84,6 +88,8 @@ pub(crate) struct Net {
     /// Frames addressed to ourselves, fed back in by the next `poll`.
     loopback: VecDeque<Vec<u8>>,
     stats: Stats,
+    /// The multicast groups the interface is a member of, and IGMP's reports of them.
+    igmp: crate::igmp::Memberships,
 }
 
 impl Stack {
@@ -119,6 +125,7 @@ impl Stack {
                 tx: VecDeque::new(),
                 loopback: VecDeque::new(),
                 stats: Stats::default(),
+                igmp: crate::igmp::Memberships::default(),
             },
             reassembly: Reassembler::new(),
             sockets: SocketTable::default(),
@@ -129,6 +136,7 @@ impl Stack {
             timers: timers::TimerQueue::default(),
             max_sockets: crate::config::DEFAULT_MAX_SOCKETS,
             wall_clock: None,
+            ifindex: 0,
         }
     }
 
@@ -229,6 +237,8 @@ impl Stack {
                 self.report_error(owner, crate::error::Errno::EHOSTUNREACH);
             }
         }
+        let reports = self.net.igmp.poll(now, &mut self.rng);
+        self.net.send_igmp(reports);
         for expired in self.reassembly.poll(now) {
             self.net.stats.ip_reassembly_timeouts += 1;
             self.send_reassembly_timeout(now, &expired);
@@ -243,6 +253,7 @@ impl Stack {
             return Some(now);
         }
         let lower = earliest(self.net.neighbours.poll_at(), self.reassembly.poll_at());
+        let lower = earliest(lower, self.net.igmp.poll_at());
         earliest(lower, self.tcp_poll_at(now))
     }
 
@@ -280,7 +291,7 @@ impl Stack {
     /// their closing handshake first.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> crate::error::Result<()> {
         match self.sockets.get(h).ok_or(crate::error::Errno::EBADF)? {
-            Socket::Udp(_) => self.udp_close(h),
+            Socket::Udp(_) => self.udp_close(now, h),
             Socket::Tcp(_) => self.tcp_close(now, h),
         }
     }

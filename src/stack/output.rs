@@ -31,6 +31,8 @@ pub struct IpParams {
     pub dont_frag: bool,
     /// A TCP super-segment for a device that cuts it (`DeviceCaps::tso`): one frame however long.
     pub segmented_by_device: bool,
+    /// To a multicast group: a copy comes back to our own member sockets (IP_MULTICAST_LOOP).
+    pub multicast_loop: bool,
 }
 
 impl Default for IpParams {
@@ -40,6 +42,7 @@ impl Default for IpParams {
             tos: 0,
             dont_frag: false,
             segmented_by_device: false,
+            multicast_loop: false,
         }
     }
 }
@@ -109,7 +112,16 @@ impl Net {
         owner: Option<SocketHandle>,
         write: impl FnOnce(&mut [u8], Ipv4Addr, Ipv4Addr),
     ) -> Result<(), Errno> {
-        let hop = self.iface.route(dst)?;
+        // A group is sent on our one link to its own Ethernet address, without ARP (RFC 1112
+        // §6.4); the routing table has no say.
+        let hop = if dst.is_multicast() {
+            NextHop::Multicast {
+                loop_back: params.multicast_loop && self.igmp.is_member(dst),
+                wire: params.ttl > 0,
+            }
+        } else {
+            self.iface.route(dst)?
+        };
         if ipv4::HEADER_LEN + payload_len > 65535 {
             return Err(Errno::EMSGSIZE);
         }
@@ -189,6 +201,23 @@ impl Net {
             NextHop::Broadcast => {
                 frame[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
                 self.push_frame(frame);
+            }
+            NextHop::Multicast { loop_back, wire } => {
+                let group = Ipv4Addr::from(
+                    <[u8; 4]>::try_from(
+                        &frame[ethernet::HEADER_LEN + 16..ethernet::HEADER_LEN + 20],
+                    )
+                    .expect("an IP header is there"),
+                );
+                frame[0..6].copy_from_slice(&MacAddr::ipv4_multicast(group).0);
+                // Linux's ip_mc_output: the copy for our own members first; a TTL of 0 goes
+                // nowhere else.
+                if loop_back {
+                    self.loopback.push_back(frame.clone());
+                }
+                if wire {
+                    self.push_frame(frame);
+                }
             }
             NextHop::Neighbour(ip) => {
                 match self

@@ -36,6 +36,8 @@ pub struct Stats {
     pub icmp_errors_in: u64,
     pub icmp_errors_out: u64,
     pub icmp_rate_limited: u64,
+    pub igmp_in: u64,
+    pub igmp_out: u64,
     pub udp_in: u64,
     pub udp_out: u64,
     pub udp_no_port: u64,

@@ -1557,3 +1557,207 @@ fn bound_sockets_share_a_port_as_linux_lets_them() {
     b.close(Instant::ZERO, second).unwrap();
     assert!(!b.sockets.tcp_bound.contains_key(&PORT));
 }
+
+/// IPv4 multicast end to end in virtual time: a join sends an IGMPv3 report (TTL 1, Router
+/// Alert, to 224.0.0.22's MAC), a datagram to the group reaches both member sockets (one that
+/// did not join takes it too, IP_MULTICAST_ALL), ours goes out with TTL 1 to the group's MAC and
+/// comes back to our members (IP_MULTICAST_LOOP), a general query is answered within its Max
+/// Resp Time, and closing the last member sends the leave.
+#[test]
+fn multicast_join_receive_send_query_and_leave() {
+    use crate::wire::igmp::{GroupRecord, IgmpPacket, IgmpRepr, QueryVersion, RecordType};
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    let group_mac = MacAddr([1, 0, 0x5e, 1, 1, 1]);
+    let here = GroupInterface {
+        addr: A_IP,
+        ifindex: 0,
+    };
+    let igmp_of = |frame: &[u8]| {
+        assert_eq!(
+            &frame[0..6],
+            &MacAddr::ipv4_multicast(Ipv4Addr::new(224, 0, 0, 22)).0
+        );
+        let ip = Ipv4Packet::new_checked(&frame[ETH_LEN..]).unwrap();
+        let r = Ipv4Repr::parse(&ip, ChecksumMode::Full).unwrap();
+        assert_eq!((r.ttl, r.tos, r.protocol), (1, 0xc0, IpProtocol::IGMP));
+        assert_eq!(ip.options(), [0x94, 4, 0, 0]);
+        IgmpRepr::parse(
+            &IgmpPacket::new_checked(ip.payload()).unwrap(),
+            ChecksumMode::Full,
+        )
+        .unwrap()
+    };
+    let record = |kind| IgmpRepr::V3Report {
+        records: vec![GroupRecord {
+            kind,
+            group,
+            sources: vec![],
+        }],
+    };
+    let mut s = ours();
+    introduce(&mut s);
+    let t0 = Instant::from_micros(1_000_000);
+    let a = s.udp_socket().unwrap();
+    let b = s.udp_socket().unwrap();
+    let other = s.udp_socket().unwrap();
+    for &h in &[a, b, other] {
+        s.udp_socket_mut(h).unwrap().reuse_addr = true;
+        s.udp_bind(h, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000))
+            .unwrap();
+    }
+    assert_eq!(
+        s.udp_join(t0, a, Ipv4Addr::new(10, 0, 0, 1), here),
+        Err(Errno::EINVAL)
+    );
+    s.udp_join(t0, a, group, here).unwrap();
+    assert_eq!(s.udp_join(t0, a, group, here), Err(Errno::EADDRINUSE));
+    s.udp_join(t0, b, group, here).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1, "one report for the first join only");
+    assert_eq!(igmp_of(&out[0]), record(RecordType::CHANGE_TO_EXCLUDE));
+    // The robustness repeat, within a second.
+    let at = s.poll_at(t0).unwrap();
+    assert!(at <= t0 + Duration::from_secs(1));
+    s.poll(at);
+    assert_eq!(
+        igmp_of(&drain(&mut s)[0]),
+        record(RecordType::CHANGE_TO_EXCLUDE)
+    );
+
+    // From the link to the group: every socket on the port (`other` by IP_MULTICAST_ALL).
+    let mut frame = udp_frame_between(4444, group, 5000, b"to the group");
+    frame[0..6].copy_from_slice(&group_mac.0);
+    s.receive(at, &frame);
+    let mut woken = s.take_woken();
+    woken.sort();
+    let mut all = vec![a, b, other];
+    all.sort();
+    assert_eq!(woken, all);
+    s.udp_socket_mut(other).unwrap().multicast.all = false;
+    s.receive(at, &frame);
+    assert!(!s.take_woken().contains(&other));
+    // To a group nobody joined: not for us.
+    let mut stranger = udp_frame_between(4444, Ipv4Addr::new(239, 9, 9, 9), 5000, b"x");
+    stranger[0..6].copy_from_slice(&MacAddr::ipv4_multicast(Ipv4Addr::new(239, 9, 9, 9)).0);
+    s.receive(at, &stranger);
+    assert!(s.take_woken().is_empty());
+    assert!(drain(&mut s).is_empty(), "no ICMP error about a group");
+
+    // Ours to the group: TTL 1, the group's MAC (no ARP), and a copy for our members.
+    let sender = s.udp_socket().unwrap();
+    s.udp_send_to(at, sender, b"hi", Some(SocketAddrV4::new(group, 5000)))
+        .unwrap();
+    let out = drain(&mut s);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0][0..6], &group_mac.0);
+    assert_eq!(parse_ip(&out[0]).0.ttl, 1);
+    s.poll(at);
+    assert!(s.take_woken().contains(&a));
+    s.udp_socket_mut(sender).unwrap().multicast.ttl = 5;
+    s.udp_socket_mut(sender).unwrap().multicast.loop_back = false;
+    s.udp_send_to(at, sender, b"hi", Some(SocketAddrV4::new(group, 5000)))
+        .unwrap();
+    assert_eq!(parse_ip(&drain(&mut s)[0]).0.ttl, 5);
+    s.poll(at);
+    assert!(s.take_woken().is_empty());
+
+    // A general query (Max Resp Time 1 s) is answered within it.
+    let query = IgmpRepr::Query {
+        max_resp_code: 10,
+        group: Ipv4Addr::UNSPECIFIED,
+        version: QueryVersion::V3 {
+            suppress: false,
+            qrv: 2,
+            qqic: 125,
+            sources: vec![],
+        },
+    };
+    let mut q = ip_frame(
+        Ipv4Addr::new(224, 0, 0, 1),
+        IpProtocol::IGMP,
+        query.buffer_len(),
+        |buf| query.emit(&mut IgmpPacket::new_unchecked(buf)),
+    );
+    q[0..6].copy_from_slice(&MacAddr::ipv4_multicast(Ipv4Addr::new(224, 0, 0, 1)).0);
+    let t1 = at + Duration::from_secs(10);
+    s.receive(t1, &q);
+    let due = s.poll_at(t1).unwrap();
+    assert!(due <= t1 + Duration::from_secs(1));
+    s.poll(due);
+    assert_eq!(
+        igmp_of(&drain(&mut s)[0]),
+        record(RecordType::MODE_IS_EXCLUDE)
+    );
+
+    // Leaving: a drop of a group not joined is EADDRNOTAVAIL; the last member's close says so.
+    assert_eq!(
+        s.udp_leave(t1, other, group, here),
+        Err(Errno::EADDRNOTAVAIL)
+    );
+    s.udp_leave(t1, a, group, here).unwrap();
+    assert!(drain(&mut s).is_empty());
+    s.close(t1, b).unwrap();
+    assert_eq!(
+        igmp_of(&drain(&mut s)[0]),
+        record(RecordType::CHANGE_TO_INCLUDE)
+    );
+    assert!(s.multicast_groups().is_empty());
+}
+
+/// The IGMP the stack sends is byte for byte what Linux sent for the same membership from the
+/// same address (src/wire/testdata.rs, captured from the kernel at 10.77.0.2): the v3 join, the
+/// answer to the kernel-captured v3 query, the v3 leave; then, after a v2 query, the v2 report and
+/// the v2 leave.
+#[test]
+fn igmp_packets_are_the_kernels_bytes() {
+    use crate::wire::testdata;
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    let here = GroupInterface {
+        addr: A_IP,
+        ifindex: 0,
+    };
+    let mut s = ours();
+    let mut now = Instant::from_micros(1_000_000);
+    let ip_of = |frame: &[u8]| frame[ETH_LEN..].to_vec();
+    let h = s.udp_socket().unwrap();
+    s.udp_join(now, h, group, here).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(&out[0][0..6], &testdata::IGMPV3_REPORT_JOIN[0..6]);
+    assert_eq!(ip_of(&out[0]), ip_of(&testdata::IGMPV3_REPORT_JOIN));
+    now = s.poll_at(now).unwrap();
+    s.poll(now);
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_JOIN)
+    );
+
+    now += Duration::from_secs(5);
+    s.receive(now, &testdata::IGMPV3_QUERY);
+    now = s.poll_at(now).unwrap();
+    s.poll(now);
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_CURRENT)
+    );
+
+    let h2 = s.udp_socket().unwrap();
+    s.udp_leave(now, h, group, here).unwrap();
+    assert_eq!(
+        ip_of(&drain(&mut s)[0]),
+        ip_of(&testdata::IGMPV3_REPORT_LEAVE)
+    );
+    while let Some(at) = s.poll_at(now) {
+        now = at;
+        s.poll(now);
+    }
+    drain(&mut s);
+
+    // A v2 querier: v2 messages from then on.
+    s.receive(now, &testdata::IGMPV2_QUERY);
+    s.udp_join(now, h2, group, here).unwrap();
+    let out = drain(&mut s);
+    assert_eq!(&out[0][0..6], &testdata::IGMPV2_REPORT[0..6]);
+    assert_eq!(ip_of(&out[0]), ip_of(&testdata::IGMPV2_REPORT));
+    s.close(now, h2).unwrap();
+    assert_eq!(ip_of(&drain(&mut s)[0]), ip_of(&testdata::IGMPV2_LEAVE));
+}

@@ -35,7 +35,12 @@ impl Stack {
         if self.udp(h)?.local.is_some() {
             return Err(Errno::EINVAL);
         }
-        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
+        // A group address may be bound, to take only that group's datagrams (Linux's inet_bind
+        // takes RTN_MULTICAST).
+        if !addr.ip().is_unspecified()
+            && !addr.ip().is_multicast()
+            && !self.net.iface.accepts(*addr.ip())
+        {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let me = {
@@ -98,7 +103,9 @@ impl Stack {
         if peer.port() == 0 {
             return Err(Errno::EINVAL);
         }
-        self.net.iface.route(*peer.ip())?;
+        if !peer.ip().is_multicast() {
+            self.net.iface.route(*peer.ip())?;
+        }
         if self.net.iface.is_broadcast(*peer.ip()) && !self.udp(h)?.broadcast {
             return Err(Errno::EACCES);
         }
@@ -148,9 +155,15 @@ impl Stack {
         if dst.port() == 0 {
             return Err(Errno::EINVAL);
         }
+        // To a group: IP_MULTICAST_TTL in place of IP_TTL, and the loop-back copy (Linux's
+        // ip_make_skb and ip_mc_output); a per-datagram IP_TTL still wins.
+        let multicast = dst.ip().is_multicast();
         let params = IpParams {
-            ttl: own.ttl.unwrap_or(s.ttl),
+            ttl: own
+                .ttl
+                .unwrap_or(if multicast { s.multicast.ttl } else { s.ttl }),
             tos: own.tos.unwrap_or(s.tos),
+            multicast_loop: multicast && s.multicast.loop_back,
             ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
@@ -209,9 +222,10 @@ impl Stack {
         self.sockets.udp_mut(h)
     }
 
-    /// Releases a UDP socket and its port.
-    pub(super) fn udp_close(&mut self, h: SocketHandle) -> Result<()> {
+    /// Releases a UDP socket and its port; its groups are left (Linux's ip_mc_drop_socket).
+    pub(super) fn udp_close(&mut self, now: Instant, h: SocketHandle) -> Result<()> {
         if let Some(Socket::Udp(s)) = self.sockets.remove(h) {
+            self.drop_memberships(now, &s.multicast.groups);
             if let Some(local) = s.local {
                 let port = local.port();
                 if let Some(holders) = self.sockets.udp_ports.get_mut(&port) {

@@ -38,6 +38,7 @@ pub struct IpProtocol(pub u8);
 
 impl IpProtocol {
     pub const ICMP: IpProtocol = IpProtocol(1);
+    pub const IGMP: IpProtocol = IpProtocol(2);
     pub const TCP: IpProtocol = IpProtocol(6);
     pub const UDP: IpProtocol = IpProtocol(17);
 }

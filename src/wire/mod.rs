@@ -25,13 +25,14 @@ pub mod checksum;
 pub mod dns;
 pub mod ethernet;
 pub mod icmp;
+pub mod igmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
 pub mod vnet;
 
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use dns::{DnsPacket, DnsRepr};
@@ -103,6 +104,13 @@ impl MacAddr {
     /// The I/G bit: group address (broadcast included).
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 0x01 != 0
+    }
+
+    /// The Ethernet address of IPv4 multicast group `group`: 01:00:5e and the group's low 23 bits
+    /// (RFC 1112 §6.4).
+    pub fn ipv4_multicast(group: std::net::Ipv4Addr) -> MacAddr {
+        let o = group.octets();
+        MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
     }
 
     pub fn is_unicast(&self) -> bool {
