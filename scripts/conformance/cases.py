@@ -277,6 +277,24 @@ def synack_retransmit(t):
     t.check(res == "0", again, "accept to return the connection (agent said %s)" % res)
 
 
+def lone_segment_probe(t):
+    """A lone unacknowledged segment is sent again first as a loss probe at the RTO's time
+    (RFC 8985 7.2: the PTO no later than the RTO; Linux's tcp_schedule_loss_probe), then by the
+    RTO one RTO after the probe, then after twice that: gaps of about one RTO, one RTO, two."""
+    t.passive_open()
+    t.agent("write 100", 100)
+    first = t.expect("the data")
+    t.check(len(first.payload) == 100, first, "100 bytes")
+    times = [first.time]
+    for i in range(3):
+        seg = t.expect("the data again (%d)" % (i + 1), timeout=3)
+        t.check(seg.seq == first.seq and len(seg.payload) == 100, seg, "the same 100 bytes")
+        times.append(seg.time)
+    g1, g2, g3 = (b - a for a, b in zip(times, times[1:]))
+    t.check(abs(g2 - g1) < 0.3 * g1 and abs(g3 - 2 * g2) < 0.3 * g2, seg,
+            "gaps of one RTO, one RTO, two (came %.2f, %.2f, %.2f s)" % (g1, g2, g3))
+
+
 def closed_port_rst(t):
     """A SYN to a port nobody listens on gets RST|ACK, seq 0, acknowledging the SYN (RFC 9293
     3.10.7.1, Linux's tcp_v4_send_reset), without options."""
@@ -1023,6 +1041,7 @@ CASES = {
     "syn_retransmit": syn_retransmit,
     "synack_retransmit": synack_retransmit,
     "closed_port_rst": closed_port_rst,
+    "lone_segment_probe": lone_segment_probe,
     "keepalive_probe": keepalive_probe,
     "zero_window_probe": zero_window_probe,
     "rst_in_window_challenge": rst_in_window_challenge,

@@ -980,7 +980,8 @@ fn so_error_reports_a_timeout_once() {
     let (mut a, _b, ha, _hb) = tcp_pair(3);
     let mut now = Instant::from_millis(10);
     a.tcp_send(now, ha, &[1u8; 1000]).unwrap();
-    // B has vanished: nothing A sends arrives. RTOs of 0.2, 0.4, 0.8 and 1.6 s, then ETIMEDOUT.
+    // B has vanished: nothing A sends arrives. A loss probe at 0.2 s, timeouts at 0.4, 0.8 and
+    // 1.6 s, then ETIMEDOUT at the next, 3.2 s (three retransmissions by timeout).
     for _ in 0..100 {
         drain(&mut a);
         if a.tcp_readiness(ha).error {

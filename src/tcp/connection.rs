@@ -1252,8 +1252,9 @@ impl Connection {
         self.snd.arm_rtx(now, &mut self.timers);
     }
 
-    /// TCP_USER_TIMEOUT at a retransmission or probe timeout: the episode started when the timer
-    /// was first armed (the oldest unanswered segment went out); has it lasted too long?
+    /// TCP_USER_TIMEOUT at a retransmission or probe timeout: has the episode that started at
+    /// `episode_start` (the first retransmission by timeout, or the first window probe's wait)
+    /// lasted too long?
     fn user_timeout_passed(&mut self, now: Instant, episode_start: Instant) -> bool {
         let limit = self.cfg.user_timeout;
         if limit.is_zero() {
@@ -1286,7 +1287,18 @@ impl Connection {
             self.enter_closed();
             return;
         }
-        if self.timers.expired(TimerKind::Retransmit, now) {
+        // A loss probe due no later than the RTO goes first, and restarts it when sent.
+        let probe_first = self
+            .timers
+            .deadline(TimerKind::TailLossProbe)
+            .is_some_and(|p| {
+                now >= p
+                    && self
+                        .timers
+                        .deadline(TimerKind::Retransmit)
+                        .is_none_or(|r| p <= r)
+            });
+        if !probe_first && self.timers.expired(TimerKind::Retransmit, now) {
             self.on_rtx_timeout(now);
             if self.state == State::Closed {
                 return;
@@ -1419,7 +1431,14 @@ impl Connection {
         let armed_at = self.timers.armed_at(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Retransmit);
         self.snd.retries += 1;
-        if self.user_timeout_passed(now, armed_at) {
+        // Linux times TCP_USER_TIMEOUT from its retrans_stamp: a SYN's first sending, else the
+        // first retransmission by timeout (a loss probe does not set it), this one the first time.
+        let start = if self.state == State::SynSent {
+            armed_at
+        } else {
+            now
+        };
+        if self.user_timeout_passed(now, start) {
             log::debug!("tcp: TCP_USER_TIMEOUT passed in {:?}", self.state);
             self.time_out();
             return;
@@ -1459,6 +1478,10 @@ impl Connection {
                 && self.cfg.user_timeout.is_zero()
                 && now.saturating_since(armed_at) >= syn_time_limit(limit)
         } else {
+            // Counted. Linux times it (what 200 ms doubling takes for that many, from the first
+            // retransmission by timeout), and its timers, rounded up to a jiffy (210 ms on these
+            // machines), cross that time at the same count for tcp_retries2 of 4 and more, the
+            // default 15 among them; with exact timers the time would take one more.
             self.snd.retries > limit
         };
         if expired {

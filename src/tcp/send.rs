@@ -546,12 +546,18 @@ impl Sender {
             pto += WC_DEL_ACK;
         }
         let pto = pto * (1u32 << self.tlp_probes);
-        let at = now + pto;
-        if timers
-            .deadline(TimerKind::Retransmit)
-            .is_some_and(|r| at >= r)
-        {
-            return;
+        let mut at = now + pto;
+        if let Some(rto) = timers.deadline(TimerKind::Retransmit) {
+            if at >= rto {
+                // The first probe goes at the RTO's time in its place when the PTO would come
+                // later (RFC 8985 §7.2, Linux's tcp_schedule_loss_probe: a lone segment's PTO,
+                // two SRTTs plus the delayed-ACK allowance, is about the RTO); the RTO then
+                // restarts from the probe. Further probes only fit before the RTO.
+                if self.tlp_probes > 0 {
+                    return;
+                }
+                at = rto;
+            }
         }
         timers.start_tail_loss_probe(now, at);
     }
