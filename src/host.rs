@@ -28,6 +28,15 @@ pub struct HostTcp {
     /// `net.ipv4.tcp_retries2`: how many times unacknowledged data is sent again before the
     /// connection fails.
     pub retries2: u8,
+    /// `net.ipv4.tcp_fin_timeout`, seconds: how long an orphaned connection waits in FIN-WAIT-2.
+    pub fin_timeout_secs: u32,
+    /// `net.ipv4.tcp_keepalive_time`, `_intvl` (seconds) and `_probes`: SO_KEEPALIVE's defaults.
+    pub keepalive: (u32, u32, u32),
+    /// `net.ipv4.tcp_timestamps` (RFC 7323 timestamps; 0 off), `tcp_sack` (RFC 2018) and
+    /// `tcp_window_scaling` (RFC 7323 §2): what a SYN offers and a SYN-ACK accepts.
+    pub timestamps: bool,
+    pub sack: bool,
+    pub window_scaling: bool,
     /// `net.ipv4.tcp_synack_retries`: SYN-ACK retransmissions before a half-open connection
     /// is dropped.
     pub synack_retries: u8,
@@ -58,6 +67,11 @@ impl Default for HostTcp {
             min_snd_mss: tcp::config::MIN_SND_MSS,
             syn_retries: 6,
             retries2: 15,
+            fin_timeout_secs: 60,
+            keepalive: (7200, 75, 9),
+            timestamps: true,
+            sack: true,
+            window_scaling: true,
             synack_retries: 5,
             syn_linear_timeouts: tcp::config::SYN_LINEAR_TIMEOUTS,
             invalid_ratelimit_ms: 500,
@@ -73,6 +87,7 @@ impl HostTcp {
     /// The values of this network namespace, each falling back to Linux's default.
     pub fn read() -> HostTcp {
         let file = |name: &str| std::fs::read_to_string(format!("/proc/sys/net/{name}")).ok();
+        let number = |name: &str| file(name).and_then(|s| s.trim().parse::<u32>().ok());
         let d = HostTcp::default();
         HostTcp {
             rmem: file("ipv4/tcp_rmem")
@@ -100,6 +115,17 @@ impl HostTcp {
             retries2: file("ipv4/tcp_retries2")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.retries2),
+            fin_timeout_secs: number("ipv4/tcp_fin_timeout").unwrap_or(d.fin_timeout_secs),
+            keepalive: (
+                number("ipv4/tcp_keepalive_time").unwrap_or(d.keepalive.0),
+                number("ipv4/tcp_keepalive_intvl").unwrap_or(d.keepalive.1),
+                number("ipv4/tcp_keepalive_probes").unwrap_or(d.keepalive.2),
+            ),
+            // tcp_timestamps 2 is timestamps without the per-connection random offset; the
+            // stack keeps its offset (RFC 7323 §5.4) and takes 2 as on.
+            timestamps: number("ipv4/tcp_timestamps").map_or(d.timestamps, |v| v != 0),
+            sack: number("ipv4/tcp_sack").map_or(d.sack, |v| v != 0),
+            window_scaling: number("ipv4/tcp_window_scaling").map_or(d.window_scaling, |v| v != 0),
             synack_retries: file("ipv4/tcp_synack_retries")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.synack_retries),
@@ -152,6 +178,14 @@ impl HostTcp {
         cfg.syn_retries = self.syn_retries;
         cfg.synack_retries = self.synack_retries;
         cfg.data_retries = u32::from(self.retries2);
+        cfg.fin_wait2_timeout = std::time::Duration::from_secs(self.fin_timeout_secs.into());
+        let (idle, interval, count) = self.keepalive;
+        cfg.keepalive_idle = std::time::Duration::from_secs(idle.max(1).into());
+        cfg.keepalive_interval = std::time::Duration::from_secs(interval.max(1).into());
+        cfg.keepalive_count = count.max(1);
+        cfg.timestamps = self.timestamps;
+        cfg.sack = self.sack;
+        cfg.window_scale = self.window_scaling;
         cfg.syn_linear_timeouts = self.syn_linear_timeouts;
         cfg.invalid_ratelimit = std::time::Duration::from_millis(self.invalid_ratelimit_ms);
         cfg.challenge_budget = std::sync::Arc::new(tcp::config::ChallengeBudget::new(
@@ -198,6 +232,11 @@ mod tests {
             min_snd_mss: 536,
             syn_retries: 3,
             retries2: 8,
+            fin_timeout_secs: 30,
+            keepalive: (600, 10, 3),
+            timestamps: false,
+            sack: false,
+            window_scaling: true,
             synack_retries: 2,
             syn_linear_timeouts: 0,
             invalid_ratelimit_ms: 500,
@@ -212,6 +251,16 @@ mod tests {
         assert_eq!(c.ecn, tcp::EcnMode::On);
         assert_eq!(c.min_snd_mss, 536);
         assert_eq!(c.data_retries, 8);
+        assert_eq!(c.fin_wait2_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(
+            (
+                c.keepalive_idle.as_secs(),
+                c.keepalive_interval.as_secs(),
+                c.keepalive_count
+            ),
+            (600, 10, 3)
+        );
+        assert_eq!((c.timestamps, c.sack, c.window_scale), (false, false, true));
         assert_eq!(
             (c.syn_retries, c.synack_retries, c.syn_linear_timeouts),
             (3, 2, 0)
