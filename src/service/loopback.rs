@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::proto::SetOption;
@@ -80,20 +80,43 @@ pub(super) fn check(ret: libc::c_long) -> io::Result<usize> {
     }
 }
 
-/// A kernel TCP socket of `family`, non-blocking and close-on-exec: by system call, as everything
-/// in the service (a service started by a preloaded program must not meet the shim's `socket`).
-fn tcp_socket(family: i32) -> io::Result<OwnedFd> {
+/// A kernel socket of `family` and `ty` (SOCK_STREAM, SOCK_DGRAM), non-blocking and
+/// close-on-exec: by system call, as everything in the service (a service started by a preloaded
+/// program must not meet the shim's `socket`). The TCP twins' and the UDP twins' alike.
+pub(super) fn kernel_socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain integer arguments.
     let fd = check(unsafe {
         libc::syscall(
             libc::SYS_socket,
             family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         )
     })?;
     // SAFETY: the kernel just returned this descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `a` as the kernel takes it.
+pub(super) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// `ip`:`port` as the kernel takes it.
+pub(super) fn sockaddr_in6(ip: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
+    // SAFETY: plain data, all zeroes valid.
+    let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    a.sin6_port = port.to_be();
+    a.sin6_addr.s6_addr = ip.octets();
+    a
 }
 
 pub(super) fn bind_raw<T>(fd: RawFd, addr: &T) -> io::Result<()> {
@@ -123,7 +146,7 @@ fn listener(
     } else {
         libc::AF_INET6
     };
-    let fd = tcp_socket(family)?;
+    let fd = kernel_socket(family, libc::SOCK_STREAM)?;
     let raw = fd.as_raw_fd();
     for o in options {
         // What the kernel refuses here it would have refused the program too: the stack kept it
@@ -131,23 +154,10 @@ fn listener(
         let _ = uds::set_raw(raw, o.level, o.name, &o.value);
     }
     if let Some(ip) = ip {
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(ip).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
-        bind_raw(raw, &sin)?;
+        bind_raw(raw, &sockaddr_in(SocketAddrV4::new(ip, port)))?;
     } else if let Some((ip6, v6only)) = ip6 {
         uds::set_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only as i32)?;
-        // SAFETY: plain data, all zeroes valid.
-        let mut sin6: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-        sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-        sin6.sin6_port = port.to_be();
-        sin6.sin6_addr.s6_addr = ip6.octets();
-        bind_raw(raw, &sin6)?;
+        bind_raw(raw, &sockaddr_in6(ip6, port))?;
     }
     uds::listen(raw, backlog)?;
     Ok(fd)

@@ -18,9 +18,9 @@
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::loopback::{bind_raw, check};
+use super::loopback::{bind_raw, check, kernel_socket, sockaddr_in, sockaddr_in6};
 use super::proto::SetOption;
 use super::uds;
 
@@ -64,40 +64,6 @@ pub struct UdpTwin {
     port: u16,
 }
 
-fn udp_socket(family: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain integer arguments.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_socket,
-            family,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
-    // SAFETY: the kernel just returned this descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn sin(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-fn sin6(ip: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
-    // SAFETY: plain data, all zeroes valid.
-    let mut a: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-    a.sin6_port = port.to_be();
-    a.sin6_addr.s6_addr = ip.octets();
-    a
-}
-
 /// A kernel UDP socket on `ip` (IPv4's loopback, as AF_INET or, `inet6`, IPv4-mapped) or on
 /// `::1` (`ip` None), with `options` set before its bind.
 fn bound(
@@ -107,21 +73,21 @@ fn bound(
     options: &[SetOption],
 ) -> io::Result<OwnedFd> {
     let family = if inet6 { libc::AF_INET6 } else { libc::AF_INET };
-    let fd = udp_socket(family)?;
+    let fd = kernel_socket(family, libc::SOCK_DGRAM)?;
     let raw = fd.as_raw_fd();
     for o in options {
         // What the kernel refuses here it would have refused the program too.
         let _ = uds::set_raw(raw, o.level, o.name, &o.value);
     }
     match (ip, inet6) {
-        (Some(ip), false) => bind_raw(raw, &sin(SocketAddrV4::new(ip, port)))?,
+        (Some(ip), false) => bind_raw(raw, &sockaddr_in(SocketAddrV4::new(ip, port)))?,
         (Some(ip), true) => {
             uds::set_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
-            bind_raw(raw, &sin6(ip.to_ipv6_mapped(), port))?;
+            bind_raw(raw, &sockaddr_in6(ip.to_ipv6_mapped(), port))?;
         }
         (None, _) => {
             uds::set_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-            bind_raw(raw, &sin6(Ipv6Addr::LOCALHOST, port))?;
+            bind_raw(raw, &sockaddr_in6(Ipv6Addr::LOCALHOST, port))?;
         }
     }
     if ip.is_some() {
@@ -229,9 +195,9 @@ impl UdpTwin {
                 }
             }
         }
-        let v4 = sin(to);
-        let mapped = sin6(to.ip().to_ipv6_mapped(), to.port());
-        let six = sin6(Ipv6Addr::LOCALHOST, to.port());
+        let v4 = sockaddr_in(to);
+        let mapped = sockaddr_in6(to.ip().to_ipv6_mapped(), to.port());
+        let six = sockaddr_in6(Ipv6Addr::LOCALHOST, to.port());
         let (fd, name, name_len) = match (ipv6, self.inet6) {
             (true, _) => {
                 let Some(fd) = self.v6.as_ref() else {
