@@ -373,13 +373,12 @@ fn rst_to_syn_is_connection_refused() {
     assert_eq!(a.take_error(), None);
 }
 
-#[test]
-fn syn_retries_time_out() {
-    let now = t(0);
-    let mut a = Connection::connect(now, &cfg(), 1000, 0);
-    let mut sent = 0;
-    let mut times = vec![];
-    let mut now = now;
+/// A connect with `c` whose SYNs go unanswered, run to its end: the connection, when (ms) it
+/// sent something, how many segments in all, and when it ended.
+fn unanswered_syns(c: &Config) -> (Connection, Vec<u64>, usize, Instant) {
+    let mut now = t(0);
+    let mut a = Connection::connect(now, c, 1000, 0);
+    let (mut times, mut sent) = (vec![], 0);
     while let Some(at) = a.poll_at(now) {
         now = at;
         let p = collect(&mut a, now);
@@ -388,6 +387,12 @@ fn syn_retries_time_out() {
             times.push(now.as_millis());
         }
     }
+    (a, times, sent, now)
+}
+
+#[test]
+fn syn_retries_time_out() {
+    let (mut a, times, sent, now) = unanswered_syns(&cfg());
     // As Linux 6.5 on (measured against 6.18 with TCP_SYNCNT 1, 2 and 3): the SYN goes again
     // each second for tcp_syn_linear_timeouts (4) more timeouts, then the wait doubles; the
     // connect fails at the first timeout at least 127 s (1 + 2 + … + 64, tcp_syn_retries 6's
@@ -412,15 +417,7 @@ fn syn_time_limit_follows_tcp_syncnt_as_linux_counts_it() {
     ] {
         let mut c = cfg();
         c.syn_retries = syncnt;
-        let mut now = t(0);
-        let mut a = Connection::connect(now, &c, 1000, 0);
-        let mut times = vec![];
-        while let Some(at) = a.poll_at(now) {
-            now = at;
-            if !collect(&mut a, now).is_empty() {
-                times.push(now.as_millis());
-            }
-        }
+        let (mut a, times, _, now) = unanswered_syns(&c);
         assert_eq!(
             (times, now),
             (want_times, t(want_end)),
@@ -431,15 +428,7 @@ fn syn_time_limit_follows_tcp_syncnt_as_linux_counts_it() {
     // With tcp_syn_linear_timeouts 0, the classic doubling from the first timeout.
     let mut c = cfg();
     c.syn_linear_timeouts = 0;
-    let mut now = t(0);
-    let mut a = Connection::connect(now, &c, 1000, 0);
-    let mut times = vec![];
-    while let Some(at) = a.poll_at(now) {
-        now = at;
-        if !collect(&mut a, now).is_empty() {
-            times.push(now.as_millis());
-        }
-    }
+    let (_, times, _, now) = unanswered_syns(&c);
     assert_eq!(times, vec![0, 1000, 3000, 7000, 15000, 31000, 63000]);
     assert_eq!(now, t(127_000));
 }
