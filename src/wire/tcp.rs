@@ -561,6 +561,17 @@ impl TcpOptions {
     /// options found before it, as Linux's `tcp_parse_options` does; of a repeated option, the
     /// last counts.
     pub fn parse(bytes: &[u8]) -> TcpOptions {
+        // Nearly every segment of an established connection carries exactly NOP, NOP, Timestamps
+        // (RFC 7323 Appendix A's layout, which Linux and this stack send): read it straight off,
+        // as Linux's `tcp_parse_aligned_timestamp` does, before the general walk.
+        if let [kind::NOP, kind::NOP, kind::TIMESTAMPS, 10, ts @ ..] = bytes {
+            if ts.len() == 8 {
+                return TcpOptions {
+                    timestamps: Some((get_u32(ts, 0), get_u32(ts, 4))),
+                    ..TcpOptions::default()
+                };
+            }
+        }
         let mut out = TcpOptions::default();
         for option in TcpOptionIter::new(bytes).map_while(Result::ok) {
             match option {
@@ -1340,6 +1351,38 @@ mod tests {
         assert_eq!(parsed.sack_blocks.as_slice(), &[(0, 1), (1, 2)]);
         // Emitted layout: NOP NOP before the SACK option, like Linux.
         assert_eq!(&buf[20..24], &[1, 1, 5, 18]);
+    }
+
+    #[test]
+    fn the_aligned_timestamps_shortcut_agrees_with_the_general_walk() {
+        // The general walk, which the shortcut must never contradict.
+        let walk = |bytes: &[u8]| {
+            let mut out = TcpOptions::default();
+            for o in TcpOptionIter::new(bytes).map_while(Result::ok) {
+                if let TcpOption::Timestamps { tsval, tsecr } = o {
+                    out.timestamps = Some((tsval, tsecr));
+                }
+            }
+            out
+        };
+        let aligned = [1, 1, 8, 10, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 7];
+        assert_eq!(
+            TcpOptions::parse(&aligned).timestamps,
+            Some((0xdead_beef, 7))
+        );
+        assert_eq!(TcpOptions::parse(&aligned), walk(&aligned));
+        // Near misses take the general walk: a wrong length, a short tail, more after it.
+        let mut wrong_len = aligned;
+        wrong_len[3] = 9;
+        assert_eq!(TcpOptions::parse(&wrong_len), TcpOptions::default());
+        assert_eq!(TcpOptions::parse(&aligned[..11]), TcpOptions::default());
+        let mut longer = aligned.to_vec();
+        longer.extend_from_slice(&[1, 3, 3, 7]);
+        let o = TcpOptions::parse(&longer);
+        assert_eq!(
+            (o.timestamps, o.window_scale),
+            (Some((0xdead_beef, 7)), Some(7))
+        );
     }
 
     #[test]
