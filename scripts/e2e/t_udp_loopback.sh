@@ -7,9 +7,10 @@
 # Sockets a bind put on the stack first talk to loopback: UDP ones bound to 0.0.0.0 (port 0 or a
 # fixed one) send to 127.0.0.1, or connect there; an AF_INET6 one bound to [::] sends to ::1. An
 # AF_INET6 [::] server is reached at ::1 and 127.0.0.1. A server that ends leaves 127.0.0.1 and
-# its port free again. One connected to the kernel side takes nothing from loopback. A TCP client bound to ('0.0.0.0', 0), or
-# to a fixed port, then connecting to a kernel server on 127.0.0.1 gets its page, the server
-# seeing that port. With E2E_KERNEL=1 the same runs on the kernel.
+# its port free again. One connected to the kernel side takes nothing from loopback; one bound to
+# 10.77.0.2 is told ENETUNREACH when it sends there (Linux sends from that address over lo). A
+# TCP client bound to ('0.0.0.0', 0), or to a fixed port, then connecting to a kernel server on
+# 127.0.0.1 gets its page, the server seeing that port. With E2E_KERNEL=1 the same runs on the kernel.
 source "$(dirname "$0")/lib.sh"
 setup udplo
 PY="$ROOT/scripts/e2e/udp_loopback.py"
@@ -48,6 +49,19 @@ quiet=\$!
 for _ in \$(seq 50); do grep -q ready "$WORK/c.quiet" 2>/dev/null && break; sleep 0.1; done
 plain python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stray", ("127.0.0.1", 9561))'
 wait \$quiet
+# Bound to the stack's own address, a socket cannot reach loopback here (that address is not the
+# kernel's): its send says ENETUNREACH, before and after it has sent elsewhere. Linux sends it
+# over lo from that address (E2E_KERNEL=1).
+timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for to in (("127.0.0.1", 9500), (sys.argv[2], 9599), ("127.0.0.1", 9500)):
+    try:
+        s.sendto(b"ownlo", to); print("SENT", to[0])
+    except OSError as e:
+        print("ERR", to[0], e.errno)
+' $STACK_IP $KERNEL_IP > "$WORK/c.ownlo" 2>&1
 t() { local n=\$1; shift; timeout 10 python3 "$PY" tcpclient "\$@" > "$WORK/c.\$n" 2>&1 || echo "client \$n failed"; }
 t tcpany 0.0.0.0 0 127.0.0.1 9580
 t tcpfixed 0.0.0.0 9570 127.0.0.1 9580
@@ -88,6 +102,12 @@ seen "GOT six4 FROM ::ffff:127.0.0.1 DST 127.0.0.1 IF 1" s6.log
 grep -qx "PAGE page FROM [0-9]*" "$WORK/c.tcpany" || fail "tcpany: $(cat "$WORK/c.tcpany")"
 seen "PAGE page FROM 9570" c.tcpfixed
 seen "NOTHING" c.quiet
+seen "SENT $KERNEL_IP" c.ownlo
+if [ -n "$E2E_KERNEL" ]; then
+  [ "$(grep -c "SENT 127.0.0.1" "$WORK/c.ownlo")" = 2 ] || fail "ownlo: $(cat "$WORK/c.ownlo")"
+else
+  [ "$(grep -c "ERR 127.0.0.1 101" "$WORK/c.ownlo")" = 2 ] || fail "ownlo: $(cat "$WORK/c.ownlo")"
+fi
 seen "PEER 127.0.0.1 9570" tcp.log
 echo "$out" | grep -qx "after close: yes" || fail "a closed server's port stayed taken on loopback"
 echo "udp loopback: a 0.0.0.0 UDP server on the stack answers 127.0.0.1, 0.0.0.0, $STACK_IP and the kernel side, with the senders' addresses and IP_PKTINFO as Linux's; sockets bound on the stack reach loopback (UDP sendto/connect, [::] to ::1, TCP connect)"

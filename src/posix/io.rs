@@ -203,6 +203,7 @@ pub unsafe fn udp_send(
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, to)?;
+    udp_check_loopback(sock, fd, &out)?;
     send_datagram(fd, &mut all, flags)?;
     Ok(len)
 }
@@ -225,6 +226,7 @@ unsafe fn udp_cork(
 ) -> Result<usize> {
     if cork.is_none() {
         udp_check_destination(sock, out.to)?;
+        udp_check_loopback(sock, fd, &out)?;
     }
     let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
     if held.len() + len > MAX_UDP {
@@ -278,6 +280,37 @@ fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<
             return Err(Errno::EACCES)
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A datagram to loopback (127.x or 0.0.0.0, or `::1` for an AF_INET6 socket) leaves through
+/// the socket's twin on the kernel's loopback, from 127.0.0.1 and its port, which a socket bound
+/// to the wildcard has (`service::udp_loopback`). Linux sends one from a socket bound to the
+/// stack's own address over `lo` from that address; here loopback is the kernel's and the address
+/// is not, so it cannot go: ENETUNREACH, as that socket's `connect` to loopback says, rather than
+/// a send that succeeds and a datagram the service drops.
+fn udp_check_loopback(sock: &OpenSocket, fd: i32, out: &proto::Outgoing) -> Result<()> {
+    use super::state::{LOCAL_SPECIFIC, LOCAL_UNKNOWN, LOCAL_WILDCARD};
+    let to_loopback = out.to_ipv6_loopback
+        || out
+            .to
+            .is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+    if !to_loopback || sock.kind != proto::Kind::Dgram {
+        return Ok(());
+    }
+    let mut local = sock.udp_local.load(Ordering::Relaxed);
+    if local == LOCAL_UNKNOWN {
+        let bound = super::sockets::local_addr(sock, fd)?;
+        local = match (bound.ip().is_unspecified(), bound.port()) {
+            (true, 0) => return Ok(()), // not bound yet: the service binds it to the wildcard
+            (true, _) => LOCAL_WILDCARD,
+            (false, _) => LOCAL_SPECIFIC,
+        };
+        sock.udp_local.store(local, Ordering::Relaxed);
+    }
+    if local == LOCAL_SPECIFIC {
+        return Err(Errno(libc::ENETUNREACH));
     }
     Ok(())
 }

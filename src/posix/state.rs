@@ -94,7 +94,17 @@ pub struct OpenSocket {
     /// The program's `bind` named a port (not 0): a TCP socket that leaves for loopback keeps it
     /// or fails (`sockets::leaves_for_loopback`), where a port the stack chose may change.
     pub port_given: AtomicBool,
+    /// A UDP socket's bound address as this process learnt it, for datagrams to loopback:
+    /// [`LOCAL_UNKNOWN`] until the first such datagram asks the service (`io::udp_send`).
+    pub udp_local: std::sync::atomic::AtomicU8,
 }
+
+/// Values of [`OpenSocket::udp_local`]. A stack UDP socket is bound (explicitly or by its first
+/// send or connect) before it sends, and its bound address never changes after, so the answer
+/// once had holds.
+pub const LOCAL_UNKNOWN: u8 = 0;
+pub const LOCAL_WILDCARD: u8 = 1;
+pub const LOCAL_SPECIFIC: u8 = 2;
 
 /// Values of [`OpenSocket::listening`].
 pub const LISTENING_UNKNOWN: u8 = 0;
@@ -122,6 +132,7 @@ impl OpenSocket {
             syn_room: AtomicUsize::new(usize::MAX),
             nonblocking_hint: AtomicBool::new(false),
             port_given: AtomicBool::new(false),
+            udp_local: std::sync::atomic::AtomicU8::new(LOCAL_UNKNOWN),
         }
     }
 
