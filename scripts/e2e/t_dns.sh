@@ -3,7 +3,8 @@
 # own UDP (dnsmasq logs the query from 10.77.0.2); an unknown name makes curl say it could not resolve
 # the host; localhost stays on the kernel. python's gethostbyname_ex (gethostbyname_r) and
 # gethostbyaddr (gethostbyaddr_r, a PTR query), and getent's gethostbyaddr and gethostbyname2, are
-# answered over the stack too: dnsmasq sees no query from anywhere else.
+# answered over the stack too: dnsmasq sees no query from anywhere else. With no host, getaddrinfo
+# lists what glibc lists in the namespace (`::` beside 0.0.0.0), and each of them can be bound.
 source "$(dirname "$0")/lib.sh"
 setup dns
 start_http_peer
@@ -47,6 +48,25 @@ expected="$KERNEL_IP
 gaierror True
 gaierror True No address associated with hostname"
 [ "$out" = "$expected" ] || fail "python lookups: $out"
+
+# No host: the wildcard or loopback of each family, as glibc lists them in this namespace (a server
+# on `listen_addresses = '*'` binds every passive one: 0.0.0.0 and ::).
+nohost="
+import socket
+for flags in (0, socket.AI_PASSIVE):
+    print([(a[0].name, a[4][0]) for a in socket.getaddrinfo(None, 5432, 0, socket.SOCK_STREAM, 0, flags)])
+for fam, kind, proto, _, addr in socket.getaddrinfo(None, 5432, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE):
+    s = socket.socket(fam, kind, proto)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind(addr)
+    s.listen()
+    print('listening on', s.getsockname()[0])
+"
+want=$(inns python3 -c "$nohost")
+out=$(onstack --dns "$KERNEL_IP" -- python3 -c "$nohost")
+[ "$out" = "$want" ] || fail "getaddrinfo with no host: stack $out, glibc $want"
+echo "$want" | grep -q "'::'" || fail "glibc lists no :: for AI_PASSIVE here: $want"
 
 # --address gives no PTR; --host-record does, and --local answers NXDOMAIN for other addresses.
 out=$(onstack --dns "$KERNEL_IP" -- python3 -c "

@@ -283,14 +283,12 @@ unsafe fn getaddrinfo_inner(
     }
     let port_number = number.filter(|v| *v >= 0).map(|v| v as u16);
     let node_str = opt_str(node);
-    // The kernel's own names and IPv6 literals, and the IPv6 wildcard/loopback: glibc.
-    let to_kernel = match node_str {
-        Some(n) => stays_on_kernel(n) || n.contains(':'),
-        None => family == libc::AF_INET6,
-    };
-    if to_kernel {
+    // The kernel's own names and IPv6 literals: glibc. So is no host at all, the wildcard or
+    // loopback of every family asked for: glibc lists `::` beside `0.0.0.0` (a server on
+    // `listen_addresses = '*'` listens on both) and applies AI_ADDRCONFIG as the namespace has it.
+    let Some(n) = node_str.filter(|n| !stays_on_kernel(n) && !n.contains(':')) else {
         return (ns.real.getaddrinfo)(node, service, hints, res);
-    }
+    };
     // AI_ADDRCONFIG: we have IPv4 and no IPv6.
     if flags & libc::AI_ADDRCONFIG != 0 && family == libc::AF_INET6 {
         return libc::EAI_NONAME;
@@ -346,33 +344,26 @@ unsafe fn getaddrinfo_inner(
     // CNAME chain, the first name of a hosts line; a number is its own).
     let mut canonical = None;
     let mapped = family == libc::AF_INET6;
-    let addrs: Vec<Ipv4Addr> = match node_str {
-        None if flags & libc::AI_PASSIVE != 0 => vec![Ipv4Addr::UNSPECIFIED],
-        None => vec![Ipv4Addr::LOCALHOST],
-        Some(n) => match parse_numeric(n) {
-            Some(_) if mapped && flags & libc::AI_V4MAPPED == 0 => return EAI_ADDRFAMILY,
-            Some(ip) => vec![ip],
-            None if flags & libc::AI_NUMERICHOST != 0 => return libc::EAI_NONAME,
-            // We ask no AAAA: a name has no IPv6 address here.
-            None if mapped && flags & libc::AI_V4MAPPED == 0 => return libc::EAI_NONAME,
-            None => match (ns.forward)(n) {
-                Ok(h) if !h.addrs.is_empty() => {
-                    canonical = Some(h.canonical);
-                    h.addrs
-                }
-                Ok(_) | Err(LookupError::NoName) => return libc::EAI_NONAME,
-                Err(LookupError::NoData) => return libc::EAI_NODATA,
-                Err(LookupError::Again) => return libc::EAI_AGAIN,
-                Err(LookupError::Fail) => return libc::EAI_FAIL,
-            },
+    let addrs: Vec<Ipv4Addr> = match parse_numeric(n) {
+        Some(_) if mapped && flags & libc::AI_V4MAPPED == 0 => return EAI_ADDRFAMILY,
+        Some(ip) => vec![ip],
+        None if flags & libc::AI_NUMERICHOST != 0 => return libc::EAI_NONAME,
+        // We ask no AAAA: a name has no IPv6 address here.
+        None if mapped && flags & libc::AI_V4MAPPED == 0 => return libc::EAI_NONAME,
+        None => match (ns.forward)(n) {
+            Ok(h) if !h.addrs.is_empty() => {
+                canonical = Some(h.canonical);
+                h.addrs
+            }
+            Ok(_) | Err(LookupError::NoName) => return libc::EAI_NONAME,
+            Err(LookupError::NoData) => return libc::EAI_NODATA,
+            Err(LookupError::Again) => return libc::EAI_AGAIN,
+            Err(LookupError::Fail) => return libc::EAI_FAIL,
         },
     };
-    let canon = match node_str {
-        Some(n) if flags & libc::AI_CANONNAME != 0 => {
-            CString::new(canonical.unwrap_or_else(|| n.to_string())).ok()
-        }
-        _ => None,
-    };
+    let canon = (flags & libc::AI_CANONNAME != 0)
+        .then(|| CString::new(canonical.unwrap_or_else(|| n.to_string())).ok())
+        .flatten();
     *res = build_list(&addrs, &ports, mapped, canon);
     0
 }
