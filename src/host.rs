@@ -198,6 +198,48 @@ impl HostTcp {
     }
 }
 
+/// `net.core`'s bounds on a socket's buffers: what SO_RCVBUF and SO_SNDBUF may ask for, and what a
+/// UDP socket starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferLimits {
+    /// `rmem_max`, `wmem_max`: the most SO_RCVBUF and SO_SNDBUF take (before Linux doubles it).
+    pub rmem_max: usize,
+    pub wmem_max: usize,
+    /// `rmem_default`, `wmem_default`: a UDP socket's buffers before any option.
+    pub rmem_default: usize,
+    pub wmem_default: usize,
+}
+
+impl BufferLimits {
+    /// Linux's built-in values.
+    pub const LINUX: BufferLimits = BufferLimits {
+        rmem_max: RMEM_MAX,
+        wmem_max: 212_992,
+        rmem_default: 212_992,
+        wmem_default: 212_992,
+    };
+
+    /// This namespace's, read once per process (a service serves one namespace).
+    pub fn of_host() -> BufferLimits {
+        static LIMITS: std::sync::OnceLock<BufferLimits> = std::sync::OnceLock::new();
+        *LIMITS.get_or_init(|| {
+            let read = |name: &str, or: usize| {
+                std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<usize>().ok())
+                    .unwrap_or(or)
+            };
+            let d = BufferLimits::LINUX;
+            BufferLimits {
+                rmem_max: read("rmem_max", d.rmem_max),
+                wmem_max: read("wmem_max", d.wmem_max),
+                rmem_default: read("rmem_default", d.rmem_default),
+                wmem_default: read("wmem_default", d.wmem_default),
+            }
+        })
+    }
+}
+
 /// Three numbers, as `tcp_rmem` prints them.
 fn triple(s: &str) -> Option<[usize; 3]> {
     let mut it = s.split_whitespace().map(|w| w.parse::<usize>().ok());

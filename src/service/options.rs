@@ -17,10 +17,12 @@ use crate::error::{Errno, Result};
 use crate::stack::{GroupInterface, SocketHandle, Stack};
 use crate::tcp::{Algorithm, State, TcpStats};
 
-/// Linux's SO_RCVBUF/SO_SNDBUF floor (SOCK_MIN_RCVBUF 2304) and ceiling (rmem_max 212992, times
-/// 16 for the FORCE variants), before the doubling.
+/// The least data space SO_RCVBUF or SO_SNDBUF leaves a TCP connection (what it had before Linux's
+/// floors were reported as they are).
 const BUF_MIN: usize = 2304;
-const BUF_MAX: usize = 212_992;
+/// Linux's floors on the reported sizes, after the doubling: SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF.
+const SOCK_MIN_RCVBUF: usize = 2304;
+const SOCK_MIN_SNDBUF: usize = 4608;
 /// What the service keeps about a socket beside the stack's own fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Extra {
@@ -51,6 +53,35 @@ pub struct Extra {
     /// back though they change nothing there; a UDP socket keeps its own ([`crate::udp::Multicast`]).
     pub tcp_multicast_loop_off: bool,
     pub tcp_multicast_all_off: bool,
+    /// SO_RCVBUF and SO_SNDBUF as Linux's sk_rcvbuf and sk_sndbuf hold them once set (twice what
+    /// was asked, within rmem_max/wmem_max and the floors): what getsockopt reports. Unset, it
+    /// reports the size the socket starts with.
+    pub rcvbuf: Option<u32>,
+    pub sndbuf: Option<u32>,
+}
+
+/// Linux's `__sock_set_rcvbuf`/`__sock_set_sndbuf`: what a SO_RCVBUF or SO_SNDBUF (`force`: the
+/// FORCE variant, not bounded by the sysctl) of `asked` bytes makes of the buffer's size.
+pub fn linux_buffer_size(asked: i32, rcv: bool, force: bool) -> usize {
+    let limits = crate::host::BufferLimits::of_host();
+    let max = match (force, rcv) {
+        (true, _) => i32::MAX as usize / 2,
+        (false, true) => limits.rmem_max.min(i32::MAX as usize / 2),
+        (false, false) => limits.wmem_max.min(i32::MAX as usize / 2),
+    };
+    let floor = if rcv {
+        SOCK_MIN_RCVBUF
+    } else {
+        SOCK_MIN_SNDBUF
+    };
+    // The plain options compare as unsigned (a negative size asks for the most); FORCE takes a
+    // negative one as 0.
+    let asked = if force {
+        asked.max(0) as usize
+    } else {
+        asked as u32 as usize
+    };
+    (asked.min(max) * 2).max(floor)
 }
 
 /// A `struct ip_mreqn` (12 bytes: group, address, interface index) or `struct ip_mreq` (8 bytes:
@@ -272,14 +303,24 @@ pub fn set(
             libc::SOL_SOCKET,
             libc::SO_RCVBUF | libc::SO_RCVBUFFORCE | libc::SO_SNDBUF | libc::SO_SNDBUFFORCE,
         ) => {
-            let bytes = (int(val)?.max(0) as usize).clamp(BUF_MIN, BUF_MAX * 16);
             let rcv = matches!(name, libc::SO_RCVBUF | libc::SO_RCVBUFFORCE);
+            let force = matches!(name, libc::SO_RCVBUFFORCE | libc::SO_SNDBUFFORCE);
+            let size = linux_buffer_size(int(val)?, rcv, force);
+            if rcv {
+                extra.rcvbuf = Some(size as u32);
+            } else {
+                extra.sndbuf = Some(size as u32);
+            }
+            // A UDP socket's queue holds up to the size in bytes of datagrams and their overhead,
+            // as Linux counts truesize against sk_rcvbuf (the service sizes the socketpair to match).
             if let Some(u) = s.udp_socket_mut(h) {
                 if rcv {
-                    u.rcvbuf = bytes;
+                    u.rcvbuf = size;
                 }
                 return Ok(());
             }
+            // A TCP connection's data space is half of it (the other half is Linux's overhead).
+            let bytes = (size / 2).max(BUF_MIN);
             let t = s.tcp_socket_mut(h)?;
             if rcv {
                 t.config.recv_buffer = bytes;
@@ -764,14 +805,19 @@ pub fn get(
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => ints(tcp_cfg(s, &|c| c.keepalive as i32)),
         (libc::SOL_SOCKET, libc::SO_RCVBUF | libc::SO_SNDBUF) => {
             let rcv = name == libc::SO_RCVBUF;
-            let v = match s.udp_socket_ref(h) {
-                Some(u) => u.rcvbuf as i32,
-                None => tcp_cfg(s, &|c| {
+            let limits = crate::host::BufferLimits::of_host();
+            let set = if rcv { extra.rcvbuf } else { extra.sndbuf };
+            // Unset: what the socket starts with, as Linux reports it (rmem_default and
+            // wmem_default for UDP; for TCP the stack's own starting sizes, tcp_rmem's default
+            // for receiving).
+            ints(match (set, stream) {
+                (Some(v), _) => v as i32,
+                (None, false) if rcv => limits.rmem_default as i32,
+                (None, false) => limits.wmem_default as i32,
+                (None, true) => tcp_cfg(s, &|c| {
                     (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
                 }),
-            };
-            // Linux reports twice what was set (half is bookkeeping overhead).
-            ints(v.saturating_mul(2))
+            })
         }
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
             let linger = s

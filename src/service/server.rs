@@ -134,6 +134,8 @@ struct Client {
     /// It may bind ports below `ip_unprivileged_port_start`: root, or CAP_NET_BIND_SERVICE
     /// in its effective set when it connected (as Linux's inet_bind asks of the binding task).
     may_bind_privileged: bool,
+    /// It may set SO_RCVBUFFORCE and SO_SNDBUFFORCE: CAP_NET_ADMIN in its effective set.
+    net_admin: bool,
     /// Its user, the owner of the sockets it makes (a SO_REUSEPORT group is one user's).
     uid: u32,
 }
@@ -805,7 +807,9 @@ impl Service {
             self.clients.insert(Client {
                 fd,
                 generation: self.generation,
-                may_bind_privileged: cred.uid == 0 || may_bind_privileged(cred.pid),
+                may_bind_privileged: cred.uid == 0
+                    || has_capability(cred.pid, CAP_NET_BIND_SERVICE),
+                net_admin: has_capability(cred.pid, CAP_NET_ADMIN),
                 uid: cred.uid,
             });
             self.check_room();
@@ -1333,6 +1337,7 @@ impl Service {
                 o.name,
                 &o.value,
             );
+            Self::size_udp_pair(sock, o);
             if let (Err(e), libc::IPPROTO_IPV6) = (r, o.level) {
                 // Taken by the kernel socket that stood in while the socket was pending, but
                 // about IPv6 packets, which a stack socket never sends: said, not kept.
@@ -1807,6 +1812,13 @@ impl Service {
                 None => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
             },
             Call::SetOption(o) => {
+                // Linux's sock_setsockopt: the FORCE sizes want CAP_NET_ADMIN.
+                if o.level == libc::SOL_SOCKET
+                    && matches!(o.name, libc::SO_RCVBUFFORCE | libc::SO_SNDBUFFORCE)
+                    && !self.clients.get(ci).is_some_and(|c| c.net_admin)
+                {
+                    return Err(Errno::EPERM);
+                }
                 options::set(
                     &mut self.stack,
                     h,
@@ -1822,6 +1834,7 @@ impl Service {
                 if let Some(twin) = &sock.udp_twin {
                     twin.set_option(&o);
                 }
+                Self::size_udp_pair(sock, &o);
                 none
             }
             Call::GetOption { level, name, .. } => {
@@ -2680,6 +2693,25 @@ impl Service {
         }
     }
 
+    /// After SO_RCVBUF on a UDP socket: its socketpair holds as much as the program asked its
+    /// queue to hold (our end's send buffer is what bounds datagrams waiting in the pair; the
+    /// FORCE variant first, as the service may exceed wmem_max where the program could).
+    fn size_udp_pair(sock: &Sock, o: &proto::SetOption) {
+        let (Kind::Dgram, Some(size)) = (sock.kind, sock.extra.rcvbuf) else {
+            return;
+        };
+        if o.level != libc::SOL_SOCKET || !matches!(o.name, libc::SO_RCVBUF | libc::SO_RCVBUFFORCE)
+        {
+            return;
+        }
+        // The kernel doubles what it is given.
+        let half = (size / 2) as i32;
+        let b = sock.b.as_raw_fd();
+        if uds::set_int(b, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, half).is_err() {
+            let _ = uds::set_int(b, libc::SOL_SOCKET, libc::SO_SNDBUF, half);
+        }
+    }
+
     /// A UDP socket's error, held as Linux's sk_err: SO_ERROR takes it, and an error header in the
     /// pair makes the program's next receive ask for it ([`crate::posix::io::udp_recv`]), so that
     /// whichever comes first reports it, once. A later error replaces an earlier one unreported.
@@ -2769,17 +2801,19 @@ fn unprivileged_port_start() -> u16 {
         .map_or(1024, |p| p.min(u32::from(u16::MAX)) as u16)
 }
 
-/// Whether process `pid` has CAP_NET_BIND_SERVICE in its effective set (`CapEff` in
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_ADMIN: u32 = 12;
+
+/// Whether process `pid` has capability `cap` in its effective set (`CapEff` in
 /// /proc/PID/status); no, if that cannot be read.
-fn may_bind_privileged(pid: i32) -> bool {
-    const CAP_NET_BIND_SERVICE: u32 = 10;
+fn has_capability(pid: i32, cap: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(caps.trim(), 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+        .is_some_and(|caps| caps & (1 << cap) != 0)
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
