@@ -1846,6 +1846,37 @@ static void c_inet6_udp(void) {
     R("bound: recv nothing", recv(b, buf, sizeof buf, MSG_DONTWAIT));
 }
 
+/* The IPv6 hop limits and multicast options of a dual-stack socket, which Java's multicast
+ * sockets set beside the IP_* ones: read back with Linux's checks (out of range, short, a TCP
+ * socket's multicast hops and interface, an interface that does not exist). */
+static void c_inet6_hops(void) {
+    static const struct {
+        int opt;
+        const char *name;
+    } opts[] = {{IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS"},
+                {IPV6_MULTICAST_HOPS, "IPV6_MULTICAST_HOPS"},
+                {IPV6_MULTICAST_LOOP, "IPV6_MULTICAST_LOOP"},
+                {IPV6_MULTICAST_IF, "IPV6_MULTICAST_IF"}};
+    static const int vals[] = {-2, -1, 0, 1, 2, 255, 256, 999};
+    for (int kind = 0; kind < 2; kind++) {
+        int fd = socket(AF_INET6, kind ? SOCK_STREAM : SOCK_DGRAM, 0);
+        need(fd >= 0, "socket AF_INET6");
+        struct sockaddr_in6 any = addr6("::", 0);
+        need(bind(fd, SA(any), sizeof any) == 0, "bind [::]");
+        const char *k = kind ? "tcp" : "udp";
+        for (size_t o = 0; o < sizeof opts / sizeof *opts; o++) {
+            geti(fd, IPPROTO_IPV6, opts[o].opt, N("%s: %s", k, opts[o].name));
+            for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+                seti(fd, IPPROTO_IPV6, opts[o].opt, vals[i], N("%s: set %s %d", k, opts[o].name, vals[i]));
+                geti(fd, IPPROTO_IPV6, opts[o].opt, N("  then %s", opts[o].name));
+            }
+            unsigned char one = 1;
+            R(N("%s: set %s as one byte", k, opts[o].name), setsockopt(fd, IPPROTO_IPV6, opts[o].opt, &one, 1));
+        }
+        close(fd);
+    }
+}
+
 /* A wildcard listener is reached on loopback, as on Linux: at 127.0.0.1 and at 0.0.0.0 (the local
  * host as a destination), `[::]` at ::ffff:127.0.0.1 and ::1 too. The accepted socket is the
  * kernel's own: its addresses, SO_DOMAIN, accept4's flags, data both ways. Ephemeral ports are
@@ -2172,6 +2203,7 @@ int main(void) {
     run("MSG_ERRQUEUE on TCP", c_tcp_errqueue);
     run("loopback after a bind to the wildcard", c_loopback_after_bind);
     run("IPv4 multicast options", c_multicast);
+    run("IPv6 hop limits and multicast options", c_inet6_hops);
     printf("done: %d checks\n", checkno);
     return 0;
 }

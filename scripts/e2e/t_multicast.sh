@@ -5,7 +5,9 @@
 # TTL 1, then 5 after IP_MULTICAST_TTL=5; IP_MULTICAST_LOOP brings a preloaded sender's datagram
 # back to the member sockets of other preloaded processes (and not when turned off); when the
 # receivers close, a report leaving the group goes out; a general query is answered. One receiver
-# joins with struct ip_mreq and our address, the other with struct ip_mreqn and the link's index.
+# joins with struct ip_mreq and our address, the other with struct ip_mreqn and the link's index,
+# a third as Java's MulticastSocket does: a dual-stack AF_INET6 socket with the IPV6_MULTICAST_*
+# options, and the interface named by the address the namespace lists on it (10.77.0.1 on tap0).
 source "$(dirname "$0")/lib.sh"
 setup mcast
 PEER=$ROOT/scripts/e2e/mcast_peer.py
@@ -15,7 +17,7 @@ if [ -n "$E2E_KERNEL" ]; then IFACE=veth0 STACK_IFACE=veth1; else IFACE=tap0 STA
 inns timeout 40 tcpdump -i "$IFACE" -n -l -v igmp > "$WORK/igmp.txt" 2>/dev/null &
 sleep 1
 
-touch "$WORK/k.txt" "$WORK/r1.txt" "$WORK/r2.txt"
+touch "$WORK/k.txt" "$WORK/r1.txt" "$WORK/r2.txt" "$WORK/r3.txt"
 # The kernel side's member of 239.1.1.2 on this link.
 inns timeout 30 python3 "$PEER" recv 239.1.1.2 5001 "$KERNEL_IP" "$WORK/k.txt" &
 kpid=$!
@@ -23,9 +25,12 @@ onstack -- timeout 30 python3 "$PEER" recv 239.1.1.1 5000 "$STACK_IP" "$WORK/r1.
 r1=$!
 onstack -- timeout 30 python3 "$PEER" recv 239.1.1.1 5000 "if:$STACK_IFACE" "$WORK/r2.txt" &
 r2=$!
+onstack -- timeout 30 python3 "$PEER" recv6 239.1.1.1 5000 "$STACK_IFACE" "$WORK/r3.txt" > "$WORK/r3.err" 2>&1 &
+r3=$!
 wait_line "$WORK/k.txt" READY "$kpid" 10 "the kernel-side receiver did not join"
 wait_line "$WORK/r1.txt" READY "$r1" 10 "receiver 1 did not join on the stack"
 wait_line "$WORK/r2.txt" READY "$r2" 10 "receiver 2 did not join on the stack"
+wait_line "$WORK/r3.txt" READY "$r3" 10 "receiver 3 (AF_INET6, Java's way) did not join on the stack: $(cat "$WORK/r3.err")"
 
 # A general query (from a raw socket on the kernel side) is answered within its 1 s.
 inns timeout 10 python3 "$PEER" query "$KERNEL_IP"
@@ -34,6 +39,7 @@ inns timeout 10 python3 "$PEER" query "$KERNEL_IP"
 inns timeout 10 python3 "$PEER" send 239.1.1.1 5000 "$KERNEL_IP" - 0 from-kernel > /dev/null
 wait_line "$WORK/r1.txt" "from-kernel 1 $KERNEL_IP" "$r1" 5 "receiver 1 did not get the kernel's datagram to 239.1.1.1"
 wait_line "$WORK/r2.txt" "from-kernel 1 $KERNEL_IP" "$r2" 5 "receiver 2 did not get the kernel's datagram to 239.1.1.1"
+wait_line "$WORK/r3.txt" "from-kernel 1 $KERNEL_IP" "$r3" 5 "receiver 3 did not get the kernel's datagram to 239.1.1.1"
 
 # Stack -> kernel member: TTL 1 by default, 5 when asked.
 out=$(onstack -- timeout 10 python3 "$PEER" send 239.1.1.2 5001 "$STACK_IP" - - ttl-default)
@@ -47,8 +53,9 @@ onstack -- timeout 10 python3 "$PEER" send 239.1.1.1 5000 "$STACK_IP" - 0 no-loo
 onstack -- timeout 10 python3 "$PEER" send 239.1.1.1 5000 "$STACK_IP" - 1 looped end > /dev/null
 wait_line "$WORK/r1.txt" "looped 1 $STACK_IP" "$r1" 5 "receiver 1 did not get the looped-back datagram"
 wait_line "$WORK/r2.txt" "looped 1 $STACK_IP" "$r2" 5 "receiver 2 did not get the looped-back datagram"
-wait "$r1" "$r2" "$kpid" || true
-! grep -q no-loop "$WORK/r1.txt" "$WORK/r2.txt" || fail "a datagram sent with IP_MULTICAST_LOOP=0 came back"
+wait_line "$WORK/r3.txt" "looped 1 $STACK_IP" "$r3" 5 "receiver 3 did not get the looped-back datagram"
+wait "$r1" "$r2" "$r3" "$kpid" || true
+! grep -q no-loop "$WORK/r1.txt" "$WORK/r2.txt" "$WORK/r3.txt" || fail "a datagram sent with IP_MULTICAST_LOOP=0 came back"
 
 # IGMP on the wire: the join (CHANGE_TO_EXCLUDE) and, as the last member closed, the leave
 # (CHANGE_TO_INCLUDE), each TTL 1 with Router Alert.
@@ -59,4 +66,4 @@ grep -q "$STACK_IP > 224.0.0.22: igmp v3 report.*gaddr 239.1.1.1 to_in" "$WORK/i
   || { cat "$WORK/igmp.txt"; fail "no IGMPv3 leave report for 239.1.1.1"; }
 grep -q "$STACK_IP > 224.0.0.22: igmp v3 report.*gaddr 239.1.1.1 is_ex" "$WORK/igmp.txt" \
   || { cat "$WORK/igmp.txt"; fail "no answer to the general query"; }
-echo "multicast: two processes joined 239.1.1.1 and got the kernel's datagram and a looped one (not with IP_MULTICAST_LOOP=0); the kernel's member got TTL 1 then 5; IGMPv3 join, query answer and leave reports seen"
+echo "multicast: three processes (one an AF_INET6 socket as Java's) joined 239.1.1.1 and got the kernel's datagram and a looped one (not with IP_MULTICAST_LOOP=0); the kernel's member got TTL 1 then 5; IGMPv3 join, query answer and leave reports seen"

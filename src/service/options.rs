@@ -58,6 +58,32 @@ pub struct Extra {
     /// reports the size the socket starts with.
     pub rcvbuf: Option<u32>,
     pub sndbuf: Option<u32>,
+    /// IPV6_UNICAST_HOPS (-1: the default), IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP (kept as
+    /// its opposite, so that the default is false) and IPV6_MULTICAST_IF of an AF_INET6 socket,
+    /// taken with Linux's checks and reported back. As on Linux they shape IPv6 packets only; a
+    /// dual-stack socket's IPv4 traffic follows the IP_* options (Java sets both kinds).
+    pub v6: Ipv6Options,
+}
+
+/// See [`Extra::v6`].
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv6Options {
+    pub unicast_hops: i16,
+    pub multicast_hops: u8,
+    pub multicast_loop_off: bool,
+    pub multicast_if: u32,
+}
+
+impl Default for Ipv6Options {
+    fn default() -> Ipv6Options {
+        // Linux's inet6_create: hop_limit -1, mcast_hops IPV6_DEFAULT_MCASTHOPS (1), mc_loop 1.
+        Ipv6Options {
+            unicast_hops: -1,
+            multicast_hops: 1,
+            multicast_loop_off: false,
+            multicast_if: 0,
+        }
+    }
 }
 
 /// Linux's `__sock_set_rcvbuf`/`__sock_set_sndbuf`: what a SO_RCVBUF or SO_SNDBUF (`force`: the
@@ -123,6 +149,59 @@ fn multicast_if(val: &[u8]) -> Result<GroupInterface> {
     }
 }
 
+/// An interface named by an address the namespace lists on the TAP (its kernel side, 10.77.0.1:
+/// what `getifaddrs` and `SIOCGIFCONF` show a program, and so what Java's NetworkInterface hands
+/// to IP_MULTICAST_IF and IP_ADD_MEMBERSHIP) is ours, as Linux's ip_mc_find_dev finds the device
+/// by one of its addresses: it becomes our own address. Any other is left for the stack to refuse.
+fn kernel_named(s: &Stack, iface: GroupInterface) -> GroupInterface {
+    let ours = s.iface().addr;
+    if iface.ifindex != 0 || iface.addr.is_unspecified() || iface.addr == ours || s.ifindex() == 0 {
+        return iface;
+    }
+    if interface_with(iface.addr) == Some(s.ifindex()) {
+        GroupInterface {
+            addr: ours,
+            ifindex: 0,
+        }
+    } else {
+        iface
+    }
+}
+
+/// The index of the namespace's interface that has IPv4 address `addr` (getifaddrs: the service
+/// runs in the program's namespace, on the kernel's sockets).
+fn interface_with(addr: std::net::Ipv4Addr) -> Option<u32> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut p = list;
+    while !p.is_null() {
+        // SAFETY: a node of the list getifaddrs made.
+        let ifa = unsafe { &*p };
+        // SAFETY: an AF_INET ifa_addr is a sockaddr_in.
+        let is_it = !ifa.ifa_addr.is_null()
+            && unsafe { i32::from((*ifa.ifa_addr).sa_family) } == libc::AF_INET
+            && unsafe {
+                (*(ifa.ifa_addr as *const libc::sockaddr_in))
+                    .sin_addr
+                    .s_addr
+            } == u32::from(addr).to_be();
+        if is_it {
+            // SAFETY: ifa_name is a NUL-terminated name.
+            let index = unsafe { libc::if_nametoindex(ifa.ifa_name) };
+            found = (index != 0).then_some(index);
+            break;
+        }
+        p = ifa.ifa_next;
+    }
+    // SAFETY: the list from getifaddrs above, freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
 /// The multicast options of IPPROTO_IP (Linux's do_ip_setsockopt): on a TCP socket
 /// IP_ADD_MEMBERSHIP and IP_DROP_MEMBERSHIP are EPROTO, IP_MULTICAST_TTL and IP_MULTICAST_IF
 /// EINVAL, IP_MULTICAST_LOOP and IP_MULTICAST_ALL kept. `None`: not one of them.
@@ -140,7 +219,7 @@ fn set_multicast(
                 return Some(Err(Errno::EPROTO));
             }
             let (group, iface) = match membership(val) {
-                Ok(m) => m,
+                Ok((group, iface)) => (group, kernel_named(s, iface)),
                 Err(e) => return Some(Err(e)),
             };
             let now = crate::sys::monotonic_now();
@@ -180,7 +259,7 @@ fn set_multicast(
             if stream {
                 return Err(Errno::EINVAL);
             }
-            let iface = multicast_if(val)?;
+            let iface = kernel_named(s, multicast_if(val)?);
             // 0.0.0.0 and index 0 undo the choice, which names_our_interface takes.
             if !s.multicast_if_ok(iface) {
                 return Err(Errno::EADDRNOTAVAIL);
@@ -588,9 +667,11 @@ fn report_bit(name: i32) -> Option<u8> {
 /// it is already. Turning it on is refused with EINVAL here, where Linux would take it: the socket
 /// is on the stack because it carries IPv4, and a V6ONLY socket carries none. IPV6_TCLASS is
 /// kept and reported as Linux keeps it (-1 for 0, RFC 3542 §6.5; a stream socket's ECN bits
-/// left to TCP), changing nothing on IPv4 packets there either. Every other IPv6 option is about
-/// IPv6 packets, which this stack does not send: ENOPROTOOPT, so that a program relying on one
-/// learns it is not there.
+/// left to TCP), changing nothing on IPv4 packets there either; so are the hop limits, the
+/// multicast loop and interface ([`Ipv6Options`]), which a dual-stack program sets beside their
+/// IP_* twins (Java's multicast sockets do, and fail on ENOPROTOOPT). Every other IPv6 option is
+/// about IPv6 packets, which this stack does not send: ENOPROTOOPT, so that a program relying on
+/// one learns it is not there.
 fn set_ipv6(
     s: &mut Stack,
     h: SocketHandle,
@@ -617,6 +698,38 @@ fn set_ipv6(
             };
             Ok(())
         }
+        // Linux's do_ipv6_setsockopt: an int of four bytes at least; the multicast hops and
+        // interface are no TCP socket's (ENOPROTOOPT), an interface must exist (ENODEV).
+        libc::IPV6_UNICAST_HOPS
+        | libc::IPV6_MULTICAST_HOPS
+        | libc::IPV6_MULTICAST_LOOP
+        | libc::IPV6_MULTICAST_IF => {
+            let stream = kind == Kind::Stream;
+            if stream && matches!(name, libc::IPV6_MULTICAST_HOPS | libc::IPV6_MULTICAST_IF) {
+                return Err(Errno::ENOPROTOOPT);
+            }
+            if val.len() < std::mem::size_of::<i32>() {
+                return Err(Errno::EINVAL);
+            }
+            let v = int(val)?;
+            let o = &mut extra.v6;
+            match name {
+                libc::IPV6_UNICAST_HOPS | libc::IPV6_MULTICAST_HOPS if !(-1..=255).contains(&v) => {
+                    return Err(Errno::EINVAL)
+                }
+                libc::IPV6_UNICAST_HOPS => o.unicast_hops = v as i16,
+                libc::IPV6_MULTICAST_HOPS => o.multicast_hops = if v == -1 { 1 } else { v as u8 },
+                libc::IPV6_MULTICAST_LOOP if v != 0 && v != 1 => return Err(Errno::EINVAL),
+                libc::IPV6_MULTICAST_LOOP => o.multicast_loop_off = v == 0,
+                _ => {
+                    if v != 0 && !interface_exists(v as u32) {
+                        return Err(Errno::ENODEV);
+                    }
+                    o.multicast_if = v as u32;
+                }
+            }
+            Ok(())
+        }
         libc::IPV6_V6ONLY => {
             if val.len() < std::mem::size_of::<i32>() || s.local_addr(h)?.port() != 0 {
                 return Err(Errno::EINVAL);
@@ -633,14 +746,35 @@ fn set_ipv6(
     }
 }
 
-/// `getsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket: IPV6_V6ONLY is 0 and
-/// IPV6_TCLASS as set (see [`set_ipv6`]); every other IPv6 option ENOPROTOOPT.
+/// `getsockopt(IPPROTO_IPV6, name)` on an AF_INET6 stack socket: IPV6_V6ONLY is 0, IPV6_TCLASS
+/// and the [`Ipv6Options`] as set (see [`set_ipv6`]); every other IPv6 option ENOPROTOOPT.
 fn get_ipv6(extra: &Extra, name: i32) -> Result<Vec<u8>> {
+    let o = &extra.v6;
     match name {
+        libc::IPV6_UNICAST_HOPS if o.unicast_hops < 0 => Ok(ints(default_hop_limit())),
+        libc::IPV6_UNICAST_HOPS => Ok(ints(i32::from(o.unicast_hops))),
+        libc::IPV6_MULTICAST_HOPS => Ok(ints(i32::from(o.multicast_hops))),
+        libc::IPV6_MULTICAST_LOOP => Ok(ints(i32::from(!o.multicast_loop_off))),
+        libc::IPV6_MULTICAST_IF => Ok(ints(o.multicast_if as i32)),
         libc::IPV6_V6ONLY => Ok(ints(0)),
         libc::IPV6_TCLASS => Ok(ints(i32::from(extra.tclass))),
         _ => Err(Errno::ENOPROTOOPT),
     }
+}
+
+/// Whether the namespace has an interface of index `ifindex`.
+fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname writes at most.
+    !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+}
+
+/// What IPV6_UNICAST_HOPS reports unset: the namespace's `net.ipv6.conf.all.hop_limit`.
+fn default_hop_limit() -> i32 {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/hop_limit")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(64)
 }
 
 /// Linux's TCP state numbers, as TCP_INFO reports them.
