@@ -186,15 +186,31 @@ impl TapDevice {
         let (index, mtu) = interface_info(name)?;
         let path = CString::new("/dev/net/tun").expect("no NUL");
         let fd = sys::Fd::new(
-            sys::open(&path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}")))?,
+            sys::open(&path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC).map_err(|e| {
+                let hint = if e.kind() == io::ErrorKind::PermissionDenied {
+                    // A service a program starts runs as that program's user, which may have
+                    // dropped root before its first socket (memcached -u, postgres).
+                    " (this user may not open it: start the stack as root first, with \
+                         `tapstack up`, and programs of any user share it)"
+                } else {
+                    ""
+                };
+                io::Error::new(e.kind(), format!("cannot open /dev/net/tun: {e}{hint}"))
+            })?,
         );
         let mut req = IfReq::new(name)?;
         let flags =
             (libc::IFF_TAP | libc::IFF_NO_PI | if vnet { libc::IFF_VNET_HDR } else { 0 }) as i16;
         req.union[..2].copy_from_slice(&flags.to_ne_bytes());
         // SAFETY: TUNSETIFF reads a `struct ifreq` (name and flags), which `IfReq` lays out.
-        unsafe { sys::ioctl(fd.raw(), libc::TUNSETIFF as _, &mut req as *mut IfReq as *mut _) }.map_err(|e| {
+        unsafe {
+            sys::ioctl(
+                fd.raw(),
+                libc::TUNSETIFF as _,
+                &mut req as *mut IfReq as *mut _,
+            )
+        }
+        .map_err(|e| {
             let why = match e.raw_os_error() {
                 Some(libc::EBUSY) => format!(
                     "TAP device {name} is already in use by another process (a TAP carries one \
@@ -202,8 +218,10 @@ impl TapDevice {
                      TAPSTACK_IFACE / --iface"
                 ),
                 Some(libc::EPERM) => format!(
-                    "not allowed to attach to TAP device {name}: run as root (CAP_NET_ADMIN) or \
-                     create the device owned by this user (ip tuntap add dev {name} mode tap user $USER)"
+                    "not allowed to attach to TAP device {name}: run as root (CAP_NET_ADMIN), \
+                     start the stack as root first (`tapstack up`; programs of any user share \
+                     it), or create the device owned by this user (ip tuntap add dev {name} mode \
+                     tap user $USER)"
                 ),
                 Some(libc::EINVAL) => format!("{name} is not a TAP device (TUNSETIFF: {e})"),
                 _ => format!("cannot attach to TAP device {name}: {e}"),
