@@ -11,7 +11,8 @@
 //! `tapstack service` (found beside `libtapstack.so`, or named by `TAPSTACK_BIN`) without the
 //! preload, detached from the program, and waits for its word on a pipe: `ok`, `busy` (another
 //! program's service won the race, so connect to that one) or the reason it could not start, which
-//! is printed once on stderr; calls then fail with ENETDOWN.
+//! is printed once on stderr (unless stderr is a socket: an inetd-style or vsftpd child's stderr is
+//! its connection, so the words go to the log only); calls then fail with ENETDOWN.
 
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -51,10 +52,25 @@ fn with_control<R>(f: impl FnOnce(&RefCell<Option<Control>>) -> R) -> R {
     }
 }
 
-/// Says why the stack is unavailable, once per process.
+/// Says why the stack is unavailable, once per process ([`say`]).
 fn report_once(message: &str) {
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
+        say(message);
+    }
+}
+
+/// Says `message` on stderr as the library's own words ("tapstack: …"), unless stderr is a
+/// socket: an inetd-style server's or vsftpd's session has its connection there, and the words
+/// would go to its peer. Then only to the log (which a preloaded program does not keep).
+pub fn say(message: &str) {
+    // SAFETY: stat is plain data; the kernel fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out pointer.
+    let r = unsafe { libc::syscall(libc::SYS_fstat, 2, &mut st as *mut libc::stat) };
+    if r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        log::warn!("{message}");
+    } else {
         let line = format!("tapstack: {message}\n");
         let _ = sys::write(2, line.as_bytes());
     }
