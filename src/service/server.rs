@@ -593,10 +593,11 @@ impl Service {
         let Some(exit) = self.idle_exit else {
             return false;
         };
-        let idle = self.clients.is_empty()
-            && self.doors.is_empty()
-            && self.socks.is_empty()
-            && self.stack.socket_count() == 0;
+        // Doors do not count: with no socket left, a process outside the namespace has nothing
+        // of the stack's to reach (its new sockets are the kernel's), and one inside makes a new
+        // door with its next connection by name.
+        let idle =
+            self.clients.is_empty() && self.socks.is_empty() && self.stack.socket_count() == 0;
         if !idle {
             self.idle_since = None;
             return false;
