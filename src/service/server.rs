@@ -138,6 +138,8 @@ struct Client {
     may_bind_privileged: bool,
     /// It may set SO_RCVBUFFORCE and SO_SNDBUFFORCE: CAP_NET_ADMIN in its effective set.
     net_admin: bool,
+    /// Its process, as the kernel said when it connected.
+    pid: i32,
     /// Its user, the owner of the sockets it makes (a SO_REUSEPORT group is one user's).
     uid: u32,
     /// Nothing came from it yet: its first message may make it a door ([`proto::DOOR`]).
@@ -836,15 +838,22 @@ impl Service {
             return;
         }
         self.generation += 1;
-        self.clients.insert(Client {
+        let mut client = Client {
             fd,
             generation: self.generation,
-            may_bind_privileged: cred.uid == 0 || has_capability(cred.pid, CAP_NET_BIND_SERVICE),
-            net_admin: has_capability(cred.pid, CAP_NET_ADMIN),
+            may_bind_privileged: false,
+            net_admin: false,
+            pid: cred.pid,
             uid: cred.uid,
             fresh: outside.is_none(),
             outside: outside.is_some(),
-        });
+        };
+        if outside.is_some() {
+            client.learn_privileges();
+        }
+        // Else with its first message, unless that makes it a door: the process connected just
+        // before it sent it (a connection is made for a first request), and a door needs none.
+        self.clients.insert(client);
         self.check_room();
     }
 
@@ -938,8 +947,12 @@ impl Service {
                     let fresh = c.fresh;
                     if fresh {
                         // Only a first message makes a door.
+                        let door = &buf[..n] == proto::DOOR;
                         if let Some(c) = self.clients.get_mut(ci) {
                             c.fresh = false;
+                            if !door {
+                                c.learn_privileges();
+                            }
                         }
                     }
                     let (reply, give) = if truncated {
@@ -2924,14 +2937,24 @@ const CAP_NET_ADMIN: u32 = 12;
 
 /// Whether process `pid` has capability `cap` in its effective set (`CapEff` in
 /// /proc/PID/status); no, if that cannot be read.
-fn has_capability(pid: i32, cap: u32) -> bool {
+/// The effective capabilities of process `pid` (none if they cannot be read).
+fn capabilities(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(caps.trim(), 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << cap) != 0)
+        .unwrap_or(0)
+}
+
+impl Client {
+    /// What its process may do beyond its user's rights (one read of its /proc status).
+    fn learn_privileges(&mut self) {
+        let caps = capabilities(self.pid);
+        self.may_bind_privileged = self.uid == 0 || caps & (1 << CAP_NET_BIND_SERVICE) != 0;
+        self.net_admin = caps & (1 << CAP_NET_ADMIN) != 0;
+    }
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.
