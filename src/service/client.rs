@@ -12,16 +12,17 @@
 //! process, made by `clone(CLONE_NEWNET)`, or `unshare(CLONE_NEWNET)` after `fork`) could then no
 //! longer reach the service, and its inherited stack sockets would answer nothing but their data.
 //! So the first time a process reaches the service by name it also keeps a door: one more
-//! connection to the service (a private descriptor, close-on-exec so an exec'd program keeps its
-//! own), marked as a door by its first message ([`proto::DOOR`]), which its children inherit across
-//! `fork` and raw `clone`. A process that cannot reach the name and holds a door makes a socketpair
-//! and sends one end through the door with its credentials (one message, so processes sharing the
-//! door never interleave; the service never writes on it): the service takes that end as a new
-//! client, and the other is the process's control connection. The name is always tried first, so
-//! the usual case is as before and no request costs more; the door costs one connection per
-//! process tree (per `exec`). A client that came through a door is outside the stack's namespace:
-//! its inherited sockets work, and its new sockets are the kernel's, in its own namespace, as
-//! Linux's would be ([`outside`]).
+//! connection to the service (a private descriptor, close-on-exec so an exec'd program makes its
+//! own), marked as a door by its first message ([`proto::DOOR`]), which its children inherit
+//! across `fork` and raw `clone`. A process that cannot reach the name, is not (as far as /proc
+//! tells) in the namespace the library was loaded in, and holds a door makes a socketpair and
+//! sends one end through the door with its credentials (one message, so processes sharing the door
+//! never interleave; the service never writes on it): the service takes that end as a new client,
+//! and the other is the process's control connection. The name is always tried first, so the usual
+//! case is as before and no request costs more; the door costs one connection per process tree
+//! (per `exec`). A client that came through a door is outside the stack's namespace: its inherited
+//! sockets work, and its new sockets are the kernel's, in its own namespace, as Linux's would be
+//! ([`outside`]).
 //!
 //! A process that left the namespace and has no door says so once; it never starts a service
 //! there (the TAP is not in its namespace).
@@ -458,12 +459,20 @@ fn connect(may_start: bool) -> Result<OwnedFd> {
                 return Err(Errno(libc::ENETDOWN));
             }
         }
-        if !started {
-            // Not by name: through the door, if this process holds one (it left the namespace).
+        // (Once this process started a service, only its name is waited for.)
+        let here = if started {
+            Namespace::Loaded
+        } else {
+            Namespace::now()
+        };
+        if here != Namespace::Loaded {
+            // Not by name, and away from home (or in a chroot without /proc, as vsftpd's session
+            // is): through the door, if this process holds one. At home, a name that fails means
+            // the service is gone (a door still open would lead to one about to go).
             if let Some(through) = through_door() {
                 return through;
             }
-            if left_namespace() {
+            if here == Namespace::Left {
                 report_once(
                     "this process left the stack's network namespace and holds no way back to \
                      its service (a door, inherited from a parent that used the stack); its stack \
@@ -592,11 +601,23 @@ pub fn note_namespace() {
     LOADED_IN.store(netns().unwrap_or(0), Ordering::Relaxed);
 }
 
-/// Whether this process is in another network namespace than the one the library was loaded in
-/// (false when that cannot be told).
-fn left_namespace() -> bool {
-    let at_load = LOADED_IN.load(Ordering::Relaxed);
-    at_load != 0 && netns().is_some_and(|now| now != at_load)
+/// Where this process is, against the network namespace the library was loaded in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Namespace {
+    Loaded,
+    Left,
+    /// No /proc to tell (a chroot), or none at load.
+    Unknown,
+}
+
+impl Namespace {
+    fn now() -> Namespace {
+        match (LOADED_IN.load(Ordering::Relaxed), netns()) {
+            (0, _) | (_, None) => Namespace::Unknown,
+            (at_load, Some(now)) if now == at_load => Namespace::Loaded,
+            _ => Namespace::Left,
+        }
+    }
 }
 
 /// Whether this process is outside the stack's network namespace: it reached the service through
@@ -612,7 +633,7 @@ pub fn outside() -> bool {
     if NAMED.load(Ordering::Relaxed) == pid {
         return false;
     }
-    left_namespace()
+    Namespace::now() == Namespace::Left
 }
 
 /// The `tapstack` program that runs the service: `TAPSTACK_BIN`, or the one beside this library,
