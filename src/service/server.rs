@@ -3,9 +3,10 @@
 //! What it waits on: the TAP, its control socket (new clients), each client's control connection
 //! (requests), each door (control connections made by processes that left the network namespace,
 //! see [`super::client`]), each stack socket's end of its socketpair (the program's data and its
-//! last close), and a signalfd for SIGINT/SIGTERM. The timeout is the stack's next deadline. After every event
-//! it moves data only for the sockets the stack reported as changed ([`Stack::take_woken`]) or
-//! whose socketpair end fired, so an event costs the same with ten or ten thousand connections.
+//! last close), and a signalfd for SIGINT/SIGTERM. The timeout is the stack's next deadline. After
+//! every event it moves data only for the sockets the stack reported as changed
+//! ([`Stack::take_woken`]) or whose socketpair end fired, so an event costs the same with ten or
+//! ten thousand connections.
 //!
 //! # A stack socket in a program
 //! Its descriptor is end A of a UNIX socketpair (SOCK_STREAM for TCP, SOCK_SEQPACKET for UDP); the
@@ -968,6 +969,9 @@ impl Service {
                             Ok(req) => self.handle(ci, generation, req, fds),
                             Err(_) if fresh && &buf[..n] == proto::DOOR && fds.is_empty() => {
                                 self.make_door(ci);
+                                if self.spares.len() < SPARES {
+                                    self.regain_spare();
+                                }
                                 return;
                             }
                             Err(_) => (
