@@ -4,6 +4,8 @@
 # oversized messages, requests naming no socket or a forged one (a pipe, a UNIX socket of its own),
 # a flood of requests it never reads the answers to; a process of another user (which a service of
 # root's admits, as the kernel serves every user) asks about a socket it holds no descriptor for.
+# A door (src/service/client.rs) is sent garbage, a pipe, a stream socket and a socketpair another
+# process made: it adopts none of them, and still adopts the sender's own control connection.
 # Each gets an error or loses its connection; the service stays up (same pid), the first program's
 # connection still echoes, and a new preloaded program works.
 source "$(dirname "$0")/lib.sh"
@@ -90,6 +92,51 @@ print('flooded', sent)
 f.close()
 # The first connection is still served.
 assert ask(c, struct.pack('<IBBB', 9, 0, 0, TAKE_ERROR)) == (9, errno.EBADF)
+# Doors (src/service/client.rs): a connection whose first message says so brings control
+# connections, each a socketpair end of the sender's own making with its credentials; nothing else
+# is taken, and the door stays.
+DOOR, ADOPT = b'\0\0\0\0\xffdoor', b'adopt'
+def through(door, fd):
+    cred = struct.pack('iII', os.getpid(), os.geteuid(), os.getegid())
+    door.sendmsg([ADOPT], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack('i', fd)),
+                           (socket.SOL_SOCKET, socket.SCM_CREDENTIALS, cred)])
+def served(end):
+    try:
+        end.send(struct.pack('<IBBB', 5, 0, 0, TAKE_ERROR))
+        return end.recv(4096) == struct.pack('<Ii', 5, errno.EBADF)
+    except OSError:
+        return False
+door = conn()
+door.send(DOOR)
+# Garbage, a message without its connection, a pipe, a stream socketpair: all dropped.
+door.send(b'garbage')
+door.send(ADOPT)
+through(door, r)
+sa, sb = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+through(door, sa.fileno())
+# A socketpair another process made (its credentials, not ours): refused.
+ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+pid = os.fork()
+if pid == 0:
+    p1, p2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    socket.send_fds(theirs, [b'x'], [p1.fileno(), p2.fileno()])
+    os._exit(0)
+os.waitpid(pid, 0)
+_, (p1, p2), _, _ = socket.recv_fds(ours, 10, 2)
+p1, p2 = socket.socket(fileno=p1), socket.socket(fileno=p2)
+p2.settimeout(2)
+through(door, p1.fileno())
+p1.close()
+assert not served(p2), "a door adopted another process's socketpair"
+# Our own: adopted, and answered as any client.
+mine, given = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+mine.settimeout(5)
+through(door, given.fileno())
+given.close()
+assert served(mine), "a door did not adopt its sender's own control connection"
+# A control connection that says it is a door once it has asked something: garbage (EINVAL).
+assert ask(c, DOOR)[1] == errno.EINVAL
+print('doors adopt only their senders own control connections')
 print('hostile done')
 PY
 inns timeout 60 python3 "$WORK/hostile.py" > "$WORK/hostile.out" 2>&1 || fail "hostile client: $(cat "$WORK/hostile.out")"
@@ -123,4 +170,4 @@ import socket
 s = socket.create_connection(('$KERNEL_IP', 9000), timeout=5); s.sendall(b'new'); assert s.recv(3) == b'new'
 print('new ok')" > "$WORK/new.out" 2>&1
 grep -qx "new ok" "$WORK/new.out" || fail "a new program after the attacks: $(cat "$WORK/new.out")"
-echo "pm hostile: garbage, cut/oversized and forged requests refused, a flooding client dropped ($(grep flooded "$WORK/hostile.out" | cut -d' ' -f2) requests), another user kept to its own sockets; the service (pid $svc) and its clients carried on"
+echo "pm hostile: garbage, cut/oversized and forged requests refused, a flooding client dropped ($(grep flooded "$WORK/hostile.out" | cut -d' ' -f2) requests), another user kept to its own sockets, a door adopting only its sender's own control connections; the service (pid $svc) and its clients carried on"

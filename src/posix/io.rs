@@ -562,12 +562,7 @@ fn busy_read() -> std::time::Duration {
                 return DEFAULT_BUSY_READ;
             };
             crate::service::parse_busy_read(&v).unwrap_or_else(|e| {
-                use std::io::Write;
-                let _ = writeln!(
-                    crate::sys::RawStderr,
-                    "tapstack: {e}; using {} µs",
-                    DEFAULT_BUSY_READ.as_micros()
-                );
+                client::say(&format!("{e}; using {} µs", DEFAULT_BUSY_READ.as_micros()));
                 DEFAULT_BUSY_READ
             })
         });

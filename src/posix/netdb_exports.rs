@@ -24,7 +24,7 @@ use crate::resolver::{DnsTransport, LookupError, Resolver, Services};
 /// The resolver, configured once from the environment.
 static RESOLVER: Lazy<Resolver> = Lazy::new(|| {
     let config = Config::from_env().unwrap_or_else(|e| {
-        eprintln!("tapstack: {e}; resolving without DNS servers");
+        crate::service::client::say(&format!("{e}; resolving without DNS servers"));
         crate::config::Settings::default()
             .resolve()
             .expect("defaults are valid")

@@ -415,6 +415,9 @@ pub fn adopt(fd: RawFd, ty: i32, protocol: i32, inet6: bool) -> bool {
 /// that is not IPV6_V6ONLY (which Linux makes dual-stack). Any other IPv6 address (`::1`, a real
 /// one; a connect to `::`, which Linux makes one to `::1`) and anything on a V6ONLY socket stays
 /// on the kernel, which answers as Linux does (a mapped address on a V6ONLY socket is refused).
+///
+/// In a process outside the stack's network namespace ([`client::outside`]) every socket stays on
+/// the kernel, in the process's own namespace, as Linux's new sockets would be.
 pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr, binding: bool) -> bool {
     if !sock.is_pending() {
         return false;
@@ -424,7 +427,7 @@ pub fn stays_on_kernel(sock: &OpenSocket, fd: RawFd, a: &Addr, binding: bool) ->
         Addr::V4(v4) => addr::stays_on_kernel(v4, binding),
         Addr::V6(v6) => !(binding && v6.ip().is_unspecified()),
         Addr::Unspec => false,
-    };
+    } || client::outside();
     if kernel {
         forget(sock, fd);
     }
@@ -447,10 +450,11 @@ fn v6only(fd: RawFd) -> bool {
 /// Whether `listen` on the pending socket `fd` stays on the kernel: an AF_INET6 socket that is
 /// IPV6_V6ONLY, whose autobound listener (Linux's inet_autobind) would take IPv6 only. Any other
 /// pending socket listens on the stack, at 0.0.0.0 and a port of its own, as an AF_INET one does;
-/// an AF_INET6 one is then the dual-stack `[::]` listener Linux makes. A socket that stays is
+/// an AF_INET6 one is then the dual-stack `[::]` listener Linux makes. In a process outside the
+/// stack's network namespace ([`client::outside`]) every one stays. A socket that stays is
 /// forgotten.
 pub fn listen_stays_on_kernel(sock: &OpenSocket, fd: RawFd) -> bool {
-    if !sock.inet6 || !sock.is_pending() || !v6only(fd) {
+    if !sock.is_pending() || !(sock.inet6 && v6only(fd) || client::outside()) {
         return false;
     }
     forget(sock, fd);

@@ -382,6 +382,7 @@ struct ForkLocks {
     _memory: crate::memory::ForkGuard,
     _netdb: super::netdb::ForkGuard,
     _sys: crate::sys::ForkGuard,
+    _door: std::sync::MutexGuard<'static, Option<crate::sys::Fd>>,
     _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
     _sockets: Vec<Arc<OpenSocket>>,
     _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
@@ -417,6 +418,9 @@ extern "C" fn before_fork() {
             }
         })
         .collect();
+    // Taken with an attach lock held (a socket's first call makes the door), and takes the
+    // private descriptors' lock itself.
+    let door = crate::service::client::hold_for_fork();
     let sys = crate::sys::hold_for_fork();
     let netdb = super::netdb::hold_for_fork();
     let locks = ForkLocks {
@@ -424,6 +428,7 @@ extern "C" fn before_fork() {
         _memory: crate::memory::hold_for_fork(),
         _netdb: netdb,
         _sys: sys,
+        _door: door,
         _attach: attach,
         _sockets: sockets,
         _table: table,
@@ -453,6 +458,8 @@ static INIT: extern "C" fn() = init;
 extern "C" fn init() {
     init_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
+    // A process that leaves this namespace later reaches the service only through a door.
+    crate::service::client::note_namespace();
     // SAFETY: registering plain extern "C" functions.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child)) };
     if interposing() {

@@ -6,21 +6,43 @@
 //! a reply to an older request (one a signal interrupted) is recognised by its sequence number and
 //! dropped, with any descriptor it carried.
 //!
+//! # The door: reaching the service from another network namespace
+//! A control connection is made to the service's abstract name, which the kernel looks up in the
+//! network namespace of the process connecting. A child that leaves the namespace (vsftpd's session
+//! process, made by `clone(CLONE_NEWNET)`, or `unshare(CLONE_NEWNET)` after `fork`) could then no
+//! longer reach the service, and its inherited stack sockets would answer nothing but their data.
+//! So the first time a process reaches the service by name it also keeps a door: one more
+//! connection to the service (a private descriptor, close-on-exec so an exec'd program makes its
+//! own), marked as a door by its first message ([`proto::DOOR`]), which its children inherit
+//! across `fork` and raw `clone`. A process that cannot reach the name, is not (as far as /proc
+//! tells) in the namespace the library was loaded in, and holds a door makes a socketpair and
+//! sends one end through the door with its credentials (one message, so processes sharing the door
+//! never interleave; the service never writes on it): the service takes that end as a new client,
+//! and the other is the process's control connection. The name is always tried first, so the usual
+//! case is as before and no request costs more; the door costs one connection per process tree
+//! (per `exec`). A client that came through a door is outside the stack's namespace: its inherited
+//! sockets work, and its new sockets are the kernel's, in its own namespace, as Linux's would be
+//! ([`outside`]).
+//!
+//! A process that left the namespace and has no door says so once; it never starts a service
+//! there (the TAP is not in its namespace).
+//!
 //! # Starting the service
 //! When no service answers for the TAP, the first program to notice starts one: it runs
 //! `tapstack service` (found beside `libtapstack.so`, or named by `TAPSTACK_BIN`) without the
 //! preload, detached from the program, and waits for its word on a pipe: `ok`, `busy` (another
 //! program's service won the race, so connect to that one) or the reason it could not start, which
-//! is printed once on stderr; calls then fail with ENETDOWN.
+//! is printed once on stderr (unless stderr is a socket: an inetd-style or vsftpd child's stderr is
+//! its connection, so the words go to the log only); calls then fail with ENETDOWN.
 
 use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::proto::{Call, Reply, Request, Target, Value, MAX_MESSAGE};
+use super::proto::{self, Call, Reply, Request, Target, Value, MAX_MESSAGE};
 use super::server::control_name;
 use super::uds;
 use crate::config::Config;
@@ -51,10 +73,25 @@ fn with_control<R>(f: impl FnOnce(&RefCell<Option<Control>>) -> R) -> R {
     }
 }
 
-/// Says why the stack is unavailable, once per process.
+/// Says why the stack is unavailable, once per process ([`say`]).
 fn report_once(message: &str) {
     static SAID: AtomicBool = AtomicBool::new(false);
     if !SAID.swap(true, Ordering::Relaxed) {
+        say(message);
+    }
+}
+
+/// Says `message` on stderr as the library's own words ("tapstack: …"), unless stderr is a
+/// socket: an inetd-style server's or vsftpd's session has its connection there, and the words
+/// would go to its peer. Then only to the log (which a preloaded program does not keep).
+pub fn say(message: &str) {
+    // SAFETY: stat is plain data; the kernel fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out pointer.
+    let r = unsafe { libc::syscall(libc::SYS_fstat, 2, &mut st as *mut libc::stat) };
+    if r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        log::warn!("{message}");
+    } else {
         let line = format!("tapstack: {message}\n");
         let _ = sys::write(2, line.as_bytes());
     }
@@ -402,7 +439,11 @@ fn connect(may_start: bool) -> Result<OwnedFd> {
                 // SAFETY: getuid cannot fail.
                 let me = unsafe { libc::getuid() };
                 return match uds::peer_cred(s.as_raw_fd()) {
-                    Ok(c) if c.uid == me || c.uid == 0 => Ok(s),
+                    Ok(c) if c.uid == me || c.uid == 0 => {
+                        NAMED.store(crate::posix::state::pid(), Ordering::Relaxed);
+                        keep_door(&name);
+                        Ok(s)
+                    }
                     _ => {
                         report_once(&format!(
                             "the stack service for {} belongs to another user; refusing it",
@@ -415,6 +456,28 @@ fn connect(may_start: bool) -> Result<OwnedFd> {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)) => {}
             Err(e) => {
                 report_once(&format!("cannot reach the stack service: {e}"));
+                return Err(Errno(libc::ENETDOWN));
+            }
+        }
+        // (Once this process started a service, only its name is waited for.)
+        let here = if started {
+            Namespace::Loaded
+        } else {
+            Namespace::now()
+        };
+        if here != Namespace::Loaded {
+            // Not by name, and away from home (or in a chroot without /proc, as vsftpd's session
+            // is): through the door, if this process holds one. At home, a name that fails means
+            // the service is gone (a door still open would lead to one about to go).
+            if let Some(through) = through_door() {
+                return through;
+            }
+            if here == Namespace::Left {
+                report_once(
+                    "this process left the stack's network namespace and holds no way back to \
+                     its service (a door, inherited from a parent that used the stack); its stack \
+                     sockets answer only reads and writes",
+                );
                 return Err(Errno(libc::ENETDOWN));
             }
         }
@@ -438,6 +501,139 @@ fn connect(may_start: bool) -> Result<OwnedFd> {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// This process's door to the service (see the module's doc): kept from its first connection by
+/// name, inherited by its children, closed on exec.
+static DOOR: std::sync::Mutex<Option<sys::Fd>> = std::sync::Mutex::new(None);
+
+fn door() -> std::sync::MutexGuard<'static, Option<sys::Fd>> {
+    DOOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes the door's lock before a `fork`, so the child never inherits it held by a thread it does
+/// not have; drop the guard in both parent and child.
+pub fn hold_for_fork() -> std::sync::MutexGuard<'static, Option<sys::Fd>> {
+    door()
+}
+
+/// The process whose control connection came through a door ([`outside`]).
+static OUTSIDE: AtomicI32 = AtomicI32::new(0);
+/// The process that last reached the service by name.
+static NAMED: AtomicI32 = AtomicI32::new(0);
+/// The inode of the network namespace the library was loaded in (0: unknown).
+static LOADED_IN: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps a door to the service named `name`, unless this process holds one that still leads to
+/// it. Best effort: without one, only a child that leaves the namespace is the worse for it.
+fn keep_door(name: &[u8]) {
+    let mut door = door();
+    if door.as_ref().is_some_and(|d| leads_somewhere(d.raw())) {
+        return;
+    }
+    *door = None;
+    let Ok(s) = uds::socket(libc::SOCK_SEQPACKET) else {
+        return;
+    };
+    if uds::connect_abstract(s.as_raw_fd(), name).is_err()
+        || uds::send(s.as_raw_fd(), &[proto::DOOR], None, 0).is_err()
+    {
+        return;
+    }
+    *door = Some(sys::Fd::new(s.into_raw_fd()));
+}
+
+/// Whether a door still leads to a service: the service never writes on one, so anything to read
+/// (its refusal, ENFILE) or a hang-up says it does not.
+fn leads_somewhere(fd: RawFd) -> bool {
+    let mut p = [libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    sys::poll(&mut p, 0).is_ok() && p[0].revents == 0
+}
+
+/// A control connection made through this process's door: a socketpair whose other end goes to
+/// the service, with our credentials, to be taken as a new client. None without a door, or when
+/// its service is gone (then it is dropped).
+fn through_door() -> Option<Result<OwnedFd>> {
+    let mut door = door();
+    let fd = door.as_ref()?.raw();
+    let (mine, theirs) = match uds::pair(libc::SOCK_SEQPACKET) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(Errno(e.raw_os_error().unwrap_or(libc::EIO)))),
+    };
+    loop {
+        match uds::send_with_cred(fd, proto::ADOPT, theirs.as_raw_fd(), 0) {
+            Ok(_) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => {
+                log::debug!("the door to the stack service is shut ({e})");
+                *door = None;
+                return None;
+            }
+        }
+    }
+    OUTSIDE.store(crate::posix::state::pid(), Ordering::Relaxed);
+    Some(Ok(mine))
+}
+
+/// The inode of this process's network namespace, if /proc tells.
+fn netns() -> Option<u64> {
+    // SAFETY: stat is plain data; the kernel fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid out pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            c"/proc/self/ns/net".as_ptr(),
+            &mut st as *mut libc::stat,
+            0,
+        )
+    };
+    (r == 0).then_some(st.st_ino as u64)
+}
+
+/// Notes the network namespace the library is loaded in (called once, at load).
+pub fn note_namespace() {
+    LOADED_IN.store(netns().unwrap_or(0), Ordering::Relaxed);
+}
+
+/// Where this process is, against the network namespace the library was loaded in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Namespace {
+    Loaded,
+    Left,
+    /// No /proc to tell (a chroot), or none at load.
+    Unknown,
+}
+
+impl Namespace {
+    fn now() -> Namespace {
+        match (LOADED_IN.load(Ordering::Relaxed), netns()) {
+            (0, _) | (_, None) => Namespace::Unknown,
+            (at_load, Some(now)) if now == at_load => Namespace::Loaded,
+            _ => Namespace::Left,
+        }
+    }
+}
+
+/// Whether this process is outside the stack's network namespace: it reached the service through
+/// a door, or, before it has reached it at all, its namespace is not the one it started in. Its
+/// inherited stack sockets still work (through the door); a new socket is the kernel's, in the
+/// process's own namespace, as Linux's would be (and the service makes none for it). Costs a
+/// system call only before this process first reached the service.
+pub fn outside() -> bool {
+    let pid = crate::posix::state::pid();
+    if OUTSIDE.load(Ordering::Relaxed) == pid {
+        return true;
+    }
+    if NAMED.load(Ordering::Relaxed) == pid {
+        return false;
+    }
+    Namespace::now() == Namespace::Left
 }
 
 /// The `tapstack` program that runs the service: `TAPSTACK_BIN`, or the one beside this library,

@@ -10,6 +10,14 @@
 //!
 //! Encoding: little-endian, fixed fields, lengths checked; anything malformed decodes to an error,
 //! never a panic (clients are not trusted).
+//!
+//! # Doors
+//! A connection whose first message is [`DOOR`] is a door (see [`super::client`]): nothing on it is
+//! ever a request, and the service never writes on it. Each later message is [`ADOPT`] with one
+//! descriptor beside it, the client's end of a control connection it made itself (a socketpair),
+//! and its sender's credentials (SCM_CREDENTIALS), which must be those of that socketpair's maker.
+//! A process that can no longer reach the service by its name (it left the network namespace)
+//! reaches it so through a door it inherited.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -17,6 +25,10 @@ use crate::error::Errno;
 
 /// The largest message either side sends or accepts.
 pub const MAX_MESSAGE: usize = 4096;
+/// The first message of a door. Never a request: its `quiet` byte is neither 0 nor 1.
+pub const DOOR: &[u8] = b"\0\0\0\0\xffdoor";
+/// Each message through a door, beside the control connection it brings.
+pub const ADOPT: &[u8] = b"adopt";
 /// The most options a new socket may carry.
 const MAX_OPTIONS: usize = 64;
 /// The largest option value.
@@ -649,6 +661,12 @@ mod tests {
 
     fn a() -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 1), 8080)
+    }
+
+    #[test]
+    fn a_door_is_no_request() {
+        assert_eq!(Request::decode(DOOR), Err(Malformed));
+        assert_eq!(Request::decode(ADOPT), Err(Malformed));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The service's event loop: one thread, one `epoll`, the sans-IO stack driven directly.
 //!
 //! What it waits on: the TAP, its control socket (new clients), each client's control connection
-//! (requests), each stack socket's end of its socketpair (the program's data and its last close),
-//! and a signalfd for SIGINT/SIGTERM. The timeout is the stack's next deadline. After every event
-//! it moves data only for the sockets the stack reported as changed ([`Stack::take_woken`]) or
-//! whose socketpair end fired, so an event costs the same with ten or ten thousand connections.
+//! (requests), each door (control connections made by processes that left the network namespace,
+//! see [`super::client`]), each stack socket's end of its socketpair (the program's data and its
+//! last close), and a signalfd for SIGINT/SIGTERM. The timeout is the stack's next deadline. After
+//! every event it moves data only for the sockets the stack reported as changed
+//! ([`Stack::take_woken`]) or whose socketpair end fired, so an event costs the same with ten or
+//! ten thousand connections.
 //!
 //! # A stack socket in a program
 //! Its descriptor is end A of a UNIX socketpair (SOCK_STREAM for TCP, SOCK_SEQPACKET for UDP); the
@@ -84,6 +86,7 @@ const TAG_SOCK: u64 = 4;
 const TAG_SIGNAL: u64 = 5;
 const TAG_LOOPBACK: u64 = 6;
 const TAG_UDP_LOOPBACK: u64 = 7;
+const TAG_DOOR: u64 = 8;
 
 fn token(tag: u64, index: usize) -> u64 {
     (tag << 32) | index as u64
@@ -136,8 +139,15 @@ struct Client {
     may_bind_privileged: bool,
     /// It may set SO_RCVBUFFORCE and SO_SNDBUFFORCE: CAP_NET_ADMIN in its effective set.
     net_admin: bool,
+    /// Its process, as the kernel said when it connected.
+    pid: i32,
     /// Its user, the owner of the sockets it makes (a SO_REUSEPORT group is one user's).
     uid: u32,
+    /// Nothing came from it yet: its first message may make it a door ([`proto::DOOR`]).
+    fresh: bool,
+    /// It came through a door: its process left the stack's network namespace, and may act on the
+    /// sockets it holds but make none (as Linux's, its new sockets are in its new namespace).
+    outside: bool,
 }
 
 enum Phase {
@@ -251,6 +261,9 @@ pub struct Service {
     refused: std::collections::VecDeque<(u64, Errno)>,
     signals: Option<OwnedFd>,
     clients: Slots<Client>,
+    /// Doors ([`super::client`]): connections that only bring control connections, closed when
+    /// the last process holding one is gone.
+    doors: Slots<OwnedFd>,
     socks: Slots<Sock>,
     by_handle: crate::stack::socket_table::HandleMap<usize>,
     by_ino: HashMap<u64, usize>,
@@ -399,6 +412,7 @@ impl Service {
             refused: std::collections::VecDeque::new(),
             signals: Some(signals),
             clients: Slots::new(),
+            doors: Slots::new(),
             socks: Slots::new(),
             by_handle: Default::default(),
             by_ino: HashMap::new(),
@@ -532,6 +546,7 @@ impl Service {
                     TAG_TAP => self.read_tap(&mut frame),
                     TAG_CONTROL => self.accept_clients(),
                     TAG_CLIENT => self.serve_client(index, flags),
+                    TAG_DOOR => self.serve_door(index, flags),
                     TAG_SOCK => self.sock_event(index, flags),
                     TAG_SIGNAL => stop = self.take_signal(),
                     TAG_LOOPBACK => self.take_loopback(index),
@@ -581,6 +596,9 @@ impl Service {
         let Some(exit) = self.idle_exit else {
             return false;
         };
+        // Doors do not count: with no socket left, a process outside the namespace has nothing
+        // of the stack's to reach (its new sockets are the kernel's), and one inside makes a new
+        // door with its next connection by name.
         let idle =
             self.clients.is_empty() && self.socks.is_empty() && self.stack.socket_count() == 0;
         if !idle {
@@ -770,49 +788,141 @@ impl Service {
                     return;
                 }
             };
-            // Processes of our own user (root aside) may use this stack; a service of root's, as
-            // the kernel, serves every user (a root program that forks workers which drop
-            // privileges keeps its sockets working), and keeps the privileged ports to those
-            // allowed them.
-            let cred = match uds::peer_cred(fd.as_raw_fd()) {
-                Ok(c) if c.uid == self.uid || c.uid == 0 || self.uid == 0 => c,
-                Ok(c) => {
-                    log::warn!("refused a client of user {} (pid {})", c.uid, c.pid);
-                    // Said before closing, so the program can tell why (not "gone").
-                    let reply = Reply {
-                        seq: 0,
-                        result: Err(Errno::EACCES),
-                    };
-                    let _ = uds::send(fd.as_raw_fd(), &[&reply.encode()], None, libc::MSG_DONTWAIT);
-                    continue;
-                }
-                Err(e) => {
-                    log::warn!("a client's credentials could not be read: {e}");
-                    continue;
-                }
-            };
-            let i = self.clients.next_index();
-            if ep_ctl(
+            self.admit(fd, None);
+        }
+    }
+
+    /// Takes `fd` as a client's control connection, if its process may use this stack. `outside`:
+    /// it came through a door, with its maker's credentials as the door's message said them.
+    fn admit(&mut self, fd: OwnedFd, outside: Option<libc::ucred>) {
+        // Processes of our own user (root aside) may use this stack; a service of root's, as
+        // the kernel, serves every user (a root program that forks workers which drop
+        // privileges keeps its sockets working), and keeps the privileged ports to those
+        // allowed them.
+        let cred = match uds::peer_cred(fd.as_raw_fd()) {
+            // Through a door, only a socketpair of the sender's own making: the kernel's
+            // credentials for both must agree (a socket connected elsewhere would bring
+            // another process's, and its privileges).
+            Ok(c) if outside.is_some_and(|o| o.pid != c.pid || o.uid != c.uid) => {
+                log::warn!(
+                    "a door brought a socket that is not its sender's own (pid {})",
+                    c.pid
+                );
+                return;
+            }
+            Ok(c) if c.uid == self.uid || c.uid == 0 || self.uid == 0 => c,
+            Ok(c) => {
+                log::warn!("refused a client of user {} (pid {})", c.uid, c.pid);
+                // Said before closing, so the program can tell why (not "gone").
+                let reply = Reply {
+                    seq: 0,
+                    result: Err(Errno::EACCES),
+                };
+                let _ = uds::send(fd.as_raw_fd(), &[&reply.encode()], None, libc::MSG_DONTWAIT);
+                return;
+            }
+            Err(e) => {
+                log::warn!("a client's credentials could not be read: {e}");
+                return;
+            }
+        };
+        let i = self.clients.next_index();
+        if ep_ctl(
+            self.ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            fd.as_raw_fd(),
+            (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+            token(TAG_CLIENT, i),
+        )
+        .is_err()
+        {
+            return;
+        }
+        self.generation += 1;
+        let mut client = Client {
+            fd,
+            generation: self.generation,
+            may_bind_privileged: false,
+            net_admin: false,
+            pid: cred.pid,
+            uid: cred.uid,
+            fresh: outside.is_none(),
+            outside: outside.is_some(),
+        };
+        if outside.is_some() {
+            client.learn_privileges();
+        }
+        // Else with its first message, unless that makes it a door: the process connected just
+        // before it sent it (a connection is made for a first request), and a door needs none.
+        self.clients.insert(client);
+        self.check_room();
+    }
+
+    /// Client `ci`'s first message was [`proto::DOOR`]: its connection is a door from now on.
+    fn make_door(&mut self, ci: usize) {
+        let Some(c) = self.clients.remove(ci) else {
+            return;
+        };
+        let di = self.doors.next_index();
+        // The sender's credentials come with each message: who made the connection it brings.
+        let passcred = uds::set_int(c.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PASSCRED, 1);
+        if passcred.is_err()
+            || ep_ctl(
                 self.ep.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
+                libc::EPOLL_CTL_MOD,
+                c.fd.as_raw_fd(),
                 (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-                token(TAG_CLIENT, i),
+                token(TAG_DOOR, di),
             )
             .is_err()
-            {
-                continue;
+        {
+            self.regain_spare();
+            return;
+        }
+        self.doors.insert(c.fd);
+    }
+
+    /// Takes the control connections that came through door `di`; anything else that comes is
+    /// dropped. A door whose every holder is gone is closed.
+    fn serve_door(&mut self, di: usize, flags: u32) {
+        let mut buf = [0u8; proto::MAX_MESSAGE];
+        let mut waiting = false;
+        for _ in 0..64 {
+            let Some(door) = self.doors.get(di) else {
+                return;
+            };
+            if self.full {
+                // Room for the connection it brings (as for a request's descriptors).
+                self.spares.clear();
             }
-            self.generation += 1;
-            self.clients.insert(Client {
-                fd,
-                generation: self.generation,
-                may_bind_privileged: cred.uid == 0
-                    || has_capability(cred.pid, CAP_NET_BIND_SERVICE),
-                net_admin: has_capability(cred.pid, CAP_NET_ADMIN),
-                uid: cred.uid,
-            });
-            self.check_room();
+            match uds::recv_with_cred(door.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+                Ok((0, _, _, _)) => break,
+                Ok((n, false, fds, Some(cred))) if &buf[..n] == proto::ADOPT && fds.len() == 1 => {
+                    let fd = fds.into_iter().next().expect("one");
+                    if uds::get_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TYPE)
+                        .is_ok_and(|t| t == libc::SOCK_SEQPACKET)
+                        && uds::get_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN)
+                            .is_ok_and(|d| d == libc::AF_UNIX)
+                    {
+                        self.admit(fd, Some(cred));
+                    } else {
+                        log::warn!("a door brought something other than a control connection");
+                    }
+                }
+                Ok(_) => log::warn!("a door brought something other than a control connection"),
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    waiting = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if self.spares.len() < SPARES {
+            self.regain_spare();
+        }
+        if !waiting && flags & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0 {
+            self.doors.remove(di);
+            self.regain_spare();
         }
     }
 
@@ -835,6 +945,17 @@ impl Service {
                 Ok((n, truncated, fds)) => {
                     let reply_to = c.fd.as_raw_fd();
                     let generation = c.generation;
+                    let fresh = c.fresh;
+                    if fresh {
+                        // Only a first message makes a door.
+                        let door = &buf[..n] == proto::DOOR;
+                        if let Some(c) = self.clients.get_mut(ci) {
+                            c.fresh = false;
+                            if !door {
+                                c.learn_privileges();
+                            }
+                        }
+                    }
                     let (reply, give) = if truncated {
                         (
                             Some(Reply {
@@ -846,6 +967,13 @@ impl Service {
                     } else {
                         match Request::decode(&buf[..n]) {
                             Ok(req) => self.handle(ci, generation, req, fds),
+                            Err(_) if fresh && &buf[..n] == proto::DOOR && fds.is_empty() => {
+                                self.make_door(ci);
+                                if self.spares.len() < SPARES {
+                                    self.regain_spare();
+                                }
+                                return;
+                            }
                             Err(_) => (
                                 Some(Reply {
                                     seq: 0,
@@ -1011,6 +1139,13 @@ impl Service {
         let seq = req.seq;
         let quiet = req.quiet;
         let reply = |result| (!quiet).then_some(Reply { seq, result });
+        if !matches!(req.target, Target::Existing)
+            && self.clients.get(ci).is_some_and(|c| c.outside)
+        {
+            // Its process left the namespace: a new socket of its is the kernel's there (the shim
+            // keeps it so), never one of this stack's.
+            return (reply(Err(Errno(libc::ENETUNREACH))), None);
+        }
         let (i, new_end, held) = match req.target {
             Target::Existing => {
                 let Some(fd) = fds.into_iter().next() else {
@@ -2806,14 +2941,24 @@ const CAP_NET_ADMIN: u32 = 12;
 
 /// Whether process `pid` has capability `cap` in its effective set (`CapEff` in
 /// /proc/PID/status); no, if that cannot be read.
-fn has_capability(pid: i32, cap: u32) -> bool {
+/// The effective capabilities of process `pid` (none if they cannot be read).
+fn capabilities(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(caps.trim(), 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << cap) != 0)
+        .unwrap_or(0)
+}
+
+impl Client {
+    /// What its process may do beyond its user's rights (one read of its /proc status).
+    fn learn_privileges(&mut self) {
+        let caps = capabilities(self.pid);
+        self.may_bind_privileged = self.uid == 0 || caps & (1 << CAP_NET_BIND_SERVICE) != 0;
+        self.net_admin = caps & (1 << CAP_NET_ADMIN) != 0;
+    }
 }
 
 /// Shrinks A's send buffer and fills it, so A polls as not writable while a connect is under way.

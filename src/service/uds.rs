@@ -302,6 +302,16 @@ pub fn recv_fds(
     buf: &mut [u8],
     flags: i32,
 ) -> io::Result<(usize, bool, Vec<OwnedFd>)> {
+    recv_with_cred(sock, buf, flags).map(|(n, cut, fds, _)| (n, cut, fds))
+}
+
+/// [`recv_fds`], with the sender's credentials if they came (SCM_CREDENTIALS, on a socket with
+/// SO_PASSCRED).
+pub fn recv_with_cred(
+    sock: RawFd,
+    buf: &mut [u8],
+    flags: i32,
+) -> io::Result<(usize, bool, Vec<OwnedFd>, Option<libc::ucred>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -323,6 +333,7 @@ pub fn recv_fds(
         )
     })?;
     let mut fds = Vec::new();
+    let mut cred = None;
     // SAFETY: the kernel filled msg_control with msg_controllen bytes of cmsgs; the macros walk
     // them without leaving the buffer.
     unsafe {
@@ -338,11 +349,72 @@ pub fn recv_fds(
                         fds.push(fd);
                     }
                 }
+            } else if (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_CREDENTIALS
+                && (*c).cmsg_len as usize
+                    >= libc::CMSG_LEN(std::mem::size_of::<libc::ucred>() as u32) as usize
+            {
+                cred = Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c) as *const libc::ucred
+                ));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok((n, msg.msg_flags & libc::MSG_TRUNC != 0, fds))
+    let cut = msg.msg_flags & libc::MSG_TRUNC != 0;
+    Ok((n, cut, fds, cred))
+}
+
+/// Sends one message with `data`, the descriptor `fd` beside it and this process's credentials
+/// (SCM_CREDENTIALS: its pid, effective uid and gid, which the kernel checks), so the receiver
+/// can tell that `fd` is a socket of the sender's own making. Never raises SIGPIPE.
+pub fn send_with_cred(sock: RawFd, data: &[u8], fd: RawFd, flags: i32) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: these cannot fail.
+    let cred = unsafe {
+        libc::ucred {
+            pid: libc::syscall(libc::SYS_getpid) as libc::pid_t,
+            uid: libc::geteuid(),
+            gid: libc::getegid(),
+        }
+    };
+    let fd_bytes = std::mem::size_of::<RawFd>() as u32;
+    let cred_bytes = std::mem::size_of::<libc::ucred>() as u32;
+    let mut control = [0u64; 8];
+    // SAFETY: plain data, zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    msg.msg_controllen =
+        unsafe { libc::CMSG_SPACE(fd_bytes) + libc::CMSG_SPACE(cred_bytes) } as usize;
+    // SAFETY: msg_control points to 64 bytes we own, more than the two headers need (56); the
+    // macros stay inside.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(fd_bytes) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
+        let c = libc::CMSG_NXTHDR(&msg, c);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_CREDENTIALS;
+        (*c).cmsg_len = libc::CMSG_LEN(cred_bytes) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::ucred, cred);
+    }
+    // SAFETY: msg points to live buffers for the duration of the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sendmsg,
+            sock,
+            &msg as *const libc::msghdr,
+            flags | libc::MSG_NOSIGNAL,
+        )
+    })
 }
 
 /// Reads what is waiting on `fd` into `a` then `b` without waiting (one recvmsg).
