@@ -48,6 +48,7 @@ impl Packet {
             options: self.seg.options,
             payload: &self.payload,
             ecn: self.seg.ecn,
+            urgent: self.seg.urgent,
         }
     }
 }
@@ -119,6 +120,7 @@ fn from_wire(bytes: &[u8]) -> Result<Segment<'_>, WireError> {
         options: t.options,
         payload: t.payload,
         ecn: Ecn::from_tos(ip_repr.tos),
+        urgent: t.urgent,
     })
 }
 
