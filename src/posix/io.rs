@@ -60,12 +60,11 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
 /// that the kernel's EPIPE comes with its own SIGPIPE: the filter may not allow asking the service
 /// for the connection's error, nor raising the signal.
 ///
-/// MSG_OOB is taken off too: urgent data is not built (no URG goes out), so its byte goes in
-/// line, as a peer with SO_OOBINLINE reads it from Linux. Left on, it would reach the socketpair,
-/// where a UNIX stream socket keeps it apart as its own out-of-band byte, which the service's
-/// reads skip: the byte was lost from the stream.
+/// MSG_OOB stays: the socketpair carries the last byte of such a send as its own out-of-band
+/// byte, which the service finds at its mark and sends as TCP urgent data (RFC 9293 §3.8.5), as
+/// Linux's tcp_sendmsg marks the last byte of the call urgent.
 pub fn tcp_send_flags(flags: i32) -> i32 {
-    let flags = flags & !(TCP_ONLY_FLAGS | libc::MSG_OOB);
+    let flags = flags & !TCP_ONLY_FLAGS;
     if super::hook::sandboxed() {
         return flags;
     }
