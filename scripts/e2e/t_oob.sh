@@ -8,7 +8,12 @@
 #  (2) the same with SO_OOBINLINE on the program's socket: it reads "xy!z", recv(MSG_OOB) EINVAL;
 #  (3) the program sends "ab", "!" with MSG_OOB, "cd": the peer reads "ab", is at the mark, gets
 #      "!" with recv(MSG_OOB), then "cd"; the capture shows the program's "!" with URG, urg 1;
-#  (4) the same to a peer with SO_OOBINLINE, which reads "ab!cd".
+#  (4) the same to a peer with SO_OOBINLINE, which reads "ab!cd";
+#  (5) the peer sends 1 MiB, "!" with MSG_OOB, "z" to a program that reads slowly, asking for the
+#      urgent byte between reads: the stream is the 1 MiB and "z", recv(MSG_OOB) gives "!" (before
+#      it, EINVAL, or EAGAIN while the pointer has come and the byte not: Linux's TCP_URG_NOTYET).
+#      Linux has the byte as soon as its segment is in; the stack once the stream before it fits
+#      in the program's socketpair (scripts/conformance case urgent_receive checks EAGAIN).
 # E2E_KERNEL=1 runs it all on kernel sockets, to prove the scenario.
 source "$(dirname "$0")/lib.sh"
 setup oob
@@ -44,6 +49,8 @@ while True:
     if not d: break
     got += d
 print("PEER4", got.decode(), flush=True); c.close()
+c, _ = L.accept()  # (5): the urgent byte behind 1 MB the program has not read yet
+c.sendall(b"a" * (1 << 20)); c.send(b"!", socket.MSG_OOB); c.sendall(b"z"); c.recv(10); c.close()
 PY
 peer=$!
 wait_line "$WORK/peer.out" ready "$peer" 10 "the peer did not start"
@@ -84,6 +91,22 @@ s.send(b"."); s.close()
 for _ in range(2):
     s = socket.create_connection((sys.argv[1], 7400))
     s.send(b"ab"); time.sleep(0.1); s.send(b"!", socket.MSG_OOB); time.sleep(0.1); s.send(b"cd"); time.sleep(0.2); s.close()
+# (5): reading slowly towards the urgent byte, asking for it out of band between reads
+s = socket.create_connection((sys.argv[1], 7400))
+time.sleep(1)
+seen, stream, byte = set(), b"", None
+for _ in range(5000):
+    if byte is None:
+        r = oob(s)
+        if len(r) == 1: byte = r
+        else: seen.add(r)
+    if stream.endswith(b"z") and byte is not None: break
+    d = s.recv(16384)
+    if not d: break
+    stream += d
+ok = stream == b"a" * (1 << 20) + b"z"
+print("PROG5", ok, byte, "/".join(sorted(seen)), flush=True)
+s.send(b"."); s.close()
 print("PROG done", flush=True)
 PY
 wait "$peer" || true
@@ -95,6 +118,8 @@ grep -qx "PROG1 EINVAL True True True xy 1 ! EINVAL z" "$WORK/prog.out" \
 grep -qx "PROG2 xy!z EINVAL 1" "$WORK/prog.out" || fail "(2) with SO_OOBINLINE the program did not read xy!z in line"
 grep -qx "PEER3 ab 1 ! cd" "$WORK/peer.out" || fail "(3) the kernel peer did not read ab, the mark, ! out of band, cd"
 grep -qx "PEER4 ab!cd" "$WORK/peer.out" || fail "(4) the kernel peer with SO_OOBINLINE did not read ab!cd"
+grep -Eqx "PROG5 True ! (EAGAIN/)?EINVAL" "$WORK/prog.out" \
+  || fail "(5) 1 MiB, then z, in line, and ! out of band (before it EINVAL, or EAGAIN once the pointer came) were not what the program got"
 grep -q "IP $STACK_IP\.[0-9]* > $KERNEL_IP\.7400: .*urg 1" "$WORK/urg.txt" || fail "no URG segment from $STACK_IP on $dev"
 grep -q "IP $KERNEL_IP\.7400 > $STACK_IP\.[0-9]*: .*urg 1" "$WORK/urg.txt" || fail "no URG segment from the kernel peer on $dev"
 echo "oob: urgent data both ways as Linux: SIGURG, select/poll's exceptional condition, the mark, recv(MSG_OOB), SO_OOBINLINE in line; URG on the wire"

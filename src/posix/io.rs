@@ -71,6 +71,25 @@ pub fn tcp_send_flags(flags: i32) -> i32 {
     flags | libc::MSG_NOSIGNAL
 }
 
+/// What recv(MSG_OOB) on a TCP stack socket reports when the socketpair refused it with EINVAL
+/// (no out-of-band byte in it). Linux's tcp_recv_urg says EAGAIN while the peer's urgent pointer
+/// has come and its byte has not (RFC 9293 §3.8.5 lets the pointer run ahead of the data), so
+/// the service is asked then; EINVAL otherwise, as the socketpair said: SO_OOBINLINE, nothing
+/// urgent, or the byte read already.
+pub fn tcp_oob_error(fd: i32) -> Errno {
+    use crate::service::uds;
+    let inline = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_OOBINLINE).map_or(true, |v| v != 0);
+    if !inline
+        && matches!(
+            super::sockets::request(fd, proto::Call::UrgentPending),
+            Ok(proto::Value::Int(1))
+        )
+    {
+        return Errno::EAGAIN;
+    }
+    Errno::EINVAL
+}
+
 /// What a send on a TCP stack socket that met EPIPE reports. The socketpair says EPIPE as soon as
 /// the connection is over, where Linux's tcp_sendmsg first reports the connection's error while
 /// SO_ERROR holds it (sk_stream_error: ECONNREFUSED after a refused connect, ECONNRESET after a

@@ -16,6 +16,11 @@
 //!   into the connection, only as fast as the connection takes it. The peer's FIN becomes
 //!   `shutdown(B, SHUT_WR)` (the program reads end of file); the program's `shutdown(SHUT_WR)` or
 //!   last close becomes end of file on B, and so our FIN, after every byte written before it.
+//!   Urgent data (RFC 9293 §3.8.5) is the socketpair's own out-of-band byte: the peer's urgent
+//!   byte goes into B with MSG_OOB once the stream before it is in, so that the program's reads
+//!   stop at its mark and SIOCATMARK, recv(MSG_OOB), POLLPRI, SIGURG and SO_OOBINLINE (set on A)
+//!   are the kernel's; the program's send(MSG_OOB) is found on B (SO_OOBINLINE, watched for
+//!   EPOLLPRI) at its mark, and that byte marked urgent in the connection.
 //!   UDP: each datagram on the pair carries a header ([`proto::DGRAM_HEADER`]): going out its
 //!   destination (and a `sendmsg`'s own TTL or TOS), coming in its sender and what the program's
 //!   IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR report.
@@ -1927,6 +1932,17 @@ impl Service {
                     .and_then(|t| t.connection())
                     .map_or(0, |c| c.recv_queue_len());
                 Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
+            }
+            Call::UrgentPending => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let pending = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .is_some_and(|c| c.urgent_pending());
+                Ok(Called::Value(Value::Int(pending as i32)))
             }
             Call::Unsent => {
                 let n = self
