@@ -879,6 +879,10 @@ unsafe fn udp_send_common(
     control: Option<&msghdr>,
 ) -> ssize_t {
     let r = (|| {
+        // UDP has no urgent data: Linux's udp_sendmsg refuses MSG_OOB before anything else.
+        if flags & libc::MSG_OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let mut to_ipv6_loopback = false;
         let target = if to.is_null() {
             None
