@@ -1814,8 +1814,10 @@ impl Connection {
     /// The urgent pointer of a segment at `seq`, with URG put in `flags`, while urgent data is
     /// unacknowledged and lies ahead of it: SND.UP less the segment's sequence number (RFC 6093
     /// §2, the byte after the urgent one), or 0xFFFF when SND.UP is further than the field
-    /// reaches, as Linux's tcp_transmit_skb (RFC 9293 §3.8.5 lets the pointer advance
-    /// ahead of the data). Pure ACKs carry it too while the urgent byte waits for the window,
+    /// reaches and the segment is within 64 KiB of the highest sent, as Linux's tcp_transmit_skb
+    /// (whose snd_nxt is our SND.MAX). The capped pointer names a byte short of the urgent one,
+    /// which a receiver may take for it if no later pointer comes first: the field is 16 bits
+    /// (RFC 6093 §4). Pure ACKs carry it too while the urgent byte waits for the window,
     /// which is how the peer learns of it then (RFC 1122 §4.2.2.4 note).
     fn urgent_pointer(&self, seq: SeqNum, flags: &mut TcpFlags) -> u16 {
         let up = self.snd_up;
@@ -1826,7 +1828,7 @@ impl Connection {
         if dist < 0x10000 {
             flags.insert(TcpFlags::URG);
             dist as u16
-        } else if seq + 0xFFFF > self.snd.nxt {
+        } else if seq + 0xFFFF > self.snd.max {
             flags.insert(TcpFlags::URG);
             0xFFFF
         } else {
@@ -2231,6 +2233,12 @@ impl Connection {
     #[cfg(test)]
     pub(crate) fn send_buffer_capacity(&self) -> usize {
         self.snd.buf.capacity()
+    }
+
+    /// Urgent data is unacknowledged (SND.UP ahead of SND.UNA): Nagle does not hold.
+    #[cfg(test)]
+    pub(crate) fn urgent_mode(&self) -> bool {
+        self.snd_up > self.snd.una
     }
 
     #[cfg(test)]
