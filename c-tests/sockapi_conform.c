@@ -1549,6 +1549,12 @@ static void c_urgent(void) {
     char buf[32];
     line("  reads", "%ld bytes", recv_some(fd, buf, 20));
     close(fd);
+    int l = listener();
+    R("listener: recv(MSG_OOB)", recv(l, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    mark = -1;
+    R("listener: ioctl(SIOCATMARK)", ioctl(l, SIOCATMARK, &mark));
+    line("  mark", "%d", mark);
+    close(l);
     int u = udp();
     struct sockaddr_in a = kaddr(ECHO);
     R("udp: recv(MSG_OOB)", recv(u, &c, 1, MSG_OOB | MSG_DONTWAIT));

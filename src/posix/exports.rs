@@ -463,7 +463,7 @@ unsafe fn tcp_read_result(
             // reads with EINVAL): Linux's tcp_recvmsg says the pending error, else ENOTCONN.
             set_errno(sockets::take_pending_error(fd).unwrap_or(Errno::ENOTCONN));
         } else if flags & libc::MSG_OOB != 0 {
-            set_errno(io::tcp_oob_error(fd));
+            set_errno(io::tcp_oob_error(sock, fd));
         } else {
             set_errno(Errno::EINVAL);
         }

@@ -75,9 +75,12 @@ pub fn tcp_send_flags(flags: i32) -> i32 {
 /// (no out-of-band byte in it). Linux's tcp_recv_urg says EAGAIN while the peer's urgent pointer
 /// has come and its byte has not (RFC 9293 §3.8.5 lets the pointer run ahead of the data), so
 /// the service is asked then; EINVAL otherwise, as the socketpair said: SO_OOBINLINE, nothing
-/// urgent, or the byte read already.
-pub fn tcp_oob_error(fd: i32) -> Errno {
+/// urgent, or the byte read already. A listener says ENOTCONN, as any read of it on Linux.
+pub fn tcp_oob_error(sock: &OpenSocket, fd: i32) -> Errno {
     use crate::service::uds;
+    if super::sockets::is_listener(sock, fd) {
+        return Errno::ENOTCONN;
+    }
     let inline = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_OOBINLINE).map_or(true, |v| v != 0);
     if !inline
         && matches!(

@@ -928,7 +928,7 @@ pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
 }
 
 /// Whether a stack socket listens: known in this process, or asked of the service once.
-fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
+pub(super) fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
     match sock.listening.load(Ordering::Relaxed) {
         state::LISTENING_YES => true,
         state::LISTENING_NO => false,
