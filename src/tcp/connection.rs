@@ -2157,9 +2157,10 @@ impl Connection {
         if self.snd.una != old_una {
             self.expand_send_buffer();
         }
-        // Urgent mode ends once the urgent data is acknowledged: SND.UP stays with SND.UNA from
-        // then on (Linux's tcp_clean_rtx_queue), so it never falls a wrap behind.
-        if self.snd_up.in_range(old_una, self.snd.una + 1) {
+        // Urgent mode ends once the urgent data is acknowledged, and outside it SND.UP follows
+        // SND.UNA (Linux's tcp_clean_rtx_queue), so that it never falls 2^31 behind and seems
+        // ahead again (the handshake moves SND.UNA past it without passing here).
+        if self.snd_up <= old_una || self.snd_up <= self.snd.una {
             self.snd_up = self.snd.una;
         }
 
@@ -2239,6 +2240,11 @@ impl Connection {
     #[cfg(test)]
     pub(crate) fn urgent_mode(&self) -> bool {
         self.snd_up > self.snd.una
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snd_up(&self) -> SeqNum {
+        self.snd_up
     }
 
     #[cfg(test)]

@@ -2223,3 +2223,20 @@ fn urgent_data_behind_a_closed_window_is_announced_by_the_pointer() {
     assert!(acks[0].seg.flags.contains(TcpFlags::URG));
     assert_eq!((acks[0].seg.seq, acks[0].seg.urgent), (SeqNum(1003), 1));
 }
+
+#[test]
+fn outside_urgent_mode_snd_up_follows_snd_una() {
+    // The handshake moves SND.UNA past the ISS without an ACK's processing; the first ACK of data
+    // brings SND.UP along, so it never lies 2^31 behind, where it would seem ahead.
+    let (mut a, mut b) = pair();
+    assert!(!a.urgent_mode());
+    a.send(b"hello").unwrap();
+    settle(&mut a, &mut b, t(10));
+    assert_eq!(a.snd_up(), a.snd_una());
+    send_urgent(&mut a, b'!');
+    assert!(a.urgent_mode());
+    assert_eq!(a.snd_up(), a.snd_una() + 1);
+    settle(&mut a, &mut b, t(20));
+    assert!(!a.urgent_mode());
+    assert_eq!(a.snd_up(), a.snd_una());
+}
