@@ -1525,6 +1525,43 @@ static void c_reconnect_epoll(void) {
 
 typedef void (*check_fn)(void);
 
+/* TCP urgent data with nothing urgent: what recv(MSG_OOB) and SIOCATMARK say, send(MSG_OOB),
+ * SO_OOBINLINE; MSG_OOB on UDP. (t_oob and the conformance cases urgent_* check urgent data.) */
+static void c_urgent(void) {
+    int fd = tcp();
+    char c;
+    int mark = -1;
+    geti(fd, SOL_SOCKET, SO_OOBINLINE, "getsockopt(SO_OOBINLINE) initially");
+    R("unconnected: recv(MSG_OOB)", recv(fd, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    R("unconnected: ioctl(SIOCATMARK)", ioctl(fd, SIOCATMARK, &mark));
+    line("  mark", "%d", mark);
+    connect_to(fd, SENDER);
+    wait_readable(fd);
+    R("connected, nothing urgent: recv(MSG_OOB)", recv(fd, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    mark = -1;
+    R("connected: ioctl(SIOCATMARK)", ioctl(fd, SIOCATMARK, &mark));
+    line("  mark", "%d", mark);
+    R("send(MSG_OOB) of 2 bytes", send(fd, "ab", 2, MSG_OOB));
+    R("send(MSG_OOB) of 0 bytes", send(fd, "", 0, MSG_OOB));
+    seti(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt(SO_OOBINLINE, 1)");
+    geti(fd, SOL_SOCKET, SO_OOBINLINE, "getsockopt(SO_OOBINLINE)");
+    R("with SO_OOBINLINE: recv(MSG_OOB)", recv(fd, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    char buf[32];
+    line("  reads", "%ld bytes", recv_some(fd, buf, 20));
+    close(fd);
+    int l = listener();
+    R("listener: recv(MSG_OOB)", recv(l, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    mark = -1;
+    R("listener: ioctl(SIOCATMARK)", ioctl(l, SIOCATMARK, &mark));
+    line("  mark", "%d", mark);
+    close(l);
+    int u = udp();
+    struct sockaddr_in a = kaddr(ECHO);
+    R("udp: recv(MSG_OOB)", recv(u, &c, 1, MSG_OOB | MSG_DONTWAIT));
+    R("udp: sendto(MSG_OOB)", sendto(u, "x", 1, MSG_OOB, SA(a), sizeof a));
+    close(u);
+}
+
 static void run(const char *title, check_fn f) {
     checkno++;
     sub = 0;
@@ -2204,6 +2241,7 @@ int main(void) {
     run("loopback after a bind to the wildcard", c_loopback_after_bind);
     run("IPv4 multicast options", c_multicast);
     run("IPv6 hop limits and multicast options", c_inet6_hops);
+    run("TCP urgent data (MSG_OOB)", c_urgent);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -23,6 +23,8 @@ line for each: the call's return value, or the errno's name (EAGAIN, ECONNRESET.
   send N [FLAG|FLAG...]       send(2) N bytes with MSG_* flags (MORE, DONTWAIT, ...)
   sendmsg N [FLAG|FLAG...]    sendmsg(2) of N bytes in two iovecs (1000 bytes, then the rest)
   read N [FLAG|FLAG...]       recv(2) up to N bytes; prints how many it got
+  readbytes N [FLAG|FLAG...]  recv(2) up to N bytes; prints them (as text)
+  atmark                      ioctl(SIOCATMARK): 1 at the urgent mark, else 0
   shutdown RD|WR|RDWR
   poll                        poll(2) the current socket for POLLIN|POLLRDHUP|POLLOUT, at once;
                               prints the events seen (IN|RDHUP|OUT...), or 0
@@ -58,6 +60,7 @@ OPTS = {
     "TCP_KEEPIDLE": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
     "TCP_KEEPINTVL": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
     "TCP_KEEPCNT": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+    "SO_OOBINLINE": (socket.SOL_SOCKET, socket.SO_OOBINLINE),
     # Linux's numbers (include/uapi/linux/tcp.h): not every Python names them.
     "TCP_FASTOPEN_CONNECT": (socket.IPPROTO_TCP, 30),
     "TCP_FASTOPEN_NO_COOKIE": (socket.IPPROTO_TCP, 34),
@@ -147,6 +150,14 @@ def run(cmd, state):
         return s.sendmsg([PATTERN[: min(n, 1000)], PATTERN[min(n, 1000) : n]], [], flags_of(w[2:]))
     if op == "read":
         return len(s.recv(int(w[1]), flags_of(w[2:])))
+    if op == "readbytes":
+        return s.recv(int(w[1]), flags_of(w[2:])).decode() or 0
+    if op == "atmark":
+        import array
+        import fcntl
+        b = array.array("i", [0])
+        fcntl.ioctl(s.fileno(), 0x8905, b)  # SIOCATMARK
+        return b[0]
     if op == "poll":
         import select
         p = select.poll()

@@ -1028,6 +1028,51 @@ def tfo_client_empty(t):
         t.agent("close", 0)
 
 
+def urgent_receive(t):
+    """33. The peer's urgent pointer (RFC 6093: just past the urgent byte) may come before its byte:
+    recv(MSG_OOB) then says EAGAIN (Linux's TCP_URG_NOTYET). Once the byte is in, a read stops at
+    it, SIOCATMARK says so, recv(MSG_OOB) takes it (then EINVAL: read already), and the stream goes
+    on without it (tcp_recvmsg skips it)."""
+    t.passive_open()
+    t.data(10, flags=ACK | PSH | URG, urg=15)  # ABCDEFGHIJ; the urgent byte is the 5th of the next
+    expect_plain_ack(t, "an ACK of the data")
+    t.agent("read 1 OOB|DONTWAIT", "EAGAIN")
+    t.agent("readbytes 100", "ABCDEFGHIJ")
+    t.agent("atmark", 0)
+    t.data(10)
+    expect_plain_ack(t, "an ACK of the data with the urgent byte")
+    t.agent("readbytes 100", "ABCD")
+    t.agent("atmark", 1)
+    t.agent("readbytes 1 OOB", "E")
+    t.agent("read 1 OOB|DONTWAIT", "EINVAL")
+    t.agent("readbytes 100", "FGHIJ")
+    t.agent("atmark", 0)
+
+
+def urgent_send(t):
+    """34. send(MSG_OOB) makes its last byte urgent: the segment carrying it has URG with the pointer
+    just past it (RFC 6093; Linux's tcp_mark_urg), and goes at once where Nagle would hold it behind
+    an unacknowledged small segment (tcp_nagle_test in urgent mode); data after the acknowledged
+    urgent byte carries no URG."""
+    t.passive_open()
+    t.agent("write 100", 100)
+    seg = t.expect("the first write")
+    t.check(len(seg.payload) == 100 and not seg.flags & URG, seg, "100 bytes without URG")
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.agent("send 10 OOB", 10)
+    seg = t.expect("the urgent send at once, though a small segment is unacknowledged")
+    t.check(seg.seq == t.rcv_nxt and len(seg.payload) == 10 and seg.flags & URG and seg.urg == 10, seg,
+            "10 bytes at seq %d with URG, urg 10" % t.rcv_nxt)
+    t.rcv_nxt = (t.rcv_nxt + 10) & M
+    t.send(ACK)
+    t.agent("write 5", 5)
+    seg = t.expect("the next write")
+    t.check(seg.seq == t.rcv_nxt and len(seg.payload) == 5 and not seg.flags & URG, seg,
+            "5 bytes at seq %d without URG" % t.rcv_nxt)
+    t.rcv_nxt = (t.rcv_nxt + 5) & M
+    t.send(ACK)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -1071,4 +1116,6 @@ CASES = {
     "listener_drops_strays": listener_drops_strays,
     "defer_accept_last_chance": defer_accept_last_chance,
     "tfo_client_empty": tfo_client_empty,
+    "urgent_receive": urgent_receive,
+    "urgent_send": urgent_send,
 }

@@ -107,7 +107,7 @@ class Test:
     def tsval(self):
         return (self.ts_base + int((time.monotonic() - self.t0) * 1000)) & 0xFFFFFFFF
 
-    def send(self, flags, payload=b"", seq=None, ack=None, opts=None, win=None, ecn=pkt.NOT_ECT):
+    def send(self, flags, payload=b"", seq=None, ack=None, opts=None, win=None, ecn=pkt.NOT_ECT, urg=0):
         """Sends a segment from the peer; seq defaults to snd_nxt (then advanced), ack to rcv_nxt."""
         if opts is None:
             opts = [("nop",), ("nop",), ("TS", self.tsval(), self.ts_recent)] if self.ts_ok else []
@@ -117,7 +117,7 @@ class Test:
         if ack is None:
             ack = self.rcv_nxt or 0
         seg = Tcp(pkt.PEER_IP, pkt.TARGET_IP, self.port, self.tport, seq, ack, flags,
-                  PEER_WIN if win is None else win, opts, payload, ecn=ecn)
+                  PEER_WIN if win is None else win, opts, payload, ecn=ecn, urg=urg)
         seg.time = time.time()
         self.link.send_tcp(seg)
         return seg

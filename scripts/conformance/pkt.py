@@ -153,6 +153,8 @@ class Tcp:
         if self.flags & ACK:
             s += " ack %d" % self.ack
         s += " win %d" % self.win
+        if self.flags & URG:
+            s += " urg %d" % self.urg
         if self.opts:
             s += " <%s>" % ",".join(opt_str(o) for o in self.opts)
         s += " len %d" % len(self.payload)

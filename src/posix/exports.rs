@@ -462,6 +462,8 @@ unsafe fn tcp_read_result(
             // A socket taken apart, not connected again (an unconnected UNIX socket refuses
             // reads with EINVAL): Linux's tcp_recvmsg says the pending error, else ENOTCONN.
             set_errno(sockets::take_pending_error(fd).unwrap_or(Errno::ENOTCONN));
+        } else if flags & libc::MSG_OOB != 0 {
+            set_errno(io::tcp_oob_error(sock, fd));
         } else {
             set_errno(Errno::EINVAL);
         }
@@ -877,6 +879,10 @@ unsafe fn udp_send_common(
     control: Option<&msghdr>,
 ) -> ssize_t {
     let r = (|| {
+        // UDP has no urgent data: Linux's udp_sendmsg refuses MSG_OOB before anything else.
+        if flags & libc::MSG_OOB != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let mut to_ipv6_loopback = false;
         let target = if to.is_null() {
             None

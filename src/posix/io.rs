@@ -60,16 +60,37 @@ pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
 /// that the kernel's EPIPE comes with its own SIGPIPE: the filter may not allow asking the service
 /// for the connection's error, nor raising the signal.
 ///
-/// MSG_OOB is taken off too: urgent data is not built (no URG goes out), so its byte goes in
-/// line, as a peer with SO_OOBINLINE reads it from Linux. Left on, it would reach the socketpair,
-/// where a UNIX stream socket keeps it apart as its own out-of-band byte, which the service's
-/// reads skip: the byte was lost from the stream.
+/// MSG_OOB stays: the socketpair carries the last byte of such a send as its own out-of-band
+/// byte, which the service finds at its mark and sends as TCP urgent data (RFC 9293 §3.8.5), as
+/// Linux's tcp_sendmsg marks the last byte of the call urgent.
 pub fn tcp_send_flags(flags: i32) -> i32 {
-    let flags = flags & !(TCP_ONLY_FLAGS | libc::MSG_OOB);
+    let flags = flags & !TCP_ONLY_FLAGS;
     if super::hook::sandboxed() {
         return flags;
     }
     flags | libc::MSG_NOSIGNAL
+}
+
+/// What recv(MSG_OOB) on a TCP stack socket reports when the socketpair refused it with EINVAL
+/// (no out-of-band byte in it). Linux's tcp_recv_urg says EAGAIN while the peer's urgent pointer
+/// has come and its byte has not (RFC 9293 §3.8.5 lets the pointer run ahead of the data), so
+/// the service is asked then; EINVAL otherwise, as the socketpair said: SO_OOBINLINE, nothing
+/// urgent, or the byte read already. A listener says ENOTCONN, as any read of it on Linux.
+pub fn tcp_oob_error(sock: &OpenSocket, fd: i32) -> Errno {
+    use crate::service::uds;
+    if super::sockets::is_listener(sock, fd) {
+        return Errno::ENOTCONN;
+    }
+    let inline = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_OOBINLINE).map_or(true, |v| v != 0);
+    if !inline
+        && matches!(
+            super::sockets::request(fd, proto::Call::UrgentPending),
+            Ok(proto::Value::Int(1))
+        )
+    {
+        return Errno::EAGAIN;
+    }
+    Errno::EINVAL
 }
 
 /// What a send on a TCP stack socket that met EPIPE reports. The socketpair says EPIPE as soon as

@@ -192,11 +192,16 @@ fn replace_keeping_interest(
     Ok(carried)
 }
 
-/// SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT and the receive timestamps from descriptor `from` to
-/// `to`.
+/// SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT, SO_OOBINLINE and the receive timestamps from
+/// descriptor `from` to `to`.
 fn copy_descriptor_options(from: RawFd, to: RawFd) {
     super::stamps::Stamping::copy(from, to);
-    for name in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT] {
+    for name in [
+        libc::SO_RCVTIMEO,
+        libc::SO_SNDTIMEO,
+        libc::SO_RCVLOWAT,
+        libc::SO_OOBINLINE,
+    ] {
         if let Ok(v) = uds::get_raw(
             from,
             libc::SOL_SOCKET,
@@ -259,19 +264,24 @@ fn attach_in_place(
 ) -> (Result<Value>, bool) {
     let flags = raw_fcntl(fd, libc::F_GETFL, 0).unwrap_or(0);
     let cloexec = raw_fcntl(fd, libc::F_GETFD, 0).unwrap_or(0) & libc::FD_CLOEXEC != 0;
-    let kept: Vec<(i32, Vec<u8>)> = [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO, libc::SO_RCVLOWAT]
-        .into_iter()
-        .filter_map(|name| {
-            uds::get_raw(
-                fd,
-                libc::SOL_SOCKET,
-                name,
-                std::mem::size_of::<libc::timeval>(),
-            )
-            .ok()
-            .map(|v| (name, v))
-        })
-        .collect();
+    let kept: Vec<(i32, Vec<u8>)> = [
+        libc::SO_RCVTIMEO,
+        libc::SO_SNDTIMEO,
+        libc::SO_RCVLOWAT,
+        libc::SO_OOBINLINE,
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        uds::get_raw(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            std::mem::size_of::<libc::timeval>(),
+        )
+        .ok()
+        .map(|v| (name, v))
+    })
+    .collect();
     let others: Vec<RawFd> = state::numbers_of(sock, fd)
         .into_iter()
         .filter(|&n| n != fd)
@@ -922,7 +932,7 @@ pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
 }
 
 /// Whether a stack socket listens: known in this process, or asked of the service once.
-fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
+pub(super) fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
     match sock.listening.load(Ordering::Relaxed) {
         state::LISTENING_YES => true,
         state::LISTENING_NO => false,

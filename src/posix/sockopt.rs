@@ -3,8 +3,10 @@
 //! - A pending socket is a kernel socket: it takes the option itself (and answers `getsockopt`),
 //!   and the option is recorded to be replayed to the service when the socket attaches.
 //! - On a stack socket, SO_RCVTIMEO, SO_SNDTIMEO and SO_RCVLOWAT belong to the descriptor (the
-//!   socketpair end the program blocks on) and are the kernel's; every other option goes to the
-//!   service, which keeps it on the stack socket ([`crate::service::options`]).
+//!   socketpair end the program blocks on) and are the kernel's, as is SO_OOBINLINE (the peer's
+//!   urgent byte arrives as the socketpair's out-of-band byte, which the end reads in line or
+//!   apart as the option says); every other option goes to the service, which keeps it on the
+//!   stack socket ([`crate::service::options`]).
 
 use super::sockets;
 use super::state::{Attach, OpenSocket};
@@ -12,7 +14,7 @@ use crate::error::{Errno, Result};
 use crate::service::proto::{Call, Kind, SetOption, Value, MAX_OPTION};
 
 /// Options the socketpair end itself carries: the timeouts and low-water mark the program
-/// blocks by, and the receive timestamps ([`super::stamps`]).
+/// blocks by, SO_OOBINLINE, and the receive timestamps ([`super::stamps`]).
 fn on_descriptor(level: i32, name: i32) -> bool {
     (level == libc::SOL_SOCKET
         && matches!(
@@ -22,6 +24,7 @@ fn on_descriptor(level: i32, name: i32) -> bool {
                 | libc::SO_SNDTIMEO
                 | libc::SO_SNDTIMEO_NEW
                 | libc::SO_RCVLOWAT
+                | libc::SO_OOBINLINE
         ))
         || super::stamps::is_stamp_option(level, name)
 }

@@ -135,6 +135,10 @@ pub enum Call {
     /// [`Call::ReadHeld`] would give): SIOCINQ and TCP_INQ count them, as Linux's tcp_inq counts
     /// all that is queued.
     HeldLen,
+    /// Whether the peer's urgent pointer came and its byte is not in the socketpair yet (Linux's
+    /// TCP_URG_NOTYET): a recv(MSG_OOB) the socketpair refuses then says EAGAIN, as Linux's
+    /// tcp_recv_urg.
+    UrgentPending,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,6 +356,7 @@ impl Request {
                 w.u8(20);
                 w.addr(*a);
             }
+            Call::UrgentPending => w.u8(21),
         }
         w.0
     }
@@ -430,6 +435,7 @@ impl Request {
             },
             19 => Call::HeldLen,
             20 => Call::FastOpenConnectEmpty(r.addr()?),
+            21 => Call::UrgentPending,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -705,6 +711,7 @@ mod tests {
             Call::Disconnect { connecting: false },
             Call::Disconnect { connecting: true },
             Call::DeliveredAt,
+            Call::UrgentPending,
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

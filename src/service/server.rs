@@ -18,6 +18,11 @@
 //!   into the connection, only as fast as the connection takes it. The peer's FIN becomes
 //!   `shutdown(B, SHUT_WR)` (the program reads end of file); the program's `shutdown(SHUT_WR)` or
 //!   last close becomes end of file on B, and so our FIN, after every byte written before it.
+//!   Urgent data (RFC 9293 §3.8.5) is the socketpair's own out-of-band byte: the peer's urgent
+//!   byte goes into B with MSG_OOB once the stream before it is in, so that the program's reads
+//!   stop at its mark and SIOCATMARK, recv(MSG_OOB), POLLPRI, SIGURG and SO_OOBINLINE (set on A)
+//!   are the kernel's; the program's send(MSG_OOB) is found on B (SO_OOBINLINE, watched for
+//!   EPOLLPRI) at its mark, and that byte marked urgent in the connection.
 //!   UDP: each datagram on the pair carries a header ([`proto::DGRAM_HEADER`]): going out its
 //!   destination (and a `sendmsg`'s own TTL or TOS), coming in its sender and what the program's
 //!   IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR report.
@@ -184,6 +189,9 @@ struct Sock {
     /// B bears a name ([`SOFT_ERROR_NAME_PREFIX`]): the connection has held a soft error.
     b_named: bool,
     b_writable: bool,
+    /// B polled POLLPRI: the program sent a byte with MSG_OOB whose mark is still to be read
+    /// (see [`Service::pump_tcp`]).
+    b_urgent: bool,
     /// The program has shut its writing (end of file read from B): our FIN is queued.
     app_eof: bool,
     /// The peer's FIN was passed on (B's writing shut).
@@ -311,6 +319,21 @@ fn errno_of(e: &io::Error) -> Errno {
         Some(libc::EMFILE) => Errno::ENFILE,
         Some(n) => Errno(n),
         None => Errno::EIO,
+    }
+}
+
+/// What the service waits for on a stack socket's end B: edges of its reading and writing, the
+/// program's end going, and (TCP) an out-of-band byte the program sent (POLLPRI).
+const SOCK_EVENTS: u32 =
+    (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
+
+/// SO_OOBINLINE on a TCP socket's end B: the program's send(MSG_OOB) byte stays in B's stream,
+/// where its mark is (a read stops before it), and is read as the next byte once SIOCATMARK
+/// says the mark is reached. Without it, a read at the mark would drop the byte, and
+/// recv(MSG_OOB) could take a newer byte than the mark the service found.
+fn urgent_in_line(b: RawFd) {
+    if uds::set_int(b, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1).is_err() {
+        log::warn!("SO_OOBINLINE on a socketpair end: a program's MSG_OOB byte may go in line");
     }
 }
 
@@ -1439,16 +1462,18 @@ impl Service {
         if uds::abstract_peer_name(b.as_raw_fd()) != uds::abstract_name(a.as_raw_fd()) {
             return Err(Errno::EIO);
         }
+        urgent_in_line(b.as_raw_fd());
         ep_ctl(
             self.ep.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
             b.as_raw_fd(),
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            SOCK_EVENTS,
             token(TAG_SOCK, i),
         )
         .map_err(|e| errno_of(&e))?;
         let sock = self.socks.get_mut(i).ok_or(Errno::EBADF)?;
         sock.b = b;
+        sock.b_urgent = false;
         sock.b_named = false;
         sock.unpaired = false;
         sock.b_writable = true;
@@ -1595,11 +1620,14 @@ impl Service {
             (None, Kind::Dgram) => self.stack.udp_socket()?,
         };
         let i = self.socks.next_index();
+        if kind == Kind::Stream {
+            urgent_in_line(b.as_raw_fd());
+        }
         if let Err(e) = ep_ctl(
             self.ep.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
             b.as_raw_fd(),
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            SOCK_EVENTS,
             token(TAG_SOCK, i),
         ) {
             let now = self.now();
@@ -1619,6 +1647,7 @@ impl Service {
             b_err_seen: false,
             b_named: false,
             b_writable: true,
+            b_urgent: false,
             app_eof: false,
             eof_sent: false,
             broken: false,
@@ -2039,6 +2068,17 @@ impl Service {
                     .map_or(0, |c| c.recv_queue_len());
                 Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
             }
+            Call::UrgentPending => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                let pending = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .is_some_and(|c| c.urgent_pending());
+                Ok(Called::Value(Value::Int(pending as i32)))
+            }
             Call::Unsent => {
                 let n = self
                     .stack
@@ -2062,6 +2102,10 @@ impl Service {
         }
         if flags & libc::EPOLLOUT as u32 != 0 {
             sock.b_writable = true;
+        }
+        if flags & libc::EPOLLPRI as u32 != 0 {
+            sock.b_urgent = true;
+            sock.b_readable = true;
         }
         if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
             sock.b_shut_seen = true;
@@ -2573,6 +2617,34 @@ impl Service {
                 }
                 break;
             }
+            if !sock.app_rd_shut {
+                // The peer's urgent byte, once everything before it is in B: B's own
+                // out-of-band byte, so A's reads stop at its mark, and SIOCATMARK,
+                // recv(MSG_OOB), POLLPRI, SIGURG and SO_OOBINLINE on A are the kernel's.
+                let mut sent = None;
+                let took = stack.tcp_urgent_with(now, h, |byte| {
+                    let r = uds::send(b, &[&[byte]], None, libc::MSG_DONTWAIT | libc::MSG_OOB);
+                    let ok = r.is_ok();
+                    sent = Some(r);
+                    ok
+                });
+                match sent {
+                    _ if took => {
+                        sock.delivered_at = Some(now);
+                        continue;
+                    }
+                    Some(Err(e)) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                        sock.b_writable = false;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        sock.app_reset |= e.raw_os_error() == Some(libc::ECONNRESET);
+                        sock.app_rd_shut = true;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
                 // The program is gone: what arrives is dropped. Data it had not read (held after
@@ -2637,9 +2709,24 @@ impl Service {
                 }
                 break;
             }
+            // The program's send(MSG_OOB) (RFC 9293 §3.8.5): B keeps its byte in line, a read
+            // stopping before it; once at the mark, the next byte alone is read and marked
+            // urgent. Looked for only after B polled POLLPRI, and while it still does.
+            let mut max = CHUNK;
+            let mut urgent = false;
+            if sock.b_urgent {
+                match uds::at_mark(b) {
+                    Ok(true) => {
+                        max = 1;
+                        urgent = true;
+                    }
+                    Ok(false) if uds::oob_pending(b) => {}
+                    _ => sock.b_urgent = false,
+                }
+            }
             let mut got = None;
             let mut offered = 0;
-            let r = stack.tcp_send_with(h, CHUNK, |x, y| {
+            let r = stack.tcp_send_with(h, max, |x, y| {
                 offered = x.len() + y.len();
                 let g = uds::read_into(b, x, y);
                 let n = *g.as_ref().unwrap_or(&0);
@@ -2647,6 +2734,11 @@ impl Service {
                 n
             });
             queued |= matches!(r, Ok(n) if n > 0);
+            if urgent && matches!(got, Some(Ok(1))) {
+                stack.tcp_mark_urgent(h);
+                sock.b_urgent = uds::oob_pending(b);
+                continue;
+            }
             match (r, got) {
                 (_, Some(Ok(0))) => {
                     sock.app_eof = true;
@@ -2674,7 +2766,10 @@ impl Service {
                 }
                 // Less than offered: B had no more (a stream read stops only at the end of what
                 // is queued); more data will be an edge of its own, so no read is spent on EAGAIN.
-                (_, Some(Ok(n))) if n < offered && !sock.b_shut_seen => sock.b_readable = false,
+                // (A read that stopped at an urgent mark has more behind it.)
+                (_, Some(Ok(n))) if n < offered && !sock.b_shut_seen && !sock.b_urgent => {
+                    sock.b_readable = false
+                }
                 (_, Some(Ok(_))) => {}
                 (_, Some(Err(e))) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     sock.b_readable = false;

@@ -444,6 +444,42 @@ pub fn read_into(fd: RawFd, a: &mut [u8], b: &mut [u8]) -> io::Result<usize> {
     })
 }
 
+/// SIOCATMARK (asm-generic/sockios.h, the same on every Linux architecture), which the libc
+/// crate does not name.
+pub const SIOCATMARK: libc::c_ulong = 0x8905;
+
+/// Whether the next byte to read on stream socket `fd` is the out-of-band mark (SIOCATMARK).
+pub fn at_mark(fd: RawFd) -> io::Result<bool> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one int.
+    check(unsafe { libc::syscall(libc::SYS_ioctl, fd, SIOCATMARK, &mut n as *mut libc::c_int) })?;
+    Ok(n != 0)
+}
+
+/// Whether stream socket `fd` holds an out-of-band byte not yet read (it polls POLLPRI).
+pub fn oob_pending(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            &mut p as *mut libc::pollfd,
+            1,
+            &libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            } as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0,
+        )
+    };
+    r > 0 && p.revents & libc::POLLPRI != 0
+}
+
 /// Bytes waiting to be read on `fd` (SIOCINQ).
 pub fn queued(fd: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;

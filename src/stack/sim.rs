@@ -506,6 +506,7 @@ impl WireCheck {
                 options: seg.options,
                 payload: seg.payload,
                 ecn: crate::wire::ipv4::Ecn::NotEct,
+                urgent: seg.urgent,
             };
             if let Some(rst) = tcp::reset_for_unmatched(&s) {
                 let ack = if rst.flags.contains(TcpFlags::ACK) {

@@ -392,6 +392,32 @@ impl Stack {
         r
     }
 
+    /// [`Connection::urgent_with`] on socket `h`: the peer's urgent byte, once the program has
+    /// been given everything before it.
+    pub fn tcp_urgent_with(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        take: impl FnOnce(u8) -> bool,
+    ) -> bool {
+        let Ok(conn) = self.conn(h) else {
+            return false;
+        };
+        let took = conn.urgent_with(take);
+        if took {
+            self.tcp_after_event(now, h);
+        }
+        took
+    }
+
+    /// [`Connection::mark_urgent`] on socket `h`: the last byte [`Stack::tcp_send_with`] queued
+    /// is the program's send(MSG_OOB).
+    pub fn tcp_mark_urgent(&mut self, h: SocketHandle) {
+        if let Ok(conn) = self.conn(h) {
+            conn.mark_urgent();
+        }
+    }
+
     pub fn tcp_send(&mut self, now: Instant, h: SocketHandle, data: &[u8]) -> Result<usize> {
         let sock = self.tcp(h)?;
         if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {

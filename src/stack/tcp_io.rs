@@ -41,6 +41,7 @@ impl Stack {
             options: repr.options,
             payload: repr.payload,
             ecn: Ecn::from_tos(dg.repr.tos),
+            urgent: repr.urgent,
         };
         let key = ConnKey {
             local_port: repr.dst_port,
@@ -608,7 +609,7 @@ impl Net {
             },
             flags: seg.flags,
             window: seg.window,
-            urgent: 0,
+            urgent: seg.urgent,
             options: seg.options,
             payload: &[],
         };

@@ -179,6 +179,10 @@ pub struct Connection {
     rst_pending: Option<Reset>,
     /// MSG_MORE is holding partial segments (beside TCP_CORK in `cfg`).
     more: bool,
+    /// SND.UP: just past the last urgent byte queued (RFC 6093 §2); ahead of SND.UNA while
+    /// urgent data is unacknowledged (Linux's urgent mode), equal to it otherwise. Here, not in
+    /// the send half, where it would take a SYN-queue entry past 1 KiB.
+    snd_up: SeqNum,
     /// Whether sending the pending RST also ends the connection.
     rst_closes: bool,
 
@@ -259,6 +263,7 @@ impl Connection {
             ecn: false,
             rst_pending: None,
             more: false,
+            snd_up: iss,
             rst_closes: false,
             timers: Timers::new(now),
             probe_pending: false,
@@ -386,6 +391,7 @@ impl Connection {
             },
             payload: &[],
             ecn: Ecn::NotEct,
+            urgent: 0,
         };
         let mut c = Connection::accept(now, config, iss, ts_offset, &syn);
         c.syn_pending = false;
@@ -926,9 +932,13 @@ impl Connection {
     /// Hands the readable data to `drain` (one or two pieces, so it can be written straight to a
     /// socket); what it returns is consumed. Ok(0) with `drain` not called is end of file; the rest
     /// as [`Connection::recv`].
+    ///
+    /// The bytes handed over stop before the peer's urgent byte: that one goes by
+    /// [`Connection::urgent_with`] (at it, `drain` is given nothing).
     pub fn recv_with(&mut self, drain: impl FnOnce(&[u8], &[u8]) -> usize) -> Result<usize, Errno> {
         if !self.rcv.buf.is_empty() {
-            let (a, b) = self.rcv.buf.peek(0, self.rcv.buf.len());
+            let len = self.rcv.urgent_offset().unwrap_or(self.rcv.buf.len());
+            let (a, b) = self.rcv.buf.peek(0, len);
             let n = drain(a, b);
             self.rcv.buf.discard(n);
             if n > 0 {
@@ -937,6 +947,41 @@ impl Connection {
             return Ok(n);
         }
         self.recv_inner(&mut [], true)
+    }
+
+    /// The peer's urgent byte, once the reader has reached it (everything before it read, and it
+    /// arrived in order): given to `take`, and gone from the stream if `take` says it took it.
+    /// Whether it did. The service hands it to the program as the socketpair's out-of-band byte,
+    /// whose reader then sees the mark, SIGURG and POLLPRI, and reads it in line or with MSG_OOB
+    /// as SO_OOBINLINE says (RFC 9293 §3.8.5, as Linux's tcp_recvmsg and tcp_recv_urg).
+    pub fn urgent_with(&mut self, take: impl FnOnce(u8) -> bool) -> bool {
+        if self.rcv.urgent_offset() != Some(0) {
+            return false;
+        }
+        let mut byte = [0u8];
+        self.rcv.buf.read_at(0, &mut byte);
+        if !take(byte[0]) {
+            return false;
+        }
+        self.rcv.buf.discard(1);
+        self.after_read(1);
+        true
+    }
+
+    /// An urgent pointer came whose byte has not arrived (Linux's TCP_URG_NOTYET, when
+    /// recv(MSG_OOB) says EAGAIN), or that is still to be read.
+    pub fn urgent_pending(&self) -> bool {
+        self.rcv.urg().is_some()
+    }
+
+    /// The program's send(MSG_OOB): `byte`, already queued as the last byte of the send buffer
+    /// ([`Connection::send_with`]), is urgent. SND.UP goes past it (RFC 6093 §2, Linux's
+    /// tcp_mark_urg), and segments carry URG until it is acknowledged.
+    pub fn mark_urgent(&mut self) {
+        if self.snd.buf.is_empty() {
+            return;
+        }
+        self.snd_up = self.snd.data_end();
     }
 
     fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
@@ -980,6 +1025,7 @@ impl Connection {
     /// The reader took `n` bytes: grow the buffer if the flow needs it, and send a window update
     /// if the space freed opens the window enough.
     fn after_read(&mut self, n: usize) {
+        self.rcv.after_read();
         if !self.is_synchronized() || self.rcv.fin_received {
             return;
         }
@@ -1175,6 +1221,7 @@ impl Connection {
             synchronized: self.is_synchronized(),
             ecn: self.ecn,
             tso_segs: self.tso_segs(),
+            urgent: self.snd_up > self.snd.una,
         }
     }
 
@@ -1182,7 +1229,12 @@ impl Connection {
     /// super-segments into segments filling the MTU, as many as fit 64 KiB of IP packet, if the
     /// peer takes segments that fill our MTU (its MSS and the path allow ours); else one.
     fn tso_segs(&self) -> usize {
-        if !self.cfg.tso || self.snd.peer_mss < usize::from(self.cfg.mss) {
+        // While urgent data waits to go, one segment at a time: the device would copy the
+        // urgent pointer into every segment it cut a super-segment into.
+        if !self.cfg.tso
+            || self.snd.peer_mss < usize::from(self.cfg.mss)
+            || self.snd_up > self.snd.nxt
+        {
             return 1;
         }
         // The IP packet's 64 KiB less its header and the largest TCP header.
@@ -1549,6 +1601,7 @@ impl Connection {
                     },
                     payload_len: 0,
                     ecn: Ecn::NotEct,
+                    urgent: 0,
                 },
             };
             self.segments_sent = self.segments_sent.wrapping_add(1);
@@ -1725,6 +1778,11 @@ impl Connection {
             }
         }
         let ecn = self.ecn_mark(seq, &mut flags, len);
+        let urgent = if syn {
+            0
+        } else {
+            self.urgent_pointer(seq, &mut flags)
+        };
         let ack = if flags.contains(TcpFlags::ACK) {
             self.rcv.nxt
         } else {
@@ -1738,6 +1796,7 @@ impl Connection {
             options,
             payload_len: len,
             ecn,
+            urgent,
         };
         let (a, b) = self.snd.buf.peek(off, len);
         debug_assert_eq!(a.len() + b.len(), len);
@@ -1749,6 +1808,31 @@ impl Connection {
         }
         if flags.contains(TcpFlags::ACK) {
             self.rcv.on_ack_sent(&mut self.timers);
+        }
+    }
+
+    /// The urgent pointer of a segment at `seq`, with URG put in `flags`, while urgent data is
+    /// unacknowledged and lies ahead of it: SND.UP less the segment's sequence number (RFC 6093
+    /// §2, the byte after the urgent one), or 0xFFFF when SND.UP is further than the field
+    /// reaches and the segment is within 64 KiB of the highest sent, as Linux's tcp_transmit_skb
+    /// (whose snd_nxt is our SND.MAX). The capped pointer names a byte short of the urgent one,
+    /// which a receiver may take for it if no later pointer comes first: the field is 16 bits
+    /// (RFC 6093 §4). Pure ACKs carry it too while the urgent byte waits for the window,
+    /// which is how the peer learns of it then (RFC 1122 §4.2.2.4 note).
+    fn urgent_pointer(&self, seq: SeqNum, flags: &mut TcpFlags) -> u16 {
+        let up = self.snd_up;
+        if !(up > self.snd.una && seq < up) {
+            return 0;
+        }
+        let dist = up.since(seq);
+        if dist < 0x10000 {
+            flags.insert(TcpFlags::URG);
+            dist as u16
+        } else if seq + 0xFFFF > self.snd.max {
+            flags.insert(TcpFlags::URG);
+            0xFFFF
+        } else {
+            0
         }
     }
 
@@ -2016,6 +2100,17 @@ impl Connection {
             return;
         }
 
+        // 6. The URG bit (RFC 9293 §3.10.7.4), while the peer may still send data; its pointer
+        // is read from the segment's own sequence number, before any trimming (Linux's tcp_urg).
+        if f.contains(TcpFlags::URG)
+            && matches!(
+                self.state,
+                State::Established | State::FinWait1 | State::FinWait2
+            )
+        {
+            self.rcv.on_urgent(seg.seq, seg.urgent);
+        }
+
         // 7. Segment text.
         if !payload.is_empty() || f.contains(TcpFlags::FIN) {
             match self.state {
@@ -2061,6 +2156,12 @@ impl Connection {
             .on_ack(now, seg, seq, data_len, f, &ctx, &mut self.timers);
         if self.snd.una != old_una {
             self.expand_send_buffer();
+        }
+        // Urgent mode ends once the urgent data is acknowledged, and outside it SND.UP follows
+        // SND.UNA (Linux's tcp_clean_rtx_queue), so that it never falls 2^31 behind and seems
+        // ahead again (the handshake moves SND.UNA past it without passing here).
+        if self.snd_up <= old_una || self.snd_up <= self.snd.una {
+            self.snd_up = self.snd.una;
         }
 
         // State transitions driven by our FIN being acknowledged.
@@ -2133,6 +2234,17 @@ impl Connection {
     #[cfg(test)]
     pub(crate) fn send_buffer_capacity(&self) -> usize {
         self.snd.buf.capacity()
+    }
+
+    /// Urgent data is unacknowledged (SND.UP ahead of SND.UNA): Nagle does not hold.
+    #[cfg(test)]
+    pub(crate) fn urgent_mode(&self) -> bool {
+        self.snd_up > self.snd.una
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snd_up(&self) -> SeqNum {
+        self.snd_up
     }
 
     #[cfg(test)]

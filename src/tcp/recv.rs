@@ -44,10 +44,17 @@ pub(crate) struct Receiver {
     pub(crate) fin_at: Option<SeqNum>,
     /// The peer's FIN has been reached in order.
     pub(crate) fin_received: bool,
+    /// `urg_seq` holds an urgent byte (Linux's `urg_data` set).
+    urg_set: bool,
     /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
     pub(crate) mss_seen: u16,
     /// Payload bytes stored, counted for TCP_INFO.
     pub(crate) bytes_received: u64,
+    /// The sequence number of the peer's urgent byte that the reader has not passed yet (Linux's
+    /// `urg_seq` while `urg_data` is set): the byte before the urgent pointer (RFC 6093 §2, BSD's
+    /// reading). It may not have arrived yet (Linux's TCP_URG_NOTYET). Meaningful while
+    /// `urg_set` (not an `Option`: a SYN-queue entry must stay under 1 KiB).
+    urg_seq: SeqNum,
 
     // Timestamps (RFC 7323 §4.3).
     /// TS.Recent: the peer's timestamp to echo.
@@ -61,11 +68,13 @@ pub(crate) struct Receiver {
     /// Since when an ACK has been owed for received in-order data.
     pub(crate) ack_owed_since: Option<Instant>,
     /// In-order bytes received since the last ACK (RFC 1122 §4.2.3.2: every second segment).
-    pub(crate) unacked_bytes: usize,
+    /// u32: at most the buffer, `MAX_BUFFER` (a SYN-queue entry must stay under 1 KiB).
+    pub(crate) unacked_bytes: u32,
     /// Linux's quick-ACK mode (RFC 1122 §4.2.3.2 allows delaying; Linux does not at first): ACKs
     /// still to send at once, one per data segment, at the start of a connection and after a
     /// silence longer than the RTO (`tcp_incr_quickack`), so slow start is not held back.
-    quick_acks: usize,
+    /// At most `MAX_QUICK_ACKS`, so a byte (a SYN-queue entry must stay under 1 KiB).
+    quick_acks: u8,
     /// Linux's ACK timeout estimate (`icsk_ack.ato`), from the gaps between data segments; `None`
     /// until data first arrives.
     ato: Option<Duration>,
@@ -112,8 +121,10 @@ impl Receiver {
             assembler: Assembler::new(),
             fin_at: None,
             fin_received: false,
+            urg_set: false,
             mss_seen: 0,
             bytes_received: 0,
+            urg_seq: SeqNum(0),
             ts_recent: 0,
             last_ack_sent: SeqNum(0),
             ack_now: false,
@@ -178,6 +189,47 @@ impl Receiver {
     /// The window the peer may still fill: from RCV.NXT to the advertised edge.
     pub(crate) fn window(&self) -> usize {
         self.adv.since(self.nxt)
+    }
+
+    /// The sequence number of the next byte the reader takes (Linux's `copied_seq`).
+    pub(crate) fn read_seq(&self) -> SeqNum {
+        self.nxt - (self.fin_received as usize) - self.buf.len()
+    }
+
+    /// A segment at `seq` with URG and urgent pointer `ptr` (Linux's tcp_check_urg). The urgent
+    /// byte is the one before the pointer (RFC 6093 §2: what BSD and Linux do, whatever RFC 1122
+    /// §4.2.2.4 said). A pointer the reader has passed, or to data already in order (Linux cannot
+    /// fetch it either), or no newer than the one held, is ignored; a newer one replaces the
+    /// one held, whose byte then stays in line (RFC 9293 §3.8.5: one urgent point per stream).
+    /// Whether it was taken.
+    pub(crate) fn on_urgent(&mut self, seq: SeqNum, ptr: u16) -> bool {
+        let at = seq + usize::from(ptr.saturating_sub(1));
+        if at < self.read_seq() || at < self.nxt || self.urg().is_some_and(|u| at <= u) {
+            return false;
+        }
+        self.urg_seq = at;
+        self.urg_set = true;
+        true
+    }
+
+    /// The urgent byte's sequence number, while one is pending.
+    pub(crate) fn urg(&self) -> Option<SeqNum> {
+        self.urg_set.then_some(self.urg_seq)
+    }
+
+    /// Where the urgent byte is among the bytes to read, once it has arrived in order.
+    pub(crate) fn urgent_offset(&self) -> Option<usize> {
+        let u = self.urg()?;
+        let head = self.read_seq();
+        (u >= head && u < self.nxt - (self.fin_received as usize)).then(|| u.since(head))
+    }
+
+    /// The reader moved on: an urgent byte it passed is no longer pending (Linux clears
+    /// `urg_data` once `copied_seq` is past `urg_seq`).
+    pub(crate) fn after_read(&mut self) {
+        if self.urg().is_some_and(|u| u < self.read_seq()) {
+            self.urg_set = false;
+        }
     }
 
     /// Free receive space we could offer (window), bounded by what the scale can express.
@@ -353,12 +405,12 @@ impl Receiver {
                 // Delayed ACK (RFC 1122 §4.2.3.2): at once in quick-ACK mode; otherwise once more
                 // than a full segment is owed (Linux's reading of "every second segment"), or at
                 // the timeout.
-                self.unacked_bytes += n;
+                self.unacked_bytes = self.unacked_bytes.saturating_add(n as u32);
                 if self.ack_owed_since.is_none() {
                     self.ack_owed_since = Some(now);
                 }
                 if (self.in_quick_ack_mode() && !closing)
-                    || self.unacked_bytes > self.mss(fallback_mss)
+                    || self.unacked_bytes as usize > self.mss(fallback_mss)
                 {
                     self.ack_now = true;
                 } else if !timers.is_armed(TimerKind::DelayedAck) {
@@ -460,7 +512,8 @@ impl Receiver {
     fn incr_quick_acks(&mut self, fallback_mss: usize, max: usize) {
         let n = (self.window().max(self.window_room()) / (2 * self.mss(fallback_mss).max(1)))
             .clamp(2, max.max(2));
-        self.quick_acks = self.quick_acks.max(n);
+        // `max` is at most MAX_QUICK_ACKS (16).
+        self.quick_acks = self.quick_acks.max(n.min(usize::from(u8::MAX)) as u8);
     }
 
     /// Linux's `tcp_enter_quickack_mode`: up to `max` immediate ACKs from now, out of

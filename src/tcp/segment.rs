@@ -18,6 +18,8 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// The ECN field of the IP header it came in.
     pub ecn: Ecn,
+    /// The urgent pointer field, meaningful when `flags` has URG (RFC 9293 §3.8.5).
+    pub urgent: u16,
 }
 
 impl Segment<'_> {
@@ -42,6 +44,8 @@ pub struct OutSegment {
     pub payload_len: usize,
     /// The ECN field for the IP header: ECT(0) on new data when ECN is on, else Not-ECT.
     pub ecn: Ecn,
+    /// The urgent pointer field, with URG in `flags` (RFC 9293 §3.8.5); zero otherwise.
+    pub urgent: u16,
 }
 
 impl OutSegment {
@@ -55,6 +59,7 @@ impl OutSegment {
             options: TcpOptions::default(),
             payload_len: 0,
             ecn: Ecn::NotEct,
+            urgent: 0,
         }
     }
 
@@ -82,6 +87,7 @@ pub fn reset_for_unmatched(seg: &Segment) -> Option<OutSegment> {
             options: TcpOptions::default(),
             payload_len: 0,
             ecn: Ecn::NotEct,
+            urgent: 0,
         }
     };
     Some(out)
@@ -100,6 +106,7 @@ mod tests {
             options: TcpOptions::default(),
             payload,
             ecn: Ecn::NotEct,
+            urgent: 0,
         }
     }
 

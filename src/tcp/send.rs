@@ -91,6 +91,9 @@ pub(crate) struct SendContext {
     /// Segments of `send_mss` that one segment of new data may stand for: more than one when
     /// the device cuts super-segments (TSO).
     pub(crate) tso_segs: usize,
+    /// Urgent data is unacknowledged (SND.UP ahead of SND.UNA, Linux's urgent mode): partial
+    /// segments go, cork and Nagle notwithstanding (Linux's tcp_nagle_test).
+    pub(crate) urgent: bool,
 }
 
 /// SND.* and what hangs off them (RFC 9293 §3.3.1).
@@ -400,6 +403,10 @@ impl Sender {
             let may_go = if len < avail {
                 // Window- or cwnd-limited: sender SWS avoidance (RFC 1122 §4.2.3.4).
                 len < mss && len >= self.max_wnd / 2
+            } else if ctx.urgent {
+                // Urgent data pushes what is queued, cork and Nagle notwithstanding (Linux's
+                // tcp_nagle_test in urgent mode).
+                true
             } else if ctx.cork && !fin {
                 // Corked: a partial segment waits for more data, whatever Nagle would say.
                 false
@@ -993,6 +1000,7 @@ mod tests {
             synchronized: true,
             ecn: false,
             tso_segs: 1,
+            urgent: false,
         }
     }
 

@@ -48,6 +48,7 @@ impl Packet {
             options: self.seg.options,
             payload: &self.payload,
             ecn: self.seg.ecn,
+            urgent: self.seg.urgent,
         }
     }
 }
@@ -77,7 +78,7 @@ fn to_wire(s: usize, pkt: &Packet, ident: u16) -> Vec<u8> {
         ack: pkt.seg.ack.0,
         flags: pkt.seg.flags,
         window: pkt.seg.window,
-        urgent: 0,
+        urgent: pkt.seg.urgent,
         options: pkt.seg.options,
         payload: &pkt.payload,
     };
@@ -119,6 +120,7 @@ fn from_wire(bytes: &[u8]) -> Result<Segment<'_>, WireError> {
         options: t.options,
         payload: t.payload,
         ecn: Ecn::from_tos(ip_repr.tos),
+        urgent: t.urgent,
     })
 }
 
@@ -238,6 +240,10 @@ struct App {
     eof: bool,
     read_resume: Instant,
     closed: bool,
+    /// Stream offsets of the bytes this side sent as urgent data, in order.
+    marks: Vec<usize>,
+    /// Stream offsets of the peer's bytes this side took as urgent, out of the stream.
+    taken: Vec<usize>,
 }
 
 /// Per-direction wire-level checker state (for segments sent by side `s`).
@@ -704,7 +710,13 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
         eof: false,
         read_resume: now0,
         closed: false,
+        marks: Vec::new(),
+        taken: Vec::new(),
     });
+    // In a quarter of the seeds, from a stream of their own (the other seeds' worlds stay as
+    // they were), writes now and then end with an urgent byte (RFC 9293 §3.8.5), and readers
+    // take urgent bytes out of the stream at their mark.
+    let urgent = Rng::new(seed ^ 0x6093_6093_6093_6093).chance(0.25);
     let patterns = [apps[0].pattern.clone(), apps[1].pattern.clone()];
     let totals = [apps[0].total, apps[1].total];
     let mut checkers = [Checker::default(), Checker::default()];
@@ -809,7 +821,16 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                     }
                     let off = app.written % PATTERN_LEN;
                     match conn.send(&app.pattern[off..off + n.min(PATTERN_LEN)]) {
-                        Ok(k) => app.written += k,
+                        Ok(k) => {
+                            app.written += k;
+                            // Only with less than 64 KiB unacknowledged: further ahead, the
+                            // pointer is capped at 0xFFFF, which names a byte short of the
+                            // urgent one (Linux's behaviour too, the field being 16 bits).
+                            if urgent && rng.chance(0.02) && conn.send_queue_len() < 0xFFFF {
+                                conn.mark_urgent();
+                                app.marks.push(app.written - 1);
+                            }
+                        }
                         Err(Errno::EAGAIN) => break,
                         Err(e) => fail(format!("side {s} send: {e:?} in {st:?}"), now),
                     }
@@ -824,13 +845,44 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             if usable && !app.eof && now >= app.read_resume {
                 loop {
                     let n = 1 + rng.below(buf.len() as u64) as usize;
-                    match conn.recv(&mut buf[..n]) {
+                    let peer = &patterns[1 - s];
+                    if urgent {
+                        // The service's way: the urgent byte apart, then the stream up to the
+                        // next mark.
+                        let at = app.read;
+                        let mut byte = None;
+                        if conn.urgent_with(|b| {
+                            byte = Some(b);
+                            true
+                        }) {
+                            if byte != Some(peer[at % PATTERN_LEN]) {
+                                fail(
+                                    format!("side {s} urgent byte at {at} is not the data's"),
+                                    now,
+                                );
+                            }
+                            app.taken.push(at);
+                            app.read += 1;
+                            continue;
+                        }
+                    }
+                    let r = if urgent {
+                        conn.recv_with(|x, y| {
+                            let a = x.len().min(n);
+                            let b = y.len().min(n - a);
+                            buf[..a].copy_from_slice(&x[..a]);
+                            buf[a..a + b].copy_from_slice(&y[..b]);
+                            a + b
+                        })
+                    } else {
+                        conn.recv(&mut buf[..n])
+                    };
+                    match r {
                         Ok(0) => {
                             app.eof = true;
                             break;
                         }
                         Ok(k) => {
-                            let peer = &patterns[1 - s];
                             let off = app.read % PATTERN_LEN;
                             if buf[..k] != peer[off..off + k] {
                                 fail(format!("side {s} data mismatch at {}", app.read), now);
@@ -863,6 +915,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             let una = conns[s].snd_una();
             let mss = conns[s].eff_mss_for_test();
             let nodelay = conns[s].nodelay();
+            let urgent_mode = conns[s].urgent_mode();
             let pkts = collect(&mut conns[s], now);
             let trace = std::mem::take(&mut **conns[s].trace.as_mut().unwrap());
             let ck = &mut checkers[s];
@@ -946,10 +999,12 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                             }
                         }
                         // Nagle in Minshall's form (Linux's tcp_nagle_check): no small new
-                        // segment while another small one is unacknowledged.
+                        // segment while another small one is unacknowledged, urgent data aside
+                        // (tcp_nagle_test).
                         let small_unacked = ck.small_end.is_some_and(|e| e > una && e <= seq);
                         if cause == SendCause::New
                             && !nodelay
+                            && !urgent_mode
                             && !fin
                             && len < mss
                             && len < ck.max_peer_wnd / 2
@@ -1091,6 +1146,17 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             for s in 0..2 {
                 if !apps[s].eof || !apps[s].closed || apps[s].read != apps[1 - s].total {
                     fail(format!("side {s} closed before finishing"), now);
+                }
+                // Each byte taken as urgent was sent so, and the last one sent so always is
+                // (earlier ones a newer pointer overtook stay in line, as Linux's).
+                let (taken, marks) = (&apps[s].taken, &apps[1 - s].marks);
+                if taken.iter().any(|t| !marks.contains(t))
+                    || marks.last().is_some_and(|m| !taken.contains(m))
+                {
+                    fail(
+                        format!("side {s} took {taken:?} as urgent of {marks:?}"),
+                        now,
+                    );
                 }
             }
             break;

@@ -72,6 +72,7 @@ fn segment(seq: SeqNum, ack: SeqNum, flags: TcpFlags, payload: &[u8]) -> Segment
         options: TcpOptions::default(),
         payload,
         ecn: Ecn::NotEct,
+        urgent: 0,
     }
 }
 
@@ -956,6 +957,7 @@ fn receiver_avoids_silly_windows() {
         options: TcpOptions::default(),
         payload: &[3u8; 10],
         ecn: Ecn::NotEct,
+        urgent: 0,
     };
     b.input(now, &old);
     let out = collect(&mut b, now);
@@ -2048,4 +2050,193 @@ fn zz_sizes() {
         std::mem::size_of::<Config>(),
         std::mem::size_of::<Connection>()
     );
+}
+
+/// What `c` hands the program now: the stream up to the urgent byte, then that byte (if it is
+/// there), as the service's pump takes them.
+fn read_urgent(c: &mut Connection) -> (Vec<u8>, Option<u8>) {
+    let mut got = Vec::new();
+    let _ = c.recv_with(|x, y| {
+        got.extend_from_slice(x);
+        got.extend_from_slice(y);
+        x.len() + y.len()
+    });
+    let mut urgent = None;
+    c.urgent_with(|b| {
+        urgent = Some(b);
+        true
+    });
+    (got, urgent)
+}
+
+/// The program's send(MSG_OOB) of `byte`, as the service queues it.
+fn send_urgent(c: &mut Connection, byte: u8) {
+    let n = c.send_with(1, |x, _| {
+        x[0] = byte;
+        1
+    });
+    assert_eq!(n, Ok(1));
+    c.mark_urgent();
+}
+
+#[test]
+fn an_urgent_byte_goes_with_urg_pointing_past_it_and_beats_nagle() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(b"ab").unwrap();
+    let p1 = collect(&mut a, now);
+    assert_eq!(data_of(&p1), b"ab");
+    assert!(!p1[0].seg.flags.contains(TcpFlags::URG));
+    // "ab" is unacknowledged and small, so Nagle would hold "!": urgent data goes at once
+    // (Linux's tcp_nagle_test), URG with the pointer just past the byte (RFC 6093 §2).
+    send_urgent(&mut a, b'!');
+    let p2 = collect(&mut a, now);
+    assert_eq!(data_of(&p2), b"!");
+    assert!(p2[0].seg.flags.contains(TcpFlags::URG));
+    assert_eq!(p2[0].seg.seq, SeqNum(1003));
+    assert_eq!(p2[0].seg.urgent, 1);
+    // Data after it carries no URG: its sequence number is not before SND.UP.
+    a.send(b"cd").unwrap();
+    a.set_nodelay(true);
+    let p3 = collect(&mut a, now);
+    assert_eq!(data_of(&p3), b"cd");
+    assert!(!p3[0].seg.flags.contains(TcpFlags::URG));
+    // The peer: "ab", the mark, "!" out of band, "cd".
+    feed(&mut b, now, &p1);
+    feed(&mut b, now, &p2);
+    feed(&mut b, now, &p3);
+    assert_eq!(read_urgent(&mut b), (b"ab".to_vec(), Some(b'!')));
+    assert_eq!(read_urgent(&mut b), (b"cd".to_vec(), None));
+    assert!(!b.urgent_pending());
+    // Once the urgent byte is acknowledged, urgent mode is over.
+    settle(&mut a, &mut b, t(100));
+    a.send(b"e").unwrap();
+    let p4 = collect(&mut a, t(100));
+    assert!(!p4[0].seg.flags.contains(TcpFlags::URG));
+}
+
+#[test]
+fn a_resent_urgent_segment_carries_urg_again_and_is_not_taken_twice() {
+    let (mut a, mut b) = pair();
+    a.send(b"xy").unwrap();
+    send_urgent(&mut a, b'!');
+    let p = collect(&mut a, t(10));
+    assert_eq!(data_of(&p), b"xy!");
+    assert!(p[0].seg.flags.contains(TcpFlags::URG));
+    assert_eq!(p[0].seg.urgent, 3);
+    feed(&mut b, t(10), &p);
+    assert_eq!(read_urgent(&mut b), (b"xy".to_vec(), Some(b'!')));
+    // Its ACK lost: the retransmission has URG again, which the receiver, past the byte, ignores.
+    let rto = collect(&mut a, t(1500));
+    assert_eq!(data_of(&rto), b"xy!");
+    assert_eq!(
+        (rto[0].seg.flags.contains(TcpFlags::URG), rto[0].seg.urgent),
+        (true, 3)
+    );
+    feed(&mut b, t(1500), &rto);
+    assert!(!b.urgent_pending());
+    assert_eq!(read_urgent(&mut b), (Vec::new(), None));
+}
+
+#[test]
+fn the_urgent_pointer_may_come_before_its_byte() {
+    let (_, mut b) = pair();
+    let now = t(10);
+    let ack = SeqNum(5001);
+    // "xy" with a pointer 3 past it: the urgent byte is the next one, not here yet (Linux's
+    // TCP_URG_NOTYET): the stream is read, the byte waits.
+    let mut s = segment(SeqNum(1001), ack, TcpFlags::ACK | TcpFlags::URG, b"xy");
+    s.urgent = 3;
+    b.input(now, &s);
+    assert!(b.urgent_pending());
+    assert_eq!(read_urgent(&mut b), (b"xy".to_vec(), None));
+    b.input(now, &segment(SeqNum(1003), ack, TcpFlags::ACK, b"!z"));
+    assert_eq!(read_urgent(&mut b), (Vec::new(), Some(b'!')));
+    assert_eq!(read_urgent(&mut b), (b"z".to_vec(), None));
+    // A duplicate of the pointer, and one pointing at data in order already, are ignored.
+    b.input(now, &s);
+    let mut s = segment(SeqNum(1004), ack, TcpFlags::ACK | TcpFlags::URG, b"");
+    s.urgent = 1;
+    b.input(now, &s);
+    assert!(!b.urgent_pending());
+}
+
+#[test]
+fn a_newer_urgent_pointer_leaves_the_older_byte_in_line() {
+    let (_, mut b) = pair();
+    let now = t(10);
+    let ack = SeqNum(5001);
+    let mut s1 = segment(SeqNum(1001), ack, TcpFlags::ACK | TcpFlags::URG, b"a!b");
+    s1.urgent = 2;
+    let mut s2 = segment(SeqNum(1004), ack, TcpFlags::ACK | TcpFlags::URG, b"c?d");
+    s2.urgent = 2;
+    b.input(now, &s1);
+    b.input(now, &s2);
+    // One urgent point per stream (RFC 9293 §3.8.5): the later one, as Linux's tcp_check_urg.
+    assert_eq!(read_urgent(&mut b), (b"a!bc".to_vec(), Some(b'?')));
+    assert_eq!(read_urgent(&mut b), (b"d".to_vec(), None));
+    // An older pointer arriving late is ignored.
+    b.input(now, &s1);
+    assert!(!b.urgent_pending());
+}
+
+#[test]
+fn an_urgent_byte_out_of_order_waits_for_the_hole() {
+    let (_, mut b) = pair();
+    let now = t(10);
+    let ack = SeqNum(5001);
+    let mut s = segment(SeqNum(1003), ack, TcpFlags::ACK | TcpFlags::URG, b"!z");
+    s.urgent = 1;
+    b.input(now, &s);
+    assert!(b.urgent_pending());
+    assert_eq!(read_urgent(&mut b), (Vec::new(), None));
+    b.input(now, &segment(SeqNum(1001), ack, TcpFlags::ACK, b"xy"));
+    assert_eq!(read_urgent(&mut b), (b"xy".to_vec(), Some(b'!')));
+    assert_eq!(read_urgent(&mut b), (b"z".to_vec(), None));
+}
+
+#[test]
+fn urgent_data_behind_a_closed_window_is_announced_by_the_pointer() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(b"ab").unwrap();
+    feed(&mut b, now, &collect(&mut a, now));
+    // The peer says its window is shut: the urgent byte cannot go, but segments still carry
+    // the pointer to it (RFC 1122 §4.2.2.4 note, Linux's tcp_transmit_skb).
+    let zero = Segment {
+        window: 0,
+        ..segment(SeqNum(5001), SeqNum(1003), TcpFlags::ACK, b"")
+    };
+    a.input(now, &zero);
+    send_urgent(&mut a, b'!');
+    assert!(collect(&mut a, now).is_empty());
+    b.send(b"hi").unwrap();
+    let reply = collect(&mut b, now);
+    let reply = Segment {
+        window: 0,
+        ..reply[0].as_segment()
+    };
+    a.input(now, &reply);
+    let acks = collect(&mut a, now);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0].payload.len(), 0);
+    assert!(acks[0].seg.flags.contains(TcpFlags::URG));
+    assert_eq!((acks[0].seg.seq, acks[0].seg.urgent), (SeqNum(1003), 1));
+}
+
+#[test]
+fn outside_urgent_mode_snd_up_follows_snd_una() {
+    // The handshake moves SND.UNA past the ISS without an ACK's processing; the first ACK of data
+    // brings SND.UP along, so it never lies 2^31 behind, where it would seem ahead.
+    let (mut a, mut b) = pair();
+    assert!(!a.urgent_mode());
+    a.send(b"hello").unwrap();
+    settle(&mut a, &mut b, t(10));
+    assert_eq!(a.snd_up(), a.snd_una());
+    send_urgent(&mut a, b'!');
+    assert!(a.urgent_mode());
+    assert_eq!(a.snd_up(), a.snd_una() + 1);
+    settle(&mut a, &mut b, t(20));
+    assert!(!a.urgent_mode());
+    assert_eq!(a.snd_up(), a.snd_una());
 }
