@@ -277,12 +277,17 @@ pub fn send_fds(sock: RawFd, data: &[&[u8]], fds: &[RawFd], flags: i32) -> io::R
             }
         }
     }
-    // SAFETY: msg points to live buffers for the duration of the call.
+    sendmsg(sock, &msg, flags)
+}
+
+/// `sendmsg(2)` of a message whose buffers the caller keeps alive, never raising SIGPIPE.
+fn sendmsg(sock: RawFd, msg: &libc::msghdr, flags: i32) -> io::Result<usize> {
+    // SAFETY: msg points to live buffers for the duration of the call (the caller's).
     check(unsafe {
         libc::syscall(
             libc::SYS_sendmsg,
             sock,
-            &msg as *const libc::msghdr,
+            msg as *const libc::msghdr,
             flags | libc::MSG_NOSIGNAL,
         )
     })
@@ -406,15 +411,7 @@ pub fn send_with_cred(sock: RawFd, data: &[u8], fd: RawFd, flags: i32) -> io::Re
         (*c).cmsg_len = libc::CMSG_LEN(cred_bytes) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::ucred, cred);
     }
-    // SAFETY: msg points to live buffers for the duration of the call.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_sendmsg,
-            sock,
-            &msg as *const libc::msghdr,
-            flags | libc::MSG_NOSIGNAL,
-        )
-    })
+    sendmsg(sock, &msg, flags)
 }
 
 /// Reads what is waiting on `fd` into `a` then `b` without waiting (one recvmsg).
