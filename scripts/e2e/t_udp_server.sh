@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # UDP servers on the stack, as on Linux:
 # - dnsmasq in its default wildcard mode (IP_PKTINFO on a socket bound to 0.0.0.0:53, answers sent
-#   with sendmsg naming the source) answers dig from the kernel side;
+#   with sendmsg naming the source) answers dig from the kernel side, and from loopback;
 # - a python server sets IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR after bind and
 #   gets them with a datagram to 10.77.0.2 (TTL 64, the sender's IP_TOS) and one to the broadcast
 #   address 10.77.0.255; its sendmsg with IP_PKTINFO answers from the destination, and refuses
@@ -28,8 +28,14 @@ for _ in $(seq 100); do
 done
 [ "$out" = "10.77.0.9" ] || { cat "$WORK/dnsmasq.out" "$WORK/dnsmasq.log" 2>/dev/null; fail "dig @$STACK_IP example.test said: $out"; }
 grep -q "query\[A\] example.test from $KERNEL_IP" "$WORK/dnsmasq.log" || fail "dnsmasq log: $(cat "$WORK/dnsmasq.log")"
+# A loopback client in the server's namespace: dnsmasq answers from 127.0.0.1, naming it with
+# IP_PKTINFO as Linux lets a wildcard socket do for a loopback destination.
+if [ -n "$E2E_KERNEL" ]; then lo_ns=$NS-s; else lo_ns=$NS; fi
+lo=$(ip netns exec "$lo_ns" dig +short +time=2 +tries=2 @127.0.0.1 example.test 2>&1) || true
+[ "$lo" = "10.77.0.9" ] || { cat "$WORK/dnsmasq.log"; fail "dig @127.0.0.1 example.test said: $lo"; }
+grep -q "query\[A\] example.test from 127.0.0.1" "$WORK/dnsmasq.log" || fail "dnsmasq log: $(cat "$WORK/dnsmasq.log")"
 cat "$WORK/dnsmasq.out"
-echo "dnsmasq on $STACK_IP: example.test is $out"
+echo "dnsmasq on $STACK_IP and 127.0.0.1: example.test is $out"
 killtree "$dns"
 
 # Control messages with each datagram.

@@ -925,7 +925,7 @@ unsafe fn udp_send_common(
         }
         // After the destination, as udp_sendmsg reads them.
         let out = match control {
-            Some(m) => io::send_control(m)?,
+            Some(m) => io::send_control(m, target, to_ipv6_loopback)?,
             None => Default::default(),
         };
         let out = crate::service::proto::Outgoing {

@@ -650,11 +650,17 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
 /// exist; the stack has one of each, so the datagram goes as it would without), IP_TTL and
 /// IP_TOS (this datagram's own). Other SOL_IP and SOL_SOCKET messages are EINVAL, except the
 /// SOL_SOCKET ones Linux takes and that change nothing here, and so is UDP_SEGMENT (not built);
-/// other levels are passed over, as Linux passes them over.
+/// other levels are passed over, as Linux passes them over. A loopback source is taken for a
+/// destination on loopback (`to`, or IPv6's, `to_ipv6_loopback`), as a wildcard server's reply
+/// to a loopback client names it: the socket's twin there sends from it.
 ///
 /// # Safety
 /// `msg` must be a readable `msghdr`; its control buffer is checked before it is read.
-pub unsafe fn send_control(msg: &libc::msghdr) -> Result<proto::Outgoing> {
+pub unsafe fn send_control(
+    msg: &libc::msghdr,
+    to: Option<std::net::SocketAddrV4>,
+    to_ipv6_loopback: bool,
+) -> Result<proto::Outgoing> {
     let mut own = proto::Outgoing::default();
     if msg.msg_control.is_null() || msg.msg_controllen == 0 {
         return Ok(own);
@@ -728,10 +734,15 @@ pub unsafe fn send_control(msg: &libc::msghdr) -> Result<proto::Outgoing> {
         // ip_route_output_key_hash_rcu: a source that can be no one's is EINVAL, one that is
         // not ours ENETUNREACH; then an interface that does not exist, ENODEV.
         let first = ip.octets()[0];
-        if ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() || first == 0 {
+        let to_loopback =
+            to_ipv6_loopback || to.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+        if ip.is_loopback() && to_loopback {
+            // __mkroute_output refuses a loopback source only off loopback. (IPv6's loopback
+            // takes no IPv4 control message: udpv6_sendmsg passes them over.)
+            own.from_loopback = (!to_ipv6_loopback).then_some(ip);
+        } else if ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() || first == 0 {
             return Err(Errno::EINVAL);
-        }
-        if client::config().map_or(true, |c| c.addr != ip) {
+        } else if client::config().map_or(true, |c| c.addr != ip) {
             return Err(Errno(libc::ENETUNREACH));
         }
     }

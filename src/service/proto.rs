@@ -527,6 +527,9 @@ pub struct Outgoing {
     /// The destination is IPv6's loopback `[::1]` and `to`'s port (an AF_INET6 socket's send to
     /// `::1` or `::`), carried by the socket's twin on loopback ([`super::udp_loopback`]).
     pub to_ipv6_loopback: bool,
+    /// The source a loopback datagram is to go from, as the program's IP_PKTINFO named it (a
+    /// 127/8 address: a wildcard server's reply to a loopback client); the twin's own otherwise.
+    pub from_loopback: Option<Ipv4Addr>,
 }
 
 /// A datagram for the program: its sender, where it was sent (our address or a broadcast one,
@@ -548,6 +551,7 @@ pub struct Incoming {
 const OUT_TTL: u8 = 1;
 const OUT_TOS: u8 = 2;
 const OUT_IPV6_LOOPBACK: u8 = 4;
+const OUT_LOOPBACK_SOURCE: u8 = 8;
 /// The first byte of an incoming datagram's header: from an IPv4 sender, or from `[::1]`.
 const IN_DATAGRAM: u8 = 1;
 const IN_DATAGRAM_IPV6_LOOPBACK: u8 = 3;
@@ -589,6 +593,10 @@ impl Outgoing {
         if self.to_ipv6_loopback {
             h[1] |= OUT_IPV6_LOOPBACK;
         }
+        if let Some(ip) = self.from_loopback {
+            h[1] |= OUT_LOOPBACK_SOURCE;
+            h[8..12].copy_from_slice(&ip.octets());
+        }
         h
     }
 
@@ -602,6 +610,8 @@ impl Outgoing {
             ttl: (h[1] & OUT_TTL != 0).then_some(h[14]),
             tos: (h[1] & OUT_TOS != 0).then_some(h[15]),
             to_ipv6_loopback: h[1] & OUT_IPV6_LOOPBACK != 0,
+            from_loopback: (h[1] & OUT_LOOPBACK_SOURCE != 0)
+                .then(|| Ipv4Addr::new(h[8], h[9], h[10], h[11])),
         })
     }
 }
@@ -821,18 +831,28 @@ mod tests {
                 ttl: Some(7),
                 tos: Some(0x10),
                 to_ipv6_loopback: false,
+                from_loopback: None,
             },
             Outgoing {
                 to: None,
                 ttl: None,
                 tos: Some(0),
                 to_ipv6_loopback: false,
+                from_loopback: None,
             },
             Outgoing {
                 to: Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 53)),
                 ttl: None,
                 tos: None,
                 to_ipv6_loopback: true,
+                from_loopback: None,
+            },
+            Outgoing {
+                to: Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5353)),
+                ttl: None,
+                tos: None,
+                to_ipv6_loopback: false,
+                from_loopback: Some(Ipv4Addr::new(127, 0, 0, 9)),
             },
         ] {
             assert_eq!(Outgoing::parse(&out.header()), Some(out));

@@ -2870,7 +2870,16 @@ impl Service {
                         }
                         let sent = match &sock.udp_twin {
                             Some(t) => t
-                                .send(to, out.to_ipv6_loopback, data, out.ttl, out.tos)
+                                .send(
+                                    to,
+                                    out.to_ipv6_loopback,
+                                    data,
+                                    udp_loopback::Own {
+                                        ttl: out.ttl,
+                                        tos: out.tos,
+                                        source: out.from_loopback,
+                                    },
+                                )
                                 .map_err(|e| e.to_string()),
                             None => Err("no twin on loopback".into()),
                         };
@@ -3034,9 +3043,8 @@ fn unprivileged_port_start() -> u16 {
 const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_NET_ADMIN: u32 = 12;
 
-/// Whether process `pid` has capability `cap` in its effective set (`CapEff` in
-/// /proc/PID/status); no, if that cannot be read.
-/// The effective capabilities of process `pid` (none if they cannot be read).
+/// The effective capabilities of process `pid` (`CapEff` in /proc/PID/status; none if that
+/// cannot be read).
 fn capabilities(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -52,6 +52,15 @@ pub struct Arrival {
     pub ifindex: u32,
 }
 
+/// What a program's control messages asked of one datagram to loopback.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Own {
+    pub ttl: Option<u8>,
+    pub tos: Option<u8>,
+    /// A 127/8 source named by IP_PKTINFO (the twin's own 127.0.0.1 otherwise).
+    pub source: Option<Ipv4Addr>,
+}
+
 /// The kernel sockets standing in for one wildcard UDP stack socket on loopback.
 pub struct UdpTwin {
     /// IPv4's: AF_INET on 127.0.0.1, or, for an AF_INET6 socket, AF_INET6 on
@@ -162,23 +171,42 @@ impl UdpTwin {
     }
 
     /// Sends `data` to `to` on loopback (`ipv6`: to `[::1]` and `to`'s port), with the program's
-    /// own TTL and TOS for it if it gave them (IPv4 only, as Linux's IP-level control messages).
-    pub fn send(
-        &self,
-        to: SocketAddrV4,
-        ipv6: bool,
-        data: &[u8],
-        ttl: Option<u8>,
-        tos: Option<u8>,
-    ) -> io::Result<()> {
+    /// own TTL, TOS and loopback source for it if it gave them (IPv4 only, as Linux's IP-level
+    /// control messages).
+    pub fn send(&self, to: SocketAddrV4, ipv6: bool, data: &[u8], own: Own) -> io::Result<()> {
+        let Own { ttl, tos, source } = own;
         // ip_route_output_key_hash_rcu: a destination of 0.0.0.0 is the local host.
         let to = if to.ip().is_unspecified() {
             SocketAddrV4::new(Ipv4Addr::LOCALHOST, to.port())
         } else {
             to
         };
-        let mut control = [0u64; 8];
+        let mut control = [0u64; 12];
         let mut control_len = 0usize;
+        if let Some(ip) = source.filter(|_| !ipv6) {
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(ip).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let n = std::mem::size_of::<libc::in_pktinfo>();
+            // SAFETY: `control` has room for this message and two int-sized ones after it,
+            // aligned as cmsghdr.
+            unsafe {
+                let at = control.as_mut_ptr() as *mut libc::cmsghdr;
+                (*at).cmsg_level = libc::IPPROTO_IP;
+                (*at).cmsg_type = libc::IP_PKTINFO;
+                (*at).cmsg_len = libc::CMSG_LEN(n as u32) as _;
+                std::ptr::copy_nonoverlapping(
+                    &info as *const libc::in_pktinfo as *const u8,
+                    libc::CMSG_DATA(at),
+                    n,
+                );
+                control_len += libc::CMSG_SPACE(n as u32) as usize;
+            }
+        }
         if !ipv6 {
             for (name, v) in [(libc::IP_TTL, ttl), (libc::IP_TOS, tos)] {
                 let Some(v) = v else { continue };
