@@ -14,6 +14,7 @@
 //! - [`sockets`], [`io`], [`sockopt`], [`fds`]: the calls themselves; [`raw`]: `syscall(2)` for
 //!   the calls some programs make by number (libuv's `sendmmsg`, `recvmmsg`);
 //! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
+//! - [`identity`]: `setuid` and its kin, after which the service sees the new user;
 //! - [`exports`]: the C symbols.
 
 pub mod addr;
@@ -21,6 +22,7 @@ pub mod exports;
 pub mod fds;
 pub mod forklock;
 pub mod hook;
+pub mod identity;
 pub mod io;
 pub mod netdb;
 pub mod netdb_exports;

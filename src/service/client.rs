@@ -39,7 +39,7 @@ use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::proto::{self, Call, Reply, Request, Target, Value, MAX_MESSAGE};
@@ -56,6 +56,8 @@ struct Control {
     /// The service has answered on this connection: it was admitted (a service out of
     /// descriptors answers a new connection's first request with ENFILE and closes it).
     admitted: bool,
+    /// [`USER_EPOCH`] when it was made.
+    epoch: u32,
 }
 
 thread_local! {
@@ -230,8 +232,13 @@ pub fn call_then(
 /// `may_start`).
 fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
     let pid = crate::posix::state::pid();
-    if slot.as_ref().is_some_and(|c| c.pid != pid) {
-        // Inherited over fork: the parent's connection, not ours to use.
+    let epoch = USER_EPOCH.load(Ordering::Relaxed);
+    if slot
+        .as_ref()
+        .is_some_and(|c| c.pid != pid || c.epoch != epoch)
+    {
+        // Inherited over fork: the parent's connection, not ours to use. Or made before the
+        // process changed its user: the service would take its calls with the old user's rights.
         *slot = None;
     }
     if slot.is_none() {
@@ -241,6 +248,7 @@ fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
             pid,
             seq: 0,
             admitted: false,
+            epoch,
         });
     }
     Ok(slot.as_mut().expect("just made"))
@@ -501,6 +509,59 @@ fn connect(may_start: bool) -> Result<OwnedFd> {
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Counts this process's changes of user ([`user_changed`]). The service learns a client's user
+/// and rights from its control connection, once, so a connection made before a change is not
+/// used after it.
+static USER_EPOCH: AtomicU32 = AtomicU32::new(0);
+
+/// A control connection that makes no request, held for the life of the process (and its forked
+/// children), so that the service stays up: see [`before_user_change`].
+static HOLD: AtomicI32 = AtomicI32::new(-1);
+
+/// Called before this process changes its user. A server started as root that gives root up
+/// before its first socket (memcached's and mosquitto's `-u`, or any daemon's drop after reading
+/// its configuration) could no longer start the service, which opens the TAP with CAP_NET_ADMIN.
+/// So while the process still has that capability it makes sure the service runs, and holds a
+/// connection to it that keeps it from exiting idle. Best effort: the change of user goes ahead
+/// whatever happens here.
+pub fn before_user_change() {
+    if !may_administer_network() || config().is_err() {
+        return;
+    }
+    let held = HOLD.load(Ordering::Relaxed);
+    if held >= 0 && leads_somewhere(held) {
+        return;
+    }
+    if let Ok(fd) = connect(true) {
+        let fd = sys::Fd::new(fd.into_raw_fd());
+        if HOLD
+            .compare_exchange(held, fd.raw(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Kept (private, close-on-exec) for as long as the process lives.
+            std::mem::forget(fd);
+        }
+    }
+}
+
+/// Called after this process changed its user: each thread's next request goes on a new control
+/// connection, which carries the new credentials.
+pub fn user_changed() {
+    USER_EPOCH.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Whether this process has CAP_NET_ADMIN in its effective set (capget(2)).
+fn may_administer_network() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    // _LINUX_CAPABILITY_VERSION_3: two 32-bit words of each set.
+    let mut header = [0x2008_0522u32, 0];
+    let mut data = [0u32; 6];
+    // SAFETY: a version-3 header and room for two `__user_cap_data_struct`s.
+    let r = unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) };
+    // data[0] is the first word's `effective`.
+    r == 0 && data[0] & (1 << CAP_NET_ADMIN) != 0
 }
 
 /// This process's door to the service (see the module's doc): kept from its first connection by
