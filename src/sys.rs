@@ -506,3 +506,115 @@ impl io::Write for FdWriter {
         Ok(())
     }
 }
+
+/// Runs `program` (with `argv` and `envp`, NULL-terminated) in a process that the calling
+/// program never sees. A server that counts its children by their SIGCHLD (ncat's `-c`, which
+/// asserts it never reaps more than it made) would otherwise take the stack's for one of its own.
+/// So the process is a grandchild: a raw `clone` whose exit sends no signal makes a child that
+/// the program's `waitpid(-1)` cannot reap (a "clone child", seen only with `__WCLONE`), and that
+/// child forks the one that runs `program` and exits at once, leaving it to init. (The child
+/// itself must not `execve`: that turns its exit signal back into SIGCHLD.)
+/// `keep` becomes descriptor 3 of `program`, which starts with every signal at its default and
+/// none blocked; if its `execve` fails it writes `error: …` on `keep` and exits 127. Returns the
+/// child's id, to be reaped with [`reap_unseen`].
+///
+/// # Safety
+/// `program`, `argv` and `envp` must be valid as `execve` takes them, and stay so until this
+/// returns.
+pub unsafe fn spawn_unseen(
+    program: &CStr,
+    argv: &[*mut libc::c_char],
+    envp: &[*mut libc::c_char],
+    keep: RawFd,
+) -> io::Result<libc::pid_t> {
+    // Every signal blocked across the clones, so none runs the program's handler in them.
+    let mut all: libc::sigset_t = std::mem::zeroed();
+    let mut old: libc::sigset_t = std::mem::zeroed();
+    libc::sigfillset(&mut all);
+    let set_mask = |new: *const libc::sigset_t, old: *mut libc::sigset_t| {
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, new, old, 8)
+    };
+    set_mask(&all, &mut old);
+    // No CLONE_* flags and an exit signal of 0: a copy of this process, as fork makes, that
+    // nobody is told about when it ends.
+    let pid = libc::syscall(libc::SYS_clone, 0, 0, 0, 0, 0);
+    if pid == 0 {
+        // From here on raw system calls only: another thread may have held a lock of libc's.
+        if libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) == 0 {
+            exec_unseen(program, argv, envp, keep);
+        }
+        libc::syscall(libc::SYS_exit_group, 0);
+    }
+    let err = io::Error::last_os_error();
+    set_mask(&old, std::ptr::null_mut());
+    if pid < 0 {
+        return Err(err);
+    }
+    Ok(pid as libc::pid_t)
+}
+
+/// The grandchild of [`spawn_unseen`]: signals at their defaults and unblocked, `keep` as
+/// descriptor 3, then `program`; never returns.
+unsafe fn exec_unseen(
+    program: &CStr,
+    argv: &[*mut libc::c_char],
+    envp: &[*mut libc::c_char],
+    keep: RawFd,
+) -> ! {
+    for sig in 1..65 {
+        // The kernel's `struct sigaction`: handler, flags, restorer, mask.
+        let dfl: [usize; 4] = [libc::SIG_DFL, 0, 0, 0];
+        libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), 0, 8);
+    }
+    if keep == 3 {
+        libc::syscall(libc::SYS_fcntl, 3, libc::F_SETFD, 0);
+    } else {
+        libc::syscall(libc::SYS_dup3, keep, 3, 0);
+    }
+    let none: libc::sigset_t = std::mem::zeroed();
+    libc::syscall(
+        libc::SYS_rt_sigprocmask,
+        libc::SIG_SETMASK,
+        &none as *const libc::sigset_t,
+        0,
+        8,
+    );
+    libc::syscall(
+        libc::SYS_execve,
+        program.as_ptr(),
+        argv.as_ptr(),
+        envp.as_ptr(),
+    );
+    // Said without allocating: the errno's number after a fixed message.
+    let errno = *libc::__errno_location();
+    let mut msg = *b"error: cannot run the tapstack program (execve errno 000)\n";
+    let at = msg.len() - 5;
+    msg[at] = b'0' + (errno / 100 % 10) as u8;
+    msg[at + 1] = b'0' + (errno / 10 % 10) as u8;
+    msg[at + 2] = b'0' + (errno % 10) as u8;
+    libc::syscall(libc::SYS_write, 3, msg.as_ptr(), msg.len());
+    libc::syscall(libc::SYS_exit_group, 127);
+    unreachable!("exit_group returned")
+}
+
+/// Waits for a child made by [`spawn_unseen`] to end; its exit status.
+pub fn reap_unseen(pid: libc::pid_t) -> io::Result<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid int for the kernel to fill.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_wait4,
+                pid,
+                &mut status as *mut i32,
+                libc::__WCLONE,
+                std::ptr::null_mut::<libc::rusage>(),
+            )
+        };
+        match check(r) {
+            Ok(_) => return Ok(status),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

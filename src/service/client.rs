@@ -771,44 +771,13 @@ fn start_service() -> std::result::Result<(), String> {
         .collect();
     let mut envp: Vec<*mut libc::c_char> = env.iter().map(|a| a.as_ptr() as *mut _).collect();
     envp.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: the file actions object is initialised before use and destroyed after; every
-    // pointer passed lives until posix_spawn returns.
-    let r = unsafe {
-        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut fa);
-        libc::posix_spawn_file_actions_adddup2(&mut fa, write_end.as_raw_fd(), 3);
-        let r = libc::posix_spawn(
-            &mut pid,
-            program.as_ptr(),
-            &fa,
-            std::ptr::null(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-        );
-        libc::posix_spawn_file_actions_destroy(&mut fa);
-        r
-    };
+    // Unseen by the program: no SIGCHLD for it, and its `waitpid(-1)` cannot take it.
+    // SAFETY: `program`, `argv` and `envp` live until it returns.
+    let pid = unsafe { sys::spawn_unseen(&program, &argv, &envp, write_end.as_raw_fd()) };
     drop(write_end);
-    if r != 0 {
-        return Err(format!(
-            "cannot run {}: {}",
-            program.to_string_lossy(),
-            std::io::Error::from_raw_os_error(r)
-        ));
-    }
-    // The first process only forks the service off and exits.
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe {
-        libc::syscall(
-            libc::SYS_wait4,
-            pid,
-            &mut status as *mut i32,
-            0,
-            std::ptr::null_mut::<libc::rusage>(),
-        )
-    };
+    let pid = pid.map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+    // That child only forks the one that runs `tapstack service` and exits.
+    let _ = sys::reap_unseen(pid);
     let mut word = Vec::new();
     let mut buf = [0u8; 512];
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -837,6 +806,21 @@ fn start_service() -> std::result::Result<(), String> {
     match word {
         "ok" | "busy" => Ok(()),
         "" => Err("the stack service exited without a word".into()),
-        other => Err(other.trim_start_matches("error: ").to_string()),
+        other => {
+            let why = other.trim_start_matches("error: ");
+            // The child's own words when the program would not run (see sys::spawn_unseen).
+            let exec_errno = why
+                .strip_prefix("cannot run the tapstack program (execve errno ")
+                .and_then(|n| n.strip_suffix(')'))
+                .and_then(|n| n.parse::<i32>().ok());
+            Err(match exec_errno {
+                Some(e) => format!(
+                    "cannot run {}: {}",
+                    program.to_string_lossy(),
+                    std::io::Error::from_raw_os_error(e)
+                ),
+                None => why.to_string(),
+            })
+        }
     }
 }
