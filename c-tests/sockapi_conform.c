@@ -1886,6 +1886,59 @@ static void c_inet6_udp(void) {
 /* The IPv6 hop limits and multicast options of a dual-stack socket, which Java's multicast
  * sockets set beside the IP_* ones: read back with Linux's checks (out of range, short, a TCP
  * socket's multicast hops and interface, an interface that does not exist). */
+/* SO_RCVLOWAT on TCP: poll, select and epoll report the socket readable once that much is queued
+ * (tcp_poll), or at the peer's FIN; a blocking read waits for it; a listener's passes to the
+ * sockets it accepts (sk_clone). */
+static void c_rcvlowat(void) {
+    int fd = conn(ECHO);
+    seti(fd, SOL_SOCKET, SO_RCVLOWAT, 10, "setsockopt(SO_RCVLOWAT, 10)");
+    geti(fd, SOL_SOCKET, SO_RCVLOWAT, "getsockopt(SO_RCVLOWAT)");
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd}, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    R("send 3 bytes", send(fd, "abc", 3, 0));
+    usleep(200000);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    line("  3 bytes back: poll", "%d revents=%#x", n, p.revents);
+    line("  3 bytes back: epoll_wait", "%d", epoll_wait(ep, &out, 1, 0));
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(fd, &r);
+    struct timeval tv = {0, 0};
+    line("  3 bytes back: select", "%d", select(fd + 1, &r, NULL, NULL, &tv));
+    R("send 9 more", send(fd, "defghijkl", 9, 0));
+    usleep(200000);
+    p.revents = 0;
+    n = poll(&p, 1, 0);
+    line("  12 bytes back: poll", "%d revents=%#x", n, p.revents);
+    line("  12 bytes back: epoll_wait", "%d", epoll_wait(ep, &out, 1, 0));
+    char buf[64];
+    R("recv", recv(fd, buf, sizeof buf, 0));
+    R("send 2 bytes", send(fd, "xy", 2, 0));
+    usleep(100000);
+    R("send 8 more", send(fd, "zzzzzzzz", 8, 0));
+    R("blocking recv", recv(fd, buf, sizeof buf, 0));
+    R("send 3 bytes", send(fd, "end", 3, 0));
+    R("shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    usleep(300000);
+    p.revents = 0;
+    n = poll(&p, 1, 0);
+    line("  3 bytes and FIN back: poll", "%d revents=%#x", n, p.revents);
+    R("recv", recv(fd, buf, sizeof buf, 0));
+    R("recv at end", recv(fd, buf, sizeof buf, 0));
+    close(ep);
+    close(fd);
+    int l = listener();
+    seti(l, SOL_SOCKET, SO_RCVLOWAT, 5, "listener: setsockopt(SO_RCVLOWAT, 5)");
+    pending(l);
+    int a = accept(l, NULL, NULL);
+    need(a >= 0, "accept");
+    geti(a, SOL_SOCKET, SO_RCVLOWAT, "accepted: getsockopt(SO_RCVLOWAT)");
+    close(a);
+    close(l);
+}
+
 static void c_inet6_hops(void) {
     static const struct {
         int opt;
@@ -2242,6 +2295,7 @@ int main(void) {
     run("IPv4 multicast options", c_multicast);
     run("IPv6 hop limits and multicast options", c_inet6_hops);
     run("TCP urgent data (MSG_OOB)", c_urgent);
+    run("SO_RCVLOWAT on TCP", c_rcvlowat);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -6,7 +6,7 @@
 //!   socketpair end the program blocks on) and are the kernel's, as is SO_OOBINLINE (the peer's
 //!   urgent byte arrives as the socketpair's out-of-band byte, which the end reads in line or
 //!   apart as the option says); every other option goes to the service, which keeps it on the
-//!   stack socket ([`crate::service::options`]).
+//!   stack socket ([`crate::service::options`]). A TCP socket's SO_RCVLOWAT goes to both.
 
 use super::sockets;
 use super::state::{Attach, OpenSocket};
@@ -27,6 +27,12 @@ fn on_descriptor(level: i32, name: i32) -> bool {
                 | libc::SO_OOBINLINE
         ))
         || super::stamps::is_stamp_option(level, name)
+}
+
+/// A descriptor's option the service must know as well: a TCP socket's SO_RCVLOWAT, which decides
+/// when the service lets what arrived reach the descriptor (see `server::below_low_water`).
+fn for_service_too(sock: &OpenSocket, level: i32, name: i32) -> bool {
+    sock.kind == Kind::Stream && (level, name) == (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
 }
 
 /// IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF on a pending AF_INET UDP socket:
@@ -89,7 +95,8 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             // The kernel socket validates it; recorded once it took it (see exports).
             if on_descriptor(level, name) {
                 p.descriptor_options = true;
-            } else {
+            }
+            if !on_descriptor(level, name) || for_service_too(sock, level, name) {
                 p.options.retain(|o| (o.level, o.name) != (level, name));
                 p.options.push(SetOption {
                     level,
@@ -101,6 +108,15 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         }
         Attach::Stack => {
             drop(a);
+            if for_service_too(sock, level, name) && val.len() >= 4 {
+                // (An answer about a socket gone meanwhile changes nothing for the descriptor.)
+                let o = SetOption {
+                    level,
+                    name,
+                    value: val.to_vec(),
+                };
+                let _ = sockets::request(fd, Call::SetOption(o));
+            }
             if on_descriptor(level, name) {
                 return Set::Real;
             }

@@ -4,7 +4,8 @@
 //! needs, its record of the socket), so a value set before `connect` and one set after are the
 //! same value, and a new option is written here once. The preload shim sends every
 //! `setsockopt`/`getsockopt` of a stack socket here, except those the socketpair itself carries
-//! (SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT: the program's blocking calls run on it).
+//! (SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT: the program's blocking calls run on it). A TCP
+//! socket's SO_RCVLOWAT comes here too, as the service decides when the end polls readable.
 //!
 //! Options that change nothing for this stack and that no program depends on for correctness are
 //! accepted; those a program would rely on and this stack cannot give fail with ENOPROTOOPT, as on a
@@ -63,6 +64,10 @@ pub struct Extra {
     /// taken with Linux's checks and reported back. As on Linux they shape IPv6 packets only; a
     /// dual-stack socket's IPv4 traffic follows the IP_* options (Java sets both kinds).
     pub v6: Ipv6Options,
+    /// SO_RCVLOWAT of a TCP socket (0: unset, which is 1): the service holds data back from the
+    /// program's end until that much is there, so that poll and epoll report it readable when
+    /// Linux's tcp_poll would (the end itself takes the option too, for its blocking reads).
+    pub rcvlowat: u32,
 }
 
 /// See [`Extra::v6`].
@@ -509,6 +514,16 @@ pub fn set(
             // a kernel without that module answers.
             let algo = Algorithm::from_name(name).ok_or(Errno(libc::ENOENT))?;
             tcp_config(s, h, |c| c.congestion = algo)
+        }
+        (libc::SOL_SOCKET, libc::SO_RCVLOWAT) if stream => {
+            // sock_setsockopt: a negative value is INT_MAX, 0 is 1.
+            let v = int(val)?;
+            extra.rcvlowat = if v < 0 {
+                i32::MAX as u32
+            } else {
+                (v as u32).max(1)
+            };
+            Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
             extra.notsent_lowat = Some(int(val)?);

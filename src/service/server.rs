@@ -2645,6 +2645,12 @@ impl Service {
                     _ => {}
                 }
             }
+            if !sock.app_rd_shut
+                && sock.extra.rcvlowat > 1
+                && below_low_water(stack, h, sock.extra.rcvlowat, b)
+            {
+                break;
+            }
             let mut wrote = None;
             let r = if sock.app_rd_shut {
                 // The program is gone: what arrives is dropped. Data it had not read (held after
@@ -3042,6 +3048,23 @@ fn unprivileged_port_start() -> u16 {
 
 const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_NET_ADMIN: u32 = 12;
+
+/// SO_RCVLOWAT (Linux's tcp_poll, tcp_stream_is_readable): a TCP socket polls readable once that
+/// many bytes are queued, or once the FIN is in. The program's end polls readable as soon as it
+/// holds one byte, so what arrives waits in the stack until it reaches the mark, unless the end
+/// still holds unread data (readable then anyway) or the receive buffer is too small for the mark
+/// (Linux's tcp_set_rcvlowat grows the buffer to fit; here the mark is what the buffer holds).
+fn below_low_water(stack: &Stack, h: SocketHandle, lowat: u32, b: RawFd) -> bool {
+    let Some(c) = stack.tcp_socket_ref(h).and_then(|t| t.connection()) else {
+        return false;
+    };
+    let queued = c.recv_queue_len();
+    if queued == 0 || c.fin_received() {
+        return false;
+    }
+    let mark = (lowat as usize).min(c.recv_capacity());
+    queued < mark && uds::all_read(b)
+}
 
 /// The effective capabilities of process `pid` (`CapEff` in /proc/PID/status; none if that
 /// cannot be read).

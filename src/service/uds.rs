@@ -477,6 +477,22 @@ pub fn oob_pending(fd: RawFd) -> bool {
     r > 0 && p.revents & libc::POLLPRI != 0
 }
 
+/// Whether what was written on stream socket `fd` has all been read by its peer (SIOCOUTQ: an
+/// AF_UNIX socket's count of what it sent and the peer still holds, which is zero only then).
+pub fn all_read(fd: RawFd) -> bool {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ioctl,
+            fd,
+            libc::TIOCOUTQ,
+            &mut n as *mut libc::c_int,
+        )
+    };
+    r == 0 && n == 0
+}
+
 /// Bytes waiting to be read on `fd` (SIOCINQ).
 pub fn queued(fd: RawFd) -> io::Result<usize> {
     let mut n: libc::c_int = 0;
