@@ -1939,6 +1939,28 @@ static void c_rcvlowat(void) {
     close(l);
 }
 
+/* The sizes a TCP socket's buffers report before any SO_RCVBUF or SO_SNDBUF: tcp_rmem's and
+ * tcp_wmem's defaults, then what the connection grew them to once established. */
+static void c_bufs_start(void) {
+    int fd = tcp();
+    geti(fd, SOL_SOCKET, SO_RCVBUF, "new: getsockopt(SO_RCVBUF)");
+    geti(fd, SOL_SOCKET, SO_SNDBUF, "new: getsockopt(SO_SNDBUF)");
+    connect_to(fd, ECHO);
+    usleep(100000);
+    geti(fd, SOL_SOCKET, SO_RCVBUF, "connected: getsockopt(SO_RCVBUF)");
+    geti(fd, SOL_SOCKET, SO_SNDBUF, "connected: getsockopt(SO_SNDBUF)");
+    close(fd);
+    int l = listener();
+    geti(l, SOL_SOCKET, SO_SNDBUF, "listener: getsockopt(SO_SNDBUF)");
+    pending(l);
+    int a = accept(l, NULL, NULL);
+    need(a >= 0, "accept");
+    geti(a, SOL_SOCKET, SO_RCVBUF, "accepted: getsockopt(SO_RCVBUF)");
+    geti(a, SOL_SOCKET, SO_SNDBUF, "accepted: getsockopt(SO_SNDBUF)");
+    close(a);
+    close(l);
+}
+
 static void c_inet6_hops(void) {
     static const struct {
         int opt;
@@ -2296,6 +2318,7 @@ int main(void) {
     run("IPv6 hop limits and multicast options", c_inet6_hops);
     run("TCP urgent data (MSG_OOB)", c_urgent);
     run("SO_RCVLOWAT on TCP", c_rcvlowat);
+    run("TCP buffer sizes before SO_RCVBUF/SO_SNDBUF", c_bufs_start);
     printf("done: %d checks\n", checkno);
     return 0;
 }

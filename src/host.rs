@@ -208,6 +208,8 @@ pub struct BufferLimits {
     /// `rmem_default`, `wmem_default`: a UDP socket's buffers before any option.
     pub rmem_default: usize,
     pub wmem_default: usize,
+    /// `tcp_wmem`'s default: what SO_SNDBUF reports for a TCP socket not yet connected.
+    pub tcp_wmem_default: usize,
 }
 
 impl BufferLimits {
@@ -217,6 +219,7 @@ impl BufferLimits {
         wmem_max: 212_992,
         rmem_default: 212_992,
         wmem_default: 212_992,
+        tcp_wmem_default: WMEM[1],
     };
 
     /// This namespace's, read once per process (a service serves one namespace).
@@ -235,6 +238,10 @@ impl BufferLimits {
                 wmem_max: read("wmem_max", d.wmem_max),
                 rmem_default: read("rmem_default", d.rmem_default),
                 wmem_default: read("wmem_default", d.wmem_default),
+                tcp_wmem_default: std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+                    .ok()
+                    .and_then(|s| triple(&s))
+                    .map_or(d.tcp_wmem_default, |w| w[1]),
             }
         })
     }

@@ -957,12 +957,17 @@ pub fn get(
             let limits = crate::host::BufferLimits::of_host();
             let set = if rcv { extra.rcvbuf } else { extra.sndbuf };
             // Unset: what the socket starts with, as Linux reports it (rmem_default and
-            // wmem_default for UDP; for TCP the stack's own starting sizes, tcp_rmem's default
-            // for receiving).
+            // wmem_default for UDP; for TCP tcp_rmem's default for receiving, and tcp_wmem's
+            // for sending until a connection is made, then the stack's own send buffer, which
+            // Linux's tcp_sndbuf_expand grows at that point too).
+            let connected = s
+                .tcp_socket_ref(h)
+                .is_some_and(|t| t.connection().is_some());
             ints(match (set, stream) {
                 (Some(v), _) => v as i32,
                 (None, false) if rcv => limits.rmem_default as i32,
                 (None, false) => limits.wmem_default as i32,
+                (None, true) if !rcv && !connected => limits.tcp_wmem_default as i32,
                 (None, true) => tcp_cfg(s, &|c| {
                     (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
                 }),
