@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # UDP servers on the stack, as on Linux:
 # - dnsmasq in its default wildcard mode (IP_PKTINFO on a socket bound to 0.0.0.0:53, answers sent
-#   with sendmsg naming the source) answers dig from the kernel side, and from loopback;
+#   with sendmsg naming the source) answers dig from the kernel side, and from loopback; so does it
+#   with --interface and --bind-interfaces or --bind-dynamic (the addresses netlink lists, bound);
 # - a python server sets IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR after bind and
 #   gets them with a datagram to 10.77.0.2 (TTL 64, the sender's IP_TOS) and one to the broadcast
 #   address 10.77.0.255; its sendmsg with IP_PKTINFO answers from the destination, and refuses
@@ -37,6 +38,28 @@ grep -q "query\[A\] example.test from 127.0.0.1" "$WORK/dnsmasq.log" || fail "dn
 cat "$WORK/dnsmasq.out"
 echo "dnsmasq on $STACK_IP and 127.0.0.1: example.test is $out"
 killtree "$dns"
+
+# dnsmasq bound to the interface's addresses (--interface with --bind-interfaces, then with
+# --bind-dynamic): it reads them over route netlink (RTM_GETADDR) and binds each, so it must read
+# the stack's 10.77.0.2 on tap0, as Linux's program reads its own; lo comes with --interface.
+for mode in --bind-interfaces --bind-dynamic; do
+  rm -f "$WORK/dnsmasq.log"
+  onstack -- timeout 60 dnsmasq --no-daemon --port 53 --no-resolv --no-hosts --interface="$IFNAME" "$mode" \
+    --address=/example.test/10.77.0.9 --log-queries --log-facility="$WORK/dnsmasq.log" \
+    --pid-file="$WORK/dnsmasq.pid" --user=root > "$WORK/dnsmasq.out" 2>&1 &
+  dns=$!
+  out=""
+  for _ in $(seq 100); do
+    out=$(inns dig +short +time=1 +tries=1 @"$STACK_IP" example.test 2>&1) && [ -n "$out" ] && break
+    kill -0 "$dns" 2>/dev/null || break
+    sleep 0.1
+  done
+  lo=$(ip netns exec "$lo_ns" dig +short +time=2 +tries=2 @127.0.0.1 example.test 2>&1) || true
+  echo "dnsmasq $mode on $STACK_IP and 127.0.0.1: $out $lo"
+  [ "$out $lo" = "10.77.0.9 10.77.0.9" ] || { cat "$WORK/dnsmasq.out" "$WORK/dnsmasq.log" 2>/dev/null; fail "dnsmasq $mode"; }
+  killtree "$dns"
+  wait "$dns" 2>/dev/null || true
+done
 
 # Control messages with each datagram.
 onstack -- timeout 30 python3 "$ROOT/scripts/e2e/udp_server.py" cmsg 5300 > "$WORK/cmsg.out" 2>&1 &

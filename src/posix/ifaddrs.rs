@@ -1,13 +1,20 @@
-//! `getifaddrs`: a program on the stack lists the stack's address on the TAP, as a program on
-//! Linux lists the addresses its own sockets use.
+//! The program's view of its addresses: `getifaddrs`, and the route netlink's address messages,
+//! name the stack's address on the TAP, as a program on Linux lists the addresses its own sockets
+//! use.
 //!
 //! The namespace's kernel holds the TAP's other side (10.77.0.1), so libc's list names that
 //! address on `tap0`. A server that binds each address it lists (named's `listen-on { any; }`,
 //! which scans with getifaddrs and binds one socket per address) then bound 10.77.0.1 on the stack
 //! and got EADDRNOTAVAIL: it answered on loopback only. Here the list is the kernel's with the
 //! TAP's IPv4 entry made ours: the stack's address, its netmask and broadcast address (what
-//! Linux's inet_fill_ifaddr reports for an address on an interface). Netlink (`RTM_GETADDR`) and
-//! the `SIOCGIF*` ioctls still show the kernel's.
+//! Linux's inet_fill_ifaddr reports for an address on an interface).
+//!
+//! dnsmasq (`--interface=tap0 --bind-interfaces`, `--bind-dynamic`) lists addresses with
+//! `RTM_GETADDR` on a route netlink socket instead, and binds what it reads: each
+//! `RTM_NEWADDR`/`RTM_DELADDR` for an IPv4 address on the TAP that a `recvmsg` or `recvfrom` on
+//! such a socket brings is rewritten in place the same way ([`netlink_received`]): `IFA_ADDRESS`
+//! and `IFA_LOCAL` ours, `IFA_BROADCAST` ours, the prefix length ours (the lengths never change).
+//! The `SIOCGIF*` ioctls still show the kernel's.
 
 // The exported function is libc's, with libc's contract.
 #![allow(clippy::missing_safety_doc)]
@@ -86,9 +93,134 @@ pub unsafe extern "C" fn getifaddrs(out: *mut *mut ifaddrs) -> c_int {
     r
 }
 
+/// The route netlink's numbers (linux/rtnetlink.h, linux/if_addr.h).
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
+/// `struct nlmsghdr` and `struct ifaddrmsg`, and `struct rtattr`'s header, in bytes.
+const NLMSG_HDRLEN: usize = 16;
+const IFADDRMSG_LEN: usize = 8;
+const RTA_HDRLEN: usize = 4;
+
+/// NLMSG_ALIGN and RTA_ALIGN: 4 bytes.
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Whether `buf` begins as an address message would (a header no longer than what came, of type
+/// RTM_NEWADDR or RTM_DELADDR): the cheap test before asking the kernel what the socket is.
+fn may_be_address_messages(buf: &[u8]) -> bool {
+    if buf.len() < NLMSG_HDRLEN + IFADDRMSG_LEN {
+        return false;
+    }
+    let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+    len >= NLMSG_HDRLEN && len <= buf.len() && (ty == RTM_NEWADDR || ty == RTM_DELADDR)
+}
+
+/// Rewrites the IPv4 address messages for interface `index` in the netlink messages in `buf` to
+/// say `addr`/`prefix_len`; anything else, and a message cut short, is left as it came.
+fn rewrite_address_messages(buf: &mut [u8], index: u32, addr: Ipv4Addr, prefix_len: u8) {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0);
+    let broadcast = Ipv4Addr::from(u32::from(addr) | !mask);
+    let mut at = 0;
+    while at + NLMSG_HDRLEN <= buf.len() {
+        let h = &buf[at..];
+        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let ty = u16::from_ne_bytes([h[4], h[5]]);
+        if len < NLMSG_HDRLEN || at + len > buf.len() {
+            return;
+        }
+        let msg = &mut buf[at..at + len];
+        let ifa = NLMSG_HDRLEN;
+        let ours = (ty == RTM_NEWADDR || ty == RTM_DELADDR)
+            && len >= ifa + IFADDRMSG_LEN
+            && i32::from(msg[ifa]) == libc::AF_INET
+            && u32::from_ne_bytes([msg[ifa + 4], msg[ifa + 5], msg[ifa + 6], msg[ifa + 7]])
+                == index;
+        if ours {
+            msg[ifa + 1] = prefix_len;
+            let mut a = ifa + IFADDRMSG_LEN;
+            while a + RTA_HDRLEN <= len {
+                let alen = usize::from(u16::from_ne_bytes([msg[a], msg[a + 1]]));
+                let aty = u16::from_ne_bytes([msg[a + 2], msg[a + 3]]);
+                if alen < RTA_HDRLEN || a + alen > len {
+                    break;
+                }
+                let value = match aty {
+                    IFA_ADDRESS | IFA_LOCAL => Some(addr),
+                    IFA_BROADCAST => Some(broadcast),
+                    _ => None,
+                };
+                if let (Some(v), 8) = (value, alen) {
+                    msg[a + RTA_HDRLEN..a + 8].copy_from_slice(&v.octets());
+                }
+                a += align4(alen);
+            }
+        }
+        at += align4(len);
+    }
+}
+
+/// Whether `fd` is a route netlink socket (SO_DOMAIN AF_NETLINK, SO_PROTOCOL NETLINK_ROUTE).
+fn is_route_netlink(fd: c_int) -> bool {
+    let option = |name: c_int| -> Option<c_int> {
+        let mut v: c_int = -1;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: an int and its length; the raw call, which leaves errno to be restored below.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_getsockopt,
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                &mut v as *mut c_int,
+                &mut len as *mut libc::socklen_t,
+            )
+        };
+        (r == 0).then_some(v)
+    };
+    option(libc::SO_DOMAIN) == Some(libc::AF_NETLINK)
+        && option(libc::SO_PROTOCOL) == Some(libc::NETLINK_ROUTE)
+}
+
+/// Called with what a `recvmsg` or `recvfrom` on a descriptor that is not a stack socket put in
+/// `buf` (`len` bytes, as far as they fit): on a route netlink socket, the TAP's IPv4 address
+/// messages are made to name the stack's address (see the module's doc).
+///
+/// # Safety
+/// `buf` is valid for `len` bytes.
+pub unsafe fn netlink_received(fd: c_int, buf: *mut u8, len: usize) {
+    if buf.is_null() || len == 0 || !state::interposing() || state::in_vfork_child() {
+        return;
+    }
+    // SAFETY: as the caller promises.
+    let data = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+    if !may_be_address_messages(data) {
+        return;
+    }
+    let errno = super::hook::errno();
+    if is_route_netlink(fd) {
+        if let Ok(c) = client::config() {
+            if let Ok(name) = std::ffi::CString::new(c.iface.as_str()) {
+                // SAFETY: a NUL-terminated name.
+                let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+                if index != 0 {
+                    rewrite_address_messages(data, index, c.addr, c.prefix_len);
+                }
+            }
+        }
+    }
+    super::hook::set_errno(crate::error::Errno(errno));
+}
+
 #[cfg(test)]
 mod tests {
-    use super::make_ours;
+    use super::{make_ours, may_be_address_messages, rewrite_address_messages};
     use std::net::Ipv4Addr;
 
     fn sin(a: Ipv4Addr) -> libc::sockaddr_in {
@@ -101,6 +233,55 @@ mod tests {
 
     fn read(s: &libc::sockaddr_in) -> Ipv4Addr {
         Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr))
+    }
+
+    /// An RTM_NEWADDR as the kernel sends it: AF_INET, prefix 24, interface `index`, IFA_ADDRESS,
+    /// IFA_LOCAL, IFA_BROADCAST, IFA_LABEL "tap0".
+    fn newaddr(index: u32) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(&20u16.to_ne_bytes());
+        m.extend_from_slice(&[0; 10]);
+        m.extend_from_slice(&[libc::AF_INET as u8, 24, 0x80, 0]);
+        m.extend_from_slice(&index.to_ne_bytes());
+        for (ty, v) in [
+            (1u16, [10, 77, 0, 1]),
+            (2, [10, 77, 0, 1]),
+            (4, [10, 77, 0, 255]),
+        ] {
+            m.extend_from_slice(&8u16.to_ne_bytes());
+            m.extend_from_slice(&ty.to_ne_bytes());
+            m.extend_from_slice(&v);
+        }
+        m.extend_from_slice(&9u16.to_ne_bytes());
+        m.extend_from_slice(&3u16.to_ne_bytes());
+        m.extend_from_slice(b"tap0\0\0\0\0");
+        let len = (m.len() as u32 - 3).to_ne_bytes();
+        m[..4].copy_from_slice(&len);
+        m
+    }
+
+    #[test]
+    fn the_taps_address_messages_name_the_stacks_address() {
+        let mut buf = newaddr(7);
+        buf.extend_from_slice(&newaddr(1));
+        assert!(may_be_address_messages(&buf));
+        rewrite_address_messages(&mut buf, 7, Ipv4Addr::new(10, 77, 0, 2), 16);
+        let (tap, lo) = buf.split_at(newaddr(7).len());
+        assert_eq!(tap[17], 16);
+        assert_eq!(&tap[28..32], &[10, 77, 0, 2]);
+        assert_eq!(&tap[36..40], &[10, 77, 0, 2]);
+        assert_eq!(&tap[44..48], &[10, 77, 255, 255]);
+        assert_eq!(&tap[52..56], b"tap0");
+        assert_eq!(lo, &newaddr(1)[..]);
+        // A message cut short is left alone, and data that is no netlink is not taken for it.
+        let mut cut = newaddr(7);
+        cut.truncate(30);
+        rewrite_address_messages(&mut cut, 7, Ipv4Addr::new(10, 77, 0, 2), 16);
+        assert_eq!(&cut[..], &newaddr(7)[..30]);
+        assert!(!may_be_address_messages(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        ));
     }
 
     #[test]
