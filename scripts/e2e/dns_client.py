@@ -6,6 +6,8 @@ answer: its id, its source, and that it ends with ADDRESS. Then asks big.example
 than any UDP answer the servers give) without EDNS and with EDNS sizes 512, 1232 and 4096, and
 prints whether each came truncated (TC) with how many answers an EDNS one held. Prints
 "COUNT answered, L lost, W wrong" last. Each wait is bounded (2 s), so the client always ends.
+A NAME with "{}" in it is a new name for each query ("{}" the query's number), so that a
+forwarding server asks its upstream each time; then no TXT question is asked.
 """
 import socket
 import struct
@@ -36,7 +38,7 @@ def main():
         for k in range(window):
             qid = (sent + k) & 0xFFFF
             ids.add(qid)
-            s.sendto(query(qid, name), (server, 53))
+            s.sendto(query(qid, name.replace("{}", str(sent + k))), (server, 53))
         try:
             while ids:
                 data, src = s.recvfrom(4096)
@@ -49,7 +51,7 @@ def main():
         except socket.timeout:
             lost += len(ids)
         sent += window
-    for size in (None, 512, 1232, 4096):
+    for size in () if "{}" in name else (None, 512, 1232, 4096):
         s.sendto(query(0xBEEF, "big.example.test", 16, size), (server, 53))
         try:
             data, _ = s.recvfrom(65535)

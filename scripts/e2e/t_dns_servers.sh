@@ -11,7 +11,10 @@
 # 127.0.0.1 in the server's namespace; a TXT answer too large for UDP (dig sees TC and asks again
 # over TCP, 60 records); the same by hand without EDNS and with EDNS sizes 512, 1232 and 4096 (TC
 # each time: named's max-udp-size and unbound's are 1232 by default); 2000 queries, 20 outstanding,
-# none lost; and the server exits at SIGTERM. Each server is skipped when it is not installed.
+# none lost; and the server exits at SIGTERM. Then each forwards to a dnsmasq on the kernel side
+# (10.77.0.1) as a resolver does, from ports of its own (named's connected UDP sockets, unbound's
+# random ports): 500 new names, each asked upstream, none lost. Each server is skipped when it is
+# not installed.
 # With E2E_KERNEL=1 the same servers run on the kernel: the expected lines are Linux's.
 source "$(dirname "$0")/lib.sh"
 setup dnssrv
@@ -71,6 +74,27 @@ big TXT, EDNS 4096: truncated with 0 answers
   wait "$pid" || true
 }
 
+# forward_check NAME PID: 500 queries for new names to the forwarding server NAME (job PID), each
+# answered by the upstream dnsmasq; then SIGTERM ends it.
+forward_check() {
+  local name=$1 pid=$2 out=""
+  for _ in $(seq 100); do
+    out=$(inns dig +short +time=1 +tries=1 @"$STACK_IP" first.example.test 2>&1) && [ "$out" = 10.77.0.9 ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ "$out" = 10.77.0.9 ] || { cat "$WORK/$name.log"; fail "$name forwarding: dig said: $out"; }
+  out=$(inns timeout 60 python3 "$ROOT/scripts/e2e/dns_client.py" "$STACK_IP" 500 'h{}.example.test' 2>&1)
+  echo "$name forwarding: $out"
+  [ "$out" = "500 answered, 0 lost, 0 wrong" ] || { cat "$WORK/$name.log"; fail "$name forwarding"; }
+  killtree "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+# The upstream, on the kernel side: every name under example.test is 10.77.0.9.
+inns timeout 120 dnsmasq --no-daemon --listen-address="$KERNEL_IP" --bind-interfaces --port 53 \
+  --no-resolv --no-hosts --address=/example.test/10.77.0.9 --pid-file="$WORK/upstream.pid" \
+  --user=root > "$WORK/upstream.log" 2>&1 &
+
 ran=()
 NAMED=$(command -v named || echo /usr/sbin/named)
 if [ -x "$NAMED" ] && id bind >/dev/null 2>&1; then
@@ -96,6 +120,21 @@ CONF
   onstack -- timeout 60 "$NAMED" -g -u bind -c "$WORK/named.conf" > "$WORK/named.log" 2>&1 &
   dns_check named $!
   grep -q "listening on IPv4 interface .*, $STACK_IP#53" "$WORK/named.log" || fail "named: $(cat "$WORK/named.log")"
+  mkdir -p "$WORK/namedf" && chown bind "$WORK/namedf"
+  cat > "$WORK/namedf.conf" <<CONF
+options {
+  directory "$WORK/namedf";
+  listen-on port 53 { any; };
+  listen-on-v6 { none; };
+  allow-recursion { any; };
+  forwarders { $KERNEL_IP; };
+  forward only;
+  pid-file none;
+  dnssec-validation no;
+};
+CONF
+  onstack -- timeout 60 "$NAMED" -g -u bind -c "$WORK/namedf.conf" > "$WORK/named.log" 2>&1 &
+  forward_check named $!
   ran+=(named)
 else
   echo "named: SKIP (not installed)"
@@ -117,8 +156,16 @@ if [ -x "$UNBOUND" ] && id unbound >/dev/null 2>&1; then
     onstack -- timeout 60 "$UNBOUND" -d -c "$WORK/unbound.conf" > "$WORK/unbound.log" 2>&1 &
     dns_check "unbound ($mode)" $!
   done
+  # Forwarding ("test." is one of unbound's locally served zones, RFC 6761, unless told not).
+  printf '%s\n' server: '  interface: 0.0.0.0' '  chroot: ""' '  username: "unbound"' \
+    "  directory: \"$WORK\"" '  pidfile: ""' '  use-syslog: no' '  logfile: ""' '  do-ip6: no' \
+    '  port: 53' '  access-control: 0.0.0.0/0 allow' '  module-config: "iterator"' \
+    '  local-zone: "test." nodefault' '  qname-minimisation: no' forward-zone: '  name: "."' \
+    "  forward-addr: $KERNEL_IP" remote-control: '  control-enable: no' > "$WORK/unbound.conf"
+  onstack -- timeout 60 "$UNBOUND" -d -c "$WORK/unbound.conf" > "$WORK/unbound.log" 2>&1 &
+  forward_check unbound $!
   ran+=(unbound)
 else
   echo "unbound: SKIP (not installed)"
 fi
-echo "dns servers: ${ran[*]:-none} answer dig over UDP and TCP, from the kernel side and loopback, TC and EDNS as Linux, 2000 queries without loss"
+echo "dns servers: ${ran[*]:-none} answer dig over UDP and TCP, from the kernel side and loopback, TC and EDNS as Linux, 2000 queries without loss, and forward 500 new names to the kernel side"
