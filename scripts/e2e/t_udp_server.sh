@@ -3,6 +3,7 @@
 # - dnsmasq in its default wildcard mode (IP_PKTINFO on a socket bound to 0.0.0.0:53, answers sent
 #   with sendmsg naming the source) answers dig from the kernel side, and from loopback; so does it
 #   with --interface and --bind-interfaces or --bind-dynamic (the addresses netlink lists, bound);
+# - the program lists 10.77.0.2 on the interface (netlink, SIOCGIFADDR, SIOCGIFCONF);
 # - a python server sets IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR after bind and
 #   gets them with a datagram to 10.77.0.2 (TTL 64, the sender's IP_TOS) and one to the broadcast
 #   address 10.77.0.255; its sendmsg with IP_PKTINFO answers from the destination, and refuses
@@ -60,6 +61,24 @@ for mode in --bind-interfaces --bind-dynamic; do
   killtree "$dns"
   wait "$dns" 2>/dev/null || true
 done
+
+# The program's view of its own addresses on the interface: netlink (ip), SIOCGIFADDR and
+# SIOCGIFCONF (python) name 10.77.0.2, as a program on Linux reads its own.
+view=$(onstack -- ip -4 -o addr show dev "$IFNAME" | awk '{print $4}'
+  onstack -- python3 -c "
+import array, fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = fcntl.ioctl(s.fileno(), 0x8915, struct.pack('256s', b'$IFNAME'))  # SIOCGIFADDR
+print('SIOCGIFADDR', socket.inet_ntoa(r[20:24]))
+buf = array.array('B', bytes(40 * 16))
+n = struct.unpack('iL', fcntl.ioctl(s.fileno(), 0x8912, struct.pack('iL', len(buf), buf.buffer_info()[0])))[0]
+b = buf.tobytes()
+print('SIOCGIFCONF', *sorted(b[i:i + 16].split(b'\\0')[0].decode() + '=' + socket.inet_ntoa(b[i + 20:i + 24]) for i in range(0, n, 40)))
+")
+echo "$view"
+[ "$view" = "$STACK_IP/24
+SIOCGIFADDR $STACK_IP
+SIOCGIFCONF lo=127.0.0.1 $IFNAME=$STACK_IP" ] || fail "the interface's address as the program lists it"
 
 # Control messages with each datagram.
 onstack -- timeout 30 python3 "$ROOT/scripts/e2e/udp_server.py" cmsg 5300 > "$WORK/cmsg.out" 2>&1 &

@@ -1493,6 +1493,19 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         }
         return r;
     }
+    if matches!(
+        request,
+        libc::SIOCGIFADDR | libc::SIOCGIFBRDADDR | libc::SIOCGIFNETMASK | libc::SIOCGIFCONF
+    ) {
+        // The kernel's answer on any socket, then the TAP's address made ours (super::ifaddrs).
+        let r = f(fd, request, arg);
+        if r == 0 {
+            guard("ioctl", (), || {
+                super::ifaddrs::interface_ioctl(request, arg as *mut u8)
+            });
+        }
+        return r;
+    }
     let sock = match known(fd) {
         Some(s) if !s.is_pending() => s,
         _ => return f(fd, request, arg),

@@ -14,7 +14,9 @@
 //! `RTM_NEWADDR`/`RTM_DELADDR` for an IPv4 address on the TAP that a `recvmsg` or `recvfrom` on
 //! such a socket brings is rewritten in place the same way ([`netlink_received`]): `IFA_ADDRESS`
 //! and `IFA_LOCAL` ours, `IFA_BROADCAST` ours, the prefix length ours (the lengths never change).
-//! The `SIOCGIF*` ioctls still show the kernel's.
+//! The interface ioctls that read an address (`SIOCGIFADDR`, `SIOCGIFBRDADDR`, `SIOCGIFNETMASK`,
+//! and `SIOCGIFCONF`'s list, which Java's NetworkInterface reads) say the same
+//! ([`interface_ioctl`]).
 
 // The exported function is libc's, with libc's contract.
 #![allow(clippy::missing_safety_doc)]
@@ -195,12 +197,13 @@ fn is_route_netlink(fd: c_int) -> bool {
 /// # Safety
 /// `buf` is valid for `len` bytes.
 pub unsafe fn netlink_received(fd: c_int, buf: *mut u8, len: usize) {
-    if buf.is_null() || len == 0 || !state::interposing() || state::in_vfork_child() {
+    if buf.is_null() || len == 0 {
         return;
     }
     // SAFETY: as the caller promises.
     let data = unsafe { std::slice::from_raw_parts_mut(buf, len) };
-    if !may_be_address_messages(data) {
+    // The test on the bytes first: it is all most reads (of other sockets) ever cost here.
+    if !may_be_address_messages(data) || !state::interposing() || state::in_vfork_child() {
         return;
     }
     let errno = super::hook::errno();
@@ -218,9 +221,99 @@ pub unsafe fn netlink_received(fd: c_int, buf: *mut u8, len: usize) {
     super::hook::set_errno(crate::error::Errno(errno));
 }
 
+/// `struct ifreq` (linux/if.h): the name, then the union whose sockaddr the calls below fill.
+const IFREQ_LEN: usize = 40;
+const IFNAMSIZ: usize = 16;
+
+/// Makes one `struct ifreq` at `req` (as SIOCGIFADDR, SIOCGIFBRDADDR, SIOCGIFNETMASK or
+/// SIOCGIFCONF filled it) name `value` if it is an AF_INET one of interface `iface`. One that says
+/// 0.0.0.0 stays so: the TAP's address was given no broadcast address (as getifaddrs and netlink
+/// then give none).
+fn rewrite_ifreq(req: &mut [u8], iface: &str, value: Ipv4Addr) {
+    let name = &req[..IFNAMSIZ];
+    let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+    let family = i32::from(u16::from_ne_bytes([req[16], req[17]]));
+    let unset = req[20..24] == [0; 4];
+    if &name[..len] == iface.as_bytes() && family == libc::AF_INET && !unset {
+        // sockaddr_in: family, port, then the address.
+        req[20..24].copy_from_slice(&value.octets());
+    }
+}
+
+/// After a successful interface ioctl `request` with argument `arg`, on any descriptor: the TAP's
+/// IPv4 address, broadcast address or netmask as the stack's (see the module's doc).
+///
+/// # Safety
+/// `arg` is what the kernel just filled for `request`: a `struct ifreq`, or a `struct ifconf`
+/// whose buffer holds `ifc_len` bytes of them.
+pub unsafe fn interface_ioctl(request: libc::c_ulong, arg: *mut u8) {
+    if arg.is_null() || !state::interposing() || state::in_vfork_child() {
+        return;
+    }
+    let Ok(c) = client::config() else {
+        return;
+    };
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(c.prefix_len))
+        .unwrap_or(0);
+    let value = match request {
+        libc::SIOCGIFADDR | libc::SIOCGIFCONF => c.addr,
+        libc::SIOCGIFBRDADDR => Ipv4Addr::from(u32::from(c.addr) | !mask),
+        libc::SIOCGIFNETMASK => Ipv4Addr::from(mask),
+        _ => return,
+    };
+    if request != libc::SIOCGIFCONF {
+        // SAFETY: a struct ifreq, as the caller promises.
+        rewrite_ifreq(
+            unsafe { std::slice::from_raw_parts_mut(arg, IFREQ_LEN) },
+            &c.iface,
+            value,
+        );
+        return;
+    }
+    // SAFETY: a struct ifconf (int ifc_len, then the buffer's pointer, aligned).
+    let conf = unsafe { &*arg.cast::<libc::ifconf>() };
+    // SAFETY: the union's pointer member, as SIOCGIFCONF reads it.
+    let buf = unsafe { conf.ifc_ifcu.ifcu_buf }.cast::<u8>();
+    let Ok(len) = usize::try_from(conf.ifc_len) else {
+        return;
+    };
+    if buf.is_null() {
+        return; // a query of the size only
+    }
+    // SAFETY: the kernel wrote ifc_len bytes of ifreqs there.
+    let list = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+    for req in list.chunks_exact_mut(IFREQ_LEN) {
+        rewrite_ifreq(req, &c.iface, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{make_ours, may_be_address_messages, rewrite_address_messages};
+    use super::{make_ours, may_be_address_messages, rewrite_address_messages, rewrite_ifreq};
+
+    #[test]
+    fn an_ifreq_of_the_tap_names_the_stacks_address() {
+        let mut req = [0u8; 40];
+        req[..4].copy_from_slice(b"tap0");
+        req[16..18].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        req[20..24].copy_from_slice(&[10, 77, 0, 1]);
+        let mut lo = req;
+        lo[..4].copy_from_slice(b"lo\0\0");
+        rewrite_ifreq(&mut req, "tap0", Ipv4Addr::new(10, 77, 0, 2));
+        rewrite_ifreq(&mut lo, "tap0", Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!(&req[20..24], &[10, 77, 0, 2]);
+        assert_eq!(&lo[20..24], &[10, 77, 0, 1]);
+        let mut tap01 = req;
+        tap01[..5].copy_from_slice(b"tap01");
+        tap01[20..24].copy_from_slice(&[10, 77, 0, 1]);
+        rewrite_ifreq(&mut tap01, "tap0", Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!(&tap01[20..24], &[10, 77, 0, 1]);
+        let mut none = req;
+        none[20..24].copy_from_slice(&[0; 4]);
+        rewrite_ifreq(&mut none, "tap0", Ipv4Addr::new(10, 77, 0, 255));
+        assert_eq!(&none[20..24], &[0; 4]);
+    }
     use std::net::Ipv4Addr;
 
     fn sin(a: Ipv4Addr) -> libc::sockaddr_in {
