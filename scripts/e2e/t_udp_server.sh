@@ -3,7 +3,7 @@
 # - dnsmasq in its default wildcard mode (IP_PKTINFO on a socket bound to 0.0.0.0:53, answers sent
 #   with sendmsg naming the source) answers dig from the kernel side, and from loopback; so does it
 #   with --interface and --bind-interfaces or --bind-dynamic (the addresses netlink lists, bound);
-# - the program lists 10.77.0.2 on the interface (netlink, SIOCGIFADDR, SIOCGIFCONF);
+# - the program lists 10.77.0.2 on the interface (getifaddrs, netlink, SIOCGIFADDR, SIOCGIFCONF);
 # - a python server sets IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR after bind and
 #   gets them with a datagram to 10.77.0.2 (TTL 64, the sender's IP_TOS) and one to the broadcast
 #   address 10.77.0.255; its sendmsg with IP_PKTINFO answers from the destination, and refuses
@@ -62,9 +62,11 @@ for mode in --bind-interfaces --bind-dynamic; do
   wait "$dns" 2>/dev/null || true
 done
 
-# The program's view of its own addresses on the interface: netlink (ip), SIOCGIFADDR and
-# SIOCGIFCONF (python) name 10.77.0.2, as a program on Linux reads its own.
-view=$(onstack -- ip -4 -o addr show dev "$IFNAME" | awk '{print $4}'
+# The program's view of its own addresses on the interface: getifaddrs, netlink (ip), SIOCGIFADDR
+# and SIOCGIFCONF (python) name 10.77.0.2, as a program on Linux reads its own.
+build_c ifaddrs_list
+view=$(onstack -- "$WORK/ifaddrs_list" | sort
+  onstack -- ip -4 -o addr show dev "$IFNAME" | awk '{print $4}'
   onstack -- python3 -c "
 import array, fcntl, socket, struct
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -76,7 +78,9 @@ b = buf.tobytes()
 print('SIOCGIFCONF', *sorted(b[i:i + 16].split(b'\\0')[0].decode() + '=' + socket.inet_ntoa(b[i + 20:i + 24]) for i in range(0, n, 40)))
 ")
 echo "$view"
-[ "$view" = "$STACK_IP/24
+[ "$view" = "lo 127.0.0.1 255.0.0.0 -
+$IFNAME $STACK_IP 255.255.255.0 $STACK_IP
+$STACK_IP/24
 SIOCGIFADDR $STACK_IP
 SIOCGIFCONF lo=127.0.0.1 $IFNAME=$STACK_IP" ] || fail "the interface's address as the program lists it"
 

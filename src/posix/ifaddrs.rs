@@ -42,6 +42,21 @@ unsafe fn put(sa: *mut libc::sockaddr, addr: Ipv4Addr) {
     }
 }
 
+/// The address in the `sockaddr_in` at `sa`, if there is one of that family.
+///
+/// # Safety
+/// As for [`put`].
+unsafe fn get(sa: *const libc::sockaddr) -> Option<Ipv4Addr> {
+    // SAFETY: as the caller promises.
+    if sa.is_null() || unsafe { i32::from((*sa).sa_family) } != libc::AF_INET {
+        return None;
+    }
+    // SAFETY: an AF_INET entry is a sockaddr_in.
+    Some(Ipv4Addr::from(u32::from_be(unsafe {
+        (*sa.cast::<sockaddr_in>()).sin_addr.s_addr
+    })))
+}
+
 /// Makes the IPv4 entries of interface `iface` in the list at `list` say `addr`/`prefix_len`.
 ///
 /// # Safety
@@ -69,11 +84,14 @@ unsafe fn make_ours(list: *mut ifaddrs, iface: &str, addr: Ipv4Addr, prefix_len:
         }
         // SAFETY: the entry's sockaddrs, AF_INET ones being sockaddr_in.
         unsafe {
+            // ifa_ifu is the broadcast address with IFF_BROADCAST, else the point-to-point peer.
+            // glibc fills it with the address itself when the kernel gave no IFA_BROADCAST (an
+            // address added without `brd`): then it says ours, as Linux's would.
+            let bare = get(ifa.ifa_ifu).is_some() && get(ifa.ifa_ifu) == get(ifa.ifa_addr);
             put(ifa.ifa_addr, addr);
             put(ifa.ifa_netmask, mask);
-            // ifa_ifu is the broadcast address with IFF_BROADCAST, else the point-to-point peer.
             if ifa.ifa_flags & libc::IFF_BROADCAST as u32 != 0 {
-                put(ifa.ifa_ifu, broadcast);
+                put(ifa.ifa_ifu, if bare { addr } else { broadcast });
             }
         }
     }
