@@ -7,7 +7,9 @@
 //! which scans with getifaddrs and binds one socket per address) then bound 10.77.0.1 on the stack
 //! and got EADDRNOTAVAIL: it answered on loopback only. Here the list is the kernel's with the
 //! TAP's IPv4 entry made ours: the stack's address, its netmask and broadcast address (what
-//! Linux's inet_fill_ifaddr reports for an address on an interface).
+//! Linux's inet_fill_ifaddr reports for an address on an interface; where the kernel's TAP address
+//! has no broadcast address, glibc's entry names the address itself, and then ours). Not done: a
+//! second IPv4 address on the TAP's kernel side would be listed as ours a second time.
 //!
 //! dnsmasq (`--interface=tap0 --bind-interfaces`, `--bind-dynamic`) lists addresses with
 //! `RTM_GETADDR` on a route netlink socket instead, and binds what it reads: each

@@ -15,7 +15,8 @@
 //!   the calls some programs make by number (libuv's `sendmmsg`, `recvmmsg`);
 //! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
 //! - [`identity`]: `setuid` and its kin, after which the service sees the new user;
-//! - [`ifaddrs`]: `getifaddrs`, which lists the stack's address on the TAP;
+//! - [`ifaddrs`]: `getifaddrs`, route netlink's address messages and the `SIOCGIF*ADDR` ioctls,
+//!   which name the stack's address on the TAP;
 //! - [`exports`]: the C symbols.
 
 pub mod addr;
