@@ -528,6 +528,16 @@ static void c_zerocopy(void) {
     line("  echo of it", "%ld bytes", recv_some(fd2, back, 100));
     int u = udp();
     seti(u, SOL_SOCKET, SO_ZEROCOPY, 1, "udp: setsockopt(SO_ZEROCOPY, 1)");
+    /* SO_SELECT_ERR_QUEUE, which Linux's sock_setsockopt keeps on any socket: chronyd sets it
+     * before SO_TIMESTAMPING and gives the latter up if it is refused. */
+    int e = udp();
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    need(bind(e, SA(any), sizeof any) == 0, "bind udp");
+    geti(e, SOL_SOCKET, SO_SELECT_ERR_QUEUE, "udp: getsockopt(SO_SELECT_ERR_QUEUE) initially");
+    seti(e, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1, "udp: setsockopt(SO_SELECT_ERR_QUEUE, 1)");
+    geti(e, SOL_SOCKET, SO_SELECT_ERR_QUEUE, "udp: getsockopt(SO_SELECT_ERR_QUEUE)");
+    seti(fd2, SOL_SOCKET, SO_SELECT_ERR_QUEUE, 1, "setsockopt(SO_SELECT_ERR_QUEUE, 1)");
+    geti(fd2, SOL_SOCKET, SO_SELECT_ERR_QUEUE, "getsockopt(SO_SELECT_ERR_QUEUE)");
 }
 
 static double real_s(void) {

@@ -7,7 +7,8 @@
 # receivers close, a report leaving the group goes out; a general query is answered. One receiver
 # joins with struct ip_mreq and our address, the other with struct ip_mreqn and the link's index,
 # a third as Java's MulticastSocket does: a dual-stack AF_INET6 socket with the IPV6_MULTICAST_*
-# options, and the interface named by the address the namespace lists on it (10.77.0.1 on tap0).
+# options, and the interface named by the address SIOCGIFADDR lists on it (on the stack the
+# stack's own, 10.77.0.2 on tap0, as a program on Linux lists its own).
 source "$(dirname "$0")/lib.sh"
 setup mcast
 PEER=$ROOT/scripts/e2e/mcast_peer.py

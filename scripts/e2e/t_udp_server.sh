@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # UDP servers on the stack, as on Linux:
 # - dnsmasq in its default wildcard mode (IP_PKTINFO on a socket bound to 0.0.0.0:53, answers sent
-#   with sendmsg naming the source) answers dig from the kernel side, and from loopback;
+#   with sendmsg naming the source) answers dig from the kernel side, and from loopback; so does it
+#   with --interface and --bind-interfaces or --bind-dynamic (the addresses netlink lists, bound);
+# - the program lists 10.77.0.2 on the interface (getifaddrs, netlink, SIOCGIFADDR, SIOCGIFCONF);
 # - a python server sets IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR after bind and
 #   gets them with a datagram to 10.77.0.2 (TTL 64, the sender's IP_TOS) and one to the broadcast
 #   address 10.77.0.255; its sendmsg with IP_PKTINFO answers from the destination, and refuses
@@ -37,6 +39,50 @@ grep -q "query\[A\] example.test from 127.0.0.1" "$WORK/dnsmasq.log" || fail "dn
 cat "$WORK/dnsmasq.out"
 echo "dnsmasq on $STACK_IP and 127.0.0.1: example.test is $out"
 killtree "$dns"
+
+# dnsmasq bound to the interface's addresses (--interface with --bind-interfaces, then with
+# --bind-dynamic): it reads them over route netlink (RTM_GETADDR) and binds each, so it must read
+# the stack's 10.77.0.2 on tap0, as Linux's program reads its own; lo comes with --interface.
+for mode in --bind-interfaces --bind-dynamic; do
+  rm -f "$WORK/dnsmasq.log"
+  onstack -- timeout 60 dnsmasq --no-daemon --port 53 --no-resolv --no-hosts --interface="$IFNAME" "$mode" \
+    --address=/example.test/10.77.0.9 --log-queries --log-facility="$WORK/dnsmasq.log" \
+    --pid-file="$WORK/dnsmasq.pid" --user=root > "$WORK/dnsmasq.out" 2>&1 &
+  dns=$!
+  out=""
+  for _ in $(seq 100); do
+    out=$(inns dig +short +time=1 +tries=1 @"$STACK_IP" example.test 2>&1) && [ -n "$out" ] && break
+    kill -0 "$dns" 2>/dev/null || break
+    sleep 0.1
+  done
+  lo=$(ip netns exec "$lo_ns" dig +short +time=2 +tries=2 @127.0.0.1 example.test 2>&1) || true
+  echo "dnsmasq $mode on $STACK_IP and 127.0.0.1: $out $lo"
+  [ "$out $lo" = "10.77.0.9 10.77.0.9" ] || { cat "$WORK/dnsmasq.out" "$WORK/dnsmasq.log" 2>/dev/null; fail "dnsmasq $mode"; }
+  killtree "$dns"
+  wait "$dns" 2>/dev/null || true
+done
+
+# The program's view of its own addresses on the interface: getifaddrs, netlink (ip), SIOCGIFADDR
+# and SIOCGIFCONF (python) name 10.77.0.2, as a program on Linux reads its own.
+build_c ifaddrs_list
+view=$(onstack -- "$WORK/ifaddrs_list" | sort
+  onstack -- ip -4 -o addr show dev "$IFNAME" | awk '{print $4}'
+  onstack -- python3 -c "
+import array, fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = fcntl.ioctl(s.fileno(), 0x8915, struct.pack('256s', b'$IFNAME'))  # SIOCGIFADDR
+print('SIOCGIFADDR', socket.inet_ntoa(r[20:24]))
+buf = array.array('B', bytes(40 * 16))
+n = struct.unpack('iL', fcntl.ioctl(s.fileno(), 0x8912, struct.pack('iL', len(buf), buf.buffer_info()[0])))[0]
+b = buf.tobytes()
+print('SIOCGIFCONF', *sorted(b[i:i + 16].split(b'\\0')[0].decode() + '=' + socket.inet_ntoa(b[i + 20:i + 24]) for i in range(0, n, 40)))
+")
+echo "$view"
+[ "$view" = "lo 127.0.0.1 255.0.0.0 -
+$IFNAME $STACK_IP 255.255.255.0 $STACK_IP
+$STACK_IP/24
+SIOCGIFADDR $STACK_IP
+SIOCGIFCONF lo=127.0.0.1 $IFNAME=$STACK_IP" ] || fail "the interface's address as the program lists it"
 
 # Control messages with each datagram.
 onstack -- timeout 30 python3 "$ROOT/scripts/e2e/udp_server.py" cmsg 5300 > "$WORK/cmsg.out" 2>&1 &

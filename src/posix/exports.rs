@@ -658,7 +658,17 @@ pub unsafe extern "C" fn recvfrom(
                 r
             })
         }
-        _ => f(fd, buf, len, flags, from, fromlen),
+        _ => {
+            let n = f(fd, buf, len, flags, from, fromlen);
+            if n > 0 {
+                // A route netlink socket's address messages (see super::ifaddrs).
+                let got = (n as usize).min(len);
+                guard("recvfrom", (), || {
+                    super::ifaddrs::netlink_received(fd, buf.cast(), got)
+                });
+            }
+            n
+        }
     }
 }
 
@@ -819,6 +829,14 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
             let control = !msg.is_null() && (*msg).msg_controllen > 0;
             if n >= 0 && control && !state::in_vfork_child() {
                 guard("recvmsg", (), || note_received(msg));
+            }
+            // A route netlink socket's address messages, in the first buffer (dnsmasq's one).
+            if n > 0 && !msg.is_null() && !(*msg).msg_iov.is_null() && (*msg).msg_iovlen > 0 {
+                let first = &*(*msg).msg_iov;
+                let len = (n as usize).min(first.iov_len);
+                guard("recvmsg", (), || {
+                    super::ifaddrs::netlink_received(fd, first.iov_base.cast(), len)
+                });
             }
             n
         }
@@ -1472,6 +1490,19 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         if let (0, Some(s), false) = (r, known(fd), on.is_null()) {
             s.nonblocking_hint
                 .store(*on != 0, std::sync::atomic::Ordering::Relaxed);
+        }
+        return r;
+    }
+    if matches!(
+        request,
+        libc::SIOCGIFADDR | libc::SIOCGIFBRDADDR | libc::SIOCGIFNETMASK | libc::SIOCGIFCONF
+    ) {
+        // The kernel's answer on any socket, then the TAP's address made ours (super::ifaddrs).
+        let r = f(fd, request, arg);
+        if r == 0 {
+            guard("ioctl", (), || {
+                super::ifaddrs::interface_ioctl(request, arg as *mut u8)
+            });
         }
         return r;
     }

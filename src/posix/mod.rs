@@ -15,6 +15,8 @@
 //!   the calls some programs make by number (libuv's `sendmmsg`, `recvmmsg`);
 //! - [`netdb`]: `getaddrinfo` and friends, answered by the stack's own resolver;
 //! - [`identity`]: `setuid` and its kin, after which the service sees the new user;
+//! - [`ifaddrs`]: `getifaddrs`, route netlink's address messages and the `SIOCGIF*ADDR` ioctls,
+//!   which name the stack's address on the TAP;
 //! - [`exports`]: the C symbols.
 
 pub mod addr;
@@ -23,6 +25,7 @@ pub mod fds;
 pub mod forklock;
 pub mod hook;
 pub mod identity;
+pub mod ifaddrs;
 pub mod io;
 pub mod netdb;
 pub mod netdb_exports;

@@ -201,6 +201,7 @@ fn copy_descriptor_options(from: RawFd, to: RawFd) {
         libc::SO_SNDTIMEO,
         libc::SO_RCVLOWAT,
         libc::SO_OOBINLINE,
+        libc::SO_SELECT_ERR_QUEUE,
     ] {
         if let Ok(v) = uds::get_raw(
             from,

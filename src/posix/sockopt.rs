@@ -14,7 +14,10 @@ use crate::error::{Errno, Result};
 use crate::service::proto::{Call, Kind, SetOption, Value, MAX_OPTION};
 
 /// Options the socketpair end itself carries: the timeouts and low-water mark the program
-/// blocks by, SO_OOBINLINE, and the receive timestamps ([`super::stamps`]).
+/// blocks by, SO_OOBINLINE, the receive timestamps ([`super::stamps`]), and
+/// SO_SELECT_ERR_QUEUE, which Linux's sock_setsockopt takes on any socket (poll would report
+/// POLLPRI for a waiting error queue; the socketpair's, like the stack's, stays empty). chronyd
+/// gave up SO_TIMESTAMPING for SO_TIMESTAMPNS when it was refused.
 fn on_descriptor(level: i32, name: i32) -> bool {
     (level == libc::SOL_SOCKET
         && matches!(
@@ -25,6 +28,7 @@ fn on_descriptor(level: i32, name: i32) -> bool {
                 | libc::SO_SNDTIMEO_NEW
                 | libc::SO_RCVLOWAT
                 | libc::SO_OOBINLINE
+                | libc::SO_SELECT_ERR_QUEUE
         ))
         || super::stamps::is_stamp_option(level, name)
 }

@@ -154,10 +154,10 @@ fn multicast_if(val: &[u8]) -> Result<GroupInterface> {
     }
 }
 
-/// An interface named by an address the namespace lists on the TAP (its kernel side, 10.77.0.1:
-/// what `getifaddrs` and `SIOCGIFCONF` show a program, and so what Java's NetworkInterface hands
-/// to IP_MULTICAST_IF and IP_ADD_MEMBERSHIP) is ours, as Linux's ip_mc_find_dev finds the device
-/// by one of its addresses: it becomes our own address. Any other is left for the stack to refuse.
+/// An interface named by an address the namespace gives the TAP (its kernel side, 10.77.0.1: what
+/// `getifaddrs` and `SIOCGIFCONF` show a program outside the stack; one on the stack is shown our
+/// own, see crate::posix::ifaddrs) is ours, as Linux's ip_mc_find_dev finds the device by one of
+/// its addresses: it becomes our own address. Any other is left for the stack to refuse.
 fn kernel_named(s: &Stack, iface: GroupInterface) -> GroupInterface {
     let ours = s.iface().addr;
     if iface.ifindex != 0 || iface.addr.is_unspecified() || iface.addr == ours || s.ifindex() == 0 {
