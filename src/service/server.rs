@@ -196,6 +196,9 @@ struct Sock {
     app_eof: bool,
     /// The peer's FIN was passed on (B's writing shut).
     eof_sent: bool,
+    /// The connection failed after `eof_sent`: reads keep their end of file, the error is for
+    /// SO_ERROR and sends only (Linux's tcp_recvmsg stops at the FIN before it looks at sk_err).
+    failed_after_eof: bool,
     /// B was shut both ways by us (an error ended the connection).
     broken: bool,
     /// The last descriptor of A is gone.
@@ -1422,6 +1425,7 @@ impl Service {
         sock.b_writable = false;
         sock.app_eof = false;
         sock.eof_sent = false;
+        sock.failed_after_eof = false;
         sock.broken = false;
         sock.app_gone = false;
         sock.app_reset = false;
@@ -1586,7 +1590,7 @@ impl Service {
             }
         );
         Some(match call {
-            Call::TakeError => {
+            Call::TakeError | Call::ErrorAtEof => {
                 self.refused.remove(at);
                 Ok(Value::Int(e.0))
             }
@@ -1650,6 +1654,7 @@ impl Service {
             b_urgent: false,
             app_eof: false,
             eof_sent: false,
+            failed_after_eof: false,
             broken: false,
             app_gone: false,
             app_reset: false,
@@ -2015,6 +2020,16 @@ impl Service {
                 Ok(Called::Value(Value::Bytes(v)))
             }
             Call::TakeError => {
+                let e = sock
+                    .error
+                    .take()
+                    .or_else(|| self.stack.take_socket_error(h));
+                Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))))
+            }
+            Call::ErrorAtEof => {
+                if sock.failed_after_eof {
+                    return Ok(Called::Value(Value::Int(0)));
+                }
                 let e = sock
                     .error
                     .take()
@@ -2595,6 +2610,24 @@ impl Service {
         };
         let h = sock.h;
         let b = sock.b.as_raw_fd();
+        if sock.eof_sent && !sock.broken && !sock.app_rd_shut {
+            // The connection failed after the peer's FIN reached the program (a reset in
+            // CLOSE-WAIT, or our data timed out): its reads have had their end of file, which
+            // stands, and the error waits for SO_ERROR or the next send, as Linux's sk_err; the
+            // program's end hangs up, so its writes fail with EPIPE (tcp_sendmsg's do_error).
+            if let Some(e) = stack
+                .tcp_socket_mut(h)
+                .ok()
+                .and_then(|t| t.connection_mut())
+                .filter(|c| c.state() == crate::tcp::State::Closed)
+                .and_then(|c| c.take_error())
+            {
+                sock.error = Some(e);
+                sock.failed_after_eof = true;
+                sock.broken = true;
+                let _ = uds::shutdown(b, libc::SHUT_RDWR);
+            }
+        }
         // The network to the program: written from the receive buffer straight into B.
         for _ in 0..64 {
             if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {

@@ -2012,9 +2012,12 @@ impl Connection {
                 State::SynReceived if self.is_fast_open_child() => self.fail(Errno::ECONNRESET),
                 State::SynReceived if !self.active_open => self.enter_closed(),
                 State::SynReceived => self.fail(Errno::ECONNREFUSED),
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                State::Established | State::FinWait1 | State::FinWait2 => {
                     self.fail(Errno::ECONNRESET)
                 }
+                // After the peer's FIN the reader has had its end of file: Linux's tcp_reset
+                // leaves EPIPE for SO_ERROR and the next send (BSD's choice, its comment says).
+                State::CloseWait => self.fail(Errno::EPIPE),
                 _ => self.enter_closed(),
             }
             return;
