@@ -2610,24 +2610,6 @@ impl Service {
         };
         let h = sock.h;
         let b = sock.b.as_raw_fd();
-        if sock.eof_sent && !sock.broken && !sock.app_rd_shut {
-            // The connection failed after the peer's FIN reached the program (a reset in
-            // CLOSE-WAIT, or our data timed out): its reads have had their end of file, which
-            // stands, and the error waits for SO_ERROR or the next send, as Linux's sk_err; the
-            // program's end hangs up, so its writes fail with EPIPE (tcp_sendmsg's do_error).
-            if let Some(e) = stack
-                .tcp_socket_mut(h)
-                .ok()
-                .and_then(|t| t.connection_mut())
-                .filter(|c| c.state() == crate::tcp::State::Closed)
-                .and_then(|c| c.take_error())
-            {
-                sock.error = Some(e);
-                sock.failed_after_eof = true;
-                sock.broken = true;
-                let _ = uds::shutdown(b, libc::SHUT_RDWR);
-            }
-        }
         // The network to the program: written from the receive buffer straight into B.
         for _ in 0..64 {
             if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {
@@ -2722,6 +2704,24 @@ impl Service {
                     sock.broken = true;
                     let _ = uds::shutdown(b, libc::SHUT_RDWR);
                 }
+            }
+        }
+        if sock.eof_sent && !sock.broken && !sock.app_rd_shut {
+            // The connection failed after the peer's FIN was passed on (a reset in
+            // CLOSE-WAIT, or our data timed out): its reads have had their end of file, which
+            // stands, and the error waits for SO_ERROR or the next send, as Linux's sk_err; the
+            // program's end hangs up, so its writes fail with EPIPE (tcp_sendmsg's do_error).
+            if let Some(e) = stack
+                .tcp_socket_mut(h)
+                .ok()
+                .and_then(|t| t.connection_mut())
+                .filter(|c| c.state() == crate::tcp::State::Closed)
+                .and_then(|c| c.take_error())
+            {
+                sock.error = Some(e);
+                sock.failed_after_eof = true;
+                sock.broken = true;
+                let _ = uds::shutdown(b, libc::SHUT_RDWR);
             }
         }
         // The program to the network: read from B straight into the send buffer, only as much as
