@@ -7,7 +7,9 @@
 # nobody's) sftp copies both ways, -L opens a new stack connection from that child to the kernel's
 # echo, -R makes it listen on 10.77.0.2 (GatewayPorts clientspecified) for a kernel-side client.
 # Then the preloaded ssh client logs in to a kernel sshd on 10.77.0.1, scp copies from it and -L
-# forwards through it. Skipped without openssh-server and openssh-client. E2E_KERNEL=1 runs it all
+# forwards through it. sshd -i, exec'd by socat in fork mode with the stack socket as its stdin and
+# stdout (inetd style), serves a command and an scp. Skipped without openssh-server and
+# openssh-client. E2E_KERNEL=1 runs it all
 # on kernel sockets.
 source "$(dirname "$0")/lib.sh"
 SSHD=/usr/sbin/sshd
@@ -87,6 +89,15 @@ out="-L $(inns bash -c "$(declare -f echo_check); echo_check 127.0.0.1 7001" 2>&
 -R 1048576 True" ] || fail "forwarding as nobody: $out ($(cat "$WORK/fwd.log"; tail -n 3 "$WORK/sshd.log"))"
 ps -eo user=,args= | grep -qx "nobody *sshd: nobody" || fail "no session child of nobody's: $(ps -eo user=,args= | grep "sshd:")"
 
+# inetd style: socat accepts and execs `sshd -i` with the stack socket as its stdin and stdout.
+onstack -- timeout 60 socat TCP-LISTEN:2224,bind=$STACK_IP,reuseaddr,fork \
+  EXEC:"$SSHD -i -e -f $WORK/sshd_config",nofork > "$WORK/inetd.log" 2>&1 &
+wait_port "$STACK_IP" 2224
+out=$(inns timeout 10 ssh "${SSHO[@]}" -p 2224 root@$STACK_IP 'set -- $SSH_CONNECTION; echo $1 $3 $4' 2>&1)
+[ "$out" = "$KERNEL_IP $STACK_IP 2224" ] || fail "sshd -i: $out ($(cat "$WORK/inetd.log"))"
+inns timeout 20 scp "${SSHO[@]}" -P 2224 root@$STACK_IP:"$WORK/four" "$WORK/inetd-down" || fail "scp from sshd -i: $(tail -n 3 "$WORK/inetd.log")"
+[ "$(sum "$WORK/inetd-down")" = "$want" ] || fail "scp from sshd -i: the copy differs"
+
 # The client on the stack, a kernel sshd on 10.77.0.1.
 inns timeout 60 "$SSHD" -D -e -p 2223 -o ListenAddress=$KERNEL_IP -f "$WORK/ksshd_config" > "$WORK/ksshd.log" 2>&1 &
 wait_port "$KERNEL_IP" 2223
@@ -99,4 +110,4 @@ onstack -- timeout 20 ssh "${SSHO[@]}" -p 2223 -N -o ExitOnForwardFailure=yes -L
 wait_port "$STACK_IP" 7003
 out=$(inns bash -c "$(declare -f echo_check); echo_check $STACK_IP 7003" 2>&1)
 [ "$out" = "1048576 True" ] || fail "-L through the stack's client: $out ($(cat "$WORK/cfwd.log"))"
-echo "sshd: sshd -D on the stack (privilege separation, root and nobody sessions): command, scp and sftp 4 MiB each way, -L and -R as nobody; ssh, scp and -L from the stack to a kernel sshd"
+echo "sshd: sshd -D on the stack (privilege separation, root and nobody sessions): command, scp and sftp 4 MiB each way, -L and -R as nobody; sshd -i under socat; ssh, scp and -L from the stack to a kernel sshd"
