@@ -3040,7 +3040,6 @@ impl Service {
     }
 }
 
-/// How many connections wait in the accept queue of stack listener `h`.
 /// Looks whether socket `sock`'s connection failed (a reset, a time-out) without the program
 /// knowing, and tells it as Linux's tcp_reset leaves it: the error in sk_err for whichever call
 /// comes next. A send reports it at once (B's reading is shut: the program's write fails and asks
@@ -3074,6 +3073,7 @@ fn note_failure(stack: &mut Stack, sock: &mut Sock) {
     }
 }
 
+/// How many connections wait in the accept queue of stack listener `h`.
 fn accept_queue_len(stack: &Stack, h: SocketHandle) -> usize {
     stack
         .tcp_socket_ref(h)

@@ -578,12 +578,12 @@ impl Connection {
         self.snd.buf.len()
     }
 
-    /// A soft error is held (RFC 1122 §4.2.3.9): SO_ERROR would report it.
     /// The peer's FIN has arrived in order.
     pub fn fin_received(&self) -> bool {
         self.rcv.fin_received
     }
 
+    /// A soft error is held (RFC 1122 §4.2.3.9): SO_ERROR would report it.
     pub fn has_soft_error(&self) -> bool {
         self.soft_error.is_some()
     }
