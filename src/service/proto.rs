@@ -91,9 +91,9 @@ pub enum Call {
     /// SO_ERROR: the pending error, cleared.
     TakeError,
     /// What a read that found end of file reports: the pending error, cleared, unless the
-    /// connection failed after the peer's FIN reached the program (EPIPE after a reset in
-    /// CLOSE-WAIT, or a time-out), which Linux's tcp_recvmsg never reports (the FIN ends the read
-    /// first): then 0, the error left for SO_ERROR or a send.
+    /// connection failed after the peer's FIN had come (EPIPE after a reset in CLOSE-WAIT, or a
+    /// time-out), which Linux's tcp_recvmsg never reports (the FIN ends the read first): then 0,
+    /// the error left for SO_ERROR or a send.
     ErrorAtEof,
     /// SIOCOUTQ: bytes not yet acknowledged by the peer.
     Unsent,

@@ -23,6 +23,10 @@
 //!   stop at its mark and SIOCATMARK, recv(MSG_OOB), POLLPRI, SIGURG and SO_OOBINLINE (set on A)
 //!   are the kernel's; the program's send(MSG_OOB) is found on B (SO_OOBINLINE, watched for
 //!   EPOLLPRI) at its mark, and that byte marked urgent in the connection.
+//!   A connection that fails (a reset, a time-out) is looked for on every pass, whether or not B
+//!   has room: B's reading is shut at once, so the program's next write fails and asks for the
+//!   error (Linux's sk_err), while the data that came before goes on into B and reads end with
+//!   the error after it; after the peer's FIN the reads keep their end of file and B hangs up.
 //!   UDP: each datagram on the pair carries a header ([`proto::DGRAM_HEADER`]): going out its
 //!   destination (and a `sendmsg`'s own TTL or TOS), coming in its sender and what the program's
 //!   IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR report.
