@@ -599,6 +599,24 @@ def disconnect_close_wait(t):
     t.quiet(300, "the connection is gone")
 
 
+def rst_close_wait(t):
+    """An RST after the peer's FIN (CLOSE-WAIT): Linux's tcp_reset leaves EPIPE in sk_err, not
+    ECONNRESET. Reads stay at end of file (the FIN came first), SO_ERROR says EPIPE once, a send
+    says EPIPE; nothing answers the reset."""
+    t.passive_open()
+    t.send(ACK | FIN)
+    expect_plain_ack(t, "an ACK of the FIN")
+    t.agent("read 10", 0)
+    t.send(RST | ACK)
+    t.quiet(300, "nothing answers the reset")
+    t.agent("read 10", 0)
+    t.agent("getsockopt SO_ERROR", errno.EPIPE)
+    t.agent("getsockopt SO_ERROR", 0)
+    t.agent("send 10", "EPIPE")
+    t.agent("read 10", 0)
+    t.quiet(200, "nothing after the failed send")
+
+
 def listener_shutdown_rst(t):
     """17. shutdown(SHUT_RD) of a listener (Linux's inet_shutdown, then tcp_disconnect and
     inet_csk_listen_stop) resets a connection nobody accepted yet with RST|ACK, and nothing more."""
@@ -1101,6 +1119,7 @@ CASES = {
     "disconnect_rst": disconnect_rst,
     "disconnect_close_wait": disconnect_close_wait,
     "listener_shutdown_rst": listener_shutdown_rst,
+    "rst_close_wait": rst_close_wait,
     "tfo_server": tfo_server,
     "tfo_client": tfo_client,
     "tfo_exp": tfo_exp,

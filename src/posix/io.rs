@@ -98,10 +98,15 @@ pub fn tcp_oob_error(sock: &OpenSocket, fd: i32) -> Errno {
 /// SO_ERROR holds it (sk_stream_error: ECONNREFUSED after a refused connect, ECONNRESET after a
 /// reset), without SIGPIPE; after that, EPIPE, with SIGPIPE unless the caller said MSG_NOSIGNAL.
 pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
-    if let Some(e) = super::sockets::take_pending_error(fd) {
-        // Reported: a failed connect's descriptor stops polling POLLERR, as Linux's socket.
-        super::sockets::clear_descriptor_error(fd);
-        return e;
+    match super::sockets::take_pending_error(fd) {
+        // EPIPE held as the error (a reset after the peer's FIN) is sk_stream_error's EPIPE all
+        // the same: it comes with SIGPIPE.
+        Some(Errno::EPIPE) | None => {}
+        Some(e) => {
+            // Reported: a failed connect's descriptor stops polling POLLERR, as Linux's socket.
+            super::sockets::clear_descriptor_error(fd);
+            return e;
+        }
     }
     if flags & libc::MSG_NOSIGNAL == 0 {
         // SAFETY: a signal to the calling thread, as the kernel's send_sig(SIGPIPE, current).

@@ -1152,7 +1152,7 @@ pub fn error_at_eof(fd: RawFd) -> Option<Errno> {
     if poll_now(fd) & libc::POLLHUP == 0 {
         return None;
     }
-    match request(fd, Call::TakeError) {
+    match request(fd, Call::ErrorAtEof) {
         Ok(Value::Int(e)) if e != 0 => Some(Errno(e)),
         // The service is gone (killed, or it crashed), and the connection with it: its hang-up is
         // no end of the peer's data, and a clean end of file would pass a cut stream off as whole.

@@ -90,6 +90,11 @@ pub enum Call {
     },
     /// SO_ERROR: the pending error, cleared.
     TakeError,
+    /// What a read that found end of file reports: the pending error, cleared, unless the
+    /// connection failed after the peer's FIN had come (EPIPE after a reset in CLOSE-WAIT, or a
+    /// time-out), which Linux's tcp_recvmsg never reports (the FIN ends the read first): then 0,
+    /// the error left for SO_ERROR or a send.
+    ErrorAtEof,
     /// SIOCOUTQ: bytes not yet acknowledged by the peer.
     Unsent,
     /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
@@ -326,6 +331,7 @@ impl Request {
                 w.u32(*len);
             }
             Call::TakeError => w.u8(10),
+            Call::ErrorAtEof => w.u8(22),
             Call::Unsent => w.u8(11),
             Call::Linger => w.u8(12),
             Call::ConnectFilled { addr, filler } => {
@@ -436,6 +442,7 @@ impl Request {
             19 => Call::HeldLen,
             20 => Call::FastOpenConnectEmpty(r.addr()?),
             21 => Call::UrgentPending,
+            22 => Call::ErrorAtEof,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -714,6 +721,7 @@ mod tests {
                 len: 4,
             },
             Call::TakeError,
+            Call::ErrorAtEof,
             Call::Unsent,
             Call::Linger,
             Call::SendMore(true),

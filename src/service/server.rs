@@ -23,6 +23,10 @@
 //!   stop at its mark and SIOCATMARK, recv(MSG_OOB), POLLPRI, SIGURG and SO_OOBINLINE (set on A)
 //!   are the kernel's; the program's send(MSG_OOB) is found on B (SO_OOBINLINE, watched for
 //!   EPOLLPRI) at its mark, and that byte marked urgent in the connection.
+//!   A connection that fails (a reset, a time-out) is looked for on every pass, whether or not B
+//!   has room: B's reading is shut at once, so the program's next write fails and asks for the
+//!   error (Linux's sk_err), while the data that came before goes on into B and reads end with
+//!   the error after it; after the peer's FIN the reads keep their end of file and B hangs up.
 //!   UDP: each datagram on the pair carries a header ([`proto::DGRAM_HEADER`]): going out its
 //!   destination (and a `sendmsg`'s own TTL or TOS), coming in its sender and what the program's
 //!   IP_PKTINFO, IP_RECVTTL, IP_RECVTOS and IP_RECVORIGDSTADDR report.
@@ -196,6 +200,13 @@ struct Sock {
     app_eof: bool,
     /// The peer's FIN was passed on (B's writing shut).
     eof_sent: bool,
+    /// The connection failed after the peer's FIN: reads keep their end of file, the error is
+    /// for SO_ERROR and sends only (Linux's tcp_recvmsg stops at the FIN before it looks at
+    /// sk_err).
+    failed_after_eof: bool,
+    /// The connection failed and can send no more (see [`note_failure`]): what the program still
+    /// wrote is dropped, and B's reading is shut, so its next write fails and reports the error.
+    send_over: bool,
     /// B was shut both ways by us (an error ended the connection).
     broken: bool,
     /// The last descriptor of A is gone.
@@ -1422,6 +1433,8 @@ impl Service {
         sock.b_writable = false;
         sock.app_eof = false;
         sock.eof_sent = false;
+        sock.failed_after_eof = false;
+        sock.send_over = false;
         sock.broken = false;
         sock.app_gone = false;
         sock.app_reset = false;
@@ -1586,7 +1599,7 @@ impl Service {
             }
         );
         Some(match call {
-            Call::TakeError => {
+            Call::TakeError | Call::ErrorAtEof => {
                 self.refused.remove(at);
                 Ok(Value::Int(e.0))
             }
@@ -1650,6 +1663,8 @@ impl Service {
             b_urgent: false,
             app_eof: false,
             eof_sent: false,
+            failed_after_eof: false,
+            send_over: false,
             broken: false,
             app_gone: false,
             app_reset: false,
@@ -2015,6 +2030,16 @@ impl Service {
                 Ok(Called::Value(Value::Bytes(v)))
             }
             Call::TakeError => {
+                let e = sock
+                    .error
+                    .take()
+                    .or_else(|| self.stack.take_socket_error(h));
+                Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))))
+            }
+            Call::ErrorAtEof => {
+                if sock.failed_after_eof {
+                    return Ok(Called::Value(Value::Int(0)));
+                }
                 let e = sock
                     .error
                     .take()
@@ -2595,6 +2620,7 @@ impl Service {
         };
         let h = sock.h;
         let b = sock.b.as_raw_fd();
+        note_failure(stack, sock);
         // The network to the program: written from the receive buffer straight into B.
         for _ in 0..64 {
             if sock.eof_sent || sock.broken || !(sock.b_writable || sock.app_rd_shut) {
@@ -2697,6 +2723,8 @@ impl Service {
                 }
             }
         }
+        // A FIN passed on just now may have had the failure behind it.
+        note_failure(stack, sock);
         // The program to the network: read from B straight into the send buffer, only as much as
         // it has room for, and send once all of it is in.
         let mut queued = false;
@@ -2706,7 +2734,7 @@ impl Service {
             if sock.app_eof || !sock.b_readable {
                 break;
             }
-            if sock.broken {
+            if sock.broken || sock.send_over {
                 // Nowhere to send: whatever the program writes is dropped.
                 match uds::read(b, scratch) {
                     Ok(0) => sock.app_eof = true,
@@ -2793,7 +2821,12 @@ impl Service {
                     starved = true;
                     break;
                 }
-                (Err(_), None) => sock.broken = true,
+                (Err(_), None) => {
+                    // Failed (its error, if any, was taken above or by the receiving side):
+                    // what is still to be read goes on to the program, then its end of file.
+                    sock.send_over = true;
+                    let _ = uds::shutdown(b, libc::SHUT_RD);
+                }
                 (Ok(_), None) => break,
             }
         }
@@ -3014,6 +3047,39 @@ impl Service {
         if self.graveyard.len() >= GRAVEYARD {
             self.graveyard.clear();
         }
+    }
+}
+
+/// Looks whether socket `sock`'s connection failed (a reset, a time-out) without the program
+/// knowing, and tells it as Linux's tcp_reset leaves it: the error in sk_err for whichever call
+/// comes next. A send reports it at once (B's reading is shut: the program's write fails and asks
+/// for it, [`crate::posix::io::tcp_send_error`]), even while B is full of data not yet read,
+/// which reads take first (tcp_recvmsg looks at sk_err only with nothing queued); then reads end
+/// with it, or with end of file if a send took it. After the peer's FIN the reads have their end
+/// of file, which stands: the error (EPIPE after a reset in CLOSE-WAIT) waits for SO_ERROR or a
+/// send, and the program's end hangs up at once.
+fn note_failure(stack: &mut Stack, sock: &mut Sock) {
+    if sock.broken || sock.send_over || sock.app_rd_shut {
+        return;
+    }
+    let Some((e, fin)) = stack
+        .tcp_socket_mut(sock.h)
+        .ok()
+        .and_then(|t| t.connection_mut())
+        .filter(|c| c.state() == crate::tcp::State::Closed)
+        .and_then(|c| Some((c.take_error()?, c.fin_received())))
+    else {
+        return;
+    };
+    let b = sock.b.as_raw_fd();
+    sock.error = Some(e);
+    sock.send_over = true;
+    sock.failed_after_eof = fin;
+    if sock.eof_sent {
+        sock.broken = true;
+        let _ = uds::shutdown(b, libc::SHUT_RDWR);
+    } else {
+        let _ = uds::shutdown(b, libc::SHUT_RD);
     }
 }
 

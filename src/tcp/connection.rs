@@ -591,6 +591,11 @@ impl Connection {
         self.snd.buf.len()
     }
 
+    /// The peer's FIN has arrived in order.
+    pub fn fin_received(&self) -> bool {
+        self.rcv.fin_received
+    }
+
     /// A soft error is held (RFC 1122 §4.2.3.9): SO_ERROR would report it.
     pub fn has_soft_error(&self) -> bool {
         self.soft_error.is_some()
@@ -2025,9 +2030,12 @@ impl Connection {
                 State::SynReceived if self.is_fast_open_child() => self.fail(Errno::ECONNRESET),
                 State::SynReceived if !self.active_open => self.enter_closed(),
                 State::SynReceived => self.fail(Errno::ECONNREFUSED),
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                State::Established | State::FinWait1 | State::FinWait2 => {
                     self.fail(Errno::ECONNRESET)
                 }
+                // After the peer's FIN the reader has had its end of file: Linux's tcp_reset
+                // leaves EPIPE for SO_ERROR and the next send (BSD's choice, its comment says).
+                State::CloseWait => self.fail(Errno::EPIPE),
                 _ => self.enter_closed(),
             }
             return;
