@@ -578,14 +578,6 @@ impl Connection {
         self.rcv.buf.capacity()
     }
 
-    /// The peer's FIN has arrived in order: nothing more will be read.
-    pub fn fin_received(&self) -> bool {
-        matches!(
-            self.state,
-            State::CloseWait | State::Closing | State::LastAck | State::TimeWait
-        )
-    }
-
     /// SIOCOUTQ: bytes not yet acknowledged (sent or not).
     pub fn send_queue_len(&self) -> usize {
         self.snd.buf.len()
