@@ -114,6 +114,10 @@ pub struct Config {
     /// [`defer_accept_retransmissions`]) during which a passive connection waits for data, the
     /// bare ACK that ends its handshake dropped; 0: off.
     pub defer_accept: u8,
+    /// TCP_QUICKACK 0 set before `connect`: the connection starts in interactive (delayed-ACK)
+    /// mode, which Linux keeps on the socket (`icsk_ack.pingpong`), so the ACK that ends the
+    /// handshake waits for the first data (see `Connection::input_syn_sent`). Active opens only.
+    pub quick_ack_off: bool,
     /// Data retransmissions before ETIMEDOUT (tcp_retries2).
     pub data_retries: u32,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay unacknowledged, or window probes
@@ -210,6 +214,7 @@ impl Default for Config {
             syn_linear_timeouts: SYN_LINEAR_TIMEOUTS,
             synack_retries: 5,
             defer_accept: 0,
+            quick_ack_off: false,
             data_retries: 15,
             user_timeout: Duration::ZERO,
             keepalive: true,

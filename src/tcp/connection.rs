@@ -287,6 +287,7 @@ impl Connection {
     pub fn connect(now: Instant, config: &Config, iss: u32, ts_offset: u32) -> Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, true);
         c.state = State::SynSent;
+        c.rcv.pingpong = c.cfg.quick_ack_off;
         // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) with tcp_ecn 1 only.
         c.ecn = c.cfg.ecn.requests();
         c
@@ -1928,7 +1929,15 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.snd.rtt.reset_backoff();
             self.establish();
-            self.rcv.ack_now = true;
+            // Linux's tcp_rcv_synsent_state_process: a socket in interactive mode (TCP_QUICKACK 0
+            // before connect, as haproxy sets so that its request carries the ACK) or with
+            // TCP_DEFER_ACCEPT holds the handshake's ACK up to TCP_DELACK_MAX for data to carry.
+            if self.rcv.pingpong || self.cfg.defer_accept > 0 {
+                self.rcv
+                    .hold_handshake_ack(now, usize::from(self.cfg.mss), &mut self.timers);
+            } else {
+                self.rcv.ack_now = true;
+            }
             // Data carried on the SYN-ACK is not accepted; the peer will resend it.
         } else {
             // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.

@@ -17,6 +17,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{SackBlocks, TcpFlags};
 
+/// Linux's `TCP_DELACK_MAX`: the longest an ACK is delayed, the handshake's held one included.
+pub(crate) const DELACK_MAX: Duration = Duration::from_millis(200);
+
 /// Linux's `TCP_ATO_MIN`: the smallest ACK timeout estimate.
 const ATO_MIN: Duration = Duration::from_millis(40);
 /// Linux's `TCP_MAX_QUICKACKS`: at most this many ACKs at once in quick-ACK mode.
@@ -586,6 +589,21 @@ impl Receiver {
         } else {
             self.ato = self.ato.map(|a| (a * 2).min(rto));
         }
+    }
+
+    /// The ACK of a SYN-ACK is held for data to carry it (Linux's tcp_rcv_synsent_state_process
+    /// for a socket in interactive mode or with TCP_DEFER_ACCEPT: `inet_csk_schedule_ack`, then
+    /// `tcp_enter_quickack_mode` with `TCP_MAX_QUICKACKS`, the timer at `TCP_DELACK_MAX`).
+    pub(crate) fn hold_handshake_ack(
+        &mut self,
+        now: Instant,
+        fallback_mss: usize,
+        timers: &mut Timers,
+    ) {
+        self.ack_scheduled = true;
+        self.ack_owed_since = Some(now);
+        self.enter_quick_ack_mode(fallback_mss, MAX_QUICK_ACKS);
+        timers.set(TimerKind::DelayedAck, now + DELACK_MAX);
     }
 
     /// TCP_QUICKACK: on leaves interactive mode and sends an owed ACK at once; off enters it.

@@ -2240,3 +2240,46 @@ fn outside_urgent_mode_snd_up_follows_snd_una() {
     assert!(!a.urgent_mode());
     assert_eq!(a.snd_up(), a.snd_una());
 }
+
+/// TCP_QUICKACK 0 before connect (haproxy's connect to a server): Linux's
+/// tcp_rcv_synsent_state_process holds the handshake's ACK for the first data to carry it, up to
+/// TCP_DELACK_MAX (200 ms); without it the ACK goes at once.
+#[test]
+fn quickack_off_before_connect_lets_the_request_carry_the_handshake_ack() {
+    for (quick_ack_off, data) in [(true, true), (true, false), (false, false)] {
+        let ca = Config {
+            quick_ack_off,
+            ..cfg()
+        };
+        let now = t(0);
+        let mut a = Connection::connect(now, &ca, 1000, 0);
+        assert_eq!(a.quick_ack(), !quick_ack_off);
+        let syn = collect(&mut a, now);
+        let mut b = Connection::accept(now, &cfg(), 5000, 77, &syn[0].as_segment());
+        let synack = collect(&mut b, now);
+        feed(&mut a, now, &synack);
+        assert_eq!(a.state(), State::Established);
+        let at_once = collect(&mut a, now);
+        if !quick_ack_off {
+            assert_eq!(at_once.len(), 1, "a bare ACK at once");
+            assert!(at_once[0].payload.is_empty());
+            continue;
+        }
+        assert!(at_once.is_empty(), "the ACK waits");
+        if data {
+            a.send(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let p = collect(&mut a, t(5));
+            assert_eq!(p.len(), 1, "one segment: the request with the ACK");
+            assert_eq!(p[0].payload.len(), 18);
+            assert!(p[0].seg.flags.contains(TcpFlags::ACK));
+        } else {
+            assert!(collect(&mut a, t(199)).is_empty());
+            let late = collect(&mut a, t(200));
+            assert_eq!(late.len(), 1, "the ACK at TCP_DELACK_MAX");
+            assert!(late[0].payload.is_empty());
+        }
+        assert!(collect(&mut a, t(201)).is_empty(), "nothing more owed");
+        // Quick-ACK mode once established, as tcp_enter_quickack_mode leaves it.
+        assert!(a.quick_ack());
+    }
+}
