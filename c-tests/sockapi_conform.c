@@ -665,7 +665,7 @@ static void c_cork_quickack(void) {
 }
 
 /* TCP_QUICKACK 0 on a bound socket is kept for its connection; listen clears it (Linux's
- * inet_csk_listen_start), and a listener takes it again. */
+ * inet_csk_listen_start), and a listener takes it again and passes it to what it accepts. */
 static void c_quickack_listen(void) {
     int fd = tcp();
     struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
@@ -684,6 +684,14 @@ static void c_quickack_listen(void) {
     connect_to(fd, ECHO);
     geti(fd, IPPROTO_TCP, TCP_QUICKACK, "client connected: getsockopt(TCP_QUICKACK)");
     close(fd);
+    int l = listener();
+    seti(l, IPPROTO_TCP, TCP_QUICKACK, 0, "listener: setsockopt(TCP_QUICKACK, 0)");
+    pending(l);
+    int c = accept(l, NULL, NULL);
+    need(c >= 0, "accept");
+    geti(c, IPPROTO_TCP, TCP_QUICKACK, "accepted: getsockopt(TCP_QUICKACK)");
+    close(c);
+    close(l);
 }
 
 static void c_bufs(void) {

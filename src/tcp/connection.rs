@@ -255,7 +255,7 @@ impl Connection {
             handshake_acked: false,
             syn_pending: true,
             snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
-            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
+            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale, cfg.quick_ack_off),
             ws_negotiated: false,
             ts_enabled: false,
             ts_offset,
@@ -287,7 +287,6 @@ impl Connection {
     pub fn connect(now: Instant, config: &Config, iss: u32, ts_offset: u32) -> Connection {
         let mut c = Connection::new(now, config, iss, ts_offset, true);
         c.state = State::SynSent;
-        c.rcv.pingpong = c.cfg.quick_ack_off;
         // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) with tcp_ecn 1 only.
         c.ecn = c.cfg.ecn.requests();
         c

@@ -113,8 +113,10 @@ pub(crate) struct DataOutcome {
 }
 
 impl Receiver {
-    /// Before the peer's SYN: nothing received, the buffer not yet allocated.
-    pub(crate) fn new(now: Instant, buffer: usize, wscale: u8) -> Receiver {
+    /// Before the peer's SYN: nothing received, the buffer not yet allocated. `pingpong`: the
+    /// socket's TCP_QUICKACK 0, which a connection starts with (a listener's child too, as
+    /// Linux's sk_clone_lock copies `icsk_ack`).
+    pub(crate) fn new(now: Instant, buffer: usize, wscale: u8, pingpong: bool) -> Receiver {
         Receiver {
             irs: SeqNum(0),
             nxt: SeqNum(0),
@@ -136,7 +138,7 @@ impl Receiver {
             quick_acks: 0,
             ato: None,
             last_data_at: now,
-            pingpong: false,
+            pingpong,
             ack_scheduled: false,
             last_oow_ack: None,
             ece_pending: false,
@@ -642,7 +644,7 @@ mod tests {
     const RTO: Duration = Duration::from_secs(1);
 
     fn receiver() -> Receiver {
-        let mut r = Receiver::new(t(0), 1000, 0);
+        let mut r = Receiver::new(t(0), 1000, 0, false);
         r.on_syn(SeqNum(999));
         r.buf.allocate();
         r.advertise_window(false, 100);

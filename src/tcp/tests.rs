@@ -2283,3 +2283,30 @@ fn quickack_off_before_connect_lets_the_request_carry_the_handshake_ack() {
         assert!(a.quick_ack());
     }
 }
+
+/// A listener's TCP_QUICKACK 0 (set after listen, as haproxy's tcp-smart-accept does) passes to
+/// its children, as Linux's sk_clone_lock copies `icsk_ack`: a request is not acknowledged at
+/// once but by the reply, or by the delayed-ACK timer.
+#[test]
+fn a_listeners_quickack_off_passes_to_its_children() {
+    let cb = Config {
+        quick_ack_off: true,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    assert!(!b.quick_ack());
+    a.send(b"request").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    assert!(collect(&mut b, t(10)).is_empty(), "the ACK waits");
+    b.send(b"reply").unwrap();
+    let reply = collect(&mut b, t(20));
+    assert_eq!(reply.len(), 1, "the reply carries the ACK");
+    assert_eq!(reply[0].seg.ack, req[0].seg.seq + req[0].payload.len());
+    // Without it, the request is acknowledged at once (quick-ACK mode at the start).
+    let (mut a, mut b) = pair();
+    a.send(b"request").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    assert_eq!(collect(&mut b, t(10)).len(), 1);
+}
