@@ -452,6 +452,17 @@ impl Receiver {
         DataOutcome { fin_reached }
     }
 
+    /// How far a window update may open the window: Linux's `rcv_ssthresh`, which caps what
+    /// __tcp_select_window offers, starts at the handshake's window (at most 64 KiB) and grows
+    /// by two segments for each full in-order segment (`tcp_grow_window`); taken here as the
+    /// first window and twice the bytes received since, without a field of its own (a SYN-queue
+    /// entry must stay under 1 KiB). So a reader taking a small request sends no update (which
+    /// would carry an ACK Linux delays) just because the buffer is larger than the first window.
+    fn ceiling(&self) -> usize {
+        let grown = usize::try_from(self.bytes_received.saturating_mul(2)).unwrap_or(usize::MAX);
+        self.buf.capacity().min(65535).saturating_add(grown)
+    }
+
     /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
     /// (`__tcp_cleanup_rbuf`): when the window on offer has fallen to half the buffer or less and
     /// the one we could offer is at least twice it, and at least a segment (RFC 1122 §4.2.3.3).
@@ -459,7 +470,9 @@ impl Receiver {
     pub(crate) fn window_update_due(&self, fallback_mss: usize) -> bool {
         let offered = self.window();
         let unit = 1usize << self.wscale;
-        let could = self.window_room() & !(unit - 1);
+        // Linux's __tcp_cleanup_rbuf weighs the window __tcp_select_window would offer, which
+        // rcv_ssthresh caps.
+        let could = self.window_room().min(self.ceiling()) & !(unit - 1);
         let segment = self.mss(fallback_mss).min(self.buf.capacity() / 2);
         2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }

@@ -2310,3 +2310,44 @@ fn a_listeners_quickack_off_passes_to_its_children() {
     feed(&mut b, t(10), &req);
     assert_eq!(collect(&mut b, t(10)).len(), 1);
 }
+
+/// Reading a small request opens no window update when the buffer is larger than the first
+/// window: Linux's __tcp_cleanup_rbuf weighs the window rcv_ssthresh allows, which starts at the
+/// handshake's window and grows with the data received. In interactive mode (a listener's
+/// TCP_QUICKACK 0) the ACK then waits for the reply, as on Linux, instead of riding on an update.
+#[test]
+fn reading_a_small_request_opens_no_window_update() {
+    let cb = Config {
+        quick_ack_off: true,
+        recv_buffer: 256 * 1024,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    a.send(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf), Ok(18));
+    assert!(collect(&mut b, t(11)).is_empty(), "no update, no ACK");
+    let late = collect(&mut b, t(60));
+    assert_eq!(late.len(), 1, "the delayed ACK");
+    // Once bulk data has come, a reader that empties the buffer opens it wide at once.
+    let data = vec![7u8; 200 * 1024];
+    let mut now = t(100);
+    let (mut sent, mut got) = (0, 0);
+    for _ in 0..50 {
+        sent += a.send(&data[sent..]).unwrap_or(0);
+        let p = collect(&mut a, now);
+        let acks = answer(&mut b, now, &p);
+        feed(&mut a, now, &acks);
+        let mut big = vec![0u8; 512 * 1024];
+        got += b.recv(&mut big).unwrap_or(0);
+        let updates = collect(&mut b, now);
+        feed(&mut a, now, &updates);
+        now += Duration::from_millis(1);
+        if got == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got, data.len());
+}
