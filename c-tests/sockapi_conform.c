@@ -674,6 +674,36 @@ static void c_cork_quickack(void) {
     geti(fd, IPPROTO_TCP, TCP_QUICKACK, "connected: getsockopt(TCP_QUICKACK)");
 }
 
+/* TCP_QUICKACK 0 on a bound socket is kept for its connection; listen clears it (Linux's
+ * inet_csk_listen_start), and a listener takes it again and passes it to what it accepts. */
+static void c_quickack_listen(void) {
+    int fd = tcp();
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    need(bind(fd, SA(a), sizeof a) == 0, "bind");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 0, "bound: setsockopt(TCP_QUICKACK, 0)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "bound: getsockopt(TCP_QUICKACK)");
+    need(listen(fd, 8) == 0, "listen");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "listening: getsockopt(TCP_QUICKACK)");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 0, "listening: setsockopt(TCP_QUICKACK, 0)");
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "listening: getsockopt(TCP_QUICKACK)");
+    close(fd);
+    fd = tcp();
+    a = saddr(0);
+    need(bind(fd, SA(a), sizeof a) == 0, "bind");
+    seti(fd, IPPROTO_TCP, TCP_QUICKACK, 0, "client: setsockopt(TCP_QUICKACK, 0)");
+    connect_to(fd, ECHO);
+    geti(fd, IPPROTO_TCP, TCP_QUICKACK, "client connected: getsockopt(TCP_QUICKACK)");
+    close(fd);
+    int l = listener();
+    seti(l, IPPROTO_TCP, TCP_QUICKACK, 0, "listener: setsockopt(TCP_QUICKACK, 0)");
+    pending(l);
+    int c = accept(l, NULL, NULL);
+    need(c >= 0, "accept");
+    geti(c, IPPROTO_TCP, TCP_QUICKACK, "accepted: getsockopt(TCP_QUICKACK)");
+    close(c);
+    close(l);
+}
+
 static void c_bufs(void) {
     static const int vals[] = {4096, 1, 0, -1, 100000, 1 << 30};
     static const struct {
@@ -2329,6 +2359,7 @@ int main(void) {
     run("TCP urgent data (MSG_OOB)", c_urgent);
     run("SO_RCVLOWAT on TCP", c_rcvlowat);
     run("TCP buffer sizes before SO_RCVBUF/SO_SNDBUF", c_bufs_start);
+    run("TCP_QUICKACK before listen and connect", c_quickack_listen);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -1091,6 +1091,25 @@ def urgent_send(t):
     t.send(ACK)
 
 
+def quickack_connect(t):
+    """35. TCP_QUICKACK 0 before connect (haproxy's connections to its servers): the ACK of the
+    SYN-ACK waits for the first data, which carries it (Linux's tcp_rcv_synsent_state_process holds
+    it up to TCP_DELACK_MAX, 200 ms); the connect completes meanwhile."""
+    t.agent("socket", 0)
+    t.agent("setsockopt TCP_QUICKACK 0", 0)
+    t.active_open(new_socket=False, handshake_ack=False)
+    res = t.agent.result()
+    if res != "0":
+        raise Fail("agent: connect returned %s; expected 0" % res)
+    t.quiet(100, "the handshake's ACK held for data to carry it")
+    t.agent("write 100", 100)
+    seg = t.expect("the first data, with the ACK")
+    t.check(seg.flags & (SYN | FIN | RST) == 0 and seg.flags & ACK and seg.ack == t.snd_nxt
+            and len(seg.payload) == 100, seg, "100 bytes with ACK ack %d" % t.snd_nxt)
+    t.rcv_nxt = (t.rcv_nxt + 100) & M
+    t.send(ACK)
+
+
 # In the issue's priority order; run.sh runs them in this order.
 CASES = {
     "syn_ack_options": syn_ack_options,
@@ -1137,4 +1156,5 @@ CASES = {
     "tfo_client_empty": tfo_client_empty,
     "urgent_receive": urgent_receive,
     "urgent_send": urgent_send,
+    "quickack_connect": quickack_connect,
 }

@@ -191,9 +191,10 @@ class Test:
             raise Fail("agent: accept returned %s; expected a connection" % res)
         return sa
 
-    def active_open(self, port=8080, new_socket=True):
+    def active_open(self, port=8080, new_socket=True, handshake_ack=True):
         """connect from the agent (a new socket, or the current one again); the peer answers as
-        Linux would; returns the SYN."""
+        Linux would; returns the SYN. Without `handshake_ack`, what follows the SYN-ACK is the
+        case's to check (and the agent's connect result)."""
         if new_socket:
             self.agent("socket", 0)
         else:
@@ -211,6 +212,8 @@ class Test:
         self.ts_ok = bool(ts)
         opts = [("mss", 1460), ("sackOK",), ("TS", self.tsval(), ts[1]), ("nop",), ("wscale", PEER_WSCALE)]
         self.send(SYN | ACK, opts=opts if ts else opts[:2] + opts[3:], win=PEER_WIN)
+        if not handshake_ack:
+            return syn
         ack = self.expect("the handshake's ACK")
         self.check(ack.flags & (SYN | ACK | RST) == ACK and ack.ack == self.snd_nxt, ack,
                    "ACK ack %d" % self.snd_nxt)

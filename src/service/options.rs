@@ -462,8 +462,12 @@ pub fn set(
         }
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
             let on = int(val)? != 0;
-            if let Some(c) = s.tcp_socket_mut(h)?.connection_mut() {
-                c.set_quick_ack(on);
+            let t = s.tcp_socket_mut(h)?;
+            match t.connection_mut() {
+                Some(c) => c.set_quick_ack(on),
+                // Before connect Linux keeps it on the socket (icsk_ack.pingpong), for the
+                // connection to come.
+                None => t.config.quick_ack_off = !on,
             }
             Ok(())
         }
@@ -1032,8 +1036,11 @@ pub fn get(
         })),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => ints(
             s.tcp_socket_ref(h)
-                .and_then(|t| t.connection())
-                .is_none_or(|c| c.quick_ack()) as i32,
+                .map(|t| match t.connection() {
+                    Some(c) => c.quick_ack(),
+                    None => !t.config.quick_ack_off,
+                })
+                .unwrap_or(true) as i32,
         ),
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => {
             ints(tcp_cfg(s, &|c| c.keepalive_idle.as_secs() as i32))

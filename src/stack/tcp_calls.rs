@@ -170,7 +170,11 @@ impl Stack {
         group.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
         group.push(h);
         self.tcp_unbind_fresh(h, port);
-        self.tcp(h)?.state = TcpState::Listening(Box::new(Listener {
+        let sock = self.tcp(h)?;
+        // Linux's inet_csk_listen_start clears the ACK state (inet_csk_delack_init): a
+        // TCP_QUICKACK 0 set before listen is gone, and getsockopt says 1.
+        sock.config.quick_ack_off = false;
+        sock.state = TcpState::Listening(Box::new(Listener {
             backlog,
             ..Listener::default()
         }));

@@ -114,6 +114,12 @@ pub struct Config {
     /// [`defer_accept_retransmissions`]) during which a passive connection waits for data, the
     /// bare ACK that ends its handshake dropped; 0: off.
     pub defer_accept: u8,
+    /// TCP_QUICKACK 0 set on a socket without a connection: its connection starts in interactive
+    /// (delayed-ACK) mode, which Linux keeps on the socket (`icsk_ack.pingpong`). A connect's
+    /// handshake ACK then waits for the first data (see `Connection::input_syn_sent`); a
+    /// listener's children inherit it (set after `listen`, which clears it), so their ACKs wait
+    /// for replies (haproxy's `tcp-smart-accept`).
+    pub quick_ack_off: bool,
     /// Data retransmissions before ETIMEDOUT (tcp_retries2).
     pub data_retries: u32,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay unacknowledged, or window probes
@@ -210,6 +216,7 @@ impl Default for Config {
             syn_linear_timeouts: SYN_LINEAR_TIMEOUTS,
             synack_retries: 5,
             defer_accept: 0,
+            quick_ack_off: false,
             data_retries: 15,
             user_timeout: Duration::ZERO,
             keepalive: true,

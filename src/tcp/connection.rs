@@ -255,7 +255,7 @@ impl Connection {
             handshake_acked: false,
             syn_pending: true,
             snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
-            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale),
+            rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale, cfg.quick_ack_off),
             ws_negotiated: false,
             ts_enabled: false,
             ts_offset,
@@ -1938,7 +1938,15 @@ impl Connection {
             self.take_rtt_sample(now, seg);
             self.snd.rtt.reset_backoff();
             self.establish();
-            self.rcv.ack_now = true;
+            // Linux's tcp_rcv_synsent_state_process: a socket in interactive mode (TCP_QUICKACK 0
+            // before connect, as haproxy sets so that its request carries the ACK) or with
+            // TCP_DEFER_ACCEPT holds the handshake's ACK up to TCP_DELACK_MAX for data to carry.
+            if self.rcv.pingpong || self.cfg.defer_accept > 0 {
+                self.rcv
+                    .hold_handshake_ack(now, usize::from(self.cfg.mss), &mut self.timers);
+            } else {
+                self.rcv.ack_now = true;
+            }
             // Data carried on the SYN-ACK is not accepted; the peer will resend it.
         } else {
             // Simultaneous open: answer with SYN-ACK from SYN-RECEIVED.

@@ -17,6 +17,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ecn;
 use crate::wire::tcp::{SackBlocks, TcpFlags};
 
+/// Linux's `TCP_DELACK_MAX`: the longest an ACK is delayed, the handshake's held one included.
+pub(crate) const DELACK_MAX: Duration = Duration::from_millis(200);
+
 /// Linux's `TCP_ATO_MIN`: the smallest ACK timeout estimate.
 const ATO_MIN: Duration = Duration::from_millis(40);
 /// Linux's `TCP_MAX_QUICKACKS`: at most this many ACKs at once in quick-ACK mode.
@@ -110,8 +113,10 @@ pub(crate) struct DataOutcome {
 }
 
 impl Receiver {
-    /// Before the peer's SYN: nothing received, the buffer not yet allocated.
-    pub(crate) fn new(now: Instant, buffer: usize, wscale: u8) -> Receiver {
+    /// Before the peer's SYN: nothing received, the buffer not yet allocated. `pingpong`: the
+    /// socket's TCP_QUICKACK 0, which a connection starts with (a listener's child too, as
+    /// Linux's sk_clone_lock copies `icsk_ack`).
+    pub(crate) fn new(now: Instant, buffer: usize, wscale: u8, pingpong: bool) -> Receiver {
         Receiver {
             irs: SeqNum(0),
             nxt: SeqNum(0),
@@ -133,7 +138,7 @@ impl Receiver {
             quick_acks: 0,
             ato: None,
             last_data_at: now,
-            pingpong: false,
+            pingpong,
             ack_scheduled: false,
             last_oow_ack: None,
             ece_pending: false,
@@ -447,6 +452,17 @@ impl Receiver {
         DataOutcome { fin_reached }
     }
 
+    /// How far a window update may open the window: Linux's `rcv_ssthresh`, which caps what
+    /// __tcp_select_window offers, starts at the handshake's window (at most 64 KiB) and grows
+    /// by two segments for each full in-order segment (`tcp_grow_window`); taken here as the
+    /// first window and twice the bytes received since, without a field of its own (a SYN-queue
+    /// entry must stay under 1 KiB). So a reader taking a small request sends no update (which
+    /// would carry an ACK Linux delays) just because the buffer is larger than the first window.
+    fn ceiling(&self) -> usize {
+        let grown = usize::try_from(self.bytes_received.saturating_mul(2)).unwrap_or(usize::MAX);
+        self.buf.capacity().min(65535).saturating_add(grown)
+    }
+
     /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
     /// (`__tcp_cleanup_rbuf`): when the window on offer has fallen to half the buffer or less and
     /// the one we could offer is at least twice it, and at least a segment (RFC 1122 §4.2.3.3).
@@ -454,7 +470,9 @@ impl Receiver {
     pub(crate) fn window_update_due(&self, fallback_mss: usize) -> bool {
         let offered = self.window();
         let unit = 1usize << self.wscale;
-        let could = self.window_room() & !(unit - 1);
+        // Linux's __tcp_cleanup_rbuf weighs the window __tcp_select_window would offer, which
+        // rcv_ssthresh caps.
+        let could = self.window_room().min(self.ceiling()) & !(unit - 1);
         let segment = self.mss(fallback_mss).min(self.buf.capacity() / 2);
         2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }
@@ -588,6 +606,21 @@ impl Receiver {
         }
     }
 
+    /// The ACK of a SYN-ACK is held for data to carry it (Linux's tcp_rcv_synsent_state_process
+    /// for a socket in interactive mode or with TCP_DEFER_ACCEPT: `inet_csk_schedule_ack`, then
+    /// `tcp_enter_quickack_mode` with `TCP_MAX_QUICKACKS`, the timer at `TCP_DELACK_MAX`).
+    pub(crate) fn hold_handshake_ack(
+        &mut self,
+        now: Instant,
+        fallback_mss: usize,
+        timers: &mut Timers,
+    ) {
+        self.ack_scheduled = true;
+        self.ack_owed_since = Some(now);
+        self.enter_quick_ack_mode(fallback_mss, MAX_QUICK_ACKS);
+        timers.set(TimerKind::DelayedAck, now + DELACK_MAX);
+    }
+
     /// TCP_QUICKACK: on leaves interactive mode and sends an owed ACK at once; off enters it.
     pub(crate) fn set_quick_ack(&mut self, on: bool) {
         self.pingpong = !on;
@@ -624,7 +657,7 @@ mod tests {
     const RTO: Duration = Duration::from_secs(1);
 
     fn receiver() -> Receiver {
-        let mut r = Receiver::new(t(0), 1000, 0);
+        let mut r = Receiver::new(t(0), 1000, 0, false);
         r.on_syn(SeqNum(999));
         r.buf.allocate();
         r.advertise_window(false, 100);

@@ -2241,3 +2241,114 @@ fn outside_urgent_mode_snd_up_follows_snd_una() {
     assert!(!a.urgent_mode());
     assert_eq!(a.snd_up(), a.snd_una());
 }
+
+/// TCP_QUICKACK 0 before connect (haproxy's connect to a server): Linux's
+/// tcp_rcv_synsent_state_process holds the handshake's ACK for the first data to carry it, up to
+/// TCP_DELACK_MAX (200 ms); without it the ACK goes at once.
+#[test]
+fn quickack_off_before_connect_lets_the_request_carry_the_handshake_ack() {
+    for (quick_ack_off, data) in [(true, true), (true, false), (false, false)] {
+        let ca = Config {
+            quick_ack_off,
+            ..cfg()
+        };
+        let now = t(0);
+        let mut a = Connection::connect(now, &ca, 1000, 0);
+        assert_eq!(a.quick_ack(), !quick_ack_off);
+        let syn = collect(&mut a, now);
+        let mut b = Connection::accept(now, &cfg(), 5000, 77, &syn[0].as_segment());
+        let synack = collect(&mut b, now);
+        feed(&mut a, now, &synack);
+        assert_eq!(a.state(), State::Established);
+        let at_once = collect(&mut a, now);
+        if !quick_ack_off {
+            assert_eq!(at_once.len(), 1, "a bare ACK at once");
+            assert!(at_once[0].payload.is_empty());
+            continue;
+        }
+        assert!(at_once.is_empty(), "the ACK waits");
+        if data {
+            a.send(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let p = collect(&mut a, t(5));
+            assert_eq!(p.len(), 1, "one segment: the request with the ACK");
+            assert_eq!(p[0].payload.len(), 18);
+            assert!(p[0].seg.flags.contains(TcpFlags::ACK));
+        } else {
+            assert!(collect(&mut a, t(199)).is_empty());
+            let late = collect(&mut a, t(200));
+            assert_eq!(late.len(), 1, "the ACK at TCP_DELACK_MAX");
+            assert!(late[0].payload.is_empty());
+        }
+        assert!(collect(&mut a, t(201)).is_empty(), "nothing more owed");
+        // Quick-ACK mode once established, as tcp_enter_quickack_mode leaves it.
+        assert!(a.quick_ack());
+    }
+}
+
+/// A listener's TCP_QUICKACK 0 (set after listen, as haproxy's tcp-smart-accept does) passes to
+/// its children, as Linux's sk_clone_lock copies `icsk_ack`: a request is not acknowledged at
+/// once but by the reply, or by the delayed-ACK timer.
+#[test]
+fn a_listeners_quickack_off_passes_to_its_children() {
+    let cb = Config {
+        quick_ack_off: true,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    assert!(!b.quick_ack());
+    a.send(b"request").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    assert!(collect(&mut b, t(10)).is_empty(), "the ACK waits");
+    b.send(b"reply").unwrap();
+    let reply = collect(&mut b, t(20));
+    assert_eq!(reply.len(), 1, "the reply carries the ACK");
+    assert_eq!(reply[0].seg.ack, req[0].seg.seq + req[0].payload.len());
+    // Without it, the request is acknowledged at once (quick-ACK mode at the start).
+    let (mut a, mut b) = pair();
+    a.send(b"request").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    assert_eq!(collect(&mut b, t(10)).len(), 1);
+}
+
+/// Reading a small request opens no window update when the buffer is larger than the first
+/// window: Linux's __tcp_cleanup_rbuf weighs the window rcv_ssthresh allows, which starts at the
+/// handshake's window and grows with the data received. In interactive mode (a listener's
+/// TCP_QUICKACK 0) the ACK then waits for the reply, as on Linux, instead of riding on an update.
+#[test]
+fn reading_a_small_request_opens_no_window_update() {
+    let cb = Config {
+        quick_ack_off: true,
+        recv_buffer: 256 * 1024,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    a.send(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let req = collect(&mut a, t(10));
+    feed(&mut b, t(10), &req);
+    let mut buf = [0u8; 64];
+    assert_eq!(b.recv(&mut buf), Ok(18));
+    assert!(collect(&mut b, t(11)).is_empty(), "no update, no ACK");
+    let late = collect(&mut b, t(60));
+    assert_eq!(late.len(), 1, "the delayed ACK");
+    // Once bulk data has come, a reader that empties the buffer opens it wide at once.
+    let data = vec![7u8; 200 * 1024];
+    let mut now = t(100);
+    let (mut sent, mut got) = (0, 0);
+    for _ in 0..50 {
+        sent += a.send(&data[sent..]).unwrap_or(0);
+        let p = collect(&mut a, now);
+        let acks = answer(&mut b, now, &p);
+        feed(&mut a, now, &acks);
+        let mut big = vec![0u8; 512 * 1024];
+        got += b.recv(&mut big).unwrap_or(0);
+        let updates = collect(&mut b, now);
+        feed(&mut a, now, &updates);
+        now += Duration::from_millis(1);
+        if got == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got, data.len());
+}
