@@ -3062,11 +3062,19 @@ fn note_failure(stack: &mut Stack, sock: &mut Sock) {
     if sock.broken || sock.send_over || sock.app_rd_shut {
         return;
     }
+    // Looked at without taking the socket mutably (which files its timers again) unless failed:
+    // this runs on every pass of every socket.
+    let failed = stack
+        .tcp_socket_ref(sock.h)
+        .and_then(|t| t.connection())
+        .is_some_and(|c| c.state() == crate::tcp::State::Closed);
+    if !failed {
+        return;
+    }
     let Some((e, fin)) = stack
         .tcp_socket_mut(sock.h)
         .ok()
         .and_then(|t| t.connection_mut())
-        .filter(|c| c.state() == crate::tcp::State::Closed)
         .and_then(|c| Some((c.take_error()?, c.fin_received())))
     else {
         return;
