@@ -59,17 +59,22 @@ unsafe fn get(sa: *const libc::sockaddr) -> Option<Ipv4Addr> {
     })))
 }
 
+/// The netmask of `prefix_len` and the broadcast address of `addr` in that prefix, as Linux's
+/// inet_fill_ifaddr reports them for an address on an interface.
+fn mask_and_broadcast(addr: Ipv4Addr, prefix_len: u8) -> (Ipv4Addr, Ipv4Addr) {
+    let mask = crate::config::prefix_mask(prefix_len);
+    (
+        Ipv4Addr::from(mask),
+        Ipv4Addr::from(u32::from(addr) | !mask),
+    )
+}
+
 /// Makes the IPv4 entries of interface `iface` in the list at `list` say `addr`/`prefix_len`.
 ///
 /// # Safety
 /// `list` is null or a list getifaddrs made (glibc's layout, `struct ifaddrs`).
 unsafe fn make_ours(list: *mut ifaddrs, iface: &str, addr: Ipv4Addr, prefix_len: u8) {
-    let mask = Ipv4Addr::from(
-        u32::MAX
-            .checked_shl(32 - u32::from(prefix_len))
-            .unwrap_or(0),
-    );
-    let broadcast = Ipv4Addr::from(u32::from(addr) | !u32::from(mask));
+    let (mask, broadcast) = mask_and_broadcast(addr, prefix_len);
     let mut p = list;
     while !p.is_null() {
         // SAFETY: a node of the list.
@@ -145,10 +150,7 @@ fn may_be_address_messages(buf: &[u8]) -> bool {
 /// Rewrites the IPv4 address messages for interface `index` in the netlink messages in `buf` to
 /// say `addr`/`prefix_len`; anything else, and a message cut short, is left as it came.
 fn rewrite_address_messages(buf: &mut [u8], index: u32, addr: Ipv4Addr, prefix_len: u8) {
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(prefix_len))
-        .unwrap_or(0);
-    let broadcast = Ipv4Addr::from(u32::from(addr) | !mask);
+    let (_, broadcast) = mask_and_broadcast(addr, prefix_len);
     let mut at = 0;
     while at + NLMSG_HDRLEN <= buf.len() {
         let h = &buf[at..];
@@ -273,13 +275,11 @@ pub unsafe fn interface_ioctl(request: libc::c_ulong, arg: *mut u8) {
     let Ok(c) = client::config() else {
         return;
     };
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(c.prefix_len))
-        .unwrap_or(0);
+    let (mask, broadcast) = mask_and_broadcast(c.addr, c.prefix_len);
     let value = match request {
         libc::SIOCGIFADDR | libc::SIOCGIFCONF => c.addr,
-        libc::SIOCGIFBRDADDR => Ipv4Addr::from(u32::from(c.addr) | !mask),
-        libc::SIOCGIFNETMASK => Ipv4Addr::from(mask),
+        libc::SIOCGIFBRDADDR => broadcast,
+        libc::SIOCGIFNETMASK => mask,
         _ => return,
     };
     if request != libc::SIOCGIFCONF {
