@@ -531,10 +531,7 @@ pub unsafe fn spawn_unseen(
     let mut all: libc::sigset_t = std::mem::zeroed();
     let mut old: libc::sigset_t = std::mem::zeroed();
     libc::sigfillset(&mut all);
-    let set_mask = |new: *const libc::sigset_t, old: *mut libc::sigset_t| {
-        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, new, old, 8)
-    };
-    set_mask(&all, &mut old);
+    set_signal_mask(&all, &mut old);
     // No CLONE_* flags and an exit signal of 0: a copy of this process, as fork makes, that
     // nobody is told about when it ends.
     let pid = libc::syscall(libc::SYS_clone, 0, 0, 0, 0, 0);
@@ -546,11 +543,20 @@ pub unsafe fn spawn_unseen(
         libc::syscall(libc::SYS_exit_group, 0);
     }
     let err = io::Error::last_os_error();
-    set_mask(&old, std::ptr::null_mut());
+    set_signal_mask(&old, std::ptr::null_mut());
     if pid < 0 {
         return Err(err);
     }
     Ok(pid as libc::pid_t)
+}
+
+/// This thread's signal mask becomes `new` (the old one into `old`, if not null): the raw
+/// rt_sigprocmask, with the kernel's 8-byte sigset, safe between a clone and an exec.
+///
+/// # Safety
+/// `new` points to a sigset; `old` is null or points to room for one.
+unsafe fn set_signal_mask(new: *const libc::sigset_t, old: *mut libc::sigset_t) {
+    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, new, old, 8);
 }
 
 /// The grandchild of [`spawn_unseen`]: signals at their defaults and unblocked, `keep` as
@@ -571,14 +577,7 @@ unsafe fn exec_unseen(
     } else {
         libc::syscall(libc::SYS_dup3, keep, 3, 0);
     }
-    let none: libc::sigset_t = std::mem::zeroed();
-    libc::syscall(
-        libc::SYS_rt_sigprocmask,
-        libc::SIG_SETMASK,
-        &none as *const libc::sigset_t,
-        0,
-        8,
-    );
+    set_signal_mask(&std::mem::zeroed(), std::ptr::null_mut());
     libc::syscall(
         libc::SYS_execve,
         program.as_ptr(),

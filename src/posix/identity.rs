@@ -21,6 +21,7 @@ use libc::{c_int, c_void, uid_t};
 use super::state;
 use crate::real;
 use crate::service::client;
+use crate::service::server::CAP_NET_ADMIN;
 
 /// Whether a call naming these user ids (`uid_t::MAX`, -1, leaves one as it is) may give up root.
 fn drops_root(ids: &[uid_t]) -> bool {
@@ -79,9 +80,6 @@ pub unsafe extern "C" fn setresuid(ruid: uid_t, euid: uid_t, suid: uid_t) -> c_i
     };
     around(&[ruid, euid, suid], || f(ruid, euid, suid))
 }
-
-/// CAP_NET_ADMIN's bit in the first 32-bit word of each set (linux/capability.h).
-const CAP_NET_ADMIN: u32 = 12;
 
 /// Whether a `capset(2)` with this header and data, as the kernel reads them (`struct
 /// __user_cap_header_struct` then `__user_cap_data_struct`s, whose first word, of every version,

@@ -554,14 +554,13 @@ pub fn user_changed() {
 
 /// Whether this process has CAP_NET_ADMIN in its effective set (capget(2)).
 fn may_administer_network() -> bool {
-    const CAP_NET_ADMIN: u32 = 12;
     // _LINUX_CAPABILITY_VERSION_3: two 32-bit words of each set.
     let mut header = [0x2008_0522u32, 0];
     let mut data = [0u32; 6];
     // SAFETY: a version-3 header and room for two `__user_cap_data_struct`s.
     let r = unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) };
     // data[0] is the first word's `effective`.
-    r == 0 && data[0] & (1 << CAP_NET_ADMIN) != 0
+    r == 0 && data[0] & (1 << super::server::CAP_NET_ADMIN) != 0
 }
 
 /// This process's door to the service (see the module's doc): kept from its first connection by

@@ -3121,7 +3121,8 @@ fn unprivileged_port_start() -> u16 {
 }
 
 const CAP_NET_BIND_SERVICE: u32 = 10;
-const CAP_NET_ADMIN: u32 = 12;
+/// CAP_NET_ADMIN's bit in the first 32-bit word of each capability set (linux/capability.h).
+pub(crate) const CAP_NET_ADMIN: u32 = 12;
 
 /// SO_RCVLOWAT (Linux's tcp_poll, tcp_stream_is_readable): a TCP socket polls readable once that
 /// many bytes are queued, or once the FIN is in. The program's end polls readable as soon as it
