@@ -7,6 +7,9 @@
 //!
 //!   tapstack_peer http PORT COUNT CONC  COUNT HTTP/1.0 requests for /small to 10.77.0.1:PORT, one
 //!                                       connection each, CONC at a time; prints conn/s
+//!   tapstack_peer ping PORT SECONDS     64-byte messages to scripts/bench/pingpong.c's echo server
+//!                                       at 10.77.0.1:PORT, one at a time, for SECONDS; prints the
+//!                                       one-way time, "AVG MEDIAN" in µs (smoltcp_peer's `ping`)
 //!
 //! The stack is set up as the service sets up its own (`Service::start` in src/service/server.rs):
 //! the `TAPSTACK_*` settings from the environment (by default 10.77.0.2/24 on `tap0` of the
@@ -111,18 +114,8 @@ fn http(port: u16, count: usize, conc: usize) {
         if t0.elapsed() > LIMIT {
             fail(&format!("gave up after 120 s: {done} of {count} answered"));
         }
+        frames_in(&mut device, &mut stack, &mut frame);
         let now = monotonic_now();
-        // Frames in: every one waiting, a burst at a time.
-        loop {
-            let got = device
-                .recv_burst(&mut frame, BURST, &mut |f, checksum| {
-                    stack.receive_checked(now, f, checksum)
-                })
-                .unwrap_or_else(|e| fail(&format!("device receive: {e}")));
-            if got < BURST {
-                break;
-            }
-        }
         if stack.poll_at(now).is_some_and(|at| at <= now) {
             stack.poll(now);
         }
@@ -213,14 +206,132 @@ fn http(port: u16, count: usize, conc: usize) {
     println!("{:.0}", count as f64 / t0.elapsed().as_secs_f64());
 }
 
+/// One turn's frames from the device into the stack: every one waiting, a burst at a time.
+fn frames_in(device: &mut Box<dyn Device>, stack: &mut Stack, frame: &mut [u8]) {
+    let now = monotonic_now();
+    loop {
+        let got = device
+            .recv_burst(frame, BURST, &mut |f, checksum| {
+                stack.receive_checked(now, f, checksum)
+            })
+            .unwrap_or_else(|e| fail(&format!("device receive: {e}")));
+        if got < BURST {
+            break;
+        }
+    }
+}
+
+/// `ping`: one connection to the echo server; for `secs` seconds, 64 bytes out and the same 64
+/// back, one message at a time, each round trip timed. As smoltcp_peer's `ping`, a message in
+/// flight spins (polls the TAP without sleeping) for its answer; between them the loop sleeps as
+/// `http`'s does.
+fn ping(port: u16, secs: u64) {
+    const MSG: usize = 64;
+    let (mut device, mut stack) = attach();
+    let fd = device
+        .poll_fd()
+        .unwrap_or_else(|| fail("the device has no descriptor to wait on"));
+    let limit = Duration::from_secs(secs + 30);
+    let run = Duration::from_secs(secs);
+    let begun = StdInstant::now();
+    let h = stack
+        .tcp_socket()
+        .unwrap_or_else(|e| fail(&format!("socket: {e}")));
+    if let Ok(s) = stack.tcp_socket_mut(h) {
+        s.config.nodelay = true; // as pingpong.c's TCP_NODELAY
+    }
+    stack
+        .tcp_connect(monotonic_now(), h, SocketAddrV4::new(KERNEL, port))
+        .unwrap_or_else(|e| fail(&format!("connect: {e}")));
+    let mut frame = vec![0u8; 65536 + 14];
+    let mut buf = [0u8; MSG];
+    let message = [0x5au8; MSG];
+    let mut started: Option<StdInstant> = None;
+    // When the message in flight left, the bytes of its echo so far, the round trips (µs).
+    let mut ping_at: Option<StdInstant> = None;
+    let mut got = 0usize;
+    let mut rtts: Vec<f64> = Vec::new();
+    loop {
+        if begun.elapsed() > limit {
+            fail(&format!(
+                "gave up after {limit:?}: {} round trips",
+                rtts.len()
+            ));
+        }
+        frames_in(&mut device, &mut stack, &mut frame);
+        let now = monotonic_now();
+        if stack.poll_at(now).is_some_and(|at| at <= now) {
+            stack.poll(now);
+        }
+        stack.take_woken();
+        if started.is_none() {
+            match stack.tcp_connect_status(h) {
+                Ok(()) => started = Some(StdInstant::now()),
+                Err(Errno::EAGAIN) => {}
+                Err(e) => fail(&format!("connect: {e}")),
+            }
+        }
+        if let Some(t0) = started {
+            loop {
+                match stack.tcp_recv(now, h, &mut buf, false) {
+                    Ok(0) => fail(&format!(
+                        "the connection closed after {} round trips",
+                        rtts.len()
+                    )),
+                    Ok(n) => got += n,
+                    Err(Errno::EAGAIN) => break,
+                    Err(e) => fail(&format!("recv: {e}")),
+                }
+            }
+            if let Some(t) = ping_at.filter(|_| got >= MSG) {
+                rtts.push(t.elapsed().as_secs_f64() * 1e6);
+                ping_at = None;
+            }
+            if ping_at.is_none() {
+                if t0.elapsed() >= run {
+                    if rtts.is_empty() {
+                        fail("no echo came back");
+                    }
+                    let avg = rtts.iter().sum::<f64>() / rtts.len() as f64;
+                    rtts.sort_by(|a, b| a.total_cmp(b));
+                    println!("{:.2} {:.2}", avg / 2.0, rtts[rtts.len() / 2] / 2.0);
+                    return;
+                }
+                match stack.tcp_send(now, h, &message) {
+                    Ok(MSG) => {
+                        ping_at = Some(StdInstant::now());
+                        got = 0;
+                    }
+                    Ok(n) => fail(&format!("send: {n} of {MSG} bytes")),
+                    Err(e) => fail(&format!("send: {e}")),
+                }
+            }
+        }
+        while let Some(f) = stack.pop_frame() {
+            device
+                .send(&f)
+                .unwrap_or_else(|e| fail(&format!("device send: {e}")));
+        }
+        let now = monotonic_now();
+        let wait = if ping_at.is_some() {
+            Duration::ZERO
+        } else {
+            stack
+                .poll_at(now)
+                .map_or(MOST_WAIT, |at| at.saturating_since(now))
+                .min(MOST_WAIT)
+        };
+        wait_for(fd.raw(), wait);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |v: &String| v.parse::<usize>().unwrap_or_else(|_| fail("bad number"));
+    let port = |v: &String| v.parse::<u16>().unwrap_or_else(|_| fail("bad port"));
     match args.as_slice() {
-        [m, p, n, c] if m == "http" => {
-            let num = |v: &String| v.parse::<usize>().unwrap_or_else(|_| fail("bad number"));
-            let port = p.parse().unwrap_or_else(|_| fail("bad port"));
-            http(port, num(n), num(c).max(1))
-        }
-        _ => fail("usage: tapstack_peer http PORT COUNT CONC"),
+        [m, p, n, c] if m == "http" => http(port(p), num(n), num(c).max(1)),
+        [m, p, s] if m == "ping" => ping(port(p), num(s) as u64),
+        _ => fail("usage: tapstack_peer http PORT COUNT CONC | tapstack_peer ping PORT SECONDS"),
     }
 }

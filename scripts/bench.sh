@@ -21,7 +21,9 @@
 #     one is what the stacks themselves cost;
 #   - the same exchange as a plain program (scripts/bench/pingpong.c: 64 bytes out, 64 back, one at a
 #     time, against its own echo server on the kernel side), one-way average and median: the row the
-#     smoltcp comparator runs too, as it cannot run sockperf;
+#     smoltcp comparator runs too, as it cannot run sockperf; and its median with each build's stack
+#     in the program (examples/tapstack_peer.rs `ping`, spinning while a message is out as smoltcp's
+#     does), the like of smoltcp's cell, which is in the program too (its figure shown in both rows);
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side,
 #     and the CPU the whole machine spent per connection meanwhile (/proc/stat: every process and
 #     kernel thread the connections make work, so the columns compare what each way costs in all);
@@ -233,7 +235,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med echo_peer cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -243,6 +245,7 @@ row_label() {
     lat_pin) echo "  the same, every process on CPU 0, median (us)" ;;
     echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
+    echo_peer) echo "  the same, the stack in the program, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     cps_cpu | loop_cpu | peer_cpu) echo "  CPU of the machine per connection (us)" ;;
     loop) echo "one client loop, 8 at a time, to nginx (conn/s)" ;;
@@ -454,11 +457,33 @@ bench_echo() {
   [ -n "$smol" ] || return 0
   why="could not make the namespace"
   if new_tap smol && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-smol.log" "$smol" ping 9400 "$secs"; then
-    set_cell echo_avg smoltcp "$avg"; set_cell echo_med smoltcp "$med"
+    set_cell echo_avg smoltcp "$avg"; set_cell echo_med smoltcp "$med"; set_cell echo_peer smoltcp "$med"
   else
-    fail_cell echo_avg smoltcp "$why"; fail_cell echo_med smoltcp
+    fail_cell echo_avg smoltcp "$why"; fail_cell echo_med smoltcp; fail_cell echo_peer smoltcp
   fi
   drop_ns "$ns"
+}
+
+# The ping-pong with each build's stack in the program (examples/tapstack_peer.rs `ping`): beside
+# smoltcp's, which is in the program too, it compares the stacks; beside the row above, it shows
+# what the hand-off to the service costs. "-" for the kernel and for a build without the example.
+bench_echo_peer() {
+  local i n prog
+  set_cell echo_peer kernel "-"
+  for i in "${!names[@]}"; do
+    n=${names[$i]} prog="${dirs[$i]}/examples/tapstack_peer"
+    if ! [ -x "$prog" ] || ! grep -q ' ping ' < <("$prog" 2>&1); then
+      set_cell echo_peer "$n" "-"
+      continue
+    fi
+    why="could not make the namespace"
+    if new_tap pecho && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-peer-$i.log" "$prog" ping 9400 "$secs"; then
+      set_cell echo_peer "$n" "$med"
+    else
+      fail_cell echo_peer "$n" "$why"
+    fi
+    drop_ns "$ns"
+  done
 }
 
 # ---- row 3: new connections per second, ab against nginx ------------------------------------------
@@ -893,7 +918,7 @@ step() { printf 'bench: %-10s (%3d s)\n' "$1" "$SECONDS" >&2; }
 for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
   wants iperf3 && { step iperf3; bench_iperf; }
-  wants sockperf && { step sockperf; bench_sockperf; bench_echo; }
+  wants sockperf && { step sockperf; bench_sockperf; bench_echo; bench_echo_peer; }
   wants ab && { step ab; bench_ab; bench_loop; bench_peer; }
   wants loss && { step loss; bench_loss; }
 done
