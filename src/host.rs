@@ -182,7 +182,7 @@ impl HostTcp {
         let (idle, interval, count) = self.keepalive;
         cfg.keepalive_idle = std::time::Duration::from_secs(idle.max(1).into());
         cfg.keepalive_interval = std::time::Duration::from_secs(interval.max(1).into());
-        cfg.keepalive_count = count.max(1);
+        cfg.keepalive_count = count.clamp(1, u8::MAX.into()) as u8;
         cfg.timestamps = self.timestamps;
         cfg.sack = self.sack;
         cfg.window_scale = self.window_scaling;

@@ -491,7 +491,7 @@ pub fn set(
             if !(1..=127).contains(&v) {
                 return Err(Errno::EINVAL);
             }
-            tcp_config(s, h, |c| c.keepalive_count = v as u32)
+            tcp_config(s, h, |c| c.keepalive_count = v as u8)
         }
         (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => {
             let v = int(val)?;

@@ -130,7 +130,8 @@ pub struct Config {
     pub keepalive: bool,
     pub keepalive_idle: Duration,
     pub keepalive_interval: Duration,
-    pub keepalive_count: u32,
+    /// TCP_KEEPCNT (1 to 127), or `tcp_keepalive_probes` (a u8 sysctl, as Linux keeps it).
+    pub keepalive_count: u8,
     /// Longest delay of an ACK for in-order data.
     pub delayed_ack: Duration,
     pub timestamps: bool,

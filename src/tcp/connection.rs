@@ -728,7 +728,7 @@ impl Connection {
     }
 
     /// TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT.
-    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u32) {
+    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u8) {
         self.cfg.keepalive_idle = idle;
         self.cfg.keepalive_interval = interval;
         self.cfg.keepalive_count = count.max(1);
@@ -1415,7 +1415,7 @@ impl Connection {
                 // With TCP_USER_TIMEOUT the silence's length decides, not the count (Linux).
                 let ut = self.cfg.user_timeout;
                 let expired = if ut.is_zero() {
-                    self.keepalive_probes >= self.cfg.keepalive_count
+                    self.keepalive_probes >= u32::from(self.cfg.keepalive_count)
                 } else {
                     self.keepalive_probes > 0 && now.saturating_since(self.last_rx) >= ut
                 };
