@@ -8,6 +8,7 @@
 #
 #   scripts/sockapi_conform.sh            build the stack and the program, run both, diff
 #   KEEP=DIR scripts/sockapi_conform.sh   also keep both outputs (stack.out, kernel.out) in DIR
+#   SOCKAPI_ONLY=N scripts/sockapi_conform.sh   check N alone (while working on it)
 #
 # TAPSTACK_BIN=PATH runs another build of tapstack (libtapstack.so beside it). Needs root.
 set -euo pipefail
