@@ -52,6 +52,9 @@ pub struct HostTcp {
     /// `net.ipv4.tcp_fastopen`: which sides may use Fast Open (RFC 7413; Linux's default 1,
     /// clients only).
     pub fastopen: u16,
+    /// `net.ipv4.tcp_notsent_lowat`: TCP_NOTSENT_LOWAT for sockets that set none (`u32::MAX`,
+    /// Linux's default, is none).
+    pub notsent_lowat: u32,
     /// `net.ipv4.tcp_congestion_control`, when it names an algorithm this stack has (reno,
     /// cubic, bbr); CUBIC, Linux's built-in default, otherwise.
     pub congestion: tcp::Algorithm,
@@ -78,6 +81,7 @@ impl Default for HostTcp {
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
             fastopen: tcp::fastopen::sysctl::DEFAULT,
+            notsent_lowat: u32::MAX,
             congestion: tcp::Algorithm::Cubic,
         }
     }
@@ -149,6 +153,7 @@ impl HostTcp {
             fastopen: file("ipv4/tcp_fastopen")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.fastopen),
+            notsent_lowat: number("ipv4/tcp_notsent_lowat").unwrap_or(d.notsent_lowat),
             congestion: file("ipv4/tcp_congestion_control")
                 .and_then(|s| {
                     let name = s.trim().to_string();
@@ -194,6 +199,7 @@ impl HostTcp {
         ));
         cfg.ecn = self.ecn;
         cfg.fastopen = self.fastopen;
+        cfg.notsent_lowat = self.notsent_lowat;
         cfg.congestion = self.congestion;
     }
 }
@@ -292,9 +298,11 @@ mod tests {
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
             fastopen: 3,
+            notsent_lowat: 131_072,
             congestion: tcp::Algorithm::Bbr,
         }
         .apply(&mut c);
+        assert_eq!(c.notsent_lowat, 131_072);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432u32));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);

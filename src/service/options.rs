@@ -23,7 +23,7 @@ use crate::tcp::{Algorithm, State, TcpStats};
 const BUF_MIN: usize = 2304;
 /// Linux's floors on the reported sizes, after the doubling: SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF.
 const SOCK_MIN_RCVBUF: usize = 2304;
-const SOCK_MIN_SNDBUF: usize = 4608;
+pub const SOCK_MIN_SNDBUF: usize = 4608;
 /// What the service keeps about a socket beside the stack's own fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Extra {
@@ -37,8 +37,9 @@ pub struct Extra {
     /// SO_BROADCAST as set on a TCP socket (where it changes nothing but is reported back, and
     /// passed on to accepted sockets as Linux does); a UDP socket keeps its own.
     pub broadcast: bool,
-    /// TCP_NOTSENT_LOWAT as set, reported back. What it changes on Linux — when a socket polls
-    /// writable — is the socketpair's business here, which this does not reach.
+    /// TCP_NOTSENT_LOWAT as set, reported back (0: unset, the host's `tcp_notsent_lowat`
+    /// applies). The mark in effect is the stack socket's ([`crate::tcp::Config::notsent_lowat`]),
+    /// and the service sizes the program's end by it (`server::size_program_end`).
     pub notsent_lowat: Option<i32>,
     /// TCP_INQ as set: reported back (the program's side adds the control message).
     pub inq: bool,
@@ -329,6 +330,7 @@ fn tcp_config(
         c.set_linger(cfg.linger);
         c.set_user_timeout(cfg.user_timeout);
         c.set_congestion(cfg.congestion);
+        c.set_notsent_lowat(cfg.notsent_lowat);
     }
     Ok(())
 }
@@ -530,7 +532,14 @@ pub fn set(
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
-            extra.notsent_lowat = Some(int(val)?);
+            // Any int, kept as Linux's u32 tp->notsent_lowat; 0 is the host's.
+            let v = int(val)?;
+            let mark = match v as u32 {
+                0 => s.tcp_defaults().notsent_lowat,
+                m => m,
+            };
+            tcp_config(s, h, |c| c.notsent_lowat = mark)?;
+            extra.notsent_lowat = Some(v);
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_INQ) => {

@@ -1865,6 +1865,10 @@ impl Service {
                             .tcp_socket_ref(h)
                             .and_then(|t| t.connection())
                             .map_or(0, |c| c.syn_data_room());
+                        let mark = self.notsent_mark(h);
+                        if mark != u32::MAX {
+                            size_program_end(hold.as_raw_fd(), mark);
+                        }
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
                         sock.phase = Phase::Open;
@@ -1965,6 +1969,10 @@ impl Service {
                 let ni = self.register(Kind::Stream, ino, name, b, Some(child))?;
                 // The accepted connection takes its listener's socket-level settings, as Linux's
                 // sk_clone gives them.
+                let mark = self.notsent_mark(child);
+                if mark != u32::MAX {
+                    size_program_end(a.as_raw_fd(), mark);
+                }
                 let sock = self.socks.get_mut(ni).expect("just made");
                 sock.extra = listener_extra;
                 sock.phase = Phase::Open;
@@ -2014,6 +2022,14 @@ impl Service {
                     twin.set_option(&o);
                 }
                 Self::size_udp_pair(sock, &o);
+                if (o.level, o.name) == (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) {
+                    // A connect in progress sizes the program's end when it ends.
+                    if let (Phase::Open, Some(a)) = (&sock.phase, &held) {
+                        size_program_end(a.as_raw_fd(), self.notsent_mark(h));
+                    }
+                    // Now writable by the new mark, the socket wakes (Linux's sk_write_space).
+                    self.stack.tcp_push(now, h);
+                }
                 none
             }
             Call::GetOption { level, name, .. } => {
@@ -2152,6 +2168,13 @@ impl Service {
             }
         }
         self.pump(i);
+    }
+
+    /// The TCP_NOTSENT_LOWAT mark in effect on stack socket `h` (`u32::MAX`: none).
+    fn notsent_mark(&self, h: SocketHandle) -> u32 {
+        self.stack
+            .tcp_socket_ref(h)
+            .map_or(u32::MAX, |t| t.config.notsent_lowat)
     }
 
     /// Whether the descriptor table has room for a whole graveyard and more, by a generous count
@@ -2299,13 +2322,21 @@ impl Service {
             Ok(()) => {
                 // Take the filler back: A becomes writable, and the program's poll wakes.
                 drain(sock.b.as_raw_fd(), filler);
-                // setsockopt doubles what it is given; getsockopt reported the doubled value.
-                let _ = uds::set_int(
-                    hold.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_SNDBUF,
-                    sndbuf / 2,
-                );
+                let mark = self
+                    .stack
+                    .tcp_socket_ref(sock.h)
+                    .map_or(u32::MAX, |t| t.config.notsent_lowat);
+                if mark == u32::MAX {
+                    // setsockopt doubles what it is given; getsockopt reported the doubled value.
+                    let _ = uds::set_int(
+                        hold.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_SNDBUF,
+                        sndbuf / 2,
+                    );
+                } else {
+                    size_program_end(hold.as_raw_fd(), mark);
+                }
                 drop(hold);
                 sock.phase = Phase::Open;
                 sock.connected = Some(Ok(()));
@@ -2813,6 +2844,14 @@ impl Service {
                     sock.b_readable = false;
                     sock.app_eof = true;
                 }
+                // Full, or at the TCP_NOTSENT_LOWAT mark, with data queued in this pass: it goes
+                // out now, which may take the unsent data below the mark at once (an open window
+                // takes it all), and then there is room again without the connection's readiness
+                // ever changing, so no wake-up would come: look again.
+                (Err(Errno::EAGAIN), None) if queued => {
+                    stack.tcp_push(now, h);
+                    queued = false;
+                }
                 // Full: the connection wakes the socket when it has room again.
                 (Err(Errno::EAGAIN), None) => break,
                 // Room, but no memory to use it: tried again a little later, as Linux's writer
@@ -3176,6 +3215,32 @@ pub fn fill_end(fd: RawFd) -> usize {
     // One write: the kernel takes what fits the (now smallest) buffer and stops there.
     let filler = [0u8; 8192];
     uds::write(fd, &filler).unwrap_or(0)
+}
+
+/// Sizes the send buffer of a TCP socket's program end `fd` for TCP_NOTSENT_LOWAT `mark`
+/// (`u32::MAX`: none).
+///
+/// On Linux the mark bounds the data a socket holds unsent, and it polls writable only below half
+/// of it. Here the stack's connection keeps to the mark (the service reads from the socketpair only
+/// while its unsent data is below it, and the connection wakes the socket below half of it, see
+/// `Connection::readiness`), but the socketpair itself holds what the program wrote and the service
+/// has not read: with its usual send buffer (`wmem_default`, some 200 KiB) the program could write
+/// that much more before it waited, and the mark would change little. So the program's end gets a
+/// send buffer of the mark's size, between Linux's floor for AF_UNIX (SOCK_MIN_SNDBUF, 4 608) and
+/// its usual size. Limits: the program may still have up to that buffer's data (less the kernel's
+/// per-write overhead) waiting in the socketpair beyond the mark, so it holds up to about twice the
+/// mark unsent where Linux holds the mark plus at most one buffer of `size_goal` (64 KiB with
+/// TSO); and it polls writable once the service has taken what the socketpair held, which it does
+/// once the connection's unsent data is below half the mark, as Linux's poll says.
+fn size_program_end(fd: RawFd, mark: u32) {
+    let usual = default_sndbuf();
+    let size = if mark == u32::MAX {
+        usual
+    } else {
+        (mark.min(i32::MAX as u32) as i32).clamp(options::SOCK_MIN_SNDBUF as i32, usual)
+    };
+    // setsockopt doubles what it is given.
+    let _ = uds::set_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, size / 2);
 }
 
 /// What a new socketpair end's send buffer is (net.core.wmem_default), read once.
