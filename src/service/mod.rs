@@ -22,6 +22,7 @@
 //! itself once it has had no client, no socket and no connection still closing for
 //! `TAPSTACK_IDLE_EXIT` seconds.
 
+pub mod board;
 pub mod client;
 pub mod loopback;
 pub mod options;

@@ -144,6 +144,8 @@ pub enum Call {
     /// TCP_URG_NOTYET): a recv(MSG_OOB) the socketpair refuses then says EAGAIN, as Linux's
     /// tcp_recv_urg.
     UrgentPending,
+    /// A descriptor of the service's error board ([`super::board`]), in the reply.
+    ErrorBoard,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,6 +365,7 @@ impl Request {
                 w.addr(*a);
             }
             Call::UrgentPending => w.u8(21),
+            Call::ErrorBoard => w.u8(23),
         }
         w.0
     }
@@ -443,6 +446,7 @@ impl Request {
             20 => Call::FastOpenConnectEmpty(r.addr()?),
             21 => Call::UrgentPending,
             22 => Call::ErrorAtEof,
+            23 => Call::ErrorBoard,
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -730,6 +734,7 @@ mod tests {
             Call::Disconnect { connecting: true },
             Call::DeliveredAt,
             Call::UrgentPending,
+            Call::ErrorBoard,
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

@@ -56,6 +56,7 @@ use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use super::board;
 use super::loopback;
 use super::options::{self, Extra};
 use super::proto::{self, Call, Kind, Reply, Request, Target, Value};
@@ -319,6 +320,9 @@ pub struct Service {
     graveyard: Vec<OwnedFd>,
     /// How long to keep polling without sleeping after an event (TAPSTACK_BUSY_POLL).
     busy_poll: Duration,
+    /// The page that counts UDP errors for programs' sends ([`board`]); none if it could not
+    /// be made (sends then do not see the errors).
+    board: Option<board::Board>,
 }
 
 /// The errno a program hears for a system call of the service's that failed. The service's own
@@ -465,6 +469,9 @@ impl Service {
             diag: uds::diag_socket().ok(),
             graveyard: Vec::new(),
             busy_poll: opts.busy_poll,
+            board: board::Board::create()
+                .map_err(|e| log::warn!("no error board ({e}): UDP sends will not see errors"))
+                .ok(),
         })
     }
 
@@ -598,6 +605,9 @@ impl Service {
             }
         };
         self.device.flush();
+        if let Some(b) = &self.board {
+            b.close();
+        }
         Stopped {
             signal,
             stats: self.stack.stats().to_string(),
@@ -1267,7 +1277,7 @@ impl Service {
             Ok(Called::Value(v)) => Ok(v),
             Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
             Ok(Called::AcceptedKernel(w)) => return (reply(Ok(Value::Kernel(w.peer))), Some(w.fd)),
-            Ok(Called::Renewed(a)) => return (reply(Ok(Value::None)), Some(a)),
+            Ok(Called::Renewed(a) | Called::Shared(a)) => return (reply(Ok(Value::None)), Some(a)),
             Err(e) => Err(e),
         };
         match new_end {
@@ -2045,6 +2055,10 @@ impl Service {
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
             }
+            Call::ErrorBoard => match &self.board {
+                Some(b) => b.share().map(Called::Shared).map_err(|e| errno_of(&e)),
+                None => Err(Errno(libc::ENOSYS)),
+            },
             Call::TakeError => {
                 let e = sock
                     .error
@@ -2904,6 +2918,7 @@ impl Service {
             ifindex,
             ep,
             full,
+            board,
             ..
         } = self;
         let ep = ep.as_raw_fd();
@@ -2916,7 +2931,7 @@ impl Service {
         // the program's datagrams go out: sending would take it, for nobody (Linux's sendmsg
         // reports it to the caller, which here has already returned).
         if let Some(e) = stack.take_socket_error(h) {
-            Self::post_udp_error(sock, e);
+            Self::post_udp_error(sock, e, board.as_ref());
         }
         // Out: each message is a header and a datagram.
         for _ in 0..256 {
@@ -3000,7 +3015,7 @@ impl Service {
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => {
-                    Self::post_udp_error(sock, e);
+                    Self::post_udp_error(sock, e, board.as_ref());
                     break;
                 }
             }
@@ -3032,10 +3047,14 @@ impl Service {
     /// A UDP socket's error, held as Linux's sk_err: SO_ERROR takes it, and an error header in the
     /// pair makes the program's next receive ask for it ([`crate::posix::io::udp_recv`]), so that
     /// whichever comes first reports it, once. A later error replaces an earlier one unreported.
-    fn post_udp_error(sock: &mut Sock, e: Errno) {
+    /// The board counts it, so that the program's next send asks for it too ([`board`]).
+    fn post_udp_error(sock: &mut Sock, e: Errno, board: Option<&board::Board>) {
         sock.error = Some(e);
         let b = sock.b.as_raw_fd();
         let _ = uds::send(b, &[&proto::dgram_error(e)], None, libc::MSG_DONTWAIT);
+        if let Some(board) = board {
+            board.bump();
+        }
     }
 
     /// Ends the service's hold on socket `i`: the stack closes it (FIN after queued data, or RST
@@ -3148,6 +3167,8 @@ enum Called {
     AcceptedKernel(loopback::Waiting),
     /// The socket's new program end, after a disconnect.
     Renewed(OwnedFd),
+    /// A descriptor of something the service shares (the error board).
+    Shared(OwnedFd),
 }
 
 /// The namespace's `net.ipv4.ip_unprivileged_port_start` (Linux 4.11), 1024 where it cannot be
