@@ -918,6 +918,39 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
     }
 }
 
+/// A connected TCP socket's SO_SNDBUF, unset, as Linux reports it: `sk_sndbuf` as
+/// tcp_sndbuf_expand makes it when the connection is established, a kernel-measured size per
+/// segment ([`crate::host::sndbuf_per_segment`]) times `max(TCP_INIT_CWND, cwnd)` segments,
+/// between tcp_wmem's default and maximum. Linux grows it again as cwnd grows (tcp_new_space);
+/// the stack grows its own send buffer then to two windows of data, so once that buffer has grown,
+/// the window it grew for is counted. (The stack's buffer holds data, 64 KiB to begin with; this
+/// is what Linux would say, in its units.) `None` if the kernel's size cannot be measured.
+fn linux_connected_sndbuf(
+    s: &Stack,
+    h: SocketHandle,
+    limits: &crate::host::BufferLimits,
+) -> Option<i32> {
+    let t = s.tcp_socket_ref(h)?;
+    let c = t.connection()?;
+    let mss = c.mss_clamp().clamp(1, u16::MAX as usize);
+    let per_segment = crate::host::sndbuf_per_segment(mss as u16, t.config.congestion)? as usize;
+    // TCP_INIT_CWND, or the window the stack's buffer last grew for (two of it).
+    let grown = c.send_buffer_capacity() > t.config.send_buffer;
+    let segments = if grown {
+        (c.send_buffer_capacity() / 2).div_ceil(c.stats().snd_mss.max(1))
+    } else {
+        0
+    };
+    let size = per_segment.saturating_mul(segments.max(10));
+    Some(
+        size.clamp(
+            limits.tcp_wmem_default,
+            limits.tcp_wmem_max.max(limits.tcp_wmem_default),
+        )
+        .min(i32::MAX as usize) as i32,
+    )
+}
+
 fn ints(v: i32) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
@@ -981,6 +1014,8 @@ pub fn get(
                 (None, false) if rcv => limits.rmem_default as i32,
                 (None, false) => limits.wmem_default as i32,
                 (None, true) if !rcv && !connected => limits.tcp_wmem_default as i32,
+                (None, true) if !rcv => linux_connected_sndbuf(s, h, &limits)
+                    .unwrap_or_else(|| tcp_cfg(s, &|c| c.send_buffer as i32)),
                 (None, true) => tcp_cfg(s, &|c| {
                     (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
                 }),

@@ -2278,9 +2278,15 @@ impl Connection {
         self.send_mss()
     }
 
-    #[cfg(test)]
-    pub(crate) fn send_buffer_capacity(&self) -> usize {
+    /// The most the send buffer holds now (it grows with cwnd, see `expand_send_buffer`).
+    pub fn send_buffer_capacity(&self) -> usize {
         self.snd.buf.capacity()
+    }
+
+    /// Linux's `max(mss_clamp, mss_cache)`: the largest segment either side allows, options
+    /// not counted.
+    pub fn mss_clamp(&self) -> usize {
+        self.snd.peer_mss.min(self.cfg.mss as usize)
     }
 
     /// Urgent data is unacknowledged (SND.UP ahead of SND.UNA): Nagle does not hold.
