@@ -2368,6 +2368,40 @@ static void c_notsent_stall(void) {
     close(fd);
 }
 
+/* SO_RCVLOWAT on TCP with reads that cannot wait for the mark: Linux's tcp_recvmsg returns what
+ * is there (MSG_DONTWAIT, MSG_PEEK, O_NONBLOCK, a blocking read whose SO_RCVTIMEO runs out). */
+static void c_rcvlowat_nowait(void) {
+    int fd = conn(ECHO);
+    seti(fd, SOL_SOCKET, SO_RCVLOWAT, 10, "setsockopt(SO_RCVLOWAT, 10)");
+    char buf[64];
+    R("recv(MSG_DONTWAIT), nothing come", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    R("send 3 bytes", send(fd, "abc", 3, 0));
+    usleep(200000);
+    long n = R("recv(MSG_DONTWAIT|MSG_PEEK) below the mark", recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK));
+    line("  peeked", "\"%s\"", show(buf, n));
+    n = R("recv(MSG_DONTWAIT) 2 bytes below the mark", recv(fd, buf, 2, MSG_DONTWAIT));
+    line("  got", "\"%s\"", show(buf, n));
+    n = R("recv(MSG_DONTWAIT) the rest", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    line("  got", "\"%s\"", show(buf, n));
+    R("recv(MSG_DONTWAIT) again", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    R("send 4 bytes", send(fd, "defg", 4, 0));
+    usleep(200000);
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    n = R("O_NONBLOCK read below the mark", read(fd, buf, sizeof buf));
+    line("  got", "\"%s\"", show(buf, n));
+    fcntl(fd, F_SETFL, fl);
+    R("send 2 bytes", send(fd, "hi", 2, 0));
+    struct timeval tv = {0, 300000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    n = R("blocking recv below the mark, SO_RCVTIMEO 0.3 s", recv(fd, buf, sizeof buf, 0));
+    line("  got", "\"%s\"", show(buf, n));
+    R("send 12 bytes", send(fd, "0123456789ab", 12, 0));
+    n = R("blocking recv, the mark reached", recv(fd, buf, sizeof buf, 0));
+    line("  got", "\"%s\"", show(buf, n));
+    close(fd);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2436,6 +2470,7 @@ int main(void) {
     run("TCP buffer sizes before SO_RCVBUF/SO_SNDBUF", c_bufs_start);
     run("TCP_QUICKACK before listen and connect", c_quickack_listen);
     run("TCP_NOTSENT_LOWAT against a peer that does not read", c_notsent_stall);
+    run("SO_RCVLOWAT on TCP, reads that cannot wait", c_rcvlowat_nowait);
     printf("done: %d checks\n", checkno);
     return 0;
 }

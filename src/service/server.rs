@@ -2098,6 +2098,27 @@ impl Service {
             }
             // Made a Connect above.
             Call::FastOpenConnect(_) | Call::FastOpenConnectEmpty(_) => Err(Errno::EINVAL),
+            Call::ReadBelowMark { len, peek } => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // Only while the program's end has nothing: what is there comes first (a read
+                // that finds it gone retries there).
+                if sock.app_rd_shut
+                    || sock.extra.rcvlowat <= 1
+                    || !uds::all_read(sock.b.as_raw_fd())
+                {
+                    return Ok(Called::Value(Value::Bytes(Vec::new())));
+                }
+                let mut buf =
+                    crate::memory::try_buffer((len as usize).min(1 << 16)).ok_or(Errno::ENOMEM)?;
+                let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
+                buf.truncate(n);
+                if n > 0 && !peek {
+                    sock.delivered_at = Some(now);
+                }
+                Ok(Called::Value(Value::Bytes(buf)))
+            }
             Call::ReadHeld { len, peek } => {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
