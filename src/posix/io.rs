@@ -230,18 +230,19 @@ pub unsafe fn udp_send(
     }
     udp_check_destination(sock, to)?;
     udp_check_loopback(sock, fd, &out)?;
-    pending_send_error(sock, fd)?;
+    pending_error(sock, fd)?;
     send_datagram(fd, &mut all, flags)?;
     Ok(len)
 }
 
 /// The socket's error (ECONNREFUSED after a port unreachable), held by the service as Linux's
 /// sk_err: a send reports it, taking it, and its datagram does not go, as Linux's udp_sendmsg
-/// fails in sock_alloc_send_skb. Asked for only when the service's error board has counted an
-/// error since this socket last looked ([`crate::service::board`]), so a send costs no request
-/// otherwise. The error header the service queued for a receive stays, and that receive then finds
-/// the error taken and goes on ([`udp_recv`]).
-fn pending_send_error(sock: &OpenSocket, fd: i32) -> Result<()> {
+/// fails in sock_alloc_send_skb; a receive reports it before any datagram queued. Asked for only
+/// when the service's error board has counted an error since this socket last looked
+/// ([`crate::service::board`]), so a send or receive costs no request otherwise. The error header
+/// the service queued for a receive stays, and the receive that meets it finds the error taken
+/// and goes on ([`udp_recv`]).
+fn pending_error(sock: &OpenSocket, fd: i32) -> Result<()> {
     let Some(count) = board::count().or_else(|| map_board(fd)) else {
         return Ok(());
     };
@@ -299,7 +300,7 @@ unsafe fn udp_cork(
         udp_check_loopback(sock, fd, &out)?;
         // As Linux's first ip_append_data of a corked datagram, which allocates with
         // sock_alloc_send_skb.
-        pending_send_error(sock, fd)?;
+        pending_error(sock, fd)?;
     }
     let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
     if held.len() + len > MAX_UDP {
@@ -423,6 +424,13 @@ pub unsafe fn udp_recv(
 ) -> Result<Got> {
     if flags & libc::MSG_ERRQUEUE != 0 {
         return Err(ERRQUEUE_EMPTY);
+    }
+    // Linux's __skb_recv_udp takes the pending error before any datagram queued (sock_error
+    // first): the error header the service queued comes after those, so the board tells sooner.
+    if board::count().is_some() {
+        if let Some(sock) = super::state::get(fd) {
+            pending_error(&sock, fd)?;
+        }
     }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {
