@@ -10,7 +10,8 @@
  * Needs the kernel-side peer of the runner on 10.77.0.1: 9000 echo; 9001 sends the 20 bytes
  * "0123456789abcdefghij" then reads until end of file; 9002 records what it receives until end
  * of file; 9003 answers with everything 9002 recorded (once the recorders are done); 9004 reads a
- * port number and connects back to the caller on it (for accept cases). Nothing listens on 9999.
+ * port number and connects back to the caller on it (for accept cases); 9005 reads nothing until
+ * a connection to 9006 comes (or 15 s pass), then reads until end of file. Nothing listens on 9999.
  * The program's own listeners are on 10.77.0.2. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -59,6 +60,8 @@
 #define RECORDER 9002
 #define RECORDED 9003
 #define CALLBACK 9004
+#define HOLD 9005    /* reads nothing until RELEASE is connected to, then until end of file */
+#define RELEASE 9006
 #define CLOSED_PORT 9999
 #define LISTEN_BASE 7400 /* the program's listener in check N is on LISTEN_BASE + N */
 
@@ -1605,6 +1608,9 @@ static void c_urgent(void) {
 static void run(const char *title, check_fn f) {
     checkno++;
     sub = 0;
+    /* SOCKAPI_ONLY=N: check N alone (the numbers stay those of the whole run). */
+    const char *only = getenv("SOCKAPI_ONLY");
+    if (only && *only && atoi(only) != checkno) return;
     fflush(stdout);
     pid_t p = fork();
     if (p < 0) {
@@ -2293,6 +2299,109 @@ static void c_multicast(void) {
     R("MCAST_JOIN_GROUP", setsockopt(u, IPPROTO_IP, MCAST_JOIN_GROUP, &gr, sizeof gr));
 }
 
+/* Non-blocking writes of 4 KiB until EAGAIN: the bytes written, or -1 on another error. */
+static long write_until_eagain(int fd) {
+    static char chunk[4096];
+    long total = 0;
+    for (int i = 0; i < 16384; i++) {
+        ssize_t k = send(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (k < 0) return errno == EAGAIN ? total : -1;
+        total += k;
+    }
+    return total;
+}
+
+/* Writes until EAGAIN and waits for POLLOUT, again and again, until a wait of 0.5 s finds none
+ * (the peer's window has closed and what is unsent keeps the socket from polling writable) or
+ * `secs` pass. Whether it stalled; the bytes written go to *total. */
+static int write_until_stalled(int fd, double secs, long *total) {
+    double end = now_s() + secs;
+    while (now_s() < end) {
+        long k = write_until_eagain(fd);
+        if (k < 0) return 0;
+        *total += k;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) == 0) return 1;
+    }
+    return 0;
+}
+
+static int outq(int fd) {
+    int v = -1;
+    return ioctl(fd, SIOCOUTQ, &v) < 0 ? -1 : v;
+}
+
+/* TCP_NOTSENT_LOWAT at work (Linux's tcp_stream_memory_free): to a peer that reads nothing, a
+ * socket with a large send buffer and the mark at 16 KiB stops taking data with little unsent
+ * (the mark, plus at most one buffer Linux fills past it), and polls writable again when the mark
+ * is raised, then once the peer reads. */
+static void c_notsent_stall(void) {
+    int fd = tcp();
+    seti(fd, SOL_SOCKET, SO_SNDBUF, 1 << 20, "setsockopt(SO_SNDBUF, 1 MiB)");
+    connect_to(fd, HOLD);
+    seti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, "setsockopt(TCP_NOTSENT_LOWAT, 16384)");
+    long total = 0;
+    int stalled = write_until_stalled(fd, 5, &total);
+    line("writes until EAGAIN, then no POLLOUT for 0.5 s", "%s", stalled ? "stalled" : "never stalled");
+    int q = outq(fd);
+    fprintf(stderr, "notsent_stall: mark 16384: wrote %ld, SIOCOUTQ %d\n", total, q);
+    line("  unsent then (SIOCOUTQ) at least 8 KiB and under 96 KiB", "%s",
+         q >= 8192 && q < 96 * 1024 ? "yes" : "no");
+    seti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 1 << 20, "setsockopt(TCP_NOTSENT_LOWAT, 1 MiB)");
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n = poll(&p, 1, 1000);
+    line("  then poll(POLLOUT, 1 s)", "%d revents=%#x", n, p.revents);
+    long more = 0;
+    stalled = write_until_stalled(fd, 5, &more);
+    line("writes until EAGAIN again, then no POLLOUT for 0.5 s", "%s", stalled ? "stalled" : "never stalled");
+    q = outq(fd);
+    fprintf(stderr, "notsent_stall: mark 1 MiB: wrote %ld more, SIOCOUTQ %d\n", more, q);
+    line("  unsent then (SIOCOUTQ) 96 KiB or more", "%s", q >= 96 * 1024 ? "yes" : "no");
+    seti(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 16384, "setsockopt(TCP_NOTSENT_LOWAT, 16384) again");
+    p.revents = 0;
+    n = poll(&p, 1, 500);
+    line("  then poll(POLLOUT, 0.5 s)", "%d revents=%#x", n, p.revents);
+    close(conn(RELEASE));
+    p.revents = 0;
+    n = poll(&p, 1, 5000);
+    line("the peer reads: poll(POLLOUT, 5 s)", "%d revents=%#x", n, p.revents);
+    close(fd);
+}
+
+/* SO_RCVLOWAT on TCP with reads that cannot wait for the mark: Linux's tcp_recvmsg returns what
+ * is there (MSG_DONTWAIT, MSG_PEEK, O_NONBLOCK, a blocking read whose SO_RCVTIMEO runs out). */
+static void c_rcvlowat_nowait(void) {
+    int fd = conn(ECHO);
+    seti(fd, SOL_SOCKET, SO_RCVLOWAT, 10, "setsockopt(SO_RCVLOWAT, 10)");
+    char buf[64];
+    R("recv(MSG_DONTWAIT), nothing come", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    R("send 3 bytes", send(fd, "abc", 3, 0));
+    usleep(200000);
+    long n = R("recv(MSG_DONTWAIT|MSG_PEEK) below the mark", recv(fd, buf, sizeof buf, MSG_DONTWAIT | MSG_PEEK));
+    line("  peeked", "\"%s\"", show(buf, n));
+    n = R("recv(MSG_DONTWAIT) 2 bytes below the mark", recv(fd, buf, 2, MSG_DONTWAIT));
+    line("  got", "\"%s\"", show(buf, n));
+    n = R("recv(MSG_DONTWAIT) the rest", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    line("  got", "\"%s\"", show(buf, n));
+    R("recv(MSG_DONTWAIT) again", recv(fd, buf, sizeof buf, MSG_DONTWAIT));
+    R("send 4 bytes", send(fd, "defg", 4, 0));
+    usleep(200000);
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    n = R("O_NONBLOCK read below the mark", read(fd, buf, sizeof buf));
+    line("  got", "\"%s\"", show(buf, n));
+    fcntl(fd, F_SETFL, fl);
+    R("send 2 bytes", send(fd, "hi", 2, 0));
+    struct timeval tv = {0, 300000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    n = R("blocking recv below the mark, SO_RCVTIMEO 0.3 s", recv(fd, buf, sizeof buf, 0));
+    line("  got", "\"%s\"", show(buf, n));
+    R("send 12 bytes", send(fd, "0123456789ab", 12, 0));
+    n = R("blocking recv, the mark reached", recv(fd, buf, sizeof buf, 0));
+    line("  got", "\"%s\"", show(buf, n));
+    close(fd);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2360,6 +2469,8 @@ int main(void) {
     run("SO_RCVLOWAT on TCP", c_rcvlowat);
     run("TCP buffer sizes before SO_RCVBUF/SO_SNDBUF", c_bufs_start);
     run("TCP_QUICKACK before listen and connect", c_quickack_listen);
+    run("TCP_NOTSENT_LOWAT against a peer that does not read", c_notsent_stall);
+    run("SO_RCVLOWAT on TCP, reads that cannot wait", c_rcvlowat_nowait);
     printf("done: %d checks\n", checkno);
     return 0;
 }

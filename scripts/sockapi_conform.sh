@@ -8,6 +8,7 @@
 #
 #   scripts/sockapi_conform.sh            build the stack and the program, run both, diff
 #   KEEP=DIR scripts/sockapi_conform.sh   also keep both outputs (stack.out, kernel.out) in DIR
+#   SOCKAPI_ONLY=N scripts/sockapi_conform.sh   check N alone (while working on it)
 #
 # TAPSTACK_BIN=PATH runs another build of tapstack (libtapstack.so beside it). Needs root.
 set -euo pipefail
@@ -100,8 +101,23 @@ def callback(c, a):
         c.close(); return
     drain(c); k.close(); c.close()
 
+held = []
+
+def hold(c, a):
+    # Reads nothing until a connection to 9006 says so (or 15 s pass), then drains.
+    ev = threading.Event()
+    with lock: held.append(ev)
+    ev.wait(15)
+    drain(c); c.close()
+
+def release(c, a):
+    with lock:
+        for ev in held: ev.set()
+        held.clear()
+    c.close()
+
 listen(9000, echo); listen(9001, sender); listen(9002, recorder); listen(9003, report)
-listen(9004, callback)
+listen(9004, callback); listen(9005, hold); listen(9006, release)
 print('ready', flush=True)
 time.sleep(600)
 PY
@@ -109,7 +125,7 @@ PY
 wait_peer() {
   local end=$((SECONDS + 10))
   while [ "$SECONDS" -lt "$end" ]; do
-    [ "$(ip netns exec "$NS" ss -Hltn "src $KERNEL_IP" | wc -l)" -ge 5 ] && return 0
+    [ "$(ip netns exec "$NS" ss -Hltn "src $KERNEL_IP" | wc -l)" -ge 7 ] && return 0
     sleep 0.1
   done
   echo "the peer did not start" >&2; return 1

@@ -52,6 +52,9 @@ pub struct HostTcp {
     /// `net.ipv4.tcp_fastopen`: which sides may use Fast Open (RFC 7413; Linux's default 1,
     /// clients only).
     pub fastopen: u16,
+    /// `net.ipv4.tcp_notsent_lowat`: TCP_NOTSENT_LOWAT for sockets that set none (`u32::MAX`,
+    /// Linux's default, is none).
+    pub notsent_lowat: u32,
     /// `net.ipv4.tcp_congestion_control`, when it names an algorithm this stack has (reno,
     /// cubic, bbr); CUBIC, Linux's built-in default, otherwise.
     pub congestion: tcp::Algorithm,
@@ -78,6 +81,7 @@ impl Default for HostTcp {
             challenge_ack_limit: i32::MAX as u32,
             ecn: tcp::EcnMode::default(),
             fastopen: tcp::fastopen::sysctl::DEFAULT,
+            notsent_lowat: u32::MAX,
             congestion: tcp::Algorithm::Cubic,
         }
     }
@@ -149,6 +153,7 @@ impl HostTcp {
             fastopen: file("ipv4/tcp_fastopen")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(d.fastopen),
+            notsent_lowat: number("ipv4/tcp_notsent_lowat").unwrap_or(d.notsent_lowat),
             congestion: file("ipv4/tcp_congestion_control")
                 .and_then(|s| {
                     let name = s.trim().to_string();
@@ -182,7 +187,7 @@ impl HostTcp {
         let (idle, interval, count) = self.keepalive;
         cfg.keepalive_idle = std::time::Duration::from_secs(idle.max(1).into());
         cfg.keepalive_interval = std::time::Duration::from_secs(interval.max(1).into());
-        cfg.keepalive_count = count.max(1);
+        cfg.keepalive_count = count.clamp(1, u8::MAX.into()) as u8;
         cfg.timestamps = self.timestamps;
         cfg.sack = self.sack;
         cfg.window_scale = self.window_scaling;
@@ -194,6 +199,7 @@ impl HostTcp {
         ));
         cfg.ecn = self.ecn;
         cfg.fastopen = self.fastopen;
+        cfg.notsent_lowat = self.notsent_lowat;
         cfg.congestion = self.congestion;
     }
 }
@@ -210,6 +216,8 @@ pub struct BufferLimits {
     pub wmem_default: usize,
     /// `tcp_wmem`'s default: what SO_SNDBUF reports for a TCP socket not yet connected.
     pub tcp_wmem_default: usize,
+    /// `tcp_wmem`'s maximum: the most Linux's autotuning grows a send buffer to.
+    pub tcp_wmem_max: usize,
 }
 
 impl BufferLimits {
@@ -220,6 +228,7 @@ impl BufferLimits {
         rmem_default: 212_992,
         wmem_default: 212_992,
         tcp_wmem_default: WMEM[1],
+        tcp_wmem_max: WMEM[2],
     };
 
     /// This namespace's, read once per process (a service serves one namespace).
@@ -233,17 +242,107 @@ impl BufferLimits {
                     .unwrap_or(or)
             };
             let d = BufferLimits::LINUX;
+            let tcp_wmem = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+                .ok()
+                .and_then(|s| triple(&s));
             BufferLimits {
                 rmem_max: read("rmem_max", d.rmem_max),
                 wmem_max: read("wmem_max", d.wmem_max),
                 rmem_default: read("rmem_default", d.rmem_default),
                 wmem_default: read("wmem_default", d.wmem_default),
-                tcp_wmem_default: std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
-                    .ok()
-                    .and_then(|s| triple(&s))
-                    .map_or(d.tcp_wmem_default, |w| w[1]),
+                tcp_wmem_default: tcp_wmem.map_or(d.tcp_wmem_default, |w| w[1]),
+                tcp_wmem_max: tcp_wmem.map_or(d.tcp_wmem_max, |w| w[2]),
             }
         })
+    }
+}
+
+/// What one segment of a congestion window adds to a connected TCP socket's `sk_sndbuf` on this
+/// kernel, for a connection whose larger MSS (Linux's `max(mss_clamp, mss_cache)`) is `mss` and
+/// whose congestion control is `algorithm`: Linux's tcp_sndbuf_expand makes `sk_sndbuf` that many
+/// bytes for each segment of `max(TCP_INIT_CWND, cwnd)`, counted in the kernel's own buffer sizes
+/// (the segment, headers and `skb_shared_info` rounded up to a power of two, plus a `sk_buff`),
+/// times 2, or 3 for BBR (its `sndbuf_expand`). Those sizes depend on the kernel's build, so they
+/// are measured: a connection over this namespace's loopback with `TCP_MAXSEG` at `mss` and the
+/// same congestion control reports ten segments' worth (its initial window), once per `mss` and
+/// algorithm. `None` if that cannot be done (no loopback, an algorithm the kernel lacks).
+pub fn sndbuf_per_segment(mss: u16, algorithm: tcp::Algorithm) -> Option<u32> {
+    /// Each MSS and algorithm measured: a few at most (a path's MSS is mostly the link's).
+    type Measured = Vec<(u16, tcp::Algorithm, Option<u32>)>;
+    static SEEN: std::sync::Mutex<Measured> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, _, v)) = seen.iter().find(|&&(m, a, _)| (m, a) == (mss, algorithm)) {
+        return v;
+    }
+    let v = probe_sndbuf(mss, algorithm.name()).map(|b| b / 10);
+    if v.is_none() {
+        log::debug!("the kernel's send buffer for MSS {mss} could not be measured");
+    }
+    seen.push((mss, algorithm, v));
+    v
+}
+
+/// A TCP connection over loopback, made with `TCP_MAXSEG` `mss` and `TCP_CONGESTION` `cc`: the
+/// SO_SNDBUF its client reports once connected.
+fn probe_sndbuf(mss: u16, cc: &str) -> Option<u32> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+    let to = match listener.local_addr().ok()? {
+        std::net::SocketAddr::V4(a) => a,
+        _ => return None,
+    };
+    // SAFETY: plain system calls on a descriptor made and owned here; the option values and the
+    // address are valid for the lengths given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let set = |level, name, p: *const libc::c_void, len: usize| {
+            libc::setsockopt(fd.as_raw_fd(), level, name, p, len as libc::socklen_t) == 0
+        };
+        let m = i32::from(mss);
+        if !set(
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&m as *const i32).cast(),
+            4,
+        ) || !set(
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            cc.as_ptr().cast(),
+            cc.len(),
+        ) {
+            return None;
+        }
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: to.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*to.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        if libc::connect(
+            fd.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            len,
+        ) != 0
+        {
+            return None;
+        }
+        let mut v: i32 = 0;
+        let mut vlen = 4 as libc::socklen_t;
+        let r = libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut v as *mut i32).cast(),
+            &mut vlen,
+        );
+        (r == 0 && v > 0).then_some(v as u32)
     }
 }
 
@@ -292,9 +391,11 @@ mod tests {
             challenge_ack_limit: 1000,
             ecn: tcp::EcnMode::On,
             fastopen: 3,
+            notsent_lowat: 131_072,
             congestion: tcp::Algorithm::Bbr,
         }
         .apply(&mut c);
+        assert_eq!(c.notsent_lowat, 131_072);
         assert_eq!((c.recv_buffer, c.window_space), (131_072, 33_554_432u32));
         assert_eq!(c.send_buffer_max, 8_388_608);
         assert_eq!(c.ecn, tcp::EcnMode::On);

@@ -61,6 +61,9 @@ pub struct UdpSocket {
     /// Bound address; the IP part is 0.0.0.0 for "any of ours".
     pub local: Option<SocketAddrV4>,
     pub remote: Option<SocketAddrV4>,
+    /// The IPv4 identification of the stack's last datagram when `remote` was set: an ICMP error
+    /// about a datagram sent before is not this association's (see `udp_icmp_error`).
+    pub connected_after_ident: u16,
     queue: VecDeque<Datagram>,
     queued_bytes: usize,
     pub rcvbuf: usize,
@@ -128,6 +131,7 @@ impl Default for UdpSocket {
         UdpSocket {
             local: None,
             remote: None,
+            connected_after_ident: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
             rcvbuf: DEFAULT_RCVBUF,

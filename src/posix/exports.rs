@@ -457,6 +457,17 @@ unsafe fn tcp_read_result(
             Err(e) => return ret(Err(e), -1),
         }
     }
+    if n < 0
+        && super::hook::errno() == libc::EAGAIN
+        && sock.rcvlowat.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        match tcp_read_below_mark(sock, fd, iov, flags) {
+            Ok(0) => set_errno(Errno::EAGAIN),
+            Ok(got) => return got as ssize_t,
+            Err(e) => return ret(Err(e), -1),
+        }
+        return -1;
+    }
     if n < 0 && super::hook::errno() == libc::EINVAL {
         if sockets::unpaired(fd) {
             // A socket taken apart, not connected again (an unconnected UNIX socket refuses
@@ -507,6 +518,25 @@ unsafe fn tcp_read_held(
         .sum::<usize>()
         .saturating_sub(done);
     let held = sockets::read_held(sock, fd, want, flags & libc::MSG_PEEK != 0);
+    copy_after(iov, done, &held)
+}
+
+/// A TCP read that could not wait (non-blocking, or its SO_RCVTIMEO ran out) and found nothing,
+/// on a socket whose SO_RCVLOWAT holds what arrived in the service: what is there, copied into
+/// `iov`, as Linux's tcp_recvmsg returns less than the mark then. How many bytes (0: none).
+unsafe fn tcp_read_below_mark(
+    sock: &OpenSocket,
+    fd: RawFd,
+    iov: &[iovec],
+    flags: c_int,
+) -> Result<usize, Errno> {
+    let want = iov.iter().map(|v| v.iov_len).sum::<usize>();
+    let got = sockets::read_below_mark(sock, fd, want, flags & libc::MSG_PEEK != 0);
+    copy_after(iov, 0, &got)
+}
+
+/// Copies `held` into `iov` after its first `done` bytes; how many bytes were copied.
+unsafe fn copy_after(iov: &[iovec], done: usize, held: &[u8]) -> Result<usize, Errno> {
     let (mut skip, mut at) = (done, 0);
     for v in iov {
         if at == held.len() {

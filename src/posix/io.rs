@@ -17,8 +17,8 @@ use std::sync::atomic::Ordering;
 
 use super::state::OpenSocket;
 use crate::error::{Errno, Result};
-use crate::service::client;
 use crate::service::proto::{self, DGRAM_HEADER};
+use crate::service::{board, client};
 
 fn check(r: libc::c_long) -> Result<usize> {
     if r < 0 {
@@ -230,8 +230,53 @@ pub unsafe fn udp_send(
     }
     udp_check_destination(sock, to)?;
     udp_check_loopback(sock, fd, &out)?;
+    pending_error(sock, fd)?;
     send_datagram(fd, &mut all, flags)?;
     Ok(len)
+}
+
+/// The socket's error (ECONNREFUSED after a port unreachable), held by the service as Linux's
+/// sk_err: a send reports it, taking it, and its datagram does not go, as Linux's udp_sendmsg
+/// fails in sock_alloc_send_skb; a receive reports it before any datagram queued. Asked for only
+/// when the service's error board has counted an error since this socket last looked
+/// ([`crate::service::board`]), so a send or receive costs no request otherwise. The error header
+/// the service queued for a receive stays, and the receive that meets it finds the error taken
+/// and goes on ([`udp_recv`]).
+fn pending_error(sock: &OpenSocket, fd: i32) -> Result<()> {
+    let Some(count) = board::count().or_else(|| map_board(fd)) else {
+        return Ok(());
+    };
+    if sock.udp_errors_seen.swap(count, Ordering::Relaxed) == count {
+        return Ok(());
+    }
+    match super::sockets::request(fd, proto::Call::TakeError) {
+        Ok(proto::Value::Int(e)) if e != 0 => Err(Errno(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Asks the service for its error board (once a process, or again after that service ended) and
+/// maps it: the count, or `None` if there is none to be had (a send then reports no error, as
+/// before the board).
+fn map_board(fd: i32) -> Option<u64> {
+    use std::sync::atomic::AtomicBool;
+    static REFUSED: AtomicBool = AtomicBool::new(false);
+    if REFUSED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let got = match client::call(
+        proto::Target::Existing,
+        proto::Call::ErrorBoard,
+        Some(fd),
+        None,
+    ) {
+        (Ok(_), Some(board)) => board::adopt(board).ok(),
+        _ => None,
+    };
+    if got.is_none() {
+        REFUSED.store(true, Ordering::Relaxed);
+    }
+    got
 }
 
 /// A send with MSG_MORE, or one after it: Linux's udp_sendmsg appends to the pending datagram
@@ -253,6 +298,9 @@ unsafe fn udp_cork(
     if cork.is_none() {
         udp_check_destination(sock, out.to)?;
         udp_check_loopback(sock, fd, &out)?;
+        // As Linux's first ip_append_data of a corked datagram, which allocates with
+        // sock_alloc_send_skb.
+        pending_error(sock, fd)?;
     }
     let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
     if held.len() + len > MAX_UDP {
@@ -376,6 +424,13 @@ pub unsafe fn udp_recv(
 ) -> Result<Got> {
     if flags & libc::MSG_ERRQUEUE != 0 {
         return Err(ERRQUEUE_EMPTY);
+    }
+    // Linux's __skb_recv_udp takes the pending error before any datagram queued (sock_error
+    // first): the error header the service queued comes after those, so the board tells sooner.
+    if board::count().is_some() {
+        if let Some(sock) = super::state::get(fd) {
+            pending_error(&sock, fd)?;
+        }
     }
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {

@@ -1038,6 +1038,10 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
                 accepted
                     .listening
                     .store(state::LISTENING_NO, Ordering::Relaxed);
+                // The service gives it the listener's SO_RCVLOWAT.
+                accepted
+                    .rcvlowat
+                    .store(sock.rcvlowat.load(Ordering::Relaxed), Ordering::Relaxed);
                 state::insert(nfd, Arc::new(accepted));
                 return Ok((nfd, Peer::Stack(peer)));
             }
@@ -1122,6 +1126,25 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
         return Vec::new();
     }
     let call = Call::ReadHeld {
+        len: len.min(1 << 16) as u32,
+        peek,
+    };
+    match request(fd, call) {
+        Ok(Value::Bytes(b)) => b,
+        _ => Vec::new(),
+    }
+}
+
+/// A TCP read that found nothing on a socket with SO_RCVLOWAT set (non-blocking, or its
+/// SO_RCVTIMEO ran out): up to `len` bytes of what the service holds below the mark, which
+/// Linux's read would have returned. Empty: none (the read stands). Only for sockets whose mark
+/// was set through this process (or on the listener that accepted them here): another's reads
+/// below the mark find nothing, as before.
+pub fn read_below_mark(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8> {
+    if !sock.rcvlowat.load(Ordering::Relaxed) || sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
+        return Vec::new();
+    }
+    let call = Call::ReadBelowMark {
         len: len.min(1 << 16) as u32,
         peek,
     };

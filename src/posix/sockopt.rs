@@ -100,6 +100,11 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             if on_descriptor(level, name) {
                 p.descriptor_options = true;
             }
+            if for_service_too(sock, level, name) && val.len() >= 4 {
+                let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
+                sock.rcvlowat
+                    .store(!(0..=1).contains(&v), std::sync::atomic::Ordering::Relaxed);
+            }
             if !on_descriptor(level, name) || for_service_too(sock, level, name) {
                 p.options.retain(|o| (o.level, o.name) != (level, name));
                 p.options.push(SetOption {
@@ -113,6 +118,10 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         Attach::Stack => {
             drop(a);
             if for_service_too(sock, level, name) && val.len() >= 4 {
+                let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
+                // Negative is INT_MAX to Linux; 0 is 1.
+                sock.rcvlowat
+                    .store(!(0..=1).contains(&v), std::sync::atomic::Ordering::Relaxed);
                 // (An answer about a socket gone meanwhile changes nothing for the descriptor.)
                 let o = SetOption {
                     level,

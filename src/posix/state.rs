@@ -97,6 +97,13 @@ pub struct OpenSocket {
     /// A UDP socket's bound address as this process learnt it, for datagrams to loopback:
     /// [`LOCAL_UNKNOWN`] until the first such datagram asks the service (`io::udp_send`).
     pub udp_local: std::sync::atomic::AtomicU8,
+    /// A TCP socket whose SO_RCVLOWAT was set above 1 through this process (or its listener's):
+    /// a read that finds nothing asks the service for what it holds below the mark
+    /// (`sockets::read_below_mark`).
+    pub rcvlowat: AtomicBool,
+    /// A UDP socket: the service's count of errors posted when its sends last looked
+    /// (`io::pending_send_error`, [`crate::service::board`]).
+    pub udp_errors_seen: std::sync::atomic::AtomicU64,
 }
 
 /// Values of [`OpenSocket::udp_local`]. A stack UDP socket is bound (explicitly or by its first
@@ -133,6 +140,11 @@ impl OpenSocket {
             nonblocking_hint: AtomicBool::new(false),
             port_given: AtomicBool::new(false),
             udp_local: std::sync::atomic::AtomicU8::new(LOCAL_UNKNOWN),
+            rcvlowat: AtomicBool::new(false),
+            // A new socket has sent nothing, so no error of its own is counted yet.
+            udp_errors_seen: std::sync::atomic::AtomicU64::new(
+                crate::service::board::count().unwrap_or(0),
+            ),
         }
     }
 
@@ -241,6 +253,8 @@ pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
     };
     let inet6 = rest.len() >= 2 && rest[rest.len() - 2] == b'6';
     let sock = Arc::new(OpenSocket::attached(kind, inet6));
+    // Its sends may have had an error another process has not taken: the first send asks.
+    sock.udp_errors_seen.store(0, Ordering::Relaxed);
     insert(fd, sock.clone());
     Some(sock)
 }

@@ -15,6 +15,7 @@
 //! - [`udp_loopback`]: a wildcard UDP socket's twin there;
 //! - [`options`]: socket options, kept on the stack socket;
 //! - [`secret`]: the TCP key every service of this user shares until reboot;
+//! - [`board`]: the page in which the service counts UDP errors, so that sends see them;
 //! - [`uds`]: UNIX-socket system calls (raw, so the preload shim never intercepts them).
 //!
 //! The service starts with the first program that needs it (`tapstack run`, a C program linked
@@ -22,6 +23,7 @@
 //! itself once it has had no client, no socket and no connection still closing for
 //! `TAPSTACK_IDLE_EXIT` seconds.
 
+pub mod board;
 pub mod client;
 pub mod loopback;
 pub mod options;

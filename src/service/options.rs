@@ -23,7 +23,7 @@ use crate::tcp::{Algorithm, State, TcpStats};
 const BUF_MIN: usize = 2304;
 /// Linux's floors on the reported sizes, after the doubling: SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF.
 const SOCK_MIN_RCVBUF: usize = 2304;
-const SOCK_MIN_SNDBUF: usize = 4608;
+pub const SOCK_MIN_SNDBUF: usize = 4608;
 /// What the service keeps about a socket beside the stack's own fields.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Extra {
@@ -37,8 +37,9 @@ pub struct Extra {
     /// SO_BROADCAST as set on a TCP socket (where it changes nothing but is reported back, and
     /// passed on to accepted sockets as Linux does); a UDP socket keeps its own.
     pub broadcast: bool,
-    /// TCP_NOTSENT_LOWAT as set, reported back. What it changes on Linux — when a socket polls
-    /// writable — is the socketpair's business here, which this does not reach.
+    /// TCP_NOTSENT_LOWAT as set, reported back (0: unset, the host's `tcp_notsent_lowat`
+    /// applies). The mark in effect is the stack socket's ([`crate::tcp::Config::notsent_lowat`]),
+    /// and the service sizes the program's end by it (`server::size_program_end`).
     pub notsent_lowat: Option<i32>,
     /// TCP_INQ as set: reported back (the program's side adds the control message).
     pub inq: bool,
@@ -329,6 +330,7 @@ fn tcp_config(
         c.set_linger(cfg.linger);
         c.set_user_timeout(cfg.user_timeout);
         c.set_congestion(cfg.congestion);
+        c.set_notsent_lowat(cfg.notsent_lowat);
     }
     Ok(())
 }
@@ -491,7 +493,7 @@ pub fn set(
             if !(1..=127).contains(&v) {
                 return Err(Errno::EINVAL);
             }
-            tcp_config(s, h, |c| c.keepalive_count = v as u32)
+            tcp_config(s, h, |c| c.keepalive_count = v as u8)
         }
         (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => {
             let v = int(val)?;
@@ -530,7 +532,14 @@ pub fn set(
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
-            extra.notsent_lowat = Some(int(val)?);
+            // Any int, kept as Linux's u32 tp->notsent_lowat; 0 is the host's.
+            let v = int(val)?;
+            let mark = match v as u32 {
+                0 => s.tcp_defaults().notsent_lowat,
+                m => m,
+            };
+            tcp_config(s, h, |c| c.notsent_lowat = mark)?;
+            extra.notsent_lowat = Some(v);
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_INQ) => {
@@ -909,6 +918,39 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
     }
 }
 
+/// A connected TCP socket's SO_SNDBUF, unset, as Linux reports it: `sk_sndbuf` as
+/// tcp_sndbuf_expand makes it when the connection is established, a kernel-measured size per
+/// segment ([`crate::host::sndbuf_per_segment`]) times `max(TCP_INIT_CWND, cwnd)` segments,
+/// between tcp_wmem's default and maximum. Linux grows it again as cwnd grows (tcp_new_space);
+/// the stack grows its own send buffer then to two windows of data, so once that buffer has grown,
+/// the window it grew for is counted. (The stack's buffer holds data, 64 KiB to begin with; this
+/// is what Linux would say, in its units.) `None` if the kernel's size cannot be measured.
+fn linux_connected_sndbuf(
+    s: &Stack,
+    h: SocketHandle,
+    limits: &crate::host::BufferLimits,
+) -> Option<i32> {
+    let t = s.tcp_socket_ref(h)?;
+    let c = t.connection()?;
+    let mss = c.mss_clamp().clamp(1, u16::MAX as usize);
+    let per_segment = crate::host::sndbuf_per_segment(mss as u16, t.config.congestion)? as usize;
+    // TCP_INIT_CWND, or the window the stack's buffer last grew for (two of it).
+    let grown = c.send_buffer_capacity() > t.config.send_buffer;
+    let segments = if grown {
+        (c.send_buffer_capacity() / 2).div_ceil(c.stats().snd_mss.max(1))
+    } else {
+        0
+    };
+    let size = per_segment.saturating_mul(segments.max(10));
+    Some(
+        size.clamp(
+            limits.tcp_wmem_default,
+            limits.tcp_wmem_max.max(limits.tcp_wmem_default),
+        )
+        .min(i32::MAX as usize) as i32,
+    )
+}
+
 fn ints(v: i32) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
@@ -972,6 +1014,8 @@ pub fn get(
                 (None, false) if rcv => limits.rmem_default as i32,
                 (None, false) => limits.wmem_default as i32,
                 (None, true) if !rcv && !connected => limits.tcp_wmem_default as i32,
+                (None, true) if !rcv => linux_connected_sndbuf(s, h, &limits)
+                    .unwrap_or_else(|| tcp_cfg(s, &|c| c.send_buffer as i32)),
                 (None, true) => tcp_cfg(s, &|c| {
                     (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
                 }),

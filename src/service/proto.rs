@@ -144,6 +144,16 @@ pub enum Call {
     /// TCP_URG_NOTYET): a recv(MSG_OOB) the socketpair refuses then says EAGAIN, as Linux's
     /// tcp_recv_urg.
     UrgentPending,
+    /// A descriptor of the service's error board ([`super::board`]), in the reply.
+    ErrorBoard,
+    /// A TCP read that found the socketpair empty while SO_RCVLOWAT holds what arrived in the
+    /// service (a non-blocking read, or one whose SO_RCVTIMEO ran out): up to `len` bytes of it,
+    /// as Linux's tcp_recvmsg returns what is there below the mark when it cannot wait; none if
+    /// the socketpair has data again. `peek` leaves them there (MSG_PEEK).
+    ReadBelowMark {
+        len: u32,
+        peek: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,6 +373,12 @@ impl Request {
                 w.addr(*a);
             }
             Call::UrgentPending => w.u8(21),
+            Call::ErrorBoard => w.u8(23),
+            Call::ReadBelowMark { len, peek } => {
+                w.u8(24);
+                w.u32(*len);
+                w.u8(*peek as u8);
+            }
         }
         w.0
     }
@@ -443,6 +459,11 @@ impl Request {
             20 => Call::FastOpenConnectEmpty(r.addr()?),
             21 => Call::UrgentPending,
             22 => Call::ErrorAtEof,
+            23 => Call::ErrorBoard,
+            24 => Call::ReadBelowMark {
+                len: r.u32()?,
+                peek: r.bool()?,
+            },
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -730,6 +751,11 @@ mod tests {
             Call::Disconnect { connecting: true },
             Call::DeliveredAt,
             Call::UrgentPending,
+            Call::ErrorBoard,
+            Call::ReadBelowMark {
+                len: 7,
+                peek: false,
+            },
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

@@ -62,6 +62,7 @@ mod slots;
 
 use slots::Slots;
 
+use super::board;
 use super::loopback;
 use super::options::{self, Extra};
 use super::proto::{self, Call, Kind, Reply, Request, Target, Value};
@@ -325,6 +326,9 @@ pub struct Service {
     graveyard: Vec<OwnedFd>,
     /// How long to keep polling without sleeping after an event (TAPSTACK_BUSY_POLL).
     busy_poll: Duration,
+    /// The page that counts UDP errors for programs' sends ([`board`]); none if it could not
+    /// be made (sends then do not see the errors).
+    board: Option<board::Board>,
 }
 
 /// The errno a program hears for a system call of the service's that failed. The service's own
@@ -471,6 +475,9 @@ impl Service {
             diag: uds::diag_socket().ok(),
             graveyard: Vec::new(),
             busy_poll: opts.busy_poll,
+            board: board::Board::create()
+                .map_err(|e| log::warn!("no error board ({e}): UDP sends will not see errors"))
+                .ok(),
         })
     }
 
@@ -604,6 +611,9 @@ impl Service {
             }
         };
         self.device.flush();
+        if let Some(b) = &self.board {
+            b.close();
+        }
         Stopped {
             signal,
             stats: self.stack.stats().to_string(),
@@ -915,7 +925,7 @@ impl Service {
             Ok(Called::Value(v)) => Ok(v),
             Ok(Called::Accepted(a, peer)) => return (reply(Ok(Value::Addr(peer))), Some(a)),
             Ok(Called::AcceptedKernel(w)) => return (reply(Ok(Value::Kernel(w.peer))), Some(w.fd)),
-            Ok(Called::Renewed(a)) => return (reply(Ok(Value::None)), Some(a)),
+            Ok(Called::Renewed(a) | Called::Shared(a)) => return (reply(Ok(Value::None)), Some(a)),
             Err(e) => Err(e),
         };
         match new_end {
@@ -1513,6 +1523,10 @@ impl Service {
                             .tcp_socket_ref(h)
                             .and_then(|t| t.connection())
                             .map_or(0, |c| c.syn_data_room());
+                        let mark = self.notsent_mark(h);
+                        if mark != u32::MAX {
+                            size_program_end(hold.as_raw_fd(), mark);
+                        }
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
                         sock.phase = Phase::Open;
@@ -1613,6 +1627,10 @@ impl Service {
                 let ni = self.register(Kind::Stream, ino, name, b, Some(child))?;
                 // The accepted connection takes its listener's socket-level settings, as Linux's
                 // sk_clone gives them.
+                let mark = self.notsent_mark(child);
+                if mark != u32::MAX {
+                    size_program_end(a.as_raw_fd(), mark);
+                }
                 let sock = self.socks.get_mut(ni).expect("just made");
                 sock.extra = listener_extra;
                 sock.phase = Phase::Open;
@@ -1662,6 +1680,14 @@ impl Service {
                     twin.set_option(&o);
                 }
                 Self::size_udp_pair(sock, &o);
+                if (o.level, o.name) == (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) {
+                    // A connect in progress sizes the program's end when it ends.
+                    if let (Phase::Open, Some(a)) = (&sock.phase, &held) {
+                        size_program_end(a.as_raw_fd(), self.notsent_mark(h));
+                    }
+                    // Now writable by the new mark, the socket wakes (Linux's sk_write_space).
+                    self.stack.tcp_push(now, h);
+                }
                 none
             }
             Call::GetOption { level, name, .. } => {
@@ -1677,6 +1703,10 @@ impl Service {
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
             }
+            Call::ErrorBoard => match &self.board {
+                Some(b) => b.share().map(Called::Shared).map_err(|e| errno_of(&e)),
+                None => Err(Errno(libc::ENOSYS)),
+            },
             Call::TakeError => {
                 let e = sock
                     .error
@@ -1716,6 +1746,27 @@ impl Service {
             }
             // Made a Connect above.
             Call::FastOpenConnect(_) | Call::FastOpenConnectEmpty(_) => Err(Errno::EINVAL),
+            Call::ReadBelowMark { len, peek } => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // Only while the program's end has nothing: what is there comes first (a read
+                // that finds it gone retries there).
+                if sock.app_rd_shut
+                    || sock.extra.rcvlowat <= 1
+                    || !uds::all_read(sock.b.as_raw_fd())
+                {
+                    return Ok(Called::Value(Value::Bytes(Vec::new())));
+                }
+                let mut buf =
+                    crate::memory::try_buffer((len as usize).min(1 << 16)).ok_or(Errno::ENOMEM)?;
+                let n = self.stack.tcp_recv(now, h, &mut buf, peek).unwrap_or(0);
+                buf.truncate(n);
+                if n > 0 && !peek {
+                    sock.delivered_at = Some(now);
+                }
+                Ok(Called::Value(Value::Bytes(buf)))
+            }
             Call::ReadHeld { len, peek } => {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
@@ -1800,6 +1851,13 @@ impl Service {
             }
         }
         self.pump(i);
+    }
+
+    /// The TCP_NOTSENT_LOWAT mark in effect on stack socket `h` (`u32::MAX`: none).
+    fn notsent_mark(&self, h: SocketHandle) -> u32 {
+        self.stack
+            .tcp_socket_ref(h)
+            .map_or(u32::MAX, |t| t.config.notsent_lowat)
     }
 
     /// Whether the descriptor table has room for a whole graveyard and more, by a generous count
@@ -1947,13 +2005,21 @@ impl Service {
             Ok(()) => {
                 // Take the filler back: A becomes writable, and the program's poll wakes.
                 drain(sock.b.as_raw_fd(), filler);
-                // setsockopt doubles what it is given; getsockopt reported the doubled value.
-                let _ = uds::set_int(
-                    hold.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_SNDBUF,
-                    sndbuf / 2,
-                );
+                let mark = self
+                    .stack
+                    .tcp_socket_ref(sock.h)
+                    .map_or(u32::MAX, |t| t.config.notsent_lowat);
+                if mark == u32::MAX {
+                    // setsockopt doubles what it is given; getsockopt reported the doubled value.
+                    let _ = uds::set_int(
+                        hold.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_SNDBUF,
+                        sndbuf / 2,
+                    );
+                } else {
+                    size_program_end(hold.as_raw_fd(), mark);
+                }
                 drop(hold);
                 sock.phase = Phase::Open;
                 sock.connected = Some(Ok(()));
@@ -2461,6 +2527,14 @@ impl Service {
                     sock.b_readable = false;
                     sock.app_eof = true;
                 }
+                // Full, or at the TCP_NOTSENT_LOWAT mark, with data queued in this pass: it goes
+                // out now, which may take the unsent data below the mark at once (an open window
+                // takes it all), and then there is room again without the connection's readiness
+                // ever changing, so no wake-up would come: look again.
+                (Err(Errno::EAGAIN), None) if queued => {
+                    stack.tcp_push(now, h);
+                    queued = false;
+                }
                 // Full: the connection wakes the socket when it has room again.
                 (Err(Errno::EAGAIN), None) => break,
                 // Room, but no memory to use it: tried again a little later, as Linux's writer
@@ -2513,6 +2587,7 @@ impl Service {
             ifindex,
             ep,
             full,
+            board,
             ..
         } = self;
         let ep = ep.as_raw_fd();
@@ -2525,7 +2600,7 @@ impl Service {
         // the program's datagrams go out: sending would take it, for nobody (Linux's sendmsg
         // reports it to the caller, which here has already returned).
         if let Some(e) = stack.take_socket_error(h) {
-            Self::post_udp_error(sock, e);
+            Self::post_udp_error(sock, e, board.as_ref());
         }
         // Out: each message is a header and a datagram.
         for _ in 0..256 {
@@ -2609,7 +2684,7 @@ impl Service {
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => {
-                    Self::post_udp_error(sock, e);
+                    Self::post_udp_error(sock, e, board.as_ref());
                     break;
                 }
             }
@@ -2641,10 +2716,14 @@ impl Service {
     /// A UDP socket's error, held as Linux's sk_err: SO_ERROR takes it, and an error header in the
     /// pair makes the program's next receive ask for it ([`crate::posix::io::udp_recv`]), so that
     /// whichever comes first reports it, once. A later error replaces an earlier one unreported.
-    fn post_udp_error(sock: &mut Sock, e: Errno) {
+    /// The board counts it, so that the program's next send asks for it too ([`board`]).
+    fn post_udp_error(sock: &mut Sock, e: Errno, board: Option<&board::Board>) {
         sock.error = Some(e);
         let b = sock.b.as_raw_fd();
         let _ = uds::send(b, &[&proto::dgram_error(e)], None, libc::MSG_DONTWAIT);
+        if let Some(board) = board {
+            board.bump();
+        }
     }
 
     /// Ends the service's hold on socket `i`: the stack closes it (FIN after queued data, or RST
@@ -2757,6 +2836,8 @@ enum Called {
     AcceptedKernel(loopback::Waiting),
     /// The socket's new program end, after a disconnect.
     Renewed(OwnedFd),
+    /// A descriptor of something the service shares (the error board).
+    Shared(OwnedFd),
 }
 
 /// The namespace's `net.ipv4.ip_unprivileged_port_start` (Linux 4.11), 1024 where it cannot be
@@ -2824,6 +2905,32 @@ pub fn fill_end(fd: RawFd) -> usize {
     // One write: the kernel takes what fits the (now smallest) buffer and stops there.
     let filler = [0u8; 8192];
     uds::write(fd, &filler).unwrap_or(0)
+}
+
+/// Sizes the send buffer of a TCP socket's program end `fd` for TCP_NOTSENT_LOWAT `mark`
+/// (`u32::MAX`: none).
+///
+/// On Linux the mark bounds the data a socket holds unsent, and it polls writable only below half
+/// of it. Here the stack's connection keeps to the mark (the service reads from the socketpair only
+/// while its unsent data is below it, and the connection wakes the socket below half of it, see
+/// `Connection::readiness`), but the socketpair itself holds what the program wrote and the service
+/// has not read: with its usual send buffer (`wmem_default`, some 200 KiB) the program could write
+/// that much more before it waited, and the mark would change little. So the program's end gets a
+/// send buffer of the mark's size, between Linux's floor for AF_UNIX (SOCK_MIN_SNDBUF, 4 608) and
+/// its usual size. Limits: the program may still have up to that buffer's data (less the kernel's
+/// per-write overhead) waiting in the socketpair beyond the mark, so it holds up to about twice the
+/// mark unsent where Linux holds the mark plus at most one buffer of `size_goal` (64 KiB with
+/// TSO); and it polls writable once the service has taken what the socketpair held, which it does
+/// once the connection's unsent data is below half the mark, as Linux's poll says.
+fn size_program_end(fd: RawFd, mark: u32) {
+    let usual = default_sndbuf();
+    let size = if mark == u32::MAX {
+        usual
+    } else {
+        (mark.min(i32::MAX as u32) as i32).clamp(options::SOCK_MIN_SNDBUF as i32, usual)
+    };
+    // setsockopt doubles what it is given.
+    let _ = uds::set_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, size / 2);
 }
 
 /// What a new socketpair end's send buffer is (net.core.wmem_default), read once.

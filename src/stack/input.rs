@@ -296,7 +296,12 @@ impl Stack {
     }
 
     /// A UDP socket hears of an error about a datagram it sent only if it is connected to that
-    /// datagram's destination and the error is hard — Linux's rule without `IP_RECVERR`.
+    /// datagram's destination and the error is hard — Linux's rule without `IP_RECVERR` — and,
+    /// here, if that datagram left after the socket connected (by its IPv4 identification, which
+    /// counts the stack's datagrams). Linux looks at the socket as it is when the error arrives;
+    /// from a near peer that is before the program's next call, where through the service the
+    /// error often comes after it: a `sendto` to a closed port then a `connect` there would make
+    /// the connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
     fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], errno: crate::error::Errno) {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
             return;
@@ -306,11 +311,12 @@ impl Stack {
         let Some(holders) = self.sockets.udp_ports.get(&src_port) else {
             return;
         };
-        let connected = holders
-            .iter()
-            .rev()
-            .copied()
-            .find(|&h| self.sockets.udp(h).is_some_and(|s| s.remote == Some(peer)));
+        let connected = holders.iter().rev().copied().find(|&h| {
+            self.sockets.udp(h).is_some_and(|s| {
+                s.remote == Some(peer)
+                    && (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0
+            })
+        });
         if let Some(h) = connected {
             self.report_error(h, errno);
         }

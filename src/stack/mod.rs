@@ -258,6 +258,10 @@ impl Stack {
     }
 
     /// The options new TCP sockets start with (tests and tools shorten timers through this).
+    pub fn tcp_defaults(&self) -> &tcp::Config {
+        &self.tcp_defaults
+    }
+
     pub fn tcp_defaults_mut(&mut self) -> &mut tcp::Config {
         &mut self.tcp_defaults
     }

@@ -110,8 +110,10 @@ impl Stack {
             return Err(Errno::EACCES);
         }
         self.udp_autobind(h)?;
+        let ident = self.net.ip_ident;
         let s = self.udp(h)?;
         s.remote = Some(peer);
+        s.connected_after_ident = ident;
         s.error = None;
         Ok(())
     }

@@ -83,6 +83,11 @@ pub struct Config {
     pub send_buffer_max: u32,
     /// SO_SNDBUF was set: the send buffer keeps that size (Linux's SOCK_SNDBUF_LOCK).
     pub send_buffer_locked: bool,
+    /// TCP_NOTSENT_LOWAT in effect (the socket's own, else the host's `tcp_notsent_lowat`;
+    /// `u32::MAX`, Linux's default, is none): new data is taken only while fewer bytes than this
+    /// wait unsent, and the socket polls writable only while fewer than half of it do (Linux's
+    /// tcp_stream_memory_free).
+    pub notsent_lowat: u32,
     /// SO_RCVBUF-like: bytes of received data held (bounds the advertised window), to begin with:
     /// it grows with what the reader takes per round trip up to `window_space`, unless
     /// `recv_buffer_locked`.
@@ -130,7 +135,8 @@ pub struct Config {
     pub keepalive: bool,
     pub keepalive_idle: Duration,
     pub keepalive_interval: Duration,
-    pub keepalive_count: u32,
+    /// TCP_KEEPCNT (1 to 127), or `tcp_keepalive_probes` (a u8 sysctl, as Linux keeps it).
+    pub keepalive_count: u8,
     /// Longest delay of an ACK for in-order data.
     pub delayed_ack: Duration,
     pub timestamps: bool,
@@ -205,6 +211,7 @@ impl Default for Config {
             // Linux's built-in tcp_wmem[2].
             send_buffer_max: 4 * 1024 * 1024,
             send_buffer_locked: false,
+            notsent_lowat: u32::MAX,
             recv_buffer_locked: false,
             recv_buffer: 128 * 1024,
             nodelay: false,

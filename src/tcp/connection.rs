@@ -583,6 +583,18 @@ impl Connection {
         self.snd.buf.len()
     }
 
+    /// Queued data not yet sent once (Linux's `write_seq - snd_nxt`, its SND.NXT being our
+    /// SND.MAX): what TCP_NOTSENT_LOWAT bounds.
+    pub fn notsent_len(&self) -> usize {
+        self.snd.data_end().since(self.snd.max)
+    }
+
+    /// Linux's tcp_stream_memory_free: fewer than `notsent_lowat` bytes wait unsent, shifted
+    /// left by one (`wake`) for poll, which reports writable below half the mark.
+    fn notsent_below_mark(&self, wake: bool) -> bool {
+        ((self.notsent_len() as u64) << u32::from(wake)) < u64::from(self.cfg.notsent_lowat)
+    }
+
     /// The peer's FIN has arrived in order.
     pub fn fin_received(&self) -> bool {
         self.rcv.fin_received
@@ -652,6 +664,7 @@ impl Connection {
                         && !self.snd.fin_queued
                         && self.snd.buf.free() > 0
                         && self.snd.buf.free() * 2 >= self.snd.buf.len()
+                        && self.notsent_below_mark(true)
                         // Short of memory: writable again when acknowledged data makes room.
                         && self.snd.buf.takes_more())
                         || write_shut
@@ -669,6 +682,11 @@ impl Connection {
 
     pub fn set_nodelay(&mut self, on: bool) {
         self.cfg.nodelay = on;
+    }
+
+    /// TCP_NOTSENT_LOWAT in effect ([`Config::notsent_lowat`]).
+    pub fn set_notsent_lowat(&mut self, mark: u32) {
+        self.cfg.notsent_lowat = mark;
     }
 
     /// TCP_CORK. Uncorking sends what waits at once, Nagle or not (Linux's TCP_NAGLE_PUSH).
@@ -728,7 +746,7 @@ impl Connection {
     }
 
     /// TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT.
-    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u32) {
+    pub fn set_keepalive_params(&mut self, idle: Duration, interval: Duration, count: u8) {
         self.cfg.keepalive_idle = idle;
         self.cfg.keepalive_interval = interval;
         self.cfg.keepalive_count = count.max(1);
@@ -899,6 +917,9 @@ impl Connection {
         if data.is_empty() {
             return Ok(0);
         }
+        if !self.notsent_below_mark(false) {
+            return Err(Errno::EAGAIN);
+        }
         let n = self.snd.buf.enqueue(data);
         if n > 0 {
             self.release_syn();
@@ -923,6 +944,11 @@ impl Connection {
         fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
     ) -> Result<usize, Errno> {
         self.send(&[])?;
+        // As Linux's tcp_sendmsg checks the mark before each new buffer it fills (so a write may
+        // take it past the mark by up to one buffer, as one read here may by up to `max`).
+        if !self.notsent_below_mark(false) {
+            return Err(Errno::EAGAIN);
+        }
         let (a, b) = self.snd.buf.free_slices(max);
         if a.is_empty() {
             return Err(if self.snd.buf.starved() {
@@ -1415,7 +1441,7 @@ impl Connection {
                 // With TCP_USER_TIMEOUT the silence's length decides, not the count (Linux).
                 let ut = self.cfg.user_timeout;
                 let expired = if ut.is_zero() {
-                    self.keepalive_probes >= self.cfg.keepalive_count
+                    self.keepalive_probes >= u32::from(self.cfg.keepalive_count)
                 } else {
                     self.keepalive_probes > 0 && now.saturating_since(self.last_rx) >= ut
                 };
@@ -2252,9 +2278,15 @@ impl Connection {
         self.send_mss()
     }
 
-    #[cfg(test)]
-    pub(crate) fn send_buffer_capacity(&self) -> usize {
+    /// The most the send buffer holds now (it grows with cwnd, see `expand_send_buffer`).
+    pub fn send_buffer_capacity(&self) -> usize {
         self.snd.buf.capacity()
+    }
+
+    /// Linux's `max(mss_clamp, mss_cache)`: the largest segment either side allows, options
+    /// not counted.
+    pub fn mss_clamp(&self) -> usize {
+        self.snd.peer_mss.min(self.cfg.mss as usize)
     }
 
     /// Urgent data is unacknowledged (SND.UP ahead of SND.UNA): Nagle does not hold.

@@ -2352,3 +2352,51 @@ fn reading_a_small_request_opens_no_window_update() {
     }
     assert_eq!(got, data.len());
 }
+
+/// TCP_NOTSENT_LOWAT (Linux's tcp_stream_memory_free): to a peer whose window is closed, new data
+/// is taken only while less than the mark waits unsent (a write started below it may pass it),
+/// and the connection polls writable only below half the mark; raising the mark, or the peer
+/// reading, makes it writable again.
+#[test]
+fn notsent_lowat_bounds_unsent_data() {
+    let mut small = cfg();
+    small.recv_buffer = 3 * 1448;
+    let (mut a, mut b) = pair_with(&cfg(), &small);
+    let now = t(10);
+    a.set_notsent_lowat(10_000);
+    let chunk = [5u8; 3000];
+    let mut written = 0;
+    for _ in 0..100 {
+        match a.send(&chunk) {
+            Ok(n) => written += n,
+            Err(e) => {
+                assert_eq!(e, Errno::EAGAIN);
+                break;
+            }
+        }
+        settle(&mut a, &mut b, now);
+    }
+    let unsent = a.notsent_len();
+    assert_eq!(unsent, written - b.recv_queue_len());
+    assert!((10_000..13_000).contains(&unsent), "{unsent} unsent");
+    assert!(!a.readiness().writable);
+    assert_eq!(a.send_with(65536, |_, _| 0), Err(Errno::EAGAIN));
+    // Raised past twice what waits: writable, and takes data again.
+    a.set_notsent_lowat(2 * unsent as u32 + 1);
+    assert!(a.readiness().writable);
+    assert_eq!(a.send(&chunk), Ok(3000));
+    a.set_notsent_lowat(10_000);
+    assert!(!a.readiness().writable);
+    // The reader drains: what waited goes, and the writer may go on.
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..20 {
+        while b.recv(&mut buf).is_ok() {}
+        settle(&mut a, &mut b, now);
+    }
+    assert_eq!(a.notsent_len(), 0);
+    assert!(a.readiness().writable);
+    // Unset (u32::MAX, Linux's default), only the buffer bounds it.
+    a.set_notsent_lowat(u32::MAX);
+    assert!(a.send(&[1u8; 20_000]).is_ok());
+    assert!(a.readiness().writable);
+}
