@@ -634,6 +634,16 @@ pub fn set(
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
         ) => int(val).map(drop),
+        // On UDP: errors are reported as Linux's `inet->recverr` has them (soft ones too, on an
+        // unconnected socket too; `crate::udp::UdpSocket::recv_err`). The error queue it would
+        // also fill is not kept (MSG_ERRQUEUE finds it empty). Not built on TCP (ENOPROTOOPT).
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => {
+            // do_ip_setsockopt reads an int, or one byte, and leaves 0 for a zero length.
+            let on = !val.is_empty() && int(val)? != 0;
+            let u = s.udp_socket_mut(h).ok_or(Errno::ENOPROTOOPT)?;
+            u.recv_err = on;
+            Ok(())
+        }
         (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
             set_multicast(s, h, stream, extra, name, val).expect("a multicast option")
         }
@@ -1092,6 +1102,10 @@ pub fn get(
                 .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.tos))
                 .unwrap_or(0) as i32,
         ),
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => match s.udp_socket_ref(h) {
+            Some(u) => ints(i32::from(u.recv_err)),
+            None => return Err(Errno::ENOPROTOOPT),
+        },
         (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
             match get_multicast(s, h, extra, name) {
                 Some(v) => v,

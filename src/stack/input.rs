@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::Stack;
+use super::{SocketHandle, Stack};
 use crate::icmp;
 use crate::ipv4::reassembly::{Fragment, FragmentKey, Rejected};
 use crate::time::Instant;
@@ -289,15 +289,17 @@ impl Stack {
             return;
         }
         match quoted.protocol {
-            IpProtocol::UDP if report.hard => self.udp_icmp_error(quoted, data, report.errno),
+            IpProtocol::UDP => self.udp_icmp_error(quoted, data, report),
             IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
             _ => {}
         }
     }
 
-    /// A UDP socket hears of an error about a datagram it sent only if it is connected to that
-    /// datagram's destination and the error is hard — Linux's rule without `IP_RECVERR`.
-    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], errno: crate::error::Errno) {
+    /// The socket a datagram from the erring one's destination would reach (Linux's
+    /// `__udp4_lib_err` looks it up so: one connected to that peer first, else one only bound to
+    /// the port) hears of the error if it asked for every error (IP_RECVERR), or if the error is
+    /// hard and the socket connected — Linux's rule without IP_RECVERR.
+    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], report: icmp::ErrorReport) {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
             return;
         };
@@ -306,13 +308,28 @@ impl Stack {
         let Some(holders) = self.sockets.udp_ports.get(&src_port) else {
             return;
         };
+        let ours = self.net.iface.addr;
+        let udp = |h: SocketHandle| self.sockets.udp(h);
         let connected = holders
             .iter()
             .rev()
             .copied()
-            .find(|&h| self.sockets.udp(h).is_some_and(|s| s.remote == Some(peer)));
-        if let Some(h) = connected {
-            self.report_error(h, errno);
+            .find(|&h| udp(h).is_some_and(|s| s.remote == Some(peer)));
+        let bound = || {
+            holders.iter().rev().copied().find(|&h| {
+                udp(h).is_some_and(|s| {
+                    s.remote.is_none()
+                        && s.local
+                            .is_some_and(|l| l.ip().is_unspecified() || *l.ip() == ours)
+                })
+            })
+        };
+        let Some(h) = connected.or_else(bound) else {
+            return;
+        };
+        let asked = udp(h).is_some_and(|s| s.recv_err);
+        if asked || (report.hard && connected.is_some()) {
+            self.report_error(h, report.errno);
         }
     }
 
