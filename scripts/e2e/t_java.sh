@@ -6,14 +6,15 @@
 # HttpURLConnection, a plain Socket, a non-blocking SocketChannel under a Selector, a refused connect)
 # fetch 4 MiB from a kernel-side python3 -m http.server; scripts/e2e/JavaEdges.java prints what 26
 # edge cases do (timeouts, a close or an interrupt while another thread is blocked, UDP, asynchronous
-# channels, connections to its own address, options), which must be the kernel's lines. Skipped
+# channels, connections to its own address, options), which must be the kernel's lines; a JVM on
+# the stack serves JMX over RMI and JDWP (jdb) to the kernel side. Skipped
 # without java and javac.
 # E2E_KERNEL=1 runs it on kernel sockets.
 source "$(dirname "$0")/lib.sh"
 { command -v java >/dev/null && command -v javac >/dev/null; } || { echo "java: SKIP (no java or javac)"; exit 0; }
 setup java
 javac -d "$WORK/classes" "$ROOT/scripts/e2e/JavaServer.java" "$ROOT/scripts/e2e/JavaClient.java" \
-  "$ROOT/scripts/e2e/JavaEdges.java" ||
+  "$ROOT/scripts/e2e/JavaEdges.java" "$ROOT/scripts/e2e/JavaJmxClient.java" ||
   fail "the Java sources do not build"
 sum() { sha256sum | cut -c1-16; }
 blobsum=$(python3 -c "
@@ -96,4 +97,18 @@ interfaces: [$STACK_IP/24 up, 127.0.0.1/8 up lo]
 ephemeral: true 0.0.0.0/0.0.0.0
 selector many: connected 50"
 [ "$out" = "$expected" ] || fail "JavaEdges: $(diff <(echo "$expected") <(echo "$out"))"
-echo "java: HttpServer on the stack served curl (4 MiB, an echoed 1 MiB upload, 8 at once); HttpClient (8 at once), HttpURLConnection, Socket and a non-blocking SocketChannel on the stack fetched 4 MiB from the kernel; 26 edge cases as on the kernel"
+
+# The JVM's own servers on the stack: JMX over RMI (registry on 9010, the exported object on 9011)
+# for a kernel-side JMX client, and the debugger's JDWP (its native socket code) for jdb.
+onstack -- timeout 60 "${JAVA[@]}" -Dcom.sun.management.jmxremote.port=9010 -Dcom.sun.management.jmxremote.rmi.port=9011 \
+  -Dcom.sun.management.jmxremote.authenticate=false -Dcom.sun.management.jmxremote.ssl=false \
+  -Djava.rmi.server.hostname="$STACK_IP" -agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:8000 \
+  JavaServer 8082 > "$WORK/jvm.log" 2>&1 &
+wait_line "$WORK/jvm.log" ready $! 30 "the JVM with JMX and JDWP did not start"
+out=$(inns timeout 30 "${JAVA[@]}" JavaJmxClient "$STACK_IP:9010" 2>&1) || fail "JMX: $out"
+[ "$out" = "jmx: vm OpenJDK args 1" ] || fail "JMX: $out"
+if command -v jdb >/dev/null; then
+  out=$(printf 'threads\nexit\n' | inns timeout 30 jdb -attach "$STACK_IP:8000" 2>&1) || fail "jdb: $out"
+  grep -q "HTTP-Dispatcher *running" <<<"$out" || fail "jdb: $out"
+fi
+echo "java: HttpServer on the stack served curl (4 MiB, an echoed 1 MiB upload, 8 at once); HttpClient (8 at once), HttpURLConnection, Socket and a non-blocking SocketChannel on the stack fetched 4 MiB from the kernel; 26 edge cases as on the kernel; JMX over RMI and jdb to a JVM on the stack"
