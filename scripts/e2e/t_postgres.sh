@@ -5,9 +5,10 @@
 # names) serves the kernel's psql (TCP with and without TLS; also the UNIX socket and 127.0.0.1 from
 # its own namespace), pgbench (-i, 4 clients on 2 threads for 5 s, a new connection per transaction),
 # a cancel request, LISTEN/NOTIFY, pg_basebackup and a streaming standby on the kernel side; one of
-# its backends reaches a kernel-side postgres through postgres_fdw and dblink; it survives a backend
-# killed with SIGKILL (the postmaster ends every backend and starts afresh, its listeners kept) and
-# its fast shutdown ends an idle client's session with postgres's own message. Then psql, pgbench
+# its backends reaches a kernel-side postgres through postgres_fdw and dblink, another runs curl
+# (COPY FROM PROGRAM); it survives a backend killed with SIGKILL (the postmaster ends every backend
+# and starts afresh, its listeners kept) and its fast shutdown ends an idle client's session with
+# postgres's own message. Then psql, pgbench
 # and pg_basebackup run on the stack against the kernel-side postgres, and a standby on the stack
 # streams from it. Skipped without postgresql. E2E_KERNEL=1 runs it on kernel sockets.
 source "$(dirname "$0")/lib.sh"
@@ -171,6 +172,16 @@ CREATE FOREIGN TABLE
 CREATE EXTENSION
 $STACK_IP/32" ] || fail "postgres_fdw and dblink from the stack: $out"
 
+# A program a backend runs (COPY FROM PROGRAM: curl, preloaded as its parent) fetches over the stack.
+start_http_peer
+seq 1 1000 > "$WORK/www/data.csv"
+out=$(kq -h "$STACK_IP" -p 5432 -c "create table fetched(x int)" \
+  -c "copy fetched from program 'curl -sS --max-time 10 http://$KERNEL_IP:8080/data.csv'" -c "select sum(x) from fetched")
+[ "$out" = "CREATE TABLE
+COPY 1000
+500500" ] || fail "COPY FROM PROGRAM curl: $out"
+peer_saw_stack "GET /data.csv"
+
 # pg_basebackup from the kernel side, and a standby there streaming from the stack's postmaster.
 basebackup inns "$WORK/ks" "$STACK_IP" 5432
 postmaster inns "$WORK/ks" 5434 "$KERNEL_IP"
@@ -238,4 +249,4 @@ out=$(kq -h "$KERNEL_IP" -p 5433 -c "select client_addr, state from pg_stat_repl
 # No server logged a system call that failed (postgres says "... () failed" or "could not ...").
 ! grep -h -E "\(\) failed|could not (accept|bind|listen|create .*socket|set|get)|PANIC" "$WORK"/*.out ||
   fail "postgres logged the above"
-echo "postgres: a postmaster on the stack served psql (TCP, TLS, UNIX socket, loopback), pgbench -i, -c 4 -j 2 -T 5 ($tps tps) and -C, a cancel, NOTIFY, postgres_fdw and dblink out, pg_basebackup and a kernel standby, a crash restart, a fast shutdown; psql, pgbench ($ktps tps), pg_basebackup and a standby on the stack used a kernel-side postgres"
+echo "postgres: a postmaster on the stack served psql (TCP, TLS, UNIX socket, loopback), pgbench -i, -c 4 -j 2 -T 5 ($tps tps) and -C, a cancel, NOTIFY, postgres_fdw, dblink and COPY FROM PROGRAM curl out, pg_basebackup and a kernel standby, a crash restart, a fast shutdown; psql, pgbench ($ktps tps), pg_basebackup and a standby on the stack used a kernel-side postgres"
