@@ -759,6 +759,20 @@ fn set_ipv6(
             }
             Ok(())
         }
+        // A datagram socket's IPV6_PKTINFO control message, which Linux's udpv6_recvmsg gives for
+        // IPv4 traffic too (the destination IPv4-mapped), before IPv4's own; an int of four bytes
+        // at least. Java sets it (to 0) on every datagram socket.
+        libc::IPV6_RECVPKTINFO if kind == Kind::Dgram => {
+            if val.len() < std::mem::size_of::<i32>() {
+                return Err(Errno::EINVAL);
+            }
+            if int(val)? != 0 {
+                extra.report |= proto::report::PKTINFO6;
+            } else {
+                extra.report &= !proto::report::PKTINFO6;
+            }
+            Ok(())
+        }
         libc::IPV6_V6ONLY => {
             if val.len() < std::mem::size_of::<i32>() || s.local_addr(h)?.port() != 0 {
                 return Err(Errno::EINVAL);
@@ -787,6 +801,7 @@ fn get_ipv6(extra: &Extra, name: i32) -> Result<Vec<u8>> {
         libc::IPV6_MULTICAST_IF => Ok(ints(o.multicast_if as i32)),
         libc::IPV6_V6ONLY => Ok(ints(0)),
         libc::IPV6_TCLASS => Ok(ints(i32::from(extra.tclass))),
+        libc::IPV6_RECVPKTINFO => Ok(ints(i32::from(extra.report & proto::report::PKTINFO6 != 0))),
         _ => Err(Errno::ENOPROTOOPT),
     }
 }
