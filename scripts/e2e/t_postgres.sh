@@ -10,7 +10,8 @@
 # and starts afresh, its listeners kept) and its fast shutdown ends an idle client's session with
 # postgres's own message. Then psql, pgbench
 # and pg_basebackup run on the stack against the kernel-side postgres, and a standby on the stack
-# streams from it. Skipped without postgresql. E2E_KERNEL=1 runs it on kernel sockets.
+# streams from it; the postgres user's own `tapstack run -- pg_ctl start` serves on the stack.
+# Skipped without postgresql. E2E_KERNEL=1 runs it on kernel sockets.
 source "$(dirname "$0")/lib.sh"
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 { [ -n "$PGBIN" ] && [ -x "$PGBIN/postgres" ] && [ -x "$PGBIN/pgbench" ] && [ -x "$PGBIN/psql" ]; } ||
@@ -246,7 +247,21 @@ out=$(until_is 3000 kq -h "$STACK_IP" -p 5435 -c "select count(*) from r2")
 out=$(kq -h "$KERNEL_IP" -p 5433 -c "select client_addr, state from pg_stat_replication")
 [ "$out" = "$STACK_IP|streaming" ] || fail "pg_stat_replication on the kernel side: $out"
 
+# As a user starts a server: the postgres user's own `tapstack run -- pg_ctl start` (it may not
+# open the TAP, but the service of root's that the standby's postmaster started still runs, and
+# serves every user) brings the stack's first cluster back, daemonized by pg_ctl.
+if [ -z "$E2E_KERNEL" ]; then
+  ctl=(inns runuser -u postgres -- "$BIN" run --)
+else
+  ctl=(ip netns exec "$NS-s" runuser -u postgres --)
+fi
+"${ctl[@]}" "$PGBIN/pg_ctl" -D "$WORK/s" -l "$WORK/s.sock/ctl.log" -w -t 30 \
+  -o "-p 5436 -c listen_addresses=* -k $WORK/s.sock" start > /dev/null || fail "pg_ctl start: $(cat "$WORK/s.sock/ctl.log")"
+out=$(kq -h "$STACK_IP" -p 5436 -c "select inet_server_addr(), count(*) from r")
+[ "$out" = "$STACK_IP|5001" ] || fail "the cluster pg_ctl started: $out"
+"${ctl[@]}" "$PGBIN/pg_ctl" -D "$WORK/s" -m fast -w stop > /dev/null || fail "pg_ctl stop"
+
 # No server logged a system call that failed (postgres says "... () failed" or "could not ...").
 ! grep -h -E "\(\) failed|could not (accept|bind|listen|create .*socket|set|get)|PANIC" "$WORK"/*.out ||
   fail "postgres logged the above"
-echo "postgres: a postmaster on the stack served psql (TCP, TLS, UNIX socket, loopback), pgbench -i, -c 4 -j 2 -T 5 ($tps tps) and -C, a cancel, NOTIFY, postgres_fdw, dblink and COPY FROM PROGRAM curl out, pg_basebackup and a kernel standby, a crash restart, a fast shutdown; psql, pgbench ($ktps tps), pg_basebackup and a standby on the stack used a kernel-side postgres"
+echo "postgres: a postmaster on the stack served psql (TCP, TLS, UNIX socket, loopback), pgbench -i, -c 4 -j 2 -T 5 ($tps tps) and -C, a cancel, NOTIFY, postgres_fdw, dblink and COPY FROM PROGRAM curl out, pg_basebackup and a kernel standby, a crash restart, a fast shutdown; psql, pgbench ($ktps tps), pg_basebackup and a standby on the stack used a kernel-side postgres; the postgres user's own tapstack run -- pg_ctl start served"
