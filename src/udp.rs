@@ -68,6 +68,10 @@ pub struct UdpSocket {
     queued_bytes: usize,
     pub rcvbuf: usize,
     pub error: Option<Errno>,
+    /// IP_RECVERR: every error ICMP brings about what this socket sent (and a next hop that
+    /// never answers ARP) is reported, soft ones too and on an unconnected socket, as Linux's
+    /// `__udp4_lib_err` with `inet->recverr`; without it, only hard ones on a connected socket.
+    pub recv_err: bool,
     pub ttl: u8,
     pub tos: u8,
     /// SO_BROADCAST: without it, sending to a broadcast address is refused (EACCES), as on Linux.
@@ -136,6 +140,7 @@ impl Default for UdpSocket {
             queued_bytes: 0,
             rcvbuf: DEFAULT_RCVBUF,
             error: None,
+            recv_err: false,
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
             broadcast: false,

@@ -245,25 +245,33 @@ print(len(frames))
 }
 
 #[test]
-fn unanswered_arp_reports_host_unreachable() {
+fn unanswered_arp_reports_host_unreachable_to_a_udp_socket_with_ip_recverr() {
     let net = TestNet::new("arpfail");
     let rt = net.start_stack(&[]);
-    let mut sock = rt.udp_socket().unwrap();
-    sock.read_timeout = Some(Duration::from_secs(6));
-    // Nobody has 10.77.0.99: three requests a second apart, then the socket learns of it.
+    // Nobody has 10.77.0.99: three requests a second apart, then the socket learns of it if it
+    // asked for every error (IP_RECVERR); one that did not waits on, as on Linux.
     let peer = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 99), 9);
-    sock.connect(peer).unwrap();
-    assert_eq!(sock.send(b"x"), Ok(1));
+    let mut quiet = rt.udp_socket().unwrap();
+    let mut told = rt.udp_socket().unwrap();
+    rt.with_stack(|s, _| s.udp_socket_mut(told.handle()).unwrap().recv_err = true);
+    for sock in [&mut quiet, &mut told] {
+        sock.read_timeout = Some(Duration::from_secs(5));
+        sock.connect(peer).unwrap();
+        assert_eq!(sock.send(b"x"), Ok(1));
+    }
     let start = std::time::Instant::now();
     let mut buf = [0u8; 16];
-    assert_eq!(sock.recv_from(&mut buf), Err(Errno::EHOSTUNREACH));
+    assert_eq!(told.recv_from(&mut buf), Err(Errno::EHOSTUNREACH));
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_millis(2500) && waited < Duration::from_secs(5),
         "{waited:?}"
     );
+    quiet.read_timeout = Some(Duration::from_millis(500));
+    assert_eq!(quiet.recv_from(&mut buf), Err(Errno::EAGAIN));
     let stats = rt.with_stack(|s, _| s.stats().clone());
     assert_eq!(stats.arp_requests_out, 3, "{stats}");
+    assert_eq!(stats.arp_failures, 2, "{stats}");
 }
 
 /// Python that writes raw frames onto tap0 from the kernel side, to the stack's MAC `mac`:

@@ -841,7 +841,9 @@ fn interface_exists(ifindex: u32) -> bool {
 }
 
 /// The IP control messages of a received datagram that its socket asked for, after the
-/// kernel's (the receive timestamps), in the order of Linux's `ip_cmsg_recv_offset`: IP_PKTINFO
+/// kernel's (the receive timestamps), in the order of Linux's `udpv6_recvmsg` and
+/// `ip_cmsg_recv_offset`: an AF_INET6 socket's IPV6_PKTINFO (the destination IPv4-mapped, or
+/// `::1` for a datagram from IPv6 loopback), then IP_PKTINFO
 /// (`ipi_addr` the datagram's destination; `ipi_spec_dst` that, or our address for a broadcast,
 /// as fib_compute_spec_dst gives it), IP_TTL (an int), IP_TOS (one byte), IP_ORIGDSTADDR (a
 /// `sockaddr_in`).
@@ -851,6 +853,20 @@ fn interface_exists(ifindex: u32) -> bool {
 pub unsafe fn put_ip_control(inc: &proto::Incoming, out: &mut super::stamps::ControlOut) {
     use proto::report;
     let dst = *inc.dst.ip();
+    if inc.report & report::PKTINFO6 != 0 {
+        let addr = if inc.from_ipv6_loopback {
+            std::net::Ipv6Addr::LOCALHOST
+        } else {
+            dst.to_ipv6_mapped()
+        };
+        let info = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: addr.octets(),
+            },
+            ipi6_ifindex: inc.ifindex,
+        };
+        out.put(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, bytes_of(&info));
+    }
     if inc.report & report::PKTINFO != 0 {
         let spec_dst = if is_broadcast(&dst) {
             client::config().map_or(dst, |c| c.addr)

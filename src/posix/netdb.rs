@@ -512,9 +512,10 @@ pub unsafe fn getnameinfo(
                         name.split('.').next().unwrap_or("").to_string()
                     }
                     Ok(name) => name,
-                    Err(LookupError::Again) if flags & libc::NI_NAMEREQD != 0 => {
-                        return libc::EAI_AGAIN
-                    }
+                    // glibc's gni_host_inet_name: a lookup that could not finish (TRY_AGAIN) fails
+                    // the call, a name required or not; only a known absence of a name (or a
+                    // non-recoverable failure) falls back to the number.
+                    Err(LookupError::Again) => return libc::EAI_AGAIN,
                     Err(_) if flags & libc::NI_NAMEREQD != 0 => return libc::EAI_NONAME,
                     Err(_) => ip.to_string(),
                 }

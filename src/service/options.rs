@@ -643,6 +643,16 @@ pub fn set(
             libc::IPPROTO_IP,
             libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
         ) => int(val).map(drop),
+        // On UDP: errors are reported as Linux's `inet->recverr` has them (soft ones too, on an
+        // unconnected socket too; `crate::udp::UdpSocket::recv_err`). The error queue it would
+        // also fill is not kept (MSG_ERRQUEUE finds it empty). Not built on TCP (ENOPROTOOPT).
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => {
+            // do_ip_setsockopt reads an int, or one byte, and leaves 0 for a zero length.
+            let on = !val.is_empty() && int(val)? != 0;
+            let u = s.udp_socket_mut(h).ok_or(Errno::ENOPROTOOPT)?;
+            u.recv_err = on;
+            Ok(())
+        }
         (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
             set_multicast(s, h, stream, extra, name, val).expect("a multicast option")
         }
@@ -758,6 +768,20 @@ fn set_ipv6(
             }
             Ok(())
         }
+        // A datagram socket's IPV6_PKTINFO control message, which Linux's udpv6_recvmsg gives for
+        // IPv4 traffic too (the destination IPv4-mapped), before IPv4's own; an int of four bytes
+        // at least. Java sets it (to 0) on every datagram socket.
+        libc::IPV6_RECVPKTINFO if kind == Kind::Dgram => {
+            if val.len() < std::mem::size_of::<i32>() {
+                return Err(Errno::EINVAL);
+            }
+            if int(val)? != 0 {
+                extra.report |= proto::report::PKTINFO6;
+            } else {
+                extra.report &= !proto::report::PKTINFO6;
+            }
+            Ok(())
+        }
         libc::IPV6_V6ONLY => {
             if val.len() < std::mem::size_of::<i32>() || s.local_addr(h)?.port() != 0 {
                 return Err(Errno::EINVAL);
@@ -786,6 +810,7 @@ fn get_ipv6(extra: &Extra, name: i32) -> Result<Vec<u8>> {
         libc::IPV6_MULTICAST_IF => Ok(ints(o.multicast_if as i32)),
         libc::IPV6_V6ONLY => Ok(ints(0)),
         libc::IPV6_TCLASS => Ok(ints(i32::from(extra.tclass))),
+        libc::IPV6_RECVPKTINFO => Ok(ints(i32::from(extra.report & proto::report::PKTINFO6 != 0))),
         _ => Err(Errno::ENOPROTOOPT),
     }
 }
@@ -1136,6 +1161,10 @@ pub fn get(
                 .or_else(|| s.tcp_socket_ref(h).map(|t| t.ip.tos))
                 .unwrap_or(0) as i32,
         ),
+        (libc::IPPROTO_IP, libc::IP_RECVERR) => match s.udp_socket_ref(h) {
+            Some(u) => ints(i32::from(u.recv_err)),
+            None => return Err(Errno::ENOPROTOOPT),
+        },
         (libc::IPPROTO_IP, _) if set_multicast_named(name) => {
             match get_multicast(s, h, extra, name) {
                 Some(v) => v,

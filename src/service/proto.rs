@@ -543,6 +543,8 @@ pub mod report {
     pub const PKTINFO: u8 = 1;
     pub const TTL: u8 = 2;
     pub const TOS: u8 = 4;
+    /// IPV6_RECVPKTINFO on an AF_INET6 socket: IPV6_PKTINFO, the destination IPv4-mapped.
+    pub const PKTINFO6: u8 = 8;
     pub const ORIGDSTADDR: u8 = 64;
 }
 

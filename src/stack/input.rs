@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::Stack;
+use super::{SocketHandle, Stack};
 use crate::icmp;
 use crate::ipv4::reassembly::{Fragment, FragmentKey, Rejected};
 use crate::time::Instant;
@@ -289,20 +289,22 @@ impl Stack {
             return;
         }
         match quoted.protocol {
-            IpProtocol::UDP if report.hard => self.udp_icmp_error(quoted, data, report.errno),
+            IpProtocol::UDP => self.udp_icmp_error(quoted, data, report),
             IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
             _ => {}
         }
     }
 
-    /// A UDP socket hears of an error about a datagram it sent only if it is connected to that
-    /// datagram's destination and the error is hard — Linux's rule without `IP_RECVERR` — and,
-    /// here, if that datagram left after the socket connected (by its IPv4 identification, which
-    /// counts the stack's datagrams). Linux looks at the socket as it is when the error arrives;
-    /// from a near peer that is before the program's next call, where through the service the
-    /// error often comes after it: a `sendto` to a closed port then a `connect` there would make
-    /// the connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
-    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], errno: crate::error::Errno) {
+    /// The socket a datagram from the erring one's destination would reach (Linux's
+    /// `__udp4_lib_err` looks it up so: one connected to that peer first, else one only bound to
+    /// the port) hears of the error if it asked for every error (IP_RECVERR), or if the error is
+    /// hard and the socket connected — Linux's rule without IP_RECVERR. Connected, here, means
+    /// connected before the erring datagram left (by its IPv4 identification, which counts the
+    /// stack's datagrams): Linux looks at the socket as it is when the error arrives, which from a
+    /// near peer is before the program's next call, where through the service the error often
+    /// comes after it, and a `sendto` to a closed port then a `connect` there would make the
+    /// connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
+    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], report: icmp::ErrorReport) {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
             return;
         };
@@ -311,14 +313,31 @@ impl Stack {
         let Some(holders) = self.sockets.udp_ports.get(&src_port) else {
             return;
         };
-        let connected = holders.iter().rev().copied().find(|&h| {
-            self.sockets.udp(h).is_some_and(|s| {
-                s.remote == Some(peer)
-                    && (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0
+        let ours = self.net.iface.addr;
+        let udp = |h: SocketHandle| self.sockets.udp(h);
+        let connected = holders
+            .iter()
+            .rev()
+            .copied()
+            .find(|&h| udp(h).is_some_and(|s| s.remote == Some(peer)));
+        let bound = || {
+            holders.iter().rev().copied().find(|&h| {
+                udp(h).is_some_and(|s| {
+                    s.remote.is_none()
+                        && s.local
+                            .is_some_and(|l| l.ip().is_unspecified() || *l.ip() == ours)
+                })
             })
-        });
-        if let Some(h) = connected {
-            self.report_error(h, errno);
+        };
+        let Some(h) = connected.or_else(bound) else {
+            return;
+        };
+        let asked = udp(h).is_some_and(|s| s.recv_err);
+        let sent_connected = connected.is_some()
+            && udp(h)
+                .is_some_and(|s| (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0);
+        if asked || (report.hard && sent_connected) {
+            self.report_error(h, report.errno);
         }
     }
 

@@ -234,7 +234,7 @@ impl Stack {
         for failed in arp.failed {
             self.net.stats.arp_failures += 1;
             if let Some(owner) = failed.owner {
-                self.report_error(owner, crate::error::Errno::EHOSTUNREACH);
+                self.neighbour_failed(owner);
             }
         }
         let reports = self.net.igmp.poll(now, &mut self.rng);
@@ -393,6 +393,19 @@ impl Stack {
     }
 
     /// Records an asynchronous error on a socket (SO_ERROR) and wakes its waiters.
+    /// A frame of `h`'s was dropped because its next hop never answered ARP. Linux answers it
+    /// with an ICMP host unreachable to itself (`ipv4_link_failure`), a soft error: it ends a
+    /// connection attempt, and a UDP socket hears of it only with IP_RECVERR (else its program
+    /// waits for an answer that will not come, as on Linux).
+    fn neighbour_failed(&mut self, h: SocketHandle) {
+        if let Some(Socket::Udp(s)) = self.sockets.get_mut(h) {
+            if !s.recv_err {
+                return;
+            }
+        }
+        self.report_error(h, crate::error::Errno::EHOSTUNREACH);
+    }
+
     fn report_error(&mut self, h: SocketHandle, e: crate::error::Errno) {
         match self.sockets.get_mut(h) {
             Some(Socket::Udp(s)) => s.error = Some(e),

@@ -546,6 +546,57 @@ fn connected_udp_socket_learns_port_unreachable() {
     assert_eq!(a.udp_recv_from(h, &mut buf, false), Err(Errno::EAGAIN));
 }
 
+#[test]
+fn udp_hears_soft_errors_and_unconnected_errors_only_with_ip_recverr() {
+    // Linux's __udp4_lib_err: without IP_RECVERR only a hard error reaches a connected socket;
+    // with it any error reaches the socket a reply would reach, connected or not.
+    let mut buf = [0u8; 8];
+    for recv_err in [false, true] {
+        let mut a = ours();
+        introduce(&mut a);
+        let connected = a.udp_socket().unwrap();
+        a.udp_connect(connected, Some(SocketAddrV4::new(B_IP, 9)))
+            .unwrap();
+        a.udp_socket_mut(connected).unwrap().recv_err = recv_err;
+        let unconnected = a.udp_socket().unwrap();
+        a.udp_bind(unconnected, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 4000))
+            .unwrap();
+        a.udp_socket_mut(unconnected).unwrap().recv_err = recv_err;
+        for (h, to, reason, hard) in [
+            (
+                connected,
+                None,
+                DstUnreachable::HostUnreachable,
+                Errno::EHOSTUNREACH,
+            ),
+            (
+                connected,
+                None,
+                DstUnreachable::PortUnreachable,
+                Errno::ECONNREFUSED,
+            ),
+            (
+                unconnected,
+                Some(SocketAddrV4::new(B_IP, 9)),
+                DstUnreachable::PortUnreachable,
+                Errno::ECONNREFUSED,
+            ),
+        ] {
+            a.udp_send_to(Instant::ZERO, h, b"x", to).unwrap();
+            let sent = drain(&mut a).pop().expect("the datagram");
+            a.receive(Instant::ZERO, &unreachable_about(&sent, reason));
+            let heard = recv_err || (h == connected && hard == Errno::ECONNREFUSED);
+            let want = if heard { Err(hard) } else { Err(Errno::EAGAIN) };
+            assert_eq!(
+                a.udp_recv_from(h, &mut buf, false).map(|_| ()),
+                want,
+                "IP_RECVERR {recv_err}, {reason:?}, connected {}",
+                h == connected
+            );
+        }
+    }
+}
+
 /// An ICMP destination unreachable from B about `frame`, which A sent: it quotes A's IP header and
 /// the first eight bytes after it, as RFC 792 asks.
 fn unreachable_about(frame: &[u8], reason: DstUnreachable) -> Vec<u8> {

@@ -516,9 +516,9 @@ impl Service {
                 tos: got.tos,
                 ifindex: got.ifindex,
                 // IPv6's datagrams come with none of IPv4's control messages (Linux's
-                // udpv6_recvmsg gives them for IPv4 traffic only).
+                // udpv6_recvmsg gives them for IPv4 traffic only), IPV6_PKTINFO alone.
                 report: if got.from_ipv6_loopback {
-                    0
+                    sock.extra.report & proto::report::PKTINFO6
                 } else {
                     sock.extra.report
                 },
