@@ -36,6 +36,17 @@ stop_pg() {
 }
 trap 'rc=$?; set +e; stop_pg; (exit $rc); cleanup' EXIT
 chmod 755 "$WORK"
+# The postgres user loads the library and runs the program itself: a copy it may read, since the
+# build may lie under a directory of root's alone (CI's clone in a mktemp one: the dynamic loader
+# then ignores LD_PRELOAD, and postgres would run on the kernel's sockets).
+if [ -z "$E2E_KERNEL" ]; then
+  mkdir "$WORK/bin"
+  cp "$BIN" "$(dirname "$BIN")/libtapstack.so" "$WORK/bin/"
+  chmod -R a+rX "$WORK/bin"
+  BIN=$WORK/bin/tapstack
+fi
+# Its programs start in a directory it may enter (psql warns of one it may not).
+cd "$WORK"
 asuser() { runuser -u postgres -- "$@"; }
 # initdb DIR: a cluster in DIR owned by postgres, trusting the test network, with a UNIX socket
 # directory DIR.sock.
