@@ -185,25 +185,32 @@ fn http(port: u16, count: usize, conc: usize) {
             });
             started += 1;
         }
-        // Frames out.
-        while let Some(f) = stack.pop_frame() {
-            device
-                .send(&f)
-                .unwrap_or_else(|e| fail(&format!("device send: {e}")));
-        }
         // A socket still to look at: straight to the next turn.
-        let now = monotonic_now();
-        let wait = if !stack.woken().is_empty() {
-            Duration::ZERO
-        } else {
-            stack
-                .poll_at(now)
-                .map_or(MOST_WAIT, |at| at.saturating_since(now))
-                .min(MOST_WAIT)
-        };
-        wait_for(fd.raw(), wait);
+        let busy = !stack.woken().is_empty();
+        frames_out_and_wait(&mut device, &mut stack, fd.raw(), busy);
     }
     println!("{:.0}", count as f64 / t0.elapsed().as_secs_f64());
+}
+
+/// The end of a turn: the stack's frames out to the device, then a sleep until a frame waits on
+/// `fd`, the stack's next deadline or [`MOST_WAIT`], whichever comes first; none if `busy` (work
+/// left for the next turn, or an answer to spin for).
+fn frames_out_and_wait(device: &mut Box<dyn Device>, stack: &mut Stack, fd: RawFd, busy: bool) {
+    while let Some(f) = stack.pop_frame() {
+        device
+            .send(&f)
+            .unwrap_or_else(|e| fail(&format!("device send: {e}")));
+    }
+    let now = monotonic_now();
+    let wait = if busy {
+        Duration::ZERO
+    } else {
+        stack
+            .poll_at(now)
+            .map_or(MOST_WAIT, |at| at.saturating_since(now))
+            .min(MOST_WAIT)
+    };
+    wait_for(fd, wait);
 }
 
 /// One turn's frames from the device into the stack: every one waiting, a burst at a time.
@@ -307,21 +314,7 @@ fn ping(port: u16, secs: u64) {
                 }
             }
         }
-        while let Some(f) = stack.pop_frame() {
-            device
-                .send(&f)
-                .unwrap_or_else(|e| fail(&format!("device send: {e}")));
-        }
-        let now = monotonic_now();
-        let wait = if ping_at.is_some() {
-            Duration::ZERO
-        } else {
-            stack
-                .poll_at(now)
-                .map_or(MOST_WAIT, |at| at.saturating_since(now))
-                .min(MOST_WAIT)
-        };
-        wait_for(fd.raw(), wait);
+        frames_out_and_wait(&mut device, &mut stack, fd.raw(), ping_at.is_some());
     }
 }
 
