@@ -1234,7 +1234,7 @@ impl Harness {
                 0 => {
                     conn.set_keepalive(true);
                     let secs = Duration::from_secs(1 + (x >> 4) as u64);
-                    conn.set_keepalive_params(secs, secs, 1 + (x >> 6) as u32);
+                    conn.set_keepalive_params(secs, secs, 1 + (x >> 6) as u8);
                 }
                 1 => conn.set_nodelay(true),
                 _ => conn.set_nodelay(false),
