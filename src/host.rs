@@ -316,14 +316,7 @@ fn probe_sndbuf(mss: u16, cc: &str) -> Option<u32> {
         ) {
             return None;
         }
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: to.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(*to.ip()).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let sin = crate::sys::sockaddr_in(to);
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         if libc::connect(
             fd.as_raw_fd(),

@@ -9,6 +9,18 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
+/// `a` as the kernel takes it: a `sockaddr_in`, port and address in network byte order.
+pub fn sockaddr_in(a: std::net::SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
 /// A raw system call's return: the value, or the error errno names.
 pub(crate) fn check(ret: libc::c_long) -> io::Result<usize> {
     if ret < 0 {

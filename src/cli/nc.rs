@@ -12,6 +12,7 @@ use libc::{c_int, c_void, sockaddr, socklen_t};
 use tapstack::capi;
 use tapstack::error::Errno;
 use tapstack::runtime::init_logging;
+use tapstack::sys::sockaddr_in;
 
 use super::{parse_stack_flags, stack_flags_help, usage_error};
 
@@ -177,17 +178,6 @@ fn set_int(fd: RawFd, level: c_int, name: c_int, v: c_int) -> Result<(), Errno> 
     .map(drop)
 }
 
-fn sockaddr_of(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
 fn configure(fd: RawFd, opts: &Options) -> Result<(), Errno> {
     if opts.nodelay {
         set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
@@ -222,7 +212,7 @@ fn connection(opts: &Options) -> Result<RawFd, (String, Errno)> {
     configure(fd, opts).map_err(|e| ("setsockopt".to_string(), e))?;
     if opts.listen {
         let local = SocketAddrV4::new(opts.addr.unwrap_or(Ipv4Addr::UNSPECIFIED), opts.port);
-        let sa = sockaddr_of(local);
+        let sa = sockaddr_in(local);
         let at = || format!("cannot listen on {local}");
         set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(|e| (at(), e))?;
         // SAFETY: a sockaddr_in of its size.
@@ -295,7 +285,7 @@ fn connection(opts: &Options) -> Result<RawFd, (String, Errno)> {
             })
             .map_err(|e| (at(), e))?;
         }
-        let sa = sockaddr_of(remote);
+        let sa = sockaddr_in(remote);
         // SAFETY: a sockaddr_in of its size.
         match check(unsafe {
             capi::tapstack_connect(

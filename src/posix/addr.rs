@@ -166,15 +166,7 @@ pub unsafe fn write(
     out: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> Result<(), Errno> {
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    write_bytes(as_bytes(&sin), out, len)
+    write_bytes(as_bytes(&crate::sys::sockaddr_in(a)), out, len)
 }
 
 /// Writes the IPv4 address `a` of an AF_INET6 socket as Linux gives it for one: a

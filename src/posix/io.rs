@@ -895,14 +895,7 @@ pub unsafe fn put_ip_control(inc: &proto::Incoming, out: &mut super::stamps::Con
         out.put(libc::IPPROTO_IP, libc::IP_TOS, &[inc.tos]);
     }
     if inc.report & report::ORIGDSTADDR != 0 {
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: inc.dst.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(dst).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let sin = crate::sys::sockaddr_in(inc.dst);
         out.put(libc::IPPROTO_IP, libc::IP_ORIGDSTADDR, bytes_of(&sin));
     }
 }

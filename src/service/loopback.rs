@@ -97,18 +97,6 @@ pub(super) fn kernel_socket(family: i32, ty: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// `a` as the kernel takes it.
-pub(super) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
 /// `ip`:`port` as the kernel takes it.
 pub(super) fn sockaddr_in6(ip: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
     // SAFETY: plain data, all zeroes valid.
@@ -154,7 +142,7 @@ fn listener(
         let _ = uds::set_raw(raw, o.level, o.name, &o.value);
     }
     if let Some(ip) = ip {
-        bind_raw(raw, &sockaddr_in(SocketAddrV4::new(ip, port)))?;
+        bind_raw(raw, &crate::sys::sockaddr_in(SocketAddrV4::new(ip, port)))?;
     } else if let Some((ip6, v6only)) = ip6 {
         uds::set_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only as i32)?;
         bind_raw(raw, &sockaddr_in6(ip6, port))?;

@@ -20,9 +20,10 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::loopback::{bind_raw, check, kernel_socket, sockaddr_in, sockaddr_in6};
+use super::loopback::{bind_raw, check, kernel_socket, sockaddr_in6};
 use super::proto::SetOption;
 use super::uds;
+use crate::sys::sockaddr_in;
 
 /// The options the twin takes from its stack socket: those its `bind` needs (SO_REUSEADDR,
 /// SO_REUSEPORT), and those that shape what it sends (SO_BROADCAST, SO_PRIORITY, IP_TOS, IP_TTL).
