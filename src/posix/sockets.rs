@@ -587,12 +587,7 @@ fn bind_wildcard(fd: RawFd, inet6: bool, port: u16) -> Result<()> {
             )
         }
     } else {
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr { s_addr: 0 },
-            sin_zero: [0; 8],
-        };
+        let sin = crate::sys::sockaddr_in(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
         // SAFETY: a whole sockaddr_in.
         unsafe {
             libc::syscall(
@@ -1125,14 +1120,13 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
     if !sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
         return Vec::new();
     }
-    let call = Call::ReadHeld {
-        len: len.min(1 << 16) as u32,
-        peek,
-    };
-    match request(fd, call) {
-        Ok(Value::Bytes(b)) => b,
-        _ => Vec::new(),
-    }
+    held_bytes(
+        fd,
+        Call::ReadHeld {
+            len: held_request_len(len),
+            peek,
+        },
+    )
 }
 
 /// A TCP read that found nothing on a socket with SO_RCVLOWAT set (non-blocking, or its
@@ -1144,10 +1138,23 @@ pub fn read_below_mark(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> 
     if !sock.rcvlowat.load(Ordering::Relaxed) || sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
         return Vec::new();
     }
-    let call = Call::ReadBelowMark {
-        len: len.min(1 << 16) as u32,
-        peek,
-    };
+    held_bytes(
+        fd,
+        Call::ReadBelowMark {
+            len: held_request_len(len),
+            peek,
+        },
+    )
+}
+
+/// How much one read asks the service for of what it holds: 64 KiB at most a request.
+fn held_request_len(len: usize) -> u32 {
+    len.min(1 << 16) as u32
+}
+
+/// The bytes a read request for what the service holds ([`read_held`], [`read_below_mark`])
+/// brought; empty if none, or if the request failed (the read then stands as it was).
+fn held_bytes(fd: RawFd, call: Call) -> Vec<u8> {
     match request(fd, call) {
         Ok(Value::Bytes(b)) => b,
         _ => Vec::new(),
