@@ -31,6 +31,9 @@ pub struct TxRecord {
     /// First transmission time.
     pub first_sent: Instant,
     pub retransmitted: bool,
+    /// Its last sending was a resend whose copy an older echo may answer: any but a tail loss
+    /// probe racing the flight's ACK (see `Sender::on_sent`).
+    pub echo_guarded: bool,
     pub lost: bool,
     pub sacked: bool,
     /// The delivery count when it was last sent, for the rate estimate.
@@ -157,6 +160,7 @@ impl RtxQueue {
             sent: now,
             first_sent: now,
             retransmitted: false,
+            echo_guarded: false,
             lost: false,
             sacked: false,
             tx,
@@ -231,23 +235,28 @@ impl RtxQueue {
     }
 
     /// Cumulative acknowledgment up to `ack`: drops the records below it. Returns the latest
-    /// (re)transmission time among the records it newly delivers (those not SACKed before).
+    /// resending among the records it newly delivers (those not SACKed before): of those whose
+    /// copy an older echo may answer ([`TxRecord::echo_guarded`]), and of any. See [`super::send::Sender::on_ack`] for what an echo older than those means.
     pub fn on_ack(
         &mut self,
         ack: SeqNum,
         now: Instant,
         echo_predates: &dyn Fn(Instant) -> bool,
         rs: &mut RateSampler,
-    ) -> Option<Instant> {
+    ) -> (Option<Instant>, Option<Instant>) {
         // Keep the hints within the window, where sequence comparisons are meaningful.
         self.rexmit_high = self.rexmit_high.max(ack);
-        let mut newest: Option<Instant> = None;
+        let (mut guarded, mut by_any): (Option<Instant>, Option<Instant>) = (None, None);
         while let Some(&r) = self.recs.front() {
             if r.start >= ack {
                 break;
             }
-            if !r.sacked {
-                newest = Some(newest.map_or(r.sent, |t| t.max(r.sent)));
+            if !r.sacked && r.retransmitted {
+                let latest = |t: Option<Instant>| Some(t.map_or(r.sent, |t| t.max(r.sent)));
+                by_any = latest(by_any);
+                if r.echo_guarded {
+                    guarded = latest(guarded);
+                }
             }
             if r.end <= ack {
                 self.recs.pop_front();
@@ -283,7 +292,7 @@ impl RtxQueue {
         if self.recs.is_empty() {
             self.recs = VecDeque::new(); // give the memory back between bursts
         }
-        newest
+        (guarded, by_any)
     }
 
     /// A SACK block `[l, r)` (RFC 2018), already checked to lie within [SND.UNA, SND.MAX).
@@ -423,9 +432,9 @@ impl RtxQueue {
         self.recs.iter().find(|r| r.lost).copied()
     }
 
-    /// `[seq, end)` (within one record) was just resent at `now`: the record is split to that
-    /// range and is no longer lost.
-    pub fn on_retransmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant) {
+    /// `[seq, end)` (within one record) was just resent at `now` (`guarded`: see
+    /// [`TxRecord::echo_guarded`]): the record is split to that range and is no longer lost.
+    pub fn on_retransmit(&mut self, seq: SeqNum, end: SeqNum, now: Instant, guarded: bool) {
         let i = self.split_at(seq);
         self.split_at(end);
         let tx = self.snapshot(now, false);
@@ -438,6 +447,7 @@ impl RtxQueue {
             self.lost_bytes -= r.span() as u32;
         }
         r.retransmitted = true;
+        r.echo_guarded = guarded;
         r.sent = now;
         let end = r.end;
         self.rexmit_high = self.rexmit_high.max(end);
@@ -517,15 +527,15 @@ mod tests {
         q.check();
         let l = q.first_lost().unwrap();
         assert_eq!(l.start, SeqNum(0));
-        q.on_retransmit(SeqNum(0), SeqNum(50), t(14));
+        q.on_retransmit(SeqNum(0), SeqNum(50), t(14), true);
         q.check();
         assert_eq!(q.first_lost().unwrap().start, SeqNum(50));
         // The retransmission is lost too: something sent after it is delivered, so it is due
         // RACK.rtt + reo_wnd after it was sent, without an RTO.
         q.detect_loss(t(14), reo);
         assert_eq!(q.lost_bytes(), 50 + 100);
-        q.on_retransmit(SeqNum(50), SeqNum(100), t(14));
-        q.on_retransmit(SeqNum(100), SeqNum(200), t(15));
+        q.on_retransmit(SeqNum(50), SeqNum(100), t(14), true);
+        q.on_retransmit(SeqNum(100), SeqNum(200), t(15), true);
         q.push(SeqNum(500), SeqNum(600), t(16));
         q.on_sack(
             SeqNum(500),
@@ -555,7 +565,7 @@ mod tests {
         // Segment 1, first sent at 0 and resent at 500, is SACKed with an echo older than the
         // resend: it may be the first transmission that arrived. RACK.rtt must not become 501 ms,
         // or a lost retransmission would wait that long to be found.
-        q.on_retransmit(SeqNum(100), SeqNum(200), t(500));
+        q.on_retransmit(SeqNum(100), SeqNum(200), t(500), true);
         q.on_sack(SeqNum(100), SeqNum(200), t(501), &|_| true, rs);
         assert_eq!(q.rack_rtt_us, 10_000);
         q.check();

@@ -460,6 +460,15 @@ impl Sender {
     ) -> bool {
         let is_new = plan.seq >= self.max;
         let rearm_pto;
+        // Every resend but a tail loss probe sent before the RTO's time may be the copy that the
+        // ACK of a lost ACK answers with an older echo (see on_ack). Such a probe races the
+        // flight's own ACK instead: it went two SRTTs after the flight, which is before that
+        // ACK whenever SRTT is too small (a lone segment's probe goes at the RTO's time, in its
+        // place: arm_tlp).
+        let racing_probe = plan.cause == SendCause::Probe
+            && timers
+                .deadline(TimerKind::Retransmit)
+                .is_none_or(|at| at > now);
         if self.in_recovery && !self.rto_recovery {
             self.prr.out = self.prr.out.saturating_add(end.since(plan.seq) as u32);
         }
@@ -484,7 +493,7 @@ impl Sender {
             self.rtxq.push(plan.seq, end, now);
             rearm_pto = true;
         } else {
-            self.rtxq.on_retransmit(plan.seq, end, now);
+            self.rtxq.on_retransmit(plan.seq, end, now, !racing_probe);
             rearm_pto = matches!(plan.cause, SendCause::Recovery | SendCause::Probe);
             self.retransmits += 1;
             self.bytes_retransmitted += plan.len as u64;
@@ -733,6 +742,19 @@ impl Sender {
             .timestamps
             .filter(|_| ctx.ts_enabled)
             .map(|t| t.1);
+        // A first SACK block below the cumulative ACK, or inside the second block, is a D-SACK
+        // (RFC 2883 §4): a duplicate arrived, not new information.
+        let dsack = seg
+            .options
+            .sack_blocks
+            .iter()
+            .map(|&(l, r)| (SeqNum(l), SeqNum(r)))
+            .next()
+            .filter(|_| ctx.sack_enabled)
+            .filter(|&(l, r)| {
+                let second = seg.options.sack_blocks.iter().nth(1);
+                r <= ack || second.is_some_and(|&(l2, r2)| l >= SeqNum(l2) && r <= SeqNum(r2))
+            });
         let ts_offset = ctx.ts_offset;
         let echo_predates = move |sent: Instant| {
             tsecr.is_some_and(|e| {
@@ -751,15 +773,20 @@ impl Sender {
             self.bytes_acked += data_acked as u64;
             self.una = ack;
             self.nxt = self.nxt.max(ack);
-            let last_sent = self.rtxq.on_ack(ack, now, &echo_predates, &mut sampler);
-            // An ACK echoing a timestamp older than the last sending of the data it newly
-            // acknowledges answers a retransmission with the receiver's old TS.Recent: a wholly
+            let (guarded, by_any) = self.rtxq.on_ack(ack, now, &echo_predates, &mut sampler);
+            // An ACK echoing a timestamp older than a resending of the data it newly
+            // acknowledges may answer that copy with the receiver's old TS.Recent: a wholly
             // duplicate segment, resent because the ACK of the original was lost, is dropped
             // before TS.Recent is updated (RFC 7323 §4.3 and Appendix D; Linux's tcp_sequence).
-            // Its echo dates the original, and now minus that measures the timeout, not a round
+            // Its echo dates the original, and now minus that measures the wait, not a round
             // trip: with each backoff the "sample" doubles, and SRTT climbs to seconds. No sample
-            // then, as RACK takes no delivery from it (RFC 8985 §6.2 step 2).
-            let echo_fits = last_sent.is_none_or(|t| !echo_predates(t));
+            // then, as RACK takes no delivery from it (RFC 8985 §6.2 step 2). A tail loss probe
+            // sent well before the RTO may instead race the ACK of the flight it repeats, whose
+            // echo dates a true round trip (with SRTT too small, a probe goes before every
+            // flight's ACK, and refusing those kept SRTT at the handshake's): it is refused only
+            // if a D-SACK (RFC 2883) says the ACK answers the duplicate.
+            let answers_copy = |t: Option<Instant>| t.is_some_and(&echo_predates);
+            let echo_fits = !(answers_copy(guarded) || dsack.is_some() && answers_copy(by_any));
             self.take_rtt_sample(now, seg, ctx, echo_fits);
             self.rtt.reset_backoff();
             self.retries = 0;
@@ -818,18 +845,9 @@ impl Sender {
             }
         }
 
-        // SACK scoreboard (RFC 2018 / RFC 6675). A first block below the cumulative ACK, or
-        // inside the second block, is a D-SACK (RFC 2883 §4): a duplicate, not new information.
-        let mut dsack = None;
+        // SACK scoreboard (RFC 2018 / RFC 6675).
         if ctx.sack_enabled {
             let blocks = seg.options.sack_blocks;
-            let mut it = blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r)));
-            if let Some((l, r)) = it.next() {
-                let second = it.next();
-                if r <= ack || second.is_some_and(|(l2, r2)| l >= l2 && r <= r2) {
-                    dsack = Some((l, r));
-                }
-            }
             for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
                 if l < r && l >= self.una && r <= self.max {
                     self.rtxq.on_sack(l, r, now, &echo_predates, &mut sampler);
