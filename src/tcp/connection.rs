@@ -85,6 +85,10 @@ pub struct TcpStats {
     pub segments_received: u64,
     pub peer_window: usize,
     pub our_window: usize,
+    /// The receiver's round-trip estimate, which paces receive-buffer autotuning.
+    pub rcv_rtt: Option<Duration>,
+    /// The space autotuning last measured the flow to need.
+    pub rcv_space: usize,
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
     pub unacked: usize,
@@ -637,6 +641,8 @@ impl Connection {
             segments_received: u64::from(self.segments_received),
             peer_window: self.snd.wnd,
             our_window: self.rcv.window(),
+            rcv_rtt: self.rcv.rtt(),
+            rcv_space: self.rcv.space(self.eff_mss()),
             snd_wscale: self.snd.wscale,
             rcv_wscale: self.rcv.wscale,
             unacked: self.snd.flight(),
@@ -1066,13 +1072,11 @@ impl Connection {
             return;
         }
         if !self.cfg.recv_buffer_locked {
-            if let Some(rtt) = self.snd.rtt.srtt() {
-                // Linux bounds autotuning by tcp_rmem[2]; `window_space` is the larger of that and
-                // rmem_max, which on a default host is tcp_rmem[2].
-                let (max, mss) = (self.cfg.window_space as usize, self.eff_mss());
-                self.rcv.adjust_space(n, self.last_rx, rtt, max, mss);
-                self.cfg.recv_buffer = self.rcv.buf.capacity();
-            }
+            // Linux bounds autotuning by tcp_rmem[2]; `window_space` is the larger of that and
+            // rmem_max, which on a default host is tcp_rmem[2].
+            let (max, mss) = (self.cfg.window_space as usize, self.eff_mss());
+            self.rcv.adjust_space(n, self.last_rx, max, mss);
+            self.cfg.recv_buffer = self.rcv.buf.capacity();
         }
         if self.rcv.window_update_due(self.eff_mss()) {
             self.rcv.ack_now = true;
@@ -2146,6 +2150,13 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
+        // The receiver's RTT sample from the echoed timestamp, after the ACK as in Linux's
+        // tcp_rcv_established.
+        if let Some((_, tsecr)) = seg.options.timestamps.filter(|_| self.ts_enabled) {
+            let mss = self.rcv.mss(self.eff_mss());
+            self.rcv
+                .rtt_measure_timestamp(tsecr, self.ts_now(now), payload.len(), mss);
+        }
 
         // 6. The URG bit (RFC 9293 §3.10.7.4), while the peer may still send data; its pointer
         // is read from the segment's own sequence number, before any trimming (Linux's tcp_urg).
@@ -2241,6 +2252,12 @@ impl Connection {
             self.snd.rtt.rto(),
             &mut self.timers,
         );
+        if outcome.out_of_order && !self.cfg.recv_buffer_locked {
+            // Linux's tcp_data_queue_ofo ends in tcp_rcvbuf_grow: the window keeps room for the
+            // flow while a hole is repaired.
+            self.rcv.grow_buffer(self.cfg.window_space as usize);
+            self.cfg.recv_buffer = self.rcv.buf.capacity();
+        }
         if outcome.fin_reached {
             // The peer's FIN, in order (RFC 9293 §3.10.7.4, eighth step).
             match self.state {

@@ -78,9 +78,10 @@ pub(crate) struct Receiver {
     /// silence longer than the RTO (`tcp_incr_quickack`), so slow start is not held back.
     /// At most `MAX_QUICK_ACKS`, so a byte (a SYN-queue entry must stay under 1 KiB).
     quick_acks: u8,
-    /// Linux's ACK timeout estimate (`icsk_ack.ato`), from the gaps between data segments; `None`
-    /// until data first arrives.
-    ato: Option<Duration>,
+    /// Linux's ACK timeout estimate (`icsk_ack.ato`), from the gaps between data segments, in µs;
+    /// 0 (as Linux's) until data first arrives. A u32 (at most the RTO's 120 s), for the SYN-queue
+    /// entry's size; [`Receiver::ato`] reads it.
+    ato_us: u32,
     /// When in-order data last arrived.
     last_data_at: Instant,
     /// Interactive ("ping-pong") mode: our data followed the peer's within the ACK timeout, so
@@ -90,8 +91,8 @@ pub(crate) struct Receiver {
     /// Data arrived that no ACK has covered yet (Linux's `inet_csk_ack_scheduled`).
     ack_scheduled: bool,
     /// When an answer to an invalid segment (a challenge ACK, or a duplicate ACK for one out of
-    /// the window) last went out: Linux's `last_oow_ack_time`.
-    last_oow_ack: Option<Instant>,
+    /// the window) last went out: Linux's `last_oow_ack_time`, ZERO (as its 0) before the first.
+    last_oow_ack: Instant,
 
     // ECN (RFC 3168 §6.1.3), when negotiated.
     /// A CE mark arrived and no CWR since: every ACK carries ECE (Linux's `TCP_ECN_DEMAND_CWR`).
@@ -104,12 +105,25 @@ pub(crate) struct Receiver {
     space: u32,
     space_copied: u32,
     space_since: Instant,
+
+    // The receiver's own round-trip estimate (Linux's `rcv_rtt_est`), which paces autotuning: a
+    // pure receiver has no RTT samples of its own sending. In µs × 8, 0 before the first sample.
+    rtt_us8: u32,
+    /// The window-based measure under way (Dynamic Right-Sizing): when it began (ZERO: none yet,
+    /// as Linux's `rcv_rtt_est.time` 0; not an `Option`, for the SYN-queue entry's size), and
+    /// the sequence number whose arrival ends it (RCV.NXT then, plus the window then offered).
+    rtt_since: Instant,
+    rtt_seq: SeqNum,
+    /// The TSecr the last timestamp sample was taken from: one sample per echoed value.
+    rtt_last_tsecr: u32,
 }
 
 /// What storing a segment's payload did that the state machine must act on.
 pub(crate) struct DataOutcome {
     /// The peer's FIN was reached in order: RCV.NXT has passed it.
     pub(crate) fin_reached: bool,
+    /// Data was stored out of order, past a hole.
+    pub(crate) out_of_order: bool,
 }
 
 impl Receiver {
@@ -136,51 +150,127 @@ impl Receiver {
             ack_owed_since: None,
             unacked_bytes: 0,
             quick_acks: 0,
-            ato: None,
+            ato_us: 0,
             last_data_at: now,
             pingpong,
             ack_scheduled: false,
-            last_oow_ack: None,
+            last_oow_ack: Instant::ZERO,
             ece_pending: false,
             ecn_seen: false,
             space: 0,
             space_copied: 0,
             space_since: now,
+            rtt_us8: 0,
+            rtt_since: Instant::ZERO,
+            rtt_seq: SeqNum(0),
+            rtt_last_tsecr: 0,
         }
     }
 
     /// The reader took `n` bytes; `now` is when the connection last heard from the peer (reads
-    /// carry no clock; Linux's tcp_rcv_space_adjust uses its last packet's time the same way).
-    /// Once a round trip `rtt` has passed since the last measurement, the buffer grows to twice
-    /// what the reader took in it (the sender may double its window in slow start) plus sixteen
-    /// segments, and by the growth since the last round again, up to `max`: a window that keeps
-    /// up with the flow, where a fixed 128 KiB one closes under a fast sender and waits on the
-    /// sender's persist timer when the update that reopens it is lost.
-    pub(crate) fn adjust_space(
-        &mut self,
-        n: usize,
-        now: Instant,
-        rtt: Duration,
-        max: usize,
-        fallback_mss: usize,
-    ) {
+    /// carry no clock). Linux's tcp_rcv_space_adjust as of 6.16: once the receiver's round trip
+    /// has passed since the last measurement, what the reader took in it, less what still waits
+    /// in the buffer, becomes the space the flow needs; when that grew, the buffer grows to twice
+    /// it (room for a sender in slow start to double its rate), up to `max`. Before the first
+    /// round-trip sample nothing grows.
+    pub(crate) fn adjust_space(&mut self, n: usize, now: Instant, max: usize, fallback_mss: usize) {
         self.space_copied = self.space_copied.saturating_add(n as u32);
-        if now.saturating_since(self.space_since) < rtt {
+        let rtt = Duration::from_micros(u64::from(self.rtt_us8 >> 3));
+        if self.rtt_us8 == 0 || now.saturating_since(self.space_since) < rtt {
             return;
         }
-        let mss = self.mss(fallback_mss).max(1);
-        let copied = self.space_copied as usize;
-        let space = (self.space as usize).max(10 * mss);
+        // The initial space is ten segments (Linux's tcp_init_buffer_space: TCP_INIT_CWND).
+        let space = (self.space as usize).max(10 * self.mss(fallback_mss).max(1));
+        let copied = (self.space_copied as usize).saturating_sub(self.buf.len());
         if copied > space {
-            let want = (2 * copied + 16 * mss) as u64;
-            let grow = want * (copied - space) as u64 / space as u64;
-            let want = (want + 2 * grow).min(max.min(MAX_BUFFER).min(65535 << self.wscale) as u64);
-            let want = want as usize;
-            self.buf.raise_capacity(want);
             self.space = copied as u32;
+            self.grow_buffer(max);
         }
         self.space_copied = 0;
         self.space_since = now;
+    }
+
+    /// Linux's tcp_rcvbuf_grow: room for twice the space the flow needs, plus what out-of-order
+    /// data already spans past RCV.NXT (so a hole being repaired does not close the window).
+    pub(crate) fn grow_buffer(&mut self, max: usize) {
+        let ooo = self
+            .assembler
+            .ranges()
+            .last()
+            .map_or(0, |(_, end)| end.since(self.nxt));
+        let want = (2 * self.space as usize + ooo)
+            .min(max)
+            .min(MAX_BUFFER)
+            .min(65535 << self.wscale);
+        self.buf.raise_capacity(want);
+    }
+
+    /// The receiver's round-trip estimate (TCP_INFO's `tcpi_rcv_rtt`), if it has one.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        (self.rtt_us8 != 0).then(|| Duration::from_micros(u64::from(self.rtt_us8 >> 3)))
+    }
+
+    /// The space the last autotuning measure found the flow to need (`tcpi_rcv_space`).
+    pub(crate) fn space(&self, fallback_mss: usize) -> usize {
+        (self.space as usize).max(10 * self.mss(fallback_mss))
+    }
+
+    /// Linux's tcp_rcv_rtt_update (6.16): a smaller sample is taken at once; a larger one only
+    /// from timestamps (`window_based` false) and while nothing waits to be read, smoothed by 1/8.
+    /// A window-based sample measures how long a window took to arrive, which an idle sender
+    /// stretches: it can only lower the estimate.
+    fn rtt_update(&mut self, sample_us: u32, window_based: bool) {
+        let old = self.rtt_us8;
+        let m = sample_us.saturating_mul(8);
+        if old == 0 || m < old {
+            self.rtt_us8 = m;
+        } else if !window_based && self.buf.is_empty() {
+            self.rtt_us8 = old - (old >> 3) + sample_us;
+        }
+    }
+
+    /// Linux's tcp_rcv_rtt_measure, at in-order data: the time one advertised window took to
+    /// arrive is a sample of the round trip (a sender limited by our window sends one a round
+    /// trip). Then a new measure starts.
+    fn rtt_measure_window(&mut self, now: Instant) {
+        if self.rtt_since != Instant::ZERO {
+            if self.nxt < self.rtt_seq {
+                return;
+            }
+            let us = now
+                .saturating_since(self.rtt_since)
+                .as_micros()
+                .clamp(1, u128::from(u32::MAX >> 3));
+            self.rtt_update(us as u32, true);
+        }
+        // Linux's rcv_nxt + rcv_wnd: the window last offered, from RCV.NXT now.
+        self.rtt_seq = self.nxt + self.adv.since(self.last_ack_sent);
+        self.rtt_since = now;
+    }
+
+    /// Linux's tcp_rcv_rtt_measure_ts: a segment of at least a full MSS (`len`) echoing a TSecr
+    /// not sampled before gives `ts_now - tsecr` ticks of 1 ms. Zero ticks are no sample (Linux
+    /// 6.16): at millisecond granularity a sub-millisecond path would read as 1 ms and hold the
+    /// window back; the window-based measure serves there.
+    pub(crate) fn rtt_measure_timestamp(
+        &mut self,
+        tsecr: u32,
+        ts_now: u32,
+        len: usize,
+        mss: usize,
+    ) {
+        if tsecr == self.rtt_last_tsecr {
+            return;
+        }
+        self.rtt_last_tsecr = tsecr;
+        if len < mss {
+            return;
+        }
+        let ticks = ts_now.wrapping_sub(tsecr) as i32;
+        // Linux: tcp_rtt_tsopt_us refuses a delta that would overflow as µs.
+        if ticks > 0 && ticks < i32::MAX / 1000 {
+            self.rtt_update(ticks as u32 * 1000, false);
+        }
     }
 
     /// The peer's SYN at `seq` fixes IRS; RCV.NXT is just past it (RFC 9293 §3.10.7.2/3).
@@ -328,13 +418,11 @@ impl Receiver {
         if has_data {
             return true;
         }
-        if self
-            .last_oow_ack
-            .is_some_and(|t| now.saturating_since(t) < interval)
+        if self.last_oow_ack != Instant::ZERO && now.saturating_since(self.last_oow_ack) < interval
         {
             return false;
         }
-        self.last_oow_ack = Some(now);
+        self.last_oow_ack = now;
         true
     }
 
@@ -374,6 +462,7 @@ impl Receiver {
             .max(payload.len())
             .min(usize::from(max_mss)) as u16;
         let off = seq.since(self.nxt);
+        let mut out_of_order = false;
         let n = self.buf.write_at(off, payload);
         let complete = n == payload.len();
         if !complete && off + payload.len() <= self.buf.free() {
@@ -393,6 +482,7 @@ impl Receiver {
                 self.buf.commit(n);
                 self.nxt += n;
                 self.data_arrived(now, rto, fallback_mss);
+                self.rtt_measure_window(now);
             }
             let had_holes = !self.assembler.is_empty();
             while let Some(end) = self.assembler.pop_contiguous(self.nxt) {
@@ -426,6 +516,7 @@ impl Receiver {
             if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
                 self.fin_at = None;
             }
+            out_of_order = n > 0;
             // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
             self.ack_now = true;
         }
@@ -449,7 +540,10 @@ impl Receiver {
             }
             self.assembler.clear();
         }
-        DataOutcome { fin_reached }
+        DataOutcome {
+            fin_reached,
+            out_of_order,
+        }
     }
 
     /// How far a window update may open the window: Linux's `rcv_ssthresh`, which caps what
@@ -513,16 +607,25 @@ impl Receiver {
     fn data_arrived(&mut self, now: Instant, rto: Duration, fallback_mss: usize) {
         let gap = now.saturating_since(self.last_data_at);
         self.last_data_at = now;
-        match self.ato {
+        match self.ato() {
             None => {
                 self.incr_quick_acks(fallback_mss, MAX_QUICK_ACKS);
-                self.ato = Some(ATO_MIN);
+                self.set_ato(ATO_MIN);
             }
-            Some(ato) if gap <= ATO_MIN / 2 => self.ato = Some(ato / 2 + ATO_MIN / 2),
-            Some(ato) if gap < ato => self.ato = Some((ato / 2 + gap).min(rto)),
+            Some(ato) if gap <= ATO_MIN / 2 => self.set_ato(ato / 2 + ATO_MIN / 2),
+            Some(ato) if gap < ato => self.set_ato((ato / 2 + gap).min(rto)),
             Some(_) if gap > rto => self.incr_quick_acks(fallback_mss, MAX_QUICK_ACKS),
             Some(_) => {}
         }
+    }
+
+    /// The ACK timeout estimate, once data has arrived.
+    fn ato(&self) -> Option<Duration> {
+        (self.ato_us != 0).then(|| Duration::from_micros(u64::from(self.ato_us)))
+    }
+
+    fn set_ato(&mut self, ato: Duration) {
+        self.ato_us = ato.as_micros().clamp(1, u128::from(u32::MAX)) as u32;
     }
 
     /// Linux's `tcp_incr_quickack`: as many immediate ACKs as half the window holds segments,
@@ -540,8 +643,8 @@ impl Receiver {
     fn enter_quick_ack_mode(&mut self, fallback_mss: usize, max: usize) {
         self.incr_quick_acks(fallback_mss, max);
         self.pingpong = false;
-        if self.ato.is_some() {
-            self.ato = Some(ATO_MIN);
+        if self.ato().is_some() {
+            self.set_ato(ATO_MIN);
         }
     }
 
@@ -585,7 +688,7 @@ impl Receiver {
     /// interactive (Linux's `tcp_event_data_sent`).
     pub(crate) fn on_data_sent(&mut self, now: Instant) {
         if self
-            .ato
+            .ato()
             .is_some_and(|ato| now.saturating_since(self.last_data_at) < ato)
         {
             self.pingpong = true;
@@ -600,9 +703,9 @@ impl Receiver {
         }
         if self.pingpong {
             self.pingpong = false;
-            self.ato = Some(ATO_MIN);
-        } else {
-            self.ato = self.ato.map(|a| (a * 2).min(rto));
+            self.set_ato(ATO_MIN);
+        } else if let Some(a) = self.ato() {
+            self.set_ato((a * 2).min(rto));
         }
     }
 
@@ -633,8 +736,8 @@ impl Receiver {
     pub(crate) fn on_ack_sent(&mut self, timers: &mut Timers) {
         if std::mem::take(&mut self.ack_scheduled) && self.quick_acks > 0 {
             self.quick_acks -= 1;
-            if self.quick_acks == 0 {
-                self.ato = self.ato.map(|_| ATO_MIN);
+            if self.quick_acks == 0 && self.ato().is_some() {
+                self.set_ato(ATO_MIN);
             }
         }
         self.last_ack_sent = self.nxt;

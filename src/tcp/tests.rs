@@ -1985,6 +1985,44 @@ fn srtt_grows_to_the_path_though_probes_race_every_flights_ack() {
     assert!(st.cwnd > 10 * 1448, "cwnd {}", st.cwnd);
 }
 
+/// A pure receiver has no RTT samples of its own sending (its SRTT is the handshake's, instant
+/// here), so autotuning paces itself by the receiver's estimate (Linux's rcv_rtt_est): over a
+/// path of 10 ms a round trip, a sender writing 20 KiB a millisecond gets its rate through a
+/// window that started at 64 KiB (a third of the path's 200 KiB), and the window grows to about
+/// twice what a round trip carries, not to the 6 MiB allowed.
+#[test]
+fn a_pure_receiver_sizes_its_window_by_its_own_round_trip_estimate() {
+    const RATE: usize = 20 * 1024;
+    let cb = Config {
+        recv_buffer: 64 * 1024,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    let (mut got_at_2s, mut got_at_3s, mut widest) = (0, 0, 0);
+    over_a_delayed_path(&mut a, &mut b, 5, RATE, 3000, |ms, _, b, got| {
+        widest = widest.max(b.stats().our_window);
+        match ms {
+            2000 => got_at_2s = got,
+            3000 => got_at_3s = got,
+            _ => {}
+        }
+    });
+    let rtt = b.stats().rcv_rtt.expect("the receiver has an estimate");
+    assert!(
+        (Duration::from_millis(9)..=Duration::from_millis(11)).contains(&rtt),
+        "{rtt:?}"
+    );
+    let last_second = got_at_3s - got_at_2s;
+    assert!(
+        last_second >= RATE * 1000 * 9 / 10,
+        "{last_second} bytes in the last second, window up to {widest}"
+    );
+    assert!(
+        widest <= 8 * RATE * 10,
+        "the window grew to {widest}, past what the flow needs"
+    );
+}
+
 #[test]
 fn a_fin_in_established_is_acknowledged_by_our_fin_or_at_the_delayed_ack_timeout() {
     // Linux's tcp_fin: the peer's FIN takes ESTABLISHED to CLOSE-WAIT in interactive mode, so its
