@@ -5,6 +5,7 @@
 //! variable.
 
 mod nc;
+mod reach;
 mod run;
 mod service;
 mod up;
