@@ -14,5 +14,12 @@ fn main() {
             }
         }
     }
+    // Rust's runtime ignores SIGPIPE, so printing into a closed pipe (`tapstack --help | head`)
+    // panicked. A command-line tool ends quietly there, as coreutils do. The service (`service`,
+    // `up`) keeps it ignored: its readers may go at any time, and a write must fail, not kill it.
+    if !matches!(args.first().map(String::as_str), Some("service" | "up")) {
+        // SAFETY: setting a signal's disposition to its default, before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     std::process::exit(cli::main(args));
 }

@@ -137,6 +137,13 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
     vars
 }
 
+/// Prints a help text to stdout. For the commands that keep SIGPIPE ignored (see main.rs): a
+/// reader gone early (`tapstack up --help | head`) is no error of theirs.
+fn print_help(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 pub fn main(args: Vec<String>) -> i32 {
     let Some(command) = args.first().cloned() else {
         eprintln!("{}", usage());

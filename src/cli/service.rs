@@ -60,7 +60,7 @@ fn detach(keep: Option<RawFd>) -> Result<(), String> {
 
 pub fn main(args: Vec<String>) -> i32 {
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{}", help());
+        super::print_help(&help());
         return 0;
     }
     let parsed = match parse_stack_flags(args) {
