@@ -391,7 +391,7 @@ impl Stack {
         if sock.read_shut {
             return Ok(0);
         }
-        let r = self.conn(h)?.recv_with(drain);
+        let r = self.conn(h)?.recv_with(now, drain);
         self.tcp_after_event(now, h);
         r
     }
@@ -407,7 +407,7 @@ impl Stack {
         let Ok(conn) = self.conn(h) else {
             return false;
         };
-        let took = conn.urgent_with(take);
+        let took = conn.urgent_with(now, take);
         if took {
             self.tcp_after_event(now, h);
         }
@@ -447,7 +447,11 @@ impl Stack {
             return Ok(0);
         }
         let conn = self.conn(h)?;
-        let r = if peek { conn.peek(buf) } else { conn.recv(buf) };
+        let r = if peek {
+            conn.peek(buf)
+        } else {
+            conn.recv_at(now, buf)
+        };
         if !peek {
             // Reading may open the window: the engine decides whether that is worth an update.
             self.tcp_after_event(now, h);

@@ -977,18 +977,22 @@ impl Connection {
     ///
     /// The bytes handed over stop before the peer's urgent byte: that one goes by
     /// [`Connection::urgent_with`] (at it, `drain` is given nothing).
-    pub fn recv_with(&mut self, drain: impl FnOnce(&[u8], &[u8]) -> usize) -> Result<usize, Errno> {
+    pub fn recv_with(
+        &mut self,
+        now: Instant,
+        drain: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<usize, Errno> {
         if !self.rcv.buf.is_empty() {
             let len = self.rcv.urgent_offset().unwrap_or(self.rcv.buf.len());
             let (a, b) = self.rcv.buf.peek(0, len);
             let n = drain(a, b);
             self.rcv.buf.discard(n);
             if n > 0 {
-                self.after_read(n);
+                self.after_read(n, now);
             }
             return Ok(n);
         }
-        self.recv_inner(&mut [], true)
+        self.recv_inner(&mut [], true, now)
     }
 
     /// The peer's urgent byte, once the reader has reached it (everything before it read, and it
@@ -996,7 +1000,7 @@ impl Connection {
     /// Whether it did. The service hands it to the program as the socketpair's out-of-band byte,
     /// whose reader then sees the mark, SIGURG and POLLPRI, and reads it in line or with MSG_OOB
     /// as SO_OOBINLINE says (RFC 9293 §3.8.5, as Linux's tcp_recvmsg and tcp_recv_urg).
-    pub fn urgent_with(&mut self, take: impl FnOnce(u8) -> bool) -> bool {
+    pub fn urgent_with(&mut self, now: Instant, take: impl FnOnce(u8) -> bool) -> bool {
         if self.rcv.urgent_offset() != Some(0) {
             return false;
         }
@@ -1006,7 +1010,7 @@ impl Connection {
             return false;
         }
         self.rcv.buf.discard(1);
-        self.after_read(1);
+        self.after_read(1, now);
         true
     }
 
@@ -1026,7 +1030,7 @@ impl Connection {
         self.snd_up = self.snd.data_end();
     }
 
-    fn recv_inner(&mut self, buf: &mut [u8], consume: bool) -> Result<usize, Errno> {
+    fn recv_inner(&mut self, buf: &mut [u8], consume: bool, now: Instant) -> Result<usize, Errno> {
         if !self.rcv.buf.is_empty() {
             if buf.is_empty() {
                 return Ok(0);
@@ -1035,7 +1039,7 @@ impl Connection {
                 return Ok(self.rcv.buf.read_at(0, buf));
             }
             let n = self.rcv.buf.dequeue(buf);
-            self.after_read(n);
+            self.after_read(n, now);
             return Ok(n);
         }
         if self.rcv.fin_received {
@@ -1054,19 +1058,25 @@ impl Connection {
         }
     }
 
-    /// Reads received data. Ok(0) is end of file (peer's FIN, or after a reported reset).
+    /// Reads received data at `now`. Ok(0) is end of file (peer's FIN, or after a reported
+    /// reset).
+    pub fn recv_at(&mut self, now: Instant, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.recv_inner(buf, true, now)
+    }
+
+    /// [`Connection::recv_at`] at the time the connection last heard from the peer (tests).
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.recv_inner(buf, true)
+        self.recv_inner(buf, true, self.last_rx)
     }
 
     /// MSG_PEEK.
     pub fn peek(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
-        self.recv_inner(buf, false)
+        self.recv_inner(buf, false, self.last_rx)
     }
 
-    /// The reader took `n` bytes: grow the buffer if the flow needs it, and send a window update
-    /// if the space freed opens the window enough.
-    fn after_read(&mut self, n: usize) {
+    /// The reader took `n` bytes at `now`: grow the buffer if the flow needs it, and send a window
+    /// update if the space freed opens the window enough.
+    fn after_read(&mut self, n: usize, now: Instant) {
         self.rcv.after_read();
         if !self.is_synchronized() || self.rcv.fin_received {
             return;
@@ -1075,7 +1085,7 @@ impl Connection {
             // Linux bounds autotuning by tcp_rmem[2]; `window_space` is the larger of that and
             // rmem_max, which on a default host is tcp_rmem[2].
             let (max, mss) = (self.cfg.window_space as usize, self.eff_mss());
-            self.rcv.adjust_space(n, self.last_rx, max, mss);
+            self.rcv.adjust_space(n, now, max, mss);
             self.cfg.recv_buffer = self.rcv.buf.capacity();
         }
         if self.rcv.window_update_due(self.eff_mss()) {

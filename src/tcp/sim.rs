@@ -851,7 +851,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                         // next mark.
                         let at = app.read;
                         let mut byte = None;
-                        if conn.urgent_with(|b| {
+                        if conn.urgent_with(now, |b| {
                             byte = Some(b);
                             true
                         }) {
@@ -867,7 +867,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                         }
                     }
                     let r = if urgent {
-                        conn.recv_with(|x, y| {
+                        conn.recv_with(now, |x, y| {
                             let a = x.len().min(n);
                             let b = y.len().min(n - a);
                             buf[..a].copy_from_slice(&x[..a]);

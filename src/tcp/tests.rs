@@ -2161,13 +2161,13 @@ fn zz_sizes() {
 /// there), as the service's pump takes them.
 fn read_urgent(c: &mut Connection) -> (Vec<u8>, Option<u8>) {
     let mut got = Vec::new();
-    let _ = c.recv_with(|x, y| {
+    let _ = c.recv_with(Instant::ZERO, |x, y| {
         got.extend_from_slice(x);
         got.extend_from_slice(y);
         x.len() + y.len()
     });
     let mut urgent = None;
-    c.urgent_with(|b| {
+    c.urgent_with(Instant::ZERO, |b| {
         urgent = Some(b);
         true
     });
