@@ -83,6 +83,27 @@ def ooo_sack(t):
     t.check(ack.time - seg.time < QUICK, ack, "it at once (within %d ms)" % (QUICK * 1000))
 
 
+def dsack(t):
+    """4b. A segment that arrives again is answered at once with a D-SACK (RFC 2883 4, Linux's
+    tcp_dsack_set with net.ipv4.tcp_dsack 1): the first SACK block is the duplicate, below the
+    cumulative ACK; the next ACK carries no block."""
+    t.passive_open()
+    base = t.snd_nxt
+    t.data(100)
+    ack = t.expect("an ACK of the data")
+    t.check(ack.ack == t.snd_nxt and ack.opt("sack") is None, ack, "ACK ack %d, no SACK block" % t.snd_nxt)
+    seg = t.data(100, seq=base)
+    dup = t.expect("an ACK of the duplicate")
+    b100 = (base + 100) & M
+    want = "ACK ack %d <nop,nop,TS,nop,nop,sack 1 {%d:%d}>" % (b100, base, b100)
+    sack = dup.opt("sack")
+    t.check(dup.ack == b100 and sack is not None and sack[1] == [(base, b100)], dup, want)
+    t.check(dup.time - seg.time < QUICK, dup, "it at once (within %d ms)" % (QUICK * 1000))
+    t.data(100)
+    ack = t.expect("an ACK of new data")
+    t.check(ack.ack == t.snd_nxt and ack.opt("sack") is None, ack, "ACK ack %d, no SACK block" % t.snd_nxt)
+
+
 def expect_plain_ack(t, what):
     """An ACK of all the peer sent, with neither FIN nor RST."""
     ack = t.expect(what)
@@ -1116,6 +1137,7 @@ CASES = {
     "syn_options": syn_options,
     "quick_ack": quick_ack,
     "ooo_sack": ooo_sack,
+    "dsack": dsack,
     "close_unread_rst": close_unread_rst,
     "ack_unsent": ack_unsent,
     "psh": psh,

@@ -1177,7 +1177,7 @@ impl Connection {
     fn enter_closed(&mut self) {
         self.set_state(State::Closed);
         self.timers.stop_all();
-        self.rcv.ack_owed_since = None;
+        self.rcv.clear_ack_owed();
         self.rcv.ack_now = false;
         self.syn_pending = false;
         self.probe_pending = false;
@@ -1255,7 +1255,11 @@ impl Connection {
 
     /// How many SACK blocks `emit` puts in a segment that is not a SYN.
     fn sack_block_count(&self) -> usize {
-        self.rcv.sack_blocks(self.ts_enabled).len()
+        if self.sack_enabled && self.rcv.has_sack_info() {
+            self.rcv.sack_blocks(self.ts_enabled).len()
+        } else {
+            0
+        }
     }
 
     /// What the send half needs to know of the rest of the connection now.
@@ -1823,7 +1827,7 @@ impl Connection {
             if self.ts_enabled {
                 options.timestamps = Some((self.ts_now(now), self.rcv.ts_recent));
             }
-            if self.sack_enabled && !self.rcv.assembler.is_empty() {
+            if self.sack_enabled && self.rcv.has_sack_info() {
                 options.sack_blocks = self.rcv.sack_blocks(self.ts_enabled);
             }
         }
@@ -2051,6 +2055,11 @@ impl Connection {
             payload.len() + f.contains(TcpFlags::SYN) as usize + f.contains(TcpFlags::FIN) as usize;
         if !self.rcv.acceptable(seq, seg_len) {
             if !f.contains(TcpFlags::RST) {
+                if !payload.is_empty() && seq + payload.len() <= self.rcv.nxt {
+                    // Wholly a duplicate: reported as a D-SACK (RFC 2883, Linux's
+                    // tcp_send_dupack).
+                    self.rcv.note_duplicate(seq, seq + payload.len());
+                }
                 self.answer_invalid(now, occupies);
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
                     self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
@@ -2291,7 +2300,7 @@ impl Connection {
     /// Since when an ACK has been owed for received in-order data.
     #[cfg(test)]
     pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
-        self.rcv.ack_owed_since
+        self.rcv.ack_owed_since()
     }
 
     /// SND.UNA: the stack watches it move to confirm the peer's neighbour entry.

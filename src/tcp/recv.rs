@@ -68,8 +68,9 @@ pub(crate) struct Receiver {
     // ACK policy.
     /// An ACK is owed now.
     pub(crate) ack_now: bool,
-    /// Since when an ACK has been owed for received in-order data.
-    pub(crate) ack_owed_since: Option<Instant>,
+    /// Since when an ACK has been owed for received in-order data, ZERO for none (not an
+    /// `Option`, for the SYN-queue entry's size; [`Receiver::ack_owed_since`] reads it).
+    ack_owed_at: Instant,
     /// In-order bytes received since the last ACK (RFC 1122 §4.2.3.2: every second segment).
     /// u32: at most the buffer, `MAX_BUFFER` (a SYN-queue entry must stay under 1 KiB).
     pub(crate) unacked_bytes: u32,
@@ -116,6 +117,12 @@ pub(crate) struct Receiver {
     rtt_seq: SeqNum,
     /// The TSecr the last timestamp sample was taken from: one sample per echoed value.
     rtt_last_tsecr: u32,
+
+    /// A duplicate that arrived, to report once as a D-SACK block (RFC 2883) in the next ACK, as
+    /// Linux's tcp_dsack_set: where it starts and its length, 0 for none (a u16, for the SYN-queue
+    /// entry's size: a longer duplicate is reported in part, which §4 allows).
+    dsack_start: SeqNum,
+    dsack_len: u16,
 }
 
 /// What storing a segment's payload did that the state machine must act on.
@@ -147,7 +154,7 @@ impl Receiver {
             ts_recent: 0,
             last_ack_sent: SeqNum(0),
             ack_now: false,
-            ack_owed_since: None,
+            ack_owed_at: Instant::ZERO,
             unacked_bytes: 0,
             quick_acks: 0,
             ato_us: 0,
@@ -164,7 +171,40 @@ impl Receiver {
             rtt_since: Instant::ZERO,
             rtt_seq: SeqNum(0),
             rtt_last_tsecr: 0,
+            dsack_start: SeqNum(0),
+            dsack_len: 0,
         }
+    }
+
+    /// `[start, end)` arrived again: report it as a D-SACK (RFC 2883 §4), joined to one still to
+    /// report that it touches (Linux's tcp_dsack_extend), or in its place.
+    pub(crate) fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        if end <= start {
+            return;
+        }
+        let (mut start, mut end) = (start, end);
+        let pending_end = self.dsack_start + usize::from(self.dsack_len);
+        if self.dsack_len > 0 && start <= pending_end && self.dsack_start <= end {
+            start = start.min(self.dsack_start);
+            end = end.max(pending_end);
+        }
+        self.dsack_start = start;
+        self.dsack_len = end.since(start).min(usize::from(u16::MAX)) as u16;
+    }
+
+    /// Since when an ACK has been owed, if one is (the simulation's ACK-delay check).
+    #[cfg(test)]
+    pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
+        (self.ack_owed_at != Instant::ZERO).then_some(self.ack_owed_at)
+    }
+
+    pub(crate) fn clear_ack_owed(&mut self) {
+        self.ack_owed_at = Instant::ZERO;
+    }
+
+    /// Whether an ACK has SACK information to carry: out-of-order data held, or a D-SACK.
+    pub(crate) fn has_sack_info(&self) -> bool {
+        !self.assembler.is_empty() || self.dsack_len > 0
     }
 
     /// The reader took `n` bytes; `now` is when the connection last heard from the peer (reads
@@ -342,8 +382,19 @@ impl Receiver {
     }
 
     /// The SACK blocks to report (RFC 2018 §4), as many as fit beside the other options.
+    /// The D-SACK block comes first (RFC 2883 §4), then the out-of-order ranges.
     pub(crate) fn sack_blocks(&self, ts_enabled: bool) -> SackBlocks {
-        self.assembler.sack_blocks(if ts_enabled { 3 } else { 4 })
+        let max = if ts_enabled { 3 } else { 4 };
+        if self.dsack_len == 0 {
+            return self.assembler.sack_blocks(max);
+        }
+        let mut out = SackBlocks::default();
+        let end = self.dsack_start + usize::from(self.dsack_len);
+        out.push(self.dsack_start.0, end.0);
+        for &(l, r) in self.assembler.sack_blocks(max - 1).iter() {
+            out.push(l, r);
+        }
+        out
     }
 
     /// PAWS (RFC 7323 §5.3 R1): the segment's timestamp is older than TS.Recent, so it is an old
@@ -389,6 +440,8 @@ impl Receiver {
         let wnd_end = self.nxt + self.window();
         if seq < self.nxt {
             let cut = self.nxt.since(seq).min(payload.len());
+            // Linux's tcp_data_queue: the part already received is reported as a D-SACK.
+            self.note_duplicate(seq, seq + cut);
             payload = &payload[cut..];
             seq = self.nxt;
             if !payload.is_empty() || flags.contains(TcpFlags::FIN) {
@@ -501,8 +554,8 @@ impl Receiver {
                 // than a full segment is owed (Linux's reading of "every second segment"), or at
                 // the timeout.
                 self.unacked_bytes = self.unacked_bytes.saturating_add(n as u32);
-                if self.ack_owed_since.is_none() {
-                    self.ack_owed_since = Some(now);
+                if self.ack_owed_at == Instant::ZERO {
+                    self.ack_owed_at = now;
                 }
                 if (self.in_quick_ack_mode() && !closing)
                     || self.unacked_bytes as usize > self.mss(fallback_mss)
@@ -513,6 +566,15 @@ impl Receiver {
                 }
             }
         } else {
+            if n > 0
+                && self
+                    .assembler
+                    .ranges()
+                    .any(|(l, r)| l <= seq && seq + n <= r)
+            {
+                // Held already: Linux's tcp_data_queue_ofo reports it as a D-SACK.
+                self.note_duplicate(seq, seq + n);
+            }
             if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
                 self.fin_at = None;
             }
@@ -531,7 +593,9 @@ impl Receiver {
                 // program closes as soon as it reads the end).
                 self.pingpong = true;
                 self.ack_scheduled = true;
-                self.ack_owed_since.get_or_insert(now);
+                if self.ack_owed_at == Instant::ZERO {
+                    self.ack_owed_at = now;
+                }
                 if !self.ack_now && !timers.is_armed(TimerKind::DelayedAck) {
                     timers.set(TimerKind::DelayedAck, now + delayed_ack);
                 }
@@ -719,7 +783,7 @@ impl Receiver {
         timers: &mut Timers,
     ) {
         self.ack_scheduled = true;
-        self.ack_owed_since = Some(now);
+        self.ack_owed_at = now;
         self.enter_quick_ack_mode(fallback_mss, MAX_QUICK_ACKS);
         timers.set(TimerKind::DelayedAck, now + DELACK_MAX);
     }
@@ -742,8 +806,9 @@ impl Receiver {
         }
         self.last_ack_sent = self.nxt;
         self.ack_now = false;
+        self.dsack_len = 0; // reported once
         timers.stop(TimerKind::DelayedAck);
-        self.ack_owed_since = None;
+        self.ack_owed_at = Instant::ZERO;
         self.unacked_bytes = 0;
     }
 }
@@ -872,7 +937,7 @@ mod tests {
         data(&mut r, &mut timers, 20, 1450, 50);
         assert!(!r.ack_now, "quick ACKs used up: one small segment waits");
         assert_eq!(timers.deadline(TimerKind::DelayedAck), Some(t(60)));
-        assert_eq!(r.ack_owed_since, Some(t(20)));
+        assert_eq!(r.ack_owed_since(), Some(t(20)));
         data(&mut r, &mut timers, 21, 1500, 60);
         assert!(
             r.ack_now,

@@ -1965,6 +1965,42 @@ fn over_a_delayed_path(
     }
 }
 
+/// RFC 2883 as Linux (tcp_dsack_set, net.ipv4.tcp_dsack 1): a segment that arrives again is
+/// reported once, as the first SACK block of the ACK it causes: wholly old, partly old (the old
+/// part), or out of order and already held (then the block holding it follows).
+#[test]
+fn a_duplicate_is_reported_once_as_a_d_sack() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(&[1u8; 3000]).unwrap();
+    let p = collect(&mut a, now);
+    assert_eq!(p.len(), 3);
+    let (s0, e0) = (p[0].seg.seq, p[0].seg.seq + p[0].payload.len());
+    feed(&mut b, now, &p[..1]);
+    collect(&mut b, now);
+    // Wholly old.
+    let ack = answer(&mut b, now, &p[..1]);
+    assert_eq!(ack.len(), 1);
+    let blocks: Vec<_> = ack[0].seg.options.sack_blocks.iter().copied().collect();
+    assert_eq!(blocks, [(s0.0, e0.0)]);
+    // Reported once: the next ACK has no D-SACK.
+    let ack = answer(&mut b, now, &p[2..3]);
+    let blocks: Vec<_> = ack[0].seg.options.sack_blocks.iter().copied().collect();
+    let (s2, e2) = (p[2].seg.seq, p[2].seg.seq + p[2].payload.len());
+    assert_eq!(blocks, [(s2.0, e2.0)], "only the out-of-order block");
+    // Out of order and held already: the D-SACK, then the block that holds it.
+    let ack = answer(&mut b, now, &p[2..3]);
+    let blocks: Vec<_> = ack[0].seg.options.sack_blocks.iter().copied().collect();
+    assert_eq!(blocks, [(s2.0, e2.0), (s2.0, e2.0)]);
+    // Partly old: the first two segments again as one, of which the first is old.
+    let mut both = p[0].clone();
+    both.payload = [p[0].payload.clone(), p[1].payload.clone()].concat();
+    let ack = answer(&mut b, now, &[both]);
+    let blocks: Vec<_> = ack[0].seg.options.sack_blocks.iter().copied().collect();
+    assert_eq!(blocks, [(s0.0, e0.0)]);
+    assert_eq!(ack[0].seg.ack, e2, "the hole is filled");
+}
+
 /// A handshake over an instant path leaves SRTT near zero, and the tail loss probe then fires
 /// before each flight's ACK on a 10 ms path. The ACK's echo dates the flight's first sending, a
 /// true round trip: SRTT must take it, though the ACK covers the probe's copy too (counting the
