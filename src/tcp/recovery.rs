@@ -14,6 +14,9 @@ use super::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use std::collections::VecDeque;
 
+/// RFC 8985 §6.2 step 4: how many recoveries a widened reordering window outlasts.
+const REO_WND_PERSIST: u8 = 16;
+
 /// Records kept before new transmissions are merged into the last one.
 pub const MAX_RECORDS: usize = 4096;
 /// Records past which a SACK no longer splits one, and marks only the records it covers whole:
@@ -71,6 +74,11 @@ pub struct RtxQueue {
     rack_valid: bool,
     fack_valid: bool,
     reordering_seen: bool,
+    /// RFC 8985 §6.2 step 4's D-SACK adaptation in one byte, for the SYN-queue entry's size:
+    /// RACK.reo_wnd_mult in the low 3 bits (0 stands for 1; at most 7, where the window is
+    /// nearly always at its SRTT cap anyway), RACK.reo_wnd_persist (at most 16) above. It widens
+    /// at most once per recovery, where RACK.dsack_round would say once per round trip.
+    reo_wnd_adapt: u8,
     /// The delivery-rate estimate, kept only for a congestion control that uses it (BBR): every
     /// connection in a SYN queue holds this queue.
     rate: Option<Box<RateEstimator>>,
@@ -345,13 +353,42 @@ impl RtxQueue {
         }
     }
 
-    /// RFC 8985 §6.2 step 4 (without the DSACK adaptation): no settling time before reordering
-    /// has been seen if in recovery or DupThresh segments are SACKed; else min_RTT/4, at most SRTT.
+    /// RFC 8985 §6.2 step 4: no settling time before reordering has been seen if in recovery or
+    /// DupThresh segments are SACKed; else RACK.reo_wnd_mult × min_RTT/4, at most SRTT.
     pub fn reo_wnd(&self, in_recovery: bool, dupthresh_bytes: usize, srtt: Duration) -> Duration {
         if !self.reordering_seen && (in_recovery || self.sacked_bytes() >= dupthresh_bytes) {
             return Duration::ZERO;
         }
-        (self.min_rtt().unwrap_or(srtt) / 4).min(srtt)
+        (self.min_rtt().unwrap_or(srtt) / 4 * self.reo_wnd_mult()).min(srtt)
+    }
+
+    fn reo_wnd_mult(&self) -> u32 {
+        u32::from(self.reo_wnd_adapt & 7).max(1)
+    }
+
+    fn reo_wnd_persist(&self) -> u8 {
+        self.reo_wnd_adapt >> 3
+    }
+
+    fn set_reo_wnd_adapt(&mut self, mult: u32, persist: u8) {
+        self.reo_wnd_adapt = (mult.min(7) as u8) | (persist.min(REO_WND_PERSIST) << 3);
+    }
+
+    /// RFC 8985 §6.2 step 4 (Linux's tcp_rack_update_reo_wnd): a D-SACK says a retransmission
+    /// was spurious, so the reordering window widens by a quarter min_RTT more (at most once
+    /// until the next recovery ends), and stays so for 16 recoveries.
+    pub fn on_dsack(&mut self) {
+        if self.reo_wnd_persist() < REO_WND_PERSIST {
+            self.set_reo_wnd_adapt(self.reo_wnd_mult() + 1, REO_WND_PERSIST);
+        }
+    }
+
+    /// RFC 8985 §6.2 step 4: a recovery ended; after 16 without a D-SACK the reordering window
+    /// is back to its least.
+    pub fn on_recovery_end(&mut self) {
+        let persist = self.reo_wnd_persist().saturating_sub(1);
+        let mult = if persist == 0 { 1 } else { self.reo_wnd_mult() };
+        self.set_reo_wnd_adapt(mult, persist);
     }
 
     /// RFC 8985 §6.2 step 5: marks lost every segment sent before the most recently delivered one
@@ -499,6 +536,46 @@ mod tests {
         }
         assert!(q.len() <= MAX_SPLIT_RECORDS + 1, "{} records", q.len());
         q.check();
+    }
+
+    /// RFC 8985 §6.2 step 4: each D-SACK (at most one per recovery) widens the reordering window
+    /// by a quarter of min_RTT, up to SRTT; sixteen recoveries without one bring it back.
+    #[test]
+    fn d_sacks_widen_the_reordering_window_for_sixteen_recoveries() {
+        let mut q = RtxQueue::new();
+        q.push(SeqNum(0), SeqNum(100), t(0));
+        q.on_sack(
+            SeqNum(0),
+            SeqNum(100),
+            t(8),
+            &never,
+            &mut RateSampler::default(),
+        );
+        let srtt = Duration::from_millis(100);
+        let quarter = q.min_rtt().unwrap() / 4;
+        assert_eq!(q.reo_wnd(false, 300, srtt), quarter);
+        q.on_dsack();
+        assert_eq!(q.reo_wnd(false, 300, srtt), quarter * 2);
+        q.on_dsack();
+        assert_eq!(
+            q.reo_wnd(false, 300, srtt),
+            quarter * 2,
+            "once per recovery"
+        );
+        q.on_recovery_end();
+        q.on_dsack();
+        assert_eq!(q.reo_wnd(false, 300, srtt), quarter * 3);
+        assert_eq!(
+            q.reo_wnd(false, 300, Duration::from_millis(5)),
+            Duration::from_millis(5),
+            "at most SRTT"
+        );
+        for _ in 0..15 {
+            q.on_recovery_end();
+        }
+        assert_eq!(q.reo_wnd(false, 300, srtt), quarter * 3);
+        q.on_recovery_end();
+        assert_eq!(q.reo_wnd(false, 300, srtt), quarter);
     }
 
     #[test]

@@ -806,6 +806,7 @@ impl Sender {
                     self.in_recovery = false;
                     self.rto_recovery = false;
                     self.dupacks = 0;
+                    self.rtxq.on_recovery_end();
                 }
             } else if self.in_recovery {
                 if ack >= self.recover {
@@ -813,6 +814,7 @@ impl Sender {
                     // restores its own window from the sample below.
                     self.in_recovery = false;
                     self.dupacks = 0;
+                    self.rtxq.on_recovery_end();
                     if !self.cc.is_model_based() {
                         self.cc.set_cwnd(self.cc.ssthresh());
                     }
@@ -845,6 +847,9 @@ impl Sender {
             }
         }
 
+        if dsack.is_some() {
+            self.rtxq.on_dsack();
+        }
         // SACK scoreboard (RFC 2018 / RFC 6675).
         if ctx.sack_enabled {
             let blocks = seg.options.sack_blocks;
