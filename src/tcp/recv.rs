@@ -207,8 +207,7 @@ impl Receiver {
         !self.assembler.is_empty() || self.dsack_len > 0
     }
 
-    /// The reader took `n` bytes; `now` is when the connection last heard from the peer (reads
-    /// carry no clock). Linux's tcp_rcv_space_adjust as of 6.16: once the receiver's round trip
+    /// The reader took `n` bytes at `now`. Linux's tcp_rcv_space_adjust as of 6.16: once the receiver's round trip
     /// has passed since the last measurement, what the reader took in it, less what still waits
     /// in the buffer, becomes the space the flow needs; when that grew, the buffer grows to twice
     /// it (room for a sender in slow start to double its rate), up to `max`. Before the first
