@@ -1195,7 +1195,8 @@ impl Connection {
         self.set_state(State::TimeWait);
         self.timers.stop(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Persist);
-        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+        self.timers
+            .set(TimerKind::Close, now + self.cfg.time_wait());
         self.snd.buf.release();
     }
 
@@ -2039,7 +2040,8 @@ impl Connection {
             if !f.contains(TcpFlags::RST) {
                 self.answer_invalid(now, occupies);
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+                    self.timers
+                        .set(TimerKind::Close, now + self.cfg.time_wait());
                 }
             }
             return;
@@ -2181,7 +2183,8 @@ impl Connection {
                     // Already have the peer's FIN; a retransmission of it is acknowledged.
                     self.rcv.ack_now = true;
                     if self.state == State::TimeWait {
-                        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+                        self.timers
+                            .set(TimerKind::Close, now + self.cfg.time_wait());
                     }
                 }
                 _ => {}
