@@ -69,6 +69,10 @@ pub struct Extra {
     /// program's end until that much is there, so that poll and epoll report it readable when
     /// Linux's tcp_poll would (the end itself takes the option too, for its blocking reads).
     pub rcvlowat: u32,
+    /// SO_MAX_PACING_RATE as set (`None`: unset, Linux's `~0UL`), reported back. A TCP
+    /// connection paces its segments by it ([`crate::tcp::Config::max_pacing_rate`]); a UDP
+    /// socket's changes nothing, as on Linux without the fq qdisc, which alone paces datagrams.
+    pub max_pacing_rate: Option<u64>,
 }
 
 /// See [`Extra::v6`].
@@ -331,8 +335,37 @@ fn tcp_config(
         c.set_user_timeout(cfg.user_timeout);
         c.set_congestion(cfg.congestion);
         c.set_notsent_lowat(cfg.notsent_lowat);
+        c.set_max_pacing_rate(cfg.max_pacing_rate);
     }
     Ok(())
+}
+
+/// The rate a SO_MAX_PACING_RATE value asks for, read as Linux's sk_setsockopt reads it: an int,
+/// unsigned (its -1 is `~0UL`, no cap), or an unsigned long when 8 bytes or more are given.
+fn max_pacing_rate(val: &[u8]) -> Result<u64> {
+    if val.len() >= 8 {
+        return Ok(u64::from_ne_bytes(val[..8].try_into().expect("8 bytes")));
+    }
+    if val.len() < 4 {
+        return Err(Errno::EINVAL);
+    }
+    let v = int(val)?;
+    Ok(if v == -1 {
+        u64::MAX
+    } else {
+        u64::from(v as u32)
+    })
+}
+
+/// What getsockopt(SO_MAX_PACING_RATE) gives a buffer of `len` bytes: the whole unsigned long for
+/// 8 or more, else the 32-bit version, `min(~0U, rate)` (Linux's sk_getsockopt). Answered where
+/// the request's length is known (`server::requests`), not by [`get`].
+pub fn max_pacing_rate_value(rate: u64, len: u32) -> Vec<u8> {
+    if len >= 8 {
+        rate.to_ne_bytes().to_vec()
+    } else {
+        rate.min(u64::from(u32::MAX)).to_ne_bytes()[..4].to_vec()
+    }
 }
 
 /// `setsockopt(level, name, val)` on stack socket `h`.
@@ -441,6 +474,15 @@ pub fn set(
             Ok(())
         }
         (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_DONTROUTE) => int(val).map(drop),
+        (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE) => {
+            let rate = max_pacing_rate(val)?;
+            extra.max_pacing_rate = Some(rate);
+            if stream {
+                let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+                tcp_config(s, h, |c| c.max_pacing_rate = rate)?;
+            }
+            Ok(())
+        }
         (
             libc::SOL_SOCKET,
             libc::SO_PRIORITY | libc::SO_MARK | libc::SO_INCOMING_CPU | libc::SO_BUSY_POLL,

@@ -899,7 +899,7 @@ impl Service {
                 }
                 none
             }
-            Call::GetOption { level, name, .. } => {
+            Call::GetOption { level, name, len } => {
                 if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) {
                     let e = sock
                         .error
@@ -908,6 +908,12 @@ impl Service {
                     return Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))));
                 }
                 // Whole: the program's side cuts it to its buffer as Linux does.
+                if (level, name) == (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE) {
+                    let rate = sock.extra.max_pacing_rate.unwrap_or(u64::MAX);
+                    return Ok(Called::Value(Value::Bytes(options::max_pacing_rate_value(
+                        rate, len,
+                    ))));
+                }
                 let mut v = options::get(&mut self.stack, h, kind, &sock.extra, level, name)?;
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
