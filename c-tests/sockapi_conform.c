@@ -2402,6 +2402,32 @@ static void c_rcvlowat_nowait(void) {
     close(fd);
 }
 
+/* A connect repeated after a non-blocking connect's handshake has ended (Linux's
+ * __inet_stream_connect: the socket is SS_CONNECTING until a connect finds it established, which
+ * returns 0 whatever address it names and makes it SS_CONNECTED; only the next says EISCONN). A
+ * blocking connect that succeeded leaves it SS_CONNECTED at once. The stack said EISCONN at once. */
+static void c_connect_done(void) {
+    struct sockaddr_in a = kaddr(ECHO), other = kaddr(SENDER);
+    for (int elsewhere = 0; elsewhere < 2; elsewhere++) {
+        int fd = tcp();
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        R(elsewhere ? "nonblocking connect (then elsewhere)" : "nonblocking connect", connect(fd, SA(a), sizeof a));
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        line("  poll", "%d", poll(&p, 1, 5000));
+        if (elsewhere)
+            R("  connect elsewhere once established", connect(fd, SA(other), sizeof other));
+        else
+            R("  connect again once established", connect(fd, SA(a), sizeof a));
+        R("  and again", connect(fd, SA(a), sizeof a));
+        R("  send", send(fd, "x", 1, 0));
+        close(fd);
+    }
+    int fd = tcp();
+    R("blocking connect", connect(fd, SA(a), sizeof a));
+    R("  connect again", connect(fd, SA(a), sizeof a));
+    close(fd);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2471,6 +2497,7 @@ int main(void) {
     run("TCP_QUICKACK before listen and connect", c_quickack_listen);
     run("TCP_NOTSENT_LOWAT against a peer that does not read", c_notsent_stall);
     run("SO_RCVLOWAT on TCP, reads that cannot wait", c_rcvlowat_nowait);
+    run("connect again once established", c_connect_done);
     printf("done: %d checks\n", checkno);
     return 0;
 }
