@@ -2402,6 +2402,92 @@ static void c_rcvlowat_nowait(void) {
     close(fd);
 }
 
+/* A connect repeated after a non-blocking connect's handshake has ended (Linux's
+ * __inet_stream_connect: the socket is SS_CONNECTING until a connect finds it established, which
+ * returns 0 whatever address it names and makes it SS_CONNECTED; only the next says EISCONN). A
+ * blocking connect that succeeded leaves it SS_CONNECTED at once. The stack said EISCONN at once. */
+static void c_connect_done(void) {
+    struct sockaddr_in a = kaddr(ECHO), other = kaddr(SENDER);
+    for (int elsewhere = 0; elsewhere < 2; elsewhere++) {
+        int fd = tcp();
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        R(elsewhere ? "nonblocking connect (then elsewhere)" : "nonblocking connect", connect(fd, SA(a), sizeof a));
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        line("  poll", "%d", poll(&p, 1, 5000));
+        if (elsewhere)
+            R("  connect elsewhere once established", connect(fd, SA(other), sizeof other));
+        else
+            R("  connect again once established", connect(fd, SA(a), sizeof a));
+        R("  and again", connect(fd, SA(a), sizeof a));
+        R("  send", send(fd, "x", 1, 0));
+        close(fd);
+    }
+    int fd = tcp();
+    R("blocking connect", connect(fd, SA(a), sizeof a));
+    R("  connect again", connect(fd, SA(a), sizeof a));
+    close(fd);
+}
+
+/* Options Linux keeps on the socket and the stack takes without acting on them: read back as set
+ * (the stack took them and read them as ENOPROTOOPT, SO_PRIORITY as 0), an accepted connection
+ * taking its listener's; SO_PEERNAME (ENOTCONN unconnected, EINVAL for a buffer longer than the
+ * address) and SO_PEERCRED, which an inet socket answers without credentials. */
+static void kept_options(int fd, const char *what) {
+    line(what, "");
+    struct { int level, opt, v; const char *name; } o[] = {
+        {SOL_SOCKET, SO_PRIORITY, 5, "SO_PRIORITY"}, {SOL_SOCKET, SO_MARK, 7, "SO_MARK"},
+        {SOL_SOCKET, SO_BUSY_POLL, 9, "SO_BUSY_POLL"}, {SOL_SOCKET, SO_DONTROUTE, 1, "SO_DONTROUTE"},
+        {IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, "IP_MTU_DISCOVER"}, {IPPROTO_IP, IP_FREEBIND, 2, "IP_FREEBIND"},
+        {IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT"},
+    };
+    for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "  %s", o[i].name);
+        geti(fd, o[i].level, o[i].opt, name);
+        R("    set", setsockopt(fd, o[i].level, o[i].opt, &o[i].v, sizeof o[i].v));
+        geti(fd, o[i].level, o[i].opt, "    then");
+    }
+    int bad = 9, cpu = 1;
+    R("  IP_MTU_DISCOVER 9", setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &bad, sizeof bad));
+    R("  SO_INCOMING_CPU 1", setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu));
+    geti(fd, SOL_SOCKET, SO_INCOMING_CPU, "    then");
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(struct sockaddr_in);
+    memset(&ss, 0, sizeof ss);
+    int r = getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &ss, &len);
+    if (r < 0)
+        line("  SO_PEERNAME", "%d %s", r, ename(errno));
+    else
+        line("  SO_PEERNAME", "len %u port %d", len, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    len = sizeof ss;
+    R("  SO_PEERNAME, a long buffer", getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &ss, &len));
+    struct ucred cred;
+    len = sizeof cred;
+    r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    if (r < 0)
+        line("  SO_PEERCRED", "%d %s", r, ename(errno));
+    else
+        line("  SO_PEERCRED", "len %u pid %d uid %d gid %d", len, cred.pid, (int)cred.uid, (int)cred.gid);
+}
+
+static void c_kept_options(void) {
+    kept_options(conn(ECHO), "connected TCP");
+    int u = udp();
+    struct sockaddr_in a = kaddr(ECHO);
+    kept_options(u, "UDP");
+    geti(udp(), SOL_SOCKET, SO_INCOMING_CPU, "fresh UDP SO_INCOMING_CPU");
+    connect(u, SA(a), sizeof a);
+    kept_options(u, "connected UDP");
+    int lfd = listener();
+    int mark = 11, prio = 4;
+    setsockopt(lfd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    setsockopt(lfd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof prio);
+    pending(lfd);
+    int fd = accept(lfd, NULL, NULL);
+    geti(fd, SOL_SOCKET, SO_MARK, "accepted: SO_MARK");
+    geti(fd, SOL_SOCKET, SO_PRIORITY, "accepted: SO_PRIORITY");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2471,6 +2557,8 @@ int main(void) {
     run("TCP_QUICKACK before listen and connect", c_quickack_listen);
     run("TCP_NOTSENT_LOWAT against a peer that does not read", c_notsent_stall);
     run("SO_RCVLOWAT on TCP, reads that cannot wait", c_rcvlowat_nowait);
+    run("connect again once established", c_connect_done);
+    run("options kept and read back", c_kept_options);
     printf("done: %d checks\n", checkno);
     return 0;
 }

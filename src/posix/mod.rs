@@ -17,9 +17,11 @@
 //! - [`identity`]: `setuid` and its kin, after which the service sees the new user;
 //! - [`ifaddrs`]: `getifaddrs`, route netlink's address messages and the `SIOCGIF*ADDR` ioctls,
 //!   which name the stack's address on the TAP;
-//! - [`exports`]: the C symbols.
+//! - [`exports`]: the C symbols; [`dl`]: `dlopen` less RTLD_DEEPBIND, which would take a
+//!   library's socket calls past the shim.
 
 pub mod addr;
+pub mod dl;
 pub mod exports;
 pub mod fds;
 pub mod forklock;

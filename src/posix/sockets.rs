@@ -668,7 +668,13 @@ fn tcp_connect(
         let ev = poll_now(fd);
         if ev & libc::POLLHUP == 0 {
             if ev & libc::POLLOUT != 0 {
-                return Err(Errno::EISCONN);
+                // Linux's __inet_stream_connect: the first connect to find the handshake over
+                // (whatever address it names) takes the socket from SS_CONNECTING to
+                // SS_CONNECTED and returns 0; the ones after say EISCONN.
+                if sock.connect_reported.swap(true, Ordering::Relaxed) {
+                    return Err(Errno::EISCONN);
+                }
+                return Ok(None);
             }
             // Under way. Linux's __inet_stream_connect has a blocking socket wait for the
             // handshake here too (EALREADY only when SO_SNDTIMEO runs out): a connect retried
@@ -714,6 +720,7 @@ fn tcp_connect(
             if r.is_ok() {
                 sock.connect_started
                     .store(true, std::sync::atomic::Ordering::Relaxed);
+                sock.connect_reported.store(true, Ordering::Relaxed);
             }
             let room = r.map(|v| match v {
                 Value::Int(n) => Some(n.max(0) as usize),
@@ -752,7 +759,12 @@ fn wait_connect(sock: &Arc<OpenSocket>, fd: RawFd, unfinished: Errno) -> Result<
             }
             Err(e)
         }
-        r => r.map(|_| None),
+        r => {
+            if r.is_ok() {
+                sock.connect_reported.store(true, Ordering::Relaxed);
+            }
+            r.map(|_| None)
+        }
     }
 }
 
@@ -783,6 +795,7 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     copy_descriptor_options(fd, new.as_raw_fd());
     replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
+    sock.connect_reported.store(false, Ordering::Relaxed);
     sock.rd_shut.store(false, Ordering::Relaxed);
     sock.syn_room.store(usize::MAX, Ordering::Relaxed);
     sock.more.store(false, Ordering::Relaxed);
@@ -825,6 +838,7 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
     });
     sock.connect_started
         .store(false, std::sync::atomic::Ordering::Relaxed);
+    sock.connect_reported.store(false, Ordering::Relaxed);
 }
 
 /// The connect of a pending TCP socket, started without a round trip: the program makes the

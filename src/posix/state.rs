@@ -66,6 +66,9 @@ pub struct OpenSocket {
     /// This process started a TCP connect on it: a second `connect` can be answered from the
     /// descriptor's state.
     pub connect_started: AtomicBool,
+    /// A connect on it has returned 0 (Linux's SS_CONNECTED): until one has, a connect repeated
+    /// after the handshake ended in the background returns 0, and only the ones after say EISCONN.
+    pub connect_reported: AtomicBool,
     /// A send with MSG_MORE went through this process and no send without it since: the
     /// service holds the socket corked.
     pub more: AtomicBool,
@@ -130,6 +133,7 @@ impl OpenSocket {
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),
             connect_started: AtomicBool::new(false),
+            connect_reported: AtomicBool::new(false),
             more: AtomicBool::new(false),
             udp_cork: Mutex::new(None),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),

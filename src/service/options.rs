@@ -69,6 +69,31 @@ pub struct Extra {
     /// program's end until that much is there, so that poll and epoll report it readable when
     /// Linux's tcp_poll would (the end itself takes the option too, for its blocking reads).
     pub rcvlowat: u32,
+    /// SO_MAX_PACING_RATE as set (`None`: unset, Linux's `~0UL`), reported back. A TCP
+    /// connection paces its segments by it ([`crate::tcp::Config::max_pacing_rate`]); a UDP
+    /// socket's changes nothing, as on Linux without the fq qdisc, which alone paces datagrams.
+    pub max_pacing_rate: Option<u64>,
+    /// Options this stack takes without acting on them, kept to be reported back as Linux's are.
+    pub kept: Kept,
+}
+
+/// SO_PRIORITY, SO_MARK, SO_BUSY_POLL, SO_INCOMING_CPU, SO_DONTROUTE, IP_MTU_DISCOVER, IP_FREEBIND
+/// and IP_BIND_ADDRESS_NO_PORT as set: Linux keeps them on the socket (and `sk_clone` on the
+/// connections a listener accepts, as `Extra` is passed on, all but SO_PRIORITY), and getsockopt
+/// reads them back.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kept {
+    pub priority: i32,
+    pub mark: i32,
+    pub busy_poll: i32,
+    /// Unset: what Linux reports once a packet has come (`sk_incoming_cpu`), taken here as CPU 0
+    /// for a TCP connection, and its -1 for a socket that has had none.
+    pub incoming_cpu: Option<i32>,
+    pub dontroute: bool,
+    /// Unset: IP_PMTUDISC_WANT, Linux's default (`ip_no_pmtu_disc` 0).
+    pub pmtudisc: Option<u8>,
+    pub freebind: bool,
+    pub bind_address_no_port: bool,
 }
 
 /// See [`Extra::v6`].
@@ -331,8 +356,37 @@ fn tcp_config(
         c.set_user_timeout(cfg.user_timeout);
         c.set_congestion(cfg.congestion);
         c.set_notsent_lowat(cfg.notsent_lowat);
+        c.set_max_pacing_rate(cfg.max_pacing_rate);
     }
     Ok(())
+}
+
+/// The rate a SO_MAX_PACING_RATE value asks for, read as Linux's sk_setsockopt reads it: an int,
+/// unsigned (its -1 is `~0UL`, no cap), or an unsigned long when 8 bytes or more are given.
+fn max_pacing_rate(val: &[u8]) -> Result<u64> {
+    if val.len() >= 8 {
+        return Ok(u64::from_ne_bytes(val[..8].try_into().expect("8 bytes")));
+    }
+    if val.len() < 4 {
+        return Err(Errno::EINVAL);
+    }
+    let v = int(val)?;
+    Ok(if v == -1 {
+        u64::MAX
+    } else {
+        u64::from(v as u32)
+    })
+}
+
+/// What getsockopt(SO_MAX_PACING_RATE) gives a buffer of `len` bytes: the whole unsigned long for
+/// 8 or more, else the 32-bit version, `min(~0U, rate)` (Linux's sk_getsockopt). Answered where
+/// the request's length is known (`server::requests`), not by [`get`].
+pub fn max_pacing_rate_value(rate: u64, len: u32) -> Vec<u8> {
+    if len >= 8 {
+        rate.to_ne_bytes().to_vec()
+    } else {
+        rate.min(u64::from(u32::MAX)).to_ne_bytes()[..4].to_vec()
+    }
 }
 
 /// `setsockopt(level, name, val)` on stack socket `h`.
@@ -440,11 +494,41 @@ pub fn set(
             }
             Ok(())
         }
-        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_DONTROUTE) => int(val).map(drop),
-        (
-            libc::SOL_SOCKET,
-            libc::SO_PRIORITY | libc::SO_MARK | libc::SO_INCOMING_CPU | libc::SO_BUSY_POLL,
-        ) => int(val).map(drop),
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE) => int(val).map(drop),
+        (libc::SOL_SOCKET, libc::SO_DONTROUTE) => {
+            extra.kept.dontroute = int(val)? != 0;
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE) => {
+            let rate = max_pacing_rate(val)?;
+            extra.max_pacing_rate = Some(rate);
+            if stream {
+                let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+                tcp_config(s, h, |c| c.max_pacing_rate = rate)?;
+            }
+            Ok(())
+        }
+        // Who may set what (CAP_NET_ADMIN for SO_MARK or a priority beyond 6) is checked where
+        // the caller's capabilities are known (`server::requests`).
+        (libc::SOL_SOCKET, libc::SO_PRIORITY) => {
+            extra.kept.priority = int(val)?;
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_MARK) => {
+            extra.kept.mark = int(val)?;
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_INCOMING_CPU) => {
+            extra.kept.incoming_cpu = Some(int(val)?);
+            Ok(())
+        }
+        (libc::SOL_SOCKET, libc::SO_BUSY_POLL) => match int(val)? {
+            v if v < 0 => Err(Errno::EINVAL),
+            v => {
+                extra.kept.busy_poll = v;
+                Ok(())
+            }
+        },
         // As Linux: setting a TCP option on a UDP socket is ENOPROTOOPT (getting one, EOPNOTSUPP).
         (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
@@ -639,10 +723,22 @@ pub fn set(
             }
             Ok(())
         }
-        (
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER | libc::IP_BIND_ADDRESS_NO_PORT | libc::IP_FREEBIND,
-        ) => int(val).map(drop),
+        // do_ip_setsockopt: IP_PMTUDISC_DONT to IP_PMTUDISC_OMIT.
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => match int(val)? {
+            v @ 0..=5 => {
+                extra.kept.pmtudisc = Some(v as u8);
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        },
+        (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT) => {
+            extra.kept.bind_address_no_port = int(val)? != 0;
+            Ok(())
+        }
+        (libc::IPPROTO_IP, libc::IP_FREEBIND) => {
+            extra.kept.freebind = int(val)? != 0;
+            Ok(())
+        }
         // On UDP: errors are reported as Linux's `inet->recverr` has them (soft ones too, on an
         // unconnected socket too; `crate::udp::UdpSocket::recv_err`). The error queue it would
         // also fill is not kept (MSG_ERRQUEUE finds it empty). Not built on TCP (ENOPROTOOPT).
@@ -1056,7 +1152,38 @@ pub fn get(
             v.extend(ints(linger.max(0)));
             v
         }
-        (libc::SOL_SOCKET, libc::SO_OOBINLINE | libc::SO_PRIORITY) => ints(0),
+        (libc::SOL_SOCKET, libc::SO_OOBINLINE) => ints(0),
+        (libc::SOL_SOCKET, libc::SO_PRIORITY) => ints(extra.kept.priority),
+        (libc::SOL_SOCKET, libc::SO_MARK) => ints(extra.kept.mark),
+        (libc::SOL_SOCKET, libc::SO_BUSY_POLL) => ints(extra.kept.busy_poll),
+        (libc::SOL_SOCKET, libc::SO_DONTROUTE) => ints(extra.kept.dontroute as i32),
+        (libc::SOL_SOCKET, libc::SO_INCOMING_CPU) => {
+            ints(extra.kept.incoming_cpu.unwrap_or_else(|| {
+                let connected = s
+                    .tcp_socket_ref(h)
+                    .is_some_and(|t| t.connection().is_some());
+                if connected {
+                    0
+                } else {
+                    -1
+                }
+            }))
+        }
+        // An inet socket has no peer credentials: Linux's cred_to_ucred without them, pid 0 and
+        // uid and gid -1.
+        (libc::SOL_SOCKET, libc::SO_PEERCRED) => {
+            let mut v = ints(0);
+            v.extend(ints(-1));
+            v.extend(ints(-1));
+            v
+        }
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => ints(i32::from(
+            extra.kept.pmtudisc.unwrap_or(libc::IP_PMTUDISC_WANT as u8),
+        )),
+        (libc::IPPROTO_IP, libc::IP_FREEBIND) => ints(extra.kept.freebind as i32),
+        (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT) => {
+            ints(extra.kept.bind_address_no_port as i32)
+        }
         (libc::SOL_SOCKET, libc::SO_SNDLOWAT) => ints(1),
         // Bound to no device (setting one is refused): Linux's sock_getbindtodevice then says
         // nothing, length 0, and SO_BINDTOIFINDEX index 0. sshd asks it of every connection.

@@ -994,7 +994,7 @@ fn tcp_config(rng: &mut Rng, c: &mut tcp::Config) {
     c.sack = !rng.chance(0.2);
     c.timestamps = !rng.chance(0.2);
     c.window_scale = !rng.chance(0.1);
-    c.time_wait = Duration::from_millis(500 + rng.below(2000));
+    c.time_wait_ms = 500 + rng.below(2000) as u32;
     // Half the seeds send through a device that cuts super-segments.
     c.tso = rng.chance(0.5);
 }

@@ -100,8 +100,9 @@ pub struct Config {
     /// the RTO, ~200 ms) finds nothing else in flight, as Linux's zero-window probe timer does.
     pub cork: bool,
     pub congestion: Algorithm,
-    /// TIME-WAIT length (2·MSL).
-    pub time_wait: Duration,
+    /// TIME-WAIT length (2·MSL), in milliseconds ([`Config::time_wait`]): a u32, where a Duration
+    /// would take 12 bytes more of every SYN-queue entry.
+    pub time_wait_ms: u32,
     /// How long an orphaned (closed) connection may stay in FIN-WAIT-2 (tcp_fin_timeout).
     pub fin_wait2_timeout: Duration,
     /// SYN (or SYN-ACK) retransmissions before ETIMEDOUT (tcp_syn_retries; TCP_SYNCNT, 1 to 127).
@@ -165,6 +166,11 @@ pub struct Config {
     pub ecn: EcnMode,
     /// Fast Open (RFC 7413): Linux's `net.ipv4.tcp_fastopen` bits ([`super::fastopen::sysctl`]).
     pub fastopen: u16,
+    /// SO_MAX_PACING_RATE (Linux's `sk_max_pacing_rate`): the most bytes a second the connection
+    /// sends, spaced out in time ([`pacing_gap`]); `u32::MAX`, the default, is no cap. Linux's is
+    /// an unsigned long; a rate of 4 GiB/s or more caps nothing this stack sends, and a u32 keeps
+    /// a SYN-queue entry under 1 KiB.
+    pub max_pacing_rate: u32,
 }
 
 /// When a connection uses ECN (RFC 3168 §6.1.1): Linux's `tcp_ecn` values 0, 1 and 2.
@@ -202,6 +208,13 @@ impl EcnMode {
     }
 }
 
+impl Config {
+    /// TIME-WAIT's length.
+    pub fn time_wait(&self) -> Duration {
+        Duration::from_millis(u64::from(self.time_wait_ms))
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -217,7 +230,7 @@ impl Default for Config {
             nodelay: false,
             cork: false,
             congestion: Algorithm::Cubic,
-            time_wait: Duration::from_secs(60),
+            time_wait_ms: 60_000,
             fin_wait2_timeout: Duration::from_secs(60),
             syn_retries: 6,
             syn_linear_timeouts: SYN_LINEAR_TIMEOUTS,
@@ -243,8 +256,26 @@ impl Default for Config {
             linger: None,
             ecn: EcnMode::Passive,
             fastopen: super::fastopen::sysctl::DEFAULT,
+            max_pacing_rate: u32::MAX,
         }
     }
+}
+
+/// Linux's TCP leaves a connection's first ten data segments unpaced (`tcp_update_skb_after_send`
+/// paces once `data_segs_out` reaches 10): here, its first ten MSS of data.
+pub const UNPACED_SEGMENTS: u64 = 10;
+
+/// The time `len` bytes take at `rate` bytes a second, less the part of `credit` (how late the
+/// previous segment left after its slot) that Linux's `tcp_update_skb_after_send` forgives to
+/// absorb the host's jitter: at most half the gap. `None` when `rate` paces nothing (0 or
+/// `u32::MAX`: Linux's internal pacing skips 0 and `~0UL`).
+pub fn pacing_gap(len: usize, rate: u32, credit: Duration) -> Option<Duration> {
+    if rate == 0 || rate == u32::MAX {
+        return None;
+    }
+    let gap_ns = (len as u128 * 1_000_000_000 / u128::from(rate)).min(u128::from(u64::MAX)) as u64;
+    let forgiven = (gap_ns / 2).min(u64::try_from(credit.as_nanos()).unwrap_or(u64::MAX));
+    Some(Duration::from_nanos(gap_ns - forgiven))
 }
 
 /// Largest buffer accepted from setters (window scale 14 allows up to 1 GiB; keep it sane).
@@ -282,6 +313,28 @@ pub fn defer_accept_seconds(count: u8) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pacing_gap_is_the_bytes_at_the_rate_less_half_at_most_for_lateness() {
+        let none = Duration::ZERO;
+        assert_eq!(pacing_gap(1448, u32::MAX, none), None);
+        assert_eq!(pacing_gap(1448, 0, none), None);
+        // 625 000 bytes a second (5 Mbit/s): 1448 bytes take 2.3168 ms.
+        assert_eq!(
+            pacing_gap(1448, 625_000, none),
+            Some(Duration::from_nanos(2_316_800))
+        );
+        let late = Duration::from_millis(1);
+        assert_eq!(
+            pacing_gap(1448, 625_000, late),
+            Some(Duration::from_nanos(1_316_800))
+        );
+        let very_late = Duration::from_secs(1);
+        assert_eq!(
+            pacing_gap(1448, 625_000, very_late),
+            Some(Duration::from_nanos(1_158_400))
+        );
+    }
 
     #[test]
     fn the_challenge_budget_is_drawn_each_second_around_the_limit() {

@@ -196,6 +196,8 @@ pub struct Connection {
     probe_pending: bool,
     last_rx: Instant,
     last_tx: Instant,
+    /// While SO_MAX_PACING_RATE paces: when the next segment may leave (Linux's tcp_wstamp_ns).
+    pace_at: Instant,
     keepalive_probes: u32,
 
     // Socket-level.
@@ -273,6 +275,7 @@ impl Connection {
             probe_pending: false,
             last_rx: now,
             last_tx: now,
+            pace_at: now,
             keepalive_probes: 0,
             error: None,
             soft_error: None,
@@ -688,6 +691,31 @@ impl Connection {
 
     pub fn set_nodelay(&mut self, on: bool) {
         self.cfg.nodelay = on;
+    }
+
+    /// SO_MAX_PACING_RATE ([`Config::max_pacing_rate`]).
+    pub fn set_max_pacing_rate(&mut self, rate: u32) {
+        self.cfg.max_pacing_rate = rate;
+    }
+
+    /// When a segment may next leave, if SO_MAX_PACING_RATE holds it back past `now` (Linux's
+    /// tcp_pacing_check).
+    fn paced_until(&self, now: Instant) -> Option<Instant> {
+        let paced = super::config::pacing_gap(0, self.cfg.max_pacing_rate, Duration::ZERO);
+        (self.pace_at > now && paced.is_some()).then_some(self.pace_at)
+    }
+
+    /// Moves the next segment's time on by the `len` bytes just sent at `now`, once the
+    /// connection's first segments have gone (see [`super::config::UNPACED_SEGMENTS`]).
+    fn after_paced_send(&mut self, now: Instant, len: usize) {
+        let unpaced = super::config::UNPACED_SEGMENTS * self.send_mss() as u64;
+        if self.snd.bytes_sent < unpaced {
+            return;
+        }
+        let late = now.saturating_since(self.pace_at);
+        if let Some(gap) = super::config::pacing_gap(len, self.cfg.max_pacing_rate, late) {
+            self.pace_at = self.pace_at.max(now) + gap;
+        }
     }
 
     /// TCP_NOTSENT_LOWAT in effect ([`Config::notsent_lowat`]).
@@ -1209,7 +1237,8 @@ impl Connection {
         self.set_state(State::TimeWait);
         self.timers.stop(TimerKind::Retransmit);
         self.timers.stop(TimerKind::Persist);
-        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+        self.timers
+            .set(TimerKind::Close, now + self.cfg.time_wait());
         self.snd.buf.release();
     }
 
@@ -1347,11 +1376,17 @@ impl Connection {
         if self.rcv.ack_now
             || self.probe_pending
             || (self.syn_pending && matches!(self.state, State::SynSent | State::SynReceived))
-            || self.next_send().is_some()
         {
             return Some(now);
         }
-        earliest(self.timers.next_deadline(), self.keepalive_deadline())
+        let timers = earliest(self.timers.next_deadline(), self.keepalive_deadline());
+        if self.next_send().is_some() {
+            return match self.paced_until(now) {
+                Some(at) => earliest(Some(at), timers),
+                None => Some(now),
+            };
+        }
+        timers
     }
 
     fn arm_rtx(&mut self, now: Instant) {
@@ -1739,6 +1774,9 @@ impl Connection {
     fn send_data(&mut self, now: Instant, sink: &mut Sink<'_>) {
         let mut sent_new = false;
         while let Some(plan) = self.next_send() {
+            if self.paced_until(now).is_some() {
+                break;
+            }
             // Restart from the initial window after an idle period (RFC 5681 §4.1).
             if plan.cause == SendCause::New
                 && self.snd.una == self.snd.max
@@ -1769,6 +1807,7 @@ impl Connection {
             sent_new |= self
                 .snd
                 .on_sent(&plan, end, now, self.ts_enabled, mss, &mut self.timers);
+            self.after_paced_send(now, plan.len);
         }
         self.snd.tlp_pending = false;
         if sent_new {
@@ -2062,7 +2101,8 @@ impl Connection {
                 }
                 self.answer_invalid(now, occupies);
                 if self.state == State::TimeWait && f.contains(TcpFlags::FIN) {
-                    self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+                    self.timers
+                        .set(TimerKind::Close, now + self.cfg.time_wait());
                 }
             }
             return;
@@ -2211,7 +2251,8 @@ impl Connection {
                     // Already have the peer's FIN; a retransmission of it is acknowledged.
                     self.rcv.ack_now = true;
                     if self.state == State::TimeWait {
-                        self.timers.set(TimerKind::Close, now + self.cfg.time_wait);
+                        self.timers
+                            .set(TimerKind::Close, now + self.cfg.time_wait());
                     }
                 }
                 _ => {}

@@ -2540,3 +2540,68 @@ fn notsent_lowat_bounds_unsent_data() {
     assert!(a.send(&[1u8; 20_000]).is_ok());
     assert!(a.readiness().writable);
 }
+
+/// SO_MAX_PACING_RATE: past the first ten segments, which go at once as on Linux, segments leave
+/// one rate's gap apart, and `poll_at` names the next one's time rather than now.
+#[test]
+fn max_pacing_rate_spaces_segments_out() {
+    let (mut a, mut b) = pair();
+    let mss = a.eff_mss_for_test();
+    a.set_max_pacing_rate(1_000_000);
+    let data = vec![7u8; 60 * 1024];
+    assert_eq!(a.send(&data), Ok(data.len()));
+    let mut got = 0;
+    let mut at_30_ms = 0;
+    let mut waits = 0;
+    for ms in 0..200 {
+        let now = t(ms);
+        for _ in 0..10 {
+            let out = collect(&mut a, now);
+            got += data_of(&out).len();
+            let acks = answer(&mut b, now, &out);
+            feed(&mut a, now, &acks);
+            if out.is_empty() && acks.is_empty() {
+                break;
+            }
+        }
+        let mut buf = vec![0u8; 200 * 1024];
+        while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+        if let Some(next) = a.poll_at(now).filter(|&n| n > now) {
+            if got < data.len() && a.send_queue_len() > 0 {
+                waits += 1;
+                assert!(
+                    next <= now + Duration::from_millis(2),
+                    "{next:?} at {now:?}"
+                );
+            }
+        }
+        if ms == 30 {
+            at_30_ms = got;
+        }
+    }
+    assert_eq!(got, data.len());
+    // 10 segments at once, then 1 MB/s: about 31 KB more in 31 ms (a segment a ms and a half).
+    let expect = 10 * mss + 31 * 1000;
+    assert!(
+        at_30_ms.abs_diff(expect) < 4 * mss,
+        "{at_30_ms} bytes by 30 ms, expected about {expect}"
+    );
+    assert!(waits > 20, "{waits}");
+
+    // Unpaced, the same data is all there by then.
+    let (mut a, mut b) = pair();
+    assert_eq!(a.send(&data), Ok(data.len()));
+    let mut got = 0;
+    for ms in 0..30 {
+        let now = t(ms);
+        for _ in 0..10 {
+            let out = collect(&mut a, now);
+            got += data_of(&out).len();
+            let acks = answer(&mut b, now, &out);
+            feed(&mut a, now, &acks);
+        }
+        let mut buf = vec![0u8; 200 * 1024];
+        while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+    }
+    assert_eq!(got, data.len());
+}

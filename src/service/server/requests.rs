@@ -842,6 +842,9 @@ impl Service {
                 }
                 let sock = self.socks.get_mut(ni).expect("just made");
                 sock.extra = listener_extra;
+                // Not SO_PRIORITY, which a connection Linux accepts (6.18 here) starts at 0; its
+                // SO_MARK is the listener's (inet_csk_clone_lock's ir_mark).
+                sock.extra.kept.priority = 0;
                 sock.phase = Phase::Open;
                 self.pump(ni);
                 Ok(Called::Accepted(a, peer))
@@ -866,12 +869,23 @@ impl Service {
                 None => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
             },
             Call::SetOption(o) => {
-                // Linux's sock_setsockopt: the FORCE sizes want CAP_NET_ADMIN.
-                if o.level == libc::SOL_SOCKET
-                    && matches!(o.name, libc::SO_RCVBUFFORCE | libc::SO_SNDBUFFORCE)
-                    && !self.clients.get(ci).is_some_and(|c| c.net_admin)
-                {
-                    return Err(Errno::EPERM);
+                // Linux's sock_setsockopt: the FORCE sizes want CAP_NET_ADMIN, and so do SO_MARK
+                // and a priority beyond 6 (CAP_NET_RAW also does for those two, which this cannot
+                // tell apart).
+                let net_admin = self.clients.get(ci).is_some_and(|c| c.net_admin);
+                if o.level == libc::SOL_SOCKET && !net_admin {
+                    let v = o
+                        .value
+                        .get(..4)
+                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+                    let privileged = match o.name {
+                        libc::SO_RCVBUFFORCE | libc::SO_SNDBUFFORCE | libc::SO_MARK => true,
+                        libc::SO_PRIORITY => !(0..=6).contains(&v),
+                        _ => false,
+                    };
+                    if privileged {
+                        return Err(Errno::EPERM);
+                    }
                 }
                 options::set(
                     &mut self.stack,
@@ -899,7 +913,7 @@ impl Service {
                 }
                 none
             }
-            Call::GetOption { level, name, .. } => {
+            Call::GetOption { level, name, len } => {
                 if (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) {
                     let e = sock
                         .error
@@ -908,6 +922,34 @@ impl Service {
                     return Ok(Called::Value(Value::Int(e.map_or(0, |e| e.0))));
                 }
                 // Whole: the program's side cuts it to its buffer as Linux does.
+                // getpeername's address, as Linux's sk_getsockopt gives it: ENOTCONN without a
+                // peer, EINVAL for a buffer longer than the address. (An AF_INET6 socket's would
+                // be a sockaddr_in6: not built.)
+                if (level, name) == (libc::SOL_SOCKET, libc::SO_PEERNAME) && !sock.extra.inet6 {
+                    let peer = match sock.loop_peer {
+                        Some(p) => p,
+                        None => self.stack.peer_addr(h).map_err(|_| Errno::ENOTCONN)?,
+                    };
+                    let sin = crate::sys::sockaddr_in(peer);
+                    let size = std::mem::size_of::<libc::sockaddr_in>();
+                    if len as usize > size {
+                        return Err(Errno::EINVAL);
+                    }
+                    // SAFETY: a whole sockaddr_in, read as its bytes.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts(
+                            &sin as *const libc::sockaddr_in as *const u8,
+                            size,
+                        )
+                    };
+                    return Ok(Called::Value(Value::Bytes(bytes.to_vec())));
+                }
+                if (level, name) == (libc::SOL_SOCKET, libc::SO_MAX_PACING_RATE) {
+                    let rate = sock.extra.max_pacing_rate.unwrap_or(u64::MAX);
+                    return Ok(Called::Value(Value::Bytes(options::max_pacing_rate_value(
+                        rate, len,
+                    ))));
+                }
                 let mut v = options::get(&mut self.stack, h, kind, &sock.extra, level, name)?;
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
