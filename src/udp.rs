@@ -74,6 +74,8 @@ pub struct UdpSocket {
     pub recv_err: bool,
     pub ttl: u8,
     pub tos: u8,
+    /// IP_MTU_DISCOVER.
+    pub pmtudisc: crate::stack::PmtuDisc,
     /// SO_BROADCAST: without it, sending to a broadcast address is refused (EACCES), as on Linux.
     pub broadcast: bool,
     /// SO_REUSEADDR: sockets that all set it may bind the same port (Linux's sk_reuse for UDP).
@@ -143,6 +145,7 @@ impl Default for UdpSocket {
             recv_err: false,
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
+            pmtudisc: crate::stack::PmtuDisc::Want,
             broadcast: false,
             reuse_addr: false,
             reuse_port: false,

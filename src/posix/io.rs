@@ -156,6 +156,49 @@ pub fn tcp_inq(sock: &OpenSocket, fd: i32) -> Result<i32> {
 /// The largest UDP payload over IPv4.
 const MAX_UDP: usize = 65_507;
 
+/// The TAP's MTU, asked of the kernel once a process (SIOCGIFMTU on the configured interface, a
+/// kernel socket of our own); `None` where it cannot be, as in a process that reaches the service
+/// through a door from another namespace.
+fn link_mtu() -> Option<usize> {
+    static MTU: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *MTU.get_or_init(|| {
+        let c = client::config().ok()?;
+        let name = c.iface.as_bytes();
+        // SAFETY: a zeroed ifreq is valid; the name fits (IFNAMSIZ checked) with its NUL.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        if name.len() >= req.ifr_name.len() {
+            return None;
+        }
+        for (d, &b) in req.ifr_name.iter_mut().zip(name) {
+            *d = b as libc::c_char;
+        }
+        // SAFETY: plain arguments; the descriptor is ours and closed below.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_socket,
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a valid ifreq for SIOCGIFMTU to fill.
+        let r = unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::SIOCGIFMTU, &mut req) };
+        // SAFETY: closing our own descriptor.
+        unsafe { libc::syscall(libc::SYS_close, fd) };
+        // SAFETY: SIOCGIFMTU filled ifru_mtu.
+        (r == 0).then(|| unsafe { req.ifr_ifru.ifru_mtu }.max(0) as usize)
+    })
+}
+
+/// IP_MTU_DISCOVER's refusal of a datagram of `len` bytes that does not fit the link (IPv4 and UDP
+/// headers with it).
+fn refused_over_mtu(sock: &OpenSocket, len: usize) -> bool {
+    sock.refuse_over_mtu.load(Ordering::Relaxed) && link_mtu().is_some_and(|m| 28 + len > m)
+}
+
 /// Whether `ip` is a broadcast address for the configured interface.
 pub(super) fn is_broadcast(ip: &std::net::Ipv4Addr) -> bool {
     if ip.is_broadcast() {
@@ -225,7 +268,7 @@ pub unsafe fn udp_send(
             return udp_cork(&mut cork, &all[1..], len, out, fd, flags, sock);
         }
     }
-    if len > MAX_UDP {
+    if len > MAX_UDP || refused_over_mtu(sock, len) {
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, to)?;
@@ -303,7 +346,7 @@ unsafe fn udp_cork(
         pending_error(sock, fd)?;
     }
     let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
-    if held.len() + len > MAX_UDP {
+    if held.len() + len > MAX_UDP || refused_over_mtu(sock, held.len() + len) {
         *cork = None;
         return Err(Errno::EMSGSIZE);
     }

@@ -81,6 +81,14 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         sock.broadcast
             .store(val[0] != 0, std::sync::atomic::Ordering::Relaxed);
     }
+    if (level, name) == (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) && val.len() >= 4 {
+        let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
+        if (0..=5).contains(&v) {
+            // IP_PMTUDISC_DO, _PROBE and _INTERFACE (Linux's ip_sk_ignore_df false).
+            sock.refuse_over_mtu
+                .store((2..=4).contains(&v), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     if (level, name) == (libc::IPPROTO_TCP, libc::TCP_INQ) && !val.is_empty() {
         sock.inq
             .store(val[0] == 1, std::sync::atomic::Ordering::Relaxed);

@@ -55,6 +55,9 @@ pub struct OpenSocket {
     pub connected: AtomicBool,
     /// SO_BROADCAST, so a send to a broadcast address fails at once as on Linux.
     pub broadcast: AtomicBool,
+    /// IP_MTU_DISCOVER is DO, PROBE or INTERFACE: a datagram longer than the link's MTU fails at
+    /// once with EMSGSIZE, as Linux's __ip_append_data refuses it (the service would only drop it).
+    pub refuse_over_mtu: AtomicBool,
     /// SO_SNDTIMEO in microseconds (0: none), as set through this process: a blocking send on the
     /// socketpair would wait that long for each piece, where Linux bounds the whole call.
     pub sndtimeo_us: std::sync::atomic::AtomicU64,
@@ -129,6 +132,7 @@ impl OpenSocket {
             attach: Mutex::new(Attach::Pending(Pending::default())),
             connected: AtomicBool::new(false),
             broadcast: AtomicBool::new(false),
+            refuse_over_mtu: AtomicBool::new(false),
             sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::proto::{self, Kind};
 use crate::error::{Errno, Result};
-use crate::stack::{GroupInterface, SocketHandle, Stack};
+use crate::stack::{GroupInterface, PmtuDisc, SocketHandle, Stack};
 use crate::tcp::{Algorithm, State, TcpStats};
 
 /// The least data space SO_RCVBUF or SO_SNDBUF leaves a TCP connection (what it had before Linux's
@@ -724,13 +724,20 @@ pub fn set(
             Ok(())
         }
         // do_ip_setsockopt: IP_PMTUDISC_DONT to IP_PMTUDISC_OMIT.
-        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => match int(val)? {
-            v @ 0..=5 => {
-                extra.kept.pmtudisc = Some(v as u8);
-                Ok(())
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
+            let v = int(val)?;
+            let mode = PmtuDisc::from_option(v).ok_or(Errno::EINVAL)?;
+            if let Some(u) = s.udp_socket_mut(h) {
+                u.pmtudisc = mode;
+            } else {
+                // TCP's segments fit the MSS: only DF follows the mode, set for WANT and DO
+                // alone (__ip_queue_xmit's ip_dont_fragment; PROBE's segments go without).
+                let tcp = s.tcp_socket_mut(h)?;
+                tcp.ip.dont_frag = matches!(mode, PmtuDisc::Want | PmtuDisc::Do);
             }
-            _ => Err(Errno::EINVAL),
-        },
+            extra.kept.pmtudisc = Some(v as u8);
+            Ok(())
+        }
         (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT) => {
             extra.kept.bind_address_no_port = int(val)? != 0;
             Ok(())

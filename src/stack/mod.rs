@@ -26,6 +26,7 @@ mod udp_calls;
 use std::collections::VecDeque;
 
 pub use multicast::GroupInterface;
+pub use output::PmtuDisc;
 pub use socket_table::{Socket, SocketHandle, SocketTable};
 pub use stats::Stats;
 pub use tcp_calls::Shutdown;

@@ -23,12 +23,18 @@ use crate::wire::MacAddr;
 
 use super::input::Datagram;
 
-/// Per-packet IP settings a socket may change (IP_TTL, IP_TOS; DF for TCP's path MTU discipline).
+/// Per-packet IP settings a socket may change (IP_TTL, IP_TOS; DF and fragmenting by
+/// IP_MTU_DISCOVER, see [`PmtuDisc`]).
 #[derive(Clone, Copy, Debug)]
 pub struct IpParams {
     pub ttl: u8,
     pub tos: u8,
     pub dont_frag: bool,
+    /// A packet longer than the MTU may be cut into fragments (else EMSGSIZE; never with DF).
+    pub may_fragment: bool,
+    /// The IPv4 identification to use in place of the next of the stack's counter: 0 for an
+    /// unconnected socket's DF datagram, as Linux's ip_select_ident_segs.
+    pub ident: Option<u16>,
     /// A TCP super-segment for a device that cuts it (`DeviceCaps::tso`): one frame however long.
     pub segmented_by_device: bool,
     /// To a multicast group: a copy comes back to our own member sockets (IP_MULTICAST_LOOP).
@@ -41,9 +47,60 @@ impl Default for IpParams {
             ttl: crate::ipv4::DEFAULT_TTL,
             tos: 0,
             dont_frag: false,
+            may_fragment: true,
+            ident: None,
             segmented_by_device: false,
             multicast_loop: false,
         }
+    }
+}
+
+/// IP_MTU_DISCOVER (ip(7)), as Linux's __ip_make_skb and __ip_append_data apply it: whether a
+/// packet bears DF, and whether one longer than the MTU is fragmented or refused (EMSGSIZE).
+/// The stack keeps no path MTU per destination for UDP: "the path's" is the interface's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PmtuDisc {
+    /// IP_PMTUDISC_DONT: no DF; fragmented.
+    Dont,
+    /// IP_PMTUDISC_WANT, the default: DF when the packet fits; fragmented when not.
+    #[default]
+    Want,
+    /// IP_PMTUDISC_DO: DF; too long is EMSGSIZE.
+    Do,
+    /// IP_PMTUDISC_PROBE: as DO here (it only ignores a learnt path MTU).
+    Probe,
+    /// IP_PMTUDISC_INTERFACE: no DF; too long is EMSGSIZE.
+    Interface,
+    /// IP_PMTUDISC_OMIT: no DF; fragmented.
+    Omit,
+}
+
+impl PmtuDisc {
+    /// The mode of IP_MTU_DISCOVER's value, if it is one (0 to 5).
+    pub fn from_option(v: i32) -> Option<PmtuDisc> {
+        Some(match v {
+            0 => PmtuDisc::Dont,
+            1 => PmtuDisc::Want,
+            2 => PmtuDisc::Do,
+            3 => PmtuDisc::Probe,
+            4 => PmtuDisc::Interface,
+            5 => PmtuDisc::Omit,
+            _ => return None,
+        })
+    }
+
+    /// DF on a packet of `len` bytes (IP header included) over a link of `mtu`.
+    pub fn dont_frag(self, len: usize, mtu: usize) -> bool {
+        match self {
+            PmtuDisc::Do | PmtuDisc::Probe => true,
+            PmtuDisc::Want => len <= mtu,
+            PmtuDisc::Dont | PmtuDisc::Interface | PmtuDisc::Omit => false,
+        }
+    }
+
+    /// Whether a packet longer than the MTU is fragmented (Linux's ip_sk_ignore_df).
+    pub fn may_fragment(self) -> bool {
+        matches!(self, PmtuDisc::Dont | PmtuDisc::Want | PmtuDisc::Omit)
     }
 }
 
@@ -133,7 +190,7 @@ impl Net {
             payload_len,
             ttl: params.ttl,
             tos: params.tos,
-            ident: self.next_ident(),
+            ident: params.ident.unwrap_or_else(|| self.next_ident()),
             dont_frag: params.dont_frag,
             more_frags: false,
             frag_offset: 0,
@@ -147,7 +204,7 @@ impl Net {
             );
             return self.dispatch(now, hop, frame, owner);
         }
-        if params.dont_frag {
+        if params.dont_frag || !params.may_fragment {
             return Err(Errno::EMSGSIZE);
         }
         // RFC 791 fragmentation: every fragment but the last carries a multiple of 8 bytes.

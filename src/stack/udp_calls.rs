@@ -139,6 +139,7 @@ impl Stack {
         to: Option<SocketAddrV4>,
         own: PerDatagram,
     ) -> Result<usize> {
+        let mtu = self.net.iface.mtu;
         let s = self.udp(h)?;
         if let Some(e) = s.error.take() {
             return Err(e);
@@ -160,12 +161,21 @@ impl Stack {
         // To a group: IP_MULTICAST_TTL in place of IP_TTL, and the loop-back copy (Linux's
         // ip_make_skb and ip_mc_output); a per-datagram IP_TTL still wins.
         let multicast = dst.ip().is_multicast();
+        // IP_MTU_DISCOVER (Linux's __ip_make_skb). A datagram that may not be fragmented on its
+        // way (DF, and not WANT's, which Linux lets be cut locally: skb->ignore_df) from an
+        // unconnected socket bears identification 0 (ip_select_ident_segs: the id only tells
+        // fragments apart).
+        let len = crate::wire::ipv4::HEADER_LEN + HEADER_LEN + data.len();
+        let dont_frag = s.pmtudisc.dont_frag(len, mtu);
         let params = IpParams {
             ttl: own
                 .ttl
                 .unwrap_or(if multicast { s.multicast.ttl } else { s.ttl }),
             tos: own.tos.unwrap_or(s.tos),
             multicast_loop: multicast && s.multicast.loop_back,
+            dont_frag,
+            may_fragment: s.pmtudisc.may_fragment(),
+            ident: (dont_frag && !s.pmtudisc.may_fragment() && s.remote.is_none()).then_some(0),
             ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.
