@@ -33,10 +33,13 @@ def _syn_options(t, seg, what, ecr):
 
 
 def syn_ack_options(t):
-    """1. Passive open: the SYN-ACK answers the options offered with Linux's, window scale included."""
+    """1. Passive open: the SYN-ACK answers the options offered with Linux's, window scale included,
+    with DF and IP id 0."""
     sa = t.passive_open()
     _syn_options(t, sa, "SYN-ACK", t.syn_sent.opt("TS")[1])
     t.check(not sa.flags & (ECE | CWR), sa, "no ECE/CWR: the SYN asked for no ECN")
+    # ip_build_and_send_pkt: a DF SYN-ACK bears identification 0.
+    t.check(sa.df and sa.ip_id == 0, sa, "DF, IP id 0")
 
 
 def syn_options(t):
@@ -318,7 +321,7 @@ def lone_segment_probe(t):
 
 def closed_port_rst(t):
     """A SYN to a port nobody listens on gets RST|ACK, seq 0, acknowledging the SYN (RFC 9293
-    3.10.7.1, Linux's tcp_v4_send_reset), without options."""
+    3.10.7.1, Linux's tcp_v4_send_reset), without options, DF and IP id 0."""
     t.agent("listen 8000", 0)  # another port: the side under test is up
     t.tport = 8001
     if not t.link.resolve(pkt.TARGET_IP):
@@ -328,6 +331,8 @@ def closed_port_rst(t):
     want = "R. seq 0 ack %d len 0, no options" % ((syn.seq + 1) & M)
     t.check(rst.flags == RST | ACK and rst.seq == 0 and rst.ack == (syn.seq + 1) & M and not rst.payload
             and not rst.kinds() and rst.win == 0, rst, want)
+    # ip_send_unicast_reply's control socket (IP_PMTUDISC_DO, no peer): DF, identification 0.
+    t.check(rst.df and rst.ip_id == 0, rst, "DF, IP id 0")
 
 
 def shutdown_rd_read(t):

@@ -112,8 +112,11 @@ impl Stack {
         if let Some(rst) = tcp::reset_for_unmatched(&seg) {
             let local = SocketAddrV4::new(dst, repr.dst_port);
             let remote = SocketAddrV4::new(src, repr.src_port);
+            // As Linux's control socket sends it (ip_send_unicast_reply, IP_PMTUDISC_DO and no
+            // peer of its own): DF, identification 0.
             let params = super::output::IpParams {
                 dont_frag: true,
+                ident: Some(0),
                 ..Default::default()
             };
             let _ = self
@@ -624,10 +627,17 @@ impl Net {
             self.checksum
         };
         self.stats.tcp_out += 1;
-        // The engine sets the ECN field (RFC 3168 §6.1); IP_TOS gives the DSCP above it.
+        // The engine sets the ECN field (RFC 3168 §6.1); IP_TOS gives the DSCP above it. A DF
+        // SYN-ACK bears identification 0, as Linux's ip_build_and_send_pkt sends it.
+        let syn_ack = seg.flags.contains(TcpFlags::SYN | TcpFlags::ACK);
         let params = super::output::IpParams {
             tos: seg.ecn.with_tos(params.tos),
             segmented_by_device,
+            ident: if syn_ack && params.dont_frag {
+                Some(0)
+            } else {
+                params.ident
+            },
             ..params
         };
         self.send_ip(
