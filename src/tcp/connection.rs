@@ -1272,10 +1272,11 @@ impl Connection {
     }
 
     /// The payload that fits in a segment sent now: [`eff_mss`](Self::eff_mss) less the SACK
-    /// blocks `emit` will add while out-of-order data waits, so header and payload still fit the
-    /// MTU (Linux's `tcp_current_mss` subtracts them the same way).
+    /// blocks `emit` will add while out-of-order data waits or a D-SACK is to be reported, so
+    /// header and payload still fit the MTU (Linux's `tcp_current_mss` subtracts them the same
+    /// way).
     fn send_mss(&self) -> usize {
-        if !self.sack_enabled || self.rcv.assembler.is_empty() {
+        if !self.sack_enabled || !self.rcv.has_sack_info() {
             return self.eff_mss();
         }
         let blocks = self.sack_block_count();

@@ -2001,6 +2001,28 @@ fn a_duplicate_is_reported_once_as_a_d_sack() {
     assert_eq!(ack[0].seg.ack, e2, "the hole is filled");
 }
 
+/// A D-SACK owed when data goes rides on the first segment, whose payload shrinks by the option
+/// so that the segment still fits the MTU (a full one came out 12 bytes over, and with DF the
+/// stack refused to send it).
+#[test]
+fn a_d_sack_riding_on_data_keeps_the_segment_within_the_mtu() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    b.send(&[1u8; 100]).unwrap();
+    let p = collect(&mut b, now);
+    feed(&mut a, now, &p);
+    collect(&mut a, now);
+    a.send(&[2u8; 20_000]).unwrap();
+    feed(&mut a, now, &p);
+    let out = collect(&mut a, now);
+    assert!(out.len() > 1);
+    assert_eq!(out[0].seg.options.sack_blocks.len(), 1, "the D-SACK rides on data");
+    for o in &out {
+        let ip_len = 20 + 20 + o.seg.options.buffer_len() + o.payload.len();
+        assert!(ip_len <= 1500, "{ip_len} bytes");
+    }
+}
+
 /// A handshake over an instant path leaves SRTT near zero, and the tail loss probe then fires
 /// before each flight's ACK on a 10 ms path. The ACK's echo dates the flight's first sending, a
 /// true round trip: SRTT must take it, though the ACK covers the probe's copy too (counting the
