@@ -2316,7 +2316,8 @@ impl Connection {
         if outcome.out_of_order && !self.cfg.recv_buffer_locked {
             // Linux's tcp_data_queue_ofo ends in tcp_rcvbuf_grow: the window keeps room for the
             // flow while a hole is repaired.
-            self.rcv.grow_buffer(self.cfg.window_space as usize);
+            self.rcv
+                .grow_buffer(self.cfg.window_space as usize, self.eff_mss());
             self.cfg.recv_buffer = self.rcv.buf.capacity();
         }
         if outcome.fin_reached {

@@ -374,9 +374,10 @@ impl RtxQueue {
         self.reo_wnd_adapt = (mult.min(7) as u8) | (persist.min(REO_WND_PERSIST) << 3);
     }
 
-    /// RFC 8985 §6.2 step 4 (Linux's tcp_rack_update_reo_wnd): a D-SACK says a retransmission
-    /// was spurious, so the reordering window widens by a quarter min_RTT more (at most once
-    /// until the next recovery ends), and stays so for 16 recoveries.
+    /// RFC 8985 §6.2 step 4: a D-SACK says a retransmission was spurious, so the reordering
+    /// window widens by a quarter min_RTT more, and stays so for 16 recoveries. Not as the RFC
+    /// and Linux's tcp_rack_update_reo_wnd, which widen it at most once a round trip: here at
+    /// most once until the next recovery ends (a byte of state, not a sequence number more).
     pub fn on_dsack(&mut self) {
         if self.reo_wnd_persist() < REO_WND_PERSIST {
             self.set_reo_wnd_adapt(self.reo_wnd_mult() + 1, REO_WND_PERSIST);

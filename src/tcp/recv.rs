@@ -218,12 +218,11 @@ impl Receiver {
         if self.rtt_us8 == 0 || now.saturating_since(self.space_since) < rtt {
             return;
         }
-        // The initial space is ten segments (Linux's tcp_init_buffer_space: TCP_INIT_CWND).
-        let space = (self.space as usize).max(10 * self.mss(fallback_mss).max(1));
+        let space = self.space(fallback_mss);
         let copied = (self.space_copied as usize).saturating_sub(self.buf.len());
         if copied > space {
             self.space = copied as u32;
-            self.grow_buffer(max);
+            self.grow_buffer(max, fallback_mss);
         }
         self.space_copied = 0;
         self.space_since = now;
@@ -231,13 +230,13 @@ impl Receiver {
 
     /// Linux's tcp_rcvbuf_grow: room for twice the space the flow needs, plus what out-of-order
     /// data already spans past RCV.NXT (so a hole being repaired does not close the window).
-    pub(crate) fn grow_buffer(&mut self, max: usize) {
+    pub(crate) fn grow_buffer(&mut self, max: usize, fallback_mss: usize) {
         let ooo = self
             .assembler
             .ranges()
             .last()
             .map_or(0, |(_, end)| end.since(self.nxt));
-        let want = (2 * self.space as usize + ooo)
+        let want = (2 * self.space(fallback_mss) + ooo)
             .min(max)
             .min(MAX_BUFFER)
             .min(65535 << self.wscale);
@@ -249,9 +248,10 @@ impl Receiver {
         (self.rtt_us8 != 0).then(|| Duration::from_micros(u64::from(self.rtt_us8 >> 3)))
     }
 
-    /// The space the last autotuning measure found the flow to need (`tcpi_rcv_space`).
+    /// The space the last autotuning measure found the flow to need (`tcpi_rcv_space`); before
+    /// the first, ten segments (Linux's tcp_init_buffer_space: TCP_INIT_CWND × advmss).
     pub(crate) fn space(&self, fallback_mss: usize) -> usize {
-        (self.space as usize).max(10 * self.mss(fallback_mss))
+        (self.space as usize).max(10 * self.mss(fallback_mss).max(1))
     }
 
     /// Linux's tcp_rcv_rtt_update (6.16): a smaller sample is taken at once; a larger one only
@@ -259,8 +259,11 @@ impl Receiver {
     /// A window-based sample measures how long a window took to arrive, which an idle sender
     /// stretches: it can only lower the estimate.
     fn rtt_update(&mut self, sample_us: u32, window_based: bool) {
+        // Bounded so that neither × 8 nor the smoothing below can overflow (a peer's stale or
+        // made-up TSecr can claim a sample of days).
+        let sample_us = sample_us.min(u32::MAX >> 4);
         let old = self.rtt_us8;
-        let m = sample_us.saturating_mul(8);
+        let m = sample_us * 8;
         if old == 0 || m < old {
             self.rtt_us8 = m;
         } else if !window_based && self.buf.is_empty() {
@@ -818,6 +821,18 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    /// A peer's made-up TSecr claims samples of weeks: the estimate saturates, it does not
+    /// overflow (a debug build panicked in the smoothing).
+    #[test]
+    fn huge_timestamp_samples_do_not_overflow_the_estimate() {
+        let mut r = Receiver::new(t(0), 1000, 0, false);
+        // Ticks of 1 ms just under what tcp_rtt_tsopt_us takes (INT_MAX / 1000).
+        r.rtt_measure_timestamp(1, 2_000_000, 1448, 1448);
+        r.rtt_measure_timestamp(2, 2_100_000, 1448, 1448);
+        r.rtt_measure_timestamp(3, 2_140_000, 1448, 1448);
+        assert!(r.rtt().is_some_and(|d| d.as_secs() > 100));
     }
 
     /// Past the peer's SYN at 999, with a 1000-byte buffer and window offered.

@@ -2016,7 +2016,11 @@ fn a_d_sack_riding_on_data_keeps_the_segment_within_the_mtu() {
     feed(&mut a, now, &p);
     let out = collect(&mut a, now);
     assert!(out.len() > 1);
-    assert_eq!(out[0].seg.options.sack_blocks.len(), 1, "the D-SACK rides on data");
+    assert_eq!(
+        out[0].seg.options.sack_blocks.len(),
+        1,
+        "the D-SACK rides on data"
+    );
     for o in &out {
         let ip_len = 20 + 20 + o.seg.options.buffer_len() + o.payload.len();
         assert!(ip_len <= 1500, "{ip_len} bytes");
