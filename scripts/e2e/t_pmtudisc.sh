@@ -71,6 +71,8 @@ udp 7609 100 sent
   reads back 3
 udp 7610 3000 sent
   reads back 5
+udp one-byte DO 3000 EMSGSIZE
+udp loopback DO 3000 sent
 tcp 7620 sent
 tcp 7621 sent
 tcp 7622 sent

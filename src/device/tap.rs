@@ -84,6 +84,12 @@ fn ioctl_socket() -> io::Result<sys::Fd> {
     )?))
 }
 
+/// The MTU of the interface `name` in this thread's network namespace (system calls only, so the
+/// preloaded shim may ask it too).
+pub fn interface_mtu(name: &str) -> io::Result<usize> {
+    interface_info(name).map(|(_, mtu)| mtu)
+}
+
 /// Queries the interface `name` in this thread's network namespace: its index and MTU.
 fn interface_info(name: &str) -> io::Result<(i32, usize)> {
     let sock = ioctl_socket()?;

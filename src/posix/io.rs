@@ -156,47 +156,31 @@ pub fn tcp_inq(sock: &OpenSocket, fd: i32) -> Result<i32> {
 /// The largest UDP payload over IPv4.
 const MAX_UDP: usize = 65_507;
 
-/// The TAP's MTU, asked of the kernel once a process (SIOCGIFMTU on the configured interface, a
-/// kernel socket of our own); `None` where it cannot be, as in a process that reaches the service
-/// through a door from another namespace.
+/// The TAP's MTU, asked of the kernel once a process (SIOCGIFMTU on the configured interface);
+/// `None` where it cannot be, as in a process that reaches the service through a door from
+/// another namespace.
 fn link_mtu() -> Option<usize> {
     static MTU: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *MTU.get_or_init(|| {
         let c = client::config().ok()?;
-        let name = c.iface.as_bytes();
-        // SAFETY: a zeroed ifreq is valid; the name fits (IFNAMSIZ checked) with its NUL.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        if name.len() >= req.ifr_name.len() {
-            return None;
-        }
-        for (d, &b) in req.ifr_name.iter_mut().zip(name) {
-            *d = b as libc::c_char;
-        }
-        // SAFETY: plain arguments; the descriptor is ours and closed below.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_socket,
-                libc::AF_INET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                0,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a valid ifreq for SIOCGIFMTU to fill.
-        let r = unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::SIOCGIFMTU, &mut req) };
-        // SAFETY: closing our own descriptor.
-        unsafe { libc::syscall(libc::SYS_close, fd) };
-        // SAFETY: SIOCGIFMTU filled ifru_mtu.
-        (r == 0).then(|| unsafe { req.ifr_ifru.ifru_mtu }.max(0) as usize)
+        crate::device::tap::interface_mtu(&c.iface).ok()
     })
 }
 
-/// IP_MTU_DISCOVER's refusal of a datagram of `len` bytes that does not fit the link (IPv4 and UDP
-/// headers with it).
-fn refused_over_mtu(sock: &OpenSocket, len: usize) -> bool {
-    sock.refuse_over_mtu.load(Ordering::Relaxed) && link_mtu().is_some_and(|m| 28 + len > m)
+/// IP_MTU_DISCOVER's refusal of a datagram of `len` bytes that does not fit the TAP's link (IPv4
+/// and UDP headers with it). Not for one to loopback, whose MTU (65 536) no datagram exceeds.
+fn refused_over_mtu(sock: &OpenSocket, out: &proto::Outgoing, len: usize) -> bool {
+    sock.refuse_over_mtu.load(Ordering::Relaxed)
+        && !to_loopback(out)
+        && link_mtu().is_some_and(|m| 28 + len > m)
+}
+
+/// A datagram to the local host: 127.0.0.0/8, 0.0.0.0 (which Linux takes for it) or `::1`.
+fn to_loopback(out: &proto::Outgoing) -> bool {
+    out.to_ipv6_loopback
+        || out
+            .to
+            .is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified())
 }
 
 /// Whether `ip` is a broadcast address for the configured interface.
@@ -268,7 +252,7 @@ pub unsafe fn udp_send(
             return udp_cork(&mut cork, &all[1..], len, out, fd, flags, sock);
         }
     }
-    if len > MAX_UDP || refused_over_mtu(sock, len) {
+    if len > MAX_UDP || refused_over_mtu(sock, &out, len) {
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, to)?;
@@ -345,8 +329,8 @@ unsafe fn udp_cork(
         // sock_alloc_send_skb.
         pending_error(sock, fd)?;
     }
-    let (_, held) = cork.get_or_insert_with(|| (out, Vec::new()));
-    if held.len() + len > MAX_UDP || refused_over_mtu(sock, held.len() + len) {
+    let (first, held) = cork.get_or_insert_with(|| (out, Vec::new()));
+    if held.len() + len > MAX_UDP || refused_over_mtu(sock, first, held.len() + len) {
         *cork = None;
         return Err(Errno::EMSGSIZE);
     }
@@ -409,11 +393,7 @@ fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<
 /// a send that succeeds and a datagram the service drops.
 fn udp_check_loopback(sock: &OpenSocket, fd: i32, out: &proto::Outgoing) -> Result<()> {
     use super::state::{LOCAL_SPECIFIC, LOCAL_UNKNOWN, LOCAL_WILDCARD};
-    let to_loopback = out.to_ipv6_loopback
-        || out
-            .to
-            .is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
-    if !to_loopback || sock.kind != proto::Kind::Dgram {
+    if !to_loopback(out) || sock.kind != proto::Kind::Dgram {
         return Ok(());
     }
     let mut local = sock.udp_local.load(Ordering::Relaxed);

@@ -81,8 +81,12 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
         sock.broadcast
             .store(val[0] != 0, std::sync::atomic::Ordering::Relaxed);
     }
-    if (level, name) == (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) && val.len() >= 4 {
-        let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
+    if (level, name) == (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) && !val.is_empty() {
+        // An int, or a single byte as do_ip_setsockopt also takes.
+        let v = match val.get(..4) {
+            Some(b) => i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            None => i32::from(val[0]),
+        };
         if (0..=5).contains(&v) {
             // IP_PMTUDISC_DO, _PROBE and _INTERFACE (Linux's ip_sk_ignore_df false).
             sock.refuse_over_mtu
