@@ -20,11 +20,20 @@ for name, opt, v in (('SO_MARK', socket.SO_MARK, 1), ('SO_PRIORITY 6', socket.SO
         print(name, 'ok', s.getsockopt(socket.SOL_SOCKET, opt))
     except OSError as e:
         print(name, errno.errorcode[e.errno])
+# A value shorter than an int is EINVAL before any permission is looked at (sk_setsockopt).
+for name, opt in (('SO_PRIORITY 7 in one byte', socket.SO_PRIORITY), ('SO_MARK in one byte', socket.SO_MARK)):
+    try:
+        s.setsockopt(socket.SOL_SOCKET, opt, bytes([7]))
+        print(name, 'ok', s.getsockopt(socket.SOL_SOCKET, opt))
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
 " 2>&1) || fail "the program: $out"
 expected="SO_MARK EPERM
 SO_PRIORITY 6 ok 6
 SO_PRIORITY 7 EPERM
 SO_BUSY_POLL 5 ok 5
-SO_RCVBUFFORCE EPERM"
+SO_RCVBUFFORCE EPERM
+SO_PRIORITY 7 in one byte EINVAL
+SO_MARK in one byte EINVAL"
 [ "$out" = "$expected" ] || fail "$(diff <(echo "$expected") <(echo "$out"))"
-echo "sockopt user: without root, SO_MARK, SO_PRIORITY 7 and SO_RCVBUFFORCE are EPERM; SO_PRIORITY 6 and SO_BUSY_POLL read back as set"
+echo "sockopt user: without root, SO_MARK, SO_PRIORITY 7 and SO_RCVBUFFORCE are EPERM; SO_PRIORITY 6 and SO_BUSY_POLL read back as set; a one-byte value is EINVAL"

@@ -403,6 +403,11 @@ pub fn set(
     if level == libc::IPPROTO_IPV6 && extra.inet6 {
         return set_ipv6(s, h, kind, extra, name, val);
     }
+    // Linux's sk_setsockopt: every socket-level option but SO_BINDTODEVICE wants an int's room at
+    // least (a shorter value is EINVAL, not its first byte as an IP option's may be).
+    if level == libc::SOL_SOCKET && name != libc::SO_BINDTODEVICE && val.len() < 4 {
+        return Err(Errno::EINVAL);
+    }
     match (level, name) {
         // Looked at when the socket binds, as Linux's sk_reuse and sk_reuseport are.
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {

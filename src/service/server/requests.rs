@@ -873,7 +873,8 @@ impl Service {
                 // and a priority beyond 6 (CAP_NET_RAW also does for those two, which this cannot
                 // tell apart).
                 let net_admin = self.clients.get(ci).is_some_and(|c| c.net_admin);
-                if o.level == libc::SOL_SOCKET && !net_admin {
+                // A value shorter than an int is EINVAL first (options::set), as in Linux.
+                if o.level == libc::SOL_SOCKET && !net_admin && o.value.len() >= 4 {
                     let v = o
                         .value
                         .get(..4)
