@@ -1775,7 +1775,11 @@ impl Connection {
     fn send_data(&mut self, now: Instant, sink: &mut Sink<'_>) {
         let mut sent_new = false;
         while let Some(plan) = self.next_send() {
-            if self.paced_until(now).is_some() {
+            // A loss probe and a timeout's resend go when their timer says (Linux's
+            // tcp_send_loss_probe and tcp_retransmit_timer send without tcp_pacing_check): held
+            // back, the probe was dropped with `tlp_pending` below and recovery waited for the RTO.
+            let timed = matches!(plan.cause, SendCause::Probe | SendCause::Timeout);
+            if !timed && self.paced_until(now).is_some() {
                 break;
             }
             // Restart from the initial window after an idle period (RFC 5681 §4.1).

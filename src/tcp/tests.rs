@@ -2569,6 +2569,34 @@ fn notsent_lowat_bounds_unsent_data() {
 
 /// SO_MAX_PACING_RATE: past the first ten segments, which go at once as on Linux, segments leave
 /// one rate's gap apart, and `poll_at` names the next one's time rather than now.
+/// A paced connection whose last segments' ACKs are lost sends its loss probe at the PTO,
+/// though pacing would hold a new segment back then (Linux's tcp_send_loss_probe does not ask
+/// tcp_pacing_check); held back, the probe was dropped and only the RTO repaired the tail.
+#[test]
+fn pacing_does_not_hold_back_a_loss_probe() {
+    let (mut a, mut b) = pair();
+    // Warm SRTT to 10 ms.
+    a.send(&[1u8; 100]).unwrap();
+    let p = collect(&mut a, t(10));
+    feed(&mut a, t(20), &answer(&mut b, t(15), &p));
+    // 1 KB/s: after the unpaced first segments the next may go only seconds later.
+    a.set_max_pacing_rate(1000);
+    a.send(&[2u8; 12 * 1448]).unwrap();
+    let burst = collect(&mut a, t(30));
+    assert!(!burst.is_empty());
+    // Every ACK of the burst is lost. Within 300 ms the PTO passes; neither the RTO nor the
+    // pacing gap (seconds at this rate) does.
+    let mut probe = Vec::new();
+    for ms in 31..300 {
+        probe = collect(&mut a, t(ms));
+        if !probe.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(a.stats().timeouts, 0, "no RTO yet");
+    assert_eq!(a.stats().probes, 1, "the probe went: {probe:?}");
+}
+
 #[test]
 fn max_pacing_rate_spaces_segments_out() {
     let (mut a, mut b) = pair();
