@@ -6,7 +6,8 @@
 #                                                namespace NAME with veth0 (10.77.0.1/24) facing veth1
 #                                                (10.77.0.2/24) in namespace NAME-s, offloads off on
 #                                                veth1 so its frames are the segments a wire carries
-#   scripts/netns.sh delete NAME                 delete it and NAME-s (and everything in them); quiet if absent
+#   scripts/netns.sh delete NAME                 delete it, and the NAME-s that reference made (and
+#                                                everything in them); quiet if absent
 #   scripts/netns.sh exec NAME CMD...            run CMD inside it
 #
 # The stack attaches to tap0 from inside the namespace and takes 10.77.0.2. Nothing is routed out of
@@ -47,8 +48,10 @@ case "$cmd" in
     trap - ERR
     ;;
   delete)
-    # NAME-s too: `reference` makes the pair, and one delete should undo what one create made.
-    for n in "$name" "$name-s"; do
+    # NAME-s too, when `reference` made it (its veth1 says so): one delete undoes one create.
+    targets=("$name")
+    if ip -n "$name-s" link show veth1 >/dev/null 2>&1; then targets+=("$name-s"); fi
+    for n in "${targets[@]}"; do
       ip netns pids "$n" 2>/dev/null | xargs -r kill -TERM 2>/dev/null || true
       ip netns delete "$n" 2>/dev/null || true
     done

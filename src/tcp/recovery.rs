@@ -244,7 +244,8 @@ impl RtxQueue {
 
     /// Cumulative acknowledgment up to `ack`: drops the records below it. Returns the latest
     /// resending among the records it newly delivers (those not SACKed before): of those whose
-    /// copy an older echo may answer ([`TxRecord::echo_guarded`]), and of any. See [`super::send::Sender::on_ack`] for what an echo older than those means.
+    /// copy an older echo may answer ([`TxRecord::echo_guarded`]), and of any. See
+    /// [`super::send::Sender::on_ack`] for what an echo older than those means.
     pub fn on_ack(
         &mut self,
         ack: SeqNum,

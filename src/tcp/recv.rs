@@ -207,11 +207,11 @@ impl Receiver {
         !self.assembler.is_empty() || self.dsack_len > 0
     }
 
-    /// The reader took `n` bytes at `now`. Linux's tcp_rcv_space_adjust as of 6.16: once the receiver's round trip
-    /// has passed since the last measurement, what the reader took in it, less what still waits
-    /// in the buffer, becomes the space the flow needs; when that grew, the buffer grows to twice
-    /// it (room for a sender in slow start to double its rate), up to `max`. Before the first
-    /// round-trip sample nothing grows.
+    /// The reader took `n` bytes at `now`. Linux's tcp_rcv_space_adjust as of 6.16: once the
+    /// receiver's round trip has passed since the last measurement, what the reader took in it,
+    /// less what still waits in the buffer, becomes the space the flow needs; when that grew, the
+    /// buffer grows to twice it (room for a sender in slow start to double its rate), up to `max`.
+    /// Before the first round-trip sample nothing grows.
     pub(crate) fn adjust_space(&mut self, n: usize, now: Instant, max: usize, fallback_mss: usize) {
         self.space_copied = self.space_copied.saturating_add(n as u32);
         let rtt = Duration::from_micros(u64::from(self.rtt_us8 >> 3));
