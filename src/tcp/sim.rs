@@ -875,7 +875,7 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
                             a + b
                         })
                     } else {
-                        conn.recv(&mut buf[..n])
+                        conn.recv_at(now, &mut buf[..n])
                     };
                     match r {
                         Ok(0) => {
