@@ -2597,6 +2597,25 @@ fn pacing_does_not_hold_back_a_loss_probe() {
     assert_eq!(a.stats().probes, 1, "the probe went: {probe:?}");
 }
 
+/// One millisecond at `now` over an instant path: what `a` sends goes to `b` and `b`'s answers
+/// back, up to ten times or until both are quiet; `b`'s program reads everything. Returns the
+/// bytes of data `a` sent.
+fn exchange_at(a: &mut Connection, b: &mut Connection, now: Instant) -> usize {
+    let mut sent = 0;
+    for _ in 0..10 {
+        let out = collect(a, now);
+        sent += data_of(&out).len();
+        let acks = answer(b, now, &out);
+        feed(a, now, &acks);
+        if out.is_empty() && acks.is_empty() {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; 200 * 1024];
+    while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+    sent
+}
+
 #[test]
 fn max_pacing_rate_spaces_segments_out() {
     let (mut a, mut b) = pair();
@@ -2609,17 +2628,7 @@ fn max_pacing_rate_spaces_segments_out() {
     let mut waits = 0;
     for ms in 0..200 {
         let now = t(ms);
-        for _ in 0..10 {
-            let out = collect(&mut a, now);
-            got += data_of(&out).len();
-            let acks = answer(&mut b, now, &out);
-            feed(&mut a, now, &acks);
-            if out.is_empty() && acks.is_empty() {
-                break;
-            }
-        }
-        let mut buf = vec![0u8; 200 * 1024];
-        while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+        got += exchange_at(&mut a, &mut b, now);
         if let Some(next) = a.poll_at(now).filter(|&n| n > now) {
             if got < data.len() && a.send_queue_len() > 0 {
                 waits += 1;
@@ -2647,15 +2656,7 @@ fn max_pacing_rate_spaces_segments_out() {
     assert_eq!(a.send(&data), Ok(data.len()));
     let mut got = 0;
     for ms in 0..30 {
-        let now = t(ms);
-        for _ in 0..10 {
-            let out = collect(&mut a, now);
-            got += data_of(&out).len();
-            let acks = answer(&mut b, now, &out);
-            feed(&mut a, now, &acks);
-        }
-        let mut buf = vec![0u8; 200 * 1024];
-        while b.recv(&mut buf).is_ok_and(|n| n > 0) {}
+        got += exchange_at(&mut a, &mut b, t(ms));
     }
     assert_eq!(got, data.len());
 }
