@@ -36,10 +36,14 @@ onstack -- timeout 30 python3 "$ROOT/scripts/e2e/pmtudisc_send.py" "$KERNEL_IP" 
 sleep 1
 inns pkill -f "tcpdump -i $dev" || true
 sleep 0.5
-# One line per frame: what it is (udp/tcp and port, or a fragment), DF, id 0 or not.
+# One line per frame: what it is (udp/tcp and port, or a fragment), DF, id 0 or not. Frames are
+# listed by destination port, each datagram's fragments after it (matched by IP id): the stack's
+# service carries a socket's datagrams and another socket's connect on separate paths, so the
+# order between two sockets on the wire is not the program's order (nor promised by Linux).
 inns tcpdump -nn -v -r "$WORK/p.pcap" 2>/dev/null | python3 -c "
 import re, sys
 lines = sys.stdin.read().split('\n')
+groups, by_id = [], {}
 for i, l in enumerate(lines):
     m = re.match(r'.*IP \(tos \S+, ttl \d+, id (\d+), offset (\d+), flags \[([^\]]*)\]', l)
     if not m:
@@ -48,7 +52,16 @@ for i, l in enumerate(lines):
     nxt = lines[i + 1] if i + 1 < len(lines) else ''
     p = re.search(r'\.(\d+): (UDP|Flags \[S\])', nxt)
     what = ('udp ' if p.group(2) == 'UDP' else 'tcp SYN ') + p.group(1) if p else 'fragment'
-    print(what, 'offset', off, 'DF' if 'DF' in flags else 'no-DF', 'id0' if ident == 0 else 'id')
+    line = ' '.join([what, 'offset', str(off), 'DF' if 'DF' in flags else 'no-DF', 'id0' if ident == 0 else 'id'])
+    if p:
+        groups.append((int(p.group(1)), [line]))
+        by_id[ident] = groups[-1][1]
+    elif ident in by_id:
+        by_id[ident].append(line)
+    else:
+        groups.append((0, [line]))
+for _, g in sorted(groups, key=lambda g: g[0]):
+    print('\n'.join(g))
 " > "$WORK/wire.out"
 cat "$WORK/send.out" "$WORK/wire.out" > "$WORK/all.out"
 expected="udp 7601 100 sent
