@@ -84,8 +84,18 @@ pub(crate) struct Net {
     rx_checksum: ChecksumMode,
     neighbours: NeighbourCache,
     ip_ident: u16,
-    /// Frames ready for the device.
+    /// Frames ready for the device. An empty one is a frame withdrawn before it left (see
+    /// [`Net::withdraw_superseded_ack`]), skipped by `pop_frame`.
     tx: VecDeque<Vec<u8>>,
+    /// Frames taken from `tx` so far: a queued frame's place in all the output is this plus its
+    /// index in `tx`.
+    tx_taken: u64,
+    /// Pure ACKs still in `tx`: (connection, place in the output, acknowledgment number).
+    queued_acks: Vec<(SocketHandle, u64, u32)>,
+    /// The connection whose output is being queued holds no out-of-order data: its pure ACKs
+    /// are no duplicate ACKs a peer counts, and a later segment acknowledging as much replaces
+    /// one.
+    in_order_receiver: bool,
     /// Frames addressed to ourselves, fed back in by the next `poll`.
     loopback: VecDeque<Vec<u8>>,
     stats: Stats,
@@ -124,6 +134,9 @@ impl Stack {
                 neighbours: NeighbourCache::new(ArpConfig::default()),
                 ip_ident,
                 tx: VecDeque::new(),
+                tx_taken: 0,
+                queued_acks: Vec::new(),
+                in_order_receiver: false,
                 loopback: VecDeque::new(),
                 stats: Stats::default(),
                 igmp: crate::igmp::Memberships::default(),
@@ -341,7 +354,17 @@ impl Stack {
 
     /// The next frame for the device.
     pub fn pop_frame(&mut self) -> Option<Vec<u8>> {
-        self.net.tx.pop_front()
+        let net = &mut self.net;
+        loop {
+            let Some(frame) = net.tx.pop_front() else {
+                net.queued_acks.clear();
+                return None;
+            };
+            net.tx_taken += 1;
+            if !frame.is_empty() {
+                return Some(frame);
+            }
+        }
     }
 
     /// Frames waiting for the device.

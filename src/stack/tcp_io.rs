@@ -492,6 +492,7 @@ impl Stack {
             return;
         };
         let mut failure = None;
+        net.in_order_receiver = !conn.holds_out_of_order();
         conn.poll_transmit(now, &mut |seg, a, b| {
             match net.send_tcp(now, local, remote, params, Some(h), seg, a, b) {
                 // No memory for the frame: lost like a frame a full NIC drops, and sent again
@@ -500,6 +501,7 @@ impl Stack {
                 Err(e) => failure = Some(e),
             }
         });
+        net.in_order_receiver = false;
         if let Some(e) = failure {
             conn.set_error(e);
         }
@@ -618,6 +620,17 @@ impl Net {
         };
         let header_len = repr.header_len();
         let payload_len = a.len() + b.len();
+        let pure_ack =
+            seg.flags == TcpFlags::ACK && payload_len == 0 && seg.options.sack_blocks.is_empty();
+        if let Some(h) = owner {
+            if seg.flags.contains(TcpFlags::ACK)
+                && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+                && (payload_len > 0 || seg.flags.contains(TcpFlags::FIN))
+            {
+                self.withdraw_superseded_ack(h, seg.ack);
+            }
+        }
+        let queued_before = self.tx.len();
         // Longer than the MTU: a super-segment the device cuts (the engine makes them only for
         // a device with TSO), its checksum finished by the device in each segment.
         let segmented_by_device = 20 + header_len + payload_len > self.iface.mtu;
@@ -653,9 +666,44 @@ impl Net {
                 buf[header_len + a.len()..header_len + payload_len].copy_from_slice(b);
                 finish_checksum(&mut buf[..header_len + payload_len], checksum);
             },
-        )
+        )?;
+        if let (Some(h), true) = (owner, pure_ack) {
+            if self.tx.len() == queued_before + 1 && self.queued_acks.len() < MAX_QUEUED_ACKS {
+                let place = self.tx_taken + queued_before as u64;
+                self.queued_acks.retain(|q| q.0 != h);
+                self.queued_acks.push((h, place, seg.ack.0));
+            }
+        }
+        Ok(())
+    }
+
+    /// A data or FIN segment of connection `h` acknowledging `ack` is about to be queued: a pure
+    /// ACK of `h` still waiting for the device says nothing this segment does not (its window
+    /// and timestamps are older), so it is withdrawn, as if the reply had come before it and
+    /// carried the acknowledgment (RFC 9293 §3.8.6.3; Linux holds the ACK of a SYN-ACK back
+    /// itself when a write waits for the connection, tcp_rcv_synsent_state_process). A duplicate
+    /// ACK stays (RFC 5681 §2 counts only those without data): one that acknowledged as much
+    /// goes only while the connection holds no out-of-order data, and one with SACK blocks never
+    /// (it is not recorded).
+    fn withdraw_superseded_ack(&mut self, h: SocketHandle, ack: SeqNum) {
+        let Some(i) = self.queued_acks.iter().position(|q| q.0 == h) else {
+            return;
+        };
+        let (_, place, acked) = self.queued_acks.swap_remove(i);
+        let superseded = SeqNum(acked) < ack || (SeqNum(acked) == ack && self.in_order_receiver);
+        if place < self.tx_taken || !superseded {
+            return;
+        }
+        if let Some(frame) = self.tx.get_mut((place - self.tx_taken) as usize) {
+            *frame = Vec::new();
+            self.stats.frames_out -= 1;
+            self.stats.tcp_out -= 1;
+        }
     }
 }
+
+/// Pure ACKs remembered for withdrawal at most (one per connection with output queued).
+const MAX_QUEUED_ACKS: usize = 64;
 
 /// The connection's endpoints as bytes, the input of the RFC 6528 and RFC 6056 keyed hashes.
 pub(super) fn tuple_bytes(local: SocketAddrV4, remote: SocketAddrV4) -> [u8; 12] {

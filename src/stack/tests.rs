@@ -1813,3 +1813,111 @@ fn igmp_packets_are_the_kernels_bytes() {
     s.close(now, h2).unwrap();
     assert_eq!(ip_of(&drain(&mut s)[0]), ip_of(&testdata::IGMPV2_LEAVE));
 }
+
+/// Flags and payload length of each TCP segment among `frames`.
+fn tcp_segments(frames: &[Vec<u8>]) -> Vec<(TcpFlags, usize, u32)> {
+    frames
+        .iter()
+        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::IPV4)
+        .filter_map(|f| {
+            let (ip, payload) = parse_ip(f);
+            (ip.protocol == IpProtocol::TCP).then(|| {
+                let t = TcpPacket::new_checked(&payload[..]).unwrap();
+                (t.flags(), t.payload().len(), t.ack_number())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_queued_pure_ack_gives_way_to_a_segment_that_carries_it() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 4).unwrap();
+    let ha = a.tcp_socket().unwrap();
+    let now = Instant::ZERO;
+    a.tcp_connect(now, ha, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    // SYN (after ARP both ways), then the SYN-ACK.
+    for _ in 0..4 {
+        let fa = drain(&mut a);
+        fa.iter().for_each(|f| b.receive(now, f));
+        let fb = drain(&mut b);
+        if fb.iter().any(|f| {
+            tcp_segments(std::slice::from_ref(f))
+                .first()
+                .is_some_and(|s| s.0.contains(TcpFlags::SYN | TcpFlags::ACK))
+        }) {
+            fb.iter().for_each(|f| a.receive(now, f));
+            break;
+        }
+        fb.iter().for_each(|f| a.receive(now, f));
+    }
+    assert_eq!(a.tcp_connect_status(ha), Ok(()));
+    // The ACK of the SYN-ACK waits in the queue when the request is written: one segment goes,
+    // the request, acknowledging the SYN-ACK itself (as Linux's with a write pending).
+    assert_eq!(a.tcp_send(now, ha, b"GET /").unwrap(), 5);
+    let fa = drain(&mut a);
+    let segs = tcp_segments(&fa);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!(segs[0].1, 5);
+    fa.iter().for_each(|f| b.receive(now, f));
+    exchange(&mut a, &mut b, now);
+    let (hb, _) = b.tcp_accept(now, l).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(b.tcp_recv(now, hb, &mut buf, false), Ok(5));
+    // B answers and closes; A takes both before it answers: its ACK of the answer gives way to
+    // its FIN, which acknowledges more.
+    b.tcp_send(now, hb, b"200 OK").unwrap();
+    b.close(now, hb).unwrap();
+    let fb = drain(&mut b);
+    fb.iter().for_each(|f| a.receive(now, f));
+    assert_eq!(a.tcp_recv(now, ha, &mut buf, false), Ok(6));
+    a.close(now, ha).unwrap();
+    let segs = tcp_segments(&drain(&mut a));
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert!(
+        segs[0].0.contains(TcpFlags::FIN | TcpFlags::ACK),
+        "{segs:?}"
+    );
+}
+
+#[test]
+fn a_duplicate_ack_stays_beside_the_data_that_follows_it() {
+    // No SACK: the duplicate ACK is bare, and only the rule for duplicates keeps it.
+    let mut a = ours();
+    a.tcp_defaults_mut().sack = false;
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 4).unwrap();
+    let ha = a.tcp_socket().unwrap();
+    a.tcp_connect(Instant::ZERO, ha, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    exchange(&mut a, &mut b, Instant::ZERO);
+    let (hb, _) = b.tcp_accept(Instant::ZERO, l).unwrap();
+    let now = Instant::from_millis(5);
+    // Two segments from B; the first is lost, so the second is out of order at A.
+    b.tcp_socket_mut(hb)
+        .unwrap()
+        .connection_mut()
+        .unwrap()
+        .set_nodelay(true);
+    b.tcp_send(now, hb, &[1; 100]).unwrap();
+    let _lost = drain(&mut b);
+    b.tcp_send(now, hb, &[2; 100]).unwrap();
+    let second = drain(&mut b);
+    assert_eq!(tcp_segments(&second).len(), 1);
+    // The duplicate ACK goes out beside A's own data written in the same turn, which
+    // acknowledges as much but, bearing data, is no duplicate ACK to B (RFC 5681 §2).
+    second.iter().for_each(|f| a.receive(now, f));
+    a.tcp_send(now, ha, b"more").unwrap();
+    let segs = tcp_segments(&drain(&mut a));
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert_eq!((segs[0].1, segs[1].1), (0, 4), "{segs:?}");
+    assert_eq!(segs[0].2, segs[1].2, "{segs:?}");
+}

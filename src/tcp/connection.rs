@@ -580,6 +580,12 @@ impl Connection {
         self.rcv.buf.len()
     }
 
+    /// Out-of-order data waits for a hole to fill: the pure ACKs sent now may be duplicate ACKs
+    /// the peer counts (RFC 5681 §3.2).
+    pub fn holds_out_of_order(&self) -> bool {
+        !self.rcv.assembler.is_empty()
+    }
+
     /// The most the receive buffer holds now (it may grow with the flow).
     pub fn recv_capacity(&self) -> usize {
         self.rcv.buf.capacity()
