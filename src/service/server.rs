@@ -591,14 +591,7 @@ impl Service {
             } else {
                 self.tap_streak = 0;
             }
-            // Programs' requests last: a datagram a program wrote into its socketpair before it
-            // asked for a connect goes out first, as its sendto returned first (epoll's list
-            // need not be in the order the descriptors became ready).
-            let requests_last = events
-                .iter()
-                .filter(|ev| ev.u64 >> 32 != TAG_CLIENT)
-                .chain(events.iter().filter(|ev| ev.u64 >> 32 == TAG_CLIENT));
-            for ev in requests_last {
+            for ev in events {
                 let (tag, index) = (ev.u64 >> 32, (ev.u64 & 0xffff_ffff) as usize);
                 let flags = ev.events;
                 match tag {
