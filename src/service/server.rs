@@ -312,6 +312,9 @@ pub struct Service {
     /// traffic (one frame per wake-up) that saves the read that would find the TAP empty; once
     /// frames keep coming, a round reads a burst until the TAP is empty.
     tap_streak: u32,
+    /// This round's socketpair events (socket, flags), in epoll's order; one already acted on has
+    /// flags 0. A request a program waits for acts on them first ([`Service::run_batch_sockets`]).
+    batch_socks: Vec<(usize, u32)>,
     scratch: Vec<u8>,
     /// The TAP's interface index, the one datagrams arrive by (IP_PKTINFO).
     ifindex: u32,
@@ -471,6 +474,7 @@ impl Service {
             starved: Vec::new(),
             starved_retry: None,
             tap_streak: 0,
+            batch_socks: Vec::new(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
             uid,
             serial: 0,
@@ -591,15 +595,31 @@ impl Service {
             } else {
                 self.tap_streak = 0;
             }
+            self.batch_socks.clear();
+            self.batch_socks.extend(
+                events
+                    .iter()
+                    .filter(|ev| ev.u64 >> 32 == TAG_SOCK)
+                    .map(|ev| ((ev.u64 & 0xffff_ffff) as usize, ev.events)),
+            );
+            let mut next_sock = 0;
             for ev in events {
                 let (tag, index) = (ev.u64 >> 32, (ev.u64 & 0xffff_ffff) as usize);
                 let flags = ev.events;
+                if tag == TAG_SOCK {
+                    // Acted on already, if a request came first in this round.
+                    let flags = std::mem::take(&mut self.batch_socks[next_sock].1);
+                    next_sock += 1;
+                    if flags != 0 {
+                        self.sock_event(index, flags);
+                    }
+                    continue;
+                }
                 match tag {
                     TAG_TAP => self.read_tap(&mut frame),
                     TAG_CONTROL => self.accept_clients(),
                     TAG_CLIENT => self.serve_client(index, flags),
                     TAG_DOOR => self.serve_door(index, flags),
-                    TAG_SOCK => self.sock_event(index, flags),
                     TAG_SIGNAL => stop = self.take_signal(),
                     TAG_LOOPBACK => self.take_loopback(index),
                     TAG_UDP_LOOPBACK => self.pump_udp_twin(index),
@@ -623,6 +643,21 @@ impl Service {
             signal,
             stats: self.stack.stats().to_string(),
             neighbours: self.stack.neighbours(),
+        }
+    }
+
+    /// Before a request its program waits for: this round's socketpair events not yet acted on.
+    /// The program wrote what they report before it asked (a datagram whose `sendto` returned,
+    /// then a `connect`), and Linux would have sent it by then; epoll's list may put the request
+    /// first. A quiet request is not waited for, and data written after it may be in this round
+    /// (MSG_MORE's SendMore, then the data it holds): it keeps its place.
+    pub(super) fn run_batch_sockets(&mut self) {
+        for k in 0..self.batch_socks.len() {
+            let (index, flags) = self.batch_socks[k];
+            if flags != 0 {
+                self.batch_socks[k].1 = 0;
+                self.sock_event(index, flags);
+            }
         }
     }
 

@@ -207,7 +207,12 @@ impl Service {
                         )
                     } else {
                         match Request::decode(&buf[..n]) {
-                            Ok(req) => self.handle(ci, generation, req, fds),
+                            Ok(req) => {
+                                if !req.quiet {
+                                    self.run_batch_sockets();
+                                }
+                                self.handle(ci, generation, req, fds)
+                            }
                             Err(_) if fresh && &buf[..n] == proto::DOOR && fds.is_empty() => {
                                 self.make_door(ci);
                                 if self.spares.len() < SPARES {
