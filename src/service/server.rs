@@ -313,7 +313,7 @@ pub struct Service {
     /// frames keep coming, a round reads a burst until the TAP is empty.
     tap_streak: u32,
     /// This round's socketpair events (socket, flags), in epoll's order; one already acted on has
-    /// flags 0. A request a program waits for acts on them first ([`Service::run_batch_sockets`]).
+    /// flags 0. A program's request (MSG_MORE's aside) acts on them first ([`Service::run_batch_sockets`]).
     batch_socks: Vec<(usize, u32)>,
     scratch: Vec<u8>,
     /// The TAP's interface index, the one datagrams arrive by (IP_PKTINFO).
@@ -646,11 +646,11 @@ impl Service {
         }
     }
 
-    /// Before a request its program waits for: this round's socketpair events not yet acted on.
-    /// The program wrote what they report before it asked (a datagram whose `sendto` returned,
-    /// then a `connect`), and Linux would have sent it by then; epoll's list may put the request
-    /// first. A quiet request is not waited for, and data written after it may be in this round
-    /// (MSG_MORE's SendMore, then the data it holds): it keeps its place.
+    /// Before a program's request: this round's socketpair events not yet acted on. The program
+    /// wrote what they report before it asked (a datagram whose `sendto` returned, then a
+    /// `connect`), and Linux would have sent it by then; epoll's list may put the request first.
+    /// MSG_MORE's SendMore is the exception: it is not waited for, and the data it holds, written
+    /// after it, may be in this round, so it keeps its place.
     pub(super) fn run_batch_sockets(&mut self) {
         for k in 0..self.batch_socks.len() {
             let (index, flags) = self.batch_socks[k];

@@ -12,6 +12,7 @@ use crate::error::Errno;
 use crate::tcp::fastopen::{sysctl, ServerVerdict};
 use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
 use crate::time::Instant;
+use crate::wire::ethernet::EtherType;
 use crate::wire::ipv4::{Ecn, IpProtocol};
 use crate::wire::tcp::{finish_checksum, FastOpenCookie, TcpFlags, TcpPacket, TcpRepr};
 use crate::wire::ChecksumMode;
@@ -622,14 +623,9 @@ impl Net {
         let payload_len = a.len() + b.len();
         let pure_ack =
             seg.flags == TcpFlags::ACK && payload_len == 0 && seg.options.sack_blocks.is_empty();
-        if let Some(h) = owner {
-            if seg.flags.contains(TcpFlags::ACK)
-                && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::RST)
-                && (payload_len > 0 || seg.flags.contains(TcpFlags::FIN))
-            {
-                self.withdraw_superseded_ack(h, seg.ack);
-            }
-        }
+        let carries_ack = seg.flags.contains(TcpFlags::ACK)
+            && !seg.flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+            && (payload_len > 0 || seg.flags.contains(TcpFlags::FIN));
         let queued_before = self.tx.len();
         // Longer than the MTU: a super-segment the device cuts (the engine makes them only for
         // a device with TSO), its checksum finished by the device in each segment.
@@ -667,17 +663,27 @@ impl Net {
                 finish_checksum(&mut buf[..header_len + payload_len], checksum);
             },
         )?;
-        if let (Some(h), true) = (owner, pure_ack) {
-            if self.tx.len() == queued_before + 1 && self.queued_acks.len() < MAX_QUEUED_ACKS {
-                let place = self.tx_taken + queued_before as u64;
-                self.queued_acks.retain(|q| q.0 != h);
-                self.queued_acks.push((h, place, seg.ack.0));
-            }
+        // The segment itself went into `tx` (not into the ARP queue, behind a request for the
+        // neighbour's address, which would then be the frame pushed).
+        let queued = self.tx.len() == queued_before + 1
+            && self
+                .tx
+                .back()
+                .is_some_and(|f| f.get(12..14) == Some(&EtherType::IPV4.0.to_be_bytes()[..]));
+        let Some(h) = owner.filter(|_| queued) else {
+            return Ok(());
+        };
+        if carries_ack {
+            self.withdraw_superseded_ack(h, seg.ack);
+        } else if pure_ack && self.queued_acks.len() < MAX_QUEUED_ACKS {
+            let place = self.tx_taken + queued_before as u64;
+            self.queued_acks.retain(|q| q.0 != h);
+            self.queued_acks.push((h, place, seg.ack.0));
         }
         Ok(())
     }
 
-    /// A data or FIN segment of connection `h` acknowledging `ack` is about to be queued: a pure
+    /// A data or FIN segment of connection `h` acknowledging `ack` was queued: a pure
     /// ACK of `h` still waiting for the device says nothing this segment does not (its window
     /// and timestamps are older), so it is withdrawn, as if the reply had come before it and
     /// carried the acknowledgment (RFC 9293 §3.8.6.3; Linux holds the ACK of a SYN-ACK back

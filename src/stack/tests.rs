@@ -1921,3 +1921,29 @@ fn a_duplicate_ack_stays_beside_the_data_that_follows_it() {
     assert_eq!((segs[0].1, segs[1].1), (0, 4), "{segs:?}");
     assert_eq!(segs[0].2, segs[1].2, "{segs:?}");
 }
+
+#[test]
+fn an_ack_held_for_the_neighbours_address_withdraws_nothing_else() {
+    let (mut a, mut b, ha, hb) = tcp_pair(5);
+    // A's neighbour entry ages out while the connection idles (B's clock stays behind, so B
+    // still knows A).
+    for s in [31, 61] {
+        a.poll(Instant::from_millis(s * 1000));
+        drain(&mut a);
+    }
+    b.tcp_send(Instant::from_millis(10), hb, &[1; 100]).unwrap();
+    let now = Instant::from_millis(62_000);
+    drain(&mut b).iter().for_each(|f| a.receive(now, f));
+    // A's delayed ACK goes, and waits behind an ARP request; its data written then must not
+    // take the request away.
+    let later = Instant::from_millis(62_500);
+    a.poll(later);
+    assert_eq!(a.frames_pending(), 1);
+    a.tcp_send(later, ha, b"more").unwrap();
+    let fa = drain(&mut a);
+    let arp = fa
+        .iter()
+        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::ARP)
+        .count();
+    assert_eq!((fa.len(), arp), (1, 1));
+}

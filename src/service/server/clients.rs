@@ -208,7 +208,7 @@ impl Service {
                     } else {
                         match Request::decode(&buf[..n]) {
                             Ok(req) => {
-                                if !req.quiet {
+                                if !matches!(req.call, proto::Call::SendMore(_)) {
                                     self.run_batch_sockets();
                                 }
                                 self.handle(ci, generation, req, fds)
