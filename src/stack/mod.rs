@@ -96,6 +96,9 @@ pub(crate) struct Net {
     /// are no duplicate ACKs a peer counts, and a later segment acknowledging as much replaces
     /// one.
     in_order_receiver: bool,
+    /// The identification counter of the connection whose output is being queued (see
+    /// [`tcp_socket::TcpSocket::ip_id`]), advanced by each DF packet that goes.
+    conn_ident: Option<u16>,
     /// Frames addressed to ourselves, fed back in by the next `poll`.
     loopback: VecDeque<Vec<u8>>,
     stats: Stats,
@@ -137,6 +140,7 @@ impl Stack {
                 tx_taken: 0,
                 queued_acks: Vec::new(),
                 in_order_receiver: false,
+                conn_ident: None,
                 loopback: VecDeque::new(),
                 stats: Stats::default(),
                 igmp: crate::igmp::Memberships::default(),

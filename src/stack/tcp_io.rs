@@ -481,7 +481,9 @@ impl Stack {
 
     /// Emits whatever connection `h` has to send now (and runs its due timers).
     pub(super) fn tcp_flush(&mut self, now: Instant, h: SocketHandle) {
-        let Stack { net, sockets, .. } = self;
+        let Stack {
+            net, sockets, rng, ..
+        } = self;
         let Some(sock) = sockets.tcp_mut(h) else {
             return;
         };
@@ -489,6 +491,12 @@ impl Stack {
             return;
         };
         let params = sock.ip;
+        if sock.connection().is_none() {
+            return;
+        }
+        net.conn_ident = params
+            .dont_frag
+            .then(|| *sock.ip_id.get_or_insert_with(|| rng.next_u32() as u16));
         let Some(conn) = sock.connection_mut() else {
             return;
         };
@@ -505,6 +513,9 @@ impl Stack {
         net.in_order_receiver = false;
         if let Some(e) = failure {
             conn.set_error(e);
+        }
+        if let Some(id) = net.conn_ident.take() {
+            sock.ip_id = Some(id);
         }
     }
 
@@ -644,6 +655,18 @@ impl Net {
             segmented_by_device,
             ident: if syn_ack && params.dont_frag {
                 Some(0)
+            } else if let (Some(id), Some(_), true) =
+                (self.conn_ident.as_mut(), owner, params.dont_frag)
+            {
+                // A super-segment becomes this many packets on the wire, numbered in turn.
+                let packets = if segmented_by_device {
+                    payload_len.div_ceil(self.iface.mtu - 20 - header_len)
+                } else {
+                    1
+                };
+                let this = *id;
+                *id = id.wrapping_add(packets as u16);
+                Some(this)
             } else {
                 params.ident
             },

@@ -61,6 +61,11 @@ pub struct TcpSocket {
     /// Options set on the socket, applied to the connection it makes or accepts.
     pub config: tcp::Config,
     pub ip: IpParams,
+    /// The IPv4 identification of the connection's next DF packet: a counter of its own, from a
+    /// random start (Linux's inet_id, set at connect and at accept; ip_select_ident_segs), so the
+    /// numbers one connection shows tell nothing of the stack's other traffic. Drawn at the
+    /// connection's first packet.
+    pub ip_id: Option<u16>,
     /// SO_REUSEADDR.
     pub reuse_addr: bool,
     /// SO_REUSEPORT: listeners of one owner on one port share its connections.
@@ -92,6 +97,7 @@ impl TcpSocket {
                 dont_frag: true,
                 ..IpParams::default()
             },
+            ip_id: None,
             reuse_addr: false,
             reuse_port: false,
             owner: 0,

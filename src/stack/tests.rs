@@ -1947,3 +1947,41 @@ fn an_ack_held_for_the_neighbours_address_withdraws_nothing_else() {
         .count();
     assert_eq!((fa.len(), arp), (1, 1));
 }
+
+#[test]
+fn each_connection_numbers_its_packets_from_a_random_start_of_its_own() {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = b.tcp_socket().unwrap();
+    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
+        .unwrap();
+    b.tcp_listen(l, 4).unwrap();
+    let now = Instant::ZERO;
+    let conns = connect_many(&mut a, &mut b, now, 2);
+    // The two connections' segments, interleaved: each keeps its own count, one per packet, as
+    // Linux's inet_id (a stack-wide counter would show each the other's traffic).
+    let mut ids: Vec<Vec<u16>> = vec![Vec::new(), Vec::new()];
+    for round in 0..4u8 {
+        for (i, &h) in conns.iter().enumerate() {
+            a.tcp_send(now, h, &[round; 10]).unwrap();
+            for f in drain(&mut a) {
+                let (ip, payload) = parse_ip(&f);
+                let t = TcpPacket::new_checked(&payload[..]).unwrap();
+                if !t.payload().is_empty() {
+                    assert!(ip.dont_frag);
+                    ids[i].push(ip.ident);
+                }
+                b.receive(now, &f);
+            }
+            exchange(&mut a, &mut b, now);
+        }
+    }
+    for seq in &ids {
+        assert_eq!(seq.len(), 4);
+        assert!(
+            seq.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+            "{ids:?}"
+        );
+    }
+    assert_ne!(ids[0][0], ids[1][0]);
+}
