@@ -1085,6 +1085,22 @@ fn linux_connected_sndbuf(
     )
 }
 
+/// A connection's SO_RCVBUF, unset, once receive autotuning grew its buffer: Linux's
+/// tcp_rcvbuf_grow raises `sk_rcvbuf` with the window, counting buffer space at twice the data it
+/// holds (its default scaling ratio, TCP_DEFAULT_SCALING_RATIO), up to tcp_rmem's maximum. `None`
+/// while the buffer has not grown (tcp_rmem's default stands).
+fn linux_grown_rcvbuf(s: &Stack, h: SocketHandle) -> Option<i32> {
+    let t = s.tcp_socket_ref(h)?;
+    let capacity = t.connection()?.recv_capacity();
+    (capacity > t.config.recv_buffer).then(|| {
+        capacity
+            .saturating_mul(2)
+            .min(t.config.window_space as usize)
+            .max(t.config.recv_buffer)
+            .min(i32::MAX as usize) as i32
+    })
+}
+
 fn ints(v: i32) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
@@ -1150,6 +1166,8 @@ pub fn get(
                 (None, true) if !rcv && !connected => limits.tcp_wmem_default as i32,
                 (None, true) if !rcv => linux_connected_sndbuf(s, h, &limits)
                     .unwrap_or_else(|| tcp_cfg(s, &|c| c.send_buffer as i32)),
+                (None, true) if rcv && connected => linux_grown_rcvbuf(s, h)
+                    .unwrap_or_else(|| tcp_cfg(s, &|c| c.recv_buffer as i32)),
                 (None, true) => tcp_cfg(s, &|c| {
                     (if rcv { c.recv_buffer } else { c.send_buffer }) as i32
                 }),
