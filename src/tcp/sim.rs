@@ -1032,8 +1032,8 @@ pub(crate) fn run_seed(seed: u64, bytes_each_way: usize) -> SimResult {
             for p in pkts {
                 if dbg {
                     eprintln!(
-                        "{now:?} from {s}: {:?} seq {:?} ack {:?} len {}",
-                        p.seg.flags, p.seg.seq, p.seg.ack, p.seg.payload_len
+                        "{now:?} from {s}: {:?} seq {:?} ack {:?} len {} win {}",
+                        p.seg.flags, p.seg.seq, p.seg.ack, p.seg.payload_len, p.seg.window
                     );
                 }
                 let w = &mut wire[s];
