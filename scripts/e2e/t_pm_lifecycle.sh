@@ -46,6 +46,9 @@ onstack -- timeout 30 python3 -c "
 import errno, os, socket, subprocess, time
 s = socket.create_connection(('$KERNEL_IP', 9000), timeout=5)
 s.sendall(b'hi'); assert s.recv(2) == b'hi'
+import select
+l = socket.socket(); l.bind(('0.0.0.0', 9001)); l.listen(4); l.setblocking(False)
+ep = select.epoll(); ep.register(l, select.EPOLLIN)
 pid = subprocess.run(['pgrep', '--nslist', 'net', '--ns', str(os.getpid()), '-f', '^tapstack service'], capture_output=True, text=True).stdout.split()[0]
 os.kill(int(pid), 9)
 time.sleep(0.3)
@@ -54,6 +57,16 @@ try:
     assert s.recv(10) == b'', 'a read after the service died'
 except OSError as e:
     assert e.errno in (errno.ENETDOWN, errno.ECONNABORTED), e
+# A listener of the dead service polls readable (hung up) and its accept says EINVAL, as Linux's
+# for a socket that listens no more, each time: not ECONNABORTED, after which an event loop (libuv's)
+# takes the next connection, which never comes, and spins.
+assert ep.poll(1), 'the dead listener did not poll readable'
+for _ in range(2):
+    try:
+        l.accept()
+        raise AssertionError('accepted')
+    except OSError as e:
+        assert e.errno == errno.EINVAL, e
 # Calls on the dead service's socket: ENETDOWN, each time (a new socket may start a new service).
 for _ in range(2):
     try:
@@ -66,4 +79,4 @@ print('failed cleanly')" > "$WORK/dead.out" 2> "$WORK/dead.err" || fail "after t
 grep -qx "failed cleanly" "$WORK/dead.out" || fail "after the service died: $(cat "$WORK/dead.out" "$WORK/dead.err")"
 n=$(grep -c "^tapstack: " "$WORK/dead.err" || true)
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] || fail "stderr after the service died said: $(cat "$WORK/dead.err")"
-echo "pm lifecycle: started by the first program, 0 CPU while a connection idled, gone ${gone_ms} ms after its last client; a dead service gives clean errors ($(head -1 "$WORK/dead.err"))"
+echo "pm lifecycle: started by the first program, 0 CPU while a connection idled, gone ${gone_ms} ms after its last client; a dead service gives clean errors, its listener EINVAL ($(head -1 "$WORK/dead.err"))"

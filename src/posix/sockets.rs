@@ -1006,12 +1006,12 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
             return Err(Errno(super::hook::errno()));
         }
         if r == 0 {
-            // The listener was taken apart while this waited (its old end is closed): Linux's
-            // inet_csk_accept then says EINVAL. Else the service is gone.
-            if sock.listening.load(Ordering::Relaxed) == state::LISTENING_NO {
-                return Err(Errno::EINVAL);
-            }
-            return Err(Errno::ECONNABORTED);
+            // The listener was taken apart while this waited (its old end is closed), or the
+            // service is gone: either way it listens no more, and Linux's inet_csk_accept says
+            // EINVAL for a socket not listening. (ECONNABORTED would say that one connection
+            // went away: an event loop would take the next, which never comes, while the ended
+            // descriptor keeps polling readable; libuv's accept loop spun so.)
+            return Err(Errno::EINVAL);
         }
         // Freed for the descriptor the answer brings.
         drop(number);
