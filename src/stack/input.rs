@@ -288,6 +288,10 @@ impl Stack {
         if quoted.src_addr != self.net.iface.addr {
             return;
         }
+        if let Some(mtu) = path_mtu {
+            // For every later packet to that destination, whichever socket sends it.
+            self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
+        }
         match quoted.protocol {
             IpProtocol::UDP => self.udp_icmp_error(quoted, data, report),
             IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
@@ -336,7 +340,14 @@ impl Stack {
         let sent_connected = connected.is_some()
             && udp(h)
                 .is_some_and(|s| (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0);
-        if asked || (report.hard && sent_connected) {
+        // "Fragmentation needed" is hard for a socket that never fragments (Linux's
+        // __udp4_lib_err: harderr for IP_PMTUDISC_DO); its MTU is learnt either way.
+        let hard = if report.errno == crate::error::Errno::EMSGSIZE {
+            udp(h).is_some_and(|s| s.pmtudisc == super::output::PmtuDisc::Do)
+        } else {
+            report.hard
+        };
+        if asked || (hard && sent_connected) {
             self.report_error(h, report.errno);
         }
     }

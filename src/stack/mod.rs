@@ -99,6 +99,8 @@ pub(crate) struct Net {
     /// The identification counter of the connection whose output is being queued (see
     /// [`tcp_socket::TcpSocket::ip_id`]), advanced by each DF packet that goes.
     conn_ident: Option<u16>,
+    /// Path MTUs learnt from ICMP "fragmentation needed", by destination.
+    path_mtus: Vec<output::PathMtu>,
     /// Frames addressed to ourselves, fed back in by the next `poll`.
     loopback: VecDeque<Vec<u8>>,
     stats: Stats,
@@ -141,6 +143,7 @@ impl Stack {
                 queued_acks: Vec::new(),
                 in_order_receiver: false,
                 conn_ident: None,
+                path_mtus: Vec::new(),
                 loopback: VecDeque::new(),
                 stats: Stats::default(),
                 igmp: crate::igmp::Memberships::default(),

@@ -14,7 +14,7 @@ use crate::icmp::{self, MAX_QUOTE};
 use crate::ipv4::reassembly::Expired;
 use crate::ipv4::NextHop;
 use crate::memory;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame, EthernetRepr};
 use crate::wire::icmp::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
@@ -39,6 +39,9 @@ pub struct IpParams {
     pub segmented_by_device: bool,
     /// To a multicast group: a copy comes back to our own member sockets (IP_MULTICAST_LOOP).
     pub multicast_loop: bool,
+    /// The path's MTU when an ICMP "fragmentation needed" taught one below the interface's
+    /// ([`Net::path_mtu`]): longer packets are cut, or refused, at it.
+    pub path_mtu: Option<usize>,
 }
 
 impl Default for IpParams {
@@ -51,6 +54,7 @@ impl Default for IpParams {
             ident: None,
             segmented_by_device: false,
             multicast_loop: false,
+            path_mtu: None,
         }
     }
 }
@@ -102,9 +106,66 @@ impl PmtuDisc {
     pub fn may_fragment(self) -> bool {
         matches!(self, PmtuDisc::Dont | PmtuDisc::Want | PmtuDisc::Omit)
     }
+
+    /// Whether the path's MTU, once learnt, stands for the interface's (Linux's ip_sk_use_pmtu:
+    /// the modes below PROBE).
+    pub fn uses_path_mtu(self) -> bool {
+        matches!(self, PmtuDisc::Dont | PmtuDisc::Want | PmtuDisc::Do)
+    }
+}
+
+/// Linux's ip_rt_min_pmtu: a "fragmentation needed" naming less is taken as this, and the path's
+/// MTU is then locked (a WANT datagram no longer bears DF: the path cannot be trusted to say more).
+pub const MIN_PATH_MTU: usize = 552;
+/// How long a learnt path MTU holds (Linux's ip_rt_mtu_expires, 10 minutes).
+const PATH_MTU_EXPIRES: Duration = Duration::from_secs(600);
+/// Destinations whose path MTU is remembered at most (the oldest goes first).
+const PATH_MTUS: usize = 256;
+
+/// A path MTU learnt from an ICMP "fragmentation needed" (RFC 1191), as Linux keeps one per
+/// destination in its route exceptions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PathMtu {
+    dst: Ipv4Addr,
+    mtu: u16,
+    locked: bool,
+    until: Instant,
 }
 
 impl Net {
+    /// An ICMP "fragmentation needed" for a packet to `dst` says the path takes `mtu` (Linux's
+    /// __ip_rt_update_pmtu): kept for 10 minutes if below what is known; below 552, 552 and
+    /// locked.
+    pub(crate) fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: u16) {
+        let (mtu, locked) = if usize::from(mtu) < MIN_PATH_MTU {
+            (MIN_PATH_MTU, true)
+        } else {
+            (usize::from(mtu), false)
+        };
+        if mtu >= self.iface.mtu || mtu >= self.path_mtu(now, dst).0 {
+            return;
+        }
+        self.path_mtus.retain(|p| p.dst != dst && p.until > now);
+        if self.path_mtus.len() >= PATH_MTUS {
+            self.path_mtus.remove(0);
+        }
+        self.path_mtus.push(PathMtu {
+            dst,
+            mtu: mtu as u16,
+            locked,
+            until: now + PATH_MTU_EXPIRES,
+        });
+    }
+
+    /// The MTU of the path to `dst` (the interface's unless one was learnt), and whether it is
+    /// locked (see [`MIN_PATH_MTU`]).
+    pub(crate) fn path_mtu(&self, now: Instant, dst: Ipv4Addr) -> (usize, bool) {
+        self.path_mtus
+            .iter()
+            .find(|p| p.dst == dst && p.until > now)
+            .map_or((self.iface.mtu, false), |p| (usize::from(p.mtu), p.locked))
+    }
+
     pub(crate) fn push_frame(&mut self, frame: Vec<u8>) {
         self.stats.frames_out += 1;
         self.tx.push_back(frame);
@@ -195,7 +256,10 @@ impl Net {
             more_frags: false,
             frag_offset: 0,
         };
-        if ipv4::HEADER_LEN + payload_len <= self.iface.mtu || params.segmented_by_device {
+        let mtu = params
+            .path_mtu
+            .map_or(self.iface.mtu, |m| m.min(self.iface.mtu));
+        if ipv4::HEADER_LEN + payload_len <= mtu || params.segmented_by_device {
             let mut frame = self.ip_frame(&repr)?;
             write(
                 &mut frame[ethernet::HEADER_LEN + ipv4::HEADER_LEN..],
@@ -210,7 +274,7 @@ impl Net {
         // RFC 791 fragmentation: every fragment but the last carries a multiple of 8 bytes.
         let mut payload = memory::try_frame(payload_len).ok_or(Errno::ENOBUFS)?;
         write(&mut payload, src, dst);
-        let per_fragment = (self.iface.mtu - ipv4::HEADER_LEN) & !7;
+        let per_fragment = (mtu - ipv4::HEADER_LEN) & !7;
         for (i, chunk) in payload.chunks(per_fragment).enumerate() {
             repr.payload_len = chunk.len();
             repr.frag_offset = (i * per_fragment) as u16;

@@ -1985,3 +1985,88 @@ fn each_connection_numbers_its_packets_from_a_random_start_of_its_own() {
     }
     assert_ne!(ids[0][0], ids[1][0]);
 }
+
+/// Each IPv4 frame among `frames`: (DF, more fragments, total length).
+fn ip_shapes(frames: &[Vec<u8>]) -> Vec<(bool, bool, usize)> {
+    frames
+        .iter()
+        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::IPV4)
+        .map(|f| {
+            let (ip, _) = parse_ip(f);
+            (ip.dont_frag, ip.more_frags, ip.buffer_len())
+        })
+        .collect()
+}
+
+#[test]
+fn a_path_mtu_learnt_from_fragmentation_needed_shapes_later_datagrams() {
+    use super::output::PmtuDisc;
+    let mut a = ours();
+    introduce(&mut a);
+    let u = a.udp_socket().unwrap();
+    let to = SocketAddrV4::new(B_IP, 9);
+    let now = Instant::from_millis(1000);
+    // Fits the interface: DF (WANT), one frame.
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    let first = drain(&mut a);
+    assert_eq!(ip_shapes(&first), vec![(true, false, 1228)]);
+    // A router on the way takes 1000 (RFC 1191).
+    let icmp = unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 1000 });
+    a.receive(now, &icmp);
+    // WANT now cuts at 1000 without DF, as Linux's ip_sk_use_pmtu has it.
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    let shapes = ip_shapes(&drain(&mut a));
+    assert_eq!(shapes.len(), 2, "{shapes:?}");
+    assert!(
+        shapes.iter().all(|&(df, _, len)| !df && len <= 1000),
+        "{shapes:?}"
+    );
+    // A datagram that fits the path keeps DF.
+    a.udp_send_to(now, u, &[7; 900], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 928)]);
+    // DO refuses what the path does not take; PROBE goes by the interface's MTU.
+    a.udp_socket_mut(u).unwrap().pmtudisc = PmtuDisc::Do;
+    assert_eq!(
+        a.udp_send_to(now, u, &[7; 1200], Some(to)),
+        Err(Errno::EMSGSIZE)
+    );
+    a.udp_socket_mut(u).unwrap().pmtudisc = PmtuDisc::Probe;
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
+    // Another destination is not concerned; ten minutes on, the path is the interface's again.
+    // (Off the link, through the gateway B, whose address A knows.)
+    a.udp_socket_mut(u).unwrap().pmtudisc = PmtuDisc::Want;
+    let elsewhere = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 9);
+    a.udp_send_to(now, u, &[7; 1200], Some(elsewhere)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)).len(), 2);
+    let later = now + Duration::from_secs(601);
+    a.udp_send_to(later, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
+}
+
+#[test]
+fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
+    let mut a = ours();
+    introduce(&mut a);
+    let u = a.udp_socket().unwrap();
+    let to = SocketAddrV4::new(B_IP, 9);
+    let now = Instant::from_millis(1000);
+    a.udp_send_to(now, u, &[7; 1000], Some(to)).unwrap();
+    let first = drain(&mut a);
+    a.receive(
+        now,
+        &unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 68 }),
+    );
+    // 552 it is, and WANT no longer sets DF (Linux's locked MTU): a 500-byte datagram goes whole
+    // without it, a 1000-byte one in fragments of at most 552.
+    a.udp_send_to(now, u, &[7; 500], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(false, false, 528)]);
+    a.udp_send_to(now, u, &[7; 1000], Some(to)).unwrap();
+    let shapes = ip_shapes(&drain(&mut a));
+    assert!(
+        shapes.len() == 2 && shapes.iter().all(|&(df, _, len)| !df && len <= 552),
+        "{shapes:?}"
+    );
+}

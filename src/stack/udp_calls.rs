@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::output::IpParams;
+use super::output::{IpParams, PmtuDisc};
 use super::{ports, Socket, SocketHandle, Stack};
 use crate::error::{Errno, Result};
 use crate::time::Instant;
@@ -139,8 +139,20 @@ impl Stack {
         to: Option<SocketAddrV4>,
         own: PerDatagram,
     ) -> Result<usize> {
-        let mtu = self.net.iface.mtu;
+        let iface_mtu = self.net.iface.mtu;
+        let remote = self.udp(h)?.remote;
+        // The path's MTU once an ICMP "fragmentation needed" taught it (Linux's dst_mtu), for the
+        // modes that use it (ip_sk_use_pmtu); else the interface's.
+        let (path_mtu, locked) = match to.or(remote) {
+            Some(d) => self.net.path_mtu(now, *d.ip()),
+            None => (self.net.iface.mtu, false),
+        };
         let s = self.udp(h)?;
+        let (mtu, locked) = if s.pmtudisc.uses_path_mtu() {
+            (path_mtu, locked)
+        } else {
+            (iface_mtu, false)
+        };
         if let Some(e) = s.error.take() {
             return Err(e);
         }
@@ -166,7 +178,9 @@ impl Stack {
         // unconnected socket bears identification 0 (ip_select_ident_segs: the id only tells
         // fragments apart).
         let len = crate::wire::ipv4::HEADER_LEN + HEADER_LEN + data.len();
-        let dont_frag = s.pmtudisc.dont_frag(len, mtu);
+        // A locked path MTU (one a router put under 552) is not trusted with DF (Linux's
+        // ip_dont_fragment looks at the lock).
+        let dont_frag = s.pmtudisc.dont_frag(len, mtu) && !(locked && s.pmtudisc == PmtuDisc::Want);
         let params = IpParams {
             ttl: own
                 .ttl
@@ -176,6 +190,7 @@ impl Stack {
             dont_frag,
             may_fragment: s.pmtudisc.may_fragment(),
             ident: (dont_frag && !s.pmtudisc.may_fragment() && s.remote.is_none()).then_some(0),
+            path_mtu: (mtu < iface_mtu).then_some(mtu),
             ..IpParams::default()
         };
         // Linux's rule (ip4_datagram_connect, udp_sendmsg): a broadcast needs SO_BROADCAST.

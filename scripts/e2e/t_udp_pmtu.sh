@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A UDP path MTU learnt from the kernel's "fragmentation needed" (RFC 1191), as Linux learns it:
+# the kernel side routes to a third namespace over a veth of MTU 1000, so the first 1200-byte
+# datagram (DF, IP_PMTUDISC_WANT's default) is dropped there and answered with ICMP type 3 code 4;
+# the next ones go in fragments that fit, without DF, and arrive whole. A 900-byte datagram keeps
+# DF. Counted at the far receiver; E2E_KERNEL=1 shows the kernel's sockets doing the same.
+source "$(dirname "$0")/lib.sh"
+setup udp_pmtu
+FAR="$NS-far"
+ip netns add "$FAR"
+# The far namespace goes too, and the test's status stays what it was for cleanup to return.
+trap 'r=$?; set +e; ip netns delete "$FAR" 2>/dev/null; (exit $r); cleanup' EXIT
+ip -n "$NS" link add vfar0 type veth peer name vfar1 netns "$FAR"
+ip -n "$NS" addr add 10.78.0.1/24 dev vfar0
+ip -n "$FAR" addr add 10.78.0.2/24 dev vfar1
+ip -n "$NS" link set vfar0 mtu 1000 up
+ip -n "$FAR" link set vfar1 mtu 1000 up
+ip -n "$FAR" link set lo up
+ip -n "$FAR" route add 10.77.0.0/24 via 10.78.0.1
+inns sysctl -qw net.ipv4.ip_forward=1
+if [ -n "$E2E_KERNEL" ]; then ip -n "$NS-s" route add 10.78.0.0/24 via "$KERNEL_IP"; fi
+ip netns exec "$FAR" timeout 30 python3 -c "
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('10.78.0.2', 7960)); u.settimeout(4)
+print('ready', flush=True)
+got = []
+try:
+    while True:
+        got.append(len(u.recv(4096)))
+except socket.timeout:
+    pass
+print('got', got, flush=True)
+" > "$WORK/far.out" 2>&1 &
+far=$!
+wait_line "$WORK/far.out" ready 50 "$far" "the far receiver did not start"
+onstack -- timeout 20 python3 -c "
+import socket, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for n in (1200, 1200, 1200, 900, 1200):
+    u.sendto(b'p' * n, ('10.78.0.2', 7960))
+    time.sleep(0.2)
+print('sent')
+" > "$WORK/send.out" 2>&1 || fail "the sender: $(cat "$WORK/send.out")"
+wait "$far" || true
+got=$(grep '^got' "$WORK/far.out")
+[ "$got" = "got [1200, 1200, 900, 1200]" ] || fail "the far side $got; expected the first datagram lost, the rest whole"
+echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got)"
