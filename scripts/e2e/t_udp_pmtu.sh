@@ -9,7 +9,7 @@ setup udp_pmtu
 FAR="$NS-far"
 ip netns add "$FAR"
 # The far namespace goes too, and the test's status stays what it was for cleanup to return.
-trap 'r=$?; set +e; ip netns delete "$FAR" 2>/dev/null; (exit $r); cleanup' EXIT
+trap 'r=$?; set +e; ip netns pids "$FAR" 2>/dev/null | xargs -r kill 2>/dev/null; ip netns delete "$FAR" 2>/dev/null; (exit $r); cleanup' EXIT
 ip -n "$NS" link add vfar0 type veth peer name vfar1 netns "$FAR"
 ip -n "$NS" addr add 10.78.0.1/24 dev vfar0
 ip -n "$FAR" addr add 10.78.0.2/24 dev vfar1
@@ -33,15 +33,30 @@ print('got', got, flush=True)
 " > "$WORK/far.out" 2>&1 &
 far=$!
 wait_line "$WORK/far.out" ready 50 "$far" "the far receiver did not start"
+# A TCP listener there too: a connection opened after the datagrams offers the path's MSS in its
+# SYN, as Linux's takes its route's MTU (seen at the far end).
+ip netns exec "$FAR" timeout 30 python3 -c "
+import socket
+l = socket.socket(); l.bind(('10.78.0.2', 7961)); l.listen(1)
+c, _ = l.accept(); print('tcp got', len(c.recv(100)), flush=True)
+" > "$WORK/fartcp.out" 2>&1 &
+ip netns exec "$FAR" timeout 30 tcpdump -i vfar1 -nn -c 1 "tcp[tcpflags] & tcp-syn != 0 and dst port 7961"   > "$WORK/syn.txt" 2>/dev/null &
+sleep 1
 onstack -- timeout 20 python3 -c "
 import socket, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for n in (1200, 1200, 1200, 900, 1200):
     u.sendto(b'p' * n, ('10.78.0.2', 7960))
     time.sleep(0.2)
+t = socket.create_connection(('10.78.0.2', 7961), timeout=5)
+t.sendall(b'q' * 50)
+t.close()
 print('sent')
 " > "$WORK/send.out" 2>&1 || fail "the sender: $(cat "$WORK/send.out")"
 wait "$far" || true
 got=$(grep '^got' "$WORK/far.out")
 [ "$got" = "got [1200, 1200, 900, 1200]" ] || fail "the far side $got; expected the first datagram lost, the rest whole"
-echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got)"
+sleep 0.5
+mss=$(grep -o 'mss [0-9]*' "$WORK/syn.txt" || true)
+[ "$mss" = "mss 960" ] || fail "the SYN after the path was learnt offered '$mss' ($(cat "$WORK/syn.txt")); expected mss 960"
+echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got); a new TCP connection offered $mss"

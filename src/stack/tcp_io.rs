@@ -241,6 +241,11 @@ impl Stack {
             }
             ServerVerdict::None => Connection::accept(now, &config, iss, ts_offset, syn),
         };
+        let mut conn = conn;
+        let (path_mtu, _) = self.net.path_mtu(now, key.remote_ip);
+        if path_mtu < self.net.iface.mtu {
+            conn.fit_path_mtu(path_mtu);
+        }
         self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
     }
 

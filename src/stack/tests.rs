@@ -2070,3 +2070,47 @@ fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
         "{shapes:?}"
     );
 }
+
+#[test]
+fn a_new_connection_fits_a_path_mtu_learnt_before() {
+    let (mut a, mut b, ha, _hb) = tcp_pair(5);
+    let now = Instant::from_millis(10);
+    // A UDP datagram to B meets a router that takes 1000.
+    let u = a.udp_socket().unwrap();
+    a.udp_send_to(now, u, &[7; 1200], Some(SocketAddrV4::new(B_IP, 9)))
+        .unwrap();
+    let sent = drain(&mut a);
+    let icmp = unreachable_about(&sent[0], DstUnreachable::FragRequired { mtu: 1000 });
+    a.receive(now, &icmp);
+    // A connection opened after offers an MSS of 960 and sends no larger segment, as Linux's,
+    // whose connections take their route's MTU; the one open before keeps its own.
+    let h = a.tcp_socket().unwrap();
+    a.tcp_connect(now, h, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    let syn = drain(&mut a)
+        .into_iter()
+        .find(|f| {
+            tcp_segments(std::slice::from_ref(f))
+                .first()
+                .is_some_and(|s| s.0.contains(TcpFlags::SYN))
+        })
+        .expect("a SYN");
+    let (_, payload) = parse_ip(&syn);
+    let t = TcpPacket::new_checked(&payload[..]).unwrap();
+    let opts = TcpOptions::parse(t.options());
+    assert_eq!(opts.mss, Some(960));
+    b.receive(now, &syn);
+    exchange(&mut a, &mut b, now);
+    assert_eq!(a.tcp_send(now, h, &[1; 3000]).unwrap(), 3000);
+    let segs = tcp_segments(&drain(&mut a));
+    assert!(segs.iter().all(|s| s.1 <= 960 - 12), "{segs:?}");
+    assert!(
+        a.tcp_socket_ref(ha)
+            .unwrap()
+            .connection()
+            .unwrap()
+            .stats()
+            .snd_mss
+            > 1000
+    );
+}

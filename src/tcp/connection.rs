@@ -921,6 +921,17 @@ impl Connection {
         self.snd.rtxq.mark_lost_longer_than(self.eff_mss());
     }
 
+    /// Before the first segment: the path to the peer takes `mtu` bytes, learnt by an earlier
+    /// "fragmentation needed" to it. The MSS offered and the segments sent fit it from the start,
+    /// as Linux's connection takes its route's MTU (tcp_connect_init, tcp_sync_mss; the SYN's MSS
+    /// from the route's advmss).
+    pub fn fit_path_mtu(&mut self, mtu: usize) {
+        let mss = mtu.max(MIN_PATH_MTU) - 40;
+        if mss < usize::from(self.cfg.mss) {
+            self.cfg.mss = mss as u16;
+        }
+    }
+
     /// A soft error (RFC 1122 §4.2.3.9): the connection goes on, and reports `err` if it times out.
     pub fn set_soft_error(&mut self, err: Errno) {
         if self.state != State::Closed {
