@@ -739,6 +739,8 @@ pub fn set(
                 // alone (__ip_queue_xmit's ip_dont_fragment; PROBE's segments go without).
                 let tcp = s.tcp_socket_mut(h)?;
                 tcp.ip.dont_frag = matches!(mode, PmtuDisc::Want | PmtuDisc::Do);
+                // WANT's DF gives way to a locked path MTU, DO's does not (ip_dont_fragment).
+                tcp.ip.may_fragment = mode.may_fragment();
             }
             extra.kept.pmtudisc = Some(v as u8);
             Ok(())

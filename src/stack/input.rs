@@ -340,10 +340,13 @@ impl Stack {
         let sent_connected = connected.is_some()
             && udp(h)
                 .is_some_and(|s| (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0);
-        // "Fragmentation needed" is hard for a socket that never fragments (Linux's
-        // __udp4_lib_err: harderr for IP_PMTUDISC_DO); its MTU is learnt either way.
+        // "Fragmentation needed" (its MTU learnt already): Linux's __udp4_lib_err makes it a hard
+        // EMSGSIZE, but for IP_PMTUDISC_DONT, which hears nothing of it, IP_RECVERR or not.
         let hard = if report.errno == crate::error::Errno::EMSGSIZE {
-            udp(h).is_some_and(|s| s.pmtudisc == super::output::PmtuDisc::Do)
+            if udp(h).is_some_and(|s| s.pmtudisc == super::output::PmtuDisc::Dont) {
+                return;
+            }
+            true
         } else {
             report.hard
         };

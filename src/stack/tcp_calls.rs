@@ -278,6 +278,8 @@ impl Stack {
         let (path_mtu, _) = self.net.path_mtu(now, *remote.ip());
         let iface_mtu = self.net.iface.mtu;
         let sock = self.tcp(h)?;
+        // A new connection, a new random start for its identifications (Linux's tcp_v4_connect).
+        sock.ip_id = None;
         let mut conn = Connection::connect(now, &sock.config, iss, ts_offset);
         if path_mtu < iface_mtu {
             conn.fit_path_mtu(path_mtu);

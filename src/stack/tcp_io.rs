@@ -370,7 +370,11 @@ impl Stack {
             return true;
         }
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
-        let conn = Connection::from_cookie(now, &config, cookie, ts_offset, seg, mss);
+        let mut conn = Connection::from_cookie(now, &config, cookie, ts_offset, seg, mss);
+        let (path_mtu, _) = self.net.path_mtu(now, key.remote_ip);
+        if path_mtu < self.net.iface.mtu {
+            conn.fit_path_mtu(path_mtu);
+        }
         let h = self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
         if let Some(c) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
             c.input(now, seg);
@@ -495,13 +499,16 @@ impl Stack {
         let (Some(local), Some(remote)) = (sock.local, sock.remote) else {
             return;
         };
-        let params = sock.ip;
+        let mut params = sock.ip;
         if sock.connection().is_none() {
             return;
         }
-        net.conn_ident = params
-            .dont_frag
-            .then(|| *sock.ip_id.get_or_insert_with(|| rng.next_u32() as u16));
+        // A path MTU a router put under 552 is locked: WANT's DF gives way (ip_dont_fragment).
+        if params.dont_frag && params.may_fragment && net.path_mtu(now, *remote.ip()).1 {
+            params.dont_frag = false;
+        }
+        // Connected: the connection's own counter, DF or not (ip_select_ident_segs).
+        net.conn_ident = Some(*sock.ip_id.get_or_insert_with(|| rng.next_u32() as u16));
         let Some(conn) = sock.connection_mut() else {
             return;
         };
@@ -660,14 +667,11 @@ impl Net {
             segmented_by_device,
             ident: if syn_ack && params.dont_frag {
                 Some(0)
-            } else if let (Some(id), Some(_), true) =
-                (self.conn_ident.as_mut(), owner, params.dont_frag)
-            {
+            } else if let (Some(id), Some(_)) = (self.conn_ident.as_mut(), owner) {
                 // A super-segment becomes this many packets on the wire, numbered in turn.
-                let packets = if segmented_by_device {
-                    payload_len.div_ceil(self.iface.mtu - 20 - header_len)
-                } else {
-                    1
+                let packets = match self.iface.mtu.checked_sub(20 + header_len) {
+                    Some(per) if segmented_by_device && per > 0 => payload_len.div_ceil(per),
+                    _ => 1,
                 };
                 let this = *id;
                 *id = id.wrapping_add(packets as u16);

@@ -2073,7 +2073,15 @@ fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
 
 #[test]
 fn a_new_connection_fits_a_path_mtu_learnt_before() {
+    new_connection_fits_a_path_mtu(false);
+    // With segmentation offload too: the device cuts at the interface's MTU, so the connection
+    // sends no super-segment.
+    new_connection_fits_a_path_mtu(true);
+}
+
+fn new_connection_fits_a_path_mtu(tso: bool) {
     let (mut a, mut b, ha, _hb) = tcp_pair(5);
+    a.tcp_defaults_mut().tso = tso;
     let now = Instant::from_millis(10);
     // A UDP datagram to B meets a router that takes 1000.
     let u = a.udp_socket().unwrap();
@@ -2102,7 +2110,13 @@ fn a_new_connection_fits_a_path_mtu_learnt_before() {
     b.receive(now, &syn);
     exchange(&mut a, &mut b, now);
     assert_eq!(a.tcp_send(now, h, &[1; 3000]).unwrap(), 3000);
-    let segs = tcp_segments(&drain(&mut a));
+    let out = drain(&mut a);
+    assert!(
+        ip_shapes(&out).iter().all(|&(_, _, len)| len <= 1000),
+        "{:?}",
+        ip_shapes(&out)
+    );
+    let segs = tcp_segments(&out);
     assert!(segs.iter().all(|s| s.1 <= 960 - 12), "{segs:?}");
     assert!(
         a.tcp_socket_ref(ha)
@@ -2112,5 +2126,35 @@ fn a_new_connection_fits_a_path_mtu_learnt_before() {
             .stats()
             .snd_mss
             > 1000
+    );
+}
+
+#[test]
+fn a_locked_path_mtu_takes_df_off_a_want_connection_and_ids_stay_its_own() {
+    let (mut a, mut b, ha, hb) = tcp_pair(5);
+    let now = Instant::from_millis(10);
+    a.tcp_send(now, ha, &[1; 100]).unwrap();
+    let sent = drain(&mut a);
+    let (first, _) = parse_ip(&sent[0]);
+    assert!(first.dont_frag);
+    sent.iter().for_each(|f| b.receive(now, f));
+    exchange(&mut a, &mut b, now);
+    // A router says 300: taken as 552, locked. The connection's segments lose DF (Linux's
+    // ip_dont_fragment for IP_PMTUDISC_WANT) and keep counting their own identifications.
+    a.receive(
+        now,
+        &unreachable_about(&sent[0], DstUnreachable::FragRequired { mtu: 300 }),
+    );
+    let _ = drain(&mut a);
+    let _ = hb;
+    a.tcp_send(now, ha, &[2; 100]).unwrap();
+    let next = drain(&mut a);
+    let (ip, _) = parse_ip(next.last().unwrap());
+    assert!(!ip.dont_frag);
+    assert!(
+        ip.ident.wrapping_sub(first.ident) <= 4,
+        "{} after {}",
+        ip.ident,
+        first.ident
     );
 }

@@ -929,6 +929,8 @@ impl Connection {
         let mss = mtu.max(MIN_PATH_MTU) - 40;
         if mss < usize::from(self.cfg.mss) {
             self.cfg.mss = mss as u16;
+            // The device cuts super-segments at the interface's MTU, not the path's.
+            self.cfg.tso = false;
         }
     }
 
