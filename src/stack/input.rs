@@ -253,6 +253,11 @@ impl Stack {
                 };
                 let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
             }
+            // An error sent to a broadcast or multicast address is ignored, as Linux's icmp_rcv
+            // ignores every type but echo, timestamp and address mask there (RFC 1122 §3.2.2: no
+            // host sends an error to one): a forged one would reach every host at once.
+            Icmpv4Repr::DstUnreachable { .. } | Icmpv4Repr::TimeExceeded { .. } if dg.broadcast => {
+            }
             Icmpv4Repr::DstUnreachable {
                 reason,
                 header,

@@ -2158,3 +2158,27 @@ fn a_locked_path_mtu_takes_df_off_a_want_connection_and_ids_stay_its_own() {
         first.ident
     );
 }
+
+#[test]
+fn an_icmp_error_sent_to_the_broadcast_address_is_not_heard() {
+    let mut a = ours();
+    introduce(&mut a);
+    let u = a.udp_socket().unwrap();
+    let to = SocketAddrV4::new(B_IP, 9);
+    let now = Instant::from_millis(1000);
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    let first = drain(&mut a);
+    let (header, payload) = parse_ip(&first[0]);
+    let repr = Icmpv4Repr::DstUnreachable {
+        reason: DstUnreachable::FragRequired { mtu: 1000 },
+        header,
+        data: &payload[..8],
+    };
+    let to_all = Ipv4Addr::new(10, 77, 0, 255);
+    let forged = ip_frame(to_all, IpProtocol::ICMP, repr.buffer_len(), |buf| {
+        repr.emit(&mut Icmpv4Packet::new_unchecked(buf), ChecksumMode::Full)
+    });
+    a.receive(now, &forged);
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
+}
