@@ -34,7 +34,7 @@ print('got', got, flush=True)
 far=$!
 wait_line "$WORK/far.out" ready 50 "$far" "the far receiver did not start"
 # A TCP listener there too: a connection opened after the datagrams offers the path's MSS in its
-# SYN, as Linux's takes its route's MTU (seen at the far end).
+# SYN, as Linux's takes its route's MTU (seen at the far end), and IP_MTU tells the path's MTU.
 ip netns exec "$FAR" timeout 30 python3 -c "
 import socket
 l = socket.socket(); l.bind(('10.78.0.2', 7961)); l.listen(1)
@@ -50,13 +50,26 @@ for n in (1200, 1200, 1200, 900, 1200):
     time.sleep(0.2)
 t = socket.create_connection(('10.78.0.2', 7961), timeout=5)
 t.sendall(b'q' * 50)
+IP_MTU = 14
+# IP_MTU: the path's MTU for a connected socket, ENOTCONN for one that is not (Linux's dst_mtu).
+mtus = [t.getsockopt(socket.IPPROTO_IP, IP_MTU)]
 t.close()
+for peer in (('10.78.0.2', 7960), ('$KERNEL_IP', 7960)):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.connect(peer)
+    mtus.append(c.getsockopt(socket.IPPROTO_IP, IP_MTU))
+try:
+    u.getsockopt(socket.IPPROTO_IP, IP_MTU); mtus.append('no error')
+except OSError as e:
+    import errno; mtus.append(errno.errorcode[e.errno])
+print('ip_mtu', mtus)
 print('sent')
 " > "$WORK/send.out" 2>&1 || fail "the sender: $(cat "$WORK/send.out")"
+mtus=$(grep '^ip_mtu' "$WORK/send.out")
+[ "$mtus" = "ip_mtu [1000, 1000, 1500, 'ENOTCONN']" ] || fail "IP_MTU: $mtus; expected ip_mtu [1000, 1000, 1500, 'ENOTCONN']"
 wait "$far" || true
 got=$(grep '^got' "$WORK/far.out")
 [ "$got" = "got [1200, 1200, 900, 1200]" ] || fail "the far side $got; expected the first datagram lost, the rest whole"
 sleep 0.5
 mss=$(grep -o 'mss [0-9]*' "$WORK/syn.txt" || true)
 [ "$mss" = "mss 960" ] || fail "the SYN after the path was learnt offered '$mss' ($(cat "$WORK/syn.txt")); expected mss 960"
-echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got); a new TCP connection offered $mss"
+echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got); a new TCP connection offered $mss; IP_MTU said ${mtus#ip_mtu }"

@@ -312,6 +312,17 @@ impl Stack {
         }
     }
 
+    /// IP_MTU: the MTU of the path to a connected socket's peer (Linux's `dst_mtu`: the
+    /// interface's, or less once a "fragmentation needed" taught the path's; loopback's 65 536),
+    /// ENOTCONN for one not connected.
+    pub fn path_mtu_of(&self, now: Instant, h: SocketHandle) -> crate::error::Result<usize> {
+        let peer = self.peer_addr(h)?;
+        if peer.ip().is_loopback() {
+            return Ok(65_536);
+        }
+        Ok(self.net.path_mtu(now, *peer.ip()).0)
+    }
+
     /// Releases the program's hold on a socket. UDP sockets go at once; TCP connections finish
     /// their closing handshake first.
     pub fn close(&mut self, now: Instant, h: SocketHandle) -> crate::error::Result<()> {

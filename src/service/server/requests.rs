@@ -951,6 +951,18 @@ impl Service {
                         rate, len,
                     ))));
                 }
+                if (level, name) == (libc::IPPROTO_IP, libc::IP_MTU) {
+                    // Connected to loopback through the twin: loopback's MTU, as Linux's lo.
+                    let mtu = if sock.loop_peer.is_some() {
+                        65_536
+                    } else {
+                        let now = self.now();
+                        self.stack.path_mtu_of(now, h)?
+                    };
+                    return Ok(Called::Value(Value::Bytes(
+                        (mtu as i32).to_ne_bytes().to_vec(),
+                    )));
+                }
                 let mut v = options::get(&mut self.stack, h, kind, &sock.extra, level, name)?;
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
