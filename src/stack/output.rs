@@ -166,6 +166,20 @@ impl Net {
             .map_or((self.iface.mtu, false), |p| (usize::from(p.mtu), p.locked))
     }
 
+    /// A new connection to `dst` fits the path MTU learnt to it, if any
+    /// ([`crate::tcp::Connection::fit_path_mtu`]).
+    pub(crate) fn fit_to_path(
+        &self,
+        now: Instant,
+        dst: Ipv4Addr,
+        conn: &mut crate::tcp::Connection,
+    ) {
+        let (mtu, _) = self.path_mtu(now, dst);
+        if mtu < self.iface.mtu {
+            conn.fit_path_mtu(mtu);
+        }
+    }
+
     pub(crate) fn push_frame(&mut self, frame: Vec<u8>) {
         self.stats.frames_out += 1;
         self.tx.push_back(frame);

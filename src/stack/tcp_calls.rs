@@ -275,15 +275,11 @@ impl Stack {
         // without, it asks for one. Linux's no-cookie mode (the socket's TCP_FASTOPEN_NO_COOKIE
         // or the sysctl's 0x4) holds the SYN for the data as a cookie does, and sends none.
         let cookie = self.fast_open_cookie_for(*remote.ip());
-        let (path_mtu, _) = self.net.path_mtu(now, *remote.ip());
-        let iface_mtu = self.net.iface.mtu;
-        let sock = self.tcp(h)?;
+        let sock = self.sockets.tcp_mut(h).ok_or(Errno::EBADF)?;
         // A new connection, a new random start for its identifications (Linux's tcp_v4_connect).
         sock.ip_id = None;
         let mut conn = Connection::connect(now, &sock.config, iss, ts_offset);
-        if path_mtu < iface_mtu {
-            conn.fit_path_mtu(path_mtu);
-        }
+        self.net.fit_to_path(now, *remote.ip(), &mut conn);
         let bits = sock.config.fastopen;
         let fast_open = fast_open && bits & tcp::fastopen::sysctl::CLIENT_ENABLE != 0;
         let no_cookie =

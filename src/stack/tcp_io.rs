@@ -225,7 +225,7 @@ impl Stack {
         let verdict = self.fast_open_verdict(lh, our_ip, key.remote_ip, syn);
         let iss = iss.unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
-        let conn = match verdict {
+        let mut conn = match verdict {
             ServerVerdict::Accept(fresh) => {
                 self.net.stats.tcp_fastopen_passive += 1;
                 let mut c = Connection::accept_fast_open(now, &config, iss, ts_offset, syn);
@@ -241,11 +241,7 @@ impl Stack {
             }
             ServerVerdict::None => Connection::accept(now, &config, iss, ts_offset, syn),
         };
-        let mut conn = conn;
-        let (path_mtu, _) = self.net.path_mtu(now, key.remote_ip);
-        if path_mtu < self.net.iface.mtu {
-            conn.fit_path_mtu(path_mtu);
-        }
+        self.net.fit_to_path(now, key.remote_ip, &mut conn);
         self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
     }
 
@@ -371,10 +367,7 @@ impl Stack {
         }
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
         let mut conn = Connection::from_cookie(now, &config, cookie, ts_offset, seg, mss);
-        let (path_mtu, _) = self.net.path_mtu(now, key.remote_ip);
-        if path_mtu < self.net.iface.mtu {
-            conn.fit_path_mtu(path_mtu);
-        }
+        self.net.fit_to_path(now, key.remote_ip, &mut conn);
         let h = self.tcp_add_child(now, lh, key, local, remote, ip, config, conn);
         if let Some(c) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
             c.input(now, seg);
