@@ -764,10 +764,7 @@ fn a_stack_with_the_same_key_started_later_reuses_ports_with_later_isns_and_time
         a
     };
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 16).unwrap();
+    let l = listen_on(&mut b, 16);
     let after = |x: u32, y: u32| (x.wrapping_sub(y) as i32) > 0;
     // Opens `n` connections at `now`, each ended by B first (B keeps it in TIME-WAIT): their
     // SYNs' (port, ISN, TSval).
@@ -978,13 +975,19 @@ fn every_truncation_and_random_frame_is_dropped_without_panic() {
 const PORT: u16 = 8080;
 
 /// A connection from A to B's listener: (A, B, A's handle, B's accepted handle).
-fn tcp_pair(retries: u32) -> (Stack, Stack, SocketHandle, SocketHandle) {
-    let mut a = ours();
-    let mut b = stack(B_IP, B_MAC, A_IP);
+/// A TCP listener on `b`'s port PORT, with room for `backlog` connections.
+fn listen_on(b: &mut Stack, backlog: usize) -> SocketHandle {
     let l = b.tcp_socket().unwrap();
     b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
         .unwrap();
-    b.tcp_listen(l, 4).unwrap();
+    b.tcp_listen(l, backlog).unwrap();
+    l
+}
+
+fn tcp_pair(retries: u32) -> (Stack, Stack, SocketHandle, SocketHandle) {
+    let mut a = ours();
+    let mut b = stack(B_IP, B_MAC, A_IP);
+    let l = listen_on(&mut b, 4);
     let ha = a.tcp_socket().unwrap();
     a.tcp_socket_mut(ha).unwrap().config.data_retries = retries;
     a.tcp_connect(Instant::ZERO, ha, SocketAddrV4::new(B_IP, PORT))
@@ -1216,10 +1219,7 @@ fn a_full_accept_queue_holds_handshakes_back_until_accept_makes_room() {
     // past the bound; each accept makes room, and a SYN-ACK retransmission brings the next in.
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 1).unwrap();
+    let l = listen_on(&mut b, 1);
     let now = Instant::ZERO;
     let clients = connect_many(&mut a, &mut b, now, 4);
     let queued = |b: &Stack| {
@@ -1280,10 +1280,7 @@ fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait()
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
     b.set_max_sockets(3);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 8).unwrap();
+    let l = listen_on(&mut b, 8);
     let u = b.udp_socket().unwrap();
     let mut now = Instant::ZERO;
     let first = a.tcp_socket().unwrap();
@@ -1347,10 +1344,7 @@ fn the_socket_bound_gives_enobufs_turns_syns_to_cookies_and_recycles_time_wait()
 fn short_of_memory_the_stack_refuses_new_sockets_and_keeps_its_connections_exact() {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 8).unwrap();
+    let l = listen_on(&mut b, 8);
     let mut now = Instant::ZERO;
     let c = a.tcp_socket().unwrap();
     a.tcp_connect(now, c, SocketAddrV4::new(B_IP, PORT))
@@ -1421,10 +1415,7 @@ fn fast_open_between_two_stacks() {
     let mut b = stack(B_IP, B_MAC, A_IP);
     a.tcp_defaults_mut().fastopen = 3;
     b.tcp_defaults_mut().fastopen = 3;
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 8).unwrap();
+    let l = listen_on(&mut b, 8);
     b.tcp_socket_mut(l).unwrap().fast_open.qlen = 8;
     let now = Instant::ZERO;
     // A frame from A to B: whether it is a SYN with data.
@@ -1814,11 +1805,15 @@ fn igmp_packets_are_the_kernels_bytes() {
     assert_eq!(ip_of(&drain(&mut s)[0]), ip_of(&testdata::IGMPV2_LEAVE));
 }
 
+fn ethertype(frame: &[u8]) -> EtherType {
+    EthernetFrame::new_checked(frame).unwrap().ethertype()
+}
+
 /// Flags and payload length of each TCP segment among `frames`.
 fn tcp_segments(frames: &[Vec<u8>]) -> Vec<(TcpFlags, usize, u32)> {
     frames
         .iter()
-        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::IPV4)
+        .filter(|f| ethertype(f) == EtherType::IPV4)
         .filter_map(|f| {
             let (ip, payload) = parse_ip(f);
             (ip.protocol == IpProtocol::TCP).then(|| {
@@ -1833,10 +1828,7 @@ fn tcp_segments(frames: &[Vec<u8>]) -> Vec<(TcpFlags, usize, u32)> {
 fn a_queued_pure_ack_gives_way_to_a_segment_that_carries_it() {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 4).unwrap();
+    let l = listen_on(&mut b, 4);
     let ha = a.tcp_socket().unwrap();
     let now = Instant::ZERO;
     a.tcp_connect(now, ha, SocketAddrV4::new(B_IP, PORT))
@@ -1891,10 +1883,7 @@ fn a_duplicate_ack_stays_beside_the_data_that_follows_it() {
     let mut a = ours();
     a.tcp_defaults_mut().sack = false;
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 4).unwrap();
+    let l = listen_on(&mut b, 4);
     let ha = a.tcp_socket().unwrap();
     a.tcp_connect(Instant::ZERO, ha, SocketAddrV4::new(B_IP, PORT))
         .unwrap();
@@ -1941,10 +1930,7 @@ fn an_ack_held_for_the_neighbours_address_withdraws_nothing_else() {
     assert_eq!(a.frames_pending(), 1);
     a.tcp_send(later, ha, b"more").unwrap();
     let fa = drain(&mut a);
-    let arp = fa
-        .iter()
-        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::ARP)
-        .count();
+    let arp = fa.iter().filter(|f| ethertype(f) == EtherType::ARP).count();
     assert_eq!((fa.len(), arp), (1, 1));
 }
 
@@ -1952,10 +1938,7 @@ fn an_ack_held_for_the_neighbours_address_withdraws_nothing_else() {
 fn each_connection_numbers_its_packets_from_a_random_start_of_its_own() {
     let mut a = ours();
     let mut b = stack(B_IP, B_MAC, A_IP);
-    let l = b.tcp_socket().unwrap();
-    b.tcp_bind(l, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT))
-        .unwrap();
-    b.tcp_listen(l, 4).unwrap();
+    listen_on(&mut b, 4);
     let now = Instant::ZERO;
     let conns = connect_many(&mut a, &mut b, now, 2);
     // The two connections' segments, interleaved: each keeps its own count, one per packet, as
@@ -1990,7 +1973,7 @@ fn each_connection_numbers_its_packets_from_a_random_start_of_its_own() {
 fn ip_shapes(frames: &[Vec<u8>]) -> Vec<(bool, bool, usize)> {
     frames
         .iter()
-        .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::IPV4)
+        .filter(|f| ethertype(f) == EtherType::IPV4)
         .map(|f| {
             let (ip, _) = parse_ip(f);
             (ip.dont_frag, ip.more_frags, ip.buffer_len())
@@ -1998,17 +1981,24 @@ fn ip_shapes(frames: &[Vec<u8>]) -> Vec<(bool, bool, usize)> {
         .collect()
 }
 
-#[test]
-fn a_path_mtu_learnt_from_fragmentation_needed_shapes_later_datagrams() {
-    use super::output::PmtuDisc;
+/// Our stack, knowing B, having sent a datagram of `len` bytes to B's port 9 at 1 s from a new
+/// UDP socket: the stack, the socket, B's address, the time and the frames that went.
+fn udp_datagram_to_b(len: usize) -> (Stack, SocketHandle, SocketAddrV4, Instant, Vec<Vec<u8>>) {
     let mut a = ours();
     introduce(&mut a);
     let u = a.udp_socket().unwrap();
     let to = SocketAddrV4::new(B_IP, 9);
     let now = Instant::from_millis(1000);
+    a.udp_send_to(now, u, &vec![7; len], Some(to)).unwrap();
+    let sent = drain(&mut a);
+    (a, u, to, now, sent)
+}
+
+#[test]
+fn a_path_mtu_learnt_from_fragmentation_needed_shapes_later_datagrams() {
+    use super::output::PmtuDisc;
     // Fits the interface: DF (WANT), one frame.
-    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
-    let first = drain(&mut a);
+    let (mut a, u, to, now, first) = udp_datagram_to_b(1200);
     assert_eq!(ip_shapes(&first), vec![(true, false, 1228)]);
     // A router on the way takes 1000 (RFC 1191).
     let icmp = unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 1000 });
@@ -2048,13 +2038,7 @@ fn a_path_mtu_learnt_from_fragmentation_needed_shapes_later_datagrams() {
 
 #[test]
 fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
-    let mut a = ours();
-    introduce(&mut a);
-    let u = a.udp_socket().unwrap();
-    let to = SocketAddrV4::new(B_IP, 9);
-    let now = Instant::from_millis(1000);
-    a.udp_send_to(now, u, &[7; 1000], Some(to)).unwrap();
-    let first = drain(&mut a);
+    let (mut a, u, to, now, first) = udp_datagram_to_b(1000);
     a.receive(
         now,
         &unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 68 }),
@@ -2161,13 +2145,7 @@ fn a_locked_path_mtu_takes_df_off_a_want_connection_and_ids_stay_its_own() {
 
 #[test]
 fn an_icmp_error_sent_to_the_broadcast_address_is_not_heard() {
-    let mut a = ours();
-    introduce(&mut a);
-    let u = a.udp_socket().unwrap();
-    let to = SocketAddrV4::new(B_IP, 9);
-    let now = Instant::from_millis(1000);
-    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
-    let first = drain(&mut a);
+    let (mut a, u, to, now, first) = udp_datagram_to_b(1200);
     let (header, payload) = parse_ip(&first[0]);
     let repr = Icmpv4Repr::DstUnreachable {
         reason: DstUnreachable::FragRequired { mtu: 1000 },
