@@ -1828,9 +1828,7 @@ impl Connection {
                 });
             }
             let mss = self.send_mss();
-            sent_new |= self
-                .snd
-                .on_sent(&plan, end, now, self.ts_enabled, mss, &mut self.timers);
+            sent_new |= self.snd.on_sent(&plan, end, now, mss, &mut self.timers);
             self.after_paced_send(now, plan.len);
         }
         self.snd.tlp_pending = false;

@@ -55,6 +55,21 @@ fn sent_after(t1: Instant, end1: SeqNum, t2: Instant, end2: SeqNum) -> bool {
     t1 > t2 || (t1 == t2 && end1 > end2)
 }
 
+/// When the data a cumulative ACK newly acknowledges was sent (what it newly delivers: records
+/// not SACKed before).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CumulativeAck {
+    /// The latest resending among them: whatever echo the ACK carries may answer that copy.
+    pub resent: Option<Instant>,
+    /// The same, of those whose copy an older echo may answer ([`TxRecord::echo_guarded`]). See
+    /// [`super::send::Sender::on_ack`] for what an echo older than those means.
+    pub resent_guarded: Option<Instant>,
+    /// The first sending of the earliest of them, when none of the data the ACK covers (SACKed
+    /// before or not) was ever resent: the round trip an ACK's timing measures without
+    /// timestamps (RFC 6298 §3 with Karn's rule; Linux's `first_ackt` in tcp_clean_rtx_queue).
+    pub first_sent: Option<Instant>,
+}
+
 /// Compact on purpose: every connection, including those still in the SYN queue, holds one.
 #[derive(Debug, Default)]
 pub struct RtxQueue {
@@ -242,30 +257,33 @@ impl RtxQueue {
         }
     }
 
-    /// Cumulative acknowledgment up to `ack`: drops the records below it. Returns the latest
-    /// resending among the records it newly delivers (those not SACKed before): of those whose
-    /// copy an older echo may answer ([`TxRecord::echo_guarded`]), and of any. See
-    /// [`super::send::Sender::on_ack`] for what an echo older than those means.
+    /// Cumulative acknowledgment up to `ack`: drops the records below it, and says when what it
+    /// newly acknowledges was sent ([`CumulativeAck`]).
     pub fn on_ack(
         &mut self,
         ack: SeqNum,
         now: Instant,
         echo_predates: &dyn Fn(Instant) -> bool,
         rs: &mut RateSampler,
-    ) -> (Option<Instant>, Option<Instant>) {
+    ) -> CumulativeAck {
         // Keep the hints within the window, where sequence comparisons are meaningful.
         self.rexmit_high = self.rexmit_high.max(ack);
-        let (mut guarded, mut by_any): (Option<Instant>, Option<Instant>) = (None, None);
+        let mut out = CumulativeAck::default();
+        let mut any_resent = false;
         while let Some(&r) = self.recs.front() {
             if r.start >= ack {
                 break;
             }
+            let latest = |t: Option<Instant>| Some(t.map_or(r.sent, |t| t.max(r.sent)));
             if !r.sacked && r.retransmitted {
-                let latest = |t: Option<Instant>| Some(t.map_or(r.sent, |t| t.max(r.sent)));
-                by_any = latest(by_any);
+                out.resent = latest(out.resent);
                 if r.echo_guarded {
-                    guarded = latest(guarded);
+                    out.resent_guarded = latest(out.resent_guarded);
                 }
+            }
+            any_resent |= r.retransmitted;
+            if !r.sacked && !r.retransmitted {
+                out.first_sent = Some(out.first_sent.map_or(r.first_sent, |t| t.min(r.first_sent)));
             }
             if r.end <= ack {
                 self.recs.pop_front();
@@ -301,7 +319,11 @@ impl RtxQueue {
         if self.recs.is_empty() {
             self.recs = VecDeque::new(); // give the memory back between bursts
         }
-        (guarded, by_any)
+        if any_resent {
+            // Karn (RFC 6298 §3): an ACK covering a resent segment may answer either copy.
+            out.first_sent = None;
+        }
+        out
     }
 
     /// A SACK block `[l, r)` (RFC 2018), already checked to lie within [SND.UNA, SND.MAX).

@@ -131,7 +131,8 @@ pub(crate) struct Sender {
     /// Retransmission timeouts in a row (and SYN retransmissions).
     pub(crate) retries: u32,
     pub(crate) rtt: RttEstimator,
-    /// A segment timed for an RTT sample when timestamps are off: (end, sent at).
+    /// The handshake timed for an RTT sample when timestamps are off: (end, sent at). Data is
+    /// timed by each ACK from the retransmission queue instead.
     pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
@@ -454,7 +455,6 @@ impl Sender {
         plan: &Plan,
         end: SeqNum,
         now: Instant,
-        ts_enabled: bool,
         mss: usize,
         timers: &mut Timers,
     ) -> bool {
@@ -482,9 +482,6 @@ impl Sender {
         }
         if is_new {
             self.force_send = false;
-            if self.rtt_timing.is_none() && !ts_enabled {
-                self.rtt_timing = Some((end, now));
-            }
             self.nxt = end;
             if !plan.len.is_multiple_of(mss.max(1)) {
                 self.sml = end;
@@ -773,7 +770,8 @@ impl Sender {
             self.bytes_acked += data_acked as u64;
             self.una = ack;
             self.nxt = self.nxt.max(ack);
-            let (guarded, by_any) = self.rtxq.on_ack(ack, now, &echo_predates, &mut sampler);
+            let times = self.rtxq.on_ack(ack, now, &echo_predates, &mut sampler);
+            let (guarded, by_any) = (times.resent_guarded, times.resent);
             // An ACK echoing a timestamp older than a resending of the data it newly
             // acknowledges may answer that copy with the receiver's old TS.Recent: a wholly
             // duplicate segment, resent because the ACK of the original was lost, is dropped
@@ -787,7 +785,15 @@ impl Sender {
             // if a D-SACK (RFC 2883) says the ACK answers the duplicate.
             let answers_copy = |t: Option<Instant>| t.is_some_and(&echo_predates);
             let echo_fits = !(answers_copy(guarded) || dsack.is_some() && answers_copy(by_any));
-            self.take_rtt_sample(now, seg, ctx, echo_fits);
+            if ctx.ts_enabled {
+                self.take_rtt_sample(now, seg, ctx, echo_fits);
+            } else if let Some(sent) = times.first_sent {
+                // Without timestamps every ACK of data never resent is timed, from the first
+                // sending of the earliest byte it newly covers, as Linux's tcp_clean_rtx_queue
+                // times it (RFC 6298 §3 asks at least one sample a round trip): an ACK held up
+                // by the loss of the ones before it lengthens the estimate as it should.
+                self.rtt.sample(now.saturating_since(sent));
+            }
             self.rtt.reset_backoff();
             self.retries = 0;
             self.tlp_probes = 0;
@@ -1044,7 +1050,7 @@ mod tests {
     fn send_next(s: &mut Sender, now: Instant, timers: &mut Timers) -> Option<Plan> {
         let plan = s.next_segment(&ctx())?;
         let end = plan.seq + plan.len + plan.fin as usize;
-        s.on_sent(&plan, end, now, false, 100, timers);
+        s.on_sent(&plan, end, now, 100, timers);
         Some(plan)
     }
 

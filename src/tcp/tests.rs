@@ -908,6 +908,43 @@ fn karn_takes_no_rtt_sample_from_a_retransmitted_segment() {
 }
 
 #[test]
+fn without_timestamps_every_ack_of_data_sent_once_is_timed() {
+    // Linux's tcp_clean_rtx_queue times each ACK from the first sending of the earliest byte it
+    // newly covers (RFC 6298 §3 asks at least one sample a round trip). Timing one segment at a
+    // time would miss what an ACK held up by the loss of the one before it says: that the round
+    // trip, and so the RTO, is longer than the last timed segment showed.
+    let c = Config {
+        timestamps: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&c, &c);
+    a.set_nodelay(true);
+    a.send(&[1u8; 100]).unwrap();
+    let p1 = collect(&mut a, t(10));
+    a.send(&[2u8; 100]).unwrap();
+    let p2 = collect(&mut a, t(15));
+    assert_eq!((p1.len(), p2.len()), (1, 1));
+    let ack1 = answer(&mut b, t(15), &p1);
+    let ack2 = answer(&mut b, t(20), &p2);
+    let ack2 = if ack2.is_empty() {
+        collect(&mut b, t(60))
+    } else {
+        ack2
+    };
+    assert_eq!((ack1.len(), ack2.len()), (1, 1));
+    feed(&mut a, t(20), &ack1);
+    let after_first = a.stats().srtt.expect("a sample");
+    // The second ACK is held up on the way (its first copy lost, say): 385 ms after its segment.
+    feed(&mut a, t(400), &ack2);
+    assert_eq!(a.stats().unacked, 0);
+    let after_second = a.stats().srtt.expect("a sample");
+    assert!(
+        after_second > after_first + Duration::from_millis(30),
+        "srtt {after_first:?} then {after_second:?}: the late ACK was not timed"
+    );
+}
+
+#[test]
 fn receiver_avoids_silly_windows() {
     // RFC 1122 §4.2.3.3: the receiver does not move its right edge by less than
     // min(RCV.BUFF / 2, MSS); reading a few bytes of a full buffer offers nothing.
