@@ -612,15 +612,25 @@ impl Receiver {
         }
     }
 
-    /// How far a window update may open the window: Linux's `rcv_ssthresh`, which caps what
-    /// __tcp_select_window offers, starts at the handshake's window (at most 64 KiB) and grows
+    /// How far the window may open: Linux's `rcv_ssthresh`, which caps what __tcp_select_window
+    /// offers, starts at the handshake's window (at most 64 KiB) and grows
     /// by two segments for each full in-order segment (`tcp_grow_window`); taken here as the
-    /// first window and twice the bytes received since, without a field of its own (a SYN-queue
-    /// entry must stay under 1 KiB). So a reader taking a small request sends no update (which
-    /// would carry an ACK Linux delays) just because the buffer is larger than the first window.
+    /// first window and twice the bytes received in order since, without a field of its own (a
+    /// SYN-queue entry must stay under 1 KiB). So a reader taking a small request sends no update
+    /// (which would carry an ACK Linux delays) just because the buffer is larger than the first
+    /// window; and out-of-order data leaves it be, so that duplicate ACKs keep their window (RFC
+    /// 5681 §2: one that changes the window is no duplicate, and fast retransmit would not come).
     fn ceiling(&self) -> usize {
-        let grown = usize::try_from(self.bytes_received.saturating_mul(2)).unwrap_or(usize::MAX);
-        self.buf.capacity().min(65535).saturating_add(grown)
+        // In order so far: RCV.NXT's distance from IRS, until it could have wrapped (all bytes
+        // stored, out-of-order ones included, bound it from above), and then no cap at all.
+        if self.bytes_received >= 1 << 31 {
+            return usize::MAX;
+        }
+        let in_order = self.nxt.since(self.irs).saturating_sub(1);
+        self.buf
+            .capacity()
+            .min(65535)
+            .saturating_add(in_order.saturating_mul(2))
     }
 
     /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
@@ -654,7 +664,9 @@ impl Receiver {
         // Only whole units of the window scale, so the edge we offer never passes the end of the
         // receive buffer: a window rounded up would invite bytes there is no room for.
         let unit = 1usize << self.wscale;
-        let room = self.window_room() & !(unit - 1);
+        // What __tcp_select_window offers: the room, capped by rcv_ssthresh (`ceiling`). A new
+        // connection offers 64 KiB after a small first segment, as Linux, not its whole buffer.
+        let room = self.window_room().min(self.ceiling()) & !(unit - 1);
         let cand = self.nxt + room;
         // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
         let threshold = self.mss(fallback_mss).min(self.buf.capacity() / 2).max(1);
