@@ -134,15 +134,28 @@ pub(crate) struct PathMtu {
 
 impl Net {
     /// An ICMP "fragmentation needed" for a packet to `dst` says the path takes `mtu` (Linux's
-    /// __ip_rt_update_pmtu): kept for 10 minutes if below what is known; below 552, 552 and
-    /// locked.
+    /// __ip_rt_update_pmtu): kept for 10 minutes if below what is known, or renewed for 10
+    /// minutes if equal and half the time has gone (a path still too narrow keeps saying so);
+    /// below 552, 552 and locked, and a locked one is left as it is.
     pub(crate) fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: u16) {
+        let known = self
+            .path_mtus
+            .iter()
+            .find(|p| p.dst == dst && p.until > now);
+        if known.is_some_and(|p| p.locked) {
+            return;
+        }
+        let old = known.map_or(self.iface.mtu, |p| usize::from(p.mtu));
         let (mtu, locked) = if usize::from(mtu) < MIN_PATH_MTU {
-            (MIN_PATH_MTU, true)
+            (MIN_PATH_MTU.min(old), true)
         } else {
             (usize::from(mtu), false)
         };
-        if mtu >= self.iface.mtu || mtu >= self.path_mtu(now, dst).0 {
+        if mtu > old || mtu >= self.iface.mtu && !locked {
+            return;
+        }
+        let fresh = |p: &PathMtu| p.until.saturating_since(now) > PATH_MTU_EXPIRES / 2;
+        if mtu == old && !locked && known.is_some_and(fresh) {
             return;
         }
         self.path_mtus.retain(|p| p.dst != dst && p.until > now);

@@ -2056,6 +2056,46 @@ fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
 }
 
 #[test]
+fn a_path_mtu_said_again_after_half_its_time_is_kept_ten_minutes_more() {
+    // Linux's __ip_rt_update_pmtu renews an exception when the same MTU comes again and less
+    // than half of ip_rt_mtu_expires is left; sooner, the repeat changes nothing.
+    let (mut a, u, to, now, first) = udp_datagram_to_b(1200);
+    let frag_needed = unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 1000 });
+    a.receive(now, &frag_needed);
+    let fragments_at = |a: &mut Stack, at: Instant| {
+        a.udp_send_to(at, u, &[7; 1200], Some(to)).unwrap();
+        ip_shapes(&drain(a)).len()
+    };
+    a.receive(now + Duration::from_secs(100), &frag_needed);
+    assert_eq!(fragments_at(&mut a, now + Duration::from_secs(599)), 2);
+    assert_eq!(
+        fragments_at(&mut a, now + Duration::from_secs(601)),
+        1,
+        "not renewed"
+    );
+    let again = now + Duration::from_secs(700);
+    a.receive(again, &frag_needed);
+    a.receive(again + Duration::from_secs(400), &frag_needed);
+    assert_eq!(
+        fragments_at(&mut a, again + Duration::from_secs(700)),
+        2,
+        "renewed at 400 s"
+    );
+    assert_eq!(fragments_at(&mut a, again + Duration::from_secs(1001)), 1);
+    // A locked MTU stays as it is until it expires.
+    let locked = again + Duration::from_secs(2000);
+    a.receive(
+        locked,
+        &unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 68 }),
+    );
+    a.receive(locked + Duration::from_secs(400), &frag_needed);
+    a.udp_send_to(locked + Duration::from_secs(401), u, &[7; 500], Some(to))
+        .unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(false, false, 528)]);
+    assert_eq!(fragments_at(&mut a, locked + Duration::from_secs(601)), 1);
+}
+
+#[test]
 fn a_new_connection_fits_a_path_mtu_learnt_before() {
     new_connection_fits_a_path_mtu(false);
     // With segmentation offload too: the device cuts at the interface's MTU, so the connection
