@@ -3,7 +3,8 @@
 # the kernel side routes to a third namespace over a veth of MTU 1000, so the first 1200-byte
 # datagram (DF, IP_PMTUDISC_WANT's default) is dropped there and answered with ICMP type 3 code 4;
 # the next ones go in fragments that fit, without DF, and arrive whole. A 900-byte datagram keeps
-# DF. Counted at the far receiver; E2E_KERNEL=1 shows the kernel's sockets doing the same.
+# DF, and with IP_PMTUDISC_DO a 1200-byte one fails with EMSGSIZE. Counted at the far receiver;
+# E2E_KERNEL=1 shows the kernel's sockets doing the same.
 source "$(dirname "$0")/lib.sh"
 setup udp_pmtu
 FAR="$NS-far"
@@ -43,11 +44,27 @@ c, _ = l.accept(); print('tcp got', len(c.recv(100)), flush=True)
 ip netns exec "$FAR" timeout 30 tcpdump -i vfar1 -nn -c 1 "tcp[tcpflags] & tcp-syn != 0 and dst port 7961"   > "$WORK/syn.txt" 2>/dev/null &
 sleep 1
 onstack -- timeout 20 python3 -c "
-import socket, time
+import errno, socket, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for n in (1200, 1200, 1200, 900, 1200):
     u.sendto(b'p' * n, ('10.78.0.2', 7960))
     time.sleep(0.2)
+# IP_PMTUDISC_DO: what the learnt path does not take fails at once with EMSGSIZE (Linux's
+# __ip_append_data), sent to the address or connected; what it takes goes.
+IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+d.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+do = []
+def attempt(send):
+    try:
+        send(); do.append('sent')
+    except OSError as e:
+        do.append(errno.errorcode[e.errno])
+attempt(lambda: d.sendto(b'd' * 1200, ('10.78.0.2', 7960)))
+attempt(lambda: d.sendto(b'd' * 900, ('10.78.0.2', 7960)))
+d.connect(('10.78.0.2', 7960))
+attempt(lambda: d.send(b'd' * 1200))
+print('do', do)
 t = socket.create_connection(('10.78.0.2', 7961), timeout=5)
 t.sendall(b'q' * 50)
 IP_MTU = 14
@@ -64,12 +81,14 @@ except OSError as e:
 print('ip_mtu', mtus)
 print('sent')
 " > "$WORK/send.out" 2>&1 || fail "the sender: $(cat "$WORK/send.out")"
+do=$(grep '^do' "$WORK/send.out")
+[ "$do" = "do ['EMSGSIZE', 'sent', 'EMSGSIZE']" ] || fail "IP_PMTUDISC_DO sends: $do; expected do ['EMSGSIZE', 'sent', 'EMSGSIZE']"
 mtus=$(grep '^ip_mtu' "$WORK/send.out")
 [ "$mtus" = "ip_mtu [1000, 1000, 1500, 'ENOTCONN']" ] || fail "IP_MTU: $mtus; expected ip_mtu [1000, 1000, 1500, 'ENOTCONN']"
 wait "$far" || true
 got=$(grep '^got' "$WORK/far.out")
-[ "$got" = "got [1200, 1200, 900, 1200]" ] || fail "the far side $got; expected the first datagram lost, the rest whole"
+[ "$got" = "got [1200, 1200, 900, 1200, 900]" ] || fail "the far side $got; expected the first datagram lost, the rest whole"
 sleep 0.5
 mss=$(grep -o 'mss [0-9]*' "$WORK/syn.txt" || true)
 [ "$mss" = "mss 960" ] || fail "the SYN after the path was learnt offered '$mss' ($(cat "$WORK/syn.txt")); expected mss 960"
-echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got); a new TCP connection offered $mss; IP_MTU said ${mtus#ip_mtu }"
+echo "udp pmtu: after the kernel's fragmentation needed (MTU 1000 on the way), 1200-byte datagrams arrived whole in fragments ($got); IP_PMTUDISC_DO sends said ${do#do }; a new TCP connection offered $mss; IP_MTU said ${mtus#ip_mtu }"

@@ -169,10 +169,53 @@ fn link_mtu() -> Option<usize> {
 
 /// IP_MTU_DISCOVER's refusal of a datagram of `len` bytes that does not fit the TAP's link (IPv4
 /// and UDP headers with it). Not for one to loopback, whose MTU (65 536) no datagram exceeds.
-fn refused_over_mtu(sock: &OpenSocket, out: &proto::Outgoing, len: usize) -> bool {
-    sock.refuse_over_mtu.load(Ordering::Relaxed)
-        && !to_loopback(out)
-        && link_mtu().is_some_and(|m| 28 + len > m)
+fn refused_over_mtu(sock: &OpenSocket, fd: i32, out: &proto::Outgoing, len: usize) -> bool {
+    if !sock.refuse_over_mtu.load(Ordering::Relaxed) || to_loopback(out) {
+        return false;
+    }
+    let size = UDP_IP_HEADERS + len;
+    link_mtu().is_some_and(|m| size > m)
+        || sock.refuse_over_path_mtu.load(Ordering::Relaxed)
+            && size > crate::stack::MIN_PATH_MTU
+            && path_mtu(sock, fd, out.to).is_some_and(|m| size > m)
+}
+
+/// An IPv4 header without options and a UDP header.
+const UDP_IP_HEADERS: usize = 28;
+
+/// The MTU of the path to `to` (`None`: the connected peer) as the service knows it, if the stack
+/// has learnt any path's ([`crate::service::board`]): asked once, and again when the board's count
+/// moves or what was learnt of the path runs out; `None` also when the service cannot say (the
+/// datagram then goes, and a path that does not take it drops it, as before).
+fn path_mtu(sock: &OpenSocket, fd: i32, to: Option<std::net::SocketAddrV4>) -> Option<usize> {
+    let paths = match board::paths() {
+        Some(n) => n,
+        None => map_board(fd).and_then(|_| board::paths())?,
+    };
+    if paths == 0 {
+        return None;
+    }
+    let now = std::time::Instant::now();
+    let mut seen = sock.path_mtu_seen.lock();
+    if let Some(s) = seen
+        .as_ref()
+        .filter(|s| s.to == to && s.paths == paths && s.until.is_none_or(|u| u > now))
+    {
+        return Some(s.mtu);
+    }
+    let Ok(proto::Value::Bytes(v)) = super::sockets::request(fd, proto::Call::PathMtu(to)) else {
+        return None;
+    };
+    let word =
+        |i: usize| -> Option<u32> { Some(u32::from_ne_bytes(v.get(i..i + 4)?.try_into().ok()?)) };
+    let (mtu, left_ms) = (word(0)? as usize, word(4)?);
+    *seen = Some(super::state::PathMtuSeen {
+        to,
+        paths,
+        mtu,
+        until: (left_ms > 0).then(|| now + std::time::Duration::from_millis(left_ms.into())),
+    });
+    Some(mtu)
 }
 
 /// A datagram to the local host: 127.0.0.0/8, 0.0.0.0 (which Linux takes for it) or `::1`.
@@ -252,7 +295,7 @@ pub unsafe fn udp_send(
             return udp_cork(&mut cork, &all[1..], len, out, fd, flags, sock);
         }
     }
-    if len > MAX_UDP || refused_over_mtu(sock, &out, len) {
+    if len > MAX_UDP || refused_over_mtu(sock, fd, &out, len) {
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, to)?;
@@ -330,7 +373,7 @@ unsafe fn udp_cork(
         pending_error(sock, fd)?;
     }
     let (first, held) = cork.get_or_insert_with(|| (out, Vec::new()));
-    if held.len() + len > MAX_UDP || refused_over_mtu(sock, first, held.len() + len) {
+    if held.len() + len > MAX_UDP || refused_over_mtu(sock, fd, first, held.len() + len) {
         *cork = None;
         return Err(Errno::EMSGSIZE);
     }

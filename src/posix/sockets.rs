@@ -626,6 +626,7 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         if r.is_ok() {
             sock.connected
                 .store(target.is_some(), std::sync::atomic::Ordering::Relaxed);
+            *sock.path_mtu_seen.lock() = None;
         }
         return r;
     }

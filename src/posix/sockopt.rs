@@ -91,6 +91,10 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             // IP_PMTUDISC_DO, _PROBE and _INTERFACE (Linux's ip_sk_ignore_df false).
             sock.refuse_over_mtu
                 .store((2..=4).contains(&v), std::sync::atomic::Ordering::Relaxed);
+            sock.refuse_over_path_mtu.store(
+                v == libc::IP_PMTUDISC_DO,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
     if (level, name) == (libc::IPPROTO_TCP, libc::TCP_INQ) && !val.is_empty() {

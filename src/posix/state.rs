@@ -58,6 +58,10 @@ pub struct OpenSocket {
     /// IP_MTU_DISCOVER is DO, PROBE or INTERFACE: a datagram longer than the link's MTU fails at
     /// once with EMSGSIZE, as Linux's __ip_append_data refuses it (the service would only drop it).
     pub refuse_over_mtu: AtomicBool,
+    /// IP_MTU_DISCOVER is DO: the same for a datagram longer than its path's MTU, once the stack
+    /// has learnt one (Linux's ip_sk_use_pmtu), and what it last heard of that path.
+    pub refuse_over_path_mtu: AtomicBool,
+    pub path_mtu_seen: Mutex<Option<PathMtuSeen>>,
     /// SO_SNDTIMEO in microseconds (0: none), as set through this process: a blocking send on the
     /// socketpair would wait that long for each piece, where Linux bounds the whole call.
     pub sndtimeo_us: std::sync::atomic::AtomicU64,
@@ -119,6 +123,17 @@ pub const LOCAL_UNKNOWN: u8 = 0;
 pub const LOCAL_WILDCARD: u8 = 1;
 pub const LOCAL_SPECIFIC: u8 = 2;
 
+/// The MTU the service gave for the path to a datagram's destination (`to`; `None`: the
+/// connected peer), good while the board's count of path MTUs learnt stays `paths` and, if the
+/// stack had learnt that path's, until `until`.
+#[derive(Clone, Copy, Debug)]
+pub struct PathMtuSeen {
+    pub to: Option<std::net::SocketAddrV4>,
+    pub paths: u64,
+    pub mtu: usize,
+    pub until: Option<std::time::Instant>,
+}
+
 /// Values of [`OpenSocket::listening`].
 pub const LISTENING_UNKNOWN: u8 = 0;
 pub const LISTENING_NO: u8 = 1;
@@ -133,6 +148,8 @@ impl OpenSocket {
             connected: AtomicBool::new(false),
             broadcast: AtomicBool::new(false),
             refuse_over_mtu: AtomicBool::new(false),
+            refuse_over_path_mtu: AtomicBool::new(false),
+            path_mtu_seen: Mutex::new(None),
             sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),

@@ -17,15 +17,22 @@
 //! that ends marks the page closed, and a program that sees that asks for the next service's.
 //! Limit: a service killed (SIGKILL) cannot mark it, and a program that outlives it and uses a new
 //! service's UDP sockets then sends without seeing their errors, as before the board.
+//!
+//! The page also counts the path MTUs the stack has learnt (ICMP "fragmentation needed", RFC
+//! 1191): a datagram sent with IP_PMTUDISC_DO longer than its path takes fails at once with
+//! EMSGSIZE on Linux, so a program's send asks the service for the path's MTU, but only once
+//! some path has been learnt, and again only when the count moves.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-/// The page: the count of errors posted, and whether the service has ended.
-type Words = [AtomicU64; 2];
+/// The page: the count of errors posted, whether the service has ended, and the count of path
+/// MTUs learnt.
+type Words = [AtomicU64; 3];
 const COUNT: usize = 0;
 const CLOSED: usize = 1;
+const PATHS: usize = 2;
 const SIZE: usize = 4096;
 
 /// The service's side: the page, mapped writable.
@@ -58,6 +65,11 @@ impl Board {
         self.words[COUNT].fetch_add(1, Ordering::Release);
     }
 
+    /// The stack has learnt `n` path MTUs in all (a new one, or a lower one for a known path).
+    pub fn set_paths(&self, n: u64) {
+        self.words[PATHS].store(n, Ordering::Release);
+    }
+
     /// The service ends: programs holding the page ask the next service for its own.
     pub fn close(&self) {
         self.words[CLOSED].store(1, Ordering::Release);
@@ -87,6 +99,16 @@ static MAPPED: AtomicPtr<Words> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The service's count of errors, if this process has its page and the service still runs.
 pub fn count() -> Option<u64> {
+    word(COUNT)
+}
+
+/// The service's count of path MTUs learnt, if this process has its page and the service still
+/// runs.
+pub fn paths() -> Option<u64> {
+    word(PATHS)
+}
+
+fn word(i: usize) -> Option<u64> {
     let p = MAPPED.load(Ordering::Acquire);
     if p.is_null() {
         return None;
@@ -97,7 +119,7 @@ pub fn count() -> Option<u64> {
         MAPPED.store(std::ptr::null_mut(), Ordering::Release);
         return None;
     }
-    Some(words[COUNT].load(Ordering::Acquire))
+    Some(words[i].load(Ordering::Acquire))
 }
 
 /// Maps the page the service gave (and closes its descriptor): [`count`] reads it from now on.
@@ -122,8 +144,12 @@ mod tests {
         board.bump();
         board.bump();
         assert_eq!(count(), Some(3));
+        assert_eq!(paths(), Some(0));
+        board.set_paths(2);
+        assert_eq!(paths(), Some(2));
         board.close();
         assert_eq!(count(), None);
+        assert_eq!(paths(), None);
         assert!(MAPPED.load(Ordering::Relaxed).is_null());
     }
 }

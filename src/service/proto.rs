@@ -154,6 +154,11 @@ pub enum Call {
         len: u32,
         peek: bool,
     },
+    /// The MTU of the path to a datagram's destination (`None`: the connected peer's), for an
+    /// IP_PMTUDISC_DO send to refuse what the path does not take, as Linux's __ip_append_data
+    /// does. Answered with 8 bytes: the MTU, and for how many milliseconds what the stack learnt
+    /// of the path holds (0: nothing learnt), each a native-endian u32.
+    PathMtu(Option<SocketAddrV4>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,6 +384,16 @@ impl Request {
                 w.u32(*len);
                 w.u8(*peek as u8);
             }
+            Call::PathMtu(to) => {
+                w.u8(25);
+                match to {
+                    None => w.u8(0),
+                    Some(a) => {
+                        w.u8(1);
+                        w.addr(*a);
+                    }
+                }
+            }
         }
         w.0
     }
@@ -464,6 +479,11 @@ impl Request {
                 len: r.u32()?,
                 peek: r.bool()?,
             },
+            25 => Call::PathMtu(match r.u8()? {
+                0 => None,
+                1 => Some(r.addr()?),
+                _ => return Err(Malformed),
+            }),
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -758,6 +778,8 @@ mod tests {
                 len: 7,
                 peek: false,
             },
+            Call::PathMtu(None),
+            Call::PathMtu(Some(a())),
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

@@ -337,6 +337,8 @@ pub struct Service {
     /// The page that counts UDP errors for programs' sends ([`board`]); none if it could not
     /// be made (sends then do not see the errors).
     board: Option<board::Board>,
+    /// The stack's count of path MTUs learnt, as last written to the board.
+    path_mtus_published: u64,
 }
 
 /// The errno a program hears for a system call of the service's that failed. The service's own
@@ -487,6 +489,7 @@ impl Service {
             board: board::Board::create()
                 .map_err(|e| log::warn!("no error board ({e}): UDP sends will not see errors"))
                 .ok(),
+            path_mtus_published: 0,
         })
     }
 
@@ -724,6 +727,7 @@ impl Service {
             let got = device.recv_burst(frame, max, &mut |f, checksum| {
                 stack.receive_checked(now, f, checksum)
             });
+            self.publish_path_mtus();
             self.finish_connects();
             self.flush_frames();
             match got {
@@ -739,6 +743,18 @@ impl Service {
                     log::error!("device receive failed: {e}");
                     break;
                 }
+            }
+        }
+    }
+
+    /// Tells the programs, through the board, that the stack learnt a path MTU: their DO sends
+    /// then ask for it ([`board`]).
+    fn publish_path_mtus(&mut self) {
+        let n = self.stack.path_mtus_learnt();
+        if n != self.path_mtus_published {
+            self.path_mtus_published = n;
+            if let Some(b) = &self.board {
+                b.set_paths(n);
             }
         }
     }

@@ -26,7 +26,7 @@ mod udp_calls;
 use std::collections::VecDeque;
 
 pub use multicast::GroupInterface;
-pub use output::PmtuDisc;
+pub use output::{PmtuDisc, MIN_PATH_MTU};
 pub use socket_table::{Socket, SocketHandle, SocketTable};
 pub use stats::Stats;
 pub use tcp_calls::Shutdown;
@@ -101,6 +101,9 @@ pub(crate) struct Net {
     conn_ident: Option<u16>,
     /// Path MTUs learnt from ICMP "fragmentation needed", by destination.
     path_mtus: Vec<output::PathMtu>,
+    /// How many path MTUs were learnt in all (new, or lower for a known path), for the programs'
+    /// side to know when to ask again ([`Stack::path_mtus_learnt`]).
+    path_mtus_learnt: u64,
     /// Frames addressed to ourselves, fed back in by the next `poll`.
     loopback: VecDeque<Vec<u8>>,
     stats: Stats,
@@ -144,6 +147,7 @@ impl Stack {
                 in_order_receiver: false,
                 conn_ident: None,
                 path_mtus: Vec::new(),
+                path_mtus_learnt: 0,
                 loopback: VecDeque::new(),
                 stats: Stats::default(),
                 igmp: crate::igmp::Memberships::default(),
@@ -321,6 +325,27 @@ impl Stack {
             return Ok(65_536);
         }
         Ok(self.net.path_mtu(now, *peer.ip()).0)
+    }
+
+    /// The MTU of the path to `dst` (a datagram's destination), and how long what was learnt of
+    /// it still holds (`None`: nothing learnt, the interface's MTU, until a path MTU is learnt).
+    pub fn path_mtu_to(
+        &self,
+        now: Instant,
+        dst: std::net::Ipv4Addr,
+    ) -> (usize, Option<crate::time::Duration>) {
+        if dst.is_loopback() {
+            return (65_536, None);
+        }
+        (
+            self.net.path_mtu(now, dst).0,
+            self.net.path_mtu_left(now, dst),
+        )
+    }
+
+    /// How many path MTUs the stack has learnt so far (a count that moves when one is learnt).
+    pub fn path_mtus_learnt(&self) -> u64 {
+        self.net.path_mtus_learnt
     }
 
     /// Releases the program's hold on a socket. UDP sockets go at once; TCP connections finish

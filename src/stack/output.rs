@@ -168,6 +168,9 @@ impl Net {
             locked,
             until: now + PATH_MTU_EXPIRES,
         });
+        if mtu < old || locked {
+            self.path_mtus_learnt += 1;
+        }
     }
 
     /// The MTU of the path to `dst` (the interface's unless one was learnt), and whether it is
@@ -177,6 +180,14 @@ impl Net {
             .iter()
             .find(|p| p.dst == dst && p.until > now)
             .map_or((self.iface.mtu, false), |p| (usize::from(p.mtu), p.locked))
+    }
+
+    /// How long the path MTU learnt for `dst` holds, if one was.
+    pub(crate) fn path_mtu_left(&self, now: Instant, dst: Ipv4Addr) -> Option<Duration> {
+        self.path_mtus
+            .iter()
+            .find(|p| p.dst == dst && p.until > now)
+            .map(|p| p.until.saturating_since(now))
     }
 
     /// A new connection to `dst` fits the path MTU learnt to it, if any

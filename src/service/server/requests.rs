@@ -967,6 +967,20 @@ impl Service {
                 v.truncate(proto::MAX_OPTION);
                 Ok(Called::Value(Value::Bytes(v)))
             }
+            Call::PathMtu(to) => {
+                let (mtu, left) = match to {
+                    Some(a) => self.stack.path_mtu_to(now, *a.ip()),
+                    None if sock.loop_peer.is_some() => (65_536, None),
+                    None => {
+                        let peer = self.stack.peer_addr(h)?;
+                        self.stack.path_mtu_to(now, *peer.ip())
+                    }
+                };
+                let left = left.map_or(0, |d| d.as_millis().clamp(1, u32::MAX as u128) as u32);
+                let mut v = (mtu as u32).to_ne_bytes().to_vec();
+                v.extend_from_slice(&left.to_ne_bytes());
+                Ok(Called::Value(Value::Bytes(v)))
+            }
             Call::ErrorBoard => match &self.board {
                 Some(b) => b.share().map(Called::Shared).map_err(|e| errno_of(&e)),
                 None => Err(Errno(libc::ENOSYS)),
