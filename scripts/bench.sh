@@ -24,6 +24,8 @@
 #     smoltcp comparator runs too, as it cannot run sockperf; and its median with each build's stack
 #     in the program (examples/tapstack_peer.rs `ping`, spinning while a message is out as smoltcp's
 #     does), the like of smoltcp's cell, which is in the program too (its figure shown in both rows);
+#     and that median with the program and the echo server on CPU 0 (the kernel's: pingpong.c at
+#     both ends over veth), where no wake-up of a halted CPU stands between the two ends;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side,
 #     and the CPU the whole machine spent per connection meanwhile (/proc/stat: every process and
 #     kernel thread the connections make work, so the columns compare what each way costs in all);
@@ -235,7 +237,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med echo_peer cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med echo_peer echo_pin cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -246,6 +248,7 @@ row_label() {
     echo_avg) echo "64 B echo ping-pong one-way, avg (us)" ;;
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     echo_peer) echo "  the same, the stack in the program, median (us)" ;;
+    echo_pin) echo "  the same, every process on CPU 0, median (us)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     cps_cpu | loop_cpu | peer_cpu) echo "  CPU of the machine per connection (us)" ;;
     loop) echo "one client loop, 8 at a time, to nginx (conn/s)" ;;
@@ -415,12 +418,15 @@ bench_sockperf() {
 }
 
 # echo_one CLIENT_NS SERVER_NS ADDR LOG CLIENT...: pingpong.c's server on SERVER_NS, CLIENT... (the
-# ping) on CLIENT_NS; the one-way average and median in $avg and $med.
+# ping) on CLIENT_NS; the one-way average and median in $avg and $med. With $echo_pin set (the
+# taskset command), the server runs under it too.
+echo_pin=""
 echo_one() {
   local cns=$1 sns=$2 addr=$3 log=$4
   shift 4
   avg="" med=""
-  ip netns exec "$sns" timeout $((secs + 30)) "$work/pingpong" serve "$addr" 9400 >"$log.server" 2>&1 &
+  # shellcheck disable=SC2086 # $echo_pin is empty or the taskset command
+  ip netns exec "$sns" $echo_pin timeout $((secs + 30)) "$work/pingpong" serve "$addr" 9400 >"$log.server" 2>&1 &
   disown $!
   why="the echo server did not listen"
   wait_listen "$sns" "$addr" 9400 || return 1
@@ -443,6 +449,16 @@ bench_echo() {
     fail_cell echo_avg kernel "$why"; fail_cell echo_med kernel
   fi
   drop_ns "$nsa"; drop_ns "$nsb"
+  why="could not make the veth namespaces"
+  echo_pin="taskset -c 0"
+  # shellcheck disable=SC2086 # $echo_pin is the taskset command
+  if new_veth echo && echo_one "$nsa" "$nsb" "$vb" "$work/echo-k-pin.log" $echo_pin "$work/pingpong" ping "$vb" 9400 "$secs"; then
+    set_cell echo_pin kernel "$med"
+  else
+    fail_cell echo_pin kernel "$why"
+  fi
+  echo_pin=""
+  drop_ns "$nsa"; drop_ns "$nsb"
   for i in "${!names[@]}"; do
     n=${names[$i]}
     why="could not make the namespace"
@@ -462,11 +478,23 @@ bench_echo() {
     fail_cell echo_avg smoltcp "$why"; fail_cell echo_med smoltcp; fail_cell echo_peer smoltcp
   fi
   drop_ns "$ns"
+  why="could not make the namespace"
+  echo_pin="taskset -c 0"
+  # shellcheck disable=SC2086 # $echo_pin is the taskset command
+  if new_tap smolpin && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-smol-pin.log" $echo_pin "$smol" ping 9400 "$secs"; then
+    set_cell echo_pin smoltcp "$med"
+  else
+    fail_cell echo_pin smoltcp "$why"
+  fi
+  echo_pin=""
+  drop_ns "$ns"
 }
 
 # The ping-pong with each build's stack in the program (examples/tapstack_peer.rs `ping`): beside
 # smoltcp's, which is in the program too, it compares the stacks; beside the row above, it shows
 # what the hand-off to the service costs. "-" for the kernel and for a build without the example.
+# Then the same with the program and the echo server on CPU 0 (the kernel's: both ends over veth):
+# with no wake-up of a halted CPU between them, what is left is what the stacks cost.
 bench_echo_peer() {
   local i n prog
   set_cell echo_peer kernel "-"
@@ -474,6 +502,7 @@ bench_echo_peer() {
     n=${names[$i]} prog="${dirs[$i]}/examples/tapstack_peer"
     if ! [ -x "$prog" ] || ! grep -q ' ping ' < <("$prog" 2>&1); then
       set_cell echo_peer "$n" "-"
+      set_cell echo_pin "$n" "-"
       continue
     fi
     why="could not make the namespace"
@@ -482,6 +511,16 @@ bench_echo_peer() {
     else
       fail_cell echo_peer "$n" "$why"
     fi
+    drop_ns "$ns"
+    why="could not make the namespace"
+    echo_pin="taskset -c 0"
+    # shellcheck disable=SC2086 # $echo_pin is the taskset command
+    if new_tap pechopin && echo_one "$ns" "$ns" "$kernel_ip" "$work/echo-peer-$i-pin.log" $echo_pin "$prog" ping 9400 "$secs"; then
+      set_cell echo_pin "$n" "$med"
+    else
+      fail_cell echo_pin "$n" "$why"
+    fi
+    echo_pin=""
     drop_ns "$ns"
   done
 }
