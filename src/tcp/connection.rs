@@ -1770,7 +1770,7 @@ impl Connection {
                         }
                     }
                     if self.snd.retries == 0 {
-                        self.snd.rtt_timing = Some((self.snd.iss + 1, now));
+                        self.snd.rtt_timing = Some(now);
                     }
                 }
                 if self.sends_early() {

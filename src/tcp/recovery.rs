@@ -64,8 +64,8 @@ pub struct CumulativeAck {
     /// The same, of those whose copy an older echo may answer ([`TxRecord::echo_guarded`]). See
     /// [`super::send::Sender::on_ack`] for what an echo older than those means.
     pub resent_guarded: Option<Instant>,
-    /// The first sending of the earliest of them, when none of the data the ACK covers (SACKed
-    /// before or not) was ever resent: the round trip an ACK's timing measures without
+    /// When the earliest of them was sent, if none of the data the ACK covers (SACKed before or
+    /// not) was ever resent: the round trip an ACK's timing measures without
     /// timestamps (RFC 6298 §3 with Karn's rule; Linux's `first_ackt` in tcp_clean_rtx_queue).
     pub first_sent: Option<Instant>,
 }
@@ -283,7 +283,11 @@ impl RtxQueue {
             }
             any_resent |= r.retransmitted;
             if !r.sacked && !r.retransmitted {
-                out.first_sent = Some(out.first_sent.map_or(r.first_sent, |t| t.min(r.first_sent)));
+                // Its last sending: its only one, but for a record that later data was merged
+                // into (`push`, past MAX_RECORDS), whose bytes went out between `first_sent` and
+                // `sent` and whose earliest may have been acknowledged before: the later time
+                // errs short rather than long, as one time stamp for a whole TSO segment does.
+                out.first_sent = Some(out.first_sent.map_or(r.sent, |t| t.min(r.sent)));
             }
             if r.end <= ack {
                 self.recs.pop_front();

@@ -131,9 +131,9 @@ pub(crate) struct Sender {
     /// Retransmission timeouts in a row (and SYN retransmissions).
     pub(crate) retries: u32,
     pub(crate) rtt: RttEstimator,
-    /// The handshake timed for an RTT sample when timestamps are off: (end, sent at). Data is
-    /// timed by each ACK from the retransmission queue instead.
-    pub(crate) rtt_timing: Option<(SeqNum, Instant)>,
+    /// When our SYN or SYN-ACK went, timed for an RTT sample when timestamps are off (none once
+    /// it is resent: Karn). Data is timed by each ACK from the retransmission queue instead.
+    pub(crate) rtt_timing: Option<Instant>,
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
     /// In loss recovery: fast recovery, or after an RTO when `rto_recovery`.
@@ -703,8 +703,8 @@ impl Sender {
                 }
             }
         }
-        if let Some((end, sent)) = self.rtt_timing {
-            if seg.ack >= end {
+        if let Some(sent) = self.rtt_timing {
+            if seg.ack > self.iss {
                 self.rtt.sample(now.saturating_since(sent));
                 self.rtt_timing = None;
             }
