@@ -180,6 +180,9 @@ fn refused_over_mtu(sock: &OpenSocket, fd: i32, out: &proto::Outgoing, len: usiz
             && path_mtu(sock, fd, out.to).is_some_and(|m| size > m)
 }
 
+/// How long a connected socket takes the service's word for its path's MTU (see [`path_mtu`]).
+const CONNECTED_PATH_MTU_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// An IPv4 header without options and a UDP header.
 const UDP_IP_HEADERS: usize = 28;
 
@@ -196,11 +199,13 @@ fn path_mtu(sock: &OpenSocket, fd: i32, to: Option<std::net::SocketAddrV4>) -> O
         return None;
     }
     let now = std::time::Instant::now();
-    let mut seen = sock.path_mtu_seen.lock();
-    if let Some(s) = seen
-        .as_ref()
-        .filter(|s| s.to == to && s.paths == paths && s.until.is_none_or(|u| u > now))
-    {
+    let peer = sock.peer_generation.load(Ordering::Acquire);
+    // The lock only around the copy: a request waits for the service, and a thread that forks
+    // or a signal handler that sends meanwhile must not find it held.
+    let cached = *sock.path_mtu_seen.lock();
+    if let Some(s) = cached.filter(|s| {
+        s.to == to && s.paths == paths && s.peer == peer && s.until.is_none_or(|u| u > now)
+    }) {
         return Some(s.mtu);
     }
     let Ok(proto::Value::Bytes(v)) = super::sockets::request(fd, proto::Call::PathMtu(to)) else {
@@ -209,11 +214,20 @@ fn path_mtu(sock: &OpenSocket, fd: i32, to: Option<std::net::SocketAddrV4>) -> O
     let word =
         |i: usize| -> Option<u32> { Some(u32::from_ne_bytes(v.get(i..i + 4)?.try_into().ok()?)) };
     let (mtu, left_ms) = (word(0)? as usize, word(4)?);
-    *seen = Some(super::state::PathMtuSeen {
+    let mut until = (left_ms > 0).then(|| now + std::time::Duration::from_millis(left_ms.into()));
+    if to.is_none() {
+        // The peer may change by a connect in another process sharing the socket, which this
+        // one does not see: a connected socket's answer is good for a second at most.
+        until = Some(until.map_or(now + CONNECTED_PATH_MTU_FOR, |u| {
+            u.min(now + CONNECTED_PATH_MTU_FOR)
+        }));
+    }
+    *sock.path_mtu_seen.lock() = Some(super::state::PathMtuSeen {
         to,
         paths,
+        peer,
         mtu,
-        until: (left_ms > 0).then(|| now + std::time::Duration::from_millis(left_ms.into())),
+        until,
     });
     Some(mtu)
 }

@@ -626,7 +626,8 @@ pub fn connect(sock: &Arc<OpenSocket>, fd: RawFd, a: Addr) -> Result<()> {
         if r.is_ok() {
             sock.connected
                 .store(target.is_some(), std::sync::atomic::Ordering::Relaxed);
-            *sock.path_mtu_seen.lock() = None;
+            sock.peer_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
         return r;
     }

@@ -62,6 +62,9 @@ pub struct OpenSocket {
     /// has learnt one (Linux's ip_sk_use_pmtu), and what it last heard of that path.
     pub refuse_over_path_mtu: AtomicBool,
     pub path_mtu_seen: Mutex<Option<PathMtuSeen>>,
+    /// Moved by each `connect` of a UDP socket through this process: an answer about the peer
+    /// before it is not kept.
+    pub peer_generation: std::sync::atomic::AtomicU64,
     /// SO_SNDTIMEO in microseconds (0: none), as set through this process: a blocking send on the
     /// socketpair would wait that long for each piece, where Linux bounds the whole call.
     pub sndtimeo_us: std::sync::atomic::AtomicU64,
@@ -124,12 +127,13 @@ pub const LOCAL_WILDCARD: u8 = 1;
 pub const LOCAL_SPECIFIC: u8 = 2;
 
 /// The MTU the service gave for the path to a datagram's destination (`to`; `None`: the
-/// connected peer), good while the board's count of path MTUs learnt stays `paths` and, if the
-/// stack had learnt that path's, until `until`.
+/// connected peer, as of the socket's `peer` generation), good while the board's count of path
+/// MTUs learnt stays `paths` and until `until` if set.
 #[derive(Clone, Copy, Debug)]
 pub struct PathMtuSeen {
     pub to: Option<std::net::SocketAddrV4>,
     pub paths: u64,
+    pub peer: u64,
     pub mtu: usize,
     pub until: Option<std::time::Instant>,
 }
@@ -150,6 +154,7 @@ impl OpenSocket {
             refuse_over_mtu: AtomicBool::new(false),
             refuse_over_path_mtu: AtomicBool::new(false),
             path_mtu_seen: Mutex::new(None),
+            peer_generation: std::sync::atomic::AtomicU64::new(0),
             sndtimeo_us: std::sync::atomic::AtomicU64::new(0),
             linger_secs: std::sync::atomic::AtomicU64::new(0),
             numbers: AtomicUsize::new(0),
