@@ -399,6 +399,25 @@ impl Stack {
         r
     }
 
+    /// [`Connection::recv_through_urgent`] on socket `h`.
+    pub fn tcp_recv_through_urgent(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        drain: impl FnOnce(&[u8], &[u8], bool) -> usize,
+    ) -> Result<usize> {
+        let sock = self.tcp(h)?;
+        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
+            return Err(Errno::ENOTCONN);
+        }
+        if sock.read_shut {
+            return Ok(0);
+        }
+        let r = self.conn(h)?.recv_through_urgent(now, drain);
+        self.tcp_after_event(now, h);
+        r
+    }
+
     /// [`Connection::urgent_with`] on socket `h`: the peer's urgent byte, once the program has
     /// been given everything before it.
     pub fn tcp_urgent_with(

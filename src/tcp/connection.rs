@@ -1042,6 +1042,30 @@ impl Connection {
         self.recv_inner(&mut [], true, now)
     }
 
+    /// As [`Connection::recv_with`], except that when the peer's urgent byte follows the data,
+    /// it is handed over too, as the last byte, with `true`: the taker sends it as its
+    /// out-of-band byte in the same write, so that no reader sees the data before the mark
+    /// without the mark, as none does on Linux (tcp_urg sets the mark as the segment is taken
+    /// in). What it returns is consumed, the urgent byte included if it took all.
+    pub fn recv_through_urgent(
+        &mut self,
+        now: Instant,
+        drain: impl FnOnce(&[u8], &[u8], bool) -> usize,
+    ) -> Result<usize, Errno> {
+        match self.rcv.urgent_offset() {
+            Some(at) if at > 0 && !self.rcv.buf.is_empty() => {
+                let (a, b) = self.rcv.buf.peek(0, at + 1);
+                let n = drain(a, b, true).min(at + 1);
+                self.rcv.buf.discard(n);
+                if n > 0 {
+                    self.after_read(n, now);
+                }
+                Ok(n)
+            }
+            _ => self.recv_with(now, |a, b| drain(a, b, false)),
+        }
+    }
+
     /// The peer's urgent byte, once the reader has reached it (everything before it read, and it
     /// arrived in order): given to `take`, and gone from the stream if `take` says it took it.
     /// Whether it did. The service hands it to the program as the socketpair's out-of-band byte,

@@ -2394,6 +2394,43 @@ fn the_urgent_pointer_may_come_before_its_byte() {
 }
 
 #[test]
+fn the_urgent_byte_goes_with_the_data_before_it() {
+    // The service writes the data before the mark and the urgent byte in one write (its last
+    // byte the socketpair's out-of-band one), so that no read finds the data without the mark.
+    let (_, mut b) = pair();
+    let now = t(10);
+    let mut s = segment(
+        SeqNum(1001),
+        SeqNum(5001),
+        TcpFlags::ACK | TcpFlags::URG,
+        b"abcd!ef",
+    );
+    s.urgent = 5;
+    b.input(now, &s);
+    let mut seen = Vec::new();
+    // A taker that could not write it all: the part it took goes, the urgent byte stays.
+    let n = b
+        .recv_through_urgent(now, |x, y, urgent| {
+            seen.push(([x, y].concat(), urgent));
+            2
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(seen, vec![(b"abcd!".to_vec(), true)]);
+    assert!(b.urgent_pending());
+    seen.clear();
+    let n = b
+        .recv_through_urgent(now, |x, y, urgent| {
+            seen.push(([x, y].concat(), urgent));
+            x.len() + y.len()
+        })
+        .unwrap();
+    assert_eq!((n, seen), (3, vec![(b"cd!".to_vec(), true)]));
+    assert!(!b.urgent_pending(), "the urgent byte went with its data");
+    assert_eq!(read_urgent(&mut b), (b"ef".to_vec(), None));
+}
+
+#[test]
 fn a_newer_urgent_pointer_leaves_the_older_byte_in_line() {
     let (_, mut b) = pair();
     let now = t(10);

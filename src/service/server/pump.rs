@@ -611,8 +611,11 @@ impl Service {
                 sock.app_reset |= matches!(r, Ok(n) if n > 0);
                 r
             } else {
-                stack.tcp_recv_with(now, h, |x, y| {
-                    let w = uds::send(b, &[x, y], None, libc::MSG_DONTWAIT);
+                // The urgent byte, if it follows, in the same write as B's out-of-band byte (its
+                // last), so that A never reads the data before the mark without the mark.
+                stack.tcp_recv_through_urgent(now, h, |x, y, urgent| {
+                    let oob = if urgent { libc::MSG_OOB } else { 0 };
+                    let w = uds::send(b, &[x, y], None, libc::MSG_DONTWAIT | oob);
                     let n = *w.as_ref().unwrap_or(&0);
                     wrote = Some(w);
                     n
