@@ -200,9 +200,9 @@ fn path_mtu(sock: &OpenSocket, fd: i32, to: Option<std::net::SocketAddrV4>) -> O
     }
     let now = std::time::Instant::now();
     let peer = sock.peer_generation.load(Ordering::Acquire);
-    // The lock only around the copy: a request waits for the service, and a thread that forks
-    // or a signal handler that sends meanwhile must not find it held.
-    let cached = *sock.path_mtu_seen.lock();
+    // Never waited for, and held only for a copy: a thread that forks or a signal handler that
+    // sends meanwhile must not find it held for good; busy, the cache is a miss.
+    let cached = sock.path_mtu_seen.try_lock().and_then(|s| *s);
     if let Some(s) = cached.filter(|s| {
         s.to == to && s.paths == paths && s.peer == peer && s.until.is_none_or(|u| u > now)
     }) {
@@ -222,13 +222,18 @@ fn path_mtu(sock: &OpenSocket, fd: i32, to: Option<std::net::SocketAddrV4>) -> O
             u.min(now + CONNECTED_PATH_MTU_FOR)
         }));
     }
-    *sock.path_mtu_seen.lock() = Some(super::state::PathMtuSeen {
-        to,
-        paths,
-        peer,
-        mtu,
-        until,
-    });
+    if let Some(mut seen) = sock.path_mtu_seen.try_lock() {
+        // Not over a newer answer if a connect came meanwhile.
+        if sock.peer_generation.load(Ordering::Acquire) == peer {
+            *seen = Some(super::state::PathMtuSeen {
+                to,
+                paths,
+                peer,
+                mtu,
+                until,
+            });
+        }
+    }
     Some(mtu)
 }
 
