@@ -163,6 +163,9 @@ pub struct Connection {
 
     /// Retransmit the SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
     syn_pending: bool,
+    /// A SYN-ACK went again for the peer's repeated SYN: the ACK that ends the handshake may
+    /// answer either copy, and gives no RTT sample (Karn; Linux's `num_retrans`).
+    synack_resent: bool,
 
     /// The send half: SND.*, retransmission queue, recovery, congestion control, persist, TLP.
     snd: Sender,
@@ -260,6 +263,7 @@ impl Connection {
             active_open: active,
             handshake_acked: false,
             syn_pending: true,
+            synack_resent: false,
             snd: Sender::new(iss, cfg.send_buffer, mss, cfg.congestion),
             rcv: Receiver::new(now, cfg.recv_buffer, rcv_wscale, cfg.quick_ack_off),
             ws_negotiated: false,
@@ -1793,7 +1797,7 @@ impl Connection {
                             self.snd.rearm_rtx(now, &mut self.timers);
                         }
                     }
-                    if self.snd.retries == 0 {
+                    if self.snd.retries == 0 && !self.synack_resent {
                         self.snd.rtt_timing = Some(now);
                     }
                 }
@@ -2121,6 +2125,8 @@ impl Connection {
         if self.state == State::SynReceived && f.contains(TcpFlags::SYN) && seq == self.rcv.irs {
             if !f.contains(TcpFlags::ACK) {
                 self.syn_pending = true;
+                self.synack_resent = true;
+                self.snd.rtt_timing = None;
                 return;
             }
             f.remove(TcpFlags::SYN);

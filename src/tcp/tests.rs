@@ -973,6 +973,36 @@ fn a_new_connection_offers_about_64_kib_after_small_segments_at_any_window_scale
 }
 
 #[test]
+fn a_synack_resent_for_a_repeated_syn_is_not_timed() {
+    // Karn: the ACK ending the handshake may answer the first SYN-ACK or the one the peer's
+    // repeated SYN called for; Linux's tcp_synack_rtt_meas takes no sample once num_retrans > 0.
+    let c = Config {
+        timestamps: false,
+        ..cfg()
+    };
+    let mut a = Connection::connect(t(0), &c, 1000, 0);
+    let syn = collect(&mut a, t(0));
+    let mut b = Connection::accept(t(0), &c, 5000, 0, &syn[0].as_segment());
+    let first = collect(&mut b, t(0));
+    assert_eq!(first.len(), 1);
+    // The peer did not hear it and sends its SYN again; the SYN-ACK goes again.
+    feed(&mut b, t(300), &syn);
+    let again = collect(&mut b, t(300));
+    assert_eq!(again.len(), 1);
+    assert!(again[0].seg.flags.contains(TcpFlags::SYN | TcpFlags::ACK));
+    // The ACK of the first SYN-ACK arrives 10 ms after the second went.
+    feed(&mut a, t(305), &first);
+    let ack = collect(&mut a, t(305));
+    feed(&mut b, t(310), &ack);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(
+        b.stats().srtt,
+        None,
+        "no sample from an ambiguous handshake"
+    );
+}
+
+#[test]
 fn receiver_avoids_silly_windows() {
     // RFC 1122 §4.2.3.3: the receiver does not move its right edge by less than
     // min(RCV.BUFF / 2, MSS); reading a few bytes of a full buffer offers nothing.
