@@ -541,7 +541,7 @@ impl Receiver {
             if n > 0 {
                 self.buf.commit(n);
                 self.nxt += n;
-                self.grow_ceiling(n, payload.len());
+                self.grow_ceiling(n, payload.len(), self.mss(fallback_mss));
                 self.data_arrived(now, rto, fallback_mss);
                 self.rtt_measure_window(now);
             }
@@ -552,7 +552,7 @@ impl Receiver {
                 self.nxt = end;
                 // Counted as it joins the stream rather than as it arrived out of order (Linux's
                 // moment), so that duplicate ACKs keep their window.
-                self.grow_ceiling(more, more);
+                self.grow_ceiling(more, more, 0);
             }
             // The FIN is reached with this segment and enters interactive mode (below): as in
             // Linux, whose ACK check comes after tcp_fin, quick-ACK mode no longer holds.
@@ -636,12 +636,13 @@ impl Receiver {
         }
     }
 
-    /// `n` bytes arrived in order, in a segment of `len`: Linux grows rcv_ssthresh by twice a
-    /// segment of 128 bytes or more (tcp_event_data_recv), so small requests leave the window
-    /// where the handshake put it.
-    fn grow_ceiling(&mut self, n: usize, len: usize) {
+    /// `n` bytes arrived in order, in a segment of `len`, from a peer whose segments are `mss`:
+    /// Linux grows rcv_ssthresh for a segment of 128 bytes or more (tcp_event_data_recv) by
+    /// twice the larger of it and the peer's segment size (tcp_grow_window), so small requests
+    /// leave the window where the handshake put it.
+    fn grow_ceiling(&mut self, n: usize, len: usize, mss: usize) {
         if len >= 128 {
-            let by = u32::try_from(n.saturating_mul(2)).unwrap_or(u32::MAX);
+            let by = u32::try_from(n.max(mss).saturating_mul(2)).unwrap_or(u32::MAX);
             self.rcv_ssthresh = (self.ceiling() as u32).saturating_add(by);
         }
     }
