@@ -380,26 +380,8 @@ impl Stack {
         }
     }
 
-    /// [`Connection::recv_with`] on socket `h`: received data written straight to the program.
-    pub fn tcp_recv_with(
-        &mut self,
-        now: Instant,
-        h: SocketHandle,
-        drain: impl FnOnce(&[u8], &[u8]) -> usize,
-    ) -> Result<usize> {
-        let sock = self.tcp(h)?;
-        if matches!(sock.state, TcpState::Fresh | TcpState::Listening(_)) {
-            return Err(Errno::ENOTCONN);
-        }
-        if sock.read_shut {
-            return Ok(0);
-        }
-        let r = self.conn(h)?.recv_with(now, drain);
-        self.tcp_after_event(now, h);
-        r
-    }
-
-    /// [`Connection::recv_through_urgent`] on socket `h`.
+    /// [`Connection::recv_through_urgent`] on socket `h`: received data written straight to the
+    /// program, the peer's urgent byte with the data before it.
     pub fn tcp_recv_through_urgent(
         &mut self,
         now: Instant,
