@@ -683,6 +683,16 @@ fn answer(c: &mut Connection, now: Instant, pkts: &[Packet]) -> Vec<Packet> {
     collect(c, now)
 }
 
+/// As [`answer`], or if `c` answers nothing at once, its delayed ACK 40 ms on.
+fn answer_or_delayed(c: &mut Connection, now: Instant, pkts: &[Packet]) -> Vec<Packet> {
+    let ack = answer(c, now, pkts);
+    if ack.is_empty() {
+        collect(c, now + Duration::from_millis(40))
+    } else {
+        ack
+    }
+}
+
 #[test]
 fn rto_keeps_the_scoreboard_and_resends_only_unsacked_data() {
     let (mut a, mut b) = pair();
@@ -749,12 +759,7 @@ fn tail_loss_probe_recovers_without_an_rto() {
     // An RTT sample of 20 ms.
     a.send(&[7u8; 100]).unwrap();
     let p = collect(&mut a, t(100));
-    let ack = answer(&mut b, t(110), &p);
-    let ack = if ack.is_empty() {
-        collect(&mut b, t(150))
-    } else {
-        ack
-    };
+    let ack = answer_or_delayed(&mut b, t(110), &p);
     feed(&mut a, t(120), &ack);
     let data = vec![1u8; 6 * 1448];
     a.send(&data).unwrap();
@@ -884,12 +889,7 @@ fn karn_takes_no_rtt_sample_from_a_retransmitted_segment() {
     assert_eq!(a.stats().timeouts + a.stats().probes, 1);
     assert_eq!(resent[0].seg.seq, p[0].seg.seq);
     // The ACK comes 5 ms after the retransmission: 5 ms or 5 ms + RTO would both be wrong.
-    let ack = answer(&mut b, at, &resent);
-    let ack = if ack.is_empty() {
-        collect(&mut b, at + Duration::from_millis(40))
-    } else {
-        ack
-    };
+    let ack = answer_or_delayed(&mut b, at, &resent);
     feed(&mut a, at + Duration::from_millis(5), &ack);
     assert_eq!(a.stats().unacked, 0);
     assert_eq!(a.stats().srtt, before, "no sample from an ambiguous ACK");
@@ -897,12 +897,7 @@ fn karn_takes_no_rtt_sample_from_a_retransmitted_segment() {
     let now = at + Duration::from_millis(100);
     a.send(&[2u8; 100]).unwrap();
     let p = collect(&mut a, now);
-    let ack = answer(&mut b, now, &p);
-    let ack = if ack.is_empty() {
-        collect(&mut b, now + Duration::from_millis(40))
-    } else {
-        ack
-    };
+    let ack = answer_or_delayed(&mut b, now, &p);
     feed(&mut a, now + Duration::from_millis(50), &ack);
     assert_ne!(a.stats().srtt, before);
 }
@@ -925,12 +920,7 @@ fn without_timestamps_every_ack_of_data_sent_once_is_timed() {
     let p2 = collect(&mut a, t(15));
     assert_eq!((p1.len(), p2.len()), (1, 1));
     let ack1 = answer(&mut b, t(15), &p1);
-    let ack2 = answer(&mut b, t(20), &p2);
-    let ack2 = if ack2.is_empty() {
-        collect(&mut b, t(60))
-    } else {
-        ack2
-    };
+    let ack2 = answer_or_delayed(&mut b, t(20), &p2);
     assert_eq!((ack1.len(), ack2.len()), (1, 1));
     feed(&mut a, t(20), &ack1);
     let after_first = a.stats().srtt.expect("a sample");
