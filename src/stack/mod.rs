@@ -320,11 +320,7 @@ impl Stack {
     /// interface's, or less once a "fragmentation needed" taught the path's; loopback's 65 536),
     /// ENOTCONN for one not connected.
     pub fn path_mtu_of(&self, now: Instant, h: SocketHandle) -> crate::error::Result<usize> {
-        let peer = self.peer_addr(h)?;
-        if peer.ip().is_loopback() {
-            return Ok(65_536);
-        }
-        Ok(self.net.path_mtu(now, *peer.ip()).0)
+        Ok(self.path_mtu_to(now, *self.peer_addr(h)?.ip()).0)
     }
 
     /// The MTU of the path to `dst` (a datagram's destination), and how long what was learnt of

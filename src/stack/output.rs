@@ -138,10 +138,7 @@ impl Net {
     /// minutes if equal and half the time has gone (a path still too narrow keeps saying so);
     /// below 552, 552 and locked, and a locked one is left as it is.
     pub(crate) fn learn_path_mtu(&mut self, now: Instant, dst: Ipv4Addr, mtu: u16) {
-        let known = self
-            .path_mtus
-            .iter()
-            .find(|p| p.dst == dst && p.until > now);
+        let known = self.learnt_path(now, dst);
         if known.is_some_and(|p| p.locked) {
             return;
         }
@@ -176,18 +173,21 @@ impl Net {
     /// The MTU of the path to `dst` (the interface's unless one was learnt), and whether it is
     /// locked (see [`MIN_PATH_MTU`]).
     pub(crate) fn path_mtu(&self, now: Instant, dst: Ipv4Addr) -> (usize, bool) {
-        self.path_mtus
-            .iter()
-            .find(|p| p.dst == dst && p.until > now)
+        self.learnt_path(now, dst)
             .map_or((self.iface.mtu, false), |p| (usize::from(p.mtu), p.locked))
     }
 
     /// How long the path MTU learnt for `dst` holds, if one was.
     pub(crate) fn path_mtu_left(&self, now: Instant, dst: Ipv4Addr) -> Option<Duration> {
+        self.learnt_path(now, dst)
+            .map(|p| p.until.saturating_since(now))
+    }
+
+    /// What was learnt of the path to `dst` and still holds.
+    fn learnt_path(&self, now: Instant, dst: Ipv4Addr) -> Option<&PathMtu> {
         self.path_mtus
             .iter()
             .find(|p| p.dst == dst && p.until > now)
-            .map(|p| p.until.saturating_since(now))
     }
 
     /// A new connection to `dst` fits the path MTU learnt to it, if any

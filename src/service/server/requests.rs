@@ -971,10 +971,7 @@ impl Service {
                 let (mtu, left) = match to {
                     Some(a) => self.stack.path_mtu_to(now, *a.ip()),
                     None if sock.loop_peer.is_some() => (65_536, None),
-                    None => {
-                        let peer = self.stack.peer_addr(h)?;
-                        self.stack.path_mtu_to(now, *peer.ip())
-                    }
+                    None => self.stack.path_mtu_to(now, *self.stack.peer_addr(h)?.ip()),
                 };
                 let left = left.map_or(0, |d| d.as_millis().clamp(1, u32::MAX as u128) as u32);
                 let mut v = (mtu as u32).to_ne_bytes().to_vec();
