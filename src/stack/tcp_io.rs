@@ -12,7 +12,7 @@ use crate::error::Errno;
 use crate::tcp::fastopen::{sysctl, ServerVerdict};
 use crate::tcp::{self, Connection, OutSegment, Segment, SeqNum, State};
 use crate::time::Instant;
-use crate::wire::ethernet::EtherType;
+use crate::wire::ethernet::{EtherType, EthernetFrame};
 use crate::wire::ipv4::{Ecn, IpProtocol};
 use crate::wire::tcp::{finish_checksum, FastOpenCookie, TcpFlags, TcpPacket, TcpRepr};
 use crate::wire::ChecksumMode;
@@ -691,10 +691,9 @@ impl Net {
         // The segment itself went into `tx` (not into the ARP queue, behind a request for the
         // neighbour's address, which would then be the frame pushed).
         let queued = self.tx.len() == queued_before + 1
-            && self
-                .tx
-                .back()
-                .is_some_and(|f| f.get(12..14) == Some(&EtherType::IPV4.0.to_be_bytes()[..]));
+            && self.tx.back().is_some_and(|f| {
+                EthernetFrame::new_checked(&f[..]).is_ok_and(|e| e.ethertype() == EtherType::IPV4)
+            });
         let Some(h) = owner.filter(|_| queued) else {
             return Ok(());
         };
