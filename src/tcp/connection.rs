@@ -1035,15 +1035,25 @@ impl Connection {
     ) -> Result<usize, Errno> {
         if !self.rcv.buf.is_empty() {
             let len = self.rcv.urgent_offset().unwrap_or(self.rcv.buf.len());
-            let (a, b) = self.rcv.buf.peek(0, len);
-            let n = drain(a, b);
-            self.rcv.buf.discard(n);
-            if n > 0 {
-                self.after_read(n, now);
-            }
-            return Ok(n);
+            return Ok(self.drain_front(now, len, drain));
         }
         self.recv_inner(&mut [], true, now)
+    }
+
+    /// Hands the first `len` received bytes to `drain` and consumes what it took.
+    fn drain_front(
+        &mut self,
+        now: Instant,
+        len: usize,
+        drain: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> usize {
+        let (a, b) = self.rcv.buf.peek(0, len);
+        let n = drain(a, b).min(len);
+        self.rcv.buf.discard(n);
+        if n > 0 {
+            self.after_read(n, now);
+        }
+        n
     }
 
     /// As [`Connection::recv_with`], except that when the peer's urgent byte follows the data,
@@ -1057,15 +1067,7 @@ impl Connection {
         drain: impl FnOnce(&[u8], &[u8], bool) -> usize,
     ) -> Result<usize, Errno> {
         match self.rcv.urgent_offset() {
-            Some(at) if at > 0 && !self.rcv.buf.is_empty() => {
-                let (a, b) = self.rcv.buf.peek(0, at + 1);
-                let n = drain(a, b, true).min(at + 1);
-                self.rcv.buf.discard(n);
-                if n > 0 {
-                    self.after_read(n, now);
-                }
-                Ok(n)
-            }
+            Some(at) if at > 0 => Ok(self.drain_front(now, at + 1, |a, b| drain(a, b, true))),
             _ => self.recv_with(now, |a, b| drain(a, b, false)),
         }
     }
