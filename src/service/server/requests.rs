@@ -554,9 +554,12 @@ impl Service {
         // Epoll reports what the program already wrote into its end only at the next round; a
         // request of the program's read in this one (a `connect` after a `sendto` on this new
         // socket) must find that acted on first, as the sockets of the round are
-        // (`run_batch_sockets`). Acting on it twice finds nothing the second time.
-        self.batch_socks
-            .push((i, (libc::EPOLLIN | libc::EPOLLOUT) as u32));
+        // (`run_batch_sockets`). Acting on it twice finds nothing the second time. Only UDP: a
+        // TCP socket's first data waits for a connect, which is itself a request.
+        if kind == Kind::Dgram {
+            self.batch_socks
+                .push((i, (libc::EPOLLIN | libc::EPOLLOUT) as u32));
+        }
         Ok(i)
     }
 
