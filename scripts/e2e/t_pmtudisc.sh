@@ -45,13 +45,15 @@ import re, sys
 lines = sys.stdin.read().split('\n')
 groups, by_id = [], {}
 for i, l in enumerate(lines):
-    m = re.match(r'.*IP \(tos \S+, ttl \d+, id (\d+), offset (\d+), flags \[([^\]]*)\]', l)
+    m = re.match(r'.*IP \(tos \S+, ttl \d+, id (\d+), offset (\d+), flags \[([^\]]*)\], proto (\w+)', l)
     if not m:
         continue
-    ident, off, flags = int(m.group(1)), int(m.group(2)), m.group(3)
+    ident, off, flags, proto = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
     nxt = lines[i + 1] if i + 1 < len(lines) else ''
-    p = re.search(r'\.(\d+): (UDP|Flags \[S\])', nxt)
-    what = ('udp ' if p.group(2) == 'UDP' else 'tcp SYN ') + p.group(1) if p else 'fragment'
+    # The port from the addresses, not tcpdump's 'UDP' word, which a datagram from source port
+    # 49152 lacks (tcpdump decodes it as Broadcom LI); a later fragment has no ports.
+    p = off == 0 and re.search(r'(?:\d+\.){4}\d+ > (?:\d+\.){4}(\d+): ', nxt)
+    what = ('udp ' if proto == 'UDP' else 'tcp SYN ') + p.group(1) if p else 'fragment'
     line = ' '.join([what, 'offset', str(off), 'DF' if 'DF' in flags else 'no-DF', 'id0' if ident == 0 else 'id'])
     if p:
         groups.append((int(p.group(1)), [line]))

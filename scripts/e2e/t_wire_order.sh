@@ -7,7 +7,8 @@
 source "$(dirname "$0")/lib.sh"
 setup wire_order
 if [ -n "$E2E_KERNEL" ]; then dev=veth0; else dev=tap0; fi
-# Ports clear of 7000-7009, which tcpdump decodes as AFS.
+# Ports clear of 7000-7009, which tcpdump decodes as AFS. Frames are read by their destination
+# port, not by tcpdump's "UDP" word: a datagram from source port 49152 it prints as Broadcom LI.
 inns timeout 60 python3 -c "
 import socket, threading
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,7 +45,7 @@ sleep 1
 inns pkill -f "tcpdump -i $dev" || true
 sleep 0.5
 inns tcpdump -nn -r "$WORK/p.pcap" 2>/dev/null |
-  grep -oE '\.(7[0-9]{3}): (UDP|Flags \[S\])' | cut -d: -f1 | tr -d . > "$WORK/order"
+  grep -oE " > ${KERNEL_IP//./\\.}\.7[0-9]{3}: " | grep -oE '7[0-9]{3}' > "$WORK/order"
 python3 - "$WORK/order" <<'PY' || fail "$(cat "$WORK/verdict")"
 import sys
 got = open(sys.argv[1]).read().split()
