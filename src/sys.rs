@@ -562,6 +562,38 @@ pub unsafe fn spawn_unseen(
     Ok(pid as libc::pid_t)
 }
 
+/// Every signal held back from this thread until the guard goes (then the mask it had comes
+/// back, and what arrived meanwhile is delivered). For a stretch of the shim that holds a lock
+/// across a system call: a signal handler that calls into the shim on the same thread would wait
+/// for that lock for ever. Two system calls, so only for paths that are rare or slow anyway.
+pub struct SignalsHeld(libc::sigset_t);
+
+impl SignalsHeld {
+    pub fn new() -> SignalsHeld {
+        // SAFETY: plain data; sigfillset fills it; the mask calls get valid sets.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            set_signal_mask(&all, &mut old);
+            SignalsHeld(old)
+        }
+    }
+}
+
+impl Default for SignalsHeld {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: the mask saved by `new`.
+        unsafe { set_signal_mask(&self.0, std::ptr::null_mut()) };
+    }
+}
+
 /// This thread's signal mask becomes `new` (the old one into `old`, if not null): the raw
 /// rt_sigprocmask, with the kernel's 8-byte sigset, safe between a clone and an exec.
 ///

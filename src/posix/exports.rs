@@ -1584,6 +1584,9 @@ pub unsafe extern "C" fn epoll_ctl(
             }
             guard("epoll_ctl", (), || {
                 // Interest in a pending socket must follow it to the stack.
+                if !sock.is_pending() {
+                    return;
+                }
                 if let Attach::Pending(p) = &mut *sock.attach.lock() {
                     p.epoll.retain(|&(e, _, _)| e != epfd);
                     if op != libc::EPOLL_CTL_DEL && !event.is_null() {

@@ -308,11 +308,8 @@ pub unsafe fn udp_send(
     let header = out.header();
     let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
-    if sock.kind == proto::Kind::Dgram {
-        let mut cork = sock.udp_cork.lock();
-        if cork.is_some() || flags & libc::MSG_MORE != 0 {
-            return udp_cork(&mut cork, &all[1..], len, out, fd, flags, sock);
-        }
+    if sock.kind == proto::Kind::Dgram && (flags & libc::MSG_MORE != 0 || sock.udp_cork.is_set()) {
+        return udp_cork(sock, &all[1..], len, out, fd, flags);
     }
     if len > MAX_UDP || refused_over_mtu(sock, fd, &out, len) {
         return Err(Errno::EMSGSIZE);
@@ -373,47 +370,53 @@ fn map_board(fd: i32) -> Option<u64> {
 /// with the first send without the flag. Past 65 507 bytes the pending datagram is dropped and
 /// the send fails with EMSGSIZE, as ip_append_data's error flushes it.
 ///
+/// The pending datagram is taken out of the socket while this send works on it, and put back if
+/// the send has MORE ([`super::state::Cork`]).
+///
 /// # Safety
 /// `parts` must be the caller's iovecs.
 unsafe fn udp_cork(
-    cork: &mut Option<(proto::Outgoing, Vec<u8>)>,
+    sock: &OpenSocket,
     parts: &[libc::iovec],
     len: usize,
     out: proto::Outgoing,
     fd: i32,
     flags: i32,
-    sock: &OpenSocket,
 ) -> Result<usize> {
-    if cork.is_none() {
+    let pending = sock.udp_cork.take();
+    if pending.is_none() {
         udp_check_destination(sock, out.to)?;
         udp_check_loopback(sock, fd, &out)?;
         // As Linux's first ip_append_data of a corked datagram, which allocates with
         // sock_alloc_send_skb.
         pending_error(sock, fd)?;
     }
-    let (first, held) = cork.get_or_insert_with(|| (out, Vec::new()));
-    if held.len() + len > MAX_UDP || refused_over_mtu(sock, fd, first, held.len() + len) {
-        *cork = None;
+    // On an error the pending datagram stays out: dropped, as udp_flush_pending_frames drops it.
+    let mut corked = pending.unwrap_or_else(|| {
+        Box::new(super::state::Corked {
+            first: out,
+            data: Vec::new(),
+        })
+    });
+    let total = corked.data.len() + len;
+    if total > MAX_UDP || refused_over_mtu(sock, fd, &corked.first, total) {
         return Err(Errno::EMSGSIZE);
     }
     for part in parts.iter().filter(|p| p.iov_len > 0) {
-        if let Err(e) = super::user::check_read(part.iov_base.cast(), part.iov_len) {
-            *cork = None;
-            return Err(e);
-        }
-        held.extend_from_slice(std::slice::from_raw_parts(
+        super::user::check_read(part.iov_base.cast(), part.iov_len)?;
+        corked.data.extend_from_slice(std::slice::from_raw_parts(
             part.iov_base.cast(),
             part.iov_len,
         ));
     }
     if flags & libc::MSG_MORE != 0 {
+        sock.udp_cork.put(corked);
         return Ok(len);
     }
-    let (out, data) = cork.take().expect("held above");
-    let header = out.header();
+    let header = corked.first.header();
     let whole = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
+        iov_base: corked.data.as_ptr() as *mut libc::c_void,
+        iov_len: corked.data.len(),
     };
     let mut all = behind_header(header.as_ptr() as *mut u8, &whole, 1)?;
     send_datagram(fd, &mut all, flags)?;

@@ -217,6 +217,12 @@ fn copy_descriptor_options(from: RawFd, to: RawFd) {
 /// Sends the first stack call of a pending socket: the service makes the socket (with the options
 /// set so far) and answers with its descriptor, which takes the kernel socket's place.
 pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Result<Value> {
+    if !sock.is_pending() {
+        return request(fd, call);
+    }
+    // The attach lock is held across a request to the service: a signal handler meanwhile that
+    // used the socket on this thread would wait on it for ever.
+    let _held = crate::sys::SignalsHeld::new();
     let mut a = sock.attach.lock();
     let Attach::Pending(pending) = &*a else {
         drop(a);
@@ -228,7 +234,7 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
         Err(Errno::EMFILE) => {
             let (result, attached) = attach_in_place(sock, fd, call, pending);
             if attached {
-                *a = Attach::Stack;
+                sock.set_attach(&mut a, Attach::Stack);
             }
             return result;
         }
@@ -242,7 +248,7 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
     match client::call(target, call, None, None) {
         (result, Some(new)) => {
             install(sock, fd, new, pending)?;
-            *a = Attach::Stack;
+            sock.set_attach(&mut a, Attach::Stack);
             result
         }
         // A new socket's answer carries its descriptor: none, and the table filled up since the
@@ -833,11 +839,14 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
     copy_descriptor_options(fd, k.as_raw_fd());
     // The interest follows the socket again when it attaches.
     let epoll = replace_keeping_interest(sock, fd, k.as_raw_fd()).unwrap_or_default();
-    *sock.attach.lock() = Attach::Pending(Pending {
-        descriptor_options: true,
-        epoll,
-        ..Pending::default()
-    });
+    sock.set_attach(
+        &mut sock.attach.lock(),
+        Attach::Pending(Pending {
+            descriptor_options: true,
+            epoll,
+            ..Pending::default()
+        }),
+    );
     sock.connect_started
         .store(false, std::sync::atomic::Ordering::Relaxed);
     sock.connect_reported.store(false, Ordering::Relaxed);
@@ -866,6 +875,8 @@ fn connect_quietly(
     if !client::admitted() {
         return None;
     }
+    // As in attach_with: the lock is held across system calls.
+    let _held = crate::sys::SignalsHeld::new();
     let mut a = sock.attach.lock();
     let Attach::Pending(pending) = &*a else {
         return None;
@@ -900,7 +911,7 @@ fn connect_quietly(
         Ok(nb) => nb,
         Err(e) => return Some(Err(e)),
     };
-    *a = Attach::Stack;
+    sock.set_attach(&mut a, Attach::Stack);
     sock.connect_started
         .store(true, std::sync::atomic::Ordering::Relaxed);
     Some(Ok(nonblocking))

@@ -84,7 +84,11 @@ pub struct OpenSocket {
     pub more: AtomicBool,
     /// A UDP socket's corked datagram (sends with MSG_MORE), with the address of the send that
     /// began it, as Linux's udp_sendmsg holds it pending until a send without the flag.
-    pub udp_cork: Mutex<Option<(crate::service::proto::Outgoing, Vec<u8>)>>,
+    pub udp_cork: Cork,
+    /// Whether `attach` is [`Attach::Stack`], readable without its lock (set with it, by
+    /// [`OpenSocket::set_attach`]): a send or a poll need not take the lock, which a signal
+    /// handler sending on the socket would otherwise wait on when it interrupted the holder.
+    on_stack: AtomicBool,
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
     pub listening: std::sync::atomic::AtomicU8,
@@ -161,7 +165,8 @@ impl OpenSocket {
             connect_started: AtomicBool::new(false),
             connect_reported: AtomicBool::new(false),
             more: AtomicBool::new(false),
-            udp_cork: Mutex::new(None),
+            udp_cork: Cork::default(),
+            on_stack: AtomicBool::new(false),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
             inq: AtomicBool::new(false),
             watched: AtomicBool::new(false),
@@ -180,12 +185,77 @@ impl OpenSocket {
 
     pub fn attached(kind: Kind, inet6: bool) -> OpenSocket {
         let s = OpenSocket::new(kind, inet6);
-        *s.attach.lock() = Attach::Stack;
+        s.set_attach(&mut s.attach.lock(), Attach::Stack);
         s
     }
 
+    /// Sets `attach` (`a`, its lock held) to `to`.
+    pub fn set_attach(&self, a: &mut Attach, to: Attach) {
+        let on_stack = matches!(to, Attach::Stack);
+        *a = to;
+        self.on_stack.store(on_stack, Ordering::Release);
+    }
+
+    /// Whether the socket is still the kernel's, waiting for its first stack call. One another
+    /// thread is attaching is pending until that is done.
     pub fn is_pending(&self) -> bool {
-        matches!(&*self.attach.lock(), Attach::Pending(_))
+        !self.on_stack.load(Ordering::Acquire)
+    }
+}
+
+/// A datagram built by sends with MSG_MORE: the first send's destination and the bytes so far.
+pub struct Corked {
+    pub first: crate::service::proto::Outgoing,
+    pub data: Vec<u8>,
+}
+
+/// A UDP socket's [`Corked`] datagram, behind an atomic pointer rather than a lock: a send takes
+/// it out whole, works on it and puts it back, so no lock is held across the service's requests
+/// or a blocking send, where a thread forking meanwhile would leave it held in the child for good,
+/// and a signal handler sending on the socket would wait on it for ever.
+#[derive(Default)]
+pub struct Cork(std::sync::atomic::AtomicPtr<Corked>);
+
+impl Cork {
+    /// Whether a datagram is pending (one out in a send's hands is not).
+    pub fn is_set(&self) -> bool {
+        !self.0.load(Ordering::Acquire).is_null()
+    }
+
+    /// The pending datagram, taken out.
+    pub fn take(&self) -> Option<Box<Corked>> {
+        let p = self.0.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: every non-null pointer stored is a Box's, and the swap made it ours alone.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+    }
+
+    /// Puts `corked` back as the pending datagram. One begun meanwhile (another thread's, or a
+    /// signal handler's on this one) joins behind it: its bytes came later.
+    pub fn put(&self, corked: Box<Corked>) {
+        let mut mine = Box::into_raw(corked);
+        while self
+            .0
+            .compare_exchange(
+                std::ptr::null_mut(),
+                mine,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: `mine` is the Box made into a pointer above, not stored.
+            let mut back = unsafe { Box::from_raw(mine) };
+            if let Some(later) = self.take() {
+                back.data.extend_from_slice(&later.data);
+            }
+            mine = Box::into_raw(back);
+        }
+    }
+}
+
+impl Drop for Cork {
+    fn drop(&mut self) {
+        drop(self.take());
     }
 }
 
@@ -492,6 +562,11 @@ extern "C" fn in_child() {
     release_fork_locks();
     renew_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
+    // A corked UDP datagram is the parent's, which goes on to send it: the child's own sends
+    // begin a datagram of their own rather than send the parent's bytes a second time.
+    for sock in TABLE.read().iter().flatten() {
+        drop(sock.udp_cork.take());
+    }
 }
 
 /// Registers the fork handlers and learns the inherited stack sockets when the library is loaded.
