@@ -1280,9 +1280,76 @@ fn poll_now(fd: RawFd) -> i16 {
 /// The unspecified address, for sockets the stack has not bound.
 pub const UNBOUND: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 
+/// Learns the settings of a socket another process made ([`OpenSocket::unsettled`]) that this
+/// process keeps for itself, once, before the first call that needs them: whether a UDP socket is
+/// connected, SO_BROADCAST and IP_MTU_DISCOVER (which its sends check), TCP_INQ (which its reads
+/// report), SO_LINGER (which its close waits by) and SO_SNDTIMEO (which bounds a send in pieces).
+/// The service holds the first five, the descriptor the last. Without this, a connected UDP socket
+/// inherited over `exec` said EDESTADDRREQ to `send`, as Linux never would.
+pub fn settle(sock: &OpenSocket, fd: RawFd) {
+    if !sock.unsettled.load(Ordering::Acquire) || !sock.unsettled.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let option = |level: i32, name: i32, len: u32| -> Option<Vec<u8>> {
+        match request(fd, Call::GetOption { level, name, len }) {
+            Ok(Value::Bytes(b)) => Some(b),
+            Ok(Value::Int(v)) => Some(v.to_ne_bytes().to_vec()),
+            _ => None,
+        }
+    };
+    let int = |level: i32, name: i32| -> Option<i32> {
+        let b = option(level, name, 4)?;
+        Some(i32::from_ne_bytes(b.get(..4)?.try_into().ok()?))
+    };
+    match sock.kind {
+        Kind::Dgram => {
+            let connected = matches!(request(fd, Call::PeerAddr), Ok(Value::Addr(_)));
+            sock.connected.store(connected, Ordering::Relaxed);
+            if let Some(v) = int(libc::SOL_SOCKET, libc::SO_BROADCAST) {
+                sock.broadcast.store(v != 0, Ordering::Relaxed);
+            }
+            if let Some(v) = int(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) {
+                super::sockopt::note_mtu_discover(sock, v);
+            }
+        }
+        Kind::Stream => {
+            if let Some(v) = int(libc::IPPROTO_TCP, libc::TCP_INQ) {
+                sock.inq.store(v == 1, Ordering::Relaxed);
+            }
+            let size = std::mem::size_of::<libc::linger>();
+            if let Some(b) = option(libc::SOL_SOCKET, libc::SO_LINGER, size as u32) {
+                if b.len() >= size {
+                    // SAFETY: `size` bytes of a `struct linger`, as getsockopt gives it.
+                    let l = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::linger>()) };
+                    let secs = if l.l_onoff != 0 {
+                        l.l_linger.max(0) as u64
+                    } else {
+                        0
+                    };
+                    sock.linger_secs.store(secs, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+    let size = std::mem::size_of::<libc::timeval>();
+    if let Ok(b) = uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, size) {
+        if b.len() >= size {
+            // SAFETY: `size` bytes of a `struct timeval`, as getsockopt gives it.
+            let tv = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::timeval>()) };
+            let us = if tv.tv_sec < 0 {
+                0
+            } else {
+                tv.tv_sec as u64 * 1_000_000 + tv.tv_usec.max(0) as u64
+            };
+            sock.sndtimeo_us.store(us, Ordering::Relaxed);
+        }
+    }
+}
+
 /// How long a close of `fd` must wait under SO_LINGER: set with a time, a blocking TCP stack
 /// socket, and this the process's last number for it (the table already forgot `fd`).
 pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
+    settle(sock, fd);
     let secs = sock.linger_secs.load(std::sync::atomic::Ordering::Relaxed);
 
     if secs == 0 || sock.kind != Kind::Stream || sock.is_pending() {

@@ -67,6 +67,20 @@ pub fn attach_for_multicast(
     Some(sockets::attach_with(sock, fd, Call::SetOption(o)).map(|_| 0))
 }
 
+/// IP_MTU_DISCOVER's mode `v`, as the shim's sends apply it ([`super::io`]): DO, PROBE and
+/// INTERFACE refuse a datagram over the link's MTU (Linux's ip_sk_ignore_df false), DO one over
+/// its path's too. A value out of range changes nothing (the setsockopt fails).
+pub fn note_mtu_discover(sock: &OpenSocket, v: i32) {
+    if (0..=5).contains(&v) {
+        sock.refuse_over_mtu
+            .store((2..=4).contains(&v), std::sync::atomic::Ordering::Relaxed);
+        sock.refuse_over_path_mtu.store(
+            v == libc::IP_PMTUDISC_DO,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+}
+
 /// What `setsockopt` should do after the shim's part.
 pub enum Set {
     /// Done (or failed) here.
@@ -87,15 +101,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             Some(b) => i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
             None => i32::from(val[0]),
         };
-        if (0..=5).contains(&v) {
-            // IP_PMTUDISC_DO, _PROBE and _INTERFACE (Linux's ip_sk_ignore_df false).
-            sock.refuse_over_mtu
-                .store((2..=4).contains(&v), std::sync::atomic::Ordering::Relaxed);
-            sock.refuse_over_path_mtu.store(
-                v == libc::IP_PMTUDISC_DO,
-                std::sync::atomic::Ordering::Relaxed,
-            );
-        }
+        note_mtu_discover(sock, v);
     }
     if (level, name) == (libc::IPPROTO_TCP, libc::TCP_INQ) && !val.is_empty() {
         sock.inq

@@ -89,6 +89,9 @@ pub struct OpenSocket {
     /// [`OpenSocket::set_attach`]): a send or a poll need not take the lock, which a signal
     /// handler sending on the socket would otherwise wait on when it interrupted the holder.
     on_stack: AtomicBool,
+    /// Made by another process (inherited over `exec`, received over a UNIX socket): the settings
+    /// it gave the socket that this process keeps are not known yet ([`super::sockets::settle`]).
+    pub unsettled: AtomicBool,
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
     pub listening: std::sync::atomic::AtomicU8,
@@ -167,6 +170,7 @@ impl OpenSocket {
             more: AtomicBool::new(false),
             udp_cork: Cork::default(),
             on_stack: AtomicBool::new(false),
+            unsettled: AtomicBool::new(false),
             listening: std::sync::atomic::AtomicU8::new(LISTENING_UNKNOWN),
             inq: AtomicBool::new(false),
             watched: AtomicBool::new(false),
@@ -355,6 +359,7 @@ pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
     let sock = Arc::new(OpenSocket::attached(kind, inet6));
     // Its sends may have had an error another process has not taken: the first send asks.
     sock.udp_errors_seen.store(0, Ordering::Relaxed);
+    sock.unsettled.store(true, Ordering::Release);
     insert(fd, sock.clone());
     Some(sock)
 }

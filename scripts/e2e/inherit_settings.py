@@ -1,0 +1,43 @@
+# The program of t_inherit_settings.sh: sockets set up by one process and used by the program it
+# execs (the descriptors inherited), which must find them as they were left: a connected UDP socket
+# sends without an address, SO_BROADCAST lets it send to the broadcast address, IP_PMTUDISC_DO
+# refuses a datagram over the MTU; a TCP socket with TCP_INQ gets its control message on recvmsg.
+# Usage: inherit_settings.py KERNEL_IP [UDP_FD TCP_FD]. Prints one line of what the child saw.
+import errno, os, socket, subprocess, sys
+
+ip = sys.argv[1]
+TCP_INQ = 36
+IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
+
+
+def outcome(f):
+    try:
+        f()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+
+
+if len(sys.argv) > 2:
+    u = socket.socket(fileno=int(sys.argv[2]))
+    t = socket.socket(fileno=int(sys.argv[3]))
+    seen = [
+        "send " + outcome(lambda: u.send(b"connected")),
+        "broadcast " + outcome(lambda: u.sendto(b"b", ("10.77.0.255", 7992))),
+        "DO 3000 " + outcome(lambda: u.sendto(b"y" * 3000, (ip, 7991))),
+    ]
+    t.settimeout(10)
+    data, anc, _, _ = t.recvmsg(64, 64)
+    seen.append("tcp %r inq %s" % (data, [(l, n) for l, n, _ in anc] == [(socket.IPPROTO_TCP, TCP_INQ)]))
+    print("child: " + "; ".join(seen), flush=True)
+    sys.exit(0)
+
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+u.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+u.connect((ip, 7991))
+t = socket.create_connection((ip, 7993), timeout=10)
+t.setsockopt(socket.IPPROTO_TCP, TCP_INQ, 1)
+fds = [u.fileno(), t.fileno()]
+r = subprocess.run([sys.executable, __file__, ip] + [str(f) for f in fds], pass_fds=fds, timeout=30)
+sys.exit(r.returncode)
