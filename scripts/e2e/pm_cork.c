@@ -15,7 +15,10 @@
  *    socket, which both processes share, and refuses a corked send racing another with EINVAL;
  *    the shim keeps it in the process, so a child drops the copy it inherits).
  * 2. The main thread sends corked datagrams while a 200 µs timer's handler sends its own on the
- *    same socket.
+ *    same socket: a new one, made with the timer running, so that its first send (which takes it
+ *    to the stack, holding its attach lock across a request) is among those interrupted. Each
+ *    datagram the sink on port 7989 gets must be one the two could make: "ab" and "hi", or the
+ *    handler's joined to the main thread's pending "a" ("ahi", then "b" alone), as on Linux.
  * Usage: pm_cork KERNEL_IP. Prints one line per part and "PASS cork". */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -83,6 +86,7 @@ int main(int argc, char **argv) {
     pthread_join(t, NULL);
     printf("fork: 40 children sent corked datagrams beside a thread's\n");
 
+    to = addr_of(argv[1], 7989);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -90,6 +94,8 @@ int main(int argc, char **argv) {
     CHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction");
     struct itimerval on = {{0, 200}, {0, 200}}, off = {{0, 0}, {0, 0}};
     CHECK(setitimer(ITIMER_REAL, &on, NULL) == 0, "setitimer");
+    s = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(s >= 0, "socket");
     double t0 = now_s();
     long n = 0;
     for (; n < 50000 && now_s() - t0 < 10; n++) {

@@ -385,7 +385,8 @@ unsafe fn udp_cork(
     flags: i32,
 ) -> Result<usize> {
     let pending = sock.udp_cork.take();
-    if pending.is_none() {
+    let began = pending.is_none();
+    if began {
         udp_check_destination(sock, out.to)?;
         udp_check_loopback(sock, fd, &out)?;
         // As Linux's first ip_append_data of a corked datagram, which allocates with
@@ -411,8 +412,7 @@ unsafe fn udp_cork(
         ));
     }
     if flags & libc::MSG_MORE != 0 {
-        sock.udp_cork.put(corked);
-        return Ok(len);
+        return sock.udp_cork.put(corked, began, MAX_UDP).map(|_| len);
     }
     let header = corked.first.header();
     let whole = libc::iovec {

@@ -220,6 +220,10 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
     if !sock.is_pending() {
         return request(fd, call);
     }
+    // The answer brings the socket's new descriptor, which needs a free number: checked first,
+    // with signals free, as it makes this thread's control connection, which may start the
+    // service and wait for it.
+    let room = client::reserve_number(fd, true).map(drop);
     // The attach lock is held across a request to the service: a signal handler meanwhile that
     // used the socket on this thread would wait on it for ever.
     let _held = crate::sys::SignalsHeld::new();
@@ -228,9 +232,8 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
         drop(a);
         return request(fd, call);
     };
-    // The answer brings the socket's new descriptor, which needs a free number.
-    match client::reserve_number(fd, true) {
-        Ok(_) => {} // freed at once, for the answer
+    match room {
+        Ok(()) => {} // freed at once, for the answer
         Err(Errno::EMFILE) => {
             let (result, attached) = attach_in_place(sock, fd, call, pending);
             if attached {

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::forklock::{Mutex, RwLock};
+use crate::error::Errno;
 use crate::service::proto::{Kind, SetOption};
 use crate::service::server::SOCKET_NAME_PREFIX;
 use crate::service::uds;
@@ -200,10 +201,15 @@ impl OpenSocket {
         self.on_stack.store(on_stack, Ordering::Release);
     }
 
-    /// Whether the socket is still the kernel's, waiting for its first stack call. One another
-    /// thread is attaching is pending until that is done.
+    /// Whether the socket is still the kernel's, waiting for its first stack call. An attached
+    /// one answers without the lock (every send asks); for a pending one the lock waits out an
+    /// attach another thread has under way, whose end decides (its callers act on the kernel
+    /// socket, which that attach replaces).
     pub fn is_pending(&self) -> bool {
-        !self.on_stack.load(Ordering::Acquire)
+        if self.on_stack.load(Ordering::Acquire) {
+            return false;
+        }
+        matches!(&*self.attach.lock(), Attach::Pending(_))
     }
 }
 
@@ -233,9 +239,13 @@ impl Cork {
         (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
     }
 
-    /// Puts `corked` back as the pending datagram. One begun meanwhile (another thread's, or a
-    /// signal handler's on this one) joins behind it: its bytes came later.
-    pub fn put(&self, corked: Box<Corked>) {
+    /// Puts `corked` back as the pending datagram, or, if another sender (a thread, or a signal
+    /// handler on this one) began one meanwhile, as Linux's udp_sendmsg would have had it:
+    /// `began` (this send began `corked`) raced a corked send, which Linux refuses with EINVAL
+    /// ("socket already corked") and drops; otherwise the other sender's bytes would have joined
+    /// this datagram, and do, unless past `max` bytes (EMSGSIZE, all dropped, as ip_append_data's
+    /// error flushes the datagram).
+    pub fn put(&self, corked: Box<Corked>, began: bool, max: usize) -> Result<(), Errno> {
         let mut mine = Box::into_raw(corked);
         while self
             .0
@@ -249,11 +259,18 @@ impl Cork {
         {
             // SAFETY: `mine` is the Box made into a pointer above, not stored.
             let mut back = unsafe { Box::from_raw(mine) };
+            if began {
+                return Err(Errno::EINVAL);
+            }
             if let Some(later) = self.take() {
+                if back.data.len() + later.data.len() > max {
+                    return Err(Errno::EMSGSIZE);
+                }
                 back.data.extend_from_slice(&later.data);
             }
             mine = Box::into_raw(back);
         }
+        Ok(())
     }
 }
 
