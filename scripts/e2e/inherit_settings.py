@@ -1,9 +1,11 @@
 # The program of t_inherit_settings.sh: sockets set up by one process and used by the program it
 # execs (the descriptors inherited), which must find them as they were left: a connected UDP socket
 # sends without an address, SO_BROADCAST lets it send to the broadcast address, IP_PMTUDISC_DO
-# refuses a datagram over the MTU; a TCP socket with TCP_INQ gets its control message on recvmsg.
-# Usage: inherit_settings.py KERNEL_IP [UDP_FD TCP_FD]. Prints one line of what the child saw.
-import errno, os, socket, subprocess, sys
+# refuses a datagram over the MTU; a TCP socket with TCP_INQ gets its control message on recvmsg;
+# one with SO_RCVLOWAT above what arrived gives that to a non-blocking read, as Linux's tcp_recvmsg.
+# Usage: inherit_settings.py KERNEL_IP [UDP_FD TCP_FD LOWAT_FD]. Prints one line of what the child
+# saw.
+import errno, os, socket, subprocess, sys, time
 
 ip = sys.argv[1]
 TCP_INQ = 36
@@ -29,6 +31,10 @@ if len(sys.argv) > 2:
     t.settimeout(10)
     data, anc, _, _ = t.recvmsg(64, 64)
     seen.append("tcp %r inq %s" % (data, [(l, n) for l, n, _ in anc] == [(socket.IPPROTO_TCP, TCP_INQ)]))
+    w = socket.socket(fileno=int(sys.argv[4]))
+    w.setblocking(False)
+    time.sleep(0.5)
+    seen.append("below the mark " + (repr(w.recv(64)) if outcome(lambda: w.recv(64, socket.MSG_PEEK)) == "ok" else outcome(lambda: w.recv(64))))
     print("child: " + "; ".join(seen), flush=True)
     sys.exit(0)
 
@@ -38,6 +44,8 @@ u.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
 u.connect((ip, 7991))
 t = socket.create_connection((ip, 7993), timeout=10)
 t.setsockopt(socket.IPPROTO_TCP, TCP_INQ, 1)
-fds = [u.fileno(), t.fileno()]
+w = socket.create_connection((ip, 7993), timeout=10)
+w.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 10)
+fds = [u.fileno(), t.fileno(), w.fileno()]
 r = subprocess.run([sys.executable, __file__, ip] + [str(f) for f in fds], pass_fds=fds, timeout=30)
 sys.exit(r.returncode)

@@ -457,10 +457,7 @@ unsafe fn tcp_read_result(
             Err(e) => return ret(Err(e), -1),
         }
     }
-    if n < 0
-        && super::hook::errno() == libc::EAGAIN
-        && sock.rcvlowat.load(std::sync::atomic::Ordering::Relaxed)
-    {
+    if n < 0 && super::hook::errno() == libc::EAGAIN && sockets::rcvlowat_set(sock, fd) {
         match tcp_read_below_mark(sock, fd, iov, flags) {
             Ok(0) => set_errno(Errno::EAGAIN),
             Ok(got) => return got as ssize_t,

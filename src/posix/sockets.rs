@@ -1159,13 +1159,17 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
     )
 }
 
+/// Whether SO_RCVLOWAT is set on TCP socket `sock` (learnt first, for one another process made).
+pub fn rcvlowat_set(sock: &OpenSocket, fd: RawFd) -> bool {
+    settle(sock, fd);
+    sock.rcvlowat.load(Ordering::Relaxed)
+}
+
 /// A TCP read that found nothing on a socket with SO_RCVLOWAT set (non-blocking, or its
 /// SO_RCVTIMEO ran out): up to `len` bytes of what the service holds below the mark, which
-/// Linux's read would have returned. Empty: none (the read stands). Only for sockets whose mark
-/// was set through this process (or on the listener that accepted them here): another's reads
-/// below the mark find nothing, as before.
+/// Linux's read would have returned. Empty: none (the read stands).
 pub fn read_below_mark(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8> {
-    if !sock.rcvlowat.load(Ordering::Relaxed) || sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
+    if !rcvlowat_set(sock, fd) || sock.rd_shut.load(Ordering::Relaxed) || len == 0 {
         return Vec::new();
     }
     held_bytes(
@@ -1286,8 +1290,9 @@ pub const UNBOUND: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 /// Learns the settings of a socket another process made ([`OpenSocket::unsettled`]) that this
 /// process keeps for itself, once, before the first call that needs them: whether a UDP socket is
 /// connected, SO_BROADCAST and IP_MTU_DISCOVER (which its sends check), TCP_INQ (which its reads
-/// report), SO_LINGER (which its close waits by) and SO_SNDTIMEO (which bounds a send in pieces).
-/// The service holds the first five, the descriptor the last. Without this, a connected UDP socket
+/// report), SO_LINGER (which its close waits by), SO_SNDTIMEO (which bounds a send in pieces) and
+/// whether SO_RCVLOWAT is set (a read that finds nothing then takes what is below the mark). The
+/// service holds the first five, the descriptor the others. Without this, a connected UDP socket
 /// inherited over `exec` said EDESTADDRREQ to `send`, as Linux never would.
 pub fn settle(sock: &OpenSocket, fd: RawFd) {
     if !sock.unsettled.load(Ordering::Acquire) || !sock.unsettled.swap(false, Ordering::AcqRel) {
@@ -1316,6 +1321,11 @@ pub fn settle(sock: &OpenSocket, fd: RawFd) {
             }
         }
         Kind::Stream => {
+            if let Ok(v) = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT) {
+                // As sockopt::set notes it: negative is INT_MAX to Linux, 0 is 1.
+                sock.rcvlowat
+                    .store(!(0..=1).contains(&v), Ordering::Relaxed);
+            }
             if let Some(v) = int(libc::IPPROTO_TCP, libc::TCP_INQ) {
                 sock.inq.store(v == 1, Ordering::Relaxed);
             }
