@@ -2197,6 +2197,7 @@ impl Connection {
         if !f.contains(TcpFlags::ACK) {
             return;
         }
+        let mut synack_timing_after = false;
         self.last_rx = now;
         self.keepalive_probes = 0;
         self.snd.probes_unanswered = 0;
@@ -2207,7 +2208,14 @@ impl Connection {
                 if self.snd.max == self.snd.una {
                     self.timers.stop(TimerKind::Retransmit);
                 }
-                self.take_rtt_sample(now, seg);
+                if seg.ack > self.snd.una {
+                    // It acknowledges data too, which the ACK processing below times: the
+                    // SYN-ACK's timing only if that gives no sample, as Linux's
+                    // tcp_rcv_state_process takes tcp_synack_rtt_meas only while srtt is 0.
+                    synack_timing_after = true;
+                } else {
+                    self.take_rtt_sample(now, seg);
+                }
                 self.snd.rtt.reset_backoff();
                 self.snd.retries = 0;
                 self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below
@@ -2262,6 +2270,12 @@ impl Connection {
         self.process_ack(now, seg, seq, payload.len(), f);
         if self.state == State::Closed {
             return;
+        }
+        if synack_timing_after {
+            if self.snd.rtt.srtt().is_none() {
+                self.take_rtt_sample(now, seg);
+            }
+            self.snd.rtt_timing = None;
         }
         // The receiver's RTT sample from the echoed timestamp, after the ACK as in Linux's
         // tcp_rcv_established.

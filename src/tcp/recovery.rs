@@ -331,6 +331,8 @@ impl RtxQueue {
     }
 
     /// A SACK block `[l, r)` (RFC 2018), already checked to lie within [SND.UNA, SND.MAX).
+    /// Returns the start and sending time of the first record it newly marks that was never
+    /// resent (Linux's `first_sackt`, the SACK's RTT sample when the cumulative ACK gives none).
     pub fn on_sack(
         &mut self,
         l: SeqNum,
@@ -338,7 +340,7 @@ impl RtxQueue {
         now: Instant,
         echo_predates: &dyn Fn(Instant) -> bool,
         rs: &mut RateSampler,
-    ) {
+    ) -> Option<(SeqNum, Instant)> {
         // Cheap test first: already fully marked?
         let i = self.recs.partition_point(|x| x.end <= l);
         if self
@@ -347,8 +349,9 @@ impl RtxQueue {
             .take_while(|x| x.start < r)
             .all(|x| x.sacked)
         {
-            return;
+            return None;
         }
+        let mut first_timed = None;
         let (i, j) = if self.recs.len() < MAX_SPLIT_RECORDS {
             (self.split_at(l), self.split_at(r))
         } else {
@@ -368,6 +371,9 @@ impl RtxQueue {
             }
             self.recs[k].sacked = true;
             self.sacked_bytes += rec.span() as u32;
+            if !rec.retransmitted && first_timed.is_none() {
+                first_timed = Some((rec.start, rec.sent));
+            }
             if let Some(rate) = self.rate.as_mut() {
                 let (span, again) = (rec.span(), rec.retransmitted);
                 rate.on_delivered(rs, now, &rec.tx, rec.sent, rec.end, span, again);
@@ -378,6 +384,7 @@ impl RtxQueue {
                 self.fack_valid = true;
             }
         }
+        first_timed
     }
 
     /// RFC 8985 §6.2 step 4: no settling time before reordering has been seen if in recovery or

@@ -728,6 +728,8 @@ impl Sender {
         let ack = seg.ack;
         let old_una = self.una;
         let old_sacked = self.rtxq.sacked_bytes();
+        // Whether the cumulative ACK gave an RTT sample without timestamps.
+        let mut timed = false;
         let prior_in_flight = self.pipe(ctx);
         let mut sampler = RateSampler::default();
         let window = (seg.window as usize) << self.wscale;
@@ -788,6 +790,7 @@ impl Sender {
             if ctx.ts_enabled {
                 self.take_rtt_sample(now, seg, ctx, echo_fits);
             } else if let Some(sent) = times.first_sent {
+                timed = true;
                 // Without timestamps every ACK of data never resent is timed, from the first
                 // sending of the earliest byte it newly covers, as Linux's tcp_clean_rtx_queue
                 // times it (RFC 6298 §3 asks at least one sample a round trip): an ACK held up
@@ -859,9 +862,26 @@ impl Sender {
         // SACK scoreboard (RFC 2018 / RFC 6675).
         if ctx.sack_enabled {
             let blocks = seg.options.sack_blocks;
+            let mut first_timed: Option<(SeqNum, Instant)> = None;
             for (l, r) in blocks.iter().map(|&(l, r)| (SeqNum(l), SeqNum(r))) {
                 if l < r && l >= self.una && r <= self.max {
-                    self.rtxq.on_sack(l, r, now, &echo_predates, &mut sampler);
+                    let t = self.rtxq.on_sack(l, r, now, &echo_predates, &mut sampler);
+                    if t.is_some_and(|(at, _)| first_timed.is_none_or(|(f, _)| at < f)) {
+                        first_timed = t;
+                    }
+                }
+            }
+            // Without timestamps and without a sample from the cumulative ACK (a duplicate ACK,
+            // in recovery), the lowest newly SACKed bytes never resent are timed, as Linux's
+            // tcp_ack_update_rtt takes `sack_rtt_us` then. The backoff stays (Linux resets it,
+            // but the ACK moved nothing the timer guards), and a running RTO timer keeps its
+            // start and takes the new estimate.
+            if let Some((_, sent)) = first_timed.filter(|_| !ctx.ts_enabled && !timed) {
+                self.rtt.sample(now.saturating_since(sent));
+                if timers.is_armed(TimerKind::Retransmit) {
+                    let at = timers.armed_at(TimerKind::Retransmit) + self.rtt.rto();
+                    let at = self.give_up_at.map_or(at, |end| at.min(end.max(now)));
+                    timers.set(TimerKind::Retransmit, at);
                 }
             }
         }

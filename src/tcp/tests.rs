@@ -935,6 +935,37 @@ fn without_timestamps_every_ack_of_data_sent_once_is_timed() {
 }
 
 #[test]
+fn without_timestamps_a_sack_of_data_sent_once_is_timed() {
+    // Linux's tcp_ack_update_rtt takes the SACK's sample (`sack_rtt_us`, from the first sending
+    // of the lowest newly SACKed bytes never resent) when the cumulative ACK gives none: the
+    // duplicate ACKs of a loss say how long the round trip is while SND.UNA stands still.
+    let c = Config {
+        timestamps: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&c, &c);
+    a.set_nodelay(true);
+    let mut sent = Vec::new();
+    for (i, at) in [10, 11, 12].into_iter().enumerate() {
+        a.send(&[i as u8; 100]).unwrap();
+        sent.push(collect(&mut a, t(at)));
+    }
+    assert!(sent.iter().all(|p| p.len() == 1));
+    let before = a.stats().srtt;
+    // The first is lost; the others arrive, and their duplicate ACKs, SACKing them, come back
+    // late: 300 ms after the second went.
+    let dup = answer(&mut b, t(20), &sent[1]);
+    assert_eq!(dup.len(), 1);
+    assert!(!dup[0].seg.options.sack_blocks.is_empty(), "a SACK");
+    feed(&mut a, t(311), &dup);
+    let after = a.stats().srtt.expect("a sample");
+    assert!(
+        before.is_none_or(|b| after > b + Duration::from_millis(30)),
+        "srtt {before:?} then {after:?}: the SACK was not timed"
+    );
+}
+
+#[test]
 fn a_synack_resent_for_a_repeated_syn_is_not_timed() {
     // Karn: the ACK ending the handshake may answer the first SYN-ACK or the one the peer's
     // repeated SYN called for; Linux's tcp_synack_rtt_meas takes no sample once num_retrans > 0.
