@@ -94,6 +94,16 @@ impl RingBuffer {
         }
     }
 
+    /// The most it can hold now: its capacity, or while the storage cannot grow the storage it
+    /// has.
+    pub fn holds(&self) -> usize {
+        if self.stunted {
+            self.storage.len().min(self.capacity())
+        } else {
+            self.capacity()
+        }
+    }
+
     /// Once the pressure is over, lets the buffer grow again (a stunted receive buffer is offered
     /// no more than it holds, so it would never need to grow and find out).
     pub fn recover(&mut self) {

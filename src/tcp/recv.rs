@@ -633,7 +633,7 @@ impl Receiver {
         // Linux's __tcp_cleanup_rbuf weighs the window __tcp_select_window would offer, which
         // rcv_ssthresh caps.
         let could = self.window_room().min(self.ceiling()) & !(unit - 1);
-        let segment = self.mss(fallback_mss).min(self.buf.capacity() / 2);
+        let segment = self.mss(fallback_mss).min(self.buf.holds() / 2);
         2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }
 
@@ -656,9 +656,15 @@ impl Receiver {
         let unit = 1usize << self.wscale;
         let room = self.window_room() & !(unit - 1);
         let cand = self.nxt + room;
-        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount.
-        let threshold = self.mss(fallback_mss).min(self.buf.capacity() / 2).max(1);
-        if cand > self.adv && cand.since(self.adv) >= threshold {
+        // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount,
+        // counted from the edge the peer sees: the field holds whole units of the scale, so what
+        // is left of the window under a unit shows as nothing. Counted from `adv`, a buffer that
+        // cannot grow (2 KiB, two units at scale 10) left with 589 to 1 023 bytes on offer never
+        // moved its edge by a segment, and offered 0 for good, in updates and probe answers alike.
+        // Nor is the useful amount more than half what the buffer can hold now.
+        let seen = self.nxt + (self.window() & !(unit - 1));
+        let threshold = self.mss(fallback_mss).min(self.buf.holds() / 2).max(1);
+        if cand > self.adv && cand.since(seen) >= threshold {
             self.adv = cand;
         }
         // Rounded down: once RCV.NXT has moved by less than a unit, the edge the peer sees may

@@ -966,6 +966,63 @@ fn without_timestamps_a_sack_of_data_sent_once_is_timed() {
 }
 
 #[test]
+fn a_window_closed_short_of_memory_reopens_once_the_reader_has_drained_it() {
+    // A receive buffer whose storage cannot grow (memory pressure) offers only what that storage
+    // holds: 2 KiB, two units at scale 10. A sender whose data comes 1 376 bytes at a time (an
+    // echo) leaves 672 bytes of the 2 048 on offer, which the scaled field shows as 0. Once the
+    // reader has taken everything, the window must open again (by an update or in the answer to
+    // a zero-window probe), or the transfer stalls for good.
+    let cb = Config {
+        window_space: 32 << 20,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&cfg(), &cb);
+    assert_eq!(b.wscales().1, 10);
+    a.set_nodelay(true);
+    // Only b is short of memory (the pressure is this thread's: on while b works).
+    let short = |on| crate::memory::force_pressure(on);
+    let total = 200 * 1376;
+    // Two pieces at once: more than b's 2 KiB of storage, which then cannot grow.
+    let mut sent = a.send(&[7u8; 2 * 1376]).unwrap();
+    let mut got = 0;
+    let mut now = t(10);
+    let mut buf = vec![0u8; 65536];
+    let mut last_window = None;
+    for _ in 0..2000 {
+        if got >= total {
+            break;
+        }
+        if a.send_queue_len() == 0 && sent < total {
+            sent += a.send(&[7u8; 1376]).unwrap();
+        }
+        let p = collect(&mut a, now);
+        short(true);
+        feed(&mut b, now, &p);
+        let mut acks = collect(&mut b, now);
+        while let Ok(n) = b.recv(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        acks.extend(collect(&mut b, now));
+        short(false);
+        last_window = acks.last().map(|q| q.seg.window).or(last_window);
+        feed(&mut a, now, &acks);
+        // On to the next timer (a probe, a resend), 10 ms at least.
+        now = a
+            .poll_at(now)
+            .unwrap_or(now)
+            .max(now + Duration::from_millis(10));
+    }
+    assert!(
+        got >= total,
+        "the transfer stalled at {got} of {sent} sent, window {last_window:?}, reader drained: {} ({now:?})",
+        b.recv_queue_len() == 0
+    );
+}
+
+#[test]
 fn a_synack_resent_for_a_repeated_syn_is_not_timed() {
     // Karn: the ACK ending the handshake may answer the first SYN-ACK or the one the peer's
     // repeated SYN called for; Linux's tcp_synack_rtt_meas takes no sample once num_retrans > 0.
