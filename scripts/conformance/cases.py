@@ -54,12 +54,17 @@ def syn_options(t):
 
 def quick_ack(t):
     """3. A fresh connection ACKs each of the first data segments at once (quick-ack mode), not
-    after a delayed-ACK timer."""
-    t.passive_open()
+    after a delayed-ACK timer; its window stays the handshake's 64 KiB after small segments
+    (Linux's rcv_ssthresh caps what __tcp_select_window offers), not the whole buffer."""
+    sa = t.passive_open()
+    ws = sa.opt("wscale")[1]
     for i in range(3):
         seg = t.data(100)
         ack = t.expect("an ACK of data segment %d" % (i + 1))
         t.check(ack.flags & (SYN | FIN | RST) == 0 and ack.ack == t.snd_nxt, ack, "ACK ack %d" % t.snd_nxt)
+        offered = ack.win << ws
+        t.check(60000 <= offered <= 65536 + (1 << ws), ack,
+                "a window of about 64 KiB (it offers %d)" % offered)
         delay = ack.time - seg.time
         t.check(delay < QUICK, ack, "it within %d ms of the data (it came after %.1f ms)" % (QUICK * 1000, delay * 1000))
         time.sleep(0.020)

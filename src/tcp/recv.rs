@@ -51,6 +51,10 @@ pub(crate) struct Receiver {
     urg_set: bool,
     /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
     pub(crate) mss_seen: u16,
+    /// The emulated rcv_ssthresh ([`Self::ceiling`]): the window our SYN or SYN-ACK offered,
+    /// grown by twice each in-order segment of 128 bytes or more (Linux's tcp_event_data_recv
+    /// and tcp_grow_window); 0 before the handshake's.
+    rcv_ssthresh: u32,
     /// Payload bytes stored, counted for TCP_INFO.
     pub(crate) bytes_received: u64,
     /// The sequence number of the peer's urgent byte that the reader has not passed yet (Linux's
@@ -149,6 +153,7 @@ impl Receiver {
             fin_received: false,
             urg_set: false,
             mss_seen: 0,
+            rcv_ssthresh: 0,
             bytes_received: 0,
             urg_seq: SeqNum(0),
             ts_recent: 0,
@@ -536,6 +541,7 @@ impl Receiver {
             if n > 0 {
                 self.buf.commit(n);
                 self.nxt += n;
+                self.grow_ceiling(n, payload.len(), self.mss(fallback_mss));
                 self.data_arrived(now, rto, fallback_mss);
                 self.rtt_measure_window(now);
             }
@@ -544,6 +550,9 @@ impl Receiver {
                 let more = end.since(self.nxt);
                 self.buf.commit(more);
                 self.nxt = end;
+                // Counted as it joins the stream rather than as it arrived out of order (Linux's
+                // moment), so that duplicate ACKs keep their window.
+                self.grow_ceiling(more, more, 0);
             }
             // The FIN is reached with this segment and enters interactive mode (below): as in
             // Linux, whose ACK check comes after tcp_fin, quick-ACK mode no longer holds.
@@ -612,15 +621,53 @@ impl Receiver {
         }
     }
 
-    /// How far a window update may open the window: Linux's `rcv_ssthresh`, which caps what
-    /// __tcp_select_window offers, starts at the handshake's window (at most 64 KiB) and grows
-    /// by two segments for each full in-order segment (`tcp_grow_window`); taken here as the
-    /// first window and twice the bytes received since, without a field of its own (a SYN-queue
-    /// entry must stay under 1 KiB). So a reader taking a small request sends no update (which
-    /// would carry an ACK Linux delays) just because the buffer is larger than the first window.
+    /// How far the window may open: Linux's `rcv_ssthresh`, which caps what __tcp_select_window
+    /// offers, starts at the handshake's window (at most 64 KiB, whole segments) and grows by
+    /// about two segments for each in-order segment of 128 bytes or more (`tcp_grow_window`).
+    /// So a new connection offers 64 KiB after small segments, as Linux, not its whole buffer,
+    /// and a reader taking a small request sends no update (which would carry an ACK Linux
+    /// delays); out-of-order data leaves it be until it joins the stream, so that duplicate ACKs
+    /// keep their window (RFC 5681 §2: one that changes the window is no duplicate, and fast
+    /// retransmit would not come).
     fn ceiling(&self) -> usize {
-        let grown = usize::try_from(self.bytes_received.saturating_mul(2)).unwrap_or(usize::MAX);
-        self.buf.capacity().min(65535).saturating_add(grown)
+        match self.rcv_ssthresh {
+            0 => self.buf.capacity().min(65535),
+            w => w as usize,
+        }
+    }
+
+    /// `n` bytes arrived in order, in a segment of `len`, from a peer whose segments are `mss`:
+    /// Linux grows rcv_ssthresh for a segment of 128 bytes or more (tcp_event_data_recv) by
+    /// twice the larger of it and the peer's segment size (tcp_grow_window), so small requests
+    /// leave the window where the handshake put it.
+    fn grow_ceiling(&mut self, n: usize, len: usize, mss: usize) {
+        if len >= 128 {
+            let by = u32::try_from(n.max(mss).saturating_mul(2)).unwrap_or(u32::MAX);
+            self.rcv_ssthresh = (self.ceiling() as u32).saturating_add(by);
+        }
+    }
+
+    /// The window a SYN or SYN-ACK offers: the buffer up to 64 KiB, rounded down to whole
+    /// segments as Linux's tcp_select_initial_window does (64 240 for an MSS of 1 460, 65 160
+    /// for 1 448), never scaled (RFC 7323 §2.2).
+    fn handshake_window(capacity: usize, mss: usize) -> usize {
+        let w = capacity.min(65535);
+        if w > mss {
+            w - w % mss.max(1)
+        } else {
+            w
+        }
+    }
+
+    /// The window __tcp_select_window offers: the room in whole units of the window scale (so
+    /// the edge never passes the end of the buffer: a window rounded up would invite bytes
+    /// there is no room for), capped by rcv_ssthresh ([`Self::ceiling`]) rounded up to a unit
+    /// (Linux's ALIGN, lest the cap be scaled away), which the room's rounding still bounds.
+    fn offered_room(&self) -> usize {
+        let unit = 1usize << self.wscale;
+        let room = self.window_room() & !(unit - 1);
+        let cap = self.ceiling().saturating_add(unit - 1) & !(unit - 1);
+        room.min(cap)
     }
 
     /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
@@ -629,10 +676,9 @@ impl Receiver {
     /// Otherwise the new edge rides on the next ACK.
     pub(crate) fn window_update_due(&self, fallback_mss: usize) -> bool {
         let offered = self.window();
-        let unit = 1usize << self.wscale;
         // Linux's __tcp_cleanup_rbuf weighs the window __tcp_select_window would offer, which
         // rcv_ssthresh caps.
-        let could = self.window_room().min(self.ceiling()) & !(unit - 1);
+        let could = self.offered_room();
         let segment = self.mss(fallback_mss).min(self.buf.holds() / 2);
         2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }
@@ -641,20 +687,15 @@ impl Receiver {
     /// `in_handshake`: the segment is a SYN or SYN-ACK.
     pub(crate) fn advertise_window(&mut self, in_handshake: bool, fallback_mss: usize) -> u16 {
         if in_handshake {
-            // The window in a SYN is never scaled (RFC 7323 §2.2); Linux rounds it down to whole
-            // segments (tcp_select_initial_window): 64 240 for an MSS of 1 460, 65 160 for 1 448.
-            let mut w = self.buf.capacity().min(65535);
-            if w > fallback_mss {
-                w -= w % fallback_mss.max(1);
-            }
+            let w = Self::handshake_window(self.buf.capacity(), fallback_mss);
+            self.rcv_ssthresh = w as u32;
             self.adv = self.adv.max(self.nxt + w);
             return w as u16;
         }
         self.buf.recover();
-        // Only whole units of the window scale, so the edge we offer never passes the end of the
-        // receive buffer: a window rounded up would invite bytes there is no room for.
-        let unit = 1usize << self.wscale;
-        let room = self.window_room() & !(unit - 1);
+        // A new connection offers 64 KiB after a small first segment, as Linux, not its whole
+        // buffer.
+        let room = self.offered_room();
         let cand = self.nxt + room;
         // Receiver SWS avoidance (RFC 1122 §4.2.3.3): only move the right edge by a useful amount,
         // counted from the edge the peer sees: the field holds whole units of the scale, so what
@@ -662,6 +703,7 @@ impl Receiver {
         // cannot grow (2 KiB, two units at scale 10) left with 589 to 1 023 bytes on offer never
         // moved its edge by a segment, and offered 0 for good, in updates and probe answers alike.
         // Nor is the useful amount more than half what the buffer can hold now.
+        let unit = 1usize << self.wscale;
         let seen = self.nxt + (self.window() & !(unit - 1));
         let threshold = self.mss(fallback_mss).min(self.buf.holds() / 2).max(1);
         if cand > self.adv && cand.since(seen) >= threshold {

@@ -1023,6 +1023,34 @@ fn a_window_closed_short_of_memory_reopens_once_the_reader_has_drained_it() {
 }
 
 #[test]
+fn a_new_connection_offers_about_64_kib_after_small_segments_at_any_window_scale() {
+    // Linux's rcv_ssthresh starts at the handshake's window (whole segments) and grows by what
+    // arrives; __tcp_select_window offers it rounded up to a unit of the scale. So after three
+    // 100-byte segments a receiver with a large buffer offers about 64 KiB, not the buffer.
+    for (space, scale) in [(6 << 20, 7u8), (32 << 20, 10)] {
+        let cb = Config {
+            window_space: space,
+            ..cfg()
+        };
+        let (mut a, mut b) = pair_with(&cfg(), &cb);
+        a.set_nodelay(true);
+        for i in 0..3u64 {
+            a.send(&[1u8; 100]).unwrap();
+            let p = collect(&mut a, t(10 + i));
+            let acks = answer(&mut b, t(10 + i), &p);
+            let ack = acks.last().expect("a quick ACK");
+            let offered = usize::from(ack.seg.window) << scale;
+            assert!(
+                (60_000..=65_536 + (1 << scale)).contains(&offered),
+                "scale {scale}, segment {}: offers {offered}",
+                i + 1
+            );
+            feed(&mut a, t(10 + i), &acks);
+        }
+    }
+}
+
+#[test]
 fn a_synack_resent_for_a_repeated_syn_is_not_timed() {
     // Karn: the ACK ending the handshake may answer the first SYN-ACK or the one the peer's
     // repeated SYN called for; Linux's tcp_synack_rtt_meas takes no sample once num_retrans > 0.
