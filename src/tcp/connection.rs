@@ -2208,14 +2208,10 @@ impl Connection {
                 if self.snd.max == self.snd.una {
                     self.timers.stop(TimerKind::Retransmit);
                 }
-                if seg.ack > self.snd.una {
-                    // It acknowledges data too, which the ACK processing below times: the
-                    // SYN-ACK's timing only if that gives no sample, as Linux's
-                    // tcp_rcv_state_process takes tcp_synack_rtt_meas only while srtt is 0.
-                    synack_timing_after = true;
-                } else {
-                    self.take_rtt_sample(now, seg);
-                }
+                // The ACK processing below may time data it acknowledges or SACKs: the
+                // SYN-ACK's timing only if that gives no sample, as Linux's
+                // tcp_rcv_state_process takes tcp_synack_rtt_meas only while srtt is 0.
+                synack_timing_after = true;
                 self.snd.rtt.reset_backoff();
                 self.snd.retries = 0;
                 self.snd.wl1 = seq.max(self.snd.wl1) - 1; // force the window update below

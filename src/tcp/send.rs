@@ -874,14 +874,29 @@ impl Sender {
             // Without timestamps and without a sample from the cumulative ACK (a duplicate ACK,
             // in recovery), the lowest newly SACKed bytes never resent are timed, as Linux's
             // tcp_ack_update_rtt takes `sack_rtt_us` then. The backoff stays (Linux resets it,
-            // but the ACK moved nothing the timer guards), and a running RTO timer keeps its
-            // start and takes the new estimate.
+            // but the ACK moved nothing the timer guards).
             if let Some((_, sent)) = first_timed.filter(|_| !ctx.ts_enabled && !timed) {
                 self.rtt.sample(now.saturating_since(sent));
                 if timers.is_armed(TimerKind::Retransmit) {
-                    let at = timers.armed_at(TimerKind::Retransmit) + self.rtt.rto();
-                    let at = self.give_up_at.map_or(at, |end| at.min(end.max(now)));
-                    timers.set(TimerKind::Retransmit, at);
+                    if self.rtxq.first().is_some_and(|head| sent < head.sent) {
+                        // Data sent before the head's last sending arrived: the RTO starts
+                        // again, as Linux's tcp_clean_rtx_queue re-arms it then (and only then,
+                        // lest the timeout keep moving away in recovery).
+                        self.arm_rtx(now, timers);
+                    } else {
+                        // The deadline stands; a longer estimate moves it on from the timer's
+                        // start, a shorter one never brings it closer (a burst of duplicate
+                        // ACKs, each shrinking RTTVAR, would fire the RTO before the fast
+                        // retransmit).
+                        let at = timers.armed_at(TimerKind::Retransmit) + self.rtt.rto();
+                        let at = self.give_up_at.map_or(at, |end| at.min(end.max(now)));
+                        if timers
+                            .deadline(TimerKind::Retransmit)
+                            .is_some_and(|d| at > d)
+                        {
+                            timers.set(TimerKind::Retransmit, at);
+                        }
+                    }
                 }
             }
         }

@@ -966,6 +966,48 @@ fn without_timestamps_a_sack_of_data_sent_once_is_timed() {
 }
 
 #[test]
+fn without_timestamps_sacks_in_recovery_do_not_bring_the_rto_forward() {
+    // Each duplicate ACK's SACK sample shrinks RTTVAR, and with it the RTO; the running timer
+    // must not be brought closer for it (Linux re-arms it only for data sent before the head's
+    // last sending), or it fires before the fast retransmit the SACKs call for.
+    let c = Config {
+        timestamps: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(&c, &c);
+    a.set_nodelay(true);
+    // One round trip of a second: SRTT 125 ms, RTTVAR 250 ms, RTO 1.125 s.
+    a.send(&[1u8; 100]).unwrap();
+    let first = collect(&mut a, t(10));
+    let ack = answer(&mut b, t(10), &first);
+    feed(&mut a, t(1010), &ack);
+    // The head goes at 2 s and is lost; eight more at 2.4 s arrive, and their duplicate ACKs
+    // with SACKs come back at 2.5 s.
+    a.send(&[2u8; 100]).unwrap();
+    let head = collect(&mut a, t(2000));
+    assert_eq!(head.len(), 1);
+    let mut later = Vec::new();
+    for _ in 0..8 {
+        a.send(&[3u8; 100]).unwrap();
+        later.extend(collect(&mut a, t(2400)));
+    }
+    assert_eq!(later.len(), 8);
+    let mut dups = Vec::new();
+    for p in &later {
+        dups.extend(answer(&mut b, t(2450), std::slice::from_ref(p)));
+    }
+    assert_eq!(dups.len(), 8, "a duplicate ACK for each");
+    assert!(dups.iter().all(|d| !d.seg.options.sack_blocks.is_empty()));
+    feed(&mut a, t(2500), &dups);
+    let out = collect(&mut a, t(2500));
+    assert_eq!(a.stats().timeouts, 0, "the RTO fired: {:?}", a.stats());
+    assert!(
+        out.iter().any(|p| p.seg.seq == head[0].seg.seq),
+        "the head is sent again by the SACKs, not by a timeout"
+    );
+}
+
+#[test]
 fn a_window_closed_short_of_memory_reopens_once_the_reader_has_drained_it() {
     // A receive buffer whose storage cannot grow (memory pressure) offers only what that storage
     // holds: 2 KiB, two units at scale 10. A sender whose data comes 1 376 bytes at a time (an
