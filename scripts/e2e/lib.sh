@@ -40,6 +40,8 @@ inns() { ip netns exec "$NS" "$@"; }
 # The processes in the namespace whose command line matches PATTERN (pgrep -f), and only those:
 # the process table is shared, so a plain pgrep would also find another test's service.
 ns_pgrep() { inns sh -c 'exec pgrep --nslist net --ns $$ -f "$1"' _ "$1"; }
+# The same for pkill: ends only this namespace's processes matching PATTERN.
+ns_pkill() { inns sh -c 'exec pkill --nslist net --ns $$ -f "$1"' _ "$1"; }
 
 # Runs a command in the namespace with its sockets on the stack.
 # With E2E_KERNEL=1: on the kernel's sockets in the second namespace (flags before `--` dropped).

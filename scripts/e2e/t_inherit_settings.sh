@@ -14,10 +14,18 @@ l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(('$KERNEL_IP', 7993)); l.listen(4)
 print('ready', flush=True)
 c, _ = l.accept(); c.sendall(b'hello')
-d, _ = l.accept(); d.sendall(b'below'); c.recv(1)
+d, _ = l.accept(); d.sendall(b'below')
+import time
+for _ in range(200):
+    if 'listening' in open('$WORK/out').read():
+        break
+    time.sleep(0.05)
+e = socket.create_connection(('$STACK_IP', 7994), timeout=10); e.sendall(b'below'); c.recv(1)
 " > "$WORK/peer.out" 2>&1 &
 wait_line "$WORK/peer.out" ready 50 $! "the peers did not start"
-onstack -- timeout 30 python3 "$ROOT/scripts/e2e/inherit_settings.py" "$KERNEL_IP" > "$WORK/out" 2>&1 || true
-want="child: send ok; broadcast ok; DO 3000 EMSGSIZE; tcp b'hello' inq True; below the mark b'below'"
+: > "$WORK/out"
+onstack -- timeout 30 python3 "$ROOT/scripts/e2e/inherit_settings.py" "$KERNEL_IP" >> "$WORK/out" 2>&1 || true
+sed -i '/^listening$/d' "$WORK/out"
+want="child: send ok; broadcast ok; DO 3000 EMSGSIZE; tcp b'hello' inq True; below the mark b'below'; 8 threads ['ok']; accepted below the mark b'below'"
 [ "$(cat "$WORK/out")" = "$want" ] || fail "got: $(cat "$WORK/out")"
-echo "inherit settings: over exec, a connected UDP socket sent, SO_BROADCAST and IP_PMTUDISC_DO held, TCP_INQ gave its control message, a non-blocking read below SO_RCVLOWAT the bytes there"
+echo "inherit settings: over exec, a connected UDP socket sent (from 8 threads at once too), SO_BROADCAST and IP_PMTUDISC_DO held, TCP_INQ gave its control message, a non-blocking read below SO_RCVLOWAT the bytes there, on an accepted connection too"

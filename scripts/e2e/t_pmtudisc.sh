@@ -34,7 +34,7 @@ sleep 1
 onstack -- timeout 30 python3 "$ROOT/scripts/e2e/pmtudisc_send.py" "$KERNEL_IP" > "$WORK/send.out" 2>&1 ||
   fail "the sender failed: $(cat "$WORK/send.out")"
 sleep 1
-inns pkill -f "tcpdump -i $dev" || true
+ns_pkill "tcpdump -i $dev" || true
 sleep 0.5
 # One line per frame: what it is (udp/tcp and port, or a fragment), DF, id 0 or not. Frames are
 # listed by destination port, each datagram's fragments after it (matched by IP id): the stack's

@@ -42,7 +42,7 @@ PY
 onstack -- timeout 30 python3 "$WORK/knock.py" > "$WORK/knock.out" 2>&1 ||
   fail "the knocking program failed: $(cat "$WORK/knock.out")"
 sleep 1
-inns pkill -f "tcpdump -i $dev" || true
+ns_pkill "tcpdump -i $dev" || true
 sleep 0.5
 inns tcpdump -nn -r "$WORK/p.pcap" 2>/dev/null |
   grep -oE " > ${KERNEL_IP//./\\.}\.7[0-9]{3}: " | grep -oE '7[0-9]{3}' > "$WORK/order"

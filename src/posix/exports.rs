@@ -748,7 +748,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         // a socketpair end has no address; nothing of the header is touched before it has.
         // The control buffer's size is needed after the call, which overwrites it: TCP_INQ and
         // receive timestamps are written there.
-        super::sockets::settle(sock, fd);
+        super::sockets::learn_settings(sock, fd);
         let inq = sock.inq.load(std::sync::atomic::Ordering::Relaxed);
         // Read here; the kernel's recvmsg writes the header back (EFAULT if it cannot), and only
         // after it has are its fields written again.

@@ -304,7 +304,7 @@ pub unsafe fn udp_send(
     flags: i32,
     out: proto::Outgoing,
 ) -> Result<usize> {
-    super::sockets::settle(sock, fd);
+    super::sockets::learn_settings(sock, fd);
     let to = out.to;
     let header = out.header();
     let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
@@ -704,7 +704,7 @@ pub fn clip_iov(iov: &[libc::iovec], room: usize) -> Vec<libc::iovec> {
 
 /// The SO_SNDTIMEO a blocking send on `sock` must honour itself, if any.
 pub fn send_timeout(sock: &OpenSocket, fd: i32, flags: i32) -> Option<std::time::Duration> {
-    super::sockets::settle(sock, fd);
+    super::sockets::learn_settings(sock, fd);
     let us = sock.sndtimeo_us.load(Ordering::Relaxed);
     if us == 0 || flags & libc::MSG_DONTWAIT != 0 {
         return None;

@@ -1005,6 +1005,9 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
     if sock.kind != Kind::Stream {
         return Err(Errno::EOPNOTSUPP);
     }
+    // What the accepted socket takes from its listener, learnt first for one another process
+    // made.
+    learn_settings(sock, fd);
     // Linux's inet_accept: only a listener accepts (and a connected socket's data is not a
     // listener's tokens to read).
     if sock.is_pending() || !is_listener(sock, fd) {
@@ -1159,12 +1162,6 @@ pub fn read_held(sock: &OpenSocket, fd: RawFd, len: usize, peek: bool) -> Vec<u8
     )
 }
 
-/// Whether SO_RCVLOWAT is set on TCP socket `sock` (learnt first, for one another process made).
-pub fn rcvlowat_set(sock: &OpenSocket, fd: RawFd) -> bool {
-    settle(sock, fd);
-    sock.rcvlowat.load(Ordering::Relaxed)
-}
-
 /// A TCP read that found nothing on a socket with SO_RCVLOWAT set (non-blocking, or its
 /// SO_RCVTIMEO ran out): up to `len` bytes of what the service holds below the mark, which
 /// Linux's read would have returned. Empty: none (the read stands).
@@ -1288,16 +1285,29 @@ fn poll_now(fd: RawFd) -> i16 {
 pub const UNBOUND: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
 
 /// Learns the settings of a socket another process made ([`OpenSocket::unsettled`]) that this
-/// process keeps for itself, once, before the first call that needs them: whether a UDP socket is
+/// process keeps for itself, before the first call that needs them: whether a UDP socket is
 /// connected, SO_BROADCAST and IP_MTU_DISCOVER (which its sends check), TCP_INQ (which its reads
 /// report), SO_LINGER (which its close waits by), SO_SNDTIMEO (which bounds a send in pieces) and
 /// whether SO_RCVLOWAT is set (a read that finds nothing then takes what is below the mark). The
 /// service holds the first five, the descriptor the others. Without this, a connected UDP socket
 /// inherited over `exec` said EDESTADDRREQ to `send`, as Linux never would.
-pub fn settle(sock: &OpenSocket, fd: RawFd) {
-    if !sock.unsettled.load(Ordering::Acquire) || !sock.unsettled.swap(false, Ordering::AcqRel) {
+///
+/// Done until every answer came: a caller meanwhile (another thread, a signal handler whose
+/// request found the thread's control connection busy) asks again, and nothing uncertain is
+/// kept. The program's errno is left as it was.
+pub fn learn_settings(sock: &OpenSocket, fd: RawFd) {
+    if !sock.unsettled.load(Ordering::Acquire) {
         return;
     }
+    let errno = super::hook::errno();
+    if learn_all(sock, fd) {
+        sock.unsettled.store(false, Ordering::Release);
+    }
+    super::hook::set_errno(Errno(errno));
+}
+
+/// One try of [`learn_settings`]: whether every setting was had.
+fn learn_all(sock: &OpenSocket, fd: RawFd) -> bool {
     let option = |level: i32, name: i32, len: u32| -> Option<Vec<u8>> {
         match request(fd, Call::GetOption { level, name, len }) {
             Ok(Value::Bytes(b)) => Some(b),
@@ -1309,44 +1319,44 @@ pub fn settle(sock: &OpenSocket, fd: RawFd) {
         let b = option(level, name, 4)?;
         Some(i32::from_ne_bytes(b.get(..4)?.try_into().ok()?))
     };
+    let mut all = true;
     match sock.kind {
         Kind::Dgram => {
-            let connected = matches!(request(fd, Call::PeerAddr), Ok(Value::Addr(_)));
-            sock.connected.store(connected, Ordering::Relaxed);
-            if let Some(v) = int(libc::SOL_SOCKET, libc::SO_BROADCAST) {
-                sock.broadcast.store(v != 0, Ordering::Relaxed);
+            match request(fd, Call::PeerAddr) {
+                Ok(Value::Addr(_)) => sock.connected.store(true, Ordering::Relaxed),
+                Err(Errno::ENOTCONN) => sock.connected.store(false, Ordering::Relaxed),
+                _ => all = false,
             }
-            if let Some(v) = int(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) {
-                super::sockopt::note_mtu_discover(sock, v);
+            match int(libc::SOL_SOCKET, libc::SO_BROADCAST) {
+                Some(v) => sock.broadcast.store(v != 0, Ordering::Relaxed),
+                None => all = false,
+            }
+            match int(libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) {
+                Some(v) => super::sockopt::note_mtu_discover(sock, v),
+                None => all = false,
             }
         }
         Kind::Stream => {
-            if let Ok(v) = uds::get_int(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT) {
+            match uds::get_int(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT) {
                 // As sockopt::set notes it: negative is INT_MAX to Linux, 0 is 1.
-                sock.rcvlowat
-                    .store(!(0..=1).contains(&v), Ordering::Relaxed);
+                Ok(v) => sock
+                    .rcvlowat
+                    .store(!(0..=1).contains(&v), Ordering::Relaxed),
+                Err(_) => all = false,
             }
-            if let Some(v) = int(libc::IPPROTO_TCP, libc::TCP_INQ) {
-                sock.inq.store(v == 1, Ordering::Relaxed);
+            match int(libc::IPPROTO_TCP, libc::TCP_INQ) {
+                Some(v) => sock.inq.store(v == 1, Ordering::Relaxed),
+                None => all = false,
             }
-            let size = std::mem::size_of::<libc::linger>();
-            if let Some(b) = option(libc::SOL_SOCKET, libc::SO_LINGER, size as u32) {
-                if b.len() >= size {
-                    // SAFETY: `size` bytes of a `struct linger`, as getsockopt gives it.
-                    let l = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::linger>()) };
-                    let secs = if l.l_onoff != 0 {
-                        l.l_linger.max(0) as u64
-                    } else {
-                        0
-                    };
-                    sock.linger_secs.store(secs, Ordering::Relaxed);
-                }
+            match linger_of(option(libc::SOL_SOCKET, libc::SO_LINGER, LINGER_LEN)) {
+                Some(secs) => sock.linger_secs.store(secs, Ordering::Relaxed),
+                None => all = false,
             }
         }
     }
     let size = std::mem::size_of::<libc::timeval>();
-    if let Ok(b) = uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, size) {
-        if b.len() >= size {
+    match uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, size) {
+        Ok(b) if b.len() >= size => {
             // SAFETY: `size` bytes of a `struct timeval`, as getsockopt gives it.
             let tv = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::timeval>()) };
             let us = if tv.tv_sec < 0 {
@@ -1356,19 +1366,60 @@ pub fn settle(sock: &OpenSocket, fd: RawFd) {
             };
             sock.sndtimeo_us.store(us, Ordering::Relaxed);
         }
+        _ => all = false,
     }
+    all
+}
+
+const LINGER_LEN: u32 = std::mem::size_of::<libc::linger>() as u32;
+
+/// SO_LINGER's seconds (0: off) from getsockopt's bytes.
+fn linger_of(bytes: Option<Vec<u8>>) -> Option<u64> {
+    let b = bytes?;
+    if b.len() < LINGER_LEN as usize {
+        return None;
+    }
+    // SAFETY: a whole `struct linger`, as getsockopt gives it.
+    let l = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::linger>()) };
+    Some(if l.l_onoff != 0 {
+        l.l_linger.max(0) as u64
+    } else {
+        0
+    })
+}
+
+/// Whether SO_RCVLOWAT is set on TCP socket `sock` (learnt first, for one another process made).
+pub fn rcvlowat_set(sock: &OpenSocket, fd: RawFd) -> bool {
+    learn_settings(sock, fd);
+    sock.rcvlowat.load(Ordering::Relaxed)
 }
 
 /// How long a close of `fd` must wait under SO_LINGER: set with a time, a blocking TCP stack
 /// socket, and this the process's last number for it (the table already forgot `fd`).
 pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
-    settle(sock, fd);
-    let secs = sock.linger_secs.load(std::sync::atomic::Ordering::Relaxed);
-
-    if secs == 0 || sock.kind != Kind::Stream || sock.is_pending() {
+    if sock.kind != Kind::Stream || sock.is_pending() || state::count_of(sock) > 0 {
         return None;
     }
-    if state::count_of(sock) > 0 {
+    if sock.unsettled.load(Ordering::Acquire) {
+        // Another process's socket: its SO_LINGER from the service, if one runs (a close never
+        // starts one), the program's errno left as it was.
+        let errno = super::hook::errno();
+        let call = Call::GetOption {
+            level: libc::SOL_SOCKET,
+            name: libc::SO_LINGER,
+            len: LINGER_LEN,
+        };
+        let got = match client::call_running(Target::Existing, call, Some(fd)).0 {
+            Ok(Value::Bytes(b)) => linger_of(Some(b)),
+            _ => None,
+        };
+        super::hook::set_errno(Errno(errno));
+        if let Some(secs) = got {
+            sock.linger_secs.store(secs, Ordering::Relaxed);
+        }
+    }
+    let secs = sock.linger_secs.load(std::sync::atomic::Ordering::Relaxed);
+    if secs == 0 {
         return None;
     }
     let nonblocking = is_nonblocking(fd).ok()?;

@@ -91,7 +91,7 @@ pub struct OpenSocket {
     /// handler sending on the socket would otherwise wait on when it interrupted the holder.
     on_stack: AtomicBool,
     /// Made by another process (inherited over `exec`, received over a UNIX socket): the settings
-    /// it gave the socket that this process keeps are not known yet ([`super::sockets::settle`]).
+    /// it gave the socket that this process keeps are not known yet ([`super::sockets::learn_settings`]).
     pub unsettled: AtomicBool,
     /// Whether it listens, as this process knows: [`LISTENING_UNKNOWN`] until it listened here or
     /// the service said (a socket inherited or received may be either).
@@ -239,12 +239,11 @@ impl Cork {
         (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
     }
 
-    /// Puts `corked` back as the pending datagram, or, if another sender (a thread, or a signal
-    /// handler on this one) began one meanwhile, as Linux's udp_sendmsg would have had it:
-    /// `began` (this send began `corked`) raced a corked send, which Linux refuses with EINVAL
-    /// ("socket already corked") and drops; otherwise the other sender's bytes would have joined
-    /// this datagram, and do, unless past `max` bytes (EMSGSIZE, all dropped, as ip_append_data's
-    /// error flushes the datagram).
+    /// Puts `corked` back as the pending datagram. If another sender (a thread, or a signal
+    /// handler on this one) began one meanwhile, the two join, as Linux's udp_sendmsg would have
+    /// had them had the sends come one after the other: after it if this send began `corked`
+    /// (`began`: the other one came first), else before it; past `max` bytes EMSGSIZE, all
+    /// dropped, as ip_append_data's error flushes the datagram.
     pub fn put(&self, corked: Box<Corked>, began: bool, max: usize) -> Result<(), Errno> {
         let mut mine = Box::into_raw(corked);
         while self
@@ -259,14 +258,16 @@ impl Cork {
         {
             // SAFETY: `mine` is the Box made into a pointer above, not stored.
             let mut back = unsafe { Box::from_raw(mine) };
-            if began {
-                return Err(Errno::EINVAL);
-            }
-            if let Some(later) = self.take() {
-                if back.data.len() + later.data.len() > max {
+            if let Some(mut other) = self.take() {
+                if back.data.len() + other.data.len() > max {
                     return Err(Errno::EMSGSIZE);
                 }
-                back.data.extend_from_slice(&later.data);
+                if began {
+                    other.data.extend_from_slice(&back.data);
+                    back = other;
+                } else {
+                    back.data.extend_from_slice(&other.data);
+                }
             }
             mine = Box::into_raw(back);
         }

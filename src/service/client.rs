@@ -196,6 +196,20 @@ pub fn call(
     call_then(target, call, fd, timeout, || {})
 }
 
+/// [`call`] about an existing socket, with no timeout, that never starts a service: with none
+/// running, the error of reaching none.
+pub fn call_running(
+    target: Target,
+    call: Call,
+    fd: Option<RawFd>,
+) -> (Result<Value>, Option<OwnedFd>) {
+    let fds: &[RawFd] = match &fd {
+        Some(fd) => std::slice::from_ref(fd),
+        None => &[],
+    };
+    exchange_as(target, call, fds, false, None, || {}, false)
+}
+
 /// Whether this thread's control connection has had an answer: until then a request that gets
 /// none ([`tell`]) could be lost unanswered with a connection the service refused.
 pub fn admitted() -> bool {
@@ -284,13 +298,26 @@ fn exchange(
     timeout: Option<Duration>,
     between: impl FnOnce(),
 ) -> (Result<Value>, Option<OwnedFd>) {
+    exchange_as(target, call, fds, quiet, timeout, between, true)
+}
+
+/// [`exchange`], starting a service if none runs only with `may_start`.
+fn exchange_as(
+    target: Target,
+    call: Call,
+    fds: &[RawFd],
+    quiet: bool,
+    timeout: Option<Duration>,
+    between: impl FnOnce(),
+    may_start: bool,
+) -> (Result<Value>, Option<OwnedFd>) {
     with_control(|slot| {
         let mut slot = match slot.try_borrow_mut() {
             Ok(s) => s,
             // A signal handler calling into the stack while this thread waits on it.
             Err(_) => return (Err(Errno::EAGAIN), None),
         };
-        let c = match ensure(&mut slot, true) {
+        let c = match ensure(&mut slot, may_start) {
             Ok(c) => c,
             Err(e) => return (Err(e), None),
         };
