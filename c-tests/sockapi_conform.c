@@ -1934,6 +1934,61 @@ static void c_inet6_udp(void) {
     R("bound: recv nothing", recv(b, buf, sizeof buf, MSG_DONTWAIT));
 }
 
+/* sendmsg with IPV6_PKTINFO on a dual-stack UDP socket to an IPv4-mapped peer: Linux's
+ * ip_cmsg_send takes it as IP_PKTINFO's source and interface when its address is IPv4-mapped,
+ * and refuses any other (::, ::1, a global one) with EINVAL; an AF_INET socket passes it over. */
+static void pktinfo6(int u, int ifindex, const char *src, size_t len, const char *what) {
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof c);
+    struct sockaddr_in6 to = addr6("::ffff:" KERNEL_IP, CLOSED_PORT);
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = c.buf, .msg_controllen = CMSG_SPACE(len)};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = IPPROTO_IPV6;
+    h->cmsg_type = IPV6_PKTINFO;
+    h->cmsg_len = CMSG_LEN(len);
+    struct in6_pktinfo i = {.ipi6_ifindex = (unsigned)ifindex};
+    need(inet_pton(AF_INET6, src, &i.ipi6_addr) == 1, "inet_pton");
+    memcpy(CMSG_DATA(h), &i, len < sizeof i ? len : sizeof i);
+    R(what, sendmsg(u, &m, 0));
+}
+
+static void c_inet6_pktinfo(void) {
+    int u = socket(AF_INET6, SOCK_DGRAM, 0);
+    need(u >= 0, "socket AF_INET6 udp");
+    pktinfo6(u, 0, "::ffff:" STACK_IP, sizeof(struct in6_pktinfo), "IPV6_PKTINFO ours, mapped");
+    pktinfo6(u, 0, "::ffff:0.0.0.0", sizeof(struct in6_pktinfo), "IPV6_PKTINFO 0.0.0.0, mapped");
+    pktinfo6(u, 0, "::", sizeof(struct in6_pktinfo), "IPV6_PKTINFO ::");
+    pktinfo6(u, 0, "::1", sizeof(struct in6_pktinfo), "IPV6_PKTINFO ::1");
+    pktinfo6(u, 0, "2001:db8::1", sizeof(struct in6_pktinfo), "IPV6_PKTINFO global");
+    pktinfo6(u, 0, "::ffff:" KERNEL_IP, sizeof(struct in6_pktinfo), "IPV6_PKTINFO the peer's, mapped");
+    pktinfo6(u, 0, "::ffff:127.0.0.1", sizeof(struct in6_pktinfo), "IPV6_PKTINFO loopback, mapped");
+    pktinfo6(u, 99999, "::ffff:0.0.0.0", sizeof(struct in6_pktinfo), "IPV6_PKTINFO no such interface");
+    pktinfo6(u, 0, "::ffff:" STACK_IP, 8, "IPV6_PKTINFO short");
+    int v4 = socket(AF_INET, SOCK_DGRAM, 0);
+    need(v4 >= 0, "socket AF_INET udp");
+    union {
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        struct cmsghdr align;
+    } c;
+    memset(&c, 0, sizeof c);
+    struct sockaddr_in to = kaddr(CLOSED_PORT);
+    struct iovec iov = {.iov_base = "x", .iov_len = 1};
+    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = IPPROTO_IPV6;
+    h->cmsg_type = IPV6_PKTINFO;
+    h->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+    R("AF_INET: IPV6_PKTINFO passed over", sendmsg(v4, &m, 0));
+    close(v4);
+    close(u);
+}
+
 /* The IPv6 hop limits and multicast options of a dual-stack socket, which Java's multicast
  * sockets set beside the IP_* ones: read back with Linux's checks (out of range, short, a TCP
  * socket's multicast hops and interface, an interface that does not exist). */
@@ -2564,6 +2619,7 @@ int main(void) {
     run("SO_RCVLOWAT on TCP, reads that cannot wait", c_rcvlowat_nowait);
     run("connect again once established", c_connect_done);
     run("options kept and read back", c_kept_options);
+    run("IPV6_PKTINFO to an IPv4-mapped peer", c_inet6_pktinfo);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -971,7 +971,7 @@ unsafe fn udp_send_common(
         }
         // After the destination, as udp_sendmsg reads them.
         let out = match control {
-            Some(m) => io::send_control(m, target, to_ipv6_loopback)?,
+            Some(m) => io::send_control(m, target, to_ipv6_loopback, sock.inet6)?,
             None => Default::default(),
         };
         let out = crate::service::proto::Outgoing {

@@ -810,6 +810,7 @@ pub unsafe fn send_control(
     msg: &libc::msghdr,
     to: Option<std::net::SocketAddrV4>,
     to_ipv6_loopback: bool,
+    inet6: bool,
 ) -> Result<proto::Outgoing> {
     let mut own = proto::Outgoing::default();
     if msg.msg_control.is_null() || msg.msg_controllen == 0 {
@@ -863,6 +864,24 @@ pub unsafe fn send_control(
                 own.tos = Some(v as u8);
             }
             (libc::IPPROTO_IP, _) => return Err(Errno::EINVAL),
+            // An AF_INET6 socket's datagram to an IPv4-mapped peer: Linux's ip_cmsg_send takes
+            // IPV6_PKTINFO as IP_PKTINFO, its address IPv4-mapped (any other is EINVAL). An
+            // AF_INET socket passes it over, as ip_cmsg_send does without allow_ipv6. (To ::1 it
+            // is ip6_datagram_send_ctl's, passed over here.)
+            (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) if inet6 && !to_ipv6_loopback => {
+                if data.len() < std::mem::size_of::<libc::in6_pktinfo>() {
+                    return Err(Errno::EINVAL);
+                }
+                let i = std::ptr::read_unaligned(data.as_ptr() as *const libc::in6_pktinfo);
+                let a = std::net::Ipv6Addr::from(i.ipi6_addr.s6_addr);
+                let Some(v4) = a.to_ipv4_mapped() else {
+                    return Err(Errno::EINVAL);
+                };
+                if i.ipi6_ifindex != 0 {
+                    ifindex = i.ipi6_ifindex;
+                }
+                source = Some(v4);
+            }
             // __sock_cmsg_send: these are taken (SCM_RIGHTS and SCM_CREDENTIALS mean nothing to
             // an IP socket); any other is EINVAL.
             (
