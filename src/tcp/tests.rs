@@ -21,6 +21,20 @@ fn t(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// [`cfg`] without TCP timestamps: RTT samples from ACK timing alone (RFC 6298 §3).
+fn cfg_without_timestamps() -> Config {
+    Config {
+        timestamps: false,
+        ..cfg()
+    }
+}
+
+/// An established pair, both ends without timestamps.
+fn pair_without_timestamps() -> (Connection, Connection) {
+    let c = cfg_without_timestamps();
+    pair_with(&c, &c)
+}
+
 fn feed(c: &mut Connection, now: Instant, pkts: &[Packet]) {
     for p in pkts {
         c.input(now, &p.as_segment());
@@ -875,11 +889,7 @@ fn newreno_fast_recovery_without_sack_resends_at_each_partial_ack() {
 fn karn_takes_no_rtt_sample_from_a_retransmitted_segment() {
     // RFC 6298 §3 (Karn): without timestamps an ACK of a resent segment cannot say which
     // transmission it answers, so it yields no RTT sample.
-    let c = Config {
-        timestamps: false,
-        ..cfg()
-    };
-    let (mut a, mut b) = pair_with(&c, &c);
+    let (mut a, mut b) = pair_without_timestamps();
     let before = a.stats().srtt;
     a.send(&[1u8; 100]).unwrap();
     let p = collect(&mut a, t(10));
@@ -908,11 +918,7 @@ fn without_timestamps_every_ack_of_data_sent_once_is_timed() {
     // newly covers (RFC 6298 §3 asks at least one sample a round trip). Timing one segment at a
     // time would miss what an ACK held up by the loss of the one before it says: that the round
     // trip, and so the RTO, is longer than the last timed segment showed.
-    let c = Config {
-        timestamps: false,
-        ..cfg()
-    };
-    let (mut a, mut b) = pair_with(&c, &c);
+    let (mut a, mut b) = pair_without_timestamps();
     a.set_nodelay(true);
     a.send(&[1u8; 100]).unwrap();
     let p1 = collect(&mut a, t(10));
@@ -939,11 +945,7 @@ fn without_timestamps_a_sack_of_data_sent_once_is_timed() {
     // Linux's tcp_ack_update_rtt takes the SACK's sample (`sack_rtt_us`, from the first sending
     // of the lowest newly SACKed bytes never resent) when the cumulative ACK gives none: the
     // duplicate ACKs of a loss say how long the round trip is while SND.UNA stands still.
-    let c = Config {
-        timestamps: false,
-        ..cfg()
-    };
-    let (mut a, mut b) = pair_with(&c, &c);
+    let (mut a, mut b) = pair_without_timestamps();
     a.set_nodelay(true);
     let mut sent = Vec::new();
     for (i, at) in [10, 11, 12].into_iter().enumerate() {
@@ -970,11 +972,7 @@ fn without_timestamps_sacks_in_recovery_do_not_bring_the_rto_forward() {
     // Each duplicate ACK's SACK sample shrinks RTTVAR, and with it the RTO; the running timer
     // must not be brought closer for it (Linux re-arms it only for data sent before the head's
     // last sending), or it fires before the fast retransmit the SACKs call for.
-    let c = Config {
-        timestamps: false,
-        ..cfg()
-    };
-    let (mut a, mut b) = pair_with(&c, &c);
+    let (mut a, mut b) = pair_without_timestamps();
     a.set_nodelay(true);
     // One round trip of a second: SRTT 125 ms, RTTVAR 250 ms, RTO 1.125 s.
     a.send(&[1u8; 100]).unwrap();
@@ -1096,10 +1094,7 @@ fn a_new_connection_offers_about_64_kib_after_small_segments_at_any_window_scale
 fn a_synack_resent_for_a_repeated_syn_is_not_timed() {
     // Karn: the ACK ending the handshake may answer the first SYN-ACK or the one the peer's
     // repeated SYN called for; Linux's tcp_synack_rtt_meas takes no sample once num_retrans > 0.
-    let c = Config {
-        timestamps: false,
-        ..cfg()
-    };
+    let c = cfg_without_timestamps();
     let mut a = Connection::connect(t(0), &c, 1000, 0);
     let syn = collect(&mut a, t(0));
     let mut b = Connection::accept(t(0), &c, 5000, 0, &syn[0].as_segment());
