@@ -1637,15 +1637,16 @@ static void run(const char *title, check_fn f) {
  * IP_RECVTOS, IP_RECVORIGDSTADDR), before and after bind, as an int and as one byte, on UDP and
  * TCP; then sendmsg with IP_PKTINFO, IP_TTL and IP_TOS control messages (ip_cmsg_send and the
  * route lookup's errnos). */
-static void send_cmsg(int u, int level, int type, const void *data, size_t len, const char *what) {
+/* One datagram to `to` with one control message of `len` bytes from `data`. */
+static void send_cmsg_to(int u, const struct sockaddr *to, socklen_t tolen, int level, int type,
+                         const void *data, size_t len, const char *what) {
     union {
         char buf[CMSG_SPACE(64)];
         struct cmsghdr align;
     } c;
     memset(&c, 0, sizeof c);
-    struct sockaddr_in to = kaddr(CLOSED_PORT);
     struct iovec iov = {.iov_base = "x", .iov_len = 1};
-    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr m = {.msg_name = (void *)to, .msg_namelen = tolen, .msg_iov = &iov, .msg_iovlen = 1,
                        .msg_control = c.buf, .msg_controllen = CMSG_SPACE(len)};
     struct cmsghdr *h = CMSG_FIRSTHDR(&m);
     h->cmsg_level = level;
@@ -1653,6 +1654,12 @@ static void send_cmsg(int u, int level, int type, const void *data, size_t len, 
     h->cmsg_len = CMSG_LEN(len);
     memcpy(CMSG_DATA(h), data, len);
     R(what, sendmsg(u, &m, 0));
+}
+
+/* The same to the kernel side's closed port. */
+static void send_cmsg(int u, int level, int type, const void *data, size_t len, const char *what) {
+    struct sockaddr_in to = kaddr(CLOSED_PORT);
+    send_cmsg_to(u, SA(to), sizeof to, level, type, data, len, what);
 }
 
 static void pktinfo(int u, int ifindex, const char *spec, const char *what) {
@@ -1938,23 +1945,10 @@ static void c_inet6_udp(void) {
  * ip_cmsg_send takes it as IP_PKTINFO's source and interface when its address is IPv4-mapped,
  * and refuses any other (::, ::1, a global one) with EINVAL; an AF_INET socket passes it over. */
 static void pktinfo6(int u, int ifindex, const char *src, size_t len, const char *what) {
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } c;
-    memset(&c, 0, sizeof c);
     struct sockaddr_in6 to = addr6("::ffff:" KERNEL_IP, CLOSED_PORT);
-    struct iovec iov = {.iov_base = "x", .iov_len = 1};
-    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = c.buf, .msg_controllen = CMSG_SPACE(len)};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = IPPROTO_IPV6;
-    h->cmsg_type = IPV6_PKTINFO;
-    h->cmsg_len = CMSG_LEN(len);
     struct in6_pktinfo i = {.ipi6_ifindex = (unsigned)ifindex};
     need(inet_pton(AF_INET6, src, &i.ipi6_addr) == 1, "inet_pton");
-    memcpy(CMSG_DATA(h), &i, len < sizeof i ? len : sizeof i);
-    R(what, sendmsg(u, &m, 0));
+    send_cmsg_to(u, SA(to), sizeof to, IPPROTO_IPV6, IPV6_PKTINFO, &i, len, what);
 }
 
 static void c_inet6_pktinfo(void) {
@@ -1971,20 +1965,8 @@ static void c_inet6_pktinfo(void) {
     pktinfo6(u, 0, "::ffff:" STACK_IP, 8, "IPV6_PKTINFO short");
     int v4 = socket(AF_INET, SOCK_DGRAM, 0);
     need(v4 >= 0, "socket AF_INET udp");
-    union {
-        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } c;
-    memset(&c, 0, sizeof c);
-    struct sockaddr_in to = kaddr(CLOSED_PORT);
-    struct iovec iov = {.iov_base = "x", .iov_len = 1};
-    struct msghdr m = {.msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
-    h->cmsg_level = IPPROTO_IPV6;
-    h->cmsg_type = IPV6_PKTINFO;
-    h->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-    R("AF_INET: IPV6_PKTINFO passed over", sendmsg(v4, &m, 0));
+    struct in6_pktinfo none = {0};
+    send_cmsg(v4, IPPROTO_IPV6, IPV6_PKTINFO, &none, sizeof none, "AF_INET: IPV6_PKTINFO passed over");
     close(v4);
     close(u);
 }
