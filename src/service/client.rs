@@ -203,11 +203,7 @@ pub fn call_running(
     call: Call,
     fd: Option<RawFd>,
 ) -> (Result<Value>, Option<OwnedFd>) {
-    let fds: &[RawFd] = match &fd {
-        Some(fd) => std::slice::from_ref(fd),
-        None => &[],
-    };
-    exchange_as(target, call, fds, false, None, || {}, false)
+    exchange(target, call, fd.as_slice(), false, None, || {}, false)
 }
 
 /// Whether this thread's control connection has had an answer: until then a request that gets
@@ -224,7 +220,9 @@ pub fn admitted() -> bool {
 /// Sends `call` about `target` with descriptors `fds` and goes on at once: no answer comes (the
 /// socket itself reports how it went).
 pub fn tell(target: Target, call: Call, fds: &[RawFd]) -> Result<()> {
-    exchange(target, call, fds, true, None, || {}).0.map(drop)
+    exchange(target, call, fds, true, None, || {}, true)
+        .0
+        .map(drop)
 }
 
 /// [`call`], running `between` once the request is sent and before the answer is awaited.
@@ -235,11 +233,7 @@ pub fn call_then(
     timeout: Option<Duration>,
     between: impl FnOnce(),
 ) -> (Result<Value>, Option<OwnedFd>) {
-    let fds: &[RawFd] = match &fd {
-        Some(fd) => std::slice::from_ref(fd),
-        None => &[],
-    };
-    exchange(target, call, fds, false, timeout, between)
+    exchange(target, call, fd.as_slice(), false, timeout, between, true)
 }
 
 /// This thread's control connection, made if need be (starting the service if none runs and
@@ -290,19 +284,9 @@ pub fn reserve_number(near: RawFd, may_start: bool) -> Result<OwnedFd> {
     })
 }
 
+/// Sends `call` and, unless `quiet`, waits for its answer; a service is started if none runs
+/// only with `may_start`.
 fn exchange(
-    target: Target,
-    call: Call,
-    fds: &[RawFd],
-    quiet: bool,
-    timeout: Option<Duration>,
-    between: impl FnOnce(),
-) -> (Result<Value>, Option<OwnedFd>) {
-    exchange_as(target, call, fds, quiet, timeout, between, true)
-}
-
-/// [`exchange`], starting a service if none runs only with `may_start`.
-fn exchange_as(
     target: Target,
     call: Call,
     fds: &[RawFd],
