@@ -372,31 +372,17 @@ pub unsafe extern "C" fn setsockopt(
                 return r;
             }
         }
-        if level == libc::SOL_SOCKET
-            && matches!(name, libc::SO_SNDTIMEO | libc::SO_SNDTIMEO_NEW)
-            && bytes.len() >= std::mem::size_of::<libc::timeval>()
-        {
-            let tv = std::ptr::read_unaligned(val as *const libc::timeval);
-            let us = if tv.tv_sec < 0 {
-                0
-            } else {
-                tv.tv_sec as u64 * 1_000_000 + tv.tv_usec.max(0) as u64
-            };
-            sock.sndtimeo_us
-                .store(us, std::sync::atomic::Ordering::Relaxed);
+        if level == libc::SOL_SOCKET && matches!(name, libc::SO_SNDTIMEO | libc::SO_SNDTIMEO_NEW) {
+            if let Some(us) = sockets::sndtimeo_us_of(bytes) {
+                sock.sndtimeo_us
+                    .store(us, std::sync::atomic::Ordering::Relaxed);
+            }
         }
-        if level == libc::SOL_SOCKET
-            && name == libc::SO_LINGER
-            && bytes.len() >= std::mem::size_of::<libc::linger>()
-        {
-            let l = std::ptr::read_unaligned(val as *const libc::linger);
-            let secs = if l.l_onoff != 0 {
-                l.l_linger.max(0) as u64
-            } else {
-                0
-            };
-            sock.linger_secs
-                .store(secs, std::sync::atomic::Ordering::Relaxed);
+        if level == libc::SOL_SOCKET && name == libc::SO_LINGER {
+            if let Some(secs) = sockets::linger_secs_of(bytes) {
+                sock.linger_secs
+                    .store(secs, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         match sockopt::set(&sock, fd, level, name, bytes) {
             Set::Done(r) => ret(r.map(|_| 0), -1),

@@ -1338,53 +1338,58 @@ fn learn_all(sock: &OpenSocket, fd: RawFd) -> bool {
         }
         Kind::Stream => {
             match uds::get_int(fd, libc::SOL_SOCKET, libc::SO_RCVLOWAT) {
-                // As sockopt::set notes it: negative is INT_MAX to Linux, 0 is 1.
                 Ok(v) => sock
                     .rcvlowat
-                    .store(!(0..=1).contains(&v), Ordering::Relaxed),
+                    .store(super::sockopt::rcvlowat_marks(v), Ordering::Relaxed),
                 Err(_) => all = false,
             }
             match int(libc::IPPROTO_TCP, libc::TCP_INQ) {
                 Some(v) => sock.inq.store(v == 1, Ordering::Relaxed),
                 None => all = false,
             }
-            match linger_of(option(libc::SOL_SOCKET, libc::SO_LINGER, LINGER_LEN)) {
+            let linger = option(libc::SOL_SOCKET, libc::SO_LINGER, LINGER_LEN);
+            match linger.as_deref().and_then(linger_secs_of) {
                 Some(secs) => sock.linger_secs.store(secs, Ordering::Relaxed),
                 None => all = false,
             }
         }
     }
     let size = std::mem::size_of::<libc::timeval>();
-    match uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, size) {
-        Ok(b) if b.len() >= size => {
-            // SAFETY: `size` bytes of a `struct timeval`, as getsockopt gives it.
-            let tv = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::timeval>()) };
-            let us = if tv.tv_sec < 0 {
-                0
-            } else {
-                tv.tv_sec as u64 * 1_000_000 + tv.tv_usec.max(0) as u64
-            };
-            sock.sndtimeo_us.store(us, Ordering::Relaxed);
-        }
-        _ => all = false,
+    let sndtimeo = uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, size);
+    match sndtimeo.ok().as_deref().and_then(sndtimeo_us_of) {
+        Some(us) => sock.sndtimeo_us.store(us, Ordering::Relaxed),
+        None => all = false,
     }
     all
 }
 
 const LINGER_LEN: u32 = std::mem::size_of::<libc::linger>() as u32;
 
-/// SO_LINGER's seconds (0: off) from getsockopt's bytes.
-fn linger_of(bytes: Option<Vec<u8>>) -> Option<u64> {
-    let b = bytes?;
-    if b.len() < LINGER_LEN as usize {
+/// SO_LINGER's seconds (0: off) from a `struct linger`'s bytes; `None` if short.
+pub fn linger_secs_of(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < LINGER_LEN as usize {
         return None;
     }
-    // SAFETY: a whole `struct linger`, as getsockopt gives it.
-    let l = unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<libc::linger>()) };
+    // SAFETY: a whole `struct linger`.
+    let l = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<libc::linger>()) };
     Some(if l.l_onoff != 0 {
         l.l_linger.max(0) as u64
     } else {
         0
+    })
+}
+
+/// SO_SNDTIMEO in microseconds (0: none) from a `struct timeval`'s bytes; `None` if short.
+pub fn sndtimeo_us_of(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < std::mem::size_of::<libc::timeval>() {
+        return None;
+    }
+    // SAFETY: a whole `struct timeval`.
+    let tv = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<libc::timeval>()) };
+    Some(if tv.tv_sec < 0 {
+        0
+    } else {
+        tv.tv_sec as u64 * 1_000_000 + tv.tv_usec.max(0) as u64
     })
 }
 
@@ -1410,7 +1415,7 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
             len: LINGER_LEN,
         };
         let got = match client::call_running(Target::Existing, call, Some(fd)).0 {
-            Ok(Value::Bytes(b)) => linger_of(Some(b)),
+            Ok(Value::Bytes(b)) => linger_secs_of(&b),
             _ => None,
         };
         super::hook::set_errno(Errno(errno));

@@ -67,6 +67,11 @@ pub fn attach_for_multicast(
     Some(sockets::attach_with(sock, fd, Call::SetOption(o)).map(|_| 0))
 }
 
+/// Whether SO_RCVLOWAT `v` sets a mark above one byte (negative is INT_MAX to Linux; 0 is 1).
+pub fn rcvlowat_marks(v: i32) -> bool {
+    !(0..=1).contains(&v)
+}
+
 /// IP_MTU_DISCOVER's mode `v`, as the shim's sends apply it ([`super::io`]): DO, PROBE and
 /// INTERFACE refuse a datagram over the link's MTU (Linux's ip_sk_ignore_df false), DO one over
 /// its path's too. A value out of range changes nothing (the setsockopt fails).
@@ -125,7 +130,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             if for_service_too(sock, level, name) && val.len() >= 4 {
                 let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
                 sock.rcvlowat
-                    .store(!(0..=1).contains(&v), std::sync::atomic::Ordering::Relaxed);
+                    .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
             }
             if !on_descriptor(level, name) || for_service_too(sock, level, name) {
                 p.options.retain(|o| (o.level, o.name) != (level, name));
@@ -141,9 +146,8 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             drop(a);
             if for_service_too(sock, level, name) && val.len() >= 4 {
                 let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
-                // Negative is INT_MAX to Linux; 0 is 1.
                 sock.rcvlowat
-                    .store(!(0..=1).contains(&v), std::sync::atomic::Ordering::Relaxed);
+                    .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
                 // (An answer about a socket gone meanwhile changes nothing for the descriptor.)
                 let o = SetOption {
                     level,
