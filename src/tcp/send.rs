@@ -518,7 +518,12 @@ impl Sender {
     }
 
     fn rtx_deadline(&self, now: Instant) -> Instant {
-        let at = now + self.rtt.rto();
+        self.rtx_deadline_from(now, now)
+    }
+
+    /// One RTO after `start`, but no later than the time to give up (or `now`, once past it).
+    fn rtx_deadline_from(&self, start: Instant, now: Instant) -> Instant {
+        let at = start + self.rtt.rto();
         match self.give_up_at {
             Some(end) => at.min(end.max(now)),
             None => at,
@@ -888,8 +893,8 @@ impl Sender {
                         // start, a shorter one never brings it closer (a burst of duplicate
                         // ACKs, each shrinking RTTVAR, would fire the RTO before the fast
                         // retransmit).
-                        let at = timers.armed_at(TimerKind::Retransmit) + self.rtt.rto();
-                        let at = self.give_up_at.map_or(at, |end| at.min(end.max(now)));
+                        let at =
+                            self.rtx_deadline_from(timers.armed_at(TimerKind::Retransmit), now);
                         if timers
                             .deadline(TimerKind::Retransmit)
                             .is_some_and(|d| at > d)
