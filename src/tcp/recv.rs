@@ -670,6 +670,12 @@ impl Receiver {
         room.min(cap)
     }
 
+    /// How far the right edge must move to be worth offering (receiver SWS avoidance, RFC 1122
+    /// §4.2.3.3): a segment, but no more than half what the buffer can hold now; at least a byte.
+    fn sws_threshold(&self, fallback_mss: usize) -> usize {
+        self.mss(fallback_mss).min(self.buf.holds() / 2).max(1)
+    }
+
     /// The reader freed buffer space: is the window it opens worth an update now? Linux's rule
     /// (`__tcp_cleanup_rbuf`): when the window on offer has fallen to half the buffer or less and
     /// the one we could offer is at least twice it, and at least a segment (RFC 1122 §4.2.3.3).
@@ -679,7 +685,7 @@ impl Receiver {
         // Linux's __tcp_cleanup_rbuf weighs the window __tcp_select_window would offer, which
         // rcv_ssthresh caps.
         let could = self.offered_room();
-        let segment = self.mss(fallback_mss).min(self.buf.holds() / 2);
+        let segment = self.sws_threshold(fallback_mss);
         2 * offered <= self.buf.capacity() && could >= (2 * offered).max(segment).max(1)
     }
 
@@ -705,7 +711,7 @@ impl Receiver {
         // Nor is the useful amount more than half what the buffer can hold now.
         let unit = 1usize << self.wscale;
         let seen = self.nxt + (self.window() & !(unit - 1));
-        let threshold = self.mss(fallback_mss).min(self.buf.holds() / 2).max(1);
+        let threshold = self.sws_threshold(fallback_mss);
         if cand > self.adv && cand.since(seen) >= threshold {
             self.adv = cand;
         }
