@@ -256,16 +256,21 @@ pub unsafe fn write_bytes(
             Err(Errno::EFAULT)
         };
     }
-    super::user::check_write_of(len)?;
-    // Linux's move_addr_to_user: a negative length is EINVAL.
+    // Linux's move_addr_to_user: the length read (EFAULT), a negative one EINVAL, then the
+    // address and the length written, in that order, each EFAULT if it cannot be: one system
+    // call writes both, and is the check. The length is often the same variable call after call
+    // (a receive loop's), so its check is remembered.
+    super::user::check_read_again_of(len)?;
     if (*len as i32) < 0 {
         return Err(Errno::EINVAL);
     }
     let room = (*len as usize).min(full.len());
-    super::user::check_write(out.cast(), room)?;
-    std::ptr::copy_nonoverlapping(full.as_ptr(), out as *mut u8, room);
-    *len = full.len() as libc::socklen_t;
-    Ok(())
+    super::user::write_answer(
+        out.cast(),
+        &full[..room],
+        len,
+        full.len() as libc::socklen_t,
+    )
 }
 
 /// True for addresses that stay on the kernel: the loopback network; and, as a destination

@@ -24,6 +24,7 @@ use super::sockets;
 use super::sockopt::{self, Set};
 use super::stamps;
 use super::state::{self, Attach, OpenSocket};
+use super::user::Iovecs;
 use crate::error::Errno;
 use crate::real;
 use crate::service::proto::Kind;
@@ -556,14 +557,13 @@ unsafe fn iovecs_of<'a>(msg: *const msghdr) -> &'a [iovec] {
 unsafe fn udp_recv_common(
     inet6: bool,
     fd: RawFd,
-    iov: *const iovec,
-    iovcnt: usize,
+    iov: Iovecs,
     flags: c_int,
     from: *mut sockaddr,
     fromlen: *mut socklen_t,
     msg_flags: Option<&mut c_int>,
 ) -> ssize_t {
-    let r = io::udp_recv(fd, iov, iovcnt, flags, None).and_then(|got| {
+    let r = io::udp_recv(fd, iov, flags, None).and_then(|got| {
         if let Some(src) = got.from {
             if !from.is_null() {
                 addr::write_sender(inet6, src, got.from_ipv6_loopback(), from, fromlen)?;
@@ -591,8 +591,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
             udp_recv_common(
                 s.inet6,
                 fd,
-                &iov,
-                1,
+                Iovecs::Ours(&[iov]),
                 0,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -643,7 +642,15 @@ pub unsafe extern "C" fn recvfrom(
                 iov_base: buf,
                 iov_len: len,
             };
-            udp_recv_common(s.inet6, fd, &iov, 1, flags, from, fromlen, None)
+            udp_recv_common(
+                s.inet6,
+                fd,
+                Iovecs::Ours(&[iov]),
+                flags,
+                from,
+                fromlen,
+                None,
+            )
         }),
         Some(s) if !s.is_pending() => {
             if flags & libc::MSG_ERRQUEUE != 0 {
@@ -698,8 +705,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             udp_recv_common(
                 s.inet6,
                 fd,
-                iov,
-                iovcnt as usize,
+                Iovecs::Program(iov, iovcnt as usize),
                 0,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
@@ -767,7 +773,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         }
         return n;
     }
-    if let Err(e) = super::user::check_write_of(msg) {
+    if let Err(e) = super::user::check_write_again_of(msg) {
         return ret(Err(e), -1);
     }
     // UDP: the kernel's receive timestamps on the socketpair pass through as they are; the IP
@@ -778,7 +784,8 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     m.msg_controllen = 0;
     let name = m.msg_name as *mut sockaddr;
     let mut namelen = m.msg_namelen;
-    let r = io::udp_recv(fd, m.msg_iov, m.msg_iovlen, flags, control).and_then(|got| {
+    let iov = Iovecs::Program(m.msg_iov, m.msg_iovlen);
+    let r = io::udp_recv(fd, iov, flags, control).and_then(|got| {
         if let (Some(src), false) = (got.from, name.is_null()) {
             let six = got.from_ipv6_loopback();
             addr::write_sender(sock.inet6, src, six, name, &mut namelen)?;
@@ -904,8 +911,7 @@ pub unsafe extern "C" fn recvmmsg(
 unsafe fn udp_send_common(
     sock: &OpenSocket,
     fd: RawFd,
-    iov: *const iovec,
-    iovcnt: usize,
+    iov: Iovecs,
     flags: c_int,
     (to, tolen): (*const sockaddr, socklen_t),
     control: Option<&msghdr>,
@@ -969,7 +975,7 @@ unsafe fn udp_send_common(
             // The first send binds the socket (to an ephemeral port) on the stack.
             sockets::on_stack(&sock, fd, crate::service::proto::Call::LocalAddr)?;
         }
-        io::udp_send(sock, fd, iov, iovcnt, flags, out).map(|n| n as ssize_t)
+        io::udp_send(sock, fd, iov, flags, out).map(|n| n as ssize_t)
     })();
     ret(r, -1)
 }
@@ -985,7 +991,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                 iov_base: buf as *mut c_void,
                 iov_len: count,
             };
-            udp_send_common(&s, fd, &iov, 1, 0, (std::ptr::null(), 0), None)
+            udp_send_common(&s, fd, Iovecs::Ours(&[iov]), 0, (std::ptr::null(), 0), None)
         }),
         // Under a seccomp filter, the program's own write (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, buf, count),
@@ -1073,7 +1079,7 @@ pub unsafe extern "C" fn sendto(
                     }
                 }
             }
-            udp_send_common(&sock, fd, &iov, 1, flags, (to, tolen), None)
+            udp_send_common(&sock, fd, Iovecs::Ours(&[iov]), flags, (to, tolen), None)
         }),
         Kind::Stream if sock.is_pending() => {
             if flags & libc::MSG_FASTOPEN != 0 && !to.is_null() {
@@ -1151,7 +1157,14 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
             if iovcnt < 0 {
                 return ret(Err(Errno::EINVAL), -1);
             }
-            udp_send_common(&s, fd, iov, iovcnt as usize, 0, (std::ptr::null(), 0), None)
+            udp_send_common(
+                &s,
+                fd,
+                Iovecs::Program(iov, iovcnt as usize),
+                0,
+                (std::ptr::null(), 0),
+                None,
+            )
         }),
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
@@ -1208,7 +1221,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
         io::more_after(sock, fd, flags);
         return n;
     }
-    if let Err(e) = super::user::check_read_of(msg) {
+    if let Err(e) = super::user::check_read_again_of(msg) {
         return ret(Err(e), -1);
     }
     let m = &*msg;
@@ -1225,8 +1238,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
         udp_send_common(
             sock,
             fd,
-            m.msg_iov,
-            m.msg_iovlen,
+            Iovecs::Program(m.msg_iov, m.msg_iovlen),
             flags,
             (m.msg_name as *const sockaddr, m.msg_namelen),
             Some(m),

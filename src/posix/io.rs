@@ -16,6 +16,7 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
 
 use super::state::OpenSocket;
+use super::user::Iovecs;
 use crate::error::{Errno, Result};
 use crate::service::proto::{self, DGRAM_HEADER};
 use crate::service::{board, client};
@@ -257,29 +258,20 @@ pub(super) fn is_broadcast(ip: &std::net::Ipv4Addr) -> bool {
     c.prefix_len < 31 && u32::from(*ip) == (u32::from(c.addr) & mask) | !mask
 }
 
-/// The program's `iovcnt` iovecs at `iov`, behind one for the datagram header at `header`: what
-/// travels on the socketpair as one message.
+/// The iovecs `iov`, behind one for the datagram header at `header`: what travels on the
+/// socketpair as one message.
 ///
 /// # Safety
-/// `iov` must point to `iovcnt` valid iovecs (or be null with none); `header` to
-/// [`DGRAM_HEADER`] bytes that outlive the result's use.
-unsafe fn behind_header(
-    header: *mut u8,
-    iov: *const libc::iovec,
-    iovcnt: usize,
-) -> Result<Vec<libc::iovec>> {
-    let mut all = Vec::with_capacity(iovcnt + 1);
+/// As [`Iovecs::checked`]; `header` must point to [`DGRAM_HEADER`] bytes that outlive the
+/// result's use.
+unsafe fn behind_header(header: *mut u8, iov: Iovecs) -> Result<Vec<libc::iovec>> {
+    let iov = iov.checked()?;
+    let mut all = Vec::with_capacity(iov.len() + 1);
     all.push(libc::iovec {
         iov_base: header.cast(),
         iov_len: DGRAM_HEADER,
     });
-    if iovcnt > 0 {
-        super::user::check_read(
-            iov.cast(),
-            iovcnt.saturating_mul(std::mem::size_of::<libc::iovec>()),
-        )?;
-        all.extend_from_slice(std::slice::from_raw_parts(iov, iovcnt));
-    }
+    all.extend_from_slice(iov);
     Ok(all)
 }
 
@@ -295,19 +287,18 @@ fn message(iov: &mut [libc::iovec]) -> libc::msghdr {
 /// Sends one datagram gathered from `iov` to `out.to` (or the connected peer).
 ///
 /// # Safety
-/// `iov` must point to `iovcnt` valid iovecs.
+/// As [`Iovecs::checked`], and the iovecs' buffers as `sendmsg` takes them.
 pub unsafe fn udp_send(
     sock: &OpenSocket,
     fd: i32,
-    iov: *const libc::iovec,
-    iovcnt: usize,
+    iov: Iovecs,
     flags: i32,
     out: proto::Outgoing,
 ) -> Result<usize> {
     super::sockets::learn_settings(sock, fd);
     let to = out.to;
     let header = out.header();
-    let mut all = behind_header(header.as_ptr() as *mut u8, iov, iovcnt)?;
+    let mut all = behind_header(header.as_ptr() as *mut u8, iov)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
     if sock.kind == proto::Kind::Dgram && (flags & libc::MSG_MORE != 0 || sock.udp_cork.is_set()) {
         return udp_cork(sock, &all[1..], len, out, fd, flags);
@@ -419,7 +410,7 @@ unsafe fn udp_cork(
         iov_base: corked.data.as_ptr() as *mut libc::c_void,
         iov_len: corked.data.len(),
     };
-    let mut all = behind_header(header.as_ptr() as *mut u8, &whole, 1)?;
+    let mut all = behind_header(header.as_ptr() as *mut u8, Iovecs::Ours(&[whole]))?;
     send_datagram(fd, &mut all, flags)?;
     Ok(len)
 }
@@ -503,11 +494,10 @@ pub struct Got {
 /// (pointer and size) if given.
 ///
 /// # Safety
-/// `iov` must point to `iovcnt` valid iovecs.
+/// As [`Iovecs::checked`], and the iovecs' buffers as `recvmsg` takes them.
 pub unsafe fn udp_recv(
     fd: i32,
-    iov: *const libc::iovec,
-    iovcnt: usize,
+    iov: Iovecs,
     flags: i32,
     control: Option<(*mut libc::c_void, usize)>,
 ) -> Result<Got> {
@@ -524,7 +514,7 @@ pub unsafe fn udp_recv(
     let flags = flags & (libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_WAITALL);
     loop {
         let mut header = [0u8; DGRAM_HEADER];
-        let mut all = behind_header(header.as_mut_ptr(), iov, iovcnt)?;
+        let mut all = behind_header(header.as_mut_ptr(), iov)?;
         let mut msg = message(&mut all);
         if let Some((at, len)) = control {
             msg.msg_control = at;

@@ -36,6 +36,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 use super::forklock::Mutex;
+use super::user::Iovecs;
 use libc::{
     addrinfo, c_char, c_int, c_void, hostent, size_t, sockaddr, sockaddr_in, sockaddr_in6,
     socklen_t,
@@ -982,7 +983,9 @@ pub fn exchange_over_stack(
         iov_len: query.len(),
     };
     // SAFETY: one iovec over `query`.
-    if unsafe { super::io::udp_send(&sock, raw, &iov, 1, 0, Default::default()) }.is_err() {
+    if unsafe { super::io::udp_send(&sock, raw, Iovecs::Ours(&[iov]), 0, Default::default()) }
+        .is_err()
+    {
         return Err(LookupError::Fail);
     }
     let deadline = std::time::Instant::now() + timeout;
@@ -1006,7 +1009,7 @@ pub fn exchange_over_stack(
             iov_len: reply.len(),
         };
         // SAFETY: one iovec over `reply`.
-        match unsafe { super::io::udp_recv(raw, &iov, 1, libc::MSG_DONTWAIT, None) } {
+        match unsafe { super::io::udp_recv(raw, Iovecs::Ours(&[iov]), libc::MSG_DONTWAIT, None) } {
             Ok(got) if got.from == Some(server) => return Ok(got.len.min(reply.len())),
             Ok(_) => continue,
             Err(crate::error::Errno::EAGAIN) => continue,

@@ -80,21 +80,67 @@ fn check(ptr: *mut u8, len: usize, write: bool) -> Result<()> {
     Ok(())
 }
 
+/// The spans a thread last found readable, or writable: a few, so that a loop's `recvfrom` and
+/// `sendto` do not push each other's out.
+struct Seen {
+    spans: [(usize, usize); 4],
+    next: usize,
+}
+
+impl Seen {
+    const NONE: Seen = Seen {
+        spans: [(0, 0); 4],
+        next: 0,
+    };
+
+    /// `len` bytes at `ptr` passed `check` before, or pass it now (and are remembered).
+    fn check(
+        seen: &'static std::thread::LocalKey<std::cell::RefCell<Seen>>,
+        ptr: *mut u8,
+        len: usize,
+        check: fn(*mut u8, usize) -> Result<()>,
+    ) -> Result<()> {
+        let at = ptr as usize;
+        let known = seen.with(|s| s.borrow().spans.iter().any(|&(p, n)| p == at && len <= n));
+        if !ptr.is_null() && known {
+            return Ok(());
+        }
+        check(ptr, len)?;
+        seen.with(|s| {
+            let mut s = s.borrow_mut();
+            let i = s.next;
+            s.spans[i] = (at, len);
+            s.next = (i + 1) % s.spans.len();
+        });
+        Ok(())
+    }
+}
+
+thread_local! {
+    static READABLE: std::cell::RefCell<Seen> = const { std::cell::RefCell::new(Seen::NONE) };
+    static WRITABLE: std::cell::RefCell<Seen> = const { std::cell::RefCell::new(Seen::NONE) };
+}
+
 /// [`check_read`] for an argument a program passes again and again on a hot path (the
-/// destination of each `sendto` on a connected socket): the span this thread last found readable
-/// is taken as still readable, so the check costs a system call once, not on every call.
+/// destination of each `sendto` on a connected socket, the address length of each `recvfrom`):
+/// a span this thread found readable lately is taken as still readable, so the check costs a
+/// system call once, not on every call. (Memory unmapped in between would fault where the
+/// kernel says EFAULT: a program that passes a pointer it has just unmapped.)
 pub fn check_read_again(ptr: *const u8, len: usize) -> Result<()> {
-    use std::cell::Cell;
-    thread_local! {
-        static LAST: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    }
-    let (last, last_len) = LAST.with(Cell::get);
-    if !ptr.is_null() && ptr as usize == last && len <= last_len {
-        return Ok(());
-    }
-    check_read(ptr, len)?;
-    LAST.with(|c| c.set((ptr as usize, len)));
-    Ok(())
+    Seen::check(&READABLE, ptr as *mut u8, len, |p, n| check(p, n, false))
+}
+
+/// [`check_read_again`] for a value of type `T` at `ptr`.
+pub fn check_read_again_of<T>(ptr: *const T) -> Result<()> {
+    check_read_again(ptr.cast(), std::mem::size_of::<T>())
+}
+
+/// [`check_write_of`] remembered as [`check_read_again`] is: for the message header of each
+/// `recvmsg` in a receive loop.
+pub fn check_write_again_of<T>(ptr: *mut T) -> Result<()> {
+    Seen::check(&WRITABLE, ptr.cast(), std::mem::size_of::<T>(), |p, n| {
+        check(p, n, true)
+    })
 }
 
 /// `len` bytes at `ptr` may be written: each piece is read and written back unchanged.
@@ -166,6 +212,36 @@ pub unsafe fn write_answer(
     }
 }
 
+/// The iovec array a call gathers from or scatters into: the shim's own (one iovec over the
+/// program's buffer, as `send` and `recv` make it), or the program's (`sendmsg`, `readv`), which
+/// is checked, as Linux's `import_iovec` reads it, before it is used. Checking the shim's own
+/// would cost each datagram a system call for nothing.
+#[derive(Clone, Copy)]
+pub enum Iovecs<'a> {
+    Ours(&'a [libc::iovec]),
+    Program(*const libc::iovec, usize),
+}
+
+impl<'a> Iovecs<'a> {
+    /// The iovecs, or EFAULT if the program's cannot be read.
+    ///
+    /// # Safety
+    /// A program's array that can be read must hold as many iovecs as it says.
+    pub unsafe fn checked(self) -> Result<&'a [libc::iovec]> {
+        match self {
+            Iovecs::Ours(v) => Ok(v),
+            Iovecs::Program(_, 0) => Ok(&[]),
+            Iovecs::Program(at, n) => {
+                check_read(
+                    at.cast(),
+                    n.saturating_mul(std::mem::size_of::<libc::iovec>()),
+                )?;
+                Ok(std::slice::from_raw_parts(at, n))
+            }
+        }
+    }
+}
+
 /// A value of type `T` at `ptr` may be read.
 pub fn check_read_of<T>(ptr: *const T) -> Result<()> {
     check_read(ptr.cast(), std::mem::size_of::<T>())
@@ -210,6 +286,35 @@ mod tests {
         static RO: [u8; 4] = [1, 2, 3, 4];
         assert_eq!(check_read(RO.as_ptr(), 4), Ok(()));
         assert_eq!(check_write(RO.as_ptr() as *mut u8, 4), Err(Errno::EFAULT));
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(page.cast(), 4096) };
+    }
+
+    #[test]
+    fn a_span_found_usable_is_remembered_and_one_found_not_is_not() {
+        let page = inaccessible_page();
+        let mut v = [7u8; 16];
+        assert_eq!(check_read_again(page, 4), Err(Errno::EFAULT));
+        assert_eq!(
+            check_read_again(page, 4),
+            Err(Errno::EFAULT),
+            "a failure is not kept"
+        );
+        assert_eq!(check_read_again(v.as_ptr(), 8), Ok(()));
+        assert_eq!(
+            check_read_again(v.as_ptr(), 4),
+            Ok(()),
+            "a shorter span of it"
+        );
+        assert_eq!(check_read_again(std::ptr::null(), 4), Err(Errno::EFAULT));
+        assert_eq!(check_write_again_of(page as *mut u32), Err(Errno::EFAULT));
+        assert_eq!(check_write_again_of(v.as_mut_ptr() as *mut u32), Ok(()));
+        static RO: [u8; 4] = [1, 2, 3, 4];
+        assert_eq!(check_read_again(RO.as_ptr(), 4), Ok(()));
+        assert_eq!(
+            check_write_again_of(RO.as_ptr() as *mut u32),
+            Err(Errno::EFAULT)
+        );
         // SAFETY: the mapping made above.
         unsafe { libc::munmap(page.cast(), 4096) };
     }
