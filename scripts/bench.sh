@@ -7,7 +7,7 @@
 # Each DIR holds a `tapstack` and its `libtapstack.so` (e.g. before=/work/baseline,after=target/release;
 # relative to where you run it). Without --builds: this tree's target/release, built or brought up to
 # date with cargo first. SECONDS (default 5) is the length of each iperf3 and sockperf measurement.
-# --rounds N (default 1) repeats the iperf3, sockperf, ab and loss rows N times, kernel and builds taking
+# --rounds N (default 1) repeats the iperf3, sockperf, udp, ab and loss rows N times, kernel and builds taking
 # turns, and shows each cell's median (the rounds listed below the table): on a busy machine one
 # round of the same build can differ from the next by 2x.
 #
@@ -26,6 +26,10 @@
 #     does), the like of smoltcp's cell, which is in the program too (its figure shown in both rows);
 #     and that median with the program and the echo server on CPU 0 (the kernel's: pingpong.c at
 #     both ends over veth), where no wake-up of a halted CPU stands between the two ends;
+#   - UDP request/response with the server on the stack: scripts/bench/udpecho.c answering each
+#     64-byte datagram (recvfrom, sendto; preloaded for a build, on 10.77.0.2), its client on the
+#     kernel side keeping 20 requests in flight for SECONDS: answers a second (the kernel's: the
+#     same two programs over veth). What a DNS or NTP server on the stack can take;
 #   - new connections per second: ab -n 5000 -c 8 (no keep-alive) against nginx on the kernel side,
 #     and the CPU the whole machine spent per connection meanwhile (/proc/stat: every process and
 #     kernel thread the connections make work, so the columns compare what each way costs in all);
@@ -52,7 +56,7 @@
 #     added to the processes on the opening side (the kernel's sockets live outside any process, so
 #     it has no figure there).
 # A smoltcp column runs the rows that need no particular program (the streams, the echo ping-pong, the
-# client loop to nginx, shown in both of its rows, the loss rows)
+# client loop to nginx, shown in both of its rows, the loss rows; not the UDP row)
 # with examples/smoltcp_peer.rs, smoltcp on the same tap0 and MTU talking to the same kernel side
 # (python3 sink and source for the streams, since it cannot run iperf3; its own HTTP/1.0 loop, as it
 # cannot run ab); BENCH_SMOLTCP=0 leaves it out. Its other rows show "-".
@@ -61,7 +65,7 @@
 # A row that fails prints "failed" and a note; the rest go on. Every measurement runs in namespaces
 # of its own (bench-*-PID), deleted when it ends and on any exit, Ctrl-C included.
 # BENCH_CONNS and BENCH_CONNS_LIMIT change the 10 000 and the 60 s of the last rows. --only runs some
-# rows alone: iperf3, sockperf, ab, loss, conns.
+# rows alone: iperf3, sockperf, udp, ab, loss, conns.
 # The 5% transfers of the first round are also drawn (scripts/bench/plot.py): sending rate, cwnd and
 # RTT over time, as each sender's TCP_INFO gives them, into DIR/loss5.svg (--plots, default
 # bench-plots, relative to where you run it).
@@ -75,7 +79,7 @@ root=$(pwd)
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,ab,loss,conns plots=bench-plots
+secs=5 builds_arg="" rounds=1 only=iperf3,sockperf,udp,ab,loss,conns plots=bench-plots
 while [ $# -gt 0 ]; do
   case "$1" in
     --builds) [ $# -ge 2 ] || usage; builds_arg=$2; shift 2 ;;
@@ -237,7 +241,7 @@ figure() {
 # last_line FILE: its last non-empty line, cut short, for a failure's reason.
 last_line() { grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -1 | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-120; }
 
-rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med echo_peer echo_pin cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
+rows=(tx rx lat_avg lat_med lat_pin echo_avg echo_med echo_peer echo_pin udp cps cps_cpu loop loop_cpu peer peer_cpu loss2 loss5 loss15 conn_n conn_t conn_ocpu conn_cpu conn_rss)
 row_label() {
   case $1 in
     tx) echo "iperf3 one stream, stack sending (Gbit/s)" ;;
@@ -249,6 +253,7 @@ row_label() {
     echo_med) echo "64 B echo ping-pong one-way, median (us)" ;;
     echo_peer) echo "  the same, the stack in the program, median (us)" ;;
     echo_pin) echo "  the same, every process on CPU 0, median (us)" ;;
+    udp) echo "UDP 64 B echo server on the stack, 20 in flight (/s)" ;;
     cps) echo "ab -n 5000 -c 8 to nginx, no keep-alive (conn/s)" ;;
     cps_cpu | loop_cpu | peer_cpu) echo "  CPU of the machine per connection (us)" ;;
     loop) echo "one client loop, 8 at a time, to nginx (conn/s)" ;;
@@ -521,6 +526,50 @@ bench_echo_peer() {
       fail_cell echo_pin "$n" "$why"
     fi
     echo_pin=""
+    drop_ns "$ns"
+  done
+}
+
+# ---- UDP request/response, the server on the stack -------------------------------------------------
+# udp_one CLIENT_NS SERVER_NS ADDR LOG [PRELOAD]: udpecho.c's server on SERVER_NS at ADDR (under
+# PRELOAD), its load on CLIENT_NS; answers a second in $val.
+udp_one() {
+  local cns=$1 sns=$2 addr=$3 log=$4 pre=${5:-} _
+  val=""
+  # shellcheck disable=SC2086 # $pre is empty or the preload command
+  ip netns exec "$sns" timeout $((secs + 30)) $pre "$work/udpecho" serve "$addr" 9500 >"$log.server" 2>&1 &
+  disown $!
+  why="the UDP echo server did not start: $(last_line "$log.server")"
+  for _ in $(seq 50); do grep -q listening "$log.server" 2>/dev/null && break; sleep 0.1; done
+  grep -q listening "$log.server" || return 1
+  ip netns exec "$cns" timeout -k 2 $((secs + 20)) "$work/udpecho" load "$addr" 9500 20 "$secs" >"$log" 2>&1 \
+    || { why="exit $?: $(last_line "$log")"; return 1; }
+  read -r val _ < <(tail -1 "$log")
+  why="no figure: $(last_line "$log")"
+  [[ $val =~ ^[0-9]+$ ]]
+}
+
+bench_udp() {
+  local i n
+  if ! cc -O2 -Wall -o "$work/udpecho" scripts/bench/udpecho.c 2>"$work/cc-udpecho.log"; then
+    for c in "${cols[@]}"; do fail_cell udp "$c" "cc scripts/bench/udpecho.c: $(last_line "$work/cc-udpecho.log")"; done
+    return
+  fi
+  why="could not make the veth namespaces"
+  if new_veth udp && udp_one "$nsa" "$nsb" "$vb" "$work/udp-k.log"; then
+    set_cell udp kernel "$val"
+  else
+    fail_cell udp kernel "$why"
+  fi
+  drop_ns "$nsa"; drop_ns "$nsb"
+  for i in "${!names[@]}"; do
+    n=${names[$i]}
+    why="could not make the namespace"
+    if new_tap udp && udp_one "$ns" "$ns" 10.77.0.2 "$work/udp-$i.log" "${dirs[$i]}/tapstack run --"; then
+      set_cell udp "$n" "$val"
+    else
+      fail_cell udp "$n" "$why"
+    fi
     drop_ns "$ns"
   done
 }
@@ -958,6 +1007,7 @@ for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "bench: round $round of $rounds" >&2
   wants iperf3 && { step iperf3; bench_iperf; }
   wants sockperf && { step sockperf; bench_sockperf; bench_echo; bench_echo_peer; }
+  wants udp && { step udp; bench_udp; }
   wants ab && { step ab; bench_ab; bench_loop; bench_peer; }
   wants loss && { step loss; bench_loss; }
 done
@@ -1017,7 +1067,7 @@ for h in "${header[@]}"; do printf " %${width}s" "$h"; done
 echo
 # The rows of the groups --only left out are not shown.
 row_group() {
-  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; cps* | loop* | peer*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
+  case $1 in tx|rx) echo iperf3 ;; lat_* | echo_*) echo sockperf ;; udp) echo udp ;; cps* | loop* | peer*) echo ab ;; loss*) echo loss ;; *) echo conns ;; esac
 }
 for r in "${rows[@]}"; do
   wants "$(row_group "$r")" || continue

@@ -316,6 +316,10 @@ pub struct Service {
     /// flags 0. A program's request (MSG_MORE's aside) acts on them first ([`Service::run_batch_sockets`]).
     batch_socks: Vec<(usize, u32)>,
     scratch: Vec<u8>,
+    /// Datagrams on their way from the stack to a program's socketpair (see `pump::InBatch`).
+    udp_in: Vec<u8>,
+    /// Datagrams from a program's socketpair on their way to the stack (see `pump::OUT_BATCH`).
+    udp_out: Vec<u8>,
     /// The TAP's interface index, the one datagrams arrive by (IP_PKTINFO).
     ifindex: u32,
     uid: u32,
@@ -478,6 +482,8 @@ impl Service {
             tap_streak: 0,
             batch_socks: Vec::new(),
             scratch: vec![0u8; CHUNK + proto::DGRAM_HEADER],
+            udp_in: vec![0u8; pump::UDP_IN_BYTES],
+            udp_out: vec![0u8; pump::UDP_OUT_BYTES],
             uid,
             serial: 0,
             generation: 0,

@@ -240,6 +240,107 @@ pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::R
     }
 }
 
+/// Sends each span `(start, len)` of `buf` as a message of its own, with `flags`, in as few
+/// system calls as `sendmmsg` needs for them. Returns how many went: the rest did not fit (the
+/// first of them failed, EAGAIN on a full non-blocking socket; the kernel stops there).
+pub fn send_each(
+    sock: RawFd,
+    buf: &[u8],
+    spans: &[(usize, usize)],
+    flags: i32,
+) -> io::Result<usize> {
+    let mut iov: Vec<libc::iovec> = spans
+        .iter()
+        .map(|&(start, len)| libc::iovec {
+            iov_base: buf[start..start + len].as_ptr() as *mut libc::c_void,
+            iov_len: len,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iov
+        .iter_mut()
+        .map(|v| {
+            // SAFETY: plain data, zero is valid.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = v;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    loop {
+        // SAFETY: each header points to one iovec over bytes of `buf`, alive for the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                sock,
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                flags | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives up to `lens.len()` messages with `flags` in one `recvmmsg`, the k-th into
+/// `buf[k * slot..(k + 1) * slot]`, its length into `lens[k]`. Returns how many came (at least
+/// one; EAGAIN if none was there on a non-blocking socket). A message longer than `slot` is cut.
+pub fn recv_each(
+    sock: RawFd,
+    buf: &mut [u8],
+    slot: usize,
+    lens: &mut [usize],
+    flags: i32,
+) -> io::Result<usize> {
+    assert!(buf.len() >= slot * lens.len());
+    let mut iov: Vec<libc::iovec> = buf
+        .chunks_exact_mut(slot)
+        .take(lens.len())
+        .map(|c| libc::iovec {
+            iov_base: c.as_mut_ptr().cast(),
+            iov_len: slot,
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iov
+        .iter_mut()
+        .map(|v| {
+            // SAFETY: plain data, zero is valid.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = v;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect();
+    loop {
+        // SAFETY: each header points to one iovec over its own slot of `buf`, alive for the call;
+        // no timeout.
+        let n = unsafe {
+            libc::recvmmsg(
+                sock,
+                msgs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                flags | libc::MSG_CMSG_CLOEXEC,
+                std::ptr::null_mut(),
+            )
+        };
+        if n >= 0 {
+            let n = n as usize;
+            for (len, m) in lens.iter_mut().zip(&msgs).take(n) {
+                *len = m.msg_len as usize;
+            }
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
 /// The most descriptors one message carries.
 pub const MAX_FDS: usize = 2;
 

@@ -797,7 +797,8 @@ impl Service {
         let Service {
             socks,
             stack,
-            scratch,
+            udp_in,
+            udp_out,
             ifindex,
             ep,
             full,
@@ -816,67 +817,79 @@ impl Service {
         if let Some(e) = stack.take_socket_error(h) {
             Self::post_udp_error(sock, e, board.as_ref());
         }
-        // Out: each message is a header and a datagram.
-        for _ in 0..256 {
-            if !sock.b_readable {
-                break;
-            }
-            match uds::recv(b, scratch, libc::MSG_DONTWAIT) {
-                Ok((n, _, _)) if n >= proto::DGRAM_HEADER => {
-                    let Some(out) = proto::Outgoing::parse(&scratch[..proto::DGRAM_HEADER]) else {
-                        continue;
-                    };
-                    let own = PerDatagram {
-                        ttl: out.ttl,
-                        tos: out.tos,
-                    };
-                    let data = &scratch[proto::DGRAM_HEADER..n];
-                    // To loopback (given, or the peer connected there): through the twin, so
-                    // from 127.0.0.1 (or ::1) and our port, as Linux's would go.
-                    let to_loopback = out
-                        .to
-                        .map(|a| a.ip().is_loopback() || a.ip().is_unspecified())
-                        .unwrap_or(sock.loop_peer.is_some())
-                        || out.to_ipv6_loopback;
-                    if to_loopback {
-                        let to = out.to.or(sock.loop_peer).expect("a loopback destination");
-                        let had = sock.udp_twin.is_some();
-                        if Self::udp_twin_for(stack, ep, *full, sock, i) && !had {
-                            opened_twin = true;
-                        }
-                        let sent = match &sock.udp_twin {
-                            Some(t) => t
-                                .send(
-                                    to,
-                                    out.to_ipv6_loopback,
-                                    data,
-                                    udp_loopback::Own {
-                                        ttl: out.ttl,
-                                        tos: out.tos,
-                                        source: out.from_loopback,
-                                    },
-                                )
-                                .map_err(|e| e.to_string()),
-                            None => Err("no twin on loopback".into()),
-                        };
-                        if let Err(e) = sent {
-                            log::debug!("a datagram from a program to {to} was not sent: {e}");
-                        }
-                        continue;
-                    }
-                    if let Err(e) = stack.udp_send_with(now, h, data, out.to, own) {
-                        log::debug!("a datagram from a program was not sent: {}", e.name());
-                    }
+        // Out: each message is a header and a datagram, taken from the pair up to
+        // [`OUT_BATCH`] at a time (one `recvmmsg`).
+        let mut lens = [0usize; OUT_BATCH];
+        let mut taken = 0;
+        while taken < 256 && sock.b_readable {
+            let count = match uds::recv_each(b, udp_out, OUT_SLOT, &mut lens, libc::MSG_DONTWAIT) {
+                Ok(count) => count,
+                Err(_) => {
+                    sock.b_readable = false;
+                    break;
                 }
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => sock.b_readable = false,
-                Err(_) => sock.b_readable = false,
+            };
+            taken += count;
+            for (k, &n) in lens.iter().enumerate().take(count) {
+                let msg = &udp_out[k * OUT_SLOT..k * OUT_SLOT + n];
+                if n < proto::DGRAM_HEADER {
+                    continue;
+                }
+                let Some(out) = proto::Outgoing::parse(&msg[..proto::DGRAM_HEADER]) else {
+                    continue;
+                };
+                let own = PerDatagram {
+                    ttl: out.ttl,
+                    tos: out.tos,
+                };
+                let data = &msg[proto::DGRAM_HEADER..];
+                // To loopback (given, or the peer connected there): through the twin, so
+                // from 127.0.0.1 (or ::1) and our port, as Linux's would go.
+                let to_loopback = out
+                    .to
+                    .map(|a| a.ip().is_loopback() || a.ip().is_unspecified())
+                    .unwrap_or(sock.loop_peer.is_some())
+                    || out.to_ipv6_loopback;
+                if to_loopback {
+                    let to = out.to.or(sock.loop_peer).expect("a loopback destination");
+                    let had = sock.udp_twin.is_some();
+                    if Self::udp_twin_for(stack, ep, *full, sock, i) && !had {
+                        opened_twin = true;
+                    }
+                    let sent = match &sock.udp_twin {
+                        Some(t) => t
+                            .send(
+                                to,
+                                out.to_ipv6_loopback,
+                                data,
+                                udp_loopback::Own {
+                                    ttl: out.ttl,
+                                    tos: out.tos,
+                                    source: out.from_loopback,
+                                },
+                            )
+                            .map_err(|e| e.to_string()),
+                        None => Err("no twin on loopback".into()),
+                    };
+                    if let Err(e) = sent {
+                        log::debug!("a datagram from a program to {to} was not sent: {e}");
+                    }
+                    continue;
+                }
+                if let Err(e) = stack.udp_send_with(now, h, data, out.to, own) {
+                    log::debug!("a datagram from a program was not sent: {}", e.name());
+                }
             }
         }
-        // In: a datagram the program's queue cannot take is dropped, as a full receive buffer
-        // drops it.
+        // In: each datagram behind its header, gathered in `udp_in` and handed to the pair in
+        // one system call for as many as came. A datagram the program's queue cannot take is
+        // dropped, as a full receive buffer drops it.
+        let mut batch = InBatch::new(udp_in);
         for _ in 0..256 {
-            match stack.udp_recv_from(h, &mut scratch[proto::DGRAM_HEADER..], false) {
+            if batch.full() {
+                batch.flush(b);
+            }
+            match stack.udp_recv_from(h, batch.room(), false) {
                 // Connected to loopback: nothing from the TAP is its peer's.
                 Ok(_) if sock.loop_peer.is_some() => {}
                 Ok(r) => {
@@ -891,18 +904,18 @@ impl Service {
                         from_ipv6_loopback: false,
                     }
                     .header();
-                    let payload = &scratch[proto::DGRAM_HEADER..proto::DGRAM_HEADER + r.copied];
-                    if uds::send(b, &[&header, payload], None, libc::MSG_DONTWAIT).is_err() {
-                        log::debug!("a datagram was dropped: the program's queue is full");
-                    }
+                    batch.push(&header, r.copied);
                 }
                 Err(Errno::EAGAIN) => break,
                 Err(e) => {
+                    // After the datagrams that came before it.
+                    batch.flush(b);
                     Self::post_udp_error(sock, e, board.as_ref());
                     break;
                 }
             }
         }
+        batch.flush(b);
         if opened_twin {
             self.check_room();
         }
@@ -988,5 +1001,74 @@ impl Service {
         if self.graveyard.len() >= GRAVEYARD {
             self.graveyard.clear();
         }
+    }
+}
+
+/// Datagrams from the stack on their way to a program's socketpair: each header and payload laid
+/// end to end in a buffer of [`UDP_IN_BYTES`], sent as one message each by one `sendmmsg`
+/// ([`uds::send_each`]) once the buffer has no room for another of the largest, or after the
+/// last.
+struct InBatch<'a> {
+    buf: &'a mut [u8],
+    used: usize,
+    spans: [(usize, usize); IN_BATCH],
+    count: usize,
+}
+
+/// The most datagrams one `recvmmsg` takes from a program's pair, each into a slot of
+/// [`OUT_SLOT`] bytes (room for the largest: a slot is only touched as far as its datagram goes).
+const OUT_BATCH: usize = 16;
+const OUT_SLOT: usize = CHUNK + proto::DGRAM_HEADER;
+pub(super) const UDP_OUT_BYTES: usize = OUT_BATCH * OUT_SLOT;
+
+/// The most datagrams one `sendmmsg` hands over.
+const IN_BATCH: usize = 32;
+/// Room for [`IN_BATCH`] small datagrams, or a few of the largest.
+pub(super) const UDP_IN_BYTES: usize = 4 * (CHUNK + proto::DGRAM_HEADER);
+
+impl<'a> InBatch<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        InBatch {
+            buf,
+            used: 0,
+            spans: [(0, 0); IN_BATCH],
+            count: 0,
+        }
+    }
+
+    /// No room for another datagram of the largest size.
+    fn full(&self) -> bool {
+        self.count == IN_BATCH || self.buf.len() - self.used < CHUNK + proto::DGRAM_HEADER
+    }
+
+    /// Where the next datagram's payload goes (after room for its header).
+    fn room(&mut self) -> &mut [u8] {
+        &mut self.buf[self.used + proto::DGRAM_HEADER..]
+    }
+
+    /// Takes the datagram of `len` bytes just written at [`Self::room`], behind `header`.
+    fn push(&mut self, header: &[u8; proto::DGRAM_HEADER], len: usize) {
+        let at = self.used;
+        self.buf[at..at + proto::DGRAM_HEADER].copy_from_slice(header);
+        self.spans[self.count] = (at, proto::DGRAM_HEADER + len);
+        self.count += 1;
+        self.used = at + proto::DGRAM_HEADER + len;
+    }
+
+    /// Hands what it holds to the pair `b`; what does not fit is dropped.
+    fn flush(&mut self, b: RawFd) {
+        if self.count == 0 {
+            return;
+        }
+        let sent =
+            uds::send_each(b, self.buf, &self.spans[..self.count], libc::MSG_DONTWAIT).unwrap_or(0);
+        if sent < self.count {
+            log::debug!(
+                "{} datagrams dropped: the program's queue is full",
+                self.count - sent
+            );
+        }
+        self.used = 0;
+        self.count = 0;
     }
 }
