@@ -75,24 +75,27 @@ impl Stack {
 
     /// Whether a socket sharing as `me` says may bind `port` beside the sockets already on it,
     /// as Linux's inet_bind_conflict decides (our one address and the wildcard always overlap):
-    /// a socket only bound shares with SO_REUSEADDR on both sides; a listener shares with no one
-    /// but its SO_REUSEPORT group; connections, TIME-WAIT ones among them, let a socket with
-    /// SO_REUSEADDR through (a server restarting on its port). SO_REUSEPORT on both sides, of
-    /// one owner, shares with any of them.
+    /// a listener shares with no one but its SO_REUSEPORT group; a socket only bound, or a
+    /// connection (TIME-WAIT ones among them: a server restarting on its port), shares with
+    /// SO_REUSEADDR on both sides (a connection accepted has its listener's). SO_REUSEPORT on
+    /// both sides, of one owner (or in TIME-WAIT, which has none), shares with any of them.
     fn tcp_port_free_for(&self, port: u16, me: Sharing) -> bool {
         let shares = |other: SocketHandle, addr_too: bool| {
             self.sockets.tcp(other).is_some_and(|o| {
+                let time_wait = o.connection().is_some_and(|c| c.state() == State::TimeWait);
                 (addr_too && me.reuse_addr && o.reuse_addr)
-                    || (me.reuse_port && o.reuse_port && me.owner == o.owner)
+                    || (me.reuse_port && o.reuse_port && (me.owner == o.owner || time_wait))
             })
         };
         let listeners = self.sockets.tcp_listeners.get(&port);
         let bound = self.sockets.tcp_bound.get(&port);
         listeners.is_none_or(|l| l.iter().all(|&o| shares(o, false)))
             && bound.is_none_or(|b| b.iter().all(|&o| shares(o, true)))
-            && (me.reuse_addr
-                || me.reuse_port
-                || !self.sockets.tcp_conns.keys().any(|k| k.local_port == port))
+            && self
+                .sockets
+                .tcp_conns
+                .iter()
+                .all(|(k, &o)| k.local_port != port || shares(o, true))
     }
 
     /// Binds to `addr` (our address or 0.0.0.0; port 0 picks an ephemeral port).
@@ -231,6 +234,7 @@ impl Stack {
         }
         self.net.iface.route(*remote.ip())?;
         let our_ip = self.net.iface.addr;
+        let mut successor_iss = None;
         let local = match self.tcp(h)?.local {
             Some(l) => {
                 let key = ConnKey {
@@ -238,8 +242,19 @@ impl Stack {
                     remote_ip: *remote.ip(),
                     remote_port: remote.port(),
                 };
-                if self.sockets.tcp_conns.contains_key(&key) {
-                    return Err(Errno::EADDRNOTAVAIL);
+                if let Some(&old) = self.sockets.tcp_conns.get(&key) {
+                    // Linux's __inet_check_established for a socket bound to its port: the
+                    // 4-tuple in TIME-WAIT gives way if it had timestamps (tcp_twsk_unique),
+                    // else it is taken.
+                    successor_iss = self.sockets.tcp(old).and_then(|o| {
+                        o.connection()
+                            .filter(|_| o.orphan)
+                            .and_then(Connection::successor_iss)
+                    });
+                    if successor_iss.is_none() {
+                        return Err(Errno::EADDRNOTAVAIL);
+                    }
+                    self.tcp_remove(old);
                 }
                 self.tcp_unbind_fresh(h, l.port());
                 SocketAddrV4::new(our_ip, l.port())
@@ -268,7 +283,8 @@ impl Stack {
             }
         };
         let tuple = tuple_bytes(local, remote);
-        let iss = tcp::initial_sequence_number(&self.tcp_key, now, &tuple);
+        let iss = successor_iss
+            .unwrap_or_else(|| tcp::initial_sequence_number(&self.tcp_key, now, &tuple));
         let ts_offset = tcp::timestamp_offset(&self.tcp_key, &tuple);
         // Fast Open (RFC 7413 §3), if the program asked and the host's tcp_fastopen lets clients:
         // with a cookie from this server, the SYN waits for the first write to carry it;

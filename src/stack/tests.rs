@@ -748,6 +748,77 @@ fn a_new_syn_ends_time_wait_and_opens_the_same_ports_again() {
     );
 }
 
+/// A client bound to its port (`ncat -p`, `curl --local-port`) that closed first, its connection
+/// in TIME-WAIT, connects again from that port to the same server, as on Linux
+/// (`__inet_check_established` for a bound socket, `tcp_twsk_unique`): the TIME-WAIT gives way as
+/// timestamps were on, and the new connection starts a window past the old one's sequence
+/// numbers. The bind itself needs SO_REUSEADDR on the old socket as well as the new one
+/// (`inet_bind_conflict`); without timestamps the 4-tuple stays taken (EADDRNOTAVAIL).
+#[test]
+fn a_bound_client_reconnects_through_its_own_time_wait_as_linux_lets_it() {
+    let client = SocketAddrV4::new(A_IP, 45320);
+    let server = SocketAddrV4::new(B_IP, PORT);
+    let bound = |a: &mut Stack, reuse_addr: bool| {
+        let h = a.tcp_socket().unwrap();
+        a.tcp_socket_mut(h).unwrap().reuse_addr = reuse_addr;
+        a.tcp_bind(h, client).map(|()| h)
+    };
+    for (first_reuse, timestamps) in [(true, true), (false, true), (true, false)] {
+        let mut a = ours();
+        let mut b = stack(B_IP, B_MAC, A_IP);
+        a.tcp_defaults.timestamps = timestamps;
+        let l = listen_on(&mut b, 4);
+        let h = bound(&mut a, first_reuse).unwrap();
+        let mut now = Instant::ZERO;
+        a.tcp_connect(now, h, server).unwrap();
+        exchange(&mut a, &mut b, now);
+        let (child, _) = b.tcp_accept(now, l).unwrap();
+        // The client closes first: its side is left in TIME-WAIT.
+        now += Duration::from_millis(10);
+        a.close(now, h).unwrap();
+        exchange(&mut a, &mut b, now);
+        b.close(now, child).unwrap();
+        exchange(&mut a, &mut b, now);
+        let old_end = a
+            .sockets
+            .tcp_conns
+            .values()
+            .find_map(|&o| a.sockets.tcp(o)?.connection()?.successor_iss());
+        assert_eq!(a.socket_count(), 1, "the connection in TIME-WAIT");
+        now += Duration::from_secs(1);
+        let case = format!("first socket SO_REUSEADDR {first_reuse}, timestamps {timestamps}");
+        if !first_reuse {
+            assert_eq!(bound(&mut a, true), Err(Errno::EADDRINUSE), "{case}");
+            continue;
+        }
+        let again = bound(&mut a, true).unwrap();
+        if !timestamps {
+            assert_eq!(old_end, None);
+            assert_eq!(
+                a.tcp_connect(now, again, server),
+                Err(Errno::EADDRNOTAVAIL),
+                "{case}"
+            );
+            continue;
+        }
+        a.tcp_connect(now, again, server).unwrap();
+        let syn = drain(&mut a);
+        let (_, seg) = parse_ip(&syn[0]);
+        let seq = u32::from_be_bytes(seg[4..8].try_into().unwrap());
+        assert_eq!(
+            Some(seq),
+            old_end,
+            "{case}: the ISN after the old connection's"
+        );
+        assert_eq!(a.socket_count(), 1, "{case}: the TIME-WAIT gave way");
+        for f in syn {
+            b.receive(now, &f);
+        }
+        exchange(&mut a, &mut b, now);
+        assert_eq!(a.tcp_connect_status(again), Ok(()), "{case}");
+    }
+}
+
 /// A stack that follows another on the same address (a service restarted: `service::secret`
 /// gives it the same key, the runtime's clock has gone on) picks the ports the first picked, in the
 /// same order (RFC 6056 §3.3.3, the counter starting again), and its SYNs carry an ISN after the

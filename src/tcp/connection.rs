@@ -2414,6 +2414,18 @@ impl Connection {
         self.snd.una
     }
 
+    /// For a connection in TIME-WAIT that a new one of the same ports may replace: the sequence
+    /// number the new one starts at, a window past everything this one sent (Linux's
+    /// `tcp_twsk_unique`: `tw_snd_nxt + 65535 + 2`), if timestamps were on, so that PAWS (RFC
+    /// 7323 §5) keeps this one's old segments out of the new one; else none.
+    pub fn successor_iss(&self) -> Option<u32> {
+        if self.state() != State::TimeWait || !self.ts_enabled {
+            return None;
+        }
+        let iss = self.snd.max.0.wrapping_add(65535 + 2);
+        Some(if iss == 0 { 1 } else { iss })
+    }
+
     #[cfg(test)]
     pub(crate) fn eff_mss_for_test(&self) -> usize {
         // What a full-sized segment carries now (less room for pending SACK blocks).
