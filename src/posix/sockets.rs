@@ -1142,6 +1142,11 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if over {
         return Err(Errno::ENOTCONN);
     }
+    // The FIN goes before this returns (Call::ShutdownWrite), so that a close right after
+    // cannot take its place. A service gone has nothing to send it on: the shutdown stands.
+    if sock.kind == Kind::Stream && how != libc::SHUT_RD {
+        let _ = request(fd, Call::ShutdownWrite);
+    }
     Ok(())
 }
 

@@ -1076,6 +1076,15 @@ impl Service {
                     .map_or(0, |c| c.recv_queue_len());
                 Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
             }
+            Call::ShutdownWrite => {
+                if kind != Kind::Stream {
+                    return Err(Errno::EOPNOTSUPP);
+                }
+                // B's end of file may not have been polled yet: read it now, with what is ahead.
+                sock.b_readable = true;
+                self.pump_tcp(i);
+                Ok(Called::Value(Value::None))
+            }
             Call::UrgentPending => {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
