@@ -78,6 +78,9 @@ pub struct UdpSocket {
     pub pmtudisc: crate::stack::PmtuDisc,
     /// SO_BROADCAST: without it, sending to a broadcast address is refused (EACCES), as on Linux.
     pub broadcast: bool,
+    /// IP_FREEBIND: it may bind an address that is not ours (Linux's inet_can_nonlocal_bind);
+    /// bound so, it receives nothing sent to ours.
+    pub freebind: bool,
     /// SO_REUSEADDR: sockets that all set it may bind the same port (Linux's sk_reuse for UDP).
     pub reuse_addr: bool,
     /// SO_REUSEPORT: sockets of one owner that all set it may bind the same port, and unicast to
@@ -147,6 +150,7 @@ impl Default for UdpSocket {
             tos: 0,
             pmtudisc: crate::stack::PmtuDisc::Want,
             broadcast: false,
+            freebind: false,
             reuse_addr: false,
             reuse_port: false,
             owner: 0,

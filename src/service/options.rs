@@ -750,7 +750,16 @@ pub fn set(
             Ok(())
         }
         (libc::IPPROTO_IP, libc::IP_FREEBIND) => {
-            extra.kept.freebind = int(val)? != 0;
+            let on = int(val)? != 0;
+            extra.kept.freebind = on;
+            // What it changes: a bind to an address not ours is taken.
+            if stream {
+                if let Ok(t) = s.tcp_socket_mut(h) {
+                    t.freebind = on;
+                }
+            } else if let Some(u) = s.udp_socket_mut(h) {
+                u.freebind = on;
+            }
             Ok(())
         }
         // On UDP: errors are reported as Linux's `inet->recverr` has them (soft ones too, on an

@@ -24,6 +24,8 @@ pub enum Shutdown {
 /// owner.
 #[derive(Clone, Copy)]
 struct Sharing {
+    /// The address it binds (0.0.0.0: all of ours).
+    ip: Ipv4Addr,
     reuse_addr: bool,
     reuse_port: bool,
     owner: u32,
@@ -32,13 +34,15 @@ struct Sharing {
 impl Sharing {
     /// Shares with no one: an ephemeral port is a free one.
     const NONE: Sharing = Sharing {
+        ip: Ipv4Addr::UNSPECIFIED,
         reuse_addr: false,
         reuse_port: false,
         owner: 0,
     };
 
-    fn of(sock: &TcpSocket) -> Sharing {
+    fn of(sock: &TcpSocket, ip: Ipv4Addr) -> Sharing {
         Sharing {
+            ip,
             reuse_addr: sock.reuse_addr,
             reuse_port: sock.reuse_port,
             owner: sock.owner,
@@ -74,7 +78,8 @@ impl Stack {
     }
 
     /// Whether a socket sharing as `me` says may bind `port` beside the sockets already on it,
-    /// as Linux's inet_bind_conflict decides (our one address and the wildcard always overlap):
+    /// as Linux's inet_bind_conflict decides (only sockets whose addresses overlap can conflict:
+    /// the same one, or the wildcard; addresses not ours come with IP_FREEBIND):
     /// a listener shares with no one but its SO_REUSEPORT group; a socket only bound, or a
     /// connection (TIME-WAIT ones among them: a server restarting on its port), shares with
     /// SO_REUSEADDR on both sides (a connection accepted has its listener's). SO_REUSEPORT on
@@ -82,6 +87,10 @@ impl Stack {
     fn tcp_port_free_for(&self, port: u16, me: Sharing) -> bool {
         let shares = |other: SocketHandle, addr_too: bool| {
             self.sockets.tcp(other).is_some_and(|o| {
+                let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+                if !(me.ip.is_unspecified() || theirs.is_unspecified() || me.ip == theirs) {
+                    return true;
+                }
                 let time_wait = o.connection().is_some_and(|c| c.state() == State::TimeWait);
                 (addr_too && me.reuse_addr && o.reuse_addr)
                     || (me.reuse_port && o.reuse_port && (me.owner == o.owner || time_wait))
@@ -104,10 +113,11 @@ impl Stack {
         if sock.local.is_some() || !matches!(sock.state, TcpState::Fresh) {
             return Err(Errno::EINVAL);
         }
-        let me = Sharing::of(sock);
-        // Linux binds a TCP socket to any local address, broadcast ones included (inet_bind);
-        // a connection still leaves from the interface's own address.
-        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) {
+        let (me, freebind) = (Sharing::of(sock, *addr.ip()), sock.freebind);
+        // Linux binds a TCP socket to any local address, broadcast ones included (inet_bind),
+        // and with IP_FREEBIND to any at all; a connection still leaves from the interface's own
+        // address.
+        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) && !freebind {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let port = if addr.port() == 0 {
@@ -155,15 +165,18 @@ impl Stack {
         }
         let sock = self.tcp(h)?;
         let port = sock.local.expect("bound").port();
-        let me = Sharing::of(sock);
-        // Another listener on the port: only a SO_REUSEPORT group of one owner shares it
-        // (Linux's inet_csk_get_port, run again by listen).
+        let me = Sharing::of(sock, *sock.local.expect("bound").ip());
+        // Another listener on the port and an address of its: only a SO_REUSEPORT group of one
+        // owner shares it (Linux's inet_csk_get_port, run again by listen).
         let group = self.sockets.tcp_listeners.get(&port);
         let joins = group.is_none_or(|g| {
             g.iter().all(|&o| {
-                self.sockets
-                    .tcp(o)
-                    .is_some_and(|o| me.reuse_port && o.reuse_port && me.owner == o.owner)
+                self.sockets.tcp(o).is_some_and(|o| {
+                    let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
+                    let apart =
+                        !(me.ip.is_unspecified() || theirs.is_unspecified() || me.ip == theirs);
+                    apart || (me.reuse_port && o.reuse_port && me.owner == o.owner)
+                })
             })
         });
         if !joins {

@@ -529,7 +529,41 @@ impl Stack {
     /// connection stays with one listener (its SYN cookie's ACK included) and a peer cannot
     /// choose which (Linux's reuseport_select_sock, by the flow's hash).
     fn tcp_listener_for(&self, key: &ConnKey) -> Option<SocketHandle> {
-        match self.sockets.tcp_listeners.get(&key.local_port)?.as_slice() {
+        let listeners = self.sockets.tcp_listeners.get(&key.local_port)?.as_slice();
+        // Bound to another address (IP_FREEBIND): none of ours reaches it. Bound to ours, it
+        // comes before one on the wildcard (Linux looks up the address's listeners first).
+        let bound_to = |h: &SocketHandle| {
+            self.sockets
+                .tcp(*h)
+                .and_then(|t| t.local)
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |l| *l.ip())
+        };
+        let ours = self.net.iface.addr;
+        if let [one] = listeners {
+            let ip = bound_to(one);
+            return (ip.is_unspecified() || ip == ours).then_some(*one);
+        }
+        let picked: Vec<SocketHandle>;
+        let group = if listeners.iter().all(|h| bound_to(h).is_unspecified()) {
+            listeners
+        } else {
+            let specific: Vec<_> = listeners
+                .iter()
+                .copied()
+                .filter(|h| bound_to(h) == ours)
+                .collect();
+            picked = if specific.is_empty() {
+                listeners
+                    .iter()
+                    .copied()
+                    .filter(|h| bound_to(h).is_unspecified())
+                    .collect()
+            } else {
+                specific
+            };
+            &picked
+        };
+        match group {
             [] => None,
             [one] => Some(*one),
             group => {

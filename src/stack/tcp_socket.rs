@@ -66,6 +66,9 @@ pub struct TcpSocket {
     /// numbers one connection shows tell nothing of the stack's other traffic. Drawn at the
     /// connection's first packet.
     pub ip_id: Option<u16>,
+    /// IP_FREEBIND: it may bind an address that is not ours (Linux's inet_can_nonlocal_bind);
+    /// bound so, it is reached by nothing sent to ours.
+    pub freebind: bool,
     /// SO_REUSEADDR.
     pub reuse_addr: bool,
     /// SO_REUSEPORT: listeners of one owner on one port share its connections.
@@ -98,6 +101,7 @@ impl TcpSocket {
                 ..IpParams::default()
             },
             ip_id: None,
+            freebind: false,
             reuse_addr: false,
             reuse_port: false,
             owner: 0,

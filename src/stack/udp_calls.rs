@@ -40,6 +40,7 @@ impl Stack {
         if !addr.ip().is_unspecified()
             && !addr.ip().is_multicast()
             && !self.net.iface.accepts(*addr.ip())
+            && !self.udp(h)?.freebind
         {
             return Err(Errno::EADDRNOTAVAIL);
         }
