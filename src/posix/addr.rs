@@ -258,14 +258,14 @@ pub unsafe fn write_bytes(
     }
     // Linux's move_addr_to_user: the length read (EFAULT), a negative one EINVAL, then the
     // address and the length written, in that order, each EFAULT if it cannot be: one system
-    // call writes both, and is the check. The length is often the same variable call after call
-    // (a receive loop's), so its check is remembered.
+    // call writes both, and is the check. The two are often the same variables call after call
+    // (a receive loop's), so what was found usable is remembered.
     super::user::check_read_again_of(len)?;
     if (*len as i32) < 0 {
         return Err(Errno::EINVAL);
     }
     let room = (*len as usize).min(full.len());
-    super::user::write_answer(
+    super::user::write_answer_again(
         out.cast(),
         &full[..room],
         len,

@@ -81,44 +81,65 @@ fn check(ptr: *mut u8, len: usize, write: bool) -> Result<()> {
 }
 
 /// The spans a thread last found readable, or writable: a few, so that a loop's `recvfrom` and
-/// `sendto` do not push each other's out.
+/// `sendto` do not push each other's out. Each is one word (the address above, the length in
+/// the low 16 bits: only short spans are kept), written in one store, so that a signal handler
+/// that makes a socket call between two of the thread's own cannot leave one half-written.
 struct Seen {
-    spans: [(usize, usize); 4],
-    next: usize,
+    spans: [std::cell::Cell<u64>; 8],
+    next: std::cell::Cell<usize>,
 }
 
 impl Seen {
-    const NONE: Seen = Seen {
-        spans: [(0, 0); 4],
-        next: 0,
-    };
+    /// Nothing seen yet (a `const fn`: a thread-local's initial value).
+    const fn none() -> Seen {
+        Seen {
+            spans: [const { std::cell::Cell::new(0) }; 8],
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    fn word(ptr: *const u8, len: usize) -> Option<u64> {
+        let at = ptr as u64;
+        (!ptr.is_null() && len < 1 << 16 && at < 1 << 48).then_some(at << 16 | len as u64)
+    }
+
+    /// Whether `len` bytes at `ptr` were found usable lately.
+    fn knows(&self, ptr: *const u8, len: usize) -> bool {
+        Self::word(ptr, 0).is_some_and(|w| {
+            self.spans.iter().any(|s| {
+                let s = s.get();
+                s & !0xffff == w && len as u64 <= s & 0xffff
+            })
+        })
+    }
+
+    fn remember(&self, ptr: *const u8, len: usize) {
+        if let Some(w) = Self::word(ptr, len) {
+            let i = self.next.get() % self.spans.len();
+            self.spans[i].set(w);
+            self.next.set(i + 1);
+        }
+    }
 
     /// `len` bytes at `ptr` passed `check` before, or pass it now (and are remembered).
     fn check(
-        seen: &'static std::thread::LocalKey<std::cell::RefCell<Seen>>,
+        seen: &'static std::thread::LocalKey<Seen>,
         ptr: *mut u8,
         len: usize,
         check: fn(*mut u8, usize) -> Result<()>,
     ) -> Result<()> {
-        let at = ptr as usize;
-        let known = seen.with(|s| s.borrow().spans.iter().any(|&(p, n)| p == at && len <= n));
-        if !ptr.is_null() && known {
+        if seen.with(|s| s.knows(ptr, len)) {
             return Ok(());
         }
         check(ptr, len)?;
-        seen.with(|s| {
-            let mut s = s.borrow_mut();
-            let i = s.next;
-            s.spans[i] = (at, len);
-            s.next = (i + 1) % s.spans.len();
-        });
+        seen.with(|s| s.remember(ptr, len));
         Ok(())
     }
 }
 
 thread_local! {
-    static READABLE: std::cell::RefCell<Seen> = const { std::cell::RefCell::new(Seen::NONE) };
-    static WRITABLE: std::cell::RefCell<Seen> = const { std::cell::RefCell::new(Seen::NONE) };
+    static READABLE: Seen = const { Seen::none() };
+    static WRITABLE: Seen = const { Seen::none() };
 }
 
 /// [`check_read`] for an argument a program passes again and again on a hot path (the
@@ -242,6 +263,36 @@ impl<'a> Iovecs<'a> {
     }
 }
 
+/// [`write_answer`] for a destination a program passes again and again (each `recvfrom`'s
+/// address and length in a receive loop): when this thread found both writable lately, plain
+/// stores, with no system call; else [`write_answer`], which checks, and both are remembered.
+///
+/// # Safety
+/// As [`write_answer`].
+pub unsafe fn write_answer_again(
+    val: *mut u8,
+    value: &[u8],
+    len: *mut libc::socklen_t,
+    n: libc::socklen_t,
+) -> Result<()> {
+    let len_size = std::mem::size_of::<libc::socklen_t>();
+    let known = WRITABLE
+        .with(|s| (value.is_empty() || s.knows(val, value.len())) && s.knows(len.cast(), len_size));
+    if known {
+        std::ptr::copy_nonoverlapping(value.as_ptr(), val, value.len());
+        std::ptr::write_unaligned(len, n);
+        return Ok(());
+    }
+    write_answer(val, value, len, n)?;
+    WRITABLE.with(|s| {
+        if !value.is_empty() {
+            s.remember(val, value.len());
+        }
+        s.remember(len.cast(), len_size);
+    });
+    Ok(())
+}
+
 /// A value of type `T` at `ptr` may be read.
 pub fn check_read_of<T>(ptr: *const T) -> Result<()> {
     check_read(ptr.cast(), std::mem::size_of::<T>())
@@ -317,6 +368,33 @@ mod tests {
         );
         // SAFETY: the mapping made above.
         unsafe { libc::munmap(page.cast(), 4096) };
+    }
+
+    #[test]
+    fn an_answer_written_again_is_written_as_the_first_and_a_refused_one_is_not_remembered() {
+        let page = inaccessible_page();
+        let mut val = [0u8; 8];
+        let mut len: libc::socklen_t = 8;
+        // SAFETY: our own buffers, or the inaccessible page (the kernel refuses it).
+        unsafe {
+            for round in 1..=2u8 {
+                assert_eq!(
+                    write_answer_again(val.as_mut_ptr(), &[round; 4], &mut len, 16),
+                    Ok(())
+                );
+                assert_eq!((val, len), ([round, round, round, round, 0, 0, 0, 0], 16));
+            }
+            assert_eq!(
+                write_answer_again(page, &[9; 4], &mut len, 4),
+                Err(Errno::EFAULT)
+            );
+            assert!(!WRITABLE.with(|s| s.knows(page, 4)));
+            assert_eq!(
+                write_answer_again(val.as_mut_ptr(), &[3; 4], page.cast(), 4),
+                Err(Errno::EFAULT)
+            );
+            libc::munmap(page.cast(), 4096);
+        }
     }
 
     #[test]
