@@ -410,7 +410,7 @@ pub unsafe extern "C" fn getsockopt(
     };
     guard("getsockopt", -1, || {
         // Read here; whether it can be written, the answer's write finds (sockopt::put).
-        if let Err(e) = super::user::check_read_of(len) {
+        if let Err(e) = super::user::check_read_again_of(len) {
             return ret(Err(e), -1);
         }
         match sockopt::get(&sock, fd, level, name, *len as usize) {

@@ -233,7 +233,9 @@ pub unsafe fn put(
         *len = n as libc::socklen_t;
         return Ok(());
     }
-    super::user::write_answer(val.cast(), &bytes[..n], len, n as libc::socklen_t)
+    // An option read again and again (SO_ERROR after each connect) into the same variables: no
+    // system call once they were found writable.
+    super::user::write_answer_again(val.cast(), &bytes[..n], len, n as libc::socklen_t)
 }
 
 /// SIOCOUTQ on a stack socket: bytes the peer has not acknowledged yet.
