@@ -4,7 +4,8 @@
 # shutdown sends the FIN then and there, and the close's RST (unread data) comes after it, so the
 # peer reads the answer, then end of file. The stack met the socketpair's end of file only after
 # the close and took it for a close alone: a RST, no FIN, and the peer's read said ECONNRESET.
-# A close with no shutdown before is a RST alone on both. E2E_KERNEL=1 runs it on kernel sockets.
+# The close's RST still follows (the peer's send then fails with EPIPE). A close with no shutdown
+# before is a RST alone on both. The listener's own SHUT_WR changes nothing. E2E_KERNEL=1 runs it on kernel sockets.
 source "$(dirname "$0")/lib.sh"
 setup shutclose
 cat > "$WORK/server.py" <<'PY'
@@ -13,6 +14,8 @@ l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(('10.77.0.2', 7000))
 l.listen(5)
+# A listener's writing shut changes nothing (inet_shutdown in LISTEN): it goes on accepting.
+l.shutdown(socket.SHUT_WR)
 print('listening', flush=True)
 for mode in ['wr', 'rdwr', 'linger0 wr', 'close']:
     c, _ = l.accept()
@@ -39,15 +42,19 @@ for mode in ['wr', 'rdwr', 'linger0 wr', 'close']:
     try:
         got.append(repr(t.recv(100)))
         got.append(repr(t.recv(100)))
+        # The RST that the unread data brings has come after the FIN: a send fails.
+        time.sleep(0.3)
+        t.send(b'z')
+        got.append('sent')
     except OSError as e:
         got.append(type(e).__name__)
     print(mode + ':', ' '.join(got))
     t.close()
 ")
 echo "$out"
-expected="wr: b'reply' b''
-rdwr: b'reply' b''
-linger0 wr: b'reply' b''
+expected="wr: b'reply' b'' BrokenPipeError
+rdwr: b'reply' b'' BrokenPipeError
+linger0 wr: b'reply' b'' BrokenPipeError
 close: b'reply' ConnectionResetError"
 [ "$out" = "$expected" ] || fail "expected:
 $expected"

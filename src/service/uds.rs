@@ -240,7 +240,20 @@ pub fn send(sock: RawFd, data: &[&[u8]], fd: Option<RawFd>, flags: i32) -> io::R
     }
 }
 
-/// Sends each span `(start, len)` of `buf` as a message of its own, with `flags`, in as few
+/// Each message header to the iovec of its index, one each.
+fn point_at(msgs: &mut [libc::mmsghdr; MAX_BATCH], iov: &mut [libc::iovec; MAX_BATCH]) {
+    let base = iov.as_mut_ptr();
+    for (k, m) in msgs.iter_mut().enumerate() {
+        // SAFETY: k < MAX_BATCH, inside the array.
+        m.msg_hdr.msg_iov = unsafe { base.add(k) };
+        m.msg_hdr.msg_iovlen = 1;
+    }
+}
+
+/// The most messages one [`send_each`] or [`recv_each`] moves.
+pub const MAX_BATCH: usize = 32;
+
+/// Sends each span `(start, len)` of `buf` (the first [`MAX_BATCH`]) as a message of its own, with `flags`, in as few
 /// system calls as `sendmmsg` needs for them. Returns how many went: the rest did not fit (the
 /// first of them failed, EAGAIN on a full non-blocking socket; the kernel stops there).
 pub fn send_each(
@@ -249,23 +262,18 @@ pub fn send_each(
     spans: &[(usize, usize)],
     flags: i32,
 ) -> io::Result<usize> {
-    let mut iov: Vec<libc::iovec> = spans
-        .iter()
-        .map(|&(start, len)| libc::iovec {
+    let spans = &spans[..spans.len().min(MAX_BATCH)];
+    // SAFETY: plain data, zero is valid.
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    for (k, &(start, len)) in spans.iter().enumerate() {
+        iov[k] = libc::iovec {
             iov_base: buf[start..start + len].as_ptr() as *mut libc::c_void,
             iov_len: len,
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .map(|v| {
-            // SAFETY: plain data, zero is valid.
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_iov = v;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
+        };
+    }
+    point_at(&mut msgs, &mut iov);
+    let msgs = &mut msgs[..spans.len()];
     loop {
         // SAFETY: each header points to one iovec over bytes of `buf`, alive for the call.
         let n = unsafe {
@@ -296,25 +304,19 @@ pub fn recv_each(
     lens: &mut [usize],
     flags: i32,
 ) -> io::Result<usize> {
-    assert!(buf.len() >= slot * lens.len());
-    let mut iov: Vec<libc::iovec> = buf
-        .chunks_exact_mut(slot)
-        .take(lens.len())
-        .map(|c| libc::iovec {
+    let count = lens.len().min(MAX_BATCH);
+    assert!(buf.len() >= slot * count);
+    // SAFETY: plain data, zero is valid.
+    let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; MAX_BATCH] = unsafe { std::mem::zeroed() };
+    for (k, c) in buf.chunks_exact_mut(slot).take(count).enumerate() {
+        iov[k] = libc::iovec {
             iov_base: c.as_mut_ptr().cast(),
             iov_len: slot,
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .map(|v| {
-            // SAFETY: plain data, zero is valid.
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_iov = v;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
+        };
+    }
+    point_at(&mut msgs, &mut iov);
+    let msgs = &mut msgs[..count];
     loop {
         // SAFETY: each header points to one iovec over its own slot of `buf`, alive for the call;
         // no timeout.
@@ -329,7 +331,7 @@ pub fn recv_each(
         };
         if n >= 0 {
             let n = n as usize;
-            for (len, m) in lens.iter_mut().zip(&msgs).take(n) {
+            for (len, m) in lens.iter_mut().zip(msgs.iter()).take(n) {
                 *len = m.msg_len as usize;
             }
             return Ok(n);

@@ -248,7 +248,14 @@ impl Stack {
         self.net.iface.route(*remote.ip())?;
         let our_ip = self.net.iface.addr;
         let mut successor_iss = None;
-        let local = match self.tcp(h)?.local {
+        let bound = self.tcp(h)?.local;
+        let local = match bound {
+            // Bound with IP_FREEBIND to an address not ours: Linux would connect from it. The
+            // stack's connections leave from its own address, which is not what the program
+            // bound, so it is refused rather than changed unseen.
+            Some(l) if !l.ip().is_unspecified() && !self.net.iface.accepts(*l.ip()) => {
+                return Err(Errno::EADDRNOTAVAIL)
+            }
             Some(l) => {
                 let key = ConnKey {
                     local_port: l.port(),
@@ -258,16 +265,20 @@ impl Stack {
                 if let Some(&old) = self.sockets.tcp_conns.get(&key) {
                     // Linux's __inet_check_established for a socket bound to its port: the
                     // 4-tuple in TIME-WAIT gives way if it had timestamps (tcp_twsk_unique),
-                    // else it is taken.
-                    successor_iss = self.sockets.tcp(old).and_then(|o| {
-                        o.connection()
-                            .filter(|_| o.orphan)
-                            .and_then(Connection::successor_iss)
-                    });
+                    // else it is taken. Linux's TIME-WAIT is a socket of its own, the program's
+                    // closed: one the program still holds stays, its ports given up.
+                    successor_iss = self
+                        .sockets
+                        .tcp(old)
+                        .and_then(TcpSocket::connection)
+                        .and_then(Connection::successor_iss);
                     if successor_iss.is_none() {
                         return Err(Errno::EADDRNOTAVAIL);
                     }
-                    self.tcp_remove(old);
+                    self.sockets.tcp_conns.remove(&key);
+                    if self.sockets.tcp(old).is_some_and(|o| o.orphan) {
+                        self.tcp_remove(old);
+                    }
                 }
                 self.tcp_unbind_fresh(h, l.port());
                 SocketAddrV4::new(our_ip, l.port())

@@ -49,7 +49,14 @@ impl Stack {
             remote_ip: src,
             remote_port: repr.src_port,
         };
-        let listener = self.tcp_listener_for(&key);
+        // The listener is looked up only where it can matter: a SYN (which may reopen a
+        // connection in TIME-WAIT) or a segment no connection takes; an established
+        // connection's segments do not pay for it.
+        let listener = if seg.flags.is_syn_only() || !self.sockets.tcp_conns.contains_key(&key) {
+            self.tcp_listener_for(&key)
+        } else {
+            None
+        };
         let mut iss = None;
         if let Some(&h) = self.sockets.tcp_conns.get(&key) {
             if let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) {
@@ -91,6 +98,7 @@ impl Stack {
                 // segment meets the listener or the CLOSED-state rules, as on Linux.
             }
         }
+        let listener = listener.or_else(|| self.tcp_listener_for(&key));
         if let Some(lh) = listener {
             let syn_only = seg.flags.is_syn_only();
             if syn_only {

@@ -763,7 +763,12 @@ fn a_bound_client_reconnects_through_its_own_time_wait_as_linux_lets_it() {
         a.tcp_socket_mut(h).unwrap().reuse_addr = reuse_addr;
         a.tcp_bind(h, client).map(|()| h)
     };
-    for (first_reuse, timestamps) in [(true, true), (false, true), (true, false)] {
+    for (first_reuse, timestamps, held) in [
+        (true, true, false),
+        (false, true, false),
+        (true, false, false),
+        (true, true, true),
+    ] {
         let mut a = ours();
         let mut b = stack(B_IP, B_MAC, A_IP);
         a.tcp_defaults.timestamps = timestamps;
@@ -773,9 +778,14 @@ fn a_bound_client_reconnects_through_its_own_time_wait_as_linux_lets_it() {
         a.tcp_connect(now, h, server).unwrap();
         exchange(&mut a, &mut b, now);
         let (child, _) = b.tcp_accept(now, l).unwrap();
-        // The client closes first: its side is left in TIME-WAIT.
+        // The client closes first: its side is left in TIME-WAIT. Or it shuts its writing
+        // first and holds the socket (`held`): in TIME-WAIT as well, still the program's.
         now += Duration::from_millis(10);
-        a.close(now, h).unwrap();
+        if held {
+            a.tcp_shutdown(now, h, Shutdown::Write).unwrap();
+        } else {
+            a.close(now, h).unwrap();
+        }
         exchange(&mut a, &mut b, now);
         b.close(now, child).unwrap();
         exchange(&mut a, &mut b, now);
@@ -786,7 +796,9 @@ fn a_bound_client_reconnects_through_its_own_time_wait_as_linux_lets_it() {
             .find_map(|&o| a.sockets.tcp(o)?.connection()?.successor_iss());
         assert_eq!(a.socket_count(), 1, "the connection in TIME-WAIT");
         now += Duration::from_secs(1);
-        let case = format!("first socket SO_REUSEADDR {first_reuse}, timestamps {timestamps}");
+        let case = format!(
+            "first socket SO_REUSEADDR {first_reuse}, timestamps {timestamps}, held {held}"
+        );
         if !first_reuse {
             assert_eq!(bound(&mut a, true), Err(Errno::EADDRINUSE), "{case}");
             continue;
@@ -810,7 +822,11 @@ fn a_bound_client_reconnects_through_its_own_time_wait_as_linux_lets_it() {
             old_end,
             "{case}: the ISN after the old connection's"
         );
-        assert_eq!(a.socket_count(), 1, "{case}: the TIME-WAIT gave way");
+        assert_eq!(
+            a.socket_count(),
+            1 + usize::from(held),
+            "{case}: the TIME-WAIT gave way (a socket the program holds stays, its ports given up)"
+        );
         for f in syn {
             b.receive(now, &f);
         }

@@ -142,7 +142,18 @@ impl Service {
         };
         if sock.app_gone {
             let drained = sock.app_eof;
+            // Data the program never read ends the connection with RST, as Linux's tcp_close
+            // (RFC 2525 §2.17), a FIN sent before or not (a shutdown, then a close): what it
+            // left in its end of the pair (B then reports ECONNRESET), or what is still in the
+            // stack's receive queue.
+            let unread_in_stack = matches!(sock.phase, Phase::Open)
+                && self
+                    .stack
+                    .tcp_socket_ref(sock.h)
+                    .and_then(|t| t.connection())
+                    .is_some_and(|c| c.recv_queue_len() > 0);
             let reset = sock.app_reset
+                || unread_in_stack
                 || (sock.b_err_seen
                     && uds::get_int(sock.b.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
                         .is_ok_and(|e| e == libc::ECONNRESET));
@@ -832,6 +843,12 @@ impl Service {
             taken += count;
             for (k, &n) in lens.iter().enumerate().take(count) {
                 let msg = &udp_out[k * OUT_SLOT..k * OUT_SLOT + n];
+                if n == 0 {
+                    // The pair's end of file (every datagram comes behind a header): the
+                    // program's end is shut or gone, and nothing more will come.
+                    sock.b_readable = false;
+                    break;
+                }
                 if n < proto::DGRAM_HEADER {
                     continue;
                 }

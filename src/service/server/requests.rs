@@ -1080,9 +1080,14 @@ impl Service {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
                 }
-                // B's end of file may not have been polled yet: read it now, with what is ahead.
-                sock.b_readable = true;
-                self.pump_tcp(i);
+                // Only a connection has a FIN to send: Linux's inet_shutdown leaves a listener's
+                // writing as it is, and a socket not connected has nothing to shut.
+                if matches!(sock.phase, Phase::Open) {
+                    // B's end of file may not have been polled yet: read it now, with what is
+                    // ahead of it.
+                    sock.b_readable = true;
+                    self.pump_tcp(i);
+                }
                 Ok(Called::Value(Value::None))
             }
             Call::UrgentPending => {
