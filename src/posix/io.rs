@@ -306,7 +306,7 @@ pub unsafe fn udp_send(
     if len > MAX_UDP || refused_over_mtu(sock, fd, &out, len) {
         return Err(Errno::EMSGSIZE);
     }
-    udp_check_destination(sock, to)?;
+    udp_check_destination(sock, fd, to)?;
     udp_check_loopback(sock, fd, &out)?;
     pending_error(sock, fd)?;
     send_datagram(fd, &mut all, flags)?;
@@ -378,7 +378,7 @@ unsafe fn udp_cork(
     let pending = sock.udp_cork.take();
     let began = pending.is_none();
     if began {
-        udp_check_destination(sock, out.to)?;
+        udp_check_destination(sock, fd, out.to)?;
         udp_check_loopback(sock, fd, &out)?;
         // As Linux's first ip_append_data of a corked datagram, which allocates with
         // sock_alloc_send_skb.
@@ -429,17 +429,26 @@ unsafe fn send_datagram(fd: i32, all: &mut [libc::iovec], flags: i32) -> Result<
     Ok(())
 }
 
-/// Linux's checks of a datagram's destination, made before anything is queued.
-fn udp_check_destination(sock: &OpenSocket, to: Option<SocketAddrV4>) -> Result<()> {
-    match to {
-        None if !sock.connected.load(Ordering::Relaxed) => return Err(Errno::EDESTADDRREQ),
-        Some(a) if a.port() == 0 => return Err(Errno::EINVAL),
+/// Linux's checks of a datagram's destination, made before anything is queued. The socket's
+/// association and SO_BROADCAST are this process's copies; another process sharing the socket
+/// (forked, or sent it) may have changed them since, so a refusal asks the service for them again
+/// first, and only a refusal pays for that.
+fn udp_check_destination(sock: &OpenSocket, fd: i32, to: Option<SocketAddrV4>) -> Result<()> {
+    let check = || match to {
+        None if !sock.connected.load(Ordering::Relaxed) => Err(Errno::EDESTADDRREQ),
+        Some(a) if a.port() == 0 => Err(Errno::EINVAL),
         Some(a) if is_broadcast(a.ip()) && !sock.broadcast.load(Ordering::Relaxed) => {
-            return Err(Errno::EACCES)
+            Err(Errno::EACCES)
         }
-        _ => {}
+        _ => Ok(()),
+    };
+    match check() {
+        Err(Errno::EDESTADDRREQ | Errno::EACCES) => {
+            super::sockets::learn_settings_again(sock, fd);
+            check()
+        }
+        r => r,
     }
-    Ok(())
 }
 
 /// A datagram to loopback (127.x or 0.0.0.0, or `::1` for an AF_INET6 socket) leaves through

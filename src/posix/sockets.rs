@@ -1311,6 +1311,15 @@ pub fn learn_settings(sock: &OpenSocket, fd: RawFd) {
     super::hook::set_errno(Errno(errno));
 }
 
+/// [`learn_settings`] for a socket whose settings this process has had: asked again, as another
+/// process sharing it may have changed them (a send refused for want of a destination or of
+/// SO_BROADCAST looks again before it says so).
+pub fn learn_settings_again(sock: &OpenSocket, fd: RawFd) {
+    let errno = super::hook::errno();
+    let _ = learn_all(sock, fd);
+    super::hook::set_errno(Errno(errno));
+}
+
 /// One try of [`learn_settings`]: whether every setting was had.
 fn learn_all(sock: &OpenSocket, fd: RawFd) -> bool {
     let option = |level: i32, name: i32, len: u32| -> Option<Vec<u8>> {
