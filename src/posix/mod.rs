@@ -18,7 +18,8 @@
 //! - [`ifaddrs`]: `getifaddrs`, route netlink's address messages and the `SIOCGIF*ADDR` ioctls,
 //!   which name the stack's address on the TAP;
 //! - [`exports`]: the C symbols; [`dl`]: `dlopen` less RTLD_DEEPBIND, which would take a
-//!   library's socket calls past the shim.
+//!   library's socket calls past the shim; [`maps`]: changes of the program's mappings, which
+//!   [`user`]'s remembered checks must forget.
 
 pub mod addr;
 pub mod dl;
@@ -29,6 +30,7 @@ pub mod hook;
 pub mod identity;
 pub mod ifaddrs;
 pub mod io;
+pub mod maps;
 pub mod netdb;
 pub mod netdb_exports;
 pub mod raw;

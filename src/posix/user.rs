@@ -84,9 +84,23 @@ fn check(ptr: *mut u8, len: usize, write: bool) -> Result<()> {
 /// `sendto` do not push each other's out. Each is one word (the address above, the length in
 /// the low 16 bits: only short spans are kept), written in one store, so that a signal handler
 /// that makes a socket call between two of the thread's own cannot leave one half-written.
+/// A span is remembered only while the program's mappings stay as they were: a change
+/// ([`super::maps`]) moves [`MAPS`], and a thread that sees it moved forgets all it had.
 struct Seen {
     spans: [std::cell::Cell<u64>; 8],
     next: std::cell::Cell<usize>,
+    /// [`MAPS`] when the spans were found.
+    maps: std::cell::Cell<u64>,
+}
+
+/// How many times the program has unmapped, reprotected or mapped over its memory.
+static MAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The program's memory changes, or has changed: every remembered span is forgotten. Called
+/// before the change (no remembered span is used while it happens) and after it (none checked
+/// before it is remembered).
+pub fn memory_changed() {
+    MAPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 impl Seen {
@@ -95,6 +109,7 @@ impl Seen {
         Seen {
             spans: [const { std::cell::Cell::new(0) }; 8],
             next: std::cell::Cell::new(0),
+            maps: std::cell::Cell::new(0),
         }
     }
 
@@ -103,8 +118,20 @@ impl Seen {
         (!ptr.is_null() && len < 1 << 16 && at < 1 << 48).then_some(at << 16 | len as u64)
     }
 
+    /// What was remembered before the mappings last changed is forgotten.
+    fn current(&self) {
+        let now = MAPS.load(std::sync::atomic::Ordering::SeqCst);
+        if self.maps.get() != now {
+            for s in &self.spans {
+                s.set(0);
+            }
+            self.maps.set(now);
+        }
+    }
+
     /// Whether `len` bytes at `ptr` were found usable lately.
     fn knows(&self, ptr: *const u8, len: usize) -> bool {
+        self.current();
         Self::word(ptr, 0).is_some_and(|w| {
             self.spans.iter().any(|s| {
                 let s = s.get();
@@ -113,7 +140,13 @@ impl Seen {
         })
     }
 
-    fn remember(&self, ptr: *const u8, len: usize) {
+    /// Remembers `len` bytes at `ptr`, found usable when the mappings were `maps` ([`MAPS`]
+    /// read before the check), unless they have changed since.
+    fn remember(&self, maps: u64, ptr: *const u8, len: usize) {
+        self.current();
+        if self.maps.get() != maps {
+            return;
+        }
         if let Some(w) = Self::word(ptr, len) {
             let i = self.next.get() % self.spans.len();
             self.spans[i].set(w);
@@ -131,8 +164,9 @@ impl Seen {
         if seen.with(|s| s.knows(ptr, len)) {
             return Ok(());
         }
+        let maps = MAPS.load(std::sync::atomic::Ordering::SeqCst);
         check(ptr, len)?;
-        seen.with(|s| s.remember(ptr, len));
+        seen.with(|s| s.remember(maps, ptr, len));
         Ok(())
     }
 }
@@ -283,12 +317,13 @@ pub unsafe fn write_answer_again(
         std::ptr::write_unaligned(len, n);
         return Ok(());
     }
+    let maps = MAPS.load(std::sync::atomic::Ordering::SeqCst);
     write_answer(val, value, len, n)?;
     WRITABLE.with(|s| {
         if !value.is_empty() {
-            s.remember(val, value.len());
+            s.remember(maps, val, value.len());
         }
-        s.remember(len.cast(), len_size);
+        s.remember(maps, len.cast(), len_size);
     });
     Ok(())
 }
@@ -395,6 +430,20 @@ mod tests {
             );
             libc::munmap(page.cast(), 4096);
         }
+    }
+
+    #[test]
+    fn a_change_of_the_mappings_forgets_what_was_remembered() {
+        let v = [7u8; 16];
+        assert_eq!(check_read_again(v.as_ptr(), 8), Ok(()));
+        assert!(READABLE.with(|s| s.knows(v.as_ptr(), 8)));
+        memory_changed();
+        assert!(!READABLE.with(|s| s.knows(v.as_ptr(), 8)));
+        // A span checked before a change is not remembered after it.
+        let before = MAPS.load(std::sync::atomic::Ordering::SeqCst);
+        memory_changed();
+        READABLE.with(|s| s.remember(before, v.as_ptr(), 8));
+        assert!(!READABLE.with(|s| s.knows(v.as_ptr(), 8)));
     }
 
     #[test]
