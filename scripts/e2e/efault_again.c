@@ -2,7 +2,8 @@
  * with no access (as a test of EFAULT does): the next recvfrom with the same pointers is EFAULT,
  * from the shim as from the kernel, though the shim had found them writable before and stopped
  * checking (its remembered checks are forgotten when a mapping changes, src/posix/maps.rs).
- * The same with mprotect(PROT_READ). Prints one line per round. */
+ * The same with mprotect(PROT_READ), and with the page moved away by mremap. Prints one line per
+ * round. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,9 +23,12 @@ int main(int argc, char **argv) {
   if (page == MAP_FAILED) return 1;
   struct sockaddr_in *from = (struct sockaddr_in *)page;
   socklen_t *len = (socklen_t *)(page + 64);
-  const char *what[] = {"first", "again", "unmapped and mapped with no access", "writable again", "read-only"};
+  const char *what[] = {"first", "again", "unmapped and mapped with no access", "writable again", "read-only",
+                        "writable again", "moved away by mremap"};
+  char *elsewhere = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (elsewhere == MAP_FAILED) return 1;
   char buf[64];
-  for (int round = 0; round < 5; round++) {
+  for (int round = 0; round < 7; round++) {
     if (round == 2) {
       munmap(page, 4096);
       if (mmap(page, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) return 1;
@@ -33,8 +37,13 @@ int main(int argc, char **argv) {
     } else if (round == 4) {
       *len = sizeof *from;
       mprotect(page, 4096, PROT_READ);
+    } else if (round == 5) {
+      mprotect(page, 4096, PROT_READ | PROT_WRITE);
+    } else if (round == 6) {
+      *len = sizeof *from;
+      if (mremap(page, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, elsewhere) == MAP_FAILED) return 1;
     }
-    if (round < 2 || round == 3) *len = sizeof *from;
+    if (round < 2 || round == 3 || round == 5) *len = sizeof *from;
     if (sendto(c, "x", 1, 0, (struct sockaddr *)&a, sizeof a) != 1) { perror("sendto"); return 1; }
     ssize_t n = -1;
     for (int i = 0; i < 100; i++) {

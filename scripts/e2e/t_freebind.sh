@@ -24,6 +24,13 @@ ufar, r3 = bound(socket.SOCK_DGRAM, '10.77.0.99', 7004, True)
 unear, r4 = bound(socket.SOCK_DGRAM, '10.77.0.2', 7004, False)
 print('freebind tcp', r1, 'ours', r2, 'udp', r3, 'ours', r4)
 print('name', far.getsockname()[0], ufar.getsockname()[0])
+# No route leaves from an address not ours (only IP_TRANSPARENT's would): ENETUNREACH.
+out, r5 = bound(socket.SOCK_STREAM, '10.77.0.99', 7005, True)
+try:
+    out.connect(('10.77.0.1', 9))
+    print('connect from it ok')
+except OSError as e:
+    print('connect from it', errno.errorcode[e.errno])
 far.listen(4)
 near.listen(4)
 print('listening', flush=True)
@@ -56,6 +63,7 @@ echo "$out"
 expected="without: bind EADDRNOTAVAIL
 freebind tcp ok ours ok udp ok ours ok
 name 10.77.0.99 10.77.0.99
+connect from it ENETUNREACH
 heard tcp ours udp ours"
 [ "$out" = "$expected" ] || fail "expected:
 $expected"

@@ -4,10 +4,16 @@
 //! unmaps a buffer, or takes its write access away, and then passes the same address (as a test
 //! of EFAULT does) gets EFAULT from the shim as from the kernel, not a fault inside it.
 //!
-//! Each goes to the kernel by its system call, as glibc's own wrappers do, with nothing to look
-//! up first: they may come before anything of the shim has run. Mappings made or changed by
-//! libc itself (malloc's) do not pass here, nor need to: a program hands the shim no memory it
-//! has given back.
+//! `mremap`, `shmdt` and `pkey_mprotect` likewise; a child after `fork` forgets too (pages marked
+//! MADV_DONTFORK are not its own; `super::state`).
+//!
+//! Each goes to the kernel by its system call, as glibc's own wrappers do on 64-bit x86 and Arm
+//! (the only targets it is built for; elsewhere nothing is remembered, `super::user`), with
+//! nothing to look up first: they may come before anything of the shim has run. Mappings made or
+//! changed by libc itself (malloc's) do not pass here, nor need to: a program hands the shim no
+//! memory it has given back. Nor do a raw `syscall(SYS_munmap)` and the like; a program that
+//! unmaps memory one thread is passing to a socket call in another gets a fault where the kernel
+//! would say EFAULT.
 
 // The C functions of the same names, with their contracts.
 #![allow(clippy::missing_safety_doc)]
@@ -76,4 +82,56 @@ pub unsafe extern "C" fn mmap64(
     offset: off_t,
 ) -> *mut c_void {
     mmap(addr, len, prot, flags, fd, offset)
+}
+
+/// `mremap(old, old_size, new_size, flags, ...)`: the fifth argument, the new address, is read
+/// only with MREMAP_FIXED, as glibc's wrapper reads it; on the 64-bit targets this module is built
+/// for, a variadic argument comes in the register a fifth fixed one would.
+#[no_mangle]
+pub unsafe extern "C" fn mremap(
+    old: *mut c_void,
+    old_size: size_t,
+    new_size: size_t,
+    flags: c_int,
+    new_address: *mut c_void,
+) -> *mut c_void {
+    let new_address = if flags & libc::MREMAP_FIXED != 0 {
+        new_address
+    } else {
+        std::ptr::null_mut()
+    };
+    super::user::memory_changed();
+    let args = [
+        old as _,
+        old_size as _,
+        new_size as _,
+        flags as _,
+        new_address as _,
+        0,
+    ];
+    let r = raw(libc::SYS_mremap, args) as *mut c_void;
+    super::user::memory_changed();
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn shmdt(addr: *const c_void) -> c_int {
+    super::user::memory_changed();
+    let r = raw(libc::SYS_shmdt, [addr as _, 0, 0, 0, 0, 0]) as c_int;
+    super::user::memory_changed();
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pkey_mprotect(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    pkey: c_int,
+) -> c_int {
+    super::user::memory_changed();
+    let args = [addr as _, len as _, prot as _, pkey as _, 0, 0];
+    let r = raw(libc::SYS_pkey_mprotect, args) as c_int;
+    super::user::memory_changed();
+    r
 }

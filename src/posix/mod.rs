@@ -30,6 +30,10 @@ pub mod hook;
 pub mod identity;
 pub mod ifaddrs;
 pub mod io;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub mod maps;
 pub mod netdb;
 pub mod netdb_exports;

@@ -585,6 +585,9 @@ extern "C" fn in_child() {
     release_fork_locks();
     renew_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
+    // Pages marked MADV_DONTFORK are not the child's: what the parent's threads found usable is
+    // not the child's to trust.
+    super::user::memory_changed();
     // A corked UDP datagram is the parent's, which goes on to send it: the child's own sends
     // begin a datagram of their own rather than send the parent's bytes a second time.
     for sock in TABLE.read().iter().flatten() {

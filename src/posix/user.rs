@@ -93,12 +93,20 @@ struct Seen {
     maps: std::cell::Cell<u64>,
 }
 
+/// Whether spans are remembered at all: only where [`super::maps`] sees the program's mapping
+/// changes.
+const REMEMBERS: bool = cfg!(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
+
 /// How many times the program has unmapped, reprotected or mapped over its memory.
 static MAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The program's memory changes, or has changed: every remembered span is forgotten. Called
-/// before the change (no remembered span is used while it happens) and after it (none checked
-/// before it is remembered).
+/// before the change and after it (none checked before it is remembered). A thread that found a
+/// span remembered just before another thread unmaps it still stores into it: a program that
+/// unmaps memory it is passing to a socket call at the same time.
 pub fn memory_changed() {
     MAPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
@@ -129,8 +137,12 @@ impl Seen {
         }
     }
 
-    /// Whether `len` bytes at `ptr` were found usable lately.
+    /// Whether `len` bytes at `ptr` were found usable lately (never where the program's mapping
+    /// changes are not seen, `super::maps`).
     fn knows(&self, ptr: *const u8, len: usize) -> bool {
+        if !REMEMBERS {
+            return false;
+        }
         self.current();
         Self::word(ptr, 0).is_some_and(|w| {
             self.spans.iter().any(|s| {

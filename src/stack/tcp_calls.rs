@@ -250,11 +250,10 @@ impl Stack {
         let mut successor_iss = None;
         let bound = self.tcp(h)?.local;
         let local = match bound {
-            // Bound with IP_FREEBIND to an address not ours: Linux would connect from it. The
-            // stack's connections leave from its own address, which is not what the program
-            // bound, so it is refused rather than changed unseen.
+            // Bound with IP_FREEBIND to an address not ours: Linux's route lookup finds no way
+            // out from it (only IP_TRANSPARENT's FLOWI_FLAG_ANYSRC would), ENETUNREACH.
             Some(l) if !l.ip().is_unspecified() && !self.net.iface.accepts(*l.ip()) => {
-                return Err(Errno::EADDRNOTAVAIL)
+                return Err(Errno::ENETUNREACH)
             }
             Some(l) => {
                 let key = ConnKey {

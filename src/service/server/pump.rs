@@ -1040,6 +1040,8 @@ pub(super) const UDP_OUT_BYTES: usize = OUT_BATCH * OUT_SLOT;
 
 /// The most datagrams one `sendmmsg` hands over.
 const IN_BATCH: usize = 32;
+// What `uds::send_each` and `uds::recv_each` move at most: a batch never asks for more.
+const _: () = assert!(IN_BATCH <= uds::MAX_BATCH && OUT_BATCH <= uds::MAX_BATCH);
 /// Room for [`IN_BATCH`] small datagrams, or a few of the largest.
 pub(super) const UDP_IN_BYTES: usize = 4 * (CHUNK + proto::DGRAM_HEADER);
 
