@@ -1971,6 +1971,35 @@ static void c_inet6_pktinfo(void) {
     close(u);
 }
 
+/* shutdown of a socket that is not connected: Linux's inet_shutdown says ENOTCONN for one in
+ * TCP_CLOSE (bound TCP, bound or unbound UDP), each way, and records the shutdown all the same;
+ * a connected UDP socket and a TCP connection take it. */
+static void c_shutdown_unconnected(void) {
+    const int hows[] = {SHUT_RD, SHUT_WR, SHUT_RDWR};
+    const char *names[] = {"SHUT_RD", "SHUT_WR", "SHUT_RDWR"};
+    char what[64];
+    for (int k = 0; k < 3; k++) {
+        int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+        need(t >= 0 && u >= 0, "socket");
+        struct sockaddr_in any = saddr(0);
+        R("tcp: bind", bind(t, SA(any), sizeof any));
+        R("udp: bind", bind(u, SA(any), sizeof any));
+        snprintf(what, sizeof what, "tcp bound: shutdown(%s)", names[k]);
+        R(what, shutdown(t, hows[k]));
+        snprintf(what, sizeof what, "udp bound: shutdown(%s)", names[k]);
+        R(what, shutdown(u, hows[k]));
+        struct sockaddr_in to = kaddr(CLOSED_PORT);
+        R("udp: connect", connect(u, SA(to), sizeof to));
+        snprintf(what, sizeof what, "udp connected: shutdown(%s)", names[k]);
+        R(what, shutdown(u, hows[k]));
+        close(t);
+        close(u);
+    }
+    int c = conn(ECHO);
+    R("tcp connected: shutdown(SHUT_WR)", shutdown(c, SHUT_WR));
+    close(c);
+}
+
 /* The IPv6 hop limits and multicast options of a dual-stack socket, which Java's multicast
  * sockets set beside the IP_* ones: read back with Linux's checks (out of range, short, a TCP
  * socket's multicast hops and interface, an interface that does not exist). */
@@ -2602,6 +2631,7 @@ int main(void) {
     run("connect again once established", c_connect_done);
     run("options kept and read back", c_kept_options);
     run("IPV6_PKTINFO to an IPv4-mapped peer", c_inet6_pktinfo);
+    run("shutdown of a socket not connected", c_shutdown_unconnected);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -1131,7 +1131,7 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     }
     // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
-    let over = poll_now(fd) & libc::POLLHUP != 0;
+    let over = sock.kind == Kind::Stream && poll_now(fd) & libc::POLLHUP != 0;
     uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     // The socketpair's end now reads what is queued, then end of file at once, and polls
     // POLLIN|POLLRDHUP, as Linux's socket after SHUT_RD; what arrives later the service holds,
@@ -1142,10 +1142,12 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if over {
         return Err(Errno::ENOTCONN);
     }
-    // The FIN goes before this returns (Call::ShutdownWrite), so that a close right after
-    // cannot take its place. A service gone has nothing to send it on: the shutdown stands.
-    if sock.kind == Kind::Stream && how != libc::SHUT_RD {
-        let _ = request(fd, Call::ShutdownWrite);
+    // The FIN goes before this returns (Call::Shutdown), so that a close right after cannot take
+    // its place; and a socket not connected is ENOTCONN, its shutdown recorded all the same, as
+    // Linux's inet_shutdown. A service gone has nothing to send it on: the shutdown stands.
+    let write = sock.kind == Kind::Stream && how != libc::SHUT_RD;
+    if let Err(Errno::ENOTCONN) = request(fd, Call::Shutdown { write }) {
+        return Err(Errno::ENOTCONN);
     }
     Ok(())
 }

@@ -144,12 +144,15 @@ pub enum Call {
     /// TCP_URG_NOTYET): a recv(MSG_OOB) the socketpair refuses then says EAGAIN, as Linux's
     /// tcp_recv_urg.
     UrgentPending,
-    /// After the program shut its writing (its end of the socketpair already shut): what it
-    /// wrote goes into the connection, then the FIN, before the answer, as Linux's tcp_shutdown
-    /// sends it at once. The service would otherwise meet the end of file later, and a close
-    /// that followed the shutdown at once would look like a close alone (a RST, with data
-    /// unread, and no FIN).
-    ShutdownWrite,
+    /// After the program's `shutdown` (its end of the socketpair already shut): ENOTCONN for a
+    /// socket not connected (Linux's inet_shutdown in TCP_CLOSE, which records the shutdown all
+    /// the same). With `write`, a connection's data the program wrote goes into it, then the FIN,
+    /// before the answer, as Linux's tcp_shutdown sends it at once: the service would otherwise
+    /// meet the end of file later, and a close that followed the shutdown at once would look like
+    /// a close alone (a RST, with data unread, and no FIN).
+    Shutdown {
+        write: bool,
+    },
     /// A descriptor of the service's error board ([`super::board`]), in the reply.
     ErrorBoard,
     /// A TCP read that found the socketpair empty while SO_RCVLOWAT holds what arrived in the
@@ -384,7 +387,10 @@ impl Request {
                 w.addr(*a);
             }
             Call::UrgentPending => w.u8(21),
-            Call::ShutdownWrite => w.u8(26),
+            Call::Shutdown { write } => {
+                w.u8(26);
+                w.u8(*write as u8);
+            }
             Call::ErrorBoard => w.u8(23),
             Call::ReadBelowMark { len, peek } => {
                 w.u8(24);
@@ -480,7 +486,7 @@ impl Request {
             19 => Call::HeldLen,
             20 => Call::FastOpenConnectEmpty(r.addr()?),
             21 => Call::UrgentPending,
-            26 => Call::ShutdownWrite,
+            26 => Call::Shutdown { write: r.bool()? },
             22 => Call::ErrorAtEof,
             23 => Call::ErrorBoard,
             24 => Call::ReadBelowMark {
@@ -781,7 +787,8 @@ mod tests {
             Call::Disconnect { connecting: true },
             Call::DeliveredAt,
             Call::UrgentPending,
-            Call::ShutdownWrite,
+            Call::Shutdown { write: true },
+            Call::Shutdown { write: false },
             Call::ErrorBoard,
             Call::ReadBelowMark {
                 len: 7,

@@ -1076,19 +1076,30 @@ impl Service {
                     .map_or(0, |c| c.recv_queue_len());
                 Ok(Called::Value(Value::Int(n.min(i32::MAX as usize) as i32)))
             }
-            Call::ShutdownWrite => {
-                if kind != Kind::Stream {
-                    return Err(Errno::EOPNOTSUPP);
-                }
+            Call::Shutdown { write } => {
+                let connected = match kind {
+                    Kind::Stream => !matches!(sock.phase, Phase::Fresh),
+                    Kind::Dgram => {
+                        sock.loop_peer.is_some()
+                            || self
+                                .stack
+                                .udp_socket_ref(h)
+                                .is_some_and(|u| u.remote.is_some())
+                    }
+                };
                 // Only a connection has a FIN to send: Linux's inet_shutdown leaves a listener's
-                // writing as it is, and a socket not connected has nothing to shut.
-                if matches!(sock.phase, Phase::Open) {
+                // writing as it is.
+                if write && kind == Kind::Stream && matches!(sock.phase, Phase::Open) {
                     // B's end of file may not have been polled yet: read it now, with what is
                     // ahead of it.
                     sock.b_readable = true;
                     self.pump_tcp(i);
                 }
-                Ok(Called::Value(Value::None))
+                if connected {
+                    Ok(Called::Value(Value::None))
+                } else {
+                    Err(Errno::ENOTCONN)
+                }
             }
             Call::UrgentPending => {
                 if kind != Kind::Stream {
