@@ -56,6 +56,15 @@ pub fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
+/// Runs `f`, work of the shim's own inside a program's call, and leaves errno as it was: the
+/// program's call then sets it, or not, as the kernel's would have.
+pub fn errno_kept<T>(f: impl FnOnce() -> T) -> T {
+    let saved = errno();
+    let r = f();
+    set_errno(Errno(saved));
+    r
+}
+
 /// Converts a result to the C convention: the value, or `fail` with errno set.
 pub fn ret<T>(r: Result<T, Errno>, fail: T) -> T {
     match r {

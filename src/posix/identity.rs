@@ -33,10 +33,8 @@ fn around(ids: &[uid_t], f: impl FnOnce() -> c_int) -> c_int {
     // A vfork child shares our memory and must not start or hold anything.
     let ours = !state::in_vfork_child();
     if ours && drops_root(ids) {
-        let errno = super::hook::errno();
-        super::hook::guard("setuid", (), client::before_user_change);
-        // The work above may have set errno; the program's call sees what it would have.
-        super::hook::set_errno(crate::error::Errno(errno));
+        // The work may set errno; the program's call sees what it would have.
+        super::hook::errno_kept(|| super::hook::guard("setuid", (), client::before_user_change));
     }
     let r = f();
     if ours && r == 0 {
@@ -108,10 +106,8 @@ pub unsafe extern "C" fn capset(header: *mut c_void, data: *const c_void) -> c_i
     let ours = state::interposing() && !state::in_vfork_child();
     // SAFETY: the caller's pointers, as capset takes them.
     if ours && unsafe { drops_net_admin(header.cast(), data.cast()) } {
-        let errno = super::hook::errno();
         // Does nothing without CAP_NET_ADMIN now (a second narrowing, or never root).
-        super::hook::guard("capset", (), client::before_user_change);
-        super::hook::set_errno(crate::error::Errno(errno));
+        super::hook::errno_kept(|| super::hook::guard("capset", (), client::before_user_change));
     }
     let r = f(header, data);
     if ours && r == 0 {

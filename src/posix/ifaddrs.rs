@@ -228,19 +228,21 @@ pub unsafe fn netlink_received(fd: c_int, buf: *mut u8, len: usize) {
     if !may_be_address_messages(data) || !state::interposing() || state::in_vfork_child() {
         return;
     }
-    let errno = super::hook::errno();
-    if is_route_netlink(fd) {
-        if let Ok(c) = client::config() {
-            if let Ok(name) = std::ffi::CString::new(c.iface.as_str()) {
-                // SAFETY: a NUL-terminated name.
-                let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-                if index != 0 {
-                    rewrite_address_messages(data, index, c.addr, c.prefix_len);
-                }
+    super::hook::errno_kept(|| {
+        if !is_route_netlink(fd) {
+            return;
+        }
+        let Ok(c) = client::config() else {
+            return;
+        };
+        if let Ok(name) = std::ffi::CString::new(c.iface.as_str()) {
+            // SAFETY: a NUL-terminated name.
+            let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+            if index != 0 {
+                rewrite_address_messages(data, index, c.addr, c.prefix_len);
             }
         }
-    }
-    super::hook::set_errno(crate::error::Errno(errno));
+    });
 }
 
 /// `struct ifreq` (linux/if.h): the name, then the union whose sockaddr the calls below fill.

@@ -1306,20 +1306,16 @@ pub fn learn_settings(sock: &OpenSocket, fd: RawFd) {
     if !sock.unsettled.load(Ordering::Acquire) {
         return;
     }
-    let errno = super::hook::errno();
-    if learn_all(sock, fd) {
+    if super::hook::errno_kept(|| learn_all(sock, fd)) {
         sock.unsettled.store(false, Ordering::Release);
     }
-    super::hook::set_errno(Errno(errno));
 }
 
 /// [`learn_settings`] for a socket whose settings this process has had: asked again, as another
 /// process sharing it may have changed them (a send refused for want of a destination or of
 /// SO_BROADCAST looks again before it says so).
 pub fn learn_settings_again(sock: &OpenSocket, fd: RawFd) {
-    let errno = super::hook::errno();
-    let _ = learn_all(sock, fd);
-    super::hook::set_errno(Errno(errno));
+    super::hook::errno_kept(|| learn_all(sock, fd));
 }
 
 /// One try of [`learn_settings`]: whether every setting was had.
@@ -1424,17 +1420,17 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
     if sock.unsettled.load(Ordering::Acquire) {
         // Another process's socket: its SO_LINGER from the service, if one runs (a close never
         // starts one), the program's errno left as it was.
-        let errno = super::hook::errno();
         let call = Call::GetOption {
             level: libc::SOL_SOCKET,
             name: libc::SO_LINGER,
             len: LINGER_LEN,
         };
-        let got = match client::call_running(Target::Existing, call, Some(fd)).0 {
-            Ok(Value::Bytes(b)) => linger_secs_of(&b),
-            _ => None,
-        };
-        super::hook::set_errno(Errno(errno));
+        let got = super::hook::errno_kept(|| {
+            match client::call_running(Target::Existing, call, Some(fd)).0 {
+                Ok(Value::Bytes(b)) => linger_secs_of(&b),
+                _ => None,
+            }
+        });
         if let Some(secs) = got {
             sock.linger_secs.store(secs, Ordering::Relaxed);
         }
