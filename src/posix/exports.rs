@@ -543,12 +543,9 @@ unsafe fn copy_after(iov: &[iovec], done: usize, held: &[u8]) -> Result<usize, E
 /// The iovecs of a message header the kernel has just read (empty if they cannot be read).
 unsafe fn iovecs_of<'a>(msg: *const msghdr) -> &'a [iovec] {
     let m = &*msg;
-    let n = m.msg_iovlen;
-    let bytes = n.saturating_mul(std::mem::size_of::<iovec>());
-    if m.msg_iov.is_null() || super::user::check_read(m.msg_iov.cast(), bytes).is_err() {
-        return &[];
-    }
-    std::slice::from_raw_parts(m.msg_iov, n)
+    Iovecs::Program(m.msg_iov, m.msg_iovlen)
+        .checked()
+        .unwrap_or(&[])
 }
 
 /// A receive on a UDP stack socket into `iov`; fills the source address if asked, as a
@@ -1169,22 +1166,19 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            let parts = Iovecs::Program(iov, iovcnt as usize);
             if let Some(room) = io::syn_share(&s, fd, 0) {
-                let size = iovcnt as usize * std::mem::size_of::<iovec>();
-                if super::user::check_read(iov.cast(), size).is_ok() {
-                    let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
+                if let Ok(parts) = parts.checked() {
                     let clipped = io::clip_iov(parts, room);
                     return writev(fd, clipped.as_ptr(), clipped.len() as c_int);
                 }
             }
             match io::send_timeout(&s, fd, 0) {
                 Some(t) => guard("writev", -1, || {
-                    let size = iovcnt as usize * std::mem::size_of::<iovec>();
-                    if let Err(e) = super::user::check_read(iov.cast(), size) {
-                        return ret(Err(e), -1);
-                    }
-                    let parts = std::slice::from_raw_parts(iov, iovcnt as usize);
-                    ret(io::send_bounded(fd, parts, 0, t).map(|n| n as ssize_t), -1)
+                    let r = parts
+                        .checked()
+                        .and_then(|parts| io::send_bounded(fd, parts, 0, t));
+                    ret(r.map(|n| n as ssize_t), -1)
                 }),
                 // libc's sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
                 // io::tcp_send_flags); past IOV_MAX, writev's own EINVAL.
@@ -1260,10 +1254,9 @@ unsafe fn stream_sendmsg(
         io::syn_share(sock, fd, flags).filter(|_| super::user::check_read_of(msg).is_ok())
     {
         let m = &*msg;
-        let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
-        if !m.msg_iov.is_null() && super::user::check_read(m.msg_iov.cast(), size).is_ok() {
-            let mut clipped =
-                io::clip_iov(std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen), room);
+        let parts = Iovecs::Program(m.msg_iov, m.msg_iovlen);
+        if let (false, Ok(parts)) = (m.msg_iov.is_null(), parts.checked()) {
+            let mut clipped = io::clip_iov(parts, room);
             let mut short = *m;
             short.msg_iov = clipped.as_mut_ptr();
             short.msg_iovlen = clipped.len();
@@ -1290,15 +1283,10 @@ unsafe fn stream_sendmsg(
     let m = &*msg;
     {
         if !m.msg_iov.is_null() && m.msg_control.is_null() {
-            let size = m.msg_iovlen.saturating_mul(std::mem::size_of::<iovec>());
-            if let Err(e) = super::user::check_read(m.msg_iov.cast(), size) {
-                return ret(Err(e), -1);
-            }
-            let parts = std::slice::from_raw_parts(m.msg_iov, m.msg_iovlen);
-            return ret(
-                io::send_bounded(fd, parts, flags, t).map(|n| n as ssize_t),
-                -1,
-            );
+            let r = Iovecs::Program(m.msg_iov, m.msg_iovlen)
+                .checked()
+                .and_then(|parts| io::send_bounded(fd, parts, flags, t));
+            return ret(r.map(|n| n as ssize_t), -1);
         }
     }
     let mut plain = *m;
