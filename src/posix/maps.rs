@@ -20,28 +20,29 @@
 
 use libc::{c_int, c_void, off_t, size_t};
 
-/// Made a `long` each, as `syscall(2)` takes its arguments.
-unsafe fn raw(nr: libc::c_long, args: [libc::c_long; 6]) -> libc::c_long {
-    libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5])
+/// System call `nr` with `args` (made a `long` each, as `syscall(2)` takes them), which changes
+/// the program's mappings when `changes` (the count moved before it and after it,
+/// [`super::user::memory_changed`]).
+unsafe fn raw(nr: libc::c_long, args: [libc::c_long; 6], changes: bool) -> libc::c_long {
+    if changes {
+        super::user::memory_changed();
+    }
+    let r = libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+    if changes {
+        super::user::memory_changed();
+    }
+    r
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
-    super::user::memory_changed();
-    let r = raw(libc::SYS_munmap, [addr as _, len as _, 0, 0, 0, 0]) as c_int;
-    super::user::memory_changed();
-    r
+    raw(libc::SYS_munmap, [addr as _, len as _, 0, 0, 0, 0], true) as c_int
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn mprotect(addr: *mut c_void, len: size_t, prot: c_int) -> c_int {
-    super::user::memory_changed();
-    let r = raw(
-        libc::SYS_mprotect,
-        [addr as _, len as _, prot as _, 0, 0, 0],
-    ) as c_int;
-    super::user::memory_changed();
-    r
+    let args = [addr as _, len as _, prot as _, 0, 0, 0];
+    raw(libc::SYS_mprotect, args, true) as c_int
 }
 
 #[no_mangle]
@@ -54,9 +55,6 @@ pub unsafe extern "C" fn mmap(
     offset: off_t,
 ) -> *mut c_void {
     let over = flags & (libc::MAP_FIXED | libc::MAP_FIXED_NOREPLACE) != 0;
-    if over {
-        super::user::memory_changed();
-    }
     let args = [
         addr as _,
         len as _,
@@ -65,11 +63,7 @@ pub unsafe extern "C" fn mmap(
         fd as _,
         offset as _,
     ];
-    let r = raw(libc::SYS_mmap, args) as *mut c_void;
-    if over {
-        super::user::memory_changed();
-    }
-    r
+    raw(libc::SYS_mmap, args, over) as *mut c_void
 }
 
 #[no_mangle]
@@ -100,7 +94,6 @@ pub unsafe extern "C" fn mremap(
     } else {
         std::ptr::null_mut()
     };
-    super::user::memory_changed();
     let args = [
         old as _,
         old_size as _,
@@ -109,17 +102,12 @@ pub unsafe extern "C" fn mremap(
         new_address as _,
         0,
     ];
-    let r = raw(libc::SYS_mremap, args) as *mut c_void;
-    super::user::memory_changed();
-    r
+    raw(libc::SYS_mremap, args, true) as *mut c_void
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn shmdt(addr: *const c_void) -> c_int {
-    super::user::memory_changed();
-    let r = raw(libc::SYS_shmdt, [addr as _, 0, 0, 0, 0, 0]) as c_int;
-    super::user::memory_changed();
-    r
+    raw(libc::SYS_shmdt, [addr as _, 0, 0, 0, 0, 0], true) as c_int
 }
 
 #[no_mangle]
@@ -129,9 +117,6 @@ pub unsafe extern "C" fn pkey_mprotect(
     prot: c_int,
     pkey: c_int,
 ) -> c_int {
-    super::user::memory_changed();
     let args = [addr as _, len as _, prot as _, pkey as _, 0, 0];
-    let r = raw(libc::SYS_pkey_mprotect, args) as c_int;
-    super::user::memory_changed();
-    r
+    raw(libc::SYS_pkey_mprotect, args, true) as c_int
 }
