@@ -253,9 +253,9 @@ fn point_at(msgs: &mut [libc::mmsghdr; MAX_BATCH], iov: &mut [libc::iovec; MAX_B
 /// The most messages one [`send_each`] or [`recv_each`] moves.
 pub const MAX_BATCH: usize = 32;
 
-/// Sends each span `(start, len)` of `buf` (the first [`MAX_BATCH`]) as a message of its own, with `flags`, in as few
-/// system calls as `sendmmsg` needs for them. Returns how many went: the rest did not fit (the
-/// first of them failed, EAGAIN on a full non-blocking socket; the kernel stops there).
+/// Sends each span `(start, len)` of `buf` (the first [`MAX_BATCH`]) as a message of its own,
+/// with `flags`, in one `sendmmsg`. Returns how many went: the rest did not fit (the first of
+/// them failed, EAGAIN on a full non-blocking socket; the kernel stops there).
 pub fn send_each(
     sock: RawFd,
     buf: &[u8],
@@ -274,24 +274,15 @@ pub fn send_each(
     }
     point_at(&mut msgs, &mut iov);
     let msgs = &mut msgs[..spans.len()];
-    loop {
-        // SAFETY: each header points to one iovec over bytes of `buf`, alive for the call.
-        let n = unsafe {
-            libc::sendmmsg(
-                sock,
-                msgs.as_mut_ptr(),
-                msgs.len() as libc::c_uint,
-                flags | libc::MSG_NOSIGNAL,
-            )
-        };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    // SAFETY: each header points to one iovec over bytes of `buf`, alive for the call.
+    check(unsafe {
+        libc::sendmmsg(
+            sock,
+            msgs.as_mut_ptr(),
+            msgs.len() as libc::c_uint,
+            flags | libc::MSG_NOSIGNAL,
+        )
+    } as libc::c_long)
 }
 
 /// Receives up to `lens.len()` messages with `flags` in one `recvmmsg`, the k-th into
@@ -317,30 +308,21 @@ pub fn recv_each(
     }
     point_at(&mut msgs, &mut iov);
     let msgs = &mut msgs[..count];
-    loop {
-        // SAFETY: each header points to one iovec over its own slot of `buf`, alive for the call;
-        // no timeout.
-        let n = unsafe {
-            libc::recvmmsg(
-                sock,
-                msgs.as_mut_ptr(),
-                msgs.len() as libc::c_uint,
-                flags | libc::MSG_CMSG_CLOEXEC,
-                std::ptr::null_mut(),
-            )
-        };
-        if n >= 0 {
-            let n = n as usize;
-            for (len, m) in lens.iter_mut().zip(msgs.iter()).take(n) {
-                *len = m.msg_len as usize;
-            }
-            return Ok(n);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
+    // SAFETY: each header points to one iovec over its own slot of `buf`, alive for the call;
+    // no timeout.
+    let n = check(unsafe {
+        libc::recvmmsg(
+            sock,
+            msgs.as_mut_ptr(),
+            msgs.len() as libc::c_uint,
+            flags | libc::MSG_CMSG_CLOEXEC,
+            std::ptr::null_mut(),
+        )
+    } as libc::c_long)?;
+    for (len, m) in lens.iter_mut().zip(msgs.iter()).take(n) {
+        *len = m.msg_len as usize;
     }
+    Ok(n)
 }
 
 /// The most descriptors one message carries.
