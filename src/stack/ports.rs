@@ -1,4 +1,4 @@
-//! Ephemeral port choice (RFC 6056).
+//! Ephemeral port choice (RFC 6056), and when two sockets' addresses meet on a port.
 //!
 //! Ports are drawn from Linux's default `ip_local_port_range`, 32768–60999. UDP uses algorithm 1
 //! of RFC 6056 §3.3.1 (a random port, then the next free one); TCP's connect uses algorithm 3 with a
@@ -15,6 +15,13 @@ pub fn pick_from(offset: u32, free: impl Fn(u16) -> bool) -> Option<u16> {
     (0..RANGE)
         .map(|i| EPHEMERAL_FIRST + ((offset.wrapping_add(i)) % RANGE) as u16)
         .find(|&p| free(p))
+}
+
+/// Whether sockets bound to addresses `a` and `b` (0.0.0.0: all of ours) meet on a port they both
+/// bind, so that it is theirs to share or fight over (Linux's inet_bind_conflict and
+/// udp_lib_lport_inuse compare them so): the same address, or either the wildcard.
+pub fn addresses_overlap(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr) -> bool {
+    a.is_unspecified() || b.is_unspecified() || a == b
 }
 
 /// A random free ephemeral port.

@@ -87,8 +87,7 @@ impl Stack {
     fn tcp_port_free_for(&self, port: u16, me: Sharing) -> bool {
         let shares = |other: SocketHandle, addr_too: bool| {
             self.sockets.tcp(other).is_some_and(|o| {
-                let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
-                if !(me.ip.is_unspecified() || theirs.is_unspecified() || me.ip == theirs) {
+                if !ports::addresses_overlap(me.ip, o.bound_ip()) {
                     return true;
                 }
                 let time_wait = o.connection().is_some_and(|c| c.state() == State::TimeWait);
@@ -165,17 +164,15 @@ impl Stack {
         }
         let sock = self.tcp(h)?;
         let port = sock.local.expect("bound").port();
-        let me = Sharing::of(sock, *sock.local.expect("bound").ip());
+        let me = Sharing::of(sock, sock.bound_ip());
         // Another listener on the port and an address of its: only a SO_REUSEPORT group of one
         // owner shares it (Linux's inet_csk_get_port, run again by listen).
         let group = self.sockets.tcp_listeners.get(&port);
         let joins = group.is_none_or(|g| {
             g.iter().all(|&o| {
                 self.sockets.tcp(o).is_some_and(|o| {
-                    let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
-                    let apart =
-                        !(me.ip.is_unspecified() || theirs.is_unspecified() || me.ip == theirs);
-                    apart || (me.reuse_port && o.reuse_port && me.owner == o.owner)
+                    !ports::addresses_overlap(me.ip, o.bound_ip())
+                        || (me.reuse_port && o.reuse_port && me.owner == o.owner)
                 })
             })
         });

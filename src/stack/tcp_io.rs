@@ -537,49 +537,30 @@ impl Stack {
     /// connection stays with one listener (its SYN cookie's ACK included) and a peer cannot
     /// choose which (Linux's reuseport_select_sock, by the flow's hash).
     fn tcp_listener_for(&self, key: &ConnKey) -> Option<SocketHandle> {
-        let listeners = self.sockets.tcp_listeners.get(&key.local_port)?.as_slice();
-        // Bound to another address (IP_FREEBIND): none of ours reaches it. Bound to ours, it
-        // comes before one on the wildcard (Linux looks up the address's listeners first).
+        let listeners = self.sockets.tcp_listeners.get(&key.local_port)?;
         let bound_to = |h: &SocketHandle| {
             self.sockets
                 .tcp(*h)
-                .and_then(|t| t.local)
-                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |l| *l.ip())
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED, TcpSocket::bound_ip)
         };
+        // Bound to another address (IP_FREEBIND): none of ours reaches it. Bound to ours, it
+        // comes before one on the wildcard (Linux looks up the address's listeners first).
         let ours = self.net.iface.addr;
-        if let [one] = listeners {
-            let ip = bound_to(one);
-            return (ip.is_unspecified() || ip == ours).then_some(*one);
-        }
-        let picked: Vec<SocketHandle>;
-        let group = if listeners.iter().all(|h| bound_to(h).is_unspecified()) {
-            listeners
+        let want = if listeners.iter().any(|h| bound_to(h) == ours) {
+            ours
         } else {
-            let specific: Vec<_> = listeners
-                .iter()
-                .copied()
-                .filter(|h| bound_to(h) == ours)
-                .collect();
-            picked = if specific.is_empty() {
-                listeners
-                    .iter()
-                    .copied()
-                    .filter(|h| bound_to(h).is_unspecified())
-                    .collect()
-            } else {
-                specific
-            };
-            &picked
+            std::net::Ipv4Addr::UNSPECIFIED
         };
-        match group {
-            [] => None,
-            [one] => Some(*one),
-            group => {
+        let mut takers = listeners.iter().copied().filter(|h| bound_to(h) == want);
+        match takers.clone().count() {
+            0 => None,
+            1 => takers.next(),
+            n => {
                 let peer = SocketAddrV4::new(key.remote_ip, key.remote_port);
                 let tuple =
                     tuple_bytes(SocketAddrV4::new(self.net.iface.addr, key.local_port), peer);
-                let pick = tcp::reuseport_hash(&self.tcp_key, &tuple) as usize % group.len();
-                Some(group[pick])
+                let pick = tcp::reuseport_hash(&self.tcp_key, &tuple) as usize % n;
+                takers.nth(pick)
             }
         }
     }

@@ -114,6 +114,12 @@ impl TcpSocket {
         }
     }
 
+    /// The address it is bound to; 0.0.0.0 for all of ours, or not bound yet.
+    pub fn bound_ip(&self) -> std::net::Ipv4Addr {
+        self.local
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |l| *l.ip())
+    }
+
     pub fn connection(&self) -> Option<&Connection> {
         match &self.state {
             TcpState::Connected(c) => Some(c),

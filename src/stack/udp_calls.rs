@@ -78,8 +78,7 @@ impl Stack {
         holders.iter().any(|&other| {
             self.sockets.udp(other).is_some_and(|o| {
                 let theirs = o.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip());
-                let overlap =
-                    theirs.is_unspecified() || addr.ip().is_unspecified() || theirs == *addr.ip();
+                let overlap = ports::addresses_overlap(theirs, *addr.ip());
                 let shared = (reuse_addr && o.reuse_addr)
                     || (reuse_port && o.reuse_port && owner == o.owner);
                 overlap && !shared
