@@ -833,7 +833,7 @@ impl Service {
         let mut lens = [0usize; OUT_BATCH];
         let mut taken = 0;
         while taken < 256 && sock.b_readable {
-            let count = match uds::recv_each(b, udp_out, OUT_SLOT, &mut lens, libc::MSG_DONTWAIT) {
+            let count = match uds::recv_each(b, udp_out, LARGEST, &mut lens, libc::MSG_DONTWAIT) {
                 Ok(count) => count,
                 Err(_) => {
                     sock.b_readable = false;
@@ -842,7 +842,7 @@ impl Service {
             };
             taken += count;
             for (k, &n) in lens.iter().enumerate().take(count) {
-                let msg = &udp_out[k * OUT_SLOT..k * OUT_SLOT + n];
+                let msg = &udp_out[k * LARGEST..k * LARGEST + n];
                 if n == 0 {
                     // The pair's end of file (every datagram comes behind a header): the
                     // program's end is shut or gone, and nothing more will come.
@@ -1033,17 +1033,18 @@ struct InBatch<'a> {
 }
 
 /// The most datagrams one `recvmmsg` takes from a program's pair, each into a slot of
-/// [`OUT_SLOT`] bytes (room for the largest: a slot is only touched as far as its datagram goes).
+/// [`LARGEST`] bytes (a slot is only touched as far as its datagram goes).
 const OUT_BATCH: usize = 16;
-const OUT_SLOT: usize = CHUNK + proto::DGRAM_HEADER;
-pub(super) const UDP_OUT_BYTES: usize = OUT_BATCH * OUT_SLOT;
+/// The largest message on a UDP socket's pair: a datagram header and the most a datagram holds.
+const LARGEST: usize = CHUNK + proto::DGRAM_HEADER;
+pub(super) const UDP_OUT_BYTES: usize = OUT_BATCH * LARGEST;
 
 /// The most datagrams one `sendmmsg` hands over.
 const IN_BATCH: usize = 32;
 // What `uds::send_each` and `uds::recv_each` move at most: a batch never asks for more.
 const _: () = assert!(IN_BATCH <= uds::MAX_BATCH && OUT_BATCH <= uds::MAX_BATCH);
 /// Room for [`IN_BATCH`] small datagrams, or a few of the largest.
-pub(super) const UDP_IN_BYTES: usize = 4 * (CHUNK + proto::DGRAM_HEADER);
+pub(super) const UDP_IN_BYTES: usize = 4 * LARGEST;
 
 impl<'a> InBatch<'a> {
     fn new(buf: &'a mut [u8]) -> Self {
@@ -1057,7 +1058,7 @@ impl<'a> InBatch<'a> {
 
     /// No room for another datagram of the largest size.
     fn full(&self) -> bool {
-        self.count == IN_BATCH || self.buf.len() - self.used < CHUNK + proto::DGRAM_HEADER
+        self.count == IN_BATCH || self.buf.len() - self.used < LARGEST
     }
 
     /// Where the next datagram's payload goes (after room for its header).
