@@ -561,10 +561,13 @@ unsafe fn udp_recv_common(
     msg_flags: Option<&mut c_int>,
 ) -> ssize_t {
     let r = io::udp_recv(fd, iov, flags, None).and_then(|got| {
-        if let Some(src) = got.from {
-            if !from.is_null() {
+        match got.from {
+            Some(src) if !from.is_null() => {
                 addr::write_sender(inet6, src, got.from_ipv6_loopback(), from, fromlen)?;
             }
+            // No datagram (the reading shut): Linux's length 0, as for any address not given.
+            None if !from.is_null() => addr::write_bytes(&[], from, fromlen)?,
+            _ => {}
         }
         if let Some(mf) = msg_flags {
             *mf = if got.truncated { libc::MSG_TRUNC } else { 0 };
@@ -791,7 +794,11 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     });
     match r {
         Ok(got) => {
-            m.msg_namelen = if name.is_null() { 0 } else { namelen };
+            m.msg_namelen = if name.is_null() || got.from.is_none() {
+                0
+            } else {
+                namelen
+            };
             m.msg_controllen = got.control_len;
             m.msg_flags = if got.truncated { libc::MSG_TRUNC } else { 0 }
                 | if got.control_truncated {
@@ -1512,7 +1519,26 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         libc::SIOCGIFADDR | libc::SIOCGIFBRDADDR | libc::SIOCGIFNETMASK | libc::SIOCGIFCONF
     ) {
         // The kernel's answer on any socket, then the TAP's address made ours (super::ifaddrs).
-        let r = f(fd, request, arg);
+        // A stack socket's descriptor is an AF_UNIX socket, which answers only SIOCGIFCONF of
+        // these (the rest are IPv4's, devinet_ioctl): they are asked of an IPv4 socket of the
+        // moment, in the same network namespace.
+        let on_stack = request != libc::SIOCGIFCONF && known(fd).is_some_and(|s| !s.is_pending());
+        let r = if on_stack {
+            let inet = libc::syscall(
+                libc::SYS_socket,
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                0,
+            ) as c_int;
+            if inet < 0 {
+                return -1;
+            }
+            let r = f(inet, request, arg);
+            super::hook::errno_kept(|| libc::syscall(libc::SYS_close, inet));
+            r
+        } else {
+            f(fd, request, arg)
+        };
         if r == 0 {
             guard("ioctl", (), || {
                 super::ifaddrs::interface_ioctl(request, arg as *mut u8)

@@ -536,7 +536,19 @@ pub unsafe fn udp_recv(
             flags & !libc::MSG_WAITALL,
         ))?;
         if n == 0 {
-            // The service is gone: nothing will ever come.
+            // The socketpair's end of file: the socket's reading shut (a shutdown here or in
+            // another process sharing it), where Linux's UDP receive returns 0 once the queue is
+            // empty, and no address; or the service gone, when nothing will ever come.
+            if super::sockets::request(fd, proto::Call::LocalAddr).is_ok() {
+                return Ok(Got {
+                    len: 0,
+                    from: None,
+                    incoming: None,
+                    truncated: false,
+                    control_len: 0,
+                    control_truncated: false,
+                });
+            }
             return Err(Errno::ECONNABORTED);
         }
         if let Some(e) = proto::parse_dgram_error(&header) {
@@ -581,11 +593,34 @@ impl Got {
     }
 }
 
-/// FIONREAD on a UDP stack socket: the next datagram's length (the kernel counts our header).
+/// FIONREAD on a UDP stack socket: the next datagram's length, 0 if none, as Linux's
+/// `first_packet_length` (the socketpair's own FIONREAD would count every datagram queued, and
+/// our headers). A peek with MSG_TRUNC tells the whole length of the next record. An error the
+/// service queued there is no datagram: 0, though one may wait behind it.
 pub fn udp_next_len(fd: i32) -> Result<i32> {
-    let n = crate::service::uds::queued(fd)
-        .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    Ok(n.saturating_sub(DGRAM_HEADER) as i32)
+    let mut header = [0u8; DGRAM_HEADER];
+    // SAFETY: `header` has room for what is asked.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            header.as_mut_ptr(),
+            header.len(),
+            libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
+    if n < 0 {
+        return match super::hook::errno() {
+            libc::EAGAIN => Ok(0),
+            e => Err(Errno(e)),
+        };
+    }
+    if (n as usize) < DGRAM_HEADER || proto::parse_dgram_error(&header).is_some() {
+        return Ok(0);
+    }
+    Ok((n as usize - DGRAM_HEADER).min(i32::MAX as usize) as i32)
 }
 
 /// A blocking send on a TCP stack socket with SO_SNDTIMEO: the whole call is bounded by the
