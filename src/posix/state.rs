@@ -535,26 +535,44 @@ extern "C" fn before_fork() {
     // This thread's slot for the locks, set up now if it is the thread's first fork: that may
     // allocate, which must not happen once the reserve is held (below).
     let _ = FORK_LOCKS.try_with(|_| ());
-    let table = TABLE.write();
     // Each socket's own lock too (a thread may be adding epoll interest to a pending one), each
-    // once though `dup`s share it, in one order.
-    let mut sockets: Vec<Arc<OpenSocket>> = table.iter().flatten().cloned().collect();
-    sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
-    sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
-    let attach = sockets
-        .iter()
-        .map(|s| {
-            let guard = s.attach.lock();
-            // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks drops
-            // after the guards (fields drop in order).
-            unsafe {
-                std::mem::transmute::<
-                    std::sync::MutexGuard<'_, Attach>,
-                    std::sync::MutexGuard<'static, Attach>,
-                >(guard)
-            }
-        })
-        .collect();
+    // once though `dup`s share it, in one order; and before the table's, the order of a socket's
+    // first call, which holds its lock while it installs the stack's descriptor (and closing what
+    // that replaces looks in the table): the other way round, a fork waited for a lock held by a
+    // thread that waited for the table. A socket made meanwhile (its lock not held) is looked for
+    // once the table is held, and the locks taken again with it.
+    let mut tries = 0;
+    let (sockets, attach, table) = loop {
+        let mut sockets: Vec<Arc<OpenSocket>> = TABLE.read().iter().flatten().cloned().collect();
+        sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
+        sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        let attach: Vec<std::sync::MutexGuard<'static, Attach>> = sockets
+            .iter()
+            .map(|s| {
+                let guard = s.attach.lock();
+                // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks
+                // drops after the guards (fields drop in order), as does a retry below.
+                unsafe {
+                    std::mem::transmute::<
+                        std::sync::MutexGuard<'_, Attach>,
+                        std::sync::MutexGuard<'static, Attach>,
+                    >(guard)
+                }
+            })
+            .collect();
+        let table = TABLE.write();
+        tries += 1;
+        let all_held = table.iter().flatten().all(|s| {
+            sockets
+                .binary_search_by_key(&(Arc::as_ptr(s) as usize), |h| Arc::as_ptr(h) as usize)
+                .is_ok()
+        });
+        if all_held || tries == 8 {
+            break (sockets, attach, table);
+        }
+        drop(table);
+        drop(attach);
+    };
     // Taken with an attach lock held (a socket's first call makes the door), and takes the
     // private descriptors' lock itself.
     let door = crate::service::client::hold_for_fork();
