@@ -359,6 +359,10 @@ impl Net {
             }
             NextHop::Broadcast => {
                 frame[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
+                // Linux's ip_mc_output: a route to a broadcast (RTCF_BROADCAST) loops a copy
+                // back to our own sockets, whatever IP_MULTICAST_LOOP says, before the frame
+                // goes on the wire; the sender's own socket takes it too if bound to that port.
+                self.loopback.push_back(frame.clone());
                 self.push_frame(frame);
             }
             NextHop::Multicast { loop_back, wire } => {

@@ -1025,6 +1025,83 @@ fn datagrams_to_ourselves_loop_back() {
     assert_eq!(*r.from.ip(), A_IP);
 }
 
+/// Linux's ip_mc_output loops a copy of every broadcast back (RTCF_BROADCAST), as the kernel shows
+/// beside the stack: each of our sockets that may take it gets it once, the sender's own if bound
+/// to the port, and the frame still goes on the wire, once.
+#[test]
+fn broadcasts_loop_back_to_our_own_sockets() {
+    let mut s = ours();
+    let port = 7303;
+    let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    let bound_socket = |s: &mut Stack| {
+        let h = s.udp_socket().unwrap();
+        let u = s.udp_socket_mut(h).unwrap();
+        (u.reuse_addr, u.broadcast) = (true, true);
+        s.udp_bind(h, any).unwrap();
+        h
+    };
+    let listener = bound_socket(&mut s);
+    let same_port = bound_socket(&mut s);
+    let other_port = s.udp_socket().unwrap();
+    s.udp_socket_mut(other_port).unwrap().broadcast = true;
+    // Bound to our unicast address: a broadcast is not for it (__udp_is_mcast_sock).
+    let unicast_only = s.udp_socket().unwrap();
+    s.udp_socket_mut(unicast_only).unwrap().reuse_addr = true;
+    s.udp_bind(unicast_only, SocketAddrV4::new(A_IP, port))
+        .unwrap();
+
+    let mut buf = [0u8; 32];
+    let directed = Ipv4Addr::new(10, 77, 0, 255);
+    for (sender, dst) in [
+        (other_port, directed),
+        (other_port, Ipv4Addr::BROADCAST),
+        (same_port, directed),
+        (same_port, Ipv4Addr::BROADCAST),
+    ] {
+        s.udp_send_to(
+            Instant::ZERO,
+            sender,
+            b"all",
+            Some(SocketAddrV4::new(dst, port)),
+        )
+        .unwrap();
+        let out = drain(&mut s);
+        assert_eq!(out.len(), 1, "one frame on the wire");
+        assert_eq!(&out[0][0..6], &MacAddr::BROADCAST.0);
+        assert_eq!(parse_ip(&out[0]).0.dst_addr, dst);
+        s.poll(Instant::ZERO);
+        let sender_port = s.udp_socket_ref(sender).unwrap().local.unwrap().port();
+        for h in [listener, same_port] {
+            let r = s.udp_recv_from(h, &mut buf, false).unwrap();
+            assert_eq!(&buf[..r.copied], b"all");
+            assert_eq!(r.from, SocketAddrV4::new(A_IP, sender_port));
+            assert_eq!(r.arrival.dst, dst);
+            assert_eq!(
+                s.udp_recv_from(h, &mut buf, false),
+                Err(Errno::EAGAIN),
+                "looped once"
+            );
+        }
+        for h in [other_port, unicast_only] {
+            assert_eq!(s.udp_recv_from(h, &mut buf, false), Err(Errno::EAGAIN));
+        }
+        assert!(drain(&mut s).is_empty(), "nothing more, no ICMP error");
+    }
+
+    // To a port nobody holds: looped all the same, and no port unreachable about a broadcast.
+    s.udp_send_to(
+        Instant::ZERO,
+        other_port,
+        b"x",
+        Some(SocketAddrV4::new(directed, 9)),
+    )
+    .unwrap();
+    assert_eq!(drain(&mut s).len(), 1);
+    s.poll(Instant::ZERO);
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.stats().icmp_errors_out, 0);
+}
+
 #[test]
 fn every_truncation_and_random_frame_is_dropped_without_panic() {
     let mut s = ours();
