@@ -19,6 +19,26 @@ use crate::wire::icmp::DstUnreachable;
 /// (RFC 1812 §4.3.2.3), which is also what Linux sends.
 pub const MAX_QUOTE: usize = 576 - 20 - 8;
 
+/// RFC 1349's TOS field within the TOS byte (Linux's IPTOS_TOS_MASK): neither the precedence
+/// above it nor ECN's two bits below.
+const TOS_FIELD: u8 = 0x1e;
+/// Precedence "internetwork control" (RFC 791; Linux's IPTOS_PREC_INTERNETCONTROL).
+const PRECEDENCE_INTERNETWORK_CONTROL: u8 = 0xc0;
+
+/// The TOS byte of a reply (echo, timestamp) to a request that carried `request_tos`: the same
+/// byte, ECN bits and all, as Linux's icmp_reply sends it (from the request's ip_hdr()->tos).
+pub fn reply_tos(request_tos: u8) -> u8 {
+    request_tos
+}
+
+/// The TOS byte of an error about a datagram that carried `offending_tos`: the datagram's TOS
+/// field under precedence internetwork control (which RFC 1812 §4.3.2.5 asks of an error), as
+/// Linux's __icmp_send makes it with `RT_TOS(iph->tos) | IPTOS_PREC_INTERNETCONTROL`; the
+/// datagram's precedence and ECN bits are not kept.
+pub fn error_tos(offending_tos: u8) -> u8 {
+    offending_tos & TOS_FIELD | PRECEDENCE_INTERNETWORK_CONTROL
+}
+
 /// True if an ICMP error may be sent about a datagram with these properties (RFC 1122 §3.2.2).
 pub fn may_send_error_about(
     src: Ipv4Addr,
@@ -156,6 +176,18 @@ mod tests {
         assert!(r.allow(t) && r.allow(t) && r.allow(t));
         assert!(!r.allow(t));
         assert!(r.allow(t + Duration::from_millis(1)));
+    }
+
+    /// The bytes the kernel sends beside the stack: an echo reply to TOS 0x2b carries 0x2b; an
+    /// error about a datagram with 0x2b carries 0xca, with 0x10 0xd0.
+    #[test]
+    fn tos_of_replies_and_errors_as_linux_sends_them() {
+        assert_eq!(reply_tos(0x2b), 0x2b);
+        assert_eq!(reply_tos(0), 0);
+        assert_eq!(error_tos(0x2b), 0xca);
+        assert_eq!(error_tos(0x10), 0xd0);
+        assert_eq!(error_tos(0), 0xc0);
+        assert_eq!(error_tos(0xff), 0xde);
     }
 
     #[test]

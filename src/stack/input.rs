@@ -231,7 +231,8 @@ impl Stack {
                     data,
                 };
                 self.net.stats.icmp_echo_replies += 1;
-                let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
+                let tos = icmp::reply_tos(dg.repr.tos);
+                let _ = self.net.send_icmp(now, dg.repr.src_addr, tos, &reply, None);
             }
             // Linux's icmp_timestamp: the asker's originate time back, our time as both receive
             // and transmit. To a broadcast address it is ignored as echo is (RFC 1122 §3.2.2.8
@@ -251,7 +252,8 @@ impl Stack {
                         transmit: t,
                     },
                 };
-                let _ = self.net.send_icmp(now, dg.repr.src_addr, &reply, None);
+                let tos = icmp::reply_tos(dg.repr.tos);
+                let _ = self.net.send_icmp(now, dg.repr.src_addr, tos, &reply, None);
             }
             // An error sent to a broadcast or multicast address is ignored, as Linux's icmp_rcv
             // ignores every type but echo, timestamp and address mask there (RFC 1122 §3.2.2: no

@@ -413,10 +413,13 @@ impl Net {
         Ok(())
     }
 
+    /// Sends an ICMP message to `dst` in a packet whose TOS byte is `tos` (see [`icmp::reply_tos`]
+    /// and [`icmp::error_tos`]).
     pub(crate) fn send_icmp(
         &mut self,
         now: Instant,
         dst: Ipv4Addr,
+        tos: u8,
         repr: &Icmpv4Repr<'_>,
         owner: Option<SocketHandle>,
     ) -> Result<(), Errno> {
@@ -425,7 +428,10 @@ impl Net {
             now,
             dst,
             IpProtocol::ICMP,
-            IpParams::default(),
+            IpParams {
+                tos,
+                ..IpParams::default()
+            },
             repr.buffer_len(),
             owner,
             |buf, _, _| repr.emit(&mut Icmpv4Packet::new_unchecked(buf), checksum),
@@ -457,7 +463,8 @@ impl Stack {
         let quoted = &payload[..payload.len().min(MAX_QUOTE - ipv4::HEADER_LEN)];
         let repr = make(*about, quoted);
         self.net.stats.icmp_errors_out += 1;
-        let _ = self.net.send_icmp(now, about.src_addr, &repr, None);
+        let tos = icmp::error_tos(about.tos);
+        let _ = self.net.send_icmp(now, about.src_addr, tos, &repr, None);
     }
 
     pub(super) fn send_unreachable(

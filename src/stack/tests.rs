@@ -232,6 +232,49 @@ fn echo_reply_carries_the_request_data() {
     );
 }
 
+/// `frame` (from B, IPv4) with its TOS byte set to `tos`.
+fn with_tos(mut frame: Vec<u8>, tos: u8) -> Vec<u8> {
+    let mut p = Ipv4Packet::new_unchecked(&mut frame[ETH_LEN..]);
+    p.set_tos(tos);
+    p.fill_checksum();
+    frame
+}
+
+/// The TOS bytes the kernel beside the stack sends: a reply (echo, timestamp) carries the
+/// request's whole byte (icmp_reply); an error carries the offending datagram's TOS field under
+/// precedence internetwork control (__icmp_send), 0x2b giving 0xca and 0x10 0xd0 — a fragment's
+/// reassembly timeout included (ip_expire sends it about the first fragment).
+#[test]
+fn icmp_replies_and_errors_carry_the_tos_linux_gives_them() {
+    let mut s = ours();
+    introduce(&mut s);
+    let tos_of_answer = |s: &mut Stack| {
+        // Not the ARP probe of B that a poll 30 s on may send.
+        let out: Vec<_> = drain(s)
+            .into_iter()
+            .filter(|f| EthernetFrame::new_checked(&f[..]).unwrap().ethertype() == EtherType::IPV4)
+            .collect();
+        assert_eq!(out.len(), 1, "one answer");
+        parse_ip(&out[0]).0.tos
+    };
+    let t = Instant::ZERO;
+    s.receive(t, &with_tos(ping_frame(b"tos"), 0x2b));
+    assert_eq!(tos_of_answer(&mut s), 0x2b);
+    s.receive(t, &with_tos(timestamp_frame(&[0; 12]), 0x2b));
+    assert_eq!(tos_of_answer(&mut s), 0x2b);
+    for (tos, error_tos) in [(0x2b, 0xca), (0x10, 0xd0), (0, 0xc0)] {
+        s.receive(t, &with_tos(udp_frame(5001, b"closed"), tos));
+        assert_eq!(tos_of_answer(&mut s), error_tos);
+    }
+    let mut fragment = with_tos(udp_frame(5000, &[1u8; 64]), 0x2b);
+    let mut p = Ipv4Packet::new_unchecked(&mut fragment[ETH_LEN..]);
+    p.set_more_frags(true);
+    p.fill_checksum();
+    s.receive(t, &fragment);
+    s.poll(t + Duration::from_secs(30));
+    assert_eq!(tos_of_answer(&mut s), 0xca);
+}
+
 /// A timestamp request with `data` after the ICMP header (RFC 792: 12 bytes, the originate time
 /// first).
 fn timestamp_frame(data: &[u8]) -> Vec<u8> {
