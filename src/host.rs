@@ -1,8 +1,10 @@
 //! What the host's Linux says a stack's defaults are: the TCP sysctls of the network namespace the
 //! stack runs in, so the options a SYN carries (ECN's flags included) and the buffers a socket
-//! starts with are the ones the kernel next door would use. Read once when a stack starts (this is
-//! I/O, kept out of the sans-IO core); a value that cannot be read keeps Linux's built-in default.
+//! starts with are the ones the kernel next door would use, and the ICMP ones, so the stack limits
+//! its ICMP errors as that kernel would. Read once when a stack starts (this is I/O, kept out of
+//! the sans-IO core); a value that cannot be read keeps Linux's built-in default.
 
+use crate::icmp::LimitSettings;
 use crate::tcp;
 
 /// Linux's built-in values, for hosts where `/proc/sys` cannot be read.
@@ -201,6 +203,25 @@ impl HostTcp {
         cfg.fastopen = self.fastopen;
         cfg.notsent_lowat = self.notsent_lowat;
         cfg.congestion = self.congestion;
+    }
+}
+
+/// `net.ipv4`'s limits on ICMP messages sent (`icmp_ratelimit`, `icmp_ratemask`,
+/// `icmp_msgs_per_sec`, `icmp_msgs_burst`), each falling back to Linux's default.
+pub fn icmp_limits() -> LimitSettings {
+    let number = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+    };
+    let d = LimitSettings::LINUX;
+    LimitSettings {
+        per_destination: number("icmp_ratelimit").map_or(d.per_destination, |ms| {
+            std::time::Duration::from_millis(ms.into())
+        }),
+        ratemask: number("icmp_ratemask").unwrap_or(d.ratemask),
+        msgs_per_sec: number("icmp_msgs_per_sec").unwrap_or(d.msgs_per_sec),
+        msgs_burst: number("icmp_msgs_burst").unwrap_or(d.msgs_burst),
     }
 }
 

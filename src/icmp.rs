@@ -6,14 +6,17 @@
 //! ([`unreachable_report`]).
 //!
 //! RFC 1122 §3.2.2 says when an error must *not* be sent; [`may_send_error_about`] encodes it, and
-//! [`RateLimit`] bounds how many we send (like Linux's `icmp_msgs_per_sec`), so a port scan cannot
-//! turn the stack into a flood source.
+//! [`ErrorLimits`] bounds how many we send as Linux does (RFC 1812 §4.3.2.8): host-wide
+//! ([`RateLimit`], `icmp_msgs_per_sec`) and per destination ([`DestinationLimit`],
+//! `icmp_ratelimit`), for the types `icmp_ratemask` names, so a port scan cannot turn the stack
+//! into a flood source.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use crate::error::Errno;
 use crate::time::{Duration, Instant};
-use crate::wire::icmp::DstUnreachable;
+use crate::wire::icmp::{DstUnreachable, Icmpv4Type};
 
 /// How much of the offending datagram an error quotes: the whole error stays within 576 bytes
 /// (RFC 1812 §4.3.2.3), which is also what Linux sends.
@@ -123,6 +126,25 @@ impl RateLimit {
 
     /// Takes a token if one is left.
     pub fn allow(&mut self, now: Instant) -> bool {
+        if !self.has_token(now) {
+            return false;
+        }
+        self.take();
+        true
+    }
+
+    /// Whether a token is left at `now`, taking none.
+    pub fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens > 0
+    }
+
+    /// Takes a token, if one is left.
+    pub fn take(&mut self) {
+        self.tokens = self.tokens.saturating_sub(1);
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_since(self.last);
         // At most a full bucket: the first call may come days after `last` (zero at first, and
         // the runtime's clock counts from boot), where the product would not fit a u32.
@@ -137,17 +159,171 @@ impl RateLimit {
                 self.last = now;
             }
         }
-        if self.tokens == 0 {
-            return false;
-        }
-        self.tokens -= 1;
-        true
     }
 }
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit::new(1000, 50)
+        let d = LimitSettings::LINUX;
+        RateLimit::new(d.msgs_per_sec, d.msgs_burst)
+    }
+}
+
+/// Linux's XRLIM_BURST_FACTOR: a destination's bucket holds this many messages.
+const BURST_FACTOR: u32 = 6;
+/// Destinations whose budget is remembered at most; the one remembered longest goes first.
+const DESTINATIONS: usize = 1024;
+
+/// Linux's per-destination ICMP limit (inet_peer_xrlim_allow on the destination's inet_peer): a
+/// bucket of time per destination, which fills as time passes up to [`BURST_FACTOR`] intervals
+/// and pays one interval for each message. A new destination starts full: a burst of 6, then one
+/// an interval (a second by default).
+#[derive(Debug)]
+pub struct DestinationLimit {
+    interval: Duration,
+    budgets: HashMap<Ipv4Addr, Budget>,
+    /// The destinations in the order they were first seen, to forget the oldest when full (Linux's
+    /// inet_peer entries expire likewise; a bucket forgotten is full again when next seen, which
+    /// the host-wide limit still bounds).
+    seen: VecDeque<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    credit: Duration,
+    last: Instant,
+}
+
+impl DestinationLimit {
+    pub fn new(interval: Duration) -> Self {
+        DestinationLimit {
+            interval,
+            budgets: HashMap::new(),
+            seen: VecDeque::new(),
+        }
+    }
+
+    /// Pays for one message to `dst` if its bucket holds an interval (with an interval of 0,
+    /// always: Linux's "0 to disable").
+    pub fn allow(&mut self, now: Instant, dst: Ipv4Addr) -> bool {
+        let full = self.interval * BURST_FACTOR;
+        if !self.budgets.contains_key(&dst) && self.budgets.len() >= DESTINATIONS {
+            if let Some(oldest) = self.seen.pop_front() {
+                self.budgets.remove(&oldest);
+            }
+        }
+        let budget = self.budgets.entry(dst).or_insert_with(|| {
+            self.seen.push_back(dst);
+            Budget {
+                credit: full,
+                last: now,
+            }
+        });
+        budget.credit = (budget.credit + now.saturating_since(budget.last)).min(full);
+        budget.last = now;
+        if budget.credit < self.interval {
+            return false;
+        }
+        budget.credit -= self.interval;
+        true
+    }
+}
+
+/// The sysctls that shape [`ErrorLimits`] (ip-sysctl.rst), read from the host by
+/// [`crate::host::icmp_limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// `net.ipv4.icmp_ratelimit` (milliseconds there): what a message costs its destination's
+    /// bucket.
+    pub per_destination: Duration,
+    /// `net.ipv4.icmp_ratemask`: bit n set limits ICMP type n.
+    pub ratemask: u32,
+    /// `net.ipv4.icmp_msgs_per_sec` and `icmp_msgs_burst`: the host-wide bucket.
+    pub msgs_per_sec: u32,
+    pub msgs_burst: u32,
+}
+
+impl LimitSettings {
+    /// Linux's defaults: a second per destination; destination unreachable, source quench, time
+    /// exceeded and parameter problem limited (0x1818); 1000 a second host-wide, 50 at once.
+    pub const LINUX: LimitSettings = LimitSettings {
+        per_destination: Duration::from_secs(1),
+        ratemask: 0x1818,
+        msgs_per_sec: 1000,
+        msgs_burst: 50,
+    };
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings::LINUX
+    }
+}
+
+/// Which limit held an ICMP message back (Linux's RateLimitGlobal and RateLimitHost counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limited {
+    HostWide,
+    Destination,
+}
+
+/// The limits on the ICMP messages we send, applied as Linux's __icmp_send does.
+#[derive(Debug)]
+pub struct ErrorLimits {
+    ratemask: u32,
+    host_wide: RateLimit,
+    per_destination: DestinationLimit,
+}
+
+impl ErrorLimits {
+    pub fn new(settings: LimitSettings) -> Self {
+        ErrorLimits {
+            ratemask: settings.ratemask,
+            host_wide: RateLimit::new(settings.msgs_per_sec, settings.msgs_burst),
+            per_destination: DestinationLimit::new(settings.per_destination),
+        }
+    }
+
+    /// Whether a message of `msg_type` and `code` may go to `dst` now, paying for it if so.
+    /// `to_ourselves`: the message is for our own address (about a datagram we sent ourselves).
+    pub fn allow(
+        &mut self,
+        now: Instant,
+        msg_type: Icmpv4Type,
+        code: u8,
+        dst: Ipv4Addr,
+        to_ourselves: bool,
+    ) -> Result<(), Limited> {
+        // icmpv4_mask_allow: a type the mask leaves out, one past NR_ICMP_TYPES, and
+        // "fragmentation needed" (path MTU discovery must not be slowed) are never limited.
+        let Icmpv4Type(t) = msg_type;
+        let frag_needed = msg_type == Icmpv4Type::DST_UNREACHABLE && code == 4;
+        if t > 18 || frag_needed || self.ratemask & (1 << t) == 0 {
+            return Ok(());
+        }
+        // Linux routes a message to our own address over lo: __icmp_send skips the host-wide
+        // limit for a datagram that came in on loopback, and then the per-destination one too.
+        if to_ourselves {
+            return Ok(());
+        }
+        // icmpv4_global_allow looks at the host-wide bucket, then icmpv4_xrlim_allow pays it
+        // only for a message the destination's bucket let go (current kernels' order, since
+        // "icmp: change the order of rate limits": a flood at one destination leaves the
+        // others their share).
+        if !self.host_wide.has_token(now) {
+            return Err(Limited::HostWide);
+        }
+        if !self.per_destination.allow(now, dst) {
+            return Err(Limited::Destination);
+        }
+        self.host_wide.take();
+        Ok(())
+    }
+}
+
+impl Default for ErrorLimits {
+    fn default() -> Self {
+        ErrorLimits::new(LimitSettings::LINUX)
     }
 }
 
@@ -176,6 +352,118 @@ mod tests {
         assert!(r.allow(t) && r.allow(t) && r.allow(t));
         assert!(!r.allow(t));
         assert!(r.allow(t + Duration::from_millis(1)));
+    }
+
+    /// inet_peer_xrlim_allow with Linux's defaults, as the kernel beside the stack answers 100
+    /// datagrams to closed ports at once: 6 errors, then one a second.
+    #[test]
+    fn a_destination_gets_a_burst_of_six_then_one_a_second() {
+        let mut limit = DestinationLimit::new(Duration::from_secs(1));
+        let (host, other) = (Ipv4Addr::new(10, 77, 0, 1), Ipv4Addr::new(10, 77, 0, 3));
+        let t = Instant::from_millis(5000);
+        let allowed = |limit: &mut DestinationLimit, at, dst| {
+            (0..100).filter(|_| limit.allow(at, dst)).count()
+        };
+        assert_eq!(allowed(&mut limit, t, host), 6);
+        assert_eq!(allowed(&mut limit, t + Duration::from_millis(999), host), 0);
+        assert_eq!(allowed(&mut limit, t + Duration::from_secs(1), host), 1);
+        assert_eq!(
+            allowed(&mut limit, t + Duration::from_millis(3500), host),
+            2
+        );
+        assert_eq!(
+            allowed(&mut limit, t + Duration::from_millis(4000), host),
+            1
+        );
+        assert_eq!(allowed(&mut limit, t, other), 6, "each destination its own");
+        // Idle long enough, the bucket is full again, no fuller.
+        assert_eq!(allowed(&mut limit, t + Duration::from_secs(3600), host), 6);
+        // An interval of 0 limits nothing (Linux's "0 to disable").
+        let mut off = DestinationLimit::new(Duration::ZERO);
+        assert_eq!(allowed(&mut off, t, host), 100);
+    }
+
+    /// A flood from ever new sources does not grow the table past its bound: the destination
+    /// seen first is forgotten first, and is full again when seen anew.
+    #[test]
+    fn the_destinations_remembered_are_bounded() {
+        let mut limit = DestinationLimit::new(Duration::from_secs(1));
+        let t = Instant::from_millis(1000);
+        let first = Ipv4Addr::new(192, 0, 2, 1);
+        while limit.allow(t, first) {}
+        for i in 0..3 * DESTINATIONS as u32 {
+            assert!(limit.allow(t, Ipv4Addr::from(0x0a00_0000 + i)));
+            assert!(limit.budgets.len() <= DESTINATIONS);
+            assert_eq!(limit.seen.len(), limit.budgets.len());
+        }
+        assert!(limit.allow(t, first), "forgotten, so full again");
+    }
+
+    /// icmpv4_mask_allow, icmpv4_global_allow and icmpv4_xrlim_allow together.
+    #[test]
+    fn error_limits_apply_as_linux_icmp_send_does() {
+        let host = Ipv4Addr::new(10, 77, 0, 1);
+        let t = Instant::from_millis(1000);
+        let unreachable = |code| (Icmpv4Type::DST_UNREACHABLE, code);
+        let sent = |limits: &mut ErrorLimits, (ty, code), dst, ourselves| {
+            (0..100)
+                .filter(|_| limits.allow(t, ty, code, dst, ourselves).is_ok())
+                .count()
+        };
+        let mut limits = ErrorLimits::default();
+        assert_eq!(sent(&mut limits, unreachable(3), host, false), 6);
+        assert_eq!(
+            limits.allow(t, Icmpv4Type::DST_UNREACHABLE, 3, host, false),
+            Err(Limited::Destination)
+        );
+        assert_eq!(
+            sent(&mut limits, (Icmpv4Type::TIME_EXCEEDED, 1), host, false),
+            0,
+            "one bucket for every limited type"
+        );
+        // Not limited: fragmentation needed, a type the mask leaves out, one to ourselves.
+        assert_eq!(sent(&mut limits, unreachable(4), host, false), 100);
+        assert_eq!(
+            sent(&mut limits, (Icmpv4Type::ECHO_REPLY, 0), host, false),
+            100
+        );
+        assert_eq!(sent(&mut limits, unreachable(3), host, true), 100);
+
+        // Host-wide: a burst of 50 over all destinations, paid only by messages that go.
+        let mut limits = ErrorLimits::default();
+        let total: usize = (1..=20u8)
+            .map(|i| {
+                sent(
+                    &mut limits,
+                    unreachable(3),
+                    Ipv4Addr::new(10, 0, 0, i),
+                    false,
+                )
+            })
+            .sum();
+        assert_eq!(total, 50);
+        assert_eq!(
+            limits.allow(
+                t,
+                Icmpv4Type::DST_UNREACHABLE,
+                3,
+                Ipv4Addr::new(10, 0, 0, 99),
+                false
+            ),
+            Err(Limited::HostWide)
+        );
+        // The settings as the host's sysctls give them: no per-destination interval, and a mask
+        // that limits echo replies too.
+        let mut limits = ErrorLimits::new(LimitSettings {
+            per_destination: Duration::ZERO,
+            ratemask: 1 << 0,
+            ..LimitSettings::LINUX
+        });
+        assert_eq!(sent(&mut limits, unreachable(3), host, false), 100);
+        assert_eq!(
+            sent(&mut limits, (Icmpv4Type::ECHO_REPLY, 0), host, false),
+            50
+        );
     }
 
     /// The bytes the kernel sends beside the stack: an echo reply to TOS 0x2b carries 0x2b; an

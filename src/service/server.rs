@@ -413,6 +413,7 @@ impl Service {
             crate::sys::random_seed(),
         );
         crate::host::HostTcp::read().apply(stack.tcp_defaults_mut());
+        stack.set_icmp_limits(crate::host::icmp_limits());
         stack.set_ifindex(ifindex);
         stack.set_max_sockets(config.max_sockets);
         // The key behind initial sequence numbers, timestamp offsets and ports (RFC 6528 §3,

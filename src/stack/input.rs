@@ -230,9 +230,9 @@ impl Stack {
                     seq_no,
                     data,
                 };
-                self.net.stats.icmp_echo_replies += 1;
-                let tos = icmp::reply_tos(dg.repr.tos);
-                let _ = self.net.send_icmp(now, dg.repr.src_addr, tos, &reply, None);
+                if self.send_icmp_reply(now, &dg.repr, &reply) {
+                    self.net.stats.icmp_echo_replies += 1;
+                }
             }
             // Linux's icmp_timestamp: the asker's originate time back, our time as both receive
             // and transmit. To a broadcast address it is ignored as echo is (RFC 1122 §3.2.2.8
@@ -252,8 +252,7 @@ impl Stack {
                         transmit: t,
                     },
                 };
-                let tos = icmp::reply_tos(dg.repr.tos);
-                let _ = self.net.send_icmp(now, dg.repr.src_addr, tos, &reply, None);
+                self.send_icmp_reply(now, &dg.repr, &reply);
             }
             // An error sent to a broadcast or multicast address is ignored, as Linux's icmp_rcv
             // ignores every type but echo, timestamp and address mask there (RFC 1122 §3.2.2: no

@@ -34,7 +34,7 @@ pub use udp_calls::PerDatagram;
 
 use crate::arp::{ArpConfig, NeighbourCache};
 use crate::device::DeviceCaps;
-use crate::icmp::RateLimit;
+use crate::icmp::ErrorLimits;
 use crate::ipv4::reassembly::Reassembler;
 use crate::ipv4::Interface;
 use crate::rand::Rng;
@@ -57,7 +57,7 @@ pub struct Stack {
     port_counter: u32,
     reassembly: Reassembler,
     sockets: SocketTable,
-    icmp_limit: RateLimit,
+    icmp_limits: ErrorLimits,
     rng: Rng,
     /// Sockets whose readiness may have changed, in order, and the same as a set (so marking one
     /// again costs nothing whatever their number).
@@ -154,7 +154,7 @@ impl Stack {
             },
             reassembly: Reassembler::new(),
             sockets: SocketTable::default(),
-            icmp_limit: RateLimit::default(),
+            icmp_limits: ErrorLimits::default(),
             rng,
             woken: Vec::new(),
             woken_set: socket_table::HandleSet::default(),
@@ -225,6 +225,12 @@ impl Stack {
                 false
             }
         }
+    }
+
+    /// The limits on the ICMP messages the stack sends, from the host's sysctls
+    /// ([`crate::host::icmp_limits`]); Linux's defaults until set.
+    pub fn set_icmp_limits(&mut self, settings: crate::icmp::LimitSettings) {
+        self.icmp_limits = ErrorLimits::new(settings);
     }
 
     pub fn iface(&self) -> &Interface {

@@ -456,15 +456,53 @@ impl Stack {
         if !icmp::may_send_error_about(about.src_addr, broadcast, is_error, about.frag_offset) {
             return;
         }
-        if !self.icmp_limit.allow(now) {
-            self.net.stats.icmp_rate_limited += 1;
-            return;
-        }
         let quoted = &payload[..payload.len().min(MAX_QUOTE - ipv4::HEADER_LEN)];
         let repr = make(*about, quoted);
+        if !self.icmp_limits_allow(now, &repr, about.src_addr) {
+            return;
+        }
         self.net.stats.icmp_errors_out += 1;
         let tos = icmp::error_tos(about.tos);
         let _ = self.net.send_icmp(now, about.src_addr, tos, &repr, None);
+    }
+
+    /// Answers a request (echo, timestamp) whose IP header was `request` with `reply`, in a packet
+    /// with the request's TOS (Linux's icmp_reply), if the ICMP limits let it go; true if sent.
+    pub(super) fn send_icmp_reply(
+        &mut self,
+        now: Instant,
+        request: &Ipv4Repr,
+        reply: &Icmpv4Repr<'_>,
+    ) -> bool {
+        if !self.icmp_limits_allow(now, reply, request.src_addr) {
+            return false;
+        }
+        let tos = icmp::reply_tos(request.tos);
+        self.net
+            .send_icmp(now, request.src_addr, tos, reply, None)
+            .is_ok()
+    }
+
+    /// Whether the ICMP limits let `repr` go to `dst` now (paying for it if so); counts it if
+    /// not. Replies pass the same test as errors, as in Linux's icmp_reply, though the default
+    /// `icmp_ratemask` limits no reply.
+    fn icmp_limits_allow(&mut self, now: Instant, repr: &Icmpv4Repr<'_>, dst: Ipv4Addr) -> bool {
+        let (msg_type, code) = repr.type_and_code();
+        let to_ourselves = dst == self.net.iface.addr;
+        match self
+            .icmp_limits
+            .allow(now, msg_type, code, dst, to_ourselves)
+        {
+            Ok(()) => true,
+            Err(icmp::Limited::HostWide) => {
+                self.net.stats.icmp_rate_limited += 1;
+                false
+            }
+            Err(icmp::Limited::Destination) => {
+                self.net.stats.icmp_rate_limited_destination += 1;
+                false
+            }
+        }
     }
 
     pub(super) fn send_unreachable(

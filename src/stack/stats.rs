@@ -35,7 +35,10 @@ pub struct Stats {
     pub icmp_echo_replies: u64,
     pub icmp_errors_in: u64,
     pub icmp_errors_out: u64,
+    /// ICMP messages held back by the host-wide limit (Linux's `RateLimitGlobal`), and by
+    /// their destination's (`RateLimitHost`).
     pub icmp_rate_limited: u64,
+    pub icmp_rate_limited_destination: u64,
     pub igmp_in: u64,
     pub igmp_out: u64,
     pub udp_in: u64,

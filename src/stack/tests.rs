@@ -436,6 +436,51 @@ fn udp_delivery_and_port_unreachable() {
     );
 }
 
+/// The tester's flood beside the kernel: 100 datagrams at once to closed ports draw 6 port
+/// unreachables from Linux (inet_peer_xrlim_allow's burst, net.ipv4.icmp_ratelimit 1000 ms), then
+/// one a second; the host-wide limit alone let 50 go. Our own datagrams to a closed port of ours
+/// are answered every time (Linux's errors over lo are not limited).
+#[test]
+fn port_unreachables_are_limited_per_destination_as_on_linux() {
+    let mut s = ours();
+    introduce(&mut s);
+    let t = Instant::from_millis(10_000);
+    let flood = |s: &mut Stack, at| {
+        for port in 20_000..20_100 {
+            s.receive(at, &udp_frame(port, b"x"));
+        }
+        drain(s).len()
+    };
+    assert_eq!(flood(&mut s, t), 6);
+    assert_eq!(s.stats().icmp_rate_limited_destination, 94);
+    assert_eq!(flood(&mut s, t + Duration::from_millis(1700)), 1);
+    // 700 ms were left over: a second's worth again 300 ms later.
+    assert_eq!(flood(&mut s, t + Duration::from_millis(1999)), 0);
+    assert_eq!(flood(&mut s, t + Duration::from_millis(2000)), 1);
+    assert_eq!(s.stats().udp_no_port, 400);
+
+    let h = s.udp_socket().unwrap();
+    let before = s.stats().icmp_errors_out;
+    for _ in 0..20 {
+        s.udp_send_to(t, h, b"me", Some(SocketAddrV4::new(A_IP, 9)))
+            .unwrap();
+    }
+    s.poll(t);
+    s.poll(t);
+    assert_eq!(s.stats().icmp_errors_out - before, 20);
+    assert!(drain(&mut s).is_empty());
+
+    // With net.ipv4.icmp_ratelimit 0, the host-wide limit alone: a burst of 50.
+    let mut s = ours();
+    introduce(&mut s);
+    s.set_icmp_limits(crate::icmp::LimitSettings {
+        per_destination: Duration::ZERO,
+        ..crate::icmp::LimitSettings::LINUX
+    });
+    assert_eq!(flood(&mut s, t), 50);
+    assert_eq!(s.stats().icmp_rate_limited, 50);
+}
+
 /// SO_REUSEPORT (Linux's udp_lib_lport_inuse and lookup_reuseport): sockets of one owner that all
 /// set it share a port, others (with SO_REUSEADDR alone, or another user's) are refused; unicast
 /// is spread over the

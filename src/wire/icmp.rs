@@ -375,6 +375,26 @@ impl<'a> Icmpv4Repr<'a> {
         }
     }
 
+    /// The message's type and code.
+    pub fn type_and_code(&self) -> (Icmpv4Type, u8) {
+        match *self {
+            Icmpv4Repr::EchoRequest { .. } => (Icmpv4Type::ECHO_REQUEST, 0),
+            Icmpv4Repr::EchoReply { .. } => (Icmpv4Type::ECHO_REPLY, 0),
+            Icmpv4Repr::DstUnreachable { reason, .. } => {
+                (Icmpv4Type::DST_UNREACHABLE, reason.code())
+            }
+            Icmpv4Repr::TimeExceeded { reason, .. } => (
+                Icmpv4Type::TIME_EXCEEDED,
+                match reason {
+                    TimeExceeded::TtlExpired => 0,
+                    TimeExceeded::FragReassembly => 1,
+                },
+            ),
+            Icmpv4Repr::TimestampRequest { .. } => (Icmpv4Type::TIMESTAMP, 0),
+            Icmpv4Repr::TimestampReply { .. } => (Icmpv4Type::TIMESTAMP_REPLY, 0),
+        }
+    }
+
     /// Writes the whole message. An error quotes `header` (emitted as a 20-byte header with its
     /// own `payload_len` and a computed checksum, whatever `mode`) followed by `data`. The ICMP
     /// checksum is computed in [`ChecksumMode::Full`] and left zero in `Offloaded`. Options of a
@@ -392,6 +412,9 @@ impl<'a> Icmpv4Repr<'a> {
         let mut packet = Icmpv4Packet::new_unchecked(&mut packet.buffer.as_mut()[..len]);
         // The 4 type-specific bytes are zero unless set below (RFC 792 "unused").
         packet.buffer[4..HEADER_LEN].fill(0);
+        let (msg_type, code) = self.type_and_code();
+        packet.set_msg_type(msg_type);
+        packet.set_msg_code(code);
         match *self {
             Icmpv4Repr::EchoRequest {
                 ident,
@@ -403,12 +426,6 @@ impl<'a> Icmpv4Repr<'a> {
                 seq_no,
                 data,
             } => {
-                let t = match self {
-                    Icmpv4Repr::EchoRequest { .. } => Icmpv4Type::ECHO_REQUEST,
-                    _ => Icmpv4Type::ECHO_REPLY,
-                };
-                packet.set_msg_type(t);
-                packet.set_msg_code(0);
                 packet.set_echo_ident(ident);
                 packet.set_echo_seq_no(seq_no);
                 packet.data_mut().copy_from_slice(data);
@@ -418,23 +435,12 @@ impl<'a> Icmpv4Repr<'a> {
                 header,
                 data,
             } => {
-                packet.set_msg_type(Icmpv4Type::DST_UNREACHABLE);
-                packet.set_msg_code(reason.code());
                 if let DstUnreachable::FragRequired { mtu } = reason {
                     packet.set_next_hop_mtu(mtu);
                 }
                 emit_quoted(packet.data_mut(), &header, data);
             }
-            Icmpv4Repr::TimeExceeded {
-                reason,
-                header,
-                data,
-            } => {
-                packet.set_msg_type(Icmpv4Type::TIME_EXCEEDED);
-                packet.set_msg_code(match reason {
-                    TimeExceeded::TtlExpired => 0,
-                    TimeExceeded::FragReassembly => 1,
-                });
+            Icmpv4Repr::TimeExceeded { header, data, .. } => {
                 emit_quoted(packet.data_mut(), &header, data);
             }
             Icmpv4Repr::TimestampRequest {
@@ -447,12 +453,6 @@ impl<'a> Icmpv4Repr<'a> {
                 seq_no,
                 times,
             } => {
-                let t = match self {
-                    Icmpv4Repr::TimestampRequest { .. } => Icmpv4Type::TIMESTAMP,
-                    _ => Icmpv4Type::TIMESTAMP_REPLY,
-                };
-                packet.set_msg_type(t);
-                packet.set_msg_code(0);
                 packet.set_echo_ident(ident);
                 packet.set_echo_seq_no(seq_no);
                 times.emit(packet.data_mut());
