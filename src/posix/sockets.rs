@@ -1411,8 +1411,8 @@ pub fn rcvlowat_set(sock: &OpenSocket, fd: RawFd) -> bool {
     sock.rcvlowat.load(Ordering::Relaxed)
 }
 
-/// How long a close of `fd` must wait under SO_LINGER: set with a time, a blocking TCP stack
-/// socket, and this the process's last number for it (the table already forgot `fd`).
+/// How long a close of `fd` must wait under SO_LINGER: set with a time, a TCP stack socket
+/// (blocking or not), and this the process's last number for it (the table already forgot `fd`).
 pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
     if sock.kind != Kind::Stream || sock.is_pending() || state::count_of(sock) > 0 {
         return None;
@@ -1439,8 +1439,9 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
     if secs == 0 {
         return None;
     }
-    let nonblocking = is_nonblocking(fd).ok()?;
-    (!nonblocking).then(|| Duration::from_secs(secs))
+    // Whatever O_NONBLOCK says: Linux's inet_release lingers for any socket but an exiting
+    // process's.
+    Some(Duration::from_secs(secs))
 }
 
 /// SO_LINGER's close: asks the service to answer once everything is acknowledged, closes, and
