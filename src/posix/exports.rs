@@ -1005,7 +1005,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                     iov_base: buf as *mut c_void,
                     iov_len: count,
                 };
-                ret(io::send_bounded(fd, &[iov], 0, t).map(|n| n as ssize_t), -1)
+                let r = io::send_bounded(fd, &[iov], 0, t);
+                io::more_after(&s, fd, 0);
+                ret(r.map(|n| n as ssize_t), -1)
             }),
             // libc's send, which write(2) on a socket is (a cancellation point too), with
             // MSG_NOSIGNAL (see io::tcp_send_flags).
@@ -1019,7 +1021,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                     // Not a socket after all (the table outlived it: closed inside libc).
                     return f(fd, buf, count);
                 }
-                guard("write", -1, || io::tcp_send_result(fd, 0, n))
+                guard("write", -1, || {
+                    let n = io::tcp_send_result(fd, 0, n);
+                    super::hook::errno_kept(|| io::more_after(&s, fd, 0));
+                    n
+                })
             }
         },
         _ => f(fd, buf, count),
@@ -1185,6 +1191,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                     let r = parts
                         .checked()
                         .and_then(|parts| io::send_bounded(fd, parts, 0, t));
+                    io::more_after(&s, fd, 0);
                     ret(r.map(|n| n as ssize_t), -1)
                 }),
                 // libc's sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
@@ -1203,13 +1210,77 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                         // Not a socket after all (the table outlived it: closed inside libc).
                         return f(fd, iov, iovcnt);
                     }
-                    guard("writev", -1, || io::tcp_send_result(fd, 0, n))
+                    guard("writev", -1, || {
+                        let n = io::tcp_send_result(fd, 0, n);
+                        super::hook::errno_kept(|| io::more_after(&s, fd, 0));
+                        n
+                    })
                 }
                 None => f(fd, iov, iovcnt),
             }
         }
         _ => f(fd, iov, iovcnt),
     }
+}
+
+/// After the kernel's own `sendfile` or `splice` into a TCP stack socket `fd` (the socketpair
+/// takes them as they are): the end of a MSG_MORE run, as after a `write` ([`io::more_after`]),
+/// unless `more` (SPLICE_F_MORE, splice's MSG_MORE).
+fn after_zero_copy(fd: c_int, more: bool) {
+    if let Some(s) = known(fd) {
+        if s.kind == Kind::Stream && !s.is_pending() {
+            let flags = if more { libc::MSG_MORE } else { 0 };
+            super::hook::errno_kept(|| guard("sendfile", (), || io::more_after(&s, fd, flags)));
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut libc::off_t,
+    count: size_t,
+) -> ssize_t {
+    let Some(f) = real!(sendfile: fn(c_int, c_int, *mut libc::off_t, size_t) -> ssize_t) else {
+        no_real!(-1)
+    };
+    let n = f(out_fd, in_fd, offset, count);
+    after_zero_copy(out_fd, false);
+    n
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut libc::off64_t,
+    count: size_t,
+) -> ssize_t {
+    let Some(f) = real!(sendfile64: fn(c_int, c_int, *mut libc::off64_t, size_t) -> ssize_t) else {
+        no_real!(-1)
+    };
+    let n = f(out_fd, in_fd, offset, count);
+    after_zero_copy(out_fd, false);
+    n
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn splice(
+    fd_in: c_int,
+    off_in: *mut libc::loff_t,
+    fd_out: c_int,
+    off_out: *mut libc::loff_t,
+    len: size_t,
+    flags: c_uint,
+) -> ssize_t {
+    let Some(f) = real!(splice: fn(c_int, *mut libc::loff_t, c_int, *mut libc::loff_t, size_t, c_uint) -> ssize_t)
+    else {
+        no_real!(-1)
+    };
+    let n = f(fd_in, off_in, fd_out, off_out, len, flags);
+    after_zero_copy(fd_out, flags & libc::SPLICE_F_MORE != 0);
+    n
 }
 
 unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c_int) -> ssize_t {

@@ -42,9 +42,9 @@ pub fn more_before(sock: &OpenSocket, fd: i32, flags: i32) {
     }
 }
 
-/// After a send without MSG_MORE that follows a run of them: the run is over, what waits goes
-/// out (as Linux pushes at the end of that call). A plain `write` does not pass here; the
-/// persist timer then sends what waits, as it bounds TCP_CORK.
+/// After a send without MSG_MORE that follows a run of them (`send`, `sendmsg`, and `write`,
+/// `writev`, `sendfile` and `splice` too, which the socketpair takes as they are): the run is
+/// over, what waits goes out, as Linux pushes at the end of any such call.
 pub fn more_after(sock: &OpenSocket, fd: i32, flags: i32) {
     if flags & libc::MSG_MORE == 0
         && sock.more.load(Ordering::Relaxed)
