@@ -538,7 +538,13 @@ pub fn set(
         (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;
-            tcp_config(s, h, |c| c.nodelay = on)
+            tcp_config(s, h, |c| c.nodelay = on)?;
+            if on {
+                if let Some(c) = s.tcp_socket_mut(h)?.connection_mut() {
+                    c.push_for_nodelay();
+                }
+            }
+            Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
             let ms = int(val)?;

@@ -703,6 +703,14 @@ impl Connection {
         self.cfg.nodelay = on;
     }
 
+    /// TCP_NODELAY set on (again or not): what waits goes now, cork notwithstanding, as Linux's
+    /// `__tcp_sock_set_nodelay` pushes with TCP_NAGLE_PUSH (tcp(7): setting it forces a flush).
+    pub fn push_for_nodelay(&mut self) {
+        if self.snd.nxt < self.snd.data_end() {
+            self.snd.force_send = true;
+        }
+    }
+
     /// SO_MAX_PACING_RATE ([`Config::max_pacing_rate`]).
     pub fn set_max_pacing_rate(&mut self, rate: u32) {
         self.cfg.max_pacing_rate = rate;
