@@ -331,11 +331,15 @@ pub fn count_of(sock: &OpenSocket) -> usize {
     sock.numbers.load(Ordering::Acquire)
 }
 
-/// Every descriptor that refers to `sock` (it and its `dup`s), `fd` among them: without a `dup`,
-/// that is `fd` alone, found without a look through the table.
+/// Every descriptor that refers to `sock` (it and its `dup`s), `fd` among them while it is one:
+/// without a `dup`, that is `fd` alone. None once another thread closed them all, its number then
+/// free for a file of the program's, which a call still under way on the socket (a connect that
+/// failed, putting a fresh kernel socket in its place) must leave alone.
 pub fn numbers_of(sock: &OpenSocket, fd: RawFd) -> Vec<RawFd> {
-    if count_of(sock) <= 1 {
-        return vec![fd];
+    match count_of(sock) {
+        0 => return Vec::new(),
+        1 if get(fd).is_some_and(|s| std::ptr::eq(Arc::as_ptr(&s), sock)) => return vec![fd],
+        _ => {}
     }
     TABLE
         .read()
