@@ -95,6 +95,26 @@ fn replace_at(n: RawFd, new: RawFd) -> Result<()> {
     replace_at_with(n, new, cloexec != 0)
 }
 
+/// Puts the file of `from` at descriptor number `n` only if `n` is free (F_DUPFD, which takes the
+/// lowest free number from `n` on, in one step): a number this thread freed may have gone to
+/// another thread's new descriptor meanwhile, which dup3 would silently replace.
+fn take_free_number(n: RawFd, from: RawFd, cloexec: bool) -> bool {
+    let cmd = if cloexec {
+        libc::F_DUPFD_CLOEXEC
+    } else {
+        libc::F_DUPFD
+    };
+    match raw_fcntl(from, cmd, libc::c_long::from(n)) {
+        Ok(got) if got == n => true,
+        Ok(got) => {
+            // SAFETY: the number the kernel just gave us.
+            unsafe { libc::syscall(libc::SYS_close, got) };
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Puts the file of `new` at descriptor number `n`, close-on-exec or not.
 fn replace_at_with(n: RawFd, new: RawFd, cloexec: bool) -> Result<()> {
     let dup_flags = if cloexec { libc::O_CLOEXEC } else { 0 };
@@ -234,6 +254,10 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
     };
     match room {
         Ok(()) => {} // freed at once, for the answer
+        // Freeing the socket's own number for the answer is safe only where no other thread
+        // takes numbers meanwhile: one that did would get it, and the program's later close of
+        // its socket would close that thread's file. With threads at work, Linux's EMFILE.
+        Err(Errno::EMFILE) if client::other_threads_connected() => return Err(Errno::EMFILE),
         Err(Errno::EMFILE) => {
             let (result, attached) = attach_in_place(sock, fd, call, pending);
             if attached {
@@ -314,7 +338,7 @@ fn attach_in_place(
         }
         // The kernel socket back at `fd`: still held at another number, or a fresh one.
         let back = match others.first() {
-            Some(&o) => replace_at_with(fd, o, cloexec).is_ok(),
+            Some(&o) => take_free_number(fd, o, cloexec),
             None => fresh_kernel_socket(sock.kind, sock.inet6).is_ok_and(|k| {
                 let _ = raw_fcntl(k.as_raw_fd(), libc::F_SETFL, i64::from(flags));
                 for o in &pending.options {
@@ -329,7 +353,7 @@ fn attach_in_place(
                     let _ = k.into_raw_fd();
                     true
                 } else {
-                    replace_at_with(fd, k.as_raw_fd(), cloexec).is_ok()
+                    take_free_number(fd, k.as_raw_fd(), cloexec)
                 }
             }),
         };
@@ -353,11 +377,15 @@ fn attach_in_place(
         );
         let _ = new.into_raw_fd();
         Ok(())
+    } else if take_free_number(fd, new.as_raw_fd(), cloexec) {
+        // Another number came free meanwhile: the new end moved to `fd`, still free.
+        Ok(())
     } else {
-        // Another number came free meanwhile: the new end moves to `fd` all the same.
-        replace_at_with(fd, new.as_raw_fd(), cloexec)
+        Err(Errno::EMFILE)
     };
     if placed.is_err() {
+        // `fd` went to another thread's new descriptor while the answer came: left to it.
+        log::debug!("a pending socket lost its number {fd} to another thread in a full table");
         return (Err(Errno::EMFILE), false);
     }
     for &n in &others {

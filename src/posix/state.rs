@@ -605,6 +605,7 @@ extern "C" fn in_parent() {
 
 extern "C" fn in_child() {
     release_fork_locks();
+    crate::service::client::forget_connections();
     renew_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
     // Pages marked MADV_DONTFORK are not the child's: what the parent's threads found usable is
