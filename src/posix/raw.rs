@@ -7,9 +7,11 @@
 //! reached the socketpair with no address header: the service took a query's first eight bytes for
 //! one, and dnsmasq answered what was left with REFUSED. Those two numbers go to the same code as
 //! the libc wrappers ([`super::exports::sendmmsg`], [`super::exports::recvmmsg`]), which leave any
-//! descriptor that is not a stack socket to the kernel; every other number goes to the real
-//! `syscall` unchanged. The shim's own `libc::syscall` calls land here too (this symbol shadows
-//! libc's), and never with those two numbers.
+//! descriptor that is not a stack socket to the kernel. `close_range` by number goes to
+//! [`super::exports::close_range`], which keeps the shim's own connections (a raw one closed the
+//! shim's connection to the service, and every later call said the service was gone). Every other
+//! number goes to the real `syscall` unchanged. The shim's own `libc::syscall` calls land here too
+//! (this symbol shadows libc's), and never with those three numbers.
 //!
 //! `syscall` is variadic; it is exported with six fixed arguments after the number, as `fcntl` and
 //! `ioctl` are in [`super::exports`] (see [`super::hook`]): on the x86-64 and AArch64 Linux calling
@@ -48,6 +50,12 @@ pub unsafe extern "C" fn syscall(
                 a4 as c_int,
                 a5 as _,
             ) as c_long;
+        }
+        // A program closing a range by number (before glibc 2.34 had the function): the
+        // shim's own connections in it are kept, and its sockets' records go, as for
+        // `close_range` ([`super::exports::close_range`]). (The shim never calls this number.)
+        libc::SYS_close_range => {
+            return super::exports::close_range(a1 as c_uint, a2 as c_uint, a3 as c_int) as c_long;
         }
         _ => {}
     }
