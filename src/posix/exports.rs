@@ -658,11 +658,20 @@ pub unsafe extern "C" fn recvfrom(
             }
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
             io::spin_before_read(&s, fd, flags);
+            // MSG_TRUNC: Linux's tcp_recvmsg takes the bytes without copying them (HAProxy drains
+            // so, with no buffer); the socketpair would copy, into a buffer that may be NULL.
+            let mut discard = Vec::new();
+            let (buf, len) = if flags & libc::MSG_TRUNC != 0 {
+                discard.resize(len.min(1 << 16), 0u8);
+                (discard.as_mut_ptr().cast::<c_void>(), discard.len())
+            } else {
+                (buf, len)
+            };
             let n = f(
                 fd,
                 buf,
                 len,
-                flags,
+                flags & !libc::MSG_TRUNC,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
