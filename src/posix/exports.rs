@@ -1244,6 +1244,53 @@ fn after_zero_copy(fd: c_int, more: bool) {
     }
 }
 
+/// The UDP stack socket at `fd`, if it is one: its socketpair carries each datagram behind a
+/// header of ours, so the kernel's own `sendfile` or `splice` on it would take the program's bytes
+/// for a header (a datagram sent elsewhere, or lost) or hand ours over as data.
+fn udp_on_stack(fd: c_int) -> Option<Arc<OpenSocket>> {
+    known(fd).filter(|s| s.kind == Kind::Dgram && !s.is_pending())
+}
+
+/// `sendfile` or `splice` into UDP stack socket `sock` (at `fd`): up to one datagram's worth of
+/// what `read` gives (it returns how much it read into the buffer), sent as one datagram to the
+/// socket's peer, as Linux's splice into a UDP socket sends what it moves in one datagram.
+unsafe fn udp_send_from(
+    sock: &OpenSocket,
+    fd: c_int,
+    count: size_t,
+    read: impl FnOnce(&mut [u8]) -> ssize_t,
+) -> ssize_t {
+    let mut buf = vec![0u8; count.min(65_507)];
+    let n = read(&mut buf);
+    if n <= 0 {
+        return n;
+    }
+    let iov = iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: n as usize,
+    };
+    udp_send_common(
+        sock,
+        fd,
+        Iovecs::Ours(&[iov]),
+        0,
+        (std::ptr::null(), 0),
+        None,
+    )
+}
+
+/// `sendfile`'s read of `in_fd`: at `*offset` (moved on) if given, else at the file's position.
+unsafe fn read_for_sendfile(in_fd: c_int, offset: *mut i64, buf: &mut [u8]) -> ssize_t {
+    if offset.is_null() {
+        return libc::read(in_fd, buf.as_mut_ptr().cast(), buf.len());
+    }
+    let n = libc::pread(in_fd, buf.as_mut_ptr().cast(), buf.len(), *offset);
+    if n > 0 {
+        *offset += n as i64;
+    }
+    n
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn sendfile(
     out_fd: c_int,
@@ -1254,6 +1301,11 @@ pub unsafe extern "C" fn sendfile(
     let Some(f) = real!(sendfile: fn(c_int, c_int, *mut libc::off_t, size_t) -> ssize_t) else {
         no_real!(-1)
     };
+    if let Some(s) = udp_on_stack(out_fd) {
+        return guard("sendfile", -1, || {
+            udp_send_from(&s, out_fd, count, |b| read_for_sendfile(in_fd, offset, b))
+        });
+    }
     let n = f(out_fd, in_fd, offset, count);
     after_zero_copy(out_fd, false);
     n
@@ -1269,6 +1321,11 @@ pub unsafe extern "C" fn sendfile64(
     let Some(f) = real!(sendfile64: fn(c_int, c_int, *mut libc::off64_t, size_t) -> ssize_t) else {
         no_real!(-1)
     };
+    if let Some(s) = udp_on_stack(out_fd) {
+        return guard("sendfile64", -1, || {
+            udp_send_from(&s, out_fd, count, |b| read_for_sendfile(in_fd, offset, b))
+        });
+    }
     let n = f(out_fd, in_fd, offset, count);
     after_zero_copy(out_fd, false);
     n
@@ -1287,6 +1344,41 @@ pub unsafe extern "C" fn splice(
     else {
         no_real!(-1)
     };
+    // A UDP stack socket at either end: a datagram moved through a buffer of ours (one end of a
+    // splice is a pipe, which read and write serve as well).
+    if let Some(s) = udp_on_stack(fd_out) {
+        if !off_in.is_null() {
+            set_errno(Errno(libc::ESPIPE));
+            return -1;
+        }
+        return guard("splice", -1, || {
+            udp_send_from(&s, fd_out, len, |b| {
+                libc::read(fd_in, b.as_mut_ptr().cast(), b.len())
+            })
+        });
+    }
+    if let Some(s) = udp_on_stack(fd_in) {
+        return guard("splice", -1, || {
+            let mut buf = vec![0u8; len.min(65_535)];
+            let iov = iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            let got = udp_recv_common(
+                s.inet6,
+                fd_in,
+                Iovecs::Ours(&[iov]),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                None,
+            );
+            if got <= 0 {
+                return got;
+            }
+            libc::write(fd_out, buf.as_ptr().cast(), (got as usize).min(buf.len()))
+        });
+    }
     let n = f(fd_in, off_in, fd_out, off_out, len, flags);
     after_zero_copy(fd_out, flags & libc::SPLICE_F_MORE != 0);
     n
