@@ -747,6 +747,7 @@ impl Service {
                         }
                         let sock = self.socks.get_mut(i).expect("present");
                         sock.connected = None;
+                        sock.error = None;
                         sock.phase = Phase::Open;
                         return Ok(Called::Value(
                             Value::Int(room.min(i32::MAX as usize) as i32),
@@ -755,6 +756,9 @@ impl Service {
                     let (filler, sndbuf) = fill(&hold);
                     let sock = self.socks.get_mut(i).expect("present");
                     sock.connected = None;
+                    // A new attempt forgets an error the socket held from before (a connect
+                    // shut down in SYN-SENT): Linux's tcp_connect_init clears sk_err.
+                    sock.error = None;
                     sock.phase = Phase::Connecting {
                         hold,
                         filler,
