@@ -599,6 +599,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
             )
         }),
         Some(s) if !s.is_pending() => {
+            if let Some(e) = io::listener_refuses(&s, true, 0) {
+                return ret(Err(e), -1);
+            }
             io::spin_before_read(&s, fd, 0);
             let n = f(fd, buf, count);
             let iov = [iovec {
@@ -655,6 +658,9 @@ pub unsafe extern "C" fn recvfrom(
         Some(s) if !s.is_pending() => {
             if flags & libc::MSG_ERRQUEUE != 0 {
                 return ret(Err(io::ERRQUEUE_EMPTY), -1);
+            }
+            if let Some(e) = io::listener_refuses(&s, true, flags) {
+                return ret(Err(e), -1);
             }
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
             io::spin_before_read(&s, fd, flags);
@@ -722,6 +728,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             )
         }),
         Some(s) if !s.is_pending() => {
+            if let Some(e) = io::listener_refuses(&s, true, 0) {
+                return ret(Err(e), -1);
+            }
             io::spin_before_read(&s, fd, 0);
             let n = f(fd, iov, iovcnt);
             guard("readv", -1, || {
@@ -744,6 +753,9 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
     if sock.kind == Kind::Stream {
         if flags & libc::MSG_ERRQUEUE != 0 {
             return ret(Err(io::ERRQUEUE_EMPTY), -1);
+        }
+        if let Some(e) = io::listener_refuses(sock, true, flags) {
+            return ret(Err(e), -1);
         }
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
         // a socketpair end has no address; nothing of the header is touched before it has.
@@ -1008,6 +1020,16 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         }),
         // Under a seccomp filter, the program's own write (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, buf, count),
+        Some(s)
+            if !s.is_pending()
+                && s.listening.load(std::sync::atomic::Ordering::Relaxed)
+                    == state::LISTENING_YES =>
+        {
+            ret(
+                Err(io::listener_refuses(&s, false, 0).unwrap_or(Errno::EPIPE)),
+                -1,
+            )
+        }
         Some(s) if !s.is_pending() => match io::send_timeout(&s, fd, 0) {
             Some(t) => guard("write", -1, || {
                 let iov = iovec {
@@ -1142,6 +1164,9 @@ pub unsafe extern "C" fn sendto(
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }
         Kind::Stream => {
+            if let Some(e) = io::listener_refuses(&sock, false, flags) {
+                return ret(Err(e), -1);
+            }
             let len = io::syn_share(&sock, fd, flags).map_or(len, |room| len.min(room));
             io::more_before(&sock, fd, flags);
             let n = match io::send_timeout(&sock, fd, flags) {
@@ -1188,6 +1213,9 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            if let Some(e) = io::listener_refuses(&s, false, 0) {
+                return ret(Err(e), -1);
+            }
             let parts = Iovecs::Program(iov, iovcnt as usize);
             if let Some(room) = io::syn_share(&s, fd, 0) {
                 if let Ok(parts) = parts.checked() {
@@ -1379,8 +1407,15 @@ pub unsafe extern "C" fn splice(
             libc::write(fd_out, buf.as_ptr().cast(), (got as usize).min(buf.len()))
         });
     }
+    let more = flags & libc::SPLICE_F_MORE != 0;
+    if more {
+        // SPLICE_F_MORE is splice's MSG_MORE: a run may begin with it.
+        if let Some(s) = known(fd_out).filter(|s| s.kind == Kind::Stream && !s.is_pending()) {
+            super::hook::errno_kept(|| io::more_before(&s, fd_out, libc::MSG_MORE));
+        }
+    }
     let n = f(fd_in, off_in, fd_out, off_out, len, flags);
-    after_zero_copy(fd_out, flags & libc::SPLICE_F_MORE != 0);
+    after_zero_copy(fd_out, more);
     n
 }
 
@@ -1389,6 +1424,9 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
         no_real!(-1)
     };
     if sock.kind == Kind::Stream {
+        if let Some(e) = io::listener_refuses(sock, false, flags) {
+            return ret(Err(e), -1);
+        }
         io::more_before(sock, fd, flags);
         let n = stream_sendmsg(sock, fd, msg, flags, f);
         io::more_after(sock, fd, flags);

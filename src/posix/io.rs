@@ -116,6 +116,24 @@ pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
     Errno::EPIPE
 }
 
+/// A read or a write on a TCP listener, which Linux refuses (tcp_recvmsg: ENOTCONN in
+/// TCP_LISTEN; tcp_sendmsg: EPIPE, with SIGPIPE unless MSG_NOSIGNAL, from sk_stream_wait_connect),
+/// where the socketpair under it would block a read (it carries the listener's connection tokens,
+/// which a read would take) and swallow a write. Known in the process that listened.
+pub fn listener_refuses(sock: &OpenSocket, reading: bool, flags: i32) -> Option<Errno> {
+    if sock.listening.load(Ordering::Relaxed) != super::state::LISTENING_YES {
+        return None;
+    }
+    if reading {
+        return Some(Errno::ENOTCONN);
+    }
+    if flags & libc::MSG_NOSIGNAL == 0 {
+        // SAFETY: a signal to the calling thread, as the kernel's send_sig(SIGPIPE, current).
+        unsafe { libc::raise(libc::SIGPIPE) };
+    }
+    Some(Errno::EPIPE)
+}
+
 /// `n`, from a kernel send on a TCP stack socket made with [`tcp_send_flags`], as the program must
 /// see it (the caller's own `flags`). ENOTCONN comes from a socket taken apart and not connected
 /// again (an unconnected UNIX socket), where Linux's tcp_sendmsg says EPIPE as for any socket
@@ -539,7 +557,9 @@ pub unsafe fn udp_recv(
             // The socketpair's end of file: the socket's reading shut (a shutdown here or in
             // another process sharing it), where Linux's UDP receive returns 0 once the queue is
             // empty, and no address; or the service gone, when nothing will ever come.
-            if super::sockets::request(fd, proto::Call::LocalAddr).is_ok() {
+            let probe =
+                client::call_running(proto::Target::Existing, proto::Call::LocalAddr, Some(fd));
+            if probe.0.is_ok() {
                 return Ok(Got {
                     len: 0,
                     from: None,
