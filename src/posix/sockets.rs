@@ -78,8 +78,9 @@ fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Res
         copy_descriptor_options(fd, new.as_raw_fd());
     }
     let numbers = state::numbers_of(sock, fd);
+    let new = close_raw_after(new);
     for n in numbers {
-        replace_at(n, new.as_raw_fd())?;
+        replace_at(n, new.0)?;
         for &(epfd, events, data) in pending.epoll.iter() {
             let mut ev = libc::epoll_event { events, u64: data };
             // SAFETY: a valid epoll_event; the old registration went with the old file.
@@ -87,6 +88,22 @@ fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Res
         }
     }
     Ok(nonblocking)
+}
+
+/// A descriptor of the shim's own, closed by system call when this goes: not through the shim's
+/// `close`, which looks in the table and may take a socket's lock (a number the table still
+/// gives a socket closed inside libc), while the caller holds another socket's.
+struct RawOwned(RawFd);
+
+impl Drop for RawOwned {
+    fn drop(&mut self) {
+        // SAFETY: a descriptor this owns, closed once.
+        super::hook::errno_kept(|| unsafe { libc::syscall(libc::SYS_close, self.0) });
+    }
+}
+
+fn close_raw_after(fd: OwnedFd) -> RawOwned {
+    RawOwned(fd.into_raw_fd())
 }
 
 /// Puts the file of `new` at descriptor number `n`, which keeps its close-on-exec flag.
@@ -257,7 +274,7 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
         // Freeing the socket's own number for the answer is safe only where no other thread
         // takes numbers meanwhile: one that did would get it, and the program's later close of
         // its socket would close that thread's file. With threads at work, Linux's EMFILE.
-        Err(Errno::EMFILE) if client::other_threads_connected() => return Err(Errno::EMFILE),
+        Err(Errno::EMFILE) if state::other_threads() => return Err(Errno::EMFILE),
         Err(Errno::EMFILE) => {
             let (result, attached) = attach_in_place(sock, fd, call, pending);
             if attached {
@@ -359,6 +376,7 @@ fn attach_in_place(
         };
         if !back {
             log::debug!("a pending socket lost its number {fd} in a full descriptor table");
+            state::forget_if(fd, sock);
         }
         return (result.and(Err(Errno::EMFILE)), false);
     };
@@ -386,6 +404,7 @@ fn attach_in_place(
     if placed.is_err() {
         // `fd` went to another thread's new descriptor while the answer came: left to it.
         log::debug!("a pending socket lost its number {fd} to another thread in a full table");
+        state::forget_if(fd, sock);
         return (Err(Errno::EMFILE), false);
     }
     for &n in &others {
@@ -937,7 +956,7 @@ fn connect_quietly(
     if let Err(e) = client::tell(target_socket, call, &[mine.as_raw_fd(), theirs.as_raw_fd()]) {
         return Some(Err(e));
     }
-    drop(theirs);
+    drop(close_raw_after(theirs));
     let nonblocking = match install(sock, fd, mine, pending) {
         Ok(nb) => nb,
         Err(e) => return Some(Err(e)),
@@ -1475,11 +1494,17 @@ pub fn linger_time(sock: &Arc<OpenSocket>, fd: RawFd) -> Option<Duration> {
 /// SO_LINGER's close: asks the service to answer once everything is acknowledged, closes, and
 /// waits for that answer up to `wait` (as Linux's close, which then returns anyway).
 pub fn close_lingering(fd: RawFd, wait: Duration, close: impl FnOnce() -> i32) -> i32 {
+    let mut close = Some(close);
     let mut closed = 0;
     let (result, _) =
         client::call_then(Target::Existing, Call::Linger, Some(fd), Some(wait), || {
-            closed = close();
+            closed = (close.take().expect("once"))();
         });
+    if let Some(close) = close {
+        // The request never left (no control connection to be had, the service gone, a signal
+        // handler on this thread's): the descriptor is closed all the same, without the wait.
+        return close();
+    }
     if closed == 0 {
         if let Err(e) = result {
             if e != Errno::EAGAIN {

@@ -331,6 +331,33 @@ pub fn count_of(sock: &OpenSocket) -> usize {
     sock.numbers.load(Ordering::Acquire)
 }
 
+/// Forgets that `fd` is `sock`, if the table still says so: its number went to another file.
+pub fn forget_if(fd: RawFd, sock: &OpenSocket) {
+    if get(fd).is_some_and(|s| std::ptr::eq(Arc::as_ptr(&s), sock)) {
+        drop(remove(fd));
+    }
+}
+
+/// Whether this process has threads besides the caller, which may take descriptor numbers at any
+/// moment: /proc/self/task's link count is its threads plus two, read without a descriptor
+/// (stat by path), so even in a full table. Taken for yes when it cannot be read.
+pub fn other_threads() -> bool {
+    // SAFETY: stat is plain data, which the kernel fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let path = b"/proc/self/task\0";
+    // SAFETY: a NUL-terminated path and a valid out pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &mut st as *mut libc::stat,
+            0,
+        )
+    };
+    r != 0 || st.st_nlink > 3
+}
+
 /// Every descriptor that refers to `sock` (it and its `dup`s), `fd` among them while it is one:
 /// without a `dup`, that is `fd` alone. None once another thread closed them all, its number then
 /// free for a file of the program's, which a call still under way on the socket (a connect that
@@ -544,36 +571,64 @@ extern "C" fn before_fork() {
     // first call, which holds its lock while it installs the stack's descriptor (and closing what
     // that replaces looks in the table): the other way round, a fork waited for a lock held by a
     // thread that waited for the table. A socket made meanwhile (its lock not held) is looked for
-    // once the table is held, and the locks taken again with it.
+    // once the table is held, and its lock tried then: if another thread has it, everything is let
+    // go and taken again, that one waited for with the rest.
+    fn held(s: &Arc<OpenSocket>) -> std::sync::MutexGuard<'static, Attach> {
+        let guard = s.attach.lock();
+        // SAFETY: the guard borrows a socket kept alive in the list beside it, which ForkLocks
+        // drops after the guards (fields drop in order), as does a retry below.
+        unsafe {
+            std::mem::transmute::<
+                std::sync::MutexGuard<'_, Attach>,
+                std::sync::MutexGuard<'static, Attach>,
+            >(guard)
+        }
+    }
     let mut tries = 0;
     let (sockets, attach, table) = loop {
         let mut sockets: Vec<Arc<OpenSocket>> = TABLE.read().iter().flatten().cloned().collect();
         sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
         sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
-        let attach: Vec<std::sync::MutexGuard<'static, Attach>> = sockets
+        let mut attach: Vec<std::sync::MutexGuard<'static, Attach>> =
+            sockets.iter().map(held).collect();
+        let table = TABLE.write();
+        tries += 1;
+        let mut newcomers: Vec<Arc<OpenSocket>> = table
             .iter()
-            .map(|s| {
-                let guard = s.attach.lock();
-                // SAFETY: the guard borrows a socket kept alive by `sockets`, which ForkLocks
-                // drops after the guards (fields drop in order), as does a retry below.
-                unsafe {
+            .flatten()
+            .filter(|s| {
+                sockets
+                    .binary_search_by_key(&(Arc::as_ptr(s) as usize), |h| Arc::as_ptr(h) as usize)
+                    .is_err()
+            })
+            .cloned()
+            .collect();
+        newcomers.sort_by_key(|s| Arc::as_ptr(s) as usize);
+        newcomers.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        let mut all = true;
+        let mut more = Vec::new();
+        for s in &newcomers {
+            match s.attach.try_lock() {
+                // SAFETY: as in `held`; `newcomers` joins `sockets` below, kept as long.
+                Some(g) => more.push(unsafe {
                     std::mem::transmute::<
                         std::sync::MutexGuard<'_, Attach>,
                         std::sync::MutexGuard<'static, Attach>,
-                    >(guard)
+                    >(g)
+                }),
+                None => {
+                    all = false;
+                    break;
                 }
-            })
-            .collect();
-        let table = TABLE.write();
-        tries += 1;
-        let all_held = table.iter().flatten().all(|s| {
-            sockets
-                .binary_search_by_key(&(Arc::as_ptr(s) as usize), |h| Arc::as_ptr(h) as usize)
-                .is_ok()
-        });
-        if all_held || tries == 8 {
+            }
+        }
+        if all || tries == 1000 {
+            attach.extend(more);
+            let mut sockets = sockets;
+            sockets.extend(newcomers);
             break (sockets, attach, table);
         }
+        drop(more);
         drop(table);
         drop(attach);
     };
@@ -605,7 +660,6 @@ extern "C" fn in_parent() {
 
 extern "C" fn in_child() {
     release_fork_locks();
-    crate::service::client::forget_connections();
     renew_fork_mark();
     PID.store(raw_getpid(), Ordering::Relaxed);
     // Pages marked MADV_DONTFORK are not the child's: what the parent's threads found usable is

@@ -39,7 +39,7 @@ use std::cell::RefCell;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::proto::{self, Call, Reply, Request, Target, Value, MAX_MESSAGE};
@@ -64,13 +64,8 @@ thread_local! {
     static CONTROL: RefCell<Option<Control>> = const { RefCell::new(None) };
 }
 
-/// Control connections of this process's threads now open: more than one, and other threads use
-/// sockets beside this one (and take descriptor numbers of their own at any moment).
-static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
-
 impl Control {
     fn new(fd: RawFd, pid: i32, epoch: u32) -> Control {
-        CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         Control {
             fd: sys::Fd::new(fd),
             pid,
@@ -79,28 +74,6 @@ impl Control {
             epoch,
         }
     }
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        let _ = CONNECTIONS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-            Some(n.saturating_sub(1))
-        });
-    }
-}
-
-/// Whether threads other than this one have their own control connection (a forked child starts
-/// with none: its parent's threads are not its own).
-pub fn other_threads_connected() -> bool {
-    let mine = CONTROL
-        .try_with(|slot| usize::from(slot.try_borrow().is_ok_and(|s| s.is_some())))
-        .unwrap_or(0);
-    CONNECTIONS.load(Ordering::Relaxed) > mine
-}
-
-/// In a forked child: the parent's connections are not the child's threads'.
-pub fn forget_connections() {
-    CONNECTIONS.store(0, Ordering::Relaxed);
 }
 
 /// Runs `f` on this thread's control connection. While the thread exits that is gone (glibc runs
