@@ -965,9 +965,16 @@ pub fn exchange_over_stack(
     use crate::service::client;
     use crate::service::proto::{Call, Kind, Target};
     use std::os::fd::AsRawFd;
+    // IP_RECVERR, as glibc's send_dg sets it: a server whose next hop never answers ARP (the
+    // host unreachable the stack then reports, as Linux reports it to itself) is given up at
+    // once for the next, not waited on for the whole timeout.
     let target = Target::New {
         kind: Kind::Dgram,
-        options: Vec::new(),
+        options: vec![crate::service::proto::SetOption {
+            level: libc::IPPROTO_IP,
+            name: libc::IP_RECVERR,
+            value: 1i32.to_ne_bytes().to_vec(),
+        }],
         inet6: false,
     };
     let (result, fd) = client::call(target, Call::Connect(Some(server)), None, None);
