@@ -29,6 +29,10 @@ fn check(r: libc::c_long) -> Result<usize> {
     }
 }
 
+/// Linux's MSG_PROBE (include/linux/socket.h: "do not send, only probe path, e.g. for MTU"),
+/// which the libc crate does not name.
+const MSG_PROBE: i32 = 0x10;
+
 /// Flags TCP takes that a UNIX stream socket would not make sense of; they change nothing here.
 pub const TCP_ONLY_FLAGS: i32 =
     libc::MSG_MORE | libc::MSG_CONFIRM | libc::MSG_EOR | libc::MSG_FASTOPEN;
@@ -321,11 +325,19 @@ pub unsafe fn udp_send(
     if sock.kind == proto::Kind::Dgram && (flags & libc::MSG_MORE != 0 || sock.udp_cork.is_set()) {
         return udp_cork(sock, &all[1..], len, out, fd, flags);
     }
-    if len > MAX_UDP || refused_over_mtu(sock, fd, &out, len) {
+    if len > MAX_UDP {
         return Err(Errno::EMSGSIZE);
     }
     udp_check_destination(sock, fd, to)?;
     udp_check_loopback(sock, fd, &out)?;
+    // MSG_PROBE: the destination checked and nothing sent, as Linux's ip_make_skb returns before
+    // building the datagram (so neither the path MTU nor a pending error is met).
+    if flags & MSG_PROBE != 0 {
+        return Ok(len);
+    }
+    if refused_over_mtu(sock, fd, &out, len) {
+        return Err(Errno::EMSGSIZE);
+    }
     pending_error(sock, fd)?;
     send_datagram(fd, &mut all, flags)?;
     Ok(len)

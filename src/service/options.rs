@@ -1350,6 +1350,21 @@ pub fn get(
         (libc::IPPROTO_IP, _) if report_bit(name).is_some() => ints(i32::from(
             extra.report & report_bit(name).expect("matched") != 0,
         )),
+        // A level neither the socket's protocol nor IP's: Linux's tcp_getsockopt and
+        // udp_getsockopt pass it to ip_getsockopt, which says EOPNOTSUPP for any but SOL_IP (an
+        // AF_INET6 socket's ipv6_getsockopt says ENOPROTOOPT).
+        (l, _)
+            if !extra.inet6
+                && l != libc::SOL_SOCKET
+                && l != libc::IPPROTO_IP
+                && l != if stream {
+                    libc::IPPROTO_TCP
+                } else {
+                    libc::IPPROTO_UDP
+                } =>
+        {
+            return Err(Errno::EOPNOTSUPP)
+        }
         _ => return Err(Errno::ENOPROTOOPT),
     })
 }
