@@ -1281,13 +1281,18 @@ fn udp_on_stack(fd: c_int) -> Option<Arc<OpenSocket>> {
 
 /// `sendfile` or `splice` into UDP stack socket `sock` (at `fd`): up to one datagram's worth of
 /// what `read` gives (it returns how much it read into the buffer), sent as one datagram to the
-/// socket's peer, as Linux's splice into a UDP socket sends what it moves in one datagram.
+/// socket's peer, as Linux's splice into a UDP socket sends what it moves in one datagram. `sent`
+/// is told how much went (the source's offset moves by that, and only if the datagram went).
 unsafe fn udp_send_from(
     sock: &OpenSocket,
     fd: c_int,
     count: size_t,
     read: impl FnOnce(&mut [u8]) -> ssize_t,
+    sent: impl FnOnce(usize),
 ) -> ssize_t {
+    if count == 0 {
+        return 0;
+    }
     let mut buf = vec![0u8; count.min(65_507)];
     let n = read(&mut buf);
     if n <= 0 {
@@ -1297,26 +1302,51 @@ unsafe fn udp_send_from(
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: n as usize,
     };
-    udp_send_common(
+    let r = udp_send_common(
         sock,
         fd,
         Iovecs::Ours(&[iov]),
         0,
         (std::ptr::null(), 0),
         None,
-    )
+    );
+    if r >= 0 {
+        super::hook::errno_kept(|| sent(r as usize));
+    }
+    r
 }
 
-/// `sendfile`'s read of `in_fd`: at `*offset` (moved on) if given, else at the file's position.
-unsafe fn read_for_sendfile(in_fd: c_int, offset: *mut i64, buf: &mut [u8]) -> ssize_t {
-    if offset.is_null() {
-        return libc::read(in_fd, buf.as_mut_ptr().cast(), buf.len());
+/// `sendfile` into a UDP stack socket: the file read at `*offset` if given, else at its position,
+/// either moved on only by what was sent, as Linux moves it by what the send took.
+unsafe fn udp_sendfile(
+    sock: &OpenSocket,
+    out_fd: c_int,
+    in_fd: c_int,
+    offset: *mut i64,
+    count: size_t,
+) -> ssize_t {
+    let at = if offset.is_null() {
+        libc::syscall(libc::SYS_lseek, in_fd, 0 as libc::off_t, libc::SEEK_CUR)
+    } else {
+        *offset as libc::c_long
+    };
+    if at < 0 {
+        return -1;
     }
-    let n = libc::pread(in_fd, buf.as_mut_ptr().cast(), buf.len(), *offset);
-    if n > 0 {
-        *offset += n as i64;
-    }
-    n
+    udp_send_from(
+        sock,
+        out_fd,
+        count,
+        |b| libc::syscall(libc::SYS_pread64, in_fd, b.as_mut_ptr(), b.len(), at) as ssize_t,
+        |n| {
+            let to = at + n as libc::c_long;
+            if offset.is_null() {
+                libc::syscall(libc::SYS_lseek, in_fd, to as libc::off_t, libc::SEEK_SET);
+            } else {
+                *offset = to as i64;
+            }
+        },
+    )
 }
 
 #[no_mangle]
@@ -1331,7 +1361,7 @@ pub unsafe extern "C" fn sendfile(
     };
     if let Some(s) = udp_on_stack(out_fd) {
         return guard("sendfile", -1, || {
-            udp_send_from(&s, out_fd, count, |b| read_for_sendfile(in_fd, offset, b))
+            udp_sendfile(&s, out_fd, in_fd, offset, count)
         });
     }
     let n = f(out_fd, in_fd, offset, count);
@@ -1351,7 +1381,7 @@ pub unsafe extern "C" fn sendfile64(
     };
     if let Some(s) = udp_on_stack(out_fd) {
         return guard("sendfile64", -1, || {
-            udp_send_from(&s, out_fd, count, |b| read_for_sendfile(in_fd, offset, b))
+            udp_sendfile(&s, out_fd, in_fd, offset, count)
         });
     }
     let n = f(out_fd, in_fd, offset, count);
@@ -1372,40 +1402,27 @@ pub unsafe extern "C" fn splice(
     else {
         no_real!(-1)
     };
-    // A UDP stack socket at either end: a datagram moved through a buffer of ours (one end of a
-    // splice is a pipe, which read and write serve as well).
+    // Into a UDP stack socket: a datagram moved through a buffer of ours (the other end is a
+    // pipe, which a read serves as well). Out of one: refused, as a splice between two sockets
+    // is (EINVAL): the datagram would be taken before the pipe could be known to hold it.
     if let Some(s) = udp_on_stack(fd_out) {
-        if !off_in.is_null() {
+        if !off_in.is_null() || !off_out.is_null() {
             set_errno(Errno(libc::ESPIPE));
             return -1;
         }
         return guard("splice", -1, || {
-            udp_send_from(&s, fd_out, len, |b| {
-                libc::read(fd_in, b.as_mut_ptr().cast(), b.len())
-            })
+            udp_send_from(
+                &s,
+                fd_out,
+                len,
+                |b| libc::syscall(libc::SYS_read, fd_in, b.as_mut_ptr(), b.len()) as ssize_t,
+                |_| {},
+            )
         });
     }
-    if let Some(s) = udp_on_stack(fd_in) {
-        return guard("splice", -1, || {
-            let mut buf = vec![0u8; len.min(65_535)];
-            let iov = iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: buf.len(),
-            };
-            let got = udp_recv_common(
-                s.inet6,
-                fd_in,
-                Iovecs::Ours(&[iov]),
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                None,
-            );
-            if got <= 0 {
-                return got;
-            }
-            libc::write(fd_out, buf.as_ptr().cast(), (got as usize).min(buf.len()))
-        });
+    if udp_on_stack(fd_in).is_some() {
+        set_errno(Errno::EINVAL);
+        return -1;
     }
     let more = flags & libc::SPLICE_F_MORE != 0;
     if more {

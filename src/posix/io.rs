@@ -322,6 +322,14 @@ pub unsafe fn udp_send(
     let header = out.header();
     let mut all = behind_header(header.as_ptr() as *mut u8, iov)?;
     let len: usize = all[1..].iter().map(|v| v.iov_len).sum();
+    // MSG_PROBE: the destination checked and nothing sent or added to a corked datagram, as
+    // Linux's ip_make_skb and ip_append_data return first (so neither a size, the path MTU nor a
+    // pending error is met).
+    if flags & MSG_PROBE != 0 {
+        udp_check_destination(sock, fd, to)?;
+        udp_check_loopback(sock, fd, &out)?;
+        return Ok(len);
+    }
     if sock.kind == proto::Kind::Dgram && (flags & libc::MSG_MORE != 0 || sock.udp_cork.is_set()) {
         return udp_cork(sock, &all[1..], len, out, fd, flags);
     }
@@ -330,11 +338,6 @@ pub unsafe fn udp_send(
     }
     udp_check_destination(sock, fd, to)?;
     udp_check_loopback(sock, fd, &out)?;
-    // MSG_PROBE: the destination checked and nothing sent, as Linux's ip_make_skb returns before
-    // building the datagram (so neither the path MTU nor a pending error is met).
-    if flags & MSG_PROBE != 0 {
-        return Ok(len);
-    }
     if refused_over_mtu(sock, fd, &out, len) {
         return Err(Errno::EMSGSIZE);
     }

@@ -66,19 +66,19 @@ fn timeout(fd: RawFd, name: i32) -> Option<Duration> {
 /// number that refers to it, keeping each number's close-on-exec flag and the socket's O_NONBLOCK,
 /// and moving epoll interest taken while pending. Returns whether the socket is non-blocking.
 fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Result<bool> {
+    let new = close_raw_after(new);
     // The service's end comes non-blocking; it becomes as the program's socket was.
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
     let nonblocking = flags & libc::O_NONBLOCK != 0;
     if !nonblocking {
-        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
+        raw_fcntl(new.0, libc::F_SETFL, 0)?;
     }
     sock.nonblocking_hint.store(nonblocking, Ordering::Relaxed);
     // The options the descriptor itself carries move from the kernel socket to the new one.
     if pending.descriptor_options {
-        copy_descriptor_options(fd, new.as_raw_fd());
+        copy_descriptor_options(fd, new.0);
     }
     let numbers = state::numbers_of(sock, fd);
-    let new = close_raw_after(new);
     for n in numbers {
         replace_at(n, new.0)?;
         for &(epfd, events, data) in pending.epoll.iter() {
@@ -104,6 +104,22 @@ impl Drop for RawOwned {
 
 fn close_raw_after(fd: OwnedFd) -> RawOwned {
     RawOwned(fd.into_raw_fd())
+}
+
+impl AsRawFd for RawOwned {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+impl RawOwned {
+    /// Back to an `OwnedFd`, for a caller that keeps or passes it on.
+    fn into_owned(self) -> OwnedFd {
+        let fd = self.0;
+        std::mem::forget(self);
+        // SAFETY: the descriptor this owned, handed on whole.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
 }
 
 /// Puts the file of `new` at descriptor number `n`, which keeps its close-on-exec flag.
@@ -357,6 +373,7 @@ fn attach_in_place(
         let back = match others.first() {
             Some(&o) => take_free_number(fd, o, cloexec),
             None => fresh_kernel_socket(sock.kind, sock.inet6).is_ok_and(|k| {
+                let k = close_raw_after(k);
                 let _ = raw_fcntl(k.as_raw_fd(), libc::F_SETFL, i64::from(flags));
                 for o in &pending.options {
                     let _ = uds::set_raw(k.as_raw_fd(), o.level, o.name, &o.value);
@@ -364,13 +381,13 @@ fn attach_in_place(
                 for (name, v) in &kept {
                     let _ = uds::set_raw(k.as_raw_fd(), libc::SOL_SOCKET, *name, v);
                 }
-                if k.as_raw_fd() == fd {
+                if k.0 == fd {
                     let keep = i64::from(cloexec) * i64::from(libc::FD_CLOEXEC);
                     let _ = raw_fcntl(fd, libc::F_SETFD, keep);
-                    let _ = k.into_raw_fd();
+                    let _ = k.into_owned().into_raw_fd();
                     true
                 } else {
-                    take_free_number(fd, k.as_raw_fd(), cloexec)
+                    take_free_number(fd, k.0, cloexec)
                 }
             }),
         };
@@ -380,6 +397,7 @@ fn attach_in_place(
         }
         return (result.and(Err(Errno::EMFILE)), false);
     };
+    let new = close_raw_after(new);
     // The new end, as the kernel socket was: blocking mode, timeouts, close-on-exec.
     if flags & libc::O_NONBLOCK == 0 {
         let _ = raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0);
@@ -393,7 +411,7 @@ fn attach_in_place(
             libc::F_SETFD,
             i64::from(cloexec) * i64::from(libc::FD_CLOEXEC),
         );
-        let _ = new.into_raw_fd();
+        let _ = new.into_owned().into_raw_fd();
         Ok(())
     } else if take_free_number(fd, new.as_raw_fd(), cloexec) {
         // Another number came free meanwhile: the new end moved to `fd`, still free.
@@ -937,13 +955,15 @@ fn connect_quietly(
         return None;
     }
     let (mine, theirs) = uds::pair(libc::SOCK_STREAM | libc::SOCK_NONBLOCK).ok()?;
+    // Closed by system call on every way out (this holds the socket's lock).
+    let (mine, theirs) = (close_raw_after(mine), close_raw_after(theirs));
     let mut name = crate::service::server::SOCKET_NAME_PREFIX.to_vec();
     let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
     // Named as the service names its sockets, a `6` marking an AF_INET6 one (state::identify).
     let six = if sock.inet6 { "6" } else { "" };
     name.extend_from_slice(format!("c{}/{serial}/{six}t", state::pid()).as_bytes());
-    uds::bind_abstract(mine.as_raw_fd(), &name).ok()?;
-    let filler = crate::service::server::fill_end(mine.as_raw_fd());
+    uds::bind_abstract(mine.0, &name).ok()?;
+    let filler = crate::service::server::fill_end(mine.0);
     let target_socket = Target::Given {
         kind: Kind::Stream,
         options: pending.options.clone(),
@@ -953,11 +973,11 @@ fn connect_quietly(
         addr: target,
         filler: filler as u32,
     };
-    if let Err(e) = client::tell(target_socket, call, &[mine.as_raw_fd(), theirs.as_raw_fd()]) {
+    if let Err(e) = client::tell(target_socket, call, &[mine.0, theirs.0]) {
         return Some(Err(e));
     }
-    drop(close_raw_after(theirs));
-    let nonblocking = match install(sock, fd, mine, pending) {
+    drop(theirs);
+    let nonblocking = match install(sock, fd, mine.into_owned(), pending) {
         Ok(nb) => nb,
         Err(e) => return Some(Err(e)),
     };

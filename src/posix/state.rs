@@ -333,8 +333,25 @@ pub fn count_of(sock: &OpenSocket) -> usize {
 
 /// Forgets that `fd` is `sock`, if the table still says so: its number went to another file.
 pub fn forget_if(fd: RawFd, sock: &OpenSocket) {
-    if get(fd).is_some_and(|s| std::ptr::eq(Arc::as_ptr(&s), sock)) {
-        drop(remove(fd));
+    if fd < 0 {
+        return;
+    }
+    // Looked at and taken under one lock: another thread may be recording its own socket there.
+    let taken = {
+        let mut t = TABLE.write();
+        match t.get_mut(fd as usize) {
+            Some(e)
+                if e.as_ref()
+                    .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), sock)) =>
+            {
+                e.take()
+            }
+            _ => None,
+        }
+    };
+    if let Some(s) = taken {
+        ENTRIES.fetch_sub(1, Ordering::AcqRel);
+        s.numbers.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
