@@ -599,7 +599,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
             )
         }),
         Some(s) if !s.is_pending() => {
-            if let Some(e) = io::listener_refuses(&s, true, 0) {
+            if let Some(e) = io::listener_refuses(&s, fd, true, 0) {
                 return ret(Err(e), -1);
             }
             io::spin_before_read(&s, fd, 0);
@@ -659,7 +659,7 @@ pub unsafe extern "C" fn recvfrom(
             if flags & libc::MSG_ERRQUEUE != 0 {
                 return ret(Err(io::ERRQUEUE_EMPTY), -1);
             }
-            if let Some(e) = io::listener_refuses(&s, true, flags) {
+            if let Some(e) = io::listener_refuses(&s, fd, true, flags) {
                 return ret(Err(e), -1);
             }
             // A stream socket leaves the address untouched and reports length 0 (as Linux's TCP).
@@ -728,7 +728,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             )
         }),
         Some(s) if !s.is_pending() => {
-            if let Some(e) = io::listener_refuses(&s, true, 0) {
+            if let Some(e) = io::listener_refuses(&s, fd, true, 0) {
                 return ret(Err(e), -1);
             }
             io::spin_before_read(&s, fd, 0);
@@ -754,7 +754,7 @@ unsafe fn recvmsg_one(sock: &OpenSocket, fd: RawFd, msg: *mut msghdr, flags: c_i
         if flags & libc::MSG_ERRQUEUE != 0 {
             return ret(Err(io::ERRQUEUE_EMPTY), -1);
         }
-        if let Some(e) = io::listener_refuses(sock, true, flags) {
+        if let Some(e) = io::listener_refuses(sock, fd, true, flags) {
             return ret(Err(e), -1);
         }
         // TCP: the kernel reads and fills the program's header itself (EFAULT if it cannot), and
@@ -1026,7 +1026,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
                     == state::LISTENING_YES =>
         {
             ret(
-                Err(io::listener_refuses(&s, false, 0).unwrap_or(Errno::EPIPE)),
+                Err(io::listener_refuses(&s, fd, false, 0).unwrap_or(Errno::EPIPE)),
                 -1,
             )
         }
@@ -1164,7 +1164,7 @@ pub unsafe extern "C" fn sendto(
             ret(addr::check_len(to, tolen).map(|_| 0), -1)
         }
         Kind::Stream => {
-            if let Some(e) = io::listener_refuses(&sock, false, flags) {
+            if let Some(e) = io::listener_refuses(&sock, fd, false, flags) {
                 return ret(Err(e), -1);
             }
             let len = io::syn_share(&sock, fd, flags).map_or(len, |room| len.min(room));
@@ -1213,7 +1213,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
-            if let Some(e) = io::listener_refuses(&s, false, 0) {
+            if let Some(e) = io::listener_refuses(&s, fd, false, 0) {
                 return ret(Err(e), -1);
             }
             let parts = Iovecs::Program(iov, iovcnt as usize);
@@ -1441,7 +1441,7 @@ unsafe fn sendmsg_one(sock: &OpenSocket, fd: RawFd, msg: *const msghdr, flags: c
         no_real!(-1)
     };
     if sock.kind == Kind::Stream {
-        if let Some(e) = io::listener_refuses(sock, false, flags) {
+        if let Some(e) = io::listener_refuses(sock, fd, false, flags) {
             return ret(Err(e), -1);
         }
         io::more_before(sock, fd, flags);

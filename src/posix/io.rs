@@ -123,9 +123,18 @@ pub fn tcp_send_error(fd: i32, flags: i32) -> Errno {
 /// A read or a write on a TCP listener, which Linux refuses (tcp_recvmsg: ENOTCONN in
 /// TCP_LISTEN; tcp_sendmsg: EPIPE, with SIGPIPE unless MSG_NOSIGNAL, from sk_stream_wait_connect),
 /// where the socketpair under it would block a read (it carries the listener's connection tokens,
-/// which a read would take) and swallow a write. Known in the process that listened.
-pub fn listener_refuses(sock: &OpenSocket, reading: bool, flags: i32) -> Option<Errno> {
-    if sock.listening.load(Ordering::Relaxed) != super::state::LISTENING_YES {
+/// which a read would take) and swallow a write. Known in the process that listened; one made by
+/// another (inherited, received over a UNIX socket) is asked of the service once.
+pub fn listener_refuses(sock: &OpenSocket, fd: i32, reading: bool, flags: i32) -> Option<Errno> {
+    let listening = match sock.listening.load(Ordering::Relaxed) {
+        super::state::LISTENING_YES => true,
+        super::state::LISTENING_UNKNOWN if sock.unsettled.load(Ordering::Relaxed) => {
+            super::sockets::is_listener(sock, fd)
+                && sock.listening.load(Ordering::Relaxed) == super::state::LISTENING_YES
+        }
+        _ => false,
+    };
+    if !listening {
         return None;
     }
     if reading {
