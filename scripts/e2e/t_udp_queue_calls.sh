@@ -4,8 +4,8 @@
 # the AF_UNIX end under a stack socket answered ENOTTY, and dnsmasq took tap0 for an interface
 # without an address); FIONREAD, the next datagram's length and not the whole queue's (Linux's
 # first_packet_length); and a shutdown from another thread, which ends a blocked recv with an
-# empty datagram and no address (Linux's __skb_recv_udp at RCV_SHUTDOWN), where the stack's
-# said ECONNABORTED.
+# empty datagram and no address (Linux's __skb_recv_udp at RCV_SHUTDOWN; a receive that does not
+# wait says EAGAIN), where the stack's said ECONNABORTED.
 source "$(dirname "$0")/lib.sh"
 setup udpcalls
 out=$(onstack -- timeout 20 python3 -c "
@@ -36,6 +36,10 @@ except OSError as e:
     print('shutdown', e.strerror)  # not connected, as Linux's inet_shutdown says, yet recorded
 th.join(5)
 print('after shutdown', got)
+try:
+    print('then without waiting', s.recv(100, socket.MSG_DONTWAIT))
+except BlockingIOError:
+    print('then without waiting EAGAIN')
 " 2>&1)
 echo "$out"
 [ "$out" = "addr $STACK_IP
@@ -45,5 +49,6 @@ fionread 1000
 fionread 7
 fionread 0
 shutdown Transport endpoint is not connected
-after shutdown [(b'', None)]" ] || fail "ioctl, FIONREAD or shutdown on a UDP socket"
+after shutdown [(b'', None)]
+then without waiting EAGAIN" ] || fail "ioctl, FIONREAD or shutdown on a UDP socket"
 echo "udp calls: interface ioctls after bind, FIONREAD of the next datagram, shutdown ends a blocked recv"

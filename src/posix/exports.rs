@@ -1777,6 +1777,11 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         Some(s) if !s.is_pending() => s,
         _ => return f(fd, request, arg),
     };
+    if request == libc::SIOCSARP {
+        return guard("ioctl", -1, || {
+            ret(set_neighbour(fd, arg as *const libc::arpreq), -1)
+        });
+    }
     guard("ioctl", -1, || {
         let out = arg as *mut c_int;
         let value = match (request, sock.kind) {
@@ -1800,6 +1805,39 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
             -1,
         )
     })
+}
+
+/// SIOCSARP on a stack socket: the entry goes into the stack's neighbour cache, not the kernel's
+/// (whose tap0 side is another host): an IPv4 address on the TAP's link and an Ethernet address,
+/// for the TAP or no device named, as Linux's arp_ioctl checks them (EINVAL, ENODEV; EPERM
+/// without CAP_NET_ADMIN, which the service checks).
+unsafe fn set_neighbour(fd: c_int, req: *const libc::arpreq) -> Result<c_int, Errno> {
+    super::user::check_read(req.cast(), std::mem::size_of::<libc::arpreq>())?;
+    let r = std::ptr::read_unaligned(req);
+    if r.arp_pa.sa_family != libc::AF_INET as libc::sa_family_t {
+        return Err(Errno(libc::EAFNOSUPPORT));
+    }
+    if r.arp_ha.sa_family != libc::ARPHRD_ETHER {
+        return Err(Errno::EINVAL);
+    }
+    let dev: Vec<u8> = r
+        .arp_dev
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    let iface =
+        crate::service::client::config().map_or_else(|_| "tap0".to_string(), |c| c.iface.clone());
+    if !dev.is_empty() && dev != iface.as_bytes() {
+        return Err(Errno(libc::ENODEV));
+    }
+    let pa = std::ptr::read_unaligned(std::ptr::addr_of!(r.arp_pa) as *const libc::sockaddr_in);
+    let ip = std::net::Ipv4Addr::from(u32::from_be(pa.sin_addr.s_addr));
+    let mut mac = [0u8; 6];
+    for (m, &b) in mac.iter_mut().zip(r.arp_ha.sa_data.iter()) {
+        *m = b as u8;
+    }
+    sockets::request(fd, crate::service::proto::Call::SetNeighbour { ip, mac }).map(|_| 0)
 }
 
 #[no_mangle]

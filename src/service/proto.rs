@@ -168,6 +168,13 @@ pub enum Call {
     /// does. Answered with 8 bytes: the MTU, and for how many milliseconds what the stack learnt
     /// of the path holds (0: nothing learnt), each a native-endian u32.
     PathMtu(Option<SocketAddrV4>),
+    /// SIOCSARP on one of the program's sockets: the stack's neighbour `ip` is at `mac` from now
+    /// on (dnsmasq's DHCP server so reaches a client that has no address yet). CAP_NET_ADMIN, as
+    /// Linux's arp_ioctl asks.
+    SetNeighbour {
+        ip: std::net::Ipv4Addr,
+        mac: [u8; 6],
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -397,6 +404,11 @@ impl Request {
                 w.u32(*len);
                 w.u8(*peek as u8);
             }
+            Call::SetNeighbour { ip, mac } => {
+                w.u8(27);
+                w.u32(u32::from(*ip));
+                w.bytes(mac);
+            }
             Call::PathMtu(to) => {
                 w.u8(25);
                 match to {
@@ -498,6 +510,14 @@ impl Request {
                 1 => Some(r.addr()?),
                 _ => return Err(Malformed),
             }),
+            27 => {
+                let ip = std::net::Ipv4Addr::from(r.u32()?);
+                let mac = r.bytes(6)?;
+                Call::SetNeighbour {
+                    ip,
+                    mac: mac.try_into().map_err(|_| Malformed)?,
+                }
+            }
             _ => return Err(Malformed),
         };
         r.end()?;
@@ -796,6 +816,10 @@ mod tests {
             },
             Call::PathMtu(None),
             Call::PathMtu(Some(a())),
+            Call::SetNeighbour {
+                ip: std::net::Ipv4Addr::new(10, 77, 0, 57),
+                mac: [2, 0, 0, 0, 0, 9],
+            },
             Call::ConnectFilled {
                 addr: a(),
                 filler: 5248,

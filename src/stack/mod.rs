@@ -241,6 +241,33 @@ impl Stack {
         &self.net.stats
     }
 
+    /// SIOCSARP: `ip` is at `mac` from now on, as a reply to our own request would say (Linux's
+    /// arp_req_set enters it NUD_REACHABLE, ATF_COM); frames waiting for it go. Refused (EINVAL)
+    /// for an address no neighbour can have (Linux's arp_req_set_public or a route that is not
+    /// on the link): a broadcast, multicast or unspecified one, or one off the TAP's subnet.
+    pub fn set_neighbour(
+        &mut self,
+        now: Instant,
+        ip: std::net::Ipv4Addr,
+        mac: MacAddr,
+    ) -> crate::error::Result<()> {
+        let iface = &self.net.iface;
+        if !iface.is_on_link(ip)
+            || iface.is_broadcast(ip)
+            || ip.is_multicast()
+            || ip.is_unspecified()
+            || ip == iface.addr
+            || !mac.is_unicast()
+        {
+            return Err(crate::error::Errno::EINVAL);
+        }
+        for mut frame in self.net.neighbours.learn(now, ip, mac, true, true) {
+            frame[0..6].copy_from_slice(&mac.0);
+            self.net.push_frame(frame);
+        }
+        Ok(())
+    }
+
     /// Neighbours currently resolved, for display.
     pub fn neighbours(&self) -> Vec<(std::net::Ipv4Addr, MacAddr)> {
         self.net.neighbours.resolved().collect()

@@ -991,6 +991,14 @@ impl Service {
                 v.extend_from_slice(&left.to_ne_bytes());
                 Ok(Called::Value(Value::Bytes(v)))
             }
+            Call::SetNeighbour { ip, mac } => {
+                if !self.clients.get(ci).is_some_and(|c| c.net_admin) {
+                    return Err(Errno::EPERM);
+                }
+                self.stack
+                    .set_neighbour(now, ip, crate::wire::MacAddr(mac))?;
+                Ok(Called::Value(Value::None))
+            }
             Call::ErrorBoard => match &self.board {
                 Some(b) => b.share().map(Called::Shared).map_err(|e| errno_of(&e)),
                 None => Err(Errno(libc::ENOSYS)),
