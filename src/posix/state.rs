@@ -315,10 +315,19 @@ pub fn insert(fd: RawFd, sock: Arc<OpenSocket>) {
 
 /// Forgets descriptor `fd`.
 pub fn remove(fd: RawFd) -> Option<Arc<OpenSocket>> {
+    take_if(fd, |_| true)
+}
+
+/// The entry at `fd`, taken out of the table if `which` says so of it, looked at and taken under
+/// one lock (another thread may be recording its own socket there meanwhile).
+fn take_if(fd: RawFd, which: impl FnOnce(&Arc<OpenSocket>) -> bool) -> Option<Arc<OpenSocket>> {
     if fd < 0 || ENTRIES.load(Ordering::Acquire) == 0 {
         return None;
     }
-    let taken = TABLE.write().get_mut(fd as usize).and_then(Option::take);
+    let taken = TABLE
+        .write()
+        .get_mut(fd as usize)
+        .and_then(|e| e.take_if(|s| which(s)));
     if let Some(s) = &taken {
         ENTRIES.fetch_sub(1, Ordering::AcqRel);
         s.numbers.fetch_sub(1, Ordering::AcqRel);
@@ -333,26 +342,7 @@ pub fn count_of(sock: &OpenSocket) -> usize {
 
 /// Forgets that `fd` is `sock`, if the table still says so: its number went to another file.
 pub fn forget_if(fd: RawFd, sock: &OpenSocket) {
-    if fd < 0 {
-        return;
-    }
-    // Looked at and taken under one lock: another thread may be recording its own socket there.
-    let taken = {
-        let mut t = TABLE.write();
-        match t.get_mut(fd as usize) {
-            Some(e)
-                if e.as_ref()
-                    .is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), sock)) =>
-            {
-                e.take()
-            }
-            _ => None,
-        }
-    };
-    if let Some(s) = taken {
-        ENTRIES.fetch_sub(1, Ordering::AcqRel);
-        s.numbers.fetch_sub(1, Ordering::AcqRel);
-    }
+    drop(take_if(fd, |s| std::ptr::eq(Arc::as_ptr(s), sock)));
 }
 
 /// Whether this process has threads besides the caller, which may take descriptor numbers at any
@@ -590,9 +580,8 @@ extern "C" fn before_fork() {
     // thread that waited for the table. A socket made meanwhile (its lock not held) is looked for
     // once the table is held, and its lock tried then: if another thread has it, everything is let
     // go and taken again, that one waited for with the rest.
-    fn held(s: &Arc<OpenSocket>) -> std::sync::MutexGuard<'static, Attach> {
-        let guard = s.attach.lock();
-        // SAFETY: the guard borrows a socket kept alive in the list beside it, which ForkLocks
+    fn kept(guard: std::sync::MutexGuard<'_, Attach>) -> std::sync::MutexGuard<'static, Attach> {
+        // SAFETY: every guard borrows a socket kept alive in the list beside it, which ForkLocks
         // drops after the guards (fields drop in order), as does a retry below.
         unsafe {
             std::mem::transmute::<
@@ -607,7 +596,7 @@ extern "C" fn before_fork() {
         sockets.sort_by_key(|s| Arc::as_ptr(s) as usize);
         sockets.dedup_by(|a, b| Arc::ptr_eq(a, b));
         let mut attach: Vec<std::sync::MutexGuard<'static, Attach>> =
-            sockets.iter().map(held).collect();
+            sockets.iter().map(|s| kept(s.attach.lock())).collect();
         let table = TABLE.write();
         tries += 1;
         let mut newcomers: Vec<Arc<OpenSocket>> = table
@@ -626,13 +615,8 @@ extern "C" fn before_fork() {
         let mut more = Vec::new();
         for s in &newcomers {
             match s.attach.try_lock() {
-                // SAFETY: as in `held`; `newcomers` joins `sockets` below, kept as long.
-                Some(g) => more.push(unsafe {
-                    std::mem::transmute::<
-                        std::sync::MutexGuard<'_, Attach>,
-                        std::sync::MutexGuard<'static, Attach>,
-                    >(g)
-                }),
+                // `newcomers` joins `sockets` below, kept as long.
+                Some(g) => more.push(kept(g)),
                 None => {
                     all = false;
                     break;
