@@ -97,14 +97,8 @@ impl Stack {
         // A reply to us proves the neighbour hears us (REACHABLE); a request only says where it
         // is (STALE), as Linux's arp_process.
         let confirmed = to_us && repr.operation == ArpOperation::Reply;
-        for mut frame in
-            self.net
-                .neighbours
-                .learn(now, repr.sender_ip, repr.sender_mac, create, confirmed)
-        {
-            frame[0..6].copy_from_slice(&repr.sender_mac.0);
-            self.net.push_frame(frame);
-        }
+        self.net
+            .learn_neighbour(now, repr.sender_ip, repr.sender_mac, create, confirmed);
         if to_us && repr.operation == ArpOperation::Request {
             let reply = ArpRepr {
                 operation: ArpOperation::Reply,

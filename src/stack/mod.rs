@@ -261,10 +261,7 @@ impl Stack {
         {
             return Err(crate::error::Errno::EINVAL);
         }
-        for mut frame in self.net.neighbours.learn(now, ip, mac, true, true) {
-            frame[0..6].copy_from_slice(&mac.0);
-            self.net.push_frame(frame);
-        }
+        self.net.learn_neighbour(now, ip, mac, true, true);
         Ok(())
     }
 

@@ -413,6 +413,22 @@ impl Net {
         Ok(())
     }
 
+    /// Records that neighbour `ip` is at `mac` ([`crate::arp::NeighbourCache::learn`]: `create`,
+    /// `confirmed`) and sends it the frames that were waiting for its address.
+    pub(crate) fn learn_neighbour(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        create: bool,
+        confirmed: bool,
+    ) {
+        for mut frame in self.neighbours.learn(now, ip, mac, create, confirmed) {
+            frame[0..6].copy_from_slice(&mac.0);
+            self.push_frame(frame);
+        }
+    }
+
     /// Sends an ICMP message to `dst` in a packet whose TOS byte is `tos` (see [`icmp::reply_tos`]
     /// and [`icmp::error_tos`]).
     pub(crate) fn send_icmp(
