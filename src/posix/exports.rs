@@ -1020,45 +1020,41 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         }),
         // Under a seccomp filter, the program's own write (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, buf, count),
-        Some(s)
-            if !s.is_pending()
-                && s.listening.load(std::sync::atomic::Ordering::Relaxed)
-                    == state::LISTENING_YES =>
-        {
-            ret(
-                Err(io::listener_refuses(&s, fd, false, 0).unwrap_or(Errno::EPIPE)),
-                -1,
-            )
-        }
-        Some(s) if !s.is_pending() => match io::send_timeout(&s, fd, 0) {
-            Some(t) => guard("write", -1, || {
-                let iov = iovec {
-                    iov_base: buf as *mut c_void,
-                    iov_len: count,
-                };
-                let r = io::send_bounded(fd, &[iov], 0, t);
-                io::more_after(&s, fd, 0);
-                ret(r.map(|n| n as ssize_t), -1)
-            }),
-            // libc's send, which write(2) on a socket is (a cancellation point too), with
-            // MSG_NOSIGNAL (see io::tcp_send_flags).
-            None => {
-                let Some(send) = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t)
-                else {
-                    return f(fd, buf, count);
-                };
-                let n = send(fd, buf, count, io::tcp_send_flags(0));
-                if n < 0 && super::hook::errno() == libc::ENOTSOCK {
-                    // Not a socket after all (the table outlived it: closed inside libc).
-                    return f(fd, buf, count);
-                }
-                guard("write", -1, || {
-                    let n = io::tcp_send_result(fd, 0, n);
-                    super::hook::errno_kept(|| io::more_after(&s, fd, 0));
-                    n
-                })
+        Some(s) if !s.is_pending() => {
+            if let Some(e) = io::listener_refuses(&s, fd, false, 0) {
+                return ret(Err(e), -1);
             }
-        },
+            match io::send_timeout(&s, fd, 0) {
+                Some(t) => guard("write", -1, || {
+                    let iov = iovec {
+                        iov_base: buf as *mut c_void,
+                        iov_len: count,
+                    };
+                    let r = io::send_bounded(fd, &[iov], 0, t);
+                    io::more_after(&s, fd, 0);
+                    ret(r.map(|n| n as ssize_t), -1)
+                }),
+                // libc's send, which write(2) on a socket is (a cancellation point too), with
+                // MSG_NOSIGNAL (see io::tcp_send_flags).
+                None => {
+                    let Some(send) =
+                        real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t)
+                    else {
+                        return f(fd, buf, count);
+                    };
+                    let n = send(fd, buf, count, io::tcp_send_flags(0));
+                    if n < 0 && super::hook::errno() == libc::ENOTSOCK {
+                        // Not a socket after all (the table outlived it: closed inside libc).
+                        return f(fd, buf, count);
+                    }
+                    guard("write", -1, || {
+                        let n = io::tcp_send_result(fd, 0, n);
+                        super::hook::errno_kept(|| io::more_after(&s, fd, 0));
+                        n
+                    })
+                }
+            }
+        }
         _ => f(fd, buf, count),
     }
 }
@@ -1260,23 +1256,22 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     }
 }
 
-/// After the kernel's own `sendfile` or `splice` into a TCP stack socket `fd` (the socketpair
-/// takes them as they are): the end of a MSG_MORE run, as after a `write` ([`io::more_after`]),
-/// unless `more` (SPLICE_F_MORE, splice's MSG_MORE).
-fn after_zero_copy(fd: c_int, more: bool) {
-    if let Some(s) = known(fd) {
-        if s.kind == Kind::Stream && !s.is_pending() {
-            let flags = if more { libc::MSG_MORE } else { 0 };
-            super::hook::errno_kept(|| guard("sendfile", (), || io::more_after(&s, fd, flags)));
-        }
-    }
+/// The stack socket of `kind` at `fd`, if it is one. A UDP one's socketpair carries each datagram
+/// behind a header of ours, so the kernel's own `sendfile` or `splice` on it would take the
+/// program's bytes for a header (a datagram sent elsewhere, or lost) or hand ours over as data; a
+/// TCP one's takes them as they are.
+fn on_stack(fd: c_int, kind: Kind) -> Option<Arc<OpenSocket>> {
+    known(fd).filter(|s| s.kind == kind && !s.is_pending())
 }
 
-/// The UDP stack socket at `fd`, if it is one: its socketpair carries each datagram behind a
-/// header of ours, so the kernel's own `sendfile` or `splice` on it would take the program's bytes
-/// for a header (a datagram sent elsewhere, or lost) or hand ours over as data.
-fn udp_on_stack(fd: c_int) -> Option<Arc<OpenSocket>> {
-    known(fd).filter(|s| s.kind == Kind::Dgram && !s.is_pending())
+/// After the kernel's own `sendfile` or `splice` (`call`) into TCP stack socket `tcp` at `fd`: the
+/// end of a MSG_MORE run, as after a `write` ([`io::more_after`]), unless `more` (SPLICE_F_MORE,
+/// splice's MSG_MORE).
+fn after_zero_copy(call: &str, tcp: Option<Arc<OpenSocket>>, fd: c_int, more: bool) {
+    if let Some(s) = tcp {
+        let flags = if more { libc::MSG_MORE } else { 0 };
+        super::hook::errno_kept(|| guard(call, (), || io::more_after(&s, fd, flags)));
+    }
 }
 
 /// `sendfile` or `splice` into UDP stack socket `sock` (at `fd`): up to one datagram's worth of
@@ -1359,16 +1354,19 @@ pub unsafe extern "C" fn sendfile(
     let Some(f) = real!(sendfile: fn(c_int, c_int, *mut libc::off_t, size_t) -> ssize_t) else {
         no_real!(-1)
     };
-    if let Some(s) = udp_on_stack(out_fd) {
+    if let Some(s) = on_stack(out_fd, Kind::Dgram) {
         return guard("sendfile", -1, || {
             udp_sendfile(&s, out_fd, in_fd, offset, count)
         });
     }
+    let tcp = on_stack(out_fd, Kind::Stream);
     let n = f(out_fd, in_fd, offset, count);
-    after_zero_copy(out_fd, false);
+    after_zero_copy("sendfile", tcp, out_fd, false);
     n
 }
 
+/// `sendfile` under its large-file name: the same function where `off_t` is 64 bits, the only
+/// targets the shim is built for (as `mmap64` in [`super::maps`]).
 #[no_mangle]
 pub unsafe extern "C" fn sendfile64(
     out_fd: c_int,
@@ -1376,17 +1374,7 @@ pub unsafe extern "C" fn sendfile64(
     offset: *mut libc::off64_t,
     count: size_t,
 ) -> ssize_t {
-    let Some(f) = real!(sendfile64: fn(c_int, c_int, *mut libc::off64_t, size_t) -> ssize_t) else {
-        no_real!(-1)
-    };
-    if let Some(s) = udp_on_stack(out_fd) {
-        return guard("sendfile64", -1, || {
-            udp_sendfile(&s, out_fd, in_fd, offset, count)
-        });
-    }
-    let n = f(out_fd, in_fd, offset, count);
-    after_zero_copy(out_fd, false);
-    n
+    sendfile(out_fd, in_fd, offset, count)
 }
 
 #[no_mangle]
@@ -1405,7 +1393,7 @@ pub unsafe extern "C" fn splice(
     // Into a UDP stack socket: a datagram moved through a buffer of ours (the other end is a
     // pipe, which a read serves as well). Out of one: refused, as a splice between two sockets
     // is (EINVAL): the datagram would be taken before the pipe could be known to hold it.
-    if let Some(s) = udp_on_stack(fd_out) {
+    if let Some(s) = on_stack(fd_out, Kind::Dgram) {
         if !off_in.is_null() || !off_out.is_null() {
             set_errno(Errno(libc::ESPIPE));
             return -1;
@@ -1420,19 +1408,18 @@ pub unsafe extern "C" fn splice(
             )
         });
     }
-    if udp_on_stack(fd_in).is_some() {
+    if on_stack(fd_in, Kind::Dgram).is_some() {
         set_errno(Errno::EINVAL);
         return -1;
     }
     let more = flags & libc::SPLICE_F_MORE != 0;
-    if more {
+    let tcp = on_stack(fd_out, Kind::Stream);
+    if let (true, Some(s)) = (more, &tcp) {
         // SPLICE_F_MORE is splice's MSG_MORE: a run may begin with it.
-        if let Some(s) = known(fd_out).filter(|s| s.kind == Kind::Stream && !s.is_pending()) {
-            super::hook::errno_kept(|| io::more_before(&s, fd_out, libc::MSG_MORE));
-        }
+        super::hook::errno_kept(|| io::more_before(s, fd_out, libc::MSG_MORE));
     }
     let n = f(fd_in, off_in, fd_out, off_out, len, flags);
-    after_zero_copy(fd_out, more);
+    after_zero_copy("splice", tcp, fd_out, more);
     n
 }
 
