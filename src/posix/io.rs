@@ -586,8 +586,8 @@ pub unsafe fn udp_recv(
             if probe.0.is_ok() {
                 // A call that does not wait never meets the shutdown there: EAGAIN, as
                 // __skb_recv_udp's with no time to wait.
-                let fl = libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL);
-                if flags & libc::MSG_DONTWAIT != 0 || (fl >= 0 && fl as i32 & libc::O_NONBLOCK != 0)
+                if flags & libc::MSG_DONTWAIT != 0
+                    || super::sockets::is_nonblocking(fd).unwrap_or(false)
                 {
                     return Err(Errno::EAGAIN);
                 }

@@ -31,7 +31,7 @@ pub(super) fn raw_fcntl(fd: RawFd, cmd: i32, arg: libc::c_long) -> Result<i32> {
 }
 
 /// Whether the descriptor `fd` is in non-blocking mode (O_NONBLOCK).
-fn is_nonblocking(fd: RawFd) -> Result<bool> {
+pub(super) fn is_nonblocking(fd: RawFd) -> Result<bool> {
     Ok(raw_fcntl(fd, libc::F_GETFL, 0)? & libc::O_NONBLOCK != 0)
 }
 
@@ -71,16 +71,16 @@ fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Res
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
     let nonblocking = flags & libc::O_NONBLOCK != 0;
     if !nonblocking {
-        raw_fcntl(new.0, libc::F_SETFL, 0)?;
+        raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
     }
     sock.nonblocking_hint.store(nonblocking, Ordering::Relaxed);
     // The options the descriptor itself carries move from the kernel socket to the new one.
     if pending.descriptor_options {
-        copy_descriptor_options(fd, new.0);
+        copy_descriptor_options(fd, new.as_raw_fd());
     }
     let numbers = state::numbers_of(sock, fd);
     for n in numbers {
-        replace_at(n, new.0)?;
+        replace_at(n, new.as_raw_fd())?;
         for &(epfd, events, data) in pending.epoll.iter() {
             let mut ev = libc::epoll_event { events, u64: data };
             // SAFETY: a valid epoll_event; the old registration went with the old file.
@@ -381,13 +381,13 @@ fn attach_in_place(
                 for (name, v) in &kept {
                     let _ = uds::set_raw(k.as_raw_fd(), libc::SOL_SOCKET, *name, v);
                 }
-                if k.0 == fd {
+                if k.as_raw_fd() == fd {
                     let keep = i64::from(cloexec) * i64::from(libc::FD_CLOEXEC);
                     let _ = raw_fcntl(fd, libc::F_SETFD, keep);
                     let _ = k.into_owned().into_raw_fd();
                     true
                 } else {
-                    take_free_number(fd, k.0, cloexec)
+                    take_free_number(fd, k.as_raw_fd(), cloexec)
                 }
             }),
         };
@@ -962,8 +962,8 @@ fn connect_quietly(
     // Named as the service names its sockets, a `6` marking an AF_INET6 one (state::identify).
     let six = if sock.inet6 { "6" } else { "" };
     name.extend_from_slice(format!("c{}/{serial}/{six}t", state::pid()).as_bytes());
-    uds::bind_abstract(mine.0, &name).ok()?;
-    let filler = crate::service::server::fill_end(mine.0);
+    uds::bind_abstract(mine.as_raw_fd(), &name).ok()?;
+    let filler = crate::service::server::fill_end(mine.as_raw_fd());
     let target_socket = Target::Given {
         kind: Kind::Stream,
         options: pending.options.clone(),
@@ -973,7 +973,7 @@ fn connect_quietly(
         addr: target,
         filler: filler as u32,
     };
-    if let Err(e) = client::tell(target_socket, call, &[mine.0, theirs.0]) {
+    if let Err(e) = client::tell(target_socket, call, &[mine.as_raw_fd(), theirs.as_raw_fd()]) {
         return Some(Err(e));
     }
     drop(theirs);

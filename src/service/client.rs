@@ -64,18 +64,6 @@ thread_local! {
     static CONTROL: RefCell<Option<Control>> = const { RefCell::new(None) };
 }
 
-impl Control {
-    fn new(fd: RawFd, pid: i32, epoch: u32) -> Control {
-        Control {
-            fd: sys::Fd::new(fd),
-            pid,
-            seq: 0,
-            admitted: false,
-            epoch,
-        }
-    }
-}
-
 /// Runs `f` on this thread's control connection. While the thread exits that is gone (glibc runs
 /// the main thread's thread-local destructors before the `atexit` handlers, which may still close
 /// or shut down sockets): `f` then gets a connection of its own, closed when it returns.
@@ -263,7 +251,13 @@ fn ensure(slot: &mut Option<Control>, may_start: bool) -> Result<&mut Control> {
     }
     if slot.is_none() {
         let fd = connect(may_start)?;
-        *slot = Some(Control::new(fd.into_raw_fd(), pid, epoch));
+        *slot = Some(Control {
+            fd: sys::Fd::new(fd.into_raw_fd()),
+            pid,
+            seq: 0,
+            admitted: false,
+            epoch,
+        });
     }
     Ok(slot.as_mut().expect("just made"))
 }
