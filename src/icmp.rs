@@ -124,15 +124,6 @@ impl RateLimit {
         }
     }
 
-    /// Takes a token if one is left.
-    pub fn allow(&mut self, now: Instant) -> bool {
-        if !self.has_token(now) {
-            return false;
-        }
-        self.take();
-        true
-    }
-
     /// Whether a token is left at `now`, taking none.
     pub fn has_token(&mut self, now: Instant) -> bool {
         self.refill(now);
@@ -159,13 +150,6 @@ impl RateLimit {
                 self.last = now;
             }
         }
-    }
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        let d = LimitSettings::LINUX;
-        RateLimit::new(d.msgs_per_sec, d.msgs_burst)
     }
 }
 
@@ -330,6 +314,18 @@ impl Default for ErrorLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl RateLimit {
+        /// Takes a token if one is left (as [`ErrorLimits::allow`] does when the destination
+        /// lets the message go).
+        fn allow(&mut self, now: Instant) -> bool {
+            let has = self.has_token(now);
+            if has {
+                self.take();
+            }
+            has
+        }
+    }
 
     #[test]
     fn rate_limit_bursts_then_refills() {
