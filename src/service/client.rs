@@ -442,8 +442,15 @@ fn gone(e: &std::io::Error) -> Errno {
 }
 
 /// A control connection to the service for the configured TAP, starting the service if none runs
-/// and `may_start` (else ENETDOWN, quietly).
+/// and `may_start` (else ENETDOWN, quietly). The shim's own work inside a program's call: errno is
+/// left as it was (the name's ECONNREFUSED before a start, say), since a Linux call that succeeds
+/// does not touch it, and programs print it after calls that did not fail (iperf3 does).
 fn connect(may_start: bool) -> Result<OwnedFd> {
+    crate::posix::hook::errno_kept(|| connect_or_start(may_start))
+}
+
+/// [`connect`]'s work.
+fn connect_or_start(may_start: bool) -> Result<OwnedFd> {
     let config = config()?;
     let name = control_name(&config.iface);
     let mut started = false;
