@@ -2559,6 +2559,49 @@ static void c_kept_options(void) {
     geti(fd, SOL_SOCKET, SO_PRIORITY, "accepted: SO_PRIORITY");
 }
 
+/* The queue-size ioctls as Linux's tcp_ioctl answers them: EINVAL on a listener (SIOCINQ,
+ * SIOCOUTQ, SIOCOUTQNSD), 0 while the handshake is on, and SIOCOUTQNSD counting what is not yet
+ * sent (at most SIOCOUTQ, which counts what is not yet acknowledged) to a peer that reads nothing;
+ * SIOCATMARK on UDP, which udp_ioctl does not know: ENOTTY. */
+static int ioctl_int(int fd, unsigned long req, const char *what) {
+    int v = -1;
+    int r = (int)R(what, ioctl(fd, req, &v));
+    return r < 0 ? r : v;
+}
+
+static void c_queue_ioctls(void) {
+    int l = listener();
+    ioctl_int(l, SIOCINQ, "listener: SIOCINQ");
+    ioctl_int(l, SIOCOUTQ, "listener: SIOCOUTQ");
+    ioctl_int(l, SIOCOUTQNSD, "listener: SIOCOUTQNSD");
+    int c = tcp();
+    fcntl(c, F_SETFL, O_NONBLOCK);
+    struct sockaddr_in none = addr_of("10.77.0.5", ECHO);
+    connect(c, SA(none), sizeof none);
+    line("connecting: SIOCOUTQ", "%d", ioctl_int(c, SIOCOUTQ, "connecting: ioctl(SIOCOUTQ)"));
+    line("connecting: SIOCOUTQNSD", "%d", ioctl_int(c, SIOCOUTQNSD, "connecting: ioctl(SIOCOUTQNSD)"));
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    line("connected, nothing sent: SIOCOUTQNSD", "%d", ioctl_int(fd, SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"));
+    int h = tcp();
+    seti(h, SOL_SOCKET, SO_SNDBUF, 1 << 20, "setsockopt(SO_SNDBUF, 1 MiB)");
+    connect_to(h, HOLD);
+    long total = 0;
+    int stalled = write_until_stalled(h, 5, &total);
+    line("to a peer that reads nothing: writes until EAGAIN", "%s", stalled ? "stalled" : "never stalled");
+    int nsd = -1;
+    ioctl(h, SIOCOUTQNSD, &nsd);
+    int q = outq(h);
+    fprintf(stderr, "queue_ioctls: wrote %ld, SIOCOUTQ %d, SIOCOUTQNSD %d\n", total, q, nsd);
+    line("  then 0 < SIOCOUTQNSD <= SIOCOUTQ", "%s", nsd > 0 && nsd <= q ? "yes" : "no");
+    close(conn(RELEASE));
+    close(h);
+    int u = udp();
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    need(bind(u, SA(any), sizeof any) == 0, "bind udp");
+    ioctl_int(u, SIOCATMARK, "bound udp: SIOCATMARK");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2632,6 +2675,7 @@ int main(void) {
     run("options kept and read back", c_kept_options);
     run("IPV6_PKTINFO to an IPv4-mapped peer", c_inet6_pktinfo);
     run("shutdown of a socket not connected", c_shutdown_unconnected);
+    run("SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK", c_queue_ioctls);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -27,7 +27,8 @@ use super::state::{self, Attach, OpenSocket};
 use super::user::Iovecs;
 use crate::error::Errno;
 use crate::real;
-use crate::service::proto::Kind;
+use crate::service::proto::{Call, Kind};
+use crate::service::uds::SIOCATMARK;
 
 macro_rules! no_real {
     ($fail:expr) => {{
@@ -1712,6 +1713,9 @@ pub unsafe extern "C" fn prctl(
     r
 }
 
+/// SIOCOUTQNSD (linux/sockios.h): a TCP socket's bytes not yet sent.
+const SIOCOUTQNSD: c_ulong = 0x894B;
+
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_int {
     let Some(f) = real!(ioctl: fn(c_int, c_ulong, c_ulong) -> c_int) else {
@@ -1771,14 +1775,24 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
     }
     guard("ioctl", -1, || {
         let out = arg as *mut c_int;
+        let queue_ioctl = matches!(request, libc::FIONREAD | libc::TIOCOUTQ | SIOCOUTQNSD);
         let value = match (request, sock.kind) {
+            // Linux's tcp_ioctl: the queue sizes mean nothing on a listener.
+            (_, Kind::Stream) if queue_ioctl && sockets::is_listener(&sock, fd) => {
+                Err(Errno::EINVAL)
+            }
             (libc::FIONREAD, Kind::Dgram) => io::udp_next_len(fd),
             (libc::FIONREAD, Kind::Stream)
                 if sock.rd_shut.load(std::sync::atomic::Ordering::Relaxed) =>
             {
                 io::tcp_inq(&sock, fd)
             }
-            (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd),
+            (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd, Call::Unsent),
+            (SIOCOUTQNSD, Kind::Stream) => sockopt::unsent(fd, Call::NotSent),
+            // udp_ioctl knows SIOCINQ and SIOCOUTQ only: any other is ENOIOCTLCMD, which
+            // sock_do_ioctl makes ENOTTY (the socketpair under it would say EOPNOTSUPP to
+            // SIOCATMARK).
+            (SIOCATMARK, Kind::Dgram) => Err(Errno(libc::ENOTTY)),
             _ => return f(fd, request, arg),
         };
         ret(

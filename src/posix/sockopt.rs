@@ -238,9 +238,10 @@ pub unsafe fn put(
     super::user::write_answer_again(val.cast(), &bytes[..n], len, n as libc::socklen_t)
 }
 
-/// SIOCOUTQ on a stack socket: bytes the peer has not acknowledged yet.
-pub fn unsent(fd: i32) -> Result<i32> {
-    match sockets::request(fd, Call::Unsent)? {
+/// SIOCOUTQ ([`Call::Unsent`]: bytes the peer has not acknowledged yet) or SIOCOUTQNSD
+/// ([`Call::NotSent`]: bytes not sent yet) on a stack socket.
+pub fn unsent(fd: i32, call: Call) -> Result<i32> {
+    match sockets::request(fd, call)? {
         Value::Int(n) => Ok(n),
         _ => Err(Errno::EIO),
     }

@@ -97,6 +97,8 @@ pub enum Call {
     ErrorAtEof,
     /// SIOCOUTQ: bytes not yet acknowledged by the peer.
     Unsent,
+    /// SIOCOUTQNSD: bytes not yet sent once.
+    NotSent,
     /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
     /// acknowledged everything, our FIN included.
     Linger,
@@ -364,6 +366,7 @@ impl Request {
             Call::TakeError => w.u8(10),
             Call::ErrorAtEof => w.u8(22),
             Call::Unsent => w.u8(11),
+            Call::NotSent => w.u8(28),
             Call::Linger => w.u8(12),
             Call::ConnectFilled { addr, filler } => {
                 w.u8(13);
@@ -480,6 +483,7 @@ impl Request {
             },
             10 => Call::TakeError,
             11 => Call::Unsent,
+            28 => Call::NotSent,
             12 => Call::Linger,
             13 => Call::ConnectFilled {
                 addr: r.addr()?,
@@ -800,6 +804,7 @@ mod tests {
             Call::TakeError,
             Call::ErrorAtEof,
             Call::Unsent,
+            Call::NotSent,
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),
