@@ -2602,6 +2602,25 @@ static void c_queue_ioctls(void) {
     ioctl_int(u, SIOCATMARK, "bound udp: SIOCATMARK");
 }
 
+/* writev and readv past IOV_MAX: EINVAL (import_iovec), where sendmsg and recvmsg say EMSGSIZE. */
+static void c_iov_max(void) {
+    static char blob[IOV_MAX + 1];
+    static struct iovec iov[IOV_MAX + 1];
+    for (int i = 0; i <= IOV_MAX; i++) iov[i] = (struct iovec){blob + i, 1};
+    int fd = conn(ECHO);
+    R("tcp: writev(IOV_MAX + 1)", writev(fd, iov, IOV_MAX + 1));
+    R("tcp: readv(IOV_MAX + 1)", readv(fd, iov, IOV_MAX + 1));
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = IOV_MAX + 1};
+    R("tcp: sendmsg(IOV_MAX + 1)", sendmsg(fd, &m, 0));
+    R("tcp: writev(IOV_MAX)", writev(fd, iov, IOV_MAX));
+    int u = udp();
+    struct sockaddr_in a = kaddr(ECHO);
+    need(connect(u, SA(a), sizeof a) == 0, "connect udp");
+    R("udp: writev(IOV_MAX + 1)", writev(u, iov, IOV_MAX + 1));
+    R("udp: readv(IOV_MAX + 1)", readv(u, iov, IOV_MAX + 1));
+    R("udp: sendmsg(IOV_MAX + 1)", sendmsg(u, &m, 0));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2676,6 +2695,7 @@ int main(void) {
     run("IPV6_PKTINFO to an IPv4-mapped peer", c_inet6_pktinfo);
     run("shutdown of a socket not connected", c_shutdown_unconnected);
     run("SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK", c_queue_ioctls);
+    run("writev and readv past IOV_MAX", c_iov_max);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -715,7 +715,8 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     };
     match known(fd) {
         Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("readv", -1, || {
-            if iovcnt < 0 {
+            // import_iovec's EINVAL, past IOV_MAX too (recvmsg's is EMSGSIZE, not readv's).
+            if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
                 return ret(Err(Errno::EINVAL), -1);
             }
             udp_recv_common(
@@ -1195,7 +1196,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     };
     match known(fd) {
         Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("writev", -1, || {
-            if iovcnt < 0 {
+            // import_iovec's EINVAL, past IOV_MAX too (sendmsg's is EMSGSIZE, not writev's).
+            if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
                 return ret(Err(Errno::EINVAL), -1);
             }
             udp_send_common(
@@ -1210,6 +1212,11 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
+            if iovcnt > libc::UIO_MAXIOV {
+                // writev's own EINVAL past IOV_MAX (import_iovec), which the kernel's writev
+                // on the socketpair gives; sendmsg's EMSGSIZE is not writev's.
+                return f(fd, iov, iovcnt);
+            }
             if let Some(e) = io::listener_refuses(&s, fd, false, 0) {
                 return ret(Err(e), -1);
             }
@@ -1229,8 +1236,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                     ret(r.map(|n| n as ssize_t), -1)
                 }),
                 // libc's sendmsg, which writev(2) on a socket is, with MSG_NOSIGNAL (see
-                // io::tcp_send_flags); past IOV_MAX, writev's own EINVAL.
-                None if iovcnt <= libc::UIO_MAXIOV => {
+                // io::tcp_send_flags).
+                None => {
                     let Some(sendmsg) = real!(sendmsg: fn(c_int, *const msghdr, c_int) -> ssize_t)
                     else {
                         return f(fd, iov, iovcnt);
@@ -1250,7 +1257,6 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
                         n
                     })
                 }
-                None => f(fd, iov, iovcnt),
             }
         }
         _ => f(fd, iov, iovcnt),
