@@ -2621,6 +2621,55 @@ static void c_iov_max(void) {
     R("udp: sendmsg(IOV_MAX + 1)", sendmsg(u, &m, 0));
 }
 
+/* A socket whose connection has ended (both FINs, the peer's last: TIME-WAIT). Linux's
+ * tcp_time_wait leaves the socket itself in TCP_CLOSE (TCP_INFO state 7); a socket a connect
+ * reported connected is SS_CONNECTED for good, so connect says EISCONN and listen EINVAL
+ * (inet_listen); a non-blocking connect's socket is SS_CONNECTING until a connect reports it or
+ * a shutdown finds it established (inet_shutdown), and such a connect reports it connected. */
+static int info_state(int fd) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ? -1 : ti.tcpi_state;
+}
+
+static void c_ended(void) {
+    struct sockaddr_in a = kaddr(ECHO);
+    int fd = conn(ECHO);
+    R("shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    char b[8];
+    R("  recv (the echo closes)", recv(fd, b, sizeof b, 0));
+    usleep(200000);
+    line("  TCP_INFO state", "%d", info_state(fd));
+    R("  connect again", connect(fd, SA(a), sizeof a));
+    R("  listen", listen(fd, 1));
+    int nb = tcp();
+    fcntl(nb, F_SETFL, O_NONBLOCK);
+    R("nonblocking connect", connect(nb, SA(a), sizeof a));
+    struct pollfd p = {.fd = nb, .events = POLLOUT};
+    line("  poll", "%d", poll(&p, 1, 5000));
+    R("  shutdown(SHUT_WR)", shutdown(nb, SHUT_WR));
+    p.events = POLLIN;
+    line("  poll (the echo closes)", "%d", poll(&p, 1, 5000));
+    usleep(200000);
+    line("  TCP_INFO state", "%d", info_state(nb));
+    R("  connect again", connect(nb, SA(a), sizeof a));
+    R("  listen", listen(nb, 1));
+    /* Never reported, and the peer's FIN in (CLOSE-WAIT): connect reports it connected, once. */
+    struct sockaddr_in cb = kaddr(CALLBACK);
+    int w = tcp();
+    fcntl(w, F_SETFL, O_NONBLOCK);
+    R("nonblocking connect (the peer closes)", connect(w, SA(cb), sizeof cb));
+    p = (struct pollfd){.fd = w, .events = POLLOUT};
+    line("  poll", "%d", poll(&p, 1, 5000));
+    R("  send(\"0\\n\")", send(w, "0\n", 2, 0));
+    p.events = POLLIN;
+    line("  poll (the peer closes)", "%d", poll(&p, 1, 5000));
+    R("  recv", recv(w, b, sizeof b, 0));
+    R("  connect again", connect(w, SA(cb), sizeof cb));
+    R("  and again", connect(w, SA(cb), sizeof cb));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2696,6 +2745,7 @@ int main(void) {
     run("shutdown of a socket not connected", c_shutdown_unconnected);
     run("SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK", c_queue_ioctls);
     run("writev and readv past IOV_MAX", c_iov_max);
+    run("a socket whose connection ended", c_ended);
     printf("done: %d checks\n", checkno);
     return 0;
 }

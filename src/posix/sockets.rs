@@ -760,6 +760,12 @@ fn tcp_connect(
             }
             return wait_connect(sock, fd, Errno::EALREADY);
         }
+        // Hung up after a connect reported the connection made (Linux's SS_CONNECTED): the
+        // connection ended since (reset, or both FINs and TIME-WAIT), and __inet_stream_connect
+        // says EISCONN to such a socket whatever became of its connection.
+        if sock.connect_reported.load(Ordering::Relaxed) {
+            return Err(Errno::EISCONN);
+        }
         // A non-blocking attempt that failed: this call reports it (its error if not yet read,
         // else ECONNABORTED, as Linux's __inet_stream_connect) and leaves the socket unconnected,
         // so the next connect starts anew.
@@ -1199,6 +1205,11 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     // A connection over (both ways closed, or reset) is Linux's TCP_CLOSE: ENOTCONN, though the
     // shutdown is still recorded. The service hangs the socketpair up exactly then.
     let over = sock.kind == Kind::Stream && poll_now(fd) & libc::POLLHUP != 0;
+    if sock.kind == Kind::Stream && !over && sock.connect_started.load(Ordering::Relaxed) {
+        // inet_shutdown takes a connect found established from SS_CONNECTING to SS_CONNECTED,
+        // as a connect reporting it would: connect says EISCONN from now on.
+        sock.connect_reported.store(true, Ordering::Relaxed);
+    }
     uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     // The socketpair's end now reads what is queued, then end of file at once, and polls
     // POLLIN|POLLRDHUP, as Linux's socket after SHUT_RD; what arrives later the service holds,

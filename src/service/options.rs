@@ -963,7 +963,10 @@ fn linux_state(s: State) -> u8 {
         State::SynReceived => 3,
         State::FinWait1 => 4,
         State::FinWait2 => 5,
-        State::TimeWait => 6,
+        // Linux's tcp_time_wait hands the connection over to a timewait sock and tcp_done
+        // leaves the socket the program holds in TCP_CLOSE (TCP_TIME_WAIT is only ever seen in
+        // the timewait sock, through ss or /proc).
+        State::TimeWait => 7,
         State::Closed => 7,
         State::CloseWait => 8,
         State::LastAck => 9,

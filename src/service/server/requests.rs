@@ -799,6 +799,11 @@ impl Service {
                 if kind != Kind::Stream {
                     return Err(Errno::EOPNOTSUPP);
                 }
+                if matches!(sock.phase, Phase::Open) {
+                    // Connected once (Linux's SS_CONNECTED or SS_CONNECTING), even with the
+                    // connection gone since: inet_listen refuses a socket not SS_UNCONNECTED.
+                    return Err(Errno::EINVAL);
+                }
                 // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
                 let asked = backlog;
                 let backlog = if backlog < 0 { 4096 } else { backlog as usize };
