@@ -2670,6 +2670,45 @@ static void c_ended(void) {
     R("  and again", connect(w, SA(cb), sizeof cb));
 }
 
+/* SO_PEEK_OFF on TCP (Linux 6.9's tcp_recvmsg): a MSG_PEEK reads from the offset and moves it on
+ * by what it copied, a read moves it back by what it took; negative turns it off (-1 is off).
+ * Set before connect, it holds once connected; a listener takes it too. */
+static void peek_show(int fd, size_t n, int flags, const char *what) {
+    char b[32];
+    long got = recv(fd, b, n, flags);
+    line(what, "%ld %s", got, got < 0 ? ename(errno) : show(b, got));
+}
+
+static void c_peek_off(void) {
+    int fd = conn(SENDER);
+    wait_readable(fd);
+    geti(fd, SOL_SOCKET, SO_PEEK_OFF, "getsockopt(SO_PEEK_OFF) unset");
+    seti(fd, SOL_SOCKET, SO_PEEK_OFF, 0, "setsockopt(SO_PEEK_OFF, 0)");
+    peek_show(fd, 5, MSG_PEEK, "recv(5, MSG_PEEK)");
+    peek_show(fd, 5, MSG_PEEK, "recv(5, MSG_PEEK) again");
+    geti(fd, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+    peek_show(fd, 3, 0, "recv(3)");
+    geti(fd, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+    peek_show(fd, 4, MSG_PEEK | MSG_DONTWAIT, "recv(4, MSG_PEEK|MSG_DONTWAIT)");
+    peek_show(fd, 20, MSG_PEEK | MSG_DONTWAIT, "recv(20, MSG_PEEK|MSG_DONTWAIT) past the end");
+    seti(fd, SOL_SOCKET, SO_PEEK_OFF, -5, "setsockopt(SO_PEEK_OFF, -5)");
+    geti(fd, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+    peek_show(fd, 4, MSG_PEEK, "recv(4, MSG_PEEK)");
+    int early = tcp();
+    seti(early, SOL_SOCKET, SO_PEEK_OFF, 4, "before connect: setsockopt(SO_PEEK_OFF, 4)");
+    connect_to(early, SENDER);
+    wait_readable(early);
+    geti(early, SOL_SOCKET, SO_PEEK_OFF, "  connected: SO_PEEK_OFF");
+    peek_show(early, 6, MSG_PEEK, "  recv(6, MSG_PEEK)");
+    int l = listener();
+    seti(l, SOL_SOCKET, SO_PEEK_OFF, 2, "listener: setsockopt(SO_PEEK_OFF, 2)");
+    geti(l, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+    pending(l);
+    int a = RFD("  accept", accept(l, NULL, NULL));
+    geti(a, SOL_SOCKET, SO_PEEK_OFF, "  accepted: SO_PEEK_OFF");
+    geti(l, SOL_SOCKET, SO_PEEK_OFF, "  listener after: SO_PEEK_OFF");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2746,6 +2785,7 @@ int main(void) {
     run("SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, SIOCATMARK", c_queue_ioctls);
     run("writev and readv past IOV_MAX", c_iov_max);
     run("a socket whose connection ended", c_ended);
+    run("SO_PEEK_OFF on TCP", c_peek_off);
     printf("done: %d checks\n", checkno);
     return 0;
 }

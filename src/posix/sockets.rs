@@ -265,6 +265,21 @@ fn copy_descriptor_options(from: RawFd, to: RawFd) {
             let _ = uds::set_raw(to, libc::SOL_SOCKET, name, &v);
         }
     }
+    // A TCP socket's SO_PEEK_OFF, set (not -1): only onto a stream end (a UDP socketpair's
+    // datagrams carry a header of ours, which an offset would count).
+    if let Some(v) = peek_offset(from).filter(|&v| v != -1) {
+        let stream = uds::get_raw(to, libc::SOL_SOCKET, libc::SO_TYPE, 4)
+            .is_ok_and(|t| t[..] == libc::SOCK_STREAM.to_ne_bytes());
+        if stream {
+            let _ = uds::set_raw(to, libc::SOL_SOCKET, libc::SO_PEEK_OFF, &v.to_ne_bytes());
+        }
+    }
+}
+
+/// The SO_PEEK_OFF of the descriptor `fd`, if it answers.
+fn peek_offset(fd: RawFd) -> Option<i32> {
+    let v = uds::get_raw(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, 4).ok()?;
+    Some(i32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
 }
 
 /// Sends the first stack call of a pending socket: the service makes the socket (with the options
@@ -1091,11 +1106,18 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
         // none free, EMFILE at once, and the connection stays queued for a later accept.
         // (The listener's service is not started anew for it: if it is gone, the read says so.)
         let number = client::reserve_number(fd, false)?;
+        // The listener's SO_PEEK_OFF (on its descriptor, for what it accepts to inherit): a
+        // read moves an AF_UNIX stream's offset back by what it took, so the token's read would
+        // take one off it, which a TCP listener's never loses.
+        let peek_off = peek_offset(fd).filter(|&v| v > 0);
         let mut token = [0u8; 1];
         // SAFETY: reading one byte into a local buffer.
         let r = unsafe { libc::syscall(libc::SYS_read, fd, token.as_mut_ptr(), 1) };
         if r < 0 {
             return Err(Errno(super::hook::errno()));
+        }
+        if let Some(v) = peek_off.filter(|&v| r == 1 && peek_offset(fd) == Some(v - 1)) {
+            let _ = uds::set_raw(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, &v.to_ne_bytes());
         }
         if r == 0 {
             // The listener was taken apart while this waited (its old end is closed), or the

@@ -17,19 +17,22 @@ use crate::service::proto::{Call, Kind, SetOption, Value, MAX_OPTION};
 /// blocks by, SO_OOBINLINE, the receive timestamps ([`super::stamps`]), and
 /// SO_SELECT_ERR_QUEUE, which Linux's sock_setsockopt takes on any socket (poll would report
 /// POLLPRI for a waiting error queue; the socketpair's, like the stack's, stays empty). chronyd
-/// gave up SO_TIMESTAMPING for SO_TIMESTAMPNS when it was refused.
-fn on_descriptor(level: i32, name: i32) -> bool {
-    (level == libc::SOL_SOCKET
-        && matches!(
-            name,
-            libc::SO_RCVTIMEO
-                | libc::SO_RCVTIMEO_NEW
-                | libc::SO_SNDTIMEO
-                | libc::SO_SNDTIMEO_NEW
-                | libc::SO_RCVLOWAT
-                | libc::SO_OOBINLINE
-                | libc::SO_SELECT_ERR_QUEUE
-        ))
+/// gave up SO_TIMESTAMPING for SO_TIMESTAMPNS when it was refused. And a TCP socket's
+/// SO_PEEK_OFF: its bytes are the socketpair's, whose AF_UNIX stream peeks from the offset and
+/// moves it as tcp_recvmsg does (forward by what a peek copies, back by what a read takes).
+fn on_descriptor(kind: Kind, level: i32, name: i32) -> bool {
+    (kind == Kind::Stream && (level, name) == (libc::SOL_SOCKET, libc::SO_PEEK_OFF))
+        || (level == libc::SOL_SOCKET
+            && matches!(
+                name,
+                libc::SO_RCVTIMEO
+                    | libc::SO_RCVTIMEO_NEW
+                    | libc::SO_SNDTIMEO
+                    | libc::SO_SNDTIMEO_NEW
+                    | libc::SO_RCVLOWAT
+                    | libc::SO_OOBINLINE
+                    | libc::SO_SELECT_ERR_QUEUE
+            ))
         || super::stamps::is_stamp_option(level, name)
 }
 
@@ -124,7 +127,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
     match &mut *a {
         Attach::Pending(p) => {
             // The kernel socket validates it; recorded once it took it (see exports).
-            if on_descriptor(level, name) {
+            if on_descriptor(sock.kind, level, name) {
                 p.descriptor_options = true;
             }
             if for_service_too(sock, level, name) && val.len() >= 4 {
@@ -132,7 +135,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
                 sock.rcvlowat
                     .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
             }
-            if !on_descriptor(level, name) || for_service_too(sock, level, name) {
+            if !on_descriptor(sock.kind, level, name) || for_service_too(sock, level, name) {
                 p.options.retain(|o| (o.level, o.name) != (level, name));
                 p.options.push(SetOption {
                     level,
@@ -156,7 +159,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
                 };
                 let _ = sockets::request(fd, Call::SetOption(o));
             }
-            if on_descriptor(level, name) {
+            if on_descriptor(sock.kind, level, name) {
                 return Set::Real;
             }
             let o = SetOption {
@@ -177,7 +180,7 @@ pub fn get(
     name: i32,
     len: usize,
 ) -> Option<Result<Vec<u8>>> {
-    if sock.is_pending() || on_descriptor(level, name) {
+    if sock.is_pending() || on_descriptor(sock.kind, level, name) {
         return None;
     }
     let so_error = (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && sock.kind == Kind::Stream;
