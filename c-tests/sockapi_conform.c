@@ -2709,6 +2709,39 @@ static void c_peek_off(void) {
     geti(l, SOL_SOCKET, SO_PEEK_OFF, "  listener after: SO_PEEK_OFF");
 }
 
+/* Options Linux takes on any TCP or UDP socket with nothing for the stack to do but remember them:
+ * SO_DEBUG (a flag its TCP no longer reads, which an accepted socket takes from its listener),
+ * SO_BSDCOMPAT and TCP_THIN_DUPACK (taken and ignored: read back 0), set on a socket before and
+ * after it connects. */
+static void flag_opts(int fd, const char *what) {
+    seti(fd, SOL_SOCKET, SO_DEBUG, 1, N("%s: setsockopt(SO_DEBUG, 1)", what));
+    geti(fd, SOL_SOCKET, SO_DEBUG, "  SO_DEBUG");
+    seti(fd, SOL_SOCKET, SO_BSDCOMPAT, 1, N("%s: setsockopt(SO_BSDCOMPAT, 1)", what));
+    geti(fd, SOL_SOCKET, SO_BSDCOMPAT, "  SO_BSDCOMPAT");
+    seti(fd, IPPROTO_TCP, TCP_THIN_DUPACK, 1, N("%s: setsockopt(TCP_THIN_DUPACK, 1)", what));
+    geti(fd, IPPROTO_TCP, TCP_THIN_DUPACK, "  TCP_THIN_DUPACK");
+}
+
+static void c_flag_options(void) {
+    int fd = conn(ECHO);
+    flag_opts(fd, "connected");
+    seti(fd, SOL_SOCKET, SO_DEBUG, 0, "connected: setsockopt(SO_DEBUG, 0)");
+    geti(fd, SOL_SOCKET, SO_DEBUG, "  SO_DEBUG");
+    int early = tcp();
+    flag_opts(early, "before connect");
+    connect_to(early, ECHO);
+    geti(early, SOL_SOCKET, SO_DEBUG, "  connected: SO_DEBUG");
+    int l = listener();
+    flag_opts(l, "listener");
+    pending(l);
+    int a = RFD("  accept", accept(l, NULL, NULL));
+    geti(a, SOL_SOCKET, SO_DEBUG, "  accepted: SO_DEBUG");
+    int u = udp();
+    struct sockaddr_in k = kaddr(ECHO);
+    need(connect(u, SA(k), sizeof k) == 0, "connect udp");
+    flag_opts(u, "connected udp");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2786,6 +2819,7 @@ int main(void) {
     run("writev and readv past IOV_MAX", c_iov_max);
     run("a socket whose connection ended", c_ended);
     run("SO_PEEK_OFF on TCP", c_peek_off);
+    run("SO_DEBUG, SO_BSDCOMPAT, TCP_THIN_DUPACK", c_flag_options);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -94,6 +94,8 @@ pub struct Kept {
     pub pmtudisc: Option<u8>,
     pub freebind: bool,
     pub bind_address_no_port: bool,
+    /// SO_DEBUG: Linux's SOCK_DBG flag, which its TCP no longer reads; kept and read back.
+    pub debug: bool,
 }
 
 /// See [`Extra::v6`].
@@ -500,6 +502,13 @@ pub fn set(
             Ok(())
         }
         (libc::SOL_SOCKET, libc::SO_OOBINLINE) => int(val).map(drop),
+        // Who may set it (CAP_NET_ADMIN) is checked in `server::requests`.
+        (libc::SOL_SOCKET, libc::SO_DEBUG) => {
+            extra.kept.debug = int(val)? != 0;
+            Ok(())
+        }
+        // sk_setsockopt takes SO_BSDCOMPAT and does nothing with it (sk_getsockopt says 0).
+        (libc::SOL_SOCKET, libc::SO_BSDCOMPAT) => int(val).map(drop),
         (libc::SOL_SOCKET, libc::SO_DONTROUTE) => {
             extra.kept.dontroute = int(val)? != 0;
             Ok(())
@@ -536,6 +545,9 @@ pub fn set(
         },
         // As Linux: setting a TCP option on a UDP socket is ENOPROTOOPT (getting one, EOPNOTSUPP).
         (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
+        // Gone from Linux's TCP (4.15): do_tcp_setsockopt takes any int and does nothing, and
+        // do_tcp_getsockopt says 0.
+        (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK) => int(val).map(drop),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;
             tcp_config(s, h, |c| c.nodelay = on)?;
@@ -1203,6 +1215,9 @@ pub fn get(
             v
         }
         (libc::SOL_SOCKET, libc::SO_OOBINLINE) => ints(0),
+        (libc::SOL_SOCKET, libc::SO_DEBUG) => ints(extra.kept.debug as i32),
+        (libc::SOL_SOCKET, libc::SO_BSDCOMPAT) => ints(0),
+        (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK) if stream => ints(0),
         (libc::SOL_SOCKET, libc::SO_PRIORITY) => ints(extra.kept.priority),
         (libc::SOL_SOCKET, libc::SO_MARK) => ints(extra.kept.mark),
         (libc::SOL_SOCKET, libc::SO_BUSY_POLL) => ints(extra.kept.busy_poll),

@@ -900,6 +900,8 @@ impl Service {
                     let privileged = match o.name {
                         libc::SO_RCVBUFFORCE | libc::SO_SNDBUFFORCE | libc::SO_MARK => true,
                         libc::SO_PRIORITY => !(0..=6).contains(&v),
+                        // Turning SO_DEBUG on wants CAP_NET_ADMIN too, refused with EACCES.
+                        libc::SO_DEBUG if v != 0 => return Err(Errno::EACCES),
                         _ => false,
                     };
                     if privileged {
