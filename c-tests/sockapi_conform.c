@@ -2742,6 +2742,28 @@ static void c_flag_options(void) {
     flag_opts(u, "connected udp");
 }
 
+/* TCP bound to a broadcast or multicast address: Linux's inet_bind takes both
+ * (inet_addr_valid_or_nonlocal) and leaves the source to the device, so a connect goes out from
+ * the interface's own address; a listener takes the address too. */
+static void c_bind_cast(void) {
+    const char *ips[] = {"224.0.0.5", "10.77.0.255", "255.255.255.255"};
+    for (int i = 0; i < 3; i++) {
+        int t = tcp();
+        struct sockaddr_in a = addr_of(ips[i], 0);
+        R(N("tcp: bind(%s:0)", ips[i]), bind(t, SA(a), sizeof a));
+        struct sockaddr_in k = kaddr(ECHO);
+        R("  connect", connect(t, SA(k), sizeof k));
+        struct sockaddr_in g;
+        socklen_t gl = sizeof g;
+        getsockname(t, SA(g), &gl);
+        line("  getsockname", "%s", inet_ntoa(g.sin_addr));
+        int l = tcp();
+        a.sin_port = htons(LISTEN_BASE + checkno + i);
+        R(N("tcp: bind(%s:%d)", ips[i], LISTEN_BASE + checkno + i), bind(l, SA(a), sizeof a));
+        R("  listen", listen(l, 1));
+    }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2820,6 +2842,7 @@ int main(void) {
     run("a socket whose connection ended", c_ended);
     run("SO_PEEK_OFF on TCP", c_peek_off);
     run("SO_DEBUG, SO_BSDCOMPAT, TCP_THIN_DUPACK", c_flag_options);
+    run("TCP bound to a broadcast or multicast address", c_bind_cast);
     printf("done: %d checks\n", checkno);
     return 0;
 }

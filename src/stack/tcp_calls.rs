@@ -113,10 +113,14 @@ impl Stack {
             return Err(Errno::EINVAL);
         }
         let (me, freebind) = (Sharing::of(sock, *addr.ip()), sock.freebind);
-        // Linux binds a TCP socket to any local address, broadcast ones included (inet_bind),
-        // and with IP_FREEBIND to any at all; a connection still leaves from the interface's own
-        // address.
-        if !addr.ip().is_unspecified() && !self.net.iface.accepts(*addr.ip()) && !freebind {
+        // Linux binds a TCP socket to any local address, broadcast and multicast ones included
+        // (inet_addr_valid_or_nonlocal), and with IP_FREEBIND to any at all; a connection still
+        // leaves from the interface's own address.
+        if !addr.ip().is_unspecified()
+            && !addr.ip().is_multicast()
+            && !self.net.iface.accepts(*addr.ip())
+            && !freebind
+        {
             return Err(Errno::EADDRNOTAVAIL);
         }
         let port = if addr.port() == 0 {
@@ -248,8 +252,14 @@ impl Stack {
         let bound = self.tcp(h)?.local;
         let local = match bound {
             // Bound with IP_FREEBIND to an address not ours: Linux's route lookup finds no way
-            // out from it (only IP_TRANSPARENT's FLOWI_FLAG_ANYSRC would), ENETUNREACH.
-            Some(l) if !l.ip().is_unspecified() && !self.net.iface.accepts(*l.ip()) => {
+            // out from it (only IP_TRANSPARENT's FLOWI_FLAG_ANYSRC would), ENETUNREACH. (Bound
+            // to a multicast address, inet_bind left the source to the device, as for a
+            // broadcast one.)
+            Some(l)
+                if !l.ip().is_unspecified()
+                    && !l.ip().is_multicast()
+                    && !self.net.iface.accepts(*l.ip()) =>
+            {
                 return Err(Errno::ENETUNREACH)
             }
             Some(l) => {
