@@ -2764,6 +2764,47 @@ static void c_bind_cast(void) {
     }
 }
 
+/* Control messages on a TCP sendmsg, as tcp_sendmsg takes them (sock_cmsg_send): other levels
+ * passed over, SOL_SOCKET's SCM_RIGHTS and SCM_CREDENTIALS passed over too (no descriptor is
+ * looked at), SO_MARK and SO_PRIORITY taken, any other SOL_SOCKET type EINVAL, a message longer
+ * than the buffer or shorter than its header EINVAL; what was sent, echoed. */
+static long tcp_cmsg(int fd, int level, int type, const void *data, size_t len, size_t cmsg_len) {
+    union {
+        char buf[CMSG_SPACE(64)];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iv = {"m", 1};
+    struct msghdr m = {.msg_iov = &iv, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = CMSG_SPACE(len)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = cmsg_len ? cmsg_len : CMSG_LEN(len);
+    memcpy(CMSG_DATA(c), data, len);
+    return sendmsg(fd, &m, 0);
+}
+
+static void c_tcp_cmsg(void) {
+    int fd = conn(ECHO);
+    int one = 1, bad = 9999;
+    struct ucred cr = {getpid(), getuid(), getgid()}, other = {1, 1, 1};
+    R("sendmsg with IP_TOS", tcp_cmsg(fd, IPPROTO_IP, IP_TOS, &one, sizeof one, 0));
+    R("sendmsg with SCM_RIGHTS", tcp_cmsg(fd, SOL_SOCKET, SCM_RIGHTS, &one, sizeof one, 0));
+    R("sendmsg with SCM_RIGHTS of no descriptor", tcp_cmsg(fd, SOL_SOCKET, SCM_RIGHTS, &bad, sizeof bad, 0));
+    R("sendmsg with SCM_CREDENTIALS", tcp_cmsg(fd, SOL_SOCKET, SCM_CREDENTIALS, &cr, sizeof cr, 0));
+    R("sendmsg with SCM_CREDENTIALS of another", tcp_cmsg(fd, SOL_SOCKET, SCM_CREDENTIALS, &other, sizeof other, 0));
+    R("sendmsg with SO_MARK", tcp_cmsg(fd, SOL_SOCKET, SO_MARK, &one, sizeof one, 0));
+    R("sendmsg with SO_PRIORITY", tcp_cmsg(fd, SOL_SOCKET, SO_PRIORITY, &one, sizeof one, 0));
+    R("sendmsg with SO_MARK of a byte", tcp_cmsg(fd, SOL_SOCKET, SO_MARK, &one, 1, 0));
+    R("sendmsg with SOL_SOCKET type 999", tcp_cmsg(fd, SOL_SOCKET, 999, &one, sizeof one, 0));
+    R("sendmsg with level 12345", tcp_cmsg(fd, 12345, 1, &one, sizeof one, 0));
+    R("sendmsg with cmsg_len past the buffer", tcp_cmsg(fd, IPPROTO_IP, IP_TOS, &one, sizeof one, 200));
+    R("sendmsg with cmsg_len under its header", tcp_cmsg(fd, IPPROTO_IP, IP_TOS, &one, sizeof one, 4));
+    char b[32];
+    long n = recv_some(fd, b, 8);
+    line("the echo", "%ld %s", n, show(b, n));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2843,6 +2884,7 @@ int main(void) {
     run("SO_PEEK_OFF on TCP", c_peek_off);
     run("SO_DEBUG, SO_BSDCOMPAT, TCP_THIN_DUPACK", c_flag_options);
     run("TCP bound to a broadcast or multicast address", c_bind_cast);
+    run("control messages on a TCP sendmsg", c_tcp_cmsg);
     printf("done: %d checks\n", checkno);
     return 0;
 }

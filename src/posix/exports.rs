@@ -1478,6 +1478,20 @@ unsafe fn stream_sendmsg(
 ) -> ssize_t {
     // The header and its iovecs are checked before they are read (a bad one is then the real
     // call's EFAULT, unshortened).
+    // Control messages: checked as TCP's, then left out (the socketpair's AF_UNIX sendmsg would
+    // take SCM_RIGHTS and refuse what TCP takes). The header is the program's to check first.
+    if super::user::check_read_of(msg).is_ok()
+        && !(*msg).msg_control.is_null()
+        && (*msg).msg_controllen > 0
+    {
+        if let Err(e) = io::stream_control_ok(&*msg) {
+            return ret(Err(e), -1);
+        }
+        let mut plain = *msg;
+        plain.msg_control = std::ptr::null_mut();
+        plain.msg_controllen = 0;
+        return stream_sendmsg(sock, fd, &plain, flags, f);
+    }
     if let Some(room) =
         io::syn_share(sock, fd, flags).filter(|_| super::user::check_read_of(msg).is_ok())
     {

@@ -879,6 +879,41 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
     crate::spin::ended_in_peace();
 }
 
+/// A TCP `sendmsg`'s control messages, checked as Linux's tcp_sendmsg checks them
+/// (sock_cmsg_send): each whole (CMSG_OK), and of SOL_SOCKET only those __sock_cmsg_send takes:
+/// SCM_RIGHTS and SCM_CREDENTIALS (passed over by an IP socket), SO_MARK and SO_PRIORITY of an
+/// int each (for this send alone, which means nothing to a TCP stream); any other SOL_SOCKET
+/// message is EINVAL, any other level passed over. Nothing in them reaches the socketpair, whose
+/// own AF_UNIX sendmsg would pass SCM_RIGHTS on, check SCM_CREDENTIALS, and refuse the rest.
+///
+/// # Safety
+/// `msg` must be a readable `msghdr`; its control buffer is checked before it is read.
+pub unsafe fn stream_control_ok(msg: &libc::msghdr) -> Result<()> {
+    if msg.msg_control.is_null() || msg.msg_controllen == 0 {
+        return Ok(());
+    }
+    super::user::check_read(msg.msg_control.cast(), msg.msg_controllen)?;
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let end = msg.msg_control as usize + msg.msg_controllen;
+    let mut c = libc::CMSG_FIRSTHDR(msg);
+    while !c.is_null() {
+        let head = std::ptr::read_unaligned(c);
+        if head.cmsg_len < header || head.cmsg_len > end - c as usize {
+            return Err(Errno::EINVAL);
+        }
+        let int_sized = head.cmsg_len == libc::CMSG_LEN(4) as usize;
+        if head.cmsg_level == libc::SOL_SOCKET {
+            match head.cmsg_type {
+                libc::SCM_RIGHTS | libc::SCM_CREDENTIALS => {}
+                libc::SO_MARK | libc::SO_PRIORITY if int_sized => {}
+                _ => return Err(Errno::EINVAL),
+            }
+        }
+        c = libc::CMSG_NXTHDR(msg, c);
+    }
+    Ok(())
+}
+
 /// What a UDP `sendmsg`'s control messages ask of its datagram, checked as Linux's
 /// `ip_cmsg_send` and the route lookup after it check them: IP_PKTINFO (the source address
 /// `ipi_spec_dst`, which must be ours or 0.0.0.0, and the interface `ipi_ifindex`, which must
