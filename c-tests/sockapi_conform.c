@@ -2805,6 +2805,46 @@ static void c_tcp_cmsg(void) {
     line("the echo", "%ld %s", n, show(b, n));
 }
 
+/* IP_BIND_ADDRESS_NO_PORT (Linux's __inet_bind): a bind to port 0 takes the address alone, so
+ * getsockname says port 0 and a second bind is still allowed; the port comes with the connect
+ * (or the listen) that follows. */
+static void no_port_name(int fd, const char *what) {
+    struct sockaddr_in g;
+    socklen_t gl = sizeof g;
+    memset(&g, 0, sizeof g);
+    R(what, getsockname(fd, SA(g), &gl));
+    line("  name", "%s port>0=%d", inet_ntoa(g.sin_addr), g.sin_port != 0);
+}
+
+static void c_bind_no_port(void) {
+    struct sockaddr_in me = saddr(0), any = addr_of("0.0.0.0", 0), k = kaddr(ECHO);
+    int n = tcp();
+    seti(n, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)");
+    R("bind(10.77.0.2:0)", bind(n, SA(me), sizeof me));
+    no_port_name(n, "  getsockname");
+    R("  bind(10.77.0.2:0) again", bind(n, SA(me), sizeof me));
+    R("  connect", connect(n, SA(k), sizeof k));
+    no_port_name(n, "  getsockname");
+    R("  bind again once connected", bind(n, SA(me), sizeof me));
+    int w = tcp();
+    seti(w, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)");
+    R("bind(0.0.0.0:0)", bind(w, SA(any), sizeof any));
+    no_port_name(w, "  getsockname");
+    struct sockaddr_in p = saddr(LISTEN_BASE + checkno);
+    R("  bind to a port after it", bind(w, SA(p), sizeof p));
+    no_port_name(w, "  getsockname");
+    int l = tcp();
+    seti(l, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)");
+    R("bind(10.77.0.2:0)", bind(l, SA(me), sizeof me));
+    R("  listen", listen(l, 1));
+    no_port_name(l, "  getsockname");
+    int b = tcp();
+    seti(b, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)");
+    struct sockaddr_in port = saddr(LISTEN_BASE + checkno + 1);
+    R("bind(10.77.0.2:port), the option set", bind(b, SA(port), sizeof port));
+    no_port_name(b, "  getsockname");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2885,6 +2925,7 @@ int main(void) {
     run("SO_DEBUG, SO_BSDCOMPAT, TCP_THIN_DUPACK", c_flag_options);
     run("TCP bound to a broadcast or multicast address", c_bind_cast);
     run("control messages on a TCP sendmsg", c_tcp_cmsg);
+    run("IP_BIND_ADDRESS_NO_PORT", c_bind_no_port);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -250,6 +250,10 @@ struct Sock {
     /// The port a disconnect gave back: `getsockname` still names it until the socket has a port
     /// again, as Linux's does (tcp_disconnect frees the port but leaves inet_sport).
     stale_port: u16,
+    /// Bound with IP_BIND_ADDRESS_NO_PORT to this address and port 0: Linux's inet_bind records
+    /// the address alone and leaves the port to the connect (a 4-tuple's, inet_hash_connect) or
+    /// listen that comes; `getsockname` says port 0 until then.
+    no_port_ip: Option<std::net::Ipv4Addr>,
     /// Taken apart by a disconnect: the program's end is an unconnected UNIX socket (it polls as
     /// Linux's closed TCP socket does) and `b` a dead end, until a connect or listen pairs it up.
     unpaired: bool,

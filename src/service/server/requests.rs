@@ -544,6 +544,7 @@ impl Service {
             delivered_at: None,
             bound: None,
             stale_port: 0,
+            no_port_ip: None,
             unpaired: false,
             twin: None,
             udp_twin: None,
@@ -659,6 +660,21 @@ impl Service {
                     && !self.clients.get(ci).is_some_and(|c| c.may_bind_privileged)
                 {
                     return Err(Errno::EACCES);
+                }
+                let our = self.stack.iface().addr;
+                if kind == Kind::Stream
+                    && a.port() == 0
+                    && sock.extra.kept.bind_address_no_port
+                    && (a.ip().is_unspecified() || *a.ip() == our)
+                {
+                    // IP_BIND_ADDRESS_NO_PORT: the address alone (the stack has one, which a
+                    // connect leaves from anyway); the port comes with the connect or listen.
+                    // A socket with a port already is EINVAL, as any second bind.
+                    if self.stack.local_addr(h)?.port() != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    sock.no_port_ip = Some(*a.ip());
+                    return none;
                 }
                 match kind {
                     Kind::Stream => self.stack.tcp_bind(h, a)?,
@@ -807,6 +823,13 @@ impl Service {
                 // Linux clamps the backlog to somaxconn (4096); a negative one means the maximum.
                 let asked = backlog;
                 let backlog = if backlog < 0 { 4096 } else { backlog as usize };
+                if let Some(ip) = sock.no_port_ip {
+                    // Bound to an address without a port: listen picks the port for it (Linux's
+                    // inet_csk_get_port, as for a socket not bound at all).
+                    if self.stack.local_addr(h)?.port() == 0 {
+                        self.stack.tcp_bind(h, std::net::SocketAddrV4::new(ip, 0))?;
+                    }
+                }
                 self.stack.tcp_listen(h, backlog)?;
                 let sock = self.socks.get_mut(i).expect("present");
                 if !matches!(sock.phase, Phase::Listening { .. }) {
@@ -869,6 +892,9 @@ impl Service {
             }
             Call::LocalAddr => {
                 let mut a = self.stack.local_addr(h)?;
+                if let Some(ip) = sock.no_port_ip.filter(|_| a.port() == 0) {
+                    a.set_ip(ip);
+                }
                 // Connected to loopback: Linux's socket then has 127.0.0.1 as its source.
                 if sock.loop_peer.is_some() {
                     a.set_ip(std::net::Ipv4Addr::LOCALHOST);
