@@ -288,14 +288,28 @@ impl Stack {
         if quoted.src_addr != self.net.iface.addr {
             return;
         }
-        if let Some(mtu) = path_mtu {
-            // For every later packet to that destination, whichever socket sends it.
-            self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
-        }
+        // The path MTU is learnt (for every later packet to that destination, whichever socket
+        // sends it) only once the protocol owns the quoted datagram, as Linux's handlers update
+        // it: tcp_v4_err only for a sequence number in flight, __udp4_lib_err only for a socket
+        // it finds (RFC 5927 §4.1: a blind forger could otherwise shrink every path to 552).
+        let learn = |stack: &mut Self| {
+            if let Some(mtu) = path_mtu {
+                stack.net.learn_path_mtu(now, quoted.dst_addr, mtu);
+            }
+        };
         match quoted.protocol {
-            IpProtocol::UDP => self.udp_icmp_error(quoted, data, report),
-            IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
-            _ => {}
+            IpProtocol::UDP => {
+                if let Some((h, connected)) = self.udp_error_socket(quoted, data) {
+                    learn(self);
+                    self.udp_icmp_error(h, connected, quoted, report);
+                }
+            }
+            IpProtocol::TCP => {
+                if self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu) {
+                    learn(self);
+                }
+            }
+            _ => learn(self),
         }
     }
 
@@ -308,15 +322,13 @@ impl Stack {
     /// near peer is before the program's next call, where through the service the error often
     /// comes after it, and a `sendto` to a closed port then a `connect` there would make the
     /// connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
-    fn udp_icmp_error(&mut self, quoted: &Ipv4Repr, data: &[u8], report: icmp::ErrorReport) {
+    fn udp_error_socket(&self, quoted: &Ipv4Repr, data: &[u8]) -> Option<(SocketHandle, bool)> {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
-            return;
+            return None;
         };
         let src_port = u16::from_be_bytes([src[0], src[1]]);
         let peer = SocketAddrV4::new(quoted.dst_addr, u16::from_be_bytes([dst[0], dst[1]]));
-        let Some(holders) = self.sockets.udp_ports.get(&src_port) else {
-            return;
-        };
+        let holders = self.sockets.udp_ports.get(&src_port)?;
         let ours = self.net.iface.addr;
         let udp = |h: SocketHandle| self.sockets.udp(h);
         let connected = holders
@@ -333,11 +345,24 @@ impl Stack {
                 })
             })
         };
-        let Some(h) = connected.or_else(bound) else {
-            return;
-        };
+        match connected {
+            Some(h) => Some((h, true)),
+            None => bound().map(|h| (h, false)),
+        }
+    }
+
+    /// The error for UDP socket `h` (found by [`Self::udp_error_socket`], `connected` when it
+    /// matched by its peer).
+    fn udp_icmp_error(
+        &mut self,
+        h: SocketHandle,
+        connected: bool,
+        quoted: &Ipv4Repr,
+        report: icmp::ErrorReport,
+    ) {
+        let udp = |h: SocketHandle| self.sockets.udp(h);
         let asked = udp(h).is_some_and(|s| s.recv_err);
-        let sent_connected = connected.is_some()
+        let sent_connected = connected
             && udp(h)
                 .is_some_and(|s| (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0);
         // "Fragmentation needed" (its MTU learnt already): Linux's __udp4_lib_err makes it a hard

@@ -143,9 +143,9 @@ impl Stack {
         data: &[u8],
         errno: Errno,
         path_mtu: Option<u16>,
-    ) {
+    ) -> bool {
         let Some(head) = data.get(..8) else {
-            return;
+            return false;
         };
         let key = ConnKey {
             local_port: u16::from_be_bytes([head[0], head[1]]),
@@ -154,18 +154,22 @@ impl Stack {
         };
         let seq = SeqNum(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
         let Some(&h) = self.sockets.tcp_conns.get(&key) else {
-            return;
+            return false;
         };
         let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) else {
-            return;
+            return false;
         };
-        match path_mtu {
+        let taken = match path_mtu {
             Some(mtu) => conn.path_mtu_reduced(seq, usize::from(mtu)),
-            None => conn.icmp_error(seq, errno),
-        }
+            None => {
+                conn.icmp_error(seq, errno);
+                false
+            }
+        };
         self.tcp_after_event(now, h);
         // Woken even when nothing else moved: a soft error is news for SO_ERROR.
         self.wake(h);
+        taken
     }
 
     /// Whether half-open connection `h`'s listener has no room left to queue it for `accept`:

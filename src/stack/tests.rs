@@ -2288,6 +2288,46 @@ fn a_path_mtu_learnt_from_fragmentation_needed_shapes_later_datagrams() {
     assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
 }
 
+/// RFC 5927 §4.1, as Linux's handlers do it: "fragmentation needed" teaches a path MTU only when
+/// the protocol owns the datagram it quotes: a TCP sequence number in flight (tcp_v4_err), a UDP
+/// socket on the port (__udp4_lib_err). A forged one changes nothing, for no socket.
+#[test]
+fn forged_fragmentation_needed_teaches_no_path_mtu() {
+    let (mut a, _b, h, _) = tcp_pair(15);
+    let now = Instant::from_millis(10);
+    a.tcp_send(now, h, &[7u8; 100]).unwrap();
+    let data = drain(&mut a).pop().expect("a data segment");
+    // The quoted sequence number far outside what is in flight.
+    let mut forged = data.clone();
+    forged[ETH_LEN + 20 + 4] ^= 0x80;
+    a.receive(
+        now,
+        &unreachable_about(&forged, DstUnreachable::FragRequired { mtu: 576 }),
+    );
+    // A UDP datagram from a port nobody holds.
+    let u = a.udp_socket().unwrap();
+    let to = SocketAddrV4::new(B_IP, 9);
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    let sent = drain(&mut a);
+    a.close(now, u).unwrap();
+    a.receive(
+        now,
+        &unreachable_about(&sent[0], DstUnreachable::FragRequired { mtu: 576 }),
+    );
+    // The path is still the interface's: a new socket's 1200 bytes go whole, with DF.
+    let u = a.udp_socket().unwrap();
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)), vec![(true, false, 1228)]);
+    // The real one, about the segment in flight, is taken.
+    a.receive(
+        now,
+        &unreachable_about(&data, DstUnreachable::FragRequired { mtu: 1000 }),
+    );
+    drain(&mut a);
+    a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+    assert_eq!(ip_shapes(&drain(&mut a)).len(), 2);
+}
+
 #[test]
 fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
     let (mut a, u, to, now, first) = udp_datagram_to_b(1000);
@@ -2413,14 +2453,15 @@ fn a_locked_path_mtu_takes_df_off_a_want_connection_and_ids_stay_its_own() {
     let sent = drain(&mut a);
     let (first, _) = parse_ip(&sent[0]);
     assert!(first.dont_frag);
-    sent.iter().for_each(|f| b.receive(now, f));
-    exchange(&mut a, &mut b, now);
-    // A router says 300: taken as 552, locked. The connection's segments lose DF (Linux's
-    // ip_dont_fragment for IP_PMTUDISC_WANT) and keep counting their own identifications.
+    // A router says 300 about the segment in flight: taken as 552, locked. The connection's
+    // segments lose DF (Linux's ip_dont_fragment for IP_PMTUDISC_WANT) and keep counting their
+    // own identifications.
     a.receive(
         now,
         &unreachable_about(&sent[0], DstUnreachable::FragRequired { mtu: 300 }),
     );
+    sent.iter().for_each(|f| b.receive(now, f));
+    exchange(&mut a, &mut b, now);
     let _ = drain(&mut a);
     let _ = hb;
     a.tcp_send(now, ha, &[2; 100]).unwrap();

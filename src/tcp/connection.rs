@@ -919,18 +919,21 @@ impl Connection {
     /// takes datagrams of at most `mtu` bytes (RFC 1191 §6.1; zero from routers older than it).
     /// Segments shrink to fit, and those in flight that are too large are resent at once,
     /// without counting as congestion (Linux's `tcp_simple_retransmit`).
-    pub fn path_mtu_reduced(&mut self, seq: SeqNum, mtu: usize) {
+    /// Returns whether the message quoted a segment in flight (else it is ignored, as Linux's
+    /// `tcp_v4_err` ignores one out of the window, RFC 5927 §4.1).
+    pub fn path_mtu_reduced(&mut self, seq: SeqNum, mtu: usize) -> bool {
         if !self.quotes_unacked(seq) {
-            return;
+            return false;
         }
         // Linux's floor (`min_pmtu`): a forged message cannot shrink segments to nothing. A zero
         // MTU is taken as the floor too.
         let mss = mtu.max(MIN_PATH_MTU) - 40;
         if mss >= self.snd.peer_mss.min(self.cfg.mss as usize) {
-            return;
+            return true;
         }
         self.snd.peer_mss = mss;
         self.snd.rtxq.mark_lost_longer_than(self.eff_mss());
+        true
     }
 
     /// Before the first segment: the path to the peer takes `mtu` bytes, learnt by an earlier
