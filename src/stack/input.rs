@@ -25,6 +25,10 @@ pub(super) struct Datagram<'a> {
     pub payload: &'a [u8],
     /// Sent to a broadcast address: never answered with an ICMP error.
     pub broadcast: bool,
+    /// Came in a link-layer broadcast or multicast frame, whatever its IP destination: no TCP
+    /// segment and no ICMP error answers it (Linux's tcp_v4_rcv drops what is not PACKET_HOST,
+    /// __icmp_send sends "no replies to physical multicast/broadcast"; RFC 1122 §3.3.6).
+    pub link_broadcast: bool,
 }
 
 impl Stack {
@@ -59,9 +63,10 @@ impl Stack {
             self.net.stats.not_for_us += 1;
             return;
         }
+        let link_broadcast = eth_repr.dst != self.net.iface.mac;
         match eth_repr.ethertype {
             EtherType::ARP => self.receive_arp(now, eth.payload()),
-            EtherType::IPV4 => self.receive_ipv4(now, eth.payload(), looped),
+            EtherType::IPV4 => self.receive_ipv4(now, eth.payload(), looped, link_broadcast),
             _ => self.net.stats.unsupported += 1,
         }
     }
@@ -112,7 +117,7 @@ impl Stack {
         }
     }
 
-    fn receive_ipv4(&mut self, now: Instant, bytes: &[u8], looped: bool) {
+    fn receive_ipv4(&mut self, now: Instant, bytes: &[u8], looped: bool, link_broadcast: bool) {
         let packet = match Ipv4Packet::new_checked(bytes) {
             Ok(p) => p,
             Err(e) => return self.count_wire_error(e),
@@ -168,6 +173,7 @@ impl Stack {
                             repr,
                             payload: &whole,
                             broadcast,
+                            link_broadcast,
                         },
                     );
                 }
@@ -186,6 +192,7 @@ impl Stack {
                 repr,
                 payload: packet.payload(),
                 broadcast,
+                link_broadcast,
             },
         );
     }

@@ -527,7 +527,8 @@ impl Stack {
         dg: &Datagram<'_>,
         reason: DstUnreachable,
     ) {
-        self.send_icmp_error(now, &dg.repr, dg.payload, dg.broadcast, |header, data| {
+        let broadcast = dg.broadcast || dg.link_broadcast;
+        self.send_icmp_error(now, &dg.repr, dg.payload, broadcast, |header, data| {
             Icmpv4Repr::DstUnreachable {
                 reason,
                 header,

@@ -29,8 +29,10 @@ impl Stack {
             Err(e) => return self.count_wire_error(e),
         };
         self.net.stats.tcp_in += 1;
-        // TCP is unicast only (RFC 1122 §4.2.3.10): a segment to a broadcast address is dropped.
-        if dg.broadcast {
+        // TCP is unicast only (RFC 1122 §4.2.3.10): a segment to a broadcast address is dropped,
+        // and so is one that came in a link-layer broadcast or multicast frame (Linux's
+        // tcp_v4_rcv drops what is not PACKET_HOST), which no SYN-ACK or RST answers.
+        if dg.broadcast || dg.link_broadcast {
             self.net.stats.not_for_us += 1;
             return;
         }

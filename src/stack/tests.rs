@@ -1320,6 +1320,54 @@ fn tcp_frame(repr: &TcpRepr) -> Vec<u8> {
     })
 }
 
+/// A frame to the link's broadcast or a multicast MAC, though its IP destination is ours: a TCP
+/// segment gets no answer (RFC 1122 §4.2.3.10, Linux's tcp_v4_rcv drops what is not
+/// PACKET_HOST), nor does a datagram for a closed port get an ICMP error (__icmp_send: "no
+/// replies to physical multicast/broadcast"); an echo request is answered, as Linux's is.
+#[test]
+fn link_broadcast_frames_get_no_tcp_answer_and_no_icmp_error() {
+    let mut a = ours();
+    introduce(&mut a);
+    let listening = listen_on(&mut a, 4);
+    let to_link = |mut f: Vec<u8>, mac: MacAddr| {
+        f[..6].copy_from_slice(&mac.0);
+        f
+    };
+    let syn = |port| {
+        tcp_frame(&TcpRepr {
+            src_port: 4444,
+            dst_port: port,
+            seq: 1000,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            window: 64240,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        })
+    };
+    let multicast = MacAddr([1, 0, 0x5e, 0, 0, 1]);
+    for mac in [MacAddr::BROADCAST, multicast] {
+        let now = Instant::from_millis(1);
+        // SYN to the listener, SYN to a closed port, UDP to a closed port: silence.
+        a.receive(now, &to_link(syn(PORT), mac));
+        a.receive(now, &to_link(syn(PORT + 1), mac));
+        a.receive(now, &to_link(udp_frame(5555, b"x"), mac));
+        a.poll(now);
+        assert!(drain(&mut a).is_empty(), "{mac:?}");
+    }
+    // Unicast, the same SYN is answered.
+    a.receive(Instant::from_millis(2), &syn(PORT));
+    assert_eq!(drain(&mut a).len(), 1);
+    // An echo request in a broadcast frame is answered (Linux's icmp_echo).
+    a.receive(
+        Instant::from_millis(3),
+        &to_link(ping_frame(b"hi"), MacAddr::BROADCAST),
+    );
+    assert_eq!(drain(&mut a).len(), 1);
+    let _ = listening;
+}
+
 #[test]
 fn hostile_segments_never_panic_and_keep_the_connection_sane() {
     for seed in 0..20 {
