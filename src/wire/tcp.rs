@@ -575,6 +575,9 @@ impl TcpOptions {
         let mut out = TcpOptions::default();
         for option in TcpOptionIter::new(bytes).map_while(Result::ok) {
             match option {
+                // An MSS of 0 is no MSS, as Linux's tcp_parse_options skips it (`if (in_mss)`):
+                // the peer gets the default 536, not segments cut to tcp_min_snd_mss.
+                TcpOption::MaxSegmentSize(0) => {}
                 TcpOption::MaxSegmentSize(mss) => out.mss = Some(mss),
                 TcpOption::WindowScale(shift) => out.window_scale = Some(shift),
                 TcpOption::SackPermitted => out.sack_permitted = true,
@@ -1393,6 +1396,9 @@ mod tests {
         // tcp_parse_options returns there, with the options already seen.
         assert_eq!(mss(parse(&[2, 4, 5, 0xb4, 30, 9, 1, 1])), Some(1460));
         assert_eq!(mss(parse(&[2, 4, 5, 0xb4, 2, 5, 5, 0xb5])), Some(1460));
+        // An MSS of 0 counts for nothing (Linux's tcp_parse_options): none, or the one before it.
+        assert_eq!(mss(parse(&[2, 4, 0, 0])), None);
+        assert_eq!(mss(parse(&[2, 4, 5, 0xb4, 2, 4, 0, 0])), Some(1460));
         for bad in [
             &[2, 4, 5, 0xb4, 99, 0, 3, 3, 7][..],
             &[2, 4, 5, 0xb4, 99, 1, 3, 3, 7],
