@@ -140,6 +140,12 @@ impl Stack {
             self.net.stats.malformed += 1;
             return;
         }
+        // Options as Linux's ip_rcv_options takes them: malformed, or source routed, dropped.
+        // (Linux also answers a malformed one with a parameter problem; not sent here.)
+        if packet.header_len() > 20 && crate::wire::ipv4::check_options(packet.options()).is_err() {
+            self.net.stats.malformed += 1;
+            return;
+        }
         let broadcast = repr.dst_addr != self.net.iface.addr;
         if repr.more_frags || repr.frag_offset != 0 {
             self.net.stats.ip_fragments_in += 1;

@@ -1368,6 +1368,37 @@ fn link_broadcast_frames_get_no_tcp_answer_and_no_icmp_error() {
     let _ = listening;
 }
 
+/// IP options as Linux's ip_rcv_options takes them: a source-routed datagram is dropped
+/// (`accept_source_route` 0), and so is one whose options are malformed (ip_options_compile);
+/// well-formed record route and unknown options pass.
+#[test]
+fn source_routed_or_malformed_options_are_dropped() {
+    let mut a = ours();
+    introduce(&mut a);
+    let with_options = |opts: &[u8]| {
+        let mut f = ping_frame(b"hello");
+        f.splice(ETH_LEN + 20..ETH_LEN + 20, opts.iter().copied());
+        let total = (f.len() - ETH_LEN) as u16;
+        let mut p = Ipv4Packet::new_unchecked(&mut f[ETH_LEN..]);
+        p.set_header_len(20 + opts.len() as u8);
+        p.set_total_len(total);
+        p.fill_checksum();
+        f
+    };
+    let lsrr = [131, 7, 4, 10, 77, 0, 1, 0];
+    let ssrr = [137, 7, 8, 10, 77, 0, 1, 0];
+    let len_zero = [7, 0, 4, 0];
+    let overrun = [7, 12, 4, 0];
+    for opts in [&lsrr[..], &ssrr, &len_zero, &overrun] {
+        a.receive(Instant::ZERO, &with_options(opts));
+        assert!(drain(&mut a).is_empty(), "{opts:?}");
+    }
+    for opts in [&[7, 7, 4, 0, 0, 0, 0, 0][..], &[30, 4, 0, 0], &[1, 1, 1, 0]] {
+        a.receive(Instant::ZERO, &with_options(opts));
+        assert_eq!(drain(&mut a).len(), 1, "{opts:?}");
+    }
+}
+
 #[test]
 fn hostile_segments_never_panic_and_keep_the_connection_sane() {
     for seed in 0..20 {

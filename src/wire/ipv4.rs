@@ -308,6 +308,103 @@ impl Ecn {
     }
 }
 
+/// Why a received datagram's options make it unacceptable ([`check_options`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsRejected {
+    /// Malformed at this offset into the options: Linux's `ip_options_compile` refuses it.
+    Malformed(usize),
+    /// Loose or strict source routing, which Linux drops by default (`accept_source_route` 0,
+    /// `ip_rcv_options`): a forger's way of having the answer routed back through itself.
+    SourceRoute,
+}
+
+/// Checks a received datagram's options as Linux's `ip_options_compile` does on input: each
+/// option's length within the header, record route and timestamp well formed and not repeated,
+/// router alert of four bytes; anything else unknown is let through.
+pub fn check_options(opts: &[u8]) -> core::result::Result<(), OptionsRejected> {
+    const EOL: u8 = 0;
+    const NOP: u8 = 1;
+    const RR: u8 = 7;
+    const TS: u8 = 68;
+    const LSRR: u8 = 131;
+    const SSRR: u8 = 137;
+    const RA: u8 = 148;
+    let bad = |at: usize| Err(OptionsRejected::Malformed(at));
+    let (mut rr, mut ts, mut srr) = (false, false, false);
+    let mut i = 0;
+    while i < opts.len() {
+        let kind = opts[i];
+        if kind == EOL {
+            break;
+        }
+        if kind == NOP {
+            i += 1;
+            continue;
+        }
+        let left = opts.len() - i;
+        if left < 2 {
+            return bad(i);
+        }
+        let len = usize::from(opts[i + 1]);
+        if len < 2 || len > left {
+            return bad(i + 1);
+        }
+        let o = &opts[i..i + len];
+        match kind {
+            LSRR | SSRR => {
+                if len < 3 {
+                    return bad(i + 1);
+                }
+                if o[2] < 4 {
+                    return bad(i + 2);
+                }
+                if srr {
+                    return bad(i);
+                }
+                srr = true;
+            }
+            RR => {
+                if rr || len < 3 {
+                    return bad(i + if rr { 0 } else { 1 });
+                }
+                let ptr = usize::from(o[2]);
+                if ptr < 4 || ptr <= len && ptr + 3 > len {
+                    return bad(i + 2);
+                }
+                rr = true;
+            }
+            TS => {
+                if ts || len < 4 {
+                    return bad(i + if ts { 0 } else { 1 });
+                }
+                let ptr = usize::from(o[2]);
+                let flag = o[3] & 0xf;
+                if ptr < 5 {
+                    return bad(i + 2);
+                }
+                if ptr <= len {
+                    // Room for the next entry: a timestamp, or an address and a timestamp.
+                    let entry = if flag == 1 || flag == 3 { 8 } else { 4 };
+                    if ptr + entry - 1 > len {
+                        return bad(i + 2);
+                    }
+                } else if flag != 3 && o[3] >> 4 == 15 {
+                    // Full, and its overflow count cannot count one more.
+                    return bad(i + 3);
+                }
+                ts = true;
+            }
+            RA if len < 4 => return bad(i + 1),
+            _ => {}
+        }
+        i += len;
+    }
+    if srr {
+        return Err(OptionsRejected::SourceRoute);
+    }
+    Ok(())
+}
+
 /// The meaning of an IPv4 header (options aside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
@@ -681,5 +778,49 @@ mod tests {
         }
         // Enough inputs must get through for the emit side to be exercised too.
         assert!(parsed > 200, "only {parsed} parsed");
+    }
+
+    /// Linux's ip_options_compile and ip_rcv_options on what a peer sends.
+    #[test]
+    fn received_options_are_checked_as_linux_checks_them() {
+        use super::{check_options, OptionsRejected::*};
+        // Well formed: nothing, padding, record route with room, timestamps, router alert, an
+        // unknown option.
+        for ok in [
+            &[][..],
+            &[1, 1, 1, 0],
+            &[7, 7, 4, 0, 0, 0, 0, 0],
+            &[7, 7, 8, 10, 0, 0, 1, 0], // full: nothing more recorded
+            &[68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[68, 12, 13, 0x10, 0, 0, 0, 0, 0, 0, 0, 0], // full, overflow counted
+            &[148, 4, 0, 0],
+            &[30, 4, 0, 0],
+        ] {
+            assert_eq!(check_options(ok), Ok(()), "{ok:?}");
+        }
+        // Malformed: a length of 0 or 1 or past the end, a lone kind byte, a record route
+        // pointer inside its header or without room, two record routes, a timestamp pointer
+        // below 5, a full timestamp whose overflow count is spent, a short router alert.
+        for bad in [
+            &[7, 0, 4, 0][..],
+            &[7, 1, 4, 0],
+            &[7, 12, 4, 0],
+            &[1, 1, 1, 7],
+            &[7, 7, 3, 0, 0, 0, 0, 0],
+            &[7, 7, 6, 0, 0, 0, 0, 0],
+            &[7, 3, 4, 7, 3, 4, 0, 0],
+            &[68, 8, 4, 0, 0, 0, 0, 0],
+            &[68, 8, 9, 0xf0, 0, 0, 0, 0],
+            &[148, 2, 1, 0],
+        ] {
+            assert!(matches!(check_options(bad), Err(Malformed(_))), "{bad:?}");
+        }
+        // Source routed, loose or strict, even well formed: dropped.
+        for srr in [
+            &[131, 7, 4, 10, 77, 0, 1, 0][..],
+            &[137, 7, 8, 10, 77, 0, 1, 0],
+        ] {
+            assert_eq!(check_options(srr), Err(SourceRoute), "{srr:?}");
+        }
     }
 }
