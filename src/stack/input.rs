@@ -93,6 +93,20 @@ impl Stack {
             );
             return;
         }
+        // A sender address no single host can have gets no reply and teaches nothing: Linux's
+        // arp_process answers a request only where ip_route_input from its sender succeeds, and
+        // that refuses a multicast, limited broadcast, loopback or 0/8 source (martians). The
+        // exception is 0.0.0.0, an address probe (RFC 5227 §2.1.1), answered but not learnt.
+        let sender = repr.sender_ip;
+        let probe = sender.is_unspecified();
+        if sender.is_multicast()
+            || sender.is_broadcast()
+            || sender.is_loopback()
+            || sender.octets()[0] == 0 && !probe
+        {
+            self.net.stats.malformed += 1;
+            return;
+        }
         let to_us = repr.target_ip == self.net.iface.addr;
         // RFC 826 "merge" step: update a known sender (an entry we are resolving included). Add a
         // new one only from a request to us, as Linux does with arp_accept=0, its default
@@ -102,8 +116,10 @@ impl Stack {
         // A reply to us proves the neighbour hears us (REACHABLE); a request only says where it
         // is (STALE), as Linux's arp_process.
         let confirmed = to_us && repr.operation == ArpOperation::Reply;
-        self.net
-            .learn_neighbour(now, repr.sender_ip, repr.sender_mac, create, confirmed);
+        if !probe {
+            self.net
+                .learn_neighbour(now, repr.sender_ip, repr.sender_mac, create, confirmed);
+        }
         if to_us && repr.operation == ArpOperation::Request {
             let reply = ArpRepr {
                 operation: ArpOperation::Reply,

@@ -1399,6 +1399,38 @@ fn source_routed_or_malformed_options_are_dropped() {
     }
 }
 
+/// ARP from a sender address no host can have (multicast, limited broadcast, loopback, 0/8) gets
+/// no reply and plants no neighbour, as Linux's arp_process (its ip_route_input refuses such a
+/// source); an address probe from 0.0.0.0 is answered (RFC 5227) without a neighbour for it.
+#[test]
+fn arp_from_an_impossible_sender_is_ignored_and_a_probe_answered() {
+    let mut a = ours();
+    let from = |sender_ip: Ipv4Addr| {
+        let repr = ArpRepr {
+            operation: ArpOperation::Request,
+            sender_mac: B_MAC,
+            sender_ip,
+            target_mac: MacAddr([0; 6]),
+            target_ip: A_IP,
+        };
+        let mut f = eth(MacAddr::BROADCAST, EtherType::ARP, repr.buffer_len());
+        repr.emit(&mut ArpPacket::new_unchecked(&mut f[ETH_LEN..]));
+        f
+    };
+    for ip in [
+        Ipv4Addr::new(224, 0, 0, 5),
+        Ipv4Addr::BROADCAST,
+        Ipv4Addr::new(127, 0, 0, 1),
+        Ipv4Addr::new(0, 1, 2, 3),
+    ] {
+        a.receive(Instant::ZERO, &from(ip));
+        assert!(drain(&mut a).is_empty(), "{ip}");
+    }
+    a.receive(Instant::ZERO, &from(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(drain(&mut a).len(), 1, "the probe's answer");
+    assert!(a.neighbours().is_empty(), "{:?}", a.neighbours());
+}
+
 #[test]
 fn hostile_segments_never_panic_and_keep_the_connection_sane() {
     for seed in 0..20 {
