@@ -2845,6 +2845,57 @@ static void c_bind_no_port(void) {
     no_port_name(b, "  getsockname");
 }
 
+/* Edges a review of the queue ioctls, vectored I/O and TCP control messages found: tcp_ioctl's
+ * answer goes out by put_user (EFAULT where it cannot be written, any alignment taken);
+ * sock_do_ioctl reads a struct ifreq for a socket command the protocol does not know (EFAULT
+ * before ENOTTY); vfs_readv and vfs_writev return 0 for vectors of no bytes before the socket
+ * sees them (no empty datagram); import_iovec's EINVAL comes before a listener's ENOTCONN;
+ * TCP_THIN_DUPACK keeps its range of 0 and 1; __sock_cmsg_send takes SO_TIMESTAMPING holding no
+ * flag and refuses one outside the transmit flags. */
+static void c_reviewed_edges(void) {
+    int fd = conn(ECHO);
+    R("ioctl(SIOCOUTQNSD, unwritable)", ioctl(fd, SIOCOUTQNSD, (int *)noaccess));
+    R("ioctl(TIOCOUTQ, unwritable)", ioctl(fd, TIOCOUTQ, (int *)noaccess));
+    R("ioctl(FIONREAD, unwritable)", ioctl(fd, FIONREAD, (int *)noaccess));
+    char raw[2 * sizeof(int)];
+    memset(raw, 0x55, sizeof raw);
+    R("ioctl(SIOCOUTQNSD, unaligned)", ioctl(fd, SIOCOUTQNSD, (int *)(raw + 1)));
+    int v;
+    memcpy(&v, raw + 1, sizeof v);
+    line("  value", "%d", v);
+    int two = 2, minus = -1;
+    R("setsockopt(TCP_THIN_DUPACK, 2)", setsockopt(fd, IPPROTO_TCP, TCP_THIN_DUPACK, &two, sizeof two));
+    R("setsockopt(TCP_THIN_DUPACK, -1)", setsockopt(fd, IPPROTO_TCP, TCP_THIN_DUPACK, &minus, sizeof minus));
+    unsigned none = 0, rx = SOF_TIMESTAMPING_RX_SOFTWARE;
+    R("sendmsg with SO_TIMESTAMPING of no flag", tcp_cmsg(fd, SOL_SOCKET, SO_TIMESTAMPING, &none, sizeof none, 0));
+    R("sendmsg with SO_TIMESTAMPING of a receive flag", tcp_cmsg(fd, SOL_SOCKET, SO_TIMESTAMPING, &rx, sizeof rx, 0));
+    char b[32];
+    long n = recv_some(fd, b, 1);
+    line("the echo", "%ld %s", n, show(b, n));
+    int l = listener();
+    static struct iovec many[IOV_MAX + 1];
+    for (int i = 0; i <= IOV_MAX; i++) many[i] = (struct iovec){b, 1};
+    R("listener: readv(IOV_MAX + 1)", readv(l, many, IOV_MAX + 1));
+    /* A receiver on the stack's own address, so each datagram is seen as it comes. */
+    int r = udp();
+    struct sockaddr_in a = saddr(LISTEN_BASE + checkno);
+    need(bind(r, SA(a), sizeof a) == 0, "bind udp");
+    int u = udp();
+    need(connect(u, SA(a), sizeof a) == 0, "connect udp");
+    R("udp: ioctl(SIOCATMARK, NULL)", ioctl(u, SIOCATMARK, NUL));
+    struct iovec empty = {b, 0};
+    R("udp: writev of no bytes", writev(u, &empty, 1));
+    R("udp: writev of no vector", writev(u, &empty, 0));
+    R("udp: send(\"x\")", send(u, "x", 1, 0));
+    n = recv_some(r, b, sizeof b);
+    line("  the first datagram", "%ld %s", n, show(b, n));
+    R("udp: send(\"y\")", send(u, "y", 1, 0));
+    usleep(100000);
+    R("udp: readv of no bytes", readv(r, &empty, 1));
+    n = recv(r, b, sizeof b, MSG_DONTWAIT);
+    line("  then recv", "%ld %s", n, show(b, n > 0 ? n : 0));
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2926,6 +2977,7 @@ int main(void) {
     run("TCP bound to a broadcast or multicast address", c_bind_cast);
     run("control messages on a TCP sendmsg", c_tcp_cmsg);
     run("IP_BIND_ADDRESS_NO_PORT", c_bind_no_port);
+    run("edges of the queue ioctls, vectored I/O and TCP control messages", c_reviewed_edges);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -715,9 +715,8 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     };
     match known(fd) {
         Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("readv", -1, || {
-            // import_iovec's EINVAL, past IOV_MAX too (recvmsg's is EMSGSIZE, not readv's).
-            if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
-                return ret(Err(Errno::EINVAL), -1);
+            if let Some(r) = io::vectored_io_settled(iov, iovcnt) {
+                return ret(r, -1);
             }
             udp_recv_common(
                 s.inet6,
@@ -730,6 +729,11 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
             )
         }),
         Some(s) if !s.is_pending() => {
+            if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
+                // import_iovec's EINVAL comes before the socket is asked anything: the kernel's
+                // readv on the socketpair gives it.
+                return f(fd, iov, iovcnt);
+            }
             if let Some(e) = io::listener_refuses(&s, fd, true, 0) {
                 return ret(Err(e), -1);
             }
@@ -1196,9 +1200,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
     };
     match known(fd) {
         Some(s) if s.kind == Kind::Dgram && !s.is_pending() => guard("writev", -1, || {
-            // import_iovec's EINVAL, past IOV_MAX too (sendmsg's is EMSGSIZE, not writev's).
-            if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
-                return ret(Err(Errno::EINVAL), -1);
+            if let Some(r) = io::vectored_io_settled(iov, iovcnt) {
+                return ret(r, -1);
             }
             udp_send_common(
                 &s,
@@ -1798,7 +1801,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         let queue_ioctl = matches!(request, libc::FIONREAD | libc::TIOCOUTQ | SIOCOUTQNSD);
         let value = match (request, sock.kind) {
             // Linux's tcp_ioctl: the queue sizes mean nothing on a listener.
-            (_, Kind::Stream) if queue_ioctl && sockets::is_listener(&sock, fd) => {
+            (_, Kind::Stream) if queue_ioctl && sockets::listening(&sock, fd) == Some(true) => {
                 Err(Errno::EINVAL)
             }
             (libc::FIONREAD, Kind::Dgram) => io::udp_next_len(fd),
@@ -1809,18 +1812,21 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
             }
             (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd, Call::Unsent),
             (SIOCOUTQNSD, Kind::Stream) => sockopt::unsent(fd, Call::NotSent),
-            // udp_ioctl knows SIOCINQ and SIOCOUTQ only: any other is ENOIOCTLCMD, which
-            // sock_do_ioctl makes ENOTTY (the socketpair under it would say EOPNOTSUPP to
-            // SIOCATMARK).
-            (SIOCATMARK, Kind::Dgram) => Err(Errno(libc::ENOTTY)),
+            // udp_ioctl knows SIOCINQ and SIOCOUTQ only: any other is ENOIOCTLCMD, and
+            // sock_do_ioctl then reads a struct ifreq from the argument of a socket command
+            // (EFAULT) before dev_ioctl says ENOTTY (the socketpair under it would say
+            // EOPNOTSUPP to SIOCATMARK).
+            (SIOCATMARK, Kind::Dgram) => {
+                super::user::check_read(arg as *const u8, std::mem::size_of::<libc::ifreq>())
+                    .and(Err(Errno(libc::ENOTTY)))
+            }
             _ => return f(fd, request, arg),
         };
         ret(
+            // tcp_ioctl's answer goes out by put_user: EFAULT where the program cannot take it.
             value.and_then(|v| {
-                if out.is_null() {
-                    return Err(Errno::EFAULT);
-                }
-                *out = v;
+                super::user::check_write_of(out)?;
+                std::ptr::write_unaligned(out, v);
                 Ok(0)
             }),
             -1,

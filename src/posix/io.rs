@@ -879,16 +879,41 @@ pub fn spin_before_read(sock: &OpenSocket, fd: i32, flags: i32) {
     crate::spin::ended_in_peace();
 }
 
+/// What `readv` or `writev` of `iovcnt` vectors at `iov` comes to before any socket sees it:
+/// import_iovec's EINVAL for a count past IOV_MAX and EFAULT for an array it cannot read, and
+/// then, for vectors of no bytes at all, 0 (vfs_readv and vfs_writev return at once when
+/// `iov_iter_count` is 0). None: the socket has the call.
+///
+/// # Safety
+/// `iov` is the program's pointer, checked before it is read.
+pub unsafe fn vectored_io_settled(iov: *const libc::iovec, iovcnt: i32) -> Option<Result<isize>> {
+    if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
+        return Some(Err(Errno::EINVAL));
+    }
+    match super::user::Iovecs::Program(iov, iovcnt as usize).checked() {
+        Err(e) => Some(Err(e)),
+        Ok(parts) if parts.iter().all(|v| v.iov_len == 0) => Some(Ok(0)),
+        Ok(_) => None,
+    }
+}
+
 /// A TCP `sendmsg`'s control messages, checked as Linux's tcp_sendmsg checks them
 /// (sock_cmsg_send): each whole (CMSG_OK), and of SOL_SOCKET only those __sock_cmsg_send takes:
 /// SCM_RIGHTS and SCM_CREDENTIALS (passed over by an IP socket), SO_MARK and SO_PRIORITY of an
-/// int each (for this send alone, which means nothing to a TCP stream); any other SOL_SOCKET
-/// message is EINVAL, any other level passed over. Nothing in them reaches the socketpair, whose
+/// int each (for this send alone, which means nothing to a TCP stream; SO_MARK, and a priority
+/// beyond 6, want CAP_NET_RAW or CAP_NET_ADMIN: EPERM), SO_TIMESTAMPING of an int holding only
+/// transmit-stamp flags (EINVAL for any other; asking for a stamp is EOPNOTSUPP, as the option
+/// is, since the stack has no error queue to put it on); any other SOL_SOCKET message is EINVAL,
+/// any other level passed over. Nothing in them reaches the socketpair, whose
 /// own AF_UNIX sendmsg would pass SCM_RIGHTS on, check SCM_CREDENTIALS, and refuse the rest.
 ///
 /// # Safety
 /// `msg` must be a readable `msghdr`; its control buffer is checked before it is read.
 pub unsafe fn stream_control_ok(msg: &libc::msghdr) -> Result<()> {
+    const SO_TIMESTAMPING_OLD: i32 = 37;
+    const SO_TIMESTAMPING_NEW: i32 = 65;
+    // SOF_TIMESTAMPING_TX_HARDWARE | _TX_SOFTWARE | _TX_SCHED | _TX_ACK.
+    const SOF_TIMESTAMPING_TX_RECORD_MASK: u32 = 1 | 1 << 1 | 1 << 8 | 1 << 9;
     if msg.msg_control.is_null() || msg.msg_controllen == 0 {
         return Ok(());
     }
@@ -902,10 +927,31 @@ pub unsafe fn stream_control_ok(msg: &libc::msghdr) -> Result<()> {
             return Err(Errno::EINVAL);
         }
         let int_sized = head.cmsg_len == libc::CMSG_LEN(4) as usize;
+        let value = || {
+            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const u32) // int_sized checked first
+        };
         if head.cmsg_level == libc::SOL_SOCKET {
+            // __sock_cmsg_send, in its order of checks.
             match head.cmsg_type {
                 libc::SCM_RIGHTS | libc::SCM_CREDENTIALS => {}
-                libc::SO_MARK | libc::SO_PRIORITY if int_sized => {}
+                libc::SO_MARK if !crate::service::client::may_mark_packets() => {
+                    return Err(Errno::EPERM)
+                }
+                libc::SO_MARK if int_sized => {}
+                libc::SO_PRIORITY if int_sized => {
+                    if value() > 6 && !crate::service::client::may_mark_packets() {
+                        return Err(Errno::EPERM);
+                    }
+                }
+                SO_TIMESTAMPING_OLD | SO_TIMESTAMPING_NEW if int_sized => {
+                    let flags = value();
+                    if flags & !SOF_TIMESTAMPING_TX_RECORD_MASK != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    if flags != 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                }
                 _ => return Err(Errno::EINVAL),
             }
         }

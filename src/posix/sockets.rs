@@ -1045,12 +1045,19 @@ pub fn listen(sock: &Arc<OpenSocket>, fd: RawFd, backlog: i32) -> Result<()> {
     Ok(())
 }
 
-/// Whether a stack socket listens: known in this process, or asked of the service once.
+/// Whether a stack socket listens, taken for yes when the service cannot say: the accept itself
+/// then reports what is wrong.
 pub(super) fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
+    listening(sock, fd).unwrap_or(true)
+}
+
+/// Whether a stack socket listens: known in this process, or asked of the service once. None
+/// when the service cannot say.
+pub(super) fn listening(sock: &OpenSocket, fd: RawFd) -> Option<bool> {
     match sock.listening.load(Ordering::Relaxed) {
-        state::LISTENING_YES => true,
-        state::LISTENING_NO => false,
-        _ if sock.connect_started.load(Ordering::Relaxed) => false,
+        state::LISTENING_YES => Some(true),
+        state::LISTENING_NO => Some(false),
+        _ if sock.connect_started.load(Ordering::Relaxed) => Some(false),
         _ => {
             let call = Call::GetOption {
                 level: libc::SOL_SOCKET,
@@ -1060,7 +1067,7 @@ pub(super) fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
             let yes = match request(fd, call) {
                 Ok(Value::Bytes(b)) => b.first().is_some_and(|&v| v != 0),
                 Ok(Value::Int(v)) => v != 0,
-                _ => return true, // let the accept itself report what is wrong
+                _ => return None,
             };
             let v = if yes {
                 state::LISTENING_YES
@@ -1068,7 +1075,7 @@ pub(super) fn is_listener(sock: &OpenSocket, fd: RawFd) -> bool {
                 state::LISTENING_NO
             };
             sock.listening.store(v, Ordering::Relaxed);
-            yes
+            Some(yes)
         }
     }
 }

@@ -570,15 +570,31 @@ pub fn user_changed() {
     USER_EPOCH.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Whether this process has CAP_NET_ADMIN in its effective set (capget(2)).
-fn may_administer_network() -> bool {
+/// The first word of this process's effective capabilities (capget(2)); none if it cannot say.
+fn effective_capabilities() -> u32 {
     // _LINUX_CAPABILITY_VERSION_3: two 32-bit words of each set.
     let mut header = [0x2008_0522u32, 0];
     let mut data = [0u32; 6];
     // SAFETY: a version-3 header and room for two `__user_cap_data_struct`s.
     let r = unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) };
     // data[0] is the first word's `effective`.
-    r == 0 && data[0] & (1 << super::server::CAP_NET_ADMIN) != 0
+    if r == 0 {
+        data[0]
+    } else {
+        0
+    }
+}
+
+/// Whether this process has CAP_NET_ADMIN in its effective set.
+fn may_administer_network() -> bool {
+    effective_capabilities() & (1 << super::server::CAP_NET_ADMIN) != 0
+}
+
+/// Whether this process may mark its packets or give them a priority beyond 6 (Linux's
+/// `sockopt_ns_capable` for SO_MARK and `sk_set_prio_allowed`): CAP_NET_RAW or CAP_NET_ADMIN.
+pub fn may_mark_packets() -> bool {
+    const CAP_NET_RAW: u32 = 13;
+    effective_capabilities() & (1 << super::server::CAP_NET_ADMIN | 1 << CAP_NET_RAW) != 0
 }
 
 /// This process's door to the service (see the module's doc): kept from its first connection by

@@ -545,9 +545,12 @@ pub fn set(
         },
         // As Linux: setting a TCP option on a UDP socket is ENOPROTOOPT (getting one, EOPNOTSUPP).
         (libc::IPPROTO_TCP, _) if !stream => Err(Errno::ENOPROTOOPT),
-        // Gone from Linux's TCP (4.15): do_tcp_setsockopt takes any int and does nothing, and
-        // do_tcp_getsockopt says 0.
-        (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK) => int(val).map(drop),
+        // Gone from Linux's TCP (4.15): do_tcp_setsockopt only checks its range (0 or 1, else
+        // EINVAL) and does nothing, and do_tcp_getsockopt says 0.
+        (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK) => match int(val)? {
+            0 | 1 => Ok(()),
+            _ => Err(Errno::EINVAL),
+        },
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
             let on = int(val)? != 0;
             tcp_config(s, h, |c| c.nodelay = on)?;
