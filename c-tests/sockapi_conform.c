@@ -2894,6 +2894,57 @@ static void c_reviewed_edges(void) {
     R("udp: readv of no bytes", readv(r, &empty, 1));
     n = recv(r, b, sizeof b, MSG_DONTWAIT);
     line("  then recv", "%ld %s", n, show(b, n > 0 ? n : 0));
+
+/* Zero-length reads and writes on a listener, a socket not connected, a connected one and one
+ * shut down: read and readv of nothing return 0 before the protocol is asked (sock_read_iter),
+ * recv and recvmsg ask it (tcp_recvmsg: ENOTCONN on a listener or a closed socket), writes ask
+ * it always (tcp_sendmsg_locked: sk_stream_wait_connect's EPIPE, with SIGPIPE). */
+static void zero_io(int fd, const char *what) {
+    char buf[4];
+    struct iovec iov = {buf, 0};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    R(N("%s: read(0)", what), read(fd, buf, 0));
+    R(N("%s: readv(no iovecs)", what), readv(fd, &iov, 0));
+    R(N("%s: readv(one empty iovec)", what), readv(fd, &iov, 1));
+    R(N("%s: recv(0)", what), recv(fd, buf, 0, MSG_DONTWAIT));
+    R(N("%s: recvfrom(0)", what), recvfrom(fd, buf, 0, MSG_DONTWAIT, NULL, NULL));
+    R(N("%s: recvmsg(0)", what), recvmsg(fd, &m, MSG_DONTWAIT));
+    R(N("%s: write(0)", what), write(fd, buf, 0));
+    R(N("%s: writev(no iovecs)", what), writev(fd, &iov, 0));
+    R(N("%s: writev(one empty iovec)", what), writev(fd, &iov, 1));
+    R(N("%s: send(0)", what), send(fd, buf, 0, 0));
+    R(N("%s: sendto(0)", what), sendto(fd, buf, 0, 0, NULL, 0));
+    R(N("%s: send(0, MSG_OOB)", what), send(fd, buf, 0, MSG_OOB));
+    R(N("%s: sendmsg(0)", what), sendmsg(fd, &m, 0));
+    RX(N("%s: write(0), SIGPIPE not ignored", what), (signal(SIGPIPE, SIG_DFL), write(fd, buf, 0)));
+    RX(N("%s: send(0), SIGPIPE not ignored", what), (signal(SIGPIPE, SIG_DFL), send(fd, buf, 0, 0)));
+}
+
+static void c_zero_io(void) {
+    int l = listener();
+    zero_io(l, "listener");
+    char c;
+    R("listener: read(1) nonblocking", (fcntl(l, F_SETFL, O_NONBLOCK), read(l, &c, 1)));
+    R("listener: recv(1, MSG_DONTWAIT)", recv(l, &c, 1, MSG_DONTWAIT));
+    close(l);
+    int u = tcp();
+    zero_io(u, "unconnected");
+    close(u);
+    int fd = conn(ECHO);
+    zero_io(fd, "connected");
+    shutdown(fd, SHUT_RD);
+    zero_io(fd, "after SHUT_RD");
+    shutdown(fd, SHUT_WR);
+    zero_io(fd, "after SHUT_RDWR");
+    close(fd);
+    /* Without SO_SNDTIMEO (a send that may block as long as it must). */
+    fd = tcp();
+    struct sockaddr_in a = kaddr(ECHO);
+    need(connect(fd, SA(a), sizeof a) == 0, "connect to echo");
+    zero_io(fd, "no SO_SNDTIMEO, connected");
+    shutdown(fd, SHUT_WR);
+    zero_io(fd, "no SO_SNDTIMEO, after SHUT_WR");
+    close(fd);
 }
 
 int main(void) {
@@ -2978,6 +3029,7 @@ int main(void) {
     run("control messages on a TCP sendmsg", c_tcp_cmsg);
     run("IP_BIND_ADDRESS_NO_PORT", c_bind_no_port);
     run("edges of the queue ioctls, vectored I/O and TCP control messages", c_reviewed_edges);
+    run("zero-length reads and writes on TCP sockets in each state", c_zero_io);
     printf("done: %d checks\n", checkno);
     return 0;
 }

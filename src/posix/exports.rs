@@ -599,6 +599,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
                 None,
             )
         }),
+        // Nothing to read: Linux's sock_read_iter returns 0 before asking the protocol, whatever
+        // the socket's state (a listener too), and so does the socketpair's.
+        Some(s) if !s.is_pending() && count == 0 => f(fd, buf, count),
         Some(s) if !s.is_pending() => {
             if let Some(e) = io::listener_refuses(&s, fd, true, 0) {
                 return ret(Err(e), -1);
@@ -728,6 +731,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
                 None,
             )
         }),
+        // Nothing to read: Linux's vfs_readv returns 0 before the socket is asked (as the
+        // socketpair's readv does), once import_iovec has read the iovecs.
+        Some(s) if !s.is_pending() && io::iov_total_is_zero(iov, iovcnt) => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() => {
             if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
                 // import_iovec's EINVAL comes before the socket is asked anything: the kernel's
@@ -1183,7 +1189,17 @@ pub unsafe extern "C" fn sendto(
                     )
                 }),
                 None => {
-                    let n = f(fd, buf, len, io::tcp_send_flags(flags), std::ptr::null(), 0);
+                    // Nothing to send marks nothing urgent (Linux's tcp_sendmsg says 0, or its
+                    // error), where the socketpair would refuse MSG_OOB without a byte to mark.
+                    let oob = if len == 0 { libc::MSG_OOB } else { 0 };
+                    let n = f(
+                        fd,
+                        buf,
+                        len,
+                        io::tcp_send_flags(flags & !oob),
+                        std::ptr::null(),
+                        0,
+                    );
                     guard("sendto", -1, || io::tcp_send_result(fd, flags, n))
                 }
             };
@@ -1214,6 +1230,9 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         }),
         // Under a seccomp filter, the program's own writev (see hook::sandboxed).
         Some(s) if !s.is_pending() && super::hook::sandboxed() => f(fd, iov, iovcnt),
+        // Nothing to write: Linux's vfs_writev returns 0 before the socket is asked, whatever its
+        // state (a listener, one shut down), and so does the socketpair's writev.
+        Some(s) if !s.is_pending() && io::iov_total_is_zero(iov, iovcnt) => f(fd, iov, iovcnt),
         Some(s) if !s.is_pending() && iovcnt > 0 && !iov.is_null() => {
             if iovcnt > libc::UIO_MAXIOV {
                 // writev's own EINVAL past IOV_MAX (import_iovec), which the kernel's writev

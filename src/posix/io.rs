@@ -147,6 +147,16 @@ pub fn listener_refuses(sock: &OpenSocket, fd: i32, reading: bool, flags: i32) -
     Some(Errno::EPIPE)
 }
 
+/// `iovcnt` iovecs at `iov` that import_iovec would take (a count within IOV_MAX, an array that
+/// can be read) and that hold no byte: vfs_readv and vfs_writev return 0 for them before the
+/// socket is asked.
+///
+/// # Safety
+/// An array that can be read must hold as many iovecs as it says.
+pub unsafe fn iov_total_is_zero(iov: *const libc::iovec, iovcnt: i32) -> bool {
+    matches!(vectored_io_settled(iov, iovcnt), Some(Ok(0)))
+}
+
 /// `n`, from a kernel send on a TCP stack socket made with [`tcp_send_flags`], as the program must
 /// see it (the caller's own `flags`). ENOTCONN comes from a socket taken apart and not connected
 /// again (an unconnected UNIX socket), where Linux's tcp_sendmsg says EPIPE as for any socket
@@ -691,6 +701,26 @@ pub unsafe fn send_bounded(
     let mut parts: Vec<libc::iovec> = iov.iter().copied().filter(|v| v.iov_len > 0).collect();
     let total: usize = parts.iter().map(|v| v.iov_len).sum();
     let mut sent = 0;
+    if total == 0 {
+        // Nothing to send still asks the socket: Linux's tcp_sendmsg_locked says EPIPE (or the
+        // pending error) for a connection shut for writing or over, as the socketpair's empty
+        // send does once its end is shut or hung up (unix_stream_sendmsg's SEND_SHUTDOWN check).
+        // Not MSG_OOB, which an AF_UNIX stream refuses without a byte to mark (Linux's TCP sends
+        // nothing urgent then, and says 0).
+        // SAFETY: plain data, zero is valid; an empty message.
+        let msg: libc::msghdr = std::mem::zeroed();
+        let r = libc::syscall(
+            libc::SYS_sendmsg,
+            fd,
+            &msg as *const libc::msghdr,
+            (tcp_send_flags(flags) & !libc::MSG_OOB) | libc::MSG_DONTWAIT,
+        );
+        return match (r, super::hook::errno()) {
+            (0.., _) => Ok(0),
+            (_, libc::EPIPE | libc::ENOTCONN) => Err(tcp_send_error(fd, flags)),
+            (_, e) => Err(Errno(e)),
+        };
+    }
     while sent < total {
         // SAFETY: plain data, zero is valid.
         let mut msg: libc::msghdr = std::mem::zeroed();
