@@ -2947,6 +2947,62 @@ static void c_zero_io(void) {
     close(fd);
 }
 
+/* TCP_INFO's segment sizes: tcpi_snd_mss (mss_cache), tcpi_rcv_mss (icsk_ack.rcv_mss: at most
+ * TCP_MSS_DEFAULT from the handshake, tcp_initialize_rcv_mss; then what tcp_measure_rcv_mss learns
+ * from the segments that arrive) and tcpi_advmss (tp->advmss, less the timestamp option on the
+ * side that connected, tcp_rcv_synsent_state_process), on sockets in each state. */
+static void mss_line(int fd, const char *what) {
+    struct tcp_info ti;
+    memset(&ti, 0, sizeof ti);
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) {
+        line(what, "-1 %s", ename(errno));
+        return;
+    }
+    line(what, "snd_mss %u rcv_mss %u advmss %u", ti.tcpi_snd_mss, ti.tcpi_rcv_mss, ti.tcpi_advmss);
+}
+
+/* Sends n bytes to the echo peer and reads them back. */
+static void echo_n(int fd, long n) {
+    static char out[100000], in[100000];
+    memset(out, 'e', sizeof out);
+    long sent = 0;
+    while (sent < n) {
+        ssize_t k = send(fd, out + sent, (size_t)(n - sent), 0);
+        need(k > 0, "send to echo");
+        sent += k;
+        long got = recv_some(fd, in, k);
+        need(got == k, "echo back");
+    }
+}
+
+static void c_info_mss(void) {
+    int u = tcp();
+    mss_line(u, "unconnected");
+    close(u);
+    int l = listener();
+    mss_line(l, "listener");
+    int fd = conn(ECHO);
+    mss_line(fd, "connected");
+    echo_n(fd, 20);
+    mss_line(fd, "20 bytes echoed");
+    echo_n(fd, 1000);
+    mss_line(fd, "then 1000");
+    echo_n(fd, 600);
+    mss_line(fd, "then 600");
+    echo_n(fd, 600);
+    mss_line(fd, "then 600 again");
+    echo_n(fd, 100000);
+    mss_line(fd, "then 100000");
+    close(fd);
+    pending(l);
+    int a = accept(l, NULL, NULL);
+    need(a >= 0, "accept");
+    mss_line(a, "accepted");
+    close(a);
+    close(l);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -3030,6 +3086,7 @@ int main(void) {
     run("IP_BIND_ADDRESS_NO_PORT", c_bind_no_port);
     run("edges of the queue ioctls, vectored I/O and TCP control messages", c_reviewed_edges);
     run("zero-length reads and writes on TCP sockets in each state", c_zero_io);
+    run("TCP_INFO segment sizes", c_info_mss);
     printf("done: %d checks\n", checkno);
     return 0;
 }

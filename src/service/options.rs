@@ -1074,7 +1074,7 @@ fn tcp_info(st: Option<TcpStats>, listening: bool, mtu: usize) -> TcpInfo {
         rttvar: st.rttvar.as_micros() as u32,
         snd_ssthresh: (st.ssthresh / mss).min(u32::MAX as usize) as u32,
         snd_cwnd: (st.cwnd / mss) as u32,
-        advmss: st.rcv_mss as u32,
+        advmss: st.advmss as u32,
         reordering: 3,
         rcv_rtt: st.rcv_rtt.map_or(0, |d| d.as_micros() as u32),
         rcv_space: st.rcv_space.min(u32::MAX as usize) as u32,

@@ -70,8 +70,11 @@ pub struct TcpStats {
     pub ssthresh: usize,
     /// Effective MSS we send with (payload bytes).
     pub snd_mss: usize,
-    /// MSS we advertised.
+    /// The peer's segment size as Linux estimates it (`icsk_ack.rcv_mss`, TCP_INFO's
+    /// `tcpi_rcv_mss`); 0 before the handshake.
     pub rcv_mss: usize,
+    /// Linux's `tp->advmss`: the MSS we advertised, less the timestamp option once negotiated.
+    pub advmss: usize,
     pub retransmits: u64,
     pub fast_retransmits: u64,
     pub timeouts: u64,
@@ -554,6 +557,22 @@ impl Connection {
             _ => self.ts_enabled = false,
         }
         self.snd.cc.set_mss(self.eff_mss());
+        // Linux's tcp_initialize_rcv_mss, once the options are agreed (tcp_rcv_synsent_state_process
+        // after a SYN-ACK, tcp_v4_syn_recv_sock for a passive open).
+        self.rcv.init_rcv_mss(self.advmss(), self.eff_mss());
+    }
+
+    /// Linux's `tp->advmss`: the MSS we advertise, less the timestamp option once negotiated
+    /// (tcp_rcv_synsent_state_process, tcp_openreq_init_rwin take TCPOLEN_TSTAMP_ALIGNED off).
+    fn advmss(&self) -> usize {
+        let opt = if self.ts_enabled { TS_OPTION_LEN } else { 0 };
+        usize::from(self.cfg.mss).saturating_sub(opt)
+    }
+
+    /// The TCP header of a segment carrying no SACK blocks: with the timestamp option once
+    /// negotiated (Linux's `tp->tcp_header_len`).
+    fn tcp_header_len(&self) -> usize {
+        20 + if self.ts_enabled { TS_OPTION_LEN } else { 0 }
     }
 
     // ----------------------------------------------------------------------------------------
@@ -641,7 +660,8 @@ impl Connection {
             cwnd: self.snd.cc.cwnd(),
             ssthresh: self.snd.cc.ssthresh(),
             snd_mss: self.eff_mss(),
-            rcv_mss: self.cfg.mss as usize,
+            rcv_mss: self.rcv.rcv_mss.into(),
+            advmss: self.advmss(),
             retransmits: self.snd.retransmits,
             fast_retransmits: self.snd.fast_retransmits,
             timeouts: self.snd.timeouts.into(),
@@ -2318,7 +2338,22 @@ impl Connection {
                         let mss = self.eff_mss();
                         self.rcv.on_ecn(seg.ecn, cwr, !payload.is_empty(), mss);
                     }
+                    let nxt = self.rcv.nxt;
                     self.process_data(now, seq, payload, f.contains(TcpFlags::FIN));
+                    if !payload.is_empty() && seq == nxt && self.rcv.nxt != nxt {
+                        // Taken in order: Linux's tcp_event_data_recv measures the segment as
+                        // it came, before any trimming to RCV.NXT.
+                        let remnant = f.intersects(
+                            TcpFlags::FIN | TcpFlags::URG | TcpFlags::SYN | TcpFlags::PSH,
+                        );
+                        self.rcv.measure_rcv_mss(
+                            seg.payload.len(),
+                            20 + seg.options.buffer_len(),
+                            self.tcp_header_len(),
+                            remnant,
+                            self.advmss(),
+                        );
+                    }
                 }
                 State::CloseWait | State::Closing | State::LastAck | State::TimeWait
                     if f.contains(TcpFlags::FIN) =>

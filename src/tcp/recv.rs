@@ -29,6 +29,12 @@ const MAX_QUICK_ACKS: usize = 16;
 /// `TCP_PAWS_WINDOW`).
 const PAWS_WINDOW: i32 = 1;
 
+/// Linux's `TCP_MSS_DEFAULT`: the segment size assumed of a peer before its segments say more.
+const TCP_MSS_DEFAULT: usize = 536;
+
+/// Linux's `TCP_MIN_MSS`: the smallest segment size it estimates.
+const TCP_MIN_MSS: usize = 88;
+
 /// RCV.* and what hangs off them (RFC 9293 §3.3.1).
 pub(crate) struct Receiver {
     /// IRS: the peer's initial sequence number.
@@ -51,6 +57,12 @@ pub(crate) struct Receiver {
     urg_set: bool,
     /// Largest payload seen from the peer (for delayed-ACK and window-update thresholds).
     pub(crate) mss_seen: u16,
+    /// Linux's estimate of the peer's segment size, `icsk_ack.rcv_mss`, which TCP_INFO reports
+    /// as `tcpi_rcv_mss`: set by the handshake ([`Self::init_rcv_mss`]), then learnt from the
+    /// segments that arrive ([`Self::measure_rcv_mss`]). Reported only.
+    pub(crate) rcv_mss: u16,
+    /// tcp_measure_rcv_mss's `last_seg_size`: the size of the last short segment it counted.
+    last_seg_size: u16,
     /// The emulated rcv_ssthresh ([`Self::ceiling`]): the window our SYN or SYN-ACK offered,
     /// grown by twice each in-order segment of 128 bytes or more (Linux's tcp_event_data_recv
     /// and tcp_grow_window); 0 before the handshake's.
@@ -153,6 +165,8 @@ impl Receiver {
             fin_received: false,
             urg_set: false,
             mss_seen: 0,
+            rcv_mss: 0,
+            last_seg_size: 0,
             rcv_ssthresh: 0,
             bytes_received: 0,
             urg_seq: SeqNum(0),
@@ -377,6 +391,47 @@ impl Receiver {
     /// Free receive space we could offer (window), bounded by what the scale can express.
     pub(crate) fn window_room(&self) -> usize {
         self.buf.room().min(65535usize << self.wscale)
+    }
+
+    /// Linux's tcp_initialize_rcv_mss, at the handshake: the peer's segments are first taken to
+    /// be no larger than our `advmss`, the segments we send (`mss_cache`), half the window
+    /// offered, nor TCP_MSS_DEFAULT (536), and no smaller than TCP_MIN_MSS (88).
+    pub(crate) fn init_rcv_mss(&mut self, advmss: usize, mss_cache: usize) {
+        let hint = advmss
+            .min(mss_cache)
+            .min(self.ceiling() / 2)
+            .clamp(TCP_MIN_MSS, TCP_MSS_DEFAULT);
+        self.rcv_mss = hint as u16;
+        self.last_seg_size = 0;
+    }
+
+    /// Linux's tcp_measure_rcv_mss, for a segment of `len` payload bytes taken in order behind a
+    /// TCP header of `header_len` bytes (options included): one at least as large as the
+    /// estimate raises it, to at most `advmss`; a smaller one lowers it only if it looks full
+    /// sized (556 bytes with its header, or 108 without FIN, URG, SYN or PSH: `remnant` says one
+    /// of these is set) and the one before it had the same size, less `fixed_header_len` (the
+    /// header with the timestamp option if negotiated, not the varying SACK blocks).
+    pub(crate) fn measure_rcv_mss(
+        &mut self,
+        len: usize,
+        header_len: usize,
+        fixed_header_len: usize,
+        remnant: bool,
+        advmss: usize,
+    ) {
+        let lss = std::mem::take(&mut self.last_seg_size);
+        if len >= usize::from(self.rcv_mss) {
+            self.rcv_mss = len.min(advmss).min(usize::from(u16::MAX)) as u16;
+            return;
+        }
+        let whole = len + header_len;
+        if whole >= TCP_MSS_DEFAULT + 20 || (whole >= TCP_MIN_MSS + 20 && !remnant) {
+            let size = whole.saturating_sub(fixed_header_len) as u16;
+            self.last_seg_size = size;
+            if size == lss {
+                self.rcv_mss = size;
+            }
+        }
     }
 
     /// The peer's segment size as seen so far, or `fallback` before any data arrived.

@@ -2907,3 +2907,42 @@ fn max_pacing_rate_spaces_segments_out() {
     }
     assert_eq!(got, data.len());
 }
+
+/// TCP_INFO's segment sizes as Linux's: `tcpi_advmss` is the MSS advertised less the timestamp
+/// option, `tcpi_rcv_mss` starts at TCP_MSS_DEFAULT (tcp_initialize_rcv_mss) on both ends and then
+/// follows the peer's segments as tcp_measure_rcv_mss does: a larger one at once (capped at
+/// advmss), a smaller one once two in a row have its size.
+#[test]
+fn tcp_info_segment_sizes_follow_linux() {
+    let (mut a, mut b) = pair();
+    for c in [&a, &b] {
+        let s = c.stats();
+        assert_eq!((s.snd_mss, s.rcv_mss, s.advmss), (1448, 536, 1448));
+    }
+    b.set_nodelay(true);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut now = t(10);
+    let mut sizes = Vec::new();
+    for n in [20, 1000, 600, 600, 100, 100] {
+        assert_eq!(b.send(&vec![b'x'; n]).unwrap(), n);
+        settle(&mut a, &mut b, now);
+        assert_eq!(a.recv(&mut buf).unwrap(), n);
+        sizes.push(a.stats().rcv_mss);
+        now += Duration::from_millis(300);
+    }
+    // 100-byte segments with PSH look like the end of a write, not full-sized ones: no change.
+    assert_eq!(sizes, [536, 1000, 1000, 600, 600, 600]);
+    let bulk = vec![b'y'; 50_000];
+    let mut sent = 0;
+    while sent < bulk.len() {
+        sent += b.send(&bulk[sent..]).unwrap();
+        settle(&mut a, &mut b, now);
+        while a.recv(&mut buf).is_ok() {}
+        now += Duration::from_millis(10);
+    }
+    assert_eq!(a.stats().rcv_mss, 1448);
+    // Without timestamps, all 1460.
+    let (a, _) = pair_without_timestamps();
+    let s = a.stats();
+    assert_eq!((s.snd_mss, s.rcv_mss, s.advmss), (1460, 536, 1460));
+}
