@@ -2894,6 +2894,7 @@ static void c_reviewed_edges(void) {
     R("udp: readv of no bytes", readv(r, &empty, 1));
     n = recv(r, b, sizeof b, MSG_DONTWAIT);
     line("  then recv", "%ld %s", n, show(b, n > 0 ? n : 0));
+}
 
 /* Zero-length reads and writes on a listener, a socket not connected, a connected one and one
  * shut down: read and readv of nothing return 0 before the protocol is asked (sock_read_iter),
