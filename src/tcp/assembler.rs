@@ -73,13 +73,13 @@ impl Assembler {
         true
     }
 
-    /// If a range begins at or before `rcv_nxt`, removes it and returns its end: the data up to
-    /// there is now contiguous.
-    pub fn pop_contiguous(&mut self, rcv_nxt: SeqNum) -> Option<SeqNum> {
+    /// If a range begins at or before `rcv_nxt`, removes it and returns it as held: the data up
+    /// to its end is now contiguous (a range that ends at or before `rcv_nxt` was wholly covered).
+    pub fn pop_contiguous(&mut self, rcv_nxt: SeqNum) -> Option<(SeqNum, SeqNum)> {
         let first = *self.ranges.first()?;
         if first.start <= rcv_nxt {
             self.ranges.remove(0);
-            Some(first.end.max(rcv_nxt))
+            Some((first.start, first.end))
         } else {
             None
         }
@@ -143,7 +143,7 @@ mod tests {
         assert!(a.add(s(34), s(41)));
         assert_eq!(a.ranges().collect::<Vec<_>>(), vec![(s(20), s(50))]);
         assert_eq!(a.pop_contiguous(s(10)), None);
-        assert_eq!(a.pop_contiguous(s(20)), Some(s(50)));
+        assert_eq!(a.pop_contiguous(s(20)), Some((s(20), s(50))));
         assert!(a.is_empty());
     }
 
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(a.ranges().next(), Some((base + 2, base + 8)));
         a.trim_before(base + 4);
         assert_eq!(a.ranges().next(), Some((base + 4, base + 8)));
-        assert_eq!(a.pop_contiguous(base + 4), Some(base + 8));
+        assert_eq!(a.pop_contiguous(base + 4), Some((base + 4, base + 8)));
     }
 
     #[test]

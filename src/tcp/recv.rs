@@ -211,6 +211,16 @@ impl Receiver {
         self.dsack_len = end.since(start).min(usize::from(u16::MAX)) as u16;
     }
 
+    /// `[start, end)` of data held out of order was covered again: Linux's tcp_dsack_extend,
+    /// which reports it if no D-SACK is pending, joins it to one it touches, and otherwise leaves
+    /// the pending one be (unlike [`Self::note_duplicate`], which replaces it).
+    fn extend_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        let pending_end = self.dsack_start + usize::from(self.dsack_len);
+        if self.dsack_len == 0 || (start <= pending_end && self.dsack_start <= end) {
+            self.note_duplicate(start, end);
+        }
+    }
+
     /// Since when an ACK has been owed, if one is (the simulation's ACK-delay check).
     #[cfg(test)]
     pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
@@ -601,7 +611,17 @@ impl Receiver {
                 self.rtt_measure_window(now);
             }
             let had_holes = !self.assembler.is_empty();
-            while let Some(end) = self.assembler.pop_contiguous(self.nxt) {
+            // Linux's tcp_ofo_queue: what this segment covered of the data held out of order
+            // (below `high`, its `dsack_high`) arrived twice, and is reported as a D-SACK
+            // (RFC 2883 §4) up to where the held data or the segment ends (the 6.16 fix).
+            let high = self.nxt;
+            while let Some((start, end)) = self.assembler.pop_contiguous(self.nxt) {
+                if start < high {
+                    self.extend_duplicate(start, end.min(high));
+                }
+                if end <= self.nxt {
+                    continue;
+                }
                 let more = end.since(self.nxt);
                 self.buf.commit(more);
                 self.nxt = end;
@@ -1026,6 +1046,49 @@ mod tests {
         assert!(r.fin_received && r.ack_now);
         assert_eq!(r.nxt, SeqNum(1021));
         assert_eq!(r.buf.len(), 20);
+    }
+
+    /// Linux's tcp_data_queue: a partly old segment sets the D-SACK to its old part
+    /// (tcp_dsack_set); what it then covers of data held out of order is only joined to that
+    /// when the two touch (tcp_ofo_queue's tcp_dsack_extend), never put in its place.
+    #[test]
+    fn an_overlap_of_held_data_does_not_replace_the_old_part_d_sack() {
+        let mut r = receiver();
+        let mut timers = Timers::new(t(0));
+        let delack = Duration::from_millis(40);
+        let mut data = |r: &mut Receiver, seq: u32, len: usize| {
+            let bytes = vec![1; len];
+            let (seq, payload, _) = r.trim_to_window(SeqNum(seq), &bytes, TcpFlags::ACK);
+            r.on_data(
+                t(1),
+                seq,
+                payload,
+                false,
+                false,
+                1460,
+                100,
+                delack,
+                RTO,
+                &mut timers,
+            );
+        };
+        data(&mut r, 1000, 10);
+        data(&mut r, 1100, 100);
+        let mut t2 = Timers::new(t(0));
+        r.on_ack_sent(&mut t2);
+        // [1000, 1010) again and on to 1150: old part [1000, 1010), overlap [1100, 1150).
+        data(&mut r, 1000, 150);
+        assert_eq!(r.nxt, SeqNum(1200));
+        let blocks: Vec<_> = r.sack_blocks(true).iter().copied().collect();
+        assert_eq!(blocks, [(1000, 1010)]);
+        r.on_ack_sent(&mut t2);
+        // With no D-SACK pending, the overlap is the D-SACK; one not touching it is left out.
+        data(&mut r, 1300, 50);
+        data(&mut r, 1360, 40);
+        data(&mut r, 1200, 180);
+        assert_eq!(r.nxt, SeqNum(1400));
+        let blocks: Vec<_> = r.sack_blocks(true).iter().copied().collect();
+        assert_eq!(blocks, [(1300, 1350)], "[1360, 1380) touches it not");
     }
 
     /// In-order data of `len` bytes at `seq`, at `ms`.

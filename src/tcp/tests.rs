@@ -2211,6 +2211,53 @@ fn a_duplicate_is_reported_once_as_a_d_sack() {
     assert_eq!(ack[0].seg.ack, e2, "the hole is filled");
 }
 
+fn sack_blocks_of(p: &Packet) -> Vec<(u32, u32)> {
+    p.seg.options.sack_blocks.iter().copied().collect()
+}
+
+/// RFC 2883 as Linux: an in-order segment that covers data already held out of order reports
+/// the overlap as a D-SACK (tcp_data_queue → tcp_ofo_queue → tcp_dsack_extend), up to where the
+/// held data ends or the segment does, whichever is first (the 6.16 fix to tcp_ofo_queue), in
+/// the ACK that the filled hole sends at once; the blocks of data still held follow it.
+#[test]
+fn an_in_order_segment_over_held_data_reports_the_overlap_as_a_d_sack() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(&[1u8; 4 * 1448]).unwrap();
+    let p = collect(&mut a, now);
+    assert_eq!(p.len(), 4);
+    let span = |i: usize| (p[i].seg.seq, p[i].seg.seq + p[i].payload.len());
+    let ((s0, _), (s1, e1), (_, e2), (s3, e3)) = (span(0), span(1), span(2), span(3));
+    // The second and the fourth held out of order.
+    feed(&mut b, now, &p[1..2]);
+    let ack = answer(&mut b, now, &p[3..4]);
+    assert_eq!(sack_blocks_of(&ack[0]), [(s3.0, e3.0), (s1.0, e1.0)]);
+    // One segment from the start past the second's end: the second is covered whole, and the
+    // D-SACK is all of it and no more; the fourth's block follows.
+    let mut over = p[0].clone();
+    over.payload = [&p[0].payload[..], &p[1].payload[..], &p[2].payload[..100]].concat();
+    let ack = answer(&mut b, now, &[over]);
+    assert_eq!(ack.len(), 1, "at once: a hole was filled");
+    assert_eq!(ack[0].seg.ack, e1 + 100);
+    assert_eq!(sack_blocks_of(&ack[0]), [(s1.0, e1.0), (s3.0, e3.0)]);
+    // Reported once.
+    let mut rest = p[2].clone();
+    rest.seg.seq = e1 + 100;
+    rest.payload = p[2].payload[100..1000].to_vec();
+    let ack = answer_or_delayed(&mut b, now, &[rest]);
+    assert_eq!(sack_blocks_of(&ack[0]), [(s3.0, e3.0)]);
+    // Now one that ends inside the fourth: the D-SACK is the part of it the segment covered.
+    let mut into = p[2].clone();
+    into.seg.seq = e1 + 1000;
+    into.payload = [&p[2].payload[1000..], &p[3].payload[..500]].concat();
+    let ack = answer(&mut b, now, &[into]);
+    assert_eq!(ack[0].seg.ack, e3);
+    assert_eq!(sack_blocks_of(&ack[0]), [(s3.0, (s3 + 500).0)]);
+    assert_eq!(e2, s3);
+    let mut buf = vec![0u8; 8000];
+    assert_eq!(b.recv(&mut buf), Ok(e3.since(s0)));
+}
+
 /// A D-SACK owed when data goes rides on the first segment, whose payload shrinks by the option
 /// so that the segment still fits the MTU (a full one came out 12 bytes over, and with DF the
 /// stack refused to send it).
