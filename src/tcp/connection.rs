@@ -1226,7 +1226,7 @@ impl Connection {
     /// close(): graceful unless unread data remains or SO_LINGER is zero (then RST, as Linux).
     pub fn close(&mut self) {
         self.user_closed = true;
-        let unread = !self.rcv.buf.is_empty() || !self.rcv.assembler.is_empty();
+        let unread = !self.rcv.buf.is_empty() || self.rcv.holds_out_of_order_data();
         if self.cfg.linger == Some(Duration::ZERO) || (unread && self.is_synchronized()) {
             self.abort();
             return;

@@ -221,6 +221,14 @@ impl Receiver {
         }
     }
 
+    /// Whether data (not only the peer's FIN) is held out of order.
+    pub(crate) fn holds_out_of_order_data(&self) -> bool {
+        self.assembler.ranges().any(|(l, r)| {
+            let fin = self.fin_at.is_some_and(|f| l <= f && f < r);
+            r.since(l) > usize::from(fin)
+        })
+    }
+
     /// Since when an ACK has been owed, if one is (the simulation's ACK-delay check).
     #[cfg(test)]
     pub(crate) fn ack_owed_since(&self) -> Option<Instant> {
@@ -619,6 +627,11 @@ impl Receiver {
                 if start < high {
                     self.extend_duplicate(start, end.min(high));
                 }
+                // The peer's FIN, held in the range as its last byte, is no data.
+                let end = match self.fin_at {
+                    Some(f) if start <= f && f < end => f,
+                    _ => end,
+                };
                 if end <= self.nxt {
                     continue;
                 }
@@ -652,19 +665,20 @@ impl Receiver {
                 }
             }
         } else {
-            if n > 0
-                && self
-                    .assembler
-                    .ranges()
-                    .any(|(l, r)| l <= seq && seq + n <= r)
-            {
-                // Held already: Linux's tcp_data_queue_ofo reports it as a D-SACK.
-                self.note_duplicate(seq, seq + n);
+            // The sequence space held out of order: the bytes stored, and a FIN after them, which
+            // Linux's tcp_data_queue_ofo queues too (a bare FIN as a zero-length skb), its
+            // end_seq counting it, so that SACK blocks cover it.
+            let end = seq + n + usize::from(fin && complete);
+            if end > seq {
+                if self.assembler.ranges().any(|(l, r)| l <= seq && end <= r) {
+                    // Held already: Linux's tcp_data_queue_ofo reports it as a D-SACK.
+                    self.note_duplicate(seq, end);
+                }
+                if !self.assembler.add(seq, end) && fin && complete {
+                    self.fin_at = None;
+                }
             }
-            if n > 0 && !self.assembler.add(seq, seq + n) && fin && complete {
-                self.fin_at = None;
-            }
-            out_of_order = n > 0;
+            out_of_order = end > seq;
             // Out of order: immediate duplicate ACK with SACK (RFC 5681 §4.2).
             self.ack_now = true;
         }
@@ -689,6 +703,8 @@ impl Receiver {
                 self.ack_now = true;
             }
             self.assembler.clear();
+            // Linux's tcp_fin ends in tcp_sack_reset, which forgets a D-SACK not yet sent too.
+            self.dsack_len = 0;
         }
         DataOutcome {
             fin_reached,

@@ -2258,6 +2258,92 @@ fn an_in_order_segment_over_held_data_reports_the_overlap_as_a_d_sack() {
     assert_eq!(b.recv(&mut buf), Ok(e3.since(s0)));
 }
 
+/// A FIN beyond RCV.NXT is held out of order as one byte of sequence space (Linux's
+/// tcp_data_queue_ofo queues the zero-length skb with FIN, whose end_seq counts it), so the
+/// duplicate ACK SACKs it, alone or at the end of the data before it, and a second copy of it is
+/// a D-SACK; once the hole fills, the FIN is reached. Held alone, it is no unread data: close()
+/// sends a FIN, not a reset (Linux's __tcp_close counts only the receive queue).
+#[test]
+fn an_out_of_order_fin_is_sacked_as_one_byte() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(&[1u8; 100]).unwrap();
+    let data = collect(&mut a, now);
+    a.shutdown_write();
+    let fin = collect(&mut a, now);
+    assert_eq!(fin.len(), 1);
+    assert!(fin[0].seg.flags.contains(TcpFlags::FIN) && fin[0].payload.is_empty());
+    let f = fin[0].seg.seq;
+    let ack = answer(&mut b, now, &fin);
+    assert_eq!(ack.len(), 1, "a duplicate ACK at once");
+    assert_eq!(ack[0].seg.ack, data[0].seg.seq);
+    assert_eq!(sack_blocks_of(&ack[0]), [(f.0, (f + 1).0)]);
+    assert_eq!(b.state(), State::Established);
+    // Again: a D-SACK of the FIN, then the block holding it.
+    let ack = answer(&mut b, now, &fin);
+    assert_eq!(
+        sack_blocks_of(&ack[0]),
+        [(f.0, (f + 1).0), (f.0, (f + 1).0)]
+    );
+    // The hole filled: the FIN is reached.
+    let ack = answer_or_delayed(&mut b, now, &data);
+    assert_eq!(b.state(), State::CloseWait);
+    assert_eq!(ack.last().unwrap().seg.ack, f + 1);
+    assert!(sack_blocks_of(ack.last().unwrap()).is_empty());
+    let mut buf = [0u8; 200];
+    assert_eq!(b.recv(&mut buf), Ok(100));
+    assert_eq!(b.recv(&mut buf), Ok(0));
+
+    // Data with a FIN, out of order: the block covers the FIN too.
+    let (mut a, mut b) = pair();
+    a.send(&[1u8; 2 * 1448]).unwrap();
+    a.shutdown_write();
+    let p = collect(&mut a, now);
+    let last = p.last().unwrap();
+    assert!(last.seg.flags.contains(TcpFlags::FIN) && !last.payload.is_empty());
+    let end = last.seg.seq + last.payload.len() + 1;
+    let ack = answer(&mut b, now, &p[p.len() - 1..]);
+    assert_eq!(sack_blocks_of(&ack[0]), [(last.seg.seq.0, end.0)]);
+
+    // A FIN alone held: close() closes gracefully.
+    let (mut a, mut b) = pair();
+    a.send(&[1u8; 100]).unwrap();
+    collect(&mut a, now);
+    a.shutdown_write();
+    let fin = collect(&mut a, now);
+    feed(&mut b, now, &fin);
+    collect(&mut b, now);
+    b.close();
+    let out = collect(&mut b, now);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].seg.flags.contains(TcpFlags::FIN));
+    assert!(!out[0].seg.flags.contains(TcpFlags::RST));
+}
+
+/// Reaching the peer's FIN forgets a D-SACK not yet sent, as Linux's tcp_fin (tcp_sack_reset
+/// clears `rx_opt.dsack` with the SACK blocks): a partly old segment that carries the FIN is
+/// acknowledged without one.
+#[test]
+fn reaching_the_fin_forgets_a_d_sack() {
+    let (mut a, mut b) = pair();
+    let now = t(10);
+    a.send(&[1u8; 200]).unwrap();
+    let p = collect(&mut a, now);
+    let mut first = p[0].clone();
+    first.payload.truncate(100);
+    feed(&mut b, now, &[first]);
+    collect(&mut b, now + Duration::from_millis(40));
+    a.shutdown_write();
+    let mut again = collect(&mut a, now);
+    assert_eq!(again.len(), 1);
+    // The whole 200 bytes again, with the FIN: the first 100 are old.
+    again[0].seg.seq = p[0].seg.seq;
+    again[0].payload = p[0].payload.clone();
+    let ack = answer_or_delayed(&mut b, now, &again);
+    assert_eq!(b.state(), State::CloseWait);
+    assert!(sack_blocks_of(ack.last().unwrap()).is_empty());
+}
+
 /// A D-SACK owed when data goes rides on the first segment, whose payload shrinks by the option
 /// so that the segment still fits the MTU (a full one came out 12 bytes over, and with DF the
 /// stack refused to send it).
