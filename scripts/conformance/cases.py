@@ -112,6 +112,61 @@ def dsack(t):
     t.check(ack.ack == t.snd_nxt and ack.opt("sack") is None, ack, "ACK ack %d, no SACK block" % t.snd_nxt)
 
 
+def _expect_sack(t, what, ack, blocks, sent):
+    """An ACK of `ack` at once, with exactly these SACK blocks (none: no option)."""
+    seg = t.expect(what)
+    want = "ACK ack %d" % ack + ("" if not blocks else " <nop,nop,TS,nop,nop,sack %d %s>" % (
+        len(blocks), " ".join("{%d:%d}" % b for b in blocks)))
+    sack = seg.opt("sack")
+    t.check(seg.flags & (SYN | FIN | RST) == 0 and seg.ack == ack and not seg.payload, seg, want)
+    t.check((sack[1] if sack else []) == blocks, seg, want)
+    t.check(seg.time - sent.time < QUICK, seg, "it at once (within %d ms)" % (QUICK * 1000))
+
+
+def dsack_ofo_overlap(t):
+    """4c. An in-order segment over data held out of order: Linux's tcp_data_queue -> tcp_ofo_queue
+    reports what it covered of the held data as a D-SACK (tcp_dsack_extend), up to where the held
+    data or the segment ends (the 6.16 fix to tcp_ofo_queue), first, the blocks of data still
+    held after it, in the ACK the filled hole sends at once; the next ACK carries no D-SACK."""
+    t.passive_open()
+    base = t.snd_nxt
+    b = lambda n: (base + n) & M
+    sent = t.data(100, seq=b(100))
+    _expect_sack(t, "a duplicate ACK with SACK", base, [(b(100), b(200))], sent)
+    sent = t.data(100, seq=b(300))
+    _expect_sack(t, "a duplicate ACK with SACK", base, [(b(300), b(400)), (b(100), b(200))], sent)
+    # Ends inside the first held segment: the D-SACK is the part covered.
+    sent = t.data(150, seq=base)
+    _expect_sack(t, "an ACK with a D-SACK, then the SACK", b(200), [(b(100), b(150)), (b(300), b(400))],
+                 sent)
+    # Covers the second whole and goes past it: the D-SACK is the held segment, no more.
+    sent = t.data(250, seq=b(200))
+    _expect_sack(t, "an ACK with a D-SACK", b(450), [(b(300), b(400))], sent)
+    t.snd_nxt = b(450)
+    sent = t.data(100)
+    ack = t.expect("an ACK of new data")
+    t.check(ack.ack == t.snd_nxt and ack.opt("sack") is None, ack, "ACK ack %d, no SACK block" % t.snd_nxt)
+
+
+def ooo_fin_sack(t):
+    """4d. A FIN beyond a hole is held out of order (Linux's tcp_data_queue_ofo takes the zero-length
+    skb, its end_seq counting the FIN): the duplicate ACK SACKs its one byte, data before it joins
+    that block, a second copy of it is a D-SACK; the hole filled, the FIN is reached and ACKed at
+    once, with no block."""
+    t.passive_open()
+    base = t.snd_nxt
+    b = lambda n: (base + n) & M
+    sent = t.send(ACK | FIN, seq=b(200))
+    _expect_sack(t, "a duplicate ACK with a SACK of the FIN", base, [(b(200), b(201))], sent)
+    sent = t.data(100, seq=b(100))
+    _expect_sack(t, "a duplicate ACK with SACK", base, [(b(100), b(201))], sent)
+    sent = t.send(ACK | FIN, seq=b(200))
+    _expect_sack(t, "a duplicate ACK with a D-SACK of the FIN", base, [(b(200), b(201)), (b(100), b(201))],
+                 sent)
+    sent = t.data(100)
+    _expect_sack(t, "an ACK of the data and the FIN", b(201), [], sent)
+
+
 def expect_plain_ack(t, what):
     """An ACK of all the peer sent, with neither FIN nor RST."""
     ack = t.expect(what)
@@ -1148,6 +1203,8 @@ CASES = {
     "quick_ack": quick_ack,
     "ooo_sack": ooo_sack,
     "dsack": dsack,
+    "dsack_ofo_overlap": dsack_ofo_overlap,
+    "ooo_fin_sack": ooo_fin_sack,
     "close_unread_rst": close_unread_rst,
     "ack_unsent": ack_unsent,
     "psh": psh,
