@@ -3004,6 +3004,54 @@ static void c_info_mss(void) {
     close(l);
 }
 
+/* A listener's SO_PEEK_OFF set while an accept waits: accept never moves the listener's offset,
+ * and the connection it takes has the listener's as it is then (sk_clone_lock copies
+ * sk_peek_off). The listener's unset: the accepted one's is -1. */
+static void *peek_off_setter(void *arg) {
+    int l = *(int *)arg;
+    usleep(300000);
+    int v = 7;
+    setsockopt(l, SOL_SOCKET, SO_PEEK_OFF, &v, sizeof v);
+    int c = conn(CALLBACK);
+    dprintf(c, "%d\n", LISTEN_BASE + checkno);
+    return (void *)(long)c;
+}
+
+static void c_peek_off_listener(void) {
+    int l = listener();
+    seti(l, SOL_SOCKET, SO_PEEK_OFF, 3, "listener: setsockopt(SO_PEEK_OFF, 3)");
+    pthread_t t;
+    need(pthread_create(&t, NULL, peek_off_setter, &l) == 0, "pthread_create");
+    int a = RFD("  accept, while a thread sets SO_PEEK_OFF 7", accept(l, NULL, NULL));
+    pthread_join(t, NULL);
+    geti(a, SOL_SOCKET, SO_PEEK_OFF, "  accepted: SO_PEEK_OFF");
+    geti(l, SOL_SOCKET, SO_PEEK_OFF, "  listener: SO_PEEK_OFF");
+    pending(l);
+    a = RFD("  accept", accept(l, NULL, NULL));
+    geti(a, SOL_SOCKET, SO_PEEK_OFF, "  accepted: SO_PEEK_OFF");
+    geti(l, SOL_SOCKET, SO_PEEK_OFF, "  listener: SO_PEEK_OFF");
+    int u = tcp();
+    struct sockaddr_in p = saddr(LISTEN_BASE + checkno + 1);
+    need(bind(u, SA(p), sizeof p) == 0, "bind");
+    seti(u, SOL_SOCKET, SO_PEEK_OFF, 0, "bound: setsockopt(SO_PEEK_OFF, 0)");
+    seti(u, SOL_SOCKET, SO_PEEK_OFF, -1, "  setsockopt(SO_PEEK_OFF, -1)");
+    R("  listen", listen(u, 4));
+    geti(u, SOL_SOCKET, SO_PEEK_OFF, "  listener: SO_PEEK_OFF");
+}
+
+/* SO_PEEK_OFF on UDP: Linux's UDP takes it (sk_set_peek_off); the stack refuses it whether the
+ * socket has reached it or not (its datagrams carry a header in the socketpair, which an offset
+ * would count), as a kernel family without set_peek_off does (EOPNOTSUPP). */
+static void c_peek_off_udp(void) {
+    int u = udp();
+    seti(u, SOL_SOCKET, SO_PEEK_OFF, 0, "udp: setsockopt(SO_PEEK_OFF, 0)");
+    geti(u, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+    struct sockaddr_in k = kaddr(ECHO);
+    need(connect(u, SA(k), sizeof k) == 0, "connect udp");
+    seti(u, SOL_SOCKET, SO_PEEK_OFF, 0, "connected udp: setsockopt(SO_PEEK_OFF, 0)");
+    geti(u, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -3088,6 +3136,8 @@ int main(void) {
     run("edges of the queue ioctls, vectored I/O and TCP control messages", c_reviewed_edges);
     run("zero-length reads and writes on TCP sockets in each state", c_zero_io);
     run("TCP_INFO segment sizes", c_info_mss);
+    run("SO_PEEK_OFF on a listener", c_peek_off_listener);
+    run("SO_PEEK_OFF on UDP", c_peek_off_udp);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -363,6 +363,9 @@ pub unsafe extern "C" fn setsockopt(
         if let Err(e) = stamps::refused(level, name, bytes) {
             return ret(Err(e), -1);
         }
+        if let Err(e) = sockopt::refused(&sock, level, name, bytes.len()) {
+            return ret(Err(e), -1);
+        }
         if let Some(r) = sockopt::attach_for_multicast(&sock, fd, level, name, bytes) {
             return ret(r, -1);
         }

@@ -76,7 +76,7 @@ fn install(sock: &OpenSocket, fd: RawFd, new: OwnedFd, pending: &Pending) -> Res
     sock.nonblocking_hint.store(nonblocking, Ordering::Relaxed);
     // The options the descriptor itself carries move from the kernel socket to the new one.
     if pending.descriptor_options {
-        copy_descriptor_options(fd, new.as_raw_fd());
+        copy_descriptor_options(fd, new.as_raw_fd(), true);
     }
     let numbers = state::numbers_of(sock, fd);
     for n in numbers {
@@ -246,34 +246,38 @@ fn replace_keeping_interest(
 }
 
 /// SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVLOWAT, SO_OOBINLINE and the receive timestamps from
-/// descriptor `from` to `to`.
-fn copy_descriptor_options(from: RawFd, to: RawFd) {
-    super::stamps::Stamping::copy(from, to);
-    for name in [
-        libc::SO_RCVTIMEO,
-        libc::SO_SNDTIMEO,
-        libc::SO_RCVLOWAT,
-        libc::SO_OOBINLINE,
-        libc::SO_SELECT_ERR_QUEUE,
-    ] {
-        if let Ok(v) = uds::get_raw(
-            from,
-            libc::SOL_SOCKET,
-            name,
-            std::mem::size_of::<libc::timeval>(),
-        ) {
-            let _ = uds::set_raw(to, libc::SOL_SOCKET, name, &v);
+/// descriptor `from` to `to`, and with `peek` a TCP socket's SO_PEEK_OFF (not from a listener's
+/// descriptor: the service keeps a listener's and sets it on what it accepts). What the kernel
+/// refuses is left as it was, and errno with it: this is the shim's work inside a program's call.
+fn copy_descriptor_options(from: RawFd, to: RawFd, peek: bool) {
+    super::hook::errno_kept(|| {
+        super::stamps::Stamping::copy(from, to);
+        for name in [
+            libc::SO_RCVTIMEO,
+            libc::SO_SNDTIMEO,
+            libc::SO_RCVLOWAT,
+            libc::SO_OOBINLINE,
+            libc::SO_SELECT_ERR_QUEUE,
+        ] {
+            if let Ok(v) = uds::get_raw(
+                from,
+                libc::SOL_SOCKET,
+                name,
+                std::mem::size_of::<libc::timeval>(),
+            ) {
+                let _ = uds::set_raw(to, libc::SOL_SOCKET, name, &v);
+            }
         }
-    }
-    // A TCP socket's SO_PEEK_OFF, set (not -1): only onto a stream end (a UDP socketpair's
-    // datagrams carry a header of ours, which an offset would count).
-    if let Some(v) = peek_offset(from).filter(|&v| v != -1) {
-        let stream = uds::get_raw(to, libc::SOL_SOCKET, libc::SO_TYPE, 4)
-            .is_ok_and(|t| t[..] == libc::SOCK_STREAM.to_ne_bytes());
-        if stream {
-            let _ = uds::set_raw(to, libc::SOL_SOCKET, libc::SO_PEEK_OFF, &v.to_ne_bytes());
+        // Set (not -1): only onto a stream end (a UDP socketpair's datagrams carry a header of
+        // ours, which an offset would count), and only where the kernel has it (Linux 6.9 on).
+        if let Some(v) = peek_offset(from).filter(|&v| peek && v != -1) {
+            let stream = uds::get_raw(to, libc::SOL_SOCKET, libc::SO_TYPE, 4)
+                .is_ok_and(|t| t[..] == libc::SOCK_STREAM.to_ne_bytes());
+            if stream {
+                let _ = uds::set_raw(to, libc::SOL_SOCKET, libc::SO_PEEK_OFF, &v.to_ne_bytes());
+            }
         }
-    }
+    })
 }
 
 /// The SO_PEEK_OFF of the descriptor `fd`, if it answers.
@@ -652,7 +656,7 @@ pub fn leaves_for_loopback(sock: &Arc<OpenSocket>, fd: RawFd, a: &Addr) -> Resul
     }
     let flags = raw_fcntl(fd, libc::F_GETFL, 0)?;
     raw_fcntl(raw, libc::F_SETFL, i64::from(flags & libc::O_NONBLOCK))?;
-    copy_descriptor_options(fd, raw);
+    copy_descriptor_options(fd, raw, true);
     replace_keeping_interest(sock, fd, raw)?;
     forget(sock, fd);
     Ok(true)
@@ -889,7 +893,7 @@ fn disconnect(sock: &OpenSocket, fd: RawFd, connecting: bool) -> Result<()> {
     if !is_nonblocking(fd)? {
         raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
     }
-    copy_descriptor_options(fd, new.as_raw_fd());
+    copy_descriptor_options(fd, new.as_raw_fd(), true);
     replace_keeping_interest(sock, fd, new.as_raw_fd())?;
     sock.connect_started.store(false, Ordering::Relaxed);
     sock.connect_reported.store(false, Ordering::Relaxed);
@@ -925,7 +929,7 @@ fn unconnect(sock: &Arc<OpenSocket>, fd: RawFd) {
             i64::from(flags & libc::O_NONBLOCK),
         );
     }
-    copy_descriptor_options(fd, k.as_raw_fd());
+    copy_descriptor_options(fd, k.as_raw_fd(), true);
     // The interest follows the socket again when it attaches.
     let epoll = replace_keeping_interest(sock, fd, k.as_raw_fd()).unwrap_or_default();
     sock.set_attach(
@@ -1113,18 +1117,11 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
         // none free, EMFILE at once, and the connection stays queued for a later accept.
         // (The listener's service is not started anew for it: if it is gone, the read says so.)
         let number = client::reserve_number(fd, false)?;
-        // The listener's SO_PEEK_OFF (on its descriptor, for what it accepts to inherit): a
-        // read moves an AF_UNIX stream's offset back by what it took, so the token's read would
-        // take one off it, which a TCP listener's never loses.
-        let peek_off = peek_offset(fd).filter(|&v| v > 0);
         let mut token = [0u8; 1];
         // SAFETY: reading one byte into a local buffer.
         let r = unsafe { libc::syscall(libc::SYS_read, fd, token.as_mut_ptr(), 1) };
         if r < 0 {
             return Err(Errno(super::hook::errno()));
-        }
-        if let Some(v) = peek_off.filter(|&v| r == 1 && peek_offset(fd) == Some(v - 1)) {
-            let _ = uds::set_raw(fd, libc::SOL_SOCKET, libc::SO_PEEK_OFF, &v.to_ne_bytes());
         }
         if r == 0 {
             // The listener was taken apart while this waited (its old end is closed), or the
@@ -1140,7 +1137,8 @@ pub fn accept(sock: &OpenSocket, fd: RawFd, flags: i32) -> Result<(RawFd, Peer)>
         // The new descriptor as accept4's flags ask (it comes non-blocking and close-on-exec
         // from the service), with its listener's timeouts, as Linux's sk_clone gives them.
         let settle = |new: OwnedFd| -> Result<RawFd> {
-            copy_descriptor_options(fd, new.as_raw_fd());
+            // (Its SO_PEEK_OFF the service set, from the listener's it keeps.)
+            copy_descriptor_options(fd, new.as_raw_fd(), false);
             if flags & libc::SOCK_NONBLOCK == 0 {
                 raw_fcntl(new.as_raw_fd(), libc::F_SETFL, 0)?;
             }

@@ -37,9 +37,94 @@ fn on_descriptor(kind: Kind, level: i32, name: i32) -> bool {
 }
 
 /// A descriptor's option the service must know as well: a TCP socket's SO_RCVLOWAT, which decides
-/// when the service lets what arrived reach the descriptor (see `server::below_low_water`).
+/// when the service lets what arrived reach the descriptor (see `server::below_low_water`), and
+/// its SO_PEEK_OFF, which the service keeps for a listener (whose descriptor's offset its token
+/// reads would move) and sets on each end it accepts, as Linux's sk_clone_lock copies sk_peek_off.
 fn for_service_too(sock: &OpenSocket, level: i32, name: i32) -> bool {
-    sock.kind == Kind::Stream && (level, name) == (libc::SOL_SOCKET, libc::SO_RCVLOWAT)
+    sock.kind == Kind::Stream
+        && level == libc::SOL_SOCKET
+        && matches!(name, libc::SO_RCVLOWAT | libc::SO_PEEK_OFF)
+}
+
+/// Whether SO_PEEK_OFF is refused on a socket of `kind`, `kernel_tcp_takes` saying whether the
+/// kernel's TCP sockets take it. UDP always: the stack's datagrams reach the program with a header
+/// of ours in the socketpair, which an offset would count. TCP when the kernel's does not: before
+/// Linux 6.9 inet_stream_ops has no set_peek_off, so sk_setsockopt and sk_getsockopt say
+/// EOPNOTSUPP, as a pending socket (a kernel one) then does too.
+fn peek_off_refused(kind: Kind, kernel_tcp_takes: bool) -> bool {
+    kind == Kind::Dgram || !kernel_tcp_takes
+}
+
+/// What a kernel TCP socket's getsockopt(SO_PEEK_OFF) tells of the kernel: it takes the option
+/// (an answer), it does not (EOPNOTSUPP), or no telling (any other failure).
+fn kernel_takes_by(answer: std::io::Result<Vec<u8>>) -> Option<bool> {
+    match answer {
+        Ok(_) => Some(true),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// Whether this kernel's TCP sockets take SO_PEEK_OFF: asked of a kernel TCP socket once, and
+/// remembered once it could tell. (Without a socket to ask, as a modern kernel: Linux 6.9 on.)
+fn kernel_tcp_takes_peek_off() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0); // 0: not asked, 1: takes, 2: refuses
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let told = super::hook::errno_kept(|| {
+        // SAFETY: plain arguments.
+        let k = unsafe {
+            libc::syscall(
+                libc::SYS_socket,
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if k < 0 {
+            return None;
+        }
+        // SAFETY: the kernel just returned this descriptor, which nothing else holds.
+        let k = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(k as i32) };
+        let answer = crate::service::uds::get_raw(
+            std::os::fd::AsRawFd::as_raw_fd(&k),
+            libc::SOL_SOCKET,
+            libc::SO_PEEK_OFF,
+            4,
+        );
+        kernel_takes_by(answer)
+    });
+    match told {
+        Some(takes) => {
+            KNOWN.store(if takes { 1 } else { 2 }, Ordering::Relaxed);
+            takes
+        }
+        None => true,
+    }
+}
+
+/// [`peek_off_refused`] for `sock` (the kernel asked only about a TCP socket).
+fn peek_off_refused_on(sock: &OpenSocket) -> bool {
+    peek_off_refused(
+        sock.kind,
+        sock.kind == Kind::Dgram || kernel_tcp_takes_peek_off(),
+    )
+}
+
+/// SO_PEEK_OFF where the stack cannot take it ([`peek_off_refused`]): `setsockopt` with a value
+/// of `len` bytes (EINVAL first for one shorter than an int, as sk_setsockopt checks).
+pub fn refused(sock: &OpenSocket, level: i32, name: i32, len: usize) -> Result<()> {
+    if (level, name) != (libc::SOL_SOCKET, libc::SO_PEEK_OFF) || !peek_off_refused_on(sock) {
+        return Ok(());
+    }
+    if len < 4 {
+        return Err(Errno::EINVAL);
+    }
+    Err(Errno::EOPNOTSUPP)
 }
 
 /// IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP and IP_MULTICAST_IF on a pending AF_INET UDP socket:
@@ -130,7 +215,7 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             if on_descriptor(sock.kind, level, name) {
                 p.descriptor_options = true;
             }
-            if for_service_too(sock, level, name) && val.len() >= 4 {
+            if for_service_too(sock, level, name) && name == libc::SO_RCVLOWAT && val.len() >= 4 {
                 let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
                 sock.rcvlowat
                     .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
@@ -149,8 +234,10 @@ pub fn set(sock: &OpenSocket, fd: i32, level: i32, name: i32, val: &[u8]) -> Set
             drop(a);
             if for_service_too(sock, level, name) && val.len() >= 4 {
                 let v = i32::from_ne_bytes([val[0], val[1], val[2], val[3]]);
-                sock.rcvlowat
-                    .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
+                if name == libc::SO_RCVLOWAT {
+                    sock.rcvlowat
+                        .store(rcvlowat_marks(v), std::sync::atomic::Ordering::Relaxed);
+                }
                 // (An answer about a socket gone meanwhile changes nothing for the descriptor.)
                 let o = SetOption {
                     level,
@@ -180,7 +267,18 @@ pub fn get(
     name: i32,
     len: usize,
 ) -> Option<Result<Vec<u8>>> {
-    if sock.is_pending() || on_descriptor(sock.kind, level, name) {
+    let peek_off = (level, name) == (libc::SOL_SOCKET, libc::SO_PEEK_OFF);
+    if peek_off && peek_off_refused_on(sock) {
+        // (sk_getsockopt's EINVAL for a negative length comes first.)
+        return Some(Err(if len > i32::MAX as usize {
+            Errno::EINVAL
+        } else {
+            Errno::EOPNOTSUPP
+        }));
+    }
+    // A listener's SO_PEEK_OFF is the service's: its descriptor's moves with each token read.
+    let listener_peek_off = peek_off && !sock.is_pending() && sockets::is_listener(sock, fd);
+    if sock.is_pending() || (on_descriptor(sock.kind, level, name) && !listener_peek_off) {
         return None;
     }
     let so_error = (level, name) == (libc::SOL_SOCKET, libc::SO_ERROR) && sock.kind == Kind::Stream;
@@ -247,5 +345,28 @@ pub fn unsent(fd: i32, call: Call) -> Result<i32> {
     match sockets::request(fd, call)? {
         Value::Int(n) => Ok(n),
         _ => Err(Errno::EIO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peek_off_refused_on_udp_and_where_the_kernel_tcp_refuses_it() {
+        assert!(peek_off_refused(Kind::Dgram, true));
+        assert!(peek_off_refused(Kind::Dgram, false));
+        assert!(!peek_off_refused(Kind::Stream, true));
+        assert!(peek_off_refused(Kind::Stream, false));
+    }
+
+    #[test]
+    fn kernel_probe_read() {
+        assert_eq!(kernel_takes_by(Ok(vec![0xff; 4])), Some(true));
+        let e = |n| Err(std::io::Error::from_raw_os_error(n));
+        // Before Linux 6.9: inet_stream_ops has no set_peek_off.
+        assert_eq!(kernel_takes_by(e(libc::EOPNOTSUPP)), Some(false));
+        // No telling (out of descriptors, say): not remembered.
+        assert_eq!(kernel_takes_by(e(libc::EMFILE)), None);
     }
 }

@@ -96,6 +96,10 @@ pub struct Kept {
     pub bind_address_no_port: bool,
     /// SO_DEBUG: Linux's SOCK_DBG flag, which its TCP no longer reads; kept and read back.
     pub debug: bool,
+    /// A TCP socket's SO_PEEK_OFF as set (`None`: unset, Linux's -1). The program's end carries
+    /// it for reads; this is a listener's, which `Call::Accept` sets on each end it accepts (as
+    /// Linux's sk_clone_lock copies sk_peek_off), and which getsockopt on a listener reads.
+    pub peek_off: Option<i32>,
 }
 
 /// See [`Extra::v6`].
@@ -509,6 +513,11 @@ pub fn set(
         }
         // sk_setsockopt takes SO_BSDCOMPAT and does nothing with it (sk_getsockopt says 0).
         (libc::SOL_SOCKET, libc::SO_BSDCOMPAT) => int(val).map(drop),
+        // tcp_set_peek_off takes any int (what is negative turns it off).
+        (libc::SOL_SOCKET, libc::SO_PEEK_OFF) if stream => {
+            extra.kept.peek_off = Some(int(val)?);
+            Ok(())
+        }
         (libc::SOL_SOCKET, libc::SO_DONTROUTE) => {
             extra.kept.dontroute = int(val)? != 0;
             Ok(())
@@ -1220,6 +1229,7 @@ pub fn get(
         (libc::SOL_SOCKET, libc::SO_OOBINLINE) => ints(0),
         (libc::SOL_SOCKET, libc::SO_DEBUG) => ints(extra.kept.debug as i32),
         (libc::SOL_SOCKET, libc::SO_BSDCOMPAT) => ints(0),
+        (libc::SOL_SOCKET, libc::SO_PEEK_OFF) if stream => ints(extra.kept.peek_off.unwrap_or(-1)),
         (libc::IPPROTO_TCP, libc::TCP_THIN_DUPACK) if stream => ints(0),
         (libc::SOL_SOCKET, libc::SO_PRIORITY) => ints(extra.kept.priority),
         (libc::SOL_SOCKET, libc::SO_MARK) => ints(extra.kept.mark),

@@ -881,6 +881,16 @@ impl Service {
                 if mark != u32::MAX {
                     size_program_end(a.as_raw_fd(), mark);
                 }
+                // Its SO_PEEK_OFF the listener's, which the service keeps (the listener's own end
+                // moves its offset with each token read).
+                if let Some(v) = listener_extra.kept.peek_off {
+                    let _ = uds::set_raw(
+                        a.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        libc::SO_PEEK_OFF,
+                        &v.to_ne_bytes(),
+                    );
+                }
                 let sock = self.socks.get_mut(ni).expect("just made");
                 sock.extra = listener_extra;
                 // Not SO_PRIORITY, which a connection Linux accepts (6.18 here) starts at 0; its
