@@ -3052,6 +3052,21 @@ static void c_peek_off_udp(void) {
     geti(u, SOL_SOCKET, SO_PEEK_OFF, "  SO_PEEK_OFF");
 }
 
+/* getpeername once the connection has ended (both FINs: TIME-WAIT): Linux's tcp_time_wait leaves
+ * the socket in TCP_CLOSE, for which inet_getname says ENOTCONN; getsockname still says the
+ * address and port the connection had. */
+static void c_ended_peer(void) {
+    int fd = conn(ECHO);
+    R("shutdown(SHUT_WR)", shutdown(fd, SHUT_WR));
+    char b[8];
+    R("  recv (the echo closes)", recv(fd, b, sizeof b, 0));
+    usleep(200000);
+    struct sockaddr_in g;
+    socklen_t gl = sizeof g;
+    R("  getpeername", getpeername(fd, SA(g), &gl));
+    no_port_name(fd, "  getsockname");
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -3138,6 +3153,7 @@ int main(void) {
     run("TCP_INFO segment sizes", c_info_mss);
     run("SO_PEEK_OFF on a listener", c_peek_off_listener);
     run("SO_PEEK_OFF on UDP", c_peek_off_udp);
+    run("getpeername once the connection ended", c_ended_peer);
     printf("done: %d checks\n", checkno);
     return 0;
 }

@@ -918,10 +918,24 @@ impl Service {
                 }
                 Ok(Called::Value(Value::Addr(a)))
             }
-            Call::PeerAddr => match sock.loop_peer {
-                Some(peer) => Ok(Called::Value(Value::Addr(peer))),
-                None => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
-            },
+            Call::PeerAddr => {
+                // A connection in TIME-WAIT is over for the program: Linux's tcp_time_wait hands
+                // it to a timewait sock and leaves the socket in TCP_CLOSE, for which
+                // inet_getname says ENOTCONN. (Not in Stack::peer_addr: getsockname still gives
+                // the address the connection had, Linux's inet_rcv_saddr.)
+                let ended = self
+                    .stack
+                    .tcp_socket_ref(h)
+                    .and_then(|t| t.connection())
+                    .is_some_and(|c| c.state() == crate::tcp::State::TimeWait);
+                if ended {
+                    return Err(Errno::ENOTCONN);
+                }
+                match sock.loop_peer {
+                    Some(peer) => Ok(Called::Value(Value::Addr(peer))),
+                    None => Ok(Called::Value(Value::Addr(self.stack.peer_addr(h)?))),
+                }
+            }
             Call::SetOption(o) => {
                 // Linux's sock_setsockopt: the FORCE sizes want CAP_NET_ADMIN, and so do SO_MARK
                 // and a priority beyond 6 (CAP_NET_RAW also does for those two, which this cannot
