@@ -3067,6 +3067,22 @@ static void c_ended_peer(void) {
     no_port_name(fd, "  getsockname");
 }
 
+/* IP_BIND_ADDRESS_NO_PORT on every address a bind takes (__inet_bind skips get_port after
+ * inet_addr_valid_or_nonlocal): broadcast, multicast, and with IP_FREEBIND one not ours; one
+ * not ours without it is EADDRNOTAVAIL. */
+static void c_no_port_cast(void) {
+    const char *ips[] = {"10.77.0.255", "255.255.255.255", "224.0.0.5", "10.99.0.1", "10.99.0.1"};
+    for (int i = 0; i < 5; i++) {
+        int t = tcp();
+        seti(t, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1, "setsockopt(IP_BIND_ADDRESS_NO_PORT, 1)");
+        if (i == 4)
+            seti(t, IPPROTO_IP, IP_FREEBIND, 1, "  setsockopt(IP_FREEBIND, 1)");
+        struct sockaddr_in a = addr_of(ips[i], 0);
+        R(N("  bind(%s:0)", ips[i]), bind(t, SA(a), sizeof a));
+        no_port_name(t, "  getsockname");
+    }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -3154,6 +3170,7 @@ int main(void) {
     run("SO_PEEK_OFF on a listener", c_peek_off_listener);
     run("SO_PEEK_OFF on UDP", c_peek_off_udp);
     run("getpeername once the connection ended", c_ended_peer);
+    run("IP_BIND_ADDRESS_NO_PORT on broadcast, multicast, IP_FREEBIND", c_no_port_cast);
     printf("done: %d checks\n", checkno);
     return 0;
 }

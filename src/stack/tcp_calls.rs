@@ -112,17 +112,8 @@ impl Stack {
         if sock.local.is_some() || !matches!(sock.state, TcpState::Fresh) {
             return Err(Errno::EINVAL);
         }
-        let (me, freebind) = (Sharing::of(sock, *addr.ip()), sock.freebind);
-        // Linux binds a TCP socket to any local address, broadcast and multicast ones included
-        // (inet_addr_valid_or_nonlocal), and with IP_FREEBIND to any at all; a connection still
-        // leaves from the interface's own address.
-        if !addr.ip().is_unspecified()
-            && !addr.ip().is_multicast()
-            && !self.net.iface.accepts(*addr.ip())
-            && !freebind
-        {
-            return Err(Errno::EADDRNOTAVAIL);
-        }
+        let me = Sharing::of(sock, *addr.ip());
+        self.tcp_bind_address_valid(h, *addr.ip())?;
         let port = if addr.port() == 0 {
             // An ephemeral port is one nobody uses (Linux's inet_csk_find_open_port).
             let offset = self.rng.next_u32();
@@ -138,6 +129,20 @@ impl Stack {
         bound.push(h);
         self.tcp(h)?.local = Some(SocketAddrV4::new(*addr.ip(), port));
         Ok(())
+    }
+
+    /// Whether the TCP socket `h` may bind to `ip`, as Linux's inet_addr_valid_or_nonlocal: any
+    /// local address, broadcast and multicast ones included, and with IP_FREEBIND any at all (a
+    /// connection still leaves from the interface's own address); else EADDRNOTAVAIL. Also the
+    /// addresses for which IP_BIND_ADDRESS_NO_PORT leaves the port to the connect or listen
+    /// (__inet_bind checks them so before it skips get_port).
+    pub fn tcp_bind_address_valid(&self, h: SocketHandle, ip: Ipv4Addr) -> Result<()> {
+        let freebind = self.tcp_socket_ref(h).ok_or(Errno::EBADF)?.freebind;
+        if ip.is_unspecified() || ip.is_multicast() || self.net.iface.accepts(ip) || freebind {
+            Ok(())
+        } else {
+            Err(Errno::EADDRNOTAVAIL)
+        }
     }
 
     /// Takes the bound socket `h` off `port`'s list (it listens or connects now, or is gone).

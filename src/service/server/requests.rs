@@ -661,15 +661,12 @@ impl Service {
                 {
                     return Err(Errno::EACCES);
                 }
-                let our = self.stack.iface().addr;
-                if kind == Kind::Stream
-                    && a.port() == 0
-                    && sock.extra.kept.bind_address_no_port
-                    && (a.ip().is_unspecified() || *a.ip() == our)
-                {
-                    // IP_BIND_ADDRESS_NO_PORT: the address alone (the stack has one, which a
-                    // connect leaves from anyway); the port comes with the connect or listen.
-                    // A socket with a port already is EINVAL, as any second bind.
+                if kind == Kind::Stream && a.port() == 0 && sock.extra.kept.bind_address_no_port {
+                    // IP_BIND_ADDRESS_NO_PORT: the address alone, any a bind would take (Linux's
+                    // __inet_bind checks it, then skips get_port), broadcast, multicast and
+                    // IP_FREEBIND's included; the port comes with the connect or listen. A
+                    // socket with a port already is EINVAL, as any second bind.
+                    self.stack.tcp_bind_address_valid(h, *a.ip())?;
                     if self.stack.local_addr(h)?.port() != 0 {
                         return Err(Errno::EINVAL);
                     }
