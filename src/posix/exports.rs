@@ -21,13 +21,13 @@ use super::addr::{self, Addr};
 use super::hook::{guard, ret, set_errno};
 use super::io;
 use super::sockets;
-use super::sockopt::{self, Set};
+use super::sockopt::{self, OutQueue, Set};
 use super::stamps;
 use super::state::{self, Attach, OpenSocket};
 use super::user::Iovecs;
 use crate::error::Errno;
 use crate::real;
-use crate::service::proto::{Call, Kind};
+use crate::service::proto::Kind;
 use crate::service::uds::SIOCATMARK;
 
 macro_rules! no_real {
@@ -1832,8 +1832,8 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
             {
                 io::tcp_inq(&sock, fd)
             }
-            (libc::TIOCOUTQ, Kind::Stream) => sockopt::unsent(fd, Call::Unsent),
-            (SIOCOUTQNSD, Kind::Stream) => sockopt::unsent(fd, Call::NotSent),
+            (libc::TIOCOUTQ, Kind::Stream) => sockopt::out_queue(fd, OutQueue::Unacked),
+            (SIOCOUTQNSD, Kind::Stream) => sockopt::out_queue(fd, OutQueue::NotSent),
             // udp_ioctl knows SIOCINQ and SIOCOUTQ only: any other is ENOIOCTLCMD, and
             // sock_do_ioctl then reads a struct ifreq from the argument of a socket command
             // (EFAULT) before dev_ioctl says ENOTTY (the socketpair under it would say

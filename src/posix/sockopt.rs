@@ -339,9 +339,21 @@ pub unsafe fn put(
     super::user::write_answer_again(val.cast(), &bytes[..n], len, n as libc::socklen_t)
 }
 
-/// SIOCOUTQ ([`Call::Unsent`]: bytes the peer has not acknowledged yet) or SIOCOUTQNSD
-/// ([`Call::NotSent`]: bytes not sent yet) on a stack socket.
-pub fn unsent(fd: i32, call: Call) -> Result<i32> {
+/// What of a TCP stack socket's send queue an ioctl counts.
+#[derive(Clone, Copy, Debug)]
+pub enum OutQueue {
+    /// SIOCOUTQ: bytes the peer has not acknowledged yet ([`Call::Unacked`]).
+    Unacked,
+    /// SIOCOUTQNSD: bytes not sent yet ([`Call::NotSent`]).
+    NotSent,
+}
+
+/// SIOCOUTQ or SIOCOUTQNSD on a stack socket.
+pub fn out_queue(fd: i32, which: OutQueue) -> Result<i32> {
+    let call = match which {
+        OutQueue::Unacked => Call::Unacked,
+        OutQueue::NotSent => Call::NotSent,
+    };
     match sockets::request(fd, call)? {
         Value::Int(n) => Ok(n),
         _ => Err(Errno::EIO),

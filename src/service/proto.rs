@@ -95,8 +95,8 @@ pub enum Call {
     /// time-out), which Linux's tcp_recvmsg never reports (the FIN ends the read first): then 0,
     /// the error left for SO_ERROR or a send.
     ErrorAtEof,
-    /// SIOCOUTQ: bytes not yet acknowledged by the peer.
-    Unsent,
+    /// SIOCOUTQ: bytes not yet acknowledged by the peer (sent or not).
+    Unacked,
     /// SIOCOUTQNSD: bytes not yet sent once.
     NotSent,
     /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
@@ -365,7 +365,7 @@ impl Request {
             }
             Call::TakeError => w.u8(10),
             Call::ErrorAtEof => w.u8(22),
-            Call::Unsent => w.u8(11),
+            Call::Unacked => w.u8(11),
             Call::NotSent => w.u8(28),
             Call::Linger => w.u8(12),
             Call::ConnectFilled { addr, filler } => {
@@ -482,7 +482,7 @@ impl Request {
                 len: r.u32()?,
             },
             10 => Call::TakeError,
-            11 => Call::Unsent,
+            11 => Call::Unacked,
             28 => Call::NotSent,
             12 => Call::Linger,
             13 => Call::ConnectFilled {
@@ -803,7 +803,7 @@ mod tests {
             },
             Call::TakeError,
             Call::ErrorAtEof,
-            Call::Unsent,
+            Call::Unacked,
             Call::NotSent,
             Call::Linger,
             Call::SendMore(true),

@@ -1178,7 +1178,7 @@ impl Service {
                     .is_some_and(|c| c.urgent_pending());
                 Ok(Called::Value(Value::Int(pending as i32)))
             }
-            Call::Unsent | Call::NotSent => {
+            Call::Unacked | Call::NotSent => {
                 // Linux's tcp_ioctl: 0 while the handshake is on (the socketpair holds only the
                 // filler then), else SIOCOUTQ counts from SND.UNA and SIOCOUTQNSD from SND.NXT.
                 if matches!(sock.phase, Phase::Connecting { .. }) {
@@ -1189,8 +1189,9 @@ impl Service {
                     .tcp_socket_ref(h)
                     .and_then(|t| t.connection())
                     .map_or(0, |c| match call {
-                        Call::Unsent => c.send_queue_len(),
-                        _ => c.notsent_len(),
+                        Call::Unacked => c.send_queue_len(),
+                        Call::NotSent => c.notsent_len(),
+                        _ => 0, // not this arm's calls
                     });
                 Ok(Called::Value(Value::Int(
                     (n + uds::queued(sock.b.as_raw_fd()).unwrap_or(0)).min(i32::MAX as usize)
