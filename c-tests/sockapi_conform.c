@@ -3083,6 +3083,46 @@ static void c_no_port_cast(void) {
     }
 }
 
+/* A connect reported in one process makes the socket connected in all that hold it (Linux's
+ * SS_CONNECTED is the socket's): a child forked while the handshake went on, connecting once the
+ * connection has ended, gets EISCONN, and its descriptor stays the same socket. */
+static void c_reported_elsewhere(void) {
+    struct sockaddr_in a = kaddr(ECHO);
+    int w = tcp();
+    fcntl(w, F_SETFL, O_NONBLOCK);
+    R("nonblocking connect", connect(w, SA(a), sizeof a));
+    struct pollfd p = {.fd = w, .events = POLLOUT};
+    line("  poll", "%d", poll(&p, 1, 5000));
+    int go[2];
+    need(pipe(go) == 0, "pipe");
+    fflush(stdout);
+    pid_t c = fork();
+    need(c >= 0, "fork");
+    if (c == 0) {
+        alarm(10);
+        char x;
+        close(go[1]);
+        if (read(go[0], &x, 1) != 1)
+            _exit(1);
+        R("  the child: connect again", connect(w, SA(a), sizeof a));
+        R("  the child: and again", connect(w, SA(a), sizeof a));
+        fflush(stdout);
+        _exit(0);
+    }
+    close(go[0]);
+    sub += 2; /* the child's two lines */
+    R("  connect again (reports it connected)", connect(w, SA(a), sizeof a));
+    R("  shutdown(SHUT_WR)", shutdown(w, SHUT_WR));
+    p.events = POLLIN;
+    line("  poll (the echo closes)", "%d", poll(&p, 1, 5000));
+    usleep(200000);
+    need(write(go[1], "g", 1) == 1, "write");
+    int st;
+    waitpid(c, &st, 0);
+    line("  the child", "exited %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    close(go[1]);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     char *pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -3171,6 +3211,7 @@ int main(void) {
     run("SO_PEEK_OFF on UDP", c_peek_off_udp);
     run("getpeername once the connection ended", c_ended_peer);
     run("IP_BIND_ADDRESS_NO_PORT on broadcast, multicast, IP_FREEBIND", c_no_port_cast);
+    run("a connect reported in another process", c_reported_elsewhere);
     printf("done: %d checks\n", checkno);
     return 0;
 }

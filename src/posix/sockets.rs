@@ -766,7 +766,7 @@ fn tcp_connect(
                 // Linux's __inet_stream_connect: the first connect to find the handshake over
                 // (whatever address it names) takes the socket from SS_CONNECTING to
                 // SS_CONNECTED and returns 0; the ones after say EISCONN.
-                if sock.connect_reported.swap(true, Ordering::Relaxed) {
+                if mark_reported(sock, fd) {
                     return Err(Errno::EISCONN);
                 }
                 return Ok(None);
@@ -782,7 +782,8 @@ fn tcp_connect(
         // Hung up after a connect reported the connection made (Linux's SS_CONNECTED): the
         // connection ended since (reset, or both FINs and TIME-WAIT), and __inet_stream_connect
         // says EISCONN to such a socket whatever became of its connection.
-        if sock.connect_reported.load(Ordering::Relaxed) {
+        // (Reported in another process holding the socket too: the service tells.)
+        if reported(sock, fd) {
             return Err(Errno::EISCONN);
         }
         // A non-blocking attempt that failed: this call reports it (its error if not yet read,
@@ -821,7 +822,7 @@ fn tcp_connect(
             if r.is_ok() {
                 sock.connect_started
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                sock.connect_reported.store(true, Ordering::Relaxed);
+                mark_reported(sock, fd);
             }
             let room = r.map(|v| match v {
                 Value::Int(n) => Some(n.max(0) as usize),
@@ -845,6 +846,30 @@ fn tcp_connect(
     wait_connect(sock, fd, Errno::EINPROGRESS)
 }
 
+/// Records that a connect (or a shutdown finding the connection established) reported the TCP
+/// socket at `fd` connected, Linux's SS_CONNECTED: in this process, and, the first time here, in
+/// the service, where another process holding the socket (forked, or sent it) finds it. Whether
+/// it was so already, here or elsewhere.
+fn mark_reported(sock: &OpenSocket, fd: RawFd) -> bool {
+    if sock.connect_reported.swap(true, Ordering::Relaxed) {
+        return true;
+    }
+    matches!(request(fd, Call::ConnectReported(true)), Ok(Value::Int(1)))
+}
+
+/// Whether a connect reported the TCP socket at `fd` connected, in this process or another
+/// holding the socket (asked of the service when this one did not).
+fn reported(sock: &OpenSocket, fd: RawFd) -> bool {
+    if sock.connect_reported.load(Ordering::Relaxed) {
+        return true;
+    }
+    let yes = matches!(request(fd, Call::ConnectReported(false)), Ok(Value::Int(1)));
+    if yes {
+        sock.connect_reported.store(true, Ordering::Relaxed);
+    }
+    yes
+}
+
 /// A blocking connect's wait for the handshake of the socket at `fd`, bounded by SO_SNDTIMEO
 /// (then `unfinished`: EINPROGRESS for the first connect, EALREADY for one repeated while the
 /// handshake goes on, as Linux's).
@@ -862,7 +887,7 @@ fn wait_connect(sock: &Arc<OpenSocket>, fd: RawFd, unfinished: Errno) -> Result<
         }
         r => {
             if r.is_ok() {
-                sock.connect_reported.store(true, Ordering::Relaxed);
+                mark_reported(sock, fd);
             }
             r.map(|_| None)
         }
@@ -1235,7 +1260,7 @@ pub fn shutdown(sock: &OpenSocket, fd: RawFd, how: i32) -> Result<()> {
     if sock.kind == Kind::Stream && !over && sock.connect_started.load(Ordering::Relaxed) {
         // inet_shutdown takes a connect found established from SS_CONNECTING to SS_CONNECTED,
         // as a connect reporting it would: connect says EISCONN from now on.
-        sock.connect_reported.store(true, Ordering::Relaxed);
+        mark_reported(sock, fd);
     }
     uds::shutdown(fd, how).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))?;
     // The socketpair's end now reads what is queued, then end of file at once, and polls

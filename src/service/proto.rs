@@ -99,6 +99,10 @@ pub enum Call {
     Unacked,
     /// SIOCOUTQNSD: bytes not yet sent once.
     NotSent,
+    /// Whether a connect (or a shutdown finding the connection established) has reported the TCP
+    /// socket connected, in any process holding it (Linux's SS_CONNECTED belongs to the socket);
+    /// `true` records that one now has. Answered with `Int` 1 or 0: what it was before.
+    ConnectReported(bool),
     /// SO_LINGER's close: answered once the program's last descriptor is gone and the peer has
     /// acknowledged everything, our FIN included.
     Linger,
@@ -367,6 +371,10 @@ impl Request {
             Call::ErrorAtEof => w.u8(22),
             Call::Unacked => w.u8(11),
             Call::NotSent => w.u8(28),
+            Call::ConnectReported(now) => {
+                w.u8(29);
+                w.u8(*now as u8);
+            }
             Call::Linger => w.u8(12),
             Call::ConnectFilled { addr, filler } => {
                 w.u8(13);
@@ -484,6 +492,7 @@ impl Request {
             10 => Call::TakeError,
             11 => Call::Unacked,
             28 => Call::NotSent,
+            29 => Call::ConnectReported(r.bool()?),
             12 => Call::Linger,
             13 => Call::ConnectFilled {
                 addr: r.addr()?,
@@ -805,6 +814,8 @@ mod tests {
             Call::ErrorAtEof,
             Call::Unacked,
             Call::NotSent,
+            Call::ConnectReported(false),
+            Call::ConnectReported(true),
             Call::Linger,
             Call::SendMore(true),
             Call::SendMore(false),

@@ -254,6 +254,9 @@ struct Sock {
     /// the address alone and leaves the port to the connect (a 4-tuple's, inet_hash_connect) or
     /// listen that comes; `getsockname` says port 0 until then.
     no_port_ip: Option<std::net::Ipv4Addr>,
+    /// A connect has reported the TCP socket connected ([`Call::ConnectReported`]), in whichever
+    /// process: connect says EISCONN from then on, whatever became of the connection.
+    connect_reported: bool,
     /// Taken apart by a disconnect: the program's end is an unconnected UNIX socket (it polls as
     /// Linux's closed TCP socket does) and `b` a dead end, until a connect or listen pairs it up.
     unpaired: bool,

@@ -285,6 +285,8 @@ impl Service {
         sock.h = h;
         sock.stale_port = old_port;
         sock.phase = Phase::Fresh;
+        // Linux's connect(AF_UNSPEC) leaves the socket SS_UNCONNECTED.
+        sock.connect_reported = false;
         // A listener's twin ends with its listening.
         sock.twin = None;
         sock.b_readable = false;
@@ -545,6 +547,7 @@ impl Service {
             bound: None,
             stale_port: 0,
             no_port_ip: None,
+            connect_reported: false,
             unpaired: false,
             twin: None,
             udp_twin: None,
@@ -1177,6 +1180,11 @@ impl Service {
                     .and_then(|t| t.connection())
                     .is_some_and(|c| c.urgent_pending());
                 Ok(Called::Value(Value::Int(pending as i32)))
+            }
+            Call::ConnectReported(now) => {
+                let was = sock.connect_reported;
+                sock.connect_reported |= now;
+                Ok(Called::Value(Value::Int(was as i32)))
             }
             Call::Unacked | Call::NotSent => {
                 // Linux's tcp_ioctl: 0 while the handshake is on (the socketpair holds only the
