@@ -3037,6 +3037,17 @@ static void c_peek_off_listener(void) {
     seti(u, SOL_SOCKET, SO_PEEK_OFF, -1, "  setsockopt(SO_PEEK_OFF, -1)");
     R("  listen", listen(u, 4));
     geti(u, SOL_SOCKET, SO_PEEK_OFF, "  listener: SO_PEEK_OFF");
+    /* A wildcard listener reached on loopback: the accepted connection has its offset too. */
+    int w = tcp();
+    struct sockaddr_in any = addr_of("0.0.0.0", LISTEN_BASE + checkno + 2);
+    need(bind(w, SA(any), sizeof any) == 0 && listen(w, 4) == 0, "wildcard listener");
+    seti(w, SOL_SOCKET, SO_PEEK_OFF, 5, "wildcard listener: setsockopt(SO_PEEK_OFF, 5)");
+    int c = tcp();
+    struct sockaddr_in lo = addr_of("127.0.0.1", LISTEN_BASE + checkno + 2);
+    R("  connect(127.0.0.1)", connect(c, SA(lo), sizeof lo));
+    a = RFD("  accept", accept(w, NULL, NULL));
+    geti(a, SOL_SOCKET, SO_PEEK_OFF, "  accepted: SO_PEEK_OFF");
+    geti(w, SOL_SOCKET, SO_PEEK_OFF, "  listener: SO_PEEK_OFF");
 }
 
 /* SO_PEEK_OFF on UDP: Linux's UDP takes it (sk_set_peek_off); the stack refuses it whether the

@@ -851,6 +851,16 @@ impl Service {
                     .and_then(|t| t.next(accept_queue_len(&self.stack, h)));
                 if let Some(w) = on_loopback {
                     log::debug!("accept on {h:?}: a kernel connection on loopback");
+                    // The listener's SO_PEEK_OFF, as for a connection of the stack's (a kernel
+                    // without it on TCP refuses it, and the shim refused it on the listener).
+                    if let Some(v) = sock.extra.kept.peek_off {
+                        let _ = uds::set_raw(
+                            w.fd.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_PEEK_OFF,
+                            &v.to_ne_bytes(),
+                        );
+                    }
                     self.take_loopback(i);
                     return Ok(Called::AcceptedKernel(w));
                 }
