@@ -333,11 +333,8 @@ impl Stack {
                     self.udp_icmp_error(h, connected, quoted, report);
                 }
             }
-            IpProtocol::TCP => {
-                if self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu) {
-                    learn(self);
-                }
-            }
+            // The TCP handler learns it itself, before it resends.
+            IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
             _ => learn(self),
         }
     }

@@ -137,7 +137,9 @@ impl Stack {
     }
 
     /// An ICMP error about a TCP segment we sent: `data` holds at least the first eight bytes of
-    /// its header (ports and sequence number, RFC 792), which find the connection.
+    /// its header (ports and sequence number, RFC 792), which find the connection. `path_mtu`
+    /// (from "fragmentation needed") is learnt for the destination only if the connection takes
+    /// the message, as Linux's `tcp_v4_err` learns it (RFC 5927 §4.1).
     pub(super) fn tcp_icmp_error(
         &mut self,
         now: Instant,
@@ -145,9 +147,9 @@ impl Stack {
         data: &[u8],
         errno: Errno,
         path_mtu: Option<u16>,
-    ) -> bool {
+    ) {
         let Some(head) = data.get(..8) else {
-            return false;
+            return;
         };
         let key = ConnKey {
             local_port: u16::from_be_bytes([head[0], head[1]]),
@@ -156,22 +158,27 @@ impl Stack {
         };
         let seq = SeqNum(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
         let Some(&h) = self.sockets.tcp_conns.get(&key) else {
-            return false;
+            return;
         };
         let Some(conn) = self.sockets.tcp_mut(h).and_then(TcpSocket::connection_mut) else {
-            return false;
+            return;
         };
-        let taken = match path_mtu {
-            Some(mtu) => conn.path_mtu_reduced(seq, usize::from(mtu)),
-            None => {
-                conn.icmp_error(seq, errno);
-                false
+        match path_mtu {
+            // Linux's tcp_v4_mtu_reduced: the route learns the MTU first
+            // (inet_csk_update_pmtu), so the resends below already see it, locked or not
+            // (ip_dont_fragment); then the connection's segments shrink to the route's MTU
+            // (tcp_sync_mss) and those too large go again (tcp_simple_retransmit).
+            Some(mtu) if conn.takes_path_mtu(seq) => {
+                self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
+                let route = self.net.path_mtu(now, quoted.dst_addr).0;
+                conn.path_mtu_reduced(route);
             }
-        };
+            Some(_) => {}
+            None => conn.icmp_error(seq, errno),
+        }
         self.tcp_after_event(now, h);
         // Woken even when nothing else moved: a soft error is news for SO_ERROR.
         self.wake(h);
-        taken
     }
 
     /// Whether half-open connection `h`'s listener has no room left to queue it for `accept`:

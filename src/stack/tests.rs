@@ -2560,16 +2560,23 @@ fn new_connection_fits_a_path_mtu(tso: bool) {
 fn a_locked_path_mtu_takes_df_off_a_want_connection_and_ids_stay_its_own() {
     let (mut a, mut b, ha, hb) = tcp_pair(5);
     let now = Instant::from_millis(10);
-    a.tcp_send(now, ha, &[1; 100]).unwrap();
+    a.tcp_send(now, ha, &[1; 1400]).unwrap();
     let sent = drain(&mut a);
     let (first, _) = parse_ip(&sent[0]);
     assert!(first.dont_frag);
     // A router says 300 about the segment in flight: taken as 552, locked. The connection's
     // segments lose DF (Linux's ip_dont_fragment for IP_PMTUDISC_WANT) and keep counting their
-    // own identifications.
+    // own identifications: the resends at once too, the path MTU being learnt before them
+    // (tcp_v4_mtu_reduced: inet_csk_update_pmtu, then tcp_simple_retransmit).
     a.receive(
         now,
         &unreachable_about(&sent[0], DstUnreachable::FragRequired { mtu: 300 }),
+    );
+    let resent = ip_shapes(&drain(&mut a));
+    assert!(resent.len() >= 3, "{resent:?}");
+    assert!(
+        resent.iter().all(|&(df, _, len)| !df && len <= 552),
+        "{resent:?}"
     );
     sent.iter().for_each(|f| b.receive(now, f));
     exchange(&mut a, &mut b, now);

@@ -914,6 +914,13 @@ impl Connection {
         self.state != State::Closed && seq >= self.snd.una && seq <= self.snd.max
     }
 
+    /// Whether an ICMP "fragmentation needed" quoting `seq` is this connection's to take (then
+    /// the caller learns the path MTU and calls [`Self::path_mtu_reduced`], in Linux's order): a
+    /// sequence number in flight, as for any ICMP error.
+    pub fn takes_path_mtu(&self, seq: SeqNum) -> bool {
+        self.quotes_unacked(seq)
+    }
+
     /// An ICMP error (other than "fragmentation needed") about the segment that started at `seq`.
     /// A connection being opened fails at once with `err`, as on Linux; an established one keeps
     /// trying, and reports `err` instead of ETIMEDOUT if it times out (RFC 1122 §4.2.3.9).
@@ -935,25 +942,20 @@ impl Connection {
         }
     }
 
-    /// ICMP "fragmentation needed" about the segment that started at `seq`: a router on the path
-    /// takes datagrams of at most `mtu` bytes (RFC 1191 §6.1; zero from routers older than it).
-    /// Segments shrink to fit, and those in flight that are too large are resent at once,
-    /// without counting as congestion (Linux's `tcp_simple_retransmit`).
-    /// Returns whether the message quoted a segment in flight (else it is ignored, as Linux's
-    /// `tcp_v4_err` ignores one out of the window, RFC 5927 §4.1).
-    pub fn path_mtu_reduced(&mut self, seq: SeqNum, mtu: usize) -> bool {
-        if !self.quotes_unacked(seq) {
-            return false;
-        }
+    /// ICMP "fragmentation needed" that [`Self::takes_path_mtu`] took: the path to the peer takes
+    /// datagrams of at most `mtu` bytes (RFC 1191 §6.1), the path MTU as the caller learnt it
+    /// from the message (Linux's `tcp_v4_mtu_reduced` syncs to the route's `dst_mtu`). Segments
+    /// shrink to fit, and those in flight that are too large are resent at once, without
+    /// counting as congestion (Linux's `tcp_simple_retransmit`).
+    pub fn path_mtu_reduced(&mut self, mtu: usize) {
         // Linux's floor (`min_pmtu`): a forged message cannot shrink segments to nothing. A zero
         // MTU is taken as the floor too.
         let mss = mtu.max(MIN_PATH_MTU) - 40;
         if mss >= self.snd.peer_mss.min(self.cfg.mss as usize) {
-            return true;
+            return;
         }
         self.snd.peer_mss = mss;
         self.snd.rtxq.mark_lost_longer_than(self.eff_mss());
-        true
     }
 
     /// Before the first segment: the path to the peer takes `mtu` bytes, learnt by an earlier
