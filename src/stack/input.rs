@@ -317,37 +317,23 @@ impl Stack {
         if quoted.src_addr != self.net.iface.addr {
             return;
         }
-        // The path MTU is learnt (for every later packet to that destination, whichever socket
-        // sends it) only once the protocol owns the quoted datagram, as Linux's handlers update
-        // it: tcp_v4_err only for a sequence number in flight, __udp4_lib_err only for a socket
-        // it finds (RFC 5927 §4.1: a blind forger could otherwise shrink every path to 552).
-        let learn = |stack: &mut Self| {
-            if let Some(mtu) = path_mtu {
-                stack.net.learn_path_mtu(now, quoted.dst_addr, mtu);
-            }
-        };
+        // A path MTU (for every later packet to that destination, whichever socket sends it) is
+        // learnt by TCP and UDP only in their handlers, where Linux's learn it (RFC 5927 §4.1: a
+        // blind forger could otherwise shrink every path to 552); other protocols learn it here.
         match quoted.protocol {
-            IpProtocol::UDP => {
-                if let Some((h, connected)) = self.udp_error_socket(quoted, data) {
-                    learn(self);
-                    self.udp_icmp_error(h, connected, quoted, report);
+            IpProtocol::UDP => self.udp_icmp_error(now, quoted, data, report, path_mtu),
+            IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
+            _ => {
+                if let Some(mtu) = path_mtu {
+                    self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
                 }
             }
-            // The TCP handler learns it itself, before it resends.
-            IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
-            _ => learn(self),
         }
     }
 
-    /// The socket a datagram from the erring one's destination would reach (Linux's
-    /// `__udp4_lib_err` looks it up so: one connected to that peer first, else one only bound to
-    /// the port) hears of the error if it asked for every error (IP_RECVERR), or if the error is
-    /// hard and the socket connected — Linux's rule without IP_RECVERR. Connected, here, means
-    /// connected before the erring datagram left (by its IPv4 identification, which counts the
-    /// stack's datagrams): Linux looks at the socket as it is when the error arrives, which from a
-    /// near peer is before the program's next call, where through the service the error often
-    /// comes after it, and a `sendto` to a closed port then a `connect` there would make the
-    /// connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
+    /// The UDP socket a datagram from the erring one's destination would reach: one connected to
+    /// that peer first (`true` with it), else one only bound to the port, as Linux's
+    /// `__udp4_lib_err` looks it up.
     fn udp_error_socket(&self, quoted: &Ipv4Repr, data: &[u8]) -> Option<(SocketHandle, bool)> {
         let (Some(src), Some(dst)) = (data.get(0..2), data.get(2..4)) else {
             return None;
@@ -377,24 +363,44 @@ impl Stack {
         }
     }
 
-    /// The error for UDP socket `h` (found by [`Self::udp_error_socket`], `connected` when it
-    /// matched by its peer).
+    /// An ICMP error about a UDP datagram we sent. The socket it would reach
+    /// ([`Self::udp_error_socket`]) hears of it if it asked for every error (IP_RECVERR), or if
+    /// the error is hard and the socket connected — Linux's rule without IP_RECVERR. Connected,
+    /// here, means connected before the erring datagram left (by its IPv4 identification, which
+    /// counts the stack's datagrams): Linux looks at the socket as it is when the error arrives,
+    /// which from a near peer is before the program's next call, where through the service the
+    /// error often comes after it, and a `sendto` to a closed port then a `connect` there would
+    /// make the connected socket's first send fail with the unconnected datagram's ECONNREFUSED.
+    ///
+    /// `path_mtu` (from "fragmentation needed") is learnt only once a socket is found, and not
+    /// for one with IP_PMTUDISC_INTERFACE or IP_PMTUDISC_OMIT (Linux's ipv4_sk_update_pmtu
+    /// begins with ip_sk_accept_pmtu: what a DNS server sets against forged ICMP).
     fn udp_icmp_error(
         &mut self,
-        h: SocketHandle,
-        connected: bool,
+        now: Instant,
         quoted: &Ipv4Repr,
+        data: &[u8],
         report: icmp::ErrorReport,
+        path_mtu: Option<u16>,
     ) {
+        use super::output::PmtuDisc;
+        let Some((h, connected)) = self.udp_error_socket(quoted, data) else {
+            return;
+        };
+        let pmtudisc = self.sockets.udp(h).map(|s| s.pmtudisc);
+        let accepts = !matches!(pmtudisc, Some(PmtuDisc::Interface | PmtuDisc::Omit));
+        if let Some(mtu) = path_mtu.filter(|_| accepts) {
+            self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
+        }
         let udp = |h: SocketHandle| self.sockets.udp(h);
         let asked = udp(h).is_some_and(|s| s.recv_err);
         let sent_connected = connected
             && udp(h)
                 .is_some_and(|s| (quoted.ident.wrapping_sub(s.connected_after_ident) as i16) > 0);
-        // "Fragmentation needed" (its MTU learnt already): Linux's __udp4_lib_err makes it a hard
-        // EMSGSIZE, but for IP_PMTUDISC_DONT, which hears nothing of it, IP_RECVERR or not.
+        // "Fragmentation needed": Linux's __udp4_lib_err makes it a hard EMSGSIZE for every
+        // socket but one with IP_PMTUDISC_DONT, which hears nothing of it, IP_RECVERR or not.
         let hard = if report.errno == crate::error::Errno::EMSGSIZE {
-            if udp(h).is_some_and(|s| s.pmtudisc == super::output::PmtuDisc::Dont) {
+            if pmtudisc == Some(PmtuDisc::Dont) {
                 return;
             }
             true

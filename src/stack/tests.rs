@@ -2439,6 +2439,34 @@ fn forged_fragmentation_needed_teaches_no_path_mtu() {
     assert_eq!(ip_shapes(&drain(&mut a)).len(), 2);
 }
 
+/// Linux's ipv4_sk_update_pmtu begins with ip_sk_accept_pmtu: a UDP socket with
+/// IP_PMTUDISC_INTERFACE or IP_PMTUDISC_OMIT (what a DNS server sets against forged ICMP) teaches
+/// no path MTU, yet hears EMSGSIZE as any socket but a DONT one does (__udp4_lib_err).
+#[test]
+fn an_interface_or_omit_udp_socket_teaches_no_path_mtu() {
+    use super::output::PmtuDisc;
+    let mut buf = [0u8; 8];
+    for disc in [PmtuDisc::Interface, PmtuDisc::Omit, PmtuDisc::Want] {
+        let (mut a, u, to, now, first) = udp_datagram_to_b(1200);
+        let s = a.udp_socket_mut(u).unwrap();
+        s.pmtudisc = disc;
+        s.recv_err = true;
+        a.receive(
+            now,
+            &unreachable_about(&first[0], DstUnreachable::FragRequired { mtu: 1000 }),
+        );
+        assert_eq!(
+            a.udp_recv_from(u, &mut buf, false).map(|_| ()),
+            Err(Errno::EMSGSIZE),
+            "{disc:?}"
+        );
+        let other = a.udp_socket().unwrap();
+        a.udp_send_to(now, other, &[7; 1200], Some(to)).unwrap();
+        let want = if disc == PmtuDisc::Want { 2 } else { 1 };
+        assert_eq!(ip_shapes(&drain(&mut a)).len(), want, "{disc:?}");
+    }
+}
+
 #[test]
 fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
     let (mut a, u, to, now, first) = udp_datagram_to_b(1000);
