@@ -55,6 +55,18 @@ pub struct Fragment<'a> {
     pub payload: &'a [u8],
     /// The IP header of this fragment, kept from the first fragment for ICMP time exceeded.
     pub header: &'a [u8],
+    /// The frame came to a link-layer broadcast or multicast address (Linux's `pkt_type` other
+    /// than PACKET_HOST). The first fragment's (offset 0) is the whole datagram's, as Linux's
+    /// reassembly makes the datagram from that fragment's skb (`skb_morph` onto the head).
+    pub link_broadcast: bool,
+}
+
+/// A datagram whose fragments have all arrived.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reassembled {
+    pub data: Vec<u8>,
+    /// The first fragment's [`Fragment::link_broadcast`].
+    pub link_broadcast: bool,
 }
 
 struct Datagram {
@@ -68,6 +80,7 @@ struct Datagram {
     seq: u64,
     first_header: Option<Vec<u8>>,
     first_payload_head: Vec<u8>,
+    first_link_broadcast: bool,
 }
 
 impl Datagram {
@@ -87,6 +100,9 @@ pub struct Expired {
     pub key: FragmentKey,
     /// The first fragment's IP header and up to 8 bytes of its payload.
     pub quote: Vec<u8>,
+    /// The first fragment's [`Fragment::link_broadcast`]: then no ICMP error goes (Linux's
+    /// ip_expire sends it about that fragment, and __icmp_send refuses one not PACKET_HOST).
+    pub link_broadcast: bool,
 }
 
 /// Why a fragment was not accepted.
@@ -146,7 +162,7 @@ impl Reassembler {
         now: Instant,
         key: FragmentKey,
         frag: Fragment<'_>,
-    ) -> Result<Option<Vec<u8>>, Rejected> {
+    ) -> Result<Option<Reassembled>, Rejected> {
         let first = frag.offset;
         let end = first + frag.payload.len();
         if end > MAX_PAYLOAD
@@ -206,6 +222,7 @@ impl Reassembler {
                     seq,
                     first_header: None,
                     first_payload_head: Vec::new(),
+                    first_link_broadcast: false,
                 },
             );
         }
@@ -225,6 +242,7 @@ impl Reassembler {
         if frag.offset == 0 && !duplicate {
             dg.first_header = Some(frag.header.to_vec());
             dg.first_payload_head = frag.payload[..frag.payload.len().min(8)].to_vec();
+            dg.first_link_broadcast = frag.link_broadcast;
         }
         if grow > 0 {
             dg.data.resize(end, 0);
@@ -263,7 +281,10 @@ impl Reassembler {
             return Err(Rejected::TooFragmented);
         }
         if dg.holes.is_empty() && dg.total_len.is_some() {
-            return Ok(self.remove(&key).map(|dg| dg.data));
+            return Ok(self.remove(&key).map(|dg| Reassembled {
+                data: dg.data,
+                link_broadcast: dg.first_link_broadcast,
+            }));
         }
         Ok(None)
     }
@@ -302,7 +323,11 @@ impl Reassembler {
             if let Some(header) = dg.first_header.take() {
                 let mut quote = header;
                 quote.extend_from_slice(&dg.first_payload_head);
-                expired.push(Expired { key: *key, quote });
+                expired.push(Expired {
+                    key: *key,
+                    quote,
+                    link_broadcast: dg.first_link_broadcast,
+                });
             }
             false
         });
@@ -342,12 +367,21 @@ mod tests {
         ident: 7,
     };
 
+    /// `data` reassembled from fragments in unicast frames.
+    fn whole(data: &[u8]) -> Reassembled {
+        Reassembled {
+            data: data.to_vec(),
+            link_broadcast: false,
+        }
+    }
+
     fn frag(data: &[u8], offset: usize, len: usize, total: usize) -> Fragment<'_> {
         Fragment {
             offset,
             more_fragments: offset + len < total,
             payload: &data[offset..offset + len],
             header: &[0x45; 20],
+            link_broadcast: false,
         }
     }
 
@@ -381,7 +415,7 @@ mod tests {
                 )
                 .unwrap();
         }
-        assert_eq!(whole.map(|d| d.len()), Some(65_000));
+        assert_eq!(whole.map(|d| d.data.len()), Some(65_000));
     }
 
     #[test]
@@ -414,7 +448,7 @@ mod tests {
                     break;
                 }
             }
-            assert_eq!(done.as_deref(), Some(&data[..]));
+            assert_eq!(done.map(|d| d.data), Some(data.clone()));
             assert_eq!(r.pending(), 0);
             assert_eq!(r.buffered(), 0);
         }
@@ -446,6 +480,7 @@ mod tests {
             more_fragments: true,
             payload: &data[..12],
             header: &[],
+            link_broadcast: false,
         };
         assert_eq!(r.add(Instant::ZERO, KEY, odd), Err(Rejected::Malformed));
         let beyond = Fragment {
@@ -453,6 +488,7 @@ mod tests {
             more_fragments: false,
             payload: &data[..16],
             header: &[],
+            link_broadcast: false,
         };
         assert_eq!(r.add(Instant::ZERO, KEY, beyond), Err(Rejected::Malformed));
         assert_eq!(r.pending(), 0, "a rejected fragment leaves nothing behind");
@@ -471,6 +507,7 @@ mod tests {
             more_fragments: true,
             payload: &data[..8],
             header: &[],
+            link_broadcast: false,
         };
         assert_eq!(r.add(Instant::ZERO, key, past), Err(Rejected::Malformed));
         assert_eq!((r.pending(), r.buffered()), (0, 0));
@@ -507,7 +544,7 @@ mod tests {
         assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 0, 16, 64)), Ok(None));
         assert_eq!(
             r.add(Instant::ZERO, KEY, frag(&data, 32, 32, 64)),
-            Ok(Some(data.clone()))
+            Ok(Some(whole(&data)))
         );
     }
 
@@ -524,7 +561,7 @@ mod tests {
         assert_eq!(r.add(Instant::ZERO, KEY, frag(&data, 16, 16, 48)), Ok(None));
         assert_eq!(
             r.add(Instant::ZERO, KEY, frag(&data, 32, 16, 48)),
-            Ok(Some(data.clone()))
+            Ok(Some(whole(&data)))
         );
         // A last fragment repeating bytes sent before with MF set still tells where the end is.
         let mf = |offset, len| Fragment {
@@ -532,12 +569,13 @@ mod tests {
             more_fragments: true,
             payload: &data[offset..offset + len],
             header: &[],
+            link_broadcast: false,
         };
         assert_eq!(r.add(Instant::ZERO, KEY, mf(0, 24)), Ok(None));
         assert_eq!(r.add(Instant::ZERO, KEY, mf(24, 24)), Ok(None));
         assert_eq!(
             r.add(Instant::ZERO, KEY, frag(&other, 24, 24, 48)),
-            Ok(Some(data.clone()))
+            Ok(Some(whole(&data)))
         );
     }
 
@@ -558,7 +596,7 @@ mod tests {
         assert_eq!(r.pending(), MAX_DATAGRAMS);
         assert_eq!(
             r.add(Instant::ZERO, real, frag(&data, 32, 32, 64)),
-            Ok(Some(data.clone()))
+            Ok(Some(whole(&data)))
         );
         // Ident 0 went: its last fragment starts a new datagram. Ident 1 is still there.
         let k0 = FragmentKey { ident: 0, ..KEY };
@@ -566,7 +604,7 @@ mod tests {
         assert_eq!(r.add(Instant::ZERO, k0, frag(&data, 8, 56, 64)), Ok(None));
         assert_eq!(
             r.add(Instant::ZERO, k1, frag(&data, 8, 56, 64)),
-            Ok(Some(data.clone()))
+            Ok(Some(whole(&data)))
         );
         assert_eq!(r.take_evicted(), 0);
         assert_eq!(r.buffered(), (MAX_DATAGRAMS - 2) * 8 + 64);
@@ -580,6 +618,7 @@ mod tests {
             more_fragments: true,
             payload: &data[..8],
             header: &[],
+            link_broadcast: false,
         };
         let key = |ident| FragmentKey { ident, ..KEY };
         let mut r = Reassembler::with_limits(MAX_DATAGRAMS, MAX_PAYLOAD);

@@ -177,6 +177,7 @@ impl Stack {
                 more_fragments: repr.more_frags,
                 payload: packet.payload(),
                 header: &bytes[..header_len],
+                link_broadcast,
             };
             let added = self.reassembly.add(now, key, fragment);
             self.net.stats.ip_reassembly_evicted += self.reassembly.take_evicted();
@@ -184,7 +185,7 @@ impl Stack {
                 Ok(Some(whole)) => {
                     self.net.stats.ip_reassembled += 1;
                     let repr = Ipv4Repr {
-                        payload_len: whole.len(),
+                        payload_len: whole.data.len(),
                         more_frags: false,
                         frag_offset: 0,
                         ..repr
@@ -193,9 +194,10 @@ impl Stack {
                         now,
                         Datagram {
                             repr,
-                            payload: &whole,
+                            payload: &whole.data,
                             broadcast,
-                            link_broadcast,
+                            // The first fragment's (Linux's skb_morph of the head), not this one's.
+                            link_broadcast: whole.link_broadcast,
                         },
                     );
                 }

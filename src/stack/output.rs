@@ -547,7 +547,9 @@ impl Stack {
             frag_offset: 0,
             ..header
         };
-        let broadcast = header.dst_addr != self.net.iface.addr;
+        // Nor for a first fragment in a link-layer broadcast frame (ip_expire sends about it,
+        // and __icmp_send answers no packet that was not PACKET_HOST).
+        let broadcast = header.dst_addr != self.net.iface.addr || expired.link_broadcast;
         self.send_icmp_error(now, &header, data, broadcast, |header, data| {
             Icmpv4Repr::TimeExceeded {
                 reason: TimeExceeded::FragReassembly,

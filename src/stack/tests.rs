@@ -1091,6 +1091,61 @@ fn lone_fragment_times_out_with_time_exceeded() {
     ));
 }
 
+/// `frame` (an IPv4 datagram of 72 payload bytes) cut in two fragments, 32 bytes then 40, each
+/// sent to the link-layer address `mac`'s pick.
+fn two_fragments(frame: &[u8], macs: [MacAddr; 2]) -> [Vec<u8>; 2] {
+    let ip = &frame[ETH_LEN..];
+    assert_eq!(ip.len(), 20 + 72);
+    let piece = |k: usize, range: std::ops::Range<usize>| {
+        let mut f = frame[..ETH_LEN + 20].to_vec();
+        f[..6].copy_from_slice(&macs[k].0);
+        f.extend_from_slice(&ip[20 + range.start..20 + range.end]);
+        let mut p = Ipv4Packet::new_unchecked(&mut f[ETH_LEN..]);
+        p.set_total_len((20 + range.len()) as u16);
+        p.set_more_frags(range.start == 0);
+        p.set_frag_offset(range.start as u16);
+        p.fill_checksum();
+        f
+    };
+    [piece(0, 0..32), piece(1, 32..72)]
+}
+
+/// Linux's reassembled datagram is its first fragment's skb (skb_morph onto the head), link-layer
+/// broadcast or not; and ip_expire's time exceeded is about that fragment, which __icmp_send
+/// refuses if it came in a link-layer broadcast or multicast frame.
+#[test]
+fn a_fragment_in_a_link_broadcast_frame_gets_no_icmp_error() {
+    let closed = udp_frame(5000, &[1u8; 64]);
+    for (macs, answered) in [
+        ([MacAddr::BROADCAST, A_MAC], false),
+        ([A_MAC, MacAddr::BROADCAST], true),
+    ] {
+        let mut s = ours();
+        introduce(&mut s);
+        let [first, last] = two_fragments(&closed, macs);
+        s.receive(Instant::ZERO, &first);
+        s.receive(Instant::ZERO, &last);
+        assert_eq!(drain(&mut s).len(), usize::from(answered), "{macs:?}");
+        // The first fragment alone, never completed: no time exceeded either.
+        s.receive(Instant::ZERO, &first);
+        let at = s.poll_at(Instant::ZERO).expect("reassembly deadline");
+        s.poll(at);
+        assert_eq!(drain(&mut s).len(), usize::from(answered), "{macs:?}");
+    }
+    // An open port still takes a datagram in a broadcast frame (Linux drops it only with
+    // drop_unicast_in_l2_multicast, 0 by default).
+    let mut s = ours();
+    introduce(&mut s);
+    let u = s.udp_socket().unwrap();
+    s.udp_bind(u, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 5000))
+        .unwrap();
+    let mut f = udp_frame(5000, b"hello");
+    f[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+    s.receive(Instant::ZERO, &f);
+    let mut buf = [0u8; 16];
+    assert_eq!(s.udp_recv_from(u, &mut buf, false).map(|r| r.len), Ok(5));
+}
+
 #[test]
 fn datagrams_to_ourselves_loop_back() {
     let mut s = ours();
