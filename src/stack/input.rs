@@ -320,16 +320,22 @@ impl Stack {
             return;
         }
         // A path MTU (for every later packet to that destination, whichever socket sends it) is
-        // learnt by TCP and UDP only in their handlers, where Linux's learn it (RFC 5927 §4.1: a
-        // blind forger could otherwise shrink every path to 552); other protocols learn it here.
+        // learnt only in the handler of the quoted datagram's protocol, and only where Linux's
+        // learns it (RFC 5927 §4.1: a blind forger could otherwise shrink every path to 552).
         match quoted.protocol {
             IpProtocol::UDP => self.udp_icmp_error(now, quoted, data, report, path_mtu),
             IpProtocol::TCP => self.tcp_icmp_error(now, quoted, data, report.errno, path_mtu),
-            _ => {
-                if let Some(mtu) = path_mtu {
+            // Linux's icmp_err: about an echo reply (which the kernel sends itself) the MTU is
+            // learnt as is (ipv4_update_pmtu); about anything else it goes to ping_err, which
+            // needs a ping socket, and the stack has none. (icmp_socket_deliver hands no
+            // handler less than eight bytes past the quoted header.) Other protocols have no
+            // error handler there: nothing is learnt.
+            IpProtocol::ICMP => {
+                if let (Some(mtu), Some(&[0, ..])) = (path_mtu, data.get(..8)) {
                     self.net.learn_path_mtu(now, quoted.dst_addr, mtu);
                 }
             }
+            _ => {}
         }
     }
 

@@ -2522,6 +2522,39 @@ fn an_interface_or_omit_udp_socket_teaches_no_path_mtu() {
     }
 }
 
+/// Beyond TCP and UDP, Linux learns a path MTU only from an error about an echo reply, which the
+/// kernel sends itself (icmp_err → ipv4_update_pmtu); about other ICMP it goes to ping_err, for
+/// a ping socket the stack does not have, and IGMP or another protocol has no error handler.
+#[test]
+fn only_an_echo_reply_among_other_protocols_teaches_a_path_mtu() {
+    let mut a = ours();
+    introduce(&mut a);
+    let now = Instant::from_millis(1);
+    a.receive(now, &ping_frame(&[5; 64]));
+    let reply = drain(&mut a).pop().expect("the echo reply");
+    let to = SocketAddrV4::new(B_IP, 9);
+    let u = a.udp_socket().unwrap();
+    let path_mtu_learnt = |a: &mut Stack, about: &[u8]| {
+        a.receive(
+            now,
+            &unreachable_about(about, DstUnreachable::FragRequired { mtu: 1000 }),
+        );
+        a.udp_send_to(now, u, &[7; 1200], Some(to)).unwrap();
+        ip_shapes(&drain(a)).len() == 2
+    };
+    let mut timestamp_reply = reply.clone();
+    timestamp_reply[ETH_LEN + 20] = 14;
+    assert!(!path_mtu_learnt(&mut a, &timestamp_reply));
+    for protocol in [IpProtocol::IGMP, IpProtocol(253)] {
+        let mut other = reply.clone();
+        let mut p = Ipv4Packet::new_unchecked(&mut other[ETH_LEN..]);
+        p.set_protocol(protocol);
+        p.fill_checksum();
+        assert!(!path_mtu_learnt(&mut a, &other), "{protocol:?}");
+    }
+    assert!(path_mtu_learnt(&mut a, &reply));
+}
+
 #[test]
 fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
     let (mut a, u, to, now, first) = udp_datagram_to_b(1000);
