@@ -2555,6 +2555,79 @@ fn only_an_echo_reply_among_other_protocols_teaches_a_path_mtu() {
     assert!(path_mtu_learnt(&mut a, &reply));
 }
 
+/// `frame` (a TCP segment A sent) with its sequence number `seq`.
+fn with_seq(frame: &[u8], seq: u32) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[ETH_LEN + 20 + 4..ETH_LEN + 20 + 8].copy_from_slice(&seq.to_be_bytes());
+    f
+}
+
+fn seq_of(frame: &[u8]) -> u32 {
+    let at = ETH_LEN + 20 + 4;
+    u32::from_be_bytes(frame[at..at + 4].try_into().unwrap())
+}
+
+/// Where Linux's tcp_v4_err takes "fragmentation needed": a quoted sequence number from SND.UNA
+/// to SND.NXT, both in (`between`), SYN-SENT included; never in TIME-WAIT (it returns at once),
+/// nor for a half-open passive connection, a request socket whose tcp_req_err never looks at the
+/// path MTU.
+#[test]
+fn fragmentation_needed_is_taken_only_for_a_sequence_number_in_flight() {
+    let frag_needed = |a: &mut Stack, about: &[u8]| {
+        let before = a.path_mtus_learnt();
+        a.receive(
+            Instant::from_millis(10),
+            &unreachable_about(about, DstUnreachable::FragRequired { mtu: 1000 }),
+        );
+        drain(a);
+        a.path_mtus_learnt() > before
+    };
+    // Established, 1400 bytes in flight: SND.NXT is in, one past it is not.
+    let (mut a, _b, h, _) = tcp_pair(15);
+    a.tcp_send(Instant::from_millis(10), h, &[1; 1400]).unwrap();
+    let data = drain(&mut a).pop().expect("the data segment");
+    let nxt = seq_of(&data).wrapping_add(1400);
+    assert!(!frag_needed(&mut a, &with_seq(&data, nxt.wrapping_add(1))));
+    assert!(frag_needed(&mut a, &with_seq(&data, nxt)));
+    // SYN-SENT: the SYN's sequence number is in flight.
+    let mut a = ours();
+    introduce(&mut a);
+    let h = a.tcp_socket().unwrap();
+    a.tcp_connect(Instant::ZERO, h, SocketAddrV4::new(B_IP, PORT))
+        .unwrap();
+    let syn = drain(&mut a).pop().expect("the SYN");
+    assert!(frag_needed(&mut a, &syn));
+    // SYN-RECEIVED on a listener: its SYN-ACK quoted, nothing taken.
+    let mut a = ours();
+    introduce(&mut a);
+    let _l = listen_on(&mut a, 4);
+    a.receive(
+        Instant::ZERO,
+        &tcp_frame(&TcpRepr {
+            src_port: 4444,
+            dst_port: PORT,
+            seq: 1000,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            window: 64240,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        }),
+    );
+    let syn_ack = drain(&mut a).pop().expect("the SYN-ACK");
+    assert!(!frag_needed(&mut a, &syn_ack));
+    // TIME-WAIT: A closed first; its last ACK (SND.NXT, SND.UNA too) quoted, nothing taken.
+    let (mut a, mut b, h, hb) = tcp_pair(15);
+    let now = Instant::from_millis(10);
+    a.close(now, h).unwrap();
+    exchange(&mut a, &mut b, now);
+    b.close(now, hb).unwrap();
+    drain(&mut b).iter().for_each(|f| a.receive(now, f));
+    let last_ack = drain(&mut a).pop().expect("the last ACK");
+    assert!(!frag_needed(&mut a, &last_ack));
+}
+
 #[test]
 fn a_path_mtu_under_552_is_taken_as_552_and_locked() {
     let (mut a, u, to, now, first) = udp_datagram_to_b(1000);

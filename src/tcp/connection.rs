@@ -909,16 +909,30 @@ impl Connection {
     }
 
     /// True if `seq`, quoted by an ICMP error, is one we sent and is not yet acknowledged: anything
-    /// else is stale or forged and is ignored (RFC 5927 §4.1, as Linux's `tcp_v4_err`).
+    /// else is stale or forged and is ignored (RFC 5927 §4.1), as Linux's `tcp_v4_err` ignores it
+    /// (its `between(seq, snd_una, snd_nxt)`, both ends in). A connection in TIME-WAIT hears
+    /// nothing (`tcp_v4_err` returns at once for one); a half-open passive one, which Linux holds
+    /// as a request socket, only its ISS (`tcp_req_err`).
     fn quotes_unacked(&self, seq: SeqNum) -> bool {
-        self.state != State::Closed && seq >= self.snd.una && seq <= self.snd.max
+        match self.state {
+            State::Closed | State::TimeWait => false,
+            _ if self.is_request() => seq == self.snd.una,
+            _ => seq >= self.snd.una && seq <= self.snd.max,
+        }
+    }
+
+    /// A half-open passive connection that Linux would hold as a request socket, not a full one
+    /// (a Fast Open child is a full one).
+    fn is_request(&self) -> bool {
+        self.state == State::SynReceived && !self.active_open && !self.is_fast_open_child()
     }
 
     /// Whether an ICMP "fragmentation needed" quoting `seq` is this connection's to take (then
     /// the caller learns the path MTU and calls [`Self::path_mtu_reduced`], in Linux's order): a
-    /// sequence number in flight, as for any ICMP error.
+    /// sequence number in flight, as for any ICMP error, and never for a half-open passive
+    /// connection, whose request socket (`tcp_req_err`) never looks at the path MTU.
     pub fn takes_path_mtu(&self, seq: SeqNum) -> bool {
-        self.quotes_unacked(seq)
+        !self.is_request() && self.quotes_unacked(seq)
     }
 
     /// An ICMP error (other than "fragmentation needed") about the segment that started at `seq`.
