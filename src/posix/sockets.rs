@@ -299,6 +299,7 @@ pub(super) fn attach_with(sock: &Arc<OpenSocket>, fd: RawFd, call: Call) -> Resu
     // The attach lock is held across a request to the service: a signal handler meanwhile that
     // used the socket on this thread would wait on it for ever.
     let _held = crate::sys::SignalsHeld::new();
+    let _attaching = state::attaching();
     let mut a = sock.attach.lock();
     let Attach::Pending(pending) = &*a else {
         drop(a);
@@ -995,6 +996,7 @@ fn connect_quietly(
     }
     // As in attach_with: the lock is held across system calls.
     let _held = crate::sys::SignalsHeld::new();
+    let _attaching = state::attaching();
     let mut a = sock.attach.lock();
     let Attach::Pending(pending) = &*a else {
         return None;

@@ -282,6 +282,19 @@ impl Drop for Cork {
 }
 
 static TABLE: RwLock<Vec<Option<Arc<OpenSocket>>>> = RwLock::new(Vec::new());
+
+/// Held (shared) by a socket's first call for as long as it holds the socket's lock across the
+/// service's round trip, and (exclusive) by a fork from its first lock on: std's RwLock lets no
+/// new reader in once a writer waits, so the fork waits out the first calls under way and starts
+/// no new ones. Without it, threads that kept taking new sockets to the stack kept a newcomer's lock
+/// held at nearly every try of `before_fork`, which then retried for ever (see there).
+static ATTACHING: RwLock<()> = RwLock::new(());
+
+/// Taken by a socket's first call (`attach_with`, `connect_quietly`) before the socket's lock, and
+/// held as long as that lock, signals held already.
+pub fn attaching() -> std::sync::RwLockReadGuard<'static, ()> {
+    ATTACHING.read()
+}
 /// Live entries in TABLE: with none, every call skips the lock.
 static ENTRIES: AtomicUsize = AtomicUsize::new(0);
 
@@ -561,6 +574,8 @@ struct ForkLocks {
     _attach: Vec<std::sync::MutexGuard<'static, Attach>>,
     _sockets: Vec<Arc<OpenSocket>>,
     _table: std::sync::RwLockWriteGuard<'static, Vec<Option<Arc<OpenSocket>>>>,
+    // Last, as it was taken first.
+    _attaching: std::sync::RwLockWriteGuard<'static, ()>,
 }
 
 thread_local! {
@@ -573,6 +588,11 @@ extern "C" fn before_fork() {
     // This thread's slot for the locks, set up now if it is the thread's first fork: that may
     // allocate, which must not happen once the reserve is held (below).
     let _ = FORK_LOCKS.try_with(|_| ());
+    // First, no first call under way: a newcomer's lock (below) is then held only for a moment.
+    // Threads taking socket after socket to the stack held the lock of their newest one across
+    // the service's round trip nearly always, so the try below nearly always failed, and each
+    // retry waited on the locks of the sockets seen before: the fork took seconds, or for ever.
+    let attaching = ATTACHING.write();
     // Each socket's own lock too (a thread may be adding epoll interest to a pending one), each
     // once though `dup`s share it, in one order; and before the table's, the order of a socket's
     // first call, which holds its lock while it installs the stack's descriptor (and closing what
@@ -647,6 +667,7 @@ extern "C" fn before_fork() {
         _attach: attach,
         _sockets: sockets,
         _table: table,
+        _attaching: attaching,
     };
     let _ = FORK_LOCKS.try_with(|l| *l.borrow_mut() = Some(locks));
 }
