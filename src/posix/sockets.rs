@@ -850,19 +850,29 @@ fn tcp_connect(
 /// Records that a connect (or a shutdown finding the connection established) reported the TCP
 /// socket at `fd` connected, Linux's SS_CONNECTED: in this process, and, the first time here, in
 /// the service, where another process holding the socket (forked, or sent it) finds it. Whether
-/// it was so already, here or elsewhere.
+/// it was so already, here or elsewhere. A socket no other process can hold (never forked with,
+/// nor inherited or received) is this process's alone: no request, which would cost every
+/// connection a round trip. What such a socket's connect reported before a fork the child
+/// inherits with its memory; one sent over a UNIX socket after it is asked of the service, which
+/// then does not know (a gap: its connect after the connection ended is ECONNABORTED).
 fn mark_reported(sock: &OpenSocket, fd: RawFd) -> bool {
     if sock.connect_reported.swap(true, Ordering::Relaxed) {
         return true;
+    }
+    if !sock.shared.load(Ordering::Relaxed) {
+        return false;
     }
     matches!(request(fd, Call::ConnectReported(true)), Ok(Value::Int(1)))
 }
 
 /// Whether a connect reported the TCP socket at `fd` connected, in this process or another
-/// holding the socket (asked of the service when this one did not).
+/// holding the socket (asked of the service when this one did not and another may hold it).
 fn reported(sock: &OpenSocket, fd: RawFd) -> bool {
     if sock.connect_reported.load(Ordering::Relaxed) {
         return true;
+    }
+    if !sock.shared.load(Ordering::Relaxed) {
+        return false;
     }
     let yes = matches!(request(fd, Call::ConnectReported(false)), Ok(Value::Int(1)));
     if yes {

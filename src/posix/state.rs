@@ -80,6 +80,10 @@ pub struct OpenSocket {
     /// A connect on it has returned 0 (Linux's SS_CONNECTED): until one has, a connect repeated
     /// after the handshake ended in the background returns 0, and only the ones after say EISCONN.
     pub connect_reported: AtomicBool,
+    /// Another process may hold it: it was here when this process forked, or came by `exec` or
+    /// over a UNIX socket. Until then what this process records of it (`connect_reported`) is
+    /// all there is to know, and the service need not be told.
+    pub shared: AtomicBool,
     /// A send with MSG_MORE went through this process and no send without it since: the
     /// service holds the socket corked.
     pub more: AtomicBool,
@@ -168,6 +172,7 @@ impl OpenSocket {
             numbers: AtomicUsize::new(0),
             connect_started: AtomicBool::new(false),
             connect_reported: AtomicBool::new(false),
+            shared: AtomicBool::new(false),
             more: AtomicBool::new(false),
             udp_cork: Cork::default(),
             on_stack: AtomicBool::new(false),
@@ -426,6 +431,7 @@ pub fn identify(fd: RawFd) -> Option<Arc<OpenSocket>> {
     };
     let inet6 = rest.len() >= 2 && rest[rest.len() - 2] == b'6';
     let sock = Arc::new(OpenSocket::attached(kind, inet6));
+    sock.shared.store(true, Ordering::Relaxed);
     // Its sends may have had an error another process has not taken: the first send asks.
     sock.udp_errors_seen.store(0, Ordering::Relaxed);
     sock.unsettled.store(true, Ordering::Release);
@@ -653,6 +659,10 @@ extern "C" fn before_fork() {
         drop(table);
         drop(attach);
     };
+    // Each one the child will hold too.
+    for s in &sockets {
+        s.shared.store(true, Ordering::Relaxed);
+    }
     // Taken with an attach lock held (a socket's first call makes the door), and takes the
     // private descriptors' lock itself.
     let door = crate::service::client::hold_for_fork();
